@@ -1,0 +1,151 @@
+/* collector.h — query templating and the InfluxDB clients. Renders a rule's query with
+ * escaped literals, sends it over HTTP (libcurl multi, concurrent), stream-parses the answer
+ * and hands back either series (for rules) or whole tables (for `wavegate query`).
+ * Knows nothing of rules or verdicts.
+ */
+#ifndef WG_COLLECTOR_H
+#define WG_COLLECTOR_H
+
+#include "common/common.h"
+#include "config/config.h"
+
+/* ---- templating ------------------------------------------------------------------------- */
+
+struct wg_vars {
+    const char *env, *wave, *feature, *flag; /* NULL renders as an empty string literal */
+    int64_t start_ns, end_ns, window_ns;
+};
+
+/* Render tmpl for a query language: strings become escaped string literals (InfluxQL
+ * '...' with \' and \\; Flux "..." with \" \\ and \$; SQL '...' with ''), times RFC3339
+ * literals of that language, window a duration literal. An unknown placeholder is
+ * WG_EINVAL with a message in err. *out is malloc'd. */
+enum wg_err wg_collector_render(enum wg_source_kind kind, const char *tmpl,
+                                const struct wg_vars *vars, char **out, char *err,
+                                size_t errlen);
+
+/* ---- tables (the parsed answer, for `wavegate query`) ------------------------------------ */
+
+enum wg_vtype {
+    WG_V_NULL = 0,
+    WG_V_FLOAT,
+    WG_V_INT,
+    WG_V_UINT,
+    WG_V_BOOL,
+    WG_V_STRING,
+    WG_V_TIME /* ns since epoch */
+};
+
+struct wg_value {
+    enum wg_vtype t;
+    union {
+        double f;
+        int64_t i;
+        uint64_t u;
+        int b;
+        int64_t time;
+    } u;
+    char *s; /* WG_V_STRING */
+};
+
+struct wg_column {
+    char *name;
+    char *type; /* declared type ("double", "long", "dateTime:RFC3339", ...) or NULL */
+};
+
+struct wg_table {
+    char *result; /* Flux result name / InfluxQL statement id as text */
+    char *name;   /* InfluxQL measurement; NULL for Flux */
+    struct wg_label *labels;
+    size_t nlabels;
+    struct wg_column *cols;
+    size_t ncols;
+    struct wg_value *cells; /* nrows * ncols, row-major */
+    size_t nrows, cap;
+};
+
+struct wg_tableset {
+    struct wg_table *t;
+    size_t n, cap;
+};
+void wg_tableset_free(struct wg_tableset *ts);
+
+/* ---- a sink: what a streaming parser feeds --------------------------------------------- */
+
+/* Parsers call begin once per table (labels and columns), row once per row, and error once if
+ * the server reported a query error in the body. A nonzero return aborts the parse. The cells
+ * passed to row are only valid during the call. */
+struct wg_sink {
+    int (*begin)(void *ud, const char *result, const char *name, const struct wg_label *labels,
+                 size_t nlabels, const struct wg_column *cols, size_t ncols);
+    int (*row)(void *ud, const struct wg_value *cells, size_t ncells);
+    void *ud;
+};
+
+/* ---- queries ---------------------------------------------------------------------------- */
+
+enum wg_collect_mode {
+    WG_COLLECT_SERIES = 0, /* value column + time per series, into `series` */
+    WG_COLLECT_TABLES      /* every table as parsed, into `tables` */
+};
+
+struct wg_query {
+    /* in */
+    const struct wg_source *src;
+    char *query;       /* rendered; owned by the job */
+    const char *field; /* value column (NULL: first non-time column) */
+    enum wg_collect_mode mode;
+    int64_t deadline_ns; /* 0: the source's timeout; monotonic budget for all retries */
+    /* out */
+    enum wg_err err;     /* WG_OK, or why it could not be collected */
+    char errmsg[1024];   /* the server's message or the transport error, secrets redacted */
+    long http_status;
+    int attempts;
+    int64_t elapsed_ns;
+    struct wg_seriesset series;
+    struct wg_tableset tables;
+};
+
+struct wg_collector_opts {
+    int max_total; /* overall parallel requests; 0 = 64 */
+};
+
+/* Run every query concurrently (bounded per source by src->max_concurrency). Each query's own
+ * err says how it went; the function returns WG_OK unless it could not run at all.
+ * Thread-compatible: one call per thread. */
+enum wg_err wg_collector_run(struct wg_query *qs, size_t n, const struct wg_collector_opts *o);
+void wg_query_clear(struct wg_query *q); /* frees query, series and tables */
+
+/* ---- parsers (also the fuzz entry points) ----------------------------------------------- */
+
+struct wg_parser; /* opaque streaming parser */
+enum wg_parser_kind { WG_PARSE_INFLUXQL_JSON = 0, WG_PARSE_FLUX_CSV, WG_PARSE_JSONL };
+
+enum wg_err wg_parser_new(enum wg_parser_kind kind, const struct wg_sink *sink,
+                          struct wg_parser **out);
+/* Feed the next bytes of the body (any split). Returns WG_EQUERY once the body carried a
+ * server error (message in wg_parser_error), WG_EPARSE on malformed input. */
+enum wg_err wg_parser_feed(struct wg_parser *p, const char *buf, size_t len);
+/* End of body: WG_EPARSE if the body stopped mid-value. */
+enum wg_err wg_parser_finish(struct wg_parser *p);
+const char *wg_parser_error(const struct wg_parser *p);
+void wg_parser_free(struct wg_parser *p);
+
+/* One-shot convenience over the above (for tests and fuzzers). */
+enum wg_err wg_parse_buffer(enum wg_parser_kind kind, const uint8_t *data, size_t len,
+                            const struct wg_sink *sink, char *err, size_t errlen);
+
+/* Sinks that fill a seriesset (picking `field` and the time column) or a tableset. */
+struct wg_series_sink {
+    struct wg_seriesset *out;
+    const char *field;
+    char err[256]; /* set when the value column is missing or not numeric */
+    /* internal */
+    int vcol, tcol;
+    struct wg_series *cur;
+};
+void wg_series_sink_init(struct wg_series_sink *ss, struct wg_seriesset *out, const char *field,
+                         struct wg_sink *sink);
+void wg_table_sink_init(struct wg_tableset *ts, struct wg_sink *sink);
+
+#endif

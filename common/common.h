@@ -1,0 +1,162 @@
+/* common.h — the small shared core of wavegate: errors, diagnostics, bounded buffers, time
+ * and durations, logging, series (the collector's output and the rules' input) and verdicts.
+ * Every other module depends on this one; it depends on libc only.
+ */
+#ifndef WG_COMMON_H
+#define WG_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WG_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+enum wg_err {
+    WG_OK = 0,
+    WG_ENOMEM,    /* allocation failed */
+    WG_EINVAL,    /* bad argument or malformed input */
+    WG_ECONFIG,   /* configuration error (details in wg_diags) */
+    WG_EIO,       /* file or socket I/O */
+    WG_ECONNECT,  /* could not connect / DNS / TLS */
+    WG_ETIMEOUT,  /* a deadline passed */
+    WG_EHTTP,     /* the peer answered with an HTTP error status */
+    WG_EPARSE,    /* the peer's response could not be parsed */
+    WG_EQUERY,    /* the data source reported a query error */
+    WG_ETOOBIG,   /* a size cap was reached */
+    WG_ENOTFOUND, /* a named thing does not exist */
+    WG_ERR_LAST
+};
+
+/* A static, human readable name for an error code; never NULL. */
+const char *wg_strerror(enum wg_err e);
+
+/* ---- diagnostics (config errors and warnings) -------------------------------------------- */
+
+struct wg_pos {
+    const char *file; /* borrowed from the owning config; may be NULL */
+    int line;         /* 1-based; 0 = unknown */
+    int col;          /* 1-based */
+};
+
+struct wg_diag {
+    char *file;
+    int line, col;
+    char *key; /* dotted key path, e.g. features.checkout.rules[0].window */
+    char *msg;
+    int warning; /* 1 = warning, 0 = error */
+};
+
+struct wg_diags {
+    struct wg_diag *v;
+    size_t n, cap;
+    size_t nerrors;
+};
+
+/* Append a diagnostic; key may be NULL. Never fails loudly: on ENOMEM the entry is dropped
+ * but nerrors still counts it, so a config with errors is never accepted. */
+void wg_diags_add(struct wg_diags *d, const struct wg_pos *pos, const char *key, int warning,
+                  const char *fmt, ...) WG_PRINTF(5, 6);
+/* Writes every entry as "file:line:col: key: message" (with "warning: " for warnings). */
+void wg_diags_print(const struct wg_diags *d, void *FILE_stream);
+void wg_diags_free(struct wg_diags *d);
+
+/* ---- strings and bounded buffers (curl's dynbuf idea) ------------------------------------ */
+
+char *wg_strdup(const char *s);           /* NULL-safe; NULL on ENOMEM */
+char *wg_strndup(const char *s, size_t n);
+char *wg_asprintf(const char *fmt, ...) WG_PRINTF(1, 2);
+
+struct wg_buf {
+    char *p;    /* always NUL-terminated when non-NULL */
+    size_t len;
+    size_t cap;
+    size_t max; /* hard cap on len; 0 = SIZE_MAX */
+};
+
+void wg_buf_init(struct wg_buf *b, size_t max);
+enum wg_err wg_buf_add(struct wg_buf *b, const void *p, size_t n);   /* WG_ETOOBIG past max */
+enum wg_err wg_buf_adds(struct wg_buf *b, const char *s);
+enum wg_err wg_buf_addf(struct wg_buf *b, const char *fmt, ...) WG_PRINTF(2, 3);
+void wg_buf_reset(struct wg_buf *b);
+void wg_buf_free(struct wg_buf *b);
+/* Hand the contents to the caller (NUL-terminated, "" if empty) and reset b. */
+char *wg_buf_take(struct wg_buf *b);
+
+/* ---- time: int64 nanoseconds since the Unix epoch, UTC ----------------------------------- */
+
+#define WG_NS_PER_SEC INT64_C(1000000000)
+
+/* RFC3339 with 0-9 fraction digits and Z or +hh:mm/-hh:mm; also accepts a space for 'T'.
+ * Timestamps without a zone are UTC (InfluxDB 3). Returns WG_EINVAL on malformed input. */
+enum wg_err wg_time_parse(const char *s, size_t n, int64_t *out_ns);
+/* Writes "2006-01-02T15:04:05Z" or with ".fraction" (trailing zeros dropped) into out
+ * (at least 40 bytes). Returns out. */
+char *wg_time_format(int64_t ns, char *out, size_t outlen);
+/* Go-style durations: "10s", "1m30s", "500ms", "250us", "2h", "1d", "1w", "0". Negative not
+ * allowed. Returns WG_EINVAL on malformed input or overflow. */
+enum wg_err wg_duration_parse(const char *s, int64_t *out_ns);
+/* Shortest exact form: "10m", "1h30m", "500ms", "0s". */
+char *wg_duration_format(int64_t ns, char *out, size_t outlen);
+/* Wall clock now (CLOCK_REALTIME) and a monotonic clock, both in ns. Never called by rules/. */
+int64_t wg_now_ns(void);
+int64_t wg_mono_ns(void);
+
+/* ---- logging ----------------------------------------------------------------------------- */
+
+enum wg_log_level { WG_LOG_DEBUG, WG_LOG_INFO, WG_LOG_WARN, WG_LOG_ERROR };
+void wg_log_set_level(enum wg_log_level lvl);
+/* Register a secret that must never be printed; every log line has it replaced by "***".
+ * The string is copied. Thread-safe for logging after registration. */
+void wg_log_add_secret(const char *secret);
+/* Replace every registered secret in s (in place, NUL-terminated, length may shrink). */
+void wg_redact(char *s);
+void wg_log(enum wg_log_level lvl, const char *fmt, ...) WG_PRINTF(2, 3);
+
+/* ---- series: the collector's output and the rules' input ---------------------------------- */
+
+struct wg_label {
+    char *key;
+    char *value;
+};
+
+/* One series: labels (tags / group key) and points. Points are kept in arrival order.
+ * t may be NULL when the source had no time column. */
+struct wg_series {
+    struct wg_label *labels;
+    size_t nlabels;
+    int64_t *t;
+    double *v;
+    size_t n, cap;
+};
+
+struct wg_seriesset {
+    struct wg_series *s;
+    size_t n, cap;
+};
+
+/* Find or create the series with exactly these labels (order-insensitive). The labels are
+ * copied. Returns NULL on ENOMEM. */
+struct wg_series *wg_seriesset_get(struct wg_seriesset *ss, const struct wg_label *labels,
+                                   size_t nlabels);
+enum wg_err wg_series_push(struct wg_series *s, int64_t t, double v);
+size_t wg_seriesset_points(const struct wg_seriesset *ss);
+void wg_seriesset_free(struct wg_seriesset *ss);
+
+/* ---- verdicts ---------------------------------------------------------------------------- */
+
+/* Ordered by how bad they are for promotion, as combined by the gate: fail beats error beats
+ * inconclusive beats warn beats pass. */
+enum wg_verdict {
+    WG_PASS = 0,
+    WG_WARN,
+    WG_INCONCLUSIVE,
+    WG_ERROR, /* could not evaluate: source down, query error, malformed answer */
+    WG_FAIL
+};
+const char *wg_verdict_name(enum wg_verdict v); /* "pass", "warn", ..., "error" */
+/* The worse of a and b. */
+enum wg_verdict wg_verdict_worst(enum wg_verdict a, enum wg_verdict b);
+
+#endif

@@ -1,0 +1,210 @@
+/* config.h — wavegate's configuration model and its loader (YAML via libyaml).
+ * Every value keeps the file:line:col it came from so later checks can point at it.
+ * Knows nothing of HTTP or InfluxDB wire formats.
+ */
+#ifndef WG_CONFIG_H
+#define WG_CONFIG_H
+
+#include "common/common.h"
+
+enum wg_source_kind { WG_SRC_INFLUXQL = 0, WG_SRC_FLUX, WG_SRC_SQL };
+enum wg_api { WG_API_V1 = 0, WG_API_V3 }; /* influxql: /query (v1) or /api/v3/query_influxql */
+
+struct wg_tls {
+    char *ca_file;
+    char *cert_file;
+    char *key_file;
+    int insecure_skip_verify;
+};
+
+struct wg_source {
+    char *name;
+    enum wg_source_kind kind;
+    enum wg_api api;
+    char *url;              /* base URL, no trailing slash */
+    char *database;         /* influxql, sql */
+    char *retention_policy; /* influxql, optional */
+    char *org;              /* flux */
+    char *org_id;           /* flux */
+    char *token_env;        /* name of the env var with the token */
+    char *username;
+    char *password_env;
+    int64_t timeout_ns;         /* total per request; default 10s */
+    int64_t connect_timeout_ns; /* default 5s */
+    size_t max_response_bytes;  /* default 256 MiB */
+    int max_concurrency;        /* parallel requests to this source; default 8 */
+    int retries;                /* attempts after the first; default 2 */
+    size_t chunk_size;          /* influxql chunked=true size; default 10000; 0 = not chunked */
+    struct wg_tls tls;
+    struct wg_pos pos;
+};
+
+enum wg_reduce {
+    WG_REDUCE_LAST = 0,
+    WG_REDUCE_MEAN,
+    WG_REDUCE_MIN,
+    WG_REDUCE_MAX,
+    WG_REDUCE_SUM,
+    WG_REDUCE_COUNT,
+    WG_REDUCE_FIRST,
+    WG_REDUCE_MEDIAN,
+    WG_REDUCE_P90,
+    WG_REDUCE_P95,
+    WG_REDUCE_P99
+};
+const char *wg_reduce_name(enum wg_reduce r);
+
+enum wg_no_data { WG_NODATA_INCONCLUSIVE = 0, WG_NODATA_PASS, WG_NODATA_FAIL };
+
+enum wg_judge { WG_JUDGE_THRESHOLD = 0, WG_JUDGE_MANN_WHITNEY };
+enum wg_direction { WG_DIR_INCREASE = 0, WG_DIR_DECREASE, WG_DIR_EITHER };
+
+enum wg_baseline_kind {
+    WG_BASELINE_NONE = 0,
+    WG_BASELINE_WINDOW,   /* [deploy - window, deploy) */
+    WG_BASELINE_PINNED,   /* [start, end) */
+    WG_BASELINE_PREVIOUS, /* values of the last passing evaluations (state store) */
+    WG_BASELINE_SPLIT     /* same window, series split by a tag (canary vs baseline) */
+};
+
+/* A limit on change against the baseline: absolute units or percent of the baseline. */
+struct wg_limit {
+    int set;
+    int percent; /* 1: value is a percentage (20 means 20%) */
+    double value;
+};
+
+struct wg_threshold {
+    int has_min, has_max, has_warn_min, has_warn_max;
+    double min, max, warn_min, warn_max;
+};
+
+/* The tunable part of a rule: what a wave-level default or a per-wave override may change.
+ * `set` has a bit per field (WG_P_*) telling which fields were given explicitly. */
+enum {
+    WG_P_THRESHOLD = 1u << 0,
+    WG_P_MIN_SAMPLES = 1u << 1,
+    WG_P_NO_DATA = 1u << 2,
+    WG_P_WINDOW = 1u << 3,
+    WG_P_DELAY = 1u << 4,
+    WG_P_MAX_INCREASE = 1u << 5,
+    WG_P_MAX_DECREASE = 1u << 6,
+    WG_P_ALLOWED_INCREASE = 1u << 7,
+    WG_P_ALLOWED_DECREASE = 1u << 8,
+    WG_P_CONFIDENCE = 1u << 9,
+    WG_P_SEVERITY = 1u << 10,
+    WG_P_DRY_RUN = 1u << 11,
+    WG_P_WEIGHT = 1u << 12,
+    WG_P_KEY = 1u << 13,
+    WG_P_REDUCE = 1u << 14,
+    WG_P_DIRECTION = 1u << 15
+};
+
+struct wg_rule_params {
+    unsigned set;
+    struct wg_threshold threshold;
+    long min_samples;        /* default 1 (threshold), 50 (mann-whitney) */
+    enum wg_no_data no_data; /* default inconclusive */
+    int64_t window_ns;       /* default 10m */
+    int64_t delay_ns;        /* default 0 */
+    struct wg_limit max_increase, max_decrease;         /* vs baseline reduced value */
+    struct wg_limit allowed_increase, allowed_decrease; /* mann-whitney effect size */
+    double confidence;                                  /* default 0.98 */
+    char *severity;                                     /* default "critical" */
+    int dry_run;
+    double weight; /* default 1 */
+    int key;       /* a failing key rule fails the gate regardless of score */
+    enum wg_reduce reduce;
+    enum wg_direction direction; /* default increase */
+};
+
+struct wg_wave_override {
+    char *wave;
+    struct wg_rule_params p;
+    struct wg_pos pos;
+};
+
+struct wg_baseline {
+    enum wg_baseline_kind kind;
+    int64_t window_ns;           /* WINDOW */
+    int64_t start_ns, end_ns;    /* PINNED */
+    long previous_count;         /* PREVIOUS: how many passing evaluations; default 5 */
+    char *split_tag;             /* SPLIT: tag name */
+    char *split_baseline;        /* SPLIT: tag value of the baseline */
+    char *split_canary;          /* SPLIT: tag value of the canary */
+};
+
+struct wg_rule {
+    char *name;
+    char *feature; /* borrowed: the owning feature's name */
+    char *source;  /* NULL: the wave's source */
+    char *query;   /* template with {{ placeholders }} */
+    struct wg_pos query_pos;
+    char *field; /* value column; NULL: first column after time */
+    enum wg_judge judge;
+    struct wg_baseline baseline;
+    int outliers_iqr; /* mann-whitney: drop IQR outliers (1.5 IQR) */
+    struct wg_rule_params p;
+    struct wg_label *labels;
+    size_t nlabels;
+    struct wg_wave_override *overrides;
+    size_t noverrides;
+    struct wg_pos pos;
+};
+
+struct wg_score {
+    int enabled;
+    double pass_pct; /* e.g. 90 */
+    double warn_pct; /* e.g. 75 */
+};
+
+struct wg_feature {
+    char *name;
+    char *flag;
+    struct wg_rule *rules;
+    size_t nrules;
+    struct wg_score score;
+    struct wg_pos pos;
+};
+
+struct wg_wave {
+    char *name;
+    char *env;
+    char *source;
+    struct wg_rule_params defaults; /* wave-level defaults for every rule */
+    struct wg_pos pos;
+};
+
+struct wg_config {
+    char *path;
+    struct wg_source *sources;
+    size_t nsources;
+    struct wg_wave *waves;
+    size_t nwaves;
+    struct wg_feature *features;
+    size_t nfeatures;
+    char *state_dir; /* default: $XDG_STATE_HOME/wavegate or ./.wavegate */
+};
+
+/* The placeholders a query template may use. */
+extern const char *const wg_placeholders[];
+
+/* Load and validate a config file. On success *out is set and diags may hold warnings.
+ * On failure returns WG_ECONFIG (or WG_EIO / WG_ENOMEM) with every problem in diags, and
+ * *out is NULL. diags is caller-owned (zero-initialised). */
+enum wg_err wg_config_load(const char *path, struct wg_config **out, struct wg_diags *diags);
+/* The same from a memory buffer; `name` is used as the file name in diagnostics. */
+enum wg_err wg_config_load_mem(const char *name, const char *text, size_t len,
+                               struct wg_config **out, struct wg_diags *diags);
+void wg_config_free(struct wg_config *cfg);
+
+const struct wg_source *wg_config_source(const struct wg_config *cfg, const char *name);
+const struct wg_wave *wg_config_wave(const struct wg_config *cfg, const char *name);
+const struct wg_feature *wg_config_feature(const struct wg_config *cfg, const char *name);
+
+/* The parameters that apply to rule r in wave w: wave defaults < rule's own < rule's
+ * per-wave override. Pointers inside (severity) are borrowed from cfg. */
+void wg_config_effective(const struct wg_rule *r, const struct wg_wave *w,
+                         struct wg_rule_params *out);
+
+#endif
