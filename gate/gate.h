@@ -1,0 +1,77 @@
+/* gate.h — deciding which rules run for which wave, feature and window; running them
+ * (collector → rules); combining the verdict; rendering it as JSON or text; exit codes.
+ * The CLI (`check`) and the daemon (`serve`) call the same wg_gate_check.
+ */
+#ifndef WG_GATE_H
+#define WG_GATE_H
+
+#include <stdio.h>
+
+#include "collector/collector.h"
+#include "common/common.h"
+#include "config/config.h"
+#include "rules/rules.h"
+
+/* Exit codes of `wavegate check` (sysexits for usage and config). */
+enum {
+    WG_EXIT_PASS = 0,
+    WG_EXIT_FAIL = 1,
+    WG_EXIT_INCONCLUSIVE = 2,
+    WG_EXIT_ERROR = 3,
+    WG_EXIT_USAGE = 64,
+    WG_EXIT_CONFIG = 78
+};
+
+struct wg_check_req {
+    const char *wave;
+    const char *const *features; /* NULL / 0: every feature */
+    size_t nfeatures;
+    int64_t deploy_ns; /* 0: no deploy time, windows end at now */
+    int64_t now_ns;    /* 0: wg_now_ns() */
+    const char *state_dir; /* NULL: cfg->state_dir; used by baseline: previous */
+};
+
+struct wg_rule_report {
+    const struct wg_feature *feature;
+    const struct wg_rule *rule;
+    struct wg_rule_params p; /* effective for the wave */
+    char *query;             /* rendered current-window query, NULL if rendering failed */
+    char *source;            /* source name used */
+    int64_t start_ns, end_ns;
+    int has_baseline_window;
+    int64_t baseline_start_ns, baseline_end_ns;
+    struct wg_rule_result res;
+};
+
+struct wg_feature_report {
+    const struct wg_feature *feature;
+    enum wg_verdict verdict;
+    double score_pct; /* -1 when scoring is off */
+};
+
+struct wg_check_report {
+    enum wg_verdict verdict; /* pass, warn, inconclusive, error, fail */
+    const char *wave;        /* borrowed from cfg */
+    const char *env;
+    int64_t start_ns, end_ns; /* span of every rule's window */
+    int64_t deploy_ns;
+    struct wg_rule_report *rules;
+    size_t nrules;
+    struct wg_feature_report *features;
+    size_t nfeatures;
+};
+
+/* Evaluate. WG_ENOTFOUND with a message naming the unknown wave or feature; otherwise WG_OK and
+ * *out set (collector failures are inside the report as WG_ERROR rule verdicts).
+ * The report borrows from cfg: free it before cfg. */
+enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req *req,
+                          struct wg_check_report **out, char *err, size_t errlen);
+void wg_check_report_free(struct wg_check_report *r);
+
+/* check --format json: the report as a malloc'd JSON document. */
+char *wg_gate_report_json(const struct wg_check_report *r);
+/* check --format text: a readable table with a reason per rule. */
+void wg_gate_report_text(const struct wg_check_report *r, FILE *f);
+int wg_gate_exit_code(enum wg_verdict v); /* warn → 0 */
+
+#endif
