@@ -1,0 +1,26 @@
+/* gate_int.h — what the gate's files share. Not for use outside gate/ and cmd/.
+ * (Append new declarations at the end; several files of gate/ use this header.)
+ */
+#ifndef WG_GATE_INT_H
+#define WG_GATE_INT_H
+
+#include "gate/gate.h"
+
+/* ---- state store (gate_state.c): SQLite under state_dir ------------------------------- */
+
+/* Values of the last `count` passing evaluations of (rule, wave), oldest first, as one
+ * unlabelled series in *out. A missing store is not an error (empty series). */
+enum wg_err wg__gate_state_previous(const char *state_dir, const struct wg_rule *r,
+                                    const char *wave, long count, struct wg_seriesset *out,
+                                    char *err, size_t errlen);
+/* Record every rule result of a report (best effort: failures are logged, not returned).
+ * Only rules that somebody may use as `baseline: previous` are recorded. */
+void wg__gate_state_record(const char *state_dir, const struct wg_check_report *rep);
+
+/* `wavegate history list|invalidate` */
+int wg__gate_history_list(const char *state_dir, const char *feature, const char *rule,
+                          const char *wave, FILE *f);
+int wg__gate_history_invalidate(const char *state_dir, long id, const char *feature,
+                                const char *rule, const char *wave, long *changed);
+
+#endif
