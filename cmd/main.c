@@ -1,6 +1,391 @@
-/* main.c — placeholder until the CLI lands. */
-int main(void);
-int main(void)
+/* main.c — the wavegate command line: a thin layer over the library. Parses arguments,
+ * loads the config, and hands over to check / validate / query / history (here) and to
+ * serve, alert and silence (their own files). Exit codes are in gate/gate.h.
+ */
+#include "cmd/cmd_int.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char USAGE[] =
+    "usage: wavegate <command> [options]\n"
+    "\n"
+    "Gate a deployment wave on post-deploy metrics in InfluxDB, and alert on them.\n"
+    "\n"
+    "commands:\n"
+    "  check      evaluate a wave's rules and answer pass / fail / inconclusive\n"
+    "  validate   check a config file and list every error\n"
+    "  query      show the rendered query of one rule and the tables it returns\n"
+    "  history    list or invalidate the stored evaluations used by baseline: previous\n"
+    "  serve      run the gate as an HTTP service (Argo, Flagger, CI) and the alert monitor\n"
+    "  alert      send a test notification to a receiver\n"
+    "  silence    add, list or expire alert silences\n"
+    "  version    print the version\n"
+    "\n"
+    "Run 'wavegate <command> --help' for a command's options.\n";
+
+static const char CHECK_USAGE[] =
+    "usage: wavegate check --config FILE --wave WAVE [--feature NAME]...\n"
+    "                      [--deploy-time RFC3339] [--format text|json] [--now RFC3339]\n"
+    "\n"
+    "Evaluates every rule of the named features (all features when none is named) for the\n"
+    "wave. With --deploy-time T each rule looks at [T+delay, T+delay+window); without it at\n"
+    "[now-window, now).\n"
+    "\n"
+    "exit codes: 0 pass (warnings included), 1 fail, 2 inconclusive, 3 could not evaluate\n"
+    "            (a source failed or answered an error), 64 usage, 78 config\n";
+
+static const char VALIDATE_USAGE[] =
+    "usage: wavegate validate --config FILE\n"
+    "\n"
+    "Loads and checks the config. Exit 0 when valid (warnings are printed), 78 with every\n"
+    "error as file:line:col: key: message.\n";
+
+static const char QUERY_USAGE[] =
+    "usage: wavegate query --config FILE --wave WAVE --feature NAME --rule NAME\n"
+    "                      [--deploy-time RFC3339] [--baseline] [--format json|table]\n"
+    "\n"
+    "Renders the rule's query for the wave and window, runs it, and prints the parsed tables.\n"
+    "--baseline runs the baseline window's query instead.\n"
+    "Exit 0, or 3 with the server's message when the query failed.\n";
+
+static const char HISTORY_USAGE[] =
+    "usage: wavegate history list --config FILE [--feature F] [--rule R] [--wave W]\n"
+    "       wavegate history invalidate --config FILE (--id N | --feature F [--rule R]\n"
+    "                                   [--wave W])\n"
+    "\n"
+    "The state store keeps the value of each evaluation of rules with baseline: previous.\n"
+    "invalidate drops entries from future baselines (a bad deploy that passed).\n";
+
+int wg__cmd_usage(const char *text, int code)
 {
+    fputs(text, code == 0 ? stdout : stderr);
+    return code;
+}
+
+int wg__cmd_parse_time(const char *s, int64_t *out)
+{
+    if (strcmp(s, "now") == 0) {
+        *out = wg_now_ns();
+        return 0;
+    }
+    char *end = NULL;
+    if (s[0] >= '0' && s[0] <= '9' && strchr(s, '-') == NULL) {
+        long long secs = strtoll(s, &end, 10);
+        if (*end == '\0' && secs > 0 && secs < INT64_MAX / WG_NS_PER_SEC) {
+            *out = (int64_t)secs * WG_NS_PER_SEC;
+            return 0;
+        }
+        return -1;
+    }
+    return wg_time_parse(s, strlen(s), out) == WG_OK ? 0 : -1;
+}
+
+struct wg_config *wg__cmd_load_config(const char *path, int *exit_code)
+{
+    struct wg_diags d = {0};
+    struct wg_config *cfg = NULL;
+    enum wg_err rc = wg_config_load(path, &cfg, &d);
+    wg_diags_print(&d, stderr);
+    if (rc != WG_OK) {
+        if (rc != WG_ECONFIG || d.n == 0) {
+            fprintf(stderr, "wavegate: %s: %s\n", path, wg_strerror(rc));
+        }
+        fprintf(stderr, "wavegate: %s: %zu error(s)\n", path, d.nerrors);
+        *exit_code = WG_EXIT_CONFIG;
+    }
+    wg_diags_free(&d);
+    return cfg;
+}
+
+enum { OPT_DEPLOY = 1000, OPT_NOW, OPT_BASELINE, OPT_ID, OPT_STATE };
+
+struct opts {
+    const char *config, *wave, *rule, *format, *state_dir;
+    const char **features;
+    size_t nfeatures;
+    int64_t deploy_ns, now_ns;
+    int baseline;
+    long id;
+};
+
+/* Shared option parsing for the config-based commands; returns 0, or an exit code. */
+static int parse_opts(int argc, char **argv, const char *usage, struct opts *o)
+{
+    static const struct option longs[] = {
+        {"config", required_argument, NULL, 'c'},  {"wave", required_argument, NULL, 'w'},
+        {"feature", required_argument, NULL, 'f'}, {"rule", required_argument, NULL, 'r'},
+        {"format", required_argument, NULL, 'o'},  {"deploy-time", required_argument, NULL, OPT_DEPLOY},
+        {"now", required_argument, NULL, OPT_NOW}, {"baseline", no_argument, NULL, OPT_BASELINE},
+        {"id", required_argument, NULL, OPT_ID},   {"state-dir", required_argument, NULL, OPT_STATE},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    };
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":c:w:f:r:o:h", longs, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'w':
+            o->wave = optarg;
+            break;
+        case 'f': {
+            const char **nv = realloc(o->features, (o->nfeatures + 1) * sizeof(*nv));
+            if (!nv) {
+                return WG_EXIT_ERROR;
+            }
+            o->features = nv;
+            o->features[o->nfeatures++] = optarg;
+            break;
+        }
+        case 'r':
+            o->rule = optarg;
+            break;
+        case 'o':
+            o->format = optarg;
+            break;
+        case OPT_DEPLOY:
+        case OPT_NOW:
+            if (wg__cmd_parse_time(optarg, c == OPT_DEPLOY ? &o->deploy_ns : &o->now_ns) != 0) {
+                fprintf(stderr, "wavegate: --%s: not an RFC3339 time: %s\n",
+                        c == OPT_DEPLOY ? "deploy-time" : "now", optarg);
+                return WG_EXIT_USAGE;
+            }
+            break;
+        case OPT_BASELINE:
+            o->baseline = 1;
+            break;
+        case OPT_ID: {
+            char *end;
+            o->id = strtol(optarg, &end, 10);
+            if (*end || o->id <= 0) {
+                fprintf(stderr, "wavegate: --id: not a positive number: %s\n", optarg);
+                return WG_EXIT_USAGE;
+            }
+            break;
+        }
+        case OPT_STATE:
+            o->state_dir = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return -1;
+        case ':':
+            fprintf(stderr, "wavegate: option %s needs a value\n%s", argv[optind - 1], usage);
+            return WG_EXIT_USAGE;
+        default:
+            fprintf(stderr, "wavegate: unknown option %s\n%s", argv[optind - 1], usage);
+            return WG_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "wavegate: unexpected argument %s\n%s", argv[optind], usage);
+        return WG_EXIT_USAGE;
+    }
+    if (!o->config) {
+        fprintf(stderr, "wavegate: --config is required\n%s", usage);
+        return WG_EXIT_USAGE;
+    }
     return 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    struct opts o = {0};
+    int code = parse_opts(argc, argv, CHECK_USAGE, &o);
+    struct wg_config *cfg = NULL;
+    struct wg_check_report *rep = NULL;
+    if (code) {
+        code = code < 0 ? 0 : code;
+        goto out;
+    }
+    if (!o.wave) {
+        fprintf(stderr, "wavegate: --wave is required\n%s", CHECK_USAGE);
+        code = WG_EXIT_USAGE;
+        goto out;
+    }
+    const char *fmt = o.format ? o.format : "text";
+    if (strcmp(fmt, "text") != 0 && strcmp(fmt, "json") != 0) {
+        fprintf(stderr, "wavegate: --format must be text or json, not %s\n", fmt);
+        code = WG_EXIT_USAGE;
+        goto out;
+    }
+    cfg = wg__cmd_load_config(o.config, &code);
+    if (!cfg) {
+        goto out;
+    }
+    struct wg_check_req req = {
+        .wave = o.wave,
+        .features = o.features,
+        .nfeatures = o.nfeatures,
+        .deploy_ns = o.deploy_ns,
+        .now_ns = o.now_ns,
+        .state_dir = o.state_dir,
+    };
+    char err[1024];
+    enum wg_err rc = wg_gate_check(cfg, &req, &rep, err, sizeof(err));
+    if (rc == WG_ENOTFOUND) {
+        fprintf(stderr, "wavegate: %s\n", err);
+        code = WG_EXIT_USAGE;
+        goto out;
+    }
+    if (rc != WG_OK) {
+        fprintf(stderr, "wavegate: check failed: %s\n", err);
+        code = WG_EXIT_ERROR;
+        goto out;
+    }
+    if (strcmp(fmt, "json") == 0) {
+        char *js = wg_gate_report_json(rep);
+        if (!js) {
+            code = WG_EXIT_ERROR;
+            goto out;
+        }
+        printf("%s\n", js);
+        free(js);
+    } else {
+        wg_gate_report_text(rep, stdout);
+    }
+    code = wg_gate_exit_code(rep->verdict);
+out:
+    wg_check_report_free(rep);
+    wg_config_free(cfg);
+    free(o.features);
+    return code;
+}
+
+static int cmd_validate(int argc, char **argv)
+{
+    struct opts o = {0};
+    int code = parse_opts(argc, argv, VALIDATE_USAGE, &o);
+    if (code) {
+        free(o.features);
+        return code < 0 ? 0 : code;
+    }
+    struct wg_config *cfg = wg__cmd_load_config(o.config, &code);
+    if (cfg) {
+        size_t nrules = 0;
+        for (size_t i = 0; i < cfg->nfeatures; i++) {
+            nrules += cfg->features[i].nrules;
+        }
+        printf("%s: ok (%zu sources, %zu waves, %zu features, %zu rules)\n", o.config,
+               cfg->nsources, cfg->nwaves, cfg->nfeatures, nrules);
+        code = 0;
+    }
+    wg_config_free(cfg);
+    free(o.features);
+    return code;
+}
+
+static int cmd_query(int argc, char **argv)
+{
+    struct opts o = {0};
+    int code = parse_opts(argc, argv, QUERY_USAGE, &o);
+    struct wg_config *cfg = NULL;
+    if (code) {
+        code = code < 0 ? 0 : code;
+        goto out;
+    }
+    if (!o.wave || o.nfeatures != 1 || !o.rule) {
+        fprintf(stderr, "wavegate: query needs --wave, one --feature and --rule\n%s",
+                QUERY_USAGE);
+        code = WG_EXIT_USAGE;
+        goto out;
+    }
+    const char *fmt = o.format ? o.format : "json";
+    if (strcmp(fmt, "table") != 0 && strcmp(fmt, "json") != 0) {
+        fprintf(stderr, "wavegate: --format must be json or table, not %s\n", fmt);
+        code = WG_EXIT_USAGE;
+        goto out;
+    }
+    cfg = wg__cmd_load_config(o.config, &code);
+    if (!cfg) {
+        goto out;
+    }
+    code = wg__cmd_query_run(cfg, o.wave, o.features[0], o.rule, o.deploy_ns, o.now_ns,
+                             o.baseline, strcmp(fmt, "json") == 0);
+out:
+    wg_config_free(cfg);
+    free(o.features);
+    return code;
+}
+
+static int cmd_history(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        return wg__cmd_usage(HISTORY_USAGE, argc < 2 ? WG_EXIT_USAGE : 0);
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "list") != 0 && strcmp(sub, "invalidate") != 0) {
+        fprintf(stderr, "wavegate: history: unknown subcommand %s\n", sub);
+        return wg__cmd_usage(HISTORY_USAGE, WG_EXIT_USAGE);
+    }
+    struct opts o = {0};
+    int code = parse_opts(argc - 1, argv + 1, HISTORY_USAGE, &o);
+    struct wg_config *cfg = NULL;
+    if (code) {
+        code = code < 0 ? 0 : code;
+        goto out;
+    }
+    cfg = wg__cmd_load_config(o.config, &code);
+    if (!cfg) {
+        goto out;
+    }
+    const char *dir = o.state_dir ? o.state_dir : cfg->state_dir;
+    const char *feat = o.nfeatures ? o.features[0] : NULL;
+    if (strcmp(sub, "list") == 0) {
+        code = wg__gate_history_list(dir, feat, o.rule, o.wave, stdout) ? WG_EXIT_ERROR : 0;
+        goto out;
+    }
+    if (!o.id && !feat) {
+        fprintf(stderr, "wavegate: history invalidate needs --id or --feature\n");
+        code = WG_EXIT_USAGE;
+        goto out;
+    }
+    long changed = 0;
+    if (wg__gate_history_invalidate(dir, o.id, feat, o.rule, o.wave, &changed) != 0) {
+        code = WG_EXIT_ERROR;
+        goto out;
+    }
+    printf("invalidated %ld evaluation(s)\n", changed);
+    code = 0;
+out:
+    wg_config_free(cfg);
+    free(o.features);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        return wg__cmd_usage(USAGE, WG_EXIT_USAGE);
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        return wg__cmd_usage(USAGE, 0);
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("wavegate %s\n", WG_VERSION);
+        return 0;
+    }
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {
+        {"check", cmd_check},
+        {"validate", cmd_validate},
+        {"query", cmd_query},
+        {"history", cmd_history},
+        WG_CMD_EXTRA
+    };
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        if (strcmp(cmd, cmds[i].name) == 0) {
+            return cmds[i].fn(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "wavegate: unknown command %s\n", cmd);
+    return wg__cmd_usage(USAGE, WG_EXIT_USAGE);
 }

@@ -74,4 +74,36 @@ char *wg_gate_report_json(const struct wg_check_report *r);
 void wg_gate_report_text(const struct wg_check_report *r, FILE *f);
 int wg_gate_exit_code(enum wg_verdict v); /* warn → 0 */
 
+/* ---- serve: the HTTP gate (gate/gate_server*.c) ------------------------------------------ */
+
+struct wg_server; /* opaque */
+
+/* One evaluation as the server needs it: the verdict and the `check --format json` body.
+ * Returns WG_ENOTFOUND (message in err naming the wave/feature) or another error when it
+ * could not evaluate at all. Called from worker threads, concurrently. */
+struct wg_server_eval {
+    enum wg_err (*fn)(void *ud, const struct wg_config *cfg, const struct wg_check_req *req,
+                      enum wg_verdict *verdict, char **json, char *err, size_t errlen);
+    void *ud;
+};
+
+struct wg_server_opts {
+    const char *config_path;   /* re-read by wg_server_reload; may be NULL (no reload) */
+    const char *listen;        /* overrides cfg->server.listen; "ADDR:PORT", port 0 = any */
+    struct wg_server_eval eval; /* fn NULL: wg_gate_check + wg_gate_report_json */
+};
+
+/* Start listening and serving on internal threads. Takes ownership of cfg (also on failure).
+ * On failure *out is NULL and err says why (bind, TLS files, token, state store). */
+enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *o,
+                            struct wg_server **out, char *err, size_t errlen);
+/* The bound TCP port (useful with port 0). */
+int wg_server_port(const struct wg_server *s);
+/* Re-read o->config_path; on success swap it in atomically (requests in flight finish on the
+ * old one). On failure the old config stays and every problem is in diags (caller-owned). */
+enum wg_err wg_server_reload(struct wg_server *s, struct wg_diags *diags);
+/* Stop accepting; wait up to drain_ns for requests in flight; stop the analysis runner. */
+void wg_server_drain(struct wg_server *s, int64_t drain_ns);
+void wg_server_free(struct wg_server *s); /* NULL-safe; drains with no wait */
+
 #endif

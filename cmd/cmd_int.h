@@ -1,0 +1,26 @@
+/* cmd_int.h — what the CLI's files share: config loading, time arguments, and the
+ * subcommands implemented outside main.c.
+ */
+#ifndef WG_CMD_INT_H
+#define WG_CMD_INT_H
+
+#include "common/common.h"
+#include "config/config.h"
+#include "gate/gate.h"
+#include "gate/gate_int.h"
+
+#define WG_VERSION "0.1.0"
+
+/* Subcommands that live in their own files, appended to main.c's table. */
+#define WG_CMD_EXTRA
+
+int wg__cmd_usage(const char *text, int code);
+/* RFC3339, unix seconds, or "now". 0 on success. */
+int wg__cmd_parse_time(const char *s, int64_t *out);
+/* Loads and validates; prints every diagnostic to stderr. NULL with *exit_code = 78 on error. */
+struct wg_config *wg__cmd_load_config(const char *path, int *exit_code);
+/* `wavegate query`: returns the exit code. */
+int wg__cmd_query_run(const struct wg_config *cfg, const char *wave, const char *feature,
+                      const char *rule, int64_t deploy_ns, int64_t now_ns, int baseline, int json);
+
+#endif

@@ -1,0 +1,414 @@
+/* gate_check.c — one gate evaluation: pick the wave's rules for the asked features, anchor
+ * each rule's window on the deploy time, render and run every query at once through the
+ * collector (current and baseline windows), judge each rule and combine the verdict.
+ * Called by `wavegate check` and by the serve daemon alike.
+ */
+#include "gate/gate.h"
+#include "gate/gate_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void list_names(char *out, size_t outlen, const char *what, size_t n, size_t stride,
+                       const void *base)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && len < outlen; i++) {
+        const char *name = *(const char *const *)((const char *)base + i * stride);
+        int w = snprintf(out + len, outlen - len, "%s%s", i ? ", " : "", name);
+        len += w > 0 ? (size_t)w : 0;
+    }
+    if (n == 0) {
+        snprintf(out, outlen, "no %s defined", what);
+    }
+}
+
+/* The features the request names, in config order when it names none. */
+static enum wg_err pick_features(const struct wg_config *cfg, const struct wg_check_req *req,
+                                 const struct wg_feature ***out, size_t *nout, char *err,
+                                 size_t errlen)
+{
+    size_t n = req->nfeatures ? req->nfeatures : cfg->nfeatures;
+    const struct wg_feature **v = calloc(n ? n : 1, sizeof(*v));
+    if (!v) {
+        return WG_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!req->nfeatures) {
+            v[i] = &cfg->features[i];
+            continue;
+        }
+        v[i] = wg_config_feature(cfg, req->features[i]);
+        if (!v[i]) {
+            char known[512];
+            list_names(known, sizeof(known), "features", cfg->nfeatures,
+                       sizeof(struct wg_feature), cfg->features);
+            snprintf(err, errlen, "unknown feature \"%s\" (known: %s)", req->features[i], known);
+            free(v);
+            return WG_ENOTFOUND;
+        }
+    }
+    *out = v;
+    *nout = n;
+    return WG_OK;
+}
+
+struct plan {
+    struct wg_rule_report *rr;
+    int cur_q;  /* index into the query array, -1 if none */
+    int base_q; /* -1 if none */
+    const char *render_err;
+    char errbuf[256];
+};
+
+void wg__gate_windows(const struct wg_rule *r, const struct wg_rule_params *p, int64_t deploy_ns,
+                      int64_t now, struct wg__gate_windows *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (deploy_ns) {
+        out->start_ns = deploy_ns + p->delay_ns;
+        out->end_ns = out->start_ns + p->window_ns;
+    } else {
+        out->end_ns = now;
+        out->start_ns = now - p->window_ns;
+    }
+    /* The baseline ends where the post-deploy period starts: at the deploy time itself, so a
+     * delay (warm-up) is excluded from both. */
+    int64_t anchor = deploy_ns ? deploy_ns : out->start_ns;
+    switch (r->baseline.kind) {
+    case WG_BASELINE_WINDOW:
+        out->has_baseline = 1;
+        out->baseline_end_ns = anchor;
+        out->baseline_start_ns = anchor - r->baseline.window_ns;
+        break;
+    case WG_BASELINE_PINNED:
+        out->has_baseline = 1;
+        out->baseline_start_ns = r->baseline.start_ns;
+        out->baseline_end_ns = r->baseline.end_ns;
+        break;
+    default:
+        break;
+    }
+}
+
+enum wg_err wg__gate_render(const struct wg_source *src, const struct wg_wave *w,
+                            const struct wg_feature *f, const struct wg_rule *r, int64_t start,
+                            int64_t end, char **out, char *err, size_t errlen)
+{
+    struct wg_vars v;
+    memset(&v, 0, sizeof(v));
+    v.env = w->env ? w->env : w->name;
+    v.wave = w->name;
+    v.feature = f->name;
+    v.flag = f->flag;
+    v.start_ns = start;
+    v.end_ns = end;
+    v.window_ns = end - start;
+    return wg_collector_render(src->kind, r->query, &v, out, err, errlen);
+}
+
+const struct wg_source *wg__gate_rule_source(const struct wg_config *cfg, const struct wg_wave *w,
+                                             const struct wg_rule *r)
+{
+    const char *name = r->source ? r->source : w->source;
+    return name ? wg_config_source(cfg, name) : NULL;
+}
+
+static struct wg_query *add_query(struct wg_query *qs, size_t *nq, const struct wg_source *src,
+                                  char *text, const char *field)
+{
+    struct wg_query *q = &qs[(*nq)++];
+    memset(q, 0, sizeof(*q));
+    q->src = src;
+    q->query = text;
+    q->field = field;
+    q->mode = WG_COLLECT_SERIES;
+    return q;
+}
+
+/* Fill windows and render queries for one rule; adds to qs. A rule that cannot be rendered
+ * is planned with render_err set, and judged "could not evaluate". */
+static enum wg_err plan_rule(const struct wg_config *cfg, const struct wg_wave *w,
+                             const struct wg_check_req *req, int64_t now, struct plan *pl,
+                             struct wg_query *qs, size_t *nq)
+{
+    struct wg_rule_report *rr = pl->rr;
+    const struct wg_rule *r = rr->rule;
+    const struct wg_source *src = wg__gate_rule_source(cfg, w, r);
+    struct wg__gate_windows win;
+    char rerr[256];
+
+    pl->cur_q = pl->base_q = -1;
+    wg__gate_windows(r, &rr->p, req->deploy_ns, now, &win);
+    rr->start_ns = win.start_ns;
+    rr->end_ns = win.end_ns;
+    rr->has_baseline_window = win.has_baseline;
+    rr->baseline_start_ns = win.baseline_start_ns;
+    rr->baseline_end_ns = win.baseline_end_ns;
+    rr->source = wg_strdup(src ? src->name : "");
+    if (!src) {
+        snprintf(pl->errbuf, sizeof(pl->errbuf), "no source for wave %s", w->name);
+        pl->render_err = pl->errbuf;
+        return WG_OK;
+    }
+    char *q = NULL;
+    if (wg__gate_render(src, w, rr->feature, r, win.start_ns, win.end_ns, &q, rerr,
+                        sizeof(rerr)) != WG_OK) {
+        snprintf(pl->errbuf, sizeof(pl->errbuf), "query template: %s", rerr);
+        pl->render_err = pl->errbuf;
+        return WG_OK;
+    }
+    rr->query = wg_strdup(q);
+    if (!rr->query) {
+        free(q);
+        return WG_ENOMEM;
+    }
+    add_query(qs, nq, src, q, r->field);
+    pl->cur_q = (int)*nq - 1;
+    if (win.has_baseline) {
+        char *bq = NULL;
+        if (wg__gate_render(src, w, rr->feature, r, win.baseline_start_ns, win.baseline_end_ns,
+                            &bq, rerr, sizeof(rerr)) != WG_OK) {
+            snprintf(pl->errbuf, sizeof(pl->errbuf), "baseline query template: %s", rerr);
+            pl->render_err = pl->errbuf;
+            return WG_OK;
+        }
+        add_query(qs, nq, src, bq, r->field);
+        pl->base_q = (int)*nq - 1;
+    }
+    return WG_OK;
+}
+
+static const char *query_error(const struct wg_query *q, char *buf, size_t len)
+{
+    if (q->err == WG_OK) {
+        return NULL;
+    }
+    snprintf(buf, len, "%s: %s", wg_strerror(q->err), q->errmsg[0] ? q->errmsg : "no detail");
+    return buf;
+}
+
+/* A window that has not ended yet cannot pass: what is missing might still go wrong. A
+ * failure seen already stands (fail fast). */
+static void judge_incomplete(struct wg_rule_report *rr, int64_t now)
+{
+    if (rr->end_ns <= now) {
+        return;
+    }
+    enum wg_verdict v = rr->res.verdict;
+    if (v == WG_PASS || v == WG_WARN) {
+        char left[48];
+        char why[512];
+        wg_duration_format(rr->end_ns - now, left, sizeof(left));
+        snprintf(why, sizeof(why), "window incomplete (%s left); so far: %s", left,
+                 rr->res.reason);
+        rr->res.verdict = WG_INCONCLUSIVE;
+        snprintf(rr->res.reason, sizeof(rr->res.reason), "%s", why);
+    }
+}
+
+static enum wg_err evaluate(const struct wg_config *cfg, const struct wg_check_req *req,
+                            const struct wg_wave *w, struct plan *plans, size_t nplans,
+                            struct wg_query *qs, int64_t now)
+{
+    for (size_t i = 0; i < nplans; i++) {
+        struct plan *pl = &plans[i];
+        struct wg_rule_report *rr = pl->rr;
+        char ebuf[1200], bbuf[1200];
+        struct wg_seriesset prev = {0};
+        struct wg_rule_input in = {
+            .rule = rr->rule,
+            .p = &rr->p,
+            .error = pl->render_err,
+        };
+        struct wg_seriesset empty = {0};
+        in.current = pl->cur_q >= 0 ? &qs[pl->cur_q].series : &empty;
+        if (!in.error && pl->cur_q >= 0) {
+            in.error = query_error(&qs[pl->cur_q], ebuf, sizeof(ebuf));
+        }
+        if (pl->base_q >= 0) {
+            in.baseline = &qs[pl->base_q].series;
+            in.baseline_error = query_error(&qs[pl->base_q], bbuf, sizeof(bbuf));
+        } else if (rr->rule->baseline.kind == WG_BASELINE_PREVIOUS) {
+            const char *dir = req->state_dir ? req->state_dir : cfg->state_dir;
+            if (wg__gate_state_previous(dir, rr->rule, w->name,
+                                        rr->rule->baseline.previous_count, &prev, bbuf,
+                                        sizeof(bbuf)) != WG_OK) {
+                in.baseline_error = bbuf;
+            }
+            in.baseline = &prev;
+        }
+        enum wg_err rc = wg_rules_eval(&in, &rr->res);
+        wg_seriesset_free(&prev);
+        if (rc != WG_OK) {
+            return rc;
+        }
+        if (!rr->res.reason[0]) {
+            snprintf(rr->res.reason, sizeof(rr->res.reason), "%s", wg_verdict_name(rr->res.verdict));
+        }
+        judge_incomplete(rr, now);
+    }
+    (void)cfg;
+    return WG_OK;
+}
+
+static void combine(struct wg_check_report *rep)
+{
+    enum wg_verdict all = WG_PASS;
+    size_t at = 0;
+    for (size_t f = 0; f < rep->nfeatures; f++) {
+        struct wg_feature_report *fr = &rep->features[f];
+        size_t n = fr->feature->nrules;
+        struct wg_rule_result *rs = calloc(n ? n : 1, sizeof(*rs));
+        const struct wg_rule_params **ps = calloc(n ? n : 1, sizeof(*ps));
+        if (!rs || !ps) {
+            fr->verdict = WG_ERROR;
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                rs[i] = rep->rules[at + i].res; /* shallow: combine only reads */
+                ps[i] = &rep->rules[at + i].p;
+            }
+            fr->verdict = wg_rules_combine(fr->feature, rs, ps, n, &fr->score_pct);
+        }
+        free(rs);
+        free(ps);
+        at += n;
+        all = wg_verdict_worst(all, fr->verdict);
+    }
+    rep->verdict = all;
+}
+
+enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req *req,
+                          struct wg_check_report **out, char *err, size_t errlen)
+{
+    enum wg_err rc = WG_OK;
+    const struct wg_feature **feats = NULL;
+    size_t nfeats = 0, nrules = 0, nq = 0;
+    struct plan *plans = NULL;
+    struct wg_query *qs = NULL;
+    struct wg_check_report *rep = NULL;
+    int64_t now = req->now_ns ? req->now_ns : wg_now_ns();
+
+    *out = NULL;
+    err[0] = '\0';
+    const struct wg_wave *w = req->wave ? wg_config_wave(cfg, req->wave) : NULL;
+    if (!w) {
+        char known[512];
+        list_names(known, sizeof(known), "waves", cfg->nwaves, sizeof(struct wg_wave),
+                   cfg->waves);
+        snprintf(err, errlen, "unknown wave \"%s\" (known: %s)", req->wave ? req->wave : "",
+                 known);
+        return WG_ENOTFOUND;
+    }
+    rc = pick_features(cfg, req, &feats, &nfeats, err, errlen);
+    if (rc != WG_OK) {
+        return rc;
+    }
+    for (size_t f = 0; f < nfeats; f++) {
+        nrules += feats[f]->nrules;
+    }
+    rep = calloc(1, sizeof(*rep));
+    plans = calloc(nrules ? nrules : 1, sizeof(*plans));
+    qs = calloc(nrules ? 2 * nrules : 1, sizeof(*qs));
+    if (!rep || !plans || !qs) {
+        rc = WG_ENOMEM;
+        goto out;
+    }
+    rep->wave = w->name;
+    rep->env = w->env ? w->env : w->name;
+    rep->deploy_ns = req->deploy_ns;
+    rep->rules = calloc(nrules ? nrules : 1, sizeof(*rep->rules));
+    rep->features = calloc(nfeats ? nfeats : 1, sizeof(*rep->features));
+    if (!rep->rules || !rep->features) {
+        rc = WG_ENOMEM;
+        goto out;
+    }
+    rep->nfeatures = nfeats;
+    for (size_t f = 0; f < nfeats; f++) {
+        rep->features[f].feature = feats[f];
+        rep->features[f].score_pct = -1;
+        for (size_t i = 0; i < feats[f]->nrules; i++) {
+            struct wg_rule_report *rr = &rep->rules[rep->nrules];
+            rr->feature = feats[f];
+            rr->rule = &feats[f]->rules[i];
+            wg_config_effective(rr->rule, w, &rr->p);
+            plans[rep->nrules].rr = rr;
+            rep->nrules++;
+            rc = plan_rule(cfg, w, req, now, &plans[rep->nrules - 1], qs, &nq);
+            if (rc != WG_OK) {
+                goto out;
+            }
+        }
+    }
+    for (size_t i = 0; i < rep->nrules; i++) {
+        struct wg_rule_report *rr = &rep->rules[i];
+        if (i == 0 || rr->start_ns < rep->start_ns) {
+            rep->start_ns = rr->start_ns;
+        }
+        if (i == 0 || rr->end_ns > rep->end_ns) {
+            rep->end_ns = rr->end_ns;
+        }
+    }
+    if (nq) {
+        rc = wg_collector_run(qs, nq, NULL);
+        if (rc != WG_OK) {
+            snprintf(err, errlen, "collector: %s", wg_strerror(rc));
+            goto out;
+        }
+    }
+    rc = evaluate(cfg, req, w, plans, rep->nrules, qs, now);
+    if (rc != WG_OK) {
+        goto out;
+    }
+    combine(rep);
+    wg__gate_state_record(req->state_dir ? req->state_dir : cfg->state_dir, rep);
+out:
+    for (size_t i = 0; i < nq; i++) {
+        wg_query_clear(&qs[i]);
+    }
+    free(qs);
+    free(plans);
+    free(feats);
+    if (rc != WG_OK) {
+        wg_check_report_free(rep);
+        if (!err[0]) {
+            snprintf(err, errlen, "%s", wg_strerror(rc));
+        }
+        return rc;
+    }
+    *out = rep;
+    return WG_OK;
+}
+
+void wg_check_report_free(struct wg_check_report *r)
+{
+    if (!r) {
+        return;
+    }
+    for (size_t i = 0; i < r->nrules; i++) {
+        free(r->rules[i].query);
+        free(r->rules[i].source);
+        wg_rule_result_clear(&r->rules[i].res);
+    }
+    free(r->rules);
+    free(r->features);
+    free(r);
+}
+
+int wg_gate_exit_code(enum wg_verdict v)
+{
+    switch (v) {
+    case WG_PASS:
+    case WG_WARN:
+        return WG_EXIT_PASS;
+    case WG_FAIL:
+        return WG_EXIT_FAIL;
+    case WG_INCONCLUSIVE:
+        return WG_EXIT_INCONCLUSIVE;
+    case WG_ERROR:
+        return WG_EXIT_ERROR;
+    }
+    return WG_EXIT_ERROR;
+}

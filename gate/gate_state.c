@@ -1,0 +1,255 @@
+/* gate_state.c — the gate's state store: an SQLite database (WAL) under state_dir keeping
+ * the measured value of every evaluation of rules that use `baseline: previous`, so the next
+ * evaluation can compare against the last passing ones; `wavegate history` reads and
+ * invalidates entries (a bad deploy that passed must not become everybody's baseline).
+ */
+#include "gate/gate_int.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS evaluations ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " at_ns INTEGER NOT NULL,"
+    " feature TEXT NOT NULL, rule TEXT NOT NULL, wave TEXT NOT NULL,"
+    " verdict TEXT NOT NULL, value REAL, samples INTEGER NOT NULL,"
+    " invalidated INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS evaluations_key ON evaluations(feature, rule, wave, id);";
+
+static int mkdirs(const char *dir)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof(tmp), "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
+                return -1;
+            }
+            *p = '/';
+        }
+    }
+    return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Open (creating when `create`) the store; NULL with err set when it cannot. */
+static sqlite3 *open_store(const char *dir, int create, char *err, size_t errlen)
+{
+    char path[1100];
+    sqlite3 *db = NULL;
+    if (!dir || !*dir) {
+        snprintf(err, errlen, "no state_dir configured");
+        return NULL;
+    }
+    snprintf(path, sizeof(path), "%s/state.db", dir);
+    if (!create) {
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            err[0] = '\0'; /* absent: not an error, just nothing stored */
+            return NULL;
+        }
+    } else if (mkdirs(dir) != 0) {
+        snprintf(err, errlen, "cannot create state_dir %s: %s", dir, strerror(errno));
+        return NULL;
+    }
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "no memory");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    char *emsg = NULL;
+    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL;", NULL, NULL, &emsg) != SQLITE_OK ||
+        sqlite3_exec(db, SCHEMA, NULL, NULL, &emsg) != SQLITE_OK) {
+        snprintf(err, errlen, "state store %s: %s", path, emsg ? emsg : "error");
+        sqlite3_free(emsg);
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+enum wg_err wg__gate_state_previous(const char *state_dir, const struct wg_rule *r,
+                                    const char *wave, long count, struct wg_seriesset *out,
+                                    char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    enum wg_err rc = WG_OK;
+    err[0] = '\0';
+    sqlite3 *db = open_store(state_dir, 0, err, errlen);
+    if (!db) {
+        return err[0] ? WG_EIO : WG_OK;
+    }
+    /* Newest `count` passing values, returned oldest first. */
+    const char *sql = "SELECT at_ns, value FROM (SELECT id, at_ns, value FROM evaluations"
+                      " WHERE feature=?1 AND rule=?2 AND wave=?3 AND verdict='pass'"
+                      " AND invalidated=0 AND value IS NOT NULL ORDER BY id DESC LIMIT ?4)"
+                      " ORDER BY id ASC";
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "state store: %s", sqlite3_errmsg(db));
+        rc = WG_EIO;
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, r->feature, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, wave, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, count > 0 ? count : 5);
+    struct wg_series *s = NULL;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!s && !(s = wg_seriesset_get(out, NULL, 0))) {
+            rc = WG_ENOMEM;
+            goto out;
+        }
+        if (wg_series_push(s, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1)) !=
+            WG_OK) {
+            rc = WG_ENOMEM;
+            goto out;
+        }
+    }
+    if (step != SQLITE_DONE) {
+        snprintf(err, errlen, "state store: %s", sqlite3_errmsg(db));
+        rc = WG_EIO;
+    }
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+void wg__gate_state_record(const char *state_dir, const struct wg_check_report *rep)
+{
+    int any = 0;
+    for (size_t i = 0; i < rep->nrules; i++) {
+        any |= rep->rules[i].rule->baseline.kind == WG_BASELINE_PREVIOUS;
+    }
+    if (!any) {
+        return;
+    }
+    char err[512];
+    sqlite3 *db = open_store(state_dir, 1, err, sizeof(err));
+    if (!db) {
+        wg_log(WG_LOG_WARN, "history not recorded: %s", err);
+        return;
+    }
+    sqlite3_stmt *st = NULL;
+    const char *sql = "INSERT INTO evaluations(at_ns, feature, rule, wave, verdict, value, samples)"
+                      " VALUES(?,?,?,?,?,?,?)";
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        for (size_t i = 0; i < rep->nrules; i++) {
+            const struct wg_rule_report *rr = &rep->rules[i];
+            if (rr->rule->baseline.kind != WG_BASELINE_PREVIOUS) {
+                continue;
+            }
+            sqlite3_reset(st);
+            sqlite3_bind_int64(st, 1, rr->end_ns);
+            sqlite3_bind_text(st, 2, rr->feature->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, rr->rule->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 4, rep->wave, -1, SQLITE_STATIC);
+            /* a warning is a pass for the gate, and so for the baseline */
+            enum wg_verdict v = rr->res.verdict == WG_WARN ? WG_PASS : rr->res.verdict;
+            sqlite3_bind_text(st, 5, wg_verdict_name(v), -1, SQLITE_STATIC);
+            if (rr->res.has_value) {
+                sqlite3_bind_double(st, 6, rr->res.value);
+            } else {
+                sqlite3_bind_null(st, 6);
+            }
+            sqlite3_bind_int64(st, 7, (sqlite3_int64)rr->res.samples);
+            if (sqlite3_step(st) != SQLITE_DONE) {
+                wg_log(WG_LOG_WARN, "history not recorded: %s", sqlite3_errmsg(db));
+            }
+        }
+    }
+    sqlite3_finalize(st);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(db);
+}
+
+int wg__gate_history_list(const char *state_dir, const char *feature, const char *rule,
+                          const char *wave, FILE *f)
+{
+    char err[512];
+    sqlite3 *db = open_store(state_dir, 0, err, sizeof(err));
+    if (!db) {
+        if (err[0]) {
+            fprintf(stderr, "wavegate: %s\n", err);
+            return -1;
+        }
+        fprintf(f, "no history in %s\n", state_dir);
+        return 0;
+    }
+    sqlite3_stmt *st = NULL;
+    const char *sql = "SELECT id, at_ns, feature, rule, wave, verdict, value, samples, invalidated"
+                      " FROM evaluations WHERE (?1 IS NULL OR feature=?1) AND"
+                      " (?2 IS NULL OR rule=?2) AND (?3 IS NULL OR wave=?3) ORDER BY id";
+    int rc = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "wavegate: state store: %s\n", sqlite3_errmsg(db));
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, feature, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rule, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, wave, -1, SQLITE_STATIC);
+    fprintf(f, "%-6s  %-24s  %-16s  %-20s  %-12s  %-12s  %12s  %7s\n", "ID", "WINDOW END",
+            "FEATURE", "RULE", "WAVE", "VERDICT", "VALUE", "SAMPLES");
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char t[48], val[32] = "-";
+        if (sqlite3_column_type(st, 6) != SQLITE_NULL) {
+            snprintf(val, sizeof(val), "%.6g", sqlite3_column_double(st, 6));
+        }
+        fprintf(f, "%-6lld  %-24s  %-16s  %-20s  %-12s  %-12s  %12s  %7lld%s\n",
+                (long long)sqlite3_column_int64(st, 0),
+                wg_time_format(sqlite3_column_int64(st, 1), t, sizeof(t)),
+                (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
+                (const char *)sqlite3_column_text(st, 4), (const char *)sqlite3_column_text(st, 5),
+                val, (long long)sqlite3_column_int64(st, 7),
+                sqlite3_column_int(st, 8) ? "  (invalidated)" : "");
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+int wg__gate_history_invalidate(const char *state_dir, long id, const char *feature,
+                                const char *rule, const char *wave, long *changed)
+{
+    char err[512];
+    *changed = 0;
+    sqlite3 *db = open_store(state_dir, 0, err, sizeof(err));
+    if (!db) {
+        if (err[0]) {
+            fprintf(stderr, "wavegate: %s\n", err);
+            return -1;
+        }
+        return 0;
+    }
+    sqlite3_stmt *st = NULL;
+    const char *sql = "UPDATE evaluations SET invalidated=1 WHERE (?1 <= 0 OR id=?1) AND"
+                      " (?2 IS NULL OR feature=?2) AND (?3 IS NULL OR rule=?3) AND"
+                      " (?4 IS NULL OR wave=?4) AND invalidated=0";
+    int rc = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_text(st, 2, feature, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, rule, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, wave, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_DONE) {
+            *changed = sqlite3_changes(db);
+            rc = 0;
+        }
+    }
+    if (rc) {
+        fprintf(stderr, "wavegate: state store: %s\n", sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
