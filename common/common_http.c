@@ -1,0 +1,669 @@
+/* common_http.c — the libcurl wrapper behind http.h: runs a batch of jobs over one multi
+ * handle with per-group and overall concurrency limits, retries (backoff + jitter, Retry-After)
+ * inside each job's time budget, body size caps and streaming consumers. The one place where
+ * CURLcode becomes wg_err.
+ */
+#include "common/http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define DEF_CONNECT_NS (5 * WG_NS_PER_SEC)
+#define DEF_TIMEOUT_NS (10 * WG_NS_PER_SEC)
+#define DEF_MAX_BYTES ((size_t)256 << 20)
+#define BACKOFF_BASE_NS (100 * INT64_C(1000000))
+#define BACKOFF_CAP_NS (5 * WG_NS_PER_SEC)
+#define NS_PER_MS INT64_C(1000000)
+
+enum slot_state { S_PENDING = 0, S_RUNNING, S_DONE };
+
+struct slot {
+    struct wg_http_job *job;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    enum slot_state state;
+    size_t group;
+    int64_t next_at;  /* monotonic: earliest start of the next attempt */
+    int64_t first_at; /* monotonic: start of the first attempt; 0 before */
+    int64_t started;  /* monotonic: start of this attempt */
+    int64_t deadline; /* monotonic: end of the job's budget */
+    size_t bytes;     /* body bytes of this attempt */
+    size_t delivered; /* of which handed to the consumer */
+    int need_reset;
+    enum wg_err abort_err;
+    long status;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct wg_http {
+    CURLM *multi;
+    uint64_t rng;
+};
+
+struct run {
+    struct wg_http *h;
+    struct slot *slots;
+    size_t n, ndone;
+    int running, max_total;
+    const void **gkeys;
+    int *gmax, *grun;
+    size_t ngroups;
+};
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static CURLcode g_init_rc = CURLE_OK;
+
+static void global_init(void)
+{
+    g_init_rc = curl_global_init(CURL_GLOBAL_ALL);
+}
+
+struct wg_http *wg_http_new(void)
+{
+    pthread_once(&g_once, global_init);
+    if (g_init_rc != CURLE_OK) {
+        return NULL;
+    }
+    struct wg_http *h = calloc(1, sizeof(*h));
+    if (!h) {
+        return NULL;
+    }
+    h->multi = curl_multi_init();
+    if (!h->multi) {
+        free(h);
+        return NULL;
+    }
+    h->rng = (uint64_t)wg_mono_ns() ^ ((uint64_t)(uintptr_t)h << 17) ^ 0x9e3779b97f4a7c15u;
+    return h;
+}
+
+void wg_http_free(struct wg_http *h)
+{
+    if (!h) {
+        return;
+    }
+    curl_multi_cleanup(h->multi);
+    free(h);
+}
+
+void wg_http_job_clear(struct wg_http_job *j)
+{
+    if (!j) {
+        return;
+    }
+    wg_buf_free(&j->headers_in);
+    wg_buf_free(&j->errbody);
+}
+
+static uint64_t rng_next(struct wg_http *h)
+{
+    uint64_t x = h->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    h->rng = x;
+    return x;
+}
+
+void wg_http_url_base(const char *url, char *out, size_t outlen)
+{
+    if (!outlen) {
+        return;
+    }
+    out[0] = '\0';
+    if (!url) {
+        return;
+    }
+    const char *p = strstr(url, "://");
+    const char *auth = p ? p + 3 : url;
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', alen);
+    size_t slen = p ? (size_t)(p + 3 - url) : 0;
+    if (at) {
+        alen -= (size_t)(at + 1 - auth);
+        auth = at + 1;
+    }
+    snprintf(out, outlen, "%.*s%.*s", (int)slen, url, (int)alen, auth);
+}
+
+enum wg_err wg_http_urlencode(struct wg_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned char c = *p;
+        char tmp[3];
+        enum wg_err e;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            e = wg_buf_add(b, p, 1);
+        } else {
+            tmp[0] = '%';
+            tmp[1] = hex[c >> 4];
+            tmp[2] = hex[c & 15];
+            e = wg_buf_add(b, tmp, 3);
+        }
+        if (e) {
+            return e;
+        }
+    }
+    return WG_OK;
+}
+
+long wg_http_header(const struct wg_http_job *j, const char *name, char *out, size_t outlen)
+{
+    size_t nl = strlen(name);
+    const char *p = j->headers_in.p;
+    if (!p) {
+        return -1;
+    }
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        if (len > nl && p[nl] == ':' && strncasecmp(p, name, nl) == 0) {
+            const char *v = p + nl + 1;
+            const char *e = p + len;
+            while (v < e && (*v == ' ' || *v == '\t')) {
+                v++;
+            }
+            while (e > v && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t')) {
+                e--;
+            }
+            size_t vl = (size_t)(e - v);
+            if (outlen) {
+                size_t c = vl < outlen - 1 ? vl : outlen - 1;
+                memcpy(out, v, c);
+                out[c] = '\0';
+            }
+            return (long)vl;
+        }
+        if (!eol) {
+            break;
+        }
+        p = eol + 1;
+    }
+    return -1;
+}
+
+static size_t on_header(char *buf, size_t size, size_t nmemb, void *ud)
+{
+    struct slot *s = ud;
+    size_t n = size * nmemb;
+    if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
+        /* A new status line (1xx interim answers come first): forget earlier headers. */
+        size_t i = 5;
+        while (i < n && buf[i] != ' ') {
+            i++;
+        }
+        long st = 0;
+        while (i < n && buf[i] == ' ') {
+            i++;
+        }
+        while (i < n && buf[i] >= '0' && buf[i] <= '9' && st < 1000) {
+            st = st * 10 + (buf[i++] - '0');
+        }
+        s->status = st;
+        wg_buf_reset(&s->job->headers_in);
+        return n;
+    }
+    /* Over the cap the rest is dropped, not fatal: only a few headers are ever read. */
+    if (wg_buf_add(&s->job->headers_in, buf, n) == WG_ENOMEM) {
+        return 0;
+    }
+    return n;
+}
+
+static size_t on_write(char *buf, size_t size, size_t nmemb, void *ud)
+{
+    struct slot *s = ud;
+    struct wg_http_job *j = s->job;
+    size_t n = size * nmemb;
+    size_t max = j->max_bytes ? j->max_bytes : DEF_MAX_BYTES;
+    if (n > max - s->bytes) {
+        s->abort_err = WG_ETOOBIG;
+        return 0;
+    }
+    s->bytes += n;
+    if (s->status >= 200 && s->status < 300 && j->consumer.data) {
+        s->delivered += n;
+        enum wg_err e = j->consumer.data(j->consumer.ud, buf, n);
+        if (e != WG_OK) {
+            s->abort_err = e;
+            return 0;
+        }
+        return n;
+    }
+    size_t cap = j->consumer.data ? WG_HTTP_ERRBODY_MAX : max;
+    size_t room = cap > j->errbody.len ? cap - j->errbody.len : 0;
+    if (wg_buf_add(&j->errbody, buf, n < room ? n : room) != WG_OK) {
+        s->abort_err = WG_ENOMEM;
+        return 0;
+    }
+    return n;
+}
+
+/* CURLcode → wg_err: the one mapping. *retry says whether another attempt may help. */
+static enum wg_err map_curl(CURLcode rc, int *retry)
+{
+    *retry = 0;
+    switch (rc) {
+    case CURLE_OK:
+        return WG_OK;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        *retry = 1;
+        return WG_ECONNECT;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+        return WG_ECONNECT;
+    case CURLE_OPERATION_TIMEDOUT:
+        *retry = 1;
+        return WG_ETIMEOUT;
+    case CURLE_FILESIZE_EXCEEDED:
+        return WG_ETOOBIG;
+    case CURLE_OUT_OF_MEMORY:
+        return WG_ENOMEM;
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+        /* After a 200 these mean a truncated body: a failure, never data. */
+        *retry = 1;
+        return WG_EIO;
+    default:
+        return WG_EIO;
+    }
+}
+
+static size_t group_of(struct run *r, const void *key, int max)
+{
+    for (size_t g = 0; g < r->ngroups; g++) {
+        if (r->gkeys[g] == key) {
+            if (max > 0 && (r->gmax[g] <= 0 || max < r->gmax[g])) {
+                r->gmax[g] = max;
+            }
+            return g;
+        }
+    }
+    r->gkeys[r->ngroups] = key;
+    r->gmax[r->ngroups] = max;
+    r->grun[r->ngroups] = 0;
+    return r->ngroups++;
+}
+
+static void finish_job(struct run *r, struct slot *s, int64_t now)
+{
+    struct wg_http_job *j = s->job;
+    s->state = S_DONE;
+    r->ndone++;
+    j->elapsed_ns = s->first_at ? now - s->first_at : 0;
+    wg_redact(j->errmsg);
+}
+
+static int set_opts(struct slot *s, int64_t per_ns)
+{
+    struct wg_http_job *j = s->job;
+    CURL *e = s->easy;
+    int64_t cto = j->connect_timeout_ns ? j->connect_timeout_ns : DEF_CONNECT_NS;
+    if (cto > per_ns) {
+        cto = per_ns;
+    }
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (rc == CURLE_OK) {                                                                      \
+            rc = curl_easy_setopt(e, opt, val);                                                    \
+        }                                                                                          \
+    } while (0)
+    SET(CURLOPT_URL, j->url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    SET(CURLOPT_PRIVATE, (void *)s);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_ACCEPT_ENCODING, "");
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_BUFFERSIZE, 128L * 1024);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)((cto + NS_PER_MS - 1) / NS_PER_MS));
+    SET(CURLOPT_TIMEOUT_MS, (long)((per_ns + NS_PER_MS - 1) / NS_PER_MS));
+    SET(CURLOPT_ERRORBUFFER, s->errbuf);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, (void *)s);
+    SET(CURLOPT_WRITEFUNCTION, on_write);
+    SET(CURLOPT_WRITEDATA, (void *)s);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(j->max_bytes ? j->max_bytes : DEF_MAX_BYTES));
+    if (s->hdrs) {
+        SET(CURLOPT_HTTPHEADER, s->hdrs);
+    }
+    const char *m = j->method ? j->method : "GET";
+    if (strcmp(m, "GET") != 0) {
+        if (strcmp(m, "POST") == 0) {
+            SET(CURLOPT_POST, 1L);
+        } else {
+            SET(CURLOPT_CUSTOMREQUEST, m);
+        }
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(j->body ? j->body_len : 0));
+        SET(CURLOPT_POSTFIELDS, j->body ? j->body : "");
+    }
+    if (j->tls.ca_file) {
+        SET(CURLOPT_CAINFO, j->tls.ca_file);
+    }
+    if (j->tls.cert_file) {
+        SET(CURLOPT_SSLCERT, j->tls.cert_file);
+    }
+    if (j->tls.key_file) {
+        SET(CURLOPT_SSLKEY, j->tls.key_file);
+    }
+    if (j->tls.insecure) {
+        SET(CURLOPT_SSL_VERIFYPEER, 0L);
+        SET(CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+#undef SET
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+static void start_attempt(struct run *r, struct slot *s, int64_t now)
+{
+    struct wg_http_job *j = s->job;
+    int64_t timeout = j->timeout_ns ? j->timeout_ns : DEF_TIMEOUT_NS;
+    if (!s->first_at) {
+        s->first_at = now;
+        s->deadline = now + (j->budget_ns ? j->budget_ns : timeout);
+        if (j->deadline_ns && j->deadline_ns < s->deadline) {
+            s->deadline = j->deadline_ns;
+        }
+    }
+    int64_t left = s->deadline - now;
+    if (left <= NS_PER_MS) {
+        if (j->attempts == 0) {
+            j->err = WG_ETIMEOUT;
+            snprintf(j->errmsg, sizeof(j->errmsg), "no time left to send the request");
+        }
+        finish_job(r, s, now);
+        return;
+    }
+    if (s->need_reset) {
+        enum wg_err e = j->consumer.reset ? j->consumer.reset(j->consumer.ud) : WG_EINVAL;
+        if (e != WG_OK) {
+            j->err = e;
+            snprintf(j->errmsg, sizeof(j->errmsg), "could not restart the response consumer");
+            finish_job(r, s, now);
+            return;
+        }
+        s->need_reset = 0;
+    }
+    s->bytes = s->delivered = 0;
+    s->abort_err = WG_OK;
+    s->status = 0;
+    s->errbuf[0] = '\0';
+    wg_buf_reset(&j->headers_in);
+    wg_buf_reset(&j->errbody);
+    s->easy = curl_easy_init();
+    if (!s->easy || set_opts(s, timeout < left ? timeout : left) ||
+        curl_multi_add_handle(r->h->multi, s->easy) != CURLM_OK) {
+        curl_easy_cleanup(s->easy);
+        s->easy = NULL;
+        j->err = WG_ENOMEM;
+        snprintf(j->errmsg, sizeof(j->errmsg), "could not set up the request");
+        finish_job(r, s, now);
+        return;
+    }
+    s->started = now;
+    s->state = S_RUNNING;
+    r->running++;
+    r->grun[s->group]++;
+}
+
+/* Seconds of a Retry-After value (delta-seconds or HTTP-date), or -1. */
+static int64_t retry_after_ns(const struct wg_http_job *j)
+{
+    char v[128];
+    if (wg_http_header(j, "Retry-After", v, sizeof(v)) <= 0) {
+        return -1;
+    }
+    if (v[0] >= '0' && v[0] <= '9') {
+        char *end;
+        long long secs = strtoll(v, &end, 10);
+        if (*end != '\0' || secs < 0 || secs > 86400) {
+            return -1;
+        }
+        return (int64_t)secs * WG_NS_PER_SEC;
+    }
+    time_t t = curl_getdate(v, NULL);
+    if (t == (time_t)-1) {
+        return -1;
+    }
+    int64_t d = (int64_t)t * WG_NS_PER_SEC - wg_now_ns();
+    return d > 0 ? d : 0;
+}
+
+static void finish_attempt(struct run *r, struct slot *s, CURLcode rc)
+{
+    struct wg_http_job *j = s->job;
+    int64_t now = wg_mono_ns();
+    long os_errno = 0;
+    char base[256];
+    curl_easy_getinfo(s->easy, CURLINFO_OS_ERRNO, &os_errno);
+    curl_multi_remove_handle(r->h->multi, s->easy);
+    curl_easy_cleanup(s->easy);
+    s->easy = NULL;
+    r->running--;
+    r->grun[s->group]--;
+    j->attempts++;
+    j->status = s->status;
+    wg_http_url_base(j->url, base, sizeof(base));
+
+    int retry = 0;
+    int64_t delay = -1;
+    if (s->abort_err != WG_OK) {
+        j->err = s->abort_err;
+        if (s->abort_err == WG_ETOOBIG) {
+            snprintf(j->errmsg, sizeof(j->errmsg), "response from %s larger than %zu bytes", base,
+                     j->max_bytes ? j->max_bytes : DEF_MAX_BYTES);
+        } else {
+            snprintf(j->errmsg, sizeof(j->errmsg), "response from %s rejected: %s", base,
+                     wg_strerror(s->abort_err));
+        }
+    } else if (rc != CURLE_OK) {
+        j->err = map_curl(rc, &retry);
+        int64_t ms = (now - s->started) / NS_PER_MS;
+        if (j->err == WG_ECONNECT && os_errno) {
+            snprintf(j->errmsg, sizeof(j->errmsg), "could not connect to %s: %s", base,
+                     strerror((int)os_errno));
+        } else if (j->err == WG_ECONNECT) {
+            snprintf(j->errmsg, sizeof(j->errmsg), "could not connect to %s: %s", base,
+                     s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+        } else if (j->err == WG_ETIMEOUT) {
+            snprintf(j->errmsg, sizeof(j->errmsg), "timed out after %lld ms waiting for %s",
+                     (long long)ms, base);
+        } else if (j->err == WG_ETOOBIG) {
+            snprintf(j->errmsg, sizeof(j->errmsg), "response from %s larger than %zu bytes", base,
+                     j->max_bytes ? j->max_bytes : DEF_MAX_BYTES);
+        } else if (rc == CURLE_PARTIAL_FILE || (s->status >= 200 && s->bytes > 0)) {
+            snprintf(j->errmsg, sizeof(j->errmsg), "response from %s cut off after %zu bytes: %s",
+                     base, s->bytes, s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+        } else {
+            snprintf(j->errmsg, sizeof(j->errmsg), "request to %s failed: %s", base,
+                     s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+        }
+    } else if (s->status >= 200 && s->status < 300) {
+        j->err = WG_OK;
+        j->errmsg[0] = '\0';
+    } else {
+        j->err = WG_EHTTP;
+        snprintf(j->errmsg, sizeof(j->errmsg), "HTTP %ld from %s", s->status, base);
+        retry = s->status == 429 ||
+                (s->status >= 500 && s->status != 501 && s->status != 505);
+        if (retry) {
+            delay = retry_after_ns(j);
+        }
+    }
+    if (retry && j->attempts <= j->retries && (s->delivered == 0 || j->consumer.reset)) {
+        if (delay < 0) {
+            int64_t d = BACKOFF_BASE_NS << (j->attempts - 1 < 10 ? j->attempts - 1 : 10);
+            if (d > BACKOFF_CAP_NS) {
+                d = BACKOFF_CAP_NS;
+            }
+            /* "Equal jitter": half fixed, half random, so retries from many jobs spread out. */
+            delay = d / 2 + (int64_t)(rng_next(r->h) % (uint64_t)(d / 2 + 1));
+        }
+        if (now + delay < s->deadline) {
+            s->need_reset = s->delivered > 0;
+            s->next_at = now + delay;
+            s->state = S_PENDING;
+            wg_log(WG_LOG_DEBUG, "retrying %s in %lld ms (attempt %d): %s", base,
+                   (long long)(delay / NS_PER_MS), j->attempts + 1, j->errmsg);
+            return;
+        }
+        size_t l = strlen(j->errmsg);
+        snprintf(j->errmsg + l, sizeof(j->errmsg) - l, " (no time left for a retry after %d %s)",
+                 j->attempts, j->attempts == 1 ? "attempt" : "attempts");
+    }
+    finish_job(r, s, now);
+}
+
+static enum wg_err prepare(struct run *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        struct slot *s = &r->slots[i];
+        struct wg_http_job *j = s->job;
+        j->err = WG_OK;
+        j->errmsg[0] = '\0';
+        j->status = 0;
+        j->attempts = 0;
+        j->elapsed_ns = 0;
+        wg_buf_init(&j->headers_in, WG_HTTP_HEADERS_MAX);
+        wg_buf_init(&j->errbody, 0);
+        s->group = group_of(r, j->group, j->group_max);
+        for (size_t k = 0; k < j->nheaders; k++) {
+            struct curl_slist *nl = curl_slist_append(s->hdrs, j->headers[k]);
+            if (!nl) {
+                return WG_ENOMEM;
+            }
+            s->hdrs = nl;
+        }
+        if (j->body) {
+            /* No "Expect: 100-continue" round trip for large bodies. */
+            struct curl_slist *nl = curl_slist_append(s->hdrs, "Expect:");
+            if (!nl) {
+                return WG_ENOMEM;
+            }
+            s->hdrs = nl;
+        }
+    }
+    return WG_OK;
+}
+
+/* Start what may start now; returns 1 if anything changed, and lowers *wake to the next
+ * retry time of a waiting job. */
+static int start_ready(struct run *r, size_t *lo, int64_t now, int64_t *wake)
+{
+    int changed = 0;
+    while (*lo < r->n && r->slots[*lo].state == S_DONE) {
+        (*lo)++;
+    }
+    for (size_t i = *lo; i < r->n && r->running < r->max_total; i++) {
+        struct slot *s = &r->slots[i];
+        if (s->state != S_PENDING) {
+            continue;
+        }
+        if (s->next_at > now) {
+            if (s->next_at < *wake) {
+                *wake = s->next_at;
+            }
+            continue;
+        }
+        if (r->gmax[s->group] > 0 && r->grun[s->group] >= r->gmax[s->group]) {
+            continue;
+        }
+        start_attempt(r, s, now);
+        changed = 1;
+    }
+    return changed;
+}
+
+enum wg_err wg_http_run(struct wg_http *h, struct wg_http_job *jobs, size_t n,
+                        const struct wg_http_opts *o)
+{
+    enum wg_err err = WG_OK;
+    struct run r = {.h = h, .n = n};
+    r.max_total = o && o->max_total > 0 ? o->max_total : 64;
+    if (!h || (n && !jobs)) {
+        return WG_EINVAL;
+    }
+    r.slots = calloc(n ? n : 1, sizeof(*r.slots));
+    r.gkeys = calloc(n ? n : 1, sizeof(*r.gkeys));
+    r.gmax = calloc(n ? n : 1, sizeof(*r.gmax));
+    r.grun = calloc(n ? n : 1, sizeof(*r.grun));
+    if (!r.slots || !r.gkeys || !r.gmax || !r.grun) {
+        err = WG_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        r.slots[i].job = &jobs[i];
+    }
+    err = prepare(&r);
+    if (err != WG_OK) {
+        goto out;
+    }
+    size_t lo = 0;
+    while (r.ndone < n) {
+        int64_t now = wg_mono_ns();
+        int64_t wake = now + WG_NS_PER_SEC;
+        int changed = start_ready(&r, &lo, now, &wake);
+        int still = 0;
+        curl_multi_perform(h->multi, &still);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE) {
+                continue;
+            }
+            struct slot *s = NULL;
+            CURL *easy = msg->easy_handle;
+            CURLcode rc = msg->data.result;
+            curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&s);
+            finish_attempt(&r, s, rc);
+            changed = 1;
+        }
+        if (r.ndone == n) {
+            break;
+        }
+        if (changed) {
+            continue;
+        }
+        int64_t wait = (wake - wg_mono_ns()) / NS_PER_MS;
+        curl_multi_poll(h->multi, NULL, 0, wait < 0 ? 0 : (int)wait, NULL);
+    }
+out:
+    if (r.slots) {
+        for (size_t i = 0; i < n; i++) {
+            struct slot *s = &r.slots[i];
+            if (s->easy) {
+                curl_multi_remove_handle(h->multi, s->easy);
+                curl_easy_cleanup(s->easy);
+            }
+            curl_slist_free_all(s->hdrs);
+        }
+    }
+    free(r.slots);
+    free(r.gkeys);
+    free(r.gmax);
+    free(r.grun);
+    return err;
+}
