@@ -1,0 +1,117 @@
+# lib.sh — helpers for integration tests and the demo: a real InfluxDB 1.x on a free loopback
+# port with a temporary directory, line-protocol writes, and small assertions.
+# Source it; call influx_start, then influx_write / influx_query; cleanup runs on exit.
+
+WG_TMP=${WG_TMP:-$(mktemp -d "${TMPDIR:-/tmp}/wavegate-test.XXXXXX")}
+WG_FAILS=0
+WG_PASSES=0
+_wg_cleanup_fns=()
+
+wg_on_exit() { _wg_cleanup_fns+=("$1"); }
+_wg_run_cleanup() {
+    local fn
+    for fn in "${_wg_cleanup_fns[@]}"; do "$fn" || true; done
+    [ -n "${WG_KEEP_TMP:-}" ] || rm -rf "$WG_TMP"
+}
+trap _wg_run_cleanup EXIT
+
+# A TCP port nobody listens on right now (the kernel picks it).
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Wait until a command succeeds, polling every 0.1 s, for at most $1 seconds.
+wait_for() {
+    local secs=$1; shift
+    local deadline=$(( $(date +%s) + secs ))
+    while ! "$@" >/dev/null 2>&1; do
+        [ "$(date +%s)" -lt "$deadline" ] || return 1
+        sleep 0.1
+    done
+}
+
+influx_start() {
+    local influxd=${INFLUXD:-$(command -v influxd || echo /usr/bin/influxd)}
+    if [ ! -x "$influxd" ]; then
+        echo "influxd not found: apt-get install -y influxdb" >&2
+        return 1
+    fi
+    local dir="$WG_TMP/influxdb" http rpc
+    mkdir -p "$dir"
+    http=$(free_port); rpc=$(free_port)
+    cat > "$dir/influxdb.conf" <<CONF
+reporting-disabled = true
+bind-address = "127.0.0.1:$rpc"
+[meta]
+  dir = "$dir/meta"
+  logging-enabled = false
+[data]
+  dir = "$dir/data"
+  wal-dir = "$dir/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:$http"
+  log-enabled = false
+  pprof-enabled = false
+[continuous_queries]
+  enabled = false
+CONF
+    "$influxd" -config "$dir/influxdb.conf" > "$dir/influxd.log" 2>&1 &
+    INFLUX_PID=$!
+    INFLUX_URL="http://127.0.0.1:$http"
+    export INFLUX_URL INFLUX_PID
+    wg_on_exit influx_stop
+    if ! wait_for 60 curl -sf "$INFLUX_URL/ping"; then
+        echo "influxd did not start; its log:" >&2
+        tail -20 "$dir/influxd.log" >&2
+        return 1
+    fi
+}
+
+influx_stop() {
+    if [ -n "${INFLUX_PID:-}" ] && kill -0 "$INFLUX_PID" 2>/dev/null; then
+        kill "$INFLUX_PID" 2>/dev/null
+        wait "$INFLUX_PID" 2>/dev/null || true
+    fi
+    INFLUX_PID=
+}
+
+# influx_query DB QUERY — POST a statement (CREATE DATABASE etc.).
+influx_query() {
+    curl -sf -XPOST "$INFLUX_URL/query" --data-urlencode "db=$1" --data-urlencode "q=$2" >/dev/null
+}
+
+# influx_write DB FILE — line protocol with second precision.
+influx_write() {
+    local out
+    out=$(curl -s -w '%{http_code}' -o "$WG_TMP/write.out" -XPOST \
+        "$INFLUX_URL/write?db=$1&precision=s" --data-binary @"$2")
+    if [ "$out" != 204 ]; then
+        echo "write failed ($out): $(cat "$WG_TMP/write.out")" >&2
+        return 1
+    fi
+}
+
+# ---- assertions: each prints want and got on failure -------------------------------------
+ok() { WG_PASSES=$((WG_PASSES + 1)); echo "ok - $1"; }
+not_ok() { WG_FAILS=$((WG_FAILS + 1)); echo "not ok - $1"; shift; for l in "$@"; do echo "    $l"; done; }
+
+# expect_eq NAME WANT GOT
+expect_eq() {
+    if [ "$2" == "$3" ]; then ok "$1"; else not_ok "$1" "want: $2" "got:  $3"; fi
+}
+# expect_match NAME REGEX TEXT
+expect_match() {
+    if [[ "$3" =~ $2 ]]; then ok "$1"; else not_ok "$1" "want match: $2" "got: ${3:0:2000}"; fi
+}
+# jq_get JSON EXPR — a value from JSON via python3 (expr is a Python expression on `d`).
+jq_get() {
+    python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+finish() {
+    echo "$WG_PASSES passed, $WG_FAILS failed"
+    [ "$WG_FAILS" -eq 0 ]
+}
