@@ -175,6 +175,25 @@ struct wg_wave {
     struct wg_pos pos;
 };
 
+/* The `server:` section (wavegate serve). Decoded by config/config_server.c. */
+struct wg_server_cfg {
+    int present;                /* 1 when the section was given */
+    char *listen;               /* "ADDR:PORT"; default "127.0.0.1:8080" */
+    char *bearer_token_env;     /* name of the env var holding the token */
+    char *bearer_token_file;    /* file holding the token (trailing newline dropped) */
+    char *tls_cert, *tls_key;   /* PEM files; both or neither */
+    size_t max_body;            /* request body cap; default 64 KiB */
+    char *state_dir;            /* NULL: the top-level state_dir */
+    char *external_url;         /* how pipelines reach us; used in links, optional */
+    int64_t cache_ttl_ns;       /* verdict cache; default 5s, 0 disables */
+    unsigned max_connections;   /* default 256 */
+    unsigned per_ip_connections; /* default 64 */
+    int64_t connection_timeout_ns; /* idle/slow connection timeout; default 15s */
+    unsigned threads;           /* polling threads; default 2 */
+    int64_t drain_timeout_ns;   /* SIGTERM drain budget; default 30s */
+    struct wg_pos pos;
+};
+
 struct wg_config {
     char *path;
     struct wg_source *sources;
@@ -184,6 +203,7 @@ struct wg_config {
     struct wg_feature *features;
     size_t nfeatures;
     char *state_dir; /* default: $XDG_STATE_HOME/wavegate or ./.wavegate */
+    struct wg_server_cfg server; /* defaults set even when the section is absent */
 };
 
 /* The placeholders a query template may use. */
