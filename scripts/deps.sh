@@ -1,0 +1,21 @@
+# deps.sh — install what wavegate needs from Debian, only what is missing. Sourced by demo.sh
+# and test.sh. Uses sudo when not root.
+WG_DEB_PACKAGES=(build-essential cmake pkg-config curl ca-certificates python3
+    libcurl4-openssl-dev libcjson-dev libyaml-dev libmicrohttpd-dev libcmocka-dev
+    libsqlite3-dev libssl-dev influxdb prometheus-alertmanager)
+
+wg_install_deps() {
+    local missing=() p
+    for p in "${WG_DEB_PACKAGES[@]}" "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    # The Debian influxdb package would start a system service on :8086; nothing here needs it.
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null
+}
