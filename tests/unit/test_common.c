@@ -1,0 +1,219 @@
+/* test_common.c — the shared core: RFC3339 times (offsets, fractions, pre-1970, errors),
+ * durations, bounded buffers, series sets, verdict ordering, redaction, diagnostics.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+
+static void test_time_parse(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        int ok;
+        int64_t want;
+    } cases[] = {
+        {"1970-01-01T00:00:00Z", 1, 0},
+        {"1970-01-01T00:00:00.000000001Z", 1, 1},
+        {"2024-05-01T12:00:00Z", 1, INT64_C(1714564800) * WG_NS_PER_SEC},
+        {"2024-05-01T12:00:00.5Z", 1, INT64_C(1714564800) * WG_NS_PER_SEC + 500000000},
+        {"2024-05-01T12:00:00.123456789Z", 1, INT64_C(1714564800) * WG_NS_PER_SEC + 123456789},
+        {"2024-05-01T12:00:00.1234567891Z", 1, INT64_C(1714564800) * WG_NS_PER_SEC + 123456789},
+        {"2000-10-29T01:00:00-07:00", 1, INT64_C(972806400) * WG_NS_PER_SEC},
+        {"2000-10-29T10:00:00+02:00", 1, INT64_C(972806400) * WG_NS_PER_SEC},
+        {"2024-05-01 12:00:00", 1, INT64_C(1714564800) * WG_NS_PER_SEC}, /* no zone = UTC */
+        {"2024-05-01T12:00:00", 1, INT64_C(1714564800) * WG_NS_PER_SEC},
+        {"1969-12-31T23:59:59Z", 1, -WG_NS_PER_SEC},
+        {"1900-01-01T00:00:00Z", 1, INT64_C(-2208988800) * WG_NS_PER_SEC},
+        {"2024-02-29T00:00:00Z", 1, INT64_C(1709164800) * WG_NS_PER_SEC},
+        {"2023-02-29T00:00:00Z", 0, 0},
+        {"2024-13-01T00:00:00Z", 0, 0},
+        {"2024-05-01T24:00:00Z", 0, 0},
+        {"2024-05-01T12:00:00.Z", 0, 0},
+        {"2024-05-01T12:00:00+0700", 0, 0},
+        {"2024-05-01T12:00:00Zjunk", 0, 0},
+        {"2024-05-01", 0, 0},
+        {"", 0, 0},
+        {"not a time at all", 0, 0},
+    };
+    int failed = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t got = 0;
+        enum wg_err rc = wg_time_parse(cases[i].in, strlen(cases[i].in), &got);
+        int ok = rc == WG_OK;
+        if (ok != cases[i].ok || (ok && got != cases[i].want)) {
+            print_error("time_parse(%s): want ok=%d %lld, got ok=%d %lld\n", cases[i].in,
+                        cases[i].ok, (long long)cases[i].want, ok, (long long)got);
+            failed++;
+        }
+    }
+    assert_int_equal(failed, 0);
+}
+
+static void test_time_format_roundtrip(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t ns;
+        const char *want;
+    } cases[] = {
+        {0, "1970-01-01T00:00:00Z"},
+        {1, "1970-01-01T00:00:00.000000001Z"},
+        {INT64_C(1714564800) * WG_NS_PER_SEC + 500000000, "2024-05-01T12:00:00.5Z"},
+        {-WG_NS_PER_SEC, "1969-12-31T23:59:59Z"},
+        {-1, "1969-12-31T23:59:59.999999999Z"},
+        {INT64_C(-2208988800) * WG_NS_PER_SEC, "1900-01-01T00:00:00Z"},
+    };
+    int failed = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char b[48];
+        wg_time_format(cases[i].ns, b, sizeof(b));
+        int64_t back = 0;
+        if (strcmp(b, cases[i].want) != 0 || wg_time_parse(b, strlen(b), &back) != WG_OK ||
+            back != cases[i].ns) {
+            print_error("time_format(%lld): want %s, got %s (back %lld)\n",
+                        (long long)cases[i].ns, cases[i].want, b, (long long)back);
+            failed++;
+        }
+    }
+    assert_int_equal(failed, 0);
+}
+
+static void test_duration(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        int ok;
+        int64_t want;
+        const char *fmt;
+    } cases[] = {
+        {"0", 1, 0, "0s"},
+        {"10s", 1, 10 * WG_NS_PER_SEC, "10s"},
+        {"1m30s", 1, 90 * WG_NS_PER_SEC, "1m30s"},
+        {"500ms", 1, 500000000, "500ms"},
+        {"250us", 1, 250000, "250us"},
+        {"1.5h", 1, 5400 * WG_NS_PER_SEC, "1h30m"},
+        {"2h", 1, 7200 * WG_NS_PER_SEC, "2h"},
+        {"1d", 1, 86400 * WG_NS_PER_SEC, "24h"},
+        {"1w", 1, 7 * 86400 * WG_NS_PER_SEC, "168h"},
+        {"10", 0, 0, NULL},
+        {"10 minutes", 0, 0, NULL},
+        {"-5s", 0, 0, NULL},
+        {"s", 0, 0, NULL},
+        {"", 0, 0, NULL},
+        {"1.s", 0, 0, NULL},
+        {"99999999999999999999h", 0, 0, NULL},
+    };
+    int failed = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t got = -1;
+        int ok = wg_duration_parse(cases[i].in, &got) == WG_OK;
+        char b[64] = "";
+        if (ok) {
+            wg_duration_format(got, b, sizeof(b));
+        }
+        if (ok != cases[i].ok || (ok && (got != cases[i].want || strcmp(b, cases[i].fmt)))) {
+            print_error("duration(%s): want ok=%d %lld %s, got ok=%d %lld %s\n", cases[i].in,
+                        cases[i].ok, (long long)cases[i].want, cases[i].fmt ? cases[i].fmt : "",
+                        ok, (long long)got, b);
+            failed++;
+        }
+    }
+    assert_int_equal(failed, 0);
+}
+
+static void test_buf_cap(void **state)
+{
+    (void)state;
+    struct wg_buf b;
+    wg_buf_init(&b, 10);
+    assert_int_equal(wg_buf_adds(&b, "hello"), WG_OK);
+    assert_int_equal(wg_buf_addf(&b, "%d", 1234), WG_OK);
+    assert_string_equal(b.p, "hello1234");
+    /* one byte fits, two do not: the cap is exact and nothing is half-written */
+    assert_int_equal(wg_buf_adds(&b, "xy"), WG_ETOOBIG);
+    assert_int_equal(b.len, 9);
+    assert_int_equal(wg_buf_adds(&b, "x"), WG_OK);
+    char *s = wg_buf_take(&b);
+    assert_string_equal(s, "hello1234x");
+    assert_null(b.p);
+    free(s);
+    wg_buf_free(&b);
+}
+
+static void test_seriesset(void **state)
+{
+    (void)state;
+    struct wg_seriesset ss = {0};
+    struct wg_label ab[] = {{"a", "1"}, {"b", "2"}};
+    struct wg_label ba[] = {{"b", "2"}, {"a", "1"}};
+    struct wg_label a2[] = {{"a", "2"}, {"b", "2"}};
+    struct wg_series *s1 = wg_seriesset_get(&ss, ab, 2);
+    assert_non_null(s1);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(wg_series_push(s1, i, i * 1.5), WG_OK);
+    }
+    /* label order does not make another series */
+    assert_ptr_equal(wg_seriesset_get(&ss, ba, 2), &ss.s[0]);
+    struct wg_series *s2 = wg_seriesset_get(&ss, a2, 2);
+    assert_non_null(s2);
+    wg_series_push(s2, 0, 7);
+    assert_int_equal(ss.n, 2);
+    assert_int_equal(wg_seriesset_points(&ss), 101);
+    assert_true(ss.s[0].v[99] == 99 * 1.5);
+    wg_seriesset_free(&ss);
+    assert_int_equal(ss.n, 0);
+}
+
+static void test_verdict_order(void **state)
+{
+    (void)state;
+    assert_int_equal(wg_verdict_worst(WG_PASS, WG_WARN), WG_WARN);
+    assert_int_equal(wg_verdict_worst(WG_INCONCLUSIVE, WG_WARN), WG_INCONCLUSIVE);
+    assert_int_equal(wg_verdict_worst(WG_INCONCLUSIVE, WG_ERROR), WG_ERROR);
+    assert_int_equal(wg_verdict_worst(WG_FAIL, WG_ERROR), WG_FAIL);
+    assert_string_equal(wg_verdict_name(WG_INCONCLUSIVE), "inconclusive");
+}
+
+static void test_redact_and_diags(void **state)
+{
+    (void)state;
+    wg_log_add_secret("s3cr3t-token");
+    char line[] = "GET /query?p=s3cr3t-token&u=x failed; token s3cr3t-token";
+    wg_redact(line);
+    assert_string_equal(line, "GET /query?p=***&u=x failed; token ***");
+
+    struct wg_diags d = {0};
+    struct wg_pos pos = {"w.yaml", 3, 7};
+    wg_diags_add(&d, &pos, "sources.x.url", 0, "must start with %s", "http://");
+    wg_diags_add(&d, &pos, "sources.x.tls", 1, "insecure");
+    assert_int_equal(d.nerrors, 1);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    wg_diags_print(&d, f);
+    fclose(f);
+    assert_string_equal(buf, "w.yaml:3:7: sources.x.url: must start with http://\n"
+                             "w.yaml:3:7: warning: sources.x.tls: insecure\n");
+    free(buf);
+    wg_diags_free(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_time_parse),    cmocka_unit_test(test_time_format_roundtrip),
+        cmocka_unit_test(test_duration),      cmocka_unit_test(test_buf_cap),
+        cmocka_unit_test(test_seriesset),     cmocka_unit_test(test_verdict_order),
+        cmocka_unit_test(test_redact_and_diags),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
