@@ -30,6 +30,14 @@ struct wg_mw_result { /* Mann-Whitney details, when judge is mann-whitney */
     double shift, shift_lo, shift_hi; /* Hodges-Lehmann shift and CI (current - baseline) */
     double ratio;                     /* mean(current) / mean(baseline) */
     size_t n_current, n_baseline;
+    /* Added by issue 4 (additive): one-sided p-values (normal approximation with continuity
+     * and tie correction, or exact when both sides < 50 and no ties), the false-fail rate used
+     * per failing direction, the confidence of [shift_lo, shift_hi] (= 1 - 2 * alpha), and
+     * whether the exact distribution was used. */
+    double p_increase, p_decrease;
+    double alpha;
+    double confidence;
+    int exact;
 };
 
 struct wg_rule_result {
@@ -57,6 +65,12 @@ struct wg_rule_input {
     const struct wg_seriesset *baseline;
     const char *error;
     const char *baseline_error;
+    /* Added by issue 4 (additive), for repeated looks of a bake-time analysis: when
+     * `sequential` is set, the Mann-Whitney judge fails only when the one-sided p-value in a
+     * failing direction is below `look_alpha` (take it from wg_rules_alpha_spend_since); when
+     * not set, the false-fail rate per direction is (1 - confidence) / 2. */
+    int sequential;
+    double look_alpha;
 };
 
 /* Evaluate; out is caller-owned, zero it first; free with wg_rule_result_clear. */
@@ -70,5 +84,70 @@ void wg_rule_result_clear(struct wg_rule_result *r);
 enum wg_verdict wg_rules_combine(const struct wg_feature *f, const struct wg_rule_result *rs,
                                  const struct wg_rule_params *const *ps, size_t n,
                                  double *score_pct);
+
+/* ---- statistics (rules_stats.c), added by issue 4 --------------------------------------- */
+
+/* Mann-Whitney U of x (current) against y (baseline), both finite, not modified:
+ * u = U of x (ties count 1/2), z and two-sided p_value with tie and continuity correction
+ * (exact distribution when nx < 50, ny < 50 and there are no ties, as R's wilcox.test),
+ * Hodges-Lehmann shift (median of x_i - y_j) with its distribution-free confidence interval
+ * at `confidence` (in (0, 1); anything else means 0.98), ratio = mean(x) / mean(y) (NaN when
+ * mean(y) <= 0 unless both are 0, then 1). All tied: z = 0, p = 1, shift 0.
+ * Returns WG_EINVAL when a side is empty, WG_ENOMEM; out is always written. */
+enum wg_err wg_rules_mann_whitney(const double *x, size_t nx, const double *y, size_t ny,
+                                  double confidence, struct wg_mw_result *out);
+
+/* Alpha spending for a bake-time analysis of max_looks looks at one rule (pure).
+ * Spending function F(k) for look k = 1..K ("front-loaded Bonferroni", a Haybittle-Peto
+ * boundary turned around): F(k) = alpha * (1/2 + (k - 1) / (2 (K - 1))), F(K) = alpha,
+ * F(0) = 0; K = 1 spends alpha at once. Half the false-fail budget goes to the first look so
+ * a large regression fails at once; the rest is spread evenly over the later looks, which
+ * see more data. The union bound makes the overall false-fail rate <= alpha whatever the
+ * correlation between looks (growing or sliding windows alike).
+ * wg_rules_alpha_spent: F(look). wg_rules_alpha_spend: F(look) - F(look - 1).
+ * wg_rules_alpha_spend_since: F(look) - F(last_tested), for when earlier looks were skipped
+ * (inconclusive, below min_samples): their unspent share carries over. Looks outside
+ * 1..max_looks, or last_tested >= look, get 0. */
+double wg_rules_alpha_spent(double alpha, int look, int max_looks);
+double wg_rules_alpha_spend(double alpha, int look, int max_looks);
+double wg_rules_alpha_spend_since(double alpha, int last_tested, int look, int max_looks);
+
+/* ---- limits over repeated measurements (rules_limits.c), added by issue 4 --------------- */
+
+/* The model is Argo Rollouts' failureLimit / inconclusiveLimit / consecutiveErrorLimit:
+ * - failures (FAIL measurements, in total) > failure_limit         -> FAIL   (-1: off)
+ * - consecutive_failures > 0 and that many FAILs in a row          -> FAIL   (0: off)
+ * - inconclusive measurements (in total) > inconclusive_limit       -> INCONCLUSIVE (-1: off)
+ * - consecutive errors > error_limit                                -> ERROR  (-1: off)
+ *   errors are counted apart from failures and the streak resets on any non-error, so a
+ *   data-source outage pauses the analysis and, if it lasts, ends it as ERROR, never FAIL.
+ * - count > 0 and count measurements taken with no limit crossed   -> PASS (WARN if any
+ *   measurement warned), or INCONCLUSIVE when none of them passed or warned (no evidence).
+ * A zeroed struct is Argo's strictest reading: the first fail, inconclusive or error ends it.
+ * WARN counts as a success. */
+struct wg_limits {
+    int failure_limit;
+    int consecutive_failures;
+    int inconclusive_limit;
+    int error_limit;
+    int count; /* measurements planned; 0 = until wg_limits_finish */
+};
+
+struct wg_limits_state {
+    int measurements, successes, warnings, failures, inconclusives, errors;
+    int failure_streak, error_streak;
+    int done;
+    enum wg_verdict verdict; /* final once done */
+    char reason[160];
+};
+
+/* Feed one measurement (zero the state first). Returns the overall verdict so far: WG_PASS
+ * while running (*done = 0), the final verdict once decided (*done = 1). Steps after the end
+ * change nothing. done may be NULL. */
+enum wg_verdict wg_limits_step(const struct wg_limits *l, struct wg_limits_state *st,
+                               enum wg_verdict measurement, int *done);
+/* End a run early (count 0, or the caller stops): the verdict a crossed limit decided, else
+ * PASS / WARN if at least one measurement succeeded, else INCONCLUSIVE. */
+enum wg_verdict wg_limits_finish(const struct wg_limits *l, struct wg_limits_state *st);
 
 #endif

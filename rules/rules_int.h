@@ -1,0 +1,30 @@
+/* rules_int.h — what the files of rules/ share: reducer names, sorting and order statistics,
+ * the normal distribution, and the Mann-Whitney core. Not for use outside rules/ and its
+ * tests.
+ */
+#ifndef WG_RULES_INT_H
+#define WG_RULES_INT_H
+
+#include "rules/rules.h"
+
+/* Short name of a reducer ("p95"); never NULL. Local so rules/ needs nothing of config's .c. */
+const char *wg__rules_reduce_name(enum wg_reduce r);
+
+/* Sort ascending (no NaN in v). */
+void wg__rules_sort(double *v, size_t n);
+/* Quantile with linear interpolation between order statistics (R type 7) of sorted v, n > 0. */
+double wg__rules_quantile7(const double *sorted, size_t n, double q);
+
+/* Standard normal: upper tail P(Z > z), and the quantile (inverse CDF) for p in (0, 1). */
+double wg__rules_norm_sf(double z);
+double wg__rules_norm_ppf(double p);
+
+/* Drop values outside [Q1 - 1.5 IQR, Q3 + 1.5 IQR] in place; returns the new count. */
+size_t wg__rules_iqr_filter(double *v, size_t n);
+
+/* k-th smallest (1-based) of the differences x[i] - y[j], with xs and ys sorted ascending.
+ * O((nx + ny) log(nx ny)) expected, deterministic. Returns WG_ENOMEM on allocation failure. */
+enum wg_err wg__rules_diff_select(const double *xs, size_t nx, const double *ys, size_t ny,
+                                  uint64_t k, double *out);
+
+#endif
