@@ -1,0 +1,941 @@
+/* config_load.c — the loader: file → node tree (config_yaml.c) → typed model, validated from
+ * tables. Holds the generic field decoders, the table of top-level sections and the sources,
+ * waves and state_dir sections; features and rules are in config_feature.c. Every problem is
+ * reported as file:line:col: key.path: message and decoding goes on to collect them all.
+ */
+#include "config/config_int.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The top-level keys, decoded in this order: later sections may check references to earlier
+ * ones. Add a row (and a decode/free pair) to add a section. */
+const struct wg__config_section wg__config_sections[] = {
+    {"sources", wg__config_decode_sources, wg__config_free_sources},
+    {"waves", wg__config_decode_waves, wg__config_free_waves},
+    {"features", wg__config_decode_features, wg__config_free_features},
+    {"state_dir", wg__config_decode_state_dir, wg__config_free_state_dir},
+};
+const size_t wg__config_nsections = sizeof(wg__config_sections) / sizeof(wg__config_sections[0]);
+
+/* ---- reporting and key paths ------------------------------------------------------------- */
+
+static void vreport(struct wg__config_ctx *c, const struct wg_pos *pos, const char *path,
+                    int warning, const char *fmt, va_list ap)
+{
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0) {
+        msg = NULL;
+        c->oom = 1;
+    }
+    wg_diags_add(c->diags, pos, path && path[0] ? path : NULL, warning, "%s",
+                 msg ? msg : "(out of memory)");
+    free(msg);
+}
+
+void wg__config_err(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                    const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(c, n ? &n->pos : NULL, path, 0, fmt, ap);
+    va_end(ap);
+}
+
+void wg__config_warn(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                     const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(c, n ? &n->pos : NULL, path, 1, fmt, ap);
+    va_end(ap);
+}
+
+void wg__config_err_at(struct wg__config_ctx *c, const struct wg_pos *pos, const char *path,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(c, pos, path, 0, fmt, ap);
+    va_end(ap);
+}
+
+void wg__config_path_key(char *out, size_t outlen, const char *parent, const char *key)
+{
+    if (parent && parent[0]) {
+        snprintf(out, outlen, "%s.%s", parent, key);
+    } else {
+        snprintf(out, outlen, "%s", key);
+    }
+}
+
+void wg__config_path_index(char *out, size_t outlen, const char *parent, size_t i)
+{
+    snprintf(out, outlen, "%s[%zu]", parent ? parent : "", i);
+}
+
+/* ---- scalar decoders --------------------------------------------------------------------- */
+
+static int type_err(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                    const char *want)
+{
+    char got[96];
+    wg__config_err(c, n, path, "expected %s, got %s", want, wg__config_describe(n, got,
+                                                                                sizeof(got)));
+    return -1;
+}
+
+/* A scalar that is not null (quoted or not). */
+static int want_scalar(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                       const char *want)
+{
+    if (n->type != WG__CFG_SCALAR || wg__config_is_null(n)) {
+        return type_err(c, n, path, want);
+    }
+    return 0;
+}
+
+/* A plain scalar: numbers and booleans must not be quoted. */
+static int want_plain(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                      const char *want)
+{
+    if (n->type != WG__CFG_SCALAR || n->quoted || wg__config_is_null(n)) {
+        return type_err(c, n, path, want);
+    }
+    return 0;
+}
+
+static int in_range(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                    double v, const struct wg__config_range *r)
+{
+    if (!r) {
+        return 0;
+    }
+    int lo_bad = r->lo_open ? !(v > r->lo) : !(v >= r->lo);
+    int hi_bad = r->hi_open ? !(v < r->hi) : !(v <= r->hi);
+    if (lo_bad || hi_bad) {
+        wg__config_err(c, n, path, "%s is out of range: must be %s %g and %s %g", n->str,
+                       r->lo_open ? ">" : ">=", r->lo, r->hi_open ? "<" : "<=", r->hi);
+        return -1;
+    }
+    return 0;
+}
+
+int wg__config_dec_str(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                       void *dst, const void *arg)
+{
+    (void)arg;
+    if (want_scalar(c, n, path, "a string")) {
+        return -1;
+    }
+    if (n->len == 0) {
+        wg__config_err(c, n, path, "must not be empty");
+        return -1;
+    }
+    char *s = wg_strdup(n->str);
+    if (!s) {
+        c->oom = 1;
+        return -1;
+    }
+    char **d = dst;
+    free(*d);
+    *d = s;
+    return 0;
+}
+
+int wg__config_dec_bool(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                        void *dst, const void *arg)
+{
+    (void)arg;
+    if (want_plain(c, n, path, "true or false")) {
+        return -1;
+    }
+    if (strcmp(n->str, "true") == 0) {
+        *(int *)dst = 1;
+    } else if (strcmp(n->str, "false") == 0) {
+        *(int *)dst = 0;
+    } else {
+        return type_err(c, n, path, "true or false");
+    }
+    return 0;
+}
+
+int wg__config_parse_number(const char *s, double *out)
+{
+    char *end = NULL;
+    if (!s || !*s || (*s != '-' && *s != '+' && *s != '.' && (*s < '0' || *s > '9'))) {
+        return -1; /* rejects leading blanks, "inf", "nan" */
+    }
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v)) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int wg__config_dec_number(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                          const char *path, void *dst, const void *arg)
+{
+    double v;
+    if (want_plain(c, n, path, "a number")) {
+        return -1;
+    }
+    if (wg__config_parse_number(n->str, &v)) {
+        return type_err(c, n, path, "a number");
+    }
+    if (in_range(c, n, path, v, arg)) {
+        return -1;
+    }
+    *(double *)dst = v;
+    return 0;
+}
+
+static int parse_integer(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                         const char *path, const struct wg__config_range *r, long long *out)
+{
+    char *end = NULL;
+    if (want_plain(c, n, path, "an integer")) {
+        return -1;
+    }
+    errno = 0;
+    long long v = strtoll(n->str, &end, 10);
+    if (end == n->str || *end != '\0' || errno == ERANGE || n->str[0] == ' ') {
+        return type_err(c, n, path, "an integer");
+    }
+    if (in_range(c, n, path, (double)v, r)) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int wg__config_dec_long(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                        void *dst, const void *arg)
+{
+    static const struct wg__config_range def = {(double)LONG_MIN, (double)LONG_MAX, 0, 0};
+    long long v;
+    if (parse_integer(c, n, path, arg ? arg : &def, &v)) {
+        return -1;
+    }
+    *(long *)dst = (long)v;
+    return 0;
+}
+
+int wg__config_dec_int(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                       void *dst, const void *arg)
+{
+    static const struct wg__config_range def = {(double)INT_MIN, (double)INT_MAX, 0, 0};
+    long long v;
+    if (parse_integer(c, n, path, arg ? arg : &def, &v)) {
+        return -1;
+    }
+    *(int *)dst = (int)v;
+    return 0;
+}
+
+int wg__config_dec_count(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                         const char *path, void *dst, const void *arg)
+{
+    static const struct wg__config_range def = {0, 1e15, 0, 0};
+    long long v;
+    if (parse_integer(c, n, path, arg ? arg : &def, &v)) {
+        return -1;
+    }
+    if (v < 0) {
+        wg__config_err(c, n, path, "must be >= 0");
+        return -1;
+    }
+    *(size_t *)dst = (size_t)v;
+    return 0;
+}
+
+int wg__config_dec_duration(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                            const char *path, void *dst, const void *arg)
+{
+    int64_t ns;
+    if (want_scalar(c, n, path, "a duration (e.g. 30s, 10m, 1h30m)")) {
+        return -1;
+    }
+    if (wg_duration_parse(n->str, &ns) != WG_OK) {
+        wg__config_err(c, n, path, "invalid duration '%s' (use e.g. 500ms, 30s, 10m, 1h30m)",
+                       n->str);
+        return -1;
+    }
+    const struct wg__config_range *r = arg;
+    if (r) {
+        double s = (double)ns / (double)WG_NS_PER_SEC;
+        int lo_bad = r->lo_open ? !(s > r->lo) : !(s >= r->lo);
+        int hi_bad = r->hi_open ? !(s < r->hi) : !(s <= r->hi);
+        if (lo_bad || hi_bad) {
+            wg__config_err(c, n, path, "duration %s is out of range (must be %s %gs)", n->str,
+                           lo_bad ? (r->lo_open ? ">" : ">=") : (r->hi_open ? "<" : "<="),
+                           lo_bad ? r->lo : r->hi);
+            return -1;
+        }
+    }
+    *(int64_t *)dst = ns;
+    return 0;
+}
+
+int wg__config_dec_size(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                        void *dst, const void *arg)
+{
+    static const struct {
+        const char *u;
+        double mult;
+    } units[] = {
+        {"", 1},         {"B", 1},           {"KB", 1e3},           {"kB", 1e3},
+        {"MB", 1e6},     {"GB", 1e9},        {"KiB", 1024.0},       {"MiB", 1048576.0},
+        {"GiB", 1073741824.0},
+    };
+    (void)arg;
+    if (want_scalar(c, n, path, "a size (e.g. 256MiB, 10MB or a number of bytes)")) {
+        return -1;
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(n->str, &end, 10);
+    if (end == n->str || n->str[0] == '-' || n->str[0] == ' ' || errno == ERANGE) {
+        goto bad;
+    }
+    while (*end == ' ') {
+        end++;
+    }
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(end, units[i].u) == 0) {
+            if (units[i].u[0] == '\0' && n->quoted) {
+                return type_err(c, n, path, "a size (e.g. 256MiB, 10MB or a number of bytes)");
+            }
+            double bytes = (double)v * units[i].mult;
+            if (v == 0 || bytes > (double)SIZE_MAX / 2) {
+                wg__config_err(c, n, path, "size %s is out of range (must be > 0)", n->str);
+                return -1;
+            }
+            *(size_t *)dst = (size_t)bytes;
+            return 0;
+        }
+    }
+bad:
+    wg__config_err(c, n, path, "invalid size '%s' (use e.g. 256MiB, 10MB, 65536)", n->str);
+    return -1;
+}
+
+static void enum_names(const struct wg__config_enum *e, struct wg_buf *b)
+{
+    for (size_t i = 0; e[i].name; i++) {
+        (void)wg_buf_addf(b, "%s%s", i ? ", " : "", e[i].name);
+    }
+}
+
+int wg__config_dec_enum(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                        void *dst, const void *arg)
+{
+    const struct wg__config_enum *e = arg;
+    struct wg_buf b;
+    wg_buf_init(&b, 4096);
+    int rc = -1;
+    if (n->type == WG__CFG_SCALAR && !wg__config_is_null(n)) {
+        for (size_t i = 0; e[i].name; i++) {
+            if (strcmp(n->str, e[i].name) == 0) {
+                *(int *)dst = e[i].value;
+                return 0;
+            }
+        }
+    }
+    enum_names(e, &b);
+    char got[96];
+    wg__config_err(c, n, path, "expected one of %s, got %s", b.p ? b.p : "",
+                   wg__config_describe(n, got, sizeof(got)));
+    wg_buf_free(&b);
+    return rc;
+}
+
+int wg__config_dec_time(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                        void *dst, const void *arg)
+{
+    int64_t ns;
+    (void)arg;
+    if (want_scalar(c, n, path, "an RFC3339 time (e.g. 2024-05-01T12:00:00Z)")) {
+        return -1;
+    }
+    if (wg_time_parse(n->str, n->len, &ns) != WG_OK) {
+        wg__config_err(c, n, path, "invalid time '%s' (use RFC3339, e.g. 2024-05-01T12:00:00Z)",
+                       n->str);
+        return -1;
+    }
+    *(int64_t *)dst = ns;
+    return 0;
+}
+
+int wg__config_dec_limit(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                         const char *path, void *dst, const void *arg)
+{
+    struct wg_limit l = {1, 0, 0};
+    (void)arg;
+    static const char *want = "a number or a percentage (e.g. 25 or 20%)";
+    if (want_scalar(c, n, path, want)) {
+        return -1;
+    }
+    if (n->len > 1 && n->str[n->len - 1] == '%') {
+        char num[64];
+        if (n->len - 1 >= sizeof(num)) {
+            return type_err(c, n, path, want);
+        }
+        memcpy(num, n->str, n->len - 1);
+        num[n->len - 1] = '\0';
+        if (wg__config_parse_number(num, &l.value)) {
+            return type_err(c, n, path, want);
+        }
+        l.percent = 1;
+    } else if (n->quoted || wg__config_parse_number(n->str, &l.value)) {
+        return type_err(c, n, path, want);
+    }
+    if (l.value < 0) {
+        wg__config_err(c, n, path, "must be >= 0, got %s", n->str);
+        return -1;
+    }
+    *(struct wg_limit *)dst = l;
+    return 0;
+}
+
+/* ---- mappings from field tables ---------------------------------------------------------- */
+
+static const struct wg__config_field *find_field(const struct wg__config_fieldset *sets,
+                                                 size_t nsets, const char *key, size_t *set)
+{
+    for (size_t s = 0; s < nsets; s++) {
+        for (size_t i = 0; i < sets[s].n; i++) {
+            if (strcmp(sets[s].f[i].key, key) == 0) {
+                *set = s;
+                return &sets[s].f[i];
+            }
+        }
+    }
+    return NULL;
+}
+
+static int is_extra(const char *const *extra, const char *key)
+{
+    for (size_t i = 0; extra && extra[i]; i++) {
+        if (strcmp(extra[i], key) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void unknown_key(struct wg__config_ctx *c, const struct wg__cfg_node *k, const char *path,
+                        const struct wg__config_fieldset *sets, size_t nsets,
+                        const char *const *extra)
+{
+    struct wg_buf b;
+    wg_buf_init(&b, 4096);
+    for (size_t s = 0; s < nsets; s++) {
+        for (size_t i = 0; i < sets[s].n; i++) {
+            (void)wg_buf_addf(&b, "%s%s", b.len ? ", " : "", sets[s].f[i].key);
+        }
+    }
+    for (size_t i = 0; extra && extra[i]; i++) {
+        (void)wg_buf_addf(&b, "%s%s", b.len ? ", " : "", extra[i]);
+    }
+    wg__config_err(c, k, path, "unknown key '%s' (allowed: %s)", k->str, b.p ? b.p : "");
+    wg_buf_free(&b);
+}
+
+int wg__config_fields(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                      const struct wg__config_fieldset *sets, size_t nsets,
+                      const char *const *extra)
+{
+    char sub[WG__CONFIG_PATH_MAX];
+    size_t before = c->diags->nerrors;
+    if (n->type != WG__CFG_MAP) {
+        type_err(c, n, path, "a mapping");
+        return -1;
+    }
+    for (size_t i = 0; i < n->n; i++) {
+        const struct wg__cfg_node *k = n->keys[i];
+        if (k->type != WG__CFG_SCALAR) {
+            continue; /* reported by the parser */
+        }
+        wg__config_path_key(sub, sizeof(sub), path, k->str);
+        size_t s = 0;
+        const struct wg__config_field *f = find_field(sets, nsets, k->str, &s);
+        if (!f) {
+            if (!is_extra(extra, k->str)) {
+                unknown_key(c, k, sub, sets, nsets, extra);
+            }
+            continue;
+        }
+        if (f->decode(c, n->vals[i], sub, (char *)sets[s].base + f->off, f->arg) == 0 &&
+            sets[s].set) {
+            *sets[s].set |= f->bit;
+        }
+    }
+    for (size_t s = 0; s < nsets; s++) {
+        for (size_t i = 0; i < sets[s].n; i++) {
+            if (sets[s].f[i].required && !wg__config_get(n, sets[s].f[i].key)) {
+                wg__config_path_key(sub, sizeof(sub), path, sets[s].f[i].key);
+                wg__config_err(c, n, sub, "missing required key '%s'", sets[s].f[i].key);
+            }
+        }
+    }
+    return (int)(c->diags->nerrors - before);
+}
+
+/* ---- sources ----------------------------------------------------------------------------- */
+
+enum {
+    S_KIND = 1u << 0,
+    S_API = 1u << 1,
+    S_DATABASE = 1u << 2,
+    S_RP = 1u << 3,
+    S_ORG = 1u << 4,
+    S_ORG_ID = 1u << 5,
+    S_TOKEN = 1u << 6,
+    S_USER = 1u << 7,
+    S_PASS = 1u << 8,
+};
+
+static int dec_url(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                   void *dst, const void *arg)
+{
+    (void)arg;
+    if (want_scalar(c, n, path, "a URL")) {
+        return -1;
+    }
+    const char *host = NULL;
+    if (strncmp(n->str, "http://", 7) == 0) {
+        host = n->str + 7;
+    } else if (strncmp(n->str, "https://", 8) == 0) {
+        host = n->str + 8;
+    }
+    if (!host || !*host || *host == '/' || strpbrk(n->str, " \t\r\n?#")) {
+        wg__config_err(c, n, path,
+                       "invalid URL '%s': must start with http:// or https:// and name a host",
+                       n->str);
+        return -1;
+    }
+    size_t len = n->len;
+    while (len > 0 && n->str[len - 1] == '/') {
+        len--;
+    }
+    char *s = wg_strndup(n->str, len);
+    if (!s) {
+        c->oom = 1;
+        return -1;
+    }
+    char **d = dst;
+    free(*d);
+    *d = s;
+    return 0;
+}
+
+static const struct wg__config_field tls_fields[] = {
+    {"ca_file", wg__config_dec_str, offsetof(struct wg_tls, ca_file), NULL, 0, 0},
+    {"cert_file", wg__config_dec_str, offsetof(struct wg_tls, cert_file), NULL, 0, 0},
+    {"key_file", wg__config_dec_str, offsetof(struct wg_tls, key_file), NULL, 0, 0},
+    {"insecure_skip_verify", wg__config_dec_bool, offsetof(struct wg_tls, insecure_skip_verify),
+     NULL, 0, 0},
+};
+
+static int dec_tls(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                   void *dst, const void *arg)
+{
+    struct wg_tls *t = dst;
+    struct wg__config_fieldset fs = {tls_fields, sizeof(tls_fields) / sizeof(tls_fields[0]), t,
+                                     NULL};
+    (void)arg;
+    int rc = wg__config_fields(c, n, path, &fs, 1, NULL);
+    if (rc < 0) {
+        return -1;
+    }
+    if (!t->cert_file != !t->key_file) {
+        wg__config_err(c, n, path, "cert_file and key_file must be given together");
+        rc++;
+    }
+    if (t->insecure_skip_verify) {
+        wg__config_warn(c, wg__config_get(n, "insecure_skip_verify"), path,
+                        "insecure_skip_verify is true: the server's TLS certificate is not "
+                        "checked");
+    }
+    return rc ? -1 : 0;
+}
+
+static const struct wg__config_enum kinds[] = {
+    {"influxql", WG_SRC_INFLUXQL}, {"flux", WG_SRC_FLUX}, {"sql", WG_SRC_SQL}, {NULL, 0}};
+static const struct wg__config_enum apis[] = {{"v1", WG_API_V1}, {"v3", WG_API_V3}, {NULL, 0}};
+static const struct wg__config_range positive = {0, 1e300, 1, 0};
+static const struct wg__config_range concurrency = {1, 1024, 0, 0};
+static const struct wg__config_range retries = {0, 100, 0, 0};
+
+#define SRC(f) offsetof(struct wg_source, f)
+static const struct wg__config_field source_fields[] = {
+    {"kind", wg__config_dec_enum, SRC(kind), kinds, S_KIND, 0},
+    {"api", wg__config_dec_enum, SRC(api), apis, S_API, 0},
+    {"url", dec_url, SRC(url), NULL, 0, 1},
+    {"database", wg__config_dec_str, SRC(database), NULL, S_DATABASE, 0},
+    {"retention_policy", wg__config_dec_str, SRC(retention_policy), NULL, S_RP, 0},
+    {"org", wg__config_dec_str, SRC(org), NULL, S_ORG, 0},
+    {"org_id", wg__config_dec_str, SRC(org_id), NULL, S_ORG_ID, 0},
+    {"token_env", wg__config_dec_str, SRC(token_env), NULL, S_TOKEN, 0},
+    {"username", wg__config_dec_str, SRC(username), NULL, S_USER, 0},
+    {"password_env", wg__config_dec_str, SRC(password_env), NULL, S_PASS, 0},
+    {"timeout", wg__config_dec_duration, SRC(timeout_ns), &positive, 0, 0},
+    {"connect_timeout", wg__config_dec_duration, SRC(connect_timeout_ns), &positive, 0, 0},
+    {"max_response_bytes", wg__config_dec_size, SRC(max_response_bytes), NULL, 0, 0},
+    {"max_concurrency", wg__config_dec_int, SRC(max_concurrency), &concurrency, 0, 0},
+    {"retries", wg__config_dec_int, SRC(retries), &retries, 0, 0},
+    {"chunk_size", wg__config_dec_count, SRC(chunk_size), NULL, 0, 0},
+    {"tls", dec_tls, SRC(tls), NULL, 0, 0},
+};
+#undef SRC
+
+static void source_check(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                         const char *path, const struct wg_source *s, unsigned set)
+{
+    char sub[WG__CONFIG_PATH_MAX];
+    const char *kind = s->kind == WG_SRC_FLUX ? "flux" : s->kind == WG_SRC_SQL ? "sql" : "influxql";
+    if ((s->kind == WG_SRC_INFLUXQL || s->kind == WG_SRC_SQL) && !s->database) {
+        wg__config_path_key(sub, sizeof(sub), path, "database");
+        wg__config_err(c, n, sub, "missing required key 'database' (needed by kind %s)", kind);
+    }
+    if (s->kind == WG_SRC_FLUX && !s->org && !s->org_id) {
+        wg__config_path_key(sub, sizeof(sub), path, "org");
+        wg__config_err(c, n, sub, "kind flux needs org or org_id");
+    }
+    if ((set & S_API) && s->kind != WG_SRC_INFLUXQL) {
+        wg__config_path_key(sub, sizeof(sub), path, "api");
+        wg__config_err(c, wg__config_get(n, "api"), sub, "api applies to kind influxql only");
+    }
+    if ((set & S_RP) && s->kind != WG_SRC_INFLUXQL) {
+        wg__config_path_key(sub, sizeof(sub), path, "retention_policy");
+        wg__config_err(c, wg__config_get(n, "retention_policy"), sub,
+                       "retention_policy applies to kind influxql only");
+    }
+    if ((set & S_USER) && !(set & S_PASS)) {
+        wg__config_path_key(sub, sizeof(sub), path, "password_env");
+        wg__config_err(c, wg__config_get(n, "username"), sub,
+                       "username needs password_env (the variable holding the password)");
+    }
+    if ((set & S_PASS) && !(set & S_USER)) {
+        wg__config_path_key(sub, sizeof(sub), path, "username");
+        wg__config_err(c, wg__config_get(n, "password_env"), sub, "password_env needs username");
+    }
+    if ((set & S_TOKEN) && (set & S_USER)) {
+        wg__config_path_key(sub, sizeof(sub), path, "token_env");
+        wg__config_err(c, wg__config_get(n, "token_env"), sub,
+                       "token_env and username are exclusive: use a token or a password");
+    }
+}
+
+void wg__config_decode_sources(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                               const char *path)
+{
+    char sub[WG__CONFIG_PATH_MAX];
+    struct wg_config *cfg = c->cfg;
+    if (!n) {
+        return;
+    }
+    if (n->type != WG__CFG_MAP) {
+        type_err(c, n, path, "a mapping of source names to sources");
+        return;
+    }
+    if (n->n == 0) {
+        return;
+    }
+    cfg->sources = calloc(n->n, sizeof(*cfg->sources));
+    if (!cfg->sources) {
+        c->oom = 1;
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) {
+        const struct wg__cfg_node *k = n->keys[i];
+        if (k->type != WG__CFG_SCALAR) {
+            continue;
+        }
+        wg__config_path_key(sub, sizeof(sub), path, k->str);
+        struct wg_source *s = &cfg->sources[cfg->nsources++];
+        s->name = wg_strdup(k->str);
+        if (!s->name) {
+            c->oom = 1;
+            return;
+        }
+        s->pos = k->pos;
+        s->kind = WG_SRC_INFLUXQL;
+        s->api = WG_API_V1;
+        s->timeout_ns = 10 * WG_NS_PER_SEC;
+        s->connect_timeout_ns = 5 * WG_NS_PER_SEC;
+        s->max_response_bytes = (size_t)256 * 1024 * 1024;
+        s->max_concurrency = 8;
+        s->retries = 2;
+        s->chunk_size = 10000;
+        if (k->len == 0) {
+            wg__config_err(c, k, sub, "a source name must not be empty");
+        }
+        unsigned set = 0;
+        struct wg__config_fieldset fs = {
+            source_fields, sizeof(source_fields) / sizeof(source_fields[0]), s, &set};
+        if (wg__config_fields(c, n->vals[i], sub, &fs, 1, NULL) >= 0) {
+            source_check(c, n->vals[i], sub, s, set);
+        }
+    }
+}
+
+/* ---- waves ------------------------------------------------------------------------------- */
+
+static int dec_params(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                      void *dst, const void *arg)
+{
+    struct wg_rule_params *p = dst;
+    struct wg__config_fieldset fs = {wg__config_param_fields, wg__config_nparam_fields, p,
+                                     &p->set};
+    (void)arg;
+    return wg__config_fields(c, n, path, &fs, 1, NULL) ? -1 : 0;
+}
+
+#define WAVE(f) offsetof(struct wg_wave, f)
+static const struct wg__config_field wave_fields[] = {
+    {"name", wg__config_dec_str, WAVE(name), NULL, 0, 1},
+    {"env", wg__config_dec_str, WAVE(env), NULL, 0, 0},
+    {"source", wg__config_dec_str, WAVE(source), NULL, 0, 0},
+    {"defaults", dec_params, WAVE(defaults), NULL, 0, 0},
+};
+#undef WAVE
+
+static void unknown_ref(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                        const char *what, const char *name)
+{
+    struct wg_buf b;
+    wg_buf_init(&b, 4096);
+    const struct wg_config *cfg = c->cfg;
+    size_t count = strcmp(what, "source") == 0 ? cfg->nsources : cfg->nwaves;
+    for (size_t i = 0; i < count; i++) {
+        const char *nm = strcmp(what, "source") == 0 ? cfg->sources[i].name : cfg->waves[i].name;
+        if (nm) {
+            (void)wg_buf_addf(&b, "%s%s", b.len ? ", " : "", nm);
+        }
+    }
+    wg__config_err(c, n, path, "unknown %s '%s' (defined: %s)", what, name,
+                   b.len ? b.p : "none");
+    wg_buf_free(&b);
+}
+
+void wg__config_check_source_ref(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                                 const char *path, const char *name)
+{
+    if (name && !wg_config_source(c->cfg, name)) {
+        unknown_ref(c, n, path, "source", name);
+    }
+}
+
+void wg__config_check_wave_ref(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                               const char *path, const char *name)
+{
+    if (name && !wg_config_wave(c->cfg, name)) {
+        unknown_ref(c, n, path, "wave", name);
+    }
+}
+
+void wg__config_decode_waves(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                             const char *path)
+{
+    char sub[WG__CONFIG_PATH_MAX], sub2[WG__CONFIG_PATH_MAX];
+    struct wg_config *cfg = c->cfg;
+    if (!n) {
+        return;
+    }
+    if (n->type != WG__CFG_SEQ) {
+        type_err(c, n, path, "a sequence of waves");
+        return;
+    }
+    if (n->n == 0) {
+        return;
+    }
+    cfg->waves = calloc(n->n, sizeof(*cfg->waves));
+    if (!cfg->waves) {
+        c->oom = 1;
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) {
+        const struct wg__cfg_node *item = n->vals[i];
+        wg__config_path_index(sub, sizeof(sub), path, i);
+        struct wg_wave *w = &cfg->waves[cfg->nwaves];
+        w->pos = item->pos;
+        wg__config_params_init(&w->defaults);
+        struct wg__config_fieldset fs = {wave_fields, sizeof(wave_fields) / sizeof(wave_fields[0]),
+                                         w, NULL};
+        int rc = wg__config_fields(c, item, sub, &fs, 1, NULL);
+        wg__config_params_finish(c, &w->defaults);
+        if (rc < 0 || !w->name) {
+            wg__config_free_wave(w);
+            continue;
+        }
+        for (size_t j = 0; j < cfg->nwaves; j++) {
+            if (strcmp(cfg->waves[j].name, w->name) == 0) {
+                wg__config_path_key(sub2, sizeof(sub2), sub, "name");
+                wg__config_err(c, wg__config_get(item, "name"), sub2,
+                               "duplicate wave name '%s' (first defined at line %d:%d)", w->name,
+                               cfg->waves[j].pos.line, cfg->waves[j].pos.col);
+                break;
+            }
+        }
+        if (!w->env && !(w->env = wg_strdup(w->name))) {
+            c->oom = 1;
+        }
+        wg__config_path_key(sub2, sizeof(sub2), sub, "source");
+        wg__config_check_source_ref(c, wg__config_get(item, "source"), sub2, w->source);
+        cfg->nwaves++;
+    }
+}
+
+/* ---- state_dir --------------------------------------------------------------------------- */
+
+void wg__config_decode_state_dir(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                                 const char *path)
+{
+    struct wg_config *cfg = c->cfg;
+    if (n) {
+        (void)wg__config_dec_str(c, n, path, &cfg->state_dir, NULL);
+    }
+    if (!cfg->state_dir) {
+        const char *xdg = getenv("XDG_STATE_HOME");
+        cfg->state_dir = xdg && xdg[0] ? wg_asprintf("%s/wavegate", xdg) : wg_strdup("./.wavegate");
+        if (!cfg->state_dir) {
+            c->oom = 1;
+        }
+    }
+}
+
+/* ---- entry points ------------------------------------------------------------------------ */
+
+static void decode_root(struct wg__config_ctx *c, const struct wg__cfg_node *root)
+{
+    struct wg_pos start = {c->cfg->path, 1, 1};
+    if (!root) {
+        wg__config_err_at(c, &start, NULL, "the config is empty");
+        return;
+    }
+    if (root->type != WG__CFG_MAP) {
+        type_err(c, root, NULL, "a mapping at the top level");
+        return;
+    }
+    for (size_t i = 0; i < root->n; i++) {
+        const struct wg__cfg_node *k = root->keys[i];
+        int known = 0;
+        for (size_t s = 0; s < wg__config_nsections && !known; s++) {
+            known = k->type == WG__CFG_SCALAR && strcmp(k->str, wg__config_sections[s].key) == 0;
+        }
+        if (!known && k->type == WG__CFG_SCALAR) {
+            struct wg_buf b;
+            wg_buf_init(&b, 4096);
+            for (size_t s = 0; s < wg__config_nsections; s++) {
+                (void)wg_buf_addf(&b, "%s%s", s ? ", " : "", wg__config_sections[s].key);
+            }
+            wg__config_err(c, k, k->str, "unknown key '%s' (allowed: %s)", k->str,
+                           b.p ? b.p : "");
+            wg_buf_free(&b);
+        }
+    }
+    for (size_t s = 0; s < wg__config_nsections && !c->oom; s++) {
+        const struct wg__config_section *sec = &wg__config_sections[s];
+        sec->decode(c, wg__config_get(root, sec->key), sec->key);
+    }
+}
+
+enum wg_err wg_config_load_mem(const char *name, const char *text, size_t len,
+                               struct wg_config **out, struct wg_diags *diags)
+{
+    struct wg_diags local = {0};
+    struct wg__cfg_doc doc = {0};
+    struct wg__config_ctx c;
+    enum wg_err rc = WG_OK;
+    struct wg_diags *d = diags ? diags : &local;
+    size_t before = d->nerrors;
+    *out = NULL;
+    struct wg_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg || !(cfg->path = wg_strdup(name ? name : "<config>"))) {
+        rc = WG_ENOMEM;
+        goto out;
+    }
+    if (len > WG__CONFIG_MAX_BYTES) {
+        struct wg_pos pos = {cfg->path, 0, 0};
+        wg_diags_add(d, &pos, NULL, 0, "the config is larger than %u bytes",
+                     WG__CONFIG_MAX_BYTES);
+        rc = WG_ECONFIG;
+        goto out;
+    }
+    rc = wg__config_parse(cfg->path, text, len, &doc, d);
+    if (rc != WG_OK) {
+        goto out;
+    }
+    memset(&c, 0, sizeof(c));
+    c.cfg = cfg;
+    c.doc = &doc;
+    c.diags = d;
+    decode_root(&c, doc.root);
+    if (c.oom) {
+        rc = WG_ENOMEM;
+    } else if (d->nerrors > before) {
+        rc = WG_ECONFIG;
+    }
+out:
+    wg__config_doc_free(&doc);
+    if (rc == WG_OK) {
+        *out = cfg;
+    } else {
+        wg_config_free(cfg);
+    }
+    wg_diags_free(&local);
+    return rc;
+}
+
+enum wg_err wg_config_load(const char *path, struct wg_config **out, struct wg_diags *diags)
+{
+    struct wg_diags local = {0};
+    struct wg_diags *d = diags ? diags : &local;
+    struct wg_pos pos = {path, 0, 0};
+    struct wg_buf b;
+    enum wg_err rc = WG_OK;
+    char chunk[65536];
+    *out = NULL;
+    wg_buf_init(&b, WG__CONFIG_MAX_BYTES);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        wg_diags_add(d, &pos, NULL, 0, "cannot open the config: %s", strerror(errno));
+        rc = WG_EIO;
+        goto out;
+    }
+    for (;;) {
+        size_t n = fread(chunk, 1, sizeof(chunk), f);
+        if (n > 0 && (rc = wg_buf_add(&b, chunk, n)) != WG_OK) {
+            if (rc == WG_ETOOBIG) {
+                wg_diags_add(d, &pos, NULL, 0, "the config is larger than %u bytes",
+                             WG__CONFIG_MAX_BYTES);
+                rc = WG_ECONFIG;
+            }
+            goto out;
+        }
+        if (n < sizeof(chunk)) {
+            break;
+        }
+    }
+    if (ferror(f)) {
+        wg_diags_add(d, &pos, NULL, 0, "cannot read the config: %s", strerror(errno));
+        rc = WG_EIO;
+        goto out;
+    }
+    rc = wg_config_load_mem(path, b.p ? b.p : "", b.len, out, d);
+out:
+    if (f) {
+        fclose(f);
+    }
+    wg_buf_free(&b);
+    wg_diags_free(&local);
+    return rc;
+}
