@@ -143,6 +143,7 @@ struct wg_series_sink {
     /* internal */
     int vcol, tcol;
     struct wg_series *cur;
+    char vname[128]; /* the value column's name, for messages */
 };
 void wg_series_sink_init(struct wg_series_sink *ss, struct wg_seriesset *out, const char *field,
                          struct wg_sink *sink);
