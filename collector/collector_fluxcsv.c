@@ -209,6 +209,51 @@ static int parse_i64(const char *s, size_t n, int64_t *out)
     return 0;
 }
 
+/* The server's own layout, "2006-01-02T15:04:05[.999999999]Z" in years 1678-2261, without the
+ * general parser's bounds checks; anything else (offsets, day 29-31, leap second) goes to
+ * wg_time_parse. About a third of the time of a 2-million-row parse is spent on _time. */
+static int parse_time(const char *s, size_t n, int64_t *out)
+{
+    static const unsigned char dig[] = {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18};
+    if (n < 20 || n > 30 || s[n - 1] != 'Z' || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
+        s[13] != ':' || s[16] != ':' || (n > 20 && (s[19] != '.' || n == 21))) {
+        goto slow;
+    }
+    for (size_t k = 0; k < sizeof(dig); k++) {
+        if ((unsigned)(s[dig[k]] - '0') > 9) {
+            goto slow;
+        }
+    }
+#define D2(i) ((s[i] - '0') * 10 + (s[(i) + 1] - '0'))
+    int y = D2(0) * 100 + D2(2), mo = D2(5), d = D2(8), h = D2(11), mi = D2(14), sec = D2(17);
+#undef D2
+    if (y < 1678 || y > 2261 || mo < 1 || mo > 12 || d < 1 || d > 28 || h > 23 || mi > 59 ||
+        sec > 59) {
+        goto slow;
+    }
+    int64_t frac = 0;
+    size_t i = 20;
+    for (; i < n - 1; i++) {
+        unsigned c = (unsigned)(s[i] - '0');
+        if (c > 9) {
+            goto slow;
+        }
+        frac = frac * 10 + c;
+    }
+    for (; i < 29; i++) {
+        frac *= 10;
+    }
+    /* days_from_civil (Howard Hinnant), years > 0 only */
+    int64_t yy = y - (mo <= 2);
+    int64_t era = yy / 400, yoe = yy - era * 400;
+    int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+    *out = (days * 86400 + h * 3600 + mi * 60 + sec) * WG_NS_PER_SEC + frac;
+    return 0;
+slow:
+    return wg_time_parse(s, n, out) == WG_OK ? 0 : -1;
+}
+
 static const char *ctype_name(enum fx_ctype t)
 {
     switch (t) {
@@ -248,7 +293,7 @@ static int convert(enum fx_ctype t, const char *s, size_t n, struct wg_value *v)
         return -1;
     case CT_TIME:
         v->t = WG_V_TIME;
-        return wg_time_parse(s, n, &v->u.time) == WG_OK ? 0 : -1;
+        return parse_time(s, n, &v->u.time);
     case CT_GUESS_NUM:
         /* no #datatype: a number when it parses as one, else the text */
         v->t = WG_V_INT;
@@ -266,7 +311,7 @@ static int convert(enum fx_ctype t, const char *s, size_t n, struct wg_value *v)
         break;
     case CT_GUESS_TIME:
         v->t = WG_V_TIME;
-        if (wg_time_parse(s, n, &v->u.time) == WG_OK) {
+        if (parse_time(s, n, &v->u.time) == 0) {
             return 0;
         }
         break;
@@ -334,29 +379,48 @@ static enum wg_err rec_push(struct fx *p, size_t off, size_t len)
     return WG_OK;
 }
 
-/* A record without quotes: copy, then cut at each comma. */
+/* A record without quotes: copy, then cut at each comma. The commas are found a word at a
+ * time (the exact zero-byte test of Hacker's Delight on x ^ ",,,,,,,,"): memchr per field
+ * costs more than the fields are long. */
 static enum wg_err split_plain(struct fx *p, const char *s, size_t n)
 {
-    if (rec_reserve(p, n + 1, 16) != WG_OK) {
+    size_t maxf = n + 1 < FX_MAX_COLS + 3 ? n + 1 : FX_MAX_COLS + 3;
+    if (rec_reserve(p, n + 8, maxf) != WG_OK) {
         return fail(p, WG_ENOMEM, "out of memory");
     }
     char *b = p->rec.buf;
+    size_t *off = p->rec.off, *len = p->rec.len;
+    size_t nf = 0, start = 0;
     memcpy(b, s, n);
-    b[n] = '\0';
-    p->rec.n = 0;
-    size_t at = 0;
-    for (;;) {
-        char *c = memchr(b + at, ',', n - at);
-        size_t fl = c ? (size_t)(c - (b + at)) : n - at;
-        if (rec_push(p, at, fl) != WG_OK) {
-            return p->err;
+    b[n] = ','; /* sentinel: every field ends at a comma */
+    memset(b + n + 1, 0, 7);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t lo7 = UINT64_C(0x7f7f7f7f7f7f7f7f), commas = UINT64_C(0x2c2c2c2c2c2c2c2c);
+    for (size_t w = 0; w <= n; w += 8) {
+        uint64_t x;
+        memcpy(&x, b + w, 8);
+        x ^= commas;
+        uint64_t m = ~(((x & lo7) + lo7) | x | lo7);
+        while (m) {
+            size_t pos = w + ((size_t)__builtin_ctzll(m) >> 3);
+            m &= m - 1;
+#else
+    for (size_t pos = 0; pos <= n; pos++) {
+        if (b[pos] == ',') {
+#endif
+            if (nf == maxf) {
+                return fail(p, WG_ETOOBIG, "record %zu has more than %d fields", p->nrec,
+                            FX_MAX_COLS);
+            }
+            b[pos] = '\0';
+            off[nf] = start;
+            len[nf] = pos - start;
+            nf++;
+            start = pos + 1;
         }
-        if (!c) {
-            return WG_OK;
-        }
-        *c = '\0';
-        at += fl + 1;
     }
+    p->rec.n = nf;
+    return WG_OK;
 }
 
 /* A record with quotes: RFC 4180 unquoting; CRLF inside quotes becomes LF. */
