@@ -1,0 +1,319 @@
+/* gate_server_routes.c — the answers of `serve` in each consumer's dialect: /v1/gate in body
+ * mode (Argo Rollouts web provider) or status mode (Argo Workflows, CI, Argo CD hooks), the
+ * Flagger webhooks with their exact success rules, analyses, health, readiness and metrics.
+ * The status tables below are the contract; tests/integration/test_serve_modes.sh pins them.
+ */
+#include "gate/gate_int.h"
+
+#include <curl/curl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum MHD_Result wg__reply(struct wg_server *s, struct MHD_Connection *c, unsigned status,
+                          const char *ctype, const char *body, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!resp) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (status == 503) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "10");
+    }
+    wg__metrics_response(&s->m, status);
+    enum MHD_Result ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static void json_escape(struct wg_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            wg_buf_addf(b, "\\%c", ch);
+        } else if (ch < 0x20) {
+            wg_buf_addf(b, "\\u%04x", ch);
+        } else {
+            wg_buf_add(b, s, 1);
+        }
+    }
+}
+
+enum MHD_Result wg__reply_error(struct wg_server *s, struct MHD_Connection *c, unsigned status,
+                                const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct wg_buf b;
+    wg_buf_init(&b, 4096);
+    wg_buf_adds(&b, "{\"verdict\":\"error\",\"error\":\"");
+    json_escape(&b, msg);
+    wg_buf_adds(&b, "\"}");
+    if (status == 400) {
+        atomic_fetch_add(&s->m.errors[WG__E_BAD_REQUEST], 1);
+    } else if (status == 404) {
+        atomic_fetch_add(&s->m.errors[WG__E_NOT_FOUND], 1);
+    } else if (status >= 500) {
+        atomic_fetch_add(&s->m.errors[WG__E_INTERNAL], 1);
+    }
+    enum MHD_Result ret = wg__reply(s, c, status, "application/json", b.p ? b.p : "{}",
+                                    b.p ? b.len : 2);
+    wg_buf_free(&b);
+    return ret;
+}
+
+/* ---- the status tables ---------------------------------------------------------------------- */
+
+/* /v1/gate: body mode answers 200 for every computed verdict (Argo Rollouts reads the body and
+ * treats non-2xx as a measurement error); status mode is the verdict. warn counts as pass. */
+static unsigned gate_status(int mode_status, enum wg_verdict v)
+{
+    if (v == WG_ERROR) {
+        return 503;
+    }
+    if (!mode_status) {
+        return 200;
+    }
+    switch (v) {
+    case WG_PASS:
+    case WG_WARN:
+        return 200;
+    case WG_FAIL:
+        return 412;
+    default:
+        return 409;
+    }
+}
+
+/* Flagger: success is exactly 200 (it treats 203-299 as failures) and a "no" is 4xx so that
+ * go-retryablehttp does not retry it. rollback succeeds only on fail: inconclusive or a gate
+ * that could not evaluate never rolls back. */
+static unsigned flagger_status(enum wg__hook h, int inconclusive_pass, enum wg_verdict v)
+{
+    int pass = v == WG_PASS || v == WG_WARN;
+    switch (h) {
+    case WG__H_ROLLBACK:
+        return v == WG_FAIL ? 200 : 412;
+    case WG__H_ROLLOUT:
+    case WG__H_PRE_ROLLOUT:
+        if (v == WG_INCONCLUSIVE && inconclusive_pass) {
+            return 200;
+        }
+        /* fall through */
+    case WG__H_CONFIRM_ROLLOUT:
+    case WG__H_CONFIRM_PROMOTION:
+    case WG__H_CONFIRM_TRAFFIC:
+        return pass ? 200 : v == WG_FAIL ? 412 : v == WG_ERROR ? 503 : 409;
+    default:
+        return 200;
+    }
+}
+
+static int consumer_of(const struct wg__req *r)
+{
+    if (r->route == WG__R_FLAGGER) {
+        return WG__C_FLAGGER + (int)r->hook;
+    }
+    if (r->route == WG__R_GATE) {
+        return r->p.mode_status ? WG__C_GATE_STATUS : WG__C_GATE_BODY;
+    }
+    return WG__C_OTHER;
+}
+
+static enum MHD_Result answer_verdict(struct wg_server *s, struct MHD_Connection *c,
+                                      struct wg__req *r)
+{
+    struct wg__verdict *v = r->v;
+    if (!v) {
+        return wg__reply_error(s, c, 500, "out of memory");
+    }
+    unsigned st;
+    if (v->err == WG_ENOTFOUND) {
+        st = 404;
+        atomic_fetch_add(&s->m.errors[WG__E_NOT_FOUND], 1);
+    } else if (r->route == WG__R_FLAGGER) {
+        st = flagger_status(r->hook, r->p.inconclusive_pass, v->verdict);
+    } else {
+        st = gate_status(r->p.mode_status, v->verdict);
+    }
+    atomic_fetch_add(&s->m.requests[consumer_of(r)][v->err == WG_OK ? (int)v->verdict
+                                                                     : WG_FAIL + 1],
+                     1);
+    wg__metrics_response(&s->m, st);
+    return MHD_queue_response(c, st, v->resp);
+}
+
+/* /v1/gate and /v1/flagger/{hook}: parse, authenticate (Flagger), then cache/flight. */
+static enum MHD_Result gate_route(struct wg_server *s, struct MHD_Connection *c,
+                                  struct wg__req *r)
+{
+    char err[512] = "";
+    int flagger = r->route == WG__R_FLAGGER;
+    if (r->suspended == 2) {
+        return answer_verdict(s, c, r);
+    }
+    enum wg_err rc = WG_OK;
+    if (r->method_post && r->body.len > 0) {
+        rc = wg__params_from_json(&r->p, r->body.p, r->body.len, flagger, err, sizeof(err));
+    } else if (flagger) {
+        rc = WG_EINVAL;
+        snprintf(err, sizeof(err), "want Flagger's JSON payload");
+    }
+    if (rc == WG_OK) {
+        rc = wg__params_from_query(&r->p, c, err, sizeof(err)); /* the URL wins */
+    }
+    if (flagger && r->gen->has_token && !r->header_authed) {
+        if (!r->p.token || !wg__server_token_ok(r->gen, r->p.token, strlen(r->p.token))) {
+            static const char body[] = "{\"verdict\":\"error\",\"error\":\"unauthorized: "
+                                       "metadata.token missing or wrong\"}";
+            atomic_fetch_add(&s->m.errors[WG__E_UNAUTHORIZED], 1);
+            return wg__reply(s, c, 401, "application/json", body, sizeof(body) - 1);
+        }
+    }
+    if (rc == WG_ENOMEM) {
+        return wg__reply_error(s, c, 500, "out of memory");
+    }
+    if (rc != WG_OK) {
+        return wg__reply_error(s, c, 400, "%s", err);
+    }
+    if (flagger && (r->hook == WG__H_POST_ROLLOUT || r->hook == WG__H_EVENT)) {
+        /* Informational: Flagger does not act on the answer. */
+        wg_log(WG_LOG_INFO, "flagger %s: wave %s", wg__hook_names[r->hook],
+               r->p.wave ? r->p.wave : "-");
+        atomic_fetch_add(&s->m.requests[consumer_of(r)][WG_FAIL + 1], 1);
+        static const char ok[] = "{\"ok\":true}";
+        return wg__reply(s, c, 200, "application/json", ok, sizeof(ok) - 1);
+    }
+    if (!r->p.wave) {
+        return wg__reply_error(s, c, 400, "wave: required (query string%s)",
+                               flagger ? " or metadata.wave" : " or JSON body");
+    }
+    struct wg__verdict *v = NULL;
+    rc = wg__server_lookup(s, c, r, &v);
+    if (rc == WG_ETOOBIG) {
+        atomic_fetch_add(&s->m.errors[WG__E_OVERLOAD], 1);
+        return wg__reply_error(s, c, 503, "too many evaluations in flight");
+    }
+    if (rc != WG_OK) {
+        return wg__reply_error(s, c, 500, "%s", wg_strerror(rc));
+    }
+    if (!v) {
+        return MHD_YES; /* suspended until the flight lands */
+    }
+    r->v = v;
+    return answer_verdict(s, c, r);
+}
+
+/* ---- readiness ------------------------------------------------------------------------------ */
+
+static size_t discard(char *p, size_t sz, size_t n, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return sz * n;
+}
+
+/* Every source answers /ping (InfluxDB 1.x, 2.x and 3.x do) within a second. Cached 5 s. */
+int wg__server_ready(struct wg_server *s, char *why, size_t whylen)
+{
+    int64_t now = wg_mono_ns();
+    pthread_mutex_lock(&s->ready_mu);
+    if (s->ready_at && now - s->ready_at < 5 * WG_NS_PER_SEC) {
+        int ok = s->ready_ok;
+        snprintf(why, whylen, "%s", s->ready_why);
+        pthread_mutex_unlock(&s->ready_mu);
+        return ok;
+    }
+    struct wg__cfgref *g = wg__server_gen_get(s);
+    int ok = 1;
+    char msg[256] = "config loaded; sources reachable";
+    CURL *h = curl_easy_init();
+    for (size_t i = 0; h && ok && i < g->cfg->nsources; i++) {
+        const struct wg_source *src = &g->cfg->sources[i];
+        char *url = wg_asprintf("%s/ping", src->url);
+        long code = 0;
+        curl_easy_reset(h);
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 1000L);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, src->tls.insecure_skip_verify ? 0L : 1L);
+        CURLcode cc = url ? curl_easy_perform(h) : CURLE_OUT_OF_MEMORY;
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        free(url);
+        /* 401/403 still proves the server is up (the token is a query-time concern). */
+        if (cc != CURLE_OK || code == 0 || code >= 500) {
+            ok = 0;
+            snprintf(msg, sizeof(msg), "source %s unreachable: %s", src->name,
+                     cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP error");
+        }
+    }
+    if (!h) {
+        ok = 0;
+        snprintf(msg, sizeof(msg), "out of memory");
+    }
+    curl_easy_cleanup(h);
+    wg__server_gen_put(g);
+    s->ready_at = wg_mono_ns();
+    s->ready_ok = ok;
+    snprintf(s->ready_why, sizeof(s->ready_why), "%s", msg);
+    snprintf(why, whylen, "%s", msg);
+    pthread_mutex_unlock(&s->ready_mu);
+    return ok;
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------- */
+
+enum MHD_Result wg__route_dispatch(struct wg_server *s, struct MHD_Connection *c,
+                                   struct wg__req *r)
+{
+    switch (r->route) {
+    case WG__R_GATE:
+    case WG__R_FLAGGER:
+        return gate_route(s, c, r);
+    case WG__R_ANALYSES: {
+        char *json = NULL;
+        unsigned st = wg__analyses_create(s, r->gen, r->body.p ? r->body.p : "", r->body.len,
+                                          &json);
+        atomic_fetch_add(&s->m.requests[WG__C_ANALYSIS][WG_FAIL + 1], 1);
+        enum MHD_Result ret = json ? wg__reply(s, c, st, "application/json", json, strlen(json))
+                                   : wg__reply_error(s, c, 500, "out of memory");
+        free(json);
+        return ret;
+    }
+    case WG__R_ANALYSIS: {
+        char *json = NULL;
+        unsigned st = wg__analyses_get(s, r->id, &json);
+        enum MHD_Result ret = json ? wg__reply(s, c, st, "application/json", json, strlen(json))
+                                   : wg__reply_error(s, c, 500, "out of memory");
+        free(json);
+        return ret;
+    }
+    case WG__R_HEALTHZ:
+        return wg__reply(s, c, 200, "text/plain; charset=utf-8", "ok\n", 3);
+    case WG__R_READYZ: {
+        char why[256], body[300];
+        int ok = wg__server_ready(s, why, sizeof(why));
+        int n = snprintf(body, sizeof(body), "%s\n", why);
+        return wg__reply(s, c, ok ? 200 : 503, "text/plain; charset=utf-8", body,
+                         n < 0 ? 0 : (size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1);
+    }
+    case WG__R_METRICS: {
+        char *text = wg__metrics_render(s);
+        enum MHD_Result ret =
+            text ? wg__reply(s, c, 200, "text/plain; version=0.0.4; charset=utf-8", text,
+                             strlen(text))
+                 : wg__reply_error(s, c, 500, "out of memory");
+        free(text);
+        return ret;
+    }
+    default:
+        return wg__reply_error(s, c, 404, "no such route");
+    }
+}
