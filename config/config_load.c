@@ -64,18 +64,47 @@ void wg__config_err_at(struct wg__config_ctx *c, const struct wg_pos *pos, const
     va_end(ap);
 }
 
+/* Appends s to out (of outlen, holding len bytes), cutting it short: a key path is for
+ * reading, a cut one still points at the right place. */
+static size_t path_add(char *out, size_t outlen, size_t len, const char *s)
+{
+    size_t n = strlen(s);
+    if (len + 1 >= outlen) {
+        return len;
+    }
+    if (n > outlen - 1 - len) {
+        n = outlen - 1 - len;
+    }
+    memcpy(out + len, s, n);
+    out[len + n] = '\0';
+    return len + n;
+}
+
 void wg__config_path_key(char *out, size_t outlen, const char *parent, const char *key)
 {
-    if (parent && parent[0]) {
-        snprintf(out, outlen, "%s.%s", parent, key);
-    } else {
-        snprintf(out, outlen, "%s", key);
+    size_t len = 0;
+    if (outlen == 0) {
+        return;
     }
+    out[0] = '\0';
+    if (parent && parent[0]) {
+        len = path_add(out, outlen, len, parent);
+        len = path_add(out, outlen, len, ".");
+    }
+    path_add(out, outlen, len, key);
 }
 
 void wg__config_path_index(char *out, size_t outlen, const char *parent, size_t i)
 {
-    snprintf(out, outlen, "%s[%zu]", parent ? parent : "", i);
+    char idx[32];
+    size_t len = 0;
+    if (outlen == 0) {
+        return;
+    }
+    out[0] = '\0';
+    snprintf(idx, sizeof(idx), "[%zu]", i);
+    len = path_add(out, outlen, len, parent ? parent : "");
+    path_add(out, outlen, len, idx);
 }
 
 /* ---- scalar decoders --------------------------------------------------------------------- */
@@ -560,7 +589,9 @@ static int dec_tls(struct wg__config_ctx *c, const struct wg__cfg_node *n, const
         rc++;
     }
     if (t->insecure_skip_verify) {
-        wg__config_warn(c, wg__config_get(n, "insecure_skip_verify"), path,
+        char sub[WG__CONFIG_PATH_MAX];
+        wg__config_path_key(sub, sizeof(sub), path, "insecure_skip_verify");
+        wg__config_warn(c, wg__config_get(n, "insecure_skip_verify"), sub,
                         "insecure_skip_verify is true: the server's TLS certificate is not "
                         "checked");
     }
