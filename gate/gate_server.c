@@ -416,6 +416,7 @@ static enum wg_err start_daemon(struct wg_server *s, const struct wg_server_cfg 
     }
     unsigned timeout_s = (unsigned)(sc->connection_timeout_ns / WG_NS_PER_SEC);
     struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, s},
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_THREAD_POOL_SIZE, sc->threads ? sc->threads : 2, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, sc->max_connections ? sc->max_connections : 256, NULL},
@@ -423,7 +424,6 @@ static enum wg_err start_daemon(struct wg_server *s, const struct wg_server_cfg 
         {MHD_OPTION_CONNECTION_TIMEOUT, timeout_s ? timeout_s : 15, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, s},
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, s},
         {cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
         {cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
         {MHD_OPTION_END, 0, NULL},

@@ -1,0 +1,384 @@
+/* test_gate_server.c — the HTTP gate over real loopback HTTP (libcurl → libmicrohttpd on port
+ * 0) with a scripted evaluator standing in for the data: every /v1/gate mode, every Flagger
+ * hook against every verdict, auth, bad input, caps, single flight and cache, metrics.
+ * The evaluator's verdict is the wave's name ("pass", "fail", ...; "missing" is unknown).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gate/gate.h"
+
+#define TOKEN "s3cret-token-for-tests-0123456789abcdef"
+
+static atomic_int g_evals;
+static int g_port;
+static struct wg_server *g_srv;
+static char g_state[64];
+
+static enum wg_err fake_eval(void *ud, const struct wg_config *cfg,
+                             const struct wg_check_req *req, enum wg_verdict *verdict,
+                             char **json, char *err, size_t errlen)
+{
+    (void)ud;
+    (void)cfg;
+    atomic_fetch_add(&g_evals, 1);
+    static const char *const names[] = {"pass", "warn", "inconclusive", "error", "fail"};
+    if (!strcmp(req->wave, "slow")) {
+        struct timespec ts = {0, 300 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        *verdict = WG_PASS;
+        *json = strdup("{\"verdict\":\"pass\",\"wave\":\"slow\"}");
+        return WG_OK;
+    }
+    for (int v = 0; v <= WG_FAIL; v++) {
+        if (!strcmp(req->wave, names[v])) {
+            *verdict = (enum wg_verdict)v;
+            char buf[256];
+            snprintf(buf, sizeof(buf), "{\"verdict\":\"%s\",\"wave\":\"%s\",\"nfeatures\":%zu}",
+                     names[v], req->wave, req->nfeatures);
+            *json = strdup(buf);
+            return WG_OK;
+        }
+    }
+    snprintf(err, errlen, "unknown wave \"%s\"", req->wave);
+    return WG_ENOTFOUND;
+}
+
+struct resp {
+    long status;
+    char body[8192];
+    size_t len;
+    char hdrs[4096];
+    size_t hlen;
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    struct resp *r = ud;
+    size_t k = sz * n;
+    size_t room = sizeof(r->body) - 1 - r->len;
+    memcpy(r->body + r->len, p, k < room ? k : room);
+    r->len += k < room ? k : room;
+    r->body[r->len] = '\0';
+    return k;
+}
+
+static size_t on_hdr(char *p, size_t sz, size_t n, void *ud)
+{
+    struct resp *r = ud;
+    size_t k = sz * n;
+    size_t room = sizeof(r->hdrs) - 1 - r->hlen;
+    memcpy(r->hdrs + r->hlen, p, k < room ? k : room);
+    r->hlen += k < room ? k : room;
+    r->hdrs[r->hlen] = '\0';
+    return k;
+}
+
+/* method "GET"/"POST"; auth NULL = no header; body NULL = none. */
+static void http(const char *method, const char *path, const char *auth, const char *body,
+                 struct resp *out)
+{
+    char url[2048];
+    memset(out, 0, sizeof(*out));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", g_port, path);
+    CURL *h = curl_easy_init();
+    struct curl_slist *hl = NULL;
+    char ah[256];
+    if (auth) {
+        snprintf(ah, sizeof(ah), "Authorization: %s", auth);
+        hl = curl_slist_append(hl, ah);
+    }
+    hl = curl_slist_append(hl, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_hdr);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, out);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    }
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    CURLcode rc = curl_easy_perform(h);
+    if (rc != CURLE_OK) {
+        print_error("curl %s %s: %s\n", method, path, curl_easy_strerror(rc));
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(h);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_state, sizeof(g_state), "/tmp/wg-test-serve-XXXXXX");
+    if (!mkdtemp(g_state)) {
+        return -1;
+    }
+    setenv("WG_TEST_SERVE_TOKEN", TOKEN, 1);
+    struct wg_config *cfg = calloc(1, sizeof(*cfg));
+    cfg->state_dir = strdup(g_state);
+    cfg->server.bearer_token_env = strdup("WG_TEST_SERVE_TOKEN");
+    cfg->server.max_body = 1024;
+    cfg->server.cache_ttl_ns = 2 * WG_NS_PER_SEC;
+    cfg->server.max_connections = 64;
+    cfg->server.per_ip_connections = 64;
+    cfg->server.connection_timeout_ns = 5 * WG_NS_PER_SEC;
+    cfg->server.threads = 2;
+    struct wg_server_opts o = {NULL, "127.0.0.1:0", {fake_eval, NULL}};
+    char err[256] = "";
+    if (wg_server_start(cfg, &o, &g_srv, err, sizeof(err)) != WG_OK) {
+        fprintf(stderr, "start: %s\n", err);
+        return -1;
+    }
+    g_port = wg_server_port(g_srv);
+    return g_port > 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    wg_server_free(g_srv);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_state);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+struct tcase {
+    const char *method, *path, *body;
+    int auth; /* 0 none, 1 right, 2 wrong */
+    long want;
+    const char *want_body; /* substring, or NULL */
+    const char *want_hdr;  /* substring of the headers, or NULL */
+};
+
+static void run_cases(const struct tcase *t, size_t n)
+{
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct resp r;
+        const char *auth = t[i].auth == 1 ? "Bearer " TOKEN : t[i].auth == 2 ? "Bearer nope"
+                                                                            : NULL;
+        http(t[i].method, t[i].path, auth, t[i].body, &r);
+        int ok = r.status == t[i].want && (!t[i].want_body || strstr(r.body, t[i].want_body)) &&
+                 (!t[i].want_hdr || strcasestr(r.hdrs, t[i].want_hdr));
+        if (!ok) {
+            print_error("case %zu: %s %s body=%s\n  want %ld %s %s\n  got  %ld %s\n", i,
+                        t[i].method, t[i].path, t[i].body ? t[i].body : "-", t[i].want,
+                        t[i].want_body ? t[i].want_body : "", t[i].want_hdr ? t[i].want_hdr : "",
+                        r.status, r.body);
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
+static void test_gate_modes(void **state)
+{
+    (void)state;
+    static const struct tcase t[] = {
+        /* body mode: 200 whenever a verdict was computed, 503 + Retry-After when not */
+        {"GET", "/v1/gate?wave=pass", NULL, 1, 200, "\"verdict\":\"pass\"", NULL},
+        {"GET", "/v1/gate?wave=warn&mode=body", NULL, 1, 200, "\"verdict\":\"warn\"", NULL},
+        {"GET", "/v1/gate?wave=fail", NULL, 1, 200, "\"verdict\":\"fail\"", NULL},
+        {"GET", "/v1/gate?wave=inconclusive", NULL, 1, 200, "inconclusive", NULL},
+        {"GET", "/v1/gate?wave=error", NULL, 1, 503, "\"verdict\":\"error\"", "Retry-After: 10"},
+        /* status mode */
+        {"GET", "/v1/gate?wave=pass&mode=status", NULL, 1, 200, "pass", NULL},
+        {"GET", "/v1/gate?wave=warn&mode=status", NULL, 1, 200, "warn", NULL},
+        {"GET", "/v1/gate?wave=fail&mode=status", NULL, 1, 412, "fail", NULL},
+        {"GET", "/v1/gate?wave=inconclusive&mode=status", NULL, 1, 409, "inconclusive", NULL},
+        {"GET", "/v1/gate?wave=error&mode=status", NULL, 1, 503, "error", "Retry-After"},
+        /* POST with a JSON body; the query string wins over the body */
+        {"POST", "/v1/gate", "{\"wave\":\"fail\",\"mode\":\"status\"}", 1, 412, "fail", NULL},
+        {"POST", "/v1/gate", "{\"wave\":\"pass\",\"feature\":[\"a\",\"b\"]}", 1, 200,
+         "\"nfeatures\":2", NULL},
+        {"POST", "/v1/gate?mode=status", "{\"wave\":\"inconclusive\"}", 1, 409, NULL, NULL},
+        {"GET", "/v1/gate?wave=pass&feature=a&feature=b,c", NULL, 1, 200, "\"nfeatures\":3",
+         NULL},
+        {"POST", "/v1/gate", "{\"stage\":\"pass\",\"deploy_time\":\"2026-01-02T03:04:05Z\"}", 1,
+         200, "pass", NULL},
+        /* unknown wave: 404 naming it */
+        {"GET", "/v1/gate?wave=missing", NULL, 1, 404, "unknown wave \\\"missing\\\"", NULL},
+        {"GET", "/v1/gate?wave=missing&mode=status", NULL, 1, 404, "missing", NULL},
+    };
+    run_cases(t, sizeof(t) / sizeof(t[0]));
+}
+
+static void test_flagger(void **state)
+{
+    (void)state;
+    /* hook x verdict -> status, per the issue and consumers-and-gates.md §5.3. */
+    static const char *const verdicts[] = {"pass", "warn", "inconclusive", "error", "fail"};
+    static const struct {
+        const char *hook;
+        long want[5]; /* pass warn inconclusive error fail */
+    } t[] = {
+        {"rollout", {200, 200, 409, 503, 412}},
+        {"pre-rollout", {200, 200, 409, 503, 412}},
+        {"confirm-rollout", {200, 200, 409, 503, 412}},
+        {"confirm-promotion", {200, 200, 409, 503, 412}},
+        {"confirm-traffic-increase", {200, 200, 409, 503, 412}},
+        {"rollback", {412, 412, 412, 412, 200}},
+        {"post-rollout", {200, 200, 200, 200, 200}},
+        {"event", {200, 200, 200, 200, 200}},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        for (int v = 0; v < 5; v++) {
+            char path[128], body[512];
+            struct resp r;
+            snprintf(path, sizeof(path), "/v1/flagger/%s?feature=checkout", t[i].hook);
+            snprintf(body, sizeof(body),
+                     "{\"name\":\"podinfo\",\"namespace\":\"test\",\"phase\":\"Progressing\","
+                     "\"checksum\":\"85d557f47b\",\"metadata\":{\"wave\":\"%s\",\"token\":\"%s\","
+                     "\"eventType\":\"Normal\"}}",
+                     verdicts[v], TOKEN);
+            http("POST", path, NULL, body, &r);
+            if (r.status != t[i].want[v]) {
+                print_error("flagger %s verdict %s: want %ld got %ld %s\n", t[i].hook,
+                            verdicts[v], t[i].want[v], r.status, r.body);
+                bad++;
+            }
+        }
+    }
+    static const struct tcase more[] = {
+        /* the wave from the query string; the token in metadata */
+        {"POST", "/v1/flagger/rollout?wave=fail",
+         "{\"name\":\"p\",\"metadata\":{\"token\":\"" TOKEN "\"}}", 0, 412, NULL, NULL},
+        /* inconclusive=pass policy for rollout */
+        {"POST", "/v1/flagger/rollout?wave=inconclusive&inconclusive=pass",
+         "{\"name\":\"p\",\"metadata\":{\"token\":\"" TOKEN "\"}}", 0, 200, NULL, NULL},
+        /* no token, wrong token: 401 */
+        {"POST", "/v1/flagger/rollout?wave=pass", "{\"name\":\"p\",\"metadata\":{}}", 0, 401,
+         "unauthorized", NULL},
+        {"POST", "/v1/flagger/rollout?wave=pass",
+         "{\"name\":\"p\",\"metadata\":{\"token\":\"wrong\"}}", 0, 401, NULL, NULL},
+        /* a header token works too */
+        {"POST", "/v1/flagger/confirm-promotion?wave=pass", "{\"name\":\"p\"}", 1, 200, NULL,
+         NULL},
+        /* unknown hook, GET */
+        {"POST", "/v1/flagger/nope?wave=pass", "{}", 1, 404, NULL, NULL},
+        {"GET", "/v1/flagger/rollout?wave=pass", NULL, 1, 405, NULL, NULL},
+        /* no wave anywhere */
+        {"POST", "/v1/flagger/rollout", "{\"metadata\":{\"token\":\"" TOKEN "\"}}", 0, 400,
+         "wave: required", NULL},
+    };
+    run_cases(more, sizeof(more) / sizeof(more[0]));
+    assert_int_equal(bad, 0);
+}
+
+static void test_auth_and_bad_input(void **state)
+{
+    (void)state;
+    static char big[4096 + 64];
+    memset(big, ' ', sizeof(big) - 1);
+    memcpy(big, "{\"wave\":\"pass\"}", 15);
+    static const struct tcase t[] = {
+        {"GET", "/v1/gate?wave=pass", NULL, 0, 401, NULL, "WWW-Authenticate: Bearer realm"},
+        {"GET", "/v1/gate?wave=pass", NULL, 2, 401, NULL, "error=\"invalid_token\""},
+        {"POST", "/v1/analyses", "{}", 0, 401, NULL, NULL},
+        {"GET", "/v1/analyses/abc", NULL, 0, 401, NULL, NULL},
+        /* health and metrics are open */
+        {"GET", "/healthz", NULL, 0, 200, "ok", NULL},
+        {"GET", "/metrics", NULL, 0, 200, "wavegate_gate_requests_total", NULL},
+        /* malformed JSON: 400 with the reason */
+        {"POST", "/v1/gate", "{\"wave\":", 1, 400, "malformed JSON at byte", NULL},
+        {"POST", "/v1/gate", "[1,2]", 1, 400, "want a JSON object", NULL},
+        {"POST", "/v1/gate", "{\"wave\":42}", 1, 400, "wave: want a string", NULL},
+        {"POST", "/v1/gate", "{\"wave\":\"pass\",\"feature\":[1]}", 1, 400, "want strings",
+         NULL},
+        {"GET", "/v1/gate?wave=pass&mode=loud", NULL, 1, 400, "mode: want body or status", NULL},
+        {"GET", "/v1/gate?wave=pass&deploy_time=yesterday", NULL, 1, 400, "deploy_time", NULL},
+        {"GET", "/v1/gate", NULL, 1, 400, "wave: required", NULL},
+        /* over max_body (1024 here): 413 */
+        {"POST", "/v1/gate", big, 1, 413, "max_body", NULL},
+        /* routes and methods */
+        {"GET", "/nope", NULL, 1, 404, NULL, NULL},
+        {"DELETE", "/v1/gate?wave=pass", NULL, 1, 405, NULL, NULL},
+        {"GET", "/v1/analyses/0123456789abcdef0123456789abcdef", NULL, 1, 404, "no such", NULL},
+        {"GET", "/v1/analyses/../../etc", NULL, 1, 404, NULL, NULL},
+        {"POST", "/v1/analyses", "{\"wave\":\"pass\"}", 1, 400, "interval", NULL},
+    };
+    run_cases(t, sizeof(t) / sizeof(t[0]));
+}
+
+static void *slow_get(void *arg)
+{
+    struct resp *r = arg;
+    http("GET", "/v1/gate?wave=slow&feature=x", "Bearer " TOKEN, NULL, r);
+    return NULL;
+}
+
+static void test_single_flight_and_cache(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    pthread_t th[N];
+    static struct resp rs[N];
+    int before = (int)atomic_load(&g_evals);
+    for (int i = 0; i < N; i++) {
+        pthread_create(&th[i], NULL, slow_get, &rs[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(rs[i].status, 200);
+    }
+    int evals = (int)atomic_load(&g_evals) - before;
+    if (evals != 1) {
+        print_error("want 1 evaluation for %d identical concurrent requests, got %d\n", N,
+                    evals);
+    }
+    assert_int_equal(evals, 1);
+    /* within the TTL (2s here) the verdict is cached */
+    struct resp r;
+    http("GET", "/v1/gate?feature=x&wave=slow", "Bearer " TOKEN, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal((int)atomic_load(&g_evals) - before, 1);
+    /* a different question is another evaluation */
+    http("GET", "/v1/gate?wave=slow&feature=y", "Bearer " TOKEN, NULL, &r);
+    assert_int_equal((int)atomic_load(&g_evals) - before, 2);
+    http("GET", "/metrics", NULL, NULL, &r);
+    assert_non_null(strstr(r.body, "wavegate_gate_shared_evaluations_total"));
+    assert_non_null(strstr(r.body, "wavegate_gate_requests_total{consumer=\"gate_status\","
+                                   "verdict=\"fail\"}"));
+}
+
+static void test_analysis_lifecycle(void **state)
+{
+    (void)state;
+    struct resp r;
+    http("POST", "/v1/analyses", "Bearer " TOKEN,
+         "{\"wave\":\"pass\",\"interval\":\"100ms\",\"count\":3}", &r);
+    /* wg_config_wave on an empty config: the wave is unknown here -> 404 naming it */
+    assert_int_equal(r.status, 404);
+    assert_non_null(strstr(r.body, "unknown wave"));
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gate_modes),
+        cmocka_unit_test(test_flagger),
+        cmocka_unit_test(test_auth_and_bad_input),
+        cmocka_unit_test(test_single_flight_and_cache),
+        cmocka_unit_test(test_analysis_lifecycle),
+    };
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    curl_global_cleanup();
+    return rc;
+}
