@@ -544,6 +544,17 @@ static enum wg_err on_line(struct jl *p, const char *s, size_t n)
     if (grow((void **)&p->cells, &p->cellcap, p->ncols + 1, sizeof(*p->cells))) {
         return fail(p, WG_ENOMEM, "out of memory");
     }
+    /* convert first: a bad line emits nothing, not even its begin */
+    for (size_t j = 0; j < p->ncols; j++) {
+        p->cells[j].t = WG_V_NULL;
+        p->cells[j].s = NULL;
+    }
+    for (size_t i = 0; i < p->npairs; i++) {
+        int j = p->map[i];
+        if (j >= 0 && cell(p, &p->pairs[i], p->cols[j].name, &p->cells[j]) != WG_OK) {
+            return p->err;
+        }
+    }
     if (newtab) {
         free(p->meas);
         p->meas = meas ? wg_strdup(meas) : NULL;
@@ -554,16 +565,6 @@ static enum wg_err on_line(struct jl *p, const char *s, size_t n)
         if (p->sink.begin &&
             p->sink.begin(p->sink.ud, "0", p->meas, NULL, 0, p->cols, p->ncols) != 0) {
             return fail(p, WG_EINVAL, "the sink aborted the parse");
-        }
-    }
-    for (size_t j = 0; j < p->ncols; j++) {
-        p->cells[j].t = WG_V_NULL;
-        p->cells[j].s = NULL;
-    }
-    for (size_t i = 0; i < p->npairs; i++) {
-        int j = p->map[i];
-        if (j >= 0 && cell(p, &p->pairs[i], p->cols[j].name, &p->cells[j]) != WG_OK) {
-            return p->err;
         }
     }
     if (p->sink.row && p->sink.row(p->sink.ud, p->cells, p->ncols) != 0) {
