@@ -52,6 +52,8 @@ struct iq {
     size_t *soff;
     size_t ncell, cellcap;
     struct wg_buf rowbuf;
+    char tdate[10]; /* fast_time's cached day and its start */
+    int64_t tbase;
 };
 
 static enum wg_err fail(struct iq *p, enum wg_err e, const char *fmt, ...) WG_PRINTF(3, 4);
@@ -386,6 +388,57 @@ static enum wg_err series_open(struct iq *p)
 
 /* ---- rows --------------------------------------------------------------------------------- */
 
+static inline int dig2(const char *s, int *out)
+{
+    unsigned a = (unsigned)(s[0] - '0'), b = (unsigned)(s[1] - '0');
+    *out = (int)(a * 10 + b);
+    return a > 9 || b > 9;
+}
+
+/* The common time shape "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" with the day cached across rows (most
+ * rows of a series share it); anything else goes to wg_time_parse. */
+static int fast_time(struct iq *p, const char *s, size_t n, int64_t *out)
+{
+    int h, m, sec;
+    int64_t frac = 0;
+    if (n < 20 || n > 30 || s[n - 1] != 'Z' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
+        dig2(s + 11, &h) || dig2(s + 14, &m) || dig2(s + 17, &sec) || h > 23 || m > 59 ||
+        sec > 60) {
+        return -1;
+    }
+    if (n > 20) {
+        if (s[19] != '.' || n == 21) {
+            return -1;
+        }
+        int nd = 0;
+        for (size_t i = 20; i < n - 1; i++, nd++) {
+            unsigned d = (unsigned)(s[i] - '0');
+            if (d > 9) {
+                return -1;
+            }
+            frac = frac * 10 + d;
+        }
+        static const int64_t scale[] = {1,      10,      100,      1000,     10000,
+                                        100000, 1000000, 10000000, 100000000, 1000000000};
+        frac *= scale[9 - nd];
+    } else if (s[19] != 'Z') {
+        return -1;
+    }
+    if (memcmp(s, p->tdate, 10) != 0) {
+        char day[20];
+        memcpy(day, s, 10);
+        memcpy(day + 10, "T00:00:00Z", 10);
+        if (wg_time_parse(day, 20, &p->tbase) != WG_OK || p->tbase > INT64_MAX / 2 ||
+            p->tbase < INT64_MIN / 2) {
+            p->tdate[0] = '\0';
+            return -1;
+        }
+        memcpy(p->tdate, s, 10);
+    }
+    *out = p->tbase + (int64_t)(h * 3600 + m * 60 + sec) * WG_NS_PER_SEC + frac;
+    return 0;
+}
+
 static enum wg_err cell_add(struct iq *p, enum tok t, const char *s, size_t n)
 {
     if (p->ncell == p->cellcap) {
@@ -424,7 +477,8 @@ static enum wg_err cell_add(struct iq *p, enum tok t, const char *s, size_t n)
         }
         break;
     case T_STRING:
-        if (is_time && wg_time_parse(s, n, &v->u.time) == WG_OK) {
+        if (is_time && (fast_time(p, s, n, &v->u.time) == 0 ||
+                        wg_time_parse(s, n, &v->u.time) == WG_OK)) {
             v->t = WG_V_TIME;
             break;
         }
@@ -845,7 +899,8 @@ static enum wg_err iq_feed(void *st, const char *buf, size_t len)
             while (t < end && is_bare((unsigned char)*t)) {
                 t++;
             }
-            if (t == s) {
+            if (t == s || !((c >= '0' && c <= '9') || c == '-' || c == 't' || c == 'f' ||
+                            c == 'n')) {
                 return bad(p, c);
             }
             if (t == end) {
