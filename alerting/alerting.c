@@ -1,0 +1,342 @@
+/* alerting.c — the alerting handle: evaluations in (wg_alerting_eval / _observe), timers
+ * (wg_alerting_tick) out through the dispatcher into the outbox, committed in one transaction
+ * per tick before the worker may send; restore after a restart; metrics and silences.
+ */
+#include "alerting/alerting_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct wg_alerting {
+    const struct wg_alert_config *cfg;
+    sqlite3 *db;
+    struct wg__store store;
+    struct wg__dispatch disp;
+    struct wg__deliver *dv;
+    struct wg_silence_store *sil;
+    struct wg__job *jobs, **jobs_tail; /* inserted in the open transaction */
+    int restored;                      /* restored alerts still to be routed */
+    int64_t data_version;
+    uint64_t seq;
+};
+
+static int64_t data_version(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        v = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return v;
+}
+
+enum wg_err wg_alerting_new(const struct wg_alert_config *acfg, const char *state_dir,
+                            const struct wg_alerting_opts *opts, struct wg_alerting **out,
+                            char *err, size_t errlen)
+{
+    struct wg_alerting *a = calloc(1, sizeof(*a));
+    int sync = opts && opts->synchronous == 1 ? 1 : 2;
+    *out = NULL;
+    if (!a) {
+        snprintf(err, errlen, "out of memory");
+        return WG_ENOMEM;
+    }
+    a->cfg = acfg;
+    a->disp.cfg = acfg;
+    a->jobs_tail = &a->jobs;
+    if (wg__db_open(state_dir, sync, &a->db, err, errlen) != 0) {
+        free(a);
+        return WG_EIO;
+    }
+    a->sil = wg__silence_store_wrap(a->db);
+    if (!a->sil || wg__db_load_alerts(a->db, &a->store) != 0 ||
+        wg__db_load_logs(a->db, &a->disp.orphans, &a->disp.norphans) != 0 ||
+        wg__db_load_silences(a->db, &a->disp.silences) != 0) {
+        snprintf(err, errlen, "cannot restore alerting state: %s", sqlite3_errmsg(a->db));
+        wg_alerting_free(a);
+        return WG_EIO;
+    }
+    for (size_t i = 0; i < a->store.n; i++) {
+        a->store.v[i]->stored = 1;
+    }
+    a->restored = a->store.n > 0;
+    a->data_version = data_version(a->db);
+    if (wg__deliver_new(acfg, state_dir, sync, !(opts && opts->no_worker), &a->dv, err,
+                        errlen) != 0 ||
+        wg__deliver_load(a->dv) != 0) {
+        wg_alerting_free(a);
+        return WG_EIO;
+    }
+    *out = a;
+    return WG_OK;
+}
+
+void wg_alerting_free(struct wg_alerting *a)
+{
+    if (!a) {
+        return;
+    }
+    wg__deliver_free(a->dv);
+    while (a->jobs) {
+        struct wg__job *n = a->jobs->next;
+        wg__job_free(a->jobs);
+        a->jobs = n;
+    }
+    wg__dispatch_clear(&a->disp);
+    wg__store_clear(&a->store);
+    wg_silence_store_close(a->sil);
+    sqlite3_close(a->db);
+    free(a);
+}
+
+static const struct wg_monitor_rule *monitor_rule(const struct wg_monitor *m, const char *key)
+{
+    const char *slash = key ? strchr(key, '/') : NULL;
+    for (size_t i = 0; key && i < m->nrules; i++) {
+        if (strcmp(m->rules[i].name, key) == 0 || (slash && strcmp(m->rules[i].name, slash + 1) == 0)) {
+            return &m->rules[i];
+        }
+    }
+    return NULL;
+}
+
+static int map_cond(enum wg_alert_cond c, const struct wg_monitor *m,
+                    const struct wg_monitor_rule *mr)
+{
+    enum wg_state_map mp;
+    switch (c) {
+    case WG_COND_OK:
+        return 0;
+    case WG_COND_BREACH:
+        return 1;
+    case WG_COND_NODATA:
+        mp = mr ? mr->no_data : m->no_data;
+        break;
+    default:
+        mp = mr ? mr->error : m->error;
+        break;
+    }
+    return mp == WG_MAP_ALERTING ? 1 : mp == WG_MAP_OK ? 0 : -1;
+}
+
+enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
+                             const struct wg_alert_eval *evs, size_t n, int64_t now_ns)
+{
+    const struct wg_monitor *m = &a->cfg->monitor;
+    const char *sc = scope ? scope : "";
+    for (size_t i = 0; i < a->store.n; i++) {
+        a->store.v[i]->seen = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct wg_alert_eval *ev = &evs[i];
+        const struct wg_monitor_rule *mr = monitor_rule(m, ev->rule_key);
+        int breach = map_cond(ev->cond, m, mr);
+        uint64_t fp = wg_alert_fingerprint(ev->labels, ev->nlabels);
+        struct wg__alert *al = wg__store_find(&a->store, fp);
+        if (!al && breach != 1) {
+            continue;
+        }
+        if (!al) {
+            al = wg__store_add(&a->store, fp);
+            if (!al || wg__labels_copy(&al->labels, ev->labels, ev->nlabels) != 0) {
+                return WG_ENOMEM;
+            }
+            al->scope = wg_strdup(sc);
+            al->for_ns = mr ? mr->for_ns : m->for_ns;
+            al->keep_ns = mr ? mr->keep_firing_for_ns : m->keep_firing_for_ns;
+        }
+        wg__labels_clear(&al->ann); /* the latest annotations win */
+        wg__labels_copy(&al->ann, ev->annotations, ev->nannotations);
+        al->seen = 1;
+        if (wg__alert_step(al, breach, now_ns) && wg__dispatch_route(&a->disp, al, now_ns) != 0) {
+            return WG_ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < a->store.n; i++) {
+        struct wg__alert *al = a->store.v[i];
+        if (!al->seen && strcmp(al->scope ? al->scope : "", sc) == 0 &&
+            wg__alert_step(al, 0, now_ns) && wg__dispatch_route(&a->disp, al, now_ns) != 0) {
+            return WG_ENOMEM;
+        }
+    }
+    return WG_OK;
+}
+
+static int rcv_index(const struct wg_alerting *a, const struct wg_receiver *r)
+{
+    return (int)(r - a->cfg->receivers);
+}
+
+static void emit(void *ctx, const struct wg__notif *nt)
+{
+    struct wg_alerting *a = ctx;
+    char seed[512], idhex[65];
+    struct wg__job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        wg__deliver_count_dead(a->dv, rcv_index(a, nt->rcv));
+        return;
+    }
+    int sl = snprintf(seed, sizeof(seed), "%s|%s|%lld|%llu", nt->rcv->name,
+                      nt->g ? nt->g->key : "test", (long long)nt->now,
+                      (unsigned long long)++a->seq);
+    wg__sha256_hex(seed, sl > 0 && (size_t)sl < sizeof(seed) ? (size_t)sl : sizeof(seed) - 1,
+                   idhex);
+    char idem[40];
+    snprintf(idem, sizeof(idem), "msg_%.32s", idhex);
+    j->rcv = rcv_index(a, nt->rcv);
+    if (wg__payload_render(a->cfg, nt, idem, &j->req) != WG_OK) {
+        wg__deliver_count_dead(a->dv, j->rcv);
+        free(j);
+        return;
+    }
+    const char *gk = nt->g ? nt->g->key : idem;
+    struct wg_label l = {(char *)"k", (char *)gk};
+    snprintf(j->req.okey, sizeof(j->req.okey), "%016llx",
+             (unsigned long long)wg_alert_fingerprint(&l, 1));
+    j->id = wg__outbox_insert(a->db, nt->rcv->name, &j->req, nt->now);
+    if (j->id < 0) {
+        wg_log(WG_LOG_ERROR, "alerting: outbox insert failed: %s", sqlite3_errmsg(a->db));
+        wg__job_free(j);
+        return;
+    }
+    *a->jobs_tail = j;
+    a->jobs_tail = &j->next;
+}
+
+static void discard_jobs(struct wg_alerting *a)
+{
+    while (a->jobs) {
+        struct wg__job *n = a->jobs->next;
+        wg__job_free(a->jobs);
+        a->jobs = n;
+    }
+    a->jobs_tail = &a->jobs;
+}
+
+/* Persist what changed (alerts, logs) and hand over the new jobs, in one transaction. */
+static enum wg_err commit(struct wg_alerting *a)
+{
+    int bad = 0;
+    for (size_t i = 0; i < a->store.n;) {
+        struct wg__alert *al = a->store.v[i];
+        if (al->state == WG__INACTIVE && al->refs == 0) {
+            if (al->stored) {
+                bad |= wg__db_delete_alert(a->db, al->fp);
+            }
+            wg__store_remove_at(&a->store, i);
+            continue;
+        }
+        if (al->dirty) {
+            bad |= wg__db_save_alert(a->db, al);
+            al->dirty = 0;
+            al->stored = 1;
+        }
+        i++;
+    }
+    for (size_t i = 0; i < a->disp.ngroups; i++) {
+        struct wg__group *g = a->disp.groups[i];
+        if (g->log_dirty) {
+            bad |= wg__db_save_group(a->db, g);
+            g->log_dirty = 0;
+        }
+    }
+    for (size_t i = 0; i < a->disp.ndead; i++) {
+        bad |= wg__db_delete_group(a->db, a->disp.dead_keys[i]);
+        free(a->disp.dead_keys[i]);
+    }
+    a->disp.ndead = 0;
+    if (bad || wg__db_exec(a->db, "COMMIT") != 0) {
+        wg__db_exec(a->db, "ROLLBACK");
+        discard_jobs(a);
+        wg_log(WG_LOG_ERROR, "alerting: commit failed; notifications of this tick not accepted");
+        return WG_EIO;
+    }
+    wg__deliver_submit(a->dv, a->jobs);
+    a->jobs = NULL;
+    a->jobs_tail = &a->jobs;
+    return WG_OK;
+}
+
+enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns)
+{
+    if (a->restored) {
+        for (size_t i = 0; i < a->store.n; i++) {
+            struct wg__alert *al = a->store.v[i];
+            if (al->state == WG__FIRING || al->resolved) {
+                wg__dispatch_route(&a->disp, al, now_ns);
+            }
+        }
+        a->restored = 0;
+    }
+    int64_t dv = data_version(a->db);
+    if (dv != a->data_version) { /* another process (the CLI) changed silences */
+        wg__db_load_silences(a->db, &a->disp.silences);
+        a->data_version = dv;
+    }
+    if (wg__db_exec(a->db, "BEGIN IMMEDIATE") != 0) {
+        return WG_EIO;
+    }
+    wg__dispatch_tick(&a->disp, &a->store, now_ns, emit, a);
+    return commit(a);
+}
+
+int64_t wg_alerting_next_tick(const struct wg_alerting *a)
+{
+    return a->restored ? INT64_MIN : wg__dispatch_next(&a->disp);
+}
+
+enum wg_err wg_alerting_test(struct wg_alerting *a, const char *receiver, int64_t now_ns)
+{
+    const struct wg_receiver *r = wg_alert_config_receiver(a->cfg, receiver);
+    if (!r) {
+        return WG_ENOTFOUND;
+    }
+    struct wg__alert al = {0};
+    struct wg__group g = {0};
+    struct wg__alert *sel[1] = {&al};
+    wg__labels_set(&al.labels, "alertname", "WavegateTest");
+    wg__labels_set(&al.labels, "severity", "info");
+    wg__labels_set(&al.ann, "summary", "test notification from wavegate");
+    al.fp = wg_alert_fingerprint(al.labels.v, al.labels.n);
+    snprintf(al.fps, sizeof(al.fps), "%016llx", (unsigned long long)al.fp);
+    al.state = WG__FIRING;
+    al.starts_at = now_ns;
+    g.key = wg_asprintf("test:%s:{}", r->name);
+    g.rcv = r;
+    struct wg__notif nt = {r, &g, "test", sel, 1, 1, now_ns};
+    enum wg_err rc = WG_EIO;
+    if (g.key && wg__db_exec(a->db, "BEGIN IMMEDIATE") == 0) {
+        emit(a, &nt);
+        rc = commit(a);
+    }
+    free(g.key);
+    wg__labels_clear(&al.labels);
+    wg__labels_clear(&al.ann);
+    return rc;
+}
+
+size_t wg_alerting_drain(struct wg_alerting *a, int64_t deadline_mono_ns)
+{
+    return wg__deliver_wait(a->dv, deadline_mono_ns);
+}
+
+void wg_alerting_metrics(const struct wg_alerting *a, struct wg_buf *out)
+{
+    if (!a) {
+        return;
+    }
+    wg__deliver_metrics(a->dv, out);
+}
+
+struct wg_silence_store *wg_alerting_silences(struct wg_alerting *a)
+{
+    return a ? a->sil : NULL;
+}
+
+const struct wg_alert_config *wg__alerting_cfg(const struct wg_alerting *a)
+{
+    return a->cfg;
+}

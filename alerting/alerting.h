@@ -1,0 +1,111 @@
+/* alerting.h — alert states, routing, grouping, silences, the durable outbox and the receivers.
+ * Driven by evaluations (wg_alerting_observe / wg_alerting_eval) and ticks with an injected
+ * clock; deliveries run on one worker thread (libcurl multi, per-receiver queues and limits).
+ * State (outbox, alert states, notification log, silences) lives in <state_dir>/alerting.db.
+ */
+#ifndef WG_ALERTING_H
+#define WG_ALERTING_H
+
+#include "common/common.h"
+#include "config/config_alerting.h"
+#include "gate/gate.h"
+
+struct wg_alerting;
+
+/* What one evaluation said about one alert instance. */
+enum wg_alert_cond {
+    WG_COND_OK = 0, /* healthy */
+    WG_COND_BREACH, /* condition met */
+    WG_COND_NODATA,
+    WG_COND_ERROR
+};
+
+/* One alert instance's evaluation. labels identify the instance (must hold alertname);
+ * rule_key ("feature/rule") selects monitor.rules settings; may be NULL. Borrowed. */
+struct wg_alert_eval {
+    const char *rule_key;
+    const struct wg_label *labels;
+    size_t nlabels;
+    const struct wg_label *annotations;
+    size_t nannotations;
+    enum wg_alert_cond cond;
+};
+
+struct wg_alerting_opts {
+    int no_worker;    /* 1: no delivery thread (unit tests of the pure parts) */
+    int synchronous;  /* SQLite synchronous: 2 = FULL (default), 1 = NORMAL */
+};
+
+/* Open (creating state_dir/alerting.db if needed), restore alert states, the notification log,
+ * silences and pending deliveries, and start the delivery worker. acfg is borrowed and must
+ * outlive the handle. On failure *out = NULL and err holds a message. */
+enum wg_err wg_alerting_new(const struct wg_alert_config *acfg, const char *state_dir,
+                            const struct wg_alerting_opts *opts, struct wg_alerting **out,
+                            char *err, size_t errlen);
+/* Stop the worker (in-flight requests are abandoned; they stay in the outbox) and free. */
+void wg_alerting_free(struct wg_alerting *a);
+
+/* Feed one evaluation round for `scope` (e.g. a wave name): every instance of that scope not in
+ * evs counts as OK. Changes take effect at the next wg_alerting_tick. Not thread-safe against
+ * tick; call both from the monitor loop. */
+enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
+                             const struct wg_alert_eval *evs, size_t n, int64_t now_ns);
+/* Map a gate report onto alert instances (one per rule, wave and group labels; a gate-level
+ * alert when the verdict is fail; "source unreachable" when every rule of a source errored)
+ * and call wg_alerting_eval with scope = the wave. */
+enum wg_err wg_alerting_observe(struct wg_alerting *a, const struct wg_check_report *r,
+                                int64_t now_ns);
+/* Run timers: flush due groups (dedup, inhibition, silences, repeat), render payloads, commit
+ * state and new notifications to the outbox in one transaction, then wake the worker.
+ * Returns WG_EIO if the commit failed (nothing was accepted). */
+enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns);
+/* Earliest time a tick has work to do (INT64_MAX: none). */
+int64_t wg_alerting_next_tick(const struct wg_alerting *a);
+
+/* Enqueue a test notification for receiver `name` (wavegate alert test). */
+enum wg_err wg_alerting_test(struct wg_alerting *a, const char *receiver, int64_t now_ns);
+/* Wait until the outbox has no ready entries or the deadline (monotonic ns) passes.
+ * Returns the number still pending. */
+size_t wg_alerting_drain(struct wg_alerting *a, int64_t deadline_mono_ns);
+
+/* Prometheus text exposition of per-receiver queue depth, deliveries, failures, dead letters,
+ * retries and the outbox size. Thread-safe. */
+void wg_alerting_metrics(const struct wg_alerting *a, struct wg_buf *out);
+
+/* ---- silences (persisted in the same database; the CLI works on it without a daemon) ----- */
+
+struct wg_silence {
+    char id[40];
+    struct wg_matchers matchers;
+    int64_t starts_ns, ends_ns, updated_ns;
+    char *created_by;
+    char *comment;
+};
+
+struct wg_silence_store;
+enum wg_err wg_silence_store_open(const char *state_dir, struct wg_silence_store **out,
+                                  char *err, size_t errlen);
+void wg_silence_store_close(struct wg_silence_store *s);
+/* Adds (or with a known s->id, updates) a silence; writes the id into s->id. */
+enum wg_err wg_silence_add(struct wg_silence_store *st, struct wg_silence *s, int64_t now_ns);
+/* Sets ends = now. WG_ENOTFOUND for an unknown id. */
+enum wg_err wg_silence_expire(struct wg_silence_store *st, const char *id, int64_t now_ns);
+/* All silences (expired ones too) as a JSON array like Alertmanager's GET /api/v2/silences. */
+char *wg_silence_list_json(struct wg_silence_store *st, int64_t now_ns);
+/* Parse a JSON silence body like POST /api/v2/silences into s (caller clears). */
+enum wg_err wg_silence_from_json(const char *body, size_t len, struct wg_silence *s, char *err,
+                                 size_t errlen);
+void wg_silence_clear(struct wg_silence *s);
+/* The live handle's store (for serve's /v1/silences). */
+struct wg_silence_store *wg_alerting_silences(struct wg_alerting *a);
+
+/* ---- helpers exposed for tests and other modules ----------------------------------------- */
+
+/* Prometheus-compatible fingerprint: FNV-1a 64 over sorted name\xff value\xff. */
+uint64_t wg_alert_fingerprint(const struct wg_label *labels, size_t n);
+/* Standard Webhooks signature "v1,<base64>" of "<id>.<ts>.<body>" keyed by a whsec_ secret.
+ * Returns 0, or -1 for a malformed secret. out needs 64 bytes. */
+int wg_alert_sign(const char *secret, const char *id, int64_t ts_sec, const char *body,
+                  size_t body_len, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,410 @@
+/* alerting_dispatch.c — Alertmanager's dispatcher: the routing tree (first match unless
+ * continue, children inherit), aggregation groups (group_by, `...`), group_wait /
+ * group_interval / repeat_interval timers, silences and inhibition, and the notification-log
+ * dedup rule (first notification, new alerts added, some/all resolved, repeat elapsed).
+ */
+#include "alerting/alerting_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_MATCHED_ROUTES 64
+
+static size_t match_routes(const struct wg_route *r, const struct wg__labels *ls,
+                           const struct wg_route **out, char (*paths)[64], const char *path,
+                           size_t nout)
+{
+    size_t n = 0;
+    if (!wg__matchers_match(&r->match, ls)) {
+        return 0;
+    }
+    for (size_t i = 0; i < r->nroutes && n < nout; i++) {
+        char cp[64];
+        snprintf(cp, sizeof(cp), "%s/%zu", path, i);
+        size_t m = match_routes(&r->routes[i], ls, out + n, paths + n, cp, nout - n);
+        n += m;
+        if (m && !r->routes[i].cont) {
+            break;
+        }
+    }
+    if (n == 0 && nout > 0) {
+        out[0] = r;
+        snprintf(paths[0], 64, "%s", path);
+        n = 1;
+    }
+    return n;
+}
+
+static const struct wg_receiver *find_rcv(const struct wg_alert_config *c, const char *name)
+{
+    return wg_alert_config_receiver(c, name);
+}
+
+struct wg__group *wg__dispatch_group(struct wg__dispatch *d, const char *key)
+{
+    for (size_t i = 0; i < d->ngroups; i++) {
+        if (strcmp(d->groups[i]->key, key) == 0) {
+            return d->groups[i];
+        }
+    }
+    return NULL;
+}
+
+void wg__group_free(struct wg__group *g)
+{
+    if (!g) {
+        return;
+    }
+    free(g->key);
+    wg__labels_clear(&g->glabels);
+    free(g->alerts);
+    free(g->log_firing);
+    free(g->log_resolved);
+    free(g);
+}
+
+static struct wg__group *group_new(struct wg__dispatch *d, const struct wg_route *r,
+                                   const char *path, const struct wg__labels *ls, int64_t now)
+{
+    struct wg__group *g = calloc(1, sizeof(*g));
+    struct wg_buf key;
+    if (!g) {
+        return NULL;
+    }
+    if (r->group_by_all) {
+        wg__labels_copy(&g->glabels, ls->v, ls->n);
+    } else {
+        for (size_t i = 0; i < r->ngroup_by; i++) {
+            const char *v = wg__labels_get(ls, r->group_by[i]);
+            if (v) {
+                wg__labels_set(&g->glabels, r->group_by[i], v);
+            }
+        }
+    }
+    wg_buf_init(&key, 0);
+    wg_buf_addf(&key, "%s:%s:", path, r->receiver);
+    wg__labels_json(&key, &g->glabels);
+    g->key = wg_buf_take(&key);
+    g->route = r;
+    g->rcv = find_rcv(d->cfg, r->receiver);
+    g->next_flush = now + r->group_wait_ns;
+    for (size_t i = 0; i < d->norphans; i++) {
+        struct wg__group *o = d->orphans[i];
+        if (strcmp(o->key, g->key) == 0) { /* adopt the restored notification log */
+            g->has_log = 1;
+            g->log_firing = o->log_firing;
+            g->nlog_firing = o->nlog_firing;
+            g->log_resolved = o->log_resolved;
+            g->nlog_resolved = o->nlog_resolved;
+            g->log_ts = o->log_ts;
+            o->log_firing = o->log_resolved = NULL;
+            wg__group_free(o);
+            d->orphans[i] = d->orphans[--d->norphans];
+            break;
+        }
+    }
+    if (d->ngroups == d->cap) {
+        size_t nc = d->cap ? d->cap * 2 : 64;
+        struct wg__group **nv = realloc(d->groups, nc * sizeof(*nv));
+        if (!nv) {
+            wg__group_free(g);
+            return NULL;
+        }
+        d->groups = nv;
+        d->cap = nc;
+    }
+    d->groups[d->ngroups++] = g;
+    return g;
+}
+
+int wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al, int64_t now)
+{
+    const struct wg_route *rs[MAX_MATCHED_ROUTES];
+    char paths[MAX_MATCHED_ROUTES][64];
+    size_t n = match_routes(&d->cfg->route, &al->labels, rs, paths, "r", MAX_MATCHED_ROUTES);
+    for (size_t i = 0; i < n; i++) {
+        struct wg__group tmp = {0};
+        struct wg_buf key;
+        /* Compute the key first to find an existing group. */
+        if (rs[i]->group_by_all) {
+            wg__labels_copy(&tmp.glabels, al->labels.v, al->labels.n);
+        } else {
+            for (size_t k = 0; k < rs[i]->ngroup_by; k++) {
+                const char *v = wg__labels_get(&al->labels, rs[i]->group_by[k]);
+                if (v) {
+                    wg__labels_set(&tmp.glabels, rs[i]->group_by[k], v);
+                }
+            }
+        }
+        wg_buf_init(&key, 0);
+        wg_buf_addf(&key, "%s:%s:", paths[i], rs[i]->receiver);
+        wg__labels_json(&key, &tmp.glabels);
+        wg__labels_clear(&tmp.glabels);
+        struct wg__group *g = key.p ? wg__dispatch_group(d, key.p) : NULL;
+        int orphan = 0;
+        for (size_t k = 0; !g && key.p && k < d->norphans; k++) {
+            orphan |= strcmp(d->orphans[k]->key, key.p) == 0;
+        }
+        wg_buf_free(&key);
+        if (!g) {
+            if (al->resolved && !orphan) {
+                continue; /* no group ever saw it firing: nothing to announce */
+            }
+            g = group_new(d, rs[i], paths[i], &al->labels, now);
+            if (!g) {
+                return -1;
+            }
+        }
+        size_t j = 0;
+        while (j < g->n && g->alerts[j] != al) {
+            j++;
+        }
+        if (j < g->n) {
+            continue;
+        }
+        if (g->n == g->cap) {
+            size_t nc = g->cap ? g->cap * 2 : 4;
+            struct wg__alert **nv = realloc(g->alerts, nc * sizeof(*nv));
+            if (!nv) {
+                return -1;
+            }
+            g->alerts = nv;
+            g->cap = nc;
+        }
+        g->alerts[g->n++] = al;
+        al->refs++;
+    }
+    return 0;
+}
+
+static int eq_labels(const struct wg__alert *a, const struct wg__alert *b, char **names,
+                     size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *x = wg__labels_get(&a->labels, names[i]);
+        const char *y = wg__labels_get(&b->labels, names[i]);
+        if (strcmp(x ? x : "", y ? y : "") != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The built-in rule: one "source unreachable" alert mutes the per-rule error alerts. */
+static int builtin_inhibit(const struct wg__store *st, const struct wg__alert *al)
+{
+    static char *eq[] = {"source", "wave"};
+    const char *an = wg__labels_get(&al->labels, "alertname");
+    if (!an || strcmp(an, "WavegateRuleError") != 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < st->n; i++) {
+        const struct wg__alert *s = st->v[i];
+        const char *sn = wg__labels_get(&s->labels, "alertname");
+        if (s->state == WG__FIRING && sn && strcmp(sn, "WavegateSourceUnreachable") == 0 &&
+            eq_labels(s, al, eq, 2)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int wg__dispatch_muted(const struct wg__dispatch *d, const struct wg__store *st,
+                       const struct wg__alert *al, int64_t now)
+{
+    for (size_t i = 0; i < d->silences.n; i++) {
+        const struct wg_silence *s = &d->silences.v[i];
+        if (s->starts_ns <= now && now < s->ends_ns && s->matchers.n &&
+            wg__matchers_match(&s->matchers, &al->labels)) {
+            return 1;
+        }
+    }
+    if (builtin_inhibit(st, al)) {
+        return 1;
+    }
+    for (size_t r = 0; r < d->cfg->ninhibit; r++) {
+        const struct wg_inhibit_rule *ir = &d->cfg->inhibit[r];
+        if (!wg__matchers_match(&ir->target, &al->labels)) {
+            continue;
+        }
+        int tboth = wg__matchers_match(&ir->source, &al->labels);
+        for (size_t i = 0; i < st->n; i++) {
+            const struct wg__alert *s = st->v[i];
+            if (s == al || s->state != WG__FIRING ||
+                !wg__matchers_match(&ir->source, &s->labels) ||
+                !eq_labels(s, al, ir->equal, ir->nequal)) {
+                continue;
+            }
+            if (tboth && wg__matchers_match(&ir->target, &s->labels)) {
+                continue; /* self-inhibition guard */
+            }
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int has_fp(const uint64_t *v, size_t n, uint64_t fp)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == fp) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int is_subset(const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
+{
+    for (size_t i = 0; i < na; i++) {
+        if (!has_fp(b, nb, a[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Alertmanager's DedupStage.needsUpdate; returns the reason or NULL. */
+static const char *needs_update(const struct wg__group *g, const uint64_t *fir, size_t nf,
+                                const uint64_t *res, size_t nr, int send_resolved,
+                                int64_t repeat, int64_t now)
+{
+    if (!g->has_log) {
+        return nf ? "first notification" : NULL;
+    }
+    if (!is_subset(fir, nf, g->log_firing, g->nlog_firing)) {
+        return g->nlog_firing ? "new alerts added" : "first notification";
+    }
+    if (nf == 0) {
+        return g->nlog_firing ? "all alerts resolved" : NULL;
+    }
+    if (send_resolved && !is_subset(res, nr, g->log_resolved, g->nlog_resolved)) {
+        return "some alerts resolved";
+    }
+    return now - g->log_ts >= repeat ? "repeat interval elapsed" : NULL;
+}
+
+static void flush(struct wg__dispatch *d, const struct wg__store *st, struct wg__group *g,
+                  int64_t now, wg__emit_fn emit, void *ctx)
+{
+    size_t n = g->n;
+    struct wg__alert **sel = calloc(n ? n : 1, sizeof(*sel));
+    uint64_t *fir = calloc(n ? n : 1, sizeof(*fir));
+    uint64_t *res = calloc(n ? n : 1, sizeof(*res));
+    size_t nf = 0, nr = 0;
+    if (!sel || !fir || !res) {
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct wg__alert *al = g->alerts[i];
+        if (!al->resolved && al->state == WG__FIRING && !wg__dispatch_muted(d, st, al, now)) {
+            sel[nf] = al;
+            fir[nf++] = al->fp;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct wg__alert *al = g->alerts[i];
+        /* Only announce resolves of alerts this group told someone about. */
+        if (al->resolved && g->has_log && has_fp(g->log_firing, g->nlog_firing, al->fp)) {
+            sel[nf + nr] = al;
+            res[nr++] = al->fp;
+        }
+    }
+    int send_resolved = g->rcv ? g->rcv->send_resolved : 1;
+    int64_t repeat = g->route->repeat_interval_ns;
+    if (g->rcv && g->rcv->kind == WG_RCV_ALERTMANAGER && d->cfg->resend_ns < repeat) {
+        repeat = d->cfg->resend_ns; /* keep an Alertmanager's copy alive while firing */
+    }
+    const char *reason = needs_update(g, fir, nf, res, nr, send_resolved, repeat, now);
+    if (reason) {
+        struct wg__notif nt = {g->rcv, g, reason, sel, nf + (send_resolved ? nr : 0), nf, now};
+        if (g->rcv && nt.n > 0) {
+            emit(ctx, &nt);
+        }
+        free(g->log_firing);
+        free(g->log_resolved);
+        g->log_firing = fir;
+        g->nlog_firing = nf;
+        g->log_resolved = res;
+        g->nlog_resolved = nr;
+        g->log_ts = now;
+        g->has_log = 1;
+        g->log_dirty = 1;
+        fir = res = NULL;
+    }
+    /* Drop resolved alerts from the group: they were announced or never will be. */
+    size_t k = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        if (g->alerts[i]->resolved) {
+            g->alerts[i]->refs--;
+        } else {
+            g->alerts[k++] = g->alerts[i];
+        }
+    }
+    g->n = k;
+out:
+    free(sel);
+    free(fir);
+    free(res);
+}
+
+void wg__dispatch_tick(struct wg__dispatch *d, const struct wg__store *st, int64_t now,
+                       wg__emit_fn emit, void *ctx)
+{
+    for (size_t i = 0; i < d->ngroups;) {
+        struct wg__group *g = d->groups[i];
+        if (g->next_flush <= now) {
+            flush(d, st, g, now, emit, ctx);
+            g->flushed = 1;
+            /* Keep the timer phase: next tick on the group_interval grid. */
+            g->next_flush += g->route->group_interval_ns;
+            if (g->next_flush <= now) {
+                g->next_flush = now + g->route->group_interval_ns;
+            }
+        }
+        if (g->n == 0 && g->next_flush > now) {
+            char **nk = realloc(d->dead_keys, (d->ndead + 1) * sizeof(char *));
+            if (nk) {
+                d->dead_keys = nk;
+                d->dead_keys[d->ndead++] = g->key;
+                g->key = NULL;
+            }
+            wg__group_free(g);
+            d->groups[i] = d->groups[--d->ngroups];
+            continue;
+        }
+        i++;
+    }
+}
+
+int64_t wg__dispatch_next(const struct wg__dispatch *d)
+{
+    int64_t t = INT64_MAX;
+    for (size_t i = 0; i < d->ngroups; i++) {
+        if (d->groups[i]->next_flush < t) {
+            t = d->groups[i]->next_flush;
+        }
+    }
+    return t;
+}
+
+void wg__dispatch_clear(struct wg__dispatch *d)
+{
+    for (size_t i = 0; i < d->ngroups; i++) {
+        wg__group_free(d->groups[i]);
+    }
+    free(d->groups);
+    for (size_t i = 0; i < d->norphans; i++) {
+        wg__group_free(d->orphans[i]);
+    }
+    free(d->orphans);
+    for (size_t i = 0; i < d->ndead; i++) {
+        free(d->dead_keys[i]);
+    }
+    free(d->dead_keys);
+    wg__silence_set_clear(&d->silences);
+    const struct wg_alert_config *cfg = d->cfg;
+    memset(d, 0, sizeof(*d));
+    d->cfg = cfg;
+}

@@ -1,0 +1,198 @@
+/* alerting_int.h — internals shared by the alerting files: the alert store and state machine
+ * (alerting_state.c), routing/grouping/dedup (alerting_dispatch.c), payloads and signing
+ * (alerting_payload.c), SQLite persistence (alerting_store.c), delivery (alerting_deliver.c).
+ */
+#ifndef WG_ALERTING_INT_H
+#define WG_ALERTING_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "alerting/alerting.h"
+
+/* ---- labels ------------------------------------------------------------------------------ */
+
+struct wg__labels {
+    struct wg_label *v; /* sorted by key, unique keys */
+    size_t n;
+};
+
+int wg__labels_set(struct wg__labels *ls, const char *k, const char *v); /* replace or add */
+const char *wg__labels_get(const struct wg__labels *ls, const char *k);
+int wg__labels_copy(struct wg__labels *dst, const struct wg_label *src, size_t n);
+void wg__labels_clear(struct wg__labels *ls);
+int wg__matchers_match(const struct wg_matchers *ms, const struct wg__labels *ls);
+/* JSON object text of a label set; appends to b. */
+void wg__labels_json(struct wg_buf *b, const struct wg__labels *ls);
+/* JSON string escape of s (with quotes). */
+void wg__json_str(struct wg_buf *b, const char *s);
+void wg__sha256_hex(const void *p, size_t n, char *out /* 65 */);
+
+/* ---- alerts and their state machine ------------------------------------------------------ */
+
+enum wg__astate { WG__INACTIVE = 0, WG__PENDING, WG__FIRING };
+
+struct wg__alert {
+    uint64_t fp;
+    char fps[17];
+    char *scope;
+    struct wg__labels labels, ann;
+    enum wg__astate state;
+    int resolved;          /* was firing, now resolved (ends_at set) */
+    int64_t active_since;  /* first breach of the current pending/firing episode */
+    int64_t starts_at;     /* firing since */
+    int64_t ends_at;       /* resolved at; 0 while firing */
+    int64_t last_breach;   /* for keep_firing_for */
+    int64_t for_ns, keep_ns;
+    int refs;              /* groups holding it */
+    int dirty;             /* persist at next commit */
+    int stored;            /* has a row in the alerts table */
+    int seen;
+};
+
+struct wg__store {
+    struct wg__alert **v;
+    size_t n, cap;
+};
+
+struct wg__alert *wg__store_find(struct wg__store *s, uint64_t fp);
+struct wg__alert *wg__store_add(struct wg__store *s, uint64_t fp);
+void wg__store_remove_at(struct wg__store *s, size_t i);
+void wg__alert_free(struct wg__alert *al);
+void wg__store_clear(struct wg__store *s);
+
+/* One step of the state machine for a (possibly new) alert with the mapped condition
+ * (1 = breach, 0 = ok, -1 = keep last). Returns 1 when it became firing or resolved. */
+int wg__alert_step(struct wg__alert *al, int breach, int64_t now);
+
+/* ---- dispatch ---------------------------------------------------------------------------- */
+
+struct wg__group {
+    char *key;
+    const struct wg_route *route;
+    const struct wg_receiver *rcv;
+    struct wg__labels glabels;
+    struct wg__alert **alerts;
+    size_t n, cap;
+    int64_t next_flush;
+    int flushed;
+    /* notification log */
+    int has_log;
+    uint64_t *log_firing;
+    size_t nlog_firing;
+    uint64_t *log_resolved;
+    size_t nlog_resolved;
+    int64_t log_ts;
+    int log_dirty;
+    int deleted; /* log row to delete at commit */
+};
+
+struct wg__notif {
+    const struct wg_receiver *rcv;
+    const struct wg__group *g;
+    const char *reason;
+    struct wg__alert **alerts; /* firing first, then resolved */
+    size_t n, nfiring;
+    int64_t now;
+};
+
+typedef void (*wg__emit_fn)(void *ctx, const struct wg__notif *nt);
+
+struct wg__silence_set {
+    struct wg_silence *v;
+    size_t n;
+};
+
+struct wg__dispatch {
+    const struct wg_alert_config *cfg;
+    struct wg__group **groups;
+    size_t ngroups, cap;
+    struct wg__silence_set silences;
+    struct wg__group **orphans; /* notification logs restored from disk, not yet adopted */
+    size_t norphans;
+    char **dead_keys; /* groups deleted since the last commit (their log rows go too) */
+    size_t ndead;
+    uint64_t seq;
+};
+
+/* Put a firing or resolved alert into the groups of every route it matches. */
+int wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al, int64_t now);
+/* Flush due groups, calling emit for each notification to send. */
+void wg__dispatch_tick(struct wg__dispatch *d, const struct wg__store *st, int64_t now,
+                       wg__emit_fn emit, void *ctx);
+int64_t wg__dispatch_next(const struct wg__dispatch *d);
+int wg__dispatch_muted(const struct wg__dispatch *d, const struct wg__store *st,
+                       const struct wg__alert *al, int64_t now);
+struct wg__group *wg__dispatch_group(struct wg__dispatch *d, const char *key);
+void wg__dispatch_clear(struct wg__dispatch *d);
+void wg__group_free(struct wg__group *g);
+
+/* ---- payloads ---------------------------------------------------------------------------- */
+
+/* A rendered request: body, URL and extra headers ("Name: value\n" lines). */
+struct wg__req {
+    char *url;
+    char *headers;
+    char *body;
+    char idem[40];
+    char okey[17]; /* ordering key: jobs with equal keys are delivered in order */
+};
+/* Render the receiver's payload for a notification; never fails on template errors (plain
+ * fallback). Returns WG_ENOMEM or WG_EINVAL (missing secret/key env) otherwise. */
+enum wg_err wg__payload_render(const struct wg_alert_config *cfg, const struct wg__notif *nt,
+                               const char *idem, struct wg__req *out);
+void wg__req_clear(struct wg__req *r);
+/* Template render: -1 when a referenced field is missing (caller falls back). */
+int wg__template_render(const char *tmpl, const struct wg__notif *nt, struct wg_buf *out);
+
+/* ---- persistence (alerting_store.c) ------------------------------------------------------ */
+
+int wg__db_open(const char *state_dir, int synchronous, sqlite3 **out, char *err, size_t errlen);
+int wg__db_exec(sqlite3 *db, const char *sql);
+int wg__db_save_alert(sqlite3 *db, const struct wg__alert *al);
+int wg__db_delete_alert(sqlite3 *db, uint64_t fp);
+int wg__db_save_group(sqlite3 *db, const struct wg__group *g);
+int wg__db_delete_group(sqlite3 *db, const char *key);
+int wg__db_load_alerts(sqlite3 *db, struct wg__store *st);
+/* Loads the notification logs into a caller-freed list of groups (route/rcv unset). */
+int wg__db_load_logs(sqlite3 *db, struct wg__group ***out, size_t *n);
+int wg__db_load_silences(sqlite3 *db, struct wg__silence_set *ss);
+struct wg_silence_store *wg__silence_store_wrap(sqlite3 *db);
+void wg__silence_set_clear(struct wg__silence_set *ss);
+
+/* ---- outbox and delivery (alerting_deliver.c) -------------------------------------------- */
+
+struct wg__job {
+    int64_t id;
+    int rcv;         /* index into cfg->receivers */
+    struct wg__req req;
+    int attempts;
+    int64_t next_mono; /* earliest next attempt, monotonic ns */
+    int64_t first_mono;
+    int inflight;
+    struct wg__job *next;
+};
+
+struct wg__deliver;
+/* Opens its own connection to the database (WAL: the worker writes while ticks write). */
+int wg__deliver_new(const struct wg_alert_config *cfg, const char *state_dir, int synchronous,
+                    int start_thread, struct wg__deliver **out, char *err, size_t errlen);
+/* Insert (in the caller's open transaction) a job row; returns its id, or -1. */
+int64_t wg__outbox_insert(sqlite3 *db, const char *receiver, const struct wg__req *req,
+                          int64_t now);
+/* Count a notification that could not even be rendered (missing key env) as dead. */
+void wg__deliver_count_dead(struct wg__deliver *dv, int rcv);
+/* Wait for the worker's progress signal (or the deadline). */
+size_t wg__deliver_wait(struct wg__deliver *dv, int64_t deadline_mono);
+/* Hand committed jobs to the worker (takes ownership of the list). */
+void wg__deliver_submit(struct wg__deliver *dv, struct wg__job *jobs);
+int wg__deliver_load(struct wg__deliver *dv); /* restore pending rows after a restart */
+size_t wg__deliver_pending(struct wg__deliver *dv);
+void wg__deliver_metrics(struct wg__deliver *dv, struct wg_buf *out);
+void wg__deliver_free(struct wg__deliver *dv);
+void wg__job_free(struct wg__job *j);
+
+/* The handle's config (alerting.c). */
+const struct wg_alert_config *wg__alerting_cfg(const struct wg_alerting *a);
+
+#endif

@@ -1,0 +1,225 @@
+/* alerting_labels.c — sorted label sets, matcher evaluation, Prometheus-compatible
+ * fingerprints, JSON string escaping, SHA-256 and Standard Webhooks HMAC signing (OpenSSL).
+ */
+#include "alerting/alerting_int.h"
+
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int wg__labels_set(struct wg__labels *ls, const char *k, const char *v)
+{
+    size_t i = 0;
+    if (!k || !v) {
+        return -1;
+    }
+    while (i < ls->n && strcmp(ls->v[i].key, k) < 0) {
+        i++;
+    }
+    if (i < ls->n && strcmp(ls->v[i].key, k) == 0) {
+        char *nv = wg_strdup(v);
+        if (!nv) {
+            return -1;
+        }
+        free(ls->v[i].value);
+        ls->v[i].value = nv;
+        return 0;
+    }
+    struct wg_label *nv = realloc(ls->v, (ls->n + 1) * sizeof(*nv));
+    if (!nv) {
+        return -1;
+    }
+    ls->v = nv;
+    memmove(&ls->v[i + 1], &ls->v[i], (ls->n - i) * sizeof(*nv));
+    ls->v[i].key = wg_strdup(k);
+    ls->v[i].value = wg_strdup(v);
+    ls->n++;
+    return ls->v[i].key && ls->v[i].value ? 0 : -1;
+}
+
+const char *wg__labels_get(const struct wg__labels *ls, const char *k)
+{
+    for (size_t i = 0; ls && i < ls->n; i++) {
+        if (strcmp(ls->v[i].key, k) == 0) {
+            return ls->v[i].value;
+        }
+    }
+    return NULL;
+}
+
+int wg__labels_copy(struct wg__labels *dst, const struct wg_label *src, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        rc |= wg__labels_set(dst, src[i].key, src[i].value);
+    }
+    return rc;
+}
+
+void wg__labels_clear(struct wg__labels *ls)
+{
+    for (size_t i = 0; ls && i < ls->n; i++) {
+        free(ls->v[i].key);
+        free(ls->v[i].value);
+    }
+    if (ls) {
+        free(ls->v);
+        ls->v = NULL;
+        ls->n = 0;
+    }
+}
+
+static int matcher_match(const struct wg_matcher *m, const struct wg__labels *ls)
+{
+    const char *v = wg__labels_get(ls, m->name);
+    if (!v) {
+        v = ""; /* a missing label equals the empty label, as in Alertmanager */
+    }
+    switch (m->op) {
+    case WG_MATCH_EQ:
+        return strcmp(v, m->value) == 0;
+    case WG_MATCH_NE:
+        return strcmp(v, m->value) != 0;
+    case WG_MATCH_RE:
+        return regexec(&m->re, v, 0, NULL, 0) == 0;
+    case WG_MATCH_NRE:
+        return regexec(&m->re, v, 0, NULL, 0) != 0;
+    }
+    return 0;
+}
+
+int wg__matchers_match(const struct wg_matchers *ms, const struct wg__labels *ls)
+{
+    for (size_t i = 0; i < ms->n; i++) {
+        if (!matcher_match(&ms->v[i], ls)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+uint64_t wg_alert_fingerprint(const struct wg_label *labels, size_t n)
+{
+    /* Sort indices by name (n is small) and hash like prometheus/common model.Fingerprint. */
+    uint64_t h = 14695981039346656037ULL;
+    const char *last = NULL;
+    for (size_t k = 0; k < n; k++) {
+        const struct wg_label *best = NULL;
+        for (size_t i = 0; i < n; i++) {
+            if ((!last || strcmp(labels[i].key, last) > 0) &&
+                (!best || strcmp(labels[i].key, best->key) < 0)) {
+                best = &labels[i];
+            }
+        }
+        if (!best) {
+            break;
+        }
+        for (int part = 0; part < 2; part++) {
+            for (const unsigned char *p = (const unsigned char *)(part ? best->value : best->key);
+                 *p; p++) {
+                h ^= *p;
+                h *= 1099511628211ULL;
+            }
+            h ^= 0xff;
+            h *= 1099511628211ULL;
+        }
+        last = best->key;
+    }
+    return h;
+}
+
+void wg__json_str(struct wg_buf *b, const char *s)
+{
+    wg_buf_add(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            char e[2] = {'\\', (char)*p};
+            wg_buf_add(b, e, 2);
+        } else if (*p == '\n') {
+            wg_buf_add(b, "\\n", 2);
+        } else if (*p < 0x20) {
+            wg_buf_addf(b, "\\u%04x", *p);
+        } else {
+            wg_buf_add(b, p, 1);
+        }
+    }
+    wg_buf_add(b, "\"", 1);
+}
+
+void wg__labels_json(struct wg_buf *b, const struct wg__labels *ls)
+{
+    wg_buf_add(b, "{", 1);
+    for (size_t i = 0; i < ls->n; i++) {
+        if (i) {
+            wg_buf_add(b, ",", 1);
+        }
+        wg__json_str(b, ls->v[i].key);
+        wg_buf_add(b, ":", 1);
+        wg__json_str(b, ls->v[i].value);
+    }
+    wg_buf_add(b, "}", 1);
+}
+
+void wg__sha256_hex(const void *p, size_t n, char *out)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
+    for (unsigned int i = 0; i < len && i < 32; i++) {
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    }
+    out[64] = '\0';
+}
+
+int wg_alert_sign(const char *secret, const char *id, int64_t ts_sec, const char *body,
+                  size_t body_len, char *out, size_t outlen)
+{
+    unsigned char key[256], mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    const char *b64 = secret;
+    int rc = -1;
+    if (!secret || !id || outlen < 64) {
+        return -1;
+    }
+    if (strncmp(b64, "whsec_", 6) == 0) {
+        b64 += 6;
+    }
+    size_t bl = strlen(b64);
+    if (bl == 0 || bl % 4 != 0 || bl / 4 * 3 > sizeof(key)) {
+        return -1;
+    }
+    int kl = EVP_DecodeBlock(key, (const unsigned char *)b64, (int)bl);
+    if (kl < 0) {
+        return -1;
+    }
+    /* EVP_DecodeBlock counts padding bytes as zeros; drop them. */
+    for (size_t i = bl; i > 0 && b64[i - 1] == '='; i--) {
+        kl--;
+    }
+    char prefix[160];
+    int pl = snprintf(prefix, sizeof(prefix), "%s.%lld.", id, (long long)ts_sec);
+    if (pl < 0 || (size_t)pl >= sizeof(prefix)) {
+        return -1;
+    }
+    EVP_MAC *macalg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *mctx = macalg ? EVP_MAC_CTX_new(macalg) : NULL;
+    OSSL_PARAM params[2] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+                            OSSL_PARAM_construct_end()};
+    size_t ml = 0;
+    if (!mctx || !EVP_MAC_init(mctx, key, (size_t)kl, params) ||
+        !EVP_MAC_update(mctx, (const unsigned char *)prefix, (size_t)pl) ||
+        !EVP_MAC_update(mctx, (const unsigned char *)body, body_len) ||
+        !EVP_MAC_final(mctx, mac, &ml, sizeof(mac))) {
+        goto out;
+    }
+    maclen = (unsigned int)ml;
+    memcpy(out, "v1,", 3);
+    EVP_EncodeBlock((unsigned char *)out + 3, mac, (int)maclen);
+    rc = 0;
+out:
+    EVP_MAC_CTX_free(mctx);
+    EVP_MAC_free(macalg);
+    return rc;
+}

@@ -1,0 +1,253 @@
+/* alerting_observe.c — maps a gate report onto alert evaluations: one instance per (rule,
+ * wave, group labels); per-rule error/no-data alerts when mapped "separate"; one
+ * WavegateSourceUnreachable per source whose every rule errored; WavegateGateFailed (and
+ * WavegateGatePassed with monitor.alert_on_pass) for the gate verdict.
+ */
+#include "alerting/alerting_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct evlist {
+    struct wg_alert_eval *v;
+    struct wg__labels *ls, *an;
+    char **keys;
+    size_t n, cap;
+};
+
+static struct wg_alert_eval *ev_new(struct evlist *l, const char *rule_key,
+                                    enum wg_alert_cond c)
+{
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 32;
+        void *a = realloc(l->v, nc * sizeof(*l->v));
+        if (a) {
+            l->v = a;
+        }
+        void *b = realloc(l->ls, nc * sizeof(*l->ls));
+        if (b) {
+            l->ls = b;
+        }
+        void *c2 = realloc(l->an, nc * sizeof(*l->an));
+        if (c2) {
+            l->an = c2;
+        }
+        void *d = realloc(l->keys, nc * sizeof(*l->keys));
+        if (d) {
+            l->keys = d;
+        }
+        if (!a || !b || !c2 || !d) {
+            return NULL;
+        }
+        l->cap = nc;
+    }
+    memset(&l->v[l->n], 0, sizeof(l->v[0]));
+    memset(&l->ls[l->n], 0, sizeof(l->ls[0]));
+    memset(&l->an[l->n], 0, sizeof(l->an[0]));
+    l->keys[l->n] = wg_strdup(rule_key);
+    l->v[l->n].cond = c;
+    return &l->v[l->n++];
+}
+
+static void evlist_clear(struct evlist *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        wg__labels_clear(&l->ls[i]);
+        wg__labels_clear(&l->an[i]);
+        free(l->keys[i]);
+    }
+    free(l->v);
+    free(l->ls);
+    free(l->an);
+    free(l->keys);
+}
+
+static enum wg_alert_cond cond_of(enum wg_verdict v)
+{
+    switch (v) {
+    case WG_FAIL:
+        return WG_COND_BREACH;
+    case WG_INCONCLUSIVE:
+        return WG_COND_NODATA;
+    case WG_ERROR:
+        return WG_COND_ERROR;
+    default:
+        return WG_COND_OK;
+    }
+}
+
+static int listed(char **v, size_t n, const char *s)
+{
+    if (n == 0) {
+        return 1;
+    }
+    for (size_t i = 0; s && i < n; i++) {
+        if (strcmp(v[i], s) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void base_labels(struct wg__labels *ls, const struct wg_check_report *r,
+                        const struct wg_rule_report *rr)
+{
+    wg__labels_set(ls, "wave", r->wave ? r->wave : "");
+    if (r->env) {
+        wg__labels_set(ls, "env", r->env);
+    }
+    if (rr) {
+        wg__labels_set(ls, "feature", rr->feature ? rr->feature->name : "");
+        wg__labels_set(ls, "rule", rr->rule->name);
+        if (rr->source) {
+            wg__labels_set(ls, "source", rr->source);
+        }
+    }
+}
+
+static void summary(struct wg__labels *an, const struct wg_rule_report *rr, int has_v, double v,
+                    const char *reason)
+{
+    char buf[768];
+    const struct wg_threshold *t = &rr->p.threshold;
+    int o = snprintf(buf, sizeof(buf), "%s", rr->rule->name);
+    if (has_v && o >= 0 && (size_t)o < sizeof(buf)) {
+        o += snprintf(buf + o, sizeof(buf) - (size_t)o, " value %g", v);
+    }
+    if (t->has_max && o >= 0 && (size_t)o < sizeof(buf)) {
+        o += snprintf(buf + o, sizeof(buf) - (size_t)o, " (max %g)", t->max);
+    }
+    if (t->has_min && o >= 0 && (size_t)o < sizeof(buf)) {
+        o += snprintf(buf + o, sizeof(buf) - (size_t)o, " (min %g)", t->min);
+    }
+    if (reason && *reason && o >= 0 && (size_t)o < sizeof(buf)) {
+        snprintf(buf + o, sizeof(buf) - (size_t)o, ": %s", reason);
+    }
+    wg__labels_set(an, "summary", buf);
+}
+
+static int build(struct evlist *l, const struct wg_alert_config *cfg,
+                 const struct wg_check_report *r)
+{
+    const struct wg_monitor *m = &cfg->monitor;
+    for (size_t i = 0; i < r->nrules; i++) {
+        const struct wg_rule_report *rr = &r->rules[i];
+        const char *fname = rr->feature ? rr->feature->name : "";
+        if (!listed(m->features, m->nfeatures, fname)) {
+            continue;
+        }
+        char key[256];
+        snprintf(key, sizeof(key), "%s/%s", fname, rr->rule->name);
+        size_t ng = rr->res.ngroups ? rr->res.ngroups : 1;
+        for (size_t g = 0; g < ng; g++) {
+            const struct wg_group_result *gr = rr->res.ngroups ? &rr->res.groups[g] : NULL;
+            enum wg_verdict vd = gr ? gr->verdict : rr->res.verdict;
+            struct wg_alert_eval *ev = ev_new(l, key, cond_of(vd));
+            if (!ev) {
+                return -1;
+            }
+            struct wg__labels *ls = &l->ls[l->n - 1], *an = &l->an[l->n - 1];
+            const char *an_name = NULL;
+            for (size_t k = 0; k < rr->rule->nlabels; k++) {
+                if (strcmp(rr->rule->labels[k].key, "runbook_url") == 0) {
+                    wg__labels_set(an, "runbook_url", rr->rule->labels[k].value);
+                } else {
+                    wg__labels_set(ls, rr->rule->labels[k].key, rr->rule->labels[k].value);
+                }
+                if (strcmp(rr->rule->labels[k].key, "alertname") == 0) {
+                    an_name = rr->rule->labels[k].value;
+                }
+            }
+            wg__labels_set(ls, "alertname", an_name ? an_name : rr->rule->name);
+            wg__labels_set(ls, "severity", rr->p.severity ? rr->p.severity : "critical");
+            base_labels(ls, r, rr);
+            for (size_t k = 0; gr && k < gr->nlabels; k++) {
+                wg__labels_set(ls, gr->labels[k].key, gr->labels[k].value);
+            }
+            summary(an, rr, gr ? gr->has_value : rr->res.has_value,
+                    gr ? gr->value : rr->res.value, gr ? gr->reason : rr->res.reason);
+            if (m->external_url) {
+                char *u = wg_asprintf("%s/v1/report/%s", m->external_url, r->wave ? r->wave : "");
+                if (u) {
+                    wg__labels_set(an, "report_url", u);
+                }
+                free(u);
+            }
+            /* Separate no-data / error alerts (the instance keeps its last state). */
+            enum wg_state_map mp = vd == WG_ERROR ? m->error : m->no_data;
+            if ((vd == WG_ERROR || vd == WG_INCONCLUSIVE) && mp == WG_MAP_SEPARATE && g == 0) {
+                struct wg_alert_eval *se = ev_new(l, NULL, WG_COND_BREACH);
+                if (!se) {
+                    return -1;
+                }
+                struct wg__labels *sl = &l->ls[l->n - 1], *sa = &l->an[l->n - 1];
+                wg__labels_set(sl, "alertname",
+                               vd == WG_ERROR ? "WavegateRuleError" : "WavegateRuleNoData");
+                wg__labels_set(sl, "severity", "warning");
+                base_labels(sl, r, rr);
+                wg__labels_set(sa, "summary", rr->res.reason);
+            }
+        }
+    }
+    /* A source whose every rule errored is unreachable: one alert, inhibiting the rest. */
+    for (size_t i = 0; i < r->nrules; i++) {
+        const char *src = r->rules[i].source;
+        int all = src != NULL, first = 1;
+        for (size_t k = 0; src && k < r->nrules; k++) {
+            if (r->rules[k].source && strcmp(r->rules[k].source, src) == 0) {
+                all &= r->rules[k].res.verdict == WG_ERROR;
+                first &= k >= i;
+            }
+        }
+        if (all && first) {
+            if (!ev_new(l, NULL, WG_COND_BREACH)) {
+                return -1;
+            }
+            struct wg__labels *sl = &l->ls[l->n - 1];
+            wg__labels_set(sl, "alertname", "WavegateSourceUnreachable");
+            wg__labels_set(sl, "severity", "critical");
+            wg__labels_set(sl, "source", src);
+            base_labels(sl, r, NULL);
+            wg__labels_set(&l->an[l->n - 1], "summary", r->rules[i].res.reason);
+        }
+    }
+    int pass = r->verdict == WG_PASS || r->verdict == WG_WARN;
+    if (r->verdict == WG_FAIL || (pass && m->alert_on_pass)) {
+        if (!ev_new(l, NULL, WG_COND_BREACH)) {
+            return -1;
+        }
+        struct wg__labels *sl = &l->ls[l->n - 1];
+        wg__labels_set(sl, "alertname", pass ? "WavegateGatePassed" : "WavegateGateFailed");
+        wg__labels_set(sl, "severity", pass ? "info" : "critical");
+        base_labels(sl, r, NULL);
+        char *s = wg_asprintf("gate %s for wave %s", wg_verdict_name(r->verdict),
+                              r->wave ? r->wave : "");
+        wg__labels_set(&l->an[l->n - 1], "summary", s ? s : "gate");
+        free(s);
+    }
+    return 0;
+}
+
+enum wg_err wg_alerting_observe(struct wg_alerting *a, const struct wg_check_report *r,
+                                int64_t now_ns)
+{
+    struct evlist l = {0};
+    enum wg_err rc = WG_ENOMEM;
+    const struct wg_alert_config *cfg = wg__alerting_cfg(a);
+    if (!r || !listed(cfg->monitor.waves, cfg->monitor.nwaves, r->wave)) {
+        return WG_OK;
+    }
+    if (build(&l, cfg, r) == 0) {
+        for (size_t i = 0; i < l.n; i++) {
+            l.v[i].rule_key = l.keys[i];
+            l.v[i].labels = l.ls[i].v;
+            l.v[i].nlabels = l.ls[i].n;
+            l.v[i].annotations = l.an[i].v;
+            l.v[i].nannotations = l.an[i].n;
+        }
+        rc = wg_alerting_eval(a, r->wave, l.v, l.n, now_ns);
+    }
+    evlist_clear(&l);
+    return rc;
+}
