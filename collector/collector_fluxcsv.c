@@ -900,6 +900,10 @@ static enum wg_err fx_feed(void *st, const char *buf, size_t len)
             p->cpar = quote_parity(cur, end);
             return carry_add(p, cur, (size_t)(end - cur));
         }
+        if ((size_t)(nl - cur) >= FX_MAX_RECORD) {
+            return fail(p, WG_ETOOBIG, "record %zu is longer than %zu bytes", p->nrec + 1,
+                        FX_MAX_RECORD);
+        }
         if (!memchr(cur, '"', (size_t)(nl - cur))) {
             if (on_record(p, cur, (size_t)(nl - cur), 0) != WG_OK) {
                 return p->err;
@@ -918,7 +922,7 @@ static enum wg_err fx_feed(void *st, const char *buf, size_t len)
             par ^= quote_parity(nl + 1, nx);
             nl = nx;
         }
-        if ((size_t)(nl - cur) > FX_MAX_RECORD) {
+        if ((size_t)(nl - cur) >= FX_MAX_RECORD) {
             return fail(p, WG_ETOOBIG, "record %zu is longer than %zu bytes", p->nrec + 1,
                         FX_MAX_RECORD);
         }

@@ -1,0 +1,11 @@
+/* fuzz_jsonl.c — libFuzzer target for the InfluxDB 3 JSON Lines parser: whole-body parse plus a
+ * two-piece parse that must agree (see fuzz_common.h). Built when WG_FUZZ=ON (clang).
+ */
+#include "tests/fuzz/fuzz_common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return fz_run(WG_PARSE_JSONL, data, size);
+}
