@@ -21,8 +21,8 @@ static const struct wg__config_field threshold_fields[] = {
 };
 #undef THR
 
-static int order(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
-                 int both, double lo, double hi, const char *lo_name, const char *hi_name)
+static int order(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path, int both,
+                 double lo, double hi, const char *lo_name, const char *hi_name)
 {
     if (both && lo > hi) {
         wg__config_err(c, n, path, "%s (%g) must be <= %s (%g)", lo_name, lo, hi_name, hi);
@@ -31,8 +31,8 @@ static int order(struct wg__config_ctx *c, const struct wg__cfg_node *n, const c
     return 0;
 }
 
-static int dec_threshold(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                         const char *path, void *dst, const void *arg)
+static int dec_threshold(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                         void *dst, const void *arg)
 {
     struct wg_threshold t;
     unsigned set = 0;
@@ -49,8 +49,9 @@ static int dec_threshold(struct wg__config_ctx *c, const struct wg__cfg_node *n,
     t.has_warn_min = !!(set & T_WMIN);
     t.has_warn_max = !!(set & T_WMAX);
     if (rc == 0 && set == 0) {
-        wg__config_err(c, n, path, "a threshold needs at least one of min, max, warn_min, "
-                                   "warn_max");
+        wg__config_err(c, n, path,
+                       "a threshold needs at least one of min, max, warn_min, "
+                       "warn_max");
         rc++;
     }
     rc += order(c, n, path, t.has_min && t.has_max, t.min, t.max, "min", "max");
@@ -66,17 +67,18 @@ static int dec_threshold(struct wg__config_ctx *c, const struct wg__cfg_node *n,
 }
 
 static const struct wg__config_enum reduces[] = {
-    {"last", WG_REDUCE_LAST},     {"mean", WG_REDUCE_MEAN},   {"min", WG_REDUCE_MIN},
-    {"max", WG_REDUCE_MAX},       {"sum", WG_REDUCE_SUM},     {"count", WG_REDUCE_COUNT},
-    {"first", WG_REDUCE_FIRST},   {"median", WG_REDUCE_MEDIAN}, {"p90", WG_REDUCE_P90},
-    {"p95", WG_REDUCE_P95},       {"p99", WG_REDUCE_P99},     {NULL, 0}};
+    {"last", WG_REDUCE_LAST},   {"mean", WG_REDUCE_MEAN},     {"min", WG_REDUCE_MIN},
+    {"max", WG_REDUCE_MAX},     {"sum", WG_REDUCE_SUM},       {"count", WG_REDUCE_COUNT},
+    {"first", WG_REDUCE_FIRST}, {"median", WG_REDUCE_MEDIAN}, {"p90", WG_REDUCE_P90},
+    {"p95", WG_REDUCE_P95},     {"p99", WG_REDUCE_P99},       {NULL, 0}};
 static const struct wg__config_enum no_datas[] = {{"pass", WG_NODATA_PASS},
                                                   {"fail", WG_NODATA_FAIL},
                                                   {"inconclusive", WG_NODATA_INCONCLUSIVE},
                                                   {NULL, 0}};
-static const struct wg__config_enum directions[] = {
-    {"increase", WG_DIR_INCREASE}, {"decrease", WG_DIR_DECREASE}, {"either", WG_DIR_EITHER},
-    {NULL, 0}};
+static const struct wg__config_enum directions[] = {{"increase", WG_DIR_INCREASE},
+                                                    {"decrease", WG_DIR_DECREASE},
+                                                    {"either", WG_DIR_EITHER},
+                                                    {NULL, 0}};
 static const struct wg__config_range nonneg = {0, 1e15, 0, 0};
 static const struct wg__config_range positive_s = {0, 1e12, 1, 0};
 static const struct wg__config_range any_s = {0, 1e12, 0, 0};
@@ -92,10 +94,8 @@ const struct wg__config_field wg__config_param_fields[] = {
     {"delay", wg__config_dec_duration, P(delay_ns), &any_s, WG_P_DELAY, 0},
     {"max_increase", wg__config_dec_limit, P(max_increase), NULL, WG_P_MAX_INCREASE, 0},
     {"max_decrease", wg__config_dec_limit, P(max_decrease), NULL, WG_P_MAX_DECREASE, 0},
-    {"allowed_increase", wg__config_dec_limit, P(allowed_increase), NULL, WG_P_ALLOWED_INCREASE,
-     0},
-    {"allowed_decrease", wg__config_dec_limit, P(allowed_decrease), NULL, WG_P_ALLOWED_DECREASE,
-     0},
+    {"allowed_increase", wg__config_dec_limit, P(allowed_increase), NULL, WG_P_ALLOWED_INCREASE, 0},
+    {"allowed_decrease", wg__config_dec_limit, P(allowed_decrease), NULL, WG_P_ALLOWED_DECREASE, 0},
     {"confidence", wg__config_dec_number, P(confidence), &confidence, WG_P_CONFIDENCE, 0},
     {"severity", wg__config_dec_str, P(severity), NULL, WG_P_SEVERITY, 0},
     {"dry_run", wg__config_dec_bool, P(dry_run), NULL, WG_P_DRY_RUN, 0},
@@ -145,8 +145,7 @@ static void placeholder_list(struct wg_buf *b)
     }
 }
 
-int wg__config_check_query(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                           const char *path)
+int wg__config_check_query(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path)
 {
     const char *s = n->str;
     int errors = 0;
@@ -201,7 +200,13 @@ static int dec_query(struct wg__config_ctx *c, const struct wg__cfg_node *n, con
     return wg__config_check_query(c, n, path);
 }
 
-enum { B_WINDOW = 1u << 0, B_START = 1u << 1, B_END = 1u << 2, B_PREV = 1u << 3, B_SPLIT = 1u << 4 };
+enum {
+    B_WINDOW = 1u << 0,
+    B_START = 1u << 1,
+    B_END = 1u << 2,
+    B_PREV = 1u << 3,
+    B_SPLIT = 1u << 4
+};
 
 #define BL(f) offsetof(struct wg_baseline, f)
 static const struct wg__config_field split_fields[] = {
@@ -253,8 +258,8 @@ static const char *const baseline_forms =
     "previous, {window: 30m}, {start: T, end: T}, {previous: N} or "
     "{split: {tag, baseline, canary}}";
 
-static int dec_baseline(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                        const char *path, void *dst, const void *arg)
+static int dec_baseline(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                        void *dst, const void *arg)
 {
     struct wg_baseline b;
     unsigned set = 0;
@@ -353,8 +358,8 @@ static int dec_labels(struct wg__config_ctx *c, const struct wg__cfg_node *n, co
     return errors ? -1 : 0;
 }
 
-static int dec_overrides(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                         const char *path, void *dst, const void *arg)
+static int dec_overrides(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                         void *dst, const void *arg)
 {
     char sub[WG__CONFIG_PATH_MAX];
     struct wg_rule *r = dst;
@@ -391,8 +396,8 @@ static int dec_overrides(struct wg__config_ctx *c, const struct wg__cfg_node *n,
             wg__config_check_wave_ref(c, k, sub, k->str);
             errors++;
         }
-        struct wg__config_fieldset fs = {wg__config_param_fields, wg__config_nparam_fields,
-                                         &o->p, &o->p.set};
+        struct wg__config_fieldset fs = {wg__config_param_fields, wg__config_nparam_fields, &o->p,
+                                         &o->p.set};
         if (wg__config_fields(c, n->vals[i], sub, &fs, 1, NULL)) {
             errors++;
         }
@@ -435,8 +440,10 @@ static void check_limits(struct wg__config_ctx *c, const struct wg__cfg_node *it
         const struct wg__cfg_node *v = wg__config_get(item, keys[k]);
         if (v) {
             wg__config_path_key(sub, sizeof(sub), path, keys[k]);
-            wg__config_err(c, v, sub, "%s compares against a baseline: add baseline: "
-                                      "{window: 30m} (or another baseline form)", keys[k]);
+            wg__config_err(c, v, sub,
+                           "%s compares against a baseline: add baseline: "
+                           "{window: 30m} (or another baseline form)",
+                           keys[k]);
         }
     }
     const struct wg__cfg_node *waves = wg__config_get(item, "waves");
@@ -447,15 +454,17 @@ static void check_limits(struct wg__config_ctx *c, const struct wg__cfg_node *it
                 wg__config_path_key(sub, sizeof(sub), path, "waves");
                 wg__config_path_key(sub2, sizeof(sub2), sub, waves->keys[i]->str);
                 wg__config_path_key(sub, sizeof(sub), sub2, keys[k]);
-                wg__config_err(c, v, sub, "%s compares against a baseline: add baseline: "
-                                          "{window: 30m} to the rule", keys[k]);
+                wg__config_err(c, v, sub,
+                               "%s compares against a baseline: add baseline: "
+                               "{window: 30m} to the rule",
+                               keys[k]);
             }
         }
     }
 }
 
-static void rule_check(struct wg__config_ctx *c, const struct wg__cfg_node *item,
-                       const char *path, struct wg_rule *r)
+static void rule_check(struct wg__config_ctx *c, const struct wg__cfg_node *item, const char *path,
+                       struct wg_rule *r)
 {
     char sub[WG__CONFIG_PATH_MAX];
     const struct wg_config *cfg = c->cfg;
@@ -504,8 +513,8 @@ static void rule_free(struct wg_rule *r)
     memset(r, 0, sizeof(*r));
 }
 
-static void decode_rules(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                         const char *path, struct wg_feature *f)
+static void decode_rules(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                         struct wg_feature *f)
 {
     char sub[WG__CONFIG_PATH_MAX], sub2[WG__CONFIG_PATH_MAX];
     if (n->type != WG__CFG_SEQ) {
@@ -593,8 +602,7 @@ static int dec_score(struct wg__config_ctx *c, const struct wg__cfg_node *n, con
         s.warn_pct = s.pass_pct;
     }
     if (s.warn_pct > s.pass_pct) {
-        wg__config_err(c, n, path, "warning (%g%%) must be <= pass (%g%%)", s.warn_pct,
-                       s.pass_pct);
+        wg__config_err(c, n, path, "warning (%g%%) must be <= pass (%g%%)", s.warn_pct, s.pass_pct);
         return -1;
     }
     *(struct wg_score *)dst = s;

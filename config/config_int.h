@@ -69,8 +69,8 @@ const struct wg__cfg_node *wg__config_get(const struct wg__cfg_node *map, const 
 const char *wg__config_describe(const struct wg__cfg_node *n, char *buf, size_t buflen);
 /* The position of byte offset off inside scalar n: exact for plain and quoted single-line
  * scalars and for literal block scalars, else the scalar's start. */
-void wg__config_scalar_pos(const struct wg__cfg_doc *doc, const struct wg__cfg_node *n,
-                           size_t off, struct wg_pos *out);
+void wg__config_scalar_pos(const struct wg__cfg_doc *doc, const struct wg__cfg_node *n, size_t off,
+                           struct wg_pos *out);
 
 /* ---- the decoding context ---------------------------------------------------------------- */
 
@@ -88,6 +88,10 @@ void wg__config_warn(struct wg__config_ctx *c, const struct wg__cfg_node *n, con
                      const char *fmt, ...) WG_PRINTF(4, 5);
 void wg__config_err_at(struct wg__config_ctx *c, const struct wg_pos *pos, const char *path,
                        const char *fmt, ...) WG_PRINTF(4, 5);
+
+/* Report "expected <want>, got <what n is>" at n; returns -1. */
+int wg__config_type_err(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                        const char *want);
 
 /* Key paths: "parent.key" (or "key" when parent is empty) and "parent[i]", cut to outlen. */
 void wg__config_path_key(char *out, size_t outlen, const char *parent, const char *key);
@@ -143,8 +147,8 @@ int wg__config_dec_str(struct wg__config_ctx *c, const struct wg__cfg_node *n, c
                        void *dst, const void *arg);
 int wg__config_dec_bool(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
                         void *dst, const void *arg);
-int wg__config_dec_number(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                          const char *path, void *dst, const void *arg);
+int wg__config_dec_number(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                          void *dst, const void *arg);
 int wg__config_dec_long(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
                         void *dst, const void *arg);
 int wg__config_dec_int(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
@@ -153,14 +157,14 @@ int wg__config_dec_duration(struct wg__config_ctx *c, const struct wg__cfg_node 
                             const char *path, void *dst, const void *arg);
 int wg__config_dec_size(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
                         void *dst, const void *arg);
-int wg__config_dec_count(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                         const char *path, void *dst, const void *arg);
+int wg__config_dec_count(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                         void *dst, const void *arg);
 int wg__config_dec_enum(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
                         void *dst, const void *arg);
 int wg__config_dec_time(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
                         void *dst, const void *arg);
-int wg__config_dec_limit(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                         const char *path, void *dst, const void *arg);
+int wg__config_dec_limit(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                         void *dst, const void *arg);
 
 /* Parse a plain number (strtod, whole string, finite). 0 or -1; no reporting. */
 int wg__config_parse_number(const char *s, double *out);

@@ -1,7 +1,7 @@
 /* config_load.c — the loader: file → node tree (config_yaml.c) → typed model, validated from
- * tables. Holds the generic field decoders, the table of top-level sections and the sources,
- * waves and state_dir sections; features and rules are in config_feature.c. Every problem is
- * reported as file:line:col: key.path: message and decoding goes on to collect them all.
+ * tables. Holds the generic field decoders, the table of top-level sections and the waves and
+ * state_dir sections; sources are in config_source.c, features and rules in config_feature.c.
+ * Every problem is reported as file:line:col: key.path: message and decoding goes on.
  */
 #include "config/config_int.h"
 
@@ -109,12 +109,12 @@ void wg__config_path_index(char *out, size_t outlen, const char *parent, size_t 
 
 /* ---- scalar decoders --------------------------------------------------------------------- */
 
-static int type_err(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
-                    const char *want)
+int wg__config_type_err(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                        const char *want)
 {
     char got[96];
-    wg__config_err(c, n, path, "expected %s, got %s", want, wg__config_describe(n, got,
-                                                                                sizeof(got)));
+    wg__config_err(c, n, path, "expected %s, got %s", want,
+                   wg__config_describe(n, got, sizeof(got)));
     return -1;
 }
 
@@ -123,7 +123,7 @@ static int want_scalar(struct wg__config_ctx *c, const struct wg__cfg_node *n, c
                        const char *want)
 {
     if (n->type != WG__CFG_SCALAR || wg__config_is_null(n)) {
-        return type_err(c, n, path, want);
+        return wg__config_type_err(c, n, path, want);
     }
     return 0;
 }
@@ -133,7 +133,7 @@ static int want_plain(struct wg__config_ctx *c, const struct wg__cfg_node *n, co
                       const char *want)
 {
     if (n->type != WG__CFG_SCALAR || n->quoted || wg__config_is_null(n)) {
-        return type_err(c, n, path, want);
+        return wg__config_type_err(c, n, path, want);
     }
     return 0;
 }
@@ -188,7 +188,7 @@ int wg__config_dec_bool(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
     } else if (strcmp(n->str, "false") == 0) {
         *(int *)dst = 0;
     } else {
-        return type_err(c, n, path, "true or false");
+        return wg__config_type_err(c, n, path, "true or false");
     }
     return 0;
 }
@@ -208,15 +208,15 @@ int wg__config_parse_number(const char *s, double *out)
     return 0;
 }
 
-int wg__config_dec_number(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                          const char *path, void *dst, const void *arg)
+int wg__config_dec_number(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                          void *dst, const void *arg)
 {
     double v;
     if (want_plain(c, n, path, "a number")) {
         return -1;
     }
     if (wg__config_parse_number(n->str, &v)) {
-        return type_err(c, n, path, "a number");
+        return wg__config_type_err(c, n, path, "a number");
     }
     if (in_range(c, n, path, v, arg)) {
         return -1;
@@ -225,8 +225,8 @@ int wg__config_dec_number(struct wg__config_ctx *c, const struct wg__cfg_node *n
     return 0;
 }
 
-static int parse_integer(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                         const char *path, const struct wg__config_range *r, long long *out)
+static int parse_integer(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                         const struct wg__config_range *r, long long *out)
 {
     char *end = NULL;
     if (want_plain(c, n, path, "an integer")) {
@@ -235,7 +235,7 @@ static int parse_integer(struct wg__config_ctx *c, const struct wg__cfg_node *n,
     errno = 0;
     long long v = strtoll(n->str, &end, 10);
     if (end == n->str || *end != '\0' || errno == ERANGE || n->str[0] == ' ') {
-        return type_err(c, n, path, "an integer");
+        return wg__config_type_err(c, n, path, "an integer");
     }
     if (in_range(c, n, path, (double)v, r)) {
         return -1;
@@ -268,8 +268,8 @@ int wg__config_dec_int(struct wg__config_ctx *c, const struct wg__cfg_node *n, c
     return 0;
 }
 
-int wg__config_dec_count(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                         const char *path, void *dst, const void *arg)
+int wg__config_dec_count(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                         void *dst, const void *arg)
 {
     static const struct wg__config_range def = {0, 1e15, 0, 0};
     long long v;
@@ -319,9 +319,8 @@ int wg__config_dec_size(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
         const char *u;
         double mult;
     } units[] = {
-        {"", 1},         {"B", 1},           {"KB", 1e3},           {"kB", 1e3},
-        {"MB", 1e6},     {"GB", 1e9},        {"KiB", 1024.0},       {"MiB", 1048576.0},
-        {"GiB", 1073741824.0},
+        {"", 1},     {"B", 1},        {"KB", 1e3},        {"kB", 1e3},           {"MB", 1e6},
+        {"GB", 1e9}, {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0},
     };
     (void)arg;
     if (want_scalar(c, n, path, "a size (e.g. 256MiB, 10MB or a number of bytes)")) {
@@ -339,7 +338,8 @@ int wg__config_dec_size(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if (strcmp(end, units[i].u) == 0) {
             if (units[i].u[0] == '\0' && n->quoted) {
-                return type_err(c, n, path, "a size (e.g. 256MiB, 10MB or a number of bytes)");
+                return wg__config_type_err(c, n, path,
+                                           "a size (e.g. 256MiB, 10MB or a number of bytes)");
             }
             double bytes = (double)v * units[i].mult;
             if (v == 0 || bytes > (double)SIZE_MAX / 2) {
@@ -402,8 +402,8 @@ int wg__config_dec_time(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
     return 0;
 }
 
-int wg__config_dec_limit(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                         const char *path, void *dst, const void *arg)
+int wg__config_dec_limit(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                         void *dst, const void *arg)
 {
     struct wg_limit l = {1, 0, 0};
     (void)arg;
@@ -414,16 +414,16 @@ int wg__config_dec_limit(struct wg__config_ctx *c, const struct wg__cfg_node *n,
     if (n->len > 1 && n->str[n->len - 1] == '%') {
         char num[64];
         if (n->len - 1 >= sizeof(num)) {
-            return type_err(c, n, path, want);
+            return wg__config_type_err(c, n, path, want);
         }
         memcpy(num, n->str, n->len - 1);
         num[n->len - 1] = '\0';
         if (wg__config_parse_number(num, &l.value)) {
-            return type_err(c, n, path, want);
+            return wg__config_type_err(c, n, path, want);
         }
         l.percent = 1;
     } else if (n->quoted || wg__config_parse_number(n->str, &l.value)) {
-        return type_err(c, n, path, want);
+        return wg__config_type_err(c, n, path, want);
     }
     if (l.value < 0) {
         wg__config_err(c, n, path, "must be >= 0, got %s", n->str);
@@ -484,7 +484,7 @@ int wg__config_fields(struct wg__config_ctx *c, const struct wg__cfg_node *n, co
     char sub[WG__CONFIG_PATH_MAX];
     size_t before = c->diags->nerrors;
     if (n->type != WG__CFG_MAP) {
-        type_err(c, n, path, "a mapping");
+        wg__config_type_err(c, n, path, "a mapping");
         return -1;
     }
     for (size_t i = 0; i < n->n; i++) {
@@ -517,215 +517,13 @@ int wg__config_fields(struct wg__config_ctx *c, const struct wg__cfg_node *n, co
     return (int)(c->diags->nerrors - before);
 }
 
-/* ---- sources ----------------------------------------------------------------------------- */
-
-enum {
-    S_KIND = 1u << 0,
-    S_API = 1u << 1,
-    S_DATABASE = 1u << 2,
-    S_RP = 1u << 3,
-    S_ORG = 1u << 4,
-    S_ORG_ID = 1u << 5,
-    S_TOKEN = 1u << 6,
-    S_USER = 1u << 7,
-    S_PASS = 1u << 8,
-};
-
-static int dec_url(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
-                   void *dst, const void *arg)
-{
-    (void)arg;
-    if (want_scalar(c, n, path, "a URL")) {
-        return -1;
-    }
-    const char *host = NULL;
-    if (strncmp(n->str, "http://", 7) == 0) {
-        host = n->str + 7;
-    } else if (strncmp(n->str, "https://", 8) == 0) {
-        host = n->str + 8;
-    }
-    if (!host || !*host || *host == '/' || strpbrk(n->str, " \t\r\n?#")) {
-        wg__config_err(c, n, path,
-                       "invalid URL '%s': must start with http:// or https:// and name a host",
-                       n->str);
-        return -1;
-    }
-    size_t len = n->len;
-    while (len > 0 && n->str[len - 1] == '/') {
-        len--;
-    }
-    char *s = wg_strndup(n->str, len);
-    if (!s) {
-        c->oom = 1;
-        return -1;
-    }
-    char **d = dst;
-    free(*d);
-    *d = s;
-    return 0;
-}
-
-static const struct wg__config_field tls_fields[] = {
-    {"ca_file", wg__config_dec_str, offsetof(struct wg_tls, ca_file), NULL, 0, 0},
-    {"cert_file", wg__config_dec_str, offsetof(struct wg_tls, cert_file), NULL, 0, 0},
-    {"key_file", wg__config_dec_str, offsetof(struct wg_tls, key_file), NULL, 0, 0},
-    {"insecure_skip_verify", wg__config_dec_bool, offsetof(struct wg_tls, insecure_skip_verify),
-     NULL, 0, 0},
-};
-
-static int dec_tls(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
-                   void *dst, const void *arg)
-{
-    struct wg_tls *t = dst;
-    struct wg__config_fieldset fs = {tls_fields, sizeof(tls_fields) / sizeof(tls_fields[0]), t,
-                                     NULL};
-    (void)arg;
-    int rc = wg__config_fields(c, n, path, &fs, 1, NULL);
-    if (rc < 0) {
-        return -1;
-    }
-    if (!t->cert_file != !t->key_file) {
-        wg__config_err(c, n, path, "cert_file and key_file must be given together");
-        rc++;
-    }
-    if (t->insecure_skip_verify) {
-        char sub[WG__CONFIG_PATH_MAX];
-        wg__config_path_key(sub, sizeof(sub), path, "insecure_skip_verify");
-        wg__config_warn(c, wg__config_get(n, "insecure_skip_verify"), sub,
-                        "insecure_skip_verify is true: the server's TLS certificate is not "
-                        "checked");
-    }
-    return rc ? -1 : 0;
-}
-
-static const struct wg__config_enum kinds[] = {
-    {"influxql", WG_SRC_INFLUXQL}, {"flux", WG_SRC_FLUX}, {"sql", WG_SRC_SQL}, {NULL, 0}};
-static const struct wg__config_enum apis[] = {{"v1", WG_API_V1}, {"v3", WG_API_V3}, {NULL, 0}};
-static const struct wg__config_range positive = {0, 1e300, 1, 0};
-static const struct wg__config_range concurrency = {1, 1024, 0, 0};
-static const struct wg__config_range retries = {0, 100, 0, 0};
-
-#define SRC(f) offsetof(struct wg_source, f)
-static const struct wg__config_field source_fields[] = {
-    {"kind", wg__config_dec_enum, SRC(kind), kinds, S_KIND, 0},
-    {"api", wg__config_dec_enum, SRC(api), apis, S_API, 0},
-    {"url", dec_url, SRC(url), NULL, 0, 1},
-    {"database", wg__config_dec_str, SRC(database), NULL, S_DATABASE, 0},
-    {"retention_policy", wg__config_dec_str, SRC(retention_policy), NULL, S_RP, 0},
-    {"org", wg__config_dec_str, SRC(org), NULL, S_ORG, 0},
-    {"org_id", wg__config_dec_str, SRC(org_id), NULL, S_ORG_ID, 0},
-    {"token_env", wg__config_dec_str, SRC(token_env), NULL, S_TOKEN, 0},
-    {"username", wg__config_dec_str, SRC(username), NULL, S_USER, 0},
-    {"password_env", wg__config_dec_str, SRC(password_env), NULL, S_PASS, 0},
-    {"timeout", wg__config_dec_duration, SRC(timeout_ns), &positive, 0, 0},
-    {"connect_timeout", wg__config_dec_duration, SRC(connect_timeout_ns), &positive, 0, 0},
-    {"max_response_bytes", wg__config_dec_size, SRC(max_response_bytes), NULL, 0, 0},
-    {"max_concurrency", wg__config_dec_int, SRC(max_concurrency), &concurrency, 0, 0},
-    {"retries", wg__config_dec_int, SRC(retries), &retries, 0, 0},
-    {"chunk_size", wg__config_dec_count, SRC(chunk_size), NULL, 0, 0},
-    {"tls", dec_tls, SRC(tls), NULL, 0, 0},
-};
-#undef SRC
-
-static void source_check(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                         const char *path, const struct wg_source *s, unsigned set)
-{
-    char sub[WG__CONFIG_PATH_MAX];
-    const char *kind = s->kind == WG_SRC_FLUX ? "flux" : s->kind == WG_SRC_SQL ? "sql" : "influxql";
-    if ((s->kind == WG_SRC_INFLUXQL || s->kind == WG_SRC_SQL) && !s->database) {
-        wg__config_path_key(sub, sizeof(sub), path, "database");
-        wg__config_err(c, n, sub, "missing required key 'database' (needed by kind %s)", kind);
-    }
-    if (s->kind == WG_SRC_FLUX && !s->org && !s->org_id) {
-        wg__config_path_key(sub, sizeof(sub), path, "org");
-        wg__config_err(c, n, sub, "kind flux needs org or org_id");
-    }
-    if ((set & S_API) && s->kind != WG_SRC_INFLUXQL) {
-        wg__config_path_key(sub, sizeof(sub), path, "api");
-        wg__config_err(c, wg__config_get(n, "api"), sub, "api applies to kind influxql only");
-    }
-    if ((set & S_RP) && s->kind != WG_SRC_INFLUXQL) {
-        wg__config_path_key(sub, sizeof(sub), path, "retention_policy");
-        wg__config_err(c, wg__config_get(n, "retention_policy"), sub,
-                       "retention_policy applies to kind influxql only");
-    }
-    if ((set & S_USER) && !(set & S_PASS)) {
-        wg__config_path_key(sub, sizeof(sub), path, "password_env");
-        wg__config_err(c, wg__config_get(n, "username"), sub,
-                       "username needs password_env (the variable holding the password)");
-    }
-    if ((set & S_PASS) && !(set & S_USER)) {
-        wg__config_path_key(sub, sizeof(sub), path, "username");
-        wg__config_err(c, wg__config_get(n, "password_env"), sub, "password_env needs username");
-    }
-    if ((set & S_TOKEN) && (set & S_USER)) {
-        wg__config_path_key(sub, sizeof(sub), path, "token_env");
-        wg__config_err(c, wg__config_get(n, "token_env"), sub,
-                       "token_env and username are exclusive: use a token or a password");
-    }
-}
-
-void wg__config_decode_sources(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                               const char *path)
-{
-    char sub[WG__CONFIG_PATH_MAX];
-    struct wg_config *cfg = c->cfg;
-    if (!n) {
-        return;
-    }
-    if (n->type != WG__CFG_MAP) {
-        type_err(c, n, path, "a mapping of source names to sources");
-        return;
-    }
-    if (n->n == 0) {
-        return;
-    }
-    cfg->sources = calloc(n->n, sizeof(*cfg->sources));
-    if (!cfg->sources) {
-        c->oom = 1;
-        return;
-    }
-    for (size_t i = 0; i < n->n; i++) {
-        const struct wg__cfg_node *k = n->keys[i];
-        if (k->type != WG__CFG_SCALAR) {
-            continue;
-        }
-        wg__config_path_key(sub, sizeof(sub), path, k->str);
-        struct wg_source *s = &cfg->sources[cfg->nsources++];
-        s->name = wg_strdup(k->str);
-        if (!s->name) {
-            c->oom = 1;
-            return;
-        }
-        s->pos = k->pos;
-        s->kind = WG_SRC_INFLUXQL;
-        s->api = WG_API_V1;
-        s->timeout_ns = 10 * WG_NS_PER_SEC;
-        s->connect_timeout_ns = 5 * WG_NS_PER_SEC;
-        s->max_response_bytes = (size_t)256 * 1024 * 1024;
-        s->max_concurrency = 8;
-        s->retries = 2;
-        s->chunk_size = 10000;
-        if (k->len == 0) {
-            wg__config_err(c, k, sub, "a source name must not be empty");
-        }
-        unsigned set = 0;
-        struct wg__config_fieldset fs = {
-            source_fields, sizeof(source_fields) / sizeof(source_fields[0]), s, &set};
-        if (wg__config_fields(c, n->vals[i], sub, &fs, 1, NULL) >= 0) {
-            source_check(c, n->vals[i], sub, s, set);
-        }
-    }
-}
-
 /* ---- waves ------------------------------------------------------------------------------- */
 
 static int dec_params(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
                       void *dst, const void *arg)
 {
     struct wg_rule_params *p = dst;
-    struct wg__config_fieldset fs = {wg__config_param_fields, wg__config_nparam_fields, p,
-                                     &p->set};
+    struct wg__config_fieldset fs = {wg__config_param_fields, wg__config_nparam_fields, p, &p->set};
     (void)arg;
     return wg__config_fields(c, n, path, &fs, 1, NULL) ? -1 : 0;
 }
@@ -752,8 +550,7 @@ static void unknown_ref(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
             (void)wg_buf_addf(&b, "%s%s", b.len ? ", " : "", nm);
         }
     }
-    wg__config_err(c, n, path, "unknown %s '%s' (defined: %s)", what, name,
-                   b.len ? b.p : "none");
+    wg__config_err(c, n, path, "unknown %s '%s' (defined: %s)", what, name, b.len ? b.p : "none");
     wg_buf_free(&b);
 }
 
@@ -782,7 +579,7 @@ void wg__config_decode_waves(struct wg__config_ctx *c, const struct wg__cfg_node
         return;
     }
     if (n->type != WG__CFG_SEQ) {
-        type_err(c, n, path, "a sequence of waves");
+        wg__config_type_err(c, n, path, "a sequence of waves");
         return;
     }
     if (n->n == 0) {
@@ -853,7 +650,7 @@ static void decode_root(struct wg__config_ctx *c, const struct wg__cfg_node *roo
         return;
     }
     if (root->type != WG__CFG_MAP) {
-        type_err(c, root, NULL, "a mapping at the top level");
+        wg__config_type_err(c, root, NULL, "a mapping at the top level");
         return;
     }
     for (size_t i = 0; i < root->n; i++) {
@@ -868,8 +665,7 @@ static void decode_root(struct wg__config_ctx *c, const struct wg__cfg_node *roo
             for (size_t s = 0; s < wg__config_nsections; s++) {
                 (void)wg_buf_addf(&b, "%s%s", s ? ", " : "", wg__config_sections[s].key);
             }
-            wg__config_err(c, k, k->str, "unknown key '%s' (allowed: %s)", k->str,
-                           b.p ? b.p : "");
+            wg__config_err(c, k, k->str, "unknown key '%s' (allowed: %s)", k->str, b.p ? b.p : "");
             wg_buf_free(&b);
         }
     }
@@ -896,8 +692,7 @@ enum wg_err wg_config_load_mem(const char *name, const char *text, size_t len,
     }
     if (len > WG__CONFIG_MAX_BYTES) {
         struct wg_pos pos = {cfg->path, 0, 0};
-        wg_diags_add(d, &pos, NULL, 0, "the config is larger than %u bytes",
-                     WG__CONFIG_MAX_BYTES);
+        wg_diags_add(d, &pos, NULL, 0, "the config is larger than %u bytes", WG__CONFIG_MAX_BYTES);
         rc = WG_ECONFIG;
         goto out;
     }

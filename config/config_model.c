@@ -13,10 +13,10 @@ const char *const wg_placeholders[] = {"env",   "wave", "feature", "flag",
 const char *wg_reduce_name(enum wg_reduce r)
 {
     static const char *const names[] = {
-        [WG_REDUCE_LAST] = "last",     [WG_REDUCE_MEAN] = "mean",     [WG_REDUCE_MIN] = "min",
-        [WG_REDUCE_MAX] = "max",       [WG_REDUCE_SUM] = "sum",       [WG_REDUCE_COUNT] = "count",
-        [WG_REDUCE_FIRST] = "first",   [WG_REDUCE_MEDIAN] = "median", [WG_REDUCE_P90] = "p90",
-        [WG_REDUCE_P95] = "p95",       [WG_REDUCE_P99] = "p99",
+        [WG_REDUCE_LAST] = "last",   [WG_REDUCE_MEAN] = "mean",     [WG_REDUCE_MIN] = "min",
+        [WG_REDUCE_MAX] = "max",     [WG_REDUCE_SUM] = "sum",       [WG_REDUCE_COUNT] = "count",
+        [WG_REDUCE_FIRST] = "first", [WG_REDUCE_MEDIAN] = "median", [WG_REDUCE_P90] = "p90",
+        [WG_REDUCE_P95] = "p95",     [WG_REDUCE_P99] = "p99",
     };
     if ((unsigned)r >= sizeof(names) / sizeof(names[0]) || !names[r]) {
         return "unknown";

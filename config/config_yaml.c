@@ -153,8 +153,8 @@ static void check_props(struct yp *y, const yaml_event_t *ev, const unsigned cha
         if (is_str && strcmp((const char *)tag, YAML_STR_TAG) == 0) {
             *is_str = 1;
         } else {
-            wg_diags_add(y->d, &pos, path[0] ? path : NULL, 0,
-                         "YAML tags (%s) are not supported", (const char *)tag);
+            wg_diags_add(y->d, &pos, path[0] ? path : NULL, 0, "YAML tags (%s) are not supported",
+                         (const char *)tag);
         }
     }
 }
@@ -200,8 +200,7 @@ static struct wg__cfg_node *scalar_node(struct yp *y, const yaml_event_t *ev, co
     return n;
 }
 
-static struct wg__cfg_node *parse_node(struct yp *y, yaml_event_t *ev, const char *path,
-                                       int depth);
+static struct wg__cfg_node *parse_node(struct yp *y, yaml_event_t *ev, const char *path, int depth);
 
 static int key_text(const struct wg__cfg_node *k, char *out, size_t outlen)
 {
@@ -316,8 +315,8 @@ static struct wg__cfg_node *parse_node(struct yp *y, yaml_event_t *ev, const cha
     case YAML_SEQUENCE_START_EVENT:
         n = node_new(y, WG__CFG_SEQ, ev);
         if (n) {
-            check_props(y, ev, ev->data.sequence_start.anchor, ev->data.sequence_start.tag,
-                        path, NULL);
+            check_props(y, ev, ev->data.sequence_start.anchor, ev->data.sequence_start.tag, path,
+                        NULL);
         }
         break;
     default:
@@ -495,8 +494,8 @@ static int find_line(const char *text, size_t len, int line, const char **start,
     return 0;
 }
 
-void wg__config_scalar_pos(const struct wg__cfg_doc *doc, const struct wg__cfg_node *n,
-                           size_t off, struct wg_pos *out)
+void wg__config_scalar_pos(const struct wg__cfg_doc *doc, const struct wg__cfg_node *n, size_t off,
+                           struct wg_pos *out)
 {
     *out = n->pos;
     if (n->type != WG__CFG_SCALAR || off > n->len) {
@@ -526,8 +525,8 @@ void wg__config_scalar_pos(const struct wg__cfg_doc *doc, const struct wg__cfg_n
         size_t vlen = le ? (size_t)(le - (n->str + ls)) : n->len - ls;
         const char *src;
         size_t slen;
-        if (find_line(doc->text, doc->len, n->pos.line + 1 + k, &src, &slen) == 0 &&
-            slen >= vlen && memcmp(src + slen - vlen, n->str + ls, vlen) == 0) {
+        if (find_line(doc->text, doc->len, n->pos.line + 1 + k, &src, &slen) == 0 && slen >= vlen &&
+            memcmp(src + slen - vlen, n->str + ls, vlen) == 0) {
             out->line = n->pos.line + 1 + k;
             out->col = utf8_cols(src, slen - vlen) + 1 + utf8_cols(n->str + ls, off - ls);
         }

@@ -6,14 +6,16 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
 
-#define M(x) ((int64_t)(x) * 60 * WG_NS_PER_SEC)
+#define M(x) ((int64_t)(x)*60 * WG_NS_PER_SEC)
 
 static const char yaml[] =
     "sources:\n"
@@ -76,30 +78,30 @@ struct ecase {
 
 static const struct ecase cases[] = {
     /* built-in defaults only */
-    {"plain", "production", 1, M(10), 0, WG_NODATA_INCONCLUSIVE, "critical", 0, 0, 0, 0.98, 0, 1,
-     0, WG_REDUCE_LAST, WG_DIR_INCREASE},
+    {"plain", "production", 1, M(10), 0, WG_NODATA_INCONCLUSIVE, "critical", 0, 0, 0, 0.98, 0, 1, 0,
+     WG_REDUCE_LAST, WG_DIR_INCREASE},
     /* wave defaults over built-ins */
     {"plain", "staging", 3, M(5), 0, WG_NODATA_PASS, "warning", 1, 900, 0, 0.98, 0, 1, 0,
      WG_REDUCE_LAST, WG_DIR_INCREASE},
     /* the rule's own over wave defaults; the rule's threshold replaces the wave's entirely;
      * the override's threshold replaces the rule's */
-    {"tuned", "production", 10, M(15), 0, WG_NODATA_INCONCLUSIVE, "page", 1, 250, 1, 0.98, 0, 1,
-     0, WG_REDUCE_LAST, WG_DIR_INCREASE},
+    {"tuned", "production", 10, M(15), 0, WG_NODATA_INCONCLUSIVE, "page", 1, 250, 1, 0.98, 0, 1, 0,
+     WG_REDUCE_LAST, WG_DIR_INCREASE},
     {"tuned", "staging", 3, M(15), M(2), WG_NODATA_PASS, "page", 1, 400, 0, 0.98, 1, 1, 0,
      WG_REDUCE_LAST, WG_DIR_INCREASE},
     {"tuned", "canary", 20, M(15), 0, WG_NODATA_INCONCLUSIVE, "page", 1, 250, 1, 0.95, 0, 1, 0,
      WG_REDUCE_LAST, WG_DIR_INCREASE},
     /* mann-whitney: 50 by default, but an explicit wave default still applies */
-    {"shift", "production", 50, M(10), 0, WG_NODATA_INCONCLUSIVE, "critical", 0, 0, 0, 0.98, 0,
-     1, 0, WG_REDUCE_LAST, WG_DIR_INCREASE},
+    {"shift", "production", 50, M(10), 0, WG_NODATA_INCONCLUSIVE, "critical", 0, 0, 0, 0.98, 0, 1,
+     0, WG_REDUCE_LAST, WG_DIR_INCREASE},
     {"shift", "staging", 3, M(5), 0, WG_NODATA_PASS, "warning", 1, 900, 0, 0.98, 0, 1, 0,
      WG_REDUCE_LAST, WG_DIR_INCREASE},
-    {"shift-tuned", "production", 80, M(10), 0, WG_NODATA_INCONCLUSIVE, "critical", 0, 0, 0,
-     0.98, 0, 1, 0, WG_REDUCE_LAST, WG_DIR_INCREASE},
+    {"shift-tuned", "production", 80, M(10), 0, WG_NODATA_INCONCLUSIVE, "critical", 0, 0, 0, 0.98,
+     0, 1, 0, WG_REDUCE_LAST, WG_DIR_INCREASE},
     {"shift-tuned", "staging", 80, M(5), 0, WG_NODATA_PASS, "warning", 1, 900, 0, 0.98, 0, 1, 0,
      WG_REDUCE_LAST, WG_DIR_INCREASE},
-    {"shift-tuned", "canary", 30, M(10), 0, WG_NODATA_INCONCLUSIVE, "critical", 0, 0, 0, 0.95, 0,
-     3, 1, WG_REDUCE_P99, WG_DIR_EITHER},
+    {"shift-tuned", "canary", 30, M(10), 0, WG_NODATA_INCONCLUSIVE, "critical", 0, 0, 0, 0.95, 0, 3,
+     1, WG_REDUCE_P99, WG_DIR_EITHER},
 };
 
 static const struct wg_rule *find_rule(const struct wg_feature *f, const char *name)
@@ -151,10 +153,10 @@ static void test_precedence(void **state)
                         i, w->rule, w->wave, w->min_samples, (long long)w->window_ns,
                         (long long)w->delay_ns, w->no_data, w->severity, w->has_max, w->max,
                         w->has_warn_max, w->confidence, w->dry_run, w->weight, w->key, w->reduce,
-                        w->direction, g.min_samples, (long long)g.window_ns,
-                        (long long)g.delay_ns, g.no_data, g.severity, g.threshold.has_max,
-                        g.threshold.max, g.threshold.has_warn_max, g.confidence, g.dry_run,
-                        g.weight, g.key, g.reduce, g.direction);
+                        w->direction, g.min_samples, (long long)g.window_ns, (long long)g.delay_ns,
+                        g.no_data, g.severity, g.threshold.has_max, g.threshold.max,
+                        g.threshold.has_warn_max, g.confidence, g.dry_run, g.weight, g.key,
+                        g.reduce, g.direction);
             failed++;
         }
     }

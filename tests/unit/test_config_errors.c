@@ -7,7 +7,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,21 +17,21 @@
 #include "config/config.h"
 
 /* A valid prefix most cases extend: lines 1-8. */
-#define BASE                                                                                   \
-    "sources:\n"                                                                               \
-    "  db:\n"                                                                                  \
-    "    url: http://127.0.0.1:8086\n"                                                         \
-    "    database: telemetry\n"                                                                \
-    "waves:\n"                                                                                 \
-    "  - name: staging\n"                                                                      \
-    "    source: db\n"                                                                         \
+#define BASE                                                                                       \
+    "sources:\n"                                                                                   \
+    "  db:\n"                                                                                      \
+    "    url: http://127.0.0.1:8086\n"                                                             \
+    "    database: telemetry\n"                                                                    \
+    "waves:\n"                                                                                     \
+    "  - name: staging\n"                                                                          \
+    "    source: db\n"                                                                             \
     "features:\n"
 
 /* features.f.rules[0] starts at line 11, col 9; its keys at col 9 from line 11. */
-#define RULE                                                                                   \
-    BASE "  f:\n"                                                                              \
-         "    rules:\n"                                                                        \
-         "      - name: r\n"                                                                   \
+#define RULE                                                                                       \
+    BASE "  f:\n"                                                                                  \
+         "    rules:\n"                                                                            \
+         "      - name: r\n"                                                                       \
          "        query: SELECT 1\n"
 
 struct ecase {
@@ -41,7 +43,8 @@ struct ecase {
 
 static const struct ecase cases[] = {
     /* unknown keys list the allowed ones */
-    {"unknown top-level key", "sources: {}\nsourcez: {}\n",
+    {"unknown top-level key",
+     "sources: {}\nsourcez: {}\n",
      {"t.yaml:2:1: sourcez: unknown key 'sourcez' (allowed: sources, waves, features"},
      1},
     {"unknown source key",
@@ -50,15 +53,18 @@ static const struct ecase cases[] = {
       "retention_policy, org, org_id, token_env, username, password_env, timeout, "
       "connect_timeout, max_response_bytes, max_concurrency, retries, chunk_size, tls)"},
      1},
-    {"unknown rule key", RULE "        treshold: {max: 1}\n",
+    {"unknown rule key",
+     RULE "        treshold: {max: 1}\n",
      {"t.yaml:13:9: features.f.rules[0].treshold: unknown key 'treshold' (allowed: name, "
       "source, query, field, judge, baseline, split, outliers, labels, waves, threshold, "
       "min_samples"},
      1},
-    {"unknown override key", RULE "        waves: {staging: {windw: 5m}}\n",
+    {"unknown override key",
+     RULE "        waves: {staging: {windw: 5m}}\n",
      {"t.yaml:13:27: features.f.rules[0].waves.staging.windw: unknown key 'windw'"},
      1},
-    {"unknown wave key", "waves:\n  - name: w\n    colour: blue\n",
+    {"unknown wave key",
+     "waves:\n  - name: w\n    colour: blue\n",
      {"t.yaml:3:5: waves[0].colour: unknown key 'colour' (allowed: name, env, source, "
       "defaults)"},
      1},
@@ -67,103 +73,130 @@ static const struct ecase cases[] = {
      "sources:\n  db:\n    url: http://h\n    database: d\n    url: http://other\n",
      {"t.yaml:5:5: sources.db.url: duplicate key 'url' (first defined at line 3:5)"},
      1},
-    {"duplicate top-level key", BASE "  f: {rules: []}\nfeatures: {}\n",
+    {"duplicate top-level key",
+     BASE "  f: {rules: []}\nfeatures: {}\n",
      {"t.yaml:10:1: features: duplicate key 'features' (first defined at line 8:1)"},
      1},
-    {"duplicate rule name", RULE "      - name: r\n        query: SELECT 2\n",
+    {"duplicate rule name",
+     RULE "      - name: r\n        query: SELECT 2\n",
      {"t.yaml:13:15: features.f.rules[1].name: duplicate rule name 'r' in feature 'f' (first "
       "defined at line 11:9)"},
      1},
     /* wrong types say what was expected */
-    {"quoted number", RULE "        threshold: {max: \"250\"}\n",
+    {"quoted number",
+     RULE "        threshold: {max: \"250\"}\n",
      {"t.yaml:13:26: features.f.rules[0].threshold.max: expected a number, got a quoted string "
       "\"250\""},
      1},
-    {"not a number", RULE "        threshold: {max: abc}\n",
+    {"not a number",
+     RULE "        threshold: {max: abc}\n",
      {"t.yaml:13:26: features.f.rules[0].threshold.max: expected a number, got 'abc'"},
      1},
-    {"nan is not a number", RULE "        threshold: {max: .nan, min: inf}\n",
+    {"nan is not a number",
+     RULE "        threshold: {max: .nan, min: inf}\n",
      {"features.f.rules[0].threshold.max: expected a number, got '.nan'",
       "features.f.rules[0].threshold.min: expected a number, got 'inf'"},
      2},
-    {"yes is not a bool", RULE "        dry_run: yes\n",
+    {"yes is not a bool",
+     RULE "        dry_run: yes\n",
      {"t.yaml:13:18: features.f.rules[0].dry_run: expected true or false, got 'yes'"},
      1},
-    {"quoted integer", RULE "        min_samples: \"5\"\n",
+    {"quoted integer",
+     RULE "        min_samples: \"5\"\n",
      {"t.yaml:13:22: features.f.rules[0].min_samples: expected an integer, got a quoted "
       "string \"5\""},
      1},
-    {"fractional integer", RULE "        min_samples: 2.5\n",
+    {"fractional integer",
+     RULE "        min_samples: 2.5\n",
      {"features.f.rules[0].min_samples: expected an integer, got '2.5'"},
      1},
-    {"mapping expected", RULE "        threshold: 5\n",
+    {"mapping expected",
+     RULE "        threshold: 5\n",
      {"t.yaml:13:20: features.f.rules[0].threshold: expected a mapping, got '5'"},
      1},
-    {"sequence expected", BASE "  f: {rules: {name: x}}\n",
+    {"sequence expected",
+     BASE "  f: {rules: {name: x}}\n",
      {"t.yaml:9:14: features.f.rules: expected a sequence of rules, got a mapping"},
      1},
-    {"null value", RULE "        field:\n",
+    {"null value",
+     RULE "        field:\n",
      {"t.yaml:13:15: features.f.rules[0].field: expected a string, got null"},
      1},
-    {"bad enum", RULE "        reduce: p50\n",
+    {"bad enum",
+     RULE "        reduce: p50\n",
      {"t.yaml:13:17: features.f.rules[0].reduce: expected one of last, mean, min, max, sum, "
       "count, first, median, p90, p95, p99, got 'p50'"},
      1},
-    {"waves not a sequence", "waves: {name: x}\n",
+    {"waves not a sequence",
+     "waves: {name: x}\n",
      {"t.yaml:1:8: waves: expected a sequence of waves, got a mapping"},
      1},
-    {"top level sequence", "- a\n- b\n",
+    {"top level sequence",
+     "- a\n- b\n",
      {"t.yaml:1:1: expected a mapping at the top level, got a sequence"},
      1},
     /* durations, sizes, times, ranges */
-    {"bad duration", RULE "        window: 10x\n",
+    {"bad duration",
+     RULE "        window: 10x\n",
      {"t.yaml:13:17: features.f.rules[0].window: invalid duration '10x' (use e.g. 500ms, 30s, "
       "10m, 1h30m)"},
      1},
-    {"zero window", RULE "        window: 0s\n",
+    {"zero window",
+     RULE "        window: 0s\n",
      {"t.yaml:13:17: features.f.rules[0].window: duration 0s is out of range (must be > 0s)"},
      1},
-    {"negative delay", RULE "        delay: -5m\n",
+    {"negative delay",
+     RULE "        delay: -5m\n",
      {"t.yaml:13:16: features.f.rules[0].delay: invalid duration '-5m'"},
      1},
     {"bad source timeout",
      "sources:\n  db: {url: http://h, database: d, timeout: 10}\n",
      {"t.yaml:2:45: sources.db.timeout: invalid duration '10'"},
      1},
-    {"bad size", "sources:\n  db: {url: http://h, database: d, max_response_bytes: 10XB}\n",
+    {"bad size",
+     "sources:\n  db: {url: http://h, database: d, max_response_bytes: 10XB}\n",
      {"t.yaml:2:56: sources.db.max_response_bytes: invalid size '10XB' (use e.g. 256MiB, 10MB, "
       "65536)"},
      1},
-    {"bad time", RULE "        baseline: {start: yesterday, end: 2024-05-01T00:00:00Z}\n",
+    {"bad time",
+     RULE "        baseline: {start: yesterday, end: 2024-05-01T00:00:00Z}\n",
      {"t.yaml:13:27: features.f.rules[0].baseline.start: invalid time 'yesterday' (use "
       "RFC3339"},
      1},
-    {"confidence out of range", RULE "        confidence: 0.3\n",
+    {"confidence out of range",
+     RULE "        confidence: 0.3\n",
      {"t.yaml:13:21: features.f.rules[0].confidence: 0.3 is out of range: must be >= 0.5 and "
       "<= 0.9999"},
      1},
-    {"weight must be positive", RULE "        weight: 0\n",
+    {"weight must be positive",
+     RULE "        weight: 0\n",
      {"features.f.rules[0].weight: 0 is out of range: must be > 0"},
      1},
-    {"negative limit", RULE "        baseline: {window: 1h}\n        max_increase: -5%\n",
+    {"negative limit",
+     RULE "        baseline: {window: 1h}\n        max_increase: -5%\n",
      {"t.yaml:14:23: features.f.rules[0].max_increase: must be >= 0, got -5%"},
      1},
-    {"limit not a number", RULE "        baseline: {window: 1h}\n        max_increase: lots\n",
+    {"limit not a number",
+     RULE "        baseline: {window: 1h}\n        max_increase: lots\n",
      {"features.f.rules[0].max_increase: expected a number or a percentage (e.g. 25 or 20%), "
       "got 'lots'"},
      1},
-    {"threshold order", RULE "        threshold: {min: 10, warn_min: 5, max: 1}\n",
+    {"threshold order",
+     RULE "        threshold: {min: 10, warn_min: 5, max: 1}\n",
      {"t.yaml:13:20: features.f.rules[0].threshold: min (10) must be <= max (1)",
       "features.f.rules[0].threshold: min (10) must be <= warn_min (5)"},
      2},
-    {"warn_max above max", RULE "        threshold: {warn_max: 300, max: 250}\n",
+    {"warn_max above max",
+     RULE "        threshold: {warn_max: 300, max: 250}\n",
      {"features.f.rules[0].threshold: warn_max (300) must be <= max (250)"},
      1},
-    {"empty threshold", RULE "        threshold: {}\n",
+    {"empty threshold",
+     RULE "        threshold: {}\n",
      {"features.f.rules[0].threshold: a threshold needs at least one of min, max"},
      1},
-    {"score warning above pass", BASE "  f:\n    score: {pass: 80%, warning: 90%}\n"
-                                      "    rules: []\n",
+    {"score warning above pass",
+     BASE "  f:\n    score: {pass: 80%, warning: 90%}\n"
+          "    rules: []\n",
      {"t.yaml:10:12: features.f.score: warning (90%) must be <= pass (80%)"},
      1},
     /* placeholders: the column of the placeholder inside the query */
@@ -197,26 +230,33 @@ static const struct ecase cases[] = {
      {"t.yaml:12:23: features.f.rules[0].query: unclosed '{{' in the query"},
      1},
     /* missing required keys */
-    {"missing query", BASE "  f:\n    rules:\n      - name: r\n",
+    {"missing query",
+     BASE "  f:\n    rules:\n      - name: r\n",
      {"t.yaml:11:9: features.f.rules[0].query: missing required key 'query'"},
      1},
-    {"missing rule name", BASE "  f:\n    rules:\n      - query: SELECT 1\n",
+    {"missing rule name",
+     BASE "  f:\n    rules:\n      - query: SELECT 1\n",
      {"t.yaml:11:9: features.f.rules[0].name: missing required key 'name'"},
      1},
-    {"missing url", "sources:\n  db:\n    database: d\n",
+    {"missing url",
+     "sources:\n  db:\n    database: d\n",
      {"t.yaml:3:5: sources.db.url: missing required key 'url'"},
      1},
-    {"missing rules", BASE "  f:\n    flag: x\n",
+    {"missing rules",
+     BASE "  f:\n    flag: x\n",
      {"t.yaml:10:5: features.f.rules: missing required key 'rules'"},
      1},
-    {"missing wave name", "waves:\n  - env: x\n",
+    {"missing wave name",
+     "waves:\n  - env: x\n",
      {"t.yaml:2:5: waves[0].name: missing required key 'name'"},
      1},
-    {"influxql needs database", "sources:\n  db:\n    url: http://h\n",
+    {"influxql needs database",
+     "sources:\n  db:\n    url: http://h\n",
      {"t.yaml:3:5: sources.db.database: missing required key 'database' (needed by kind "
       "influxql)"},
      1},
-    {"flux needs org", "sources:\n  db:\n    kind: flux\n    url: http://h\n",
+    {"flux needs org",
+     "sources:\n  db:\n    kind: flux\n    url: http://h\n",
      {"t.yaml:3:5: sources.db.org: kind flux needs org or org_id"},
      1},
     {"username needs password_env",
@@ -227,21 +267,25 @@ static const struct ecase cases[] = {
      "sources:\n  db:\n    kind: sql\n    api: v3\n    url: http://h\n    database: d\n",
      {"t.yaml:4:10: sources.db.api: api applies to kind influxql only"},
      1},
-    {"bad url scheme", "sources:\n  db:\n    url: ftp://h\n    database: d\n",
+    {"bad url scheme",
+     "sources:\n  db:\n    url: ftp://h\n    database: d\n",
      {"t.yaml:3:10: sources.db.url: invalid URL 'ftp://h': must start with http:// or https://"},
      1},
-    {"cert without key", "sources:\n  db: {url: https://h, database: d, tls: {cert_file: c}}\n",
+    {"cert without key",
+     "sources:\n  db: {url: https://h, database: d, tls: {cert_file: c}}\n",
      {"t.yaml:2:42: sources.db.tls: cert_file and key_file must be given together"},
      1},
     /* references */
-    {"unknown rule source", RULE "        source: nope\n",
+    {"unknown rule source",
+     RULE "        source: nope\n",
      {"t.yaml:13:17: features.f.rules[0].source: unknown source 'nope' (defined: db)"},
      1},
     {"unknown wave source",
      "sources:\n  db: {url: http://h, database: d}\nwaves:\n  - name: w\n    source: dbb\n",
      {"t.yaml:5:13: waves[0].source: unknown source 'dbb' (defined: db)"},
      1},
-    {"unknown override wave", RULE "        waves:\n          production: {min_samples: 3}\n",
+    {"unknown override wave",
+     RULE "        waves:\n          production: {min_samples: 3}\n",
      {"t.yaml:14:11: features.f.rules[0].waves.production: unknown wave 'production' (defined: "
       "staging)"},
      1},
@@ -252,15 +296,18 @@ static const struct ecase cases[] = {
      {"t.yaml:10:9: features.f.rules[0]: rule 'r' has no source and wave 'b' has none: set "
       "source on the rule or on the wave"},
      1},
-    {"duplicate wave", "sources:\n  db: {url: http://h, database: d}\n"
-                       "waves:\n  - name: a\n    source: db\n  - {name: a, source: db}\n",
+    {"duplicate wave",
+     "sources:\n  db: {url: http://h, database: d}\n"
+     "waves:\n  - name: a\n    source: db\n  - {name: a, source: db}\n",
      {"t.yaml:6:12: waves[1].name: duplicate wave name 'a' (first defined at line 4:5)"},
      1},
     /* cross-field rules */
-    {"mann-whitney needs a baseline", RULE "        judge: mann-whitney\n",
+    {"mann-whitney needs a baseline",
+     RULE "        judge: mann-whitney\n",
      {"t.yaml:13:16: features.f.rules[0].judge: judge mann-whitney needs a baseline"},
      1},
-    {"max_increase needs a baseline", RULE "        max_increase: 20%\n",
+    {"max_increase needs a baseline",
+     RULE "        max_increase: 20%\n",
      {"t.yaml:13:23: features.f.rules[0].max_increase: max_increase compares against a "
       "baseline"},
      1},
@@ -269,49 +316,58 @@ static const struct ecase cases[] = {
      {"t.yaml:13:41: features.f.rules[0].waves.staging.max_decrease: max_decrease compares "
       "against a baseline"},
      1},
-    {"baseline mixed forms", RULE "        baseline: {window: 30m, previous: 3}\n",
+    {"baseline mixed forms",
+     RULE "        baseline: {window: 30m, previous: 3}\n",
      {"t.yaml:13:19: features.f.rules[0].baseline: a baseline is one of previous, {window: "
       "30m}"},
      1},
-    {"baseline pinned needs end", RULE "        baseline: {start: 2024-05-01T00:00:00Z}\n",
+    {"baseline pinned needs end",
+     RULE "        baseline: {start: 2024-05-01T00:00:00Z}\n",
      {"features.f.rules[0].baseline: a baseline is one of"},
      1},
     {"baseline start after end",
      RULE "        baseline: {start: 2024-05-02T00:00:00Z, end: 2024-05-01T00:00:00Z}\n",
      {"features.f.rules[0].baseline: baseline start must be before its end"},
      1},
-    {"baseline bad scalar", RULE "        baseline: yesterday\n",
+    {"baseline bad scalar",
+     RULE "        baseline: yesterday\n",
      {"t.yaml:13:19: features.f.rules[0].baseline: expected previous, {window: 30m}"},
      1},
-    {"baseline and split", RULE "        baseline: {window: 1h}\n"
-                                "        split: {tag: v, baseline: a, canary: b}\n",
+    {"baseline and split",
+     RULE "        baseline: {window: 1h}\n"
+          "        split: {tag: v, baseline: a, canary: b}\n",
      {"t.yaml:14:16: features.f.rules[0].split: a baseline is given twice"},
      1},
-    {"split missing canary", RULE "        split: {tag: v, baseline: a}\n",
+    {"split missing canary",
+     RULE "        split: {tag: v, baseline: a}\n",
      {"t.yaml:13:16: features.f.rules[0].split.canary: missing required key 'canary'"},
      1},
     /* YAML itself */
-    {"yaml syntax error", "sources:\n  db: [1, 2\nwaves: []\n",
+    {"yaml syntax error",
+     "sources:\n  db: [1, 2\nwaves: []\n",
      {"t.yaml:3:6: YAML syntax error: did not find expected ',' or ']' (while parsing a flow "
       "sequence at line 2:7)"},
      1},
-    {"yaml bad indentation", "sources:\n  db:\n    url: x\n   database: d\n",
+    {"yaml bad indentation",
+     "sources:\n  db:\n    url: x\n   database: d\n",
      {"t.yaml:4:4: YAML syntax error:"},
      1},
-    {"yaml tab", "sources:\n\tdb: {}\n",
+    {"yaml tab",
+     "sources:\n\tdb: {}\n",
      {"t.yaml:2:1: YAML syntax error: found character that cannot start any token"},
      1},
-    {"alias rejected", "sources:\n  db: &x {url: http://h, database: d}\n  db2: *x\n",
+    {"alias rejected",
+     "sources:\n  db: &x {url: http://h, database: d}\n  db2: *x\n",
      {"t.yaml:2:7: sources.db: YAML anchors (&x) are not supported",
       "t.yaml:3:8: sources.db2: YAML aliases (*x) are not supported"},
      -1},
-    {"two documents", "sources: {}\n---\nwaves: []\n",
+    {"two documents",
+     "sources: {}\n---\nwaves: []\n",
      {"t.yaml:2:1: only one YAML document is allowed"},
      -1},
-    {"empty file", "",
-     {"t.yaml:1:1: the config is empty"},
-     1},
-    {"invalid utf-8", "sources:\n  db\xff: {}\n",
+    {"empty file", "", {"t.yaml:1:1: the config is empty"}, 1},
+    {"invalid utf-8",
+     "sources:\n  db\xff: {}\n",
      {"t.yaml:2:5: YAML error: invalid leading UTF-8 octet"},
      1},
 };
@@ -388,9 +444,12 @@ static void test_collects_all(void **state)
         int line, col;
         const char *key;
     } want[] = {
-        {5, 14, "sources.db.timeout"},         {6, 14, "sources.db.retries"},
-        {10, 5, "waves[0].colour"},            {15, 23, "features.f.rules[0].query"},
-        {16, 17, "features.f.rules[0].window"}, {17, 17, "features.f.rules[0].reduce"},
+        {5, 14, "sources.db.timeout"},
+        {6, 14, "sources.db.retries"},
+        {10, 5, "waves[0].colour"},
+        {15, 23, "features.f.rules[0].query"},
+        {16, 17, "features.f.rules[0].window"},
+        {17, 17, "features.f.rules[0].reduce"},
     };
     char *got = render(&d);
     int failed = d.n != sizeof(want) / sizeof(want[0]);

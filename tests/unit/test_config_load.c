@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +16,7 @@
 
 #include "config/config.h"
 
-#define S(x) ((int64_t)(x) * WG_NS_PER_SEC)
+#define S(x) ((int64_t)(x)*WG_NS_PER_SEC)
 
 static const char full_yaml[] =
     "sources:\n"

@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,18 +104,18 @@ static void test_scalar_pos(void **state)
         size_t off;
         int line, col;
     } cases[] = {
-        {"q: abc {{x}}\n", 4, 1, 8},                    /* plain */
-        {"q: 'abc {{x}}'\n", 4, 1, 9},                  /* single-quoted */
-        {"q: \"abc {{x}}\"\n", 4, 1, 9},                /* double-quoted */
-        {"q: \"\\tbc {{x}}\"\n", 4, 1, 4},              /* an escape: the scalar's start */
-        {"q: 'it''s {{x}}'\n", 5, 1, 4},                /* '' escape: the scalar's start */
-        {"q: abc\n  def {{x}}\n", 8, 1, 4},             /* folded plain: the start */
-        {"q: |\n  abc\n    def {{x}}\n", 10, 3, 9},     /* literal, second line, indented */
-        {"q: |  # note\n  abc {{x}}\n", 4, 2, 7},       /* literal with a comment */
-        {"q: |\n\n  abc {{x}}\n", 5, 3, 7},             /* literal with a blank first line */
-        {"q: >\n  abc\n  def {{x}}\n", 8, 1, 4},        /* folded block: the start */
-        {"q: caf\xc3\xa9 {{x}}\n", 6, 1, 9},            /* columns count characters */
-        {"a: 1\r\nq: |\r\n  ab {{x}}\r\n", 3, 3, 6},    /* CRLF */
+        {"q: abc {{x}}\n", 4, 1, 8},                 /* plain */
+        {"q: 'abc {{x}}'\n", 4, 1, 9},               /* single-quoted */
+        {"q: \"abc {{x}}\"\n", 4, 1, 9},             /* double-quoted */
+        {"q: \"\\tbc {{x}}\"\n", 4, 1, 4},           /* an escape: the scalar's start */
+        {"q: 'it''s {{x}}'\n", 5, 1, 4},             /* '' escape: the scalar's start */
+        {"q: abc\n  def {{x}}\n", 8, 1, 4},          /* folded plain: the start */
+        {"q: |\n  abc\n    def {{x}}\n", 10, 3, 9},  /* literal, second line, indented */
+        {"q: |  # note\n  abc {{x}}\n", 4, 2, 7},    /* literal with a comment */
+        {"q: |\n\n  abc {{x}}\n", 5, 3, 7},          /* literal with a blank first line */
+        {"q: >\n  abc\n  def {{x}}\n", 8, 1, 4},     /* folded block: the start */
+        {"q: caf\xc3\xa9 {{x}}\n", 6, 1, 9},         /* columns count characters */
+        {"a: 1\r\nq: |\r\n  ab {{x}}\r\n", 3, 3, 6}, /* CRLF */
     };
     int failed = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -144,8 +146,9 @@ static void test_rejects(void **state)
         {"a: !foo x\n", WG_OK, "y.yaml:1:4: a: YAML tags (!foo) are not supported"},
         {"a: {[1]: x}\n", WG_OK, "y.yaml:1:5: a: a mapping key must be a plain string"},
         {"a: \"x\\0y\"\n", WG_OK, "y.yaml:1:4: a: a NUL character is not allowed"},
-        {"a: 1\nb: 2\na: 3\n", WG_OK, "y.yaml:3:1: a: duplicate key 'a' (first defined at line "
-                                      "1:1)"},
+        {"a: 1\nb: 2\na: 3\n", WG_OK,
+         "y.yaml:3:1: a: duplicate key 'a' (first defined at line "
+         "1:1)"},
         {"l: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]"
          "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n",
          WG_ECONFIG, "nesting deeper than 64 levels"},
@@ -154,8 +157,7 @@ static void test_rejects(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct wg__cfg_doc doc;
         struct wg_diags d = {0};
-        enum wg_err rc = wg__config_parse("y.yaml", cases[i].yaml, strlen(cases[i].yaml), &doc,
-                                          &d);
+        enum wg_err rc = wg__config_parse("y.yaml", cases[i].yaml, strlen(cases[i].yaml), &doc, &d);
         char *got = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&got, &len);
