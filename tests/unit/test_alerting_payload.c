@@ -1,0 +1,321 @@
+/* test_alerting_payload.c — receiver payloads (webhook v4, Slack, Teams, PagerDuty, Opsgenie,
+ * Alertmanager), Standard Webhooks signing known-answer vector, template fallback, and the
+ * alerting/monitor config decoder's errors.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alerting/alerting_int.h"
+
+static void test_sign_vector(void **st)
+{
+    (void)st;
+    char out[128];
+    const char *body = "{\"test\": 2432232314}";
+    assert_int_equal(wg_alert_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                                   "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body),
+                                   out, sizeof(out)),
+                     0);
+    assert_string_equal(out, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    assert_int_equal(wg_alert_sign("whsec_***", "id", 1, "x", 1, out, sizeof(out)), -1);
+}
+
+static const char *cfg_yaml =
+    "alerting:\n"
+    "  templates: {title: 'T {{ labels.nope }}'}\n"
+    "  receivers:\n"
+    "    - {name: hook, type: webhook, url: 'http://h/x', title: '{{ status }} {{ alertname }}'}\n"
+    "    - {name: chat, type: slack, url: 'http://h/s'}\n"
+    "    - {name: pd, type: pagerduty, routing_key_env: WG_TEST_PD_KEY, url: 'http://h/pd'}\n"
+    "    - {name: og, type: opsgenie, api_key_env: WG_TEST_OG_KEY, url: 'http://h/og'}\n"
+    "    - {name: ms, type: teams, url: 'http://h/t'}\n"
+    "    - {name: am, type: alertmanager, url: 'http://h:9093/'}\n"
+    "  route: {receiver: hook, group_by: [alertname]}\n"
+    "monitor: {interval: 30s, for: 1m, rules: {checkout/errors: {error: ok}}}\n";
+
+struct fixture {
+    struct wg_alert_config *cfg;
+    struct wg__alert al;
+    struct wg__group g;
+    struct wg__alert *sel[1];
+};
+
+static void fixture_init(struct fixture *f, const char *summary)
+{
+    struct wg_diags d = {0};
+    memset(f, 0, sizeof(*f));
+    assert_int_equal(wg_alert_config_load_mem("t.yaml", cfg_yaml, strlen(cfg_yaml), &f->cfg, &d),
+                     WG_OK);
+    wg_diags_free(&d);
+    wg__labels_set(&f->al.labels, "alertname", "ErrorRate");
+    wg__labels_set(&f->al.labels, "severity", "warning");
+    wg__labels_set(&f->al.labels, "wave", "prod");
+    wg__labels_set(&f->al.ann, "summary", summary);
+    f->al.fp = wg_alert_fingerprint(f->al.labels.v, f->al.labels.n);
+    snprintf(f->al.fps, sizeof(f->al.fps), "%016llx", (unsigned long long)f->al.fp);
+    f->al.starts_at = 1000 * WG_NS_PER_SEC;
+    f->g.key = wg_strdup("r:hook:{\"alertname\":\"ErrorRate\"}");
+    wg__labels_set(&f->g.glabels, "alertname", "ErrorRate");
+    f->sel[0] = &f->al;
+}
+
+static void fixture_free(struct fixture *f)
+{
+    wg__labels_clear(&f->al.labels);
+    wg__labels_clear(&f->al.ann);
+    wg__labels_clear(&f->g.glabels);
+    free(f->g.key);
+    wg_alert_config_free(f->cfg);
+}
+
+static cJSON *render(struct fixture *f, const char *rcv, int firing, struct wg__req *req)
+{
+    const struct wg_receiver *r = wg_alert_config_receiver(f->cfg, rcv);
+    f->g.rcv = r;
+    if (!firing) {
+        f->al.resolved = 1;
+        f->al.ends_at = 2000 * WG_NS_PER_SEC;
+    }
+    struct wg__notif nt = {r, &f->g, "first notification", f->sel, 1, firing ? 1 : 0,
+                           1500 * WG_NS_PER_SEC};
+    assert_int_equal(wg__payload_render(f->cfg, &nt, "msg_abc", req), WG_OK);
+    cJSON *j = cJSON_Parse(req->body);
+    if (!j) {
+        fprintf(stderr, "not JSON: %s\n", req->body);
+    }
+    assert_non_null(j);
+    return j;
+}
+
+static const char *jstr(const cJSON *j, const char *path)
+{
+    char buf[128];
+    snprintf(buf, sizeof(buf), "%s", path);
+    const cJSON *cur = j;
+    for (char *save = NULL, *t = strtok_r(buf, ".", &save); t && cur;
+         t = strtok_r(NULL, ".", &save)) {
+        cur = cJSON_IsArray(cur) ? cJSON_GetArrayItem(cur, atoi(t))
+                                 : cJSON_GetObjectItemCaseSensitive(cur, t);
+    }
+    return cJSON_IsString(cur) ? cur->valuestring : NULL;
+}
+
+static void test_webhook(void **st)
+{
+    (void)st;
+    struct fixture f;
+    struct wg__req req;
+    fixture_init(&f, "error rate 4.2% > 2%");
+    cJSON *j = render(&f, "hook", 1, &req);
+    struct {
+        const char *path, *want;
+    } cases[] = {
+        {"version", "4"},
+        {"status", "firing"},
+        {"receiver", "hook"},
+        {"notification_reason", "first notification"},
+        {"groupLabels.alertname", "ErrorRate"},
+        {"commonLabels.severity", "warning"},
+        {"title", "firing ErrorRate"},
+        {"alerts.0.fingerprint", f.al.fps},
+        {"alerts.0.startsAt", "1970-01-01T00:16:40Z"},
+        {"alerts.0.endsAt", "0001-01-01T00:00:00Z"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *got = jstr(j, cases[i].path);
+        if (!got || strcmp(got, cases[i].want) != 0) {
+            fprintf(stderr, "%s: want %s got %s\n", cases[i].path, cases[i].want,
+                    got ? got : "(null)");
+            fail();
+        }
+    }
+    assert_non_null(strstr(req.headers, "webhook-id: msg_abc\n"));
+    cJSON_Delete(j);
+    wg__req_clear(&req);
+    fixture_free(&f);
+}
+
+static void test_slack_and_fallback(void **st)
+{
+    (void)st;
+    struct fixture f;
+    struct wg__req req;
+    fixture_init(&f, "s");
+    /* the global title template references a missing label: plain fallback is sent */
+    cJSON *j = render(&f, "chat", 1, &req);
+    assert_string_equal(jstr(j, "text"), "[FIRING:1] ErrorRate");
+    assert_string_equal(jstr(j, "blocks.0.type"), "header");
+    assert_string_equal(jstr(j, "blocks.1.text.text"), "FIRING ErrorRate: s");
+    cJSON_Delete(j);
+    wg__req_clear(&req);
+    fixture_free(&f);
+}
+
+static void test_pagerduty(void **st)
+{
+    (void)st;
+    struct fixture f;
+    struct wg__req req;
+    char longsum[3000], dedup[65];
+    memset(longsum, 'x', sizeof(longsum) - 1);
+    longsum[sizeof(longsum) - 1] = '\0';
+    setenv("WG_TEST_PD_KEY", "e93facc04764012d7bfb002500d5d1a6", 1);
+    fixture_init(&f, longsum);
+    /* make the title long too: the summary is cut to 1024 bytes */
+    free(f.cfg->title_tmpl);
+    f.cfg->title_tmpl = wg_strdup("{{ annotations.summary }}");
+    cJSON *j = render(&f, "pd", 1, &req);
+    wg__sha256_hex(f.g.key, strlen(f.g.key), dedup);
+    assert_string_equal(jstr(j, "routing_key"), "e93facc04764012d7bfb002500d5d1a6");
+    assert_string_equal(jstr(j, "event_action"), "trigger");
+    assert_string_equal(jstr(j, "dedup_key"), dedup);
+    assert_string_equal(jstr(j, "payload.severity"), "warning");
+    assert_string_equal(jstr(j, "payload.source"), "wavegate");
+    assert_true(strlen(jstr(j, "payload.summary")) <= 1024);
+    assert_true(strlen(jstr(j, "payload.summary")) > 1000);
+    assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "payload"), "custom_details"));
+    cJSON_Delete(j);
+    wg__req_clear(&req);
+    j = render(&f, "pd", 0, &req);
+    assert_string_equal(jstr(j, "event_action"), "resolve");
+    assert_string_equal(jstr(j, "dedup_key"), dedup);
+    assert_null(cJSON_GetObjectItem(j, "payload"));
+    cJSON_Delete(j);
+    wg__req_clear(&req);
+    unsetenv("WG_TEST_PD_KEY");
+    const struct wg_receiver *r = wg_alert_config_receiver(f.cfg, "pd");
+    struct wg__notif nt = {r, &f.g, "x", f.sel, 1, 1, 0};
+    assert_int_equal(wg__payload_render(f.cfg, &nt, "msg_abc", &req), WG_EINVAL);
+    fixture_free(&f);
+}
+
+static void test_opsgenie_teams_am(void **st)
+{
+    (void)st;
+    struct fixture f;
+    struct wg__req req;
+    char dedup[65];
+    setenv("WG_TEST_OG_KEY", "og-key", 1);
+    fixture_init(&f, "s");
+    wg__sha256_hex(f.g.key, strlen(f.g.key), dedup);
+    cJSON *j = render(&f, "og", 1, &req);
+    assert_string_equal(jstr(j, "alias"), dedup);
+    assert_string_equal(jstr(j, "priority"), "P3");
+    assert_true(strlen(jstr(j, "message")) <= 130);
+    assert_non_null(strstr(req.headers, "Authorization: GenieKey og-key\n"));
+    cJSON_Delete(j);
+    wg__req_clear(&req);
+    j = render(&f, "og", 0, &req);
+    char want[200];
+    snprintf(want, sizeof(want), "http://h/og/%s/close?identifierType=alias", dedup);
+    assert_string_equal(req.url, want);
+    cJSON_Delete(j);
+    wg__req_clear(&req);
+    f.al.resolved = 0;
+    j = render(&f, "ms", 1, &req);
+    assert_string_equal(jstr(j, "type"), "message");
+    assert_string_equal(jstr(j, "attachments.0.content.type"), "AdaptiveCard");
+    assert_string_equal(jstr(j, "attachments.0.content.body.0.color"), "Attention");
+    cJSON_Delete(j);
+    wg__req_clear(&req);
+    j = render(&f, "am", 0, &req);
+    assert_string_equal(req.url, "http://h:9093/api/v2/alerts");
+    assert_true(cJSON_IsArray(j));
+    assert_string_equal(jstr(j, "0.labels.alertname"), "ErrorRate");
+    assert_string_equal(jstr(j, "0.endsAt"), "1970-01-01T00:33:20Z");
+    cJSON_Delete(j);
+    wg__req_clear(&req);
+    fixture_free(&f);
+    unsetenv("WG_TEST_OG_KEY");
+}
+
+static void test_config_errors(void **st)
+{
+    (void)st;
+    struct {
+        const char *yaml, *want;
+    } cases[] = {
+        {"alerting:\n  receivers: [{name: a, type: webhook, url: 'http://x'}]\n"
+         "  route: {receiver: b}\n",
+         "unknown receiver 'b'"},
+        {"alerting:\n  receivers: [{name: a, type: fax, url: 'http://x'}]\n"
+         "  route: {receiver: a}\n",
+         "type 'fax' unknown"},
+        {"alerting:\n  receivers: [{name: a, type: webhook, url: 'http://x', title: '{{ x }}'}]\n"
+         "  route: {receiver: a}\n",
+         "unknown field 'x'"},
+        {"alerting:\n  receivers: [{name: a, type: webhook, url: 'http://x', colour: red}]\n"
+         "  route: {receiver: a}\n",
+         "unknown key 'colour'"},
+        {"alerting:\n  receivers: [{name: a, type: webhook, url: 'http://x'}]\n"
+         "  route: {receiver: a, routes: [{matchers: ['a=~\"(\"']}]}\n",
+         "bad regular expression"},
+        {"alerting:\n  receivers: [{name: a, type: pagerduty}]\n  route: {receiver: a}\n",
+         "needs routing_key_env"},
+        {"alerting:\n  receivers: [{name: a, type: webhook, url: 'http://x'}]\n"
+         "  route: {receiver: a, group_wait: soon}\n",
+         "must be a duration"},
+        {"monitor: {interval: 1m, no_data: maybe}\n", "must be alerting, ok, keep_last"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct wg_diags d = {0};
+        struct wg_alert_config *c = NULL;
+        enum wg_err rc = wg_alert_config_load_mem("t.yaml", cases[i].yaml,
+                                                  strlen(cases[i].yaml), &c, &d);
+        int found = 0;
+        for (size_t k = 0; k < d.n; k++) {
+            found |= strstr(d.v[k].msg, cases[i].want) != NULL;
+        }
+        if (rc != WG_ECONFIG || c || !found) {
+            fprintf(stderr, "case %zu: want error containing '%s', got rc=%d:\n", i,
+                    cases[i].want, rc);
+            wg_diags_print(&d, stderr);
+            fail();
+        }
+        wg_diags_free(&d);
+    }
+}
+
+static void test_config_inheritance(void **st)
+{
+    (void)st;
+    const char *y = "alerting:\n"
+                    "  receivers: [{name: a, type: webhook, url: 'http://x'},"
+                    " {name: s, type: slack, url: 'http://y', send_resolved: true}]\n"
+                    "  route:\n"
+                    "    receiver: a\n"
+                    "    group_by: [x]\n"
+                    "    group_wait: 1s\n"
+                    "    routes: [{receiver: s, match: {k: v}, routes: [{repeat_interval: 1h}]}]\n";
+    struct wg_diags d = {0};
+    struct wg_alert_config *c = NULL;
+    assert_int_equal(wg_alert_config_load_mem("t.yaml", y, strlen(y), &c, &d), WG_OK);
+    const struct wg_route *leaf = &c->route.routes[0].routes[0];
+    assert_string_equal(leaf->receiver, "s");
+    assert_int_equal(leaf->group_wait_ns, WG_NS_PER_SEC);
+    assert_int_equal(leaf->group_interval_ns, 300 * WG_NS_PER_SEC);
+    assert_int_equal(leaf->repeat_interval_ns, 3600 * WG_NS_PER_SEC);
+    assert_int_equal(leaf->ngroup_by, 1);
+    assert_int_equal(wg_alert_config_receiver(c, "s")->send_resolved, 1);
+    assert_int_equal(wg_alert_config_receiver(c, "s")->max_in_flight, 1);
+    wg_alert_config_free(c);
+    wg_diags_free(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sign_vector),       cmocka_unit_test(test_webhook),
+        cmocka_unit_test(test_slack_and_fallback), cmocka_unit_test(test_pagerduty),
+        cmocka_unit_test(test_opsgenie_teams_am), cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_config_inheritance),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
