@@ -432,13 +432,42 @@ static void test_load_file(void **state)
     wg_diags_free(&d);
 }
 
+/* The README's example config is valid and loads without a warning. */
+static void test_example(void **state)
+{
+    (void)state;
+    char path[4096];
+    const char *here = __FILE__; /* .../tests/unit/test_config_load.c */
+    const char *cut = strstr(here, "tests/unit/");
+    assert_non_null(cut);
+    snprintf(path, sizeof(path), "%.*sexamples/wavegate.yaml", (int)(cut - here), here);
+    struct wg_diags d = {0};
+    struct wg_config *cfg = NULL;
+    enum wg_err rc = wg_config_load(path, &cfg, &d);
+    if (rc != WG_OK || d.n) {
+        wg_diags_print(&d, stderr);
+    }
+    assert_int_equal(rc, WG_OK);
+    assert_int_equal(d.n, 0);
+    assert_int_equal(cfg->nsources, 3);
+    assert_int_equal(cfg->nwaves, 3);
+    assert_int_equal(cfg->nfeatures, 2);
+    const struct wg_feature *f = wg_config_feature(cfg, "checkout");
+    assert_non_null(f);
+    assert_int_equal(f->nrules, 5);
+    assert_int_equal(f->rules[2].judge, WG_JUDGE_MANN_WHITNEY);
+    assert_int_equal(f->rules[3].baseline.kind, WG_BASELINE_SPLIT);
+    assert_int_equal(f->rules[4].baseline.kind, WG_BASELINE_PREVIOUS);
+    wg_config_free(cfg);
+    wg_diags_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_roundtrip),
-        cmocka_unit_test(test_minimal_defaults),
-        cmocka_unit_test(test_warning_only),
-        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_full_roundtrip), cmocka_unit_test(test_minimal_defaults),
+        cmocka_unit_test(test_warning_only),   cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_example),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
