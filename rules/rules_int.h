@@ -27,4 +27,13 @@ size_t wg__rules_iqr_filter(double *v, size_t n);
 enum wg_err wg__rules_diff_select(const double *xs, size_t nx, const double *ys, size_t ny,
                                   uint64_t k, double *out);
 
+/* Exact null distribution of U for sizes m, n without ties: cdf[u] = P(U <= u), u = 0..m*n.
+ * Caller frees; NULL on ENOMEM. Memory (m + 1) * (m * n + 1) doubles. */
+double *wg__rules_mw_exact_cdf(size_t m, size_t n);
+
+/* The normal approximation alone, with or without continuity correction (tie-corrected):
+ * two-sided p and the one-sided p for "x greater". For tests against published values. */
+enum wg_err wg__rules_mw_asymptotic(const double *x, size_t nx, const double *y, size_t ny,
+                                    int correct, double *p_two, double *p_greater);
+
 #endif

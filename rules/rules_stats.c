@@ -13,7 +13,7 @@
 /* Exact distribution only below this size per side and without ties (R's wilcox.test rule). */
 #define EXACT_MAX 50
 /* Candidates left in the selection below which they are simply collected and sorted. */
-#define SELECT_COLLECT 4096
+#define SELECT_COLLECT 2048
 
 double wg__rules_norm_sf(double z)
 {
@@ -81,6 +81,41 @@ size_t wg__rules_iqr_filter(double *v, size_t n)
 
 /* ---- selection of the k-th pairwise difference ------------------------------------------ */
 
+/* k-th smallest (0-based) of a[0..n), reordering a: quickselect, median-of-three pivots. */
+static double qselect(double *a, size_t n, size_t k)
+{
+    long lo = 0, hi = (long)n - 1, kk = (long)k;
+    while (hi > lo) {
+        long mid = lo + (hi - lo) / 2;
+        double x = a[lo], y = a[mid], z = a[hi];
+        double pv = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        long i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < pv) {
+                i++;
+            }
+            while (a[j] > pv) {
+                j--;
+            }
+            if (i <= j) {
+                double t = a[i];
+                a[i] = a[j];
+                a[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (kk <= j) {
+            hi = j;
+        } else if (kk >= i) {
+            lo = i;
+        } else {
+            return a[kk];
+        }
+    }
+    return a[kk];
+}
+
 static uint64_t splitmix(uint64_t *s)
 {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
@@ -124,8 +159,7 @@ enum wg_err wg__rules_diff_select(const double *xs, size_t nx, const double *ys,
                     cand[m++] = M(i, j);
                 }
             }
-            wg__rules_sort(cand, m);
-            *out = m ? cand[k - below - 1] : NAN;
+            *out = m ? qselect(cand, m, (size_t)(k - below - 1)) : NAN;
             rc = WG_OK;
             goto out;
         }
@@ -177,7 +211,7 @@ out:
 /* cdf[u] = P(U <= u) for sizes m, n. Elements are added in sorted order; an x added after
  * j elements of which c are x's adds (j - c) to U. Counts stay exact up to 2^53 and keep
  * ~16 significant digits beyond, plenty for tail probabilities. */
-static double *exact_cdf(size_t m, size_t n)
+double *wg__rules_mw_exact_cdf(size_t m, size_t n)
 {
     size_t K = m * n, W = K + 1;
     double *dp = calloc((m + 1) * W, sizeof(*dp));
@@ -216,17 +250,6 @@ static double *exact_cdf(size_t m, size_t n)
 
 /* ---- Mann-Whitney ----------------------------------------------------------------------- */
 
-struct tagged {
-    double v;
-    int x; /* 1: from x (current) */
-};
-
-static int cmp_tagged(const void *a, const void *b)
-{
-    double p = ((const struct tagged *)a)->v, q = ((const struct tagged *)b)->v;
-    return (p > q) - (p < q);
-}
-
 static double mean_of(const double *v, size_t n)
 {
     double s = 0;
@@ -236,38 +259,29 @@ static double mean_of(const double *v, size_t n)
     return s / (double)n;
 }
 
-/* Sum of the midranks of x and the tie term sum(t^3 - t). */
-static enum wg_err rank_sum(const double *x, size_t nx, const double *y, size_t ny, double *rx,
-                            double *ties)
+/* Sum of the midranks of x and the tie term sum(t^3 - t), merging sorted xs and ys. */
+static void rank_sum(const double *xs, size_t nx, const double *ys, size_t ny, double *rx,
+                     double *ties)
 {
-    size_t N = nx + ny;
-    struct tagged *t = malloc(N * sizeof(*t));
-    if (!t) {
-        return WG_ENOMEM;
-    }
-    for (size_t i = 0; i < nx; i++) {
-        t[i] = (struct tagged){x[i], 1};
-    }
-    for (size_t i = 0; i < ny; i++) {
-        t[nx + i] = (struct tagged){y[i], 0};
-    }
-    qsort(t, N, sizeof(*t), cmp_tagged);
+    size_t i = 0, j = 0, pos = 0;
     *rx = 0;
     *ties = 0;
-    for (size_t i = 0; i < N;) {
-        size_t j = i + 1;
-        while (j < N && t[j].v == t[i].v) {
+    while (i < nx || j < ny) {
+        double v = j == ny || (i < nx && xs[i] <= ys[j]) ? xs[i] : ys[j];
+        size_t ci = 0, cj = 0;
+        while (i < nx && xs[i] == v) {
+            i++;
+            ci++;
+        }
+        while (j < ny && ys[j] == v) {
             j++;
+            cj++;
         }
-        double rank = ((double)(i + 1) + (double)j) / 2.0, tn = (double)(j - i);
-        for (size_t k = i; k < j; k++) {
-            *rx += t[k].x ? rank : 0;
-        }
-        *ties += tn * tn * tn - tn;
-        i = j;
+        double t = (double)(ci + cj);
+        *rx += (double)ci * ((double)pos + (t + 1) / 2.0);
+        *ties += t * t * t - t;
+        pos += ci + cj;
     }
-    free(t);
-    return WG_OK;
 }
 
 static enum wg_err hodges_lehmann(const double *xs, size_t nx, const double *ys, size_t ny,
@@ -323,16 +337,14 @@ enum wg_err wg_rules_mann_whitney(const double *x, size_t nx, const double *y, s
     out->ratio = my > 0 ? mx / my : (my == 0 && mx == 0) ? 1.0 : NAN;
 
     double rx, ties, fx = (double)nx, fy = (double)ny, N = fx + fy, K = fx * fy;
-    if ((rc = rank_sum(xs, nx, ys, ny, &rx, &ties)) != WG_OK) {
-        goto out;
-    }
+    rank_sum(xs, nx, ys, ny, &rx, &ties);
     out->u = rx - fx * (fx + 1) / 2;
     double var = K / 12.0 * ((N + 1) - (N > 1 ? ties / (N * (N - 1)) : 0));
     double sd = var > 0 ? sqrt(var) : 0;
     double d = out->u - K / 2;
     uint64_t klo;
     out->exact = nx < EXACT_MAX && ny < EXACT_MAX && ties == 0;
-    if (out->exact && (cdf = exact_cdf(nx, ny)) != NULL) {
+    if (out->exact && (cdf = wg__rules_mw_exact_cdf(nx, ny)) != NULL) {
         size_t u = (size_t)out->u, Ki = nx * ny;
         out->p_decrease = cdf[u];
         out->p_increase = u ? 1 - cdf[u - 1] : 1;
@@ -372,6 +384,39 @@ out:
     free(ys);
     free(cdf);
     return rc;
+}
+
+enum wg_err wg__rules_mw_asymptotic(const double *x, size_t nx, const double *y, size_t ny,
+                                    int correct, double *p_two, double *p_greater)
+{
+    if (!nx || !ny) {
+        return WG_EINVAL;
+    }
+    double *xs = malloc(nx * sizeof(*xs)), *ys = malloc(ny * sizeof(*ys));
+    if (!xs || !ys) {
+        free(xs);
+        free(ys);
+        return WG_ENOMEM;
+    }
+    memcpy(xs, x, nx * sizeof(*xs));
+    memcpy(ys, y, ny * sizeof(*ys));
+    wg__rules_sort(xs, nx);
+    wg__rules_sort(ys, ny);
+    double rx, ties, fx = (double)nx, fy = (double)ny, N = fx + fy, K = fx * fy;
+    rank_sum(xs, nx, ys, ny, &rx, &ties);
+    free(xs);
+    free(ys);
+    double d = rx - fx * (fx + 1) / 2 - K / 2;
+    double sd = sqrt(K / 12.0 * ((N + 1) - (N > 1 ? ties / (N * (N - 1)) : 0)));
+    if (!(sd > 0)) {
+        *p_two = *p_greater = 1;
+        return WG_OK;
+    }
+    double cc = !correct ? 0 : d > 0 ? 0.5 : d < 0 ? -0.5 : 0;
+    double sf = wg__rules_norm_sf(fabs(d - cc) / sd);
+    *p_two = 2 * sf < 1 ? 2 * sf : 1;
+    *p_greater = wg__rules_norm_sf((d - (correct ? 0.5 : 0)) / sd);
+    return WG_OK;
 }
 
 /* ---- alpha spending --------------------------------------------------------------------- */
