@@ -142,6 +142,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.answer(resp)
 
     def answer(self, resp):
+        try:
+            self.answer_or_raise(resp)
+        except OSError:  # the client went away (size caps, timeouts): not the peer's problem
+            self.close_connection = True
+
+    def answer_or_raise(self, resp):
         if resp.get("delay_ms"):
             time.sleep(resp["delay_ms"] / 1000.0)
         if resp.get("hang"):
