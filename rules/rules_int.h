@@ -23,7 +23,8 @@ double wg__rules_norm_ppf(double p);
 size_t wg__rules_iqr_filter(double *v, size_t n);
 
 /* k-th smallest (1-based) of the differences x[i] - y[j], with xs and ys sorted ascending.
- * O((nx + ny) log(nx ny)) expected, deterministic. Returns WG_ENOMEM on allocation failure. */
+ * O((nx + ny) log(nx ny)) expected, deterministic. WG_EINVAL unless 1 <= k <= nx*ny;
+ * WG_ENOMEM on allocation failure. */
 enum wg_err wg__rules_diff_select(const double *xs, size_t nx, const double *ys, size_t ny,
                                   uint64_t k, double *out);
 

@@ -136,6 +136,10 @@ enum wg_err wg__rules_diff_select(const double *xs, size_t nx, const double *ys,
     size_t *lt = malloc(nx * sizeof(*lt)), *le = malloc(nx * sizeof(*le));
     double *cand = NULL;
     uint64_t rng = 0x5eed ^ k, below = 0;
+    if (k < 1 || k > (uint64_t)nx * ny) {
+        rc = WG_EINVAL;
+        goto out;
+    }
     if (!L || !R || !lt || !le) {
         goto out;
     }

@@ -178,6 +178,10 @@ static void test_diff_select(void **state)
         uint64_t ks[] = {1, K / 100 + 1, K / 2, K / 2 + 1, K - K / 100, K};
         for (size_t q = 0; q < sizeof(ks) / sizeof(ks[0]); q++) {
             double got;
+            if (ks[q] < 1) {
+                assert_int_equal(wg__rules_diff_select(x, nx, y, ny, ks[q], &got), WG_EINVAL);
+                continue;
+            }
             assert_int_equal(wg__rules_diff_select(x, nx, y, ny, ks[q], &got), WG_OK);
             if (got != all[ks[q] - 1]) {
                 printf("FAIL select %zux%zu k=%llu: want %g got %g\n", nx, ny,
@@ -185,6 +189,8 @@ static void test_diff_select(void **state)
                 bad++;
             }
         }
+        double got;
+        assert_int_equal(wg__rules_diff_select(x, nx, y, ny, K + 1, &got), WG_EINVAL);
         free(x);
         free(y);
         free(all);
