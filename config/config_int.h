@@ -67,8 +67,8 @@ const struct wg__cfg_node *wg__config_get(const struct wg__cfg_node *map, const 
 /* What n is, for "expected X, got Y" messages: "a mapping", "a sequence", "null",
  * "a quoted string", "'value'" (plain scalars quoted and cut at 40 bytes). Writes into buf. */
 const char *wg__config_describe(const struct wg__cfg_node *n, char *buf, size_t buflen);
-/* The position of byte offset off inside scalar n: exact for plain and quoted single-line
- * scalars and for literal block scalars, else the scalar's start. */
+/* The position of byte offset off inside scalar n: exact for plain scalars, quoted
+ * single-line ones without escapes, and literal and folded blocks; else the scalar's start. */
 void wg__config_scalar_pos(const struct wg__cfg_doc *doc, const struct wg__cfg_node *n, size_t off,
                            struct wg_pos *out);
 

@@ -494,6 +494,61 @@ static int find_line(const char *text, size_t len, int line, const char **start,
     return 0;
 }
 
+/* Byte offset of 1-based column col in a line of n bytes. */
+static size_t col_bytes(const char *s, size_t n, int col)
+{
+    size_t i = 0;
+    for (int c = 1; c < col && i < n; c++) {
+        i++;
+        while (i < n && ((unsigned char)s[i] & 0xc0) == 0x80) {
+            i++;
+        }
+    }
+    return i;
+}
+
+/* Folded block and multi-line plain scalars join their lines with spaces (or keep a line
+ * break for blank lines): walk the source lines and match each one's trimmed text against the
+ * value in order. Any mismatch gives up (-1) and the caller keeps the scalar's start. */
+static int fold_pos(const struct wg__cfg_doc *doc, const struct wg__cfg_node *n, size_t off,
+                    struct wg_pos *out)
+{
+    int first = n->pos.line + (n->style == WG__CFG_FOLDED ? 1 : 0);
+    size_t cur = 0;
+    for (int line = first; line <= n->end.line && cur < n->len; line++) {
+        const char *src;
+        size_t slen;
+        if (find_line(doc->text, doc->len, line, &src, &slen)) {
+            return -1;
+        }
+        size_t a = line == n->pos.line ? col_bytes(src, slen, n->pos.col) : 0;
+        size_t e = slen;
+        while (a < e && (src[a] == ' ' || src[a] == '\t')) {
+            a++;
+        }
+        while (e > a && (src[e - 1] == ' ' || src[e - 1] == '\t')) {
+            e--;
+        }
+        if (a == e) {
+            continue;
+        }
+        while (cur < n->len && (n->str[cur] == ' ' || n->str[cur] == '\n')) {
+            cur++;
+        }
+        size_t clen = e - a < n->len - cur ? e - a : n->len - cur; /* a trailing comment */
+        if (clen == 0 || memcmp(src + a, n->str + cur, clen) != 0) {
+            return -1;
+        }
+        if (off >= cur && off < cur + clen) {
+            out->line = line;
+            out->col = utf8_cols(src, a) + 1 + utf8_cols(n->str + cur, off - cur);
+            return 0;
+        }
+        cur += clen;
+    }
+    return -1;
+}
+
 void wg__config_scalar_pos(const struct wg__cfg_doc *doc, const struct wg__cfg_node *n, size_t off,
                            struct wg_pos *out)
 {
@@ -529,6 +584,11 @@ void wg__config_scalar_pos(const struct wg__cfg_doc *doc, const struct wg__cfg_n
             memcmp(src + slen - vlen, n->str + ls, vlen) == 0) {
             out->line = n->pos.line + 1 + k;
             out->col = utf8_cols(src, slen - vlen) + 1 + utf8_cols(n->str + ls, off - ls);
+        }
+    } else if ((n->style == WG__CFG_FOLDED || n->style == WG__CFG_PLAIN) && doc && doc->text) {
+        struct wg_pos p = *out;
+        if (fold_pos(doc, n, off, &p) == 0) {
+            *out = p;
         }
     }
 }

@@ -218,6 +218,13 @@ static const struct ecase cases[] = {
           "          WHERE a = {{ env }} AND b = {{ region }}\n",
      {"t.yaml:14:39: features.f.rules[0].query: unknown placeholder '{{ region }}'"},
      1},
+    {"unknown placeholder folded block",
+     BASE "  f:\n    rules:\n      - name: r\n"
+          "        query: >-\n"
+          "          SELECT x FROM y\n"
+          "          WHERE a = {{ env }} AND b = {{ nope }}\n",
+     {"t.yaml:14:39: features.f.rules[0].query: unknown placeholder '{{ nope }}'"},
+     1},
     {"two bad placeholders",
      BASE "  f:\n    rules:\n      - name: r\n"
           "        query: SELECT {{ a }}, {{b}}\n",

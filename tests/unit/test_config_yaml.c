@@ -104,18 +104,23 @@ static void test_scalar_pos(void **state)
         size_t off;
         int line, col;
     } cases[] = {
-        {"q: abc {{x}}\n", 4, 1, 8},                 /* plain */
-        {"q: 'abc {{x}}'\n", 4, 1, 9},               /* single-quoted */
-        {"q: \"abc {{x}}\"\n", 4, 1, 9},             /* double-quoted */
-        {"q: \"\\tbc {{x}}\"\n", 4, 1, 4},           /* an escape: the scalar's start */
-        {"q: 'it''s {{x}}'\n", 5, 1, 4},             /* '' escape: the scalar's start */
-        {"q: abc\n  def {{x}}\n", 8, 1, 4},          /* folded plain: the start */
-        {"q: |\n  abc\n    def {{x}}\n", 10, 3, 9},  /* literal, second line, indented */
-        {"q: |  # note\n  abc {{x}}\n", 4, 2, 7},    /* literal with a comment */
-        {"q: |\n\n  abc {{x}}\n", 5, 3, 7},          /* literal with a blank first line */
-        {"q: >\n  abc\n  def {{x}}\n", 8, 1, 4},     /* folded block: the start */
-        {"q: caf\xc3\xa9 {{x}}\n", 6, 1, 9},         /* columns count characters */
-        {"a: 1\r\nq: |\r\n  ab {{x}}\r\n", 3, 3, 6}, /* CRLF */
+        {"q: abc {{x}}\n", 4, 1, 8},                         /* plain */
+        {"q: 'abc {{x}}'\n", 4, 1, 9},                       /* single-quoted */
+        {"q: \"abc {{x}}\"\n", 4, 1, 9},                     /* double-quoted */
+        {"q: \"\\tbc {{x}}\"\n", 4, 1, 4},                   /* an escape: the scalar's start */
+        {"q: 'it''s {{x}}'\n", 5, 1, 4},                     /* '' escape: the scalar's start */
+        {"q: abc\n  def {{x}}\n", 8, 2, 7},                  /* multi-line plain */
+        {"q: abc {{y}}\n  def\n", 4, 1, 8},                  /* multi-line plain, first line */
+        {"q: abc\n  def {{x}} # c\n", 8, 2, 7},              /* multi-line plain, a comment after */
+        {"q: |\n  abc\n    def {{x}}\n", 10, 3, 9},          /* literal, second line, indented */
+        {"q: |  # note\n  abc {{x}}\n", 4, 2, 7},            /* literal with a comment */
+        {"q: |\n\n  abc {{x}}\n", 5, 3, 7},                  /* literal with a blank first line */
+        {"q: >\n  abc\n  def {{x}}\n", 8, 3, 7},             /* folded block */
+        {"q: >-\n  abc\n\n  def {{x}}\n", 8, 4, 7},          /* folded, a blank line */
+        {"q: >\n  abc\n    more {{x}}\n  end\n", 11, 3, 10}, /* folded, more indented */
+        {"q: >\n  abc\n  def\n", 3, 1, 4},                   /* the line break: the start */
+        {"q: caf\xc3\xa9 {{x}}\n", 6, 1, 9},                 /* columns count characters */
+        {"a: 1\r\nq: |\r\n  ab {{x}}\r\n", 3, 3, 6},         /* CRLF */
     };
     int failed = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
