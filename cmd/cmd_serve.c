@@ -5,6 +5,7 @@
 #include "cmd/cmd.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -100,6 +101,7 @@ int wg_cmd_serve(int argc, char **argv)
         fprintf(stderr, "wavegate: serve: %s\n", err[0] ? err : wg_strerror(rc));
         return rc == WG_ECONFIG ? WG_EXIT_CONFIG : WG_EXIT_ERROR;
     }
+    malloc_trim(0); /* hand back what loading the config used and freed */
     for (;;) {
         int sig = 0;
         if (sigwait(&set, &sig) != 0) {
@@ -116,6 +118,7 @@ int wg_cmd_serve(int argc, char **argv)
                        "keeping the running config", config, rd.nerrors);
             }
             wg_diags_free(&rd);
+            malloc_trim(0);
             continue;
         }
         wg_log(WG_LOG_INFO, "serve: %s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -268,10 +268,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         if (done) {
             return ret;
         }
-        /* A body-less GET is answered at once; everything else after its body. */
-        if (!r->method_post) {
-            return wg__route_dispatch(s, c, r);
-        }
+        /* Answer on the next call, after the (possibly empty) body: a response queued in
+         * the first call makes libmicrohttpd 0.9.75 close the connection (no keep-alive). */
         return MHD_YES;
     }
     if (*upload_data_size) {

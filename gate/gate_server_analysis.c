@@ -30,7 +30,8 @@ struct an {
 
 struct wg__analyses {
     struct wg_server *s;
-    sqlite3 *db;
+    sqlite3 *db;        /* opened lazily: an idle server never touches SQLite */
+    char path[1100];
     pthread_mutex_t mu; /* guards db and the list */
     pthread_cond_t cv;
     pthread_t th;
@@ -315,10 +316,37 @@ static void *runner(void *arg)
     return NULL;
 }
 
+/* Under A->mu (or before any thread): open the store and start the runner. */
+static enum wg_err db_open(struct wg__analyses *A, char *err, size_t errlen)
+{
+    char *emsg = NULL;
+    if (A->db) {
+        return WG_OK;
+    }
+    if (sqlite3_open_v2(A->path, &A->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                        SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK ||
+        sqlite3_busy_timeout(A->db, 5000) != SQLITE_OK ||
+        sqlite3_exec(A->db, SCHEMA, NULL, NULL, &emsg) != SQLITE_OK) {
+        snprintf(err, errlen, "state store %s: %s", A->path,
+                 emsg ? emsg : A->db ? sqlite3_errmsg(A->db) : "cannot open");
+        sqlite3_free(emsg);
+        sqlite3_close(A->db);
+        A->db = NULL;
+        return WG_EIO;
+    }
+    db_resume(A);
+    if (pthread_create(&A->th, NULL, runner, A) != 0) {
+        snprintf(err, errlen, "cannot start the analysis runner");
+        return WG_ENOMEM;
+    }
+    A->started = 1;
+    return WG_OK;
+}
+
 enum wg_err wg__analyses_open(struct wg_server *s, const char *state_dir, char *err,
                               size_t errlen)
 {
-    char path[1100];
+    struct stat st;
     struct wg__analyses *A = calloc(1, sizeof(*A));
     if (!A) {
         return WG_ENOMEM;
@@ -332,24 +360,9 @@ enum wg_err wg__analyses_open(struct wg_server *s, const char *state_dir, char *
         snprintf(err, errlen, "cannot create state_dir %s: %s", dir, strerror(errno));
         return WG_EIO;
     }
-    snprintf(path, sizeof(path), "%s/serve.db", dir);
-    char *emsg = NULL;
-    if (sqlite3_open_v2(path, &A->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                        SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK ||
-        sqlite3_busy_timeout(A->db, 5000) != SQLITE_OK ||
-        sqlite3_exec(A->db, SCHEMA, NULL, NULL, &emsg) != SQLITE_OK) {
-        snprintf(err, errlen, "state store %s: %s", path,
-                 emsg ? emsg : A->db ? sqlite3_errmsg(A->db) : "cannot open");
-        sqlite3_free(emsg);
-        return WG_EIO;
-    }
-    db_resume(A);
-    if (pthread_create(&A->th, NULL, runner, A) != 0) {
-        snprintf(err, errlen, "cannot start the analysis runner");
-        return WG_ENOMEM;
-    }
-    A->started = 1;
-    return WG_OK;
+    snprintf(A->path, sizeof(A->path), "%s/serve.db", dir);
+    /* A store from an earlier run may hold running analyses: resume them now. */
+    return stat(A->path, &st) == 0 ? db_open(A, err, errlen) : WG_OK;
 }
 
 void wg__analyses_close(struct wg__analyses *A)
@@ -426,6 +439,11 @@ unsigned wg__analyses_create(struct wg_server *s, struct wg__cfgref *gen, const 
     int64_t now = wg_now_ns();
     a->next_ns = now; /* the first measurement at once */
     pthread_mutex_lock(&A->mu);
+    if (db_open(A, err, sizeof(err)) != WG_OK) {
+        pthread_mutex_unlock(&A->mu);
+        st = 503;
+        goto out;
+    }
     if (A->nrunning >= MAX_ANALYSES) {
         pthread_mutex_unlock(&A->mu);
         st = 503;
@@ -475,6 +493,9 @@ unsigned wg__analyses_get(struct wg_server *s, const char *id, char **out_json)
     char tb[48];
     *out_json = NULL;
     pthread_mutex_lock(&A->mu);
+    if (!A->db) {
+        goto out;
+    }
     if (sqlite3_prepare_v2(A->db, "SELECT spec, status, verdict, reason, created_ns,"
                            " updated_ns FROM analyses WHERE id=?", -1, &q, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(A->db, "SELECT seq, at_ns, verdict, report FROM measurements"
@@ -539,8 +560,8 @@ void wg__analyses_count(struct wg_server *s, unsigned long long counts[WG_FAIL +
         return;
     }
     pthread_mutex_lock(&A->mu);
-    if (sqlite3_prepare_v2(A->db, "SELECT status, count(*) FROM analyses GROUP BY status", -1,
-                           &q, NULL) == SQLITE_OK) {
+    if (A->db && sqlite3_prepare_v2(A->db, "SELECT status, count(*) FROM analyses GROUP BY "
+                                    "status", -1, &q, NULL) == SQLITE_OK) {
         while (sqlite3_step(q) == SQLITE_ROW) {
             const char *n = (const char *)sqlite3_column_text(q, 0);
             unsigned long long c = (unsigned long long)sqlite3_column_int64(q, 1);
