@@ -153,7 +153,8 @@ int wg__config_check_query(struct wg__config_ctx *c, const struct wg__cfg_node *
     struct wg_buf known;
     wg_buf_init(&known, 1024);
     placeholder_list(&known);
-    for (const char *p = strstr(s, "{{"); p; p = strstr(p, "{{")) {
+    /* at most 20 reports per query: each one may scan the file for its line */
+    for (const char *p = strstr(s, "{{"); p && errors < 20; p = strstr(p, "{{")) {
         size_t off = (size_t)(p - s);
         wg__config_scalar_pos(c->doc, n, off, &pos);
         const char *close = strstr(p + 2, "}}");

@@ -4,6 +4,7 @@
  * Every problem is reported as file:line:col: key.path: message and decoding goes on.
  */
 #include "config/config_int.h"
+#include "config/config_server_int.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -19,6 +20,7 @@ const struct wg__config_section wg__config_sections[] = {
     {"waves", wg__config_decode_waves, wg__config_free_waves},
     {"features", wg__config_decode_features, wg__config_free_features},
     {"state_dir", wg__config_decode_state_dir, wg__config_free_state_dir},
+    {"server", wg__config_decode_server, wg__config_free_server},
 };
 const size_t wg__config_nsections = sizeof(wg__config_sections) / sizeof(wg__config_sections[0]);
 

@@ -515,11 +515,23 @@ static int fold_pos(const struct wg__cfg_doc *doc, const struct wg__cfg_node *n,
 {
     int first = n->pos.line + (n->style == WG__CFG_FOLDED ? 1 : 0);
     size_t cur = 0;
+    const char *src;
+    size_t slen;
+    if (find_line(doc->text, doc->len, first, &src, &slen)) {
+        return -1;
+    }
     for (int line = first; line <= n->end.line && cur < n->len; line++) {
-        const char *src;
-        size_t slen;
-        if (find_line(doc->text, doc->len, line, &src, &slen)) {
-            return -1;
+        if (line > first) { /* the next line, without rescanning the file */
+            const char *next = memchr(src, '\n', (size_t)(doc->text + doc->len - src));
+            if (!next) {
+                return -1;
+            }
+            src = next + 1;
+            const char *nl = memchr(src, '\n', (size_t)(doc->text + doc->len - src));
+            slen = nl ? (size_t)(nl - src) : (size_t)(doc->text + doc->len - src);
+            if (slen > 0 && src[slen - 1] == '\r') {
+                slen--;
+            }
         }
         size_t a = line == n->pos.line ? col_bytes(src, slen, n->pos.col) : 0;
         size_t e = slen;
