@@ -101,8 +101,8 @@ int main(int argc, char **argv)
     struct wg_query q = {0};
     q.src = &src;
     q.query = wg_strdup(argc > 3 ? argv[3]
-                        : flux ? "from(bucket:\"b\") |> range(start: -1h)"
-                               : "SELECT value FROM m");
+                        : flux   ? "from(bucket:\"b\") |> range(start: -1h)"
+                                 : "SELECT value FROM m");
     q.mode = WG_COLLECT_SERIES;
     int64_t t0 = wg_mono_ns();
     enum wg_err e = wg_collector_run(&q, 1, NULL);

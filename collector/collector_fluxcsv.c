@@ -29,8 +29,16 @@
 #define FX_MAX_RECORD ((size_t)8 << 20)
 #define FX_MAX_COLS 4096
 
-enum fx_ctype { CT_STRING = 0, CT_LONG, CT_ULONG, CT_DOUBLE, CT_BOOL, CT_TIME, CT_GUESS_NUM,
-                CT_GUESS_TIME };
+enum fx_ctype {
+    CT_STRING = 0,
+    CT_LONG,
+    CT_ULONG,
+    CT_DOUBLE,
+    CT_BOOL,
+    CT_TIME,
+    CT_GUESS_NUM,
+    CT_GUESS_TIME
+};
 
 enum fx_state { ST_SCHEMA = 0, ST_ROWS, ST_ERRHDR, ST_DONE };
 
@@ -228,8 +236,7 @@ static int parse_time(const char *s, size_t n, int64_t *out)
 #define D2(i) ((s[i] - '0') * 10 + (s[(i) + 1] - '0'))
     int y = D2(0) * 100 + D2(2), mo = D2(5), d = D2(8), h = D2(11), mi = D2(14), sec = D2(17);
 #undef D2
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > 28 || h > 23 || mi > 59 ||
-        sec > 59) {
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > 28 || h > 23 || mi > 59 || sec > 59) {
         goto slow;
     }
     int64_t frac = 0;
@@ -266,12 +273,18 @@ slow:
 static const char *ctype_name(enum fx_ctype t)
 {
     switch (t) {
-    case CT_LONG: return "long";
-    case CT_ULONG: return "unsignedLong";
-    case CT_DOUBLE: return "double";
-    case CT_BOOL: return "boolean";
-    case CT_TIME: return "dateTime";
-    default: return "string";
+    case CT_LONG:
+        return "long";
+    case CT_ULONG:
+        return "unsignedLong";
+    case CT_DOUBLE:
+        return "double";
+    case CT_BOOL:
+        return "boolean";
+    case CT_TIME:
+        return "dateTime";
+    default:
+        return "string";
     }
 }
 
@@ -697,8 +710,7 @@ static enum wg_err on_header(struct fx *p)
         if (p->have[A_GROUP]) {
             c->label = c->group && !is_bound(name);
         } else {
-            c->label = !is_bound(name) && strcmp(name, "_time") != 0 &&
-                       strcmp(name, "_value") != 0;
+            c->label = !is_bound(name) && strcmp(name, "_time") != 0 && strcmp(name, "_value") != 0;
         }
         const char *d = ann_get(p, A_DEFAULT, j + 3, &l);
         c->dflt = l ? d : NULL;
@@ -732,8 +744,8 @@ static enum wg_err on_data(struct fx *p)
             p->state = ST_ERRHDR; /* an error block without the blank line before it */
             return WG_OK;
         }
-        return fail(p, WG_EPARSE, "record %zu: %zu fields, the header has %zu", p->nrec,
-                    p->rec.n, p->hdr_n);
+        return fail(p, WG_EPARSE, "record %zu: %zu fields, the header has %zu", p->nrec, p->rec.n,
+                    p->hdr_n);
     }
     size_t rl = FLEN(p, 1), tl = FLEN(p, 2);
     const char *r = FIELD(p, 1), *t = FIELD(p, 2);

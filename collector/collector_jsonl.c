@@ -178,12 +178,26 @@ static int str(struct jl *p, struct scan *c, const char **out, size_t *olen)
         }
         ch = (unsigned char)c->s[c->i++];
         switch (ch) {
-        case '"': case '\\': case '/': *o++ = (char)ch; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
+        case '"':
+        case '\\':
+        case '/':
+            *o++ = (char)ch;
+            break;
+        case 'b':
+            *o++ = '\b';
+            break;
+        case 'f':
+            *o++ = '\f';
+            break;
+        case 'n':
+            *o++ = '\n';
+            break;
+        case 'r':
+            *o++ = '\r';
+            break;
+        case 't':
+            *o++ = '\t';
+            break;
         case 'u': {
             unsigned cp, lo;
             if (c->i + 4 > c->n || hex4(c->s + c->i, &cp)) {
@@ -439,8 +453,7 @@ static enum wg_err add_col(struct jl *p, const char *name)
     return WG_OK;
 }
 
-static enum wg_err cell(struct jl *p, const struct jl_pair *pr, const char *col,
-                        struct wg_value *v)
+static enum wg_err cell(struct jl *p, const struct jl_pair *pr, const char *col, struct wg_value *v)
 {
     v->s = NULL;
     int is_time = strcmp(col, "time") == 0;
@@ -518,8 +531,8 @@ static enum wg_err on_line(struct jl *p, const char *s, size_t n)
             meas = p->pairs[i].val;
         }
     }
-    int newtab = !p->in_table || (meas == NULL) != (p->meas == NULL) ||
-                 (meas && strcmp(meas, p->meas) != 0);
+    int newtab =
+        !p->in_table || (meas == NULL) != (p->meas == NULL) || (meas && strcmp(meas, p->meas) != 0);
     if (newtab) {
         cols_clear(p);
     }

@@ -7,7 +7,7 @@ set -euo pipefail
 secs=${1:-20}
 shift || true
 names=("$@")
-[ ${#names[@]} -eq 0 ] && names=(fluxcsv jsonl influxql)
+[ ${#names[@]} -eq 0 ] && names=(fluxcsv jsonl influxql config)
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${WG_FUZZ_BUILD:-/tmp/wg-fuzz-build}
 work=${WG_FUZZ_WORK:-/tmp/wg-fuzz-work}

@@ -47,9 +47,8 @@ static void rec_double(struct wg_buf *b, double d)
     wg_buf_adds(b, t);
 }
 
-static int rec_begin(void *ud, const char *result, const char *name,
-                     const struct wg_label *labels, size_t nlabels,
-                     const struct wg_column *cols, size_t ncols)
+static int rec_begin(void *ud, const char *result, const char *name, const struct wg_label *labels,
+                     size_t nlabels, const struct wg_column *cols, size_t ncols)
 {
     struct wg_buf *b = &((struct rec *)ud)->out;
     wg_buf_adds(b, "B ");
@@ -84,13 +83,29 @@ static int rec_row(void *ud, const struct wg_value *c, size_t n)
     for (size_t i = 0; i < n; i++) {
         wg_buf_adds(b, i ? "|" : " ");
         switch (c[i].t) {
-        case WG_V_NULL: wg_buf_adds(b, "-"); break;
-        case WG_V_FLOAT: wg_buf_adds(b, "f:"); rec_double(b, c[i].u.f); break;
-        case WG_V_INT: wg_buf_addf(b, "i:%lld", (long long)c[i].u.i); break;
-        case WG_V_UINT: wg_buf_addf(b, "u:%llu", (unsigned long long)c[i].u.u); break;
-        case WG_V_BOOL: wg_buf_adds(b, c[i].u.b ? "b:true" : "b:false"); break;
-        case WG_V_STRING: wg_buf_adds(b, "s:"); rec_str(b, c[i].s); break;
-        case WG_V_TIME: wg_buf_addf(b, "t:%s", wg_time_format(c[i].u.time, t, sizeof(t))); break;
+        case WG_V_NULL:
+            wg_buf_adds(b, "-");
+            break;
+        case WG_V_FLOAT:
+            wg_buf_adds(b, "f:");
+            rec_double(b, c[i].u.f);
+            break;
+        case WG_V_INT:
+            wg_buf_addf(b, "i:%lld", (long long)c[i].u.i);
+            break;
+        case WG_V_UINT:
+            wg_buf_addf(b, "u:%llu", (unsigned long long)c[i].u.u);
+            break;
+        case WG_V_BOOL:
+            wg_buf_adds(b, c[i].u.b ? "b:true" : "b:false");
+            break;
+        case WG_V_STRING:
+            wg_buf_adds(b, "s:");
+            rec_str(b, c[i].s);
+            break;
+        case WG_V_TIME:
+            wg_buf_addf(b, "t:%s", wg_time_format(c[i].u.time, t, sizeof(t)));
+            break;
         }
     }
     wg_buf_adds(b, "\n");
@@ -99,9 +114,9 @@ static int rec_row(void *ud, const struct wg_value *c, size_t n)
 
 static const char *rec_ename(enum wg_err e)
 {
-    static const char *const n[] = {"OK",       "ENOMEM", "EINVAL", "ECONFIG", "EIO",
-                                     "ECONNECT", "ETIMEOUT", "EHTTP", "EPARSE", "EQUERY",
-                                     "ETOOBIG",  "ENOTFOUND"};
+    static const char *const n[] = {"OK",     "ENOMEM",   "EINVAL",   "ECONFIG",
+                                    "EIO",    "ECONNECT", "ETIMEOUT", "EHTTP",
+                                    "EPARSE", "EQUERY",   "ETOOBIG",  "ENOTFOUND"};
     return (unsigned)e < sizeof(n) / sizeof(n[0]) ? n[e] : "E?";
 }
 

@@ -18,6 +18,8 @@ struct fcase {
     const char *want;
 };
 
+/* The bodies are laid out as they are on the wire. */
+/* clang-format off */
 /* A compact schema used by most cases: _time, _measurement*, host*, _value (double). */
 #define ANN "#datatype,string,long,dateTime:RFC3339,string,string,double\r\n"                  \
             "#group,false,false,false,true,true,false\r\n"
@@ -313,6 +315,7 @@ static const struct fcase cases[] = {
      "#datatype,string,long,string\r\n#group,false,false,false\r\n",
      "END EPARSE the body ended after annotations without a header\n"},
 };
+/* clang-format on */
 
 static void run_case(const struct fcase *c)
 {
@@ -409,8 +412,8 @@ static void test_fast_paths_match_reference(void **state)
             frac[nd + 1] = '\0';
         }
         snprintf(times[i], sizeof(times[i]), "%04u-%02u-%02uT%02u:%02u:%02u%sZ",
-                 1678 + lcg(&seed) % 584, 1 + lcg(&seed) % 12, 1 + lcg(&seed) % 28,
-                 lcg(&seed) % 24, lcg(&seed) % 60, lcg(&seed) % 60, frac);
+                 1678 + lcg(&seed) % 584, 1 + lcg(&seed) % 12, 1 + lcg(&seed) % 28, lcg(&seed) % 24,
+                 lcg(&seed) % 60, lcg(&seed) % 60, frac);
         snprintf(nums[i], sizeof(nums[i]), "%s%u.%0*u", lcg(&seed) % 2 ? "-" : "",
                  lcg(&seed) % 100000, (int)(lcg(&seed) % 9 + 1), lcg(&seed) % 1000000);
         wg_buf_addf(&body, ",,0,%s,%s\r\n", times[i], nums[i]);

@@ -17,6 +17,8 @@ struct jcase {
     const char *want;
 };
 
+/* The bodies are laid out as they are on the wire. */
+/* clang-format off */
 static const struct jcase cases[] = {
     {"influxql rows: measurement is the table name, time without zone is UTC",
      "{\"iox::measurement\":\"cpu\",\"time\":\"2065-01-07T17:28:51\",\"host\":\"a\","
@@ -98,6 +100,7 @@ static const struct jcase cases[] = {
      "{\"v\" 1}\n",
      "END EPARSE line 1: missing ':' at byte 5\n"},
 };
+/* clang-format on */
 
 static void test_cases(void **state)
 {
