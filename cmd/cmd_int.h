@@ -4,6 +4,7 @@
 #ifndef WG_CMD_INT_H
 #define WG_CMD_INT_H
 
+#include "cmd/cmd.h"
 #include "common/common.h"
 #include "config/config.h"
 #include "gate/gate.h"
@@ -12,7 +13,7 @@
 #define WG_VERSION "0.1.0"
 
 /* Subcommands that live in their own files, appended to main.c's table. */
-#define WG_CMD_EXTRA
+#define WG_CMD_EXTRA {"serve", wg_cmd_serve},
 
 int wg__cmd_usage(const char *text, int code);
 /* RFC3339, unix seconds, or "now". 0 on success. */

@@ -104,11 +104,18 @@ enum wg_err wg_time_parse(const char *s, size_t n, int64_t *out_ns)
     }
     int64_t days = days_from_civil(Y, (unsigned)M, (unsigned)D);
     int64_t secs = days * 86400 + h * 3600 + m * 60 + sec - off;
-    /* +-292 years around 1970 fit in int64 ns */
-    if (secs > INT64_MAX / WG_NS_PER_SEC - 1 || secs < INT64_MIN / WG_NS_PER_SEC + 1) {
+    /* +-292 years around 1970 fit in int64 ns; check the sum without overflowing, so the
+     * very ends of the range (Flux's minimum time 1677-09-21T00:12:43.145224192Z) parse. */
+    int64_t out;
+    if (secs < 0 && frac > 0) {
+        secs += 1; /* borrow a second so the product stays in range */
+        frac -= WG_NS_PER_SEC;
+    }
+    if (__builtin_mul_overflow(secs, WG_NS_PER_SEC, &out) ||
+        __builtin_add_overflow(out, frac, &out)) {
         return WG_EINVAL;
     }
-    *out_ns = secs * WG_NS_PER_SEC + frac;
+    *out_ns = out;
     return WG_OK;
 }
 

@@ -44,7 +44,7 @@ gate "search feature has no data: cannot judge (expect exit 2)" --wave staging -
 echo
 echo "== the same failing verdict as JSON (what a pipeline reads)"
 "$wg" check --config "$WG_TMP/wavegate.yaml" --deploy-time "$deploy_time" \
-    --wave prod-internal --feature checkout --format json || true
+    --wave prod-internal --feature checkout --format json | python3 -m json.tool | head -40 || true
 echo
 echo "== InfluxDB stopped: the gate cannot evaluate (expect exit 3, never 0)"
 influx_stop
