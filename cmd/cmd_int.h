@@ -24,4 +24,14 @@ struct wg_config *wg__cmd_load_config(const char *path, int *exit_code);
 int wg__cmd_query_run(const struct wg_config *cfg, const char *wave, const char *feature,
                       const char *rule, int64_t deploy_ns, int64_t now_ns, int baseline, int json);
 
+/* `wavegate check --wait`: the options as given (0 / unset = default). */
+struct wg__cmd_wait {
+    int64_t interval_ns, duration_ns;
+    long count;
+    struct wg_limits limits;
+    int limits_set[4]; /* failure, consecutive, inconclusive, error */
+};
+int wg__cmd_check_wait(const struct wg_config *cfg, const struct wg_check_req *req,
+                       const struct wg__cmd_wait *w, int json);
+
 #endif

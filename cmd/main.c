@@ -29,10 +29,20 @@ static const char USAGE[] =
 static const char CHECK_USAGE[] =
     "usage: wavegate check --config FILE --wave WAVE [--feature NAME]...\n"
     "                      [--deploy-time RFC3339] [--format text|json] [--now RFC3339]\n"
+    "                      [--wait [--interval D] [--count N | --duration D]\n"
+    "                       [--failure-limit N] [--consecutive-failures N]\n"
+    "                       [--inconclusive-limit N] [--error-limit N]]\n"
     "\n"
     "Evaluates every rule of the named features (all features when none is named) for the\n"
     "wave. With --deploy-time T each rule looks at [T+delay, T+delay+window); without it at\n"
     "[now-window, now).\n"
+    "\n"
+    "--wait runs a bake-time analysis in the foreground: the check is repeated every\n"
+    "--interval (default 1m), --count times (default: until every window has ended, or 10),\n"
+    "and stops as soon as the limits decide: more than --failure-limit failures (default 0),\n"
+    "--consecutive-failures in a row, more than --inconclusive-limit inconclusive looks\n"
+    "(default: count) or more than --error-limit errors in a row (default 3; an outage is\n"
+    "an error, never a failure). A limit of -1 is off.\n"
     "\n"
     "exit codes: 0 pass (warnings included), 1 fail, 2 inconclusive, 3 could not evaluate\n"
     "            (a source failed or answered an error), 64 usage, 78 config\n";
@@ -100,7 +110,21 @@ struct wg_config *wg__cmd_load_config(const char *path, int *exit_code)
     return cfg;
 }
 
-enum { OPT_DEPLOY = 1000, OPT_NOW, OPT_BASELINE, OPT_ID, OPT_STATE };
+enum {
+    OPT_DEPLOY = 1000,
+    OPT_NOW,
+    OPT_BASELINE,
+    OPT_ID,
+    OPT_STATE,
+    OPT_WAIT,
+    OPT_INTERVAL,
+    OPT_COUNT,
+    OPT_DURATION,
+    OPT_FAILURE_LIMIT,
+    OPT_CONSECUTIVE,
+    OPT_INCONCLUSIVE_LIMIT,
+    OPT_ERROR_LIMIT
+};
 
 struct opts {
     const char *config, *wave, *rule, *format, *state_dir;
@@ -109,7 +133,21 @@ struct opts {
     int64_t deploy_ns, now_ns;
     int baseline;
     long id;
+    int wait;
+    struct wg__cmd_wait w;
 };
+
+static int parse_long(const char *opt, const char *v, long min, long *out)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < min) {
+        fprintf(stderr, "wavegate: --%s: not a whole number >= %ld: %s\n", opt, min, v);
+        return WG_EXIT_USAGE;
+    }
+    *out = n;
+    return 0;
+}
 
 /* Shared option parsing for the config-based commands; returns 0, or an exit code. */
 static int parse_opts(int argc, char **argv, const char *usage, struct opts *o)
@@ -120,6 +158,14 @@ static int parse_opts(int argc, char **argv, const char *usage, struct opts *o)
         {"format", required_argument, NULL, 'o'},  {"deploy-time", required_argument, NULL, OPT_DEPLOY},
         {"now", required_argument, NULL, OPT_NOW}, {"baseline", no_argument, NULL, OPT_BASELINE},
         {"id", required_argument, NULL, OPT_ID},   {"state-dir", required_argument, NULL, OPT_STATE},
+        {"wait", no_argument, NULL, OPT_WAIT},
+        {"interval", required_argument, NULL, OPT_INTERVAL},
+        {"count", required_argument, NULL, OPT_COUNT},
+        {"duration", required_argument, NULL, OPT_DURATION},
+        {"failure-limit", required_argument, NULL, OPT_FAILURE_LIMIT},
+        {"consecutive-failures", required_argument, NULL, OPT_CONSECUTIVE},
+        {"inconclusive-limit", required_argument, NULL, OPT_INCONCLUSIVE_LIMIT},
+        {"error-limit", required_argument, NULL, OPT_ERROR_LIMIT},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     int c;
@@ -171,6 +217,41 @@ static int parse_opts(int argc, char **argv, const char *usage, struct opts *o)
         case OPT_STATE:
             o->state_dir = optarg;
             break;
+        case OPT_WAIT:
+            o->wait = 1;
+            break;
+        case OPT_INTERVAL:
+        case OPT_DURATION: {
+            int64_t *dst = c == OPT_INTERVAL ? &o->w.interval_ns : &o->w.duration_ns;
+            if (wg_duration_parse(optarg, dst) != WG_OK || *dst <= 0) {
+                fprintf(stderr, "wavegate: --%s: not a positive duration (like 30s, 1m): %s\n",
+                        c == OPT_INTERVAL ? "interval" : "duration", optarg);
+                return WG_EXIT_USAGE;
+            }
+            break;
+        }
+        case OPT_COUNT:
+            if (parse_long("count", optarg, 1, &o->w.count)) {
+                return WG_EXIT_USAGE;
+            }
+            break;
+        case OPT_FAILURE_LIMIT:
+        case OPT_CONSECUTIVE:
+        case OPT_INCONCLUSIVE_LIMIT:
+        case OPT_ERROR_LIMIT: {
+            static const char *const names[] = {"failure-limit", "consecutive-failures",
+                                                "inconclusive-limit", "error-limit"};
+            int k = c - OPT_FAILURE_LIMIT;
+            long v;
+            if (parse_long(names[k], optarg, -1, &v)) {
+                return WG_EXIT_USAGE;
+            }
+            int *dst[] = {&o->w.limits.failure_limit, &o->w.limits.consecutive_failures,
+                          &o->w.limits.inconclusive_limit, &o->w.limits.error_limit};
+            *dst[k] = (int)v;
+            o->w.limits_set[k] = 1;
+            break;
+        }
         case 'h':
             fputs(usage, stdout);
             return -1;
@@ -226,6 +307,10 @@ static int cmd_check(int argc, char **argv)
         .now_ns = o.now_ns,
         .state_dir = o.state_dir,
     };
+    if (o.wait) {
+        code = wg__cmd_check_wait(cfg, &req, &o.w, strcmp(fmt, "json") == 0);
+        goto out;
+    }
     char err[1024];
     enum wg_err rc = wg_gate_check(cfg, &req, &rep, err, sizeof(err));
     if (rc == WG_ENOTFOUND) {

@@ -29,6 +29,12 @@ struct wg_check_req {
     int64_t deploy_ns; /* 0: no deploy time, windows end at now */
     int64_t now_ns;    /* 0: wg_now_ns() */
     const char *state_dir; /* NULL: cfg->state_dir; used by baseline: previous */
+    /* Repeated looks of a bake-time analysis (0 = a single look): look is 1-based; Mann-Whitney
+     * rules then spend their false-fail budget across max_looks (rules.h alpha spending).
+     * last_tested[i] is the last look at which rule i (report order) was judged, 0 = never. */
+    int look, max_looks;
+    const int *last_tested;
+    size_t nlast_tested;
 };
 
 struct wg_rule_report {
@@ -73,6 +79,29 @@ char *wg_gate_report_json(const struct wg_check_report *r);
 /* check --format text: a readable table with a reason per rule. */
 void wg_gate_report_text(const struct wg_check_report *r, FILE *f);
 int wg_gate_exit_code(enum wg_verdict v); /* warn → 0 */
+
+/* ---- bake-time analysis in the foreground (`wavegate check --wait`) ------------------- */
+
+struct wg_wait_opts {
+    int64_t interval_ns;       /* between looks; > 0 */
+    int count;                 /* looks at most; > 0 */
+    struct wg_limits limits;   /* rules.h: failure/inconclusive/error limits */
+    /* Called after every look with its report (valid during the call) and the limits state. */
+    void (*on_look)(void *ud, int look, const struct wg_check_report *rep,
+                    const struct wg_limits_state *st);
+    void *ud;
+    /* Injected clock and sleep for tests; NULL: wg_now_ns and nanosleep. sleep_until returns
+     * nonzero to stop early (a signal). */
+    int64_t (*now)(void *ud);
+    int (*sleep_until)(void *ud, int64_t wall_ns);
+};
+
+/* Take up to count looks, interval apart, each a wg_gate_check of req at that moment, fed to
+ * the limits state machine; stops as soon as it decides. *last is the final report (caller
+ * frees) and st the final state (st->verdict). WG_ENOTFOUND as wg_gate_check. */
+enum wg_err wg_gate_wait(const struct wg_config *cfg, const struct wg_check_req *req,
+                         const struct wg_wait_opts *o, struct wg_limits_state *st,
+                         struct wg_check_report **last, char *err, size_t errlen);
 
 /* ---- serve: the HTTP gate (gate/gate_server*.c) ------------------------------------------ */
 

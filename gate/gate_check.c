@@ -240,6 +240,12 @@ static enum wg_err evaluate(const struct wg_config *cfg, const struct wg_check_r
             }
             in.baseline = &prev;
         }
+        if (req->max_looks > 0 && rr->rule->judge == WG_JUDGE_MANN_WHITNEY) {
+            int last = i < req->nlast_tested && req->last_tested ? req->last_tested[i] : 0;
+            in.sequential = 1;
+            in.look_alpha = wg_rules_alpha_spend_since(wg__gate_alpha(&rr->p), last, req->look,
+                                                       req->max_looks);
+        }
         enum wg_err rc = wg_rules_eval(&in, &rr->res);
         wg_seriesset_free(&prev);
         if (rc != WG_OK) {
@@ -252,6 +258,13 @@ static enum wg_err evaluate(const struct wg_config *cfg, const struct wg_check_r
     }
     (void)cfg;
     return WG_OK;
+}
+
+/* The false-fail budget of one failing direction at the rule's confidence (rules.h). */
+double wg__gate_alpha(const struct wg_rule_params *p)
+{
+    double conf = p->confidence > 0 && p->confidence < 1 ? p->confidence : 0.98;
+    return (1 - conf) / 2;
 }
 
 static void combine(struct wg_check_report *rep)

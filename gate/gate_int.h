@@ -272,4 +272,7 @@ void wg__analyses_count(struct wg_server *s, unsigned long long counts[WG_FAIL +
 /* Readiness. */
 int wg__server_ready(struct wg_server *s, char *why, size_t whylen);
 
+/* The one-sided false-fail budget of a rule at its confidence: (1 - confidence) / 2. */
+double wg__gate_alpha(const struct wg_rule_params *p);
+
 #endif

@@ -345,8 +345,12 @@ struct wg__verdict *wg__server_eval_now(struct wg_server *s, struct wg__cfgref *
     char err[512] = "";
     char *json = NULL;
     enum wg_verdict verdict = WG_ERROR;
-    struct wg_check_req req = {p->wave, (const char *const *)p->features, p->nfeatures,
-                               p->deploy_ns, 0, NULL};
+    struct wg_check_req req = {
+        .wave = p->wave,
+        .features = (const char *const *)p->features,
+        .nfeatures = p->nfeatures,
+        .deploy_ns = p->deploy_ns,
+    };
     int64_t t0 = wg_mono_ns();
     void *ud = s->eval.fn == wg__server_eval_default ? (void *)s : s->eval.ud;
     enum wg_err rc = s->eval.fn(ud, gen->cfg, &req, &verdict, &json, err, sizeof(err));

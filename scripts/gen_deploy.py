@@ -5,6 +5,8 @@ one healthy wave (staging), one regressed wave (prod-internal), and a feature wi
   measurement http, tags env + host, fields latency_ms (float) and errors (int), one point
   every 10 s per host for 30 min before T and 10 min after it. The regressed env's latency
   goes up 3x and its error count rises after T. Seeded: the same T gives the same data.
+  Measurement rollout (tag version = stable | canary) has a canary beside the stable version
+  after T; the internal canary is 40% slower.
 """
 import random
 import sys
@@ -28,6 +30,15 @@ def main():
                 lines.append(
                     f"http,env={env},host={host} latency_ms={lat:.3f},errors={errs}i,requests=100i {t}"
                 )
+    # A canary rollout after T: the same env serves a stable and a canary version side by
+    # side (measurement rollout, tag version); the internal canary is 40% slower.
+    for t in range(deploy, deploy + 10 * 60, 5):
+        for env, regressed in envs.items():
+            for version in ("stable", "canary"):
+                lat = rnd.lognormvariate(4.7, 0.25)
+                if regressed and version == "canary":
+                    lat *= 1.4
+                lines.append(f"rollout,env={env},version={version} latency_ms={lat:.3f} {t}")
     with open(sys.argv[2], "w") as f:
         f.write("\n".join(lines) + "\n")
 
