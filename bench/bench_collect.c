@@ -65,9 +65,11 @@ static int from_memory(const char *path, enum wg_parser_kind kind)
     if (e != WG_OK) {
         fprintf(stderr, "parse: %s: %s %s\n", wg_strerror(e), wg_parser_error(p), sk.err);
         wg_parser_free(p);
+        wg_series_sink_done(&sk);
         return 1;
     }
     wg_parser_free(p);
+    wg_series_sink_done(&sk);
     report(&ss, secs);
     wg_seriesset_free(&ss);
     return 0;

@@ -135,18 +135,32 @@ void wg_parser_free(struct wg_parser *p);
 enum wg_err wg_parse_buffer(enum wg_parser_kind kind, const uint8_t *data, size_t len,
                             const struct wg_sink *sink, char *err, size_t errlen);
 
-/* Sinks that fill a seriesset (picking `field` and the time column) or a tableset. */
+/* Sinks that fill a seriesset (picking `field` and the time column) or a tableset.
+ * Without `field` the value column is Flux's `_value`, else the first column (not time,
+ * _start, _stop) whose first non-null value is numeric (int, uint, float, bool). Tables of a
+ * Flux result named `_profiler` are skipped. wg_series_sink_done releases the sink's scratch
+ * memory (NULL-safe; the seriesset is the caller's). */
+#define WG_SERIES_SINK_MAX_LABELS 32
 struct wg_series_sink {
     struct wg_seriesset *out;
     const char *field;
+    /* Set for JSON Lines / SQL answers, which carry no tags: each row's string-valued columns
+     * (other than the value column) are its series labels, so `SELECT host, avg(x) ... GROUP BY
+     * host` yields one series per host. Off: labels are the table's tags / group key. */
+    int row_labels;
     char err[256]; /* set when the value column is missing or not numeric */
     /* internal */
-    int vcol, tcol;
+    int vcol, tcol; /* vcol -2: not chosen yet (the first numeric column of the first rows) */
+    int skip;       /* this table is not data (a Flux `_profiler` result) */
     struct wg_series *cur;
+    char **cname;          /* this table's column names (copies, one allocation) ... */
+    unsigned char *nonnum; /* ... and per column: a non-numeric value seen while choosing */
+    size_t ncols;
     char vname[128]; /* the value column's name, for messages */
 };
 void wg_series_sink_init(struct wg_series_sink *ss, struct wg_seriesset *out, const char *field,
                          struct wg_sink *sink);
+void wg_series_sink_done(struct wg_series_sink *ss);
 void wg_table_sink_init(struct wg_tableset *ts, struct wg_sink *sink);
 
 #endif

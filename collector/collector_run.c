@@ -33,7 +33,9 @@ static enum wg_err ctx_start(struct qctx *c)
     if (q->mode == WG_COLLECT_TABLES) {
         wg_table_sink_init(&q->tables, &c->sink);
     } else {
+        wg_series_sink_done(&c->ss);
         wg_series_sink_init(&c->ss, &q->series, q->field, &c->sink);
+        c->ss.row_labels = c->kind == WG_PARSE_JSONL; /* no tags in JSON Lines: see the sink */
     }
     return wg_parser_new(c->kind, &c->sink, &c->parser);
 }
@@ -382,6 +384,7 @@ static void conclude(struct qctx *c, const struct wg_http_job *j)
 static void ctx_free(struct qctx *c)
 {
     wg_parser_free(c->parser);
+    wg_series_sink_done(&c->ss);
     free(c->url);
     free(c->body);
     for (size_t i = 0; i < c->nhdrs; i++) {

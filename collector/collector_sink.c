@@ -26,42 +26,87 @@ static void list_columns(char *out, size_t outlen, const struct wg_column *cols,
     }
 }
 
+/* Copy the column names (labels and messages need them after begin returns). */
+static int keep_columns(struct wg_series_sink *ss, const struct wg_column *cols, size_t ncols)
+{
+    size_t text = 0;
+    for (size_t i = 0; i < ncols; i++) {
+        text += strlen(cols[i].name ? cols[i].name : "") + 1;
+    }
+    free(ss->cname);
+    ss->cname = NULL;
+    ss->nonnum = NULL;
+    ss->ncols = 0;
+    char *mem = malloc(ncols * (sizeof(char *) + 1) + text + 1);
+    if (!mem) {
+        return -1;
+    }
+    ss->cname = (char **)(void *)mem;
+    ss->nonnum = (unsigned char *)(mem + ncols * sizeof(char *));
+    char *at = (char *)ss->nonnum + ncols;
+    for (size_t i = 0; i < ncols; i++) {
+        size_t l = strlen(cols[i].name ? cols[i].name : "");
+        memcpy(at, cols[i].name ? cols[i].name : "", l + 1);
+        ss->cname[i] = at;
+        ss->nonnum[i] = 0;
+        at += l + 1;
+    }
+    ss->ncols = ncols;
+    return 0;
+}
+
+static int is_candidate(const char *n)
+{
+    return !is_time_col(n) && strcmp(n, "_start") != 0 && strcmp(n, "_stop") != 0;
+}
+
 static int ss_begin(void *ud, const char *result, const char *name,
                     const struct wg_label *labels, size_t nlabels, const struct wg_column *cols,
                     size_t ncols)
 {
     struct wg_series_sink *ss = ud;
     char names[160];
-    (void)result;
     ss->vcol = -1;
     ss->tcol = -1;
     ss->cur = NULL;
+    ss->skip = 0;
+    /* Flux's profiler results (`option profiler.enabledProfilers`) describe the query, not
+     * the data. Flux tables are the ones without a measurement name. */
+    if (!name && result && strcmp(result, "_profiler") == 0) {
+        ss->skip = 1;
+        return 0;
+    }
+    if (keep_columns(ss, cols, ncols)) {
+        snprintf(ss->err, sizeof(ss->err), "out of memory");
+        return 1;
+    }
     for (size_t i = 0; i < ncols; i++) {
-        if (ss->tcol < 0 && is_time_col(cols[i].name)) {
+        if (ss->tcol < 0 && is_time_col(ss->cname[i])) {
             ss->tcol = (int)i;
         }
     }
+    int candidates = 0;
     if (ss->field) {
         for (size_t i = 0; i < ncols && ss->vcol < 0; i++) {
-            if (strcmp(cols[i].name, ss->field) == 0) {
+            if (strcmp(ss->cname[i], ss->field) == 0) {
                 ss->vcol = (int)i;
             }
         }
     } else {
         /* Flux tables (no measurement name) carry the value in _value. */
         for (size_t i = 0; !name && i < ncols && ss->vcol < 0; i++) {
-            if (strcmp(cols[i].name, "_value") == 0) {
+            if (strcmp(ss->cname[i], "_value") == 0) {
                 ss->vcol = (int)i;
             }
         }
-        for (size_t i = 0; i < ncols && ss->vcol < 0; i++) {
-            const char *n = cols[i].name;
-            if (!is_time_col(n) && strcmp(n, "_start") != 0 && strcmp(n, "_stop") != 0) {
-                ss->vcol = (int)i;
-            }
+        for (size_t i = 0; i < ncols; i++) {
+            candidates += is_candidate(ss->cname[i]);
+        }
+        if (ss->vcol < 0 && candidates) {
+            ss->vcol = -2; /* chosen by the first rows: the first numeric candidate */
         }
     }
-    if (ss->vcol < 0) {
+    if (ss->vcol == -1) {
         list_columns(names, sizeof(names), cols, ncols);
         if (ss->field) {
             snprintf(ss->err, sizeof(ss->err), "no column named %s (columns: %s)", ss->field,
@@ -72,9 +117,95 @@ static int ss_begin(void *ud, const char *result, const char *name,
         }
         return 1;
     }
-    snprintf(ss->vname, sizeof(ss->vname), "%s", cols[ss->vcol].name);
-    ss->cur = wg_seriesset_get(ss->out, labels, nlabels);
-    if (!ss->cur) {
+    if (ss->vcol >= 0) {
+        snprintf(ss->vname, sizeof(ss->vname), "%s", ss->cname[ss->vcol]);
+    }
+    if (!ss->row_labels) {
+        ss->cur = wg_seriesset_get(ss->out, labels, nlabels);
+        if (!ss->cur) {
+            snprintf(ss->err, sizeof(ss->err), "out of memory");
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int is_numeric(enum wg_vtype t)
+{
+    return t == WG_V_FLOAT || t == WG_V_INT || t == WG_V_UINT || t == WG_V_BOOL;
+}
+
+/* vcol not chosen yet: the first candidate numeric in this row whose earlier values were not
+ * of another type. Returns 0 when chosen or still open (all null), 1 when no column can be. */
+static int choose_vcol(struct wg_series_sink *ss, const struct wg_value *cells, size_t ncells)
+{
+    size_t n = ncells < ss->ncols ? ncells : ss->ncols;
+    int open = 0, seen = 0;
+    const char *only = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!is_candidate(ss->cname[i])) {
+            continue;
+        }
+        seen++;
+        only = ss->cname[i];
+        if (cells[i].t != WG_V_NULL && !is_numeric(cells[i].t)) {
+            ss->nonnum[i] = 1;
+        }
+        if (ss->nonnum[i]) {
+            continue;
+        }
+        if (cells[i].t == WG_V_NULL) {
+            open = 1;
+            continue;
+        }
+        ss->vcol = (int)i;
+        snprintf(ss->vname, sizeof(ss->vname), "%s", ss->cname[i]);
+        return 0;
+    }
+    if (open) {
+        return 0;
+    }
+    if (seen == 1) {
+        snprintf(ss->err, sizeof(ss->err), "column %s is not numeric", only);
+    } else {
+        char names[160];
+        size_t at = 0;
+        names[0] = '\0';
+        for (size_t i = 0; i < ss->ncols && at < sizeof(names); i++) {
+            int w = snprintf(names + at, sizeof(names) - at, "%s%s", at ? ", " : "",
+                             ss->cname[i]);
+            at += w > 0 ? (size_t)w : 0;
+        }
+        snprintf(ss->err, sizeof(ss->err), "no numeric value column (columns: %s)", names);
+    }
+    return 1;
+}
+
+/* Row labels: this row's string cells other than the value column, in column order. */
+static int row_series(struct wg_series_sink *ss, const struct wg_value *cells, size_t ncells)
+{
+    size_t n = ncells < ss->ncols ? ncells : ss->ncols, nl = 0;
+    struct wg_label lab[WG_SERIES_SINK_MAX_LABELS];
+    for (size_t i = 0; i < n; i++) {
+        if ((int)i == ss->vcol || cells[i].t != WG_V_STRING) {
+            continue;
+        }
+        if (nl == WG_SERIES_SINK_MAX_LABELS) {
+            snprintf(ss->err, sizeof(ss->err), "more than %d string columns",
+                     WG_SERIES_SINK_MAX_LABELS);
+            return 1;
+        }
+        lab[nl].key = ss->cname[i];
+        lab[nl].value = cells[i].s ? cells[i].s : (char *)"";
+        nl++;
+    }
+    /* Rows of one series usually come together: reuse the last one when the labels match. */
+    int same = ss->cur && ss->cur->nlabels == nl;
+    for (size_t i = 0; same && i < nl; i++) {
+        same = strcmp(ss->cur->labels[i].key, lab[i].key) == 0 &&
+               strcmp(ss->cur->labels[i].value, lab[i].value) == 0;
+    }
+    if (!same && !(ss->cur = wg_seriesset_get(ss->out, nl ? lab : NULL, nl))) {
         snprintf(ss->err, sizeof(ss->err), "out of memory");
         return 1;
     }
@@ -85,7 +216,13 @@ static int ss_row(void *ud, const struct wg_value *cells, size_t ncells)
 {
     struct wg_series_sink *ss = ud;
     double v;
-    if (!ss->cur || ss->vcol < 0 || (size_t)ss->vcol >= ncells) {
+    if (ss->skip) {
+        return 0;
+    }
+    if (ss->vcol == -2 && choose_vcol(ss, cells, ncells)) {
+        return 1;
+    }
+    if (ss->vcol < 0 || (size_t)ss->vcol >= ncells) {
         return 0;
     }
     const struct wg_value *c = &cells[ss->vcol];
@@ -108,6 +245,12 @@ static int ss_row(void *ud, const struct wg_value *cells, size_t ncells)
         snprintf(ss->err, sizeof(ss->err), "column %s is not numeric", ss->vname);
         return 1;
     }
+    if (ss->row_labels && row_series(ss, cells, ncells)) {
+        return 1;
+    }
+    if (!ss->cur) {
+        return 0;
+    }
     int64_t t = 0;
     if (ss->tcol >= 0 && (size_t)ss->tcol < ncells && cells[ss->tcol].t == WG_V_TIME) {
         t = cells[ss->tcol].u.time;
@@ -129,6 +272,18 @@ void wg_series_sink_init(struct wg_series_sink *ss, struct wg_seriesset *out, co
     sink->begin = ss_begin;
     sink->row = ss_row;
     sink->ud = ss;
+}
+
+void wg_series_sink_done(struct wg_series_sink *ss)
+{
+    if (!ss) {
+        return;
+    }
+    free(ss->cname);
+    ss->cname = NULL;
+    ss->nonnum = NULL;
+    ss->ncols = 0;
+    ss->cur = NULL;
 }
 
 /* ---- tables ------------------------------------------------------------------------------- */

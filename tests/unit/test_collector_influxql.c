@@ -270,6 +270,7 @@ static void test_series_sink(void **state)
     assert_string_equal(ss.s[0].labels[0].key, "host");
     assert_string_equal(ss.s[0].labels[0].value, "a");
     wg_seriesset_free(&ss);
+    wg_series_sink_done(&sk);
 
     /* default column: the first that is not time */
     wg_series_sink_init(&sk, &ss, NULL, &sink);
@@ -279,6 +280,7 @@ static void test_series_sink(void **state)
     assert_int_equal(ss.s[0].n, 2);
     assert_true(ss.s[0].v[1] == 2.0);
     wg_seriesset_free(&ss);
+    wg_series_sink_done(&sk);
 
     /* missing column */
     wg_series_sink_init(&sk, &ss, "p99", &sink);
@@ -287,6 +289,7 @@ static void test_series_sink(void **state)
                      WG_EINVAL);
     assert_string_equal(sk.err, "no column named p99 (columns: time, mean, p95)");
     wg_seriesset_free(&ss);
+    wg_series_sink_done(&sk);
 
     /* a string value column */
     const char *sbody = "{\"results\":[{\"series\":[{\"columns\":[\"time\",\"host\"],\"values\":"
@@ -297,6 +300,7 @@ static void test_series_sink(void **state)
                      WG_EINVAL);
     assert_string_equal(sk.err, "column host is not numeric");
     wg_seriesset_free(&ss);
+    wg_series_sink_done(&sk);
 }
 
 /* Table sink: deep copies survive the parser. */
