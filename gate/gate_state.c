@@ -87,7 +87,7 @@ enum wg_err wg__gate_state_previous(const char *state_dir, const struct wg_rule 
     }
     /* Newest `count` passing values, returned oldest first. */
     const char *sql = "SELECT at_ns, value FROM (SELECT id, at_ns, value FROM evaluations"
-                      " WHERE feature=?1 AND rule=?2 AND wave=?3 AND verdict='pass'"
+                      " WHERE feature=?1 AND rule=?2 AND wave=?3 AND verdict IN ('pass','bootstrap')"
                       " AND invalidated=0 AND value IS NOT NULL ORDER BY id DESC LIMIT ?4)"
                       " ORDER BY id ASC";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -122,6 +122,24 @@ out:
     return rc;
 }
 
+/* What the store keeps as the evaluation's verdict. A warning is a pass for the gate, and so
+ * for the baseline. The very first evaluations have nothing to compare with: they are
+ * inconclusive, yet their value must seed the baseline, so a measured value with enough
+ * samples and no baseline is kept as "bootstrap" (usable as a baseline; `history
+ * invalidate` drops it if that deploy was bad). */
+static const char *record_verdict(const struct wg_rule_report *rr)
+{
+    const struct wg_rule_result *r = &rr->res;
+    if (r->verdict == WG_WARN) {
+        return "pass";
+    }
+    if (r->verdict == WG_INCONCLUSIVE && r->has_value && !r->has_baseline &&
+        (long)r->samples >= rr->p.min_samples) {
+        return "bootstrap";
+    }
+    return wg_verdict_name(r->verdict);
+}
+
 void wg__gate_state_record(const char *state_dir, const struct wg_check_report *rep)
 {
     int any = 0;
@@ -152,9 +170,7 @@ void wg__gate_state_record(const char *state_dir, const struct wg_check_report *
             sqlite3_bind_text(st, 2, rr->feature->name, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 3, rr->rule->name, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 4, rep->wave, -1, SQLITE_STATIC);
-            /* a warning is a pass for the gate, and so for the baseline */
-            enum wg_verdict v = rr->res.verdict == WG_WARN ? WG_PASS : rr->res.verdict;
-            sqlite3_bind_text(st, 5, wg_verdict_name(v), -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 5, record_verdict(rr), -1, SQLITE_STATIC);
             if (rr->res.has_value) {
                 sqlite3_bind_double(st, 6, rr->res.value);
             } else {
