@@ -86,6 +86,10 @@ struct wg__params {
     int mode_status;   /* mode=status */
     int inconclusive_pass; /* flagger rollout: ?inconclusive=pass */
     char *token;       /* flagger metadata.token */
+    /* analyses only (not part of the single-flight key): repeated looks, see wg_check_req */
+    int look, max_looks;
+    const int *last_tested;
+    size_t nlast_tested;
 };
 
 enum wg__route {

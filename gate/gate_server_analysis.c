@@ -25,6 +25,8 @@ struct an {
     struct wg_limits lim;
     struct wg_limits_state st;
     int64_t next_ns; /* wall clock */
+    int *tested;     /* per rule (report order): the last look that judged it */
+    size_t ntested;
     struct an *next;
 };
 
@@ -71,6 +73,7 @@ static void an_free(struct an *a)
 {
     if (a) {
         wg__params_clear(&a->p);
+        free(a->tested);
         free(a);
     }
 }
@@ -258,12 +261,50 @@ out:
 
 /* ---- runner ------------------------------------------------------------------------------- */
 
+/* Which rules judged at this look (not inconclusive, not error): Mann-Whitney rules spend
+ * their false-fail budget from the last look that judged them (rules.h alpha spending). An
+ * analysis resumed after a restart does not know its past looks' rules: it takes them all as
+ * judged at the last look, which only spends less. */
+static void note_tested(struct an *a, const char *json, int look)
+{
+    cJSON *doc = cJSON_Parse(json);
+    const cJSON *rules = cJSON_GetObjectItemCaseSensitive(doc, "rules");
+    size_t n = (size_t)cJSON_GetArraySize(rules);
+    if (!a->tested && n) {
+        a->tested = calloc(n, sizeof(*a->tested));
+        a->ntested = a->tested ? n : 0;
+        for (size_t i = 0; i < a->ntested; i++) {
+            a->tested[i] = look - 1;
+        }
+    }
+    size_t i = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, rules)
+    {
+        const cJSON *vd = cJSON_GetObjectItemCaseSensitive(r, "verdict");
+        if (i < a->ntested && cJSON_IsString(vd) && strcmp(vd->valuestring, "inconclusive") &&
+            strcmp(vd->valuestring, "error")) {
+            a->tested[i] = look;
+        }
+        i++;
+    }
+    cJSON_Delete(doc);
+}
+
 static void measure(struct wg__analyses *A, struct an *a)
 {
     struct wg_server *s = A->s;
     struct wg__cfgref *g = wg__server_gen_get(s);
     int64_t at = wg_now_ns();
+    int look = a->st.measurements + 1;
+    a->p.look = look;
+    a->p.max_looks = a->lim.count;
+    a->p.last_tested = a->tested;
+    a->p.nlast_tested = a->ntested;
     struct wg__verdict *v = wg__server_eval_now(s, g, &a->p);
+    if (v && v->json) {
+        note_tested(a, v->json, look);
+    }
     wg__server_gen_put(g);
     enum wg_verdict mv = v ? v->verdict : WG_ERROR;
     int done = 0;

@@ -350,6 +350,10 @@ struct wg__verdict *wg__server_eval_now(struct wg_server *s, struct wg__cfgref *
         .features = (const char *const *)p->features,
         .nfeatures = p->nfeatures,
         .deploy_ns = p->deploy_ns,
+        .look = p->look,
+        .max_looks = p->max_looks,
+        .last_tested = p->last_tested,
+        .nlast_tested = p->nlast_tested,
     };
     int64_t t0 = wg_mono_ns();
     void *ud = s->eval.fn == wg__server_eval_default ? (void *)s : s->eval.ud;
