@@ -47,6 +47,7 @@ struct wg_rule_report {
     int has_baseline_window;
     int64_t baseline_start_ns, baseline_end_ns;
     struct wg_rule_result res;
+    int64_t query_ns; /* time the current-window query took (all attempts); 0 if not run */
 };
 
 struct wg_feature_report {

@@ -225,6 +225,9 @@ static enum wg_err evaluate(const struct wg_config *cfg, const struct wg_check_r
         };
         struct wg_seriesset empty = {0};
         in.current = pl->cur_q >= 0 ? &qs[pl->cur_q].series : &empty;
+        if (pl->cur_q >= 0) {
+            rr->query_ns = qs[pl->cur_q].elapsed_ns;
+        }
         if (!in.error && pl->cur_q >= 0) {
             in.error = query_error(&qs[pl->cur_q], ebuf, sizeof(ebuf));
         }

@@ -321,6 +321,9 @@ enum wg_err wg__server_eval_default(void *ud, const struct wg_config *cfg,
         for (size_t i = 0; i < rep->nrules; i++) {
             const struct wg_rule_report *rr = &rep->rules[i];
             atomic_fetch_add(&s->m.rule_evals[rr->res.verdict], 1);
+            if (rr->query_ns > 0) {
+                wg__metrics_source(&s->m, rr->source, rr->query_ns);
+            }
         }
     }
     wg_check_report_free(rep);

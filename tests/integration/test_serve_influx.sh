@@ -135,6 +135,8 @@ expect_match "metrics: rule evaluations" 'wavegate_rule_evaluations_total\{verdi
     "$body"
 expect_match "metrics: evaluation histogram" \
     'wavegate_gate_evaluation_duration_seconds_bucket\{le="\+Inf"\} [1-9]' "$body"
+expect_match "metrics: query latency per source" \
+    'wavegate_source_query_duration_seconds_count\{source="[a-z]+"\} [1-9]' "$body"
 
 # --- analyses: pass after count measurements; fail fast
 poll_analysis() { # ID SECS -> body of the finished analysis
