@@ -12,12 +12,7 @@ RUNS=${RUNS:-7}
 CONC=${CONC:-8}
 source "$root/tests/integration/lib.sh"
 
-influx_start
-influx_query "" 'CREATE DATABASE "telemetry"'
-deploy=$(( $(date +%s) / 60 * 60 - 11 * 60 ))
-python3 "$root/scripts/gen_deploy.py" "$deploy" "$WG_TMP/deploy.lp"
-influx_write telemetry "$WG_TMP/deploy.lp"
-T=$(date -u -d "@$deploy" +%Y-%m-%dT%H:%M:%SZ)
+influx_deploy_scenario || exit 1
 
 # 100 features x 10 rules, each a small aggregate over its own host/field combination.
 cfg=$WG_TMP/fanout.yaml

@@ -15,12 +15,7 @@ SOAK=${SOAK:-60}
 command -v wrk >/dev/null && command -v nginx >/dev/null || {
     echo "needs wrk and nginx (apt-get install -y wrk nginx)" >&2; exit 1; }
 
-influx_start || exit 1
-influx_query "" 'CREATE DATABASE "telemetry"'
-deploy=$(( $(date +%s) / 60 * 60 - 11 * 60 ))
-python3 "$SRC/scripts/gen_deploy.py" "$deploy" "$WG_TMP/deploy.lp"
-influx_write telemetry "$WG_TMP/deploy.lp" || exit 1
-T=$(date -u -d "@$deploy" +%Y-%m-%dT%H:%M:%SZ)
+influx_deploy_scenario || exit 1
 TOKEN=bench-token-0123456789abcdef0123456789abcdef
 export WG_BENCH_TOKEN=$TOKEN
 

@@ -84,6 +84,11 @@ void wg_buf_free(struct wg_buf *b);
 /* Hand the contents to the caller (NUL-terminated, "" if empty) and reset b. */
 char *wg_buf_take(struct wg_buf *b);
 
+/* ---- files ------------------------------------------------------------------------------ */
+
+/* Create dir and its missing parents with mode 0700. 0, or -1 with errno. */
+int wg_mkdirs(const char *dir);
+
 /* ---- time: int64 nanoseconds since the Unix epoch, UTC ----------------------------------- */
 
 #define WG_NS_PER_SEC INT64_C(1000000000)

@@ -53,22 +53,6 @@ static const char SCHEMA[] =
     " id TEXT NOT NULL, seq INTEGER NOT NULL, at_ns INTEGER NOT NULL, verdict TEXT NOT NULL,"
     " report TEXT, PRIMARY KEY (id, seq));";
 
-static int mkdirs(const char *dir)
-{
-    char tmp[1024];
-    snprintf(tmp, sizeof(tmp), "%s", dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
-                return -1;
-            }
-            *p = '/';
-        }
-    }
-    return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static void an_free(struct an *a)
 {
     if (a) {
@@ -397,7 +381,7 @@ enum wg_err wg__analyses_open(struct wg_server *s, const char *state_dir, char *
     pthread_cond_init(&A->cv, NULL);
     s->an = A;
     const char *dir = state_dir && *state_dir ? state_dir : ".wavegate";
-    if (mkdirs(dir) != 0) {
+    if (wg_mkdirs(dir) != 0) {
         snprintf(err, errlen, "cannot create state_dir %s: %s", dir, strerror(errno));
         return WG_EIO;
     }

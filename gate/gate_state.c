@@ -20,22 +20,6 @@ static const char SCHEMA[] =
     " invalidated INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS evaluations_key ON evaluations(feature, rule, wave, id);";
 
-static int mkdirs(const char *dir)
-{
-    char tmp[1024];
-    snprintf(tmp, sizeof(tmp), "%s", dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
-                return -1;
-            }
-            *p = '/';
-        }
-    }
-    return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* Open (creating when `create`) the store; NULL with err set when it cannot. */
 static sqlite3 *open_store(const char *dir, int create, char *err, size_t errlen)
 {
@@ -52,7 +36,7 @@ static sqlite3 *open_store(const char *dir, int create, char *err, size_t errlen
             err[0] = '\0'; /* absent: not an error, just nothing stored */
             return NULL;
         }
-    } else if (mkdirs(dir) != 0) {
+    } else if (wg_mkdirs(dir) != 0) {
         snprintf(err, errlen, "cannot create state_dir %s: %s", dir, strerror(errno));
         return NULL;
     }

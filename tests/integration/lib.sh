@@ -94,6 +94,20 @@ influx_write() {
     fi
 }
 
+# influx_deploy_scenario — a real InfluxDB with scripts/gen_deploy.py's deploy written to
+# database telemetry (staging healthy, internal regressed, a canary rollout), the deploy 11
+# minutes ago on a whole minute. Sets deploy (unix seconds) and T (RFC3339).
+influx_deploy_scenario() {
+    local src
+    src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+    influx_start || return 1
+    influx_query "" 'CREATE DATABASE "telemetry"' || return 1
+    deploy=$(( $(date +%s) / 60 * 60 - 11 * 60 ))
+    python3 "$src/scripts/gen_deploy.py" "$deploy" "$WG_TMP/deploy.lp" || return 1
+    influx_write telemetry "$WG_TMP/deploy.lp" || return 1
+    T=$(date -u -d "@$deploy" +%Y-%m-%dT%H:%M:%SZ)
+}
+
 # ---- assertions: each prints want and got on failure -------------------------------------
 ok() { WG_PASSES=$((WG_PASSES + 1)); echo "ok - $1"; }
 not_ok() { WG_FAILS=$((WG_FAILS + 1)); echo "not ok - $1"; shift; for l in "$@"; do echo "    $l"; done; }

@@ -8,12 +8,7 @@ source "$(dirname "$0")/lib.sh"
 WG=${WG_BIN:?WG_BIN must point at the wavegate binary}
 SRC=${WG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 
-influx_start || exit 1
-influx_query "" 'CREATE DATABASE "telemetry"'
-deploy=$(( $(date +%s) / 60 * 60 - 11 * 60 ))
-python3 "$SRC/scripts/gen_deploy.py" "$deploy" "$WG_TMP/deploy.lp"
-influx_write telemetry "$WG_TMP/deploy.lp" || exit 1
-T=$(date -u -d "@$deploy" +%Y-%m-%dT%H:%M:%SZ)
+influx_deploy_scenario || exit 1
 cfg="$WG_TMP/rules.yaml"
 cat > "$cfg" <<YAML
 state_dir: $WG_TMP/state
