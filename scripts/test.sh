@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-wg_install_deps clang libclang-rt-14-dev nginx wrk
+wg_install_deps clang libclang-rt-14-dev
 
 build=${WG_BUILD_DIR:-build-asan}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DWG_WERROR=ON -DWG_SANITIZE=ON >/dev/null
@@ -16,6 +16,6 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 status=0
 ctest --test-dir "$build" --output-on-failure -j2 --timeout 900 || status=1
 if [ -x tests/fuzz/run.sh ] && command -v clang >/dev/null; then
-    WG_FUZZ_SECONDS=${WG_FUZZ_SECONDS:-15} tests/fuzz/run.sh || status=1
+    tests/fuzz/run.sh "${WG_FUZZ_SECONDS:-15}" || status=1
 fi
 exit $status
