@@ -452,13 +452,37 @@ static int64_t retry_after_ns(const struct wg_http_job *j)
     return d > 0 ? d : 0;
 }
 
+static int is_tls_error(CURLcode rc)
+{
+    return rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
+           rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CIPHER ||
+           rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_ISSUER_ERROR;
+}
+
+/* A TLS server that rejects the client's certificate (or its absence) closes the connection
+ * right after the handshake (TLS 1.3), which the client only sees as a failed send or receive:
+ * say so. */
+static const char *tls_hint(const struct slot *s, curl_off_t tls_up)
+{
+    if (tls_up <= 0 || s->status != 0 || s->bytes != 0) {
+        return "";
+    }
+    return s->job->tls.cert_file
+               ? " (the server closed the TLS connection before answering: was the client "
+                 "certificate accepted?)"
+               : " (the server closed the TLS connection before answering: does it require a "
+                 "client certificate? see tls.cert_file)";
+}
+
 static void finish_attempt(struct run *r, struct slot *s, CURLcode rc)
 {
     struct wg_http_job *j = s->job;
     int64_t now = wg_mono_ns();
     long os_errno = 0;
     char base[256];
+    curl_off_t tls_up = 0;
     curl_easy_getinfo(s->easy, CURLINFO_OS_ERRNO, &os_errno);
+    curl_easy_getinfo(s->easy, CURLINFO_APPCONNECT_TIME_T, &tls_up);
     curl_multi_remove_handle(r->h->multi, s->easy);
     curl_easy_cleanup(s->easy);
     s->easy = NULL;
@@ -482,7 +506,10 @@ static void finish_attempt(struct run *r, struct slot *s, CURLcode rc)
     } else if (rc != CURLE_OK) {
         j->err = map_curl(rc, &retry);
         int64_t ms = (now - s->started) / NS_PER_MS;
-        if (j->err == WG_ECONNECT && os_errno) {
+        if (is_tls_error(rc)) {
+            snprintf(j->errmsg, sizeof(j->errmsg), "TLS with %s failed: %s", base,
+                     s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+        } else if (j->err == WG_ECONNECT && os_errno) {
             snprintf(j->errmsg, sizeof(j->errmsg), "could not connect to %s: %s", base,
                      strerror((int)os_errno));
         } else if (j->err == WG_ECONNECT) {
@@ -498,8 +525,8 @@ static void finish_attempt(struct run *r, struct slot *s, CURLcode rc)
             snprintf(j->errmsg, sizeof(j->errmsg), "response from %s cut off after %zu bytes: %s",
                      base, s->bytes, s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
         } else {
-            snprintf(j->errmsg, sizeof(j->errmsg), "request to %s failed: %s", base,
-                     s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+            snprintf(j->errmsg, sizeof(j->errmsg), "request to %s failed: %s%s", base,
+                     s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc), tls_hint(s, tls_up));
         }
     } else if (s->status >= 200 && s->status < 300) {
         j->err = WG_OK;

@@ -15,7 +15,11 @@ answer goes out:
    "route": 0, "response": 1}     # which route and which of its responses answered (-1: default)
 
 SCENARIO.json:
-  {"routes": [ROUTE, ...], "default": RESPONSE}     # default: 404 {"error":"no route"}
+  {"routes": [ROUTE, ...], "default": RESPONSE,     # default: 404 {"error":"no route"}
+   "tls": {"cert": "server.pem", "key": "server.key",   # optional: serve HTTPS
+           "client_ca": "ca.pem"}}                      # optional: require a client certificate
+  With "tls", each logged request also has "tls_client_cn": the client certificate's common
+  name (null without one). A failed handshake is not logged (the client sees the TLS error).
   ROUTE = {
     "method": "GET",                 # optional: any method when absent
     "path": "/query",                # optional: exact path, without the query string
@@ -49,6 +53,7 @@ import http.server
 import json
 import os
 import socket
+import ssl
 import stat
 import sys
 import threading
@@ -114,6 +119,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def setup(self):
+        # TLS handshakes run here, in the connection's thread, so that a client that never
+        # finishes one cannot stall the accept loop.
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(10)
+            self.request.do_handshake()
+            self.request.settimeout(None)
+        super().setup()
+
     def handle_any(self):
         st = self.server.state
         url = urllib.parse.urlsplit(self.path)
@@ -133,6 +147,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             entry = {"n": st.n, "method": self.command, "path": url.path, "raw_query": url.query,
                      "query": query, "headers": {k.lower(): v for k, v in self.headers.items()},
                      "body": body, "route": ri, "response": resp_i}
+            if isinstance(self.connection, ssl.SSLSocket):
+                cert = self.connection.getpeercert() or {}
+                cn = [v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"]
+                entry["tls_client_cn"] = cn[0] if cn else None
             ctype = self.headers.get("Content-Type", "")
             if ctype.startswith("application/x-www-form-urlencoded"):
                 entry["form"] = urllib.parse.parse_qs(body, keep_blank_values=True)
@@ -219,6 +237,15 @@ def main():
         scenario = json.load(f)
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
+    srv.handle_error = lambda request, client_address: None  # failed handshakes: the client's tale
+    tls = scenario.get("tls")
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(tls["cert"], tls["key"])
+        if tls.get("client_ca"):
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(tls["client_ca"])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
     srv.state = State(scenario, sys.argv[2] if len(sys.argv) > 2 else None)
     try:
         if stat.S_ISFIFO(os.fstat(0).st_mode):
