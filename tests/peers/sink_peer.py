@@ -55,13 +55,13 @@ class H(BaseHTTPRequestHandler):
         sig_ok = None
         if scenario.get("secret"):
             sig_ok = verify(scenario["secret"], hdrs, body)
-        if resp.get("delay"):
-            time.sleep(resp["delay"])
         status = resp.get("status", 200)
         with lock:
             log.write(json.dumps({"t": time.time(), "path": self.path, "headers": hdrs,
                                   "body": body.decode("utf-8", "replace"), "status": status,
                                   "sig_ok": sig_ok}) + "\n")
+        if resp.get("delay"):
+            time.sleep(resp["delay"])
         out = resp.get("body", "").encode()
         try:
             self.send_response(status)
