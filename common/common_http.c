@@ -596,6 +596,16 @@ static enum wg_err prepare(struct run *r)
     return WG_OK;
 }
 
+static int group_room(const struct run *r)
+{
+    for (size_t g = 0; g < r->ngroups; g++) {
+        if (r->gmax[g] <= 0 || r->grun[g] < r->gmax[g]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Start what may start now; returns 1 if anything changed, and lowers *wake to the next
  * retry time of a waiting job. */
 static int start_ready(struct run *r, size_t *lo, int64_t now, int64_t *wake)
@@ -603,6 +613,11 @@ static int start_ready(struct run *r, size_t *lo, int64_t now, int64_t *wake)
     int changed = 0;
     while (*lo < r->n && r->slots[*lo].state == S_DONE) {
         (*lo)++;
+    }
+    /* With every group at its limit nothing can start: skip the scan (1,000 queued jobs would
+     * otherwise be walked on every wake-up). A finishing attempt wakes the loop again. */
+    if (!group_room(r)) {
+        return 0;
     }
     for (size_t i = *lo; i < r->n && r->running < r->max_total; i++) {
         struct slot *s = &r->slots[i];
@@ -620,6 +635,9 @@ static int start_ready(struct run *r, size_t *lo, int64_t now, int64_t *wake)
         }
         start_attempt(r, s, now);
         changed = 1;
+        if (!group_room(r)) {
+            break;
+        }
     }
     return changed;
 }
