@@ -336,7 +336,9 @@ static int set_opts(struct slot *s, int64_t per_ns)
     SET(CURLOPT_PRIVATE, (void *)s);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_ACCEPT_ENCODING, "");
+    if (!j->no_compression) {
+        SET(CURLOPT_ACCEPT_ENCODING, "");
+    }
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_BUFFERSIZE, 128L * 1024);
     SET(CURLOPT_CONNECTTIMEOUT_MS, (long)((cto + NS_PER_MS - 1) / NS_PER_MS));

@@ -47,6 +47,7 @@ struct wg_http_job {
     int retries;                 /* attempts after the first */
     const void *group;           /* jobs with the same group share group_max */
     int group_max;               /* concurrent attempts per group; 0: unlimited */
+    int no_compression;          /* 1: do not send Accept-Encoding (gzip is asked otherwise) */
     struct wg_http_tls tls;
     struct wg_http_consumer consumer; /* data == NULL: the body is kept in errbody */
     /* out */

@@ -9,6 +9,9 @@
 
 enum wg_source_kind { WG_SRC_INFLUXQL = 0, WG_SRC_FLUX, WG_SRC_SQL };
 enum wg_api { WG_API_V1 = 0, WG_API_V3 }; /* influxql: /query (v1) or /api/v3/query_influxql */
+/* Accept-Encoding: gzip? auto asks for it except on loopback, where compressing only costs
+ * the server CPU and the answer time. */
+enum wg_compression { WG_COMPRESS_AUTO = 0, WG_COMPRESS_GZIP, WG_COMPRESS_NONE };
 
 struct wg_tls {
     char *ca_file;
@@ -37,6 +40,7 @@ struct wg_source {
     size_t chunk_size;          /* influxql chunked=true size; default 10000; 0 = not chunked */
     struct wg_tls tls;
     struct wg_pos pos;
+    enum wg_compression compression; /* default auto */
 };
 
 enum wg_reduce {

@@ -91,6 +91,8 @@ static int dec_tls(struct wg__config_ctx *c, const struct wg__cfg_node *n, const
 static const struct wg__config_enum kinds[] = {
     {"influxql", WG_SRC_INFLUXQL}, {"flux", WG_SRC_FLUX}, {"sql", WG_SRC_SQL}, {NULL, 0}};
 static const struct wg__config_enum apis[] = {{"v1", WG_API_V1}, {"v3", WG_API_V3}, {NULL, 0}};
+static const struct wg__config_enum compressions[] = {
+    {"auto", WG_COMPRESS_AUTO}, {"gzip", WG_COMPRESS_GZIP}, {"none", WG_COMPRESS_NONE}, {NULL, 0}};
 static const struct wg__config_range positive = {0, 1e300, 1, 0};
 static const struct wg__config_range concurrency = {1, 1024, 0, 0};
 static const struct wg__config_range retries = {0, 100, 0, 0};
@@ -113,6 +115,7 @@ static const struct wg__config_field source_fields[] = {
     {"max_concurrency", wg__config_dec_int, SRC(max_concurrency), &concurrency, 0, 0},
     {"retries", wg__config_dec_int, SRC(retries), &retries, 0, 0},
     {"chunk_size", wg__config_dec_count, SRC(chunk_size), NULL, 0, 0},
+    {"compression", wg__config_dec_enum, SRC(compression), compressions, 0, 0},
     {"tls", dec_tls, SRC(tls), NULL, 0, 0},
 };
 #undef SRC

@@ -78,6 +78,7 @@ static void test_v1_request_shape(void **state)
     source_init(&src, p.url);
     src.retention_policy = "autogen";
     src.token_env = "WG_TEST_TOKEN";
+    src.compression = WG_COMPRESS_GZIP; /* the peer answers gzip'd: decoded transparently */
     struct wg_query q;
     query_init(&q, &src, "SELECT percentile(\"latency\", 95) AS p95 FROM \"http\" WHERE e = 'x'");
     q.field = "p95";
@@ -111,6 +112,44 @@ static void test_v1_request_shape(void **state)
     free(sc);
     free(resp);
     free(body);
+}
+
+/* compression: auto asks for gzip except on loopback; none never; gzip always. */
+static void test_compression_choice(void **state)
+{
+    (void)state;
+    static const struct {
+        enum wg_compression c;
+        int want_gzip;
+    } cases[] = {{WG_COMPRESS_AUTO, 0}, {WG_COMPRESS_NONE, 0}, {WG_COMPRESS_GZIP, 1}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct peer p;
+        char *body = json_str(OK_BODY);
+        char *resp = wg_asprintf("{\"status\":200,\"body\":%s}", body);
+        char *sc = one_route(resp);
+        assert_int_equal(peer_start(&p, sc), 0);
+        struct wg_source src;
+        source_init(&src, p.url); /* http://127.0.0.1:port: loopback */
+        src.compression = cases[i].c;
+        struct wg_query q;
+        query_init(&q, &src, "SELECT mean(v) FROM m");
+        run_one(&q);
+        cJSON *reqs = peer_requests(&p);
+        const char *ae = peer_field(cJSON_GetArrayItem(reqs, 0), "headers", "accept-encoding");
+        int got = ae && strstr(ae, "gzip") != NULL;
+        if (got != cases[i].want_gzip || q.err != WG_OK) {
+            print_error("compression %d: want gzip=%d, got %d (Accept-Encoding: %s, err %d)\n",
+                        (int)cases[i].c, cases[i].want_gzip, got, ae ? ae : "(none)", q.err);
+        }
+        assert_int_equal(got, cases[i].want_gzip);
+        assert_int_equal(q.err, WG_OK);
+        cJSON_Delete(reqs);
+        wg_query_clear(&q);
+        peer_stop(&p);
+        free(sc);
+        free(resp);
+        free(body);
+    }
 }
 
 static void test_v1_chunked_basic_post(void **state)
@@ -543,6 +582,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_v1_request_shape),
+        cmocka_unit_test(test_compression_choice),
         cmocka_unit_test(test_v1_chunked_basic_post),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_retry_503_then_ok),

@@ -33,6 +33,7 @@ static const char full_yaml[] =
     "    max_concurrency: 4\n"
     "    retries: 3\n"
     "    chunk_size: 0\n"
+    "    compression: none\n"
     "    tls:\n"
     "      ca_file: /etc/ca.pem\n"
     "      cert_file: /etc/cert.pem\n"
@@ -161,6 +162,7 @@ static void test_full_roundtrip(void **state)
     assert_int_equal(s->max_concurrency, 4);
     assert_int_equal(s->retries, 3);
     assert_int_equal(s->chunk_size, 0);
+    assert_int_equal(s->compression, WG_COMPRESS_NONE);
     assert_string_equal(s->tls.ca_file, "/etc/ca.pem");
     assert_string_equal(s->tls.cert_file, "/etc/cert.pem");
     assert_string_equal(s->tls.key_file, "/etc/key.pem");
@@ -184,6 +186,7 @@ static void test_full_roundtrip(void **state)
     assert_int_equal(s->max_concurrency, 8);
     assert_int_equal(s->retries, 2);
     assert_int_equal(s->chunk_size, 10000);
+    assert_int_equal(s->compression, WG_COMPRESS_AUTO);
     assert_null(s->tls.ca_file);
 
     s = wg_config_source(cfg, "lake");
@@ -205,7 +208,7 @@ static void test_full_roundtrip(void **state)
     assert_int_equal(w->defaults.no_data, WG_NODATA_PASS);
     assert_true(w->defaults.window_ns == S(300));
     assert_string_equal(w->defaults.severity, "warning");
-    assert_int_equal(w->pos.line, 34);
+    assert_int_equal(w->pos.line, 35);
     assert_int_equal(w->pos.col, 5);
     w = wg_config_wave(cfg, "production");
     assert_non_null(w);
@@ -409,7 +412,7 @@ static void test_load_file(void **state)
     assert_null(cfg);
     assert_int_equal(d.nerrors, 1);
     assert_string_equal(d.v[0].file, path);
-    assert_int_equal(d.v[0].line, 110);
+    assert_int_equal(d.v[0].line, 111);
     assert_int_equal(d.v[0].col, 1);
     wg_diags_free(&d);
 
