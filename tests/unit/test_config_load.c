@@ -33,7 +33,6 @@ static const char full_yaml[] =
     "    max_concurrency: 4\n"
     "    retries: 3\n"
     "    chunk_size: 0\n"
-    "    compression: none\n"
     "    tls:\n"
     "      ca_file: /etc/ca.pem\n"
     "      cert_file: /etc/cert.pem\n"
@@ -162,7 +161,6 @@ static void test_full_roundtrip(void **state)
     assert_int_equal(s->max_concurrency, 4);
     assert_int_equal(s->retries, 3);
     assert_int_equal(s->chunk_size, 0);
-    assert_int_equal(s->compression, WG_COMPRESS_NONE);
     assert_string_equal(s->tls.ca_file, "/etc/ca.pem");
     assert_string_equal(s->tls.cert_file, "/etc/cert.pem");
     assert_string_equal(s->tls.key_file, "/etc/key.pem");
@@ -208,7 +206,7 @@ static void test_full_roundtrip(void **state)
     assert_int_equal(w->defaults.no_data, WG_NODATA_PASS);
     assert_true(w->defaults.window_ns == S(300));
     assert_string_equal(w->defaults.severity, "warning");
-    assert_int_equal(w->pos.line, 35);
+    assert_int_equal(w->pos.line, 34);
     assert_int_equal(w->pos.col, 5);
     w = wg_config_wave(cfg, "production");
     assert_non_null(w);
@@ -412,7 +410,7 @@ static void test_load_file(void **state)
     assert_null(cfg);
     assert_int_equal(d.nerrors, 1);
     assert_string_equal(d.v[0].file, path);
-    assert_int_equal(d.v[0].line, 111);
+    assert_int_equal(d.v[0].line, 110);
     assert_int_equal(d.v[0].col, 1);
     wg_diags_free(&d);
 
@@ -465,9 +463,42 @@ static void test_example(void **state)
     wg_diags_free(&d);
 }
 
+static void test_compression(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *v;
+        int ok;
+        enum wg_compression want;
+    } cases[] = {{"auto", 1, WG_COMPRESS_AUTO}, {"gzip", 1, WG_COMPRESS_GZIP},
+                 {"none", 1, WG_COMPRESS_NONE}, {"brotli", 0, 0}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *text = wg_asprintf("sources:\n  db: {url: http://h:1, database: d, compression: %s}\n"
+                                 "waves: [{name: w, source: db}]\nfeatures: {}\n",
+                                 cases[i].v);
+        struct wg_config *cfg = NULL;
+        struct wg_diags d = {0};
+        enum wg_err rc = wg_config_load_mem("c.yaml", text, strlen(text), &cfg, &d);
+        if ((rc == WG_OK) != cases[i].ok) {
+            print_error("compression %s: want ok=%d, got rc=%d\n", cases[i].v, cases[i].ok, rc);
+            wg_diags_print(&d, stderr);
+        }
+        assert_int_equal(rc == WG_OK, cases[i].ok);
+        if (cfg) {
+            assert_int_equal(cfg->sources[0].compression, cases[i].want);
+        } else {
+            assert_true(d.n > 0 && strstr(d.v[0].msg, "auto, gzip, none") != NULL);
+        }
+        wg_config_free(cfg);
+        wg_diags_free(&d);
+        free(text);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_compression),
         cmocka_unit_test(test_full_roundtrip), cmocka_unit_test(test_minimal_defaults),
         cmocka_unit_test(test_warning_only),   cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_example),
