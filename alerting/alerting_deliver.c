@@ -508,10 +508,11 @@ static void *worker(void *arg)
         int running = 0;
         curl_multi_perform(dv->multi, &running);
         CURLMsg *m;
-        int left;
+        int left, done = 0;
         while ((m = curl_multi_info_read(dv->multi, &left)) != NULL) {
             if (m->msg == CURLMSG_DONE) {
                 finish(dv, m);
+                done++;
             }
         }
         ops_commit(dv);
@@ -524,6 +525,9 @@ static void *worker(void *arg)
         }
         if (wait_ms > 1000) {
             wait_ms = 1000;
+        }
+        if (done) {
+            continue; /* slots were freed: schedule again before sleeping */
         }
         curl_multi_poll(dv->multi, NULL, 0, (int)wait_ms, NULL);
     }
