@@ -96,7 +96,8 @@ static const struct wg_monitor_rule *monitor_rule(const struct wg_monitor *m, co
 {
     const char *slash = key ? strchr(key, '/') : NULL;
     for (size_t i = 0; key && i < m->nrules; i++) {
-        if (strcmp(m->rules[i].name, key) == 0 || (slash && strcmp(m->rules[i].name, slash + 1) == 0)) {
+        if (strcmp(m->rules[i].name, key) == 0 ||
+            (slash && strcmp(m->rules[i].name, slash + 1) == 0)) {
             return &m->rules[i];
         }
     }

@@ -296,7 +296,8 @@ static void teams_body(struct wg_buf *b, const struct wg__notif *nt, const char 
 {
     wg_buf_adds(b, "{\"type\":\"message\",\"attachments\":[{\"contentType\":"
                    "\"application/vnd.microsoft.card.adaptive\",\"contentUrl\":null,"
-                   "\"content\":{\"$schema\":\"http://adaptivecards.io/schemas/adaptive-card.json\","
+                   "\"content\":{\"$schema\":"
+                   "\"http://adaptivecards.io/schemas/adaptive-card.json\","
                    "\"type\":\"AdaptiveCard\",\"version\":\"1.2\",\"msteams\":{\"width\":\"full\"},"
                    "\"body\":[{\"type\":\"TextBlock\",\"text\":");
     wg__json_str(b, title);
@@ -459,7 +460,8 @@ enum wg_err wg__payload_render(const struct wg_alert_config *cfg, const struct w
             free(msg);
             out->url = wg_strdup(r->url);
         } else {
-            wg_buf_adds(&b, "{\"source\":\"wavegate\",\"user\":\"wavegate\",\"note\":\"resolved\"}");
+            wg_buf_adds(&b,
+                        "{\"source\":\"wavegate\",\"user\":\"wavegate\",\"note\":\"resolved\"}");
             out->url = wg_asprintf("%s/%s/close?identifierType=alias", r->url, dedup);
         }
         break;

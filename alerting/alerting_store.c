@@ -14,7 +14,8 @@
 
 static const char *const schema =
     "CREATE TABLE IF NOT EXISTS outbox(id INTEGER PRIMARY KEY, receiver TEXT NOT NULL,"
-    " idem TEXT NOT NULL, okey TEXT NOT NULL, url TEXT NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL,"
+    " idem TEXT NOT NULL, okey TEXT NOT NULL, url TEXT NOT NULL, headers TEXT NOT NULL,"
+    " body BLOB NOT NULL,"
     " attempts INTEGER NOT NULL DEFAULT 0, state INTEGER NOT NULL DEFAULT 0,"
     " created INTEGER NOT NULL, last_error TEXT);"
     "CREATE TABLE IF NOT EXISTS alerts(fp TEXT PRIMARY KEY, scope TEXT, labels TEXT, ann TEXT,"
