@@ -466,7 +466,12 @@ enum wg_err wg__payload_render(const struct wg_alert_config *cfg, const struct w
         }
         break;
     }
-    case WG_RCV_ALERTMANAGER:
+    case WG_RCV_ALERTMANAGER: {
+        /* Re-sends happen at group_interval ticks: expire after 4 missed re-sends. */
+        int64_t resend = cfg->resend_ns;
+        if (nt->g && nt->g->route && nt->g->route->group_interval_ns > resend) {
+            resend = nt->g->route->group_interval_ns;
+        }
         wg_buf_adds(&b, "[");
         for (size_t i = 0; i < nt->n; i++) {
             const struct wg__alert *al = nt->alerts[i];
@@ -481,7 +486,7 @@ enum wg_err wg__payload_render(const struct wg_alert_config *cfg, const struct w
             time_json(&b, al->starts_at);
             wg_buf_adds(&b, ",\"endsAt\":");
             /* Firing: expire on its own unless re-sent (4 resend intervals, like Prometheus). */
-            time_json(&b, i < nt->nfiring ? nt->now + 4 * cfg->resend_ns : al->ends_at);
+            time_json(&b, i < nt->nfiring ? nt->now + 4 * resend : al->ends_at);
             wg_buf_adds(&b, ",\"generatorURL\":");
             wg__json_str(&b, gu.p ? gu.p : "");
             wg_buf_adds(&b, "}");
@@ -494,6 +499,7 @@ enum wg_err wg__payload_render(const struct wg_alert_config *cfg, const struct w
                                                                    ? ul - 1 : ul), r->url);
         }
         break;
+    }
     }
     if (rc == WG_OK && (!b.p || !out->url || b.len > BODY_MAX)) {
         rc = b.len > BODY_MAX ? WG_ETOOBIG : WG_ENOMEM;
