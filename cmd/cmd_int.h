@@ -5,6 +5,7 @@
 #define WG_CMD_INT_H
 
 #include "cmd/cmd.h"
+#include "cmd/cmd_alerting.h"
 #include "common/common.h"
 #include "config/config.h"
 #include "gate/gate.h"
@@ -13,7 +14,7 @@
 #define WG_VERSION "0.1.0"
 
 /* Subcommands that live in their own files, appended to main.c's table. */
-#define WG_CMD_EXTRA {"serve", wg_cmd_serve},
+#define WG_CMD_EXTRA {"serve", wg_cmd_serve}, {"alert", wg_cmd_alert}, {"silence", wg_cmd_silence},
 
 int wg__cmd_usage(const char *text, int code);
 /* RFC3339, unix seconds, or "now". 0 on success. */

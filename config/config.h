@@ -198,6 +198,8 @@ struct wg_server_cfg {
     struct wg_pos pos;
 };
 
+struct wg_alert_config; /* config/config_alerting.h */
+
 struct wg_config {
     char *path;
     struct wg_source *sources;
@@ -207,6 +209,8 @@ struct wg_config {
     struct wg_feature *features;
     size_t nfeatures;
     char *state_dir; /* default: $XDG_STATE_HOME/wavegate or ./.wavegate */
+    struct wg_alert_config *alerting; /* `alerting:` and `monitor:` (config_alerting.h); NULL
+                                       * when the file has neither */
     struct wg_server_cfg server; /* defaults set even when the section is absent */
 };
 

@@ -77,7 +77,9 @@ void wg_config_free(struct wg_config *cfg)
         return;
     }
     for (size_t i = 0; i < wg__config_nsections; i++) {
-        wg__config_sections[i].free(cfg);
+        if (wg__config_sections[i].free) {
+            wg__config_sections[i].free(cfg);
+        }
     }
     free(cfg->path);
     free(cfg);
