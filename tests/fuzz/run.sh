@@ -9,8 +9,8 @@ shift || true
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=(fluxcsv jsonl influxql config)
 src=$(cd "$(dirname "$0")/../.." && pwd)
-build=${WG_FUZZ_BUILD:-/tmp/wg-fuzz-build}
-work=${WG_FUZZ_WORK:-/tmp/wg-fuzz-work}
+build=${WG_FUZZ_BUILD:-$src/build-fuzz}
+work=${WG_FUZZ_WORK:-$build/work}
 command -v clang >/dev/null || { echo "run.sh: clang is required (apt-get install clang)" >&2; exit 2; }
 cmake -S "$src" -B "$build" -DCMAKE_C_COMPILER=clang -DWG_FUZZ=ON -DWG_TESTS=OFF \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
