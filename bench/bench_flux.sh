@@ -4,14 +4,14 @@
 # then reduce mean) and by the official JS client (@influxdata/influxdb-client queryRows), side
 # by side: wall, peak RSS, the means, and the ratio. Medians of $RUNS runs, measured in one run.
 # usage: bench/bench_flux.sh [BUILD_DIR]   (BUILD_DIR: a Release build; made if missing)
-# env: ROWS (2000000), RUNS (3), PEERS (/work/shared/bench-peers), NODE_DIR (npm install dir)
+# env: ROWS (2000000), RUNS (3), PEERS (../shared/bench-peers beside the checkout), NODE_DIR (npm install dir)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 build=${1:-/tmp/wg-bench-build}
 ROWS=${ROWS:-2000000}
 RUNS=${RUNS:-3}
-PEERS=${PEERS:-/work/shared/bench-peers}
+PEERS=${PEERS:-$(cd "$root/.." && pwd)/shared/bench-peers}
 NODE_DIR=${NODE_DIR:-/tmp/wg-bench-node}
 tmp=$(mktemp -d /tmp/wg-bench-flux.XXXXXX)
 data=${FLUX_DATA:-/tmp/wg-bench-flux-$ROWS.csv}

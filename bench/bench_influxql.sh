@@ -6,14 +6,14 @@
 # visiting every point (the plain, unchunked body), side by side: wall, peak RSS, the means, the
 # ratio (target >= 5x, wavegate <= 64 MB). Medians of $RUNS runs, measured in one run.
 # usage: bench/bench_influxql.sh [BUILD_DIR]   (BUILD_DIR: a Release build; made if missing)
-# env: ROWS (2000000), RUNS (3), PEERS (/work/shared/bench-peers)
+# env: ROWS (2000000), RUNS (3), PEERS (../shared/bench-peers beside the checkout)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 build=${1:-/tmp/wg-bench-build}
 ROWS=${ROWS:-2000000}
 RUNS=${RUNS:-3}
-PEERS=${PEERS:-/work/shared/bench-peers}
+PEERS=${PEERS:-$(cd "$root/.." && pwd)/shared/bench-peers}
 tmp=$(mktemp -d /tmp/wg-bench-influxql.XXXXXX)
 data=${INFLUXQL_DATA:-/tmp/wg-bench-influxql-$ROWS.json}  # and $data.chunked; never in the repo
 srv_pid=
