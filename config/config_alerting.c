@@ -1,205 +1,42 @@
-/* config_alerting.c — decodes the `alerting:` and `monitor:` sections (libyaml document API)
- * into struct wg_alert_config: routes with inheritance resolved, receivers with their defaults,
- * inhibit rules, templates (checked here), and the monitor loop's settings.
- * Unknown and duplicate keys are errors that list the allowed keys.
+/* config_alerting.c — the `alerting:` (route tree with inheritance resolved, receivers with their
+ * per-type defaults, inhibit rules, templates) and `monitor:` sections, decoded from the shared
+ * node tree with config_load.c's field tables: two rows of wg__config_sections. Also
+ * wg_alert_config_load(_mem): the same decoders on a file whose other top-level keys are ignored.
  */
-#include "config/config_alerting.h"
+#include "config/config_alerting_int.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
-#define MAX_FILE_BYTES (16u << 20)
 #define MAX_ROUTE_DEPTH 16
 
-struct dec {
-    yaml_document_t *doc;
-    const char *file;
-    struct wg_diags *diags;
-};
+static const struct wg__config_range positive = {0, 1e12, 1, 0}; /* seconds, > 0 */
+static const struct wg__config_range nonneg = {0, 1e12, 0, 0};   /* seconds, >= 0 */
 
-static const char *const kind_names[] = {"webhook",  "slack",    "teams",
-                                         "pagerduty", "opsgenie", "alertmanager"};
+static const struct wg__config_enum kinds[] = {
+    {"webhook", WG_RCV_WEBHOOK},     {"slack", WG_RCV_SLACK},
+    {"teams", WG_RCV_TEAMS},         {"pagerduty", WG_RCV_PAGERDUTY},
+    {"opsgenie", WG_RCV_OPSGENIE},   {"alertmanager", WG_RCV_ALERTMANAGER},
+    {NULL, 0}};
 
 const char *wg_receiver_kind_name(enum wg_receiver_kind k)
 {
-    return (unsigned)k < sizeof(kind_names) / sizeof(kind_names[0]) ? kind_names[k] : "?";
-}
-
-static struct wg_pos pos_of(const struct dec *d, const yaml_node_t *n)
-{
-    struct wg_pos p = {d->file, n ? (int)n->start_mark.line + 1 : 0,
-                       n ? (int)n->start_mark.column + 1 : 0};
-    return p;
-}
-
-static void err_at(struct dec *d, const yaml_node_t *n, const char *key, const char *fmt,
-                   const char *arg)
-{
-    struct wg_pos p = pos_of(d, n);
-    wg_diags_add(d->diags, &p, key, 0, fmt, arg ? arg : "");
-}
-
-static const char *scalar(const yaml_node_t *n)
-{
-    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
-
-/* Checks a mapping's keys against an allowed list (and duplicates). 0 if all good. */
-static int check_keys(struct dec *d, yaml_node_t *map, const char *path,
-                      const char *const *allowed)
-{
-    int bad = 0;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = yaml_document_get_node(d->doc, p->key);
-        const char *ks = scalar(k);
-        int ok = 0;
-        for (size_t i = 0; ks && allowed[i]; i++) {
-            ok |= strcmp(ks, allowed[i]) == 0;
-        }
-        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; ks && q < p; q++) {
-            const char *qs = scalar(yaml_document_get_node(d->doc, q->key));
-            if (qs && strcmp(qs, ks) == 0) {
-                err_at(d, k, path, "duplicate key '%s'", ks);
-                bad = 1;
-            }
-        }
-        if (!ok) {
-            struct wg_buf b;
-            wg_buf_init(&b, 4096);
-            for (size_t i = 0; allowed[i]; i++) {
-                wg_buf_addf(&b, "%s%s", i ? ", " : "", allowed[i]);
-            }
-            struct wg_pos ps = pos_of(d, k);
-            wg_diags_add(d->diags, &ps, path, 0, "unknown key '%s' (allowed: %s)",
-                         ks ? ks : "?", b.p ? b.p : "");
-            wg_buf_free(&b);
-            bad = 1;
+    for (size_t i = 0; kinds[i].name; i++) {
+        if (kinds[i].value == (int)k) {
+            return kinds[i].name;
         }
     }
-    return bad ? -1 : 0;
+    return "?";
 }
 
-static yaml_node_t *get(struct dec *d, yaml_node_t *map, const char *key)
-{
-    if (!map || map->type != YAML_MAPPING_NODE) {
-        return NULL;
-    }
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        const char *ks = scalar(yaml_document_get_node(d->doc, p->key));
-        if (ks && strcmp(ks, key) == 0) {
-            return yaml_document_get_node(d->doc, p->value);
-        }
-    }
-    return NULL;
-}
+/* ---- field decoders: string lists, matchers, templates ----------------------------------- */
 
-static int get_str(struct dec *d, yaml_node_t *map, const char *key, const char *path,
-                   char **out)
-{
-    yaml_node_t *n = get(d, map, key);
-    if (!n) {
-        return 0;
-    }
-    if (!scalar(n)) {
-        err_at(d, n, path, "'%s' must be a string", key);
-        return -1;
-    }
-    free(*out);
-    *out = wg_strdup(scalar(n));
-    return 1;
-}
-
-static int get_dur(struct dec *d, yaml_node_t *map, const char *key, const char *path,
-                   int64_t *out)
-{
-    yaml_node_t *n = get(d, map, key);
-    if (!n) {
-        return 0;
-    }
-    if (!scalar(n) || wg_duration_parse(scalar(n), out) != WG_OK) {
-        err_at(d, n, path, "'%s' must be a duration like 30s, 5m, 4h", key);
-        return -1;
-    }
-    return 1;
-}
-
-static int get_bool(struct dec *d, yaml_node_t *map, const char *key, const char *path,
-                    int *out)
-{
-    yaml_node_t *n = get(d, map, key);
-    const char *s = scalar(n);
-    if (!n) {
-        return 0;
-    }
-    if (s && (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0)) {
-        *out = 1;
-    } else if (s && (strcmp(s, "false") == 0 || strcmp(s, "no") == 0)) {
-        *out = 0;
-    } else {
-        err_at(d, n, path, "'%s' must be true or false", key);
-        return -1;
-    }
-    return 1;
-}
-
-static int get_num(struct dec *d, yaml_node_t *map, const char *key, const char *path,
-                   double lo, double hi, double *out)
-{
-    yaml_node_t *n = get(d, map, key);
-    const char *s = scalar(n);
-    char *end = NULL;
-    if (!n) {
-        return 0;
-    }
-    errno = 0;
-    double v = s ? strtod(s, &end) : 0;
-    if (!s || end == s || *end || errno || v < lo || v > hi) {
-        err_at(d, n, path, "'%s' must be a number in range", key);
-        return -1;
-    }
-    *out = v;
-    return 1;
-}
-
-/* A sequence of strings (a lone scalar counts as one). */
-static int get_strs(struct dec *d, yaml_node_t *map, const char *key, const char *path,
-                    char ***out, size_t *nout)
-{
-    yaml_node_t *n = get(d, map, key);
-    if (!n) {
-        return 0;
-    }
-    if (scalar(n)) {
-        *out = calloc(1, sizeof(char *));
-        if (*out) {
-            (*out)[0] = wg_strdup(scalar(n));
-            *nout = 1;
-        }
-        return 1;
-    }
-    if (n->type != YAML_SEQUENCE_NODE) {
-        err_at(d, n, path, "'%s' must be a list of strings", key);
-        return -1;
-    }
-    size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-    *out = calloc(cnt ? cnt : 1, sizeof(char *));
-    *nout = 0;
-    for (yaml_node_item_t *it = n->data.sequence.items.start;
-         *out && it < n->data.sequence.items.top; it++) {
-        yaml_node_t *e = yaml_document_get_node(d->doc, *it);
-        if (!scalar(e)) {
-            err_at(d, e, path, "'%s' entries must be strings", key);
-            return -1;
-        }
-        (*out)[(*nout)++] = wg_strdup(scalar(e));
-    }
-    return 1;
-}
+/* Where a list of strings (char **v, size_t n) lives inside the decoded struct. */
+struct strs_at {
+    size_t v, n;
+};
 
 static void free_strs(char **v, size_t n)
 {
@@ -209,65 +46,169 @@ static void free_strs(char **v, size_t n)
     free(v);
 }
 
-static int matchers_add(struct wg_matchers *ms, struct wg_matcher *m)
+/* A sequence of strings; a lone string counts as a list of one. Replaces the old list. */
+static int dec_strs(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                    void *dst, const void *arg)
 {
-    struct wg_matcher *nv = realloc(ms->v, (ms->n + 1) * sizeof(*nv));
-    if (!nv) {
-        wg_matcher_clear(m);
+    const struct strs_at *at = arg;
+    char sub[WG__CONFIG_PATH_MAX];
+    int seq = n->type == WG__CFG_SEQ, bad = 0;
+    size_t cnt = seq ? n->n : 1;
+    if (n->type == WG__CFG_MAP) {
+        return wg__config_type_err(c, n, path, "a string or a sequence of strings");
+    }
+    char **v = calloc(cnt ? cnt : 1, sizeof(*v));
+    if (!v) {
+        c->oom = 1;
         return -1;
     }
-    ms->v = nv;
-    ms->v[ms->n++] = *m;
+    for (size_t i = 0; i < cnt; i++) {
+        wg__config_path_index(sub, sizeof(sub), path, i);
+        bad |= wg__config_dec_str(c, seq ? n->vals[i] : n, seq ? sub : path, &v[i], NULL) != 0;
+    }
+    if (bad) {
+        free_strs(v, cnt);
+        return -1;
+    }
+    char ***dv = (char ***)(void *)((char *)dst + at->v);
+    size_t *dn = (size_t *)(void *)((char *)dst + at->n);
+    free_strs(*dv, *dn);
+    *dv = v;
+    *dn = cnt;
     return 0;
 }
 
-/* match: {k: v}, match_re: {k: re}, matchers: ['k="v"', ...] (prefix selects the key names). */
-static int get_matchers(struct dec *d, yaml_node_t *map, const char *prefix, const char *path,
-                        struct wg_matchers *out)
+/* The three spellings of matchers; each appends to the same struct wg_matchers. */
+enum { M_EQ, M_RE, M_LIST };
+static const int form_eq = M_EQ, form_re = M_RE, form_list = M_LIST;
+
+/* match: {name: value}, match_re: {name: regex}, matchers: ['name="v"', 'name=~"re"', ...] */
+static int dec_matchers(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                        void *dst, const void *arg)
 {
-    static const char *const sfx[] = {"match", "match_re", "matchers"};
-    char key[64], err[256];
-    int bad = 0;
-    for (int k = 0; k < 3; k++) {
-        snprintf(key, sizeof(key), "%s%s", prefix, sfx[k]);
-        yaml_node_t *n = get(d, map, key);
-        if (!n) {
+    struct wg_matchers *ms = dst;
+    int form = *(const int *)arg, bad = 0;
+    char sub[WG__CONFIG_PATH_MAX], err[256];
+    if (form == M_LIST ? n->type != WG__CFG_SEQ : n->type != WG__CFG_MAP) {
+        return wg__config_type_err(c, n, path,
+                                   form == M_LIST ? "a sequence of matchers like 'name=\"value\"'"
+                                                  : "a mapping of label names to values");
+    }
+    struct wg_matcher *nv = realloc(ms->v, (ms->n + n->n + 1) * sizeof(*nv));
+    if (!nv) {
+        c->oom = 1;
+        return -1;
+    }
+    ms->v = nv;
+    for (size_t i = 0; i < n->n; i++) {
+        const struct wg__cfg_node *v = n->vals[i];
+        struct wg_matcher m;
+        if (form == M_LIST) {
+            wg__config_path_index(sub, sizeof(sub), path, i);
+        } else if (n->keys[i]->type == WG__CFG_SCALAR) {
+            wg__config_path_key(sub, sizeof(sub), path, n->keys[i]->str);
+        } else {
+            continue; /* reported by the parser */
+        }
+        if (v->type != WG__CFG_SCALAR || wg__config_is_null(v)) {
+            bad |= wg__config_type_err(c, v, sub, "a string");
             continue;
         }
-        if (k < 2 && n->type == YAML_MAPPING_NODE) {
-            for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
-                 p < n->data.mapping.pairs.top; p++) {
-                yaml_node_t *kn = yaml_document_get_node(d->doc, p->key);
-                yaml_node_t *vn = yaml_document_get_node(d->doc, p->value);
-                struct wg_matcher m;
-                if (!scalar(kn) || !scalar(vn) ||
-                    wg_matcher_init(&m, scalar(kn), k ? WG_MATCH_RE : WG_MATCH_EQ, scalar(vn),
-                                    err, sizeof(err)) != 0) {
-                    err_at(d, vn, path, "bad %s entry: %s", scalar(vn) ? err : "not a string");
-                    bad = 1;
-                    continue;
-                }
-                matchers_add(out, &m);
-            }
-        } else if (k == 2 && n->type == YAML_SEQUENCE_NODE) {
-            for (yaml_node_item_t *it = n->data.sequence.items.start;
-                 it < n->data.sequence.items.top; it++) {
-                yaml_node_t *e = yaml_document_get_node(d->doc, *it);
-                struct wg_matcher m;
-                if (!scalar(e) || wg_matcher_parse(scalar(e), &m, err, sizeof(err)) != 0) {
-                    err_at(d, e, path, "bad matcher: %s", scalar(e) ? err : "not a string");
-                    bad = 1;
-                    continue;
-                }
-                matchers_add(out, &m);
-            }
-        } else {
-            err_at(d, n, path, "'%s' has the wrong type", key);
+        int rc = form == M_LIST ? wg_matcher_parse(v->str, &m, err, sizeof(err))
+                                : wg_matcher_init(&m, n->keys[i]->str,
+                                                  form == M_RE ? WG_MATCH_RE : WG_MATCH_EQ, v->str,
+                                                  err, sizeof(err));
+        if (rc != 0) {
+            wg__config_err(c, v, sub, "bad matcher: %s", err);
             bad = 1;
+            continue;
         }
+        ms->v[ms->n++] = m;
     }
     return bad ? -1 : 0;
 }
+
+/* A title/text template: a non-empty string whose {{ fields }} are known; the error points
+ * at the offending {{ inside the scalar. */
+static int dec_template(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                        void *dst, const void *arg)
+{
+    char *t = NULL, err[256];
+    size_t off = 0;
+    (void)arg;
+    if (wg__config_dec_str(c, n, path, &t, NULL) != 0) {
+        return -1;
+    }
+    if (wg__config_template_check(t, &off, err, sizeof(err)) != 0) {
+        struct wg_pos pos;
+        wg__config_scalar_pos(c->doc, n, off, &pos);
+        wg__config_err_at(c, &pos, path, "bad template: %s", err);
+        free(t);
+        return -1;
+    }
+    char **d = dst;
+    free(*d);
+    *d = t;
+    return 0;
+}
+
+/* ---- routes ------------------------------------------------------------------------------ */
+
+enum { R_RECEIVER = 1u };
+
+/* group_by: label names, or '...' alone for "every label". */
+static int dec_group_by(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                        void *dst, const void *arg)
+{
+    static const struct strs_at at = {offsetof(struct wg_route, group_by),
+                                      offsetof(struct wg_route, ngroup_by)};
+    struct wg_route *r = dst;
+    (void)arg;
+    if (dec_strs(c, n, path, r, &at) != 0) {
+        return -1;
+    }
+    r->group_by_all = 0;
+    for (size_t i = 0; i < r->ngroup_by; i++) {
+        r->group_by_all |= strcmp(r->group_by[i], "...") == 0;
+    }
+    if (r->group_by_all && r->ngroup_by != 1) {
+        wg__config_err(c, n, path, "'...' (group by every label) must be alone");
+        return -1;
+    }
+    return 0;
+}
+
+/* The root route matches every alert: its matcher keys are known but refused. */
+static int dec_root_match(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                          void *dst, const void *arg)
+{
+    (void)dst;
+    (void)arg;
+    wg__config_err(c, n, path, "the root route matches every alert: matchers are not allowed here");
+    return -1;
+}
+
+#define RT(f) offsetof(struct wg_route, f)
+static const struct wg__config_field route_fields[] = {
+    {"receiver", wg__config_dec_str, RT(receiver), NULL, R_RECEIVER, 0},
+    {"continue", wg__config_dec_bool, RT(cont), NULL, 0, 0},
+    {"group_by", dec_group_by, 0, NULL, 0, 0},
+    {"group_wait", wg__config_dec_duration, RT(group_wait_ns), &nonneg, 0, 0},
+    {"group_interval", wg__config_dec_duration, RT(group_interval_ns), &positive, 0, 0},
+    {"repeat_interval", wg__config_dec_duration, RT(repeat_interval_ns), &positive, 0, 0},
+};
+static const struct wg__config_field match_fields[] = {
+    {"match", dec_matchers, RT(match), &form_eq, 0, 0},
+    {"match_re", dec_matchers, RT(match), &form_re, 0, 0},
+    {"matchers", dec_matchers, RT(match), &form_list, 0, 0},
+};
+static const struct wg__config_field root_match_fields[] = {
+    {"match", dec_root_match, 0, NULL, 0, 0},
+    {"match_re", dec_root_match, 0, NULL, 0, 0},
+    {"matchers", dec_root_match, 0, NULL, 0, 0},
+};
+#undef RT
+static const char *const route_extra[] = {"routes", NULL};
 
 static void route_clear(struct wg_route *r)
 {
@@ -281,437 +222,513 @@ static void route_clear(struct wg_route *r)
     memset(r, 0, sizeof(*r));
 }
 
-static int decode_route(struct dec *d, yaml_node_t *n, const struct wg_route *parent,
-                        struct wg_route *r, int depth)
+/* A route starts from its parent's settings (the root from the defaults). 0 or -1. */
+static int route_inherit(struct wg__config_ctx *c, const struct wg_route *parent,
+                         struct wg_route *r)
 {
-    static const char *const keys[] = {"receiver", "match", "match_re", "matchers", "continue",
-                                       "group_by", "group_wait", "group_interval",
-                                       "repeat_interval", "routes", NULL};
-    const char *path = parent ? "alerting.route.routes" : "alerting.route";
-    int bad = 0;
-    r->pos = pos_of(d, n);
-    if (n->type != YAML_MAPPING_NODE) {
-        err_at(d, n, path, "a route must be a mapping%s", NULL);
-        return -1;
-    }
-    if (depth > MAX_ROUTE_DEPTH) {
-        err_at(d, n, path, "routes nested too deeply%s", NULL);
-        return -1;
-    }
-    bad |= check_keys(d, n, path, keys);
-    if (parent) {
-        r->receiver = wg_strdup(parent->receiver);
-        r->group_wait_ns = parent->group_wait_ns;
-        r->group_interval_ns = parent->group_interval_ns;
-        r->repeat_interval_ns = parent->repeat_interval_ns;
-        r->group_by_all = parent->group_by_all;
-        r->group_by = calloc(parent->ngroup_by + 1, sizeof(char *));
-        for (size_t i = 0; r->group_by && i < parent->ngroup_by; i++) {
-            r->group_by[r->ngroup_by++] = wg_strdup(parent->group_by[i]);
-        }
-    } else {
+    if (!parent) {
         r->group_wait_ns = 30 * WG_NS_PER_SEC;
         r->group_interval_ns = 300 * WG_NS_PER_SEC;
         r->repeat_interval_ns = 4 * 3600 * WG_NS_PER_SEC;
-    }
-    bad |= get_str(d, n, "receiver", path, &r->receiver) < 0;
-    if (!r->receiver) {
-        err_at(d, n, path, "the root route needs a receiver%s", NULL);
-        bad = 1;
-    }
-    if (parent) {
-        bad |= get_matchers(d, n, "", path, &r->match);
-    } else if (get(d, n, "match") || get(d, n, "match_re") || get(d, n, "matchers")) {
-        err_at(d, n, path, "the root route matches every alert; matchers not allowed%s", NULL);
-        bad = 1;
-    }
-    bad |= get_bool(d, n, "continue", path, &r->cont) < 0;
-    bad |= get_dur(d, n, "group_wait", path, &r->group_wait_ns) < 0;
-    bad |= get_dur(d, n, "group_interval", path, &r->group_interval_ns) < 0;
-    bad |= get_dur(d, n, "repeat_interval", path, &r->repeat_interval_ns) < 0;
-    if (r->group_interval_ns <= 0 || r->repeat_interval_ns <= 0) {
-        err_at(d, n, path, "group_interval and repeat_interval must be > 0%s", NULL);
-        bad = 1;
-    }
-    char **gb = NULL;
-    size_t ngb = 0;
-    int g = get_strs(d, n, "group_by", path, &gb, &ngb);
-    if (g < 0) {
-        bad = 1;
-    } else if (g > 0) {
-        free_strs(r->group_by, r->ngroup_by);
-        r->group_by = gb;
-        r->ngroup_by = ngb;
-        r->group_by_all = 0;
-        for (size_t i = 0; i < ngb; i++) {
-            if (strcmp(gb[i], "...") == 0) {
-                r->group_by_all = 1;
-            }
-        }
-        if (r->group_by_all && ngb != 1) {
-            err_at(d, n, path, "group_by '...' must be alone%s", NULL);
-            bad = 1;
-        }
-        gb = NULL;
-    }
-    free_strs(gb, ngb);
-    yaml_node_t *rs = get(d, n, "routes");
-    if (rs && rs->type != YAML_SEQUENCE_NODE) {
-        err_at(d, rs, path, "'routes' must be a list%s", NULL);
-        bad = 1;
-    } else if (rs) {
-        size_t cnt = (size_t)(rs->data.sequence.items.top - rs->data.sequence.items.start);
-        r->routes = calloc(cnt ? cnt : 1, sizeof(*r->routes));
-        for (yaml_node_item_t *it = rs->data.sequence.items.start;
-             r->routes && it < rs->data.sequence.items.top; it++) {
-            struct wg_route *c = &r->routes[r->nroutes++];
-            bad |= decode_route(d, yaml_document_get_node(d->doc, *it), r, c, depth + 1) < 0;
-        }
-    }
-    return bad ? -1 : 0;
-}
-
-static int parse_kind(const char *s, enum wg_receiver_kind *k)
-{
-    for (size_t i = 0; i < sizeof(kind_names) / sizeof(kind_names[0]); i++) {
-        if (s && strcmp(s, kind_names[i]) == 0) {
-            *k = (enum wg_receiver_kind)i;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static int decode_receiver(struct dec *d, yaml_node_t *n, struct wg_receiver *r)
-{
-    static const char *const keys[] = {
-        "name",  "type",          "url",        "secret_env",    "routing_key_env",
-        "api_key_env", "source",  "title",      "text",          "send_resolved",
-        "timeout", "rate_limit",  "burst",      "max_in_flight", "max_alerts", NULL};
-    const char *path = "alerting.receivers";
-    char err[256];
-    int bad = 0;
-    r->pos = pos_of(d, n);
-    if (n->type != YAML_MAPPING_NODE) {
-        err_at(d, n, path, "a receiver must be a mapping%s", NULL);
-        return -1;
-    }
-    bad |= check_keys(d, n, path, keys);
-    bad |= get_str(d, n, "name", path, &r->name) < 0;
-    char *type = NULL;
-    bad |= get_str(d, n, "type", path, &type) < 0;
-    if (!r->name) {
-        err_at(d, n, path, "a receiver needs a name%s", NULL);
-        bad = 1;
-    }
-    if (parse_kind(type, &r->kind) != 0) {
-        err_at(d, n, path,
-               "type '%s' unknown (allowed: webhook, slack, teams, pagerduty, opsgenie, "
-               "alertmanager)",
-               type ? type : "(missing)");
-        bad = 1;
-    }
-    free(type);
-    bad |= get_str(d, n, "url", path, &r->url) < 0;
-    bad |= get_str(d, n, "secret_env", path, &r->secret_env) < 0;
-    bad |= get_str(d, n, "routing_key_env", path, &r->routing_key_env) < 0;
-    bad |= get_str(d, n, "api_key_env", path, &r->api_key_env) < 0;
-    bad |= get_str(d, n, "source", path, &r->source) < 0;
-    bad |= get_str(d, n, "title", path, &r->title) < 0;
-    bad |= get_str(d, n, "text", path, &r->text) < 0;
-    if (!r->url && r->kind == WG_RCV_PAGERDUTY) {
-        r->url = wg_strdup("https://events.pagerduty.com/v2/enqueue");
-    } else if (!r->url && r->kind == WG_RCV_OPSGENIE) {
-        r->url = wg_strdup("https://api.opsgenie.com/v2/alerts");
-    } else if (!r->url) {
-        err_at(d, n, path, "receiver '%s' needs a url", r->name);
-        bad = 1;
-    }
-    if (r->kind == WG_RCV_PAGERDUTY && !r->routing_key_env) {
-        err_at(d, n, path, "pagerduty receiver '%s' needs routing_key_env", r->name);
-        bad = 1;
-    }
-    if (r->kind == WG_RCV_OPSGENIE && !r->api_key_env) {
-        err_at(d, n, path, "opsgenie receiver '%s' needs api_key_env", r->name);
-        bad = 1;
-    }
-    for (int t = 0; t < 2; t++) {
-        const char *tm = t ? r->text : r->title;
-        if (tm && wg_template_check(tm, err, sizeof(err)) != 0) {
-            err_at(d, get(d, n, t ? "text" : "title"), path, "bad template: %s", err);
-            bad = 1;
-        }
-    }
-    r->send_resolved = r->kind != WG_RCV_SLACK;
-    r->timeout_ns = 10 * WG_NS_PER_SEC;
-    r->rate_per_sec = r->kind == WG_RCV_SLACK ? 1 : r->kind == WG_RCV_PAGERDUTY ? 2 : 0;
-    r->burst = 5;
-    r->max_in_flight = (r->kind == WG_RCV_SLACK || r->kind == WG_RCV_PAGERDUTY) ? 1 : 64;
-    double v;
-    bad |= get_bool(d, n, "send_resolved", path, &r->send_resolved) < 0;
-    bad |= get_dur(d, n, "timeout", path, &r->timeout_ns) < 0;
-    if (get_num(d, n, "rate_limit", path, 0, 1e6, &v) > 0) {
-        r->rate_per_sec = v;
-    }
-    if (get_num(d, n, "burst", path, 1, 1e6, &v) > 0) {
-        r->burst = (int)v;
-    }
-    if (get_num(d, n, "max_in_flight", path, 1, 1024, &v) > 0) {
-        r->max_in_flight = (int)v;
-    }
-    if (get_num(d, n, "max_alerts", path, 0, 1e6, &v) > 0) {
-        r->max_alerts = (int)v;
-    }
-    if (r->timeout_ns <= 0) {
-        r->timeout_ns = 10 * WG_NS_PER_SEC;
-    }
-    return bad ? -1 : 0;
-}
-
-static int decode_inhibit(struct dec *d, yaml_node_t *n, struct wg_inhibit_rule *ir)
-{
-    static const char *const keys[] = {"name", "source_match", "source_match_re",
-                                       "source_matchers", "target_match", "target_match_re",
-                                       "target_matchers", "equal", NULL};
-    const char *path = "alerting.inhibit_rules";
-    int bad = 0;
-    ir->pos = pos_of(d, n);
-    if (n->type != YAML_MAPPING_NODE) {
-        err_at(d, n, path, "an inhibit rule must be a mapping%s", NULL);
-        return -1;
-    }
-    bad |= check_keys(d, n, path, keys);
-    bad |= get_matchers(d, n, "source_", path, &ir->source);
-    bad |= get_matchers(d, n, "target_", path, &ir->target);
-    bad |= get_strs(d, n, "equal", path, &ir->equal, &ir->nequal) < 0;
-    return bad ? -1 : 0;
-}
-
-static int parse_map(struct dec *d, yaml_node_t *map, const char *key, enum wg_state_map *out)
-{
-    static const char *const names[] = {"alerting", "ok", "keep_last", "separate"};
-    yaml_node_t *n = get(d, map, key);
-    if (!n) {
         return 0;
     }
-    for (int i = 0; i < 4; i++) {
-        if (scalar(n) && strcmp(scalar(n), names[i]) == 0) {
-            *out = (enum wg_state_map)i;
-            return 1;
+    r->group_wait_ns = parent->group_wait_ns;
+    r->group_interval_ns = parent->group_interval_ns;
+    r->repeat_interval_ns = parent->repeat_interval_ns;
+    r->group_by_all = parent->group_by_all;
+    r->receiver = wg_strdup(parent->receiver);
+    r->group_by = calloc(parent->ngroup_by + 1, sizeof(char *));
+    for (size_t i = 0; r->group_by && i < parent->ngroup_by; i++) {
+        if ((r->group_by[i] = wg_strdup(parent->group_by[i])) != NULL) {
+            r->ngroup_by++;
         }
     }
-    err_at(d, n, "monitor", "'%s' must be alerting, ok, keep_last or separate", key);
-    return -1;
+    if ((parent->receiver && !r->receiver) || r->ngroup_by != parent->ngroup_by) {
+        c->oom = 1;
+        return -1;
+    }
+    return 0;
 }
 
-static int decode_monitor(struct dec *d, yaml_node_t *n, struct wg_monitor *m)
+static void unknown_receiver(struct wg__config_ctx *c, const struct wg_alert_config *ac,
+                             const struct wg__cfg_node *n, const char *path, const char *name)
 {
-    static const char *const keys[] = {"interval", "waves", "features", "for",
-                                       "keep_firing_for", "no_data", "error", "alert_on_pass",
-                                       "external_url", "rules", NULL};
-    static const char *const rkeys[] = {"for", "keep_firing_for", "no_data", "error", NULL};
+    struct wg_buf b;
+    wg_buf_init(&b, 4096);
+    for (size_t i = 0; i < ac->nreceivers; i++) {
+        if (ac->receivers[i].name) {
+            (void)wg_buf_addf(&b, "%s%s", b.len ? ", " : "", ac->receivers[i].name);
+        }
+    }
+    wg__config_err(c, n, path, "unknown receiver '%s' (defined: %s)", name, b.len ? b.p : "none");
+    wg_buf_free(&b);
+}
+
+static int decode_route(struct wg__config_ctx *c, const struct wg_alert_config *ac,
+                        const struct wg__cfg_node *n, const char *path,
+                        const struct wg_route *parent, struct wg_route *r, int depth)
+{
+    char sub[WG__CONFIG_PATH_MAX], sub2[WG__CONFIG_PATH_MAX];
+    unsigned set = 0;
+    r->pos = n->pos;
+    if (depth > MAX_ROUTE_DEPTH) {
+        wg__config_err(c, n, path, "routes nested deeper than %d levels", MAX_ROUTE_DEPTH);
+        return -1;
+    }
+    if (route_inherit(c, parent, r) != 0) {
+        return -1;
+    }
+    struct wg__config_fieldset fs[2] = {
+        {route_fields, sizeof(route_fields) / sizeof(route_fields[0]), r, &set},
+        {parent ? match_fields : root_match_fields, 3, r, NULL},
+    };
+    int bad = wg__config_fields(c, n, path, fs, 2, route_extra);
+    if (bad < 0) {
+        return -1;
+    }
+    wg__config_path_key(sub, sizeof(sub), path, "receiver");
+    if (!parent && !wg__config_get(n, "receiver")) {
+        wg__config_err(c, n, sub, "missing required key 'receiver'");
+        bad++;
+    } else if ((set & R_RECEIVER) && !wg_alert_config_receiver(ac, r->receiver)) {
+        unknown_receiver(c, ac, wg__config_get(n, "receiver"), sub, r->receiver);
+        bad++;
+    }
+    const struct wg__cfg_node *rs = wg__config_get(n, "routes");
+    wg__config_path_key(sub, sizeof(sub), path, "routes");
+    if (rs && rs->type != WG__CFG_SEQ) {
+        bad += wg__config_type_err(c, rs, sub, "a sequence of routes") != 0;
+    } else if (rs && rs->n > 0) {
+        if (!(r->routes = calloc(rs->n, sizeof(*r->routes)))) {
+            c->oom = 1;
+            return -1;
+        }
+        for (size_t i = 0; i < rs->n && !c->oom; i++) {
+            wg__config_path_index(sub2, sizeof(sub2), sub, i);
+            bad += decode_route(c, ac, rs->vals[i], sub2, r, &r->routes[r->nroutes++],
+                                depth + 1) != 0;
+        }
+    }
+    return bad ? -1 : 0;
+}
+
+/* ---- receivers --------------------------------------------------------------------------- */
+
+enum {
+    RV_TYPE = 1u << 0,
+    RV_URL = 1u << 1,
+    RV_SEND_RESOLVED = 1u << 2,
+    RV_RATE = 1u << 3,
+    RV_IN_FLIGHT = 1u << 4,
+};
+
+static const struct wg__config_range r_rate = {0, 1e6, 0, 0};
+static const struct wg__config_range r_burst = {1, 1e6, 0, 0};
+static const struct wg__config_range r_in_flight = {1, 1024, 0, 0};
+static const struct wg__config_range r_max_alerts = {0, 1e6, 0, 0};
+
+#define RV(f) offsetof(struct wg_receiver, f)
+static const struct wg__config_field receiver_fields[] = {
+    {"name", wg__config_dec_str, RV(name), NULL, 0, 1},
+    {"type", wg__config_dec_enum, RV(kind), kinds, RV_TYPE, 1},
+    {"url", wg__config_dec_str, RV(url), NULL, RV_URL, 0},
+    {"secret_env", wg__config_dec_str, RV(secret_env), NULL, 0, 0},
+    {"routing_key_env", wg__config_dec_str, RV(routing_key_env), NULL, 0, 0},
+    {"api_key_env", wg__config_dec_str, RV(api_key_env), NULL, 0, 0},
+    {"source", wg__config_dec_str, RV(source), NULL, 0, 0},
+    {"title", dec_template, RV(title), NULL, 0, 0},
+    {"text", dec_template, RV(text), NULL, 0, 0},
+    {"send_resolved", wg__config_dec_bool, RV(send_resolved), NULL, RV_SEND_RESOLVED, 0},
+    {"timeout", wg__config_dec_duration, RV(timeout_ns), &positive, 0, 0},
+    {"rate_limit", wg__config_dec_number, RV(rate_per_sec), &r_rate, RV_RATE, 0},
+    {"burst", wg__config_dec_int, RV(burst), &r_burst, 0, 0},
+    {"max_in_flight", wg__config_dec_int, RV(max_in_flight), &r_in_flight, RV_IN_FLIGHT, 0},
+    {"max_alerts", wg__config_dec_int, RV(max_alerts), &r_max_alerts, 0, 0},
+};
+#undef RV
+
+/* Per-type defaults of what was not given, and the keys a type needs. */
+static int receiver_finish(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                           const char *path, struct wg_receiver *r, unsigned set)
+{
+    static const struct {
+        enum wg_receiver_kind kind;
+        const char *key, *url;
+    } needs[] = {
+        {WG_RCV_PAGERDUTY, "routing_key_env", "https://events.pagerduty.com/v2/enqueue"},
+        {WG_RCV_OPSGENIE, "api_key_env", "https://api.opsgenie.com/v2/alerts"},
+    };
+    char sub[WG__CONFIG_PATH_MAX];
+    const char *type = wg_receiver_kind_name(r->kind);
+    const char *default_url = NULL;
     int bad = 0;
-    m->enabled = 1;
-    if (n->type != YAML_MAPPING_NODE) {
-        err_at(d, n, "monitor", "'monitor' must be a mapping%s", NULL);
-        return -1;
+    if (!(set & RV_TYPE)) {
+        return -1; /* reported: missing or unknown */
     }
-    bad |= check_keys(d, n, "monitor", keys);
-    bad |= get_dur(d, n, "interval", "monitor", &m->interval_ns) < 0;
-    bad |= get_strs(d, n, "waves", "monitor", &m->waves, &m->nwaves) < 0;
-    bad |= get_strs(d, n, "features", "monitor", &m->features, &m->nfeatures) < 0;
-    bad |= get_dur(d, n, "for", "monitor", &m->for_ns) < 0;
-    bad |= get_dur(d, n, "keep_firing_for", "monitor", &m->keep_firing_for_ns) < 0;
-    bad |= parse_map(d, n, "no_data", &m->no_data) < 0;
-    bad |= parse_map(d, n, "error", &m->error) < 0;
-    bad |= get_bool(d, n, "alert_on_pass", "monitor", &m->alert_on_pass) < 0;
-    bad |= get_str(d, n, "external_url", "monitor", &m->external_url) < 0;
-    if (m->interval_ns <= 0) {
-        err_at(d, n, "monitor", "interval must be > 0%s", NULL);
-        bad = 1;
+    for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++) {
+        if (needs[i].kind != r->kind) {
+            continue;
+        }
+        default_url = needs[i].url;
+        if (!wg__config_get(n, needs[i].key)) {
+            wg__config_path_key(sub, sizeof(sub), path, needs[i].key);
+            wg__config_err(c, n, sub, "missing required key '%s' (needed by type %s)",
+                           needs[i].key, type);
+            bad = 1;
+        }
     }
-    yaml_node_t *rs = get(d, n, "rules");
-    if (rs && rs->type != YAML_MAPPING_NODE) {
-        err_at(d, rs, "monitor.rules", "'rules' must map rule names to settings%s", NULL);
-        return -1;
+    if (!(set & RV_URL) && !wg__config_get(n, "url")) {
+        if (!default_url) {
+            wg__config_path_key(sub, sizeof(sub), path, "url");
+            wg__config_err(c, n, sub, "missing required key 'url' (needed by type %s)", type);
+            bad = 1;
+        } else if (!(r->url = wg_strdup(default_url))) {
+            c->oom = 1;
+        }
     }
-    size_t cnt = rs ? (size_t)(rs->data.mapping.pairs.top - rs->data.mapping.pairs.start) : 0;
-    m->rules = calloc(cnt ? cnt : 1, sizeof(*m->rules));
-    for (yaml_node_pair_t *p = rs ? rs->data.mapping.pairs.start : NULL;
-         m->rules && p && p < rs->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = yaml_document_get_node(d->doc, p->key);
-        yaml_node_t *vn = yaml_document_get_node(d->doc, p->value);
+    if (!(set & RV_SEND_RESOLVED)) {
+        r->send_resolved = r->kind != WG_RCV_SLACK; /* like Alertmanager */
+    }
+    if (!(set & RV_RATE)) {
+        r->rate_per_sec = r->kind == WG_RCV_SLACK ? 1 : r->kind == WG_RCV_PAGERDUTY ? 2 : 0;
+    }
+    if (!(set & RV_IN_FLIGHT)) {
+        r->max_in_flight = (r->kind == WG_RCV_SLACK || r->kind == WG_RCV_PAGERDUTY) ? 1 : 64;
+    }
+    return bad ? -1 : 0;
+}
+
+static void decode_receivers(struct wg__config_ctx *c, struct wg_alert_config *ac,
+                             const struct wg__cfg_node *n, const char *path)
+{
+    char sub[WG__CONFIG_PATH_MAX], sub2[WG__CONFIG_PATH_MAX];
+    if (n->type != WG__CFG_SEQ) {
+        wg__config_type_err(c, n, path, "a sequence of receivers");
+        return;
+    }
+    if (n->n == 0 || !(ac->receivers = calloc(n->n, sizeof(*ac->receivers)))) {
+        c->oom |= n->n > 0;
+        return;
+    }
+    for (size_t i = 0; i < n->n && !c->oom; i++) {
+        const struct wg__cfg_node *item = n->vals[i];
+        struct wg_receiver *r = &ac->receivers[ac->nreceivers++];
+        unsigned set = 0;
+        wg__config_path_index(sub, sizeof(sub), path, i);
+        r->pos = item->pos;
+        r->timeout_ns = 10 * WG_NS_PER_SEC;
+        r->burst = 5;
+        struct wg__config_fieldset fs = {
+            receiver_fields, sizeof(receiver_fields) / sizeof(receiver_fields[0]), r, &set};
+        if (wg__config_fields(c, item, sub, &fs, 1, NULL) < 0) {
+            continue;
+        }
+        (void)receiver_finish(c, item, sub, r, set);
+        for (size_t j = 0; r->name && j + 1 < ac->nreceivers; j++) {
+            const struct wg_receiver *o = &ac->receivers[j];
+            if (o->name && strcmp(o->name, r->name) == 0) {
+                wg__config_path_key(sub2, sizeof(sub2), sub, "name");
+                wg__config_err(c, wg__config_get(item, "name"), sub2,
+                               "duplicate receiver name '%s' (first defined at line %d:%d)",
+                               r->name, o->pos.line, o->pos.col);
+                break;
+            }
+        }
+    }
+}
+
+/* ---- inhibit rules and templates --------------------------------------------------------- */
+
+#define IR(f) offsetof(struct wg_inhibit_rule, f)
+static const struct strs_at equal_at = {IR(equal), IR(nequal)};
+static const struct wg__config_field inhibit_fields[] = {
+    {"source_match", dec_matchers, IR(source), &form_eq, 0, 0},
+    {"source_match_re", dec_matchers, IR(source), &form_re, 0, 0},
+    {"source_matchers", dec_matchers, IR(source), &form_list, 0, 0},
+    {"target_match", dec_matchers, IR(target), &form_eq, 0, 0},
+    {"target_match_re", dec_matchers, IR(target), &form_re, 0, 0},
+    {"target_matchers", dec_matchers, IR(target), &form_list, 0, 0},
+    {"equal", dec_strs, 0, &equal_at, 0, 0},
+};
+#undef IR
+/* An inhibit rule may be named for the reader; the name is not kept. */
+static const struct wg__config_field inhibit_name_field[] = {
+    {"name", wg__config_dec_str, 0, NULL, 0, 0},
+};
+
+static void decode_inhibit(struct wg__config_ctx *c, struct wg_alert_config *ac,
+                           const struct wg__cfg_node *n, const char *path)
+{
+    char sub[WG__CONFIG_PATH_MAX];
+    if (n->type != WG__CFG_SEQ) {
+        wg__config_type_err(c, n, path, "a sequence of inhibit rules");
+        return;
+    }
+    if (n->n == 0 || !(ac->inhibit = calloc(n->n, sizeof(*ac->inhibit)))) {
+        c->oom |= n->n > 0;
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) {
+        struct wg_inhibit_rule *ir = &ac->inhibit[ac->ninhibit++];
+        char *name = NULL;
+        ir->pos = n->vals[i]->pos;
+        wg__config_path_index(sub, sizeof(sub), path, i);
+        struct wg__config_fieldset fs[2] = {
+            {inhibit_name_field, 1, &name, NULL},
+            {inhibit_fields, sizeof(inhibit_fields) / sizeof(inhibit_fields[0]), ir, NULL},
+        };
+        (void)wg__config_fields(c, n->vals[i], sub, fs, 2, NULL);
+        free(name);
+    }
+}
+
+#define AC(f) offsetof(struct wg_alert_config, f)
+static const struct wg__config_field template_fields[] = {
+    {"title", dec_template, AC(title_tmpl), NULL, 0, 0},
+    {"text", dec_template, AC(text_tmpl), NULL, 0, 0},
+};
+
+static int dec_templates(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                         void *dst, const void *arg)
+{
+    struct wg__config_fieldset fs = {template_fields, 2, dst, NULL};
+    (void)arg;
+    return wg__config_fields(c, n, path, &fs, 1, NULL) ? -1 : 0;
+}
+
+static const struct wg__config_field alerting_fields[] = {
+    {"resend_interval", wg__config_dec_duration, AC(resend_ns), &positive, 0, 0},
+    {"templates", dec_templates, 0, NULL, 0, 0},
+};
+#undef AC
+/* Decoded by hand after the fields, receivers first: routes refer to them. */
+static const char *const alerting_extra[] = {"route", "receivers", "inhibit_rules", NULL};
+
+/* ---- the sections ------------------------------------------------------------------------ */
+
+/* cfg->alerting, allocated with its defaults on first use (either section may come alone). */
+static struct wg_alert_config *alert_config_of(struct wg__config_ctx *c)
+{
+    struct wg_alert_config *ac = c->cfg->alerting;
+    if (ac) {
+        return ac;
+    }
+    if (!(ac = calloc(1, sizeof(*ac)))) {
+        c->oom = 1;
+        return NULL;
+    }
+    ac->resend_ns = 60 * WG_NS_PER_SEC;
+    ac->monitor.interval_ns = 60 * WG_NS_PER_SEC;
+    ac->monitor.no_data = WG_MAP_KEEP_LAST;
+    ac->monitor.error = WG_MAP_SEPARATE;
+    c->cfg->alerting = ac;
+    return ac;
+}
+
+void wg__config_decode_alerting(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                                const char *path)
+{
+    char sub[WG__CONFIG_PATH_MAX];
+    struct wg_alert_config *ac;
+    if (!n || !(ac = alert_config_of(c))) {
+        return;
+    }
+    ac->enabled = 1;
+    struct wg__config_fieldset fs = {
+        alerting_fields, sizeof(alerting_fields) / sizeof(alerting_fields[0]), ac, NULL};
+    if (wg__config_fields(c, n, path, &fs, 1, alerting_extra) < 0) {
+        return; /* not a mapping: reported */
+    }
+    const struct wg__cfg_node *rv = wg__config_get(n, "receivers");
+    const struct wg__cfg_node *rt = wg__config_get(n, "route");
+    const struct wg__cfg_node *ih = wg__config_get(n, "inhibit_rules");
+    wg__config_path_key(sub, sizeof(sub), path, "receivers");
+    if (!rv) {
+        wg__config_err(c, n, sub, "missing required key 'receivers'");
+    } else {
+        decode_receivers(c, ac, rv, sub);
+    }
+    wg__config_path_key(sub, sizeof(sub), path, "route");
+    if (!rt) {
+        wg__config_err(c, n, sub, "missing required key 'route'");
+    } else if (!c->oom) {
+        (void)decode_route(c, ac, rt, sub, NULL, &ac->route, 0);
+    }
+    wg__config_path_key(sub, sizeof(sub), path, "inhibit_rules");
+    if (ih && !c->oom) {
+        decode_inhibit(c, ac, ih, sub);
+    }
+}
+
+static const struct wg__config_enum state_maps[] = {{"alerting", WG_MAP_ALERTING},
+                                                    {"ok", WG_MAP_OK},
+                                                    {"keep_last", WG_MAP_KEEP_LAST},
+                                                    {"separate", WG_MAP_SEPARATE},
+                                                    {NULL, 0}};
+
+#define MO(f) offsetof(struct wg_monitor, f)
+static const struct strs_at waves_at = {MO(waves), MO(nwaves)};
+static const struct strs_at features_at = {MO(features), MO(nfeatures)};
+static const struct wg__config_field monitor_fields[] = {
+    {"interval", wg__config_dec_duration, MO(interval_ns), &positive, 0, 0},
+    {"waves", dec_strs, 0, &waves_at, 0, 0},
+    {"features", dec_strs, 0, &features_at, 0, 0},
+    {"for", wg__config_dec_duration, MO(for_ns), &nonneg, 0, 0},
+    {"keep_firing_for", wg__config_dec_duration, MO(keep_firing_for_ns), &nonneg, 0, 0},
+    {"no_data", wg__config_dec_enum, MO(no_data), state_maps, 0, 0},
+    {"error", wg__config_dec_enum, MO(error), state_maps, 0, 0},
+    {"alert_on_pass", wg__config_dec_bool, MO(alert_on_pass), NULL, 0, 0},
+    {"external_url", wg__config_dec_str, MO(external_url), NULL, 0, 0},
+};
+#undef MO
+static const char *const monitor_extra[] = {"rules", NULL};
+
+/* Per-rule settings; the bits are struct wg_monitor_rule.set's. */
+#define MR(f) offsetof(struct wg_monitor_rule, f)
+static const struct wg__config_field monitor_rule_fields[] = {
+    {"for", wg__config_dec_duration, MR(for_ns), &nonneg, 1, 0},
+    {"keep_firing_for", wg__config_dec_duration, MR(keep_firing_for_ns), &nonneg, 2, 0},
+    {"no_data", wg__config_dec_enum, MR(no_data), state_maps, 4, 0},
+    {"error", wg__config_dec_enum, MR(error), state_maps, 8, 0},
+};
+#undef MR
+
+/* rules: {"feature/rule": {for: ..., ...}}; each starts from the monitor-wide settings. */
+static void decode_monitor_rules(struct wg__config_ctx *c, struct wg_monitor *m,
+                                 const struct wg__cfg_node *n, const char *path)
+{
+    char sub[WG__CONFIG_PATH_MAX];
+    if (n->type != WG__CFG_MAP) {
+        wg__config_type_err(c, n, path, "a mapping of rule names to settings");
+        return;
+    }
+    if (n->n == 0 || !(m->rules = calloc(n->n, sizeof(*m->rules)))) {
+        c->oom |= n->n > 0;
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) {
+        const struct wg__cfg_node *k = n->keys[i];
+        if (k->type != WG__CFG_SCALAR) {
+            continue; /* reported by the parser */
+        }
+        wg__config_path_key(sub, sizeof(sub), path, k->str);
         struct wg_monitor_rule *mr = &m->rules[m->nrules++];
-        mr->name = wg_strdup(scalar(kn) ? scalar(kn) : "");
+        if (!(mr->name = wg_strdup(k->str))) {
+            c->oom = 1;
+            return;
+        }
+        if (k->len == 0) {
+            wg__config_err(c, k, sub, "a rule name must not be empty");
+        }
         mr->for_ns = m->for_ns;
         mr->keep_firing_for_ns = m->keep_firing_for_ns;
         mr->no_data = m->no_data;
         mr->error = m->error;
-        if (vn->type != YAML_MAPPING_NODE) {
-            err_at(d, vn, "monitor.rules", "settings of '%s' must be a mapping", mr->name);
-            bad = 1;
-            continue;
-        }
-        bad |= check_keys(d, vn, "monitor.rules", rkeys);
-        int r;
-        bad |= (r = get_dur(d, vn, "for", "monitor.rules", &mr->for_ns)) < 0;
-        mr->set |= r > 0 ? 1u : 0u;
-        bad |= (r = get_dur(d, vn, "keep_firing_for", "monitor.rules", &mr->keep_firing_for_ns)) <
-               0;
-        mr->set |= r > 0 ? 2u : 0u;
-        bad |= (r = parse_map(d, vn, "no_data", &mr->no_data)) < 0;
-        mr->set |= r > 0 ? 4u : 0u;
-        bad |= (r = parse_map(d, vn, "error", &mr->error)) < 0;
-        mr->set |= r > 0 ? 8u : 0u;
+        struct wg__config_fieldset fs = {
+            monitor_rule_fields, sizeof(monitor_rule_fields) / sizeof(monitor_rule_fields[0]), mr,
+            &mr->set};
+        (void)wg__config_fields(c, n->vals[i], sub, &fs, 1, NULL);
     }
-    return bad ? -1 : 0;
 }
 
-/* Every receiver a route names must exist. */
-static int check_route_receivers(struct dec *d, const struct wg_alert_config *c,
-                                 const struct wg_route *r)
+void wg__config_decode_monitor(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                               const char *path)
 {
-    int bad = 0;
-    if (r->receiver && !wg_alert_config_receiver(c, r->receiver)) {
-        wg_diags_add(d->diags, &r->pos, "alerting.route", 0, "unknown receiver '%s'",
-                     r->receiver);
-        bad = 1;
+    char sub[WG__CONFIG_PATH_MAX];
+    struct wg_alert_config *ac;
+    if (!n || !(ac = alert_config_of(c))) {
+        return;
     }
-    for (size_t i = 0; i < r->nroutes; i++) {
-        bad |= check_route_receivers(d, c, &r->routes[i]) < 0;
+    struct wg_monitor *m = &ac->monitor;
+    m->enabled = 1;
+    struct wg__config_fieldset fs = {
+        monitor_fields, sizeof(monitor_fields) / sizeof(monitor_fields[0]), m, NULL};
+    if (wg__config_fields(c, n, path, &fs, 1, monitor_extra) < 0) {
+        return;
     }
-    return bad ? -1 : 0;
+    const struct wg__cfg_node *rs = wg__config_get(n, "rules");
+    if (rs) {
+        wg__config_path_key(sub, sizeof(sub), path, "rules");
+        decode_monitor_rules(c, m, rs, sub);
+    }
 }
 
-static int decode_alerting(struct dec *d, yaml_node_t *n, struct wg_alert_config *c)
+void wg__config_free_alerting(struct wg_config *cfg)
 {
-    static const char *const keys[] = {"route", "receivers", "inhibit_rules", "templates",
-                                       "resend_interval", NULL};
-    static const char *const tkeys[] = {"title", "text", NULL};
-    char err[256];
-    int bad = 0;
-    c->enabled = 1;
-    if (n->type != YAML_MAPPING_NODE) {
-        err_at(d, n, "alerting", "'alerting' must be a mapping%s", NULL);
-        return -1;
-    }
-    bad |= check_keys(d, n, "alerting", keys);
-    bad |= get_dur(d, n, "resend_interval", "alerting", &c->resend_ns) < 0;
-    yaml_node_t *rv = get(d, n, "receivers");
-    if (!rv || rv->type != YAML_SEQUENCE_NODE) {
-        err_at(d, rv ? rv : n, "alerting.receivers", "a list of receivers is required%s", NULL);
-        bad = 1;
-    } else {
-        size_t cnt = (size_t)(rv->data.sequence.items.top - rv->data.sequence.items.start);
-        c->receivers = calloc(cnt ? cnt : 1, sizeof(*c->receivers));
-        for (yaml_node_item_t *it = rv->data.sequence.items.start;
-             c->receivers && it < rv->data.sequence.items.top; it++) {
-            yaml_node_t *e = yaml_document_get_node(d->doc, *it);
-            struct wg_receiver *r = &c->receivers[c->nreceivers++];
-            bad |= decode_receiver(d, e, r) < 0;
-            for (size_t j = 0; r->name && j + 1 < c->nreceivers; j++) {
-                if (c->receivers[j].name && strcmp(c->receivers[j].name, r->name) == 0) {
-                    err_at(d, e, "alerting.receivers", "duplicate receiver '%s'", r->name);
-                    bad = 1;
-                }
-            }
+    wg_alert_config_free(cfg->alerting);
+    cfg->alerting = NULL;
+}
+
+/* ---- loading just these two sections ----------------------------------------------------- */
+
+/* The parser's diagnostics about `alerting:` / `monitor:` or the document as a whole; the rest
+ * (a duplicate key under sources:, say) is the core loader's to report. */
+static void keep_ours(const struct wg_diags *from, struct wg_diags *to)
+{
+    static const char *const keys[] = {"alerting", "monitor"};
+    size_t errors = 0;
+    for (size_t i = 0; i < from->n; i++) {
+        const struct wg_diag *dg = &from->v[i];
+        int ours = !dg->key; /* the document as a whole: syntax, size, several documents */
+        errors += !dg->warning;
+        for (size_t k = 0; k < 2 && !ours; k++) {
+            size_t l = strlen(keys[k]);
+            /* the key itself or below it: followed by '\0', '.' or '[' */
+            ours = strncmp(dg->key, keys[k], l) == 0 && strchr(".[", dg->key[l]) != NULL;
+        }
+        if (ours) {
+            struct wg_pos pos = {dg->file, dg->line, dg->col};
+            wg_diags_add(to, &pos, dg->key, dg->warning, "%s", dg->msg ? dg->msg : "");
         }
     }
-    yaml_node_t *rt = get(d, n, "route");
-    if (!rt) {
-        err_at(d, n, "alerting.route", "a route is required%s", NULL);
-        bad = 1;
-    } else if (decode_route(d, rt, NULL, &c->route, 0) != 0) {
-        bad = 1;
-    } else {
-        bad |= check_route_receivers(d, c, &c->route) < 0;
-    }
-    yaml_node_t *ih = get(d, n, "inhibit_rules");
-    if (ih && ih->type == YAML_SEQUENCE_NODE) {
-        size_t cnt = (size_t)(ih->data.sequence.items.top - ih->data.sequence.items.start);
-        c->inhibit = calloc(cnt ? cnt : 1, sizeof(*c->inhibit));
-        for (yaml_node_item_t *it = ih->data.sequence.items.start;
-             c->inhibit && it < ih->data.sequence.items.top; it++) {
-            bad |= decode_inhibit(d, yaml_document_get_node(d->doc, *it),
-                                  &c->inhibit[c->ninhibit++]) < 0;
-        }
-    } else if (ih) {
-        err_at(d, ih, "alerting.inhibit_rules", "must be a list%s", NULL);
-        bad = 1;
-    }
-    yaml_node_t *tp = get(d, n, "templates");
-    if (tp && tp->type == YAML_MAPPING_NODE) {
-        bad |= check_keys(d, tp, "alerting.templates", tkeys);
-        bad |= get_str(d, tp, "title", "alerting.templates", &c->title_tmpl) < 0;
-        bad |= get_str(d, tp, "text", "alerting.templates", &c->text_tmpl) < 0;
-        for (int t = 0; t < 2; t++) {
-            const char *tm = t ? c->text_tmpl : c->title_tmpl;
-            if (tm && wg_template_check(tm, err, sizeof(err)) != 0) {
-                err_at(d, get(d, tp, t ? "text" : "title"), "alerting.templates",
-                       "bad template: %s", err);
-                bad = 1;
-            }
-        }
-    } else if (tp) {
-        err_at(d, tp, "alerting.templates", "must be a mapping%s", NULL);
-        bad = 1;
-    }
-    return bad ? -1 : 0;
+    to->nerrors += from->nerrors > errors ? from->nerrors - errors : 0; /* dropped on ENOMEM */
 }
 
 enum wg_err wg_alert_config_load_mem(const char *name, const char *text, size_t len,
                                      struct wg_alert_config **out, struct wg_diags *diags)
 {
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    struct wg_alert_config *c = calloc(1, sizeof(*c));
-    enum wg_err rc = WG_OK;
-    int have_doc = 0;
+    struct wg_diags local = {0}, parsed = {0};
+    struct wg_diags *d = diags ? diags : &local;
+    struct wg__cfg_doc doc = {0};
+    struct wg_config cfg;
+    struct wg__config_ctx c;
+    const char *file = name ? name : "<config>";
+    size_t before = d->nerrors;
+    enum wg_err rc;
     *out = NULL;
-    if (!c) {
-        return WG_ENOMEM;
-    }
-    c->resend_ns = 60 * WG_NS_PER_SEC;
-    c->monitor.interval_ns = 60 * WG_NS_PER_SEC;
-    c->monitor.no_data = WG_MAP_KEEP_LAST;
-    c->monitor.error = WG_MAP_SEPARATE;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        struct wg_pos p = {name, (int)parser.problem_mark.line + 1,
-                           (int)parser.problem_mark.column + 1};
-        wg_diags_add(diags, &p, NULL, 0, "YAML: %s",
-                     parser.problem ? parser.problem : "parse error");
+    memset(&cfg, 0, sizeof(cfg));
+    memset(&c, 0, sizeof(c));
+    c.cfg = &cfg;
+    c.doc = &doc;
+    c.diags = d;
+    if (len > WG__CONFIG_MAX_BYTES) {
+        struct wg_pos pos = {file, 0, 0};
+        wg_diags_add(d, &pos, NULL, 0, "the config is larger than %u bytes", WG__CONFIG_MAX_BYTES);
         rc = WG_ECONFIG;
         goto out;
     }
-    have_doc = 1;
-    struct dec d = {&doc, name, diags};
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (root && root->type == YAML_MAPPING_NODE) {
-        int bad = 0;
-        yaml_node_t *a = get(&d, root, "alerting");
-        yaml_node_t *m = get(&d, root, "monitor");
-        if (a) {
-            bad |= decode_alerting(&d, a, c) < 0;
-        }
-        if (m) {
-            bad |= decode_monitor(&d, m, &c->monitor) < 0;
-        }
-        if (bad) {
-            rc = WG_ECONFIG;
-        }
-    }
-out:
-    if (have_doc) {
-        yaml_document_delete(&doc);
-    }
-    yaml_parser_delete(&parser);
+    rc = wg__config_parse(file, text, len, &doc, &parsed);
+    keep_ours(&parsed, d);
     if (rc != WG_OK) {
-        wg_alert_config_free(c);
+        goto out;
+    }
+    if (doc.root && doc.root->type != WG__CFG_MAP) {
+        wg__config_type_err(&c, doc.root, NULL, "a mapping at the top level");
+    } else if (doc.root) {
+        wg__config_decode_alerting(&c, wg__config_get(doc.root, "alerting"), "alerting");
+        wg__config_decode_monitor(&c, wg__config_get(doc.root, "monitor"), "monitor");
+    }
+    (void)alert_config_of(&c); /* neither section: a disabled config */
+    rc = c.oom ? WG_ENOMEM : d->nerrors > before ? WG_ECONFIG : WG_OK;
+out:
+    wg__config_doc_free(&doc);
+    wg_diags_free(&parsed);
+    wg_diags_free(&local);
+    if (rc != WG_OK) {
+        wg__config_free_alerting(&cfg);
         return rc;
     }
-    *out = c;
+    *out = cfg.alerting;
     return WG_OK;
 }
 
@@ -729,7 +746,7 @@ enum wg_err wg_alert_config_load(const char *path, struct wg_alert_config **out,
         wg_diags_add(diags, &p, NULL, 0, "cannot open: %s", strerror(errno));
         return WG_EIO;
     }
-    wg_buf_init(&b, MAX_FILE_BYTES);
+    wg_buf_init(&b, WG__CONFIG_MAX_BYTES);
     while (rc == WG_OK && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
         rc = wg_buf_add(&b, chunk, n);
     }
@@ -786,26 +803,4 @@ const struct wg_receiver *wg_alert_config_receiver(const struct wg_alert_config 
         }
     }
     return NULL;
-}
-
-/* ---- hook for config_load.c's section table ---------------------------------------------- */
-
-#include "config/config_int.h"
-
-int wg__config_alerting_decode(struct wg__config_ctx *c, struct wg_alert_config **out)
-{
-    struct wg_alert_config *ac = NULL;
-    *out = NULL;
-    if (!c->doc || !c->doc->root ||
-        (!wg__config_get(c->doc->root, "alerting") && !wg__config_get(c->doc->root, "monitor"))) {
-        return 0;
-    }
-    /* Re-read the same text with the libyaml document API: positions match the file. */
-    enum wg_err rc = wg_alert_config_load_mem(c->doc->file, c->doc->text, c->doc->len, &ac,
-                                              c->diags);
-    if (rc == WG_ENOMEM) {
-        c->oom = 1;
-    }
-    *out = ac;
-    return rc == WG_OK ? 0 : -1;
 }

@@ -123,10 +123,11 @@ struct wg_alert_config {
     struct wg_monitor monitor;
 };
 
-/* Decode `alerting:` and `monitor:` from a whole YAML document in memory; other top-level keys
- * are ignored (they belong to the core config). On success *out is set (never NULL, possibly
- * with enabled = 0); on failure WG_ECONFIG with every problem in diags and *out = NULL.
- * Templates are checked here (unknown fields, unbalanced braces). */
+/* Decode `alerting:` and `monitor:` from a whole YAML document in memory, with the decoders
+ * wg_config_load uses for them (same file:line:col: key.path: message errors); other top-level
+ * keys are ignored (they belong to the core config). On success *out is set (never NULL,
+ * possibly with enabled = 0); on failure WG_ECONFIG with every problem in diags and
+ * *out = NULL. Templates are checked here (unknown fields, unbalanced braces). */
 enum wg_err wg_alert_config_load_mem(const char *name, const char *text, size_t len,
                                      struct wg_alert_config **out, struct wg_diags *diags);
 enum wg_err wg_alert_config_load(const char *path, struct wg_alert_config **out,
@@ -149,12 +150,5 @@ void wg_matchers_clear(struct wg_matchers *ms);
  * {{ status }}, {{ receiver }}, {{ count }}, {{ alertname }}, {{ labels.NAME }},
  * {{ annotations.NAME }}, {{ group.NAME }}, {{ common.NAME }}. */
 int wg_template_check(const char *tmpl, char *err, size_t errlen);
-
-/* Hook for config_load.c's section table (config/config_int.h): decodes `alerting:` and
- * `monitor:` of the document being loaded into *out (NULL when neither key is present).
- * Errors go to c->diags; returns 0 or -1. The caller stores *out (e.g. in
- * struct wg_config.alerting) and frees it with wg_alert_config_free. */
-struct wg__config_ctx;
-int wg__config_alerting_decode(struct wg__config_ctx *c, struct wg_alert_config **out);
 
 #endif

@@ -3,7 +3,7 @@
  * state_dir sections; sources are in config_source.c, features and rules in config_feature.c.
  * Every problem is reported as file:line:col: key.path: message and decoding goes on.
  */
-#include "config/config_alerting.h"
+#include "config/config_alerting_int.h"
 #include "config/config_int.h"
 #include "config/config_server_int.h"
 
@@ -16,37 +16,15 @@
 
 /* The top-level keys, decoded in this order: later sections may check references to earlier
  * ones. Add a row (and a decode/free pair) to add a section. */
-static void decode_alerting(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                            const char *path)
-{
-    (void)n;
-    (void)path;
-    (void)wg__config_alerting_decode(c, &c->cfg->alerting); /* errors are in c->diags */
-}
-
-static void free_alerting(struct wg_config *cfg)
-{
-    wg_alert_config_free(cfg->alerting);
-    cfg->alerting = NULL;
-}
-
-static void decode_nothing(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                           const char *path)
-{
-    (void)c;
-    (void)n;
-    (void)path;
-}
-
 const struct wg__config_section wg__config_sections[] = {
     {"sources", wg__config_decode_sources, wg__config_free_sources},
     {"waves", wg__config_decode_waves, wg__config_free_waves},
     {"features", wg__config_decode_features, wg__config_free_features},
     {"state_dir", wg__config_decode_state_dir, wg__config_free_state_dir},
     {"server", wg__config_decode_server, wg__config_free_server},
-    /* alerting: decodes both `alerting:` and `monitor:`; the monitor row only admits the key */
-    {"alerting", decode_alerting, free_alerting},
-    {"monitor", decode_nothing, NULL},
+    /* both fill cfg->alerting (config_alerting.c), allocated when either key is present */
+    {"alerting", wg__config_decode_alerting, wg__config_free_alerting},
+    {"monitor", wg__config_decode_monitor, NULL},
 };
 const size_t wg__config_nsections = sizeof(wg__config_sections) / sizeof(wg__config_sections[0]);
 

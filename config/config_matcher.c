@@ -2,7 +2,7 @@
  * the static check of title/text templates. Used by the alerting config decoder, the routing
  * tree and silences.
  */
-#include "config/config_alerting.h"
+#include "config/config_alerting_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,12 +142,14 @@ void wg_matchers_clear(struct wg_matchers *ms)
     }
 }
 
-int wg_template_check(const char *t, char *err, size_t errlen)
+int wg__config_template_check(const char *t, size_t *off, char *err, size_t errlen)
 {
     static const char *const plain[] = {"status", "receiver", "count", "alertname", NULL};
     static const char *const dotted[] = {"labels.", "annotations.", "group.", "common.", NULL};
     const char *p = t;
+    *off = 0;
     while (p && (p = strstr(p, "{{")) != NULL) {
+        *off = (size_t)(p - t);
         const char *e = strstr(p + 2, "}}");
         if (!e) {
             snprintf(err, errlen, "unclosed '{{' at offset %zu", (size_t)(p - t));
@@ -182,8 +184,15 @@ int wg_template_check(const char *t, char *err, size_t errlen)
         p = e + 2;
     }
     if (t && strstr(t, "}}") && !strstr(t, "{{")) {
+        *off = (size_t)(strstr(t, "}}") - t);
         snprintf(err, errlen, "'}}' without '{{'");
         return -1;
     }
     return 0;
+}
+
+int wg_template_check(const char *t, char *err, size_t errlen)
+{
+    size_t off;
+    return wg__config_template_check(t, &off, err, errlen);
 }
