@@ -146,8 +146,9 @@ enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
                 return WG_ENOMEM;
             }
             al->scope = wg_strdup(sc);
-            al->for_ns = mr ? mr->for_ns : m->for_ns;
-            al->keep_ns = mr ? mr->keep_firing_for_ns : m->keep_firing_for_ns;
+            int event = ev->rule_key && strcmp(ev->rule_key, WG__EVENT_KEY) == 0;
+            al->for_ns = event ? 0 : mr ? mr->for_ns : m->for_ns;
+            al->keep_ns = event ? 0 : mr ? mr->keep_firing_for_ns : m->keep_firing_for_ns;
         }
         wg__labels_clear(&al->ann); /* the latest annotations win */
         wg__labels_copy(&al->ann, ev->annotations, ev->nannotations);

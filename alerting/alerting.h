@@ -55,6 +55,12 @@ enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
  * and call wg_alerting_eval with scope = the wave. */
 enum wg_err wg_alerting_observe(struct wg_alerting *a, const struct wg_check_report *r,
                                 int64_t now_ns);
+/* A gate verdict answered to a pipeline (/v1/gate, Flagger) as an event routed like an alert:
+ * WavegateGateFailed on fail, WavegateGatePassed on pass/warn with monitor.alert_on_pass,
+ * labels alertname, severity, wave, env and origin="request". Scope "request:<wave>": the
+ * wave's next verdict resolves the previous event. Same threading rule as wg_alerting_eval. */
+enum wg_err wg_alerting_gate_event(struct wg_alerting *a, const struct wg_check_report *r,
+                                   int64_t now_ns);
 /* Run timers: flush due groups (dedup, inhibition, silences, repeat), render payloads, commit
  * state and new notifications to the outbox in one transaction, then wake the worker.
  * Returns WG_EIO if the commit failed (nothing was accepted). */
@@ -92,7 +98,8 @@ enum wg_err wg_silence_add(struct wg_silence_store *st, struct wg_silence *s, in
 enum wg_err wg_silence_expire(struct wg_silence_store *st, const char *id, int64_t now_ns);
 /* All silences (expired ones too) as a JSON array like Alertmanager's GET /api/v2/silences. */
 char *wg_silence_list_json(struct wg_silence_store *st, int64_t now_ns);
-/* Parse a JSON silence body like POST /api/v2/silences into s (caller clears). */
+/* Parse a JSON silence body like POST /api/v2/silences into s (caller clears); startsAt may
+ * be omitted (now). */
 enum wg_err wg_silence_from_json(const char *body, size_t len, struct wg_silence *s, char *err,
                                  size_t errlen);
 void wg_silence_clear(struct wg_silence *s);

@@ -192,6 +192,9 @@ void wg__deliver_metrics(struct wg__deliver *dv, struct wg_buf *out);
 void wg__deliver_free(struct wg__deliver *dv);
 void wg__job_free(struct wg__job *j);
 
+/* rule_key of gate events: fire at once (no for:, no keep_firing_for). */
+#define WG__EVENT_KEY "@event"
+
 /* The handle's config (alerting.c). */
 const struct wg_alert_config *wg__alerting_cfg(const struct wg_alerting *a);
 

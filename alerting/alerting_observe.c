@@ -251,3 +251,45 @@ enum wg_err wg_alerting_observe(struct wg_alerting *a, const struct wg_check_rep
     evlist_clear(&l);
     return rc;
 }
+
+enum wg_err wg_alerting_gate_event(struct wg_alerting *a, const struct wg_check_report *r,
+                                   int64_t now_ns)
+{
+    const struct wg_alert_config *cfg = wg__alerting_cfg(a);
+    struct wg__labels ls = {0}, an = {0};
+    struct wg_alert_eval ev = {0};
+    enum wg_err rc = WG_ENOMEM;
+    char scope[300];
+    if (!r || !r->wave) {
+        return WG_OK;
+    }
+    int pass = r->verdict == WG_PASS || r->verdict == WG_WARN;
+    int fire = r->verdict == WG_FAIL || (pass && cfg->monitor.alert_on_pass);
+    snprintf(scope, sizeof(scope), "request:%s", r->wave);
+    if (fire) {
+        char *s = wg_asprintf("gate %s for wave %s", wg_verdict_name(r->verdict), r->wave);
+        if (wg__labels_set(&ls, "alertname", pass ? "WavegateGatePassed" : "WavegateGateFailed") ||
+            wg__labels_set(&ls, "severity", pass ? "info" : "critical") ||
+            wg__labels_set(&ls, "origin", "request") || !s ||
+            wg__labels_set(&an, "summary", s)) {
+            free(s);
+            goto out;
+        }
+        free(s);
+        base_labels(&ls, r, NULL);
+        if (cfg->monitor.external_url) {
+            char *u = wg_asprintf("%s/v1/report/%s", cfg->monitor.external_url, r->wave);
+            if (u) {
+                wg__labels_set(&an, "report_url", u);
+            }
+            free(u);
+        }
+        ev = (struct wg_alert_eval){WG__EVENT_KEY, ls.v, ls.n, an.v, an.n, WG_COND_BREACH};
+    }
+    /* Every other instance of the scope (the previous verdict's event) counts as OK. */
+    rc = wg_alerting_eval(a, scope, &ev, fire ? 1 : 0, now_ns);
+out:
+    wg__labels_clear(&ls);
+    wg__labels_clear(&an);
+    return rc;
+}

@@ -349,11 +349,12 @@ enum wg_err wg_silence_from_json(const char *body, size_t len, struct wg_silence
                            errlen) != 0) {
         goto out;
     }
-    if (!cJSON_IsString(sa) || !cJSON_IsString(ea) ||
-        wg_time_parse(sa->valuestring, strlen(sa->valuestring), &s->starts_ns) != WG_OK ||
+    s->starts_ns = wg_now_ns();
+    if ((sa && !cJSON_IsString(sa)) || !cJSON_IsString(ea) ||
+        (sa && wg_time_parse(sa->valuestring, strlen(sa->valuestring), &s->starts_ns) != WG_OK) ||
         wg_time_parse(ea->valuestring, strlen(ea->valuestring), &s->ends_ns) != WG_OK ||
         s->ends_ns <= s->starts_ns) {
-        snprintf(err, errlen, "startsAt and endsAt must be RFC3339 times, end after start");
+        snprintf(err, errlen, "startsAt (optional) and endsAt must be RFC3339 times, end after start");
         goto out;
     }
     s->created_by = wg_strdup(cJSON_IsString(cb) ? cb->valuestring : "");

@@ -19,9 +19,11 @@
 static const char SERVE_USAGE[] =
     "usage: wavegate serve --config FILE [--listen ADDR:PORT] [--log-level LEVEL]\n"
     "Serve the gate over HTTP: /v1/gate (mode=body|status), /v1/flagger/{hook},\n"
-    "/v1/analyses, /healthz, /readyz, /metrics. --listen overrides server.listen\n"
-    "(port 0 picks a free port; the bound port is logged). SIGHUP reloads the config;\n"
-    "SIGTERM drains requests in flight, then exits 0.\n";
+    "/v1/analyses, /v1/silences, /healthz, /readyz, /metrics. --listen overrides\n"
+    "server.listen (port 0 picks a free port; the bound port is logged). With alerting:\n"
+    "and monitor:, the waves are watched and alerts sent through a durable outbox in\n"
+    "state_dir. SIGHUP reloads the config; SIGTERM drains requests in flight and the\n"
+    "outbox (within server.drain_timeout), then exits 0.\n";
 
 static int parse_level(const char *s, enum wg_log_level *out)
 {

@@ -210,6 +210,7 @@ struct wg_server {
     atomic_int draining;
     struct wg__metrics m;
     struct wg__analyses *an;
+    struct wg__monitor *mon; /* alerting (gate_server_monitor.c); NULL without alerting: */
     /* readiness probe */
     pthread_mutex_t ready_mu;
     int64_t ready_at;
@@ -278,5 +279,33 @@ int wg__server_ready(struct wg_server *s, char *why, size_t whylen);
 
 /* The one-sided false-fail budget of a rule at its confidence: (1 - confidence) / 2. */
 double wg__gate_alpha(const struct wg_rule_params *p);
+
+/* ---- serve: alerting (gate_server_monitor.c) ---------------------------------------------- */
+
+struct wg__monitor;
+
+/* /v1/silences (GET list, POST add) and /v1/silences/{id} (DELETE): r->route holds these. */
+#define WG__R_SILENCES ((enum wg__route)(WG__R_METRICS + 1))
+#define WG__R_SILENCE ((enum wg__route)(WG__R_METRICS + 2))
+
+/* Start alerting for the server's current generation when its config has `alerting:` (the
+ * monitor thread, the outbox worker, the silence store). s->mon stays NULL otherwise. */
+enum wg_err wg__monitor_start(struct wg_server *s, char *err, size_t errlen);
+/* Rebuild alerting on a new generation (after a reload): stop the monitor thread, let the
+ * outbox settle briefly, reopen with the new config. A failure keeps serving without
+ * alerting and is logged. */
+void wg__monitor_reload(struct wg_server *s);
+/* SIGTERM: stop the monitor thread, drain the outbox until deadline_mono (the rest stays in
+ * the outbox for the next start). */
+void wg__monitor_drain(struct wg_server *s, int64_t deadline_mono);
+void wg__monitor_free(struct wg_server *s);
+/* A verdict answered to /v1/gate or Flagger, as an alert event. Thread-safe. */
+void wg__monitor_gate_event(struct wg_server *s, const struct wg_check_report *rep);
+/* Appends the alerting metrics (nothing without alerting). Thread-safe. */
+void wg__monitor_metrics(struct wg_server *s, struct wg_buf *b);
+/* Answers the silence routes (route() checked the methods: GET|POST, DELETE). r->id holds
+ * the silence id of /v1/silences/{id}. */
+enum MHD_Result wg__monitor_silences(struct wg_server *s, struct MHD_Connection *c,
+                                     struct wg__req *r);
 
 #endif

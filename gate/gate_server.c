@@ -164,6 +164,19 @@ static unsigned route(struct wg__req *r, const char *url, const char *method)
         r->route = WG__R_ANALYSIS;
         return get ? 0 : 405;
     }
+    if (!strcmp(url, "/v1/silences")) {
+        r->route = WG__R_SILENCES;
+        return get || post ? 0 : 405;
+    }
+    if (!strncmp(url, "/v1/silences/", 13)) {
+        size_t n = strlen(url + 13);
+        if (n == 0 || n >= sizeof(r->id) || strspn(url + 13, "0123456789abcdef-") != n) {
+            return 404;
+        }
+        memcpy(r->id, url + 13, n + 1);
+        r->route = WG__R_SILENCE;
+        return !strcmp(method, "DELETE") ? 0 : 405;
+    }
     static const struct {
         const char *path;
         enum wg__route r;
@@ -226,7 +239,8 @@ static enum MHD_Result first_call(struct wg_server *s, struct MHD_Connection *c,
     }
     r->gen = wg__server_gen_get(s);
     int v1 = r->route == WG__R_GATE || r->route == WG__R_FLAGGER ||
-             r->route == WG__R_ANALYSES || r->route == WG__R_ANALYSIS;
+             r->route == WG__R_ANALYSES || r->route == WG__R_ANALYSIS ||
+             r->route == WG__R_SILENCES || r->route == WG__R_SILENCE;
     if (v1 && r->gen->has_token) {
         r->header_authed = header_auth(r, c);
         /* Flagger cannot send headers: its token is in the body (metadata.token). */
@@ -471,6 +485,10 @@ enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *
     if (rc != WG_OK) {
         goto out;
     }
+    rc = wg__monitor_start(s, err, errlen);
+    if (rc != WG_OK) {
+        goto out;
+    }
     rc = start_daemon(s, sc, err, errlen);
     if (rc != WG_OK) {
         goto out;
@@ -524,6 +542,7 @@ enum wg_err wg_server_reload(struct wg_server *s, struct wg_diags *diags)
     pthread_mutex_unlock(&s->mu);
     wg__server_cache_clear(s);
     wg__server_gen_put(old);
+    wg__monitor_reload(s); /* alerting follows the new generation */
     atomic_fetch_add(&s->m.reloads_ok, 1);
     return WG_OK;
 }
@@ -548,6 +567,8 @@ void wg_server_drain(struct wg_server *s, int64_t drain_ns)
         wg_log(WG_LOG_WARN, "serve: drain timed out with %d requests in flight",
                atomic_load(&s->inflight));
     }
+    /* The outbox gets what is left of the budget; undelivered rows wait for the next start. */
+    wg__monitor_drain(s, deadline);
 }
 
 void wg_server_free(struct wg_server *s)
@@ -561,6 +582,7 @@ void wg_server_free(struct wg_server *s)
     if (s->d) {
         MHD_stop_daemon(s->d);
     }
+    wg__monitor_free(s);
     wg__analyses_close(s->an);
     wg__server_cache_clear(s);
     wg__server_gen_put(s->gen);

@@ -317,6 +317,9 @@ enum wg_err wg__server_eval_default(void *ud, const struct wg_config *cfg,
     }
     *verdict = rep->verdict;
     *json = wg_gate_report_json(rep);
+    if (s && req->look == 0) {
+        wg__monitor_gate_event(s, rep); /* /v1/gate and Flagger answers, not analysis looks */
+    }
     if (s) {
         for (size_t i = 0; i < rep->nrules; i++) {
             const struct wg_rule_report *rr = &rep->rules[i];

@@ -172,5 +172,6 @@ char *wg__metrics_render(struct wg_server *s)
     wg_buf_addf(&b, "# HELP wavegate_inflight_requests Requests being served.\n"
                     "# TYPE wavegate_inflight_requests gauge\nwavegate_inflight_requests %d\n",
                 atomic_load(&s->inflight));
+    wg__monitor_metrics(s, &b);
     return wg_buf_take(&b);
 }

@@ -273,6 +273,9 @@ int wg__server_ready(struct wg_server *s, char *why, size_t whylen)
 enum MHD_Result wg__route_dispatch(struct wg_server *s, struct MHD_Connection *c,
                                    struct wg__req *r)
 {
+    if (r->route == WG__R_SILENCES || r->route == WG__R_SILENCE) {
+        return wg__monitor_silences(s, c, r);
+    }
     switch (r->route) {
     case WG__R_GATE:
     case WG__R_FLAGGER:

@@ -1,0 +1,340 @@
+/* gate_server_monitor.c — alerting inside `serve`: a monitor thread evaluates the configured
+ * waves every monitor.interval over [now-window, now) (wg_gate_check, no deploy time) and feeds
+ * wg_alerting, ticking its timers when due; verdicts answered to /v1/gate and Flagger become
+ * alert events; /v1/silences; the alerting part of /metrics. Rebuilt on reload, drained on
+ * SIGTERM (the durable outbox keeps what was not sent).
+ */
+#include "gate/gate_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alerting/alerting.h"
+
+#define RELOAD_SETTLE_NS (2 * WG_NS_PER_SEC) /* outbox drain before a rebuild */
+#define MAX_IDLE_NS WG_NS_PER_SEC            /* re-check silences written by the CLI */
+
+struct wg__monitor {
+    pthread_mutex_t mu; /* guards everything below; wg_alerting_eval/tick are not thread-safe */
+    pthread_cond_t cv;
+    struct wg__cfgref *gen; /* pinned: the alerting config is borrowed from it */
+    struct wg_alerting *a;
+    struct wg_silence_store *sil; /* own connection, so the tick sees writes (data_version) */
+    pthread_t thr;
+    int running;
+    int stop;
+    int kick;
+};
+
+static const char *state_dir_of(const struct wg_config *cfg)
+{
+    /* The CLI (`wavegate silence add --config`) uses the top-level state_dir: so do we. */
+    return cfg->state_dir ? cfg->state_dir : ".wavegate";
+}
+
+/* Evaluate every monitored wave at `now` (no lock held: queries take time) and feed the
+ * reports in under the lock. */
+static void evaluate(struct wg__monitor *m, int64_t now)
+{
+    const struct wg_config *cfg = m->gen->cfg;
+    const struct wg_monitor *mo = &cfg->alerting->monitor;
+    size_t nw = mo->nwaves ? mo->nwaves : cfg->nwaves;
+    struct wg_check_report **reps = calloc(nw ? nw : 1, sizeof(*reps));
+    if (!reps) {
+        return;
+    }
+    pthread_mutex_unlock(&m->mu);
+    for (size_t i = 0; i < nw; i++) {
+        char err[512] = "";
+        struct wg_check_req req = {
+            .wave = mo->nwaves ? mo->waves[i] : cfg->waves[i].name,
+            .features = (const char *const *)mo->features,
+            .nfeatures = mo->nfeatures,
+            .now_ns = now,
+        };
+        if (wg_gate_check(cfg, &req, &reps[i], err, sizeof(err)) != WG_OK) {
+            wg_log(WG_LOG_ERROR, "monitor: wave %s: %s", req.wave, err);
+            reps[i] = NULL;
+        }
+    }
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < nw; i++) {
+        if (reps[i] && !m->stop && wg_alerting_observe(m->a, reps[i], now) != WG_OK) {
+            wg_log(WG_LOG_ERROR, "monitor: wave %s: out of memory", reps[i]->wave);
+        }
+        wg_check_report_free(reps[i]);
+    }
+    free(reps);
+}
+
+static void wait_until(struct wg__monitor *m, int64_t wall_ns)
+{
+    int64_t cap = wg_now_ns() + MAX_IDLE_NS;
+    if (wall_ns > cap) {
+        wall_ns = cap;
+    }
+    struct timespec ts = {(time_t)(wall_ns / WG_NS_PER_SEC), (long)(wall_ns % WG_NS_PER_SEC)};
+    while (!m->stop && !m->kick && wg_now_ns() < wall_ns) {
+        if (pthread_cond_timedwait(&m->cv, &m->mu, &ts) == ETIMEDOUT) {
+            break;
+        }
+    }
+}
+
+static void *run(void *arg)
+{
+    struct wg__monitor *m = arg;
+    const struct wg_monitor *mo = &m->gen->cfg->alerting->monitor;
+    int64_t next_eval = wg_now_ns();
+    pthread_mutex_lock(&m->mu);
+    while (!m->stop) {
+        int64_t now = wg_now_ns();
+        if (mo->enabled && now >= next_eval) {
+            evaluate(m, now);
+            next_eval += mo->interval_ns;
+            if (next_eval <= now) {
+                next_eval = now + mo->interval_ns; /* an evaluation overran: skip, no burst */
+            }
+            if (m->stop) {
+                break;
+            }
+        }
+        now = wg_now_ns();
+        if (wg_alerting_next_tick(m->a) <= now && wg_alerting_tick(m->a, now) != WG_OK) {
+            wg_log(WG_LOG_ERROR, "monitor: alerting tick failed (will retry)");
+        }
+        int64_t wake = wg_alerting_next_tick(m->a);
+        if (mo->enabled && next_eval < wake) {
+            wake = next_eval;
+        }
+        m->kick = 0;
+        wait_until(m, wake);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+/* Open alerting for gen (under m->mu, thread stopped). */
+static enum wg_err open_on(struct wg__monitor *m, struct wg__cfgref *gen, char *err,
+                           size_t errlen)
+{
+    const char *sd = state_dir_of(gen->cfg);
+    enum wg_err rc = wg_alerting_new(gen->cfg->alerting, sd, NULL, &m->a, err, errlen);
+    if (rc == WG_OK) {
+        rc = wg_silence_store_open(sd, &m->sil, err, errlen);
+    }
+    if (rc == WG_OK) {
+        m->stop = 0;
+        m->kick = 0;
+        if (pthread_create(&m->thr, NULL, run, m) != 0) {
+            snprintf(err, errlen, "cannot start the monitor thread");
+            rc = WG_ENOMEM;
+        } else {
+            m->running = 1;
+        }
+    }
+    if (rc != WG_OK) {
+        wg_silence_store_close(m->sil);
+        wg_alerting_free(m->a);
+        m->sil = NULL;
+        m->a = NULL;
+        return rc;
+    }
+    atomic_fetch_add(&gen->refs, 1);
+    m->gen = gen;
+    const struct wg_monitor *mo = &gen->cfg->alerting->monitor;
+    wg_log(WG_LOG_INFO, "alerting: %zu receiver(s); monitor %s", gen->cfg->alerting->nreceivers,
+           mo->enabled ? "on" : "off (gate events only)");
+    return WG_OK;
+}
+
+/* Stop the thread and close (m->mu not held). Drains the outbox until deadline first. */
+static void close_down(struct wg__monitor *m, int64_t deadline_mono)
+{
+    pthread_mutex_lock(&m->mu);
+    int running = m->running;
+    m->stop = 1;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    if (running) {
+        pthread_join(m->thr, NULL);
+    }
+    pthread_mutex_lock(&m->mu);
+    m->running = 0;
+    if (m->a) {
+        size_t left = wg_alerting_drain(m->a, deadline_mono);
+        if (left) {
+            wg_log(WG_LOG_WARN, "alerting: %zu notification(s) left in the outbox for the next "
+                   "start", left);
+        }
+    }
+    wg_silence_store_close(m->sil);
+    wg_alerting_free(m->a);
+    wg__server_gen_put(m->gen);
+    m->sil = NULL;
+    m->a = NULL;
+    m->gen = NULL;
+    pthread_mutex_unlock(&m->mu);
+}
+
+enum wg_err wg__monitor_start(struct wg_server *s, char *err, size_t errlen)
+{
+    struct wg__cfgref *g = wg__server_gen_get(s);
+    enum wg_err rc = WG_OK;
+    if (!g->cfg->alerting || !g->cfg->alerting->enabled) {
+        if (g->cfg->alerting && g->cfg->alerting->monitor.enabled) {
+            wg_log(WG_LOG_WARN, "monitor: configured without an alerting: section; not started");
+        }
+        goto out;
+    }
+    struct wg__monitor *m = calloc(1, sizeof(*m));
+    if (!m) {
+        rc = WG_ENOMEM;
+        goto out;
+    }
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->cv, NULL);
+    pthread_mutex_lock(&m->mu);
+    rc = open_on(m, g, err, errlen);
+    pthread_mutex_unlock(&m->mu);
+    if (rc != WG_OK) {
+        pthread_mutex_destroy(&m->mu);
+        pthread_cond_destroy(&m->cv);
+        free(m);
+        goto out;
+    }
+    s->mon = m;
+out:
+    wg__server_gen_put(g);
+    return rc;
+}
+
+void wg__monitor_reload(struct wg_server *s)
+{
+    char err[512] = "";
+    struct wg__cfgref *g = wg__server_gen_get(s);
+    if (!s->mon) {
+        if (g->cfg->alerting && g->cfg->alerting->enabled &&
+            wg__monitor_start(s, err, sizeof(err)) != WG_OK) {
+            wg_log(WG_LOG_ERROR, "alerting: not started after reload: %s", err);
+        }
+        wg__server_gen_put(g);
+        return;
+    }
+    struct wg__monitor *m = s->mon;
+    close_down(m, wg_mono_ns() + RELOAD_SETTLE_NS);
+    if (g->cfg->alerting && g->cfg->alerting->enabled) {
+        pthread_mutex_lock(&m->mu);
+        if (open_on(m, g, err, sizeof(err)) != WG_OK) {
+            wg_log(WG_LOG_ERROR, "alerting: cannot reopen after reload: %s", err);
+        }
+        pthread_mutex_unlock(&m->mu);
+    } else {
+        wg_log(WG_LOG_INFO, "alerting: removed from the config; stopped");
+    }
+    wg__server_gen_put(g);
+}
+
+void wg__monitor_drain(struct wg_server *s, int64_t deadline_mono)
+{
+    if (s->mon) {
+        close_down(s->mon, deadline_mono);
+    }
+}
+
+void wg__monitor_free(struct wg_server *s)
+{
+    struct wg__monitor *m = s->mon;
+    if (!m) {
+        return;
+    }
+    close_down(m, 0);
+    pthread_mutex_destroy(&m->mu);
+    pthread_cond_destroy(&m->cv);
+    free(m);
+    s->mon = NULL;
+}
+
+void wg__monitor_gate_event(struct wg_server *s, const struct wg_check_report *rep)
+{
+    struct wg__monitor *m = s->mon;
+    if (!m) {
+        return;
+    }
+    pthread_mutex_lock(&m->mu);
+    if (m->a && m->running) {
+        if (wg_alerting_gate_event(m->a, rep, wg_now_ns()) != WG_OK) {
+            wg_log(WG_LOG_ERROR, "alerting: gate event for wave %s: out of memory", rep->wave);
+        }
+        m->kick = 1; /* group_wait may be 0: tick now */
+        pthread_cond_broadcast(&m->cv);
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+void wg__monitor_metrics(struct wg_server *s, struct wg_buf *b)
+{
+    struct wg__monitor *m = s->mon;
+    if (!m) {
+        return;
+    }
+    pthread_mutex_lock(&m->mu);
+    wg_alerting_metrics(m->a, b);
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* ---- /v1/silences -------------------------------------------------------------------------- */
+
+enum MHD_Result wg__monitor_silences(struct wg_server *s, struct MHD_Connection *c,
+                                     struct wg__req *r)
+{
+    struct wg__monitor *m = s->mon;
+    char err[256] = "";
+    enum MHD_Result ret;
+    if (!m) {
+        return wg__reply_error(s, c, 404, "alerting is not configured");
+    }
+    pthread_mutex_lock(&m->mu);
+    if (!m->sil) {
+        pthread_mutex_unlock(&m->mu);
+        return wg__reply_error(s, c, 503, "alerting is restarting");
+    }
+    if (r->route == WG__R_SILENCE) {
+        enum wg_err e = wg_silence_expire(m->sil, r->id, wg_now_ns());
+        pthread_mutex_unlock(&m->mu);
+        if (e == WG_ENOTFOUND) {
+            return wg__reply_error(s, c, 404, "no silence with id %s", r->id);
+        }
+        return e == WG_OK ? wg__reply(s, c, 200, "application/json", "{}", 2)
+                          : wg__reply_error(s, c, 500, "cannot expire the silence");
+    }
+    if (!r->method_post) {
+        char *j = wg_silence_list_json(m->sil, wg_now_ns());
+        pthread_mutex_unlock(&m->mu);
+        ret = j ? wg__reply(s, c, 200, "application/json", j, strlen(j))
+                : wg__reply_error(s, c, 500, "cannot read the silences");
+        free(j);
+        return ret;
+    }
+    struct wg_silence sil;
+    if (wg_silence_from_json(r->body.p ? r->body.p : "", r->body.len, &sil, err, sizeof(err)) !=
+        WG_OK) {
+        pthread_mutex_unlock(&m->mu);
+        return wg__reply_error(s, c, 400, "%s", err);
+    }
+    enum wg_err e = wg_silence_add(m->sil, &sil, wg_now_ns());
+    m->kick = 1;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    if (e != WG_OK) {
+        wg_silence_clear(&sil);
+        return wg__reply_error(s, c, 500, "cannot store the silence");
+    }
+    char body[96];
+    int n = snprintf(body, sizeof(body), "{\"silenceID\":\"%s\"}", sil.id);
+    wg_silence_clear(&sil);
+    return wg__reply(s, c, 200, "application/json", body, (size_t)n);
+}
