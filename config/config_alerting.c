@@ -15,11 +15,13 @@
 static const struct wg__config_range positive = {0, 1e12, 1, 0}; /* seconds, > 0 */
 static const struct wg__config_range nonneg = {0, 1e12, 0, 0};   /* seconds, >= 0 */
 
-static const struct wg__config_enum kinds[] = {
-    {"webhook", WG_RCV_WEBHOOK},     {"slack", WG_RCV_SLACK},
-    {"teams", WG_RCV_TEAMS},         {"pagerduty", WG_RCV_PAGERDUTY},
-    {"opsgenie", WG_RCV_OPSGENIE},   {"alertmanager", WG_RCV_ALERTMANAGER},
-    {NULL, 0}};
+static const struct wg__config_enum kinds[] = {{"webhook", WG_RCV_WEBHOOK},
+                                               {"slack", WG_RCV_SLACK},
+                                               {"teams", WG_RCV_TEAMS},
+                                               {"pagerduty", WG_RCV_PAGERDUTY},
+                                               {"opsgenie", WG_RCV_OPSGENIE},
+                                               {"alertmanager", WG_RCV_ALERTMANAGER},
+                                               {NULL, 0}};
 
 const char *wg_receiver_kind_name(enum wg_receiver_kind k)
 {
@@ -32,6 +34,20 @@ const char *wg_receiver_kind_name(enum wg_receiver_kind k)
 }
 
 /* ---- field decoders: string lists, matchers, templates ----------------------------------- */
+
+/* The zeroed array for n's items when n is of type t (else "expected <want>" is reported); NULL
+ * when there are none, on that error, or with c->oom set. */
+static void *items_of(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                      enum wg__cfg_type t, const char *want, size_t size)
+{
+    if (n->type != t) {
+        wg__config_type_err(c, n, path, want);
+        return NULL;
+    }
+    void *v = n->n ? calloc(n->n, size) : NULL;
+    c->oom |= n->n && !v;
+    return v;
+}
 
 /* Where a list of strings (char **v, size_t n) lives inside the decoded struct. */
 struct strs_at {
@@ -296,20 +312,15 @@ static int decode_route(struct wg__config_ctx *c, const struct wg_alert_config *
     }
     const struct wg__cfg_node *rs = wg__config_get(n, "routes");
     wg__config_path_key(sub, sizeof(sub), path, "routes");
-    if (rs && rs->type != WG__CFG_SEQ) {
-        bad += wg__config_type_err(c, rs, sub, "a sequence of routes") != 0;
-    } else if (rs && rs->n > 0) {
-        if (!(r->routes = calloc(rs->n, sizeof(*r->routes)))) {
-            c->oom = 1;
-            return -1;
-        }
-        for (size_t i = 0; i < rs->n && !c->oom; i++) {
-            wg__config_path_index(sub2, sizeof(sub2), sub, i);
-            bad += decode_route(c, ac, rs->vals[i], sub2, r, &r->routes[r->nroutes++],
-                                depth + 1) != 0;
-        }
+    if (rs) {
+        bad += rs->type != WG__CFG_SEQ;
+        r->routes = items_of(c, rs, sub, WG__CFG_SEQ, "a sequence of routes", sizeof(*r->routes));
     }
-    return bad ? -1 : 0;
+    for (size_t i = 0; r->routes && i < rs->n && !c->oom; i++) {
+        wg__config_path_index(sub2, sizeof(sub2), sub, i);
+        bad += decode_route(c, ac, rs->vals[i], sub2, r, &r->routes[r->nroutes++], depth + 1) != 0;
+    }
+    return bad || c->oom ? -1 : 0;
 }
 
 /* ---- receivers --------------------------------------------------------------------------- */
@@ -348,8 +359,8 @@ static const struct wg__config_field receiver_fields[] = {
 #undef RV
 
 /* Per-type defaults of what was not given, and the keys a type needs. */
-static int receiver_finish(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                           const char *path, struct wg_receiver *r, unsigned set)
+static int receiver_finish(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                           struct wg_receiver *r, unsigned set)
 {
     static const struct {
         enum wg_receiver_kind kind;
@@ -372,8 +383,8 @@ static int receiver_finish(struct wg__config_ctx *c, const struct wg__cfg_node *
         default_url = needs[i].url;
         if (!wg__config_get(n, needs[i].key)) {
             wg__config_path_key(sub, sizeof(sub), path, needs[i].key);
-            wg__config_err(c, n, sub, "missing required key '%s' (needed by type %s)",
-                           needs[i].key, type);
+            wg__config_err(c, n, sub, "missing required key '%s' (needed by type %s)", needs[i].key,
+                           type);
             bad = 1;
         }
     }
@@ -402,15 +413,9 @@ static void decode_receivers(struct wg__config_ctx *c, struct wg_alert_config *a
                              const struct wg__cfg_node *n, const char *path)
 {
     char sub[WG__CONFIG_PATH_MAX], sub2[WG__CONFIG_PATH_MAX];
-    if (n->type != WG__CFG_SEQ) {
-        wg__config_type_err(c, n, path, "a sequence of receivers");
-        return;
-    }
-    if (n->n == 0 || !(ac->receivers = calloc(n->n, sizeof(*ac->receivers)))) {
-        c->oom |= n->n > 0;
-        return;
-    }
-    for (size_t i = 0; i < n->n && !c->oom; i++) {
+    ac->receivers =
+        items_of(c, n, path, WG__CFG_SEQ, "a sequence of receivers", sizeof(*ac->receivers));
+    for (size_t i = 0; ac->receivers && i < n->n && !c->oom; i++) {
         const struct wg__cfg_node *item = n->vals[i];
         struct wg_receiver *r = &ac->receivers[ac->nreceivers++];
         unsigned set = 0;
@@ -460,15 +465,9 @@ static void decode_inhibit(struct wg__config_ctx *c, struct wg_alert_config *ac,
                            const struct wg__cfg_node *n, const char *path)
 {
     char sub[WG__CONFIG_PATH_MAX];
-    if (n->type != WG__CFG_SEQ) {
-        wg__config_type_err(c, n, path, "a sequence of inhibit rules");
-        return;
-    }
-    if (n->n == 0 || !(ac->inhibit = calloc(n->n, sizeof(*ac->inhibit)))) {
-        c->oom |= n->n > 0;
-        return;
-    }
-    for (size_t i = 0; i < n->n; i++) {
+    ac->inhibit =
+        items_of(c, n, path, WG__CFG_SEQ, "a sequence of inhibit rules", sizeof(*ac->inhibit));
+    for (size_t i = 0; ac->inhibit && i < n->n; i++) {
         struct wg_inhibit_rule *ir = &ac->inhibit[ac->ninhibit++];
         char *name = NULL;
         ir->pos = n->vals[i]->pos;
@@ -598,15 +597,9 @@ static void decode_monitor_rules(struct wg__config_ctx *c, struct wg_monitor *m,
                                  const struct wg__cfg_node *n, const char *path)
 {
     char sub[WG__CONFIG_PATH_MAX];
-    if (n->type != WG__CFG_MAP) {
-        wg__config_type_err(c, n, path, "a mapping of rule names to settings");
-        return;
-    }
-    if (n->n == 0 || !(m->rules = calloc(n->n, sizeof(*m->rules)))) {
-        c->oom |= n->n > 0;
-        return;
-    }
-    for (size_t i = 0; i < n->n; i++) {
+    m->rules =
+        items_of(c, n, path, WG__CFG_MAP, "a mapping of rule names to settings", sizeof(*m->rules));
+    for (size_t i = 0; m->rules && i < n->n; i++) {
         const struct wg__cfg_node *k = n->keys[i];
         if (k->type != WG__CFG_SCALAR) {
             continue; /* reported by the parser */
@@ -641,8 +634,8 @@ void wg__config_decode_monitor(struct wg__config_ctx *c, const struct wg__cfg_no
     }
     struct wg_monitor *m = &ac->monitor;
     m->enabled = 1;
-    struct wg__config_fieldset fs = {
-        monitor_fields, sizeof(monitor_fields) / sizeof(monitor_fields[0]), m, NULL};
+    struct wg__config_fieldset fs = {monitor_fields,
+                                     sizeof(monitor_fields) / sizeof(monitor_fields[0]), m, NULL};
     if (wg__config_fields(c, n, path, &fs, 1, monitor_extra) < 0) {
         return;
     }

@@ -43,47 +43,55 @@ static const struct ecase cases[] = {
      AL "  resend: 1m\n",
      {"t.yaml:8:3: alerting.resend: unknown key 'resend' (allowed: resend_interval, templates, "
       "route, receivers, inhibit_rules)"},
-     1, 0},
+     1,
+     0},
     {"unknown route key",
      AL "    group_waits: 1s\n",
      {"t.yaml:8:5: alerting.route.group_waits: unknown key 'group_waits' (allowed: receiver, "
       "continue, group_by, group_wait, group_interval, repeat_interval, match, match_re, "
       "matchers, routes)"},
-     1, 0},
+     1,
+     0},
     {"unknown receiver key",
      "alerting:\n  receivers:\n    - {name: a, type: slack, url: 'http://s', colour: red}\n"
      "  route: {receiver: a}\n",
      {"t.yaml:3:47: alerting.receivers[0].colour: unknown key 'colour' (allowed: name, type, "
       "url, secret_env, routing_key_env, api_key_env, source, title, text, send_resolved, "
       "timeout, rate_limit, burst, max_in_flight, max_alerts)"},
-     1, 0},
+     1,
+     0},
     {"unknown monitor key",
      "monitor:\n  interval: 1m\n  intervall: 2m\n",
      {"t.yaml:3:3: monitor.intervall: unknown key 'intervall' (allowed: interval, waves, "
       "features, for, keep_firing_for, no_data, error, alert_on_pass, external_url, rules)"},
-     1, 0},
+     1,
+     0},
     {"unknown monitor rule key",
      "monitor:\n  rules:\n    checkout/errors: {fore: 5m}\n",
      {"t.yaml:3:23: monitor.rules.checkout/errors.fore: unknown key 'fore' (allowed: for, "
       "keep_firing_for, no_data, error)"},
-     1, 0},
+     1,
+     0},
     {"unknown inhibit rule key",
      AL "  inhibit_rules:\n    - {source_match: {a: b}, equals: [x]}\n",
      {"t.yaml:9:30: alerting.inhibit_rules[0].equals: unknown key 'equals' (allowed: name, "
       "source_match, source_match_re, source_matchers, target_match, target_match_re, "
       "target_matchers, equal)"},
-     1, 0},
+     1,
+     0},
     {"misspelt section",
      "alertin: {}\n",
      {"t.yaml:1:1: alertin: unknown key 'alertin' (allowed: sources, waves, features, "
       "state_dir, server, alerting, monitor)"},
-     1, 1},
+     1,
+     1},
     /* duplicate keys and names say where the first one was */
     {"duplicate receiver key",
      AL "    routes: [{receiver: hook, receiver: hook}]\n",
      {"t.yaml:8:31: alerting.route.routes[0].receiver: duplicate key 'receiver' (first defined "
       "at line 8:15)"},
-     1, 0},
+     1,
+     0},
     {"every other key valid, one misspelt section",
      AL "    group_by: [alertname]\n"
         "  inhibit_rules: []\n"
@@ -92,7 +100,8 @@ static const struct ecase cases[] = {
         "monitor: {}\n"
         "alerting_: 1\n",
      {"alerting_: unknown key"},
-     1, 1},
+     1,
+     1},
     {"duplicate receiver name",
      "alerting:\n"
      "  receivers:\n"
@@ -101,139 +110,167 @@ static const struct ecase cases[] = {
      "  route: {receiver: hook}\n",
      {"t.yaml:4:14: alerting.receivers[1].name: duplicate receiver name 'hook' (first defined "
       "at line 3:7)"},
-     1, 0},
+     1,
+     0},
     /* wrong types */
     {"receivers not a sequence",
      "alerting:\n  receivers: {hook: {}}\n  route: {receiver: hook}\n",
      {"t.yaml:2:14: alerting.receivers: expected a sequence of receivers, got a mapping",
       "t.yaml:3:21: alerting.route.receiver: unknown receiver 'hook' (defined: none)"},
-     2, 0},
+     2,
+     0},
     {"continue not a boolean",
      AL "    routes: [{continue: yes}]\n",
      {"t.yaml:8:25: alerting.route.routes[0].continue: expected true or false, got 'yes'"},
-     1, 0},
+     1,
+     0},
     {"max_in_flight not an integer",
      "alerting:\n  receivers:\n    - {name: a, type: webhook, url: 'http://x', max_in_flight: "
      "lots}\n  route: {receiver: a}\n",
      {"t.yaml:3:64: alerting.receivers[0].max_in_flight: expected an integer, got 'lots'"},
-     1, 0},
+     1,
+     0},
     {"burst out of range",
      "alerting:\n  receivers:\n    - {name: a, type: webhook, url: 'http://x', burst: 0}\n"
      "  route: {receiver: a}\n",
      {"t.yaml:3:56: alerting.receivers[0].burst: 0 is out of range: must be >= 1 and <= 1e+06"},
-     1, 0},
+     1,
+     0},
     {"unknown receiver type",
      "alerting:\n  receivers: [{name: a, type: fax, url: 'http://x'}]\n  route: {receiver: a}\n",
      {"t.yaml:2:31: alerting.receivers[0].type: expected one of webhook, slack, teams, "
       "pagerduty, opsgenie, alertmanager, got 'fax'"},
-     1, 0},
+     1,
+     0},
     {"monitor not a mapping",
      "monitor: 5m\n",
      {"t.yaml:1:10: monitor: expected a mapping, got '5m'"},
-     1, 0},
+     1,
+     0},
     {"monitor rules not a mapping",
      "monitor:\n  rules: [checkout/errors]\n",
      {"t.yaml:2:10: monitor.rules: expected a mapping of rule names to settings, got a "
       "sequence"},
-     1, 0},
+     1,
+     0},
     {"monitor state map",
      "monitor: {error: page}\n",
      {"t.yaml:1:18: monitor.error: expected one of alerting, ok, keep_last, separate, got "
       "'page'"},
-     1, 0},
+     1,
+     0},
     {"waves not strings",
      "monitor: {waves: [prod, {name: x}]}\n",
      {"t.yaml:1:25: monitor.waves[1]: expected a string, got a mapping"},
-     1, 0},
+     1,
+     0},
     /* durations */
     {"bad duration",
      AL "    group_interval: 5 minutes\n",
      {"t.yaml:8:21: alerting.route.group_interval: invalid duration '5 minutes' (use e.g. "
       "500ms, 30s, 10m, 1h30m)"},
-     1, 0},
+     1,
+     0},
     {"zero repeat interval",
      AL "    repeat_interval: 0s\n",
      {"t.yaml:8:22: alerting.route.repeat_interval: duration 0s is out of range (must be > 0s)"},
-     1, 0},
+     1,
+     0},
     {"bad monitor duration",
      "monitor:\n  interval: fast\n",
      {"t.yaml:2:13: monitor.interval: invalid duration 'fast'"},
-     1, 0},
+     1,
+     0},
     {"bad receiver timeout",
      "alerting:\n  receivers: [{name: a, type: webhook, url: 'http://x', timeout: [1s]}]\n"
      "  route: {receiver: a}\n",
      {"t.yaml:2:66: alerting.receivers[0].timeout: expected a duration (e.g. 30s, 10m, 1h30m), "
       "got a sequence"},
-     1, 0},
+     1,
+     0},
     /* matchers */
     {"bad matcher operator",
      AL "    routes:\n      - matchers: ['severity=critical', 'team~ops']\n",
      {"t.yaml:9:41: alerting.route.routes[0].matchers[1]: bad matcher: 'team~ops': expected =, "
       "!=, =~ or !~"},
-     1, 0},
+     1,
+     0},
     {"bad match_re regex",
      AL "    routes:\n      - match_re: {service: '(web'}\n",
      {"t.yaml:9:29: alerting.route.routes[0].match_re.service: bad matcher: bad regular "
       "expression '(web'"},
-     1, 0},
+     1,
+     0},
     {"matchers on the root route",
      AL "    match: {severity: critical}\n",
      {"t.yaml:8:12: alerting.route.match: the root route matches every alert: matchers are not "
       "allowed here"},
-     1, 0},
+     1,
+     0},
     {"bad inhibit matcher",
      AL "  inhibit_rules:\n    - source_matchers: ['=x']\n",
      {"t.yaml:9:25: alerting.inhibit_rules[0].source_matchers[0]: bad matcher: '=x': expected a "
       "label name"},
-     1, 0},
+     1,
+     0},
     {"match not a mapping",
      AL "    routes: [{match: 'a=b'}]\n",
      {"t.yaml:8:22: alerting.route.routes[0].match: expected a mapping of label names to values, "
       "got a quoted string \"a=b\""},
-     1, 0},
+     1,
+     0},
     /* receiver references and required keys */
     {"route names an unknown receiver",
      AL "    routes:\n      - receiver: pager\n        match: {severity: critical}\n",
      {"t.yaml:9:19: alerting.route.routes[0].receiver: unknown receiver 'pager' (defined: hook)"},
-     1, 0},
+     1,
+     0},
     {"root route without receiver",
      "alerting:\n  receivers: [{name: a, type: webhook, url: 'http://x'}]\n"
      "  route: {group_by: [x]}\n",
      {"t.yaml:3:10: alerting.route.receiver: missing required key 'receiver'"},
-     1, 0},
+     1,
+     0},
     {"no route",
      "alerting:\n  receivers: [{name: a, type: webhook, url: 'http://x'}]\n",
      {"t.yaml:2:3: alerting.route: missing required key 'route'"},
-     1, 0},
+     1,
+     0},
     {"receiver without type or url",
      "alerting:\n  receivers: [{name: a}, {name: b, type: webhook}]\n  route: {receiver: a}\n",
      {"t.yaml:2:15: alerting.receivers[0].type: missing required key 'type'",
       "t.yaml:2:26: alerting.receivers[1].url: missing required key 'url' (needed by type "
       "webhook)"},
-     2, 0},
+     2,
+     0},
     {"opsgenie without api_key_env",
      "alerting:\n  receivers: [{name: a, type: opsgenie}]\n  route: {receiver: a}\n",
      {"t.yaml:2:15: alerting.receivers[0].api_key_env: missing required key 'api_key_env' "
       "(needed by type opsgenie)"},
-     1, 0},
+     1,
+     0},
     {"group_by ... not alone",
      AL "    group_by: ['...', alertname]\n",
      {"t.yaml:8:15: alerting.route.group_by: '...' (group by every label) must be alone"},
-     1, 0},
+     1,
+     0},
     /* templates: the error points at the offending {{ inside the scalar */
     {"bad template field",
      AL "  templates:\n    title: '[{{ status }}] {{ labelz.x }}'\n",
      {"t.yaml:9:28: alerting.templates.title: bad template: unknown field 'labelz.x'"},
-     1, 0},
+     1,
+     0},
     {"unclosed template",
      "alerting:\n  receivers:\n    - name: a\n      type: slack\n      url: http://s\n"
      "      text: 'hi {{ status'\n  route: {receiver: a}\n",
      {"t.yaml:6:17: alerting.receivers[0].text: bad template: unclosed '{{' at offset 3"},
-     1, 0},
+     1,
+     0},
     {"unknown template key",
      AL "  templates: {subject: x}\n",
      {"t.yaml:8:15: alerting.templates.subject: unknown key 'subject' (allowed: title, text)"},
-     1, 0},
+     1,
+     0},
 };
 
 /* Every diagnostic as wavegate validate prints it. */
@@ -258,8 +295,7 @@ static void test_errors(void **state)
         struct wg_config *cfg = NULL;
         struct wg_alert_config *ac = NULL;
         enum wg_err rc = wg_config_load_mem("t.yaml", tc->yaml, strlen(tc->yaml), &cfg, &d);
-        enum wg_err arc = wg_alert_config_load_mem("t.yaml", tc->yaml, strlen(tc->yaml), &ac,
-                                                   &ad);
+        enum wg_err arc = wg_alert_config_load_mem("t.yaml", tc->yaml, strlen(tc->yaml), &ac, &ad);
         char *got = render(&d), *agot = render(&ad);
         int bad = rc != WG_ECONFIG || cfg != NULL || d.nerrors != (size_t)tc->nerrors;
         for (size_t k = 0; k < 3 && tc->want[k]; k++) {
@@ -424,8 +460,8 @@ static void test_presence(void **state)
     for (size_t i = 0; i < sizeof(pcases) / sizeof(pcases[0]); i++) {
         struct wg_diags d = {0};
         struct wg_config *cfg = NULL;
-        enum wg_err rc = wg_config_load_mem("t.yaml", pcases[i].yaml, strlen(pcases[i].yaml),
-                                            &cfg, &d);
+        enum wg_err rc =
+            wg_config_load_mem("t.yaml", pcases[i].yaml, strlen(pcases[i].yaml), &cfg, &d);
         const struct wg_alert_config *ac = cfg ? cfg->alerting : NULL;
         int got_have = ac != NULL, got_en = ac && ac->enabled, got_mon = ac && ac->monitor.enabled;
         if (rc != WG_OK || got_have != pcases[i].have || got_en != pcases[i].enabled ||
