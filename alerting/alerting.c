@@ -92,7 +92,7 @@ void wg_alerting_free(struct wg_alerting *a)
     free(a);
 }
 
-static const struct wg_monitor_rule *monitor_rule(const struct wg_monitor *m, const char *key)
+const struct wg_monitor_rule *wg__monitor_rule(const struct wg_monitor *m, const char *key)
 {
     const char *slash = key ? strchr(key, '/') : NULL;
     for (size_t i = 0; key && i < m->nrules; i++) {
@@ -133,7 +133,7 @@ enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
     }
     for (size_t i = 0; i < n; i++) {
         const struct wg_alert_eval *ev = &evs[i];
-        const struct wg_monitor_rule *mr = monitor_rule(m, ev->rule_key);
+        const struct wg_monitor_rule *mr = wg__monitor_rule(m, ev->rule_key);
         int breach = map_cond(ev->cond, m, mr);
         uint64_t fp = wg_alert_fingerprint(ev->labels, ev->nlabels);
         struct wg__alert *al = wg__store_find(&a->store, fp);

@@ -195,6 +195,9 @@ void wg__job_free(struct wg__job *j);
 /* rule_key of gate events: fire at once (no for:, no keep_firing_for). */
 #define WG__EVENT_KEY "@event"
 
+/* monitor.rules settings of rule_key ("feature/rule", or matching "rule"), or NULL. */
+const struct wg_monitor_rule *wg__monitor_rule(const struct wg_monitor *m, const char *key);
+
 /* The handle's config (alerting.c). */
 const struct wg_alert_config *wg__alerting_cfg(const struct wg_alerting *a);
 

@@ -175,7 +175,9 @@ static int build(struct evlist *l, const struct wg_alert_config *cfg,
                 free(u);
             }
             /* Separate no-data / error alerts (the instance keeps its last state). */
-            enum wg_state_map mp = vd == WG_ERROR ? m->error : m->no_data;
+            const struct wg_monitor_rule *mr = wg__monitor_rule(m, key);
+            enum wg_state_map mp = vd == WG_ERROR ? (mr ? mr->error : m->error)
+                                                  : (mr ? mr->no_data : m->no_data);
             if ((vd == WG_ERROR || vd == WG_INCONCLUSIVE) && mp == WG_MAP_SEPARATE && g == 0) {
                 struct wg_alert_eval *se = ev_new(l, NULL, WG_COND_BREACH);
                 if (!se) {

@@ -1,0 +1,366 @@
+/* test_alerting_observe.c — wg_alerting_observe and wg_alerting_gate_event: a gate report
+ * mapped onto alert instances (labels, annotations, fingerprints), no-data and error per
+ * monitor settings, "source unreachable" inhibiting per-rule errors. Observed black-box: every
+ * alert is its own group (group_by ...), and each tick's notifications are read back from the
+ * outbox (no worker thread, nothing is sent).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alerting/alerting.h"
+
+#define S(x) ((int64_t)(x) * WG_NS_PER_SEC)
+#define T0 S(1700000000)
+
+static const char *const base_yaml =
+    "alerting:\n"
+    "  receivers: [{name: hook, type: webhook, url: 'http://127.0.0.1:9/hook'}]\n"
+    "  route: {receiver: hook, group_by: ['...'], group_wait: 0s, group_interval: 1s}\n"
+    "monitor:\n"
+    "  interval: 1s\n"
+    "  external_url: https://wg.example\n"
+    "%s";
+
+struct world {
+    char dir[64];
+    struct wg_alert_config *cfg;
+    struct wg_alerting *a;
+    sqlite3 *db;
+    long long last_id;
+};
+
+static void world_init(struct world *w, const char *monitor_extra)
+{
+    char yaml[2048], err[256];
+    struct wg_diags d = {0};
+    memset(w, 0, sizeof(*w));
+    snprintf(w->dir, sizeof(w->dir), "/tmp/wg-observe-XXXXXX");
+    assert_non_null(mkdtemp(w->dir));
+    snprintf(yaml, sizeof(yaml), base_yaml, monitor_extra);
+    enum wg_err rc = wg_alert_config_load_mem("t.yaml", yaml, strlen(yaml), &w->cfg, &d);
+    if (rc != WG_OK) {
+        wg_diags_print(&d, stderr);
+    }
+    assert_int_equal(rc, WG_OK);
+    wg_diags_free(&d);
+    struct wg_alerting_opts o = {1, 1};
+    assert_int_equal(wg_alerting_new(w->cfg, w->dir, &o, &w->a, err, sizeof(err)), WG_OK);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/alerting.db", w->dir);
+    assert_int_equal(sqlite3_open(path, &w->db), SQLITE_OK);
+}
+
+static void world_free(struct world *w)
+{
+    char cmd[128];
+    sqlite3_close(w->db);
+    wg_alerting_free(w->a);
+    wg_alert_config_free(w->cfg);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Observe r at t, tick, and return every alert of the new notifications as a JSON array. */
+static cJSON *step(struct world *w, const struct wg_check_report *r, int64_t t)
+{
+    sqlite3_stmt *st = NULL;
+    cJSON *out = cJSON_CreateArray();
+    assert_int_equal(wg_alerting_observe(w->a, r, t), WG_OK);
+    assert_int_equal(wg_alerting_tick(w->a, t), WG_OK);
+    assert_int_equal(sqlite3_prepare_v2(w->db, "SELECT id, body FROM outbox WHERE id > ? ORDER BY id",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, w->last_id);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        w->last_id = sqlite3_column_int64(st, 0);
+        cJSON *body = cJSON_Parse((const char *)sqlite3_column_text(st, 1));
+        assert_non_null(body);
+        cJSON *al;
+        cJSON_ArrayForEach(al, cJSON_GetObjectItem(body, "alerts"))
+        {
+            cJSON_AddItemToArray(out, cJSON_Duplicate(al, 1));
+        }
+        cJSON_Delete(body);
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+static const char *lab(const cJSON *al, const char *kind, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(al, kind), k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* The alert whose alertname and (optional) host are given, or NULL. */
+static const cJSON *find(const cJSON *arr, const char *name, const char *host)
+{
+    const cJSON *al;
+    cJSON_ArrayForEach(al, arr)
+    {
+        const char *n = lab(al, "labels", "alertname"), *h = lab(al, "labels", "host");
+        if (n && !strcmp(n, name) && (!host || (h && !strcmp(h, host)))) {
+            return al;
+        }
+    }
+    return NULL;
+}
+
+/* ---- a hand-built report: wave prod-internal, feature checkout ----------------------------- */
+
+struct fixture {
+    struct wg_label p95_labels[2];
+    struct wg_label err_labels[1];
+    struct wg_rule rules[4];
+    struct wg_feature feature;
+    struct wg_label ga[1], gb[1];
+    struct wg_group_result groups[2];
+    struct wg_rule_report rr[4];
+    struct wg_check_report rep;
+};
+
+static void fixture_init(struct fixture *f, enum wg_verdict v_p95, enum wg_verdict v_q)
+{
+    memset(f, 0, sizeof(*f));
+    f->p95_labels[0] = (struct wg_label){"team", "payments"};
+    f->p95_labels[1] = (struct wg_label){"runbook_url", "https://rb.example/p95"};
+    f->err_labels[0] = (struct wg_label){"alertname", "HighErrorRate"};
+    const char *names[4] = {"p95-latency", "error-rate", "p99-latency", "queue-depth"};
+    for (int i = 0; i < 4; i++) {
+        f->rules[i].name = (char *)names[i];
+        f->rules[i].feature = "checkout";
+    }
+    f->rules[0].labels = f->p95_labels;
+    f->rules[0].nlabels = 2;
+    f->rules[1].labels = f->err_labels;
+    f->rules[1].nlabels = 1;
+    f->feature = (struct wg_feature){.name = "checkout", .rules = f->rules, .nrules = 4};
+    f->ga[0] = (struct wg_label){"host", "a"};
+    f->gb[0] = (struct wg_label){"host", "b"};
+    f->groups[0] = (struct wg_group_result){.labels = f->ga, .nlabels = 1, .verdict = v_p95,
+                                            .has_value = 1, .value = 312.5};
+    f->groups[1] = (struct wg_group_result){.labels = f->gb, .nlabels = 1, .verdict = WG_PASS,
+                                            .has_value = 1, .value = 120};
+    for (int i = 0; i < 4; i++) {
+        f->rr[i].feature = &f->feature;
+        f->rr[i].rule = &f->rules[i];
+        f->rr[i].source = "local";
+        f->rr[i].p.severity = "critical";
+    }
+    /* p95-latency: grouped by host, max 250 */
+    f->rr[0].p.threshold = (struct wg_threshold){.has_max = 1, .max = 250};
+    f->rr[0].res = (struct wg_rule_result){.verdict = v_p95, .groups = f->groups, .ngroups = 2};
+    /* error-rate: no groups, its own alertname, warning */
+    f->rr[1].p.severity = "warning";
+    f->rr[1].p.threshold = (struct wg_threshold){.has_min = 1, .min = 99};
+    f->rr[1].res = (struct wg_rule_result){.verdict = WG_FAIL, .has_value = 1, .value = 97.5};
+    /* p99-latency: no data */
+    f->rr[2].res.verdict = WG_INCONCLUSIVE;
+    snprintf(f->rr[2].res.reason, sizeof(f->rr[2].res.reason), "no series");
+    /* queue-depth: another source, v_q */
+    f->rr[3].source = "queue";
+    f->rr[3].res.verdict = v_q;
+    snprintf(f->rr[3].res.reason, sizeof(f->rr[3].res.reason), "connection refused");
+    f->rep = (struct wg_check_report){.verdict = WG_FAIL, .wave = "prod-internal",
+                                      .env = "internal", .rules = f->rr, .nrules = 4};
+}
+
+static void test_labels_annotations_fingerprint(void **st)
+{
+    (void)st;
+    struct world w;
+    struct fixture f;
+    world_init(&w, "");
+    fixture_init(&f, WG_FAIL, WG_PASS);
+    cJSON *got = step(&w, &f.rep, T0);
+    const cJSON *a = find(got, "p95-latency", "a");
+    assert_non_null(a);
+    assert_null(find(got, "p95-latency", "b")); /* the passing group does not alert */
+    static const struct {
+        const char *kind, *key, *want;
+    } cases[] = {
+        {"labels", "alertname", "p95-latency"}, {"labels", "feature", "checkout"},
+        {"labels", "wave", "prod-internal"},    {"labels", "env", "internal"},
+        {"labels", "severity", "critical"},     {"labels", "host", "a"},
+        {"labels", "team", "payments"},         {"labels", "rule", "p95-latency"},
+        {"labels", "source", "local"},          {"labels", "runbook_url", NULL},
+        {"annotations", "summary", "p95-latency value 312.5 (max 250)"},
+        {"annotations", "runbook_url", "https://rb.example/p95"},
+        {"annotations", "report_url", "https://wg.example/v1/report/prod-internal"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *g = lab(a, cases[i].kind, cases[i].key);
+        if (cases[i].want ? !g || strcmp(g, cases[i].want) : g != NULL) {
+            fail_msg("%s.%s: want %s, got %s", cases[i].kind, cases[i].key,
+                     cases[i].want ? cases[i].want : "(absent)", g ? g : "(absent)");
+        }
+    }
+    const cJSON *e = find(got, "HighErrorRate", NULL);
+    assert_non_null(e);
+    assert_string_equal(lab(e, "labels", "severity"), "warning");
+    assert_string_equal(lab(e, "annotations", "summary"), "error-rate value 97.5 (min 99)");
+    const cJSON *g = find(got, "WavegateGateFailed", NULL);
+    assert_non_null(g);
+    assert_string_equal(lab(g, "labels", "wave"), "prod-internal");
+    /* Fingerprint: Prometheus-style over the labels, stable across evaluations. */
+    struct wg_label ls[9];
+    size_t n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(a, "labels"))
+    {
+        ls[n++] = (struct wg_label){it->string, it->valuestring};
+    }
+    char fps[17];
+    snprintf(fps, sizeof(fps), "%016llx", (unsigned long long)wg_alert_fingerprint(ls, n));
+    assert_string_equal(cJSON_GetObjectItem(a, "fingerprint")->valuestring, fps);
+    /* Default no_data (keep_last) and a healthy other source: no other alert. */
+    assert_int_equal(cJSON_GetArraySize(got), 3);
+    cJSON_Delete(got);
+    /* Same breach later: nothing new (dedup); healthy: resolved with the same fingerprint. */
+    got = step(&w, &f.rep, T0 + S(2));
+    assert_int_equal(cJSON_GetArraySize(got), 0);
+    cJSON_Delete(got);
+    fixture_init(&f, WG_PASS, WG_PASS);
+    f.rr[1].res.verdict = WG_PASS;
+    f.rep.verdict = WG_PASS;
+    got = step(&w, &f.rep, T0 + S(4));
+    const cJSON *r = find(got, "p95-latency", "a");
+    assert_non_null(r);
+    assert_string_equal(cJSON_GetObjectItem(r, "status")->valuestring, "resolved");
+    assert_string_equal(cJSON_GetObjectItem(r, "fingerprint")->valuestring, fps);
+    assert_int_equal(cJSON_GetArraySize(got), 3);
+    cJSON_Delete(got);
+    world_free(&w);
+}
+
+static int cmpstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* no_data / error mapping per monitor settings (table): which alertnames fire. */
+static void test_nodata_error_mapping(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *monitor;
+        const char *want; /* sorted alertnames fired by the first evaluation */
+    } cases[] = {
+        {"", "HighErrorRate WavegateGateFailed WavegateRuleError p95-latency"},
+        {"  no_data: separate\n",
+         "HighErrorRate WavegateGateFailed WavegateRuleError WavegateRuleNoData p95-latency"},
+        {"  no_data: alerting\n  error: ok\n",
+         "HighErrorRate WavegateGateFailed p95-latency p99-latency"},
+        {"  error: alerting\n", "HighErrorRate WavegateGateFailed p95-latency queue-depth"},
+        {"  rules:\n    checkout/p99-latency: {no_data: alerting}\n"
+         "    queue-depth: {error: keep_last}\n",
+         "HighErrorRate WavegateGateFailed p95-latency p99-latency"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct world w;
+        struct fixture f;
+        world_init(&w, cases[i].monitor);
+        fixture_init(&f, WG_FAIL, WG_ERROR);
+        /* queue has two rules here, one healthy: not unreachable, so its error is its own. */
+        f.rr[2].source = "queue";
+        f.rr[2].res.verdict = WG_INCONCLUSIVE;
+        cJSON *got = step(&w, &f.rep, T0);
+        char names[512] = "";
+        const char *v[32];
+        size_t n = 0;
+        const cJSON *al;
+        cJSON_ArrayForEach(al, got)
+        {
+            if (n < 32) {
+                v[n++] = lab(al, "labels", "alertname");
+            }
+        }
+        qsort(v, n, sizeof(v[0]), cmpstr);
+        for (size_t k = 0; k < n; k++) {
+            size_t o = strlen(names);
+            if (k == 0 || strcmp(v[k], v[k - 1])) {
+                snprintf(names + o, sizeof(names) - o, "%s%s", o ? " " : "", v[k]);
+            }
+        }
+        if (strcmp(names, cases[i].want)) {
+            fail_msg("case %zu (%s): want [%s], got [%s]", i, cases[i].monitor, cases[i].want,
+                     names);
+        }
+        cJSON_Delete(got);
+        world_free(&w);
+    }
+}
+
+/* Every rule of a source errored: one WavegateSourceUnreachable, its WavegateRuleError muted. */
+static void test_source_unreachable_inhibits(void **st)
+{
+    (void)st;
+    struct world w;
+    struct fixture f;
+    world_init(&w, "");
+    fixture_init(&f, WG_FAIL, WG_ERROR); /* queue-depth is the only rule of source queue */
+    cJSON *got = step(&w, &f.rep, T0);
+    const cJSON *u = find(got, "WavegateSourceUnreachable", NULL);
+    assert_non_null(u);
+    assert_string_equal(lab(u, "labels", "source"), "queue");
+    assert_string_equal(lab(u, "labels", "wave"), "prod-internal");
+    assert_string_equal(lab(u, "annotations", "summary"), "connection refused");
+    if (find(got, "WavegateRuleError", NULL)) {
+        fail_msg("want WavegateRuleError inhibited by WavegateSourceUnreachable, got it sent");
+    }
+    int nu = 0;
+    const cJSON *al;
+    cJSON_ArrayForEach(al, got)
+    {
+        nu += !strcmp(lab(al, "labels", "alertname"), "WavegateSourceUnreachable");
+    }
+    assert_int_equal(nu, 1);
+    cJSON_Delete(got);
+    world_free(&w);
+}
+
+/* Gate verdicts answered to pipelines: fail fires at once (no for:), pass resolves it. */
+static void test_gate_event(void **st)
+{
+    (void)st;
+    struct world w;
+    struct fixture f;
+    world_init(&w, "  for: 1h\n  alert_on_pass: true\n");
+    fixture_init(&f, WG_FAIL, WG_PASS);
+    assert_int_equal(wg_alerting_gate_event(w.a, &f.rep, T0), WG_OK);
+    cJSON *got = step(&w, NULL, T0);
+    const cJSON *e = find(got, "WavegateGateFailed", NULL);
+    assert_non_null(e);
+    assert_string_equal(lab(e, "labels", "origin"), "request");
+    assert_string_equal(lab(e, "annotations", "summary"), "gate fail for wave prod-internal");
+    cJSON_Delete(got);
+    f.rep.verdict = WG_PASS;
+    assert_int_equal(wg_alerting_gate_event(w.a, &f.rep, T0 + S(2)), WG_OK);
+    got = step(&w, NULL, T0 + S(2));
+    e = find(got, "WavegateGateFailed", NULL);
+    assert_non_null(e);
+    assert_string_equal(cJSON_GetObjectItem(e, "status")->valuestring, "resolved");
+    assert_non_null(find(got, "WavegateGatePassed", NULL));
+    cJSON_Delete(got);
+    world_free(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_labels_annotations_fingerprint),
+        cmocka_unit_test(test_nodata_error_mapping),
+        cmocka_unit_test(test_source_unreachable_inhibits),
+        cmocka_unit_test(test_gate_event),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
