@@ -16,6 +16,7 @@ struct wg_alerting {
     struct wg__deliver *dv;
     struct wg_silence_store *sil;
     struct wg__job *jobs, **jobs_tail; /* inserted in the open transaction */
+    size_t chunk;                      /* jobs inserted since the last (chunk) commit */
     int restored;                      /* restored alerts still to be routed */
     int64_t data_version;
     uint64_t seq;
@@ -88,7 +89,7 @@ void wg_alerting_free(struct wg_alerting *a)
     wg__dispatch_clear(&a->disp);
     wg__store_clear(&a->store);
     wg_silence_store_close(a->sil);
-    sqlite3_close(a->db);
+    wg__db_close(a->db);
     free(a);
 }
 
@@ -172,6 +173,29 @@ static int rcv_index(const struct wg_alerting *a, const struct wg_receiver *r)
     return (int)(r - a->cfg->receivers);
 }
 
+static void discard_jobs(struct wg_alerting *a);
+
+/* Commit the outbox rows inserted so far and hand them to the worker, so that sending
+ * overlaps writing the rest of a big tick. Alert states and notification logs are committed
+ * at the end of the tick (commit()); a crash in between re-notifies after the restart, which
+ * is at-least-once, never a loss. */
+static void chunk_commit(struct wg_alerting *a)
+{
+    a->chunk = 0;
+    if (wg__db_exec(a->db, "COMMIT") != 0) {
+        wg__db_exec(a->db, "ROLLBACK");
+        discard_jobs(a);
+        wg_log(WG_LOG_ERROR, "alerting: outbox commit failed; these notifications not accepted");
+    } else {
+        wg__deliver_submit(a->dv, a->jobs);
+        a->jobs = NULL;
+        a->jobs_tail = &a->jobs;
+    }
+    if (wg__db_exec(a->db, "BEGIN IMMEDIATE") != 0) {
+        wg_log(WG_LOG_ERROR, "alerting: cannot reopen the outbox transaction");
+    }
+}
+
 static void emit(void *ctx, const struct wg__notif *nt)
 {
     struct wg_alerting *a = ctx;
@@ -206,6 +230,9 @@ static void emit(void *ctx, const struct wg__notif *nt)
     }
     *a->jobs_tail = j;
     a->jobs_tail = &j->next;
+    if (++a->chunk >= WG__OUTBOX_CHUNK) {
+        chunk_commit(a);
+    }
 }
 
 static void discard_jobs(struct wg_alerting *a)
@@ -281,6 +308,7 @@ enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns)
     if (wg__db_exec(a->db, "BEGIN IMMEDIATE") != 0) {
         return WG_EIO;
     }
+    a->chunk = 0;
     wg__dispatch_tick(&a->disp, &a->store, now_ns, emit, a);
     return commit(a);
 }

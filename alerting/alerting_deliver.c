@@ -74,13 +74,10 @@ void wg__job_free(struct wg__job *j)
 int64_t wg__outbox_insert(sqlite3 *db, const char *receiver, const struct wg__req *req,
                           int64_t now)
 {
-    sqlite3_stmt *st = NULL;
     int64_t id = -1;
-    int rc = sqlite3_prepare_v2(db,
-                                "INSERT INTO outbox(receiver,idem,okey,url,headers,body,created)"
-                                " VALUES(?,?,?,?,?,?,?)",
-                                -1, &st, NULL);
-    if (rc == SQLITE_OK) {
+    sqlite3_stmt *st = wg__db_stmt(db, "INSERT INTO outbox(receiver,idem,okey,url,headers,body,"
+                                       "created) VALUES(?,?,?,?,?,?,?)");
+    if (st) {
         sqlite3_bind_text(st, 1, receiver, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, req->idem, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, req->okey, -1, SQLITE_STATIC);
@@ -92,7 +89,7 @@ int64_t wg__outbox_insert(sqlite3 *db, const char *receiver, const struct wg__re
             id = sqlite3_last_insert_rowid(db);
         }
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return id;
 }
 
@@ -262,15 +259,14 @@ static void op_add(struct wg__deliver *dv, int64_t id, int kind, int attempts, c
 /* One transaction for every outcome of this round (group commit). */
 static void ops_commit(struct wg__deliver *dv)
 {
-    sqlite3_stmt *del = NULL, *upd = NULL;
     if (!dv->nops || !dv->db) {
         dv->nops = 0;
         return;
     }
     wg__db_exec(dv->db, "BEGIN IMMEDIATE");
-    sqlite3_prepare_v2(dv->db, "DELETE FROM outbox WHERE id=?", -1, &del, NULL);
-    sqlite3_prepare_v2(dv->db, "UPDATE outbox SET attempts=?,state=?,last_error=? WHERE id=?",
-                       -1, &upd, NULL);
+    sqlite3_stmt *del = wg__db_stmt(dv->db, "DELETE FROM outbox WHERE id=?");
+    sqlite3_stmt *upd =
+        wg__db_stmt(dv->db, "UPDATE outbox SET attempts=?,state=?,last_error=? WHERE id=?");
     for (size_t i = 0; i < dv->nops && del && upd; i++) {
         struct dbop *o = &dv->ops[i];
         sqlite3_stmt *st = o->kind == 0 ? del : upd;
@@ -285,8 +281,8 @@ static void ops_commit(struct wg__deliver *dv)
         sqlite3_step(st);
         sqlite3_reset(st);
     }
-    sqlite3_finalize(del);
-    sqlite3_finalize(upd);
+    sqlite3_reset(del);
+    sqlite3_reset(upd);
     wg__db_exec(dv->db, "COMMIT");
     dv->nops = 0;
 }
@@ -728,7 +724,7 @@ void wg__deliver_free(struct wg__deliver *dv)
     }
     free(dv->q);
     free(dv->ops);
-    sqlite3_close(dv->db);
+    wg__db_close(dv->db);
     pthread_cond_destroy(&dv->cv);
     pthread_mutex_destroy(&dv->mu);
     free(dv);

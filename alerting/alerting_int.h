@@ -149,6 +149,10 @@ int wg__template_render(const char *tmpl, const struct wg__notif *nt, struct wg_
 
 int wg__db_open(const char *state_dir, int synchronous, sqlite3 **out, char *err, size_t errlen);
 int wg__db_exec(sqlite3 *db, const char *sql);
+/* A prepared statement for sql, reused across calls (cached on the connection): reset it after
+ * use, never finalize it; NULL on error. wg__db_close finalizes them all and closes. */
+sqlite3_stmt *wg__db_stmt(sqlite3 *db, const char *sql);
+void wg__db_close(sqlite3 *db);
 int wg__db_save_alert(sqlite3 *db, const struct wg__alert *al);
 int wg__db_delete_alert(sqlite3 *db, uint64_t fp);
 int wg__db_save_group(sqlite3 *db, const struct wg__group *g);
@@ -172,6 +176,9 @@ struct wg__job {
     int inflight;
     struct wg__job *next;
 };
+
+/* Outbox rows per commit in a big tick: each chunk is handed to the worker as it commits. */
+#define WG__OUTBOX_CHUNK 128
 
 struct wg__deliver;
 /* Opens its own connection to the database (WAL: the worker writes while ticks write). */

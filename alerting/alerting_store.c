@@ -37,6 +37,36 @@ int wg__db_exec(sqlite3 *db, const char *sql)
     return rc == SQLITE_OK ? 0 : -1;
 }
 
+sqlite3_stmt *wg__db_stmt(sqlite3 *db, const char *sql)
+{
+    /* The connection's own list of statements is the cache: a few entries, looked up by text. */
+    for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL); st; st = sqlite3_next_stmt(db, st)) {
+        const char *t = sqlite3_sql(st);
+        if (!sqlite3_stmt_busy(st) && t && strcmp(t, sql) == 0) {
+            sqlite3_clear_bindings(st);
+            return st;
+        }
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+void wg__db_close(sqlite3 *db)
+{
+    if (!db) {
+        return;
+    }
+    sqlite3_stmt *st;
+    while ((st = sqlite3_next_stmt(db, NULL)) != NULL) {
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+}
+
 int wg__db_open(const char *state_dir, int synchronous, sqlite3 **out, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
@@ -90,11 +120,10 @@ static void labels_parse(const char *s, struct wg__labels *ls)
 
 int wg__db_save_alert(sqlite3 *db, const struct wg__alert *al)
 {
-    sqlite3_stmt *st = NULL;
     char *l = labels_text(&al->labels), *a = labels_text(&al->ann);
-    int rc = sqlite3_prepare_v2(db,
-                                "INSERT OR REPLACE INTO alerts VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
-                                -1, &st, NULL);
+    sqlite3_stmt *st =
+        wg__db_stmt(db, "INSERT OR REPLACE INTO alerts VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+    int rc = st ? SQLITE_OK : SQLITE_ERROR;
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, al->fps, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, al->scope ? al->scope : "", -1, SQLITE_STATIC);
@@ -110,7 +139,7 @@ int wg__db_save_alert(sqlite3 *db, const struct wg__alert *al)
         sqlite3_bind_int64(st, 12, al->keep_ns);
         rc = sqlite3_step(st);
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     free(l);
     free(a);
     return rc == SQLITE_DONE ? 0 : -1;
@@ -118,15 +147,15 @@ int wg__db_save_alert(sqlite3 *db, const struct wg__alert *al)
 
 int wg__db_delete_alert(sqlite3 *db, uint64_t fp)
 {
-    sqlite3_stmt *st = NULL;
     char fps[17];
     snprintf(fps, sizeof(fps), "%016llx", (unsigned long long)fp);
-    int rc = sqlite3_prepare_v2(db, "DELETE FROM alerts WHERE fp=?", -1, &st, NULL);
+    sqlite3_stmt *st = wg__db_stmt(db, "DELETE FROM alerts WHERE fp=?");
+    int rc = st ? SQLITE_OK : SQLITE_ERROR;
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, fps, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -189,11 +218,10 @@ static uint64_t *fps_parse(const char *s, size_t *n)
 
 int wg__db_save_group(sqlite3 *db, const struct wg__group *g)
 {
-    sqlite3_stmt *st = NULL;
     char *f = fps_text(g->log_firing, g->nlog_firing);
     char *r = fps_text(g->log_resolved, g->nlog_resolved);
-    int rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO nflog VALUES(?,?,?,?)", -1, &st,
-                                NULL);
+    sqlite3_stmt *st = wg__db_stmt(db, "INSERT OR REPLACE INTO nflog VALUES(?,?,?,?)");
+    int rc = st ? SQLITE_OK : SQLITE_ERROR;
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, g->key, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, f ? f : "", -1, SQLITE_STATIC);
@@ -201,7 +229,7 @@ int wg__db_save_group(sqlite3 *db, const struct wg__group *g)
         sqlite3_bind_int64(st, 4, g->log_ts);
         rc = sqlite3_step(st);
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     free(f);
     free(r);
     return rc == SQLITE_DONE ? 0 : -1;
@@ -209,13 +237,13 @@ int wg__db_save_group(sqlite3 *db, const struct wg__group *g)
 
 int wg__db_delete_group(sqlite3 *db, const char *key)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "DELETE FROM nflog WHERE gkey=?", -1, &st, NULL);
+    sqlite3_stmt *st = wg__db_stmt(db, "DELETE FROM nflog WHERE gkey=?");
+    int rc = st ? SQLITE_OK : SQLITE_ERROR;
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 

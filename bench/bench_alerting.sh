@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench_alerting.sh — 2,000 alerts in distinct groups delivered to a local nginx sink, by
 # wavegate (durable SQLite outbox, synchronous=FULL) and by Alertmanager in the same run.
-# Prints notifications/s and peak RSS of both. Needs nginx and prometheus-alertmanager.
-# usage: WG_BIN=/path/to/wavegate bench/bench_alerting.sh [N]
+# Runs RUNS (default 3) rounds side by side; prints a table and the medians (Alertmanager
+# varies a lot between runs). Needs nginx and prometheus-alertmanager.
+# usage: WG_BIN=/path/to/wavegate [RUNS=3] bench/bench_alerting.sh [N]
 #        (or WG_ALERT_CMD="/path/to/cli" where "$WG_ALERT_CMD bench ..." runs `alert bench`)
 set -euo pipefail
 N=${1:-2000}
@@ -50,9 +51,19 @@ EOF
 pids+=($!)
 wait_http "http://127.0.0.1:$NP/ready"
 
-# ---- Alertmanager: push N alerts, wait until N webhook notifications reach nginx ----
-AP=$(free_port)
-cat > "$T/am.yml" <<EOF
+python3 - "$N" > "$T/alerts.json" <<'PY'
+import json, sys
+n = int(sys.argv[1])
+print(json.dumps([{"labels": {"alertname": "Bench%06d" % i, "severity": "critical"},
+                   "annotations": {"summary": "bench"}} for i in range(n)]))
+PY
+
+declare -a am_secs am_rss wg_secs wg_rss wg_accept arrived
+# run R — Alertmanager then wavegate, each into its own nginx path (/am-rR/, /wg-rR/).
+run() {
+    local r=$1 AP AMPID t0 t1 out
+    AP=$(free_port)
+    cat > "$T/am$r.yml" <<YML
 route:
   receiver: sink
   group_by: [alertname]
@@ -61,50 +72,59 @@ route:
   repeat_interval: 4h
 receivers:
   - name: sink
-    webhook_configs: [{url: 'http://127.0.0.1:$NP/am', send_resolved: false}]
-EOF
-"$AM" --config.file="$T/am.yml" --storage.path="$T/am-data" \
-    --web.listen-address="127.0.0.1:$AP" --cluster.listen-address= 2>"$T/am.log" &
-AMPID=$!
-pids+=($AMPID)
-wait_http "http://127.0.0.1:$AP/-/ready"
-python3 - "$N" > "$T/alerts.json" <<'EOF'
-import json, sys
-n = int(sys.argv[1])
-print(json.dumps([{"labels": {"alertname": "Bench%06d" % i, "severity": "critical"},
-                   "annotations": {"summary": "bench"}} for i in range(n)]))
-EOF
-t0=$(date +%s.%N)
-curl -fs -o /dev/null -H 'Content-Type: application/json' --data-binary @"$T/alerts.json" \
-    "http://127.0.0.1:$AP/api/v2/alerts"
-wait_count /am "$N"
-t1=$(date +%s.%N)
-am_rss=$(awk '/VmHWM/ {print $2}' /proc/$AMPID/status)
-kill $AMPID
-am_secs=$(echo "$t1 - $t0" | bc -l)
-am_rate=$(echo "$N / $am_secs" | bc -l)
+    webhook_configs: [{url: 'http://127.0.0.1:$NP/am-r$r/', send_resolved: false}]
+YML
+    "$AM" --config.file="$T/am$r.yml" --storage.path="$T/am-data$r" \
+        --web.listen-address="127.0.0.1:$AP" --cluster.listen-address= 2>"$T/am$r.log" &
+    AMPID=$!
+    pids+=($AMPID)
+    wait_http "http://127.0.0.1:$AP/-/ready"
+    t0=$(date +%s.%N)
+    curl -fs -o /dev/null -H 'Content-Type: application/json' --data-binary @"$T/alerts.json" \
+        "http://127.0.0.1:$AP/api/v2/alerts"
+    wait_count "/am-r$r/" "$N"
+    t1=$(date +%s.%N)
+    am_rss[r]=$(awk '/VmHWM/ {print $2}' "/proc/$AMPID/status")
+    kill "$AMPID"
+    wait "$AMPID" 2>/dev/null || true
+    am_secs[r]=$(echo "$t1 - $t0" | bc -l)
 
-# ---- wavegate: N alerts → N groups → outbox (one commit) → worker → nginx ----
-# Timed like Alertmanager: from starting the command (process start, database open, restore)
-# to the N-th request logged by nginx.
-t0=$(date +%s.%N)
-out=$($CMD bench --url "http://127.0.0.1:$NP/wg" --n "$N" --state-dir "$T/wg-state")
-wait_count /wg "$N"
-t1=$(date +%s.%N)
-wg_secs=$(echo "$t1 - $t0" | bc -l)
-wg_rate=$(echo "$N / $wg_secs" | bc -l)
-wg_rss=$(sed -n 's/.*rss_hwm_kib=\([0-9]*\).*/\1/p' <<<"$out")
-arrived=$(count /wg)
+    # wavegate: N alerts → N groups → outbox (chunked commits) → worker → nginx. Timed like
+    # Alertmanager, from starting the command (process start, database open, restore) to the
+    # N-th request logged by nginx.
+    t0=$(date +%s.%N)
+    out=$($CMD bench --url "http://127.0.0.1:$NP/wg-r$r/" --n "$N" --state-dir "$T/wg-state$r")
+    wait_count "/wg-r$r/" "$N"
+    t1=$(date +%s.%N)
+    wg_secs[r]=$(echo "$t1 - $t0" | bc -l)
+    wg_rss[r]=$(sed -n 's/.*rss_hwm_kib=\([0-9]*\).*/\1/p' <<<"$out")
+    wg_accept[r]=$(sed -n 's/.*accept_ms=\([0-9.]*\).*/\1/p' <<<"$out")
+    arrived[r]=$(count "/wg-r$r/")
+}
 
-printf 'alertmanager: %d notifications in %.2fs = %.0f/s, peak RSS %d KiB\n' \
-    "$N" "$am_secs" "$am_rate" "$am_rss"
-printf 'wavegate:     %d notifications in %.2fs = %.0f/s, peak RSS %d KiB (in-process: %s)\n' \
-    "$arrived" "$wg_secs" "$wg_rate" "$wg_rss" "$out"
+RUNS=${RUNS:-3}
+printf '%-4s %12s %11s %12s %11s %10s %7s %6s\n' run am_notif/s am_rss_KiB wg_notif/s \
+    wg_rss_KiB accept_ms speed rss
+for r in $(seq 1 "$RUNS"); do
+    run "$r"
+    printf '%-4s %12.0f %11d %12.0f %11d %10s %6.2fx %6.2f\n' "$r" \
+        "$(echo "$N / ${am_secs[r]}" | bc -l)" "${am_rss[r]}" \
+        "$(echo "$N / ${wg_secs[r]}" | bc -l)" "${wg_rss[r]}" "${wg_accept[r]}" \
+        "$(echo "${am_secs[r]} / ${wg_secs[r]}" | bc -l)" \
+        "$(echo "${wg_rss[r]} / ${am_rss[r]}" | bc -l)"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+am_rate=$(median $(for r in $(seq 1 "$RUNS"); do echo "$N / ${am_secs[r]}" | bc -l; done))
+wg_rate=$(median $(for r in $(seq 1 "$RUNS"); do echo "$N / ${wg_secs[r]}" | bc -l; done))
+am_rss_m=$(median "${am_rss[@]}")
+wg_rss_m=$(median "${wg_rss[@]}")
+printf 'median: alertmanager %.0f/s, RSS %d KiB; wavegate %.0f/s, RSS %d KiB\n' \
+    "$am_rate" "$am_rss_m" "$wg_rate" "$wg_rss_m"
 ratio=$(echo "$wg_rate / $am_rate" | bc -l)
-rss_ratio=$(echo "$wg_rss / $am_rss" | bc -l)
+rss_ratio=$(echo "$wg_rss_m / $am_rss_m" | bc -l)
 printf 'throughput ratio %.2fx (want >= 2), RSS ratio %.2f (want <= 0.33)\n' "$ratio" "$rss_ratio"
 ok=1
 (( $(echo "$ratio >= 2" | bc -l) )) || ok=0
 (( $(echo "$rss_ratio <= 0.3334" | bc -l) )) || ok=0
-[ "$arrived" -ge "$N" ] || ok=0
+for r in $(seq 1 "$RUNS"); do [ "${arrived[r]}" -ge "$N" ] || ok=0; done
 [ $ok = 1 ] && echo PASS || { echo FAIL; exit 1; }
