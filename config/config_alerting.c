@@ -624,6 +624,78 @@ static void decode_monitor_rules(struct wg__config_ctx *c, struct wg_monitor *m,
     }
 }
 
+/* Each element of a string or list of strings, with its own node for positions. */
+static void each_str(const struct wg__cfg_node *n,
+                     void (*fn)(struct wg__config_ctx *, const struct wg__cfg_node *, const char *,
+                                const char *),
+                     struct wg__config_ctx *c, const char *path)
+{
+    char sub[WG__CONFIG_PATH_MAX];
+    if (n && n->type == WG__CFG_SCALAR && n->str) {
+        fn(c, n, path, n->str);
+    }
+    for (size_t i = 0; n && n->type == WG__CFG_SEQ && i < n->n; i++) {
+        if (n->vals[i]->type == WG__CFG_SCALAR && n->vals[i]->str) {
+            wg__config_path_index(sub, sizeof(sub), path, i);
+            fn(c, n->vals[i], sub, n->vals[i]->str);
+        }
+    }
+}
+
+static void check_feature(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                          const char *path, const char *name)
+{
+    if (!wg_config_feature(c->cfg, name)) {
+        char known[512] = "";
+        size_t len = 0;
+        for (size_t i = 0; i < c->cfg->nfeatures && len < sizeof(known); i++) {
+            int w = snprintf(known + len, sizeof(known) - len, "%s%s", i ? ", " : "",
+                             c->cfg->features[i].name);
+            len += w > 0 ? (size_t)w : 0;
+        }
+        wg__config_err(c, n, path, "unknown feature '%s' (defined: %s)", name, known);
+    }
+}
+
+/* Monitor rule keys are "feature/rule". */
+static void check_rule(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                       const char *name)
+{
+    const char *slash = strchr(name, '/');
+    char feat[256];
+    snprintf(feat, sizeof(feat), "%.*s", slash ? (int)(slash - name) : 0, name);
+    const struct wg_feature *f = slash ? wg_config_feature(c->cfg, feat) : NULL;
+    for (size_t i = 0; f && i < f->nrules; i++) {
+        if (strcmp(f->rules[i].name, slash + 1) == 0) {
+            return;
+        }
+    }
+    wg__config_err(c, n, path, "unknown rule '%s' (write feature/rule)", name);
+}
+
+/* The main loader knows the waves and features (decoded before this section); the
+ * alerting-only loader does not, and checks nothing here. */
+static void check_monitor_refs(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                               const char *path)
+{
+    char sub[WG__CONFIG_PATH_MAX];
+    if (c->cfg->nwaves) {
+        wg__config_path_key(sub, sizeof(sub), path, "waves");
+        each_str(wg__config_get(n, "waves"), wg__config_check_wave_ref, c, sub);
+    }
+    if (c->cfg->nfeatures) {
+        wg__config_path_key(sub, sizeof(sub), path, "features");
+        each_str(wg__config_get(n, "features"), check_feature, c, sub);
+        const struct wg__cfg_node *rs = wg__config_get(n, "rules");
+        for (size_t i = 0; rs && rs->type == WG__CFG_MAP && i < rs->n; i++) {
+            if (rs->keys[i]->str) {
+                wg__config_path_key(sub, sizeof(sub), path, "rules");
+                check_rule(c, rs->keys[i], sub, rs->keys[i]->str);
+            }
+        }
+    }
+}
+
 void wg__config_decode_monitor(struct wg__config_ctx *c, const struct wg__cfg_node *n,
                                const char *path)
 {
@@ -644,6 +716,7 @@ void wg__config_decode_monitor(struct wg__config_ctx *c, const struct wg__cfg_no
         wg__config_path_key(sub, sizeof(sub), path, "rules");
         decode_monitor_rules(c, m, rs, sub);
     }
+    check_monitor_refs(c, n, path);
 }
 
 void wg__config_free_alerting(struct wg_config *cfg)

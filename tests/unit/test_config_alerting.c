@@ -37,7 +37,22 @@ struct ecase {
     int core_only; /* wg_alert_config_load_mem ignores this problem (not in its sections) */
 };
 
+#define CORE                                                                                       \
+    "sources:\n  db: {url: 'http://h:1', database: d}\n"                                          \
+    "waves: [{name: staging, source: db}]\n"                                                       \
+    "features:\n  checkout:\n    rules:\n"                                                        \
+    "      - {name: p95, query: 'SELECT 1', threshold: {max: 1}}\n"
+
 static const struct ecase cases[] = {
+    /* monitor names waves, features and rules the main config must define */
+    {"monitor references",
+     CORE "monitor:\n  waves: [staging, prod]\n  features: [checkout, search]\n"
+          "  rules:\n    checkout/p99: {for: 1m}\n",
+     {"t.yaml:9:20: monitor.waves[1]: unknown wave 'prod'",
+      "t.yaml:10:24: monitor.features[1]: unknown feature 'search' (defined: checkout)",
+      "t.yaml:12:5: monitor.rules: unknown rule 'checkout/p99' (write feature/rule)"},
+     3,
+     1},
     /* unknown keys list the allowed ones */
     {"unknown alerting key",
      AL "  resend: 1m\n",
