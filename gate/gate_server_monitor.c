@@ -87,9 +87,9 @@ static void wait_until(struct wg__monitor *m, int64_t wall_ns)
 static void *run(void *arg)
 {
     struct wg__monitor *m = arg;
+    pthread_mutex_lock(&m->mu);
     const struct wg_monitor *mo = &m->gen->cfg->alerting->monitor;
     int64_t next_eval = wg_now_ns();
-    pthread_mutex_lock(&m->mu);
     while (!m->stop) {
         int64_t now = wg_now_ns();
         if (mo->enabled && now >= next_eval) {
@@ -129,6 +129,7 @@ static enum wg_err open_on(struct wg__monitor *m, struct wg__cfgref *gen, char *
     if (rc == WG_OK) {
         m->stop = 0;
         m->kick = 0;
+        m->gen = gen; /* before the thread starts: it reads the config from it */
         if (pthread_create(&m->thr, NULL, run, m) != 0) {
             snprintf(err, errlen, "cannot start the monitor thread");
             rc = WG_ENOMEM;
@@ -141,10 +142,10 @@ static enum wg_err open_on(struct wg__monitor *m, struct wg__cfgref *gen, char *
         wg_alerting_free(m->a);
         m->sil = NULL;
         m->a = NULL;
+        m->gen = NULL;
         return rc;
     }
     atomic_fetch_add(&gen->refs, 1);
-    m->gen = gen;
     const struct wg_monitor *mo = &gen->cfg->alerting->monitor;
     wg_log(WG_LOG_INFO, "alerting: %zu receiver(s); monitor %s", gen->cfg->alerting->nreceivers,
            mo->enabled ? "on" : "off (gate events only)");
