@@ -171,31 +171,49 @@ void wg__gate_state_record(const char *state_dir, const struct wg_check_report *
     sqlite3_close(db);
 }
 
-int wg__gate_history_list(const char *state_dir, const char *feature, const char *rule,
-                          const char *wave, FILE *f)
+/* Open an existing store and prepare sql with the (feature, rule, wave) filter bound to
+ * ?1..?3 (the caller binds the rest). 1 when ready, 0 when there is no store yet, -1 on an
+ * error (printed). */
+static int open_filtered(const char *state_dir, const char *sql, const char *feature,
+                         const char *rule, const char *wave, sqlite3 **db, sqlite3_stmt **st)
 {
     char err[512];
-    sqlite3 *db = open_store(state_dir, 0, err, sizeof(err));
-    if (!db) {
+    *st = NULL;
+    *db = open_store(state_dir, 0, err, sizeof(err));
+    if (!*db) {
         if (err[0]) {
             fprintf(stderr, "wavegate: %s\n", err);
             return -1;
         }
-        fprintf(f, "no history in %s\n", state_dir);
         return 0;
     }
-    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(*db, sql, -1, st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "wavegate: state store: %s\n", sqlite3_errmsg(*db));
+        sqlite3_close(*db);
+        *db = NULL;
+        return -1;
+    }
+    sqlite3_bind_text(*st, 1, feature, -1, SQLITE_STATIC);
+    sqlite3_bind_text(*st, 2, rule, -1, SQLITE_STATIC);
+    sqlite3_bind_text(*st, 3, wave, -1, SQLITE_STATIC);
+    return 1;
+}
+
+int wg__gate_history_list(const char *state_dir, const char *feature, const char *rule,
+                          const char *wave, FILE *f)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
     const char *sql = "SELECT id, at_ns, feature, rule, wave, verdict, value, samples, invalidated"
                       " FROM evaluations WHERE (?1 IS NULL OR feature=?1) AND"
                       " (?2 IS NULL OR rule=?2) AND (?3 IS NULL OR wave=?3) ORDER BY id";
-    int rc = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fprintf(stderr, "wavegate: state store: %s\n", sqlite3_errmsg(db));
-        goto out;
+    int ready = open_filtered(state_dir, sql, feature, rule, wave, &db, &st);
+    if (ready <= 0) {
+        if (ready == 0) {
+            fprintf(f, "no history in %s\n", state_dir);
+        }
+        return ready;
     }
-    sqlite3_bind_text(st, 1, feature, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, rule, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, wave, -1, SQLITE_STATIC);
     fprintf(f, "%-6s  %-24s  %-16s  %-20s  %-12s  %-12s  %12s  %7s\n", "ID", "WINDOW END",
             "FEATURE", "RULE", "WAVE", "VERDICT", "VALUE", "SAMPLES");
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -211,42 +229,30 @@ int wg__gate_history_list(const char *state_dir, const char *feature, const char
                 val, (long long)sqlite3_column_int64(st, 7),
                 sqlite3_column_int(st, 8) ? "  (invalidated)" : "");
     }
-    rc = 0;
-out:
     sqlite3_finalize(st);
     sqlite3_close(db);
-    return rc;
+    return 0;
 }
 
 int wg__gate_history_invalidate(const char *state_dir, long id, const char *feature,
                                 const char *rule, const char *wave, long *changed)
 {
-    char err[512];
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    const char *sql = "UPDATE evaluations SET invalidated=1 WHERE (?1 IS NULL OR feature=?1) AND"
+                      " (?2 IS NULL OR rule=?2) AND (?3 IS NULL OR wave=?3) AND"
+                      " (?4 <= 0 OR id=?4) AND invalidated=0";
     *changed = 0;
-    sqlite3 *db = open_store(state_dir, 0, err, sizeof(err));
-    if (!db) {
-        if (err[0]) {
-            fprintf(stderr, "wavegate: %s\n", err);
-            return -1;
-        }
-        return 0;
+    int ready = open_filtered(state_dir, sql, feature, rule, wave, &db, &st);
+    if (ready <= 0) {
+        return ready;
     }
-    sqlite3_stmt *st = NULL;
-    const char *sql = "UPDATE evaluations SET invalidated=1 WHERE (?1 <= 0 OR id=?1) AND"
-                      " (?2 IS NULL OR feature=?2) AND (?3 IS NULL OR rule=?3) AND"
-                      " (?4 IS NULL OR wave=?4) AND invalidated=0";
     int rc = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_text(st, 2, feature, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, rule, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, wave, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_DONE) {
-            *changed = sqlite3_changes(db);
-            rc = 0;
-        }
-    }
-    if (rc) {
+    sqlite3_bind_int64(st, 4, id);
+    if (sqlite3_step(st) == SQLITE_DONE) {
+        *changed = sqlite3_changes(db);
+        rc = 0;
+    } else {
         fprintf(stderr, "wavegate: state store: %s\n", sqlite3_errmsg(db));
     }
     sqlite3_finalize(st);
