@@ -1,7 +1,7 @@
 /* bench_collect.c — issue 3's collector benchmarks, wavegate side: one query through
  * wg_collector_run (HTTP, streaming parser, series sink) against a loopback server, then
  * `reduce: mean` per series. Prints the same figures as the Node peers (rows, sum, groups,
- * highest group mean) plus wall time and peak RSS, so bench_flux.sh can put them side by side.
+ * highest group mean) plus wall time and peak RSS, so bench_read.sh can put them side by side.
  * usage: bench_collect flux|influxql URL [QUERY]
  * With WG_BENCH_MEM=FILE it parses FILE from memory instead (the parser alone, no HTTP).
  */
