@@ -108,6 +108,26 @@ influx_deploy_scenario() {
     T=$(date -u -d "@$deploy" +%Y-%m-%dT%H:%M:%SZ)
 }
 
+# serve_start [CONFIG] — `$WG serve` (CONFIG, default $cfg) on a free loopback port; sets
+# SERVE_PID, PORT and BASE; its log is $WG_TMP/serve.log. serve_stop sends SIGTERM and waits,
+# leaving the exit status in SERVE_RC.
+serve_start() {
+    : > "$WG_TMP/serve.log"
+    "$WG" serve --config "${1:-$cfg}" --listen 127.0.0.1:0 2>>"$WG_TMP/serve.log" &
+    SERVE_PID=$!
+    if ! wait_for 20 grep -q 'listening on port [0-9]' "$WG_TMP/serve.log"; then
+        echo "serve did not start:" >&2; cat "$WG_TMP/serve.log" >&2; return 1
+    fi
+    PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$WG_TMP/serve.log" | head -1)
+    BASE="http://127.0.0.1:$PORT"
+}
+serve_stop() {
+    if [ -n "${SERVE_PID:-}" ] && kill -0 "$SERVE_PID" 2>/dev/null; then
+        kill -TERM "$SERVE_PID"; wait "$SERVE_PID"; SERVE_RC=$?
+    fi
+    SERVE_PID=
+}
+
 # ---- assertions: each prints want and got on failure -------------------------------------
 ok() { WG_PASSES=$((WG_PASSES + 1)); echo "ok - $1"; }
 not_ok() { WG_FAILS=$((WG_FAILS + 1)); echo "not ok - $1"; shift; for l in "$@"; do echo "    $l"; done; }

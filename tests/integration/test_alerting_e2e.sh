@@ -88,22 +88,6 @@ SIL_ID=$("$WG" silence add --config "$cfg" --duration 1h --author e2e \
 expect_match "silence add prints an id" '^[0-9a-f-]{36}$' "$SIL_ID"
 
 SERVE_PID=
-serve_start() {
-    : > "$WG_TMP/serve.log"
-    "$WG" serve --config "$cfg" --listen 127.0.0.1:0 2>>"$WG_TMP/serve.log" &
-    SERVE_PID=$!
-    if ! wait_for 20 grep -q 'listening on port [0-9]' "$WG_TMP/serve.log"; then
-        echo "serve did not start:" >&2; cat "$WG_TMP/serve.log" >&2; return 1
-    fi
-    PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$WG_TMP/serve.log" | head -1)
-    BASE="http://127.0.0.1:$PORT"
-}
-serve_stop() {
-    if [ -n "$SERVE_PID" ] && kill -0 "$SERVE_PID" 2>/dev/null; then
-        kill -TERM "$SERVE_PID"; wait "$SERVE_PID"; SERVE_RC=$?
-    fi
-    SERVE_PID=
-}
 wg_on_exit serve_stop
 
 # sink Q — evaluate a Python expression over the sink log: L is the list of requests with

@@ -30,22 +30,6 @@ YAML
 make_config 250
 
 SERVE_PID=
-serve_start() {
-    : > "$WG_TMP/serve.log"
-    "$WG" serve --config "$cfg" --listen 127.0.0.1:0 2>>"$WG_TMP/serve.log" &
-    SERVE_PID=$!
-    if ! wait_for 20 grep -q 'listening on port [0-9]' "$WG_TMP/serve.log"; then
-        echo "serve did not start:" >&2; cat "$WG_TMP/serve.log" >&2; return 1
-    fi
-    PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$WG_TMP/serve.log" | head -1)
-    BASE="http://127.0.0.1:$PORT"
-}
-serve_stop() {
-    if [ -n "$SERVE_PID" ] && kill -0 "$SERVE_PID" 2>/dev/null; then
-        kill -TERM "$SERVE_PID"; wait "$SERVE_PID"; SERVE_RC=$?
-    fi
-    SERVE_PID=
-}
 wg_on_exit serve_stop
 serve_start || exit 1
 
