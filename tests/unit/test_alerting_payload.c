@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "diag_helper.h"
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,14 +278,9 @@ static void test_config_errors(void **st)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct wg_diags d = {0};
         struct wg_alert_config *c = NULL;
-        char *got = NULL;
-        size_t glen = 0;
         enum wg_err rc = wg_alert_config_load_mem("t.yaml", cases[i].yaml,
                                                   strlen(cases[i].yaml), &c, &d);
-        FILE *f = open_memstream(&got, &glen);
-        assert_non_null(f);
-        wg_diags_print(&d, f);
-        fclose(f);
+        char *got = render(&d);
         if (rc != WG_ECONFIG || c || d.nerrors != 1 || !strstr(got, cases[i].want)) {
             fprintf(stderr, "case %zu: rc=%d nerrors=%zu\n  want: %s\n  got:  %s\n", i, rc,
                     d.nerrors, cases[i].want, got);

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "diag_helper.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,17 +290,6 @@ static const struct ecase cases[] = {
      0},
 };
 
-/* Every diagnostic as wavegate validate prints it. */
-static char *render(const struct wg_diags *d)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    assert_non_null(f);
-    wg_diags_print(d, f);
-    fclose(f);
-    return buf;
-}
 
 static void test_errors(void **state)
 {

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "diag_helper.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,11 +165,7 @@ static void test_rejects(void **state)
         struct wg__cfg_doc doc;
         struct wg_diags d = {0};
         enum wg_err rc = wg__config_parse("y.yaml", cases[i].yaml, strlen(cases[i].yaml), &doc, &d);
-        char *got = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&got, &len);
-        wg_diags_print(&d, f);
-        fclose(f);
+        char *got = render(&d);
         if (rc != cases[i].rc || d.nerrors != 1 || !strstr(got, cases[i].want)) {
             print_error("case %zu: want rc=%d 1 error '%s', got rc=%d %zu errors:\n%s\n", i,
                         cases[i].rc, cases[i].want, rc, d.nerrors, got);
