@@ -9,7 +9,7 @@
 #include "common/common.h"
 
 /* A malloc'd string ("" when there is nothing); the caller frees it. */
-static char *render(const struct wg_diags *d)
+static char *render_diags(const struct wg_diags *d)
 {
     char *buf = NULL;
     size_t len = 0;

@@ -280,7 +280,7 @@ static void test_config_errors(void **st)
         struct wg_alert_config *c = NULL;
         enum wg_err rc = wg_alert_config_load_mem("t.yaml", cases[i].yaml,
                                                   strlen(cases[i].yaml), &c, &d);
-        char *got = render(&d);
+        char *got = render_diags(&d);
         if (rc != WG_ECONFIG || c || d.nerrors != 1 || !strstr(got, cases[i].want)) {
             fprintf(stderr, "case %zu: rc=%d nerrors=%zu\n  want: %s\n  got:  %s\n", i, rc,
                     d.nerrors, cases[i].want, got);

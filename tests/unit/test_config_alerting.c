@@ -302,7 +302,7 @@ static void test_errors(void **state)
         struct wg_alert_config *ac = NULL;
         enum wg_err rc = wg_config_load_mem("t.yaml", tc->yaml, strlen(tc->yaml), &cfg, &d);
         enum wg_err arc = wg_alert_config_load_mem("t.yaml", tc->yaml, strlen(tc->yaml), &ac, &ad);
-        char *got = render(&d), *agot = render(&ad);
+        char *got = render_diags(&d), *agot = render_diags(&ad);
         int bad = rc != WG_ECONFIG || cfg != NULL || d.nerrors != (size_t)tc->nerrors;
         for (size_t k = 0; k < 3 && tc->want[k]; k++) {
             bad |= strstr(got, tc->want[k]) == NULL;
@@ -517,7 +517,7 @@ static void test_alert_only_loader(void **state)
     static const char dup[] = AL "    receiver: hook\n";
     assert_int_equal(wg_alert_config_load_mem("t.yaml", dup, strlen(dup), &ac, &d), WG_ECONFIG);
     assert_null(ac);
-    char *got = render(&d);
+    char *got = render_diags(&d);
     if (!strstr(got, "t.yaml:8:5: alerting.route.receiver: duplicate key 'receiver' (first "
                      "defined at line 7:5)")) {
         print_error("got:\n%s", got);

@@ -391,7 +391,7 @@ static void test_errors(void **state)
         struct wg_diags d = {0};
         struct wg_config *cfg = NULL;
         enum wg_err rc = wg_config_load_mem("t.yaml", tc->yaml, strlen(tc->yaml), &cfg, &d);
-        char *got = render(&d);
+        char *got = render_diags(&d);
         int bad = rc != WG_ECONFIG || cfg != NULL ||
                   (tc->nerrors >= 0 && d.nerrors != (size_t)tc->nerrors);
         for (size_t k = 0; k < 3 && tc->want[k]; k++) {
@@ -449,7 +449,7 @@ static void test_collects_all(void **state)
         {16, 17, "features.f.rules[0].window"},
         {17, 17, "features.f.rules[0].reduce"},
     };
-    char *got = render(&d);
+    char *got = render_diags(&d);
     int failed = d.n != sizeof(want) / sizeof(want[0]);
     for (size_t i = 0; !failed && i < d.n; i++) {
         failed |= d.v[i].line != want[i].line || d.v[i].col != want[i].col ||

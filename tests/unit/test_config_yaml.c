@@ -165,7 +165,7 @@ static void test_rejects(void **state)
         struct wg__cfg_doc doc;
         struct wg_diags d = {0};
         enum wg_err rc = wg__config_parse("y.yaml", cases[i].yaml, strlen(cases[i].yaml), &doc, &d);
-        char *got = render(&d);
+        char *got = render_diags(&d);
         if (rc != cases[i].rc || d.nerrors != 1 || !strstr(got, cases[i].want)) {
             print_error("case %zu: want rc=%d 1 error '%s', got rc=%d %zu errors:\n%s\n", i,
                         cases[i].rc, cases[i].want, rc, d.nerrors, got);
