@@ -65,8 +65,8 @@ enum wg_err wg_alerting_new(const struct wg_alert_config *acfg, const char *stat
     }
     a->restored = a->store.n > 0;
     a->data_version = data_version(a->db);
-    if (wg__deliver_new(acfg, state_dir, sync, !(opts && opts->no_worker), &a->dv, err,
-                        errlen) != 0 ||
+    if (wg__deliver_new(acfg, state_dir, sync, !(opts && opts->no_worker), &a->dv, err, errlen) !=
+            0 ||
         wg__deliver_load(a->dv) != 0) {
         wg_alerting_free(a);
         return WG_EIO;
@@ -205,9 +205,9 @@ static void emit(void *ctx, const struct wg__notif *nt)
         wg__deliver_count_dead(a->dv, rcv_index(a, nt->rcv));
         return;
     }
-    int sl = snprintf(seed, sizeof(seed), "%s|%s|%lld|%llu", nt->rcv->name,
-                      nt->g ? nt->g->key : "test", (long long)nt->now,
-                      (unsigned long long)++a->seq);
+    int sl =
+        snprintf(seed, sizeof(seed), "%s|%s|%lld|%llu", nt->rcv->name, nt->g ? nt->g->key : "test",
+                 (long long)nt->now, (unsigned long long)++a->seq);
     wg__sha256_hex(seed, sl > 0 && (size_t)sl < sizeof(seed) ? (size_t)sl : sizeof(seed) - 1,
                    idhex);
     char idem[40];

@@ -32,8 +32,8 @@ struct wg_alert_eval {
 };
 
 struct wg_alerting_opts {
-    int no_worker;    /* 1: no delivery thread (unit tests of the pure parts) */
-    int synchronous;  /* SQLite synchronous: 2 = FULL (default), 1 = NORMAL */
+    int no_worker;   /* 1: no delivery thread (unit tests of the pure parts) */
+    int synchronous; /* SQLite synchronous: 2 = FULL (default), 1 = NORMAL */
 };
 
 /* Open (creating state_dir/alerting.db if needed), restore alert states, the notification log,
@@ -89,8 +89,8 @@ struct wg_silence {
 };
 
 struct wg_silence_store;
-enum wg_err wg_silence_store_open(const char *state_dir, struct wg_silence_store **out,
-                                  char *err, size_t errlen);
+enum wg_err wg_silence_store_open(const char *state_dir, struct wg_silence_store **out, char *err,
+                                  size_t errlen);
 void wg_silence_store_close(struct wg_silence_store *s);
 /* Adds (or with a known s->id, updates) a silence; writes the id into s->id. */
 enum wg_err wg_silence_add(struct wg_silence_store *st, struct wg_silence *s, int64_t now_ns);

@@ -71,8 +71,7 @@ void wg__job_free(struct wg__job *j)
     }
 }
 
-int64_t wg__outbox_insert(sqlite3 *db, const char *receiver, const struct wg__req *req,
-                          int64_t now)
+int64_t wg__outbox_insert(sqlite3 *db, const char *receiver, const struct wg__req *req, int64_t now)
 {
     int64_t id = -1;
     sqlite3_stmt *st = wg__db_stmt(db, "INSERT INTO outbox(receiver,idem,okey,url,headers,body,"
@@ -178,8 +177,8 @@ static int add_headers(struct xfer *x, const struct wg_receiver *r)
         int64_t ts = wg_now_ns() / WG_NS_PER_SEC;
         if (!secret || wg_alert_sign(secret, x->job->req.idem, ts, x->job->req.body,
                                      strlen(x->job->req.body), sig, sizeof(sig)) != 0) {
-            wg_log(WG_LOG_ERROR, "alerting: receiver %s: secret %s missing or malformed",
-                   r->name, r->secret_env);
+            wg_log(WG_LOG_ERROR, "alerting: receiver %s: secret %s missing or malformed", r->name,
+                   r->secret_env);
             return -1;
         }
         wg_log_add_secret(secret);
@@ -191,8 +190,7 @@ static int add_headers(struct xfer *x, const struct wg_receiver *r)
     return x->hdrs ? 0 : -1;
 }
 
-static struct xfer *start(struct wg__deliver *dv, const struct wg_receiver *r,
-                          struct wg__job *j)
+static struct xfer *start(struct wg__deliver *dv, const struct wg_receiver *r, struct wg__job *j)
 {
     struct xfer *x = calloc(1, sizeof(*x));
     if (!x) {
@@ -580,8 +578,9 @@ int wg__deliver_load(struct wg__deliver *dv)
 {
     sqlite3_stmt *st = NULL;
     struct wg__job *head = NULL, **tail = &head;
-    int rc = sqlite3_prepare_v2(dv->db, "SELECT id,receiver,idem,okey,url,headers,body,attempts"
-                                        " FROM outbox WHERE state=0 ORDER BY id",
+    int rc = sqlite3_prepare_v2(dv->db,
+                                "SELECT id,receiver,idem,okey,url,headers,body,attempts"
+                                " FROM outbox WHERE state=0 ORDER BY id",
                                 -1, &st, NULL);
     while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
         int ri = rcv_index(dv->cfg, (const char *)sqlite3_column_text(st, 1));
@@ -673,25 +672,30 @@ void wg__deliver_count_dead(struct wg__deliver *dv, int rcv)
 
 void wg__deliver_metrics(struct wg__deliver *dv, struct wg_buf *out)
 {
-    static const char *const names[] = {"queue_depth", "in_flight", "delivered_total",
+    static const char *const names[] = {"queue_depth",    "in_flight",          "delivered_total",
                                         "failures_total", "dead_letters_total", "retries_total"};
-    static const char *const types[] = {"gauge", "gauge", "counter", "counter", "counter",
-                                        "counter"};
+    static const char *const types[] = {"gauge",   "gauge",   "counter",
+                                        "counter", "counter", "counter"};
     for (int k = 0; k < 6; k++) {
         wg_buf_addf(out, "# TYPE wavegate_alert_%s %s\n", names[k], types[k]);
         for (size_t i = 0; i < dv->nq; i++) {
             const struct rcvq *q = &dv->q[i];
             /* Counters are written by the worker only; torn reads of a u64 are not an issue
              * on the platforms we build for, and a slightly stale value is fine here. */
-            uint64_t v = k == 0 ? q->depth : k == 1 ? (uint64_t)q->inflight
-                       : k == 2 ? q->delivered : k == 3 ? q->failures
-                       : k == 4 ? q->dead : q->retries;
+            uint64_t v = k == 0   ? q->depth
+                         : k == 1 ? (uint64_t)q->inflight
+                         : k == 2 ? q->delivered
+                         : k == 3 ? q->failures
+                         : k == 4 ? q->dead
+                                  : q->retries;
             wg_buf_addf(out, "wavegate_alert_%s{receiver=\"%s\"} %llu\n", names[k],
                         dv->cfg->receivers[i].name, (unsigned long long)v);
         }
     }
-    wg_buf_addf(out, "# TYPE wavegate_alert_outbox_pending gauge\n"
-                     "wavegate_alert_outbox_pending %zu\n", wg__deliver_pending(dv));
+    wg_buf_addf(out,
+                "# TYPE wavegate_alert_outbox_pending gauge\n"
+                "wavegate_alert_outbox_pending %zu\n",
+                wg__deliver_pending(dv));
 }
 
 void wg__deliver_free(struct wg__deliver *dv)

@@ -178,8 +178,7 @@ int wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al, int64_t now
     return 0;
 }
 
-static int eq_labels(const struct wg__alert *a, const struct wg__alert *b, char **names,
-                     size_t n)
+static int eq_labels(const struct wg__alert *a, const struct wg__alert *b, char **names, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const char *x = wg__labels_get(&a->labels, names[i]);
@@ -231,8 +230,7 @@ int wg__dispatch_muted(const struct wg__dispatch *d, const struct wg__store *st,
         int tboth = wg__matchers_match(&ir->source, &al->labels);
         for (size_t i = 0; i < st->n; i++) {
             const struct wg__alert *s = st->v[i];
-            if (s == al || s->state != WG__FIRING ||
-                !wg__matchers_match(&ir->source, &s->labels) ||
+            if (s == al || s->state != WG__FIRING || !wg__matchers_match(&ir->source, &s->labels) ||
                 !eq_labels(s, al, ir->equal, ir->nequal)) {
                 continue;
             }
@@ -267,8 +265,8 @@ static int is_subset(const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
 
 /* Alertmanager's DedupStage.needsUpdate; returns the reason or NULL. */
 static const char *needs_update(const struct wg__group *g, const uint64_t *fir, size_t nf,
-                                const uint64_t *res, size_t nr, int send_resolved,
-                                int64_t repeat, int64_t now)
+                                const uint64_t *res, size_t nr, int send_resolved, int64_t repeat,
+                                int64_t now)
 {
     if (!g->has_log) {
         return nf ? "first notification" : NULL;

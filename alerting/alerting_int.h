@@ -38,15 +38,15 @@ struct wg__alert {
     char *scope;
     struct wg__labels labels, ann;
     enum wg__astate state;
-    int resolved;          /* was firing, now resolved (ends_at set) */
-    int64_t active_since;  /* first breach of the current pending/firing episode */
-    int64_t starts_at;     /* firing since */
-    int64_t ends_at;       /* resolved at; 0 while firing */
-    int64_t last_breach;   /* for keep_firing_for */
+    int resolved;         /* was firing, now resolved (ends_at set) */
+    int64_t active_since; /* first breach of the current pending/firing episode */
+    int64_t starts_at;    /* firing since */
+    int64_t ends_at;      /* resolved at; 0 while firing */
+    int64_t last_breach;  /* for keep_firing_for */
     int64_t for_ns, keep_ns;
-    int refs;              /* groups holding it */
-    int dirty;             /* persist at next commit */
-    int stored;            /* has a row in the alerts table */
+    int refs;   /* groups holding it */
+    int dirty;  /* persist at next commit */
+    int stored; /* has a row in the alerts table */
     int seen;
 };
 
@@ -168,7 +168,7 @@ void wg__silence_set_clear(struct wg__silence_set *ss);
 
 struct wg__job {
     int64_t id;
-    int rcv;         /* index into cfg->receivers */
+    int rcv; /* index into cfg->receivers */
     struct wg__req req;
     int attempts;
     int64_t next_mono; /* earliest next attempt, monotonic ns */

@@ -16,8 +16,7 @@ struct evlist {
     size_t n, cap;
 };
 
-static struct wg_alert_eval *ev_new(struct evlist *l, const char *rule_key,
-                                    enum wg_alert_cond c)
+static struct wg_alert_eval *ev_new(struct evlist *l, const char *rule_key, enum wg_alert_cond c)
 {
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 32;
@@ -165,8 +164,8 @@ static int build(struct evlist *l, const struct wg_alert_config *cfg,
             for (size_t k = 0; gr && k < gr->nlabels; k++) {
                 wg__labels_set(ls, gr->labels[k].key, gr->labels[k].value);
             }
-            summary(an, rr, gr ? gr->has_value : rr->res.has_value,
-                    gr ? gr->value : rr->res.value, gr ? gr->reason : rr->res.reason);
+            summary(an, rr, gr ? gr->has_value : rr->res.has_value, gr ? gr->value : rr->res.value,
+                    gr ? gr->reason : rr->res.reason);
             if (m->external_url) {
                 char *u = wg_asprintf("%s/v1/report/%s", m->external_url, r->wave ? r->wave : "");
                 if (u) {
@@ -176,8 +175,8 @@ static int build(struct evlist *l, const struct wg_alert_config *cfg,
             }
             /* Separate no-data / error alerts (the instance keeps its last state). */
             const struct wg_monitor_rule *mr = wg__monitor_rule(m, key);
-            enum wg_state_map mp = vd == WG_ERROR ? (mr ? mr->error : m->error)
-                                                  : (mr ? mr->no_data : m->no_data);
+            enum wg_state_map mp =
+                vd == WG_ERROR ? (mr ? mr->error : m->error) : (mr ? mr->no_data : m->no_data);
             if ((vd == WG_ERROR || vd == WG_INCONCLUSIVE) && mp == WG_MAP_SEPARATE && g == 0) {
                 struct wg_alert_eval *se = ev_new(l, NULL, WG_COND_BREACH);
                 if (!se) {
@@ -223,8 +222,8 @@ static int build(struct evlist *l, const struct wg_alert_config *cfg,
         wg__labels_set(sl, "alertname", pass ? "WavegateGatePassed" : "WavegateGateFailed");
         wg__labels_set(sl, "severity", pass ? "info" : "critical");
         base_labels(sl, r, NULL);
-        char *s = wg_asprintf("gate %s for wave %s", wg_verdict_name(r->verdict),
-                              r->wave ? r->wave : "");
+        char *s =
+            wg_asprintf("gate %s for wave %s", wg_verdict_name(r->verdict), r->wave ? r->wave : "");
         wg__labels_set(&l->an[l->n - 1], "summary", s ? s : "gate");
         free(s);
     }
@@ -272,8 +271,7 @@ enum wg_err wg_alerting_gate_event(struct wg_alerting *a, const struct wg_check_
         char *s = wg_asprintf("gate %s for wave %s", wg_verdict_name(r->verdict), r->wave);
         if (wg__labels_set(&ls, "alertname", pass ? "WavegateGatePassed" : "WavegateGateFailed") ||
             wg__labels_set(&ls, "severity", pass ? "info" : "critical") ||
-            wg__labels_set(&ls, "origin", "request") || !s ||
-            wg__labels_set(&an, "summary", s)) {
+            wg__labels_set(&ls, "origin", "request") || !s || wg__labels_set(&an, "summary", s)) {
             free(s);
             goto out;
         }

@@ -60,8 +60,8 @@ static void common_set(const struct wg__notif *nt, int ann, struct wg__labels *o
     for (size_t k = 0; k < first->n; k++) {
         int same = 1;
         for (size_t i = 1; same && i < nt->n; i++) {
-            const char *o = wg__labels_get(ann ? &nt->alerts[i]->ann : &nt->alerts[i]->labels,
-                                           first->v[k].key);
+            const char *o =
+                wg__labels_get(ann ? &nt->alerts[i]->ann : &nt->alerts[i]->labels, first->v[k].key);
             same = o && strcmp(o, first->v[k].value) == 0;
         }
         if (same) {
@@ -301,8 +301,9 @@ static void teams_body(struct wg_buf *b, const struct wg__notif *nt, const char 
                    "\"type\":\"AdaptiveCard\",\"version\":\"1.2\",\"msteams\":{\"width\":\"full\"},"
                    "\"body\":[{\"type\":\"TextBlock\",\"text\":");
     wg__json_str(b, title);
-    wg_buf_addf(b, ",\"weight\":\"Bolder\",\"size\":\"Medium\",\"wrap\":true,\"style\":\"heading\","
-                   "\"color\":\"%s\"},{\"type\":\"TextBlock\",\"wrap\":true,\"text\":",
+    wg_buf_addf(b,
+                ",\"weight\":\"Bolder\",\"size\":\"Medium\",\"wrap\":true,\"style\":\"heading\","
+                "\"color\":\"%s\"},{\"type\":\"TextBlock\",\"wrap\":true,\"text\":",
                 nt->nfiring ? "Attention" : "Good");
     wg__json_str(b, text);
     wg_buf_adds(b, "}]}}]}");
@@ -320,8 +321,8 @@ static const char *pd_severity(const char *s)
 }
 
 static enum wg_err pagerduty_body(struct wg_buf *b, const struct wg_alert_config *cfg,
-                                  const struct wg__notif *nt, const char *dedup,
-                                  const char *title, const char *text)
+                                  const struct wg__notif *nt, const char *dedup, const char *title,
+                                  const char *text)
 {
     const char *key = getenv(nt->rcv->routing_key_env);
     if (!key || !*key) {
@@ -495,8 +496,8 @@ enum wg_err wg__payload_render(const struct wg_alert_config *cfg, const struct w
         wg_buf_adds(&b, "]");
         {
             size_t ul = strlen(r->url);
-            out->url = wg_asprintf("%.*s/api/v2/alerts", (int)(ul && r->url[ul - 1] == '/'
-                                                                   ? ul - 1 : ul), r->url);
+            out->url = wg_asprintf("%.*s/api/v2/alerts",
+                                   (int)(ul && r->url[ul - 1] == '/' ? ul - 1 : ul), r->url);
         }
         break;
     }

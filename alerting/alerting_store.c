@@ -76,8 +76,9 @@ int wg__db_open(const char *state_dir, int synchronous, sqlite3 **out, char *err
         return -1;
     }
     char *path = wg_asprintf("%s/alerting.db", state_dir);
-    if (!path || sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                                 SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+    if (!path || sqlite3_open_v2(path, &db,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                                 NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", path ? path : state_dir,
                  db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);
@@ -162,8 +163,9 @@ int wg__db_delete_alert(sqlite3 *db, uint64_t fp)
 int wg__db_load_alerts(sqlite3 *db, struct wg__store *s)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "SELECT fp,scope,labels,ann,state,resolved,active_since,"
-                                    "starts_at,ends_at,last_breach,for_ns,keep_ns FROM alerts",
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT fp,scope,labels,ann,state,resolved,active_since,"
+                                "starts_at,ends_at,last_breach,for_ns,keep_ns FROM alerts",
                                 -1, &st, NULL);
     while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
         const char *fps = (const char *)sqlite3_column_text(st, 0);
@@ -341,8 +343,8 @@ static int matchers_from_json(const cJSON *arr, struct wg_matchers *ms, char *er
         int re = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "isRegex"));
         const cJSON *eq = cJSON_GetObjectItemCaseSensitive(it, "isEqual");
         int isneq = cJSON_IsFalse(eq);
-        enum wg_match_op op = re ? (isneq ? WG_MATCH_NRE : WG_MATCH_RE)
-                                 : (isneq ? WG_MATCH_NE : WG_MATCH_EQ);
+        enum wg_match_op op =
+            re ? (isneq ? WG_MATCH_NRE : WG_MATCH_RE) : (isneq ? WG_MATCH_NE : WG_MATCH_EQ);
         if (!cJSON_IsString(n) || !cJSON_IsString(v) ||
             wg_matcher_init(&ms->v[ms->n], n->valuestring, op, v->valuestring, err, el) != 0) {
             if (!cJSON_IsString(n) || !cJSON_IsString(v)) {
@@ -382,7 +384,8 @@ enum wg_err wg_silence_from_json(const char *body, size_t len, struct wg_silence
         (sa && wg_time_parse(sa->valuestring, strlen(sa->valuestring), &s->starts_ns) != WG_OK) ||
         wg_time_parse(ea->valuestring, strlen(ea->valuestring), &s->ends_ns) != WG_OK ||
         s->ends_ns <= s->starts_ns) {
-        snprintf(err, errlen, "startsAt (optional) and endsAt must be RFC3339 times, end after start");
+        snprintf(err, errlen,
+                 "startsAt (optional) and endsAt must be RFC3339 times, end after start");
         goto out;
     }
     s->created_by = wg_strdup(cJSON_IsString(cb) ? cb->valuestring : "");
@@ -396,8 +399,8 @@ out:
     return rc;
 }
 
-enum wg_err wg_silence_store_open(const char *state_dir, struct wg_silence_store **out,
-                                  char *err, size_t errlen)
+enum wg_err wg_silence_store_open(const char *state_dir, struct wg_silence_store **out, char *err,
+                                  size_t errlen)
 {
     struct wg_silence_store *s = calloc(1, sizeof(*s));
     *out = NULL;
@@ -443,9 +446,9 @@ enum wg_err wg_silence_add(struct wg_silence_store *stq, struct wg_silence *s, i
         r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
         r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
         snprintf(s->id, sizeof(s->id),
-                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0],
-                 r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
-                 r[14], r[15]);
+                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
+                 r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
+                 r[15]);
     }
     s->updated_ns = now_ns;
     char *mj = matchers_json(&s->matchers);
@@ -490,8 +493,9 @@ int wg__db_load_silences(sqlite3 *db, struct wg__silence_set *ss)
     sqlite3_stmt *st = NULL;
     char err[128];
     wg__silence_set_clear(ss);
-    int rc = sqlite3_prepare_v2(db, "SELECT id,matchers,starts_at,ends_at,updated_at,"
-                                    "created_by,comment FROM silences ORDER BY starts_at",
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT id,matchers,starts_at,ends_at,updated_at,"
+                                "created_by,comment FROM silences ORDER BY starts_at",
                                 -1, &st, NULL);
     while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
         struct wg_silence *nv = realloc(ss->v, (ss->n + 1) * sizeof(*nv));
@@ -533,7 +537,8 @@ char *wg_silence_list_json(struct wg_silence_store *stq, int64_t now_ns)
     for (size_t i = 0; i < ss.n; i++) {
         const struct wg_silence *s = &ss.v[i];
         const char *state = now_ns < s->starts_ns ? "pending"
-                            : now_ns < s->ends_ns ? "active" : "expired";
+                            : now_ns < s->ends_ns ? "active"
+                                                  : "expired";
         char *mj = matchers_json(&s->matchers);
         wg_buf_addf(&b, "%s{\"id\":\"%s\",\"status\":{\"state\":\"%s\"},\"matchers\":%s,",
                     i ? "," : "", s->id, state, mj ? mj : "[]");

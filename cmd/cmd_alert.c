@@ -162,7 +162,7 @@ static int alert_bench(int argc, char **argv)
     }
     struct wg_alert_eval *evs = calloc((size_t)n, sizeof(*evs));
     struct wg_label *ls = calloc((size_t)n * 2, sizeof(*ls));
-    char (*names)[24] = calloc((size_t)n, sizeof(*names));
+    char(*names)[24] = calloc((size_t)n, sizeof(*names));
     for (long i = 0; evs && ls && names && i < n; i++) {
         snprintf(names[i], sizeof(names[i]), "Bench%06ld", i);
         ls[2 * i] = (struct wg_label){(char *)"alertname", names[i]};
@@ -224,8 +224,7 @@ static int silence_add(int argc, char **argv, struct wg_silence_store *st)
         } else if (i + 1 < argc &&
                    (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "--state-dir") == 0)) {
             i++;
-        } else if (wg_matcher_parse(argv[i], &s.matchers.v[s.matchers.n], err, sizeof(err)) ==
-                   0) {
+        } else if (wg_matcher_parse(argv[i], &s.matchers.v[s.matchers.n], err, sizeof(err)) == 0) {
             s.matchers.n++;
         } else {
             fprintf(stderr, "wavegate: %s\n", err);
@@ -279,8 +278,8 @@ int wg_cmd_silence(int argc, char **argv)
         const char *id = argc >= 3 ? argv[argc - 1] : NULL;
         enum wg_err e = id ? wg_silence_expire(st, id, wg_now_ns()) : WG_EINVAL;
         if (e != WG_OK) {
-            fprintf(stderr, "wavegate: %s\n", e == WG_ENOTFOUND ? "no silence with that id"
-                                                                : "expire failed");
+            fprintf(stderr, "wavegate: %s\n",
+                    e == WG_ENOTFOUND ? "no silence with that id" : "expire failed");
         }
         rc = e == WG_OK ? 0 : e == WG_EINVAL ? WG_EXIT_USAGE : 1;
     }

@@ -164,7 +164,8 @@ int wg__cmd_query_run(const struct wg_config *cfg, const char *wave, const char 
     const struct wg_feature *f = wg_config_feature(cfg, feature);
     const struct wg_rule *r = NULL;
     if (!w || !f) {
-        fprintf(stderr, "wavegate: unknown %s \"%s\"\n", w ? "feature" : "wave", w ? feature : wave);
+        fprintf(stderr, "wavegate: unknown %s \"%s\"\n", w ? "feature" : "wave",
+                w ? feature : wave);
         return WG_EXIT_USAGE;
     }
     for (size_t i = 0; i < f->nrules; i++) {

@@ -40,8 +40,10 @@ static int parse_level(const char *s, enum wg_log_level *out)
 int wg_cmd_serve(int argc, char **argv)
 {
     static const struct option longs[] = {
-        {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
-        {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *listen = NULL;
@@ -116,8 +118,10 @@ int wg_cmd_serve(int argc, char **argv)
                 wg_log(WG_LOG_INFO, "serve: reloaded %s", config);
             } else {
                 wg_diags_print(&rd, stderr);
-                wg_log(WG_LOG_ERROR, "serve: reload of %s failed with %zu error(s); "
-                       "keeping the running config", config, rd.nerrors);
+                wg_log(WG_LOG_ERROR,
+                       "serve: reload of %s failed with %zu error(s); "
+                       "keeping the running config",
+                       config, rd.nerrors);
             }
             wg_diags_free(&rd);
             malloc_trim(0);

@@ -25,9 +25,9 @@ static void on_look(void *ud, int look, const struct wg_check_report *rep,
         fails += rep->rules[i].res.verdict == WG_FAIL;
     }
     fprintf(stderr, "%s look %d/%d: %s (%zu of %zu rules fail)%s%s\n",
-            wg_time_format(wg_now_ns() / WG_NS_PER_SEC * WG_NS_PER_SEC, t, sizeof(t)), look,
-            *count, wg_verdict_name(rep->verdict), fails, rep->nrules,
-            st->done ? "; analysis: " : "", st->done ? st->reason : "");
+            wg_time_format(wg_now_ns() / WG_NS_PER_SEC * WG_NS_PER_SEC, t, sizeof(t)), look, *count,
+            wg_verdict_name(rep->verdict), fails, rep->nrules, st->done ? "; analysis: " : "",
+            st->done ? st->reason : "");
 }
 
 /* Looks needed so the last one comes after every rule's window has ended. */
@@ -101,10 +101,9 @@ int wg__cmd_check_wait(const struct wg_config *cfg, const struct wg_check_req *r
         free(js);
         if (doc) {
             /* The analysis decides; the last look's rules explain it. */
-            cJSON_ReplaceItemInObject(doc, "verdict",
-                                      cJSON_CreateString(st.verdict == WG_WARN
-                                                             ? "pass"
-                                                             : wg_verdict_name(st.verdict)));
+            cJSON_ReplaceItemInObject(
+                doc, "verdict",
+                cJSON_CreateString(st.verdict == WG_WARN ? "pass" : wg_verdict_name(st.verdict)));
             cJSON *a = cJSON_AddObjectToObject(doc, "analysis");
             cJSON_AddStringToObject(a, "verdict", wg_verdict_name(st.verdict));
             cJSON_AddStringToObject(a, "reason", st.reason);
@@ -122,8 +121,8 @@ int wg__cmd_check_wait(const struct wg_config *cfg, const struct wg_check_req *r
         }
     } else {
         wg_gate_report_text(rep, stdout);
-        printf("analysis: %s after %d look(s): %s\n", wg_verdict_name(st.verdict),
-               st.measurements, st.reason);
+        printf("analysis: %s after %d look(s): %s\n", wg_verdict_name(st.verdict), st.measurements,
+               st.reason);
     }
     wg_check_report_free(rep);
     return wg_gate_exit_code(st.verdict);

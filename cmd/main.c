@@ -153,11 +153,16 @@ static int parse_long(const char *opt, const char *v, long min, long *out)
 static int parse_opts(int argc, char **argv, const char *usage, struct opts *o)
 {
     static const struct option longs[] = {
-        {"config", required_argument, NULL, 'c'},  {"wave", required_argument, NULL, 'w'},
-        {"feature", required_argument, NULL, 'f'}, {"rule", required_argument, NULL, 'r'},
-        {"format", required_argument, NULL, 'o'},  {"deploy-time", required_argument, NULL, OPT_DEPLOY},
-        {"now", required_argument, NULL, OPT_NOW}, {"baseline", no_argument, NULL, OPT_BASELINE},
-        {"id", required_argument, NULL, OPT_ID},   {"state-dir", required_argument, NULL, OPT_STATE},
+        {"config", required_argument, NULL, 'c'},
+        {"wave", required_argument, NULL, 'w'},
+        {"feature", required_argument, NULL, 'f'},
+        {"rule", required_argument, NULL, 'r'},
+        {"format", required_argument, NULL, 'o'},
+        {"deploy-time", required_argument, NULL, OPT_DEPLOY},
+        {"now", required_argument, NULL, OPT_NOW},
+        {"baseline", no_argument, NULL, OPT_BASELINE},
+        {"id", required_argument, NULL, OPT_ID},
+        {"state-dir", required_argument, NULL, OPT_STATE},
         {"wait", no_argument, NULL, OPT_WAIT},
         {"interval", required_argument, NULL, OPT_INTERVAL},
         {"count", required_argument, NULL, OPT_COUNT},
@@ -166,7 +171,8 @@ static int parse_opts(int argc, char **argv, const char *usage, struct opts *o)
         {"consecutive-failures", required_argument, NULL, OPT_CONSECUTIVE},
         {"inconclusive-limit", required_argument, NULL, OPT_INCONCLUSIVE_LIMIT},
         {"error-limit", required_argument, NULL, OPT_ERROR_LIMIT},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     optind = 1;
@@ -375,8 +381,7 @@ static int cmd_query(int argc, char **argv)
         goto out;
     }
     if (!o.wave || o.nfeatures != 1 || !o.rule) {
-        fprintf(stderr, "wavegate: query needs --wave, one --feature and --rule\n%s",
-                QUERY_USAGE);
+        fprintf(stderr, "wavegate: query needs --wave, one --feature and --rule\n%s", QUERY_USAGE);
         code = WG_EXIT_USAGE;
         goto out;
     }
@@ -390,8 +395,8 @@ static int cmd_query(int argc, char **argv)
     if (!cfg) {
         goto out;
     }
-    code = wg__cmd_query_run(cfg, o.wave, o.features[0], o.rule, o.deploy_ns, o.now_ns,
-                             o.baseline, strcmp(fmt, "json") == 0);
+    code = wg__cmd_query_run(cfg, o.wave, o.features[0], o.rule, o.deploy_ns, o.now_ns, o.baseline,
+                             strcmp(fmt, "json") == 0);
 out:
     wg_config_free(cfg);
     free(o.features);
@@ -459,13 +464,11 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {
-        {"check", cmd_check},
-        {"validate", cmd_validate},
-        {"query", cmd_query},
-        {"history", cmd_history},
-        WG_CMD_EXTRA
-    };
+    } cmds[] = {{"check", cmd_check},
+                {"validate", cmd_validate},
+                {"query", cmd_query},
+                {"history", cmd_history},
+                WG_CMD_EXTRA};
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         if (strcmp(cmd, cmds[i].name) == 0) {
             return cmds[i].fn(argc - 1, argv + 1);

@@ -21,8 +21,7 @@ struct wg_vars {
  * literals of that language, window a duration literal. An unknown placeholder is
  * WG_EINVAL with a message in err. *out is malloc'd. */
 enum wg_err wg_collector_render(enum wg_source_kind kind, const char *tmpl,
-                                const struct wg_vars *vars, char **out, char *err,
-                                size_t errlen);
+                                const struct wg_vars *vars, char **out, char *err, size_t errlen);
 
 /* ---- tables (the parsed answer, for `wavegate query`) ------------------------------------ */
 
@@ -97,8 +96,8 @@ struct wg_query {
     enum wg_collect_mode mode;
     int64_t deadline_ns; /* 0: the source's timeout; monotonic budget for all retries */
     /* out */
-    enum wg_err err;     /* WG_OK, or why it could not be collected */
-    char errmsg[1024];   /* the server's message or the transport error, secrets redacted */
+    enum wg_err err;   /* WG_OK, or why it could not be collected */
+    char errmsg[1024]; /* the server's message or the transport error, secrets redacted */
     long http_status;
     int attempts;
     int64_t elapsed_ns;

@@ -14,10 +14,29 @@
 #define MAX_TOKEN ((size_t)16 << 20)
 
 enum expect { E_VALUE, E_VALUE_OR_END, E_KEY_OR_END, E_KEY, E_COLON, E_COMMA_OR_END };
-enum ctx { X_SKIP, X_TOP, X_RESULTS, X_RESULT, X_SERIES_ARR, X_SERIES, X_TAGS, X_COLUMNS,
-           X_VALUES, X_ROW };
-enum key { K_OTHER, K_RESULTS, K_ERROR, K_STATEMENT_ID, K_SERIES, K_NAME, K_TAGS, K_COLUMNS,
-           K_VALUES };
+enum ctx {
+    X_SKIP,
+    X_TOP,
+    X_RESULTS,
+    X_RESULT,
+    X_SERIES_ARR,
+    X_SERIES,
+    X_TAGS,
+    X_COLUMNS,
+    X_VALUES,
+    X_ROW
+};
+enum key {
+    K_OTHER,
+    K_RESULTS,
+    K_ERROR,
+    K_STATEMENT_ID,
+    K_SERIES,
+    K_NAME,
+    K_TAGS,
+    K_COLUMNS,
+    K_VALUES
+};
 enum tok { T_STRING, T_NUMBER, T_TRUE, T_FALSE, T_NULL };
 
 struct iq {
@@ -29,10 +48,10 @@ struct iq {
     int depth;
     char kind[MAX_DEPTH]; /* '{' or '[' */
     unsigned char ctx[MAX_DEPTH];
-    int ntop;             /* top-level values completed */
-    char carry_kind;      /* 0, '"' (string) or 'b' (bare: number or literal) */
-    int carry_esc;        /* string carry ended on an unescaped backslash */
-    struct wg_buf carry;  /* the token cut by the end of the previous feed */
+    int ntop;              /* top-level values completed */
+    char carry_kind;       /* 0, '"' (string) or 'b' (bare: number or literal) */
+    int carry_esc;         /* string carry ended on an unescaped backslash */
+    struct wg_buf carry;   /* the token cut by the end of the previous feed */
     struct wg_buf scratch; /* unescaped strings */
     /* shape */
     enum key key;         /* key of the value being read in X_TOP/X_RESULT/X_SERIES */
@@ -267,14 +286,30 @@ static int unescape(struct wg_buf *b, const char *s, size_t n)
         }
         char c = *s++, o;
         switch (c) {
-        case '"': o = '"'; break;
-        case '\\': o = '\\'; break;
-        case '/': o = '/'; break;
-        case 'b': o = '\b'; break;
-        case 'f': o = '\f'; break;
-        case 'n': o = '\n'; break;
-        case 'r': o = '\r'; break;
-        case 't': o = '\t'; break;
+        case '"':
+            o = '"';
+            break;
+        case '\\':
+            o = '\\';
+            break;
+        case '/':
+            o = '/';
+            break;
+        case 'b':
+            o = '\b';
+            break;
+        case 'f':
+            o = '\f';
+            break;
+        case 'n':
+            o = '\n';
+            break;
+        case 'r':
+            o = '\r';
+            break;
+        case 't':
+            o = '\t';
+            break;
         case 'u': {
             unsigned cp, lo;
             if (e - s < 4 || hex4(s, &cp)) {
@@ -418,7 +453,7 @@ static int fast_time(struct iq *p, const char *s, size_t n, int64_t *out)
             }
             frac = frac * 10 + d;
         }
-        static const int64_t scale[] = {1,      10,      100,      1000,     10000,
+        static const int64_t scale[] = {1,      10,      100,      1000,      10000,
                                         100000, 1000000, 10000000, 100000000, 1000000000};
         frac *= scale[9 - nd];
     } else if (s[19] != 'Z') {
@@ -477,8 +512,8 @@ static enum wg_err cell_add(struct iq *p, enum tok t, const char *s, size_t n)
         }
         break;
     case T_STRING:
-        if (is_time && (fast_time(p, s, n, &v->u.time) == 0 ||
-                        wg_time_parse(s, n, &v->u.time) == WG_OK)) {
+        if (is_time &&
+            (fast_time(p, s, n, &v->u.time) == 0 || wg_time_parse(s, n, &v->u.time) == WG_OK)) {
             v->t = WG_V_TIME;
             break;
         }
@@ -496,8 +531,8 @@ static enum wg_err cell_add(struct iq *p, enum tok t, const char *s, size_t n)
 static enum wg_err row_end(struct iq *p)
 {
     if (p->ncell != p->ncols) {
-        return fail(p, WG_EPARSE, "a row has %zu values but the series has %zu columns",
-                    p->ncell, p->ncols);
+        return fail(p, WG_EPARSE, "a row has %zu values but the series has %zu columns", p->ncell,
+                    p->ncols);
     }
     for (size_t i = 0; i < p->ncell; i++) {
         if (p->cells[i].t == WG_V_STRING) {
@@ -739,8 +774,8 @@ static enum wg_err tok_bare(struct iq *p, const char *s, size_t n)
 
 static inline int is_bare(unsigned char c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '-' || c == '+' ||
-           c == '.' || c == 'E';
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '-' || c == '+' || c == '.' ||
+           c == 'E';
 }
 
 static enum wg_err carry_start(struct iq *p, char kind, const char *s, size_t n, int esc)
@@ -899,8 +934,8 @@ static enum wg_err iq_feed(void *st, const char *buf, size_t len)
             while (t < end && is_bare((unsigned char)*t)) {
                 t++;
             }
-            if (t == s || !((c >= '0' && c <= '9') || c == '-' || c == 't' || c == 'f' ||
-                            c == 'n')) {
+            if (t == s ||
+                !((c >= '0' && c <= '9') || c == '-' || c == 't' || c == 'f' || c == 'n')) {
                 return bad(p, c);
             }
             if (t == end) {
@@ -975,7 +1010,7 @@ enum wg_err wg__influxql_new(const struct wg_sink *sink, void **st,
     }
     p->expect = E_VALUE;
     p->tcol = -1;
-    struct wg_buf *bufs[] = {&p->carry, &p->scratch, &p->tagkey, &p->name, &p->tags,
+    struct wg_buf *bufs[] = {&p->carry, &p->scratch, &p->tagkey,  &p->name,  &p->tags,
                              &p->cols,  &p->id,      &p->prev_id, &p->rowbuf};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
         wg_buf_init(bufs[i], 0);

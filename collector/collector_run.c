@@ -154,8 +154,8 @@ static enum wg_err build_influxql_v1(struct qctx *c, const struct wg_source *src
     snprintf(cs, sizeof(cs), "%zu", src->chunk_size);
     if ((e = wg_buf_addf(&u, "%s/query?", src->url)) || (e = param(&u, "db", src->database)) ||
         (e = param(&u, "rp", src->retention_policy)) || (e = param(&u, "epoch", "ns")) ||
-        (src->chunk_size && ((e = param(&u, "chunked", "true")) ||
-                             (e = param(&u, "chunk_size", cs))))) {
+        (src->chunk_size &&
+         ((e = param(&u, "chunked", "true")) || (e = param(&u, "chunk_size", cs))))) {
         goto out;
     }
     if ((e = param(&f, "q", c->q->query))) {
@@ -453,9 +453,11 @@ enum wg_err wg_collector_run(struct wg_query *qs, size_t n, const struct wg_coll
             seen = qs[k].src == src;
         }
         if (src->tls.insecure_skip_verify && !seen) {
-            wg_log(WG_LOG_WARN, "source %s: TLS certificate verification is DISABLED "
-                                "(insecure_skip_verify); anyone on the path can read and forge "
-                                "answers", src->name ? src->name : "?");
+            wg_log(WG_LOG_WARN,
+                   "source %s: TLS certificate verification is DISABLED "
+                   "(insecure_skip_verify); anyone on the path can read and forge "
+                   "answers",
+                   src->name ? src->name : "?");
         }
         struct wg_http_job *j = &jobs[nj];
         map[nj++] = i;

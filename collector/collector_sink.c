@@ -60,9 +60,8 @@ static int is_candidate(const char *n)
     return !is_time_col(n) && strcmp(n, "_start") != 0 && strcmp(n, "_stop") != 0;
 }
 
-static int ss_begin(void *ud, const char *result, const char *name,
-                    const struct wg_label *labels, size_t nlabels, const struct wg_column *cols,
-                    size_t ncols)
+static int ss_begin(void *ud, const char *result, const char *name, const struct wg_label *labels,
+                    size_t nlabels, const struct wg_column *cols, size_t ncols)
 {
     struct wg_series_sink *ss = ud;
     char names[160];
@@ -172,8 +171,7 @@ static int choose_vcol(struct wg_series_sink *ss, const struct wg_value *cells, 
         size_t at = 0;
         names[0] = '\0';
         for (size_t i = 0; i < ss->ncols && at < sizeof(names); i++) {
-            int w = snprintf(names + at, sizeof(names) - at, "%s%s", at ? ", " : "",
-                             ss->cname[i]);
+            int w = snprintf(names + at, sizeof(names) - at, "%s%s", at ? ", " : "", ss->cname[i]);
             at += w > 0 ? (size_t)w : 0;
         }
         snprintf(ss->err, sizeof(ss->err), "no numeric value column (columns: %s)", names);
@@ -336,9 +334,8 @@ static int dup_or_null(char **dst, const char *s)
     return 0;
 }
 
-static int ts_begin(void *ud, const char *result, const char *name,
-                    const struct wg_label *labels, size_t nlabels, const struct wg_column *cols,
-                    size_t ncols)
+static int ts_begin(void *ud, const char *result, const char *name, const struct wg_label *labels,
+                    size_t nlabels, const struct wg_column *cols, size_t ncols)
 {
     struct wg_tableset *ts = ud;
     if (ts->n == ts->cap) {

@@ -89,8 +89,11 @@ static enum wg_err render_window(enum wg_source_kind kind, struct wg_buf *b, int
     static const struct {
         const char *u;
         int64_t ns;
-    } units[] = {{"h", 3600 * WG_NS_PER_SEC}, {"m", 60 * WG_NS_PER_SEC}, {"s", WG_NS_PER_SEC},
-                 {"ms", 1000000},              {"u", 1000}};
+    } units[] = {{"h", 3600 * WG_NS_PER_SEC},
+                 {"m", 60 * WG_NS_PER_SEC},
+                 {"s", WG_NS_PER_SEC},
+                 {"ms", 1000000},
+                 {"u", 1000}};
     char t[64];
     if (ns < 0) {
         ns = 0;
@@ -146,8 +149,7 @@ static enum wg_err render_one(enum wg_source_kind kind, struct wg_buf *b, const 
 }
 
 enum wg_err wg_collector_render(enum wg_source_kind kind, const char *tmpl,
-                                const struct wg_vars *vars, char **out, char *err,
-                                size_t errlen)
+                                const struct wg_vars *vars, char **out, char *err, size_t errlen)
 {
     struct wg_buf b;
     enum wg_err e = WG_OK;

@@ -64,19 +64,19 @@ void wg_diags_free(struct wg_diags *d);
 
 /* ---- strings and bounded buffers (curl's dynbuf idea) ------------------------------------ */
 
-char *wg_strdup(const char *s);           /* NULL-safe; NULL on ENOMEM */
+char *wg_strdup(const char *s); /* NULL-safe; NULL on ENOMEM */
 char *wg_strndup(const char *s, size_t n);
 char *wg_asprintf(const char *fmt, ...) WG_PRINTF(1, 2);
 
 struct wg_buf {
-    char *p;    /* always NUL-terminated when non-NULL */
+    char *p; /* always NUL-terminated when non-NULL */
     size_t len;
     size_t cap;
     size_t max; /* hard cap on len; 0 = SIZE_MAX */
 };
 
 void wg_buf_init(struct wg_buf *b, size_t max);
-enum wg_err wg_buf_add(struct wg_buf *b, const void *p, size_t n);   /* WG_ETOOBIG past max */
+enum wg_err wg_buf_add(struct wg_buf *b, const void *p, size_t n); /* WG_ETOOBIG past max */
 enum wg_err wg_buf_adds(struct wg_buf *b, const char *s);
 enum wg_err wg_buf_addf(struct wg_buf *b, const char *fmt, ...) WG_PRINTF(2, 3);
 void wg_buf_reset(struct wg_buf *b);

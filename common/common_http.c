@@ -536,8 +536,7 @@ static void finish_attempt(struct run *r, struct slot *s, CURLcode rc)
     } else {
         j->err = WG_EHTTP;
         snprintf(j->errmsg, sizeof(j->errmsg), "HTTP %ld from %s", s->status, base);
-        retry = s->status == 429 ||
-                (s->status >= 500 && s->status != 501 && s->status != 505);
+        retry = s->status == 429 || (s->status >= 500 && s->status != 501 && s->status != 505);
         if (retry) {
             delay = retry_after_ns(j);
         }

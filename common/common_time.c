@@ -58,14 +58,14 @@ enum wg_err wg_time_parse(const char *s, size_t n, int64_t *out_ns)
 {
     int Y, M, D, h, m, sec;
     static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (digits(s, n, 0, 4, &Y) || n < 19 || s[4] != '-' || digits(s, n, 5, 2, &M) ||
-        s[7] != '-' || digits(s, n, 8, 2, &D) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+    if (digits(s, n, 0, 4, &Y) || n < 19 || s[4] != '-' || digits(s, n, 5, 2, &M) || s[7] != '-' ||
+        digits(s, n, 8, 2, &D) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
         digits(s, n, 11, 2, &h) || s[13] != ':' || digits(s, n, 14, 2, &m) || s[16] != ':' ||
         digits(s, n, 17, 2, &sec)) {
         return WG_EINVAL;
     }
-    if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] + (M == 2 && is_leap(Y)) || h > 23 ||
-        m > 59 || sec > 60) {
+    if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] + (M == 2 && is_leap(Y)) || h > 23 || m > 59 ||
+        sec > 60) {
         return WG_EINVAL;
     }
     size_t i = 19;
@@ -229,8 +229,12 @@ char *wg_duration_format(int64_t ns, char *out, size_t outlen)
         const char *u;
         int64_t ns;
     } units[] = {
-        {"h", 3600 * WG_NS_PER_SEC}, {"m", 60 * WG_NS_PER_SEC}, {"s", WG_NS_PER_SEC},
-        {"ms", 1000000},              {"us", 1000},               {"ns", 1},
+        {"h", 3600 * WG_NS_PER_SEC},
+        {"m", 60 * WG_NS_PER_SEC},
+        {"s", WG_NS_PER_SEC},
+        {"ms", 1000000},
+        {"us", 1000},
+        {"ns", 1},
     };
     if (ns <= 0) {
         snprintf(out, outlen, "0s");

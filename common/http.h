@@ -33,31 +33,31 @@ struct wg_http_tls {
 
 struct wg_http_job {
     /* in: all borrowed, must outlive wg_http_run */
-    const char *method;          /* "GET" (default when NULL), "POST", "PUT", ... */
-    const char *url;             /* full URL; only http:// and https:// */
-    const char *const *headers;  /* "Name: value" strings */
+    const char *method;         /* "GET" (default when NULL), "POST", "PUT", ... */
+    const char *url;            /* full URL; only http:// and https:// */
+    const char *const *headers; /* "Name: value" strings */
     size_t nheaders;
-    const char *body;            /* request body (NULL: none) */
+    const char *body; /* request body (NULL: none) */
     size_t body_len;
-    int64_t connect_timeout_ns;  /* 0: 5 s */
-    int64_t timeout_ns;          /* per attempt; 0: 10 s */
-    int64_t budget_ns;           /* all attempts, counted from the first; 0: timeout_ns */
-    int64_t deadline_ns;         /* absolute wg_mono_ns() deadline; 0: none */
-    size_t max_bytes;            /* response body cap (decoded); 0: 256 MiB */
-    int retries;                 /* attempts after the first */
-    const void *group;           /* jobs with the same group share group_max */
-    int group_max;               /* concurrent attempts per group; 0: unlimited */
-    int no_compression;          /* 1: do not send Accept-Encoding (gzip is asked otherwise) */
+    int64_t connect_timeout_ns; /* 0: 5 s */
+    int64_t timeout_ns;         /* per attempt; 0: 10 s */
+    int64_t budget_ns;          /* all attempts, counted from the first; 0: timeout_ns */
+    int64_t deadline_ns;        /* absolute wg_mono_ns() deadline; 0: none */
+    size_t max_bytes;           /* response body cap (decoded); 0: 256 MiB */
+    int retries;                /* attempts after the first */
+    const void *group;          /* jobs with the same group share group_max */
+    int group_max;              /* concurrent attempts per group; 0: unlimited */
+    int no_compression;         /* 1: do not send Accept-Encoding (gzip is asked otherwise) */
     struct wg_http_tls tls;
     struct wg_http_consumer consumer; /* data == NULL: the body is kept in errbody */
     /* out */
-    enum wg_err err;             /* WG_OK: a 2xx answer was read to its end */
-    char errmsg[512];            /* transport or status error, secrets redacted */
-    long status;                 /* last HTTP status, 0 if none */
+    enum wg_err err;  /* WG_OK: a 2xx answer was read to its end */
+    char errmsg[512]; /* transport or status error, secrets redacted */
+    long status;      /* last HTTP status, 0 if none */
     int attempts;
     int64_t elapsed_ns;
-    struct wg_buf headers_in;    /* the last response's header block ("Name: value\r\n"...) */
-    struct wg_buf errbody;       /* non-2xx body (or the whole body without a consumer) */
+    struct wg_buf headers_in; /* the last response's header block ("Name: value\r\n"...) */
+    struct wg_buf errbody;    /* non-2xx body (or the whole body without a consumer) */
 };
 
 struct wg_http_opts {

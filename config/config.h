@@ -107,11 +107,11 @@ enum {
 struct wg_rule_params {
     unsigned set;
     struct wg_threshold threshold;
-    long min_samples;        /* default 1 (threshold), 50 (mann-whitney) */
-    enum wg_no_data no_data; /* default inconclusive */
-    int64_t window_ns;       /* default 10m */
-    int64_t delay_ns;        /* default 0 */
-    struct wg_limit max_increase, max_decrease;         /* vs baseline reduced value */
+    long min_samples;                           /* default 1 (threshold), 50 (mann-whitney) */
+    enum wg_no_data no_data;                    /* default inconclusive */
+    int64_t window_ns;                          /* default 10m */
+    int64_t delay_ns;                           /* default 0 */
+    struct wg_limit max_increase, max_decrease; /* vs baseline reduced value */
     struct wg_limit allowed_increase, allowed_decrease; /* mann-whitney effect size */
     double confidence;                                  /* default 0.98 */
     char *severity;                                     /* default "critical" */
@@ -130,12 +130,12 @@ struct wg_wave_override {
 
 struct wg_baseline {
     enum wg_baseline_kind kind;
-    int64_t window_ns;           /* WINDOW */
-    int64_t start_ns, end_ns;    /* PINNED */
-    long previous_count;         /* PREVIOUS: how many passing evaluations; default 5 */
-    char *split_tag;             /* SPLIT: tag name */
-    char *split_baseline;        /* SPLIT: tag value of the baseline */
-    char *split_canary;          /* SPLIT: tag value of the canary */
+    int64_t window_ns;        /* WINDOW */
+    int64_t start_ns, end_ns; /* PINNED */
+    long previous_count;      /* PREVIOUS: how many passing evaluations; default 5 */
+    char *split_tag;          /* SPLIT: tag name */
+    char *split_baseline;     /* SPLIT: tag value of the baseline */
+    char *split_canary;       /* SPLIT: tag value of the canary */
 };
 
 struct wg_rule {
@@ -181,20 +181,20 @@ struct wg_wave {
 
 /* The `server:` section (wavegate serve). Decoded by config/config_server.c. */
 struct wg_server_cfg {
-    int present;                /* 1 when the section was given */
-    char *listen;               /* "ADDR:PORT"; default "127.0.0.1:8080" */
-    char *bearer_token_env;     /* name of the env var holding the token */
-    char *bearer_token_file;    /* file holding the token (trailing newline dropped) */
-    char *tls_cert, *tls_key;   /* PEM files; both or neither */
-    size_t max_body;            /* request body cap; default 64 KiB */
-    char *state_dir;            /* NULL: the top-level state_dir */
-    char *external_url;         /* how pipelines reach us; used in links, optional */
-    int64_t cache_ttl_ns;       /* verdict cache; default 5s, 0 disables */
-    unsigned max_connections;   /* default 256 */
-    unsigned per_ip_connections; /* default 64 */
+    int present;                   /* 1 when the section was given */
+    char *listen;                  /* "ADDR:PORT"; default "127.0.0.1:8080" */
+    char *bearer_token_env;        /* name of the env var holding the token */
+    char *bearer_token_file;       /* file holding the token (trailing newline dropped) */
+    char *tls_cert, *tls_key;      /* PEM files; both or neither */
+    size_t max_body;               /* request body cap; default 64 KiB */
+    char *state_dir;               /* NULL: the top-level state_dir */
+    char *external_url;            /* how pipelines reach us; used in links, optional */
+    int64_t cache_ttl_ns;          /* verdict cache; default 5s, 0 disables */
+    unsigned max_connections;      /* default 256 */
+    unsigned per_ip_connections;   /* default 64 */
     int64_t connection_timeout_ns; /* idle/slow connection timeout; default 15s */
-    unsigned threads;           /* polling threads; default 2 */
-    int64_t drain_timeout_ns;   /* SIGTERM drain budget; default 30s */
+    unsigned threads;              /* polling threads; default 2 */
+    int64_t drain_timeout_ns;      /* SIGTERM drain budget; default 30s */
     struct wg_pos pos;
 };
 
@@ -208,10 +208,10 @@ struct wg_config {
     size_t nwaves;
     struct wg_feature *features;
     size_t nfeatures;
-    char *state_dir; /* default: $XDG_STATE_HOME/wavegate or ./.wavegate */
+    char *state_dir;                  /* default: $XDG_STATE_HOME/wavegate or ./.wavegate */
     struct wg_alert_config *alerting; /* `alerting:` and `monitor:` (config_alerting.h); NULL
                                        * when the file has neither */
-    struct wg_server_cfg server; /* defaults set even when the section is absent */
+    struct wg_server_cfg server;      /* defaults set even when the section is absent */
 };
 
 /* The placeholders a query template may use. */

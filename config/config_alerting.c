@@ -642,8 +642,8 @@ static void each_str(const struct wg__cfg_node *n,
     }
 }
 
-static void check_feature(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                          const char *path, const char *name)
+static void check_feature(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                          const char *name)
 {
     if (!wg_config_feature(c->cfg, name)) {
         char known[512] = "";

@@ -29,12 +29,12 @@ struct wg_matchers {
 struct wg_route {
     char *receiver;
     struct wg_matchers match;
-    int cont;          /* continue: keep matching siblings after this one */
-    char **group_by;   /* label names; group_by_all = the `...` form */
+    int cont;        /* continue: keep matching siblings after this one */
+    char **group_by; /* label names; group_by_all = the `...` form */
     size_t ngroup_by;
     int group_by_all;
-    int64_t group_wait_ns;     /* default 30s */
-    int64_t group_interval_ns; /* default 5m */
+    int64_t group_wait_ns;      /* default 30s */
+    int64_t group_interval_ns;  /* default 5m */
     int64_t repeat_interval_ns; /* default 4h */
     struct wg_route *routes;
     size_t nroutes;
@@ -94,18 +94,18 @@ struct wg_monitor_rule {
 };
 
 struct wg_monitor {
-    int enabled;           /* a monitor: section was given */
-    int64_t interval_ns;   /* default 1m */
-    char **waves;          /* empty: every wave */
+    int enabled;         /* a monitor: section was given */
+    int64_t interval_ns; /* default 1m */
+    char **waves;        /* empty: every wave */
     size_t nwaves;
-    char **features;       /* empty: every feature */
+    char **features; /* empty: every feature */
     size_t nfeatures;
-    int64_t for_ns;        /* default 0 */
+    int64_t for_ns; /* default 0 */
     int64_t keep_firing_for_ns;
     enum wg_state_map no_data; /* default keep_last */
     enum wg_state_map error;   /* default separate */
-    int alert_on_pass;     /* route a "gate passed" event too */
-    char *external_url;    /* base for generatorURL / report links */
+    int alert_on_pass;         /* route a "gate passed" event too */
+    char *external_url;        /* base for generatorURL / report links */
     struct wg_monitor_rule *rules;
     size_t nrules;
 };
@@ -117,8 +117,8 @@ struct wg_alert_config {
     size_t nreceivers;
     struct wg_inhibit_rule *inhibit;
     size_t ninhibit;
-    char *title_tmpl; /* templates.title; default built in */
-    char *text_tmpl;  /* templates.text */
+    char *title_tmpl;  /* templates.title; default built in */
+    char *text_tmpl;   /* templates.text */
     int64_t resend_ns; /* alertmanager receivers: re-send firing alerts; default 1m */
     struct wg_monitor monitor;
 };
@@ -141,8 +141,8 @@ const struct wg_receiver *wg_alert_config_receiver(const struct wg_alert_config 
  * (quotes optional). 0 on success; -1 with a message in err. Free with wg_matcher_clear. */
 int wg_matcher_parse(const char *s, struct wg_matcher *out, char *err, size_t errlen);
 /* Build a matcher from parts (compiles the regex). 0 on success. */
-int wg_matcher_init(struct wg_matcher *m, const char *name, enum wg_match_op op,
-                    const char *value, char *err, size_t errlen);
+int wg_matcher_init(struct wg_matcher *m, const char *name, enum wg_match_op op, const char *value,
+                    char *err, size_t errlen);
 void wg_matcher_clear(struct wg_matcher *m);
 void wg_matchers_clear(struct wg_matchers *ms);
 

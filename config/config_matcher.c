@@ -10,8 +10,8 @@
 
 #define MAX_MATCHER_LEN 4096
 
-int wg_matcher_init(struct wg_matcher *m, const char *name, enum wg_match_op op,
-                    const char *value, char *err, size_t errlen)
+int wg_matcher_init(struct wg_matcher *m, const char *name, enum wg_match_op op, const char *value,
+                    char *err, size_t errlen)
 {
     memset(m, 0, sizeof(*m));
     if (!name || !*name || !value || strlen(value) > MAX_MATCHER_LEN) {
@@ -42,8 +42,7 @@ int wg_matcher_init(struct wg_matcher *m, const char *name, enum wg_match_op op,
 
 static int is_name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
 int wg_matcher_parse(const char *s, struct wg_matcher *out, char *err, size_t errlen)
@@ -177,8 +176,10 @@ int wg__config_template_check(const char *t, size_t *off, char *err, size_t errl
             }
         }
         if (!ok) {
-            snprintf(err, errlen, "unknown field '%.*s' (allowed: status, receiver, count, "
-                     "alertname, labels.X, annotations.X, group.X, common.X)", (int)n, a);
+            snprintf(err, errlen,
+                     "unknown field '%.*s' (allowed: status, receiver, count, "
+                     "alertname, labels.X, annotations.X, group.X, common.X)",
+                     (int)n, a);
             return -1;
         }
         p = e + 2;

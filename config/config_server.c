@@ -11,8 +11,8 @@
 
 static const struct wg__config_range r_conn = {1, 65535, 0, 0};
 static const struct wg__config_range r_threads = {1, 64, 0, 0};
-static const struct wg__config_range r_ttl = {0, 3600, 0, 0};            /* seconds */
-static const struct wg__config_range r_timeout = {1, 3600, 0, 0};        /* seconds */
+static const struct wg__config_range r_ttl = {0, 3600, 0, 0};     /* seconds */
+static const struct wg__config_range r_timeout = {1, 3600, 0, 0}; /* seconds */
 
 static int dec_listen(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
                       void *dst, const void *arg)
@@ -54,8 +54,7 @@ static const struct wg__config_field server_fields[] = {
     {"cache_ttl", wg__config_dec_duration, OFF(cache_ttl_ns), &r_ttl, 0, 0},
     {"max_connections", dec_uint, OFF(max_connections), &r_conn, 0, 0},
     {"per_ip_connections", dec_uint, OFF(per_ip_connections), &r_conn, 0, 0},
-    {"connection_timeout", wg__config_dec_duration, OFF(connection_timeout_ns), &r_timeout, 0,
-     0},
+    {"connection_timeout", wg__config_dec_duration, OFF(connection_timeout_ns), &r_timeout, 0, 0},
     {"threads", dec_uint, OFF(threads), &r_threads, 0, 0},
     {"drain_timeout", wg__config_dec_duration, OFF(drain_timeout_ns), &r_timeout, 0, 0},
 };
@@ -101,7 +100,8 @@ void wg__config_decode_server(struct wg__config_ctx *c, const struct wg__cfg_nod
         (void)wg__config_fields(c, tls, tpath, &tset, 1, NULL);
     }
     if (s->bearer_token_env && s->bearer_token_file) {
-        wg__config_err(c, n, path, "bearer_token_env and bearer_token_file are exclusive; "
+        wg__config_err(c, n, path,
+                       "bearer_token_env and bearer_token_file are exclusive; "
                        "give one");
     }
 }

@@ -26,8 +26,8 @@ struct wg_check_req {
     const char *wave;
     const char *const *features; /* NULL / 0: every feature */
     size_t nfeatures;
-    int64_t deploy_ns; /* 0: no deploy time, windows end at now */
-    int64_t now_ns;    /* 0: wg_now_ns() */
+    int64_t deploy_ns;     /* 0: no deploy time, windows end at now */
+    int64_t now_ns;        /* 0: wg_now_ns() */
     const char *state_dir; /* NULL: cfg->state_dir; used by baseline: previous */
     /* Repeated looks of a bake-time analysis (0 = a single look): look is 1-based; Mann-Whitney
      * rules then spend their false-fail budget across max_looks (rules.h alpha spending).
@@ -84,9 +84,9 @@ int wg_gate_exit_code(enum wg_verdict v); /* warn → 0 */
 /* ---- bake-time analysis in the foreground (`wavegate check --wait`) ------------------- */
 
 struct wg_wait_opts {
-    int64_t interval_ns;       /* between looks; > 0 */
-    int count;                 /* looks at most; > 0 */
-    struct wg_limits limits;   /* rules.h: failure/inconclusive/error limits */
+    int64_t interval_ns;     /* between looks; > 0 */
+    int count;               /* looks at most; > 0 */
+    struct wg_limits limits; /* rules.h: failure/inconclusive/error limits */
     /* Called after every look with its report (valid during the call) and the limits state. */
     void (*on_look)(void *ud, int look, const struct wg_check_report *rep,
                     const struct wg_limits_state *st);
@@ -118,8 +118,8 @@ struct wg_server_eval {
 };
 
 struct wg_server_opts {
-    const char *config_path;   /* re-read by wg_server_reload; may be NULL (no reload) */
-    const char *listen;        /* overrides cfg->server.listen; "ADDR:PORT", port 0 = any */
+    const char *config_path;    /* re-read by wg_server_reload; may be NULL (no reload) */
+    const char *listen;         /* overrides cfg->server.listen; "ADDR:PORT", port 0 = any */
     struct wg_server_eval eval; /* fn NULL: wg_gate_check + wg_gate_report_json */
 };
 

@@ -43,8 +43,8 @@ static enum wg_err pick_features(const struct wg_config *cfg, const struct wg_ch
         v[i] = wg_config_feature(cfg, req->features[i]);
         if (!v[i]) {
             char known[512];
-            list_names(known, sizeof(known), "features", cfg->nfeatures,
-                       sizeof(struct wg_feature), cfg->features);
+            list_names(known, sizeof(known), "features", cfg->nfeatures, sizeof(struct wg_feature),
+                       cfg->features);
             snprintf(err, errlen, "unknown feature \"%s\" (known: %s)", req->features[i], known);
             free(v);
             return WG_ENOTFOUND;
@@ -154,8 +154,8 @@ static enum wg_err plan_rule(const struct wg_config *cfg, const struct wg_wave *
         return WG_OK;
     }
     char *q = NULL;
-    if (wg__gate_render(src, w, rr->feature, r, win.start_ns, win.end_ns, &q, rerr,
-                        sizeof(rerr)) != WG_OK) {
+    if (wg__gate_render(src, w, rr->feature, r, win.start_ns, win.end_ns, &q, rerr, sizeof(rerr)) !=
+        WG_OK) {
         snprintf(pl->errbuf, sizeof(pl->errbuf), "query template: %s", rerr);
         pl->render_err = pl->errbuf;
         return WG_OK;
@@ -169,8 +169,8 @@ static enum wg_err plan_rule(const struct wg_config *cfg, const struct wg_wave *
     pl->cur_q = (int)*nq - 1;
     if (win.has_baseline) {
         char *bq = NULL;
-        if (wg__gate_render(src, w, rr->feature, r, win.baseline_start_ns, win.baseline_end_ns,
-                            &bq, rerr, sizeof(rerr)) != WG_OK) {
+        if (wg__gate_render(src, w, rr->feature, r, win.baseline_start_ns, win.baseline_end_ns, &bq,
+                            rerr, sizeof(rerr)) != WG_OK) {
             snprintf(pl->errbuf, sizeof(pl->errbuf), "baseline query template: %s", rerr);
             pl->render_err = pl->errbuf;
             return WG_OK;
@@ -202,8 +202,7 @@ static void judge_incomplete(struct wg_rule_report *rr, int64_t now)
         char left[48];
         char why[512];
         wg_duration_format(rr->end_ns - now, left, sizeof(left));
-        snprintf(why, sizeof(why), "window incomplete (%s left); so far: %s", left,
-                 rr->res.reason);
+        snprintf(why, sizeof(why), "window incomplete (%s left); so far: %s", left, rr->res.reason);
         rr->res.verdict = WG_INCONCLUSIVE;
         snprintf(rr->res.reason, sizeof(rr->res.reason), "%s", why);
     }
@@ -236,9 +235,8 @@ static enum wg_err evaluate(const struct wg_config *cfg, const struct wg_check_r
             in.baseline_error = query_error(&qs[pl->base_q], bbuf, sizeof(bbuf));
         } else if (rr->rule->baseline.kind == WG_BASELINE_PREVIOUS) {
             const char *dir = req->state_dir ? req->state_dir : cfg->state_dir;
-            if (wg__gate_state_previous(dir, rr->rule, w->name,
-                                        rr->rule->baseline.previous_count, &prev, bbuf,
-                                        sizeof(bbuf)) != WG_OK) {
+            if (wg__gate_state_previous(dir, rr->rule, w->name, rr->rule->baseline.previous_count,
+                                        &prev, bbuf, sizeof(bbuf)) != WG_OK) {
                 in.baseline_error = bbuf;
             }
             in.baseline = &prev;
@@ -246,8 +244,8 @@ static enum wg_err evaluate(const struct wg_config *cfg, const struct wg_check_r
         if (req->max_looks > 0 && rr->rule->judge == WG_JUDGE_MANN_WHITNEY) {
             int last = i < req->nlast_tested && req->last_tested ? req->last_tested[i] : 0;
             in.sequential = 1;
-            in.look_alpha = wg_rules_alpha_spend_since(wg__gate_alpha(&rr->p), last, req->look,
-                                                       req->max_looks);
+            in.look_alpha =
+                wg_rules_alpha_spend_since(wg__gate_alpha(&rr->p), last, req->look, req->max_looks);
         }
         enum wg_err rc = wg_rules_eval(&in, &rr->res);
         wg_seriesset_free(&prev);
@@ -255,7 +253,8 @@ static enum wg_err evaluate(const struct wg_config *cfg, const struct wg_check_r
             return rc;
         }
         if (!rr->res.reason[0]) {
-            snprintf(rr->res.reason, sizeof(rr->res.reason), "%s", wg_verdict_name(rr->res.verdict));
+            snprintf(rr->res.reason, sizeof(rr->res.reason), "%s",
+                     wg_verdict_name(rr->res.verdict));
         }
         judge_incomplete(rr, now);
     }
@@ -312,10 +311,8 @@ enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req
     const struct wg_wave *w = req->wave ? wg_config_wave(cfg, req->wave) : NULL;
     if (!w) {
         char known[512];
-        list_names(known, sizeof(known), "waves", cfg->nwaves, sizeof(struct wg_wave),
-                   cfg->waves);
-        snprintf(err, errlen, "unknown wave \"%s\" (known: %s)", req->wave ? req->wave : "",
-                 known);
+        list_names(known, sizeof(known), "waves", cfg->nwaves, sizeof(struct wg_wave), cfg->waves);
+        snprintf(err, errlen, "unknown wave \"%s\" (known: %s)", req->wave ? req->wave : "", known);
         return WG_ENOTFOUND;
     }
     rc = pick_features(cfg, req, &feats, &nfeats, err, errlen);

@@ -66,9 +66,9 @@ struct wg__cfgref {
 
 struct wg__verdict {
     atomic_int refs;
-    enum wg_err err;         /* WG_OK: verdict + json are set */
+    enum wg_err err; /* WG_OK: verdict + json are set */
     enum wg_verdict verdict;
-    char *json;              /* the body; on err a small {"verdict":"error",...} document */
+    char *json; /* the body; on err a small {"verdict":"error",...} document */
     size_t len;
     struct MHD_Response *resp; /* JSON body response built once, reused by every hit */
     int64_t expires_mono;      /* cache expiry */
@@ -83,9 +83,9 @@ struct wg__params {
     char *features[WG__MAX_FEATURES];
     size_t nfeatures;
     int64_t deploy_ns;
-    int mode_status;   /* mode=status */
+    int mode_status;       /* mode=status */
     int inconclusive_pass; /* flagger rollout: ?inconclusive=pass */
-    char *token;       /* flagger metadata.token */
+    char *token;           /* flagger metadata.token */
     /* analyses only (not part of the single-flight key): repeated looks, see wg_check_req */
     int look, max_looks;
     const int *last_tested;
@@ -96,8 +96,8 @@ enum wg__route {
     WG__R_NONE = 0,
     WG__R_GATE,
     WG__R_FLAGGER,
-    WG__R_ANALYSES,     /* POST /v1/analyses */
-    WG__R_ANALYSIS,     /* GET /v1/analyses/{id} */
+    WG__R_ANALYSES, /* POST /v1/analyses */
+    WG__R_ANALYSIS, /* GET /v1/analyses/{id} */
     WG__R_HEALTHZ,
     WG__R_READYZ,
     WG__R_METRICS
@@ -134,14 +134,14 @@ struct wg__req {
     struct wg_server *srv;
     enum wg__route route;
     enum wg__hook hook;
-    char id[64];             /* analysis id */
+    char id[64]; /* analysis id */
     int method_post;
     struct wg_buf body;
     int too_big;
-    int header_authed;       /* Authorization header matched */
-    struct wg__cfgref *gen;  /* config generation pinned for this request */
+    int header_authed;      /* Authorization header matched */
+    struct wg__cfgref *gen; /* config generation pinned for this request */
     struct wg__params p;
-    struct wg__verdict *v;   /* set once the evaluation finished */
+    struct wg__verdict *v; /* set once the evaluation finished */
     int suspended;
     int64_t t0;
 };
@@ -169,8 +169,16 @@ struct wg__metrics {
     char *src_name[WG__MAX_SOURCES];
     struct wg__hist src_seconds[WG__MAX_SOURCES];
 };
-enum { WG__E_BAD_REQUEST = 0, WG__E_UNAUTHORIZED, WG__E_TOO_BIG, WG__E_NOT_FOUND, WG__E_EVAL,
-       WG__E_INTERNAL, WG__E_OVERLOAD, WG__E_RELOAD };
+enum {
+    WG__E_BAD_REQUEST = 0,
+    WG__E_UNAUTHORIZED,
+    WG__E_TOO_BIG,
+    WG__E_NOT_FOUND,
+    WG__E_EVAL,
+    WG__E_INTERNAL,
+    WG__E_OVERLOAD,
+    WG__E_RELOAD
+};
 
 void wg__metrics_init(struct wg__metrics *m);
 void wg__metrics_free(struct wg__metrics *m);
@@ -264,8 +272,7 @@ enum MHD_Result wg__reply_error(struct wg_server *s, struct MHD_Connection *c, u
 int wg__server_token_ok(const struct wg__cfgref *g, const char *tok, size_t len);
 
 /* Analyses (gate_server_analysis.c). */
-enum wg_err wg__analyses_open(struct wg_server *s, const char *state_dir, char *err,
-                              size_t errlen);
+enum wg_err wg__analyses_open(struct wg_server *s, const char *state_dir, char *err, size_t errlen);
 void wg__analyses_close(struct wg__analyses *a);
 /* POST body → 201 + id, or status/err for 400/404. */
 unsigned wg__analyses_create(struct wg_server *s, struct wg__cfgref *gen, const char *body,

@@ -51,7 +51,8 @@ static cJSON *threshold_json(const struct wg_rule_params *p)
     const struct {
         const char *k;
         const struct wg_limit *l;
-    } lims[] = {{"max_increase", &p->max_increase}, {"max_decrease", &p->max_decrease},
+    } lims[] = {{"max_increase", &p->max_increase},
+                {"max_decrease", &p->max_decrease},
                 {"allowed_increase", &p->allowed_increase},
                 {"allowed_decrease", &p->allowed_decrease}};
     for (size_t i = 0; i < sizeof(lims) / sizeof(lims[0]); i++) {
@@ -232,8 +233,8 @@ void wg_gate_report_text(const struct wg_check_report *r, FILE *f)
     for (size_t i = 0; i < r->nfeatures; i++) {
         const struct wg_feature_report *fr = &r->features[i];
         if (fr->score_pct >= 0) {
-            fprintf(f, "feature %s: %s (score %.1f%%)\n", fr->feature->name,
-                    upper(fr->verdict), fr->score_pct);
+            fprintf(f, "feature %s: %s (score %.1f%%)\n", fr->feature->name, upper(fr->verdict),
+                    fr->score_pct);
         }
     }
     fprintf(f, "verdict: %s\n", upper(r->verdict == WG_WARN ? WG_PASS : r->verdict));

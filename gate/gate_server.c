@@ -72,8 +72,7 @@ enum wg_err wg__server_gen_new(struct wg_config *cfg, struct wg__cfgref **out, c
             goto out;
         }
         if (!*tok) {
-            snprintf(err, errlen, "server.bearer_token_file: %s is empty",
-                     sc->bearer_token_file);
+            snprintf(err, errlen, "server.bearer_token_file: %s is empty", sc->bearer_token_file);
             rc = WG_ECONFIG;
             goto out;
         }
@@ -127,9 +126,14 @@ int wg__server_token_ok(const struct wg__cfgref *g, const char *tok, size_t len)
 
 /* ---- routing ------------------------------------------------------------------------------ */
 
-const char *const wg__hook_names[WG__H_LAST] = {
-    "rollout", "pre-rollout", "confirm-rollout", "confirm-promotion", "confirm-traffic-increase",
-    "rollback", "post-rollout", "event"};
+const char *const wg__hook_names[WG__H_LAST] = {"rollout",
+                                                "pre-rollout",
+                                                "confirm-rollout",
+                                                "confirm-promotion",
+                                                "confirm-traffic-increase",
+                                                "rollback",
+                                                "post-rollout",
+                                                "event"};
 
 /* 0 and r->route set, or the status to answer (404/405). */
 static unsigned route(struct wg__req *r, const char *url, const char *method)
@@ -180,8 +184,8 @@ static unsigned route(struct wg__req *r, const char *url, const char *method)
     static const struct {
         const char *path;
         enum wg__route r;
-    } plain[] = {{"/healthz", WG__R_HEALTHZ}, {"/readyz", WG__R_READYZ},
-                 {"/metrics", WG__R_METRICS}};
+    } plain[] = {
+        {"/healthz", WG__R_HEALTHZ}, {"/readyz", WG__R_READYZ}, {"/metrics", WG__R_METRICS}};
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
         if (!strcmp(url, plain[i].path)) {
             r->route = plain[i].r;
@@ -227,34 +231,33 @@ static enum MHD_Result unauthorized(struct wg_server *s, struct MHD_Connection *
 
 /* The first call for a request: route, pin the config, check auth and Content-Length before
  * any body byte is read. Returns MHD_YES with *done = 0 to go on reading. */
-static enum MHD_Result first_call(struct wg_server *s, struct MHD_Connection *c,
-                                  struct wg__req *r, const char *url, const char *method,
-                                  int *done)
+static enum MHD_Result first_call(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r,
+                                  const char *url, const char *method, int *done)
 {
     *done = 1;
     unsigned st = route(r, url, method);
     if (st) {
-        return wg__reply_error(s, c, st, st == 405 ? "method %s not allowed on %s"
-                                                   : "no route %s %s", method, url);
+        return wg__reply_error(
+            s, c, st, st == 405 ? "method %s not allowed on %s" : "no route %s %s", method, url);
     }
     r->gen = wg__server_gen_get(s);
-    int v1 = r->route == WG__R_GATE || r->route == WG__R_FLAGGER ||
-             r->route == WG__R_ANALYSES || r->route == WG__R_ANALYSIS ||
-             r->route == WG__R_SILENCES || r->route == WG__R_SILENCE;
+    int v1 = r->route == WG__R_GATE || r->route == WG__R_FLAGGER || r->route == WG__R_ANALYSES ||
+             r->route == WG__R_ANALYSIS || r->route == WG__R_SILENCES || r->route == WG__R_SILENCE;
     if (v1 && r->gen->has_token) {
         r->header_authed = header_auth(r, c);
         /* Flagger cannot send headers: its token is in the body (metadata.token). */
         if (!r->header_authed && r->route != WG__R_FLAGGER) {
-            return unauthorized(s, c, MHD_lookup_connection_value(
-                                          c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION) != NULL);
+            return unauthorized(s, c,
+                                MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                            MHD_HTTP_HEADER_AUTHORIZATION) != NULL);
         }
     }
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     size_t max = r->gen->cfg->server.max_body ? r->gen->cfg->server.max_body : 65536;
     if (cl && strtoull(cl, NULL, 10) > max) {
         atomic_fetch_add(&s->m.errors[WG__E_TOO_BIG], 1);
-        return wg__reply_error(s, c, 413, "request body of %s bytes is over max_body %zu", cl,
-                               max);
+        return wg__reply_error(s, c, 413, "request body of %s bytes is over max_body %zu", cl, max);
     }
     wg_buf_init(&r->body, max);
     *done = 0;
@@ -262,8 +265,8 @@ static enum MHD_Result first_call(struct wg_server *s, struct MHD_Connection *c,
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
-                               const char *method, const char *version,
-                               const char *upload_data, size_t *upload_data_size, void **con_cls)
+                               const char *method, const char *version, const char *upload_data,
+                               size_t *upload_data_size, void **con_cls)
 {
     struct wg_server *s = cls;
     struct wg__req *r = *con_cls;
@@ -440,8 +443,8 @@ static enum wg_err start_daemon(struct wg_server *s, const struct wg_server_cfg 
         {cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
         {MHD_OPTION_END, 0, NULL},
     };
-    s->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_ARRAY, opts,
-                            MHD_OPTION_END);
+    s->d =
+        MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     free(cert);
     free(key);
     if (!s->d) {

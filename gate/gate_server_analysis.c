@@ -32,7 +32,7 @@ struct an {
 
 struct wg__analyses {
     struct wg_server *s;
-    sqlite3 *db;        /* opened lazily: an idle server never touches SQLite */
+    sqlite3 *db; /* opened lazily: an idle server never touches SQLite */
     char path[1100];
     pthread_mutex_t mu; /* guards db and the list */
     pthread_cond_t cv;
@@ -130,8 +130,8 @@ static unsigned spec_parse(struct an *a, const char *body, size_t len, char *err
     if (json_int(root, "count", NULL, 0, &a->lim.count) < 0 || a->lim.count < 0 ||
         json_int(lo, "failure_limit", "failureLimit", 0, &a->lim.failure_limit) < 0 ||
         json_int(lo, "consecutive_failures", NULL, 0, &a->lim.consecutive_failures) < 0 ||
-        json_int(lo, "inconclusive_limit", "inconclusiveLimit", 0,
-                 &a->lim.inconclusive_limit) < 0 ||
+        json_int(lo, "inconclusive_limit", "inconclusiveLimit", 0, &a->lim.inconclusive_limit) <
+            0 ||
         json_int(lo, "error_limit", "consecutiveErrorLimit", 4, &a->lim.error_limit) < 0) {
         snprintf(err, errlen, "count and limits: want integers -1..%d", MAX_COUNT);
         goto out;
@@ -161,10 +161,8 @@ static void db_update(struct wg__analyses *A, const struct an *a)
         wg_log(WG_LOG_ERROR, "analyses: %s", sqlite3_errmsg(A->db));
         return;
     }
-    sqlite3_bind_text(q, 1, a->st.done ? status_name(a->st.verdict) : "running", -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_text(q, 2, a->st.done ? wg_verdict_name(a->st.verdict) : NULL, -1,
-                      SQLITE_STATIC);
+    sqlite3_bind_text(q, 1, a->st.done ? status_name(a->st.verdict) : "running", -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, a->st.done ? wg_verdict_name(a->st.verdict) : NULL, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 3, a->st.reason, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 4, a->next_ns);
     sqlite3_bind_int64(q, 5, wg_now_ns());
@@ -202,10 +200,12 @@ static int db_measurement(struct wg__analyses *A, const struct an *a, int seq, i
 static void db_resume(struct wg__analyses *A)
 {
     sqlite3_stmt *q = NULL, *m = NULL;
-    if (sqlite3_prepare_v2(A->db, "SELECT id, spec, next_ns FROM analyses WHERE status="
-                                  "'running'", -1, &q, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(A->db, "SELECT verdict FROM measurements WHERE id=? ORDER BY seq",
-                           -1, &m, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(A->db,
+                           "SELECT id, spec, next_ns FROM analyses WHERE status="
+                           "'running'",
+                           -1, &q, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(A->db, "SELECT verdict FROM measurements WHERE id=? ORDER BY seq", -1,
+                           &m, NULL) != SQLITE_OK) {
         goto out;
     }
     while (sqlite3_step(q) == SQLITE_ROW && A->nrunning < MAX_ANALYSES) {
@@ -348,12 +348,15 @@ static enum wg_err db_open(struct wg__analyses *A, char *err, size_t errlen)
     if (A->db) {
         return WG_OK;
     }
-    if (sqlite3_open_v2(A->path, &A->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                        SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK ||
+    if (sqlite3_open_v2(A->path, &A->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK ||
         sqlite3_busy_timeout(A->db, 5000) != SQLITE_OK ||
         sqlite3_exec(A->db, SCHEMA, NULL, NULL, &emsg) != SQLITE_OK) {
         snprintf(err, errlen, "state store %s: %s", A->path,
-                 emsg ? emsg : A->db ? sqlite3_errmsg(A->db) : "cannot open");
+                 emsg    ? emsg
+                 : A->db ? sqlite3_errmsg(A->db)
+                         : "cannot open");
         sqlite3_free(emsg);
         sqlite3_close(A->db);
         A->db = NULL;
@@ -368,8 +371,7 @@ static enum wg_err db_open(struct wg__analyses *A, char *err, size_t errlen)
     return WG_OK;
 }
 
-enum wg_err wg__analyses_open(struct wg_server *s, const char *state_dir, char *err,
-                              size_t errlen)
+enum wg_err wg__analyses_open(struct wg_server *s, const char *state_dir, char *err, size_t errlen)
 {
     struct stat st;
     struct wg__analyses *A = calloc(1, sizeof(*A));
@@ -500,8 +502,8 @@ unsigned wg__analyses_create(struct wg_server *s, struct wg__cfgref *gen, const 
     pthread_mutex_unlock(&A->mu);
     *out_json = wg_asprintf("{\"id\":\"%s\",\"status\":\"running\",\"url\":\"/v1/analyses/%s\"}",
                             a->id, a->id);
-    wg_log(WG_LOG_INFO, "analysis %s: started for wave %s, %d measurements every %llds",
-           a->id, a->p.wave, a->lim.count, (long long)(a->interval_ns / WG_NS_PER_SEC));
+    wg_log(WG_LOG_INFO, "analysis %s: started for wave %s, %d measurements every %llds", a->id,
+           a->p.wave, a->lim.count, (long long)(a->interval_ns / WG_NS_PER_SEC));
     return 201;
 out:
     an_free(a);
@@ -521,10 +523,14 @@ unsigned wg__analyses_get(struct wg_server *s, const char *id, char **out_json)
     if (!A->db) {
         goto out;
     }
-    if (sqlite3_prepare_v2(A->db, "SELECT spec, status, verdict, reason, created_ns,"
-                           " updated_ns FROM analyses WHERE id=?", -1, &q, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(A->db, "SELECT seq, at_ns, verdict, report FROM measurements"
-                           " WHERE id=? ORDER BY seq", -1, &m, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(A->db,
+                           "SELECT spec, status, verdict, reason, created_ns,"
+                           " updated_ns FROM analyses WHERE id=?",
+                           -1, &q, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(A->db,
+                           "SELECT seq, at_ns, verdict, report FROM measurements"
+                           " WHERE id=? ORDER BY seq",
+                           -1, &m, NULL) != SQLITE_OK) {
         st = 500;
         goto out;
     }
@@ -542,10 +548,10 @@ unsigned wg__analyses_get(struct wg_server *s, const char *id, char **out_json)
         cJSON_AddStringToObject(o, "verdict", (const char *)sqlite3_column_text(q, 2));
     }
     cJSON_AddStringToObject(o, "reason", (const char *)sqlite3_column_text(q, 3));
-    cJSON_AddStringToObject(o, "created", wg_time_format(sqlite3_column_int64(q, 4), tb,
-                                                          sizeof(tb)));
-    cJSON_AddStringToObject(o, "updated", wg_time_format(sqlite3_column_int64(q, 5), tb,
-                                                          sizeof(tb)));
+    cJSON_AddStringToObject(o, "created",
+                            wg_time_format(sqlite3_column_int64(q, 4), tb, sizeof(tb)));
+    cJSON_AddStringToObject(o, "updated",
+                            wg_time_format(sqlite3_column_int64(q, 5), tb, sizeof(tb)));
     cJSON_AddItemToObject(o, "spec", cJSON_Parse((const char *)sqlite3_column_text(q, 0)));
     cJSON *arr = cJSON_AddArrayToObject(o, "measurements");
     sqlite3_bind_text(m, 1, id, -1, SQLITE_STATIC);
@@ -555,8 +561,8 @@ unsigned wg__analyses_get(struct wg_server *s, const char *id, char **out_json)
             break;
         }
         cJSON_AddNumberToObject(e, "seq", sqlite3_column_int(m, 0));
-        cJSON_AddStringToObject(e, "at", wg_time_format(sqlite3_column_int64(m, 1), tb,
-                                                         sizeof(tb)));
+        cJSON_AddStringToObject(e, "at",
+                                wg_time_format(sqlite3_column_int64(m, 1), tb, sizeof(tb)));
         cJSON_AddStringToObject(e, "verdict", (const char *)sqlite3_column_text(m, 2));
         if (sqlite3_column_type(m, 3) != SQLITE_NULL) {
             cJSON_AddItemToObject(e, "report",
@@ -585,8 +591,10 @@ void wg__analyses_count(struct wg_server *s, unsigned long long counts[WG_FAIL +
         return;
     }
     pthread_mutex_lock(&A->mu);
-    if (A->db && sqlite3_prepare_v2(A->db, "SELECT status, count(*) FROM analyses GROUP BY "
-                                    "status", -1, &q, NULL) == SQLITE_OK) {
+    if (A->db && sqlite3_prepare_v2(A->db,
+                                    "SELECT status, count(*) FROM analyses GROUP BY "
+                                    "status",
+                                    -1, &q, NULL) == SQLITE_OK) {
         while (sqlite3_step(q) == SQLITE_ROW) {
             const char *n = (const char *)sqlite3_column_text(q, 0);
             unsigned long long c = (unsigned long long)sqlite3_column_int64(q, 1);

@@ -9,13 +9,20 @@
 
 /* Upper bounds in microseconds: 1ms .. 30s. */
 static const unsigned long long bounds_us[WG__HIST_BUCKETS] = {
-    1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 10000000,
-    30000000};
+    1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 10000000, 30000000};
 
-static const char *const consumer_names[WG__C_LAST] = {
-    "gate_body", "gate_status", "flagger_rollout", "flagger_pre_rollout",
-    "flagger_confirm_rollout", "flagger_confirm_promotion", "flagger_confirm_traffic_increase",
-    "flagger_rollback", "flagger_post_rollout", "flagger_event", "analysis", "other"};
+static const char *const consumer_names[WG__C_LAST] = {"gate_body",
+                                                       "gate_status",
+                                                       "flagger_rollout",
+                                                       "flagger_pre_rollout",
+                                                       "flagger_confirm_rollout",
+                                                       "flagger_confirm_promotion",
+                                                       "flagger_confirm_traffic_increase",
+                                                       "flagger_rollback",
+                                                       "flagger_post_rollout",
+                                                       "flagger_event",
+                                                       "analysis",
+                                                       "other"};
 
 static const char *const error_names[] = {"bad_request", "unauthorized", "body_too_large",
                                           "not_found",   "evaluation",   "internal",
@@ -74,8 +81,7 @@ void wg__metrics_response(struct wg__metrics *m, unsigned status)
     }
 }
 
-static void hist(struct wg_buf *b, const char *name, const char *labels,
-                 const struct wg__hist *h)
+static void hist(struct wg_buf *b, const char *name, const char *labels, const struct wg__hist *h)
 {
     unsigned long long cum = 0;
     const char *sep = labels[0] ? "," : "";
@@ -86,8 +92,8 @@ static void hist(struct wg_buf *b, const char *name, const char *labels,
     }
     cum += atomic_load(&h->b[WG__HIST_BUCKETS]);
     wg_buf_addf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, cum);
-    wg_buf_addf(b, "%s_sum%s%s%s %.6f\n", name, labels[0] ? "{" : "", labels,
-                labels[0] ? "}" : "", (double)atomic_load(&h->sum_us) / 1e6);
+    wg_buf_addf(b, "%s_sum%s%s%s %.6f\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
+                (double)atomic_load(&h->sum_us) / 1e6);
     wg_buf_addf(b, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels,
                 labels[0] ? "}" : "", cum);
 }
@@ -108,8 +114,10 @@ char *wg__metrics_render(struct wg_server *s)
         for (int v = 0; v <= WG_FAIL + 1; v++) {
             unsigned long long n = atomic_load(&m->requests[c][v]);
             if (n) {
-                wg_buf_addf(&b, "wavegate_gate_requests_total{consumer=\"%s\",verdict=\"%s\"} "
-                            "%llu\n", consumer_names[c],
+                wg_buf_addf(&b,
+                            "wavegate_gate_requests_total{consumer=\"%s\",verdict=\"%s\"} "
+                            "%llu\n",
+                            consumer_names[c],
                             v <= WG_FAIL ? wg_verdict_name((enum wg_verdict)v) : "none", n);
             }
         }
@@ -137,8 +145,7 @@ char *wg__metrics_render(struct wg_server *s)
     wg_buf_addf(&b, "wavegate_gate_cache_hits_total %llu\n", atomic_load(&m->cache_hits));
     counter_head(&b, "wavegate_gate_shared_evaluations_total",
                  "Requests that waited on an identical evaluation in flight.");
-    wg_buf_addf(&b, "wavegate_gate_shared_evaluations_total %llu\n",
-                atomic_load(&m->shared_waits));
+    wg_buf_addf(&b, "wavegate_gate_shared_evaluations_total %llu\n", atomic_load(&m->shared_waits));
     counter_head(&b, "wavegate_config_reloads_total", "Config reloads by result.");
     wg_buf_addf(&b, "wavegate_config_reloads_total{result=\"success\"} %llu\n",
                 atomic_load(&m->reloads_ok));
@@ -169,8 +176,9 @@ char *wg__metrics_render(struct wg_server *s)
         wg_buf_addf(&b, "wavegate_analyses{state=\"%s\"} %llu\n",
                     wg_verdict_name((enum wg_verdict)v), an[v]);
     }
-    wg_buf_addf(&b, "# HELP wavegate_inflight_requests Requests being served.\n"
-                    "# TYPE wavegate_inflight_requests gauge\nwavegate_inflight_requests %d\n",
+    wg_buf_addf(&b,
+                "# HELP wavegate_inflight_requests Requests being served.\n"
+                "# TYPE wavegate_inflight_requests gauge\nwavegate_inflight_requests %d\n",
                 atomic_load(&s->inflight));
     wg__monitor_metrics(s, &b);
     return wg_buf_take(&b);

@@ -118,8 +118,7 @@ static void *run(void *arg)
 }
 
 /* Open alerting for gen (under m->mu, thread stopped). */
-static enum wg_err open_on(struct wg__monitor *m, struct wg__cfgref *gen, char *err,
-                           size_t errlen)
+static enum wg_err open_on(struct wg__monitor *m, struct wg__cfgref *gen, char *err, size_t errlen)
 {
     const char *sd = state_dir_of(gen->cfg);
     enum wg_err rc = wg_alerting_new(gen->cfg->alerting, sd, NULL, &m->a, err, errlen);
@@ -168,8 +167,10 @@ static void close_down(struct wg__monitor *m, int64_t deadline_mono)
     if (m->a) {
         size_t left = wg_alerting_drain(m->a, deadline_mono);
         if (left) {
-            wg_log(WG_LOG_WARN, "alerting: %zu notification(s) left in the outbox for the next "
-                   "start", left);
+            wg_log(WG_LOG_WARN,
+                   "alerting: %zu notification(s) left in the outbox for the next "
+                   "start",
+                   left);
         }
     }
     wg_silence_store_close(m->sil);

@@ -62,8 +62,8 @@ enum MHD_Result wg__reply_error(struct wg_server *s, struct MHD_Connection *c, u
     } else if (status >= 500) {
         atomic_fetch_add(&s->m.errors[WG__E_INTERNAL], 1);
     }
-    enum MHD_Result ret = wg__reply(s, c, status, "application/json", b.p ? b.p : "{}",
-                                    b.p ? b.len : 2);
+    enum MHD_Result ret =
+        wg__reply(s, c, status, "application/json", b.p ? b.p : "{}", b.p ? b.len : 2);
     wg_buf_free(&b);
     return ret;
 }
@@ -142,16 +142,14 @@ static enum MHD_Result answer_verdict(struct wg_server *s, struct MHD_Connection
     } else {
         st = gate_status(r->p.mode_status, v->verdict);
     }
-    atomic_fetch_add(&s->m.requests[consumer_of(r)][v->err == WG_OK ? (int)v->verdict
-                                                                     : WG_FAIL + 1],
-                     1);
+    atomic_fetch_add(
+        &s->m.requests[consumer_of(r)][v->err == WG_OK ? (int)v->verdict : WG_FAIL + 1], 1);
     wg__metrics_response(&s->m, st);
     return MHD_queue_response(c, st, v->resp);
 }
 
 /* /v1/gate and /v1/flagger/{hook}: parse, authenticate (Flagger), then cache/flight. */
-static enum MHD_Result gate_route(struct wg_server *s, struct MHD_Connection *c,
-                                  struct wg__req *r)
+static enum MHD_Result gate_route(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r)
 {
     char err[512] = "";
     int flagger = r->route == WG__R_FLAGGER;
@@ -270,8 +268,7 @@ int wg__server_ready(struct wg_server *s, char *why, size_t whylen)
 
 /* ---- dispatch ------------------------------------------------------------------------------- */
 
-enum MHD_Result wg__route_dispatch(struct wg_server *s, struct MHD_Connection *c,
-                                   struct wg__req *r)
+enum MHD_Result wg__route_dispatch(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r)
 {
     if (r->route == WG__R_SILENCES || r->route == WG__R_SILENCE) {
         return wg__monitor_silences(s, c, r);
@@ -282,8 +279,8 @@ enum MHD_Result wg__route_dispatch(struct wg_server *s, struct MHD_Connection *c
         return gate_route(s, c, r);
     case WG__R_ANALYSES: {
         char *json = NULL;
-        unsigned st = wg__analyses_create(s, r->gen, r->body.p ? r->body.p : "", r->body.len,
-                                          &json);
+        unsigned st =
+            wg__analyses_create(s, r->gen, r->body.p ? r->body.p : "", r->body.len, &json);
         atomic_fetch_add(&s->m.requests[WG__C_ANALYSIS][WG_FAIL + 1], 1);
         enum MHD_Result ret = json ? wg__reply(s, c, st, "application/json", json, strlen(json))
                                    : wg__reply_error(s, c, 500, "out of memory");
@@ -305,14 +302,16 @@ enum MHD_Result wg__route_dispatch(struct wg_server *s, struct MHD_Connection *c
         int ok = wg__server_ready(s, why, sizeof(why));
         int n = snprintf(body, sizeof(body), "%s\n", why);
         return wg__reply(s, c, ok ? 200 : 503, "text/plain; charset=utf-8", body,
-                         n < 0 ? 0 : (size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1);
+                         n < 0                      ? 0
+                         : (size_t)n < sizeof(body) ? (size_t)n
+                                                    : sizeof(body) - 1);
     }
     case WG__R_METRICS: {
         char *text = wg__metrics_render(s);
-        enum MHD_Result ret =
-            text ? wg__reply(s, c, 200, "text/plain; version=0.0.4; charset=utf-8", text,
-                             strlen(text))
-                 : wg__reply_error(s, c, 500, "out of memory");
+        enum MHD_Result ret = text
+                                  ? wg__reply(s, c, 200, "text/plain; version=0.0.4; charset=utf-8",
+                                              text, strlen(text))
+                                  : wg__reply_error(s, c, 500, "out of memory");
         free(text);
         return ret;
     }

@@ -70,10 +70,11 @@ enum wg_err wg__gate_state_previous(const char *state_dir, const struct wg_rule 
         return err[0] ? WG_EIO : WG_OK;
     }
     /* Newest `count` passing values, returned oldest first. */
-    const char *sql = "SELECT at_ns, value FROM (SELECT id, at_ns, value FROM evaluations"
-                      " WHERE feature=?1 AND rule=?2 AND wave=?3 AND verdict IN ('pass','bootstrap')"
-                      " AND invalidated=0 AND value IS NOT NULL ORDER BY id DESC LIMIT ?4)"
-                      " ORDER BY id ASC";
+    const char *sql =
+        "SELECT at_ns, value FROM (SELECT id, at_ns, value FROM evaluations"
+        " WHERE feature=?1 AND rule=?2 AND wave=?3 AND verdict IN ('pass','bootstrap')"
+        " AND invalidated=0 AND value IS NOT NULL ORDER BY id DESC LIMIT ?4)"
+        " ORDER BY id ASC";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "state store: %s", sqlite3_errmsg(db));
         rc = WG_EIO;
@@ -90,8 +91,7 @@ enum wg_err wg__gate_state_previous(const char *state_dir, const struct wg_rule 
             rc = WG_ENOMEM;
             goto out;
         }
-        if (wg_series_push(s, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1)) !=
-            WG_OK) {
+        if (wg_series_push(s, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1)) != WG_OK) {
             rc = WG_ENOMEM;
             goto out;
         }

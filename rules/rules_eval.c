@@ -258,8 +258,8 @@ static enum wg_verdict check_baseline(const struct wg_rule_params *p, const char
     for (int i = 0; i < 2; i++) {
         if (lims[i]->set) {
             size_t o = strlen(buf);
-            snprintf(buf + o, len - o, " %s %s%.6g%s", i == 0 ? "max" : "min",
-                     i == 0 ? "+" : "-", lims[i]->value, lims[i]->percent ? "%" : "");
+            snprintf(buf + o, len - o, " %s %s%.6g%s", i == 0 ? "max" : "min", i == 0 ? "+" : "-",
+                     lims[i]->value, lims[i]->percent ? "%" : "");
         }
     }
     size_t o = strlen(buf);
@@ -299,8 +299,8 @@ static void judge_threshold(const struct wg_rule_input *in, const struct pair *p
     double v;
     if (wg_rules_reduce(p->reduce, pr->cur->v, pr->cur->n, &v) != 0 || isnan(v)) {
         g->verdict = WG_ERROR;
-        snprintf(g->reason, sizeof(g->reason), "%s of %zu samples is NaN: could not evaluate",
-                 rn, g->samples);
+        snprintf(g->reason, sizeof(g->reason), "%s of %zu samples is NaN: could not evaluate", rn,
+                 g->samples);
         return;
     }
     g->has_value = 1;
@@ -313,8 +313,7 @@ static void judge_threshold(const struct wg_rule_input *in, const struct pair *p
     if (in->rule->baseline.kind != WG_BASELINE_NONE && pr->base) {
         g->baseline_samples = count_not_nan(pr->base);
         double b;
-        if (g->baseline_samples &&
-            wg_rules_reduce(p->reduce, pr->base->v, pr->base->n, &b) == 0) {
+        if (g->baseline_samples && wg_rules_reduce(p->reduce, pr->base->v, pr->base->n, &b) == 0) {
             g->has_baseline = 1;
             g->baseline = b;
         }
@@ -367,8 +366,7 @@ static double limit_fraction(const struct wg_limit *l)
 }
 
 static void mw_reason(const struct wg_rule_input *in, const struct wg_mw_result *m, int inc_sig,
-                      int dec_sig, int fail, double lim_inc, double lim_dec, char *buf,
-                      size_t len)
+                      int dec_sig, int fail, double lim_inc, double lim_dec, char *buf, size_t len)
 {
     char s[32], lo[32], hi[32], r[32];
     fmt_num(m->shift, s, sizeof(s));
@@ -391,12 +389,14 @@ static void mw_reason(const struct wg_rule_input *in, const struct wg_mw_result 
                  what, p, r, allowed, s, lo, hi);
     } else {
         enum wg_direction d = in->p->direction;
-        double pd = d == WG_DIR_INCREASE   ? m->p_increase
-                    : d == WG_DIR_DECREASE ? m->p_decrease
-                                           : (m->p_increase < m->p_decrease ? m->p_increase
-                                                                            : m->p_decrease);
+        double pd = d == WG_DIR_INCREASE ? m->p_increase
+                    : d == WG_DIR_DECREASE
+                        ? m->p_decrease
+                        : (m->p_increase < m->p_decrease ? m->p_increase : m->p_decrease);
         snprintf(buf, len, "no significant %s: p=%.3g >= alpha %.3g, shift %s [%s, %s] at %.4g%%",
-                 d == WG_DIR_INCREASE ? "increase" : d == WG_DIR_DECREASE ? "decrease" : "change",
+                 d == WG_DIR_INCREASE   ? "increase"
+                 : d == WG_DIR_DECREASE ? "decrease"
+                                        : "change",
                  pd, m->alpha, s, lo, hi, m->confidence * 100);
     }
 }
@@ -433,8 +433,8 @@ static enum wg_err judge_mw(const struct wg_rule_input *in, const struct pair *p
     if ((long)nc < min_samples || (long)nb < min_samples) {
         g->verdict = WG_INCONCLUSIVE;
         snprintf(g->reason, sizeof(g->reason), "%s %zu samples < min_samples %ld",
-                 (long)nc < min_samples ? "current" : "baseline",
-                 (long)nc < min_samples ? nc : nb, min_samples);
+                 (long)nc < min_samples ? "current" : "baseline", (long)nc < min_samples ? nc : nb,
+                 min_samples);
         goto out;
     }
     double conf = p->confidence > 0 && p->confidence < 1 ? p->confidence : 0.98;
@@ -548,8 +548,8 @@ static void summarize(struct wg_rule_result *out, const struct gextra *xs)
     }
     char lb[200];
     fmt_labels(g, lb, sizeof(lb));
-    snprintf(out->reason, sizeof(out->reason), "%s: %s (%zu of %zu groups %s)", lb, g->reason,
-             same, out->ngroups, wg_verdict_name(g->verdict));
+    snprintf(out->reason, sizeof(out->reason), "%s: %s (%zu of %zu groups %s)", lb, g->reason, same,
+             out->ngroups, wg_verdict_name(g->verdict));
 }
 
 static enum wg_err build_pairs(const struct wg_rule_input *in, struct pair **pv, size_t *np)
@@ -587,8 +587,8 @@ enum wg_err wg_rules_eval(const struct wg_rule_input *in, struct wg_rule_result 
     enum wg_err rc = WG_OK;
     int split = r->baseline.kind == WG_BASELINE_SPLIT;
     int mw = r->judge == WG_JUDGE_MANN_WHITNEY;
-    int needs_baseline = r->baseline.kind != WG_BASELINE_NONE && !split &&
-                         (mw || uses_baseline_limits(p));
+    int needs_baseline =
+        r->baseline.kind != WG_BASELINE_NONE && !split && (mw || uses_baseline_limits(p));
     memset(out, 0, sizeof(*out));
     out->dry_run = p->dry_run;
     if (in->error) {

@@ -105,8 +105,7 @@ int wg_rules_reduce(enum wg_reduce r, const double *v, size_t n, double *out)
         *out = (double)n; /* NaN points are points too */
         return 0;
     }
-    if (r == WG_REDUCE_MEDIAN || r == WG_REDUCE_P90 || r == WG_REDUCE_P95 ||
-        r == WG_REDUCE_P99) {
+    if (r == WG_REDUCE_MEDIAN || r == WG_REDUCE_P90 || r == WG_REDUCE_P95 || r == WG_REDUCE_P99) {
         return order_stat(r, v, n, out);
     }
     size_t m = 0;
