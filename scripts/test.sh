@@ -6,7 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-wg_install_deps clang libclang-rt-14-dev
+wg_install_deps clang libclang-rt-14-dev clang-format git
+
+# The modules follow the committed .clang-format (tests and benches keep their hand-aligned
+# tables).
+if command -v clang-format >/dev/null; then
+    clang-format --dry-run -Werror $(git ls-files 'common/*.[ch]' 'config/*.[ch]' \
+        'collector/*.[ch]' 'rules/*.[ch]' 'gate/*.[ch]' 'alerting/*.[ch]' 'cmd/*.[ch]')
+fi
 
 build=${WG_BUILD_DIR:-build-asan}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DWG_WERROR=ON -DWG_SANITIZE=ON >/dev/null
