@@ -196,20 +196,39 @@ static void chunk_commit(struct wg_alerting *a)
     }
 }
 
+/* The idempotency key of a notification is a function of what it says, not of when it was
+ * made: receiver, group, the group's previous notification time (so a repeat is a new
+ * message) and each alert's fingerprint and state. A notification re-made after a crash that
+ * lost the tick's commit therefore carries the key of the one that may already have gone out,
+ * and receivers that dedupe on it (webhook-id, Idempotency-Key) see one message. Test
+ * notifications have no group and get a fresh key. */
+static void idem_key(struct wg_alerting *a, const struct wg__notif *nt, char idhex[65])
+{
+    struct wg_buf seed;
+    wg_buf_init(&seed, 0);
+    if (!nt->g) {
+        wg_buf_addf(&seed, "%s|test|%lld|%llu", nt->rcv->name, (long long)nt->now,
+                    (unsigned long long)++a->seq);
+    } else {
+        wg_buf_addf(&seed, "%s|%s|%lld", nt->rcv->name, nt->g->key, (long long)nt->g->log_ts);
+        for (size_t i = 0; i < nt->n; i++) {
+            wg_buf_addf(&seed, "|%s%c", nt->alerts[i]->fps, i < nt->nfiring ? 'f' : 'r');
+        }
+    }
+    wg__sha256_hex(seed.p ? seed.p : "", seed.len, idhex);
+    wg_buf_free(&seed);
+}
+
 static void emit(void *ctx, const struct wg__notif *nt)
 {
     struct wg_alerting *a = ctx;
-    char seed[512], idhex[65];
+    char idhex[65];
     struct wg__job *j = calloc(1, sizeof(*j));
     if (!j) {
         wg__deliver_count_dead(a->dv, rcv_index(a, nt->rcv));
         return;
     }
-    int sl =
-        snprintf(seed, sizeof(seed), "%s|%s|%lld|%llu", nt->rcv->name, nt->g ? nt->g->key : "test",
-                 (long long)nt->now, (unsigned long long)++a->seq);
-    wg__sha256_hex(seed, sl > 0 && (size_t)sl < sizeof(seed) ? (size_t)sl : sizeof(seed) - 1,
-                   idhex);
+    idem_key(a, nt, idhex);
     char idem[40];
     snprintf(idem, sizeof(idem), "msg_%.32s", idhex);
     j->rcv = rcv_index(a, nt->rcv);

@@ -299,6 +299,60 @@ static const char *kill_cfg =
     "    - {name: hook, type: webhook, url: 'http://127.0.0.1:%d/hook', max_in_flight: 2}\n"
     "  route: {receiver: hook, group_by: [alertname], group_wait: 0s, group_interval: 10s}\n";
 
+/* The idempotency key says what a notification is, not when it was made: two stores that
+ * lose nothing but time (a crash before the tick's commit, then the same evaluation later)
+ * send the same webhook-id; a repeat after repeat_interval is a new message with a new id. */
+static const char *idem_cfg =
+    "alerting:\n"
+    "  receivers:\n"
+    "    - {name: hook, type: webhook, url: 'http://127.0.0.1:%d/hook'}\n"
+    "  route: {receiver: hook, group_by: [alertname], group_wait: 0s, group_interval: 1s,\n"
+    "          repeat_interval: 10s}\n";
+
+static const char *webhook_id(const cJSON *log, int i)
+{
+    const cJSON *h = cJSON_GetObjectItem(cJSON_GetArrayItem(log, i), "headers");
+    const cJSON *id = cJSON_GetObjectItem(h, "webhook-id");
+    return cJSON_IsString(id) ? id->valuestring : "";
+}
+
+static void test_idempotency_key_is_content(void **st)
+{
+    (void)st;
+    struct peer p;
+    char dir1[128], dir2[128], err[256];
+    peer_start(&p, "{\"/hook\": [{\"status\": 200}]}");
+    mktmp(dir1, sizeof(dir1));
+    mktmp(dir2, sizeof(dir2));
+    struct wg_alert_config *cfg = load_cfg(idem_cfg, p.port);
+    struct wg_alerting *a = NULL, *b = NULL;
+    assert_int_equal(wg_alerting_new(cfg, dir1, NULL, &a, err, sizeof(err)), WG_OK);
+    assert_int_equal(wg_alerting_new(cfg, dir2, NULL, &b, err, sizeof(err)), WG_OK);
+    fire(a, "s", "K", 1, S(100));
+    wg_alerting_tick(a, S(100));
+    assert_int_equal(wg_alerting_drain(a, wg_mono_ns() + S(20)), 0);
+    fire(b, "s", "K", 1, S(137)); /* the same alert, evaluated later */
+    wg_alerting_tick(b, S(137));
+    assert_int_equal(wg_alerting_drain(b, wg_mono_ns() + S(20)), 0);
+    fire(a, "s", "K", 1, S(115));
+    wg_alerting_tick(a, S(115)); /* repeat_interval elapsed: a new notification */
+    assert_int_equal(wg_alerting_drain(a, wg_mono_ns() + S(20)), 0);
+    cJSON *log = wait_requests(&p, "/hook", 3);
+    assert_int_equal(cJSON_GetArraySize(log), 3);
+    const char *first = webhook_id(log, 0), *again = webhook_id(log, 1),
+               *repeat = webhook_id(log, 2);
+    if (strcmp(first, again) != 0 || strcmp(first, repeat) == 0) {
+        print_error("want ids first == again != repeat, got %s %s %s\n", first, again, repeat);
+    }
+    assert_string_equal(first, again);
+    assert_string_not_equal(first, repeat);
+    cJSON_Delete(log);
+    wg_alerting_free(a);
+    wg_alerting_free(b);
+    wg_alert_config_free(cfg);
+    peer_stop(&p);
+}
+
 static void test_kill9_restart(void **st)
 {
     (void)st;
@@ -522,6 +576,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_receivers_failure_matrix, reap_children),
         cmocka_unit_test_teardown(test_kill9_restart, reap_children),
+        cmocka_unit_test_teardown(test_idempotency_key_is_content, reap_children),
         cmocka_unit_test_teardown(test_real_alertmanager, reap_children),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
