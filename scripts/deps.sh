@@ -1,6 +1,6 @@
 # deps.sh — install what wavegate needs from Debian, only what is missing. Sourced by demo.sh
 # and test.sh. Uses sudo when not root.
-WG_DEB_PACKAGES=(build-essential cmake pkg-config curl ca-certificates python3
+WG_DEB_PACKAGES=(build-essential cmake pkg-config curl ca-certificates python3 openssl
     libcurl4-openssl-dev libcjson-dev libyaml-dev libmicrohttpd-dev libcmocka-dev
     libsqlite3-dev libssl-dev influxdb prometheus-alertmanager)
 
