@@ -1,13 +1,15 @@
-/* alerting_deliver.c — the delivery worker: one thread driving a libcurl multi handle over
- * per-receiver queues (in-flight caps, token-bucket rate limits, 429 Retry-After holds,
- * per-request timeouts, no redirects). Outcomes are group-committed to the outbox table:
+/* alerting_deliver.c — the delivery worker: one thread driving an HTTP pump (common/http.h:
+ * timeouts, no redirects, caps, the CURLcode mapping) over per-receiver queues (in-flight caps,
+ * token-bucket rate limits, 429 Retry-After holds). Outcomes are group-committed to the outbox:
  * delivered rows are deleted, retries rescheduled with backoff + jitter, permanent failures
  * kept as dead letters. Jobs of one group are sent in order (resolve never overtakes trigger).
  */
 #include "alerting/alerting_int.h"
 
-#include <curl/curl.h>
+#include "common/http.h"
+
 #include <openssl/rand.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +30,13 @@ struct rcvq {
     uint64_t delivered, failures, dead, retries;
 };
 
+/* One attempt in the pump: the request as a wg_http_job, with the storage it borrows. */
 struct xfer {
+    struct wg_http_job hj;
     struct wg__job *job;
-    CURL *easy;
-    struct curl_slist *hdrs;
-    struct wg_buf resp;
-    int64_t retry_after_ns;
+    char *hbuf;        /* the job's header lines, split in place */
+    const char **hdrv; /* hj.headers */
+    char ts_line[48], sig_line[200];
     struct xfer *prev, *next; /* active transfers, to abandon them at shutdown */
 };
 
@@ -47,7 +50,7 @@ struct dbop {
 struct wg__deliver {
     const struct wg_alert_config *cfg;
     sqlite3 *db;
-    CURLM *multi;
+    struct wg_http_pump *pump;
     pthread_t thr;
     int started;
     pthread_mutex_t mu;
@@ -120,60 +123,34 @@ static void q_unlink(struct rcvq *q, struct wg__job *j)
     }
 }
 
-static size_t write_cb(char *p, size_t sz, size_t n, void *ud)
+/* The request headers: the rendered ones, then per attempt a fresh webhook timestamp and
+ * signature (the webhook-id stays the same). */
+static int build_headers(struct xfer *x, const struct wg_receiver *r)
 {
-    struct xfer *x = ud;
-    size_t len = sz * n;
-    if (x->resp.len + len > RESP_MAX) {
-        return len; /* keep the head only; the body is for classification and logs */
+    const char *h = x->job->req.headers ? x->job->req.headers : "";
+    size_t n = 4; /* the last line, User-Agent, timestamp, signature */
+    for (const char *c = h; *c; c++) {
+        n += *c == '\n';
     }
-    wg_buf_add(&x->resp, p, len);
-    return len;
-}
-
-static size_t header_cb(char *p, size_t sz, size_t n, void *ud)
-{
-    struct xfer *x = ud;
-    size_t len = sz * n;
-    if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
-        char v[64];
-        snprintf(v, sizeof(v), "%.*s", (int)(len - 12), p + 12);
-        char *end = NULL;
-        long secs = strtol(v, &end, 10);
-        if (end != v && secs >= 0) {
-            x->retry_after_ns = (int64_t)secs * WG_NS_PER_SEC;
-        } else {
-            time_t t = curl_getdate(v, NULL);
-            int64_t now = wg_now_ns() / WG_NS_PER_SEC;
-            x->retry_after_ns = t > now ? ((int64_t)t - now) * WG_NS_PER_SEC : 0;
-        }
-        if (x->retry_after_ns > RETRY_AFTER_MAX_NS) {
-            x->retry_after_ns = RETRY_AFTER_MAX_NS;
-        }
+    x->hbuf = wg_strdup(h);
+    x->hdrv = calloc(n, sizeof(*x->hdrv));
+    if (!x->hbuf || !x->hdrv) {
+        return -1;
     }
-    return len;
-}
-
-static int add_headers(struct xfer *x, const struct wg_receiver *r)
-{
-    const char *h = x->job->req.headers;
-    while (h && *h) {
-        const char *e = strchr(h, '\n');
-        size_t n = e ? (size_t)(e - h) : strlen(h);
-        char *line = wg_strndup(h, n);
-        struct curl_slist *ns = line ? curl_slist_append(x->hdrs, line) : NULL;
-        free(line);
-        if (!ns) {
-            return -1;
+    size_t k = 0;
+    for (char *p = x->hbuf; *p;) {
+        char *e = strchr(p, '\n');
+        x->hdrv[k++] = p;
+        if (!e) {
+            break;
         }
-        x->hdrs = ns;
-        h = e ? e + 1 : h + n;
+        *e = '\0';
+        p = e + 1;
     }
-    x->hdrs = curl_slist_append(x->hdrs, "Expect:");
+    x->hdrv[k++] = "User-Agent: wavegate";
     if (r->kind == WG_RCV_WEBHOOK && r->secret_env) {
-        /* Timestamp and signature are fresh per attempt; webhook-id stays the same. */
         const char *secret = getenv(r->secret_env);
-        char sig[128], line[200];
+        char sig[128];
         int64_t ts = wg_now_ns() / WG_NS_PER_SEC;
         if (!secret || wg_alert_sign(secret, x->job->req.idem, ts, x->job->req.body,
                                      strlen(x->job->req.body), sig, sizeof(sig)) != 0) {
@@ -182,12 +159,30 @@ static int add_headers(struct xfer *x, const struct wg_receiver *r)
             return -1;
         }
         wg_log_add_secret(secret);
-        snprintf(line, sizeof(line), "webhook-timestamp: %lld", (long long)ts);
-        x->hdrs = curl_slist_append(x->hdrs, line);
-        snprintf(line, sizeof(line), "webhook-signature: %s", sig);
-        x->hdrs = curl_slist_append(x->hdrs, line);
+        snprintf(x->ts_line, sizeof(x->ts_line), "webhook-timestamp: %lld", (long long)ts);
+        snprintf(x->sig_line, sizeof(x->sig_line), "webhook-signature: %s", sig);
+        x->hdrv[k++] = x->ts_line;
+        x->hdrv[k++] = x->sig_line;
     }
-    return x->hdrs ? 0 : -1;
+    x->hj.headers = x->hdrv;
+    x->hj.nheaders = k;
+    return 0;
+}
+
+static void xfer_free(struct wg__deliver *dv, struct xfer *x)
+{
+    if (x->prev) {
+        x->prev->next = x->next;
+    } else if (dv->active == x) {
+        dv->active = x->next;
+    }
+    if (x->next) {
+        x->next->prev = x->prev;
+    }
+    wg_http_job_clear(&x->hj);
+    free(x->hdrv);
+    free(x->hbuf);
+    free(x);
 }
 
 static struct xfer *start(struct wg__deliver *dv, const struct wg_receiver *r, struct wg__job *j)
@@ -197,35 +192,15 @@ static struct xfer *start(struct wg__deliver *dv, const struct wg_receiver *r, s
         return NULL;
     }
     x->job = j;
-    wg_buf_init(&x->resp, RESP_MAX + 1);
-    x->easy = curl_easy_init();
-    if (!x->easy || add_headers(x, r) != 0) {
-        curl_slist_free_all(x->hdrs);
-        curl_easy_cleanup(x->easy);
-        free(x);
-        return NULL;
-    }
-    long tmo = (long)(r->timeout_ns / 1000000);
-    CURL *e = x->easy;
-    curl_easy_setopt(e, CURLOPT_URL, j->req.url);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->req.body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(j->req.body));
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, tmo);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, tmo < 5000 ? tmo : 5000L);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "wavegate");
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-    if (curl_multi_add_handle(dv->multi, e) != CURLM_OK) {
-        curl_slist_free_all(x->hdrs);
-        curl_easy_cleanup(e);
-        free(x);
+    x->hj.method = "POST";
+    x->hj.url = j->req.url;
+    x->hj.body = j->req.body;
+    x->hj.body_len = strlen(j->req.body);
+    x->hj.timeout_ns = r->timeout_ns;
+    x->hj.keep_bytes = RESP_MAX; /* the head only: the body is for classification and logs */
+    x->hj.no_compression = 1;
+    if (build_headers(x, r) != 0 || wg_http_pump_add(dv->pump, &x->hj) != WG_OK) {
+        xfer_free(dv, x); /* not linked yet */
         return NULL;
     }
     x->next = dv->active;
@@ -301,12 +276,13 @@ static int64_t jitter_backoff(int attempts)
 
 enum outcome { OUT_OK, OUT_RETRY, OUT_DEAD };
 
-static enum outcome classify(const struct wg_receiver *r, CURLcode cc, long code,
-                             const struct wg_buf *resp, char *err, size_t errlen)
+static enum outcome classify(const struct wg_receiver *r, const struct wg_http_job *hj, char *err,
+                             size_t errlen)
 {
-    const char *body = resp->p ? resp->p : "";
-    if (cc != CURLE_OK) {
-        snprintf(err, errlen, "%s", curl_easy_strerror(cc));
+    const char *body = hj->errbody.p ? hj->errbody.p : "";
+    long code = hj->status;
+    if (hj->err != WG_OK && hj->err != WG_EHTTP) {
+        snprintf(err, errlen, "%s", hj->errmsg); /* no answer, or a cut-off one */
         return OUT_RETRY;
     }
     snprintf(err, errlen, "HTTP %ld: %.80s", code, body);
@@ -326,35 +302,21 @@ static enum outcome classify(const struct wg_receiver *r, CURLcode cc, long code
     return OUT_DEAD; /* 3xx (not followed), other 4xx */
 }
 
-static void xfer_free(struct wg__deliver *dv, struct xfer *x)
+/* wg_http_pump_poll's callback: one attempt is over. */
+static void finish(void *ud, struct wg_http_job *hj)
 {
-    if (x->prev) {
-        x->prev->next = x->next;
-    } else {
-        dv->active = x->next;
-    }
-    if (x->next) {
-        x->next->prev = x->prev;
-    }
-    curl_multi_remove_handle(dv->multi, x->easy);
-    curl_easy_cleanup(x->easy);
-    curl_slist_free_all(x->hdrs);
-    wg_buf_free(&x->resp);
-    free(x);
-}
-
-static void finish(struct wg__deliver *dv, CURLMsg *m)
-{
-    struct xfer *x = NULL;
-    long code = 0;
+    struct wg__deliver *dv = ud;
+    struct xfer *x = (struct xfer *)(void *)((char *)hj - offsetof(struct xfer, hj));
     char err[200];
-    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-    curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
     struct wg__job *j = x->job;
     struct rcvq *q = &dv->q[j->rcv];
     const struct wg_receiver *r = &dv->cfg->receivers[j->rcv];
-    enum outcome o = classify(r, m->data.result, code, &x->resp, err, sizeof(err));
-    int64_t retry_after = x->retry_after_ns;
+    enum outcome o = classify(r, hj, err, sizeof(err));
+    long code = hj->status;
+    int64_t retry_after = code == 429 ? wg_http_retry_after(hj) : -1;
+    if (retry_after > RETRY_AFTER_MAX_NS) {
+        retry_after = RETRY_AFTER_MAX_NS;
+    }
     int64_t now = wg_mono_ns();
     xfer_free(dv, x);
     q->inflight--;
@@ -499,20 +461,6 @@ static void *worker(void *arg)
         take_submitted(dv);
         int64_t now = wg_mono_ns();
         int64_t next = schedule(dv, now);
-        int running = 0;
-        curl_multi_perform(dv->multi, &running);
-        CURLMsg *m;
-        int left, done = 0;
-        while ((m = curl_multi_info_read(dv->multi, &left)) != NULL) {
-            if (m->msg == CURLMSG_DONE) {
-                finish(dv, m);
-                done++;
-            }
-        }
-        ops_commit(dv);
-        pthread_mutex_lock(&dv->mu);
-        pthread_cond_broadcast(&dv->cv);
-        pthread_mutex_unlock(&dv->mu);
         int64_t wait_ms = (next - wg_mono_ns()) / 1000000;
         if (wait_ms < 0) {
             wait_ms = 0;
@@ -520,10 +468,12 @@ static void *worker(void *arg)
         if (wait_ms > 1000) {
             wait_ms = 1000;
         }
-        if (done) {
-            continue; /* slots were freed: schedule again before sleeping */
-        }
-        curl_multi_poll(dv->multi, NULL, 0, (int)wait_ms, NULL);
+        /* Returns at once when attempts finished: slots were freed, schedule again. */
+        wg_http_pump_poll(dv->pump, (int)wait_ms, finish, dv);
+        ops_commit(dv);
+        pthread_mutex_lock(&dv->mu);
+        pthread_cond_broadcast(&dv->cv);
+        pthread_mutex_unlock(&dv->mu);
     }
     return NULL;
 }
@@ -541,8 +491,8 @@ int wg__deliver_new(const struct wg_alert_config *cfg, const char *state_dir, in
     pthread_cond_init(&dv->cv, NULL);
     dv->nq = cfg->nreceivers;
     dv->q = calloc(dv->nq ? dv->nq : 1, sizeof(*dv->q));
-    dv->multi = curl_multi_init();
-    if (!dv->q || !dv->multi || wg__db_open(state_dir, synchronous, &dv->db, err, errlen) != 0) {
+    dv->pump = wg_http_pump_new(256);
+    if (!dv->q || !dv->pump || wg__db_open(state_dir, synchronous, &dv->db, err, errlen) != 0) {
         wg__deliver_free(dv);
         return -1;
     }
@@ -551,7 +501,6 @@ int wg__deliver_new(const struct wg_alert_config *cfg, const char *state_dir, in
         dv->q[i].tokens = cfg->receivers[i].burst;
         dv->q[i].refill_mono = now;
     }
-    curl_multi_setopt(dv->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 256L);
     if (start_thread) {
         if (pthread_create(&dv->thr, NULL, worker, dv) != 0) {
             snprintf(err, errlen, "cannot start the delivery thread");
@@ -631,7 +580,7 @@ void wg__deliver_submit(struct wg__deliver *dv, struct wg__job *jobs)
     dv->nsub += n;
     dv->pending += n;
     pthread_mutex_unlock(&dv->mu);
-    curl_multi_wakeup(dv->multi);
+    wg_http_pump_wakeup(dv->pump);
 }
 
 size_t wg__deliver_pending(struct wg__deliver *dv)
@@ -707,7 +656,7 @@ void wg__deliver_free(struct wg__deliver *dv)
         pthread_mutex_lock(&dv->mu);
         dv->stop = 1;
         pthread_mutex_unlock(&dv->mu);
-        curl_multi_wakeup(dv->multi);
+        wg_http_pump_wakeup(dv->pump);
         pthread_join(dv->thr, NULL);
     }
     take_submitted(dv);
@@ -720,11 +669,9 @@ void wg__deliver_free(struct wg__deliver *dv)
         }
     }
     /* Abandon transfers still in flight (their rows stay in the outbox). */
+    wg_http_pump_free(dv->pump);
     while (dv->active) {
         xfer_free(dv, dv->active);
-    }
-    if (dv->multi) {
-        curl_multi_cleanup(dv->multi);
     }
     free(dv->q);
     free(dv->ops);

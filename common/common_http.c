@@ -1,7 +1,8 @@
 /* common_http.c — the libcurl wrapper behind http.h: runs a batch of jobs over one multi
  * handle with per-group and overall concurrency limits, retries (backoff + jitter, Retry-After)
- * inside each job's time budget, body size caps and streaming consumers. The one place where
- * CURLcode becomes wg_err.
+ * inside each job's time budget, body size caps and streaming consumers; and the pump, single
+ * attempts over a long-lived multi handle. Both set up easy handles and read results through
+ * the same attempt_start/attempt_end: the one place where CURLcode becomes wg_err.
  */
 #include "common/http.h"
 
@@ -39,11 +40,17 @@ struct slot {
     enum wg_err abort_err;
     long status;
     char errbuf[CURL_ERROR_SIZE];
+    struct slot *prev, *next; /* pump: attempts in flight */
 };
 
 struct wg_http {
     CURLM *multi;
     uint64_t rng;
+};
+
+struct wg_http_pump {
+    CURLM *multi;
+    struct slot *active;
 };
 
 struct run {
@@ -64,17 +71,19 @@ static void global_init(void)
     g_init_rc = curl_global_init(CURL_GLOBAL_ALL);
 }
 
-struct wg_http *wg_http_new(void)
+static CURLM *multi_new(void)
 {
     pthread_once(&g_once, global_init);
-    if (g_init_rc != CURLE_OK) {
-        return NULL;
-    }
+    return g_init_rc == CURLE_OK ? curl_multi_init() : NULL;
+}
+
+struct wg_http *wg_http_new(void)
+{
     struct wg_http *h = calloc(1, sizeof(*h));
     if (!h) {
         return NULL;
     }
-    h->multi = curl_multi_init();
+    h->multi = multi_new();
     if (!h->multi) {
         free(h);
         return NULL;
@@ -238,7 +247,7 @@ static size_t on_write(char *buf, size_t size, size_t nmemb, void *ud)
         }
         return n;
     }
-    size_t cap = j->consumer.data ? WG_HTTP_ERRBODY_MAX : max;
+    size_t cap = j->consumer.data ? WG_HTTP_ERRBODY_MAX : j->keep_bytes ? j->keep_bytes : max;
     size_t room = cap > j->errbody.len ? cap - j->errbody.len : 0;
     if (wg_buf_add(&j->errbody, buf, n < room ? n : room) != WG_OK) {
         s->abort_err = WG_ENOMEM;
@@ -287,29 +296,40 @@ static enum wg_err map_curl(CURLcode rc, int *retry)
     }
 }
 
-static size_t group_of(struct run *r, const void *key, int max)
+/* ---- one attempt: shared by the batch runner and the pump ------------------------------- */
+
+/* The out fields before a job's first attempt. */
+static void job_init_out(struct wg_http_job *j)
 {
-    for (size_t g = 0; g < r->ngroups; g++) {
-        if (r->gkeys[g] == key) {
-            if (max > 0 && (r->gmax[g] <= 0 || max < r->gmax[g])) {
-                r->gmax[g] = max;
-            }
-            return g;
-        }
-    }
-    r->gkeys[r->ngroups] = key;
-    r->gmax[r->ngroups] = max;
-    r->grun[r->ngroups] = 0;
-    return r->ngroups++;
+    j->err = WG_OK;
+    j->errmsg[0] = '\0';
+    j->status = 0;
+    j->attempts = 0;
+    j->elapsed_ns = 0;
+    wg_buf_init(&j->headers_in, WG_HTTP_HEADERS_MAX);
+    wg_buf_init(&j->errbody, 0);
 }
 
-static void finish_job(struct run *r, struct slot *s, int64_t now)
+/* The request headers of s->job as a curl list (kept for all its attempts). */
+static enum wg_err slot_headers(struct slot *s)
 {
     struct wg_http_job *j = s->job;
-    s->state = S_DONE;
-    r->ndone++;
-    j->elapsed_ns = s->first_at ? now - s->first_at : 0;
-    wg_redact(j->errmsg);
+    for (size_t k = 0; k < j->nheaders; k++) {
+        struct curl_slist *nl = curl_slist_append(s->hdrs, j->headers[k]);
+        if (!nl) {
+            return WG_ENOMEM;
+        }
+        s->hdrs = nl;
+    }
+    if (j->body) {
+        /* No "Expect: 100-continue" round trip for large bodies. */
+        struct curl_slist *nl = curl_slist_append(s->hdrs, "Expect:");
+        if (!nl) {
+            return WG_ENOMEM;
+        }
+        s->hdrs = nl;
+    }
+    return WG_OK;
 }
 
 static int set_opts(struct slot *s, int64_t per_ns)
@@ -379,36 +399,11 @@ static int set_opts(struct slot *s, int64_t per_ns)
     return rc == CURLE_OK ? 0 : -1;
 }
 
-static void start_attempt(struct run *r, struct slot *s, int64_t now)
+/* Start an attempt of s->job on multi, limited to per_ns. -1 (job err and errmsg set) when it
+ * could not be set up. */
+static int attempt_start(struct slot *s, CURLM *multi, int64_t per_ns, int64_t now)
 {
     struct wg_http_job *j = s->job;
-    int64_t timeout = j->timeout_ns ? j->timeout_ns : DEF_TIMEOUT_NS;
-    if (!s->first_at) {
-        s->first_at = now;
-        s->deadline = now + (j->budget_ns ? j->budget_ns : timeout);
-        if (j->deadline_ns && j->deadline_ns < s->deadline) {
-            s->deadline = j->deadline_ns;
-        }
-    }
-    int64_t left = s->deadline - now;
-    if (left <= NS_PER_MS) {
-        if (j->attempts == 0) {
-            j->err = WG_ETIMEOUT;
-            snprintf(j->errmsg, sizeof(j->errmsg), "no time left to send the request");
-        }
-        finish_job(r, s, now);
-        return;
-    }
-    if (s->need_reset) {
-        enum wg_err e = j->consumer.reset ? j->consumer.reset(j->consumer.ud) : WG_EINVAL;
-        if (e != WG_OK) {
-            j->err = e;
-            snprintf(j->errmsg, sizeof(j->errmsg), "could not restart the response consumer");
-            finish_job(r, s, now);
-            return;
-        }
-        s->need_reset = 0;
-    }
     s->bytes = s->delivered = 0;
     s->abort_err = WG_OK;
     s->status = 0;
@@ -416,23 +411,30 @@ static void start_attempt(struct run *r, struct slot *s, int64_t now)
     wg_buf_reset(&j->headers_in);
     wg_buf_reset(&j->errbody);
     s->easy = curl_easy_init();
-    if (!s->easy || set_opts(s, timeout < left ? timeout : left) ||
-        curl_multi_add_handle(r->h->multi, s->easy) != CURLM_OK) {
+    if (!s->easy || set_opts(s, per_ns) || curl_multi_add_handle(multi, s->easy) != CURLM_OK) {
         curl_easy_cleanup(s->easy);
         s->easy = NULL;
         j->err = WG_ENOMEM;
         snprintf(j->errmsg, sizeof(j->errmsg), "could not set up the request");
-        finish_job(r, s, now);
-        return;
+        return -1;
     }
     s->started = now;
-    s->state = S_RUNNING;
-    r->running++;
-    r->grun[s->group]++;
+    return 0;
 }
 
-/* Seconds of a Retry-After value (delta-seconds or HTTP-date), or -1. */
-static int64_t retry_after_ns(const struct wg_http_job *j)
+/* Give the easy handle back and free the header list; the job is left alone. */
+static void slot_release(struct slot *s, CURLM *multi)
+{
+    if (s->easy) {
+        curl_multi_remove_handle(multi, s->easy);
+        curl_easy_cleanup(s->easy);
+        s->easy = NULL;
+    }
+    curl_slist_free_all(s->hdrs);
+    s->hdrs = NULL;
+}
+
+int64_t wg_http_retry_after(const struct wg_http_job *j)
 {
     char v[128];
     if (wg_http_header(j, "Retry-After", v, sizeof(v)) <= 0) {
@@ -476,26 +478,25 @@ static const char *tls_hint(const struct slot *s, curl_off_t tls_up)
                  "client certificate? see tls.cert_file)";
 }
 
-static void finish_attempt(struct run *r, struct slot *s, CURLcode rc)
+/* End the attempt on s, whose easy handle finished with rc: fills the job's err, errmsg,
+ * status and attempts from the transfer (the one CURLcode and status → wg_err mapping, with
+ * its messages). Returns 1 when another attempt may help. */
+static int attempt_end(struct slot *s, CURLM *multi, CURLcode rc, int64_t now)
 {
     struct wg_http_job *j = s->job;
-    int64_t now = wg_mono_ns();
     long os_errno = 0;
     char base[256];
     curl_off_t tls_up = 0;
     curl_easy_getinfo(s->easy, CURLINFO_OS_ERRNO, &os_errno);
     curl_easy_getinfo(s->easy, CURLINFO_APPCONNECT_TIME_T, &tls_up);
-    curl_multi_remove_handle(r->h->multi, s->easy);
+    curl_multi_remove_handle(multi, s->easy);
     curl_easy_cleanup(s->easy);
     s->easy = NULL;
-    r->running--;
-    r->grun[s->group]--;
     j->attempts++;
     j->status = s->status;
     wg_http_url_base(j->url, base, sizeof(base));
 
     int retry = 0;
-    int64_t delay = -1;
     if (s->abort_err != WG_OK) {
         j->err = s->abort_err;
         if (s->abort_err == WG_ETOOBIG) {
@@ -537,10 +538,88 @@ static void finish_attempt(struct run *r, struct slot *s, CURLcode rc)
         j->err = WG_EHTTP;
         snprintf(j->errmsg, sizeof(j->errmsg), "HTTP %ld from %s", s->status, base);
         retry = s->status == 429 || (s->status >= 500 && s->status != 501 && s->status != 505);
-        if (retry) {
-            delay = retry_after_ns(j);
+    }
+    return retry;
+}
+
+/* The job is over: time it from since (0: never started) and redact its message. */
+static void job_done(struct wg_http_job *j, int64_t since, int64_t now)
+{
+    j->elapsed_ns = since ? now - since : 0;
+    wg_redact(j->errmsg);
+}
+
+/* ---- the batch runner ------------------------------------------------------------------- */
+static size_t group_of(struct run *r, const void *key, int max)
+{
+    for (size_t g = 0; g < r->ngroups; g++) {
+        if (r->gkeys[g] == key) {
+            if (max > 0 && (r->gmax[g] <= 0 || max < r->gmax[g])) {
+                r->gmax[g] = max;
+            }
+            return g;
         }
     }
+    r->gkeys[r->ngroups] = key;
+    r->gmax[r->ngroups] = max;
+    r->grun[r->ngroups] = 0;
+    return r->ngroups++;
+}
+
+static void finish_job(struct run *r, struct slot *s, int64_t now)
+{
+    s->state = S_DONE;
+    r->ndone++;
+    job_done(s->job, s->first_at, now);
+}
+
+static void start_attempt(struct run *r, struct slot *s, int64_t now)
+{
+    struct wg_http_job *j = s->job;
+    int64_t timeout = j->timeout_ns ? j->timeout_ns : DEF_TIMEOUT_NS;
+    if (!s->first_at) {
+        s->first_at = now;
+        s->deadline = now + (j->budget_ns ? j->budget_ns : timeout);
+        if (j->deadline_ns && j->deadline_ns < s->deadline) {
+            s->deadline = j->deadline_ns;
+        }
+    }
+    int64_t left = s->deadline - now;
+    if (left <= NS_PER_MS) {
+        if (j->attempts == 0) {
+            j->err = WG_ETIMEOUT;
+            snprintf(j->errmsg, sizeof(j->errmsg), "no time left to send the request");
+        }
+        finish_job(r, s, now);
+        return;
+    }
+    if (s->need_reset) {
+        enum wg_err e = j->consumer.reset ? j->consumer.reset(j->consumer.ud) : WG_EINVAL;
+        if (e != WG_OK) {
+            j->err = e;
+            snprintf(j->errmsg, sizeof(j->errmsg), "could not restart the response consumer");
+            finish_job(r, s, now);
+            return;
+        }
+        s->need_reset = 0;
+    }
+    if (attempt_start(s, r->h->multi, timeout < left ? timeout : left, now) != 0) {
+        finish_job(r, s, now);
+        return;
+    }
+    s->state = S_RUNNING;
+    r->running++;
+    r->grun[s->group]++;
+}
+
+static void finish_attempt(struct run *r, struct slot *s, CURLcode rc)
+{
+    struct wg_http_job *j = s->job;
+    int64_t now = wg_mono_ns();
+    int retry = attempt_end(s, r->h->multi, rc, now);
+    r->running--;
+    r->grun[s->group]--;
+    int64_t delay = retry && j->err == WG_EHTTP ? wg_http_retry_after(j) : -1;
     if (retry && j->attempts <= j->retries && (s->delivered == 0 || j->consumer.reset)) {
         if (delay < 0) {
             int64_t d = BACKOFF_BASE_NS << (j->attempts - 1 < 10 ? j->attempts - 1 : 10);
@@ -551,6 +630,8 @@ static void finish_attempt(struct run *r, struct slot *s, CURLcode rc)
             delay = d / 2 + (int64_t)(rng_next(r->h) % (uint64_t)(d / 2 + 1));
         }
         if (now + delay < s->deadline) {
+            char base[256];
+            wg_http_url_base(j->url, base, sizeof(base));
             s->need_reset = s->delivered > 0;
             s->next_at = now + delay;
             s->state = S_PENDING;
@@ -569,29 +650,11 @@ static enum wg_err prepare(struct run *r)
 {
     for (size_t i = 0; i < r->n; i++) {
         struct slot *s = &r->slots[i];
-        struct wg_http_job *j = s->job;
-        j->err = WG_OK;
-        j->errmsg[0] = '\0';
-        j->status = 0;
-        j->attempts = 0;
-        j->elapsed_ns = 0;
-        wg_buf_init(&j->headers_in, WG_HTTP_HEADERS_MAX);
-        wg_buf_init(&j->errbody, 0);
-        s->group = group_of(r, j->group, j->group_max);
-        for (size_t k = 0; k < j->nheaders; k++) {
-            struct curl_slist *nl = curl_slist_append(s->hdrs, j->headers[k]);
-            if (!nl) {
-                return WG_ENOMEM;
-            }
-            s->hdrs = nl;
-        }
-        if (j->body) {
-            /* No "Expect: 100-continue" round trip for large bodies. */
-            struct curl_slist *nl = curl_slist_append(s->hdrs, "Expect:");
-            if (!nl) {
-                return WG_ENOMEM;
-            }
-            s->hdrs = nl;
+        job_init_out(s->job);
+        s->group = group_of(r, s->job->group, s->job->group_max);
+        enum wg_err e = slot_headers(s);
+        if (e != WG_OK) {
+            return e;
         }
     }
     return WG_OK;
@@ -699,12 +762,7 @@ enum wg_err wg_http_run(struct wg_http *h, struct wg_http_job *jobs, size_t n,
 out:
     if (r.slots) {
         for (size_t i = 0; i < n; i++) {
-            struct slot *s = &r.slots[i];
-            if (s->easy) {
-                curl_multi_remove_handle(h->multi, s->easy);
-                curl_easy_cleanup(s->easy);
-            }
-            curl_slist_free_all(s->hdrs);
+            slot_release(&r.slots[i], h->multi);
         }
     }
     free(r.slots);
@@ -712,4 +770,133 @@ out:
     free(r.gmax);
     free(r.grun);
     return err;
+}
+
+/* ---- the pump --------------------------------------------------------------------------- */
+
+struct wg_http_pump *wg_http_pump_new(int max_connections)
+{
+    struct wg_http_pump *p = calloc(1, sizeof(*p));
+    if (!p) {
+        return NULL;
+    }
+    p->multi = multi_new();
+    if (!p->multi) {
+        free(p);
+        return NULL;
+    }
+    if (max_connections > 0) {
+        curl_multi_setopt(p->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)max_connections);
+    }
+    return p;
+}
+
+static void pump_unlink(struct wg_http_pump *p, struct slot *s)
+{
+    if (s->prev) {
+        s->prev->next = s->next;
+    } else {
+        p->active = s->next;
+    }
+    if (s->next) {
+        s->next->prev = s->prev;
+    }
+}
+
+void wg_http_pump_free(struct wg_http_pump *p)
+{
+    if (!p) {
+        return;
+    }
+    while (p->active) {
+        struct slot *s = p->active;
+        pump_unlink(p, s);
+        slot_release(s, p->multi);
+        free(s);
+    }
+    curl_multi_cleanup(p->multi);
+    free(p);
+}
+
+enum wg_err wg_http_pump_add(struct wg_http_pump *p, struct wg_http_job *j)
+{
+    if (!p || !j) {
+        return WG_EINVAL;
+    }
+    job_init_out(j);
+    int64_t now = wg_mono_ns();
+    int64_t per = j->timeout_ns ? j->timeout_ns : DEF_TIMEOUT_NS;
+    if (j->deadline_ns && j->deadline_ns - now < per) {
+        per = j->deadline_ns - now;
+    }
+    if (per <= NS_PER_MS) {
+        j->err = WG_ETIMEOUT;
+        snprintf(j->errmsg, sizeof(j->errmsg), "no time left to send the request");
+        return j->err;
+    }
+    struct slot *s = calloc(1, sizeof(*s));
+    if (s) {
+        s->job = j;
+    }
+    if (!s || slot_headers(s) != WG_OK || attempt_start(s, p->multi, per, now) != 0) {
+        if (s) {
+            slot_release(s, p->multi);
+            free(s);
+        }
+        j->err = WG_ENOMEM;
+        snprintf(j->errmsg, sizeof(j->errmsg), "could not set up the request");
+        return j->err;
+    }
+    s->next = p->active;
+    if (p->active) {
+        p->active->prev = s;
+    }
+    p->active = s;
+    return WG_OK;
+}
+
+/* Run the transfers once and hand every finished job to done(); returns how many. */
+static size_t pump_drain(struct wg_http_pump *p, wg_http_pump_done_fn done, void *ud)
+{
+    size_t n = 0;
+    int still = 0;
+    curl_multi_perform(p->multi, &still);
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(p->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+        struct slot *s = NULL;
+        CURLcode rc = msg->data.result; /* msg is gone once the handle is removed */
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+        int64_t now = wg_mono_ns();
+        attempt_end(s, p->multi, rc, now);
+        struct wg_http_job *j = s->job;
+        job_done(j, s->started, now);
+        pump_unlink(p, s);
+        slot_release(s, p->multi);
+        free(s);
+        n++;
+        done(ud, j);
+    }
+    return n;
+}
+
+size_t wg_http_pump_poll(struct wg_http_pump *p, int timeout_ms, wg_http_pump_done_fn done,
+                         void *ud)
+{
+    size_t n = pump_drain(p, done, ud);
+    if (n == 0 && timeout_ms > 0) {
+        curl_multi_poll(p->multi, NULL, 0, timeout_ms, NULL);
+        n = pump_drain(p, done, ud);
+    }
+    return n;
+}
+
+void wg_http_pump_wakeup(struct wg_http_pump *p)
+{
+    if (p) {
+        curl_multi_wakeup(p->multi);
+    }
 }

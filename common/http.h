@@ -1,7 +1,8 @@
 /* http.h — the one libcurl wrapper: a batch runner over one libcurl multi handle (connection
  * reuse, per-group concurrency limits, retries with backoff and jitter, size caps, TLS) that
- * streams response bodies to a consumer. Not InfluxDB specific: the collector and the
- * alerting receivers both use it. The only place where CURLcode is mapped to wg_err.
+ * streams response bodies to a consumer, and a pump (single attempts over a long-lived multi
+ * handle, for callers with their own retry policy). Not InfluxDB specific: the collector uses
+ * the runner, the alerting receivers the pump. The only place where CURLcode becomes wg_err.
  */
 #ifndef WG_HTTP_H
 #define WG_HTTP_H
@@ -44,6 +45,8 @@ struct wg_http_job {
     int64_t budget_ns;          /* all attempts, counted from the first; 0: timeout_ns */
     int64_t deadline_ns;        /* absolute wg_mono_ns() deadline; 0: none */
     size_t max_bytes;           /* response body cap (decoded); 0: 256 MiB */
+    size_t keep_bytes;          /* no consumer: keep only this head of the body in errbody and
+                                   read the rest unkept (no WG_ETOOBIG below max_bytes); 0: all */
     int retries;                /* attempts after the first */
     const void *group;          /* jobs with the same group share group_max */
     int group_max;              /* concurrent attempts per group; 0: unlimited */
@@ -81,6 +84,41 @@ void wg_http_job_clear(struct wg_http_job *j);
 /* Copy the value of response header `name` (case-insensitive, first match) into out; returns
  * its length, or -1 when absent. */
 long wg_http_header(const struct wg_http_job *j, const char *name, char *out, size_t outlen);
+
+/* The response's Retry-After (delta-seconds up to a day, or an HTTP-date) as a wait in ns
+ * from now (0 for a date in the past); -1 when absent or malformed. */
+int64_t wg_http_retry_after(const struct wg_http_job *j);
+
+/* ---- the pump: single attempts over a long-lived multi handle ---------------------------- */
+
+/* For a caller that keeps its own queue and retry policy (alerting): every job added runs one
+ * attempt, set up and read exactly as one attempt of wg_http_run (timeouts, no redirects,
+ * http/https only, TLS, headers, caps, headers_in, the same err/errmsg/status). group,
+ * group_max, retries and budget_ns are ignored. One thread drives a pump; only
+ * wg_http_pump_wakeup may be called from others. */
+struct wg_http_pump;
+
+/* max_connections: open connections overall (0: libcurl's default). NULL on ENOMEM or
+ * libcurl failure. */
+struct wg_http_pump *wg_http_pump_new(int max_connections);
+/* Abandons the attempts still in flight (their jobs get no callback; clear them yourself). */
+void wg_http_pump_free(struct wg_http_pump *p);
+
+/* Start one attempt of j (borrowed, with everything it points to, until it is handed back by
+ * wg_http_pump_poll). Its out fields are reset first. WG_OK, or j->err (WG_ENOMEM,
+ * WG_ETIMEOUT past deadline_ns; errmsg set) when it could not start: then it is not queued. */
+enum wg_err wg_http_pump_add(struct wg_http_pump *p, struct wg_http_job *j);
+
+typedef void (*wg_http_pump_done_fn)(void *ud, struct wg_http_job *j);
+
+/* Move the transfers on and call done(ud, job) for each finished job, its out fields filled
+ * (elapsed_ns counts this attempt); the job is the caller's again from then on, and done may
+ * add jobs. When none finished at once, waits up to timeout_ms for network activity or a
+ * wakeup and tries again. Returns how many jobs finished. */
+size_t wg_http_pump_poll(struct wg_http_pump *p, int timeout_ms, wg_http_pump_done_fn done,
+                         void *ud);
+/* End a wg_http_pump_poll wait early; thread-safe, NULL-safe. */
+void wg_http_pump_wakeup(struct wg_http_pump *p);
 
 /* Percent-encode s for a query string or form body (RFC 3986 unreserved kept). */
 enum wg_err wg_http_urlencode(struct wg_buf *b, const char *s);
