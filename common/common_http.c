@@ -422,6 +422,22 @@ static int attempt_start(struct slot *s, CURLM *multi, int64_t per_ns, int64_t n
     return 0;
 }
 
+/* The next slot whose attempt has finished on multi (with its result in *rc), or NULL. */
+static struct slot *next_done(CURLM *multi, CURLcode *rc)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+        if (msg->msg == CURLMSG_DONE) {
+            struct slot *s = NULL;
+            *rc = msg->data.result; /* msg is gone once the handle is removed */
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+            return s;
+        }
+    }
+    return NULL;
+}
+
 /* Give the easy handle back and free the header list; the job is left alone. */
 static void slot_release(struct slot *s, CURLM *multi)
 {
@@ -737,16 +753,9 @@ enum wg_err wg_http_run(struct wg_http *h, struct wg_http_job *jobs, size_t n,
         int changed = start_ready(&r, &lo, now, &wake);
         int still = 0;
         curl_multi_perform(h->multi, &still);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE) {
-                continue;
-            }
-            struct slot *s = NULL;
-            CURL *easy = msg->easy_handle;
-            CURLcode rc = msg->data.result;
-            curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&s);
+        struct slot *s;
+        CURLcode rc;
+        while ((s = next_done(h->multi, &rc)) != NULL) {
             finish_attempt(&r, s, rc);
             changed = 1;
         }
@@ -861,15 +870,9 @@ static size_t pump_drain(struct wg_http_pump *p, wg_http_pump_done_fn done, void
     size_t n = 0;
     int still = 0;
     curl_multi_perform(p->multi, &still);
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(p->multi, &left)) != NULL) {
-        if (msg->msg != CURLMSG_DONE) {
-            continue;
-        }
-        struct slot *s = NULL;
-        CURLcode rc = msg->data.result; /* msg is gone once the handle is removed */
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+    struct slot *s;
+    CURLcode rc;
+    while ((s = next_done(p->multi, &rc)) != NULL) {
         int64_t now = wg_mono_ns();
         attempt_end(s, p->multi, rc, now);
         struct wg_http_job *j = s->job;

@@ -2,6 +2,7 @@
  * loopback: Retry-After given as an HTTP-date (IMF-fixdate, RFC 850 and asctime forms) on 429
  * and 503 is honoured — waited for when it is within the budget, the end of the job when it is
  * beyond, at once when it is in the past. Delta-seconds are pinned in test_collector_run.c.
+ * The pump: jobs run concurrently, one attempt each (200, 429 + Retry-After, timeout, caps).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <time.h>
 
 #include "common/http.h"
@@ -35,8 +37,8 @@ struct rcase {
     enum form form;
     int want_attempts;
     enum wg_err want_err;
-    int waits;              /* 1: elapsed is the time until the date (within 0.2 s / 1 s) */
-    int64_t max_ms;         /* else: elapsed at most this */
+    int waits;      /* 1: elapsed is the time until the date (within 0.2 s / 1 s) */
+    int64_t max_ms; /* else: elapsed at most this */
 };
 
 /* Budget 5 s, one retry allowed. The date has whole seconds, so the wait is measured against
@@ -78,14 +80,12 @@ static void test_retry_after_http_date(void **state)
         int64_t ms = j.elapsed_ns / MS;
         int64_t min_ms = c->waits ? until_ms - 200 : 0;
         int64_t max_ms = c->waits ? until_ms + 1000 : c->max_ms;
-        if (j.attempts != c->want_attempts || j.err != c->want_err || ms < min_ms ||
-            ms > max_ms) {
+        if (j.attempts != c->want_attempts || j.err != c->want_err || ms < min_ms || ms > max_ms) {
             printf("case %zu (%s), Retry-After: %s\n"
                    "  want: attempts %d, err %s, %lld..%lld ms\n"
                    "  got:  attempts %d, err %s, %lld ms (%s)\n",
-                   i, c->name, date, c->want_attempts, wg_strerror(c->want_err),
-                   (long long)min_ms, (long long)max_ms, j.attempts, wg_strerror(j.err),
-                   (long long)ms, j.errmsg);
+                   i, c->name, date, c->want_attempts, wg_strerror(c->want_err), (long long)min_ms,
+                   (long long)max_ms, j.attempts, wg_strerror(j.err), (long long)ms, j.errmsg);
             failed++;
         }
         if (c->want_err == WG_OK && (!j.errbody.p || strcmp(j.errbody.p, "fine") != 0)) {
@@ -95,10 +95,10 @@ static void test_retry_after_http_date(void **state)
         }
         cJSON *reqs = peer_requests(&p);
         int nreq = cJSON_GetArraySize(reqs);
-        if (nreq != j.attempts || strcmp(peer_field(cJSON_GetArrayItem(reqs, 0), "path", NULL),
-                                         "/query") != 0) {
-            printf("case %zu (%s): want %d GET /query, got %d requests\n", i, c->name,
-                   j.attempts, nreq);
+        if (nreq != j.attempts ||
+            strcmp(peer_field(cJSON_GetArrayItem(reqs, 0), "path", NULL), "/query") != 0) {
+            printf("case %zu (%s): want %d GET /query, got %d requests\n", i, c->name, j.attempts,
+                   nreq);
             failed++;
         }
         cJSON_Delete(reqs);
@@ -110,10 +110,199 @@ static void test_retry_after_http_date(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* ---- the pump ------------------------------------------------------------------------ */
+
+struct pcase {
+    const char *name;
+    const char *response; /* influx_peer.py RESPONSE */
+    int64_t timeout_ms;
+    size_t max_bytes, keep_bytes;
+    enum wg_err want_err;
+    long want_status;
+    const char *want_body;       /* errbody, NULL: not checked */
+    size_t want_body_len;        /* with want_body == NULL: errbody length */
+    int64_t want_retry_after_ms; /* wg_http_retry_after, -1: absent */
+    int64_t min_ms, max_ms;      /* elapsed */
+};
+
+#define KB1 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define BIG KB1 KB1 KB1 KB1 KB1 KB1 KB1 KB1 /* 512 bytes */
+
+/* All in one pump at once; retries is 3 everywhere and must be ignored (one attempt each). */
+static const struct pcase pcases[] = {
+    {"200: completes, body kept", "{\"status\":200,\"body\":\"fine\"}", 5000, 0, 0, WG_OK, 200,
+     "fine", 0, -1, 0, 3000},
+    {"429: one attempt, Retry-After surfaces",
+     "{\"status\":429,\"headers\":{\"Retry-After\":\"7\"},\"body\":\"slow down\"}", 5000, 0, 0,
+     WG_EHTTP, 429, "slow down", 0, 7000, 0, 3000},
+    {"503 without Retry-After: one attempt", "{\"status\":503}", 5000, 0, 0, WG_EHTTP, 503, "", 0,
+     -1, 0, 3000},
+    {"no answer: timeout", "{\"hang\":true}", 400, 0, 0, WG_ETIMEOUT, 0, NULL, 0, -1, 350, 3000},
+    {"512-byte body, keep_bytes 100: the head, no error", "{\"status\":200,\"body\":\"" BIG "\"}",
+     5000, 0, 100, WG_OK, 200, NULL, 100, -1, 0, 3000},
+    {"512-byte body, max_bytes 100: too big", "{\"status\":200,\"body\":\"" BIG "\"}", 5000, 100, 0,
+     WG_ETOOBIG, 200, NULL, 0, -1, 0, 3000},
+};
+#define NPC (sizeof(pcases) / sizeof(pcases[0]))
+
+struct pdone {
+    struct wg_http_job *jobs;
+    int done[NPC];
+    size_t ndone;
+};
+
+static void on_done(void *ud, struct wg_http_job *j)
+{
+    struct pdone *d = ud;
+    d->done[j - d->jobs]++;
+    d->ndone++;
+}
+
+static int check_pump_case(size_t i, const struct wg_http_job *j, struct peer *p)
+{
+    const struct pcase *c = &pcases[i];
+    int failed = 0;
+    int64_t ms = j->elapsed_ns / MS;
+    int64_t ra = wg_http_retry_after(j);
+    int64_t ra_ms = ra < 0 ? -1 : ra / MS;
+    const char *body = j->errbody.p ? j->errbody.p : "";
+    int body_ok = c->want_body ? strcmp(body, c->want_body) == 0
+                               : (c->want_body_len == 0 || j->errbody.len == c->want_body_len);
+    if (j->err != c->want_err || j->status != c->want_status || j->attempts != 1 || !body_ok ||
+        ra_ms != c->want_retry_after_ms || ms < c->min_ms || ms > c->max_ms) {
+        printf("pump case %zu (%s)\n"
+               "  want: err %s, status %ld, attempts 1, body \"%s\" (%zu bytes), "
+               "retry-after %lld ms, %lld..%lld ms\n"
+               "  got:  err %s, status %ld, attempts %d, body \"%.40s\" (%zu bytes), "
+               "retry-after %lld ms, %lld ms (%s)\n",
+               i, c->name, wg_strerror(c->want_err), c->want_status,
+               c->want_body ? c->want_body : "", c->want_body_len,
+               (long long)c->want_retry_after_ms, (long long)c->min_ms, (long long)c->max_ms,
+               wg_strerror(j->err), j->status, j->attempts, body, j->errbody.len, (long long)ra_ms,
+               (long long)ms, j->errmsg);
+        failed++;
+    }
+    cJSON *reqs = peer_requests(p);
+    int nreq = cJSON_GetArraySize(reqs);
+    const cJSON *r0 = cJSON_GetArrayItem(reqs, 0);
+    /* peer_field: "" when absent */
+    const char *method = peer_field(r0, "method", NULL);
+    const char *xt = peer_field(r0, "headers", "x-test");
+    const char *ae = peer_field(r0, "headers", "accept-encoding");
+    const char *rbody = peer_field(r0, "body", NULL);
+    if (nreq != 1 || strcmp(method, "POST") != 0 || strcmp(xt, "yes") != 0 || ae[0] ||
+        strcmp(rbody, "ping") != 0) {
+        printf("pump case %zu (%s): want 1 POST with body \"ping\", X-Test: yes and no "
+               "Accept-Encoding, got %d requests (%s, X-Test %s, Accept-Encoding %s, body %s)\n",
+               i, c->name, nreq, method, xt, ae, rbody);
+        failed++;
+    }
+    cJSON_Delete(reqs);
+    return failed;
+}
+
+static void test_pump(void **state)
+{
+    (void)state;
+    static const char *const hdrs[] = {"X-Test: yes"};
+    struct peer peers[NPC];
+    struct wg_http_job jobs[NPC];
+    char urls[NPC][96];
+    struct pdone d = {.jobs = jobs};
+    int failed = 0;
+    struct wg_http_pump *pump = wg_http_pump_new(0);
+    assert_non_null(pump);
+    memset(jobs, 0, sizeof(jobs));
+    for (size_t i = 0; i < NPC; i++) {
+        const struct pcase *c = &pcases[i];
+        char *sc = wg_asprintf("{\"routes\":[{\"responses\":[%s]}]}", c->response);
+        assert_int_equal(peer_start(&peers[i], sc), 0);
+        free(sc);
+        snprintf(urls[i], sizeof(urls[i]), "%s/hook", peers[i].url);
+        struct wg_http_job *j = &jobs[i];
+        j->method = "POST";
+        j->url = urls[i];
+        j->headers = hdrs;
+        j->nheaders = 1;
+        j->body = "ping";
+        j->body_len = 4;
+        j->timeout_ns = c->timeout_ms * MS;
+        j->max_bytes = c->max_bytes;
+        j->keep_bytes = c->keep_bytes;
+        j->retries = 3;
+        j->no_compression = 1;
+        assert_int_equal(wg_http_pump_add(pump, j), WG_OK);
+    }
+    int64_t deadline = wg_mono_ns() + 10 * WG_NS_PER_SEC;
+    while (d.ndone < NPC && wg_mono_ns() < deadline) {
+        wg_http_pump_poll(pump, 200, on_done, &d);
+    }
+    for (size_t i = 0; i < NPC; i++) {
+        if (d.done[i] != 1) {
+            printf("pump case %zu (%s): want 1 callback, got %d\n", i, pcases[i].name, d.done[i]);
+            failed++;
+            continue;
+        }
+        failed += check_pump_case(i, &jobs[i], &peers[i]);
+    }
+    for (size_t i = 0; i < NPC; i++) {
+        wg_http_job_clear(&jobs[i]);
+        peer_stop(&peers[i]);
+    }
+    wg_http_pump_free(pump);
+    assert_int_equal(failed, 0);
+}
+
+static void *wake_later(void *arg)
+{
+    struct timespec ts = {0, 50 * 1000000};
+    nanosleep(&ts, NULL); /* the wakeup must land while the poll waits */
+    wg_http_pump_wakeup(arg);
+    return NULL;
+}
+
+/* A wakeup from another thread ends a poll's wait early; freeing the pump abandons a job still
+ * in flight without a callback (ASan finds what it would leak). */
+static void test_pump_wakeup_and_abandon(void **state)
+{
+    (void)state;
+    struct peer p;
+    assert_int_equal(peer_start(&p, "{\"routes\":[{\"responses\":[{\"hang\":true}]}]}"), 0);
+    struct wg_http_pump *pump = wg_http_pump_new(0);
+    assert_non_null(pump);
+    struct wg_http_job j = {0};
+    j.url = p.url;
+    j.timeout_ns = 30 * WG_NS_PER_SEC;
+    assert_int_equal(wg_http_pump_add(pump, &j), WG_OK);
+    struct pdone d = {.jobs = &j};
+    pthread_t t;
+    int64_t t0 = wg_mono_ns();
+    assert_int_equal(pthread_create(&t, NULL, wake_later, pump), 0);
+    size_t n = 0;
+    /* Polls may return early on connection activity: poll until the wakeup is due (50 ms);
+     * the one waiting then must end at the wakeup, not after its 5 s. */
+    for (int k = 0; k < 50 && wg_mono_ns() - t0 < 50 * MS; k++) {
+        n += wg_http_pump_poll(pump, 5000, on_done, &d);
+    }
+    int64_t ms = (wg_mono_ns() - t0) / MS;
+    pthread_join(t, NULL);
+    if (n != 0 || ms > 2000) {
+        printf("wakeup: want no job done within 2000 ms, got %zu done after %lld ms\n", n,
+               (long long)ms);
+    }
+    assert_int_equal(n, 0);
+    assert_true(ms <= 2000);
+    wg_http_pump_free(pump);
+    wg_http_job_clear(&j);
+    peer_stop(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry_after_http_date),
+        cmocka_unit_test(test_pump),
+        cmocka_unit_test(test_pump_wakeup_and_abandon),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
