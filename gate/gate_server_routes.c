@@ -3,9 +3,9 @@
  * Flagger webhooks with their exact success rules, analyses, health, readiness and metrics.
  * The status tables below are the contract; tests/integration/test_serve_modes.sh pins them.
  */
+#include "common/http.h"
 #include "gate/gate_int.h"
 
-#include <curl/curl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,14 +210,8 @@ static enum MHD_Result gate_route(struct wg_server *s, struct MHD_Connection *c,
 
 /* ---- readiness ------------------------------------------------------------------------------ */
 
-static size_t discard(char *p, size_t sz, size_t n, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return sz * n;
-}
-
-/* Every source answers /ping (InfluxDB 1.x, 2.x and 3.x do) within a second. Cached 5 s. */
+/* Every source answers /ping (InfluxDB 1.x, 2.x and 3.x do) within a second, all asked at
+ * once through the common HTTP layer (the sources' TLS settings apply). Cached 5 s. */
 int wg__server_ready(struct wg_server *s, char *why, size_t whylen)
 {
     int64_t now = wg_mono_ns();
@@ -229,34 +223,45 @@ int wg__server_ready(struct wg_server *s, char *why, size_t whylen)
         return ok;
     }
     struct wg__cfgref *g = wg__server_gen_get(s);
+    size_t n = g->cfg->nsources;
     int ok = 1;
     char msg[256] = "config loaded; sources reachable";
-    CURL *h = curl_easy_init();
-    for (size_t i = 0; h && ok && i < g->cfg->nsources; i++) {
+    struct wg_http_job *jobs = calloc(n ? n : 1, sizeof(*jobs));
+    char **urls = calloc(n ? n : 1, sizeof(*urls));
+    struct wg_http *h = wg_http_new();
+    for (size_t i = 0; jobs && urls && i < n; i++) {
         const struct wg_source *src = &g->cfg->sources[i];
-        char *url = wg_asprintf("%s/ping", src->url);
-        long code = 0;
-        curl_easy_reset(h);
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 1000L);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, src->tls.insecure_skip_verify ? 0L : 1L);
-        CURLcode cc = url ? curl_easy_perform(h) : CURLE_OUT_OF_MEMORY;
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-        free(url);
+        urls[i] = wg_asprintf("%s/ping", src->url);
+        jobs[i].url = urls[i] ? urls[i] : "";
+        jobs[i].timeout_ns = WG_NS_PER_SEC;
+        jobs[i].connect_timeout_ns = WG_NS_PER_SEC;
+        jobs[i].max_bytes = 64 * 1024;
+        jobs[i].keep_bytes = 1024;
+        jobs[i].tls.ca_file = src->tls.ca_file;
+        jobs[i].tls.cert_file = src->tls.cert_file;
+        jobs[i].tls.key_file = src->tls.key_file;
+        jobs[i].tls.insecure = src->tls.insecure_skip_verify;
+    }
+    if (!jobs || !urls || !h || (n && wg_http_run(h, jobs, n, NULL) != WG_OK)) {
+        ok = 0;
+        snprintf(msg, sizeof(msg), "cannot check the sources: out of memory");
+    }
+    for (size_t i = 0; ok && i < n; i++) {
         /* 401/403 still proves the server is up (the token is a query-time concern). */
-        if (cc != CURLE_OK || code == 0 || code >= 500) {
+        const struct wg_http_job *j = &jobs[i];
+        if (j->err != WG_OK && !(j->err == WG_EHTTP && j->status > 0 && j->status < 500)) {
             ok = 0;
-            snprintf(msg, sizeof(msg), "source %s unreachable: %s", src->name,
-                     cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP error");
+            snprintf(msg, sizeof(msg), "source %s unreachable: %s", g->cfg->sources[i].name,
+                     j->errmsg[0] ? j->errmsg : wg_strerror(j->err));
         }
     }
-    if (!h) {
-        ok = 0;
-        snprintf(msg, sizeof(msg), "out of memory");
+    for (size_t i = 0; jobs && i < n; i++) {
+        wg_http_job_clear(&jobs[i]);
+        free(urls ? urls[i] : NULL);
     }
-    curl_easy_cleanup(h);
+    free(jobs);
+    free(urls);
+    wg_http_free(h);
     wg__server_gen_put(g);
     s->ready_at = wg_mono_ns();
     s->ready_ok = ok;

@@ -189,6 +189,7 @@ expect_eq "InfluxDB down: rollback hook never rolls back" 412 "$code"
 NOAUTH=0
 req GET /readyz
 expect_eq "readyz with InfluxDB down: 503" 503 "$code"
+expect_match "readyz names the unreachable source" 'source [a-z]+ unreachable' "$body"
 
 # --- graceful drain: a request whose body is still arriving when SIGTERM comes completes
 slowbody="{\"wave\":\"staging\",\"feature\":\"checkout\",\"deploy_time\":\"$T\",\"pad\":\"$(head -c 6000 /dev/zero | tr '\0' x)\"}"
