@@ -41,11 +41,53 @@ static const struct wg_receiver *find_rcv(const struct wg_alert_config *c, const
     return wg_alert_config_receiver(c, name);
 }
 
+static size_t key_hash(const char *k)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *k; k++) {
+        h = (h ^ (unsigned char)*k) * 1099511628211ull;
+    }
+    return (size_t)h;
+}
+
+static void index_put(struct wg__group **ix, size_t cap, struct wg__group *g)
+{
+    size_t i = key_hash(g->key) & (cap - 1);
+    while (ix[i]) {
+        i = (i + 1) & (cap - 1);
+    }
+    ix[i] = g;
+}
+
+/* Rebuild the index for the current groups, growing it to keep it at most half full. */
+static int index_rebuild(struct wg__dispatch *d, size_t want)
+{
+    size_t cap = d->index_cap ? d->index_cap : 64;
+    while (cap < 2 * want) {
+        cap *= 2;
+    }
+    struct wg__group **ix = calloc(cap, sizeof(*ix));
+    if (!ix) {
+        return -1;
+    }
+    for (size_t i = 0; i < d->ngroups; i++) {
+        index_put(ix, cap, d->groups[i]);
+    }
+    free(d->index);
+    d->index = ix;
+    d->index_cap = cap;
+    return 0;
+}
+
 struct wg__group *wg__dispatch_group(struct wg__dispatch *d, const char *key)
 {
-    for (size_t i = 0; i < d->ngroups; i++) {
-        if (strcmp(d->groups[i]->key, key) == 0) {
-            return d->groups[i];
+    if (!d->index_cap) {
+        return NULL;
+    }
+    for (size_t i = key_hash(key) & (d->index_cap - 1); d->index[i];
+         i = (i + 1) & (d->index_cap - 1)) {
+        if (strcmp(d->index[i]->key, key) == 0) {
+            return d->index[i];
         }
     }
     return NULL;
@@ -114,7 +156,12 @@ static struct wg__group *group_new(struct wg__dispatch *d, const struct wg_route
         d->groups = nv;
         d->cap = nc;
     }
+    if (2 * (d->ngroups + 1) > d->index_cap && index_rebuild(d, d->ngroups + 1) != 0) {
+        wg__group_free(g);
+        return NULL;
+    }
     d->groups[d->ngroups++] = g;
+    index_put(d->index, d->index_cap, g);
     return g;
 }
 
@@ -350,6 +397,7 @@ out:
 void wg__dispatch_tick(struct wg__dispatch *d, const struct wg__store *st, int64_t now,
                        wg__emit_fn emit, void *ctx)
 {
+    size_t before = d->ngroups;
     for (size_t i = 0; i < d->ngroups;) {
         struct wg__group *g = d->groups[i];
         if (g->next_flush <= now) {
@@ -374,6 +422,13 @@ void wg__dispatch_tick(struct wg__dispatch *d, const struct wg__store *st, int64
         }
         i++;
     }
+    if (d->ngroups != before && index_rebuild(d, d->ngroups) != 0) {
+        /* Without memory for a new index the old one holds freed groups: drop it; lookups
+         * then find nothing and groups are re-created, which only re-sends. */
+        free(d->index);
+        d->index = NULL;
+        d->index_cap = 0;
+    }
 }
 
 int64_t wg__dispatch_next(const struct wg__dispatch *d)
@@ -393,6 +448,7 @@ void wg__dispatch_clear(struct wg__dispatch *d)
         wg__group_free(d->groups[i]);
     }
     free(d->groups);
+    free(d->index);
     for (size_t i = 0; i < d->norphans; i++) {
         wg__group_free(d->orphans[i]);
     }

@@ -107,6 +107,10 @@ struct wg__dispatch {
     const struct wg_alert_config *cfg;
     struct wg__group **groups;
     size_t ngroups, cap;
+    /* groups by key: open addressing, a power-of-two size at most half full, rebuilt when
+     * groups are removed (so thousands of alert groups are not found by a linear scan) */
+    struct wg__group **index;
+    size_t index_cap;
     struct wg__silence_set silences;
     struct wg__group **orphans; /* notification logs restored from disk, not yet adopted */
     size_t norphans;
