@@ -2,7 +2,8 @@
  * handle with per-group and overall concurrency limits, retries (backoff + jitter, Retry-After)
  * inside each job's time budget, body size caps and streaming consumers; and the pump, single
  * attempts over a long-lived multi handle. Both set up easy handles and read results through
- * the same attempt_start/attempt_end: the one place where CURLcode becomes wg_err.
+ * the same wg__http_attempt_start/wg__http_attempt_end: the one place where CURLcode becomes
+ * wg_err.
  */
 #include "common/http.h"
 
@@ -15,42 +16,11 @@
 #include <strings.h>
 #include <time.h>
 
-#define DEF_CONNECT_NS (5 * WG_NS_PER_SEC)
-#define DEF_TIMEOUT_NS (10 * WG_NS_PER_SEC)
-#define DEF_MAX_BYTES ((size_t)256 << 20)
-#define BACKOFF_BASE_NS (100 * INT64_C(1000000))
-#define BACKOFF_CAP_NS (5 * WG_NS_PER_SEC)
-#define NS_PER_MS INT64_C(1000000)
-
-enum slot_state { S_PENDING = 0, S_RUNNING, S_DONE };
-
-struct slot {
-    struct wg_http_job *job;
-    CURL *easy;
-    struct curl_slist *hdrs;
-    enum slot_state state;
-    size_t group;
-    int64_t next_at;  /* monotonic: earliest start of the next attempt */
-    int64_t first_at; /* monotonic: start of the first attempt; 0 before */
-    int64_t started;  /* monotonic: start of this attempt */
-    int64_t deadline; /* monotonic: end of the job's budget */
-    size_t bytes;     /* body bytes of this attempt */
-    size_t delivered; /* of which handed to the consumer */
-    int need_reset;
-    enum wg_err abort_err;
-    long status;
-    char errbuf[CURL_ERROR_SIZE];
-    struct slot *prev, *next; /* pump: attempts in flight */
-};
+#include "common/common_http_int.h"
 
 struct wg_http {
     CURLM *multi;
     uint64_t rng;
-};
-
-struct wg_http_pump {
-    CURLM *multi;
-    struct slot *active;
 };
 
 struct run {
@@ -71,7 +41,7 @@ static void global_init(void)
     g_init_rc = curl_global_init(CURL_GLOBAL_ALL);
 }
 
-static CURLM *multi_new(void)
+CURLM *wg__http_multi_new(void)
 {
     pthread_once(&g_once, global_init);
     return g_init_rc == CURLE_OK ? curl_multi_init() : NULL;
@@ -83,7 +53,7 @@ struct wg_http *wg_http_new(void)
     if (!h) {
         return NULL;
     }
-    h->multi = multi_new();
+    h->multi = wg__http_multi_new();
     if (!h->multi) {
         free(h);
         return NULL;
@@ -299,7 +269,7 @@ static enum wg_err map_curl(CURLcode rc, int *retry)
 /* ---- one attempt: shared by the batch runner and the pump ------------------------------- */
 
 /* The out fields before a job's first attempt. */
-static void job_init_out(struct wg_http_job *j)
+void wg__http_job_init_out(struct wg_http_job *j)
 {
     j->err = WG_OK;
     j->errmsg[0] = '\0';
@@ -311,7 +281,7 @@ static void job_init_out(struct wg_http_job *j)
 }
 
 /* The request headers of s->job as a curl list (kept for all its attempts). */
-static enum wg_err slot_headers(struct slot *s)
+enum wg_err wg__http_slot_headers(struct slot *s)
 {
     struct wg_http_job *j = s->job;
     for (size_t k = 0; k < j->nheaders; k++) {
@@ -401,7 +371,7 @@ static int set_opts(struct slot *s, int64_t per_ns)
 
 /* Start an attempt of s->job on multi, limited to per_ns. -1 (job err and errmsg set) when it
  * could not be set up. */
-static int attempt_start(struct slot *s, CURLM *multi, int64_t per_ns, int64_t now)
+int wg__http_attempt_start(struct slot *s, CURLM *multi, int64_t per_ns, int64_t now)
 {
     struct wg_http_job *j = s->job;
     s->bytes = s->delivered = 0;
@@ -423,7 +393,7 @@ static int attempt_start(struct slot *s, CURLM *multi, int64_t per_ns, int64_t n
 }
 
 /* The next slot whose attempt has finished on multi (with its result in *rc), or NULL. */
-static struct slot *next_done(CURLM *multi, CURLcode *rc)
+struct slot *wg__http_next_done(CURLM *multi, CURLcode *rc)
 {
     CURLMsg *msg;
     int left;
@@ -439,7 +409,7 @@ static struct slot *next_done(CURLM *multi, CURLcode *rc)
 }
 
 /* Give the easy handle back and free the header list; the job is left alone. */
-static void slot_release(struct slot *s, CURLM *multi)
+void wg__http_slot_release(struct slot *s, CURLM *multi)
 {
     if (s->easy) {
         curl_multi_remove_handle(multi, s->easy);
@@ -497,7 +467,7 @@ static const char *tls_hint(const struct slot *s, curl_off_t tls_up)
 /* End the attempt on s, whose easy handle finished with rc: fills the job's err, errmsg,
  * status and attempts from the transfer (the one CURLcode and status → wg_err mapping, with
  * its messages). Returns 1 when another attempt may help. */
-static int attempt_end(struct slot *s, CURLM *multi, CURLcode rc, int64_t now)
+int wg__http_attempt_end(struct slot *s, CURLM *multi, CURLcode rc, int64_t now)
 {
     struct wg_http_job *j = s->job;
     long os_errno = 0;
@@ -559,7 +529,7 @@ static int attempt_end(struct slot *s, CURLM *multi, CURLcode rc, int64_t now)
 }
 
 /* The job is over: time it from since (0: never started) and redact its message. */
-static void job_done(struct wg_http_job *j, int64_t since, int64_t now)
+void wg__http_job_done(struct wg_http_job *j, int64_t since, int64_t now)
 {
     j->elapsed_ns = since ? now - since : 0;
     wg_redact(j->errmsg);
@@ -586,7 +556,7 @@ static void finish_job(struct run *r, struct slot *s, int64_t now)
 {
     s->state = S_DONE;
     r->ndone++;
-    job_done(s->job, s->first_at, now);
+    wg__http_job_done(s->job, s->first_at, now);
 }
 
 static void start_attempt(struct run *r, struct slot *s, int64_t now)
@@ -619,7 +589,7 @@ static void start_attempt(struct run *r, struct slot *s, int64_t now)
         }
         s->need_reset = 0;
     }
-    if (attempt_start(s, r->h->multi, timeout < left ? timeout : left, now) != 0) {
+    if (wg__http_attempt_start(s, r->h->multi, timeout < left ? timeout : left, now) != 0) {
         finish_job(r, s, now);
         return;
     }
@@ -632,7 +602,7 @@ static void finish_attempt(struct run *r, struct slot *s, CURLcode rc)
 {
     struct wg_http_job *j = s->job;
     int64_t now = wg_mono_ns();
-    int retry = attempt_end(s, r->h->multi, rc, now);
+    int retry = wg__http_attempt_end(s, r->h->multi, rc, now);
     r->running--;
     r->grun[s->group]--;
     int64_t delay = retry && j->err == WG_EHTTP ? wg_http_retry_after(j) : -1;
@@ -666,9 +636,9 @@ static enum wg_err prepare(struct run *r)
 {
     for (size_t i = 0; i < r->n; i++) {
         struct slot *s = &r->slots[i];
-        job_init_out(s->job);
+        wg__http_job_init_out(s->job);
         s->group = group_of(r, s->job->group, s->job->group_max);
-        enum wg_err e = slot_headers(s);
+        enum wg_err e = wg__http_slot_headers(s);
         if (e != WG_OK) {
             return e;
         }
@@ -755,7 +725,7 @@ enum wg_err wg_http_run(struct wg_http *h, struct wg_http_job *jobs, size_t n,
         curl_multi_perform(h->multi, &still);
         struct slot *s;
         CURLcode rc;
-        while ((s = next_done(h->multi, &rc)) != NULL) {
+        while ((s = wg__http_next_done(h->multi, &rc)) != NULL) {
             finish_attempt(&r, s, rc);
             changed = 1;
         }
@@ -771,7 +741,7 @@ enum wg_err wg_http_run(struct wg_http *h, struct wg_http_job *jobs, size_t n,
 out:
     if (r.slots) {
         for (size_t i = 0; i < n; i++) {
-            slot_release(&r.slots[i], h->multi);
+            wg__http_slot_release(&r.slots[i], h->multi);
         }
     }
     free(r.slots);
@@ -779,127 +749,4 @@ out:
     free(r.gmax);
     free(r.grun);
     return err;
-}
-
-/* ---- the pump --------------------------------------------------------------------------- */
-
-struct wg_http_pump *wg_http_pump_new(int max_connections)
-{
-    struct wg_http_pump *p = calloc(1, sizeof(*p));
-    if (!p) {
-        return NULL;
-    }
-    p->multi = multi_new();
-    if (!p->multi) {
-        free(p);
-        return NULL;
-    }
-    if (max_connections > 0) {
-        curl_multi_setopt(p->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)max_connections);
-    }
-    return p;
-}
-
-static void pump_unlink(struct wg_http_pump *p, struct slot *s)
-{
-    if (s->prev) {
-        s->prev->next = s->next;
-    } else {
-        p->active = s->next;
-    }
-    if (s->next) {
-        s->next->prev = s->prev;
-    }
-}
-
-void wg_http_pump_free(struct wg_http_pump *p)
-{
-    if (!p) {
-        return;
-    }
-    while (p->active) {
-        struct slot *s = p->active;
-        pump_unlink(p, s);
-        slot_release(s, p->multi);
-        free(s);
-    }
-    curl_multi_cleanup(p->multi);
-    free(p);
-}
-
-enum wg_err wg_http_pump_add(struct wg_http_pump *p, struct wg_http_job *j)
-{
-    if (!p || !j) {
-        return WG_EINVAL;
-    }
-    job_init_out(j);
-    int64_t now = wg_mono_ns();
-    int64_t per = j->timeout_ns ? j->timeout_ns : DEF_TIMEOUT_NS;
-    if (j->deadline_ns && j->deadline_ns - now < per) {
-        per = j->deadline_ns - now;
-    }
-    if (per <= NS_PER_MS) {
-        j->err = WG_ETIMEOUT;
-        snprintf(j->errmsg, sizeof(j->errmsg), "no time left to send the request");
-        return j->err;
-    }
-    struct slot *s = calloc(1, sizeof(*s));
-    if (s) {
-        s->job = j;
-    }
-    if (!s || slot_headers(s) != WG_OK || attempt_start(s, p->multi, per, now) != 0) {
-        if (s) {
-            slot_release(s, p->multi);
-            free(s);
-        }
-        j->err = WG_ENOMEM;
-        snprintf(j->errmsg, sizeof(j->errmsg), "could not set up the request");
-        return j->err;
-    }
-    s->next = p->active;
-    if (p->active) {
-        p->active->prev = s;
-    }
-    p->active = s;
-    return WG_OK;
-}
-
-/* Run the transfers once and hand every finished job to done(); returns how many. */
-static size_t pump_drain(struct wg_http_pump *p, wg_http_pump_done_fn done, void *ud)
-{
-    size_t n = 0;
-    int still = 0;
-    curl_multi_perform(p->multi, &still);
-    struct slot *s;
-    CURLcode rc;
-    while ((s = next_done(p->multi, &rc)) != NULL) {
-        int64_t now = wg_mono_ns();
-        attempt_end(s, p->multi, rc, now);
-        struct wg_http_job *j = s->job;
-        job_done(j, s->started, now);
-        pump_unlink(p, s);
-        slot_release(s, p->multi);
-        free(s);
-        n++;
-        done(ud, j);
-    }
-    return n;
-}
-
-size_t wg_http_pump_poll(struct wg_http_pump *p, int timeout_ms, wg_http_pump_done_fn done,
-                         void *ud)
-{
-    size_t n = pump_drain(p, done, ud);
-    if (n == 0 && timeout_ms > 0) {
-        curl_multi_poll(p->multi, NULL, 0, timeout_ms, NULL);
-        n = pump_drain(p, done, ud);
-    }
-    return n;
-}
-
-void wg_http_pump_wakeup(struct wg_http_pump *p)
-{
-    if (p) {
-        curl_multi_wakeup(p->multi);
-    }
 }
