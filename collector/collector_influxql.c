@@ -106,165 +106,7 @@ static enum key key_id(const char *s, size_t n)
     return K_OTHER;
 }
 
-/* ---- numbers ------------------------------------------------------------------------------ */
-
-static const double pow10tab[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                  1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-/* A JSON number: integral → INT (or UINT above INT64_MAX, exact), else FLOAT. Floats take the
- * exact fast path (mantissa < 2^53, |exp10| <= 22) or strtod. Returns -1 on bad syntax. */
-static int parse_number(const char *s, size_t n, struct wg_value *v)
-{
-    const char *q = s, *e = s + n;
-    int neg = 0, integral = 1, inexact = 0;
-    uint64_t m = 0;
-    int64_t exp10 = 0;
-    if (q < e && *q == '-') {
-        neg = 1;
-        q++;
-    }
-    if (q == e || *q < '0' || *q > '9') {
-        return -1;
-    }
-    if (*q == '0' && q + 1 < e && q[1] >= '0' && q[1] <= '9') {
-        return -1;
-    }
-    for (; q < e && *q >= '0' && *q <= '9'; q++) {
-        unsigned d = (unsigned)(*q - '0');
-        if (m > (UINT64_MAX - d) / 10) {
-            inexact = 1;
-            exp10++;
-        } else {
-            m = m * 10 + d;
-        }
-    }
-    if (q < e && *q == '.') {
-        integral = 0;
-        q++;
-        if (q == e || *q < '0' || *q > '9') {
-            return -1;
-        }
-        for (; q < e && *q >= '0' && *q <= '9'; q++) {
-            unsigned d = (unsigned)(*q - '0');
-            if (m > (UINT64_MAX - d) / 10) {
-                inexact = 1;
-            } else {
-                m = m * 10 + d;
-                exp10--;
-            }
-        }
-    }
-    if (q < e && (*q == 'e' || *q == 'E')) {
-        integral = 0;
-        q++;
-        int eneg = 0;
-        int64_t ev = 0;
-        if (q < e && (*q == '+' || *q == '-')) {
-            eneg = *q == '-';
-            q++;
-        }
-        if (q == e || *q < '0' || *q > '9') {
-            return -1;
-        }
-        for (; q < e && *q >= '0' && *q <= '9'; q++) {
-            if (ev < 100000) {
-                ev = ev * 10 + (*q - '0');
-            }
-        }
-        exp10 += eneg ? -ev : ev;
-    }
-    if (q != e) {
-        return -1;
-    }
-    if (integral && !inexact) {
-        if (neg) {
-            if (m <= (uint64_t)INT64_MAX + 1) {
-                v->t = WG_V_INT;
-                v->u.i = m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)m;
-                return 0;
-            }
-        } else if (m <= (uint64_t)INT64_MAX) {
-            v->t = WG_V_INT;
-            v->u.i = (int64_t)m;
-            return 0;
-        } else {
-            v->t = WG_V_UINT;
-            v->u.u = m;
-            return 0;
-        }
-    }
-    v->t = WG_V_FLOAT;
-    if (!inexact && m <= (UINT64_C(1) << 53) && exp10 >= -22 && exp10 <= 22) {
-        double d = (double)m;
-        d = exp10 < 0 ? d / pow10tab[-exp10] : d * pow10tab[exp10];
-        v->u.f = neg ? -d : d;
-        return 0;
-    }
-    char tmp[128];
-    char *heap = NULL, *t = tmp;
-    if (n >= sizeof(tmp)) {
-        heap = wg_strndup(s, n);
-        if (!heap) {
-            return -1;
-        }
-        t = heap;
-    } else {
-        memcpy(tmp, s, n);
-        tmp[n] = '\0';
-    }
-    v->u.f = strtod(t, NULL);
-    free(heap);
-    return 0;
-}
-
 /* ---- strings ------------------------------------------------------------------------------ */
-
-static int hex4(const char *s, unsigned *out)
-{
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = s[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') {
-            v |= (unsigned)(c - '0');
-        } else if (c >= 'a' && c <= 'f') {
-            v |= (unsigned)(c - 'a' + 10);
-        } else if (c >= 'A' && c <= 'F') {
-            v |= (unsigned)(c - 'A' + 10);
-        } else {
-            return -1;
-        }
-    }
-    *out = v;
-    return 0;
-}
-
-static enum wg_err put_utf8(struct wg_buf *b, unsigned cp)
-{
-    char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    return wg_buf_add(b, u, n);
-}
 
 /* Unescape the body of a JSON string (between the quotes) into b. -1: bad escape. */
 static int unescape(struct wg_buf *b, const char *s, size_t n)
@@ -280,60 +122,13 @@ static int unescape(struct wg_buf *b, const char *s, size_t n)
         if (!bs) {
             break;
         }
-        s = bs + 1;
-        if (s >= e) {
+        char u[4];
+        size_t used;
+        int k = wg__json_escape(bs + 1, (size_t)(e - bs - 1), &used, u);
+        if (k < 0 || wg_buf_add(b, u, (size_t)k)) {
             return -1;
         }
-        char c = *s++, o;
-        switch (c) {
-        case '"':
-            o = '"';
-            break;
-        case '\\':
-            o = '\\';
-            break;
-        case '/':
-            o = '/';
-            break;
-        case 'b':
-            o = '\b';
-            break;
-        case 'f':
-            o = '\f';
-            break;
-        case 'n':
-            o = '\n';
-            break;
-        case 'r':
-            o = '\r';
-            break;
-        case 't':
-            o = '\t';
-            break;
-        case 'u': {
-            unsigned cp, lo;
-            if (e - s < 4 || hex4(s, &cp)) {
-                return -1;
-            }
-            s += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF && e - s >= 6 && s[0] == '\\' && s[1] == 'u' &&
-                hex4(s + 2, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                s += 6;
-            } else if (cp >= 0xD800 && cp <= 0xDFFF) {
-                cp = 0xFFFD; /* a lone surrogate */
-            }
-            if (put_utf8(b, cp)) {
-                return -1;
-            }
-            continue;
-        }
-        default:
-            return -1;
-        }
-        if (wg_buf_add(b, &o, 1)) {
-            return -1;
-        }
+        s = bs + 1 + used;
     }
     return wg_buf_add(b, "", 0) ? -1 : 0; /* makes b->p non-NULL */
 }
@@ -503,7 +298,7 @@ static enum wg_err cell_add(struct iq *p, enum tok t, const char *s, size_t n)
         v->u.b = t == T_TRUE;
         break;
     case T_NUMBER:
-        if (parse_number(s, n, v)) {
+        if (wg__json_number(s, n, v)) {
             return fail(p, WG_EPARSE, "malformed number '%.*s'", (int)(n < 40 ? n : 40), s);
         }
         if (is_time && v->t == WG_V_INT) {
@@ -662,7 +457,7 @@ static enum wg_err sem_scalar(struct iq *p, enum tok t, const char *s, size_t n)
         }
         if (p->key == K_STATEMENT_ID && t == T_NUMBER) {
             struct wg_value v;
-            if (parse_number(s, n, &v) == 0 && v.t == WG_V_INT) {
+            if (wg__json_number(s, n, &v) == 0 && v.t == WG_V_INT) {
                 p->stmt = v.u.i;
             }
         }

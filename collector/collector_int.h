@@ -22,4 +22,14 @@ enum wg_err wg__fluxcsv_new(const struct wg_sink *sink, void **st,
                             const struct wg__parser_ops **ops);
 enum wg_err wg__jsonl_new(const struct wg_sink *sink, void **st, const struct wg__parser_ops **ops);
 
+/* ---- JSON pieces shared by the InfluxQL and JSON Lines readers (collector_json.c) ------- */
+
+/* A JSON number literal (n bytes, syntax checked or not: -1 on bad syntax) into v: INT, UINT
+ * above INT64_MAX, or FLOAT. */
+int wg__json_number(const char *s, size_t n, struct wg_value *v);
+/* Decode the escape that follows a backslash: s points past the backslash, n bytes remain.
+ * Writes 1-4 UTF-8 bytes to out and returns their count, with *used the input bytes taken
+ * (a \uD83D\uDE00 pair is one character; a lone surrogate becomes U+FFFD). -1: malformed. */
+int wg__json_escape(const char *s, size_t n, size_t *used, char out[4]);
+
 #endif

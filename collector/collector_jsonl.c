@@ -17,7 +17,6 @@
  */
 #include "collector/collector_int.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,50 +107,6 @@ static void ws(struct scan *c)
     }
 }
 
-static int hex4(const char *s, unsigned *out)
-{
-    unsigned v = 0;
-    for (int k = 0; k < 4; k++) {
-        char ch = s[k];
-        v <<= 4;
-        if (ch >= '0' && ch <= '9') {
-            v |= (unsigned)(ch - '0');
-        } else if (ch >= 'a' && ch <= 'f') {
-            v |= (unsigned)(ch - 'a' + 10);
-        } else if (ch >= 'A' && ch <= 'F') {
-            v |= (unsigned)(ch - 'A' + 10);
-        } else {
-            return -1;
-        }
-    }
-    *out = v;
-    return 0;
-}
-
-static size_t utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* A JSON string at c->i (on the opening quote), unescaped into the arena. The arena was sized
  * for the whole line, and unescaping never makes a string longer. */
 static int str(struct jl *p, struct scan *c, const char **out, size_t *olen)
@@ -173,52 +128,14 @@ static int str(struct jl *p, struct scan *c, const char **out, size_t *olen)
             *o++ = (char)ch;
             continue;
         }
-        if (c->i >= c->n) {
+        /* "\uXXXX" is 6 bytes and at most 3 out; a pair is 12 bytes and 4 out */
+        size_t used;
+        int k = wg__json_escape(c->s + c->i, c->n - c->i, &used, o);
+        if (k < 0) {
             return -1;
         }
-        ch = (unsigned char)c->s[c->i++];
-        switch (ch) {
-        case '"':
-        case '\\':
-        case '/':
-            *o++ = (char)ch;
-            break;
-        case 'b':
-            *o++ = '\b';
-            break;
-        case 'f':
-            *o++ = '\f';
-            break;
-        case 'n':
-            *o++ = '\n';
-            break;
-        case 'r':
-            *o++ = '\r';
-            break;
-        case 't':
-            *o++ = '\t';
-            break;
-        case 'u': {
-            unsigned cp, lo;
-            if (c->i + 4 > c->n || hex4(c->s + c->i, &cp)) {
-                return -1;
-            }
-            c->i += 4;
-            if (cp >= 0xD800 && cp < 0xDC00 && c->i + 6 <= c->n && c->s[c->i] == '\\' &&
-                c->s[c->i + 1] == 'u' && hex4(c->s + c->i + 2, &lo) == 0 && lo >= 0xDC00 &&
-                lo < 0xE000) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                c->i += 6;
-            } else if (cp >= 0xD800 && cp < 0xE000) {
-                cp = 0xFFFD; /* a lone surrogate */
-            }
-            /* "\uXXXX" is 6 bytes and at most 3 out; a pair is 12 bytes and 4 out */
-            o += utf8(o, cp);
-            break;
-        }
-        default:
-            return -1;
-        }
+        o += k;
+        c->i += used;
     }
     *o = '\0';
     *out = start;
@@ -479,35 +396,14 @@ static enum wg_err cell(struct jl *p, const struct jl_pair *pr, const char *col,
         v->t = WG_V_STRING;
         v->s = (char *)pr->val;
         return WG_OK;
-    case JV_INT: {
-        /* exact when it fits 64 bits; beyond that a double, like any other number */
-        char *end;
-        errno = 0;
-        if (pr->val[0] == '-') {
-            long long i = strtoll(pr->val, &end, 10);
-            if (errno == 0 && *end == '\0') {
-                v->t = is_time ? WG_V_TIME : WG_V_INT;
-                v->u.i = (int64_t)i;
-                return WG_OK;
-            }
-        } else {
-            unsigned long long u = strtoull(pr->val, &end, 10);
-            if (errno == 0 && *end == '\0') {
-                if (u <= (unsigned long long)INT64_MAX) {
-                    v->t = is_time ? WG_V_TIME : WG_V_INT;
-                    v->u.i = (int64_t)u;
-                } else {
-                    v->t = WG_V_UINT;
-                    v->u.u = (uint64_t)u;
-                }
-                return WG_OK;
-            }
+    default: /* JV_INT, JV_FLOAT: exact when integral and within 64 bits */
+        if (wg__json_number(pr->val, pr->vlen, v) != 0) {
+            return fail(p, WG_EPARSE, "bad number \"%.64s\"", pr->val);
         }
-    }
-        /* fall through */
-    default:
-        v->t = WG_V_FLOAT;
-        v->u.f = strtod(pr->val, NULL);
+        if (is_time && v->t == WG_V_INT) {
+            v->t = WG_V_TIME;
+            v->u.time = v->u.i;
+        }
         return WG_OK;
     }
 }
