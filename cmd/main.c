@@ -280,6 +280,17 @@ static int parse_opts(int argc, char **argv, const char *usage, struct opts *o)
     return 0;
 }
 
+/* --format: one of two names, the first the default; 0 or the usage exit code. */
+static int pick_format(const char *given, const char *dflt, const char *other, const char **out)
+{
+    *out = given ? given : dflt;
+    if (strcmp(*out, dflt) != 0 && strcmp(*out, other) != 0) {
+        fprintf(stderr, "wavegate: --format must be %s or %s, not %s\n", dflt, other, *out);
+        return WG_EXIT_USAGE;
+    }
+    return 0;
+}
+
 static int cmd_check(int argc, char **argv)
 {
     struct opts o = {0};
@@ -295,10 +306,8 @@ static int cmd_check(int argc, char **argv)
         code = WG_EXIT_USAGE;
         goto out;
     }
-    const char *fmt = o.format ? o.format : "text";
-    if (strcmp(fmt, "text") != 0 && strcmp(fmt, "json") != 0) {
-        fprintf(stderr, "wavegate: --format must be text or json, not %s\n", fmt);
-        code = WG_EXIT_USAGE;
+    const char *fmt;
+    if ((code = pick_format(o.format, "text", "json", &fmt)) != 0) {
         goto out;
     }
     cfg = wg__cmd_load_config(o.config, &code);
@@ -385,10 +394,8 @@ static int cmd_query(int argc, char **argv)
         code = WG_EXIT_USAGE;
         goto out;
     }
-    const char *fmt = o.format ? o.format : "json";
-    if (strcmp(fmt, "table") != 0 && strcmp(fmt, "json") != 0) {
-        fprintf(stderr, "wavegate: --format must be json or table, not %s\n", fmt);
-        code = WG_EXIT_USAGE;
+    const char *fmt;
+    if ((code = pick_format(o.format, "json", "table", &fmt)) != 0) {
         goto out;
     }
     cfg = wg__cmd_load_config(o.config, &code);
