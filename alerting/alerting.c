@@ -17,6 +17,7 @@ struct wg_alerting {
     struct wg_silence_store *sil;
     struct wg__job *jobs, **jobs_tail; /* inserted in the open transaction */
     size_t chunk;                      /* jobs inserted since the last (chunk) commit */
+    int chunked;                       /* this tick committed a chunk already */
     int restored;                      /* restored alerts still to be routed */
     int64_t data_version;
     uint64_t seq;
@@ -182,6 +183,7 @@ static void discard_jobs(struct wg_alerting *a);
 static void chunk_commit(struct wg_alerting *a)
 {
     a->chunk = 0;
+    a->chunked = 1;
     if (wg__db_exec(a->db, "COMMIT") != 0) {
         wg__db_exec(a->db, "ROLLBACK");
         discard_jobs(a);
@@ -268,6 +270,10 @@ static void discard_jobs(struct wg_alerting *a)
 static enum wg_err commit(struct wg_alerting *a)
 {
     int bad = 0;
+    if (a->chunked && a->jobs) {
+        /* A big tick: the last outbox rows go out before the (many) states are written. */
+        chunk_commit(a);
+    }
     for (size_t i = 0; i < a->store.n;) {
         struct wg__alert *al = a->store.v[i];
         if (al->state == WG__INACTIVE && al->refs == 0) {
@@ -328,6 +334,7 @@ enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns)
         return WG_EIO;
     }
     a->chunk = 0;
+    a->chunked = 0;
     wg__dispatch_tick(&a->disp, &a->store, now_ns, emit, a);
     return commit(a);
 }

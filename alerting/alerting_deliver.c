@@ -19,6 +19,10 @@
 #define BACKOFF_MAX_NS (60 * WG_NS_PER_SEC)
 #define RETRY_AFTER_MAX_NS (300 * WG_NS_PER_SEC)
 #define GIVE_UP_NS (24 * 3600 * WG_NS_PER_SEC)
+#define OPS_MAX 65536                        /* outcomes waiting for a commit */
+#define OPS_BATCH 512                        /* commit at once from this many on */
+#define OPS_EVERY_NS (20 * INT64_C(1000000)) /* else at most this often while sending */
+#define OPS_RETRY_MS 5                       /* poll again this soon when a commit was refused */
 
 struct rcvq {
     struct wg__job *head, *tail;
@@ -44,7 +48,7 @@ struct dbop {
     int64_t id;
     int kind; /* 0 delete, 1 retry, 2 dead */
     int attempts;
-    char err[128];
+    char *err; /* retry and dead letter only */
 };
 
 struct wg__deliver {
@@ -63,6 +67,7 @@ struct wg__deliver {
     size_t pending; /* jobs not yet delivered nor dead, guarded by mu */
     struct dbop *ops;
     size_t nops, capops;
+    int64_t ops_at; /* mono: last outcome commit */
     struct xfer *active;
 };
 
@@ -213,6 +218,9 @@ static struct xfer *start(struct wg__deliver *dv, const struct wg_receiver *r, s
 
 static void op_add(struct wg__deliver *dv, int64_t id, int kind, int attempts, const char *err)
 {
+    if (dv->nops >= OPS_MAX) {
+        return; /* the row stays as it was: sent again after a restart, never lost */
+    }
     if (dv->nops == dv->capops) {
         size_t nc = dv->capops ? dv->capops * 2 : 64;
         struct dbop *nv = realloc(dv->ops, nc * sizeof(*nv));
@@ -226,17 +234,37 @@ static void op_add(struct wg__deliver *dv, int64_t id, int kind, int attempts, c
     o->id = id;
     o->kind = kind;
     o->attempts = attempts;
-    snprintf(o->err, sizeof(o->err), "%s", err ? err : "");
+    o->err = kind ? wg_strndup(err ? err : "", 127) : NULL;
 }
 
-/* One transaction for every outcome of this round (group commit). */
-static void ops_commit(struct wg__deliver *dv)
+static void ops_clear(struct wg__deliver *dv)
+{
+    for (size_t i = 0; i < dv->nops; i++) {
+        free(dv->ops[i].err);
+    }
+    dv->nops = 0;
+}
+
+/* One transaction for the outcomes gathered since the last one (group commit). Outcomes only
+ * record progress: a delete that is lost makes the row go out again after a restart, which is
+ * at least once. So the worker never waits for the write lock while a tick is writing the
+ * outbox (wait=0: try, and keep the outcomes for a later round if the lock is taken), and its
+ * connection commits at synchronous=NORMAL (wg__deliver_new). */
+static void ops_commit(struct wg__deliver *dv, int wait)
 {
     if (!dv->nops || !dv->db) {
-        dv->nops = 0;
+        ops_clear(dv);
         return;
     }
-    wg__db_exec(dv->db, "BEGIN IMMEDIATE");
+    wg__db_busy_wait(dv->db, wait);
+    int rc = sqlite3_exec(dv->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        if (wait || (rc & 0xff) != SQLITE_BUSY) {
+            wg_log(WG_LOG_ERROR, "alerting: outcome commit: %s", sqlite3_errstr(rc));
+        }
+        return;
+    }
+    dv->ops_at = wg_mono_ns();
     sqlite3_stmt *del = wg__db_stmt(dv->db, "DELETE FROM outbox WHERE id=?");
     sqlite3_stmt *upd =
         wg__db_stmt(dv->db, "UPDATE outbox SET attempts=?,state=?,last_error=? WHERE id=?");
@@ -248,7 +276,7 @@ static void ops_commit(struct wg__deliver *dv)
         } else {
             sqlite3_bind_int(upd, 1, o->attempts);
             sqlite3_bind_int(upd, 2, o->kind == 2 ? 1 : 0);
-            sqlite3_bind_text(upd, 3, o->err, -1, SQLITE_STATIC);
+            sqlite3_bind_text(upd, 3, o->err ? o->err : "", -1, SQLITE_STATIC);
             sqlite3_bind_int64(upd, 4, o->id);
         }
         sqlite3_step(st);
@@ -256,8 +284,11 @@ static void ops_commit(struct wg__deliver *dv)
     }
     sqlite3_reset(del);
     sqlite3_reset(upd);
-    wg__db_exec(dv->db, "COMMIT");
-    dv->nops = 0;
+    if (wg__db_exec(dv->db, "COMMIT") != 0) {
+        wg__db_exec(dv->db, "ROLLBACK");
+        return; /* kept for the next round */
+    }
+    ops_clear(dv);
 }
 
 static int64_t jitter_backoff(int attempts)
@@ -468,13 +499,19 @@ static void *worker(void *arg)
         if (wait_ms > 1000) {
             wait_ms = 1000;
         }
+        if (dv->nops && wait_ms > OPS_RETRY_MS) {
+            wait_ms = OPS_RETRY_MS;
+        }
         /* Returns at once when attempts finished: slots were freed, schedule again. */
         wg_http_pump_poll(dv->pump, (int)wait_ms, finish, dv);
-        ops_commit(dv);
+        if (dv->nops >= OPS_BATCH || !dv->active || wg_mono_ns() - dv->ops_at >= OPS_EVERY_NS) {
+            ops_commit(dv, 0);
+        }
         pthread_mutex_lock(&dv->mu);
         pthread_cond_broadcast(&dv->cv);
         pthread_mutex_unlock(&dv->mu);
     }
+    ops_commit(dv, 1);
     return NULL;
 }
 
@@ -492,7 +529,9 @@ int wg__deliver_new(const struct wg_alert_config *cfg, const char *state_dir, in
     dv->nq = cfg->nreceivers;
     dv->q = calloc(dv->nq ? dv->nq : 1, sizeof(*dv->q));
     dv->pump = wg_http_pump_new(256);
-    if (!dv->q || !dv->pump || wg__db_open(state_dir, synchronous, &dv->db, err, errlen) != 0) {
+    /* Outcomes at most at NORMAL: see ops_commit. Accepting stays at the caller's level. */
+    int osync = synchronous < 1 ? synchronous : 1;
+    if (!dv->q || !dv->pump || wg__db_open(state_dir, osync, &dv->db, err, errlen) != 0) {
         wg__deliver_free(dv);
         return -1;
     }
@@ -674,6 +713,7 @@ void wg__deliver_free(struct wg__deliver *dv)
         xfer_free(dv, dv->active);
     }
     free(dv->q);
+    ops_clear(dv);
     free(dv->ops);
     wg__db_close(dv->db);
     pthread_cond_destroy(&dv->cv);

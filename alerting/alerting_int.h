@@ -157,6 +157,9 @@ int wg__db_exec(sqlite3 *db, const char *sql);
  * use, never finalize it; NULL on error. wg__db_close finalizes them all and closes. */
 sqlite3_stmt *wg__db_stmt(sqlite3 *db, const char *sql);
 void wg__db_close(sqlite3 *db);
+/* wait: on a locked database retry for up to about 5 s (the default after wg__db_open);
+ * 0: fail at once with SQLITE_BUSY. */
+void wg__db_busy_wait(sqlite3 *db, int wait);
 int wg__db_save_alert(sqlite3 *db, const struct wg__alert *al);
 int wg__db_delete_alert(sqlite3 *db, uint64_t fp);
 int wg__db_save_group(sqlite3 *db, const struct wg__group *g);

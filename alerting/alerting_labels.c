@@ -132,19 +132,27 @@ uint64_t wg_alert_fingerprint(const struct wg_label *labels, size_t n)
 
 void wg__json_str(struct wg_buf *b, const char *s)
 {
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)(s ? s : ""), *run = p;
     wg_buf_add(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+    /* Copy runs of plain bytes at once: this renders every label of every notification. */
+    for (; *p; p++) {
+        if (*p != '"' && *p != '\\' && *p >= 0x20) {
+            continue;
+        }
+        wg_buf_add(b, run, (size_t)(p - run));
+        run = p + 1;
         if (*p == '"' || *p == '\\') {
             char e[2] = {'\\', (char)*p};
             wg_buf_add(b, e, 2);
         } else if (*p == '\n') {
             wg_buf_add(b, "\\n", 2);
-        } else if (*p < 0x20) {
-            wg_buf_addf(b, "\\u%04x", *p);
         } else {
-            wg_buf_add(b, p, 1);
+            char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+            wg_buf_add(b, e, 6);
         }
     }
+    wg_buf_add(b, run, (size_t)(p - run));
     wg_buf_add(b, "\"", 1);
 }
 
@@ -166,9 +174,11 @@ void wg__sha256_hex(const void *p, size_t n, char *out)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
+    static const char hex[] = "0123456789abcdef";
     EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
     for (unsigned int i = 0; i < len && i < 32; i++) {
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
     }
     out[64] = '\0';
 }
