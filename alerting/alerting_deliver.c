@@ -68,6 +68,7 @@ struct wg__deliver {
     struct dbop *ops;
     size_t nops, capops;
     int64_t ops_at; /* mono: last outcome commit */
+    int wal_pages;  /* WAL size after this connection's last commit */
     struct xfer *active;
 };
 
@@ -479,6 +480,25 @@ static void take_submitted(struct wg__deliver *dv)
     }
 }
 
+/* The worker's connection does not checkpoint after its commits (that would stall sending
+ * while the database file is written and synced): it notes the WAL's size here and
+ * checkpoints when it has nothing to send. Ticks still checkpoint as SQLite does by default. */
+static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
+{
+    (void)db;
+    (void)name;
+    ((struct wg__deliver *)ud)->wal_pages = pages;
+    return SQLITE_OK;
+}
+
+static void idle_checkpoint(struct wg__deliver *dv)
+{
+    if (dv->wal_pages >= 1000 && !dv->active && !dv->nops) {
+        sqlite3_wal_checkpoint_v2(dv->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        dv->wal_pages = 0;
+    }
+}
+
 static void *worker(void *arg)
 {
     struct wg__deliver *dv = arg;
@@ -506,6 +526,7 @@ static void *worker(void *arg)
         wg_http_pump_poll(dv->pump, (int)wait_ms, finish, dv);
         if (dv->nops >= OPS_BATCH || !dv->active || wg_mono_ns() - dv->ops_at >= OPS_EVERY_NS) {
             ops_commit(dv, 0);
+            idle_checkpoint(dv);
         }
         pthread_mutex_lock(&dv->mu);
         pthread_cond_broadcast(&dv->cv);
@@ -535,6 +556,7 @@ int wg__deliver_new(const struct wg_alert_config *cfg, const char *state_dir, in
         wg__deliver_free(dv);
         return -1;
     }
+    sqlite3_wal_hook(dv->db, wal_hook, dv);
     int64_t now = wg_mono_ns();
     for (size_t i = 0; i < dv->nq; i++) {
         dv->q[i].tokens = cfg->receivers[i].burst;

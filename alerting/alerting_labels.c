@@ -5,6 +5,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,12 +171,28 @@ void wg__labels_json(struct wg_buf *b, const struct wg__labels *ls)
     wg_buf_add(b, "}", 1);
 }
 
+static pthread_once_t g_md_once = PTHREAD_ONCE_INIT;
+static const EVP_MD *g_sha256;
+
+/* OpenSSL 3 looks EVP_sha256() up in its provider table on every digest: fetch it once. The
+ * fetched method lives until exit. */
+static void md_init(void)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+    g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+#endif
+    if (!g_sha256) {
+        g_sha256 = EVP_sha256();
+    }
+}
+
 void wg__sha256_hex(const void *p, size_t n, char *out)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     static const char hex[] = "0123456789abcdef";
-    EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
+    pthread_once(&g_md_once, md_init);
+    EVP_Digest(p, n, md, &len, g_sha256, NULL);
     for (unsigned int i = 0; i < len && i < 32; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];

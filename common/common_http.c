@@ -19,7 +19,7 @@
 #include "common/common_http_int.h"
 
 struct wg_http {
-    CURLM *multi;
+    struct wg__http_multi m;
     uint64_t rng;
 };
 
@@ -41,10 +41,33 @@ static void global_init(void)
     g_init_rc = curl_global_init(CURL_GLOBAL_ALL);
 }
 
-CURLM *wg__http_multi_new(void)
+int wg__http_multi_init(struct wg__http_multi *m)
 {
     pthread_once(&g_once, global_init);
-    return g_init_rc == CURLE_OK ? curl_multi_init() : NULL;
+    memset(m, 0, sizeof(*m));
+    m->multi = g_init_rc == CURLE_OK ? curl_multi_init() : NULL;
+    return m->multi ? 0 : -1;
+}
+
+void wg__http_multi_cleanup(struct wg__http_multi *m)
+{
+    while (m->nidle > 0) {
+        curl_easy_cleanup(m->idle[--m->nidle]);
+    }
+    curl_multi_cleanup(m->multi);
+    m->multi = NULL;
+}
+
+/* Take e off m and keep it for a later attempt (options reset), or destroy it. */
+static void easy_put(struct wg__http_multi *m, CURL *e)
+{
+    curl_multi_remove_handle(m->multi, e);
+    if (m->nidle < WG__HTTP_IDLE_MAX) {
+        curl_easy_reset(e);
+        m->idle[m->nidle++] = e;
+    } else {
+        curl_easy_cleanup(e);
+    }
 }
 
 struct wg_http *wg_http_new(void)
@@ -53,8 +76,7 @@ struct wg_http *wg_http_new(void)
     if (!h) {
         return NULL;
     }
-    h->multi = wg__http_multi_new();
-    if (!h->multi) {
+    if (wg__http_multi_init(&h->m) != 0) {
         free(h);
         return NULL;
     }
@@ -67,7 +89,7 @@ void wg_http_free(struct wg_http *h)
     if (!h) {
         return;
     }
-    curl_multi_cleanup(h->multi);
+    wg__http_multi_cleanup(&h->m);
     free(h);
 }
 
@@ -330,7 +352,9 @@ static int set_opts(struct slot *s, int64_t per_ns)
         SET(CURLOPT_ACCEPT_ENCODING, "");
     }
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
-    SET(CURLOPT_BUFFERSIZE, 128L * 1024);
+    if (j->consumer.data) {
+        SET(CURLOPT_BUFFERSIZE, 128L * 1024); /* streamed bodies; kept heads use the default */
+    }
     SET(CURLOPT_CONNECTTIMEOUT_MS, (long)((cto + NS_PER_MS - 1) / NS_PER_MS));
     SET(CURLOPT_TIMEOUT_MS, (long)((per_ns + NS_PER_MS - 1) / NS_PER_MS));
     SET(CURLOPT_ERRORBUFFER, s->errbuf);
@@ -371,7 +395,7 @@ static int set_opts(struct slot *s, int64_t per_ns)
 
 /* Start an attempt of s->job on multi, limited to per_ns. -1 (job err and errmsg set) when it
  * could not be set up. */
-int wg__http_attempt_start(struct slot *s, CURLM *multi, int64_t per_ns, int64_t now)
+int wg__http_attempt_start(struct slot *s, struct wg__http_multi *m, int64_t per_ns, int64_t now)
 {
     struct wg_http_job *j = s->job;
     s->bytes = s->delivered = 0;
@@ -380,8 +404,8 @@ int wg__http_attempt_start(struct slot *s, CURLM *multi, int64_t per_ns, int64_t
     s->errbuf[0] = '\0';
     wg_buf_reset(&j->headers_in);
     wg_buf_reset(&j->errbody);
-    s->easy = curl_easy_init();
-    if (!s->easy || set_opts(s, per_ns) || curl_multi_add_handle(multi, s->easy) != CURLM_OK) {
+    s->easy = m->nidle > 0 ? m->idle[--m->nidle] : curl_easy_init();
+    if (!s->easy || set_opts(s, per_ns) || curl_multi_add_handle(m->multi, s->easy) != CURLM_OK) {
         curl_easy_cleanup(s->easy);
         s->easy = NULL;
         j->err = WG_ENOMEM;
@@ -393,11 +417,11 @@ int wg__http_attempt_start(struct slot *s, CURLM *multi, int64_t per_ns, int64_t
 }
 
 /* The next slot whose attempt has finished on multi (with its result in *rc), or NULL. */
-struct slot *wg__http_next_done(CURLM *multi, CURLcode *rc)
+struct slot *wg__http_next_done(struct wg__http_multi *m, CURLcode *rc)
 {
     CURLMsg *msg;
     int left;
-    while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+    while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
         if (msg->msg == CURLMSG_DONE) {
             struct slot *s = NULL;
             *rc = msg->data.result; /* msg is gone once the handle is removed */
@@ -409,11 +433,10 @@ struct slot *wg__http_next_done(CURLM *multi, CURLcode *rc)
 }
 
 /* Give the easy handle back and free the header list; the job is left alone. */
-void wg__http_slot_release(struct slot *s, CURLM *multi)
+void wg__http_slot_release(struct slot *s, struct wg__http_multi *m)
 {
     if (s->easy) {
-        curl_multi_remove_handle(multi, s->easy);
-        curl_easy_cleanup(s->easy);
+        easy_put(m, s->easy);
         s->easy = NULL;
     }
     curl_slist_free_all(s->hdrs);
@@ -467,7 +490,7 @@ static const char *tls_hint(const struct slot *s, curl_off_t tls_up)
 /* End the attempt on s, whose easy handle finished with rc: fills the job's err, errmsg,
  * status and attempts from the transfer (the one CURLcode and status → wg_err mapping, with
  * its messages). Returns 1 when another attempt may help. */
-int wg__http_attempt_end(struct slot *s, CURLM *multi, CURLcode rc, int64_t now)
+int wg__http_attempt_end(struct slot *s, struct wg__http_multi *m, CURLcode rc, int64_t now)
 {
     struct wg_http_job *j = s->job;
     long os_errno = 0;
@@ -475,8 +498,7 @@ int wg__http_attempt_end(struct slot *s, CURLM *multi, CURLcode rc, int64_t now)
     curl_off_t tls_up = 0;
     curl_easy_getinfo(s->easy, CURLINFO_OS_ERRNO, &os_errno);
     curl_easy_getinfo(s->easy, CURLINFO_APPCONNECT_TIME_T, &tls_up);
-    curl_multi_remove_handle(multi, s->easy);
-    curl_easy_cleanup(s->easy);
+    easy_put(m, s->easy);
     s->easy = NULL;
     j->attempts++;
     j->status = s->status;
@@ -589,7 +611,7 @@ static void start_attempt(struct run *r, struct slot *s, int64_t now)
         }
         s->need_reset = 0;
     }
-    if (wg__http_attempt_start(s, r->h->multi, timeout < left ? timeout : left, now) != 0) {
+    if (wg__http_attempt_start(s, &r->h->m, timeout < left ? timeout : left, now) != 0) {
         finish_job(r, s, now);
         return;
     }
@@ -602,7 +624,7 @@ static void finish_attempt(struct run *r, struct slot *s, CURLcode rc)
 {
     struct wg_http_job *j = s->job;
     int64_t now = wg_mono_ns();
-    int retry = wg__http_attempt_end(s, r->h->multi, rc, now);
+    int retry = wg__http_attempt_end(s, &r->h->m, rc, now);
     r->running--;
     r->grun[s->group]--;
     int64_t delay = retry && j->err == WG_EHTTP ? wg_http_retry_after(j) : -1;
@@ -722,10 +744,10 @@ enum wg_err wg_http_run(struct wg_http *h, struct wg_http_job *jobs, size_t n,
         int64_t wake = now + WG_NS_PER_SEC;
         int changed = start_ready(&r, &lo, now, &wake);
         int still = 0;
-        curl_multi_perform(h->multi, &still);
+        curl_multi_perform(h->m.multi, &still);
         struct slot *s;
         CURLcode rc;
-        while ((s = wg__http_next_done(h->multi, &rc)) != NULL) {
+        while ((s = wg__http_next_done(&h->m, &rc)) != NULL) {
             finish_attempt(&r, s, rc);
             changed = 1;
         }
@@ -736,12 +758,12 @@ enum wg_err wg_http_run(struct wg_http *h, struct wg_http_job *jobs, size_t n,
             continue;
         }
         int64_t wait = (wake - wg_mono_ns()) / NS_PER_MS;
-        curl_multi_poll(h->multi, NULL, 0, wait < 0 ? 0 : (int)wait, NULL);
+        curl_multi_poll(h->m.multi, NULL, 0, wait < 0 ? 0 : (int)wait, NULL);
     }
 out:
     if (r.slots) {
         for (size_t i = 0; i < n; i++) {
-            wg__http_slot_release(&r.slots[i], h->multi);
+            wg__http_slot_release(&r.slots[i], &h->m);
         }
     }
     free(r.slots);

@@ -37,22 +37,34 @@ struct slot {
     struct slot *prev, *next; /* pump: attempts in flight */
 };
 
-CURLM *wg__http_multi_new(void);
+/* A multi handle and the easy handles it keeps between attempts (reset, not destroyed), so
+ * that an attempt neither builds nor tears down a handle (one per notification in alerting). */
+#define WG__HTTP_IDLE_MAX 32
+struct wg__http_multi {
+    CURLM *multi;
+    CURL *idle[WG__HTTP_IDLE_MAX];
+    size_t nidle;
+};
+
+/* 0, or -1 (nothing to clean up). */
+int wg__http_multi_init(struct wg__http_multi *m);
+void wg__http_multi_cleanup(struct wg__http_multi *m);
 /* Reset the job's out fields before its first attempt. */
 void wg__http_job_init_out(struct wg_http_job *j);
 /* Build the slot's header list from the job. */
 enum wg_err wg__http_slot_headers(struct slot *s);
-/* Set up the easy handle for one attempt of per_ns and add it to multi; 0 or -1. */
-int wg__http_attempt_start(struct slot *s, CURLM *multi, int64_t per_ns, int64_t now);
-/* The next finished transfer of multi and its CURLcode, or NULL. */
-struct slot *wg__http_next_done(CURLM *multi, CURLcode *rc);
+/* Set up an easy handle (an idle one of m if any) for one attempt of per_ns and add it to m;
+ * 0 or -1. */
+int wg__http_attempt_start(struct slot *s, struct wg__http_multi *m, int64_t per_ns, int64_t now);
+/* The next finished transfer of m and its CURLcode, or NULL. */
+struct slot *wg__http_next_done(struct wg__http_multi *m, CURLcode *rc);
 /* Map the attempt's end into the job (err, status, errmsg); nonzero when it may be retried. */
-int wg__http_attempt_end(struct slot *s, CURLM *multi, CURLcode rc, int64_t now);
-void wg__http_slot_release(struct slot *s, CURLM *multi);
+int wg__http_attempt_end(struct slot *s, struct wg__http_multi *m, CURLcode rc, int64_t now);
+void wg__http_slot_release(struct slot *s, struct wg__http_multi *m);
 void wg__http_job_done(struct wg_http_job *j, int64_t since, int64_t now);
 
 struct wg_http_pump {
-    CURLM *multi;
+    struct wg__http_multi m;
     struct slot *active;
 };
 

@@ -13,13 +13,12 @@ struct wg_http_pump *wg_http_pump_new(int max_connections)
     if (!p) {
         return NULL;
     }
-    p->multi = wg__http_multi_new();
-    if (!p->multi) {
+    if (wg__http_multi_init(&p->m) != 0) {
         free(p);
         return NULL;
     }
     if (max_connections > 0) {
-        curl_multi_setopt(p->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)max_connections);
+        curl_multi_setopt(p->m.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)max_connections);
     }
     return p;
 }
@@ -44,10 +43,10 @@ void wg_http_pump_free(struct wg_http_pump *p)
     while (p->active) {
         struct slot *s = p->active;
         pump_unlink(p, s);
-        wg__http_slot_release(s, p->multi);
+        wg__http_slot_release(s, &p->m);
         free(s);
     }
-    curl_multi_cleanup(p->multi);
+    wg__http_multi_cleanup(&p->m);
     free(p);
 }
 
@@ -72,9 +71,9 @@ enum wg_err wg_http_pump_add(struct wg_http_pump *p, struct wg_http_job *j)
         s->job = j;
     }
     if (!s || wg__http_slot_headers(s) != WG_OK ||
-        wg__http_attempt_start(s, p->multi, per, now) != 0) {
+        wg__http_attempt_start(s, &p->m, per, now) != 0) {
         if (s) {
-            wg__http_slot_release(s, p->multi);
+            wg__http_slot_release(s, &p->m);
             free(s);
         }
         j->err = WG_ENOMEM;
@@ -94,16 +93,16 @@ static size_t pump_drain(struct wg_http_pump *p, wg_http_pump_done_fn done, void
 {
     size_t n = 0;
     int still = 0;
-    curl_multi_perform(p->multi, &still);
+    curl_multi_perform(p->m.multi, &still);
     struct slot *s;
     CURLcode rc;
-    while ((s = wg__http_next_done(p->multi, &rc)) != NULL) {
+    while ((s = wg__http_next_done(&p->m, &rc)) != NULL) {
         int64_t now = wg_mono_ns();
-        wg__http_attempt_end(s, p->multi, rc, now);
+        wg__http_attempt_end(s, &p->m, rc, now);
         struct wg_http_job *j = s->job;
         wg__http_job_done(j, s->started, now);
         pump_unlink(p, s);
-        wg__http_slot_release(s, p->multi);
+        wg__http_slot_release(s, &p->m);
         free(s);
         n++;
         done(ud, j);
@@ -116,7 +115,7 @@ size_t wg_http_pump_poll(struct wg_http_pump *p, int timeout_ms, wg_http_pump_do
 {
     size_t n = pump_drain(p, done, ud);
     if (n == 0 && timeout_ms > 0) {
-        curl_multi_poll(p->multi, NULL, 0, timeout_ms, NULL);
+        curl_multi_poll(p->m.multi, NULL, 0, timeout_ms, NULL);
         n = pump_drain(p, done, ud);
     }
     return n;
@@ -125,6 +124,6 @@ size_t wg_http_pump_poll(struct wg_http_pump *p, int timeout_ms, wg_http_pump_do
 void wg_http_pump_wakeup(struct wg_http_pump *p)
 {
     if (p) {
-        curl_multi_wakeup(p->multi);
+        curl_multi_wakeup(p->m.multi);
     }
 }
