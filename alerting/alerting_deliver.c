@@ -23,6 +23,7 @@
 #define OPS_BATCH 512                        /* commit at once from this many on */
 #define OPS_EVERY_NS (20 * INT64_C(1000000)) /* else at most this often while sending */
 #define OPS_RETRY_MS 5                       /* poll again this soon when a commit was refused */
+#define CKPT_IDLE_MS 50                      /* checkpoint after this long with nothing to send */
 
 struct rcvq {
     struct wg__job *head, *tail;
@@ -68,7 +69,8 @@ struct wg__deliver {
     struct dbop *ops;
     size_t nops, capops;
     int64_t ops_at; /* mono: last outcome commit */
-    int wal_pages;  /* WAL size after this connection's last commit */
+    int wal_pages;      /* WAL size after this connection's last commit */
+    int64_t idle_since; /* mono: nothing in flight since then; 0 while sending */
     struct xfer *active;
 };
 
@@ -491,9 +493,18 @@ static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
-static void idle_checkpoint(struct wg__deliver *dv)
+static void idle_checkpoint(struct wg__deliver *dv, int64_t now)
 {
-    if (dv->wal_pages >= 1000 && !dv->active && !dv->nops) {
+    if (dv->active) {
+        dv->idle_since = 0;
+        return;
+    }
+    if (!dv->idle_since) {
+        dv->idle_since = now;
+    }
+    /* Not in a pause between two chunks of a tick: only when it stays quiet. */
+    if (dv->wal_pages >= 1000 && !dv->nops &&
+        now - dv->idle_since >= CKPT_IDLE_MS * INT64_C(1000000)) {
         sqlite3_wal_checkpoint_v2(dv->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         dv->wal_pages = 0;
     }
@@ -522,12 +533,15 @@ static void *worker(void *arg)
         if (dv->nops && wait_ms > OPS_RETRY_MS) {
             wait_ms = OPS_RETRY_MS;
         }
+        if (dv->wal_pages >= 1000 && wait_ms > CKPT_IDLE_MS) {
+            wait_ms = CKPT_IDLE_MS;
+        }
         /* Returns at once when attempts finished: slots were freed, schedule again. */
         wg_http_pump_poll(dv->pump, (int)wait_ms, finish, dv);
         if (dv->nops >= OPS_BATCH || !dv->active || wg_mono_ns() - dv->ops_at >= OPS_EVERY_NS) {
             ops_commit(dv, 0);
-            idle_checkpoint(dv);
         }
+        idle_checkpoint(dv, wg_mono_ns());
         pthread_mutex_lock(&dv->mu);
         pthread_cond_broadcast(&dv->cv);
         pthread_mutex_unlock(&dv->mu);
