@@ -68,7 +68,7 @@ struct wg__deliver {
     size_t pending; /* jobs not yet delivered nor dead, guarded by mu */
     struct dbop *ops;
     size_t nops, capops;
-    int64_t ops_at; /* mono: last outcome commit */
+    int64_t ops_at;     /* mono: last outcome commit */
     int wal_pages;      /* WAL size after this connection's last commit */
     int64_t idle_since; /* mono: nothing in flight since then; 0 while sending */
     struct xfer *active;
