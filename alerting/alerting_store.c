@@ -112,8 +112,11 @@ int wg__db_open(const char *state_dir, int synchronous, sqlite3 **out, char *err
     snprintf(pragmas, sizeof(pragmas), "PRAGMA journal_mode=WAL; PRAGMA synchronous=%d;",
              synchronous == 1 ? 1 : 2);
     wg__db_busy_wait(db, 1);
-    if (wg__db_exec(db, pragmas) != 0 || wg__db_exec(db, schema) != 0) {
+    /* The tables in one transaction: one sync instead of one per table on a new database. */
+    if (wg__db_exec(db, pragmas) != 0 || wg__db_exec(db, "BEGIN IMMEDIATE") != 0 ||
+        wg__db_exec(db, schema) != 0 || wg__db_exec(db, "COMMIT") != 0) {
         snprintf(err, errlen, "cannot initialise the alerting database: %s", sqlite3_errmsg(db));
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         sqlite3_close(db);
         return -1;
     }
