@@ -18,6 +18,7 @@ struct wg_alerting {
     struct wg__job *jobs, **jobs_tail; /* inserted in the open transaction */
     size_t chunk;                      /* jobs inserted since the last (chunk) commit */
     int chunked;                       /* this tick committed a chunk already */
+    size_t chunk_max;                  /* rows in this chunk: grows through a big tick */
     int restored;                      /* restored alerts still to be routed */
     int64_t data_version;
     uint64_t seq;
@@ -49,6 +50,7 @@ enum wg_err wg_alerting_new(const struct wg_alert_config *acfg, const char *stat
     a->cfg = acfg;
     a->disp.cfg = acfg;
     a->jobs_tail = &a->jobs;
+    a->chunk_max = WG__OUTBOX_CHUNK;
     if (wg__db_open(state_dir, sync, &a->db, err, errlen) != 0) {
         free(a);
         return WG_EIO;
@@ -184,6 +186,9 @@ static void chunk_commit(struct wg_alerting *a)
 {
     a->chunk = 0;
     a->chunked = 1;
+    if (a->chunk_max < WG__OUTBOX_CHUNK_MAX) {
+        a->chunk_max *= 2;
+    }
     if (wg__db_exec(a->db, "COMMIT") != 0) {
         wg__db_exec(a->db, "ROLLBACK");
         discard_jobs(a);
@@ -251,7 +256,7 @@ static void emit(void *ctx, const struct wg__notif *nt)
     }
     *a->jobs_tail = j;
     a->jobs_tail = &j->next;
-    if (++a->chunk >= WG__OUTBOX_CHUNK) {
+    if (++a->chunk >= a->chunk_max) {
         chunk_commit(a);
     }
 }
@@ -335,6 +340,7 @@ enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns)
     }
     a->chunk = 0;
     a->chunked = 0;
+    a->chunk_max = WG__OUTBOX_CHUNK;
     wg__dispatch_tick(&a->disp, &a->store, now_ns, emit, a);
     return commit(a);
 }

@@ -184,8 +184,11 @@ struct wg__job {
     struct wg__job *next;
 };
 
-/* Outbox rows per commit in a big tick: each chunk is handed to the worker as it commits. */
-#define WG__OUTBOX_CHUNK 128
+/* Outbox rows per commit in a big tick: each chunk is handed to the worker as it commits. The
+ * first is small (sending starts early), each next one twice as big up to the max (fewer
+ * syncs while the worker has enough queued). */
+#define WG__OUTBOX_CHUNK 32
+#define WG__OUTBOX_CHUNK_MAX 512
 
 struct wg__deliver;
 /* Opens its own connection to the database (WAL: the worker writes while ticks write). */
