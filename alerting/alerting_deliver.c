@@ -69,6 +69,7 @@ struct wg__deliver {
     struct dbop *ops;
     size_t nops, capops;
     int64_t ops_at;     /* mono: last outcome commit */
+    int ops_err;        /* the last failure to begin one, said once */
     int wal_pages;      /* WAL size after this connection's last commit */
     int64_t idle_since; /* mono: nothing in flight since then; 0 while sending */
     struct xfer *active;
@@ -262,11 +263,15 @@ static void ops_commit(struct wg__deliver *dv, int wait)
     wg__db_busy_wait(dv->db, wait);
     int rc = sqlite3_exec(dv->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        if (wait || (rc & 0xff) != SQLITE_BUSY) {
-            wg_log(WG_LOG_ERROR, "alerting: outcome commit: %s", sqlite3_errstr(rc));
+        /* Busy is the normal case during a tick; anything else is said once, not per retry. */
+        if ((wait || (rc & 0xff) != SQLITE_BUSY) && rc != dv->ops_err) {
+            wg_log(WG_LOG_ERROR, "alerting: cannot record delivery outcomes: %s",
+                   sqlite3_errstr(rc));
         }
+        dv->ops_err = rc;
         return;
     }
+    dv->ops_err = SQLITE_OK;
     dv->ops_at = wg_mono_ns();
     sqlite3_stmt *del = wg__db_stmt(dv->db, "DELETE FROM outbox WHERE id=?");
     sqlite3_stmt *upd =

@@ -88,6 +88,21 @@ void wg__db_close(sqlite3 *db)
     sqlite3_close(db);
 }
 
+static int has_schema(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int n = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*) FROM sqlite_master WHERE type='table' AND"
+                           " name IN ('outbox','alerts','nflog','silences')",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        n = sqlite3_column_int(st, 0);
+    }
+    sqlite3_finalize(st);
+    return n == 4;
+}
+
 int wg__db_open(const char *state_dir, int synchronous, sqlite3 **out, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
@@ -112,9 +127,11 @@ int wg__db_open(const char *state_dir, int synchronous, sqlite3 **out, char *err
     snprintf(pragmas, sizeof(pragmas), "PRAGMA journal_mode=WAL; PRAGMA synchronous=%d;",
              synchronous == 1 ? 1 : 2);
     wg__db_busy_wait(db, 1);
-    /* The tables in one transaction: one sync instead of one per table on a new database. */
-    if (wg__db_exec(db, pragmas) != 0 || wg__db_exec(db, "BEGIN IMMEDIATE") != 0 ||
-        wg__db_exec(db, schema) != 0 || wg__db_exec(db, "COMMIT") != 0) {
+    /* A new database gets its tables in one transaction (one sync instead of one per table);
+     * an existing one is not locked for writing just to open it. */
+    if (wg__db_exec(db, pragmas) != 0 ||
+        (!has_schema(db) && (wg__db_exec(db, "BEGIN IMMEDIATE") != 0 ||
+                             wg__db_exec(db, schema) != 0 || wg__db_exec(db, "COMMIT") != 0))) {
         snprintf(err, errlen, "cannot initialise the alerting database: %s", sqlite3_errmsg(db));
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         sqlite3_close(db);
