@@ -22,6 +22,25 @@ enum wg_err wg__fluxcsv_new(const struct wg_sink *sink, void **st,
                             const struct wg__parser_ops **ops);
 enum wg_err wg__jsonl_new(const struct wg_sink *sink, void **st, const struct wg__parser_ops **ops);
 
+/* ---- Flux annotated-CSV cells (collector_fluxcsv_value.c) -------------------------------- */
+
+/* Column types of annotated CSV; the GUESS ones are for a body without #datatype. */
+enum wg__fx_ctype {
+    WG__CT_STRING = 0,
+    WG__CT_LONG,
+    WG__CT_ULONG,
+    WG__CT_DOUBLE,
+    WG__CT_BOOL,
+    WG__CT_TIME,
+    WG__CT_GUESS_NUM,
+    WG__CT_GUESS_TIME
+};
+
+enum wg__fx_ctype wg__fx_ctype_of(const char *datatype);
+const char *wg__fx_ctype_name(enum wg__fx_ctype t);
+/* A field's n bytes as type t into v (strings point into s). 0, or -1 when it is not one. */
+int wg__fx_convert(enum wg__fx_ctype t, const char *s, size_t n, struct wg_value *v);
+
 /* ---- JSON pieces shared by the InfluxQL and JSON Lines readers (collector_json.c) ------- */
 
 /* A JSON number literal (n bytes, syntax checked or not: -1 on bad syntax) into v: INT, UINT
