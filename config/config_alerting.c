@@ -37,18 +37,6 @@ const char *wg_receiver_kind_name(enum wg_receiver_kind k)
 
 /* The zeroed array for n's items when n is of type t (else "expected <want>" is reported); NULL
  * when there are none, on that error, or with c->oom set. */
-static void *items_of(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
-                      enum wg__cfg_type t, const char *want, size_t size)
-{
-    if (n->type != t) {
-        wg__config_type_err(c, n, path, want);
-        return NULL;
-    }
-    void *v = n->n ? calloc(n->n, size) : NULL;
-    c->oom |= n->n && !v;
-    return v;
-}
-
 /* Where a list of strings (char **v, size_t n) lives inside the decoded struct. */
 struct strs_at {
     size_t v, n;
@@ -314,7 +302,8 @@ static int decode_route(struct wg__config_ctx *c, const struct wg_alert_config *
     wg__config_path_key(sub, sizeof(sub), path, "routes");
     if (rs) {
         bad += rs->type != WG__CFG_SEQ;
-        r->routes = items_of(c, rs, sub, WG__CFG_SEQ, "a sequence of routes", sizeof(*r->routes));
+        r->routes =
+            wg__config_items(c, rs, sub, WG__CFG_SEQ, "a sequence of routes", sizeof(*r->routes));
     }
     for (size_t i = 0; r->routes && i < rs->n && !c->oom; i++) {
         wg__config_path_index(sub2, sizeof(sub2), sub, i);
@@ -413,8 +402,8 @@ static void decode_receivers(struct wg__config_ctx *c, struct wg_alert_config *a
                              const struct wg__cfg_node *n, const char *path)
 {
     char sub[WG__CONFIG_PATH_MAX], sub2[WG__CONFIG_PATH_MAX];
-    ac->receivers =
-        items_of(c, n, path, WG__CFG_SEQ, "a sequence of receivers", sizeof(*ac->receivers));
+    ac->receivers = wg__config_items(c, n, path, WG__CFG_SEQ, "a sequence of receivers",
+                                     sizeof(*ac->receivers));
     for (size_t i = 0; ac->receivers && i < n->n && !c->oom; i++) {
         const struct wg__cfg_node *item = n->vals[i];
         struct wg_receiver *r = &ac->receivers[ac->nreceivers++];
@@ -465,8 +454,8 @@ static void decode_inhibit(struct wg__config_ctx *c, struct wg_alert_config *ac,
                            const struct wg__cfg_node *n, const char *path)
 {
     char sub[WG__CONFIG_PATH_MAX];
-    ac->inhibit =
-        items_of(c, n, path, WG__CFG_SEQ, "a sequence of inhibit rules", sizeof(*ac->inhibit));
+    ac->inhibit = wg__config_items(c, n, path, WG__CFG_SEQ, "a sequence of inhibit rules",
+                                   sizeof(*ac->inhibit));
     for (size_t i = 0; ac->inhibit && i < n->n; i++) {
         struct wg_inhibit_rule *ir = &ac->inhibit[ac->ninhibit++];
         char *name = NULL;
@@ -597,8 +586,8 @@ static void decode_monitor_rules(struct wg__config_ctx *c, struct wg_monitor *m,
                                  const struct wg__cfg_node *n, const char *path)
 {
     char sub[WG__CONFIG_PATH_MAX];
-    m->rules =
-        items_of(c, n, path, WG__CFG_MAP, "a mapping of rule names to settings", sizeof(*m->rules));
+    m->rules = wg__config_items(c, n, path, WG__CFG_MAP, "a mapping of rule names to settings",
+                                sizeof(*m->rules));
     for (size_t i = 0; m->rules && i < n->n; i++) {
         const struct wg__cfg_node *k = n->keys[i];
         if (k->type != WG__CFG_SCALAR) {

@@ -316,19 +316,10 @@ static int dec_labels(struct wg__config_ctx *c, const struct wg__cfg_node *n, co
     struct wg_rule *r = dst;
     int errors = 0;
     (void)arg;
-    if (n->type != WG__CFG_MAP) {
-        char got[96];
-        wg__config_err(c, n, path, "expected a mapping of label names to values, got %s",
-                       wg__config_describe(n, got, sizeof(got)));
-        return -1;
-    }
-    if (n->n == 0) {
-        return 0;
-    }
-    r->labels = calloc(n->n, sizeof(*r->labels));
+    r->labels = wg__config_items(c, n, path, WG__CFG_MAP, "a mapping of label names to values",
+                                 sizeof(*r->labels));
     if (!r->labels) {
-        c->oom = 1;
-        return -1;
+        return c->oom || n->type != WG__CFG_MAP ? -1 : 0;
     }
     for (size_t i = 0; i < n->n; i++) {
         const struct wg__cfg_node *k = n->keys[i], *v = n->vals[i];
@@ -366,19 +357,10 @@ static int dec_overrides(struct wg__config_ctx *c, const struct wg__cfg_node *n,
     struct wg_rule *r = dst;
     int errors = 0;
     (void)arg;
-    if (n->type != WG__CFG_MAP) {
-        char got[96];
-        wg__config_err(c, n, path, "expected a mapping of wave names to overrides, got %s",
-                       wg__config_describe(n, got, sizeof(got)));
-        return -1;
-    }
-    if (n->n == 0) {
-        return 0;
-    }
-    r->overrides = calloc(n->n, sizeof(*r->overrides));
+    r->overrides = wg__config_items(c, n, path, WG__CFG_MAP, "a mapping of wave names to overrides",
+                                    sizeof(*r->overrides));
     if (!r->overrides) {
-        c->oom = 1;
-        return -1;
+        return c->oom || n->type != WG__CFG_MAP ? -1 : 0;
     }
     for (size_t i = 0; i < n->n; i++) {
         const struct wg__cfg_node *k = n->keys[i];
@@ -518,19 +500,11 @@ static void decode_rules(struct wg__config_ctx *c, const struct wg__cfg_node *n,
                          struct wg_feature *f)
 {
     char sub[WG__CONFIG_PATH_MAX], sub2[WG__CONFIG_PATH_MAX];
-    if (n->type != WG__CFG_SEQ) {
-        char got[96];
-        wg__config_err(c, n, path, "expected a sequence of rules, got %s",
-                       wg__config_describe(n, got, sizeof(got)));
-        return;
-    }
-    if (n->n == 0) {
-        wg__config_warn(c, n, path, "feature '%s' has no rules", f->name);
-        return;
-    }
-    f->rules = calloc(n->n, sizeof(*f->rules));
+    f->rules = wg__config_items(c, n, path, WG__CFG_SEQ, "a sequence of rules", sizeof(*f->rules));
     if (!f->rules) {
-        c->oom = 1;
+        if (n->type == WG__CFG_SEQ && n->n == 0) {
+            wg__config_warn(c, n, path, "feature '%s' has no rules", f->name);
+        }
         return;
     }
     for (size_t i = 0; i < n->n && !c->oom; i++) {
@@ -624,18 +598,9 @@ void wg__config_decode_features(struct wg__config_ctx *c, const struct wg__cfg_n
     if (!n) {
         return;
     }
-    if (n->type != WG__CFG_MAP) {
-        char got[96];
-        wg__config_err(c, n, path, "expected a mapping of feature names to features, got %s",
-                       wg__config_describe(n, got, sizeof(got)));
-        return;
-    }
-    if (n->n == 0) {
-        return;
-    }
-    cfg->features = calloc(n->n, sizeof(*cfg->features));
+    cfg->features = wg__config_items(
+        c, n, path, WG__CFG_MAP, "a mapping of feature names to features", sizeof(*cfg->features));
     if (!cfg->features) {
-        c->oom = 1;
         return;
     }
     for (size_t i = 0; i < n->n && !c->oom; i++) {

@@ -90,6 +90,11 @@ void wg__config_err_at(struct wg__config_ctx *c, const struct wg_pos *pos, const
                        const char *fmt, ...) WG_PRINTF(4, 5);
 
 /* Report "expected <want>, got <what n is>" at n; returns -1. */
+/* The array for a mapping's or sequence's n items (zeroed), after checking n is of type t
+ * (reported as "expected <want>, got ..."). NULL when it is not, when it is empty, or on
+ * ENOMEM (c->oom set). */
+void *wg__config_items(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                       enum wg__cfg_type t, const char *want, size_t size);
 int wg__config_type_err(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
                         const char *want);
 

@@ -124,6 +124,18 @@ int wg__config_type_err(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
     return -1;
 }
 
+void *wg__config_items(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                       enum wg__cfg_type t, const char *want, size_t size)
+{
+    if (n->type != t) {
+        wg__config_type_err(c, n, path, want);
+        return NULL;
+    }
+    void *v = n->n ? calloc(n->n, size) : NULL;
+    c->oom |= n->n && !v;
+    return v;
+}
+
 /* A scalar that is not null (quoted or not). */
 static int want_scalar(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
                        const char *want)
@@ -584,16 +596,9 @@ void wg__config_decode_waves(struct wg__config_ctx *c, const struct wg__cfg_node
     if (!n) {
         return;
     }
-    if (n->type != WG__CFG_SEQ) {
-        wg__config_type_err(c, n, path, "a sequence of waves");
-        return;
-    }
-    if (n->n == 0) {
-        return;
-    }
-    cfg->waves = calloc(n->n, sizeof(*cfg->waves));
+    cfg->waves =
+        wg__config_items(c, n, path, WG__CFG_SEQ, "a sequence of waves", sizeof(*cfg->waves));
     if (!cfg->waves) {
-        c->oom = 1;
         return;
     }
     for (size_t i = 0; i < n->n; i++) {

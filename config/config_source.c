@@ -166,16 +166,9 @@ void wg__config_decode_sources(struct wg__config_ctx *c, const struct wg__cfg_no
     if (!n) {
         return;
     }
-    if (n->type != WG__CFG_MAP) {
-        wg__config_type_err(c, n, path, "a mapping of source names to sources");
-        return;
-    }
-    if (n->n == 0) {
-        return;
-    }
-    cfg->sources = calloc(n->n, sizeof(*cfg->sources));
+    cfg->sources = wg__config_items(c, n, path, WG__CFG_MAP, "a mapping of source names to sources",
+                                    sizeof(*cfg->sources));
     if (!cfg->sources) {
-        c->oom = 1;
         return;
     }
     for (size_t i = 0; i < n->n; i++) {
