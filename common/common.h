@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #define WG_PRINTF(f, a) __attribute__((format(printf, f, a)))
+/* On functions returning enum wg_err: a result nobody reads is a warning (-Werror in CI). */
+#define WG_NODISCARD __attribute__((warn_unused_result))
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
