@@ -211,11 +211,44 @@ int wg__config_dec_bool(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
     return 0;
 }
 
+static size_t skip_digits(const char *s, size_t i)
+{
+    while (s[i] >= '0' && s[i] <= '9') {
+        i++;
+    }
+    return i;
+}
+
+/* 1 when s is exactly -?D+(.D+)?([eE][+-]?D+)?: what strtod takes beyond that (hex floats
+ * "0x1p3", "inf", "nan", a leading '+', ".5", "5.", blanks) is not a config number. */
+static int number_syntax(const char *s)
+{
+    size_t i = s[0] == '-', j;
+    if ((j = skip_digits(s, i)) == i) {
+        return 0;
+    }
+    i = j;
+    if (s[i] == '.') {
+        if ((j = skip_digits(s, i + 1)) == i + 1) {
+            return 0;
+        }
+        i = j;
+    }
+    if (s[i] == 'e' || s[i] == 'E') {
+        i += 1 + (s[i + 1] == '+' || s[i + 1] == '-');
+        if ((j = skip_digits(s, i)) == i) {
+            return 0;
+        }
+        i = j;
+    }
+    return s[i] == '\0';
+}
+
 int wg__config_parse_number(const char *s, double *out)
 {
     char *end = NULL;
-    if (!s || !*s || (*s != '-' && *s != '+' && *s != '.' && (*s < '0' || *s > '9'))) {
-        return -1; /* rejects leading blanks, "inf", "nan" */
+    if (!s || !number_syntax(s)) {
+        return -1;
     }
     errno = 0;
     double v = strtod(s, &end);
@@ -226,6 +259,19 @@ int wg__config_parse_number(const char *s, double *out)
     return 0;
 }
 
+/* Why s is not a number, for the error message. */
+static void number_err(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                       const char *want)
+{
+    if (number_syntax(n->str)) {
+        wg__config_err(c, n, path, "number %s is out of range", n->str);
+    } else {
+        char got[96];
+        wg__config_err(c, n, path, "expected %s, got %s (write a decimal like 12, -0.5 or 1e3)",
+                       want, wg__config_describe(n, got, sizeof(got)));
+    }
+}
+
 int wg__config_dec_number(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
                           void *dst, const void *arg)
 {
@@ -234,7 +280,8 @@ int wg__config_dec_number(struct wg__config_ctx *c, const struct wg__cfg_node *n
         return -1;
     }
     if (wg__config_parse_number(n->str, &v)) {
-        return wg__config_type_err(c, n, path, "a number");
+        number_err(c, n, path, "a number");
+        return -1;
     }
     if (in_range(c, n, path, v, arg)) {
         return -1;
@@ -250,10 +297,19 @@ static int parse_integer(struct wg__config_ctx *c, const struct wg__cfg_node *n,
     if (want_plain(c, n, path, "an integer")) {
         return -1;
     }
+    /* strtoll also takes blanks and a leading '+': a config integer is -?D+ */
+    const char *d = n->str + (n->str[0] == '-');
+    if (*d < '0' || *d > '9') {
+        return wg__config_type_err(c, n, path, "an integer");
+    }
     errno = 0;
     long long v = strtoll(n->str, &end, 10);
-    if (end == n->str || *end != '\0' || errno == ERANGE || n->str[0] == ' ') {
+    if (end == n->str || *end != '\0') {
         return wg__config_type_err(c, n, path, "an integer");
+    }
+    if (errno == ERANGE) {
+        wg__config_err(c, n, path, "integer %s is out of range", n->str);
+        return -1;
     }
     if (in_range(c, n, path, (double)v, r)) {
         return -1;
@@ -309,9 +365,15 @@ int wg__config_dec_duration(struct wg__config_ctx *c, const struct wg__cfg_node 
     if (want_scalar(c, n, path, "a duration (e.g. 30s, 10m, 1h30m)")) {
         return -1;
     }
-    if (wg_duration_parse(n->str, &ns) != WG_OK) {
+    enum wg_err rc = wg_duration_parse(n->str, &ns);
+    if (rc != WG_OK && rc != WG_ETOOBIG) {
         wg__config_err(c, n, path, "invalid duration '%s' (use e.g. 500ms, 30s, 10m, 1h30m)",
                        n->str);
+        return -1;
+    }
+    /* Every config duration is added to a deploy time: capped so the sum always fits. */
+    if (rc == WG_ETOOBIG || ns > WG_DURATION_MAX_NS) {
+        wg__config_err(c, n, path, "duration too large (max 366d)");
         return -1;
     }
     const struct wg__config_range *r = arg;
@@ -347,7 +409,7 @@ int wg__config_dec_size(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
     char *end = NULL;
     errno = 0;
     unsigned long long v = strtoull(n->str, &end, 10);
-    if (end == n->str || n->str[0] == '-' || n->str[0] == ' ' || errno == ERANGE) {
+    if (end == n->str || n->str[0] < '0' || n->str[0] > '9' || errno == ERANGE) {
         goto bad;
     }
     while (*end == ' ') {

@@ -93,7 +93,10 @@ static int json_dur(const cJSON *o, const char *k, int64_t *out)
     if (!it) {
         return 0;
     }
-    return cJSON_IsString(it) && wg_duration_parse(it->valuestring, out) == WG_OK ? 0 : -1;
+    if (!cJSON_IsString(it) || wg_duration_parse(it->valuestring, out) != WG_OK) {
+        return -1;
+    }
+    return *out <= WG_DURATION_MAX_NS ? 0 : -1; /* capped like the config: now + it fits */
 }
 
 /* Parse and check a spec (POST body, or the stored copy on restart). 0, or the HTTP status
