@@ -435,6 +435,14 @@ bad:
     return -1;
 }
 
+int wg__config_dec_moved(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                         void *dst, const void *arg)
+{
+    (void)dst;
+    wg__config_err(c, n, path, "%s", (const char *)arg);
+    return -1;
+}
+
 static void enum_names(const struct wg__config_enum *e, struct wg_buf *b)
 {
     for (size_t i = 0; e[i].name; i++) {
@@ -547,7 +555,9 @@ static void unknown_key(struct wg__config_ctx *c, const struct wg__cfg_node *k, 
     wg_buf_init(&b, 4096);
     for (size_t s = 0; s < nsets; s++) {
         for (size_t i = 0; i < sets[s].n; i++) {
-            (void)wg_buf_addf(&b, "%s%s", b.len ? ", " : "", sets[s].f[i].key);
+            if (sets[s].f[i].decode != wg__config_dec_moved) {
+                (void)wg_buf_addf(&b, "%s%s", b.len ? ", " : "", sets[s].f[i].key);
+            }
         }
     }
     for (size_t i = 0; extra && extra[i]; i++) {
@@ -704,13 +714,15 @@ void wg__config_decode_state_dir(struct wg__config_ctx *c, const struct wg__cfg_
     if (n) {
         (void)wg__config_dec_str(c, n, path, &cfg->state_dir, NULL);
     }
-    if (!cfg->state_dir) {
-        const char *xdg = getenv("XDG_STATE_HOME");
-        cfg->state_dir = xdg && xdg[0] ? wg_asprintf("%s/wavegate", xdg) : wg_strdup("./.wavegate");
-        if (!cfg->state_dir) {
-            c->oom = 1;
-        }
+    if (!cfg->state_dir && !(cfg->state_dir = wg_config_default_state_dir())) {
+        c->oom = 1;
     }
+}
+
+char *wg_config_default_state_dir(void)
+{
+    const char *xdg = getenv("XDG_STATE_HOME");
+    return xdg && xdg[0] ? wg_asprintf("%s/wavegate", xdg) : wg_strdup("./.wavegate");
 }
 
 /* ---- entry points ------------------------------------------------------------------------ */

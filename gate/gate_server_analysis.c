@@ -385,7 +385,11 @@ enum wg_err wg__analyses_open(struct wg_server *s, const char *state_dir, char *
     pthread_mutex_init(&A->mu, NULL);
     pthread_cond_init(&A->cv, NULL);
     s->an = A;
-    const char *dir = state_dir && *state_dir ? state_dir : ".wavegate";
+    const char *dir = state_dir; /* cfg->state_dir: the config decides its default */
+    if (!dir || !*dir) {
+        snprintf(err, errlen, "no state_dir configured");
+        return WG_EINVAL;
+    }
     if (wg_mkdirs(dir) != 0) {
         snprintf(err, errlen, "cannot create state_dir %s: %s", dir, strerror(errno));
         return WG_EIO;

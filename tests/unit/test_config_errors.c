@@ -456,6 +456,16 @@ static const struct ecase cases[] = {
      RULE "        split: {tag: v, baseline: a}\n",
      {"t.yaml:13:16: features.f.rules[0].split.canary: missing required key 'canary'"},
      1},
+    /* one state directory: the top-level state_dir (issue "Fail closed everywhere") */
+    {"server.state_dir moved",
+     "server:\n  listen: 127.0.0.1:8080\n  state_dir: /var/lib/wavegate\n",
+     {"t.yaml:3:14: server.state_dir: moved to the top-level state_dir"},
+     1},
+    {"a moved key is not offered as allowed",
+     "server:\n  lisen: 127.0.0.1:8080\n",
+     {"t.yaml:2:3: server.lisen: unknown key 'lisen' (allowed: listen, bearer_token_env, "
+      "bearer_token_file, max_body, external_url, cache_ttl,"},
+     1},
     /* YAML itself */
     {"yaml syntax error",
      "sources:\n  db: [1, 2\nwaves: []\n",

@@ -353,6 +353,9 @@ static void test_minimal_defaults(void **state)
     setenv("XDG_STATE_HOME", "/tmp/xdg-state", 1);
     assert_int_equal(wg_config_load_mem("m.yaml", y, strlen(y), &cfg, &d), WG_OK);
     assert_string_equal(cfg->state_dir, "/tmp/xdg-state/wavegate");
+    char *dflt = wg_config_default_state_dir(); /* the one place the default is decided */
+    assert_string_equal(dflt, cfg->state_dir);
+    free(dflt);
     assert_string_equal(cfg->sources[0].url, "http://h:8086");
     assert_int_equal(cfg->sources[0].kind, WG_SRC_INFLUXQL);
     assert_int_equal(cfg->sources[0].api, WG_API_V1);
