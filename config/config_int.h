@@ -88,6 +88,8 @@ void wg__config_warn(struct wg__config_ctx *c, const struct wg__cfg_node *n, con
                      const char *fmt, ...) WG_PRINTF(4, 5);
 void wg__config_err_at(struct wg__config_ctx *c, const struct wg_pos *pos, const char *path,
                        const char *fmt, ...) WG_PRINTF(4, 5);
+void wg__config_warn_at(struct wg__config_ctx *c, const struct wg_pos *pos, const char *path,
+                        const char *fmt, ...) WG_PRINTF(4, 5);
 
 /* Report "expected <want>, got <what n is>" at n; returns -1. */
 /* The array for a mapping's or sequence's n items (zeroed), after checking n is of type t

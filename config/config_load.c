@@ -70,6 +70,15 @@ void wg__config_err_at(struct wg__config_ctx *c, const struct wg_pos *pos, const
     va_end(ap);
 }
 
+void wg__config_warn_at(struct wg__config_ctx *c, const struct wg_pos *pos, const char *path,
+                        const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(c, pos, path, 1, fmt, ap);
+    va_end(ap);
+}
+
 /* Appends s to out (of outlen, holding len bytes), cutting it short: a key path is for
  * reading, a cut one still points at the right place. */
 static size_t path_add(char *out, size_t outlen, size_t len, const char *s)
