@@ -495,6 +495,12 @@ int wg__config_dec_time(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
                        n->str);
         return -1;
     }
+    /* the range of deploy times, so end - start and the queries' bounds always fit */
+    if (ns <= WG_DEPLOY_MIN_NS || ns >= WG_DEPLOY_MAX_NS) {
+        wg__config_err(c, n, path, "time %s is out of range (must be after 1970 and before 2200)",
+                       n->str);
+        return -1;
+    }
     *(int64_t *)dst = ns;
     return 0;
 }

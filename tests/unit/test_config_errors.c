@@ -270,6 +270,12 @@ static const struct ecase cases[] = {
      {"t.yaml:13:27: features.f.rules[0].baseline.start: invalid time 'yesterday' (use "
       "RFC3339"},
      1},
+    {"pinned baseline out of range",
+     RULE "        baseline: {start: 1677-09-21T00:12:44Z, end: 2262-04-11T23:00:00Z}\n",
+     {"t.yaml:13:27: features.f.rules[0].baseline.start: time 1677-09-21T00:12:44Z is out of "
+      "range (must be after 1970 and before 2200)",
+      "t.yaml:13:54: features.f.rules[0].baseline.end: time 2262-04-11T23:00:00Z is out of range"},
+     2},
     {"confidence out of range",
      RULE "        confidence: 0.3\n",
      {"t.yaml:13:21: features.f.rules[0].confidence: 0.3 is out of range: must be >= 0.5 and "
