@@ -235,7 +235,9 @@ static int silence_add(int argc, char **argv, struct wg_silence_store *st)
             goto out;
         }
     }
-    if (!dur || wg_duration_parse(dur, &d) != WG_OK || d <= 0 || s.matchers.n == 0) {
+    /* capped like config durations, so now + d fits in int64 ns */
+    if (!dur || wg_duration_parse(dur, &d) != WG_OK || d <= 0 || d > WG_DURATION_MAX_NS ||
+        s.matchers.n == 0) {
         fputs(SILENCE_USAGE, stderr);
         goto out;
     }

@@ -231,8 +231,9 @@ static int parse_opts(int argc, char **argv, const char *usage, struct opts *o)
         case OPT_INTERVAL:
         case OPT_DURATION: {
             int64_t *dst = c == OPT_INTERVAL ? &o->w.interval_ns : &o->w.duration_ns;
-            if (wg_duration_parse(optarg, dst) != WG_OK || *dst <= 0) {
-                fprintf(stderr, "wavegate: --%s: not a positive duration (like 30s, 1m): %s\n",
+            if (wg_duration_parse(optarg, dst) != WG_OK || *dst <= 0 || *dst > WG_DURATION_MAX_NS) {
+                fprintf(stderr,
+                        "wavegate: --%s: not a positive duration up to 366d (like 30s): %s\n",
                         c == OPT_INTERVAL ? "interval" : "duration", optarg);
                 return WG_EXIT_USAGE;
             }

@@ -42,6 +42,12 @@ expect_eq "check --now before 1970: exit 64" "64 wavegate: --now: 1677-09-22T00:
     >/dev/null 2>&1
 expect_eq "check with a deploy an hour ago: evaluated, source down: exit 3" 3 "$?"
 
+# durations on the command line are capped like the config's: now + it always fits
+"$WG" check --config "$cfg" --wave staging --wait --interval 106751d >/dev/null 2>&1
+expect_eq "check --wait --interval 106751d: exit 64" 64 "$?"
+"$WG" silence add --state-dir "$WG_TMP/sil" --duration 106751d 'alertname="x"' >/dev/null 2>&1
+expect_eq "silence add --duration 106751d: exit 64 (was a signed overflow)" 64 "$?"
+
 # ---- wavegate validate: durations are capped at 366d ---------------------------------------
 for kv in "window: 106751d" "window: 9223372036s" "delay: 106000d"; do
     sed "s/        no_data: pass/        no_data: pass\n        $kv/" "$cfg" > "$WG_TMP/big.yaml"
