@@ -72,11 +72,11 @@ enum wg_err wg__gate_windows(const struct wg_rule *r, const struct wg_rule_param
      * window that had not started counted as ended (a false pass with no_data: pass). The
      * config and the deploy-time checks keep the inputs in range; this is the last guard. */
     if (deploy_ns) {
-        bad |= wg_time_add(deploy_ns, p->delay_ns, &out->start_ns) != WG_OK;
-        bad |= bad || wg_time_add(out->start_ns, p->window_ns, &out->end_ns) != WG_OK;
+        bad = wg_time_add(deploy_ns, p->delay_ns, &out->start_ns) != WG_OK ||
+              wg_time_add(out->start_ns, p->window_ns, &out->end_ns) != WG_OK;
     } else {
         out->end_ns = now;
-        bad |= wg_time_sub(now, p->window_ns, &out->start_ns) != WG_OK;
+        bad = wg_time_sub(now, p->window_ns, &out->start_ns) != WG_OK;
     }
     /* The baseline ends where the post-deploy period starts: at the deploy time itself, so a
      * delay (warm-up) is excluded from both. */
