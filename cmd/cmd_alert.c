@@ -37,7 +37,9 @@ static const char *opt(int argc, char **argv, const char *name)
     return NULL;
 }
 
-/* state dir: --state-dir, else the config's state_dir, else ./.wavegate. */
+/* state dir: --state-dir, else the config's state_dir, else the config's default. NULL (the
+ * config's errors printed) when --config does not load: never a silence or an outbox in a
+ * directory the daemon does not read. */
 static char *state_dir_of(int argc, char **argv)
 {
     const char *sd = opt(argc, argv, "--state-dir");
@@ -49,16 +51,16 @@ static char *state_dir_of(int argc, char **argv)
         struct wg_config *cfg = NULL;
         struct wg_diags d = {0};
         char *out = NULL;
-        if (wg_config_load(cf, &cfg, &d) == WG_OK && cfg->state_dir) {
+        if (wg_config_load(cf, &cfg, &d) == WG_OK) {
             out = wg_strdup(cfg->state_dir);
+        } else {
+            wg_diags_print(&d, stderr);
         }
         wg_config_free(cfg);
         wg_diags_free(&d);
-        if (out) {
-            return out;
-        }
+        return out;
     }
-    return wg_strdup(".wavegate");
+    return wg_config_default_state_dir();
 }
 
 static double metric(const char *text, const char *name, const char *rcv)
@@ -90,7 +92,9 @@ static int alert_test(int argc, char **argv)
         fprintf(stderr, "wavegate: no receiver named '%s'\n", rcv);
         goto out;
     }
-    sd = state_dir_of(argc, argv);
+    if (!(sd = state_dir_of(argc, argv))) {
+        goto out; /* the config's errors are printed: exit 78 */
+    }
     if (wg_alerting_new(ac, sd, NULL, &a, err, sizeof(err)) != WG_OK) {
         fprintf(stderr, "wavegate: %s\n", err);
         rc = WG_EXIT_ERROR;
@@ -145,7 +149,7 @@ static int alert_bench(int argc, char **argv)
     }
     snprintf(yaml, sizeof(yaml),
              "alerting:\n"
-             "  receivers: [{name: sink, type: webhook, url: '%s', max_in_flight: 32}]\n"
+             "  receivers: [{name: sink, kind: webhook, url: '%s', max_in_flight: 32}]\n"
              "  route: {receiver: sink, group_by: [alertname], group_wait: 0s}\n",
              url);
     if (wg_alert_config_load_mem("bench", yaml, strlen(yaml), &ac, &d) != WG_OK) {
@@ -154,8 +158,8 @@ static int alert_bench(int argc, char **argv)
         return WG_EXIT_CONFIG;
     }
     char *sd = state_dir_of(argc, argv);
-    if (wg_alerting_new(ac, sd, &o, &a, err, sizeof(err)) != WG_OK) {
-        fprintf(stderr, "wavegate: %s\n", err);
+    if (!sd || wg_alerting_new(ac, sd, &o, &a, err, sizeof(err)) != WG_OK) {
+        fprintf(stderr, "wavegate: %s\n", sd ? err : "no state_dir");
         free(sd);
         wg_alert_config_free(ac);
         return WG_EXIT_ERROR;
@@ -231,7 +235,9 @@ static int silence_add(int argc, char **argv, struct wg_silence_store *st)
             goto out;
         }
     }
-    if (!dur || wg_duration_parse(dur, &d) != WG_OK || d <= 0 || s.matchers.n == 0) {
+    /* capped like config durations, so now + d fits in int64 ns */
+    if (!dur || wg_duration_parse(dur, &d) != WG_OK || d <= 0 || d > WG_DURATION_MAX_NS ||
+        s.matchers.n == 0) {
         fputs(SILENCE_USAGE, stderr);
         goto out;
     }
@@ -262,6 +268,9 @@ int wg_cmd_silence(int argc, char **argv)
         return strcmp(sub, "--help") == 0 ? 0 : WG_EXIT_USAGE;
     }
     char *sd = state_dir_of(argc - 1, argv + 1);
+    if (!sd) {
+        return WG_EXIT_CONFIG; /* the config's errors are printed */
+    }
     if (wg_silence_store_open(sd, &st, err, sizeof(err)) != WG_OK) {
         fprintf(stderr, "wavegate: %s\n", err);
         free(sd);

@@ -185,7 +185,11 @@ int wg__cmd_query_run(const struct wg_config *cfg, const char *wave, const char 
     struct wg_rule_params p;
     struct wg__gate_windows win;
     wg_config_effective(r, w, &p);
-    wg__gate_windows(r, &p, deploy_ns, now_ns ? now_ns : wg_now_ns(), &win);
+    if (wg__gate_windows(r, &p, deploy_ns, now_ns ? now_ns : wg_now_ns(), &win) != WG_OK) {
+        fprintf(stderr, "wavegate: rule %s: window out of range (deploy time + delay + window)\n",
+                rule);
+        return WG_EXIT_USAGE;
+    }
     if (baseline && !win.has_baseline) {
         fprintf(stderr, "wavegate: rule %s has no baseline window\n", rule);
         return WG_EXIT_USAGE;

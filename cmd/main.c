@@ -174,7 +174,7 @@ static int parse_opts(int argc, char **argv, const char *usage, struct opts *o)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int c;
+    int c, given_deploy = 0, given_now = 0;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":c:w:f:r:o:h", longs, NULL)) != -1) {
@@ -207,6 +207,8 @@ static int parse_opts(int argc, char **argv, const char *usage, struct opts *o)
                         c == OPT_DEPLOY ? "deploy-time" : "now", optarg);
                 return WG_EXIT_USAGE;
             }
+            given_deploy |= c == OPT_DEPLOY;
+            given_now |= c == OPT_NOW;
             break;
         case OPT_BASELINE:
             o->baseline = 1;
@@ -229,8 +231,9 @@ static int parse_opts(int argc, char **argv, const char *usage, struct opts *o)
         case OPT_INTERVAL:
         case OPT_DURATION: {
             int64_t *dst = c == OPT_INTERVAL ? &o->w.interval_ns : &o->w.duration_ns;
-            if (wg_duration_parse(optarg, dst) != WG_OK || *dst <= 0) {
-                fprintf(stderr, "wavegate: --%s: not a positive duration (like 30s, 1m): %s\n",
+            if (wg_duration_parse(optarg, dst) != WG_OK || *dst <= 0 || *dst > WG_DURATION_MAX_NS) {
+                fprintf(stderr,
+                        "wavegate: --%s: not a positive duration up to 366d (like 30s): %s\n",
                         c == OPT_INTERVAL ? "interval" : "duration", optarg);
                 return WG_EXIT_USAGE;
             }
@@ -271,6 +274,18 @@ static int parse_opts(int argc, char **argv, const char *usage, struct opts *o)
     }
     if (optind < argc) {
         fprintf(stderr, "wavegate: unexpected argument %s\n%s", argv[optind], usage);
+        return WG_EXIT_USAGE;
+    }
+    /* Range checks once both are known (--now may follow --deploy-time): 1970 < t < 2200,
+     * a deploy at most 24h after now (common.h says why). */
+    char terr[256];
+    int64_t now = given_now ? o->now_ns : wg_now_ns();
+    if (given_now && wg_time_check_deploy(o->now_ns, o->now_ns, terr, sizeof(terr)) != WG_OK) {
+        fprintf(stderr, "wavegate: --now: %s\n", terr);
+        return WG_EXIT_USAGE;
+    }
+    if (given_deploy && wg_time_check_deploy(o->deploy_ns, now, terr, sizeof(terr)) != WG_OK) {
+        fprintf(stderr, "wavegate: --deploy-time: %s\n", terr);
         return WG_EXIT_USAGE;
     }
     if (!o->config) {

@@ -96,16 +96,42 @@ int wg_mkdirs(const char *dir);
 #define WG_NS_PER_SEC INT64_C(1000000000)
 
 /* RFC3339 with 0-9 fraction digits and Z or +hh:mm/-hh:mm; also accepts a space for 'T'.
- * Timestamps without a zone are UTC (InfluxDB 3). Returns WG_EINVAL on malformed input. */
+ * Timestamps without a zone are UTC (InfluxDB 3). Returns WG_EINVAL on malformed input, on
+ * out-of-range fields (month 13, hour 24, second 61, offset 24:00) and on times outside int64
+ * ns (before 1677-09-21T00:12:43.145224192Z, after 2262-04-11T23:47:16.854775807Z). */
 enum wg_err wg_time_parse(const char *s, size_t n, int64_t *out_ns);
 /* Writes "2006-01-02T15:04:05Z" or with ".fraction" (trailing zeros dropped) into out
  * (at least 40 bytes). Returns out. */
 char *wg_time_format(int64_t ns, char *out, size_t outlen);
 /* Go-style durations: "10s", "1m30s", "500ms", "250us", "2h", "1d", "1w", "0". Negative not
- * allowed. Returns WG_EINVAL on malformed input or overflow. */
+ * allowed. Returns WG_EINVAL on malformed input, WG_ETOOBIG when it is well-formed but the
+ * total does not fit in int64 ns (about 106751d); callers cap further (WG_DURATION_MAX_NS). */
 enum wg_err wg_duration_parse(const char *s, int64_t *out_ns);
 /* Shortest exact form: "10m", "1h30m", "500ms", "0s". */
 char *wg_duration_format(int64_t ns, char *out, size_t outlen);
+/* Checked arithmetic on times and durations: WG_OK with *out = a + b (a - b), or WG_EINVAL
+ * when the result does not fit in int64 ns (about 1677..2262), *out untouched. Every
+ * deploy/now +- delay/window sum goes through these: a wrapped window end turns a window
+ * that has not started into one that ended long ago (a false pass). */
+enum wg_err wg_time_add(int64_t a, int64_t b, int64_t *out) WG_NODISCARD;
+enum wg_err wg_time_sub(int64_t a, int64_t b, int64_t *out) WG_NODISCARD;
+/* Whole Unix seconds to ns, checked the same way. */
+enum wg_err wg_time_from_secs(long long secs, int64_t *out_ns) WG_NODISCARD;
+
+/* The longest duration a config may give (window, delay, baseline window, intervals): with
+ * deploy times capped below (WG_DEPLOY_MAX_NS), deploy + delay + window always fits. */
+#define WG_DURATION_MAX_NS (INT64_C(366) * 86400 * WG_NS_PER_SEC)
+/* Deploy times a gate accepts: after 1970-01-01 (0 means "no deploy time" in requests), before
+ * 2200-01-01, and at most WG_DEPLOY_MAX_FUTURE_NS after now. */
+#define WG_DEPLOY_MIN_NS INT64_C(0)
+#define WG_DEPLOY_MAX_NS (INT64_C(7258118400) * WG_NS_PER_SEC) /* 2200-01-01T00:00:00Z */
+#define WG_DEPLOY_MAX_FUTURE_NS (INT64_C(24) * 3600 * WG_NS_PER_SEC)
+/* WG_OK when deploy_ns is a deploy time a gate can judge at now_ns (see above); else WG_EINVAL
+ * with a reason in err ("must be after 1970-01-01T00:00:00Z", ...; no option name). A deploy
+ * in the future beyond a day is a mistake (a wrong zone or a date typo), not clock skew
+ * between the pipeline and us: its windows have not started, and nothing can be judged. */
+enum wg_err wg_time_check_deploy(int64_t deploy_ns, int64_t now_ns, char *err,
+                                 size_t errlen) WG_NODISCARD;
 /* Wall clock now (CLOCK_REALTIME) and a monotonic clock, both in ns. Never called by rules/. */
 int64_t wg_now_ns(void);
 int64_t wg_mono_ns(void);

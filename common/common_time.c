@@ -1,6 +1,7 @@
-/* common_time.c — RFC3339 timestamps and Go-style durations as int64 nanoseconds, and the
- * clocks. Calendar maths is done by hand (days from civil) so any year 0001-9999 works,
- * pre-1970 included, without the process time zone.
+/* common_time.c — RFC3339 timestamps and Go-style durations as int64 nanoseconds, checked
+ * time arithmetic, the accepted range of deploy times, and the clocks. Calendar maths is done by
+ * hand (days from civil) so any year 0001-9999 works, pre-1970 included, without the process time
+ * zone.
  */
 #include "common/common.h"
 
@@ -174,6 +175,7 @@ enum wg_err wg_duration_parse(const char *s, int64_t *out_ns)
         return WG_OK;
     }
     int64_t total = 0;
+    int big = 0; /* well-formed so far but past int64: go on checking the syntax */
     const char *p = s;
     while (*p) {
         if (*p < '0' || *p > '9') {
@@ -181,10 +183,9 @@ enum wg_err wg_duration_parse(const char *s, int64_t *out_ns)
         }
         int64_t whole = 0;
         while (*p >= '0' && *p <= '9') {
-            if (whole > INT64_MAX / 10) {
-                return WG_EINVAL;
-            }
-            whole = whole * 10 + (*p++ - '0');
+            big |= __builtin_mul_overflow(whole, 10, &whole) ||
+                   __builtin_add_overflow(whole, *p - '0', &whole);
+            p++;
         }
         double fr = 0, scale = 0.1;
         if (*p == '.') {
@@ -210,14 +211,16 @@ enum wg_err wg_duration_parse(const char *s, int64_t *out_ns)
             return WG_EINVAL;
         }
         p += best;
-        if (whole > INT64_MAX / mult) {
-            return WG_EINVAL;
+        /* "9223372036.9s": the whole part fits, the fraction tips it over; check both. */
+        int64_t part = 0;
+        if (!big) {
+            big = __builtin_mul_overflow(whole, mult, &part) ||
+                  wg_time_add(part, (int64_t)(fr * (double)mult + 0.5), &part) != WG_OK ||
+                  wg_time_add(total, part, &total) != WG_OK;
         }
-        int64_t part = whole * mult + (int64_t)(fr * (double)mult + 0.5);
-        if (part > INT64_MAX - total) {
-            return WG_EINVAL;
-        }
-        total += part;
+    }
+    if (big) {
+        return WG_ETOOBIG;
     }
     *out_ns = total;
     return WG_OK;
@@ -251,6 +254,63 @@ char *wg_duration_format(int64_t ns, char *out, size_t outlen)
         }
     }
     return out;
+}
+
+enum wg_err wg_time_add(int64_t a, int64_t b, int64_t *out)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r)) {
+        return WG_EINVAL;
+    }
+    *out = r;
+    return WG_OK;
+}
+
+enum wg_err wg_time_sub(int64_t a, int64_t b, int64_t *out)
+{
+    int64_t r;
+    if (__builtin_sub_overflow(a, b, &r)) {
+        return WG_EINVAL;
+    }
+    *out = r;
+    return WG_OK;
+}
+
+enum wg_err wg_time_from_secs(long long secs, int64_t *out_ns)
+{
+    int64_t r;
+    if (__builtin_mul_overflow((int64_t)secs, WG_NS_PER_SEC, &r)) {
+        return WG_EINVAL;
+    }
+    *out_ns = r;
+    return WG_OK;
+}
+
+enum wg_err wg_time_check_deploy(int64_t deploy_ns, int64_t now_ns, char *err, size_t errlen)
+{
+    char t[48];
+    int64_t latest;
+    if (deploy_ns <= WG_DEPLOY_MIN_NS) {
+        snprintf(err, errlen, "%s is too early: must be after 1970-01-01T00:00:00Z",
+                 wg_time_format(deploy_ns, t, sizeof(t)));
+        return WG_EINVAL;
+    }
+    if (deploy_ns >= WG_DEPLOY_MAX_NS) {
+        snprintf(err, errlen, "%s is too late: must be before 2200-01-01T00:00:00Z",
+                 wg_time_format(deploy_ns, t, sizeof(t)));
+        return WG_EINVAL;
+    }
+    /* now + 24 h cannot overflow for any now before 2262 minus a day; if it does, now itself
+     * is absurd and nothing is judged. */
+    if (wg_time_add(now_ns, WG_DEPLOY_MAX_FUTURE_NS, &latest) != WG_OK || deploy_ns > latest) {
+        char n[48];
+        snprintf(err, errlen,
+                 "%s is more than 24h after now (%s): a deploy cannot be in the future",
+                 wg_time_format(deploy_ns, t, sizeof(t)),
+                 wg_time_format(now_ns - now_ns % WG_NS_PER_SEC, n, sizeof(n)));
+        return WG_EINVAL;
+    }
+    return WG_OK;
 }
 
 int64_t wg_now_ns(void)

@@ -187,7 +187,6 @@ struct wg_server_cfg {
     char *bearer_token_file;       /* file holding the token (trailing newline dropped) */
     char *tls_cert, *tls_key;      /* PEM files; both or neither */
     size_t max_body;               /* request body cap; default 64 KiB */
-    char *state_dir;               /* NULL: the top-level state_dir */
     char *external_url;            /* how pipelines reach us; used in links, optional */
     int64_t cache_ttl_ns;          /* verdict cache; default 5s, 0 disables */
     unsigned max_connections;      /* default 256 */
@@ -208,7 +207,8 @@ struct wg_config {
     size_t nwaves;
     struct wg_feature *features;
     size_t nfeatures;
-    char *state_dir;                  /* default: $XDG_STATE_HOME/wavegate or ./.wavegate */
+    char *state_dir; /* never NULL once loaded: the one state directory (gate state store,
+                      * analyses, alert outbox, silences); wg_config_default_state_dir() */
     struct wg_alert_config *alerting; /* `alerting:` and `monitor:` (config_alerting.h); NULL
                                        * when the file has neither */
     struct wg_server_cfg server;      /* defaults set even when the section is absent */
@@ -225,6 +225,9 @@ enum wg_err wg_config_load(const char *path, struct wg_config **out, struct wg_d
 enum wg_err wg_config_load_mem(const char *name, const char *text, size_t len,
                                struct wg_config **out, struct wg_diags *diags);
 void wg_config_free(struct wg_config *cfg);
+/* The state directory of a config that names none, decided here only: $XDG_STATE_HOME/wavegate,
+ * else ./.wavegate. Caller frees; NULL on ENOMEM. */
+char *wg_config_default_state_dir(void);
 
 const struct wg_source *wg_config_source(const struct wg_config *cfg, const char *name);
 const struct wg_wave *wg_config_wave(const struct wg_config *cfg, const char *name);

@@ -1,5 +1,5 @@
 /* config_alerting.c — the `alerting:` (route tree with inheritance resolved, receivers with their
- * per-type defaults, inhibit rules, templates) and `monitor:` sections, decoded from the shared
+ * per-kind defaults, inhibit rules, templates) and `monitor:` sections, decoded from the shared
  * node tree with config_load.c's field tables: two rows of wg__config_sections. Also
  * wg_alert_config_load(_mem): the same decoders on a file whose other top-level keys are ignored.
  */
@@ -315,7 +315,7 @@ static int decode_route(struct wg__config_ctx *c, const struct wg_alert_config *
 /* ---- receivers --------------------------------------------------------------------------- */
 
 enum {
-    RV_TYPE = 1u << 0,
+    RV_KIND = 1u << 0,
     RV_URL = 1u << 1,
     RV_SEND_RESOLVED = 1u << 2,
     RV_RATE = 1u << 3,
@@ -330,7 +330,9 @@ static const struct wg__config_range r_max_alerts = {0, 1e6, 0, 0};
 #define RV(f) offsetof(struct wg_receiver, f)
 static const struct wg__config_field receiver_fields[] = {
     {"name", wg__config_dec_str, RV(name), NULL, 0, 1},
-    {"type", wg__config_dec_enum, RV(kind), kinds, RV_TYPE, 1},
+    /* `kind:` names the plugin everywhere (sources too); required, checked in receiver_finish */
+    {"kind", wg__config_dec_enum, RV(kind), kinds, RV_KIND, 0},
+    {"type", wg__config_dec_moved, 0, "use \"kind\"", 0, 0},
     {"url", wg__config_dec_str, RV(url), NULL, RV_URL, 0},
     {"secret_env", wg__config_dec_str, RV(secret_env), NULL, 0, 0},
     {"routing_key_env", wg__config_dec_str, RV(routing_key_env), NULL, 0, 0},
@@ -347,7 +349,7 @@ static const struct wg__config_field receiver_fields[] = {
 };
 #undef RV
 
-/* Per-type defaults of what was not given, and the keys a type needs. */
+/* Per-kind defaults of what was not given, and the keys a kind needs. */
 static int receiver_finish(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
                            struct wg_receiver *r, unsigned set)
 {
@@ -359,11 +361,16 @@ static int receiver_finish(struct wg__config_ctx *c, const struct wg__cfg_node *
         {WG_RCV_OPSGENIE, "api_key_env", "https://api.opsgenie.com/v2/alerts"},
     };
     char sub[WG__CONFIG_PATH_MAX];
-    const char *type = wg_receiver_kind_name(r->kind);
+    const char *kind = wg_receiver_kind_name(r->kind);
     const char *default_url = NULL;
     int bad = 0;
-    if (!(set & RV_TYPE)) {
-        return -1; /* reported: missing or unknown */
+    if (!(set & RV_KIND)) {
+        /* an unknown kind or a `type:` key is reported already */
+        if (!wg__config_get(n, "kind") && !wg__config_get(n, "type")) {
+            wg__config_path_key(sub, sizeof(sub), path, "kind");
+            wg__config_err(c, n, sub, "missing required key 'kind'");
+        }
+        return -1;
     }
     for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++) {
         if (needs[i].kind != r->kind) {
@@ -372,15 +379,15 @@ static int receiver_finish(struct wg__config_ctx *c, const struct wg__cfg_node *
         default_url = needs[i].url;
         if (!wg__config_get(n, needs[i].key)) {
             wg__config_path_key(sub, sizeof(sub), path, needs[i].key);
-            wg__config_err(c, n, sub, "missing required key '%s' (needed by type %s)", needs[i].key,
-                           type);
+            wg__config_err(c, n, sub, "missing required key '%s' (needed by kind %s)", needs[i].key,
+                           kind);
             bad = 1;
         }
     }
     if (!(set & RV_URL) && !wg__config_get(n, "url")) {
         if (!default_url) {
             wg__config_path_key(sub, sizeof(sub), path, "url");
-            wg__config_err(c, n, sub, "missing required key 'url' (needed by type %s)", type);
+            wg__config_err(c, n, sub, "missing required key 'url' (needed by kind %s)", kind);
             bad = 1;
         } else if (!(r->url = wg_strdup(default_url))) {
             c->oom = 1;

@@ -590,12 +590,54 @@ static const struct wg__config_field feature_fields[] = {
 };
 static const char *const feature_extra[] = {"rules", NULL};
 
+/* A wave no rule judges passes every check without looking at anything: valid (a feature may
+ * be added later) but worth a warning. A dry-run rule is evaluated and reported, never
+ * counted, so it does not judge. */
+static void check_waves_judged(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                               const char *path)
+{
+    char sub[WG__CONFIG_PATH_MAX];
+    const struct wg_config *cfg = c->cfg;
+    size_t nrules = 0;
+    for (size_t f = 0; f < cfg->nfeatures; f++) {
+        nrules += cfg->features[f].nrules;
+    }
+    if (cfg->nfeatures == 0) {
+        struct wg_pos start = {cfg->path, 1, 1};
+        wg__config_warn_at(c, n ? &n->pos : &start, path,
+                           "no features are defined: every wave has no rules, so a check has "
+                           "nothing to judge");
+        return;
+    }
+    for (size_t i = 0; i < cfg->nwaves; i++) {
+        const struct wg_wave *w = &cfg->waves[i];
+        size_t judging = 0;
+        for (size_t f = 0; f < cfg->nfeatures; f++) {
+            for (size_t r = 0; r < cfg->features[f].nrules; r++) {
+                struct wg_rule_params p;
+                wg_config_effective(&cfg->features[f].rules[r], w, &p);
+                judging += !p.dry_run;
+            }
+        }
+        if (judging == 0) {
+            wg__config_path_index(sub, sizeof(sub), "waves", i);
+            wg__config_warn_at(c, &w->pos, sub,
+                               nrules ? "wave '%s' has no rules: every rule is dry_run in this "
+                                        "wave, so a check has nothing to judge"
+                                      : "wave '%s' has no rules: no feature has any, so a check "
+                                        "has nothing to judge",
+                               w->name);
+        }
+    }
+}
+
 void wg__config_decode_features(struct wg__config_ctx *c, const struct wg__cfg_node *n,
                                 const char *path)
 {
     char sub[WG__CONFIG_PATH_MAX], sub2[WG__CONFIG_PATH_MAX];
     struct wg_config *cfg = c->cfg;
-    if (!n) {
+    if (!n || (n->type == WG__CFG_MAP && n->n == 0)) {
+        check_waves_judged(c, n, path);
         return;
     }
     cfg->features = wg__config_items(
@@ -630,6 +672,7 @@ void wg__config_decode_features(struct wg__config_ctx *c, const struct wg__cfg_n
         }
         decode_rules(c, rules, sub2, f);
     }
+    check_waves_judged(c, n, path);
 }
 
 void wg__config_free_features(struct wg_config *cfg)

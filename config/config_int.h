@@ -88,6 +88,8 @@ void wg__config_warn(struct wg__config_ctx *c, const struct wg__cfg_node *n, con
                      const char *fmt, ...) WG_PRINTF(4, 5);
 void wg__config_err_at(struct wg__config_ctx *c, const struct wg_pos *pos, const char *path,
                        const char *fmt, ...) WG_PRINTF(4, 5);
+void wg__config_warn_at(struct wg__config_ctx *c, const struct wg_pos *pos, const char *path,
+                        const char *fmt, ...) WG_PRINTF(4, 5);
 
 /* Report "expected <want>, got <what n is>" at n; returns -1. */
 /* The array for a mapping's or sequence's n items (zeroed), after checking n is of type t
@@ -171,7 +173,13 @@ int wg__config_dec_time(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
 int wg__config_dec_limit(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
                          void *dst, const void *arg);
 
-/* Parse a plain number (strtod, whole string, finite). 0 or -1; no reporting. */
+/* A key that moved or was renamed: always the error "<arg>" (arg: a const char * message,
+ * e.g. "moved to the top-level state_dir"). Such fields are not listed among the allowed
+ * keys of an unknown-key error. */
+int wg__config_dec_moved(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                         void *dst, const void *arg);
+
+/* Parse a plain decimal number, -?D+(.D+)?([eE][+-]?D+)?, finite. 0 or -1; no reporting. */
 int wg__config_parse_number(const char *s, double *out);
 
 /* ---- top-level sections ------------------------------------------------------------------ */

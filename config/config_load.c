@@ -1,6 +1,6 @@
 /* config_load.c — the loader: file → node tree (config_yaml.c) → typed model, validated from
- * tables. Holds the generic field decoders, the table of top-level sections and the waves and
- * state_dir sections; sources are in config_source.c, features and rules in config_feature.c.
+ * tables. Holds the generic field decoders and the table of top-level sections; sources are in
+ * config_source.c, waves and state_dir in config_wave.c, features and rules in config_feature.c.
  * Every problem is reported as file:line:col: key.path: message and decoding goes on.
  */
 #include "config/config_alerting_int.h"
@@ -67,6 +67,15 @@ void wg__config_err_at(struct wg__config_ctx *c, const struct wg_pos *pos, const
     va_list ap;
     va_start(ap, fmt);
     vreport(c, pos, path, 0, fmt, ap);
+    va_end(ap);
+}
+
+void wg__config_warn_at(struct wg__config_ctx *c, const struct wg_pos *pos, const char *path,
+                        const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(c, pos, path, 1, fmt, ap);
     va_end(ap);
 }
 
@@ -211,11 +220,44 @@ int wg__config_dec_bool(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
     return 0;
 }
 
+static size_t skip_digits(const char *s, size_t i)
+{
+    while (s[i] >= '0' && s[i] <= '9') {
+        i++;
+    }
+    return i;
+}
+
+/* 1 when s is exactly -?D+(.D+)?([eE][+-]?D+)?: what strtod takes beyond that (hex floats
+ * "0x1p3", "inf", "nan", a leading '+', ".5", "5.", blanks) is not a config number. */
+static int number_syntax(const char *s)
+{
+    size_t i = s[0] == '-', j;
+    if ((j = skip_digits(s, i)) == i) {
+        return 0;
+    }
+    i = j;
+    if (s[i] == '.') {
+        if ((j = skip_digits(s, i + 1)) == i + 1) {
+            return 0;
+        }
+        i = j;
+    }
+    if (s[i] == 'e' || s[i] == 'E') {
+        i += 1 + (s[i + 1] == '+' || s[i + 1] == '-');
+        if ((j = skip_digits(s, i)) == i) {
+            return 0;
+        }
+        i = j;
+    }
+    return s[i] == '\0';
+}
+
 int wg__config_parse_number(const char *s, double *out)
 {
     char *end = NULL;
-    if (!s || !*s || (*s != '-' && *s != '+' && *s != '.' && (*s < '0' || *s > '9'))) {
-        return -1; /* rejects leading blanks, "inf", "nan" */
+    if (!s || !number_syntax(s)) {
+        return -1;
     }
     errno = 0;
     double v = strtod(s, &end);
@@ -226,6 +268,19 @@ int wg__config_parse_number(const char *s, double *out)
     return 0;
 }
 
+/* Why s is not a number, for the error message. */
+static void number_err(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                       const char *want)
+{
+    if (number_syntax(n->str)) {
+        wg__config_err(c, n, path, "number %s is out of range", n->str);
+    } else {
+        char got[96];
+        wg__config_err(c, n, path, "expected %s, got %s (write a decimal like 12, -0.5 or 1e3)",
+                       want, wg__config_describe(n, got, sizeof(got)));
+    }
+}
+
 int wg__config_dec_number(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
                           void *dst, const void *arg)
 {
@@ -234,7 +289,8 @@ int wg__config_dec_number(struct wg__config_ctx *c, const struct wg__cfg_node *n
         return -1;
     }
     if (wg__config_parse_number(n->str, &v)) {
-        return wg__config_type_err(c, n, path, "a number");
+        number_err(c, n, path, "a number");
+        return -1;
     }
     if (in_range(c, n, path, v, arg)) {
         return -1;
@@ -250,10 +306,19 @@ static int parse_integer(struct wg__config_ctx *c, const struct wg__cfg_node *n,
     if (want_plain(c, n, path, "an integer")) {
         return -1;
     }
+    /* strtoll also takes blanks and a leading '+': a config integer is -?D+ */
+    const char *d = n->str + (n->str[0] == '-');
+    if (*d < '0' || *d > '9') {
+        return wg__config_type_err(c, n, path, "an integer");
+    }
     errno = 0;
     long long v = strtoll(n->str, &end, 10);
-    if (end == n->str || *end != '\0' || errno == ERANGE || n->str[0] == ' ') {
+    if (end == n->str || *end != '\0') {
         return wg__config_type_err(c, n, path, "an integer");
+    }
+    if (errno == ERANGE) {
+        wg__config_err(c, n, path, "integer %s is out of range", n->str);
+        return -1;
     }
     if (in_range(c, n, path, (double)v, r)) {
         return -1;
@@ -309,9 +374,15 @@ int wg__config_dec_duration(struct wg__config_ctx *c, const struct wg__cfg_node 
     if (want_scalar(c, n, path, "a duration (e.g. 30s, 10m, 1h30m)")) {
         return -1;
     }
-    if (wg_duration_parse(n->str, &ns) != WG_OK) {
+    enum wg_err rc = wg_duration_parse(n->str, &ns);
+    if (rc != WG_OK && rc != WG_ETOOBIG) {
         wg__config_err(c, n, path, "invalid duration '%s' (use e.g. 500ms, 30s, 10m, 1h30m)",
                        n->str);
+        return -1;
+    }
+    /* Every config duration is added to a deploy time: capped so the sum always fits. */
+    if (rc == WG_ETOOBIG || ns > WG_DURATION_MAX_NS) {
+        wg__config_err(c, n, path, "duration too large (max 366d)");
         return -1;
     }
     const struct wg__config_range *r = arg;
@@ -347,7 +418,7 @@ int wg__config_dec_size(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
     char *end = NULL;
     errno = 0;
     unsigned long long v = strtoull(n->str, &end, 10);
-    if (end == n->str || n->str[0] == '-' || n->str[0] == ' ' || errno == ERANGE) {
+    if (end == n->str || n->str[0] < '0' || n->str[0] > '9' || errno == ERANGE) {
         goto bad;
     }
     while (*end == ' ') {
@@ -370,6 +441,14 @@ int wg__config_dec_size(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
     }
 bad:
     wg__config_err(c, n, path, "invalid size '%s' (use e.g. 256MiB, 10MB, 65536)", n->str);
+    return -1;
+}
+
+int wg__config_dec_moved(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                         void *dst, const void *arg)
+{
+    (void)dst;
+    wg__config_err(c, n, path, "%s", (const char *)arg);
     return -1;
 }
 
@@ -413,6 +492,12 @@ int wg__config_dec_time(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
     }
     if (wg_time_parse(n->str, n->len, &ns) != WG_OK) {
         wg__config_err(c, n, path, "invalid time '%s' (use RFC3339, e.g. 2024-05-01T12:00:00Z)",
+                       n->str);
+        return -1;
+    }
+    /* the range of deploy times, so end - start and the queries' bounds always fit */
+    if (ns <= WG_DEPLOY_MIN_NS || ns >= WG_DEPLOY_MAX_NS) {
+        wg__config_err(c, n, path, "time %s is out of range (must be after 1970 and before 2200)",
                        n->str);
         return -1;
     }
@@ -485,7 +570,9 @@ static void unknown_key(struct wg__config_ctx *c, const struct wg__cfg_node *k, 
     wg_buf_init(&b, 4096);
     for (size_t s = 0; s < nsets; s++) {
         for (size_t i = 0; i < sets[s].n; i++) {
-            (void)wg_buf_addf(&b, "%s%s", b.len ? ", " : "", sets[s].f[i].key);
+            if (sets[s].f[i].decode != wg__config_dec_moved) {
+                (void)wg_buf_addf(&b, "%s%s", b.len ? ", " : "", sets[s].f[i].key);
+            }
         }
     }
     for (size_t i = 0; extra && extra[i]; i++) {
@@ -533,122 +620,6 @@ int wg__config_fields(struct wg__config_ctx *c, const struct wg__cfg_node *n, co
         }
     }
     return (int)(c->diags->nerrors - before);
-}
-
-/* ---- waves ------------------------------------------------------------------------------- */
-
-static int dec_params(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
-                      void *dst, const void *arg)
-{
-    struct wg_rule_params *p = dst;
-    struct wg__config_fieldset fs = {wg__config_param_fields, wg__config_nparam_fields, p, &p->set};
-    (void)arg;
-    return wg__config_fields(c, n, path, &fs, 1, NULL) ? -1 : 0;
-}
-
-#define WAVE(f) offsetof(struct wg_wave, f)
-static const struct wg__config_field wave_fields[] = {
-    {"name", wg__config_dec_str, WAVE(name), NULL, 0, 1},
-    {"env", wg__config_dec_str, WAVE(env), NULL, 0, 0},
-    {"source", wg__config_dec_str, WAVE(source), NULL, 0, 0},
-    {"defaults", dec_params, WAVE(defaults), NULL, 0, 0},
-};
-#undef WAVE
-
-static void unknown_ref(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
-                        const char *what, const char *name)
-{
-    struct wg_buf b;
-    wg_buf_init(&b, 4096);
-    const struct wg_config *cfg = c->cfg;
-    size_t count = strcmp(what, "source") == 0 ? cfg->nsources : cfg->nwaves;
-    for (size_t i = 0; i < count; i++) {
-        const char *nm = strcmp(what, "source") == 0 ? cfg->sources[i].name : cfg->waves[i].name;
-        if (nm) {
-            (void)wg_buf_addf(&b, "%s%s", b.len ? ", " : "", nm);
-        }
-    }
-    wg__config_err(c, n, path, "unknown %s '%s' (defined: %s)", what, name, b.len ? b.p : "none");
-    wg_buf_free(&b);
-}
-
-void wg__config_check_source_ref(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                                 const char *path, const char *name)
-{
-    if (name && !wg_config_source(c->cfg, name)) {
-        unknown_ref(c, n, path, "source", name);
-    }
-}
-
-void wg__config_check_wave_ref(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                               const char *path, const char *name)
-{
-    if (name && !wg_config_wave(c->cfg, name)) {
-        unknown_ref(c, n, path, "wave", name);
-    }
-}
-
-void wg__config_decode_waves(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                             const char *path)
-{
-    char sub[WG__CONFIG_PATH_MAX], sub2[WG__CONFIG_PATH_MAX];
-    struct wg_config *cfg = c->cfg;
-    if (!n) {
-        return;
-    }
-    cfg->waves =
-        wg__config_items(c, n, path, WG__CFG_SEQ, "a sequence of waves", sizeof(*cfg->waves));
-    if (!cfg->waves) {
-        return;
-    }
-    for (size_t i = 0; i < n->n; i++) {
-        const struct wg__cfg_node *item = n->vals[i];
-        wg__config_path_index(sub, sizeof(sub), path, i);
-        struct wg_wave *w = &cfg->waves[cfg->nwaves];
-        w->pos = item->pos;
-        wg__config_params_init(&w->defaults);
-        struct wg__config_fieldset fs = {wave_fields, sizeof(wave_fields) / sizeof(wave_fields[0]),
-                                         w, NULL};
-        int rc = wg__config_fields(c, item, sub, &fs, 1, NULL);
-        wg__config_params_finish(c, &w->defaults);
-        if (rc < 0 || !w->name) {
-            wg__config_free_wave(w);
-            continue;
-        }
-        for (size_t j = 0; j < cfg->nwaves; j++) {
-            if (strcmp(cfg->waves[j].name, w->name) == 0) {
-                wg__config_path_key(sub2, sizeof(sub2), sub, "name");
-                wg__config_err(c, wg__config_get(item, "name"), sub2,
-                               "duplicate wave name '%s' (first defined at line %d:%d)", w->name,
-                               cfg->waves[j].pos.line, cfg->waves[j].pos.col);
-                break;
-            }
-        }
-        if (!w->env && !(w->env = wg_strdup(w->name))) {
-            c->oom = 1;
-        }
-        wg__config_path_key(sub2, sizeof(sub2), sub, "source");
-        wg__config_check_source_ref(c, wg__config_get(item, "source"), sub2, w->source);
-        cfg->nwaves++;
-    }
-}
-
-/* ---- state_dir --------------------------------------------------------------------------- */
-
-void wg__config_decode_state_dir(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                                 const char *path)
-{
-    struct wg_config *cfg = c->cfg;
-    if (n) {
-        (void)wg__config_dec_str(c, n, path, &cfg->state_dir, NULL);
-    }
-    if (!cfg->state_dir) {
-        const char *xdg = getenv("XDG_STATE_HOME");
-        cfg->state_dir = xdg && xdg[0] ? wg_asprintf("%s/wavegate", xdg) : wg_strdup("./.wavegate");
-        if (!cfg->state_dir) {
-            c->oom = 1;
-        }
-    }
 }
 
 /* ---- entry points ------------------------------------------------------------------------ */

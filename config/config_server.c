@@ -1,5 +1,5 @@
 /* config_server.c — decodes and validates the `server:` section (listen address, bearer token
- * source, TLS files, body cap, state dir, cache and connection limits) for `wavegate serve`,
+ * source, TLS files, body cap, cache and connection limits) for `wavegate serve`,
  * with config_load.c's table-driven field decoders; a row of wg__config_sections.
  */
 #include "config/config_server_int.h"
@@ -49,7 +49,8 @@ static const struct wg__config_field server_fields[] = {
     {"bearer_token_env", wg__config_dec_str, OFF(bearer_token_env), NULL, 0, 0},
     {"bearer_token_file", wg__config_dec_str, OFF(bearer_token_file), NULL, 0, 0},
     {"max_body", wg__config_dec_size, OFF(max_body), NULL, 0, 0},
-    {"state_dir", wg__config_dec_str, OFF(state_dir), NULL, 0, 0},
+    /* one state directory for everything, the top-level one (issue "Fail closed everywhere") */
+    {"state_dir", wg__config_dec_moved, 0, "moved to the top-level state_dir", 0, 0},
     {"external_url", wg__config_dec_str, OFF(external_url), NULL, 0, 0},
     {"cache_ttl", wg__config_dec_duration, OFF(cache_ttl_ns), &r_ttl, 0, 0},
     {"max_connections", dec_uint, OFF(max_connections), &r_conn, 0, 0},
@@ -114,7 +115,6 @@ void wg__config_free_server(struct wg_config *cfg)
     free(s->bearer_token_file);
     free(s->tls_cert);
     free(s->tls_key);
-    free(s->state_dir);
     free(s->external_url);
     memset(s, 0, sizeof(*s));
 }

@@ -31,9 +31,12 @@ struct wg__gate_windows {
     int64_t baseline_start_ns, baseline_end_ns;
 };
 /* The rule's current window ([deploy+delay, +window) or [now-window, now)) and its baseline
- * window when the rule has a window or pinned baseline. */
-void wg__gate_windows(const struct wg_rule *r, const struct wg_rule_params *p, int64_t deploy_ns,
-                      int64_t now, struct wg__gate_windows *out);
+ * window when the rule has a window or pinned baseline. WG_EINVAL when a bound does not fit
+ * in int64 ns: then *out is a window that never ends ([INT64_MAX, INT64_MAX), no baseline)
+ * and the rule must be judged "could not evaluate". */
+enum wg_err wg__gate_windows(const struct wg_rule *r, const struct wg_rule_params *p,
+                             int64_t deploy_ns, int64_t now,
+                             struct wg__gate_windows *out) WG_NODISCARD;
 /* Render r's query for wave w over [start, end). */
 enum wg_err wg__gate_render(const struct wg_source *src, const struct wg_wave *w,
                             const struct wg_feature *f, const struct wg_rule *r, int64_t start,

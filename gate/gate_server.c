@@ -483,8 +483,7 @@ enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *
     }
     cfg = NULL; /* owned by the generation now */
     const struct wg_server_cfg *sc = &s->gen->cfg->server;
-    const char *sd = sc->state_dir ? sc->state_dir : s->gen->cfg->state_dir;
-    rc = wg__analyses_open(s, sd, err, errlen);
+    rc = wg__analyses_open(s, s->gen->cfg->state_dir, err, errlen);
     if (rc != WG_OK) {
         goto out;
     }

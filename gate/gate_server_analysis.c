@@ -93,7 +93,10 @@ static int json_dur(const cJSON *o, const char *k, int64_t *out)
     if (!it) {
         return 0;
     }
-    return cJSON_IsString(it) && wg_duration_parse(it->valuestring, out) == WG_OK ? 0 : -1;
+    if (!cJSON_IsString(it) || wg_duration_parse(it->valuestring, out) != WG_OK) {
+        return -1;
+    }
+    return *out <= WG_DURATION_MAX_NS ? 0 : -1; /* capped like the config: now + it fits */
 }
 
 /* Parse and check a spec (POST body, or the stored copy on restart). 0, or the HTTP status
@@ -382,7 +385,11 @@ enum wg_err wg__analyses_open(struct wg_server *s, const char *state_dir, char *
     pthread_mutex_init(&A->mu, NULL);
     pthread_cond_init(&A->cv, NULL);
     s->an = A;
-    const char *dir = state_dir && *state_dir ? state_dir : ".wavegate";
+    const char *dir = state_dir; /* cfg->state_dir: the config decides its default */
+    if (!dir || !*dir) {
+        snprintf(err, errlen, "no state_dir configured");
+        return WG_EINVAL;
+    }
     if (wg_mkdirs(dir) != 0) {
         snprintf(err, errlen, "cannot create state_dir %s: %s", dir, strerror(errno));
         return WG_EIO;

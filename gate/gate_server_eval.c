@@ -128,20 +128,36 @@ static enum wg_err set_wave(struct wg__params *p, const char *v, char *err, size
     return (p->wave = wg_strdup(v)) ? WG_OK : WG_ENOMEM;
 }
 
+/* A parsed deploy time in the range a gate can judge (wg_time_check_deploy: 1970 < t < 2200,
+ * at most 24h ahead), so deploy + delay + window never overflows: a 400, never a crash. */
+static enum wg_err check_deploy(struct wg__params *p, int64_t ns, char *err, size_t errlen)
+{
+    char why[200];
+    if (wg_time_check_deploy(ns, wg_now_ns(), why, sizeof(why)) != WG_OK) {
+        snprintf(err, errlen, "deploy_time: %s", why);
+        return WG_EINVAL;
+    }
+    p->deploy_ns = ns;
+    return WG_OK;
+}
+
 /* RFC3339 or Unix seconds. */
 static enum wg_err set_deploy(struct wg__params *p, const char *v, char *err, size_t errlen)
 {
     char *end = NULL;
+    int64_t ns;
     long long secs = strtoll(v, &end, 10);
-    if (*v && end && *end == '\0' && secs > 0 && secs < 32503680000LL) {
-        p->deploy_ns = (int64_t)secs * WG_NS_PER_SEC;
-        return WG_OK;
+    if (*v >= '0' && *v <= '9' && end && *end == '\0') {
+        if (wg_time_from_secs(secs, &ns) != WG_OK) {
+            ns = INT64_MAX; /* out of range: reported as too late */
+        }
+        return check_deploy(p, ns, err, errlen);
     }
-    if (wg_time_parse(v, strlen(v), &p->deploy_ns) != WG_OK) {
+    if (wg_time_parse(v, strlen(v), &ns) != WG_OK) {
         snprintf(err, errlen, "deploy_time: want RFC3339 or Unix seconds, got \"%.64s\"", v);
         return WG_EINVAL;
     }
-    return WG_OK;
+    return check_deploy(p, ns, err, errlen);
 }
 
 static enum wg_err set_mode(struct wg__params *p, const char *v, char *err, size_t errlen)
@@ -234,12 +250,14 @@ static enum wg_err json_member(struct wg__params *p, const cJSON *it, int flagge
     }
     if (!strcmp(k, "deploy_time") && cJSON_IsNumber(it)) {
         double d = it->valuedouble;
-        if (!(d > 0 && d < 32503680000.0)) {
-            snprintf(err, errlen, "deploy_time: want Unix seconds or RFC3339");
+        /* the cast is defined only in range: 2200 is far inside int64 ns */
+        if (!(d > 0 && d < (double)WG_DEPLOY_MAX_NS / 1e9)) {
+            snprintf(err, errlen,
+                     "deploy_time: want Unix seconds after 1970 and before 2200, or "
+                     "RFC3339");
             return WG_EINVAL;
         }
-        p->deploy_ns = (int64_t)(d * 1e9);
-        return WG_OK;
+        return check_deploy(p, (int64_t)(d * 1e9), err, errlen);
     }
     if ((!strcmp(k, "feature") || !strcmp(k, "features")) && cJSON_IsArray(it)) {
         const cJSON *e;

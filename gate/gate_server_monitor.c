@@ -32,7 +32,7 @@ struct wg__monitor {
 static const char *state_dir_of(const struct wg_config *cfg)
 {
     /* The CLI (`wavegate silence add --config`) uses the top-level state_dir: so do we. */
-    return cfg->state_dir ? cfg->state_dir : ".wavegate";
+    return cfg->state_dir; /* never NULL in a loaded config */
 }
 
 /* Evaluate every monitored wave at `now` (no lock held: queries take time) and feed the

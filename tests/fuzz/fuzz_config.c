@@ -19,8 +19,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; cfg && i < cfg->nfeatures; i++) {
         for (size_t j = 0; j < cfg->features[i].nrules; j++) {
             struct wg_rule_params p;
+            const struct wg_rule *r = &cfg->features[i].rules[j];
+            int64_t end;
             for (size_t w = 0; w < cfg->nwaves; w++) {
-                wg_config_effective(&cfg->features[i].rules[j], &cfg->waves[w], &p);
+                wg_config_effective(r, &cfg->waves[w], &p);
+                /* a loaded config keeps the latest deploy + delay + window inside int64 */
+                if (p.window_ns > WG_DURATION_MAX_NS || p.delay_ns > WG_DURATION_MAX_NS ||
+                    r->baseline.window_ns > WG_DURATION_MAX_NS ||
+                    wg_time_add(WG_DEPLOY_MAX_NS, p.delay_ns + p.window_ns, &end) != WG_OK) {
+                    __builtin_trap();
+                }
             }
         }
     }

@@ -56,11 +56,11 @@ server:
   drain_timeout: 5s
 alerting:
   receivers:
-    - {name: hook, type: webhook, url: 'http://127.0.0.1:$SP/hook', secret_env: WG_E2E_SECRET}
-    - {name: chat, type: slack, url: 'http://127.0.0.1:$SP/slack'}
-    - {name: pager, type: pagerduty, url: 'http://127.0.0.1:$SP/pd', routing_key_env: WG_E2E_PD}
-    - {name: am, type: alertmanager, url: 'http://127.0.0.1:$AP'}
-    - {name: slow, type: webhook, url: 'http://127.0.0.1:$SP/slow'}
+    - {name: hook, kind: webhook, url: 'http://127.0.0.1:$SP/hook', secret_env: WG_E2E_SECRET}
+    - {name: chat, kind: slack, url: 'http://127.0.0.1:$SP/slack'}
+    - {name: pager, kind: pagerduty, url: 'http://127.0.0.1:$SP/pd', routing_key_env: WG_E2E_PD}
+    - {name: am, kind: alertmanager, url: 'http://127.0.0.1:$AP'}
+    - {name: slow, kind: webhook, url: 'http://127.0.0.1:$SP/slow'}
   route:
     receiver: hook
     group_by: [alertname, wave]

@@ -172,11 +172,11 @@ static void fire(struct wg_alerting *a, const char *scope, const char *name, int
 static const char *receivers_cfg =
     "alerting:\n"
     "  receivers:\n"
-    "    - {name: hook, type: webhook, url: 'http://127.0.0.1:%d/hook', secret_env: WG_T_SECRET}\n"
-    "    - {name: chat, type: slack, url: 'http://127.0.0.1:%d/slack', send_resolved: true}\n"
-    "    - {name: pd, type: pagerduty, url: 'http://127.0.0.1:%d/pd', routing_key_env: WG_T_PD}\n"
-    "    - {name: ms, type: teams, url: 'http://127.0.0.1:%d/teams', timeout: 500ms}\n"
-    "    - {name: redir, type: webhook, url: 'http://127.0.0.1:%d/redir'}\n"
+    "    - {name: hook, kind: webhook, url: 'http://127.0.0.1:%d/hook', secret_env: WG_T_SECRET}\n"
+    "    - {name: chat, kind: slack, url: 'http://127.0.0.1:%d/slack', send_resolved: true}\n"
+    "    - {name: pd, kind: pagerduty, url: 'http://127.0.0.1:%d/pd', routing_key_env: WG_T_PD}\n"
+    "    - {name: ms, kind: teams, url: 'http://127.0.0.1:%d/teams', timeout: 500ms}\n"
+    "    - {name: redir, kind: webhook, url: 'http://127.0.0.1:%d/redir'}\n"
     "  route:\n"
     "    receiver: hook\n"
     "    group_by: [alertname]\n"
@@ -296,7 +296,7 @@ static void test_receivers_failure_matrix(void **st)
 static const char *kill_cfg =
     "alerting:\n"
     "  receivers:\n"
-    "    - {name: hook, type: webhook, url: 'http://127.0.0.1:%d/hook', max_in_flight: 2}\n"
+    "    - {name: hook, kind: webhook, url: 'http://127.0.0.1:%d/hook', max_in_flight: 2}\n"
     "  route: {receiver: hook, group_by: [alertname], group_wait: 0s, group_interval: 10s}\n";
 
 /* The idempotency key says what a notification is, not when it was made: two stores that
@@ -305,7 +305,7 @@ static const char *kill_cfg =
 static const char *idem_cfg =
     "alerting:\n"
     "  receivers:\n"
-    "    - {name: hook, type: webhook, url: 'http://127.0.0.1:%d/hook'}\n"
+    "    - {name: hook, kind: webhook, url: 'http://127.0.0.1:%d/hook'}\n"
     "  route: {receiver: hook, group_by: [alertname], group_wait: 0s, group_interval: 1s,\n"
     "          repeat_interval: 10s}\n";
 
@@ -541,7 +541,7 @@ static void test_real_alertmanager(void **st)
     }
     wg_buf_free(&b);
     const char *y = "alerting:\n"
-                    "  receivers: [{name: am, type: alertmanager, url: 'http://127.0.0.1:%d'}]\n"
+                    "  receivers: [{name: am, kind: alertmanager, url: 'http://127.0.0.1:%d'}]\n"
                     "  route: {receiver: am, group_by: ['...'], group_wait: 0s,"
                     " group_interval: 1s}\n";
     struct wg_alert_config *cfg = load_cfg(y, port);

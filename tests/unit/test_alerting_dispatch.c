@@ -109,9 +109,9 @@ static void tick(struct world *w, int64_t t)
 static const char *base_cfg =
     "alerting:\n"
     "  receivers:\n"
-    "    - {name: hook, type: webhook, url: 'http://127.0.0.1:9/x'}\n"
-    "    - {name: chat, type: slack, url: 'http://127.0.0.1:9/s'}\n"
-    "    - {name: db, type: webhook, url: 'http://127.0.0.1:9/d'}\n"
+    "    - {name: hook, kind: webhook, url: 'http://127.0.0.1:9/x'}\n"
+    "    - {name: chat, kind: slack, url: 'http://127.0.0.1:9/s'}\n"
+    "    - {name: db, kind: webhook, url: 'http://127.0.0.1:9/d'}\n"
     "  route:\n"
     "    receiver: hook\n"
     "    group_by: [alertname]\n"

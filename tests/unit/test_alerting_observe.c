@@ -23,7 +23,7 @@
 
 static const char *const base_yaml =
     "alerting:\n"
-    "  receivers: [{name: hook, type: webhook, url: 'http://127.0.0.1:9/hook'}]\n"
+    "  receivers: [{name: hook, kind: webhook, url: 'http://127.0.0.1:9/hook'}]\n"
     "  route: {receiver: hook, group_by: ['...'], group_wait: 0s, group_interval: 1s}\n"
     "monitor:\n"
     "  interval: 1s\n"

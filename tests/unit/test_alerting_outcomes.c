@@ -100,7 +100,7 @@ static void test_sends_while_the_outbox_is_locked(void **st)
         peer_start(dir, "{\"/hook\": [{\"status\": 200, \"delay\": 0.5}, {\"status\": 200}]}");
     snprintf(yaml, sizeof(yaml),
              "alerting:\n"
-             "  receivers: [{name: hook, type: webhook, url: 'http://127.0.0.1:%d/hook'}]\n"
+             "  receivers: [{name: hook, kind: webhook, url: 'http://127.0.0.1:%d/hook'}]\n"
              "  route: {receiver: hook, group_by: [alertname], group_wait: 0s,"
              " group_interval: 10s}\n",
              port);

@@ -33,12 +33,12 @@ static const char *cfg_yaml =
     "alerting:\n"
     "  templates: {title: 'T {{ labels.nope }}'}\n"
     "  receivers:\n"
-    "    - {name: hook, type: webhook, url: 'http://h/x', title: '{{ status }} {{ alertname }}'}\n"
-    "    - {name: chat, type: slack, url: 'http://h/s'}\n"
-    "    - {name: pd, type: pagerduty, routing_key_env: WG_TEST_PD_KEY, url: 'http://h/pd'}\n"
-    "    - {name: og, type: opsgenie, api_key_env: WG_TEST_OG_KEY, url: 'http://h/og'}\n"
-    "    - {name: ms, type: teams, url: 'http://h/t'}\n"
-    "    - {name: am, type: alertmanager, url: 'http://h:9093/'}\n"
+    "    - {name: hook, kind: webhook, url: 'http://h/x', title: '{{ status }} {{ alertname }}'}\n"
+    "    - {name: chat, kind: slack, url: 'http://h/s'}\n"
+    "    - {name: pd, kind: pagerduty, routing_key_env: WG_TEST_PD_KEY, url: 'http://h/pd'}\n"
+    "    - {name: og, kind: opsgenie, api_key_env: WG_TEST_OG_KEY, url: 'http://h/og'}\n"
+    "    - {name: ms, kind: teams, url: 'http://h/t'}\n"
+    "    - {name: am, kind: alertmanager, url: 'http://h:9093/'}\n"
     "  route: {receiver: hook, group_by: [alertname]}\n"
     "monitor: {interval: 30s, for: 1m, rules: {checkout/errors: {error: ok}}}\n";
 
@@ -246,28 +246,28 @@ static void test_config_errors(void **st)
     struct {
         const char *yaml, *want;
     } cases[] = {
-        {"alerting:\n  receivers: [{name: a, type: webhook, url: 'http://x'}]\n"
+        {"alerting:\n  receivers: [{name: a, kind: webhook, url: 'http://x'}]\n"
          "  route: {receiver: b}\n",
          "t.yaml:3:21: alerting.route.receiver: unknown receiver 'b' (defined: a)"},
-        {"alerting:\n  receivers: [{name: a, type: fax, url: 'http://x'}]\n"
+        {"alerting:\n  receivers: [{name: a, kind: fax, url: 'http://x'}]\n"
          "  route: {receiver: a}\n",
-         "t.yaml:2:31: alerting.receivers[0].type: expected one of webhook, slack, teams, "
+         "t.yaml:2:31: alerting.receivers[0].kind: expected one of webhook, slack, teams, "
          "pagerduty, opsgenie, alertmanager, got 'fax'"},
-        {"alerting:\n  receivers: [{name: a, type: webhook, url: 'http://x', title: '{{ x }}'}]\n"
+        {"alerting:\n  receivers: [{name: a, kind: webhook, url: 'http://x', title: '{{ x }}'}]\n"
          "  route: {receiver: a}\n",
          "t.yaml:2:65: alerting.receivers[0].title: bad template: unknown field 'x'"},
-        {"alerting:\n  receivers: [{name: a, type: webhook, url: 'http://x', colour: red}]\n"
+        {"alerting:\n  receivers: [{name: a, kind: webhook, url: 'http://x', colour: red}]\n"
          "  route: {receiver: a}\n",
-         "t.yaml:2:57: alerting.receivers[0].colour: unknown key 'colour' (allowed: name, type, "
+         "t.yaml:2:57: alerting.receivers[0].colour: unknown key 'colour' (allowed: name, kind, "
          "url,"},
-        {"alerting:\n  receivers: [{name: a, type: webhook, url: 'http://x'}]\n"
+        {"alerting:\n  receivers: [{name: a, kind: webhook, url: 'http://x'}]\n"
          "  route: {receiver: a, routes: [{matchers: ['a=~\"(\"']}]}\n",
          "t.yaml:3:45: alerting.route.routes[0].matchers[0]: bad matcher: bad regular expression "
          "'('"},
-        {"alerting:\n  receivers: [{name: a, type: pagerduty}]\n  route: {receiver: a}\n",
+        {"alerting:\n  receivers: [{name: a, kind: pagerduty}]\n  route: {receiver: a}\n",
          "t.yaml:2:15: alerting.receivers[0].routing_key_env: missing required key "
-         "'routing_key_env' (needed by type pagerduty)"},
-        {"alerting:\n  receivers: [{name: a, type: webhook, url: 'http://x'}]\n"
+         "'routing_key_env' (needed by kind pagerduty)"},
+        {"alerting:\n  receivers: [{name: a, kind: webhook, url: 'http://x'}]\n"
          "  route: {receiver: a, group_wait: soon}\n",
          "t.yaml:3:36: alerting.route.group_wait: invalid duration 'soon'"},
         {"monitor: {interval: 1m, no_data: maybe}\n",
@@ -297,8 +297,8 @@ static void test_config_inheritance(void **st)
 {
     (void)st;
     const char *y = "alerting:\n"
-                    "  receivers: [{name: a, type: webhook, url: 'http://x'},"
-                    " {name: s, type: slack, url: 'http://y', send_resolved: true}]\n"
+                    "  receivers: [{name: a, kind: webhook, url: 'http://x'},"
+                    " {name: s, kind: slack, url: 'http://y', send_resolved: true}]\n"
                     "  route:\n"
                     "    receiver: a\n"
                     "    group_by: [x]\n"

@@ -44,6 +44,21 @@ static void test_time_parse(void **state)
         {"2024-05-01T12:00:00+0700", 0, 0},
         {"2024-05-01T12:00:00Zjunk", 0, 0},
         {"2024-05-01", 0, 0},
+        /* out-of-range fields and times outside int64 ns */
+        {"2024-05-01T12:60:00Z", 0, 0},
+        {"2024-05-01T12:00:61Z", 0, 0},
+        {"2024-05-01T12:00:00+24:00", 0, 0},
+        {"2024-05-01T12:00:00+05:60", 0, 0},
+        {"2024-00-10T00:00:00Z", 0, 0},
+        {"2024-04-31T00:00:00Z", 0, 0},
+        {"2024-05-00T00:00:00Z", 0, 0},
+        {"0000-01-01T00:00:00Z", 0, 0},
+        {"9999-12-31T23:59:59Z", 0, 0},
+        {"2300-01-01T00:00:00Z", 0, 0},
+        {"1600-01-01T00:00:00Z", 0, 0},
+        {"2262-04-11T23:40:00Z", 1, INT64_C(9223371600) * WG_NS_PER_SEC},
+        {"2262-04-11T23:47:17Z", 0, 0},
+        {"2262-04-11T23:47:16.854775807-00:01", 0, 0},
         {"", 0, 0},
         {"not a time at all", 0, 0},
     };
@@ -115,6 +130,15 @@ static void test_duration(void **state)
         {"", 0, 0, NULL},
         {"1.s", 0, 0, NULL},
         {"99999999999999999999h", 0, 0, NULL},
+        {"9223372036s", 1, INT64_C(9223372036) * WG_NS_PER_SEC, "2562047h47m16s"},
+        {"106751d", 1, INT64_C(106751) * 86400 * WG_NS_PER_SEC, "2562024h"},
+        {"9223372036.9s", 0, 0, NULL},
+        {"106752d", 0, 0, NULL},
+        {"106751d1d", 0, 0, NULL},
+        {"9223372036854775807ns", 1, INT64_MAX, "2562047h47m16s854ms775us807ns"},
+        {"9223372036854775808ns", 0, 0, NULL},
+        {"+5s", 0, 0, NULL},
+        {"5s ", 0, 0, NULL},
     };
     int failed = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -132,6 +156,108 @@ static void test_duration(void **state)
         }
     }
     assert_int_equal(failed, 0);
+}
+
+/* A well-formed duration past int64 is WG_ETOOBIG (the config says "too large"), a malformed
+ * one WG_EINVAL, even when it overflows before the bad byte. */
+static void test_duration_too_big(void **state)
+{
+    (void)state;
+    int64_t got = 7;
+    assert_int_equal(wg_duration_parse("106752d", &got), WG_ETOOBIG);
+    assert_int_equal(wg_duration_parse("9223372036.9s", &got), WG_ETOOBIG);
+    assert_int_equal(wg_duration_parse("99999999999999999999999h", &got), WG_ETOOBIG);
+    assert_int_equal(wg_duration_parse("106751d106751d", &got), WG_ETOOBIG);
+    assert_int_equal(wg_duration_parse("99999999999999999999999hx", &got), WG_EINVAL);
+    assert_int_equal(wg_duration_parse("99999999999999999999999", &got), WG_EINVAL);
+    assert_int_equal(got, 7);
+    assert_int_equal(wg_duration_parse("366d", &got), WG_OK);
+    assert_int_equal(got, WG_DURATION_MAX_NS);
+}
+
+/* Checked time arithmetic: every sum that wraps is refused and leaves *out alone. */
+static void test_time_checked(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t a, b;
+        int add_ok, sub_ok;
+        int64_t add, sub;
+    } cases[] = {
+        {1, 2, 1, 1, 3, -1},
+        {INT64_MAX, 0, 1, 1, INT64_MAX, INT64_MAX},
+        {INT64_MAX, 1, 0, 1, 0, INT64_MAX - 1},
+        {INT64_MIN, -1, 0, 1, 0, INT64_MIN + 1},
+        {INT64_MIN, 1, 1, 0, INT64_MIN + 1, 0},
+        {0, INT64_MIN, 1, 0, INT64_MIN, 0},
+        /* 2262-04-11T23:40:00Z + 10m: the false pass of the old gate */
+        {INT64_C(9223371600) * WG_NS_PER_SEC, 600 * WG_NS_PER_SEC, 0, 1, 0,
+         INT64_C(9223371000) * WG_NS_PER_SEC},
+    };
+    int failed = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t add = 42, sub = 42;
+        int add_ok = wg_time_add(cases[i].a, cases[i].b, &add) == WG_OK;
+        int sub_ok = wg_time_sub(cases[i].a, cases[i].b, &sub) == WG_OK;
+        if (add_ok != cases[i].add_ok || sub_ok != cases[i].sub_ok ||
+            add != (add_ok ? cases[i].add : 42) || sub != (sub_ok ? cases[i].sub : 42)) {
+            print_error("case %zu: %lld, %lld: want add ok=%d %lld sub ok=%d %lld, got add ok=%d "
+                        "%lld sub ok=%d %lld\n",
+                        i, (long long)cases[i].a, (long long)cases[i].b, cases[i].add_ok,
+                        (long long)cases[i].add, cases[i].sub_ok, (long long)cases[i].sub, add_ok,
+                        (long long)add, sub_ok, (long long)sub);
+            failed++;
+        }
+    }
+    assert_int_equal(failed, 0);
+    int64_t ns = 5;
+    assert_int_equal(wg_time_from_secs(1714564800, &ns), WG_OK);
+    assert_int_equal(ns, INT64_C(1714564800) * WG_NS_PER_SEC);
+    assert_int_equal(wg_time_from_secs(9223372037LL, &ns), WG_EINVAL);
+    assert_int_equal(wg_time_from_secs(32503680000LL, &ns), WG_EINVAL);
+    assert_int_equal(wg_time_from_secs(-9223372037LL, &ns), WG_EINVAL);
+    assert_int_equal(ns, INT64_C(1714564800) * WG_NS_PER_SEC);
+}
+
+/* Deploy times: after 1970, before 2200, at most a day ahead of now. */
+static void test_time_check_deploy(void **state)
+{
+    (void)state;
+    const int64_t now = INT64_C(1714564800) * WG_NS_PER_SEC; /* 2024-05-01T12:00:00Z */
+    static const struct {
+        const char *t;
+        int ok;
+        const char *why;
+    } cases[] = {
+        {"2024-05-01T11:00:00Z", 1, NULL},
+        {"1970-01-01T00:00:01Z", 1, NULL},
+        {"2024-05-02T12:00:00Z", 1, NULL}, /* exactly 24 h ahead */
+        {"2024-05-02T12:00:01Z", 0, "is more than 24h after now (2024-05-01T12:00:00Z)"},
+        {"2199-12-31T23:59:59Z", 0, "more than 24h after now"},
+        {"1970-01-01T00:00:00Z", 0, "1970-01-01T00:00:00Z is too early: must be after"},
+        {"1969-07-20T20:17:00Z", 0, "is too early"},
+        {"2200-01-01T00:00:00Z", 0, "2200-01-01T00:00:00Z is too late: must be before 2200"},
+        {"2262-04-11T23:40:00Z", 0, "2262-04-11T23:40:00Z is too late"},
+    };
+    int failed = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t d = 0;
+        char err[256] = "";
+        assert_int_equal(wg_time_parse(cases[i].t, strlen(cases[i].t), &d), WG_OK);
+        int ok = wg_time_check_deploy(d, now, err, sizeof(err)) == WG_OK;
+        if (ok != cases[i].ok || (!ok && !strstr(err, cases[i].why))) {
+            print_error("deploy %s: want ok=%d \"%s\", got ok=%d \"%s\"\n", cases[i].t,
+                        cases[i].ok, cases[i].why ? cases[i].why : "", ok, err);
+            failed++;
+        }
+    }
+    assert_int_equal(failed, 0);
+    char err[256];
+    /* a `now` so late that now + 24 h wraps: nothing can be judged */
+    assert_int_equal(wg_time_check_deploy(now, INT64_MAX - 1, err, sizeof(err)), WG_EINVAL);
+    /* the caps keep the worst sum in range: latest deploy + max delay + max window */
+    int64_t end;
+    assert_int_equal(wg_time_add(WG_DEPLOY_MAX_NS, 2 * WG_DURATION_MAX_NS, &end), WG_OK);
 }
 
 static void test_buf_cap(void **state)
@@ -217,7 +343,8 @@ int main(void)
         cmocka_unit_test(test_time_parse),    cmocka_unit_test(test_time_format_roundtrip),
         cmocka_unit_test(test_duration),      cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_seriesset),     cmocka_unit_test(test_verdict_order),
-        cmocka_unit_test(test_redact_and_diags),
+        cmocka_unit_test(test_redact_and_diags), cmocka_unit_test(test_duration_too_big),
+        cmocka_unit_test(test_time_checked),      cmocka_unit_test(test_time_check_deploy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "diag_helper.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,6 +355,9 @@ static void test_minimal_defaults(void **state)
     setenv("XDG_STATE_HOME", "/tmp/xdg-state", 1);
     assert_int_equal(wg_config_load_mem("m.yaml", y, strlen(y), &cfg, &d), WG_OK);
     assert_string_equal(cfg->state_dir, "/tmp/xdg-state/wavegate");
+    char *dflt = wg_config_default_state_dir(); /* the one place the default is decided */
+    assert_string_equal(dflt, cfg->state_dir);
+    free(dflt);
     assert_string_equal(cfg->sources[0].url, "http://h:8086");
     assert_int_equal(cfg->sources[0].kind, WG_SRC_INFLUXQL);
     assert_int_equal(cfg->sources[0].api, WG_API_V1);
@@ -376,7 +381,8 @@ static void test_warning_only(void **state)
                             "  db:\n"
                             "    url: https://h\n"
                             "    database: d\n"
-                            "    tls: {insecure_skip_verify: true}\n";
+                            "    tls: {insecure_skip_verify: true}\n"
+                            "features:\n  f: {rules: [{name: r, query: SELECT 1, source: db}]}\n";
     struct wg_diags d = {0};
     struct wg_config *cfg = NULL;
     assert_int_equal(wg_config_load_mem("w.yaml", y, strlen(y), &cfg, &d), WG_OK);
@@ -390,6 +396,60 @@ static void test_warning_only(void **state)
     assert_int_equal(cfg->sources[0].tls.insecure_skip_verify, 1);
     wg_config_free(cfg);
     wg_diags_free(&d);
+}
+
+/* validate warns when a wave has nothing to judge: no features at all, features without
+ * rules, or only rules that are dry_run in that wave. Still a valid config. */
+static void test_no_rules_warnings(void **state)
+{
+    (void)state;
+#define SW "sources:\n  db: {url: 'http://h', database: d}\nwaves:\n  - {name: a, source: db}\n" \
+           "  - {name: b, source: db}\n"
+    static const struct {
+        const char *name, *yaml, *want;
+    } cases[] = {
+        {"no features", SW,
+         "t.yaml:1:1: warning: features: no features are defined: every wave has no rules, so a "
+         "check has nothing to judge\n"},
+        {"empty features", SW "features: {}\n",
+         "t.yaml:6:11: warning: features: no features are defined: every wave has no rules, so a "
+         "check has nothing to judge\n"},
+        {"no features, no waves", "sources:\n  db: {url: 'http://h', database: d}\n",
+         "t.yaml:1:1: warning: features: no features are defined: every wave has no rules, so a "
+         "check has nothing to judge\n"},
+        {"features without rules", SW "features:\n  f: {rules: []}\n",
+         "t.yaml:7:14: warning: features.f.rules: feature 'f' has no rules\n"
+         "t.yaml:4:5: warning: waves[0]: wave 'a' has no rules: no feature has any, so a check "
+         "has nothing to judge\n"
+         "t.yaml:5:5: warning: waves[1]: wave 'b' has no rules: no feature has any, so a check "
+         "has nothing to judge\n"},
+        {"only dry-run rules in one wave",
+         SW "features:\n  f:\n    rules:\n"
+            "      - {name: r, query: SELECT 1, waves: {b: {dry_run: true}}}\n"
+            "  g:\n    rules:\n      - {name: s, query: SELECT 1, dry_run: true,\n"
+            "         waves: {a: {dry_run: false}}}\n",
+         "t.yaml:5:5: warning: waves[1]: wave 'b' has no rules: every rule is dry_run in this "
+         "wave, so a check has nothing to judge\n"},
+        {"every wave judged", SW "features:\n  f: {rules: [{name: r, query: SELECT 1}]}\n", ""},
+    };
+#undef SW
+    int failed = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct wg_diags d = {0};
+        struct wg_config *cfg = NULL;
+        enum wg_err rc = wg_config_load_mem("t.yaml", cases[i].yaml, strlen(cases[i].yaml), &cfg,
+                                            &d);
+        char *got = render_diags(&d);
+        if (rc != WG_OK || d.nerrors || strcmp(got, cases[i].want) != 0) {
+            print_error("%s: want ok and\n%s--- got %s and\n%s---\n", cases[i].name,
+                        cases[i].want, wg_strerror(rc), got);
+            failed++;
+        }
+        free(got);
+        wg_config_free(cfg);
+        wg_diags_free(&d);
+    }
+    assert_int_equal(failed, 0);
 }
 
 static void test_load_file(void **state)
@@ -501,7 +561,7 @@ int main(void)
         cmocka_unit_test(test_compression),
         cmocka_unit_test(test_full_roundtrip), cmocka_unit_test(test_minimal_defaults),
         cmocka_unit_test(test_warning_only),   cmocka_unit_test(test_load_file),
-        cmocka_unit_test(test_example),
+        cmocka_unit_test(test_example),        cmocka_unit_test(test_no_rules_warnings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

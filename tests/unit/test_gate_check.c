@@ -57,8 +57,8 @@ static void test_windows(void **state)
         p.delay_ns = cases[i].delay;
         p.window_ns = cases[i].window;
         struct wg__gate_windows w;
-        wg__gate_windows(&r, &p, cases[i].deploy, cases[i].now, &w);
-        if (w.start_ns != cases[i].want_start || w.end_ns != cases[i].want_end ||
+        enum wg_err rc = wg__gate_windows(&r, &p, cases[i].deploy, cases[i].now, &w);
+        if (rc != WG_OK || w.start_ns != cases[i].want_start || w.end_ns != cases[i].want_end ||
             w.has_baseline != cases[i].want_base ||
             (w.has_baseline && (w.baseline_start_ns != cases[i].want_bstart ||
                                 w.baseline_end_ns != cases[i].want_bend))) {
@@ -73,6 +73,79 @@ static void test_windows(void **state)
         }
     }
     assert_int_equal(failed, 0);
+}
+
+/* Bounds that do not fit in int64 ns are refused, never wrapped: the window then never ends.
+ * (The old sums wrapped 2262-04-11T23:40:00Z + 10m to 1677: an ended window.) */
+static void test_windows_overflow(void **state)
+{
+    (void)state;
+    const int64_t late = INT64_C(9223371600) * WG_NS_PER_SEC; /* 2262-04-11T23:40:00Z */
+    static const int64_t early = INT64_MIN + MIN;
+    struct {
+        const char *name;
+        enum wg_baseline_kind bk;
+        int64_t deploy, delay, window, bwindow, now;
+    } cases[] = {
+        {"deploy + window", WG_BASELINE_NONE, late, 0, 10 * MIN, 0, T0},
+        {"deploy + delay", WG_BASELINE_NONE, INT64_MAX - MIN, 2 * MIN, MIN, 0, T0},
+        {"now - window", WG_BASELINE_NONE, 0, 0, 10 * MIN, 0, early},
+        {"deploy - baseline window", WG_BASELINE_WINDOW, early, 0, MIN, 10 * MIN, T0},
+    };
+    int failed = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct wg_rule r;
+        struct wg_rule_params p;
+        memset(&r, 0, sizeof(r));
+        memset(&p, 0, sizeof(p));
+        r.baseline.kind = cases[i].bk;
+        r.baseline.window_ns = cases[i].bwindow;
+        p.delay_ns = cases[i].delay;
+        p.window_ns = cases[i].window;
+        struct wg__gate_windows w;
+        enum wg_err rc = wg__gate_windows(&r, &p, cases[i].deploy, cases[i].now, &w);
+        if (rc != WG_EINVAL || w.start_ns != INT64_MAX || w.end_ns != INT64_MAX ||
+            w.has_baseline) {
+            print_error("%s: want EINVAL [max,max) no baseline, got %s [%lld,%lld) base %d\n",
+                        cases[i].name, wg_strerror(rc), (long long)w.start_ns,
+                        (long long)w.end_ns, w.has_baseline);
+            failed++;
+        }
+    }
+    assert_int_equal(failed, 0);
+}
+
+/* The false pass end to end: a deploy time whose window end wrapped, no_data: pass. Whatever
+ * the entry points let through, the gate says "could not evaluate", not pass. */
+static void test_check_overflow_never_passes(void **state)
+{
+    (void)state;
+    static const char yaml[] = "sources:\n  db: {url: 'http://127.0.0.1:9', database: d, "
+                               "retries: 0, timeout: 2s}\n"
+                               "waves: [{name: w, source: db}]\n"
+                               "features:\n  f:\n    rules:\n"
+                               "      - {name: r, query: 'SELECT 1', no_data: pass, "
+                               "threshold: {max: 1}}\n";
+    struct wg_config *cfg = NULL;
+    struct wg_diags d = {0};
+    assert_int_equal(wg_config_load_mem("o.yaml", yaml, strlen(yaml), &cfg, &d), WG_OK);
+    struct wg_check_req req = {.wave = "w",
+                               .deploy_ns = INT64_C(9223371600) * WG_NS_PER_SEC,
+                               .now_ns = T0,
+                               .state_dir = "/nonexistent/wavegate-test"};
+    struct wg_check_report *rep = NULL;
+    char err[256];
+    assert_int_equal(wg_gate_check(cfg, &req, &rep, err, sizeof(err)), WG_OK);
+    assert_non_null(rep);
+    if (rep->verdict != WG_ERROR) {
+        print_error("want error, got %s (%s)\n", wg_verdict_name(rep->verdict),
+                    rep->nrules ? rep->rules[0].res.reason : "");
+    }
+    assert_int_equal(rep->verdict, WG_ERROR);
+    assert_non_null(strstr(rep->rules[0].res.reason, "window out of range"));
+    wg_check_report_free(rep);
+    wg_config_free(cfg);
+    wg_diags_free(&d);
 }
 
 static void test_exit_codes(void **state)
@@ -265,6 +338,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_windows),
+        cmocka_unit_test(test_windows_overflow),
+        cmocka_unit_test(test_check_overflow_never_passes),
         cmocka_unit_test(test_exit_codes),
         cmocka_unit_test(test_report_json),
         cmocka_unit_test(test_wait_outage_is_error),
