@@ -321,6 +321,8 @@ static int cmd_check(int argc, char **argv)
         .deploy_ns = o.deploy_ns,
         .now_ns = o.now_ns,
         .state_dir = o.state_dir,
+        /* a deploy's answer is history for baseline: previous; --wait records its decision */
+        .record_history = o.deploy_ns != 0,
     };
     if (o.wait) {
         code = wg__cmd_check_wait(cfg, &req, &o.w, strcmp(fmt, "json") == 0);

@@ -54,6 +54,7 @@ static void evaluate(struct wg__monitor *m, int64_t now)
             .features = (const char *const *)mo->features,
             .nfeatures = mo->nfeatures,
             .now_ns = now,
+            .record_history = 0, /* a tick is not a deploy: never `baseline: previous` history */
         };
         if (wg_gate_check(cfg, &req, &reps[i], err, sizeof(err)) != WG_OK) {
             wg_log(WG_LOG_ERROR, "monitor: wave %s: %s", req.wave, err);
