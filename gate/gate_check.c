@@ -418,7 +418,9 @@ enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req
     if (nq) {
         rc = wg_collector_run(qs, nq, NULL);
         if (rc != WG_OK) {
-            snprintf(err, errlen, "collector: %s", wg_strerror(rc));
+            /* the run's own cause when it gave one (not the bare code) */
+            snprintf(err, errlen, "collector: %s%s%s", wg_strerror(rc), qs[0].errmsg[0] ? ": " : "",
+                     qs[0].errmsg);
             goto out;
         }
     }

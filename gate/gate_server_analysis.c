@@ -336,9 +336,10 @@ static enum wg_err db_open(struct wg__analyses *A, char *err, size_t errlen)
         return WG_EIO;
     }
     db_resume(A);
-    if (pthread_create(&A->th, NULL, runner, A) != 0) {
-        snprintf(err, errlen, "cannot start the analysis runner");
-        return WG_ENOMEM;
+    int e = pthread_create(&A->th, NULL, runner, A);
+    if (e != 0) {
+        snprintf(err, errlen, "cannot start the analysis runner: %s", strerror(e));
+        return WG_EIO; /* EAGAIN / EPERM, not an allocation of ours */
     }
     A->started = 1;
     return WG_OK;

@@ -587,9 +587,12 @@ static enum wg_err flight_start(struct wg_server *s, struct wg__req *r, char *ke
     int e = pthread_create(&th, &at, flight_run, f);
     pthread_attr_destroy(&at);
     if (e != 0) {
+        /* no thread to run it (EAGAIN): the server is overloaded, answered 503, not "out of
+         * memory" */
+        wg_log(WG_LOG_WARN, "gate: cannot start an evaluation thread: %s", strerror(e));
         f->key = NULL;
         flight_free(f);
-        return WG_ENOMEM;
+        return WG_ETOOBIG;
     }
     *out = f;
     return WG_OK;
