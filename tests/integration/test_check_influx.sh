@@ -137,6 +137,43 @@ expect_match "/v1/gate gives the reason" 'no rules for this wave/feature' \
     "$(jq_get "$body" 'd.get("reason")')"
 serve_stop
 
+# --- history for baseline: previous is what the caller decides: deploys and finished analyses,
+# not every check without a deploy (a monitor tick, a look). (Before: every check recorded.)
+pcfg="$WG_TMP/previous.yaml"
+cat > "$pcfg" <<YAML
+state_dir: $WG_TMP/pstate
+sources:
+  local: {kind: influxql, url: $INFLUX_URL, database: telemetry}
+waves: [{name: staging, env: staging, source: local}]
+features:
+  prev:
+    rules:
+      - name: mean-vs-previous
+        query: SELECT mean("latency_ms") FROM "http" WHERE "env" = {{ env }} AND time >= {{ start }} AND time < {{ end }}
+        baseline: previous
+        max_increase: 20%
+YAML
+rows() { "$WG" history list --config "$pcfg" | grep -c ' mean-vs-previous '; }
+run check --config "$pcfg" --wave staging
+run check --config "$pcfg" --wave staging
+expect_eq "checks without a deploy record no history" 0 "$(rows)"
+run check --config "$pcfg" --wave staging --deploy-time "$T"
+expect_eq "a deploy-anchored check records" 1 "$(rows)"
+run check --config "$pcfg" --wave staging --deploy-time "$T" --wait --count 3 --interval 100ms
+expect_eq "check --wait records its decision only (3 looks, 1 row)" 2 "$(rows)"
+serve_start "$pcfg" || exit 1
+curl -s "$BASE/v1/gate?wave=staging" > /dev/null
+expect_eq "/v1/gate without deploy_time records nothing" 2 "$(rows)"
+curl -s "$BASE/v1/gate?wave=staging&deploy_time=$T" > /dev/null
+expect_eq "/v1/gate with deploy_time records" 3 "$(rows)"
+id=$(jq_get "$(curl -s -H 'Content-Type: application/json' --data-binary \
+    "{\"wave\":\"staging\",\"deploy_time\":\"$T\",\"interval\":\"100ms\",\"count\":3}" \
+    "$BASE/v1/analyses")" 'd["id"]')
+analysis_done() { curl -s "$BASE/v1/analyses/$id" | grep -q '"status":"\(pass\|fail\|inconclusive\|error\)"'; }
+wait_for 20 analysis_done
+expect_eq "/v1/analyses records its final look only (3 looks, 1 row)" 4 "$(rows)"
+serve_stop
+
 # --- InfluxDB stopped: could not evaluate, exit 3 (never 0)
 influx_stop
 run check --config "$cfg" --wave staging --feature checkout --deploy-time "$T" --format json
