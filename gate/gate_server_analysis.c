@@ -1,7 +1,8 @@
 /* gate_server_analysis.c — bake-time analyses of `serve`: POST /v1/analyses starts one (a
  * gate question measured every `interval`, `count` times or for `duration`), a runner thread
- * takes the measurements and feeds them to the rules' limits state machine (fail fast), and
- * everything is kept in SQLite (WAL) under state_dir so a restart resumes running analyses.
+ * takes the measurements and feeds them to wg_gate_analysis_step (gate_wait.c, shared with
+ * check --wait: limits, fail fast, the decision recorded as history), and everything is kept
+ * in SQLite (WAL) under state_dir so a restart resumes running analyses.
  */
 #include "gate/gate_int.h"
 

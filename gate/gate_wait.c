@@ -1,7 +1,8 @@
-/* gate_wait.c — a bake-time analysis in the foreground (`wavegate check --wait`): the same
- * gate question asked every interval, each answer fed to the rules' limits state machine,
- * which fails fast, pauses through errors and decides at the end. Mann-Whitney rules spend
- * their false-fail budget across the looks, so asking ten times is not ten chances to fail.
+/* gate_wait.c — bake-time analyses: the step shared with the daemon's /v1/analyses (each
+ * look's verdict and report fed to the rules' limits state machine, which fails fast, pauses
+ * through errors and decides at the end; the decision is recorded as history), and its loop
+ * in the foreground (`wavegate check --wait`). Mann-Whitney rules spend their false-fail
+ * budget across the looks, so asking ten times is not ten chances to fail.
  */
 #include "gate/gate_int.h"
 

@@ -1,7 +1,8 @@
 /* test_gate_check.c — the gate's own decisions, without a data source: rule windows anchored
  * on the deploy (delay, baselines), exit codes, the JSON verdict's shape (warn passes, non-finite
- * values are null), and check --wait's loop (spacing, limits, errors never failing) with an
- * injected clock against a source that refuses connections.
+ * values are null), the wave over its features (every pair; nothing judged is inconclusive),
+ * history recorded only when the caller asks, the analysis step, and check --wait's loop
+ * (spacing, limits, errors never failing) with an injected clock against a refusing source.
  */
 #include <setjmp.h>
 #include <stdarg.h>
