@@ -37,6 +37,55 @@ static const char *opt(int argc, char **argv, const char *name)
     return NULL;
 }
 
+/* A subcommand's options (each takes a value) and how many plain arguments it takes (-1: any):
+ * anything else is a usage error naming the option and the command, never ignored
+ * (tests/integration/test_cli_options.sh). Returns 0, -1 after --help, or the exit code;
+ * *first_pos is the index of the first plain argument (0: none). */
+static int check_args(int argc, char **argv, const char *cmd, const char *const *opts, int maxpos,
+                      const char *usage, int *first_pos)
+{
+    int npos = 0;
+    *first_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            return -1;
+        }
+        if (a[0] == '-' && a[1]) {
+            size_t k = 0;
+            while (opts[k] && strcmp(opts[k], a) != 0) {
+                k++;
+            }
+            if (!opts[k]) {
+                char list[256] = "";
+                size_t len = 0;
+                for (size_t j = 0; opts[j] && len < sizeof(list); j++) {
+                    int w =
+                        snprintf(list + len, sizeof(list) - len, "%s%s", j ? ", " : "", opts[j]);
+                    len += w > 0 ? (size_t)w : 0;
+                }
+                fprintf(stderr, "wavegate %s: unknown option %s (%s takes: %s)\n", cmd, a, cmd,
+                        list);
+                return WG_EXIT_USAGE;
+            }
+            if (i + 1 >= argc) {
+                fprintf(stderr, "wavegate %s: option %s needs a value\n", cmd, a);
+                return WG_EXIT_USAGE;
+            }
+            i++;
+            continue;
+        }
+        if (maxpos >= 0 && npos >= maxpos) {
+            fprintf(stderr, "wavegate %s: unexpected argument %s\n", cmd, a);
+            return WG_EXIT_USAGE;
+        }
+        npos++;
+        *first_pos = *first_pos ? *first_pos : i;
+    }
+    return 0;
+}
+
 /* state dir: --state-dir, else the config's state_dir, else the config's default. NULL (the
  * config's errors printed) when --config does not load: never a silence or an outbox in a
  * directory the daemon does not read. */
@@ -200,11 +249,16 @@ static int alert_bench(int argc, char **argv)
 
 int wg_cmd_alert(int argc, char **argv)
 {
+    static const char *const test_opts[] = {"--config", "--receiver", "--state-dir", NULL};
+    static const char *const bench_opts[] = {"--url", "--n", "--state-dir", "--sync", NULL};
+    int pos, code;
     if (argc >= 2 && strcmp(argv[1], "test") == 0) {
-        return alert_test(argc - 1, argv + 1);
+        code = check_args(argc - 1, argv + 1, "alert test", test_opts, 0, ALERT_USAGE, &pos);
+        return code ? (code < 0 ? 0 : code) : alert_test(argc - 1, argv + 1);
     }
     if (argc >= 2 && strcmp(argv[1], "bench") == 0) {
-        return alert_bench(argc - 1, argv + 1);
+        code = check_args(argc - 1, argv + 1, "alert bench", bench_opts, 0, ALERT_USAGE, &pos);
+        return code ? (code < 0 ? 0 : code) : alert_bench(argc - 1, argv + 1);
     }
     fputs(ALERT_USAGE, argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
     return argc >= 2 && strcmp(argv[1], "--help") == 0 ? 0 : WG_EXIT_USAGE;
@@ -267,6 +321,20 @@ int wg_cmd_silence(int argc, char **argv)
         fputs(SILENCE_USAGE, strcmp(sub, "--help") == 0 ? stdout : stderr);
         return strcmp(sub, "--help") == 0 ? 0 : WG_EXIT_USAGE;
     }
+    static const char *const add_opts[] = {"--config",  "--state-dir", "--duration",
+                                           "--comment", "--author",    NULL};
+    static const char *const store_opts[] = {"--config", "--state-dir", NULL};
+    int is_add = strcmp(sub, "add") == 0, is_expire = strcmp(sub, "expire") == 0, pos = 0;
+    char cmd[32];
+    snprintf(cmd, sizeof(cmd), "silence %s", sub);
+    int code = check_args(argc - 1, argv + 1, cmd, is_add ? add_opts : store_opts,
+                          is_add      ? -1
+                          : is_expire ? 1
+                                      : 0,
+                          SILENCE_USAGE, &pos);
+    if (code) {
+        return code < 0 ? 0 : code;
+    }
     char *sd = state_dir_of(argc - 1, argv + 1);
     if (!sd) {
         return WG_EXIT_CONFIG; /* the config's errors are printed */
@@ -284,7 +352,7 @@ int wg_cmd_silence(int argc, char **argv)
         free(j);
         rc = j ? 0 : WG_EXIT_ERROR;
     } else {
-        const char *id = argc >= 3 ? argv[argc - 1] : NULL;
+        const char *id = pos ? argv[1 + pos] : NULL; /* the plain argument, wherever it is */
         enum wg_err e = id ? wg_silence_expire(st, id, wg_now_ns()) : WG_EINVAL;
         if (e != WG_OK) {
             fprintf(stderr, "wavegate: %s\n",

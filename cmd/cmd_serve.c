@@ -68,13 +68,24 @@ int wg_cmd_serve(int argc, char **argv)
         case 'h':
             fputs(SERVE_USAGE, stdout);
             return 0;
+        case ':':
+            fprintf(stderr, "wavegate serve: option %s needs a value\n%s", argv[optind - 1],
+                    SERVE_USAGE);
+            return WG_EXIT_USAGE;
         default:
-            fprintf(stderr, "wavegate: bad option %s\n%s", argv[optind - 1], SERVE_USAGE);
+            fprintf(stderr,
+                    "wavegate serve: unknown option %s (serve takes: --config, --listen, "
+                    "--log-level)\n%s",
+                    argv[optind - 1], SERVE_USAGE);
             return WG_EXIT_USAGE;
         }
     }
-    if (!config || optind < argc) {
-        fprintf(stderr, "%s", SERVE_USAGE);
+    if (optind < argc) {
+        fprintf(stderr, "wavegate serve: unexpected argument %s\n%s", argv[optind], SERVE_USAGE);
+        return WG_EXIT_USAGE;
+    }
+    if (!config) {
+        fprintf(stderr, "wavegate serve: --config is required\n%s", SERVE_USAGE);
         return WG_EXIT_USAGE;
     }
     wg_log_set_level(lvl);

@@ -149,35 +149,135 @@ static int parse_long(const char *opt, const char *v, long min, long *out)
     return 0;
 }
 
-/* Shared option parsing for the config-based commands; returns 0, or an exit code. */
-static int parse_opts(int argc, char **argv, const char *usage, struct opts *o)
+/* Every option of the config-based commands; each command takes the subset it names. */
+static const struct option ALL_OPTS[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"wave", required_argument, NULL, 'w'},
+    {"feature", required_argument, NULL, 'f'},
+    {"rule", required_argument, NULL, 'r'},
+    {"format", required_argument, NULL, 'o'},
+    {"deploy-time", required_argument, NULL, OPT_DEPLOY},
+    {"now", required_argument, NULL, OPT_NOW},
+    {"baseline", no_argument, NULL, OPT_BASELINE},
+    {"id", required_argument, NULL, OPT_ID},
+    {"state-dir", required_argument, NULL, OPT_STATE},
+    {"wait", no_argument, NULL, OPT_WAIT},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"count", required_argument, NULL, OPT_COUNT},
+    {"duration", required_argument, NULL, OPT_DURATION},
+    {"failure-limit", required_argument, NULL, OPT_FAILURE_LIMIT},
+    {"consecutive-failures", required_argument, NULL, OPT_CONSECUTIVE},
+    {"inconclusive-limit", required_argument, NULL, OPT_INCONCLUSIVE_LIMIT},
+    {"error-limit", required_argument, NULL, OPT_ERROR_LIMIT},
+    {"help", no_argument, NULL, 'h'},
+};
+#define NALL_OPTS (sizeof(ALL_OPTS) / sizeof(ALL_OPTS[0]))
+
+/* The options one command takes (its own getopt table, built from ALL_OPTS): an option the
+ * command does not use is a usage error naming both, never silently ignored
+ * (tests/integration/test_cli_options.sh). */
+struct cmd_spec {
+    const char *name; /* "check", "history list", ... */
+    const char *usage;
+    const char *const *opts; /* long names, NULL-terminated; "help" is always taken */
+};
+
+static const char *const CHECK_OPTS[] = {"config",
+                                         "wave",
+                                         "feature",
+                                         "format",
+                                         "deploy-time",
+                                         "now",
+                                         "state-dir",
+                                         "wait",
+                                         "interval",
+                                         "count",
+                                         "duration",
+                                         "failure-limit",
+                                         "consecutive-failures",
+                                         "inconclusive-limit",
+                                         "error-limit",
+                                         NULL};
+static const char *const VALIDATE_OPTS[] = {"config", NULL};
+static const char *const QUERY_OPTS[] = {"config", "wave",     "feature", "rule", "deploy-time",
+                                         "now",    "baseline", "format",  NULL};
+static const char *const HISTORY_LIST_OPTS[] = {"config", "feature",   "rule",
+                                                "wave",   "state-dir", NULL};
+static const char *const HISTORY_INVALIDATE_OPTS[] = {"config", "id",        "feature", "rule",
+                                                      "wave",   "state-dir", NULL};
+
+static int takes(const struct cmd_spec *cs, const char *name)
 {
-    static const struct option longs[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"wave", required_argument, NULL, 'w'},
-        {"feature", required_argument, NULL, 'f'},
-        {"rule", required_argument, NULL, 'r'},
-        {"format", required_argument, NULL, 'o'},
-        {"deploy-time", required_argument, NULL, OPT_DEPLOY},
-        {"now", required_argument, NULL, OPT_NOW},
-        {"baseline", no_argument, NULL, OPT_BASELINE},
-        {"id", required_argument, NULL, OPT_ID},
-        {"state-dir", required_argument, NULL, OPT_STATE},
-        {"wait", no_argument, NULL, OPT_WAIT},
-        {"interval", required_argument, NULL, OPT_INTERVAL},
-        {"count", required_argument, NULL, OPT_COUNT},
-        {"duration", required_argument, NULL, OPT_DURATION},
-        {"failure-limit", required_argument, NULL, OPT_FAILURE_LIMIT},
-        {"consecutive-failures", required_argument, NULL, OPT_CONSECUTIVE},
-        {"inconclusive-limit", required_argument, NULL, OPT_INCONCLUSIVE_LIMIT},
-        {"error-limit", required_argument, NULL, OPT_ERROR_LIMIT},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+    if (strcmp(name, "help") == 0) {
+        return 1;
+    }
+    for (size_t i = 0; cs->opts[i]; i++) {
+        if (strcmp(cs->opts[i], name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* "--rule=x" → "--rule"; "-r" stays. */
+static void opt_name(const char *arg, char *out, size_t len)
+{
+    const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+    snprintf(out, len, "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+}
+
+static int reject_option(const struct cmd_spec *cs, const char *arg)
+{
+    char name[64], list[512];
+    size_t len = 0;
+    opt_name(arg, name, sizeof(name));
+    list[0] = '\0';
+    for (size_t i = 0; cs->opts[i] && len < sizeof(list); i++) {
+        int w = snprintf(list + len, sizeof(list) - len, "%s--%s", i ? ", " : "", cs->opts[i]);
+        len += w > 0 ? (size_t)w : 0;
+    }
+    int known = 0;
+    for (size_t i = 0; i < NALL_OPTS; i++) {
+        int is_short = name[0] == '-' && name[1] != '-' && name[1] == (char)ALL_OPTS[i].val;
+        known |= strncmp(name, "--", 2) == 0 && strcmp(name + 2, ALL_OPTS[i].name) == 0;
+        if (is_short) { /* -r: name it as --rule */
+            snprintf(name, sizeof(name), "--%s", ALL_OPTS[i].name);
+            known = 1;
+        }
+    }
+    fprintf(stderr, "wavegate %s: %s option %s (%s takes: %s)\n", cs->name,
+            known ? "does not take the" : "unknown", name, cs->name, list);
+    return WG_EXIT_USAGE;
+}
+
+/* Option parsing for the config-based commands, with cs's own options; returns 0, -1 after
+ * --help, or an exit code. */
+static int parse_opts(int argc, char **argv, const struct cmd_spec *cs, struct opts *o)
+{
+    struct option longs[NALL_OPTS + 1];
+    char shorts[32] = ":";
+    size_t n = 0, ns = 1;
+    const char *usage = cs->usage;
+    for (size_t i = 0; i < NALL_OPTS; i++) {
+        if (!takes(cs, ALL_OPTS[i].name)) {
+            continue;
+        }
+        longs[n++] = ALL_OPTS[i];
+        int v = ALL_OPTS[i].val;
+        if (v < 128 && ns + 3 < sizeof(shorts)) {
+            shorts[ns++] = (char)v;
+            if (ALL_OPTS[i].has_arg == required_argument) {
+                shorts[ns++] = ':';
+            }
+        }
+    }
+    memset(&longs[n], 0, sizeof(longs[n]));
+    shorts[ns] = '\0';
+    int wait_opt = 0; /* first --interval/--count/... seen, to reject without --wait */
     int c, given_deploy = 0, given_now = 0;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":c:w:f:r:o:h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
         switch (c) {
         case 'c':
             o->config = optarg;
@@ -230,6 +330,7 @@ static int parse_opts(int argc, char **argv, const char *usage, struct opts *o)
             break;
         case OPT_INTERVAL:
         case OPT_DURATION: {
+            wait_opt = wait_opt ? wait_opt : c;
             int64_t *dst = c == OPT_INTERVAL ? &o->w.interval_ns : &o->w.duration_ns;
             if (wg_duration_parse(optarg, dst) != WG_OK || *dst <= 0 || *dst > WG_DURATION_MAX_NS) {
                 fprintf(stderr,
@@ -240,6 +341,7 @@ static int parse_opts(int argc, char **argv, const char *usage, struct opts *o)
             break;
         }
         case OPT_COUNT:
+            wait_opt = wait_opt ? wait_opt : c;
             if (parse_long("count", optarg, 1, &o->w.count)) {
                 return WG_EXIT_USAGE;
             }
@@ -252,6 +354,7 @@ static int parse_opts(int argc, char **argv, const char *usage, struct opts *o)
                                                 "inconclusive-limit", "error-limit"};
             int k = c - OPT_FAILURE_LIMIT;
             long v;
+            wait_opt = wait_opt ? wait_opt : c;
             if (parse_long(names[k], optarg, -1, &v)) {
                 return WG_EXIT_USAGE;
             }
@@ -265,15 +368,27 @@ static int parse_opts(int argc, char **argv, const char *usage, struct opts *o)
             fputs(usage, stdout);
             return -1;
         case ':':
-            fprintf(stderr, "wavegate: option %s needs a value\n%s", argv[optind - 1], usage);
+            fprintf(stderr, "wavegate %s: option %s needs a value\n%s", cs->name, argv[optind - 1],
+                    usage);
             return WG_EXIT_USAGE;
         default:
-            fprintf(stderr, "wavegate: unknown option %s\n%s", argv[optind - 1], usage);
-            return WG_EXIT_USAGE;
+            return reject_option(cs, argv[optind - 1]);
         }
     }
+    if (wait_opt && !o->wait) {
+        const char *name = "";
+        for (size_t i = 0; i < NALL_OPTS; i++) {
+            name = ALL_OPTS[i].val == wait_opt ? ALL_OPTS[i].name : name;
+        }
+        fprintf(stderr, "wavegate %s: --%s only applies with --wait\n", cs->name, name);
+        return WG_EXIT_USAGE;
+    }
+    if (o->w.count && o->w.duration_ns) {
+        fprintf(stderr, "wavegate %s: --count and --duration: give one of them\n", cs->name);
+        return WG_EXIT_USAGE;
+    }
     if (optind < argc) {
-        fprintf(stderr, "wavegate: unexpected argument %s\n%s", argv[optind], usage);
+        fprintf(stderr, "wavegate %s: unexpected argument %s\n%s", cs->name, argv[optind], usage);
         return WG_EXIT_USAGE;
     }
     /* Range checks once both are known (--now may follow --deploy-time): 1970 < t < 2200,
@@ -289,7 +404,7 @@ static int parse_opts(int argc, char **argv, const char *usage, struct opts *o)
         return WG_EXIT_USAGE;
     }
     if (!o->config) {
-        fprintf(stderr, "wavegate: --config is required\n%s", usage);
+        fprintf(stderr, "wavegate %s: --config is required\n%s", cs->name, usage);
         return WG_EXIT_USAGE;
     }
     return 0;
@@ -309,7 +424,8 @@ static int pick_format(const char *given, const char *dflt, const char *other, c
 static int cmd_check(int argc, char **argv)
 {
     struct opts o = {0};
-    int code = parse_opts(argc, argv, CHECK_USAGE, &o);
+    static const struct cmd_spec cs = {"check", CHECK_USAGE, CHECK_OPTS};
+    int code = parse_opts(argc, argv, &cs, &o);
     struct wg_config *cfg = NULL;
     struct wg_check_report *rep = NULL;
     if (code) {
@@ -336,6 +452,8 @@ static int cmd_check(int argc, char **argv)
         .deploy_ns = o.deploy_ns,
         .now_ns = o.now_ns,
         .state_dir = o.state_dir,
+        /* a deploy's answer is history for baseline: previous; --wait records its decision */
+        .record_history = o.deploy_ns != 0,
     };
     if (o.wait) {
         code = wg__cmd_check_wait(cfg, &req, &o.w, strcmp(fmt, "json") == 0);
@@ -375,7 +493,8 @@ out:
 static int cmd_validate(int argc, char **argv)
 {
     struct opts o = {0};
-    int code = parse_opts(argc, argv, VALIDATE_USAGE, &o);
+    static const struct cmd_spec cs = {"validate", VALIDATE_USAGE, VALIDATE_OPTS};
+    int code = parse_opts(argc, argv, &cs, &o);
     if (code) {
         free(o.features);
         return code < 0 ? 0 : code;
@@ -398,7 +517,8 @@ static int cmd_validate(int argc, char **argv)
 static int cmd_query(int argc, char **argv)
 {
     struct opts o = {0};
-    int code = parse_opts(argc, argv, QUERY_USAGE, &o);
+    static const struct cmd_spec cs = {"query", QUERY_USAGE, QUERY_OPTS};
+    int code = parse_opts(argc, argv, &cs, &o);
     struct wg_config *cfg = NULL;
     if (code) {
         code = code < 0 ? 0 : code;
@@ -436,7 +556,10 @@ static int cmd_history(int argc, char **argv)
         return wg__cmd_usage(HISTORY_USAGE, WG_EXIT_USAGE);
     }
     struct opts o = {0};
-    int code = parse_opts(argc - 1, argv + 1, HISTORY_USAGE, &o);
+    static const struct cmd_spec list = {"history list", HISTORY_USAGE, HISTORY_LIST_OPTS};
+    static const struct cmd_spec inval = {"history invalidate", HISTORY_USAGE,
+                                          HISTORY_INVALIDATE_OPTS};
+    int code = parse_opts(argc - 1, argv + 1, strcmp(sub, "list") == 0 ? &list : &inval, &o);
     struct wg_config *cfg = NULL;
     if (code) {
         code = code < 0 ? 0 : code;

@@ -63,14 +63,21 @@ static enum wg_err on_reset(void *ud)
     return ctx_start(c);
 }
 
-static int add_hdr(struct qctx *c, char *h)
+/* Takes h. WG_ENOMEM only when h could not be made; a full header array is an internal
+ * limit, said as such (not "out of memory"). */
+static enum wg_err add_hdr(struct qctx *c, char *h)
 {
-    if (!h || c->nhdrs == sizeof(c->hdrs) / sizeof(c->hdrs[0])) {
+    if (!h) {
+        return WG_ENOMEM;
+    }
+    if (c->nhdrs == sizeof(c->hdrs) / sizeof(c->hdrs[0])) {
         free(h);
-        return -1;
+        snprintf(c->q->errmsg, sizeof(c->q->errmsg), "more than %zu request headers",
+                 sizeof(c->hdrs) / sizeof(c->hdrs[0]));
+        return WG_ETOOBIG;
     }
     c->hdrs[c->nhdrs++] = h;
-    return 0;
+    return WG_OK;
 }
 
 static char *base64(const char *s)
@@ -111,7 +118,7 @@ static enum wg_err add_auth(struct qctx *c, const struct wg_source *src, const c
             return WG_ECONFIG;
         }
         wg_log_add_secret(tok);
-        return add_hdr(c, wg_asprintf("Authorization: %s %s", scheme, tok)) ? WG_ENOMEM : WG_OK;
+        return add_hdr(c, wg_asprintf("Authorization: %s %s", scheme, tok));
     }
     if (src->username) {
         const char *pw = src->password_env ? getenv(src->password_env) : "";
@@ -128,9 +135,9 @@ static enum wg_err add_auth(struct qctx *c, const struct wg_source *src, const c
             return WG_ENOMEM;
         }
         wg_log_add_secret(b64);
-        int r = add_hdr(c, wg_asprintf("Authorization: Basic %s", b64));
+        enum wg_err r = add_hdr(c, wg_asprintf("Authorization: Basic %s", b64));
         free(b64);
-        return r ? WG_ENOMEM : WG_OK;
+        return r;
     }
     return WG_OK;
 }
@@ -170,13 +177,11 @@ static enum wg_err build_influxql_v1(struct qctx *c, const struct wg_source *src
         c->method = "POST";
         c->body_len = f.len;
         c->body = wg_buf_take(&f);
-        if (add_hdr(c, wg_strdup("Content-Type: application/x-www-form-urlencoded"))) {
-            e = WG_ENOMEM;
+        if ((e = add_hdr(c, wg_strdup("Content-Type: application/x-www-form-urlencoded")))) {
             goto out;
         }
     }
-    if (add_hdr(c, wg_strdup("Accept: application/json"))) {
-        e = WG_ENOMEM;
+    if ((e = add_hdr(c, wg_strdup("Accept: application/json")))) {
         goto out;
     }
     c->url = wg_buf_take(&u);
@@ -214,8 +219,7 @@ static enum wg_err build_v3(struct qctx *c, const struct wg_source *src, const c
         c->method = "POST";
         wg_buf_reset(&u);
         if ((e = wg_buf_addf(&u, "%s%s", src->url, path)) ||
-            add_hdr(c, wg_strdup("Content-Type: application/json"))) {
-            e = e ? e : WG_ENOMEM;
+            (e = add_hdr(c, wg_strdup("Content-Type: application/json")))) {
             goto out;
         }
     }
@@ -267,9 +271,8 @@ static enum wg_err build_flux(struct qctx *c, const struct wg_source *src)
     if (u.p[u.len - 1] == '?') {
         u.p[--u.len] = '\0';
     }
-    if (add_hdr(c, wg_strdup("Content-Type: application/json")) ||
-        add_hdr(c, wg_strdup("Accept: application/csv"))) {
-        e = WG_ENOMEM;
+    if ((e = add_hdr(c, wg_strdup("Content-Type: application/json"))) ||
+        (e = add_hdr(c, wg_strdup("Accept: application/csv")))) {
         goto out;
     }
     c->url = wg_buf_take(&u);
@@ -421,8 +424,19 @@ enum wg_err wg_collector_run(struct wg_query *qs, size_t n, const struct wg_coll
     size_t *map = calloc(n ? n : 1, sizeof(*map));
     struct wg_http *h = wg_http_new();
     size_t nj = 0;
-    if (!cs || !jobs || !map || !h) {
+    if (!cs || !jobs || !map) {
         err = WG_ENOMEM;
+        goto out;
+    }
+    if (!h) {
+        /* not an allocation failure as a rule: libcurl's multi handle could not start. Every
+         * query says so and the run fails as I/O, never as "out of memory". */
+        for (size_t i = 0; i < n; i++) {
+            qs[i].err = WG_EIO;
+            snprintf(qs[i].errmsg, sizeof(qs[i].errmsg),
+                     "cannot start the HTTP client (libcurl multi handle)");
+        }
+        err = WG_EIO;
         goto out;
     }
     for (size_t i = 0; i < n; i++) {

@@ -35,6 +35,11 @@ struct wg_check_req {
     int look, max_looks;
     const int *last_tested;
     size_t nlast_tested;
+    /* Record the rules' results in the state store (history for `baseline: previous`, "the
+     * last passing evaluations"). The caller decides: set it for deploy-anchored gate answers
+     * (check --deploy-time, /v1/gate with deploy_time); analyses record their final look
+     * themselves; monitor ticks and analysis looks never record. */
+    int record_history;
 };
 
 struct wg_rule_report {
@@ -66,6 +71,8 @@ struct wg_check_report {
     size_t nrules;
     struct wg_feature_report *features;
     size_t nfeatures;
+    size_t njudged;   /* rules that count (not dry-run); 0: the verdict is inconclusive */
+    char reason[256]; /* why, when the verdict is not the rules' own ("no rules for ..."); or "" */
 };
 
 /* Evaluate. WG_ENOTFOUND with a message naming the unknown wave or feature; otherwise WG_OK and
@@ -80,6 +87,10 @@ char *wg_gate_report_json(const struct wg_check_report *r);
 /* check --format text: a readable table with a reason per rule. */
 void wg_gate_report_text(const struct wg_check_report *r, FILE *f);
 int wg_gate_exit_code(enum wg_verdict v); /* warn → 0 */
+
+/* The wave's verdict over its features' verdicts: the worst; no feature at all is
+ * INCONCLUSIVE (nothing judged is never a pass). */
+enum wg_verdict wg_gate_combine_features(const enum wg_verdict *v, size_t n);
 
 /* ---- bake-time analysis in the foreground (`wavegate check --wait`) ------------------- */
 
@@ -96,6 +107,34 @@ struct wg_wait_opts {
     int64_t (*now)(void *ud);
     int (*sleep_until)(void *ud, int64_t wall_ns);
 };
+
+/* One bake-time analysis, looked at step by step: shared by `check --wait` (wg_gate_wait)
+ * and the daemon's /v1/analyses, which feed it each look's verdict and report. */
+struct wg_gate_analysis {
+    struct wg_limits limits; /* rules.h */
+    int max_looks;           /* looks planned; the last one decides */
+    const char *record_dir;  /* state_dir to record the final look's history in; NULL: none */
+    struct wg_limits_state st;
+    int *tested; /* per rule (report order): the last look that judged it; NULL until a report */
+    size_t ntested;
+};
+
+/* Start (zeroes the state; nothing allocated yet). */
+void wg_gate_analysis_init(struct wg_gate_analysis *a, const struct wg_limits *l, int max_looks,
+                           const char *record_dir);
+/* Fill req's look, max_looks and last_tested for the next look (borrows a->tested). */
+void wg_gate_analysis_req(const struct wg_gate_analysis *a, struct wg_check_req *req);
+/* Feed the next look: its verdict, and its report when it produced one (NULL: an evaluator
+ * without a report, or an evaluation that failed). Notes which rules judged (Mann-Whitney
+ * alpha spending), steps the limits, finishes at the last planned look, and once decided
+ * records the final report's history in record_dir. Returns 1 when the analysis is decided
+ * (a->st.verdict, a->st.reason), 0 to go on. Out of memory for the per-rule notes only
+ * spends less alpha (rules are taken as judged at every look). */
+int wg_gate_analysis_step(struct wg_gate_analysis *a, enum wg_verdict v,
+                          const struct wg_check_report *rep);
+/* End early (a signal, the caller stops): the verdict decided so far. */
+void wg_gate_analysis_finish(struct wg_gate_analysis *a);
+void wg_gate_analysis_clear(struct wg_gate_analysis *a); /* frees tested; NULL-safe */
 
 /* Take up to count looks, interval apart, each a wg_gate_check of req at that moment, fed to
  * the limits state machine; stops as soon as it decides. *last is the final report (caller

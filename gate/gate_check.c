@@ -287,30 +287,81 @@ double wg__gate_alpha(const struct wg_rule_params *p)
     return (1 - conf) / 2;
 }
 
+enum wg_verdict wg_gate_combine_features(const enum wg_verdict *v, size_t n)
+{
+    if (n == 0) {
+        return WG_INCONCLUSIVE; /* no feature: nothing judged (test_gate_check.c) */
+    }
+    enum wg_verdict all = v[0];
+    for (size_t i = 1; i < n; i++) {
+        all = wg_verdict_worst(all, v[i]);
+    }
+    return all;
+}
+
+#define NO_RULES "no rules for this wave/feature"
+
+/* Why nothing (or some feature) was judged, into rep->reason. */
+static void explain_unjudged(struct wg_check_report *rep, const size_t *judged)
+{
+    size_t len = 0, cap = sizeof(rep->reason);
+    if (rep->nfeatures == 0) {
+        snprintf(rep->reason, cap, NO_RULES ": the config has no features");
+        return;
+    }
+    if (rep->njudged == 0 && rep->nrules > 0) {
+        snprintf(rep->reason, cap, NO_RULES ": every rule is dry-run");
+        return;
+    }
+    for (size_t f = 0; f < rep->nfeatures && len < cap; f++) {
+        if (judged[f]) {
+            continue;
+        }
+        int w = snprintf(rep->reason + len, cap - len, "%s%s", len ? ", " : NO_RULES ": feature ",
+                         rep->features[f].feature->name);
+        len += w > 0 ? (size_t)w : 0;
+    }
+}
+
+/* Each feature over its rules (wg_rules_combine), then the wave over its features. */
 static void combine(struct wg_check_report *rep)
 {
-    enum wg_verdict all = WG_PASS;
     size_t at = 0;
+    enum wg_verdict *vs = calloc(rep->nfeatures ? rep->nfeatures : 1, sizeof(*vs));
+    size_t *judged = calloc(rep->nfeatures ? rep->nfeatures : 1, sizeof(*judged));
+    rep->njudged = 0;
+    rep->reason[0] = '\0';
     for (size_t f = 0; f < rep->nfeatures; f++) {
         struct wg_feature_report *fr = &rep->features[f];
         size_t n = fr->feature->nrules;
         struct wg_rule_result *rs = calloc(n ? n : 1, sizeof(*rs));
         const struct wg_rule_params **ps = calloc(n ? n : 1, sizeof(*ps));
-        if (!rs || !ps) {
+        if (!rs || !ps || !vs || !judged) {
             fr->verdict = WG_ERROR;
         } else {
             for (size_t i = 0; i < n; i++) {
-                rs[i] = rep->rules[at + i].res; /* shallow: combine only reads */
-                ps[i] = &rep->rules[at + i].p;
+                const struct wg_rule_report *rr = &rep->rules[at + i];
+                rs[i] = rr->res; /* shallow: combine only reads */
+                ps[i] = &rr->p;
+                judged[f] += !(rr->res.dry_run || rr->p.dry_run);
             }
             fr->verdict = wg_rules_combine(fr->feature, rs, ps, n, &fr->score_pct);
+            vs[f] = fr->verdict;
+            rep->njudged += judged[f];
         }
         free(rs);
         free(ps);
         at += n;
-        all = wg_verdict_worst(all, fr->verdict);
     }
-    rep->verdict = all;
+    if (!vs || !judged) {
+        rep->verdict = WG_ERROR;
+        snprintf(rep->reason, sizeof(rep->reason), "out of memory combining the verdicts");
+    } else {
+        rep->verdict = wg_gate_combine_features(vs, rep->nfeatures);
+        explain_unjudged(rep, judged);
+    }
+    free(vs);
+    free(judged);
 }
 
 enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req *req,
@@ -385,7 +436,9 @@ enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req
     if (nq) {
         rc = wg_collector_run(qs, nq, NULL);
         if (rc != WG_OK) {
-            snprintf(err, errlen, "collector: %s", wg_strerror(rc));
+            /* the run's own cause when it gave one (not the bare code) */
+            snprintf(err, errlen, "collector: %s%s%s", wg_strerror(rc), qs[0].errmsg[0] ? ": " : "",
+                     qs[0].errmsg);
             goto out;
         }
     }
@@ -394,7 +447,9 @@ enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req
         goto out;
     }
     combine(rep);
-    wg__gate_state_record(req->state_dir ? req->state_dir : cfg->state_dir, rep);
+    if (req->record_history) { /* the caller's choice: deploys, not monitor ticks */
+        wg__gate_state_record(req->state_dir ? req->state_dir : cfg->state_dir, rep);
+    }
 out:
     for (size_t i = 0; i < nq; i++) {
         wg_query_clear(&qs[i]);

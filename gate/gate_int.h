@@ -256,6 +256,11 @@ enum wg_err wg__server_lookup(struct wg_server *s, struct MHD_Connection *c, str
 /* Evaluate synchronously (analyses; no cache). */
 struct wg__verdict *wg__server_eval_now(struct wg_server *s, struct wg__cfgref *gen,
                                         const struct wg__params *p);
+/* The same, also handing back the report when the default evaluator made one (*rep NULL
+ * otherwise; the caller frees it, before putting gen). rep may be NULL. */
+struct wg__verdict *wg__server_eval_report(struct wg_server *s, struct wg__cfgref *gen,
+                                           const struct wg__params *p,
+                                           struct wg_check_report **rep);
 void wg__server_cache_clear(struct wg_server *s);
 void wg__server_flights_wait(struct wg_server *s);
 

@@ -155,9 +155,16 @@ char *wg_gate_report_json(const struct wg_check_report *r)
     if (r->deploy_ns) {
         add_time(o, "deploy_time", r->deploy_ns);
     }
-    cJSON *win = cJSON_AddObjectToObject(o, "window");
-    add_time(win, "start", r->start_ns);
-    add_time(win, "end", r->end_ns);
+    if (r->nrules) {
+        cJSON *win = cJSON_AddObjectToObject(o, "window");
+        add_time(win, "start", r->start_ns);
+        add_time(win, "end", r->end_ns);
+    } else {
+        cJSON_AddNullToObject(o, "window"); /* nothing planned: no 1970 window */
+    }
+    if (r->reason[0]) {
+        cJSON_AddStringToObject(o, "reason", r->reason);
+    }
     cJSON_AddNumberToObject(o, "warnings", (double)warnings);
     cJSON *feats = cJSON_AddArrayToObject(o, "features");
     for (size_t f = 0; f < r->nfeatures; f++) {
@@ -196,16 +203,22 @@ static const char *upper(enum wg_verdict v)
 void wg_gate_report_text(const struct wg_check_report *r, FILE *f)
 {
     char s[48], e[48];
-    fprintf(f, "wave %s (env %s), window %s .. %s\n", r->wave, r->env,
-            wg_time_format(r->start_ns, s, sizeof(s)), wg_time_format(r->end_ns, e, sizeof(e)));
+    if (r->nrules) {
+        fprintf(f, "wave %s (env %s), window %s .. %s\n", r->wave, r->env,
+                wg_time_format(r->start_ns, s, sizeof(s)), wg_time_format(r->end_ns, e, sizeof(e)));
+    } else {
+        fprintf(f, "wave %s (env %s), no rules planned\n", r->wave, r->env);
+    }
     size_t wf = 7, wr = 4;
     for (size_t i = 0; i < r->nrules; i++) {
         size_t a = strlen(r->rules[i].feature->name), b = strlen(r->rules[i].rule->name);
         wf = a > wf ? a : wf;
         wr = b > wr ? b : wr;
     }
-    fprintf(f, "\n%-12s  %-*s  %-*s  %12s  %7s  %s\n", "VERDICT", (int)wf, "FEATURE", (int)wr,
-            "RULE", "VALUE", "SAMPLES", "REASON");
+    if (r->nrules) {
+        fprintf(f, "\n%-12s  %-*s  %-*s  %12s  %7s  %s\n", "VERDICT", (int)wf, "FEATURE", (int)wr,
+                "RULE", "VALUE", "SAMPLES", "REASON");
+    }
     for (size_t i = 0; i < r->nrules; i++) {
         const struct wg_rule_report *rr = &r->rules[i];
         char val[32];
@@ -236,6 +249,9 @@ void wg_gate_report_text(const struct wg_check_report *r, FILE *f)
             fprintf(f, "feature %s: %s (score %.1f%%)\n", fr->feature->name, upper(fr->verdict),
                     fr->score_pct);
         }
+    }
+    if (r->reason[0]) {
+        fprintf(f, "reason: %s\n", r->reason);
     }
     fprintf(f, "verdict: %s\n", upper(r->verdict == WG_WARN ? WG_PASS : r->verdict));
 }

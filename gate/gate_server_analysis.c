@@ -1,7 +1,8 @@
 /* gate_server_analysis.c — bake-time analyses of `serve`: POST /v1/analyses starts one (a
  * gate question measured every `interval`, `count` times or for `duration`), a runner thread
- * takes the measurements and feeds them to the rules' limits state machine (fail fast), and
- * everything is kept in SQLite (WAL) under state_dir so a restart resumes running analyses.
+ * takes the measurements and feeds them to wg_gate_analysis_step (gate_wait.c, shared with
+ * check --wait: limits, fail fast, the decision recorded as history), and everything is kept
+ * in SQLite (WAL) under state_dir so a restart resumes running analyses.
  */
 #include "gate/gate_int.h"
 
@@ -23,10 +24,8 @@ struct an {
     struct wg__params p;
     int64_t interval_ns;
     struct wg_limits lim;
-    struct wg_limits_state st;
-    int64_t next_ns; /* wall clock */
-    int *tested;     /* per rule (report order): the last look that judged it */
-    size_t ntested;
+    struct wg_gate_analysis an; /* the step shared with check --wait (gate_wait.c) */
+    int64_t next_ns;            /* wall clock */
     struct an *next;
 };
 
@@ -57,7 +56,7 @@ static void an_free(struct an *a)
 {
     if (a) {
         wg__params_clear(&a->p);
-        free(a->tested);
+        wg_gate_analysis_clear(&a->an);
         free(a);
     }
 }
@@ -147,6 +146,7 @@ static unsigned spec_parse(struct an *a, const char *body, size_t len, char *err
         snprintf(err, errlen, "count or duration: required");
         goto out;
     }
+    wg_gate_analysis_init(&a->an, &a->lim, a->lim.count, NULL);
     st = 0;
 out:
     cJSON_Delete(root);
@@ -164,9 +164,11 @@ static void db_update(struct wg__analyses *A, const struct an *a)
         wg_log(WG_LOG_ERROR, "analyses: %s", sqlite3_errmsg(A->db));
         return;
     }
-    sqlite3_bind_text(q, 1, a->st.done ? status_name(a->st.verdict) : "running", -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 2, a->st.done ? wg_verdict_name(a->st.verdict) : NULL, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 3, a->st.reason, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 1, a->an.st.done ? status_name(a->an.st.verdict) : "running", -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, a->an.st.done ? wg_verdict_name(a->an.st.verdict) : NULL, -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, a->an.st.reason, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 4, a->next_ns);
     sqlite3_bind_int64(q, 5, wg_now_ns());
     sqlite3_bind_text(q, 6, a->id, -1, SQLITE_STATIC);
@@ -233,13 +235,13 @@ static void db_resume(struct wg__analyses *A)
                     v = (enum wg_verdict)i;
                 }
             }
-            wg_limits_step(&a->lim, &a->st, v, NULL);
+            wg_gate_analysis_step(&a->an, v, NULL); /* replay: no report, nothing recorded */
         }
         a->next = A->running;
         A->running = a;
         A->nrunning++;
         wg_log(WG_LOG_INFO, "analysis %s: resumed after %d measurements", a->id,
-               a->st.measurements);
+               a->an.st.measurements);
     }
 out:
     sqlite3_finalize(q);
@@ -248,63 +250,35 @@ out:
 
 /* ---- runner ------------------------------------------------------------------------------- */
 
-/* Which rules judged at this look (not inconclusive, not error): Mann-Whitney rules spend
- * their false-fail budget from the last look that judged them (rules.h alpha spending). An
- * analysis resumed after a restart does not know its past looks' rules: it takes them all as
- * judged at the last look, which only spends less. */
-static void note_tested(struct an *a, const char *json, int look)
-{
-    cJSON *doc = cJSON_Parse(json);
-    const cJSON *rules = cJSON_GetObjectItemCaseSensitive(doc, "rules");
-    size_t n = (size_t)cJSON_GetArraySize(rules);
-    if (!a->tested && n) {
-        a->tested = calloc(n, sizeof(*a->tested));
-        a->ntested = a->tested ? n : 0;
-        for (size_t i = 0; i < a->ntested; i++) {
-            a->tested[i] = look - 1;
-        }
-    }
-    size_t i = 0;
-    const cJSON *r;
-    cJSON_ArrayForEach(r, rules)
-    {
-        const cJSON *vd = cJSON_GetObjectItemCaseSensitive(r, "verdict");
-        if (i < a->ntested && cJSON_IsString(vd) && strcmp(vd->valuestring, "inconclusive") &&
-            strcmp(vd->valuestring, "error")) {
-            a->tested[i] = look;
-        }
-        i++;
-    }
-    cJSON_Delete(doc);
-}
-
 static void measure(struct wg__analyses *A, struct an *a)
 {
     struct wg_server *s = A->s;
     struct wg__cfgref *g = wg__server_gen_get(s);
     int64_t at = wg_now_ns();
-    int look = a->st.measurements + 1;
-    a->p.look = look;
-    a->p.max_looks = a->lim.count;
-    a->p.last_tested = a->tested;
-    a->p.nlast_tested = a->ntested;
-    struct wg__verdict *v = wg__server_eval_now(s, g, &a->p);
-    if (v && v->json) {
-        note_tested(a, v->json, look);
-    }
-    wg__server_gen_put(g);
+    struct wg_check_report *rep = NULL;
+    struct wg_check_req req = {0};
+    wg_gate_analysis_req(&a->an, &req);
+    a->p.look = req.look;
+    a->p.max_looks = req.max_looks;
+    a->p.last_tested = req.last_tested;
+    a->p.nlast_tested = req.nlast_tested;
+    struct wg__verdict *v = wg__server_eval_report(s, g, &a->p, &rep);
     enum wg_verdict mv = v ? v->verdict : WG_ERROR;
-    int done = 0;
+    /* The final look is the analysis' decision: its history is recorded (deploys, not looks). */
+    a->an.record_dir = g->cfg->state_dir;
+    int seq = a->an.st.measurements + 1;
+    int done = wg_gate_analysis_step(&a->an, mv, rep); /* only this thread touches a->an */
     pthread_mutex_lock(&A->mu);
-    int seq = a->st.measurements + 1;
-    wg_limits_step(&a->lim, &a->st, mv, &done);
     db_measurement(A, a, seq, at, mv, v ? v->json : NULL);
     a->next_ns = at + a->interval_ns;
     db_update(A, a);
     pthread_mutex_unlock(&A->mu);
+    a->an.record_dir = NULL;
+    wg_check_report_free(rep); /* borrows g's config: before g goes */
+    wg__server_gen_put(g);
     atomic_fetch_add(&s->m.requests[WG__C_ANALYSIS][mv], 1);
     wg_log(WG_LOG_INFO, "analysis %s: measurement %d: %s%s%s", a->id, seq, wg_verdict_name(mv),
-           done ? "; finished: " : "", done ? wg_verdict_name(a->st.verdict) : "");
+           done ? "; finished: " : "", done ? wg_verdict_name(a->an.st.verdict) : "");
     wg__verdict_put(v);
 }
 
@@ -329,7 +303,7 @@ static void *runner(void *arg)
         pthread_mutex_unlock(&A->mu);
         measure(A, due); /* only this thread removes from the list: due stays valid */
         pthread_mutex_lock(&A->mu);
-        if (due->st.done) {
+        if (due->an.st.done) {
             for (struct an **pa = &A->running; *pa; pa = &(*pa)->next) {
                 if (*pa == due) {
                     *pa = due->next;
@@ -366,9 +340,10 @@ static enum wg_err db_open(struct wg__analyses *A, char *err, size_t errlen)
         return WG_EIO;
     }
     db_resume(A);
-    if (pthread_create(&A->th, NULL, runner, A) != 0) {
-        snprintf(err, errlen, "cannot start the analysis runner");
-        return WG_ENOMEM;
+    int e = pthread_create(&A->th, NULL, runner, A);
+    if (e != 0) {
+        snprintf(err, errlen, "cannot start the analysis runner: %s", strerror(e));
+        return WG_EIO; /* EAGAIN / EPERM, not an allocation of ours */
     }
     A->started = 1;
     return WG_OK;

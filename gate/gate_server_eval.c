@@ -323,11 +323,13 @@ out:
 
 /* ---- the default evaluator ------------------------------------------------------------------ */
 
-enum wg_err wg__server_eval_default(void *ud, const struct wg_config *cfg,
-                                    const struct wg_check_req *req, enum wg_verdict *verdict,
-                                    char **json, char *err, size_t errlen)
+/* wg_gate_check + wg_gate_report_json, the metrics and the alert event; *rep (when asked)
+ * keeps the report for the caller (it borrows cfg). */
+static enum wg_err eval_default(struct wg_server *s, const struct wg_config *cfg,
+                                const struct wg_check_req *req, enum wg_verdict *verdict,
+                                char **json, struct wg_check_report **keep, char *err,
+                                size_t errlen)
 {
-    struct wg_server *s = ud;
     struct wg_check_report *rep = NULL;
     enum wg_err rc = wg_gate_check(cfg, req, &rep, err, errlen);
     if (rc != WG_OK) {
@@ -347,8 +349,24 @@ enum wg_err wg__server_eval_default(void *ud, const struct wg_config *cfg,
             }
         }
     }
-    wg_check_report_free(rep);
-    return *json ? WG_OK : WG_ENOMEM;
+    if (!*json) {
+        snprintf(err, errlen, "out of memory rendering the verdict");
+        wg_check_report_free(rep);
+        return WG_ENOMEM;
+    }
+    if (keep) {
+        *keep = rep;
+    } else {
+        wg_check_report_free(rep);
+    }
+    return WG_OK;
+}
+
+enum wg_err wg__server_eval_default(void *ud, const struct wg_config *cfg,
+                                    const struct wg_check_req *req, enum wg_verdict *verdict,
+                                    char **json, char *err, size_t errlen)
+{
+    return eval_default(ud, cfg, req, verdict, json, NULL, err, errlen);
 }
 
 static char *error_json(const char *msg)
@@ -366,6 +384,12 @@ static char *error_json(const char *msg)
 struct wg__verdict *wg__server_eval_now(struct wg_server *s, struct wg__cfgref *gen,
                                         const struct wg__params *p)
 {
+    return wg__server_eval_report(s, gen, p, NULL);
+}
+
+struct wg__verdict *wg__server_eval_report(struct wg_server *s, struct wg__cfgref *gen,
+                                           const struct wg__params *p, struct wg_check_report **rep)
+{
     char err[512] = "";
     char *json = NULL;
     enum wg_verdict verdict = WG_ERROR;
@@ -378,10 +402,19 @@ struct wg__verdict *wg__server_eval_now(struct wg_server *s, struct wg__cfgref *
         .max_looks = p->max_looks,
         .last_tested = p->last_tested,
         .nlast_tested = p->nlast_tested,
+        /* a deploy-anchored gate answer is history; analysis looks record their final one */
+        .record_history = p->deploy_ns != 0 && p->look == 0,
     };
     int64_t t0 = wg_mono_ns();
-    void *ud = s->eval.fn == wg__server_eval_default ? (void *)s : s->eval.ud;
-    enum wg_err rc = s->eval.fn(ud, gen->cfg, &req, &verdict, &json, err, sizeof(err));
+    enum wg_err rc;
+    if (rep) {
+        *rep = NULL;
+    }
+    if (s->eval.fn == wg__server_eval_default) {
+        rc = eval_default(s, gen->cfg, &req, &verdict, &json, rep, err, sizeof(err));
+    } else {
+        rc = s->eval.fn(s->eval.ud, gen->cfg, &req, &verdict, &json, err, sizeof(err));
+    }
     wg__hist_observe(&s->m.eval_seconds, wg_mono_ns() - t0);
     atomic_fetch_add(&s->m.evaluations, 1);
     if (rc != WG_OK) {
@@ -572,9 +605,12 @@ static enum wg_err flight_start(struct wg_server *s, struct wg__req *r, char *ke
     int e = pthread_create(&th, &at, flight_run, f);
     pthread_attr_destroy(&at);
     if (e != 0) {
+        /* no thread to run it (EAGAIN): the server is overloaded, answered 503, not "out of
+         * memory" */
+        wg_log(WG_LOG_WARN, "gate: cannot start an evaluation thread: %s", strerror(e));
         f->key = NULL;
         flight_free(f);
-        return WG_ENOMEM;
+        return WG_ETOOBIG;
     }
     *out = f;
     return WG_OK;

@@ -54,6 +54,7 @@ static void evaluate(struct wg__monitor *m, int64_t now)
             .features = (const char *const *)mo->features,
             .nfeatures = mo->nfeatures,
             .now_ns = now,
+            .record_history = 0, /* a tick is not a deploy: never `baseline: previous` history */
         };
         if (wg_gate_check(cfg, &req, &reps[i], err, sizeof(err)) != WG_OK) {
             wg_log(WG_LOG_ERROR, "monitor: wave %s: %s", req.wave, err);
@@ -62,8 +63,9 @@ static void evaluate(struct wg__monitor *m, int64_t now)
     }
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < nw; i++) {
-        if (reps[i] && !m->stop && wg_alerting_observe(m->a, reps[i], now) != WG_OK) {
-            wg_log(WG_LOG_ERROR, "monitor: wave %s: out of memory", reps[i]->wave);
+        enum wg_err orc = reps[i] && !m->stop ? wg_alerting_observe(m->a, reps[i], now) : WG_OK;
+        if (orc != WG_OK) {
+            wg_log(WG_LOG_ERROR, "monitor: wave %s: %s", reps[i]->wave, wg_strerror(orc));
         }
         wg_check_report_free(reps[i]);
     }
@@ -129,9 +131,10 @@ static enum wg_err open_on(struct wg__monitor *m, struct wg__cfgref *gen, char *
         m->stop = 0;
         m->kick = 0;
         m->gen = gen; /* before the thread starts: it reads the config from it */
-        if (pthread_create(&m->thr, NULL, run, m) != 0) {
-            snprintf(err, errlen, "cannot start the monitor thread");
-            rc = WG_ENOMEM;
+        int e = pthread_create(&m->thr, NULL, run, m);
+        if (e != 0) {
+            snprintf(err, errlen, "cannot start the monitor thread: %s", strerror(e));
+            rc = WG_EIO; /* EAGAIN / EPERM: not an allocation of ours */
         } else {
             m->running = 1;
         }
@@ -268,8 +271,10 @@ void wg__monitor_gate_event(struct wg_server *s, const struct wg_check_report *r
     }
     pthread_mutex_lock(&m->mu);
     if (m->a && m->running) {
-        if (wg_alerting_gate_event(m->a, rep, wg_now_ns()) != WG_OK) {
-            wg_log(WG_LOG_ERROR, "alerting: gate event for wave %s: out of memory", rep->wave);
+        enum wg_err rc = wg_alerting_gate_event(m->a, rep, wg_now_ns());
+        if (rc != WG_OK) {
+            wg_log(WG_LOG_ERROR, "alerting: gate event for wave %s: %s", rep->wave,
+                   wg_strerror(rc));
         }
         m->kick = 1; /* group_wait may be 0: tick now */
         pthread_cond_broadcast(&m->cv);

@@ -79,8 +79,10 @@ void wg_rule_result_clear(struct wg_rule_result *r);
 
 /* Combine rule results of one feature (dry-run ones excluded): worst verdict, or, when the
  * feature has scoring, the weighted score (pass = 1, warn = 0.5, other = 0 over rules that
- * evaluated) against its thresholds, with a failing key rule failing it. *score_pct is set
- * when scoring is on, else -1. */
+ * evaluated) against its thresholds, with a failing key rule failing it. Fail closed: a rule
+ * in error (key or not) makes a scored feature ERROR unless the score fails anyway, a key rule
+ * inconclusive caps it at INCONCLUSIVE, nothing judged is INCONCLUSIVE (rules_eval.c has the
+ * exact reading). *score_pct is set when scoring is on, else -1. */
 enum wg_verdict wg_rules_combine(const struct wg_feature *f, const struct wg_rule_result *rs,
                                  const struct wg_rule_params *const *ps, size_t n,
                                  double *score_pct);

@@ -669,15 +669,25 @@ void wg_rule_result_clear(struct wg_rule_result *r)
 
 /* ---- combination ------------------------------------------------------------------------- */
 
+/* Scoring, failing closed (pinned by test_rules_eval.c test_combine and test_combine_pairs):
+ * - a failing key rule fails the feature;
+ * - the score counts pass = 1, warn = 0.5, anything else 0, over the rules judged;
+ * - rules in ERROR or INCONCLUSIVE are unknowns: when the score fails even if every unknown
+ *   had passed, the evaluated rules are evidence enough and the feature fails;
+ * - otherwise any rule in ERROR (key or not) makes the feature ERROR (could not evaluate),
+ *   never a pass, and never a fail either: an outage does not fail a deploy (as the limits);
+ * - a score that fails only because of inconclusive rules is INCONCLUSIVE (no evidence);
+ * - a key rule INCONCLUSIVE caps the verdict at INCONCLUSIVE;
+ * - nothing judged (no rules, every rule dry-run) is INCONCLUSIVE. */
 enum wg_verdict wg_rules_combine(const struct wg_feature *f, const struct wg_rule_result *rs,
                                  const struct wg_rule_params *const *ps, size_t n,
                                  double *score_pct)
 {
     int scoring = f && f->score.enabled;
     enum wg_verdict worst = WG_PASS;
-    double got = 0, total = 0;
+    double got = 0, total = 0, unknown = 0;
     size_t counted = 0, errors = 0;
-    int key_failed = 0;
+    int key_failed = 0, key_inconclusive = 0;
     if (score_pct) {
         *score_pct = -1;
     }
@@ -687,12 +697,15 @@ enum wg_verdict wg_rules_combine(const struct wg_feature *f, const struct wg_rul
             continue;
         }
         double w = p ? p->weight : 1;
+        enum wg_verdict v = rs[i].verdict;
         counted++;
-        worst = wg_verdict_worst(worst, rs[i].verdict);
-        errors += rs[i].verdict == WG_ERROR;
-        key_failed |= p && p->key && rs[i].verdict == WG_FAIL;
+        worst = wg_verdict_worst(worst, v);
+        errors += v == WG_ERROR;
+        unknown += v == WG_ERROR || v == WG_INCONCLUSIVE ? w : 0;
+        key_failed |= p && p->key && v == WG_FAIL;
+        key_inconclusive |= p && p->key && v == WG_INCONCLUSIVE;
         total += w;
-        got += w * (rs[i].verdict == WG_PASS ? 1.0 : rs[i].verdict == WG_WARN ? 0.5 : 0.0);
+        got += w * (v == WG_PASS ? 1.0 : v == WG_WARN ? 0.5 : 0.0);
     }
     if (counted == 0) {
         return WG_INCONCLUSIVE; /* nothing judged is not a pass */
@@ -706,12 +719,19 @@ enum wg_verdict wg_rules_combine(const struct wg_feature *f, const struct wg_rul
     if (key_failed) {
         return WG_FAIL;
     }
-    if (errors == counted) {
+    if (!(total > 0)) {
+        return errors ? WG_ERROR : WG_INCONCLUSIVE;
+    }
+    double best = (got + unknown) / total * 100.0; /* as if every unknown had passed */
+    if (best < f->score.warn_pct) {
+        return WG_FAIL;
+    }
+    if (errors) {
         return WG_ERROR;
     }
-    if (!(total > 0)) {
-        return WG_INCONCLUSIVE;
-    }
     double s = got / total * 100.0;
-    return s >= f->score.pass_pct ? WG_PASS : s >= f->score.warn_pct ? WG_WARN : WG_FAIL;
+    enum wg_verdict v = s >= f->score.pass_pct   ? WG_PASS
+                        : s >= f->score.warn_pct ? WG_WARN
+                                                 : WG_INCONCLUSIVE; /* best >= warn_pct */
+    return key_inconclusive ? wg_verdict_worst(v, WG_INCONCLUSIVE) : v;
 }

@@ -106,6 +106,74 @@ run validate --config "$WG_TMP/baddur.yaml"
 expect_eq "bad duration exits 78" 78 "$rc"
 expect_match "bad duration names line and key" 'baddur.yaml:[0-9]+:[0-9]+: features\.checkout\.rules\[0\]\.window' "$err"
 
+# --- nothing judged is inconclusive (exit 2), never a pass: no features at all, a feature
+# with no rules, every rule dry-run; the reason is shown and no 1970 window is printed.
+# (Before: `verdict: PASS`, exit 0, window 1970-01-01.) /v1/gate goes through the same code.
+printf 'sources:\n  db: {url: %s, database: telemetry}\nwaves: [{name: staging, source: db}]\n' \
+    "$INFLUX_URL" > "$WG_TMP/nofeat.yaml"
+cp "$WG_TMP/nofeat.yaml" "$WG_TMP/norules.yaml"
+printf 'features:\n  f:\n    rules: []\n' >> "$WG_TMP/norules.yaml"
+sed 's|^\(\s*\)window: 10m|\1window: 10m\n\1dry_run: true|' "$cfg" > "$WG_TMP/dry.yaml"
+run validate --config "$WG_TMP/nofeat.yaml"
+expect_eq "a config without features validates" 0 "$rc"
+for c in nofeat norules dry; do
+    args=(--wave staging)
+    [ "$c" = dry ] && args+=(--feature checkout --deploy-time "$T")
+    run check --config "$WG_TMP/$c.yaml" "${args[@]}"
+    expect_eq "$c: nothing judged exits 2" 2 "$rc"
+    expect_match "$c: text verdict inconclusive" 'verdict: INCONCLUSIVE' "$out"
+    expect_match "$c: text reason" 'reason: no rules for this wave/feature' "$out"
+    expect_eq "$c: no 1970 window in text" "" "$(grep 1970 <<<"$out")"
+    run check --config "$WG_TMP/$c.yaml" "${args[@]}" --format json
+    expect_eq "$c: json exits 2" 2 "$rc"
+    expect_eq "$c: json verdict" inconclusive "$(jq_get "$out" 'd["verdict"]')"
+    expect_match "$c: json reason" 'no rules for this wave/feature' "$(jq_get "$out" 'd["reason"]')"
+    expect_eq "$c: no 1970 window in json" "" "$(grep 1970 <<<"$out")"
+done
+serve_start "$WG_TMP/nofeat.yaml" || exit 1
+body=$(curl -s "$BASE/v1/gate?wave=staging")
+expect_eq "/v1/gate without features: inconclusive" inconclusive "$(jq_get "$body" 'd["verdict"]')"
+expect_match "/v1/gate gives the reason" 'no rules for this wave/feature' \
+    "$(jq_get "$body" 'd.get("reason")')"
+serve_stop
+
+# --- history for baseline: previous is what the caller decides: deploys and finished analyses,
+# not every check without a deploy (a monitor tick, a look). (Before: every check recorded.)
+pcfg="$WG_TMP/previous.yaml"
+cat > "$pcfg" <<YAML
+state_dir: $WG_TMP/pstate
+sources:
+  local: {kind: influxql, url: $INFLUX_URL, database: telemetry}
+waves: [{name: staging, env: staging, source: local}]
+features:
+  prev:
+    rules:
+      - name: mean-vs-previous
+        query: SELECT mean("latency_ms") FROM "http" WHERE "env" = {{ env }} AND time >= {{ start }} AND time < {{ end }}
+        baseline: previous
+        max_increase: 20%
+YAML
+rows() { "$WG" history list --config "$pcfg" | grep -c ' mean-vs-previous '; }
+run check --config "$pcfg" --wave staging
+run check --config "$pcfg" --wave staging
+expect_eq "checks without a deploy record no history" 0 "$(rows)"
+run check --config "$pcfg" --wave staging --deploy-time "$T"
+expect_eq "a deploy-anchored check records" 1 "$(rows)"
+run check --config "$pcfg" --wave staging --deploy-time "$T" --wait --count 3 --interval 100ms
+expect_eq "check --wait records its decision only (3 looks, 1 row)" 2 "$(rows)"
+serve_start "$pcfg" || exit 1
+curl -s "$BASE/v1/gate?wave=staging" > /dev/null
+expect_eq "/v1/gate without deploy_time records nothing" 2 "$(rows)"
+curl -s "$BASE/v1/gate?wave=staging&deploy_time=$T" > /dev/null
+expect_eq "/v1/gate with deploy_time records" 3 "$(rows)"
+id=$(jq_get "$(curl -s -H 'Content-Type: application/json' --data-binary \
+    "{\"wave\":\"staging\",\"deploy_time\":\"$T\",\"interval\":\"100ms\",\"count\":3}" \
+    "$BASE/v1/analyses")" 'd["id"]')
+analysis_done() { curl -s "$BASE/v1/analyses/$id" | grep -q '"status":"\(pass\|fail\|inconclusive\|error\)"'; }
+wait_for 20 analysis_done
+expect_eq "/v1/analyses records its final look only (3 looks, 1 row)" 4 "$(rows)"
+serve_stop
+
 # --- InfluxDB stopped: could not evaluate, exit 3 (never 0)
 influx_stop
 run check --config "$cfg" --wave staging --feature checkout --deploy-time "$T" --format json

@@ -1,7 +1,8 @@
 /* test_gate_check.c — the gate's own decisions, without a data source: rule windows anchored
  * on the deploy (delay, baselines), exit codes, the JSON verdict's shape (warn passes, non-finite
- * values are null), and check --wait's loop (spacing, limits, errors never failing) with an
- * injected clock against a source that refuses connections.
+ * values are null), the wave over its features (every pair; nothing judged is inconclusive),
+ * history recorded only when the caller asks, the analysis step, and check --wait's loop
+ * (spacing, limits, errors never failing) with an injected clock against a refusing source.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gate/gate_int.h"
 
@@ -334,9 +336,231 @@ static void test_wait_outage_is_error(void **state)
     wg_diags_free(&d);
 }
 
+/* ---- the wave over its features ---------------------------------------------------------- */
+
+static void test_combine_features_pairs(void **state)
+{
+    (void)state;
+#define P WG_PASS
+#define W WG_WARN
+#define I WG_INCONCLUSIVE
+#define E WG_ERROR
+#define F WG_FAIL
+    static const enum wg_verdict want[5][5] = {
+        {P, W, I, E, F}, {W, W, I, E, F}, {I, I, I, E, F}, {E, E, E, E, F}, {F, F, F, F, F}};
+#undef P
+#undef W
+#undef I
+#undef E
+#undef F
+    int bad = 0;
+    for (int a = 0; a <= WG_FAIL; a++) {
+        for (int b = 0; b <= WG_FAIL; b++) {
+            enum wg_verdict v[2] = {(enum wg_verdict)a, (enum wg_verdict)b};
+            enum wg_verdict got = wg_gate_combine_features(v, 2);
+            printf("features %-12s + %-12s want %-12s got %s\n", wg_verdict_name(v[0]),
+                   wg_verdict_name(v[1]), wg_verdict_name(want[a][b]), wg_verdict_name(got));
+            bad += got != want[a][b];
+        }
+    }
+    /* nothing judged: no feature at all (was PASS: combine() started at WG_PASS) */
+    enum wg_verdict got = wg_gate_combine_features(NULL, 0);
+    printf("features: none  want inconclusive got %s\n", wg_verdict_name(got));
+    bad += got != WG_INCONCLUSIVE;
+    assert_int_equal(bad, 0);
+}
+
+static struct wg_config *load(const char *yaml)
+{
+    struct wg_config *cfg = NULL;
+    struct wg_diags d = {0};
+    enum wg_err rc = wg_config_load_mem("t.yaml", yaml, strlen(yaml), &cfg, &d);
+    if (rc != WG_OK) {
+        wg_diags_print(&d, stderr);
+    }
+    wg_diags_free(&d);
+    assert_int_equal(rc, WG_OK);
+    return cfg;
+}
+
+/* Zero rules judged is inconclusive with a reason in text and JSON, and no 1970 window. */
+static void test_nothing_judged(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name, *yaml, *reason;
+    } cases[] = {
+        {"no features", "sources:\n  db: {url: 'http://127.0.0.1:9', database: d}\n"
+                        "waves: [{name: staging, source: db}]\n",
+         "no rules for this wave/feature: the config has no features"},
+        {"every rule dry-run",
+         "sources:\n  db: {url: 'http://127.0.0.1:9', database: d, retries: 0, timeout: 2s}\n"
+         "waves: [{name: staging, source: db}]\n"
+         "features:\n  f:\n    rules:\n"
+         "      - {name: r, query: 'SELECT 1', threshold: {max: 1}, dry_run: true}\n",
+         "no rules for this wave/feature: every rule is dry-run"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct wg_config *cfg = load(cases[i].yaml);
+        struct wg_check_req req = {.wave = "staging", .now_ns = T0};
+        struct wg_check_report *rep = NULL;
+        char err[256];
+        assert_int_equal(wg_gate_check(cfg, &req, &rep, err, sizeof(err)), WG_OK);
+        printf("%s: want inconclusive \"%s\", got %s \"%s\"\n", cases[i].name, cases[i].reason,
+               wg_verdict_name(rep->verdict), rep->reason);
+        assert_int_equal(rep->verdict, WG_INCONCLUSIVE);
+        assert_int_equal(wg_gate_exit_code(rep->verdict), WG_EXIT_INCONCLUSIVE);
+        assert_string_equal(rep->reason, cases[i].reason);
+        char *js = wg_gate_report_json(rep);
+        cJSON *d = cJSON_Parse(js);
+        assert_string_equal(cJSON_GetObjectItem(d, "verdict")->valuestring, "inconclusive");
+        assert_string_equal(cJSON_GetObjectItem(d, "reason")->valuestring, cases[i].reason);
+        if (rep->nrules == 0) {
+            assert_true(cJSON_IsNull(cJSON_GetObjectItem(d, "window")));
+        }
+        assert_null(strstr(js, "1970"));
+        cJSON_Delete(d);
+        free(js);
+        char buf[4096] = "";
+        FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
+        wg_gate_report_text(rep, f);
+        fclose(f);
+        assert_non_null(strstr(buf, "verdict: INCONCLUSIVE"));
+        assert_non_null(strstr(buf, cases[i].reason));
+        assert_null(strstr(buf, "1970"));
+        wg_check_report_free(rep);
+        wg_config_free(cfg);
+    }
+}
+
+/* ---- history: the caller decides what is recorded ---------------------------------------- */
+
+static int history_rows(const char *dir)
+{
+    char buf[8192] = "";
+    FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
+    wg__gate_history_list(dir, NULL, NULL, NULL, f);
+    fclose(f);
+    int lines = 0;
+    for (const char *p = buf; *p; p++) {
+        lines += *p == '\n';
+    }
+    return strncmp(buf, "ID", 2) == 0 ? lines - 1 : 0; /* header, or "no history in" */
+}
+
+static const char PREVIOUS_YAML[] =
+    "sources:\n  db: {url: 'http://127.0.0.1:9', database: d, retries: 0, timeout: 2s}\n"
+    "waves: [{name: w, source: db}]\n"
+    "features:\n  f:\n    rules:\n"
+    "      - {name: r, query: 'SELECT 1', baseline: previous, max_increase: 20%}\n";
+
+static void test_history_recorded_by_caller(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/wg-test-history-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct wg_config *cfg = load(PREVIOUS_YAML);
+    char err[256];
+    /* two monitor-style checks (no deploy, flag off): nothing recorded (was 2 rows) */
+    for (int i = 0; i < 2; i++) {
+        struct wg_check_req req = {.wave = "w", .now_ns = T0 + i * MIN, .state_dir = dir};
+        struct wg_check_report *rep = NULL;
+        assert_int_equal(wg_gate_check(cfg, &req, &rep, err, sizeof(err)), WG_OK);
+        wg_check_report_free(rep);
+    }
+    int got = history_rows(dir);
+    printf("monitor-style checks: want 0 rows, got %d\n", got);
+    assert_int_equal(got, 0);
+    /* a deploy-anchored one records */
+    struct wg_check_req req = {
+        .wave = "w", .now_ns = T0, .deploy_ns = T0 - 30 * MIN, .state_dir = dir,
+        .record_history = 1};
+    struct wg_check_report *rep = NULL;
+    assert_int_equal(wg_gate_check(cfg, &req, &rep, err, sizeof(err)), WG_OK);
+    wg_check_report_free(rep);
+    got = history_rows(dir);
+    printf("deploy-anchored check: want 1 row, got %d\n", got);
+    assert_int_equal(got, 1);
+
+    /* check --wait: only the decision (the final look) is recorded, not each look */
+    struct clock c = {.now = T0};
+    struct wg_wait_opts o;
+    memset(&o, 0, sizeof(o));
+    o.interval_ns = MIN;
+    o.count = 3;
+    o.limits = (struct wg_limits){.failure_limit = 0, .consecutive_failures = -1,
+                                  .inconclusive_limit = 3, .error_limit = 5, .count = 3};
+    o.ud = &c;
+    o.now = fake_now;
+    o.sleep_until = fake_sleep;
+    struct wg_check_req wreq = {.wave = "w", .state_dir = dir, .deploy_ns = T0 - 30 * MIN};
+    struct wg_limits_state st;
+    struct wg_check_report *last = NULL;
+    assert_int_equal(wg_gate_wait(cfg, &wreq, &o, &st, &last, err, sizeof(err)), WG_OK);
+    assert_int_equal(st.measurements, 3);
+    wg_check_report_free(last);
+    got = history_rows(dir);
+    printf("check --wait, 3 looks: want 2 rows, got %d\n", got);
+    assert_int_equal(got, 2);
+    wg_config_free(cfg);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/state.db", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/state.db-wal", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/state.db-shm", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* The analysis step shared by check --wait and /v1/analyses: rules judged per look, the
+ * decision at the last look, a report-less look (another evaluator) still counts. */
+static void test_analysis_step(void **state)
+{
+    (void)state;
+    struct wg_limits l = {.failure_limit = 0, .consecutive_failures = -1,
+                          .inconclusive_limit = 3, .error_limit = 3, .count = 3};
+    struct wg_gate_analysis an;
+    wg_gate_analysis_init(&an, &l, 3, NULL);
+    struct wg_rule_report rr[2];
+    memset(rr, 0, sizeof(rr));
+    struct wg_check_report rep;
+    memset(&rep, 0, sizeof(rep));
+    rep.rules = rr;
+    rep.nrules = 2;
+    struct wg_check_req req = {0};
+    wg_gate_analysis_req(&an, &req);
+    assert_int_equal(req.look, 1);
+    assert_int_equal(req.max_looks, 3);
+    assert_null(req.last_tested);
+    rr[0].res.verdict = WG_PASS;
+    rr[1].res.verdict = WG_INCONCLUSIVE;
+    rep.verdict = WG_INCONCLUSIVE;
+    assert_int_equal(wg_gate_analysis_step(&an, rep.verdict, &rep), 0);
+    wg_gate_analysis_req(&an, &req);
+    assert_int_equal(req.look, 2);
+    assert_int_equal(req.nlast_tested, 2);
+    assert_int_equal(req.last_tested[0], 1); /* judged at look 1 */
+    assert_int_equal(req.last_tested[1], 0); /* never judged: its budget carries over */
+    assert_int_equal(wg_gate_analysis_step(&an, WG_PASS, NULL), 0);
+    rr[1].res.verdict = WG_PASS;
+    rep.verdict = WG_PASS;
+    assert_int_equal(wg_gate_analysis_step(&an, rep.verdict, &rep), 1);
+    assert_int_equal(an.st.verdict, WG_PASS);
+    assert_int_equal(an.tested[1], 3);
+    assert_int_equal(wg_gate_analysis_step(&an, WG_FAIL, &rep), 1); /* decided stays decided */
+    assert_int_equal(an.st.verdict, WG_PASS);
+    wg_gate_analysis_clear(&an);
+    wg_gate_analysis_clear(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_combine_features_pairs),
+        cmocka_unit_test(test_nothing_judged),
+        cmocka_unit_test(test_history_recorded_by_caller),
+        cmocka_unit_test(test_analysis_step),
         cmocka_unit_test(test_windows),
         cmocka_unit_test(test_windows_overflow),
         cmocka_unit_test(test_check_overflow_never_passes),

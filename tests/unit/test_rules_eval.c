@@ -485,9 +485,21 @@ static const struct ccase ccases[] = {
      1000.0 / 11},
     {"failing key rule fails", 1, {WG_PASS, WG_FAIL}, {10, 1}, {0, 1}, {0}, 2, WG_FAIL,
      1000.0 / 11},
-    {"key rule in error does not fail", 1, {WG_PASS, WG_ERROR}, {10, 1}, {0, 1}, {0}, 2,
-     WG_PASS, 1000.0 / 11},
-    {"error scores 0", 1, {WG_PASS, WG_ERROR}, {1, 1}, {0}, {0}, 2, WG_FAIL, 50},
+    /* was PASS: a key rule that could not be evaluated never passes (fail closed) */
+    {"key rule in error: could not evaluate", 1, {WG_PASS, WG_ERROR}, {10, 1}, {0, 1}, {0}, 2,
+     WG_ERROR, 1000.0 / 11},
+    /* an error scores 0 but is not evidence: error, neither pass nor fail */
+    {"error scores 0, feature errors", 1, {WG_PASS, WG_ERROR}, {1, 1}, {0}, {0}, 2, WG_ERROR, 50},
+    {"non-key error beside a heavier pass: error", 1, {WG_PASS, WG_ERROR}, {10, 1}, {0}, {0}, 2,
+     WG_ERROR, 1000.0 / 11},
+    {"fail even if the errors passed: fail", 1, {WG_FAIL, WG_ERROR, WG_PASS}, {8, 1, 1}, {0}, {0},
+     3, WG_FAIL, 10},
+    {"key rule inconclusive: at best inconclusive", 1, {WG_PASS, WG_INCONCLUSIVE}, {10, 1},
+     {0, 1}, {0}, 2, WG_INCONCLUSIVE, 1000.0 / 11},
+    {"key inconclusive, score fails: fail", 1, {WG_FAIL, WG_INCONCLUSIVE}, {10, 1}, {0, 1}, {0},
+     2, WG_FAIL, 0},
+    {"only inconclusive rules: inconclusive, not fail", 1, {WG_INCONCLUSIVE, WG_INCONCLUSIVE},
+     {1, 1}, {0}, {0}, 2, WG_INCONCLUSIVE, 0},
     {"every rule errored", 1, {WG_ERROR, WG_ERROR}, {1, 1}, {0}, {0}, 2, WG_ERROR, 0},
     {"dry-run excluded from score", 1, {WG_PASS, WG_FAIL}, {1, 5}, {0}, {0, 1}, 2, WG_PASS, 100},
     {"inconclusive scores 0", 1, {WG_PASS, WG_INCONCLUSIVE}, {3, 1}, {0}, {0}, 2, WG_WARN, 75},
@@ -525,9 +537,148 @@ static void test_combine(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* ---- every pair of rule verdicts, for each way a feature combines its rules ---------------- */
+
+#define P_ WG_PASS
+#define W_ WG_WARN
+#define IN WG_INCONCLUSIVE
+#define E_ WG_ERROR
+#define F_ WG_FAIL
+
+/* want[a][b] for two rules of weight 1 with verdicts a and b (pass 90, warn 75). */
+static const struct {
+    const char *name;
+    int scoring, key_b; /* key_b: the second rule is a key rule */
+    enum wg_verdict want[5][5];
+} pair_tables[] = {
+    {"worst",
+     0,
+     0,
+     {{P_, W_, IN, E_, F_},
+      {W_, W_, IN, E_, F_},
+      {IN, IN, IN, E_, F_},
+      {E_, E_, E_, E_, F_},
+      {F_, F_, F_, F_, F_}}},
+    /* pass+warn 75: warn; pass+inconclusive 50 could be 100: inconclusive; an error never
+     * passes and fails only when the score fails even if it had passed */
+    {"score",
+     1,
+     0,
+     {{P_, W_, IN, E_, F_},
+      {W_, F_, IN, E_, F_},
+      {IN, IN, IN, E_, F_},
+      {E_, E_, E_, E_, F_},
+      {F_, F_, F_, F_, F_}}},
+    {"score, second rule key",
+     1,
+     1,
+     {{P_, W_, IN, E_, F_},
+      {W_, F_, IN, E_, F_},
+      {IN, IN, IN, E_, F_},
+      {E_, E_, E_, E_, F_},
+      {F_, F_, F_, F_, F_}}},
+};
+
+static void test_combine_pairs(void **state)
+{
+    (void)state;
+    int bad = 0;
+    for (size_t t = 0; t < sizeof(pair_tables) / sizeof(pair_tables[0]); t++) {
+        struct wg_feature f = {.name = "f"};
+        f.score = (struct wg_score){.enabled = pair_tables[t].scoring, .pass_pct = 90,
+                                    .warn_pct = 75};
+        for (int a = 0; a <= WG_FAIL; a++) {
+            for (int b = 0; b <= WG_FAIL; b++) {
+                struct wg_rule_result rs[2];
+                struct wg_rule_params pv[2];
+                const struct wg_rule_params *ps[2] = {&pv[0], &pv[1]};
+                memset(rs, 0, sizeof(rs));
+                memset(pv, 0, sizeof(pv));
+                rs[0].verdict = (enum wg_verdict)a;
+                rs[1].verdict = (enum wg_verdict)b;
+                pv[0].weight = pv[1].weight = 1;
+                pv[1].key = pair_tables[t].key_b;
+                double score;
+                enum wg_verdict got = wg_rules_combine(&f, rs, ps, 2, &score);
+                enum wg_verdict want = pair_tables[t].want[a][b];
+                printf("%-24s %-12s + %-12s want %-12s got %s\n", pair_tables[t].name,
+                       wg_verdict_name((enum wg_verdict)a), wg_verdict_name((enum wg_verdict)b),
+                       wg_verdict_name(want), wg_verdict_name(got));
+                bad += got != want;
+            }
+        }
+        /* nothing judged: no rules, or every rule dry-run */
+        struct wg_rule_result rs[2];
+        struct wg_rule_params pv[2];
+        const struct wg_rule_params *ps[2] = {&pv[0], &pv[1]};
+        memset(rs, 0, sizeof(rs));
+        memset(pv, 0, sizeof(pv));
+        pv[0].weight = pv[1].weight = 1;
+        pv[0].dry_run = pv[1].dry_run = 1;
+        double score;
+        enum wg_verdict none = wg_rules_combine(&f, rs, ps, 0, &score);
+        enum wg_verdict dry = wg_rules_combine(&f, rs, ps, 2, &score);
+        printf("%-24s no rules / all dry-run  want inconclusive got %s / %s\n",
+               pair_tables[t].name, wg_verdict_name(none), wg_verdict_name(dry));
+        bad += none != WG_INCONCLUSIVE;
+        bad += dry != WG_INCONCLUSIVE;
+    }
+    assert_int_equal(bad, 0);
+}
+
+/* A rule over its groups: every pair of group verdicts, made by real series (threshold
+ * warn_max 10, max 20, mean, min_samples 2): pass 1,1; warn 15,15; inconclusive one sample;
+ * error +Inf,-Inf (mean NaN); fail 30,30. No series at all is the no-data policy. */
+static void test_groups_pairs(void **state)
+{
+    (void)state;
+    static const double vals[5][3] = {
+        {1, 1, END}, {15, 15, END}, {1, END, END}, {I_, -I_, END}, {30, 30, END}};
+    static const enum wg_verdict want[5][5] = {{P_, W_, IN, E_, F_},
+                                               {W_, W_, IN, E_, F_},
+                                               {IN, IN, IN, E_, F_},
+                                               {E_, E_, E_, E_, F_},
+                                               {F_, F_, F_, F_, F_}};
+    struct wg_rule rule = {.name = "r"};
+    struct wg_rule_params p = {.reduce = WG_REDUCE_MEAN, .min_samples = 2};
+    p.threshold.has_max = 1;
+    p.threshold.max = 20;
+    p.threshold.has_warn_max = 1;
+    p.threshold.warn_max = 10;
+    int bad = 0;
+    for (int a = 0; a <= WG_FAIL; a++) {
+        for (int b = 0; b <= WG_FAIL; b++) {
+            struct sdef d[2] = {{{"host=a"}, {0}}, {{"host=b"}, {0}}};
+            memcpy(d[0].v, vals[a], sizeof(vals[a]));
+            memcpy(d[1].v, vals[b], sizeof(vals[b]));
+            struct wg_seriesset cur = {0};
+            build(&cur, d, 2);
+            struct wg_rule_input in = {.rule = &rule, .p = &p, .current = &cur};
+            struct wg_rule_result res;
+            assert_int_equal(wg_rules_eval(&in, &res), WG_OK);
+            printf("groups %-12s + %-12s want %-12s got %s (%s)\n",
+                   wg_verdict_name((enum wg_verdict)a), wg_verdict_name((enum wg_verdict)b),
+                   wg_verdict_name(want[a][b]), wg_verdict_name(res.verdict), res.reason);
+            bad += res.verdict != want[a][b];
+            wg_rule_result_clear(&res);
+            wg_seriesset_free(&cur);
+        }
+    }
+    struct wg_seriesset none = {0};
+    struct wg_rule_input in = {.rule = &rule, .p = &p, .current = &none};
+    struct wg_rule_result res;
+    assert_int_equal(wg_rules_eval(&in, &res), WG_OK);
+    printf("groups: no series  want inconclusive got %s\n", wg_verdict_name(res.verdict));
+    bad += res.verdict != WG_INCONCLUSIVE;
+    wg_rule_result_clear(&res);
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_combine_pairs),
+        cmocka_unit_test(test_groups_pairs),
         cmocka_unit_test(test_threshold_and_baseline),
         cmocka_unit_test(test_group_details),
         cmocka_unit_test(test_mann_whitney_judge),

@@ -100,10 +100,58 @@ static void test_limits(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Every pair of two looks (count 2), under the zeroed (Argo-strict) limits and under the
+ * defaults of `check --wait` (failure_limit 0, inconclusive_limit = count, error_limit 3).
+ * want[a][b] is the verdict after look a then look b; no look at all is inconclusive. */
+static const struct {
+    const char *name;
+    struct wg_limits l;
+    enum wg_verdict want[5][5];
+} pair_tables[] = {
+    {"zeroed",
+     {.count = 2},
+     {{P, W, I, E, F}, {W, W, I, E, F}, {I, I, I, I, I}, {E, E, E, E, E}, {F, F, F, F, F}}},
+    {"check --wait defaults",
+     {.failure_limit = 0, .consecutive_failures = -1, .inconclusive_limit = 2, .error_limit = 3,
+      .count = 2},
+     {{P, W, P, P, F}, {W, W, W, W, F}, {P, W, I, I, F}, {P, W, I, I, F}, {F, F, F, F, F}}},
+};
+
+static void test_limits_pairs(void **state)
+{
+    (void)state;
+    int bad = 0;
+    for (size_t t = 0; t < sizeof(pair_tables) / sizeof(pair_tables[0]); t++) {
+        const struct wg_limits *l = &pair_tables[t].l;
+        for (int a = 0; a <= WG_FAIL; a++) {
+            for (int b = 0; b <= WG_FAIL; b++) {
+                struct wg_limits_state st;
+                memset(&st, 0, sizeof(st));
+                int done = 0;
+                wg_limits_step(l, &st, (enum wg_verdict)a, &done);
+                enum wg_verdict got = wg_limits_step(l, &st, (enum wg_verdict)b, &done);
+                enum wg_verdict want = pair_tables[t].want[a][b];
+                printf("%-22s %-12s then %-12s want %-12s got %s%s\n", pair_tables[t].name,
+                       wg_verdict_name((enum wg_verdict)a), wg_verdict_name((enum wg_verdict)b),
+                       wg_verdict_name(want), wg_verdict_name(got), done ? "" : " (not done)");
+                bad += got != want || !done;
+            }
+        }
+        struct wg_limits_state st;
+        memset(&st, 0, sizeof(st));
+        enum wg_verdict none = wg_limits_finish(l, &st);
+        printf("%-22s no look                  want inconclusive got %s\n", pair_tables[t].name,
+               wg_verdict_name(none));
+        bad += none != WG_INCONCLUSIVE;
+    }
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_limits_pairs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
