@@ -5,54 +5,37 @@
  */
 #include "gate/gate_int.h"
 
-#include <errno.h>
+#include "common/store.h"
+
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-static const char SCHEMA[] =
+/* Version 1 is the schema that stores had before versions were counted (idempotent). */
+static const char *const MIGRATIONS[] = {
     "CREATE TABLE IF NOT EXISTS evaluations ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " at_ns INTEGER NOT NULL,"
     " feature TEXT NOT NULL, rule TEXT NOT NULL, wave TEXT NOT NULL,"
     " verdict TEXT NOT NULL, value REAL, samples INTEGER NOT NULL,"
     " invalidated INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX IF NOT EXISTS evaluations_key ON evaluations(feature, rule, wave, id);";
+    "CREATE INDEX IF NOT EXISTS evaluations_key ON evaluations(feature, rule, wave, id);",
+};
 
-/* Open (creating when `create`) the store; NULL with err set when it cannot. */
+/* Open (creating when `create`) the store; NULL with err set when it cannot, NULL with err ""
+ * when it does not exist yet and create is 0. */
 static sqlite3 *open_store(const char *dir, int create, char *err, size_t errlen)
 {
-    char path[1100];
+    struct wg_store_opts o = {
+        .dir = dir,
+        .file = "state.db",
+        .create = create,
+        .synchronous = 2,
+        .migrations = MIGRATIONS,
+        .nmigrations = (int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])),
+    };
     sqlite3 *db = NULL;
-    if (!dir || !*dir) {
-        snprintf(err, errlen, "no state_dir configured");
-        return NULL;
-    }
-    snprintf(path, sizeof(path), "%s/state.db", dir);
-    if (!create) {
-        struct stat st;
-        if (stat(path, &st) != 0) {
-            err[0] = '\0'; /* absent: not an error, just nothing stored */
-            return NULL;
-        }
-    } else if (wg_mkdirs(dir) != 0) {
-        snprintf(err, errlen, "cannot create state_dir %s: %s", dir, strerror(errno));
-        return NULL;
-    }
-    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "no memory");
-        sqlite3_close(db);
-        return NULL;
-    }
-    sqlite3_busy_timeout(db, 5000);
-    char *emsg = NULL;
-    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL;", NULL, NULL, &emsg) != SQLITE_OK ||
-        sqlite3_exec(db, SCHEMA, NULL, NULL, &emsg) != SQLITE_OK) {
-        snprintf(err, errlen, "state store %s: %s", path, emsg ? emsg : "error");
-        sqlite3_free(emsg);
-        sqlite3_close(db);
+    if (wg_store_open(&o, &db, err, errlen) != WG_OK) {
         return NULL;
     }
     return db;
@@ -102,7 +85,7 @@ enum wg_err wg__gate_state_previous(const char *state_dir, const struct wg_rule 
     }
 out:
     sqlite3_finalize(st);
-    sqlite3_close(db);
+    wg_store_close(db);
     return rc;
 }
 
@@ -142,8 +125,12 @@ void wg__gate_state_record(const char *state_dir, const struct wg_check_report *
     sqlite3_stmt *st = NULL;
     const char *sql = "INSERT INTO evaluations(at_ns, feature, rule, wave, verdict, value, samples)"
                       " VALUES(?,?,?,?,?,?,?)";
-    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+    int ok = wg_store_begin(db, 1, err, sizeof(err)) == WG_OK;
+    if (ok && sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, sizeof(err), "%s", sqlite3_errmsg(db));
+        ok = 0;
+    }
+    if (ok) {
         for (size_t i = 0; i < rep->nrules; i++) {
             const struct wg_rule_report *rr = &rep->rules[i];
             if (rr->rule->baseline.kind != WG_BASELINE_PREVIOUS) {
@@ -162,13 +149,24 @@ void wg__gate_state_record(const char *state_dir, const struct wg_check_report *
             }
             sqlite3_bind_int64(st, 7, (sqlite3_int64)rr->res.samples);
             if (sqlite3_step(st) != SQLITE_DONE) {
-                wg_log(WG_LOG_WARN, "history not recorded: %s", sqlite3_errmsg(db));
+                snprintf(err, sizeof(err), "%s", sqlite3_errmsg(db));
+                ok = 0;
+                break;
             }
         }
     }
     sqlite3_finalize(st);
-    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    sqlite3_close(db);
+    /* All of one evaluation or none of it: a half-recorded evaluation would skew the next
+     * `baseline: previous`. */
+    if (ok) {
+        ok = wg_store_commit(db, err, sizeof(err)) == WG_OK;
+    } else {
+        wg_store_rollback(db);
+    }
+    if (!ok) {
+        wg_log(WG_LOG_WARN, "history not recorded: %s", err);
+    }
+    wg_store_close(db);
 }
 
 /* Open an existing store and prepare sql with the (feature, rule, wave) filter bound to
@@ -189,7 +187,7 @@ static int open_filtered(const char *state_dir, const char *sql, const char *fea
     }
     if (sqlite3_prepare_v2(*db, sql, -1, st, NULL) != SQLITE_OK) {
         fprintf(stderr, "wavegate: state store: %s\n", sqlite3_errmsg(*db));
-        sqlite3_close(*db);
+        wg_store_close(*db);
         *db = NULL;
         return -1;
     }
@@ -230,7 +228,7 @@ int wg__gate_history_list(const char *state_dir, const char *feature, const char
                 sqlite3_column_int(st, 8) ? "  (invalidated)" : "");
     }
     sqlite3_finalize(st);
-    sqlite3_close(db);
+    wg_store_close(db);
     return 0;
 }
 
@@ -256,6 +254,6 @@ int wg__gate_history_invalidate(const char *state_dir, long id, const char *feat
         fprintf(stderr, "wavegate: state store: %s\n", sqlite3_errmsg(db));
     }
     sqlite3_finalize(st);
-    sqlite3_close(db);
+    wg_store_close(db);
     return rc;
 }
