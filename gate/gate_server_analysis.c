@@ -6,6 +6,8 @@
  */
 #include "gate/gate_int.h"
 
+#include "common/store.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <sqlite3.h>
@@ -33,6 +35,7 @@ struct wg__analyses {
     struct wg_server *s;
     sqlite3 *db; /* opened lazily: an idle server never touches SQLite */
     char path[1100];
+    char dir[1024];
     pthread_mutex_t mu; /* guards db and the list */
     pthread_cond_t cv;
     pthread_t th;
@@ -41,16 +44,16 @@ struct wg__analyses {
     size_t nrunning;
 };
 
-static const char SCHEMA[] =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=NORMAL;"
+/* Version 1 is the schema that stores had before versions were counted (idempotent). */
+static const char *const MIGRATIONS[] = {
     "CREATE TABLE IF NOT EXISTS analyses ("
     " id TEXT PRIMARY KEY, spec TEXT NOT NULL, status TEXT NOT NULL,"
     " verdict TEXT, reason TEXT, created_ns INTEGER NOT NULL, next_ns INTEGER NOT NULL,"
     " updated_ns INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS measurements ("
     " id TEXT NOT NULL, seq INTEGER NOT NULL, at_ns INTEGER NOT NULL, verdict TEXT NOT NULL,"
-    " report TEXT, PRIMARY KEY (id, seq));";
+    " report TEXT, PRIMARY KEY (id, seq));",
+};
 
 static void an_free(struct an *a)
 {
@@ -321,23 +324,20 @@ static void *runner(void *arg)
 /* Under A->mu (or before any thread): open the store and start the runner. */
 static enum wg_err db_open(struct wg__analyses *A, char *err, size_t errlen)
 {
-    char *emsg = NULL;
     if (A->db) {
         return WG_OK;
     }
-    if (sqlite3_open_v2(A->path, &A->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK ||
-        sqlite3_busy_timeout(A->db, 5000) != SQLITE_OK ||
-        sqlite3_exec(A->db, SCHEMA, NULL, NULL, &emsg) != SQLITE_OK) {
-        snprintf(err, errlen, "state store %s: %s", A->path,
-                 emsg    ? emsg
-                 : A->db ? sqlite3_errmsg(A->db)
-                         : "cannot open");
-        sqlite3_free(emsg);
-        sqlite3_close(A->db);
-        A->db = NULL;
-        return WG_EIO;
+    struct wg_store_opts o = {
+        .dir = A->dir,
+        .file = "serve.db",
+        .create = 1,
+        .synchronous = 1,
+        .migrations = MIGRATIONS,
+        .nmigrations = (int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])),
+    };
+    enum wg_err rc = wg_store_open(&o, &A->db, err, errlen);
+    if (rc != WG_OK) {
+        return rc;
     }
     db_resume(A);
     int e = pthread_create(&A->th, NULL, runner, A);
@@ -369,6 +369,7 @@ enum wg_err wg__analyses_open(struct wg_server *s, const char *state_dir, char *
         snprintf(err, errlen, "cannot create state_dir %s: %s", dir, strerror(errno));
         return WG_EIO;
     }
+    snprintf(A->dir, sizeof(A->dir), "%s", dir);
     snprintf(A->path, sizeof(A->path), "%s/serve.db", dir);
     /* A store from an earlier run may hold running analyses: resume them now. */
     return stat(A->path, &st) == 0 ? db_open(A, err, errlen) : WG_OK;
@@ -391,7 +392,7 @@ void wg__analyses_close(struct wg__analyses *A)
         A->running = a->next;
         an_free(a);
     }
-    sqlite3_close(A->db);
+    wg_store_close(A->db);
     pthread_mutex_destroy(&A->mu);
     pthread_cond_destroy(&A->cv);
     free(A);
