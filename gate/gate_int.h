@@ -348,4 +348,15 @@ void wg__guard_busy(struct wg__guard *g, struct MHD_Connection *mc);
 /* A response went out on a keep-alive connection: the next request's deadline starts now. */
 void wg__guard_waiting(struct wg__guard *g, struct MHD_Connection *mc);
 
+/* The POST /v1/analyses body check alone (no store, no config): 0, or 400 with err set.
+ * The fuzz target tests/fuzz/fuzz_body.c drives it. */
+unsigned wg__analyses_spec_check(const char *body, size_t len, char *err, size_t errlen);
+
+/* The JSON request bodies of serve, one parser each, as (const uint8_t *, size_t) entry
+ * points (tests/fuzz/fuzz_body.c; fixtures in tests/unit/test_gate_server.c). Returns the
+ * status the route would answer for the body alone: 0 (accepted), 400 with err set, 500. */
+enum wg__body { WG__B_GATE = 0, WG__B_FLAGGER, WG__B_ANALYSES, WG__B_SILENCES, WG__B_LAST };
+unsigned wg__route_body_check(enum wg__body kind, const uint8_t *data, size_t size, char *err,
+                              size_t errlen);
+
 #endif

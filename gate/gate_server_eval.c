@@ -128,12 +128,16 @@ static enum wg_err set_wave(struct wg__params *p, const char *v, char *err, size
     return (p->wave = wg_strdup(v)) ? WG_OK : WG_ENOMEM;
 }
 
+/* Unix seconds past this (year 2255) overflow int64 nanoseconds; the fuzz target found
+ * deploy_time 17675225600 (tests/unit/test_gate_server.c, crash-b741ced0). */
+#define MAX_DEPLOY_SECS 9000000000LL
+
 /* RFC3339 or Unix seconds. */
 static enum wg_err set_deploy(struct wg__params *p, const char *v, char *err, size_t errlen)
 {
     char *end = NULL;
     long long secs = strtoll(v, &end, 10);
-    if (*v && end && *end == '\0' && secs > 0 && secs < 32503680000LL) {
+    if (*v && end && *end == '\0' && secs > 0 && secs < MAX_DEPLOY_SECS) {
         p->deploy_ns = (int64_t)secs * WG_NS_PER_SEC;
         return WG_OK;
     }
@@ -234,7 +238,7 @@ static enum wg_err json_member(struct wg__params *p, const cJSON *it, int flagge
     }
     if (!strcmp(k, "deploy_time") && cJSON_IsNumber(it)) {
         double d = it->valuedouble;
-        if (!(d > 0 && d < 32503680000.0)) {
+        if (!(d > 0 && d < (double)MAX_DEPLOY_SECS)) {
             snprintf(err, errlen, "deploy_time: want Unix seconds or RFC3339");
             return WG_EINVAL;
         }

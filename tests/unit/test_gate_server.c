@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "gate/gate.h"
+#include "gate/gate_int.h"
 
 #define TOKEN "s3cret-token-for-tests-0123456789abcdef"
 
@@ -26,9 +27,8 @@ static int g_port;
 static struct wg_server *g_srv;
 static char g_state[64];
 
-static enum wg_err fake_eval(void *ud, const struct wg_config *cfg,
-                             const struct wg_check_req *req, enum wg_verdict *verdict,
-                             char **json, char *err, size_t errlen)
+static enum wg_err fake_eval(void *ud, const struct wg_config *cfg, const struct wg_check_req *req,
+                             enum wg_verdict *verdict, char **json, char *err, size_t errlen)
 {
     (void)ud;
     (void)cfg;
@@ -170,8 +170,7 @@ static void run_cases(const struct tcase *t, size_t n)
     int bad = 0;
     for (size_t i = 0; i < n; i++) {
         struct resp r;
-        const char *auth = t[i].auth == 1 ? "Bearer " TOKEN : t[i].auth == 2 ? "Bearer nope"
-                                                                            : NULL;
+        const char *auth = t[i].auth == 1 ? "Bearer " TOKEN : t[i].auth == 2 ? "Bearer nope" : NULL;
         http(t[i].method, t[i].path, auth, t[i].body, &r);
         int ok = r.status == t[i].want && (!t[i].want_body || strstr(r.body, t[i].want_body)) &&
                  (!t[i].want_hdr || strcasestr(r.hdrs, t[i].want_hdr));
@@ -207,8 +206,7 @@ static void test_gate_modes(void **state)
         {"POST", "/v1/gate", "{\"wave\":\"pass\",\"feature\":[\"a\",\"b\"]}", 1, 200,
          "\"nfeatures\":2", NULL},
         {"POST", "/v1/gate?mode=status", "{\"wave\":\"inconclusive\"}", 1, 409, NULL, NULL},
-        {"GET", "/v1/gate?wave=pass&feature=a&feature=b,c", NULL, 1, 200, "\"nfeatures\":3",
-         NULL},
+        {"GET", "/v1/gate?wave=pass&feature=a&feature=b,c", NULL, 1, 200, "\"nfeatures\":3", NULL},
         {"POST", "/v1/gate", "{\"stage\":\"pass\",\"deploy_time\":\"2026-01-02T03:04:05Z\"}", 1,
          200, "pass", NULL},
         /* unknown wave: 404 naming it */
@@ -249,8 +247,8 @@ static void test_flagger(void **state)
                      verdicts[v], TOKEN);
             http("POST", path, NULL, body, &r);
             if (r.status != t[i].want[v]) {
-                print_error("flagger %s verdict %s: want %ld got %ld %s\n", t[i].hook,
-                            verdicts[v], t[i].want[v], r.status, r.body);
+                print_error("flagger %s verdict %s: want %ld got %ld %s\n", t[i].hook, verdicts[v],
+                            t[i].want[v], r.status, r.body);
                 bad++;
             }
         }
@@ -268,8 +266,7 @@ static void test_flagger(void **state)
         {"POST", "/v1/flagger/rollout?wave=pass",
          "{\"name\":\"p\",\"metadata\":{\"token\":\"wrong\"}}", 0, 401, NULL, NULL},
         /* a header token works too */
-        {"POST", "/v1/flagger/confirm-promotion?wave=pass", "{\"name\":\"p\"}", 1, 200, NULL,
-         NULL},
+        {"POST", "/v1/flagger/confirm-promotion?wave=pass", "{\"name\":\"p\"}", 1, 200, NULL, NULL},
         /* unknown hook, GET */
         {"POST", "/v1/flagger/nope?wave=pass", "{}", 1, 404, NULL, NULL},
         {"GET", "/v1/flagger/rollout?wave=pass", NULL, 1, 405, NULL, NULL},
@@ -299,8 +296,7 @@ static void test_auth_and_bad_input(void **state)
         {"POST", "/v1/gate", "{\"wave\":", 1, 400, "malformed JSON at byte", NULL},
         {"POST", "/v1/gate", "[1,2]", 1, 400, "want a JSON object", NULL},
         {"POST", "/v1/gate", "{\"wave\":42}", 1, 400, "wave: want a string", NULL},
-        {"POST", "/v1/gate", "{\"wave\":\"pass\",\"feature\":[1]}", 1, 400, "want strings",
-         NULL},
+        {"POST", "/v1/gate", "{\"wave\":\"pass\",\"feature\":[1]}", 1, 400, "want strings", NULL},
         {"GET", "/v1/gate?wave=pass&mode=loud", NULL, 1, 400, "mode: want body or status", NULL},
         {"GET", "/v1/gate?wave=pass&deploy_time=yesterday", NULL, 1, 400, "deploy_time", NULL},
         {"GET", "/v1/gate", NULL, 1, 400, "wave: required", NULL},
@@ -339,8 +335,7 @@ static void test_single_flight_and_cache(void **state)
     }
     int evals = (int)atomic_load(&g_evals) - before;
     if (evals != 1) {
-        print_error("want 1 evaluation for %d identical concurrent requests, got %d\n", N,
-                    evals);
+        print_error("want 1 evaluation for %d identical concurrent requests, got %d\n", N, evals);
     }
     assert_int_equal(evals, 1);
     /* within the TTL (2s here) the verdict is cached */
@@ -368,15 +363,67 @@ static void test_analysis_lifecycle(void **state)
     assert_non_null(strstr(r.body, "unknown wave"));
 }
 
+/* Crashes found by tests/fuzz/fuzz_body.c, named after the libFuzzer artifact, plus the
+ * bodies just inside and outside the range they probed. The first three overflowed int64
+ * nanoseconds (undefined behaviour, fatal under -fsanitize=undefined) before deploy_time
+ * was capped at 9e9 Unix seconds. */
+#define FIX(kind, lit, want)                                                                       \
+    {                                                                                              \
+#kind ": " lit, kind, lit, sizeof(lit) - 1, want                                           \
+    }
+static void test_body_fixtures(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        enum wg__body kind;
+        const char *body;
+        size_t len;
+        unsigned want;
+    } t[] = {
+        /* crash-b741ced0ea1a120246d2ebc842c972c5ebe66fe4: numeric deploy_time 1.7e10 s */
+        FIX(WG__B_GATE,
+            "{\"stage\":\"prod\",\"feature\":\"a,b\xff\xff\xff,\xff\xff,c\","
+            "\"deploy_time\":17675225600}",
+            400),
+        /* crash-935577f46c1fd594b6010bcc10c53d327e10f697: string deploy_time in metadata */
+        FIX(WG__B_FLAGGER, "{\"(m\":\"\",\"metadata\":{\"deploy_time\\u0000o\":\"23333333331\"}}",
+            400),
+        /* crash-c71013b7eda176f5b439ea5b688b5bb04c50479e: the analyses spec, same parser */
+        FIX(WG__B_ANALYSES,
+            "{\"deploy_time\":\"015532559272\",\"interval\":\"1s\",\"count\":1,"
+            "\"wave\":\"w\"}",
+            400),
+        FIX(WG__B_GATE, "{\"wave\":\"w\",\"deploy_time\":8999999999}", 0),
+        FIX(WG__B_GATE, "{\"wave\":\"w\",\"deploy_time\":\"9000000000\"}", 400),
+        FIX(WG__B_GATE, "{\"wave\":\"w\",\"deploy_time\":-1e308}", 400),
+        FIX(WG__B_GATE, "{\"wave\":\"w\",\"deploy_time\":1e400}", 400),
+        FIX(WG__B_ANALYSES, "{\"wave\":\"w\",\"interval\":\"1s\",\"count\":1e300}", 400),
+        FIX(WG__B_SILENCES, "{\"matchers\":[],\"endsAt\":\"9999-99-99T99:99:99Z\"}", 400),
+        FIX(WG__B_GATE, "", 400),
+        FIX(WG__B_FLAGGER, "[]", 400),
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        char err[512] = "";
+        unsigned got =
+            wg__route_body_check(t[i].kind, (const uint8_t *)t[i].body, t[i].len, err, sizeof(err));
+        if (got != t[i].want) {
+            print_error("case %zu %s\n  want %u\n  got  %u (%s)\n", i, t[i].name, t[i].want, got,
+                        err);
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gate_modes),
-        cmocka_unit_test(test_flagger),
-        cmocka_unit_test(test_auth_and_bad_input),
-        cmocka_unit_test(test_single_flight_and_cache),
-        cmocka_unit_test(test_analysis_lifecycle),
+        cmocka_unit_test(test_gate_modes),         cmocka_unit_test(test_flagger),
+        cmocka_unit_test(test_auth_and_bad_input), cmocka_unit_test(test_single_flight_and_cache),
+        cmocka_unit_test(test_analysis_lifecycle), cmocka_unit_test(test_body_fixtures),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
