@@ -337,6 +337,8 @@ enum MHD_Result wg__monitor_silences(struct wg_server *s, struct MHD_Connection 
  * the connection opened (or its previous response) are closed; above limit - limit/8 open
  * connections a new one sheds the oldest waiting one. */
 enum wg_err wg__guard_start(struct wg__guard *g, unsigned limit, int64_t deadline_ns);
+/* server.request_timeout after a reload. */
+void wg__guard_set_deadline(struct wg__guard *g, int64_t deadline_ns);
 void wg__guard_stop(struct wg__guard *g);
 /* After MHD_stop_daemon; NULL-safe on a guard never started. */
 void wg__guard_free(struct wg__guard *g);

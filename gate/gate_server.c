@@ -554,6 +554,7 @@ enum wg_err wg_server_reload(struct wg_server *s, struct wg_diags *diags)
     struct wg__cfgref *old = s->gen;
     s->gen = g;
     pthread_mutex_unlock(&s->mu);
+    wg__guard_set_deadline(&s->guard, b->request_timeout_ns);
     wg__server_cache_clear(s);
     wg__server_gen_put(old);
     wg__monitor_reload(s); /* alerting follows the new generation */

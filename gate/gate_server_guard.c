@@ -105,6 +105,14 @@ enum wg_err wg__guard_start(struct wg__guard *g, unsigned limit, int64_t deadlin
     return WG_OK;
 }
 
+void wg__guard_set_deadline(struct wg__guard *g, int64_t deadline_ns)
+{
+    pthread_mutex_lock(&g->mu);
+    g->deadline_ns = deadline_ns > 0 ? deadline_ns : 10 * WG_NS_PER_SEC;
+    pthread_cond_signal(&g->cv); /* a shorter deadline may be due already */
+    pthread_mutex_unlock(&g->mu);
+}
+
 void wg__guard_stop(struct wg__guard *g)
 {
     if (!g->inited) {

@@ -15,6 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "gate/gate.h"
@@ -27,8 +31,9 @@ static int g_port;
 static struct wg_server *g_srv;
 static char g_state[64];
 
-static enum wg_err fake_eval(void *ud, const struct wg_config *cfg, const struct wg_check_req *req,
-                             enum wg_verdict *verdict, char **json, char *err, size_t errlen)
+static enum wg_err fake_eval(void *ud, const struct wg_config *cfg,
+                             const struct wg_check_req *req, enum wg_verdict *verdict,
+                             char **json, char *err, size_t errlen)
 {
     (void)ud;
     (void)cfg;
@@ -137,6 +142,7 @@ static int setup(void **state)
     cfg->server.max_connections = 64;
     cfg->server.per_ip_connections = 64;
     cfg->server.connection_timeout_ns = 5 * WG_NS_PER_SEC;
+    cfg->server.request_timeout_ns = WG_NS_PER_SEC;
     cfg->server.threads = 2;
     struct wg_server_opts o = {NULL, "127.0.0.1:0", {fake_eval, NULL}};
     char err[256] = "";
@@ -170,7 +176,8 @@ static void run_cases(const struct tcase *t, size_t n)
     int bad = 0;
     for (size_t i = 0; i < n; i++) {
         struct resp r;
-        const char *auth = t[i].auth == 1 ? "Bearer " TOKEN : t[i].auth == 2 ? "Bearer nope" : NULL;
+        const char *auth = t[i].auth == 1 ? "Bearer " TOKEN : t[i].auth == 2 ? "Bearer nope"
+                                                                            : NULL;
         http(t[i].method, t[i].path, auth, t[i].body, &r);
         int ok = r.status == t[i].want && (!t[i].want_body || strstr(r.body, t[i].want_body)) &&
                  (!t[i].want_hdr || strcasestr(r.hdrs, t[i].want_hdr));
@@ -206,7 +213,8 @@ static void test_gate_modes(void **state)
         {"POST", "/v1/gate", "{\"wave\":\"pass\",\"feature\":[\"a\",\"b\"]}", 1, 200,
          "\"nfeatures\":2", NULL},
         {"POST", "/v1/gate?mode=status", "{\"wave\":\"inconclusive\"}", 1, 409, NULL, NULL},
-        {"GET", "/v1/gate?wave=pass&feature=a&feature=b,c", NULL, 1, 200, "\"nfeatures\":3", NULL},
+        {"GET", "/v1/gate?wave=pass&feature=a&feature=b,c", NULL, 1, 200, "\"nfeatures\":3",
+         NULL},
         {"POST", "/v1/gate", "{\"stage\":\"pass\",\"deploy_time\":\"2026-01-02T03:04:05Z\"}", 1,
          200, "pass", NULL},
         /* unknown wave: 404 naming it */
@@ -247,8 +255,8 @@ static void test_flagger(void **state)
                      verdicts[v], TOKEN);
             http("POST", path, NULL, body, &r);
             if (r.status != t[i].want[v]) {
-                print_error("flagger %s verdict %s: want %ld got %ld %s\n", t[i].hook, verdicts[v],
-                            t[i].want[v], r.status, r.body);
+                print_error("flagger %s verdict %s: want %ld got %ld %s\n", t[i].hook,
+                            verdicts[v], t[i].want[v], r.status, r.body);
                 bad++;
             }
         }
@@ -266,7 +274,8 @@ static void test_flagger(void **state)
         {"POST", "/v1/flagger/rollout?wave=pass",
          "{\"name\":\"p\",\"metadata\":{\"token\":\"wrong\"}}", 0, 401, NULL, NULL},
         /* a header token works too */
-        {"POST", "/v1/flagger/confirm-promotion?wave=pass", "{\"name\":\"p\"}", 1, 200, NULL, NULL},
+        {"POST", "/v1/flagger/confirm-promotion?wave=pass", "{\"name\":\"p\"}", 1, 200, NULL,
+         NULL},
         /* unknown hook, GET */
         {"POST", "/v1/flagger/nope?wave=pass", "{}", 1, 404, NULL, NULL},
         {"GET", "/v1/flagger/rollout?wave=pass", NULL, 1, 405, NULL, NULL},
@@ -296,7 +305,8 @@ static void test_auth_and_bad_input(void **state)
         {"POST", "/v1/gate", "{\"wave\":", 1, 400, "malformed JSON at byte", NULL},
         {"POST", "/v1/gate", "[1,2]", 1, 400, "want a JSON object", NULL},
         {"POST", "/v1/gate", "{\"wave\":42}", 1, 400, "wave: want a string", NULL},
-        {"POST", "/v1/gate", "{\"wave\":\"pass\",\"feature\":[1]}", 1, 400, "want strings", NULL},
+        {"POST", "/v1/gate", "{\"wave\":\"pass\",\"feature\":[1]}", 1, 400, "want strings",
+         NULL},
         {"GET", "/v1/gate?wave=pass&mode=loud", NULL, 1, 400, "mode: want body or status", NULL},
         {"GET", "/v1/gate?wave=pass&deploy_time=yesterday", NULL, 1, 400, "deploy_time", NULL},
         {"GET", "/v1/gate", NULL, 1, 400, "wave: required", NULL},
@@ -335,7 +345,8 @@ static void test_single_flight_and_cache(void **state)
     }
     int evals = (int)atomic_load(&g_evals) - before;
     if (evals != 1) {
-        print_error("want 1 evaluation for %d identical concurrent requests, got %d\n", N, evals);
+        print_error("want 1 evaluation for %d identical concurrent requests, got %d\n", N,
+                    evals);
     }
     assert_int_equal(evals, 1);
     /* within the TTL (2s here) the verdict is cached */
@@ -361,6 +372,51 @@ static void test_analysis_lifecycle(void **state)
     /* wg_config_wave on an empty config: the wave is unknown here -> 404 naming it */
     assert_int_equal(r.status, 404);
     assert_non_null(strstr(r.body, "unknown wave"));
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* request_timeout (1 s here) bounds the whole head: a byte every 100 ms is never idle for
+ * connection_timeout (5 s), yet the connection is closed at about 1 s. Without the guard it
+ * stays open for the whole 4 s. test_serve_limits.sh has the many-address siege. */
+static void test_request_deadline(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    static const char head[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: aaaaaaaaaaaaaaaaaaaa"
+                               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    double t0 = mono_s(), closed = -1;
+    for (size_t i = 0; i < sizeof(head) - 1 && mono_s() - t0 < 4; i++) {
+        if (send(fd, head + i, 1, MSG_NOSIGNAL) != 1) {
+            closed = mono_s() - t0;
+            break;
+        }
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 100) == 1) { /* readable: EOF (or a reset) from the server */
+            char c;
+            if (recv(fd, &c, 1, 0) <= 0) {
+                closed = mono_s() - t0;
+                break;
+            }
+        }
+    }
+    close(fd);
+    if (closed < 0.8 || closed > 3) {
+        print_error("want closed after 0.8-3 s, got %.2f s (-1: still open)\n", closed);
+    }
+    assert_true(closed >= 0.8 && closed <= 3);
+    /* and the server still answers */
+    struct resp r;
+    http("GET", "/healthz", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
 }
 
 /* Crashes found by tests/fuzz/fuzz_body.c, named after the libFuzzer artifact, plus the
@@ -421,9 +477,13 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gate_modes),         cmocka_unit_test(test_flagger),
-        cmocka_unit_test(test_auth_and_bad_input), cmocka_unit_test(test_single_flight_and_cache),
-        cmocka_unit_test(test_analysis_lifecycle), cmocka_unit_test(test_body_fixtures),
+        cmocka_unit_test(test_gate_modes),
+        cmocka_unit_test(test_flagger),
+        cmocka_unit_test(test_auth_and_bad_input),
+        cmocka_unit_test(test_single_flight_and_cache),
+        cmocka_unit_test(test_analysis_lifecycle),
+        cmocka_unit_test(test_body_fixtures),
+        cmocka_unit_test(test_request_deadline),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
