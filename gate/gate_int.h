@@ -332,6 +332,8 @@ enum MHD_Result wg__monitor_silences(struct wg_server *s, struct MHD_Connection 
                                      struct wg__req *r);
 
 /* ---- serve: the connection guard (gate_server_guard.c) ------------------------------------ */
+/* All but start/stop/free are called from MHD's threads (and the reload thread) at once:
+ * they take g->mu. */
 
 /* Start the reaper thread: requests whose head and body are not complete deadline_ns after
  * the connection opened (or its previous response) are closed; above limit - limit/8 open

@@ -6,9 +6,9 @@ usage: slow_clients.py PORT MODE
             how many the server keeps open after a moment; a request from 127.0.0.1 must still
             be served. Prints "kept=N served=CODE".
   slowloris open 4 connections from 127.0.0.3 that send one header byte every 0.5 s; prints
-            the seconds until the server closed each (connection_timeout is an idle timeout,
-            so trickling keeps a slot; the per-IP cap bounds how many one peer can hold) and
-            whether 127.0.0.1 was served meanwhile. Prints "served=CODE".
+            header bytes for 3 s (connection_timeout is an idle timeout, so trickling keeps
+            a slot until request_timeout; the per-IP cap bounds how many one peer holds) and
+            checks 127.0.0.1 is served meanwhile. Prints "served=CODE".
   junk      send malformed requests; prints one status line (or "closed") per case.
   trickle SECS
             one connection from 127.0.0.5 sending a header byte every 0.5 s (never idle long
