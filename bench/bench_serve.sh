@@ -2,7 +2,8 @@
 # bench_serve.sh — `wavegate serve` figures of issue 5, in one run on this machine:
 #  1. cached-verdict GET /v1/gate under wrk vs nginx serving the same JSON as a static file
 #     (target: >= 50% of nginx's req/s, p99 <= 5 ms);
-#  2. RSS over 60 s of load (target: flat);
+#  2. RSS before and after 60 s of load, sampled every 5 s (target: flat; the 10 s CI
+#     version is tests/integration/test_serve_soak.sh);
 #  3. idle RSS with 1,000 rules loaded (target: <= 10 MB).
 # usage: WG_BIN=build/wavegate bench/bench_serve.sh [SECONDS_PER_RUN] ; needs wrk and nginx.
 set -uo pipefail
@@ -107,6 +108,7 @@ PY
 
 # RSS over a soak.
 echo "RSS under load for ${SOAK}s (kB):"
+rss_before=$(rss_kb "$SPID")
 wrk -t2 -c50 -d"${SOAK}s" -H "Authorization: Bearer $TOKEN" "$URL" > "$WG_TMP/soak.out" &
 WPID=$!
 samples=()
@@ -116,6 +118,8 @@ while [ "$(date +%s)" -lt "$end" ]; do
     sleep 5  # sampling interval, not a wait for readiness
 done
 wait "$WPID"
+rss_after=$(rss_kb "$SPID")
+echo "  before $rss_before kB, after $rss_after kB: $((rss_after - rss_before)) kB over ${SOAK}s"
 echo "  samples: ${samples[*]}"
 python3 - "${samples[@]}" <<'PY'
 import sys

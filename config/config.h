@@ -192,6 +192,7 @@ struct wg_server_cfg {
     unsigned max_connections;      /* default 256 */
     unsigned per_ip_connections;   /* default 64 */
     int64_t connection_timeout_ns; /* idle/slow connection timeout; default 15s */
+    int64_t request_timeout_ns;    /* whole request head + body deadline; default 10s */
     unsigned threads;              /* polling threads; default 2 */
     int64_t drain_timeout_ns;      /* SIGTERM drain budget; default 30s */
     struct wg_pos pos;

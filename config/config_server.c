@@ -56,6 +56,7 @@ static const struct wg__config_field server_fields[] = {
     {"max_connections", dec_uint, OFF(max_connections), &r_conn, 0, 0},
     {"per_ip_connections", dec_uint, OFF(per_ip_connections), &r_conn, 0, 0},
     {"connection_timeout", wg__config_dec_duration, OFF(connection_timeout_ns), &r_timeout, 0, 0},
+    {"request_timeout", wg__config_dec_duration, OFF(request_timeout_ns), &r_timeout, 0, 0},
     {"threads", dec_uint, OFF(threads), &r_threads, 0, 0},
     {"drain_timeout", wg__config_dec_duration, OFF(drain_timeout_ns), &r_timeout, 0, 0},
 };
@@ -73,6 +74,7 @@ void wg__config_server_defaults(struct wg_server_cfg *s)
     s->max_connections = 256;
     s->per_ip_connections = 64;
     s->connection_timeout_ns = 15 * WG_NS_PER_SEC;
+    s->request_timeout_ns = 10 * WG_NS_PER_SEC;
     s->threads = 2;
     s->drain_timeout_ns = 30 * WG_NS_PER_SEC;
 }

@@ -203,6 +203,21 @@ struct wg__cache_entry {
 #define WG__MAX_FLIGHTS 64
 
 struct wg__analyses; /* gate_server_analysis.c */
+struct wg__conn;     /* gate_server_guard.c */
+
+/* The connection guard (gate_server_guard.c): connections waiting for a request head/body,
+ * oldest first, closed at the request deadline or to keep room under the connection limit. */
+struct wg__guard {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    pthread_t th;
+    int inited, started, stop;
+    struct wg__conn *head, *tail;
+    unsigned nconns;     /* open connections */
+    unsigned high;       /* above this many, a new connection sheds the oldest waiting one */
+    int64_t deadline_ns; /* server.request_timeout */
+    atomic_ullong shed_deadline, shed_capacity;
+};
 
 struct wg_server {
     struct MHD_Daemon *d;
@@ -227,6 +242,7 @@ struct wg_server {
     int64_t ready_at;
     int ready_ok;
     char ready_why[256];
+    struct wg__guard guard;
 };
 
 /* Config generations. */
@@ -322,5 +338,37 @@ void wg__monitor_metrics(struct wg_server *s, struct wg_buf *b);
  * the silence id of /v1/silences/{id}. */
 enum MHD_Result wg__monitor_silences(struct wg_server *s, struct MHD_Connection *c,
                                      struct wg__req *r);
+
+/* ---- serve: the connection guard (gate_server_guard.c) ------------------------------------ */
+/* All but start/stop/free are called from MHD's threads (and the reload thread) at once:
+ * they take g->mu. */
+
+/* Start the reaper thread: requests whose head and body are not complete deadline_ns after
+ * the connection opened (or its previous response) are closed; above limit - limit/8 open
+ * connections a new one sheds the oldest waiting one. */
+enum wg_err wg__guard_start(struct wg__guard *g, unsigned limit, int64_t deadline_ns);
+/* server.request_timeout after a reload. */
+void wg__guard_set_deadline(struct wg__guard *g, int64_t deadline_ns);
+void wg__guard_stop(struct wg__guard *g);
+/* After MHD_stop_daemon; NULL-safe on a guard never started. */
+void wg__guard_free(struct wg__guard *g);
+/* MHD_OPTION_NOTIFY_CONNECTION callback; cls is the struct wg_server. */
+void wg__guard_notify(void *cls, struct MHD_Connection *mc, void **socket_context,
+                      enum MHD_ConnectionNotificationCode code);
+/* The request's head and body are in (no deadline while it is answered). */
+void wg__guard_busy(struct wg__guard *g, struct MHD_Connection *mc);
+/* A response went out on a keep-alive connection: the next request's deadline starts now. */
+void wg__guard_waiting(struct wg__guard *g, struct MHD_Connection *mc);
+
+/* The POST /v1/analyses body check alone (no store, no config): 0, or 400 with err set.
+ * The fuzz target tests/fuzz/fuzz_body.c drives it. */
+unsigned wg__analyses_spec_check(const char *body, size_t len, char *err, size_t errlen);
+
+/* The JSON request bodies of serve, one parser each, as (const uint8_t *, size_t) entry
+ * points (tests/fuzz/fuzz_body.c; fixtures in tests/unit/test_gate_server.c). Returns the
+ * status the route would answer for the body alone: 0 (accepted), 400 with err set, 500. */
+enum wg__body { WG__B_GATE = 0, WG__B_FLAGGER, WG__B_ANALYSES, WG__B_SILENCES, WG__B_LAST };
+unsigned wg__route_body_check(enum wg__body kind, const uint8_t *data, size_t size, char *err,
+                              size_t errlen);
 
 #endif

@@ -283,6 +283,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         int done = 0;
         enum MHD_Result ret = first_call(s, c, r, url, method, &done);
         if (done) {
+            wg__guard_busy(&s->guard, c);
             return ret;
         }
         /* Answer on the next call, after the (possibly empty) body: a response queued in
@@ -297,6 +298,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         *upload_data_size = 0;
         return MHD_YES;
     }
+    wg__guard_busy(&s->guard, c); /* head and body are in: the request deadline is met */
     if (r->too_big) {
         atomic_fetch_add(&s->m.errors[WG__E_TOO_BIG], 1);
         return wg__reply_error(s, c, 413, "request body is over max_body %zu",
@@ -310,8 +312,9 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     struct wg_server *s = cls;
     struct wg__req *r = *con_cls;
-    (void)c;
-    (void)toe;
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+        wg__guard_waiting(&s->guard, c); /* keep-alive: the next request's deadline starts */
+    }
     if (!r) {
         return;
     }
@@ -430,15 +433,23 @@ static enum wg_err start_daemon(struct wg_server *s, const struct wg_server_cfg 
         flags |= MHD_USE_TLS;
     }
     unsigned timeout_s = (unsigned)(sc->connection_timeout_ns / WG_NS_PER_SEC);
+    unsigned limit = sc->max_connections ? sc->max_connections : 256;
+    /* MHD's timeout is an idle timeout: the guard adds the whole-request deadline and keeps
+     * room for new clients under the limit (slowloris from many addresses). */
+    if (wg__guard_start(&s->guard, limit, sc->request_timeout_ns) != WG_OK) {
+        snprintf(err, errlen, "cannot start the connection guard thread");
+        return WG_ENOMEM;
+    }
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, s},
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_THREAD_POOL_SIZE, sc->threads ? sc->threads : 2, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT, sc->max_connections ? sc->max_connections : 256, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, limit, NULL},
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, sc->per_ip_connections, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, timeout_s ? timeout_s : 15, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, s},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)wg__guard_notify, s},
         {cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
         {cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
         {MHD_OPTION_END, 0, NULL},
@@ -542,6 +553,7 @@ enum wg_err wg_server_reload(struct wg_server *s, struct wg_diags *diags)
     struct wg__cfgref *old = s->gen;
     s->gen = g;
     pthread_mutex_unlock(&s->mu);
+    wg__guard_set_deadline(&s->guard, b->request_timeout_ns);
     wg__server_cache_clear(s);
     wg__server_gen_put(old);
     wg__monitor_reload(s); /* alerting follows the new generation */
@@ -584,6 +596,7 @@ void wg_server_free(struct wg_server *s)
     if (s->d) {
         MHD_stop_daemon(s->d);
     }
+    wg__guard_free(&s->guard);
     wg__monitor_free(s);
     wg__analyses_close(s->an);
     wg__server_cache_clear(s);

@@ -594,3 +594,14 @@ void wg__analyses_count(struct wg_server *s, unsigned long long counts[WG_FAIL +
     sqlite3_finalize(q);
     pthread_mutex_unlock(&A->mu);
 }
+
+unsigned wg__analyses_spec_check(const char *body, size_t len, char *err, size_t errlen)
+{
+    struct an *a = calloc(1, sizeof(*a));
+    if (!a) {
+        return 500;
+    }
+    unsigned st = spec_parse(a, body, len, err, errlen);
+    an_free(a);
+    return st;
+}

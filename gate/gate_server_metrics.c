@@ -180,6 +180,13 @@ char *wg__metrics_render(struct wg_server *s)
                 "# HELP wavegate_inflight_requests Requests being served.\n"
                 "# TYPE wavegate_inflight_requests gauge\nwavegate_inflight_requests %d\n",
                 atomic_load(&s->inflight));
+    counter_head(&b, "wavegate_http_connections_shed_total",
+                 "Connections closed by the guard: request head/body over request_timeout, "
+                 "or the oldest waiting one closed to keep room under max_connections.");
+    wg_buf_addf(&b, "wavegate_http_connections_shed_total{reason=\"deadline\"} %llu\n",
+                atomic_load(&s->guard.shed_deadline));
+    wg_buf_addf(&b, "wavegate_http_connections_shed_total{reason=\"capacity\"} %llu\n",
+                atomic_load(&s->guard.shed_capacity));
     wg__monitor_metrics(s, &b);
     return wg_buf_take(&b);
 }

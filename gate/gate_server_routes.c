@@ -3,6 +3,7 @@
  * Flagger webhooks with their exact success rules, analyses, health, readiness and metrics.
  * The status tables below are the contract; tests/integration/test_serve_modes.sh pins them.
  */
+#include "alerting/alerting.h"
 #include "common/http.h"
 #include "gate/gate_int.h"
 
@@ -323,4 +324,28 @@ enum MHD_Result wg__route_dispatch(struct wg_server *s, struct MHD_Connection *c
     default:
         return wg__reply_error(s, c, 404, "no such route");
     }
+}
+
+/* ---- body parsers as one entry point (fuzz targets, crash fixtures) -------------------------- */
+
+unsigned wg__route_body_check(enum wg__body kind, const uint8_t *data, size_t size, char *err,
+                              size_t errlen)
+{
+    const char *body = (const char *)data;
+    if (kind == WG__B_GATE || kind == WG__B_FLAGGER) {
+        struct wg__params p;
+        memset(&p, 0, sizeof(p));
+        enum wg_err rc = wg__params_from_json(&p, body, size, kind == WG__B_FLAGGER, err, errlen);
+        wg__params_clear(&p);
+        return rc == WG_OK ? 0 : rc == WG_ENOMEM ? 500 : 400;
+    }
+    if (kind == WG__B_ANALYSES) {
+        return wg__analyses_spec_check(body, size, err, errlen);
+    }
+    struct wg_silence sil;
+    enum wg_err rc = wg_silence_from_json(body, size, &sil, err, errlen);
+    if (rc == WG_OK) {
+        wg_silence_clear(&sil);
+    }
+    return rc == WG_OK ? 0 : 400;
 }

@@ -15,9 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "gate/gate.h"
+#include "gate/gate_int.h"
 
 #define TOKEN "s3cret-token-for-tests-0123456789abcdef"
 
@@ -137,6 +142,7 @@ static int setup(void **state)
     cfg->server.max_connections = 64;
     cfg->server.per_ip_connections = 64;
     cfg->server.connection_timeout_ns = 5 * WG_NS_PER_SEC;
+    cfg->server.request_timeout_ns = WG_NS_PER_SEC;
     cfg->server.threads = 2;
     struct wg_server_opts o = {NULL, "127.0.0.1:0", {fake_eval, NULL}};
     char err[256] = "";
@@ -368,6 +374,106 @@ static void test_analysis_lifecycle(void **state)
     assert_non_null(strstr(r.body, "unknown wave"));
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* request_timeout (1 s here) bounds the whole head: a byte every 100 ms is never idle for
+ * connection_timeout (5 s), yet the connection is closed at about 1 s. Without the guard it
+ * stays open for the whole 4 s. test_serve_limits.sh has the many-address siege. */
+static void test_request_deadline(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    static const char head[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: aaaaaaaaaaaaaaaaaaaa"
+                               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    double t0 = mono_s(), closed = -1;
+    for (size_t i = 0; i < sizeof(head) - 1 && mono_s() - t0 < 4; i++) {
+        if (send(fd, head + i, 1, MSG_NOSIGNAL) != 1) {
+            closed = mono_s() - t0;
+            break;
+        }
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 100) == 1) { /* readable: EOF (or a reset) from the server */
+            char c;
+            if (recv(fd, &c, 1, 0) <= 0) {
+                closed = mono_s() - t0;
+                break;
+            }
+        }
+    }
+    close(fd);
+    if (closed < 0.8 || closed > 3) {
+        print_error("want closed after 0.8-3 s, got %.2f s (-1: still open)\n", closed);
+    }
+    assert_true(closed >= 0.8 && closed <= 3);
+    /* and the server still answers */
+    struct resp r;
+    http("GET", "/healthz", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+}
+
+/* Crashes found by tests/fuzz/fuzz_body.c, named after the libFuzzer artifact, plus the
+ * bodies just inside and outside the range they probed. The first three overflowed int64
+ * nanoseconds (undefined behaviour, fatal under -fsanitize=undefined) before deploy_time
+ * was capped at 9e9 Unix seconds. */
+#define FIX(kind, lit, want)                                                                       \
+    {                                                                                              \
+#kind ": " lit, kind, lit, sizeof(lit) - 1, want                                           \
+    }
+static void test_body_fixtures(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        enum wg__body kind;
+        const char *body;
+        size_t len;
+        unsigned want;
+    } t[] = {
+        /* crash-b741ced0ea1a120246d2ebc842c972c5ebe66fe4: numeric deploy_time 1.7e10 s */
+        FIX(WG__B_GATE,
+            "{\"stage\":\"prod\",\"feature\":\"a,b\xff\xff\xff,\xff\xff,c\","
+            "\"deploy_time\":17675225600}",
+            400),
+        /* crash-935577f46c1fd594b6010bcc10c53d327e10f697: string deploy_time in metadata */
+        FIX(WG__B_FLAGGER, "{\"(m\":\"\",\"metadata\":{\"deploy_time\\u0000o\":\"23333333331\"}}",
+            400),
+        /* crash-c71013b7eda176f5b439ea5b688b5bb04c50479e: the analyses spec, same parser */
+        FIX(WG__B_ANALYSES,
+            "{\"deploy_time\":\"015532559272\",\"interval\":\"1s\",\"count\":1,"
+            "\"wave\":\"w\"}",
+            400),
+        FIX(WG__B_GATE, "{\"wave\":\"w\",\"deploy_time\":8999999999}", 400), /* 2255 */
+        FIX(WG__B_GATE, "{\"wave\":\"w\",\"deploy_time\":1700000000}", 0),
+        FIX(WG__B_GATE, "{\"wave\":\"w\",\"deploy_time\":\"9000000000\"}", 400),
+        FIX(WG__B_GATE, "{\"wave\":\"w\",\"deploy_time\":-1e308}", 400),
+        FIX(WG__B_GATE, "{\"wave\":\"w\",\"deploy_time\":1e400}", 400),
+        FIX(WG__B_ANALYSES, "{\"wave\":\"w\",\"interval\":\"1s\",\"count\":1e300}", 400),
+        FIX(WG__B_SILENCES, "{\"matchers\":[],\"endsAt\":\"9999-99-99T99:99:99Z\"}", 400),
+        FIX(WG__B_GATE, "", 400),
+        FIX(WG__B_FLAGGER, "[]", 400),
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        char err[512] = "";
+        unsigned got =
+            wg__route_body_check(t[i].kind, (const uint8_t *)t[i].body, t[i].len, err, sizeof(err));
+        if (got != t[i].want) {
+            print_error("case %zu %s\n  want %u\n  got  %u (%s)\n", i, t[i].name, t[i].want, got,
+                        err);
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -377,6 +483,8 @@ int main(void)
         cmocka_unit_test(test_auth_and_bad_input),
         cmocka_unit_test(test_single_flight_and_cache),
         cmocka_unit_test(test_analysis_lifecycle),
+        cmocka_unit_test(test_body_fixtures),
+        cmocka_unit_test(test_request_deadline),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
