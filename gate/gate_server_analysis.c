@@ -3,7 +3,7 @@
  * takes the measurements and feeds them to the rules' limits state machine (fail fast), and
  * everything is kept in SQLite (WAL) under state_dir so a restart resumes running analyses.
  */
-#include "gate/gate_int.h"
+#include "gate/gate_server_int.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

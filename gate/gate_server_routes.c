@@ -4,7 +4,7 @@
  * The status tables below are the contract; tests/integration/test_serve_modes.sh pins them.
  */
 #include "common/http.h"
-#include "gate/gate_int.h"
+#include "gate/gate_server_int.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

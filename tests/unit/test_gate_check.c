@@ -56,8 +56,8 @@ static void test_windows(void **state)
         r.baseline.end_ns = T0 - 7 * 1440 * MIN + 60 * MIN;
         p.delay_ns = cases[i].delay;
         p.window_ns = cases[i].window;
-        struct wg__gate_windows w;
-        wg__gate_windows(&r, &p, cases[i].deploy, cases[i].now, &w);
+        struct wg_gate_windows w;
+        wg_gate_windows(&r, &p, cases[i].deploy, cases[i].now, &w);
         if (w.start_ns != cases[i].want_start || w.end_ns != cases[i].want_end ||
             w.has_baseline != cases[i].want_base ||
             (w.has_baseline && (w.baseline_start_ns != cases[i].want_bstart ||

@@ -1,4 +1,4 @@
-/* test_alerting_observe.c — wg_alerting_observe and wg_alerting_gate_event: a gate report
+/* test_gate_observe.c — wg_alerting_observe (gate/gate_observe.c) and wg_alerting_gate_event: a gate report
  * mapped onto alert instances (labels, annotations, fingerprints), no-data and error per
  * monitor settings, "source unreachable" inhibiting per-rule errors. Observed black-box: every
  * alert is its own group (group_by ...), and each tick's notifications are read back from the
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "alerting/alerting.h"
+#include "gate/gate.h"
 
 #define S(x) ((int64_t)(x) * WG_NS_PER_SEC)
 #define T0 S(1700000000)
@@ -195,7 +196,7 @@ static void test_labels_annotations_fingerprint(void **st)
         {"labels", "source", "local"},          {"labels", "runbook_url", NULL},
         {"annotations", "summary", "p95-latency value 312.5 (max 250)"},
         {"annotations", "runbook_url", "https://rb.example/p95"},
-        {"annotations", "report_url", "https://wg.example/v1/report/prod-internal"},
+        {"annotations", "report_url", "https://wg.example/v1/gate?wave=prod-internal"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *g = lab(a, cases[i].kind, cases[i].key);
