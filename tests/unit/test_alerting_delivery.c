@@ -416,8 +416,8 @@ static void test_kill9_restart(void **st)
             cJSON_GetObjectItem(cJSON_GetObjectItem(it, "headers"), "webhook-id")->valuestring;
         const char *an = cJSON_GetObjectItem(cJSON_GetObjectItem(b, "groupLabels"),
                                              "alertname")->valuestring;
-        int k = atoi(an + 1), s = strcmp(cJSON_GetObjectItem(b, "status")->valuestring,
-                                         "resolved") == 0;
+        int k = (int)strtol(an + 1, NULL, 10);
+        int s = strcmp(cJSON_GetObjectItem(b, "status")->valuestring, "resolved") == 0;
         if (seen[k][s] && strcmp(ids[k][s], id) != 0) {
             fprintf(stderr, "%s duplicate with a different webhook-id\n", an);
             fail();
