@@ -78,7 +78,7 @@ valgrind_suite() {
     rm -rf "$vg"
     cmake -S . -B "$vg" -DCMAKE_BUILD_TYPE=Debug -DWG_WERROR=ON -DWG_VALGRIND=ON >/dev/null &&
         cmake --build "$vg" -j"$jobs" >"$vg/build.log" 2>&1 &&
-        ctest --test-dir "$vg" -L unit --output-on-failure -j2 --timeout 900
+        ctest --test-dir "$vg" -L unit -LE wallclock --output-on-failure -j2 --timeout 900
 }
 
 t_start=$(date +%s)
@@ -101,7 +101,7 @@ step "suite under ASan+UBSan" asan_suite
 if [ "${WG_QUICK:-0}" != 1 ]; then
     step "TSan: build + ctest -L tsan" tsan_suite
     if command -v valgrind >/dev/null; then
-        step "valgrind: build + ctest -L unit" valgrind_suite
+        step "valgrind: build + ctest -L unit" valgrind_suite # minus -L wallclock
     fi
 fi
 
