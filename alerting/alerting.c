@@ -402,3 +402,15 @@ const struct wg_alert_config *wg__alerting_cfg(const struct wg_alerting *a)
 {
     return a->cfg;
 }
+
+/* ---- public accessors for the gate's observations (gate/gate_observe.c) ----------------- */
+
+const struct wg_alert_config *wg_alerting_config(const struct wg_alerting *a)
+{
+    return wg__alerting_cfg(a);
+}
+
+const struct wg_monitor_rule *wg_alerting_monitor_rule(const struct wg_monitor *m, const char *key)
+{
+    return wg__monitor_rule(m, key);
+}

@@ -1,14 +1,14 @@
 /* alerting.h — alert states, routing, grouping, silences, the durable outbox and the receivers.
- * Driven by evaluations (wg_alerting_observe / wg_alerting_eval) and ticks with an injected
- * clock; deliveries run on one worker thread (libcurl multi, per-receiver queues and limits).
- * State (outbox, alert states, notification log, silences) lives in <state_dir>/alerting.db.
+ * Driven by observations in its own terms (labels, condition, time: wg_alerting_eval; the gate
+ * maps its reports onto them, gate/gate_observe.c) and ticks with an injected clock; deliveries run
+ * on one worker thread (libcurl multi, per-receiver queues and limits). State (outbox, alert
+ * states, notification log, silences) lives in <state_dir>/alerting.db.
  */
 #ifndef WG_ALERTING_H
 #define WG_ALERTING_H
 
 #include "common/common.h"
 #include "config/config_alerting.h"
-#include "gate/gate.h"
 
 struct wg_alerting;
 
@@ -50,17 +50,6 @@ void wg_alerting_free(struct wg_alerting *a);
  * tick; call both from the monitor loop. */
 enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
                              const struct wg_alert_eval *evs, size_t n, int64_t now_ns);
-/* Map a gate report onto alert instances (one per rule, wave and group labels; a gate-level
- * alert when the verdict is fail; "source unreachable" when every rule of a source errored)
- * and call wg_alerting_eval with scope = the wave. */
-enum wg_err wg_alerting_observe(struct wg_alerting *a, const struct wg_check_report *r,
-                                int64_t now_ns);
-/* A gate verdict answered to a pipeline (/v1/gate, Flagger) as an event routed like an alert:
- * WavegateGateFailed on fail, WavegateGatePassed on pass/warn with monitor.alert_on_pass,
- * labels alertname, severity, wave, env and origin="request". Scope "request:<wave>": the
- * wave's next verdict resolves the previous event. Same threading rule as wg_alerting_eval. */
-enum wg_err wg_alerting_gate_event(struct wg_alerting *a, const struct wg_check_report *r,
-                                   int64_t now_ns);
 /* Run timers: flush due groups (dedup, inhibition, silences, repeat), render payloads, commit
  * state and new notifications to the outbox in one transaction, then wake the worker.
  * Returns WG_EIO if the commit failed (nothing was accepted). */
@@ -114,5 +103,24 @@ uint64_t wg_alert_fingerprint(const struct wg_label *labels, size_t n);
  * Returns 0, or -1 for a malformed secret. out needs 64 bytes. */
 int wg_alert_sign(const char *secret, const char *id, int64_t ts_sec, const char *body,
                   size_t body_len, char *out, size_t outlen);
+
+/* ---- for whoever maps its results onto observations (gate/gate_observe.c) ---------------- */
+
+/* rule_key of events (wg_alert_eval.rule_key): fire at once (no for:, no keep_firing_for). */
+#define WG_ALERTING_EVENT_KEY "@event"
+
+/* A label set being built: sorted by key, unique keys; set replaces or adds (copies k and v),
+ * returns 0 or -1 (out of memory). clear frees and empties it (NULL-safe). */
+struct wg_alert_labels {
+    struct wg_label *v;
+    size_t n;
+};
+int wg_alert_labels_set(struct wg_alert_labels *ls, const char *k, const char *v);
+void wg_alert_labels_clear(struct wg_alert_labels *ls);
+
+/* The handle's alerting config (borrowed, as given to wg_alerting_new). */
+const struct wg_alert_config *wg_alerting_config(const struct wg_alerting *a);
+/* monitor.rules settings of rule_key ("feature/rule", or matching "rule"), or NULL. */
+const struct wg_monitor_rule *wg_alerting_monitor_rule(const struct wg_monitor *m, const char *key);
 
 #endif

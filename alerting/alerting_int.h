@@ -210,7 +210,7 @@ void wg__deliver_free(struct wg__deliver *dv);
 void wg__job_free(struct wg__job *j);
 
 /* rule_key of gate events: fire at once (no for:, no keep_firing_for). */
-#define WG__EVENT_KEY "@event"
+#define WG__EVENT_KEY WG_ALERTING_EVENT_KEY
 
 /* monitor.rules settings of rule_key ("feature/rule", or matching "rule"), or NULL. */
 const struct wg_monitor_rule *wg__monitor_rule(const struct wg_monitor *m, const char *key);

@@ -250,3 +250,25 @@ out:
     EVP_MAC_free(macalg);
     return rc;
 }
+
+/* ---- the public label-set builder (alerting.h), the same sorted set ---------------------- */
+
+int wg_alert_labels_set(struct wg_alert_labels *ls, const char *k, const char *v)
+{
+    struct wg__labels t = {ls->v, ls->n};
+    int rc = wg__labels_set(&t, k, v);
+    ls->v = t.v;
+    ls->n = t.n;
+    return rc;
+}
+
+void wg_alert_labels_clear(struct wg_alert_labels *ls)
+{
+    if (!ls) {
+        return;
+    }
+    struct wg__labels t = {ls->v, ls->n};
+    wg__labels_clear(&t);
+    ls->v = NULL;
+    ls->n = 0;
+}

@@ -4,6 +4,7 @@
  * Title/text templates fall back to a plain text when a referenced field is missing.
  */
 #include "alerting/alerting_int.h"
+#include "common/http.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,7 +193,11 @@ static void generator_url(struct wg_buf *b, const struct wg_alert_config *cfg,
 {
     const char *w = wg__labels_get(&al->labels, "wave");
     if (cfg->monitor.external_url && w) {
-        wg_buf_addf(b, "%s/v1/report/%s", cfg->monitor.external_url, w);
+        /* a route the server answers (there is no /v1/report): the wave's current verdict */
+        if (wg_buf_addf(b, "%s/v1/gate?wave=", cfg->monitor.external_url) != WG_OK ||
+            wg_http_urlencode(b, w) != WG_OK) {
+            wg_buf_reset(b); /* no half link */
+        }
     } else if (cfg->monitor.external_url) {
         wg_buf_adds(b, cfg->monitor.external_url);
     }

@@ -343,7 +343,7 @@ static void sequential(int trials, double *cur, double *base)
 
 int main(int argc, char **argv)
 {
-    int trials = argc > 1 ? atoi(argv[1]) : 2000;
+    int trials = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 2000;
     uint64_t seed = argc > 2 ? strtoull(argv[2], NULL, 10) : 20240611;
     seed_rng(seed);
     double *cur = malloc(LOOKS * PER_LOOK * 2 * sizeof(*cur) + 600 * sizeof(*cur));

@@ -56,11 +56,12 @@ cleanup() {
 trap cleanup EXIT
 
 # 1. the library (Release) and the C driver, linked like the wavegate binary
-if [ ! -f "$build/libwavegate.a" ]; then
+if [ ! -f "$build/libwg_collector.a" ]; then
     cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DWG_TESTS=OFF >/dev/null
 fi
-make -C "$build" -j2 wavegate_lib >/dev/null
-cc -O2 -std=c11 -D_GNU_SOURCE -I"$root" "$here/bench_collect.c" "$build/libwavegate.a" \
+make -C "$build" -j2 wg_collector wg_config wg_common >/dev/null
+cc -O2 -std=c11 -D_GNU_SOURCE -I"$root" "$here/bench_collect.c" "$build/libwg_collector.a" \
+    "$build/libwg_config.a" "$build/libwg_common.a" \
     $(pkg-config --libs libcurl libcjson yaml-0.1 libmicrohttpd sqlite3 libcrypto) -lpthread -lm \
     -o "$tmp/bench_collect"
 

@@ -9,9 +9,10 @@
 #include "common/common.h"
 #include "config/config.h"
 #include "gate/gate.h"
-#include "gate/gate_int.h"
 
-#define WG_VERSION "0.1.0"
+#ifndef WG_VERSION
+#define WG_VERSION "unknown" /* set by CMake from project(VERSION) */
+#endif
 
 /* Subcommands that live in their own files, appended to main.c's table. */
 #define WG_CMD_EXTRA {"serve", wg_cmd_serve}, {"alert", wg_cmd_alert}, {"silence", wg_cmd_silence},

@@ -177,15 +177,15 @@ int wg__cmd_query_run(const struct wg_config *cfg, const char *wave, const char 
         fprintf(stderr, "wavegate: feature %s has no rule \"%s\"\n", feature, rule);
         return WG_EXIT_USAGE;
     }
-    const struct wg_source *src = wg__gate_rule_source(cfg, w, r);
+    const struct wg_source *src = wg_gate_rule_source(cfg, w, r);
     if (!src) {
         fprintf(stderr, "wavegate: no source for rule %s in wave %s\n", rule, wave);
         return WG_EXIT_CONFIG;
     }
     struct wg_rule_params p;
-    struct wg__gate_windows win;
+    struct wg_gate_windows win;
     wg_config_effective(r, w, &p);
-    if (wg__gate_windows(r, &p, deploy_ns, now_ns ? now_ns : wg_now_ns(), &win) != WG_OK) {
+    if (wg_gate_windows(r, &p, deploy_ns, now_ns ? now_ns : wg_now_ns(), &win) != WG_OK) {
         fprintf(stderr, "wavegate: rule %s: window out of range (deploy time + delay + window)\n",
                 rule);
         return WG_EXIT_USAGE;
@@ -199,7 +199,7 @@ int wg__cmd_query_run(const struct wg_config *cfg, const char *wave, const char 
     char err[256];
     int64_t s = baseline ? win.baseline_start_ns : win.start_ns;
     int64_t e = baseline ? win.baseline_end_ns : win.end_ns;
-    if (wg__gate_render(src, w, f, r, s, e, &q.query, err, sizeof(err)) != WG_OK) {
+    if (wg_gate_render(src, w, f, r, s, e, &q.query, err, sizeof(err)) != WG_OK) {
         fprintf(stderr, "wavegate: %s\n", err);
         return WG_EXIT_CONFIG;
     }

@@ -572,7 +572,7 @@ static int cmd_history(int argc, char **argv)
     const char *dir = o.state_dir ? o.state_dir : cfg->state_dir;
     const char *feat = o.nfeatures ? o.features[0] : NULL;
     if (strcmp(sub, "list") == 0) {
-        code = wg__gate_history_list(dir, feat, o.rule, o.wave, stdout) ? WG_EXIT_ERROR : 0;
+        code = wg_gate_history_list(dir, feat, o.rule, o.wave, stdout) ? WG_EXIT_ERROR : 0;
         goto out;
     }
     if (!o.id && !feat) {
@@ -581,7 +581,7 @@ static int cmd_history(int argc, char **argv)
         goto out;
     }
     long changed = 0;
-    if (wg__gate_history_invalidate(dir, o.id, feat, o.rule, o.wave, &changed) != 0) {
+    if (wg_gate_history_invalidate(dir, o.id, feat, o.rule, o.wave, &changed) != 0) {
         code = WG_EXIT_ERROR;
         goto out;
     }

@@ -331,7 +331,7 @@ int wg__config_dec_long(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
                         void *dst, const void *arg)
 {
     static const struct wg__config_range def = {(double)LONG_MIN, (double)LONG_MAX, 0, 0};
-    long long v;
+    long long v = 0; /* gcc -O2 cannot see parse_integer set it */
     if (parse_integer(c, n, path, arg ? arg : &def, &v)) {
         return -1;
     }
@@ -343,7 +343,7 @@ int wg__config_dec_int(struct wg__config_ctx *c, const struct wg__cfg_node *n, c
                        void *dst, const void *arg)
 {
     static const struct wg__config_range def = {(double)INT_MIN, (double)INT_MAX, 0, 0};
-    long long v;
+    long long v = 0; /* gcc -O2 cannot see parse_integer set it */
     if (parse_integer(c, n, path, arg ? arg : &def, &v)) {
         return -1;
     }
@@ -355,7 +355,7 @@ int wg__config_dec_count(struct wg__config_ctx *c, const struct wg__cfg_node *n,
                          void *dst, const void *arg)
 {
     static const struct wg__config_range def = {0, 1e15, 0, 0};
-    long long v;
+    long long v = 0; /* gcc -O2 cannot see parse_integer set it */
     if (parse_integer(c, n, path, arg ? arg : &def, &v)) {
         return -1;
     }

@@ -175,4 +175,51 @@ enum wg_err wg_server_reload(struct wg_server *s, struct wg_diags *diags);
 void wg_server_drain(struct wg_server *s, int64_t drain_ns);
 void wg_server_free(struct wg_server *s); /* NULL-safe; drains with no wait */
 
+/* ---- for the CLI: `wavegate history` and `wavegate query` ------------------------------- */
+
+/* `wavegate history list|invalidate` on the state store under state_dir (gate_state.c).
+ * list prints one line per recorded evaluation to f; invalidate marks the matching rows (by
+ * id, or by feature/rule/wave) so `baseline: previous` skips them, *changed = rows changed.
+ * Both return 0 on success, nonzero on error. */
+int wg_gate_history_list(const char *state_dir, const char *feature, const char *rule,
+                         const char *wave, FILE *f);
+int wg_gate_history_invalidate(const char *state_dir, long id, const char *feature,
+                               const char *rule, const char *wave, long *changed);
+
+struct wg_gate_windows {
+    int64_t start_ns, end_ns;
+    int has_baseline;
+    int64_t baseline_start_ns, baseline_end_ns;
+};
+/* The rule's current window ([deploy+delay, +window) or [now-window, now)) and its baseline
+ * window when the rule has a window or pinned baseline. WG_EINVAL when a bound does not fit
+ * in int64 ns: then *out is a window that never ends ([INT64_MAX, INT64_MAX), no baseline)
+ * and the rule must be judged "could not evaluate". */
+enum wg_err wg_gate_windows(const struct wg_rule *r, const struct wg_rule_params *p,
+                            int64_t deploy_ns, int64_t now,
+                            struct wg_gate_windows *out) WG_NODISCARD;
+/* Render r's query for wave w over [start, end). */
+enum wg_err wg_gate_render(const struct wg_source *src, const struct wg_wave *w,
+                           const struct wg_feature *f, const struct wg_rule *r, int64_t start,
+                           int64_t end, char **out, char *err, size_t errlen);
+/* The rule's source, or the wave's; NULL when neither names a known source. */
+const struct wg_source *wg_gate_rule_source(const struct wg_config *cfg, const struct wg_wave *w,
+                                            const struct wg_rule *r);
+
+/* ---- alerting on the gate's reports (gate_observe.c) ------------------------------------ */
+
+struct wg_alerting;
+/* Map a gate report onto alert instances (one per rule, wave and group labels; a gate-level
+ * alert when the verdict is fail; "source unreachable" when every rule of a source errored)
+ * and call wg_alerting_eval with scope = the wave. Links (report_url) point at
+ * <monitor.external_url>/v1/gate?wave=<wave>, a route the server answers. */
+enum wg_err wg_alerting_observe(struct wg_alerting *a, const struct wg_check_report *r,
+                                int64_t now_ns);
+/* A gate verdict answered to a pipeline (/v1/gate, Flagger) as an event routed like an alert:
+ * WavegateGateFailed on fail, WavegateGatePassed on pass/warn with monitor.alert_on_pass,
+ * labels alertname, severity, wave, env and origin="request". Scope "request:<wave>": the
+ * wave's next verdict resolves the previous event. Same threading rule as wg_alerting_eval. */
+enum wg_err wg_alerting_gate_event(struct wg_alerting *a, const struct wg_check_report *r,
+                                   int64_t now_ns);
+
 #endif

@@ -63,8 +63,8 @@ struct plan {
     char errbuf[256];
 };
 
-enum wg_err wg__gate_windows(const struct wg_rule *r, const struct wg_rule_params *p,
-                             int64_t deploy_ns, int64_t now, struct wg__gate_windows *out)
+enum wg_err wg_gate_windows(const struct wg_rule *r, const struct wg_rule_params *p,
+                             int64_t deploy_ns, int64_t now, struct wg_gate_windows *out)
 {
     int bad = 0;
     memset(out, 0, sizeof(*out));
@@ -105,9 +105,9 @@ enum wg_err wg__gate_windows(const struct wg_rule *r, const struct wg_rule_param
     return WG_OK;
 }
 
-enum wg_err wg__gate_render(const struct wg_source *src, const struct wg_wave *w,
-                            const struct wg_feature *f, const struct wg_rule *r, int64_t start,
-                            int64_t end, char **out, char *err, size_t errlen)
+enum wg_err wg_gate_render(const struct wg_source *src, const struct wg_wave *w,
+                           const struct wg_feature *f, const struct wg_rule *r, int64_t start,
+                           int64_t end, char **out, char *err, size_t errlen)
 {
     struct wg_vars v;
     memset(&v, 0, sizeof(v));
@@ -121,8 +121,8 @@ enum wg_err wg__gate_render(const struct wg_source *src, const struct wg_wave *w
     return wg_collector_render(src->kind, r->query, &v, out, err, errlen);
 }
 
-const struct wg_source *wg__gate_rule_source(const struct wg_config *cfg, const struct wg_wave *w,
-                                             const struct wg_rule *r)
+const struct wg_source *wg_gate_rule_source(const struct wg_config *cfg, const struct wg_wave *w,
+                                            const struct wg_rule *r)
 {
     const char *name = r->source ? r->source : w->source;
     return name ? wg_config_source(cfg, name) : NULL;
@@ -148,12 +148,12 @@ static enum wg_err plan_rule(const struct wg_config *cfg, const struct wg_wave *
 {
     struct wg_rule_report *rr = pl->rr;
     const struct wg_rule *r = rr->rule;
-    const struct wg_source *src = wg__gate_rule_source(cfg, w, r);
-    struct wg__gate_windows win;
+    const struct wg_source *src = wg_gate_rule_source(cfg, w, r);
+    struct wg_gate_windows win;
     char rerr[256];
 
     pl->cur_q = pl->base_q = -1;
-    enum wg_err wrc = wg__gate_windows(r, &rr->p, req->deploy_ns, now, &win);
+    enum wg_err wrc = wg_gate_windows(r, &rr->p, req->deploy_ns, now, &win);
     rr->start_ns = win.start_ns;
     rr->end_ns = win.end_ns;
     rr->has_baseline_window = win.has_baseline;
@@ -172,7 +172,7 @@ static enum wg_err plan_rule(const struct wg_config *cfg, const struct wg_wave *
         return WG_OK;
     }
     char *q = NULL;
-    if (wg__gate_render(src, w, rr->feature, r, win.start_ns, win.end_ns, &q, rerr, sizeof(rerr)) !=
+    if (wg_gate_render(src, w, rr->feature, r, win.start_ns, win.end_ns, &q, rerr, sizeof(rerr)) !=
         WG_OK) {
         snprintf(pl->errbuf, sizeof(pl->errbuf), "query template: %s", rerr);
         pl->render_err = pl->errbuf;
@@ -187,8 +187,8 @@ static enum wg_err plan_rule(const struct wg_config *cfg, const struct wg_wave *
     pl->cur_q = (int)*nq - 1;
     if (win.has_baseline) {
         char *bq = NULL;
-        if (wg__gate_render(src, w, rr->feature, r, win.baseline_start_ns, win.baseline_end_ns, &bq,
-                            rerr, sizeof(rerr)) != WG_OK) {
+        if (wg_gate_render(src, w, rr->feature, r, win.baseline_start_ns, win.baseline_end_ns, &bq,
+                           rerr, sizeof(rerr)) != WG_OK) {
             snprintf(pl->errbuf, sizeof(pl->errbuf), "baseline query template: %s", rerr);
             pl->render_err = pl->errbuf;
             return WG_OK;

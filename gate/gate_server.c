@@ -3,7 +3,7 @@
  * bodies), config generations with atomic SIGHUP reload, and graceful drain.
  * Answers are built in gate_server_routes.c; evaluations shared in gate_server_eval.c.
  */
-#include "gate/gate_int.h"
+#include "gate/gate_server_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

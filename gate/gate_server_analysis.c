@@ -4,7 +4,7 @@
  * check --wait: limits, fail fast, the decision recorded as history), and everything is kept
  * in SQLite (WAL) under state_dir so a restart resumes running analyses.
  */
-#include "gate/gate_int.h"
+#include "gate/gate_server_int.h"
 
 #include "common/store.h"
 

@@ -3,7 +3,7 @@
  * (wave + features + deploy time), run on its own thread while the asking connections are
  * suspended; plus the default evaluator over wg_gate_check and the request parameters.
  */
-#include "gate/gate_int.h"
+#include "gate/gate_server_int.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * limit the oldest connection still waiting for its request is closed first.
  * Driven by MHD's connection notifications; tests/integration/test_serve_limits.sh pins it.
  */
-#include "gate/gate_int.h"
+#include "gate/gate_server_int.h"
 
 #include <stdlib.h>
 #include <sys/socket.h>

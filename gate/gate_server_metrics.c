@@ -2,7 +2,7 @@
  * path) and their rendering in the Prometheus text exposition format 0.0.4 for /metrics:
  * requests by consumer and verdict, rule evaluations, latency histograms, errors.
  */
-#include "gate/gate_int.h"
+#include "gate/gate_server_int.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * alert events; /v1/silences; the alerting part of /metrics. Rebuilt on reload, drained on
  * SIGTERM (the durable outbox keeps what was not sent).
  */
-#include "gate/gate_int.h"
+#include "gate/gate_server_int.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  */
 #include "alerting/alerting.h"
 #include "common/http.h"
-#include "gate/gate_int.h"
+#include "gate/gate_server_int.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

@@ -197,8 +197,8 @@ static int open_filtered(const char *state_dir, const char *sql, const char *fea
     return 1;
 }
 
-int wg__gate_history_list(const char *state_dir, const char *feature, const char *rule,
-                          const char *wave, FILE *f)
+int wg_gate_history_list(const char *state_dir, const char *feature, const char *rule,
+                         const char *wave, FILE *f)
 {
     sqlite3 *db;
     sqlite3_stmt *st;
@@ -232,8 +232,8 @@ int wg__gate_history_list(const char *state_dir, const char *feature, const char
     return 0;
 }
 
-int wg__gate_history_invalidate(const char *state_dir, long id, const char *feature,
-                                const char *rule, const char *wave, long *changed)
+int wg_gate_history_invalidate(const char *state_dir, long id, const char *feature,
+                               const char *rule, const char *wave, long *changed)
 {
     sqlite3 *db;
     sqlite3_stmt *st;

@@ -4,7 +4,7 @@
  * allocation of exactly its size (no terminator to lean on); gate and Flagger bodies also
  * check what an accepted body leaves in the parameters. Built when WG_FUZZ=ON (clang).
  */
-#include "gate/gate_int.h"
+#include "gate/gate_server_int.h"
 
 #include <stdlib.h>
 #include <string.h>

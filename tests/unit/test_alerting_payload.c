@@ -103,7 +103,7 @@ static const char *jstr(const cJSON *j, const char *path)
     const cJSON *cur = j;
     for (char *save = NULL, *t = strtok_r(buf, ".", &save); t && cur;
          t = strtok_r(NULL, ".", &save)) {
-        cur = cJSON_IsArray(cur) ? cJSON_GetArrayItem(cur, atoi(t))
+        cur = cJSON_IsArray(cur) ? cJSON_GetArrayItem(cur, (int)strtol(t, NULL, 10))
                                  : cJSON_GetObjectItemCaseSensitive(cur, t);
     }
     return cJSON_IsString(cur) ? cur->valuestring : NULL;

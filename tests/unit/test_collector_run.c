@@ -176,7 +176,7 @@ static void test_v1_chunked_basic_post(void **state)
     char *longq = calloc(1, 4000);
     memcpy(longq, "SELECT v FROM m WHERE x = '", 27);
     memset(longq + 27, 'a', 3000);
-    strcat(longq, "'");
+    longq[27 + 3000] = '\'';
     struct wg_query q;
     query_init(&q, &src, longq);
     q.mode = WG_COLLECT_TABLES;

@@ -58,8 +58,8 @@ static void test_windows(void **state)
         r.baseline.end_ns = T0 - 7 * 1440 * MIN + 60 * MIN;
         p.delay_ns = cases[i].delay;
         p.window_ns = cases[i].window;
-        struct wg__gate_windows w;
-        enum wg_err rc = wg__gate_windows(&r, &p, cases[i].deploy, cases[i].now, &w);
+        struct wg_gate_windows w;
+        enum wg_err rc = wg_gate_windows(&r, &p, cases[i].deploy, cases[i].now, &w);
         if (rc != WG_OK || w.start_ns != cases[i].want_start || w.end_ns != cases[i].want_end ||
             w.has_baseline != cases[i].want_base ||
             (w.has_baseline && (w.baseline_start_ns != cases[i].want_bstart ||
@@ -104,8 +104,8 @@ static void test_windows_overflow(void **state)
         r.baseline.window_ns = cases[i].bwindow;
         p.delay_ns = cases[i].delay;
         p.window_ns = cases[i].window;
-        struct wg__gate_windows w;
-        enum wg_err rc = wg__gate_windows(&r, &p, cases[i].deploy, cases[i].now, &w);
+        struct wg_gate_windows w;
+        enum wg_err rc = wg_gate_windows(&r, &p, cases[i].deploy, cases[i].now, &w);
         if (rc != WG_EINVAL || w.start_ns != INT64_MAX || w.end_ns != INT64_MAX ||
             w.has_baseline) {
             print_error("%s: want EINVAL [max,max) no baseline, got %s [%lld,%lld) base %d\n",
@@ -439,7 +439,7 @@ static int history_rows(const char *dir)
 {
     char buf[8192] = "";
     FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
-    wg__gate_history_list(dir, NULL, NULL, NULL, f);
+    wg_gate_history_list(dir, NULL, NULL, NULL, f);
     fclose(f);
     int lines = 0;
     for (const char *p = buf; *p; p++) {

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "gate/gate.h"
-#include "gate/gate_int.h"
+#include "gate/gate_server_int.h"
 
 #define TOKEN "s3cret-token-for-tests-0123456789abcdef"
 
@@ -30,6 +30,20 @@ static atomic_int g_evals;
 static int g_port;
 static struct wg_server *g_srv;
 static char g_state[64];
+
+/* The "slow" evaluation waits here until the test has seen every other request join it (no
+ * sleep: the test polls /metrics against a deadline, then opens the gate). */
+static pthread_mutex_t g_slow_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_slow_cv = PTHREAD_COND_INITIALIZER;
+static int g_slow_open = 1;
+
+static void slow_gate(int open)
+{
+    pthread_mutex_lock(&g_slow_mu);
+    g_slow_open = open;
+    pthread_cond_broadcast(&g_slow_cv);
+    pthread_mutex_unlock(&g_slow_mu);
+}
 
 static enum wg_err fake_eval(void *ud, const struct wg_config *cfg,
                              const struct wg_check_req *req, enum wg_verdict *verdict,
@@ -40,8 +54,14 @@ static enum wg_err fake_eval(void *ud, const struct wg_config *cfg,
     atomic_fetch_add(&g_evals, 1);
     static const char *const names[] = {"pass", "warn", "inconclusive", "error", "fail"};
     if (!strcmp(req->wave, "slow")) {
-        struct timespec ts = {0, 300 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 20; /* a server that never shares the flight fails the test, not hangs */
+        pthread_mutex_lock(&g_slow_mu);
+        while (!g_slow_open &&
+               pthread_cond_timedwait(&g_slow_cv, &g_slow_mu, &until) == 0) {
+        }
+        pthread_mutex_unlock(&g_slow_mu);
         *verdict = WG_PASS;
         *json = strdup("{\"verdict\":\"pass\",\"wave\":\"slow\"}");
         return WG_OK;
@@ -329,6 +349,15 @@ static void *slow_get(void *arg)
     return NULL;
 }
 
+static unsigned long long shared_waits(void)
+{
+    static struct resp r;
+    http("GET", "/metrics", NULL, NULL, &r);
+    const char *p = strstr(r.body, "\nwavegate_gate_shared_evaluations_total ");
+    assert_non_null(p);
+    return strtoull(p + strlen("\nwavegate_gate_shared_evaluations_total "), NULL, 10);
+}
+
 static void test_single_flight_and_cache(void **state)
 {
     (void)state;
@@ -336,13 +365,27 @@ static void test_single_flight_and_cache(void **state)
     pthread_t th[N];
     static struct resp rs[N];
     int before = (int)atomic_load(&g_evals);
+    unsigned long long waits0 = shared_waits(), waits = waits0;
+    slow_gate(0);
     for (int i = 0; i < N; i++) {
         pthread_create(&th[i], NULL, slow_get, &rs[i]);
     }
+    /* The evaluation is held until the other N-1 requests wait on it (or 20 s passed). */
+    int64_t deadline = wg_mono_ns() + 20 * WG_NS_PER_SEC;
+    while ((waits = shared_waits()) < waits0 + N - 1 && wg_mono_ns() < deadline) {
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    slow_gate(1);
     for (int i = 0; i < N; i++) {
         pthread_join(th[i], NULL);
         assert_int_equal(rs[i].status, 200);
     }
+    if (waits < waits0 + N - 1) {
+        print_error("want %d requests waiting on the one evaluation, saw %llu\n", N - 1,
+                    waits - waits0);
+    }
+    assert_true(waits >= waits0 + N - 1);
     int evals = (int)atomic_load(&g_evals) - before;
     if (evals != 1) {
         print_error("want 1 evaluation for %d identical concurrent requests, got %d\n", N,

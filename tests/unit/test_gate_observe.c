@@ -1,8 +1,8 @@
-/* test_alerting_observe.c — wg_alerting_observe and wg_alerting_gate_event: a gate report
- * mapped onto alert instances (labels, annotations, fingerprints), no-data and error per
- * monitor settings, "source unreachable" inhibiting per-rule errors. Observed black-box: every
- * alert is its own group (group_by ...), and each tick's notifications are read back from the
- * outbox (no worker thread, nothing is sent).
+/* test_gate_observe.c — wg_alerting_observe and wg_alerting_gate_event (gate/gate_observe.c):
+ * a gate report mapped onto alert instances (labels, annotations, fingerprints), no-data and
+ * error per monitor settings, "source unreachable" inhibiting per-rule errors. Observed
+ * black-box: every alert is its own group (group_by ...), and each tick's notifications are
+ * read back from the outbox (no worker thread, nothing is sent).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "alerting/alerting.h"
+#include "gate/gate.h"
 
 #define S(x) ((int64_t)(x) * WG_NS_PER_SEC)
 #define T0 S(1700000000)
@@ -195,7 +196,7 @@ static void test_labels_annotations_fingerprint(void **st)
         {"labels", "source", "local"},          {"labels", "runbook_url", NULL},
         {"annotations", "summary", "p95-latency value 312.5 (max 250)"},
         {"annotations", "runbook_url", "https://rb.example/p95"},
-        {"annotations", "report_url", "https://wg.example/v1/report/prod-internal"},
+        {"annotations", "report_url", "https://wg.example/v1/gate?wave=prod-internal"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *g = lab(a, cases[i].kind, cases[i].key);
@@ -204,6 +205,10 @@ static void test_labels_annotations_fingerprint(void **st)
                      cases[i].want ? cases[i].want : "(absent)", g ? g : "(absent)");
         }
     }
+    /* links resolve: the server answers GET /v1/gate?wave= (there is no /v1/report route) */
+    const cJSON *gu = cJSON_GetObjectItem(a, "generatorURL");
+    assert_true(cJSON_IsString(gu));
+    assert_string_equal(gu->valuestring, "https://wg.example/v1/gate?wave=prod-internal");
     const cJSON *e = find(got, "HighErrorRate", NULL);
     assert_non_null(e);
     assert_string_equal(lab(e, "labels", "severity"), "warning");

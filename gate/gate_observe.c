@@ -1,9 +1,12 @@
-/* alerting_observe.c — maps a gate report onto alert evaluations: one instance per (rule,
- * wave, group labels); per-rule error/no-data alerts when mapped "separate"; one
- * WavegateSourceUnreachable per source whose every rule errored; WavegateGateFailed (and
- * WavegateGatePassed with monitor.alert_on_pass) for the gate verdict.
+/* gate_observe.c — maps a gate report onto alerting's observations (wg_alert_eval): one
+ * instance per (rule, wave, group labels); per-rule error/no-data alerts when mapped
+ * "separate"; one WavegateSourceUnreachable per source whose every rule errored;
+ * WavegateGateFailed (and WavegateGatePassed with monitor.alert_on_pass) for the verdict.
+ * The gate sits above alerting: alerting knows nothing of check reports.
  */
-#include "alerting/alerting_int.h"
+#include "alerting/alerting.h"
+#include "common/http.h"
+#include "gate/gate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +14,7 @@
 
 struct evlist {
     struct wg_alert_eval *v;
-    struct wg__labels *ls, *an;
+    struct wg_alert_labels *ls, *an;
     char **keys;
     size_t n, cap;
 };
@@ -52,8 +55,8 @@ static struct wg_alert_eval *ev_new(struct evlist *l, const char *rule_key, enum
 static void evlist_clear(struct evlist *l)
 {
     for (size_t i = 0; i < l->n; i++) {
-        wg__labels_clear(&l->ls[i]);
-        wg__labels_clear(&l->an[i]);
+        wg_alert_labels_clear(&l->ls[i]);
+        wg_alert_labels_clear(&l->an[i]);
         free(l->keys[i]);
     }
     free(l->v);
@@ -89,24 +92,40 @@ static int listed(char **v, size_t n, const char *s)
     return 0;
 }
 
-static void base_labels(struct wg__labels *ls, const struct wg_check_report *r,
+static void base_labels(struct wg_alert_labels *ls, const struct wg_check_report *r,
                         const struct wg_rule_report *rr)
 {
-    wg__labels_set(ls, "wave", r->wave ? r->wave : "");
+    wg_alert_labels_set(ls, "wave", r->wave ? r->wave : "");
     if (r->env) {
-        wg__labels_set(ls, "env", r->env);
+        wg_alert_labels_set(ls, "env", r->env);
     }
     if (rr) {
-        wg__labels_set(ls, "feature", rr->feature ? rr->feature->name : "");
-        wg__labels_set(ls, "rule", rr->rule->name);
+        wg_alert_labels_set(ls, "feature", rr->feature ? rr->feature->name : "");
+        wg_alert_labels_set(ls, "rule", rr->rule->name);
         if (rr->source) {
-            wg__labels_set(ls, "source", rr->source);
+            wg_alert_labels_set(ls, "source", rr->source);
         }
     }
 }
 
-static void summary(struct wg__labels *an, const struct wg_rule_report *rr, int has_v, double v,
-                    const char *reason)
+/* A link to the wave's verdict on a route the server answers (GET /v1/gate?wave=, see
+ * gate_server.c's route()); none without monitor.external_url. */
+static void report_url(struct wg_alert_labels *an, const char *external_url, const char *wave)
+{
+    struct wg_buf b;
+    if (!external_url || !wave) {
+        return;
+    }
+    wg_buf_init(&b, 0);
+    if (wg_buf_adds(&b, external_url) == WG_OK && wg_buf_adds(&b, "/v1/gate?wave=") == WG_OK &&
+        wg_http_urlencode(&b, wave) == WG_OK) {
+        wg_alert_labels_set(an, "report_url", b.p);
+    }
+    wg_buf_free(&b);
+}
+
+static void summary(struct wg_alert_labels *an, const struct wg_rule_report *rr, int has_v,
+                    double v, const char *reason)
 {
     char buf[768];
     const struct wg_threshold *t = &rr->p.threshold;
@@ -123,7 +142,7 @@ static void summary(struct wg__labels *an, const struct wg_rule_report *rr, int 
     if (reason && *reason && o >= 0 && (size_t)o < sizeof(buf)) {
         snprintf(buf + o, sizeof(buf) - (size_t)o, ": %s", reason);
     }
-    wg__labels_set(an, "summary", buf);
+    wg_alert_labels_set(an, "summary", buf);
 }
 
 static int build(struct evlist *l, const struct wg_alert_config *cfg,
@@ -146,35 +165,29 @@ static int build(struct evlist *l, const struct wg_alert_config *cfg,
             if (!ev) {
                 return -1;
             }
-            struct wg__labels *ls = &l->ls[l->n - 1], *an = &l->an[l->n - 1];
+            struct wg_alert_labels *ls = &l->ls[l->n - 1], *an = &l->an[l->n - 1];
             const char *an_name = NULL;
             for (size_t k = 0; k < rr->rule->nlabels; k++) {
                 if (strcmp(rr->rule->labels[k].key, "runbook_url") == 0) {
-                    wg__labels_set(an, "runbook_url", rr->rule->labels[k].value);
+                    wg_alert_labels_set(an, "runbook_url", rr->rule->labels[k].value);
                 } else {
-                    wg__labels_set(ls, rr->rule->labels[k].key, rr->rule->labels[k].value);
+                    wg_alert_labels_set(ls, rr->rule->labels[k].key, rr->rule->labels[k].value);
                 }
                 if (strcmp(rr->rule->labels[k].key, "alertname") == 0) {
                     an_name = rr->rule->labels[k].value;
                 }
             }
-            wg__labels_set(ls, "alertname", an_name ? an_name : rr->rule->name);
-            wg__labels_set(ls, "severity", rr->p.severity ? rr->p.severity : "critical");
+            wg_alert_labels_set(ls, "alertname", an_name ? an_name : rr->rule->name);
+            wg_alert_labels_set(ls, "severity", rr->p.severity ? rr->p.severity : "critical");
             base_labels(ls, r, rr);
             for (size_t k = 0; gr && k < gr->nlabels; k++) {
-                wg__labels_set(ls, gr->labels[k].key, gr->labels[k].value);
+                wg_alert_labels_set(ls, gr->labels[k].key, gr->labels[k].value);
             }
             summary(an, rr, gr ? gr->has_value : rr->res.has_value, gr ? gr->value : rr->res.value,
                     gr ? gr->reason : rr->res.reason);
-            if (m->external_url) {
-                char *u = wg_asprintf("%s/v1/report/%s", m->external_url, r->wave ? r->wave : "");
-                if (u) {
-                    wg__labels_set(an, "report_url", u);
-                }
-                free(u);
-            }
+            report_url(an, m->external_url, r->wave);
             /* Separate no-data / error alerts (the instance keeps its last state). */
-            const struct wg_monitor_rule *mr = wg__monitor_rule(m, key);
+            const struct wg_monitor_rule *mr = wg_alerting_monitor_rule(m, key);
             enum wg_state_map mp =
                 vd == WG_ERROR ? (mr ? mr->error : m->error) : (mr ? mr->no_data : m->no_data);
             if ((vd == WG_ERROR || vd == WG_INCONCLUSIVE) && mp == WG_MAP_SEPARATE && g == 0) {
@@ -182,12 +195,12 @@ static int build(struct evlist *l, const struct wg_alert_config *cfg,
                 if (!se) {
                     return -1;
                 }
-                struct wg__labels *sl = &l->ls[l->n - 1], *sa = &l->an[l->n - 1];
-                wg__labels_set(sl, "alertname",
-                               vd == WG_ERROR ? "WavegateRuleError" : "WavegateRuleNoData");
-                wg__labels_set(sl, "severity", "warning");
+                struct wg_alert_labels *sl = &l->ls[l->n - 1], *sa = &l->an[l->n - 1];
+                wg_alert_labels_set(sl, "alertname",
+                                    vd == WG_ERROR ? "WavegateRuleError" : "WavegateRuleNoData");
+                wg_alert_labels_set(sl, "severity", "warning");
                 base_labels(sl, r, rr);
-                wg__labels_set(sa, "summary", rr->res.reason);
+                wg_alert_labels_set(sa, "summary", rr->res.reason);
             }
         }
     }
@@ -205,12 +218,12 @@ static int build(struct evlist *l, const struct wg_alert_config *cfg,
             if (!ev_new(l, NULL, WG_COND_BREACH)) {
                 return -1;
             }
-            struct wg__labels *sl = &l->ls[l->n - 1];
-            wg__labels_set(sl, "alertname", "WavegateSourceUnreachable");
-            wg__labels_set(sl, "severity", "critical");
-            wg__labels_set(sl, "source", src);
+            struct wg_alert_labels *sl = &l->ls[l->n - 1];
+            wg_alert_labels_set(sl, "alertname", "WavegateSourceUnreachable");
+            wg_alert_labels_set(sl, "severity", "critical");
+            wg_alert_labels_set(sl, "source", src);
             base_labels(sl, r, NULL);
-            wg__labels_set(&l->an[l->n - 1], "summary", r->rules[i].res.reason);
+            wg_alert_labels_set(&l->an[l->n - 1], "summary", r->rules[i].res.reason);
         }
     }
     int pass = r->verdict == WG_PASS || r->verdict == WG_WARN;
@@ -218,13 +231,13 @@ static int build(struct evlist *l, const struct wg_alert_config *cfg,
         if (!ev_new(l, NULL, WG_COND_BREACH)) {
             return -1;
         }
-        struct wg__labels *sl = &l->ls[l->n - 1];
-        wg__labels_set(sl, "alertname", pass ? "WavegateGatePassed" : "WavegateGateFailed");
-        wg__labels_set(sl, "severity", pass ? "info" : "critical");
+        struct wg_alert_labels *sl = &l->ls[l->n - 1];
+        wg_alert_labels_set(sl, "alertname", pass ? "WavegateGatePassed" : "WavegateGateFailed");
+        wg_alert_labels_set(sl, "severity", pass ? "info" : "critical");
         base_labels(sl, r, NULL);
         char *s =
             wg_asprintf("gate %s for wave %s", wg_verdict_name(r->verdict), r->wave ? r->wave : "");
-        wg__labels_set(&l->an[l->n - 1], "summary", s ? s : "gate");
+        wg_alert_labels_set(&l->an[l->n - 1], "summary", s ? s : "gate");
         free(s);
     }
     return 0;
@@ -235,7 +248,7 @@ enum wg_err wg_alerting_observe(struct wg_alerting *a, const struct wg_check_rep
 {
     struct evlist l = {0};
     enum wg_err rc = WG_ENOMEM;
-    const struct wg_alert_config *cfg = wg__alerting_cfg(a);
+    const struct wg_alert_config *cfg = wg_alerting_config(a);
     if (!r || !listed(cfg->monitor.waves, cfg->monitor.nwaves, r->wave)) {
         return WG_OK;
     }
@@ -256,8 +269,8 @@ enum wg_err wg_alerting_observe(struct wg_alerting *a, const struct wg_check_rep
 enum wg_err wg_alerting_gate_event(struct wg_alerting *a, const struct wg_check_report *r,
                                    int64_t now_ns)
 {
-    const struct wg_alert_config *cfg = wg__alerting_cfg(a);
-    struct wg__labels ls = {0}, an = {0};
+    const struct wg_alert_config *cfg = wg_alerting_config(a);
+    struct wg_alert_labels ls = {0}, an = {0};
     struct wg_alert_eval ev = {0};
     enum wg_err rc = WG_ENOMEM;
     char scope[300];
@@ -269,27 +282,23 @@ enum wg_err wg_alerting_gate_event(struct wg_alerting *a, const struct wg_check_
     snprintf(scope, sizeof(scope), "request:%s", r->wave);
     if (fire) {
         char *s = wg_asprintf("gate %s for wave %s", wg_verdict_name(r->verdict), r->wave);
-        if (wg__labels_set(&ls, "alertname", pass ? "WavegateGatePassed" : "WavegateGateFailed") ||
-            wg__labels_set(&ls, "severity", pass ? "info" : "critical") ||
-            wg__labels_set(&ls, "origin", "request") || !s || wg__labels_set(&an, "summary", s)) {
+        if (wg_alert_labels_set(&ls, "alertname",
+                                pass ? "WavegateGatePassed" : "WavegateGateFailed") ||
+            wg_alert_labels_set(&ls, "severity", pass ? "info" : "critical") ||
+            wg_alert_labels_set(&ls, "origin", "request") || !s ||
+            wg_alert_labels_set(&an, "summary", s)) {
             free(s);
             goto out;
         }
         free(s);
         base_labels(&ls, r, NULL);
-        if (cfg->monitor.external_url) {
-            char *u = wg_asprintf("%s/v1/report/%s", cfg->monitor.external_url, r->wave);
-            if (u) {
-                wg__labels_set(&an, "report_url", u);
-            }
-            free(u);
-        }
-        ev = (struct wg_alert_eval){WG__EVENT_KEY, ls.v, ls.n, an.v, an.n, WG_COND_BREACH};
+        report_url(&an, cfg->monitor.external_url, r->wave);
+        ev = (struct wg_alert_eval){WG_ALERTING_EVENT_KEY, ls.v, ls.n, an.v, an.n, WG_COND_BREACH};
     }
     /* Every other instance of the scope (the previous verdict's event) counts as OK. */
     rc = wg_alerting_eval(a, scope, &ev, fire ? 1 : 0, now_ns);
 out:
-    wg__labels_clear(&ls);
-    wg__labels_clear(&an);
+    wg_alert_labels_clear(&ls);
+    wg_alert_labels_clear(&an);
     return rc;
 }

@@ -1,0 +1,331 @@
+/* gate_server_int.h — what the HTTP gate's files (gate_server*.c) share: config generations,
+ * the verdict cache, single-flight evaluations, metrics, analyses, the alerting monitor and the
+ * per-connection request context. The server's layer only: libmicrohttpd, pthread and atomics
+ * stay here, so the evaluation (gate_int.h) compiles and links without them.
+ * (Append new declarations at the end; several files of gate/ use this header.)
+ */
+#ifndef WG_GATE_SERVER_INT_H
+#define WG_GATE_SERVER_INT_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "gate/gate_int.h"
+
+/* ---- serve: config generations ------------------------------------------------------------ */
+
+/* One loaded config plus what serving derives from it; refcounted so a reload never frees a
+ * config a request is still reading. */
+struct wg__cfgref {
+    struct wg_config *cfg;
+    atomic_int refs;
+    int has_token;
+    unsigned char token_sha256[32]; /* the bearer token, hashed (compared in constant time) */
+    int64_t loaded_ns;
+};
+
+/* ---- serve: one evaluation's outcome, shared by every request that waited for it ---------- */
+
+struct wg__verdict {
+    atomic_int refs;
+    enum wg_err err; /* WG_OK: verdict + json are set */
+    enum wg_verdict verdict;
+    char *json; /* the body; on err a small {"verdict":"error",...} document */
+    size_t len;
+    struct MHD_Response *resp; /* JSON body response built once, reused by every hit */
+    int64_t expires_mono;      /* cache expiry */
+};
+
+#define WG__MAX_FEATURES 64
+#define WG__MAX_NAME 256
+
+/* What a gate question is, from the query string and/or a JSON body. */
+struct wg__params {
+    char *wave;
+    char *features[WG__MAX_FEATURES];
+    size_t nfeatures;
+    int64_t deploy_ns;
+    int mode_status;       /* mode=status */
+    int inconclusive_pass; /* flagger rollout: ?inconclusive=pass */
+    char *token;           /* flagger metadata.token */
+    /* analyses only (not part of the single-flight key): repeated looks, see wg_check_req */
+    int look, max_looks;
+    const int *last_tested;
+    size_t nlast_tested;
+};
+
+enum wg__route {
+    WG__R_NONE = 0,
+    WG__R_GATE,
+    WG__R_FLAGGER,
+    WG__R_ANALYSES, /* POST /v1/analyses */
+    WG__R_ANALYSIS, /* GET /v1/analyses/{id} */
+    WG__R_HEALTHZ,
+    WG__R_READYZ,
+    WG__R_METRICS
+};
+
+/* Flagger hook types, in /v1/flagger/{hook} order. */
+enum wg__hook {
+    WG__H_ROLLOUT = 0,
+    WG__H_PRE_ROLLOUT,
+    WG__H_CONFIRM_ROLLOUT,
+    WG__H_CONFIRM_PROMOTION,
+    WG__H_CONFIRM_TRAFFIC,
+    WG__H_ROLLBACK,
+    WG__H_POST_ROLLOUT,
+    WG__H_EVENT,
+    WG__H_LAST
+};
+extern const char *const wg__hook_names[WG__H_LAST];
+
+/* Consumers as counted in /metrics. */
+enum wg__consumer {
+    WG__C_GATE_BODY = 0,
+    WG__C_GATE_STATUS,
+    WG__C_FLAGGER, /* + hook */
+    WG__C_ANALYSIS = WG__C_FLAGGER + WG__H_LAST,
+    WG__C_OTHER,
+    WG__C_LAST
+};
+
+struct wg__flight;
+
+/* Per-connection request state (MHD's con_cls). */
+struct wg__req {
+    struct wg_server *srv;
+    enum wg__route route;
+    enum wg__hook hook;
+    char id[64]; /* analysis id */
+    int method_post;
+    struct wg_buf body;
+    int too_big;
+    int header_authed;      /* Authorization header matched */
+    struct wg__cfgref *gen; /* config generation pinned for this request */
+    struct wg__params p;
+    struct wg__verdict *v; /* set once the evaluation finished */
+    int suspended;
+    int64_t t0;
+};
+
+/* ---- serve: metrics ------------------------------------------------------------------------ */
+
+#define WG__HIST_BUCKETS 12
+struct wg__hist {
+    atomic_ullong b[WG__HIST_BUCKETS + 1]; /* last: +Inf */
+    atomic_ullong count;
+    atomic_ullong sum_us;
+};
+#define WG__MAX_SOURCES 32
+
+struct wg__metrics {
+    atomic_ullong requests[WG__C_LAST][WG_FAIL + 2]; /* verdicts + "none" */
+    atomic_ullong responses[6];                      /* 2xx 3xx 4xx 5xx, 401, 413 */
+    atomic_ullong rule_evals[WG_FAIL + 1];
+    atomic_ullong errors[8];
+    atomic_ullong cache_hits, cache_misses, shared_waits, evaluations;
+    atomic_ullong reloads_ok, reloads_failed;
+    struct wg__hist request_seconds, eval_seconds;
+    pthread_mutex_t src_mu;
+    size_t nsrc;
+    char *src_name[WG__MAX_SOURCES];
+    struct wg__hist src_seconds[WG__MAX_SOURCES];
+};
+enum {
+    WG__E_BAD_REQUEST = 0,
+    WG__E_UNAUTHORIZED,
+    WG__E_TOO_BIG,
+    WG__E_NOT_FOUND,
+    WG__E_EVAL,
+    WG__E_INTERNAL,
+    WG__E_OVERLOAD,
+    WG__E_RELOAD
+};
+
+void wg__metrics_init(struct wg__metrics *m);
+void wg__metrics_free(struct wg__metrics *m);
+void wg__hist_observe(struct wg__hist *h, int64_t ns);
+void wg__metrics_source(struct wg__metrics *m, const char *source, int64_t ns);
+void wg__metrics_response(struct wg__metrics *m, unsigned status);
+/* Prometheus text exposition format 0.0.4; malloc'd. */
+char *wg__metrics_render(struct wg_server *s);
+
+/* ---- serve: the server ----------------------------------------------------------------------- */
+
+struct wg__cache_entry {
+    char *key;
+    struct wg__verdict *v;
+    struct wg__cache_entry *next;
+};
+#define WG__CACHE_BUCKETS 256
+#define WG__CACHE_MAX 1024
+#define WG__MAX_FLIGHTS 64
+
+struct wg__analyses; /* gate_server_analysis.c */
+struct wg__conn;     /* gate_server_guard.c */
+
+/* The connection guard (gate_server_guard.c): connections waiting for a request head/body,
+ * oldest first, closed at the request deadline or to keep room under the connection limit. */
+struct wg__guard {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    pthread_t th;
+    int inited, started, stop;
+    struct wg__conn *head, *tail;
+    unsigned nconns;     /* open connections */
+    unsigned high;       /* above this many, a new connection sheds the oldest waiting one */
+    int64_t deadline_ns; /* server.request_timeout */
+    atomic_ullong shed_deadline, shed_capacity;
+};
+
+struct wg_server {
+    struct MHD_Daemon *d;
+    int port;
+    char *config_path;
+    char *listen;
+    struct wg_server_eval eval;
+    pthread_mutex_t mu; /* guards gen, cache, flights */
+    pthread_cond_t flights_cv;
+    struct wg__cfgref *gen;
+    struct wg__cache_entry *cache[WG__CACHE_BUCKETS];
+    size_t ncache;
+    struct wg__flight *flights;
+    size_t nflights;
+    atomic_int inflight; /* requests between first callback and completion */
+    atomic_int draining;
+    struct wg__metrics m;
+    struct wg__analyses *an;
+    struct wg__monitor *mon; /* alerting (gate_server_monitor.c); NULL without alerting: */
+    /* readiness probe */
+    pthread_mutex_t ready_mu;
+    int64_t ready_at;
+    int ready_ok;
+    char ready_why[256];
+    struct wg__guard guard;
+};
+
+/* Config generations. */
+enum wg_err wg__server_gen_new(struct wg_config *cfg, struct wg__cfgref **out, char *err,
+                               size_t errlen);
+struct wg__cfgref *wg__server_gen_get(struct wg_server *s);
+void wg__server_gen_put(struct wg__cfgref *g);
+
+/* Verdict objects. */
+struct wg__verdict *wg__verdict_new(enum wg_err err, enum wg_verdict v, char *json_take);
+void wg__verdict_put(struct wg__verdict *v);
+
+/* Params. */
+void wg__params_clear(struct wg__params *p);
+/* Fill p from a JSON object (gate body or flagger metadata). 400-class problems → WG_EINVAL
+ * with a reason in err. */
+enum wg_err wg__params_from_json(struct wg__params *p, const char *body, size_t len, int flagger,
+                                 char *err, size_t errlen);
+enum wg_err wg__params_from_query(struct wg__params *p, struct MHD_Connection *c, char *err,
+                                  size_t errlen);
+
+/* Cache + single flight: either *out is set (cached or already finished), or the request is
+ * parked on a flight and the connection suspended until it finishes (returns WG_OK, *out
+ * NULL). WG_ETOOBIG when too many distinct evaluations run at once. */
+enum wg_err wg__server_lookup(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r,
+                              struct wg__verdict **out);
+/* Evaluate synchronously (analyses; no cache). */
+struct wg__verdict *wg__server_eval_now(struct wg_server *s, struct wg__cfgref *gen,
+                                        const struct wg__params *p);
+/* The same, also handing back the report when the default evaluator made one (*rep NULL
+ * otherwise; the caller frees it, before putting gen). rep may be NULL. */
+struct wg__verdict *wg__server_eval_report(struct wg_server *s, struct wg__cfgref *gen,
+                                           const struct wg__params *p,
+                                           struct wg_check_report **rep);
+void wg__server_cache_clear(struct wg_server *s);
+void wg__server_flights_wait(struct wg_server *s);
+
+/* The default evaluator (wg_gate_check + wg_gate_report_json). */
+enum wg_err wg__server_eval_default(void *ud, const struct wg_config *cfg,
+                                    const struct wg_check_req *req, enum wg_verdict *verdict,
+                                    char **json, char *err, size_t errlen);
+
+/* Routes (gate_server_routes.c): called on the final handler call; queue a response. */
+enum MHD_Result wg__route_dispatch(struct wg_server *s, struct MHD_Connection *c,
+                                   struct wg__req *r);
+enum MHD_Result wg__reply(struct wg_server *s, struct MHD_Connection *c, unsigned status,
+                          const char *ctype, const char *body, size_t len);
+enum MHD_Result wg__reply_error(struct wg_server *s, struct MHD_Connection *c, unsigned status,
+                                const char *fmt, ...) WG_PRINTF(4, 5);
+/* Constant-time bearer check of a raw token (NULL → no). */
+int wg__server_token_ok(const struct wg__cfgref *g, const char *tok, size_t len);
+
+/* Analyses (gate_server_analysis.c). */
+enum wg_err wg__analyses_open(struct wg_server *s, const char *state_dir, char *err, size_t errlen);
+void wg__analyses_close(struct wg__analyses *a);
+/* POST body → 201 + id, or status/err for 400/404. */
+unsigned wg__analyses_create(struct wg_server *s, struct wg__cfgref *gen, const char *body,
+                             size_t len, char **out_json);
+/* 200 + the analysis, or 404. */
+unsigned wg__analyses_get(struct wg_server *s, const char *id, char **out_json);
+void wg__analyses_count(struct wg_server *s, unsigned long long counts[WG_FAIL + 2]);
+
+/* Readiness. */
+int wg__server_ready(struct wg_server *s, char *why, size_t whylen);
+
+/* ---- serve: alerting (gate_server_monitor.c) ---------------------------------------------- */
+
+struct wg__monitor;
+
+/* /v1/silences (GET list, POST add) and /v1/silences/{id} (DELETE): r->route holds these. */
+#define WG__R_SILENCES ((enum wg__route)(WG__R_METRICS + 1))
+#define WG__R_SILENCE ((enum wg__route)(WG__R_METRICS + 2))
+
+/* Start alerting for the server's current generation when its config has `alerting:` (the
+ * monitor thread, the outbox worker, the silence store). s->mon stays NULL otherwise. */
+enum wg_err wg__monitor_start(struct wg_server *s, char *err, size_t errlen);
+/* Rebuild alerting on a new generation (after a reload): stop the monitor thread, let the
+ * outbox settle briefly, reopen with the new config. A failure keeps serving without
+ * alerting and is logged. */
+void wg__monitor_reload(struct wg_server *s);
+/* SIGTERM: stop the monitor thread, drain the outbox until deadline_mono (the rest stays in
+ * the outbox for the next start). */
+void wg__monitor_drain(struct wg_server *s, int64_t deadline_mono);
+void wg__monitor_free(struct wg_server *s);
+/* A verdict answered to /v1/gate or Flagger, as an alert event. Thread-safe. */
+void wg__monitor_gate_event(struct wg_server *s, const struct wg_check_report *rep);
+/* Appends the alerting metrics (nothing without alerting). Thread-safe. */
+void wg__monitor_metrics(struct wg_server *s, struct wg_buf *b);
+/* Answers the silence routes (route() checked the methods: GET|POST, DELETE). r->id holds
+ * the silence id of /v1/silences/{id}. */
+enum MHD_Result wg__monitor_silences(struct wg_server *s, struct MHD_Connection *c,
+                                     struct wg__req *r);
+
+/* ---- serve: the connection guard (gate_server_guard.c) ------------------------------------ */
+/* All but start/stop/free are called from MHD's threads (and the reload thread) at once:
+ * they take g->mu. */
+
+/* Start the reaper thread: requests whose head and body are not complete deadline_ns after
+ * the connection opened (or its previous response) are closed; above limit - limit/8 open
+ * connections a new one sheds the oldest waiting one. */
+enum wg_err wg__guard_start(struct wg__guard *g, unsigned limit, int64_t deadline_ns);
+/* server.request_timeout after a reload. */
+void wg__guard_set_deadline(struct wg__guard *g, int64_t deadline_ns);
+void wg__guard_stop(struct wg__guard *g);
+/* After MHD_stop_daemon; NULL-safe on a guard never started. */
+void wg__guard_free(struct wg__guard *g);
+/* MHD_OPTION_NOTIFY_CONNECTION callback; cls is the struct wg_server. */
+void wg__guard_notify(void *cls, struct MHD_Connection *mc, void **socket_context,
+                      enum MHD_ConnectionNotificationCode code);
+/* The request's head and body are in (no deadline while it is answered). */
+void wg__guard_busy(struct wg__guard *g, struct MHD_Connection *mc);
+/* A response went out on a keep-alive connection: the next request's deadline starts now. */
+void wg__guard_waiting(struct wg__guard *g, struct MHD_Connection *mc);
+
+/* The POST /v1/analyses body check alone (no store, no config): 0, or 400 with err set.
+ * The fuzz target tests/fuzz/fuzz_body.c drives it. */
+unsigned wg__analyses_spec_check(const char *body, size_t len, char *err, size_t errlen);
+
+/* The JSON request bodies of serve, one parser each, as (const uint8_t *, size_t) entry
+ * points (tests/fuzz/fuzz_body.c; fixtures in tests/unit/test_gate_server.c). Returns the
+ * status the route would answer for the body alone: 0 (accepted), 400 with err set, 500. */
+enum wg__body { WG__B_GATE = 0, WG__B_FLAGGER, WG__B_ANALYSES, WG__B_SILENCES, WG__B_LAST };
+unsigned wg__route_body_check(enum wg__body kind, const uint8_t *data, size_t size, char *err,
+                              size_t errlen);
+
+#endif
