@@ -38,6 +38,33 @@ int wg__db_exec(sqlite3 *db, const char *sql)
     return rc == SQLITE_OK ? 0 : -1;
 }
 
+int wg__db_begin(sqlite3 *db)
+{
+    return sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+}
+
+void wg__db_rollback(sqlite3 *db)
+{
+    /* A failed COMMIT or statement may have rolled back already (SQLITE_FULL, IOERR, NOMEM):
+     * a ROLLBACK then only fails with "no transaction is active". */
+    if (!sqlite3_get_autocommit(db) &&
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK &&
+        !sqlite3_get_autocommit(db)) {
+        /* Still inside a transaction that cannot be rolled back: the connection is unusable
+         * for writes until it is; the next BEGIN fails and is counted by the caller. */
+        wg_log(WG_LOG_ERROR, "alerting: sqlite: rollback failed: %s", sqlite3_errmsg(db));
+    }
+}
+
+int wg__db_commit(sqlite3 *db)
+{
+    int rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        wg__db_rollback(db);
+    }
+    return rc;
+}
+
 sqlite3_stmt *wg__db_stmt(sqlite3 *db, const char *sql)
 {
     /* The connection's own list of statements is the cache: a few entries, looked up by text. */
