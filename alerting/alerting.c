@@ -74,10 +74,14 @@ enum wg_err wg_alerting_new(const struct wg_alert_config *acfg, const char *stat
         snprintf(err, errlen, "out of memory");
         return WG_ENOMEM;
     }
-    if (wg__db_open(state_dir, sync, &a->db, err, errlen) != 0) {
+    int lost = 0;
+    if (wg__db_open_checked(state_dir, sync, 1, &a->db, &lost, err, errlen) != 0) {
         free(a->db_path);
         free(a);
         return WG_EIO;
+    }
+    if (lost) {
+        atomic_fetch_add(&a->store_errors, 1); /* an emptied store is an error, said and counted */
     }
     a->sil = wg__silence_store_wrap(a->db);
     if (!a->sil || wg__db_load_alerts(a->db, &a->store) != 0 ||

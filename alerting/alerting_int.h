@@ -169,6 +169,11 @@ int wg__template_render(const char *tmpl, const struct wg__notif *nt, struct wg_
 /* ---- persistence (alerting_store.c) ------------------------------------------------------ */
 
 int wg__db_open(const char *state_dir, int synchronous, sqlite3 **out, char *err, size_t errlen);
+/* wg__db_open, with check: PRAGMA quick_check first (a corrupt store is refused: -1 and an
+ * error naming the file). Every open reports (logs) a store that turned up empty or missing
+ * where the marker file says one was in use; *lost (may be NULL) is then 1. */
+int wg__db_open_checked(const char *state_dir, int synchronous, int check, sqlite3 **out, int *lost,
+                        char *err, size_t errlen);
 int wg__db_exec(sqlite3 *db, const char *sql);
 /* Transactions without logging (callers count failures and say them once): BEGIN IMMEDIATE
  * and COMMIT return the SQLite code; a failed COMMIT is rolled back. wg__db_rollback rolls back
