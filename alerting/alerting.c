@@ -568,6 +568,15 @@ void wg_alerting_metrics(const struct wg_alerting *a, struct wg_buf *out)
         return;
     }
     wg__deliver_metrics(a->dv, out);
+    wg_buf_addf(out,
+                "# HELP wavegate_store_errors_total Failed writes to the alerting state store.\n"
+                "# TYPE wavegate_store_errors_total counter\n"
+                "wavegate_store_errors_total %llu\n"
+                "# HELP wavegate_delivery_degraded 1 while the state store refuses writes "
+                "(notifications held and made again, not sent).\n"
+                "# TYPE wavegate_delivery_degraded gauge\n"
+                "wavegate_delivery_degraded %d\n",
+                (unsigned long long)wg_alerting_store_errors(a), wg_alerting_degraded(a));
 }
 
 struct wg_silence_store *wg_alerting_silences(struct wg_alerting *a)

@@ -288,6 +288,20 @@ void wg__monitor_metrics(struct wg_server *s, struct wg_buf *b)
     pthread_mutex_unlock(&m->mu);
 }
 
+int wg__monitor_degraded(struct wg_server *s, unsigned long long *errors)
+{
+    struct wg__monitor *m = s->mon;
+    int d = 0;
+    *errors = 0;
+    if (m) {
+        pthread_mutex_lock(&m->mu);
+        d = wg_alerting_degraded(m->a);
+        *errors = (unsigned long long)wg_alerting_store_errors(m->a);
+        pthread_mutex_unlock(&m->mu);
+    }
+    return d;
+}
+
 /* ---- /v1/silences -------------------------------------------------------------------------- */
 
 enum MHD_Result wg__monitor_silences(struct wg_server *s, struct MHD_Connection *c,
