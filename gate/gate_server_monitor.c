@@ -103,8 +103,10 @@ static void *run(void *arg)
             }
         }
         now = wg_now_ns();
-        if (wg_alerting_next_tick(m->a) <= now && wg_alerting_tick(m->a, now) != WG_OK) {
-            wg_log(WG_LOG_ERROR, "monitor: alerting tick failed (will retry)");
+        if (wg_alerting_next_tick(m->a) <= now) {
+            /* A failed tick (the store refuses writes) is said once per change, counted and
+             * retried after a backoff by alerting itself: not logged here per retry. */
+            (void)wg_alerting_tick(m->a, now);
         }
         int64_t wake = wg_alerting_next_tick(m->a);
         if (mo->enabled && next_eval < wake) {
