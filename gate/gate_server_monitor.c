@@ -70,14 +70,17 @@ static void evaluate(struct wg__monitor *m, int64_t now)
     free(reps);
 }
 
+/* Sleep until wall_ns (at most MAX_IDLE_NS), a kick or stop. The condition variable runs on
+ * the monotonic clock: a wall-clock step back of an hour does not stretch the sleep by an hour. */
 static void wait_until(struct wg__monitor *m, int64_t wall_ns)
 {
-    int64_t cap = wg_now_ns() + MAX_IDLE_NS;
-    if (wall_ns > cap) {
-        wall_ns = cap;
+    int64_t d = wall_ns - wg_now_ns();
+    if (d > MAX_IDLE_NS) {
+        d = MAX_IDLE_NS;
     }
-    struct timespec ts = {(time_t)(wall_ns / WG_NS_PER_SEC), (long)(wall_ns % WG_NS_PER_SEC)};
-    while (!m->stop && !m->kick && wg_now_ns() < wall_ns) {
+    int64_t until = wg_mono_ns() + (d > 0 ? d : 0);
+    struct timespec ts = {(time_t)(until / WG_NS_PER_SEC), (long)(until % WG_NS_PER_SEC)};
+    while (!m->stop && !m->kick && wg_mono_ns() < until) {
         if (pthread_cond_timedwait(&m->cv, &m->mu, &ts) == ETIMEDOUT) {
             break;
         }
@@ -200,7 +203,11 @@ enum wg_err wg__monitor_start(struct wg_server *s, char *err, size_t errlen)
         goto out;
     }
     pthread_mutex_init(&m->mu, NULL);
-    pthread_cond_init(&m->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* see wait_until */
+    pthread_cond_init(&m->cv, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_mutex_lock(&m->mu);
     rc = open_on(m, g, err, errlen);
     pthread_mutex_unlock(&m->mu);
