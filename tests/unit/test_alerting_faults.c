@@ -333,33 +333,40 @@ static void make_store(const char *dir, struct wg_alert_config *cfg)
     wg_alerting_free(a);
 }
 
-/* 1 KiB overwritten in the middle of alerting.db: the old code started on it without a word
- * (PRAGMA integrity_check failed); now wg_alerting_new refuses, naming the file. */
+/* 1 KiB overwritten in the middle of alerting.db, or the file torn (cut to half its size, as
+ * a copy or a write cut short leaves it): the old code started on it without a word (PRAGMA
+ * integrity_check failed); now wg_alerting_new refuses, naming the file. */
 static void test_corrupt_store_refused(void **st)
 {
     (void)st;
-    char dir[128], err[1024] = "", path[256];
-    mktmp(dir, sizeof(dir));
-    struct wg_alert_config *cfg = load_cfg(hook_cfg, 9);
-    make_store(dir, cfg);
-    snprintf(path, sizeof(path), "%s/alerting.db", dir);
-    struct stat sb;
-    assert_int_equal(stat(path, &sb), 0);
-    assert_true(sb.st_size >= 8 * 4096);
-    int fd = open(path, O_WRONLY);
-    char junk[1024];
-    memset(junk, 0x5a, sizeof(junk));
-    assert_int_equal(pwrite(fd, junk, sizeof(junk), (sb.st_size / 2) & ~(off_t)4095),
-                     (ssize_t)sizeof(junk));
-    close(fd);
-    struct wg_alerting *a = (struct wg_alerting *)1;
-    assert_int_equal(wg_alerting_new(cfg, dir, NULL, &a, err, sizeof(err)), WG_EIO);
-    assert_null(a);
-    fprintf(stderr, "got: %s\n", err);
-    assert_non_null(strstr(err, path));
-    assert_non_null(strstr(err, "corrupt"));
-    wg_alert_config_free(cfg);
-    rmtree(dir);
+    for (int torn = 0; torn < 2; torn++) {
+        char dir[128], err[1024] = "", path[256];
+        mktmp(dir, sizeof(dir));
+        struct wg_alert_config *cfg = load_cfg(hook_cfg, 9);
+        make_store(dir, cfg);
+        snprintf(path, sizeof(path), "%s/alerting.db", dir);
+        struct stat sb;
+        assert_int_equal(stat(path, &sb), 0);
+        assert_true(sb.st_size >= 8 * 4096);
+        off_t mid = (sb.st_size / 2) & ~(off_t)4095;
+        if (torn) {
+            assert_int_equal(truncate(path, mid + 1000), 0);
+        } else {
+            int fd = open(path, O_WRONLY);
+            char junk[1024];
+            memset(junk, 0x5a, sizeof(junk));
+            assert_int_equal(pwrite(fd, junk, sizeof(junk), mid), (ssize_t)sizeof(junk));
+            close(fd);
+        }
+        struct wg_alerting *a = (struct wg_alerting *)1;
+        assert_int_equal(wg_alerting_new(cfg, dir, NULL, &a, err, sizeof(err)), WG_EIO);
+        assert_null(a);
+        fprintf(stderr, "%s: %s\n", torn ? "torn" : "overwritten", err);
+        assert_non_null(strstr(err, path));
+        assert_non_null(strstr(err, "corrupt"));
+        wg_alert_config_free(cfg);
+        rmtree(dir);
+    }
 }
 
 /* alerting.db truncated to 0 bytes (or removed) where a store was in use: a new store starts,

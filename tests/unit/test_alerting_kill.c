@@ -114,6 +114,11 @@ static void child_run(const char *dir, const struct wg_alert_config *cfg)
         _exit(2);
     }
     wg_alerting_set_clock(a, NULL);
+    const char *es = getenv("WG_KILL_STEP_MS"); /* time between ticks (bench/bench_kill.sh) */
+    long step_ms = es ? strtol(es, NULL, 10) : 15;
+    if (step_ms < 1 || step_ms > 999) {
+        step_ms = 15;
+    }
     for (;; step++) {
         struct wg_label ls[NALERTS][1];
         struct wg_alert_eval evs[NALERTS];
@@ -135,7 +140,7 @@ static void child_run(const char *dir, const struct wg_alert_config *cfg)
             fprintf(f, "%ld\n", step + 1);
             fclose(f);
         }
-        struct timespec ts = {0, 15 * 1000000};
+        struct timespec ts = {0, step_ms * 1000000};
         nanosleep(&ts, NULL);
     }
 }
