@@ -53,13 +53,6 @@ static struct wg_alert_config *load_cfg(const char *fmt, int port)
     return c;
 }
 
-static void fire(struct wg_alerting *a, const char *name, int breach, int64_t now)
-{
-    struct wg_label ls[2] = {{"alertname", (char *)name}, {"severity", "critical"}};
-    struct wg_alert_eval ev = {NULL, ls, 2, NULL, 0, breach ? WG_COND_BREACH : WG_COND_OK};
-    assert_int_equal(wg_alerting_eval(a, "s", &ev, 1, now), WG_OK);
-}
-
 static long long sql_count(const char *dir, const char *sql)
 {
     char path[256];
@@ -169,6 +162,21 @@ static const char *hook_cfg = "alerting:\n"
                               "  route: {receiver: hook, group_by: [alertname], group_wait: 0s,"
                               " group_interval: 1m}\n";
 
+/* n alerts in their own groups (more than WG__OUTBOX_CHUNK: the tick commits in chunks). */
+#define NFULL 40
+static void fire_many(struct wg_alerting *a, int64_t now)
+{
+    struct wg_label ls[NFULL][1];
+    struct wg_alert_eval evs[NFULL];
+    char names[NFULL][16];
+    for (int i = 0; i < NFULL; i++) {
+        snprintf(names[i], sizeof(names[i]), "DiskFull%02d", i);
+        ls[i][0] = (struct wg_label){"alertname", names[i]};
+        evs[i] = (struct wg_alert_eval){NULL, ls[i], 1, NULL, 0, WG_COND_BREACH};
+    }
+    assert_int_equal(wg_alerting_eval(a, "s", evs, NFULL, now), WG_OK);
+}
+
 /* Fill the filesystem holding dir until ENOSPC. */
 static void fill(const char *dir)
 {
@@ -183,7 +191,7 @@ static void fill(const char *dir)
     close(fd);
 }
 
-/* The tick in which an alert starts firing finds the disk full: the commit fails, the tick is
+/* The tick in which 40 alerts start firing (committed in chunks) finds the disk full: the commit fails, the tick is
  * refused (WG_EIO), counted and flagged degraded; once space returns, the very next tick sends
  * the notification (on the old code the group counted as notified in memory: nothing went out
  * until repeat_interval, 4 h; the sink saw 0 requests). A real tmpfs filled to ENOSPC, so the
@@ -209,7 +217,7 @@ static void test_full_disk_tick_is_made_again(void **st)
     assert_int_equal(sql_count(dir, "PRAGMA wal_checkpoint(TRUNCATE)"), 0);
     fill(dir);
     int64_t t = S(1000);
-    fire(a, "DiskFull", 1, t);
+    fire_many(a, t);
     assert_int_equal(wg_alerting_tick(a, t), WG_EIO);
     assert_int_equal(wg_alerting_degraded(a), 1);
     uint64_t errs = wg_alerting_store_errors(a);
@@ -227,12 +235,12 @@ static void test_full_disk_tick_is_made_again(void **st)
     assert_int_equal(wg_alerting_tick(a, next), WG_OK);
     assert_int_equal(wg_alerting_degraded(a), 0);
     assert_int_equal(wg_alerting_drain(a, wg_mono_ns() + S(20)), 0);
-    assert_int_equal(peer_count(&p, "/hook"), 1);
+    assert_int_equal(peer_count(&p, "/hook"), NFULL);
     /* and only once: the next group_interval has nothing new */
-    fire(a, "DiskFull", 1, next + S(61));
+    fire_many(a, next + S(61));
     assert_int_equal(wg_alerting_tick(a, next + S(61)), WG_OK);
     assert_int_equal(wg_alerting_drain(a, wg_mono_ns() + S(20)), 0);
-    assert_int_equal(peer_count(&p, "/hook"), 1);
+    assert_int_equal(peer_count(&p, "/hook"), NFULL);
     wg_alerting_free(a);
     wg_alert_config_free(cfg);
     peer_stop(&p);
