@@ -1,9 +1,11 @@
 /* alerting.c — the alerting handle: evaluations in (wg_alerting_eval / _observe), timers
  * (wg_alerting_tick) out through the dispatcher into the outbox, committed in one transaction
- * per tick before the worker may send; restore after a restart; metrics and silences.
+ * per tick before the worker may send (a tick whose commit fails is undone in memory and made
+ * again); restore after a restart; wall-clock jumps; store health, metrics and silences.
  */
 #include "alerting/alerting_int.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +22,23 @@ struct wg_alerting {
     int chunked;                       /* this tick committed a chunk already */
     size_t chunk_max;                  /* rows in this chunk: grows through a big tick */
     int restored;                      /* restored alerts still to be routed */
+    int tick_bad;                      /* a write of this tick failed: it is not accepted */
     int64_t data_version;
     uint64_t seq;
+    char *db_path;
+    /* store health: read by other threads (/metrics, /readyz) */
+    atomic_ullong store_errors; /* failed tick commits (and BEGINs) */
+    atomic_int degraded;        /* the last tick could not commit */
+    int64_t retry_at, backoff;  /* next tick after a failed one (wall, as the ticks) */
+    char last_err[160];
+    /* wall-clock jumps: the wall time of the last call against the monotonic clock */
+    int64_t (*mono)(void);
+    int64_t last_wall, last_mono;
 };
+
+#define RETRY_MIN_NS WG_NS_PER_SEC       /* a tick that could not commit is retried after */
+#define RETRY_MAX_NS (8 * WG_NS_PER_SEC) /* doubling up to this */
+#define JUMP_NS (300 * WG_NS_PER_SEC)    /* wall vs monotonic differences beyond this are jumps */
 
 static int64_t data_version(sqlite3 *db)
 {
@@ -51,9 +67,21 @@ enum wg_err wg_alerting_new(const struct wg_alert_config *acfg, const char *stat
     a->disp.cfg = acfg;
     a->jobs_tail = &a->jobs;
     a->chunk_max = WG__OUTBOX_CHUNK;
-    if (wg__db_open(state_dir, sync, &a->db, err, errlen) != 0) {
+    a->mono = wg_mono_ns;
+    a->db_path = wg_asprintf("%s/alerting.db", state_dir);
+    if (!a->db_path) {
+        free(a);
+        snprintf(err, errlen, "out of memory");
+        return WG_ENOMEM;
+    }
+    int lost = 0;
+    if (wg__db_open_checked(state_dir, sync, 1, &a->db, &lost, err, errlen) != 0) {
+        free(a->db_path);
         free(a);
         return WG_EIO;
+    }
+    if (lost) {
+        atomic_fetch_add(&a->store_errors, 1); /* an emptied store is an error, said and counted */
     }
     a->sil = wg__silence_store_wrap(a->db);
     if (!a->sil || wg__db_load_alerts(a->db, &a->store) != 0 ||
@@ -93,7 +121,110 @@ void wg_alerting_free(struct wg_alerting *a)
     wg__store_clear(&a->store);
     wg_silence_store_close(a->sil);
     wg__db_close(a->db);
+    free(a->db_path);
     free(a);
+}
+
+/* ---- wall-clock jumps -------------------------------------------------------------------- */
+
+/* The callers' time is the wall clock (it is what payloads show), and the timers (group_wait,
+ * group_interval, repeat_interval, for, keep_firing_for) are kept in it. A jump of the wall
+ * clock (an NTP step, a VM restored) is seen against the monotonic clock and every timer moves
+ * with it, so the time left on each is what it was: no mass re-notify after +1 h, no silence
+ * for an hour after -1 h. Differences below JUMP_NS (a slow evaluation handing a stale now)
+ * pass as time. Pinned by test_alerting_faults.c (clock_jump_*). */
+static void shift_timers(struct wg_alerting *a, int64_t d)
+{
+    for (size_t i = 0; i < a->store.n; i++) {
+        struct wg__alert *al = a->store.v[i];
+        int64_t *ts[] = {&al->active_since, &al->starts_at, &al->ends_at, &al->last_breach};
+        for (size_t k = 0; k < sizeof(ts) / sizeof(ts[0]); k++) {
+            if (*ts[k] != 0) {
+                *ts[k] += d;
+            }
+        }
+        al->dirty = 1;
+    }
+    for (size_t i = 0; i < a->disp.ngroups; i++) {
+        struct wg__group *g = a->disp.groups[i];
+        g->next_flush += d;
+        if (g->has_log) {
+            g->log_ts += d;
+            g->log_dirty = 1;
+        }
+    }
+    for (size_t i = 0; i < a->disp.norphans; i++) {
+        a->disp.orphans[i]->log_ts += d;
+    }
+    if (a->retry_at) {
+        a->retry_at += d;
+    }
+}
+
+void wg_alerting_set_clock(struct wg_alerting *a, int64_t (*mono_ns)(void))
+{
+    a->mono = mono_ns;
+    a->last_mono = a->last_wall = 0;
+}
+
+static void clock_sync(struct wg_alerting *a, int64_t now)
+{
+    if (!a->mono) {
+        return; /* an injected wall clock is trusted as it is */
+    }
+    int64_t m = a->mono();
+    if (a->last_mono) {
+        int64_t jump = now - (a->last_wall + (m - a->last_mono));
+        if (jump > JUMP_NS || jump < -JUMP_NS) {
+            wg_log(WG_LOG_WARN, "alerting: the wall clock jumped by %+llds; timers moved with it",
+                   (long long)(jump / WG_NS_PER_SEC));
+            shift_timers(a, jump);
+        }
+    }
+    a->last_wall = now;
+    a->last_mono = m;
+}
+
+/* ---- store health ------------------------------------------------------------------------ */
+
+static void store_failed(struct wg_alerting *a, int64_t now, const char *what)
+{
+    atomic_fetch_add(&a->store_errors, 1);
+    a->backoff = a->backoff ? a->backoff * 2 : RETRY_MIN_NS;
+    if (a->backoff > RETRY_MAX_NS) {
+        a->backoff = RETRY_MAX_NS;
+    }
+    a->retry_at = now + a->backoff;
+    snprintf(a->last_err, sizeof(a->last_err), "%s: %s", what, sqlite3_errmsg(a->db));
+    if (!atomic_exchange(&a->degraded, 1)) { /* said once per change, not per retry */
+        wg_log(WG_LOG_ERROR,
+               "alerting: %s: %s; notifications are not accepted and are made again when the "
+               "store takes writes (retried every %llds at most); delivery degraded",
+               a->db_path, a->last_err, (long long)(RETRY_MAX_NS / WG_NS_PER_SEC));
+    }
+}
+
+static void store_ok(struct wg_alerting *a)
+{
+    a->backoff = 0;
+    a->retry_at = 0;
+    if (atomic_exchange(&a->degraded, 0)) {
+        wg_log(WG_LOG_WARN, "alerting: %s takes writes again (%llu failed commits in all)",
+               a->db_path, (unsigned long long)atomic_load(&a->store_errors));
+    }
+}
+
+uint64_t wg_alerting_store_errors(const struct wg_alerting *a)
+{
+    if (!a) {
+        return 0;
+    }
+    return atomic_load(&((struct wg_alerting *)a)->store_errors) + wg__deliver_store_errors(a->dv);
+}
+
+int wg_alerting_degraded(const struct wg_alerting *a)
+{
+    return a && (atomic_load(&((struct wg_alerting *)a)->degraded) || wg__deliver_degraded(a->dv));
 }
 
 const struct wg_monitor_rule *wg__monitor_rule(const struct wg_monitor *m, const char *key)
@@ -132,6 +263,7 @@ enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
 {
     const struct wg_monitor *m = &a->cfg->monitor;
     const char *sc = scope ? scope : "";
+    clock_sync(a, now_ns);
     for (size_t i = 0; i < a->store.n; i++) {
         a->store.v[i]->seen = 0;
     }
@@ -189,17 +321,17 @@ static void chunk_commit(struct wg_alerting *a)
     if (a->chunk_max < WG__OUTBOX_CHUNK_MAX) {
         a->chunk_max *= 2;
     }
-    if (wg__db_exec(a->db, "COMMIT") != 0) {
-        wg__db_exec(a->db, "ROLLBACK");
-        discard_jobs(a);
-        wg_log(WG_LOG_ERROR, "alerting: outbox commit failed; these notifications not accepted");
-    } else {
-        wg__deliver_submit(a->dv, a->jobs);
-        a->jobs = NULL;
-        a->jobs_tail = &a->jobs;
+    /* A chunk that fails fails the whole tick (commit() undoes it in memory): rows of the
+     * chunks already committed then go out twice, with the same idempotency keys. */
+    if (a->tick_bad || wg__db_commit(a->db) != SQLITE_OK) {
+        a->tick_bad = 1;
+        return;
     }
-    if (wg__db_exec(a->db, "BEGIN IMMEDIATE") != 0) {
-        wg_log(WG_LOG_ERROR, "alerting: cannot reopen the outbox transaction");
+    wg__deliver_submit(a->dv, a->jobs);
+    a->jobs = NULL;
+    a->jobs_tail = &a->jobs;
+    if (wg__db_begin(a->db) != SQLITE_OK) {
+        a->tick_bad = 1; /* never insert outside a transaction */
     }
 }
 
@@ -230,18 +362,31 @@ static void emit(void *ctx, const struct wg__notif *nt)
 {
     struct wg_alerting *a = ctx;
     char idhex[65];
+    if (a->tick_bad) {
+        return; /* this tick is not accepted: it is made again */
+    }
     struct wg__job *j = calloc(1, sizeof(*j));
     if (!j) {
-        wg__deliver_count_dead(a->dv, rcv_index(a, nt->rcv));
+        a->tick_bad = 1; /* out of memory: retried with the tick, never dropped */
         return;
     }
     idem_key(a, nt, idhex);
     char idem[40];
     snprintf(idem, sizeof(idem), "msg_%.32s", idhex);
     j->rcv = rcv_index(a, nt->rcv);
-    if (wg__payload_render(a->cfg, nt, idem, &j->req) != WG_OK) {
-        wg__deliver_count_dead(a->dv, j->rcv);
+    enum wg_err prc = wg__payload_render(a->cfg, nt, idem, &j->req);
+    if (prc != WG_OK) {
         free(j);
+        if (prc == WG_ENOMEM) {
+            /* A payload short of memory is never sent truncated: the tick is made again. */
+            wg_log(WG_LOG_ERROR,
+                   "alerting: receiver %s: out of memory building the payload; "
+                   "retried at the next tick",
+                   nt->rcv->name);
+            a->tick_bad = 1;
+        } else {
+            wg__deliver_count_dead(a->dv, rcv_index(a, nt->rcv)); /* missing env, too big */
+        }
         return;
     }
     const char *gk = nt->g ? nt->g->key : idem;
@@ -250,8 +395,8 @@ static void emit(void *ctx, const struct wg__notif *nt)
              (unsigned long long)wg_alert_fingerprint(&l, 1));
     j->id = wg__outbox_insert(a->db, nt->rcv->name, &j->req, nt->now);
     if (j->id < 0) {
-        wg_log(WG_LOG_ERROR, "alerting: outbox insert failed: %s", sqlite3_errmsg(a->db));
         wg__job_free(j);
+        a->tick_bad = 1; /* disk full or I/O: commit() counts it and undoes the tick */
         return;
     }
     *a->jobs_tail = j;
@@ -271,51 +416,75 @@ static void discard_jobs(struct wg_alerting *a)
     a->jobs_tail = &a->jobs;
 }
 
-/* Persist what changed (alerts, logs) and hand over the new jobs, in one transaction. */
-static enum wg_err commit(struct wg_alerting *a)
+/* Write what changed (alerts, logs, removed groups) in the open transaction; 0 or -1. */
+static int write_state(struct wg_alerting *a)
 {
     int bad = 0;
-    if (a->chunked && a->jobs) {
-        /* A big tick: the last outbox rows go out before the (many) states are written. */
-        chunk_commit(a);
+    for (size_t i = 0; i < a->store.n && !bad; i++) {
+        struct wg__alert *al = a->store.v[i];
+        if (al->state == WG__INACTIVE && al->refs == 0) {
+            bad |= al->stored ? wg__db_delete_alert(a->db, al->fp) : 0;
+        } else if (al->dirty) {
+            bad |= wg__db_save_alert(a->db, al);
+        }
     }
+    for (size_t i = 0; i < a->disp.ngroups && !bad; i++) {
+        if (a->disp.groups[i]->log_dirty) {
+            bad |= wg__db_save_group(a->db, a->disp.groups[i]);
+        }
+    }
+    for (size_t i = 0; i < a->disp.ndead && !bad; i++) {
+        bad |= wg__db_delete_group(a->db, a->disp.dead[i]->key);
+    }
+    return bad ? -1 : 0;
+}
+
+/* The memory side of a commit that went through: written alerts are clean, the inactive
+ * ones nobody holds are gone. */
+static void state_committed(struct wg_alerting *a)
+{
     for (size_t i = 0; i < a->store.n;) {
         struct wg__alert *al = a->store.v[i];
         if (al->state == WG__INACTIVE && al->refs == 0) {
-            if (al->stored) {
-                bad |= wg__db_delete_alert(a->db, al->fp);
-            }
             wg__store_remove_at(&a->store, i);
             continue;
         }
         if (al->dirty) {
-            bad |= wg__db_save_alert(a->db, al);
             al->dirty = 0;
             al->stored = 1;
         }
         i++;
     }
     for (size_t i = 0; i < a->disp.ngroups; i++) {
-        struct wg__group *g = a->disp.groups[i];
-        if (g->log_dirty) {
-            bad |= wg__db_save_group(a->db, g);
-            g->log_dirty = 0;
-        }
+        a->disp.groups[i]->log_dirty = 0;
     }
-    for (size_t i = 0; i < a->disp.ndead; i++) {
-        bad |= wg__db_delete_group(a->db, a->disp.dead_keys[i]);
-        free(a->disp.dead_keys[i]);
+}
+
+/* Persist what changed (alerts, logs) and hand over the new jobs, in one transaction. When
+ * any write of the tick failed (disk full, I/O), nothing of it is accepted: the transaction
+ * is rolled back, and the dispatcher's groups are put back as they were before the tick so
+ * its notifications are made again at the next one (wg_alerting_next_tick: after a backoff).
+ * Pinned by test_alerting_faults.c (full_disk_*). */
+static enum wg_err commit(struct wg_alerting *a, int64_t now)
+{
+    if (!a->tick_bad && a->chunked && a->jobs) {
+        /* A big tick: the last outbox rows go out before the (many) states are written. */
+        chunk_commit(a);
     }
-    a->disp.ndead = 0;
-    if (bad || wg__db_exec(a->db, "COMMIT") != 0) {
-        wg__db_exec(a->db, "ROLLBACK");
+    if (a->tick_bad || write_state(a) != 0 || wg__db_commit(a->db) != SQLITE_OK) {
+        wg__db_rollback(a->db);
         discard_jobs(a);
-        wg_log(WG_LOG_ERROR, "alerting: commit failed; notifications of this tick not accepted");
+        wg__dispatch_settle(&a->disp, 0);
+        store_failed(a, now, "commit failed");
+        a->tick_bad = 0;
         return WG_EIO;
     }
     wg__deliver_submit(a->dv, a->jobs);
     a->jobs = NULL;
     a->jobs_tail = &a->jobs;
+    wg__dispatch_settle(&a->disp, 1);
+    state_committed(a);
+    store_ok(a);
     return WG_OK;
 }
 
@@ -330,24 +499,31 @@ enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns)
         }
         a->restored = 0;
     }
+    clock_sync(a, now_ns);
     int64_t dv = data_version(a->db);
     if (dv != a->data_version) { /* another process (the CLI) changed silences */
         wg__db_load_silences(a->db, &a->disp.silences);
         a->data_version = dv;
     }
-    if (wg__db_exec(a->db, "BEGIN IMMEDIATE") != 0) {
+    if (wg__db_begin(a->db) != SQLITE_OK) {
+        store_failed(a, now_ns, "cannot begin a transaction");
         return WG_EIO;
     }
     a->chunk = 0;
     a->chunked = 0;
+    a->tick_bad = 0;
     a->chunk_max = WG__OUTBOX_CHUNK;
     wg__dispatch_tick(&a->disp, &a->store, now_ns, emit, a);
-    return commit(a);
+    return commit(a, now_ns);
 }
 
 int64_t wg_alerting_next_tick(const struct wg_alerting *a)
 {
-    return a->restored ? INT64_MIN : wg__dispatch_next(&a->disp);
+    if (a->restored) {
+        return INT64_MIN;
+    }
+    int64_t t = wg__dispatch_next(&a->disp);
+    return a->retry_at > t ? a->retry_at : t; /* a failed tick: not before its backoff */
 }
 
 enum wg_err wg_alerting_test(struct wg_alerting *a, const char *receiver, int64_t now_ns)
@@ -370,9 +546,10 @@ enum wg_err wg_alerting_test(struct wg_alerting *a, const char *receiver, int64_
     g.rcv = r;
     struct wg__notif nt = {r, &g, "test", sel, 1, 1, now_ns};
     enum wg_err rc = WG_EIO;
-    if (g.key && wg__db_exec(a->db, "BEGIN IMMEDIATE") == 0) {
+    if (g.key && wg__db_begin(a->db) == SQLITE_OK) {
+        a->tick_bad = 0;
         emit(a, &nt);
-        rc = commit(a);
+        rc = commit(a, now_ns);
     }
     free(g.key);
     wg__labels_clear(&al.labels);
@@ -391,6 +568,15 @@ void wg_alerting_metrics(const struct wg_alerting *a, struct wg_buf *out)
         return;
     }
     wg__deliver_metrics(a->dv, out);
+    wg_buf_addf(out,
+                "# HELP wavegate_store_errors_total Failed writes to the alerting state store.\n"
+                "# TYPE wavegate_store_errors_total counter\n"
+                "wavegate_store_errors_total %llu\n"
+                "# HELP wavegate_delivery_degraded 1 while the state store refuses writes "
+                "(notifications held and made again, not sent).\n"
+                "# TYPE wavegate_delivery_degraded gauge\n"
+                "wavegate_delivery_degraded %d\n",
+                (unsigned long long)wg_alerting_store_errors(a), wg_alerting_degraded(a));
 }
 
 struct wg_silence_store *wg_alerting_silences(struct wg_alerting *a)

@@ -42,6 +42,10 @@ struct wg_alerting_opts {
 enum wg_err wg_alerting_new(const struct wg_alert_config *acfg, const char *state_dir,
                             const struct wg_alerting_opts *opts, struct wg_alerting **out,
                             char *err, size_t errlen);
+/* The monotonic clock against which jumps of the callers' wall clock (now_ns) are seen; the
+ * timers then move with the jump, so none fires early or late by it (jumps under 5 min pass as
+ * time). wg_mono_ns by default; tests inject one, or NULL to trust now_ns as it is. */
+void wg_alerting_set_clock(struct wg_alerting *a, int64_t (*mono_ns)(void));
 /* Stop the worker (in-flight requests are abandoned; they stay in the outbox) and free. */
 void wg_alerting_free(struct wg_alerting *a);
 
@@ -52,7 +56,10 @@ enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
                              const struct wg_alert_eval *evs, size_t n, int64_t now_ns);
 /* Run timers: flush due groups (dedup, inhibition, silences, repeat), render payloads, commit
  * state and new notifications to the outbox in one transaction, then wake the worker.
- * Returns WG_EIO if the commit failed (nothing was accepted). */
+ * Returns WG_EIO if the commit failed (disk full, I/O): nothing of the tick was accepted, the
+ * in-memory state is as before it, and the next tick (not before a backoff of 1-8 s, see
+ * wg_alerting_next_tick) makes the same notifications again. Counted and said once per change
+ * (wg_alerting_store_errors, wg_alerting_degraded). */
 enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns);
 /* Earliest time a tick has work to do (INT64_MAX: none). */
 int64_t wg_alerting_next_tick(const struct wg_alerting *a);
@@ -66,6 +73,12 @@ size_t wg_alerting_drain(struct wg_alerting *a, int64_t deadline_mono_ns);
 /* Prometheus text exposition of per-receiver queue depth, deliveries, failures, dead letters,
  * retries and the outbox size. Thread-safe. */
 void wg_alerting_metrics(const struct wg_alerting *a, struct wg_buf *out);
+/* Failed writes to the state store since the start: tick commits (and their BEGINs) and the
+ * worker's records of outcomes. Thread-safe; 0 for NULL. */
+uint64_t wg_alerting_store_errors(const struct wg_alerting *a);
+/* 1 while the store refuses writes (the last tick, or the worker's last record of outcomes,
+ * failed): notifications made meanwhile are held and re-made, not sent. Thread-safe. */
+int wg_alerting_degraded(const struct wg_alerting *a);
 
 /* ---- silences (persisted in the same database; the CLI works on it without a daemon) ----- */
 

@@ -9,6 +9,7 @@
 #include "common/http.h"
 
 #include <openssl/rand.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,8 +69,12 @@ struct wg__deliver {
     size_t pending; /* jobs not yet delivered nor dead, guarded by mu */
     struct dbop *ops;
     size_t nops, capops;
-    int64_t ops_at;     /* mono: last outcome commit */
-    int ops_err;        /* the last failure to begin one, said once */
+    int64_t ops_at;    /* mono: last outcome commit */
+    int ops_err;       /* the last failure to begin or commit one, said once */
+    int64_t ops_retry; /* mono: not before, after a failed one (doubling backoff) */
+    int64_t ops_backoff;
+    atomic_ullong store_errors; /* failed outcome commits (not busy: that is normal) */
+    atomic_int degraded;
     int wal_pages;      /* WAL size after this connection's last commit */
     int64_t idle_since; /* mono: nothing in flight since then; 0 while sending */
     struct xfer *active;
@@ -254,24 +259,43 @@ static void ops_clear(struct wg__deliver *dv)
  * at least once. So the worker never waits for the write lock while a tick is writing the
  * outbox (wait=0: try, and keep the outcomes for a later round if the lock is taken), and its
  * connection commits at synchronous=NORMAL (wg__deliver_new). */
+/* A failed record of outcomes (not a busy lock): counted, said once per change, retried after
+ * a doubling backoff (not every OPS_RETRY_MS: a full disk would be hammered and the log
+ * flooded). */
+static void ops_failed(struct wg__deliver *dv, int rc, const char *what)
+{
+    if (rc != dv->ops_err) {
+        wg_log(WG_LOG_ERROR, "alerting: cannot record delivery outcomes (%s): %s; kept for later",
+               what, sqlite3_errmsg(dv->db));
+    }
+    dv->ops_err = rc;
+    atomic_fetch_add(&dv->store_errors, 1);
+    atomic_store(&dv->degraded, 1);
+    dv->ops_backoff = dv->ops_backoff ? dv->ops_backoff * 2 : 10 * INT64_C(1000000);
+    if (dv->ops_backoff > 2 * WG_NS_PER_SEC) {
+        dv->ops_backoff = 2 * WG_NS_PER_SEC;
+    }
+    dv->ops_retry = wg_mono_ns() + dv->ops_backoff;
+}
+
 static void ops_commit(struct wg__deliver *dv, int wait)
 {
     if (!dv->nops || !dv->db) {
         ops_clear(dv);
         return;
     }
-    wg__db_busy_wait(dv->db, wait);
-    int rc = sqlite3_exec(dv->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        /* Busy is the normal case during a tick; anything else is said once, not per retry. */
-        if ((wait || (rc & 0xff) != SQLITE_BUSY) && rc != dv->ops_err) {
-            wg_log(WG_LOG_ERROR, "alerting: cannot record delivery outcomes: %s",
-                   sqlite3_errstr(rc));
-        }
-        dv->ops_err = rc;
+    if (!wait && dv->ops_retry && wg_mono_ns() < dv->ops_retry) {
         return;
     }
-    dv->ops_err = SQLITE_OK;
+    wg__db_busy_wait(dv->db, wait);
+    int rc = wg__db_begin(dv->db);
+    if (rc != SQLITE_OK) {
+        /* Busy is the normal case during a tick; anything else is counted and backs off. */
+        if (wait || (rc & 0xff) != SQLITE_BUSY) {
+            ops_failed(dv, rc, "begin");
+        }
+        return;
+    }
     dv->ops_at = wg_mono_ns();
     sqlite3_stmt *del = wg__db_stmt(dv->db, "DELETE FROM outbox WHERE id=?");
     sqlite3_stmt *upd =
@@ -287,16 +311,39 @@ static void ops_commit(struct wg__deliver *dv, int wait)
             sqlite3_bind_text(upd, 3, o->err ? o->err : "", -1, SQLITE_STATIC);
             sqlite3_bind_int64(upd, 4, o->id);
         }
-        sqlite3_step(st);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(dv->db);
         sqlite3_reset(st);
+        if (rc != SQLITE_OK) {
+            break;
+        }
     }
     sqlite3_reset(del);
     sqlite3_reset(upd);
-    if (wg__db_exec(dv->db, "COMMIT") != 0) {
-        wg__db_exec(dv->db, "ROLLBACK");
+    if (!del || !upd) {
+        rc = sqlite3_errcode(dv->db);
+    }
+    if (rc != SQLITE_OK || (rc = wg__db_commit(dv->db)) != SQLITE_OK) {
+        wg__db_rollback(dv->db);
+        ops_failed(dv, rc ? rc : SQLITE_ERROR, "commit");
         return; /* kept for the next round */
     }
+    if (dv->ops_err != SQLITE_OK) {
+        wg_log(WG_LOG_WARN, "alerting: delivery outcomes recorded again");
+    }
+    dv->ops_err = SQLITE_OK;
+    dv->ops_retry = dv->ops_backoff = 0;
+    atomic_store(&dv->degraded, 0);
     ops_clear(dv);
+}
+
+uint64_t wg__deliver_store_errors(const struct wg__deliver *dv)
+{
+    return dv ? atomic_load(&((struct wg__deliver *)dv)->store_errors) : 0;
+}
+
+int wg__deliver_degraded(const struct wg__deliver *dv)
+{
+    return dv ? atomic_load(&((struct wg__deliver *)dv)->degraded) : 0;
 }
 
 static int64_t jitter_backoff(int attempts)

@@ -330,9 +330,102 @@ static const char *needs_update(const struct wg__group *g, const uint64_t *fir, 
     return now - g->log_ts >= repeat ? "repeat interval elapsed" : NULL;
 }
 
+/* Journal g before its flush; -1 without memory (the group then waits for the next tick). */
+static int undo_push(struct wg__dispatch *d, struct wg__group *g)
+{
+    if (d->nundo == d->undo_cap) {
+        size_t nc = d->undo_cap ? d->undo_cap * 2 : 16;
+        struct wg__undo *nv = realloc(d->undo, nc * sizeof(*nv));
+        if (!nv) {
+            return -1;
+        }
+        d->undo = nv;
+        d->undo_cap = nc;
+    }
+    struct wg__undo *u = &d->undo[d->nundo];
+    memset(u, 0, sizeof(*u));
+    u->alerts = malloc((g->n ? g->n : 1) * sizeof(*u->alerts));
+    if (!u->alerts) {
+        return -1;
+    }
+    if (g->n) {
+        memcpy(u->alerts, g->alerts, g->n * sizeof(*u->alerts));
+    }
+    u->g = g;
+    u->n = g->n;
+    u->log_firing = g->log_firing;
+    u->log_resolved = g->log_resolved;
+    u->nlog_firing = g->nlog_firing;
+    u->nlog_resolved = g->nlog_resolved;
+    u->log_ts = g->log_ts;
+    u->next_flush = g->next_flush;
+    u->has_log = g->has_log;
+    u->log_dirty = g->log_dirty;
+    u->flushed = g->flushed;
+    d->nundo++;
+    return 0;
+}
+
+static void undo_restore(struct wg__undo *u)
+{
+    struct wg__group *g = u->g;
+    if (u->replaced) {
+        free(g->log_firing);
+        free(g->log_resolved);
+        g->log_firing = u->log_firing;
+        g->log_resolved = u->log_resolved;
+        g->nlog_firing = u->nlog_firing;
+        g->nlog_resolved = u->nlog_resolved;
+    }
+    for (size_t i = 0; i < u->n; i++) {
+        if (u->alerts[i]->resolved) {
+            u->alerts[i]->refs++; /* the flush dropped it */
+        }
+    }
+    free(g->alerts);
+    g->alerts = u->alerts;
+    g->n = g->cap = u->n;
+    g->log_ts = u->log_ts;
+    g->next_flush = u->next_flush;
+    g->has_log = u->has_log;
+    g->log_dirty = u->log_dirty;
+    g->flushed = u->flushed;
+}
+
+void wg__dispatch_settle(struct wg__dispatch *d, int ok)
+{
+    for (size_t i = d->nundo; i-- > 0;) {
+        struct wg__undo *u = &d->undo[i];
+        if (ok) {
+            if (u->replaced) {
+                free(u->log_firing);
+                free(u->log_resolved);
+            }
+            free(u->alerts);
+        } else {
+            undo_restore(u);
+        }
+    }
+    d->nundo = 0;
+    for (size_t i = 0; i < d->ndead; i++) {
+        if (ok) {
+            wg__group_free(d->dead[i]);
+        } else {
+            d->groups[d->ngroups++] = d->dead[i]; /* its slot is still allocated */
+        }
+    }
+    if (!ok && d->ndead && index_rebuild(d, d->ngroups) != 0) {
+        free(d->index); /* as in wg__dispatch_tick: lookups find nothing, groups re-made */
+        d->index = NULL;
+        d->index_cap = 0;
+    }
+    d->ndead = 0;
+}
+
 static void flush(struct wg__dispatch *d, const struct wg__store *st, struct wg__group *g,
                   int64_t now, wg__emit_fn emit, void *ctx)
 {
+    struct wg__undo *u = &d->undo[d->nundo - 1]; /* pushed by the caller */
     size_t n = g->n;
     struct wg__alert **sel = calloc(n ? n : 1, sizeof(*sel));
     uint64_t *fir = calloc(n ? n : 1, sizeof(*fir));
@@ -367,8 +460,7 @@ static void flush(struct wg__dispatch *d, const struct wg__store *st, struct wg_
         if (g->rcv && nt.n > 0) {
             emit(ctx, &nt);
         }
-        free(g->log_firing);
-        free(g->log_resolved);
+        u->replaced = 1; /* the old log now belongs to the journal */
         g->log_firing = fir;
         g->nlog_firing = nf;
         g->log_resolved = res;
@@ -394,13 +486,29 @@ out:
     free(res);
 }
 
+/* Keep a removed group until the commit settles (-1 without memory: it stays this tick). */
+static int dead_push(struct wg__dispatch *d, struct wg__group *g)
+{
+    if (d->ndead == d->dead_cap) {
+        size_t nc = d->dead_cap ? d->dead_cap * 2 : 16;
+        struct wg__group **nv = realloc(d->dead, nc * sizeof(*nv));
+        if (!nv) {
+            return -1;
+        }
+        d->dead = nv;
+        d->dead_cap = nc;
+    }
+    d->dead[d->ndead++] = g;
+    return 0;
+}
+
 void wg__dispatch_tick(struct wg__dispatch *d, const struct wg__store *st, int64_t now,
                        wg__emit_fn emit, void *ctx)
 {
     size_t before = d->ngroups;
     for (size_t i = 0; i < d->ngroups;) {
         struct wg__group *g = d->groups[i];
-        if (g->next_flush <= now) {
+        if (g->next_flush <= now && undo_push(d, g) == 0) {
             flush(d, st, g, now, emit, ctx);
             g->flushed = 1;
             /* Keep the timer phase: next tick on the group_interval grid. */
@@ -409,14 +517,7 @@ void wg__dispatch_tick(struct wg__dispatch *d, const struct wg__store *st, int64
                 g->next_flush = now + g->route->group_interval_ns;
             }
         }
-        if (g->n == 0 && g->next_flush > now) {
-            char **nk = realloc(d->dead_keys, (d->ndead + 1) * sizeof(char *));
-            if (nk) {
-                d->dead_keys = nk;
-                d->dead_keys[d->ndead++] = g->key;
-                g->key = NULL;
-            }
-            wg__group_free(g);
+        if (g->n == 0 && g->next_flush > now && dead_push(d, g) == 0) {
             d->groups[i] = d->groups[--d->ngroups];
             continue;
         }
@@ -453,10 +554,9 @@ void wg__dispatch_clear(struct wg__dispatch *d)
         wg__group_free(d->orphans[i]);
     }
     free(d->orphans);
-    for (size_t i = 0; i < d->ndead; i++) {
-        free(d->dead_keys[i]);
-    }
-    free(d->dead_keys);
+    wg__dispatch_settle(d, 1);
+    free(d->dead);
+    free(d->undo);
     wg__silence_set_clear(&d->silences);
     const struct wg_alert_config *cfg = d->cfg;
     memset(d, 0, sizeof(*d));

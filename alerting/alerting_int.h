@@ -114,9 +114,22 @@ struct wg__dispatch {
     struct wg__silence_set silences;
     struct wg__group **orphans; /* notification logs restored from disk, not yet adopted */
     size_t norphans;
-    char **dead_keys; /* groups deleted since the last commit (their log rows go too) */
-    size_t ndead;
+    struct wg__group **dead; /* groups removed in this tick: their log rows go at commit */
+    size_t ndead, dead_cap;
+    struct wg__undo *undo; /* the flushed groups as they were before this tick */
+    size_t nundo, undo_cap;
     uint64_t seq;
+};
+
+/* A flushed group's state before the tick, to put back when the tick's commit fails. */
+struct wg__undo {
+    struct wg__group *g;
+    struct wg__alert **alerts; /* the group's alerts (flush drops the resolved ones) */
+    size_t n;
+    uint64_t *log_firing, *log_resolved; /* owned once the flush replaced the log */
+    size_t nlog_firing, nlog_resolved;
+    int64_t log_ts, next_flush;
+    int has_log, log_dirty, flushed, replaced;
 };
 
 /* Put a firing or resolved alert into the groups of every route it matches. */
@@ -124,6 +137,10 @@ int wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al, int64_t now
 /* Flush due groups, calling emit for each notification to send. */
 void wg__dispatch_tick(struct wg__dispatch *d, const struct wg__store *st, int64_t now,
                        wg__emit_fn emit, void *ctx);
+/* End of a tick. ok: its commit went through; forget the undo journal, free removed groups.
+ * Else put every flushed or removed group back as it was before the tick (log, alerts, timer),
+ * so the same notifications are made again at the next tick. */
+void wg__dispatch_settle(struct wg__dispatch *d, int ok);
 int64_t wg__dispatch_next(const struct wg__dispatch *d);
 int wg__dispatch_muted(const struct wg__dispatch *d, const struct wg__store *st,
                        const struct wg__alert *al, int64_t now);
@@ -152,7 +169,18 @@ int wg__template_render(const char *tmpl, const struct wg__notif *nt, struct wg_
 /* ---- persistence (alerting_store.c) ------------------------------------------------------ */
 
 int wg__db_open(const char *state_dir, int synchronous, sqlite3 **out, char *err, size_t errlen);
+/* wg__db_open, with check: PRAGMA quick_check first (a corrupt store is refused: -1 and an
+ * error naming the file). Every open reports (logs) a store that turned up empty or missing
+ * where the marker file says one was in use; *lost (may be NULL) is then 1. */
+int wg__db_open_checked(const char *state_dir, int synchronous, int check, sqlite3 **out, int *lost,
+                        char *err, size_t errlen);
 int wg__db_exec(sqlite3 *db, const char *sql);
+/* Transactions without logging (callers count failures and say them once): BEGIN IMMEDIATE
+ * and COMMIT return the SQLite code; a failed COMMIT is rolled back. wg__db_rollback rolls back
+ * only a transaction that is still open (a failed COMMIT or statement may have ended it). */
+int wg__db_begin(sqlite3 *db);
+int wg__db_commit(sqlite3 *db);
+void wg__db_rollback(sqlite3 *db);
 /* A prepared statement for sql, reused across calls (cached on the connection): reset it after
  * use, never finalize it; NULL on error. wg__db_close finalizes them all and closes. */
 sqlite3_stmt *wg__db_stmt(sqlite3 *db, const char *sql);
@@ -205,6 +233,9 @@ size_t wg__deliver_wait(struct wg__deliver *dv, int64_t deadline_mono);
 void wg__deliver_submit(struct wg__deliver *dv, struct wg__job *jobs);
 int wg__deliver_load(struct wg__deliver *dv); /* restore pending rows after a restart */
 size_t wg__deliver_pending(struct wg__deliver *dv);
+/* The worker's failed records of outcomes, and whether the last one failed. Thread-safe. */
+uint64_t wg__deliver_store_errors(const struct wg__deliver *dv);
+int wg__deliver_degraded(const struct wg__deliver *dv);
 void wg__deliver_metrics(struct wg__deliver *dv, struct wg_buf *out);
 void wg__deliver_free(struct wg__deliver *dv);
 void wg__job_free(struct wg__job *j);

@@ -1,7 +1,9 @@
 /* alerting_payload.c — renders one notification into the exact request each receiver expects:
  * webhook (Alertmanager v4 body), Slack (text + blocks), Teams (Workflows Adaptive Card),
  * PagerDuty Events v2, Opsgenie (create / close by alias), Alertmanager (POST /api/v2/alerts).
- * Title/text templates fall back to a plain text when a referenced field is missing.
+ * Title/text templates fall back to a plain text when a referenced field is missing. Every
+ * buffer keeps a sticky error checked once at the end: a payload short of memory is refused
+ * (WG_ENOMEM), never sent truncated (test_alerting_payload.c: payload_alloc_failures).
  */
 #include "alerting/alerting_int.h"
 #include "common/http.h"
@@ -52,10 +54,12 @@ static const char *common_label(const struct wg__notif *nt, const char *k)
     return v;
 }
 
-static void common_set(const struct wg__notif *nt, int ann, struct wg__labels *out)
+/* 0, or -1 out of memory (the set is then incomplete). */
+static int common_set(const struct wg__notif *nt, int ann, struct wg__labels *out)
 {
+    int bad = 0;
     if (!nt->n) {
-        return;
+        return 0;
     }
     const struct wg__labels *first = ann ? &nt->alerts[0]->ann : &nt->alerts[0]->labels;
     for (size_t k = 0; k < first->n; k++) {
@@ -66,9 +70,10 @@ static void common_set(const struct wg__notif *nt, int ann, struct wg__labels *o
             same = o && strcmp(o, first->v[k].value) == 0;
         }
         if (same) {
-            wg__labels_set(out, first->v[k].key, first->v[k].value);
+            bad |= wg__labels_set(out, first->v[k].key, first->v[k].value) != 0;
         }
     }
+    return bad ? -1 : 0;
 }
 
 static const char *status_of(const struct wg__notif *nt)
@@ -143,7 +148,18 @@ static char *default_title(const struct wg__notif *nt)
             wg_buf_addf(&b, " %s", nt->g->glabels.v[i].value);
         }
     }
-    return wg_buf_take(&b);
+    char *t = NULL;
+    return wg_buf_finish(&b, &t) == WG_OK ? t : NULL;
+}
+
+/* The 64 KiB cap on a title or text cuts it on purpose; running out of memory does not. */
+static char *take_capped(struct wg_buf *b)
+{
+    if (wg_buf_err(b) == WG_ETOOBIG) {
+        return wg_buf_take(b);
+    }
+    char *t = NULL;
+    return wg_buf_finish(b, &t) == WG_OK ? t : NULL;
 }
 
 static char *default_text(const struct wg__notif *nt)
@@ -159,7 +175,7 @@ static char *default_text(const struct wg__notif *nt)
             break;
         }
     }
-    return wg_buf_take(&b);
+    return take_capped(&b);
 }
 
 static char *render(const char *tmpl, const struct wg__notif *nt, int text)
@@ -168,7 +184,11 @@ static char *render(const char *tmpl, const struct wg__notif *nt, int text)
         struct wg_buf b;
         wg_buf_init(&b, 64 * 1024);
         if (wg__template_render(tmpl, nt, &b) == 0) {
-            return wg_buf_take(&b);
+            return take_capped(&b);
+        }
+        if (wg_buf_err(&b) == WG_ENOMEM) {
+            wg_buf_free(&b);
+            return NULL;
         }
         wg_buf_free(&b);
         wg_log(WG_LOG_WARN, "alerting: receiver %s: template failed; sending plain text",
@@ -219,6 +239,7 @@ static void alert_json(struct wg_buf *b, const struct wg_alert_config *cfg,
     time_json(b, firing ? 0 : al->ends_at);
     wg_buf_adds(b, ",\"generatorURL\":");
     wg__json_str(b, gu.p ? gu.p : "");
+    wg_buf_fail(b, wg_buf_err(&gu));
     wg_buf_addf(b, ",\"fingerprint\":\"%s\"}", al->fps);
     wg_buf_free(&gu);
 }
@@ -231,8 +252,9 @@ static void webhook_body(struct wg_buf *b, const struct wg_alert_config *cfg,
     if (nt->rcv->max_alerts > 0 && n > (size_t)nt->rcv->max_alerts) {
         n = (size_t)nt->rcv->max_alerts;
     }
-    common_set(nt, 0, &cl);
-    common_set(nt, 1, &ca);
+    if (common_set(nt, 0, &cl) != 0 || common_set(nt, 1, &ca) != 0) {
+        wg_buf_fail(b, WG_ENOMEM);
+    }
     wg_buf_adds(b, "{\"version\":\"4\",\"groupKey\":");
     wg__json_str(b, nt->g ? nt->g->key : "test");
     wg_buf_addf(b, ",\"truncatedAlerts\":%zu,\"status\":\"%s\",\"receiver\":", nt->n - n,
@@ -271,6 +293,9 @@ static void webhook_body(struct wg_buf *b, const struct wg_alert_config *cfg,
 static void slack_body(struct wg_buf *b, const char *title, const char *text, const char *link)
 {
     char *h = wg_strdup(title), *t = wg_strdup(text);
+    if (!h || !t) {
+        wg_buf_fail(b, WG_ENOMEM);
+    }
     if (h) {
         truncate_utf8(h, SLACK_HEADER_MAX);
     }
@@ -286,6 +311,9 @@ static void slack_body(struct wg_buf *b, const char *title, const char *text, co
     wg_buf_adds(b, "}}");
     if (link && *link) {
         char *ctx = wg_asprintf("<%s|Open report>", link);
+        if (!ctx) {
+            wg_buf_fail(b, WG_ENOMEM);
+        }
         wg_buf_adds(b, ",{\"type\":\"context\",\"elements\":[{\"type\":\"mrkdwn\",\"text\":");
         wg__json_str(b, ctx ? ctx : "");
         wg_buf_adds(b, "}]}");
@@ -343,6 +371,9 @@ static enum wg_err pagerduty_body(struct wg_buf *b, const struct wg_alert_config
     if (nt->nfiring) {
         char *sum = wg_strdup(title);
         char ts[48];
+        if (!sum) {
+            wg_buf_fail(b, WG_ENOMEM);
+        }
         if (sum) {
             truncate_utf8(sum, PD_SUMMARY_MAX);
         }
@@ -423,6 +454,7 @@ enum wg_err wg__payload_render(const struct wg_alert_config *cfg, const struct w
         if (nt->n) {
             generator_url(&gu, cfg, nt->alerts[0]);
         }
+        wg_buf_fail(&b, wg_buf_err(&gu));
         slack_body(&b, title, text, gu.p);
         wg_buf_free(&gu);
         out->url = wg_strdup(r->url);
@@ -448,6 +480,9 @@ enum wg_err wg__payload_render(const struct wg_alert_config *cfg, const struct w
         wg_buf_addf(&h, "Authorization: GenieKey %s\n", key);
         if (nt->nfiring) {
             char *msg = wg_strdup(title);
+            if (!msg) {
+                wg_buf_fail(&b, WG_ENOMEM);
+            }
             if (msg) {
                 truncate_utf8(msg, OG_MESSAGE_MAX);
             }
@@ -495,6 +530,7 @@ enum wg_err wg__payload_render(const struct wg_alert_config *cfg, const struct w
             time_json(&b, i < nt->nfiring ? nt->now + 4 * resend : al->ends_at);
             wg_buf_adds(&b, ",\"generatorURL\":");
             wg__json_str(&b, gu.p ? gu.p : "");
+            wg_buf_fail(&b, wg_buf_err(&gu));
             wg_buf_adds(&b, "}");
             wg_buf_free(&gu);
         }
@@ -507,8 +543,18 @@ enum wg_err wg__payload_render(const struct wg_alert_config *cfg, const struct w
         break;
     }
     }
+    if (rc == WG_OK && (wg_buf_err(&b) != WG_OK || wg_buf_err(&h) != WG_OK)) {
+        /* One check for every append above: a hole anywhere refuses the whole payload. */
+        rc = wg_buf_err(&b) != WG_OK ? wg_buf_err(&b) : wg_buf_err(&h);
+        wg_log(WG_LOG_ERROR, "alerting: receiver %s: payload not built (%s); not sent", r->name,
+               wg_strerror(rc));
+    }
     if (rc == WG_OK && (!b.p || !out->url || b.len > BODY_MAX)) {
         rc = b.len > BODY_MAX ? WG_ETOOBIG : WG_ENOMEM;
+    }
+    if (rc == WG_OK &&
+        (wg_buf_finish(&b, &out->body) != WG_OK || wg_buf_finish(&h, &out->headers) != WG_OK)) {
+        rc = WG_ENOMEM;
     }
 out:
     free(title);
@@ -519,7 +565,5 @@ out:
         wg__req_clear(out);
         return rc;
     }
-    out->body = wg_buf_take(&b);
-    out->headers = wg_buf_take(&h);
     return WG_OK;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *const schema =
     "CREATE TABLE IF NOT EXISTS outbox(id INTEGER PRIMARY KEY, receiver TEXT NOT NULL,"
@@ -36,6 +37,33 @@ int wg__db_exec(sqlite3 *db, const char *sql)
     }
     sqlite3_free(msg);
     return rc == SQLITE_OK ? 0 : -1;
+}
+
+int wg__db_begin(sqlite3 *db)
+{
+    return sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+}
+
+void wg__db_rollback(sqlite3 *db)
+{
+    /* A failed COMMIT or statement may have rolled back already (SQLITE_FULL, IOERR, NOMEM):
+     * a ROLLBACK then only fails with "no transaction is active". */
+    if (!sqlite3_get_autocommit(db) &&
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK &&
+        !sqlite3_get_autocommit(db)) {
+        /* Still inside a transaction that cannot be rolled back: the connection is unusable
+         * for writes until it is; the next BEGIN fails and is counted by the caller. */
+        wg_log(WG_LOG_ERROR, "alerting: sqlite: rollback failed: %s", sqlite3_errmsg(db));
+    }
+}
+
+int wg__db_commit(sqlite3 *db)
+{
+    int rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        wg__db_rollback(db);
+    }
+    return rc;
 }
 
 sqlite3_stmt *wg__db_stmt(sqlite3 *db, const char *sql)
@@ -103,42 +131,130 @@ static int has_schema(sqlite3 *db)
     return n == 4;
 }
 
-int wg__db_open(const char *state_dir, int synchronous, sqlite3 **out, char *err, size_t errlen)
+/* The marker next to the database: written once a store exists, so a store that later turns
+ * up empty or missing (a truncated file, a restored backup without it, an operator's rm) is
+ * reported instead of silently starting over. */
+#define MARKER "alerting.store"
+
+static void marker_write(const char *mpath, int64_t now)
+{
+    char t[48];
+    FILE *f = fopen(mpath, "w");
+    if (!f) {
+        wg_log(WG_LOG_WARN, "alerting: cannot write %s: %s", mpath, strerror(errno));
+        return;
+    }
+    fprintf(f, "wavegate alerting store (alerting.db) in use since %s\n",
+            wg_time_format(now, t, sizeof(t)));
+    if (fclose(f) != 0) {
+        wg_log(WG_LOG_WARN, "alerting: cannot write %s: %s", mpath, strerror(errno));
+    }
+}
+
+/* PRAGMA quick_check: 0 when "ok", else -1 with the first finding in err. */
+static int quick_check(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL);
+    const char *res = NULL;
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        res = (const char *)sqlite3_column_text(st, 0);
+    }
+    int ok = res && strcmp(res, "ok") == 0;
+    if (!ok) {
+        snprintf(err, errlen,
+                 "%s is corrupt (PRAGMA quick_check: %s); alerting refuses to start on it, so the "
+                 "alert states and pending notifications it holds are not dropped without a word. "
+                 "Try `sqlite3 %s .recover`, or move it aside (mv %s %s.corrupt) to start with an "
+                 "empty store",
+                 path, res ? res : sqlite3_errmsg(db), path, path, path);
+    }
+    sqlite3_finalize(st);
+    return ok ? 0 : -1;
+}
+
+int wg__db_open_checked(const char *state_dir, int synchronous, int check, sqlite3 **out, int *lost,
+                        char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
+    struct stat sb;
+    int rc = -1;
     *out = NULL;
+    if (lost) {
+        *lost = 0;
+    }
     if (mkdir(state_dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create %s: %s", state_dir, strerror(errno));
         return -1;
     }
     char *path = wg_asprintf("%s/alerting.db", state_dir);
-    if (!path || sqlite3_open_v2(path, &db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                                 NULL) != SQLITE_OK) {
+    char *mpath = wg_asprintf("%s/" MARKER, state_dir);
+    int existed = path && stat(path, &sb) == 0;
+    long long size = existed ? (long long)sb.st_size : -1;
+    int marked = mpath && access(mpath, F_OK) == 0;
+    if (!path || !mpath ||
+        sqlite3_open_v2(path, &db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", path ? path : state_dir,
                  db ? sqlite3_errmsg(db) : "out of memory");
-        sqlite3_close(db);
-        free(path);
-        return -1;
+        goto out;
     }
     chmod(path, 0600); /* bodies may carry routing keys */
-    free(path);
     char pragmas[160];
     snprintf(pragmas, sizeof(pragmas), "PRAGMA journal_mode=WAL; PRAGMA synchronous=%d;",
              synchronous == 1 ? 1 : 2);
     wg__db_busy_wait(db, 1);
+    if (wg__db_exec(db, pragmas) != 0) {
+        snprintf(err, errlen,
+                 "%s: %s (a corrupt or foreign file: move it aside to start with an empty store)",
+                 path, sqlite3_errmsg(db));
+        goto out;
+    }
+    if (check && quick_check(db, path, err, errlen) != 0) {
+        goto out;
+    }
     /* A new database gets its tables in one transaction (one sync instead of one per table);
      * an existing one is not locked for writing just to open it. */
-    if (wg__db_exec(db, pragmas) != 0 ||
-        (!has_schema(db) && (wg__db_exec(db, "BEGIN IMMEDIATE") != 0 ||
-                             wg__db_exec(db, schema) != 0 || wg__db_exec(db, "COMMIT") != 0))) {
-        snprintf(err, errlen, "cannot initialise the alerting database: %s", sqlite3_errmsg(db));
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        sqlite3_close(db);
-        return -1;
+    if (!has_schema(db)) {
+        if (marked) {
+            wg_log(WG_LOG_ERROR,
+                   "alerting: %s %s, but %s says a store was in use here: the alert states, "
+                   "notification log, silences and pending notifications it held are lost; "
+                   "starting an empty store",
+                   path,
+                   !existed    ? "is missing"
+                   : size == 0 ? "is empty (0 bytes)"
+                               : "has no tables",
+                   mpath);
+            if (lost) {
+                *lost = 1;
+            }
+        }
+        if (wg__db_exec(db, "BEGIN IMMEDIATE") != 0 || wg__db_exec(db, schema) != 0 ||
+            wg__db_commit(db) != SQLITE_OK) {
+            snprintf(err, errlen, "%s: cannot initialise the alerting database: %s", path,
+                     sqlite3_errmsg(db));
+            wg__db_rollback(db);
+            goto out;
+        }
+    }
+    if (!marked) {
+        marker_write(mpath, wg_now_ns());
     }
     *out = db;
-    return 0;
+    db = NULL;
+    rc = 0;
+out:
+    sqlite3_close(db);
+    free(path);
+    free(mpath);
+    return rc;
+}
+
+int wg__db_open(const char *state_dir, int synchronous, sqlite3 **out, char *err, size_t errlen)
+{
+    return wg__db_open_checked(state_dir, synchronous, 0, out, NULL, err, errlen);
 }
 
 static char *labels_text(const struct wg__labels *ls)

@@ -74,17 +74,33 @@ struct wg_buf {
     char *p; /* always NUL-terminated when non-NULL */
     size_t len;
     size_t cap;
-    size_t max; /* hard cap on len; 0 = SIZE_MAX */
+    size_t max;      /* hard cap on len; 0 = SIZE_MAX */
+    enum wg_err err; /* sticky: the first failed append (SQLite's StrAccum accError) */
 };
 
+/* Appends return the error of this call; the first failure also sticks in b->err and every
+ * later append is refused with it (nothing is appended after a hole), so a builder may ignore
+ * the results and check once at the end with wg_buf_err / wg_buf_finish. */
 void wg_buf_init(struct wg_buf *b, size_t max);
 enum wg_err wg_buf_add(struct wg_buf *b, const void *p, size_t n); /* WG_ETOOBIG past max */
 enum wg_err wg_buf_adds(struct wg_buf *b, const char *s);
 enum wg_err wg_buf_addf(struct wg_buf *b, const char *fmt, ...) WG_PRINTF(2, 3);
+/* The sticky error: WG_OK, or the first failed append's (WG_ENOMEM, WG_ETOOBIG, WG_EINVAL). */
+enum wg_err wg_buf_err(const struct wg_buf *b);
+/* Marks b failed with e (a part built elsewhere failed), unless it failed already. */
+void wg_buf_fail(struct wg_buf *b, enum wg_err e);
+/* Empties b and clears its sticky error (the memory is kept). */
 void wg_buf_reset(struct wg_buf *b);
 void wg_buf_free(struct wg_buf *b);
-/* Hand the contents to the caller (NUL-terminated, "" if empty) and reset b. */
+/* Hand the contents to the caller (NUL-terminated, "" if empty) and reset b. Does not look at
+ * the sticky error: a builder whose output must be whole uses wg_buf_finish. */
 char *wg_buf_take(struct wg_buf *b);
+/* The end of a builder: on a sticky error frees b, sets *out = NULL and returns the error;
+ * else hands the contents over as wg_buf_take (NULL only when that allocation fails: ENOMEM). */
+WG_NODISCARD enum wg_err wg_buf_finish(struct wg_buf *b, char **out);
+/* Test hook: the n-th buffer allocation from now fails as out of memory (0: off). Returns the
+ * count left before the call (> 0: the armed failure has not happened). Process-wide; tests. */
+long wg_buf_test_fail_alloc(long n);
 
 /* ---- files ------------------------------------------------------------------------------ */
 

@@ -291,6 +291,9 @@ void wg__monitor_free(struct wg_server *s);
 void wg__monitor_gate_event(struct wg_server *s, const struct wg_check_report *rep);
 /* Appends the alerting metrics (nothing without alerting). Thread-safe. */
 void wg__monitor_metrics(struct wg_server *s, struct wg_buf *b);
+/* 1 while alerting delivery is degraded (its state store refuses writes); *errors gets the
+ * store's failed writes. 0 without alerting. */
+int wg__monitor_degraded(struct wg_server *s, unsigned long long *errors);
 /* Answers the silence routes (route() checked the methods: GET|POST, DELETE). r->id holds
  * the silence id of /v1/silences/{id}. */
 enum MHD_Result wg__monitor_silences(struct wg_server *s, struct MHD_Connection *c,

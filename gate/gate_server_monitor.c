@@ -72,14 +72,17 @@ static void evaluate(struct wg__monitor *m, int64_t now)
     free(reps);
 }
 
+/* Sleep until wall_ns (at most MAX_IDLE_NS), a kick or stop. The condition variable runs on
+ * the monotonic clock: a wall-clock step back of an hour does not stretch the sleep by an hour. */
 static void wait_until(struct wg__monitor *m, int64_t wall_ns)
 {
-    int64_t cap = wg_now_ns() + MAX_IDLE_NS;
-    if (wall_ns > cap) {
-        wall_ns = cap;
+    int64_t d = wall_ns - wg_now_ns();
+    if (d > MAX_IDLE_NS) {
+        d = MAX_IDLE_NS;
     }
-    struct timespec ts = {(time_t)(wall_ns / WG_NS_PER_SEC), (long)(wall_ns % WG_NS_PER_SEC)};
-    while (!m->stop && !m->kick && wg_now_ns() < wall_ns) {
+    int64_t until = wg_mono_ns() + (d > 0 ? d : 0);
+    struct timespec ts = {(time_t)(until / WG_NS_PER_SEC), (long)(until % WG_NS_PER_SEC)};
+    while (!m->stop && !m->kick && wg_mono_ns() < until) {
         if (pthread_cond_timedwait(&m->cv, &m->mu, &ts) == ETIMEDOUT) {
             break;
         }
@@ -105,8 +108,10 @@ static void *run(void *arg)
             }
         }
         now = wg_now_ns();
-        if (wg_alerting_next_tick(m->a) <= now && wg_alerting_tick(m->a, now) != WG_OK) {
-            wg_log(WG_LOG_ERROR, "monitor: alerting tick failed (will retry)");
+        if (wg_alerting_next_tick(m->a) <= now) {
+            /* A failed tick (the store refuses writes) is said once per change, counted and
+             * retried after a backoff by alerting itself: not logged here per retry. */
+            (void)wg_alerting_tick(m->a, now);
         }
         int64_t wake = wg_alerting_next_tick(m->a);
         if (mo->enabled && next_eval < wake) {
@@ -201,7 +206,11 @@ enum wg_err wg__monitor_start(struct wg_server *s, char *err, size_t errlen)
         goto out;
     }
     pthread_mutex_init(&m->mu, NULL);
-    pthread_cond_init(&m->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* see wait_until */
+    pthread_cond_init(&m->cv, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_mutex_lock(&m->mu);
     rc = open_on(m, g, err, errlen);
     pthread_mutex_unlock(&m->mu);
@@ -291,6 +300,20 @@ void wg__monitor_metrics(struct wg_server *s, struct wg_buf *b)
     pthread_mutex_lock(&m->mu);
     wg_alerting_metrics(m->a, b);
     pthread_mutex_unlock(&m->mu);
+}
+
+int wg__monitor_degraded(struct wg_server *s, unsigned long long *errors)
+{
+    struct wg__monitor *m = s->mon;
+    int d = 0;
+    *errors = 0;
+    if (m) {
+        pthread_mutex_lock(&m->mu);
+        d = wg_alerting_degraded(m->a);
+        *errors = (unsigned long long)wg_alerting_store_errors(m->a);
+        pthread_mutex_unlock(&m->mu);
+    }
+    return d;
 }
 
 /* ---- /v1/silences -------------------------------------------------------------------------- */

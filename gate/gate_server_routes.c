@@ -301,8 +301,19 @@ enum MHD_Result wg__route_dispatch(struct wg_server *s, struct MHD_Connection *c
         free(json);
         return ret;
     }
-    case WG__R_HEALTHZ:
-        return wg__reply(s, c, 200, "text/plain; charset=utf-8", "ok\n", 3);
+    case WG__R_HEALTHZ: {
+        /* Alive either way; a degraded alerting delivery is said, not failed on. */
+        unsigned long long errs = 0;
+        char body[200];
+        int n = wg__monitor_degraded(s, &errs)
+                    ? snprintf(body, sizeof(body),
+                               "ok\nalerting: delivery degraded: the state store refuses writes "
+                               "(%llu failed); notifications are held and made again\n",
+                               errs)
+                    : snprintf(body, sizeof(body), "ok\n");
+        return wg__reply(s, c, 200, "text/plain; charset=utf-8", body,
+                         n > 0 && (size_t)n < sizeof(body) ? (size_t)n : 3);
+    }
     case WG__R_READYZ: {
         char why[256], body[300];
         int ok = wg__server_ready(s, why, sizeof(why));

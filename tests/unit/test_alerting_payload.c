@@ -319,13 +319,65 @@ static void test_config_inheritance(void **st)
     wg_diags_free(&d);
 }
 
+/* Every buffer allocation of every receiver's payload made to fail in turn (the test hook
+ * stands for malloc returning NULL): each render either refuses (WG_ENOMEM, nothing handed
+ * out) or yields exactly the payload of a render with memory; never a truncated one. Fails on
+ * the builders without the sticky error (a hole in the middle of a body rendered WG_OK). */
+static void test_payload_alloc_failures(void **st)
+{
+    (void)st;
+    static const char *const rcvs[] = {"hook", "chat", "pd", "og", "ms", "am"};
+    struct fixture f;
+    setenv("WG_TEST_PD_KEY", "pdkey0123456789", 1);
+    setenv("WG_TEST_OG_KEY", "ogkey0123456789", 1);
+    fixture_init(&f, "a summary long enough to need a few allocations on the way");
+    for (size_t r = 0; r < sizeof(rcvs) / sizeof(rcvs[0]); r++) {
+        for (int firing = 1; firing >= 0; firing--) {
+            struct wg__req want = {0};
+            cJSON_Delete(render(&f, rcvs[r], firing, &want));
+            const struct wg_receiver *rc = wg_alert_config_receiver(f.cfg, rcvs[r]);
+            struct wg__notif nt = {rc, &f.g, "first notification", f.sel, 1, firing ? 1 : 0,
+                                   1500 * WG_NS_PER_SEC};
+            int refused = 0;
+            for (long n = 1;; n++) {
+                struct wg__req got = {0};
+                wg_buf_test_fail_alloc(n);
+                enum wg_err e = wg__payload_render(f.cfg, &nt, "msg_abc", &got);
+                int fired = wg_buf_test_fail_alloc(0) == 0;
+                if (e == WG_OK && strcmp(got.body, want.body) != 0) {
+                    fprintf(stderr, "%s: allocation %ld failed: want %s\ngot  %s\n", rcvs[r],
+                            n, want.body, got.body);
+                }
+                if (e == WG_OK) {
+                    assert_string_equal(got.body, want.body);
+                    assert_string_equal(got.headers, want.headers);
+                } else {
+                    assert_int_equal(e, WG_ENOMEM);
+                    assert_null(got.body);
+                    assert_null(got.headers);
+                    refused++;
+                }
+                wg__req_clear(&got);
+                if (!fired) {
+                    break; /* every allocation of this render has been made to fail once */
+                }
+            }
+            assert_true(refused > 0);
+            wg__req_clear(&want);
+            f.al.resolved = 0;
+            f.al.ends_at = 0;
+        }
+    }
+    fixture_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sign_vector),       cmocka_unit_test(test_webhook),
         cmocka_unit_test(test_slack_and_fallback), cmocka_unit_test(test_pagerduty),
         cmocka_unit_test(test_opsgenie_teams_am), cmocka_unit_test(test_config_errors),
-        cmocka_unit_test(test_config_inheritance),
+        cmocka_unit_test(test_config_inheritance), cmocka_unit_test(test_payload_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

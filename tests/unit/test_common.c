@@ -268,15 +268,50 @@ static void test_buf_cap(void **state)
     assert_int_equal(wg_buf_adds(&b, "hello"), WG_OK);
     assert_int_equal(wg_buf_addf(&b, "%d", 1234), WG_OK);
     assert_string_equal(b.p, "hello1234");
-    /* one byte fits, two do not: the cap is exact and nothing is half-written */
+    /* two bytes do not fit: the cap is exact and nothing is half-written */
     assert_int_equal(wg_buf_adds(&b, "xy"), WG_ETOOBIG);
     assert_int_equal(b.len, 9);
-    assert_int_equal(wg_buf_adds(&b, "x"), WG_OK);
-    char *s = wg_buf_take(&b);
-    assert_string_equal(s, "hello1234x");
+    /* the error sticks: a later append that would fit is refused too (no hole in the middle),
+     * and the builder's one check at the end sees it */
+    assert_int_equal(wg_buf_adds(&b, "x"), WG_ETOOBIG);
+    assert_int_equal(b.len, 9);
+    assert_int_equal(wg_buf_err(&b), WG_ETOOBIG);
+    char *s = (char *)"unset";
+    assert_int_equal(wg_buf_finish(&b, &s), WG_ETOOBIG);
+    assert_null(s);
     assert_null(b.p);
+    /* a reset buffer starts clean */
+    wg_buf_init(&b, 10);
+    assert_int_equal(wg_buf_adds(&b, "0123456789x"), WG_ETOOBIG);
+    wg_buf_reset(&b);
+    assert_int_equal(wg_buf_err(&b), WG_OK);
+    assert_int_equal(wg_buf_adds(&b, "x"), WG_OK);
+    assert_int_equal(wg_buf_finish(&b, &s), WG_OK);
+    assert_string_equal(s, "x");
     free(s);
     wg_buf_free(&b);
+}
+
+/* An allocation that fails in the middle of a builder (the test hook stands for malloc
+ * returning NULL) leaves a sticky WG_ENOMEM, and nothing built after it is handed out. */
+static void test_buf_alloc_failure(void **state)
+{
+    (void)state;
+    struct wg_buf b;
+    wg_buf_init(&b, 0);
+    assert_int_equal(wg_buf_adds(&b, "head,"), WG_OK); /* 256 bytes allocated */
+    char big[600];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    wg_buf_test_fail_alloc(1);
+    assert_int_equal(wg_buf_adds(&b, big), WG_ENOMEM); /* the grow fails */
+    wg_buf_test_fail_alloc(0);
+    assert_int_equal(wg_buf_adds(&b, "tail"), WG_ENOMEM); /* sticky: not appended */
+    assert_int_equal(wg_buf_addf(&b, "%d", 7), WG_ENOMEM);
+    assert_string_equal(b.p, "head,");
+    char *s = NULL;
+    assert_int_equal(wg_buf_finish(&b, &s), WG_ENOMEM);
+    assert_null(s);
 }
 
 static void test_seriesset(void **state)
@@ -342,6 +377,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_time_parse),    cmocka_unit_test(test_time_format_roundtrip),
         cmocka_unit_test(test_duration),      cmocka_unit_test(test_buf_cap),
+        cmocka_unit_test(test_buf_alloc_failure),
         cmocka_unit_test(test_seriesset),     cmocka_unit_test(test_verdict_order),
         cmocka_unit_test(test_redact_and_diags), cmocka_unit_test(test_duration_too_big),
         cmocka_unit_test(test_time_checked),      cmocka_unit_test(test_time_check_deploy),
