@@ -4,6 +4,8 @@
  */
 #include "alerting/alerting_int.h"
 
+#include "common/store.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <openssl/rand.h>
@@ -14,7 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const schema =
+/* Version 1 is the schema that stores had before versions were counted (idempotent). */
+static const char *const MIGRATIONS[] = {
     "CREATE TABLE IF NOT EXISTS outbox(id INTEGER PRIMARY KEY, receiver TEXT NOT NULL,"
     " idem TEXT NOT NULL, okey TEXT NOT NULL, url TEXT NOT NULL, headers TEXT NOT NULL,"
     " body BLOB NOT NULL,"
@@ -26,7 +29,8 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS nflog(gkey TEXT PRIMARY KEY, firing TEXT, resolved TEXT,"
     " ts INTEGER);"
     "CREATE TABLE IF NOT EXISTS silences(id TEXT PRIMARY KEY, matchers TEXT, starts_at INTEGER,"
-    " ends_at INTEGER, updated_at INTEGER, created_by TEXT, comment TEXT);";
+    " ends_at INTEGER, updated_at INTEGER, created_by TEXT, comment TEXT);",
+};
 
 int wg__db_exec(sqlite3 *db, const char *sql)
 {
@@ -46,15 +50,7 @@ int wg__db_begin(sqlite3 *db)
 
 void wg__db_rollback(sqlite3 *db)
 {
-    /* A failed COMMIT or statement may have rolled back already (SQLITE_FULL, IOERR, NOMEM):
-     * a ROLLBACK then only fails with "no transaction is active". */
-    if (!sqlite3_get_autocommit(db) &&
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK &&
-        !sqlite3_get_autocommit(db)) {
-        /* Still inside a transaction that cannot be rolled back: the connection is unusable
-         * for writes until it is; the next BEGIN fails and is counted by the caller. */
-        wg_log(WG_LOG_ERROR, "alerting: sqlite: rollback failed: %s", sqlite3_errmsg(db));
-    }
+    wg_store_rollback(db);
 }
 
 int wg__db_commit(sqlite3 *db)
@@ -68,67 +64,17 @@ int wg__db_commit(sqlite3 *db)
 
 sqlite3_stmt *wg__db_stmt(sqlite3 *db, const char *sql)
 {
-    /* The connection's own list of statements is the cache: a few entries, looked up by text. */
-    for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL); st; st = sqlite3_next_stmt(db, st)) {
-        const char *t = sqlite3_sql(st);
-        if (!sqlite3_stmt_busy(st) && t && strcmp(t, sql) == 0) {
-            sqlite3_clear_bindings(st);
-            return st;
-        }
-    }
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-        sqlite3_finalize(st);
-        return NULL;
-    }
-    return st;
-}
-
-/* SQLite's own busy handler sleeps 1, 2, 5, 10, ... ms between tries: a writer that finds the
- * lock taken by a short transaction of the other connection loses whole milliseconds. Retry
- * every 100-500 us instead, for up to about 5 s. */
-static int busy_wait(void *ud, int count)
-{
-    (void)ud;
-    long us = count < 20 ? 100 : count < 100 ? 250 : 500;
-    if ((long long)count * 500 > 5000000) {
-        return 0;
-    }
-    struct timespec ts = {0, us * 1000};
-    nanosleep(&ts, NULL);
-    return 1;
+    return wg_store_stmt(db, sql);
 }
 
 void wg__db_busy_wait(sqlite3 *db, int wait)
 {
-    sqlite3_busy_handler(db, wait ? busy_wait : NULL, NULL);
+    wg_store_busy_wait(db, wait);
 }
 
 void wg__db_close(sqlite3 *db)
 {
-    if (!db) {
-        return;
-    }
-    sqlite3_stmt *st;
-    while ((st = sqlite3_next_stmt(db, NULL)) != NULL) {
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(db);
-}
-
-static int has_schema(sqlite3 *db)
-{
-    sqlite3_stmt *st = NULL;
-    int n = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT count(*) FROM sqlite_master WHERE type='table' AND"
-                           " name IN ('outbox','alerts','nflog','silences')",
-                           -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW) {
-        n = sqlite3_column_int(st, 0);
-    }
-    sqlite3_finalize(st);
-    return n == 4;
+    wg_store_close(db);
 }
 
 /* The marker next to the database: written once a store exists, so a store that later turns
@@ -151,102 +97,54 @@ static void marker_write(const char *mpath, int64_t now)
     }
 }
 
-/* PRAGMA quick_check: 0 when "ok", else -1 with the first finding in err. */
-static int quick_check(sqlite3 *db, const char *path, char *err, size_t errlen)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL);
-    const char *res = NULL;
-    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        res = (const char *)sqlite3_column_text(st, 0);
-    }
-    int ok = res && strcmp(res, "ok") == 0;
-    if (!ok) {
-        snprintf(err, errlen,
-                 "%s is corrupt (PRAGMA quick_check: %s); alerting refuses to start on it, so the "
-                 "alert states and pending notifications it holds are not dropped without a word. "
-                 "Try `sqlite3 %s .recover`, or move it aside (mv %s %s.corrupt) to start with an "
-                 "empty store",
-                 path, res ? res : sqlite3_errmsg(db), path, path, path);
-    }
-    sqlite3_finalize(st);
-    return ok ? 0 : -1;
-}
-
 int wg__db_open_checked(const char *state_dir, int synchronous, int check, sqlite3 **out, int *lost,
                         char *err, size_t errlen)
 {
-    sqlite3 *db = NULL;
     struct stat sb;
-    int rc = -1;
+    int fresh = 0;
     *out = NULL;
     if (lost) {
         *lost = 0;
     }
-    if (mkdir(state_dir, 0700) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create %s: %s", state_dir, strerror(errno));
-        return -1;
-    }
     char *path = wg_asprintf("%s/alerting.db", state_dir);
     char *mpath = wg_asprintf("%s/" MARKER, state_dir);
-    int existed = path && stat(path, &sb) == 0;
+    if (!path || !mpath) {
+        snprintf(err, errlen, "out of memory");
+        free(path);
+        free(mpath);
+        return -1;
+    }
+    int existed = stat(path, &sb) == 0;
     long long size = existed ? (long long)sb.st_size : -1;
-    int marked = mpath && access(mpath, F_OK) == 0;
-    if (!path || !mpath ||
-        sqlite3_open_v2(path, &db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open %s: %s", path ? path : state_dir,
-                 db ? sqlite3_errmsg(db) : "out of memory");
-        goto out;
-    }
-    chmod(path, 0600); /* bodies may carry routing keys */
-    char pragmas[160];
-    snprintf(pragmas, sizeof(pragmas), "PRAGMA journal_mode=WAL; PRAGMA synchronous=%d;",
-             synchronous == 1 ? 1 : 2);
-    wg__db_busy_wait(db, 1);
-    if (wg__db_exec(db, pragmas) != 0) {
-        snprintf(err, errlen,
-                 "%s: %s (a corrupt or foreign file: move it aside to start with an empty store)",
-                 path, sqlite3_errmsg(db));
-        goto out;
-    }
-    if (check && quick_check(db, path, err, errlen) != 0) {
-        goto out;
-    }
-    /* A new database gets its tables in one transaction (one sync instead of one per table);
-     * an existing one is not locked for writing just to open it. */
-    if (!has_schema(db)) {
-        if (marked) {
-            wg_log(WG_LOG_ERROR,
-                   "alerting: %s %s, but %s says a store was in use here: the alert states, "
-                   "notification log, silences and pending notifications it held are lost; "
-                   "starting an empty store",
-                   path,
-                   !existed    ? "is missing"
-                   : size == 0 ? "is empty (0 bytes)"
-                               : "has no tables",
-                   mpath);
-            if (lost) {
-                *lost = 1;
-            }
-        }
-        if (wg__db_exec(db, "BEGIN IMMEDIATE") != 0 || wg__db_exec(db, schema) != 0 ||
-            wg__db_commit(db) != SQLITE_OK) {
-            snprintf(err, errlen, "%s: cannot initialise the alerting database: %s", path,
-                     sqlite3_errmsg(db));
-            wg__db_rollback(db);
-            goto out;
+    int marked = access(mpath, F_OK) == 0;
+    struct wg_store_opts o = {
+        .dir = state_dir,
+        .file = "alerting.db",
+        .create = 1,
+        .synchronous = synchronous,
+        .quick_check = check,
+        .migrations = MIGRATIONS,
+        .nmigrations = (int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])),
+        .fresh = &fresh,
+    };
+    int rc = wg_store_open(&o, out, err, errlen) == WG_OK ? 0 : -1;
+    if (rc == 0 && fresh && marked) {
+        wg_log(WG_LOG_ERROR,
+               "alerting: %s %s, but %s says a store was in use here: the alert states, "
+               "notification log, silences and pending notifications it held are lost; "
+               "starting an empty store",
+               path,
+               !existed    ? "is missing"
+               : size == 0 ? "is empty (0 bytes)"
+                           : "has no tables",
+               mpath);
+        if (lost) {
+            *lost = 1;
         }
     }
-    if (!marked) {
+    if (rc == 0 && !marked) {
         marker_write(mpath, wg_now_ns());
     }
-    *out = db;
-    db = NULL;
-    rc = 0;
-out:
-    sqlite3_close(db);
     free(path);
     free(mpath);
     return rc;

@@ -108,7 +108,7 @@ int wg_store_version(sqlite3 *db)
 }
 
 /* PRAGMA quick_check answers one row "ok", or rows naming the damage. */
-static enum wg_err check_integrity(sqlite3 *db, char *err, size_t errlen)
+static enum wg_err check_integrity(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL);
@@ -121,9 +121,14 @@ static enum wg_err check_integrity(sqlite3 *db, char *err, size_t errlen)
             sqlite3_finalize(st);
             return WG_OK;
         }
-        snprintf(err, errlen, "damaged (quick_check: %s)", msg ? msg : "?");
+        snprintf(err, errlen,
+                 "corrupt (PRAGMA quick_check: %s); refusing to use it, so what it holds is not "
+                 "dropped without a word: try `sqlite3 %s .recover`, or move it aside to start "
+                 "with an empty store",
+                 msg ? msg : "?", path);
     } else {
-        snprintf(err, errlen, "damaged (%s)", sqlite3_errmsg(db));
+        snprintf(err, errlen, "corrupt (%s); move %s aside to start with an empty store",
+                 sqlite3_errmsg(db), path);
     }
     sqlite3_finalize(st);
     return WG_EIO;
@@ -151,6 +156,15 @@ static enum wg_err migrate(sqlite3 *db, const struct wg_store_opts *o, char *err
         return rc;
     }
     v = wg_store_version(db);
+    if (o->fresh && v == 0) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type='table'", -1, &st,
+                               NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW) {
+            *o->fresh = sqlite3_column_int(st, 0) == 0;
+        }
+        sqlite3_finalize(st);
+    }
     for (int i = v < 0 ? o->nmigrations : v; i < o->nmigrations && rc == WG_OK; i++) {
         char set[48];
         snprintf(set, sizeof(set), "PRAGMA user_version=%d", i + 1);
@@ -168,12 +182,15 @@ static enum wg_err migrate(sqlite3 *db, const struct wg_store_opts *o, char *err
 
 enum wg_err wg_store_open(const struct wg_store_opts *o, sqlite3 **out, char *err, size_t errlen)
 {
-    char path[1100], why[512];
+    char path[1100], why[1400];
     sqlite3 *db = NULL;
     enum wg_err rc = WG_OK;
 
     *out = NULL;
     err[0] = '\0';
+    if (o->fresh) {
+        *o->fresh = 0;
+    }
     if (!o->dir || !*o->dir) {
         snprintf(err, errlen, "no state_dir configured");
         return WG_EINVAL;
@@ -206,8 +223,18 @@ enum wg_err wg_store_open(const struct wg_store_opts *o, sqlite3 **out, char *er
              o->synchronous == 1 ? 1 : 2);
     why[0] = '\0';
     rc = wg_store_exec(db, pragmas, why, sizeof(why));
+    if (rc != WG_OK) {
+        int ec = sqlite3_errcode(db);
+        if (ec == SQLITE_CORRUPT || ec == SQLITE_NOTADB) {
+            char msg[512];
+            snprintf(msg, sizeof(msg), "%s", why);
+            snprintf(why, sizeof(why),
+                     "corrupt or not a database (%s); move %s aside to start with an empty store",
+                     msg, path);
+        }
+    }
     if (rc == WG_OK && o->quick_check) {
-        rc = check_integrity(db, why, sizeof(why));
+        rc = check_integrity(db, path, why, sizeof(why));
     }
     if (rc == WG_OK) {
         rc = migrate(db, o, why, sizeof(why));

@@ -21,6 +21,7 @@ struct wg_store_opts {
      * idempotent (CREATE ... IF NOT EXISTS) so stores written before versions still open. */
     const char *const *migrations;
     int nmigrations;
+    int *fresh; /* out, optional: 1 when the file held no table before migrating (new) */
 };
 
 /* Open (and migrate) the store. On failure *out is NULL and err names the file and cause:

@@ -151,7 +151,7 @@ static void test_damaged_store_is_refused(void **state)
     close(fd);
     assert_int_equal(open_with(dir, V1, 1, 0, &db, err, sizeof(err)), WG_EIO);
     assert_null(db);
-    assert_non_null(strstr(err, "damaged"));
+    assert_non_null(strstr(err, "corrupt"));
     rmtree(dir);
     free(dir);
 }
