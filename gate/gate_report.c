@@ -88,6 +88,9 @@ static cJSON *rule_json(const struct wg_rule_report *rr)
     if (res->dry_run || rr->p.dry_run) {
         cJSON_AddTrueToObject(o, "dry_run");
     }
+    if (res->tested) { /* spent false-fail budget at this look (rules.h) */
+        cJSON_AddTrueToObject(o, "tested");
+    }
     cJSON *win = cJSON_AddObjectToObject(o, "window");
     add_time(win, "start", rr->start_ns);
     add_time(win, "end", rr->end_ns);

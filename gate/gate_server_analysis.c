@@ -266,8 +266,10 @@ static void note_tested(struct an *a, const char *json, int look)
     cJSON_ArrayForEach(r, rules)
     {
         const cJSON *vd = cJSON_GetObjectItemCaseSensitive(r, "verdict");
-        if (i < a->ntested && cJSON_IsString(vd) && strcmp(vd->valuestring, "inconclusive") &&
-            strcmp(vd->valuestring, "error")) {
+        const cJSON *tst = cJSON_GetObjectItemCaseSensitive(r, "tested");
+        if (i < a->ntested && ((cJSON_IsString(vd) && strcmp(vd->valuestring, "inconclusive") &&
+                                strcmp(vd->valuestring, "error")) ||
+                               cJSON_IsTrue(tst))) {
             a->tested[i] = look;
         }
         i++;

@@ -66,10 +66,11 @@ enum wg_err wg_gate_wait(const struct wg_config *cfg, const struct wg_check_req 
             }
         }
         /* A rule was "tested" at this look unless it could not judge (too few samples):
-         * untested looks carry their share of the budget forward. */
+         * untested looks carry their share of the budget forward. A pass in a window not
+         * complete yet reads inconclusive but did spend its share (res.tested). */
         for (size_t i = 0; i < rep->nrules && i < ntested; i++) {
             enum wg_verdict v = rep->rules[i].res.verdict;
-            if (v != WG_INCONCLUSIVE && v != WG_ERROR) {
+            if ((v != WG_INCONCLUSIVE && v != WG_ERROR) || rep->rules[i].res.tested) {
                 tested[i] = look;
             }
         }

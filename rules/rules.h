@@ -74,6 +74,10 @@ struct wg_rule_result {
     int has_mw;
     struct wg_mw_result mw;
     int dry_run; /* evaluated but never changes the gate verdict */
+    /* Added by the budget issue: a statistical test ran and spent false-fail budget at this
+     * evaluation, whatever the verdict (a pass in an incomplete window reads inconclusive
+     * but was tested): what a bake-time analysis records as the rule's last tested look. */
+    int tested;
 };
 
 /* Inputs of one evaluation. baseline is NULL unless the rule has one; for baseline: previous

@@ -164,6 +164,12 @@ void wg__rules_summarize(struct wg_rule_result *out)
     out->has_baseline = g->has_baseline;
     out->baseline = g->baseline;
     out->samples = g->samples;
+    out->tested = 0;
+    for (size_t i = 0; i < out->ngroups; i++) {
+        /* after the family step only its members spent the gate's budget */
+        out->tested |= out->groups[i].test.family ||
+                       (out->groups[i].test.tested && !out->groups[i].test.level);
+    }
     if (g->has_mw) {
         out->has_mw = 1;
         out->mw = g->mw;

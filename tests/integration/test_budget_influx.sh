@@ -132,6 +132,13 @@ expect_match "the reason names host h07" 'host=h07: significant increase' "$(jq_
 expect_match "and shows the family budget" 'adjusted .*family budget 0.01 of 20 tests' "$(jq_get "$out" "d['rules'][0]['reason']")"
 expect_eq "only h07 fails" "['h07']" "$(jq_get "$out" "[g['labels']['host'] for g in d['rules'][0]['groups'] if g['verdict']=='fail']")"
 
+# --- a look inside an unfinished window: inconclusive, yet it spent budget ("tested"), so a
+# bake-time analysis does not spend that share again at its next look
+mid=$(date -u -d "@$(( BASE_T + 1200 * 3 + 600 + 300 ))" +%Y-%m-%dT%H:%M:%SZ)
+out=$("$WG" check --config "$cfg" --wave prod --feature latency --deploy-time "$(at 3)" --now "$mid" --format json 2>"$WG_TMP/stderr")
+expect_eq "a look at half the window is inconclusive" 2 "$?"
+expect_eq "and reports the test that ran as tested" True "$(jq_get "$out" "d['rules'][0].get('tested')")"
+
 # --- judge: rate
 out=$("$WG" check --config "$cfg" --wave prod --feature errors --deploy-time "$(at $(( GATES + 1 )))" --format json 2>"$WG_TMP/stderr")
 expect_eq "rate: unchanged error rates pass" 0 "$?"

@@ -160,6 +160,7 @@ static void test_rate_judge(void **state)
     run(&f, &res);
     assert_int_equal(res.verdict, WG_FAIL);
     assert_true(res.groups[0].test.tested);
+    assert_true(res.tested);
     assert_true(close_rel(res.value, 0.006, 1e-12));
     assert_true(close_rel(res.baseline, 0.003, 1e-12));
     assert_non_null(strstr(res.reason, "significant increase: rate 0.006 vs baseline 0.003"));
@@ -201,6 +202,7 @@ static void test_rate_power_guard(void **state)
     assert_int_equal(res.verdict, WG_INCONCLUSIVE);
     assert_non_null(strstr(res.reason, "4 events (4 current + 0 baseline) < min_events 5"));
     assert_false(res.groups[0].test.tested);
+    assert_false(res.tested); /* nothing spent: a bake-time analysis carries the share over */
     wg_rule_result_clear(&res);
     /* 6 events, all on the current side: p = 0.5^6 = 0.0156 > 0.01, the test cannot fail */
     f.p.min_events = 0;
