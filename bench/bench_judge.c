@@ -1,8 +1,11 @@
 /* bench_judge.c — judgement quality of the Mann-Whitney judge (issue 4): a seeded simulation
  * with known truth (lognormal latency, median regressions) comparing wavegate's verdicts with
  * the oracle, a one-sided z-test on log latency with the true sigma at the same false-fail
- * rate; then the power guard below min_samples and a 10-look bake-time analysis.
- * Usage: bench_judge [trials-per-cell] [seed]; exits 1 when a target is missed.
+ * rate; then the power guard below min_samples and a 10-look bake-time analysis. The budget
+ * issue adds gate-level tables: a whole gate's false fails over groups x rules x looks under
+ * one family budget, power for one regressed group among m, and the rate judge on error
+ * rates against the exact conditional binomial test and Mann-Whitney on per-minute counts.
+ * Usage: bench_judge [trials-per-cell] [seed] [gate-trials]; exits 1 when a target is missed.
  */
 #include "rules/rules_int.h" /* exact null distribution of U for the size check */
 
@@ -82,8 +85,8 @@ static void judge_init(struct judge *j)
 }
 
 /* seq < 0: a single judgement at the configured confidence; else the per-look alpha. */
-static enum wg_verdict judge_run(struct judge *j, double *cur, size_t nc, double *base,
-                                 size_t nb, double seq_alpha)
+static enum wg_verdict judge_run(struct judge *j, double *cur, size_t nc, double *base, size_t nb,
+                                 double seq_alpha)
 {
     struct wg_series sc = {.v = cur, .n = nc, .cap = nc}, sb = {.v = base, .n = nb, .cap = nb};
     struct wg_seriesset c = {.s = &sc, .n = 1, .cap = 1}, b = {.s = &sb, .n = 1, .cap = 1};
@@ -192,8 +195,8 @@ static void power_table(int trials, double *cur, double *base)
                 for (int k = 0; k < t; k++) {
                     draw(base, n, sigma, 1.0);
                     draw(cur, n, sigma, 1.0 + reg / 100.0);
-                    double z = (mean_log(cur, n) - mean_log(base, n)) /
-                               (sigma * sqrt(2.0 / (double)n));
+                    double z =
+                        (mean_log(cur, n) - mean_log(base, n)) / (sigma * sqrt(2.0 / (double)n));
                     of += z > zc;
                     enum wg_verdict v = judge_run(&j, cur, n, base, n, -1);
                     wf += v == WG_FAIL;
@@ -218,8 +221,7 @@ static void power_table(int trials, double *cur, double *base)
                            cell, t, "-", "-", "-", inc, pw, zf, exs, po);
                     char msg[160];
                     if (ex >= 0) {
-                        snprintf(msg, sizeof(msg),
-                                 "%s: exact false-fail rate %%.5f <= %%g", cell);
+                        snprintf(msg, sizeof(msg), "%s: exact false-fail rate %%.5f <= %%g", cell);
                         target(ex <= alpha, msg, ex, alpha);
                     } else {
                         snprintf(msg, sizeof(msg),
@@ -232,8 +234,7 @@ static void power_table(int trials, double *cur, double *base)
                            po > 0 ? pw / po : 0, inc);
                     if (po >= 0.5) {
                         char msg[160];
-                        snprintf(msg, sizeof(msg), "%s: power %%.4f >= 0.9 x oracle %%.4f",
-                                 cell);
+                        snprintf(msg, sizeof(msg), "%s: power %%.4f >= 0.9 x oracle %%.4f", cell);
                         target(pw >= 0.9 * po, msg, pw, po);
                     }
                 }
@@ -273,11 +274,10 @@ static void power_guard(int trials, double *cur, double *base)
  * interval, canary vs stable), driven through wg_limits (failure_limit 0, inconclusive and
  * error limits off). Returns the look that failed (1..10) or 0. spend: 1 = alpha spending,
  * 0 = the plain test at alpha on every look. */
-static int bake(struct judge *j, double sigma, double factor, int spend, double *cur,
-                double *base)
+static int bake(struct judge *j, double sigma, double factor, int spend, double *cur, double *base)
 {
-    struct wg_limits l = {.failure_limit = 0, .inconclusive_limit = -1, .error_limit = -1,
-                          .count = LOOKS};
+    struct wg_limits l = {
+        .failure_limit = 0, .inconclusive_limit = -1, .error_limit = -1, .count = LOOKS};
     struct wg_limits_state st = {0};
     double alpha = (1 - j->p.confidence) / 2;
     int last_tested = 0;
@@ -341,6 +341,373 @@ static void sequential(int trials, double *cur, double *base)
     }
 }
 
+/* ---- 4. gate level: one false-fail budget (budget issue) ----------------------------------- */
+
+#define GATE_PER_LOOK 10 /* samples per side per look in the 10-look analyses */
+#define GATE_N1 60       /* samples per side in a single-look gate */
+
+/* One gate: R mann-whitney rules over G groups (hosts) each, lognormal sigma 0.5. */
+struct gate {
+    size_t G, R, nmax;
+    struct wg_label *labels;
+    char (*names)[8];
+    double *cur, *base; /* [R][G][nmax] */
+    struct wg_series *cs, *bs;
+    struct wg_seriesset *css, *bss;
+    struct wg_rule rule;
+    struct wg_rule_params p;
+    struct wg_rule_result *res;
+};
+
+static void gate_init(struct gate *g, size_t G, size_t R, size_t nmax)
+{
+    memset(g, 0, sizeof(*g));
+    g->G = G;
+    g->R = R;
+    g->nmax = nmax;
+    g->labels = calloc(G, sizeof(*g->labels));
+    g->names = calloc(G, sizeof(*g->names));
+    g->cur = malloc(R * G * nmax * sizeof(double));
+    g->base = malloc(R * G * nmax * sizeof(double));
+    g->cs = calloc(R * G, sizeof(*g->cs));
+    g->bs = calloc(R * G, sizeof(*g->bs));
+    g->css = calloc(R, sizeof(*g->css));
+    g->bss = calloc(R, sizeof(*g->bss));
+    g->res = calloc(R, sizeof(*g->res));
+    if (!g->labels || !g->names || !g->cur || !g->base || !g->cs || !g->bs || !g->css || !g->bss ||
+        !g->res) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    for (size_t i = 0; i < G; i++) {
+        snprintf(g->names[i], sizeof(g->names[i]), "h%03zu", i);
+        g->labels[i] = (struct wg_label){"host", g->names[i]};
+    }
+    for (size_t r = 0; r < R; r++) {
+        for (size_t i = 0; i < G; i++) {
+            size_t k = r * G + i;
+            g->cs[k] =
+                (struct wg_series){.labels = &g->labels[i], .nlabels = 1, .v = g->cur + k * nmax};
+            g->bs[k] =
+                (struct wg_series){.labels = &g->labels[i], .nlabels = 1, .v = g->base + k * nmax};
+        }
+        g->css[r] = (struct wg_seriesset){.s = g->cs + r * G, .n = G, .cap = G};
+        g->bss[r] = (struct wg_seriesset){.s = g->bs + r * G, .n = G, .cap = G};
+    }
+    struct judge j;
+    judge_init(&j);
+    g->rule = j.rule;
+    g->p = j.p;
+}
+
+static void gate_free(struct gate *g)
+{
+    free(g->labels);
+    free(g->names);
+    free(g->cur);
+    free(g->base);
+    free(g->cs);
+    free(g->bs);
+    free(g->css);
+    free(g->bss);
+    free(g->res);
+}
+
+/* Draw every series; group `bad` of rule 0 (or none: -1) is `factor` slower. */
+static void gate_draw(struct gate *g, double sigma, int bad, double factor)
+{
+    for (size_t k = 0; k < g->R * g->G; k++) {
+        draw(g->base + k * g->nmax, g->nmax, sigma, 1.0);
+        draw(g->cur + k * g->nmax, g->nmax, sigma, (int)k == bad ? factor : 1.0);
+    }
+}
+
+/* Judge every rule on the first n samples per side, then the family step, as gate_check.c's
+ * evaluate() does. *raw (may be NULL): did any rule fail before the family step (the gate as
+ * it was: each group at the rule's own level)? Returns the gate's verdict. */
+static enum wg_verdict gate_look(struct gate *g, size_t n, int sequential, double level, int *raw,
+                                 int *tested)
+{
+    struct wg_rule_result *rp[8];
+    const struct wg_rule_params *pp[8];
+    enum wg_verdict v = WG_PASS;
+    *tested = 0;
+    for (size_t r = 0; r < g->R; r++) {
+        for (size_t i = 0; i < g->G; i++) {
+            g->cs[r * g->G + i].n = g->cs[r * g->G + i].cap = n;
+            g->bs[r * g->G + i].n = g->bs[r * g->G + i].cap = n;
+        }
+        struct wg_rule_input in = {.rule = &g->rule,
+                                   .p = &g->p,
+                                   .current = &g->css[r],
+                                   .baseline = &g->bss[r],
+                                   .sequential = sequential,
+                                   .look_alpha = level};
+        if (wg_rules_eval(&in, &g->res[r]) != WG_OK) {
+            fprintf(stderr, "wg_rules_eval failed\n");
+            exit(2);
+        }
+        if (raw) {
+            *raw |= g->res[r].verdict == WG_FAIL;
+        }
+        rp[r] = &g->res[r];
+        pp[r] = &g->p;
+    }
+    if (wg_rules_family_apply(rp, pp, g->R, level, NULL) != WG_OK) {
+        fprintf(stderr, "wg_rules_family_apply failed\n");
+        exit(2);
+    }
+    for (size_t r = 0; r < g->R; r++) {
+        v = wg_verdict_worst(v, g->res[r].verdict);
+        *tested |= g->res[r].verdict != WG_INCONCLUSIVE && g->res[r].verdict != WG_ERROR;
+        wg_rule_result_clear(&g->res[r]);
+    }
+    return v;
+}
+
+/* One gate (looks = 1) or one 10-look analysis with failure_limit 0: the family level 0.01
+ * spent across looks from the last look that judged (gate_check.c family_level). Returns 1
+ * when the gate failed; *raw as gate_look, at any look. */
+static int gate_run(struct gate *g, int looks, int *raw)
+{
+    *raw = 0;
+    if (looks == 1) {
+        int tested;
+        return gate_look(g, GATE_N1, 0, 0.01, raw, &tested) == WG_FAIL;
+    }
+    int last = 0, failed = 0;
+    for (int look = 1; look <= looks && !failed; look++) {
+        int tested;
+        double level = wg_rules_alpha_spend_since(0.01, last, look, looks);
+        failed = gate_look(g, (size_t)look * GATE_PER_LOOK, 1, level, raw, &tested) == WG_FAIL;
+        if (tested) {
+            last = look;
+        }
+    }
+    return failed;
+}
+
+/* Power of "observed rate significantly above 1% (z > 1.645)" when the true rate is 1.5%. */
+static double detect_power(int t)
+{
+    double se0 = sqrt(0.01 * 0.99 / t), se1 = sqrt(0.015 * 0.985 / t);
+    double crit = 0.01 + 1.645 * se0;
+    return 0.5 * erfc(-((0.015 - crit) / se1) / sqrt(2.0));
+}
+
+static void gate_false_fails(int trials)
+{
+    static const size_t Gs[] = {1, 5, 20, 50};
+    static const size_t Rs[] = {1, 5};
+    static const int Ls[] = {1, 10};
+    printf("\nGate false fails, no change: G groups x R mann-whitney rules (confidence 0.98, "
+           "direction increase) x looks;\none family budget of 1%%; looks = 10: +%d samples "
+           "per side per look, min_samples 50 (judged from look 5); looks = 1: %d per side.\n"
+           "'before' = the gate as it was (each group at 1%%, the worst taken). A cell misses "
+           "when the family rate is significantly above 1%% (z > 1.645).\n\n",
+           GATE_PER_LOOK, GATE_N1);
+    printf("%-22s %7s %10s %10s %8s %s\n", "cell", "trials", "before", "family", "z",
+           "P(detect 1.5%)");
+    for (size_t li = 0; li < 2; li++) {
+        for (size_t gi = 0; gi < 4; gi++) {
+            for (size_t ri = 0; ri < 2; ri++) {
+                int L = Ls[li];
+                /* 10-look cells cost ~6x a single look: half the trials */
+                int t = L == 1 ? trials : trials / 2;
+                struct gate g;
+                gate_init(&g, Gs[gi], Rs[ri], L == 1 ? GATE_N1 : (size_t)L * GATE_PER_LOOK);
+                int ff = 0, before = 0;
+                for (int k = 0; k < t; k++) {
+                    int raw;
+                    gate_draw(&g, 0.5, -1, 1.0);
+                    ff += gate_run(&g, L, &raw);
+                    before += raw;
+                }
+                gate_free(&g);
+                double rate = (double)ff / t, z = (rate - 0.01) / sqrt(0.01 * 0.99 / t);
+                char cell[64];
+                snprintf(cell, sizeof(cell), "G=%zu R=%zu looks=%d", Gs[gi], Rs[ri], L);
+                printf("%-22s %7d %10.4f %10.4f %+8.2f %.2f\n", cell, t, (double)before / t, rate,
+                       z, detect_power(t));
+                char msg[128];
+                snprintf(msg, sizeof(msg), "%s: gate false fails %%.4f (z %%+.2f) not above 1%%",
+                         cell);
+                target(z < 1.645, msg, rate, z);
+            }
+        }
+    }
+}
+
+/* One regressed group among m: the family (weighted Holm; one rule, so equal weights: Holm
+ * itself), Bonferroni on the same p-values, and the oracle z-test on log values with the true
+ * sigma at alpha / m. Power = the regressed group fails. */
+static void gate_power(int trials)
+{
+    static const size_t ms[] = {5, 20, 50};
+    static const double sigmas[] = {0.25, 0.5};
+    static const double regs[] = {10, 20, 50};
+    const size_t n = 100;
+    printf("\nPower, one regressed group among m (n = %zu per side per group, budget 1%%): "
+           "wavegate's family step (weighted Holm = Holm here), Bonferroni on the same p, and "
+           "the oracle z-test on log values with the true sigma at 1%%/m.\n\n",
+           n);
+    printf("%-24s %7s %10s %10s %10s %8s\n", "cell", "trials", "bonferroni", "holm/wg", "oracle",
+           "ratio");
+    for (size_t mi = 0; mi < 3; mi++) {
+        for (size_t si = 0; si < 2; si++) {
+            for (size_t ri = 0; ri < 3; ri++) {
+                size_t m = ms[mi];
+                double sigma = sigmas[si], f = 1 + regs[ri] / 100;
+                double zc = z_quantile(1 - 0.01 / (double)m);
+                struct gate g;
+                gate_init(&g, m, 1, n);
+                int hw = 0, bf = 0, of = 0;
+                for (int k = 0; k < trials; k++) {
+                    gate_draw(&g, sigma, 0, f);
+                    double z = (mean_log(g.cur, n) - mean_log(g.base, n)) /
+                               (sigma * sqrt(2.0 / (double)n));
+                    of += z > zc;
+                    for (size_t i = 0; i < m; i++) {
+                        g.cs[i].n = g.cs[i].cap = n;
+                        g.bs[i].n = g.bs[i].cap = n;
+                    }
+                    struct wg_rule_input in = {
+                        .rule = &g.rule, .p = &g.p, .current = &g.css[0], .baseline = &g.bss[0]};
+                    struct wg_rule_result *rp[] = {&g.res[0]};
+                    const struct wg_rule_params *pp[] = {&g.p};
+                    if (wg_rules_eval(&in, &g.res[0]) != WG_OK ||
+                        wg_rules_family_apply(rp, pp, 1, 0.01, NULL) != WG_OK) {
+                        exit(2);
+                    }
+                    const struct wg_group_result *g0 = &g.res[0].groups[0];
+                    hw += g0->verdict == WG_FAIL;
+                    bf += g0->test.effect_fail && g0->test.p <= 0.01 / (double)m;
+                    wg_rule_result_clear(&g.res[0]);
+                }
+                gate_free(&g);
+                double pw = (double)hw / trials, po = (double)of / trials;
+                char cell[64];
+                snprintf(cell, sizeof(cell), "m=%zu s=%.2f +%g%%", m, sigma, regs[ri]);
+                printf("%-24s %7d %10.4f %10.4f %10.4f %8.3f\n", cell, trials, (double)bf / trials,
+                       pw, po, po > 0 ? pw / po : 0);
+                if (po >= 0.5) {
+                    char msg[128];
+                    snprintf(msg, sizeof(msg), "%s: power %%.4f >= 0.9 x oracle %%.4f", cell);
+                    target(pw >= 0.9 * po, msg, pw, po);
+                }
+            }
+        }
+    }
+}
+
+/* ---- 5. error rates: judge rate vs the exact conditional test vs Mann-Whitney ------------- */
+
+#define MINUTES 60
+
+static double poisson(double lambda) /* Knuth; lambda <= ~100 here */
+{
+    double l = exp(-lambda), p = 1;
+    int k = 0;
+    do {
+        k++;
+        p *= uniform01();
+    } while (p > l);
+    return k - 1;
+}
+
+/* The exact conditional binomial test, written out independently of rules_rate.c: the upper
+ * tail of Binomial(N, pi0) summed term by term in log space. */
+static double oracle_rate_p(double x1, double n1, double x0, double n0)
+{
+    double N = x1 + x0, pi = n1 / (n1 + n0), s = 0;
+    for (double j = x1; j <= N; j++) {
+        s += exp(lgamma(N + 1) - lgamma(j + 1) - lgamma(N - j + 1) + j * log(pi) +
+                 (N - j) * log1p(-pi));
+    }
+    return s > 1 ? 1 : s;
+}
+
+static void gate_rates(int trials)
+{
+    static const double reqs[] = {1000, 10000, 100000};
+    static const double ratios[] = {1, 1.5, 2, 5};
+    const double rate0 = 0.005;
+    double ce[MINUTES], cr[MINUTES], be[MINUTES], br[MINUTES];
+    struct wg_series sce = {.v = ce, .n = MINUTES, .cap = MINUTES}, scr = sce, sbe = sce, sbr = sce;
+    scr.v = cr;
+    sbe.v = be;
+    sbr.v = br;
+    struct wg_seriesset CE = {.s = &sce, .n = 1, .cap = 1}, CR = {.s = &scr, .n = 1, .cap = 1},
+                        BE = {.s = &sbe, .n = 1, .cap = 1}, BR = {.s = &sbr, .n = 1, .cap = 1};
+    struct wg_rule rate_rule = {
+        .name = "errors", .judge = WG_JUDGE_RATE, .baseline = {.kind = WG_BASELINE_WINDOW}};
+    struct wg_rule_params rp = {.min_samples = 1,
+                                .min_events = 5,
+                                .confidence = 0.98,
+                                .weight = 1,
+                                .direction = WG_DIR_INCREASE};
+    struct judge mw;
+    judge_init(&mw); /* mann-whitney on per-minute error counts, min_samples 50 */
+    printf("\nError rates: baseline %.1f%% errors, N requests per side over %d minutes (traffic "
+           "per minute lognormal, sigma 0.5), confidence 0.98 (1%% one-sided): judge rate, the "
+           "exact conditional binomial test at 1%%, and mann-whitney on the per-minute error "
+           "counts of the same data (min_samples 50).\n\n",
+           rate0 * 100, MINUTES);
+    printf("%-20s %7s %10s %10s %8s %10s %8s\n", "cell", "trials", "rate", "exact", "ratio",
+           "mw/minute", "incon");
+    for (size_t ni = 0; ni < 3; ni++) {
+        for (size_t ri = 0; ri < 4; ri++) {
+            double N = reqs[ni], ratio = ratios[ri];
+            int t = ratio == 1 ? trials * 2 : trials;
+            int rf = 0, of = 0, mf = 0, inc = 0;
+            for (int k = 0; k < t; k++) {
+                /* Traffic varies minute by minute (lognormal, sigma 0.5), as real traffic does;
+                 * each side still totals N requests. */
+                double x1 = 0, x0 = 0, sc = 0, sb = 0;
+                for (int i = 0; i < MINUTES; i++) {
+                    sc += cr[i] = exp(0.5 * normal());
+                    sb += br[i] = exp(0.5 * normal());
+                }
+                for (int i = 0; i < MINUTES; i++) {
+                    cr[i] *= N / sc;
+                    br[i] *= N / sb;
+                    x1 += ce[i] = poisson(cr[i] * rate0 * ratio);
+                    x0 += be[i] = poisson(br[i] * rate0);
+                }
+                struct wg_rule_input in = {.rule = &rate_rule,
+                                           .p = &rp,
+                                           .current = &CE,
+                                           .baseline = &BE,
+                                           .current_den = &CR,
+                                           .baseline_den = &BR};
+                struct wg_rule_result res;
+                if (wg_rules_eval(&in, &res) != WG_OK) {
+                    exit(2);
+                }
+                rf += res.verdict == WG_FAIL;
+                inc += res.verdict == WG_INCONCLUSIVE;
+                wg_rule_result_clear(&res);
+                of += x1 + x0 > 0 && oracle_rate_p(x1, N, x0, N) <= 0.01;
+                mf += judge_run(&mw, ce, MINUTES, be, MINUTES, -1) == WG_FAIL;
+            }
+            double pw = (double)rf / t, po = (double)of / t;
+            char cell[64];
+            snprintf(cell, sizeof(cell), "N=%g x%g", N, ratio);
+            printf("%-20s %7d %10.4f %10.4f %8.3f %10.4f %8d\n", cell, t, pw, po,
+                   po > 0 ? pw / po : 0, (double)mf / t, inc);
+            char msg[128];
+            if (ratio == 1) {
+                double z = (pw - 0.01) / sqrt(0.01 * 0.99 / t);
+                snprintf(msg, sizeof(msg), "%s: false fails %%.4f (z %%+.2f) not above 1%%", cell);
+                target(z < 1.645, msg, pw, z);
+            } else if (po > 0) {
+                snprintf(msg, sizeof(msg), "%s: power %%.4f >= 0.95 x exact test %%.4f", cell);
+                target(pw >= 0.95 * po, msg, pw, po);
+            }
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     int trials = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 2000;
@@ -355,6 +722,10 @@ int main(int argc, char **argv)
     power_table(trials, cur, base);
     power_guard(trials / 4, cur, base);
     sequential(trials, cur, base);
+    int gate_trials = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 4000;
+    gate_false_fails(gate_trials);
+    gate_power(gate_trials / 4);
+    gate_rates(gate_trials);
     free(cur);
     free(base);
     printf("\n%s (%d target%s missed)\n", failures ? "FAIL" : "OK", failures,

@@ -60,7 +60,9 @@ const char *wg_reduce_name(enum wg_reduce r);
 
 enum wg_no_data { WG_NODATA_INCONCLUSIVE = 0, WG_NODATA_PASS, WG_NODATA_FAIL };
 
-enum wg_judge { WG_JUDGE_THRESHOLD = 0, WG_JUDGE_MANN_WHITNEY };
+/* rate (budget issue): the conditional binomial test of two Poisson rates, numerator events
+ * over denominator exposure (rules.h wg_rules_rate_test). */
+enum wg_judge { WG_JUDGE_THRESHOLD = 0, WG_JUDGE_MANN_WHITNEY, WG_JUDGE_RATE };
 enum wg_direction { WG_DIR_INCREASE = 0, WG_DIR_DECREASE, WG_DIR_EITHER };
 
 enum wg_baseline_kind {
@@ -101,7 +103,8 @@ enum {
     WG_P_WEIGHT = 1u << 12,
     WG_P_KEY = 1u << 13,
     WG_P_REDUCE = 1u << 14,
-    WG_P_DIRECTION = 1u << 15
+    WG_P_DIRECTION = 1u << 15,
+    WG_P_MIN_EVENTS = 1u << 16
 };
 
 struct wg_rule_params {
@@ -120,6 +123,8 @@ struct wg_rule_params {
     int key;       /* a failing key rule fails the gate regardless of score */
     enum wg_reduce reduce;
     enum wg_direction direction; /* default increase */
+    long min_events;             /* judge rate: fewer events on both sides together is inconclusive;
+                                  * default 5 */
 };
 
 struct wg_wave_override {
@@ -144,7 +149,8 @@ struct wg_rule {
     char *source;  /* NULL: the wave's source */
     char *query;   /* template with {{ placeholders }} */
     struct wg_pos query_pos;
-    char *field; /* value column; NULL: first column after time */
+    char *field;                   /* value column; NULL: first column after time */
+    char *numerator, *denominator; /* judge rate: the events and exposure columns */
     enum wg_judge judge;
     struct wg_baseline baseline;
     int outliers_iqr; /* mann-whitney: drop IQR outliers (1.5 IQR) */
@@ -177,6 +183,10 @@ struct wg_wave {
     char *source;
     struct wg_rule_params defaults; /* wave-level defaults for every rule */
     struct wg_pos pos;
+    /* `gate: {false_fail: 1%}`: the family-wise false-fail rate shared by the statistical
+     * rules of one gate evaluation (rules.h wg_rules_family_apply); 0 = not set, the
+     * smallest rule level is used. */
+    double gate_false_fail;
 };
 
 /* The `server:` section (wavegate serve). Decoded by config/config_server.c. */

@@ -103,6 +103,7 @@ const struct wg__config_field wg__config_param_fields[] = {
     {"key", wg__config_dec_bool, P(key), NULL, WG_P_KEY, 0},
     {"reduce", wg__config_dec_enum, P(reduce), reduces, WG_P_REDUCE, 0},
     {"direction", wg__config_dec_enum, P(direction), directions, WG_P_DIRECTION, 0},
+    {"min_events", wg__config_dec_long, P(min_events), &nonneg, WG_P_MIN_EVENTS, 0},
 };
 #undef P
 const size_t wg__config_nparam_fields =
@@ -119,6 +120,7 @@ void wg__config_params_init(struct wg_rule_params *p)
     p->weight = 1;
     p->reduce = WG_REDUCE_LAST;
     p->direction = WG_DIR_INCREASE;
+    p->min_events = 5;
 }
 
 void wg__config_params_finish(struct wg__config_ctx *c, struct wg_rule_params *p)
@@ -389,8 +391,10 @@ static int dec_overrides(struct wg__config_ctx *c, const struct wg__cfg_node *n,
     return errors ? -1 : 0;
 }
 
-static const struct wg__config_enum judges[] = {
-    {"threshold", WG_JUDGE_THRESHOLD}, {"mann-whitney", WG_JUDGE_MANN_WHITNEY}, {NULL, 0}};
+static const struct wg__config_enum judges[] = {{"threshold", WG_JUDGE_THRESHOLD},
+                                                {"mann-whitney", WG_JUDGE_MANN_WHITNEY},
+                                                {"rate", WG_JUDGE_RATE},
+                                                {NULL, 0}};
 static const struct wg__config_enum outliers[] = {{"iqr", 1}, {"none", 0}, {NULL, 0}};
 
 #define R(f) offsetof(struct wg_rule, f)
@@ -405,6 +409,11 @@ static const struct wg__config_field rule_fields[] = {
     {"outliers", wg__config_dec_enum, R(outliers_iqr), outliers, 0, 0},
     {"labels", dec_labels, 0, NULL, 0, 0},
     {"waves", dec_overrides, 0, NULL, 0, 0},
+};
+/* judge: rate's columns (listed last among the allowed keys) */
+static const struct wg__config_field rate_fields[] = {
+    {"numerator", wg__config_dec_str, R(numerator), NULL, 0, 0},
+    {"denominator", wg__config_dec_str, R(denominator), NULL, 0, 0},
 };
 #undef R
 
@@ -446,6 +455,46 @@ static void check_limits(struct wg__config_ctx *c, const struct wg__cfg_node *it
     }
 }
 
+/* judge: rate takes its two counts from two columns of one query (numerator events over
+ * denominator exposure) and compares them with a baseline of the same query; the keys mean
+ * nothing to another judge, and `field` would be ambiguous beside them. */
+static void check_rate(struct wg__config_ctx *c, const struct wg__cfg_node *item, const char *path,
+                       const struct wg_rule *r)
+{
+    static const char *const keys[] = {"numerator", "denominator"};
+    char sub[WG__CONFIG_PATH_MAX];
+    const char *vals[] = {r->numerator, r->denominator};
+    for (size_t k = 0; k < 2; k++) {
+        const struct wg__cfg_node *v = wg__config_get(item, keys[k]);
+        wg__config_path_key(sub, sizeof(sub), path, keys[k]);
+        if (r->judge != WG_JUDGE_RATE && v) {
+            wg__config_err(c, v, sub, "%s is only for judge: rate", keys[k]);
+        } else if (r->judge == WG_JUDGE_RATE && !vals[k] && !v) {
+            wg__config_err(c, item, sub, "judge rate needs %s: the column of the query with the %s",
+                           keys[k], k ? "exposure (e.g. requests)" : "events (e.g. errors)");
+        }
+    }
+    if (r->judge != WG_JUDGE_RATE) {
+        return;
+    }
+    const struct wg__cfg_node *f = wg__config_get(item, "field");
+    if (f) {
+        wg__config_path_key(sub, sizeof(sub), path, "field");
+        wg__config_err(c, f, sub, "judge rate reads numerator and denominator, not field");
+    }
+    if (r->numerator && r->denominator && strcmp(r->numerator, r->denominator) == 0) {
+        wg__config_path_key(sub, sizeof(sub), path, "denominator");
+        wg__config_err(c, wg__config_get(item, "denominator"), sub,
+                       "numerator and denominator must be different columns");
+    }
+    if (r->baseline.kind == WG_BASELINE_NONE || r->baseline.kind == WG_BASELINE_PREVIOUS) {
+        wg__config_path_key(sub, sizeof(sub), path, "judge");
+        wg__config_err(c, wg__config_get(item, "judge"), sub,
+                       "judge rate needs a baseline of the same query (baseline: {window: 30m}, "
+                       "{start, end} or split)");
+    }
+}
+
 static void rule_check(struct wg__config_ctx *c, const struct wg__cfg_node *item, const char *path,
                        struct wg_rule *r)
 {
@@ -473,6 +522,7 @@ static void rule_check(struct wg__config_ctx *c, const struct wg__cfg_node *item
                        "judge mann-whitney needs a baseline (baseline: {window: 30m} or split)");
     }
     check_limits(c, item, path, r);
+    check_rate(c, item, path, r);
 }
 
 static void rule_free(struct wg_rule *r)
@@ -481,6 +531,8 @@ static void rule_free(struct wg_rule *r)
     free(r->source);
     free(r->query);
     free(r->field);
+    free(r->numerator);
+    free(r->denominator);
     baseline_free(&r->baseline);
     wg__config_params_free(&r->p);
     for (size_t i = 0; i < r->nlabels; i++) {
@@ -514,11 +566,12 @@ static void decode_rules(struct wg__config_ctx *c, const struct wg__cfg_node *n,
         r->feature = f->name;
         r->pos = item->pos;
         wg__config_params_init(&r->p);
-        struct wg__config_fieldset fs[2] = {
+        struct wg__config_fieldset fs[3] = {
             {rule_fields, sizeof(rule_fields) / sizeof(rule_fields[0]), r, NULL},
             {wg__config_param_fields, wg__config_nparam_fields, &r->p, &r->p.set},
+            {rate_fields, sizeof(rate_fields) / sizeof(rate_fields[0]), r, NULL},
         };
-        int rc = wg__config_fields(c, item, sub, fs, 2, NULL);
+        int rc = wg__config_fields(c, item, sub, fs, 3, NULL);
         wg__config_params_finish(c, &r->p);
         if (rc < 0 || !r->name) {
             rule_free(r);
@@ -537,6 +590,35 @@ static void decode_rules(struct wg__config_ctx *c, const struct wg__cfg_node *n,
         rule_check(c, item, sub, r);
         f->nrules++;
     }
+}
+
+/* ---- the wave's gate: one false-fail budget ---------------------------------------------- */
+
+static const struct wg__config_field gate_fields[] = {
+    {"false_fail", wg__config_dec_limit, 0, NULL, 0, 1},
+};
+
+int wg__config_dec_wave_gate(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                             const char *path, void *dst, const void *arg)
+{
+    struct wg_limit l = {0};
+    struct wg__config_fieldset fs = {gate_fields, 1, &l, NULL};
+    char sub[WG__CONFIG_PATH_MAX];
+    (void)arg;
+    if (wg__config_fields(c, n, path, &fs, 1, NULL)) {
+        return -1;
+    }
+    /* "1%" or 0.01: a probability, and one that leaves the gate able to fail. */
+    double v = l.percent ? l.value / 100.0 : l.value;
+    if (!(v > 0 && v <= 0.5)) {
+        wg__config_path_key(sub, sizeof(sub), path, "false_fail");
+        wg__config_err(c, wg__config_get(n, "false_fail"), sub,
+                       "a false-fail rate is above 0 and at most 50%% (e.g. 1%% or 0.01), got %s",
+                       wg__config_get(n, "false_fail")->str);
+        return -1;
+    }
+    *(double *)dst = v;
+    return 0;
 }
 
 /* ---- features ---------------------------------------------------------------------------- */

@@ -179,6 +179,10 @@ int wg__config_dec_limit(struct wg__config_ctx *c, const struct wg__cfg_node *n,
 int wg__config_dec_moved(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
                          void *dst, const void *arg);
 
+/* A wave's `gate:` map ({false_fail: 1%}) into double* (config_feature.c). */
+int wg__config_dec_wave_gate(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                             const char *path, void *dst, const void *arg);
+
 /* Parse a plain decimal number, -?D+(.D+)?([eE][+-]?D+)?, finite. 0 or -1; no reporting. */
 int wg__config_parse_number(const char *s, double *out);
 

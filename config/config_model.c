@@ -167,6 +167,9 @@ static void apply(struct wg_rule_params *dst, const struct wg_rule_params *src)
     if (s & WG_P_DIRECTION) {
         dst->direction = src->direction;
     }
+    if (s & WG_P_MIN_EVENTS) {
+        dst->min_events = src->min_events;
+    }
     dst->set |= s;
 }
 

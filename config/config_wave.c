@@ -24,6 +24,7 @@ static const struct wg__config_field wave_fields[] = {
     {"env", wg__config_dec_str, WAVE(env), NULL, 0, 0},
     {"source", wg__config_dec_str, WAVE(source), NULL, 0, 0},
     {"defaults", dec_params, WAVE(defaults), NULL, 0, 0},
+    {"gate", wg__config_dec_wave_gate, WAVE(gate_false_fail), NULL, 0, 0},
 };
 #undef WAVE
 

@@ -59,6 +59,8 @@ struct plan {
     struct wg_rule_report *rr;
     int cur_q;  /* index into the query array, -1 if none */
     int base_q; /* -1 if none */
+    /* judge rate: the same queries again reading the denominator column; -1 if none */
+    int cur_den_q, base_den_q;
     const char *render_err;
     char errbuf[256];
 };
@@ -152,7 +154,9 @@ static enum wg_err plan_rule(const struct wg_config *cfg, const struct wg_wave *
     struct wg_gate_windows win;
     char rerr[256];
 
-    pl->cur_q = pl->base_q = -1;
+    pl->cur_q = pl->base_q = pl->cur_den_q = pl->base_den_q = -1;
+    int rate = r->judge == WG_JUDGE_RATE;
+    const char *field = rate ? r->numerator : r->field;
     enum wg_err wrc = wg_gate_windows(r, &rr->p, req->deploy_ns, now, &win);
     rr->start_ns = win.start_ns;
     rr->end_ns = win.end_ns;
@@ -183,8 +187,15 @@ static enum wg_err plan_rule(const struct wg_config *cfg, const struct wg_wave *
         free(q);
         return WG_ENOMEM;
     }
-    add_query(qs, nq, src, q, r->field);
+    add_query(qs, nq, src, q, field);
     pl->cur_q = (int)*nq - 1;
+    if (rate && !(q = wg_strdup(q))) {
+        return WG_ENOMEM;
+    }
+    if (rate) {
+        add_query(qs, nq, src, q, r->denominator);
+        pl->cur_den_q = (int)*nq - 1;
+    }
     if (win.has_baseline) {
         char *bq = NULL;
         if (wg_gate_render(src, w, rr->feature, r, win.baseline_start_ns, win.baseline_end_ns, &bq,
@@ -193,8 +204,15 @@ static enum wg_err plan_rule(const struct wg_config *cfg, const struct wg_wave *
             pl->render_err = pl->errbuf;
             return WG_OK;
         }
-        add_query(qs, nq, src, bq, r->field);
+        add_query(qs, nq, src, bq, field);
         pl->base_q = (int)*nq - 1;
+        if (rate && !(bq = wg_strdup(bq))) {
+            return WG_ENOMEM;
+        }
+        if (rate) {
+            add_query(qs, nq, src, bq, r->denominator);
+            pl->base_den_q = (int)*nq - 1;
+        }
     }
     return WG_OK;
 }
@@ -226,10 +244,51 @@ static void judge_incomplete(struct wg_rule_report *rr, int64_t now)
     }
 }
 
+/* The gate's one false-fail budget (rules.h wg_rules_family_apply): the wave's
+ * gate.false_fail, else the smallest design rate of its statistical rules, so adding a rule
+ * or a host never loosens it. In a bake-time analysis it is spent across the looks like one
+ * rule's, from the last look at which any statistical rule judged (the union bound then
+ * holds for the whole family). Returns 0 when the gate has no statistical rule. */
+static double family_level(const struct wg_check_req *req, const struct wg_wave *w,
+                           const struct plan *plans, size_t nplans)
+{
+    double level = 0;
+    int last = 0, any = 0;
+    for (size_t i = 0; i < nplans; i++) {
+        const struct wg_rule_report *rr = plans[i].rr;
+        if (!wg_rules_is_statistical(rr->rule) || rr->p.dry_run) {
+            continue;
+        }
+        double l = wg_rules_family_rule_level(&rr->p);
+        level = !any || l < level ? l : level;
+        any = 1;
+        if (i < req->nlast_tested && req->last_tested && req->last_tested[i] > last) {
+            last = req->last_tested[i];
+        }
+    }
+    if (!any) {
+        return 0;
+    }
+    if (w->gate_false_fail > 0) {
+        level = w->gate_false_fail;
+    }
+    if (req->max_looks > 0) {
+        level = wg_rules_alpha_spend_since(level, last, req->look, req->max_looks);
+    }
+    return level;
+}
+
+static const char *plan_error(const struct wg_query *qs, int q, int den, char *buf, size_t len)
+{
+    const char *e = q >= 0 ? query_error(&qs[q], buf, len) : NULL;
+    return e ? e : den >= 0 ? query_error(&qs[den], buf, len) : NULL;
+}
+
 static enum wg_err evaluate(const struct wg_config *cfg, const struct wg_check_req *req,
                             const struct wg_wave *w, struct plan *plans, size_t nplans,
                             struct wg_query *qs, int64_t now)
 {
+    double flevel = family_level(req, w, plans, nplans);
     for (size_t i = 0; i < nplans; i++) {
         struct plan *pl = &plans[i];
         struct wg_rule_report *rr = pl->rr;
@@ -242,15 +301,17 @@ static enum wg_err evaluate(const struct wg_config *cfg, const struct wg_check_r
         };
         struct wg_seriesset empty = {0};
         in.current = pl->cur_q >= 0 ? &qs[pl->cur_q].series : &empty;
+        in.current_den = pl->cur_den_q >= 0 ? &qs[pl->cur_den_q].series : NULL;
+        in.baseline_den = pl->base_den_q >= 0 ? &qs[pl->base_den_q].series : NULL;
         if (pl->cur_q >= 0) {
             rr->query_ns = qs[pl->cur_q].elapsed_ns;
         }
-        if (!in.error && pl->cur_q >= 0) {
-            in.error = query_error(&qs[pl->cur_q], ebuf, sizeof(ebuf));
+        if (!in.error) {
+            in.error = plan_error(qs, pl->cur_q, pl->cur_den_q, ebuf, sizeof(ebuf));
         }
         if (pl->base_q >= 0) {
             in.baseline = &qs[pl->base_q].series;
-            in.baseline_error = query_error(&qs[pl->base_q], bbuf, sizeof(bbuf));
+            in.baseline_error = plan_error(qs, pl->base_q, pl->base_den_q, bbuf, sizeof(bbuf));
         } else if (rr->rule->baseline.kind == WG_BASELINE_PREVIOUS) {
             const char *dir = req->state_dir ? req->state_dir : cfg->state_dir;
             if (wg__gate_state_previous(dir, rr->rule, w->name, rr->rule->baseline.previous_count,
@@ -259,24 +320,46 @@ static enum wg_err evaluate(const struct wg_config *cfg, const struct wg_check_r
             }
             in.baseline = &prev;
         }
-        if (req->max_looks > 0 && rr->rule->judge == WG_JUDGE_MANN_WHITNEY) {
+        if (req->max_looks > 0 && wg_rules_is_statistical(rr->rule)) {
             int last = i < req->nlast_tested && req->last_tested ? req->last_tested[i] : 0;
             in.sequential = 1;
-            in.look_alpha =
-                wg_rules_alpha_spend_since(wg__gate_alpha(&rr->p), last, req->look, req->max_looks);
+            /* A dry-run rule keeps its own budget; the others are re-judged by the family. */
+            in.look_alpha = rr->p.dry_run ? wg_rules_alpha_spend_since(wg__gate_alpha(&rr->p), last,
+                                                                       req->look, req->max_looks)
+                                          : flevel;
         }
         enum wg_err rc = wg_rules_eval(&in, &rr->res);
         wg_seriesset_free(&prev);
         if (rc != WG_OK) {
             return rc;
         }
+    }
+    /* One budget for the gate: every tested group of every statistical rule is re-judged
+     * together (tests/unit/test_rules_family.c; tests/integration/test_budget_influx.sh). */
+    struct wg_rule_result **rs = calloc(nplans ? nplans : 1, sizeof(*rs));
+    const struct wg_rule_params **ps = calloc(nplans ? nplans : 1, sizeof(*ps));
+    enum wg_err rc = rs && ps ? WG_OK : WG_ENOMEM;
+    for (size_t i = 0; i < nplans && rc == WG_OK; i++) {
+        int stat = wg_rules_is_statistical(plans[i].rr->rule);
+        rs[i] = stat ? &plans[i].rr->res : NULL;
+        ps[i] = stat ? &plans[i].rr->p : NULL;
+    }
+    if (rc == WG_OK) {
+        rc = wg_rules_family_apply(rs, ps, nplans, flevel, NULL);
+    }
+    free(rs);
+    free(ps);
+    if (rc != WG_OK) {
+        return rc;
+    }
+    for (size_t i = 0; i < nplans; i++) {
+        struct wg_rule_report *rr = plans[i].rr;
         if (!rr->res.reason[0]) {
             snprintf(rr->res.reason, sizeof(rr->res.reason), "%s",
                      wg_verdict_name(rr->res.verdict));
         }
         judge_incomplete(rr, now);
     }
-    (void)cfg;
     return WG_OK;
 }
 
@@ -393,7 +476,7 @@ enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req
     }
     rep = calloc(1, sizeof(*rep));
     plans = calloc(nrules ? nrules : 1, sizeof(*plans));
-    qs = calloc(nrules ? 2 * nrules : 1, sizeof(*qs));
+    qs = calloc(nrules ? 4 * nrules : 1, sizeof(*qs)); /* current, baseline; x2 for rate */
     if (!rep || !plans || !qs) {
         rc = WG_ENOMEM;
         goto out;

@@ -88,6 +88,9 @@ static cJSON *rule_json(const struct wg_rule_report *rr)
     if (res->dry_run || rr->p.dry_run) {
         cJSON_AddTrueToObject(o, "dry_run");
     }
+    if (res->tested) { /* spent false-fail budget at this look (rules.h) */
+        cJSON_AddTrueToObject(o, "tested");
+    }
     cJSON *win = cJSON_AddObjectToObject(o, "window");
     add_time(win, "start", rr->start_ns);
     add_time(win, "end", rr->end_ns);
@@ -119,6 +122,14 @@ static cJSON *rule_json(const struct wg_rule_report *rr)
         }
         cJSON_AddStringToObject(go, "verdict", wg_verdict_name(gr->verdict));
         cJSON_AddNumberToObject(go, "samples", (double)gr->samples);
+        if (gr->test.tested) { /* the gate's one budget (rules.h wg_rules_family_apply) */
+            add_num(go, "p_value", 1, gr->test.p);
+        }
+        if (gr->test.family) {
+            add_num(go, "p_adjusted", 1, gr->test.p_adj);
+            add_num(go, "budget", 1, gr->test.level);
+            cJSON_AddNumberToObject(go, "family_size", (double)gr->test.family_n);
+        }
         if (gr->reason[0]) {
             cJSON_AddStringToObject(go, "reason", gr->reason);
         }

@@ -58,8 +58,10 @@ static void note_tested(struct wg_gate_analysis *a, const struct wg_check_report
         }
     }
     for (size_t i = 0; i < rep->nrules && i < a->ntested; i++) {
+        /* A pass in a window not complete yet reads inconclusive but did spend its share
+         * (res.tested). */
         enum wg_verdict v = rep->rules[i].res.verdict;
-        if (v != WG_INCONCLUSIVE && v != WG_ERROR) {
+        if ((v != WG_INCONCLUSIVE && v != WG_ERROR) || rep->rules[i].res.tested) {
             a->tested[i] = look;
         }
     }

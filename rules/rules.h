@@ -12,19 +12,6 @@
  * them). Returns 0 and sets *out, or -1 when there is nothing to reduce. */
 int wg_rules_reduce(enum wg_reduce r, const double *v, size_t n, double *out);
 
-struct wg_group_result {
-    struct wg_label *labels; /* owned copies */
-    size_t nlabels;
-    enum wg_verdict verdict;
-    int has_value;
-    double value;
-    int has_baseline;
-    double baseline;
-    size_t samples;
-    size_t baseline_samples;
-    char reason[256];
-};
-
 struct wg_mw_result { /* Mann-Whitney details, when judge is mann-whitney */
     double u, z, p_value;
     double shift, shift_lo, shift_hi; /* Hodges-Lehmann shift and CI (current - baseline) */
@@ -40,6 +27,40 @@ struct wg_mw_result { /* Mann-Whitney details, when judge is mann-whitney */
     int exact;
 };
 
+/* Added by the budget issue: what a statistical judge (mann-whitney, rate) leaves in each
+ * group for the gate's family-wise step (rules_family.c), and what that step writes back. */
+struct wg_group_test {
+    int tested;       /* 1: a one-sided test ran; the group is a member of the gate's family */
+    int direction;    /* +1 increase, -1 decrease: the side of p */
+    int effect_fail;  /* the effect-size gate (allowed_increase/decrease) is crossed */
+    double p;         /* raw p in the failing direction(s); direction either: 2 * min, <= 1 */
+    double p_min;     /* the smallest p this test could give on this data (power guard) */
+    char effect[200]; /* the effect-size part of the reason, to rewrite it after the family */
+    /* written by wg_rules_family_apply */
+    int family;      /* 1: judged by the family step */
+    double weight;   /* its share of the family weight */
+    double p_adj;    /* weighted-Holm adjusted p-value */
+    double level;    /* the family budget p_adj was compared with (at this look) */
+    size_t family_n; /* tests in the family */
+};
+
+struct wg_group_result {
+    struct wg_label *labels; /* owned copies */
+    size_t nlabels;
+    enum wg_verdict verdict;
+    int has_value;
+    double value;
+    int has_baseline;
+    double baseline;
+    size_t samples;
+    size_t baseline_samples;
+    char reason[256];
+    struct wg_group_test test; /* added by the budget issue */
+    double badness;            /* how extreme, to pick the worst group */
+    int has_mw;
+    struct wg_mw_result mw; /* Mann-Whitney details of this group when has_mw */
+};
+
 struct wg_rule_result {
     enum wg_verdict verdict;
     int has_value;
@@ -53,6 +74,10 @@ struct wg_rule_result {
     int has_mw;
     struct wg_mw_result mw;
     int dry_run; /* evaluated but never changes the gate verdict */
+    /* Added by the budget issue: a statistical test ran and spent false-fail budget at this
+     * evaluation, whatever the verdict (a pass in an incomplete window reads inconclusive
+     * but was tested): what a bake-time analysis records as the rule's last tested look. */
+    int tested;
 };
 
 /* Inputs of one evaluation. baseline is NULL unless the rule has one; for baseline: previous
@@ -71,6 +96,10 @@ struct wg_rule_input {
      * not set, the false-fail rate per direction is (1 - confidence) / 2. */
     int sequential;
     double look_alpha;
+    /* Added by the budget issue, for judge: rate: current and baseline hold the numerator
+     * (events) field, these the denominator (exposure) field of the same query. */
+    const struct wg_seriesset *current_den;
+    const struct wg_seriesset *baseline_den;
 };
 
 /* Evaluate; out is caller-owned, zero it first; free with wg_rule_result_clear. */
@@ -86,6 +115,62 @@ void wg_rule_result_clear(struct wg_rule_result *r);
 enum wg_verdict wg_rules_combine(const struct wg_feature *f, const struct wg_rule_result *rs,
                                  const struct wg_rule_params *const *ps, size_t n,
                                  double *score_pct);
+
+/* ---- one false-fail budget per gate (rules_family.c), added by the budget issue --------- */
+
+/* One hypothesis of a family: its p-value (in [0, 1]) and weight (> 0, finite). */
+struct wg_family_hyp {
+    double p, w;
+    double p_adj; /* out: weighted-Holm adjusted p-value, in [p, 1] */
+    int reject;   /* out: p_adj <= level */
+};
+
+/* Weighted Holm step-down (Holm 1979) over n hypotheses at family-wise level `level`: order
+ * by p/w, at each step reject the smallest p/w while p <= level * w / (weight left);
+ * adjusted p_(k) = max over j <= k of min(1, p_(j) * W_j / w_(j)). Equal weights give Holm,
+ * i.e. R's p.adjust(method = "holm"). The family-wise false-fail rate is <= level under any
+ * dependence. WG_EINVAL on a NaN p or a weight <= 0 (nothing written), WG_ENOMEM. */
+enum wg_err wg_rules_family(struct wg_family_hyp *h, size_t n, double level);
+
+/* The false-fail rate one statistical rule is designed for: (1 - confidence) / 2 per failing
+ * direction, 1 - confidence for direction either (its p is 2 * min of the sides). */
+double wg_rules_family_rule_level(const struct wg_rule_params *p);
+
+/* Is r judged by a one-sided test (mann-whitney, rate)? */
+int wg_rules_is_statistical(const struct wg_rule *r);
+
+/* The family step of one gate evaluation: every tested group of the n results (dry-run ones
+ * and rules with ps[i] NULL are skipped: they do not spend the gate's budget) is one
+ * hypothesis, weighted by its rule's weight split evenly among the rule's tested groups.
+ * A group whose smallest possible p exceeds `level` cannot fail: it becomes inconclusive
+ * and leaves the family (power guard). The rest are re-judged by weighted Holm at `level`:
+ * FAIL when adjusted p <= level and the effect-size gate is crossed, else PASS; each group's
+ * test records p, adjusted p and level, its reason is rewritten, and each touched rule is
+ * re-summarized (worst group). *nfamily (may be NULL) gets the family size. */
+enum wg_err wg_rules_family_apply(struct wg_rule_result *const *rs,
+                                  const struct wg_rule_params *const *ps, size_t n, double level,
+                                  size_t *nfamily);
+
+/* ---- the rate judge (rules_rate.c), added by the budget issue --------------------------- */
+
+/* Binomial tails, numerically stable (regularized incomplete beta): P(X >= k) and
+ * P(X <= k) for X ~ Binomial(n, pi), pi in [0, 1]. NaN when the continued fraction does not
+ * converge (never seen below 1e12 events). */
+double wg_rules_binom_sf(double k, double n, double pi);
+double wg_rules_binom_cdf(double k, double n, double pi);
+
+/* The conditional test for two Poisson rates: x1 events over exposure n1 (current) against
+ * x0 over n0 (baseline), null hypothesis rate1 <= ratio * rate0 (increase; ratio = 1 +
+ * allowed_increase) or rate1 >= ratio * rate0 (decrease; ratio = 1 - allowed_decrease).
+ * Given N = x1 + x0, X1 ~ Binomial(N, pi0), pi0 = n1 ratio / (n1 ratio + n0): p = P(X1 >= x1)
+ * (increase) or P(X1 <= x1) (decrease), R's poisson.test(c(x1, x0), c(n1, n0), r = ratio).
+ * *p_min (may be NULL): the p of the most extreme outcome, pi0^N or (1 - pi0)^N. */
+struct wg_rate_test {
+    double p_increase, p_decrease; /* each at its own ratio */
+    double p_min_increase, p_min_decrease;
+};
+enum wg_err wg_rules_rate_test(double x1, double n1, double x0, double n0, double inc_ratio,
+                               double dec_ratio, struct wg_rate_test *out);
 
 /* ---- statistics (rules_stats.c), added by issue 4 --------------------------------------- */
 

@@ -18,13 +18,6 @@ struct pair {
     const struct wg_series *cur, *base;
 };
 
-/* What a group judge leaves beside the public group result. */
-struct gextra {
-    double badness; /* how extreme, to break ties between equally bad groups */
-    int has_mw;
-    struct wg_mw_result mw;
-};
-
 static const char *fmt_num(double v, char *buf, size_t len)
 {
     if (isnan(v)) {
@@ -279,7 +272,7 @@ static int upper_bounded(const struct wg_rule_params *p)
 }
 
 static void judge_threshold(const struct wg_rule_input *in, const struct pair *pr,
-                            struct wg_group_result *g, struct gextra *x)
+                            struct wg_group_result *g)
 {
     const struct wg_rule_params *p = in->p;
     const char *rn = wg__rules_reduce_name(p->reduce);
@@ -305,7 +298,7 @@ static void judge_threshold(const struct wg_rule_input *in, const struct pair *p
     }
     g->has_value = 1;
     g->value = v;
-    x->badness = upper_bounded(p) ? v : -v;
+    g->badness = upper_bounded(p) ? v : -v;
     char tr[256] = "", br[256] = "";
     enum wg_verdict tv = check_threshold(&p->threshold, rn, v, tr, sizeof(tr));
     enum wg_verdict bv = WG_PASS;
@@ -401,8 +394,34 @@ static void mw_reason(const struct wg_rule_input *in, const struct wg_mw_result 
     }
 }
 
+/* What the gate's family step needs to re-judge the group (rules_family.c): the one-sided p
+ * of the failing direction (either: twice the smaller side, against 1 - confidence), whether
+ * the mean ratio crosses the allowance on that side, and the effect in words. */
+static void mw_test(const struct wg_rule_input *in, const struct wg_mw_result *m, double lim_inc,
+                    double lim_dec, struct wg_group_test *t)
+{
+    enum wg_direction d = in->p->direction;
+    int inc = d == WG_DIR_INCREASE || (d == WG_DIR_EITHER && m->p_increase <= m->p_decrease);
+    char s[32], lo[32], hi[32], r[32];
+    t->tested = 1;
+    t->direction = inc ? 1 : -1;
+    t->p = inc ? m->p_increase : m->p_decrease;
+    if (d == WG_DIR_EITHER) {
+        t->p = fmin(1, 2 * t->p);
+    }
+    t->p_min = 0; /* at min_samples >= 1 per side a rank test's smallest p is below any budget
+                   * worth having; min_samples is its power guard */
+    t->effect_fail = inc ? (isnan(m->ratio) || m->ratio > 1 + lim_inc)
+                         : (isnan(m->ratio) || m->ratio < 1 - lim_dec);
+    snprintf(t->effect, sizeof(t->effect),
+             "mean ratio %s (allowed %.4g), shift %s [%s, %s] at %.4g%%",
+             fmt_num(m->ratio, r, sizeof(r)), inc ? 1 + lim_inc : 1 - lim_dec,
+             fmt_num(m->shift, s, sizeof(s)), fmt_num(m->shift_lo, lo, sizeof(lo)),
+             fmt_num(m->shift_hi, hi, sizeof(hi)), m->confidence * 100);
+}
+
 static enum wg_err judge_mw(const struct wg_rule_input *in, const struct pair *pr,
-                            struct wg_group_result *g, struct gextra *x)
+                            struct wg_group_result *g)
 {
     const struct wg_rule_params *p = in->p;
     long min_samples = p->min_samples > 0 ? p->min_samples : 1;
@@ -443,12 +462,12 @@ static enum wg_err judge_mw(const struct wg_rule_input *in, const struct pair *p
         alpha = in->look_alpha > 0 ? in->look_alpha : 0;
         conf = 1 - 2 * alpha; /* the interval that matches this look's test */
     }
-    struct wg_mw_result *m = &x->mw;
+    struct wg_mw_result *m = &g->mw;
     if ((rc = wg_rules_mann_whitney(c, nc, b, nb, conf, m)) != WG_OK) {
         goto out;
     }
     m->alpha = alpha;
-    x->has_mw = 1;
+    g->has_mw = 1;
     double lim_inc = limit_fraction(&p->allowed_increase);
     double lim_dec = limit_fraction(&p->allowed_decrease);
     enum wg_direction d = p->direction;
@@ -469,7 +488,8 @@ static enum wg_err judge_mw(const struct wg_rule_input *in, const struct pair *p
         g->baseline += b[i] / (double)nb;
     }
     double lr = m->ratio > 0 ? log(m->ratio) : 0;
-    x->badness = d == WG_DIR_INCREASE ? lr : d == WG_DIR_DECREASE ? -lr : fabs(lr);
+    g->badness = d == WG_DIR_INCREASE ? lr : d == WG_DIR_DECREASE ? -lr : fabs(lr);
+    mw_test(in, m, lim_inc, lim_dec, &g->test);
     mw_reason(in, m, inc_fail || (!dec_fail && inc_sig), dec_fail || (!inc_fail && dec_sig),
               inc_fail || dec_fail, lim_inc, lim_dec, g->reason, sizeof(g->reason));
 out:
@@ -479,17 +499,6 @@ out:
 }
 
 /* ---- the rule ------------------------------------------------------------------------------ */
-
-static void fmt_labels(const struct wg_group_result *g, char *buf, size_t len)
-{
-    size_t o = 0;
-    buf[0] = 0;
-    for (size_t i = 0; i < g->nlabels && o < len; i++) {
-        int k = snprintf(buf + o, len - o, "%s%s=%s", i ? "," : "", g->labels[i].key,
-                         g->labels[i].value);
-        o += k > 0 ? (size_t)k : 0;
-    }
-}
 
 static enum wg_err copy_labels(struct wg_group_result *g, const struct pair *pr)
 {
@@ -509,47 +518,6 @@ static enum wg_err copy_labels(struct wg_group_result *g, const struct pair *pr)
         }
     }
     return WG_OK;
-}
-
-/* Worst group; among equally bad ones the most extreme. */
-static size_t pick_worst(const struct wg_group_result *gs, const struct gextra *xs, size_t n)
-{
-    size_t w = 0;
-    for (size_t i = 1; i < n; i++) {
-        if (gs[i].verdict > gs[w].verdict ||
-            (gs[i].verdict == gs[w].verdict && gs[i].has_value &&
-             (!gs[w].has_value || xs[i].badness > xs[w].badness))) {
-            w = i;
-        }
-    }
-    return w;
-}
-
-static void summarize(struct wg_rule_result *out, const struct gextra *xs)
-{
-    size_t w = pick_worst(out->groups, xs, out->ngroups), same = 0;
-    const struct wg_group_result *g = &out->groups[w];
-    out->verdict = g->verdict;
-    out->has_value = g->has_value;
-    out->value = g->value;
-    out->has_baseline = g->has_baseline;
-    out->baseline = g->baseline;
-    out->samples = g->samples;
-    if (xs[w].has_mw) {
-        out->has_mw = 1;
-        out->mw = xs[w].mw;
-    }
-    for (size_t i = 0; i < out->ngroups; i++) {
-        same += out->groups[i].verdict == g->verdict;
-    }
-    if (out->ngroups == 1 || g->nlabels == 0) {
-        snprintf(out->reason, sizeof(out->reason), "%s", g->reason);
-        return;
-    }
-    char lb[200];
-    fmt_labels(g, lb, sizeof(lb));
-    snprintf(out->reason, sizeof(out->reason), "%s: %s (%zu of %zu groups %s)", lb, g->reason, same,
-             out->ngroups, wg_verdict_name(g->verdict));
 }
 
 static enum wg_err build_pairs(const struct wg_rule_input *in, struct pair **pv, size_t *np)
@@ -574,6 +542,90 @@ static enum wg_err build_pairs(const struct wg_rule_input *in, struct pair **pv,
     return WG_OK;
 }
 
+/* ---- rate: events over exposure ---------------------------------------------------------- */
+
+static void sum_series(const struct wg_series *s, double *sum, size_t *points, int *negative)
+{
+    *sum = 0;
+    *points = 0;
+    for (size_t i = 0; s && i < s->n; i++) {
+        if (isfinite(s->v[i])) {
+            *negative |= s->v[i] < 0;
+            *sum += s->v[i];
+            (*points)++;
+        }
+    }
+}
+
+/* Groups come from the denominator (the exposure defines a group); the numerator's series of
+ * the same group (same query, other column) brings the events. Values are summed over the
+ * window and rounded to whole events. */
+static void judge_rate_pair(const struct wg_rule_input *in, const struct pair *den,
+                            const struct pair *num, size_t nnum, struct wg_group_result *g)
+{
+    struct wg__rate_counts k = {0};
+    const struct pair *nm = NULL;
+    for (size_t j = 0; j < nnum && !nm; j++) {
+        if (labels_equal(num[j].labels, num[j].nlabels, den->labels, den->nlabels)) {
+            nm = &num[j];
+        }
+    }
+    size_t pts;
+    k.has_cur = den->cur != NULL;
+    k.has_base = den->base != NULL;
+    sum_series(den->cur, &k.n1, &k.points_cur, &k.negative);
+    sum_series(den->base, &k.n0, &k.points_base, &k.negative);
+    sum_series(nm ? nm->cur : NULL, &k.x1, &pts, &k.negative);
+    sum_series(nm ? nm->base : NULL, &k.x0, &pts, &k.negative);
+    k.x1 = round(k.x1);
+    k.x0 = round(k.x0);
+    if (!nm && k.has_cur) {
+        g->samples = k.points_cur;
+        g->verdict = WG_INCONCLUSIVE;
+        snprintf(g->reason, sizeof(g->reason), "no numerator series for this group");
+        return;
+    }
+    wg__rules_judge_rate(in, &k, g);
+}
+
+static void free_pairs(int split, struct pair *pv, size_t np)
+{
+    if (split) {
+        for (size_t i = 0; i < np; i++) {
+            free(pv[i].labels);
+        }
+    }
+    free(pv);
+}
+
+static enum wg_err check_inputs(const struct wg_rule_input *in, struct wg_rule_result *out)
+{
+    const struct wg_rule *r = in->rule;
+    int split = r->baseline.kind == WG_BASELINE_SPLIT;
+    int stat = wg_rules_is_statistical(r);
+    int needs_baseline =
+        r->baseline.kind != WG_BASELINE_NONE && !split && (stat || uses_baseline_limits(in->p));
+    if (in->error) {
+        out->verdict = WG_ERROR;
+        snprintf(out->reason, sizeof(out->reason), "%s", in->error);
+    } else if (needs_baseline && in->baseline_error) {
+        out->verdict = WG_ERROR;
+        snprintf(out->reason, sizeof(out->reason), "baseline: %s", in->baseline_error);
+    } else if (stat && r->baseline.kind == WG_BASELINE_NONE) {
+        out->verdict = WG_ERROR;
+        snprintf(out->reason, sizeof(out->reason), "%s needs a baseline",
+                 r->judge == WG_JUDGE_RATE ? "rate" : "mann-whitney");
+    } else if (r->judge == WG_JUDGE_RATE && !in->current_den) {
+        out->verdict = WG_ERROR;
+        snprintf(out->reason, sizeof(out->reason),
+                 "rate: no denominator series: could not "
+                 "evaluate");
+    } else {
+        return WG_OK;
+    }
+    return WG_EINVAL;
+}
+
 enum wg_err wg_rules_eval(const struct wg_rule_input *in, struct wg_rule_result *out)
 {
     if (!in || !out || !in->rule || !in->p) {
@@ -581,35 +633,28 @@ enum wg_err wg_rules_eval(const struct wg_rule_input *in, struct wg_rule_result 
     }
     const struct wg_rule *r = in->rule;
     const struct wg_rule_params *p = in->p;
-    struct pair *pv = NULL;
-    struct gextra *xs = NULL;
-    size_t np = 0;
+    struct pair *pv = NULL, *nv = NULL;
+    size_t np = 0, nn = 0;
     enum wg_err rc = WG_OK;
     int split = r->baseline.kind == WG_BASELINE_SPLIT;
-    int mw = r->judge == WG_JUDGE_MANN_WHITNEY;
-    int needs_baseline =
-        r->baseline.kind != WG_BASELINE_NONE && !split && (mw || uses_baseline_limits(p));
+    int mw = r->judge == WG_JUDGE_MANN_WHITNEY, rate = r->judge == WG_JUDGE_RATE;
     memset(out, 0, sizeof(*out));
     out->dry_run = p->dry_run;
-    if (in->error) {
-        out->verdict = WG_ERROR;
-        snprintf(out->reason, sizeof(out->reason), "%s", in->error);
-        return WG_OK;
-    }
-    if (needs_baseline && in->baseline_error) {
-        out->verdict = WG_ERROR;
-        snprintf(out->reason, sizeof(out->reason), "baseline: %s", in->baseline_error);
-        return WG_OK;
-    }
-    if (mw && r->baseline.kind == WG_BASELINE_NONE) {
-        out->verdict = WG_ERROR;
-        snprintf(out->reason, sizeof(out->reason), "mann-whitney needs a baseline");
-        return WG_OK;
+    if (check_inputs(in, out) != WG_OK) {
+        return WG_OK; /* judged: could not evaluate */
     }
     static const struct wg_seriesset empty;
     struct wg_rule_input in2 = *in;
     if (!in2.current) {
         in2.current = &empty;
+    }
+    if (rate) {
+        /* numerator pairs aside; the groups are the denominator's */
+        if ((rc = build_pairs(&in2, &nv, &nn)) != WG_OK) {
+            goto out;
+        }
+        in2.current = in->current_den;
+        in2.baseline = in->baseline_den;
     }
     if ((rc = build_pairs(&in2, &pv, &np)) != WG_OK) {
         goto out;
@@ -620,8 +665,7 @@ enum wg_err wg_rules_eval(const struct wg_rule_input *in, struct wg_rule_result 
         goto out;
     }
     out->groups = calloc(np, sizeof(*out->groups));
-    xs = calloc(np, sizeof(*xs));
-    if (!out->groups || !xs) {
+    if (!out->groups) {
         rc = WG_ENOMEM;
         goto out;
     }
@@ -629,22 +673,19 @@ enum wg_err wg_rules_eval(const struct wg_rule_input *in, struct wg_rule_result 
     for (size_t i = 0; i < np && rc == WG_OK; i++) {
         rc = copy_labels(&out->groups[i], &pv[i]);
         if (rc == WG_OK && mw) {
-            rc = judge_mw(&in2, &pv[i], &out->groups[i], &xs[i]);
+            rc = judge_mw(&in2, &pv[i], &out->groups[i]);
+        } else if (rc == WG_OK && rate) {
+            judge_rate_pair(in, &pv[i], nv, nn, &out->groups[i]);
         } else if (rc == WG_OK) {
-            judge_threshold(&in2, &pv[i], &out->groups[i], &xs[i]);
+            judge_threshold(&in2, &pv[i], &out->groups[i]);
         }
     }
     if (rc == WG_OK) {
-        summarize(out, xs);
+        wg__rules_summarize(out);
     }
 out:
-    if (split) {
-        for (size_t i = 0; i < np; i++) {
-            free(pv[i].labels);
-        }
-    }
-    free(pv);
-    free(xs);
+    free_pairs(split, pv, np);
+    free_pairs(split, nv, nn);
     if (rc != WG_OK) {
         wg_rule_result_clear(out);
     }

@@ -37,4 +37,27 @@ double *wg__rules_mw_exact_cdf(size_t m, size_t n);
 enum wg_err wg__rules_mw_asymptotic(const double *x, size_t nx, const double *y, size_t ny,
                                     int correct, double *p_two, double *p_greater);
 
+/* ---- budget issue: rate judge and the family step ------------------------------------ */
+
+/* One group's sums for judge: rate (values summed over the window, NaN skipped). */
+struct wg__rate_counts {
+    int has_cur, has_base; /* a denominator series exists on that side */
+    double x1, n1;         /* current: events, exposure */
+    double x0, n0;         /* baseline */
+    size_t points_cur, points_base;
+    int negative; /* a negative count was seen */
+};
+
+/* Judge one group of a rate rule from its sums (rules_rate.c). */
+void wg__rules_judge_rate(const struct wg_rule_input *in, const struct wg__rate_counts *k,
+                          struct wg_group_result *g);
+
+/* Verdict and reason of a tested group at `level` (rules_family.c): the power guard
+ * (p_min > level: inconclusive), then FAIL when the p (adjusted one when `family`) is <=
+ * level and the effect-size gate is crossed, else PASS. */
+void wg__rules_test_verdict(struct wg_group_result *g, double level, int family);
+
+/* The rule's verdict, value and reason from its worst group (rules_family.c). */
+void wg__rules_summarize(struct wg_rule_result *out);
+
 #endif

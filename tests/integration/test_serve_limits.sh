@@ -83,7 +83,12 @@ expect_match "normal client under slowloris + flood: 30 of 30 served" '^ok=30 fa
 p99=$(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' <<<"$out")
 expect_eq "normal client p99 under siege <= 1000 ms (target 50 ms; got ${p99:-?} ms)" 1 \
     "$(python3 -c 'import sys; print(1 if 0 <= float(sys.argv[1] or -1) <= 1000 else 0)' "${p99:-}")"
-shed=$(curl -s "http://127.0.0.1:$PORT/metrics" | grep '^wavegate_http_connections_shed_total' | tr '\n' ' ')
+# The probe may finish before any trickler reached its deadline: poll (against a deadline)
+# until the siege has been shed both ways, then read the counters.
+shed_metrics() { curl -s "http://127.0.0.1:$PORT/metrics" | grep '^wavegate_http_connections_shed_total' | tr '\n' ' '; }
+shed_both() { grep -Eq 'reason="deadline"} [1-9][0-9]* .*reason="capacity"} [1-9]' <<<"$(shed_metrics)"; }
+wait_for 20 shed_both || true
+shed=$(shed_metrics)
 echo "# $shed"
 stop_siege
 expect_match "the guard shed connections (deadline and capacity)" \

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# test_budget_influx.sh — one false-fail budget per gate, end to end against a real InfluxDB
+# 1.x: 200 independent no-change gates of a mann-whitney rule GROUP BY "host" over 20 hosts
+# (each gate its own 20-minute period, `check --deploy-time` anchored on it) fail at most the
+# budget's share, while judging each host at 1% would fail ~18% of them; one host 50% slower
+# fails the gate naming that host; judge: rate (errors over requests) passes an unchanged
+# period and fails the host whose error rate tripled.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+WG=${WG_BIN:?WG_BIN must point at the wavegate binary}
+
+GATES=200
+HOSTS=20
+BASE_T=1767225600 # 2026-01-01T00:00:00Z; period k is [BASE_T + 1200k, +1200): baseline, then current
+
+influx_start || exit 1
+influx_query "" 'CREATE DATABASE "telemetry"' || exit 1
+
+# Seeded data: a latency point per host every 10 s (60 per side per host, min_samples 50).
+# Periods 0..199: no change. Period 200: host h07 50% slower after the deploy. Periods 201
+# and 202: api error counts per host per 10 s (1000 requests, 0.5% errors); in 202 host h03
+# has 1.5% errors after the deploy.
+python3 - "$WG_TMP" "$GATES" "$HOSTS" "$BASE_T" <<'PY' || exit 1
+import math, random, sys
+tmp, gates, hosts, base = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rnd = random.Random(20261201)
+lines = []
+def flush(k):
+    with open(f"{tmp}/lp.{k:03d}", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    lines.clear()
+chunk = 0
+for g in range(gates + 1):
+    t0 = base + 1200 * g
+    for h in range(hosts):
+        for i in range(120):
+            slow = 1.5 if g == gates and h == 7 and i >= 60 else 1.0
+            v = 100 * slow * math.exp(0.5 * rnd.gauss(0, 1))
+            lines.append(f"http,host=h{h:02d} latency_ms={v:.3f} {t0 + 10 * i}")
+    if len(lines) > 40000:
+        flush(chunk); chunk += 1
+def poisson(lam):
+    l, k, p = math.exp(-lam), 0, 1.0
+    while True:
+        p *= rnd.random()
+        if p <= l:
+            return k
+        k += 1
+for g in (gates + 1, gates + 2):
+    t0 = base + 1200 * g
+    for h in range(hosts):
+        for i in range(120):
+            rate = 0.015 if g == gates + 2 and h == 3 and i >= 60 else 0.005
+            lines.append(f"api,host=h{h:02d} errors={poisson(1000 * rate)}i,requests=1000i {t0 + 10 * i}")
+flush(chunk)
+PY
+for f in "$WG_TMP"/lp.*; do influx_write telemetry "$f" || exit 1; done
+
+cfg="$WG_TMP/budget.yaml"
+cat > "$cfg" <<YAML
+state_dir: $WG_TMP/state
+sources:
+  db: {kind: influxql, url: $INFLUX_URL, database: telemetry}
+waves:
+  - name: prod
+    source: db
+    gate: {false_fail: 1%}
+features:
+  latency:
+    rules:
+      - name: per-host
+        query: SELECT "latency_ms" FROM "http" WHERE time >= {{ start }} AND time < {{ end }} GROUP BY "host"
+        judge: mann-whitney
+        baseline: {window: 10m}
+        window: 10m
+        confidence: 0.98
+        direction: increase
+        min_samples: 50
+  errors:
+    rules:
+      - name: error-rate
+        query: SELECT sum("errors") AS "errors", sum("requests") AS "requests" FROM "api" WHERE time >= {{ start }} AND time < {{ end }} GROUP BY time(1m), "host"
+        judge: rate
+        numerator: errors
+        denominator: requests
+        baseline: {window: 10m}
+        window: 10m
+        confidence: 0.98
+        direction: increase
+YAML
+
+out=$("$WG" validate --config "$cfg" 2>&1)
+expect_eq "config with judge rate and gate.false_fail is valid" 0 "$?"
+
+at() { date -u -d "@$(( BASE_T + 1200 * $1 + 600 ))" +%Y-%m-%dT%H:%M:%SZ; }
+
+# --- 200 no-change gates; two at a time (the machine has two cores)
+mkdir -p "$WG_TMP/gates"
+seq 0 $(( GATES - 1 )) | xargs -P 2 -I{} sh -c '
+    "$0" check --config "$1" --wave prod --feature latency --deploy-time "$(date -u -d "@$(( $2 + 1200 * {} + 600 ))" +%Y-%m-%dT%H:%M:%SZ)" \
+        --format json > "$3/{}.json" 2>"$3/{}.err"; echo $? > "$3/{}.rc"' \
+    "$WG" "$cfg" "$BASE_T" "$WG_TMP/gates"
+
+summary=$(python3 - "$WG_TMP/gates" "$GATES" <<'PY'
+import json, sys
+d, n = sys.argv[1], int(sys.argv[2])
+rc = [int(open(f"{d}/{k}.rc").read()) for k in range(n)]
+per_host = 0   # gates that judging each host at 1% would fail (the gate as it was)
+groups = set()
+for k in range(n):
+    r = json.load(open(f"{d}/{k}.json"))["rules"][0]
+    ps = [g["p_value"] for g in r["groups"]]
+    groups.add(len(ps))
+    per_host += min(ps) < 0.01
+    assert all(g["budget"] == 0.01 and g["family_size"] == 20 for g in r["groups"])
+print(sum(c == 1 for c in rc), sum(c not in (0, 1) for c in rc), per_host, sorted(groups))
+PY
+)
+read -r fails others per_host groups <<< "$summary"
+echo "# $GATES no-change gates: $fails failed under the family budget; $per_host would fail with each host at 1%"
+expect_eq "every no-change gate judged 20 hosts, none inconclusive or error" "0 [20]" "$others $groups"
+# 1% of 200 is 2 expected; at most 5 passes with P > 0.98 at 1% and catches a 5% rate
+# (10 expected) with P = 0.94.
+expect_eq "no-change gates: at most 5 of $GATES fail (budget 1%)" True "$([ "$fails" -le 5 ] && echo True || echo False)"
+# the same p-values judged host by host: 1 - 0.99^20 = 18% -> ~36 expected
+expect_eq "judging each host at 1% would fail many more (> 15)" True "$([ "$per_host" -gt 15 ] && echo True || echo False)"
+
+# --- one host 50% slower: the gate fails and names it
+out=$("$WG" check --config "$cfg" --wave prod --feature latency --deploy-time "$(at "$GATES")" --format json 2>"$WG_TMP/stderr")
+expect_eq "one regressed host fails the gate" 1 "$?"
+expect_match "the reason names host h07" 'host=h07: significant increase' "$(jq_get "$out" "d['rules'][0]['reason']")"
+expect_match "and shows the family budget" 'adjusted .*family budget 0.01 of 20 tests' "$(jq_get "$out" "d['rules'][0]['reason']")"
+expect_eq "only h07 fails" "['h07']" "$(jq_get "$out" "[g['labels']['host'] for g in d['rules'][0]['groups'] if g['verdict']=='fail']")"
+
+# --- a look inside an unfinished window: inconclusive, yet it spent budget ("tested"), so a
+# bake-time analysis does not spend that share again at its next look
+mid=$(date -u -d "@$(( BASE_T + 1200 * 3 + 600 + 300 ))" +%Y-%m-%dT%H:%M:%SZ)
+out=$("$WG" check --config "$cfg" --wave prod --feature latency --deploy-time "$(at 3)" --now "$mid" --format json 2>"$WG_TMP/stderr")
+expect_eq "a look at half the window is inconclusive" 2 "$?"
+expect_eq "and reports the test that ran as tested" True "$(jq_get "$out" "d['rules'][0].get('tested')")"
+
+# --- judge: rate
+out=$("$WG" check --config "$cfg" --wave prod --feature errors --deploy-time "$(at $(( GATES + 1 )))" --format json 2>"$WG_TMP/stderr")
+expect_eq "rate: unchanged error rates pass" 0 "$?"
+expect_eq "rate: 20 hosts judged" 20 "$(jq_get "$out" "len(d['rules'][0]['groups'])")"
+out=$("$WG" check --config "$cfg" --wave prod --feature errors --deploy-time "$(at $(( GATES + 2 )))" --format json 2>"$WG_TMP/stderr")
+expect_eq "rate: tripled error rate on one host fails" 1 "$?"
+expect_match "rate: the reason names h03 and its rates" 'host=h03: significant increase: rate 0.01[0-9]* vs baseline 0.00[0-9]*' \
+    "$(jq_get "$out" "d['rules'][0]['reason']")"
+
+finish
