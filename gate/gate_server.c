@@ -488,6 +488,10 @@ enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *
     if (rc != WG_OK) {
         goto out;
     }
+    rc = wg__deploys_open(s, sd, err, errlen);
+    if (rc != WG_OK) {
+        goto out;
+    }
     rc = wg__monitor_start(s, err, errlen);
     if (rc != WG_OK) {
         goto out;
@@ -587,6 +591,7 @@ void wg_server_free(struct wg_server *s)
     }
     wg__monitor_free(s);
     wg__analyses_close(s->an);
+    wg__deploys_close(s);
     wg__server_cache_clear(s);
     wg__server_gen_put(s->gen);
     wg__metrics_free(&s->m);
