@@ -268,6 +268,7 @@ class ExprError(Exception):
 
 
 _TOK = re.compile(r'\s*(?:(\|\||&&|==|!=|>=|<=|[<>!()])|("(?:[^"\\]|\\.)*"|\'[^\']*\')|(\d+(?:\.\d+)?)|([A-Za-z_][A-Za-z_0-9.]*))')
+_WORD_OPS = ("matches", "contains", "startsWith", "endsWith")
 
 
 def expr_eval(src, env):
@@ -287,6 +288,8 @@ def expr_eval(src, env):
             toks.append(("val", json.loads(s) if s[0] == '"' else s[1:-1]))
         elif num:
             toks.append(("val", float(num)))
+        elif name in _WORD_OPS:
+            toks.append(("op", name))
         else:
             toks.append(("name", name))
     i = [0]
@@ -329,6 +332,14 @@ def expr_eval(src, env):
     def cmp():
         a = primary()
         k, v = peek()
+        if k == "op" and v in _WORD_OPS:
+            take()
+            b = primary()
+            if not isinstance(a, str) or not isinstance(b, str):
+                raise ExprError("%s needs strings" % v)
+            if v == "matches":
+                return re.search(b, a) is not None
+            return {"contains": b in a, "startsWith": a.startswith(b), "endsWith": a.endswith(b)}[v]
         if k == "op" and v in ("==", "!=", "<", "<=", ">", ">="):
             take()
             b = primary()
