@@ -344,5 +344,7 @@ int wg__flagger_short_circuit(struct wg_server *s, struct wg__req *r, unsigned *
 unsigned wg__flagger_status(struct wg_server *s, struct wg__req *r, const struct wg__verdict *v);
 /* /readyz: wavegate itself (config loaded, state store writable); cached 5 s. */
 int wg__server_ready_self(struct wg_server *s, char *why, size_t whylen);
+/* systemd Type=notify: send state ("READY=1", "STOPPING=1") to $NOTIFY_SOCKET, if set. */
+void wg__server_sd_notify(const char *state);
 
 #endif

@@ -500,6 +500,7 @@ enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *
     if (rc != WG_OK) {
         goto out;
     }
+    wg__server_sd_notify("READY=1\nSTATUS=listening");
     wg_log(WG_LOG_INFO, "serve: listening on port %d (%s)", s->port,
            s->gen->has_token ? "bearer token required on /v1" : "no bearer token configured");
     *out = s;
@@ -559,6 +560,7 @@ void wg_server_drain(struct wg_server *s, int64_t drain_ns)
     if (!s || atomic_exchange(&s->draining, 1)) {
         return;
     }
+    wg__server_sd_notify("STOPPING=1");
     if (s->d) {
         MHD_socket fd = MHD_quiesce_daemon(s->d); /* stop accepting; the socket is ours now */
         if (fd != MHD_INVALID_SOCKET) {

@@ -2,16 +2,21 @@
  * identity (Argo's pod-template hash or a CI deploy_id, Flagger's namespace/name + checksum)
  * anchors that deploy's windows, and Flagger's failing checks are counted per canary +
  * checksum so a rollback hook says "roll back" only after the Canary's threshold. Kept in
- * deploys.db under state_dir. Also /readyz about wavegate itself, and the test-only clock.
+ * deploys.db under state_dir. Also /readyz about wavegate itself, systemd's readiness
+ * notification and the test-only clock.
  */
 #include "common/store.h"
 #include "gate/gate_int.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 struct wg__deploys {
     pthread_mutex_t mu; /* guards db */
@@ -403,4 +408,33 @@ int wg__server_ready_self(struct wg_server *s, char *why, size_t whylen)
     snprintf(why, whylen, "%s", d->ready_why);
     pthread_mutex_unlock(&d->mu);
     return ok;
+}
+
+/* ---- systemd Type=notify -------------------------------------------------------------- */
+
+void wg__server_sd_notify(const char *state)
+{
+    /* sd_notify(3)'s protocol without libsystemd: one datagram to $NOTIFY_SOCKET (a path or
+     * an abstract name starting with '@'). Without the variable (not under systemd) nothing. */
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa;
+    size_t n = path ? strlen(path) : 0;
+    if (!path || (path[0] != '/' && path[0] != '@') || n < 2 || n >= sizeof(sa.sun_path)) {
+        return;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, n);
+    if (sa.sun_path[0] == '@') {
+        sa.sun_path[0] = '\0';
+    }
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return;
+    }
+    if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (const struct sockaddr *)&sa,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0) {
+        wg_log(WG_LOG_WARN, "sd_notify: %s", strerror(errno));
+    }
+    close(fd);
 }
