@@ -203,10 +203,13 @@ static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char 
 {
     struct qctx *q = cls;
     (void)kind;
-    if (q->rc == WG_OK && key && !strcmp(key, "token") && value) {
-        free(q->p->token);
-        q->p->token = wg_strdup(value);
-        return MHD_YES;
+    if (q->rc == WG_OK && key && !strcmp(key, "token")) {
+        /* A token in the URL ends up in access logs, proxies and shell history. */
+        snprintf(q->err, q->errlen,
+                 "token: refused in the URL; use the Authorization header (Flagger: "
+                 "metadata.token)");
+        q->rc = WG_EINVAL;
+        return MHD_NO;
     }
     if (q->rc == WG_OK && key) {
         q->rc = set_param(q->p, key, value ? value : "", q->err, q->errlen);

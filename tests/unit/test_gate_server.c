@@ -277,6 +277,10 @@ static void test_flagger(void **state)
         /* no wave anywhere */
         {"POST", "/v1/flagger/rollout", "{\"metadata\":{\"token\":\"" TOKEN "\"}}", 0, 400,
          "wave: required", NULL},
+        /* a token in the URL is refused (it would end up in access logs): never a login */
+        {"POST", "/v1/flagger/rollout?wave=pass&token=" TOKEN, "{\"name\":\"p\"}", 0, 401,
+         NULL, NULL},
+        {"GET", "/v1/gate?wave=pass&token=" TOKEN, NULL, 1, 400, "refused in the URL", NULL},
         /* rollback: never before the canary gets traffic; then only at the threshold-th
          * failing check of this canary + checksum (a new checksum starts over) */
         {"POST", "/v1/flagger/rollback?wave=fail",
