@@ -28,7 +28,7 @@ static const char USAGE[] =
 
 static const char CHECK_USAGE[] =
     "usage: wavegate check --config FILE --wave WAVE [--feature NAME]...\n"
-    "                      [--deploy-time RFC3339] [--format text|json] [--now RFC3339]\n"
+    "                      [--deploy-time RFC3339] [--format text|json|junit] [--now RFC3339]\n"
     "                      [--wait [--interval D] [--count N | --duration D]\n"
     "                       [--failure-limit N] [--consecutive-failures N]\n"
     "                       [--inconclusive-limit N] [--error-limit N]]\n"
@@ -438,7 +438,14 @@ static int cmd_check(int argc, char **argv)
         goto out;
     }
     const char *fmt;
-    if ((code = pick_format(o.format, "text", "json", &fmt)) != 0) {
+    int junit = o.format && !strcmp(o.format, "junit"); /* one testcase per rule, for CI */
+    if (!junit && (code = pick_format(o.format, "text", "json", &fmt)) != 0) {
+        goto out;
+    }
+    fmt = junit ? "junit" : fmt;
+    if (junit && o.wait) {
+        fprintf(stderr, "wavegate: --format junit does not go with --wait (yet)\n");
+        code = WG_EXIT_USAGE;
         goto out;
     }
     cfg = wg__cmd_load_config(o.config, &code);
@@ -479,6 +486,8 @@ static int cmd_check(int argc, char **argv)
         }
         printf("%s\n", js);
         free(js);
+    } else if (junit) {
+        wg_gate_report_junit(rep, stdout);
     } else {
         wg_gate_report_text(rep, stdout);
     }

@@ -86,6 +86,8 @@ void wg_check_report_free(struct wg_check_report *r);
 char *wg_gate_report_json(const struct wg_check_report *r);
 /* check --format text: a readable table with a reason per rule. */
 void wg_gate_report_text(const struct wg_check_report *r, FILE *f);
+/* check --format junit: JUnit XML, one testcase per rule (gate_report_junit.c). */
+void wg_gate_report_junit(const struct wg_check_report *r, FILE *f);
 int wg_gate_exit_code(enum wg_verdict v); /* warn → 0 */
 
 /* The wave's verdict over its features' verdicts: the worst; no feature at all is

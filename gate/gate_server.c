@@ -498,6 +498,10 @@ enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *
     if (rc != WG_OK) {
         goto out;
     }
+    rc = wg__deploys_open(s, s->gen->cfg->state_dir, err, errlen);
+    if (rc != WG_OK) {
+        goto out;
+    }
     rc = wg__monitor_start(s, err, errlen);
     if (rc != WG_OK) {
         goto out;
@@ -506,6 +510,7 @@ enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *
     if (rc != WG_OK) {
         goto out;
     }
+    wg__server_sd_notify("READY=1\nSTATUS=listening");
     wg_log(WG_LOG_INFO, "serve: listening on port %d (%s)", s->port,
            s->gen->has_token ? "bearer token required on /v1" : "no bearer token configured");
     *out = s;
@@ -566,6 +571,7 @@ void wg_server_drain(struct wg_server *s, int64_t drain_ns)
     if (!s || atomic_exchange(&s->draining, 1)) {
         return;
     }
+    wg__server_sd_notify("STOPPING=1");
     if (s->d) {
         MHD_socket fd = MHD_quiesce_daemon(s->d); /* stop accepting; the socket is ours now */
         if (fd != MHD_INVALID_SOCKET) {
@@ -599,6 +605,7 @@ void wg_server_free(struct wg_server *s)
     wg__guard_free(&s->guard);
     wg__monitor_free(s);
     wg__analyses_close(s->an);
+    wg__deploys_close(s);
     wg__server_cache_clear(s);
     wg__server_gen_put(s->gen);
     wg__metrics_free(&s->m);

@@ -45,7 +45,7 @@ struct wg__verdict *wg__verdict_new(enum wg_err err, enum wg_verdict verdict, ch
         return NULL;
     }
     MHD_add_response_header(v->resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    if (v->verdict == WG_ERROR) {
+    if (v->verdict == WG_ERROR && err != WG_ENOTFOUND) {
         MHD_add_response_header(v->resp, MHD_HTTP_HEADER_RETRY_AFTER, "10");
     }
     return v;
@@ -69,6 +69,10 @@ void wg__params_clear(struct wg__params *p)
         free(p->features[i]);
     }
     free(p->token);
+    free(p->deploy_id);
+    free(p->canary);
+    free(p->checksum);
+    free(p->phase);
     memset(p, 0, sizeof(*p));
 }
 
@@ -192,7 +196,15 @@ static enum wg_err set_param(struct wg__params *p, const char *k, const char *v,
         p->inconclusive_pass = !strcmp(v, "pass");
         return WG_OK;
     }
-    return WG_OK; /* other keys (consumer, deploy_id, ...) are informational */
+    if (!strcmp(k, "deploy_id")) { /* a deploy identity: its first sighting anchors it */
+        if (!valid_name(v, strlen(v))) {
+            snprintf(err, errlen, "deploy_id: want 1-255 printable bytes");
+            return WG_EINVAL;
+        }
+        free(p->deploy_id);
+        return (p->deploy_id = wg_strdup(v)) ? WG_OK : WG_ENOMEM;
+    }
+    return WG_OK; /* other keys (consumer, ...) are informational */
 }
 
 struct qctx {
@@ -207,10 +219,13 @@ static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char 
 {
     struct qctx *q = cls;
     (void)kind;
-    if (q->rc == WG_OK && key && !strcmp(key, "token") && value) {
-        free(q->p->token);
-        q->p->token = wg_strdup(value);
-        return MHD_YES;
+    if (q->rc == WG_OK && key && !strcmp(key, "token")) {
+        /* A token in the URL ends up in access logs, proxies and shell history. */
+        snprintf(q->err, q->errlen,
+                 "token: refused in the URL; use the Authorization header (Flagger: "
+                 "metadata.token)");
+        q->rc = WG_EINVAL;
+        return MHD_NO;
     }
     if (q->rc == WG_OK && key) {
         q->rc = set_param(q->p, key, value ? value : "", q->err, q->errlen);
@@ -241,7 +256,7 @@ static enum wg_err json_member(struct wg__params *p, const cJSON *it, int flagge
     }
     int known = !strcmp(k, "wave") || !strcmp(k, "stage") || !strcmp(k, "feature") ||
                 !strcmp(k, "features") || !strcmp(k, "deploy_time") || !strcmp(k, "mode") ||
-                !strcmp(k, "inconclusive");
+                !strcmp(k, "inconclusive") || !strcmp(k, "deploy_id");
     if (!known) {
         return WG_OK;
     }
@@ -374,7 +389,7 @@ static char *error_json(const char *msg)
     cJSON *o = cJSON_CreateObject();
     char *out = NULL;
     if (o && cJSON_AddStringToObject(o, "verdict", "error") &&
-        cJSON_AddStringToObject(o, "reason", msg)) {
+        cJSON_AddStringToObject(o, "error", msg)) {
         out = cJSON_PrintUnformatted(o);
     }
     cJSON_Delete(o);
@@ -398,6 +413,7 @@ struct wg__verdict *wg__server_eval_report(struct wg_server *s, struct wg__cfgre
         .features = (const char *const *)p->features,
         .nfeatures = p->nfeatures,
         .deploy_ns = p->deploy_ns,
+        .now_ns = wg__server_now(),
         .look = p->look,
         .max_looks = p->max_looks,
         .last_tested = p->last_tested,

@@ -53,6 +53,11 @@ struct wg__params {
     int look, max_looks;
     const int *last_tested;
     size_t nlast_tested;
+    /* deploy identity (gate_server_deploys.c): Argo's pod-template hash or a CI deploy_id,
+     * Flagger's namespace/name + checksum + phase + metadata.threshold */
+    char *deploy_id;
+    char *canary, *checksum, *phase;
+    int threshold;
 };
 
 enum wg__route {
@@ -203,6 +208,7 @@ struct wg_server {
     int ready_ok;
     char ready_why[256];
     struct wg__guard guard;
+    struct wg__deploys *dep; /* gate_server_deploys.c */
 };
 
 /* Config generations. */
@@ -330,5 +336,31 @@ unsigned wg__analyses_spec_check(const char *body, size_t len, char *err, size_t
 enum wg__body { WG__B_GATE = 0, WG__B_FLAGGER, WG__B_ANALYSES, WG__B_SILENCES, WG__B_LAST };
 unsigned wg__route_body_check(enum wg__body kind, const uint8_t *data, size_t size, char *err,
                               size_t errlen);
+
+/* ---- serve: deploy identities and consumer state (gate_server_deploys.c) ------------------ */
+
+struct wg__deploys;
+
+/* Wall clock of `serve`: wg_now_ns(), or -- for the replay harnesses only -- the Unix seconds
+ * (or RFC3339) in the file named by WG_TEST_NOW_FILE, re-read on every call. */
+int64_t wg__server_now(void);
+/* The deploy-identity store (deploys.db under state_dir; in memory without one). */
+enum wg_err wg__deploys_open(struct wg_server *s, const char *state_dir, char *err, size_t errlen);
+void wg__deploys_close(struct wg_server *s);
+/* Flagger's payload fields outside metadata (name, namespace, checksum, phase) into p. */
+enum wg_err wg__deploys_flagger_payload(struct wg__params *p, const char *body, size_t len);
+/* Anchor the question: a deploy identity without a deploy_time gets the time it was first
+ * seen (persisted). WG_EIO when the store cannot be written (answer 503). */
+enum wg_err wg__deploys_resolve(struct wg_server *s, struct wg__req *r, char *err, size_t errlen);
+/* Flagger: 1 when the hook is answered without evaluating (*status set): rollback while the
+ * canary gets no traffic yet. */
+int wg__flagger_short_circuit(struct wg_server *s, struct wg__req *r, unsigned *status);
+/* Flagger's status for a verdict, with per-canary state (rollback only after `threshold`
+ * failing checks of this canary + checksum, or a failing key rule). */
+unsigned wg__flagger_status(struct wg_server *s, struct wg__req *r, const struct wg__verdict *v);
+/* /readyz: wavegate itself (config loaded, state store writable); cached 5 s. */
+int wg__server_ready_self(struct wg_server *s, char *why, size_t whylen);
+/* systemd Type=notify: send state ("READY=1", "STOPPING=1") to $NOTIFY_SOCKET, if set. */
+void wg__server_sd_notify(const char *state);
 
 #endif

@@ -75,11 +75,14 @@ enum MHD_Result wg__reply_error(struct wg_server *s, struct MHD_Connection *c, u
  * treats non-2xx as a measurement error); status mode is the verdict. warn counts as pass. */
 static unsigned gate_status(int mode_status, enum wg_verdict v)
 {
+    if (!mode_status) {
+        /* Body mode answers 200 for "could not evaluate" too: Argo's conditions turn the
+         * "error" verdict into Inconclusive (hold), where a 503 would be a measurement Error
+         * retried every 10 s and, after consecutiveErrorLimit, an abort. */
+        return 200;
+    }
     if (v == WG_ERROR) {
         return 503;
-    }
-    if (!mode_status) {
-        return 200;
     }
     switch (v) {
     case WG_PASS:
@@ -93,28 +96,8 @@ static unsigned gate_status(int mode_status, enum wg_verdict v)
 }
 
 /* Flagger: success is exactly 200 (it treats 203-299 as failures) and a "no" is 4xx so that
- * go-retryablehttp does not retry it. rollback succeeds only on fail: inconclusive or a gate
- * that could not evaluate never rolls back. */
-static unsigned flagger_status(enum wg__hook h, int inconclusive_pass, enum wg_verdict v)
-{
-    int pass = v == WG_PASS || v == WG_WARN;
-    switch (h) {
-    case WG__H_ROLLBACK:
-        return v == WG_FAIL ? 200 : 412;
-    case WG__H_ROLLOUT:
-    case WG__H_PRE_ROLLOUT:
-        if (v == WG_INCONCLUSIVE && inconclusive_pass) {
-            return 200;
-        }
-        /* fall through */
-    case WG__H_CONFIRM_ROLLOUT:
-    case WG__H_CONFIRM_PROMOTION:
-    case WG__H_CONFIRM_TRAFFIC:
-        return pass ? 200 : v == WG_FAIL ? 412 : v == WG_ERROR ? 503 : 409;
-    default:
-        return 200;
-    }
-}
+ * go-retryablehttp does not retry it; the per-hook table with per-canary state is
+ * wg__flagger_status (gate_server_deploys.c). */
 
 static int consumer_of(const struct wg__req *r)
 {
@@ -139,7 +122,7 @@ static enum MHD_Result answer_verdict(struct wg_server *s, struct MHD_Connection
         st = 404;
         atomic_fetch_add(&s->m.errors[WG__E_NOT_FOUND], 1);
     } else if (r->route == WG__R_FLAGGER) {
-        st = flagger_status(r->hook, r->p.inconclusive_pass, v->verdict);
+        st = wg__flagger_status(s, r, v);
     } else {
         st = gate_status(r->p.mode_status, v->verdict);
     }
@@ -192,6 +175,19 @@ static enum MHD_Result gate_route(struct wg_server *s, struct MHD_Connection *c,
     if (!r->p.wave) {
         return wg__reply_error(s, c, 400, "wave: required (query string%s)",
                                flagger ? " or metadata.wave" : " or JSON body");
+    }
+    if (flagger && wg__deploys_flagger_payload(&r->p, r->body.p, r->body.len) != WG_OK) {
+        return wg__reply_error(s, c, 500, "out of memory");
+    }
+    unsigned short_st = 0;
+    if (flagger && wg__flagger_short_circuit(s, r, &short_st)) {
+        atomic_fetch_add(&s->m.requests[consumer_of(r)][WG_FAIL + 1], 1);
+        static const char no[] =
+            "{\"verdict\":\"none\",\"reason\":\"no traffic on the canary yet\"}";
+        return wg__reply(s, c, short_st, "application/json", no, sizeof(no) - 1);
+    }
+    if (wg__deploys_resolve(s, r, err, sizeof(err)) != WG_OK) {
+        return wg__reply_error(s, c, 503, "%s", err);
     }
     struct wg__verdict *v = NULL;
     rc = wg__server_lookup(s, c, r, &v);
@@ -302,21 +298,28 @@ enum MHD_Result wg__route_dispatch(struct wg_server *s, struct MHD_Connection *c
         return ret;
     }
     case WG__R_HEALTHZ: {
-        /* Alive either way; a degraded alerting delivery is said, not failed on. */
+        /* Liveness: always 200; the sources' health and a degraded alerting delivery are
+         * detail, not a reason to restart. */
+        char why[256], body[600];
+        int ok = wg__server_ready(s, why, sizeof(why));
         unsigned long long errs = 0;
-        char body[200];
-        int n = wg__monitor_degraded(s, &errs)
-                    ? snprintf(body, sizeof(body),
-                               "ok\nalerting: delivery degraded: the state store refuses writes "
-                               "(%llu failed); notifications are held and made again\n",
-                               errs)
-                    : snprintf(body, sizeof(body), "ok\n");
+        int deg = wg__monitor_degraded(s, &errs);
+        char dline[200] = "";
+        if (deg) {
+            snprintf(dline, sizeof(dline),
+                     "alerting: delivery degraded: the state store refuses writes (%llu failed); "
+                     "notifications are held and made again\n",
+                     errs);
+        }
+        int n = snprintf(body, sizeof(body), "ok\n%s%s\n%s", ok ? "" : "degraded: ", why, dline);
         return wg__reply(s, c, 200, "text/plain; charset=utf-8", body,
-                         n > 0 && (size_t)n < sizeof(body) ? (size_t)n : 3);
+                         n < 0                      ? 0
+                         : (size_t)n < sizeof(body) ? (size_t)n
+                                                    : sizeof(body) - 1);
     }
     case WG__R_READYZ: {
         char why[256], body[300];
-        int ok = wg__server_ready(s, why, sizeof(why));
+        int ok = wg__server_ready_self(s, why, sizeof(why));
         int n = snprintf(body, sizeof(body), "%s\n", why);
         return wg__reply(s, c, ok ? 200 : 503, "text/plain; charset=utf-8", body,
                          n < 0                      ? 0

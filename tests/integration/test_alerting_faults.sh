@@ -140,7 +140,9 @@ if [ "$TMPFS" = 1 ]; then
     wait_for 10 metric_is wavegate_delivery_degraded 0 &&
         ok "space back: degraded cleared" || not_ok "degraded cleared" "$(metric wavegate_delivery_degraded)"
     expect_match "space back: said once" 'takes writes again' "$(cat "$WG_TMP/serve.log")"
-    expect_eq "space back: /healthz is plain ok" "ok" "$(curl -sf "$BASE/healthz")"
+    hz=$(curl -sf "$BASE/healthz")
+    expect_eq "space back: /healthz says ok" "ok" "$(head -1 <<<"$hz")"
+    expect_eq "space back: /healthz no longer says degraded" 0 "$(grep -c 'delivery degraded' <<<"$hz")"
 else
     poll_until 30 'len(firing("p95-latency")) >= 1' || { echo "no alert fired"; exit 1; }
 fi

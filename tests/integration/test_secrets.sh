@@ -123,7 +123,13 @@ hit() { # NAME CURL-ARGS... -> prints the status; body and headers kept in out.s
 expect_eq "gate staging with the token" 200 "$(hit ok -H "$A" "$BASE/v1/gate?wave=staging&$q")"
 expect_eq "gate prod-internal (password source)" 200 \
     "$(hit pw -H "$A" "$BASE/v1/gate?wave=prod-internal&$q")"
-expect_eq "gate broken source: 503" 503 "$(hit down -H "$A" "$BASE/v1/gate?wave=broken&$q")"
+# Body mode answers "could not evaluate" as a 200 whose verdict is "error" (the Argo web
+# provider's conditions make it Inconclusive, not Error); status mode answers 503.
+expect_eq "gate broken source (body mode): 200" 200 "$(hit down -H "$A" "$BASE/v1/gate?wave=broken&$q")"
+expect_match "gate broken source (body mode): verdict error" '"verdict": *"error"' \
+    "$(cat "$WG_TMP/out.serve-down")"
+expect_eq "gate broken source (status mode): 503" 503 \
+    "$(hit down-status -H "$A" "$BASE/v1/gate?wave=broken&mode=status&$q")"
 expect_eq "no token: 401" 401 "$(hit none "$BASE/v1/gate?wave=staging&$q")"
 expect_eq "wrong token: 401" 401 \
     "$(hit wrong -H "Authorization: Bearer ${WG_S_BEARER}x" "$BASE/v1/gate?wave=staging&$q")"

@@ -71,9 +71,9 @@ for c in "staging checkout 200" "prod-internal checkout 412" "staging search 409
 done
 
 # --- Flagger: token in metadata, wave/feature in the query string
-flagger() { # HOOK WAVE
+flagger() { # HOOK WAVE [THRESHOLD]
     req POST "/v1/flagger/$1?wave=$2&feature=checkout" \
-        "{\"name\":\"podinfo\",\"namespace\":\"test\",\"phase\":\"Progressing\",\"checksum\":\"85d557f47b\",\"metadata\":{\"token\":\"$TOKEN\",\"deploy_time\":\"$T\"}}"
+        "{\"name\":\"podinfo\",\"namespace\":\"test\",\"phase\":\"Progressing\",\"checksum\":\"85d557f47b\",\"metadata\":{\"token\":\"$TOKEN\",\"deploy_time\":\"$T\",\"threshold\":\"${3:-1}\"}}"
 }
 NOAUTH=1
 for c in "rollout staging 200" "rollout prod-internal 412" "confirm-promotion staging 200" \
@@ -98,6 +98,8 @@ expect_match "unknown wave is named" 'nope' "$body"
 req GET "/v1/gate?wave=staging&feature=nofeature"
 expect_eq "unknown feature: 404" 404 "$code"
 expect_match "unknown feature is named" 'nofeature' "$body"
+expect_eq "unknown feature: the error shape" True "$(jq_get "$body" '"nofeature" in d["error"]')"
+expect_eq "unknown feature: no Retry-After" "" "$(grep -i '^Retry-After' "$WG_TMP/headers")"
 req POST /v1/gate '{"wave": "staging",'
 expect_eq "malformed JSON: 400" 400 "$code"
 expect_match "malformed JSON: reason" 'malformed JSON at byte' "$body"
@@ -179,8 +181,10 @@ expect_match "metrics count the failed reload" \
 influx_stop
 T2=$(date -u -d "@$(( deploy - 60 ))" +%Y-%m-%dT%H:%M:%SZ)
 req GET "/v1/gate?wave=staging&feature=checkout&deploy_time=$T2"
-expect_eq "InfluxDB down: body mode 503" 503 "$code"
+expect_eq "InfluxDB down: body mode 200 (Argo's conditions hold on it)" 200 "$code"
 expect_eq "InfluxDB down: verdict error" error "$(jq_get "$body" 'd["verdict"]')"
+req GET "/v1/gate?mode=status&wave=staging&feature=checkout&deploy_time=$T2"
+expect_eq "InfluxDB down: status mode 503" 503 "$code"
 expect_match "InfluxDB down: Retry-After" 'Retry-After: ' "$(cat "$WG_TMP/headers")"
 NOAUTH=1
 req POST "/v1/flagger/rollback?wave=staging&feature=checkout" \
@@ -188,8 +192,10 @@ req POST "/v1/flagger/rollback?wave=staging&feature=checkout" \
 expect_eq "InfluxDB down: rollback hook never rolls back" 412 "$code"
 NOAUTH=0
 req GET /readyz
-expect_eq "readyz with InfluxDB down: 503" 503 "$code"
-expect_match "readyz names the unreachable source" 'source [a-z]+ unreachable' "$body"
+expect_eq "readyz with InfluxDB down: still 200 (about wavegate itself)" 200 "$code"
+req GET /healthz
+expect_eq "healthz with InfluxDB down: 200" 200 "$code"
+expect_match "healthz names the unreachable source" 'source [a-z]+ unreachable' "$body"
 
 # --- graceful drain: a request whose body is still arriving when SIGTERM comes completes
 slowbody="{\"wave\":\"staging\",\"feature\":\"checkout\",\"deploy_time\":\"$T\",\"pad\":\"$(head -c 6000 /dev/zero | tr '\0' x)\"}"

@@ -216,12 +216,13 @@ static void test_gate_modes(void **state)
 {
     (void)state;
     static const struct tcase t[] = {
-        /* body mode: 200 whenever a verdict was computed, 503 + Retry-After when not */
+        /* body mode: 200 for every verdict, "could not evaluate" too (Argo's conditions make
+         * it Inconclusive = hold, where a 503 is an Error and, repeated, an abort) */
         {"GET", "/v1/gate?wave=pass", NULL, 1, 200, "\"verdict\":\"pass\"", NULL},
         {"GET", "/v1/gate?wave=warn&mode=body", NULL, 1, 200, "\"verdict\":\"warn\"", NULL},
         {"GET", "/v1/gate?wave=fail", NULL, 1, 200, "\"verdict\":\"fail\"", NULL},
         {"GET", "/v1/gate?wave=inconclusive", NULL, 1, 200, "inconclusive", NULL},
-        {"GET", "/v1/gate?wave=error", NULL, 1, 503, "\"verdict\":\"error\"", "Retry-After: 10"},
+        {"GET", "/v1/gate?wave=error", NULL, 1, 200, "\"verdict\":\"error\"", "Retry-After: 10"},
         /* status mode */
         {"GET", "/v1/gate?wave=pass&mode=status", NULL, 1, 200, "pass", NULL},
         {"GET", "/v1/gate?wave=warn&mode=status", NULL, 1, 200, "warn", NULL},
@@ -271,7 +272,7 @@ static void test_flagger(void **state)
             snprintf(body, sizeof(body),
                      "{\"name\":\"podinfo\",\"namespace\":\"test\",\"phase\":\"Progressing\","
                      "\"checksum\":\"85d557f47b\",\"metadata\":{\"wave\":\"%s\",\"token\":\"%s\","
-                     "\"eventType\":\"Normal\"}}",
+                     "\"eventType\":\"Normal\",\"threshold\":\"1\"}}",
                      verdicts[v], TOKEN);
             http("POST", path, NULL, body, &r);
             if (r.status != t[i].want[v]) {
@@ -302,6 +303,28 @@ static void test_flagger(void **state)
         /* no wave anywhere */
         {"POST", "/v1/flagger/rollout", "{\"metadata\":{\"token\":\"" TOKEN "\"}}", 0, 400,
          "wave: required", NULL},
+        /* a token in the URL is refused (it would end up in access logs): never a login */
+        {"POST", "/v1/flagger/rollout?wave=pass&token=" TOKEN, "{\"name\":\"p\"}", 0, 401,
+         NULL, NULL},
+        {"GET", "/v1/gate?wave=pass&token=" TOKEN, NULL, 1, 400, "refused in the URL", NULL},
+        /* rollback: never before the canary gets traffic; then only at the threshold-th
+         * failing check of this canary + checksum (a new checksum starts over) */
+        {"POST", "/v1/flagger/rollback?wave=fail",
+         "{\"name\":\"c\",\"namespace\":\"n\",\"phase\":\"Waiting\",\"checksum\":\"a1\","
+         "\"metadata\":{\"threshold\":\"1\"}}",
+         1, 412, "no traffic", NULL},
+        {"POST", "/v1/flagger/rollback?wave=fail",
+         "{\"name\":\"c\",\"namespace\":\"n\",\"phase\":\"Progressing\",\"checksum\":\"a1\","
+         "\"metadata\":{\"threshold\":\"2\"}}",
+         1, 412, NULL, NULL},
+        {"POST", "/v1/flagger/rollback?wave=fail",
+         "{\"name\":\"c\",\"namespace\":\"n\",\"phase\":\"Progressing\",\"checksum\":\"b2\","
+         "\"metadata\":{\"threshold\":\"2\"}}",
+         1, 412, NULL, NULL},
+        {"POST", "/v1/flagger/rollback?wave=fail",
+         "{\"name\":\"c\",\"namespace\":\"n\",\"phase\":\"Progressing\",\"checksum\":\"a1\","
+         "\"metadata\":{\"threshold\":\"2\"}}",
+         1, 200, NULL, NULL},
     };
     run_cases(more, sizeof(more) / sizeof(more[0]));
     assert_int_equal(bad, 0);

@@ -1,0 +1,440 @@
+/* gate_server_deploys.c — what `serve` remembers per deploy: the first sighting of a deploy
+ * identity (Argo's pod-template hash or a CI deploy_id, Flagger's namespace/name + checksum)
+ * anchors that deploy's windows, and Flagger's failing checks are counted per canary +
+ * checksum so a rollback hook says "roll back" only after the Canary's threshold. Kept in
+ * deploys.db under state_dir. Also /readyz about wavegate itself, systemd's readiness
+ * notification and the test-only clock.
+ */
+#include "common/store.h"
+#include "gate/gate_server_int.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct wg__deploys {
+    pthread_mutex_t mu; /* guards db */
+    sqlite3 *db;
+    int persistent; /* 0: in memory (no state_dir) */
+    int64_t ready_at;
+    int ready_ok;
+    char ready_why[256];
+};
+
+static const char *const MIGRATIONS[] = {
+    "CREATE TABLE IF NOT EXISTS deploys ("
+    " key TEXT PRIMARY KEY, first_seen_ns INTEGER NOT NULL, last_seen_ns INTEGER NOT NULL,"
+    " looks INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at_ns INTEGER NOT NULL);",
+};
+
+/* ---- the clock -------------------------------------------------------------------------- */
+
+int64_t wg__server_now(void)
+{
+    const char *path = getenv("WG_TEST_NOW_FILE");
+    if (!path || !*path) {
+        return wg_now_ns();
+    }
+    /* Test-only: the replay harnesses (tests/replay/) drive a simulated timeline. */
+    char buf[64] = "";
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f) {
+        fclose(f);
+    }
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    char *end = NULL;
+    errno = 0;
+    double secs = strtod(buf, &end);
+    if (buf[0] && end && *end == '\0' && errno == 0 && secs > 0 && secs < 32503680000.0) {
+        return (int64_t)(secs * 1e9);
+    }
+    int64_t ns = 0;
+    if (buf[0] && wg_time_parse(buf, strlen(buf), &ns) == WG_OK) {
+        return ns;
+    }
+    wg_log(WG_LOG_WARN, "WG_TEST_NOW_FILE %s: want Unix seconds or RFC3339; using the real clock",
+           path);
+    return wg_now_ns();
+}
+
+/* ---- the store -------------------------------------------------------------------------- */
+
+enum wg_err wg__deploys_open(struct wg_server *s, const char *state_dir, char *err, size_t errlen)
+{
+    struct wg__deploys *d = calloc(1, sizeof(*d));
+    if (!d) {
+        return WG_ENOMEM;
+    }
+    pthread_mutex_init(&d->mu, NULL);
+    enum wg_err rc = WG_OK;
+    if (state_dir) {
+        struct wg_store_opts o = {
+            .dir = state_dir,
+            .file = "deploys.db",
+            .create = 1,
+            .synchronous = 1,
+            .migrations = MIGRATIONS,
+            .nmigrations = 1,
+        };
+        rc = wg_store_open(&o, &d->db, err, errlen);
+        d->persistent = 1;
+    } else if (sqlite3_open(":memory:", &d->db) != SQLITE_OK ||
+               wg_store_exec(d->db, MIGRATIONS[0], err, errlen) != WG_OK) {
+        snprintf(err, errlen, "deploy store in memory: %s", d->db ? sqlite3_errmsg(d->db) : "");
+        rc = WG_EIO;
+    }
+    if (rc != WG_OK) {
+        wg_store_close(d->db);
+        pthread_mutex_destroy(&d->mu);
+        free(d);
+        return rc;
+    }
+    s->dep = d;
+    return WG_OK;
+}
+
+void wg__deploys_close(struct wg_server *s)
+{
+    struct wg__deploys *d = s ? s->dep : NULL;
+    if (!d) {
+        return;
+    }
+    wg_store_close(d->db);
+    pthread_mutex_destroy(&d->mu);
+    free(d);
+    s->dep = NULL;
+}
+
+/* Record a sighting of key at now; *first is the first sighting, *looks the looks so far
+ * (this one included), *failed the failing checks counted so far (+ add_failed). */
+static enum wg_err sighting(struct wg__deploys *d, const char *key, int64_t now, int add_look,
+                            int add_failed, int64_t *first, long *looks, long *failed)
+{
+    enum wg_err rc = WG_EIO;
+    pthread_mutex_lock(&d->mu);
+    sqlite3_stmt *ins =
+        wg_store_stmt(d->db, "INSERT INTO deploys (key, first_seen_ns, last_seen_ns, looks, failed)"
+                             " VALUES (?1, ?2, ?2, ?3, ?4) ON CONFLICT(key) DO UPDATE SET"
+                             " last_seen_ns = ?2, looks = looks + ?3, failed = failed + ?4");
+    sqlite3_stmt *sel =
+        wg_store_stmt(d->db, "SELECT first_seen_ns, looks, failed FROM deploys WHERE key = ?1");
+    if (!ins || !sel) {
+        goto out;
+    }
+    sqlite3_bind_text(ins, 1, key, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(ins, 2, now);
+    sqlite3_bind_int(ins, 3, add_look);
+    sqlite3_bind_int(ins, 4, add_failed);
+    if (sqlite3_step(ins) != SQLITE_DONE) {
+        goto out;
+    }
+    sqlite3_bind_text(sel, 1, key, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(sel) != SQLITE_ROW) {
+        goto out;
+    }
+    *first = sqlite3_column_int64(sel, 0);
+    *looks = (long)sqlite3_column_int64(sel, 1);
+    *failed = (long)sqlite3_column_int64(sel, 2);
+    rc = WG_OK;
+out:
+    if (rc != WG_OK) {
+        wg_log(WG_LOG_WARN, "deploy store: %s", d->db ? sqlite3_errmsg(d->db) : "not open");
+    }
+    if (ins) {
+        sqlite3_reset(ins);
+    }
+    if (sel) {
+        sqlite3_reset(sel);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+/* ---- identities ------------------------------------------------------------------------- */
+
+static int cmpstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* consumer \x1f identity \x1f wave \x1f sorted features: NULL without an identity. */
+static char *identity_key(struct wg__req *r)
+{
+    struct wg__params *p = &r->p;
+    struct wg_buf b;
+    wg_buf_init(&b, 0);
+    if (r->route == WG__R_FLAGGER && p->checksum && p->canary) {
+        wg_buf_adds(&b, "flagger\x1f");
+        wg_buf_adds(&b, p->canary);
+        wg_buf_adds(&b, "\x1f");
+        wg_buf_adds(&b, p->checksum);
+    } else if (p->deploy_id) {
+        wg_buf_adds(&b, "id\x1f");
+        wg_buf_adds(&b, p->deploy_id);
+    } else {
+        return NULL;
+    }
+    wg_buf_adds(&b, "\x1f");
+    wg_buf_adds(&b, p->wave ? p->wave : "");
+    qsort(p->features, p->nfeatures, sizeof(p->features[0]), cmpstr);
+    for (size_t i = 0; i < p->nfeatures; i++) {
+        wg_buf_adds(&b, "\x1f");
+        wg_buf_adds(&b, p->features[i]);
+    }
+    if (!b.p) {
+        return NULL;
+    }
+    return wg_buf_take(&b);
+}
+
+static int phase_has_traffic(const char *phase)
+{
+    /* Flagger phases before the canary gets traffic, and after the analysis ended. */
+    static const char *const no[] = {"Initializing", "Initialized", "Waiting",   "Succeeded",
+                                     "Failed",       "Terminating", "Terminated"};
+    for (size_t i = 0; phase && i < sizeof(no) / sizeof(no[0]); i++) {
+        if (!strcmp(phase, no[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+enum wg_err wg__deploys_flagger_payload(struct wg__params *p, const char *body, size_t len)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!root) {
+        return WG_OK; /* wg__params_from_json already answered 400 */
+    }
+    enum wg_err rc = WG_OK;
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
+    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(root, "namespace");
+    const cJSON *sum = cJSON_GetObjectItemCaseSensitive(root, "checksum");
+    const cJSON *phase = cJSON_GetObjectItemCaseSensitive(root, "phase");
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(root, "metadata");
+    const cJSON *thr =
+        cJSON_IsObject(md) ? cJSON_GetObjectItemCaseSensitive(md, "threshold") : NULL;
+    if (cJSON_IsString(name) && name->valuestring[0]) {
+        p->canary =
+            wg_asprintf("%s/%s", cJSON_IsString(ns) ? ns->valuestring : "", name->valuestring);
+        rc = p->canary ? rc : WG_ENOMEM;
+    }
+    if (cJSON_IsString(sum) && sum->valuestring[0] && strlen(sum->valuestring) < WG__MAX_NAME) {
+        rc = (p->checksum = wg_strdup(sum->valuestring)) ? rc : WG_ENOMEM;
+    }
+    if (cJSON_IsString(phase) && strlen(phase->valuestring) < 64) {
+        rc = (p->phase = wg_strdup(phase->valuestring)) ? rc : WG_ENOMEM;
+    }
+    if (cJSON_IsString(thr)) {
+        long t = strtol(thr->valuestring, NULL, 10);
+        p->threshold = t > 0 && t < 1000 ? (int)t : 0;
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+enum wg_err wg__deploys_resolve(struct wg_server *s, struct wg__req *r, char *err, size_t errlen)
+{
+    struct wg__params *p = &r->p;
+    if (p->deploy_ns || !s->dep) {
+        return WG_OK; /* an explicit deploy_time wins */
+    }
+    if (r->route == WG__R_FLAGGER && !phase_has_traffic(p->phase)) {
+        return WG_OK; /* the checksum is anchored when the canary gets traffic */
+    }
+    char *key = identity_key(r);
+    if (!key) {
+        return WG_OK;
+    }
+    int64_t first = 0;
+    long looks = 0, failed = 0;
+    enum wg_err rc = sighting(s->dep, key, wg__server_now(), 1, 0, &first, &looks, &failed);
+    free(key);
+    if (rc != WG_OK) {
+        snprintf(err, errlen, "cannot record the deploy's first sighting (state store)");
+        return rc;
+    }
+    p->deploy_ns = first;
+    return WG_OK;
+}
+
+/* ---- Flagger ---------------------------------------------------------------------------- */
+
+int wg__flagger_short_circuit(struct wg_server *s, struct wg__req *r, unsigned *status)
+{
+    (void)s;
+    if (r->hook == WG__H_ROLLBACK && !phase_has_traffic(r->p.phase)) {
+        *status = 412; /* no traffic on the canary yet: what fails is not the canary */
+        return 1;
+    }
+    return 0;
+}
+
+/* 1 when a failing rule of the report is a key rule of cfg. */
+static int key_rule_failed(const struct wg_config *cfg, const cJSON *root)
+{
+    const cJSON *rules = cJSON_GetObjectItemCaseSensitive(root, "rules");
+    const cJSON *it;
+    cJSON_ArrayForEach(it, rules)
+    {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(it, "verdict");
+        const cJSON *fe = cJSON_GetObjectItemCaseSensitive(it, "feature");
+        const cJSON *ru = cJSON_GetObjectItemCaseSensitive(it, "rule");
+        if (!cJSON_IsString(v) || strcmp(v->valuestring, "fail") || !cJSON_IsString(fe) ||
+            !cJSON_IsString(ru)) {
+            continue;
+        }
+        const struct wg_feature *f = wg_config_feature(cfg, fe->valuestring);
+        for (size_t i = 0; f && i < f->nrules; i++) {
+            if (!strcmp(f->rules[i].name, ru->valuestring) && f->rules[i].p.key) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* inconclusive only because the window has not ended yet (nothing failed so far). */
+static int pending(const cJSON *root)
+{
+    const cJSON *win = cJSON_GetObjectItemCaseSensitive(root, "window");
+    const cJSON *end = cJSON_IsObject(win) ? cJSON_GetObjectItemCaseSensitive(win, "end") : NULL;
+    int64_t end_ns = 0;
+    if (!cJSON_IsString(end) ||
+        wg_time_parse(end->valuestring, strlen(end->valuestring), &end_ns) != WG_OK) {
+        return 0;
+    }
+    return wg__server_now() < end_ns;
+}
+
+unsigned wg__flagger_status(struct wg_server *s, struct wg__req *r, const struct wg__verdict *v)
+{
+    enum wg_verdict vd = v->verdict;
+    int pass = vd == WG_PASS || vd == WG_WARN;
+    cJSON *root = v->json ? cJSON_Parse(v->json) : NULL;
+    unsigned st = 412;
+    switch (r->hook) {
+    case WG__H_ROLLBACK: {
+        /* Roll back only when this canary's failure persisted for the Canary's threshold
+         * (metadata.threshold; default 5), or a key rule failed. */
+        if (vd != WG_FAIL) {
+            break;
+        }
+        if (root && key_rule_failed(r->gen->cfg, root)) {
+            st = 200;
+            break;
+        }
+        char *key = identity_key(r);
+        int64_t first = 0;
+        long looks = 0, failed = 0;
+        int threshold = r->p.threshold > 0 ? r->p.threshold : 5;
+        if (key && s->dep &&
+            sighting(s->dep, key, wg__server_now(), 0, 1, &first, &looks, &failed) == WG_OK &&
+            failed >= threshold) {
+            st = 200;
+        }
+        wg_log(WG_LOG_INFO, "flagger rollback %s: failing check %ld of threshold %d",
+               r->p.canary ? r->p.canary : "-", failed, threshold);
+        free(key);
+        break;
+    }
+    case WG__H_ROLLOUT:
+    case WG__H_PRE_ROLLOUT:
+        if (vd == WG_INCONCLUSIVE && (r->p.inconclusive_pass || (root && pending(root)))) {
+            st = 200; /* not yet judged is not a failed check */
+        } else {
+            st = pass ? 200 : vd == WG_FAIL ? 412 : vd == WG_ERROR ? 503 : 409;
+        }
+        break;
+    case WG__H_CONFIRM_TRAFFIC:
+        /* More traffic while nothing failed so far; an outage or a failure holds. */
+        st = pass || (vd == WG_INCONCLUSIVE && root && pending(root)) ? 200
+             : vd == WG_FAIL                                          ? 412
+             : vd == WG_ERROR                                         ? 503
+                                                                      : 409;
+        break;
+    case WG__H_CONFIRM_ROLLOUT:
+    case WG__H_CONFIRM_PROMOTION:
+        st = pass ? 200 : vd == WG_FAIL ? 412 : vd == WG_ERROR ? 503 : 409;
+        break;
+    default:
+        st = 200;
+        break;
+    }
+    cJSON_Delete(root);
+    return st;
+}
+
+/* ---- readiness -------------------------------------------------------------------------- */
+
+int wg__server_ready_self(struct wg_server *s, char *why, size_t whylen)
+{
+    struct wg__deploys *d = s->dep;
+    int64_t now = wg_mono_ns();
+    if (!d) {
+        snprintf(why, whylen, "state store not open");
+        return 0;
+    }
+    pthread_mutex_lock(&d->mu);
+    if (!d->ready_at || now - d->ready_at >= 5 * WG_NS_PER_SEC) {
+        struct wg__cfgref *g = wg__server_gen_get(s);
+        char err[256] = "";
+        d->ready_ok = 0;
+        if (!g || !g->cfg) {
+            snprintf(d->ready_why, sizeof(d->ready_why), "no config loaded");
+        } else if (wg_store_exec(d->db, "INSERT OR REPLACE INTO probe (id, at_ns) VALUES (1, 0)",
+                                 err, sizeof(err)) != WG_OK) {
+            snprintf(d->ready_why, sizeof(d->ready_why), "state store not writable: %s", err);
+        } else {
+            d->ready_ok = 1;
+            snprintf(d->ready_why, sizeof(d->ready_why), "config loaded; state store writable%s",
+                     d->persistent ? "" : " (in memory: no state_dir)");
+        }
+        if (g) {
+            wg__server_gen_put(g);
+        }
+        d->ready_at = now;
+    }
+    int ok = d->ready_ok;
+    snprintf(why, whylen, "%s", d->ready_why);
+    pthread_mutex_unlock(&d->mu);
+    return ok;
+}
+
+/* ---- systemd Type=notify -------------------------------------------------------------- */
+
+void wg__server_sd_notify(const char *state)
+{
+    /* sd_notify(3)'s protocol without libsystemd: one datagram to $NOTIFY_SOCKET (a path or
+     * an abstract name starting with '@'). Without the variable (not under systemd) nothing. */
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa;
+    size_t n = path ? strlen(path) : 0;
+    if (!path || (path[0] != '/' && path[0] != '@') || n < 2 || n >= sizeof(sa.sun_path)) {
+        return;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, n);
+    if (sa.sun_path[0] == '@') {
+        sa.sun_path[0] = '\0';
+    }
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return;
+    }
+    if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (const struct sockaddr *)&sa,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0) {
+        wg_log(WG_LOG_WARN, "sd_notify: %s", strerror(errno));
+    }
+    close(fd);
+}
