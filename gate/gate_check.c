@@ -143,17 +143,17 @@ static struct wg_query *add_query(struct wg_query *qs, size_t *nq, const struct 
 /* Fill windows and render queries for one rule; adds to qs. A rule that cannot be rendered
  * is planned with render_err set, and judged "could not evaluate". */
 static enum wg_err plan_rule(const struct wg_config *cfg, const struct wg_wave *w,
-                             const struct wg_check_req *req, int64_t now, struct plan *pl,
+                             const struct wg_target_report *tr, int64_t now, struct plan *pl,
                              struct wg_query *qs, size_t *nq)
 {
     struct wg_rule_report *rr = pl->rr;
     const struct wg_rule *r = rr->rule;
-    const struct wg_source *src = wg__gate_rule_source(cfg, w, r);
+    const struct wg_source *src = wg__gate_fleet_source(cfg, w, tr, r);
     struct wg__gate_windows win;
     char rerr[256];
 
     pl->cur_q = pl->base_q = -1;
-    enum wg_err wrc = wg__gate_windows(r, &rr->p, req->deploy_ns, now, &win);
+    enum wg_err wrc = wg__gate_windows(r, &rr->p, tr->deploy_ns, now, &win);
     rr->start_ns = win.start_ns;
     rr->end_ns = win.end_ns;
     rr->has_baseline_window = win.has_baseline;
@@ -172,8 +172,8 @@ static enum wg_err plan_rule(const struct wg_config *cfg, const struct wg_wave *
         return WG_OK;
     }
     char *q = NULL;
-    if (wg__gate_render(src, w, rr->feature, r, win.start_ns, win.end_ns, &q, rerr, sizeof(rerr)) !=
-        WG_OK) {
+    if (wg__gate_fleet_render(src, w, tr, rr->feature, r, win.start_ns, win.end_ns, &q, rerr,
+                              sizeof(rerr)) != WG_OK) {
         snprintf(pl->errbuf, sizeof(pl->errbuf), "query template: %s", rerr);
         pl->render_err = pl->errbuf;
         return WG_OK;
@@ -187,8 +187,8 @@ static enum wg_err plan_rule(const struct wg_config *cfg, const struct wg_wave *
     pl->cur_q = (int)*nq - 1;
     if (win.has_baseline) {
         char *bq = NULL;
-        if (wg__gate_render(src, w, rr->feature, r, win.baseline_start_ns, win.baseline_end_ns, &bq,
-                            rerr, sizeof(rerr)) != WG_OK) {
+        if (wg__gate_fleet_render(src, w, tr, rr->feature, r, win.baseline_start_ns,
+                                  win.baseline_end_ns, &bq, rerr, sizeof(rerr)) != WG_OK) {
             snprintf(pl->errbuf, sizeof(pl->errbuf), "baseline query template: %s", rerr);
             pl->render_err = pl->errbuf;
             return WG_OK;
@@ -369,7 +369,7 @@ enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req
 {
     enum wg_err rc = WG_OK;
     const struct wg_feature **feats = NULL;
-    size_t nfeats = 0, nrules = 0, nq = 0;
+    size_t nfeats = 0, nrules = 0, nq = 0, nt = 1;
     struct plan *plans = NULL;
     struct wg_query *qs = NULL;
     struct wg_check_report *rep = NULL;
@@ -392,37 +392,54 @@ enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req
         nrules += feats[f]->nrules;
     }
     rep = calloc(1, sizeof(*rep));
-    plans = calloc(nrules ? nrules : 1, sizeof(*plans));
-    qs = calloc(nrules ? 2 * nrules : 1, sizeof(*qs));
-    if (!rep || !plans || !qs) {
+    if (!rep || (rc = wg__gate_fleet_targets(w, req, rep, err, errlen)) != WG_OK) {
+        rc = rep ? rc : WG_ENOMEM;
+        goto out;
+    }
+    nt = rep->ntargets; /* every target's rules are planned into one collector batch */
+    plans = calloc(nrules ? nrules * nt : 1, sizeof(*plans));
+    qs = calloc(nrules ? 2 * nrules * nt : 1, sizeof(*qs));
+    if (!plans || !qs) {
         rc = WG_ENOMEM;
         goto out;
     }
     rep->wave = w->name;
     rep->env = w->env ? w->env : w->name;
+    if (req->target) {
+        rep->env = rep->targets[0].env;
+    }
     rep->deploy_ns = req->deploy_ns;
-    rep->rules = calloc(nrules ? nrules : 1, sizeof(*rep->rules));
-    rep->features = calloc(nfeats ? nfeats : 1, sizeof(*rep->features));
+    rep->rules = calloc(nrules ? nrules * nt : 1, sizeof(*rep->rules));
+    rep->features = calloc(nfeats ? nfeats * nt : 1, sizeof(*rep->features));
     if (!rep->rules || !rep->features) {
         rc = WG_ENOMEM;
         goto out;
     }
-    rep->nfeatures = nfeats;
-    for (size_t f = 0; f < nfeats; f++) {
-        rep->features[f].feature = feats[f];
-        rep->features[f].score_pct = -1;
-        for (size_t i = 0; i < feats[f]->nrules; i++) {
-            struct wg_rule_report *rr = &rep->rules[rep->nrules];
-            rr->feature = feats[f];
-            rr->rule = &feats[f]->rules[i];
-            wg_config_effective(rr->rule, w, &rr->p);
-            plans[rep->nrules].rr = rr;
-            rep->nrules++;
-            rc = plan_rule(cfg, w, req, now, &plans[rep->nrules - 1], qs, &nq);
-            if (rc != WG_OK) {
-                goto out;
+    for (size_t t = 0; t < nt; t++) {
+        struct wg_target_report *tr = &rep->targets[t];
+        tr->rule0 = rep->nrules;
+        tr->feature0 = rep->nfeatures;
+        tr->nfeatures = nfeats;
+        for (size_t f = 0; f < nfeats; f++) {
+            struct wg_feature_report *fr = &rep->features[rep->nfeatures++];
+            fr->feature = feats[f];
+            fr->score_pct = -1;
+            fr->target = t;
+            for (size_t i = 0; i < feats[f]->nrules; i++) {
+                struct wg_rule_report *rr = &rep->rules[rep->nrules];
+                rr->feature = feats[f];
+                rr->rule = &feats[f]->rules[i];
+                rr->target = t;
+                wg_config_effective(rr->rule, w, &rr->p);
+                plans[rep->nrules].rr = rr;
+                rep->nrules++;
+                rc = plan_rule(cfg, w, tr, now, &plans[rep->nrules - 1], qs, &nq);
+                if (rc != WG_OK) {
+                    goto out;
+                }
             }
         }
+        tr->nrules = rep->nrules - tr->rule0;
     }
     for (size_t i = 0; i < rep->nrules; i++) {
         struct wg_rule_report *rr = &rep->rules[i];
@@ -446,8 +463,9 @@ enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req
     if (rc != WG_OK) {
         goto out;
     }
-    combine(rep);
-    if (req->record_history) { /* the caller's choice: deploys, not monitor ticks */
+    wg__gate_fleet_peers(rep, now);
+    wg__gate_fleet_combine(rep, w, combine); /* each target, then the wave policy */
+    if (req->record_history) {               /* the caller's choice: deploys, not monitor ticks */
         wg__gate_state_record(req->state_dir ? req->state_dir : cfg->state_dir, rep);
     }
 out:
@@ -480,6 +498,7 @@ void wg_check_report_free(struct wg_check_report *r)
     }
     free(r->rules);
     free(r->features);
+    free(r->targets);
     free(r);
 }
 

@@ -596,6 +596,9 @@ enum wg_err wg_rules_eval(const struct wg_rule_input *in, struct wg_rule_result 
         snprintf(out->reason, sizeof(out->reason), "%s", in->error);
         return WG_OK;
     }
+    if (r->judge == WG_JUDGE_PEERS) {
+        return wg__rules_peers_self(in, out); /* judged across targets: rules_peers.c */
+    }
     if (needs_baseline && in->baseline_error) {
         out->verdict = WG_ERROR;
         snprintf(out->reason, sizeof(out->reason), "baseline: %s", in->baseline_error);

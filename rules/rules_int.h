@@ -37,4 +37,8 @@ double *wg__rules_mw_exact_cdf(size_t m, size_t n);
 enum wg_err wg__rules_mw_asymptotic(const double *x, size_t nx, const double *y, size_t ny,
                                     int correct, double *p_two, double *p_greater);
 
+/* judge: peers, the part wg_rules_eval does per target (rules_peers.c): the target's own
+ * value, left peers_pending for wg_rules_peers; no data follows no_data. */
+enum wg_err wg__rules_peers_self(const struct wg_rule_input *in, struct wg_rule_result *out);
+
 #endif
