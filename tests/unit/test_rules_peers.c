@@ -3,12 +3,12 @@
  * targets with data is inconclusive, direction and max_increase are honoured; the self part
  * goes through wg_rules_eval (errors and no data as for every judge).
  */
+#include <cmocka.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,20 +41,39 @@ static void test_table(void **state)
         double max_increase_pct; /* 0: default */
         const char *want;        /* per target: P pass, F fail, I inconclusive */
     } cases[] = {
-        {"one region 30% slower fails alone", {100, 101, 130, 99, 100}, 5, WG_DIR_INCREASE, 0,
+        {"one region 30% slower fails alone",
+         {100, 101, 130, 99, 100},
+         5,
+         WG_DIR_INCREASE,
+         0,
          "PPFPP"},
         {"three regions, one 30% slower", {101, 130, 99}, 3, WG_DIR_INCREASE, 0, "PFP"},
-        {"fleet-wide shift fails nobody", {130, 131, 129, 130, 132}, 5, WG_DIR_INCREASE, 0,
+        {"fleet-wide shift fails nobody",
+         {130, 131, 129, 130, 132},
+         5,
+         WG_DIR_INCREASE,
+         0,
          "PPPPP"},
         {"noise within the peers passes", {100, 104, 96, 108, 92}, 5, WG_DIR_INCREASE, 0, "PPPPP"},
-        {"identical peers, +5% under the tolerance", {100, 100, 105, 100}, 4, WG_DIR_INCREASE, 0,
+        {"identical peers, +5% under the tolerance",
+         {100, 100, 105, 100},
+         4,
+         WG_DIR_INCREASE,
+         0,
          "PPPP"},
-        {"max_increase 50% lets +30% pass", {100, 101, 130, 99, 100}, 5, WG_DIR_INCREASE, 50,
+        {"max_increase 50% lets +30% pass",
+         {100, 101, 130, 99, 100},
+         5,
+         WG_DIR_INCREASE,
+         50,
          "PPPPP"},
-        {"faster is no regression when increase fails", {100, 101, 70, 99}, 4, WG_DIR_INCREASE, 0,
+        {"faster is no regression when increase fails",
+         {100, 101, 70, 99},
+         4,
+         WG_DIR_INCREASE,
+         0,
          "PPPP"},
-        {"decrease: the lower one fails", {100, 101, 70, 99}, 4, WG_DIR_DECREASE, 0,
-         "PPFP"},
+        {"decrease: the lower one fails", {100, 101, 70, 99}, 4, WG_DIR_DECREASE, 0, "PPFP"},
         {"either catches both", {100, 130, 70, 99, 101}, 5, WG_DIR_EITHER, 0, "PFFPP"},
         {"two targets cannot compare", {100, 130}, 2, WG_DIR_INCREASE, 0, "II"},
         {"three targets, one without data", {100, NAN, 130}, 3, WG_DIR_INCREASE, 0, "III"},
