@@ -4,11 +4,11 @@
  * one check against a refusing source: each target planned with its own source, labels in the
  * query, its own deploy time, an unknown target or deploy-time target refused, nothing passing.
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

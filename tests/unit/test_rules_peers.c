@@ -3,12 +3,12 @@
  * targets with data is inconclusive, direction and max_increase are honoured; the self part
  * goes through wg_rules_eval (errors and no data as for every judge).
  */
-#include <cmocka.h>
-#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
