@@ -93,6 +93,10 @@ struct wg__params {
     int look, max_looks;
     const int *last_tested;
     size_t nlast_tested;
+    /* fleet waves (gate_fleet.c): target=, and deploy_times {target: time} (names owned) */
+    char *target;
+    struct wg_deploy_time *deploy_times;
+    size_t ndeploy_times;
 };
 
 enum wg__route {
@@ -345,5 +349,16 @@ void wg__gate_fleet_peers(struct wg_check_report *rep, int64_t now);
  * wave over its targets under w's policy. */
 void wg__gate_fleet_combine(struct wg_check_report *rep, const struct wg_wave *w,
                             void (*combine_one)(struct wg_check_report *));
+
+/* Request parameters of fleet waves (gate_fleet.c), for gate_server_eval.c. `deploy_times`
+ * of a JSON body: an object of target name -> RFC3339 or Unix seconds, each range-checked
+ * (400 with a reason). clear frees them; copy duplicates them into a flight; key appends
+ * them to a single-flight key. */
+struct cJSON;
+enum wg_err wg__gate_fleet_deploy_times(struct wg__params *p, const struct cJSON *obj, char *err,
+                                        size_t errlen);
+void wg__gate_fleet_params_clear(struct wg__params *p);
+enum wg_err wg__gate_fleet_params_copy(struct wg__params *dst, const struct wg__params *src);
+enum wg_err wg__gate_fleet_params_key(struct wg_buf *b, const struct wg__params *p);
 
 #endif

@@ -60,6 +60,7 @@ INFLUX_URL=${URL[2]} influx_write telemetry "$f" || exit 1
 
 cfg="$WG_TMP/wavegate.yaml"
 cat > "$cfg" <<YAML
+state_dir: $WG_TMP/state
 sources:
   influx-aws-us-east-1: {kind: influxql, url: "${URL[0]}", database: telemetry, retries: 0, timeout: 3s}
   influx-aws-eu-west-1: {kind: influxql, url: "${URL[1]}", database: telemetry, retries: 0, timeout: 3s}
@@ -180,6 +181,31 @@ expect_eq "its window starts at its own deploy" "$TL" \
     "$(jq_get "$out" '[r for r in d["rules"] if r["target"]=="gcp-europe-west1"][0]["window"]["start"]')"
 run check --config "$cfg" --wave prod --feature late --deploy-time "nowhere=$TL"
 expect_eq "a deploy time for an unknown target is refused" 64 "$rc"
+
+# --- the HTTP gate: target= and deploy_times
+SERVE_PID=
+wg_on_exit serve_stop
+serve_start "$cfg" || exit 1
+get() { body=$(curl -s -w '\n%{http_code}' "$@"); code=${body##*$'\n'}; body=${body%$'\n'*}; }
+get "$BASE/v1/gate?wave=prod&feature=slow&deploy_time=$T"
+expect_eq "/v1/gate: the fleet verdict" "fail aws-eu-west-1" \
+    "$(jq_get "$body" 'd["verdict"] + " " + ",".join(t["target"] for t in d["targets"] if t["verdict"]=="fail")')"
+get "$BASE/v1/gate?wave=prod&feature=slow&deploy_time=$T&target=aws-us-east-1"
+expect_eq "/v1/gate target=: that target only" "pass 1" \
+    "$(jq_get "$body" 'd["verdict"] + " " + str(len(d["targets"]))')"
+get -H 'Content-Type: application/json' --data-binary \
+    "{\"wave\":\"prod\",\"features\":[\"late\"],\"deploy_time\":\"$T\",\"deploy_times\":{\"gcp-europe-west1\":\"$TL\"}}" \
+    "$BASE/v1/gate"
+expect_eq "/v1/gate deploy_times: each target at its own deploy" "pass $TL" \
+    "$(jq_get "$body" 'd["verdict"] + " " + d["targets"][2]["deploy_time"]')"
+get -H 'Content-Type: application/json' --data-binary \
+    "{\"wave\":\"prod\",\"features\":[\"late\"],\"deploy_time\":\"$T\"}" "$BASE/v1/gate"
+expect_eq "/v1/gate without them: the late region fails (not served from the cache)" fail \
+    "$(jq_get "$body" 'd["verdict"]')"
+get -H 'Content-Type: application/json' --data-binary \
+    "{\"wave\":\"prod\",\"deploy_times\":{\"gcp-europe-west1\":\"2300-01-01T00:00:00Z\"}}" "$BASE/v1/gate"
+expect_eq "/v1/gate deploy_times are range-checked" 400 "$code"
+serve_stop
 
 # --- one InfluxDB stopped: could not evaluate, never a pass
 kill "${PID[1]}"; wait "${PID[1]}" 2>/dev/null; PID[1]=
