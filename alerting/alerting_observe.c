@@ -103,6 +103,17 @@ static void base_labels(struct wg__labels *ls, const struct wg_check_report *r,
             wg__labels_set(ls, "source", rr->source);
         }
     }
+    /* a fleet wave's rule alerts per target: target, its env and labels (cloud, region) */
+    if (rr && r->fleet && rr->target < r->ntargets) {
+        const struct wg_target_report *t = &r->targets[rr->target];
+        wg__labels_set(ls, "target", t->name);
+        if (t->env) {
+            wg__labels_set(ls, "env", t->env);
+        }
+        for (size_t k = 0; t->target && k < t->target->nlabels; k++) {
+            wg__labels_set(ls, t->target->labels[k].key, t->target->labels[k].value);
+        }
+    }
 }
 
 static void summary(struct wg__labels *an, const struct wg_rule_report *rr, int has_v, double v,
