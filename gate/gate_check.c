@@ -451,7 +451,8 @@ enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req
         }
     }
     if (nq) {
-        rc = wg_collector_run(qs, nq, NULL);
+        struct wg_collector_opts co = {wg__gate_fleet_max_total(qs, nq)}; /* per source bound */
+        rc = wg_collector_run(qs, nq, &co);
         if (rc != WG_OK) {
             /* the run's own cause when it gave one (not the bare code) */
             snprintf(err, errlen, "collector: %s%s%s", wg_strerror(rc), qs[0].errmsg[0] ? ": " : "",

@@ -355,3 +355,35 @@ enum wg_err wg__gate_fleet_params_key(struct wg_buf *b, const struct wg__params 
     }
     return wg_buf_addf(b, "\x1f");
 }
+
+/* ---- concurrency ------------------------------------------------------------------------- */
+
+#define MAX_TOTAL_FLOOR 64 /* the collector's own default */
+#define MAX_TOTAL_CAP 1024 /* sockets one check may hold open at once */
+
+int wg__gate_fleet_max_total(const struct wg_query *qs, size_t nq)
+{
+    const struct wg_source **seen = calloc(nq ? nq : 1, sizeof(*seen));
+    size_t *count = calloc(nq ? nq : 1, sizeof(*count));
+    size_t ns = 0;
+    long total = 0;
+    for (size_t i = 0; seen && count && i < nq; i++) {
+        size_t k = 0;
+        while (k < ns && seen[k] != qs[i].src) {
+            k++;
+        }
+        if (k == ns) {
+            seen[ns++] = qs[i].src;
+        }
+        count[k]++;
+    }
+    for (size_t k = 0; seen && count && k < ns; k++) {
+        long per = seen[k] && seen[k]->max_concurrency > 0 ? seen[k]->max_concurrency : 8;
+        total += (long)count[k] < per ? (long)count[k] : per;
+    }
+    free(seen);
+    free(count);
+    return total < MAX_TOTAL_FLOOR ? MAX_TOTAL_FLOOR
+           : total > MAX_TOTAL_CAP ? MAX_TOTAL_CAP
+                                   : (int)total;
+}

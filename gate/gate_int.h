@@ -361,4 +361,9 @@ void wg__gate_fleet_params_clear(struct wg__params *p);
 enum wg_err wg__gate_fleet_params_copy(struct wg__params *dst, const struct wg__params *src);
 enum wg_err wg__gate_fleet_params_key(struct wg_buf *b, const struct wg__params *p);
 
+/* The overall parallel requests of one check: every source at its own max_concurrency at
+ * once (a fleet's targets side by side, not queued behind the collector's default of 64),
+ * at least 64, at most 1024. */
+int wg__gate_fleet_max_total(const struct wg_query *qs, size_t nq);
+
 #endif
