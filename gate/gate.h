@@ -64,8 +64,10 @@ struct wg_rule_report {
     int has_baseline_window;
     int64_t baseline_start_ns, baseline_end_ns;
     struct wg_rule_result res;
-    int64_t query_ns; /* time the current-window query took (all attempts); 0 if not run */
-    size_t target;    /* index into the report's targets */
+    int64_t query_ns;   /* time the current-window query took (all attempts); 0 if not run */
+    size_t target;      /* index into the report's targets */
+    char *history_wave; /* the history key of `baseline: previous`: "wave/target" for a fleet
+                         * target (each its own history), NULL: the wave's name */
 };
 
 struct wg_feature_report {

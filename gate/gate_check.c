@@ -253,8 +253,9 @@ static enum wg_err evaluate(const struct wg_config *cfg, const struct wg_check_r
             in.baseline_error = query_error(&qs[pl->base_q], bbuf, sizeof(bbuf));
         } else if (rr->rule->baseline.kind == WG_BASELINE_PREVIOUS) {
             const char *dir = req->state_dir ? req->state_dir : cfg->state_dir;
-            if (wg__gate_state_previous(dir, rr->rule, w->name, rr->rule->baseline.previous_count,
-                                        &prev, bbuf, sizeof(bbuf)) != WG_OK) {
+            const char *hw = rr->history_wave ? rr->history_wave : w->name;
+            if (wg__gate_state_previous(dir, rr->rule, hw, rr->rule->baseline.previous_count, &prev,
+                                        bbuf, sizeof(bbuf)) != WG_OK) {
                 in.baseline_error = bbuf;
             }
             in.baseline = &prev;
@@ -430,6 +431,10 @@ enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req
                 rr->feature = feats[f];
                 rr->rule = &feats[f]->rules[i];
                 rr->target = t;
+                if (rep->fleet && !(rr->history_wave = wg_asprintf("%s/%s", w->name, tr->name))) {
+                    rc = WG_ENOMEM;
+                    goto out;
+                }
                 wg_config_effective(rr->rule, w, &rr->p);
                 plans[rep->nrules].rr = rr;
                 rep->nrules++;
@@ -495,6 +500,7 @@ void wg_check_report_free(struct wg_check_report *r)
     for (size_t i = 0; i < r->nrules; i++) {
         free(r->rules[i].query);
         free(r->rules[i].source);
+        free(r->rules[i].history_wave);
         wg_rule_result_clear(&r->rules[i].res);
     }
     free(r->rules);

@@ -281,12 +281,59 @@ static void test_check_targets(void **state)
     wg_diags_free(&d);
 }
 
+/* baseline: previous keeps each fleet target's own history ("wave/target"): one region's
+ * passing values never become another's baseline. */
+static void test_history_per_target(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/wg-fleet-hist-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct wg_rule rule = {0};
+    rule.name = "p95";
+    rule.baseline.kind = WG_BASELINE_PREVIOUS;
+    struct wg_feature feat = {0};
+    feat.name = "f";
+    feat.rules = &rule;
+    feat.nrules = 1;
+    rule.feature = feat.name;
+    struct wg_rule_report rr[2];
+    memset(rr, 0, sizeof(rr));
+    double vals[2] = {10, 99};
+    char *keys[2] = {"prod/a", "prod/b"};
+    for (int i = 0; i < 2; i++) {
+        rr[i].feature = &feat;
+        rr[i].rule = &rule;
+        rr[i].p.min_samples = 1;
+        rr[i].end_ns = T0;
+        rr[i].history_wave = keys[i];
+        rr[i].res = (struct wg_rule_result){.verdict = WG_PASS, .has_value = 1, .value = vals[i],
+                                            .samples = 5};
+    }
+    struct wg_check_report rep = {0};
+    rep.wave = "prod";
+    rep.rules = rr;
+    rep.nrules = 2;
+    wg__gate_state_record(dir, &rep);
+    struct wg_seriesset ss = {0};
+    char err[256];
+    assert_int_equal(wg__gate_state_previous(dir, &rule, "prod/a", 5, &ss, err, sizeof(err)), WG_OK);
+    assert_int_equal(wg_seriesset_points(&ss), 1);
+    assert_true(ss.s[0].v[0] == 10);
+    wg_seriesset_free(&ss);
+    assert_int_equal(wg__gate_state_previous(dir, &rule, "prod", 5, &ss, err, sizeof(err)), WG_OK);
+    assert_int_equal(wg_seriesset_points(&ss), 0); /* not mixed into the wave's own */
+    wg_seriesset_free(&ss);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy_pairs),   cmocka_unit_test(test_policy_percent),
         cmocka_unit_test(test_config_targets), cmocka_unit_test(test_config_errors),
-        cmocka_unit_test(test_check_targets),
+        cmocka_unit_test(test_check_targets), cmocka_unit_test(test_history_per_target),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
