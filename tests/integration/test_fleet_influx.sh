@@ -205,6 +205,29 @@ expect_eq "/v1/gate without them: the late region fails (not served from the cac
 get -H 'Content-Type: application/json' --data-binary \
     "{\"wave\":\"prod\",\"deploy_times\":{\"gcp-europe-west1\":\"2300-01-01T00:00:00Z\"}}" "$BASE/v1/gate"
 expect_eq "/v1/gate deploy_times are range-checked" 400 "$code"
+# analyses: per-target deploy times and target= through the same parameters
+poll_analysis() { # ID SECS -> body of the finished analysis
+    local deadline=$(( $(date +%s) + $2 ))
+    while :; do
+        get "$BASE/v1/analyses/$1"
+        [ "$(jq_get "$body" 'd["status"]')" != running ] && return 0
+        [ "$(date +%s)" -lt "$deadline" ] || return 1
+        sleep 0.1
+    done
+}
+get -H 'Content-Type: application/json' --data-binary \
+    "{\"wave\":\"prod\",\"features\":[\"late\"],\"deploy_time\":\"$T\",\"deploy_times\":{\"gcp-europe-west1\":\"$TL\"},\"interval\":\"100ms\",\"count\":2}" \
+    "$BASE/v1/analyses"
+id=$(jq_get "$body" 'd["id"]')
+poll_analysis "$id" 20
+expect_eq "analysis with deploy_times: passes" "pass" "$(jq_get "$body" 'd["status"]')"
+get -H 'Content-Type: application/json' --data-binary \
+    "{\"wave\":\"prod\",\"features\":[\"slow\"],\"deploy_time\":\"$T\",\"target\":\"aws-eu-west-1\",\"interval\":\"100ms\",\"count\":2}" \
+    "$BASE/v1/analyses"
+id=$(jq_get "$body" 'd["id"]')
+poll_analysis "$id" 20
+expect_eq "analysis of one target: that target fails" "fail aws-eu-west-1" \
+    "$(jq_get "$body" 'd["status"] + " " + d["measurements"][0]["report"]["targets"][0]["target"]')"
 serve_stop
 
 # --- one InfluxDB stopped: could not evaluate, never a pass
