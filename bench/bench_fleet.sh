@@ -110,10 +110,22 @@ bad = [r for r in d["rules"] if r["verdict"] not in ("pass", "warn")]
 assert not bad, bad[0]
 PY
 
+# the same 1000 rendered queries through curl --parallel at the same overall concurrency
+# (50 sources x 8): what the stand-ins and the box allow, whoever the client is
+python3 - "$WG_TMP/out.json" "$cfg" > "$WG_TMP/curl.cfg" <<'PY'
+import json, re, sys, urllib.parse
+d = json.load(open(sys.argv[1]))
+urls = dict(re.findall(r"^  (s\d+): \{kind: influxql, url: '([^']+)'", open(sys.argv[2]).read(), re.M))
+for r in d["rules"]:
+    q = urllib.parse.urlencode({"db": "telemetry", "epoch": "ns", "q": r["query"]})
+    print(f'url = "{urls[r["source"]]}/query?{q}"\noutput = "/dev/null"')
+PY
+
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 timed() { local s e; s=$(date +%s.%N); "$WG" check --config "$cfg" --deploy-time "$T" "$@" >/dev/null; e=$(date +%s.%N); echo "$e - $s" | bc; }
 med_of() { local i; for i in $(seq "$RUNS"); do timed "$@"; done | median; }
 
+t_curl=$(for i in $(seq "$RUNS"); do s=$(date +%s.%N); curl -s --no-progress-meter --parallel --parallel-max 400 -K "$WG_TMP/curl.cfg"; e=$(date +%s.%N); echo "$e - $s" | bc; done | median)
 t1=$(med_of --wave fleet1); t10=$(med_of --wave fleet10); t50=$(med_of --wave fleet50)
 # the slowest single target's own 20 queries: each target of fleet50 alone
 slow=0; slow_t=
@@ -125,6 +137,7 @@ printf 'fleet of 50 targets x 20 rules (1000 queries, 50 sources, %d ms stand-in
 printf '  wall time, 50 targets:             %.3f s\n' "$t50"
 printf '  slowest single target (%s) alone:  %.3f s\n' "$slow_t" "$slow"
 printf '  ratio fleet / slowest target:      %.2f (target <= 1.2)\n' "$(echo "$t50 / $slow" | bc -l)"
+printf '  curl --parallel, same 1000 queries: %.3f s\n' "$t_curl"
 printf '  wall time at 1 / 10 / 50 targets:  %.3f / %.3f / %.3f s\n' "$t1" "$t10" "$t50"
 printf '  growth 1 -> 50 targets:            %.2fx (target <= 1.5)\n' "$(echo "$t50 / $t1" | bc -l)"
 # where the time goes: wavegate's own CPU for the 50-target check
