@@ -29,6 +29,7 @@ static const char USAGE[] =
 static const char CHECK_USAGE[] =
     "usage: wavegate check --config FILE --wave WAVE [--feature NAME]...\n"
     "                      [--deploy-time RFC3339] [--format text|json|junit] [--now RFC3339]\n"
+    "                      [--target NAME] [--deploy-time TARGET=RFC3339]...\n"
     "                      [--wait [--interval D] [--count N | --duration D]\n"
     "                       [--failure-limit N] [--consecutive-failures N]\n"
     "                       [--inconclusive-limit N] [--error-limit N]]\n"
@@ -123,7 +124,8 @@ enum {
     OPT_FAILURE_LIMIT,
     OPT_CONSECUTIVE,
     OPT_INCONCLUSIVE_LIMIT,
-    OPT_ERROR_LIMIT
+    OPT_ERROR_LIMIT,
+    OPT_TARGET
 };
 
 struct opts {
@@ -133,6 +135,9 @@ struct opts {
     int64_t deploy_ns, now_ns;
     int baseline;
     long id;
+    const char *target;
+    struct wg_deploy_time *dts; /* --deploy-time TARGET=T, names owned */
+    size_t ndts;
     int wait;
     struct wg__cmd_wait w;
 };
@@ -169,6 +174,7 @@ static const struct option ALL_OPTS[] = {
     {"consecutive-failures", required_argument, NULL, OPT_CONSECUTIVE},
     {"inconclusive-limit", required_argument, NULL, OPT_INCONCLUSIVE_LIMIT},
     {"error-limit", required_argument, NULL, OPT_ERROR_LIMIT},
+    {"target", required_argument, NULL, OPT_TARGET},
     {"help", no_argument, NULL, 'h'},
 };
 #define NALL_OPTS (sizeof(ALL_OPTS) / sizeof(ALL_OPTS[0]))
@@ -197,6 +203,7 @@ static const char *const CHECK_OPTS[] = {"config",
                                          "consecutive-failures",
                                          "inconclusive-limit",
                                          "error-limit",
+                                         "target",
                                          NULL};
 static const char *const VALIDATE_OPTS[] = {"config", NULL};
 static const char *const QUERY_OPTS[] = {"config", "wave",     "feature", "rule", "deploy-time",
@@ -300,7 +307,30 @@ static int parse_opts(int argc, char **argv, const struct cmd_spec *cs, struct o
         case 'o':
             o->format = optarg;
             break;
+        case OPT_TARGET:
+            o->target = optarg;
+            break;
         case OPT_DEPLOY:
+            if (strchr(optarg, '=')) { /* TARGET=T: one fleet target's own deploy time */
+                const char *eq = strchr(optarg, '=');
+                struct wg_deploy_time *nd = realloc(o->dts, (o->ndts + 1) * sizeof(*nd));
+                if (!nd) {
+                    return WG_EXIT_ERROR;
+                }
+                o->dts = nd;
+                nd[o->ndts].target = NULL;
+                if (eq == optarg || wg__cmd_parse_time(eq + 1, &nd[o->ndts].ns) != 0) {
+                    fprintf(stderr, "wavegate: --deploy-time: want RFC3339 or TARGET=RFC3339: %s\n",
+                            optarg);
+                    return WG_EXIT_USAGE;
+                }
+                if (!(nd[o->ndts].target = wg_strndup(optarg, (size_t)(eq - optarg)))) {
+                    return WG_EXIT_ERROR;
+                }
+                o->ndts++;
+                break;
+            }
+            /* fall through */
         case OPT_NOW:
             if (wg__cmd_parse_time(optarg, c == OPT_DEPLOY ? &o->deploy_ns : &o->now_ns) != 0) {
                 fprintf(stderr, "wavegate: --%s: not an RFC3339 time: %s\n",
@@ -403,6 +433,12 @@ static int parse_opts(int argc, char **argv, const struct cmd_spec *cs, struct o
         fprintf(stderr, "wavegate: --deploy-time: %s\n", terr);
         return WG_EXIT_USAGE;
     }
+    for (size_t i = 0; i < o->ndts; i++) {
+        if (wg_time_check_deploy(o->dts[i].ns, now, terr, sizeof(terr)) != WG_OK) {
+            fprintf(stderr, "wavegate: --deploy-time %s=: %s\n", o->dts[i].target, terr);
+            return WG_EXIT_USAGE;
+        }
+    }
     if (!o->config) {
         fprintf(stderr, "wavegate %s: --config is required\n%s", cs->name, usage);
         return WG_EXIT_USAGE;
@@ -460,7 +496,10 @@ static int cmd_check(int argc, char **argv)
         .now_ns = o.now_ns,
         .state_dir = o.state_dir,
         /* a deploy's answer is history for baseline: previous; --wait records its decision */
-        .record_history = o.deploy_ns != 0,
+        .record_history = o.deploy_ns != 0 || o.ndts != 0,
+        .target = o.target,
+        .deploy_times = o.dts,
+        .ndeploy_times = o.ndts,
     };
     if (o.wait) {
         code = wg__cmd_check_wait(cfg, &req, &o.w, strcmp(fmt, "json") == 0);
@@ -496,6 +535,10 @@ out:
     wg_check_report_free(rep);
     wg_config_free(cfg);
     free(o.features);
+    for (size_t i = 0; i < o.ndts; i++) {
+        free((char *)o.dts[i].target);
+    }
+    free(o.dts);
     return code;
 }
 

@@ -14,6 +14,9 @@
 struct wg_vars {
     const char *env, *wave, *feature, *flag; /* NULL renders as an empty string literal */
     int64_t start_ns, end_ns, window_ns;
+    const char *target;             /* {{ target }}: the fleet target's name */
+    const struct wg_label *labels;  /* {{ <key> }}: the target's labels, strings like env */
+    size_t nlabels;
 };
 
 /* Render tmpl for a query language: strings become escaped string literals (InfluxQL

@@ -144,6 +144,15 @@ static enum wg_err render_one(enum wg_source_kind kind, struct wg_buf *b, const 
     if (IS("window")) {
         return render_window(kind, b, v->window_ns);
     }
+    if (IS("target")) {
+        return render_string(kind, b, v->target);
+    }
+    for (size_t i = 0; i < v->nlabels; i++) {
+        const char *k = v->labels[i].key;
+        if (strlen(k) == n && memcmp(name, k, n) == 0) {
+            return render_string(kind, b, v->labels[i].value);
+        }
+    }
 #undef IS
     return WG_ENOTFOUND;
 }
@@ -193,7 +202,7 @@ enum wg_err wg_collector_render(enum wg_source_kind kind, const char *tmpl,
             e = WG_EINVAL;
             snprintf(err, errlen,
                      "unknown placeholder {{ %.*s }} (known: env, wave, feature, flag, start, "
-                     "end, window)",
+                     "end, window, target, the target's labels)",
                      (int)(z - a < 64 ? z - a : 64), a);
         }
         if (e != WG_OK) {

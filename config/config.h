@@ -61,8 +61,9 @@ const char *wg_reduce_name(enum wg_reduce r);
 enum wg_no_data { WG_NODATA_INCONCLUSIVE = 0, WG_NODATA_PASS, WG_NODATA_FAIL };
 
 /* rate (budget issue): the conditional binomial test of two Poisson rates, numerator events
- * over denominator exposure (rules.h wg_rules_rate_test). */
-enum wg_judge { WG_JUDGE_THRESHOLD = 0, WG_JUDGE_MANN_WHITNEY, WG_JUDGE_RATE };
+ * over denominator exposure (rules.h wg_rules_rate_test). peers (fleet waves): each target
+ * against the other targets of the wave (rules.h wg_rules_peers). */
+enum wg_judge { WG_JUDGE_THRESHOLD = 0, WG_JUDGE_MANN_WHITNEY, WG_JUDGE_RATE, WG_JUDGE_PEERS };
 enum wg_direction { WG_DIR_INCREASE = 0, WG_DIR_DECREASE, WG_DIR_EITHER };
 
 enum wg_baseline_kind {
@@ -177,6 +178,29 @@ struct wg_feature {
     struct wg_pos pos;
 };
 
+/* One target of a fleet wave (config/config_target.c): a region, a cloud, a cluster, each
+ * with its own env, source and labels (placeholders of the queries). Listed or expanded from
+ * a matrix at load time, so the model only ever holds concrete targets. */
+struct wg_target {
+    char *name;
+    char *env;    /* never NULL once loaded: its own, else the wave's */
+    char *source; /* NULL: the wave's source */
+    struct wg_label *labels;
+    size_t nlabels;
+    struct wg_pos pos;
+};
+
+/* How a fleet wave's verdict follows from its targets' (wg_gate_combine_targets):
+ * `require: all` (default) or `require: {max_failed: N|P%, max_unreachable: N|P%,
+ * min_targets: N}`. Unset limits are 0; min_targets 0 means "every target not allowed to be
+ * unreachable must have data". */
+struct wg_wave_policy {
+    struct wg_limit max_failed;
+    struct wg_limit max_unreachable;
+    long min_targets;
+    struct wg_pos pos;
+};
+
 struct wg_wave {
     char *name;
     char *env;
@@ -187,6 +211,9 @@ struct wg_wave {
      * rules of one gate evaluation (rules.h wg_rules_family_apply); 0 = not set, the
      * smallest rule level is used. */
     double gate_false_fail;
+    struct wg_target *targets; /* NULL / 0: the wave is its own single target */
+    size_t ntargets;
+    struct wg_wave_policy policy;
 };
 
 /* The `server:` section (wavegate serve). Decoded by config/config_server.c. */
@@ -243,6 +270,10 @@ char *wg_config_default_state_dir(void);
 const struct wg_source *wg_config_source(const struct wg_config *cfg, const char *name);
 const struct wg_wave *wg_config_wave(const struct wg_config *cfg, const char *name);
 const struct wg_feature *wg_config_feature(const struct wg_config *cfg, const char *name);
+/* The wave's target of that name, or NULL. */
+const struct wg_target *wg_config_target(const struct wg_wave *w, const char *name);
+/* The value of label key on target t, or NULL. */
+const char *wg_config_target_label(const struct wg_target *t, const char *key);
 
 /* The parameters that apply to rule r in wave w: wave defaults < rule's own < rule's
  * per-wave override. Pointers inside (severity) are borrowed from cfg. */

@@ -178,6 +178,7 @@ int wg__config_check_query(struct wg__config_ctx *c, const struct wg__cfg_node *
             found = strlen(wg_placeholders[i]) == (size_t)(e - a) &&
                     memcmp(wg_placeholders[i], a, (size_t)(e - a)) == 0;
         }
+        found = found || wg__config_target_placeholder(c->cfg, a, (size_t)(e - a));
         if (!found) {
             wg__config_err_at(c, &pos, path, "unknown placeholder '%.*s' (known: %s)",
                               (int)(close + 2 - p), p, known.p ? known.p : "");
@@ -394,6 +395,7 @@ static int dec_overrides(struct wg__config_ctx *c, const struct wg__cfg_node *n,
 static const struct wg__config_enum judges[] = {{"threshold", WG_JUDGE_THRESHOLD},
                                                 {"mann-whitney", WG_JUDGE_MANN_WHITNEY},
                                                 {"rate", WG_JUDGE_RATE},
+                                                {"peers", WG_JUDGE_PEERS},
                                                 {NULL, 0}};
 static const struct wg__config_enum outliers[] = {{"iqr", 1}, {"none", 0}, {NULL, 0}};
 
@@ -508,7 +510,7 @@ static void rule_check(struct wg__config_ctx *c, const struct wg__cfg_node *item
         wg__config_check_source_ref(c, wg__config_get(item, "source"), sub, r->source);
     } else {
         for (size_t w = 0; w < cfg->nwaves; w++) {
-            if (!cfg->waves[w].source) {
+            if (!wg__config_wave_sourced(&cfg->waves[w])) {
                 wg__config_err(c, item, path,
                                "rule '%s' has no source and wave '%s' has none: set source on "
                                "the rule or on the wave",

@@ -221,6 +221,24 @@ void wg__config_check_source_ref(struct wg__config_ctx *c, const struct wg__cfg_
 void wg__config_check_wave_ref(struct wg__config_ctx *c, const struct wg__cfg_node *n,
                                const char *path, const char *name);
 
+/* ---- targets (config_target.c) --------------------------------------------------------- */
+
+/* Field decoders of a wave's `targets:` (dst: the struct wg_wave) and `require:` (dst: its
+ * struct wg_wave_policy). */
+int wg__config_dec_targets(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                           const char *path, void *dst, const void *arg);
+int wg__config_dec_policy(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                          const char *path, void *dst, const void *arg);
+/* After a wave decoded: duplicate target names, each target's env (default the wave's) and
+ * source (known, or the wave's), the policy against the target count. */
+void wg__config_check_targets(struct wg__config_ctx *c, const struct wg__cfg_node *item,
+                              const char *path, struct wg_wave *w);
+void wg__config_free_targets(struct wg_wave *w);
+/* 1 when s[0..n) is `target` or a label key of some wave's target (a query placeholder). */
+int wg__config_target_placeholder(const struct wg_config *cfg, const char *s, size_t n);
+/* 1 when every target of w has a source (its own or the wave's). */
+int wg__config_wave_sourced(const struct wg_wave *w);
+
 /* ---- rule parameters (shared by wave defaults, rules and per-wave overrides) ------------- */
 
 /* The fields of struct wg_rule_params, keyed as in YAML. */

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const wg_placeholders[] = {"env",   "wave", "feature", "flag",
-                                       "start", "end",  "window",  NULL};
+const char *const wg_placeholders[] = {"env", "wave",   "feature", "flag", "start",
+                                       "end", "window", "target",  NULL};
 
 const char *wg_reduce_name(enum wg_reduce r)
 {
@@ -52,6 +52,7 @@ void wg__config_free_wave(struct wg_wave *w)
     free(w->env);
     free(w->source);
     wg__config_params_free(&w->defaults);
+    wg__config_free_targets(w);
     memset(w, 0, sizeof(*w));
 }
 

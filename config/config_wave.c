@@ -1,4 +1,5 @@
-/* config_wave.c — the `waves:` section (name, env, source, rule defaults), references to
+/* config_wave.c — the `waves:` section (name, env, source, rule defaults, targets and their
+ * `require:` policy, decoded in config_target.c), references to
  * sources and waves checked for the sections decoded after them, and the top-level
  * `state_dir:` with its default, decided here only (wg_config_default_state_dir).
  */
@@ -25,6 +26,8 @@ static const struct wg__config_field wave_fields[] = {
     {"source", wg__config_dec_str, WAVE(source), NULL, 0, 0},
     {"defaults", dec_params, WAVE(defaults), NULL, 0, 0},
     {"gate", wg__config_dec_wave_gate, WAVE(gate_false_fail), NULL, 0, 0},
+    {"targets", wg__config_dec_targets, 0, NULL, 0, 0},
+    {"require", wg__config_dec_policy, WAVE(policy), NULL, 0, 0},
 };
 #undef WAVE
 
@@ -102,6 +105,7 @@ void wg__config_decode_waves(struct wg__config_ctx *c, const struct wg__cfg_node
         }
         wg__config_path_key(sub2, sizeof(sub2), sub, "source");
         wg__config_check_source_ref(c, wg__config_get(item, "source"), sub2, w->source);
+        wg__config_check_targets(c, item, sub, w);
         cfg->nwaves++;
     }
 }

@@ -22,6 +22,12 @@ enum {
     WG_EXIT_CONFIG = 78
 };
 
+/* A deploy time of one target of a fleet wave (concurrent updates do not land at once). */
+struct wg_deploy_time {
+    const char *target;
+    int64_t ns;
+};
+
 struct wg_check_req {
     const char *wave;
     const char *const *features; /* NULL / 0: every feature */
@@ -40,6 +46,12 @@ struct wg_check_req {
      * (check --deploy-time, /v1/gate with deploy_time); analyses record their final look
      * themselves; monitor ticks and analysis looks never record. */
     int record_history;
+    /* Fleet waves (gate_fleet.c): judge only this target (NULL: every target), and anchor
+     * each named target's window at its own deploy time (others at deploy_ns). A name that
+     * is not a target of the wave is WG_ENOTFOUND. */
+    const char *target;
+    const struct wg_deploy_time *deploy_times;
+    size_t ndeploy_times;
 };
 
 struct wg_rule_report {
@@ -52,13 +64,29 @@ struct wg_rule_report {
     int has_baseline_window;
     int64_t baseline_start_ns, baseline_end_ns;
     struct wg_rule_result res;
-    int64_t query_ns; /* time the current-window query took (all attempts); 0 if not run */
+    int64_t query_ns;   /* time the current-window query took (all attempts); 0 if not run */
+    size_t target;      /* index into the report's targets */
+    char *history_wave; /* the history key of `baseline: previous`: "wave/target" for a fleet
+                         * target (each its own history), NULL: the wave's name */
 };
 
 struct wg_feature_report {
     const struct wg_feature *feature;
     enum wg_verdict verdict;
     double score_pct; /* -1 when scoring is off */
+    size_t target;    /* index into the report's targets */
+};
+
+/* One target's share of a report: rules [rule0, rule0 + nrules) and features
+ * [feature0, feature0 + nfeatures) of the report's arrays. A wave without targets: is one
+ * target named after the wave (target NULL). */
+struct wg_target_report {
+    const struct wg_target *target; /* borrowed; NULL: the wave itself */
+    const char *name, *env, *source;
+    int64_t deploy_ns;
+    enum wg_verdict verdict;
+    size_t rule0, nrules, feature0, nfeatures, njudged;
+    char reason[256];
 };
 
 struct wg_check_report {
@@ -73,6 +101,11 @@ struct wg_check_report {
     size_t nfeatures;
     size_t njudged;   /* rules that count (not dry-run); 0: the verdict is inconclusive */
     char reason[256]; /* why, when the verdict is not the rules' own ("no rules for ..."); or "" */
+    /* Fleet waves: the per-target verdicts the wave policy combined. fleet is 1 when the wave
+     * has targets: (the JSON and text then show them); a wave without is one target. */
+    int fleet;
+    struct wg_target_report *targets;
+    size_t ntargets;
 };
 
 /* Evaluate. WG_ENOTFOUND with a message naming the unknown wave or feature; otherwise WG_OK and
@@ -93,6 +126,19 @@ int wg_gate_exit_code(enum wg_verdict v); /* warn → 0 */
 /* The wave's verdict over its features' verdicts: the worst; no feature at all is
  * INCONCLUSIVE (nothing judged is never a pass). */
 enum wg_verdict wg_gate_combine_features(const enum wg_verdict *v, size_t n);
+
+/* The wave's verdict over its targets' verdicts under the wave policy (gate_fleet.c):
+ * failures beyond max_failed → FAIL; else targets that could not be evaluated beyond
+ * max_unreachable → ERROR (never a pass by omission); else fewer targets with data (pass,
+ * warn, fail) than min_targets (0: every target not allowed to be unreachable) → INCONCLUSIVE;
+ * no target at all or none with data → INCONCLUSIVE; else a tolerated failure, outage, missing
+ * data or a warning → WARN; else PASS. Percentages are of n, rounded down. */
+struct wg_policy_counts {
+    size_t failed, unreachable, nodata, judged, warned;
+    size_t max_failed, max_unreachable, min_targets;
+};
+enum wg_verdict wg_gate_combine_targets(const struct wg_wave_policy *p, const enum wg_verdict *v,
+                                        size_t n, struct wg_policy_counts *counts);
 
 /* ---- bake-time analysis in the foreground (`wavegate check --wait`) ------------------- */
 

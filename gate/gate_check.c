@@ -145,19 +145,19 @@ static struct wg_query *add_query(struct wg_query *qs, size_t *nq, const struct 
 /* Fill windows and render queries for one rule; adds to qs. A rule that cannot be rendered
  * is planned with render_err set, and judged "could not evaluate". */
 static enum wg_err plan_rule(const struct wg_config *cfg, const struct wg_wave *w,
-                             const struct wg_check_req *req, int64_t now, struct plan *pl,
+                             const struct wg_target_report *tr, int64_t now, struct plan *pl,
                              struct wg_query *qs, size_t *nq)
 {
     struct wg_rule_report *rr = pl->rr;
     const struct wg_rule *r = rr->rule;
-    const struct wg_source *src = wg_gate_rule_source(cfg, w, r);
+    const struct wg_source *src = wg__gate_fleet_source(cfg, w, tr, r);
     struct wg_gate_windows win;
     char rerr[256];
 
     pl->cur_q = pl->base_q = pl->cur_den_q = pl->base_den_q = -1;
     int rate = r->judge == WG_JUDGE_RATE;
     const char *field = rate ? r->numerator : r->field;
-    enum wg_err wrc = wg_gate_windows(r, &rr->p, req->deploy_ns, now, &win);
+    enum wg_err wrc = wg_gate_windows(r, &rr->p, tr->deploy_ns, now, &win);
     rr->start_ns = win.start_ns;
     rr->end_ns = win.end_ns;
     rr->has_baseline_window = win.has_baseline;
@@ -176,8 +176,8 @@ static enum wg_err plan_rule(const struct wg_config *cfg, const struct wg_wave *
         return WG_OK;
     }
     char *q = NULL;
-    if (wg_gate_render(src, w, rr->feature, r, win.start_ns, win.end_ns, &q, rerr, sizeof(rerr)) !=
-        WG_OK) {
+    if (wg__gate_fleet_render(src, w, tr, rr->feature, r, win.start_ns, win.end_ns, &q, rerr,
+                              sizeof(rerr)) != WG_OK) {
         snprintf(pl->errbuf, sizeof(pl->errbuf), "query template: %s", rerr);
         pl->render_err = pl->errbuf;
         return WG_OK;
@@ -198,8 +198,8 @@ static enum wg_err plan_rule(const struct wg_config *cfg, const struct wg_wave *
     }
     if (win.has_baseline) {
         char *bq = NULL;
-        if (wg_gate_render(src, w, rr->feature, r, win.baseline_start_ns, win.baseline_end_ns, &bq,
-                           rerr, sizeof(rerr)) != WG_OK) {
+        if (wg__gate_fleet_render(src, w, tr, rr->feature, r, win.baseline_start_ns,
+                                  win.baseline_end_ns, &bq, rerr, sizeof(rerr)) != WG_OK) {
             snprintf(pl->errbuf, sizeof(pl->errbuf), "baseline query template: %s", rerr);
             pl->render_err = pl->errbuf;
             return WG_OK;
@@ -314,8 +314,9 @@ static enum wg_err evaluate(const struct wg_config *cfg, const struct wg_check_r
             in.baseline_error = plan_error(qs, pl->base_q, pl->base_den_q, bbuf, sizeof(bbuf));
         } else if (rr->rule->baseline.kind == WG_BASELINE_PREVIOUS) {
             const char *dir = req->state_dir ? req->state_dir : cfg->state_dir;
-            if (wg__gate_state_previous(dir, rr->rule, w->name, rr->rule->baseline.previous_count,
-                                        &prev, bbuf, sizeof(bbuf)) != WG_OK) {
+            const char *hw = rr->history_wave ? rr->history_wave : w->name;
+            if (wg__gate_state_previous(dir, rr->rule, hw, rr->rule->baseline.previous_count, &prev,
+                                        bbuf, sizeof(bbuf)) != WG_OK) {
                 in.baseline_error = bbuf;
             }
             in.baseline = &prev;
@@ -452,7 +453,7 @@ enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req
 {
     enum wg_err rc = WG_OK;
     const struct wg_feature **feats = NULL;
-    size_t nfeats = 0, nrules = 0, nq = 0;
+    size_t nfeats = 0, nrules = 0, nq = 0, nt = 1;
     struct plan *plans = NULL;
     struct wg_query *qs = NULL;
     struct wg_check_report *rep = NULL;
@@ -475,37 +476,58 @@ enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req
         nrules += feats[f]->nrules;
     }
     rep = calloc(1, sizeof(*rep));
-    plans = calloc(nrules ? nrules : 1, sizeof(*plans));
-    qs = calloc(nrules ? 4 * nrules : 1, sizeof(*qs)); /* current, baseline; x2 for rate */
-    if (!rep || !plans || !qs) {
+    if (!rep || (rc = wg__gate_fleet_targets(w, req, rep, err, errlen)) != WG_OK) {
+        rc = rep ? rc : WG_ENOMEM;
+        goto out;
+    }
+    nt = rep->ntargets; /* every target's rules are planned into one collector batch */
+    plans = calloc(nrules ? nrules * nt : 1, sizeof(*plans));
+    qs = calloc(nrules ? 4 * nrules * nt : 1, sizeof(*qs)); /* current, baseline; x2 for rate */
+    if (!plans || !qs) {
         rc = WG_ENOMEM;
         goto out;
     }
     rep->wave = w->name;
     rep->env = w->env ? w->env : w->name;
+    if (req->target) {
+        rep->env = rep->targets[0].env;
+    }
     rep->deploy_ns = req->deploy_ns;
-    rep->rules = calloc(nrules ? nrules : 1, sizeof(*rep->rules));
-    rep->features = calloc(nfeats ? nfeats : 1, sizeof(*rep->features));
+    rep->rules = calloc(nrules ? nrules * nt : 1, sizeof(*rep->rules));
+    rep->features = calloc(nfeats ? nfeats * nt : 1, sizeof(*rep->features));
     if (!rep->rules || !rep->features) {
         rc = WG_ENOMEM;
         goto out;
     }
-    rep->nfeatures = nfeats;
-    for (size_t f = 0; f < nfeats; f++) {
-        rep->features[f].feature = feats[f];
-        rep->features[f].score_pct = -1;
-        for (size_t i = 0; i < feats[f]->nrules; i++) {
-            struct wg_rule_report *rr = &rep->rules[rep->nrules];
-            rr->feature = feats[f];
-            rr->rule = &feats[f]->rules[i];
-            wg_config_effective(rr->rule, w, &rr->p);
-            plans[rep->nrules].rr = rr;
-            rep->nrules++;
-            rc = plan_rule(cfg, w, req, now, &plans[rep->nrules - 1], qs, &nq);
-            if (rc != WG_OK) {
-                goto out;
+    for (size_t t = 0; t < nt; t++) {
+        struct wg_target_report *tr = &rep->targets[t];
+        tr->rule0 = rep->nrules;
+        tr->feature0 = rep->nfeatures;
+        tr->nfeatures = nfeats;
+        for (size_t f = 0; f < nfeats; f++) {
+            struct wg_feature_report *fr = &rep->features[rep->nfeatures++];
+            fr->feature = feats[f];
+            fr->score_pct = -1;
+            fr->target = t;
+            for (size_t i = 0; i < feats[f]->nrules; i++) {
+                struct wg_rule_report *rr = &rep->rules[rep->nrules];
+                rr->feature = feats[f];
+                rr->rule = &feats[f]->rules[i];
+                rr->target = t;
+                if (rep->fleet && !(rr->history_wave = wg_asprintf("%s/%s", w->name, tr->name))) {
+                    rc = WG_ENOMEM;
+                    goto out;
+                }
+                wg_config_effective(rr->rule, w, &rr->p);
+                plans[rep->nrules].rr = rr;
+                rep->nrules++;
+                rc = plan_rule(cfg, w, tr, now, &plans[rep->nrules - 1], qs, &nq);
+                if (rc != WG_OK) {
+                    goto out;
+                }
             }
         }
+        tr->nrules = rep->nrules - tr->rule0;
     }
     for (size_t i = 0; i < rep->nrules; i++) {
         struct wg_rule_report *rr = &rep->rules[i];
@@ -517,7 +539,8 @@ enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req
         }
     }
     if (nq) {
-        rc = wg_collector_run(qs, nq, NULL);
+        struct wg_collector_opts co = {wg__gate_fleet_max_total(qs, nq)}; /* per source bound */
+        rc = wg_collector_run(qs, nq, &co);
         if (rc != WG_OK) {
             /* the run's own cause when it gave one (not the bare code) */
             snprintf(err, errlen, "collector: %s%s%s", wg_strerror(rc), qs[0].errmsg[0] ? ": " : "",
@@ -529,8 +552,9 @@ enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req
     if (rc != WG_OK) {
         goto out;
     }
-    combine(rep);
-    if (req->record_history) { /* the caller's choice: deploys, not monitor ticks */
+    wg__gate_fleet_peers(rep, now);
+    wg__gate_fleet_combine(rep, w, combine); /* each target, then the wave policy */
+    if (req->record_history) {               /* the caller's choice: deploys, not monitor ticks */
         wg__gate_state_record(req->state_dir ? req->state_dir : cfg->state_dir, rep);
     }
 out:
@@ -559,10 +583,12 @@ void wg_check_report_free(struct wg_check_report *r)
     for (size_t i = 0; i < r->nrules; i++) {
         free(r->rules[i].query);
         free(r->rules[i].source);
+        free(r->rules[i].history_wave);
         wg_rule_result_clear(&r->rules[i].res);
     }
     free(r->rules);
     free(r->features);
+    free(r->targets);
     free(r);
 }
 

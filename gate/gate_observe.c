@@ -106,6 +106,17 @@ static void base_labels(struct wg_alert_labels *ls, const struct wg_check_report
             wg_alert_labels_set(ls, "source", rr->source);
         }
     }
+    /* a fleet wave's rule alerts per target: target, its env and labels (cloud, region) */
+    if (rr && r->fleet && rr->target < r->ntargets) {
+        const struct wg_target_report *t = &r->targets[rr->target];
+        wg_alert_labels_set(ls, "target", t->name);
+        if (t->env) {
+            wg_alert_labels_set(ls, "env", t->env);
+        }
+        for (size_t k = 0; t->target && k < t->target->nlabels; k++) {
+            wg_alert_labels_set(ls, t->target->labels[k].key, t->target->labels[k].value);
+        }
+    }
 }
 
 /* A link to the wave's verdict on a route the server answers (GET /v1/gate?wave=, see

@@ -1,5 +1,6 @@
 /* gate_report.c — the verdict as `check --format json` (also the body of the HTTP gate) and
- * as a readable text table with a reason per rule. Non-finite numbers become null in JSON.
+ * as a readable text table with a reason per rule, grouped by target for fleet waves (each
+ * target's value, verdict and reason). Non-finite numbers become null in JSON.
  */
 #include "gate/gate.h"
 
@@ -70,10 +71,13 @@ static cJSON *threshold_json(const struct wg_rule_params *p)
     return o;
 }
 
-static cJSON *rule_json(const struct wg_rule_report *rr)
+static cJSON *rule_json(const struct wg_check_report *r, const struct wg_rule_report *rr)
 {
     const struct wg_rule_result *res = &rr->res;
     cJSON *o = cJSON_CreateObject();
+    if (r->fleet) {
+        cJSON_AddStringToObject(o, "target", r->targets[rr->target].name);
+    }
     cJSON_AddStringToObject(o, "feature", rr->feature->name);
     cJSON_AddStringToObject(o, "rule", rr->rule->name);
     cJSON_AddStringToObject(o, "verdict", wg_verdict_name(res->verdict));
@@ -144,6 +148,45 @@ static cJSON *rule_json(const struct wg_rule_report *rr)
     return o;
 }
 
+/* Per target: its verdict and reason, and each rule's value, verdict and reason. */
+static cJSON *targets_json(const struct wg_check_report *r)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t t = 0; a && t < r->ntargets; t++) {
+        const struct wg_target_report *tr = &r->targets[t];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "target", tr->name);
+        cJSON_AddStringToObject(o, "env", tr->env ? tr->env : "");
+        if (tr->source) {
+            cJSON_AddStringToObject(o, "source", tr->source);
+        }
+        if (tr->target) {
+            cJSON_AddItemToObject(o, "labels",
+                                  labels_json(tr->target->labels, tr->target->nlabels));
+        }
+        if (tr->deploy_ns) {
+            add_time(o, "deploy_time", tr->deploy_ns);
+        }
+        cJSON_AddStringToObject(o, "verdict", wg_verdict_name(tr->verdict));
+        if (tr->reason[0]) {
+            cJSON_AddStringToObject(o, "reason", tr->reason);
+        }
+        cJSON *rules = cJSON_AddArrayToObject(o, "rules");
+        for (size_t i = 0; i < tr->nrules; i++) {
+            const struct wg_rule_report *rr = &r->rules[tr->rule0 + i];
+            cJSON *ro = cJSON_CreateObject();
+            cJSON_AddStringToObject(ro, "feature", rr->feature->name);
+            cJSON_AddStringToObject(ro, "rule", rr->rule->name);
+            cJSON_AddStringToObject(ro, "verdict", wg_verdict_name(rr->res.verdict));
+            add_num(ro, "value", rr->res.has_value, rr->res.value);
+            cJSON_AddStringToObject(ro, "reason", rr->res.reason);
+            cJSON_AddItemToArray(rules, ro);
+        }
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
 /* The top-level verdict speaks the gate's three outcomes plus "error"; warnings pass. */
 static const char *top_verdict(enum wg_verdict v)
 {
@@ -177,9 +220,15 @@ char *wg_gate_report_json(const struct wg_check_report *r)
         cJSON_AddStringToObject(o, "reason", r->reason);
     }
     cJSON_AddNumberToObject(o, "warnings", (double)warnings);
+    if (r->fleet && r->verdict == WG_WARN) {
+        cJSON_AddStringToObject(o, "warning", r->reason); /* e.g. a failure max_failed allows */
+    }
     cJSON *feats = cJSON_AddArrayToObject(o, "features");
     for (size_t f = 0; f < r->nfeatures; f++) {
         cJSON *fo = cJSON_CreateObject();
+        if (r->fleet) {
+            cJSON_AddStringToObject(fo, "target", r->targets[r->features[f].target].name);
+        }
         cJSON_AddStringToObject(fo, "feature", r->features[f].feature->name);
         cJSON_AddStringToObject(fo, "verdict", top_verdict(r->features[f].verdict));
         if (r->features[f].score_pct >= 0) {
@@ -189,7 +238,10 @@ char *wg_gate_report_json(const struct wg_check_report *r)
     }
     cJSON *rules = cJSON_AddArrayToObject(o, "rules");
     for (size_t i = 0; i < r->nrules; i++) {
-        cJSON_AddItemToArray(rules, rule_json(&r->rules[i]));
+        cJSON_AddItemToArray(rules, rule_json(r, &r->rules[i]));
+    }
+    if (r->fleet) {
+        cJSON_AddItemToObject(o, "targets", targets_json(r));
     }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -232,6 +284,12 @@ void wg_gate_report_text(const struct wg_check_report *r, FILE *f)
     }
     for (size_t i = 0; i < r->nrules; i++) {
         const struct wg_rule_report *rr = &r->rules[i];
+        const struct wg_target_report *tr = r->fleet ? &r->targets[rr->target] : NULL;
+        if (tr && i == tr->rule0) { /* rules are grouped by target */
+            fprintf(f, "%starget %s (env %s, source %s): %s%s%s\n", i ? "\n" : "", tr->name,
+                    tr->env ? tr->env : "", tr->source ? tr->source : "-", upper(tr->verdict),
+                    tr->reason[0] ? " - " : "", tr->reason);
+        }
         char val[32];
         fmt_value(val, sizeof(val), rr->res.has_value, rr->res.value);
         fprintf(f, "%-12s  %-*s  %-*s  %12s  %7zu  %s%s\n", upper(rr->res.verdict), (int)wf,
@@ -260,6 +318,9 @@ void wg_gate_report_text(const struct wg_check_report *r, FILE *f)
             fprintf(f, "feature %s: %s (score %.1f%%)\n", fr->feature->name, upper(fr->verdict),
                     fr->score_pct);
         }
+    }
+    for (size_t t = 0; r->fleet && r->nrules == 0 && t < r->ntargets; t++) {
+        fprintf(f, "target %s: %s\n", r->targets[t].name, upper(r->targets[t].verdict));
     }
     if (r->reason[0]) {
         fprintf(f, "reason: %s\n", r->reason);

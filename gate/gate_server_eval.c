@@ -73,6 +73,7 @@ void wg__params_clear(struct wg__params *p)
     free(p->canary);
     free(p->checksum);
     free(p->phase);
+    wg__gate_fleet_params_clear(p);
     memset(p, 0, sizeof(*p));
 }
 
@@ -204,6 +205,14 @@ static enum wg_err set_param(struct wg__params *p, const char *k, const char *v,
         free(p->deploy_id);
         return (p->deploy_id = wg_strdup(v)) ? WG_OK : WG_ENOMEM;
     }
+    if (!strcmp(k, "target")) {
+        if (!valid_name(v, strlen(v))) {
+            snprintf(err, errlen, "target: want a name of 1-255 printable bytes");
+            return WG_EINVAL;
+        }
+        free(p->target);
+        return (p->target = wg_strdup(v)) ? WG_OK : WG_ENOMEM;
+    }
     return WG_OK; /* other keys (consumer, ...) are informational */
 }
 
@@ -256,7 +265,11 @@ static enum wg_err json_member(struct wg__params *p, const cJSON *it, int flagge
     }
     int known = !strcmp(k, "wave") || !strcmp(k, "stage") || !strcmp(k, "feature") ||
                 !strcmp(k, "features") || !strcmp(k, "deploy_time") || !strcmp(k, "mode") ||
-                !strcmp(k, "inconclusive") || !strcmp(k, "deploy_id");
+                !strcmp(k, "inconclusive") || !strcmp(k, "deploy_id") ||
+                !strcmp(k, "target");
+    if (!strcmp(k, "deploy_times")) {
+        return wg__gate_fleet_deploy_times(p, it, err, errlen);
+    }
     if (!known) {
         return WG_OK;
     }
@@ -419,7 +432,10 @@ struct wg__verdict *wg__server_eval_report(struct wg_server *s, struct wg__cfgre
         .last_tested = p->last_tested,
         .nlast_tested = p->nlast_tested,
         /* a deploy-anchored gate answer is history; analysis looks record their final one */
-        .record_history = p->deploy_ns != 0 && p->look == 0,
+        .record_history = (p->deploy_ns != 0 || p->ndeploy_times) && p->look == 0,
+        .target = p->target,
+        .deploy_times = p->deploy_times,
+        .ndeploy_times = p->ndeploy_times,
     };
     int64_t t0 = wg_mono_ns();
     enum wg_err rc;
@@ -466,7 +482,8 @@ static char *make_key(struct wg__params *p)
         wg_buf_adds(&b, p->features[i]);
         wg_buf_adds(&b, "\x1e");
     }
-    if (wg_buf_addf(&b, "\x1f%lld", (long long)p->deploy_ns) != WG_OK) {
+    if (wg_buf_addf(&b, "\x1f%lld", (long long)p->deploy_ns) != WG_OK ||
+        wg__gate_fleet_params_key(&b, p) != WG_OK) {
         wg_buf_free(&b);
         return NULL;
     }
@@ -613,6 +630,10 @@ static enum wg_err flight_start(struct wg_server *s, struct wg__req *r, char *ke
     f->p.deploy_ns = r->p.deploy_ns;
     for (size_t i = 0; i < r->p.nfeatures; i++) {
         f->p.features[f->p.nfeatures++] = wg_strdup(r->p.features[i]);
+    }
+    if (wg__gate_fleet_params_copy(&f->p, &r->p) != WG_OK) {
+        free(f->p.wave); /* never answer a one-target question for another: an error */
+        f->p.wave = NULL;
     }
     pthread_t th;
     pthread_attr_t at;

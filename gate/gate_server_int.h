@@ -58,6 +58,10 @@ struct wg__params {
     char *deploy_id;
     char *canary, *checksum, *phase;
     int threshold;
+    /* fleet waves (gate_fleet.c): target=, and deploy_times {target: time} (names owned) */
+    char *target;
+    struct wg_deploy_time *deploy_times;
+    size_t ndeploy_times;
 };
 
 enum wg__route {
@@ -362,5 +366,16 @@ unsigned wg__flagger_status(struct wg_server *s, struct wg__req *r, const struct
 int wg__server_ready_self(struct wg_server *s, char *why, size_t whylen);
 /* systemd Type=notify: send state ("READY=1", "STOPPING=1") to $NOTIFY_SOCKET, if set. */
 void wg__server_sd_notify(const char *state);
+
+/* Request parameters of fleet waves (gate_fleet.c), for gate_server_eval.c. `deploy_times`
+ * of a JSON body: an object of target name -> RFC3339 or Unix seconds, each range-checked
+ * (400 with a reason). clear frees them; copy duplicates them into a flight; key appends
+ * them to a single-flight key. */
+struct cJSON;
+enum wg_err wg__gate_fleet_deploy_times(struct wg__params *p, const struct cJSON *obj, char *err,
+                                        size_t errlen);
+void wg__gate_fleet_params_clear(struct wg__params *p);
+enum wg_err wg__gate_fleet_params_copy(struct wg__params *dst, const struct wg__params *src);
+enum wg_err wg__gate_fleet_params_key(struct wg_buf *b, const struct wg__params *p);
 
 #endif

@@ -140,7 +140,8 @@ void wg__gate_state_record(const char *state_dir, const struct wg_check_report *
             sqlite3_bind_int64(st, 1, rr->end_ns);
             sqlite3_bind_text(st, 2, rr->feature->name, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 3, rr->rule->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 4, rep->wave, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 4, rr->history_wave ? rr->history_wave : rep->wave, -1,
+                              SQLITE_STATIC); /* a fleet target's own history */
             sqlite3_bind_text(st, 5, record_verdict(rr), -1, SQLITE_STATIC);
             if (rr->res.has_value) {
                 sqlite3_bind_double(st, 6, rr->res.value);

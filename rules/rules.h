@@ -78,6 +78,7 @@ struct wg_rule_result {
      * evaluation, whatever the verdict (a pass in an incomplete window reads inconclusive
      * but was tested): what a bake-time analysis records as the rule's last tested look. */
     int tested;
+    int peers_pending; /* judge: peers: value reduced, verdict awaits wg_rules_peers */
 };
 
 /* Inputs of one evaluation. baseline is NULL unless the rule has one; for baseline: previous
@@ -236,5 +237,23 @@ enum wg_verdict wg_limits_step(const struct wg_limits *l, struct wg_limits_state
 /* End a run early (count 0, or the caller stops): the verdict a crossed limit decided, else
  * PASS / WARN if at least one measurement succeeded, else INCONCLUSIVE. */
 enum wg_verdict wg_limits_finish(const struct wg_limits *l, struct wg_limits_state *st);
+
+/* ---- peer judgement (rules_peers.c) ------------------------------------------------------- */
+
+/* One target's result of a `judge: peers` rule. wg_rules_eval leaves it peers_pending with
+ * its own value (every point of the window reduced with p->reduce) when it has data. */
+struct wg_peer {
+    const char *name;
+    struct wg_rule_result *res;
+};
+
+/* Judge each pending target against the others of the same wave and window (leave-one-out):
+ * the median and MAD (scaled by 1.4826, floored at 1% of the median) of the other targets'
+ * values; a target fails when its robust z exceeds the one-sided normal quantile of
+ * alpha / n (the false-fail budget split over the n targets judged) AND its change against
+ * the peers' median exceeds max_increase (max_decrease; default 10%) in p->direction. A
+ * shift of the whole fleet moves the median too and fails nobody (left to baseline rules).
+ * Fewer than 3 targets with data: every pending one is INCONCLUSIVE. Pure. */
+void wg_rules_peers(const struct wg_rule_params *p, struct wg_peer *peers, size_t n, double alpha);
 
 #endif

@@ -640,6 +640,9 @@ enum wg_err wg_rules_eval(const struct wg_rule_input *in, struct wg_rule_result 
     int mw = r->judge == WG_JUDGE_MANN_WHITNEY, rate = r->judge == WG_JUDGE_RATE;
     memset(out, 0, sizeof(*out));
     out->dry_run = p->dry_run;
+    if (!in->error && r->judge == WG_JUDGE_PEERS) {
+        return wg__rules_peers_self(in, out); /* judged across targets: rules_peers.c */
+    }
     if (check_inputs(in, out) != WG_OK) {
         return WG_OK; /* judged: could not evaluate */
     }

@@ -60,4 +60,8 @@ void wg__rules_test_verdict(struct wg_group_result *g, double level, int family)
 /* The rule's verdict, value and reason from its worst group (rules_family.c). */
 void wg__rules_summarize(struct wg_rule_result *out);
 
+/* judge: peers, the part wg_rules_eval does per target (rules_peers.c): the target's own
+ * value, left peers_pending for wg_rules_peers; no data follows no_data. */
+enum wg_err wg__rules_peers_self(const struct wg_rule_input *in, struct wg_rule_result *out);
+
 #endif

@@ -161,7 +161,7 @@ static void test_errors(void **state)
                      WG_EINVAL);
     assert_null(out);
     assert_string_equal(err, "unknown placeholder {{ region }} (known: env, wave, feature, flag, "
-                             "start, end, window)");
+                             "start, end, window, target, the target's labels)");
     assert_int_equal(wg_collector_render(WG_SRC_FLUX, "x {{ env ", &v, &out, err, sizeof(err)),
                      WG_EINVAL);
     assert_string_equal(err, "unclosed placeholder at offset 2");

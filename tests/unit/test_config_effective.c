@@ -197,7 +197,7 @@ static void test_names(void **state)
             fail();
         }
     }
-    static const char *const want[] = {"env", "wave", "feature", "flag", "start", "end", "window"};
+    static const char *const want[] = {"env", "wave", "feature", "flag", "start", "end", "window", "target"};
     size_t n = 0;
     while (wg_placeholders[n]) {
         n++;

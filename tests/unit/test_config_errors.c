@@ -68,7 +68,7 @@ static const struct ecase cases[] = {
     {"unknown wave key",
      "waves:\n  - name: w\n    colour: blue\n",
      {"t.yaml:3:5: waves[0].colour: unknown key 'colour' (allowed: name, env, source, "
-      "defaults, gate)"},
+      "defaults, gate, targets, require)"},
      1},
     /* duplicate keys say where the first one was */
     {"duplicate key",
@@ -317,7 +317,7 @@ static const struct ecase cases[] = {
      BASE "  f:\n    rules:\n      - name: r\n"
           "        query: SELECT x FROM y WHERE env = {{ envv }}\n",
      {"t.yaml:12:44: features.f.rules[0].query: unknown placeholder '{{ envv }}' (known: env, "
-      "wave, feature, flag, start, end, window)"},
+      "wave, feature, flag, start, end, window, target)"},
      1},
     {"unknown placeholder double-quoted",
      BASE "  f:\n    rules:\n      - name: r\n"

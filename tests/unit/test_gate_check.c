@@ -211,7 +211,7 @@ static void test_report_json(void **state)
     snprintf(rr.res.reason, sizeof(rr.res.reason), "p95 190 > warn_max 180");
     rr.res.groups = groups;
     rr.res.ngroups = 2;
-    struct wg_feature_report fr = {&f, WG_WARN, -1};
+    struct wg_feature_report fr = {&f, WG_WARN, -1, 0};
     struct wg_check_report rep;
     memset(&rep, 0, sizeof(rep));
     rep.verdict = WG_WARN;

@@ -247,6 +247,59 @@ static void test_labels_annotations_fingerprint(void **st)
     world_free(&w);
 }
 
+/* A fleet wave: each rule's alert carries its target, the target's env and labels, so the
+ * same rule failing in two regions is two alerts. */
+static void test_fleet_target_labels(void **st)
+{
+    (void)st;
+    struct world w;
+    struct fixture f;
+    world_init(&w, "");
+    fixture_init(&f, WG_PASS, WG_PASS);
+    struct wg_label l0[2] = {{"cloud", "aws"}, {"region", "us-east-1"}};
+    struct wg_label l1[2] = {{"cloud", "gcp"}, {"region", "europe-west1"}};
+    struct wg_target tg[2] = {{.name = "aws-use1", .env = "prod", .labels = l0, .nlabels = 2},
+                              {.name = "gcp-euw1", .env = "prod-eu", .labels = l1, .nlabels = 2}};
+    struct wg_target_report trs[2] = {
+        {.target = &tg[0], .name = "aws-use1", .env = "prod", .rule0 = 0, .nrules = 2},
+        {.target = &tg[1], .name = "gcp-euw1", .env = "prod-eu", .rule0 = 2, .nrules = 2}};
+    /* error-rate fails in both targets: rules 1 (target 0) and 3 (target 1) */
+    f.rr[2].target = f.rr[3].target = 1;
+    f.rr[3].rule = &f.rules[1];
+    f.rr[3].source = "local";
+    f.rr[3].p = f.rr[1].p;
+    f.rr[3].res = (struct wg_rule_result){.verdict = WG_FAIL, .has_value = 1, .value = 90};
+    f.rep.fleet = 1;
+    f.rep.targets = trs;
+    f.rep.ntargets = 2;
+    cJSON *got = step(&w, &f.rep, T0);
+    int seen = 0;
+    const cJSON *al;
+    cJSON_ArrayForEach(al, got)
+    {
+        const char *n = lab(al, "labels", "alertname");
+        if (!n || strcmp(n, "HighErrorRate") != 0) {
+            continue;
+        }
+        const char *t = lab(al, "labels", "target");
+        assert_non_null(t);
+        if (!strcmp(t, "aws-use1")) {
+            assert_string_equal(lab(al, "labels", "cloud"), "aws");
+            assert_string_equal(lab(al, "labels", "region"), "us-east-1");
+            assert_string_equal(lab(al, "labels", "env"), "prod");
+            seen |= 1;
+        } else if (!strcmp(t, "gcp-euw1")) {
+            assert_string_equal(lab(al, "labels", "cloud"), "gcp");
+            assert_string_equal(lab(al, "labels", "region"), "europe-west1");
+            assert_string_equal(lab(al, "labels", "env"), "prod-eu");
+            seen |= 2;
+        }
+    }
+    assert_int_equal(seen, 3);
+    cJSON_Delete(got);
+    world_free(&w);
+}
+
 static int cmpstr(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -363,6 +416,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_labels_annotations_fingerprint),
+        cmocka_unit_test(test_fleet_target_labels),
         cmocka_unit_test(test_nodata_error_mapping),
         cmocka_unit_test(test_source_unreachable_inhibits),
         cmocka_unit_test(test_gate_event),

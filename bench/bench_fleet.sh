@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# bench_fleet.sh — a fleet wave of 50 targets x 20 rules on 50 sources: 49 stand-in servers on
+# loopback that answer /query in InfluxDB 1.x's exact JSON format after a fixed 20 ms, plus one
+# real InfluxDB 1.x. Reports (medians of $RUNS runs) the fleet's wall time against the slowest
+# single target's own 20 queries (`check --target`), and the wall time at 1, 10 and 50 targets.
+# usage: bench/bench_fleet.sh [BUILD_DIR]   (a Release build: cmake -B build-rel -DCMAKE_BUILD_TYPE=Release)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+build=${1:-$root/build}
+WG=$build/wavegate
+RUNS=${RUNS:-7}
+LAT_MS=${LAT_MS:-20}
+source "$root/tests/integration/lib.sh"
+
+influx_start || exit 1
+influx_query "" 'CREATE DATABASE "telemetry"' || exit 1
+now=$(date +%s)
+deploy=$(( now / 60 * 60 - 11 * 60 ))
+T=$(date -u -d "@$deploy" +%Y-%m-%dT%H:%M:%SZ)
+: > "$WG_TMP/real.lp"
+for t in $(seq "$deploy" 10 $(( deploy + 600 ))); do echo "http,region=r49 p95=100 $t" >> "$WG_TMP/real.lp"; done
+influx_write telemetry "$WG_TMP/real.lp" || exit 1
+
+# 49 stand-ins in one asyncio process (one port each): InfluxDB 1.x's /query answer, as
+# /work/shared/fixtures' real answers have it, after LAT_MS.
+cat > "$WG_TMP/standin.py" <<'PY'
+import asyncio, json, os, signal, socket, sys, time
+n, lat = int(sys.argv[1]), float(sys.argv[2]) / 1000
+t = int(time.time()) * 10**9
+body = json.dumps({"results": [{"statement_id": 0, "series": [{"name": "http",
+       "columns": ["time", "max"], "values": [[t - 60 * 10**9, 100], [t, 101]]}]}]},
+       separators=(",", ":")).encode() + b"\n"
+ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+          b"X-Influxdb-Version: 1.6.7\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+async def handle(reader, writer):
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            clen = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    clen = int(line.split(b":")[1])
+            if clen:
+                await reader.readexactly(clen)
+            await asyncio.sleep(lat)
+            writer.write(ANSWER)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    writer.close()
+async def serve(socks):
+    for so in socks:
+        await asyncio.start_server(handle, sock=so, backlog=512)
+    await asyncio.Event().wait()
+# every port bound here, then served by PROCS processes (the box has more than one core)
+socks = []
+for _ in range(n):
+    so = socket.socket()
+    so.bind(("127.0.0.1", 0))
+    so.listen(512)
+    socks.append(so)
+print(" ".join(str(so.getsockname()[1]) for so in socks), flush=True)
+procs = int(sys.argv[3]) if len(sys.argv) > 3 else 4
+kids = []
+for k in range(procs - 1):
+    pid = os.fork()
+    if pid == 0:
+        asyncio.run(serve(socks[k::procs]))
+    kids.append(pid)
+def stop(*_):
+    for pid in kids:  # the children this process forked, by their id
+        os.kill(pid, signal.SIGTERM)
+    os._exit(0)
+signal.signal(signal.SIGTERM, stop)
+asyncio.run(serve(socks[procs - 1::procs]))
+PY
+coproc STANDIN { exec python3 "$WG_TMP/standin.py" 49 "$LAT_MS" "${PROCS:-4}"; }
+standin_stop() { kill "$STANDIN_PID" 2>/dev/null || true; }
+wg_on_exit standin_stop
+read -r -u "${STANDIN[0]}" ports_line
+read -r -a ports <<< "$ports_line"
+
+cfg=$WG_TMP/fleet.yaml
+python3 - "$INFLUX_URL" "${ports[@]}" > "$cfg" <<'PY'
+import sys
+url, ports = sys.argv[1], sys.argv[2:]
+print("sources:")
+for i, p in enumerate(ports):
+    print(f"  s{i}: {{kind: influxql, url: 'http://127.0.0.1:{p}', database: telemetry, chunk_size: 0}}")
+print(f"  s49: {{kind: influxql, url: '{url}', database: telemetry, chunk_size: 0}}")
+print("waves:")
+for n in (1, 10, 50):
+    print(f"  - name: fleet{n}\n    targets:")
+    # fleet1: one stand-in target; fleet10 and fleet50 add stand-ins and the real InfluxDB
+    for i in ([0] if n == 1 else list(range(n - 1)) + [49]):
+        print(f"      - {{name: r{i}, source: s{i}, labels: {{region: r{i}}}}}")
+print("features:\n  f:\n    rules:")
+for r in range(20):
+    print(f"      - name: q{r}\n        query: SELECT max(p95) FROM http WHERE region = {{{{ region }}}} "
+          f"AND time >= {{{{ start }}}} AND time < {{{{ end }}}} AND p95 > {r - 100}\n"
+          f"        reduce: max\n        window: 10m\n        threshold: {{max: 1000}}")
+PY
+"$WG" validate --config "$cfg" >/dev/null
+"$WG" check --config "$cfg" --wave fleet50 --deploy-time "$T" --format json > "$WG_TMP/out.json" || true
+python3 - "$WG_TMP/out.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d["targets"]) == 50 and len(d["rules"]) == 1000, (len(d["targets"]), len(d["rules"]))
+bad = [r for r in d["rules"] if r["verdict"] not in ("pass", "warn")]
+assert not bad, bad[0]
+PY
+
+# the same 1000 rendered queries through curl --parallel at the same overall concurrency
+# (50 sources x 8): what the stand-ins and the box allow, whoever the client is
+python3 - "$WG_TMP/out.json" "$cfg" > "$WG_TMP/curl.cfg" <<'PY'
+import json, re, sys, urllib.parse
+d = json.load(open(sys.argv[1]))
+urls = dict(re.findall(r"^  (s\d+): \{kind: influxql, url: '([^']+)'", open(sys.argv[2]).read(), re.M))
+for r in d["rules"]:
+    q = urllib.parse.urlencode({"db": "telemetry", "epoch": "ns", "q": r["query"]})
+    print(f'url = "{urls[r["source"]]}/query?{q}"\noutput = "/dev/null"')
+PY
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+timed() { local s e; s=$(date +%s.%N); "$WG" check --config "$cfg" --deploy-time "$T" "$@" >/dev/null; e=$(date +%s.%N); echo "$e - $s" | bc; }
+med_of() { local i; for i in $(seq "$RUNS"); do timed "$@"; done | median; }
+
+t_curl=$(for i in $(seq "$RUNS"); do s=$(date +%s.%N); curl -s --no-progress-meter --parallel --parallel-max 400 -K "$WG_TMP/curl.cfg"; e=$(date +%s.%N); echo "$e - $s" | bc; done | median)
+t1=$(med_of --wave fleet1); t10=$(med_of --wave fleet10); t50=$(med_of --wave fleet50)
+# the slowest single target's own 20 queries: each target of fleet50 alone
+slow=0; slow_t=
+for i in $(seq 0 48) 49; do
+    t=$(RUNS=3 med_of --wave fleet50 --target "r$i")
+    if [ "$(echo "$t > $slow" | bc)" = 1 ]; then slow=$t; slow_t=r$i; fi
+done
+printf 'fleet of 50 targets x 20 rules (1000 queries, 50 sources, %d ms stand-ins + 1 real InfluxDB)\n' "$LAT_MS"
+printf '  wall time, 50 targets:             %.3f s\n' "$t50"
+printf '  slowest single target (%s) alone:  %.3f s\n' "$slow_t" "$slow"
+printf '  ratio fleet / slowest target:      %.2f (target <= 1.2)\n' "$(echo "$t50 / $slow" | bc -l)"
+printf '  curl --parallel, same 1000 queries: %.3f s\n' "$t_curl"
+printf '  wall time at 1 / 10 / 50 targets:  %.3f / %.3f / %.3f s\n' "$t1" "$t10" "$t50"
+printf '  growth 1 -> 50 targets:            %.2fx (target <= 1.5)\n' "$(echo "$t50 / $t1" | bc -l)"
+# where the time goes: wavegate's own CPU for the 50-target check
+/usr/bin/time -f '  wavegate CPU, 50 targets:          %U s user + %S s sys (wall %e s)' \
+    "$WG" check --config "$cfg" --deploy-time "$T" --wave fleet50 >/dev/null 2>"$WG_TMP/time" || true
+tail -1 "$WG_TMP/time"
+printf '  load average during the run:       %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

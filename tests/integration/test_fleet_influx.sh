@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# test_fleet_influx.sh — a fleet wave over three real InfluxDB 1.x servers on loopback, three
+# regions of two clouds, each with its own data: all healthy passes; one regressed fails the
+# wave naming it; max_failed: 1 passes with a warning naming it; one InfluxDB stopped is
+# "could not evaluate" (exit 3); a region 30% slower than its peers but under the threshold
+# fails `judge: peers` (and a fleet-wide shift does not); per-target deploy times are honoured.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+WG=${WG_BIN:?WG_BIN must point at the wavegate binary}
+
+run() { out=$("$WG" "$@" 2>"$WG_TMP/stderr"); rc=$?; err=$(cat "$WG_TMP/stderr"); }
+
+# Three servers: lib.sh's influx_start, each in its own directory.
+declare -a URL PID
+base_tmp=$WG_TMP
+stop_all() { for p in "${PID[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
+wg_on_exit stop_all
+for i in 0 1 2; do
+    mkdir -p "$base_tmp/r$i"
+    WG_TMP="$base_tmp/r$i" influx_start || exit 1
+    URL[$i]=$INFLUX_URL; PID[$i]=$INFLUX_PID
+    INFLUX_PID=
+    influx_query "" 'CREATE DATABASE "telemetry"' || exit 1
+done
+WG_TMP=$base_tmp
+
+# The deploy 11 minutes ago; region 2 (gcp-europe-west1) deployed 3 minutes after the rest.
+deploy=$(( $(date +%s) / 60 * 60 - 11 * 60 ))
+late=$(( deploy + 180 ))
+T=$(date -u -d "@$deploy" +%Y-%m-%dT%H:%M:%SZ)
+TL=$(date -u -d "@$late" +%Y-%m-%dT%H:%M:%SZ)
+
+REGION=(us-east-1 eu-west-1 europe-west1)
+# write I SERVICE P95 [FROM] — one point every 10 s over the hour before now, p95 = P95 ms
+# from FROM on (before it 100 ms), tagged with the region's name.
+write() {
+    local i=$1 svc=$2 p95=$3 from=${4:-$deploy} f="$WG_TMP/w$i-$2.lp" t r=${REGION[$1]}
+    : > "$f"
+    for t in $(seq $(( deploy - 1800 )) 10 $(( $(date +%s) - 1 ))); do
+        v=100; [ "$t" -ge "$from" ] && v=$p95
+        echo "http,service=$svc,region=$r p95=$v,errors=0 $t" >> "$f"
+    done
+    INFLUX_URL=${URL[$i]} influx_write telemetry "$f" || exit 1
+}
+# healthy everywhere; "slow" regressed in region 1; "peer" 30% slower in region 1 (under
+# the 250 ms threshold); "shift" 30% slower everywhere; "late" regressed in region 2 only in
+# the 3 minutes before its own deploy.
+for i in 0 1 2; do
+    write "$i" healthy 100
+    write "$i" shift 130
+done
+write 0 slow 100; write 1 slow 400; write 2 slow 100
+write 0 peer 101; write 1 peer 130; write 2 peer 99
+write 0 late 100; write 1 late 100
+write 2 late 100 "$late"
+# region 2 was bad between the fleet deploy and its own: 3 minutes at 900 ms
+f="$WG_TMP/w2-late-bad.lp"; : > "$f"
+for t in $(seq "$deploy" 10 $(( late - 10 ))); do echo "http,service=late,region=europe-west1 p95=900,errors=0 $t" >> "$f"; done
+INFLUX_URL=${URL[2]} influx_write telemetry "$f" || exit 1
+
+cfg="$WG_TMP/wavegate.yaml"
+cat > "$cfg" <<YAML
+state_dir: $WG_TMP/state
+sources:
+  influx-aws-us-east-1: {kind: influxql, url: "${URL[0]}", database: telemetry, retries: 0, timeout: 3s}
+  influx-aws-eu-west-1: {kind: influxql, url: "${URL[1]}", database: telemetry, retries: 0, timeout: 3s}
+  influx-gcp-europe-west1: {kind: influxql, url: "${URL[2]}", database: telemetry, retries: 0, timeout: 3s}
+waves:
+  - name: prod
+    targets:
+      - {name: aws-us-east-1, source: influx-aws-us-east-1, labels: {cloud: aws, region: us-east-1}}
+      - {name: aws-eu-west-1, source: influx-aws-eu-west-1, labels: {cloud: aws, region: eu-west-1}}
+      - {name: gcp-europe-west1, source: influx-gcp-europe-west1, labels: {cloud: gcp, region: europe-west1}}
+  - name: prod-tolerant
+    require: {max_failed: 1}
+    targets:
+      matrix: {cloud: [aws], region: [us-east-1, eu-west-1]}
+      source: "influx-{{ cloud }}-{{ region }}"
+  - name: prod-matrix
+    require: {max_failed: 1}
+    targets:
+      - {name: aws-us-east-1, source: influx-aws-us-east-1, labels: {cloud: aws, region: us-east-1}}
+      - {name: aws-eu-west-1, source: influx-aws-eu-west-1, labels: {cloud: aws, region: eu-west-1}}
+      - {name: gcp-europe-west1, source: influx-gcp-europe-west1, labels: {cloud: gcp, region: europe-west1}}
+features:
+YAML
+for svc in healthy slow late shift; do cat >> "$cfg" <<YAML
+  $svc:
+    rules:
+      - name: p95
+        query: "SELECT max(p95) FROM http WHERE service = '$svc' AND time >= {{ start }} AND time < {{ end }} AND region = {{ region }} GROUP BY time(10s)"
+        reduce: max
+        window: 5m
+        threshold: {max: 250}
+YAML
+done
+for svc in peer shift; do cat >> "$cfg" <<YAML
+  $svc-peers:
+    rules:
+      - name: p95-vs-peers
+        judge: peers
+        query: "SELECT max(p95) FROM http WHERE service = '$svc' AND time >= {{ start }} AND time < {{ end }} GROUP BY time(10s)"
+        reduce: p95
+        window: 5m
+YAML
+done
+# the peer feature's absolute rule: 130 ms is under the 250 ms threshold
+cat >> "$cfg" <<YAML
+  peer:
+    rules:
+      - name: p95
+        query: "SELECT max(p95) FROM http WHERE service = 'peer' AND time >= {{ start }} AND time < {{ end }} GROUP BY time(10s)"
+        reduce: max
+        window: 5m
+        threshold: {max: 250}
+YAML
+
+run validate --config "$cfg"
+expect_eq "validate: fleet config is valid" 0 "$rc"
+[ "$rc" = 0 ] || echo "$out $err"
+
+# --- all healthy
+run check --config "$cfg" --wave prod --feature healthy --deploy-time "$T" --format json
+expect_eq "all healthy: exit 0" 0 "$rc"
+expect_eq "all healthy: three targets judged" "pass,pass,pass" \
+    "$(jq_get "$out" '",".join(t["verdict"] for t in d["targets"])')"
+expect_eq "all healthy: each target used its own source" \
+    "influx-aws-us-east-1,influx-aws-eu-west-1,influx-gcp-europe-west1" \
+    "$(jq_get "$out" '",".join(r["source"] for r in d["rules"])')"
+expect_match "region placeholder rendered per target" "'europe-west1'" \
+    "$(jq_get "$out" 'd["rules"][2]["query"]')"
+
+# --- one regressed
+run check --config "$cfg" --wave prod --feature slow --deploy-time "$T" --format json
+expect_eq "one regressed: exit 1" 1 "$rc"
+expect_eq "one regressed: only that target fails" "aws-eu-west-1" \
+    "$(jq_get "$out" '",".join(t["target"] for t in d["targets"] if t["verdict"]=="fail")')"
+expect_match "one regressed: the reason names it" 'failed: aws-eu-west-1' "$(jq_get "$out" 'd["reason"]')"
+run check --config "$cfg" --wave prod --feature slow --deploy-time "$T"
+expect_match "text table groups by target" 'target aws-eu-west-1 .*: FAIL' "$out"
+
+# --- max_failed: 1 (list and matrix)
+run check --config "$cfg" --wave prod-matrix --feature slow --deploy-time "$T" --format json
+expect_eq "max_failed 1: exit 0" 0 "$rc"
+expect_match "max_failed 1: warning names the failed target" 'failed: aws-eu-west-1' \
+    "$(jq_get "$out" 'd["warning"]')"
+run check --config "$cfg" --wave prod-tolerant --feature slow --deploy-time "$T" --format json
+expect_eq "matrix targets expanded" "aws-us-east-1,aws-eu-west-1" \
+    "$(jq_get "$out" '",".join(t["target"] for t in d["targets"])')"
+expect_eq "matrix wave with max_failed 1: exit 0" 0 "$rc"
+
+# --- --target asks for one
+run check --config "$cfg" --wave prod --feature slow --deploy-time "$T" --target aws-us-east-1 --format json
+expect_eq "--target judges that target only: exit 0" 0 "$rc"
+expect_eq "--target: one target in the report" 1 "$(jq_get "$out" 'len(d["targets"])')"
+run check --config "$cfg" --wave prod --feature slow --deploy-time "$T" --target nowhere
+expect_eq "--target unknown: usage-class error" 64 "$rc"
+expect_match "--target unknown names the known" 'known: aws-us-east-1' "$err"
+
+# --- peers: one region 30% slower than the others, under its absolute threshold
+run check --config "$cfg" --wave prod --feature peer --deploy-time "$T" --format json
+expect_eq "under threshold: the absolute rule alone passes" 0 "$rc"
+run check --config "$cfg" --wave prod --feature peer-peers --deploy-time "$T" --format json
+expect_eq "peers: the slower region fails the wave" 1 "$rc"
+expect_eq "peers: names that region" "aws-eu-west-1" \
+    "$(jq_get "$out" '",".join(t["target"] for t in d["targets"] if t["verdict"]=="fail")')"
+expect_match "peers: reason compares with the peers' median" "peers' median" \
+    "$(jq_get "$out" '[r for r in d["rules"] if r["target"]=="aws-eu-west-1"][0]["reason"]')"
+run check --config "$cfg" --wave prod --feature shift-peers --deploy-time "$T" --format json
+expect_eq "peers: a fleet-wide shift fails nobody" 0 "$rc"
+run check --config "$cfg" --wave prod-tolerant --feature peer-peers --deploy-time "$T" --format json
+expect_eq "peers: two targets are inconclusive" 2 "$rc"
+
+# --- per-target deploy times
+run check --config "$cfg" --wave prod --feature late --deploy-time "$T" --format json
+expect_eq "one deploy time for all: the late region's pre-deploy minutes fail it" 1 "$rc"
+run check --config "$cfg" --wave prod --feature late --deploy-time "$T" \
+    --deploy-time "gcp-europe-west1=$TL" --format json
+expect_eq "its own deploy time: the late region passes" 0 "$rc"
+expect_eq "its window starts at its own deploy" "$TL" \
+    "$(jq_get "$out" '[r for r in d["rules"] if r["target"]=="gcp-europe-west1"][0]["window"]["start"]')"
+run check --config "$cfg" --wave prod --feature late --deploy-time "nowhere=$TL"
+expect_eq "a deploy time for an unknown target is refused" 64 "$rc"
+
+# --- the HTTP gate: target= and deploy_times
+SERVE_PID=
+wg_on_exit serve_stop
+serve_start "$cfg" || exit 1
+get() { body=$(curl -s -w '\n%{http_code}' "$@"); code=${body##*$'\n'}; body=${body%$'\n'*}; }
+get "$BASE/v1/gate?wave=prod&feature=slow&deploy_time=$T"
+expect_eq "/v1/gate: the fleet verdict" "fail aws-eu-west-1" \
+    "$(jq_get "$body" 'd["verdict"] + " " + ",".join(t["target"] for t in d["targets"] if t["verdict"]=="fail")')"
+get "$BASE/v1/gate?wave=prod&feature=slow&deploy_time=$T&target=aws-us-east-1"
+expect_eq "/v1/gate target=: that target only" "pass 1" \
+    "$(jq_get "$body" 'd["verdict"] + " " + str(len(d["targets"]))')"
+get -H 'Content-Type: application/json' --data-binary \
+    "{\"wave\":\"prod\",\"features\":[\"late\"],\"deploy_time\":\"$T\",\"deploy_times\":{\"gcp-europe-west1\":\"$TL\"}}" \
+    "$BASE/v1/gate"
+expect_eq "/v1/gate deploy_times: each target at its own deploy" "pass $TL" \
+    "$(jq_get "$body" 'd["verdict"] + " " + d["targets"][2]["deploy_time"]')"
+get -H 'Content-Type: application/json' --data-binary \
+    "{\"wave\":\"prod\",\"features\":[\"late\"],\"deploy_time\":\"$T\"}" "$BASE/v1/gate"
+expect_eq "/v1/gate without them: the late region fails (not served from the cache)" fail \
+    "$(jq_get "$body" 'd["verdict"]')"
+get -H 'Content-Type: application/json' --data-binary \
+    "{\"wave\":\"prod\",\"deploy_times\":{\"gcp-europe-west1\":\"2300-01-01T00:00:00Z\"}}" "$BASE/v1/gate"
+expect_eq "/v1/gate deploy_times are range-checked" 400 "$code"
+# analyses: per-target deploy times and target= through the same parameters
+poll_analysis() { # ID SECS -> body of the finished analysis
+    local deadline=$(( $(date +%s) + $2 ))
+    while :; do
+        get "$BASE/v1/analyses/$1"
+        [ "$(jq_get "$body" 'd["status"]')" != running ] && return 0
+        [ "$(date +%s)" -lt "$deadline" ] || return 1
+        sleep 0.1
+    done
+}
+get -H 'Content-Type: application/json' --data-binary \
+    "{\"wave\":\"prod\",\"features\":[\"late\"],\"deploy_time\":\"$T\",\"deploy_times\":{\"gcp-europe-west1\":\"$TL\"},\"interval\":\"100ms\",\"count\":2}" \
+    "$BASE/v1/analyses"
+id=$(jq_get "$body" 'd["id"]')
+poll_analysis "$id" 20
+expect_eq "analysis with deploy_times: passes" "pass" "$(jq_get "$body" 'd["status"]')"
+get -H 'Content-Type: application/json' --data-binary \
+    "{\"wave\":\"prod\",\"features\":[\"slow\"],\"deploy_time\":\"$T\",\"target\":\"aws-eu-west-1\",\"interval\":\"100ms\",\"count\":2}" \
+    "$BASE/v1/analyses"
+id=$(jq_get "$body" 'd["id"]')
+poll_analysis "$id" 20
+expect_eq "analysis of one target: that target fails" "fail aws-eu-west-1" \
+    "$(jq_get "$body" 'd["status"] + " " + d["measurements"][0]["report"]["targets"][0]["target"]')"
+serve_stop
+
+# --- one InfluxDB stopped: could not evaluate, never a pass
+kill "${PID[1]}"; wait "${PID[1]}" 2>/dev/null; PID[1]=
+run check --config "$cfg" --wave prod --feature healthy --deploy-time "$T" --format json
+expect_eq "one InfluxDB down: exit 3" 3 "$rc"
+expect_match "one InfluxDB down: names the target" 'could not evaluate: aws-eu-west-1' \
+    "$(jq_get "$out" 'd["reason"]')"
+run check --config "$cfg" --wave prod-matrix --feature healthy --deploy-time "$T" --format json
+expect_eq "max_failed does not excuse an outage: exit 3" 3 "$rc"
+
+finish
