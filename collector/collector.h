@@ -125,7 +125,12 @@ enum wg_err wg_parser_new(enum wg_parser_kind kind, const struct wg_sink *sink,
 /* Feed the next bytes of the body (any split). Returns WG_EQUERY once the body carried a
  * server error (message in wg_parser_error), WG_EPARSE on malformed input. */
 enum wg_err wg_parser_feed(struct wg_parser *p, const char *buf, size_t len);
-/* End of body: WG_EPARSE if the body stopped mid-value. */
+/* InfluxQL: the query sent n statements (ids 0..n-1). A result for another id, ids going
+ * back, or an answer without the last statement's result is then WG_EPARSE. Other formats
+ * ignore it; without a call ids are not checked. */
+void wg_parser_set_statements(struct wg_parser *p, int n);
+/* End of body: WG_EPARSE if the body stopped mid-value, or was cut (Flux CSV without its final
+ * blank line, InfluxQL chunks still "partial", JSON Lines without the last line end). */
 enum wg_err wg_parser_finish(struct wg_parser *p);
 const char *wg_parser_error(const struct wg_parser *p);
 void wg_parser_free(struct wg_parser *p);

@@ -35,7 +35,8 @@ enum key {
     K_NAME,
     K_TAGS,
     K_COLUMNS,
-    K_VALUES
+    K_VALUES,
+    K_PARTIAL
 };
 enum tok { T_STRING, T_NUMBER, T_TRUE, T_FALSE, T_NULL };
 
@@ -58,6 +59,11 @@ struct iq {
     struct wg_buf tagkey; /* the key of the tag being read */
     int64_t stmt;
     char stmt_txt[24];
+    int64_t nstmt;                  /* statements sent (0: not known, ids not checked) */
+    int64_t last_stmt;              /* statement id of the last result closed, -1 before */
+    int res_partial;                /* this result says "partial": true ... */
+    int ser_partial;                /* ... or its last series does */
+    int open_partial;               /* the last result closed was partial: more must follow */
     struct wg_buf name, tags, cols; /* current series piece: NUL-separated strings */
     int have_name, values_seen, began;
     size_t ntags, ncols;
@@ -102,6 +108,7 @@ static enum key key_id(const char *s, size_t n)
     K("statement_id", K_STATEMENT_ID)
     K("results", K_RESULTS)
     K("error", K_ERROR)
+    K("partial", K_PARTIAL)
 #undef K
     return K_OTHER;
 }
@@ -359,6 +366,7 @@ static enum wg_err sem_open(struct iq *p, char kind)
         case X_RESULTS:
             if (kind == '{') {
                 c = X_RESULT;
+                p->res_partial = p->ser_partial = 0;
             }
             break;
         case X_RESULT:
@@ -368,6 +376,7 @@ static enum wg_err sem_open(struct iq *p, char kind)
             if (kind == '{') {
                 c = X_SERIES;
                 series_reset(p);
+                p->ser_partial = 0;
             }
             break;
         case X_SERIES:
@@ -408,11 +417,33 @@ static enum wg_err sem_open(struct iq *p, char kind)
     return WG_OK;
 }
 
+/* A result ends: its statement must be one that was sent, in order; remember whether it (or
+ * its last series) said more is coming (chunked answers: "partial": true). */
+static enum wg_err result_close(struct iq *p)
+{
+    if (p->nstmt > 0 && (p->stmt < 0 || p->stmt >= p->nstmt)) {
+        return fail(p, WG_EPARSE,
+                    "the answer is for statement_id %lld, but the query sent has "
+                    "%lld statement%s (ids 0 to %lld)",
+                    (long long)p->stmt, (long long)p->nstmt, p->nstmt == 1 ? "" : "s",
+                    (long long)p->nstmt - 1);
+    }
+    if (p->stmt < p->last_stmt || (p->open_partial && p->stmt != p->last_stmt)) {
+        return fail(p, WG_EPARSE, "statement_id %lld after statement %lld%s", (long long)p->stmt,
+                    (long long)p->last_stmt, p->open_partial ? " was still partial" : "");
+    }
+    p->last_stmt = p->stmt;
+    p->open_partial = p->res_partial || p->ser_partial;
+    return WG_OK;
+}
+
 static enum wg_err sem_close(struct iq *p)
 {
     switch ((enum ctx)p->ctx[p->depth - 1]) {
     case X_ROW:
         return row_end(p);
+    case X_RESULT:
+        return result_close(p);
     case X_SERIES:
         if (!p->values_seen) {
             return series_open(p);
@@ -455,14 +486,21 @@ static enum wg_err sem_scalar(struct iq *p, enum tok t, const char *s, size_t n)
         if (p->key == K_ERROR && t == T_STRING) {
             return fail(p, WG_EQUERY, "%.*s", (int)(n < 480 ? n : 480), s);
         }
-        if (p->key == K_STATEMENT_ID && t == T_NUMBER) {
+        if (p->key == K_STATEMENT_ID && p->ctx[p->depth - 1] == X_RESULT) {
             struct wg_value v;
-            if (wg__json_number(s, n, &v) == 0 && v.t == WG_V_INT) {
-                p->stmt = v.u.i;
+            if (t != T_NUMBER || wg__json_number(s, n, &v) != 0 || v.t != WG_V_INT) {
+                return fail(p, WG_EPARSE, "statement_id is not an integer");
             }
+            p->stmt = v.u.i;
+        }
+        if (p->key == K_PARTIAL && p->ctx[p->depth - 1] == X_RESULT) {
+            p->res_partial = t == T_TRUE;
         }
         return WG_OK;
     case X_SERIES:
+        if (p->key == K_PARTIAL) {
+            p->ser_partial = t == T_TRUE;
+        }
         if (p->key == K_NAME && t == T_STRING) {
             if (p->values_seen) {
                 return fail(p, WG_EPARSE, "series keys after \"values\" are not supported");
@@ -759,6 +797,15 @@ static enum wg_err iq_finish(void *st)
     if (p->ntop == 0) {
         return fail(p, WG_EPARSE, "empty response");
     }
+    if (p->open_partial) {
+        return fail(p, WG_EPARSE,
+                    "truncated answer: the stream ended while statement %lld was still partial",
+                    (long long)p->last_stmt);
+    }
+    if (p->nstmt > 0 && p->last_stmt >= 0 && p->last_stmt < p->nstmt - 1) {
+        return fail(p, WG_EPARSE, "truncated answer: no result for statement %lld of %lld",
+                    (long long)p->last_stmt + 1, (long long)p->nstmt);
+    }
     return WG_OK;
 }
 
@@ -790,7 +837,13 @@ static void iq_free(void *st)
     free(p);
 }
 
-static const struct wg__parser_ops iq_ops = {iq_feed, iq_finish, iq_error, iq_free};
+static void iq_set_statements(void *st, int n)
+{
+    ((struct iq *)st)->nstmt = n > 0 ? n : 0;
+}
+
+static const struct wg__parser_ops iq_ops = {iq_feed, iq_finish, iq_error, iq_free,
+                                             iq_set_statements};
 
 enum wg_err wg__influxql_new(const struct wg_sink *sink, void **st,
                              const struct wg__parser_ops **ops)
@@ -805,6 +858,7 @@ enum wg_err wg__influxql_new(const struct wg_sink *sink, void **st,
     }
     p->expect = E_VALUE;
     p->tcol = -1;
+    p->last_stmt = -1;
     struct wg_buf *bufs[] = {&p->carry, &p->scratch, &p->tagkey,  &p->name,  &p->tags,
                              &p->cols,  &p->id,      &p->prev_id, &p->rowbuf};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {

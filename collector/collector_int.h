@@ -12,6 +12,9 @@ struct wg__parser_ops {
     enum wg_err (*finish)(void *st);
     const char *(*error)(const void *st);
     void (*free)(void *st);
+    /* optional (InfluxQL): how many statements the query sent, so that an answer for another
+     * statement, or one missing the last, is an error */
+    void (*set_statements)(void *st, int n);
 };
 
 /* Constructors: InfluxQL JSON (plain, chunked NDJSON or back-to-back objects), Flux annotated

@@ -553,7 +553,7 @@ static void jl_free(void *st)
     free(p);
 }
 
-static const struct wg__parser_ops jl_ops = {jl_feed, jl_finish, jl_error, jl_free};
+static const struct wg__parser_ops jl_ops = {jl_feed, jl_finish, jl_error, jl_free, NULL};
 
 enum wg_err wg__jsonl_new(const struct wg_sink *sink, void **st, const struct wg__parser_ops **ops)
 {

@@ -92,7 +92,7 @@ static const struct scase cases[] = {
      "#group,false,false,true,false,false\r\n"
      "#default,_profiler,,,,\r\n"
      ",result,table,_measurement,TotalDuration,Concurrency\r\n"
-     ",,0,profiler/query,12345,0\r\n",
+     ",,0,profiler/query,12345,0\r\n\r\n",
      "host=a: 1.5,2.5; host=b: 10"},
     {"flux: a _profiler result first, data after",
      WG_PARSE_FLUX_CSV, NULL, 0,
@@ -103,7 +103,7 @@ static const struct scase cases[] = {
      ",,0,profiler/query,\"from(bucket: \"\"b\"\")\"\r\n"
      "\r\n"
      FLUX_HEAD
-     ",,0,2024-05-01T00:00:00Z,3,a\r\n",
+     ",,0,2024-05-01T00:00:00Z,3,a\r\n\r\n",
      "host=a: 3"},
     {"flux: without _value, the first numeric non-time column",
      WG_PARSE_FLUX_CSV, NULL, 0,
@@ -111,7 +111,7 @@ static const struct scase cases[] = {
      "#group,false,false,false,true,false\r\n"
      "#default,_result,,,,\r\n"
      ",result,table,_time,host,mean\r\n"
-     ",,0,2024-05-01T00:00:00Z,a,4.25\r\n",
+     ",,0,2024-05-01T00:00:00Z,a,4.25\r\n\r\n",
      "host=a: 4.25"},
 };
 /* clang-format on */
