@@ -141,8 +141,9 @@ enum wg_err wg_parse_buffer(enum wg_parser_kind kind, const uint8_t *data, size_
 
 /* Sinks that fill a seriesset (picking `field` and the time column) or a tableset.
  * Without `field` the value column is Flux's `_value`, else the first column (not time,
- * _start, _stop) whose first non-null value is numeric (int, uint, float, bool). Tables of a
- * Flux result named `_profiler` are skipped. wg_series_sink_done releases the sink's scratch
+ * _start, _stop) whose first non-null value is numeric (int, uint, float). A boolean value
+ * column, and two columns of one name, are errors (err). Tables of a Flux result named
+ * `_profiler` are skipped. wg_series_sink_done releases the sink's scratch
  * memory (NULL-safe; the seriesset is the caller's). */
 #define WG_SERIES_SINK_MAX_LABELS 32
 struct wg_series_sink {

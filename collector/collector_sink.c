@@ -55,6 +55,43 @@ static int keep_columns(struct wg_series_sink *ss, const struct wg_column *cols,
     return 0;
 }
 
+/* A column name that appears twice, or NULL (a sort of pointers: tables may be wide). */
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static const char *dup_column(const struct wg_series_sink *ss)
+{
+    if (ss->ncols < 2) {
+        return NULL;
+    }
+    if (ss->ncols <= 16) {
+        for (size_t i = 1; i < ss->ncols; i++) {
+            for (size_t k = 0; k < i; k++) {
+                if (strcmp(ss->cname[i], ss->cname[k]) == 0) {
+                    return ss->cname[i];
+                }
+            }
+        }
+        return NULL;
+    }
+    const char *found = NULL;
+    char **v = malloc(ss->ncols * sizeof(*v));
+    if (!v) {
+        return NULL;
+    }
+    memcpy(v, ss->cname, ss->ncols * sizeof(*v));
+    qsort(v, ss->ncols, sizeof(*v), cmp_name);
+    for (size_t i = 1; i < ss->ncols && !found; i++) {
+        if (strcmp(v[i], v[i - 1]) == 0) {
+            found = v[i];
+        }
+    }
+    free(v);
+    return found;
+}
+
 static int is_candidate(const char *n)
 {
     return !is_time_col(n) && strcmp(n, "_start") != 0 && strcmp(n, "_stop") != 0;
@@ -83,6 +120,12 @@ static int ss_begin(void *ud, const char *result, const char *name, const struct
         if (ss->tcol < 0 && is_time_col(ss->cname[i])) {
             ss->tcol = (int)i;
         }
+    }
+    /* Which of two same-named columns is meant cannot be known: never pick the first. */
+    const char *dup = dup_column(ss);
+    if (dup) {
+        snprintf(ss->err, sizeof(ss->err), "duplicate column name %s in the answer", dup);
+        return 1;
     }
     int candidates = 0;
     if (ss->field) {
@@ -129,9 +172,10 @@ static int ss_begin(void *ud, const char *result, const char *name, const struct
     return 0;
 }
 
+/* Booleans are not numbers: a rule over a true/false column is a mistake to report. */
 static int is_numeric(enum wg_vtype t)
 {
-    return t == WG_V_FLOAT || t == WG_V_INT || t == WG_V_UINT || t == WG_V_BOOL;
+    return t == WG_V_FLOAT || t == WG_V_INT || t == WG_V_UINT;
 }
 
 /* vcol not chosen yet: the first candidate numeric in this row whose earlier values were not
@@ -140,7 +184,7 @@ static int choose_vcol(struct wg_series_sink *ss, const struct wg_value *cells, 
 {
     size_t n = ncells < ss->ncols ? ncells : ss->ncols;
     int open = 0, seen = 0;
-    const char *only = NULL;
+    const char *only = NULL, *boolean = NULL;
     for (size_t i = 0; i < n; i++) {
         if (!is_candidate(ss->cname[i])) {
             continue;
@@ -148,7 +192,10 @@ static int choose_vcol(struct wg_series_sink *ss, const struct wg_value *cells, 
         seen++;
         only = ss->cname[i];
         if (cells[i].t != WG_V_NULL && !is_numeric(cells[i].t)) {
-            ss->nonnum[i] = 1;
+            ss->nonnum[i] = cells[i].t == WG_V_BOOL ? 2 : 1;
+        }
+        if (ss->nonnum[i] == 2 && !boolean) {
+            boolean = ss->cname[i];
         }
         if (ss->nonnum[i]) {
             continue;
@@ -164,7 +211,9 @@ static int choose_vcol(struct wg_series_sink *ss, const struct wg_value *cells, 
     if (open) {
         return 0;
     }
-    if (seen == 1) {
+    if (boolean) {
+        snprintf(ss->err, sizeof(ss->err), "boolean value in a numeric rule (column %s)", boolean);
+    } else if (seen == 1) {
         snprintf(ss->err, sizeof(ss->err), "column %s is not numeric", only);
     } else {
         char names[160];
@@ -237,8 +286,9 @@ static int ss_row(void *ud, const struct wg_value *cells, size_t ncells)
         v = (double)c->u.u;
         break;
     case WG_V_BOOL:
-        v = c->u.b ? 1.0 : 0.0;
-        break;
+        snprintf(ss->err, sizeof(ss->err), "boolean value in a numeric rule (column %s)",
+                 ss->vname);
+        return 1;
     default:
         snprintf(ss->err, sizeof(ss->err), "column %s is not numeric", ss->vname);
         return 1;
