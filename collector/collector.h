@@ -153,7 +153,8 @@ struct wg_series_sink {
      * (other than the value column) are its series labels, so `SELECT host, avg(x) ... GROUP BY
      * host` yields one series per host. Off: labels are the table's tags / group key. */
     int row_labels;
-    char err[256]; /* set when the value column is missing or not numeric */
+    size_t max_series; /* more series than this is an error (err); 0: no cap */
+    char err[256];     /* set when the value column is missing or not numeric */
     /* internal */
     int vcol, tcol; /* vcol -2: not chosen yet (the first numeric column of the first rows) */
     int skip;       /* this table is not data (a Flux `_profiler` result) */
@@ -162,6 +163,8 @@ struct wg_series_sink {
     unsigned char *nonnum; /* ... and per column: a non-numeric value seen while choosing */
     size_t ncols;
     char vname[128]; /* the value column's name, for messages */
+    size_t *hidx;    /* hash index of out's label sets: open addressing, series index + 1 */
+    size_t hcap, hn; /* slots (a power of two), series of out indexed so far */
 };
 void wg_series_sink_init(struct wg_series_sink *ss, struct wg_seriesset *out, const char *field,
                          struct wg_sink *sink);

@@ -79,6 +79,7 @@ static enum wg_err ctx_start(struct qctx *c)
         wg_series_sink_done(&c->ss);
         wg_series_sink_init(&c->ss, &q->series, q->field, &c->sink);
         c->ss.row_labels = c->kind == WG_PARSE_JSONL; /* no tags in JSON Lines: see the sink */
+        c->ss.max_series = q->src ? q->src->max_series : 0;
     }
     enum wg_err e = wg_parser_new(c->kind, &c->sink, &c->parser);
     if (e == WG_OK && c->kind == WG_PARSE_INFLUXQL_JSON) {
@@ -398,6 +399,7 @@ static void conclude(struct qctx *c, const struct wg_http_job *j)
         e = wg_parser_finish(c->parser);
         c->consumer_failed = e != WG_OK;
     }
+
     if (e == WG_OK) {
         q->err = WG_OK;
         q->errmsg[0] = '\0';

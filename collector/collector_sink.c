@@ -8,6 +8,127 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- the series index: label sets hashed, so that 100k series are found in O(1) each ------ */
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= UINT64_C(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    x *= UINT64_C(0xc4ceb9fe1a85ec53);
+    x ^= x >> 33;
+    return x;
+}
+
+static uint64_t fnv(const char *s, uint64_t h)
+{
+    for (; s && *s; s++) {
+        h = (h ^ (unsigned char)*s) * UINT64_C(0x100000001b3);
+    }
+    return h;
+}
+
+/* Order-insensitive, as wg_seriesset_get compares: a sum of one hash per label. */
+static uint64_t labels_hash(const struct wg_label *l, size_t n)
+{
+    uint64_t h = n;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = fnv(l[i].key, UINT64_C(0xcbf29ce484222325));
+        h += mix64(fnv(l[i].value, (k ^ 0xff) * UINT64_C(0x100000001b3)));
+    }
+    return mix64(h);
+}
+
+static int labels_equal(const struct wg_label *a, size_t na, const struct wg_label *b, size_t nb)
+{
+    if (na != nb) {
+        return 0;
+    }
+    for (size_t i = 0; i < na; i++) {
+        size_t j = i < nb && strcmp(a[i].key, b[i].key) == 0 ? i : nb; /* same order: fast */
+        for (size_t k = 0; j == nb && k < nb; k++) {
+            if (strcmp(a[i].key, b[k].key) == 0) {
+                j = k;
+            }
+        }
+        if (j == nb || strcmp(a[i].value, b[j].value) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void index_put(struct wg_series_sink *ss, size_t idx)
+{
+    const struct wg_series *s = &ss->out->s[idx];
+    size_t m = ss->hcap - 1;
+    size_t i = (size_t)labels_hash(s->labels, s->nlabels) & m;
+    while (ss->hidx[i]) {
+        i = (i + 1) & m;
+    }
+    ss->hidx[i] = idx + 1;
+}
+
+/* Index the series of out not indexed yet (all of them after a reset); -1 on ENOMEM. */
+static int index_sync(struct wg_series_sink *ss)
+{
+    size_t n = ss->out->n;
+    if (ss->hn > n) {
+        ss->hn = 0; /* out was emptied under us: start again */
+        memset(ss->hidx, 0, ss->hcap * sizeof(*ss->hidx));
+    }
+    if ((n + 1) * 2 > ss->hcap) {
+        size_t cap = ss->hcap ? ss->hcap : 64;
+        while ((n + 1) * 2 > cap) {
+            cap *= 2;
+        }
+        size_t *nh = calloc(cap, sizeof(*nh));
+        if (!nh) {
+            return -1;
+        }
+        free(ss->hidx);
+        ss->hidx = nh;
+        ss->hcap = cap;
+        ss->hn = 0;
+    }
+    for (; ss->hn < n; ss->hn++) {
+        index_put(ss, ss->hn);
+    }
+    return 0;
+}
+
+/* The series with these labels, created when new (within max_series). NULL with err set. */
+static struct wg_series *series_for(struct wg_series_sink *ss, const struct wg_label *lab, size_t n)
+{
+    if (index_sync(ss)) {
+        snprintf(ss->err, sizeof(ss->err), "out of memory");
+        return NULL;
+    }
+    size_t m = ss->hcap - 1;
+    for (size_t i = (size_t)labels_hash(lab, n) & m; ss->hidx[i]; i = (i + 1) & m) {
+        struct wg_series *s = &ss->out->s[ss->hidx[i] - 1];
+        if (labels_equal(s->labels, s->nlabels, lab, n)) {
+            return s;
+        }
+    }
+    if (ss->max_series && ss->out->n >= ss->max_series) {
+        snprintf(ss->err, sizeof(ss->err),
+                 "the answer has more than %zu series (the source's max_series); narrow the query "
+                 "or raise max_series",
+                 ss->max_series);
+        return NULL;
+    }
+    struct wg_series *s = wg_seriesset_add(ss->out, lab, n);
+    if (!s) {
+        snprintf(ss->err, sizeof(ss->err), "out of memory");
+        return NULL;
+    }
+    index_put(ss, ss->hn++); /* room was made by index_sync: (n + 1) * 2 <= hcap */
+    return s;
+}
+
+/* ---- columns ------------------------------------------------------------------------------ */
+
 static int is_time_col(const char *n)
 {
     return strcmp(n, "time") == 0 || strcmp(n, "_time") == 0;
@@ -162,12 +283,8 @@ static int ss_begin(void *ud, const char *result, const char *name, const struct
     if (ss->vcol >= 0) {
         snprintf(ss->vname, sizeof(ss->vname), "%s", ss->cname[ss->vcol]);
     }
-    if (!ss->row_labels) {
-        ss->cur = wg_seriesset_get(ss->out, labels, nlabels);
-        if (!ss->cur) {
-            snprintf(ss->err, sizeof(ss->err), "out of memory");
-            return 1;
-        }
+    if (!ss->row_labels && !(ss->cur = series_for(ss, labels, nlabels))) {
+        return 1;
     }
     return 0;
 }
@@ -252,8 +369,7 @@ static int row_series(struct wg_series_sink *ss, const struct wg_value *cells, s
         same = strcmp(ss->cur->labels[i].key, lab[i].key) == 0 &&
                strcmp(ss->cur->labels[i].value, lab[i].value) == 0;
     }
-    if (!same && !(ss->cur = wg_seriesset_get(ss->out, nl ? lab : NULL, nl))) {
-        snprintf(ss->err, sizeof(ss->err), "out of memory");
+    if (!same && !(ss->cur = series_for(ss, nl ? lab : NULL, nl))) {
         return 1;
     }
     return 0;
@@ -332,6 +448,9 @@ void wg_series_sink_done(struct wg_series_sink *ss)
     ss->nonnum = NULL;
     ss->ncols = 0;
     ss->cur = NULL;
+    free(ss->hidx);
+    ss->hidx = NULL;
+    ss->hcap = ss->hn = 0;
 }
 
 /* ---- tables ------------------------------------------------------------------------------- */

@@ -237,6 +237,12 @@ static size_t on_write(char *buf, size_t size, size_t nmemb, void *ud)
             s->abort_err = e;
             return 0;
         }
+        /* libcurl's timeout does not see time spent in the consumer (parsing): the budget
+         * covers it too (a body that is slow to parse must not outlive the source's timeout) */
+        if (s->deadline && wg_mono_ns() > s->deadline) {
+            s->abort_err = WG_ETIMEOUT;
+            return 0;
+        }
         return n;
     }
     size_t cap = j->consumer.data ? WG_HTTP_ERRBODY_MAX : j->keep_bytes ? j->keep_bytes : max;
@@ -510,6 +516,12 @@ int wg__http_attempt_end(struct slot *s, struct wg__http_multi *m, CURLcode rc, 
         if (s->abort_err == WG_ETOOBIG) {
             snprintf(j->errmsg, sizeof(j->errmsg), "response from %s larger than %zu bytes", base,
                      j->max_bytes ? j->max_bytes : DEF_MAX_BYTES);
+        } else if (s->abort_err == WG_ETIMEOUT) {
+            snprintf(j->errmsg, sizeof(j->errmsg),
+                     "timed out after %lld ms reading and parsing the answer from %s (the time "
+                     "budget covers both)",
+                     (long long)((now - (s->first_at ? s->first_at : s->started)) / NS_PER_MS),
+                     base);
         } else {
             snprintf(j->errmsg, sizeof(j->errmsg), "response from %s rejected: %s", base,
                      wg_strerror(s->abort_err));
