@@ -455,20 +455,29 @@ int64_t wg_http_retry_after(const struct wg_http_job *j)
     if (wg_http_header(j, "Retry-After", v, sizeof(v)) <= 0) {
         return -1;
     }
+    /* A long wait is the server's word and is honoured (clamped), never dropped for our own
+     * faster backoff: that would hammer a server that asked for a pause. */
     if (v[0] >= '0' && v[0] <= '9') {
-        char *end;
-        long long secs = strtoll(v, &end, 10);
-        if (*end != '\0' || secs < 0 || secs > 86400) {
+        size_t k = 0;
+        int64_t secs = 0;
+        for (; v[k] >= '0' && v[k] <= '9'; k++) {
+            if (secs < WG_HTTP_RETRY_AFTER_MAX_S) {
+                secs = secs * 10 + (v[k] - '0');
+            }
+        }
+        if (v[k] != '\0') {
             return -1;
         }
-        return (int64_t)secs * WG_NS_PER_SEC;
+        return (secs < WG_HTTP_RETRY_AFTER_MAX_S ? secs : WG_HTTP_RETRY_AFTER_MAX_S) *
+               WG_NS_PER_SEC;
     }
     time_t t = curl_getdate(v, NULL);
     if (t == (time_t)-1) {
         return -1;
     }
     int64_t d = (int64_t)t * WG_NS_PER_SEC - wg_now_ns();
-    return d > 0 ? d : 0;
+    int64_t max = WG_HTTP_RETRY_AFTER_MAX_S * WG_NS_PER_SEC;
+    return d > 0 ? (d < max ? d : max) : 0;
 }
 
 static int is_tls_error(CURLcode rc)
@@ -640,6 +649,7 @@ static void finish_attempt(struct run *r, struct slot *s, CURLcode rc)
     r->running--;
     r->grun[s->group]--;
     int64_t delay = retry && j->err == WG_EHTTP ? wg_http_retry_after(j) : -1;
+    int asked = delay >= 0; /* the server's Retry-After, not our backoff */
     if (retry && j->attempts <= j->retries && (s->delivered == 0 || j->consumer.reset)) {
         if (delay < 0) {
             int64_t d = BACKOFF_BASE_NS << (j->attempts - 1 < 10 ? j->attempts - 1 : 10);
@@ -660,8 +670,17 @@ static void finish_attempt(struct run *r, struct slot *s, CURLcode rc)
             return;
         }
         size_t l = strlen(j->errmsg);
-        snprintf(j->errmsg + l, sizeof(j->errmsg) - l, " (no time left for a retry after %d %s)",
-                 j->attempts, j->attempts == 1 ? "attempt" : "attempts");
+        if (asked) {
+            /* fail now with the reason rather than wait past the budget */
+            snprintf(j->errmsg + l, sizeof(j->errmsg) - l,
+                     " (retry after %llds exceeds the time budget: %lld ms left)",
+                     (long long)((delay + WG_NS_PER_SEC - 1) / WG_NS_PER_SEC),
+                     (long long)((s->deadline > now ? s->deadline - now : 0) / NS_PER_MS));
+        } else {
+            snprintf(j->errmsg + l, sizeof(j->errmsg) - l,
+                     " (no time left for a retry after %d %s)", j->attempts,
+                     j->attempts == 1 ? "attempt" : "attempts");
+        }
     }
     finish_job(r, s, now);
 }

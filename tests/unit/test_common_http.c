@@ -110,6 +110,56 @@ static void test_retry_after_http_date(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* Retry-After above a day used to be discarded for the default backoff (10 retries in a few
+ * seconds against a server that asked for a pause). Now it is clamped to an hour and, being
+ * beyond the job's budget, ends the job at once with the reason. */
+static void test_retry_after_long(void **state)
+{
+    (void)state;
+    static const struct {
+        int status;
+        const char *value;
+    } cs[] = {{429, "86401"}, {503, "86401"}, {429, "99999999999999999999999"}};
+    int failed = 0;
+    struct wg_http *h = wg_http_new();
+    assert_non_null(h);
+    for (size_t i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
+        char *sc = wg_asprintf("{\"routes\":[{\"responses\":[{\"status\":%d,\"headers\":{"
+                               "\"Retry-After\":\"%s\"},\"body\":\"busy\"}]}]}",
+                               cs[i].status, cs[i].value);
+        struct peer p;
+        assert_int_equal(peer_start(&p, sc), 0);
+        char url[96];
+        snprintf(url, sizeof(url), "%s/query", p.url);
+        struct wg_http_job j = {0};
+        j.url = url;
+        j.timeout_ns = 5000 * MS;
+        j.retries = 10;
+        assert_int_equal(wg_http_run(h, &j, 1, NULL), WG_OK);
+        int64_t ms = j.elapsed_ns / MS;
+        int64_t ra = wg_http_retry_after(&j);
+        cJSON *reqs = peer_requests(&p);
+        int nreq = cJSON_GetArraySize(reqs);
+        cJSON_Delete(reqs);
+        if (j.err != WG_EHTTP || j.attempts != 1 || nreq != 1 || ms > 2000 ||
+            ra != WG_HTTP_RETRY_AFTER_MAX_S * WG_NS_PER_SEC ||
+            !strstr(j.errmsg, "retry after 3600s exceeds the time budget")) {
+            printf("case %zu: %d + Retry-After: %s\n"
+                   "  want: err %s, 1 attempt, 1 request, < 2000 ms, retry-after 3600 s, message "
+                   "\"... retry after 3600s exceeds the time budget ...\"\n"
+                   "  got:  err %s, %d attempts, %d requests, %lld ms, retry-after %lld ms, \"%s\"\n",
+                   i, cs[i].status, cs[i].value, wg_strerror(WG_EHTTP), wg_strerror(j.err),
+                   j.attempts, nreq, (long long)ms, (long long)(ra < 0 ? -1 : ra / MS), j.errmsg);
+            failed++;
+        }
+        wg_http_job_clear(&j);
+        peer_stop(&p);
+        free(sc);
+    }
+    wg_http_free(h);
+    assert_int_equal(failed, 0);
+}
+
 /* ---- the pump ------------------------------------------------------------------------ */
 
 struct pcase {
@@ -301,6 +351,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry_after_http_date),
+        cmocka_unit_test(test_retry_after_long),
         cmocka_unit_test(test_pump),
         cmocka_unit_test(test_pump_wakeup_and_abandon),
     };
