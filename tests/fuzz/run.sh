@@ -7,7 +7,7 @@ set -euo pipefail
 secs=${1:-20}
 shift || true
 names=("$@")
-[ ${#names[@]} -eq 0 ] && names=(fluxcsv jsonl influxql config)
+[ ${#names[@]} -eq 0 ] && names=(fluxcsv jsonl influxql split config)
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${WG_FUZZ_BUILD:-$src/build-fuzz}
 work=${WG_FUZZ_WORK:-$build/work}
