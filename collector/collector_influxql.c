@@ -77,8 +77,7 @@ struct iq {
     size_t *soff;
     size_t ncell, cellcap;
     struct wg_buf rowbuf;
-    char tdate[10]; /* fast_time's cached day and its start */
-    int64_t tbase;
+    struct wg__time_cache tcache; /* the day of the last time value */
 };
 
 static enum wg_err fail(struct iq *p, enum wg_err e, const char *fmt, ...) WG_PRINTF(3, 4);
@@ -111,33 +110,6 @@ static enum key key_id(const char *s, size_t n)
     K("partial", K_PARTIAL)
 #undef K
     return K_OTHER;
-}
-
-/* ---- strings ------------------------------------------------------------------------------ */
-
-/* Unescape the body of a JSON string (between the quotes) into b. -1: bad escape. */
-static int unescape(struct wg_buf *b, const char *s, size_t n)
-{
-    const char *e = s + n;
-    wg_buf_reset(b);
-    while (s < e) {
-        const char *bs = memchr(s, '\\', (size_t)(e - s));
-        size_t plain = bs ? (size_t)(bs - s) : (size_t)(e - s);
-        if (plain && wg_buf_add(b, s, plain)) {
-            return -1;
-        }
-        if (!bs) {
-            break;
-        }
-        char u[4];
-        size_t used;
-        int k = wg__json_escape(bs + 1, (size_t)(e - bs - 1), &used, u);
-        if (k < 0 || wg_buf_add(b, u, (size_t)k)) {
-            return -1;
-        }
-        s = bs + 1 + used;
-    }
-    return wg_buf_add(b, "", 0) ? -1 : 0; /* makes b->p non-NULL */
 }
 
 /* ---- series identity and begin ------------------------------------------------------------ */
@@ -225,57 +197,6 @@ static enum wg_err series_open(struct iq *p)
 
 /* ---- rows --------------------------------------------------------------------------------- */
 
-static inline int dig2(const char *s, int *out)
-{
-    unsigned a = (unsigned)(s[0] - '0'), b = (unsigned)(s[1] - '0');
-    *out = (int)(a * 10 + b);
-    return a > 9 || b > 9;
-}
-
-/* The common time shape "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" with the day cached across rows (most
- * rows of a series share it); anything else goes to wg_time_parse. */
-static int fast_time(struct iq *p, const char *s, size_t n, int64_t *out)
-{
-    int h, m, sec;
-    int64_t frac = 0;
-    if (n < 20 || n > 30 || s[n - 1] != 'Z' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
-        dig2(s + 11, &h) || dig2(s + 14, &m) || dig2(s + 17, &sec) || h > 23 || m > 59 ||
-        sec > 60) {
-        return -1;
-    }
-    if (n > 20) {
-        if (s[19] != '.' || n == 21) {
-            return -1;
-        }
-        int nd = 0;
-        for (size_t i = 20; i < n - 1; i++, nd++) {
-            unsigned d = (unsigned)(s[i] - '0');
-            if (d > 9) {
-                return -1;
-            }
-            frac = frac * 10 + d;
-        }
-        static const int64_t scale[] = {1,      10,      100,      1000,      10000,
-                                        100000, 1000000, 10000000, 100000000, 1000000000};
-        frac *= scale[9 - nd];
-    } else if (s[19] != 'Z') {
-        return -1;
-    }
-    if (memcmp(s, p->tdate, 10) != 0) {
-        char day[20];
-        memcpy(day, s, 10);
-        memcpy(day + 10, "T00:00:00Z", 10);
-        if (wg_time_parse(day, 20, &p->tbase) != WG_OK || p->tbase > INT64_MAX / 2 ||
-            p->tbase < INT64_MIN / 2) {
-            p->tdate[0] = '\0';
-            return -1;
-        }
-        memcpy(p->tdate, s, 10);
-    }
-    *out = p->tbase + (int64_t)(h * 3600 + m * 60 + sec) * WG_NS_PER_SEC + frac;
-    return 0;
-}
-
 static enum wg_err cell_add(struct iq *p, enum tok t, const char *s, size_t n)
 {
     if (p->ncell == p->cellcap) {
@@ -314,8 +235,8 @@ static enum wg_err cell_add(struct iq *p, enum tok t, const char *s, size_t n)
         }
         break;
     case T_STRING:
-        if (is_time &&
-            (fast_time(p, s, n, &v->u.time) == 0 || wg_time_parse(s, n, &v->u.time) == WG_OK)) {
+        if (is_time && (wg__json_fast_time(&p->tcache, s, n, &v->u.time) == 0 ||
+                        wg_time_parse(s, n, &v->u.time) == WG_OK)) {
             v->t = WG_V_TIME;
             break;
         }
@@ -560,7 +481,7 @@ static enum wg_err tok_string(struct iq *p, const char *s, const char *e, int ha
     const char *str = s + 1;
     size_t n = (size_t)(e - s) - 2;
     if (has_bs) {
-        if (unescape(&p->scratch, str, n)) {
+        if (wg__json_unescape(&p->scratch, str, n)) {
             return fail(p, WG_EPARSE, "malformed JSON string escape");
         }
         str = p->scratch.p;

@@ -112,50 +112,6 @@ static uint64_t rng_next(struct wg_http *h)
     return x;
 }
 
-void wg_http_url_base(const char *url, char *out, size_t outlen)
-{
-    if (!outlen) {
-        return;
-    }
-    out[0] = '\0';
-    if (!url) {
-        return;
-    }
-    const char *p = strstr(url, "://");
-    const char *auth = p ? p + 3 : url;
-    size_t alen = strcspn(auth, "/?#");
-    const char *at = memchr(auth, '@', alen);
-    size_t slen = p ? (size_t)(p + 3 - url) : 0;
-    if (at) {
-        alen -= (size_t)(at + 1 - auth);
-        auth = at + 1;
-    }
-    snprintf(out, outlen, "%.*s%.*s", (int)slen, url, (int)alen, auth);
-}
-
-enum wg_err wg_http_urlencode(struct wg_buf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        unsigned char c = *p;
-        char tmp[3];
-        enum wg_err e;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~') {
-            e = wg_buf_add(b, p, 1);
-        } else {
-            tmp[0] = '%';
-            tmp[1] = hex[c >> 4];
-            tmp[2] = hex[c & 15];
-            e = wg_buf_add(b, tmp, 3);
-        }
-        if (e) {
-            return e;
-        }
-    }
-    return WG_OK;
-}
-
 long wg_http_header(const struct wg_http_job *j, const char *name, char *out, size_t outlen)
 {
     size_t nl = strlen(name);
