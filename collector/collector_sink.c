@@ -1,6 +1,7 @@
 /* collector_sink.c — the two consumers of parsed tables: the series sink (picks the value and
- * time columns and fills a wg_seriesset for the rules) and the table sink (deep copies every
- * table into a wg_tableset for `wavegate query`).
+ * time columns and fills a wg_seriesset for the rules, finding each series through a hash of
+ * its label set, within the source's max_series) and the table sink (deep copies every table
+ * into a wg_tableset for `wavegate query`).
  */
 #include "collector/collector.h"
 
