@@ -128,7 +128,12 @@ enum wg_err wg_parser_new(enum wg_parser_kind kind, const struct wg_sink *sink,
 /* Feed the next bytes of the body (any split). Returns WG_EQUERY once the body carried a
  * server error (message in wg_parser_error), WG_EPARSE on malformed input. */
 enum wg_err wg_parser_feed(struct wg_parser *p, const char *buf, size_t len);
-/* End of body: WG_EPARSE if the body stopped mid-value. */
+/* InfluxQL: the query sent n statements (ids 0..n-1). A result for another id, ids going
+ * back, or an answer without the last statement's result is then WG_EPARSE. Other formats
+ * ignore it; without a call ids are not checked. */
+void wg_parser_set_statements(struct wg_parser *p, int n);
+/* End of body: WG_EPARSE if the body stopped mid-value, or was cut (Flux CSV without its final
+ * blank line, InfluxQL chunks still "partial", JSON Lines without the last line end). */
 enum wg_err wg_parser_finish(struct wg_parser *p);
 const char *wg_parser_error(const struct wg_parser *p);
 void wg_parser_free(struct wg_parser *p);
@@ -139,8 +144,9 @@ enum wg_err wg_parse_buffer(enum wg_parser_kind kind, const uint8_t *data, size_
 
 /* Sinks that fill a seriesset (picking `field` and the time column) or a tableset.
  * Without `field` the value column is Flux's `_value`, else the first column (not time,
- * _start, _stop) whose first non-null value is numeric (int, uint, float, bool). Tables of a
- * Flux result named `_profiler` are skipped. wg_series_sink_done releases the sink's scratch
+ * _start, _stop) whose first non-null value is numeric (int, uint, float). A boolean value
+ * column, and two columns of one name, are errors (err). Tables of a Flux result named
+ * `_profiler` are skipped. wg_series_sink_done releases the sink's scratch
  * memory (NULL-safe; the seriesset is the caller's). */
 #define WG_SERIES_SINK_MAX_LABELS 32
 struct wg_series_sink {
@@ -150,7 +156,8 @@ struct wg_series_sink {
      * (other than the value column) are its series labels, so `SELECT host, avg(x) ... GROUP BY
      * host` yields one series per host. Off: labels are the table's tags / group key. */
     int row_labels;
-    char err[256]; /* set when the value column is missing or not numeric */
+    size_t max_series; /* more series than this is an error (err); 0: no cap */
+    char err[256];     /* set when the value column is missing or not numeric */
     /* internal */
     int vcol, tcol; /* vcol -2: not chosen yet (the first numeric column of the first rows) */
     int skip;       /* this table is not data (a Flux `_profiler` result) */
@@ -159,6 +166,8 @@ struct wg_series_sink {
     unsigned char *nonnum; /* ... and per column: a non-numeric value seen while choosing */
     size_t ncols;
     char vname[128]; /* the value column's name, for messages */
+    size_t *hidx;    /* hash index of out's label sets: open addressing, series index + 1 */
+    size_t hcap, hn; /* slots (a power of two), series of out indexed so far */
 };
 void wg_series_sink_init(struct wg_series_sink *ss, struct wg_seriesset *out, const char *field,
                          struct wg_sink *sink);

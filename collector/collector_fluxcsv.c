@@ -17,6 +17,8 @@
  * - A malformed typed value (a long that is not one, a bad dateTime) is WG_EPARSE; so are a bare
  *   quote in an unquoted field, a row whose field count differs from the header, and a body
  *   that ends inside a quoted field. Records are capped at FX_MAX_RECORD bytes (WG_ETOOBIG).
+ * - A body that is empty, whose last record has no line break, or that ends inside a table
+ *   (without the blank line closing every result) was cut: WG_EPARSE, never data.
  * - The labels, columns and cells passed to the sink are valid only during the call.
  */
 #include "collector/collector_int.h"
@@ -702,6 +704,9 @@ static enum wg_err fx_feed(void *st, const char *buf, size_t len)
     return p->err;
 }
 
+/* InfluxDB's encoder ends every row with a line break and every result (even one without
+ * tables: the body is then "\r\n") with a blank line, so a body that stops anywhere else was
+ * cut: never data (tests/unit/test_collector_fluxcsv.c, "truncated" cases). */
 static enum wg_err fx_finish(void *st)
 {
     struct fx *p = st;
@@ -713,20 +718,32 @@ static enum wg_err fx_finish(void *st)
             return fail(p, WG_EPARSE, "the body ended inside a quoted field (record %zu)",
                         p->nrec + 1);
         }
+        if (p->state != ST_ERRHDR) {
+            return fail(p, WG_EPARSE,
+                        "truncated answer: record %zu has no line break (the body was cut)",
+                        p->nrec + 1);
+        }
+        /* the error message row: after it nothing is sent, its line end may be missing */
         size_t n = p->clen;
         p->clen = 0;
         if (on_record(p, p->carry, n, memchr(p->carry, '"', n) != NULL) != WG_OK) {
             return p->err;
         }
     }
-    if (p->state == ST_ROWS && flush_empty(p) != WG_OK) {
-        return p->err;
-    }
     if (p->state == ST_ERRHDR) {
         return fail(p, WG_EQUERY, "query error (the body ended before the message)");
     }
+    if (p->state == ST_ROWS) {
+        return fail(p, WG_EPARSE,
+                    "truncated answer: the body ended inside a table, without the blank line "
+                    "that ends every result");
+    }
     if (p->state == ST_SCHEMA && (p->have[0] || p->have[1] || p->have[2])) {
         return fail(p, WG_EPARSE, "the body ended after annotations without a header");
+    }
+    if (p->nrec == 0) {
+        return fail(p, WG_EPARSE,
+                    "empty body (a Flux answer ends with a blank line, even without tables)");
     }
     p->state = ST_DONE;
     return WG_OK;
@@ -755,7 +772,7 @@ static void fx_free(void *st)
     free(p);
 }
 
-static const struct wg__parser_ops fx_ops = {fx_feed, fx_finish, fx_error, fx_free};
+static const struct wg__parser_ops fx_ops = {fx_feed, fx_finish, fx_error, fx_free, NULL};
 
 enum wg_err wg__fluxcsv_new(const struct wg_sink *sink, void **st,
                             const struct wg__parser_ops **ops)

@@ -35,7 +35,8 @@ enum key {
     K_NAME,
     K_TAGS,
     K_COLUMNS,
-    K_VALUES
+    K_VALUES,
+    K_PARTIAL
 };
 enum tok { T_STRING, T_NUMBER, T_TRUE, T_FALSE, T_NULL };
 
@@ -58,6 +59,11 @@ struct iq {
     struct wg_buf tagkey; /* the key of the tag being read */
     int64_t stmt;
     char stmt_txt[24];
+    int64_t nstmt;                  /* statements sent (0: not known, ids not checked) */
+    int64_t last_stmt;              /* statement id of the last result closed, -1 before */
+    int res_partial;                /* this result says "partial": true ... */
+    int ser_partial;                /* ... or its last series does */
+    int open_partial;               /* the last result closed was partial: more must follow */
     struct wg_buf name, tags, cols; /* current series piece: NUL-separated strings */
     int have_name, values_seen, began;
     size_t ntags, ncols;
@@ -71,8 +77,7 @@ struct iq {
     size_t *soff;
     size_t ncell, cellcap;
     struct wg_buf rowbuf;
-    char tdate[10]; /* fast_time's cached day and its start */
-    int64_t tbase;
+    struct wg__time_cache tcache; /* the day of the last time value */
 };
 
 static enum wg_err fail(struct iq *p, enum wg_err e, const char *fmt, ...) WG_PRINTF(3, 4);
@@ -102,35 +107,9 @@ static enum key key_id(const char *s, size_t n)
     K("statement_id", K_STATEMENT_ID)
     K("results", K_RESULTS)
     K("error", K_ERROR)
+    K("partial", K_PARTIAL)
 #undef K
     return K_OTHER;
-}
-
-/* ---- strings ------------------------------------------------------------------------------ */
-
-/* Unescape the body of a JSON string (between the quotes) into b. -1: bad escape. */
-static int unescape(struct wg_buf *b, const char *s, size_t n)
-{
-    const char *e = s + n;
-    wg_buf_reset(b);
-    while (s < e) {
-        const char *bs = memchr(s, '\\', (size_t)(e - s));
-        size_t plain = bs ? (size_t)(bs - s) : (size_t)(e - s);
-        if (plain && wg_buf_add(b, s, plain)) {
-            return -1;
-        }
-        if (!bs) {
-            break;
-        }
-        char u[4];
-        size_t used;
-        int k = wg__json_escape(bs + 1, (size_t)(e - bs - 1), &used, u);
-        if (k < 0 || wg_buf_add(b, u, (size_t)k)) {
-            return -1;
-        }
-        s = bs + 1 + used;
-    }
-    return wg_buf_add(b, "", 0) ? -1 : 0; /* makes b->p non-NULL */
 }
 
 /* ---- series identity and begin ------------------------------------------------------------ */
@@ -218,57 +197,6 @@ static enum wg_err series_open(struct iq *p)
 
 /* ---- rows --------------------------------------------------------------------------------- */
 
-static inline int dig2(const char *s, int *out)
-{
-    unsigned a = (unsigned)(s[0] - '0'), b = (unsigned)(s[1] - '0');
-    *out = (int)(a * 10 + b);
-    return a > 9 || b > 9;
-}
-
-/* The common time shape "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" with the day cached across rows (most
- * rows of a series share it); anything else goes to wg_time_parse. */
-static int fast_time(struct iq *p, const char *s, size_t n, int64_t *out)
-{
-    int h, m, sec;
-    int64_t frac = 0;
-    if (n < 20 || n > 30 || s[n - 1] != 'Z' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
-        dig2(s + 11, &h) || dig2(s + 14, &m) || dig2(s + 17, &sec) || h > 23 || m > 59 ||
-        sec > 60) {
-        return -1;
-    }
-    if (n > 20) {
-        if (s[19] != '.' || n == 21) {
-            return -1;
-        }
-        int nd = 0;
-        for (size_t i = 20; i < n - 1; i++, nd++) {
-            unsigned d = (unsigned)(s[i] - '0');
-            if (d > 9) {
-                return -1;
-            }
-            frac = frac * 10 + d;
-        }
-        static const int64_t scale[] = {1,      10,      100,      1000,      10000,
-                                        100000, 1000000, 10000000, 100000000, 1000000000};
-        frac *= scale[9 - nd];
-    } else if (s[19] != 'Z') {
-        return -1;
-    }
-    if (memcmp(s, p->tdate, 10) != 0) {
-        char day[20];
-        memcpy(day, s, 10);
-        memcpy(day + 10, "T00:00:00Z", 10);
-        if (wg_time_parse(day, 20, &p->tbase) != WG_OK || p->tbase > INT64_MAX / 2 ||
-            p->tbase < INT64_MIN / 2) {
-            p->tdate[0] = '\0';
-            return -1;
-        }
-        memcpy(p->tdate, s, 10);
-    }
-    *out = p->tbase + (int64_t)(h * 3600 + m * 60 + sec) * WG_NS_PER_SEC + frac;
-    return 0;
-}
-
 static enum wg_err cell_add(struct iq *p, enum tok t, const char *s, size_t n)
 {
     if (p->ncell == p->cellcap) {
@@ -307,8 +235,8 @@ static enum wg_err cell_add(struct iq *p, enum tok t, const char *s, size_t n)
         }
         break;
     case T_STRING:
-        if (is_time &&
-            (fast_time(p, s, n, &v->u.time) == 0 || wg_time_parse(s, n, &v->u.time) == WG_OK)) {
+        if (is_time && (wg__json_fast_time(&p->tcache, s, n, &v->u.time) == 0 ||
+                        wg_time_parse(s, n, &v->u.time) == WG_OK)) {
             v->t = WG_V_TIME;
             break;
         }
@@ -359,6 +287,7 @@ static enum wg_err sem_open(struct iq *p, char kind)
         case X_RESULTS:
             if (kind == '{') {
                 c = X_RESULT;
+                p->res_partial = p->ser_partial = 0;
             }
             break;
         case X_RESULT:
@@ -368,6 +297,7 @@ static enum wg_err sem_open(struct iq *p, char kind)
             if (kind == '{') {
                 c = X_SERIES;
                 series_reset(p);
+                p->ser_partial = 0;
             }
             break;
         case X_SERIES:
@@ -408,11 +338,33 @@ static enum wg_err sem_open(struct iq *p, char kind)
     return WG_OK;
 }
 
+/* A result ends: its statement must be one that was sent, in order; remember whether it (or
+ * its last series) said more is coming (chunked answers: "partial": true). */
+static enum wg_err result_close(struct iq *p)
+{
+    if (p->nstmt > 0 && (p->stmt < 0 || p->stmt >= p->nstmt)) {
+        return fail(p, WG_EPARSE,
+                    "the answer is for statement_id %lld, but the query sent has "
+                    "%lld statement%s (ids 0 to %lld)",
+                    (long long)p->stmt, (long long)p->nstmt, p->nstmt == 1 ? "" : "s",
+                    (long long)p->nstmt - 1);
+    }
+    if (p->stmt < p->last_stmt || (p->open_partial && p->stmt != p->last_stmt)) {
+        return fail(p, WG_EPARSE, "statement_id %lld after statement %lld%s", (long long)p->stmt,
+                    (long long)p->last_stmt, p->open_partial ? " was still partial" : "");
+    }
+    p->last_stmt = p->stmt;
+    p->open_partial = p->res_partial || p->ser_partial;
+    return WG_OK;
+}
+
 static enum wg_err sem_close(struct iq *p)
 {
     switch ((enum ctx)p->ctx[p->depth - 1]) {
     case X_ROW:
         return row_end(p);
+    case X_RESULT:
+        return result_close(p);
     case X_SERIES:
         if (!p->values_seen) {
             return series_open(p);
@@ -455,14 +407,21 @@ static enum wg_err sem_scalar(struct iq *p, enum tok t, const char *s, size_t n)
         if (p->key == K_ERROR && t == T_STRING) {
             return fail(p, WG_EQUERY, "%.*s", (int)(n < 480 ? n : 480), s);
         }
-        if (p->key == K_STATEMENT_ID && t == T_NUMBER) {
+        if (p->key == K_STATEMENT_ID && p->ctx[p->depth - 1] == X_RESULT) {
             struct wg_value v;
-            if (wg__json_number(s, n, &v) == 0 && v.t == WG_V_INT) {
-                p->stmt = v.u.i;
+            if (t != T_NUMBER || wg__json_number(s, n, &v) != 0 || v.t != WG_V_INT) {
+                return fail(p, WG_EPARSE, "statement_id is not an integer");
             }
+            p->stmt = v.u.i;
+        }
+        if (p->key == K_PARTIAL && p->ctx[p->depth - 1] == X_RESULT) {
+            p->res_partial = t == T_TRUE;
         }
         return WG_OK;
     case X_SERIES:
+        if (p->key == K_PARTIAL) {
+            p->ser_partial = t == T_TRUE;
+        }
         if (p->key == K_NAME && t == T_STRING) {
             if (p->values_seen) {
                 return fail(p, WG_EPARSE, "series keys after \"values\" are not supported");
@@ -522,7 +481,7 @@ static enum wg_err tok_string(struct iq *p, const char *s, const char *e, int ha
     const char *str = s + 1;
     size_t n = (size_t)(e - s) - 2;
     if (has_bs) {
-        if (unescape(&p->scratch, str, n)) {
+        if (wg__json_unescape(&p->scratch, str, n)) {
             return fail(p, WG_EPARSE, "malformed JSON string escape");
         }
         str = p->scratch.p;
@@ -759,6 +718,15 @@ static enum wg_err iq_finish(void *st)
     if (p->ntop == 0) {
         return fail(p, WG_EPARSE, "empty response");
     }
+    if (p->open_partial) {
+        return fail(p, WG_EPARSE,
+                    "truncated answer: the stream ended while statement %lld was still partial",
+                    (long long)p->last_stmt);
+    }
+    if (p->nstmt > 0 && p->last_stmt >= 0 && p->last_stmt < p->nstmt - 1) {
+        return fail(p, WG_EPARSE, "truncated answer: no result for statement %lld of %lld",
+                    (long long)p->last_stmt + 1, (long long)p->nstmt);
+    }
     return WG_OK;
 }
 
@@ -790,7 +758,13 @@ static void iq_free(void *st)
     free(p);
 }
 
-static const struct wg__parser_ops iq_ops = {iq_feed, iq_finish, iq_error, iq_free};
+static void iq_set_statements(void *st, int n)
+{
+    ((struct iq *)st)->nstmt = n > 0 ? n : 0;
+}
+
+static const struct wg__parser_ops iq_ops = {iq_feed, iq_finish, iq_error, iq_free,
+                                             iq_set_statements};
 
 enum wg_err wg__influxql_new(const struct wg_sink *sink, void **st,
                              const struct wg__parser_ops **ops)
@@ -805,6 +779,7 @@ enum wg_err wg__influxql_new(const struct wg_sink *sink, void **st,
     }
     p->expect = E_VALUE;
     p->tcol = -1;
+    p->last_stmt = -1;
     struct wg_buf *bufs[] = {&p->carry, &p->scratch, &p->tagkey,  &p->name,  &p->tags,
                              &p->cols,  &p->id,      &p->prev_id, &p->rowbuf};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {

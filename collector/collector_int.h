@@ -12,6 +12,9 @@ struct wg__parser_ops {
     enum wg_err (*finish)(void *st);
     const char *(*error)(const void *st);
     void (*free)(void *st);
+    /* optional (InfluxQL): how many statements the query sent, so that an answer for another
+     * statement, or one missing the last, is an error */
+    void (*set_statements)(void *st, int n);
 };
 
 /* Constructors: InfluxQL JSON (plain, chunked NDJSON or back-to-back objects), Flux annotated
@@ -50,5 +53,15 @@ int wg__json_number(const char *s, size_t n, struct wg_value *v);
  * Writes 1-4 UTF-8 bytes to out and returns their count, with *used the input bytes taken
  * (a \uD83D\uDE00 pair is one character; a lone surrogate becomes U+FFFD). -1: malformed. */
 int wg__json_escape(const char *s, size_t n, size_t *used, char out[4]);
+/* Unescape the body of a JSON string (between the quotes) into b (NUL-terminated, b->p never
+ * NULL on success). -1: bad escape or ENOMEM. */
+int wg__json_unescape(struct wg_buf *b, const char *s, size_t n);
+/* The common time shape "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" into ns, with the day cached in c
+ * across calls (most rows of a series share it). -1: another shape (use wg_time_parse). */
+struct wg__time_cache {
+    char date[10];
+    int64_t base;
+};
+int wg__json_fast_time(struct wg__time_cache *c, const char *s, size_t n, int64_t *out);
 
 #endif

@@ -1,6 +1,7 @@
 /* collector_json.c — what the two JSON readers (InfluxQL JSON, InfluxDB 3 JSON Lines) share:
  * a JSON number to a typed value, kept exact where it is an integer, and the decoding of one
- * string escape (\uXXXX with surrogate pairs) to UTF-8.
+ * string escape (\uXXXX with surrogate pairs) to UTF-8; plus the InfluxQL reader's string
+ * unescaping and its fast path for RFC3339 times.
  */
 #include "collector/collector_int.h"
 
@@ -185,5 +186,82 @@ int wg__json_number(const char *s, size_t n, struct wg_value *v)
     }
     v->u.f = strtod(t, NULL);
     free(heap);
+    return 0;
+}
+
+/* ---- strings and times (the InfluxQL reader's) ------------------------------------------- */
+
+int wg__json_unescape(struct wg_buf *b, const char *s, size_t n)
+{
+    const char *e = s + n;
+    wg_buf_reset(b);
+    while (s < e) {
+        const char *bs = memchr(s, '\\', (size_t)(e - s));
+        size_t plain = bs ? (size_t)(bs - s) : (size_t)(e - s);
+        if (plain && wg_buf_add(b, s, plain)) {
+            return -1;
+        }
+        if (!bs) {
+            break;
+        }
+        char u[4];
+        size_t used;
+        int k = wg__json_escape(bs + 1, (size_t)(e - bs - 1), &used, u);
+        if (k < 0 || wg_buf_add(b, u, (size_t)k)) {
+            return -1;
+        }
+        s = bs + 1 + used;
+    }
+    return wg_buf_add(b, "", 0) ? -1 : 0; /* makes b->p non-NULL */
+}
+
+static inline int dig2(const char *s, int *out)
+{
+    unsigned a = (unsigned)(s[0] - '0'), b = (unsigned)(s[1] - '0');
+    *out = (int)(a * 10 + b);
+    return a > 9 || b > 9;
+}
+
+/* The common time shape "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" with the day cached across rows (most
+ * rows of a series share it); anything else goes to wg_time_parse. */
+int wg__json_fast_time(struct wg__time_cache *p, const char *s, size_t n, int64_t *out)
+{
+    int h, m, sec;
+    int64_t frac = 0;
+    if (n < 20 || n > 30 || s[n - 1] != 'Z' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
+        dig2(s + 11, &h) || dig2(s + 14, &m) || dig2(s + 17, &sec) || h > 23 || m > 59 ||
+        sec > 60) {
+        return -1;
+    }
+    if (n > 20) {
+        if (s[19] != '.' || n == 21) {
+            return -1;
+        }
+        int nd = 0;
+        for (size_t i = 20; i < n - 1; i++, nd++) {
+            unsigned d = (unsigned)(s[i] - '0');
+            if (d > 9) {
+                return -1;
+            }
+            frac = frac * 10 + d;
+        }
+        static const int64_t scale[] = {1,      10,      100,      1000,      10000,
+                                        100000, 1000000, 10000000, 100000000, 1000000000};
+        frac *= scale[9 - nd];
+    } else if (s[19] != 'Z') {
+        return -1;
+    }
+    if (memcmp(s, p->date, 10) != 0) {
+        char day[20];
+        memcpy(day, s, 10);
+        memcpy(day + 10, "T00:00:00Z", 10);
+        if (wg_time_parse(day, 20, &p->base) != WG_OK || p->base > INT64_MAX / 2 ||
+            p->base < INT64_MIN / 2) {
+            p->date[0] = '\0';
+            return -1;
+        }
+        memcpy(p->date, s, 10);
+    }
+    *out = p->base + (int64_t)(h * 3600 + m * 60 + sec) * WG_NS_PER_SEC + frac;
     return 0;
 }

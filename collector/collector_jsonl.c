@@ -14,6 +14,8 @@
  *   kept as their JSON text (WG_V_STRING).
  * - A line that is not one JSON object is WG_EPARSE; blank lines are skipped; a line longer
  *   than JL_MAX_LINE is WG_ETOOBIG. The sink's arguments are valid only during the call.
+ * - A line {"error": "..."} (InfluxDB 3 failing after rows went out) is WG_EQUERY; a key twice
+ *   in one line, and a last line without its '\n' (a cut answer), are WG_EPARSE.
  */
 #include "collector/collector_int.h"
 
@@ -57,6 +59,8 @@ struct jl {
     size_t cellcap;
     int *map; /* pair index -> column */
     size_t mapcap;
+    size_t *stamp; /* per column: the line that last set it (duplicate keys) */
+    size_t nstamp, stampcap;
 };
 
 static enum wg_err fail(struct jl *p, enum wg_err e, const char *fmt, ...) WG_PRINTF(3, 4);
@@ -421,6 +425,11 @@ static enum wg_err on_line(struct jl *p, const char *s, size_t n)
     if (parse_object(p, s, n) != WG_OK) {
         return p->err;
     }
+    /* InfluxDB 3 reports a failure after rows have gone out as one more line {"error": "..."} */
+    if (p->npairs == 1 && p->pairs[0].kind == JV_STR && p->pairs[0].klen == 5 &&
+        memcmp(p->pairs[0].key, "error", 5) == 0) {
+        return fail(p, WG_EQUERY, "%.480s", p->pairs[0].val);
+    }
     const char *meas = NULL;
     for (size_t i = 0; i < p->npairs; i++) {
         if (is_meas(&p->pairs[i]) && p->pairs[i].kind == JV_STR) {
@@ -448,6 +457,16 @@ static enum wg_err on_line(struct jl *p, const char *s, size_t n)
             j = (long)p->ncols - 1;
             newtab = 1;
         }
+        if (grow((void **)&p->stamp, &p->stampcap, p->ncols, sizeof(size_t))) {
+            return fail(p, WG_ENOMEM, "out of memory");
+        }
+        if ((size_t)j < p->nstamp && p->stamp[j] == p->lineno) {
+            return fail(p, WG_EPARSE, "duplicate key \"%.64s\"", p->pairs[i].key);
+        }
+        while (p->nstamp <= (size_t)j) {
+            p->stamp[p->nstamp++] = 0;
+        }
+        p->stamp[j] = p->lineno;
         p->map[i] = (int)j;
     }
     if (grow((void **)&p->cells, &p->cellcap, p->ncols + 1, sizeof(*p->cells))) {
@@ -524,9 +543,15 @@ static enum wg_err jl_finish(void *st)
 {
     struct jl *p = st;
     if (p->err == WG_OK && p->llen > 0) {
-        size_t ln = p->llen;
-        p->llen = 0;
-        on_line(p, p->line, ln); /* the last line may lack its '\n' */
+        /* every line ends with '\n' on the wire: one without it was cut */
+        size_t k = 0;
+        while (k < p->llen && (p->line[k] == ' ' || p->line[k] == '\t' || p->line[k] == '\r')) {
+            k++;
+        }
+        p->lineno++;
+        if (k < p->llen) {
+            return fail(p, WG_EPARSE, "truncated answer: the last line has no line break");
+        }
     }
     return p->err;
 }
@@ -546,6 +571,7 @@ static void jl_free(void *st)
     free(p->cols);
     free(p->cells);
     free(p->map);
+    free(p->stamp);
     free(p->meas);
     free(p->line);
     free(p->arena);
@@ -553,7 +579,7 @@ static void jl_free(void *st)
     free(p);
 }
 
-static const struct wg__parser_ops jl_ops = {jl_feed, jl_finish, jl_error, jl_free};
+static const struct wg__parser_ops jl_ops = {jl_feed, jl_finish, jl_error, jl_free, NULL};
 
 enum wg_err wg__jsonl_new(const struct wg_sink *sink, void **st, const struct wg__parser_ops **ops)
 {

@@ -75,6 +75,13 @@ enum wg_err wg_parser_feed(struct wg_parser *p, const char *buf, size_t len)
     return len ? p->ops->feed(p->st, buf, len) : WG_OK;
 }
 
+void wg_parser_set_statements(struct wg_parser *p, int n)
+{
+    if (p && p->ops->set_statements) {
+        p->ops->set_statements(p->st, n);
+    }
+}
+
 enum wg_err wg_parser_finish(struct wg_parser *p)
 {
     return p ? p->ops->finish(p->st) : WG_EINVAL;

@@ -28,6 +28,48 @@ struct qctx {
     size_t nhdrs;
 };
 
+/* How many statements an InfluxQL query holds: 1 + the ';' outside string literals, quoted
+ * identifiers, regexes (after =~ or !~) and -- comments that have a statement after them. */
+static int influxql_statements(const char *q)
+{
+    int n = 0, pending = 0;
+    char prev = 0; /* the last significant byte outside literals */
+    for (const char *s = q; *s; s++) {
+        char ch = *s;
+        if (ch == '\'' || ch == '"' || (ch == '/' && (prev == '~'))) {
+            char end = ch;
+            for (s++; *s && *s != end; s++) {
+                if (*s == '\\' && s[1]) {
+                    s++;
+                }
+            }
+            if (!*s) {
+                break;
+            }
+            pending = 1;
+            prev = end;
+            continue;
+        }
+        if (ch == '-' && s[1] == '-') {
+            while (s[1] && s[1] != '\n') {
+                s++;
+            }
+            continue;
+        }
+        if (ch == ';') {
+            n += pending;
+            pending = 0;
+        } else if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') {
+            pending = 1;
+        }
+        if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') {
+            prev = ch;
+        }
+    }
+    n += pending;
+    return n > 0 ? n : 1;
+}
+
 static enum wg_err ctx_start(struct qctx *c)
 {
     struct wg_query *q = c->q;
@@ -37,8 +79,13 @@ static enum wg_err ctx_start(struct qctx *c)
         wg_series_sink_done(&c->ss);
         wg_series_sink_init(&c->ss, &q->series, q->field, &c->sink);
         c->ss.row_labels = c->kind == WG_PARSE_JSONL; /* no tags in JSON Lines: see the sink */
+        c->ss.max_series = q->src ? q->src->max_series : 0;
     }
-    return wg_parser_new(c->kind, &c->sink, &c->parser);
+    enum wg_err e = wg_parser_new(c->kind, &c->sink, &c->parser);
+    if (e == WG_OK && c->kind == WG_PARSE_INFLUXQL_JSON) {
+        wg_parser_set_statements(c->parser, influxql_statements(q->query));
+    }
+    return e;
 }
 
 static enum wg_err on_data(void *ud, const char *buf, size_t len)
@@ -355,6 +402,7 @@ static void conclude(struct qctx *c, const struct wg_http_job *j)
         e = wg_parser_finish(c->parser);
         c->consumer_failed = e != WG_OK;
     }
+
     if (e == WG_OK) {
         q->err = WG_OK;
         q->errmsg[0] = '\0';

@@ -1,12 +1,134 @@
 /* collector_sink.c — the two consumers of parsed tables: the series sink (picks the value and
- * time columns and fills a wg_seriesset for the rules) and the table sink (deep copies every
- * table into a wg_tableset for `wavegate query`).
+ * time columns and fills a wg_seriesset for the rules, finding each series through a hash of
+ * its label set, within the source's max_series) and the table sink (deep copies every table
+ * into a wg_tableset for `wavegate query`).
  */
 #include "collector/collector.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- the series index: label sets hashed, so that 100k series are found in O(1) each ------ */
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= UINT64_C(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    x *= UINT64_C(0xc4ceb9fe1a85ec53);
+    x ^= x >> 33;
+    return x;
+}
+
+static uint64_t fnv(const char *s, uint64_t h)
+{
+    for (; s && *s; s++) {
+        h = (h ^ (unsigned char)*s) * UINT64_C(0x100000001b3);
+    }
+    return h;
+}
+
+/* Order-insensitive, as wg_seriesset_get compares: a sum of one hash per label. */
+static uint64_t labels_hash(const struct wg_label *l, size_t n)
+{
+    uint64_t h = n;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = fnv(l[i].key, UINT64_C(0xcbf29ce484222325));
+        h += mix64(fnv(l[i].value, (k ^ 0xff) * UINT64_C(0x100000001b3)));
+    }
+    return mix64(h);
+}
+
+static int labels_equal(const struct wg_label *a, size_t na, const struct wg_label *b, size_t nb)
+{
+    if (na != nb) {
+        return 0;
+    }
+    for (size_t i = 0; i < na; i++) {
+        size_t j = i < nb && strcmp(a[i].key, b[i].key) == 0 ? i : nb; /* same order: fast */
+        for (size_t k = 0; j == nb && k < nb; k++) {
+            if (strcmp(a[i].key, b[k].key) == 0) {
+                j = k;
+            }
+        }
+        if (j == nb || strcmp(a[i].value, b[j].value) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void index_put(struct wg_series_sink *ss, size_t idx)
+{
+    const struct wg_series *s = &ss->out->s[idx];
+    size_t m = ss->hcap - 1;
+    size_t i = (size_t)labels_hash(s->labels, s->nlabels) & m;
+    while (ss->hidx[i]) {
+        i = (i + 1) & m;
+    }
+    ss->hidx[i] = idx + 1;
+}
+
+/* Index the series of out not indexed yet (all of them after a reset); -1 on ENOMEM. */
+static int index_sync(struct wg_series_sink *ss)
+{
+    size_t n = ss->out->n;
+    if (ss->hn > n) {
+        ss->hn = 0; /* out was emptied under us: start again */
+        memset(ss->hidx, 0, ss->hcap * sizeof(*ss->hidx));
+    }
+    if ((n + 1) * 2 > ss->hcap) {
+        size_t cap = ss->hcap ? ss->hcap : 64;
+        while ((n + 1) * 2 > cap) {
+            cap *= 2;
+        }
+        size_t *nh = calloc(cap, sizeof(*nh));
+        if (!nh) {
+            return -1;
+        }
+        free(ss->hidx);
+        ss->hidx = nh;
+        ss->hcap = cap;
+        ss->hn = 0;
+    }
+    for (; ss->hn < n; ss->hn++) {
+        index_put(ss, ss->hn);
+    }
+    return 0;
+}
+
+/* The series with these labels, created when new (within max_series). NULL with err set. */
+static struct wg_series *series_for(struct wg_series_sink *ss, const struct wg_label *lab, size_t n)
+{
+    if (index_sync(ss)) {
+        snprintf(ss->err, sizeof(ss->err), "out of memory");
+        return NULL;
+    }
+    size_t m = ss->hcap - 1;
+    for (size_t i = (size_t)labels_hash(lab, n) & m; ss->hidx[i]; i = (i + 1) & m) {
+        struct wg_series *s = &ss->out->s[ss->hidx[i] - 1];
+        if (labels_equal(s->labels, s->nlabels, lab, n)) {
+            return s;
+        }
+    }
+    if (ss->max_series && ss->out->n >= ss->max_series) {
+        snprintf(ss->err, sizeof(ss->err),
+                 "the answer has more than %zu series (the source's max_series); narrow the query "
+                 "or raise max_series",
+                 ss->max_series);
+        return NULL;
+    }
+    struct wg_series *s = wg_seriesset_add(ss->out, lab, n);
+    if (!s) {
+        snprintf(ss->err, sizeof(ss->err), "out of memory");
+        return NULL;
+    }
+    index_put(ss, ss->hn++); /* room was made by index_sync: (n + 1) * 2 <= hcap */
+    return s;
+}
+
+/* ---- columns ------------------------------------------------------------------------------ */
 
 static int is_time_col(const char *n)
 {
@@ -55,6 +177,43 @@ static int keep_columns(struct wg_series_sink *ss, const struct wg_column *cols,
     return 0;
 }
 
+/* A column name that appears twice, or NULL (a sort of pointers: tables may be wide). */
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static const char *dup_column(const struct wg_series_sink *ss)
+{
+    if (ss->ncols < 2) {
+        return NULL;
+    }
+    if (ss->ncols <= 16) {
+        for (size_t i = 1; i < ss->ncols; i++) {
+            for (size_t k = 0; k < i; k++) {
+                if (strcmp(ss->cname[i], ss->cname[k]) == 0) {
+                    return ss->cname[i];
+                }
+            }
+        }
+        return NULL;
+    }
+    const char *found = NULL;
+    char **v = malloc(ss->ncols * sizeof(*v));
+    if (!v) {
+        return NULL;
+    }
+    memcpy(v, ss->cname, ss->ncols * sizeof(*v));
+    qsort(v, ss->ncols, sizeof(*v), cmp_name);
+    for (size_t i = 1; i < ss->ncols && !found; i++) {
+        if (strcmp(v[i], v[i - 1]) == 0) {
+            found = v[i];
+        }
+    }
+    free(v);
+    return found;
+}
+
 static int is_candidate(const char *n)
 {
     return !is_time_col(n) && strcmp(n, "_start") != 0 && strcmp(n, "_stop") != 0;
@@ -83,6 +242,12 @@ static int ss_begin(void *ud, const char *result, const char *name, const struct
         if (ss->tcol < 0 && is_time_col(ss->cname[i])) {
             ss->tcol = (int)i;
         }
+    }
+    /* Which of two same-named columns is meant cannot be known: never pick the first. */
+    const char *dup = dup_column(ss);
+    if (dup) {
+        snprintf(ss->err, sizeof(ss->err), "duplicate column name %s in the answer", dup);
+        return 1;
     }
     int candidates = 0;
     if (ss->field) {
@@ -119,19 +284,16 @@ static int ss_begin(void *ud, const char *result, const char *name, const struct
     if (ss->vcol >= 0) {
         snprintf(ss->vname, sizeof(ss->vname), "%s", ss->cname[ss->vcol]);
     }
-    if (!ss->row_labels) {
-        ss->cur = wg_seriesset_get(ss->out, labels, nlabels);
-        if (!ss->cur) {
-            snprintf(ss->err, sizeof(ss->err), "out of memory");
-            return 1;
-        }
+    if (!ss->row_labels && !(ss->cur = series_for(ss, labels, nlabels))) {
+        return 1;
     }
     return 0;
 }
 
+/* Booleans are not numbers: a rule over a true/false column is a mistake to report. */
 static int is_numeric(enum wg_vtype t)
 {
-    return t == WG_V_FLOAT || t == WG_V_INT || t == WG_V_UINT || t == WG_V_BOOL;
+    return t == WG_V_FLOAT || t == WG_V_INT || t == WG_V_UINT;
 }
 
 /* vcol not chosen yet: the first candidate numeric in this row whose earlier values were not
@@ -140,7 +302,7 @@ static int choose_vcol(struct wg_series_sink *ss, const struct wg_value *cells, 
 {
     size_t n = ncells < ss->ncols ? ncells : ss->ncols;
     int open = 0, seen = 0;
-    const char *only = NULL;
+    const char *only = NULL, *boolean = NULL;
     for (size_t i = 0; i < n; i++) {
         if (!is_candidate(ss->cname[i])) {
             continue;
@@ -148,7 +310,10 @@ static int choose_vcol(struct wg_series_sink *ss, const struct wg_value *cells, 
         seen++;
         only = ss->cname[i];
         if (cells[i].t != WG_V_NULL && !is_numeric(cells[i].t)) {
-            ss->nonnum[i] = 1;
+            ss->nonnum[i] = cells[i].t == WG_V_BOOL ? 2 : 1;
+        }
+        if (ss->nonnum[i] == 2 && !boolean) {
+            boolean = ss->cname[i];
         }
         if (ss->nonnum[i]) {
             continue;
@@ -164,7 +329,9 @@ static int choose_vcol(struct wg_series_sink *ss, const struct wg_value *cells, 
     if (open) {
         return 0;
     }
-    if (seen == 1) {
+    if (boolean) {
+        snprintf(ss->err, sizeof(ss->err), "boolean value in a numeric rule (column %s)", boolean);
+    } else if (seen == 1) {
         snprintf(ss->err, sizeof(ss->err), "column %s is not numeric", only);
     } else {
         char names[160];
@@ -203,8 +370,7 @@ static int row_series(struct wg_series_sink *ss, const struct wg_value *cells, s
         same = strcmp(ss->cur->labels[i].key, lab[i].key) == 0 &&
                strcmp(ss->cur->labels[i].value, lab[i].value) == 0;
     }
-    if (!same && !(ss->cur = wg_seriesset_get(ss->out, nl ? lab : NULL, nl))) {
-        snprintf(ss->err, sizeof(ss->err), "out of memory");
+    if (!same && !(ss->cur = series_for(ss, nl ? lab : NULL, nl))) {
         return 1;
     }
     return 0;
@@ -237,8 +403,9 @@ static int ss_row(void *ud, const struct wg_value *cells, size_t ncells)
         v = (double)c->u.u;
         break;
     case WG_V_BOOL:
-        v = c->u.b ? 1.0 : 0.0;
-        break;
+        snprintf(ss->err, sizeof(ss->err), "boolean value in a numeric rule (column %s)",
+                 ss->vname);
+        return 1;
     default:
         snprintf(ss->err, sizeof(ss->err), "column %s is not numeric", ss->vname);
         return 1;
@@ -282,6 +449,9 @@ void wg_series_sink_done(struct wg_series_sink *ss)
     ss->nonnum = NULL;
     ss->ncols = 0;
     ss->cur = NULL;
+    free(ss->hidx);
+    ss->hidx = NULL;
+    ss->hcap = ss->hn = 0;
 }
 
 /* ---- tables ------------------------------------------------------------------------------- */

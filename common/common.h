@@ -189,6 +189,10 @@ struct wg_seriesset {
  * copied. Returns NULL on ENOMEM. */
 struct wg_series *wg_seriesset_get(struct wg_seriesset *ss, const struct wg_label *labels,
                                    size_t nlabels);
+/* Append a new series with these labels (copied) without looking for an existing one: for a
+ * caller that keeps its own index (the collector's series sink). NULL on ENOMEM. */
+struct wg_series *wg_seriesset_add(struct wg_seriesset *ss, const struct wg_label *labels,
+                                   size_t nlabels);
 enum wg_err wg_series_push(struct wg_series *s, int64_t t, double v);
 size_t wg_seriesset_points(const struct wg_seriesset *ss);
 void wg_seriesset_free(struct wg_seriesset *ss);

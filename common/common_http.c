@@ -112,50 +112,6 @@ static uint64_t rng_next(struct wg_http *h)
     return x;
 }
 
-void wg_http_url_base(const char *url, char *out, size_t outlen)
-{
-    if (!outlen) {
-        return;
-    }
-    out[0] = '\0';
-    if (!url) {
-        return;
-    }
-    const char *p = strstr(url, "://");
-    const char *auth = p ? p + 3 : url;
-    size_t alen = strcspn(auth, "/?#");
-    const char *at = memchr(auth, '@', alen);
-    size_t slen = p ? (size_t)(p + 3 - url) : 0;
-    if (at) {
-        alen -= (size_t)(at + 1 - auth);
-        auth = at + 1;
-    }
-    snprintf(out, outlen, "%.*s%.*s", (int)slen, url, (int)alen, auth);
-}
-
-enum wg_err wg_http_urlencode(struct wg_buf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        unsigned char c = *p;
-        char tmp[3];
-        enum wg_err e;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~') {
-            e = wg_buf_add(b, p, 1);
-        } else {
-            tmp[0] = '%';
-            tmp[1] = hex[c >> 4];
-            tmp[2] = hex[c & 15];
-            e = wg_buf_add(b, tmp, 3);
-        }
-        if (e) {
-            return e;
-        }
-    }
-    return WG_OK;
-}
-
 long wg_http_header(const struct wg_http_job *j, const char *name, char *out, size_t outlen)
 {
     size_t nl = strlen(name);
@@ -235,6 +191,12 @@ static size_t on_write(char *buf, size_t size, size_t nmemb, void *ud)
         enum wg_err e = j->consumer.data(j->consumer.ud, buf, n);
         if (e != WG_OK) {
             s->abort_err = e;
+            return 0;
+        }
+        /* libcurl's timeout does not see time spent in the consumer (parsing): the budget
+         * covers it too (a body that is slow to parse must not outlive the source's timeout) */
+        if (s->deadline && wg_mono_ns() > s->deadline) {
+            s->abort_err = WG_ETIMEOUT;
             return 0;
         }
         return n;
@@ -449,20 +411,29 @@ int64_t wg_http_retry_after(const struct wg_http_job *j)
     if (wg_http_header(j, "Retry-After", v, sizeof(v)) <= 0) {
         return -1;
     }
+    /* A long wait is the server's word and is honoured (clamped), never dropped for our own
+     * faster backoff: that would hammer a server that asked for a pause. */
     if (v[0] >= '0' && v[0] <= '9') {
-        char *end;
-        long long secs = strtoll(v, &end, 10);
-        if (*end != '\0' || secs < 0 || secs > 86400) {
+        size_t k = 0;
+        int64_t secs = 0;
+        for (; v[k] >= '0' && v[k] <= '9'; k++) {
+            if (secs < WG_HTTP_RETRY_AFTER_MAX_S) {
+                secs = secs * 10 + (v[k] - '0');
+            }
+        }
+        if (v[k] != '\0') {
             return -1;
         }
-        return (int64_t)secs * WG_NS_PER_SEC;
+        return (secs < WG_HTTP_RETRY_AFTER_MAX_S ? secs : WG_HTTP_RETRY_AFTER_MAX_S) *
+               WG_NS_PER_SEC;
     }
     time_t t = curl_getdate(v, NULL);
     if (t == (time_t)-1) {
         return -1;
     }
     int64_t d = (int64_t)t * WG_NS_PER_SEC - wg_now_ns();
-    return d > 0 ? d : 0;
+    int64_t max = WG_HTTP_RETRY_AFTER_MAX_S * WG_NS_PER_SEC;
+    return d > 0 ? (d < max ? d : max) : 0;
 }
 
 static int is_tls_error(CURLcode rc)
@@ -510,6 +481,12 @@ int wg__http_attempt_end(struct slot *s, struct wg__http_multi *m, CURLcode rc, 
         if (s->abort_err == WG_ETOOBIG) {
             snprintf(j->errmsg, sizeof(j->errmsg), "response from %s larger than %zu bytes", base,
                      j->max_bytes ? j->max_bytes : DEF_MAX_BYTES);
+        } else if (s->abort_err == WG_ETIMEOUT) {
+            snprintf(j->errmsg, sizeof(j->errmsg),
+                     "timed out after %lld ms reading and parsing the answer from %s (the time "
+                     "budget covers both)",
+                     (long long)((now - (s->first_at ? s->first_at : s->started)) / NS_PER_MS),
+                     base);
         } else {
             snprintf(j->errmsg, sizeof(j->errmsg), "response from %s rejected: %s", base,
                      wg_strerror(s->abort_err));
@@ -628,6 +605,7 @@ static void finish_attempt(struct run *r, struct slot *s, CURLcode rc)
     r->running--;
     r->grun[s->group]--;
     int64_t delay = retry && j->err == WG_EHTTP ? wg_http_retry_after(j) : -1;
+    int asked = delay >= 0; /* the server's Retry-After, not our backoff */
     if (retry && j->attempts <= j->retries && (s->delivered == 0 || j->consumer.reset)) {
         if (delay < 0) {
             int64_t d = BACKOFF_BASE_NS << (j->attempts - 1 < 10 ? j->attempts - 1 : 10);
@@ -648,8 +626,17 @@ static void finish_attempt(struct run *r, struct slot *s, CURLcode rc)
             return;
         }
         size_t l = strlen(j->errmsg);
-        snprintf(j->errmsg + l, sizeof(j->errmsg) - l, " (no time left for a retry after %d %s)",
-                 j->attempts, j->attempts == 1 ? "attempt" : "attempts");
+        if (asked) {
+            /* fail now with the reason rather than wait past the budget */
+            snprintf(j->errmsg + l, sizeof(j->errmsg) - l,
+                     " (retry after %llds exceeds the time budget: %lld ms left)",
+                     (long long)((delay + WG_NS_PER_SEC - 1) / WG_NS_PER_SEC),
+                     (long long)((s->deadline > now ? s->deadline - now : 0) / NS_PER_MS));
+        } else {
+            snprintf(j->errmsg + l, sizeof(j->errmsg) - l,
+                     " (no time left for a retry after %d %s)", j->attempts,
+                     j->attempts == 1 ? "attempt" : "attempts");
+        }
     }
     finish_job(r, s, now);
 }

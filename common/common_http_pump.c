@@ -1,11 +1,13 @@
 /* common_http_pump.c — the pump: single attempts over a long-lived multi handle, for callers
  * that keep their own queue and retry policy (alert delivery). Easy handles are set up and
- * results read exactly as in the batch runner (common_http.c).
+ * results read exactly as in the batch runner (common_http.c). At the end, the URL helpers
+ * both halves and their callers use (percent-encoding, a URL's base for messages).
  */
 #include "common/common_http_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct wg_http_pump *wg_http_pump_new(int max_connections)
 {
@@ -126,4 +128,50 @@ void wg_http_pump_wakeup(struct wg_http_pump *p)
     if (p) {
         curl_multi_wakeup(p->m.multi);
     }
+}
+
+/* ---- URL helpers -------------------------------------------------------------------------- */
+
+void wg_http_url_base(const char *url, char *out, size_t outlen)
+{
+    if (!outlen) {
+        return;
+    }
+    out[0] = '\0';
+    if (!url) {
+        return;
+    }
+    const char *p = strstr(url, "://");
+    const char *auth = p ? p + 3 : url;
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', alen);
+    size_t slen = p ? (size_t)(p + 3 - url) : 0;
+    if (at) {
+        alen -= (size_t)(at + 1 - auth);
+        auth = at + 1;
+    }
+    snprintf(out, outlen, "%.*s%.*s", (int)slen, url, (int)alen, auth);
+}
+
+enum wg_err wg_http_urlencode(struct wg_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned char c = *p;
+        char tmp[3];
+        enum wg_err e;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            e = wg_buf_add(b, p, 1);
+        } else {
+            tmp[0] = '%';
+            tmp[1] = hex[c >> 4];
+            tmp[2] = hex[c & 15];
+            e = wg_buf_add(b, tmp, 3);
+        }
+        if (e) {
+            return e;
+        }
+    }
+    return WG_OK;
 }

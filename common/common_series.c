@@ -34,6 +34,12 @@ struct wg_series *wg_seriesset_get(struct wg_seriesset *ss, const struct wg_labe
             return &ss->s[i];
         }
     }
+    return wg_seriesset_add(ss, labels, nlabels);
+}
+
+struct wg_series *wg_seriesset_add(struct wg_seriesset *ss, const struct wg_label *labels,
+                                   size_t nlabels)
+{
     if (ss->n == ss->cap) {
         size_t ncap = ss->cap ? ss->cap * 2 : 4;
         struct wg_series *nv = realloc(ss->s, ncap * sizeof(*nv));

@@ -85,8 +85,12 @@ void wg_http_job_clear(struct wg_http_job *j);
  * its length, or -1 when absent. */
 long wg_http_header(const struct wg_http_job *j, const char *name, char *out, size_t outlen);
 
-/* The response's Retry-After (delta-seconds up to a day, or an HTTP-date) as a wait in ns
- * from now (0 for a date in the past); -1 when absent or malformed. */
+/* The response's Retry-After (delta-seconds or an HTTP-date) as a wait in ns from now: 0 for a
+ * date in the past, clamped to WG_HTTP_RETRY_AFTER_MAX_S (a longer wait is honoured as the
+ * cap, never discarded); -1 when absent or malformed. wg_http_run waits it out when the job's
+ * budget allows, and otherwise fails at once saying so ("retry after Ns exceeds the time
+ * budget"). */
+#define WG_HTTP_RETRY_AFTER_MAX_S INT64_C(3600)
 int64_t wg_http_retry_after(const struct wg_http_job *j);
 
 /* ---- the pump: single attempts over a long-lived multi handle ---------------------------- */

@@ -38,6 +38,7 @@ struct wg_source {
     int max_concurrency;        /* parallel requests to this source; default 8 */
     int retries;                /* attempts after the first; default 2 */
     size_t chunk_size;          /* influxql chunked=true size; default 10000; 0 = not chunked */
+    size_t max_series;          /* series per answer, more is an error; 100000; 0 = no cap */
     struct wg_tls tls;
     struct wg_pos pos;
     enum wg_compression compression; /* default auto */

@@ -117,6 +117,7 @@ static const struct wg__config_field source_fields[] = {
     {"chunk_size", wg__config_dec_count, SRC(chunk_size), NULL, 0, 0},
     {"compression", wg__config_dec_enum, SRC(compression), compressions, 0, 0},
     {"tls", dec_tls, SRC(tls), NULL, 0, 0},
+    {"max_series", wg__config_dec_count, SRC(max_series), NULL, 0, 0},
 };
 #undef SRC
 
@@ -192,6 +193,7 @@ void wg__config_decode_sources(struct wg__config_ctx *c, const struct wg__cfg_no
         s->max_concurrency = 8;
         s->retries = 2;
         s->chunk_size = 10000;
+        s->max_series = 100000;
         if (k->len == 0) {
             wg__config_err(c, k, sub, "a source name must not be empty");
         }

@@ -64,7 +64,7 @@ static int fz_row(void *ud, const struct wg_value *c, size_t n)
     return 0;
 }
 
-static int fz_run(enum wg_parser_kind kind, const uint8_t *data, size_t size)
+static inline int fz_run(enum wg_parser_kind kind, const uint8_t *data, size_t size)
 {
     struct fz_acc a = {0, 14695981039346656037u}, b = {0, 14695981039346656037u};
     struct wg_sink sa = {fz_begin, fz_row, &a}, sb = {fz_begin, fz_row, &b};

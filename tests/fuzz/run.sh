@@ -7,7 +7,7 @@ set -euo pipefail
 secs=${1:-20}
 shift || true
 names=("$@")
-[ ${#names[@]} -eq 0 ] && names=(fluxcsv jsonl influxql config)
+[ ${#names[@]} -eq 0 ] && names=(fluxcsv jsonl influxql split config)
 # the request bodies of serve (fuzz_body.c)
 [ "$#" -eq 0 ] && names+=(body_gate body_flagger body_analyses body_silences)
 src=$(cd "$(dirname "$0")/../.." && pwd)

@@ -43,9 +43,17 @@ SCENARIO.json:
     "truncate_at": null,             # send only N body bytes, then close (framing says more)
     "hang": false,                   # read the request, never answer, hold the socket open
     "gzip": false,                   # gzip the body if the client accepts it
-    "close": false                   # Connection: close after this answer
+    "close": false,                  # Connection: close after this answer
+    "framing": "length",             # length (Content-Length) | close (no length: the body ends
+                                     # when the connection closes) | chunked (with the final
+                                     # 0-chunk) | abort (chunked, no final chunk, then close) |
+                                     # short (Content-Length of the whole body, fewer bytes sent)
+    "cut_from_path": false,          # hostile tests: the path is /<any>/<N>/<framing>/...: send
+                                     # only the first N body bytes ("all": every byte) framed so
+    "reset_at": null,                # send N body bytes, then reset the connection (RST)
+    "endless": null                  # text: after the body, send this piece as chunks forever
   }
-Content-Length is set unless the response is chunked.
+Content-Length is set unless the response is chunked (or framed "close").
 """
 import base64
 import gzip
@@ -110,6 +118,19 @@ def body_of(resp):
     if "body_b64" in resp:
         return base64.b64decode(resp["body_b64"])
     return resp.get("body", "").encode()
+
+
+def cut_response(resp, path, data):
+    """cut_from_path: /<any>/<N>/<framing>/... -> the response with its body cut to N bytes."""
+    parts = urllib.parse.urlsplit(path).path.split("/")
+    n, framing = parts[2], parts[3]
+    out = dict(resp, framing=framing)
+    out["_data"] = data if n == "all" else data[:int(n)]
+    if framing == "short":  # announce the whole body, send the cut, close
+        out["_full_len"] = len(data)
+        out["framing"] = "length"
+        out["truncate_at"] = len(out["_data"])
+    return out
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -178,22 +199,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 pass
             return
         data = body_of(resp)
+        if resp.get("cut_from_path"):
+            resp = cut_response(resp, self.path, data)
+            data = resp["_data"]
         headers = dict(resp.get("headers", {}))
         if resp.get("gzip") and "gzip" in self.headers.get("Accept-Encoding", ""):
             data = gzip.compress(data)
             headers["Content-Encoding"] = "gzip"
+        framing = resp.get("framing", "length")
+        if framing in ("chunked", "abort") or resp.get("endless") is not None:
+            resp = dict(resp, chunked=True)
+        if framing == "abort":
+            resp = dict(resp, truncate_at=len(data))
         chunked = bool(resp.get("chunked"))
         self.send_response(int(resp.get("status", 200)), resp.get("reason"))
         for k, v in headers.items():
             self.send_header(k, str(v))
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
-        else:
-            self.send_header("Content-Length", str(len(data)))
-        if resp.get("close") or resp.get("truncate_at") is not None:
+        elif framing != "close":
+            self.send_header("Content-Length", str(resp.get("_full_len", len(data))))
+        if (resp.get("close") or resp.get("truncate_at") is not None or framing == "close"
+                or resp.get("reset_at") is not None):
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
+        if resp.get("reset_at") is not None:
+            self.wfile.write(data[:int(resp["reset_at"])])
+            self.wfile.flush()
+            # SO_LINGER 0: close() sends RST instead of FIN
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.connection.close()
+            return
         cut = resp.get("truncate_at")
         if cut is not None:
             data = data[:int(cut)]
@@ -209,10 +247,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.flush()
                 if pause and i + step < len(data):
                     time.sleep(pause)
+            if resp.get("endless") is not None:
+                piece = resp["endless"].encode()
+                frame = b"%x\r\n%s\r\n" % (len(piece), piece)
+                while True:  # until the client gives up (OSError below)
+                    self.wfile.write(frame)
+                    if pause:
+                        self.wfile.flush()
+                        time.sleep(pause)
             if chunked and cut is None:
                 self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
-            if cut is not None:
+            if cut is not None or framing == "close":
                 self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             self.close_connection = True

@@ -233,15 +233,41 @@ static const struct fcase cases[] = {
      "#datatype,string,long,string,long\r\n"
      ",result,table,k,n\r\n,,0,x,-5\r\n\r\n",
      "B _result name=- labels=k=x cols=k:string,n:long\nR s:x|i:-5\nEND OK \n"},
-    {"LF line ends, no trailing newline",
+    {"LF line ends",
      "#datatype,string,long,string,double\n#group,false,false,true,false\n"
-     "#default,_result,,,\n,result,table,k,_value\n,,0,x,1\n,,0,x,2",
+     "#default,_result,,,\n,result,table,k,_value\n,,0,x,1\n,,0,x,2\n\n",
      "B _result name=- labels=k=x cols=k:string,_value:double\nR s:x|f:1\nR s:x|f:2\n"
      "END OK \n"},
+    /* A cut answer is never data: the cut value (1 of 1000) must not be judged. */
+    {"truncated: the last row has no line break",
+     "#datatype,string,long,string,double\n#group,false,false,true,false\n"
+     "#default,_result,,,\n,result,table,k,_value\n,,0,x,5\n,,0,x,1",
+     "B _result name=- labels=k=x cols=k:string,_value:double\nR s:x|f:5\n"
+     "END EPARSE truncated answer: record 6 has no line break (the body was cut)\n"},
+    {"truncated: complete rows but no blank line after the result",
+     ANN "#default,_result,,,,,\r\n" HDR ",,0,2024-05-01T12:00:00Z,cpu,a,1000\r\n",
+     BEGIN("_result", "cpu", "a")
+     "R t:2024-05-01T12:00:00Z|s:cpu|s:a|f:1000\n"
+     "END EPARSE truncated answer: the body ended inside a table, without the blank line "
+     "that ends every result\n"},
+    {"truncated: cut inside the final CRLF CRLF",
+     ANN "#default,_result,,,,,\r\n" HDR ",,0,2024-05-01T12:00:00Z,cpu,a,1000\r\n\r",
+     BEGIN("_result", "cpu", "a")
+     "R t:2024-05-01T12:00:00Z|s:cpu|s:a|f:1000\n"
+     "END EPARSE truncated answer: record 6 has no line break (the body was cut)\n"},
+    {"truncated: header only",
+     ANN "#default,_result,,,,,\r\n" HDR,
+     "END EPARSE truncated answer: the body ended inside a table, without the blank line "
+     "that ends every result\n"},
+    {"truncated: empty table without its blank line",
+     "#datatype,string,long,string\r\n#group,false,false,true\r\n#default,_result,0,x\r\n"
+     ",result,table,k\r\n",
+     "END EPARSE truncated answer: the body ended inside a table, without the blank line "
+     "that ends every result\n"},
     {"a new block without a blank line",
      ANN "#default,_result,,,,,\r\n" HDR ",,0,2024-05-01T12:00:00Z,cpu,a,1\r\n"
          "#datatype,string,long,string\r\n#group,false,false,false\r\n#default,_result,,\r\n"
-         ",result,table,s\r\n,,1,x\r\n",
+         ",result,table,s\r\n,,1,x\r\n\r\n",
      BEGIN("_result", "cpu", "a")
      "R t:2024-05-01T12:00:00Z|s:cpu|s:a|f:1\n"
      "B _result name=- labels= cols=s:string\nR s:x\nEND OK \n"},
@@ -266,7 +292,8 @@ static const struct fcase cases[] = {
      "B _result name=- labels= cols=d:duration,b:base64Binary,i:int,n:dateTime:number\n"
      "R s:1m1s|s:ZGF0YQ==|s:5|s:1714564800\nEND OK \n"},
     {"zero tables: the body is one blank line", "\r\n", "END OK \n"},
-    {"empty body", "", "END OK \n"},
+    {"empty body is a cut answer", "",
+     "END EPARSE empty body (a Flux answer ends with a blank line, even without tables)\n"},
     {"truncated inside a quoted field",
      "#datatype,string,long,string\r\n#group,false,false,false\r\n#default,_result,,\r\n"
      ",result,table,s\r\n,,0,\"abc\r\ndef",
@@ -418,6 +445,7 @@ static void test_fast_paths_match_reference(void **state)
                  lcg(&seed) % 100000, (int)(lcg(&seed) % 9 + 1), lcg(&seed) % 1000000);
         wg_buf_addf(&body, ",,0,%s,%s\r\n", times[i], nums[i]);
     }
+    wg_buf_adds(&body, "\r\n");
     struct collect k = {calloc(N, sizeof(int64_t)), calloc(N, sizeof(double)), 0};
     struct wg_sink sink = {NULL, col_row, &k};
     void *st;

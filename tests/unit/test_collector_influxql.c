@@ -65,7 +65,7 @@ static const struct tcase cases[] = {
      "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"m1\",\"columns\":[\"time\","
      "\"f1\"],\"values\":[[\"1970-01-01T00:00:01Z\",1]],\"partial\":true}],\"partial\":true}]}"
      "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"m1\",\"columns\":[\"time\","
-     "\"f1\"],\"values\":[[\"1970-01-01T00:00:02Z\",2]]}],\"partial\":true}]}"
+     "\"f1\"],\"values\":[[\"1970-01-01T00:00:02Z\",2]]}]}]}"
      "{\"results\":[{\"statement_id\":1,\"series\":[{\"name\":\"m1\",\"columns\":[\"time\","
      "\"f1\"],\"values\":[[\"1970-01-01T00:00:03Z\",3]]}]}]}",
      "B 0 name=m1 labels= cols=time,f1\n"
@@ -74,6 +74,32 @@ static const struct tcase cases[] = {
      "B 1 name=m1 labels= cols=time,f1\n"
      "R t:1970-01-01T00:00:03Z|i:3\n"
      "END OK \n"},
+    /* A stream that ends while a result or series is still partial was cut: never data. */
+    {"chunked: the stream ends while the result is partial",
+     "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"m\",\"columns\":[\"time\",\"f\"],"
+     "\"values\":[[1,1]]}],\"partial\":true}]}\n",
+     "B 0 name=m labels= cols=time,f\n"
+     "R t:1970-01-01T00:00:00.000000001Z|i:1\n"
+     "END EPARSE truncated answer: the stream ended while statement 0 was still partial\n"},
+    {"chunked: the stream ends while a series is partial",
+     "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"m\",\"columns\":[\"time\",\"f\"],"
+     "\"values\":[[1,1]],\"partial\":true}]}]}\n",
+     "B 0 name=m labels= cols=time,f\n"
+     "R t:1970-01-01T00:00:00.000000001Z|i:1\n"
+     "END EPARSE truncated answer: the stream ended while statement 0 was still partial\n"},
+    {"chunked: another statement while the previous one is partial",
+     "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"m\",\"columns\":[\"time\",\"f\"],"
+     "\"values\":[[1,1]]}],\"partial\":true}]}\n"
+     "{\"results\":[{\"statement_id\":1}]}\n",
+     "B 0 name=m labels= cols=time,f\n"
+     "R t:1970-01-01T00:00:00.000000001Z|i:1\n"
+     "END EPARSE statement_id 1 after statement 0 was still partial\n"},
+    {"statement ids going back",
+     "{\"results\":[{\"statement_id\":1},{\"statement_id\":0}]}\n",
+     "END EPARSE statement_id 0 after statement 1\n"},
+    {"statement_id that is not an integer",
+     "{\"results\":[{\"statement_id\":\"0\"}]}\n",
+     "END EPARSE statement_id is not an integer\n"},
     {"chunked error after data",
      "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"m\",\"columns\":[\"time\",\"f\"],"
      "\"values\":[[1,1]],\"partial\":true}],\"partial\":true}]}\n"
@@ -196,6 +222,48 @@ static int cap_row(void *ud, const struct wg_value *c, size_t n)
         k->v[k->n++] = c[0];
     }
     return 0;
+}
+
+/* The query sent n statements: an answer for another statement_id, or one without the last
+ * statement's result, is an error (wg_parser_set_statements). */
+static void test_statement_ids(void **state)
+{
+    (void)state;
+    static const struct {
+        int nstmt;
+        const char *body;
+        enum wg_err want;
+        const char *msg;
+    } cs[] = {
+        {1, "{\"results\":[{\"statement_id\":0}]}\n", WG_OK, ""},
+        {1, "{\"results\":[{\"statement_id\":3,\"series\":[{\"name\":\"m\",\"columns\":[\"v\"],"
+            "\"values\":[[1]]}]}]}\n",
+         WG_EPARSE,
+         "the answer is for statement_id 3, but the query sent has 1 statement (ids 0 to 0)"},
+        {2, "{\"results\":[{\"statement_id\":0},{\"statement_id\":1}]}\n", WG_OK, ""},
+        {2, "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"m\",\"columns\":[\"v\"],"
+            "\"values\":[[1]]}]}]}\n",
+         WG_EPARSE, "truncated answer: no result for statement 1 of 2"},
+        {1, "{\"results\":[{\"statement_id\":-1}]}\n", WG_EPARSE,
+         "the answer is for statement_id -1, but the query sent has 1 statement (ids 0 to 0)"},
+    };
+    for (size_t i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
+        struct wg_parser *p = NULL;
+        struct wg_sink sink = {0};
+        assert_int_equal(wg_parser_new(WG_PARSE_INFLUXQL_JSON, &sink, &p), WG_OK);
+        wg_parser_set_statements(p, cs[i].nstmt);
+        enum wg_err e = wg_parser_feed(p, cs[i].body, strlen(cs[i].body));
+        if (e == WG_OK) {
+            e = wg_parser_finish(p);
+        }
+        if (e != cs[i].want || strcmp(wg_parser_error(p), cs[i].msg) != 0) {
+            print_error("case %zu: want %d \"%s\" got %d \"%s\"\n", i, cs[i].want, cs[i].msg, e,
+                        wg_parser_error(p));
+            wg_parser_free(p);
+            fail();
+        }
+        wg_parser_free(p);
+    }
 }
 
 static void test_big_floats(void **state)
@@ -340,7 +408,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),        cmocka_unit_test(test_big_floats),
         cmocka_unit_test(test_sink_abort),   cmocka_unit_test(test_series_sink),
-        cmocka_unit_test(test_table_sink),
+        cmocka_unit_test(test_table_sink),   cmocka_unit_test(test_statement_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

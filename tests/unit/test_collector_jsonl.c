@@ -67,9 +67,21 @@ static const struct jcase cases[] = {
      "B 0 name=- labels= cols=s,n,o,b\n"
      "R s:a\"b\\\\c/d\\n\t\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbdx|-|s:{\"k\":[1,\"]}\"]}|b:false\n"
      "END OK \n"},
-    {"CRLF, blank lines and no trailing newline",
-     "{\"v\":1}\r\n\r\n  \n{\"v\":2}",
+    {"CRLF and blank lines",
+     "{\"v\":1}\r\n\r\n  \n{\"v\":2}\n  ",
      "B 0 name=- labels= cols=v\nR i:1\nR i:2\nEND OK \n"},
+    /* Every line ends with \n: one without it was cut, even when it reads as an object. */
+    {"truncated: the last line has no line break",
+     "{\"v\":1000}\n{\"v\":1}",
+     "B 0 name=- labels= cols=v\nR i:1000\n"
+     "END EPARSE line 2: truncated answer: the last line has no line break\n"},
+    {"an error line after data is a query error",
+     "{\"v\":1}\n{\"error\": \"query exceeded its memory budget\"}\n",
+     "B 0 name=- labels= cols=v\nR i:1\n"
+     "END EQUERY line 2: query exceeded its memory budget\n"},
+    {"a key twice in one line",
+     "{\"v\":1,\"w\":2,\"v\":3}\n",
+     "END EPARSE line 1: duplicate key \"v\"\n"},
     {"empty body (no rows)", "", "END OK \n"},
     {"empty object", "{}\n", "B 0 name=- labels= cols=\nR\nEND OK \n"},
     {"a line that is not an object",
@@ -80,7 +92,8 @@ static const struct jcase cases[] = {
      "END EPARSE line 1: not a JSON object\n"},
     {"truncated object at the end of the body",
      "{\"v\":1}\n{\"v\":",
-     "B 0 name=- labels= cols=v\nR i:1\nEND EPARSE line 2: bad value for \"v\" at byte 5\n"},
+     "B 0 name=- labels= cols=v\nR i:1\n"
+     "END EPARSE line 2: truncated answer: the last line has no line break\n"},
     {"two objects on one line",
      "{\"v\":1} {\"v\":2}\n",
      "END EPARSE line 1: text after the object at byte 8\n"},

@@ -292,6 +292,47 @@ static void test_errors(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* The statements the query sent are counted (';' outside literals, regexes and comments): the
+ * answer must hold each of them, and no other. */
+static void test_statement_count(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *query;
+        enum wg_err want;
+        const char *msg;
+    } cs[] = {
+        {"SELECT p95 FROM m;", WG_OK, ""},
+        {"SELECT p95 FROM m WHERE h =~ /a;b/ AND s = 'x;y' AND \"c;d\" = 1 -- ; no\n", WG_OK, ""},
+        {"SELECT p95 FROM m; SELECT p95 FROM n", WG_EPARSE, "no result for statement 1 of 2"},
+    };
+    struct peer p;
+    char *body = json_str(OK_BODY);
+    char *resp = wg_asprintf("{\"status\":200,\"body\":%s}", body);
+    char *sc = one_route(resp);
+    assert_int_equal(peer_start(&p, sc), 0);
+    int failures = 0;
+    for (size_t i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
+        struct wg_source src;
+        source_init(&src, p.url);
+        struct wg_query q;
+        query_init(&q, &src, cs[i].query);
+        q.field = "p95";
+        run_one(&q);
+        if (q.err != cs[i].want || !strstr(q.errmsg, cs[i].msg)) {
+            fprintf(stderr, "query '%s': want %s '%s', got %s '%s'\n", cs[i].query,
+                    wg_strerror(cs[i].want), cs[i].msg, wg_strerror(q.err), q.errmsg);
+            failures++;
+        }
+        wg_query_clear(&q);
+    }
+    peer_stop(&p);
+    free(sc);
+    free(resp);
+    free(body);
+    assert_int_equal(failures, 0);
+}
+
 static void test_retry_503_then_ok(void **state)
 {
     (void)state;
@@ -585,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_compression_choice),
         cmocka_unit_test(test_v1_chunked_basic_post),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_statement_count),
         cmocka_unit_test(test_retry_503_then_ok),
         cmocka_unit_test(test_retry_429_retry_after),
         cmocka_unit_test(test_timeout),

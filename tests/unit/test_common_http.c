@@ -110,6 +110,102 @@ static void test_retry_after_http_date(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* Retry-After above a day used to be discarded for the default backoff (10 retries in a few
+ * seconds against a server that asked for a pause). Now it is clamped to an hour and, being
+ * beyond the job's budget, ends the job at once with the reason. */
+static void test_retry_after_long(void **state)
+{
+    (void)state;
+    static const struct {
+        int status;
+        const char *value;
+    } cs[] = {{429, "86401"}, {503, "86401"}, {429, "99999999999999999999999"}};
+    int failed = 0;
+    struct wg_http *h = wg_http_new();
+    assert_non_null(h);
+    for (size_t i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
+        char *sc = wg_asprintf("{\"routes\":[{\"responses\":[{\"status\":%d,\"headers\":{"
+                               "\"Retry-After\":\"%s\"},\"body\":\"busy\"}]}]}",
+                               cs[i].status, cs[i].value);
+        struct peer p;
+        assert_int_equal(peer_start(&p, sc), 0);
+        char url[96];
+        snprintf(url, sizeof(url), "%s/query", p.url);
+        struct wg_http_job j = {0};
+        j.url = url;
+        j.timeout_ns = 5000 * MS;
+        j.retries = 10;
+        assert_int_equal(wg_http_run(h, &j, 1, NULL), WG_OK);
+        int64_t ms = j.elapsed_ns / MS;
+        int64_t ra = wg_http_retry_after(&j);
+        cJSON *reqs = peer_requests(&p);
+        int nreq = cJSON_GetArraySize(reqs);
+        cJSON_Delete(reqs);
+        if (j.err != WG_EHTTP || j.attempts != 1 || nreq != 1 || ms > 2000 ||
+            ra != WG_HTTP_RETRY_AFTER_MAX_S * WG_NS_PER_SEC ||
+            !strstr(j.errmsg, "retry after 3600s exceeds the time budget")) {
+            printf("case %zu: %d + Retry-After: %s\n"
+                   "  want: err %s, 1 attempt, 1 request, < 2000 ms, retry-after 3600 s, message "
+                   "\"... retry after 3600s exceeds the time budget ...\"\n"
+                   "  got:  err %s, %d attempts, %d requests, %lld ms, retry-after %lld ms, \"%s\"\n",
+                   i, cs[i].status, cs[i].value, wg_strerror(WG_EHTTP), wg_strerror(j.err),
+                   j.attempts, nreq, (long long)ms, (long long)(ra < 0 ? -1 : ra / MS), j.errmsg);
+            failed++;
+        }
+        wg_http_job_clear(&j);
+        peer_stop(&p);
+        free(sc);
+    }
+    wg_http_free(h);
+    assert_int_equal(failed, 0);
+}
+
+/* A consumer that works 60 ms on every piece (a slow parse, as 100k series were): libcurl's
+ * timeout does not count that time, the job's budget does. The body (256 KiB) is on the
+ * socket at once; without the check the job ran to its end, well past its 300 ms budget. */
+static enum wg_err slow_consumer(void *ud, const char *buf, size_t len)
+{
+    (void)buf;
+    (void)len;
+    (*(int *)ud)++;
+    int64_t until = wg_mono_ns() + 60 * MS;
+    while (wg_mono_ns() < until) {
+        /* busy: parsing work, not a wait */
+    }
+    return WG_OK;
+}
+
+static void test_budget_covers_the_consumer(void **state)
+{
+    (void)state;
+    static char body[256 * 1024 + 1];
+    memset(body, 'x', sizeof(body) - 1);
+    char *sc = wg_asprintf("{\"routes\":[{\"responses\":[{\"status\":200,\"body\":\"%s\"}]}]}",
+                           body);
+    struct peer p;
+    assert_int_equal(peer_start(&p, sc), 0);
+    struct wg_http *h = wg_http_new();
+    assert_non_null(h);
+    int calls = 0;
+    struct wg_http_job j = {0};
+    j.url = p.url;
+    j.timeout_ns = 300 * MS;
+    j.consumer.data = slow_consumer;
+    j.consumer.ud = &calls;
+    assert_int_equal(wg_http_run(h, &j, 1, NULL), WG_OK);
+    int64_t ms = j.elapsed_ns / MS;
+    if (j.err != WG_ETIMEOUT || ms > 700 || !strstr(j.errmsg, "reading and parsing")) {
+        printf("want: err %s within 700 ms, \"... reading and parsing ...\"\n"
+               "got:  err %s after %lld ms and %d pieces: %s\n",
+               wg_strerror(WG_ETIMEOUT), wg_strerror(j.err), (long long)ms, calls, j.errmsg);
+        fail();
+    }
+    wg_http_job_clear(&j);
+    wg_http_free(h);
+    peer_stop(&p);
+    free(sc);
+}
+
 /* ---- the pump ------------------------------------------------------------------------ */
 
 struct pcase {
@@ -301,6 +397,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry_after_http_date),
+        cmocka_unit_test(test_retry_after_long),
+        cmocka_unit_test(test_budget_covers_the_consumer),
         cmocka_unit_test(test_pump),
         cmocka_unit_test(test_pump_wakeup_and_abandon),
     };

@@ -53,7 +53,8 @@ static const struct ecase cases[] = {
      "sources:\n  db:\n    url: http://h\n    database: d\n    timout: 5s\n",
      {"t.yaml:5:5: sources.db.timout: unknown key 'timout' (allowed: kind, api, url, database, "
       "retention_policy, org, org_id, token_env, username, password_env, timeout, "
-      "connect_timeout, max_response_bytes, max_concurrency, retries, chunk_size, compression, tls)"},
+      "connect_timeout, max_response_bytes, max_concurrency, retries, chunk_size, compression, tls, "
+      "max_series)"},
      1},
     {"unknown rule key",
      RULE "        treshold: {max: 1}\n",

@@ -186,6 +186,7 @@ static void test_full_roundtrip(void **state)
     assert_int_equal(s->max_concurrency, 8);
     assert_int_equal(s->retries, 2);
     assert_int_equal(s->chunk_size, 10000);
+    assert_int_equal(s->max_series, 100000);
     assert_int_equal(s->compression, WG_COMPRESS_AUTO);
     assert_null(s->tls.ca_file);
 
