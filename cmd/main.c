@@ -28,7 +28,7 @@ static const char USAGE[] =
 
 static const char CHECK_USAGE[] =
     "usage: wavegate check --config FILE --wave WAVE [--feature NAME]...\n"
-    "                      [--deploy-time RFC3339] [--format text|json] [--now RFC3339]\n"
+    "                      [--deploy-time RFC3339] [--format text|json|html] [--now RFC3339]\n"
     "                      [--wait [--interval D] [--count N | --duration D]\n"
     "                       [--failure-limit N] [--consecutive-failures N]\n"
     "                       [--inconclusive-limit N] [--error-limit N]]\n"
@@ -438,7 +438,9 @@ static int cmd_check(int argc, char **argv)
         goto out;
     }
     const char *fmt;
-    if ((code = pick_format(o.format, "text", "json", &fmt)) != 0) {
+    if (o.format && !strcmp(o.format, "html") && !o.wait) {
+        fmt = "html"; /* the evidence page as one file (gate_html.c) */
+    } else if ((code = pick_format(o.format, "text", "json", &fmt)) != 0) {
         goto out;
     }
     cfg = wg__cmd_load_config(o.config, &code);
@@ -454,6 +456,7 @@ static int cmd_check(int argc, char **argv)
         .state_dir = o.state_dir,
         /* a deploy's answer is history for baseline: previous; --wait records its decision */
         .record_history = o.deploy_ns != 0,
+        .keep_series = strcmp(fmt, "html") == 0,
     };
     if (o.wait) {
         code = wg__cmd_check_wait(cfg, &req, &o.w, strcmp(fmt, "json") == 0);
@@ -479,6 +482,14 @@ static int cmd_check(int argc, char **argv)
         }
         printf("%s\n", js);
         free(js);
+    } else if (strcmp(fmt, "html") == 0) {
+        char *html = wg_gate_report_html(rep);
+        if (!html) {
+            code = WG_EXIT_ERROR;
+            goto out;
+        }
+        fputs(html, stdout);
+        free(html);
     } else {
         wg_gate_report_text(rep, stdout);
     }

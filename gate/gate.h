@@ -40,7 +40,13 @@ struct wg_check_req {
      * (check --deploy-time, /v1/gate with deploy_time); analyses record their final look
      * themselves; monitor ticks and analysis looks never record. */
     int record_history;
+    /* Keep downsampled copies of the judged series in the report (wg_rule_report.kept*) for
+     * the evidence page (gate_html.c). 0 for `check --format json|text`: nothing copied. */
+    int keep_series;
 };
+
+/* At most this many points per kept series: min and max of each of half as many buckets. */
+#define WG_GATE_KEEP_POINTS 300
 
 struct wg_rule_report {
     const struct wg_feature *feature;
@@ -53,6 +59,9 @@ struct wg_rule_report {
     int64_t baseline_start_ns, baseline_end_ns;
     struct wg_rule_result res;
     int64_t query_ns; /* time the current-window query took (all attempts); 0 if not run */
+    /* With wg_check_req.keep_series: the current and baseline windows' series, downsampled
+     * (WG_GATE_KEEP_POINTS, min/max preserving); empty otherwise. Owned. */
+    struct wg_seriesset kept, kept_baseline;
 };
 
 struct wg_feature_report {
@@ -87,6 +96,11 @@ char *wg_gate_report_json(const struct wg_check_report *r);
 /* check --format text: a readable table with a reason per rule. */
 void wg_gate_report_text(const struct wg_check_report *r, FILE *f);
 int wg_gate_exit_code(enum wg_verdict v); /* warn → 0 */
+
+/* check --format html: the evidence page (gate_html.c) as one self-contained malloc'd HTML
+ * document (inline CSS and SVG, no script). Charts need the report made with keep_series.
+ * NULL on ENOMEM. */
+char *wg_gate_report_html(const struct wg_check_report *r);
 
 /* The wave's verdict over its features' verdicts: the worst; no feature at all is
  * INCONCLUSIVE (nothing judged is never a pass). */

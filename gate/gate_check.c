@@ -266,6 +266,12 @@ static enum wg_err evaluate(const struct wg_config *cfg, const struct wg_check_r
                 wg_rules_alpha_spend_since(wg__gate_alpha(&rr->p), last, req->look, req->max_looks);
         }
         enum wg_err rc = wg_rules_eval(&in, &rr->res);
+        if (rc == WG_OK && req->keep_series) { /* the evidence page's chart (gate_html.c) */
+            rc = wg__gate_downsample(in.current, &rr->kept);
+            if (rc == WG_OK && pl->base_q >= 0) {
+                rc = wg__gate_downsample(in.baseline, &rr->kept_baseline);
+            }
+        }
         wg_seriesset_free(&prev);
         if (rc != WG_OK) {
             return rc;
@@ -477,6 +483,8 @@ void wg_check_report_free(struct wg_check_report *r)
         free(r->rules[i].query);
         free(r->rules[i].source);
         wg_rule_result_clear(&r->rules[i].res);
+        wg_seriesset_free(&r->rules[i].kept);
+        wg_seriesset_free(&r->rules[i].kept_baseline);
     }
     free(r->rules);
     free(r->features);

@@ -323,4 +323,70 @@ void wg__monitor_metrics(struct wg_server *s, struct wg_buf *b);
 enum MHD_Result wg__monitor_silences(struct wg_server *s, struct MHD_Connection *c,
                                      struct wg__req *r);
 
+
+/* ---- evidence pages (gate_html.c, gate_evals.c, gate_server_ui.c) ------------------------ */
+
+#include <cjson/cJSON.h>
+
+/* Copy src into dst (zeroed, caller frees) keeping at most WG_GATE_KEEP_POINTS points per
+ * series: the min and the max of each time bucket, in time order. */
+enum wg_err wg__gate_downsample(const struct wg_seriesset *src,
+                                struct wg_seriesset *dst) WG_NODISCARD;
+
+/* Appends that poison b on failure (sticky error); take: the text, or NULL when an append
+ * failed. Start b with wg_buf_init(b, 0). */
+void wg__html_add(struct wg_buf *b, const void *p, size_t n);
+void wg__html_adds(struct wg_buf *b, const char *s);
+void wg__html_addf(struct wg_buf *b, const char *fmt, ...) WG_PRINTF(2, 3);
+char *wg__html_take(struct wg_buf *b);
+/* HTML-escape s (& < > " ') into b; for element text, attribute values and SVG text. */
+void wg__html_esc(struct wg_buf *b, const char *s);
+/* The page head (doctype, CSP meta, viewport, the light/dark stylesheet) and the tail. */
+void wg__html_head(struct wg_buf *b, const char *title);
+void wg__html_tail(struct wg_buf *b);
+/* A verdict name as a coloured badge: <span class="badge v-fail">fail</span>. */
+void wg__html_badge(struct wg_buf *b, const char *verdict);
+
+/* The series judged by one rule, in report order (either may be NULL). */
+struct wg__html_series {
+    const struct wg_seriesset *cur, *base;
+};
+/* The evidence page of one evaluation: report is the `check --format json` document (with
+ * evaluation_id when it has one), series[i] the i-th rule's series. Pure; malloc'd HTML or
+ * NULL on ENOMEM. */
+char *wg__html_evaluation(const cJSON *report, const struct wg__html_series *series,
+                          size_t nseries);
+/* One rule's chart into b: rule is the rule's JSON object, deploy_ns its deploy marker (0:
+ * none), id a unique prefix for the element ids ("r3"). */
+void wg__html_chart(struct wg_buf *b, const cJSON *rule, const struct wg__html_series *s,
+                    int64_t deploy_ns, const char *id);
+/* Encode / decode every rule's kept series as one blob (the evaluation store's format). */
+enum wg_err wg__evals_series_encode(const struct wg_check_report *r, struct wg_buf *out);
+/* *sets: 2 * nrules series sets (current, baseline per rule); free with
+ * wg__evals_series_free(*sets, *nrules). */
+enum wg_err wg__evals_series_decode(const void *blob, size_t len, struct wg_seriesset **sets,
+                                    size_t *nrules);
+void wg__evals_series_free(struct wg_seriesset *sets, size_t nrules);
+
+/* The evaluation store (gate_evals.c): the last WG__EVALS_KEEP evaluations in
+ * state_dir/evaluations.db, each its report JSON and series blob. Thread-safe. */
+#define WG__EVALS_KEEP 1000
+struct wg__evals;
+enum wg_err wg__evals_open(const char *state_dir, long keep, struct wg__evals **out, char *err,
+                           size_t errlen) WG_NODISCARD;
+void wg__evals_close(struct wg__evals *e);
+/* Store one evaluation (kind: "gate", "analysis", "monitor", "flag"); id (>= 33 bytes) gets
+ * its new id. Deletes what falls out of retention in the same transaction. */
+enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wave,
+                          const char *verdict, const char *json, const void *blob, size_t bloblen,
+                          char *id, size_t idlen) WG_NODISCARD;
+/* The stored JSON and blob of id: WG_ENOTFOUND when not (or no longer) kept. */
+enum wg_err wg__evals_get(struct wg__evals *e, const char *id, char **json, void **blob,
+                          size_t *bloblen) WG_NODISCARD;
+/* Render the stored evaluation id's page: WG_ENOTFOUND, WG_ENOMEM, WG_EIO. */
+enum wg_err wg__evals_page(struct wg__evals *e, const char *id, char **html) WG_NODISCARD;
+/* The latest verdict per (wave, feature) and the last n evaluations, as a cJSON array of
+ * {id, kind, wave, verdict, created, features:[{feature, verdict}]}, newest first. */
+cJSON *wg__evals_recent(struct wg__evals *e, int n);
+
 #endif

@@ -2,7 +2,7 @@
 # and test.sh. Uses sudo when not root.
 WG_DEB_PACKAGES=(build-essential cmake pkg-config curl ca-certificates python3 openssl
     libcurl4-openssl-dev libcjson-dev libyaml-dev libmicrohttpd-dev libcmocka-dev
-    libsqlite3-dev libssl-dev influxdb prometheus-alertmanager)
+    libsqlite3-dev libssl-dev influxdb prometheus-alertmanager chromium)
 
 wg_install_deps() {
     local missing=() p
