@@ -222,6 +222,7 @@ struct wg_server {
     struct wg__metrics m;
     struct wg__analyses *an;
     struct wg__monitor *mon; /* alerting (gate_server_monitor.c); NULL without alerting: */
+    struct wg__evals *evals; /* evidence pages' store (gate_evals.c); NULL: no pages */
     /* readiness probe */
     pthread_mutex_t ready_mu;
     int64_t ready_at;
@@ -323,7 +324,6 @@ void wg__monitor_metrics(struct wg_server *s, struct wg_buf *b);
 enum MHD_Result wg__monitor_silences(struct wg_server *s, struct MHD_Connection *c,
                                      struct wg__req *r);
 
-
 /* ---- evidence pages (gate_html.c, gate_evals.c, gate_server_ui.c) ------------------------ */
 
 #include <cjson/cJSON.h>
@@ -375,8 +375,11 @@ struct wg__evals;
 enum wg_err wg__evals_open(const char *state_dir, long keep, struct wg__evals **out, char *err,
                            size_t errlen) WG_NODISCARD;
 void wg__evals_close(struct wg__evals *e);
-/* Store one evaluation (kind: "gate", "analysis", "monitor", "flag"); id (>= 33 bytes) gets
- * its new id. Deletes what falls out of retention in the same transaction. */
+/* A new evaluation id: 32 hex digits (id >= 33 bytes). */
+enum wg_err wg__evals_new_id(char *id, size_t idlen) WG_NODISCARD;
+/* Store one evaluation (kind: "gate", "analysis", "monitor", "flag") under id, or a new id
+ * written into id when id is "" (id >= 33 bytes); on failure id is "". Deletes what falls out of
+ * retention in the same transaction. */
 enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wave,
                           const char *verdict, const char *json, const void *blob, size_t bloblen,
                           char *id, size_t idlen) WG_NODISCARD;
@@ -388,5 +391,20 @@ enum wg_err wg__evals_page(struct wg__evals *e, const char *id, char **html) WG_
 /* The latest verdict per (wave, feature) and the last n evaluations, as a cJSON array of
  * {id, kind, wave, verdict, created, features:[{feature, verdict}]}, newest first. */
 cJSON *wg__evals_recent(struct wg__evals *e, int n);
+
+/* The report JSON with evaluation_id and report_url (external_url + /ui/evaluations/{id}, or
+ * the relative path without one) when id is set; wg_gate_report_json otherwise. */
+char *wg__gate_report_json_linked(const struct wg_check_report *r, const char *id,
+                                  const char *external_url);
+
+/* The pages (gate_server_ui.c): /, /ui/evaluations/{id}, /ui/analyses/{id}. */
+#define WG__R_UI_HOME ((enum wg__route)(WG__R_METRICS + 3))
+#define WG__R_UI_EVAL ((enum wg__route)(WG__R_METRICS + 4))
+#define WG__R_UI_ANALYSIS ((enum wg__route)(WG__R_METRICS + 5))
+enum MHD_Result wg__ui_dispatch(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r);
+/* Store a server evaluation and fill id (>= 33 bytes; "" when not stored): the report as
+ * the gate answers it (with its links) into *json. Without a store: plain JSON, id "". */
+char *wg__ui_record(struct wg_server *s, const struct wg_config *cfg, const char *kind,
+                    const struct wg_check_report *rep, char *id, size_t idlen);
 
 #endif

@@ -2,6 +2,7 @@
  * as a readable text table with a reason per rule. Non-finite numbers become null in JSON.
  */
 #include "gate/gate.h"
+#include "gate/gate_int.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -139,7 +140,34 @@ static const char *top_verdict(enum wg_verdict v)
     return v == WG_WARN ? "pass" : wg_verdict_name(v);
 }
 
+static cJSON *report_obj(const struct wg_check_report *r);
+
 char *wg_gate_report_json(const struct wg_check_report *r)
+{
+    cJSON *o = report_obj(r);
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    return s;
+}
+
+char *wg__gate_report_json_linked(const struct wg_check_report *r, const char *id,
+                                  const char *external_url)
+{
+    cJSON *o = report_obj(r);
+    char *url = id && id[0]
+                    ? wg_asprintf("%s/ui/evaluations/%s", external_url ? external_url : "", id)
+                    : NULL;
+    if (o && url) { /* the evidence page of this answer (gate_server_ui.c) */
+        cJSON_AddStringToObject(o, "evaluation_id", id);
+        cJSON_AddStringToObject(o, "report_url", url);
+    }
+    char *s = o && (url || !id || !id[0]) ? cJSON_PrintUnformatted(o) : NULL;
+    free(url);
+    cJSON_Delete(o);
+    return s;
+}
+
+static cJSON *report_obj(const struct wg_check_report *r)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o) {
@@ -180,9 +208,7 @@ char *wg_gate_report_json(const struct wg_check_report *r)
     for (size_t i = 0; i < r->nrules; i++) {
         cJSON_AddItemToArray(rules, rule_json(&r->rules[i]));
     }
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return s;
+    return o;
 }
 
 static void fmt_value(char *b, size_t n, int has, double v)

@@ -1,0 +1,394 @@
+/* gate_evals.c — evaluation records for the evidence pages: each evaluation the server makes
+ * (gate calls, analysis looks) gets an id and is kept in state_dir/evaluations.db with its
+ * report JSON and the series it judged (a compact blob, already downsampled), the last
+ * `keep` of them (older ones go in the insert's own transaction). Read by gate_server_ui.c.
+ */
+#include "common/store.h"
+#include "gate/gate_int.h"
+
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct wg__evals {
+    sqlite3 *db;
+    long keep;
+    pthread_mutex_t mu; /* one writer at a time; the handle is FULLMUTEX for readers too */
+};
+
+static const char *const MIGRATIONS[] = {
+    "CREATE TABLE IF NOT EXISTS evaluations("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, created_ns INTEGER NOT NULL,"
+    " kind TEXT NOT NULL, wave TEXT NOT NULL, verdict TEXT NOT NULL, report TEXT NOT NULL,"
+    " series BLOB);"};
+
+/* ---- the series blob: "WGS1", u32 nrules, per rule two sets (current, baseline) of
+ * u32 nseries, per series u32 nlabels, (u32 len, bytes) key and value, u32 n, n int64 t,
+ * n double v. Host byte order: the store stays on the machine that wrote it. -------------- */
+
+static void put_u32(struct wg_buf *b, size_t v)
+{
+    uint32_t u = (uint32_t)v;
+    wg__html_add(b, &u, sizeof(u));
+}
+
+static void put_str(struct wg_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    put_u32(b, n);
+    wg__html_add(b, s, n);
+}
+
+static void put_set(struct wg_buf *b, const struct wg_seriesset *ss)
+{
+    put_u32(b, ss->n);
+    for (size_t i = 0; i < ss->n; i++) {
+        const struct wg_series *s = &ss->s[i];
+        put_u32(b, s->nlabels);
+        for (size_t l = 0; l < s->nlabels; l++) {
+            put_str(b, s->labels[l].key);
+            put_str(b, s->labels[l].value);
+        }
+        put_u32(b, s->n);
+        for (size_t p = 0; p < s->n; p++) {
+            int64_t t = s->t ? s->t[p] : 0;
+            wg__html_add(b, &t, sizeof(t));
+        }
+        wg__html_add(b, s->v, s->n * sizeof(double));
+    }
+}
+
+enum wg_err wg__evals_series_encode(const struct wg_check_report *r, struct wg_buf *out)
+{
+    wg__html_add(out, "WGS1", 4);
+    put_u32(out, r->nrules);
+    for (size_t i = 0; i < r->nrules; i++) {
+        put_set(out, &r->rules[i].kept);
+        put_set(out, &r->rules[i].kept_baseline);
+    }
+    return out->max == SIZE_MAX ? WG_OK : WG_ENOMEM;
+}
+
+struct rd {
+    const unsigned char *p;
+    size_t n, at;
+    int bad;
+};
+
+static size_t get_u32(struct rd *r)
+{
+    uint32_t u = 0;
+    if (r->bad || r->n - r->at < sizeof(u)) {
+        r->bad = 1;
+        return 0;
+    }
+    memcpy(&u, r->p + r->at, sizeof(u));
+    r->at += sizeof(u);
+    return u;
+}
+
+static char *get_str(struct rd *r)
+{
+    size_t n = get_u32(r);
+    if (r->bad || r->n - r->at < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    char *s = wg_strndup((const char *)r->p + r->at, n);
+    r->at += n;
+    r->bad |= !s;
+    return s;
+}
+
+static void get_set(struct rd *r, struct wg_seriesset *ss)
+{
+    size_t ns = get_u32(r);
+    for (size_t i = 0; i < ns && !r->bad; i++) {
+        size_t nl = get_u32(r);
+        if (nl > 64) {
+            r->bad = 1;
+            return;
+        }
+        struct wg_label lab[64];
+        size_t got = 0;
+        for (; got < nl && !r->bad; got++) {
+            lab[got].key = get_str(r);
+            lab[got].value = get_str(r);
+        }
+        struct wg_series *s = r->bad ? NULL : wg_seriesset_get(ss, lab, nl);
+        for (size_t l = 0; l < got; l++) {
+            free(lab[l].key);
+            free(lab[l].value);
+        }
+        size_t np = get_u32(r);
+        if (!s || r->bad || np > (r->n - r->at) / (sizeof(int64_t) + sizeof(double))) {
+            r->bad = 1;
+            return;
+        }
+        const unsigned char *tp = r->p + r->at, *vp = tp + np * sizeof(int64_t);
+        for (size_t p = 0; p < np && !r->bad; p++) {
+            int64_t t;
+            double v;
+            memcpy(&t, tp + p * sizeof(t), sizeof(t));
+            memcpy(&v, vp + p * sizeof(v), sizeof(v));
+            r->bad |= wg_series_push(s, t, v) != WG_OK;
+        }
+        r->at += np * (sizeof(int64_t) + sizeof(double));
+    }
+}
+
+enum wg_err wg__evals_series_decode(const void *blob, size_t len, struct wg_seriesset **sets,
+                                    size_t *nrules)
+{
+    struct rd r = {blob, len, 0, 0};
+    *sets = NULL;
+    *nrules = 0;
+    if (len < 8 || memcmp(blob, "WGS1", 4) != 0) {
+        return WG_EINVAL;
+    }
+    r.at = 4;
+    size_t n = get_u32(&r);
+    if (n > len / 8) {
+        return WG_EINVAL;
+    }
+    struct wg_seriesset *v = calloc(2 * n + 1, sizeof(*v));
+    if (!v) {
+        return WG_ENOMEM;
+    }
+    for (size_t i = 0; i < 2 * n && !r.bad; i++) {
+        get_set(&r, &v[i]);
+    }
+    if (r.bad) {
+        wg__evals_series_free(v, n);
+        return WG_EINVAL;
+    }
+    *sets = v;
+    *nrules = n;
+    return WG_OK;
+}
+
+void wg__evals_series_free(struct wg_seriesset *sets, size_t nrules)
+{
+    for (size_t i = 0; sets && i < 2 * nrules; i++) {
+        wg_seriesset_free(&sets[i]);
+    }
+    free(sets);
+}
+
+/* ---- the store --------------------------------------------------------------------------- */
+
+enum wg_err wg__evals_open(const char *state_dir, long keep, struct wg__evals **out, char *err,
+                           size_t errlen)
+{
+    *out = NULL;
+    struct wg__evals *e = calloc(1, sizeof(*e));
+    if (!e) {
+        return WG_ENOMEM;
+    }
+    struct wg_store_opts o = {
+        .dir = state_dir,
+        .file = "evaluations.db",
+        .create = 1,
+        .synchronous = 1, /* evidence, not decisions: NORMAL is enough */
+        .migrations = MIGRATIONS,
+        .nmigrations = 1,
+    };
+    enum wg_err rc = wg_store_open(&o, &e->db, err, errlen);
+    if (rc != WG_OK) {
+        free(e);
+        return rc;
+    }
+    e->keep = keep > 0 ? keep : WG__EVALS_KEEP;
+    pthread_mutex_init(&e->mu, NULL);
+    *out = e;
+    return WG_OK;
+}
+
+void wg__evals_close(struct wg__evals *e)
+{
+    if (!e) {
+        return;
+    }
+    wg_store_close(e->db);
+    pthread_mutex_destroy(&e->mu);
+    free(e);
+}
+
+enum wg_err wg__evals_new_id(char *id, size_t idlen)
+{
+    unsigned char r[16];
+    if (idlen < 33 || RAND_bytes(r, sizeof(r)) != 1) {
+        return WG_EIO;
+    }
+    for (size_t i = 0; i < sizeof(r); i++) {
+        snprintf(id + 2 * i, 3, "%02x", r[i]);
+    }
+    return WG_OK;
+}
+
+enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wave,
+                          const char *verdict, const char *json, const void *blob, size_t bloblen,
+                          char *id, size_t idlen)
+{
+    char err[256] = "";
+    if (!id[0] && wg__evals_new_id(id, idlen) != WG_OK) {
+        return WG_EIO;
+    }
+    pthread_mutex_lock(&e->mu);
+    enum wg_err rc = wg_store_begin(e->db, 1, err, sizeof(err));
+    if (rc != WG_OK) {
+        goto out;
+    }
+    sqlite3_stmt *st = wg_store_stmt(e->db, "INSERT INTO evaluations(id, created_ns, kind, wave,"
+                                            " verdict, report, series) VALUES(?,?,?,?,?,?,?)");
+    sqlite3_stmt *del = wg_store_stmt(e->db, "DELETE FROM evaluations WHERE seq <= "
+                                             "(SELECT MAX(seq) FROM evaluations) - ?");
+    if (!st || !del) {
+        rc = WG_EIO;
+    } else {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, wg_now_ns());
+        sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, wave ? wave : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, verdict ? verdict : "error", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, json, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 7, blob, (int)bloblen, SQLITE_STATIC);
+        sqlite3_bind_int64(del, 1, e->keep);
+        if (sqlite3_step(st) != SQLITE_DONE || sqlite3_step(del) != SQLITE_DONE) {
+            snprintf(err, sizeof(err), "%s", sqlite3_errmsg(e->db));
+            rc = WG_EIO;
+        }
+    }
+    if (st) {
+        sqlite3_reset(st);
+    }
+    if (del) {
+        sqlite3_reset(del);
+    }
+    if (rc == WG_OK) {
+        rc = wg_store_commit(e->db, err, sizeof(err));
+    } else {
+        wg_store_rollback(e->db);
+    }
+out:
+    pthread_mutex_unlock(&e->mu);
+    if (rc != WG_OK) {
+        wg_log(WG_LOG_WARN, "evaluations: cannot store %s: %s", id, err);
+        id[0] = '\0';
+    }
+    return rc;
+}
+
+enum wg_err wg__evals_get(struct wg__evals *e, const char *id, char **json, void **blob,
+                          size_t *bloblen)
+{
+    *json = NULL;
+    *blob = NULL;
+    *bloblen = 0;
+    enum wg_err rc = WG_ENOTFOUND;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT report, series FROM evaluations WHERE id=?");
+    if (!st) {
+        pthread_mutex_unlock(&e->mu);
+        return WG_EIO;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(st, 1);
+        const void *b = sqlite3_column_blob(st, 1);
+        *json = wg_strdup((const char *)sqlite3_column_text(st, 0));
+        *blob = n > 0 ? malloc((size_t)n) : NULL;
+        if (!*json || (n > 0 && !*blob)) {
+            rc = WG_ENOMEM;
+        } else {
+            if (n > 0) {
+                memcpy(*blob, b, (size_t)n);
+            }
+            *bloblen = (size_t)n;
+            rc = WG_OK;
+        }
+    }
+    sqlite3_reset(st);
+    pthread_mutex_unlock(&e->mu);
+    if (rc != WG_OK) {
+        free(*json);
+        free(*blob);
+        *json = NULL;
+        *blob = NULL;
+    }
+    return rc;
+}
+
+enum wg_err wg__evals_page(struct wg__evals *e, const char *id, char **html)
+{
+    char *json = NULL;
+    void *blob = NULL;
+    size_t len = 0, nrules = 0;
+    struct wg_seriesset *sets = NULL;
+    struct wg__html_series *ss = NULL;
+    cJSON *o = NULL;
+    *html = NULL;
+    enum wg_err rc = wg__evals_get(e, id, &json, &blob, &len);
+    if (rc != WG_OK) {
+        return rc;
+    }
+    o = cJSON_Parse(json);
+    if (!o) {
+        rc = WG_EIO;
+        goto out;
+    }
+    if (len && wg__evals_series_decode(blob, len, &sets, &nrules) != WG_OK) {
+        nrules = 0; /* a damaged blob: the page without charts, not no page */
+    }
+    ss = calloc(nrules + 1, sizeof(*ss));
+    if (!ss) {
+        rc = WG_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < nrules; i++) {
+        ss[i].cur = &sets[2 * i];
+        ss[i].base = &sets[2 * i + 1];
+    }
+    *html = wg__html_evaluation(o, ss, nrules);
+    rc = *html ? WG_OK : WG_ENOMEM;
+out:
+    free(ss);
+    wg__evals_series_free(sets, nrules);
+    cJSON_Delete(o);
+    free(json);
+    free(blob);
+    return rc;
+}
+
+cJSON *wg__evals_recent(struct wg__evals *e, int n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr) {
+        return NULL;
+    }
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT id, created_ns, kind, wave, verdict, report "
+                                            "FROM evaluations ORDER BY seq DESC LIMIT ?");
+    if (st) {
+        sqlite3_bind_int(st, 1, n);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            cJSON *o = cJSON_CreateObject();
+            char tb[48];
+            cJSON_AddStringToObject(o, "id", (const char *)sqlite3_column_text(st, 0));
+            cJSON_AddStringToObject(o, "created",
+                                    wg_time_format(sqlite3_column_int64(st, 1), tb, sizeof(tb)));
+            cJSON_AddStringToObject(o, "kind", (const char *)sqlite3_column_text(st, 2));
+            cJSON_AddStringToObject(o, "wave", (const char *)sqlite3_column_text(st, 3));
+            cJSON_AddStringToObject(o, "verdict", (const char *)sqlite3_column_text(st, 4));
+            cJSON *rep = cJSON_Parse((const char *)sqlite3_column_text(st, 5));
+            cJSON *f = cJSON_DetachItemFromObjectCaseSensitive(rep, "features");
+            cJSON_AddItemToObject(o, "features", f ? f : cJSON_CreateArray());
+            cJSON_Delete(rep);
+            cJSON_AddItemToArray(arr, o);
+        }
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return arr;
+}
