@@ -4,12 +4,14 @@
  * rendered query, min/max-preserving downsampling, the series blob round trip and bounded
  * retention.
  */
-#include <cmocka.h>
-#include <math.h>
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
