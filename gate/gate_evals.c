@@ -373,6 +373,26 @@ out:
     return rc;
 }
 
+enum wg_err wg__evals_latest(struct wg__evals *e, const char *wave, char *id, size_t idlen)
+{
+    enum wg_err rc = WG_ENOTFOUND;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT id FROM evaluations WHERE wave=? "
+                                            "ORDER BY seq DESC LIMIT 1");
+    if (!st) {
+        rc = WG_EIO;
+    } else {
+        sqlite3_bind_text(st, 1, wave, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            snprintf(id, idlen, "%s", (const char *)sqlite3_column_text(st, 0));
+            rc = WG_OK;
+        }
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
 cJSON *wg__evals_recent(struct wg__evals *e, int n)
 {
     cJSON *arr = cJSON_CreateArray();

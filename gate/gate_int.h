@@ -401,6 +401,11 @@ char *wg__gate_report_json_linked(const struct wg_check_report *r, const char *i
 #define WG__R_UI_HOME ((enum wg__route)(WG__R_METRICS + 3))
 #define WG__R_UI_EVAL ((enum wg__route)(WG__R_METRICS + 4))
 #define WG__R_UI_ANALYSIS ((enum wg__route)(WG__R_METRICS + 5))
+/* /v1/report/{wave} (the alerts' report_url): 303 to the wave's latest evaluation page. */
+#define WG__R_UI_REPORT ((enum wg__route)(WG__R_METRICS + 6))
+/* The id of the wave's latest stored evaluation: WG_ENOTFOUND when none. */
+enum wg_err wg__evals_latest(struct wg__evals *e, const char *wave, char *id,
+                             size_t idlen) WG_NODISCARD;
 enum MHD_Result wg__ui_dispatch(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r);
 /* Store a server evaluation and fill id (>= 33 bytes; "" when not stored): the report as
  * the gate answers it (with its links) into *json. Without a store: plain JSON, id "". */

@@ -181,13 +181,24 @@ static unsigned route(struct wg__req *r, const char *url, const char *method)
         r->route = WG__R_SILENCE;
         return !strcmp(method, "DELETE") ? 0 : 405;
     }
+    if (!strncmp(url, "/v1/report/", 11)) { /* the alerts' report_url: gate_server_ui.c */
+        size_t n = strlen(url + 11);
+        if (n == 0 || n >= sizeof(r->id) ||
+            strspn(url + 11, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+                n) {
+            return 404;
+        }
+        memcpy(r->id, url + 11, n + 1);
+        r->route = WG__R_UI_REPORT;
+        return get ? 0 : 405;
+    }
     if (!strcmp(url, "/") || !strncmp(url, "/ui/", 4)) { /* evidence pages: gate_server_ui.c */
         const char *id = !strncmp(url, "/ui/evaluations/", 16) ? url + 16
                          : !strncmp(url, "/ui/analyses/", 13)  ? url + 13
                                                                : NULL;
         size_t n = id ? strlen(id) : 0;
-        if (strcmp(url, "/") && (!id || n == 0 || n >= sizeof(r->id) ||
-                                 strspn(id, "0123456789abcdef-") != n)) {
+        if (strcmp(url, "/") &&
+            (!id || n == 0 || n >= sizeof(r->id) || strspn(id, "0123456789abcdef-") != n)) {
             return 404;
         }
         if (id) {
@@ -257,9 +268,9 @@ static enum MHD_Result first_call(struct wg_server *s, struct MHD_Connection *c,
     }
     r->gen = wg__server_gen_get(s);
     int v1 = r->route == WG__R_GATE || r->route == WG__R_FLAGGER || r->route == WG__R_ANALYSES ||
-             r->route == WG__R_ANALYSIS || r->route == WG__R_SILENCES || r->route == WG__R_SILENCE ||
-             r->route == WG__R_UI_HOME || r->route == WG__R_UI_EVAL ||
-             r->route == WG__R_UI_ANALYSIS; /* pages: the gate's read token */
+             r->route == WG__R_ANALYSIS || r->route == WG__R_SILENCES ||
+             r->route == WG__R_SILENCE || r->route == WG__R_UI_HOME || r->route == WG__R_UI_EVAL ||
+             r->route == WG__R_UI_ANALYSIS || r->route == WG__R_UI_REPORT; /* the read token */
     if (v1 && r->gen->has_token) {
         r->header_authed = header_auth(r, c);
         /* Flagger cannot send headers: its token is in the body (metadata.token). */

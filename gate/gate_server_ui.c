@@ -327,6 +327,31 @@ static enum MHD_Result page_analysis(struct wg_server *s, struct MHD_Connection 
     return ret;
 }
 
+/* ---- /v1/report/{wave}: the alerts' link, to the wave's latest evaluation -------------- */
+
+static enum MHD_Result report_redirect(struct wg_server *s, struct MHD_Connection *c,
+                                       struct wg__req *r)
+{
+    char id[40], loc[80];
+    if (wg__evals_latest(s->evals, r->id, id, sizeof(id)) != WG_OK) {
+        return not_found(s, c, "no evaluation of this wave kept");
+    }
+    snprintf(loc, sizeof(loc), "/ui/evaluations/%s", id);
+    static const char body[] = "see the latest evaluation\n";
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    wg__metrics_response(&s->m, 303);
+    enum MHD_Result ret = MHD_queue_response(c, 303, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 /* ---- dispatch ---------------------------------------------------------------------------- */
 
 enum MHD_Result wg__ui_dispatch(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r)
@@ -340,6 +365,9 @@ enum MHD_Result wg__ui_dispatch(struct wg_server *s, struct MHD_Connection *c, s
     }
     if (!s->evals) {
         return not_found(s, c, "no evaluation store (state_dir): pages are off");
+    }
+    if (r->route == WG__R_UI_REPORT) {
+        return report_redirect(s, c, r);
     }
     char *html = NULL;
     enum wg_err rc = wg__evals_page(s->evals, r->id, &html);

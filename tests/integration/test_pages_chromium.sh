@@ -156,6 +156,14 @@ expect_eq "overview page: 200" 200 "$code"
 expect_match "overview links the evaluation" "/ui/evaluations/$id" "$(cat "$ART/home.html")"
 expect_match "overview escapes the feature" '&lt;script&gt;alert\(1\)&lt;/script&gt;' \
     "$(cat "$ART/home.html")"
+# the alerts' report_url (/v1/report/{wave}) leads to the wave's latest evaluation
+loc=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' -H "Authorization: Bearer $TOKEN" \
+    "$BASE/v1/report/prod")
+expect_eq "alerts' report_url: 303 to the latest evaluation" "303 $BASE/ui/evaluations/$id" "$loc"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$BASE/v1/report/nope")
+expect_eq "report of a wave never evaluated: 404" 404 "$code"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/report/prod")
+expect_eq "report without the token: 401" 401 "$code"
 serve_stop
 
 # Chromium reads the page the server rendered (saved: it cannot send the bearer header).
