@@ -164,6 +164,23 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" 
 expect_eq "report of a wave never evaluated: 404" 404 "$code"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/report/prod")
 expect_eq "report without the token: 401" 401 "$code"
+# --- an analysis: every look on one time axis, each linking its evaluation
+# (a healthy feature, so it runs its 3 looks; poll against a deadline, never sleep-to-wait)
+auth=(-H "Authorization: Bearer $TOKEN")
+an=$(curl -s "${auth[@]}" -X POST -d "{\"wave\":\"prod\",\"features\":[\"<script>alert(1)</script>\"],\"deploy_time\":\"$T\",\"interval\":\"100ms\",\"count\":3}" "$BASE/v1/analyses")
+aid=$(jq_get "$an" 'd.get("id", "")')
+expect_match "analysis created" '^[0-9a-f-]+$' "$aid"
+deadline=$(( $(date +%s) + 20 ))
+until [ "$(jq_get "$(curl -s "${auth[@]}" "$BASE/v1/analyses/$aid")" 'd["status"]')" != running ] ||
+    [ "$(date +%s)" -ge "$deadline" ]; do sleep 0.1; done
+code=$(curl -s -o "$ART/analysis.html" -w '%{http_code}' "${auth[@]}" "$BASE/ui/analyses/$aid")
+expect_eq "analysis page: 200" 200 "$code"
+expect_eq "analysis page: one point per look per rule" 3 "$(grep -o '<circle' "$ART/analysis.html" | wc -l)"
+expect_eq "analysis page: each look links its evaluation" 3 \
+    "$(grep -o 'href="/ui/evaluations/[0-9a-f]\{32\}"' "$ART/analysis.html" | sort -u | wc -l)"
+code=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" "$BASE/ui/analyses/0000")
+expect_eq "unknown analysis page: 404" 404 "$code"
+
 serve_stop
 
 # Chromium reads the page the server rendered (saved: it cannot send the bearer header).
