@@ -110,7 +110,8 @@ int main(int argc, char **argv)
     wg_buf_init(&blob, 0);
     if (!mkdtemp(dir) || wg__evals_open(dir, 10, &e, err, sizeof(err)) != WG_OK ||
         wg__evals_series_encode(&rep, &blob) != WG_OK ||
-        wg__evals_put(e, "gate", "prod", "fail", json, blob.p, blob.len, id, sizeof(id)) != WG_OK) {
+        wg__evals_put(e, "gate", "prod", "fail", NULL, json, blob.p, blob.len, id, sizeof(id)) !=
+            WG_OK) {
         fprintf(stderr, "store: %s\n", err);
         return 1;
     }

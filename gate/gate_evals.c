@@ -21,7 +21,7 @@ static const char *const MIGRATIONS[] = {
     "CREATE TABLE IF NOT EXISTS evaluations("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, created_ns INTEGER NOT NULL,"
     " kind TEXT NOT NULL, wave TEXT NOT NULL, verdict TEXT NOT NULL, report TEXT NOT NULL,"
-    " series BLOB);"};
+    " series BLOB, features TEXT NOT NULL DEFAULT '[]');"};
 
 /* ---- the series blob: "WGS1", u32 nrules, per rule two sets (current, baseline) of
  * u32 nseries, per series u32 nlabels, (u32 len, bytes) key and value, u32 n, n int64 t,
@@ -233,8 +233,8 @@ enum wg_err wg__evals_new_id(char *id, size_t idlen)
 }
 
 enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wave,
-                          const char *verdict, const char *json, const void *blob, size_t bloblen,
-                          char *id, size_t idlen)
+                          const char *verdict, const char *features, const char *json,
+                          const void *blob, size_t bloblen, char *id, size_t idlen)
 {
     char err[256] = "";
     if (!id[0] && wg__evals_new_id(id, idlen) != WG_OK) {
@@ -245,8 +245,9 @@ enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wav
     if (rc != WG_OK) {
         goto out;
     }
-    sqlite3_stmt *st = wg_store_stmt(e->db, "INSERT INTO evaluations(id, created_ns, kind, wave,"
-                                            " verdict, report, series) VALUES(?,?,?,?,?,?,?)");
+    sqlite3_stmt *st =
+        wg_store_stmt(e->db, "INSERT INTO evaluations(id, created_ns, kind, wave,"
+                             " verdict, report, series, features) VALUES(?,?,?,?,?,?,?,?)");
     sqlite3_stmt *del = wg_store_stmt(e->db, "DELETE FROM evaluations WHERE seq <= "
                                              "(SELECT MAX(seq) FROM evaluations) - ?");
     if (!st || !del) {
@@ -259,6 +260,7 @@ enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wav
         sqlite3_bind_text(st, 5, verdict ? verdict : "error", -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 6, json, -1, SQLITE_STATIC);
         sqlite3_bind_blob(st, 7, blob, (int)bloblen, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, features ? features : "[]", -1, SQLITE_STATIC);
         sqlite3_bind_int64(del, 1, e->keep);
         if (sqlite3_step(st) != SQLITE_DONE || sqlite3_step(del) != SQLITE_DONE) {
             snprintf(err, sizeof(err), "%s", sqlite3_errmsg(e->db));
@@ -400,7 +402,7 @@ cJSON *wg__evals_recent(struct wg__evals *e, int n)
         return NULL;
     }
     pthread_mutex_lock(&e->mu);
-    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT id, created_ns, kind, wave, verdict, report "
+    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT id, created_ns, kind, wave, verdict, features "
                                             "FROM evaluations ORDER BY seq DESC LIMIT ?");
     if (st) {
         sqlite3_bind_int(st, 1, n);
@@ -413,10 +415,12 @@ cJSON *wg__evals_recent(struct wg__evals *e, int n)
             cJSON_AddStringToObject(o, "kind", (const char *)sqlite3_column_text(st, 2));
             cJSON_AddStringToObject(o, "wave", (const char *)sqlite3_column_text(st, 3));
             cJSON_AddStringToObject(o, "verdict", (const char *)sqlite3_column_text(st, 4));
-            cJSON *rep = cJSON_Parse((const char *)sqlite3_column_text(st, 5));
-            cJSON *f = cJSON_DetachItemFromObjectCaseSensitive(rep, "features");
-            cJSON_AddItemToObject(o, "features", f ? f : cJSON_CreateArray());
-            cJSON_Delete(rep);
+            cJSON *f = cJSON_Parse((const char *)sqlite3_column_text(st, 5));
+            if (!cJSON_IsArray(f)) {
+                cJSON_Delete(f);
+                f = cJSON_CreateArray();
+            }
+            cJSON_AddItemToObject(o, "features", f);
             cJSON_AddItemToArray(arr, o);
         }
         sqlite3_reset(st);

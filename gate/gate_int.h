@@ -377,12 +377,13 @@ enum wg_err wg__evals_open(const char *state_dir, long keep, struct wg__evals **
 void wg__evals_close(struct wg__evals *e);
 /* A new evaluation id: 32 hex digits (id >= 33 bytes). */
 enum wg_err wg__evals_new_id(char *id, size_t idlen) WG_NODISCARD;
-/* Store one evaluation (kind: "gate", "analysis", "monitor", "flag") under id, or a new id
+/* Store one evaluation (kind: "gate", "analysis", "monitor", "flag"; features: the JSON array
+ * [{feature, verdict}] the overview reads, NULL "[]") under id, or a new id
  * written into id when id is "" (id >= 33 bytes); on failure id is "". Deletes what falls out of
  * retention in the same transaction. */
 enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wave,
-                          const char *verdict, const char *json, const void *blob, size_t bloblen,
-                          char *id, size_t idlen) WG_NODISCARD;
+                          const char *verdict, const char *features, const char *json,
+                          const void *blob, size_t bloblen, char *id, size_t idlen) WG_NODISCARD;
 /* The stored JSON and blob of id: WG_ENOTFOUND when not (or no longer) kept. */
 enum wg_err wg__evals_get(struct wg__evals *e, const char *id, char **json, void **blob,
                           size_t *bloblen) WG_NODISCARD;

@@ -154,9 +154,12 @@ char *wg__gate_report_json_linked(const struct wg_check_report *r, const char *i
                                   const char *external_url)
 {
     cJSON *o = report_obj(r);
-    char *url = id && id[0]
-                    ? wg_asprintf("%s/ui/evaluations/%s", external_url ? external_url : "", id)
-                    : NULL;
+    const char *base = external_url ? external_url : "";
+    int blen = (int)strlen(base);
+    while (blen > 0 && base[blen - 1] == '/') {
+        blen--; /* "https://wg.example/" joins without a double slash */
+    }
+    char *url = id && id[0] ? wg_asprintf("%.*s/ui/evaluations/%s", blen, base, id) : NULL;
     if (o && url) { /* the evidence page of this answer (gate_server_ui.c) */
         cJSON_AddStringToObject(o, "evaluation_id", id);
         cJSON_AddStringToObject(o, "report_url", url);

@@ -49,6 +49,22 @@ static enum MHD_Result not_found(struct wg_server *s, struct MHD_Connection *c, 
     return ret;
 }
 
+/* [{feature, verdict}] of a report for the overview; "[]" when it does not fit. */
+static void features_json(const struct wg_check_report *rep, char *out, size_t len)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t f = 0; a && f < rep->nfeatures; f++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "feature", rep->features[f].feature->name);
+        cJSON_AddStringToObject(o, "verdict", wg_verdict_name(rep->features[f].verdict));
+        cJSON_AddItemToArray(a, o);
+    }
+    if (!a || !cJSON_PrintPreallocated(a, out, (int)len, 0)) {
+        snprintf(out, len, "[]");
+    }
+    cJSON_Delete(a);
+}
+
 char *wg__ui_record(struct wg_server *s, const struct wg_config *cfg, const char *kind,
                     const struct wg_check_report *rep, char *id, size_t idlen)
 {
@@ -58,10 +74,12 @@ char *wg__ui_record(struct wg_server *s, const struct wg_config *cfg, const char
         return wg_gate_report_json(rep);
     }
     char *json = wg__gate_report_json_linked(rep, id, cfg->server.external_url);
+    char feats[4096];
+    features_json(rep, feats, sizeof(feats));
     struct wg_buf blob;
     wg_buf_init(&blob, 0);
     if (!json || wg__evals_series_encode(rep, &blob) != WG_OK ||
-        wg__evals_put(s->evals, kind, rep->wave, wg_verdict_name(rep->verdict), json, blob.p,
+        wg__evals_put(s->evals, kind, rep->wave, wg_verdict_name(rep->verdict), feats, json, blob.p,
                       blob.len, id, idlen) != WG_OK) {
         /* Not kept: answer without a link rather than with one that leads nowhere. */
         free(json);

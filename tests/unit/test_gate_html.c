@@ -202,8 +202,10 @@ static void test_store_retention(void **state)
     char ids[5][40];
     for (int i = 0; i < 5; i++) {
         ids[i][0] = '\0';
-        assert_int_equal(
-            wg__evals_put(e, "gate", "prod", "fail", REPORT, "", 0, ids[i], sizeof(ids[i])), WG_OK);
+        assert_int_equal(wg__evals_put(e, "gate", "prod", "fail",
+                                       "[{\"feature\":\"f\",\"verdict\":\"fail\"}]", REPORT, "", 0,
+                                       ids[i], sizeof(ids[i])),
+                         WG_OK);
         assert_int_equal(strlen(ids[i]), 32);
     }
     char *html = NULL;
@@ -219,11 +221,38 @@ static void test_store_retention(void **state)
     }
     cJSON *recent = wg__evals_recent(e, 10);
     assert_int_equal(cJSON_GetArraySize(recent), 3);
+    const cJSON *f0 = cJSON_GetArrayItem(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(recent, 0), "features"), 0);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(f0, "verdict")->valuestring, "fail");
     cJSON_Delete(recent);
     wg__evals_close(e);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
+}
+
+/* report_url joins server.external_url and the page path with one slash. */
+static void test_report_url(void **state)
+{
+    (void)state;
+    struct wg_check_report rep = {.verdict = WG_FAIL, .wave = "w", .env = "w"};
+    const char *bases[] = {"https://wg.example", "https://wg.example/", NULL};
+    const char *want[] = {"https://wg.example/ui/evaluations/ab12",
+                          "https://wg.example/ui/evaluations/ab12", "/ui/evaluations/ab12"};
+    for (int i = 0; i < 3; i++) {
+        char *js = wg__gate_report_json_linked(&rep, "ab12", bases[i]);
+        cJSON *o = cJSON_Parse(js);
+        const char *got = cJSON_GetObjectItemCaseSensitive(o, "report_url")->valuestring;
+        printf("report_url: want %s got %s\n", want[i], got);
+        assert_string_equal(got, want[i]);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "evaluation_id")->valuestring,
+                            "ab12");
+        cJSON_Delete(o);
+        free(js);
+    }
+    char *plain = wg__gate_report_json_linked(&rep, "", "https://wg.example");
+    assert_null(strstr(plain, "report_url"));
+    free(plain);
 }
 
 int main(void)
@@ -232,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_escaping),        cmocka_unit_test(test_chart_positions),
         cmocka_unit_test(test_query_redacted),  cmocka_unit_test(test_downsample),
         cmocka_unit_test(test_blob_round_trip), cmocka_unit_test(test_store_retention),
+        cmocka_unit_test(test_report_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
