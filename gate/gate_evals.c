@@ -15,6 +15,11 @@ struct wg__evals {
     sqlite3 *db;
     long keep;
     pthread_mutex_t mu; /* one writer at a time; the handle is FULLMUTEX for readers too */
+    struct {
+        char wave[WG__MAX_NAME];
+        int verdict;
+    } last[64]; /* the monitor's last verdict per wave (wg__evals_changed) */
+    size_t nlast;
 };
 
 static const char *const MIGRATIONS[] = {
@@ -373,6 +378,26 @@ out:
     wg__evals_series_free(sets, nrules);
     cJSON_Delete(o);
     return rc;
+}
+
+int wg__evals_changed(struct wg__evals *e, const char *wave, int verdict)
+{
+    int changed = 1;
+    pthread_mutex_lock(&e->mu);
+    size_t i = 0;
+    while (i < e->nlast && strcmp(e->last[i].wave, wave) != 0) {
+        i++;
+    }
+    if (i < e->nlast) {
+        changed = e->last[i].verdict != verdict;
+        e->last[i].verdict = verdict;
+    } else if (e->nlast < sizeof(e->last) / sizeof(e->last[0])) {
+        snprintf(e->last[i].wave, sizeof(e->last[i].wave), "%s", wave);
+        e->last[i].verdict = verdict;
+        e->nlast++;
+    }
+    pthread_mutex_unlock(&e->mu);
+    return changed;
 }
 
 enum wg_err wg__evals_latest(struct wg__evals *e, const char *wave, char *id, size_t idlen)

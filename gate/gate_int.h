@@ -398,6 +398,12 @@ cJSON *wg__evals_recent(struct wg__evals *e, int n);
 char *wg__gate_report_json_linked(const struct wg_check_report *r, const char *id,
                                   const char *external_url);
 
+/* 1 when verdict differs from the last one noted for wave (or none was), noting it. */
+int wg__evals_changed(struct wg__evals *e, const char *wave, int verdict);
+/* A monitor tick: kept as an evaluation ("monitor") when the wave's verdict changed. */
+void wg__ui_monitor_tick(struct wg_server *s, const struct wg_config *cfg,
+                         const struct wg_check_report *rep);
+
 /* The pages (gate_server_ui.c): /, /ui/evaluations/{id}, /ui/analyses/{id}. */
 #define WG__R_UI_HOME ((enum wg__route)(WG__R_METRICS + 3))
 #define WG__R_UI_EVAL ((enum wg__route)(WG__R_METRICS + 4))

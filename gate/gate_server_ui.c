@@ -90,6 +90,16 @@ char *wg__ui_record(struct wg_server *s, const struct wg_config *cfg, const char
     return json;
 }
 
+void wg__ui_monitor_tick(struct wg_server *s, const struct wg_config *cfg,
+                         const struct wg_check_report *rep)
+{
+    char id[40];
+    if (!s || !s->evals || !wg__evals_changed(s->evals, rep->wave, (int)rep->verdict)) {
+        return;
+    }
+    free(wg__ui_record(s, cfg, "monitor", rep, id, sizeof(id)));
+}
+
 /* ---- / ----------------------------------------------------------------------------------- */
 
 static const char *latest(cJSON *recent, const char *wave, const char *feature, const char **id)

@@ -219,6 +219,12 @@ static void test_store_retention(void **state)
         free(html);
         html = NULL;
     }
+    /* the monitor keeps a tick when the wave's verdict changes, not every tick */
+    assert_int_equal(wg__evals_changed(e, "prod", WG_PASS), 1);
+    assert_int_equal(wg__evals_changed(e, "prod", WG_PASS), 0);
+    assert_int_equal(wg__evals_changed(e, "staging", WG_PASS), 1);
+    assert_int_equal(wg__evals_changed(e, "prod", WG_FAIL), 1);
+    assert_int_equal(wg__evals_changed(e, "prod", WG_FAIL), 0);
     cJSON *recent = wg__evals_recent(e, 10);
     assert_int_equal(cJSON_GetArraySize(recent), 3);
     const cJSON *f0 = cJSON_GetArrayItem(
