@@ -153,9 +153,10 @@ static const char CSS[] =
     "padding:10px 12px;margin:12px 0}section.v-fail{border-left:4px solid var(--fail)}"
     "table{border-collapse:collapse;width:100%;font-size:.92em}"
     "th,td{text-align:left;padding:3px 6px;border-bottom:1px solid var(--line);"
-    "vertical-align:top;overflow-wrap:anywhere}"
+    "vertical-align:top}td:last-child{overflow-wrap:anywhere}.tw{overflow-x:auto}"
     "tr.fail td{background:rgba(207,34,46,.12);font-weight:600}"
-    ".badge{display:inline-block;padding:0 .5em;border-radius:1em;color:#fff;font-weight:600;"
+    ".badge{display:inline-block;white-space:nowrap;padding:0 "
+    ".5em;border-radius:1em;color:#fff;font-weight:600;"
     "font-size:.85em;text-transform:uppercase;background:var(--inc)}"
     ".v-pass.badge{background:var(--pass)}.v-warn.badge{background:var(--warn)}"
     ".v-error.badge{background:var(--err)}.v-fail.badge{background:var(--fail)}"
@@ -172,7 +173,10 @@ static const char CSS[] =
     "svg .threshold{stroke:var(--fail);stroke-dasharray:6 4;stroke-width:1.5}"
     "svg .warnline{stroke:var(--warn);stroke-dasharray:4 4}"
     "svg .baseline{stroke:var(--b);stroke-dasharray:2 3;stroke-width:1.5}"
-    "svg .deploy{stroke:var(--fg);stroke-width:1.5}";
+    "svg .deploy{stroke:var(--fg);stroke-width:1.5}"
+    "@media (max-width:600px){body{padding:6px;font-size:14px}section,.card{padding:8px}"
+    "th,td{padding:2px 4px}td:last-child{min-width:11em}dl{grid-template-columns:1fr}"
+    "dt{margin-top:4px}}";
 
 void wg__html_head(struct wg_buf *b, const char *title)
 {
@@ -709,8 +713,10 @@ static void rule_section(struct wg_buf *b, const cJSON *rule, size_t i,
     wg__html_adds(b, "</dl>\n");
     wg__html_chart(b, rule, s, deploy_ns, id);
     const cJSON *groups = cJSON_GetObjectItemCaseSensitive(rule, "groups");
-    wg__html_adds(b, "<table><tr><th>group</th><th>verdict</th><th>value</th><th>baseline</th>"
-                     "<th>samples</th><th>reason</th></tr>\n");
+    wg__html_adds(
+        b,
+        "<div class=\"tw\"><table><tr><th>group</th><th>verdict</th><th>value</th><th>baseline</th>"
+        "<th>samples</th><th>reason</th></tr>\n");
     const cJSON *g;
     int gi = 0;
     cJSON_ArrayForEach(g, groups)
@@ -731,7 +737,7 @@ static void rule_section(struct wg_buf *b, const cJSON *rule, size_t i,
         wg__html_esc(b, jstr(g, "reason"));
         wg__html_adds(b, "</td></tr>\n");
     }
-    wg__html_adds(b, "</table>");
+    wg__html_adds(b, "</table></div>");
     const char *q = jstr(rule, "query");
     if (q) {
         wg__html_adds(b, "<details><summary>query</summary><pre>");
