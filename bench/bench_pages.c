@@ -126,6 +126,22 @@ int main(int argc, char **argv)
         free(html);
     }
     report("/ui/evaluations/{id} (store + decode + render)", ns, iters, bytes);
+    /* what serve pays per evaluation to keep it: encode the kept series and insert (with
+     * the retention delete) */
+    for (int i = 0; i < iters; i++) {
+        struct wg_buf bl;
+        char nid[40] = "";
+        wg_buf_init(&bl, 0);
+        int64_t a = wg_mono_ns();
+        if (wg__evals_series_encode(&rep, &bl) != WG_OK ||
+            wg__evals_put(e, "gate", "prod", "fail", NULL, json, bl.p, bl.len, nid, sizeof(nid)) !=
+                WG_OK) {
+            return 1;
+        }
+        ns[i] = wg_mono_ns() - a;
+        wg_buf_free(&bl);
+    }
+    report("keep one evaluation (encode + insert)", ns, iters, 0);
     printf("stored blob: %zu bytes for %d rules x %d groups x 2 windows\n", blob.len, NR, NG);
     wg__evals_close(e);
     char cmd[128];

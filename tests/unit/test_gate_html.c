@@ -166,6 +166,8 @@ static void test_blob_round_trip(void **state)
     fill(&rr[0].kept, "a", T0, 5, 1.5);
     fill(&rr[0].kept_baseline, "b", T0, 3, 2.5);
     fill(&rr[1].kept, "c", T0, 1, -1);
+    /* a series spanning more than 49 days keeps whole nanoseconds (mode 1) */
+    assert_int_equal(wg_series_push(&rr[1].kept.s[0], T0 + 60LL * 86400 * SEC + 7, 3), WG_OK);
     struct wg_check_report rep = {.rules = rr, .nrules = 2};
     struct wg_buf b;
     wg_buf_init(&b, 0);
@@ -178,6 +180,8 @@ static void test_blob_round_trip(void **state)
     assert_string_equal(sets[1].s[0].labels[0].value, "b");
     assert_true(sets[1].s[0].v[2] == 2.5 && sets[1].s[0].t[2] == T0 + 20 * SEC);
     assert_int_equal(sets[3].n, 0);
+    assert_true(sets[2].s[0].n == 2 && sets[2].s[0].t[1] == T0 + 60LL * 86400 * SEC + 7);
+    assert_true(sets[2].s[0].v[0] == -1 && sets[2].s[0].v[1] == 3);
     wg__evals_series_free(sets, n);
     /* truncated blobs are refused, never read past their end */
     for (size_t cut = 0; cut < b.len; cut += 7) {
