@@ -1,7 +1,8 @@
-/* gate_evals.c — evaluation records for the evidence pages: each evaluation the server makes
- * (gate calls, analysis looks) gets an id and is kept in state_dir/evaluations.db with its
- * report JSON and the series it judged (a compact blob, already downsampled), the last
- * `keep` of them (older ones go in the insert's own transaction). Read by gate_server_ui.c.
+/* gate_evals.c — evaluation records for the evidence pages: the judged series downsampled
+ * for a chart (wg__gate_downsample, called by gate_check.c); each evaluation the server
+ * makes (gate calls, analysis looks, monitor ticks that change a verdict) gets an id and is
+ * kept in state_dir/evaluations.db with its report JSON and series (a compact blob), the
+ * last `keep` of them (older ones go in the insert's own transaction). gate_server_ui.c reads.
  */
 #include "common/store.h"
 #include "gate/gate_int.h"
@@ -27,6 +28,55 @@ static const char *const MIGRATIONS[] = {
     " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, created_ns INTEGER NOT NULL,"
     " kind TEXT NOT NULL, wave TEXT NOT NULL, verdict TEXT NOT NULL, report TEXT NOT NULL,"
     " series BLOB, features TEXT NOT NULL DEFAULT '[]');"};
+
+/* ---- downsampling ------------------------------------------------------------------------ */
+
+static enum wg_err keep_one(const struct wg_series *s, struct wg_series *d)
+{
+    size_t max = WG_GATE_KEEP_POINTS;
+    if (s->n <= max) {
+        for (size_t i = 0; i < s->n; i++) {
+            if (wg_series_push(d, s->t ? s->t[i] : 0, s->v[i]) != WG_OK) {
+                return WG_ENOMEM;
+            }
+        }
+        return WG_OK;
+    }
+    /* Buckets of equal point count (series arrive sorted); each gives its min and its max in
+     * the order they occur, so a spike survives. */
+    size_t nb = max / 2;
+    for (size_t b = 0; b < nb; b++) {
+        size_t lo = b * s->n / nb, hi = (b + 1) * s->n / nb;
+        size_t imin = lo, imax = lo;
+        for (size_t i = lo; i < hi; i++) {
+            if (s->v[i] < s->v[imin]) {
+                imin = i;
+            }
+            if (s->v[i] > s->v[imax]) {
+                imax = i;
+            }
+        }
+        size_t a = imin < imax ? imin : imax, z = imin < imax ? imax : imin;
+        if (wg_series_push(d, s->t ? s->t[a] : 0, s->v[a]) != WG_OK ||
+            (z != a && wg_series_push(d, s->t ? s->t[z] : 0, s->v[z]) != WG_OK)) {
+            return WG_ENOMEM;
+        }
+    }
+    return WG_OK;
+}
+
+enum wg_err wg__gate_downsample(const struct wg_seriesset *src, struct wg_seriesset *dst)
+{
+    for (size_t i = 0; src && i < src->n; i++) {
+        const struct wg_series *s = &src->s[i];
+        /* Labels are the identity: copy them first (get creates), then the points. */
+        struct wg_series *d = wg_seriesset_get(dst, s->labels, s->nlabels);
+        if (!d || keep_one(s, d) != WG_OK) {
+            return WG_ENOMEM;
+        }
+    }
+    return WG_OK;
+}
 
 /* ---- the series blob: "WGS2", u32 nrules, per rule two sets (current, baseline) of
  * u32 nseries, per series u32 nlabels, (u32 len, bytes) key and value, u32 n, u8 mode,

@@ -14,55 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- downsampling ------------------------------------------------------------------------ */
-
-static enum wg_err keep_one(const struct wg_series *s, struct wg_series *d)
-{
-    size_t max = WG_GATE_KEEP_POINTS;
-    if (s->n <= max) {
-        for (size_t i = 0; i < s->n; i++) {
-            if (wg_series_push(d, s->t ? s->t[i] : 0, s->v[i]) != WG_OK) {
-                return WG_ENOMEM;
-            }
-        }
-        return WG_OK;
-    }
-    /* Buckets of equal point count (series arrive sorted); each gives its min and its max in
-     * the order they occur, so a spike survives. */
-    size_t nb = max / 2;
-    for (size_t b = 0; b < nb; b++) {
-        size_t lo = b * s->n / nb, hi = (b + 1) * s->n / nb;
-        size_t imin = lo, imax = lo;
-        for (size_t i = lo; i < hi; i++) {
-            if (s->v[i] < s->v[imin]) {
-                imin = i;
-            }
-            if (s->v[i] > s->v[imax]) {
-                imax = i;
-            }
-        }
-        size_t a = imin < imax ? imin : imax, z = imin < imax ? imax : imin;
-        if (wg_series_push(d, s->t ? s->t[a] : 0, s->v[a]) != WG_OK ||
-            (z != a && wg_series_push(d, s->t ? s->t[z] : 0, s->v[z]) != WG_OK)) {
-            return WG_ENOMEM;
-        }
-    }
-    return WG_OK;
-}
-
-enum wg_err wg__gate_downsample(const struct wg_seriesset *src, struct wg_seriesset *dst)
-{
-    for (size_t i = 0; src && i < src->n; i++) {
-        const struct wg_series *s = &src->s[i];
-        /* Labels are the identity: copy them first (get creates), then the points. */
-        struct wg_series *d = wg_seriesset_get(dst, s->labels, s->nlabels);
-        if (!d || keep_one(s, d) != WG_OK) {
-            return WG_ENOMEM;
-        }
-    }
-    return WG_OK;
-}
-
 /* ---- a sticky-error builder over wg_buf ------------------------------------------------ */
 
 /* A failed append poisons the buffer (max = len: every later append fails), so a page is

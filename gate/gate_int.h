@@ -325,6 +325,7 @@ enum MHD_Result wg__monitor_silences(struct wg_server *s, struct MHD_Connection 
                                      struct wg__req *r);
 
 /* ---- evidence pages (gate_html.c, gate_evals.c, gate_server_ui.c) ------------------------ */
+/* (wg__gate_downsample lives in gate_evals.c; the renderer in gate_html.c) */
 
 #include <cjson/cJSON.h>
 
