@@ -28,7 +28,7 @@ static const char USAGE[] =
 
 static const char CHECK_USAGE[] =
     "usage: wavegate check --config FILE --wave WAVE [--feature NAME]...\n"
-    "                      [--deploy-time RFC3339] [--format text|json|junit] [--now RFC3339]\n"
+    "                      [--deploy-time RFC3339] [--format text|json|junit|html] [--now RFC3339]\n"
     "                      [--target NAME] [--deploy-time TARGET=RFC3339]...\n"
     "                      [--wait [--interval D] [--count N | --duration D]\n"
     "                       [--failure-limit N] [--consecutive-failures N]\n"
@@ -475,12 +475,13 @@ static int cmd_check(int argc, char **argv)
     }
     const char *fmt;
     int junit = o.format && !strcmp(o.format, "junit"); /* one testcase per rule, for CI */
-    if (!junit && (code = pick_format(o.format, "text", "json", &fmt)) != 0) {
+    int html = o.format && !strcmp(o.format, "html");   /* the evidence page as one file */
+    if (!junit && !html && (code = pick_format(o.format, "text", "json", &fmt)) != 0) {
         goto out;
     }
-    fmt = junit ? "junit" : fmt;
-    if (junit && o.wait) {
-        fprintf(stderr, "wavegate: --format junit does not go with --wait (yet)\n");
+    fmt = junit ? "junit" : html ? "html" : fmt;
+    if ((junit || html) && o.wait) {
+        fprintf(stderr, "wavegate: --format %s does not go with --wait (yet)\n", fmt);
         code = WG_EXIT_USAGE;
         goto out;
     }
@@ -500,6 +501,7 @@ static int cmd_check(int argc, char **argv)
         .target = o.target,
         .deploy_times = o.dts,
         .ndeploy_times = o.ndts,
+        .keep_series = strcmp(fmt, "html") == 0,
     };
     if (o.wait) {
         code = wg__cmd_check_wait(cfg, &req, &o.w, strcmp(fmt, "json") == 0);
@@ -527,6 +529,14 @@ static int cmd_check(int argc, char **argv)
         free(js);
     } else if (junit) {
         wg_gate_report_junit(rep, stdout);
+    } else if (html) {
+        char *page = wg_gate_report_html(rep);
+        if (!page) {
+            code = WG_EXIT_ERROR;
+            goto out;
+        }
+        fputs(page, stdout);
+        free(page);
     } else {
         wg_gate_report_text(rep, stdout);
     }

@@ -52,7 +52,13 @@ struct wg_check_req {
     const char *target;
     const struct wg_deploy_time *deploy_times;
     size_t ndeploy_times;
+    /* Keep downsampled copies of the judged series in the report (wg_rule_report.kept*) for
+     * the evidence page (gate_html.c). 0 for `check --format json|text`: nothing copied. */
+    int keep_series;
 };
+
+/* At most this many points per kept series: min and max of each of half as many buckets. */
+#define WG_GATE_KEEP_POINTS 300
 
 struct wg_rule_report {
     const struct wg_feature *feature;
@@ -68,6 +74,9 @@ struct wg_rule_report {
     size_t target;      /* index into the report's targets */
     char *history_wave; /* the history key of `baseline: previous`: "wave/target" for a fleet
                          * target (each its own history), NULL: the wave's name */
+    /* With wg_check_req.keep_series: the current and baseline windows' series, downsampled
+     * (WG_GATE_KEEP_POINTS, min/max preserving); empty otherwise. Owned. */
+    struct wg_seriesset kept, kept_baseline;
 };
 
 struct wg_feature_report {
@@ -122,6 +131,11 @@ void wg_gate_report_text(const struct wg_check_report *r, FILE *f);
 /* check --format junit: JUnit XML, one testcase per rule (gate_report_junit.c). */
 void wg_gate_report_junit(const struct wg_check_report *r, FILE *f);
 int wg_gate_exit_code(enum wg_verdict v); /* warn → 0 */
+
+/* check --format html: the evidence page (gate_html.c) as one self-contained malloc'd HTML
+ * document (inline CSS and SVG, no script). Charts need the report made with keep_series.
+ * NULL on ENOMEM. */
+char *wg_gate_report_html(const struct wg_check_report *r);
 
 /* The wave's verdict over its features' verdicts: the worst; no feature at all is
  * INCONCLUSIVE (nothing judged is never a pass). */

@@ -330,6 +330,12 @@ static enum wg_err evaluate(const struct wg_config *cfg, const struct wg_check_r
                                           : flevel;
         }
         enum wg_err rc = wg_rules_eval(&in, &rr->res);
+        if (rc == WG_OK && req->keep_series) { /* the evidence page's chart (gate_html.c) */
+            rc = wg__gate_downsample(in.current, &rr->kept);
+            if (rc == WG_OK && pl->base_q >= 0) {
+                rc = wg__gate_downsample(in.baseline, &rr->kept_baseline);
+            }
+        }
         wg_seriesset_free(&prev);
         if (rc != WG_OK) {
             return rc;
@@ -585,6 +591,8 @@ void wg_check_report_free(struct wg_check_report *r)
         free(r->rules[i].source);
         free(r->rules[i].history_wave);
         wg_rule_result_clear(&r->rules[i].res);
+        wg_seriesset_free(&r->rules[i].kept);
+        wg_seriesset_free(&r->rules[i].kept_baseline);
     }
     free(r->rules);
     free(r->features);

@@ -50,4 +50,85 @@ void wg__gate_fleet_combine(struct wg_check_report *rep, const struct wg_wave *w
  * at least 64, at most 1024. */
 int wg__gate_fleet_max_total(const struct wg_query *qs, size_t nq);
 
+/* ---- evidence pages (gate_html.c, gate_evals.c, gate_server_ui.c) ------------------------ */
+/* (wg__gate_downsample lives in gate_evals.c; the renderer in gate_html.c) */
+
+#include <cjson/cJSON.h>
+
+/* Copy src into dst (zeroed, caller frees) keeping at most WG_GATE_KEEP_POINTS points per
+ * series: the min and the max of each time bucket, in time order. */
+enum wg_err wg__gate_downsample(const struct wg_seriesset *src,
+                                struct wg_seriesset *dst) WG_NODISCARD;
+
+/* Appends that poison b on failure (sticky error); take: the text, or NULL when an append
+ * failed. Start b with wg_buf_init(b, 0). */
+void wg__html_add(struct wg_buf *b, const void *p, size_t n);
+void wg__html_adds(struct wg_buf *b, const char *s);
+void wg__html_addf(struct wg_buf *b, const char *fmt, ...) WG_PRINTF(2, 3);
+char *wg__html_take(struct wg_buf *b);
+/* HTML-escape s (& < > " ') into b; for element text, attribute values and SVG text. */
+void wg__html_esc(struct wg_buf *b, const char *s);
+/* The page head (doctype, CSP meta, viewport, the light/dark stylesheet) and the tail. */
+void wg__html_head(struct wg_buf *b, const char *title);
+void wg__html_tail(struct wg_buf *b);
+/* A verdict name as a coloured badge: <span class="badge v-fail">fail</span>. */
+void wg__html_badge(struct wg_buf *b, const char *verdict);
+
+/* The series judged by one rule, in report order (either may be NULL). */
+struct wg__html_series {
+    const struct wg_seriesset *cur, *base;
+};
+/* The evidence page of one evaluation: report is the `check --format json` document (with
+ * evaluation_id when it has one), series[i] the i-th rule's series. Pure; malloc'd HTML or
+ * NULL on ENOMEM. */
+char *wg__html_evaluation(const cJSON *report, const struct wg__html_series *series,
+                          size_t nseries);
+/* One rule's chart into b: rule is the rule's JSON object, deploy_ns its deploy marker (0:
+ * none), id a unique prefix for the element ids ("r3"). */
+void wg__html_chart(struct wg_buf *b, const cJSON *rule, const struct wg__html_series *s,
+                    int64_t deploy_ns, const char *id);
+/* Encode / decode every rule's kept series as one blob (the evaluation store's format). */
+enum wg_err wg__evals_series_encode(const struct wg_check_report *r, struct wg_buf *out);
+/* *sets: 2 * nrules series sets (current, baseline per rule); free with
+ * wg__evals_series_free(*sets, *nrules). */
+enum wg_err wg__evals_series_decode(const void *blob, size_t len, struct wg_seriesset **sets,
+                                    size_t *nrules);
+void wg__evals_series_free(struct wg_seriesset *sets, size_t nrules);
+
+/* The evaluation store (gate_evals.c): the last WG__EVALS_KEEP evaluations in
+ * state_dir/evaluations.db, each its report JSON and series blob. Thread-safe. */
+#define WG__EVALS_KEEP 1000
+struct wg__evals;
+enum wg_err wg__evals_open(const char *state_dir, long keep, struct wg__evals **out, char *err,
+                           size_t errlen) WG_NODISCARD;
+void wg__evals_close(struct wg__evals *e);
+/* A new evaluation id: 32 hex digits (id >= 33 bytes). */
+enum wg_err wg__evals_new_id(char *id, size_t idlen) WG_NODISCARD;
+/* Store one evaluation (kind: "gate", "analysis", "monitor", "flag"; features: the JSON array
+ * [{feature, verdict}] the overview reads, NULL "[]") under id, or a new id
+ * written into id when id is "" (id >= 33 bytes); on failure id is "". Deletes what falls out of
+ * retention in the same transaction. */
+enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wave,
+                          const char *verdict, const char *features, const char *json,
+                          const void *blob, size_t bloblen, char *id, size_t idlen) WG_NODISCARD;
+/* The stored JSON and blob of id: WG_ENOTFOUND when not (or no longer) kept. */
+enum wg_err wg__evals_get(struct wg__evals *e, const char *id, char **json, void **blob,
+                          size_t *bloblen) WG_NODISCARD;
+/* Render the stored evaluation id's page: WG_ENOTFOUND, WG_ENOMEM, WG_EIO. */
+enum wg_err wg__evals_page(struct wg__evals *e, const char *id, char **html) WG_NODISCARD;
+/* The latest verdict per (wave, feature) and the last n evaluations, as a cJSON array of
+ * {id, kind, wave, verdict, created, features:[{feature, verdict}]}, newest first. */
+cJSON *wg__evals_recent(struct wg__evals *e, int n);
+
+/* The report JSON with evaluation_id and report_url (external_url + /ui/evaluations/{id}, or
+ * the relative path without one) when id is set; wg_gate_report_json otherwise. */
+char *wg__gate_report_json_linked(const struct wg_check_report *r, const char *id,
+                                  const char *external_url);
+
+/* 1 when verdict differs from the last one noted for wave (or none was), noting it. */
+int wg__evals_changed(struct wg__evals *e, const char *wave, int verdict);
+/* The id of the wave's latest stored evaluation: WG_ENOTFOUND when none. */
+enum wg_err wg__evals_latest(struct wg__evals *e, const char *wave, char *id,
+                             size_t idlen) WG_NODISCARD;
+
 #endif

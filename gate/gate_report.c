@@ -3,6 +3,7 @@
  * target's value, verdict and reason). Non-finite numbers become null in JSON.
  */
 #include "gate/gate.h"
+#include "gate/gate_int.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -193,7 +194,37 @@ static const char *top_verdict(enum wg_verdict v)
     return v == WG_WARN ? "pass" : wg_verdict_name(v);
 }
 
+static cJSON *report_obj(const struct wg_check_report *r);
+
 char *wg_gate_report_json(const struct wg_check_report *r)
+{
+    cJSON *o = report_obj(r);
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    return s;
+}
+
+char *wg__gate_report_json_linked(const struct wg_check_report *r, const char *id,
+                                  const char *external_url)
+{
+    cJSON *o = report_obj(r);
+    const char *base = external_url ? external_url : "";
+    int blen = (int)strlen(base);
+    while (blen > 0 && base[blen - 1] == '/') {
+        blen--; /* "https://wg.example/" joins without a double slash */
+    }
+    char *url = id && id[0] ? wg_asprintf("%.*s/ui/evaluations/%s", blen, base, id) : NULL;
+    if (o && url) { /* the evidence page of this answer (gate_server_ui.c) */
+        cJSON_AddStringToObject(o, "evaluation_id", id);
+        cJSON_AddStringToObject(o, "report_url", url);
+    }
+    char *s = o && (url || !id || !id[0]) ? cJSON_PrintUnformatted(o) : NULL;
+    free(url);
+    cJSON_Delete(o);
+    return s;
+}
+
+static cJSON *report_obj(const struct wg_check_report *r)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o) {
@@ -243,9 +274,7 @@ char *wg_gate_report_json(const struct wg_check_report *r)
     if (r->fleet) {
         cJSON_AddItemToObject(o, "targets", targets_json(r));
     }
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return s;
+    return o;
 }
 
 static void fmt_value(char *b, size_t n, int has, double v)

@@ -181,6 +181,32 @@ static unsigned route(struct wg__req *r, const char *url, const char *method)
         r->route = WG__R_SILENCE;
         return !strcmp(method, "DELETE") ? 0 : 405;
     }
+    if (!strncmp(url, "/v1/report/", 11)) { /* the alerts' report_url: gate_server_ui.c */
+        size_t n = strlen(url + 11);
+        if (n == 0 || n >= sizeof(r->id) ||
+            strspn(url + 11, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+                n) {
+            return 404;
+        }
+        memcpy(r->id, url + 11, n + 1);
+        r->route = WG__R_UI_REPORT;
+        return get ? 0 : 405;
+    }
+    if (!strcmp(url, "/") || !strncmp(url, "/ui/", 4)) { /* evidence pages: gate_server_ui.c */
+        const char *id = !strncmp(url, "/ui/evaluations/", 16) ? url + 16
+                         : !strncmp(url, "/ui/analyses/", 13)  ? url + 13
+                                                               : NULL;
+        size_t n = id ? strlen(id) : 0;
+        if (strcmp(url, "/") &&
+            (!id || n == 0 || n >= sizeof(r->id) || strspn(id, "0123456789abcdef-") != n)) {
+            return 404;
+        }
+        if (id) {
+            memcpy(r->id, id, n + 1);
+        }
+        r->route = !id ? WG__R_UI_HOME : url[4] == 'e' ? WG__R_UI_EVAL : WG__R_UI_ANALYSIS;
+        return get ? 0 : 405;
+    }
     static const struct {
         const char *path;
         enum wg__route r;
@@ -242,7 +268,9 @@ static enum MHD_Result first_call(struct wg_server *s, struct MHD_Connection *c,
     }
     r->gen = wg__server_gen_get(s);
     int v1 = r->route == WG__R_GATE || r->route == WG__R_FLAGGER || r->route == WG__R_ANALYSES ||
-             r->route == WG__R_ANALYSIS || r->route == WG__R_SILENCES || r->route == WG__R_SILENCE;
+             r->route == WG__R_ANALYSIS || r->route == WG__R_SILENCES ||
+             r->route == WG__R_SILENCE || r->route == WG__R_UI_HOME || r->route == WG__R_UI_EVAL ||
+             r->route == WG__R_UI_ANALYSIS || r->route == WG__R_UI_REPORT; /* the read token */
     if (v1 && r->gen->has_token) {
         r->header_authed = header_auth(r, c);
         /* Flagger cannot send headers: its token is in the body (metadata.token). */
@@ -502,6 +530,10 @@ enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *
     if (rc != WG_OK) {
         goto out;
     }
+    if (wg__evals_open(s->gen->cfg->state_dir, WG__EVALS_KEEP, &s->evals, err, errlen) != WG_OK) {
+        wg_log(WG_LOG_WARN, "serve: no evidence pages: %s", err); /* the gate still answers */
+        err[0] = '\0';
+    }
     rc = wg__monitor_start(s, err, errlen);
     if (rc != WG_OK) {
         goto out;
@@ -606,6 +638,7 @@ void wg_server_free(struct wg_server *s)
     wg__monitor_free(s);
     wg__analyses_close(s->an);
     wg__deploys_close(s);
+    wg__evals_close(s->evals);
     wg__server_cache_clear(s);
     wg__server_gen_put(s->gen);
     wg__metrics_free(&s->m);

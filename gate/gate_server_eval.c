@@ -364,7 +364,8 @@ static enum wg_err eval_default(struct wg_server *s, const struct wg_config *cfg
         return rc;
     }
     *verdict = rep->verdict;
-    *json = wg_gate_report_json(rep);
+    char id[40] = "";
+    *json = wg__ui_record(s, cfg, req->look ? "analysis" : "gate", rep, id, sizeof(id));
     if (s && req->look == 0) {
         wg__monitor_gate_event(s, rep); /* /v1/gate and Flagger answers, not analysis looks */
     }
@@ -436,6 +437,7 @@ struct wg__verdict *wg__server_eval_report(struct wg_server *s, struct wg__cfgre
         .target = p->target,
         .deploy_times = p->deploy_times,
         .ndeploy_times = p->ndeploy_times,
+        .keep_series = s->evals != NULL, /* the evidence page's charts (gate_server_ui.c) */
     };
     int64_t t0 = wg_mono_ns();
     enum wg_err rc;

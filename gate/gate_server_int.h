@@ -206,6 +206,7 @@ struct wg_server {
     struct wg__metrics m;
     struct wg__analyses *an;
     struct wg__monitor *mon; /* alerting (gate_server_monitor.c); NULL without alerting: */
+    struct wg__evals *evals; /* evidence pages' store (gate_evals.c); NULL: no pages */
     /* readiness probe */
     pthread_mutex_t ready_mu;
     int64_t ready_at;
@@ -377,5 +378,24 @@ enum wg_err wg__gate_fleet_deploy_times(struct wg__params *p, const struct cJSON
 void wg__gate_fleet_params_clear(struct wg__params *p);
 enum wg_err wg__gate_fleet_params_copy(struct wg__params *dst, const struct wg__params *src);
 enum wg_err wg__gate_fleet_params_key(struct wg_buf *b, const struct wg__params *p);
+
+/* ---- evidence pages: the server side (gate_server_ui.c) -------------------------------- */
+
+/* A monitor tick: kept as an evaluation ("monitor") when the wave's verdict changed. */
+void wg__ui_monitor_tick(struct wg_server *s, const struct wg_config *cfg,
+                         const struct wg_check_report *rep);
+
+/* The pages (gate_server_ui.c): /, /ui/evaluations/{id}, /ui/analyses/{id}. */
+#define WG__R_UI_HOME ((enum wg__route)(WG__R_METRICS + 3))
+#define WG__R_UI_EVAL ((enum wg__route)(WG__R_METRICS + 4))
+#define WG__R_UI_ANALYSIS ((enum wg__route)(WG__R_METRICS + 5))
+/* /v1/report/{wave} (the alerts' report_url): 303 to the wave's latest evaluation page. */
+#define WG__R_UI_REPORT ((enum wg__route)(WG__R_METRICS + 6))
+enum MHD_Result wg__ui_dispatch(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r);
+/* Store a server evaluation and fill id (>= 33 bytes; "" when not stored): the report as
+ * the gate answers it (with its links) into *json. Without a store: plain JSON, id "". */
+char *wg__ui_record(struct wg_server *s, const struct wg_config *cfg, const char *kind,
+                    const struct wg_check_report *rep, char *id, size_t idlen);
+
 
 #endif

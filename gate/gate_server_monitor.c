@@ -27,6 +27,7 @@ struct wg__monitor {
     int running;
     int stop;
     int kick;
+    struct wg_server *srv; /* its evidence pages: a tick that changes a verdict is kept */
 };
 
 static const char *state_dir_of(const struct wg_config *cfg)
@@ -55,6 +56,7 @@ static void evaluate(struct wg__monitor *m, int64_t now)
             .nfeatures = mo->nfeatures,
             .now_ns = now,
             .record_history = 0, /* a tick is not a deploy: never `baseline: previous` history */
+            .keep_series = m->srv && m->srv->evals, /* gate_server_ui.c */
         };
         if (wg_gate_check(cfg, &req, &reps[i], err, sizeof(err)) != WG_OK) {
             wg_log(WG_LOG_ERROR, "monitor: wave %s: %s", req.wave, err);
@@ -64,6 +66,9 @@ static void evaluate(struct wg__monitor *m, int64_t now)
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < nw; i++) {
         enum wg_err orc = reps[i] && !m->stop ? wg_alerting_observe(m->a, reps[i], now) : WG_OK;
+        if (reps[i]) {
+            wg__ui_monitor_tick(m->srv, cfg, reps[i]); /* the evidence of a changed verdict */
+        }
         if (orc != WG_OK) {
             wg_log(WG_LOG_ERROR, "monitor: wave %s: %s", reps[i]->wave, wg_strerror(orc));
         }
@@ -205,6 +210,7 @@ enum wg_err wg__monitor_start(struct wg_server *s, char *err, size_t errlen)
         rc = WG_ENOMEM;
         goto out;
     }
+    m->srv = s;
     pthread_mutex_init(&m->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

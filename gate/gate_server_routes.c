@@ -275,6 +275,10 @@ enum MHD_Result wg__route_dispatch(struct wg_server *s, struct MHD_Connection *c
     if (r->route == WG__R_SILENCES || r->route == WG__R_SILENCE) {
         return wg__monitor_silences(s, c, r);
     }
+    if (r->route == WG__R_UI_HOME || r->route == WG__R_UI_EVAL || r->route == WG__R_UI_ANALYSIS ||
+        r->route == WG__R_UI_REPORT) {
+        return wg__ui_dispatch(s, c, r); /* evidence pages: gate_server_ui.c */
+    }
     switch (r->route) {
     case WG__R_GATE:
     case WG__R_FLAGGER:

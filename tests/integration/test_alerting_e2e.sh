@@ -143,6 +143,13 @@ poll_ok "slack got the p95-latency group" 10 'any("p95-latency" in r["body"] for
 poll_ok "pagerduty got a trigger for it" 10 'any(r["j"]["event_action"] == "trigger" and "p95-latency" in r["body"] for r in at("/pd"))'
 expect_eq "firing rules of the regressed wave (silenced rule absent)" \
     "['WavegateGateFailed', 'error-rate', 'p95-latency']" "$(sink 'names()')"
+# the evidence of the tick that fired (gate_server_ui.c): the alerts' report_url path leads to a
+# kept monitor evaluation of the wave
+loc=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$BASE/v1/report/prod-internal")
+expect_match "report of the firing wave: 303 to its evaluation page" \
+    "^303 $BASE/ui/evaluations/[0-9a-f]{32}\$" "$loc"
+expect_match "that page shows the failing rule" 'p95-latency' "$(curl -s "${loc#303 }")"
+expect_match "the overview lists the monitor evaluation" '<td>monitor</td>' "$(curl -s "$BASE/")"
 expect_eq "the healthy wave does not alert" "[]" \
     "$(sink 'sorted({r["path"] for r in L if "staging" in r["body"]})')"
 expect_eq "every webhook request carries a valid Standard Webhooks signature" "True" \

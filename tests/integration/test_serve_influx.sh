@@ -52,9 +52,12 @@ req GET "/v1/gate?wave=staging&$Q"
 expect_eq "body mode: pass is 200" 200 "$code"
 expect_eq "body mode: same verdict as check" "$(jq_get "$check_json" 'd["verdict"]')" \
     "$(jq_get "$body" 'd["verdict"]')"
+# (the server's answer also links its evidence page: evaluation_id, report_url)
 expect_eq "body mode: same keys and rules as check" \
     "$(jq_get "$check_json" 'sorted(d.keys()), [r["rule"] for r in d["rules"]]')" \
-    "$(jq_get "$body" 'sorted(d.keys()), [r["rule"] for r in d["rules"]]')"
+    "$(jq_get "$body" 'sorted(set(d.keys()) - {"evaluation_id", "report_url"}), [r["rule"] for r in d["rules"]]')"
+expect_match "body mode: links its evidence page" '^/ui/evaluations/[0-9a-f]{32}$' \
+    "$(jq_get "$body" 'd["report_url"]')"
 expect_match "body mode: JSON content type" 'Content-Type: application/json' \
     "$(cat "$WG_TMP/headers")"
 req GET "/v1/gate?wave=prod-internal&$Q"

@@ -1,0 +1,411 @@
+/* gate_server_ui.c — the evidence pages of `serve`: `/` (waves × features with their latest
+ * verdicts, running analyses, recent evaluations, firing alerts and silences as the server
+ * knows them), `/ui/evaluations/{id}` (one stored evaluation, gate_html.c) and
+ * `/ui/analyses/{id}` (every look of an analysis on one time axis). HTML with a strict CSP,
+ * behind the gate's read token (gate_server.c checks it). Also records each evaluation.
+ */
+#include "common/http.h"
+#include "gate/gate_server_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char CSP[] = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+
+static enum MHD_Result reply_html(struct wg_server *s, struct MHD_Connection *c, unsigned status,
+                                  const char *html)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(html), (void *)html, MHD_RESPMEM_MUST_COPY);
+    if (!resp) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+    MHD_add_response_header(resp, "Content-Security-Policy", CSP);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    wg__metrics_response(&s->m, status);
+    enum MHD_Result ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result not_found(struct wg_server *s, struct MHD_Connection *c, const char *what)
+{
+    struct wg_buf b;
+    wg_buf_init(&b, 0);
+    wg__html_head(&b, "not found — wavegate");
+    wg__html_adds(&b, "<h1>not found</h1><p>");
+    wg__html_esc(&b, what);
+    wg__html_adds(&b, "</p><p><a href=\"/\">overview</a></p>");
+    wg__html_tail(&b);
+    char *html = wg__html_take(&b);
+    enum MHD_Result ret =
+        html ? reply_html(s, c, 404, html) : wg__reply_error(s, c, 500, "out of memory");
+    free(html);
+    return ret;
+}
+
+/* [{feature, verdict}] of a report for the overview; "[]" when it does not fit. */
+static void features_json(const struct wg_check_report *rep, char *out, size_t len)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t f = 0; a && f < rep->nfeatures; f++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "feature", rep->features[f].feature->name);
+        cJSON_AddStringToObject(o, "verdict", wg_verdict_name(rep->features[f].verdict));
+        cJSON_AddItemToArray(a, o);
+    }
+    if (!a || !cJSON_PrintPreallocated(a, out, (int)len, 0)) {
+        snprintf(out, len, "[]");
+    }
+    cJSON_Delete(a);
+}
+
+char *wg__ui_record(struct wg_server *s, const struct wg_config *cfg, const char *kind,
+                    const struct wg_check_report *rep, char *id, size_t idlen)
+{
+    id[0] = '\0';
+    if (!s || !s->evals || wg__evals_new_id(id, idlen) != WG_OK) {
+        id[0] = '\0';
+        return wg_gate_report_json(rep);
+    }
+    char *json = wg__gate_report_json_linked(rep, id, cfg->server.external_url);
+    char feats[4096];
+    features_json(rep, feats, sizeof(feats));
+    struct wg_buf blob;
+    wg_buf_init(&blob, 0);
+    if (!json || wg__evals_series_encode(rep, &blob) != WG_OK ||
+        wg__evals_put(s->evals, kind, rep->wave, wg_verdict_name(rep->verdict), feats, json, blob.p,
+                      blob.len, id, idlen) != WG_OK) {
+        /* Not kept: answer without a link rather than with one that leads nowhere. */
+        free(json);
+        id[0] = '\0';
+        json = wg_gate_report_json(rep);
+    }
+    wg_buf_free(&blob);
+    return json;
+}
+
+void wg__ui_monitor_tick(struct wg_server *s, const struct wg_config *cfg,
+                         const struct wg_check_report *rep)
+{
+    char id[40];
+    if (!s || !s->evals || !wg__evals_changed(s->evals, rep->wave, (int)rep->verdict)) {
+        return;
+    }
+    free(wg__ui_record(s, cfg, "monitor", rep, id, sizeof(id)));
+}
+
+/* ---- / ----------------------------------------------------------------------------------- */
+
+static const char *latest(cJSON *recent, const char *wave, const char *feature, const char **id)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, recent)
+    {
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(e, "wave");
+        if (!cJSON_IsString(w) || strcmp(w->valuestring, wave)) {
+            continue;
+        }
+        const cJSON *f;
+        cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(e, "features"))
+        {
+            const cJSON *fn = cJSON_GetObjectItemCaseSensitive(f, "feature");
+            const cJSON *fv = cJSON_GetObjectItemCaseSensitive(f, "verdict");
+            if (cJSON_IsString(fn) && cJSON_IsString(fv) && !strcmp(fn->valuestring, feature)) {
+                *id = cJSON_GetObjectItemCaseSensitive(e, "id")->valuestring;
+                return fv->valuestring;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void home_matrix(struct wg_buf *b, const struct wg_config *cfg, cJSON *recent)
+{
+    wg__html_adds(b, "<section><h2>waves × features</h2><table><tr><th>wave</th>");
+    for (size_t f = 0; f < cfg->nfeatures; f++) {
+        wg__html_adds(b, "<th>");
+        wg__html_esc(b, cfg->features[f].name);
+        wg__html_adds(b, "</th>");
+    }
+    wg__html_adds(b, "</tr>\n");
+    for (size_t w = 0; w < cfg->nwaves; w++) {
+        wg__html_adds(b, "<tr><td>");
+        wg__html_esc(b, cfg->waves[w].name);
+        wg__html_adds(b, "</td>");
+        for (size_t f = 0; f < cfg->nfeatures; f++) {
+            const char *id = NULL;
+            const char *v = latest(recent, cfg->waves[w].name, cfg->features[f].name, &id);
+            wg__html_adds(b, "<td>");
+            if (v) {
+                wg__html_adds(b, "<a href=\"/ui/evaluations/");
+                wg__html_esc(b, id);
+                wg__html_adds(b, "\">");
+                wg__html_badge(b, !strcmp(v, "warn") ? "pass" : v);
+                wg__html_adds(b, "</a>");
+            } else {
+                wg__html_adds(b, "<span class=\"mut\">-</span>");
+            }
+            wg__html_adds(b, "</td>");
+        }
+        wg__html_adds(b, "</tr>\n");
+    }
+    wg__html_adds(b, "</table></section>\n");
+}
+
+static void home_recent(struct wg_buf *b, cJSON *recent)
+{
+    wg__html_adds(b, "<section><h2>recent evaluations</h2><table><tr><th>at</th><th>kind</th>"
+                     "<th>wave</th><th>verdict</th></tr>\n");
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, recent)
+    {
+        if (n++ >= 30) {
+            break;
+        }
+        const char *id = cJSON_GetObjectItemCaseSensitive(e, "id")->valuestring;
+        const char *v = cJSON_GetObjectItemCaseSensitive(e, "verdict")->valuestring;
+        wg__html_adds(b, "<tr><td><a href=\"/ui/evaluations/");
+        wg__html_esc(b, id);
+        wg__html_adds(b, "\">");
+        wg__html_esc(b, cJSON_GetObjectItemCaseSensitive(e, "created")->valuestring);
+        wg__html_adds(b, "</a></td><td>");
+        wg__html_esc(b, cJSON_GetObjectItemCaseSensitive(e, "kind")->valuestring);
+        wg__html_adds(b, "</td><td>");
+        wg__html_esc(b, cJSON_GetObjectItemCaseSensitive(e, "wave")->valuestring);
+        wg__html_adds(b, "</td><td>");
+        wg__html_badge(b, v);
+        wg__html_adds(b, "</td></tr>\n");
+    }
+    wg__html_adds(b, "</table></section>\n");
+}
+
+/* The running analyses and the firing alerts / silences live in their own stores and
+ * answer JSON; the page links them (their pages are /ui/analyses/{id} and /v1/silences). */
+static void home_others(struct wg_buf *b, struct wg_server *s)
+{
+    unsigned long long counts[WG_FAIL + 2] = {0};
+    wg__analyses_count(s, counts);
+    wg__html_addf(b,
+                  "<section><h2>analyses</h2><p>running: %llu; decided: pass %llu, warn %llu, "
+                  "inconclusive %llu, error %llu, fail %llu</p></section>\n",
+                  counts[WG_FAIL + 1], counts[WG_PASS], counts[WG_WARN], counts[WG_INCONCLUSIVE],
+                  counts[WG_ERROR], counts[WG_FAIL]);
+    wg__html_addf(b,
+                  "<section><h2>alerts and silences</h2><p>%s <a href=\"/v1/silences\">"
+                  "silences (JSON)</a></p></section>\n",
+                  s->mon ? "alerting is on." : "alerting is off.");
+}
+
+static enum MHD_Result page_home(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r)
+{
+    struct wg_buf b;
+    wg_buf_init(&b, 0);
+    cJSON *recent = s->evals ? wg__evals_recent(s->evals, 200) : cJSON_CreateArray();
+    wg__html_head(&b, "wavegate");
+    wg__html_adds(&b, "<h1>wavegate</h1>");
+    if (!s->evals) {
+        wg__html_adds(&b, "<p class=\"mut\">no evaluation store: pages are off</p>");
+    }
+    home_matrix(&b, r->gen->cfg, recent);
+    home_others(&b, s);
+    home_recent(&b, recent);
+    wg__html_tail(&b);
+    cJSON_Delete(recent);
+    char *html = wg__html_take(&b);
+    enum MHD_Result ret =
+        html ? reply_html(s, c, 200, html) : wg__reply_error(s, c, 500, "out of memory");
+    free(html);
+    return ret;
+}
+
+/* ---- /ui/analyses/{id}: every look on one time axis ------------------------------------- */
+
+static int64_t at_ns(const cJSON *m)
+{
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(m, "at");
+    int64_t ns = 0;
+    if (!cJSON_IsString(at) || wg_time_parse(at->valuestring, strlen(at->valuestring), &ns)) {
+        return 0;
+    }
+    return ns;
+}
+
+/* One polyline per rule: its value at each look, scaled per rule (0..its max). */
+static void looks_chart(struct wg_buf *b, const cJSON *ms)
+{
+    int64_t t0 = 0, t1 = 0;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, ms)
+    {
+        int64_t t = at_ns(m);
+        t0 = !t0 || t < t0 ? t : t0;
+        t1 = t > t1 ? t : t1;
+    }
+    if (t1 <= t0) {
+        t1 = t0 + 1;
+    }
+    const cJSON *first = cJSON_GetArrayItem(ms, 0);
+    const cJSON *rules = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(first, "report"), "rules");
+    int nr = cJSON_GetArraySize(rules);
+    wg__html_addf(b, "<svg id=\"looks\" viewBox=\"0 0 640 %d\" data-t0=\"%lld\" data-t1=\"%lld\">",
+                  40 + 50 * nr, (long long)t0, (long long)t1);
+    for (int i = 0; i < nr; i++) {
+        const cJSON *rr = cJSON_GetArrayItem(rules, i);
+        double vmax = 0;
+        cJSON_ArrayForEach(m, ms)
+        {
+            const cJSON *x =
+                cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+                                       cJSON_GetObjectItemCaseSensitive(m, "report"), "rules"),
+                                   i);
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, "value");
+            vmax = cJSON_IsNumber(v) && fabs(v->valuedouble) > vmax ? fabs(v->valuedouble) : vmax;
+        }
+        int y0 = 20 + 50 * i, y1 = y0 + 40;
+        wg__html_addf(b, "<text x=\"2\" y=\"%d\">", y0 + 10);
+        wg__html_esc(b, cJSON_GetObjectItemCaseSensitive(rr, "rule")->valuestring);
+        wg__html_adds(b, "</text>");
+        cJSON_ArrayForEach(m, ms)
+        {
+            const cJSON *x =
+                cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+                                       cJSON_GetObjectItemCaseSensitive(m, "report"), "rules"),
+                                   i);
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, "value");
+            const cJSON *vd = cJSON_GetObjectItemCaseSensitive(x, "verdict");
+            if (!cJSON_IsNumber(v)) {
+                continue;
+            }
+            double px = 120 + (double)(at_ns(m) - t0) * 500 / (double)(t1 - t0);
+            double py = y1 - (vmax > 0 ? fabs(v->valuedouble) / vmax : 0) * (y1 - y0);
+            int fail = cJSON_IsString(vd) && !strcmp(vd->valuestring, "fail");
+            wg__html_addf(b, "<circle class=\"s%s\" cx=\"%.1f\" cy=\"%.1f\" r=\"4\"><title>%.6g",
+                          fail ? " fail" : "", px, py, v->valuedouble);
+            wg__html_adds(b, "</title></circle>");
+        }
+    }
+    wg__html_adds(b, "</svg>\n");
+}
+
+static enum MHD_Result page_analysis(struct wg_server *s, struct MHD_Connection *c,
+                                     struct wg__req *r)
+{
+    char *json = NULL;
+    unsigned st = wg__analyses_get(s, r->id, &json);
+    cJSON *o = st == 200 && json ? cJSON_Parse(json) : NULL;
+    free(json);
+    if (!o) {
+        return not_found(s, c, "no such analysis");
+    }
+    struct wg_buf b;
+    wg_buf_init(&b, 0);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "verdict");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(o, "status");
+    wg__html_head(&b, "analysis — wavegate");
+    wg__html_adds(&b, "<header class=\"card\"><h1 id=\"verdict\">");
+    wg__html_badge(&b, cJSON_IsString(v) ? v->valuestring : "running");
+    wg__html_adds(&b, " analysis ");
+    wg__html_esc(&b, r->id);
+    wg__html_adds(&b, "</h1><p>");
+    wg__html_esc(&b, cJSON_IsString(status) ? status->valuestring : "");
+    wg__html_adds(&b, ": ");
+    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(o, "reason");
+    wg__html_esc(&b, cJSON_IsString(reason) ? reason->valuestring : "");
+    wg__html_adds(&b, "</p></header><section><h2>looks</h2>");
+    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(o, "measurements");
+    if (cJSON_GetArraySize(ms) > 0) {
+        looks_chart(&b, ms);
+    }
+    wg__html_adds(&b, "<table><tr><th>look</th><th>at</th><th>verdict</th></tr>\n");
+    const cJSON *m;
+    cJSON_ArrayForEach(m, ms)
+    {
+        const cJSON *rep = cJSON_GetObjectItemCaseSensitive(m, "report");
+        const cJSON *eid = cJSON_GetObjectItemCaseSensitive(rep, "evaluation_id");
+        const cJSON *mv = cJSON_GetObjectItemCaseSensitive(m, "verdict");
+        const cJSON *seq = cJSON_GetObjectItemCaseSensitive(m, "seq");
+        const cJSON *at = cJSON_GetObjectItemCaseSensitive(m, "at");
+        wg__html_addf(&b, "<tr><td>%d</td><td>", cJSON_IsNumber(seq) ? seq->valueint : 0);
+        if (cJSON_IsString(eid)) {
+            wg__html_adds(&b, "<a href=\"/ui/evaluations/");
+            wg__html_esc(&b, eid->valuestring);
+            wg__html_adds(&b, "\">");
+        }
+        wg__html_esc(&b, cJSON_IsString(at) ? at->valuestring : "");
+        wg__html_adds(&b, cJSON_IsString(eid) ? "</a>" : "");
+        wg__html_adds(&b, "</td><td>");
+        wg__html_badge(&b, cJSON_IsString(mv) ? mv->valuestring : "error");
+        wg__html_adds(&b, "</td></tr>\n");
+    }
+    wg__html_adds(&b, "</table></section>");
+    wg__html_tail(&b);
+    cJSON_Delete(o);
+    char *html = wg__html_take(&b);
+    enum MHD_Result ret =
+        html ? reply_html(s, c, 200, html) : wg__reply_error(s, c, 500, "out of memory");
+    free(html);
+    return ret;
+}
+
+/* ---- /v1/report/{wave}: the alerts' link, to the wave's latest evaluation -------------- */
+
+static enum MHD_Result report_redirect(struct wg_server *s, struct MHD_Connection *c,
+                                       struct wg__req *r)
+{
+    char id[40], loc[80];
+    if (wg__evals_latest(s->evals, r->id, id, sizeof(id)) != WG_OK) {
+        return not_found(s, c, "no evaluation of this wave kept");
+    }
+    snprintf(loc, sizeof(loc), "/ui/evaluations/%s", id);
+    static const char body[] = "see the latest evaluation\n";
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    wg__metrics_response(&s->m, 303);
+    enum MHD_Result ret = MHD_queue_response(c, 303, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* ---- dispatch ---------------------------------------------------------------------------- */
+
+enum MHD_Result wg__ui_dispatch(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r)
+{
+    atomic_fetch_add(&s->m.requests[WG__C_OTHER][WG_FAIL + 1], 1);
+    if (r->route == WG__R_UI_HOME) {
+        return page_home(s, c, r);
+    }
+    if (r->route == WG__R_UI_ANALYSIS) {
+        return page_analysis(s, c, r);
+    }
+    if (!s->evals) {
+        return not_found(s, c, "no evaluation store (state_dir): pages are off");
+    }
+    if (r->route == WG__R_UI_REPORT) {
+        return report_redirect(s, c, r);
+    }
+    char *html = NULL;
+    enum wg_err rc = wg__evals_page(s->evals, r->id, &html);
+    if (rc == WG_ENOTFOUND) {
+        return not_found(s, c, "no such evaluation (or past retention)");
+    }
+    if (rc != WG_OK) {
+        return wg__reply_error(s, c, 500, "evaluation page: %s", wg_strerror(rc));
+    }
+    enum MHD_Result ret = reply_html(s, c, 200, html);
+    free(html);
+    return ret;
+}
