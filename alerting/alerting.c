@@ -271,7 +271,7 @@ enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
         const struct wg_alert_eval *ev = &evs[i];
         const struct wg_monitor_rule *mr = wg__monitor_rule(m, ev->rule_key);
         int breach = map_cond(ev->cond, m, mr);
-        uint64_t fp = wg_alert_fingerprint(ev->labels, ev->nlabels);
+        uint64_t fp = wg_alerting_fingerprint(ev->labels, ev->nlabels);
         struct wg__alert *al = wg__store_find(&a->store, fp);
         if (!al && breach != 1) {
             continue;
@@ -392,7 +392,7 @@ static void emit(void *ctx, const struct wg__notif *nt)
     const char *gk = nt->g ? nt->g->key : idem;
     struct wg_label l = {(char *)"k", (char *)gk};
     snprintf(j->req.okey, sizeof(j->req.okey), "%016llx",
-             (unsigned long long)wg_alert_fingerprint(&l, 1));
+             (unsigned long long)wg_alerting_fingerprint(&l, 1));
     j->id = wg__outbox_insert(a->db, nt->rcv->name, &j->req, nt->now);
     if (j->id < 0) {
         wg__job_free(j);
@@ -538,7 +538,7 @@ enum wg_err wg_alerting_test(struct wg_alerting *a, const char *receiver, int64_
     wg__labels_set(&al.labels, "alertname", "WavegateTest");
     wg__labels_set(&al.labels, "severity", "info");
     wg__labels_set(&al.ann, "summary", "test notification from wavegate");
-    al.fp = wg_alert_fingerprint(al.labels.v, al.labels.n);
+    al.fp = wg_alerting_fingerprint(al.labels.v, al.labels.n);
     snprintf(al.fps, sizeof(al.fps), "%016llx", (unsigned long long)al.fp);
     al.state = WG__FIRING;
     al.starts_at = now_ns;

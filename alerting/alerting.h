@@ -111,11 +111,11 @@ struct wg_silence_store *wg_alerting_silences(struct wg_alerting *a);
 /* ---- helpers exposed for tests and other modules ----------------------------------------- */
 
 /* Prometheus-compatible fingerprint: FNV-1a 64 over sorted name\xff value\xff. */
-uint64_t wg_alert_fingerprint(const struct wg_label *labels, size_t n);
+uint64_t wg_alerting_fingerprint(const struct wg_label *labels, size_t n);
 /* Standard Webhooks signature "v1,<base64>" of "<id>.<ts>.<body>" keyed by a whsec_ secret.
  * Returns 0, or -1 for a malformed secret. out needs 64 bytes. */
-int wg_alert_sign(const char *secret, const char *id, int64_t ts_sec, const char *body,
-                  size_t body_len, char *out, size_t outlen);
+int wg_alerting_sign(const char *secret, const char *id, int64_t ts_sec, const char *body,
+                     size_t body_len, char *out, size_t outlen);
 
 /* ---- for whoever maps its results onto observations (gate/gate_observe.c) ---------------- */
 

@@ -88,7 +88,8 @@ void wg__job_free(struct wg__job *j)
     }
 }
 
-int64_t wg__outbox_insert(sqlite3 *db, const char *receiver, const struct wg__req *req, int64_t now)
+int64_t wg__outbox_insert(sqlite3 *db, const char *receiver, const struct wg__deliver_req *req,
+                          int64_t now)
 {
     int64_t id = -1;
     sqlite3_stmt *st = wg__db_stmt(db, "INSERT INTO outbox(receiver,idem,okey,url,headers,body,"
@@ -166,8 +167,8 @@ static int build_headers(struct xfer *x, const struct wg_receiver *r)
         const char *secret = getenv(r->secret_env);
         char sig[128];
         int64_t ts = wg_now_ns() / WG_NS_PER_SEC;
-        if (!secret || wg_alert_sign(secret, x->job->req.idem, ts, x->job->req.body,
-                                     strlen(x->job->req.body), sig, sizeof(sig)) != 0) {
+        if (!secret || wg_alerting_sign(secret, x->job->req.idem, ts, x->job->req.body,
+                                        strlen(x->job->req.body), sig, sizeof(sig)) != 0) {
             wg_log(WG_LOG_ERROR, "alerting: receiver %s: secret %s missing or malformed", r->name,
                    r->secret_env);
             return -1;

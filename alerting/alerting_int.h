@@ -151,7 +151,7 @@ void wg__group_free(struct wg__group *g);
 /* ---- payloads ---------------------------------------------------------------------------- */
 
 /* A rendered request: body, URL and extra headers ("Name: value\n" lines). */
-struct wg__req {
+struct wg__deliver_req {
     char *url;
     char *headers;
     char *body;
@@ -161,10 +161,10 @@ struct wg__req {
 /* Render the receiver's payload for a notification; never fails on template errors (plain
  * fallback). Returns WG_ENOMEM or WG_EINVAL (missing secret/key env) otherwise. */
 enum wg_err wg__payload_render(const struct wg_alert_config *cfg, const struct wg__notif *nt,
-                               const char *idem, struct wg__req *out);
-void wg__req_clear(struct wg__req *r);
+                               const char *idem, struct wg__deliver_req *out);
+void wg__req_clear(struct wg__deliver_req *r);
 /* Template render: -1 when a referenced field is missing (caller falls back). */
-int wg__template_render(const char *tmpl, const struct wg__notif *nt, struct wg_buf *out);
+int wg__message_render(const char *tmpl, const struct wg__notif *nt, struct wg_buf *out);
 
 /* ---- persistence (alerting_store.c) ------------------------------------------------------ */
 
@@ -204,7 +204,7 @@ void wg__silence_set_clear(struct wg__silence_set *ss);
 struct wg__job {
     int64_t id;
     int rcv; /* index into cfg->receivers */
-    struct wg__req req;
+    struct wg__deliver_req req;
     int attempts;
     int64_t next_mono; /* earliest next attempt, monotonic ns */
     int64_t first_mono;
@@ -223,7 +223,7 @@ struct wg__deliver;
 int wg__deliver_new(const struct wg_alert_config *cfg, const char *state_dir, int synchronous,
                     int start_thread, struct wg__deliver **out, char *err, size_t errlen);
 /* Insert (in the caller's open transaction) a job row; returns its id, or -1. */
-int64_t wg__outbox_insert(sqlite3 *db, const char *receiver, const struct wg__req *req,
+int64_t wg__outbox_insert(sqlite3 *db, const char *receiver, const struct wg__deliver_req *req,
                           int64_t now);
 /* Count a notification that could not even be rendered (missing key env) as dead. */
 void wg__deliver_count_dead(struct wg__deliver *dv, int rcv);

@@ -101,7 +101,7 @@ int wg__matchers_match(const struct wg_matchers *ms, const struct wg__labels *ls
     return 1;
 }
 
-uint64_t wg_alert_fingerprint(const struct wg_label *labels, size_t n)
+uint64_t wg_alerting_fingerprint(const struct wg_label *labels, size_t n)
 {
     /* Sort indices by name (n is small) and hash like prometheus/common model.Fingerprint. */
     uint64_t h = 14695981039346656037ULL;
@@ -200,8 +200,8 @@ void wg__sha256_hex(const void *p, size_t n, char *out)
     out[64] = '\0';
 }
 
-int wg_alert_sign(const char *secret, const char *id, int64_t ts_sec, const char *body,
-                  size_t body_len, char *out, size_t outlen)
+int wg_alerting_sign(const char *secret, const char *id, int64_t ts_sec, const char *body,
+                     size_t body_len, char *out, size_t outlen)
 {
     unsigned char key[256], mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;

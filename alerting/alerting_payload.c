@@ -18,7 +18,7 @@
 #define SLACK_SECTION_MAX 3000
 #define BODY_MAX (512u * 1024u)
 
-void wg__req_clear(struct wg__req *r)
+void wg__req_clear(struct wg__deliver_req *r)
 {
     if (r) {
         free(r->url);
@@ -81,7 +81,7 @@ static const char *status_of(const struct wg__notif *nt)
     return nt->nfiring ? "firing" : "resolved";
 }
 
-int wg__template_render(const char *t, const struct wg__notif *nt, struct wg_buf *out)
+int wg__message_render(const char *t, const struct wg__notif *nt, struct wg_buf *out)
 {
     const char *p = t;
     while (*p) {
@@ -183,7 +183,7 @@ static char *render(const char *tmpl, const struct wg__notif *nt, int text)
     if (tmpl) {
         struct wg_buf b;
         wg_buf_init(&b, 64 * 1024);
-        if (wg__template_render(tmpl, nt, &b) == 0) {
+        if (wg__message_render(tmpl, nt, &b) == 0) {
             return take_capped(&b);
         }
         if (wg_buf_err(&b) == WG_ENOMEM) {
@@ -424,7 +424,7 @@ static const char *og_priority(const char *sev)
 }
 
 enum wg_err wg__payload_render(const struct wg_alert_config *cfg, const struct wg__notif *nt,
-                               const char *idem, struct wg__req *out)
+                               const char *idem, struct wg__deliver_req *out)
 {
     const struct wg_receiver *r = nt->rcv;
     struct wg_buf b, h;

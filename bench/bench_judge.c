@@ -459,7 +459,7 @@ static enum wg_verdict gate_look(struct gate *g, size_t n, int sequential, doubl
     }
     for (size_t r = 0; r < g->R; r++) {
         v = wg_verdict_worst(v, g->res[r].verdict);
-        *tested |= g->res[r].verdict != WG_INCONCLUSIVE && g->res[r].verdict != WG_ERROR;
+        *tested |= g->res[r].verdict != WG_INCONCLUSIVE && g->res[r].verdict != WG_NOEVAL;
         wg_rule_result_clear(&g->res[r]);
     }
     return v;

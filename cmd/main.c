@@ -28,7 +28,8 @@ static const char USAGE[] =
 
 static const char CHECK_USAGE[] =
     "usage: wavegate check --config FILE --wave WAVE [--feature NAME]...\n"
-    "                      [--deploy-time RFC3339] [--format text|json|junit|html] [--now RFC3339]\n"
+    "                      [--deploy-time RFC3339] [--format text|json|junit|html] [--now "
+    "RFC3339]\n"
     "                      [--target NAME] [--deploy-time TARGET=RFC3339]...\n"
     "                      [--wait [--interval D] [--count N | --duration D]\n"
     "                       [--failure-limit N] [--consecutive-failures N]\n"

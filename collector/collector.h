@@ -14,8 +14,8 @@
 struct wg_vars {
     const char *env, *wave, *feature, *flag; /* NULL renders as an empty string literal */
     int64_t start_ns, end_ns, window_ns;
-    const char *target;             /* {{ target }}: the fleet target's name */
-    const struct wg_label *labels;  /* {{ <key> }}: the target's labels, strings like env */
+    const char *target;            /* {{ target }}: the fleet target's name */
+    const struct wg_label *labels; /* {{ <key> }}: the target's labels, strings like env */
     size_t nlabels;
 };
 
@@ -139,8 +139,8 @@ const char *wg_parser_error(const struct wg_parser *p);
 void wg_parser_free(struct wg_parser *p);
 
 /* One-shot convenience over the above (for tests and fuzzers). */
-enum wg_err wg_parse_buffer(enum wg_parser_kind kind, const uint8_t *data, size_t len,
-                            const struct wg_sink *sink, char *err, size_t errlen);
+enum wg_err wg_collector_parse_buffer(enum wg_parser_kind kind, const uint8_t *data, size_t len,
+                                      const struct wg_sink *sink, char *err, size_t errlen);
 
 /* Sinks that fill a seriesset (picking `field` and the time column) or a tableset.
  * Without `field` the value column is Flux's `_value`, else the first column (not time,

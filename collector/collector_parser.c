@@ -1,6 +1,6 @@
 /* collector_parser.c — the public streaming-parser API (wg_parser_*): dispatches on the wire
  * format to the wg__*_new constructors of collector_influxql.c, collector_fluxcsv.c and
- * collector_jsonl.c, and the one-shot wg_parse_buffer used by tests and fuzzers.
+ * collector_jsonl.c, and the one-shot wg_collector_parse_buffer used by tests and fuzzers.
  */
 #include "collector/collector_int.h"
 
@@ -102,8 +102,8 @@ void wg_parser_free(struct wg_parser *p)
     free(p);
 }
 
-enum wg_err wg_parse_buffer(enum wg_parser_kind kind, const uint8_t *data, size_t len,
-                            const struct wg_sink *sink, char *err, size_t errlen)
+enum wg_err wg_collector_parse_buffer(enum wg_parser_kind kind, const uint8_t *data, size_t len,
+                                      const struct wg_sink *sink, char *err, size_t errlen)
 {
     struct wg_parser *p = NULL;
     enum wg_err e = wg_parser_new(kind, sink, &p);

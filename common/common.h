@@ -205,7 +205,7 @@ enum wg_verdict {
     WG_PASS = 0,
     WG_WARN,
     WG_INCONCLUSIVE,
-    WG_ERROR, /* could not evaluate: source down, query error, malformed answer */
+    WG_NOEVAL, /* could not evaluate: source down, query error, malformed answer */
     WG_FAIL
 };
 const char *wg_verdict_name(enum wg_verdict v); /* "pass", "warn", ..., "error" */

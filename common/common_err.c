@@ -95,7 +95,7 @@ const char *wg_verdict_name(enum wg_verdict v)
         return "warn";
     case WG_INCONCLUSIVE:
         return "inconclusive";
-    case WG_ERROR:
+    case WG_NOEVAL:
         return "error";
     case WG_FAIL:
         return "fail";

@@ -143,7 +143,7 @@ static int dec_template(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
     if (wg__config_dec_str(c, n, path, &t, NULL) != 0) {
         return -1;
     }
-    if (wg__config_template_check(t, &off, err, sizeof(err)) != 0) {
+    if (wg__config_message_check(t, &off, err, sizeof(err)) != 0) {
         struct wg_pos pos;
         wg__config_scalar_pos(c->doc, n, off, &pos);
         wg__config_err_at(c, &pos, path, "bad template: %s", err);

@@ -149,6 +149,6 @@ void wg_matchers_clear(struct wg_matchers *ms);
 /* Check a title/text template: 0 when valid, -1 with a message. Syntax: literal text with
  * {{ status }}, {{ receiver }}, {{ count }}, {{ alertname }}, {{ labels.NAME }},
  * {{ annotations.NAME }}, {{ group.NAME }}, {{ common.NAME }}. */
-int wg_template_check(const char *tmpl, char *err, size_t errlen);
+int wg_config_message_check(const char *tmpl, char *err, size_t errlen);
 
 #endif

@@ -225,10 +225,10 @@ void wg__config_check_wave_ref(struct wg__config_ctx *c, const struct wg__cfg_no
 
 /* Field decoders of a wave's `targets:` (dst: the struct wg_wave) and `require:` (dst: its
  * struct wg_wave_policy). */
-int wg__config_dec_targets(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                           const char *path, void *dst, const void *arg);
-int wg__config_dec_policy(struct wg__config_ctx *c, const struct wg__cfg_node *n,
-                          const char *path, void *dst, const void *arg);
+int wg__config_dec_targets(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                           void *dst, const void *arg);
+int wg__config_dec_policy(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                          void *dst, const void *arg);
 /* After a wave decoded: duplicate target names, each target's env (default the wave's) and
  * source (known, or the wave's), the policy against the target count. */
 void wg__config_check_targets(struct wg__config_ctx *c, const struct wg__cfg_node *item,

@@ -141,7 +141,7 @@ void wg_matchers_clear(struct wg_matchers *ms)
     }
 }
 
-int wg__config_template_check(const char *t, size_t *off, char *err, size_t errlen)
+int wg__config_message_check(const char *t, size_t *off, char *err, size_t errlen)
 {
     static const char *const plain[] = {"status", "receiver", "count", "alertname", NULL};
     static const char *const dotted[] = {"labels.", "annotations.", "group.", "common.", NULL};
@@ -192,8 +192,8 @@ int wg__config_template_check(const char *t, size_t *off, char *err, size_t errl
     return 0;
 }
 
-int wg_template_check(const char *t, char *err, size_t errlen)
+int wg_config_message_check(const char *t, char *err, size_t errlen)
 {
     size_t off;
-    return wg__config_template_check(t, &off, err, errlen);
+    return wg__config_message_check(t, &off, err, errlen);
 }

@@ -118,7 +118,7 @@ struct wg_check_report {
 };
 
 /* Evaluate. WG_ENOTFOUND with a message naming the unknown wave or feature; otherwise WG_OK and
- * *out set (collector failures are inside the report as WG_ERROR rule verdicts).
+ * *out set (collector failures are inside the report as WG_NOEVAL rule verdicts).
  * The report borrows from cfg: free it before cfg. */
 enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req *req,
                           struct wg_check_report **out, char *err, size_t errlen);
@@ -275,13 +275,12 @@ struct wg_alerting;
  * alert when the verdict is fail; "source unreachable" when every rule of a source errored)
  * and call wg_alerting_eval with scope = the wave. Links (report_url) point at
  * <monitor.external_url>/v1/gate?wave=<wave>, a route the server answers. */
-enum wg_err wg_alerting_observe(struct wg_alerting *a, const struct wg_check_report *r,
-                                int64_t now_ns);
+enum wg_err wg_gate_observe(struct wg_alerting *a, const struct wg_check_report *r, int64_t now_ns);
 /* A gate verdict answered to a pipeline (/v1/gate, Flagger) as an event routed like an alert:
  * WavegateGateFailed on fail, WavegateGatePassed on pass/warn with monitor.alert_on_pass,
  * labels alertname, severity, wave, env and origin="request". Scope "request:<wave>": the
  * wave's next verdict resolves the previous event. Same threading rule as wg_alerting_eval. */
-enum wg_err wg_alerting_gate_event(struct wg_alerting *a, const struct wg_check_report *r,
-                                   int64_t now_ns);
+enum wg_err wg_gate_alert_event(struct wg_alerting *a, const struct wg_check_report *r,
+                                int64_t now_ns);
 
 #endif

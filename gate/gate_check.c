@@ -66,7 +66,7 @@ struct plan {
 };
 
 enum wg_err wg_gate_windows(const struct wg_rule *r, const struct wg_rule_params *p,
-                             int64_t deploy_ns, int64_t now, struct wg_gate_windows *out)
+                            int64_t deploy_ns, int64_t now, struct wg_gate_windows *out)
 {
     int bad = 0;
     memset(out, 0, sizeof(*out));
@@ -427,7 +427,7 @@ static void combine(struct wg_check_report *rep)
         struct wg_rule_result *rs = calloc(n ? n : 1, sizeof(*rs));
         const struct wg_rule_params **ps = calloc(n ? n : 1, sizeof(*ps));
         if (!rs || !ps || !vs || !judged) {
-            fr->verdict = WG_ERROR;
+            fr->verdict = WG_NOEVAL;
         } else {
             for (size_t i = 0; i < n; i++) {
                 const struct wg_rule_report *rr = &rep->rules[at + i];
@@ -444,7 +444,7 @@ static void combine(struct wg_check_report *rep)
         at += n;
     }
     if (!vs || !judged) {
-        rep->verdict = WG_ERROR;
+        rep->verdict = WG_NOEVAL;
         snprintf(rep->reason, sizeof(rep->reason), "out of memory combining the verdicts");
     } else {
         rep->verdict = wg_gate_combine_features(vs, rep->nfeatures);
@@ -610,7 +610,7 @@ int wg_gate_exit_code(enum wg_verdict v)
         return WG_EXIT_FAIL;
     case WG_INCONCLUSIVE:
         return WG_EXIT_INCONCLUSIVE;
-    case WG_ERROR:
+    case WG_NOEVAL:
         return WG_EXIT_ERROR;
     }
     return WG_EXIT_ERROR;

@@ -158,7 +158,7 @@ enum wg_verdict wg_gate_combine_targets(const struct wg_wave_policy *p, const en
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < n; i++) {
         c->failed += v[i] == WG_FAIL;
-        c->unreachable += v[i] == WG_ERROR;
+        c->unreachable += v[i] == WG_NOEVAL;
         c->nodata += v[i] == WG_INCONCLUSIVE;
         c->warned += v[i] == WG_WARN;
         c->judged += v[i] == WG_PASS || v[i] == WG_WARN || v[i] == WG_FAIL;
@@ -170,7 +170,7 @@ enum wg_verdict wg_gate_combine_targets(const struct wg_wave_policy *p, const en
         return WG_FAIL;
     }
     if (c->unreachable > c->max_unreachable) {
-        return WG_ERROR; /* could not evaluate: never a pass by omission */
+        return WG_NOEVAL; /* could not evaluate: never a pass by omission */
     }
     if (n == 0 || c->judged == 0 || c->judged < c->min_targets) {
         return WG_INCONCLUSIVE;
@@ -208,7 +208,7 @@ static void explain(struct wg_check_report *rep, const struct wg_policy_counts *
     if (c->failed) {
         (void)wg_buf_addf(&b, " (max_failed %zu)", c->max_failed);
     }
-    name_targets(&b, rep, WG_ERROR, "could not evaluate: ");
+    name_targets(&b, rep, WG_NOEVAL, "could not evaluate: ");
     if (c->unreachable) {
         (void)wg_buf_addf(&b, " (max_unreachable %zu)", c->max_unreachable);
     }
@@ -248,7 +248,7 @@ void wg__gate_fleet_combine(struct wg_check_report *rep, const struct wg_wave *w
         snprintf(rep->reason, sizeof(rep->reason), "%s",
                  rep->ntargets ? rep->targets[0].reason : "no targets");
     } else if (!vs) {
-        rep->verdict = WG_ERROR;
+        rep->verdict = WG_NOEVAL;
         snprintf(rep->reason, sizeof(rep->reason), "out of memory combining the targets");
     } else {
         struct wg_policy_counts c;

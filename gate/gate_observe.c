@@ -72,7 +72,7 @@ static enum wg_alert_cond cond_of(enum wg_verdict v)
         return WG_COND_BREACH;
     case WG_INCONCLUSIVE:
         return WG_COND_NODATA;
-    case WG_ERROR:
+    case WG_NOEVAL:
         return WG_COND_ERROR;
     default:
         return WG_COND_OK;
@@ -200,15 +200,15 @@ static int build(struct evlist *l, const struct wg_alert_config *cfg,
             /* Separate no-data / error alerts (the instance keeps its last state). */
             const struct wg_monitor_rule *mr = wg_alerting_monitor_rule(m, key);
             enum wg_state_map mp =
-                vd == WG_ERROR ? (mr ? mr->error : m->error) : (mr ? mr->no_data : m->no_data);
-            if ((vd == WG_ERROR || vd == WG_INCONCLUSIVE) && mp == WG_MAP_SEPARATE && g == 0) {
+                vd == WG_NOEVAL ? (mr ? mr->error : m->error) : (mr ? mr->no_data : m->no_data);
+            if ((vd == WG_NOEVAL || vd == WG_INCONCLUSIVE) && mp == WG_MAP_SEPARATE && g == 0) {
                 struct wg_alert_eval *se = ev_new(l, NULL, WG_COND_BREACH);
                 if (!se) {
                     return -1;
                 }
                 struct wg_alert_labels *sl = &l->ls[l->n - 1], *sa = &l->an[l->n - 1];
                 wg_alert_labels_set(sl, "alertname",
-                                    vd == WG_ERROR ? "WavegateRuleError" : "WavegateRuleNoData");
+                                    vd == WG_NOEVAL ? "WavegateRuleError" : "WavegateRuleNoData");
                 wg_alert_labels_set(sl, "severity", "warning");
                 base_labels(sl, r, rr);
                 wg_alert_labels_set(sa, "summary", rr->res.reason);
@@ -221,7 +221,7 @@ static int build(struct evlist *l, const struct wg_alert_config *cfg,
         int all = src != NULL, first = 1;
         for (size_t k = 0; src && k < r->nrules; k++) {
             if (r->rules[k].source && strcmp(r->rules[k].source, src) == 0) {
-                all &= r->rules[k].res.verdict == WG_ERROR;
+                all &= r->rules[k].res.verdict == WG_NOEVAL;
                 first &= k >= i;
             }
         }
@@ -254,8 +254,7 @@ static int build(struct evlist *l, const struct wg_alert_config *cfg,
     return 0;
 }
 
-enum wg_err wg_alerting_observe(struct wg_alerting *a, const struct wg_check_report *r,
-                                int64_t now_ns)
+enum wg_err wg_gate_observe(struct wg_alerting *a, const struct wg_check_report *r, int64_t now_ns)
 {
     struct evlist l = {0};
     enum wg_err rc = WG_ENOMEM;
@@ -277,8 +276,8 @@ enum wg_err wg_alerting_observe(struct wg_alerting *a, const struct wg_check_rep
     return rc;
 }
 
-enum wg_err wg_alerting_gate_event(struct wg_alerting *a, const struct wg_check_report *r,
-                                   int64_t now_ns)
+enum wg_err wg_gate_alert_event(struct wg_alerting *a, const struct wg_check_report *r,
+                                int64_t now_ns)
 {
     const struct wg_alert_config *cfg = wg_alerting_config(a);
     struct wg_alert_labels ls = {0}, an = {0};

@@ -65,7 +65,7 @@ void wg_gate_report_junit(const struct wg_check_report *r, FILE *f)
         const struct wg_rule_report *rr = &r->rules[i];
         int dry = rr->res.dry_run || rr->p.dry_run;
         failures += !dry && rr->res.verdict == WG_FAIL;
-        errors += !dry && rr->res.verdict == WG_ERROR;
+        errors += !dry && rr->res.verdict == WG_NOEVAL;
         skipped += !dry && rr->res.verdict == WG_INCONCLUSIVE;
     }
     char ts[48];
@@ -104,7 +104,7 @@ void wg_gate_report_junit(const struct wg_check_report *r, FILE *f)
         fprintf(f, "\" time=\"%.3f\">\n", (double)rr->query_ns / 1e9);
         const char *tag = dry                                  ? NULL
                           : rr->res.verdict == WG_FAIL         ? "failure"
-                          : rr->res.verdict == WG_ERROR        ? "error"
+                          : rr->res.verdict == WG_NOEVAL       ? "error"
                           : rr->res.verdict == WG_INCONCLUSIVE ? "skipped"
                                                                : NULL;
         if (tag) {

@@ -136,7 +136,7 @@ const char *const wg__hook_names[WG__H_LAST] = {"rollout",
                                                 "event"};
 
 /* 0 and r->route set, or the status to answer (404/405). */
-static unsigned route(struct wg__req *r, const char *url, const char *method)
+static unsigned route(struct wg__server_req *r, const char *url, const char *method)
 {
     int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     int post = !strcmp(method, "POST");
@@ -222,7 +222,7 @@ static unsigned route(struct wg__req *r, const char *url, const char *method)
 }
 
 /* 1 when the Authorization header carries the right bearer token. */
-static int header_auth(struct wg__req *r, struct MHD_Connection *c)
+static int header_auth(struct wg__server_req *r, struct MHD_Connection *c)
 {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncasecmp(h, "Bearer ", 7)) {
@@ -257,8 +257,9 @@ static enum MHD_Result unauthorized(struct wg_server *s, struct MHD_Connection *
 
 /* The first call for a request: route, pin the config, check auth and Content-Length before
  * any body byte is read. Returns MHD_YES with *done = 0 to go on reading. */
-static enum MHD_Result first_call(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r,
-                                  const char *url, const char *method, int *done)
+static enum MHD_Result first_call(struct wg_server *s, struct MHD_Connection *c,
+                                  struct wg__server_req *r, const char *url, const char *method,
+                                  int *done)
 {
     *done = 1;
     unsigned st = route(r, url, method);
@@ -297,7 +298,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                                size_t *upload_data_size, void **con_cls)
 {
     struct wg_server *s = cls;
-    struct wg__req *r = *con_cls;
+    struct wg__server_req *r = *con_cls;
     (void)version;
     if (!r) {
         r = calloc(1, sizeof(*r));
@@ -339,7 +340,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
     struct wg_server *s = cls;
-    struct wg__req *r = *con_cls;
+    struct wg__server_req *r = *con_cls;
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
         wg__guard_waiting(&s->guard, c); /* keep-alive: the next request's deadline starts */
     }

@@ -232,7 +232,7 @@ static void db_resume(struct wg__analyses *A)
         sqlite3_bind_text(m, 1, a->id, -1, SQLITE_STATIC);
         while (sqlite3_step(m) == SQLITE_ROW) {
             const char *vn = (const char *)sqlite3_column_text(m, 0);
-            enum wg_verdict v = WG_ERROR;
+            enum wg_verdict v = WG_NOEVAL;
             for (int i = 0; i <= WG_FAIL; i++) {
                 if (vn && !strcmp(vn, wg_verdict_name((enum wg_verdict)i))) {
                     v = (enum wg_verdict)i;
@@ -266,7 +266,7 @@ static void measure(struct wg__analyses *A, struct an *a)
     a->p.last_tested = req.last_tested;
     a->p.nlast_tested = req.nlast_tested;
     struct wg__verdict *v = wg__server_eval_report(s, g, &a->p, &rep);
-    enum wg_verdict mv = v ? v->verdict : WG_ERROR;
+    enum wg_verdict mv = v ? v->verdict : WG_NOEVAL;
     /* The final look is the analysis' decision: its history is recorded (deploys, not looks). */
     a->an.record_dir = g->cfg->state_dir;
     int seq = a->an.st.measurements + 1;

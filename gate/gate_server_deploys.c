@@ -167,7 +167,7 @@ static int cmpstr(const void *a, const void *b)
 }
 
 /* consumer \x1f identity \x1f wave \x1f sorted features: NULL without an identity. */
-static char *identity_key(struct wg__req *r)
+static char *identity_key(struct wg__server_req *r)
 {
     struct wg__params *p = &r->p;
     struct wg_buf b;
@@ -242,7 +242,8 @@ enum wg_err wg__deploys_flagger_payload(struct wg__params *p, const char *body, 
     return rc;
 }
 
-enum wg_err wg__deploys_resolve(struct wg_server *s, struct wg__req *r, char *err, size_t errlen)
+enum wg_err wg__deploys_resolve(struct wg_server *s, struct wg__server_req *r, char *err,
+                                size_t errlen)
 {
     struct wg__params *p = &r->p;
     if (p->deploy_ns || !s->dep) {
@@ -269,7 +270,7 @@ enum wg_err wg__deploys_resolve(struct wg_server *s, struct wg__req *r, char *er
 
 /* ---- Flagger ---------------------------------------------------------------------------- */
 
-int wg__flagger_short_circuit(struct wg_server *s, struct wg__req *r, unsigned *status)
+int wg__flagger_short_circuit(struct wg_server *s, struct wg__server_req *r, unsigned *status)
 {
     (void)s;
     if (r->hook == WG__H_ROLLBACK && !phase_has_traffic(r->p.phase)) {
@@ -316,7 +317,8 @@ static int pending(const cJSON *root)
     return wg__server_now() < end_ns;
 }
 
-unsigned wg__flagger_status(struct wg_server *s, struct wg__req *r, const struct wg__verdict *v)
+unsigned wg__flagger_status(struct wg_server *s, struct wg__server_req *r,
+                            const struct wg__verdict *v)
 {
     enum wg_verdict vd = v->verdict;
     int pass = vd == WG_PASS || vd == WG_WARN;
@@ -352,19 +354,19 @@ unsigned wg__flagger_status(struct wg_server *s, struct wg__req *r, const struct
         if (vd == WG_INCONCLUSIVE && (r->p.inconclusive_pass || (root && pending(root)))) {
             st = 200; /* not yet judged is not a failed check */
         } else {
-            st = pass ? 200 : vd == WG_FAIL ? 412 : vd == WG_ERROR ? 503 : 409;
+            st = pass ? 200 : vd == WG_FAIL ? 412 : vd == WG_NOEVAL ? 503 : 409;
         }
         break;
     case WG__H_CONFIRM_TRAFFIC:
         /* More traffic while nothing failed so far; an outage or a failure holds. */
         st = pass || (vd == WG_INCONCLUSIVE && root && pending(root)) ? 200
              : vd == WG_FAIL                                          ? 412
-             : vd == WG_ERROR                                         ? 503
+             : vd == WG_NOEVAL                                        ? 503
                                                                       : 409;
         break;
     case WG__H_CONFIRM_ROLLOUT:
     case WG__H_CONFIRM_PROMOTION:
-        st = pass ? 200 : vd == WG_FAIL ? 412 : vd == WG_ERROR ? 503 : 409;
+        st = pass ? 200 : vd == WG_FAIL ? 412 : vd == WG_NOEVAL ? 503 : 409;
         break;
     default:
         st = 200;

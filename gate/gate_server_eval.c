@@ -11,7 +11,7 @@
 
 struct waiter {
     struct MHD_Connection *c;
-    struct wg__req *r;
+    struct wg__server_req *r;
 };
 
 struct wg__flight {
@@ -35,7 +35,7 @@ struct wg__verdict *wg__verdict_new(enum wg_err err, enum wg_verdict verdict, ch
     }
     atomic_init(&v->refs, 1);
     v->err = err;
-    v->verdict = err == WG_OK ? verdict : WG_ERROR;
+    v->verdict = err == WG_OK ? verdict : WG_NOEVAL;
     v->json = json_take;
     v->len = json_take ? strlen(json_take) : 0;
     v->resp = MHD_create_response_from_buffer(v->len, v->json, MHD_RESPMEM_PERSISTENT);
@@ -45,7 +45,7 @@ struct wg__verdict *wg__verdict_new(enum wg_err err, enum wg_verdict verdict, ch
         return NULL;
     }
     MHD_add_response_header(v->resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    if (v->verdict == WG_ERROR && err != WG_ENOTFOUND) {
+    if (v->verdict == WG_NOEVAL && err != WG_ENOTFOUND) {
         MHD_add_response_header(v->resp, MHD_HTTP_HEADER_RETRY_AFTER, "10");
     }
     return v;
@@ -265,8 +265,7 @@ static enum wg_err json_member(struct wg__params *p, const cJSON *it, int flagge
     }
     int known = !strcmp(k, "wave") || !strcmp(k, "stage") || !strcmp(k, "feature") ||
                 !strcmp(k, "features") || !strcmp(k, "deploy_time") || !strcmp(k, "mode") ||
-                !strcmp(k, "inconclusive") || !strcmp(k, "deploy_id") ||
-                !strcmp(k, "target");
+                !strcmp(k, "inconclusive") || !strcmp(k, "deploy_id") || !strcmp(k, "target");
     if (!strcmp(k, "deploy_times")) {
         return wg__gate_fleet_deploy_times(p, it, err, errlen);
     }
@@ -421,7 +420,7 @@ struct wg__verdict *wg__server_eval_report(struct wg_server *s, struct wg__cfgre
 {
     char err[512] = "";
     char *json = NULL;
-    enum wg_verdict verdict = WG_ERROR;
+    enum wg_verdict verdict = WG_NOEVAL;
     struct wg_check_req req = {
         .wave = p->wave,
         .features = (const char *const *)p->features,
@@ -617,7 +616,7 @@ static void *flight_run(void *arg)
     return NULL;
 }
 
-static enum wg_err flight_start(struct wg_server *s, struct wg__req *r, char *key,
+static enum wg_err flight_start(struct wg_server *s, struct wg__server_req *r, char *key,
                                 struct wg__flight **out)
 {
     struct wg__flight *f = calloc(1, sizeof(*f));
@@ -655,8 +654,8 @@ static enum wg_err flight_start(struct wg_server *s, struct wg__req *r, char *ke
     return WG_OK;
 }
 
-enum wg_err wg__server_lookup(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r,
-                              struct wg__verdict **out)
+enum wg_err wg__server_lookup(struct wg_server *s, struct MHD_Connection *c,
+                              struct wg__server_req *r, struct wg__verdict **out)
 {
     enum wg_err rc = WG_OK;
     *out = NULL;

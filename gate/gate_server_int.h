@@ -102,7 +102,7 @@ enum wg__consumer {
 struct wg__flight;
 
 /* Per-connection request state (MHD's con_cls). */
-struct wg__req {
+struct wg__server_req {
     struct wg_server *srv;
     enum wg__route route;
     enum wg__hook hook;
@@ -238,8 +238,8 @@ enum wg_err wg__params_from_query(struct wg__params *p, struct MHD_Connection *c
 /* Cache + single flight: either *out is set (cached or already finished), or the request is
  * parked on a flight and the connection suspended until it finishes (returns WG_OK, *out
  * NULL). WG_ETOOBIG when too many distinct evaluations run at once. */
-enum wg_err wg__server_lookup(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r,
-                              struct wg__verdict **out);
+enum wg_err wg__server_lookup(struct wg_server *s, struct MHD_Connection *c,
+                              struct wg__server_req *r, struct wg__verdict **out);
 /* Evaluate synchronously (analyses; no cache). */
 struct wg__verdict *wg__server_eval_now(struct wg_server *s, struct wg__cfgref *gen,
                                         const struct wg__params *p);
@@ -258,7 +258,7 @@ enum wg_err wg__server_eval_default(void *ud, const struct wg_config *cfg,
 
 /* Routes (gate_server_routes.c): called on the final handler call; queue a response. */
 enum MHD_Result wg__route_dispatch(struct wg_server *s, struct MHD_Connection *c,
-                                   struct wg__req *r);
+                                   struct wg__server_req *r);
 enum MHD_Result wg__reply(struct wg_server *s, struct MHD_Connection *c, unsigned status,
                           const char *ctype, const char *body, size_t len);
 enum MHD_Result wg__reply_error(struct wg_server *s, struct MHD_Connection *c, unsigned status,
@@ -308,7 +308,7 @@ int wg__monitor_degraded(struct wg_server *s, unsigned long long *errors);
 /* Answers the silence routes (route() checked the methods: GET|POST, DELETE). r->id holds
  * the silence id of /v1/silences/{id}. */
 enum MHD_Result wg__monitor_silences(struct wg_server *s, struct MHD_Connection *c,
-                                     struct wg__req *r);
+                                     struct wg__server_req *r);
 
 /* ---- serve: the connection guard (gate_server_guard.c) ------------------------------------ */
 /* All but start/stop/free are called from MHD's threads (and the reload thread) at once:
@@ -356,13 +356,15 @@ void wg__deploys_close(struct wg_server *s);
 enum wg_err wg__deploys_flagger_payload(struct wg__params *p, const char *body, size_t len);
 /* Anchor the question: a deploy identity without a deploy_time gets the time it was first
  * seen (persisted). WG_EIO when the store cannot be written (answer 503). */
-enum wg_err wg__deploys_resolve(struct wg_server *s, struct wg__req *r, char *err, size_t errlen);
+enum wg_err wg__deploys_resolve(struct wg_server *s, struct wg__server_req *r, char *err,
+                                size_t errlen);
 /* Flagger: 1 when the hook is answered without evaluating (*status set): rollback while the
  * canary gets no traffic yet. */
-int wg__flagger_short_circuit(struct wg_server *s, struct wg__req *r, unsigned *status);
+int wg__flagger_short_circuit(struct wg_server *s, struct wg__server_req *r, unsigned *status);
 /* Flagger's status for a verdict, with per-canary state (rollback only after `threshold`
  * failing checks of this canary + checksum, or a failing key rule). */
-unsigned wg__flagger_status(struct wg_server *s, struct wg__req *r, const struct wg__verdict *v);
+unsigned wg__flagger_status(struct wg_server *s, struct wg__server_req *r,
+                            const struct wg__verdict *v);
 /* /readyz: wavegate itself (config loaded, state store writable); cached 5 s. */
 int wg__server_ready_self(struct wg_server *s, char *why, size_t whylen);
 /* systemd Type=notify: send state ("READY=1", "STOPPING=1") to $NOTIFY_SOCKET, if set. */
@@ -391,11 +393,11 @@ void wg__ui_monitor_tick(struct wg_server *s, const struct wg_config *cfg,
 #define WG__R_UI_ANALYSIS ((enum wg__route)(WG__R_METRICS + 5))
 /* /v1/report/{wave} (the alerts' report_url): 303 to the wave's latest evaluation page. */
 #define WG__R_UI_REPORT ((enum wg__route)(WG__R_METRICS + 6))
-enum MHD_Result wg__ui_dispatch(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r);
+enum MHD_Result wg__ui_dispatch(struct wg_server *s, struct MHD_Connection *c,
+                                struct wg__server_req *r);
 /* Store a server evaluation and fill id (>= 33 bytes; "" when not stored): the report as
  * the gate answers it (with its links) into *json. Without a store: plain JSON, id "". */
 char *wg__ui_record(struct wg_server *s, const struct wg_config *cfg, const char *kind,
                     const struct wg_check_report *rep, char *id, size_t idlen);
-
 
 #endif

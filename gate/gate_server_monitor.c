@@ -65,7 +65,7 @@ static void evaluate(struct wg__monitor *m, int64_t now)
     }
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < nw; i++) {
-        enum wg_err orc = reps[i] && !m->stop ? wg_alerting_observe(m->a, reps[i], now) : WG_OK;
+        enum wg_err orc = reps[i] && !m->stop ? wg_gate_observe(m->a, reps[i], now) : WG_OK;
         if (reps[i]) {
             wg__ui_monitor_tick(m->srv, cfg, reps[i]); /* the evidence of a changed verdict */
         }
@@ -286,7 +286,7 @@ void wg__monitor_gate_event(struct wg_server *s, const struct wg_check_report *r
     }
     pthread_mutex_lock(&m->mu);
     if (m->a && m->running) {
-        enum wg_err rc = wg_alerting_gate_event(m->a, rep, wg_now_ns());
+        enum wg_err rc = wg_gate_alert_event(m->a, rep, wg_now_ns());
         if (rc != WG_OK) {
             wg_log(WG_LOG_ERROR, "alerting: gate event for wave %s: %s", rep->wave,
                    wg_strerror(rc));
@@ -325,7 +325,7 @@ int wg__monitor_degraded(struct wg_server *s, unsigned long long *errors)
 /* ---- /v1/silences -------------------------------------------------------------------------- */
 
 enum MHD_Result wg__monitor_silences(struct wg_server *s, struct MHD_Connection *c,
-                                     struct wg__req *r)
+                                     struct wg__server_req *r)
 {
     struct wg__monitor *m = s->mon;
     char err[256] = "";

@@ -81,7 +81,7 @@ static unsigned gate_status(int mode_status, enum wg_verdict v)
          * retried every 10 s and, after consecutiveErrorLimit, an abort. */
         return 200;
     }
-    if (v == WG_ERROR) {
+    if (v == WG_NOEVAL) {
         return 503;
     }
     switch (v) {
@@ -99,7 +99,7 @@ static unsigned gate_status(int mode_status, enum wg_verdict v)
  * go-retryablehttp does not retry it; the per-hook table with per-canary state is
  * wg__flagger_status (gate_server_deploys.c). */
 
-static int consumer_of(const struct wg__req *r)
+static int consumer_of(const struct wg__server_req *r)
 {
     if (r->route == WG__R_FLAGGER) {
         return WG__C_FLAGGER + (int)r->hook;
@@ -111,7 +111,7 @@ static int consumer_of(const struct wg__req *r)
 }
 
 static enum MHD_Result answer_verdict(struct wg_server *s, struct MHD_Connection *c,
-                                      struct wg__req *r)
+                                      struct wg__server_req *r)
 {
     struct wg__verdict *v = r->v;
     if (!v) {
@@ -133,7 +133,8 @@ static enum MHD_Result answer_verdict(struct wg_server *s, struct MHD_Connection
 }
 
 /* /v1/gate and /v1/flagger/{hook}: parse, authenticate (Flagger), then cache/flight. */
-static enum MHD_Result gate_route(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r)
+static enum MHD_Result gate_route(struct wg_server *s, struct MHD_Connection *c,
+                                  struct wg__server_req *r)
 {
     char err[512] = "";
     int flagger = r->route == WG__R_FLAGGER;
@@ -270,7 +271,8 @@ int wg__server_ready(struct wg_server *s, char *why, size_t whylen)
 
 /* ---- dispatch ------------------------------------------------------------------------------- */
 
-enum MHD_Result wg__route_dispatch(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r)
+enum MHD_Result wg__route_dispatch(struct wg_server *s, struct MHD_Connection *c,
+                                   struct wg__server_req *r)
 {
     if (r->route == WG__R_SILENCES || r->route == WG__R_SILENCE) {
         return wg__monitor_silences(s, c, r);

@@ -196,14 +196,15 @@ static void home_others(struct wg_buf *b, struct wg_server *s)
                   "<section><h2>analyses</h2><p>running: %llu; decided: pass %llu, warn %llu, "
                   "inconclusive %llu, error %llu, fail %llu</p></section>\n",
                   counts[WG_FAIL + 1], counts[WG_PASS], counts[WG_WARN], counts[WG_INCONCLUSIVE],
-                  counts[WG_ERROR], counts[WG_FAIL]);
+                  counts[WG_NOEVAL], counts[WG_FAIL]);
     wg__html_addf(b,
                   "<section><h2>alerts and silences</h2><p>%s <a href=\"/v1/silences\">"
                   "silences (JSON)</a></p></section>\n",
                   s->mon ? "alerting is on." : "alerting is off.");
 }
 
-static enum MHD_Result page_home(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r)
+static enum MHD_Result page_home(struct wg_server *s, struct MHD_Connection *c,
+                                 struct wg__server_req *r)
 {
     struct wg_buf b;
     wg_buf_init(&b, 0);
@@ -296,7 +297,7 @@ static void looks_chart(struct wg_buf *b, const cJSON *ms)
 }
 
 static enum MHD_Result page_analysis(struct wg_server *s, struct MHD_Connection *c,
-                                     struct wg__req *r)
+                                     struct wg__server_req *r)
 {
     char *json = NULL;
     unsigned st = wg__analyses_get(s, r->id, &json);
@@ -358,7 +359,7 @@ static enum MHD_Result page_analysis(struct wg_server *s, struct MHD_Connection 
 /* ---- /v1/report/{wave}: the alerts' link, to the wave's latest evaluation -------------- */
 
 static enum MHD_Result report_redirect(struct wg_server *s, struct MHD_Connection *c,
-                                       struct wg__req *r)
+                                       struct wg__server_req *r)
 {
     char id[40], loc[80];
     if (wg__evals_latest(s->evals, r->id, id, sizeof(id)) != WG_OK) {
@@ -382,7 +383,8 @@ static enum MHD_Result report_redirect(struct wg_server *s, struct MHD_Connectio
 
 /* ---- dispatch ---------------------------------------------------------------------------- */
 
-enum MHD_Result wg__ui_dispatch(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r)
+enum MHD_Result wg__ui_dispatch(struct wg_server *s, struct MHD_Connection *c,
+                                struct wg__server_req *r)
 {
     atomic_fetch_add(&s->m.requests[WG__C_OTHER][WG_FAIL + 1], 1);
     if (r->route == WG__R_UI_HOME) {

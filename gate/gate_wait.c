@@ -61,7 +61,7 @@ static void note_tested(struct wg_gate_analysis *a, const struct wg_check_report
         /* A pass in a window not complete yet reads inconclusive but did spend its share
          * (res.tested). */
         enum wg_verdict v = rep->rules[i].res.verdict;
-        if ((v != WG_INCONCLUSIVE && v != WG_ERROR) || rep->rules[i].res.tested) {
+        if ((v != WG_INCONCLUSIVE && v != WG_NOEVAL) || rep->rules[i].res.tested) {
             a->tested[i] = look;
         }
     }

@@ -83,7 +83,7 @@ struct wg_rule_result {
 
 /* Inputs of one evaluation. baseline is NULL unless the rule has one; for baseline: previous
  * it holds the previous passing values as one series with no labels. `error` non-NULL means
- * the collector failed: the result is WG_ERROR with that reason. */
+ * the collector failed: the result is WG_NOEVAL with that reason. */
 struct wg_rule_input {
     const struct wg_rule *rule;
     const struct wg_rule_params *p; /* effective params for the wave */

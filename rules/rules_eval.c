@@ -234,7 +234,7 @@ static enum wg_verdict check_baseline(const struct wg_rule_params *p, const char
         }
         if (isnan(ch)) {
             snprintf(buf, len, "could not compare %s %s with baseline %s", rn, a, b);
-            return WG_ERROR;
+            return WG_NOEVAL;
         }
         double over = i == 0 ? ch : -ch;
         if (over > l->value) {
@@ -291,7 +291,7 @@ static void judge_threshold(const struct wg_rule_input *in, const struct pair *p
     }
     double v;
     if (wg_rules_reduce(p->reduce, pr->cur->v, pr->cur->n, &v) != 0 || isnan(v)) {
-        g->verdict = WG_ERROR;
+        g->verdict = WG_NOEVAL;
         snprintf(g->reason, sizeof(g->reason), "%s of %zu samples is NaN: could not evaluate", rn,
                  g->samples);
         return;
@@ -606,17 +606,17 @@ static enum wg_err check_inputs(const struct wg_rule_input *in, struct wg_rule_r
     int needs_baseline =
         r->baseline.kind != WG_BASELINE_NONE && !split && (stat || uses_baseline_limits(in->p));
     if (in->error) {
-        out->verdict = WG_ERROR;
+        out->verdict = WG_NOEVAL;
         snprintf(out->reason, sizeof(out->reason), "%s", in->error);
     } else if (needs_baseline && in->baseline_error) {
-        out->verdict = WG_ERROR;
+        out->verdict = WG_NOEVAL;
         snprintf(out->reason, sizeof(out->reason), "baseline: %s", in->baseline_error);
     } else if (stat && r->baseline.kind == WG_BASELINE_NONE) {
-        out->verdict = WG_ERROR;
+        out->verdict = WG_NOEVAL;
         snprintf(out->reason, sizeof(out->reason), "%s needs a baseline",
                  r->judge == WG_JUDGE_RATE ? "rate" : "mann-whitney");
     } else if (r->judge == WG_JUDGE_RATE && !in->current_den) {
-        out->verdict = WG_ERROR;
+        out->verdict = WG_NOEVAL;
         snprintf(out->reason, sizeof(out->reason),
                  "rate: no denominator series: could not "
                  "evaluate");
@@ -744,8 +744,8 @@ enum wg_verdict wg_rules_combine(const struct wg_feature *f, const struct wg_rul
         enum wg_verdict v = rs[i].verdict;
         counted++;
         worst = wg_verdict_worst(worst, v);
-        errors += v == WG_ERROR;
-        unknown += v == WG_ERROR || v == WG_INCONCLUSIVE ? w : 0;
+        errors += v == WG_NOEVAL;
+        unknown += v == WG_NOEVAL || v == WG_INCONCLUSIVE ? w : 0;
         key_failed |= p && p->key && v == WG_FAIL;
         key_inconclusive |= p && p->key && v == WG_INCONCLUSIVE;
         total += w;
@@ -764,14 +764,14 @@ enum wg_verdict wg_rules_combine(const struct wg_feature *f, const struct wg_rul
         return WG_FAIL;
     }
     if (!(total > 0)) {
-        return errors ? WG_ERROR : WG_INCONCLUSIVE;
+        return errors ? WG_NOEVAL : WG_INCONCLUSIVE;
     }
     double best = (got + unknown) / total * 100.0; /* as if every unknown had passed */
     if (best < f->score.warn_pct) {
         return WG_FAIL;
     }
     if (errors) {
-        return WG_ERROR;
+        return WG_NOEVAL;
     }
     double s = got / total * 100.0;
     enum wg_verdict v = s >= f->score.pass_pct   ? WG_PASS

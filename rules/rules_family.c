@@ -191,7 +191,7 @@ void wg__rules_summarize(struct wg_rule_result *out)
 
 static int member(const struct wg_rule_result *r, const struct wg_rule_params *p)
 {
-    return r && p && !r->dry_run && !p->dry_run && r->verdict != WG_ERROR;
+    return r && p && !r->dry_run && !p->dry_run && r->verdict != WG_NOEVAL;
 }
 
 enum wg_err wg_rules_family_apply(struct wg_rule_result *const *rs,

@@ -40,7 +40,7 @@ enum wg_verdict wg_limits_step(const struct wg_limits *l, struct wg_limits_state
         return st->verdict;
     }
     st->measurements++;
-    if (m != WG_ERROR) {
+    if (m != WG_NOEVAL) {
         st->error_streak = 0;
     }
     if (m != WG_FAIL) {
@@ -75,13 +75,13 @@ enum wg_verdict wg_limits_step(const struct wg_limits *l, struct wg_limits_state
             return finish(st, WG_INCONCLUSIVE, done);
         }
         break;
-    case WG_ERROR:
+    case WG_NOEVAL:
         st->errors++;
         st->error_streak++;
         if (l->error_limit >= 0 && st->error_streak > l->error_limit) {
             snprintf(st->reason, sizeof(st->reason), "%d errors in a row > error_limit %d",
                      st->error_streak, l->error_limit);
-            return finish(st, WG_ERROR, done);
+            return finish(st, WG_NOEVAL, done);
         }
         break;
     }

@@ -155,7 +155,7 @@ void wg__rules_judge_rate(const struct wg_rule_input *in, const struct wg__rate_
         return;
     }
     if (k->negative) {
-        g->verdict = WG_ERROR;
+        g->verdict = WG_NOEVAL;
         snprintf(g->reason, sizeof(g->reason), "negative count: could not evaluate");
         return;
     }
@@ -180,7 +180,7 @@ void wg__rules_judge_rate(const struct wg_rule_input *in, const struct wg__rate_
     double a = fraction(&p->allowed_increase), dd = fmin(fraction(&p->allowed_decrease), 1);
     struct wg_rate_test t;
     if (wg_rules_rate_test(k->x1, k->n1, k->x0, k->n0, 1 + a, 1 - dd, &t) != WG_OK) {
-        g->verdict = WG_ERROR;
+        g->verdict = WG_NOEVAL;
         snprintf(g->reason, sizeof(g->reason), "rate test did not converge: could not evaluate");
         return;
     }

@@ -1,5 +1,5 @@
 /* fuzz_common.h — the shared body of the libFuzzer targets: parse the input with
- * wg_parse_buffer into a sink that touches every cell (so a bad pointer is read under ASan),
+ * wg_collector_parse_buffer into a sink that touches every cell (so a bad pointer is read under ASan),
  * then parse it again in two pieces split at a byte taken from the input, and require the
  * same outcome: a streaming parser must not depend on where the body was cut.
  */
@@ -69,7 +69,7 @@ static inline int fz_run(enum wg_parser_kind kind, const uint8_t *data, size_t s
     struct fz_acc a = {0, 14695981039346656037u}, b = {0, 14695981039346656037u};
     struct wg_sink sa = {fz_begin, fz_row, &a}, sb = {fz_begin, fz_row, &b};
     char err[256];
-    enum wg_err ea = wg_parse_buffer(kind, data, size, &sa, err, sizeof(err));
+    enum wg_err ea = wg_collector_parse_buffer(kind, data, size, &sa, err, sizeof(err));
 
     /* the same body in two pieces, each in its own allocation */
     size_t cut = size ? data[0] % (size + 1) : 0;

@@ -88,7 +88,7 @@ static struct wg__alert *set(struct world *w, const char *labels, int breach, in
         *eq = '\0';
         wg__labels_set(&ls, tok, eq + 1);
     }
-    uint64_t fp = wg_alert_fingerprint(ls.v, ls.n);
+    uint64_t fp = wg_alerting_fingerprint(ls.v, ls.n);
     struct wg__alert *al = wg__store_find(&w->st, fp);
     if (!al) {
         al = wg__store_add(&w->st, fp);
@@ -334,8 +334,8 @@ static void test_fingerprint(void **st)
      * {} hashes to the FNV-64a offset basis. */
     struct wg_label a[] = {{"b", "2"}, {"a", "1"}};
     struct wg_label b[] = {{"a", "1"}, {"b", "2"}};
-    assert_true(wg_alert_fingerprint(a, 2) == wg_alert_fingerprint(b, 2));
-    assert_true(wg_alert_fingerprint(NULL, 0) == 14695981039346656037ULL);
+    assert_true(wg_alerting_fingerprint(a, 2) == wg_alerting_fingerprint(b, 2));
+    assert_true(wg_alerting_fingerprint(NULL, 0) == 14695981039346656037ULL);
 }
 
 int main(void)

@@ -21,12 +21,12 @@ static void test_sign_vector(void **st)
     (void)st;
     char out[128];
     const char *body = "{\"test\": 2432232314}";
-    assert_int_equal(wg_alert_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    assert_int_equal(wg_alerting_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
                                    "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body),
                                    out, sizeof(out)),
                      0);
     assert_string_equal(out, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-    assert_int_equal(wg_alert_sign("whsec_***", "id", 1, "x", 1, out, sizeof(out)), -1);
+    assert_int_equal(wg_alerting_sign("whsec_***", "id", 1, "x", 1, out, sizeof(out)), -1);
 }
 
 static const char *cfg_yaml =
@@ -60,7 +60,7 @@ static void fixture_init(struct fixture *f, const char *summary)
     wg__labels_set(&f->al.labels, "severity", "warning");
     wg__labels_set(&f->al.labels, "wave", "prod");
     wg__labels_set(&f->al.ann, "summary", summary);
-    f->al.fp = wg_alert_fingerprint(f->al.labels.v, f->al.labels.n);
+    f->al.fp = wg_alerting_fingerprint(f->al.labels.v, f->al.labels.n);
     snprintf(f->al.fps, sizeof(f->al.fps), "%016llx", (unsigned long long)f->al.fp);
     f->al.starts_at = 1000 * WG_NS_PER_SEC;
     f->g.key = wg_strdup("r:hook:{\"alertname\":\"ErrorRate\"}");
@@ -77,7 +77,7 @@ static void fixture_free(struct fixture *f)
     wg_alert_config_free(f->cfg);
 }
 
-static cJSON *render(struct fixture *f, const char *rcv, int firing, struct wg__req *req)
+static cJSON *render(struct fixture *f, const char *rcv, int firing, struct wg__deliver_req *req)
 {
     const struct wg_receiver *r = wg_alert_config_receiver(f->cfg, rcv);
     f->g.rcv = r;
@@ -113,7 +113,7 @@ static void test_webhook(void **st)
 {
     (void)st;
     struct fixture f;
-    struct wg__req req;
+    struct wg__deliver_req req;
     fixture_init(&f, "error rate 4.2% > 2%");
     cJSON *j = render(&f, "hook", 1, &req);
     struct {
@@ -148,7 +148,7 @@ static void test_slack_and_fallback(void **st)
 {
     (void)st;
     struct fixture f;
-    struct wg__req req;
+    struct wg__deliver_req req;
     fixture_init(&f, "s");
     /* the global title template references a missing label: plain fallback is sent */
     cJSON *j = render(&f, "chat", 1, &req);
@@ -164,7 +164,7 @@ static void test_pagerduty(void **st)
 {
     (void)st;
     struct fixture f;
-    struct wg__req req;
+    struct wg__deliver_req req;
     char longsum[3000], dedup[65];
     memset(longsum, 'x', sizeof(longsum) - 1);
     longsum[sizeof(longsum) - 1] = '\0';
@@ -202,7 +202,7 @@ static void test_opsgenie_teams_am(void **st)
 {
     (void)st;
     struct fixture f;
-    struct wg__req req;
+    struct wg__deliver_req req;
     char dedup[65];
     setenv("WG_TEST_OG_KEY", "og-key", 1);
     fixture_init(&f, "s");
@@ -333,14 +333,14 @@ static void test_payload_alloc_failures(void **st)
     fixture_init(&f, "a summary long enough to need a few allocations on the way");
     for (size_t r = 0; r < sizeof(rcvs) / sizeof(rcvs[0]); r++) {
         for (int firing = 1; firing >= 0; firing--) {
-            struct wg__req want = {0};
+            struct wg__deliver_req want = {0};
             cJSON_Delete(render(&f, rcvs[r], firing, &want));
             const struct wg_receiver *rc = wg_alert_config_receiver(f.cfg, rcvs[r]);
             struct wg__notif nt = {rc, &f.g, "first notification", f.sel, 1, firing ? 1 : 0,
                                    1500 * WG_NS_PER_SEC};
             int refused = 0;
             for (long n = 1;; n++) {
-                struct wg__req got = {0};
+                struct wg__deliver_req got = {0};
                 wg_buf_test_fail_alloc(n);
                 enum wg_err e = wg__payload_render(f.cfg, &nt, "msg_abc", &got);
                 int fired = wg_buf_test_fail_alloc(0) == 0;

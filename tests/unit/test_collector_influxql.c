@@ -275,7 +275,7 @@ static void test_big_floats(void **state)
     struct cap1 k = {0};
     struct wg_sink sink = {NULL, cap_row, &k};
     char err[128];
-    assert_int_equal(wg_parse_buffer(WG_PARSE_INFLUXQL_JSON, (const uint8_t *)body, strlen(body),
+    assert_int_equal(wg_collector_parse_buffer(WG_PARSE_INFLUXQL_JSON, (const uint8_t *)body, strlen(body),
                                      &sink, err, sizeof(err)),
                      WG_OK);
     assert_int_equal(k.n, 4);
@@ -307,7 +307,7 @@ static void test_sink_abort(void **state)
     int rows = 0;
     struct wg_sink sink = {NULL, stop_row, &rows};
     char err[128];
-    enum wg_err e = wg_parse_buffer(WG_PARSE_INFLUXQL_JSON, (const uint8_t *)body, strlen(body),
+    enum wg_err e = wg_collector_parse_buffer(WG_PARSE_INFLUXQL_JSON, (const uint8_t *)body, strlen(body),
                                     &sink, err, sizeof(err));
     assert_int_equal(e, WG_EINVAL);
     assert_int_equal(rows, 2);
@@ -327,7 +327,7 @@ static void test_series_sink(void **state)
     struct wg_sink sink;
     char err[128];
     wg_series_sink_init(&sk, &ss, "p95", &sink);
-    assert_int_equal(wg_parse_buffer(WG_PARSE_INFLUXQL_JSON, (const uint8_t *)body, strlen(body),
+    assert_int_equal(wg_collector_parse_buffer(WG_PARSE_INFLUXQL_JSON, (const uint8_t *)body, strlen(body),
                                      &sink, err, sizeof(err)),
                      WG_OK);
     assert_int_equal(ss.n, 1);
@@ -342,7 +342,7 @@ static void test_series_sink(void **state)
 
     /* default column: the first that is not time */
     wg_series_sink_init(&sk, &ss, NULL, &sink);
-    assert_int_equal(wg_parse_buffer(WG_PARSE_INFLUXQL_JSON, (const uint8_t *)body, strlen(body),
+    assert_int_equal(wg_collector_parse_buffer(WG_PARSE_INFLUXQL_JSON, (const uint8_t *)body, strlen(body),
                                      &sink, err, sizeof(err)),
                      WG_OK);
     assert_int_equal(ss.s[0].n, 2);
@@ -352,7 +352,7 @@ static void test_series_sink(void **state)
 
     /* missing column */
     wg_series_sink_init(&sk, &ss, "p99", &sink);
-    assert_int_equal(wg_parse_buffer(WG_PARSE_INFLUXQL_JSON, (const uint8_t *)body, strlen(body),
+    assert_int_equal(wg_collector_parse_buffer(WG_PARSE_INFLUXQL_JSON, (const uint8_t *)body, strlen(body),
                                      &sink, err, sizeof(err)),
                      WG_EINVAL);
     assert_string_equal(sk.err, "no column named p99 (columns: time, mean, p95)");
@@ -363,7 +363,7 @@ static void test_series_sink(void **state)
     const char *sbody = "{\"results\":[{\"series\":[{\"columns\":[\"time\",\"host\"],\"values\":"
                         "[[1,\"a\"]]}]}]}";
     wg_series_sink_init(&sk, &ss, NULL, &sink);
-    assert_int_equal(wg_parse_buffer(WG_PARSE_INFLUXQL_JSON, (const uint8_t *)sbody,
+    assert_int_equal(wg_collector_parse_buffer(WG_PARSE_INFLUXQL_JSON, (const uint8_t *)sbody,
                                      strlen(sbody), &sink, err, sizeof(err)),
                      WG_EINVAL);
     assert_string_equal(sk.err, "column host is not numeric");
@@ -383,7 +383,7 @@ static void test_table_sink(void **state)
     struct wg_sink sink;
     char err[128];
     wg_table_sink_init(&ts, &sink);
-    assert_int_equal(wg_parse_buffer(WG_PARSE_INFLUXQL_JSON, (const uint8_t *)body, strlen(body),
+    assert_int_equal(wg_collector_parse_buffer(WG_PARSE_INFLUXQL_JSON, (const uint8_t *)body, strlen(body),
                                      &sink, err, sizeof(err)),
                      WG_OK);
     assert_int_equal(ts.n, 1);

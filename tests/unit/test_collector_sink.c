@@ -170,7 +170,7 @@ static void test_cases(void **state)
         char err[256], got[1024];
         wg_series_sink_init(&sk, &ss, c->field, &sink);
         sk.row_labels = c->row_labels;
-        enum wg_err e = wg_parse_buffer(c->kind, (const uint8_t *)c->body, strlen(c->body), &sink,
+        enum wg_err e = wg_collector_parse_buffer(c->kind, (const uint8_t *)c->body, strlen(c->body), &sink,
                                         err, sizeof(err));
         if (e != WG_OK) {
             snprintf(got, sizeof(got), "ERR %s", sk.err[0] ? sk.err : err);
@@ -198,7 +198,7 @@ static void test_times_and_done(void **state)
     char err[128];
     wg_series_sink_init(&sk, &ss, NULL, &sink);
     sk.row_labels = 1;
-    assert_int_equal(wg_parse_buffer(WG_PARSE_JSONL, (const uint8_t *)body, strlen(body), &sink,
+    assert_int_equal(wg_collector_parse_buffer(WG_PARSE_JSONL, (const uint8_t *)body, strlen(body), &sink,
                                      err, sizeof(err)),
                      WG_OK);
     assert_int_equal(ss.n, 1);
@@ -232,7 +232,7 @@ static double parse_many(size_t n, size_t cap, enum wg_err *e, size_t *nseries, 
     wg_series_sink_init(&sk, &ss, NULL, &sink);
     sk.max_series = cap;
     int64_t t0 = wg_mono_ns();
-    *e = wg_parse_buffer(WG_PARSE_INFLUXQL_JSON, (const uint8_t *)b.p, b.len, &sink, err,
+    *e = wg_collector_parse_buffer(WG_PARSE_INFLUXQL_JSON, (const uint8_t *)b.p, b.len, &sink, err,
                          sizeof(err));
     double secs = (double)(wg_mono_ns() - t0) / 1e9;
     *nseries = ss.n;
@@ -296,7 +296,7 @@ static void test_index_order_insensitive(void **state)
     struct wg_sink sink;
     char err[128], got[256];
     wg_series_sink_init(&sk, &ss, NULL, &sink);
-    assert_int_equal(wg_parse_buffer(WG_PARSE_INFLUXQL_JSON, (const uint8_t *)body, strlen(body),
+    assert_int_equal(wg_collector_parse_buffer(WG_PARSE_INFLUXQL_JSON, (const uint8_t *)body, strlen(body),
                                      &sink, err, sizeof(err)),
                      WG_OK);
     dump(&ss, got, sizeof(got));

@@ -79,9 +79,9 @@ static void test_policy_percent(void **state)
     assert_int_equal(wg_gate_combine_targets(&p, v, 10, &k), WG_WARN);
     p.max_failed.value = 19.9; /* rounded down: 1 */
     assert_int_equal(wg_gate_combine_targets(&p, v, 10, &k), WG_FAIL);
-    v[0] = v[1] = WG_ERROR; /* outages are not failures: max_failed does not excuse them */
+    v[0] = v[1] = WG_NOEVAL; /* outages are not failures: max_failed does not excuse them */
     p.max_failed.value = 50;
-    assert_int_equal(wg_gate_combine_targets(&p, v, 10, &k), WG_ERROR);
+    assert_int_equal(wg_gate_combine_targets(&p, v, 10, &k), WG_NOEVAL);
     p.max_unreachable = (struct wg_limit){1, 1, 20};
     assert_int_equal(wg_gate_combine_targets(&p, v, 10, &k), WG_WARN);
     for (size_t i = 2; i < 10; i++) {
@@ -263,9 +263,9 @@ static void test_check_targets(void **state)
         free(src);
         /* its own deploy time anchors its window */
         assert_int_equal(rr->start_ns, t == 3 ? T0 + 120 * WG_NS_PER_SEC : T0);
-        assert_int_equal(tr->verdict, WG_ERROR); /* the source refuses: never a pass */
+        assert_int_equal(tr->verdict, WG_NOEVAL); /* the source refuses: never a pass */
     }
-    assert_int_equal(rep->verdict, WG_ERROR);
+    assert_int_equal(rep->verdict, WG_NOEVAL);
     assert_non_null(strstr(rep->reason, "could not evaluate: aws-us-east-1"));
     char *js = wg_gate_report_json(rep);
     assert_non_null(strstr(js, "\"targets\":[{\"target\":\"aws-us-east-1\""));

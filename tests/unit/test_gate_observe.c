@@ -1,4 +1,4 @@
-/* test_gate_observe.c — wg_alerting_observe and wg_alerting_gate_event (gate/gate_observe.c):
+/* test_gate_observe.c — wg_gate_observe and wg_gate_alert_event (gate/gate_observe.c):
  * a gate report mapped onto alert instances (labels, annotations, fingerprints), no-data and
  * error per monitor settings, "source unreachable" inhibiting per-rule errors. Observed
  * black-box: every alert is its own group (group_by ...), and each tick's notifications are
@@ -75,7 +75,7 @@ static cJSON *step(struct world *w, const struct wg_check_report *r, int64_t t)
 {
     sqlite3_stmt *st = NULL;
     cJSON *out = cJSON_CreateArray();
-    assert_int_equal(wg_alerting_observe(w->a, r, t), WG_OK);
+    assert_int_equal(wg_gate_observe(w->a, r, t), WG_OK);
     assert_int_equal(wg_alerting_tick(w->a, t), WG_OK);
     assert_int_equal(sqlite3_prepare_v2(w->db, "SELECT id, body FROM outbox WHERE id > ? ORDER BY id",
                                         -1, &st, NULL),
@@ -225,7 +225,7 @@ static void test_labels_annotations_fingerprint(void **st)
         ls[n++] = (struct wg_label){it->string, it->valuestring};
     }
     char fps[17];
-    snprintf(fps, sizeof(fps), "%016llx", (unsigned long long)wg_alert_fingerprint(ls, n));
+    snprintf(fps, sizeof(fps), "%016llx", (unsigned long long)wg_alerting_fingerprint(ls, n));
     assert_string_equal(cJSON_GetObjectItem(a, "fingerprint")->valuestring, fps);
     /* Default no_data (keep_last) and a healthy other source: no other alert. */
     assert_int_equal(cJSON_GetArraySize(got), 3);
@@ -327,7 +327,7 @@ static void test_nodata_error_mapping(void **st)
         struct world w;
         struct fixture f;
         world_init(&w, cases[i].monitor);
-        fixture_init(&f, WG_FAIL, WG_ERROR);
+        fixture_init(&f, WG_FAIL, WG_NOEVAL);
         /* queue has two rules here, one healthy: not unreachable, so its error is its own. */
         f.rr[2].source = "queue";
         f.rr[2].res.verdict = WG_INCONCLUSIVE;
@@ -365,7 +365,7 @@ static void test_source_unreachable_inhibits(void **st)
     struct world w;
     struct fixture f;
     world_init(&w, "");
-    fixture_init(&f, WG_FAIL, WG_ERROR); /* queue-depth is the only rule of source queue */
+    fixture_init(&f, WG_FAIL, WG_NOEVAL); /* queue-depth is the only rule of source queue */
     cJSON *got = step(&w, &f.rep, T0);
     const cJSON *u = find(got, "WavegateSourceUnreachable", NULL);
     assert_non_null(u);
@@ -394,7 +394,7 @@ static void test_gate_event(void **st)
     struct fixture f;
     world_init(&w, "  for: 1h\n  alert_on_pass: true\n");
     fixture_init(&f, WG_FAIL, WG_PASS);
-    assert_int_equal(wg_alerting_gate_event(w.a, &f.rep, T0), WG_OK);
+    assert_int_equal(wg_gate_alert_event(w.a, &f.rep, T0), WG_OK);
     cJSON *got = step(&w, NULL, T0);
     const cJSON *e = find(got, "WavegateGateFailed", NULL);
     assert_non_null(e);
@@ -402,7 +402,7 @@ static void test_gate_event(void **st)
     assert_string_equal(lab(e, "annotations", "summary"), "gate fail for wave prod-internal");
     cJSON_Delete(got);
     f.rep.verdict = WG_PASS;
-    assert_int_equal(wg_alerting_gate_event(w.a, &f.rep, T0 + S(2)), WG_OK);
+    assert_int_equal(wg_gate_alert_event(w.a, &f.rep, T0 + S(2)), WG_OK);
     got = step(&w, NULL, T0 + S(2));
     e = find(got, "WavegateGateFailed", NULL);
     assert_non_null(e);

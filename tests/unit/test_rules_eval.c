@@ -113,9 +113,9 @@ static const struct tcase tcases[] = {
     {"-Inf fails min", {.threshold = {.has_min = 1, .min = 0}}, 0, {{{0}, {-I_, END}}}, 1,
      {{{0}}}, 0, NULL, NULL, WG_FAIL, "last -Inf < min 0", -I_, 1},
     {"reduced NaN is an error", {MAX250, .reduce = WG_REDUCE_MEAN}, 0, {{{0}, {I_, -I_, END}}},
-     1, {{{0}}}, 0, NULL, NULL, WG_ERROR, "mean of 2 samples is NaN", N_, 1},
+     1, {{{0}}}, 0, NULL, NULL, WG_NOEVAL, "mean of 2 samples is NaN", N_, 1},
     {"source error", {MAX250}, 0, {{{0}, {1, END}}}, 1, {{{0}}}, 0, "connection refused", NULL,
-     WG_ERROR, "connection refused", N_, 0},
+     WG_NOEVAL, "connection refused", N_, 0},
     {"worst group wins", {MAX250, .reduce = WG_REDUCE_MAX}, 0,
      {{{"host=a"}, {100, END}}, {{"host=b"}, {300, END}}, {{"host=c"}, {50, END}}}, 3, {{{0}}},
      0, NULL, NULL, WG_FAIL, "host=b: max 300 > max 250 (1 of 3 groups fail)", 300, 3},
@@ -154,9 +154,9 @@ static const struct tcase tcases[] = {
     {"no baseline series", {.max_increase = PCT(20)}, WG_BASELINE_WINDOW, {{{0}, {3, END}}}, 1,
      {{{0}}}, 0, NULL, NULL, WG_INCONCLUSIVE, "no baseline data", 3, 1},
     {"baseline error", {.max_increase = PCT(20)}, WG_BASELINE_WINDOW, {{{0}, {3, END}}}, 1,
-     {{{0}}}, 0, NULL, "timeout", WG_ERROR, "baseline: timeout", N_, 0},
+     {{{0}}}, 0, NULL, "timeout", WG_NOEVAL, "baseline: timeout", N_, 0},
     {"baseline +Inf vs +Inf cannot compare", {.max_increase = ABS(1)}, WG_BASELINE_WINDOW,
-     {{{0}, {I_, END}}}, 1, {{{0}, {I_, END}}}, 1, NULL, NULL, WG_ERROR, "could not compare",
+     {{{0}, {I_, END}}}, 1, {{{0}, {I_, END}}}, 1, NULL, NULL, WG_NOEVAL, "could not compare",
      I_, 1},
     {"labelled baseline matched by labels", {.max_increase = PCT(10), .reduce = WG_REDUCE_MEAN},
      WG_BASELINE_WINDOW, {{{"host=a"}, {100, END}}, {{"host=b"}, {100, END}}}, 2,
@@ -437,13 +437,13 @@ static void test_mann_whitney_rule_level(void **state)
     struct wg_rule_result res;
     /* no baseline configured */
     assert_int_equal(wg_rules_eval(&in, &res), WG_OK);
-    assert_int_equal(res.verdict, WG_ERROR);
+    assert_int_equal(res.verdict, WG_NOEVAL);
     wg_rule_result_clear(&res);
     /* baseline failed to load */
     rule.baseline.kind = WG_BASELINE_WINDOW;
     in.baseline_error = "HTTP 500";
     assert_int_equal(wg_rules_eval(&in, &res), WG_OK);
-    assert_int_equal(res.verdict, WG_ERROR);
+    assert_int_equal(res.verdict, WG_NOEVAL);
     assert_string_equal(res.reason, "baseline: HTTP 500");
     wg_rule_result_clear(&res);
     /* baseline empty */
@@ -472,9 +472,9 @@ struct ccase {
 static const struct ccase ccases[] = {
     {"worst of pass, warn", 0, {WG_PASS, WG_WARN}, {1, 1}, {0}, {0}, 2, WG_WARN, -1},
     {"dry-run fail ignored", 0, {WG_PASS, WG_FAIL}, {1, 1}, {0}, {0, 1}, 2, WG_PASS, -1},
-    {"error beats inconclusive", 0, {WG_INCONCLUSIVE, WG_ERROR}, {1, 1}, {0}, {0}, 2, WG_ERROR,
+    {"error beats inconclusive", 0, {WG_INCONCLUSIVE, WG_NOEVAL}, {1, 1}, {0}, {0}, 2, WG_NOEVAL,
      -1},
-    {"fail beats error", 0, {WG_ERROR, WG_FAIL}, {1, 1}, {0}, {0}, 2, WG_FAIL, -1},
+    {"fail beats error", 0, {WG_NOEVAL, WG_FAIL}, {1, 1}, {0}, {0}, 2, WG_FAIL, -1},
     {"all dry-run: inconclusive", 0, {WG_PASS}, {1}, {0}, {1}, 1, WG_INCONCLUSIVE, -1},
     {"no rules: inconclusive", 0, {WG_PASS}, {1}, {0}, {0}, 0, WG_INCONCLUSIVE, -1},
     {"score 100", 1, {WG_PASS, WG_PASS}, {1, 1}, {0}, {0}, 2, WG_PASS, 100},
@@ -486,13 +486,13 @@ static const struct ccase ccases[] = {
     {"failing key rule fails", 1, {WG_PASS, WG_FAIL}, {10, 1}, {0, 1}, {0}, 2, WG_FAIL,
      1000.0 / 11},
     /* was PASS: a key rule that could not be evaluated never passes (fail closed) */
-    {"key rule in error: could not evaluate", 1, {WG_PASS, WG_ERROR}, {10, 1}, {0, 1}, {0}, 2,
-     WG_ERROR, 1000.0 / 11},
+    {"key rule in error: could not evaluate", 1, {WG_PASS, WG_NOEVAL}, {10, 1}, {0, 1}, {0}, 2,
+     WG_NOEVAL, 1000.0 / 11},
     /* an error scores 0 but is not evidence: error, neither pass nor fail */
-    {"error scores 0, feature errors", 1, {WG_PASS, WG_ERROR}, {1, 1}, {0}, {0}, 2, WG_ERROR, 50},
-    {"non-key error beside a heavier pass: error", 1, {WG_PASS, WG_ERROR}, {10, 1}, {0}, {0}, 2,
-     WG_ERROR, 1000.0 / 11},
-    {"fail even if the errors passed: fail", 1, {WG_FAIL, WG_ERROR, WG_PASS}, {8, 1, 1}, {0}, {0},
+    {"error scores 0, feature errors", 1, {WG_PASS, WG_NOEVAL}, {1, 1}, {0}, {0}, 2, WG_NOEVAL, 50},
+    {"non-key error beside a heavier pass: error", 1, {WG_PASS, WG_NOEVAL}, {10, 1}, {0}, {0}, 2,
+     WG_NOEVAL, 1000.0 / 11},
+    {"fail even if the errors passed: fail", 1, {WG_FAIL, WG_NOEVAL, WG_PASS}, {8, 1, 1}, {0}, {0},
      3, WG_FAIL, 10},
     {"key rule inconclusive: at best inconclusive", 1, {WG_PASS, WG_INCONCLUSIVE}, {10, 1},
      {0, 1}, {0}, 2, WG_INCONCLUSIVE, 1000.0 / 11},
@@ -500,7 +500,7 @@ static const struct ccase ccases[] = {
      2, WG_FAIL, 0},
     {"only inconclusive rules: inconclusive, not fail", 1, {WG_INCONCLUSIVE, WG_INCONCLUSIVE},
      {1, 1}, {0}, {0}, 2, WG_INCONCLUSIVE, 0},
-    {"every rule errored", 1, {WG_ERROR, WG_ERROR}, {1, 1}, {0}, {0}, 2, WG_ERROR, 0},
+    {"every rule errored", 1, {WG_NOEVAL, WG_NOEVAL}, {1, 1}, {0}, {0}, 2, WG_NOEVAL, 0},
     {"dry-run excluded from score", 1, {WG_PASS, WG_FAIL}, {1, 5}, {0}, {0, 1}, 2, WG_PASS, 100},
     {"inconclusive scores 0", 1, {WG_PASS, WG_INCONCLUSIVE}, {3, 1}, {0}, {0}, 2, WG_WARN, 75},
 };
@@ -542,7 +542,7 @@ static void test_combine(void **state)
 #define P_ WG_PASS
 #define W_ WG_WARN
 #define IN WG_INCONCLUSIVE
-#define E_ WG_ERROR
+#define E_ WG_NOEVAL
 #define F_ WG_FAIL
 
 /* want[a][b] for two rules of weight 1 with verdicts a and b (pass 90, warn 75). */

@@ -170,7 +170,7 @@ static void test_self_errors(void **state)
     struct wg_rule_result res = {0};
     struct wg_rule_input in = {.rule = &r, .p = &p, .current = &empty, .error = "refused"};
     assert_int_equal(wg_rules_eval(&in, &res), WG_OK);
-    assert_int_equal(res.verdict, WG_ERROR);
+    assert_int_equal(res.verdict, WG_NOEVAL);
     assert_int_equal(res.peers_pending, 0);
     wg_rule_result_clear(&res);
     in.error = NULL;
