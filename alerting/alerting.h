@@ -41,7 +41,7 @@ struct wg_alerting_opts {
  * outlive the handle. On failure *out = NULL and err holds a message. */
 enum wg_err wg_alerting_new(const struct wg_alert_config *acfg, const char *state_dir,
                             const struct wg_alerting_opts *opts, struct wg_alerting **out,
-                            char *err, size_t errlen);
+                            char *err, size_t errlen) WG_NODISCARD;
 /* The monotonic clock against which jumps of the callers' wall clock (now_ns) are seen; the
  * timers then move with the jump, so none fires early or late by it (jumps under 5 min pass as
  * time). wg_mono_ns by default; tests inject one, or NULL to trust now_ns as it is. */
@@ -53,19 +53,21 @@ void wg_alerting_free(struct wg_alerting *a);
  * evs counts as OK. Changes take effect at the next wg_alerting_tick. Not thread-safe against
  * tick; call both from the monitor loop. */
 enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
-                             const struct wg_alert_eval *evs, size_t n, int64_t now_ns);
+                             const struct wg_alert_eval *evs, size_t n,
+                             int64_t now_ns) WG_NODISCARD;
 /* Run timers: flush due groups (dedup, inhibition, silences, repeat), render payloads, commit
  * state and new notifications to the outbox in one transaction, then wake the worker.
  * Returns WG_EIO if the commit failed (disk full, I/O): nothing of the tick was accepted, the
  * in-memory state is as before it, and the next tick (not before a backoff of 1-8 s, see
  * wg_alerting_next_tick) makes the same notifications again. Counted and said once per change
  * (wg_alerting_store_errors, wg_alerting_degraded). */
-enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns);
+enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns) WG_NODISCARD;
 /* Earliest time a tick has work to do (INT64_MAX: none). */
 int64_t wg_alerting_next_tick(const struct wg_alerting *a);
 
 /* Enqueue a test notification for receiver `name` (wavegate alert test). */
-enum wg_err wg_alerting_test(struct wg_alerting *a, const char *receiver, int64_t now_ns);
+enum wg_err wg_alerting_test(struct wg_alerting *a, const char *receiver,
+                             int64_t now_ns) WG_NODISCARD;
 /* Wait until the outbox has no ready entries or the deadline (monotonic ns) passes.
  * Returns the number still pending. */
 size_t wg_alerting_drain(struct wg_alerting *a, int64_t deadline_mono_ns);
@@ -92,18 +94,20 @@ struct wg_silence {
 
 struct wg_silence_store;
 enum wg_err wg_silence_store_open(const char *state_dir, struct wg_silence_store **out, char *err,
-                                  size_t errlen);
+                                  size_t errlen) WG_NODISCARD;
 void wg_silence_store_close(struct wg_silence_store *s);
 /* Adds (or with a known s->id, updates) a silence; writes the id into s->id. */
-enum wg_err wg_silence_add(struct wg_silence_store *st, struct wg_silence *s, int64_t now_ns);
+enum wg_err wg_silence_add(struct wg_silence_store *st, struct wg_silence *s,
+                           int64_t now_ns) WG_NODISCARD;
 /* Sets ends = now. WG_ENOTFOUND for an unknown id. */
-enum wg_err wg_silence_expire(struct wg_silence_store *st, const char *id, int64_t now_ns);
+enum wg_err wg_silence_expire(struct wg_silence_store *st, const char *id,
+                              int64_t now_ns) WG_NODISCARD;
 /* All silences (expired ones too) as a JSON array like Alertmanager's GET /api/v2/silences. */
 char *wg_silence_list_json(struct wg_silence_store *st, int64_t now_ns);
 /* Parse a JSON silence body like POST /api/v2/silences into s (caller clears); startsAt may
  * be omitted (now). */
 enum wg_err wg_silence_from_json(const char *body, size_t len, struct wg_silence *s, char *err,
-                                 size_t errlen);
+                                 size_t errlen) WG_NODISCARD;
 void wg_silence_clear(struct wg_silence *s);
 /* The live handle's store (for serve's /v1/silences). */
 struct wg_silence_store *wg_alerting_silences(struct wg_alerting *a);

@@ -161,7 +161,7 @@ struct wg__deliver_req {
 /* Render the receiver's payload for a notification; never fails on template errors (plain
  * fallback). Returns WG_ENOMEM or WG_EINVAL (missing secret/key env) otherwise. */
 enum wg_err wg__payload_render(const struct wg_alert_config *cfg, const struct wg__notif *nt,
-                               const char *idem, struct wg__deliver_req *out);
+                               const char *idem, struct wg__deliver_req *out) WG_NODISCARD;
 void wg__req_clear(struct wg__deliver_req *r);
 /* Template render: -1 when a referenced field is missing (caller falls back). */
 int wg__message_render(const char *tmpl, const struct wg__notif *nt, struct wg_buf *out);

@@ -149,7 +149,11 @@ static int alert_test(int argc, char **argv)
         rc = WG_EXIT_ERROR;
         goto out;
     }
-    wg_alerting_test(a, rcv, wg_now_ns());
+    if (wg_alerting_test(a, rcv, wg_now_ns()) != WG_OK) {
+        fprintf(stderr, "wavegate: the test notification was not accepted (see the log)\n");
+        rc = WG_EXIT_ERROR;
+        goto out;
+    }
     wg_alerting_drain(a, wg_mono_ns() + 30 * WG_NS_PER_SEC);
     struct wg_buf m;
     wg_buf_init(&m, 0);
@@ -224,8 +228,10 @@ static int alert_bench(int argc, char **argv)
     }
     int64_t now = wg_now_ns();
     int64_t t0 = wg_mono_ns();
-    wg_alerting_eval(a, "bench", evs, evs ? (size_t)n : 0, now);
-    enum wg_err trc = wg_alerting_tick(a, now);
+    enum wg_err trc = wg_alerting_eval(a, "bench", evs, evs ? (size_t)n : 0, now);
+    if (trc == WG_OK) {
+        trc = wg_alerting_tick(a, now);
+    }
     int64_t t1 = wg_mono_ns();
     size_t left = wg_alerting_drain(a, t0 + 120 * WG_NS_PER_SEC);
     int64_t t2 = wg_mono_ns();

@@ -24,7 +24,8 @@ struct wg_vars {
  * literals of that language, window a duration literal. An unknown placeholder is
  * WG_EINVAL with a message in err. *out is malloc'd. */
 enum wg_err wg_collector_render(enum wg_source_kind kind, const char *tmpl,
-                                const struct wg_vars *vars, char **out, char *err, size_t errlen);
+                                const struct wg_vars *vars, char **out, char *err,
+                                size_t errlen) WG_NODISCARD;
 
 /* ---- tables (the parsed answer, for `wavegate query`) ------------------------------------ */
 
@@ -115,7 +116,8 @@ struct wg_collector_opts {
 /* Run every query concurrently (bounded per source by src->max_concurrency). Each query's own
  * err says how it went; the function returns WG_OK unless it could not run at all.
  * Thread-compatible: one call per thread. */
-enum wg_err wg_collector_run(struct wg_query *qs, size_t n, const struct wg_collector_opts *o);
+enum wg_err wg_collector_run(struct wg_query *qs, size_t n,
+                             const struct wg_collector_opts *o) WG_NODISCARD;
 void wg_query_clear(struct wg_query *q); /* frees query, series and tables */
 
 /* ---- parsers (also the fuzz entry points) ----------------------------------------------- */
@@ -124,23 +126,24 @@ struct wg_parser; /* opaque streaming parser */
 enum wg_parser_kind { WG_PARSE_INFLUXQL_JSON = 0, WG_PARSE_FLUX_CSV, WG_PARSE_JSONL };
 
 enum wg_err wg_parser_new(enum wg_parser_kind kind, const struct wg_sink *sink,
-                          struct wg_parser **out);
+                          struct wg_parser **out) WG_NODISCARD;
 /* Feed the next bytes of the body (any split). Returns WG_EQUERY once the body carried a
  * server error (message in wg_parser_error), WG_EPARSE on malformed input. */
-enum wg_err wg_parser_feed(struct wg_parser *p, const char *buf, size_t len);
+enum wg_err wg_parser_feed(struct wg_parser *p, const char *buf, size_t len) WG_NODISCARD;
 /* InfluxQL: the query sent n statements (ids 0..n-1). A result for another id, ids going
  * back, or an answer without the last statement's result is then WG_EPARSE. Other formats
  * ignore it; without a call ids are not checked. */
 void wg_parser_set_statements(struct wg_parser *p, int n);
 /* End of body: WG_EPARSE if the body stopped mid-value, or was cut (Flux CSV without its final
  * blank line, InfluxQL chunks still "partial", JSON Lines without the last line end). */
-enum wg_err wg_parser_finish(struct wg_parser *p);
+enum wg_err wg_parser_finish(struct wg_parser *p) WG_NODISCARD;
 const char *wg_parser_error(const struct wg_parser *p);
 void wg_parser_free(struct wg_parser *p);
 
 /* One-shot convenience over the above (for tests and fuzzers). */
 enum wg_err wg_collector_parse_buffer(enum wg_parser_kind kind, const uint8_t *data, size_t len,
-                                      const struct wg_sink *sink, char *err, size_t errlen);
+                                      const struct wg_sink *sink, char *err,
+                                      size_t errlen) WG_NODISCARD;
 
 /* Sinks that fill a seriesset (picking `field` and the time column) or a tableset.
  * Without `field` the value column is Flux's `_value`, else the first column (not time,

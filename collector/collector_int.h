@@ -20,10 +20,11 @@ struct wg__parser_ops {
 /* Constructors: InfluxQL JSON (plain, chunked NDJSON or back-to-back objects), Flux annotated
  * CSV, InfluxDB 3 JSON Lines. On success *st and *ops are set. */
 enum wg_err wg__influxql_new(const struct wg_sink *sink, void **st,
-                             const struct wg__parser_ops **ops);
+                             const struct wg__parser_ops **ops) WG_NODISCARD;
 enum wg_err wg__fluxcsv_new(const struct wg_sink *sink, void **st,
-                            const struct wg__parser_ops **ops);
-enum wg_err wg__jsonl_new(const struct wg_sink *sink, void **st, const struct wg__parser_ops **ops);
+                            const struct wg__parser_ops **ops) WG_NODISCARD;
+enum wg_err wg__jsonl_new(const struct wg_sink *sink, void **st,
+                          const struct wg__parser_ops **ops) WG_NODISCARD;
 
 /* ---- Flux annotated-CSV cells (collector_fluxcsv_value.c) -------------------------------- */
 

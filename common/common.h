@@ -86,7 +86,7 @@ enum wg_err wg_buf_add(struct wg_buf *b, const void *p, size_t n); /* WG_ETOOBIG
 enum wg_err wg_buf_adds(struct wg_buf *b, const char *s);
 enum wg_err wg_buf_addf(struct wg_buf *b, const char *fmt, ...) WG_PRINTF(2, 3);
 /* The sticky error: WG_OK, or the first failed append's (WG_ENOMEM, WG_ETOOBIG, WG_EINVAL). */
-enum wg_err wg_buf_err(const struct wg_buf *b);
+enum wg_err wg_buf_err(const struct wg_buf *b) WG_NODISCARD;
 /* Marks b failed with e (a part built elsewhere failed), unless it failed already. */
 void wg_buf_fail(struct wg_buf *b, enum wg_err e);
 /* Empties b and clears its sticky error (the memory is kept). */
@@ -115,14 +115,14 @@ int wg_mkdirs(const char *dir);
  * Timestamps without a zone are UTC (InfluxDB 3). Returns WG_EINVAL on malformed input, on
  * out-of-range fields (month 13, hour 24, second 61, offset 24:00) and on times outside int64
  * ns (before 1677-09-21T00:12:43.145224192Z, after 2262-04-11T23:47:16.854775807Z). */
-enum wg_err wg_time_parse(const char *s, size_t n, int64_t *out_ns);
+enum wg_err wg_time_parse(const char *s, size_t n, int64_t *out_ns) WG_NODISCARD;
 /* Writes "2006-01-02T15:04:05Z" or with ".fraction" (trailing zeros dropped) into out
  * (at least 40 bytes). Returns out. */
 char *wg_time_format(int64_t ns, char *out, size_t outlen);
 /* Go-style durations: "10s", "1m30s", "500ms", "250us", "2h", "1d", "1w", "0". Negative not
  * allowed. Returns WG_EINVAL on malformed input, WG_ETOOBIG when it is well-formed but the
  * total does not fit in int64 ns (about 106751d); callers cap further (WG_DURATION_MAX_NS). */
-enum wg_err wg_duration_parse(const char *s, int64_t *out_ns);
+enum wg_err wg_duration_parse(const char *s, int64_t *out_ns) WG_NODISCARD;
 /* Shortest exact form: "10m", "1h30m", "500ms", "0s". */
 char *wg_duration_format(int64_t ns, char *out, size_t outlen);
 /* Checked arithmetic on times and durations: WG_OK with *out = a + b (a - b), or WG_EINVAL
@@ -193,7 +193,7 @@ struct wg_series *wg_seriesset_get(struct wg_seriesset *ss, const struct wg_labe
  * caller that keeps its own index (the collector's series sink). NULL on ENOMEM. */
 struct wg_series *wg_seriesset_add(struct wg_seriesset *ss, const struct wg_label *labels,
                                    size_t nlabels);
-enum wg_err wg_series_push(struct wg_series *s, int64_t t, double v);
+enum wg_err wg_series_push(struct wg_series *s, int64_t t, double v) WG_NODISCARD;
 size_t wg_seriesset_points(const struct wg_seriesset *ss);
 void wg_seriesset_free(struct wg_seriesset *ss);
 

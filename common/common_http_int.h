@@ -52,7 +52,7 @@ void wg__http_multi_cleanup(struct wg__http_multi *m);
 /* Reset the job's out fields before its first attempt. */
 void wg__http_job_init_out(struct wg_http_job *j);
 /* Build the slot's header list from the job. */
-enum wg_err wg__http_slot_headers(struct slot *s);
+enum wg_err wg__http_slot_headers(struct slot *s) WG_NODISCARD;
 /* Set up an easy handle (an idle one of m if any) for one attempt of per_ns and add it to m;
  * 0 or -1. */
 int wg__http_attempt_start(struct slot *s, struct wg__http_multi *m, int64_t per_ns, int64_t now);

@@ -76,7 +76,7 @@ void wg_http_free(struct wg_http *h);
  * WG_ETOOBIG (max_bytes), WG_EIO (connection lost or body truncated), or the consumer's
  * error. Returns WG_OK unless it could not run at all. Not thread-safe per handle. */
 enum wg_err wg_http_run(struct wg_http *h, struct wg_http_job *jobs, size_t n,
-                        const struct wg_http_opts *o);
+                        const struct wg_http_opts *o) WG_NODISCARD;
 
 /* Release a job's out buffers (headers_in, errbody); the in fields are left alone. */
 void wg_http_job_clear(struct wg_http_job *j);
@@ -111,7 +111,7 @@ void wg_http_pump_free(struct wg_http_pump *p);
 /* Start one attempt of j (borrowed, with everything it points to, until it is handed back by
  * wg_http_pump_poll). Its out fields are reset first. WG_OK, or j->err (WG_ENOMEM,
  * WG_ETIMEOUT past deadline_ns; errmsg set) when it could not start: then it is not queued. */
-enum wg_err wg_http_pump_add(struct wg_http_pump *p, struct wg_http_job *j);
+enum wg_err wg_http_pump_add(struct wg_http_pump *p, struct wg_http_job *j) WG_NODISCARD;
 
 typedef void (*wg_http_pump_done_fn)(void *ud, struct wg_http_job *j);
 
@@ -125,7 +125,7 @@ size_t wg_http_pump_poll(struct wg_http_pump *p, int timeout_ms, wg_http_pump_do
 void wg_http_pump_wakeup(struct wg_http_pump *p);
 
 /* Percent-encode s for a query string or form body (RFC 3986 unreserved kept). */
-enum wg_err wg_http_urlencode(struct wg_buf *b, const char *s);
+enum wg_err wg_http_urlencode(struct wg_buf *b, const char *s) WG_NODISCARD;
 
 /* Base URL of url for messages: scheme://host[:port], no user info, path or query. */
 void wg_http_url_base(const char *url, char *out, size_t outlen);

@@ -259,10 +259,11 @@ extern const char *const wg_placeholders[];
 /* Load and validate a config file. On success *out is set and diags may hold warnings.
  * On failure returns WG_ECONFIG (or WG_EIO / WG_ENOMEM) with every problem in diags, and
  * *out is NULL. diags is caller-owned (zero-initialised). */
-enum wg_err wg_config_load(const char *path, struct wg_config **out, struct wg_diags *diags);
+enum wg_err wg_config_load(const char *path, struct wg_config **out,
+                           struct wg_diags *diags) WG_NODISCARD;
 /* The same from a memory buffer; `name` is used as the file name in diagnostics. */
 enum wg_err wg_config_load_mem(const char *name, const char *text, size_t len,
-                               struct wg_config **out, struct wg_diags *diags);
+                               struct wg_config **out, struct wg_diags *diags) WG_NODISCARD;
 void wg_config_free(struct wg_config *cfg);
 /* The state directory of a config that names none, decided here only: $XDG_STATE_HOME/wavegate,
  * else ./.wavegate. Caller frees; NULL on ENOMEM. */

@@ -129,9 +129,10 @@ struct wg_alert_config {
  * possibly with enabled = 0); on failure WG_ECONFIG with every problem in diags and
  * *out = NULL. Templates are checked here (unknown fields, unbalanced braces). */
 enum wg_err wg_alert_config_load_mem(const char *name, const char *text, size_t len,
-                                     struct wg_alert_config **out, struct wg_diags *diags);
+                                     struct wg_alert_config **out,
+                                     struct wg_diags *diags) WG_NODISCARD;
 enum wg_err wg_alert_config_load(const char *path, struct wg_alert_config **out,
-                                 struct wg_diags *diags);
+                                 struct wg_diags *diags) WG_NODISCARD;
 void wg_alert_config_free(struct wg_alert_config *c);
 
 const struct wg_receiver *wg_alert_config_receiver(const struct wg_alert_config *c,

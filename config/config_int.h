@@ -57,7 +57,7 @@ struct wg__cfg_doc {
  * problem at its line:col and doc->root NULL; WG_ENOMEM likewise. file and text are borrowed
  * and must outlive doc. */
 enum wg_err wg__config_parse(const char *file, const char *text, size_t len,
-                             struct wg__cfg_doc *doc, struct wg_diags *d);
+                             struct wg__cfg_doc *doc, struct wg_diags *d) WG_NODISCARD;
 void wg__config_doc_free(struct wg__cfg_doc *doc);
 
 /* 1 when n is a plain null scalar ("", "~", "null", "Null", "NULL"). NULL-safe (returns 0). */

@@ -121,7 +121,7 @@ struct wg_check_report {
  * *out set (collector failures are inside the report as WG_NOEVAL rule verdicts).
  * The report borrows from cfg: free it before cfg. */
 enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req *req,
-                          struct wg_check_report **out, char *err, size_t errlen);
+                          struct wg_check_report **out, char *err, size_t errlen) WG_NODISCARD;
 void wg_check_report_free(struct wg_check_report *r);
 
 /* check --format json: the report as a malloc'd JSON document. */
@@ -203,7 +203,7 @@ void wg_gate_analysis_clear(struct wg_gate_analysis *a); /* frees tested; NULL-s
  * frees) and st the final state (st->verdict). WG_ENOTFOUND as wg_gate_check. */
 enum wg_err wg_gate_wait(const struct wg_config *cfg, const struct wg_check_req *req,
                          const struct wg_wait_opts *o, struct wg_limits_state *st,
-                         struct wg_check_report **last, char *err, size_t errlen);
+                         struct wg_check_report **last, char *err, size_t errlen) WG_NODISCARD;
 
 /* ---- serve: the HTTP gate (gate/gate_server*.c) ------------------------------------------ */
 
@@ -227,12 +227,12 @@ struct wg_server_opts {
 /* Start listening and serving on internal threads. Takes ownership of cfg (also on failure).
  * On failure *out is NULL and err says why (bind, TLS files, token, state store). */
 enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *o,
-                            struct wg_server **out, char *err, size_t errlen);
+                            struct wg_server **out, char *err, size_t errlen) WG_NODISCARD;
 /* The bound TCP port (useful with port 0). */
 int wg_server_port(const struct wg_server *s);
 /* Re-read o->config_path; on success swap it in atomically (requests in flight finish on the
  * old one). On failure the old config stays and every problem is in diags (caller-owned). */
-enum wg_err wg_server_reload(struct wg_server *s, struct wg_diags *diags);
+enum wg_err wg_server_reload(struct wg_server *s, struct wg_diags *diags) WG_NODISCARD;
 /* Stop accepting; wait up to drain_ns for requests in flight; stop the analysis runner. */
 void wg_server_drain(struct wg_server *s, int64_t drain_ns);
 void wg_server_free(struct wg_server *s); /* NULL-safe; drains with no wait */
@@ -263,7 +263,7 @@ enum wg_err wg_gate_windows(const struct wg_rule *r, const struct wg_rule_params
 /* Render r's query for wave w over [start, end). */
 enum wg_err wg_gate_render(const struct wg_source *src, const struct wg_wave *w,
                            const struct wg_feature *f, const struct wg_rule *r, int64_t start,
-                           int64_t end, char **out, char *err, size_t errlen);
+                           int64_t end, char **out, char *err, size_t errlen) WG_NODISCARD;
 /* The rule's source, or the wave's; NULL when neither names a known source. */
 const struct wg_source *wg_gate_rule_source(const struct wg_config *cfg, const struct wg_wave *w,
                                             const struct wg_rule *r);
@@ -275,12 +275,13 @@ struct wg_alerting;
  * alert when the verdict is fail; "source unreachable" when every rule of a source errored)
  * and call wg_alerting_eval with scope = the wave. Links (report_url) point at
  * <monitor.external_url>/v1/gate?wave=<wave>, a route the server answers. */
-enum wg_err wg_gate_observe(struct wg_alerting *a, const struct wg_check_report *r, int64_t now_ns);
+enum wg_err wg_gate_observe(struct wg_alerting *a, const struct wg_check_report *r,
+                            int64_t now_ns) WG_NODISCARD;
 /* A gate verdict answered to a pipeline (/v1/gate, Flagger) as an event routed like an alert:
  * WavegateGateFailed on fail, WavegateGatePassed on pass/warn with monitor.alert_on_pass,
  * labels alertname, severity, wave, env and origin="request". Scope "request:<wave>": the
  * wave's next verdict resolves the previous event. Same threading rule as wg_alerting_eval. */
 enum wg_err wg_gate_alert_event(struct wg_alerting *a, const struct wg_check_report *r,
-                                int64_t now_ns);
+                                int64_t now_ns) WG_NODISCARD;
 
 #endif

@@ -14,7 +14,7 @@
  * unlabelled series in *out. A missing store is not an error (empty series). */
 enum wg_err wg__gate_state_previous(const char *state_dir, const struct wg_rule *r,
                                     const char *wave, long count, struct wg_seriesset *out,
-                                    char *err, size_t errlen);
+                                    char *err, size_t errlen) WG_NODISCARD;
 /* Record every rule result of a report (best effort: failures are logged, not returned).
  * Only rules that somebody may use as `baseline: previous` are recorded. */
 void wg__gate_state_record(const char *state_dir, const struct wg_check_report *rep);
@@ -28,7 +28,8 @@ double wg__gate_alpha(const struct wg_rule_params *p);
  * request names), each with its deploy time. WG_ENOTFOUND with err naming the known targets
  * when the request names a target (or a deploy time of one) the wave does not have. */
 enum wg_err wg__gate_fleet_targets(const struct wg_wave *w, const struct wg_check_req *req,
-                                   struct wg_check_report *rep, char *err, size_t errlen);
+                                   struct wg_check_report *rep, char *err,
+                                   size_t errlen) WG_NODISCARD;
 /* The rule's source for target t: the rule's own, else the target's, else the wave's. */
 const struct wg_source *wg__gate_fleet_source(const struct wg_config *cfg, const struct wg_wave *w,
                                               const struct wg_target_report *t,
@@ -37,7 +38,7 @@ const struct wg_source *wg__gate_fleet_source(const struct wg_config *cfg, const
 enum wg_err wg__gate_fleet_render(const struct wg_source *src, const struct wg_wave *w,
                                   const struct wg_target_report *t, const struct wg_feature *f,
                                   const struct wg_rule *r, int64_t start, int64_t end, char **out,
-                                  char *err, size_t errlen);
+                                  char *err, size_t errlen) WG_NODISCARD;
 /* After every rule is evaluated: judge `judge: peers` rules across the targets (rules.h). */
 void wg__gate_fleet_peers(struct wg_check_report *rep, int64_t now);
 /* Each target over its own rules and features (combine_one on a view of its slice), then the
@@ -88,11 +89,12 @@ char *wg__html_evaluation(const cJSON *report, const struct wg__html_series *ser
 void wg__html_chart(struct wg_buf *b, const cJSON *rule, const struct wg__html_series *s,
                     int64_t deploy_ns, const char *id);
 /* Encode / decode every rule's kept series as one blob (the evaluation store's format). */
-enum wg_err wg__evals_series_encode(const struct wg_check_report *r, struct wg_buf *out);
+enum wg_err wg__evals_series_encode(const struct wg_check_report *r,
+                                    struct wg_buf *out) WG_NODISCARD;
 /* *sets: 2 * nrules series sets (current, baseline per rule); free with
  * wg__evals_series_free(*sets, *nrules). */
 enum wg_err wg__evals_series_decode(const void *blob, size_t len, struct wg_seriesset **sets,
-                                    size_t *nrules);
+                                    size_t *nrules) WG_NODISCARD;
 void wg__evals_series_free(struct wg_seriesset *sets, size_t nrules);
 
 /* The evaluation store (gate_evals.c): the last WG__EVALS_KEEP evaluations in

@@ -218,7 +218,7 @@ struct wg_server {
 
 /* Config generations. */
 enum wg_err wg__server_gen_new(struct wg_config *cfg, struct wg__cfgref **out, char *err,
-                               size_t errlen);
+                               size_t errlen) WG_NODISCARD;
 struct wg__cfgref *wg__server_gen_get(struct wg_server *s);
 void wg__server_gen_put(struct wg__cfgref *g);
 
@@ -231,15 +231,15 @@ void wg__params_clear(struct wg__params *p);
 /* Fill p from a JSON object (gate body or flagger metadata). 400-class problems → WG_EINVAL
  * with a reason in err. */
 enum wg_err wg__params_from_json(struct wg__params *p, const char *body, size_t len, int flagger,
-                                 char *err, size_t errlen);
+                                 char *err, size_t errlen) WG_NODISCARD;
 enum wg_err wg__params_from_query(struct wg__params *p, struct MHD_Connection *c, char *err,
-                                  size_t errlen);
+                                  size_t errlen) WG_NODISCARD;
 
 /* Cache + single flight: either *out is set (cached or already finished), or the request is
  * parked on a flight and the connection suspended until it finishes (returns WG_OK, *out
  * NULL). WG_ETOOBIG when too many distinct evaluations run at once. */
 enum wg_err wg__server_lookup(struct wg_server *s, struct MHD_Connection *c,
-                              struct wg__server_req *r, struct wg__verdict **out);
+                              struct wg__server_req *r, struct wg__verdict **out) WG_NODISCARD;
 /* Evaluate synchronously (analyses; no cache). */
 struct wg__verdict *wg__server_eval_now(struct wg_server *s, struct wg__cfgref *gen,
                                         const struct wg__params *p);
@@ -254,7 +254,7 @@ void wg__server_flights_wait(struct wg_server *s);
 /* The default evaluator (wg_gate_check + wg_gate_report_json). */
 enum wg_err wg__server_eval_default(void *ud, const struct wg_config *cfg,
                                     const struct wg_check_req *req, enum wg_verdict *verdict,
-                                    char **json, char *err, size_t errlen);
+                                    char **json, char *err, size_t errlen) WG_NODISCARD;
 
 /* Routes (gate_server_routes.c): called on the final handler call; queue a response. */
 enum MHD_Result wg__route_dispatch(struct wg_server *s, struct MHD_Connection *c,
@@ -267,7 +267,8 @@ enum MHD_Result wg__reply_error(struct wg_server *s, struct MHD_Connection *c, u
 int wg__server_token_ok(const struct wg__cfgref *g, const char *tok, size_t len);
 
 /* Analyses (gate_server_analysis.c). */
-enum wg_err wg__analyses_open(struct wg_server *s, const char *state_dir, char *err, size_t errlen);
+enum wg_err wg__analyses_open(struct wg_server *s, const char *state_dir, char *err,
+                              size_t errlen) WG_NODISCARD;
 void wg__analyses_close(struct wg__analyses *a);
 /* POST body → 201 + id, or status/err for 400/404. */
 unsigned wg__analyses_create(struct wg_server *s, struct wg__cfgref *gen, const char *body,
@@ -289,7 +290,7 @@ struct wg__monitor;
 
 /* Start alerting for the server's current generation when its config has `alerting:` (the
  * monitor thread, the outbox worker, the silence store). s->mon stays NULL otherwise. */
-enum wg_err wg__monitor_start(struct wg_server *s, char *err, size_t errlen);
+enum wg_err wg__monitor_start(struct wg_server *s, char *err, size_t errlen) WG_NODISCARD;
 /* Rebuild alerting on a new generation (after a reload): stop the monitor thread, let the
  * outbox settle briefly, reopen with the new config. A failure keeps serving without
  * alerting and is logged. */
@@ -317,7 +318,7 @@ enum MHD_Result wg__monitor_silences(struct wg_server *s, struct MHD_Connection 
 /* Start the reaper thread: requests whose head and body are not complete deadline_ns after
  * the connection opened (or its previous response) are closed; above limit - limit/8 open
  * connections a new one sheds the oldest waiting one. */
-enum wg_err wg__guard_start(struct wg__guard *g, unsigned limit, int64_t deadline_ns);
+enum wg_err wg__guard_start(struct wg__guard *g, unsigned limit, int64_t deadline_ns) WG_NODISCARD;
 /* server.request_timeout after a reload. */
 void wg__guard_set_deadline(struct wg__guard *g, int64_t deadline_ns);
 void wg__guard_stop(struct wg__guard *g);
@@ -350,14 +351,16 @@ struct wg__deploys;
  * (or RFC3339) in the file named by WG_TEST_NOW_FILE, re-read on every call. */
 int64_t wg__server_now(void);
 /* The deploy-identity store (deploys.db under state_dir; in memory without one). */
-enum wg_err wg__deploys_open(struct wg_server *s, const char *state_dir, char *err, size_t errlen);
+enum wg_err wg__deploys_open(struct wg_server *s, const char *state_dir, char *err,
+                             size_t errlen) WG_NODISCARD;
 void wg__deploys_close(struct wg_server *s);
 /* Flagger's payload fields outside metadata (name, namespace, checksum, phase) into p. */
-enum wg_err wg__deploys_flagger_payload(struct wg__params *p, const char *body, size_t len);
+enum wg_err wg__deploys_flagger_payload(struct wg__params *p, const char *body,
+                                        size_t len) WG_NODISCARD;
 /* Anchor the question: a deploy identity without a deploy_time gets the time it was first
  * seen (persisted). WG_EIO when the store cannot be written (answer 503). */
 enum wg_err wg__deploys_resolve(struct wg_server *s, struct wg__server_req *r, char *err,
-                                size_t errlen);
+                                size_t errlen) WG_NODISCARD;
 /* Flagger: 1 when the hook is answered without evaluating (*status set): rollback while the
  * canary gets no traffic yet. */
 int wg__flagger_short_circuit(struct wg_server *s, struct wg__server_req *r, unsigned *status);
@@ -376,10 +379,11 @@ void wg__server_sd_notify(const char *state);
  * them to a single-flight key. */
 struct cJSON;
 enum wg_err wg__gate_fleet_deploy_times(struct wg__params *p, const struct cJSON *obj, char *err,
-                                        size_t errlen);
+                                        size_t errlen) WG_NODISCARD;
 void wg__gate_fleet_params_clear(struct wg__params *p);
-enum wg_err wg__gate_fleet_params_copy(struct wg__params *dst, const struct wg__params *src);
-enum wg_err wg__gate_fleet_params_key(struct wg_buf *b, const struct wg__params *p);
+enum wg_err wg__gate_fleet_params_copy(struct wg__params *dst,
+                                       const struct wg__params *src) WG_NODISCARD;
+enum wg_err wg__gate_fleet_params_key(struct wg_buf *b, const struct wg__params *p) WG_NODISCARD;
 
 /* ---- evidence pages: the server side (gate_server_ui.c) -------------------------------- */
 

@@ -104,7 +104,7 @@ struct wg_rule_input {
 };
 
 /* Evaluate; out is caller-owned, zero it first; free with wg_rule_result_clear. */
-enum wg_err wg_rules_eval(const struct wg_rule_input *in, struct wg_rule_result *out);
+enum wg_err wg_rules_eval(const struct wg_rule_input *in, struct wg_rule_result *out) WG_NODISCARD;
 void wg_rule_result_clear(struct wg_rule_result *r);
 
 /* Combine rule results of one feature (dry-run ones excluded): worst verdict, or, when the
@@ -131,7 +131,7 @@ struct wg_family_hyp {
  * adjusted p_(k) = max over j <= k of min(1, p_(j) * W_j / w_(j)). Equal weights give Holm,
  * i.e. R's p.adjust(method = "holm"). The family-wise false-fail rate is <= level under any
  * dependence. WG_EINVAL on a NaN p or a weight <= 0 (nothing written), WG_ENOMEM. */
-enum wg_err wg_rules_family(struct wg_family_hyp *h, size_t n, double level);
+enum wg_err wg_rules_family(struct wg_family_hyp *h, size_t n, double level) WG_NODISCARD;
 
 /* The false-fail rate one statistical rule is designed for: (1 - confidence) / 2 per failing
  * direction, 1 - confidence for direction either (its p is 2 * min of the sides). */
@@ -150,7 +150,7 @@ int wg_rules_is_statistical(const struct wg_rule *r);
  * re-summarized (worst group). *nfamily (may be NULL) gets the family size. */
 enum wg_err wg_rules_family_apply(struct wg_rule_result *const *rs,
                                   const struct wg_rule_params *const *ps, size_t n, double level,
-                                  size_t *nfamily);
+                                  size_t *nfamily) WG_NODISCARD;
 
 /* ---- the rate judge (rules_rate.c), added by the budget issue --------------------------- */
 
@@ -171,7 +171,7 @@ struct wg_rate_test {
     double p_min_increase, p_min_decrease;
 };
 enum wg_err wg_rules_rate_test(double x1, double n1, double x0, double n0, double inc_ratio,
-                               double dec_ratio, struct wg_rate_test *out);
+                               double dec_ratio, struct wg_rate_test *out) WG_NODISCARD;
 
 /* ---- statistics (rules_stats.c), added by issue 4 --------------------------------------- */
 
@@ -183,7 +183,7 @@ enum wg_err wg_rules_rate_test(double x1, double n1, double x0, double n0, doubl
  * mean(y) <= 0 unless both are 0, then 1). All tied: z = 0, p = 1, shift 0.
  * Returns WG_EINVAL when a side is empty, WG_ENOMEM; out is always written. */
 enum wg_err wg_rules_mann_whitney(const double *x, size_t nx, const double *y, size_t ny,
-                                  double confidence, struct wg_mw_result *out);
+                                  double confidence, struct wg_mw_result *out) WG_NODISCARD;
 
 /* Alpha spending for a bake-time analysis of max_looks looks at one rule (pure).
  * Spending function F(k) for look k = 1..K ("front-loaded Bonferroni", a Haybittle-Peto

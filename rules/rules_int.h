@@ -26,7 +26,7 @@ size_t wg__rules_iqr_filter(double *v, size_t n);
  * O((nx + ny) log(nx ny)) expected, deterministic. WG_EINVAL unless 1 <= k <= nx*ny;
  * WG_ENOMEM on allocation failure. */
 enum wg_err wg__rules_diff_select(const double *xs, size_t nx, const double *ys, size_t ny,
-                                  uint64_t k, double *out);
+                                  uint64_t k, double *out) WG_NODISCARD;
 
 /* Exact null distribution of U for sizes m, n without ties: cdf[u] = P(U <= u), u = 0..m*n.
  * Caller frees; NULL on ENOMEM. Memory (m + 1) * (m * n + 1) doubles. */
@@ -35,7 +35,7 @@ double *wg__rules_mw_exact_cdf(size_t m, size_t n);
 /* The normal approximation alone, with or without continuity correction (tie-corrected):
  * two-sided p and the one-sided p for "x greater". For tests against published values. */
 enum wg_err wg__rules_mw_asymptotic(const double *x, size_t nx, const double *y, size_t ny,
-                                    int correct, double *p_two, double *p_greater);
+                                    int correct, double *p_two, double *p_greater) WG_NODISCARD;
 
 /* ---- budget issue: rate judge and the family step ------------------------------------ */
 
@@ -62,6 +62,7 @@ void wg__rules_summarize(struct wg_rule_result *out);
 
 /* judge: peers, the part wg_rules_eval does per target (rules_peers.c): the target's own
  * value, left peers_pending for wg_rules_peers; no data follows no_data. */
-enum wg_err wg__rules_peers_self(const struct wg_rule_input *in, struct wg_rule_result *out);
+enum wg_err wg__rules_peers_self(const struct wg_rule_input *in,
+                                 struct wg_rule_result *out) WG_NODISCARD;
 
 #endif

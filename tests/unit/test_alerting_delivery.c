@@ -329,13 +329,13 @@ static void test_idempotency_key_is_content(void **st)
     assert_int_equal(wg_alerting_new(cfg, dir1, NULL, &a, err, sizeof(err)), WG_OK);
     assert_int_equal(wg_alerting_new(cfg, dir2, NULL, &b, err, sizeof(err)), WG_OK);
     fire(a, "s", "K", 1, S(100));
-    wg_alerting_tick(a, S(100));
+    assert_int_equal(wg_alerting_tick(a, S(100)), WG_OK);
     assert_int_equal(wg_alerting_drain(a, wg_mono_ns() + S(20)), 0);
     fire(b, "s", "K", 1, S(137)); /* the same alert, evaluated later */
-    wg_alerting_tick(b, S(137));
+    assert_int_equal(wg_alerting_tick(b, S(137)), WG_OK);
     assert_int_equal(wg_alerting_drain(b, wg_mono_ns() + S(20)), 0);
     fire(a, "s", "K", 1, S(115));
-    wg_alerting_tick(a, S(115)); /* repeat_interval elapsed: a new notification */
+    assert_int_equal(wg_alerting_tick(a, S(115)), WG_OK); /* repeat_interval elapsed: a new notification */
     assert_int_equal(wg_alerting_drain(a, wg_mono_ns() + S(20)), 0);
     cJSON *log = wait_requests(&p, "/hook", 3);
     assert_int_equal(cJSON_GetArraySize(log), 3);
@@ -376,12 +376,12 @@ static void test_kill9_restart(void **st)
             snprintf(name, sizeof(name), "K%02d", i);
             fire(a, name, name, 1, S(0));
         }
-        wg_alerting_tick(a, S(0));
+        assert_int_equal(wg_alerting_tick(a, S(0)), WG_OK);
         for (int i = 0; i < KILL_ALERTS; i++) {
             snprintf(name, sizeof(name), "K%02d", i);
             fire(a, name, name, 0, S(5));
         }
-        wg_alerting_tick(a, S(10)); /* resolves accepted into the outbox */
+        assert_int_equal(wg_alerting_tick(a, S(10)), WG_OK); /* resolves accepted into the outbox */
         if (write(fds[1], "c", 1) != 1) {
             _exit(3);
         }

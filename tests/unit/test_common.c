@@ -330,7 +330,7 @@ static void test_seriesset(void **state)
     assert_ptr_equal(wg_seriesset_get(&ss, ba, 2), &ss.s[0]);
     struct wg_series *s2 = wg_seriesset_get(&ss, a2, 2);
     assert_non_null(s2);
-    wg_series_push(s2, 0, 7);
+    assert_int_equal(wg_series_push(s2, 0, 7), WG_OK);
     assert_int_equal(ss.n, 2);
     assert_int_equal(wg_seriesset_points(&ss), 101);
     assert_true(ss.s[0].v[99] == 99 * 1.5);

@@ -334,10 +334,10 @@ static void test_mann_whitney_judge(void **state)
         fill(sc, c->n_cur, c->cur_shift, c->cur_const);
         fill(sb, c->n_base, c->base_shift, c->base_const);
         for (int k = 0; c->outliers && k < 5; k++) {
-            wg_series_push(sc, 100 + k, 1e6);
+            assert_int_equal(wg_series_push(sc, 100 + k, 1e6), WG_OK);
         }
         for (int k = 0; c->infs && k < 5; k++) {
-            wg_series_push(sc, 100 + k, k < 3 ? I_ : N_);
+            assert_int_equal(wg_series_push(sc, 100 + k, k < 3 ? I_ : N_), WG_OK);
         }
         struct wg_rule_input in = {.rule = &rule, .p = &p, .current = &cur, .baseline = &base,
                                    .sequential = c->sequential, .look_alpha = c->look_alpha};

@@ -298,7 +298,8 @@ static char *load(const char *yaml, struct wg_config **cfg)
     char *buf = NULL;
     size_t len = 0;
     *cfg = NULL;
-    (void)wg_config_load_mem("t.yaml", yaml, strlen(yaml), cfg, &d);
+    enum wg_err lrc = wg_config_load_mem("t.yaml", yaml, strlen(yaml), cfg, &d);
+    (void)lrc; /* the diagnostics are the point */
     FILE *m = open_memstream(&buf, &len);
     assert_non_null(m);
     wg_diags_print(&d, m);
