@@ -95,7 +95,7 @@ fi
 step "build ASan+UBSan" asan_build
 # The fuzzers first, briefly, so that ctest's summary is near the end.
 if [ -x tests/fuzz/run.sh ] && command -v clang >/dev/null; then
-    step "fuzz (${WG_FUZZ_SECONDS:-15}s each)" tests/fuzz/run.sh "${WG_FUZZ_SECONDS:-15}"
+    step "fuzz (${WG_FUZZ_SECONDS:-60}s each)" tests/fuzz/run.sh "${WG_FUZZ_SECONDS:-60}"
 fi
 step "suite under ASan+UBSan" asan_suite
 if [ "${WG_QUICK:-0}" != 1 ]; then
