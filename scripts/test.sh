@@ -110,4 +110,5 @@ echo "=== step durations"
 printf '  %s\n' "${summary[@]}"
 echo "  total: $(($(date +%s) - t_start))s"
 [ ${#failed[@]} -eq 0 ] || echo "FAILED: ${failed[*]}"
+echo "steps: $((${#summary[@]} - ${#failed[@]})) passed, ${#failed[@]} failed"
 exit $status
