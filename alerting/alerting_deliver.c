@@ -168,7 +168,7 @@ static int build_headers(struct xfer *x, const struct wg_receiver *r)
         char sig[128];
         int64_t ts = wg_now_ns() / WG_NS_PER_SEC;
         if (!secret || wg_alerting_sign(secret, x->job->req.idem, ts, x->job->req.body,
-                                        strlen(x->job->req.body), sig, sizeof(sig)) != 0) {
+                                        strlen(x->job->req.body), sig, sizeof(sig)) != WG_OK) {
             wg_log(WG_LOG_ERROR, "alerting: receiver %s: secret %s missing or malformed", r->name,
                    r->secret_env);
             return -1;
@@ -619,7 +619,7 @@ int wg__deliver_new(const struct wg_alert_config *cfg, const char *state_dir, in
     dv->pump = wg_http_pump_new(256);
     /* Outcomes at most at NORMAL: see ops_commit. Accepting stays at the caller's level. */
     int osync = synchronous < 1 ? synchronous : 1;
-    if (!dv->q || !dv->pump || wg__db_open(state_dir, osync, &dv->db, err, errlen) != 0) {
+    if (!dv->q || !dv->pump || wg__db_open(state_dir, osync, &dv->db, err, errlen) != WG_OK) {
         wg__deliver_free(dv);
         return -1;
     }

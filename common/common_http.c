@@ -41,12 +41,12 @@ static void global_init(void)
     g_init_rc = curl_global_init(CURL_GLOBAL_ALL);
 }
 
-int wg__http_multi_init(struct wg__http_multi *m)
+enum wg_err wg__http_multi_init(struct wg__http_multi *m)
 {
     pthread_once(&g_once, global_init);
     memset(m, 0, sizeof(*m));
     m->multi = g_init_rc == CURLE_OK ? curl_multi_init() : NULL;
-    return m->multi ? 0 : -1;
+    return m->multi ? WG_OK : WG_ENOMEM;
 }
 
 void wg__http_multi_cleanup(struct wg__http_multi *m)
@@ -76,7 +76,7 @@ struct wg_http *wg_http_new(void)
     if (!h) {
         return NULL;
     }
-    if (wg__http_multi_init(&h->m) != 0) {
+    if (wg__http_multi_init(&h->m) != WG_OK) {
         free(h);
         return NULL;
     }

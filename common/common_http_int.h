@@ -46,8 +46,8 @@ struct wg__http_multi {
     size_t nidle;
 };
 
-/* 0, or -1 (nothing to clean up). */
-int wg__http_multi_init(struct wg__http_multi *m);
+/* WG_OK, or WG_ENOMEM (nothing to clean up). */
+enum wg_err wg__http_multi_init(struct wg__http_multi *m) WG_NODISCARD;
 void wg__http_multi_cleanup(struct wg__http_multi *m);
 /* Reset the job's out fields before its first attempt. */
 void wg__http_job_init_out(struct wg_http_job *j);

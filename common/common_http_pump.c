@@ -15,7 +15,7 @@ struct wg_http_pump *wg_http_pump_new(int max_connections)
     if (!p) {
         return NULL;
     }
-    if (wg__http_multi_init(&p->m) != 0) {
+    if (wg__http_multi_init(&p->m) != WG_OK) {
         free(p);
         return NULL;
     }
