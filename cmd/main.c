@@ -635,7 +635,8 @@ static int cmd_history(int argc, char **argv)
     const char *dir = o.state_dir ? o.state_dir : cfg->state_dir;
     const char *feat = o.nfeatures ? o.features[0] : NULL;
     if (strcmp(sub, "list") == 0) {
-        code = wg_gate_history_list(dir, feat, o.rule, o.wave, stdout) ? WG_EXIT_ERROR : 0;
+        enum wg_err rc = wg_gate_history_list(dir, feat, o.rule, o.wave, stdout);
+        code = rc == WG_OK || rc == WG_ENOTFOUND ? 0 : WG_EXIT_ERROR; /* none yet: said so */
         goto out;
     }
     if (!o.id && !feat) {
@@ -644,7 +645,8 @@ static int cmd_history(int argc, char **argv)
         goto out;
     }
     long changed = 0;
-    if (wg_gate_history_invalidate(dir, o.id, feat, o.rule, o.wave, &changed) != 0) {
+    enum wg_err rc = wg_gate_history_invalidate(dir, o.id, feat, o.rule, o.wave, &changed);
+    if (rc != WG_OK && rc != WG_ENOTFOUND) { /* no store yet: nothing to invalidate */
         code = WG_EXIT_ERROR;
         goto out;
     }
