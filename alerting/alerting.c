@@ -97,8 +97,12 @@ enum wg_err wg_alerting_new(const struct wg_alert_config *acfg, const char *stat
     a->restored = a->store.n > 0;
     a->data_version = data_version(a->db);
     if (wg__deliver_new(acfg, state_dir, sync, !(opts && opts->no_worker), &a->dv, err, errlen) !=
-            0 ||
-        wg__deliver_load(a->dv) != 0) {
+        WG_OK) {
+        wg_alerting_free(a);
+        return WG_EIO;
+    }
+    if (wg__deliver_load(a->dv) != WG_OK) {
+        snprintf(err, errlen, "cannot restore the pending notifications from %s", a->db_path);
         wg_alerting_free(a);
         return WG_EIO;
     }
@@ -291,14 +295,15 @@ enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
             return WG_ENOMEM;
         }
         al->seen = 1;
-        if (wg__alert_step(al, breach, now_ns) && wg__dispatch_route(&a->disp, al, now_ns) != 0) {
+        if (wg__alert_step(al, breach, now_ns) &&
+            wg__dispatch_route(&a->disp, al, now_ns) != WG_OK) {
             return WG_ENOMEM;
         }
     }
     for (size_t i = 0; i < a->store.n; i++) {
         struct wg__alert *al = a->store.v[i];
         if (!al->seen && strcmp(al->scope ? al->scope : "", sc) == 0 &&
-            wg__alert_step(al, 0, now_ns) && wg__dispatch_route(&a->disp, al, now_ns) != 0) {
+            wg__alert_step(al, 0, now_ns) && wg__dispatch_route(&a->disp, al, now_ns) != WG_OK) {
             return WG_ENOMEM;
         }
     }
@@ -495,8 +500,9 @@ enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns)
     if (a->restored) {
         for (size_t i = 0; i < a->store.n; i++) {
             struct wg__alert *al = a->store.v[i];
-            if (al->state == WG__FIRING || al->resolved) {
-                wg__dispatch_route(&a->disp, al, now_ns);
+            if ((al->state == WG__FIRING || al->resolved) &&
+                wg__dispatch_route(&a->disp, al, now_ns) != WG_OK) {
+                return WG_ENOMEM; /* still restored: routed again (idempotent) next tick */
             }
         }
         a->restored = 0;

@@ -175,7 +175,7 @@ static struct wg__group *group_new(struct wg__dispatch *d, const struct wg_route
     return g;
 }
 
-int wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al, int64_t now)
+enum wg_err wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al, int64_t now)
 {
     const struct wg_route *rs[MAX_MATCHED_ROUTES];
     char paths[MAX_MATCHED_ROUTES][64];
@@ -186,7 +186,7 @@ int wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al, int64_t now
         /* Compute the key first to find an existing group. */
         if (group_labels(rs[i], &al->labels, &tmp.glabels) != WG_OK) {
             wg__labels_clear(&tmp.glabels);
-            return -1;
+            return WG_ENOMEM;
         }
         wg_buf_init(&key, 0);
         wg_buf_addf(&key, "%s:%s:", paths[i], rs[i]->receiver);
@@ -204,7 +204,7 @@ int wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al, int64_t now
             }
             g = group_new(d, rs[i], paths[i], &al->labels, now);
             if (!g) {
-                return -1;
+                return WG_ENOMEM;
             }
         }
         size_t j = 0;
@@ -218,7 +218,7 @@ int wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al, int64_t now
             size_t nc = g->cap ? g->cap * 2 : 4;
             struct wg__alert **nv = realloc(g->alerts, nc * sizeof(*nv));
             if (!nv) {
-                return -1;
+                return WG_ENOMEM;
             }
             g->alerts = nv;
             g->cap = nc;
@@ -226,7 +226,7 @@ int wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al, int64_t now
         g->alerts[g->n++] = al;
         al->refs++;
     }
-    return 0;
+    return WG_OK;
 }
 
 static int eq_labels(const struct wg__alert *a, const struct wg__alert *b, char **names, size_t n)

@@ -135,7 +135,8 @@ struct wg__undo {
 };
 
 /* Put a firing or resolved alert into the groups of every route it matches. */
-int wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al, int64_t now);
+enum wg_err wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al,
+                               int64_t now) WG_NODISCARD;
 /* Flush due groups, calling emit for each notification to send. */
 void wg__dispatch_tick(struct wg__dispatch *d, const struct wg__store *st, int64_t now,
                        wg__emit_fn emit, void *ctx);
@@ -224,8 +225,9 @@ struct wg__job {
 
 struct wg__deliver;
 /* Opens its own connection to the database (WAL: the worker writes while ticks write). */
-int wg__deliver_new(const struct wg_alert_config *cfg, const char *state_dir, int synchronous,
-                    int start_thread, struct wg__deliver **out, char *err, size_t errlen);
+enum wg_err wg__deliver_new(const struct wg_alert_config *cfg, const char *state_dir,
+                            int synchronous, int start_thread, struct wg__deliver **out, char *err,
+                            size_t errlen) WG_NODISCARD;
 /* Insert (in the caller's open transaction) a job row; returns its id, or -1. */
 int64_t wg__outbox_insert(sqlite3 *db, const char *receiver, const struct wg__deliver_req *req,
                           int64_t now);
@@ -235,7 +237,8 @@ void wg__deliver_count_dead(struct wg__deliver *dv, int rcv);
 size_t wg__deliver_wait(struct wg__deliver *dv, int64_t deadline_mono);
 /* Hand committed jobs to the worker (takes ownership of the list). */
 void wg__deliver_submit(struct wg__deliver *dv, struct wg__job *jobs);
-int wg__deliver_load(struct wg__deliver *dv); /* restore pending rows after a restart */
+enum wg_err
+wg__deliver_load(struct wg__deliver *dv) WG_NODISCARD; /* restore pending rows after a restart */
 size_t wg__deliver_pending(struct wg__deliver *dv);
 /* The worker's failed records of outcomes, and whether the last one failed. Thread-safe. */
 uint64_t wg__deliver_store_errors(const struct wg__deliver *dv);

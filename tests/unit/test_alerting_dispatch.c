@@ -96,7 +96,7 @@ static struct wg__alert *set(struct world *w, const char *labels, int breach, in
     }
     wg__labels_clear(&ls);
     if (wg__alert_step(al, breach, t)) {
-        wg__dispatch_route(&w->d, al, t);
+        assert_int_equal(wg__dispatch_route(&w->d, al, t), WG_OK);
     }
     return al;
 }
