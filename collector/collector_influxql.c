@@ -235,7 +235,7 @@ static enum wg_err cell_add(struct iq *p, enum tok t, const char *s, size_t n)
         }
         break;
     case T_STRING:
-        if (is_time && (wg__json_fast_time(&p->tcache, s, n, &v->u.time) == 0 ||
+        if (is_time && (wg__json_fast_time(&p->tcache, s, n, &v->u.time) == WG_OK ||
                         wg_time_parse(s, n, &v->u.time) == WG_OK)) {
             v->t = WG_V_TIME;
             break;

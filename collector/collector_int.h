@@ -60,11 +60,12 @@ int wg__json_escape(const char *s, size_t n, size_t *used, char out[4]);
  * NULL on success). WG_EPARSE: bad escape; WG_ENOMEM / WG_ETOOBIG: b's append failed. */
 enum wg_err wg__json_unescape(struct wg_buf *b, const char *s, size_t n) WG_NODISCARD;
 /* The common time shape "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" into ns, with the day cached in c
- * across calls (most rows of a series share it). -1: another shape (use wg_time_parse). */
+ * across calls (most rows of a series share it). WG_EINVAL: another shape (use wg_time_parse). */
 struct wg__time_cache {
     char date[10];
     int64_t base;
 };
-int wg__json_fast_time(struct wg__time_cache *c, const char *s, size_t n, int64_t *out);
+enum wg_err wg__json_fast_time(struct wg__time_cache *c, const char *s, size_t n,
+                               int64_t *out) WG_NODISCARD;
 
 #endif

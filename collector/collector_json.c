@@ -229,24 +229,24 @@ static inline int dig2(const char *s, int *out)
 
 /* The common time shape "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" with the day cached across rows (most
  * rows of a series share it); anything else goes to wg_time_parse. */
-int wg__json_fast_time(struct wg__time_cache *p, const char *s, size_t n, int64_t *out)
+enum wg_err wg__json_fast_time(struct wg__time_cache *p, const char *s, size_t n, int64_t *out)
 {
     int h, m, sec;
     int64_t frac = 0;
     if (n < 20 || n > 30 || s[n - 1] != 'Z' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
         dig2(s + 11, &h) || dig2(s + 14, &m) || dig2(s + 17, &sec) || h > 23 || m > 59 ||
         sec > 60) {
-        return -1;
+        return WG_EINVAL;
     }
     if (n > 20) {
         if (s[19] != '.' || n == 21) {
-            return -1;
+            return WG_EINVAL;
         }
         int nd = 0;
         for (size_t i = 20; i < n - 1; i++, nd++) {
             unsigned d = (unsigned)(s[i] - '0');
             if (d > 9) {
-                return -1;
+                return WG_EINVAL;
             }
             frac = frac * 10 + d;
         }
@@ -254,7 +254,7 @@ int wg__json_fast_time(struct wg__time_cache *p, const char *s, size_t n, int64_
                                         100000, 1000000, 10000000, 100000000, 1000000000};
         frac *= scale[9 - nd];
     } else if (s[19] != 'Z') {
-        return -1;
+        return WG_EINVAL;
     }
     if (memcmp(s, p->date, 10) != 0) {
         char day[20];
@@ -263,10 +263,10 @@ int wg__json_fast_time(struct wg__time_cache *p, const char *s, size_t n, int64_
         if (wg_time_parse(day, 20, &p->base) != WG_OK || p->base > INT64_MAX / 2 ||
             p->base < INT64_MIN / 2) {
             p->date[0] = '\0';
-            return -1;
+            return WG_EINVAL;
         }
         memcpy(p->date, s, 10);
     }
     *out = p->base + (int64_t)(h * 3600 + m * 60 + sec) * WG_NS_PER_SEC + frac;
-    return 0;
+    return WG_OK;
 }
