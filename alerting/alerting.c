@@ -75,7 +75,7 @@ enum wg_err wg_alerting_new(const struct wg_alert_config *acfg, const char *stat
         return WG_ENOMEM;
     }
     int lost = 0;
-    if (wg__db_open_checked(state_dir, sync, 1, &a->db, &lost, err, errlen) != 0) {
+    if (wg__db_open_checked(state_dir, sync, 1, &a->db, &lost, err, errlen) != WG_OK) {
         free(a->db_path);
         free(a);
         return WG_EIO;
@@ -84,9 +84,9 @@ enum wg_err wg_alerting_new(const struct wg_alert_config *acfg, const char *stat
         atomic_fetch_add(&a->store_errors, 1); /* an emptied store is an error, said and counted */
     }
     a->sil = wg__silence_store_wrap(a->db);
-    if (!a->sil || wg__db_load_alerts(a->db, &a->store) != 0 ||
-        wg__db_load_logs(a->db, &a->disp.orphans, &a->disp.norphans) != 0 ||
-        wg__db_load_silences(a->db, &a->disp.silences) != 0) {
+    if (!a->sil || wg__db_load_alerts(a->db, &a->store) != WG_OK ||
+        wg__db_load_logs(a->db, &a->disp.orphans, &a->disp.norphans) != WG_OK ||
+        wg__db_load_silences(a->db, &a->disp.silences) != WG_OK) {
         snprintf(err, errlen, "cannot restore alerting state: %s", sqlite3_errmsg(a->db));
         wg_alerting_free(a);
         return WG_EIO;
@@ -97,8 +97,12 @@ enum wg_err wg_alerting_new(const struct wg_alert_config *acfg, const char *stat
     a->restored = a->store.n > 0;
     a->data_version = data_version(a->db);
     if (wg__deliver_new(acfg, state_dir, sync, !(opts && opts->no_worker), &a->dv, err, errlen) !=
-            0 ||
-        wg__deliver_load(a->dv) != 0) {
+        WG_OK) {
+        wg_alerting_free(a);
+        return WG_EIO;
+    }
+    if (wg__deliver_load(a->dv) != WG_OK) {
+        snprintf(err, errlen, "cannot restore the pending notifications from %s", a->db_path);
         wg_alerting_free(a);
         return WG_EIO;
     }
@@ -278,7 +282,7 @@ enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
         }
         if (!al) {
             al = wg__store_add(&a->store, fp);
-            if (!al || wg__labels_copy(&al->labels, ev->labels, ev->nlabels) != 0) {
+            if (!al || wg__labels_copy(&al->labels, ev->labels, ev->nlabels) != WG_OK) {
                 return WG_ENOMEM;
             }
             al->scope = wg_strdup(sc);
@@ -287,16 +291,19 @@ enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
             al->keep_ns = event ? 0 : mr ? mr->keep_firing_for_ns : m->keep_firing_for_ns;
         }
         wg__labels_clear(&al->ann); /* the latest annotations win */
-        wg__labels_copy(&al->ann, ev->annotations, ev->nannotations);
+        if (wg__labels_copy(&al->ann, ev->annotations, ev->nannotations) != WG_OK) {
+            return WG_ENOMEM;
+        }
         al->seen = 1;
-        if (wg__alert_step(al, breach, now_ns) && wg__dispatch_route(&a->disp, al, now_ns) != 0) {
+        if (wg__alert_step(al, breach, now_ns) &&
+            wg__dispatch_route(&a->disp, al, now_ns) != WG_OK) {
             return WG_ENOMEM;
         }
     }
     for (size_t i = 0; i < a->store.n; i++) {
         struct wg__alert *al = a->store.v[i];
         if (!al->seen && strcmp(al->scope ? al->scope : "", sc) == 0 &&
-            wg__alert_step(al, 0, now_ns) && wg__dispatch_route(&a->disp, al, now_ns) != 0) {
+            wg__alert_step(al, 0, now_ns) && wg__dispatch_route(&a->disp, al, now_ns) != WG_OK) {
             return WG_ENOMEM;
         }
     }
@@ -417,26 +424,26 @@ static void discard_jobs(struct wg_alerting *a)
 }
 
 /* Write what changed (alerts, logs, removed groups) in the open transaction; 0 or -1. */
-static int write_state(struct wg_alerting *a)
+static enum wg_err write_state(struct wg_alerting *a)
 {
-    int bad = 0;
-    for (size_t i = 0; i < a->store.n && !bad; i++) {
+    enum wg_err rc = WG_OK;
+    for (size_t i = 0; i < a->store.n && rc == WG_OK; i++) {
         struct wg__alert *al = a->store.v[i];
         if (al->state == WG__INACTIVE && al->refs == 0) {
-            bad |= al->stored ? wg__db_delete_alert(a->db, al->fp) : 0;
+            rc = al->stored ? wg__db_delete_alert(a->db, al->fp) : WG_OK;
         } else if (al->dirty) {
-            bad |= wg__db_save_alert(a->db, al);
+            rc = wg__db_save_alert(a->db, al);
         }
     }
-    for (size_t i = 0; i < a->disp.ngroups && !bad; i++) {
+    for (size_t i = 0; i < a->disp.ngroups && rc == WG_OK; i++) {
         if (a->disp.groups[i]->log_dirty) {
-            bad |= wg__db_save_group(a->db, a->disp.groups[i]);
+            rc = wg__db_save_group(a->db, a->disp.groups[i]);
         }
     }
-    for (size_t i = 0; i < a->disp.ndead && !bad; i++) {
-        bad |= wg__db_delete_group(a->db, a->disp.dead[i]->key);
+    for (size_t i = 0; i < a->disp.ndead && rc == WG_OK; i++) {
+        rc = wg__db_delete_group(a->db, a->disp.dead[i]->key);
     }
-    return bad ? -1 : 0;
+    return rc;
 }
 
 /* The memory side of a commit that went through: written alerts are clean, the inactive
@@ -471,7 +478,7 @@ static enum wg_err commit(struct wg_alerting *a, int64_t now)
         /* A big tick: the last outbox rows go out before the (many) states are written. */
         chunk_commit(a);
     }
-    if (a->tick_bad || write_state(a) != 0 || wg__db_commit(a->db) != SQLITE_OK) {
+    if (a->tick_bad || write_state(a) != WG_OK || wg__db_commit(a->db) != SQLITE_OK) {
         wg__db_rollback(a->db);
         discard_jobs(a);
         wg__dispatch_settle(&a->disp, 0);
@@ -493,8 +500,9 @@ enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns)
     if (a->restored) {
         for (size_t i = 0; i < a->store.n; i++) {
             struct wg__alert *al = a->store.v[i];
-            if (al->state == WG__FIRING || al->resolved) {
-                wg__dispatch_route(&a->disp, al, now_ns);
+            if ((al->state == WG__FIRING || al->resolved) &&
+                wg__dispatch_route(&a->disp, al, now_ns) != WG_OK) {
+                return WG_ENOMEM; /* still restored: routed again (idempotent) next tick */
             }
         }
         a->restored = 0;
@@ -502,8 +510,12 @@ enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns)
     clock_sync(a, now_ns);
     int64_t dv = data_version(a->db);
     if (dv != a->data_version) { /* another process (the CLI) changed silences */
-        wg__db_load_silences(a->db, &a->disp.silences);
-        a->data_version = dv;
+        if (wg__db_load_silences(a->db, &a->disp.silences) == WG_OK) {
+            a->data_version = dv;
+        } else { /* data_version kept: read again next tick */
+            wg_log(WG_LOG_ERROR, "alerting: cannot read the silences from %s: %s", a->db_path,
+                   sqlite3_errmsg(a->db));
+        }
     }
     if (wg__db_begin(a->db) != SQLITE_OK) {
         store_failed(a, now_ns, "cannot begin a transaction");
@@ -535,9 +547,13 @@ enum wg_err wg_alerting_test(struct wg_alerting *a, const char *receiver, int64_
     struct wg__alert al = {0};
     struct wg__group g = {0};
     struct wg__alert *sel[1] = {&al};
-    wg__labels_set(&al.labels, "alertname", "WavegateTest");
-    wg__labels_set(&al.labels, "severity", "info");
-    wg__labels_set(&al.ann, "summary", "test notification from wavegate");
+    enum wg_err rc = WG_EIO;
+    if (wg__labels_set(&al.labels, "alertname", "WavegateTest") != WG_OK ||
+        wg__labels_set(&al.labels, "severity", "info") != WG_OK ||
+        wg__labels_set(&al.ann, "summary", "test notification from wavegate") != WG_OK) {
+        rc = WG_ENOMEM;
+        goto out;
+    }
     al.fp = wg_alerting_fingerprint(al.labels.v, al.labels.n);
     snprintf(al.fps, sizeof(al.fps), "%016llx", (unsigned long long)al.fp);
     al.state = WG__FIRING;
@@ -545,12 +561,12 @@ enum wg_err wg_alerting_test(struct wg_alerting *a, const char *receiver, int64_
     g.key = wg_asprintf("test:%s:{}", r->name);
     g.rcv = r;
     struct wg__notif nt = {r, &g, "test", sel, 1, 1, now_ns};
-    enum wg_err rc = WG_EIO;
     if (g.key && wg__db_begin(a->db) == SQLITE_OK) {
         a->tick_bad = 0;
         emit(a, &nt);
         rc = commit(a, now_ns);
     }
+out:
     free(g.key);
     wg__labels_clear(&al.labels);
     wg__labels_clear(&al.ann);

@@ -117,9 +117,9 @@ struct wg_silence_store *wg_alerting_silences(struct wg_alerting *a);
 /* Prometheus-compatible fingerprint: FNV-1a 64 over sorted name\xff value\xff. */
 uint64_t wg_alerting_fingerprint(const struct wg_label *labels, size_t n);
 /* Standard Webhooks signature "v1,<base64>" of "<id>.<ts>.<body>" keyed by a whsec_ secret.
- * Returns 0, or -1 for a malformed secret. out needs 64 bytes. */
-int wg_alerting_sign(const char *secret, const char *id, int64_t ts_sec, const char *body,
-                     size_t body_len, char *out, size_t outlen);
+ * Returns WG_OK, or WG_EINVAL for a malformed secret (WG_ENOMEM: no HMAC). out needs 64 bytes. */
+enum wg_err wg_alerting_sign(const char *secret, const char *id, int64_t ts_sec, const char *body,
+                             size_t body_len, char *out, size_t outlen) WG_NODISCARD;
 
 /* ---- for whoever maps its results onto observations (gate/gate_observe.c) ---------------- */
 
@@ -127,12 +127,13 @@ int wg_alerting_sign(const char *secret, const char *id, int64_t ts_sec, const c
 #define WG_ALERTING_EVENT_KEY "@event"
 
 /* A label set being built: sorted by key, unique keys; set replaces or adds (copies k and v),
- * returns 0 or -1 (out of memory). clear frees and empties it (NULL-safe). */
+ * returns WG_OK or WG_ENOMEM. clear frees and empties it (NULL-safe). */
 struct wg_alert_labels {
     struct wg_label *v;
     size_t n;
 };
-int wg_alert_labels_set(struct wg_alert_labels *ls, const char *k, const char *v);
+enum wg_err wg_alert_labels_set(struct wg_alert_labels *ls, const char *k,
+                                const char *v) WG_NODISCARD;
 void wg_alert_labels_clear(struct wg_alert_labels *ls);
 
 /* The handle's alerting config (borrowed, as given to wg_alerting_new). */

@@ -168,7 +168,7 @@ static int build_headers(struct xfer *x, const struct wg_receiver *r)
         char sig[128];
         int64_t ts = wg_now_ns() / WG_NS_PER_SEC;
         if (!secret || wg_alerting_sign(secret, x->job->req.idem, ts, x->job->req.body,
-                                        strlen(x->job->req.body), sig, sizeof(sig)) != 0) {
+                                        strlen(x->job->req.body), sig, sizeof(sig)) != WG_OK) {
             wg_log(WG_LOG_ERROR, "alerting: receiver %s: secret %s missing or malformed", r->name,
                    r->secret_env);
             return -1;
@@ -603,13 +603,15 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int wg__deliver_new(const struct wg_alert_config *cfg, const char *state_dir, int synchronous,
-                    int start_thread, struct wg__deliver **out, char *err, size_t errlen)
+enum wg_err wg__deliver_new(const struct wg_alert_config *cfg, const char *state_dir,
+                            int synchronous, int start_thread, struct wg__deliver **out, char *err,
+                            size_t errlen)
 {
     struct wg__deliver *dv = calloc(1, sizeof(*dv));
     *out = NULL;
     if (!dv) {
-        return -1;
+        snprintf(err, errlen, "out of memory");
+        return WG_ENOMEM;
     }
     dv->cfg = cfg;
     pthread_mutex_init(&dv->mu, NULL);
@@ -619,9 +621,15 @@ int wg__deliver_new(const struct wg_alert_config *cfg, const char *state_dir, in
     dv->pump = wg_http_pump_new(256);
     /* Outcomes at most at NORMAL: see ops_commit. Accepting stays at the caller's level. */
     int osync = synchronous < 1 ? synchronous : 1;
-    if (!dv->q || !dv->pump || wg__db_open(state_dir, osync, &dv->db, err, errlen) != 0) {
+    if (!dv->q || !dv->pump) {
+        snprintf(err, errlen, "out of memory");
         wg__deliver_free(dv);
-        return -1;
+        return WG_ENOMEM;
+    }
+    enum wg_err rc = wg__db_open(state_dir, osync, &dv->db, err, errlen);
+    if (rc != WG_OK) {
+        wg__deliver_free(dv);
+        return rc;
     }
     sqlite3_wal_hook(dv->db, wal_hook, dv);
     int64_t now = wg_mono_ns();
@@ -633,12 +641,12 @@ int wg__deliver_new(const struct wg_alert_config *cfg, const char *state_dir, in
         if (pthread_create(&dv->thr, NULL, worker, dv) != 0) {
             snprintf(err, errlen, "cannot start the delivery thread");
             wg__deliver_free(dv);
-            return -1;
+            return WG_EIO;
         }
         dv->started = 1;
     }
     *out = dv;
-    return 0;
+    return WG_OK;
 }
 
 static int rcv_index(const struct wg_alert_config *cfg, const char *name)
@@ -651,7 +659,7 @@ static int rcv_index(const struct wg_alert_config *cfg, const char *name)
     return -1;
 }
 
-int wg__deliver_load(struct wg__deliver *dv)
+enum wg_err wg__deliver_load(struct wg__deliver *dv)
 {
     sqlite3_stmt *st = NULL;
     struct wg__job *head = NULL, **tail = &head;
@@ -684,7 +692,7 @@ int wg__deliver_load(struct wg__deliver *dv)
     }
     sqlite3_finalize(st);
     wg__deliver_submit(dv, head);
-    return rc == SQLITE_OK ? 0 : -1;
+    return rc == SQLITE_OK ? WG_OK : WG_EIO;
 }
 
 void wg__deliver_submit(struct wg__deliver *dv, struct wg__job *jobs)

@@ -106,6 +106,22 @@ void wg__group_free(struct wg__group *g)
     free(g);
 }
 
+/* The labels of r's group for an alert's label set ls: all of them, or r's group_by ones. */
+static enum wg_err group_labels(const struct wg_route *r, const struct wg__labels *ls,
+                                struct wg__labels *out)
+{
+    if (r->group_by_all) {
+        return wg__labels_copy(out, ls->v, ls->n);
+    }
+    for (size_t i = 0; i < r->ngroup_by; i++) {
+        const char *v = wg__labels_get(ls, r->group_by[i]);
+        if (v && wg__labels_set(out, r->group_by[i], v) != WG_OK) {
+            return WG_ENOMEM;
+        }
+    }
+    return WG_OK;
+}
+
 static struct wg__group *group_new(struct wg__dispatch *d, const struct wg_route *r,
                                    const char *path, const struct wg__labels *ls, int64_t now)
 {
@@ -114,15 +130,9 @@ static struct wg__group *group_new(struct wg__dispatch *d, const struct wg_route
     if (!g) {
         return NULL;
     }
-    if (r->group_by_all) {
-        wg__labels_copy(&g->glabels, ls->v, ls->n);
-    } else {
-        for (size_t i = 0; i < r->ngroup_by; i++) {
-            const char *v = wg__labels_get(ls, r->group_by[i]);
-            if (v) {
-                wg__labels_set(&g->glabels, r->group_by[i], v);
-            }
-        }
+    if (group_labels(r, ls, &g->glabels) != WG_OK) {
+        wg__group_free(g);
+        return NULL;
     }
     wg_buf_init(&key, 0);
     wg_buf_addf(&key, "%s:%s:", path, r->receiver);
@@ -165,7 +175,7 @@ static struct wg__group *group_new(struct wg__dispatch *d, const struct wg_route
     return g;
 }
 
-int wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al, int64_t now)
+enum wg_err wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al, int64_t now)
 {
     const struct wg_route *rs[MAX_MATCHED_ROUTES];
     char paths[MAX_MATCHED_ROUTES][64];
@@ -174,15 +184,9 @@ int wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al, int64_t now
         struct wg__group tmp = {0};
         struct wg_buf key;
         /* Compute the key first to find an existing group. */
-        if (rs[i]->group_by_all) {
-            wg__labels_copy(&tmp.glabels, al->labels.v, al->labels.n);
-        } else {
-            for (size_t k = 0; k < rs[i]->ngroup_by; k++) {
-                const char *v = wg__labels_get(&al->labels, rs[i]->group_by[k]);
-                if (v) {
-                    wg__labels_set(&tmp.glabels, rs[i]->group_by[k], v);
-                }
-            }
+        if (group_labels(rs[i], &al->labels, &tmp.glabels) != WG_OK) {
+            wg__labels_clear(&tmp.glabels);
+            return WG_ENOMEM;
         }
         wg_buf_init(&key, 0);
         wg_buf_addf(&key, "%s:%s:", paths[i], rs[i]->receiver);
@@ -200,7 +204,7 @@ int wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al, int64_t now
             }
             g = group_new(d, rs[i], paths[i], &al->labels, now);
             if (!g) {
-                return -1;
+                return WG_ENOMEM;
             }
         }
         size_t j = 0;
@@ -214,7 +218,7 @@ int wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al, int64_t now
             size_t nc = g->cap ? g->cap * 2 : 4;
             struct wg__alert **nv = realloc(g->alerts, nc * sizeof(*nv));
             if (!nv) {
-                return -1;
+                return WG_ENOMEM;
             }
             g->alerts = nv;
             g->cap = nc;
@@ -222,7 +226,7 @@ int wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al, int64_t now
         g->alerts[g->n++] = al;
         al->refs++;
     }
-    return 0;
+    return WG_OK;
 }
 
 static int eq_labels(const struct wg__alert *a, const struct wg__alert *b, char **names, size_t n)

@@ -17,9 +17,11 @@ struct wg__labels {
     size_t n;
 };
 
-int wg__labels_set(struct wg__labels *ls, const char *k, const char *v); /* replace or add */
+enum wg_err wg__labels_set(struct wg__labels *ls, const char *k,
+                           const char *v) WG_NODISCARD; /* replace or add */
 const char *wg__labels_get(const struct wg__labels *ls, const char *k);
-int wg__labels_copy(struct wg__labels *dst, const struct wg_label *src, size_t n);
+enum wg_err wg__labels_copy(struct wg__labels *dst, const struct wg_label *src,
+                            size_t n) WG_NODISCARD;
 void wg__labels_clear(struct wg__labels *ls);
 int wg__matchers_match(const struct wg_matchers *ms, const struct wg__labels *ls);
 /* JSON object text of a label set; appends to b. */
@@ -133,7 +135,8 @@ struct wg__undo {
 };
 
 /* Put a firing or resolved alert into the groups of every route it matches. */
-int wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al, int64_t now);
+enum wg_err wg__dispatch_route(struct wg__dispatch *d, struct wg__alert *al,
+                               int64_t now) WG_NODISCARD;
 /* Flush due groups, calling emit for each notification to send. */
 void wg__dispatch_tick(struct wg__dispatch *d, const struct wg__store *st, int64_t now,
                        wg__emit_fn emit, void *ctx);
@@ -163,18 +166,20 @@ struct wg__deliver_req {
 enum wg_err wg__payload_render(const struct wg_alert_config *cfg, const struct wg__notif *nt,
                                const char *idem, struct wg__deliver_req *out) WG_NODISCARD;
 void wg__req_clear(struct wg__deliver_req *r);
-/* Template render: -1 when a referenced field is missing (caller falls back). */
-int wg__message_render(const char *tmpl, const struct wg__notif *nt, struct wg_buf *out);
+/* Template render: WG_EINVAL when a referenced field is missing (caller falls back). */
+enum wg_err wg__message_render(const char *tmpl, const struct wg__notif *nt,
+                               struct wg_buf *out) WG_NODISCARD;
 
 /* ---- persistence (alerting_store.c) ------------------------------------------------------ */
 
-int wg__db_open(const char *state_dir, int synchronous, sqlite3 **out, char *err, size_t errlen);
-/* wg__db_open, with check: PRAGMA quick_check first (a corrupt store is refused: -1 and an
- * error naming the file). Every open reports (logs) a store that turned up empty or missing
+enum wg_err wg__db_open(const char *state_dir, int synchronous, sqlite3 **out, char *err,
+                        size_t errlen) WG_NODISCARD;
+/* wg__db_open, with check: PRAGMA quick_check first (a corrupt store is refused: an error code and
+ * an error naming the file). Every open reports (logs) a store that turned up empty or missing
  * where the marker file says one was in use; *lost (may be NULL) is then 1. */
-int wg__db_open_checked(const char *state_dir, int synchronous, int check, sqlite3 **out, int *lost,
-                        char *err, size_t errlen);
-int wg__db_exec(sqlite3 *db, const char *sql);
+enum wg_err wg__db_open_checked(const char *state_dir, int synchronous, int check, sqlite3 **out,
+                                int *lost, char *err, size_t errlen) WG_NODISCARD;
+enum wg_err wg__db_exec(sqlite3 *db, const char *sql) WG_NODISCARD;
 /* Transactions without logging (callers count failures and say them once): BEGIN IMMEDIATE
  * and COMMIT return the SQLite code; a failed COMMIT is rolled back. wg__db_rollback rolls back
  * only a transaction that is still open (a failed COMMIT or statement may have ended it). */
@@ -188,14 +193,14 @@ void wg__db_close(sqlite3 *db);
 /* wait: on a locked database retry for up to about 5 s (the default after wg__db_open);
  * 0: fail at once with SQLITE_BUSY. */
 void wg__db_busy_wait(sqlite3 *db, int wait);
-int wg__db_save_alert(sqlite3 *db, const struct wg__alert *al);
-int wg__db_delete_alert(sqlite3 *db, uint64_t fp);
-int wg__db_save_group(sqlite3 *db, const struct wg__group *g);
-int wg__db_delete_group(sqlite3 *db, const char *key);
-int wg__db_load_alerts(sqlite3 *db, struct wg__store *st);
+enum wg_err wg__db_save_alert(sqlite3 *db, const struct wg__alert *al) WG_NODISCARD;
+enum wg_err wg__db_delete_alert(sqlite3 *db, uint64_t fp) WG_NODISCARD;
+enum wg_err wg__db_save_group(sqlite3 *db, const struct wg__group *g) WG_NODISCARD;
+enum wg_err wg__db_delete_group(sqlite3 *db, const char *key) WG_NODISCARD;
+enum wg_err wg__db_load_alerts(sqlite3 *db, struct wg__store *st) WG_NODISCARD;
 /* Loads the notification logs into a caller-freed list of groups (route/rcv unset). */
-int wg__db_load_logs(sqlite3 *db, struct wg__group ***out, size_t *n);
-int wg__db_load_silences(sqlite3 *db, struct wg__silence_set *ss);
+enum wg_err wg__db_load_logs(sqlite3 *db, struct wg__group ***out, size_t *n) WG_NODISCARD;
+enum wg_err wg__db_load_silences(sqlite3 *db, struct wg__silence_set *ss) WG_NODISCARD;
 struct wg_silence_store *wg__silence_store_wrap(sqlite3 *db);
 void wg__silence_set_clear(struct wg__silence_set *ss);
 
@@ -220,8 +225,9 @@ struct wg__job {
 
 struct wg__deliver;
 /* Opens its own connection to the database (WAL: the worker writes while ticks write). */
-int wg__deliver_new(const struct wg_alert_config *cfg, const char *state_dir, int synchronous,
-                    int start_thread, struct wg__deliver **out, char *err, size_t errlen);
+enum wg_err wg__deliver_new(const struct wg_alert_config *cfg, const char *state_dir,
+                            int synchronous, int start_thread, struct wg__deliver **out, char *err,
+                            size_t errlen) WG_NODISCARD;
 /* Insert (in the caller's open transaction) a job row; returns its id, or -1. */
 int64_t wg__outbox_insert(sqlite3 *db, const char *receiver, const struct wg__deliver_req *req,
                           int64_t now);
@@ -231,7 +237,8 @@ void wg__deliver_count_dead(struct wg__deliver *dv, int rcv);
 size_t wg__deliver_wait(struct wg__deliver *dv, int64_t deadline_mono);
 /* Hand committed jobs to the worker (takes ownership of the list). */
 void wg__deliver_submit(struct wg__deliver *dv, struct wg__job *jobs);
-int wg__deliver_load(struct wg__deliver *dv); /* restore pending rows after a restart */
+enum wg_err
+wg__deliver_load(struct wg__deliver *dv) WG_NODISCARD; /* restore pending rows after a restart */
 size_t wg__deliver_pending(struct wg__deliver *dv);
 /* The worker's failed records of outcomes, and whether the last one failed. Thread-safe. */
 uint64_t wg__deliver_store_errors(const struct wg__deliver *dv);

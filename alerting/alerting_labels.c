@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-int wg__labels_set(struct wg__labels *ls, const char *k, const char *v)
+enum wg_err wg__labels_set(struct wg__labels *ls, const char *k, const char *v)
 {
     size_t i = 0;
     if (!k || !v) {
-        return -1;
+        return WG_ENOMEM;
     }
     while (i < ls->n && strcmp(ls->v[i].key, k) < 0) {
         i++;
@@ -22,22 +22,22 @@ int wg__labels_set(struct wg__labels *ls, const char *k, const char *v)
     if (i < ls->n && strcmp(ls->v[i].key, k) == 0) {
         char *nv = wg_strdup(v);
         if (!nv) {
-            return -1;
+            return WG_ENOMEM;
         }
         free(ls->v[i].value);
         ls->v[i].value = nv;
-        return 0;
+        return WG_OK;
     }
     struct wg_label *nv = realloc(ls->v, (ls->n + 1) * sizeof(*nv));
     if (!nv) {
-        return -1;
+        return WG_ENOMEM;
     }
     ls->v = nv;
     memmove(&ls->v[i + 1], &ls->v[i], (ls->n - i) * sizeof(*nv));
     ls->v[i].key = wg_strdup(k);
     ls->v[i].value = wg_strdup(v);
     ls->n++;
-    return ls->v[i].key && ls->v[i].value ? 0 : -1;
+    return ls->v[i].key && ls->v[i].value ? WG_OK : WG_ENOMEM;
 }
 
 const char *wg__labels_get(const struct wg__labels *ls, const char *k)
@@ -50,11 +50,12 @@ const char *wg__labels_get(const struct wg__labels *ls, const char *k)
     return NULL;
 }
 
-int wg__labels_copy(struct wg__labels *dst, const struct wg_label *src, size_t n)
+enum wg_err wg__labels_copy(struct wg__labels *dst, const struct wg_label *src, size_t n)
 {
-    int rc = 0;
+    enum wg_err rc = WG_OK;
     for (size_t i = 0; i < n; i++) {
-        rc |= wg__labels_set(dst, src[i].key, src[i].value);
+        enum wg_err e = wg__labels_set(dst, src[i].key, src[i].value);
+        rc = rc == WG_OK ? e : rc;
     }
     return rc;
 }
@@ -200,26 +201,26 @@ void wg__sha256_hex(const void *p, size_t n, char *out)
     out[64] = '\0';
 }
 
-int wg_alerting_sign(const char *secret, const char *id, int64_t ts_sec, const char *body,
-                     size_t body_len, char *out, size_t outlen)
+enum wg_err wg_alerting_sign(const char *secret, const char *id, int64_t ts_sec, const char *body,
+                             size_t body_len, char *out, size_t outlen)
 {
     unsigned char key[256], mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
     const char *b64 = secret;
-    int rc = -1;
+    enum wg_err rc = WG_ENOMEM;
     if (!secret || !id || outlen < 64) {
-        return -1;
+        return WG_EINVAL;
     }
     if (strncmp(b64, "whsec_", 6) == 0) {
         b64 += 6;
     }
     size_t bl = strlen(b64);
     if (bl == 0 || bl % 4 != 0 || bl / 4 * 3 > sizeof(key)) {
-        return -1;
+        return WG_EINVAL;
     }
     int kl = EVP_DecodeBlock(key, (const unsigned char *)b64, (int)bl);
     if (kl < 0) {
-        return -1;
+        return WG_EINVAL;
     }
     /* EVP_DecodeBlock counts padding bytes as zeros; drop them. */
     for (size_t i = bl; i > 0 && b64[i - 1] == '='; i--) {
@@ -228,7 +229,7 @@ int wg_alerting_sign(const char *secret, const char *id, int64_t ts_sec, const c
     char prefix[160];
     int pl = snprintf(prefix, sizeof(prefix), "%s.%lld.", id, (long long)ts_sec);
     if (pl < 0 || (size_t)pl >= sizeof(prefix)) {
-        return -1;
+        return WG_EINVAL;
     }
     EVP_MAC *macalg = EVP_MAC_fetch(NULL, "HMAC", NULL);
     EVP_MAC_CTX *mctx = macalg ? EVP_MAC_CTX_new(macalg) : NULL;
@@ -244,7 +245,7 @@ int wg_alerting_sign(const char *secret, const char *id, int64_t ts_sec, const c
     maclen = (unsigned int)ml;
     memcpy(out, "v1,", 3);
     EVP_EncodeBlock((unsigned char *)out + 3, mac, (int)maclen);
-    rc = 0;
+    rc = WG_OK;
 out:
     EVP_MAC_CTX_free(mctx);
     EVP_MAC_free(macalg);
@@ -253,10 +254,10 @@ out:
 
 /* ---- the public label-set builder (alerting.h), the same sorted set ---------------------- */
 
-int wg_alert_labels_set(struct wg_alert_labels *ls, const char *k, const char *v)
+enum wg_err wg_alert_labels_set(struct wg_alert_labels *ls, const char *k, const char *v)
 {
     struct wg__labels t = {ls->v, ls->n};
-    int rc = wg__labels_set(&t, k, v);
+    enum wg_err rc = wg__labels_set(&t, k, v);
     ls->v = t.v;
     ls->n = t.n;
     return rc;

@@ -70,7 +70,7 @@ static int common_set(const struct wg__notif *nt, int ann, struct wg__labels *ou
             same = o && strcmp(o, first->v[k].value) == 0;
         }
         if (same) {
-            bad |= wg__labels_set(out, first->v[k].key, first->v[k].value) != 0;
+            bad |= wg__labels_set(out, first->v[k].key, first->v[k].value) != WG_OK;
         }
     }
     return bad ? -1 : 0;
@@ -81,7 +81,7 @@ static const char *status_of(const struct wg__notif *nt)
     return nt->nfiring ? "firing" : "resolved";
 }
 
-int wg__message_render(const char *t, const struct wg__notif *nt, struct wg_buf *out)
+enum wg_err wg__message_render(const char *t, const struct wg__notif *nt, struct wg_buf *out)
 {
     const char *p = t;
     while (*p) {
@@ -93,7 +93,7 @@ int wg__message_render(const char *t, const struct wg__notif *nt, struct wg_buf 
         wg_buf_add(out, p, (size_t)(s - p));
         const char *e = strstr(s + 2, "}}");
         if (!e) {
-            return -1;
+            return WG_EINVAL;
         }
         const char *a = s + 2, *b = e;
         while (a < b && *a == ' ') {
@@ -125,12 +125,12 @@ int wg__message_render(const char *t, const struct wg__notif *nt, struct wg_buf 
             v = common_label(nt, f + 7);
         }
         if (!v) {
-            return -1; /* the caller sends the plain fallback instead */
+            return WG_EINVAL; /* the caller sends the plain fallback instead */
         }
         wg_buf_adds(out, v);
         p = e + 2;
     }
-    return 0;
+    return WG_OK;
 }
 
 static char *default_title(const struct wg__notif *nt)
@@ -183,7 +183,7 @@ static char *render(const char *tmpl, const struct wg__notif *nt, int text)
     if (tmpl) {
         struct wg_buf b;
         wg_buf_init(&b, 64 * 1024);
-        if (wg__message_render(tmpl, nt, &b) == 0) {
+        if (wg__message_render(tmpl, nt, &b) == WG_OK) {
             return take_capped(&b);
         }
         if (wg_buf_err(&b) == WG_ENOMEM) {

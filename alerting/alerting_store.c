@@ -32,7 +32,7 @@ static const char *const MIGRATIONS[] = {
     " ends_at INTEGER, updated_at INTEGER, created_by TEXT, comment TEXT);",
 };
 
-int wg__db_exec(sqlite3 *db, const char *sql)
+enum wg_err wg__db_exec(sqlite3 *db, const char *sql)
 {
     char *msg = NULL;
     int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
@@ -40,7 +40,7 @@ int wg__db_exec(sqlite3 *db, const char *sql)
         wg_log(WG_LOG_ERROR, "alerting: sqlite: %s", msg ? msg : sqlite3_errstr(rc));
     }
     sqlite3_free(msg);
-    return rc == SQLITE_OK ? 0 : -1;
+    return rc == SQLITE_OK ? WG_OK : WG_EIO;
 }
 
 int wg__db_begin(sqlite3 *db)
@@ -97,8 +97,8 @@ static void marker_write(const char *mpath, int64_t now)
     }
 }
 
-int wg__db_open_checked(const char *state_dir, int synchronous, int check, sqlite3 **out, int *lost,
-                        char *err, size_t errlen)
+enum wg_err wg__db_open_checked(const char *state_dir, int synchronous, int check, sqlite3 **out,
+                                int *lost, char *err, size_t errlen)
 {
     struct stat sb;
     int fresh = 0;
@@ -112,7 +112,7 @@ int wg__db_open_checked(const char *state_dir, int synchronous, int check, sqlit
         snprintf(err, errlen, "out of memory");
         free(path);
         free(mpath);
-        return -1;
+        return WG_ENOMEM;
     }
     int existed = stat(path, &sb) == 0;
     long long size = existed ? (long long)sb.st_size : -1;
@@ -127,8 +127,8 @@ int wg__db_open_checked(const char *state_dir, int synchronous, int check, sqlit
         .nmigrations = (int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])),
         .fresh = &fresh,
     };
-    int rc = wg_store_open(&o, out, err, errlen) == WG_OK ? 0 : -1;
-    if (rc == 0 && fresh && marked) {
+    enum wg_err rc = wg_store_open(&o, out, err, errlen);
+    if (rc == WG_OK && fresh && marked) {
         wg_log(WG_LOG_ERROR,
                "alerting: %s %s, but %s says a store was in use here: the alert states, "
                "notification log, silences and pending notifications it held are lost; "
@@ -142,7 +142,7 @@ int wg__db_open_checked(const char *state_dir, int synchronous, int check, sqlit
             *lost = 1;
         }
     }
-    if (rc == 0 && !marked) {
+    if (rc == WG_OK && !marked) {
         marker_write(mpath, wg_now_ns());
     }
     free(path);
@@ -150,7 +150,8 @@ int wg__db_open_checked(const char *state_dir, int synchronous, int check, sqlit
     return rc;
 }
 
-int wg__db_open(const char *state_dir, int synchronous, sqlite3 **out, char *err, size_t errlen)
+enum wg_err wg__db_open(const char *state_dir, int synchronous, sqlite3 **out, char *err,
+                        size_t errlen)
 {
     return wg__db_open_checked(state_dir, synchronous, 0, out, NULL, err, errlen);
 }
@@ -163,18 +164,20 @@ static char *labels_text(const struct wg__labels *ls)
     return wg_buf_take(&b);
 }
 
-static void labels_parse(const char *s, struct wg__labels *ls)
+static enum wg_err labels_parse(const char *s, struct wg__labels *ls)
 {
+    enum wg_err rc = WG_OK;
     cJSON *j = s ? cJSON_Parse(s) : NULL;
-    for (cJSON *it = j ? j->child : NULL; it; it = it->next) {
+    for (cJSON *it = j ? j->child : NULL; it && rc == WG_OK; it = it->next) {
         if (cJSON_IsString(it)) {
-            wg__labels_set(ls, it->string, it->valuestring);
+            rc = wg__labels_set(ls, it->string, it->valuestring);
         }
     }
     cJSON_Delete(j);
+    return rc;
 }
 
-int wg__db_save_alert(sqlite3 *db, const struct wg__alert *al)
+enum wg_err wg__db_save_alert(sqlite3 *db, const struct wg__alert *al)
 {
     char *l = labels_text(&al->labels), *a = labels_text(&al->ann);
     sqlite3_stmt *st =
@@ -198,10 +201,10 @@ int wg__db_save_alert(sqlite3 *db, const struct wg__alert *al)
     sqlite3_reset(st);
     free(l);
     free(a);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return rc == SQLITE_DONE ? WG_OK : WG_EIO;
 }
 
-int wg__db_delete_alert(sqlite3 *db, uint64_t fp)
+enum wg_err wg__db_delete_alert(sqlite3 *db, uint64_t fp)
 {
     char fps[17];
     snprintf(fps, sizeof(fps), "%016llx", (unsigned long long)fp);
@@ -212,10 +215,10 @@ int wg__db_delete_alert(sqlite3 *db, uint64_t fp)
         rc = sqlite3_step(st);
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return rc == SQLITE_DONE ? WG_OK : WG_EIO;
 }
 
-int wg__db_load_alerts(sqlite3 *db, struct wg__store *s)
+enum wg_err wg__db_load_alerts(sqlite3 *db, struct wg__store *s)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db,
@@ -231,8 +234,11 @@ int wg__db_load_alerts(sqlite3 *db, struct wg__store *s)
             break;
         }
         al->scope = wg_strdup((const char *)sqlite3_column_text(st, 1));
-        labels_parse((const char *)sqlite3_column_text(st, 2), &al->labels);
-        labels_parse((const char *)sqlite3_column_text(st, 3), &al->ann);
+        if (labels_parse((const char *)sqlite3_column_text(st, 2), &al->labels) != WG_OK ||
+            labels_parse((const char *)sqlite3_column_text(st, 3), &al->ann) != WG_OK) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
         al->state = (enum wg__astate)sqlite3_column_int(st, 4);
         al->resolved = sqlite3_column_int(st, 5);
         al->active_since = sqlite3_column_int64(st, 6);
@@ -243,7 +249,7 @@ int wg__db_load_alerts(sqlite3 *db, struct wg__store *s)
         al->keep_ns = sqlite3_column_int64(st, 11);
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_OK ? 0 : -1;
+    return rc == SQLITE_OK ? WG_OK : WG_EIO;
 }
 
 static char *fps_text(const uint64_t *v, size_t n)
@@ -273,7 +279,7 @@ static uint64_t *fps_parse(const char *s, size_t *n)
     return v;
 }
 
-int wg__db_save_group(sqlite3 *db, const struct wg__group *g)
+enum wg_err wg__db_save_group(sqlite3 *db, const struct wg__group *g)
 {
     char *f = fps_text(g->log_firing, g->nlog_firing);
     char *r = fps_text(g->log_resolved, g->nlog_resolved);
@@ -289,10 +295,10 @@ int wg__db_save_group(sqlite3 *db, const struct wg__group *g)
     sqlite3_reset(st);
     free(f);
     free(r);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return rc == SQLITE_DONE ? WG_OK : WG_EIO;
 }
 
-int wg__db_delete_group(sqlite3 *db, const char *key)
+enum wg_err wg__db_delete_group(sqlite3 *db, const char *key)
 {
     sqlite3_stmt *st = wg__db_stmt(db, "DELETE FROM nflog WHERE gkey=?");
     int rc = st ? SQLITE_OK : SQLITE_ERROR;
@@ -301,10 +307,10 @@ int wg__db_delete_group(sqlite3 *db, const char *key)
         rc = sqlite3_step(st);
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return rc == SQLITE_DONE ? WG_OK : WG_EIO;
 }
 
-int wg__db_load_logs(sqlite3 *db, struct wg__group ***out, size_t *n)
+enum wg_err wg__db_load_logs(sqlite3 *db, struct wg__group ***out, size_t *n)
 {
     sqlite3_stmt *st = NULL;
     size_t cap = 0;
@@ -335,7 +341,7 @@ int wg__db_load_logs(sqlite3 *db, struct wg__group ***out, size_t *n)
         (*out)[(*n)++] = g;
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_OK ? 0 : -1;
+    return rc == SQLITE_OK ? WG_OK : WG_EIO;
 }
 
 /* ---- silences ---------------------------------------------------------------------------- */
@@ -401,7 +407,7 @@ static int matchers_from_json(const cJSON *arr, struct wg_matchers *ms, char *er
         enum wg_match_op op =
             re ? (isneq ? WG_MATCH_NRE : WG_MATCH_RE) : (isneq ? WG_MATCH_NE : WG_MATCH_EQ);
         if (!cJSON_IsString(n) || !cJSON_IsString(v) ||
-            wg_matcher_init(&ms->v[ms->n], n->valuestring, op, v->valuestring, err, el) != 0) {
+            wg_matcher_init(&ms->v[ms->n], n->valuestring, op, v->valuestring, err, el) != WG_OK) {
             if (!cJSON_IsString(n) || !cJSON_IsString(v)) {
                 snprintf(err, el, "each matcher needs string name and value");
             }
@@ -462,7 +468,7 @@ enum wg_err wg_silence_store_open(const char *state_dir, struct wg_silence_store
     if (!s) {
         return WG_ENOMEM;
     }
-    if (wg__db_open(state_dir, 2, &s->db, err, errlen) != 0) {
+    if (wg__db_open(state_dir, 2, &s->db, err, errlen) != WG_OK) {
         free(s);
         return WG_EIO;
     }
@@ -543,7 +549,7 @@ enum wg_err wg_silence_expire(struct wg_silence_store *stq, const char *id, int6
     return sqlite3_changes(stq->db) > 0 ? WG_OK : WG_ENOTFOUND;
 }
 
-int wg__db_load_silences(sqlite3 *db, struct wg__silence_set *ss)
+enum wg_err wg__db_load_silences(sqlite3 *db, struct wg__silence_set *ss)
 {
     sqlite3_stmt *st = NULL;
     char err[128];
@@ -575,7 +581,7 @@ int wg__db_load_silences(sqlite3 *db, struct wg__silence_set *ss)
         ss->n++;
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_OK ? 0 : -1;
+    return rc == SQLITE_OK ? WG_OK : WG_EIO;
 }
 
 char *wg_silence_list_json(struct wg_silence_store *stq, int64_t now_ns)
@@ -583,7 +589,7 @@ char *wg_silence_list_json(struct wg_silence_store *stq, int64_t now_ns)
     struct wg__silence_set ss = {0};
     struct wg_buf b;
     char t1[48], t2[48], t3[48];
-    if (wg__db_load_silences(stq->db, &ss) != 0) {
+    if (wg__db_load_silences(stq->db, &ss) != WG_OK) {
         wg__silence_set_clear(&ss);
         return NULL;
     }

@@ -288,7 +288,8 @@ static int silence_add(int argc, char **argv, struct wg_silence_store *st)
         } else if (i + 1 < argc &&
                    (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "--state-dir") == 0)) {
             i++;
-        } else if (wg_matcher_parse(argv[i], &s.matchers.v[s.matchers.n], err, sizeof(err)) == 0) {
+        } else if (wg_matcher_parse(argv[i], &s.matchers.v[s.matchers.n], err, sizeof(err)) ==
+                   WG_OK) {
             s.matchers.n++;
         } else {
             fprintf(stderr, "wavegate: %s\n", err);

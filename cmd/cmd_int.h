@@ -18,8 +18,8 @@
 #define WG_CMD_EXTRA {"serve", wg_cmd_serve}, {"alert", wg_cmd_alert}, {"silence", wg_cmd_silence},
 
 int wg__cmd_usage(const char *text, int code);
-/* RFC3339, unix seconds, or "now". 0 on success. */
-int wg__cmd_parse_time(const char *s, int64_t *out);
+/* RFC3339, unix seconds, or "now". WG_OK, or WG_EINVAL (malformed). */
+enum wg_err wg__cmd_parse_time(const char *s, int64_t *out) WG_NODISCARD;
 /* Loads and validates; prints every diagnostic to stderr. NULL with *exit_code = 78 on error. */
 struct wg_config *wg__cmd_load_config(const char *path, int *exit_code);
 /* `wavegate query`: returns the exit code. */

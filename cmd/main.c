@@ -77,22 +77,22 @@ int wg__cmd_usage(const char *text, int code)
     return code;
 }
 
-int wg__cmd_parse_time(const char *s, int64_t *out)
+enum wg_err wg__cmd_parse_time(const char *s, int64_t *out)
 {
     if (strcmp(s, "now") == 0) {
         *out = wg_now_ns();
-        return 0;
+        return WG_OK;
     }
     char *end = NULL;
     if (s[0] >= '0' && s[0] <= '9' && strchr(s, '-') == NULL) {
         long long secs = strtoll(s, &end, 10);
         if (*end == '\0' && secs > 0 && secs < INT64_MAX / WG_NS_PER_SEC) {
             *out = (int64_t)secs * WG_NS_PER_SEC;
-            return 0;
+            return WG_OK;
         }
-        return -1;
+        return WG_EINVAL;
     }
-    return wg_time_parse(s, strlen(s), out) == WG_OK ? 0 : -1;
+    return wg_time_parse(s, strlen(s), out);
 }
 
 struct wg_config *wg__cmd_load_config(const char *path, int *exit_code)
@@ -320,7 +320,7 @@ static int parse_opts(int argc, char **argv, const struct cmd_spec *cs, struct o
                 }
                 o->dts = nd;
                 nd[o->ndts].target = NULL;
-                if (eq == optarg || wg__cmd_parse_time(eq + 1, &nd[o->ndts].ns) != 0) {
+                if (eq == optarg || wg__cmd_parse_time(eq + 1, &nd[o->ndts].ns) != WG_OK) {
                     fprintf(stderr, "wavegate: --deploy-time: want RFC3339 or TARGET=RFC3339: %s\n",
                             optarg);
                     return WG_EXIT_USAGE;
@@ -333,7 +333,7 @@ static int parse_opts(int argc, char **argv, const struct cmd_spec *cs, struct o
             }
             /* fall through */
         case OPT_NOW:
-            if (wg__cmd_parse_time(optarg, c == OPT_DEPLOY ? &o->deploy_ns : &o->now_ns) != 0) {
+            if (wg__cmd_parse_time(optarg, c == OPT_DEPLOY ? &o->deploy_ns : &o->now_ns) != WG_OK) {
                 fprintf(stderr, "wavegate: --%s: not an RFC3339 time: %s\n",
                         c == OPT_DEPLOY ? "deploy-time" : "now", optarg);
                 return WG_EXIT_USAGE;
@@ -635,7 +635,8 @@ static int cmd_history(int argc, char **argv)
     const char *dir = o.state_dir ? o.state_dir : cfg->state_dir;
     const char *feat = o.nfeatures ? o.features[0] : NULL;
     if (strcmp(sub, "list") == 0) {
-        code = wg_gate_history_list(dir, feat, o.rule, o.wave, stdout) ? WG_EXIT_ERROR : 0;
+        enum wg_err rc = wg_gate_history_list(dir, feat, o.rule, o.wave, stdout);
+        code = rc == WG_OK || rc == WG_ENOTFOUND ? 0 : WG_EXIT_ERROR; /* none yet: said so */
         goto out;
     }
     if (!o.id && !feat) {
@@ -644,7 +645,8 @@ static int cmd_history(int argc, char **argv)
         goto out;
     }
     long changed = 0;
-    if (wg_gate_history_invalidate(dir, o.id, feat, o.rule, o.wave, &changed) != 0) {
+    enum wg_err rc = wg_gate_history_invalidate(dir, o.id, feat, o.rule, o.wave, &changed);
+    if (rc != WG_OK && rc != WG_ENOTFOUND) { /* no store yet: nothing to invalidate */
         code = WG_EXIT_ERROR;
         goto out;
     }

@@ -557,7 +557,7 @@ static enum wg_err on_data(struct fx *p)
             }
             continue;
         }
-        if (wg__fx_convert(c->t, s, l, v) != 0) {
+        if (wg__fx_convert(c->t, s, l, v) != WG_OK) {
             return fail(p, WG_EPARSE, "record %zu: column %s: bad %s value \"%.64s\"", p->nrec,
                         p->cols[j].name, wg__fx_ctype_name(c->t), s);
         }

@@ -163,53 +163,53 @@ const char *wg__fx_ctype_name(enum wg__fx_ctype t)
     }
 }
 
-/* Convert one non-empty raw cell (NUL-terminated at s[n]). Returns -1 when malformed. */
-int wg__fx_convert(enum wg__fx_ctype t, const char *s, size_t n, struct wg_value *v)
+/* Convert one non-empty raw cell (NUL-terminated at s[n]). WG_EPARSE when malformed. */
+enum wg_err wg__fx_convert(enum wg__fx_ctype t, const char *s, size_t n, struct wg_value *v)
 {
     v->s = NULL;
     switch (t) {
     case WG__CT_LONG:
         v->t = WG_V_INT;
-        return parse_i64(s, n, &v->u.i);
+        return parse_i64(s, n, &v->u.i) == 0 ? WG_OK : WG_EPARSE;
     case WG__CT_ULONG:
         v->t = WG_V_UINT;
-        return parse_u64(s, n, &v->u.u);
+        return parse_u64(s, n, &v->u.u) == 0 ? WG_OK : WG_EPARSE;
     case WG__CT_DOUBLE:
         v->t = WG_V_FLOAT;
-        return parse_double(s, n, &v->u.f);
+        return parse_double(s, n, &v->u.f) == 0 ? WG_OK : WG_EPARSE;
     case WG__CT_BOOL:
         v->t = WG_V_BOOL;
         if (n == 4 && memcmp(s, "true", 4) == 0) {
             v->u.b = 1;
-            return 0;
+            return WG_OK;
         }
         if (n == 5 && memcmp(s, "false", 5) == 0) {
             v->u.b = 0;
-            return 0;
+            return WG_OK;
         }
-        return -1;
+        return WG_EPARSE;
     case WG__CT_TIME:
         v->t = WG_V_TIME;
-        return parse_time(s, n, &v->u.time);
+        return parse_time(s, n, &v->u.time) == 0 ? WG_OK : WG_EPARSE;
     case WG__CT_GUESS_NUM:
         /* no #datatype: a number when it parses as one, else the text */
         v->t = WG_V_INT;
         if (parse_i64(s, n, &v->u.i) == 0) {
-            return 0;
+            return WG_OK;
         }
         v->t = WG_V_UINT;
         if (parse_u64(s, n, &v->u.u) == 0) {
-            return 0;
+            return WG_OK;
         }
         v->t = WG_V_FLOAT;
         if (parse_double(s, n, &v->u.f) == 0) {
-            return 0;
+            return WG_OK;
         }
         break;
     case WG__CT_GUESS_TIME:
         v->t = WG_V_TIME;
         if (parse_time(s, n, &v->u.time) == 0) {
-            return 0;
+            return WG_OK;
         }
         break;
     default:
@@ -217,7 +217,7 @@ int wg__fx_convert(enum wg__fx_ctype t, const char *s, size_t n, struct wg_value
     }
     v->t = WG_V_STRING;
     v->s = (char *)s;
-    return 0;
+    return WG_OK;
 }
 
 enum wg__fx_ctype wg__fx_ctype_of(const char *dt)

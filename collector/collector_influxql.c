@@ -226,7 +226,7 @@ static enum wg_err cell_add(struct iq *p, enum tok t, const char *s, size_t n)
         v->u.b = t == T_TRUE;
         break;
     case T_NUMBER:
-        if (wg__json_number(s, n, v)) {
+        if (wg__json_number(s, n, v) != WG_OK) {
             return fail(p, WG_EPARSE, "malformed number '%.*s'", (int)(n < 40 ? n : 40), s);
         }
         if (is_time && v->t == WG_V_INT) {
@@ -235,7 +235,7 @@ static enum wg_err cell_add(struct iq *p, enum tok t, const char *s, size_t n)
         }
         break;
     case T_STRING:
-        if (is_time && (wg__json_fast_time(&p->tcache, s, n, &v->u.time) == 0 ||
+        if (is_time && (wg__json_fast_time(&p->tcache, s, n, &v->u.time) == WG_OK ||
                         wg_time_parse(s, n, &v->u.time) == WG_OK)) {
             v->t = WG_V_TIME;
             break;
@@ -409,7 +409,7 @@ static enum wg_err sem_scalar(struct iq *p, enum tok t, const char *s, size_t n)
         }
         if (p->key == K_STATEMENT_ID && p->ctx[p->depth - 1] == X_RESULT) {
             struct wg_value v;
-            if (t != T_NUMBER || wg__json_number(s, n, &v) != 0 || v.t != WG_V_INT) {
+            if (t != T_NUMBER || wg__json_number(s, n, &v) != WG_OK || v.t != WG_V_INT) {
                 return fail(p, WG_EPARSE, "statement_id is not an integer");
             }
             p->stmt = v.u.i;
@@ -481,8 +481,12 @@ static enum wg_err tok_string(struct iq *p, const char *s, const char *e, int ha
     const char *str = s + 1;
     size_t n = (size_t)(e - s) - 2;
     if (has_bs) {
-        if (wg__json_unescape(&p->scratch, str, n)) {
+        enum wg_err rc = wg__json_unescape(&p->scratch, str, n);
+        if (rc == WG_EPARSE) {
             return fail(p, WG_EPARSE, "malformed JSON string escape");
+        }
+        if (rc != WG_OK) {
+            return fail(p, rc, "cannot decode a JSON string: %s", wg_strerror(rc));
         }
         str = p->scratch.p;
         n = p->scratch.len;

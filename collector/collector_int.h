@@ -42,27 +42,30 @@ enum wg__fx_ctype {
 
 enum wg__fx_ctype wg__fx_ctype_of(const char *datatype);
 const char *wg__fx_ctype_name(enum wg__fx_ctype t);
-/* A field's n bytes as type t into v (strings point into s). 0, or -1 when it is not one. */
-int wg__fx_convert(enum wg__fx_ctype t, const char *s, size_t n, struct wg_value *v);
+/* A field's n bytes as type t into v (strings point into s). WG_OK, or WG_EPARSE when it is
+ * not one. */
+enum wg_err wg__fx_convert(enum wg__fx_ctype t, const char *s, size_t n,
+                           struct wg_value *v) WG_NODISCARD;
 
 /* ---- JSON pieces shared by the InfluxQL and JSON Lines readers (collector_json.c) ------- */
 
-/* A JSON number literal (n bytes, syntax checked or not: -1 on bad syntax) into v: INT, UINT
- * above INT64_MAX, or FLOAT. */
-int wg__json_number(const char *s, size_t n, struct wg_value *v);
+/* A JSON number literal (n bytes, syntax checked or not: WG_EPARSE on bad syntax) into v:
+ * INT, UINT above INT64_MAX, or FLOAT. */
+enum wg_err wg__json_number(const char *s, size_t n, struct wg_value *v) WG_NODISCARD;
 /* Decode the escape that follows a backslash: s points past the backslash, n bytes remain.
  * Writes 1-4 UTF-8 bytes to out and returns their count, with *used the input bytes taken
  * (a \uD83D\uDE00 pair is one character; a lone surrogate becomes U+FFFD). -1: malformed. */
 int wg__json_escape(const char *s, size_t n, size_t *used, char out[4]);
 /* Unescape the body of a JSON string (between the quotes) into b (NUL-terminated, b->p never
- * NULL on success). -1: bad escape or ENOMEM. */
-int wg__json_unescape(struct wg_buf *b, const char *s, size_t n);
+ * NULL on success). WG_EPARSE: bad escape; WG_ENOMEM / WG_ETOOBIG: b's append failed. */
+enum wg_err wg__json_unescape(struct wg_buf *b, const char *s, size_t n) WG_NODISCARD;
 /* The common time shape "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" into ns, with the day cached in c
- * across calls (most rows of a series share it). -1: another shape (use wg_time_parse). */
+ * across calls (most rows of a series share it). WG_EINVAL: another shape (use wg_time_parse). */
 struct wg__time_cache {
     char date[10];
     int64_t base;
 };
-int wg__json_fast_time(struct wg__time_cache *c, const char *s, size_t n, int64_t *out);
+enum wg_err wg__json_fast_time(struct wg__time_cache *c, const char *s, size_t n,
+                               int64_t *out) WG_NODISCARD;
 
 #endif

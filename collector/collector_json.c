@@ -85,7 +85,7 @@ static const double pow10tab[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
 
 /* Integral → INT (or UINT above INT64_MAX, exact), else FLOAT. Floats take the exact fast path
  * (mantissa < 2^53, |exp10| <= 22) or strtod. */
-int wg__json_number(const char *s, size_t n, struct wg_value *v)
+enum wg_err wg__json_number(const char *s, size_t n, struct wg_value *v)
 {
     const char *q = s, *e = s + n;
     int neg = 0, integral = 1, inexact = 0;
@@ -96,10 +96,10 @@ int wg__json_number(const char *s, size_t n, struct wg_value *v)
         q++;
     }
     if (q == e || *q < '0' || *q > '9') {
-        return -1;
+        return WG_EPARSE;
     }
     if (*q == '0' && q + 1 < e && q[1] >= '0' && q[1] <= '9') {
-        return -1;
+        return WG_EPARSE;
     }
     for (; q < e && *q >= '0' && *q <= '9'; q++) {
         unsigned d = (unsigned)(*q - '0');
@@ -114,7 +114,7 @@ int wg__json_number(const char *s, size_t n, struct wg_value *v)
         integral = 0;
         q++;
         if (q == e || *q < '0' || *q > '9') {
-            return -1;
+            return WG_EPARSE;
         }
         for (; q < e && *q >= '0' && *q <= '9'; q++) {
             unsigned d = (unsigned)(*q - '0');
@@ -136,7 +136,7 @@ int wg__json_number(const char *s, size_t n, struct wg_value *v)
             q++;
         }
         if (q == e || *q < '0' || *q > '9') {
-            return -1;
+            return WG_EPARSE;
         }
         for (; q < e && *q >= '0' && *q <= '9'; q++) {
             if (ev < 100000) {
@@ -146,23 +146,23 @@ int wg__json_number(const char *s, size_t n, struct wg_value *v)
         exp10 += eneg ? -ev : ev;
     }
     if (q != e) {
-        return -1;
+        return WG_EPARSE;
     }
     if (integral && !inexact) {
         if (neg) {
             if (m <= (uint64_t)INT64_MAX + 1) {
                 v->t = WG_V_INT;
                 v->u.i = m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)m;
-                return 0;
+                return WG_OK;
             }
         } else if (m <= (uint64_t)INT64_MAX) {
             v->t = WG_V_INT;
             v->u.i = (int64_t)m;
-            return 0;
+            return WG_OK;
         } else {
             v->t = WG_V_UINT;
             v->u.u = m;
-            return 0;
+            return WG_OK;
         }
     }
     v->t = WG_V_FLOAT;
@@ -170,14 +170,14 @@ int wg__json_number(const char *s, size_t n, struct wg_value *v)
         double d = (double)m;
         d = exp10 < 0 ? d / pow10tab[-exp10] : d * pow10tab[exp10];
         v->u.f = neg ? -d : d;
-        return 0;
+        return WG_OK;
     }
     char tmp[128];
     char *heap = NULL, *t = tmp;
     if (n >= sizeof(tmp)) {
         heap = wg_strndup(s, n);
         if (!heap) {
-            return -1;
+            return WG_EPARSE;
         }
         t = heap;
     } else {
@@ -186,20 +186,21 @@ int wg__json_number(const char *s, size_t n, struct wg_value *v)
     }
     v->u.f = strtod(t, NULL);
     free(heap);
-    return 0;
+    return WG_OK;
 }
 
 /* ---- strings and times (the InfluxQL reader's) ------------------------------------------- */
 
-int wg__json_unescape(struct wg_buf *b, const char *s, size_t n)
+enum wg_err wg__json_unescape(struct wg_buf *b, const char *s, size_t n)
 {
     const char *e = s + n;
     wg_buf_reset(b);
     while (s < e) {
         const char *bs = memchr(s, '\\', (size_t)(e - s));
         size_t plain = bs ? (size_t)(bs - s) : (size_t)(e - s);
-        if (plain && wg_buf_add(b, s, plain)) {
-            return -1;
+        enum wg_err rc = plain ? wg_buf_add(b, s, plain) : WG_OK;
+        if (rc != WG_OK) {
+            return rc;
         }
         if (!bs) {
             break;
@@ -207,12 +208,16 @@ int wg__json_unescape(struct wg_buf *b, const char *s, size_t n)
         char u[4];
         size_t used;
         int k = wg__json_escape(bs + 1, (size_t)(e - bs - 1), &used, u);
-        if (k < 0 || wg_buf_add(b, u, (size_t)k)) {
-            return -1;
+        if (k < 0) {
+            return WG_EPARSE;
+        }
+        rc = wg_buf_add(b, u, (size_t)k);
+        if (rc != WG_OK) {
+            return rc;
         }
         s = bs + 1 + used;
     }
-    return wg_buf_add(b, "", 0) ? -1 : 0; /* makes b->p non-NULL */
+    return wg_buf_add(b, "", 0); /* makes b->p non-NULL */
 }
 
 static inline int dig2(const char *s, int *out)
@@ -224,24 +229,24 @@ static inline int dig2(const char *s, int *out)
 
 /* The common time shape "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" with the day cached across rows (most
  * rows of a series share it); anything else goes to wg_time_parse. */
-int wg__json_fast_time(struct wg__time_cache *p, const char *s, size_t n, int64_t *out)
+enum wg_err wg__json_fast_time(struct wg__time_cache *p, const char *s, size_t n, int64_t *out)
 {
     int h, m, sec;
     int64_t frac = 0;
     if (n < 20 || n > 30 || s[n - 1] != 'Z' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
         dig2(s + 11, &h) || dig2(s + 14, &m) || dig2(s + 17, &sec) || h > 23 || m > 59 ||
         sec > 60) {
-        return -1;
+        return WG_EINVAL;
     }
     if (n > 20) {
         if (s[19] != '.' || n == 21) {
-            return -1;
+            return WG_EINVAL;
         }
         int nd = 0;
         for (size_t i = 20; i < n - 1; i++, nd++) {
             unsigned d = (unsigned)(s[i] - '0');
             if (d > 9) {
-                return -1;
+                return WG_EINVAL;
             }
             frac = frac * 10 + d;
         }
@@ -249,7 +254,7 @@ int wg__json_fast_time(struct wg__time_cache *p, const char *s, size_t n, int64_
                                         100000, 1000000, 10000000, 100000000, 1000000000};
         frac *= scale[9 - nd];
     } else if (s[19] != 'Z') {
-        return -1;
+        return WG_EINVAL;
     }
     if (memcmp(s, p->date, 10) != 0) {
         char day[20];
@@ -258,10 +263,10 @@ int wg__json_fast_time(struct wg__time_cache *p, const char *s, size_t n, int64_
         if (wg_time_parse(day, 20, &p->base) != WG_OK || p->base > INT64_MAX / 2 ||
             p->base < INT64_MIN / 2) {
             p->date[0] = '\0';
-            return -1;
+            return WG_EINVAL;
         }
         memcpy(p->date, s, 10);
     }
     *out = p->base + (int64_t)(h * 3600 + m * 60 + sec) * WG_NS_PER_SEC + frac;
-    return 0;
+    return WG_OK;
 }

@@ -401,7 +401,7 @@ static enum wg_err cell(struct jl *p, const struct jl_pair *pr, const char *col,
         v->s = (char *)pr->val;
         return WG_OK;
     default: /* JV_INT, JV_FLOAT: exact when integral and within 64 bits */
-        if (wg__json_number(pr->val, pr->vlen, v) != 0) {
+        if (wg__json_number(pr->val, pr->vlen, v) != WG_OK) {
             return fail(p, WG_EPARSE, "bad number \"%.64s\"", pr->val);
         }
         if (is_time && v->t == WG_V_INT) {

@@ -104,8 +104,9 @@ long wg_buf_test_fail_alloc(long n);
 
 /* ---- files ------------------------------------------------------------------------------ */
 
-/* Create dir and its missing parents with mode 0700. 0, or -1 with errno. */
-int wg_mkdirs(const char *dir);
+/* Create dir and its missing parents with mode 0700. WG_OK, or WG_EIO (WG_EINVAL for a bad
+ * name) with errno set for the message. */
+enum wg_err wg_mkdirs(const char *dir) WG_NODISCARD;
 
 /* ---- time: int64 nanoseconds since the Unix epoch, UTC ----------------------------------- */
 

@@ -8,19 +8,19 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int wg_mkdirs(const char *dir)
+enum wg_err wg_mkdirs(const char *dir)
 {
     char tmp[1024];
     if (!dir || !*dir || strlen(dir) >= sizeof(tmp)) {
         errno = EINVAL;
-        return -1;
+        return WG_EINVAL;
     }
     snprintf(tmp, sizeof(tmp), "%s", dir);
     for (char *p = tmp + 1; *p; p++) {
         if (*p == '/') {
             *p = '\0';
             if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
-                return -1;
+                return WG_EIO;
             }
             *p = '/';
         }

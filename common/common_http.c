@@ -41,12 +41,12 @@ static void global_init(void)
     g_init_rc = curl_global_init(CURL_GLOBAL_ALL);
 }
 
-int wg__http_multi_init(struct wg__http_multi *m)
+enum wg_err wg__http_multi_init(struct wg__http_multi *m)
 {
     pthread_once(&g_once, global_init);
     memset(m, 0, sizeof(*m));
     m->multi = g_init_rc == CURLE_OK ? curl_multi_init() : NULL;
-    return m->multi ? 0 : -1;
+    return m->multi ? WG_OK : WG_ENOMEM;
 }
 
 void wg__http_multi_cleanup(struct wg__http_multi *m)
@@ -76,7 +76,7 @@ struct wg_http *wg_http_new(void)
     if (!h) {
         return NULL;
     }
-    if (wg__http_multi_init(&h->m) != 0) {
+    if (wg__http_multi_init(&h->m) != WG_OK) {
         free(h);
         return NULL;
     }
@@ -357,7 +357,8 @@ static int set_opts(struct slot *s, int64_t per_ns)
 
 /* Start an attempt of s->job on multi, limited to per_ns. -1 (job err and errmsg set) when it
  * could not be set up. */
-int wg__http_attempt_start(struct slot *s, struct wg__http_multi *m, int64_t per_ns, int64_t now)
+enum wg_err wg__http_attempt_start(struct slot *s, struct wg__http_multi *m, int64_t per_ns,
+                                   int64_t now)
 {
     struct wg_http_job *j = s->job;
     s->bytes = s->delivered = 0;
@@ -372,10 +373,10 @@ int wg__http_attempt_start(struct slot *s, struct wg__http_multi *m, int64_t per
         s->easy = NULL;
         j->err = WG_ENOMEM;
         snprintf(j->errmsg, sizeof(j->errmsg), "could not set up the request");
-        return -1;
+        return WG_ENOMEM;
     }
     s->started = now;
-    return 0;
+    return WG_OK;
 }
 
 /* The next slot whose attempt has finished on multi (with its result in *rc), or NULL. */
@@ -588,7 +589,7 @@ static void start_attempt(struct run *r, struct slot *s, int64_t now)
         }
         s->need_reset = 0;
     }
-    if (wg__http_attempt_start(s, &r->h->m, timeout < left ? timeout : left, now) != 0) {
+    if (wg__http_attempt_start(s, &r->h->m, timeout < left ? timeout : left, now) != WG_OK) {
         finish_job(r, s, now);
         return;
     }

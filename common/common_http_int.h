@@ -46,16 +46,17 @@ struct wg__http_multi {
     size_t nidle;
 };
 
-/* 0, or -1 (nothing to clean up). */
-int wg__http_multi_init(struct wg__http_multi *m);
+/* WG_OK, or WG_ENOMEM (nothing to clean up). */
+enum wg_err wg__http_multi_init(struct wg__http_multi *m) WG_NODISCARD;
 void wg__http_multi_cleanup(struct wg__http_multi *m);
 /* Reset the job's out fields before its first attempt. */
 void wg__http_job_init_out(struct wg_http_job *j);
 /* Build the slot's header list from the job. */
 enum wg_err wg__http_slot_headers(struct slot *s) WG_NODISCARD;
 /* Set up an easy handle (an idle one of m if any) for one attempt of per_ns and add it to m;
- * 0 or -1. */
-int wg__http_attempt_start(struct slot *s, struct wg__http_multi *m, int64_t per_ns, int64_t now);
+ * WG_OK, or WG_ENOMEM (also in the job's err and errmsg). */
+enum wg_err wg__http_attempt_start(struct slot *s, struct wg__http_multi *m, int64_t per_ns,
+                                   int64_t now) WG_NODISCARD;
 /* The next finished transfer of m and its CURLcode, or NULL. */
 struct slot *wg__http_next_done(struct wg__http_multi *m, CURLcode *rc);
 /* Map the attempt's end into the job (err, status, errmsg); nonzero when it may be retried. */

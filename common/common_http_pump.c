@@ -15,7 +15,7 @@ struct wg_http_pump *wg_http_pump_new(int max_connections)
     if (!p) {
         return NULL;
     }
-    if (wg__http_multi_init(&p->m) != 0) {
+    if (wg__http_multi_init(&p->m) != WG_OK) {
         free(p);
         return NULL;
     }
@@ -73,7 +73,7 @@ enum wg_err wg_http_pump_add(struct wg_http_pump *p, struct wg_http_job *j)
         s->job = j;
     }
     if (!s || wg__http_slot_headers(s) != WG_OK ||
-        wg__http_attempt_start(s, &p->m, per, now) != 0) {
+        wg__http_attempt_start(s, &p->m, per, now) != WG_OK) {
         if (s) {
             wg__http_slot_release(s, &p->m);
             free(s);

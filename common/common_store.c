@@ -204,7 +204,7 @@ enum wg_err wg_store_open(const struct wg_store_opts *o, sqlite3 **out, char *er
         if (stat(path, &st) != 0) {
             return WG_ENOTFOUND; /* absent: not an error, just nothing stored */
         }
-    } else if (wg_mkdirs(o->dir) != 0) {
+    } else if (wg_mkdirs(o->dir) != WG_OK) {
         snprintf(err, errlen, "cannot create state_dir %s: %s", o->dir, strerror(errno));
         return WG_EIO;
     }

@@ -118,11 +118,11 @@ static int dec_matchers(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
             bad |= wg__config_type_err(c, v, sub, "a string");
             continue;
         }
-        int rc = form == M_LIST ? wg_matcher_parse(v->str, &m, err, sizeof(err))
-                                : wg_matcher_init(&m, n->keys[i]->str,
-                                                  form == M_RE ? WG_MATCH_RE : WG_MATCH_EQ, v->str,
-                                                  err, sizeof(err));
-        if (rc != 0) {
+        enum wg_err rc = form == M_LIST ? wg_matcher_parse(v->str, &m, err, sizeof(err))
+                                        : wg_matcher_init(&m, n->keys[i]->str,
+                                                          form == M_RE ? WG_MATCH_RE : WG_MATCH_EQ,
+                                                          v->str, err, sizeof(err));
+        if (rc != WG_OK) {
             wg__config_err(c, v, sub, "bad matcher: %s", err);
             bad = 1;
             continue;
@@ -143,7 +143,7 @@ static int dec_template(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
     if (wg__config_dec_str(c, n, path, &t, NULL) != 0) {
         return -1;
     }
-    if (wg__config_message_check(t, &off, err, sizeof(err)) != 0) {
+    if (wg__config_message_check(t, &off, err, sizeof(err)) != WG_OK) {
         struct wg_pos pos;
         wg__config_scalar_pos(c->doc, n, off, &pos);
         wg__config_err_at(c, &pos, path, "bad template: %s", err);

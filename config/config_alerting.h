@@ -139,17 +139,19 @@ const struct wg_receiver *wg_alert_config_receiver(const struct wg_alert_config 
                                                    const char *name);
 
 /* Parse one matcher in Alertmanager's syntax: name="v", name!="v", name=~"re", name!~"re"
- * (quotes optional). 0 on success; -1 with a message in err. Free with wg_matcher_clear. */
-int wg_matcher_parse(const char *s, struct wg_matcher *out, char *err, size_t errlen);
-/* Build a matcher from parts (compiles the regex). 0 on success. */
-int wg_matcher_init(struct wg_matcher *m, const char *name, enum wg_match_op op, const char *value,
-                    char *err, size_t errlen);
+ * (quotes optional). WG_OK; WG_EINVAL with a message in err. Free with wg_matcher_clear. */
+enum wg_err wg_matcher_parse(const char *s, struct wg_matcher *out, char *err,
+                             size_t errlen) WG_NODISCARD;
+/* Build a matcher from parts (compiles the regex). WG_OK, or WG_EINVAL with a message. */
+enum wg_err wg_matcher_init(struct wg_matcher *m, const char *name, enum wg_match_op op,
+                            const char *value, char *err, size_t errlen) WG_NODISCARD;
 void wg_matcher_clear(struct wg_matcher *m);
 void wg_matchers_clear(struct wg_matchers *ms);
 
-/* Check a title/text template: 0 when valid, -1 with a message. Syntax: literal text with
+/* Check a title/text template: WG_OK when valid, WG_EINVAL with a message. Syntax: literal text
+ * with
  * {{ status }}, {{ receiver }}, {{ count }}, {{ alertname }}, {{ labels.NAME }},
  * {{ annotations.NAME }}, {{ group.NAME }}, {{ common.NAME }}. */
-int wg_config_message_check(const char *tmpl, char *err, size_t errlen);
+enum wg_err wg_config_message_check(const char *tmpl, char *err, size_t errlen) WG_NODISCARD;
 
 #endif

@@ -19,6 +19,7 @@ void wg__config_decode_monitor(struct wg__config_ctx *c, const struct wg__cfg_no
 void wg__config_free_alerting(struct wg_config *cfg);
 
 /* wg_config_message_check, also giving in *off the byte offset of the problem in tmpl. */
-int wg__config_message_check(const char *tmpl, size_t *off, char *err, size_t errlen);
+enum wg_err wg__config_message_check(const char *tmpl, size_t *off, char *err,
+                                     size_t errlen) WG_NODISCARD;
 
 #endif

@@ -183,8 +183,9 @@ int wg__config_dec_moved(struct wg__config_ctx *c, const struct wg__cfg_node *n,
 int wg__config_dec_wave_gate(struct wg__config_ctx *c, const struct wg__cfg_node *n,
                              const char *path, void *dst, const void *arg);
 
-/* Parse a plain decimal number, -?D+(.D+)?([eE][+-]?D+)?, finite. 0 or -1; no reporting. */
-int wg__config_parse_number(const char *s, double *out);
+/* Parse a plain decimal number, -?D+(.D+)?([eE][+-]?D+)?, finite. WG_OK or WG_EINVAL; no
+ * reporting. */
+enum wg_err wg__config_parse_number(const char *s, double *out) WG_NODISCARD;
 
 /* ---- top-level sections ------------------------------------------------------------------ */
 

@@ -253,19 +253,19 @@ static int number_syntax(const char *s)
     return s[i] == '\0';
 }
 
-int wg__config_parse_number(const char *s, double *out)
+enum wg_err wg__config_parse_number(const char *s, double *out)
 {
     char *end = NULL;
     if (!s || !number_syntax(s)) {
-        return -1;
+        return WG_EINVAL;
     }
     errno = 0;
     double v = strtod(s, &end);
     if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v)) {
-        return -1;
+        return WG_EINVAL;
     }
     *out = v;
-    return 0;
+    return WG_OK;
 }
 
 /* Why s is not a number, for the error message. */
@@ -288,7 +288,7 @@ int wg__config_dec_number(struct wg__config_ctx *c, const struct wg__cfg_node *n
     if (want_plain(c, n, path, "a number")) {
         return -1;
     }
-    if (wg__config_parse_number(n->str, &v)) {
+    if (wg__config_parse_number(n->str, &v) != WG_OK) {
         number_err(c, n, path, "a number");
         return -1;
     }
@@ -521,11 +521,11 @@ int wg__config_dec_limit(struct wg__config_ctx *c, const struct wg__cfg_node *n,
         }
         memcpy(num, n->str, n->len - 1);
         num[n->len - 1] = '\0';
-        if (wg__config_parse_number(num, &l.value)) {
+        if (wg__config_parse_number(num, &l.value) != WG_OK) {
             return wg__config_type_err(c, n, path, want);
         }
         l.percent = 1;
-    } else if (n->quoted || wg__config_parse_number(n->str, &l.value)) {
+    } else if (n->quoted || wg__config_parse_number(n->str, &l.value) != WG_OK) {
         return wg__config_type_err(c, n, path, want);
     }
     if (l.value < 0) {

@@ -10,13 +10,13 @@
 
 #define MAX_MATCHER_LEN 4096
 
-int wg_matcher_init(struct wg_matcher *m, const char *name, enum wg_match_op op, const char *value,
-                    char *err, size_t errlen)
+enum wg_err wg_matcher_init(struct wg_matcher *m, const char *name, enum wg_match_op op,
+                            const char *value, char *err, size_t errlen)
 {
     memset(m, 0, sizeof(*m));
     if (!name || !*name || !value || strlen(value) > MAX_MATCHER_LEN) {
         snprintf(err, errlen, "empty name or oversized value");
-        return -1;
+        return WG_EINVAL;
     }
     m->name = wg_strdup(name);
     m->value = wg_strdup(value);
@@ -24,7 +24,7 @@ int wg_matcher_init(struct wg_matcher *m, const char *name, enum wg_match_op op,
     if (!m->name || !m->value) {
         snprintf(err, errlen, "out of memory");
         wg_matcher_clear(m);
-        return -1;
+        return WG_ENOMEM;
     }
     if (op == WG_MATCH_RE || op == WG_MATCH_NRE) {
         char *pat = wg_asprintf("^(%s)$", value);
@@ -33,11 +33,11 @@ int wg_matcher_init(struct wg_matcher *m, const char *name, enum wg_match_op op,
         if (rc != 0) {
             snprintf(err, errlen, "bad regular expression '%s'", value);
             wg_matcher_clear(m);
-            return -1;
+            return WG_EINVAL;
         }
         m->has_re = 1;
     }
-    return 0;
+    return WG_OK;
 }
 
 static int is_name_char(char c)
@@ -45,14 +45,14 @@ static int is_name_char(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-int wg_matcher_parse(const char *s, struct wg_matcher *out, char *err, size_t errlen)
+enum wg_err wg_matcher_parse(const char *s, struct wg_matcher *out, char *err, size_t errlen)
 {
     const char *p = s, *ns, *ne;
     enum wg_match_op op;
     memset(out, 0, sizeof(*out));
     if (!s || strlen(s) > MAX_MATCHER_LEN) {
         snprintf(err, errlen, "matcher missing or too long");
-        return -1;
+        return WG_EINVAL;
     }
     while (*p == ' ') {
         p++;
@@ -67,7 +67,7 @@ int wg_matcher_parse(const char *s, struct wg_matcher *out, char *err, size_t er
     }
     if (ne == ns) {
         snprintf(err, errlen, "'%s': expected a label name", s);
-        return -1;
+        return WG_EINVAL;
     }
     if (p[0] == '=' && p[1] == '~') {
         op = WG_MATCH_RE;
@@ -83,7 +83,7 @@ int wg_matcher_parse(const char *s, struct wg_matcher *out, char *err, size_t er
         p += p[1] == '=' ? 2 : 1;
     } else {
         snprintf(err, errlen, "'%s': expected =, !=, =~ or !~", s);
-        return -1;
+        return WG_EINVAL;
     }
     while (*p == ' ') {
         p++;
@@ -110,7 +110,12 @@ int wg_matcher_parse(const char *s, struct wg_matcher *out, char *err, size_t er
         val = wg_strndup(p, vl);
     }
     char *name = wg_strndup(ns, (size_t)(ne - ns));
-    int rc = (val && name) ? wg_matcher_init(out, name, op, val, err, errlen) : -1;
+    enum wg_err rc = WG_ENOMEM;
+    if (val && name) {
+        rc = wg_matcher_init(out, name, op, val, err, errlen);
+    } else {
+        snprintf(err, errlen, "out of memory");
+    }
     free(val);
     free(name);
     return rc;
@@ -141,7 +146,7 @@ void wg_matchers_clear(struct wg_matchers *ms)
     }
 }
 
-int wg__config_message_check(const char *t, size_t *off, char *err, size_t errlen)
+enum wg_err wg__config_message_check(const char *t, size_t *off, char *err, size_t errlen)
 {
     static const char *const plain[] = {"status", "receiver", "count", "alertname", NULL};
     static const char *const dotted[] = {"labels.", "annotations.", "group.", "common.", NULL};
@@ -152,7 +157,7 @@ int wg__config_message_check(const char *t, size_t *off, char *err, size_t errle
         const char *e = strstr(p + 2, "}}");
         if (!e) {
             snprintf(err, errlen, "unclosed '{{' at offset %zu", (size_t)(p - t));
-            return -1;
+            return WG_EINVAL;
         }
         const char *a = p + 2, *b = e;
         while (a < b && *a == ' ') {
@@ -180,19 +185,19 @@ int wg__config_message_check(const char *t, size_t *off, char *err, size_t errle
                      "unknown field '%.*s' (allowed: status, receiver, count, "
                      "alertname, labels.X, annotations.X, group.X, common.X)",
                      (int)n, a);
-            return -1;
+            return WG_EINVAL;
         }
         p = e + 2;
     }
     if (t && strstr(t, "}}") && !strstr(t, "{{")) {
         *off = (size_t)(strstr(t, "}}") - t);
         snprintf(err, errlen, "'}}' without '{{'");
-        return -1;
+        return WG_EINVAL;
     }
-    return 0;
+    return WG_OK;
 }
 
-int wg_config_message_check(const char *t, char *err, size_t errlen)
+enum wg_err wg_config_message_check(const char *t, char *err, size_t errlen)
 {
     size_t off;
     return wg__config_message_check(t, &off, err, errlen);

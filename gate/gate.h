@@ -242,11 +242,13 @@ void wg_server_free(struct wg_server *s); /* NULL-safe; drains with no wait */
 /* `wavegate history list|invalidate` on the state store under state_dir (gate_state.c).
  * list prints one line per recorded evaluation to f; invalidate marks the matching rows (by
  * id, or by feature/rule/wave) so `baseline: previous` skips them, *changed = rows changed.
- * Both return 0 on success, nonzero on error. */
-int wg_gate_history_list(const char *state_dir, const char *feature, const char *rule,
-                         const char *wave, FILE *f);
-int wg_gate_history_invalidate(const char *state_dir, long id, const char *feature,
-                               const char *rule, const char *wave, long *changed);
+ * Both return WG_OK, WG_ENOTFOUND when there is no store under state_dir yet (list has said
+ * so on f; *changed = 0), or WG_EIO (said on stderr). */
+enum wg_err wg_gate_history_list(const char *state_dir, const char *feature, const char *rule,
+                                 const char *wave, FILE *f) WG_NODISCARD;
+enum wg_err wg_gate_history_invalidate(const char *state_dir, long id, const char *feature,
+                                       const char *rule, const char *wave,
+                                       long *changed) WG_NODISCARD;
 
 struct wg_gate_windows {
     int64_t start_ns, end_ns;

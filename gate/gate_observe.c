@@ -92,36 +92,45 @@ static int listed(char **v, size_t n, const char *s)
     return 0;
 }
 
-static void base_labels(struct wg_alert_labels *ls, const struct wg_check_report *r,
-                        const struct wg_rule_report *rr)
+/* Set k=v in ls; the first failure (out of memory) stays in *err, later sets are skipped. */
+static void lset(enum wg_err *err, struct wg_alert_labels *ls, const char *k, const char *v)
 {
-    wg_alert_labels_set(ls, "wave", r->wave ? r->wave : "");
+    if (*err == WG_OK) {
+        *err = wg_alert_labels_set(ls, k, v);
+    }
+}
+
+static void base_labels(enum wg_err *err, struct wg_alert_labels *ls,
+                        const struct wg_check_report *r, const struct wg_rule_report *rr)
+{
+    lset(err, ls, "wave", r->wave ? r->wave : "");
     if (r->env) {
-        wg_alert_labels_set(ls, "env", r->env);
+        lset(err, ls, "env", r->env);
     }
     if (rr) {
-        wg_alert_labels_set(ls, "feature", rr->feature ? rr->feature->name : "");
-        wg_alert_labels_set(ls, "rule", rr->rule->name);
+        lset(err, ls, "feature", rr->feature ? rr->feature->name : "");
+        lset(err, ls, "rule", rr->rule->name);
         if (rr->source) {
-            wg_alert_labels_set(ls, "source", rr->source);
+            lset(err, ls, "source", rr->source);
         }
     }
     /* a fleet wave's rule alerts per target: target, its env and labels (cloud, region) */
     if (rr && r->fleet && rr->target < r->ntargets) {
         const struct wg_target_report *t = &r->targets[rr->target];
-        wg_alert_labels_set(ls, "target", t->name);
+        lset(err, ls, "target", t->name);
         if (t->env) {
-            wg_alert_labels_set(ls, "env", t->env);
+            lset(err, ls, "env", t->env);
         }
         for (size_t k = 0; t->target && k < t->target->nlabels; k++) {
-            wg_alert_labels_set(ls, t->target->labels[k].key, t->target->labels[k].value);
+            lset(err, ls, t->target->labels[k].key, t->target->labels[k].value);
         }
     }
 }
 
 /* A link to the wave's verdict on a route the server answers (GET /v1/gate?wave=, see
  * gate_server.c's route()); none without monitor.external_url. */
-static void report_url(struct wg_alert_labels *an, const char *external_url, const char *wave)
+static void report_url(enum wg_err *err, struct wg_alert_labels *an, const char *external_url,
+                       const char *wave)
 {
     struct wg_buf b;
     if (!external_url || !wave) {
@@ -130,13 +139,13 @@ static void report_url(struct wg_alert_labels *an, const char *external_url, con
     wg_buf_init(&b, 0);
     if (wg_buf_adds(&b, external_url) == WG_OK && wg_buf_adds(&b, "/v1/gate?wave=") == WG_OK &&
         wg_http_urlencode(&b, wave) == WG_OK) {
-        wg_alert_labels_set(an, "report_url", b.p);
+        lset(err, an, "report_url", b.p);
     }
     wg_buf_free(&b);
 }
 
-static void summary(struct wg_alert_labels *an, const struct wg_rule_report *rr, int has_v,
-                    double v, const char *reason)
+static void summary(enum wg_err *err, struct wg_alert_labels *an, const struct wg_rule_report *rr,
+                    int has_v, double v, const char *reason)
 {
     char buf[768];
     const struct wg_threshold *t = &rr->p.threshold;
@@ -153,13 +162,14 @@ static void summary(struct wg_alert_labels *an, const struct wg_rule_report *rr,
     if (reason && *reason && o >= 0 && (size_t)o < sizeof(buf)) {
         snprintf(buf + o, sizeof(buf) - (size_t)o, ": %s", reason);
     }
-    wg_alert_labels_set(an, "summary", buf);
+    lset(err, an, "summary", buf);
 }
 
 static int build(struct evlist *l, const struct wg_alert_config *cfg,
                  const struct wg_check_report *r)
 {
     const struct wg_monitor *m = &cfg->monitor;
+    enum wg_err e = WG_OK, *err = &e;
     for (size_t i = 0; i < r->nrules; i++) {
         const struct wg_rule_report *rr = &r->rules[i];
         const char *fname = rr->feature ? rr->feature->name : "";
@@ -180,23 +190,23 @@ static int build(struct evlist *l, const struct wg_alert_config *cfg,
             const char *an_name = NULL;
             for (size_t k = 0; k < rr->rule->nlabels; k++) {
                 if (strcmp(rr->rule->labels[k].key, "runbook_url") == 0) {
-                    wg_alert_labels_set(an, "runbook_url", rr->rule->labels[k].value);
+                    lset(err, an, "runbook_url", rr->rule->labels[k].value);
                 } else {
-                    wg_alert_labels_set(ls, rr->rule->labels[k].key, rr->rule->labels[k].value);
+                    lset(err, ls, rr->rule->labels[k].key, rr->rule->labels[k].value);
                 }
                 if (strcmp(rr->rule->labels[k].key, "alertname") == 0) {
                     an_name = rr->rule->labels[k].value;
                 }
             }
-            wg_alert_labels_set(ls, "alertname", an_name ? an_name : rr->rule->name);
-            wg_alert_labels_set(ls, "severity", rr->p.severity ? rr->p.severity : "critical");
-            base_labels(ls, r, rr);
+            lset(err, ls, "alertname", an_name ? an_name : rr->rule->name);
+            lset(err, ls, "severity", rr->p.severity ? rr->p.severity : "critical");
+            base_labels(err, ls, r, rr);
             for (size_t k = 0; gr && k < gr->nlabels; k++) {
-                wg_alert_labels_set(ls, gr->labels[k].key, gr->labels[k].value);
+                lset(err, ls, gr->labels[k].key, gr->labels[k].value);
             }
-            summary(an, rr, gr ? gr->has_value : rr->res.has_value, gr ? gr->value : rr->res.value,
-                    gr ? gr->reason : rr->res.reason);
-            report_url(an, m->external_url, r->wave);
+            summary(err, an, rr, gr ? gr->has_value : rr->res.has_value,
+                    gr ? gr->value : rr->res.value, gr ? gr->reason : rr->res.reason);
+            report_url(err, an, m->external_url, r->wave);
             /* Separate no-data / error alerts (the instance keeps its last state). */
             const struct wg_monitor_rule *mr = wg_alerting_monitor_rule(m, key);
             enum wg_state_map mp =
@@ -207,11 +217,11 @@ static int build(struct evlist *l, const struct wg_alert_config *cfg,
                     return -1;
                 }
                 struct wg_alert_labels *sl = &l->ls[l->n - 1], *sa = &l->an[l->n - 1];
-                wg_alert_labels_set(sl, "alertname",
-                                    vd == WG_NOEVAL ? "WavegateRuleError" : "WavegateRuleNoData");
-                wg_alert_labels_set(sl, "severity", "warning");
-                base_labels(sl, r, rr);
-                wg_alert_labels_set(sa, "summary", rr->res.reason);
+                lset(err, sl, "alertname",
+                     vd == WG_NOEVAL ? "WavegateRuleError" : "WavegateRuleNoData");
+                lset(err, sl, "severity", "warning");
+                base_labels(err, sl, r, rr);
+                lset(err, sa, "summary", rr->res.reason);
             }
         }
     }
@@ -230,11 +240,11 @@ static int build(struct evlist *l, const struct wg_alert_config *cfg,
                 return -1;
             }
             struct wg_alert_labels *sl = &l->ls[l->n - 1];
-            wg_alert_labels_set(sl, "alertname", "WavegateSourceUnreachable");
-            wg_alert_labels_set(sl, "severity", "critical");
-            wg_alert_labels_set(sl, "source", src);
-            base_labels(sl, r, NULL);
-            wg_alert_labels_set(&l->an[l->n - 1], "summary", r->rules[i].res.reason);
+            lset(err, sl, "alertname", "WavegateSourceUnreachable");
+            lset(err, sl, "severity", "critical");
+            lset(err, sl, "source", src);
+            base_labels(err, sl, r, NULL);
+            lset(err, &l->an[l->n - 1], "summary", r->rules[i].res.reason);
         }
     }
     int pass = r->verdict == WG_PASS || r->verdict == WG_WARN;
@@ -243,15 +253,15 @@ static int build(struct evlist *l, const struct wg_alert_config *cfg,
             return -1;
         }
         struct wg_alert_labels *sl = &l->ls[l->n - 1];
-        wg_alert_labels_set(sl, "alertname", pass ? "WavegateGatePassed" : "WavegateGateFailed");
-        wg_alert_labels_set(sl, "severity", pass ? "info" : "critical");
-        base_labels(sl, r, NULL);
+        lset(err, sl, "alertname", pass ? "WavegateGatePassed" : "WavegateGateFailed");
+        lset(err, sl, "severity", pass ? "info" : "critical");
+        base_labels(err, sl, r, NULL);
         char *s =
             wg_asprintf("gate %s for wave %s", wg_verdict_name(r->verdict), r->wave ? r->wave : "");
-        wg_alert_labels_set(&l->an[l->n - 1], "summary", s ? s : "gate");
+        lset(err, &l->an[l->n - 1], "summary", s ? s : "gate");
         free(s);
     }
-    return 0;
+    return e == WG_OK ? 0 : -1;
 }
 
 enum wg_err wg_gate_observe(struct wg_alerting *a, const struct wg_check_report *r, int64_t now_ns)
@@ -292,17 +302,17 @@ enum wg_err wg_gate_alert_event(struct wg_alerting *a, const struct wg_check_rep
     snprintf(scope, sizeof(scope), "request:%s", r->wave);
     if (fire) {
         char *s = wg_asprintf("gate %s for wave %s", wg_verdict_name(r->verdict), r->wave);
-        if (wg_alert_labels_set(&ls, "alertname",
-                                pass ? "WavegateGatePassed" : "WavegateGateFailed") ||
-            wg_alert_labels_set(&ls, "severity", pass ? "info" : "critical") ||
-            wg_alert_labels_set(&ls, "origin", "request") || !s ||
-            wg_alert_labels_set(&an, "summary", s)) {
-            free(s);
+        enum wg_err e = WG_OK;
+        lset(&e, &ls, "alertname", pass ? "WavegateGatePassed" : "WavegateGateFailed");
+        lset(&e, &ls, "severity", pass ? "info" : "critical");
+        lset(&e, &ls, "origin", "request");
+        lset(&e, &an, "summary", s ? s : "gate");
+        base_labels(&e, &ls, r, NULL);
+        report_url(&e, &an, cfg->monitor.external_url, r->wave);
+        free(s);
+        if (!s || e != WG_OK) {
             goto out;
         }
-        free(s);
-        base_labels(&ls, r, NULL);
-        report_url(&an, cfg->monitor.external_url, r->wave);
         ev = (struct wg_alert_eval){WG_ALERTING_EVENT_KEY, ls.v, ls.n, an.v, an.n, WG_COND_BREACH};
     }
     /* Every other instance of the scope (the previous verdict's event) counts as OK. */

@@ -365,7 +365,7 @@ enum wg_err wg__analyses_open(struct wg_server *s, const char *state_dir, char *
         snprintf(err, errlen, "no state_dir configured");
         return WG_EINVAL;
     }
-    if (wg_mkdirs(dir) != 0) {
+    if (wg_mkdirs(dir) != WG_OK) {
         snprintf(err, errlen, "cannot create state_dir %s: %s", dir, strerror(errno));
         return WG_EIO;
     }

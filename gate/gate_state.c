@@ -171,10 +171,11 @@ void wg__gate_state_record(const char *state_dir, const struct wg_check_report *
 }
 
 /* Open an existing store and prepare sql with the (feature, rule, wave) filter bound to
- * ?1..?3 (the caller binds the rest). 1 when ready, 0 when there is no store yet, -1 on an
- * error (printed). */
-static int open_filtered(const char *state_dir, const char *sql, const char *feature,
-                         const char *rule, const char *wave, sqlite3 **db, sqlite3_stmt **st)
+ * ?1..?3 (the caller binds the rest). WG_OK when ready, WG_ENOTFOUND when there is no store
+ * yet, WG_EIO on an error (printed). */
+static enum wg_err open_filtered(const char *state_dir, const char *sql, const char *feature,
+                                 const char *rule, const char *wave, sqlite3 **db,
+                                 sqlite3_stmt **st)
 {
     char err[512];
     *st = NULL;
@@ -182,33 +183,33 @@ static int open_filtered(const char *state_dir, const char *sql, const char *fea
     if (!*db) {
         if (err[0]) {
             fprintf(stderr, "wavegate: %s\n", err);
-            return -1;
+            return WG_EIO;
         }
-        return 0;
+        return WG_ENOTFOUND;
     }
     if (sqlite3_prepare_v2(*db, sql, -1, st, NULL) != SQLITE_OK) {
         fprintf(stderr, "wavegate: state store: %s\n", sqlite3_errmsg(*db));
         wg_store_close(*db);
         *db = NULL;
-        return -1;
+        return WG_EIO;
     }
     sqlite3_bind_text(*st, 1, feature, -1, SQLITE_STATIC);
     sqlite3_bind_text(*st, 2, rule, -1, SQLITE_STATIC);
     sqlite3_bind_text(*st, 3, wave, -1, SQLITE_STATIC);
-    return 1;
+    return WG_OK;
 }
 
-int wg_gate_history_list(const char *state_dir, const char *feature, const char *rule,
-                         const char *wave, FILE *f)
+enum wg_err wg_gate_history_list(const char *state_dir, const char *feature, const char *rule,
+                                 const char *wave, FILE *f)
 {
     sqlite3 *db;
     sqlite3_stmt *st;
     const char *sql = "SELECT id, at_ns, feature, rule, wave, verdict, value, samples, invalidated"
                       " FROM evaluations WHERE (?1 IS NULL OR feature=?1) AND"
                       " (?2 IS NULL OR rule=?2) AND (?3 IS NULL OR wave=?3) ORDER BY id";
-    int ready = open_filtered(state_dir, sql, feature, rule, wave, &db, &st);
-    if (ready <= 0) {
-        if (ready == 0) {
+    enum wg_err ready = open_filtered(state_dir, sql, feature, rule, wave, &db, &st);
+    if (ready != WG_OK) {
+        if (ready == WG_ENOTFOUND) {
             fprintf(f, "no history in %s\n", state_dir);
         }
         return ready;
@@ -230,11 +231,11 @@ int wg_gate_history_list(const char *state_dir, const char *feature, const char 
     }
     sqlite3_finalize(st);
     wg_store_close(db);
-    return 0;
+    return WG_OK;
 }
 
-int wg_gate_history_invalidate(const char *state_dir, long id, const char *feature,
-                               const char *rule, const char *wave, long *changed)
+enum wg_err wg_gate_history_invalidate(const char *state_dir, long id, const char *feature,
+                                       const char *rule, const char *wave, long *changed)
 {
     sqlite3 *db;
     sqlite3_stmt *st;
@@ -242,15 +243,15 @@ int wg_gate_history_invalidate(const char *state_dir, long id, const char *featu
                       " (?2 IS NULL OR rule=?2) AND (?3 IS NULL OR wave=?3) AND"
                       " (?4 <= 0 OR id=?4) AND invalidated=0";
     *changed = 0;
-    int ready = open_filtered(state_dir, sql, feature, rule, wave, &db, &st);
-    if (ready <= 0) {
+    enum wg_err ready = open_filtered(state_dir, sql, feature, rule, wave, &db, &st);
+    if (ready != WG_OK) {
         return ready;
     }
-    int rc = -1;
+    enum wg_err rc = WG_EIO;
     sqlite3_bind_int64(st, 4, id);
     if (sqlite3_step(st) == SQLITE_DONE) {
         *changed = sqlite3_changes(db);
-        rc = 0;
+        rc = WG_OK;
     } else {
         fprintf(stderr, "wavegate: state store: %s\n", sqlite3_errmsg(db));
     }

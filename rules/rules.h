@@ -9,8 +9,9 @@
 #include "config/config.h"
 
 /* Reduce n values with r (NaN values are skipped by every reducer except count, which counts
- * them). Returns 0 and sets *out, or -1 when there is nothing to reduce. */
-int wg_rules_reduce(enum wg_reduce r, const double *v, size_t n, double *out);
+ * them). Returns WG_OK and sets *out; WG_ENOTFOUND when there is nothing to reduce (no values,
+ * or only NaN), WG_EINVAL for a NULL out or v, WG_ENOMEM. */
+enum wg_err wg_rules_reduce(enum wg_reduce r, const double *v, size_t n, double *out) WG_NODISCARD;
 
 struct wg_mw_result { /* Mann-Whitney details, when judge is mann-whitney */
     double u, z, p_value;

@@ -290,7 +290,7 @@ static void judge_threshold(const struct wg_rule_input *in, const struct pair *p
         return;
     }
     double v;
-    if (wg_rules_reduce(p->reduce, pr->cur->v, pr->cur->n, &v) != 0 || isnan(v)) {
+    if (wg_rules_reduce(p->reduce, pr->cur->v, pr->cur->n, &v) != WG_OK || isnan(v)) {
         g->verdict = WG_NOEVAL;
         snprintf(g->reason, sizeof(g->reason), "%s of %zu samples is NaN: could not evaluate", rn,
                  g->samples);
@@ -306,7 +306,8 @@ static void judge_threshold(const struct wg_rule_input *in, const struct pair *p
     if (in->rule->baseline.kind != WG_BASELINE_NONE && pr->base) {
         g->baseline_samples = count_not_nan(pr->base);
         double b;
-        if (g->baseline_samples && wg_rules_reduce(p->reduce, pr->base->v, pr->base->n, &b) == 0) {
+        if (g->baseline_samples &&
+            wg_rules_reduce(p->reduce, pr->base->v, pr->base->n, &b) == WG_OK) {
             g->has_baseline = 1;
             g->baseline = b;
         }

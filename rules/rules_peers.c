@@ -32,7 +32,8 @@ enum wg_err wg__rules_peers_self(const struct wg_rule_input *in, struct wg_rule_
         }
     }
     out->samples = k;
-    if (k == 0 || (long)k < p->min_samples || wg_rules_reduce(p->reduce, v, k, &out->value)) {
+    if (k == 0 || (long)k < p->min_samples ||
+        wg_rules_reduce(p->reduce, v, k, &out->value) != WG_OK) {
         out->verdict = p->no_data == WG_NODATA_FAIL ? WG_FAIL : WG_INCONCLUSIVE;
         snprintf(out->reason, sizeof(out->reason), "%s (%zu samples, min %ld): no peer judgement",
                  k ? "too few samples" : "no data", k, p->min_samples);

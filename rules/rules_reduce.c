@@ -64,12 +64,12 @@ double wg__rules_quantile7(const double *sorted, size_t n, double q)
     return lv + (h - (double)lo) * (hv - lv);
 }
 
-/* Order statistics of the non-NaN values: copy, sort, pick. -1 when none or on ENOMEM. */
-static int order_stat(enum wg_reduce r, const double *v, size_t n, double *out)
+/* Order statistics of the non-NaN values: copy, sort, pick. WG_ENOTFOUND when none. */
+static enum wg_err order_stat(enum wg_reduce r, const double *v, size_t n, double *out)
 {
     double *s = malloc((n ? n : 1) * sizeof(*s));
     if (!s) {
-        return -1;
+        return WG_ENOMEM;
     }
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
@@ -79,7 +79,7 @@ static int order_stat(enum wg_reduce r, const double *v, size_t n, double *out)
     }
     if (m == 0) {
         free(s);
-        return -1;
+        return WG_ENOTFOUND;
     }
     wg__rules_sort(s, m);
     if (r == WG_REDUCE_MEDIAN) {
@@ -93,17 +93,20 @@ static int order_stat(enum wg_reduce r, const double *v, size_t n, double *out)
         *out = s[i < m ? i : m - 1];
     }
     free(s);
-    return 0;
+    return WG_OK;
 }
 
-int wg_rules_reduce(enum wg_reduce r, const double *v, size_t n, double *out)
+enum wg_err wg_rules_reduce(enum wg_reduce r, const double *v, size_t n, double *out)
 {
-    if (!out || (n && !v) || n == 0) {
-        return -1;
+    if (!out || (n && !v)) {
+        return WG_EINVAL;
+    }
+    if (n == 0) {
+        return WG_ENOTFOUND;
     }
     if (r == WG_REDUCE_COUNT) {
         *out = (double)n; /* NaN points are points too */
-        return 0;
+        return WG_OK;
     }
     if (r == WG_REDUCE_MEDIAN || r == WG_REDUCE_P90 || r == WG_REDUCE_P95 || r == WG_REDUCE_P99) {
         return order_stat(r, v, n, out);
@@ -137,7 +140,7 @@ int wg_rules_reduce(enum wg_reduce r, const double *v, size_t n, double *out)
         m++;
     }
     if (m == 0) {
-        return -1;
+        return WG_ENOTFOUND;
     }
     switch (r) {
     case WG_REDUCE_FIRST:
@@ -153,5 +156,5 @@ int wg_rules_reduce(enum wg_reduce r, const double *v, size_t n, double *out)
         *out = acc;
         break;
     }
-    return 0;
+    return WG_OK;
 }

@@ -86,17 +86,17 @@ static struct wg__alert *set(struct world *w, const char *labels, int breach, in
          tok = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(tok, '=');
         *eq = '\0';
-        wg__labels_set(&ls, tok, eq + 1);
+        assert_int_equal(wg__labels_set(&ls, tok, eq + 1), WG_OK);
     }
     uint64_t fp = wg_alerting_fingerprint(ls.v, ls.n);
     struct wg__alert *al = wg__store_find(&w->st, fp);
     if (!al) {
         al = wg__store_add(&w->st, fp);
-        wg__labels_copy(&al->labels, ls.v, ls.n);
+        assert_int_equal(wg__labels_copy(&al->labels, ls.v, ls.n), WG_OK);
     }
     wg__labels_clear(&ls);
     if (wg__alert_step(al, breach, t)) {
-        wg__dispatch_route(&w->d, al, t);
+        assert_int_equal(wg__dispatch_route(&w->d, al, t), WG_OK);
     }
     return al;
 }
@@ -269,7 +269,7 @@ static void test_inhibit_and_silence(void **st)
     w.d.silences.v[0].matchers.n = 1;
     char err[128];
     assert_int_equal(wg_matcher_parse("alertname=\"Latency2\"", &w.d.silences.v[0].matchers.v[0],
-                                      err, sizeof(err)), 0);
+                                      err, sizeof(err)), WG_OK);
     w.d.silences.v[0].starts_ns = S(10);
     w.d.silences.v[0].ends_ns = S(100);
     assert_false(wg__dispatch_muted(&w.d, &w.st, other, S(5)));
@@ -312,9 +312,9 @@ static void test_matchers(void **st)
         struct wg_matchers ms = {calloc(1, sizeof(struct wg_matcher)), 1};
         struct wg__labels ls = {0};
         char err[128];
-        assert_int_equal(wg_matcher_parse(cases[i].m, &ms.v[0], err, sizeof(err)), 0);
+        assert_int_equal(wg_matcher_parse(cases[i].m, &ms.v[0], err, sizeof(err)), WG_OK);
         if (cases[i].labels) {
-            wg__labels_set(&ls, "a", cases[i].labels);
+            assert_int_equal(wg__labels_set(&ls, "a", cases[i].labels), WG_OK);
         }
         int got = wg__matchers_match(&ms, &ls);
         if (got != cases[i].want) {

@@ -26,7 +26,8 @@ static void test_sign_vector(void **st)
                                    out, sizeof(out)),
                      0);
     assert_string_equal(out, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-    assert_int_equal(wg_alerting_sign("whsec_***", "id", 1, "x", 1, out, sizeof(out)), -1);
+    assert_int_equal(wg_alerting_sign("whsec_***", "id", 1, "x", 1, out, sizeof(out)),
+                     WG_EINVAL);
 }
 
 static const char *cfg_yaml =
@@ -56,15 +57,15 @@ static void fixture_init(struct fixture *f, const char *summary)
     assert_int_equal(wg_alert_config_load_mem("t.yaml", cfg_yaml, strlen(cfg_yaml), &f->cfg, &d),
                      WG_OK);
     wg_diags_free(&d);
-    wg__labels_set(&f->al.labels, "alertname", "ErrorRate");
-    wg__labels_set(&f->al.labels, "severity", "warning");
-    wg__labels_set(&f->al.labels, "wave", "prod");
-    wg__labels_set(&f->al.ann, "summary", summary);
+    assert_int_equal(wg__labels_set(&f->al.labels, "alertname", "ErrorRate"), WG_OK);
+    assert_int_equal(wg__labels_set(&f->al.labels, "severity", "warning"), WG_OK);
+    assert_int_equal(wg__labels_set(&f->al.labels, "wave", "prod"), WG_OK);
+    assert_int_equal(wg__labels_set(&f->al.ann, "summary", summary), WG_OK);
     f->al.fp = wg_alerting_fingerprint(f->al.labels.v, f->al.labels.n);
     snprintf(f->al.fps, sizeof(f->al.fps), "%016llx", (unsigned long long)f->al.fp);
     f->al.starts_at = 1000 * WG_NS_PER_SEC;
     f->g.key = wg_strdup("r:hook:{\"alertname\":\"ErrorRate\"}");
-    wg__labels_set(&f->g.glabels, "alertname", "ErrorRate");
+    assert_int_equal(wg__labels_set(&f->g.glabels, "alertname", "ErrorRate"), WG_OK);
     f->sel[0] = &f->al;
 }
 

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "collector/collector_int.h"
 #include "collector_recsink.h"
 
 struct tcase {
@@ -403,12 +404,32 @@ static void test_table_sink(void **state)
     wg_tableset_free(NULL);
 }
 
+/* The JSON pieces say which failure it was: bad syntax (the peer's answer) apart from a full
+ * buffer (our cap), both once a plain -1. */
+static void test_json_piece_errors(void **state)
+{
+    (void)state;
+    struct wg_buf b;
+    struct wg_value v;
+    wg_buf_init(&b, 8);
+    assert_int_equal(wg__json_unescape(&b, "a\\nb", 4), WG_OK);
+    assert_string_equal(b.p, "a\nb");
+    assert_int_equal(wg__json_unescape(&b, "a\\qb", 4), WG_EPARSE);
+    assert_int_equal(wg__json_unescape(&b, "0123456789", 10), WG_ETOOBIG);
+    wg_buf_free(&b);
+    assert_int_equal(wg__json_number("12", 2, &v), WG_OK);
+    assert_int_equal(v.t, WG_V_INT);
+    assert_int_equal(wg__json_number("01", 2, &v), WG_EPARSE);
+    assert_int_equal(wg__json_number("1.", 2, &v), WG_EPARSE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),        cmocka_unit_test(test_big_floats),
         cmocka_unit_test(test_sink_abort),   cmocka_unit_test(test_series_sink),
         cmocka_unit_test(test_table_sink),   cmocka_unit_test(test_statement_ids),
+        cmocka_unit_test(test_json_piece_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

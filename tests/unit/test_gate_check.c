@@ -439,8 +439,9 @@ static int history_rows(const char *dir)
 {
     char buf[8192] = "";
     FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
-    wg_gate_history_list(dir, NULL, NULL, NULL, f);
+    enum wg_err rc = wg_gate_history_list(dir, NULL, NULL, NULL, f);
     fclose(f);
+    assert_true(rc == WG_OK || rc == WG_ENOTFOUND);
     int lines = 0;
     for (const char *p = buf; *p; p++) {
         lines += *p == '\n';
@@ -453,6 +454,25 @@ static const char PREVIOUS_YAML[] =
     "waves: [{name: w, source: db}]\n"
     "features:\n  f:\n    rules:\n"
     "      - {name: r, query: 'SELECT 1', baseline: previous, max_increase: 20%}\n";
+
+/* No store yet is its own answer (WG_ENOTFOUND, said on f), neither an error nor rows. */
+static void test_history_no_store(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/wg-test-history-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char buf[512] = "";
+    FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
+    assert_non_null(f);
+    enum wg_err rc = wg_gate_history_list(dir, NULL, NULL, NULL, f);
+    fclose(f);
+    assert_int_equal(rc, WG_ENOTFOUND);
+    assert_non_null(strstr(buf, "no history in"));
+    long changed = 42;
+    assert_int_equal(wg_gate_history_invalidate(dir, 0, "f", NULL, NULL, &changed), WG_ENOTFOUND);
+    assert_int_equal(changed, 0);
+    assert_int_equal(rmdir(dir), 0);
+}
 
 static void test_history_recorded_by_caller(void **state)
 {
@@ -559,6 +579,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_combine_features_pairs),
         cmocka_unit_test(test_nothing_judged),
+        cmocka_unit_test(test_history_no_store),
         cmocka_unit_test(test_history_recorded_by_caller),
         cmocka_unit_test(test_analysis_step),
         cmocka_unit_test(test_windows),

@@ -22,7 +22,7 @@ struct rcase {
     enum wg_reduce r;
     double v[12];
     size_t n;
-    int want_rc;
+    enum wg_err want_rc;
     double want; /* NAN means "want NaN" */
 };
 
@@ -54,13 +54,13 @@ static const struct rcase cases[] = {
     {"p99 skips NaN", WG_REDUCE_P99, {N_, 1, 2}, 3, 0, 2},
     {"p95 with +Inf", WG_REDUCE_P95, {1, 2, I_}, 3, 0, I_},
     {"single point mean", WG_REDUCE_MEAN, {7}, 1, 0, 7},
-    {"empty last", WG_REDUCE_LAST, {0}, 0, -1, 0},
-    {"empty count", WG_REDUCE_COUNT, {0}, 0, -1, 0},
-    {"empty p95", WG_REDUCE_P95, {0}, 0, -1, 0},
-    {"all NaN mean", WG_REDUCE_MEAN, {N_, N_}, 2, -1, 0},
-    {"all NaN max", WG_REDUCE_MAX, {N_}, 1, -1, 0},
-    {"all NaN p90", WG_REDUCE_P90, {N_, N_, N_}, 3, -1, 0},
-    {"all NaN median", WG_REDUCE_MEDIAN, {N_}, 1, -1, 0},
+    {"empty last", WG_REDUCE_LAST, {0}, 0, WG_ENOTFOUND, 0},
+    {"empty count", WG_REDUCE_COUNT, {0}, 0, WG_ENOTFOUND, 0},
+    {"empty p95", WG_REDUCE_P95, {0}, 0, WG_ENOTFOUND, 0},
+    {"all NaN mean", WG_REDUCE_MEAN, {N_, N_}, 2, WG_ENOTFOUND, 0},
+    {"all NaN max", WG_REDUCE_MAX, {N_}, 1, WG_ENOTFOUND, 0},
+    {"all NaN p90", WG_REDUCE_P90, {N_, N_, N_}, 3, WG_ENOTFOUND, 0},
+    {"all NaN median", WG_REDUCE_MEDIAN, {N_}, 1, WG_ENOTFOUND, 0},
 };
 
 static int same(double a, double b)
@@ -75,8 +75,8 @@ static void test_reducers(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const struct rcase *c = &cases[i];
         double got = -12345;
-        int rc = wg_rules_reduce(c->r, c->v, c->n, &got);
-        if (rc != c->want_rc || (rc == 0 && !same(got, c->want))) {
+        enum wg_err rc = wg_rules_reduce(c->r, c->v, c->n, &got);
+        if (rc != c->want_rc || (rc == WG_OK && !same(got, c->want))) {
             printf("FAIL %s (%s): want rc %d value %g, got rc %d value %g\n", c->name,
                    wg__rules_reduce_name(c->r), c->want_rc, c->want, rc, got);
             bad++;
@@ -89,8 +89,8 @@ static void test_reduce_args(void **state)
 {
     (void)state;
     double out = 0, v[1] = {1};
-    assert_int_equal(wg_rules_reduce(WG_REDUCE_LAST, NULL, 3, &out), -1);
-    assert_int_equal(wg_rules_reduce(WG_REDUCE_LAST, v, 1, NULL), -1);
+    assert_int_equal(wg_rules_reduce(WG_REDUCE_LAST, NULL, 3, &out), WG_EINVAL);
+    assert_int_equal(wg_rules_reduce(WG_REDUCE_LAST, v, 1, NULL), WG_EINVAL);
     assert_string_equal(wg__rules_reduce_name(WG_REDUCE_P95), "p95");
     assert_string_equal(wg__rules_reduce_name(WG_REDUCE_MEDIAN), "median");
 }
