@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,6 +278,22 @@ struct wg_sql_q {
 };
 
 static _Atomic uint64_t n_queries, n_errors, n_ns;
+static _Atomic int use_backend = WG_STORE_SQLITE;
+static char use_env[128] = "WAVEGATE_PG_DSN";
+static pthread_mutex_t use_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void wg_sql_use(enum wg_store_backend b, const char *dsn_env)
+{
+    pthread_mutex_lock(&use_mu);
+    snprintf(use_env, sizeof(use_env), "%s", dsn_env && *dsn_env ? dsn_env : "WAVEGATE_PG_DSN");
+    pthread_mutex_unlock(&use_mu);
+    atomic_store(&use_backend, b == WG_STORE_POSTGRES ? WG_STORE_POSTGRES : WG_STORE_SQLITE);
+}
+
+enum wg_store_backend wg_sql_default_backend(void)
+{
+    return (enum wg_store_backend)atomic_load(&use_backend);
+}
 
 void wg_sql_stats(struct wg_sql_stats *out)
 {
@@ -302,11 +319,27 @@ enum wg_err wg_sql_open(const struct wg_sql_opts *o, struct wg_sql **out, char *
     if (!c) {
         return WG_ENOMEM;
     }
-    c->backend = o->backend;
+    struct wg_sql_opts oo = *o;
+    if (oo.backend == WG_STORE_DEFAULT) {
+        oo.backend = wg_sql_default_backend();
+    }
+    if (oo.backend == WG_STORE_POSTGRES && !oo.dsn) {
+        char env[128];
+        pthread_mutex_lock(&use_mu);
+        snprintf(env, sizeof(env), "%s", use_env);
+        pthread_mutex_unlock(&use_mu);
+        oo.dsn = getenv(env);
+        if (!oo.dsn || !*oo.dsn) {
+            snprintf(err, errlen, "state.backend postgres: $%s is not set (the DSN)", env);
+            free(c);
+            return WG_EINVAL;
+        }
+    }
+    c->backend = oo.backend;
     snprintf(c->name, sizeof(c->name), "%s", o->name ? o->name : "default");
-    enum wg_err rc = o->backend == WG_STORE_POSTGRES
-                         ? wg__common_pg_open(o, &c->pg, err, errlen)
-                         : wg_store_open(&o->sqlite, &c->db, err, errlen);
+    enum wg_err rc = oo.backend == WG_STORE_POSTGRES
+                         ? wg__common_pg_open(&oo, &c->pg, err, errlen)
+                         : wg_store_open(&oo.sqlite, &c->db, err, errlen);
     if (rc != WG_OK) {
         free(c);
         return rc;

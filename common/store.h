@@ -55,18 +55,25 @@ int wg_store_version(sqlite3 *db);
 
 /* ---- the backend-neutral seam ------------------------------------------------------------ */
 
-enum wg_store_backend { WG_STORE_SQLITE = 0, WG_STORE_POSTGRES = 1 };
+enum wg_store_backend { WG_STORE_DEFAULT = 0, WG_STORE_SQLITE = 1, WG_STORE_POSTGRES = 2 };
+
+/* The process's backend for stores opened with WG_STORE_DEFAULT, set from the config's
+ * `state:` when a config loads (sqlite until then); dsn_env names the variable read at each
+ * open (the DSN itself is never kept or logged). */
+void wg_sql_use(enum wg_store_backend b, const char *dsn_env);
+enum wg_store_backend wg_sql_default_backend(void);
 
 struct wg_sql;   /* one connection to either backend; opaque */
 struct wg_sql_q; /* one query being bound and stepped; opaque */
 
 struct wg_sql_opts {
-    enum wg_store_backend backend;
+    enum wg_store_backend backend; /* WG_STORE_DEFAULT: wg_sql_use's */
     /* SQLite: the file and its migrations (sqlite.migrations), as wg_store_open. */
     struct wg_store_opts sqlite;
     /* PostgreSQL: a libpq conninfo or URI (never logged: it may hold a password), the
      * store's name (its row in the wg_schema table, e.g. "state", "analyses") and the
-     * migrations in PostgreSQL's dialect; migrations[i] takes version i to i + 1. */
+     * migrations in PostgreSQL's dialect; migrations[i] takes version i to i + 1. dsn NULL:
+     * the variable wg_sql_use named. */
     const char *dsn;
     const char *name;
     const char *const *pg_migrations;
