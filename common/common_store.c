@@ -497,6 +497,9 @@ static void set_val(struct wg_sql_q *q, int i, char *v)
 
 void wg_sql_bind_textn(struct wg_sql_q *q, int i, const char *v, size_t n)
 {
+    if (!q) {
+        return;
+    }
     if (q->st) {
         sqlite3_bind_text(q->st, i, v, (int)n, SQLITE_TRANSIENT);
     } else if (q->pgsql) {
@@ -513,6 +516,9 @@ void wg_sql_bind_textn(struct wg_sql_q *q, int i, const char *v, size_t n)
 
 void wg_sql_bind_text(struct wg_sql_q *q, int i, const char *v)
 {
+    if (!q) {
+        return;
+    }
     if (!v) {
         wg_sql_bind_null(q, i);
     } else {
@@ -522,6 +528,9 @@ void wg_sql_bind_text(struct wg_sql_q *q, int i, const char *v)
 
 void wg_sql_bind_int64(struct wg_sql_q *q, int i, int64_t v)
 {
+    if (!q) {
+        return;
+    }
     if (q->st) {
         sqlite3_bind_int64(q->st, i, v);
     } else if (q->pgsql) {
@@ -533,6 +542,9 @@ void wg_sql_bind_int64(struct wg_sql_q *q, int i, int64_t v)
 
 void wg_sql_bind_double(struct wg_sql_q *q, int i, double v)
 {
+    if (!q) {
+        return;
+    }
     if (q->st) {
         sqlite3_bind_double(q->st, i, v);
     } else if (q->pgsql) {
@@ -544,6 +556,9 @@ void wg_sql_bind_double(struct wg_sql_q *q, int i, double v)
 
 void wg_sql_bind_null(struct wg_sql_q *q, int i)
 {
+    if (!q) {
+        return;
+    }
     if (q->st) {
         sqlite3_bind_null(q->st, i);
     } else if (q->pgsql) {
@@ -625,7 +640,7 @@ double wg_sql_col_double(struct wg_sql_q *q, int i)
 
 int64_t wg_sql_changes(struct wg_sql_q *q)
 {
-    return q->changes;
+    return q ? q->changes : 0;
 }
 
 const char *wg_sql_qerror(const struct wg_sql_q *q)
@@ -636,6 +651,10 @@ const char *wg_sql_qerror(const struct wg_sql_q *q)
 enum wg_err wg_sql_run(struct wg_sql_q *q, char *err, size_t errlen)
 {
     int rc;
+    if (!q) {
+        snprintf(err, errlen, "out of memory");
+        return WG_ENOMEM;
+    }
     while ((rc = wg_sql_step(q)) == 1) {
     }
     if (rc < 0) {

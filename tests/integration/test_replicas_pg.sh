@@ -78,4 +78,53 @@ pg_up
 "$WG" check --config "$WG_TMP/r1.yaml" --wave staging --deploy-time "$T" >/dev/null 2>&1
 expect_eq "postgres back: the check records again" 1 "$(rows 2)"
 
+# --- three `wavegate serve` replicas on the one database
+for r in 1 2 3; do
+    sed -i 's/^state: .*/state: {backend: postgres, dsn_env: WG_PG, leader_takeover: 2s}/' "$WG_TMP/r$r.yaml"
+done
+declare -A RPID RBASE
+replica_start() { # N
+    : >"$WG_TMP/serve$1.log"
+    "$WG" serve --config "$WG_TMP/r$1.yaml" --listen 127.0.0.1:0 2>>"$WG_TMP/serve$1.log" &
+    RPID[$1]=$!
+    wait_for 20 grep -q 'listening on port [0-9]' "$WG_TMP/serve$1.log" ||
+        { echo "replica $1 did not start:" >&2; cat "$WG_TMP/serve$1.log" >&2; return 1; }
+    RBASE[$1]="http://127.0.0.1:$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$WG_TMP/serve$1.log" | head -1)"
+}
+replicas_stop() {
+    local r
+    for r in "${!RPID[@]}"; do kill -9 "${RPID[$r]}" 2>/dev/null; done
+    return 0
+}
+wg_on_exit replicas_stop
+for r in 1 2 3; do replica_start $r || exit 1; done
+
+# gate calls spread over the replicas: each answers (the gate needs no shared state)
+codes=""
+for i in $(seq 1 9); do
+    r=$(( (i % 3) + 1 ))
+    codes+=$(curl -s -o /dev/null -w '%{http_code} ' "${RBASE[$r]}/v1/gate?wave=staging&deploy_time=$T")
+done
+expect_eq "gate calls on every replica answer 200" "200 200 200 200 200 200 200 200 200 " "$codes"
+
+# an analysis started on replica 1, read on 2, resumed on 3 after 1 is killed -9
+id=$(jq_get "$(curl -s -H 'Content-Type: application/json' --data-binary \
+    "{\"wave\":\"staging\",\"deploy_time\":\"$T\",\"interval\":\"500ms\",\"count\":8}" \
+    "${RBASE[1]}/v1/analyses")" 'd["id"]')
+expect_match "replica 1 starts the analysis" '^[0-9a-f]{32}$' "$id"
+code=$(curl -s -o "$WG_TMP/an2.json" -w '%{http_code}' "${RBASE[2]}/v1/analyses/$id")
+expect_eq "replica 2 answers for it (was 404: per-pod SQLite)" 200 "$code"
+looks() { jq_get "$(curl -s "${RBASE[$1]}/v1/analyses/$id")" 'len(d["measurements"])'; }
+has_looks() { [ "$(looks 2)" -ge "$2" ]; }
+wait_for 20 has_looks 2 2
+kill -9 "${RPID[1]}"; wait "${RPID[1]}" 2>/dev/null; unset 'RPID[1]'
+finished() { curl -s "${RBASE[3]}/v1/analyses/$id" | grep -q '"status":"\(pass\|fail\|inconclusive\|error\)"'; }
+wait_for 40 finished
+body=$(curl -s "${RBASE[3]}/v1/analyses/$id")
+expect_match "replica 3 reports it finished after replica 1 died" '"status":"(pass|fail|inconclusive|error)"' "$body"
+expect_eq "every look once, in order (seq 1..8)" "1,2,3,4,5,6,7,8" \
+    "$(jq_get "$body" '",".join(str(m["seq"]) for m in d["measurements"])')"
+expect_eq "taken over by a surviving replica" 1 \
+    "$(cat "$WG_TMP/serve2.log" "$WG_TMP/serve3.log" | grep -c "analysis $id: resumed")"
+
 finish
