@@ -498,6 +498,10 @@ enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *
     if (rc != WG_OK) {
         goto out;
     }
+    rc = wg__leader_start(s, err, errlen);
+    if (rc != WG_OK) {
+        goto out;
+    }
     rc = wg__monitor_start(s, err, errlen);
     if (rc != WG_OK) {
         goto out;
@@ -598,6 +602,7 @@ void wg_server_free(struct wg_server *s)
     }
     wg__guard_free(&s->guard);
     wg__monitor_free(s);
+    wg__leader_stop();
     wg__analyses_close(s->an);
     wg__server_cache_clear(s);
     wg__server_gen_put(s->gen);

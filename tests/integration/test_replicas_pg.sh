@@ -47,6 +47,16 @@ features:
         query: SELECT mean("latency_ms") FROM "http" WHERE "env" = {{ env }} AND time >= {{ start }} AND time < {{ end }}
         baseline: previous
         max_increase: 20%
+  plain:
+    rules:
+      - name: mean-latency
+        query: SELECT mean("latency_ms") FROM "http" WHERE "env" = {{ env }} AND time >= {{ start }} AND time < {{ end }}
+        threshold: {max: 100000}
+alerting:
+  receivers:
+    - {name: hook, kind: webhook, url: 'http://127.0.0.1:9/hook'}
+  route: {receiver: hook}
+monitor: {interval: 200ms, waves: [staging], features: [plain]}
 YAML
 done
 # --- the state: key is checked like every key
@@ -54,15 +64,15 @@ sed 's/backend: postgres/backend: mysql/' "$WG_TMP/r1.yaml" >"$WG_TMP/bad.yaml"
 err=$("$WG" validate --config "$WG_TMP/bad.yaml" 2>&1)
 expect_eq "state.backend mysql: a config error (78)" 78 "$?"
 expect_match "named file:line:col: state.backend" 'bad.yaml:2:[0-9]+: state.backend' "$err"
-WG_PG= "$WG" check --config "$WG_TMP/r1.yaml" --wave staging --deploy-time "$T" >/dev/null 2>&1
+WG_PG= "$WG" check --config "$WG_TMP/r1.yaml" --wave staging --feature prev --deploy-time "$T" >/dev/null 2>&1
 expect_eq "postgres with its DSN variable empty: could not evaluate (3)" 3 "$?"
 
 rows() { "$WG" history list --config "$WG_TMP/r$1.yaml" | grep ' mean-vs-previous ' | grep -vc invalidated; }
-"$WG" check --config "$WG_TMP/r1.yaml" --wave staging --deploy-time "$T" >/dev/null 2>&1
+"$WG" check --config "$WG_TMP/r1.yaml" --wave staging --feature prev --deploy-time "$T" >/dev/null 2>&1
 expect_eq "replica 1 records into postgres; replica 3 sees it" 1 "$(rows 3)"
-"$WG" check --config "$WG_TMP/r2.yaml" --wave staging --deploy-time "$T" >/dev/null 2>&1
+"$WG" check --config "$WG_TMP/r2.yaml" --wave staging --feature prev --deploy-time "$T" >/dev/null 2>&1
 expect_eq "replica 2's record is seen by replica 1" 2 "$(rows 1)"
-out=$("$WG" check --config "$WG_TMP/r3.yaml" --wave staging --deploy-time "$T" --format json 2>/dev/null)
+out=$("$WG" check --config "$WG_TMP/r3.yaml" --wave staging --feature prev --deploy-time "$T" --format json 2>/dev/null)
 expect_eq "replica 3 judges against the shared baseline" True \
     "$(jq_get "$out" 'd["rules"][0].get("baseline") is not None')"
 [ -e "$WG_TMP/state3/state.db" ]
@@ -72,10 +82,10 @@ expect_eq "invalidated on replica 2, gone for replica 1" 0 "$(rows 1)"
 
 # --- PostgreSQL down: the store is needed, so could not evaluate (3), never pass
 pg_stop
-"$WG" check --config "$WG_TMP/r1.yaml" --wave staging --deploy-time "$T" >/dev/null 2>&1
+"$WG" check --config "$WG_TMP/r1.yaml" --wave staging --feature prev --deploy-time "$T" >/dev/null 2>&1
 expect_eq "postgres down: baseline previous cannot be judged (exit 3)" 3 "$?"
 pg_up
-"$WG" check --config "$WG_TMP/r1.yaml" --wave staging --deploy-time "$T" >/dev/null 2>&1
+"$WG" check --config "$WG_TMP/r1.yaml" --wave staging --feature prev --deploy-time "$T" >/dev/null 2>&1
 expect_eq "postgres back: the check records again" 1 "$(rows 2)"
 
 # --- three `wavegate serve` replicas on the one database
@@ -103,7 +113,7 @@ for r in 1 2 3; do replica_start $r || exit 1; done
 codes=""
 for i in $(seq 1 9); do
     r=$(( (i % 3) + 1 ))
-    codes+=$(curl -s -o /dev/null -w '%{http_code} ' "${RBASE[$r]}/v1/gate?wave=staging&deploy_time=$T")
+    codes+=$(curl -s -o /dev/null -w '%{http_code} ' "${RBASE[$r]}/v1/gate?wave=staging&feature=prev&deploy_time=$T")
 done
 expect_eq "gate calls on every replica answer 200" "200 200 200 200 200 200 200 200 200 " "$codes"
 
@@ -126,5 +136,68 @@ expect_eq "every look once, in order (seq 1..8)" "1,2,3,4,5,6,7,8" \
     "$(jq_get "$body" '",".join(str(m["seq"]) for m in d["measurements"])')"
 expect_eq "taken over by a surviving replica" 1 \
     "$(cat "$WG_TMP/serve2.log" "$WG_TMP/serve3.log" | grep -c "analysis $id: resumed")"
+
+# --- one leader (advisory lock on its own session); kill -9 of the leader: another leads
+# within leader_takeover (2s here), every time
+replica_start 1 || exit 1
+is_leader() { curl -s -m 3 "${RBASE[$1]}/metrics" | grep -q '^wavegate_leader 1$'; }
+leaders() { local r n=0; for r in "${!RPID[@]}"; do is_leader "$r" && n=$((n + 1)); done; echo $n; }
+one_leader() { [ "$(leaders)" = 1 ]; }
+wait_for 10 one_leader
+expect_eq "exactly one of three replicas leads" 1 "$(leaders)"
+KILLS=${WG_LEADER_KILLS:-5}
+times=() over=0
+pick_leader() { local r; for r in "${!RPID[@]}"; do is_leader "$r" && { lead=$r; return 0; }; done; return 1; }
+for k in $(seq 1 "$KILLS"); do
+    lead=""
+    wait_for 10 pick_leader
+    [ -n "$lead" ] || { not_ok "kill $k: no leader to kill" "$(grep -h leader: "$WG_TMP"/serve*.log)"; break; }
+    t0=$(date +%s%N)
+    kill -9 "${RPID[$lead]}"; wait "${RPID[$lead]}" 2>/dev/null; unset "RPID[$lead]"
+    wait_for 10 one_leader
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    times+=("$ms")
+    [ "$ms" -le 2000 ] || over=$((over + 1))
+    replica_start "$lead" || exit 1 # back as a follower
+done
+expect_eq "a new leader within 2s after each of $KILLS kill -9 (ms: ${times[*]})" 0 "$over"
+sorted=$(printf '%s\n' "${times[@]}" | sort -n)
+echo "failover over $KILLS kills: median $(sed -n "$(( (KILLS + 1) / 2 ))p" <<<"$sorted") ms, max $(tail -1 <<<"$sorted") ms"
+expect_eq "still exactly one leader" 1 "$(leaders)"
+expect_match "/metrics shows store latency and errors" 'wavegate_store_errors_total [0-9]+' \
+    "$(curl -s "${RBASE[2]}/metrics")"
+
+# only the leader runs the monitor: its turns grow, the followers' do not
+turns() { curl -s "${RBASE[$1]}/metrics" | sed -n "s/^wavegate_monitor_turns_total{role=\"$2\"} //p"; }
+lead=""; wait_for 10 pick_leader
+declare -A before
+for r in "${!RPID[@]}"; do before[$r]=$(turns "$r" leader); done
+grown() { [ "$(turns "$lead" leader)" -ge $(( ${before[$lead]} + 3 )) ]; }
+wait_for 10 grown
+same=0
+for r in "${!RPID[@]}"; do
+    [ "$r" = "$lead" ] || [ "$(turns "$r" leader)" = "${before[$r]}" ] || same=1
+done
+expect_eq "the monitor evaluates on the leader only" 0 "$same"
+f=$(for r in "${!RPID[@]}"; do [ "$r" = "$lead" ] || turns "$r" follower; done | sort -n | head -1)
+expect_match "followers skip their turns" '^[1-9][0-9]*$' "$f"
+
+# --- PostgreSQL restarted mid-run: replicas reconnect, a leader again, analyses still answer
+pg_stop
+no_leader() { [ "$(leaders)" = 0 ]; }
+wait_for 15 no_leader
+code=$(curl -s -o /dev/null -w '%{http_code}' "${RBASE[2]}/v1/gate?wave=staging&feature=plain&deploy_time=$T")
+expect_eq "postgres down: a gate call needing no store still passes" 200 "$code"
+body=$(curl -s "${RBASE[3]}/v1/gate?wave=staging&feature=prev&deploy_time=$T")
+expect_eq "postgres down: one needing the store (baseline: previous) is error, never pass" error \
+    "$(jq_get "$body" 'd["verdict"]')"
+code=$(curl -s -o /dev/null -w '%{http_code}' "${RBASE[2]}/v1/analyses/$id")
+expect_eq "postgres down: an analysis read is 503 (unknown), not 404" 503 "$code"
+expect_eq "postgres down: nobody leads" 0 "$(leaders)"
+pg_up
+wait_for 10 one_leader
+expect_eq "postgres back: one leader again" 1 "$(leaders)"
+code=$(curl -s -o /dev/null -w '%{http_code}' "${RBASE[2]}/v1/analyses/$id")
+expect_eq "postgres back: the analysis answers again (reconnected)" 200 "$code"
 
 finish
