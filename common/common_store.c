@@ -260,7 +260,35 @@ struct wg_sql {
     sqlite3 *db;
     struct wg__common_pg *pg;
     char name[64];
+    char *dsn; /* PostgreSQL: the pool's key (with name); freed, never logged */
+    int own_session;
+    struct wg_sql *next_idle;
 };
+
+/* PostgreSQL connections closed by a caller are kept for the next open of the same store
+ * (a gate evaluation opens the history store each time: a new session costs milliseconds). */
+#define POOL_MAX 16
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct wg_sql *pool;
+static int npool;
+
+static struct wg_sql *pool_take(const char *dsn, const char *name)
+{
+    pthread_mutex_lock(&pool_mu);
+    struct wg_sql **pp = &pool;
+    for (; *pp; pp = &(*pp)->next_idle) {
+        if (!strcmp((*pp)->dsn, dsn) && !strcmp((*pp)->name, name)) {
+            struct wg_sql *c = *pp;
+            *pp = c->next_idle;
+            c->next_idle = NULL;
+            npool--;
+            pthread_mutex_unlock(&pool_mu);
+            return c;
+        }
+    }
+    pthread_mutex_unlock(&pool_mu);
+    return NULL;
+}
 
 #define MAX_PARAMS 32
 
@@ -337,10 +365,24 @@ enum wg_err wg_sql_open(const struct wg_sql_opts *o, struct wg_sql **out, char *
     }
     c->backend = oo.backend;
     snprintf(c->name, sizeof(c->name), "%s", o->name ? o->name : "default");
+    c->own_session = oo.own_session;
+    if (oo.backend == WG_STORE_POSTGRES) {
+        struct wg_sql *idle = oo.own_session ? NULL : pool_take(oo.dsn, c->name);
+        if (idle) { /* migrated when it was opened */
+            free(c);
+            *out = idle;
+            return WG_OK;
+        }
+        if (!(c->dsn = wg_strdup(oo.dsn))) {
+            free(c);
+            return WG_ENOMEM;
+        }
+    }
     enum wg_err rc = oo.backend == WG_STORE_POSTGRES
                          ? wg__common_pg_open(&oo, &c->pg, err, errlen)
                          : wg_store_open(&oo.sqlite, &c->db, err, errlen);
     if (rc != WG_OK) {
+        free(c->dsn);
         free(c);
         return rc;
     }
@@ -353,6 +395,20 @@ void wg_sql_close(struct wg_sql *c)
     if (!c) {
         return;
     }
+    if (c->pg && !c->own_session && !wg__common_pg_in_tx(c->pg)) {
+        pthread_mutex_lock(&pool_mu);
+        if (npool < POOL_MAX) {
+            c->next_idle = pool;
+            pool = c;
+            npool++;
+            c = NULL;
+        }
+        pthread_mutex_unlock(&pool_mu);
+        if (!c) {
+            return;
+        }
+    }
+    free(c->dsn);
     wg_store_close(c->db);
     wg__common_pg_close(c->pg);
     free(c);

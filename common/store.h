@@ -78,6 +78,9 @@ struct wg_sql_opts {
     const char *name;
     const char *const *pg_migrations;
     int npg_migrations;
+    /* PostgreSQL: a session of its own, never taken from or given back to the pool of idle
+     * connections (session state such as an advisory lock lives on it). */
+    int own_session;
 };
 
 /* Open and migrate. Errors as wg_store_open (WG_ENOTFOUND only for SQLite without create);
@@ -85,7 +88,9 @@ struct wg_sql_opts {
  * binary ("schema version N of <name> is newer than this wavegate knows (M)"). */
 enum wg_err wg_sql_open(const struct wg_sql_opts *o, struct wg_sql **out, char *err,
                         size_t errlen) WG_NODISCARD;
-void wg_sql_close(struct wg_sql *c); /* NULL-safe */
+/* NULL-safe. A PostgreSQL connection outside a transaction goes back to a small pool of idle
+ * ones for the next open of the same store (same DSN and name), unless own_session. */
+void wg_sql_close(struct wg_sql *c);
 enum wg_store_backend wg_sql_backend(const struct wg_sql *c);
 /* The SQLite handle under c (NULL for PostgreSQL): for callers not yet on the seam. */
 sqlite3 *wg_sql_sqlite(struct wg_sql *c);

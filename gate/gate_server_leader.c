@@ -63,7 +63,7 @@ static int tick(void)
 {
     char err[512];
     if (!L.c) {
-        struct wg_sql_opts o = {.backend = WG_STORE_POSTGRES, .name = "leader"};
+        struct wg_sql_opts o = {.backend = WG_STORE_POSTGRES, .name = "leader", .own_session = 1};
         if (wg_sql_open(&o, &L.c, err, sizeof(err)) != WG_OK) {
             set_leader(0, err);
             return -1;

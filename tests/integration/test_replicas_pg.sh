@@ -128,7 +128,7 @@ looks() { jq_get "$(curl -s "${RBASE[$1]}/v1/analyses/$id")" 'len(d["measurement
 has_looks() { [ "$(looks 2)" -ge "$2" ]; }
 wait_for 20 has_looks 2 2
 kill -9 "${RPID[1]}"; wait "${RPID[1]}" 2>/dev/null; unset 'RPID[1]'
-finished() { curl -s "${RBASE[3]}/v1/analyses/$id" | grep -q '"status":"\(pass\|fail\|inconclusive\|error\)"'; }
+finished() { local b; b=$(curl -s "${RBASE[3]}/v1/analyses/$id") && grep -q '"status":"\(pass\|fail\|inconclusive\|error\)"' <<<"$b"; }
 wait_for 40 finished
 body=$(curl -s "${RBASE[3]}/v1/analyses/$id")
 expect_match "replica 3 reports it finished after replica 1 died" '"status":"(pass|fail|inconclusive|error)"' "$body"
@@ -140,11 +140,14 @@ expect_eq "taken over by a surviving replica" 1 \
 # --- one leader (advisory lock on its own session); kill -9 of the leader: another leads
 # within leader_takeover (2s here), every time
 replica_start 1 || exit 1
-is_leader() { curl -s -m 3 "${RBASE[$1]}/metrics" | grep -q '^wavegate_leader 1$'; }
+# (not curl | grep -q: with pipefail, grep leaving early fails curl's write and the pipe)
+is_leader() { local m; m=$(curl -s -m 10 "${RBASE[$1]}/metrics") && grep -q '^wavegate_leader 1$' <<<"$m"; }
 leaders() { local r n=0; for r in "${!RPID[@]}"; do is_leader "$r" && n=$((n + 1)); done; echo $n; }
 one_leader() { [ "$(leaders)" = 1 ]; }
 wait_for 10 one_leader
-expect_eq "exactly one of three replicas leads" 1 "$(leaders)"
+n=$(leaders)
+expect_eq "exactly one of three replicas leads" 1 "$n"
+[ "$n" = 1 ] || for r in "${!RPID[@]}"; do echo "r$r: $(curl -s -m 5 "${RBASE[$r]}/metrics" | grep -E '^wavegate_leader')"; grep -h leader: "$WG_TMP/serve$r.log"; done
 KILLS=${WG_LEADER_KILLS:-5}
 times=() over=0
 pick_leader() { local r; for r in "${!RPID[@]}"; do is_leader "$r" && { lead=$r; return 0; }; done; return 1; }
@@ -164,6 +167,9 @@ expect_eq "a new leader within 2s after each of $KILLS kill -9 (ms: ${times[*]})
 sorted=$(printf '%s\n' "${times[@]}" | sort -n)
 echo "failover over $KILLS kills: median $(sed -n "$(( (KILLS + 1) / 2 ))p" <<<"$sorted") ms, max $(tail -1 <<<"$sorted") ms"
 expect_eq "still exactly one leader" 1 "$(leaders)"
+for r in "${!RPID[@]}"; do
+    echo "r$r /metrics took $(curl -s -o /dev/null -w '%{time_total}' "${RBASE[$r]}/metrics") s (leader: $(is_leader "$r" && echo yes || echo no))"
+done
 expect_match "/metrics shows store latency and errors" 'wavegate_store_errors_total [0-9]+' \
     "$(curl -s "${RBASE[2]}/metrics")"
 
@@ -195,8 +201,10 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "${RBASE[2]}/v1/analyses/$id")
 expect_eq "postgres down: an analysis read is 503 (unknown), not 404" 503 "$code"
 expect_eq "postgres down: nobody leads" 0 "$(leaders)"
 pg_up
-wait_for 10 one_leader
-expect_eq "postgres back: one leader again" 1 "$(leaders)"
+wait_for 20 one_leader
+n=$(leaders)
+expect_eq "postgres back: one leader again" 1 "$n"
+[ "$n" = 1 ] || for r in "${!RPID[@]}"; do echo "r$r: $(curl -s -m 5 "${RBASE[$r]}/metrics" | grep -E '^wavegate_leader')"; grep -h "leader:\|error\|warn" "$WG_TMP/serve$r.log" | tail -5; done
 code=$(curl -s -o /dev/null -w '%{http_code}' "${RBASE[2]}/v1/analyses/$id")
 expect_eq "postgres back: the analysis answers again (reconnected)" 200 "$code"
 

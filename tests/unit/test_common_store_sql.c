@@ -83,6 +83,7 @@ static int setup_pg(void **state)
 static enum wg_err open_v(struct fx *f, int version, struct wg_sql **c, char *err, size_t n)
 {
     struct wg_sql_opts o = {
+        .own_session = 1,
         .backend = f->be,
         .sqlite = {.dir = f->dir,
                    .file = "t.db",
@@ -100,7 +101,8 @@ static enum wg_err open_v(struct fx *f, int version, struct wg_sql **c, char *er
 /* A connection with no store of its own (version 0 of a store named "admin"). */
 static struct wg_sql *must_exec_admin(const char *dsn)
 {
-    struct wg_sql_opts o = {.backend = WG_STORE_POSTGRES, .dsn = dsn, .name = "admin"};
+    struct wg_sql_opts o = {
+        .backend = WG_STORE_POSTGRES, .dsn = dsn, .name = "admin", .own_session = 1};
     struct wg_sql *c = NULL;
     char err[256];
     enum wg_err rc = wg_sql_open(&o, &c, err, sizeof(err));
@@ -245,6 +247,35 @@ static void reconnects(void **state)
     wg_sql_close(c);
 }
 
+/* A closed connection is reused by the next open of the same store: the same session. */
+static void pooled(void **state)
+{
+    struct fx *f = *state;
+    struct wg_sql_opts o = {.backend = WG_STORE_POSTGRES, .dsn = f->dsn, .name = "pool"};
+    struct wg_sql *c = NULL;
+    char err[512];
+    int64_t pid[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(wg_sql_open(&o, &c, err, sizeof(err)), WG_OK);
+        struct wg_sql_q *q = wg_sql_query(c, "SELECT pg_backend_pid()");
+        assert_int_equal(wg_sql_step(q), 1);
+        pid[i] = wg_sql_col_int64(q, 0);
+        wg_sql_end(q);
+        wg_sql_close(c);
+    }
+    assert_true(pid[0] == pid[1]);
+    /* inside a transaction it is not given back: the next open is a new session */
+    assert_int_equal(wg_sql_open(&o, &c, err, sizeof(err)), WG_OK);
+    assert_int_equal(wg_sql_begin(c, 0, err, sizeof(err)), WG_OK);
+    wg_sql_close(c);
+    assert_int_equal(wg_sql_open(&o, &c, err, sizeof(err)), WG_OK);
+    struct wg_sql_q *q = wg_sql_query(c, "SELECT pg_backend_pid()");
+    assert_int_equal(wg_sql_step(q), 1);
+    assert_true(wg_sql_col_int64(q, 0) != pid[0]);
+    wg_sql_end(q);
+    wg_sql_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest sq[] = {
@@ -257,6 +288,7 @@ int main(void)
         cmocka_unit_test_setup(transactions, setup_pg),
         cmocka_unit_test_setup(migrations, setup_pg),
         cmocka_unit_test_setup(reconnects, setup_pg),
+        cmocka_unit_test_setup(pooled, setup_pg),
     };
     int rc = cmocka_run_group_tests_name("sqlite", sq, NULL, NULL);
     const char *dsn = getenv("WG_TEST_PG_DSN");
