@@ -29,6 +29,25 @@ check() { # name, command...
 check store_seam env WG_TEST_PG_DSN="$PG_DSN" "$tests/test_common_store_sql"
 
 
+# --- the Kubernetes manifest's config is valid and on postgres; probes never /readyz (InfluxDB)
+SRC=${WG_SRC:-$(cd "$here/../.." && pwd)}
+k8s="$SRC/deploy/kubernetes/wavegate-replicas.yaml"
+python3 - "$k8s" "$WG_TMP/k8s.yaml" <<'PY' >"$WG_TMP/k8s.txt" 2>&1
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+kinds = {d["kind"]: d for d in docs}
+open(sys.argv[2], "w").write(kinds["ConfigMap"]["data"]["wavegate.yaml"])
+dep = kinds["Deployment"]["spec"]
+c = dep["template"]["spec"]["containers"][0]
+print(dep["replicas"], kinds["PodDisruptionBudget"]["spec"]["minAvailable"],
+      c["readinessProbe"]["httpGet"]["path"], c["livenessProbe"]["httpGet"]["path"],
+      [e["valueFrom"]["secretKeyRef"]["name"] for e in c["env"] if e["name"] == "WAVEGATE_PG_DSN"][0])
+PY
+expect_eq "k8s: 3 replicas, PDB 2, probes /healthz, DSN from a Secret" \
+    "3 2 /healthz /healthz wavegate-pg" "$(cat "$WG_TMP/k8s.txt")"
+WAVEGATE_PG_DSN=x "$WG_BIN" validate --config "$WG_TMP/k8s.yaml" >/dev/null 2>&1
+expect_eq "k8s: its config validates" 0 "$?"
+
 # --- verdict history on the shared database: three "replicas", three state_dirs
 WG=${WG_BIN:?}
 influx_deploy_scenario || exit 1
