@@ -189,8 +189,10 @@ expect_eq "still exactly one leader" 1 "$(leaders)"
 for r in "${!RPID[@]}"; do
     echo "r$r /metrics took $(curl -s -o /dev/null -w '%{time_total}' "${RBASE[$r]}/metrics") s (leader: $(is_leader "$r" && echo yes || echo no))"
 done
-expect_match "/metrics shows store latency and errors" 'wavegate_store_errors_total [0-9]+' \
+expect_match "/metrics shows store latency and errors" 'wavegate_state_query_errors_total [0-9]+' \
     "$(curl -s "${RBASE[2]}/metrics")"
+expect_eq "/metrics: no metric family twice (wavegate_store_errors_total is alerting's)" "" \
+    "$(curl -s "${RBASE[2]}/metrics" | awk '$1 == "#" && $2 == "TYPE" {print $3}' | sort | uniq -d)"
 
 # only the leader runs the monitor: its turns grow, the followers' do not
 turns() { curl -s "${RBASE[$1]}/metrics" | sed -n "s/^wavegate_monitor_turns_total{role=\"$2\"} //p"; }
