@@ -1,10 +1,15 @@
 /* common_store.c — the SQLite helper every state store opens through (store.h): directory and
  * file modes, WAL and synchronous, the busy handler, an integrity check, migrations counted
- * in PRAGMA user_version, cached statements and transactions whose results are checked.
+ * in PRAGMA user_version, cached statements and transactions whose results are checked; and
+ * the backend-neutral wg_sql_* seam over SQLite or PostgreSQL (common_store_pg.c).
  */
+#include "common/common_store_int.h"
 #include "common/store.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,4 +251,488 @@ enum wg_err wg_store_open(const struct wg_store_opts *o, sqlite3 **out, char *er
     }
     *out = db;
     return WG_OK;
+}
+
+/* ---- the backend-neutral seam ------------------------------------------------------------ */
+
+struct wg_sql {
+    enum wg_store_backend backend;
+    sqlite3 *db;
+    struct wg__common_pg *pg;
+    char name[64];
+    char *dsn; /* PostgreSQL: the pool's key (with name); freed, never logged */
+    int own_session;
+    struct wg_sql *next_idle;
+};
+
+/* PostgreSQL connections closed by a caller are kept for the next open of the same store
+ * (a gate evaluation opens the history store each time: a new session costs milliseconds). */
+#define POOL_MAX 16
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct wg_sql *pool;
+static int npool;
+
+static struct wg_sql *pool_take(const char *dsn, const char *name)
+{
+    pthread_mutex_lock(&pool_mu);
+    struct wg_sql **pp = &pool;
+    for (; *pp; pp = &(*pp)->next_idle) {
+        if (!strcmp((*pp)->dsn, dsn) && !strcmp((*pp)->name, name)) {
+            struct wg_sql *c = *pp;
+            *pp = c->next_idle;
+            c->next_idle = NULL;
+            npool--;
+            pthread_mutex_unlock(&pool_mu);
+            return c;
+        }
+    }
+    pthread_mutex_unlock(&pool_mu);
+    return NULL;
+}
+
+#define MAX_PARAMS 32
+
+struct wg_sql_q {
+    struct wg_sql *c;
+    sqlite3_stmt *st; /* SQLite: the cached statement */
+    char *pgsql;      /* PostgreSQL: the text with $N */
+    char *vals[MAX_PARAMS];
+    int nparams;
+    void *res;
+    int nrows, row;
+    int started;
+    int64_t changes;
+    char err[512];
+};
+
+static _Atomic uint64_t n_queries, n_errors, n_ns;
+static _Atomic int use_backend = WG_STORE_SQLITE;
+static char use_env[128] = "WAVEGATE_PG_DSN";
+static pthread_mutex_t use_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void wg_sql_use(enum wg_store_backend b, const char *dsn_env)
+{
+    pthread_mutex_lock(&use_mu);
+    snprintf(use_env, sizeof(use_env), "%s", dsn_env && *dsn_env ? dsn_env : "WAVEGATE_PG_DSN");
+    pthread_mutex_unlock(&use_mu);
+    atomic_store(&use_backend, b == WG_STORE_POSTGRES ? WG_STORE_POSTGRES : WG_STORE_SQLITE);
+}
+
+enum wg_store_backend wg_sql_default_backend(void)
+{
+    return (enum wg_store_backend)atomic_load(&use_backend);
+}
+
+void wg_sql_stats(struct wg_sql_stats *out)
+{
+    out->queries = atomic_load(&n_queries);
+    out->errors = atomic_load(&n_errors);
+    out->ns = atomic_load(&n_ns);
+}
+
+static void count(int64_t t0, int failed)
+{
+    atomic_fetch_add(&n_queries, 1);
+    atomic_fetch_add(&n_ns, (uint64_t)(wg_now_ns() - t0));
+    if (failed) {
+        atomic_fetch_add(&n_errors, 1);
+    }
+}
+
+enum wg_err wg_sql_open(const struct wg_sql_opts *o, struct wg_sql **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    err[0] = '\0';
+    struct wg_sql *c = calloc(1, sizeof(*c));
+    if (!c) {
+        return WG_ENOMEM;
+    }
+    struct wg_sql_opts oo = *o;
+    if (oo.backend == WG_STORE_DEFAULT) {
+        oo.backend = wg_sql_default_backend();
+    }
+    if (oo.backend == WG_STORE_POSTGRES && !oo.dsn) {
+        char env[128];
+        pthread_mutex_lock(&use_mu);
+        snprintf(env, sizeof(env), "%s", use_env);
+        pthread_mutex_unlock(&use_mu);
+        oo.dsn = getenv(env);
+        if (!oo.dsn || !*oo.dsn) {
+            snprintf(err, errlen, "state.backend postgres: $%s is not set (the DSN)", env);
+            free(c);
+            return WG_EINVAL;
+        }
+    }
+    c->backend = oo.backend;
+    snprintf(c->name, sizeof(c->name), "%s", o->name ? o->name : "default");
+    c->own_session = oo.own_session;
+    if (oo.backend == WG_STORE_POSTGRES) {
+        struct wg_sql *idle = oo.own_session ? NULL : pool_take(oo.dsn, c->name);
+        if (idle) { /* migrated when it was opened */
+            free(c);
+            *out = idle;
+            return WG_OK;
+        }
+        if (!(c->dsn = wg_strdup(oo.dsn))) {
+            free(c);
+            return WG_ENOMEM;
+        }
+    }
+    enum wg_err rc = oo.backend == WG_STORE_POSTGRES
+                         ? wg__common_pg_open(&oo, &c->pg, err, errlen)
+                         : wg_store_open(&oo.sqlite, &c->db, err, errlen);
+    if (rc != WG_OK) {
+        free(c->dsn);
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return WG_OK;
+}
+
+void wg_sql_close(struct wg_sql *c)
+{
+    if (!c) {
+        return;
+    }
+    if (c->pg && !c->own_session && !wg__common_pg_in_tx(c->pg)) {
+        pthread_mutex_lock(&pool_mu);
+        if (npool < POOL_MAX) {
+            c->next_idle = pool;
+            pool = c;
+            npool++;
+            c = NULL;
+        }
+        pthread_mutex_unlock(&pool_mu);
+        if (!c) {
+            return;
+        }
+    }
+    free(c->dsn);
+    wg_store_close(c->db);
+    wg__common_pg_close(c->pg);
+    free(c);
+}
+
+enum wg_store_backend wg_sql_backend(const struct wg_sql *c)
+{
+    return c->backend;
+}
+
+sqlite3 *wg_sql_sqlite(struct wg_sql *c)
+{
+    return c->db;
+}
+
+enum wg_err wg_sql_exec(struct wg_sql *c, const char *sql, char *err, size_t errlen)
+{
+    int64_t t0 = wg_now_ns();
+    enum wg_err rc = c->pg ? wg__common_pg_exec(c->pg, sql, err, errlen)
+                           : wg_store_exec(c->db, sql, err, errlen);
+    count(t0, rc != WG_OK);
+    return rc;
+}
+
+enum wg_err wg_sql_begin(struct wg_sql *c, int immediate, char *err, size_t errlen)
+{
+    if (c->pg) {
+        return wg_sql_exec(c, "BEGIN", err, errlen);
+    }
+    return wg_store_begin(c->db, immediate, err, errlen);
+}
+
+void wg_sql_rollback(struct wg_sql *c)
+{
+    if (!c) {
+        return;
+    }
+    if (c->pg) {
+        char err[256];
+        if (wg__common_pg_in_tx(c->pg)) {
+            (void)wg__common_pg_exec(c->pg, "ROLLBACK", err, sizeof(err));
+        }
+        return;
+    }
+    wg_store_rollback(c->db);
+}
+
+enum wg_err wg_sql_commit(struct wg_sql *c, char *err, size_t errlen)
+{
+    if (c->pg) {
+        enum wg_err rc = wg_sql_exec(c, "COMMIT", err, errlen);
+        if (rc != WG_OK) {
+            wg_sql_rollback(c);
+        }
+        return rc;
+    }
+    return wg_store_commit(c->db, err, errlen);
+}
+
+int wg_sql_version(struct wg_sql *c)
+{
+    return c->pg ? wg__common_pg_version(c->pg, c->name) : wg_store_version(c->db);
+}
+
+/* `?` and `?N` to `$N`, outside '...' and "..."; the count of parameters in *n. */
+static char *to_dollars(const char *sql, int *n)
+{
+    size_t len = strlen(sql);
+    char *out = malloc(len * 4 + 1);
+    if (!out) {
+        return NULL;
+    }
+    size_t o = 0;
+    int next = 0, max = 0;
+    char quote = 0;
+    for (const char *p = sql; *p; p++) {
+        if (quote) {
+            quote = *p == quote ? 0 : quote;
+            out[o++] = *p;
+            continue;
+        }
+        if (*p == '\'' || *p == '"') {
+            quote = *p;
+            out[o++] = *p;
+            continue;
+        }
+        if (*p != '?') {
+            out[o++] = *p;
+            continue;
+        }
+        int num;
+        if (p[1] >= '0' && p[1] <= '9') {
+            char *end;
+            num = (int)strtol(p + 1, &end, 10);
+            p = end - 1;
+        } else {
+            num = ++next;
+        }
+        next = num > next ? num : next;
+        max = num > max ? num : max;
+        o += (size_t)snprintf(out + o, 8, "$%d", num);
+    }
+    out[o] = '\0';
+    *n = max;
+    return out;
+}
+
+struct wg_sql_q *wg_sql_query(struct wg_sql *c, const char *sql)
+{
+    struct wg_sql_q *q = calloc(1, sizeof(*q));
+    if (!q) {
+        return NULL;
+    }
+    q->c = c;
+    if (c->pg) {
+        q->pgsql = to_dollars(sql, &q->nparams);
+        if (!q->pgsql) {
+            free(q);
+            return NULL;
+        }
+        if (q->nparams > MAX_PARAMS) {
+            snprintf(q->err, sizeof(q->err), "too many parameters (%d)", q->nparams);
+        }
+        return q;
+    }
+    q->st = wg_store_stmt(c->db, sql);
+    if (!q->st) {
+        snprintf(q->err, sizeof(q->err), "%s", sqlite3_errmsg(c->db));
+    }
+    return q;
+}
+
+static void set_val(struct wg_sql_q *q, int i, char *v)
+{
+    if (i < 1 || i > MAX_PARAMS) {
+        free(v);
+        return;
+    }
+    free(q->vals[i - 1]);
+    q->vals[i - 1] = v;
+}
+
+void wg_sql_bind_textn(struct wg_sql_q *q, int i, const char *v, size_t n)
+{
+    if (!q) {
+        return;
+    }
+    if (q->st) {
+        sqlite3_bind_text(q->st, i, v, (int)n, SQLITE_TRANSIENT);
+    } else if (q->pgsql) {
+        char *d = malloc(n + 1);
+        if (d) {
+            memcpy(d, v, n);
+            d[n] = '\0';
+        } else {
+            snprintf(q->err, sizeof(q->err), "out of memory");
+        }
+        set_val(q, i, d);
+    }
+}
+
+void wg_sql_bind_text(struct wg_sql_q *q, int i, const char *v)
+{
+    if (!q) {
+        return;
+    }
+    if (!v) {
+        wg_sql_bind_null(q, i);
+    } else {
+        wg_sql_bind_textn(q, i, v, strlen(v));
+    }
+}
+
+void wg_sql_bind_int64(struct wg_sql_q *q, int i, int64_t v)
+{
+    if (!q) {
+        return;
+    }
+    if (q->st) {
+        sqlite3_bind_int64(q->st, i, v);
+    } else if (q->pgsql) {
+        char b[24];
+        snprintf(b, sizeof(b), "%" PRId64, v);
+        wg_sql_bind_text(q, i, b);
+    }
+}
+
+void wg_sql_bind_double(struct wg_sql_q *q, int i, double v)
+{
+    if (!q) {
+        return;
+    }
+    if (q->st) {
+        sqlite3_bind_double(q->st, i, v);
+    } else if (q->pgsql) {
+        char b[40];
+        snprintf(b, sizeof(b), "%.17g", v);
+        wg_sql_bind_text(q, i, b);
+    }
+}
+
+void wg_sql_bind_null(struct wg_sql_q *q, int i)
+{
+    if (!q) {
+        return;
+    }
+    if (q->st) {
+        sqlite3_bind_null(q->st, i);
+    } else if (q->pgsql) {
+        set_val(q, i, NULL);
+    }
+}
+
+int wg_sql_step(struct wg_sql_q *q)
+{
+    if (!q || q->err[0]) {
+        return -1;
+    }
+    if (q->st) {
+        int64_t t0 = wg_now_ns();
+        int rc = sqlite3_step(q->st);
+        if (rc == SQLITE_ROW) {
+            return 1;
+        }
+        count(t0, rc != SQLITE_DONE);
+        if (rc == SQLITE_DONE) {
+            q->changes = sqlite3_changes(q->c->db);
+            return 0;
+        }
+        snprintf(q->err, sizeof(q->err), "%s", sqlite3_errmsg(q->c->db));
+        return -1;
+    }
+    if (!q->started) {
+        q->started = 1;
+        int64_t t0 = wg_now_ns();
+        enum wg_err rc =
+            wg__common_pg_query(q->c->pg, q->pgsql, q->nparams, (const char *const *)q->vals,
+                                &q->res, &q->nrows, &q->changes, q->err, sizeof(q->err));
+        count(t0, rc != WG_OK);
+        if (rc != WG_OK) {
+            return -1;
+        }
+        q->row = -1;
+    }
+    q->row++;
+    return q->row < q->nrows ? 1 : 0;
+}
+
+int wg_sql_col_null(struct wg_sql_q *q, int i)
+{
+    if (q->st) {
+        return sqlite3_column_type(q->st, i) == SQLITE_NULL;
+    }
+    return wg__common_pg_value(q->res, q->row, i) == NULL;
+}
+
+const char *wg_sql_col_text(struct wg_sql_q *q, int i)
+{
+    if (q->st) {
+        return (const char *)sqlite3_column_text(q->st, i);
+    }
+    return wg__common_pg_value(q->res, q->row, i);
+}
+
+int64_t wg_sql_col_int64(struct wg_sql_q *q, int i)
+{
+    if (q->st) {
+        return sqlite3_column_int64(q->st, i);
+    }
+    const char *v = wg__common_pg_value(q->res, q->row, i);
+    if (v && (v[0] == 't' || v[0] == 'f') && v[1] == '\0') {
+        return v[0] == 't'; /* a boolean column */
+    }
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+double wg_sql_col_double(struct wg_sql_q *q, int i)
+{
+    if (q->st) {
+        return sqlite3_column_double(q->st, i);
+    }
+    const char *v = wg__common_pg_value(q->res, q->row, i);
+    return v ? strtod(v, NULL) : 0.0;
+}
+
+int64_t wg_sql_changes(struct wg_sql_q *q)
+{
+    return q ? q->changes : 0;
+}
+
+const char *wg_sql_qerror(const struct wg_sql_q *q)
+{
+    return q ? q->err : "out of memory";
+}
+
+enum wg_err wg_sql_run(struct wg_sql_q *q, char *err, size_t errlen)
+{
+    int rc;
+    if (!q) {
+        snprintf(err, errlen, "out of memory");
+        return WG_ENOMEM;
+    }
+    while ((rc = wg_sql_step(q)) == 1) {
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "%s", wg_sql_qerror(q));
+        return WG_EIO;
+    }
+    return WG_OK;
+}
+
+void wg_sql_end(struct wg_sql_q *q)
+{
+    if (!q) {
+        return;
+    }
+    if (q->st) {
+        sqlite3_reset(q->st);
+        sqlite3_clear_bindings(q->st);
+    }
+    for (int i = 0; i < MAX_PARAMS; i++) {
+        free(q->vals[i]);
+    }
+    wg__common_pg_free(q->res);
+    free(q->pgsql);
+    free(q);
 }

@@ -238,6 +238,14 @@ struct wg_server_cfg {
 
 struct wg_alert_config; /* config/config_alerting.h */
 
+/* `state:` — where the state lives (docs/state.md). */
+enum wg_state_backend { WG_STATE_SQLITE = 0, WG_STATE_POSTGRES = 1 };
+struct wg_state_cfg {
+    int backend;                /* enum wg_state_backend; default sqlite (files under state_dir) */
+    char *dsn_env;              /* the variable holding the libpq DSN; default WAVEGATE_PG_DSN */
+    int64_t leader_takeover_ns; /* postgres: a new leader within this bound; default 10s */
+};
+
 struct wg_config {
     char *path;
     struct wg_source *sources;
@@ -251,6 +259,7 @@ struct wg_config {
     struct wg_alert_config *alerting; /* `alerting:` and `monitor:` (config_alerting.h); NULL
                                        * when the file has neither */
     struct wg_server_cfg server;      /* defaults set even when the section is absent */
+    struct wg_state_cfg state;        /* defaults set even when the section is absent */
 };
 
 /* The placeholders a query template may use. */

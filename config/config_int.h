@@ -212,6 +212,9 @@ void wg__config_decode_features(struct wg__config_ctx *c, const struct wg__cfg_n
 void wg__config_free_sources(struct wg_config *cfg);
 void wg__config_free_wave(struct wg_wave *w); /* one wave's contents; zeroes it */
 void wg__config_free_state_dir(struct wg_config *cfg);
+void wg__config_decode_state(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                             const char *path);
+void wg__config_free_state(struct wg_config *cfg);
 void wg__config_free_waves(struct wg_config *cfg);
 void wg__config_free_features(struct wg_config *cfg);
 

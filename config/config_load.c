@@ -5,6 +5,8 @@
  */
 #include "config/config_alerting_int.h"
 #include "config/config_int.h"
+
+#include "common/store.h"
 #include "config/config_server_int.h"
 
 #include <errno.h>
@@ -21,6 +23,7 @@ const struct wg__config_section wg__config_sections[] = {
     {"waves", wg__config_decode_waves, wg__config_free_waves},
     {"features", wg__config_decode_features, wg__config_free_features},
     {"state_dir", wg__config_decode_state_dir, wg__config_free_state_dir},
+    {"state", wg__config_decode_state, wg__config_free_state},
     {"server", wg__config_decode_server, wg__config_free_server},
     /* both fill cfg->alerting (config_alerting.c), allocated when either key is present */
     {"alerting", wg__config_decode_alerting, wg__config_free_alerting},
@@ -695,6 +698,9 @@ enum wg_err wg_config_load_mem(const char *name, const char *text, size_t len,
 out:
     wg__config_doc_free(&doc);
     if (rc == WG_OK) {
+        /* every store the process opens from now on: the configured backend (store.h) */
+        wg_sql_use(cfg->state.backend == WG_STATE_POSTGRES ? WG_STORE_POSTGRES : WG_STORE_SQLITE,
+                   cfg->state.dsn_env);
         *out = cfg;
     } else {
         wg_config_free(cfg);

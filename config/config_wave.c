@@ -5,6 +5,7 @@
  */
 #include "config/config_int.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +123,40 @@ void wg__config_decode_state_dir(struct wg__config_ctx *c, const struct wg__cfg_
     if (!cfg->state_dir && !(cfg->state_dir = wg_config_default_state_dir())) {
         c->oom = 1;
     }
+}
+
+/* ---- state: {backend, dsn_env, leader_takeover} ----------------------------------------- */
+
+#define ST(f) offsetof(struct wg_state_cfg, f)
+static const struct wg__config_enum backends[] = {
+    {"sqlite", WG_STATE_SQLITE}, {"postgres", WG_STATE_POSTGRES}, {NULL, 0}};
+static const struct wg__config_range r_takeover = {1, 300, 0, 0};
+static const struct wg__config_field state_fields[] = {
+    {"backend", wg__config_dec_enum, ST(backend), backends, 0, 0},
+    {"dsn_env", wg__config_dec_str, ST(dsn_env), NULL, 0, 0},
+    {"leader_takeover", wg__config_dec_duration, ST(leader_takeover_ns), &r_takeover, 0, 0},
+};
+
+void wg__config_decode_state(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                             const char *path)
+{
+    struct wg_state_cfg *st = &c->cfg->state;
+    st->backend = WG_STATE_SQLITE;
+    st->leader_takeover_ns = 10 * WG_NS_PER_SEC;
+    if (n) {
+        struct wg__config_fieldset set = {state_fields,
+                                          sizeof(state_fields) / sizeof(state_fields[0]), st, NULL};
+        (void)wg__config_fields(c, n, path, &set, 1, NULL);
+    }
+    if (!st->dsn_env && !(st->dsn_env = wg_strdup("WAVEGATE_PG_DSN"))) {
+        c->oom = 1;
+    }
+}
+
+void wg__config_free_state(struct wg_config *cfg)
+{
+    free(cfg->state.dsn_env);
+    cfg->state.dsn_env = NULL;
 }
 
 char *wg_config_default_state_dir(void)

@@ -535,6 +535,10 @@ enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *
         wg_log(WG_LOG_WARN, "serve: no evidence pages: %s", err); /* the gate still answers */
         err[0] = '\0';
     }
+    rc = wg__leader_start(s, err, errlen);
+    if (rc != WG_OK) {
+        goto out;
+    }
     rc = wg__monitor_start(s, err, errlen);
     if (rc != WG_OK) {
         goto out;
@@ -637,6 +641,7 @@ void wg_server_free(struct wg_server *s)
     }
     wg__guard_free(&s->guard);
     wg__monitor_free(s);
+    wg__leader_stop();
     wg__analyses_close(s->an);
     wg__deploys_close(s);
     wg__evals_close(s->evals);

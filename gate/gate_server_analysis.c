@@ -2,7 +2,9 @@
  * gate question measured every `interval`, `count` times or for `duration`), a runner thread
  * takes the measurements and feeds them to wg_gate_analysis_step (gate_wait.c, shared with
  * check --wait: limits, fail fast, the decision recorded as history), and everything is kept
- * in SQLite (WAL) under state_dir so a restart resumes running analyses.
+ * through the store seam (SQLite under state_dir, or the shared PostgreSQL) so a restart
+ * resumes running analyses; on PostgreSQL any replica answers for any analysis, each running
+ * one is owned by one replica under a lease, and another takes it over when the lease lapses.
  */
 #include "gate/gate_server_int.h"
 
@@ -10,12 +12,12 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_ANALYSES 1024 /* running at once */
 #define MAX_COUNT 10000
@@ -28,12 +30,16 @@ struct an {
     struct wg_limits lim;
     struct wg_gate_analysis an; /* the step shared with check --wait (gate_wait.c) */
     int64_t next_ns;            /* wall clock */
+    int lost;                   /* another replica took it over: dropped from the list */
     struct an *next;
 };
 
 struct wg__analyses {
     struct wg_server *s;
-    sqlite3 *db; /* opened lazily: an idle server never touches SQLite */
+    struct wg_sql *db; /* opened lazily: an idle server never touches the store */
+    char owner[48];    /* this replica, for the analyses it runs */
+    int64_t takeover_ns;
+    int64_t claim_ns; /* next look for analyses whose owner went away (shared store) */
     char path[1100];
     char dir[1024];
     pthread_mutex_t mu; /* guards db and the list */
@@ -52,6 +58,19 @@ static const char *const MIGRATIONS[] = {
     " updated_ns INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS measurements ("
     " id TEXT NOT NULL, seq INTEGER NOT NULL, at_ns INTEGER NOT NULL, verdict TEXT NOT NULL,"
+    " report TEXT, PRIMARY KEY (id, seq));",
+    /* 2: the replica running it and until when (a shared store: another takes it over) */
+    "ALTER TABLE analyses ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE analyses ADD COLUMN lease_ns INTEGER NOT NULL DEFAULT 0;",
+};
+static const char *const PG_MIGRATIONS[] = {
+    "CREATE TABLE IF NOT EXISTS analyses ("
+    " id TEXT PRIMARY KEY, spec TEXT NOT NULL, status TEXT NOT NULL,"
+    " verdict TEXT, reason TEXT, created_ns BIGINT NOT NULL, next_ns BIGINT NOT NULL,"
+    " updated_ns BIGINT NOT NULL, owner TEXT NOT NULL DEFAULT '',"
+    " lease_ns BIGINT NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS measurements ("
+    " id TEXT NOT NULL, seq INTEGER NOT NULL, at_ns BIGINT NOT NULL, verdict TEXT NOT NULL,"
     " report TEXT, PRIMARY KEY (id, seq));",
 };
 
@@ -158,80 +177,130 @@ out:
 
 /* ---- store -------------------------------------------------------------------------------- */
 
-static void db_update(struct wg__analyses *A, const struct an *a)
+/* The lease of a running analysis: until its next measurement is due plus the takeover bound
+ * (nothing is lost before it is due). */
+static int64_t lease_of(const struct wg__analyses *A, const struct an *a)
 {
-    sqlite3_stmt *q = NULL;
+    int64_t now = wg_now_ns();
+    return (a->next_ns > now ? a->next_ns : now) + A->takeover_ns;
+}
+
+/* 0: updated; -1: a store error; 1: another replica owns it now (this one stops running it). */
+static int db_update(struct wg__analyses *A, const struct an *a)
+{
     const char *sql = "UPDATE analyses SET status=?, verdict=?, reason=?, next_ns=?,"
-                      " updated_ns=? WHERE id=?";
-    if (sqlite3_prepare_v2(A->db, sql, -1, &q, NULL) != SQLITE_OK) {
-        wg_log(WG_LOG_ERROR, "analyses: %s", sqlite3_errmsg(A->db));
-        return;
+                      " updated_ns=?, lease_ns=? WHERE id=? AND owner=?";
+    struct wg_sql_q *q = wg_sql_query(A->db, sql);
+    char err[512];
+    if (!q) {
+        return -1;
     }
-    sqlite3_bind_text(q, 1, a->an.st.done ? status_name(a->an.st.verdict) : "running", -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_text(q, 2, a->an.st.done ? wg_verdict_name(a->an.st.verdict) : NULL, -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_text(q, 3, a->an.st.reason, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(q, 4, a->next_ns);
-    sqlite3_bind_int64(q, 5, wg_now_ns());
-    sqlite3_bind_text(q, 6, a->id, -1, SQLITE_STATIC);
-    if (sqlite3_step(q) != SQLITE_DONE) {
-        wg_log(WG_LOG_ERROR, "analyses: %s", sqlite3_errmsg(A->db));
+    wg_sql_bind_text(q, 1, a->an.st.done ? status_name(a->an.st.verdict) : "running");
+    wg_sql_bind_text(q, 2, a->an.st.done ? wg_verdict_name(a->an.st.verdict) : NULL);
+    wg_sql_bind_text(q, 3, a->an.st.reason);
+    wg_sql_bind_int64(q, 4, a->next_ns);
+    wg_sql_bind_int64(q, 5, wg_now_ns());
+    wg_sql_bind_int64(q, 6, lease_of(A, a));
+    wg_sql_bind_text(q, 7, a->id);
+    wg_sql_bind_text(q, 8, A->owner);
+    int rc = 0;
+    if (wg_sql_run(q, err, sizeof(err)) != WG_OK) {
+        wg_log(WG_LOG_ERROR, "analyses: %s", err);
+        rc = -1;
+    } else if (wg_sql_changes(q) == 0) {
+        rc = 1;
     }
-    sqlite3_finalize(q);
+    wg_sql_end(q);
+    return rc;
 }
 
 static int db_measurement(struct wg__analyses *A, const struct an *a, int seq, int64_t at,
                           enum wg_verdict v, const char *report)
 {
-    sqlite3_stmt *q = NULL;
-    int rc = -1;
-    const char *sql = "INSERT OR REPLACE INTO measurements VALUES (?,?,?,?,?)";
-    if (sqlite3_prepare_v2(A->db, sql, -1, &q, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, a->id, -1, SQLITE_STATIC);
-        sqlite3_bind_int(q, 2, seq);
-        sqlite3_bind_int64(q, 3, at);
-        sqlite3_bind_text(q, 4, wg_verdict_name(v), -1, SQLITE_STATIC);
-        if (report && strlen(report) <= MAX_REPORT) {
-            sqlite3_bind_text(q, 5, report, -1, SQLITE_STATIC);
-        }
-        rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+    /* (id, seq) once: a look replayed by the replica that took over replaces, never adds */
+    const char *sql = "INSERT INTO measurements VALUES (?,?,?,?,?) ON CONFLICT (id, seq) DO"
+                      " UPDATE SET at_ns=excluded.at_ns, verdict=excluded.verdict,"
+                      " report=excluded.report";
+    struct wg_sql_q *q = wg_sql_query(A->db, sql);
+    char err[512];
+    if (!q) {
+        return -1;
     }
+    wg_sql_bind_text(q, 1, a->id);
+    wg_sql_bind_int64(q, 2, seq);
+    wg_sql_bind_int64(q, 3, at);
+    wg_sql_bind_text(q, 4, wg_verdict_name(v));
+    wg_sql_bind_text(q, 5, report && strlen(report) <= MAX_REPORT ? report : NULL);
+    int rc = wg_sql_run(q, err, sizeof(err)) == WG_OK ? 0 : -1;
     if (rc < 0) {
-        wg_log(WG_LOG_ERROR, "analyses: %s", sqlite3_errmsg(A->db));
+        wg_log(WG_LOG_ERROR, "analyses: %s", err);
     }
-    sqlite3_finalize(q);
+    wg_sql_end(q);
     return rc;
 }
 
-/* Restart: every running analysis back in the list, its limits state replayed. */
+static int running_has(const struct wg__analyses *A, const char *id)
+{
+    for (const struct an *a = A->running; a; a = a->next) {
+        if (!strcmp(a->id, id)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Resume: every running analysis this replica may take (SQLite: all of them, this is the only
+ * process; a shared store: those whose owner's lease lapsed, claimed in one UPDATE), back in
+ * the list with its limits state replayed. */
 static void db_resume(struct wg__analyses *A)
 {
-    sqlite3_stmt *q = NULL, *m = NULL;
-    if (sqlite3_prepare_v2(A->db,
-                           "SELECT id, spec, next_ns FROM analyses WHERE status="
-                           "'running'",
-                           -1, &q, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(A->db, "SELECT verdict FROM measurements WHERE id=? ORDER BY seq", -1,
-                           &m, NULL) != SQLITE_OK) {
-        goto out;
+    int shared = wg_sql_backend(A->db) == WG_STORE_POSTGRES;
+    int64_t now = wg_now_ns();
+    struct wg_sql_q *c = wg_sql_query(
+        A->db, shared ? "UPDATE analyses SET owner=?1, lease_ns=?2 WHERE status='running' AND"
+                        " (lease_ns < ?3 OR owner=?1) RETURNING id, spec, next_ns"
+                      : "UPDATE analyses SET owner=?1, lease_ns=?2 WHERE status='running'"
+                        " RETURNING id, spec, next_ns");
+    if (!c) {
+        return;
     }
-    while (sqlite3_step(q) == SQLITE_ROW && A->nrunning < MAX_ANALYSES) {
-        struct an *a = calloc(1, sizeof(*a));
-        const char *id = (const char *)sqlite3_column_text(q, 0);
-        const char *spec = (const char *)sqlite3_column_text(q, 1);
+    wg_sql_bind_text(c, 1, A->owner);
+    wg_sql_bind_int64(c, 2, now + A->takeover_ns);
+    if (shared) {
+        wg_sql_bind_int64(c, 3, now);
+    }
+    struct an *got = NULL;
+    int step;
+    while ((step = wg_sql_step(c)) == 1) {
+        const char *id = wg_sql_col_text(c, 0);
+        const char *spec = wg_sql_col_text(c, 1);
         char err[256];
-        if (!a || !id || !spec || strlen(id) >= sizeof(a->id) ||
+        if (!id || running_has(A, id) || A->nrunning >= MAX_ANALYSES) {
+            continue;
+        }
+        struct an *a = calloc(1, sizeof(*a));
+        if (!a || !spec || strlen(id) >= sizeof(a->id) ||
             spec_parse(a, spec, strlen(spec), err, sizeof(err)) != 0) {
             an_free(a);
             continue;
         }
         snprintf(a->id, sizeof(a->id), "%s", id);
-        a->next_ns = sqlite3_column_int64(q, 2);
-        sqlite3_reset(m);
-        sqlite3_bind_text(m, 1, a->id, -1, SQLITE_STATIC);
-        while (sqlite3_step(m) == SQLITE_ROW) {
-            const char *vn = (const char *)sqlite3_column_text(m, 0);
+        a->next_ns = wg_sql_col_int64(c, 2);
+        a->next = got;
+        got = a;
+    }
+    if (step < 0) {
+        wg_log(WG_LOG_WARN, "analyses: cannot resume: %s", wg_sql_qerror(c));
+    }
+    wg_sql_end(c);
+    while (got) {
+        struct an *a = got;
+        got = a->next;
+        struct wg_sql_q *m =
+            wg_sql_query(A->db, "SELECT verdict FROM measurements WHERE id=? ORDER BY seq");
+        wg_sql_bind_text(m, 1, a->id);
+        while (m && wg_sql_step(m) == 1) {
+            const char *vn = wg_sql_col_text(m, 0);
             enum wg_verdict v = WG_NOEVAL;
             for (int i = 0; i <= WG_FAIL; i++) {
                 if (vn && !strcmp(vn, wg_verdict_name((enum wg_verdict)i))) {
@@ -240,15 +309,13 @@ static void db_resume(struct wg__analyses *A)
             }
             wg_gate_analysis_step(&a->an, v, NULL); /* replay: no report, nothing recorded */
         }
+        wg_sql_end(m);
         a->next = A->running;
         A->running = a;
         A->nrunning++;
         wg_log(WG_LOG_INFO, "analysis %s: resumed after %d measurements", a->id,
                a->an.st.measurements);
     }
-out:
-    sqlite3_finalize(q);
-    sqlite3_finalize(m);
 }
 
 /* ---- runner ------------------------------------------------------------------------------- */
@@ -272,9 +339,24 @@ static void measure(struct wg__analyses *A, struct an *a)
     int seq = a->an.st.measurements + 1;
     int done = wg_gate_analysis_step(&a->an, mv, rep); /* only this thread touches a->an */
     pthread_mutex_lock(&A->mu);
-    db_measurement(A, a, seq, at, mv, v ? v->json : NULL);
     a->next_ns = at + a->interval_ns;
-    db_update(A, a);
+    /* one transaction: the look and the state it leads to, or neither; taken over (our lease
+     * lapsed, another replica owns it): the owner records, not us */
+    char err[512];
+    int began = wg_sql_begin(A->db, 1, err, sizeof(err)) == WG_OK;
+    int up = db_update(A, a);
+    if (up == 1) {
+        a->lost = 1;
+    } else if (up == 0) {
+        (void)db_measurement(A, a, seq, at, mv, v ? v->json : NULL);
+    }
+    if (began && up == 0) {
+        if (wg_sql_commit(A->db, err, sizeof(err)) != WG_OK) {
+            wg_log(WG_LOG_ERROR, "analyses: %s", err);
+        }
+    } else if (began) {
+        wg_sql_rollback(A->db);
+    }
     pthread_mutex_unlock(&A->mu);
     a->an.record_dir = NULL;
     wg_check_report_free(rep); /* borrows g's config: before g goes */
@@ -298,6 +380,14 @@ static void *runner(void *arg)
             }
             next = a->next_ns < next ? a->next_ns : next;
         }
+        if (A->db && wg_sql_backend(A->db) == WG_STORE_POSTGRES && now >= A->claim_ns) {
+            A->claim_ns = now + A->takeover_ns / 4; /* orphans taken within the bound */
+            db_resume(A);
+            continue;
+        }
+        if (A->db && wg_sql_backend(A->db) == WG_STORE_POSTGRES && next > A->claim_ns) {
+            next = A->claim_ns;
+        }
         if (!due) {
             struct timespec ts = {(time_t)(next / WG_NS_PER_SEC), (long)(next % WG_NS_PER_SEC)};
             pthread_cond_timedwait(&A->cv, &A->mu, &ts);
@@ -306,7 +396,7 @@ static void *runner(void *arg)
         pthread_mutex_unlock(&A->mu);
         measure(A, due); /* only this thread removes from the list: due stays valid */
         pthread_mutex_lock(&A->mu);
-        if (due->an.st.done) {
+        if (due->an.st.done || due->lost) {
             for (struct an **pa = &A->running; *pa; pa = &(*pa)->next) {
                 if (*pa == due) {
                     *pa = due->next;
@@ -327,19 +417,24 @@ static enum wg_err db_open(struct wg__analyses *A, char *err, size_t errlen)
     if (A->db) {
         return WG_OK;
     }
-    struct wg_store_opts o = {
-        .dir = A->dir,
-        .file = "serve.db",
-        .create = 1,
-        .synchronous = 1,
-        .migrations = MIGRATIONS,
-        .nmigrations = (int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])),
+    struct wg_sql_opts o = {
+        .backend = WG_STORE_DEFAULT,
+        .sqlite = {.dir = A->dir,
+                   .file = "serve.db",
+                   .create = 1,
+                   .synchronous = 1,
+                   .migrations = MIGRATIONS,
+                   .nmigrations = (int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))},
+        .name = "analyses",
+        .pg_migrations = PG_MIGRATIONS,
+        .npg_migrations = (int)(sizeof(PG_MIGRATIONS) / sizeof(PG_MIGRATIONS[0])),
     };
-    enum wg_err rc = wg_store_open(&o, &A->db, err, errlen);
+    enum wg_err rc = wg_sql_open(&o, &A->db, err, errlen);
     if (rc != WG_OK) {
         return rc;
     }
     db_resume(A);
+    A->claim_ns = wg_now_ns() + A->takeover_ns / 4;
     int e = pthread_create(&A->th, NULL, runner, A);
     if (e != 0) {
         snprintf(err, errlen, "cannot start the analysis runner: %s", strerror(e));
@@ -371,6 +466,22 @@ enum wg_err wg__analyses_open(struct wg_server *s, const char *state_dir, char *
     }
     snprintf(A->dir, sizeof(A->dir), "%s", dir);
     snprintf(A->path, sizeof(A->path), "%s/serve.db", dir);
+    unsigned char rnd[6] = {0};
+    (void)getrandom(rnd, sizeof(rnd), 0);
+    snprintf(A->owner, sizeof(A->owner), "%d-%02x%02x%02x%02x%02x%02x", (int)getpid(), rnd[0],
+             rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+    const struct wg_config *cfg = s->gen->cfg;
+    A->takeover_ns =
+        cfg->state.leader_takeover_ns > 0 ? cfg->state.leader_takeover_ns : 10 * WG_NS_PER_SEC;
+    if (wg_sql_default_backend() == WG_STORE_POSTGRES) {
+        /* shared: analyses other replicas started are ours to answer for, and to take over;
+         * PostgreSQL down now is not fatal (gate answers need no store): opened at first use */
+        if (db_open(A, err, errlen) != WG_OK) {
+            wg_log(WG_LOG_WARN, "analyses: %s (retried at the first request)", err);
+            err[0] = '\0';
+        }
+        return WG_OK;
+    }
     /* A store from an earlier run may hold running analyses: resume them now. */
     return stat(A->path, &st) == 0 ? db_open(A, err, errlen) : WG_OK;
 }
@@ -392,7 +503,7 @@ void wg__analyses_close(struct wg__analyses *A)
         A->running = a->next;
         an_free(a);
     }
-    wg_store_close(A->db);
+    wg_sql_close(A->db);
     pthread_mutex_destroy(&A->mu);
     pthread_cond_destroy(&A->cv);
     free(A);
@@ -460,20 +571,25 @@ unsigned wg__analyses_create(struct wg_server *s, struct wg__cfgref *gen, const 
         snprintf(err, sizeof(err), "too many analyses running (%d)", MAX_ANALYSES);
         goto out;
     }
-    sqlite3_stmt *q = NULL;
-    int ok = sqlite3_prepare_v2(A->db, "INSERT INTO analyses VALUES (?,?,'running',NULL,'',?,?,?)",
-                                -1, &q, NULL) == SQLITE_OK;
+    struct wg_sql_q *q =
+        wg_sql_query(A->db, "INSERT INTO analyses(id, spec, status, verdict, reason, created_ns,"
+                            " next_ns, updated_ns, owner, lease_ns)"
+                            " VALUES (?,?,'running',NULL,'',?,?,?,?,?)");
+    char qerr[400] = "out of memory";
+    int ok = q != NULL;
     if (ok) {
-        sqlite3_bind_text(q, 1, a->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, body, (int)len, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 3, now);
-        sqlite3_bind_int64(q, 4, a->next_ns);
-        sqlite3_bind_int64(q, 5, now);
-        ok = sqlite3_step(q) == SQLITE_DONE;
+        wg_sql_bind_text(q, 1, a->id);
+        wg_sql_bind_textn(q, 2, body, len);
+        wg_sql_bind_int64(q, 3, now);
+        wg_sql_bind_int64(q, 4, a->next_ns);
+        wg_sql_bind_int64(q, 5, now);
+        wg_sql_bind_text(q, 6, A->owner);
+        wg_sql_bind_int64(q, 7, lease_of(A, a));
+        ok = wg_sql_run(q, qerr, sizeof(qerr)) == WG_OK;
     }
-    sqlite3_finalize(q);
+    wg_sql_end(q);
     if (!ok) {
-        snprintf(err, sizeof(err), "state store: %s", sqlite3_errmsg(A->db));
+        snprintf(err, sizeof(err), "state store: %s", qerr);
         pthread_mutex_unlock(&A->mu);
         st = 503;
         goto out;
@@ -497,28 +613,33 @@ out:
 unsigned wg__analyses_get(struct wg_server *s, const char *id, char **out_json)
 {
     struct wg__analyses *A = s->an;
-    sqlite3_stmt *q = NULL, *m = NULL;
+    struct wg_sql_q *q = NULL, *m = NULL;
     cJSON *o = NULL;
     unsigned st = 404;
-    char tb[48];
+    char tb[48], err[512];
     *out_json = NULL;
     pthread_mutex_lock(&A->mu);
+    if (!A->db && wg_sql_default_backend() == WG_STORE_POSTGRES &&
+        db_open(A, err, sizeof(err)) != WG_OK) {
+        wg_log(WG_LOG_WARN, "analyses: %s", err);
+        st = 503; /* the shared store is down: unknown, not "no such analysis" */
+        goto out;
+    }
     if (!A->db) {
         goto out;
     }
-    if (sqlite3_prepare_v2(A->db,
-                           "SELECT spec, status, verdict, reason, created_ns,"
-                           " updated_ns FROM analyses WHERE id=?",
-                           -1, &q, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(A->db,
-                           "SELECT seq, at_ns, verdict, report FROM measurements"
-                           " WHERE id=? ORDER BY seq",
-                           -1, &m, NULL) != SQLITE_OK) {
+    q = wg_sql_query(A->db, "SELECT spec, status, verdict, reason, created_ns,"
+                            " updated_ns FROM analyses WHERE id=?");
+    m = wg_sql_query(A->db, "SELECT seq, at_ns, verdict, report FROM measurements"
+                            " WHERE id=? ORDER BY seq");
+    if (!q || !m) {
         st = 500;
         goto out;
     }
-    sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-    if (sqlite3_step(q) != SQLITE_ROW) {
+    wg_sql_bind_text(q, 1, id);
+    int step = wg_sql_step(q);
+    if (step != 1) {
+        st = step < 0 ? 503 : 404;
         goto out;
     }
     st = 500;
@@ -526,38 +647,35 @@ unsigned wg__analyses_get(struct wg_server *s, const char *id, char **out_json)
         goto out;
     }
     cJSON_AddStringToObject(o, "id", id);
-    cJSON_AddStringToObject(o, "status", (const char *)sqlite3_column_text(q, 1));
-    if (sqlite3_column_type(q, 2) != SQLITE_NULL) {
-        cJSON_AddStringToObject(o, "verdict", (const char *)sqlite3_column_text(q, 2));
+    cJSON_AddStringToObject(o, "status", wg_sql_col_text(q, 1));
+    if (!wg_sql_col_null(q, 2)) {
+        cJSON_AddStringToObject(o, "verdict", wg_sql_col_text(q, 2));
     }
-    cJSON_AddStringToObject(o, "reason", (const char *)sqlite3_column_text(q, 3));
-    cJSON_AddStringToObject(o, "created",
-                            wg_time_format(sqlite3_column_int64(q, 4), tb, sizeof(tb)));
-    cJSON_AddStringToObject(o, "updated",
-                            wg_time_format(sqlite3_column_int64(q, 5), tb, sizeof(tb)));
-    cJSON_AddItemToObject(o, "spec", cJSON_Parse((const char *)sqlite3_column_text(q, 0)));
+    cJSON_AddStringToObject(o, "reason", wg_sql_col_text(q, 3));
+    cJSON_AddStringToObject(o, "created", wg_time_format(wg_sql_col_int64(q, 4), tb, sizeof(tb)));
+    cJSON_AddStringToObject(o, "updated", wg_time_format(wg_sql_col_int64(q, 5), tb, sizeof(tb)));
+    const char *spec = wg_sql_col_text(q, 0);
+    cJSON_AddItemToObject(o, "spec", cJSON_Parse(spec ? spec : ""));
     cJSON *arr = cJSON_AddArrayToObject(o, "measurements");
-    sqlite3_bind_text(m, 1, id, -1, SQLITE_STATIC);
-    while (arr && sqlite3_step(m) == SQLITE_ROW) {
+    wg_sql_bind_text(m, 1, id);
+    while (arr && wg_sql_step(m) == 1) {
         cJSON *e = cJSON_CreateObject();
         if (!e) {
             break;
         }
-        cJSON_AddNumberToObject(e, "seq", sqlite3_column_int(m, 0));
-        cJSON_AddStringToObject(e, "at",
-                                wg_time_format(sqlite3_column_int64(m, 1), tb, sizeof(tb)));
-        cJSON_AddStringToObject(e, "verdict", (const char *)sqlite3_column_text(m, 2));
-        if (sqlite3_column_type(m, 3) != SQLITE_NULL) {
-            cJSON_AddItemToObject(e, "report",
-                                  cJSON_Parse((const char *)sqlite3_column_text(m, 3)));
+        cJSON_AddNumberToObject(e, "seq", (double)wg_sql_col_int64(m, 0));
+        cJSON_AddStringToObject(e, "at", wg_time_format(wg_sql_col_int64(m, 1), tb, sizeof(tb)));
+        cJSON_AddStringToObject(e, "verdict", wg_sql_col_text(m, 2));
+        if (!wg_sql_col_null(m, 3)) {
+            cJSON_AddItemToObject(e, "report", cJSON_Parse(wg_sql_col_text(m, 3)));
         }
         cJSON_AddItemToArray(arr, e);
     }
     *out_json = cJSON_PrintUnformatted(o);
     st = *out_json ? 200 : 500;
 out:
-    sqlite3_finalize(q);
-    sqlite3_finalize(m);
+    wg_sql_end(q);
+    wg_sql_end(m);
     pthread_mutex_unlock(&A->mu);
     cJSON_Delete(o);
     if (!*out_json) {
@@ -569,29 +687,25 @@ out:
 void wg__analyses_count(struct wg_server *s, unsigned long long counts[WG_FAIL + 2])
 {
     struct wg__analyses *A = s->an;
-    sqlite3_stmt *q = NULL;
     if (!A) {
         return;
     }
     pthread_mutex_lock(&A->mu);
-    if (A->db && sqlite3_prepare_v2(A->db,
-                                    "SELECT status, count(*) FROM analyses GROUP BY "
-                                    "status",
-                                    -1, &q, NULL) == SQLITE_OK) {
-        while (sqlite3_step(q) == SQLITE_ROW) {
-            const char *n = (const char *)sqlite3_column_text(q, 0);
-            unsigned long long c = (unsigned long long)sqlite3_column_int64(q, 1);
-            if (n && !strcmp(n, "running")) {
-                counts[WG_FAIL + 1] = c;
-            }
-            for (int v = 0; n && v <= WG_FAIL; v++) {
-                if (!strcmp(n, wg_verdict_name((enum wg_verdict)v))) {
-                    counts[v] = c;
-                }
+    struct wg_sql_q *q =
+        A->db ? wg_sql_query(A->db, "SELECT status, count(*) FROM analyses GROUP BY status") : NULL;
+    while (q && wg_sql_step(q) == 1) {
+        const char *n = wg_sql_col_text(q, 0);
+        unsigned long long c = (unsigned long long)wg_sql_col_int64(q, 1);
+        if (n && !strcmp(n, "running")) {
+            counts[WG_FAIL + 1] = c;
+        }
+        for (int v = 0; n && v <= WG_FAIL; v++) {
+            if (!strcmp(n, wg_verdict_name((enum wg_verdict)v))) {
+                counts[v] = c;
             }
         }
     }
-    sqlite3_finalize(q);
+    wg_sql_end(q);
     pthread_mutex_unlock(&A->mu);
 }
 

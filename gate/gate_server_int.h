@@ -282,6 +282,13 @@ int wg__server_ready(struct wg_server *s, char *why, size_t whylen);
 
 /* ---- serve: alerting (gate_server_monitor.c) ---------------------------------------------- */
 
+/* ---- leader (gate_server_leader.c): one replica runs the monitor on a shared store ------ */
+enum wg_err wg__leader_start(struct wg_server *s, char *err, size_t errlen);
+int wg__leader_active(void);       /* 1: lead (always on SQLite) */
+int wg__leader_monitor_turn(void); /* wg__leader_active, counted for /metrics */
+void wg__leader_stop(void);
+void wg__leader_metrics(struct wg_buf *b);
+
 struct wg__monitor;
 
 /* /v1/silences (GET list, POST add) and /v1/silences/{id} (DELETE): r->route holds these. */

@@ -103,7 +103,9 @@ static void *run(void *arg)
     while (!m->stop) {
         int64_t now = wg_now_ns();
         if (mo->enabled && now >= next_eval) {
-            evaluate(m, now);
+            if (wg__leader_monitor_turn()) { /* one replica evaluates (gate_server_leader.c) */
+                evaluate(m, now);
+            }
             next_eval += mo->interval_ns;
             if (next_eval <= now) {
                 next_eval = now + mo->interval_ns; /* an evaluation overran: skip, no burst */

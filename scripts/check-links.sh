@@ -10,7 +10,7 @@ build=${1:?usage: check-links.sh <build dir>}
 cc=${CC:-cc}
 
 declare -A mods=(
-    [common]="|curl sqlite3"
+    [common]="|curl sqlite3 pq"
     [config]="common|yaml"
     [collector]="common config|cjson"
     [rules]="common config|"

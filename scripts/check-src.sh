@@ -36,6 +36,7 @@ SYSTEM = [
         f.startswith("tests/")),
     (r"yaml\.h", lambda f: mod_of(f) == "config" or f.startswith("tests/")),
     (r"sqlite3\.h", lambda f: f in ("common/store.h", "common/common_store.c") or mod_of(f) in ("alerting", "gate") or f.startswith("tests/")),
+    (r"libpq-fe\.h", lambda f: f == "common/common_store_pg.c" or f.startswith("tests/")),
     (r"openssl/", lambda f: mod_of(f) == "alerting" or
         re.match(r"gate/gate_server[^/]*\.c$", f) or f.startswith("tests/")),
     (r"cjson/", lambda f: mod_of(f) in ("collector", "alerting", "gate", "cmd") or

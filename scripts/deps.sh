@@ -2,8 +2,9 @@
 # and test.sh. Uses sudo when not root.
 WG_DEB_PACKAGES=(build-essential cmake pkg-config curl ca-certificates python3 openssl
     libcurl4-openssl-dev libcjson-dev libyaml-dev libmicrohttpd-dev libcmocka-dev
-    libsqlite3-dev libssl-dev influxdb prometheus-alertmanager python3-yaml
+    libsqlite3-dev libssl-dev influxdb prometheus-alertmanager python3-yaml libpq-dev
     chromium)
+WG_DEB_PACKAGES+=(postgresql) # tests/integration/test_replicas_pg.sh (a throwaway cluster)
 WG_DEB_PACKAGES+=(wrk) # tests/integration/test_serve_soak.sh (skips without it)
 
 wg_install_deps() {

@@ -1,0 +1,242 @@
+/* common_store_pg.c — the PostgreSQL backend of the store seam (libpq): connect (reconnecting
+ * once when the server went away between calls), migrations counted per store in a wg_schema
+ * table under an advisory lock, and text-parameter queries whose results the seam iterates.
+ * The DSN may hold a password: it is never logged, only libpq's message is.
+ */
+#include "common/common_store_int.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct wg__common_pg {
+    PGconn *conn;
+    pthread_mutex_t mu; /* libpq connections are not for two threads at once */
+};
+
+/* libpq messages end with a newline; keep one line. */
+static void pg_msg(char *err, size_t errlen, const char *what, const char *msg)
+{
+    snprintf(err, errlen, "%s: %s", what, msg && *msg ? msg : "unknown error");
+    size_t n = strlen(err);
+    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' ')) {
+        err[--n] = '\0';
+    }
+}
+
+static void quiet(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg; /* NOTICEs ("relation already exists, skipping") are not ours to log */
+}
+
+/* A connection that broke (server restarted, network cut) is reset once, outside any
+ * transaction: inside one, the transaction is gone and the caller must see the error. */
+static int ensure(struct wg__common_pg *p)
+{
+    if (PQstatus(p->conn) == CONNECTION_OK) {
+        return 0;
+    }
+    PQreset(p->conn);
+    return PQstatus(p->conn) == CONNECTION_OK ? 0 : -1;
+}
+
+static PGresult *send(struct wg__common_pg *p, const char *sql, int n, const char *const *vals,
+                      int params)
+{
+    return params ? PQexecParams(p->conn, sql, n, NULL, vals, NULL, NULL, 0) : PQexec(p->conn, sql);
+}
+
+static enum wg_err run(struct wg__common_pg *p, const char *sql, int n, const char *const *vals,
+                       int params, PGresult **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (ensure(p) != 0) {
+        pg_msg(err, errlen, "postgres unreachable", PQerrorMessage(p->conn));
+        return WG_EIO;
+    }
+    int idle = PQtransactionStatus(p->conn) == PQTRANS_IDLE;
+    PGresult *r = send(p, sql, n, vals, params);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st == PGRES_FATAL_ERROR && idle && PQstatus(p->conn) != CONNECTION_OK && ensure(p) == 0) {
+        /* the server went away since the last call (restart): once more on a new connection;
+         * inside a transaction the caller sees the error, the transaction being gone */
+        PQclear(r);
+        r = send(p, sql, n, vals, params);
+        st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    }
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        pg_msg(err, errlen, "postgres",
+               r && PQresultErrorMessage(r)[0] ? PQresultErrorMessage(r) : PQerrorMessage(p->conn));
+        PQclear(r);
+        return WG_EIO;
+    }
+    *out = r;
+    return WG_OK;
+}
+
+enum wg_err wg__common_pg_exec(struct wg__common_pg *p, const char *sql, char *err, size_t errlen)
+{
+    PGresult *r = NULL;
+    pthread_mutex_lock(&p->mu);
+    enum wg_err rc = run(p, sql, 0, NULL, 0, &r, err, errlen);
+    pthread_mutex_unlock(&p->mu);
+    PQclear(r);
+    return rc;
+}
+
+enum wg_err wg__common_pg_query(struct wg__common_pg *p, const char *sql, int n,
+                                const char *const *vals, void **res, int *nrows, int64_t *changes,
+                                char *err, size_t errlen)
+{
+    PGresult *r = NULL;
+    pthread_mutex_lock(&p->mu);
+    /* Always PQexecParams (even without parameters): a query is exactly one statement. */
+    enum wg_err rc = run(p, sql, n, vals, 1, &r, err, errlen);
+    pthread_mutex_unlock(&p->mu);
+    if (rc != WG_OK) {
+        return rc;
+    }
+    *res = r;
+    *nrows = PQntuples(r);
+    const char *ct = PQcmdTuples(r);
+    *changes = ct && *ct ? strtoll(ct, NULL, 10) : 0;
+    return WG_OK;
+}
+
+const char *wg__common_pg_value(void *res, int row, int col)
+{
+    PGresult *r = res;
+    if (!r || row >= PQntuples(r) || col >= PQnfields(r) || PQgetisnull(r, row, col)) {
+        return NULL;
+    }
+    return PQgetvalue(r, row, col);
+}
+
+void wg__common_pg_free(void *res)
+{
+    PQclear(res);
+}
+
+int wg__common_pg_in_tx(struct wg__common_pg *p)
+{
+    PGTransactionStatusType t = PQtransactionStatus(p->conn);
+    return t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
+}
+
+int wg__common_pg_version(struct wg__common_pg *p, const char *name)
+{
+    const char *vals[1] = {name};
+    void *res = NULL;
+    int nrows = 0;
+    int64_t ch = 0;
+    char err[256];
+    if (wg__common_pg_query(p, "SELECT version FROM wg_schema WHERE name=$1", 1, vals, &res, &nrows,
+                            &ch, err, sizeof(err)) != WG_OK) {
+        return -1;
+    }
+    const char *v = wg__common_pg_value(res, 0, 0);
+    int out = v ? (int)strtol(v, NULL, 10) : 0;
+    wg__common_pg_free(res);
+    return out;
+}
+
+/* Migrate in one transaction under a transaction-scoped advisory lock on the store's name, so
+ * replicas starting together migrate once; the version is read under the lock. */
+static enum wg_err migrate(struct wg__common_pg *p, const struct wg_sql_opts *o, char *err,
+                           size_t errlen)
+{
+    const char *name = o->name ? o->name : "default";
+    const char *vals[2] = {name, NULL};
+    void *res = NULL;
+    int nrows;
+    int64_t ch;
+    enum wg_err rc = wg__common_pg_exec(p,
+                                        "CREATE TABLE IF NOT EXISTS wg_schema("
+                                        " name TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+                                        err, errlen);
+    if (rc == WG_OK) {
+        rc = wg__common_pg_exec(p, "BEGIN", err, errlen);
+    }
+    if (rc != WG_OK) {
+        return rc;
+    }
+    rc = wg__common_pg_query(p, "SELECT pg_advisory_xact_lock(hashtext('wg_schema:' || $1))", 1,
+                             vals, &res, &nrows, &ch, err, errlen);
+    wg__common_pg_free(res);
+    int v = rc == WG_OK ? wg__common_pg_version(p, name) : -1;
+    if (rc == WG_OK && v < 0) {
+        snprintf(err, errlen, "cannot read the schema version of %s", name);
+        rc = WG_EIO;
+    }
+    if (rc == WG_OK && v > o->npg_migrations) {
+        snprintf(err, errlen,
+                 "schema version %d of %s is newer than this wavegate knows (%d): run the newer "
+                 "wavegate, or restore the database it was made from",
+                 v, name, o->npg_migrations);
+        rc = WG_EIO;
+    }
+    for (int i = v; rc == WG_OK && i < o->npg_migrations; i++) {
+        rc = wg__common_pg_exec(p, o->pg_migrations[i], err, errlen);
+    }
+    if (rc == WG_OK && v < o->npg_migrations) {
+        char num[16];
+        snprintf(num, sizeof(num), "%d", o->npg_migrations);
+        vals[1] = num;
+        rc = wg__common_pg_query(p,
+                                 "INSERT INTO wg_schema(name, version) VALUES ($1, $2::int)"
+                                 " ON CONFLICT (name) DO UPDATE SET version=EXCLUDED.version",
+                                 2, vals, &res, &nrows, &ch, err, errlen);
+        if (rc == WG_OK) {
+            wg__common_pg_free(res);
+        }
+    }
+    char e2[256];
+    if (rc != WG_OK) {
+        (void)wg__common_pg_exec(p, "ROLLBACK", e2, sizeof(e2));
+        return rc;
+    }
+    return wg__common_pg_exec(p, "COMMIT", err, errlen);
+}
+
+enum wg_err wg__common_pg_open(const struct wg_sql_opts *o, struct wg__common_pg **out, char *err,
+                               size_t errlen)
+{
+    *out = NULL;
+    if (!o->dsn || !*o->dsn) {
+        snprintf(err, errlen, "state.backend postgres: no DSN (set state.dsn_env's variable)");
+        return WG_EINVAL;
+    }
+    struct wg__common_pg *p = calloc(1, sizeof(*p));
+    if (!p) {
+        return WG_ENOMEM;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    p->conn = PQconnectdb(o->dsn);
+    if (!p->conn || PQstatus(p->conn) != CONNECTION_OK) {
+        pg_msg(err, errlen, "cannot connect to postgres",
+               p->conn ? PQerrorMessage(p->conn) : "out of memory");
+        wg__common_pg_close(p);
+        return WG_EIO;
+    }
+    PQsetNoticeProcessor(p->conn, quiet, NULL);
+    enum wg_err rc = migrate(p, o, err, errlen);
+    if (rc != WG_OK) {
+        wg__common_pg_close(p);
+        return rc;
+    }
+    *out = p;
+    return WG_OK;
+}
+
+void wg__common_pg_close(struct wg__common_pg *p)
+{
+    if (!p) {
+        return;
+    }
+    PQfinish(p->conn);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}

@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# test_replicas_pg.sh — wavegate on a real PostgreSQL: a throwaway cluster on loopback; the
+# store seam's unit cases against it (binds, transactions, migrations refused when newer,
+# reconnect); verdict history (`baseline: previous`) shared by replicas with separate
+# state_dirs (recorded by one, read and invalidated by another); PostgreSQL down: a check that
+# needs the store is "could not evaluate" (exit 3), never a pass. Skips (77) without PostgreSQL.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+. "$here/pg_lib.sh"
+
+if ! pg_bin >/dev/null; then
+    echo "SKIP: postgresql not installed"
+    [ -n "${CI:-}" ] && exit 1
+    exit 77
+fi
+pg_start || exit 1
+tests=$(dirname "$WG_BIN")/tests
+
+check() { # name, command...
+    local name=$1; shift
+    if "$@" >"$WG_TMP/$name.log" 2>&1; then
+        ok "$name"
+    else
+        not_ok "$name" "$(cat "$WG_TMP/$name.log")"
+    fi
+}
+
+check store_seam env WG_TEST_PG_DSN="$PG_DSN" "$tests/test_common_store_sql"
+
+
+# --- the Kubernetes manifest's config is valid and on postgres; readiness on /readyz (about
+# wavegate itself, never InfluxDB), liveness on /healthz
+SRC=${WG_SRC:-$(cd "$here/../.." && pwd)}
+k8s="$SRC/deploy/kubernetes/wavegate-replicas.yaml"
+python3 - "$k8s" "$WG_TMP/k8s.yaml" <<'PY' >"$WG_TMP/k8s.txt" 2>&1
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+kinds = {d["kind"]: d for d in docs}
+open(sys.argv[2], "w").write(kinds["ConfigMap"]["data"]["wavegate.yaml"])
+dep = kinds["Deployment"]["spec"]
+c = dep["template"]["spec"]["containers"][0]
+print(dep["replicas"], kinds["PodDisruptionBudget"]["spec"]["minAvailable"],
+      c["readinessProbe"]["httpGet"]["path"], c["livenessProbe"]["httpGet"]["path"],
+      [e["valueFrom"]["secretKeyRef"]["name"] for e in c["env"] if e["name"] == "WAVEGATE_PG_DSN"][0])
+PY
+expect_eq "k8s: 3 replicas, PDB 2, probes /readyz + /healthz, DSN from a Secret" \
+    "3 2 /readyz /healthz wavegate-pg" "$(cat "$WG_TMP/k8s.txt")"
+WAVEGATE_PG_DSN=x "$WG_BIN" validate --config "$WG_TMP/k8s.yaml" >/dev/null 2>&1
+expect_eq "k8s: its config validates" 0 "$?"
+
+# --- verdict history on the shared database: three "replicas", three state_dirs
+WG=${WG_BIN:?}
+influx_deploy_scenario || exit 1
+export WG_PG="$PG_DSN"
+for r in 1 2 3; do
+    cat >"$WG_TMP/r$r.yaml" <<YAML
+state_dir: $WG_TMP/state$r
+state: {backend: postgres, dsn_env: WG_PG}
+sources:
+  local: {kind: influxql, url: $INFLUX_URL, database: telemetry}
+waves: [{name: staging, env: staging, source: local}]
+features:
+  prev:
+    rules:
+      - name: mean-vs-previous
+        query: SELECT mean("latency_ms") FROM "http" WHERE "env" = {{ env }} AND time >= {{ start }} AND time < {{ end }}
+        baseline: previous
+        max_increase: 20%
+  plain:
+    rules:
+      - name: mean-latency
+        query: SELECT mean("latency_ms") FROM "http" WHERE "env" = {{ env }} AND time >= {{ start }} AND time < {{ end }}
+        threshold: {max: 100000}
+alerting:
+  receivers:
+    - {name: hook, kind: webhook, url: 'http://127.0.0.1:9/hook'}
+  route: {receiver: hook}
+monitor: {interval: 200ms, waves: [staging], features: [plain]}
+YAML
+done
+# --- the state: key is checked like every key
+sed 's/backend: postgres/backend: mysql/' "$WG_TMP/r1.yaml" >"$WG_TMP/bad.yaml"
+err=$("$WG" validate --config "$WG_TMP/bad.yaml" 2>&1)
+expect_eq "state.backend mysql: a config error (78)" 78 "$?"
+expect_match "named file:line:col: state.backend" 'bad.yaml:2:[0-9]+: state.backend' "$err"
+WG_PG= "$WG" check --config "$WG_TMP/r1.yaml" --wave staging --feature prev --deploy-time "$T" >/dev/null 2>&1
+expect_eq "postgres with its DSN variable empty: could not evaluate (3)" 3 "$?"
+
+rows() { "$WG" history list --config "$WG_TMP/r$1.yaml" | grep ' mean-vs-previous ' | grep -vc invalidated; }
+"$WG" check --config "$WG_TMP/r1.yaml" --wave staging --feature prev --deploy-time "$T" >/dev/null 2>&1
+expect_eq "replica 1 records into postgres; replica 3 sees it" 1 "$(rows 3)"
+"$WG" check --config "$WG_TMP/r2.yaml" --wave staging --feature prev --deploy-time "$T" >/dev/null 2>&1
+expect_eq "replica 2's record is seen by replica 1" 2 "$(rows 1)"
+out=$("$WG" check --config "$WG_TMP/r3.yaml" --wave staging --feature prev --deploy-time "$T" --format json 2>/dev/null)
+expect_eq "replica 3 judges against the shared baseline" True \
+    "$(jq_get "$out" 'd["rules"][0].get("baseline") is not None')"
+[ -e "$WG_TMP/state3/state.db" ]
+expect_eq "no SQLite file is written with backend postgres" 1 "$?"
+"$WG" history invalidate --config "$WG_TMP/r2.yaml" --feature prev >/dev/null 2>&1
+expect_eq "invalidated on replica 2, gone for replica 1" 0 "$(rows 1)"
+
+# --- PostgreSQL down: the store is needed, so could not evaluate (3), never pass
+pg_stop
+"$WG" check --config "$WG_TMP/r1.yaml" --wave staging --feature prev --deploy-time "$T" >/dev/null 2>&1
+expect_eq "postgres down: baseline previous cannot be judged (exit 3)" 3 "$?"
+pg_up
+"$WG" check --config "$WG_TMP/r1.yaml" --wave staging --feature prev --deploy-time "$T" >/dev/null 2>&1
+expect_eq "postgres back: the check records again" 1 "$(rows 2)"
+
+# --- three `wavegate serve` replicas on the one database
+for r in 1 2 3; do
+    sed -i 's/^state: .*/state: {backend: postgres, dsn_env: WG_PG, leader_takeover: 2s}/' "$WG_TMP/r$r.yaml"
+done
+declare -A RPID RBASE
+replica_start() { # N
+    : >"$WG_TMP/serve$1.log"
+    "$WG" serve --config "$WG_TMP/r$1.yaml" --listen 127.0.0.1:0 2>>"$WG_TMP/serve$1.log" &
+    RPID[$1]=$!
+    wait_for 20 grep -q 'listening on port [0-9]' "$WG_TMP/serve$1.log" ||
+        { echo "replica $1 did not start:" >&2; cat "$WG_TMP/serve$1.log" >&2; return 1; }
+    RBASE[$1]="http://127.0.0.1:$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$WG_TMP/serve$1.log" | head -1)"
+}
+replicas_stop() {
+    local r
+    for r in "${!RPID[@]}"; do kill -9 "${RPID[$r]}" 2>/dev/null; done
+    return 0
+}
+wg_on_exit replicas_stop
+for r in 1 2 3; do replica_start $r || exit 1; done
+
+# gate calls spread over the replicas: each answers (the gate needs no shared state)
+codes=""
+for i in $(seq 1 9); do
+    r=$(( (i % 3) + 1 ))
+    codes+=$(curl -s -o /dev/null -w '%{http_code} ' "${RBASE[$r]}/v1/gate?wave=staging&feature=prev&deploy_time=$T")
+done
+expect_eq "gate calls on every replica answer 200" "200 200 200 200 200 200 200 200 200 " "$codes"
+
+# an analysis started on replica 1, read on 2, resumed on 3 after 1 is killed -9
+id=$(jq_get "$(curl -s -H 'Content-Type: application/json' --data-binary \
+    "{\"wave\":\"staging\",\"deploy_time\":\"$T\",\"interval\":\"500ms\",\"count\":8}" \
+    "${RBASE[1]}/v1/analyses")" 'd["id"]')
+expect_match "replica 1 starts the analysis" '^[0-9a-f]{32}$' "$id"
+code=$(curl -s -o "$WG_TMP/an2.json" -w '%{http_code}' "${RBASE[2]}/v1/analyses/$id")
+expect_eq "replica 2 answers for it (was 404: per-pod SQLite)" 200 "$code"
+looks() { jq_get "$(curl -s "${RBASE[$1]}/v1/analyses/$id")" 'len(d["measurements"])'; }
+has_looks() { [ "$(looks 2)" -ge "$2" ]; }
+wait_for 20 has_looks 2 2
+kill -9 "${RPID[1]}"; wait "${RPID[1]}" 2>/dev/null; unset 'RPID[1]'
+finished() { local b; b=$(curl -s "${RBASE[3]}/v1/analyses/$id") && grep -q '"status":"\(pass\|fail\|inconclusive\|error\)"' <<<"$b"; }
+wait_for 40 finished
+body=$(curl -s "${RBASE[3]}/v1/analyses/$id")
+expect_match "replica 3 reports it finished after replica 1 died" '"status":"(pass|fail|inconclusive|error)"' "$body"
+expect_eq "every look once, in order (seq 1..8)" "1,2,3,4,5,6,7,8" \
+    "$(jq_get "$body" '",".join(str(m["seq"]) for m in d["measurements"])')"
+expect_eq "taken over by a surviving replica" 1 \
+    "$(cat "$WG_TMP/serve2.log" "$WG_TMP/serve3.log" | grep -c "analysis $id: resumed")"
+
+# --- one leader (advisory lock on its own session); kill -9 of the leader: another leads
+# within leader_takeover (2s here), every time
+replica_start 1 || exit 1
+# (not curl | grep -q: with pipefail, grep leaving early fails curl's write and the pipe)
+is_leader() { local m; m=$(curl -s -m 10 "${RBASE[$1]}/metrics") && grep -q '^wavegate_leader 1$' <<<"$m"; }
+leaders() { local r n=0; for r in "${!RPID[@]}"; do is_leader "$r" && n=$((n + 1)); done; echo $n; }
+one_leader() { [ "$(leaders)" = 1 ]; }
+wait_for 10 one_leader
+n=$(leaders)
+expect_eq "exactly one of three replicas leads" 1 "$n"
+[ "$n" = 1 ] || for r in "${!RPID[@]}"; do echo "r$r: $(curl -s -m 5 "${RBASE[$r]}/metrics" | grep -E '^wavegate_leader')"; grep -h leader: "$WG_TMP/serve$r.log"; done
+KILLS=${WG_LEADER_KILLS:-5}
+times=() over=0
+pick_leader() { local r; for r in "${!RPID[@]}"; do is_leader "$r" && { lead=$r; return 0; }; done; return 1; }
+for k in $(seq 1 "$KILLS"); do
+    lead=""
+    wait_for 10 pick_leader
+    [ -n "$lead" ] || { not_ok "kill $k: no leader to kill" "$(grep -h leader: "$WG_TMP"/serve*.log)"; break; }
+    t0=$(date +%s%N)
+    kill -9 "${RPID[$lead]}"; wait "${RPID[$lead]}" 2>/dev/null; unset "RPID[$lead]"
+    wait_for 10 one_leader
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    times+=("$ms")
+    [ "$ms" -le 2000 ] || over=$((over + 1))
+    replica_start "$lead" || exit 1 # back as a follower
+done
+expect_eq "a new leader within 2s after each of $KILLS kill -9 (ms: ${times[*]})" 0 "$over"
+sorted=$(printf '%s\n' "${times[@]}" | sort -n)
+echo "failover over $KILLS kills: median $(sed -n "$(( (KILLS + 1) / 2 ))p" <<<"$sorted") ms, max $(tail -1 <<<"$sorted") ms"
+expect_eq "still exactly one leader" 1 "$(leaders)"
+for r in "${!RPID[@]}"; do
+    echo "r$r /metrics took $(curl -s -o /dev/null -w '%{time_total}' "${RBASE[$r]}/metrics") s (leader: $(is_leader "$r" && echo yes || echo no))"
+done
+expect_match "/metrics shows store latency and errors" 'wavegate_state_query_errors_total [0-9]+' \
+    "$(curl -s "${RBASE[2]}/metrics")"
+expect_eq "/metrics: no metric family twice (wavegate_store_errors_total is alerting's)" "" \
+    "$(curl -s "${RBASE[2]}/metrics" | awk '$1 == "#" && $2 == "TYPE" {print $3}' | sort | uniq -d)"
+
+# only the leader runs the monitor: its turns grow, the followers' do not
+turns() { curl -s "${RBASE[$1]}/metrics" | sed -n "s/^wavegate_monitor_turns_total{role=\"$2\"} //p"; }
+lead=""; wait_for 10 pick_leader
+declare -A before
+for r in "${!RPID[@]}"; do before[$r]=$(turns "$r" leader); done
+grown() { [ "$(turns "$lead" leader)" -ge $(( ${before[$lead]} + 3 )) ]; }
+wait_for 10 grown
+same=0
+for r in "${!RPID[@]}"; do
+    [ "$r" = "$lead" ] || [ "$(turns "$r" leader)" = "${before[$r]}" ] || same=1
+done
+expect_eq "the monitor evaluates on the leader only" 0 "$same"
+f=$(for r in "${!RPID[@]}"; do [ "$r" = "$lead" ] || turns "$r" follower; done | sort -n | head -1)
+expect_match "followers skip their turns" '^[1-9][0-9]*$' "$f"
+
+# --- PostgreSQL restarted mid-run: replicas reconnect, a leader again, analyses still answer
+pg_stop
+no_leader() { [ "$(leaders)" = 0 ]; }
+wait_for 15 no_leader
+code=$(curl -s -o /dev/null -w '%{http_code}' "${RBASE[2]}/v1/gate?wave=staging&feature=plain&deploy_time=$T")
+expect_eq "postgres down: a gate call needing no store still passes" 200 "$code"
+body=$(curl -s "${RBASE[3]}/v1/gate?wave=staging&feature=prev&deploy_time=$T")
+expect_eq "postgres down: one needing the store (baseline: previous) is error, never pass" error \
+    "$(jq_get "$body" 'd["verdict"]')"
+code=$(curl -s -o /dev/null -w '%{http_code}' "${RBASE[2]}/v1/analyses/$id")
+expect_eq "postgres down: an analysis read is 503 (unknown), not 404" 503 "$code"
+expect_eq "postgres down: nobody leads" 0 "$(leaders)"
+pg_up
+wait_for 20 one_leader
+n=$(leaders)
+expect_eq "postgres back: one leader again" 1 "$n"
+[ "$n" = 1 ] || for r in "${!RPID[@]}"; do echo "r$r: $(curl -s -m 5 "${RBASE[$r]}/metrics" | grep -E '^wavegate_leader')"; grep -h "leader:\|error\|warn" "$WG_TMP/serve$r.log" | tail -5; done
+code=$(curl -s -o /dev/null -w '%{http_code}' "${RBASE[2]}/v1/analyses/$id")
+expect_eq "postgres back: the analysis answers again (reconnected)" 200 "$code"
+
+finish
