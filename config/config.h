@@ -208,6 +208,14 @@ struct wg_server_cfg {
     struct wg_pos pos;
 };
 
+/* The `events:` section (config_events.c): markers and verdicts written back. */
+struct wg_events_cfg {
+    int present;
+    char *write_to;   /* a source name; NULL: no markers */
+    int64_t flush_ns; /* batch interval; default 200ms */
+    struct wg_pos pos;
+};
+
 struct wg_alert_config; /* config/config_alerting.h */
 
 struct wg_config {
@@ -223,6 +231,7 @@ struct wg_config {
     struct wg_alert_config *alerting; /* `alerting:` and `monitor:` (config_alerting.h); NULL
                                        * when the file has neither */
     struct wg_server_cfg server;      /* defaults set even when the section is absent */
+    struct wg_events_cfg events;      /* `events:` (zero when absent) */
 };
 
 /* The placeholders a query template may use. */

@@ -239,4 +239,9 @@ void wg__config_params_free(struct wg_rule_params *p);
 int wg__config_check_query(struct wg__config_ctx *c, const struct wg__cfg_node *n,
                            const char *path);
 
+/* `events:` (config_events.c). */
+void wg__config_decode_events(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                              const char *path);
+void wg__config_free_events(struct wg_config *cfg);
+
 #endif

@@ -222,4 +222,46 @@ enum wg_err wg_alerting_observe(struct wg_alerting *a, const struct wg_check_rep
 enum wg_err wg_alerting_gate_event(struct wg_alerting *a, const struct wg_check_report *r,
                                    int64_t now_ns);
 
+/* ---- events: deploys and flag flips (gate_events.c) -------------------------------------- */
+
+enum wg_event_type { WG_EVENT_DEPLOY = 0, WG_EVENT_FLAG };
+/* A flag event's state: on, off, or (adapters only: a strategy change) changed. */
+enum wg_event_state { WG_EVSTATE_NONE = 0, WG_EVSTATE_ON, WG_EVSTATE_OFF, WG_EVSTATE_CHANGED };
+
+/* One event as POST /v1/events and `wavegate event` take it. Strings are owned (malloc'd),
+ * NULL when absent; wg_event_clear frees them. */
+struct wg_event {
+    enum wg_event_type type;
+    enum wg_event_state state;
+    char *wave, *env, *feature, *flag, *version, *source;
+    int64_t time_ns; /* when it happened (the analysis anchor); 0: when received */
+};
+void wg_event_clear(struct wg_event *ev);
+/* Parse {type, wave, env, feature, flag, state, version, time, source}. Unknown keys and
+ * wrong types are WG_EINVAL with the reason in err (a 400); WG_ENOMEM. On error ev is
+ * cleared. type deploy needs wave or env; type flag needs feature or flag and state on|off. */
+enum wg_err wg_event_from_json(const char *body, size_t len, struct wg_event *ev, char *err,
+                               size_t errlen) WG_NODISCARD;
+/* Fill the gaps from the config: feature from features[].flag, flag from the feature, wave
+ * from a wave whose env matches, env from the wave. Never fails (unknown names stay). */
+void wg_event_resolve(const struct wg_config *cfg, struct wg_event *ev);
+
+/* The durable event store (events.db under state_dir). Thread-safe. */
+struct wg_events;
+enum wg_err wg_events_open(const char *state_dir, struct wg_events **out, char *err,
+                           size_t errlen) WG_NODISCARD;
+void wg_events_close(struct wg_events *e);
+/* Record ev (time 0 becomes now_ns) durably (synchronous=FULL: committed before return);
+ * id gets its id ("ev-" + 16 hex of the time + "-" + 8 hex of the row). WG_EIO with err. */
+enum wg_err wg_events_record(struct wg_events *e, const struct wg_event *ev, int64_t now_ns,
+                             char id[48], char *err, size_t errlen) WG_NODISCARD;
+/* The stored events as a JSON array (newest first, at most limit), malloc'd in *out. */
+enum wg_err wg_events_list_json(struct wg_events *e, size_t limit, char **out, char *err,
+                                size_t errlen) WG_NODISCARD;
+/* A key/value of the store's own (the reconcile cursor: "unleash:<url>" → last event id). */
+enum wg_err wg_events_kv_get(struct wg_events *e, const char *key, char **out) WG_NODISCARD;
+enum wg_err wg_events_kv_set(struct wg_events *e, const char *key, const char *val) WG_NODISCARD;
+extern const char *const wg_event_type_names[2];
+extern const char *const wg_event_state_names[4];
+
 #endif

@@ -168,6 +168,12 @@ static unsigned route(struct wg__req *r, const char *url, const char *method)
         r->route = WG__R_ANALYSIS;
         return get ? 0 : 405;
     }
+    if (!strcmp(url, "/v1/events") || !strncmp(url, "/v1/events/", 11)) {
+        int a = url[10] ? wg__events_adapter(url + 11) : 0;
+        r->route = url[10] ? WG__R_EVENTS_ADAPTER : WG__R_EVENTS;
+        r->hook = (enum wg__hook)(a < 0 ? 0 : a);
+        return a < 0 ? 404 : post || (get && !url[10]) ? 0 : 405;
+    }
     if (!strcmp(url, "/v1/silences")) {
         r->route = WG__R_SILENCES;
         return get || post ? 0 : 405;
@@ -242,7 +248,9 @@ static enum MHD_Result first_call(struct wg_server *s, struct MHD_Connection *c,
     }
     r->gen = wg__server_gen_get(s);
     int v1 = r->route == WG__R_GATE || r->route == WG__R_FLAGGER || r->route == WG__R_ANALYSES ||
-             r->route == WG__R_ANALYSIS || r->route == WG__R_SILENCES || r->route == WG__R_SILENCE;
+             r->route == WG__R_ANALYSIS || r->route == WG__R_SILENCES ||
+             r->route == WG__R_SILENCE || r->route == WG__R_EVENTS ||
+             r->route == WG__R_EVENTS_ADAPTER;
     if (v1 && r->gen->has_token) {
         r->header_authed = header_auth(r, c);
         /* Flagger cannot send headers: its token is in the body (metadata.token). */
@@ -498,6 +506,10 @@ enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *
     if (rc != WG_OK) {
         goto out;
     }
+    rc = wg__events_open(s, err, errlen);
+    if (rc != WG_OK) {
+        goto out;
+    }
     rc = wg__monitor_start(s, err, errlen);
     if (rc != WG_OK) {
         goto out;
@@ -599,6 +611,7 @@ void wg_server_free(struct wg_server *s)
     wg__guard_free(&s->guard);
     wg__monitor_free(s);
     wg__analyses_close(s->an);
+    wg__events_close(s);
     wg__server_cache_clear(s);
     wg__server_gen_put(s->gen);
     wg__metrics_free(&s->m);

@@ -203,6 +203,9 @@ struct wg_server {
     int ready_ok;
     char ready_why[256];
     struct wg__guard guard;
+    struct wg_events *events;       /* events.db (gate_server_events.c) */
+    struct wg_lp_writer *markers;   /* events.write_to; NULL: none */
+    struct wg__cfgref *markers_gen; /* pinned: the writer borrows its source */
 };
 
 /* Config generations. */
@@ -330,5 +333,22 @@ unsigned wg__analyses_spec_check(const char *body, size_t len, char *err, size_t
 enum wg__body { WG__B_GATE = 0, WG__B_FLAGGER, WG__B_ANALYSES, WG__B_SILENCES, WG__B_LAST };
 unsigned wg__route_body_check(enum wg__body kind, const uint8_t *data, size_t size, char *err,
                               size_t errlen);
+
+/* ---- serve: events in (gate_server_events.c) ------------------------------------------------ */
+
+/* POST /v1/events, GET /v1/events, POST /v1/events/{adapter} (r->hook: the adapter index). */
+#define WG__R_EVENTS ((enum wg__route)(WG__R_METRICS + 3))
+#define WG__R_EVENTS_ADAPTER ((enum wg__route)(WG__R_METRICS + 4))
+/* The adapter's index for /v1/events/<name>, -1 when there is none. */
+int wg__events_adapter(const char *name);
+/* Open events.db and start the marker writer (events.write_to). */
+enum wg_err wg__events_open(struct wg_server *s, char *err, size_t errlen);
+void wg__events_close(struct wg_server *s);
+enum MHD_Result wg__events_route(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r);
+/* Queue an event marker (wavegate_events) for events.write_to; never blocks. */
+void wg__events_marker(struct wg_server *s, const struct wg__cfgref *gen, const struct wg_event *ev,
+                       const char *id, int64_t now_ns);
+/* The POST /v1/events body check alone: 0, 400 with err set, 500. */
+unsigned wg__events_body_check(const uint8_t *data, size_t size, char *err, size_t errlen);
 
 #endif
