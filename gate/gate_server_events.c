@@ -159,6 +159,56 @@ void wg__events_marker(struct wg_server *s, const struct wg__cfgref *gen, const 
     wg_buf_free(&b);
 }
 
+void wg__events_verdict(struct wg_server *s, const struct wg_check_report *rep, int64_t now_ns)
+{
+    if (!s || !s->markers || !rep) {
+        return;
+    }
+    struct wg_buf b;
+    struct wg_lp lp;
+    wg_buf_init(&b, 4u << 20);
+    wg_lp_begin(&lp, &b, "wavegate_verdicts");
+    wg_lp_tag(&lp, "wave", rep->wave);
+    wg_lp_tag(&lp, "env", rep->env);
+    wg_lp_tag(&lp, "verdict", wg_verdict_name(rep->verdict));
+    wg_lp_int(&lp, "rules", (long long)rep->nrules);
+    wg_lp_int(&lp, "judged", (long long)rep->njudged);
+    wg_lp_str(&lp, "reason", rep->reason);
+    enum wg_err rc = wg_lp_end(&lp, now_ns);
+    for (size_t i = 0; rc == WG_OK && i < rep->nrules; i++) {
+        const struct wg_rule_report *rr = &rep->rules[i];
+        const struct wg_threshold *t = &rr->p.threshold;
+        wg_lp_begin(&lp, &b, "wavegate_rules");
+        wg_lp_tag(&lp, "wave", rep->wave);
+        wg_lp_tag(&lp, "env", rep->env);
+        wg_lp_tag(&lp, "feature", rr->feature ? rr->feature->name : NULL);
+        wg_lp_tag(&lp, "rule", rr->rule ? rr->rule->name : NULL);
+        wg_lp_tag(&lp, "verdict", wg_verdict_name(rr->res.verdict));
+        if (rr->res.has_value) {
+            wg_lp_float(&lp, "value", rr->res.value);
+        }
+        if (t->has_max || t->has_min) {
+            wg_lp_float(&lp, "threshold", t->has_max ? t->max : t->min);
+        }
+        if (rr->res.has_baseline) {
+            wg_lp_float(&lp, "baseline", rr->res.baseline);
+        }
+        if (rr->res.has_mw) {
+            wg_lp_float(&lp, "p_value", rr->res.mw.p_value);
+        }
+        wg_lp_int(&lp, "samples", (long long)rr->res.samples);
+        wg_lp_str(&lp, "reason", rr->res.reason);
+        rc = wg_lp_end(&lp, now_ns);
+    }
+    if (rc == WG_OK) {
+        (void)wg_lp_writer_add(s->markers, b.p, b.len);
+    } else {
+        wg_log(WG_LOG_WARN, "markers: verdict of wave %s not written: %s", rep->wave,
+               wg_strerror(rc));
+    }
+    wg_buf_free(&b);
+}
+
 /* Record ev and answer 202 {"id":...}. */
 static enum MHD_Result accept_event(struct wg_server *s, struct MHD_Connection *c,
                                     struct wg__req *r, struct wg_event *ev)
