@@ -136,4 +136,23 @@ const struct wg_alert_config *wg_alerting_config(const struct wg_alerting *a);
 /* monitor.rules settings of rule_key ("feature/rule", or matching "rule"), or NULL. */
 const struct wg_monitor_rule *wg_alerting_monitor_rule(const struct wg_monitor *m, const char *key);
 
+/* ---- kill-switch actions (alerting_action.c) ------------------------------------------------ */
+
+struct wg_http;
+struct wg_action; /* config/config.h */
+/* What an action is about: the flip and its analysis. All borrowed. */
+struct wg_action_ctx {
+    const char *event_id, *feature, *flag, *env, *wave, *verdict;
+};
+/* Run one attempt of action a (config.h struct wg_action): unleash posts
+ * <url>/api/admin/projects/<project>/features/<flag>/environments/<env>/off with the admin
+ * token of $token_env; webhook sends method/url/body with {{ feature }} {{ flag }} {{ env }}
+ * {{ wave }} {{ event_id }} {{ verdict }} replaced (JSON-escaped). dry_run sends nothing and
+ * answers what it would send. *status gets the HTTP status (0: none), answer the peer's body
+ * head or the transport error (secrets redacted). WG_OK on 2xx (or dry run); WG_EHTTP with
+ * *status, WG_ECONNECT/WG_ETIMEOUT: retry later; WG_ECONFIG: a missing token. */
+enum wg_err wg_alerting_action_run(struct wg_http *h, const struct wg_action *a,
+                                   const struct wg_action_ctx *x, long *status, char *answer,
+                                   size_t answerlen) WG_NODISCARD;
+
 #endif

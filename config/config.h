@@ -168,9 +168,34 @@ struct wg_score {
     double warn_pct; /* e.g. 75 */
 };
 
+/* A feature's kill switch (`on_fail:`, config_events.c): what to do when the analysis of a flag
+ * flip fails. unleash: turn the flag off through Unleash's Admin API; webhook: any request. */
+enum wg_action_kind { WG_ACTION_UNLEASH = 0, WG_ACTION_WEBHOOK };
+struct wg_action {
+    int kind;          /* enum wg_action_kind */
+    char *url;         /* unleash: the server's base URL; webhook: the URL (templated) */
+    char *token_env;   /* env var holding the token (unleash: an admin token) */
+    char *project;     /* unleash, default "default" */
+    char *environment; /* unleash; default: the event's env */
+    char *method;      /* webhook, default POST */
+    char *body;        /* webhook body template ({{ feature }}, {{ flag }}, {{ env }}, ...) */
+    int dry_run;       /* rehearse: record what would be sent, send nothing */
+    struct wg_pos pos;
+};
+/* How a flag flip is analysed (`flip:`): a look every interval, count looks, failing when more
+ * than failure_limit looks fail. */
+struct wg_flip_cfg {
+    int64_t interval_ns; /* default 1m */
+    long count;          /* default 10 */
+    long failure_limit;  /* default 0 */
+};
+
 struct wg_feature {
     char *name;
     char *flag;
+    struct wg_action *on_fail;
+    size_t non_fail;
+    struct wg_flip_cfg flip;
     struct wg_rule *rules;
     size_t nrules;
     struct wg_score score;

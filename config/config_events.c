@@ -48,3 +48,91 @@ void wg__config_free_events(struct wg_config *cfg)
     free(cfg->events.write_to);
     memset(&cfg->events, 0, sizeof(cfg->events));
 }
+
+/* ---- per feature: on_fail (kill switches) and flip (the flip analysis) ---------------------- */
+
+#define AOFF(m) offsetof(struct wg_action, m)
+#define FOFF(m) offsetof(struct wg_flip_cfg, m)
+
+static const struct wg__config_enum action_kinds[] = {
+    {"unleash", WG_ACTION_UNLEASH}, {"webhook", WG_ACTION_WEBHOOK}, {NULL, 0}};
+static const struct wg__config_field action_fields[] = {
+    {"action", wg__config_dec_enum, AOFF(kind), action_kinds, 0, 1},
+    {"url", wg__config_dec_str, AOFF(url), NULL, 0, 1},
+    {"token_env", wg__config_dec_str, AOFF(token_env), NULL, 0, 0},
+    {"project", wg__config_dec_str, AOFF(project), NULL, 0, 0},
+    {"environment", wg__config_dec_str, AOFF(environment), NULL, 0, 0},
+    {"method", wg__config_dec_str, AOFF(method), NULL, 0, 0},
+    {"body", wg__config_dec_str, AOFF(body), NULL, 0, 0},
+    {"dry_run", wg__config_dec_bool, AOFF(dry_run), NULL, 0, 0},
+};
+static const struct wg__config_range r_interval = {0.1, 86400, 0, 0};
+static const struct wg__config_range r_count = {1, 10000, 0, 0};
+static const struct wg__config_range r_limit = {0, 10000, 0, 0};
+static const struct wg__config_field flip_fields[] = {
+    {"interval", wg__config_dec_duration, FOFF(interval_ns), &r_interval, 0, 0},
+    {"count", wg__config_dec_long, FOFF(count), &r_count, 0, 0},
+    {"failure_limit", wg__config_dec_long, FOFF(failure_limit), &r_limit, 0, 0},
+};
+
+void wg__config_decode_feature_events(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                                      const char *path, struct wg_feature *f)
+{
+    char p[WG__CONFIG_PATH_MAX], q[WG__CONFIG_PATH_MAX];
+    f->flip.interval_ns = 60 * WG_NS_PER_SEC;
+    f->flip.count = 10;
+    f->flip.failure_limit = 0;
+    const struct wg__cfg_node *flip = wg__config_get(n, "flip");
+    if (flip && !wg__config_is_null(flip)) {
+        wg__config_path_key(p, sizeof(p), path, "flip");
+        struct wg__config_fieldset set = {flip_fields, 3, &f->flip, NULL};
+        (void)wg__config_fields(c, flip, p, &set, 1, NULL);
+    }
+    const struct wg__cfg_node *of = wg__config_get(n, "on_fail");
+    if (!of || wg__config_is_null(of)) {
+        return;
+    }
+    wg__config_path_key(p, sizeof(p), path, "on_fail");
+    if (of->type != WG__CFG_SEQ) {
+        (void)wg__config_type_err(c, of, p, "a sequence of actions");
+        return;
+    }
+    f->on_fail = calloc(of->n ? of->n : 1, sizeof(*f->on_fail));
+    if (!f->on_fail) {
+        c->oom = 1;
+        return;
+    }
+    for (size_t i = 0; i < of->n; i++) {
+        struct wg_action *a = &f->on_fail[f->non_fail++];
+        a->pos = of->vals[i]->pos;
+        wg__config_path_index(q, sizeof(q), p, i);
+        struct wg__config_fieldset set = {
+            action_fields, sizeof(action_fields) / sizeof(action_fields[0]), a, NULL};
+        if (wg__config_fields(c, of->vals[i], q, &set, 1, NULL) != 0) {
+            continue;
+        }
+        if (a->url && strncmp(a->url, "http://", 7) && strncmp(a->url, "https://", 8)) {
+            wg__config_err(c, of->vals[i], q, "url: want http:// or https://");
+        }
+        if (a->kind == WG_ACTION_UNLEASH && !a->token_env) {
+            wg__config_err(c, of->vals[i], q,
+                           "token_env: required for action unleash (an admin API token)");
+        }
+    }
+}
+
+void wg__config_free_feature_events(struct wg_feature *f)
+{
+    for (size_t i = 0; i < f->non_fail; i++) {
+        struct wg_action *a = &f->on_fail[i];
+        free(a->url);
+        free(a->token_env);
+        free(a->project);
+        free(a->environment);
+        free(a->method);
+        free(a->body);
+    }
+    free(f->on_fail);
+    f->on_fail = NULL;
+    f->non_fail = 0;
+}

@@ -243,5 +243,9 @@ int wg__config_check_query(struct wg__config_ctx *c, const struct wg__cfg_node *
 void wg__config_decode_events(struct wg__config_ctx *c, const struct wg__cfg_node *n,
                               const char *path);
 void wg__config_free_events(struct wg_config *cfg);
+/* A feature's `on_fail:` and `flip:` keys (defaults set when absent). */
+void wg__config_decode_feature_events(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                                      const char *path, struct wg_feature *f);
+void wg__config_free_feature_events(struct wg_feature *f);
 
 #endif

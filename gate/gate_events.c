@@ -24,6 +24,19 @@ static const char *const MIGRATIONS[] = {
     " time_ns INTEGER NOT NULL, received_ns INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS events_feature ON events(feature, time_ns);"
     "CREATE TABLE IF NOT EXISTS events_kv (k TEXT PRIMARY KEY, v TEXT NOT NULL);",
+    /* 1 → 2: flip analyses and their kill-switch actions (with every attempt) */
+    "CREATE TABLE flips (id TEXT PRIMARY KEY, feature TEXT NOT NULL, wave TEXT NOT NULL,"
+    " env TEXT NOT NULL, flag TEXT NOT NULL, anchor_ns INTEGER NOT NULL,"
+    " interval_ns INTEGER NOT NULL, next_ns INTEGER NOT NULL, count INTEGER NOT NULL,"
+    " failure_limit INTEGER NOT NULL, looks INTEGER NOT NULL DEFAULT 0,"
+    " failures INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,"
+    " status TEXT NOT NULL);"
+    "CREATE INDEX flips_running ON flips(status, next_ns);"
+    "CREATE TABLE actions (id TEXT NOT NULL, idx INTEGER NOT NULL, feature TEXT NOT NULL,"
+    " wave TEXT NOT NULL, env TEXT NOT NULL, flag TEXT NOT NULL, status TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, next_ns INTEGER NOT NULL, PRIMARY KEY (id, idx));"
+    "CREATE TABLE action_attempts (id TEXT NOT NULL, idx INTEGER NOT NULL,"
+    " at_ns INTEGER NOT NULL, status TEXT NOT NULL, http_status INTEGER, answer TEXT);",
 };
 
 struct wg_events {
@@ -376,5 +389,290 @@ enum wg_err wg_events_kv_set(struct wg_events *e, const char *key, const char *v
         sqlite3_reset(st);
     }
     pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+/* ---- flip analyses and actions ----------------------------------------------------------------
+ */
+
+static void col_copy(char *dst, size_t n, sqlite3_stmt *st, int col)
+{
+    const unsigned char *v = sqlite3_column_text(st, col);
+    snprintf(dst, n, "%s", v ? (const char *)v : "");
+}
+
+enum wg_err wg_events_flip_start(struct wg_events *e, const char *id, const struct wg_event *ev,
+                                 int64_t anchor_ns, int64_t interval_ns, long count,
+                                 long failure_limit)
+{
+    enum wg_err rc = WG_EIO;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(
+        e->db, "INSERT OR IGNORE INTO flips(id, feature, wave, env, flag, anchor_ns, interval_ns,"
+               " next_ns, count, failure_limit, status) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
+               "'running')");
+    if (st) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, ev->feature ? ev->feature : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, ev->wave ? ev->wave : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, ev->env ? ev->env : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, ev->flag ? ev->flag : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 6, anchor_ns);
+        sqlite3_bind_int64(st, 7, interval_ns);
+        sqlite3_bind_int64(st, 8, anchor_ns + interval_ns);
+        sqlite3_bind_int64(st, 9, count);
+        sqlite3_bind_int64(st, 10, failure_limit);
+        rc = sqlite3_step(st) == SQLITE_DONE ? WG_OK : WG_EIO;
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+enum wg_err wg_events_flip_cancel(struct wg_events *e, const char *feature, const char *env, int *n)
+{
+    enum wg_err rc = WG_EIO;
+    *n = 0;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(e->db, "UPDATE flips SET status='cancelled' WHERE"
+                                            " feature=?1 AND env=?2 AND status='running'");
+    if (st) {
+        sqlite3_bind_text(st, 1, feature, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, env ? env : "", -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(st) == SQLITE_DONE ? WG_OK : WG_EIO;
+        *n = sqlite3_changes(e->db);
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+enum wg_err wg_events_flip_due(struct wg_events *e, int64_t now_ns, struct wg_flip *out, size_t max,
+                               size_t *n)
+{
+    enum wg_err rc = WG_EIO;
+    *n = 0;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(
+        e->db, "SELECT id, feature, wave, env, flag, anchor_ns, interval_ns, next_ns, count,"
+               " failure_limit, looks, failures, errors, status FROM flips"
+               " WHERE status='running' AND next_ns <= ?1 ORDER BY next_ns LIMIT ?2");
+    if (st) {
+        sqlite3_bind_int64(st, 1, now_ns);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+            struct wg_flip *f = &out[(*n)++];
+            col_copy(f->id, sizeof(f->id), st, 0);
+            col_copy(f->feature, sizeof(f->feature), st, 1);
+            col_copy(f->wave, sizeof(f->wave), st, 2);
+            col_copy(f->env, sizeof(f->env), st, 3);
+            col_copy(f->flag, sizeof(f->flag), st, 4);
+            f->anchor_ns = sqlite3_column_int64(st, 5);
+            f->interval_ns = sqlite3_column_int64(st, 6);
+            f->next_ns = sqlite3_column_int64(st, 7);
+            f->count = (long)sqlite3_column_int64(st, 8);
+            f->failure_limit = (long)sqlite3_column_int64(st, 9);
+            f->looks = (long)sqlite3_column_int64(st, 10);
+            f->failures = (long)sqlite3_column_int64(st, 11);
+            f->errors = (long)sqlite3_column_int64(st, 12);
+            col_copy(f->status, sizeof(f->status), st, 13);
+        }
+        rc = r == SQLITE_ROW || r == SQLITE_DONE ? WG_OK : WG_EIO;
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+enum wg_err wg_events_flip_look(struct wg_events *e, struct wg_flip *f, enum wg_verdict v,
+                                int64_t now_ns, size_t naction)
+{
+    char err[256];
+    f->looks++;
+    f->failures += v == WG_FAIL;
+    f->errors += v == WG_ERROR;
+    const char *status = "running";
+    if (f->failures > f->failure_limit) {
+        status = "fail";
+    } else if (f->looks >= f->count) {
+        /* nothing evaluated is never a pass */
+        status = f->errors >= f->looks ? "error" : "pass";
+    }
+    while (f->next_ns <= now_ns) {
+        f->next_ns += f->interval_ns; /* looks missed while down are not made up */
+    }
+    pthread_mutex_lock(&e->mu);
+    enum wg_err rc = wg_store_begin(e->db, 1, err, sizeof(err));
+    sqlite3_stmt *up = wg_store_stmt(e->db, "UPDATE flips SET looks=?2, failures=?3, errors=?4,"
+                                            " next_ns=?5, status=?6 WHERE id=?1");
+    sqlite3_stmt *ins = wg_store_stmt(
+        e->db, "INSERT OR IGNORE INTO actions(id, idx, feature, wave, env, flag, status,"
+               " next_ns) VALUES (?1,?2,?3,?4,?5,?6,'pending',?7)");
+    if (rc == WG_OK && (!up || !ins)) {
+        rc = WG_EIO;
+    }
+    if (rc == WG_OK) {
+        sqlite3_bind_text(up, 1, f->id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(up, 2, f->looks);
+        sqlite3_bind_int64(up, 3, f->failures);
+        sqlite3_bind_int64(up, 4, f->errors);
+        sqlite3_bind_int64(up, 5, f->next_ns);
+        sqlite3_bind_text(up, 6, status, -1, SQLITE_STATIC);
+        rc = sqlite3_step(up) == SQLITE_DONE ? WG_OK : WG_EIO;
+    }
+    for (size_t i = 0; rc == WG_OK && !strcmp(status, "fail") && i < naction; i++) {
+        sqlite3_reset(ins);
+        sqlite3_bind_text(ins, 1, f->id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(ins, 2, (sqlite3_int64)i);
+        sqlite3_bind_text(ins, 3, f->feature, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 4, f->wave, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 5, f->env, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 6, f->flag, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(ins, 7, now_ns);
+        rc = sqlite3_step(ins) == SQLITE_DONE ? WG_OK : WG_EIO;
+    }
+    if (up) {
+        sqlite3_reset(up);
+    }
+    if (ins) {
+        sqlite3_reset(ins);
+    }
+    if (rc == WG_OK) {
+        rc = wg_store_commit(e->db, err, sizeof(err));
+    } else {
+        wg_store_rollback(e->db);
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (rc == WG_OK) {
+        snprintf(f->status, sizeof(f->status), "%s", status);
+    }
+    return rc;
+}
+
+enum wg_err wg_events_action_due(struct wg_events *e, int64_t now_ns, struct wg_action_row *out,
+                                 size_t max, size_t *n)
+{
+    enum wg_err rc = WG_EIO;
+    *n = 0;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(
+        e->db, "SELECT id, idx, feature, wave, env, flag, attempts, status FROM actions"
+               " WHERE status='pending' AND next_ns <= ?1 ORDER BY next_ns LIMIT ?2");
+    if (st) {
+        sqlite3_bind_int64(st, 1, now_ns);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+            struct wg_action_row *a = &out[(*n)++];
+            col_copy(a->id, sizeof(a->id), st, 0);
+            a->idx = sqlite3_column_int(st, 1);
+            col_copy(a->feature, sizeof(a->feature), st, 2);
+            col_copy(a->wave, sizeof(a->wave), st, 3);
+            col_copy(a->env, sizeof(a->env), st, 4);
+            col_copy(a->flag, sizeof(a->flag), st, 5);
+            a->attempts = (long)sqlite3_column_int64(st, 6);
+            col_copy(a->status, sizeof(a->status), st, 7);
+        }
+        rc = r == SQLITE_ROW || r == SQLITE_DONE ? WG_OK : WG_EIO;
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+enum wg_err wg_events_action_attempt(struct wg_events *e, const struct wg_action_row *a,
+                                     const char *status, long http_status, const char *answer,
+                                     int64_t now_ns, int64_t next_ns)
+{
+    char err[256];
+    pthread_mutex_lock(&e->mu);
+    enum wg_err rc = wg_store_begin(e->db, 1, err, sizeof(err));
+    sqlite3_stmt *at = wg_store_stmt(e->db, "INSERT INTO action_attempts(id, idx, at_ns, status,"
+                                            " http_status, answer) VALUES (?1,?2,?3,?4,?5,?6)");
+    sqlite3_stmt *up = wg_store_stmt(e->db, "UPDATE actions SET status=?3, attempts=attempts+1,"
+                                            " next_ns=?4 WHERE id=?1 AND idx=?2");
+    if (rc == WG_OK && (!at || !up)) {
+        rc = WG_EIO;
+    }
+    if (rc == WG_OK) {
+        sqlite3_bind_text(at, 1, a->id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(at, 2, a->idx);
+        sqlite3_bind_int64(at, 3, now_ns);
+        sqlite3_bind_text(at, 4, status, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(at, 5, http_status);
+        sqlite3_bind_text(at, 6, answer ? answer : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(up, 1, a->id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(up, 2, a->idx);
+        sqlite3_bind_text(up, 3, status, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(up, 4, next_ns);
+        rc = sqlite3_step(at) == SQLITE_DONE && sqlite3_step(up) == SQLITE_DONE ? WG_OK : WG_EIO;
+    }
+    if (at) {
+        sqlite3_reset(at);
+    }
+    if (up) {
+        sqlite3_reset(up);
+    }
+    if (rc == WG_OK) {
+        rc = wg_store_commit(e->db, err, sizeof(err));
+    } else {
+        wg_store_rollback(e->db);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+enum wg_err wg_events_actions_json(struct wg_events *e, char **out)
+{
+    *out = NULL;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *flips = cJSON_AddArrayToObject(root, "flips");
+    cJSON *acts = cJSON_AddArrayToObject(root, "actions");
+    enum wg_err rc = WG_ENOMEM;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *f = wg_store_stmt(e->db, "SELECT id, feature, env, status, looks, failures,"
+                                           " errors FROM flips ORDER BY id");
+    sqlite3_stmt *a = wg_store_stmt(
+        e->db, "SELECT a.id, a.idx, a.status, a.attempts, (SELECT http_status FROM"
+               " action_attempts t WHERE t.id=a.id AND t.idx=a.idx ORDER BY at_ns DESC LIMIT 1),"
+               " (SELECT answer FROM action_attempts t WHERE t.id=a.id AND t.idx=a.idx"
+               " ORDER BY at_ns DESC LIMIT 1) FROM actions a ORDER BY a.id, a.idx");
+    if (!f || !a || !flips || !acts) {
+        rc = f && a ? WG_ENOMEM : WG_EIO;
+        goto out;
+    }
+    while (sqlite3_step(f) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(flips, o);
+        add_col(o, "id", f, 0);
+        add_col(o, "feature", f, 1);
+        add_col(o, "env", f, 2);
+        add_col(o, "status", f, 3);
+        cJSON_AddNumberToObject(o, "looks", (double)sqlite3_column_int64(f, 4));
+        cJSON_AddNumberToObject(o, "failures", (double)sqlite3_column_int64(f, 5));
+        cJSON_AddNumberToObject(o, "errors", (double)sqlite3_column_int64(f, 6));
+    }
+    while (sqlite3_step(a) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(acts, o);
+        add_col(o, "id", a, 0);
+        cJSON_AddNumberToObject(o, "index", sqlite3_column_int(a, 1));
+        add_col(o, "status", a, 2);
+        cJSON_AddNumberToObject(o, "attempts", (double)sqlite3_column_int64(a, 3));
+        cJSON_AddNumberToObject(o, "http_status", (double)sqlite3_column_int64(a, 4));
+        add_col(o, "answer", a, 5);
+    }
+    *out = cJSON_PrintUnformatted(root);
+    rc = *out ? WG_OK : WG_ENOMEM;
+out:
+    if (f) {
+        sqlite3_reset(f);
+    }
+    if (a) {
+        sqlite3_reset(a);
+    }
+    pthread_mutex_unlock(&e->mu);
+    cJSON_Delete(root);
     return rc;
 }

@@ -169,9 +169,13 @@ static unsigned route(struct wg__req *r, const char *url, const char *method)
         return get ? 0 : 405;
     }
     if (!strcmp(url, "/v1/events") || !strncmp(url, "/v1/events/", 11)) {
-        int a = url[10] ? wg__events_adapter(url + 11) : 0;
+        int acts = !strcmp(url, "/v1/events/actions");
+        int a = url[10] && !acts ? wg__events_adapter(url + 11) : 0;
         r->route = url[10] ? WG__R_EVENTS_ADAPTER : WG__R_EVENTS;
         r->hook = (enum wg__hook)(a < 0 ? 0 : a);
+        if (acts) {
+            return get ? 0 : 405;
+        }
         return a < 0 ? 404 : post || (get && !url[10]) ? 0 : 405;
     }
     if (!strcmp(url, "/v1/silences")) {

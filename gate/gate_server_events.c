@@ -7,9 +7,14 @@
 #include "collector/collector.h"
 #include "gate/gate_server_int.h"
 
+#include "alerting/alerting.h"
+#include "common/http.h"
+
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* An adapter turns a sender's body into events: *n of them (0: nothing to record, answered
  * 200 with why), WG_EINVAL with err for a 400. */
@@ -92,10 +97,200 @@ int wg__events_adapter(const char *name)
     return -1;
 }
 
+/* ---- flip analyses and kill switches: one runner thread ------------------------------------ */
+
+#define MAX_ATTEMPTS 8
+
+struct wg__evrun {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    struct wg_http *h;
+};
+
+static const struct wg_feature *find_feature(const struct wg_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nfeatures; i++) {
+        if (!strcmp(cfg->features[i].name, name)) {
+            return &cfg->features[i];
+        }
+    }
+    return NULL;
+}
+
+/* One look of a due flip analysis: the feature's rules in the flip's wave, the window after
+ * the flip (anchored at it, like a deploy) against the rules' baselines before it. */
+static void flip_look(struct wg_server *s, struct wg_flip *f)
+{
+    struct wg__cfgref *g = wg__server_gen_get(s);
+    const struct wg_feature *feat = find_feature(g->cfg, f->feature);
+    struct wg__params p;
+    memset(&p, 0, sizeof(p));
+    p.wave = wg_strdup(f->wave);
+    p.features[0] = wg_strdup(f->feature);
+    p.nfeatures = 1;
+    p.deploy_ns = f->anchor_ns;
+    struct wg__verdict *v = p.wave && p.features[0] ? wg__server_eval_now(s, g, &p) : NULL;
+    enum wg_verdict mv = v && v->err == WG_OK ? v->verdict : WG_ERROR;
+    wg__verdict_put(v);
+    wg__params_clear(&p);
+    size_t nact = feat ? feat->non_fail : 0;
+    if (wg_events_flip_look(s->events, f, mv, wg_now_ns(), nact) != WG_OK) {
+        wg_log(WG_LOG_ERROR, "flip %s: look not recorded (the store refuses writes)", f->id);
+    } else if (!strcmp(f->status, "fail")) {
+        wg_log(WG_LOG_WARN,
+               "flip %s: flag %s of feature %s in %s failed its analysis (%ld of "
+               "%ld looks failed): %zu kill-switch action(s) queued",
+               f->id, f->flag, f->feature, f->env, f->failures, f->looks, nact);
+    } else {
+        wg_log(WG_LOG_INFO, "flip %s: look %ld: %s -> %s", f->id, f->looks, wg_verdict_name(mv),
+               f->status);
+    }
+    wg__server_gen_put(g);
+}
+
+static void run_action(struct wg_server *s, struct wg_http *h, struct wg_action_row *a)
+{
+    struct wg__cfgref *g = wg__server_gen_get(s);
+    const struct wg_feature *feat = find_feature(g->cfg, a->feature);
+    const struct wg_action *act =
+        feat && (size_t)a->idx < feat->non_fail ? &feat->on_fail[a->idx] : NULL;
+    char answer[1024] = "action no longer in the config";
+    long status = 0;
+    int64_t now = wg_now_ns();
+    const char *st = "failed";
+    int64_t next = now;
+    if (act) {
+        struct wg_action_ctx x = {a->id, a->feature, a->flag, a->env, a->wave, "fail"};
+        enum wg_err rc = wg_alerting_action_run(h, act, &x, &status, answer, sizeof(answer));
+        int final =
+            rc == WG_ECONFIG ||
+            (rc == WG_EHTTP && status >= 400 && status < 500 && status != 408 && status != 429) ||
+            a->attempts + 1 >= MAX_ATTEMPTS;
+        st = rc == WG_OK ? (act->dry_run ? "dry_run" : "done") : final ? "failed" : "pending";
+        int64_t back = (int64_t)WG_NS_PER_SEC << (a->attempts < 6 ? a->attempts : 6);
+        next = now + back;
+    }
+    if (wg_events_action_attempt(s->events, a, st, status, answer, now, next) != WG_OK) {
+        wg_log(WG_LOG_ERROR, "action %s#%d: attempt not recorded", a->id, a->idx);
+    }
+    /* a failing action is never silent */
+    wg_log(!strcmp(st, "failed")   ? WG_LOG_ERROR
+           : strcmp(st, "pending") ? WG_LOG_INFO
+                                   : WG_LOG_WARN,
+           "action %s#%d (%s, flag %s in %s): %s after attempt %ld (HTTP %ld) %s", a->id, a->idx,
+           act ? (act->kind == WG_ACTION_UNLEASH ? "unleash" : "webhook") : "-", a->flag, a->env,
+           st, a->attempts + 1, status, answer);
+    wg__server_gen_put(g);
+}
+
+static void *evrun_main(void *arg)
+{
+    struct wg_server *s = arg;
+    struct wg__evrun *r = s->evrun;
+    pthread_mutex_lock(&r->mu);
+    while (!r->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+        if (r->stop) {
+            break;
+        }
+        pthread_mutex_unlock(&r->mu);
+        struct wg_flip flips[8];
+        struct wg_action_row acts[8];
+        size_t n = 0;
+        if (wg_events_flip_due(s->events, wg_now_ns(), flips, 8, &n) == WG_OK) {
+            for (size_t i = 0; i < n; i++) {
+                flip_look(s, &flips[i]);
+            }
+        }
+        if (wg_events_action_due(s->events, wg_now_ns(), acts, 8, &n) == WG_OK) {
+            for (size_t i = 0; i < n; i++) {
+                run_action(s, r->h, &acts[i]);
+            }
+        }
+        pthread_mutex_lock(&r->mu);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+static enum wg_err evrun_start(struct wg_server *s)
+{
+    struct wg__evrun *r = calloc(1, sizeof(*r));
+    if (!r || !(r->h = wg_http_new())) {
+        free(r);
+        return WG_ENOMEM;
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    s->evrun = r;
+    if (pthread_create(&r->th, NULL, evrun_main, s) != 0) {
+        s->evrun = NULL;
+        wg_http_free(r->h);
+        free(r);
+        return WG_ENOMEM;
+    }
+    return WG_OK;
+}
+
+static void evrun_stop(struct wg_server *s)
+{
+    struct wg__evrun *r = s->evrun;
+    if (!r) {
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    r->stop = 1;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->th, NULL);
+    wg_http_free(r->h);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r);
+    s->evrun = NULL;
+}
+
+/* A flag turned on starts its feature's analysis in the event's wave; off ends it. */
+static void flip_event(struct wg_server *s, const struct wg_config *cfg, const struct wg_event *ev,
+                       const char *id, int64_t now)
+{
+    const struct wg_feature *f = ev->feature ? find_feature(cfg, ev->feature) : NULL;
+    if (ev->type != WG_EVENT_FLAG || !f) {
+        return;
+    }
+    if (ev->state == WG_EVSTATE_OFF) {
+        int n = 0;
+        if (wg_events_flip_cancel(s->events, ev->feature, ev->env, &n) == WG_OK && n) {
+            wg_log(WG_LOG_INFO, "flag %s off in %s: %d analysis(es) ended", ev->flag,
+                   ev->env ? ev->env : "-", n);
+        }
+        return;
+    }
+    if (ev->state != WG_EVSTATE_ON || !ev->wave) {
+        return;
+    }
+    if (wg_events_flip_start(s->events, id, ev, ev->time_ns ? ev->time_ns : now,
+                             f->flip.interval_ns, f->flip.count, f->flip.failure_limit) != WG_OK) {
+        wg_log(WG_LOG_ERROR, "flip %s: the analysis could not be stored", id);
+    }
+}
+
 enum wg_err wg__events_open(struct wg_server *s, char *err, size_t errlen)
 {
     const struct wg_config *cfg = s->gen->cfg;
     enum wg_err rc = wg_events_open(cfg->state_dir, &s->events, err, errlen);
+    if (rc == WG_OK) {
+        rc = evrun_start(s);
+    }
     if (rc != WG_OK || !cfg->events.write_to) {
         return rc;
     }
@@ -115,6 +310,7 @@ enum wg_err wg__events_open(struct wg_server *s, char *err, size_t errlen)
 
 void wg__events_close(struct wg_server *s)
 {
+    evrun_stop(s);
     wg_lp_writer_free(s->markers); /* flushes what is queued */
     s->markers = NULL;
     if (s->markers_gen) {
@@ -225,6 +421,7 @@ static enum MHD_Result accept_event(struct wg_server *s, struct MHD_Connection *
            wg_event_type_names[ev->type], ev->state ? wg_event_state_names[ev->state] : "-",
            ev->wave ? ev->wave : "-", ev->env ? ev->env : "-", ev->feature ? ev->feature : "-");
     wg__events_marker(s, r->gen, ev, id, now);
+    flip_event(s, r->gen->cfg, ev, id, now);
     char body[96];
     int n = snprintf(body, sizeof(body), "{\"id\":\"%s\"}", id);
     atomic_fetch_add(&s->m.requests[WG__C_OTHER][WG_FAIL + 1], 1);
@@ -235,6 +432,15 @@ enum MHD_Result wg__events_route(struct wg_server *s, struct MHD_Connection *c, 
 {
     char err[512] = "";
     const char *body = r->body.p ? r->body.p : "";
+    if (r->route == WG__R_EVENTS_ADAPTER && !r->method_post) { /* GET /v1/events/actions */
+        char *json = NULL;
+        if (!s->events || wg_events_actions_json(s->events, &json) != WG_OK) {
+            return wg__reply_error(s, c, 503, "events: the store cannot be read");
+        }
+        enum MHD_Result ret = wg__reply(s, c, 200, "application/json", json, strlen(json));
+        free(json);
+        return ret;
+    }
     if (r->route == WG__R_EVENTS && !r->method_post) {
         char *json = NULL;
         if (!s->events || wg_events_list_json(s->events, 100, &json, err, sizeof(err)) != WG_OK) {

@@ -163,6 +163,7 @@ struct wg__cache_entry {
 #define WG__MAX_FLIGHTS 64
 
 struct wg__analyses; /* gate_server_analysis.c */
+struct wg__evrun;    /* gate_server_events.c */
 struct wg__conn;     /* gate_server_guard.c */
 
 /* The connection guard (gate_server_guard.c): connections waiting for a request head/body,
@@ -206,6 +207,7 @@ struct wg_server {
     struct wg_events *events;       /* events.db (gate_server_events.c) */
     struct wg_lp_writer *markers;   /* events.write_to; NULL: none */
     struct wg__cfgref *markers_gen; /* pinned: the writer borrows its source */
+    struct wg__evrun *evrun;        /* flip analyses and kill switches (gate_server_events.c) */
 };
 
 /* Config generations. */

@@ -1,0 +1,146 @@
+/* alerting_action.c — kill switches: one attempt of a feature's `on_fail:` action (turn the
+ * flag off through Unleash's Admin API, or any templated webhook), with its answer kept for
+ * the attempt record. Retries, idempotency and the durable queue are the caller's
+ * (gate/gate_server_events.c keeps them in the event store).
+ */
+#include "alerting/alerting.h"
+#include "common/http.h"
+#include "config/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void json_esc(struct wg_buf *b, const char *s)
+{
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            wg_buf_addf(b, "\\%c", ch);
+        } else if (ch < 0x20) {
+            wg_buf_addf(b, "\\u%04x", ch);
+        } else {
+            wg_buf_add(b, s, 1);
+        }
+    }
+}
+
+/* {{ name }} (spaces optional) → the context's value; unknown names are left as written. */
+static void render(struct wg_buf *b, const char *t, const struct wg_action_ctx *x, int url)
+{
+    static const char *const names[] = {"feature", "flag", "env", "wave", "event_id", "verdict"};
+    const char *vals[] = {x->feature, x->flag, x->env, x->wave, x->event_id, x->verdict};
+    while (t && *t) {
+        const char *o = strstr(t, "{{");
+        const char *e = o ? strstr(o, "}}") : NULL;
+        if (!o || !e) {
+            wg_buf_adds(b, t);
+            return;
+        }
+        wg_buf_add(b, t, (size_t)(o - t));
+        const char *k = o + 2;
+        while (*k == ' ') {
+            k++;
+        }
+        size_t kl = 0;
+        while (k + kl < e && k[kl] != ' ') {
+            kl++;
+        }
+        size_t i = 0;
+        while (i < 6 && (strlen(names[i]) != kl || strncmp(names[i], k, kl))) {
+            i++;
+        }
+        if (i == 6) {
+            wg_buf_add(b, o, (size_t)(e + 2 - o));
+        } else if (url) {
+            wg_http_urlencode(b, vals[i] ? vals[i] : "");
+        } else {
+            json_esc(b, vals[i]);
+        }
+        t = e + 2;
+    }
+}
+
+enum wg_err wg_alerting_action_run(struct wg_http *h, const struct wg_action *a,
+                                   const struct wg_action_ctx *x, long *status, char *answer,
+                                   size_t answerlen)
+{
+    struct wg_buf u, body;
+    wg_buf_init(&u, 8192);
+    wg_buf_init(&body, 256 * 1024);
+    char *auth = NULL;
+    const char *hdrs[2] = {"Content-Type: application/json", NULL};
+    const char *method = "POST";
+    enum wg_err rc = WG_OK;
+    *status = 0;
+    answer[0] = '\0';
+    if (a->kind == WG_ACTION_UNLEASH) {
+        const char *env = a->environment ? a->environment : x->env;
+        wg_buf_adds(&u, a->url);
+        while (u.len && u.p[u.len - 1] == '/') {
+            u.p[--u.len] = '\0';
+        }
+        wg_buf_adds(&u, "/api/admin/projects/");
+        wg_http_urlencode(&u, a->project ? a->project : "default");
+        wg_buf_adds(&u, "/features/");
+        wg_http_urlencode(&u, x->flag ? x->flag : "");
+        wg_buf_adds(&u, "/environments/");
+        wg_http_urlencode(&u, env ? env : "");
+        wg_buf_adds(&u, "/off");
+    } else {
+        render(&u, a->url, x, 1);
+        render(&body, a->body ? a->body : "", x, 0);
+        method = a->method ? a->method : "POST";
+    }
+    if ((rc = wg_buf_err(&u)) != WG_OK || (rc = wg_buf_err(&body)) != WG_OK) {
+        snprintf(answer, answerlen, "cannot build the request: %s", wg_strerror(rc));
+        goto out;
+    }
+    if (a->dry_run) {
+        snprintf(answer, answerlen, "dry run: would %s %s", method, u.p);
+        goto out;
+    }
+    if (a->token_env) {
+        const char *tok = getenv(a->token_env);
+        if (!tok || !*tok) {
+            snprintf(answer, answerlen, "environment variable %s is not set", a->token_env);
+            rc = WG_ECONFIG;
+            goto out;
+        }
+        wg_log_add_secret(tok);
+        /* Unleash takes the raw secret; a webhook gets a bearer token */
+        auth = wg_asprintf(
+            a->kind == WG_ACTION_UNLEASH ? "Authorization: %s" : "Authorization: Bearer %s", tok);
+        if (!auth) {
+            rc = WG_ENOMEM;
+            goto out;
+        }
+        hdrs[1] = auth;
+    }
+    struct wg_http_job j;
+    memset(&j, 0, sizeof(j));
+    j.method = method;
+    j.url = u.p;
+    j.headers = hdrs;
+    j.nheaders = auth ? 2 : 1;
+    j.body = body.p ? body.p : "";
+    j.body_len = body.len;
+    j.timeout_ns = 10 * WG_NS_PER_SEC;
+    j.max_bytes = 1 << 20;
+    j.keep_bytes = 2048;
+    rc = wg_http_run(h, &j, 1, NULL);
+    if (rc == WG_OK) {
+        rc = j.err;
+    }
+    *status = j.status;
+    snprintf(answer, answerlen, "%s%s%.*s", rc == WG_OK ? "" : j.errmsg,
+             rc == WG_OK || !j.errbody.len ? "" : ": ",
+             (int)(j.errbody.len > 400 ? 400 : j.errbody.len), j.errbody.p ? j.errbody.p : "");
+    wg_redact(answer);
+    wg_http_job_clear(&j);
+out:
+    free(auth);
+    wg_buf_free(&u);
+    wg_buf_free(&body);
+    return rc;
+}
