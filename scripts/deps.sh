@@ -4,6 +4,8 @@ WG_DEB_PACKAGES=(build-essential cmake pkg-config curl ca-certificates python3 o
     libcurl4-openssl-dev libcjson-dev libyaml-dev libmicrohttpd-dev libcmocka-dev
     libsqlite3-dev libssl-dev influxdb prometheus-alertmanager)
 WG_DEB_PACKAGES+=(wrk) # tests/integration/test_serve_soak.sh (skips without it)
+# tests/integration/test_events_unleash.sh: PostgreSQL for a real Unleash (npm unleash-server)
+WG_DEB_PACKAGES+=(postgresql nodejs npm)
 
 wg_install_deps() {
     local missing=() p
