@@ -238,6 +238,10 @@ struct wg_events_cfg {
     int present;
     char *write_to;   /* a source name; NULL: no markers */
     int64_t flush_ns; /* batch interval; default 200ms */
+    /* `unleash: {url, token_env, poll_interval}`: reconcile by polling Unleash's event search
+     * (webhooks are at most once); url NULL: no polling */
+    char *unleash_url, *unleash_token_env;
+    int64_t unleash_poll_ns; /* default 10s */
     struct wg_pos pos;
 };
 

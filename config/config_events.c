@@ -11,6 +11,12 @@
 
 static const struct wg__config_range r_flush = {0.001, 60, 0, 0}; /* seconds */
 
+static const struct wg__config_range r_poll = {0.1, 3600, 0, 0}; /* seconds */
+static const struct wg__config_field unleash_fields[] = {
+    {"url", wg__config_dec_str, OFF(unleash_url), NULL, 0, 1},
+    {"token_env", wg__config_dec_str, OFF(unleash_token_env), NULL, 0, 1},
+    {"poll_interval", wg__config_dec_duration, OFF(unleash_poll_ns), &r_poll, 0, 0},
+};
 static const struct wg__config_field events_fields[] = {
     {"write_to", wg__config_dec_str, OFF(write_to), NULL, 0, 0},
     {"flush_interval", wg__config_dec_duration, OFF(flush_ns), &r_flush, 0, 0},
@@ -22,6 +28,7 @@ void wg__config_decode_events(struct wg__config_ctx *c, const struct wg__cfg_nod
     struct wg_events_cfg *e = &c->cfg->events;
     memset(e, 0, sizeof(*e));
     e->flush_ns = WG_NS_PER_SEC / 5;
+    e->unleash_poll_ns = 10 * WG_NS_PER_SEC;
     if (!n || wg__config_is_null(n)) {
         return;
     }
@@ -29,7 +36,18 @@ void wg__config_decode_events(struct wg__config_ctx *c, const struct wg__cfg_nod
     e->pos = n->pos;
     struct wg__config_fieldset set = {events_fields,
                                       sizeof(events_fields) / sizeof(events_fields[0]), e, NULL};
-    if (wg__config_fields(c, n, path, &set, 1, NULL) != 0 || !e->write_to) {
+    static const char *const extra[] = {"unleash", NULL};
+    if (wg__config_fields(c, n, path, &set, 1, extra) != 0) {
+        return;
+    }
+    const struct wg__cfg_node *un = wg__config_get(n, "unleash");
+    if (un && !wg__config_is_null(un)) {
+        char up[WG__CONFIG_PATH_MAX];
+        wg__config_path_key(up, sizeof(up), path, "unleash");
+        struct wg__config_fieldset us = {unleash_fields, 3, e, NULL};
+        (void)wg__config_fields(c, un, up, &us, 1, NULL);
+    }
+    if (!e->write_to) {
         return;
     }
     for (size_t i = 0; i < c->cfg->nsources; i++) {
@@ -46,6 +64,8 @@ void wg__config_decode_events(struct wg__config_ctx *c, const struct wg__cfg_nod
 void wg__config_free_events(struct wg_config *cfg)
 {
     free(cfg->events.write_to);
+    free(cfg->events.unleash_url);
+    free(cfg->events.unleash_token_env);
     memset(&cfg->events, 0, sizeof(cfg->events));
 }
 

@@ -301,6 +301,8 @@ enum wg_err wg_events_action_due(struct wg_events *e, int64_t now_ns, struct wg_
 enum wg_err wg_events_action_attempt(struct wg_events *e, const struct wg_action_row *a,
                                      const char *status, long http_status, const char *answer,
                                      int64_t now_ns, int64_t next_ns) WG_NODISCARD;
+/* 1 when an event of source with that version (the sender's own event id) is stored. */
+int wg_events_seen(struct wg_events *e, const char *source, const char *version);
 /* The actions and their attempts as JSON (GET /v1/events/actions, tests). */
 enum wg_err wg_events_actions_json(struct wg_events *e, char **out) WG_NODISCARD;
 extern const char *const wg_event_type_names[2];

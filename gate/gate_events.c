@@ -37,6 +37,8 @@ static const char *const MIGRATIONS[] = {
     " attempts INTEGER NOT NULL DEFAULT 0, next_ns INTEGER NOT NULL, PRIMARY KEY (id, idx));"
     "CREATE TABLE action_attempts (id TEXT NOT NULL, idx INTEGER NOT NULL,"
     " at_ns INTEGER NOT NULL, status TEXT NOT NULL, http_status INTEGER, answer TEXT);",
+    /* 2 → 3: the reconcile poll asks "seen this sender's event?" */
+    "CREATE INDEX events_source ON events(source, version);",
 };
 
 struct wg_events {
@@ -675,4 +677,20 @@ out:
     pthread_mutex_unlock(&e->mu);
     cJSON_Delete(root);
     return rc;
+}
+
+int wg_events_seen(struct wg_events *e, const char *source, const char *version)
+{
+    int seen = 0;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st =
+        wg_store_stmt(e->db, "SELECT 1 FROM events WHERE source=?1 AND version=?2 LIMIT 1");
+    if (st) {
+        sqlite3_bind_text(st, 1, source, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, version, -1, SQLITE_TRANSIENT);
+        seen = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return seen;
 }

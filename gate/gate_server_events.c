@@ -185,10 +185,13 @@ static void run_action(struct wg_server *s, struct wg_http *h, struct wg_action_
     wg__server_gen_put(g);
 }
 
+static void unleash_poll(struct wg_server *s, struct wg_http *h);
+
 static void *evrun_main(void *arg)
 {
     struct wg_server *s = arg;
     struct wg__evrun *r = s->evrun;
+    int64_t next_poll = 0;
     pthread_mutex_lock(&r->mu);
     while (!r->stop) {
         struct timespec ts;
@@ -210,6 +213,15 @@ static void *evrun_main(void *arg)
             for (size_t i = 0; i < n; i++) {
                 flip_look(s, &flips[i]);
             }
+        }
+        struct wg__cfgref *g = wg__server_gen_get(s);
+        int poll = g->cfg->events.unleash_url && wg_mono_ns() >= next_poll;
+        if (poll) {
+            next_poll = wg_mono_ns() + g->cfg->events.unleash_poll_ns;
+        }
+        wg__server_gen_put(g);
+        if (poll) {
+            unleash_poll(s, r->h);
         }
         if (wg_events_action_due(s->events, wg_now_ns(), acts, 8, &n) == WG_OK) {
             for (size_t i = 0; i < n; i++) {
@@ -405,27 +417,135 @@ void wg__events_verdict(struct wg_server *s, const struct wg_check_report *rep, 
     wg_buf_free(&b);
 }
 
+/* Resolve, record, mark and act on one event: the webhook routes and the reconcile poll. */
+static enum wg_err ingest(struct wg_server *s, struct wg__cfgref *gen, struct wg_event *ev,
+                          char id[48], char *err, size_t errlen)
+{
+    wg_event_resolve(gen->cfg, ev);
+    int64_t now = wg_now_ns();
+    if (!s->events) {
+        snprintf(err, errlen, "no event store");
+        return WG_EIO;
+    }
+    enum wg_err rc = wg_events_record(s->events, ev, now, id, err, errlen);
+    if (rc != WG_OK) {
+        wg_log(WG_LOG_ERROR, "events: not recorded: %s", err);
+        return rc;
+    }
+    wg_log(WG_LOG_INFO, "event %s: %s %s wave %s env %s feature %s (%s)", id,
+           wg_event_type_names[ev->type], ev->state ? wg_event_state_names[ev->state] : "-",
+           ev->wave ? ev->wave : "-", ev->env ? ev->env : "-", ev->feature ? ev->feature : "-",
+           ev->source ? ev->source : "-");
+    wg__events_marker(s, gen, ev, id, now);
+    flip_event(s, gen->cfg, ev, id, now);
+    return WG_OK;
+}
+
 /* Record ev and answer 202 {"id":...}. */
 static enum MHD_Result accept_event(struct wg_server *s, struct MHD_Connection *c,
                                     struct wg__req *r, struct wg_event *ev)
 {
     char id[48], err[512] = "";
-    wg_event_resolve(r->gen->cfg, ev);
-    int64_t now = wg_now_ns();
-    if (!s->events || wg_events_record(s->events, ev, now, id, err, sizeof(err)) != WG_OK) {
-        wg_log(WG_LOG_ERROR, "events: not recorded: %s", err[0] ? err : "no event store");
-        return wg__reply_error(s, c, 503, "event not recorded: %s",
-                               err[0] ? err : "no event store");
+    if (ingest(s, r->gen, ev, id, err, sizeof(err)) != WG_OK) {
+        return wg__reply_error(s, c, 503, "event not recorded: %s", err);
     }
-    wg_log(WG_LOG_INFO, "event %s: %s %s wave %s env %s feature %s", id,
-           wg_event_type_names[ev->type], ev->state ? wg_event_state_names[ev->state] : "-",
-           ev->wave ? ev->wave : "-", ev->env ? ev->env : "-", ev->feature ? ev->feature : "-");
-    wg__events_marker(s, r->gen, ev, id, now);
-    flip_event(s, r->gen->cfg, ev, id, now);
     char body[96];
     int n = snprintf(body, sizeof(body), "{\"id\":\"%s\"}", id);
     atomic_fetch_add(&s->m.requests[WG__C_OTHER][WG_FAIL + 1], 1);
     return wg__reply(s, c, 202, "application/json", body, (size_t)n);
+}
+
+/* ---- reconcile: poll Unleash's event search (webhooks are at most once) ---------------------- */
+
+/* Events newer than the cursor (events_kv "unleash:<url>", the last Unleash event id seen) are
+ * ingested unless the webhook already brought them; the first poll of a store looks back one
+ * hour only. */
+static void unleash_poll(struct wg_server *s, struct wg_http *h)
+{
+    struct wg__cfgref *g = wg__server_gen_get(s);
+    const struct wg_events_cfg *ec = &g->cfg->events;
+    char key[600], *cur = NULL, *auth = NULL, *url = NULL;
+    snprintf(key, sizeof(key), "unleash:%s", ec->unleash_url);
+    long long cursor = 0, maxid = 0;
+    if (wg_events_kv_get(s->events, key, &cur) == WG_OK) {
+        cursor = strtoll(cur, NULL, 10);
+    }
+    const char *tok = ec->unleash_token_env ? getenv(ec->unleash_token_env) : NULL;
+    struct wg_http_job j;
+    memset(&j, 0, sizeof(j));
+    cJSON *root = NULL;
+    if (!tok || !*tok) {
+        wg_log(WG_LOG_ERROR, "reconcile: environment variable %s is not set",
+               ec->unleash_token_env ? ec->unleash_token_env : "-");
+        goto out;
+    }
+    wg_log_add_secret(tok);
+    auth = wg_asprintf("Authorization: %s", tok);
+    url = wg_asprintf("%s/api/admin/search/events?type=IS_ANY_OF:feature-environment-enabled,"
+                      "feature-environment-disabled&limit=100",
+                      ec->unleash_url);
+    const char *hdrs[1] = {auth};
+    if (!auth || !url) {
+        goto out;
+    }
+    j.url = url;
+    j.headers = hdrs;
+    j.nheaders = 1;
+    j.timeout_ns = 10 * WG_NS_PER_SEC;
+    j.max_bytes = 16u << 20;
+    if (wg_http_run(h, &j, 1, NULL) != WG_OK || j.err != WG_OK) {
+        wg_log(WG_LOG_WARN, "reconcile: %s: %s", ec->unleash_url,
+               j.errmsg[0] ? j.errmsg : wg_strerror(j.err));
+        goto out;
+    }
+    root = cJSON_ParseWithLength(j.errbody.p ? j.errbody.p : "", j.errbody.len);
+    const cJSON *evs = cJSON_GetObjectItemCaseSensitive(root, "events");
+    if (!cJSON_IsArray(evs)) {
+        wg_log(WG_LOG_WARN, "reconcile: %s: no events array in the answer", ec->unleash_url);
+        goto out;
+    }
+    int64_t since = wg_now_ns() - 3600 * WG_NS_PER_SEC;
+    const cJSON *it;
+    /* newest first: walk back to front so flips are ingested in order */
+    for (int i = cJSON_GetArraySize(evs) - 1; i >= 0; i--) {
+        it = cJSON_GetArrayItem(evs, i);
+        const cJSON *idn = cJSON_GetObjectItemCaseSensitive(it, "id");
+        long long uid = cJSON_IsNumber(idn) ? (long long)idn->valuedouble : 0;
+        if (uid <= cursor) {
+            continue;
+        }
+        maxid = uid > maxid ? uid : maxid;
+        char *one = cJSON_PrintUnformatted(it);
+        struct wg_event ev;
+        int n = 0;
+        char why[256] = "", id[48];
+        if (one && unleash_parse(one, strlen(one), &ev, &n, why, sizeof(why)) == WG_OK && n) {
+            if (!wg_events_seen(s->events, "unleash", ev.version) &&
+                (cursor > 0 || ev.time_ns >= since)) {
+                free(ev.source);
+                ev.source = wg_strdup("unleash");
+                wg_log(WG_LOG_INFO, "reconcile: Unleash event %s (%s) came without its webhook",
+                       ev.version, ev.flag);
+                (void)ingest(s, g, &ev, id, why, sizeof(why));
+            }
+            wg_event_clear(&ev);
+        }
+        free(one);
+    }
+    if (maxid > cursor) {
+        char v[32];
+        snprintf(v, sizeof(v), "%lld", maxid);
+        if (wg_events_kv_set(s->events, key, v) != WG_OK) {
+            wg_log(WG_LOG_ERROR, "reconcile: the cursor could not be stored");
+        }
+    }
+out:
+    cJSON_Delete(root);
+    wg_http_job_clear(&j);
+    free(cur);
+    free(auth);
+    free(url);
+    wg__server_gen_put(g);
 }
 
 enum MHD_Result wg__events_route(struct wg_server *s, struct MHD_Connection *c, struct wg__req *r)
@@ -474,6 +594,12 @@ enum MHD_Result wg__events_route(struct wg_server *s, struct MHD_Connection *c, 
                                    : wg__reply_error(s, c, 500, "out of memory");
         free(json);
         return ret;
+    }
+    if (ev.source && ev.version && s->events && wg_events_seen(s->events, ev.source, ev.version)) {
+        /* the reconcile poll brought it first */
+        static const char dup[] = "{\"duplicate\":true}";
+        wg_event_clear(&ev);
+        return wg__reply(s, c, 200, "application/json", dup, sizeof(dup) - 1);
     }
     enum MHD_Result ret = accept_event(s, c, r, &ev);
     wg_event_clear(&ev);

@@ -58,6 +58,7 @@ for ((t = now - 120; t < now + 400; t++)); do
     echo "app,env=production,feature=checkout errors=5 $t"
     echo "app,env=production,feature=search errors=0 $t"
     echo "app,env=production,feature=payments errors=7 $t"
+    echo "app,env=production,feature=orders errors=9 $t"
 done > "$WG_TMP/app.lp"
 influx_write telemetry "$WG_TMP/app.lp" || exit 1
 
@@ -103,6 +104,14 @@ $(rule)
     on_fail:
       - {action: unleash, url: http://127.0.0.1:$PROXY_PORT, token_env: UNLEASH_ADMIN_TOKEN}
 $(rule)
+  orders:
+    flag: orders_v2
+    flip: {interval: 1s, count: 8, failure_limit: 0}
+    on_fail:
+      - {action: unleash, url: $U, token_env: UNLEASH_ADMIN_TOKEN}
+$(rule)
+events:
+  unleash: {url: $U, token_env: UNLEASH_ADMIN_TOKEN, poll_interval: 1s}
 state_dir: $WG_TMP/state
 server:
   listen: 127.0.0.1:0
@@ -146,7 +155,7 @@ curl -sf "${H[@]}" -X POST "$U/api/admin/addons" -d '{"provider":"webhook","enab
     >/dev/null || { echo "cannot create the addon"; exit 1; }
 # addon configs are memoized for 60 s per Unleash process: restart it once (reference §6)
 unleash_stop; unleash_start || exit 1
-for flag in checkout_v2 search_v2 payments_v2; do
+for flag in checkout_v2 search_v2 payments_v2 orders_v2; do
     curl -sf "${H[@]}" -X POST "$F" -d '{"name":"'$flag'","type":"release"}' >/dev/null &&
     curl -sf "${H[@]}" -X POST "$F/$flag/environments/production/strategies" \
         -d '{"name":"flexibleRollout","parameters":{"rollout":"100","stickiness":"default","groupId":"'$flag'"},"constraints":[]}' \
@@ -235,4 +244,28 @@ expect_eq "payments' action: done, its last attempt HTTP 200 (failed attempts be
 a=[x for x in json.load(sys.stdin)["actions"] if x["status"] != "pending"]; a=a[-1]; print(a["status"], a["http_status"])')"
 expect_eq "checkout's action was not repeated by the restart" "done 1" \
     "$(actions | python3 -c 'import json,sys; a=json.load(sys.stdin)["actions"][0]; print(a["status"], a["attempts"])')"
+
+# --- a flip while wavegate is down (its webhook lost): the reconcile poll still analyses it
+serve_stop
+curl -sf "${H[@]}" -X POST "$F/orders_v2/environments/production/on" >/dev/null
+# Unleash announces within ~1 s; wait for its delivery record to say failed (no retry on POST)
+addon_failed() {
+    curl -sf "${H[@]}" "$U/api/admin/addons/1/events" | python3 -c 'import json,sys
+d=json.load(sys.stdin)["integrationEvents"]
+print(any(e["state"]=="failed" and e["event"].get("featureName")=="orders_v2" for e in d))' |
+        grep -q True
+}
+wait_for 30 addon_failed || not_ok "the webhook of the orders_v2 flip was lost" \
+    "$(curl -s "${H[@]}" "$U/api/admin/addons/1/events" | head -c 2000)"
+serve_start "$cfg" || exit 1
+WG_PORT=$PORT
+if wait_for 30 is_off orders_v2; then
+    ok "webhook lost: the reconcile poll found the flip and wavegate turned orders_v2 off"
+else
+    not_ok "webhook lost: the reconcile poll found the flip and wavegate turned orders_v2 off" \
+        "$(actions)" "$(tail -20 "$WG_TMP/serve.log")"
+fi
+expect_match "the reconcile is logged" 'came without its webhook' "$(cat "$WG_TMP/serve.log")"
+expect_eq "one analysis per flip (webhook and poll deduplicated)" 1 \
+    "$(actions | python3 -c 'import json,sys; print(sum(f["feature"]=="checkout" for f in json.load(sys.stdin)["flips"]))')"
 finish
