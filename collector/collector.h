@@ -197,5 +197,8 @@ enum wg_err wg_lp_writer_add(struct wg_lp_writer *w, const char *lines, size_t l
 void wg_lp_writer_stats(struct wg_lp_writer *w, unsigned long long *written,
                         unsigned long long *failed, unsigned long long *dropped);
 void wg_lp_writer_free(struct wg_lp_writer *w);
+/* free, then the final counts (rows written, failed, dropped) in the out-parameters. */
+void wg_lp_writer_free_stats(struct wg_lp_writer *w, unsigned long long *written,
+                             unsigned long long *failed, unsigned long long *dropped);
 
 #endif

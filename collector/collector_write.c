@@ -303,6 +303,14 @@ void wg_lp_writer_stats(struct wg_lp_writer *w, unsigned long long *written,
 
 void wg_lp_writer_free(struct wg_lp_writer *w)
 {
+    unsigned long long a, b, c;
+    wg_lp_writer_free_stats(w, &a, &b, &c);
+}
+
+void wg_lp_writer_free_stats(struct wg_lp_writer *w, unsigned long long *written,
+                             unsigned long long *failed, unsigned long long *dropped)
+{
+    *written = *failed = *dropped = 0;
     if (!w) {
         return;
     }
@@ -311,6 +319,7 @@ void wg_lp_writer_free(struct wg_lp_writer *w)
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->th, NULL);
+    wg_lp_writer_stats(w, written, failed, dropped);
     wg_buf_free(&w->queue);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);

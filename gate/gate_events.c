@@ -41,9 +41,26 @@ static const char *const MIGRATIONS[] = {
     "CREATE INDEX events_source ON events(source, version);",
 };
 
+/* Group commit: concurrent recorders queue their event; one of them (the leader) writes
+ * everything queued in one transaction, so one fsync covers a whole batch. */
+struct pend {
+    const struct wg_event *ev;
+    int64_t now_ns;
+    char *id;
+    char *err;
+    size_t errlen;
+    enum wg_err rc;
+    int done;
+    struct pend *next;
+};
+
 struct wg_events {
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* the connection */
     sqlite3 *db;
+    pthread_mutex_t qmu; /* the queue */
+    pthread_cond_t qcv;
+    struct pend *qhead, **qtail;
+    int leader;
 };
 
 void wg_event_clear(struct wg_event *ev)
@@ -235,6 +252,9 @@ enum wg_err wg_events_open(const char *state_dir, struct wg_events **out, char *
     }
     wg_store_busy_wait(e->db, 1);
     pthread_mutex_init(&e->mu, NULL);
+    pthread_mutex_init(&e->qmu, NULL);
+    pthread_cond_init(&e->qcv, NULL);
+    e->qtail = &e->qhead;
     *out = e;
     return WG_OK;
 }
@@ -246,6 +266,8 @@ void wg_events_close(struct wg_events *e)
     }
     wg_store_close(e->db);
     pthread_mutex_destroy(&e->mu);
+    pthread_mutex_destroy(&e->qmu);
+    pthread_cond_destroy(&e->qcv);
     free(e);
 }
 
@@ -258,25 +280,25 @@ static void bind_opt(sqlite3_stmt *st, int i, const char *s)
     }
 }
 
-enum wg_err wg_events_record(struct wg_events *e, const struct wg_event *ev, int64_t now_ns,
-                             char id[48], char *err, size_t errlen)
+/* One row, inside the leader's transaction (e->mu held). */
+static enum wg_err insert_one(struct wg_events *e, struct pend *p)
 {
+    const struct wg_event *ev = p->ev;
     enum wg_err rc = WG_EIO;
-    int64_t t = ev->time_ns ? ev->time_ns : now_ns;
-    pthread_mutex_lock(&e->mu);
+    int64_t t = ev->time_ns ? ev->time_ns : p->now_ns;
     /* The id names the time and the row: unique, sortable, and known before the insert. */
     sqlite3_stmt *seq = wg_store_stmt(e->db, "SELECT COALESCE(MAX(seq), 0) + 1 FROM events");
     sqlite3_stmt *st = wg_store_stmt(
         e->db, "INSERT INTO events(seq, id, type, state, wave, env, feature, flag, version,"
                " source, time_ns, received_ns) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
     if (!seq || !st || sqlite3_step(seq) != SQLITE_ROW) {
-        snprintf(err, errlen, "events store: %s", sqlite3_errmsg(e->db));
+        snprintf(p->err, p->errlen, "events store: %s", sqlite3_errmsg(e->db));
         goto out;
     }
     long long row = sqlite3_column_int64(seq, 0);
-    snprintf(id, 48, "ev-%016llx-%08llx", (unsigned long long)t, (unsigned long long)row);
+    snprintf(p->id, 48, "ev-%016llx-%08llx", (unsigned long long)t, (unsigned long long)row);
     sqlite3_bind_int64(st, 1, row);
-    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, p->id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 3, wg_event_type_names[ev->type], -1, SQLITE_STATIC);
     bind_opt(st, 4, ev->state ? wg_event_state_names[ev->state] : NULL);
     bind_opt(st, 5, ev->wave);
@@ -286,9 +308,9 @@ enum wg_err wg_events_record(struct wg_events *e, const struct wg_event *ev, int
     bind_opt(st, 9, ev->version);
     bind_opt(st, 10, ev->source);
     sqlite3_bind_int64(st, 11, t);
-    sqlite3_bind_int64(st, 12, now_ns);
+    sqlite3_bind_int64(st, 12, p->now_ns);
     if (sqlite3_step(st) != SQLITE_DONE) {
-        snprintf(err, errlen, "events store: %s", sqlite3_errmsg(e->db));
+        snprintf(p->err, p->errlen, "events store: %s", sqlite3_errmsg(e->db));
         goto out;
     }
     rc = WG_OK;
@@ -299,8 +321,64 @@ out:
     if (st) {
         sqlite3_reset(st);
     }
-    pthread_mutex_unlock(&e->mu);
     return rc;
+}
+
+/* The leader: the batch in one transaction; a failed commit fails every row of it. */
+static void commit_batch(struct wg_events *e, struct pend *batch)
+{
+    char err[256] = "";
+    pthread_mutex_lock(&e->mu);
+    enum wg_err rc = wg_store_begin(e->db, 1, err, sizeof(err));
+    for (struct pend *p = batch; rc == WG_OK && p; p = p->next) {
+        p->rc = insert_one(e, p);
+        if (p->rc != WG_OK) {
+            rc = p->rc;
+            snprintf(err, sizeof(err), "%s", p->err);
+        }
+    }
+    if (rc == WG_OK) {
+        rc = wg_store_commit(e->db, err, sizeof(err));
+    } else {
+        wg_store_rollback(e->db);
+    }
+    pthread_mutex_unlock(&e->mu);
+    for (struct pend *p = batch; p; p = p->next) {
+        if (rc != WG_OK) {
+            p->rc = rc;
+            snprintf(p->err, p->errlen, "events store: %s", err);
+        }
+    }
+}
+
+enum wg_err wg_events_record(struct wg_events *e, const struct wg_event *ev, int64_t now_ns,
+                             char id[48], char *err, size_t errlen)
+{
+    struct pend me = {ev, now_ns, id, err, errlen, WG_EIO, 0, NULL};
+    pthread_mutex_lock(&e->qmu);
+    *e->qtail = &me;
+    e->qtail = &me.next;
+    while (!me.done) {
+        if (e->leader) {
+            pthread_cond_wait(&e->qcv, &e->qmu);
+            continue;
+        }
+        e->leader = 1;
+        struct pend *batch = e->qhead;
+        e->qhead = NULL;
+        e->qtail = &e->qhead;
+        pthread_mutex_unlock(&e->qmu);
+        commit_batch(e, batch);
+        pthread_mutex_lock(&e->qmu);
+        for (struct pend *p = batch, *nx; p; p = nx) {
+            nx = p->next; /* p may return (and go) as soon as done is seen */
+            p->done = 1;
+        }
+        e->leader = 0;
+        pthread_cond_broadcast(&e->qcv);
+    }
+    pthread_mutex_unlock(&e->qmu);
+    return me.rc;
 }
 
 static void add_col(cJSON *o, const char *key, sqlite3_stmt *st, int col)

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,64 @@ static void test_store(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Group commit: recorders on many threads at once, every event stored once with its own id. */
+struct rec_arg {
+    struct wg_events *e;
+    int k, bad;
+};
+
+static void *recorder(void *arg)
+{
+    struct rec_arg *a = arg;
+    for (int i = 0; i < 200; i++) {
+        struct wg_event ev = {.type = WG_EVENT_DEPLOY};
+        char v[32], id[48], err[256];
+        snprintf(v, sizeof(v), "%d-%d", a->k, i);
+        ev.wave = "w";
+        ev.version = v;
+        a->bad += wg_events_record(a->e, &ev, 1000 + i, id, err, sizeof(err)) != WG_OK;
+    }
+    return NULL;
+}
+
+static void test_group_commit(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/wg-test-evgc-XXXXXX", err[256];
+    assert_non_null(mkdtemp(dir));
+    struct wg_events *e = NULL;
+    assert_int_equal(wg_events_open(dir, &e, err, sizeof(err)), WG_OK);
+    pthread_t th[8];
+    struct rec_arg args[8];
+    for (int k = 0; k < 8; k++) {
+        args[k] = (struct rec_arg){e, k, 0};
+        assert_int_equal(pthread_create(&th[k], NULL, recorder, &args[k]), 0);
+    }
+    for (int k = 0; k < 8; k++) {
+        pthread_join(th[k], NULL);
+        assert_int_equal(args[k].bad, 0);
+    }
+    char *json = NULL;
+    assert_int_equal(wg_events_list_json(e, 5000, &json, err, sizeof(err)), WG_OK);
+    size_t n = 0;
+    for (const char *p = json; (p = strstr(p, "\"id\":\"ev-")); p++) {
+        n++;
+    }
+    assert_int_equal(n, 1600);
+    for (int k = 0; k < 8; k++) { /* each event exactly once */
+        char v[40];
+        snprintf(v, sizeof(v), "\"version\":\"%d-199\"", k);
+        const char *p = strstr(json, v);
+        assert_non_null(p);
+        assert_null(strstr(p + 1, v));
+    }
+    free(json);
+    wg_events_close(e);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* ---- over HTTP ------------------------------------------------------------------------------ */
 
 static struct wg_server *g_srv;
@@ -331,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_store),
+        cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_body_check),
         cmocka_unit_test_setup_teardown(test_routes, setup_server, teardown_server),
     };
