@@ -242,6 +242,9 @@ struct wg_events_cfg {
      * (webhooks are at most once); url NULL: no polling */
     char *unleash_url, *unleash_token_env;
     int64_t unleash_poll_ns; /* default 10s */
+    /* `signing: {launchdarkly: ENV, flagsmith: ENV, growthbook: ENV}`: env vars holding each
+     * service's webhook secret; a service without one is refused (401) */
+    char *secret_env[3];
     struct wg_pos pos;
 };
 

@@ -17,6 +17,11 @@ static const struct wg__config_field unleash_fields[] = {
     {"token_env", wg__config_dec_str, OFF(unleash_token_env), NULL, 0, 1},
     {"poll_interval", wg__config_dec_duration, OFF(unleash_poll_ns), &r_poll, 0, 0},
 };
+static const struct wg__config_field signing_fields[] = {
+    {"launchdarkly", wg__config_dec_str, OFF(secret_env[0]), NULL, 0, 0},
+    {"flagsmith", wg__config_dec_str, OFF(secret_env[1]), NULL, 0, 0},
+    {"growthbook", wg__config_dec_str, OFF(secret_env[2]), NULL, 0, 0},
+};
 static const struct wg__config_field events_fields[] = {
     {"write_to", wg__config_dec_str, OFF(write_to), NULL, 0, 0},
     {"flush_interval", wg__config_dec_duration, OFF(flush_ns), &r_flush, 0, 0},
@@ -36,7 +41,7 @@ void wg__config_decode_events(struct wg__config_ctx *c, const struct wg__cfg_nod
     e->pos = n->pos;
     struct wg__config_fieldset set = {events_fields,
                                       sizeof(events_fields) / sizeof(events_fields[0]), e, NULL};
-    static const char *const extra[] = {"unleash", NULL};
+    static const char *const extra[] = {"unleash", "signing", NULL};
     if (wg__config_fields(c, n, path, &set, 1, extra) != 0) {
         return;
     }
@@ -46,6 +51,13 @@ void wg__config_decode_events(struct wg__config_ctx *c, const struct wg__cfg_nod
         wg__config_path_key(up, sizeof(up), path, "unleash");
         struct wg__config_fieldset us = {unleash_fields, 3, e, NULL};
         (void)wg__config_fields(c, un, up, &us, 1, NULL);
+    }
+    const struct wg__cfg_node *sg = wg__config_get(n, "signing");
+    if (sg && !wg__config_is_null(sg)) {
+        char sp[WG__CONFIG_PATH_MAX];
+        wg__config_path_key(sp, sizeof(sp), path, "signing");
+        struct wg__config_fieldset ss = {signing_fields, 3, e, NULL};
+        (void)wg__config_fields(c, sg, sp, &ss, 1, NULL);
     }
     if (!e->write_to) {
         return;
@@ -66,6 +78,9 @@ void wg__config_free_events(struct wg_config *cfg)
     free(cfg->events.write_to);
     free(cfg->events.unleash_url);
     free(cfg->events.unleash_token_env);
+    for (int i = 0; i < 3; i++) {
+        free(cfg->events.secret_env[i]);
+    }
     memset(&cfg->events, 0, sizeof(cfg->events));
 }
 

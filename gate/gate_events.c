@@ -211,7 +211,8 @@ void wg_event_resolve(const struct wg_config *cfg, struct wg_event *ev)
 {
     for (size_t i = 0; cfg && i < cfg->nfeatures; i++) {
         const struct wg_feature *f = &cfg->features[i];
-        if (!ev->feature && ev->flag && f->flag && !strcmp(f->flag, ev->flag)) {
+        /* a feature without a flag key is keyed by its name */
+        if (!ev->feature && ev->flag && !strcmp(f->flag ? f->flag : f->name, ev->flag)) {
             ev->feature = wg_strdup(f->name);
         }
         if (ev->feature && !ev->flag && !strcmp(f->name, ev->feature)) {

@@ -258,7 +258,8 @@ static enum MHD_Result first_call(struct wg_server *s, struct MHD_Connection *c,
     if (v1 && r->gen->has_token) {
         r->header_authed = header_auth(r, c);
         /* Flagger cannot send headers: its token is in the body (metadata.token). */
-        if (!r->header_authed && r->route != WG__R_FLAGGER) {
+        if (!r->header_authed && r->route != WG__R_FLAGGER &&
+            !(r->route == WG__R_EVENTS_ADAPTER && wg__events_adapter_signed((int)r->hook))) {
             return unauthorized(s, c,
                                 MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                             MHD_HTTP_HEADER_AUTHORIZATION) != NULL);

@@ -11,9 +11,13 @@
 #include "common/http.h"
 
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* An adapter turns a sender's body into events: *n of them (0: nothing to record, answered
@@ -22,6 +26,8 @@ struct wg__event_adapter {
     const char *name;
     enum wg_err (*parse)(const char *body, size_t len, struct wg_event *ev, int *n, char *why,
                          size_t whylen);
+    const char *sig_header; /* hex HMAC-SHA256 of the raw body; NULL: not signed */
+    int secret;             /* events.secret_env index */
 };
 
 /* Unleash webhook addon, default body (JSON.stringify(event)): feature-environment-enabled /
@@ -83,9 +89,220 @@ out:
     return rc;
 }
 
+/* The flag key and environment from an LD resource "proj/<p>:env/<e>:flag/<key>". */
+static int ld_resource(const char *r, char *env, size_t envlen, char *key, size_t keylen)
+{
+    const char *e = strstr(r, ":env/"), *k = strstr(r, ":flag/");
+    if (!e || !k || k < e) {
+        return -1;
+    }
+    snprintf(env, envlen, "%.*s", (int)(k - e - 5), e + 5);
+    snprintf(key, keylen, "%s", k + 6);
+    return env[0] && key[0] ? 0 : -1;
+}
+
+/* LaunchDarkly: an audit-log entry; a flip is kind "flag" with an accesses[] updateOn. */
+static enum wg_err ld_parse(const char *body, size_t len, struct wg_event *ev, int *n, char *why,
+                            size_t whylen)
+{
+    *n = 0;
+    memset(ev, 0, sizeof(*ev));
+    cJSON *o = cJSON_ParseWithLength(body, len);
+    enum wg_err rc = WG_EINVAL;
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(o, "kind");
+    const cJSON *acc = cJSON_GetObjectItemCaseSensitive(o, "accesses");
+    char env[256] = "", key[256] = "";
+    if (!cJSON_IsObject(o)) {
+        snprintf(why, whylen, "want a LaunchDarkly audit-log entry");
+        goto out;
+    }
+    rc = WG_OK;
+    const cJSON *a;
+    const cJSON *accs = cJSON_IsArray(acc) ? acc : NULL;
+    cJSON_ArrayForEach(a, accs)
+    {
+        const cJSON *act = cJSON_GetObjectItemCaseSensitive(a, "action");
+        const cJSON *res = cJSON_GetObjectItemCaseSensitive(a, "resource");
+        if (cJSON_IsString(act) && !strcmp(act->valuestring, "updateOn") && cJSON_IsString(res) &&
+            ld_resource(res->valuestring, env, sizeof(env), key, sizeof(key)) == 0) {
+            break;
+        }
+    }
+    if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "flag") || !key[0]) {
+        snprintf(why, whylen, "LaunchDarkly entry is not a flag turned on or off");
+        goto out;
+    }
+    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(o, "currentVersion");
+    const cJSON *envs = cJSON_GetObjectItemCaseSensitive(cur, "environments");
+    const cJSON *on =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(envs, env), "on");
+    ev->state =
+        cJSON_IsBool(on) ? (cJSON_IsTrue(on) ? WG_EVSTATE_ON : WG_EVSTATE_OFF) : WG_EVSTATE_CHANGED;
+    ev->type = WG_EVENT_FLAG;
+    ev->flag = wg_strdup(key);
+    ev->env = wg_strdup(env);
+    ev->source = wg_strdup("launchdarkly");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "_id");
+    ev->version = cJSON_IsString(id) ? wg_strdup(id->valuestring) : NULL;
+    const cJSON *date = cJSON_GetObjectItemCaseSensitive(o, "date"); /* epoch ms */
+    ev->time_ns =
+        cJSON_IsNumber(date) && date->valuedouble > 0 ? (int64_t)date->valuedouble * 1000000 : 0;
+    rc = ev->flag && ev->env && ev->source ? WG_OK : WG_ENOMEM;
+    *n = rc == WG_OK;
+out:
+    cJSON_Delete(o);
+    if (rc != WG_OK || !*n) {
+        wg_event_clear(ev);
+    }
+    return rc;
+}
+
+/* Flagsmith: FLAG_UPDATED with data.new_state {enabled, environment.name, feature.name}. */
+static enum wg_err flagsmith_parse(const char *body, size_t len, struct wg_event *ev, int *n,
+                                   char *why, size_t whylen)
+{
+    *n = 0;
+    memset(ev, 0, sizeof(*ev));
+    cJSON *o = cJSON_ParseWithLength(body, len);
+    enum wg_err rc = WG_EINVAL;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "event_type");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "data");
+    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(d, "new_state");
+    const cJSON *en = cJSON_GetObjectItemCaseSensitive(ns, "enabled");
+    const cJSON *envn = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(ns, "environment"), "name");
+    const cJSON *fn =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ns, "feature"), "name");
+    if (!cJSON_IsObject(o) || !cJSON_IsString(t)) {
+        snprintf(why, whylen, "want a Flagsmith webhook with event_type");
+        goto out;
+    }
+    if (strcmp(t->valuestring, "FLAG_UPDATED")) {
+        snprintf(why, whylen, "Flagsmith event %.64s is not a flag update", t->valuestring);
+        rc = WG_OK;
+        goto out;
+    }
+    if (!cJSON_IsBool(en) || !cJSON_IsString(fn)) {
+        snprintf(why, whylen, "data.new_state: want enabled and feature.name");
+        goto out;
+    }
+    ev->type = WG_EVENT_FLAG;
+    ev->state = cJSON_IsTrue(en) ? WG_EVSTATE_ON : WG_EVSTATE_OFF;
+    ev->flag = wg_strdup(fn->valuestring);
+    ev->env = cJSON_IsString(envn) ? wg_strdup(envn->valuestring) : NULL;
+    ev->source = wg_strdup("flagsmith");
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(d, "timestamp");
+    if (!cJSON_IsString(ts) ||
+        wg_time_parse(ts->valuestring, strlen(ts->valuestring), &ev->time_ns) != WG_OK) {
+        ev->time_ns = 0;
+    }
+    rc = ev->flag && ev->source ? WG_OK : WG_ENOMEM;
+    *n = rc == WG_OK;
+out:
+    cJSON_Delete(o);
+    if (rc != WG_OK || !*n) {
+        wg_event_clear(ev);
+    }
+    return rc;
+}
+
+/* GrowthBook event webhooks: feature.updated; the key from data.object.id or data.current.id,
+ * the environments listed at the top; the state itself is not in the payload for sure: the
+ * flip is "changed" (its analysis starts when a flag event with a state follows). */
+static enum wg_err growthbook_parse(const char *body, size_t len, struct wg_event *ev, int *n,
+                                    char *why, size_t whylen)
+{
+    *n = 0;
+    memset(ev, 0, sizeof(*ev));
+    cJSON *o = cJSON_ParseWithLength(body, len);
+    enum wg_err rc = WG_EINVAL;
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "event");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "data");
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(d, "object");
+    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(d, "current");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj ? obj : cur, "id");
+    const cJSON *envs = cJSON_GetObjectItemCaseSensitive(o, "environments");
+    if (!cJSON_IsObject(o) || !cJSON_IsString(e)) {
+        snprintf(why, whylen, "want a GrowthBook event webhook with event");
+        goto out;
+    }
+    if (strcmp(e->valuestring, "feature.updated")) {
+        snprintf(why, whylen, "GrowthBook event %.64s is not a feature update", e->valuestring);
+        rc = WG_OK;
+        goto out;
+    }
+    if (!cJSON_IsString(id)) {
+        snprintf(why, whylen, "data.object.id: want the feature key");
+        goto out;
+    }
+    const cJSON *env0 = cJSON_IsArray(envs) ? cJSON_GetArrayItem(envs, 0) : NULL;
+    ev->type = WG_EVENT_FLAG;
+    ev->state = WG_EVSTATE_CHANGED;
+    ev->flag = wg_strdup(id->valuestring);
+    ev->env = cJSON_IsString(env0) ? wg_strdup(env0->valuestring) : NULL;
+    ev->source = wg_strdup("growthbook");
+    rc = ev->flag && ev->source ? WG_OK : WG_ENOMEM;
+    *n = rc == WG_OK;
+out:
+    cJSON_Delete(o);
+    if (rc != WG_OK || !*n) {
+        wg_event_clear(ev);
+    }
+    return rc;
+}
+
+/* secret: index into events.secret_env, -1 for a sender that signs nothing (Unleash: the
+ * bearer token is its authorization header). */
 static const struct wg__event_adapter adapters[] = {
-    {"unleash", unleash_parse},
+    {"unleash", unleash_parse, NULL, -1},
+    {"launchdarkly", ld_parse, "X-LD-Signature", 0},
+    {"flagsmith", flagsmith_parse, "X-Flagsmith-Signature", 1},
+    {"growthbook", growthbook_parse, "X-GrowthBook-Signature", 2},
 };
+
+int wg__events_adapter_signed(int i)
+{
+    return i >= 0 && (size_t)i < sizeof(adapters) / sizeof(adapters[0]) &&
+           adapters[i].sig_header != NULL;
+}
+
+/* 1 when sig (hex, optionally "sha256=") is the HMAC-SHA256 of body under secret; constant
+ * time over the digest. */
+int wg__events_sig_ok(const char *secret, const char *body, size_t len, const char *sig)
+{
+    unsigned char mac[32], want[32];
+    unsigned int maclen = 0;
+    if (!secret || !*secret || !sig) {
+        return 0;
+    }
+    if (!strncasecmp(sig, "sha256=", 7)) {
+        sig += 7;
+    }
+    if (strlen(sig) != 64) {
+        return 0;
+    }
+    for (int i = 0; i < 32; i++) {
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char ch = sig[2 * i + k];
+            int d = ch >= '0' && ch <= '9'   ? ch - '0'
+                    : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                    : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                             : -1;
+            if (d < 0) {
+                return 0;
+            }
+            v = v * 16 + (unsigned)d;
+        }
+        want[i] = (unsigned char)v;
+    }
+    if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)body, len, mac,
+              &maclen) ||
+        maclen != 32) {
+        return 0;
+    }
+    return CRYPTO_memcmp(mac, want, 32) == 0;
+}
 
 int wg__events_adapter(const char *name)
 {
@@ -576,7 +793,28 @@ enum MHD_Result wg__events_route(struct wg_server *s, struct MHD_Connection *c, 
     if (r->route == WG__R_EVENTS) {
         rc = wg_event_from_json(body, r->body.len, &ev, err, sizeof(err));
     } else {
-        rc = adapters[r->hook].parse(body, r->body.len, &ev, &n, err, sizeof(err));
+        const struct wg__event_adapter *ad = &adapters[r->hook];
+        if (ad->sig_header) {
+            /* signed senders: the signature over the raw bytes, before any parsing */
+            const char *env = r->gen->cfg->events.secret_env[ad->secret];
+            const char *secret = env ? getenv(env) : NULL;
+            const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, ad->sig_header);
+            if (secret && *secret) {
+                wg_log_add_secret(secret);
+            }
+            if (!wg__events_sig_ok(secret, body, r->body.len, sig)) {
+                wg_log(WG_LOG_WARN, "events: %s webhook refused: %s", ad->name,
+                       !secret || !*secret ? "no signing secret configured (events.signing)"
+                       : !sig              ? "unsigned"
+                                           : "bad signature");
+                atomic_fetch_add(&s->m.errors[WG__E_UNAUTHORIZED], 1);
+                return wg__reply_error(s, c, 401, "%s: %s", ad->sig_header,
+                                       !secret || !*secret ? "no secret configured"
+                                       : !sig              ? "missing"
+                                                           : "does not match the body");
+            }
+        }
+        rc = ad->parse(body, r->body.len, &ev, &n, err, sizeof(err));
     }
     if (rc == WG_ENOMEM) {
         return wg__reply_error(s, c, 500, "out of memory");

@@ -343,6 +343,10 @@ unsigned wg__route_body_check(enum wg__body kind, const uint8_t *data, size_t si
 #define WG__R_EVENTS_ADAPTER ((enum wg__route)(WG__R_METRICS + 4))
 /* The adapter's index for /v1/events/<name>, -1 when there is none. */
 int wg__events_adapter(const char *name);
+/* 1 when the adapter authenticates with its own signature header (no bearer token). */
+int wg__events_adapter_signed(int i);
+/* 1 when sig (hex or "sha256=" hex) is HMAC-SHA256(secret, body); constant time. */
+int wg__events_sig_ok(const char *secret, const char *body, size_t len, const char *sig);
 /* Open events.db and start the marker writer (events.write_to). */
 enum wg_err wg__events_open(struct wg_server *s, char *err, size_t errlen);
 void wg__events_close(struct wg_server *s);

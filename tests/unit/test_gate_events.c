@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,7 +257,8 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
     return k;
 }
 
-static void http(const char *method, const char *path, int auth, const char *body, struct resp *out)
+static void http_h(const char *method, const char *path, int auth, const char *body,
+                   const char *hdr, struct resp *out)
 {
     char url[512];
     memset(out, 0, sizeof(*out));
@@ -264,6 +267,9 @@ static void http(const char *method, const char *path, int auth, const char *bod
     struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
     if (auth) {
         hl = curl_slist_append(hl, "Authorization: Bearer " TOKEN);
+    }
+    if (hdr) {
+        hl = curl_slist_append(hl, hdr);
     }
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
@@ -284,6 +290,11 @@ static void http(const char *method, const char *path, int auth, const char *bod
     curl_easy_cleanup(h);
 }
 
+static void http(const char *method, const char *path, int auth, const char *body, struct resp *out)
+{
+    http_h(method, path, auth, body, NULL, out);
+}
+
 static int setup_server(void **state)
 {
     (void)state;
@@ -294,6 +305,10 @@ static int setup_server(void **state)
     setenv("WG_TEST_EVENTS_TOKEN", TOKEN, 1);
     struct wg_config *cfg = mini_config(g_dir);
     cfg->server.bearer_token_env = strdup("WG_TEST_EVENTS_TOKEN");
+    setenv("WG_TEST_LD_SECRET", "ld-secret", 1);
+    setenv("WG_TEST_FS_SECRET", "fs-secret", 1);
+    cfg->events.secret_env[0] = strdup("WG_TEST_LD_SECRET");
+    cfg->events.secret_env[1] = strdup("WG_TEST_FS_SECRET"); /* growthbook: none configured */
     cfg->server.max_body = 4096;
     cfg->server.max_connections = 64;
     cfg->server.per_ip_connections = 64;
@@ -374,6 +389,82 @@ static void test_routes(void **state)
     assert_int_equal(bad, 0);
 }
 
+static void sign(const char *secret, const char *body, char hex[65])
+{
+    unsigned char mac[32];
+    unsigned int n = 0;
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)body, strlen(body), mac,
+         &n);
+    for (unsigned i = 0; i < 32; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+    }
+}
+
+struct scase {
+    const char *path, *header, *secret, *body;
+    int tamper;
+    long want;
+    const char *want_body;
+};
+
+/* Signed webhooks: accepted with the right HMAC (bare hex or sha256=), refused (401) unsigned,
+ * tampered, or when no secret is configured; no bearer token needed. */
+static void test_signed(void **state)
+{
+    (void)state;
+    static const char ld[] =
+        "{\"_id\":\"ld-1\",\"kind\":\"flag\",\"date\":1796112000000,\"accesses\":[{\"action\":"
+        "\"updateOn\",\"resource\":\"proj/default:env/production:flag/checkout_v2\"}],"
+        "\"currentVersion\":{\"environments\":{\"production\":{\"on\":true}}}}";
+    static const char fs[] =
+        "{\"data\":{\"changed_by\":\"x\",\"new_state\":{\"enabled\":false,\"environment\":"
+        "{\"id\":1,\"name\":\"staging\"},\"feature\":{\"id\":2,\"name\":\"search\"}},"
+        "\"timestamp\":\"2026-12-01T08:00:00Z\"},\"event_type\":\"FLAG_UPDATED\"}";
+    static const char gb[] = "{\"event\":\"feature.updated\",\"data\":{\"object\":{\"id\":"
+                             "\"checkout_v2\"}},\"environments\":[\"production\"]}";
+    static const struct scase cases[] = {
+        {"/v1/events/launchdarkly", "X-LD-Signature", "ld-secret", ld, 0, 202, "{\"id\":"},
+        {"/v1/events/launchdarkly", "X-LD-Signature", NULL, ld, 0, 401, "missing"},
+        {"/v1/events/launchdarkly", "X-LD-Signature", "ld-secret", ld, 1, 401, "does not match"},
+        {"/v1/events/launchdarkly", "X-LD-Signature", "wrong", ld, 0, 401, "does not match"},
+        {"/v1/events/flagsmith", "X-Flagsmith-Signature", "fs-secret", fs, 0, 202, "{\"id\":"},
+        {"/v1/events/flagsmith", "X-Flagsmith-Signature", "ld-secret", fs, 0, 401, NULL},
+        {"/v1/events/growthbook", "X-GrowthBook-Signature", "any", gb, 0, 401,
+         "no secret configured"},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct scase *c = &cases[i];
+        char hex[65], hdr[160], body[1024];
+        snprintf(body, sizeof(body), "%s", c->body);
+        hdr[0] = '\0';
+        if (c->secret) {
+            sign(c->secret, body, hex);
+            snprintf(hdr, sizeof(hdr), "%s: %s%s", c->header, i == 4 ? "sha256=" : "", hex);
+        }
+        if (c->tamper) {
+            body[strlen(body) - 3] = 'X'; /* signed before, sent after the change */
+        }
+        struct resp r;
+        http_h("POST", c->path, 0, body, hdr[0] ? hdr : NULL, &r);
+        if (r.status != c->want || (c->want_body && !strstr(r.body, c->want_body))) {
+            print_error("case %zu %s: want %ld %s, got %ld %s\n", i, c->path, c->want,
+                        c->want_body ? c->want_body : "", r.status, r.body);
+            bad++;
+        }
+    }
+    struct resp r;
+    http("GET", "/v1/events", 1, NULL, &r);
+    assert_non_null(strstr(r.body, "\"type\":\"flag\",\"state\":\"on\",\"wave\":\"external\","
+                                   "\"env\":\"production\",\"feature\":\"checkout\","
+                                   "\"flag\":\"checkout_v2\",\"version\":\"ld-1\","
+                                   "\"source\":\"launchdarkly\""));
+    assert_non_null(strstr(r.body, "\"type\":\"flag\",\"state\":\"off\",\"wave\":\"internal\","
+                                   "\"env\":\"staging\",\"feature\":\"search\","
+                                   "\"flag\":\"search\",\"source\":\"flagsmith\""));
+    assert_int_equal(bad, 0);
+}
+
 static void test_body_check(void **state)
 {
     (void)state;
@@ -393,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_body_check),
         cmocka_unit_test_setup_teardown(test_routes, setup_server, teardown_server),
+        cmocka_unit_test_setup_teardown(test_signed, setup_server, teardown_server),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
