@@ -251,6 +251,61 @@ out:
     return rc;
 }
 
+/* Flagger event webhooks: every canary event; phase Succeeded is a finished deploy of the wave
+ * named by metadata.wave (default: the canary's name); checksum → version. */
+static enum wg_err flagger_parse(const char *body, size_t len, struct wg_event *ev, int *n,
+                                 char *why, size_t whylen)
+{
+    *n = 0;
+    memset(ev, 0, sizeof(*ev));
+    cJSON *o = cJSON_ParseWithLength(body, len);
+    enum wg_err rc = WG_EINVAL;
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
+    const cJSON *phase = cJSON_GetObjectItemCaseSensitive(o, "phase");
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+    const cJSON *wave = cJSON_GetObjectItemCaseSensitive(md, "wave");
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(md, "timestamp");
+    const cJSON *sum = cJSON_GetObjectItemCaseSensitive(o, "checksum");
+    if (!cJSON_IsObject(o) || !cJSON_IsString(name) || !cJSON_IsString(phase)) {
+        snprintf(why, whylen, "want Flagger's event payload (name, phase)");
+        goto out;
+    }
+    rc = WG_OK;
+    if (strcmp(phase->valuestring, "Succeeded")) {
+        snprintf(why, whylen, "Flagger phase %.64s is not a finished rollout", phase->valuestring);
+        goto out;
+    }
+    ev->type = WG_EVENT_DEPLOY;
+    ev->wave = wg_strdup(cJSON_IsString(wave) ? wave->valuestring : name->valuestring);
+    ev->version = cJSON_IsString(sum) ? wg_strdup(sum->valuestring) : NULL;
+    ev->source = wg_strdup("flagger");
+    if (cJSON_IsString(ts)) { /* epoch ms, as a string */
+        char *end = NULL;
+        long long ms = strtoll(ts->valuestring, &end, 10);
+        ev->time_ns = end && !*end && ms > 0 && ms < 9000000000000LL ? ms * 1000000 : 0;
+    }
+    rc = ev->wave && ev->source ? WG_OK : WG_ENOMEM;
+    *n = rc == WG_OK;
+out:
+    cJSON_Delete(o);
+    if (rc != WG_OK || !*n) {
+        wg_event_clear(ev);
+    }
+    return rc;
+}
+
+/* 1 when a Flagger body carries the server's token in metadata.token (Flagger sends no
+ * headers). */
+static int flagger_token_ok(const struct wg__cfgref *g, const char *body, size_t len)
+{
+    cJSON *o = cJSON_ParseWithLength(body, len);
+    const cJSON *t =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "token");
+    int ok = cJSON_IsString(t) && wg__server_token_ok(g, t->valuestring, strlen(t->valuestring));
+    cJSON_Delete(o);
+    return ok;
+}
+
 /* secret: index into events.secret_env, -1 for a sender that signs nothing (Unleash: the
  * bearer token is its authorization header). */
 static const struct wg__event_adapter adapters[] = {
@@ -258,12 +313,13 @@ static const struct wg__event_adapter adapters[] = {
     {"launchdarkly", ld_parse, "X-LD-Signature", 0},
     {"flagsmith", flagsmith_parse, "X-Flagsmith-Signature", 1},
     {"growthbook", growthbook_parse, "X-GrowthBook-Signature", 2},
+    {"flagger", flagger_parse, NULL, -2}, /* -2: the bearer token in metadata.token */
 };
 
 int wg__events_adapter_signed(int i)
 {
     return i >= 0 && (size_t)i < sizeof(adapters) / sizeof(adapters[0]) &&
-           adapters[i].sig_header != NULL;
+           (adapters[i].sig_header != NULL || adapters[i].secret == -2);
 }
 
 /* 1 when sig (hex, optionally "sha256=") is the HMAC-SHA256 of body under secret; constant
@@ -794,6 +850,13 @@ enum MHD_Result wg__events_route(struct wg_server *s, struct MHD_Connection *c, 
         rc = wg_event_from_json(body, r->body.len, &ev, err, sizeof(err));
     } else {
         const struct wg__event_adapter *ad = &adapters[r->hook];
+        if (ad->secret == -2 && r->gen->has_token && !r->header_authed &&
+            !flagger_token_ok(r->gen, body, r->body.len)) {
+            wg_log(WG_LOG_WARN, "events: %s webhook refused: metadata.token missing or wrong",
+                   ad->name);
+            atomic_fetch_add(&s->m.errors[WG__E_UNAUTHORIZED], 1);
+            return wg__reply_error(s, c, 401, "unauthorized: metadata.token missing or wrong");
+        }
         if (ad->sig_header) {
             /* signed senders: the signature over the raw bytes, before any parsing */
             const char *env = r->gen->cfg->events.secret_env[ad->secret];

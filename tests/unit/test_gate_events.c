@@ -365,6 +365,17 @@ static void test_routes(void **state)
          "featureName"},
         {"GET", "/v1/events/unleash", NULL, 1, 405, NULL},
         {"POST", "/v1/events/nosuch", "{}", 1, 404, NULL},
+        {"POST", "/v1/events/flagger",
+         "{\"name\":\"podinfo\",\"namespace\":\"test\",\"phase\":\"Succeeded\",\"checksum\":"
+         "\"abc\",\"metadata\":{\"wave\":\"external\",\"timestamp\":\"1796112000000\",\"token\":"
+         "\"" TOKEN "\"}}",
+         0, 202, "{\"id\":"},
+        {"POST", "/v1/events/flagger",
+         "{\"name\":\"podinfo\",\"phase\":\"Succeeded\",\"metadata\":{\"token\":\"wrong\"}}", 0,
+         401, "metadata.token"},
+        {"POST", "/v1/events/flagger",
+         "{\"name\":\"podinfo\",\"phase\":\"Progressing\",\"metadata\":{\"token\":\"" TOKEN "\"}}",
+         0, 200, "not a finished rollout"},
         {"GET", "/v1/events", NULL, 1, 200, "\"feature\":\"checkout\""},
     };
     int bad = 0;
@@ -386,6 +397,9 @@ static void test_routes(void **state)
                                    "\"flag\":\"checkout_v2\",\"version\":\"17\","
                                    "\"source\":\"unleash\""));
     assert_non_null(strstr(r.body, "\"time\":\"2026-12-01T08:54:11.725Z\""));
+    assert_non_null(strstr(r.body, "\"type\":\"deploy\",\"wave\":\"external\",\"env\":"
+                                   "\"production\",\"version\":\"abc\",\"source\":\"flagger\","
+                                   "\"time_ns\":1796112000000000000"));
     assert_int_equal(bad, 0);
 }
 
