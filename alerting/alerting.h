@@ -154,5 +154,14 @@ struct wg_action_ctx {
 enum wg_err wg_alerting_action_run(struct wg_http *h, const struct wg_action *a,
                                    const struct wg_action_ctx *x, long *status, char *answer,
                                    size_t answerlen) WG_NODISCARD;
+/* A flip's analysis result or an action's outcome as an event alert routed like every alert
+ * (labels alertname, severity, origin="flip", feature, flag, env, wave, event_id;
+ * annotations summary and report_url = <monitor.external_url>/v1/events/actions). scope
+ * names the instance family ("flip:<id>", "action:<id>#<i>"): its next event replaces it.
+ * Same threading rule as wg_alerting_eval. */
+enum wg_err wg_alerting_flip_event(struct wg_alerting *a, const char *scope,
+                                   const char *alertname, const char *severity,
+                                   const struct wg_action_ctx *x, const char *summary,
+                                   int64_t now_ns) WG_NODISCARD;
 
 #endif

@@ -144,3 +144,33 @@ out:
     wg_buf_free(&body);
     return rc;
 }
+
+enum wg_err wg_alerting_flip_event(struct wg_alerting *a, const char *scope, const char *alertname,
+                                   const char *severity, const struct wg_action_ctx *x,
+                                   const char *summary, int64_t now_ns)
+{
+    const struct wg_alert_config *cfg = wg_alerting_config(a);
+    struct wg_alert_labels ls = {0}, an = {0};
+    enum wg_err rc = WG_ENOMEM;
+    const char *ext = cfg->monitor.external_url;
+    char *url = ext ? wg_asprintf("%s/v1/events/actions", ext) : NULL;
+    if (wg_alert_labels_set(&ls, "alertname", alertname) ||
+        wg_alert_labels_set(&ls, "severity", severity) ||
+        wg_alert_labels_set(&ls, "origin", "flip") ||
+        (x->feature && wg_alert_labels_set(&ls, "feature", x->feature)) ||
+        (x->flag && wg_alert_labels_set(&ls, "flag", x->flag)) ||
+        (x->env && wg_alert_labels_set(&ls, "env", x->env)) ||
+        (x->wave && wg_alert_labels_set(&ls, "wave", x->wave)) ||
+        (x->event_id && wg_alert_labels_set(&ls, "event_id", x->event_id)) ||
+        wg_alert_labels_set(&an, "summary", summary) ||
+        (ext && (!url || wg_alert_labels_set(&an, "report_url", url)))) {
+        goto out;
+    }
+    struct wg_alert_eval ev = {WG_ALERTING_EVENT_KEY, ls.v, ls.n, an.v, an.n, WG_COND_BREACH};
+    rc = wg_alerting_eval(a, scope, &ev, 1, now_ns);
+out:
+    free(url);
+    wg_alert_labels_clear(&ls);
+    wg_alert_labels_clear(&an);
+    return rc;
+}

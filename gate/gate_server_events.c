@@ -392,6 +392,27 @@ static const struct wg_feature *find_feature(const struct wg_config *cfg, const 
     return NULL;
 }
 
+struct flip_alert {
+    const char *scope, *alertname, *severity, *summary;
+    struct wg_action_ctx x;
+};
+
+static void flip_alert_fn(struct wg_alerting *a, void *arg)
+{
+    struct flip_alert *f = arg;
+    if (wg_alerting_flip_event(a, f->scope, f->alertname, f->severity, &f->x, f->summary,
+                               wg_now_ns()) != WG_OK) {
+        wg_log(WG_LOG_ERROR, "alerting: %s for %s not raised", f->alertname, f->scope);
+    }
+}
+
+static void flip_alert(struct wg_server *s, const char *scope, const char *alertname,
+                       const char *severity, const struct wg_action_ctx *x, const char *summary)
+{
+    struct flip_alert f = {scope, alertname, severity, summary, *x};
+    wg__monitor_with(s, flip_alert_fn, &f);
+}
+
 /* One look of a due flip analysis: the feature's rules in the flip's wave, the window after
  * the flip (anchored at it, like a deploy) against the rules' baselines before it. */
 static void flip_look(struct wg_server *s, struct wg_flip *f)
@@ -412,6 +433,14 @@ static void flip_look(struct wg_server *s, struct wg_flip *f)
     if (wg_events_flip_look(s->events, f, mv, wg_now_ns(), nact) != WG_OK) {
         wg_log(WG_LOG_ERROR, "flip %s: look not recorded (the store refuses writes)", f->id);
     } else if (!strcmp(f->status, "fail")) {
+        char scope[80], summary[1024];
+        snprintf(scope, sizeof(scope), "flip:%s", f->id);
+        snprintf(summary, sizeof(summary),
+                 "flag %s of feature %s failed its analysis in %s (%ld of %ld looks failed); "
+                 "%zu kill-switch action(s) queued",
+                 f->flag, f->feature, f->env, f->failures, f->looks, nact);
+        struct wg_action_ctx x = {f->id, f->feature, f->flag, f->env, f->wave, "fail"};
+        flip_alert(s, scope, "WavegateFlipFailed", "critical", &x, summary);
         wg_log(WG_LOG_WARN,
                "flip %s: flag %s of feature %s in %s failed its analysis (%ld of "
                "%ld looks failed): %zu kill-switch action(s) queued",
@@ -448,7 +477,18 @@ static void run_action(struct wg_server *s, struct wg_http *h, struct wg_action_
     if (wg_events_action_attempt(s->events, a, st, status, answer, now, next) != WG_OK) {
         wg_log(WG_LOG_ERROR, "action %s#%d: attempt not recorded", a->id, a->idx);
     }
-    /* a failing action is never silent */
+    /* a failing action is never silent: alerted (and logged); a done one is said too */
+    if (strcmp(st, "pending")) {
+        char scope[80], summary[1400];
+        snprintf(scope, sizeof(scope), "action:%s#%d", a->id, a->idx);
+        snprintf(summary, sizeof(summary), "kill switch %s for flag %s in %s: %s (HTTP %ld) %s",
+                 act ? (act->kind == WG_ACTION_UNLEASH ? "unleash" : "webhook") : "-", a->flag,
+                 a->env, st, status, answer);
+        struct wg_action_ctx x = {a->id, a->feature, a->flag, a->env, a->wave, "fail"};
+        int failed = !strcmp(st, "failed");
+        flip_alert(s, scope, failed ? "WavegateActionFailed" : "WavegateActionDone",
+                   failed ? "critical" : "info", &x, summary);
+    }
     wg_log(!strcmp(st, "failed")   ? WG_LOG_ERROR
            : strcmp(st, "pending") ? WG_LOG_INFO
                                    : WG_LOG_WARN,

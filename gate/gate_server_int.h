@@ -343,6 +343,9 @@ unsigned wg__route_body_check(enum wg__body kind, const uint8_t *data, size_t si
 #define WG__R_EVENTS_ADAPTER ((enum wg__route)(WG__R_METRICS + 4))
 /* The adapter's index for /v1/events/<name>, -1 when there is none. */
 int wg__events_adapter(const char *name);
+/* Run fn on the server's alerting under the monitor's lock, then kick its tick (nothing
+ * without alerting). gate_server_monitor.c. */
+void wg__monitor_with(struct wg_server *s, void (*fn)(struct wg_alerting *a, void *arg), void *arg);
 /* 1 when the adapter authenticates with its own signature header (no bearer token). */
 int wg__events_adapter_signed(int i);
 /* 1 when sig (hex or "sha256=" hex) is HMAC-SHA256(secret, body); constant time. */

@@ -117,7 +117,23 @@ server:
   listen: 127.0.0.1:0
   bearer_token_file: $WG_TMP/token
 YAML
-"$WG" validate --config "$cfg" >/dev/null || exit 1
+# the analysis result and the action's outcome are alerted through the feature's route
+echo '{"/hook": [{"status": 200, "body": "ok"}]}' > "$WG_TMP/sink.json"
+python3 "$SRC/tests/peers/sink_peer.py" "$WG_TMP/sink.json" "$WG_TMP/sink.jsonl" > "$WG_TMP/sink.port" &
+SINK_PID=$!
+sink_stop() { kill "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null || true; }
+wg_on_exit sink_stop
+wait_for 10 grep -q PORT "$WG_TMP/sink.port" || exit 1
+SP=$(awk '/PORT/ {print $2}' "$WG_TMP/sink.port")
+cat >> "$cfg" <<YAML
+alerting:
+  receivers:
+    - {name: hook, kind: webhook, url: 'http://127.0.0.1:$SP/hook'}
+  route: {receiver: hook, group_by: [alertname, feature], group_wait: 0s, group_interval: 1s}
+monitor:
+  interval: 1h
+YAML
+"$WG" validate --config "$cfg" >/dev/null || { "$WG" validate --config "$cfg"; exit 1; }
 SERVE_PID=
 wg_on_exit serve_stop
 serve_start || exit 1
@@ -188,6 +204,21 @@ expect_eq "within the configured looks (count 8)" 1 \
     "$(actions | python3 -c 'import json,sys; d=json.load(sys.stdin); print(int([f for f in d["flips"] if f["feature"]=="checkout"][0]["looks"] <= 8))')"
 expect_eq "the action: done on its first attempt, HTTP 200" "done 1 200" \
     "$(actions | python3 -c 'import json,sys; a=json.load(sys.stdin)["actions"][0]; print(a["status"], a["attempts"], a["http_status"])')"
+alerted() { # alerted ALERTNAME FEATURE — the sink received that alert for that feature
+    python3 - "$WG_TMP/sink.jsonl" "$1" "$2" <<'PY'
+import json, sys
+for l in open(sys.argv[1]):
+    b = json.loads(json.loads(l)["body"])
+    for a in b.get("alerts", []):
+        if a["labels"].get("alertname") == sys.argv[2] and a["labels"].get("feature") == sys.argv[3]:
+            sys.exit(0)
+sys.exit(1)
+PY
+}
+wait_for 10 alerted WavegateFlipFailed checkout && ok "the failed analysis was alerted" ||
+    not_ok "the failed analysis was alerted" "$(cat "$WG_TMP/sink.jsonl" 2>/dev/null | head -c 1500)"
+wait_for 10 alerted WavegateActionDone checkout && ok "the kill switch's outcome was alerted" ||
+    not_ok "the kill switch's outcome was alerted" "$(cat "$WG_TMP/sink.jsonl" 2>/dev/null | head -c 1500)"
 expect_match "the flip came through Unleash's webhook" '"source":"unleash"' \
     "$(curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$WG_PORT/v1/events")"
 
