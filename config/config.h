@@ -202,6 +202,14 @@ struct wg_feature {
     struct wg_pos pos;
 };
 
+/* `waves[].bake: {interval, duration, limits: {...}}` (config_events.c): a deploy event of the
+ * wave starts a bake-time analysis (POST /v1/analyses) anchored at the event's time. */
+struct wg_bake_cfg {
+    int present;
+    int64_t interval_ns, duration_ns;
+    long failure_limit, consecutive_failures, inconclusive_limit, error_limit; /* -1: unset */
+};
+
 struct wg_wave {
     char *name;
     char *env;
@@ -212,6 +220,7 @@ struct wg_wave {
      * rules of one gate evaluation (rules.h wg_rules_family_apply); 0 = not set, the
      * smallest rule level is used. */
     double gate_false_fail;
+    struct wg_bake_cfg bake;
 };
 
 /* The `server:` section (wavegate serve). Decoded by config/config_server.c. */

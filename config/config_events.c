@@ -171,3 +171,49 @@ void wg__config_free_feature_events(struct wg_feature *f)
     f->on_fail = NULL;
     f->non_fail = 0;
 }
+
+/* ---- waves[].bake ------------------------------------------------------------------------------
+ */
+
+#define BOFF(m) offsetof(struct wg_bake_cfg, m)
+static const struct wg__config_field bake_fields[] = {
+    {"interval", wg__config_dec_duration, BOFF(interval_ns), &r_interval, 0, 1},
+    {"duration", wg__config_dec_duration, BOFF(duration_ns), NULL, 0, 1},
+};
+static const struct wg__config_field limit_fields[] = {
+    {"failure_limit", wg__config_dec_long, BOFF(failure_limit), &r_limit, 0, 0},
+    {"consecutive_failures", wg__config_dec_long, BOFF(consecutive_failures), &r_limit, 0, 0},
+    {"inconclusive_limit", wg__config_dec_long, BOFF(inconclusive_limit), &r_limit, 0, 0},
+    {"error_limit", wg__config_dec_long, BOFF(error_limit), &r_limit, 0, 0},
+};
+
+int wg__config_dec_bake(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                        void *dst, const void *arg)
+{
+    (void)arg;
+    struct wg_bake_cfg *b = dst;
+    b->failure_limit = b->consecutive_failures = b->inconclusive_limit = b->error_limit = -1;
+    if (wg__config_is_null(n)) {
+        return 0;
+    }
+    static const char *const extra[] = {"limits", NULL};
+    struct wg__config_fieldset set = {bake_fields, 2, b, NULL};
+    if (wg__config_fields(c, n, path, &set, 1, extra) != 0) {
+        return -1;
+    }
+    const struct wg__cfg_node *l = wg__config_get(n, "limits");
+    if (l && !wg__config_is_null(l)) {
+        char p[WG__CONFIG_PATH_MAX];
+        wg__config_path_key(p, sizeof(p), path, "limits");
+        struct wg__config_fieldset ls = {limit_fields, 4, b, NULL};
+        if (wg__config_fields(c, l, p, &ls, 1, NULL) != 0) {
+            return -1;
+        }
+    }
+    if (b->duration_ns < b->interval_ns) {
+        wg__config_err(c, n, path, "duration: shorter than interval");
+        return -1;
+    }
+    b->present = 1;
+    return 0;
+}

@@ -247,5 +247,8 @@ void wg__config_free_events(struct wg_config *cfg);
 void wg__config_decode_feature_events(struct wg__config_ctx *c, const struct wg__cfg_node *n,
                                       const char *path, struct wg_feature *f);
 void wg__config_free_feature_events(struct wg_feature *f);
+/* waves[].bake (a field decoder; dst is a struct wg_bake_cfg *). */
+int wg__config_dec_bake(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                        void *dst, const void *arg);
 
 #endif

@@ -25,6 +25,7 @@ static const struct wg__config_field wave_fields[] = {
     {"source", wg__config_dec_str, WAVE(source), NULL, 0, 0},
     {"defaults", dec_params, WAVE(defaults), NULL, 0, 0},
     {"gate", wg__config_dec_wave_gate, WAVE(gate_false_fail), NULL, 0, 0},
+    {"bake", wg__config_dec_bake, WAVE(bake), NULL, 0, 0}, /* config_events.c */
 };
 #undef WAVE
 

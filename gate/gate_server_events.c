@@ -730,6 +730,57 @@ void wg__events_verdict(struct wg_server *s, const struct wg_check_report *rep, 
     wg_buf_free(&b);
 }
 
+static void add_limit(cJSON *o, const char *k, long v)
+{
+    if (v >= 0) {
+        cJSON_AddNumberToObject(o, k, (double)v);
+    }
+}
+
+/* A deploy of a wave with `bake:` starts its bake-time analysis (the analyses of POST
+ * /v1/analyses: measured every interval for duration, resumed after a restart) anchored at the
+ * event's time; its id is kept as events_kv "bake:<event id>". */
+static void bake_event(struct wg_server *s, struct wg__cfgref *gen, const struct wg_event *ev,
+                       const char *id, int64_t now)
+{
+    const struct wg_wave *w = ev->wave ? wg_config_wave(gen->cfg, ev->wave) : NULL;
+    if (ev->type != WG_EVENT_DEPLOY || !w || !w->bake.present) {
+        return;
+    }
+    char t[64], iv[64], du[64];
+    cJSON *o = cJSON_CreateObject();
+    cJSON *lim = cJSON_AddObjectToObject(o, "limits");
+    cJSON_AddStringToObject(o, "wave", w->name);
+    cJSON_AddStringToObject(o, "deploy_time",
+                            wg_time_format(ev->time_ns ? ev->time_ns : now, t, sizeof(t)));
+    cJSON_AddStringToObject(o, "interval", wg_duration_format(w->bake.interval_ns, iv, sizeof(iv)));
+    cJSON_AddStringToObject(o, "duration", wg_duration_format(w->bake.duration_ns, du, sizeof(du)));
+    add_limit(lim, "failure_limit", w->bake.failure_limit);
+    add_limit(lim, "consecutive_failures", w->bake.consecutive_failures);
+    add_limit(lim, "inconclusive_limit", w->bake.inconclusive_limit);
+    add_limit(lim, "error_limit", w->bake.error_limit);
+    char *spec = o ? cJSON_PrintUnformatted(o) : NULL, *ans = NULL;
+    cJSON_Delete(o);
+    unsigned st = spec ? wg__analyses_create(s, gen, spec, strlen(spec), &ans) : 500;
+    cJSON *a = ans ? cJSON_Parse(ans) : NULL;
+    const cJSON *aid = cJSON_GetObjectItemCaseSensitive(a, "id");
+    if (st == 201 && cJSON_IsString(aid)) {
+        char key[80];
+        snprintf(key, sizeof(key), "bake:%s", id);
+        if (wg_events_kv_set(s->events, key, aid->valuestring) != WG_OK) {
+            wg_log(WG_LOG_ERROR, "event %s: bake analysis %s not linked", id, aid->valuestring);
+        }
+        wg_log(WG_LOG_INFO, "event %s: bake analysis %s started for wave %s", id, aid->valuestring,
+               w->name);
+    } else {
+        wg_log(WG_LOG_ERROR, "event %s: bake analysis not started (%u): %s", id, st,
+               ans ? ans : "out of memory");
+    }
+    cJSON_Delete(a);
+    free(ans);
+    free(spec);
+}
+
 /* Resolve, record, mark and act on one event: the webhook routes and the reconcile poll. */
 static enum wg_err ingest(struct wg_server *s, struct wg__cfgref *gen, struct wg_event *ev,
                           char id[48], char *err, size_t errlen)
@@ -751,6 +802,7 @@ static enum wg_err ingest(struct wg_server *s, struct wg__cfgref *gen, struct wg
            ev->source ? ev->source : "-");
     wg__events_marker(s, gen, ev, id, now);
     flip_event(s, gen->cfg, ev, id, now);
+    bake_event(s, gen, ev, id, now);
     return WG_OK;
 }
 
@@ -762,8 +814,12 @@ static enum MHD_Result accept_event(struct wg_server *s, struct MHD_Connection *
     if (ingest(s, r->gen, ev, id, err, sizeof(err)) != WG_OK) {
         return wg__reply_error(s, c, 503, "event not recorded: %s", err);
     }
-    char body[96];
-    int n = snprintf(body, sizeof(body), "{\"id\":\"%s\"}", id);
+    char body[200], key[80], *an = NULL;
+    snprintf(key, sizeof(key), "bake:%s", id);
+    int n = wg_events_kv_get(s->events, key, &an) == WG_OK
+                ? snprintf(body, sizeof(body), "{\"id\":\"%s\",\"analysis\":\"%.64s\"}", id, an)
+                : snprintf(body, sizeof(body), "{\"id\":\"%s\"}", id);
+    free(an);
     atomic_fetch_add(&s->m.requests[WG__C_OTHER][WG_FAIL + 1], 1);
     return wg__reply(s, c, 202, "application/json", body, (size_t)n);
 }

@@ -98,6 +98,7 @@ static struct wg_config *mini_config(const char *state_dir)
     cfg->waves[0].env = strdup("staging");
     cfg->waves[1].name = strdup("external");
     cfg->waves[1].env = strdup("production");
+    cfg->waves[1].bake = (struct wg_bake_cfg){1, WG_NS_PER_SEC, 2 * WG_NS_PER_SEC, 0, -1, -1, -1};
     cfg->nfeatures = 2;
     cfg->features = calloc(2, sizeof(*cfg->features));
     cfg->features[0].name = strdup("checkout");
@@ -479,6 +480,32 @@ static void test_signed(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* A deploy of a wave with bake: starts its analysis, named in the answer and served at
+ * /v1/analyses/{id}; a wave without bake starts none. */
+static void test_bake(void **state)
+{
+    (void)state;
+    struct resp r;
+    http("POST", "/v1/events", 1, "{\"type\":\"deploy\",\"wave\":\"external\",\"version\":\"v2\"}",
+         &r);
+    assert_int_equal(r.status, 202);
+    const char *a = strstr(r.body, "\"analysis\":\"");
+    if (!a) {
+        print_error("no analysis in %s\n", r.body);
+    }
+    assert_non_null(a);
+    char path[128], id[64];
+    snprintf(id, sizeof(id), "%s", a + 12);
+    *strchr(id, '"') = '\0';
+    snprintf(path, sizeof(path), "/v1/analyses/%s", id);
+    http("GET", path, 1, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"wave\":\"external\""));
+    http("POST", "/v1/events", 1, "{\"type\":\"deploy\",\"wave\":\"internal\"}", &r);
+    assert_int_equal(r.status, 202);
+    assert_null(strstr(r.body, "analysis"));
+}
+
 static void test_body_check(void **state)
 {
     (void)state;
@@ -499,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_body_check),
         cmocka_unit_test_setup_teardown(test_routes, setup_server, teardown_server),
         cmocka_unit_test_setup_teardown(test_signed, setup_server, teardown_server),
+        cmocka_unit_test_setup_teardown(test_bake, setup_server, teardown_server),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
