@@ -614,9 +614,9 @@ void wg_server_free(struct wg_server *s)
         MHD_stop_daemon(s->d);
     }
     wg__guard_free(&s->guard);
+    wg__events_close(s); /* its runner uses the monitor and the analyses: it stops first */
     wg__monitor_free(s);
     wg__analyses_close(s->an);
-    wg__events_close(s);
     wg__server_cache_clear(s);
     wg__server_gen_put(s->gen);
     wg__metrics_free(&s->m);
