@@ -143,6 +143,7 @@ struct wg_action; /* config/config.h */
 /* What an action is about: the flip and its analysis. All borrowed. */
 struct wg_action_ctx {
     const char *event_id, *feature, *flag, *env, *wave, *verdict;
+    int index; /* the action's index in on_fail (the Standard-Webhooks id is event_id-index) */
 };
 /* Run one attempt of action a (config.h struct wg_action): unleash posts
  * <url>/api/admin/projects/<project>/features/<flag>/environments/<env>/off with the admin
@@ -159,9 +160,8 @@ enum wg_err wg_alerting_action_run(struct wg_http *h, const struct wg_action *a,
  * annotations summary and report_url = <monitor.external_url>/v1/events/actions). scope
  * names the instance family ("flip:<id>", "action:<id>#<i>"): its next event replaces it.
  * Same threading rule as wg_alerting_eval. */
-enum wg_err wg_alerting_flip_event(struct wg_alerting *a, const char *scope,
-                                   const char *alertname, const char *severity,
-                                   const struct wg_action_ctx *x, const char *summary,
-                                   int64_t now_ns) WG_NODISCARD;
+enum wg_err wg_alerting_flip_event(struct wg_alerting *a, const char *scope, const char *alertname,
+                                   const char *severity, const struct wg_action_ctx *x,
+                                   const char *summary, int64_t now_ns) WG_NODISCARD;
 
 #endif

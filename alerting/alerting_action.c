@@ -69,7 +69,9 @@ enum wg_err wg_alerting_action_run(struct wg_http *h, const struct wg_action *a,
     wg_buf_init(&u, 8192);
     wg_buf_init(&body, 256 * 1024);
     char *auth = NULL;
-    const char *hdrs[2] = {"Content-Type: application/json", NULL};
+    char idl[160], tsl[64], sigl[160];
+    const char *hdrs[5] = {"Content-Type: application/json", NULL, NULL, NULL, NULL};
+    size_t nh = 1;
     const char *method = "POST";
     enum wg_err rc = WG_OK;
     *status = 0;
@@ -115,14 +117,35 @@ enum wg_err wg_alerting_action_run(struct wg_http *h, const struct wg_action *a,
             rc = WG_ENOMEM;
             goto out;
         }
-        hdrs[1] = auth;
+        hdrs[nh++] = auth;
+    }
+    if (a->kind == WG_ACTION_WEBHOOK && a->secret_env) {
+        /* Standard Webhooks: the id is stable per event and action (receivers dedupe on it) */
+        const char *secret = getenv(a->secret_env);
+        char wid[96], sig[128];
+        int64_t ts = wg_now_ns() / WG_NS_PER_SEC;
+        snprintf(wid, sizeof(wid), "%s-%d", x->event_id ? x->event_id : "-", x->index);
+        if (!secret ||
+            wg_alert_sign(secret, wid, ts, body.p ? body.p : "", body.len, sig, sizeof(sig)) != 0) {
+            snprintf(answer, answerlen, "environment variable %s is not set or not a whsec_ secret",
+                     a->secret_env);
+            rc = WG_ECONFIG;
+            goto out;
+        }
+        wg_log_add_secret(secret);
+        snprintf(idl, sizeof(idl), "webhook-id: %s", wid);
+        snprintf(tsl, sizeof(tsl), "webhook-timestamp: %lld", (long long)ts);
+        snprintf(sigl, sizeof(sigl), "webhook-signature: %s", sig);
+        hdrs[nh++] = idl;
+        hdrs[nh++] = tsl;
+        hdrs[nh++] = sigl;
     }
     struct wg_http_job j;
     memset(&j, 0, sizeof(j));
     j.method = method;
     j.url = u.p;
     j.headers = hdrs;
-    j.nheaders = auth ? 2 : 1;
+    j.nheaders = nh;
     j.body = body.p ? body.p : "";
     j.body_len = body.len;
     j.timeout_ns = 10 * WG_NS_PER_SEC;

@@ -180,6 +180,7 @@ struct wg_action {
     char *method;      /* webhook, default POST */
     char *body;        /* webhook body template ({{ feature }}, {{ flag }}, {{ env }}, ...) */
     int dry_run;       /* rehearse: record what would be sent, send nothing */
+    char *secret_env;  /* webhook: env var with a whsec_ secret: Standard-Webhooks signed */
     struct wg_pos pos;
 };
 /* How a flag flip is analysed (`flip:`): a look every interval, count looks, failing when more

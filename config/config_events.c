@@ -100,6 +100,7 @@ static const struct wg__config_field action_fields[] = {
     {"method", wg__config_dec_str, AOFF(method), NULL, 0, 0},
     {"body", wg__config_dec_str, AOFF(body), NULL, 0, 0},
     {"dry_run", wg__config_dec_bool, AOFF(dry_run), NULL, 0, 0},
+    {"secret_env", wg__config_dec_str, AOFF(secret_env), NULL, 0, 0},
 };
 static const struct wg__config_range r_interval = {0.1, 86400, 0, 0};
 static const struct wg__config_range r_count = {1, 10000, 0, 0};
@@ -166,6 +167,7 @@ void wg__config_free_feature_events(struct wg_feature *f)
         free(a->environment);
         free(a->method);
         free(a->body);
+        free(a->secret_env);
     }
     free(f->on_fail);
     f->on_fail = NULL;

@@ -439,7 +439,7 @@ static void flip_look(struct wg_server *s, struct wg_flip *f)
                  "flag %s of feature %s failed its analysis in %s (%ld of %ld looks failed); "
                  "%zu kill-switch action(s) queued",
                  f->flag, f->feature, f->env, f->failures, f->looks, nact);
-        struct wg_action_ctx x = {f->id, f->feature, f->flag, f->env, f->wave, "fail"};
+        struct wg_action_ctx x = {f->id, f->feature, f->flag, f->env, f->wave, "fail", 0};
         flip_alert(s, scope, "WavegateFlipFailed", "critical", &x, summary);
         wg_log(WG_LOG_WARN,
                "flip %s: flag %s of feature %s in %s failed its analysis (%ld of "
@@ -464,7 +464,7 @@ static void run_action(struct wg_server *s, struct wg_http *h, struct wg_action_
     const char *st = "failed";
     int64_t next = now;
     if (act) {
-        struct wg_action_ctx x = {a->id, a->feature, a->flag, a->env, a->wave, "fail"};
+        struct wg_action_ctx x = {a->id, a->feature, a->flag, a->env, a->wave, "fail", a->idx};
         enum wg_err rc = wg_alerting_action_run(h, act, &x, &status, answer, sizeof(answer));
         int final =
             rc == WG_ECONFIG ||
@@ -484,7 +484,7 @@ static void run_action(struct wg_server *s, struct wg_http *h, struct wg_action_
         snprintf(summary, sizeof(summary), "kill switch %s for flag %s in %s: %s (HTTP %ld) %s",
                  act ? (act->kind == WG_ACTION_UNLEASH ? "unleash" : "webhook") : "-", a->flag,
                  a->env, st, status, answer);
-        struct wg_action_ctx x = {a->id, a->feature, a->flag, a->env, a->wave, "fail"};
+        struct wg_action_ctx x = {a->id, a->feature, a->flag, a->env, a->wave, "fail", a->idx};
         int failed = !strcmp(st, "failed");
         flip_alert(s, scope, failed ? "WavegateActionFailed" : "WavegateActionDone",
                    failed ? "critical" : "info", &x, summary);

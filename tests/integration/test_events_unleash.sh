@@ -91,6 +91,8 @@ features:
     flip: {interval: 1s, count: 8, failure_limit: 0}
     on_fail:
       - {action: unleash, url: $U, token_env: UNLEASH_ADMIN_TOKEN, project: default}
+      - {action: webhook, url: 'http://127.0.0.1:@SP@/kill', secret_env: WG_KILL_SECRET,
+         body: '{"flag":"{{ flag }}","env":"{{ env }}","event":"{{ event_id }}"}'}
 $(rule)
   search:
     flag: search_v2
@@ -118,13 +120,16 @@ server:
   bearer_token_file: $WG_TMP/token
 YAML
 # the analysis result and the action's outcome are alerted through the feature's route
-echo '{"/hook": [{"status": 200, "body": "ok"}]}' > "$WG_TMP/sink.json"
+export WG_KILL_SECRET=whsec_$(printf 'wavegate-kill-switch-key' | base64)
+echo '{"/hook": [{"status": 200, "body": "ok"}], "/kill": [{"status": 200, "body": "ok"}],
+  "secret": "'"$WG_KILL_SECRET"'"}' > "$WG_TMP/sink.json"
 python3 "$SRC/tests/peers/sink_peer.py" "$WG_TMP/sink.json" "$WG_TMP/sink.jsonl" > "$WG_TMP/sink.port" &
 SINK_PID=$!
 sink_stop() { kill "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null || true; }
 wg_on_exit sink_stop
 wait_for 10 grep -q PORT "$WG_TMP/sink.port" || exit 1
 SP=$(awk '/PORT/ {print $2}' "$WG_TMP/sink.port")
+sed -i "s|@SP@|$SP|" "$cfg"
 cat >> "$cfg" <<YAML
 alerting:
   receivers:
@@ -202,8 +207,8 @@ fi
 expect_eq "the analysis failed" fail "$(flip_status checkout)"
 expect_eq "within the configured looks (count 8)" 1 \
     "$(actions | python3 -c 'import json,sys; d=json.load(sys.stdin); print(int([f for f in d["flips"] if f["feature"]=="checkout"][0]["looks"] <= 8))')"
-expect_eq "the action: done on its first attempt, HTTP 200" "done 1 200" \
-    "$(actions | python3 -c 'import json,sys; a=json.load(sys.stdin)["actions"][0]; print(a["status"], a["attempts"], a["http_status"])')"
+expect_eq "the actions: done on their first attempt, HTTP 200" "done 1 200 done 1 200" \
+    "$(actions | python3 -c 'import json,sys; a=json.load(sys.stdin)["actions"][:2]; print(" ".join("%s %s %s" % (x["status"], x["attempts"], x["http_status"]) for x in a))')"
 alerted() { # alerted ALERTNAME FEATURE — the sink received that alert for that feature
     python3 - "$WG_TMP/sink.jsonl" "$1" "$2" <<'PY'
 import json, sys
@@ -219,6 +224,14 @@ wait_for 10 alerted WavegateFlipFailed checkout && ok "the failed analysis was a
     not_ok "the failed analysis was alerted" "$(cat "$WG_TMP/sink.jsonl" 2>/dev/null | head -c 1500)"
 wait_for 10 alerted WavegateActionDone checkout && ok "the kill switch's outcome was alerted" ||
     not_ok "the kill switch's outcome was alerted" "$(cat "$WG_TMP/sink.jsonl" 2>/dev/null | head -c 1500)"
+kill_hook() { python3 - "$WG_TMP/sink.jsonl" <<'PY'
+import json, sys
+r = [json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["path"] == "/kill"]
+print(len(r), r and r[0]["sig_ok"], r and json.loads(r[0]["body"])["flag"])
+PY
+}
+expect_eq "the webhook kill switch: one Standard-Webhooks signed request, templated body" \
+    "1 True checkout_v2" "$(kill_hook)"
 expect_match "the flip came through Unleash's webhook" '"source":"unleash"' \
     "$(curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$WG_PORT/v1/events")"
 
