@@ -141,4 +141,32 @@ const struct wg_alert_config *wg_alerting_config(const struct wg_alerting *a);
 /* monitor.rules settings of rule_key ("feature/rule", or matching "rule"), or NULL. */
 const struct wg_monitor_rule *wg_alerting_monitor_rule(const struct wg_monitor *m, const char *key);
 
+/* ---- kill-switch actions (alerting_action.c) ------------------------------------------------ */
+
+struct wg_http;
+struct wg_action; /* config/config.h */
+/* What an action is about: the flip and its analysis. All borrowed. */
+struct wg_action_ctx {
+    const char *event_id, *feature, *flag, *env, *wave, *verdict;
+    int index; /* the action's index in on_fail (the Standard-Webhooks id is event_id-index) */
+};
+/* Run one attempt of action a (config.h struct wg_action): unleash posts
+ * <url>/api/admin/projects/<project>/features/<flag>/environments/<env>/off with the admin
+ * token of $token_env; webhook sends method/url/body with {{ feature }} {{ flag }} {{ env }}
+ * {{ wave }} {{ event_id }} {{ verdict }} replaced (JSON-escaped). dry_run sends nothing and
+ * answers what it would send. *status gets the HTTP status (0: none), answer the peer's body
+ * head or the transport error (secrets redacted). WG_OK on 2xx (or dry run); WG_EHTTP with
+ * *status, WG_ECONNECT/WG_ETIMEOUT: retry later; WG_ECONFIG: a missing token. */
+enum wg_err wg_alerting_action_run(struct wg_http *h, const struct wg_action *a,
+                                   const struct wg_action_ctx *x, long *status, char *answer,
+                                   size_t answerlen) WG_NODISCARD;
+/* A flip's analysis result or an action's outcome as an event alert routed like every alert
+ * (labels alertname, severity, origin="flip", feature, flag, env, wave, event_id;
+ * annotations summary and report_url = <monitor.external_url>/v1/events/actions). scope
+ * names the instance family ("flip:<id>", "action:<id>#<i>"): its next event replaces it.
+ * Same threading rule as wg_alerting_eval. */
+enum wg_err wg_alerting_flip_event(struct wg_alerting *a, const char *scope, const char *alertname,
+                                   const char *severity, const struct wg_action_ctx *x,
+                                   const char *summary, int64_t now_ns) WG_NODISCARD;
+
 #endif

@@ -17,6 +17,9 @@
 /* Subcommands that live in their own files, appended to main.c's table. */
 #define WG_CMD_EXTRA {"serve", wg_cmd_serve}, {"alert", wg_cmd_alert}, {"silence", wg_cmd_silence},
 
+/* `wavegate event deploy|flag|list` (cmd_event.c). */
+int wg_cmd_event(int argc, char **argv);
+
 int wg__cmd_usage(const char *text, int code);
 /* RFC3339, unix seconds, or "now". WG_OK, or WG_EINVAL (malformed). */
 enum wg_err wg__cmd_parse_time(const char *s, int64_t *out) WG_NODISCARD;

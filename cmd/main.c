@@ -20,6 +20,7 @@ static const char USAGE[] =
     "  query      show the rendered query of one rule and the tables it returns\n"
     "  history    list or invalidate the stored evaluations used by baseline: previous\n"
     "  serve      run the gate as an HTTP service (Argo, Flagger, CI) and the alert monitor\n"
+    "  event      record a deploy or a flag flip (deploy|flag|list)\n"
     "  alert      send a test notification to a receiver\n"
     "  silence    add, list or expire alert silences\n"
     "  version    print the version\n"
@@ -674,11 +675,8 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"check", cmd_check},
-                {"validate", cmd_validate},
-                {"query", cmd_query},
-                {"history", cmd_history},
-                WG_CMD_EXTRA};
+    } cmds[] = {{"check", cmd_check},     {"validate", cmd_validate}, {"query", cmd_query},
+                {"history", cmd_history}, {"event", wg_cmd_event},    WG_CMD_EXTRA};
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         if (strcmp(cmd, cmds[i].name) == 0) {
             return cmds[i].fn(argc - 1, argv + 1);

@@ -177,4 +177,43 @@ void wg_series_sink_init(struct wg_series_sink *ss, struct wg_seriesset *out, co
 void wg_series_sink_done(struct wg_series_sink *ss);
 void wg_table_sink_init(struct wg_tableset *ts, struct wg_sink *sink);
 
+/* ---- the write side: line protocol and a batching writer (collector_write.c) ------------- */
+
+struct wg_http;
+/* One point being built into b: wg_lp_begin, tags, fields, wg_lp_end. Escaping per element:
+ * measurement `,` and space; tag keys, tag values, field keys `,` `=` space; string fields `"`
+ * and `\`; newlines become spaces. Empty tag values are left out, non-finite floats too. */
+struct wg_lp {
+    struct wg_buf *b;
+    int nfields;
+};
+void wg_lp_begin(struct wg_lp *lp, struct wg_buf *b, const char *measurement);
+void wg_lp_tag(struct wg_lp *lp, const char *key, const char *val);
+void wg_lp_str(struct wg_lp *lp, const char *key, const char *val);
+void wg_lp_float(struct wg_lp *lp, const char *key, double v);
+void wg_lp_int(struct wg_lp *lp, const char *key, long long v);
+/* Timestamp (ns) and newline. The buffer's sticky error; WG_EINVAL for a point without field. */
+enum wg_err wg_lp_end(struct wg_lp *lp, int64_t t_ns) WG_NODISCARD;
+
+/* POST body (line protocol, ns precision) to src's write API: influxql → /write?db=&rp=,
+ * flux → /api/v2/write?org=&bucket=<database>, sql → /api/v3/write_lp?db=. 5xx and
+ * transport errors are retried `retries` times; a 4xx is not. err says why (no secrets). */
+enum wg_err wg_lp_write(struct wg_http *h, const struct wg_source *src, const char *body,
+                        size_t len, int retries, char *err, size_t errlen) WG_NODISCARD;
+
+/* A writer thread posting queued lines to src in batches (every flush_ns, or at once past
+ * 1 MiB). src is borrowed and must outlive the writer. add never blocks on the network: past
+ * max_queue bytes the lines are dropped, counted and WG_ETOOBIG returned. free flushes what is
+ * queued (one attempt with retries) and joins. Thread-safe. */
+struct wg_lp_writer;
+enum wg_err wg_lp_writer_new(const struct wg_source *src, size_t max_queue, int64_t flush_ns,
+                             struct wg_lp_writer **out) WG_NODISCARD;
+enum wg_err wg_lp_writer_add(struct wg_lp_writer *w, const char *lines, size_t len) WG_NODISCARD;
+void wg_lp_writer_stats(struct wg_lp_writer *w, unsigned long long *written,
+                        unsigned long long *failed, unsigned long long *dropped);
+void wg_lp_writer_free(struct wg_lp_writer *w);
+/* free, then the final counts (rows written, failed, dropped) in the out-parameters. */
+void wg_lp_writer_free_stats(struct wg_lp_writer *w, unsigned long long *written,
+                             unsigned long long *failed, unsigned long long *dropped);
+
 #endif

@@ -449,7 +449,9 @@ void wg_sql_rollback(struct wg_sql *c)
     if (c->pg) {
         char err[256];
         if (wg__common_pg_in_tx(c->pg)) {
-            (void)wg__common_pg_exec(c->pg, "ROLLBACK", err, sizeof(err));
+            if (wg__common_pg_exec(c->pg, "ROLLBACK", err, sizeof(err)) != WG_OK) {
+                wg_log(WG_LOG_WARN, "state store: rollback failed: %s", err);
+            }
         }
         return;
     }

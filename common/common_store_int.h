@@ -11,16 +11,17 @@ struct wg__common_pg;
 /* The PostgreSQL half (common_store_pg.c), behind wg_sql_*. */
 struct wg__common_pg;
 enum wg_err wg__common_pg_open(const struct wg_sql_opts *o, struct wg__common_pg **out, char *err,
-                               size_t errlen);
+                               size_t errlen) WG_NODISCARD;
 void wg__common_pg_close(struct wg__common_pg *p);
-enum wg_err wg__common_pg_exec(struct wg__common_pg *p, const char *sql, char *err, size_t errlen);
+enum wg_err wg__common_pg_exec(struct wg__common_pg *p, const char *sql, char *err,
+                               size_t errlen) WG_NODISCARD;
 int wg__common_pg_version(struct wg__common_pg *p, const char *name);
 int wg__common_pg_in_tx(struct wg__common_pg *p);
 /* Run sql (already $N) with n text parameters (NULL: SQL NULL). On success *res is an opaque
  * result with *nrows rows, *changes rows changed. err on failure. */
 enum wg_err wg__common_pg_query(struct wg__common_pg *p, const char *sql, int n,
                                 const char *const *vals, void **res, int *nrows, int64_t *changes,
-                                char *err, size_t errlen);
+                                char *err, size_t errlen) WG_NODISCARD;
 const char *wg__common_pg_value(void *res, int row, int col); /* NULL for SQL NULL */
 void wg__common_pg_free(void *res);
 

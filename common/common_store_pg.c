@@ -195,7 +195,9 @@ static enum wg_err migrate(struct wg__common_pg *p, const struct wg_sql_opts *o,
     }
     char e2[256];
     if (rc != WG_OK) {
-        (void)wg__common_pg_exec(p, "ROLLBACK", e2, sizeof(e2));
+        if (wg__common_pg_exec(p, "ROLLBACK", e2, sizeof(e2)) != WG_OK) {
+            wg_log(WG_LOG_WARN, "state store: rollback failed: %s", e2);
+        }
         return rc;
     }
     return wg__common_pg_exec(p, "COMMIT", err, errlen);

@@ -125,7 +125,8 @@ size_t wg_http_pump_poll(struct wg_http_pump *p, int timeout_ms, wg_http_pump_do
 void wg_http_pump_wakeup(struct wg_http_pump *p);
 
 /* Percent-encode s for a query string or form body (RFC 3986 unreserved kept). */
-enum wg_err wg_http_urlencode(struct wg_buf *b, const char *s) WG_NODISCARD;
+/* An append into b (its sticky error, checked once with wg_buf_err). */
+enum wg_err wg_http_urlencode(struct wg_buf *b, const char *s);
 
 /* Base URL of url for messages: scheme://host[:port], no user info, path or query. */
 void wg_http_url_base(const char *url, char *out, size_t outlen);

@@ -170,9 +170,35 @@ struct wg_score {
     double warn_pct; /* e.g. 75 */
 };
 
+/* A feature's kill switch (`on_fail:`, config_events.c): what to do when the analysis of a flag
+ * flip fails. unleash: turn the flag off through Unleash's Admin API; webhook: any request. */
+enum wg_action_kind { WG_ACTION_UNLEASH = 0, WG_ACTION_WEBHOOK };
+struct wg_action {
+    int kind;          /* enum wg_action_kind */
+    char *url;         /* unleash: the server's base URL; webhook: the URL (templated) */
+    char *token_env;   /* env var holding the token (unleash: an admin token) */
+    char *project;     /* unleash, default "default" */
+    char *environment; /* unleash; default: the event's env */
+    char *method;      /* webhook, default POST */
+    char *body;        /* webhook body template ({{ feature }}, {{ flag }}, {{ env }}, ...) */
+    int dry_run;       /* rehearse: record what would be sent, send nothing */
+    char *secret_env;  /* webhook: env var with a whsec_ secret: Standard-Webhooks signed */
+    struct wg_pos pos;
+};
+/* How a flag flip is analysed (`flip:`): a look every interval, count looks, failing when more
+ * than failure_limit looks fail. */
+struct wg_flip_cfg {
+    int64_t interval_ns; /* default 1m */
+    long count;          /* default 10 */
+    long failure_limit;  /* default 0 */
+};
+
 struct wg_feature {
     char *name;
     char *flag;
+    struct wg_action *on_fail;
+    size_t non_fail;
+    struct wg_flip_cfg flip;
     struct wg_rule *rules;
     size_t nrules;
     struct wg_score score;
@@ -202,6 +228,14 @@ struct wg_wave_policy {
     struct wg_pos pos;
 };
 
+/* `waves[].bake: {interval, duration, limits: {...}}` (config_events.c): a deploy event of the
+ * wave starts a bake-time analysis (POST /v1/analyses) anchored at the event's time. */
+struct wg_bake_cfg {
+    int present;
+    int64_t interval_ns, duration_ns;
+    long failure_limit, consecutive_failures, inconclusive_limit, error_limit; /* -1: unset */
+};
+
 struct wg_wave {
     char *name;
     char *env;
@@ -215,6 +249,7 @@ struct wg_wave {
     struct wg_target *targets; /* NULL / 0: the wave is its own single target */
     size_t ntargets;
     struct wg_wave_policy policy;
+    struct wg_bake_cfg bake;
 };
 
 /* The `server:` section (wavegate serve). Decoded by config/config_server.c. */
@@ -233,6 +268,21 @@ struct wg_server_cfg {
     int64_t request_timeout_ns;    /* whole request head + body deadline; default 10s */
     unsigned threads;              /* polling threads; default 2 */
     int64_t drain_timeout_ns;      /* SIGTERM drain budget; default 30s */
+    struct wg_pos pos;
+};
+
+/* The `events:` section (config_events.c): markers and verdicts written back. */
+struct wg_events_cfg {
+    int present;
+    char *write_to;   /* a source name; NULL: no markers */
+    int64_t flush_ns; /* batch interval; default 200ms */
+    /* `unleash: {url, token_env, poll_interval}`: reconcile by polling Unleash's event search
+     * (webhooks are at most once); url NULL: no polling */
+    char *unleash_url, *unleash_token_env;
+    int64_t unleash_poll_ns; /* default 10s */
+    /* `signing: {launchdarkly: ENV, flagsmith: ENV, growthbook: ENV}`: env vars holding each
+     * service's webhook secret; a service without one is refused (401) */
+    char *secret_env[3];
     struct wg_pos pos;
 };
 
@@ -260,6 +310,7 @@ struct wg_config {
                                        * when the file has neither */
     struct wg_server_cfg server;      /* defaults set even when the section is absent */
     struct wg_state_cfg state;        /* defaults set even when the section is absent */
+    struct wg_events_cfg events;      /* `events:` (zero when absent) */
 };
 
 /* The placeholders a query template may use. */

@@ -672,7 +672,7 @@ static const struct wg__config_field feature_fields[] = {
     {"flag", wg__config_dec_str, offsetof(struct wg_feature, flag), NULL, 0, 0},
     {"score", dec_score, offsetof(struct wg_feature, score), NULL, 0, 0},
 };
-static const char *const feature_extra[] = {"rules", NULL};
+static const char *const feature_extra[] = {"rules", "on_fail", "flip", NULL};
 
 /* A wave no rule judges passes every check without looking at anything: valid (a feature may
  * be added later) but worth a warning. A dry-run rule is evaluated and reported, never
@@ -748,6 +748,7 @@ void wg__config_decode_features(struct wg__config_ctx *c, const struct wg__cfg_n
         if (wg__config_fields(c, v, sub, &fs, 1, feature_extra) < 0) {
             continue;
         }
+        wg__config_decode_feature_events(c, v, sub, f); /* on_fail, flip (config_events.c) */
         const struct wg__cfg_node *rules = wg__config_get(v, "rules");
         wg__config_path_key(sub2, sizeof(sub2), sub, "rules");
         if (!rules) {
@@ -769,6 +770,7 @@ void wg__config_free_features(struct wg_config *cfg)
         free(f->rules);
         free(f->name);
         free(f->flag);
+        wg__config_free_feature_events(f);
     }
     free(cfg->features);
     cfg->features = NULL;

@@ -261,4 +261,16 @@ void wg__config_params_free(struct wg_rule_params *p);
 int wg__config_check_query(struct wg__config_ctx *c, const struct wg__cfg_node *n,
                            const char *path);
 
+/* `events:` (config_events.c). */
+void wg__config_decode_events(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                              const char *path);
+void wg__config_free_events(struct wg_config *cfg);
+/* A feature's `on_fail:` and `flip:` keys (defaults set when absent). */
+void wg__config_decode_feature_events(struct wg__config_ctx *c, const struct wg__cfg_node *n,
+                                      const char *path, struct wg_feature *f);
+void wg__config_free_feature_events(struct wg_feature *f);
+/* waves[].bake (a field decoder; dst is a struct wg_bake_cfg *). */
+int wg__config_dec_bake(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                        void *dst, const void *arg);
+
 #endif

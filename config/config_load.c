@@ -28,6 +28,7 @@ const struct wg__config_section wg__config_sections[] = {
     /* both fill cfg->alerting (config_alerting.c), allocated when either key is present */
     {"alerting", wg__config_decode_alerting, wg__config_free_alerting},
     {"monitor", wg__config_decode_monitor, NULL},
+    {"events", wg__config_decode_events, wg__config_free_events},
 };
 const size_t wg__config_nsections = sizeof(wg__config_sections) / sizeof(wg__config_sections[0]);
 

@@ -29,6 +29,7 @@ static const struct wg__config_field wave_fields[] = {
     {"gate", wg__config_dec_wave_gate, WAVE(gate_false_fail), NULL, 0, 0},
     {"targets", wg__config_dec_targets, 0, NULL, 0, 0},
     {"require", wg__config_dec_policy, WAVE(policy), NULL, 0, 0},
+    {"bake", wg__config_dec_bake, WAVE(bake), NULL, 0, 0}, /* config_events.c */
 };
 #undef WAVE
 

@@ -286,4 +286,90 @@ enum wg_err wg_gate_observe(struct wg_alerting *a, const struct wg_check_report 
 enum wg_err wg_gate_alert_event(struct wg_alerting *a, const struct wg_check_report *r,
                                 int64_t now_ns) WG_NODISCARD;
 
+/* ---- events: deploys and flag flips (gate_events.c) -------------------------------------- */
+
+enum wg_event_type { WG_EVENT_DEPLOY = 0, WG_EVENT_FLAG };
+/* A flag event's state: on, off, or (adapters only: a strategy change) changed. */
+enum wg_event_state { WG_EVSTATE_NONE = 0, WG_EVSTATE_ON, WG_EVSTATE_OFF, WG_EVSTATE_CHANGED };
+
+/* One event as POST /v1/events and `wavegate event` take it. Strings are owned (malloc'd),
+ * NULL when absent; wg_event_clear frees them. */
+struct wg_event {
+    enum wg_event_type type;
+    enum wg_event_state state;
+    char *wave, *env, *feature, *flag, *version, *source;
+    int64_t time_ns; /* when it happened (the analysis anchor); 0: when received */
+};
+void wg_event_clear(struct wg_event *ev);
+/* Parse {type, wave, env, feature, flag, state, version, time, source}. Unknown keys and
+ * wrong types are WG_EINVAL with the reason in err (a 400); WG_ENOMEM. On error ev is
+ * cleared. type deploy needs wave or env; type flag needs feature or flag and state on|off. */
+enum wg_err wg_event_from_json(const char *body, size_t len, struct wg_event *ev, char *err,
+                               size_t errlen) WG_NODISCARD;
+/* Fill the gaps from the config: feature from features[].flag, flag from the feature, wave
+ * from a wave whose env matches, env from the wave. Never fails (unknown names stay). */
+void wg_event_resolve(const struct wg_config *cfg, struct wg_event *ev);
+
+/* The durable event store (events.db under state_dir). Thread-safe. */
+struct wg_events;
+enum wg_err wg_events_open(const char *state_dir, struct wg_events **out, char *err,
+                           size_t errlen) WG_NODISCARD;
+void wg_events_close(struct wg_events *e);
+/* Record ev (time 0 becomes now_ns) durably (synchronous=FULL: committed before return);
+ * id gets its id ("ev-" + 16 hex of the time + "-" + 8 hex of the row). WG_EIO with err. */
+enum wg_err wg_events_record(struct wg_events *e, const struct wg_event *ev, int64_t now_ns,
+                             char id[48], char *err, size_t errlen) WG_NODISCARD;
+/* The stored events as a JSON array (newest first, at most limit), malloc'd in *out. */
+enum wg_err wg_events_list_json(struct wg_events *e, size_t limit, char **out, char *err,
+                                size_t errlen) WG_NODISCARD;
+/* A key/value of the store's own (the reconcile cursor: "unleash:<url>" → last event id). */
+enum wg_err wg_events_kv_get(struct wg_events *e, const char *key, char **out) WG_NODISCARD;
+enum wg_err wg_events_kv_set(struct wg_events *e, const char *key, const char *val) WG_NODISCARD;
+/* Flip analyses and their kill-switch actions, kept in the event store (one transaction
+ * turns a failed analysis into its pending actions: a crash between the verdict and the
+ * action loses neither). Strings are copied into the fixed buffers (cut at 255 bytes). */
+struct wg_flip {
+    char id[48]; /* the flag-on event's id */
+    char feature[256], wave[256], env[256], flag[256];
+    int64_t anchor_ns, interval_ns, next_ns;
+    long count, failure_limit, looks, failures, errors;
+    char status[16]; /* running, pass, fail, cancelled, error */
+};
+struct wg_action_row {
+    char id[48];
+    int idx; /* the action's index in the feature's on_fail */
+    char feature[256], wave[256], env[256], flag[256];
+    long attempts;
+    char status[16]; /* pending, done, failed, dry_run */
+};
+/* Start the analysis of a flag turned on (idempotent per event id). */
+enum wg_err wg_events_flip_start(struct wg_events *e, const char *id, const struct wg_event *ev,
+                                 int64_t anchor_ns, int64_t interval_ns, long count,
+                                 long failure_limit) WG_NODISCARD;
+/* A flag turned off ends the running analyses of (feature, env): *n gets how many. */
+enum wg_err wg_events_flip_cancel(struct wg_events *e, const char *feature, const char *env,
+                                  int *n) WG_NODISCARD;
+/* Running analyses with next_ns <= now, at most max; *n gets how many. */
+enum wg_err wg_events_flip_due(struct wg_events *e, int64_t now_ns, struct wg_flip *out, size_t max,
+                               size_t *n) WG_NODISCARD;
+/* Record one look's verdict: more than failure_limit fails → "fail" and naction pending
+ * actions (INSERT OR IGNORE: once per (event, action)) in the same transaction; count looks →
+ * "pass", or "error" when no look could evaluate. f->status gets the new status. */
+enum wg_err wg_events_flip_look(struct wg_events *e, struct wg_flip *f, enum wg_verdict v,
+                                int64_t now_ns, size_t naction) WG_NODISCARD;
+/* Pending actions with next_ns <= now. */
+enum wg_err wg_events_action_due(struct wg_events *e, int64_t now_ns, struct wg_action_row *out,
+                                 size_t max, size_t *n) WG_NODISCARD;
+/* Record an attempt (its status and answer) and the action's new state: status "done",
+ * "dry_run", "failed" (given up) or "pending" again at next_ns. */
+enum wg_err wg_events_action_attempt(struct wg_events *e, const struct wg_action_row *a,
+                                     const char *status, long http_status, const char *answer,
+                                     int64_t now_ns, int64_t next_ns) WG_NODISCARD;
+/* 1 when an event of source with that version (the sender's own event id) is stored. */
+int wg_events_seen(struct wg_events *e, const char *source, const char *version);
+/* The actions and their attempts as JSON (GET /v1/events/actions, tests). */
+enum wg_err wg_events_actions_json(struct wg_events *e, char **out) WG_NODISCARD;
+extern const char *const wg_event_type_names[2];
+extern const char *const wg_event_state_names[4];
+
 #endif

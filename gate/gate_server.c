@@ -168,6 +168,16 @@ static unsigned route(struct wg__server_req *r, const char *url, const char *met
         r->route = WG__R_ANALYSIS;
         return get ? 0 : 405;
     }
+    if (!strcmp(url, "/v1/events") || !strncmp(url, "/v1/events/", 11)) {
+        int acts = !strcmp(url, "/v1/events/actions");
+        int a = url[10] && !acts ? wg__events_adapter(url + 11) : 0;
+        r->route = url[10] ? WG__R_EVENTS_ADAPTER : WG__R_EVENTS;
+        r->hook = (enum wg__hook)(a < 0 ? 0 : a);
+        if (acts) {
+            return get ? 0 : 405;
+        }
+        return a < 0 ? 404 : post || (get && !url[10]) ? 0 : 405;
+    }
     if (!strcmp(url, "/v1/silences")) {
         r->route = WG__R_SILENCES;
         return get || post ? 0 : 405;
@@ -271,11 +281,13 @@ static enum MHD_Result first_call(struct wg_server *s, struct MHD_Connection *c,
     int v1 = r->route == WG__R_GATE || r->route == WG__R_FLAGGER || r->route == WG__R_ANALYSES ||
              r->route == WG__R_ANALYSIS || r->route == WG__R_SILENCES ||
              r->route == WG__R_SILENCE || r->route == WG__R_UI_HOME || r->route == WG__R_UI_EVAL ||
-             r->route == WG__R_UI_ANALYSIS || r->route == WG__R_UI_REPORT; /* the read token */
+             r->route == WG__R_UI_ANALYSIS || r->route == WG__R_UI_REPORT || /* the read token */
+             r->route == WG__R_EVENTS || r->route == WG__R_EVENTS_ADAPTER;
     if (v1 && r->gen->has_token) {
         r->header_authed = header_auth(r, c);
         /* Flagger cannot send headers: its token is in the body (metadata.token). */
-        if (!r->header_authed && r->route != WG__R_FLAGGER) {
+        if (!r->header_authed && r->route != WG__R_FLAGGER &&
+            !(r->route == WG__R_EVENTS_ADAPTER && wg__events_adapter_signed((int)r->hook))) {
             return unauthorized(s, c,
                                 MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                             MHD_HTTP_HEADER_AUTHORIZATION) != NULL);
@@ -539,6 +551,10 @@ enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *
     if (rc != WG_OK) {
         goto out;
     }
+    rc = wg__events_open(s, err, errlen);
+    if (rc != WG_OK) {
+        goto out;
+    }
     rc = wg__monitor_start(s, err, errlen);
     if (rc != WG_OK) {
         goto out;
@@ -640,6 +656,7 @@ void wg_server_free(struct wg_server *s)
         MHD_stop_daemon(s->d);
     }
     wg__guard_free(&s->guard);
+    wg__events_close(s); /* its runner uses the monitor and the analyses: it stops first */
     wg__monitor_free(s);
     wg__leader_stop();
     wg__analyses_close(s->an);

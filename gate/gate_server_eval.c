@@ -368,6 +368,7 @@ static enum wg_err eval_default(struct wg_server *s, const struct wg_config *cfg
     if (s && req->look == 0) {
         wg__monitor_gate_event(s, rep); /* /v1/gate and Flagger answers, not analysis looks */
     }
+    wg__events_verdict(s, rep, wg_now_ns()); /* markers: every verdict and rule result */
     if (s) {
         for (size_t i = 0; i < rep->nrules; i++) {
             const struct wg_rule_report *rr = &rep->rules[i];

@@ -172,6 +172,7 @@ struct wg__cache_entry {
 #define WG__MAX_FLIGHTS 64
 
 struct wg__analyses; /* gate_server_analysis.c */
+struct wg__evrun;    /* gate_server_events.c */
 struct wg__conn;     /* gate_server_guard.c */
 
 /* The connection guard (gate_server_guard.c): connections waiting for a request head/body,
@@ -213,7 +214,11 @@ struct wg_server {
     int ready_ok;
     char ready_why[256];
     struct wg__guard guard;
-    struct wg__deploys *dep; /* gate_server_deploys.c */
+    struct wg__deploys *dep;        /* gate_server_deploys.c */
+    struct wg_events *events;       /* events.db (gate_server_events.c) */
+    struct wg_lp_writer *markers;   /* events.write_to; NULL: none */
+    struct wg__cfgref *markers_gen; /* pinned: the writer borrows its source */
+    struct wg__evrun *evrun;        /* flip analyses and kill switches (gate_server_events.c) */
 };
 
 /* Config generations. */
@@ -283,7 +288,7 @@ int wg__server_ready(struct wg_server *s, char *why, size_t whylen);
 /* ---- serve: alerting (gate_server_monitor.c) ---------------------------------------------- */
 
 /* ---- leader (gate_server_leader.c): one replica runs the monitor on a shared store ------ */
-enum wg_err wg__leader_start(struct wg_server *s, char *err, size_t errlen);
+enum wg_err wg__leader_start(struct wg_server *s, char *err, size_t errlen) WG_NODISCARD;
 int wg__leader_active(void);       /* 1: lead (always on SQLite) */
 int wg__leader_monitor_turn(void); /* wg__leader_active, counted for /metrics */
 void wg__leader_stop(void);
@@ -410,5 +415,33 @@ enum MHD_Result wg__ui_dispatch(struct wg_server *s, struct MHD_Connection *c,
  * the gate answers it (with its links) into *json. Without a store: plain JSON, id "". */
 char *wg__ui_record(struct wg_server *s, const struct wg_config *cfg, const char *kind,
                     const struct wg_check_report *rep, char *id, size_t idlen);
+
+/* ---- serve: events in (gate_server_events.c) ------------------------------------------------ */
+
+/* POST /v1/events, GET /v1/events, POST /v1/events/{adapter} (r->hook: the adapter index). */
+#define WG__R_EVENTS ((enum wg__route)(WG__R_METRICS + 7))
+#define WG__R_EVENTS_ADAPTER ((enum wg__route)(WG__R_METRICS + 8))
+/* The adapter's index for /v1/events/<name>, -1 when there is none. */
+int wg__events_adapter(const char *name);
+/* Run fn on the server's alerting under the monitor's lock, then kick its tick (nothing
+ * without alerting). gate_server_monitor.c. */
+void wg__monitor_with(struct wg_server *s, void (*fn)(struct wg_alerting *a, void *arg), void *arg);
+/* 1 when the adapter authenticates with its own signature header (no bearer token). */
+int wg__events_adapter_signed(int i);
+/* 1 when sig (hex or "sha256=" hex) is HMAC-SHA256(secret, body); constant time. */
+int wg__events_sig_ok(const char *secret, const char *body, size_t len, const char *sig);
+/* Open events.db and start the marker writer (events.write_to). */
+enum wg_err wg__events_open(struct wg_server *s, char *err, size_t errlen) WG_NODISCARD;
+void wg__events_close(struct wg_server *s);
+enum MHD_Result wg__events_route(struct wg_server *s, struct MHD_Connection *c,
+                                 struct wg__server_req *r);
+/* Queue an event marker (wavegate_events) for events.write_to; never blocks. */
+void wg__events_marker(struct wg_server *s, const struct wg__cfgref *gen, const struct wg_event *ev,
+                       const char *id, int64_t now_ns);
+/* Queue the verdict (wavegate_verdicts) and each rule result (wavegate_rules) for
+ * events.write_to; never blocks; nothing without write_to. */
+void wg__events_verdict(struct wg_server *s, const struct wg_check_report *rep, int64_t now_ns);
+/* The POST /v1/events body check alone: 0, 400 with err set, 500. */
+unsigned wg__events_body_check(const uint8_t *data, size_t size, char *err, size_t errlen);
 
 #endif

@@ -377,3 +377,18 @@ enum MHD_Result wg__monitor_silences(struct wg_server *s, struct MHD_Connection 
     wg_silence_clear(&sil);
     return wg__reply(s, c, 200, "application/json", body, (size_t)n);
 }
+
+void wg__monitor_with(struct wg_server *s, void (*fn)(struct wg_alerting *a, void *arg), void *arg)
+{
+    struct wg__monitor *m = s->mon;
+    if (!m) {
+        return;
+    }
+    pthread_mutex_lock(&m->mu);
+    if (m->a && m->running) {
+        fn(m->a, arg);
+        m->kick = 1;
+        pthread_cond_broadcast(&m->cv);
+    }
+    pthread_mutex_unlock(&m->mu);
+}

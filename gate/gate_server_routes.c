@@ -274,6 +274,9 @@ int wg__server_ready(struct wg_server *s, char *why, size_t whylen)
 enum MHD_Result wg__route_dispatch(struct wg_server *s, struct MHD_Connection *c,
                                    struct wg__server_req *r)
 {
+    if (r->route == WG__R_EVENTS || r->route == WG__R_EVENTS_ADAPTER) {
+        return wg__events_route(s, c, r);
+    }
     if (r->route == WG__R_SILENCES || r->route == WG__R_SILENCE) {
         return wg__monitor_silences(s, c, r);
     }

@@ -152,7 +152,9 @@ void wg__gate_state_record(const char *state_dir, const struct wg_check_report *
         wg_sql_bind_int64(st, 1, rr->end_ns);
         wg_sql_bind_text(st, 2, rr->feature->name);
         wg_sql_bind_text(st, 3, rr->rule->name);
-        wg_sql_bind_text(st, 4, rr->history_wave ? rr->history_wave : rep->wave); /* a fleet target's own history */
+        wg_sql_bind_text(st, 4,
+                         rr->history_wave ? rr->history_wave
+                                          : rep->wave); /* a fleet target's own history */
         wg_sql_bind_text(st, 5, record_verdict(rr));
         if (rr->res.has_value) {
             wg_sql_bind_double(st, 6, rr->res.value);
@@ -180,8 +182,8 @@ void wg__gate_state_record(const char *state_dir, const struct wg_check_report *
  * ?1..?3 (the caller binds the rest). WG_OK when ready, WG_ENOTFOUND when there is no store
  * yet, WG_EIO on an error (printed). */
 static enum wg_err open_filtered(const char *state_dir, const char *sql, const char *feature,
-                         const char *rule, const char *wave, struct wg_sql **db,
-                         struct wg_sql_q **st)
+                                 const char *rule, const char *wave, struct wg_sql **db,
+                                 struct wg_sql_q **st)
 {
     char err[512];
     *st = NULL;

@@ -6,6 +6,8 @@ WG_DEB_PACKAGES=(build-essential cmake pkg-config curl ca-certificates python3 o
     chromium)
 WG_DEB_PACKAGES+=(postgresql) # tests/integration/test_replicas_pg.sh (a throwaway cluster)
 WG_DEB_PACKAGES+=(wrk) # tests/integration/test_serve_soak.sh (skips without it)
+# tests/integration/test_events_unleash.sh: PostgreSQL for a real Unleash (npm unleash-server)
+WG_DEB_PACKAGES+=(postgresql nodejs npm)
 
 wg_install_deps() {
     local missing=() p

@@ -99,7 +99,7 @@ static const struct ecase cases[] = {
     {"misspelt section",
      "alertin: {}\n",
      {"t.yaml:1:1: alertin: unknown key 'alertin' (allowed: sources, waves, features, "
-      "state_dir, state, server, alerting, monitor)"},
+      "state_dir, state, server, alerting, monitor, events)"},
      1,
      1},
     /* duplicate keys and names say where the first one was */

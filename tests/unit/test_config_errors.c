@@ -69,7 +69,7 @@ static const struct ecase cases[] = {
     {"unknown wave key",
      "waves:\n  - name: w\n    colour: blue\n",
      {"t.yaml:3:5: waves[0].colour: unknown key 'colour' (allowed: name, env, source, "
-      "defaults, gate, targets, require)"},
+      "defaults, gate, targets, require, bake)"},
      1},
     /* duplicate keys say where the first one was */
     {"duplicate key",

@@ -1,0 +1,775 @@
+/* gate_events.c — events in: deploys and flag flips as POST /v1/events and `wavegate event`
+ * take them, parsed (one JSON entry point, fuzzable), resolved against the config (flag key →
+ * feature through features.<name>.flag, env → wave through the wave's env) and recorded
+ * durably in events.db under state_dir through the one store helper (common/store.h).
+ */
+#include "gate/gate_int.h"
+
+#include "common/store.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const wg_event_type_names[2] = {"deploy", "flag"};
+const char *const wg_event_state_names[4] = {"", "on", "off", "changed"};
+
+static const char *const MIGRATIONS[] = {
+    "CREATE TABLE IF NOT EXISTS events ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, state TEXT,"
+    " wave TEXT, env TEXT, feature TEXT, flag TEXT, version TEXT, source TEXT,"
+    " time_ns INTEGER NOT NULL, received_ns INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS events_feature ON events(feature, time_ns);"
+    "CREATE TABLE IF NOT EXISTS events_kv (k TEXT PRIMARY KEY, v TEXT NOT NULL);",
+    /* 1 → 2: flip analyses and their kill-switch actions (with every attempt) */
+    "CREATE TABLE flips (id TEXT PRIMARY KEY, feature TEXT NOT NULL, wave TEXT NOT NULL,"
+    " env TEXT NOT NULL, flag TEXT NOT NULL, anchor_ns INTEGER NOT NULL,"
+    " interval_ns INTEGER NOT NULL, next_ns INTEGER NOT NULL, count INTEGER NOT NULL,"
+    " failure_limit INTEGER NOT NULL, looks INTEGER NOT NULL DEFAULT 0,"
+    " failures INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,"
+    " status TEXT NOT NULL);"
+    "CREATE INDEX flips_running ON flips(status, next_ns);"
+    "CREATE TABLE actions (id TEXT NOT NULL, idx INTEGER NOT NULL, feature TEXT NOT NULL,"
+    " wave TEXT NOT NULL, env TEXT NOT NULL, flag TEXT NOT NULL, status TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, next_ns INTEGER NOT NULL, PRIMARY KEY (id, idx));"
+    "CREATE TABLE action_attempts (id TEXT NOT NULL, idx INTEGER NOT NULL,"
+    " at_ns INTEGER NOT NULL, status TEXT NOT NULL, http_status INTEGER, answer TEXT);",
+    /* 2 → 3: the reconcile poll asks "seen this sender's event?" */
+    "CREATE INDEX events_source ON events(source, version);",
+};
+
+/* Group commit: concurrent recorders queue their event; one of them (the leader) writes
+ * everything queued in one transaction, so one fsync covers a whole batch. */
+struct pend {
+    const struct wg_event *ev;
+    int64_t now_ns;
+    char *id;
+    char *err;
+    size_t errlen;
+    enum wg_err rc;
+    int done;
+    struct pend *next;
+};
+
+struct wg_events {
+    pthread_mutex_t mu; /* the connection */
+    sqlite3 *db;
+    pthread_mutex_t qmu; /* the queue */
+    pthread_cond_t qcv;
+    struct pend *qhead, **qtail;
+    int leader;
+};
+
+void wg_event_clear(struct wg_event *ev)
+{
+    if (!ev) {
+        return;
+    }
+    free(ev->wave);
+    free(ev->env);
+    free(ev->feature);
+    free(ev->flag);
+    free(ev->version);
+    free(ev->source);
+    memset(ev, 0, sizeof(*ev));
+}
+
+/* A string member: absent or null leaves *dst NULL; anything but a non-empty string is an
+ * error. */
+static enum wg_err str_member(const cJSON *o, const char *key, char **dst, char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v || cJSON_IsNull(v)) {
+        return WG_OK;
+    }
+    if (!cJSON_IsString(v) || !v->valuestring || !v->valuestring[0]) {
+        snprintf(err, errlen, "%s: want a non-empty string", key);
+        return WG_EINVAL;
+    }
+    if (strlen(v->valuestring) > 1024) {
+        snprintf(err, errlen, "%s: longer than 1024 bytes", key);
+        return WG_EINVAL;
+    }
+    *dst = wg_strdup(v->valuestring);
+    return *dst ? WG_OK : WG_ENOMEM;
+}
+
+static enum wg_err parse_time(const cJSON *v, int64_t *out, char *err, size_t errlen)
+{
+    if (!v || cJSON_IsNull(v)) {
+        return WG_OK;
+    }
+    if (cJSON_IsString(v) && v->valuestring &&
+        wg_time_parse(v->valuestring, strlen(v->valuestring), out) == WG_OK) {
+        return WG_OK;
+    }
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9.2e9) {
+        /* unix seconds (fractions kept to the microsecond) */
+        *out = (int64_t)(v->valuedouble * 1e6) * 1000;
+        return WG_OK;
+    }
+    snprintf(err, errlen, "time: want RFC3339 or unix seconds");
+    return WG_EINVAL;
+}
+
+static enum wg_err from_obj(const cJSON *o, struct wg_event *ev, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"type",  "wave",    "env",  "feature", "flag",
+                                       "state", "version", "time", "source"};
+    for (const cJSON *it = o->child; it; it = it->next) {
+        size_t k = 0;
+        while (k < sizeof(keys) / sizeof(keys[0]) && strcmp(it->string, keys[k])) {
+            k++;
+        }
+        if (k == sizeof(keys) / sizeof(keys[0])) {
+            snprintf(err, errlen,
+                     "%s: unknown key (allowed: type, wave, env, feature, flag, state, version, "
+                     "time, source)",
+                     it->string);
+            return WG_EINVAL;
+        }
+    }
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "type");
+    if (!cJSON_IsString(t) || !t->valuestring) {
+        snprintf(err, errlen, "type: required, deploy or flag");
+        return WG_EINVAL;
+    }
+    if (!strcmp(t->valuestring, "deploy")) {
+        ev->type = WG_EVENT_DEPLOY;
+    } else if (!strcmp(t->valuestring, "flag")) {
+        ev->type = WG_EVENT_FLAG;
+    } else {
+        snprintf(err, errlen, "type: %.64s: want deploy or flag", t->valuestring);
+        return WG_EINVAL;
+    }
+    enum wg_err rc = WG_OK;
+    char *state = NULL;
+    if ((rc = str_member(o, "wave", &ev->wave, err, errlen)) != WG_OK ||
+        (rc = str_member(o, "env", &ev->env, err, errlen)) != WG_OK ||
+        (rc = str_member(o, "feature", &ev->feature, err, errlen)) != WG_OK ||
+        (rc = str_member(o, "flag", &ev->flag, err, errlen)) != WG_OK ||
+        (rc = str_member(o, "version", &ev->version, err, errlen)) != WG_OK ||
+        (rc = str_member(o, "source", &ev->source, err, errlen)) != WG_OK ||
+        (rc = str_member(o, "state", &state, err, errlen)) != WG_OK ||
+        (rc = parse_time(cJSON_GetObjectItemCaseSensitive(o, "time"), &ev->time_ns, err, errlen)) !=
+            WG_OK) {
+        goto out;
+    }
+    rc = WG_EINVAL;
+    if (state && !strcmp(state, "on")) {
+        ev->state = WG_EVSTATE_ON;
+    } else if (state && !strcmp(state, "off")) {
+        ev->state = WG_EVSTATE_OFF;
+    } else if (state) {
+        snprintf(err, errlen, "state: %.64s: want on or off", state);
+        goto out;
+    }
+    if (ev->type == WG_EVENT_DEPLOY && !ev->wave && !ev->env) {
+        snprintf(err, errlen, "wave: a deploy event needs wave or env");
+        goto out;
+    }
+    if (ev->type == WG_EVENT_DEPLOY && ev->state) {
+        snprintf(err, errlen, "state: only flag events have a state");
+        goto out;
+    }
+    if (ev->type == WG_EVENT_FLAG && !ev->feature && !ev->flag) {
+        snprintf(err, errlen, "feature: a flag event needs feature or flag");
+        goto out;
+    }
+    if (ev->type == WG_EVENT_FLAG && !ev->state) {
+        snprintf(err, errlen, "state: a flag event needs state on or off");
+        goto out;
+    }
+    rc = WG_OK;
+out:
+    free(state);
+    return rc;
+}
+
+enum wg_err wg_event_from_json(const char *body, size_t len, struct wg_event *ev, char *err,
+                               size_t errlen)
+{
+    memset(ev, 0, sizeof(*ev));
+    cJSON *o = cJSON_ParseWithLength(body, len);
+    enum wg_err rc = WG_EINVAL;
+    if (!o || !cJSON_IsObject(o)) {
+        snprintf(err, errlen, "want a JSON object");
+    } else {
+        rc = from_obj(o, ev, err, errlen);
+    }
+    cJSON_Delete(o);
+    if (rc != WG_OK) {
+        wg_event_clear(ev);
+    }
+    return rc;
+}
+
+void wg_event_resolve(const struct wg_config *cfg, struct wg_event *ev)
+{
+    for (size_t i = 0; cfg && i < cfg->nfeatures; i++) {
+        const struct wg_feature *f = &cfg->features[i];
+        /* a feature without a flag key is keyed by its name */
+        if (!ev->feature && ev->flag && !strcmp(f->flag ? f->flag : f->name, ev->flag)) {
+            ev->feature = wg_strdup(f->name);
+        }
+        if (ev->feature && !ev->flag && !strcmp(f->name, ev->feature)) {
+            ev->flag = wg_strdup(f->flag ? f->flag : f->name);
+        }
+    }
+    for (size_t i = 0; cfg && i < cfg->nwaves; i++) {
+        const struct wg_wave *w = &cfg->waves[i];
+        if (!ev->wave && ev->env && w->env && !strcmp(w->env, ev->env)) {
+            ev->wave = wg_strdup(w->name);
+        }
+        if (ev->wave && !ev->env && w->env && !strcmp(w->name, ev->wave)) {
+            ev->env = wg_strdup(w->env);
+        }
+    }
+}
+
+enum wg_err wg_events_open(const char *state_dir, struct wg_events **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct wg_events *e = calloc(1, sizeof(*e));
+    if (!e) {
+        return WG_ENOMEM;
+    }
+    struct wg_store_opts o = {
+        .dir = state_dir,
+        .file = "events.db",
+        .create = 1,
+        .synchronous = 2,
+        .quick_check = 1,
+        .migrations = MIGRATIONS,
+        .nmigrations = (int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])),
+    };
+    enum wg_err rc = wg_store_open(&o, &e->db, err, errlen);
+    if (rc != WG_OK) {
+        free(e);
+        return rc;
+    }
+    wg_store_busy_wait(e->db, 1);
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_mutex_init(&e->qmu, NULL);
+    pthread_cond_init(&e->qcv, NULL);
+    e->qtail = &e->qhead;
+    *out = e;
+    return WG_OK;
+}
+
+void wg_events_close(struct wg_events *e)
+{
+    if (!e) {
+        return;
+    }
+    wg_store_close(e->db);
+    pthread_mutex_destroy(&e->mu);
+    pthread_mutex_destroy(&e->qmu);
+    pthread_cond_destroy(&e->qcv);
+    free(e);
+}
+
+static void bind_opt(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s) {
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    } else {
+        sqlite3_bind_null(st, i);
+    }
+}
+
+/* One row, inside the leader's transaction (e->mu held). */
+static enum wg_err insert_one(struct wg_events *e, struct pend *p)
+{
+    const struct wg_event *ev = p->ev;
+    enum wg_err rc = WG_EIO;
+    int64_t t = ev->time_ns ? ev->time_ns : p->now_ns;
+    /* The id names the time and the row: unique, sortable, and known before the insert. */
+    sqlite3_stmt *seq = wg_store_stmt(e->db, "SELECT COALESCE(MAX(seq), 0) + 1 FROM events");
+    sqlite3_stmt *st = wg_store_stmt(
+        e->db, "INSERT INTO events(seq, id, type, state, wave, env, feature, flag, version,"
+               " source, time_ns, received_ns) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
+    if (!seq || !st || sqlite3_step(seq) != SQLITE_ROW) {
+        snprintf(p->err, p->errlen, "events store: %s", sqlite3_errmsg(e->db));
+        goto out;
+    }
+    long long row = sqlite3_column_int64(seq, 0);
+    snprintf(p->id, 48, "ev-%016llx-%08llx", (unsigned long long)t, (unsigned long long)row);
+    sqlite3_bind_int64(st, 1, row);
+    sqlite3_bind_text(st, 2, p->id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, wg_event_type_names[ev->type], -1, SQLITE_STATIC);
+    bind_opt(st, 4, ev->state ? wg_event_state_names[ev->state] : NULL);
+    bind_opt(st, 5, ev->wave);
+    bind_opt(st, 6, ev->env);
+    bind_opt(st, 7, ev->feature);
+    bind_opt(st, 8, ev->flag);
+    bind_opt(st, 9, ev->version);
+    bind_opt(st, 10, ev->source);
+    sqlite3_bind_int64(st, 11, t);
+    sqlite3_bind_int64(st, 12, p->now_ns);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        snprintf(p->err, p->errlen, "events store: %s", sqlite3_errmsg(e->db));
+        goto out;
+    }
+    rc = WG_OK;
+out:
+    if (seq) {
+        sqlite3_reset(seq);
+    }
+    if (st) {
+        sqlite3_reset(st);
+    }
+    return rc;
+}
+
+/* The leader: the batch in one transaction; a failed commit fails every row of it. */
+static void commit_batch(struct wg_events *e, struct pend *batch)
+{
+    char err[256] = "";
+    pthread_mutex_lock(&e->mu);
+    enum wg_err rc = wg_store_begin(e->db, 1, err, sizeof(err));
+    for (struct pend *p = batch; rc == WG_OK && p; p = p->next) {
+        p->rc = insert_one(e, p);
+        if (p->rc != WG_OK) {
+            rc = p->rc;
+            snprintf(err, sizeof(err), "%s", p->err);
+        }
+    }
+    if (rc == WG_OK) {
+        rc = wg_store_commit(e->db, err, sizeof(err));
+    } else {
+        wg_store_rollback(e->db);
+    }
+    pthread_mutex_unlock(&e->mu);
+    for (struct pend *p = batch; p; p = p->next) {
+        if (rc != WG_OK) {
+            p->rc = rc;
+            snprintf(p->err, p->errlen, "events store: %s", err);
+        }
+    }
+}
+
+enum wg_err wg_events_record(struct wg_events *e, const struct wg_event *ev, int64_t now_ns,
+                             char id[48], char *err, size_t errlen)
+{
+    struct pend me = {ev, now_ns, id, err, errlen, WG_EIO, 0, NULL};
+    pthread_mutex_lock(&e->qmu);
+    *e->qtail = &me;
+    e->qtail = &me.next;
+    while (!me.done) {
+        if (e->leader) {
+            pthread_cond_wait(&e->qcv, &e->qmu);
+            continue;
+        }
+        e->leader = 1;
+        struct pend *batch = e->qhead;
+        e->qhead = NULL;
+        e->qtail = &e->qhead;
+        pthread_mutex_unlock(&e->qmu);
+        commit_batch(e, batch);
+        pthread_mutex_lock(&e->qmu);
+        for (struct pend *p = batch, *nx; p; p = nx) {
+            nx = p->next; /* p may return (and go) as soon as done is seen */
+            p->done = 1;
+        }
+        e->leader = 0;
+        pthread_cond_broadcast(&e->qcv);
+    }
+    pthread_mutex_unlock(&e->qmu);
+    return me.rc;
+}
+
+static void add_col(cJSON *o, const char *key, sqlite3_stmt *st, int col)
+{
+    const unsigned char *v = sqlite3_column_text(st, col);
+    if (v) {
+        cJSON_AddStringToObject(o, key, (const char *)v);
+    }
+}
+
+enum wg_err wg_events_list_json(struct wg_events *e, size_t limit, char **out, char *err,
+                                size_t errlen)
+{
+    *out = NULL;
+    enum wg_err rc = WG_ENOMEM;
+    cJSON *arr = cJSON_CreateArray();
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT id, type, state, wave, env, feature, flag,"
+                                            " version, source, time_ns FROM events"
+                                            " ORDER BY seq DESC LIMIT ?1");
+    if (!st) {
+        snprintf(err, errlen, "events store: %s", sqlite3_errmsg(e->db));
+        rc = WG_EIO;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
+    static const char *const names[] = {"id",      "type", "state",   "wave",  "env",
+                                        "feature", "flag", "version", "source"};
+    int s;
+    while (arr && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            goto out;
+        }
+        for (int c = 0; c < 9; c++) {
+            add_col(o, names[c], st, c);
+        }
+        char num[32], ts[64];
+        int64_t t = sqlite3_column_int64(st, 9);
+        snprintf(num, sizeof(num), "%lld", (long long)t);
+        cJSON_AddRawToObject(o, "time_ns", num); /* exact: a double would round it */
+        cJSON_AddStringToObject(o, "time", wg_time_format(t, ts, sizeof(ts)));
+    }
+    if (arr) {
+        *out = cJSON_PrintUnformatted(arr);
+        rc = *out ? WG_OK : WG_ENOMEM;
+    }
+out:
+    if (st) {
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    cJSON_Delete(arr);
+    return rc;
+}
+
+enum wg_err wg_events_kv_get(struct wg_events *e, const char *key, char **out)
+{
+    *out = NULL;
+    enum wg_err rc = WG_EIO;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT v FROM events_kv WHERE k=?1");
+    if (st) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+        int s = sqlite3_step(st);
+        rc = s == SQLITE_DONE ? WG_ENOTFOUND : s == SQLITE_ROW ? WG_OK : WG_EIO;
+        if (rc == WG_OK) {
+            *out = wg_strdup((const char *)sqlite3_column_text(st, 0));
+            rc = *out ? WG_OK : WG_ENOMEM;
+        }
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+enum wg_err wg_events_kv_set(struct wg_events *e, const char *key, const char *val)
+{
+    enum wg_err rc = WG_EIO;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(e->db, "INSERT INTO events_kv(k, v) VALUES (?1, ?2)"
+                                            " ON CONFLICT(k) DO UPDATE SET v=excluded.v");
+    if (st) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, val, -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(st) == SQLITE_DONE ? WG_OK : WG_EIO;
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+/* ---- flip analyses and actions ----------------------------------------------------------------
+ */
+
+static void col_copy(char *dst, size_t n, sqlite3_stmt *st, int col)
+{
+    const unsigned char *v = sqlite3_column_text(st, col);
+    snprintf(dst, n, "%s", v ? (const char *)v : "");
+}
+
+enum wg_err wg_events_flip_start(struct wg_events *e, const char *id, const struct wg_event *ev,
+                                 int64_t anchor_ns, int64_t interval_ns, long count,
+                                 long failure_limit)
+{
+    enum wg_err rc = WG_EIO;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(
+        e->db, "INSERT OR IGNORE INTO flips(id, feature, wave, env, flag, anchor_ns, interval_ns,"
+               " next_ns, count, failure_limit, status) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
+               "'running')");
+    if (st) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, ev->feature ? ev->feature : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, ev->wave ? ev->wave : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, ev->env ? ev->env : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, ev->flag ? ev->flag : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 6, anchor_ns);
+        sqlite3_bind_int64(st, 7, interval_ns);
+        sqlite3_bind_int64(st, 8, anchor_ns + interval_ns);
+        sqlite3_bind_int64(st, 9, count);
+        sqlite3_bind_int64(st, 10, failure_limit);
+        rc = sqlite3_step(st) == SQLITE_DONE ? WG_OK : WG_EIO;
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+enum wg_err wg_events_flip_cancel(struct wg_events *e, const char *feature, const char *env, int *n)
+{
+    enum wg_err rc = WG_EIO;
+    *n = 0;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(e->db, "UPDATE flips SET status='cancelled' WHERE"
+                                            " feature=?1 AND env=?2 AND status='running'");
+    if (st) {
+        sqlite3_bind_text(st, 1, feature, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, env ? env : "", -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(st) == SQLITE_DONE ? WG_OK : WG_EIO;
+        *n = sqlite3_changes(e->db);
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+enum wg_err wg_events_flip_due(struct wg_events *e, int64_t now_ns, struct wg_flip *out, size_t max,
+                               size_t *n)
+{
+    enum wg_err rc = WG_EIO;
+    *n = 0;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(
+        e->db, "SELECT id, feature, wave, env, flag, anchor_ns, interval_ns, next_ns, count,"
+               " failure_limit, looks, failures, errors, status FROM flips"
+               " WHERE status='running' AND next_ns <= ?1 ORDER BY next_ns LIMIT ?2");
+    if (st) {
+        sqlite3_bind_int64(st, 1, now_ns);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+            struct wg_flip *f = &out[(*n)++];
+            col_copy(f->id, sizeof(f->id), st, 0);
+            col_copy(f->feature, sizeof(f->feature), st, 1);
+            col_copy(f->wave, sizeof(f->wave), st, 2);
+            col_copy(f->env, sizeof(f->env), st, 3);
+            col_copy(f->flag, sizeof(f->flag), st, 4);
+            f->anchor_ns = sqlite3_column_int64(st, 5);
+            f->interval_ns = sqlite3_column_int64(st, 6);
+            f->next_ns = sqlite3_column_int64(st, 7);
+            f->count = (long)sqlite3_column_int64(st, 8);
+            f->failure_limit = (long)sqlite3_column_int64(st, 9);
+            f->looks = (long)sqlite3_column_int64(st, 10);
+            f->failures = (long)sqlite3_column_int64(st, 11);
+            f->errors = (long)sqlite3_column_int64(st, 12);
+            col_copy(f->status, sizeof(f->status), st, 13);
+        }
+        rc = r == SQLITE_ROW || r == SQLITE_DONE ? WG_OK : WG_EIO;
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+enum wg_err wg_events_flip_look(struct wg_events *e, struct wg_flip *f, enum wg_verdict v,
+                                int64_t now_ns, size_t naction)
+{
+    char err[256];
+    f->looks++;
+    f->failures += v == WG_FAIL;
+    f->errors += v == WG_NOEVAL;
+    const char *status = "running";
+    if (f->failures > f->failure_limit) {
+        status = "fail";
+    } else if (f->looks >= f->count) {
+        /* nothing evaluated is never a pass */
+        status = f->errors >= f->looks ? "error" : "pass";
+    }
+    while (f->next_ns <= now_ns) {
+        f->next_ns += f->interval_ns; /* looks missed while down are not made up */
+    }
+    pthread_mutex_lock(&e->mu);
+    enum wg_err rc = wg_store_begin(e->db, 1, err, sizeof(err));
+    sqlite3_stmt *up = wg_store_stmt(e->db, "UPDATE flips SET looks=?2, failures=?3, errors=?4,"
+                                            " next_ns=?5, status=?6 WHERE id=?1");
+    sqlite3_stmt *ins = wg_store_stmt(
+        e->db, "INSERT OR IGNORE INTO actions(id, idx, feature, wave, env, flag, status,"
+               " next_ns) VALUES (?1,?2,?3,?4,?5,?6,'pending',?7)");
+    if (rc == WG_OK && (!up || !ins)) {
+        rc = WG_EIO;
+    }
+    if (rc == WG_OK) {
+        sqlite3_bind_text(up, 1, f->id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(up, 2, f->looks);
+        sqlite3_bind_int64(up, 3, f->failures);
+        sqlite3_bind_int64(up, 4, f->errors);
+        sqlite3_bind_int64(up, 5, f->next_ns);
+        sqlite3_bind_text(up, 6, status, -1, SQLITE_STATIC);
+        rc = sqlite3_step(up) == SQLITE_DONE ? WG_OK : WG_EIO;
+    }
+    for (size_t i = 0; rc == WG_OK && !strcmp(status, "fail") && i < naction; i++) {
+        sqlite3_reset(ins);
+        sqlite3_bind_text(ins, 1, f->id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(ins, 2, (sqlite3_int64)i);
+        sqlite3_bind_text(ins, 3, f->feature, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 4, f->wave, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 5, f->env, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 6, f->flag, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(ins, 7, now_ns);
+        rc = sqlite3_step(ins) == SQLITE_DONE ? WG_OK : WG_EIO;
+    }
+    if (up) {
+        sqlite3_reset(up);
+    }
+    if (ins) {
+        sqlite3_reset(ins);
+    }
+    if (rc == WG_OK) {
+        rc = wg_store_commit(e->db, err, sizeof(err));
+    } else {
+        wg_store_rollback(e->db);
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (rc == WG_OK) {
+        snprintf(f->status, sizeof(f->status), "%s", status);
+    }
+    return rc;
+}
+
+enum wg_err wg_events_action_due(struct wg_events *e, int64_t now_ns, struct wg_action_row *out,
+                                 size_t max, size_t *n)
+{
+    enum wg_err rc = WG_EIO;
+    *n = 0;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(
+        e->db, "SELECT id, idx, feature, wave, env, flag, attempts, status FROM actions"
+               " WHERE status='pending' AND next_ns <= ?1 ORDER BY next_ns LIMIT ?2");
+    if (st) {
+        sqlite3_bind_int64(st, 1, now_ns);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+            struct wg_action_row *a = &out[(*n)++];
+            col_copy(a->id, sizeof(a->id), st, 0);
+            a->idx = sqlite3_column_int(st, 1);
+            col_copy(a->feature, sizeof(a->feature), st, 2);
+            col_copy(a->wave, sizeof(a->wave), st, 3);
+            col_copy(a->env, sizeof(a->env), st, 4);
+            col_copy(a->flag, sizeof(a->flag), st, 5);
+            a->attempts = (long)sqlite3_column_int64(st, 6);
+            col_copy(a->status, sizeof(a->status), st, 7);
+        }
+        rc = r == SQLITE_ROW || r == SQLITE_DONE ? WG_OK : WG_EIO;
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+enum wg_err wg_events_action_attempt(struct wg_events *e, const struct wg_action_row *a,
+                                     const char *status, long http_status, const char *answer,
+                                     int64_t now_ns, int64_t next_ns)
+{
+    char err[256];
+    pthread_mutex_lock(&e->mu);
+    enum wg_err rc = wg_store_begin(e->db, 1, err, sizeof(err));
+    sqlite3_stmt *at = wg_store_stmt(e->db, "INSERT INTO action_attempts(id, idx, at_ns, status,"
+                                            " http_status, answer) VALUES (?1,?2,?3,?4,?5,?6)");
+    sqlite3_stmt *up = wg_store_stmt(e->db, "UPDATE actions SET status=?3, attempts=attempts+1,"
+                                            " next_ns=?4 WHERE id=?1 AND idx=?2");
+    if (rc == WG_OK && (!at || !up)) {
+        rc = WG_EIO;
+    }
+    if (rc == WG_OK) {
+        sqlite3_bind_text(at, 1, a->id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(at, 2, a->idx);
+        sqlite3_bind_int64(at, 3, now_ns);
+        sqlite3_bind_text(at, 4, status, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(at, 5, http_status);
+        sqlite3_bind_text(at, 6, answer ? answer : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(up, 1, a->id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(up, 2, a->idx);
+        sqlite3_bind_text(up, 3, status, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(up, 4, next_ns);
+        rc = sqlite3_step(at) == SQLITE_DONE && sqlite3_step(up) == SQLITE_DONE ? WG_OK : WG_EIO;
+    }
+    if (at) {
+        sqlite3_reset(at);
+    }
+    if (up) {
+        sqlite3_reset(up);
+    }
+    if (rc == WG_OK) {
+        rc = wg_store_commit(e->db, err, sizeof(err));
+    } else {
+        wg_store_rollback(e->db);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+enum wg_err wg_events_actions_json(struct wg_events *e, char **out)
+{
+    *out = NULL;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *flips = cJSON_AddArrayToObject(root, "flips");
+    cJSON *acts = cJSON_AddArrayToObject(root, "actions");
+    enum wg_err rc = WG_ENOMEM;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *f = wg_store_stmt(e->db, "SELECT id, feature, env, status, looks, failures,"
+                                           " errors FROM flips ORDER BY id");
+    sqlite3_stmt *a = wg_store_stmt(
+        e->db, "SELECT a.id, a.idx, a.status, a.attempts, (SELECT http_status FROM"
+               " action_attempts t WHERE t.id=a.id AND t.idx=a.idx ORDER BY at_ns DESC LIMIT 1),"
+               " (SELECT answer FROM action_attempts t WHERE t.id=a.id AND t.idx=a.idx"
+               " ORDER BY at_ns DESC LIMIT 1) FROM actions a ORDER BY a.id, a.idx");
+    if (!f || !a || !flips || !acts) {
+        rc = f && a ? WG_ENOMEM : WG_EIO;
+        goto out;
+    }
+    while (sqlite3_step(f) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(flips, o);
+        add_col(o, "id", f, 0);
+        add_col(o, "feature", f, 1);
+        add_col(o, "env", f, 2);
+        add_col(o, "status", f, 3);
+        cJSON_AddNumberToObject(o, "looks", (double)sqlite3_column_int64(f, 4));
+        cJSON_AddNumberToObject(o, "failures", (double)sqlite3_column_int64(f, 5));
+        cJSON_AddNumberToObject(o, "errors", (double)sqlite3_column_int64(f, 6));
+    }
+    while (sqlite3_step(a) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(acts, o);
+        add_col(o, "id", a, 0);
+        cJSON_AddNumberToObject(o, "index", sqlite3_column_int(a, 1));
+        add_col(o, "status", a, 2);
+        cJSON_AddNumberToObject(o, "attempts", (double)sqlite3_column_int64(a, 3));
+        cJSON_AddNumberToObject(o, "http_status", (double)sqlite3_column_int64(a, 4));
+        add_col(o, "answer", a, 5);
+    }
+    *out = cJSON_PrintUnformatted(root);
+    rc = *out ? WG_OK : WG_ENOMEM;
+out:
+    if (f) {
+        sqlite3_reset(f);
+    }
+    if (a) {
+        sqlite3_reset(a);
+    }
+    pthread_mutex_unlock(&e->mu);
+    cJSON_Delete(root);
+    return rc;
+}
+
+int wg_events_seen(struct wg_events *e, const char *source, const char *version)
+{
+    int seen = 0;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st =
+        wg_store_stmt(e->db, "SELECT 1 FROM events WHERE source=?1 AND version=?2 LIMIT 1");
+    if (st) {
+        sqlite3_bind_text(st, 1, source, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, version, -1, SQLITE_TRANSIENT);
+        seen = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return seen;
+}

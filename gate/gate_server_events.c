@@ -1,0 +1,1014 @@
+/* gate_server_events.c — events in over HTTP: POST /v1/events (wavegate's own shape), GET
+ * /v1/events (the newest stored), and the senders' own formats as adapters, one table of
+ * operations (POST /v1/events/<adapter>): today the Unleash webhook addon's default body.
+ * Each accepted event is recorded durably (gate_events.c) before the 202 with its id; a
+ * marker goes out to events.write_to without blocking the answer (collector_write.c).
+ */
+#include "collector/collector.h"
+#include "gate/gate_server_int.h"
+
+#include "alerting/alerting.h"
+#include "common/http.h"
+
+#include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* An adapter turns a sender's body into events: *n of them (0: nothing to record, answered
+ * 200 with why), WG_EINVAL with err for a 400. */
+struct wg__event_adapter {
+    const char *name;
+    enum wg_err (*parse)(const char *body, size_t len, struct wg_event *ev, int *n, char *why,
+                         size_t whylen);
+    const char *sig_header; /* hex HMAC-SHA256 of the raw body; NULL: not signed */
+    int secret;             /* events.secret_env index */
+};
+
+/* Unleash webhook addon, default body (JSON.stringify(event)): feature-environment-enabled /
+ * -disabled flip the flag in `environment`; feature-strategy-update changes its rollout. */
+static enum wg_err unleash_parse(const char *body, size_t len, struct wg_event *ev, int *n,
+                                 char *why, size_t whylen)
+{
+    *n = 0;
+    memset(ev, 0, sizeof(*ev));
+    cJSON *o = cJSON_ParseWithLength(body, len);
+    enum wg_err rc = WG_EINVAL;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "featureName");
+    const cJSON *envn = cJSON_GetObjectItemCaseSensitive(o, "environment");
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(o, "createdAt");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
+    if (!cJSON_IsObject(o) || !cJSON_IsString(type)) {
+        snprintf(why, whylen, "want an Unleash event object with a type");
+        goto out;
+    }
+    const char *t = type->valuestring;
+    if (!strcmp(t, "feature-environment-enabled")) {
+        ev->state = WG_EVSTATE_ON;
+    } else if (!strcmp(t, "feature-environment-disabled")) {
+        ev->state = WG_EVSTATE_OFF;
+    } else if (!strcmp(t, "feature-strategy-update") || !strcmp(t, "feature-strategy-add") ||
+               !strcmp(t, "feature-strategy-remove")) {
+        ev->state = WG_EVSTATE_CHANGED;
+    } else {
+        snprintf(why, whylen, "Unleash event type %.64s is not a flag flip", t);
+        rc = WG_OK;
+        goto out;
+    }
+    if (!cJSON_IsString(name) || !name->valuestring[0]) {
+        snprintf(why, whylen, "featureName: want a string");
+        goto out;
+    }
+    ev->type = WG_EVENT_FLAG;
+    ev->flag = wg_strdup(name->valuestring);
+    ev->env = cJSON_IsString(envn) ? wg_strdup(envn->valuestring) : NULL;
+    ev->source = wg_strdup("unleash");
+    if (cJSON_IsNumber(id)) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%.0f", id->valuedouble);
+        ev->version = wg_strdup(buf); /* Unleash's event id, for the reconcile cursor */
+    }
+    if (cJSON_IsString(at) &&
+        wg_time_parse(at->valuestring, strlen(at->valuestring), &ev->time_ns) != WG_OK) {
+        snprintf(why, whylen, "createdAt: want RFC3339");
+        goto out;
+    }
+    rc = !ev->flag || !ev->source || (cJSON_IsString(envn) && !ev->env) ? WG_ENOMEM : WG_OK;
+    *n = rc == WG_OK;
+out:
+    cJSON_Delete(o);
+    if (rc != WG_OK || !*n) {
+        wg_event_clear(ev);
+    }
+    return rc;
+}
+
+/* The flag key and environment from an LD resource "proj/<p>:env/<e>:flag/<key>". */
+static int ld_resource(const char *r, char *env, size_t envlen, char *key, size_t keylen)
+{
+    const char *e = strstr(r, ":env/"), *k = strstr(r, ":flag/");
+    if (!e || !k || k < e) {
+        return -1;
+    }
+    snprintf(env, envlen, "%.*s", (int)(k - e - 5), e + 5);
+    snprintf(key, keylen, "%s", k + 6);
+    return env[0] && key[0] ? 0 : -1;
+}
+
+/* LaunchDarkly: an audit-log entry; a flip is kind "flag" with an accesses[] updateOn. */
+static enum wg_err ld_parse(const char *body, size_t len, struct wg_event *ev, int *n, char *why,
+                            size_t whylen)
+{
+    *n = 0;
+    memset(ev, 0, sizeof(*ev));
+    cJSON *o = cJSON_ParseWithLength(body, len);
+    enum wg_err rc = WG_EINVAL;
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(o, "kind");
+    const cJSON *acc = cJSON_GetObjectItemCaseSensitive(o, "accesses");
+    char env[256] = "", key[256] = "";
+    if (!cJSON_IsObject(o)) {
+        snprintf(why, whylen, "want a LaunchDarkly audit-log entry");
+        goto out;
+    }
+    rc = WG_OK;
+    const cJSON *a;
+    const cJSON *accs = cJSON_IsArray(acc) ? acc : NULL;
+    cJSON_ArrayForEach(a, accs)
+    {
+        const cJSON *act = cJSON_GetObjectItemCaseSensitive(a, "action");
+        const cJSON *res = cJSON_GetObjectItemCaseSensitive(a, "resource");
+        if (cJSON_IsString(act) && !strcmp(act->valuestring, "updateOn") && cJSON_IsString(res) &&
+            ld_resource(res->valuestring, env, sizeof(env), key, sizeof(key)) == 0) {
+            break;
+        }
+    }
+    if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "flag") || !key[0]) {
+        snprintf(why, whylen, "LaunchDarkly entry is not a flag turned on or off");
+        goto out;
+    }
+    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(o, "currentVersion");
+    const cJSON *envs = cJSON_GetObjectItemCaseSensitive(cur, "environments");
+    const cJSON *on =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(envs, env), "on");
+    ev->state =
+        cJSON_IsBool(on) ? (cJSON_IsTrue(on) ? WG_EVSTATE_ON : WG_EVSTATE_OFF) : WG_EVSTATE_CHANGED;
+    ev->type = WG_EVENT_FLAG;
+    ev->flag = wg_strdup(key);
+    ev->env = wg_strdup(env);
+    ev->source = wg_strdup("launchdarkly");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "_id");
+    ev->version = cJSON_IsString(id) ? wg_strdup(id->valuestring) : NULL;
+    const cJSON *date = cJSON_GetObjectItemCaseSensitive(o, "date"); /* epoch ms */
+    ev->time_ns =
+        cJSON_IsNumber(date) && date->valuedouble > 0 ? (int64_t)date->valuedouble * 1000000 : 0;
+    rc = ev->flag && ev->env && ev->source ? WG_OK : WG_ENOMEM;
+    *n = rc == WG_OK;
+out:
+    cJSON_Delete(o);
+    if (rc != WG_OK || !*n) {
+        wg_event_clear(ev);
+    }
+    return rc;
+}
+
+/* Flagsmith: FLAG_UPDATED with data.new_state {enabled, environment.name, feature.name}. */
+static enum wg_err flagsmith_parse(const char *body, size_t len, struct wg_event *ev, int *n,
+                                   char *why, size_t whylen)
+{
+    *n = 0;
+    memset(ev, 0, sizeof(*ev));
+    cJSON *o = cJSON_ParseWithLength(body, len);
+    enum wg_err rc = WG_EINVAL;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "event_type");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "data");
+    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(d, "new_state");
+    const cJSON *en = cJSON_GetObjectItemCaseSensitive(ns, "enabled");
+    const cJSON *envn = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(ns, "environment"), "name");
+    const cJSON *fn =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ns, "feature"), "name");
+    if (!cJSON_IsObject(o) || !cJSON_IsString(t)) {
+        snprintf(why, whylen, "want a Flagsmith webhook with event_type");
+        goto out;
+    }
+    if (strcmp(t->valuestring, "FLAG_UPDATED")) {
+        snprintf(why, whylen, "Flagsmith event %.64s is not a flag update", t->valuestring);
+        rc = WG_OK;
+        goto out;
+    }
+    if (!cJSON_IsBool(en) || !cJSON_IsString(fn)) {
+        snprintf(why, whylen, "data.new_state: want enabled and feature.name");
+        goto out;
+    }
+    ev->type = WG_EVENT_FLAG;
+    ev->state = cJSON_IsTrue(en) ? WG_EVSTATE_ON : WG_EVSTATE_OFF;
+    ev->flag = wg_strdup(fn->valuestring);
+    ev->env = cJSON_IsString(envn) ? wg_strdup(envn->valuestring) : NULL;
+    ev->source = wg_strdup("flagsmith");
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(d, "timestamp");
+    if (!cJSON_IsString(ts) ||
+        wg_time_parse(ts->valuestring, strlen(ts->valuestring), &ev->time_ns) != WG_OK) {
+        ev->time_ns = 0;
+    }
+    rc = ev->flag && ev->source ? WG_OK : WG_ENOMEM;
+    *n = rc == WG_OK;
+out:
+    cJSON_Delete(o);
+    if (rc != WG_OK || !*n) {
+        wg_event_clear(ev);
+    }
+    return rc;
+}
+
+/* GrowthBook event webhooks: feature.updated; the key from data.object.id or data.current.id,
+ * the environments listed at the top; the state itself is not in the payload for sure: the
+ * flip is "changed" (its analysis starts when a flag event with a state follows). */
+static enum wg_err growthbook_parse(const char *body, size_t len, struct wg_event *ev, int *n,
+                                    char *why, size_t whylen)
+{
+    *n = 0;
+    memset(ev, 0, sizeof(*ev));
+    cJSON *o = cJSON_ParseWithLength(body, len);
+    enum wg_err rc = WG_EINVAL;
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "event");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "data");
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(d, "object");
+    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(d, "current");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj ? obj : cur, "id");
+    const cJSON *envs = cJSON_GetObjectItemCaseSensitive(o, "environments");
+    if (!cJSON_IsObject(o) || !cJSON_IsString(e)) {
+        snprintf(why, whylen, "want a GrowthBook event webhook with event");
+        goto out;
+    }
+    if (strcmp(e->valuestring, "feature.updated")) {
+        snprintf(why, whylen, "GrowthBook event %.64s is not a feature update", e->valuestring);
+        rc = WG_OK;
+        goto out;
+    }
+    if (!cJSON_IsString(id)) {
+        snprintf(why, whylen, "data.object.id: want the feature key");
+        goto out;
+    }
+    const cJSON *env0 = cJSON_IsArray(envs) ? cJSON_GetArrayItem(envs, 0) : NULL;
+    ev->type = WG_EVENT_FLAG;
+    ev->state = WG_EVSTATE_CHANGED;
+    ev->flag = wg_strdup(id->valuestring);
+    ev->env = cJSON_IsString(env0) ? wg_strdup(env0->valuestring) : NULL;
+    ev->source = wg_strdup("growthbook");
+    rc = ev->flag && ev->source ? WG_OK : WG_ENOMEM;
+    *n = rc == WG_OK;
+out:
+    cJSON_Delete(o);
+    if (rc != WG_OK || !*n) {
+        wg_event_clear(ev);
+    }
+    return rc;
+}
+
+/* Flagger event webhooks: every canary event; phase Succeeded is a finished deploy of the wave
+ * named by metadata.wave (default: the canary's name); checksum → version. */
+static enum wg_err flagger_parse(const char *body, size_t len, struct wg_event *ev, int *n,
+                                 char *why, size_t whylen)
+{
+    *n = 0;
+    memset(ev, 0, sizeof(*ev));
+    cJSON *o = cJSON_ParseWithLength(body, len);
+    enum wg_err rc = WG_EINVAL;
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
+    const cJSON *phase = cJSON_GetObjectItemCaseSensitive(o, "phase");
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+    const cJSON *wave = cJSON_GetObjectItemCaseSensitive(md, "wave");
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(md, "timestamp");
+    const cJSON *sum = cJSON_GetObjectItemCaseSensitive(o, "checksum");
+    if (!cJSON_IsObject(o) || !cJSON_IsString(name) || !cJSON_IsString(phase)) {
+        snprintf(why, whylen, "want Flagger's event payload (name, phase)");
+        goto out;
+    }
+    rc = WG_OK;
+    if (strcmp(phase->valuestring, "Succeeded")) {
+        snprintf(why, whylen, "Flagger phase %.64s is not a finished rollout", phase->valuestring);
+        goto out;
+    }
+    ev->type = WG_EVENT_DEPLOY;
+    ev->wave = wg_strdup(cJSON_IsString(wave) ? wave->valuestring : name->valuestring);
+    ev->version = cJSON_IsString(sum) ? wg_strdup(sum->valuestring) : NULL;
+    ev->source = wg_strdup("flagger");
+    if (cJSON_IsString(ts)) { /* epoch ms, as a string */
+        char *end = NULL;
+        long long ms = strtoll(ts->valuestring, &end, 10);
+        ev->time_ns = end && !*end && ms > 0 && ms < 9000000000000LL ? ms * 1000000 : 0;
+    }
+    rc = ev->wave && ev->source ? WG_OK : WG_ENOMEM;
+    *n = rc == WG_OK;
+out:
+    cJSON_Delete(o);
+    if (rc != WG_OK || !*n) {
+        wg_event_clear(ev);
+    }
+    return rc;
+}
+
+/* 1 when a Flagger body carries the server's token in metadata.token (Flagger sends no
+ * headers). */
+static int flagger_token_ok(const struct wg__cfgref *g, const char *body, size_t len)
+{
+    cJSON *o = cJSON_ParseWithLength(body, len);
+    const cJSON *t =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "token");
+    int ok = cJSON_IsString(t) && wg__server_token_ok(g, t->valuestring, strlen(t->valuestring));
+    cJSON_Delete(o);
+    return ok;
+}
+
+/* secret: index into events.secret_env, -1 for a sender that signs nothing (Unleash: the
+ * bearer token is its authorization header). */
+static const struct wg__event_adapter adapters[] = {
+    {"unleash", unleash_parse, NULL, -1},
+    {"launchdarkly", ld_parse, "X-LD-Signature", 0},
+    {"flagsmith", flagsmith_parse, "X-Flagsmith-Signature", 1},
+    {"growthbook", growthbook_parse, "X-GrowthBook-Signature", 2},
+    {"flagger", flagger_parse, NULL, -2}, /* -2: the bearer token in metadata.token */
+};
+
+int wg__events_adapter_signed(int i)
+{
+    return i >= 0 && (size_t)i < sizeof(adapters) / sizeof(adapters[0]) &&
+           (adapters[i].sig_header != NULL || adapters[i].secret == -2);
+}
+
+/* 1 when sig (hex, optionally "sha256=") is the HMAC-SHA256 of body under secret; constant
+ * time over the digest. */
+int wg__events_sig_ok(const char *secret, const char *body, size_t len, const char *sig)
+{
+    unsigned char mac[32], want[32];
+    unsigned int maclen = 0;
+    if (!secret || !*secret || !sig) {
+        return 0;
+    }
+    if (!strncasecmp(sig, "sha256=", 7)) {
+        sig += 7;
+    }
+    if (strlen(sig) != 64) {
+        return 0;
+    }
+    for (int i = 0; i < 32; i++) {
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char ch = sig[2 * i + k];
+            int d = ch >= '0' && ch <= '9'   ? ch - '0'
+                    : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                    : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                             : -1;
+            if (d < 0) {
+                return 0;
+            }
+            v = v * 16 + (unsigned)d;
+        }
+        want[i] = (unsigned char)v;
+    }
+    if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)body, len, mac,
+              &maclen) ||
+        maclen != 32) {
+        return 0;
+    }
+    return CRYPTO_memcmp(mac, want, 32) == 0;
+}
+
+int wg__events_adapter(const char *name)
+{
+    for (size_t i = 0; i < sizeof(adapters) / sizeof(adapters[0]); i++) {
+        if (!strcmp(name, adapters[i].name)) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* ---- flip analyses and kill switches: one runner thread ------------------------------------ */
+
+#define MAX_ATTEMPTS 8
+
+struct wg__evrun {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    struct wg_http *h;
+};
+
+static const struct wg_feature *find_feature(const struct wg_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nfeatures; i++) {
+        if (!strcmp(cfg->features[i].name, name)) {
+            return &cfg->features[i];
+        }
+    }
+    return NULL;
+}
+
+struct flip_alert {
+    const char *scope, *alertname, *severity, *summary;
+    struct wg_action_ctx x;
+};
+
+static void flip_alert_fn(struct wg_alerting *a, void *arg)
+{
+    struct flip_alert *f = arg;
+    if (wg_alerting_flip_event(a, f->scope, f->alertname, f->severity, &f->x, f->summary,
+                               wg_now_ns()) != WG_OK) {
+        wg_log(WG_LOG_ERROR, "alerting: %s for %s not raised", f->alertname, f->scope);
+    }
+}
+
+static void flip_alert(struct wg_server *s, const char *scope, const char *alertname,
+                       const char *severity, const struct wg_action_ctx *x, const char *summary)
+{
+    struct flip_alert f = {scope, alertname, severity, summary, *x};
+    wg__monitor_with(s, flip_alert_fn, &f);
+}
+
+/* One look of a due flip analysis: the feature's rules in the flip's wave, the window after
+ * the flip (anchored at it, like a deploy) against the rules' baselines before it. */
+static void flip_look(struct wg_server *s, struct wg_flip *f)
+{
+    struct wg__cfgref *g = wg__server_gen_get(s);
+    const struct wg_feature *feat = find_feature(g->cfg, f->feature);
+    struct wg__params p;
+    memset(&p, 0, sizeof(p));
+    p.wave = wg_strdup(f->wave);
+    p.features[0] = wg_strdup(f->feature);
+    p.nfeatures = 1;
+    p.deploy_ns = f->anchor_ns;
+    struct wg__verdict *v = p.wave && p.features[0] ? wg__server_eval_now(s, g, &p) : NULL;
+    enum wg_verdict mv = v && v->err == WG_OK ? v->verdict : WG_NOEVAL;
+    wg__verdict_put(v);
+    wg__params_clear(&p);
+    size_t nact = feat ? feat->non_fail : 0;
+    if (wg_events_flip_look(s->events, f, mv, wg_now_ns(), nact) != WG_OK) {
+        wg_log(WG_LOG_ERROR, "flip %s: look not recorded (the store refuses writes)", f->id);
+    } else if (!strcmp(f->status, "fail")) {
+        char scope[80], summary[1024];
+        snprintf(scope, sizeof(scope), "flip:%s", f->id);
+        snprintf(summary, sizeof(summary),
+                 "flag %s of feature %s failed its analysis in %s (%ld of %ld looks failed); "
+                 "%zu kill-switch action(s) queued",
+                 f->flag, f->feature, f->env, f->failures, f->looks, nact);
+        struct wg_action_ctx x = {f->id, f->feature, f->flag, f->env, f->wave, "fail", 0};
+        flip_alert(s, scope, "WavegateFlipFailed", "critical", &x, summary);
+        wg_log(WG_LOG_WARN,
+               "flip %s: flag %s of feature %s in %s failed its analysis (%ld of "
+               "%ld looks failed): %zu kill-switch action(s) queued",
+               f->id, f->flag, f->feature, f->env, f->failures, f->looks, nact);
+    } else {
+        wg_log(WG_LOG_INFO, "flip %s: look %ld: %s -> %s", f->id, f->looks, wg_verdict_name(mv),
+               f->status);
+    }
+    wg__server_gen_put(g);
+}
+
+static void run_action(struct wg_server *s, struct wg_http *h, struct wg_action_row *a)
+{
+    struct wg__cfgref *g = wg__server_gen_get(s);
+    const struct wg_feature *feat = find_feature(g->cfg, a->feature);
+    const struct wg_action *act =
+        feat && (size_t)a->idx < feat->non_fail ? &feat->on_fail[a->idx] : NULL;
+    char answer[1024] = "action no longer in the config";
+    long status = 0;
+    int64_t now = wg_now_ns();
+    const char *st = "failed";
+    int64_t next = now;
+    if (act) {
+        struct wg_action_ctx x = {a->id, a->feature, a->flag, a->env, a->wave, "fail", a->idx};
+        enum wg_err rc = wg_alerting_action_run(h, act, &x, &status, answer, sizeof(answer));
+        int final =
+            rc == WG_ECONFIG ||
+            (rc == WG_EHTTP && status >= 400 && status < 500 && status != 408 && status != 429) ||
+            a->attempts + 1 >= MAX_ATTEMPTS;
+        st = rc == WG_OK ? (act->dry_run ? "dry_run" : "done") : final ? "failed" : "pending";
+        int64_t back = (int64_t)WG_NS_PER_SEC << (a->attempts < 6 ? a->attempts : 6);
+        next = now + back;
+    }
+    if (wg_events_action_attempt(s->events, a, st, status, answer, now, next) != WG_OK) {
+        wg_log(WG_LOG_ERROR, "action %s#%d: attempt not recorded", a->id, a->idx);
+    }
+    /* a failing action is never silent: alerted (and logged); a done one is said too */
+    if (strcmp(st, "pending")) {
+        char scope[80], summary[1400];
+        snprintf(scope, sizeof(scope), "action:%s#%d", a->id, a->idx);
+        snprintf(summary, sizeof(summary), "kill switch %s for flag %s in %s: %s (HTTP %ld) %s",
+                 act ? (act->kind == WG_ACTION_UNLEASH ? "unleash" : "webhook") : "-", a->flag,
+                 a->env, st, status, answer);
+        struct wg_action_ctx x = {a->id, a->feature, a->flag, a->env, a->wave, "fail", a->idx};
+        int failed = !strcmp(st, "failed");
+        flip_alert(s, scope, failed ? "WavegateActionFailed" : "WavegateActionDone",
+                   failed ? "critical" : "info", &x, summary);
+    }
+    wg_log(!strcmp(st, "failed")   ? WG_LOG_ERROR
+           : strcmp(st, "pending") ? WG_LOG_INFO
+                                   : WG_LOG_WARN,
+           "action %s#%d (%s, flag %s in %s): %s after attempt %ld (HTTP %ld) %s", a->id, a->idx,
+           act ? (act->kind == WG_ACTION_UNLEASH ? "unleash" : "webhook") : "-", a->flag, a->env,
+           st, a->attempts + 1, status, answer);
+    wg__server_gen_put(g);
+}
+
+static void unleash_poll(struct wg_server *s, struct wg_http *h);
+
+static void *evrun_main(void *arg)
+{
+    struct wg_server *s = arg;
+    struct wg__evrun *r = s->evrun;
+    int64_t next_poll = 0;
+    pthread_mutex_lock(&r->mu);
+    while (!r->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+        if (r->stop) {
+            break;
+        }
+        pthread_mutex_unlock(&r->mu);
+        struct wg_flip flips[8];
+        struct wg_action_row acts[8];
+        size_t n = 0;
+        if (wg_events_flip_due(s->events, wg_now_ns(), flips, 8, &n) == WG_OK) {
+            for (size_t i = 0; i < n; i++) {
+                flip_look(s, &flips[i]);
+            }
+        }
+        struct wg__cfgref *g = wg__server_gen_get(s);
+        int poll = g->cfg->events.unleash_url && wg_mono_ns() >= next_poll;
+        if (poll) {
+            next_poll = wg_mono_ns() + g->cfg->events.unleash_poll_ns;
+        }
+        wg__server_gen_put(g);
+        if (poll) {
+            unleash_poll(s, r->h);
+        }
+        if (wg_events_action_due(s->events, wg_now_ns(), acts, 8, &n) == WG_OK) {
+            for (size_t i = 0; i < n; i++) {
+                run_action(s, r->h, &acts[i]);
+            }
+        }
+        pthread_mutex_lock(&r->mu);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+static enum wg_err evrun_start(struct wg_server *s)
+{
+    struct wg__evrun *r = calloc(1, sizeof(*r));
+    if (!r || !(r->h = wg_http_new())) {
+        free(r);
+        return WG_ENOMEM;
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    s->evrun = r;
+    if (pthread_create(&r->th, NULL, evrun_main, s) != 0) {
+        s->evrun = NULL;
+        wg_http_free(r->h);
+        free(r);
+        return WG_ENOMEM;
+    }
+    return WG_OK;
+}
+
+static void evrun_stop(struct wg_server *s)
+{
+    struct wg__evrun *r = s->evrun;
+    if (!r) {
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    r->stop = 1;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->th, NULL);
+    wg_http_free(r->h);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r);
+    s->evrun = NULL;
+}
+
+/* A flag turned on starts its feature's analysis in the event's wave; off ends it. */
+static void flip_event(struct wg_server *s, const struct wg_config *cfg, const struct wg_event *ev,
+                       const char *id, int64_t now)
+{
+    const struct wg_feature *f = ev->feature ? find_feature(cfg, ev->feature) : NULL;
+    if (ev->type != WG_EVENT_FLAG || !f) {
+        return;
+    }
+    if (ev->state == WG_EVSTATE_OFF) {
+        int n = 0;
+        if (wg_events_flip_cancel(s->events, ev->feature, ev->env, &n) == WG_OK && n) {
+            wg_log(WG_LOG_INFO, "flag %s off in %s: %d analysis(es) ended", ev->flag,
+                   ev->env ? ev->env : "-", n);
+        }
+        return;
+    }
+    if (ev->state != WG_EVSTATE_ON || !ev->wave) {
+        return;
+    }
+    if (wg_events_flip_start(s->events, id, ev, ev->time_ns ? ev->time_ns : now,
+                             f->flip.interval_ns, f->flip.count, f->flip.failure_limit) != WG_OK) {
+        wg_log(WG_LOG_ERROR, "flip %s: the analysis could not be stored", id);
+    }
+}
+
+enum wg_err wg__events_open(struct wg_server *s, char *err, size_t errlen)
+{
+    const struct wg_config *cfg = s->gen->cfg;
+    enum wg_err rc = wg_events_open(cfg->state_dir, &s->events, err, errlen);
+    if (rc == WG_OK) {
+        rc = evrun_start(s);
+    }
+    if (rc != WG_OK || !cfg->events.write_to) {
+        return rc;
+    }
+    for (size_t i = 0; i < cfg->nsources; i++) {
+        if (!strcmp(cfg->sources[i].name, cfg->events.write_to)) {
+            s->markers_gen = wg__server_gen_get(s);
+            rc = wg_lp_writer_new(&cfg->sources[i], 0, cfg->events.flush_ns, &s->markers);
+            if (rc != WG_OK) {
+                snprintf(err, errlen, "events.write_to: cannot start the writer: %s",
+                         wg_strerror(rc));
+            }
+            return rc;
+        }
+    }
+    return WG_OK; /* the loader rejects an unknown name */
+}
+
+void wg__events_close(struct wg_server *s)
+{
+    evrun_stop(s);
+    wg_lp_writer_free(s->markers); /* flushes what is queued */
+    s->markers = NULL;
+    if (s->markers_gen) {
+        wg__server_gen_put(s->markers_gen);
+        s->markers_gen = NULL;
+    }
+    wg_events_close(s->events);
+    s->events = NULL;
+}
+
+void wg__events_marker(struct wg_server *s, const struct wg__cfgref *gen, const struct wg_event *ev,
+                       const char *id, int64_t now_ns)
+{
+    (void)gen;
+    if (!s->markers) {
+        return;
+    }
+    struct wg_buf b;
+    struct wg_lp lp;
+    wg_buf_init(&b, 64 * 1024);
+    wg_lp_begin(&lp, &b, "wavegate_events");
+    wg_lp_tag(&lp, "type", wg_event_type_names[ev->type]);
+    wg_lp_tag(&lp, "wave", ev->wave);
+    wg_lp_tag(&lp, "env", ev->env);
+    wg_lp_tag(&lp, "feature", ev->feature);
+    wg_lp_tag(&lp, "state", ev->state ? wg_event_state_names[ev->state] : NULL);
+    wg_lp_tag(&lp, "source", ev->source);
+    char *title =
+        wg_asprintf("%s %s%s%s", wg_event_type_names[ev->type],
+                    ev->feature ? ev->feature
+                    : ev->wave  ? ev->wave
+                                : "",
+                    ev->state ? " " : "", ev->state ? wg_event_state_names[ev->state] : "");
+    wg_lp_str(&lp, "title", title ? title : "");
+    wg_lp_str(&lp, "id", id);
+    wg_lp_str(&lp, "flag", ev->flag);
+    wg_lp_str(&lp, "version", ev->version);
+    free(title);
+    if (wg_lp_end(&lp, ev->time_ns ? ev->time_ns : now_ns) == WG_OK) {
+        enum wg_err arc = wg_lp_writer_add(s->markers, b.p, b.len);
+        (void)arc; /* a full queue is counted (and logged) by the writer */
+    }
+    wg_buf_free(&b);
+}
+
+void wg__events_verdict(struct wg_server *s, const struct wg_check_report *rep, int64_t now_ns)
+{
+    if (!s || !s->markers || !rep) {
+        return;
+    }
+    struct wg_buf b;
+    struct wg_lp lp;
+    wg_buf_init(&b, 4u << 20);
+    wg_lp_begin(&lp, &b, "wavegate_verdicts");
+    wg_lp_tag(&lp, "wave", rep->wave);
+    wg_lp_tag(&lp, "env", rep->env);
+    wg_lp_tag(&lp, "verdict", wg_verdict_name(rep->verdict));
+    wg_lp_int(&lp, "rules", (long long)rep->nrules);
+    wg_lp_int(&lp, "judged", (long long)rep->njudged);
+    wg_lp_str(&lp, "reason", rep->reason);
+    enum wg_err rc = wg_lp_end(&lp, now_ns);
+    for (size_t i = 0; rc == WG_OK && i < rep->nrules; i++) {
+        const struct wg_rule_report *rr = &rep->rules[i];
+        const struct wg_threshold *t = &rr->p.threshold;
+        wg_lp_begin(&lp, &b, "wavegate_rules");
+        wg_lp_tag(&lp, "wave", rep->wave);
+        wg_lp_tag(&lp, "env", rep->env);
+        wg_lp_tag(&lp, "feature", rr->feature ? rr->feature->name : NULL);
+        wg_lp_tag(&lp, "rule", rr->rule ? rr->rule->name : NULL);
+        wg_lp_tag(&lp, "verdict", wg_verdict_name(rr->res.verdict));
+        if (rr->res.has_value) {
+            wg_lp_float(&lp, "value", rr->res.value);
+        }
+        if (t->has_max || t->has_min) {
+            wg_lp_float(&lp, "threshold", t->has_max ? t->max : t->min);
+        }
+        if (rr->res.has_baseline) {
+            wg_lp_float(&lp, "baseline", rr->res.baseline);
+        }
+        if (rr->res.has_mw) {
+            wg_lp_float(&lp, "p_value", rr->res.mw.p_value);
+        }
+        wg_lp_int(&lp, "samples", (long long)rr->res.samples);
+        wg_lp_str(&lp, "reason", rr->res.reason);
+        rc = wg_lp_end(&lp, now_ns);
+    }
+    if (rc == WG_OK) {
+        rc = wg_lp_writer_add(s->markers, b.p, b.len); /* a full queue is counted there */
+    } else {
+        wg_log(WG_LOG_WARN, "markers: verdict of wave %s not written: %s", rep->wave,
+               wg_strerror(rc));
+    }
+    wg_buf_free(&b);
+}
+
+static void add_limit(cJSON *o, const char *k, long v)
+{
+    if (v >= 0) {
+        cJSON_AddNumberToObject(o, k, (double)v);
+    }
+}
+
+/* A deploy of a wave with `bake:` starts its bake-time analysis (the analyses of POST
+ * /v1/analyses: measured every interval for duration, resumed after a restart) anchored at the
+ * event's time; its id is kept as events_kv "bake:<event id>". */
+static void bake_event(struct wg_server *s, struct wg__cfgref *gen, const struct wg_event *ev,
+                       const char *id, int64_t now)
+{
+    const struct wg_wave *w = ev->wave ? wg_config_wave(gen->cfg, ev->wave) : NULL;
+    if (ev->type != WG_EVENT_DEPLOY || !w || !w->bake.present) {
+        return;
+    }
+    char t[64], iv[64], du[64];
+    cJSON *o = cJSON_CreateObject();
+    cJSON *lim = cJSON_AddObjectToObject(o, "limits");
+    cJSON_AddStringToObject(o, "wave", w->name);
+    cJSON_AddStringToObject(o, "deploy_time",
+                            wg_time_format(ev->time_ns ? ev->time_ns : now, t, sizeof(t)));
+    cJSON_AddStringToObject(o, "interval", wg_duration_format(w->bake.interval_ns, iv, sizeof(iv)));
+    cJSON_AddStringToObject(o, "duration", wg_duration_format(w->bake.duration_ns, du, sizeof(du)));
+    add_limit(lim, "failure_limit", w->bake.failure_limit);
+    add_limit(lim, "consecutive_failures", w->bake.consecutive_failures);
+    add_limit(lim, "inconclusive_limit", w->bake.inconclusive_limit);
+    add_limit(lim, "error_limit", w->bake.error_limit);
+    char *spec = o ? cJSON_PrintUnformatted(o) : NULL, *ans = NULL;
+    cJSON_Delete(o);
+    unsigned st = spec ? wg__analyses_create(s, gen, spec, strlen(spec), &ans) : 500;
+    cJSON *a = ans ? cJSON_Parse(ans) : NULL;
+    const cJSON *aid = cJSON_GetObjectItemCaseSensitive(a, "id");
+    if (st == 201 && cJSON_IsString(aid)) {
+        char key[80];
+        snprintf(key, sizeof(key), "bake:%s", id);
+        if (wg_events_kv_set(s->events, key, aid->valuestring) != WG_OK) {
+            wg_log(WG_LOG_ERROR, "event %s: bake analysis %s not linked", id, aid->valuestring);
+        }
+        wg_log(WG_LOG_INFO, "event %s: bake analysis %s started for wave %s", id, aid->valuestring,
+               w->name);
+    } else {
+        wg_log(WG_LOG_ERROR, "event %s: bake analysis not started (%u): %s", id, st,
+               ans ? ans : "out of memory");
+    }
+    cJSON_Delete(a);
+    free(ans);
+    free(spec);
+}
+
+/* Resolve, record, mark and act on one event: the webhook routes and the reconcile poll. */
+static enum wg_err ingest(struct wg_server *s, struct wg__cfgref *gen, struct wg_event *ev,
+                          char id[48], char *err, size_t errlen)
+{
+    wg_event_resolve(gen->cfg, ev);
+    int64_t now = wg_now_ns();
+    if (!s->events) {
+        snprintf(err, errlen, "no event store");
+        return WG_EIO;
+    }
+    enum wg_err rc = wg_events_record(s->events, ev, now, id, err, errlen);
+    if (rc != WG_OK) {
+        wg_log(WG_LOG_ERROR, "events: not recorded: %s", err);
+        return rc;
+    }
+    wg_log(WG_LOG_INFO, "event %s: %s %s wave %s env %s feature %s (%s)", id,
+           wg_event_type_names[ev->type], ev->state ? wg_event_state_names[ev->state] : "-",
+           ev->wave ? ev->wave : "-", ev->env ? ev->env : "-", ev->feature ? ev->feature : "-",
+           ev->source ? ev->source : "-");
+    wg__events_marker(s, gen, ev, id, now);
+    flip_event(s, gen->cfg, ev, id, now);
+    bake_event(s, gen, ev, id, now);
+    return WG_OK;
+}
+
+/* Record ev and answer 202 {"id":...}. */
+static enum MHD_Result accept_event(struct wg_server *s, struct MHD_Connection *c,
+                                    struct wg__server_req *r, struct wg_event *ev)
+{
+    char id[48], err[512] = "";
+    if (ingest(s, r->gen, ev, id, err, sizeof(err)) != WG_OK) {
+        return wg__reply_error(s, c, 503, "event not recorded: %s", err);
+    }
+    char body[200], key[80], *an = NULL;
+    snprintf(key, sizeof(key), "bake:%s", id);
+    int n = wg_events_kv_get(s->events, key, &an) == WG_OK
+                ? snprintf(body, sizeof(body), "{\"id\":\"%s\",\"analysis\":\"%.64s\"}", id, an)
+                : snprintf(body, sizeof(body), "{\"id\":\"%s\"}", id);
+    free(an);
+    atomic_fetch_add(&s->m.requests[WG__C_OTHER][WG_FAIL + 1], 1);
+    return wg__reply(s, c, 202, "application/json", body, (size_t)n);
+}
+
+/* ---- reconcile: poll Unleash's event search (webhooks are at most once) ---------------------- */
+
+/* Events newer than the cursor (events_kv "unleash:<url>", the last Unleash event id seen) are
+ * ingested unless the webhook already brought them; the first poll of a store looks back one
+ * hour only. */
+static void unleash_poll(struct wg_server *s, struct wg_http *h)
+{
+    struct wg__cfgref *g = wg__server_gen_get(s);
+    const struct wg_events_cfg *ec = &g->cfg->events;
+    char key[600], *cur = NULL, *auth = NULL, *url = NULL;
+    snprintf(key, sizeof(key), "unleash:%s", ec->unleash_url);
+    long long cursor = 0, maxid = 0;
+    if (wg_events_kv_get(s->events, key, &cur) == WG_OK) {
+        cursor = strtoll(cur, NULL, 10);
+    }
+    const char *tok = ec->unleash_token_env ? getenv(ec->unleash_token_env) : NULL;
+    struct wg_http_job j;
+    memset(&j, 0, sizeof(j));
+    cJSON *root = NULL;
+    if (!tok || !*tok) {
+        wg_log(WG_LOG_ERROR, "reconcile: environment variable %s is not set",
+               ec->unleash_token_env ? ec->unleash_token_env : "-");
+        goto out;
+    }
+    wg_log_add_secret(tok);
+    auth = wg_asprintf("Authorization: %s", tok);
+    url = wg_asprintf("%s/api/admin/search/events?type=IS_ANY_OF:feature-environment-enabled,"
+                      "feature-environment-disabled&limit=100",
+                      ec->unleash_url);
+    const char *hdrs[1] = {auth};
+    if (!auth || !url) {
+        goto out;
+    }
+    j.url = url;
+    j.headers = hdrs;
+    j.nheaders = 1;
+    j.timeout_ns = 10 * WG_NS_PER_SEC;
+    j.max_bytes = 16u << 20;
+    if (wg_http_run(h, &j, 1, NULL) != WG_OK || j.err != WG_OK) {
+        wg_log(WG_LOG_WARN, "reconcile: %s: %s", ec->unleash_url,
+               j.errmsg[0] ? j.errmsg : wg_strerror(j.err));
+        goto out;
+    }
+    root = cJSON_ParseWithLength(j.errbody.p ? j.errbody.p : "", j.errbody.len);
+    const cJSON *evs = cJSON_GetObjectItemCaseSensitive(root, "events");
+    if (!cJSON_IsArray(evs)) {
+        wg_log(WG_LOG_WARN, "reconcile: %s: no events array in the answer", ec->unleash_url);
+        goto out;
+    }
+    int64_t since = wg_now_ns() - 3600 * WG_NS_PER_SEC;
+    const cJSON *it;
+    /* newest first: walk back to front so flips are ingested in order */
+    for (int i = cJSON_GetArraySize(evs) - 1; i >= 0; i--) {
+        it = cJSON_GetArrayItem(evs, i);
+        const cJSON *idn = cJSON_GetObjectItemCaseSensitive(it, "id");
+        long long uid = cJSON_IsNumber(idn) ? (long long)idn->valuedouble : 0;
+        if (uid <= cursor) {
+            continue;
+        }
+        maxid = uid > maxid ? uid : maxid;
+        char *one = cJSON_PrintUnformatted(it);
+        struct wg_event ev;
+        int n = 0;
+        char why[256] = "", id[48];
+        if (one && unleash_parse(one, strlen(one), &ev, &n, why, sizeof(why)) == WG_OK && n) {
+            if (!wg_events_seen(s->events, "unleash", ev.version) &&
+                (cursor > 0 || ev.time_ns >= since)) {
+                free(ev.source);
+                ev.source = wg_strdup("unleash");
+                wg_log(WG_LOG_INFO, "reconcile: Unleash event %s (%s) came without its webhook",
+                       ev.version, ev.flag);
+                (void)ingest(s, g, &ev, id, why, sizeof(why));
+            }
+            wg_event_clear(&ev);
+        }
+        free(one);
+    }
+    if (maxid > cursor) {
+        char v[32];
+        snprintf(v, sizeof(v), "%lld", maxid);
+        if (wg_events_kv_set(s->events, key, v) != WG_OK) {
+            wg_log(WG_LOG_ERROR, "reconcile: the cursor could not be stored");
+        }
+    }
+out:
+    cJSON_Delete(root);
+    wg_http_job_clear(&j);
+    free(cur);
+    free(auth);
+    free(url);
+    wg__server_gen_put(g);
+}
+
+enum MHD_Result wg__events_route(struct wg_server *s, struct MHD_Connection *c,
+                                 struct wg__server_req *r)
+{
+    char err[512] = "";
+    const char *body = r->body.p ? r->body.p : "";
+    if (r->route == WG__R_EVENTS_ADAPTER && !r->method_post) { /* GET /v1/events/actions */
+        char *json = NULL;
+        if (!s->events || wg_events_actions_json(s->events, &json) != WG_OK) {
+            return wg__reply_error(s, c, 503, "events: the store cannot be read");
+        }
+        enum MHD_Result ret = wg__reply(s, c, 200, "application/json", json, strlen(json));
+        free(json);
+        return ret;
+    }
+    if (r->route == WG__R_EVENTS && !r->method_post) {
+        char *json = NULL;
+        if (!s->events || wg_events_list_json(s->events, 100, &json, err, sizeof(err)) != WG_OK) {
+            return wg__reply_error(s, c, 503, "events: %s", err[0] ? err : "no event store");
+        }
+        enum MHD_Result ret = wg__reply(s, c, 200, "application/json", json, strlen(json));
+        free(json);
+        return ret;
+    }
+    struct wg_event ev;
+    enum wg_err rc;
+    int n = 1;
+    if (r->route == WG__R_EVENTS) {
+        rc = wg_event_from_json(body, r->body.len, &ev, err, sizeof(err));
+    } else {
+        const struct wg__event_adapter *ad = &adapters[r->hook];
+        if (ad->secret == -2 && r->gen->has_token && !r->header_authed &&
+            !flagger_token_ok(r->gen, body, r->body.len)) {
+            wg_log(WG_LOG_WARN, "events: %s webhook refused: metadata.token missing or wrong",
+                   ad->name);
+            atomic_fetch_add(&s->m.errors[WG__E_UNAUTHORIZED], 1);
+            return wg__reply_error(s, c, 401, "unauthorized: metadata.token missing or wrong");
+        }
+        if (ad->sig_header) {
+            /* signed senders: the signature over the raw bytes, before any parsing */
+            const char *env = r->gen->cfg->events.secret_env[ad->secret];
+            const char *secret = env ? getenv(env) : NULL;
+            const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, ad->sig_header);
+            if (secret && *secret) {
+                wg_log_add_secret(secret);
+            }
+            if (!wg__events_sig_ok(secret, body, r->body.len, sig)) {
+                wg_log(WG_LOG_WARN, "events: %s webhook refused: %s", ad->name,
+                       !secret || !*secret ? "no signing secret configured (events.signing)"
+                       : !sig              ? "unsigned"
+                                           : "bad signature");
+                atomic_fetch_add(&s->m.errors[WG__E_UNAUTHORIZED], 1);
+                return wg__reply_error(s, c, 401, "%s: %s", ad->sig_header,
+                                       !secret || !*secret ? "no secret configured"
+                                       : !sig              ? "missing"
+                                                           : "does not match the body");
+            }
+        }
+        rc = ad->parse(body, r->body.len, &ev, &n, err, sizeof(err));
+    }
+    if (rc == WG_ENOMEM) {
+        return wg__reply_error(s, c, 500, "out of memory");
+    }
+    if (rc != WG_OK) {
+        wg_log(WG_LOG_WARN, "events: refused: %s", err);
+        return wg__reply_error(s, c, 400, "%s", err);
+    }
+    if (n == 0) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "ignored", err);
+        char *json = o ? cJSON_PrintUnformatted(o) : NULL;
+        cJSON_Delete(o);
+        enum MHD_Result ret = json ? wg__reply(s, c, 200, "application/json", json, strlen(json))
+                                   : wg__reply_error(s, c, 500, "out of memory");
+        free(json);
+        return ret;
+    }
+    if (ev.source && ev.version && s->events && wg_events_seen(s->events, ev.source, ev.version)) {
+        /* the reconcile poll brought it first */
+        static const char dup[] = "{\"duplicate\":true}";
+        wg_event_clear(&ev);
+        return wg__reply(s, c, 200, "application/json", dup, sizeof(dup) - 1);
+    }
+    enum MHD_Result ret = accept_event(s, c, r, &ev);
+    wg_event_clear(&ev);
+    return ret;
+}
+
+unsigned wg__events_body_check(const uint8_t *data, size_t size, char *err, size_t errlen)
+{
+    struct wg_event ev;
+    enum wg_err rc = wg_event_from_json((const char *)data, size, &ev, err, errlen);
+    wg_event_clear(&ev);
+    return rc == WG_OK ? 0 : rc == WG_ENOMEM ? 500 : 400;
+}

@@ -1,0 +1,534 @@
+/* test_gate_events.c — events in: the POST /v1/events body parser (table of accepted and
+ * refused bodies, want/got printed), flag → feature and env → wave resolution, the durable
+ * store (record, list, reopen, the reconcile cursor), and the HTTP routes over real loopback
+ * HTTP (libcurl → libmicrohttpd): 202 + id, 400, 401, 404/405, the Unleash addon's body.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gate/gate.h"
+#include "gate/gate_server_int.h"
+
+#define TOKEN "events-token-0123456789abcdef"
+
+struct pcase {
+    const char *body;
+    int ok;
+    const char *want; /* ok: "type state wave env feature flag"; else a substring of err */
+};
+
+static void test_parse(void **state)
+{
+    (void)state;
+    static const struct pcase cases[] = {
+        {"{\"type\":\"deploy\",\"wave\":\"prod\",\"version\":\"1.2\"}", 1, "deploy - prod - - -"},
+        {"{\"type\":\"deploy\",\"env\":\"production\"}", 1, "deploy - - production - -"},
+        {"{\"type\":\"flag\",\"flag\":\"k\",\"state\":\"on\",\"env\":\"production\"}", 1,
+         "flag on - production - k"},
+        {"{\"type\":\"flag\",\"feature\":\"f\",\"state\":\"off\"}", 1, "flag off - - f -"},
+        {"{\"type\":\"flag\",\"feature\":\"f\",\"state\":\"on\",\"time\":\"2026-12-01T08:00:00Z\"}",
+         1, "flag on - - f -"},
+        {"{\"type\":\"flag\",\"feature\":\"f\",\"state\":\"on\",\"time\":1796112000.5}", 1,
+         "flag on - - f -"},
+        {"", 0, "want a JSON object"},
+        {"[1]", 0, "want a JSON object"},
+        {"{\"wave\":\"prod\"}", 0, "type: required"},
+        {"{\"type\":\"rollout\",\"wave\":\"prod\"}", 0, "want deploy or flag"},
+        {"{\"type\":\"deploy\"}", 0, "needs wave or env"},
+        {"{\"type\":\"deploy\",\"wave\":\"p\",\"state\":\"on\"}", 0, "only flag events"},
+        {"{\"type\":\"flag\",\"state\":\"on\"}", 0, "needs feature or flag"},
+        {"{\"type\":\"flag\",\"feature\":\"f\"}", 0, "needs state on or off"},
+        {"{\"type\":\"flag\",\"feature\":\"f\",\"state\":\"maybe\"}", 0, "want on or off"},
+        {"{\"type\":\"flag\",\"feature\":3,\"state\":\"on\"}", 0, "feature: want a non-empty"},
+        {"{\"type\":\"flag\",\"feature\":\"\",\"state\":\"on\"}", 0, "feature: want a non-empty"},
+        {"{\"type\":\"deploy\",\"wave\":\"p\",\"time\":\"yesterday\"}", 0, "time: want RFC3339"},
+        {"{\"type\":\"deploy\",\"wave\":\"p\",\"colour\":\"red\"}", 0, "colour: unknown key"},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct pcase *c = &cases[i];
+        struct wg_event ev;
+        char err[256] = "", got[512];
+        enum wg_err rc = wg_event_from_json(c->body, strlen(c->body), &ev, err, sizeof(err));
+        if (rc == WG_OK) {
+            snprintf(got, sizeof(got), "%s %s %s %s %s %s", wg_event_type_names[ev.type],
+                     ev.state ? wg_event_state_names[ev.state] : "-", ev.wave ? ev.wave : "-",
+                     ev.env ? ev.env : "-", ev.feature ? ev.feature : "-", ev.flag ? ev.flag : "-");
+        } else {
+            snprintf(got, sizeof(got), "error: %s", err);
+        }
+        int pass = c->ok ? rc == WG_OK && !strcmp(got, c->want)
+                         : rc == WG_EINVAL && strstr(err, c->want) != NULL;
+        if (!pass) {
+            print_error("case %zu %s: want %s%s, got %s\n", i, c->body,
+                        c->ok ? "" : "error: ", c->want, got);
+            bad++;
+        }
+        wg_event_clear(&ev);
+    }
+    struct wg_event ev;
+    char err[64];
+    assert_int_equal(wg_event_from_json("{\"type\":\"deploy\",\"wave\":\"p\",\"time\":"
+                                        "\"2026-12-01T08:00:00.5Z\"}",
+                                        62, &ev, err, sizeof(err)),
+                     WG_OK);
+    assert_true(ev.time_ns == 1796112000500000000LL);
+    wg_event_clear(&ev);
+    assert_int_equal(bad, 0);
+}
+
+static struct wg_config *mini_config(const char *state_dir)
+{
+    struct wg_config *cfg = calloc(1, sizeof(*cfg));
+    cfg->state_dir = strdup(state_dir);
+    cfg->nwaves = 2;
+    cfg->waves = calloc(2, sizeof(*cfg->waves));
+    cfg->waves[0].name = strdup("internal");
+    cfg->waves[0].env = strdup("staging");
+    cfg->waves[1].name = strdup("external");
+    cfg->waves[1].env = strdup("production");
+    cfg->waves[1].bake = (struct wg_bake_cfg){1, WG_NS_PER_SEC, 2 * WG_NS_PER_SEC, 0, -1, -1, -1};
+    cfg->nfeatures = 2;
+    cfg->features = calloc(2, sizeof(*cfg->features));
+    cfg->features[0].name = strdup("checkout");
+    cfg->features[0].flag = strdup("checkout_v2");
+    cfg->features[1].name = strdup("search");
+    return cfg;
+}
+
+static void test_resolve(void **state)
+{
+    (void)state;
+    struct wg_config *cfg = mini_config("/nonexistent");
+    struct wg_event ev = {.type = WG_EVENT_FLAG, .state = WG_EVSTATE_ON};
+    ev.flag = strdup("checkout_v2");
+    ev.env = strdup("production");
+    wg_event_resolve(cfg, &ev);
+    assert_string_equal(ev.feature, "checkout");
+    assert_string_equal(ev.wave, "external");
+    wg_event_clear(&ev);
+    ev = (struct wg_event){.type = WG_EVENT_FLAG, .state = WG_EVSTATE_OFF};
+    ev.feature = strdup("search");
+    ev.wave = strdup("internal");
+    wg_event_resolve(cfg, &ev);
+    assert_string_equal(ev.flag, "search"); /* no flag key: the feature's name */
+    assert_string_equal(ev.env, "staging");
+    wg_event_clear(&ev);
+    ev = (struct wg_event){.type = WG_EVENT_FLAG, .state = WG_EVSTATE_ON};
+    ev.flag = strdup("unknown_flag");
+    ev.env = strdup("dev");
+    wg_event_resolve(cfg, &ev);
+    assert_null(ev.feature);
+    assert_null(ev.wave);
+    wg_event_clear(&ev);
+    wg_config_free(cfg);
+}
+
+static char g_dir[64];
+
+static void test_store(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/wg-test-events-XXXXXX", err[256] = "", id1[48], id2[48];
+    assert_non_null(mkdtemp(dir));
+    struct wg_events *e = NULL;
+    assert_int_equal(wg_events_open(dir, &e, err, sizeof(err)), WG_OK);
+    struct wg_event ev = {.type = WG_EVENT_FLAG, .state = WG_EVSTATE_ON};
+    ev.feature = strdup("a b,c=d\"e");
+    ev.time_ns = 1796112000000000000LL;
+    assert_int_equal(wg_events_record(e, &ev, 5, id1, err, sizeof(err)), WG_OK);
+    wg_event_clear(&ev);
+    ev = (struct wg_event){.type = WG_EVENT_DEPLOY};
+    ev.wave = strdup("prod");
+    assert_int_equal(wg_events_record(e, &ev, 1796112001000000000LL, id2, err, sizeof(err)), WG_OK);
+    wg_event_clear(&ev);
+    assert_string_equal(id1, "ev-18ed125908d10000-00000001");
+    assert_string_not_equal(id1, id2);
+    assert_int_equal(wg_events_kv_set(e, "unleash:http://x", "17"), WG_OK);
+    assert_int_equal(wg_events_kv_set(e, "unleash:http://x", "18"), WG_OK);
+    wg_events_close(e);
+    /* reopened: everything is still there (durable), newest first */
+    assert_int_equal(wg_events_open(dir, &e, err, sizeof(err)), WG_OK);
+    char *json = NULL, *v = NULL;
+    assert_int_equal(wg_events_list_json(e, 10, &json, err, sizeof(err)), WG_OK);
+    const char *p2 = strstr(json, id2), *p1 = strstr(json, id1);
+    assert_non_null(p1);
+    assert_non_null(p2);
+    assert_true(p2 < p1);
+    assert_non_null(strstr(json, "\"feature\":\"a b,c=d\\\"e\""));
+    assert_non_null(strstr(json, "\"time_ns\":1796112000000000000"));
+    free(json);
+    assert_int_equal(wg_events_kv_get(e, "unleash:http://x", &v), WG_OK);
+    assert_string_equal(v, "18");
+    free(v);
+    assert_int_equal(wg_events_kv_get(e, "nothing", &v), WG_ENOTFOUND);
+    wg_events_close(e);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Group commit: recorders on many threads at once, every event stored once with its own id. */
+struct rec_arg {
+    struct wg_events *e;
+    int k, bad;
+};
+
+static void *recorder(void *arg)
+{
+    struct rec_arg *a = arg;
+    for (int i = 0; i < 200; i++) {
+        struct wg_event ev = {.type = WG_EVENT_DEPLOY};
+        char v[32], id[48], err[256];
+        snprintf(v, sizeof(v), "%d-%d", a->k, i);
+        ev.wave = "w";
+        ev.version = v;
+        a->bad += wg_events_record(a->e, &ev, 1000 + i, id, err, sizeof(err)) != WG_OK;
+    }
+    return NULL;
+}
+
+static void test_group_commit(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/wg-test-evgc-XXXXXX", err[256];
+    assert_non_null(mkdtemp(dir));
+    struct wg_events *e = NULL;
+    assert_int_equal(wg_events_open(dir, &e, err, sizeof(err)), WG_OK);
+    pthread_t th[8];
+    struct rec_arg args[8];
+    for (int k = 0; k < 8; k++) {
+        args[k] = (struct rec_arg){e, k, 0};
+        assert_int_equal(pthread_create(&th[k], NULL, recorder, &args[k]), 0);
+    }
+    for (int k = 0; k < 8; k++) {
+        pthread_join(th[k], NULL);
+        assert_int_equal(args[k].bad, 0);
+    }
+    char *json = NULL;
+    assert_int_equal(wg_events_list_json(e, 5000, &json, err, sizeof(err)), WG_OK);
+    size_t n = 0;
+    for (const char *p = json; (p = strstr(p, "\"id\":\"ev-")); p++) {
+        n++;
+    }
+    assert_int_equal(n, 1600);
+    for (int k = 0; k < 8; k++) { /* each event exactly once */
+        char v[40];
+        snprintf(v, sizeof(v), "\"version\":\"%d-199\"", k);
+        const char *p = strstr(json, v);
+        assert_non_null(p);
+        assert_null(strstr(p + 1, v));
+    }
+    free(json);
+    wg_events_close(e);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* ---- over HTTP ------------------------------------------------------------------------------ */
+
+static struct wg_server *g_srv;
+static int g_port;
+
+struct resp {
+    long status;
+    char body[8192];
+    size_t len;
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    struct resp *r = ud;
+    size_t k = sz * n, room = sizeof(r->body) - 1 - r->len;
+    memcpy(r->body + r->len, p, k < room ? k : room);
+    r->len += k < room ? k : room;
+    r->body[r->len] = '\0';
+    return k;
+}
+
+static void http_h(const char *method, const char *path, int auth, const char *body,
+                   const char *hdr, struct resp *out)
+{
+    char url[512];
+    memset(out, 0, sizeof(*out));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", g_port, path);
+    CURL *h = curl_easy_init();
+    struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
+    if (auth) {
+        hl = curl_slist_append(hl, "Authorization: Bearer " TOKEN);
+    }
+    if (hdr) {
+        hl = curl_slist_append(hl, hdr);
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    }
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    CURLcode rc = curl_easy_perform(h);
+    if (rc != CURLE_OK) {
+        print_error("curl %s %s: %s\n", method, path, curl_easy_strerror(rc));
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(h);
+}
+
+static void http(const char *method, const char *path, int auth, const char *body, struct resp *out)
+{
+    http_h(method, path, auth, body, NULL, out);
+}
+
+static int setup_server(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof(g_dir), "/tmp/wg-test-evsrv-XXXXXX");
+    if (!mkdtemp(g_dir)) {
+        return -1;
+    }
+    setenv("WG_TEST_EVENTS_TOKEN", TOKEN, 1);
+    struct wg_config *cfg = mini_config(g_dir);
+    cfg->server.bearer_token_env = strdup("WG_TEST_EVENTS_TOKEN");
+    setenv("WG_TEST_LD_SECRET", "ld-secret", 1);
+    setenv("WG_TEST_FS_SECRET", "fs-secret", 1);
+    cfg->events.secret_env[0] = strdup("WG_TEST_LD_SECRET");
+    cfg->events.secret_env[1] = strdup("WG_TEST_FS_SECRET"); /* growthbook: none configured */
+    cfg->server.max_body = 4096;
+    cfg->server.max_connections = 64;
+    cfg->server.per_ip_connections = 64;
+    cfg->server.connection_timeout_ns = 5 * WG_NS_PER_SEC;
+    cfg->server.request_timeout_ns = 5 * WG_NS_PER_SEC;
+    cfg->server.threads = 2;
+    struct wg_server_opts o = {NULL, "127.0.0.1:0", {NULL, NULL}};
+    char err[256] = "";
+    if (wg_server_start(cfg, &o, &g_srv, err, sizeof(err)) != WG_OK) {
+        fprintf(stderr, "start: %s\n", err);
+        return -1;
+    }
+    g_port = wg_server_port(g_srv);
+    return g_port > 0 ? 0 : -1;
+}
+
+static int teardown_server(void **state)
+{
+    (void)state;
+    wg_server_free(g_srv);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+struct hcase {
+    const char *method, *path, *body;
+    int auth;
+    long want;
+    const char *want_body;
+};
+
+static void test_routes(void **state)
+{
+    (void)state;
+    static const char unleash_on[] =
+        "{\"id\":17,\"type\":\"feature-environment-enabled\",\"createdBy\":\"wavegate-admin\","
+        "\"createdAt\":\"2026-12-01T08:54:11.725Z\",\"createdByUserId\":-42,\"data\":null,"
+        "\"preData\":null,\"tags\":[],\"featureName\":\"checkout_v2\",\"project\":\"default\","
+        "\"environment\":\"production\",\"groupType\":\"transaction\","
+        "\"groupId\":\"01M8RCZGGG80K9FQVR34DKSAXF\"}";
+    static const struct hcase cases[] = {
+        {"POST", "/v1/events", "{\"type\":\"deploy\",\"wave\":\"external\"}", 1, 202,
+         "{\"id\":\"ev-"},
+        {"POST", "/v1/events", "{\"type\":\"deploy\",\"wave\":\"external\"}", 0, 401, NULL},
+        {"POST", "/v1/events", "{\"type\":\"flag\",\"feature\":\"x\"}", 1, 400,
+         "needs state on or off"},
+        {"POST", "/v1/events", "not json", 1, 400, "want a JSON object"},
+        {"PUT", "/v1/events", "{}", 1, 405, NULL},
+        {"POST", "/v1/events/unleash", unleash_on, 1, 202, "{\"id\":\"ev-"},
+        {"POST", "/v1/events/unleash", "{\"type\":\"feature-created\",\"featureName\":\"x\"}", 1,
+         200, "not a flag flip"},
+        {"POST", "/v1/events/unleash", "{\"type\":\"feature-environment-enabled\"}", 1, 400,
+         "featureName"},
+        {"GET", "/v1/events/unleash", NULL, 1, 405, NULL},
+        {"POST", "/v1/events/nosuch", "{}", 1, 404, NULL},
+        {"POST", "/v1/events/flagger",
+         "{\"name\":\"podinfo\",\"namespace\":\"test\",\"phase\":\"Succeeded\",\"checksum\":"
+         "\"abc\",\"metadata\":{\"wave\":\"external\",\"timestamp\":\"1796112000000\",\"token\":"
+         "\"" TOKEN "\"}}",
+         0, 202, "{\"id\":"},
+        {"POST", "/v1/events/flagger",
+         "{\"name\":\"podinfo\",\"phase\":\"Succeeded\",\"metadata\":{\"token\":\"wrong\"}}", 0,
+         401, "metadata.token"},
+        {"POST", "/v1/events/flagger",
+         "{\"name\":\"podinfo\",\"phase\":\"Progressing\",\"metadata\":{\"token\":\"" TOKEN "\"}}",
+         0, 200, "not a finished rollout"},
+        {"GET", "/v1/events", NULL, 1, 200, "\"feature\":\"checkout\""},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct hcase *c = &cases[i];
+        struct resp r;
+        http(c->method, c->path, c->auth, c->body, &r);
+        if (r.status != c->want || (c->want_body && !strstr(r.body, c->want_body))) {
+            print_error("case %zu %s %s: want %ld %s, got %ld %s\n", i, c->method, c->path, c->want,
+                        c->want_body ? c->want_body : "", r.status, r.body);
+            bad++;
+        }
+    }
+    /* the Unleash flip was resolved to the feature and the wave, anchored at createdAt */
+    struct resp r;
+    http("GET", "/v1/events", 1, NULL, &r);
+    assert_non_null(strstr(r.body, "\"type\":\"flag\",\"state\":\"on\",\"wave\":\"external\","
+                                   "\"env\":\"production\",\"feature\":\"checkout\","
+                                   "\"flag\":\"checkout_v2\",\"version\":\"17\","
+                                   "\"source\":\"unleash\""));
+    assert_non_null(strstr(r.body, "\"time\":\"2026-12-01T08:54:11.725Z\""));
+    assert_non_null(strstr(r.body, "\"type\":\"deploy\",\"wave\":\"external\",\"env\":"
+                                   "\"production\",\"version\":\"abc\",\"source\":\"flagger\","
+                                   "\"time_ns\":1796112000000000000"));
+    assert_int_equal(bad, 0);
+}
+
+static void sign(const char *secret, const char *body, char hex[65])
+{
+    unsigned char mac[32];
+    unsigned int n = 0;
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)body, strlen(body), mac,
+         &n);
+    for (unsigned i = 0; i < 32; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+    }
+}
+
+struct scase {
+    const char *path, *header, *secret, *body;
+    int tamper;
+    long want;
+    const char *want_body;
+};
+
+/* Signed webhooks: accepted with the right HMAC (bare hex or sha256=), refused (401) unsigned,
+ * tampered, or when no secret is configured; no bearer token needed. */
+static void test_signed(void **state)
+{
+    (void)state;
+    static const char ld[] =
+        "{\"_id\":\"ld-1\",\"kind\":\"flag\",\"date\":1796112000000,\"accesses\":[{\"action\":"
+        "\"updateOn\",\"resource\":\"proj/default:env/production:flag/checkout_v2\"}],"
+        "\"currentVersion\":{\"environments\":{\"production\":{\"on\":true}}}}";
+    static const char fs[] =
+        "{\"data\":{\"changed_by\":\"x\",\"new_state\":{\"enabled\":false,\"environment\":"
+        "{\"id\":1,\"name\":\"staging\"},\"feature\":{\"id\":2,\"name\":\"search\"}},"
+        "\"timestamp\":\"2026-12-01T08:00:00Z\"},\"event_type\":\"FLAG_UPDATED\"}";
+    static const char gb[] = "{\"event\":\"feature.updated\",\"data\":{\"object\":{\"id\":"
+                             "\"checkout_v2\"}},\"environments\":[\"production\"]}";
+    static const struct scase cases[] = {
+        {"/v1/events/launchdarkly", "X-LD-Signature", "ld-secret", ld, 0, 202, "{\"id\":"},
+        {"/v1/events/launchdarkly", "X-LD-Signature", NULL, ld, 0, 401, "missing"},
+        {"/v1/events/launchdarkly", "X-LD-Signature", "ld-secret", ld, 1, 401, "does not match"},
+        {"/v1/events/launchdarkly", "X-LD-Signature", "wrong", ld, 0, 401, "does not match"},
+        {"/v1/events/flagsmith", "X-Flagsmith-Signature", "fs-secret", fs, 0, 202, "{\"id\":"},
+        {"/v1/events/flagsmith", "X-Flagsmith-Signature", "ld-secret", fs, 0, 401, NULL},
+        {"/v1/events/growthbook", "X-GrowthBook-Signature", "any", gb, 0, 401,
+         "no secret configured"},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct scase *c = &cases[i];
+        char hex[65], hdr[160], body[1024];
+        snprintf(body, sizeof(body), "%s", c->body);
+        hdr[0] = '\0';
+        if (c->secret) {
+            sign(c->secret, body, hex);
+            snprintf(hdr, sizeof(hdr), "%s: %s%s", c->header, i == 4 ? "sha256=" : "", hex);
+        }
+        if (c->tamper) {
+            body[strlen(body) - 3] = 'X'; /* signed before, sent after the change */
+        }
+        struct resp r;
+        http_h("POST", c->path, 0, body, hdr[0] ? hdr : NULL, &r);
+        if (r.status != c->want || (c->want_body && !strstr(r.body, c->want_body))) {
+            print_error("case %zu %s: want %ld %s, got %ld %s\n", i, c->path, c->want,
+                        c->want_body ? c->want_body : "", r.status, r.body);
+            bad++;
+        }
+    }
+    struct resp r;
+    http("GET", "/v1/events", 1, NULL, &r);
+    assert_non_null(strstr(r.body, "\"type\":\"flag\",\"state\":\"on\",\"wave\":\"external\","
+                                   "\"env\":\"production\",\"feature\":\"checkout\","
+                                   "\"flag\":\"checkout_v2\",\"version\":\"ld-1\","
+                                   "\"source\":\"launchdarkly\""));
+    assert_non_null(strstr(r.body, "\"type\":\"flag\",\"state\":\"off\",\"wave\":\"internal\","
+                                   "\"env\":\"staging\",\"feature\":\"search\","
+                                   "\"flag\":\"search\",\"source\":\"flagsmith\""));
+    assert_int_equal(bad, 0);
+}
+
+/* A deploy of a wave with bake: starts its analysis, named in the answer and served at
+ * /v1/analyses/{id}; a wave without bake starts none. */
+static void test_bake(void **state)
+{
+    (void)state;
+    struct resp r;
+    http("POST", "/v1/events", 1, "{\"type\":\"deploy\",\"wave\":\"external\",\"version\":\"v2\"}",
+         &r);
+    assert_int_equal(r.status, 202);
+    const char *a = strstr(r.body, "\"analysis\":\"");
+    if (!a) {
+        print_error("no analysis in %s\n", r.body);
+    }
+    assert_non_null(a);
+    char path[128], id[64];
+    snprintf(id, sizeof(id), "%s", a + 12);
+    *strchr(id, '"') = '\0';
+    snprintf(path, sizeof(path), "/v1/analyses/%s", id);
+    http("GET", path, 1, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"wave\":\"external\""));
+    http("POST", "/v1/events", 1, "{\"type\":\"deploy\",\"wave\":\"internal\"}", &r);
+    assert_int_equal(r.status, 202);
+    assert_null(strstr(r.body, "analysis"));
+}
+
+static void test_body_check(void **state)
+{
+    (void)state;
+    char err[128];
+    static const char ok[] = "{\"type\":\"deploy\",\"wave\":\"w\"}";
+    assert_int_equal(wg__events_body_check((const uint8_t *)ok, sizeof(ok) - 1, err, 128), 0);
+    assert_int_equal(wg__events_body_check((const uint8_t *)"{", 1, err, 128), 400);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_resolve),
+        cmocka_unit_test(test_store),
+        cmocka_unit_test(test_group_commit),
+        cmocka_unit_test(test_body_check),
+        cmocka_unit_test_setup_teardown(test_routes, setup_server, teardown_server),
+        cmocka_unit_test_setup_teardown(test_signed, setup_server, teardown_server),
+        cmocka_unit_test_setup_teardown(test_bake, setup_server, teardown_server),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
