@@ -128,6 +128,21 @@ serve_stop() {
     SERVE_PID=
 }
 
+# sink_start — $PEERS/sink_peer.py on $WG_TMP/scenario.json (write it first), logging the
+# requests it gets to SINK_LOG; sets SINK_PID and SP (its port), stopped on exit; exits the
+# test if it does not start.
+sink_start() {
+    local peers=${PEERS:?PEERS must point at tests/peers}
+    SINK_LOG="$WG_TMP/sink.jsonl"
+    : > "$SINK_LOG"
+    python3 "$peers/sink_peer.py" "$WG_TMP/scenario.json" "$SINK_LOG" > "$WG_TMP/sink.out" &
+    SINK_PID=$!
+    wg_on_exit sink_stop
+    wait_for 10 grep -q '^PORT ' "$WG_TMP/sink.out" || { echo "sink did not start"; exit 1; }
+    SP=$(sed -n 's/^PORT //p' "$WG_TMP/sink.out")
+}
+sink_stop() { kill "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null; }
+
 # ---- assertions: each prints want and got on failure -------------------------------------
 ok() { WG_PASSES=$((WG_PASSES + 1)); echo "ok - $1"; }
 not_ok() { WG_FAILS=$((WG_FAILS + 1)); echo "not ok - $1"; shift; for l in "$@"; do echo "    $l"; done; }

@@ -27,14 +27,7 @@ influx_deploy_scenario || exit 1
 cat > "$WG_TMP/scenario.json" <<EOF
 {"/hook": [{"status": 200}]}
 EOF
-SINK_LOG="$WG_TMP/sink.jsonl"
-: > "$SINK_LOG"
-python3 "$PEERS/sink_peer.py" "$WG_TMP/scenario.json" "$SINK_LOG" > "$WG_TMP/sink.out" &
-SINK_PID=$!
-sink_stop() { kill "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null; }
-wg_on_exit sink_stop
-wait_for 10 grep -q '^PORT ' "$WG_TMP/sink.out" || { echo "sink did not start"; exit 1; }
-SP=$(sed -n 's/^PORT //p' "$WG_TMP/sink.out")
+sink_start
 
 cfg="$WG_TMP/wavegate.yaml"
 sed "s|@INFLUX_URL@|$INFLUX_URL|" "$SRC/examples/demo.yaml.in" > "$cfg"
