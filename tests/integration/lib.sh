@@ -143,6 +143,29 @@ sink_start() {
 }
 sink_stop() { kill "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null; }
 
+# influx_peer_start SCENARIO [LOG] — $PEERS/influx_peer.py on port 0; sets PEER_URL. Its stdin
+# is a pipe we hold: the peer exits when the test does, whatever happens.
+influx_peer_start() {
+    local peers=${PEERS:?PEERS must point at tests/peers}
+    mkfifo "$WG_TMP/peer.in"
+    python3 "$peers/influx_peer.py" "$@" < "$WG_TMP/peer.in" > "$WG_TMP/peer.port" &
+    PEER_PID=$!
+    exec {PEER_FD}> "$WG_TMP/peer.in"
+    wg_on_exit influx_peer_stop
+    if ! wait_for 10 test -s "$WG_TMP/peer.port"; then
+        echo "influx_peer.py did not start" >&2
+        return 1
+    fi
+    PEER_URL="http://127.0.0.1:$(head -1 "$WG_TMP/peer.port")"
+}
+influx_peer_stop() {
+    [ -n "${PEER_PID:-}" ] || return 0
+    exec {PEER_FD}>&-
+    kill "$PEER_PID" 2>/dev/null
+    wait "$PEER_PID" 2>/dev/null
+    PEER_PID=
+}
+
 # ---- assertions: each prints want and got on failure -------------------------------------
 ok() { WG_PASSES=$((WG_PASSES + 1)); echo "ok - $1"; }
 not_ok() { WG_FAILS=$((WG_FAILS + 1)); echo "not ok - $1"; shift; for l in "$@"; do echo "    $l"; done; }
