@@ -142,6 +142,16 @@ sink_start() {
     SP=$(sed -n 's/^PORT //p' "$WG_TMP/sink.out")
 }
 sink_stop() { kill "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null; }
+# sink PYEXPR — the test's own $WG_TMP/q.py evaluating PYEXPR over SINK_LOG.
+sink() { python3 "$WG_TMP/q.py" "$SINK_LOG" "$1"; }
+# poll_until SECS PYEXPR — until `sink PYEXPR` prints True, for at most SECS seconds.
+poll_until() {
+    local deadline=$(( $(date +%s) + $1 ))
+    until [ "$(sink "$2")" = True ]; do
+        [ "$(date +%s)" -lt "$deadline" ] || return 1
+        sleep 0.1
+    done
+}
 
 # influx_peer_start SCENARIO [LOG] — $PEERS/influx_peer.py on port 0; sets PEER_URL. Its stdin
 # is a pipe we hold: the peer exits when the test does, whatever happens.

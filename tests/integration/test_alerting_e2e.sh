@@ -111,15 +111,6 @@ def names(path="/hook", status="firing"):
     return sorted({a["labels"]["alertname"] for a in hook_alerts(status, path)})
 print(eval(sys.argv[2]))
 EOF
-sink() { python3 "$WG_TMP/q.py" "$SINK_LOG" "$1"; }
-# poll_until SECS PYEXPR — until the expression over the sink log prints True.
-poll_until() {
-    local deadline=$(( $(date +%s) + $1 ))
-    until [ "$(sink "$2")" = True ]; do
-        [ "$(date +%s)" -lt "$deadline" ] || return 1
-        sleep 0.1
-    done
-}
 am_alerts() { curl -sf "http://127.0.0.1:$AP/api/v2/alerts"; }
 # poll_ok NAME SECS PYEXPR — one assertion: the sink log satisfies PYEXPR before the deadline.
 poll_ok() {

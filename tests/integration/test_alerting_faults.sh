@@ -85,14 +85,6 @@ def new_key_dups():
     return n
 print(eval(sys.argv[2]))
 EOF
-sink() { python3 "$WG_TMP/q.py" "$SINK_LOG" "$1"; }
-poll_until() {
-    local deadline=$(( $(date +%s) + $1 ))
-    until [ "$(sink "$2")" = True ]; do
-        [ "$(date +%s)" -lt "$deadline" ] || return 1
-        sleep 0.1
-    done
-}
 metric() { curl -s "$BASE/metrics" | sed -n "s/^$1 //p"; }
 metric_is() { [ "$(metric "$1")" = "$2" ]; }
 
