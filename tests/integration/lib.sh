@@ -128,6 +128,54 @@ serve_stop() {
     SERVE_PID=
 }
 
+# sink_start — $PEERS/sink_peer.py on $WG_TMP/scenario.json (write it first), logging the
+# requests it gets to SINK_LOG; sets SINK_PID and SP (its port), stopped on exit; exits the
+# test if it does not start.
+sink_start() {
+    local peers=${PEERS:?PEERS must point at tests/peers}
+    SINK_LOG="$WG_TMP/sink.jsonl"
+    : > "$SINK_LOG"
+    python3 "$peers/sink_peer.py" "$WG_TMP/scenario.json" "$SINK_LOG" > "$WG_TMP/sink.out" &
+    SINK_PID=$!
+    wg_on_exit sink_stop
+    wait_for 10 grep -q '^PORT ' "$WG_TMP/sink.out" || { echo "sink did not start"; exit 1; }
+    SP=$(sed -n 's/^PORT //p' "$WG_TMP/sink.out")
+}
+sink_stop() { kill "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null; }
+# sink PYEXPR — the test's own $WG_TMP/q.py evaluating PYEXPR over SINK_LOG.
+sink() { python3 "$WG_TMP/q.py" "$SINK_LOG" "$1"; }
+# poll_until SECS PYEXPR — until `sink PYEXPR` prints True, for at most SECS seconds.
+poll_until() {
+    local deadline=$(( $(date +%s) + $1 ))
+    until [ "$(sink "$2")" = True ]; do
+        [ "$(date +%s)" -lt "$deadline" ] || return 1
+        sleep 0.1
+    done
+}
+
+# influx_peer_start SCENARIO [LOG] — $PEERS/influx_peer.py on port 0; sets PEER_URL. Its stdin
+# is a pipe we hold: the peer exits when the test does, whatever happens.
+influx_peer_start() {
+    local peers=${PEERS:?PEERS must point at tests/peers}
+    mkfifo "$WG_TMP/peer.in"
+    python3 "$peers/influx_peer.py" "$@" < "$WG_TMP/peer.in" > "$WG_TMP/peer.port" &
+    PEER_PID=$!
+    exec {PEER_FD}> "$WG_TMP/peer.in"
+    wg_on_exit influx_peer_stop
+    if ! wait_for 10 test -s "$WG_TMP/peer.port"; then
+        echo "influx_peer.py did not start" >&2
+        return 1
+    fi
+    PEER_URL="http://127.0.0.1:$(head -1 "$WG_TMP/peer.port")"
+}
+influx_peer_stop() {
+    [ -n "${PEER_PID:-}" ] || return 0
+    exec {PEER_FD}>&-
+    kill "$PEER_PID" 2>/dev/null
+    wait "$PEER_PID" 2>/dev/null
+    PEER_PID=
+}
+
 # ---- assertions: each prints want and got on failure -------------------------------------
 ok() { WG_PASSES=$((WG_PASSES + 1)); echo "ok - $1"; }
 not_ok() { WG_FAILS=$((WG_FAILS + 1)); echo "not ok - $1"; shift; for l in "$@"; do echo "    $l"; done; }

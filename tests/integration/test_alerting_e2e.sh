@@ -29,14 +29,7 @@ cat > "$WG_TMP/scenario.json" <<EOF
  "/pd": [{"status": 202, "body": "{\"status\":\"success\",\"message\":\"Event processed\"}"}],
  "/slow": [{"status": 200, "delay": 3}]}
 EOF
-SINK_LOG="$WG_TMP/sink.jsonl"
-: > "$SINK_LOG"
-python3 "$PEERS/sink_peer.py" "$WG_TMP/scenario.json" "$SINK_LOG" > "$WG_TMP/sink.out" &
-SINK_PID=$!
-sink_stop() { kill "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null; }
-wg_on_exit sink_stop
-wait_for 10 grep -q '^PORT ' "$WG_TMP/sink.out" || { echo "sink did not start"; exit 1; }
-SP=$(sed -n 's/^PORT //p' "$WG_TMP/sink.out")
+sink_start
 
 # ---- a real Alertmanager ------------------------------------------------------------------
 AP=$(free_port)
@@ -118,15 +111,6 @@ def names(path="/hook", status="firing"):
     return sorted({a["labels"]["alertname"] for a in hook_alerts(status, path)})
 print(eval(sys.argv[2]))
 EOF
-sink() { python3 "$WG_TMP/q.py" "$SINK_LOG" "$1"; }
-# poll_until SECS PYEXPR — until the expression over the sink log prints True.
-poll_until() {
-    local deadline=$(( $(date +%s) + $1 ))
-    until [ "$(sink "$2")" = True ]; do
-        [ "$(date +%s)" -lt "$deadline" ] || return 1
-        sleep 0.1
-    done
-}
 am_alerts() { curl -sf "http://127.0.0.1:$AP/api/v2/alerts"; }
 # poll_ok NAME SECS PYEXPR — one assertion: the sink log satisfies PYEXPR before the deadline.
 poll_ok() {

@@ -27,14 +27,7 @@ influx_deploy_scenario || exit 1
 cat > "$WG_TMP/scenario.json" <<EOF
 {"/hook": [{"status": 200}]}
 EOF
-SINK_LOG="$WG_TMP/sink.jsonl"
-: > "$SINK_LOG"
-python3 "$PEERS/sink_peer.py" "$WG_TMP/scenario.json" "$SINK_LOG" > "$WG_TMP/sink.out" &
-SINK_PID=$!
-sink_stop() { kill "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null; }
-wg_on_exit sink_stop
-wait_for 10 grep -q '^PORT ' "$WG_TMP/sink.out" || { echo "sink did not start"; exit 1; }
-SP=$(sed -n 's/^PORT //p' "$WG_TMP/sink.out")
+sink_start
 
 cfg="$WG_TMP/wavegate.yaml"
 sed "s|@INFLUX_URL@|$INFLUX_URL|" "$SRC/examples/demo.yaml.in" > "$cfg"
@@ -92,14 +85,6 @@ def new_key_dups():
     return n
 print(eval(sys.argv[2]))
 EOF
-sink() { python3 "$WG_TMP/q.py" "$SINK_LOG" "$1"; }
-poll_until() {
-    local deadline=$(( $(date +%s) + $1 ))
-    until [ "$(sink "$2")" = True ]; do
-        [ "$(date +%s)" -lt "$deadline" ] || return 1
-        sleep 0.1
-    done
-}
 metric() { curl -s "$BASE/metrics" | sed -n "s/^$1 //p"; }
 metric_is() { [ "$(metric "$1")" = "$2" ]; }
 

@@ -9,27 +9,6 @@ source "$(dirname "$0")/lib.sh"
 WG=${WG_BIN:?WG_BIN must point at the wavegate binary}
 PEERS=${WG_PEERS:-$(cd "$(dirname "$0")/../peers" && pwd)}
 
-# peer_start SCENARIO LOG — influx_peer.py on port 0; sets PEER_URL. Its stdin is a pipe we hold:
-# the peer exits when the test does, whatever happens.
-peer_start() {
-    mkfifo "$WG_TMP/peer.in"
-    python3 "$PEERS/influx_peer.py" "$1" "$2" < "$WG_TMP/peer.in" > "$WG_TMP/peer.port" &
-    PEER_PID=$!
-    exec {PEER_FD}> "$WG_TMP/peer.in"
-    wg_on_exit peer_stop
-    if ! wait_for 10 test -s "$WG_TMP/peer.port"; then
-        echo "influx_peer.py did not start" >&2
-        return 1
-    fi
-    PEER_URL="http://127.0.0.1:$(head -1 "$WG_TMP/peer.port")"
-}
-peer_stop() {
-    [ -n "${PEER_PID:-}" ] || return 0
-    exec {PEER_FD}>&-
-    kill "$PEER_PID" 2>/dev/null
-    wait "$PEER_PID" 2>/dev/null
-    PEER_PID=
-}
 
 # ---- the answers, written to the spec (CRLF in Flux CSV, LF in JSON Lines) ----------------
 python3 - "$WG_TMP/scenario.json" <<'PY'
@@ -108,7 +87,7 @@ routes = [
 ]
 json.dump({"routes": routes}, open(sys.argv[1], "w"))
 PY
-peer_start "$WG_TMP/scenario.json" "$WG_TMP/requests.jsonl" || exit 1
+influx_peer_start "$WG_TMP/scenario.json" "$WG_TMP/requests.jsonl" || exit 1
 export WG_FLUX_TOKEN=flux-secret-tok-1 WG_V3_TOKEN=v3-secret-tok-2
 
 pad=$(printf 'x%.0s' $(seq 2100))

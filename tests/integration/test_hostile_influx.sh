@@ -10,25 +10,6 @@ source "$(dirname "$0")/lib.sh"
 WG=${WG_BIN:?WG_BIN must point at the wavegate binary}
 PEERS=${WG_PEERS:-$(cd "$(dirname "$0")/../peers" && pwd)}
 
-peer_start() {
-    mkfifo "$WG_TMP/peer.in"
-    python3 "$PEERS/influx_peer.py" "$1" < "$WG_TMP/peer.in" > "$WG_TMP/peer.port" &
-    PEER_PID=$!
-    exec {PEER_FD}> "$WG_TMP/peer.in"
-    wg_on_exit peer_stop
-    if ! wait_for 10 test -s "$WG_TMP/peer.port"; then
-        echo "influx_peer.py did not start" >&2
-        return 1
-    fi
-    PEER_URL="http://127.0.0.1:$(head -1 "$WG_TMP/peer.port")"
-}
-peer_stop() {
-    [ -n "${PEER_PID:-}" ] || return 0
-    exec {PEER_FD}>&-
-    kill "$PEER_PID" 2>/dev/null
-    wait "$PEER_PID" 2>/dev/null
-    PEER_PID=
-}
 
 # ---- the answers: small and whole (value 42 passes max 100; a cut "4" would pass too) ---------
 python3 - "$WG_TMP" <<'PY'
@@ -105,7 +86,7 @@ for code in (301, 302, 307, 308):
                          "body": ""}))
 json.dump({"routes": routes}, open(os.path.join(tmp, "scenario.json"), "w"))
 PY
-peer_start "$WG_TMP/scenario.json" || exit 1
+influx_peer_start "$WG_TMP/scenario.json" || exit 1
 
 # cfg PATH KIND [SOURCE-KEYS] [THRESHOLD] — a one-rule config whose source lives under PATH
 cfg() {

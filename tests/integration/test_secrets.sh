@@ -29,14 +29,7 @@ secrets=("$WG_S_BEARER" "$WG_S_SRC_TOKEN" "$WG_S_SRC_PASS" "$WG_S_WEBHOOK" "$WG_
 cat > "$WG_TMP/scenario.json" <<EOF
 {"*": [{"status": 500, "body": "internal error"}]}
 EOF
-SINK_LOG="$WG_TMP/sink.jsonl"
-: > "$SINK_LOG"
-python3 "$PEERS/sink_peer.py" "$WG_TMP/scenario.json" "$SINK_LOG" > "$WG_TMP/sink.out" &
-SINK_PID=$!
-sink_stop() { kill "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null; }
-wg_on_exit sink_stop
-wait_for 10 grep -q '^PORT ' "$WG_TMP/sink.out" || { echo "sink did not start"; exit 1; }
-SP=$(sed -n 's/^PORT //p' "$WG_TMP/sink.out")
+sink_start
 DEAD=$(free_port)
 
 cfg="$WG_TMP/wavegate.yaml"

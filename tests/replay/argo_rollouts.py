@@ -311,16 +311,12 @@ def main():
         with open(rpath) as f:
             rollout = [d for d in rl.yaml.safe_load_all(f) if d and d.get("kind") == "Rollout"][0]
     tap = rl.Tap()
-    tmp = rl.tmpdir()
-    influx = rl.Influx(tmp)
-    wg = None
+    stack = rl.Stack()
+    influx = stack.influx
     try:
-        influx.start()
-        influx.query('CREATE DATABASE "telemetry"')
-        cfg, token = rl.shipped_config(influx.url, tmp)
-        wg = rl.Wavegate(tmp, cfg, token)
+        cfg, token = stack.start()
         base = int(time.time()) // 3600 * 3600 - 48 * 3600
-        wg.start(base)
+        wg = stack.start_wavegate(base)
         ctx = {"influx": influx, "wg": wg, "secrets": {"wavegate": {"token": token, "bearer": "Bearer " + token}}, "rollout": rollout}
         env = [w for w in cfg["waves"] if w["name"] == "prod-internal"][0]["env"]
 
@@ -366,10 +362,7 @@ def main():
                 tap.check("outage longer than the look budget: paused", res["rollout"] == "Paused", detail)
                 tap.check("outage longer than the look budget: never aborted or promoted", res["rollout"] not in ("Aborted", "Promoted"), detail)
     finally:
-        if wg:
-            wg.stop()
-        influx.stop()
-        rl.cleanup(tmp)
+        stack.close()
     return tap.done()
 
 

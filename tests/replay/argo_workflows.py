@@ -122,25 +122,17 @@ def main():
     wft = [d for d in docs if d.get("kind") == "WorkflowTemplate"][0]
     ns = wft["metadata"].get("namespace", "default")
     tap = rl.Tap()
-    tmp = rl.tmpdir()
-    influx = rl.Influx(tmp)
-    wg = None
+    stack = rl.Stack()
+    influx = stack.influx
     try:
-        influx.start()
-        influx.query('CREATE DATABASE "telemetry"')
-        cfg, token = rl.shipped_config(influx.url, tmp)
+        cfg, token = stack.start()
         # Secrets as shipped (this file and the server's manifests), their placeholders set
-        secrets = {}
-        for d in docs + rl.load_manifests("deploy/kubernetes/wavegate.yaml"):
-            if d.get("kind") == "Secret":
-                data = {k: re.sub(r"REPLACE[-A-Za-z0-9]*", token, v) for k, v in (d.get("stringData") or {}).items()}
-                secrets[(d["metadata"].get("namespace", "default"), d["metadata"]["name"])] = data
+        secrets = rl.shipped_secrets(docs, token)
         refs = [hd["valueFrom"]["secretKeyRef"] for t in wft["spec"]["templates"] if "http" in t for hd in t["http"].get("headers", []) if "valueFrom" in hd]
         missing = [r["name"] for r in refs if (ns, r["name"]) not in secrets or r["key"] not in secrets[(ns, r["name"])]]
         tap.check("the Secret the agent reads is shipped in the workflow's namespace (%s)" % ns, refs and not missing, "missing in %s: %s" % (ns, missing))
-        wg = rl.Wavegate(tmp, cfg, token)
         base = int(time.time()) // 3600 * 3600 - 48 * 3600
-        wg.start(base)
+        wg = stack.start_wavegate(base)
         templates = {t["name"]: t for t in wft["spec"]["templates"]}
         entry = templates[wft["spec"]["entrypoint"]]
         envs = [w["env"] for w in cfg["waves"]]
@@ -205,10 +197,7 @@ def main():
                 tap.check("outage 10m: the workflow succeeds once InfluxDB is back", phase == "Succeeded", detail)
                 tap.check("outage 10m: no pass while InfluxDB is down", not [x for x in log if x[2] == "Succeeded" and x[4]], detail)
     finally:
-        if wg:
-            wg.stop()
-        influx.stop()
-        rl.cleanup(tmp)
+        stack.close()
     return tap.done()
 
 

@@ -129,26 +129,18 @@ def main():
         docs = [d for d in rl.yaml.safe_load_all(f) if d]
     job = [d for d in docs if d.get("kind") == "Job"][0]
     tap = rl.Tap()
-    tmp = rl.tmpdir()
-    influx = rl.Influx(tmp)
-    wg = None
+    stack = rl.Stack()
+    influx, tmp = stack.influx, stack.tmp
     try:
-        influx.start()
-        influx.query('CREATE DATABASE "telemetry"')
-        cfg, token = rl.shipped_config(influx.url, tmp)
-        secrets = {}
-        for d in docs + rl.load_manifests("deploy/kubernetes/wavegate.yaml"):
-            if d.get("kind") == "Secret":
-                data = {k: re.sub(r"REPLACE[-A-Za-z0-9]*", token, v) for k, v in (d.get("stringData") or {}).items()}
-                secrets[(d["metadata"].get("namespace", "default"), d["metadata"]["name"])] = data
+        cfg, token = stack.start()
+        secrets = rl.shipped_secrets(docs, token)
         ns = job["metadata"].get("namespace", "default")
         tap.check("the Secret the Job reads is shipped for the Job's namespace", any(k[0] == ns for k in secrets), "Secrets: %s" % list(secrets))
         if not any(k[0] == ns for k in secrets):
             for (sns, name), data in list(secrets.items()):
                 secrets[(ns, name)] = data
-        wg = rl.Wavegate(tmp, cfg, token)
         base = int(time.time()) // 3600 * 3600 - 48 * 3600
-        wg.start(base)
+        wg = stack.start_wavegate(base)
         wave = [e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"] if e["name"] == "WAVE"][0]
         env = [w for w in cfg["waves"] if w["name"] == wave][0]["env"]
         zero = lambda t: 0.0  # noqa: E731
@@ -188,10 +180,7 @@ def main():
             elif name == "outage-10m":
                 tap.check("outage 10m: the hook succeeds once InfluxDB is back", res == "exit 0" and end - T >= 720, detail)
     finally:
-        if wg:
-            wg.stop()
-        influx.stop()
-        rl.cleanup(tmp)
+        stack.close()
     return tap.done()
 
 

@@ -51,12 +51,10 @@ def run_job(env_decl, steps, env, cwd):
 
 def main():
     tap = rl.Tap()
-    tmp = rl.tmpdir()
-    influx = rl.Influx(tmp)
+    stack = rl.Stack()
+    influx, tmp = stack.influx, stack.tmp
     try:
-        influx.start()
-        influx.query('CREATE DATABASE "telemetry"')
-        cfg, _token = rl.shipped_config(influx.url, tmp)
+        cfg, _token = stack.start()
         cfgpath = os.path.join(tmp, "wavegate.yaml")
         with open(cfgpath, "w") as f:
             rl.yaml.safe_dump(cfg, f, sort_keys=False)
@@ -93,8 +91,7 @@ def main():
                 props = {p.get("name"): p.get("value") for p in suite.findall("properties/property")}
                 tap.check("%s: the verdict is a property" % name, props.get("verdict") == ("pass" if want_ok else "fail"), props)
     finally:
-        influx.stop()
-        rl.cleanup(tmp)
+        stack.close()
     return tap.done()
 
 

@@ -176,21 +176,17 @@ def main():
     with open(path) as f:
         canary = [d for d in rl.yaml.safe_load_all(f) if d and d.get("kind") == "Canary"][0]
     tap = rl.Tap()
-    tmp = rl.tmpdir()
-    influx = rl.Influx(tmp)
-    wg = None
+    stack = rl.Stack()
+    influx = stack.influx
     try:
-        influx.start()
-        influx.query('CREATE DATABASE "telemetry"')
-        cfg, token = rl.shipped_config(influx.url, tmp)
+        cfg, token = stack.start()
         # the token placeholder of the shipped Canary is the test token
         for h in canary["spec"]["analysis"].get("webhooks", []):
             md = h.get("metadata") or {}
             if "token" in md:
                 md["token"] = token
-        wg = rl.Wavegate(tmp, cfg, token)
         base = int(time.time()) // 3600 * 3600 - 48 * 3600
-        wg.start(base)
+        wg = stack.start_wavegate(base)
         ctx = {"influx": influx, "wg": wg}
         env = [w for w in cfg["waves"] if w["name"] == "prod-internal"][0]["env"]
         threshold = int(canary["spec"]["analysis"].get("threshold", 0))
@@ -233,10 +229,7 @@ def main():
                 tap.check("sick primary while Waiting: no rollback of the canary", not rollbacks, detail)
                 tap.check("sick primary while Waiting: the canary is promoted", res["phase"] == "Succeeded", detail)
     finally:
-        if wg:
-            wg.stop()
-        influx.stop()
-        rl.cleanup(tmp)
+        stack.close()
     return tap.done()
 
 

@@ -49,22 +49,18 @@ def main():
     tap = rl.Tap()
     spec = rl.yaml.safe_load(open(os.path.join(rl.SRC, "docs/openapi.yaml")))
     documented = {(p, m, s) for p, ops in spec["paths"].items() for m, op in ops.items() for s in op["responses"]}
-    tmp = rl.tmpdir()
-    influx = rl.Influx(tmp)
-    wg = None
+    stack = rl.Stack()
+    influx = stack.influx
     seen = set()
     try:
-        influx.start()
-        influx.query('CREATE DATABASE "telemetry"')
-        cfg, token = rl.shipped_config(influx.url, tmp)
+        cfg, token = stack.start()
         cfg["alerting"] = {"receivers": [{"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/hook"}], "route": {"receiver": "hook"}}
         now = int(time.time())
         T = now // 60 * 60 - 15 * 60
         envs = {w["name"]: w["env"] for w in cfg["waves"]}
         rl.Telemetry(influx, envs["staging"], T - 1800).advance(now, lambda t: 0.0)
         rl.Telemetry(influx, envs["prod-internal"], T - 1800).advance(now, lambda t: 0.0 if t < T else 2.0)
-        wg = rl.Wavegate(tmp, cfg, token)
-        wg.start(now)
+        wg = stack.start_wavegate(now)
         os.unlink(wg.now_file)  # the real clock from here on (no WG_TEST_NOW_FILE content)
         auth = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
 
@@ -135,10 +131,7 @@ def main():
         missing = sorted(documented - seen)
         tap.check("every documented (path, method, status) was produced", not missing, missing)
     finally:
-        if wg:
-            wg.stop()
-        influx.stop()
-        rl.cleanup(tmp)
+        stack.close()
     return tap.done()
 
 

@@ -245,6 +245,17 @@ def load_manifests(rel):
         return [d for d in yaml.safe_load_all(f) if d]
 
 
+def shipped_secrets(docs, token):
+    """The Secrets among docs and deploy/kubernetes/wavegate.yaml's as shipped, their
+    placeholders (REPLACE...) set to token: {(namespace, name): stringData}."""
+    secrets = {}
+    for d in docs + load_manifests("deploy/kubernetes/wavegate.yaml"):
+        if d.get("kind") == "Secret":
+            data = {k: re.sub(r"REPLACE[-A-Za-z0-9]*", token, v) for k, v in (d.get("stringData") or {}).items()}
+            secrets[(d["metadata"].get("namespace", "default"), d["metadata"]["name"])] = data
+    return secrets
+
+
 def parse_duration(s):
     """Go/Kubernetes durations: 30s, 2m, 1h30m, 500ms."""
     if isinstance(s, (int, float)):
@@ -410,3 +421,33 @@ def tmpdir():
 def cleanup(d):
     if not os.environ.get("WG_KEEP_TMP"):
         shutil.rmtree(d, ignore_errors=True)
+
+
+class Stack:
+    """One harness run's servers under a fresh temp dir: start() starts InfluxDB, makes the
+    telemetry database and returns the shipped config pointed at it (cfg, token);
+    start_wavegate(now) starts `wavegate serve` on that config; close() (in a finally) stops
+    whatever started and removes the temp dir."""
+
+    def __init__(self):
+        self.tmp = tmpdir()
+        self.influx = Influx(self.tmp)
+        self.wg = None
+        self.cfg = self.token = None
+
+    def start(self):
+        self.influx.start()
+        self.influx.query('CREATE DATABASE "telemetry"')
+        self.cfg, self.token = shipped_config(self.influx.url, self.tmp)
+        return self.cfg, self.token
+
+    def start_wavegate(self, now):
+        self.wg = Wavegate(self.tmp, self.cfg, self.token)
+        self.wg.start(now)
+        return self.wg
+
+    def close(self):
+        if self.wg:
+            self.wg.stop()
+        self.influx.stop()
+        cleanup(self.tmp)

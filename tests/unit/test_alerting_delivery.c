@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "alerting/alerting.h"
+#include "alert_helper.h"
 
 #define S(x) ((int64_t)(x) * WG_NS_PER_SEC)
 
@@ -62,35 +63,12 @@ static void mktmp(char *dir, size_t n)
 
 static void peer_start(struct peer *p, const char *scenario)
 {
-    char path[256];
-    int fds[2];
+    int fd;
     mktmp(p->dir, sizeof(p->dir));
-    snprintf(path, sizeof(path), "%s/scenario.json", p->dir);
     snprintf(p->log, sizeof(p->log), "%s/log.jsonl", p->dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(scenario, f);
-    fclose(f);
-    assert_int_equal(pipe(fds), 0);
-    p->pid = fork();
-    if (p->pid == 0) {
-        char script[512];
-        const char *peers = getenv("WG_PEERS");
-        snprintf(script, sizeof(script), "%s/sink_peer.py", peers ? peers : "tests/peers");
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execlp("python3", "python3", script, path, p->log, (char *)NULL);
-        _exit(127);
-    }
+    p->pid = sink_spawn(p->dir, scenario, p->log, &fd);
     track(p->pid);
-    close(fds[1]);
-    char line[64] = {0};
-    size_t o = 0;
-    while (o + 1 < sizeof(line) && read(fds[0], line + o, 1) == 1 && line[o] != '\n') {
-        o++;
-    }
-    close(fds[0]);
-    assert_int_equal(sscanf(line, "PORT %d", &p->port), 1);
+    p->port = sink_port(fd);
 }
 
 static void peer_stop(struct peer *p)
@@ -148,16 +126,8 @@ static cJSON *wait_requests(const struct peer *p, const char *path, int n)
 static struct wg_alert_config *load_cfg(const char *fmt, int port)
 {
     char yaml[4096];
-    struct wg_diags d = {0};
-    struct wg_alert_config *c = NULL;
     snprintf(yaml, sizeof(yaml), fmt, port, port, port, port, port, port);
-    enum wg_err rc = wg_alert_config_load_mem("t.yaml", yaml, strlen(yaml), &c, &d);
-    if (rc != WG_OK) {
-        wg_diags_print(&d, stderr);
-    }
-    assert_int_equal(rc, WG_OK);
-    wg_diags_free(&d);
-    return c;
+    return alert_cfg_load(yaml);
 }
 
 static void fire(struct wg_alerting *a, const char *scope, const char *name, int breach,

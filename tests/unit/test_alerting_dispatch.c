@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "alerting/alerting_int.h"
+#include "alert_helper.h"
 
 #define S(x) ((int64_t)(x) * WG_NS_PER_SEC)
 
@@ -42,19 +43,6 @@ static void emit(void *ctx, const struct wg__notif *nt)
     }
 }
 
-static struct wg_alert_config *load(const char *yaml)
-{
-    struct wg_diags d = {0};
-    struct wg_alert_config *c = NULL;
-    enum wg_err rc = wg_alert_config_load_mem("t.yaml", yaml, strlen(yaml), &c, &d);
-    if (rc != WG_OK) {
-        wg_diags_print(&d, stderr);
-    }
-    assert_int_equal(rc, WG_OK);
-    wg_diags_free(&d);
-    return c;
-}
-
 struct world {
     struct wg_alert_config *cfg;
     struct wg__store st;
@@ -65,7 +53,7 @@ struct world {
 static void world_init(struct world *w, const char *yaml)
 {
     memset(w, 0, sizeof(*w));
-    w->cfg = load(yaml);
+    w->cfg = alert_cfg_load(yaml);
     w->d.cfg = w->cfg;
 }
 

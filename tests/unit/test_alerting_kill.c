@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "alerting/alerting.h"
+#include "alert_helper.h"
 
 #define S(x) ((int64_t)(x) * WG_NS_PER_SEC)
 #define NALERTS 8
@@ -42,40 +43,14 @@ static int teardown(void **st)
 
 static int sink_start(const char *dir, const char *log)
 {
-    char path[256];
-    int fds[2], port = 0;
-    snprintf(path, sizeof(path), "%s/scenario.json", dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("{\"/hook\": [{\"status\": 200, \"delay\": 0.03}]}", f);
-    fclose(f);
-    assert_int_equal(pipe(fds), 0);
-    sink_pid = fork();
-    if (sink_pid == 0) {
-        char script[512];
-        const char *peers = getenv("WG_PEERS");
-        snprintf(script, sizeof(script), "%s/sink_peer.py", peers ? peers : "tests/peers");
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execlp("python3", "python3", script, path, log, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char line[64] = {0};
-    size_t o = 0;
-    while (o + 1 < sizeof(line) && read(fds[0], line + o, 1) == 1 && line[o] != '\n') {
-        o++;
-    }
-    close(fds[0]);
-    assert_int_equal(sscanf(line, "PORT %d", &port), 1);
-    return port;
+    int fd;
+    sink_pid = sink_spawn(dir, "{\"/hook\": [{\"status\": 200, \"delay\": 0.03}]}", log, &fd);
+    return sink_port(fd);
 }
 
 static struct wg_alert_config *load_cfg(int port)
 {
     char yaml[1024];
-    struct wg_diags d = {0};
-    struct wg_alert_config *c = NULL;
     snprintf(yaml, sizeof(yaml),
              "alerting:\n"
              "  receivers:\n"
@@ -84,13 +59,7 @@ static struct wg_alert_config *load_cfg(int port)
              "  route: {receiver: hook, group_by: [alertname], group_wait: 0s,"
              " group_interval: 1s, repeat_interval: 1h}\n",
              port);
-    enum wg_err rc = wg_alert_config_load_mem("t.yaml", yaml, strlen(yaml), &c, &d);
-    if (rc != WG_OK) {
-        wg_diags_print(&d, stderr);
-    }
-    assert_int_equal(rc, WG_OK);
-    wg_diags_free(&d);
-    return c;
+    return alert_cfg_load(yaml);
 }
 
 /* The child: picks up at the step after the last one it recorded and runs steps until killed.

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "alerting/alerting.h"
+#include "alert_helper.h"
 
 #define S(x) ((int64_t)(x)*WG_NS_PER_SEC)
 
@@ -38,35 +39,11 @@ static int stop_peer(void **st)
 /* tests/peers/sink_peer.py with scenario; returns its port. */
 static int peer_start(const char *dir, const char *scenario)
 {
-    char path[256], log[256];
-    int fds[2];
-    snprintf(path, sizeof(path), "%s/scenario.json", dir);
+    char log[256];
+    int fd;
     snprintf(log, sizeof(log), "%s/log.jsonl", dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(scenario, f);
-    fclose(f);
-    assert_int_equal(pipe(fds), 0);
-    g_peer = fork();
-    if (g_peer == 0) {
-        char script[512];
-        const char *peers = getenv("WG_PEERS");
-        snprintf(script, sizeof(script), "%s/sink_peer.py", peers ? peers : "tests/peers");
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execlp("python3", "python3", script, path, log, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char line[64] = {0};
-    size_t o = 0;
-    while (o + 1 < sizeof(line) && read(fds[0], line + o, 1) == 1 && line[o] != '\n') {
-        o++;
-    }
-    close(fds[0]);
-    int port = 0;
-    assert_int_equal(sscanf(line, "PORT %d", &port), 1);
-    return port;
+    g_peer = sink_spawn(dir, scenario, log, &fd);
+    return sink_port(fd);
 }
 
 static void fire(struct wg_alerting *a, const char *name, int breach, int64_t now)

@@ -1,0 +1,71 @@
+/* alert_helper.h — shared by the alerting unit tests: load an alerting config from memory (its
+ * diagnostics printed on failure), and start tests/peers/sink_peer.py in two steps (spawn, then
+ * read its port) so a test can register the child for its teardown in between. Include after
+ * cmocka.h. Header-only (static inline) so a test may use any part of it.
+ */
+#ifndef WG_TEST_ALERT_HELPER_H
+#define WG_TEST_ALERT_HELPER_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alerting/alerting.h"
+
+/* The config in yaml, asserted to load (WG_OK). */
+static inline struct wg_alert_config *alert_cfg_load(const char *yaml)
+{
+    struct wg_diags d = {0};
+    struct wg_alert_config *c = NULL;
+    enum wg_err rc = wg_alert_config_load_mem("t.yaml", yaml, strlen(yaml), &c, &d);
+    if (rc != WG_OK) {
+        wg_diags_print(&d, stderr);
+    }
+    assert_int_equal(rc, WG_OK);
+    wg_diags_free(&d);
+    return c;
+}
+
+/* Writes scenario to <dir>/scenario.json and starts sink_peer.py on it, logging requests to log.
+ * Returns the child's pid; *fd is the read end of its stdout, for sink_port. */
+static inline pid_t sink_spawn(const char *dir, const char *scenario, const char *log, int *fd)
+{
+    char path[256];
+    int fds[2];
+    snprintf(path, sizeof(path), "%s/scenario.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(scenario, f);
+    fclose(f);
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char script[512];
+        const char *peers = getenv("WG_PEERS");
+        snprintf(script, sizeof(script), "%s/sink_peer.py", peers ? peers : "tests/peers");
+        dup2(fds[1], 1);
+        close(fds[0]);
+        execlp("python3", "python3", script, path, log, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    *fd = fds[0];
+    return pid;
+}
+
+/* Reads the "PORT n" line the sink prints first (asserted), closes fd; returns the port. */
+static inline int sink_port(int fd)
+{
+    char line[64] = {0};
+    size_t o = 0;
+    int port = 0;
+    while (o + 1 < sizeof(line) && read(fd, line + o, 1) == 1 && line[o] != '\n') {
+        o++;
+    }
+    close(fd);
+    assert_int_equal(sscanf(line, "PORT %d", &port), 1);
+    return port;
+}
+
+#endif
