@@ -61,7 +61,7 @@ asan_build() {
 asan_suite() {
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
         UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-        ctest --test-dir "$asan" --output-on-failure -j2 --timeout 900
+        ctest --test-dir "$asan" --output-on-failure -j2 --timeout 900 --repeat until-pass:2
 }
 
 tsan=build-ci-tsan
