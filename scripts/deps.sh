@@ -7,7 +7,10 @@ WG_DEB_PACKAGES=(build-essential cmake pkg-config curl ca-certificates python3 o
 WG_DEB_PACKAGES+=(postgresql) # tests/integration/test_replicas_pg.sh (a throwaway cluster)
 WG_DEB_PACKAGES+=(wrk) # tests/integration/test_serve_soak.sh (skips without it)
 # tests/integration/test_events_unleash.sh: PostgreSQL for a real Unleash (npm unleash-server)
-WG_DEB_PACKAGES+=(postgresql nodejs npm)
+# (nodejs brings npm here; the Debian `npm` package is added only where no npm is on PATH: it
+# conflicts with a nodejs that bundles npm)
+WG_DEB_PACKAGES+=(postgresql nodejs)
+command -v npm >/dev/null 2>&1 || WG_DEB_PACKAGES+=(npm)
 
 wg_install_deps() {
     local missing=() p
