@@ -9,6 +9,60 @@
 #include <string.h>
 
 #define MAX_MATCHER_LEN 4096
+#define MAX_RE_LEN 512
+#define MAX_RE_REPEAT 64 /* repetition operators in one regex */
+#define MAX_RE_BOUND 255 /* the n of {m,n} (POSIX RE_DUP_MAX) */
+
+/* glibc's regcomp builds its automaton eagerly: stacked quantifiers ("a+++...") or large
+ * bounds make it take gigabytes for a 300-byte pattern (the silences fuzz target found
+ * one: tests/unit/test_gate_server.c, oom-fb9bfed3). A silence or route regex is a label
+ * pattern, not a program: refuse the shapes that explode. NULL when fine, else why. */
+static const char *regex_too_complex(const char *v)
+{
+    size_t n = strlen(v), repeats = 0;
+    int in_class = 0, prev_quant = 0;
+    if (n > MAX_RE_LEN) {
+        return "longer than 512 bytes";
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = v[i];
+        if (c == '\\' && i + 1 < n) {
+            i++;
+            prev_quant = 0;
+            continue;
+        }
+        if (in_class) {
+            in_class = c != ']';
+            continue;
+        }
+        int quant = c == '*' || c == '+' || c == '?' || c == '{';
+        if (quant && prev_quant) {
+            return "a repetition of a repetition (like a++ or a*{2})";
+        }
+        if (quant && ++repeats > MAX_RE_REPEAT) {
+            return "more than 64 repetition operators";
+        }
+        if (c == '{') {
+            const char *q = v + i + 1;
+            char *end = NULL;
+            for (int k = 0; k < 2; k++) {
+                long b = strtol(q, &end, 10);
+                if (end != q && b > MAX_RE_BOUND) {
+                    return "a repetition bound above 255";
+                }
+                q = *end == ',' ? end + 1 : end;
+            }
+            const char *close = strchr(v + i, '}');
+            i = close ? (size_t)(close - v) : n;
+        }
+        in_class = c == '[';
+        if (in_class && i + 1 < n && v[i + 1] == ']') {
+            i++; /* "[]...]": the first ] is a member */
+        }
+        prev_quant = quant;
+    }
+    return NULL;
+}
 
 enum wg_err wg_matcher_init(struct wg_matcher *m, const char *name, enum wg_match_op op,
                             const char *value, char *err, size_t errlen)
@@ -25,6 +79,12 @@ enum wg_err wg_matcher_init(struct wg_matcher *m, const char *name, enum wg_matc
         snprintf(err, errlen, "out of memory");
         wg_matcher_clear(m);
         return WG_ENOMEM;
+    }
+    const char *why = NULL;
+    if ((op == WG_MATCH_RE || op == WG_MATCH_NRE) && (why = regex_too_complex(value)) != NULL) {
+        snprintf(err, errlen, "regular expression '%.80s' refused: %s", value, why);
+        wg_matcher_clear(m);
+        return WG_EINVAL;
     }
     if (op == WG_MATCH_RE || op == WG_MATCH_NRE) {
         char *pat = wg_asprintf("^(%s)$", value);

@@ -523,6 +523,22 @@ static void test_body_fixtures(void **state)
         FIX(WG__B_GATE, "{\"wave\":\"w\",\"deploy_time\":1e400}", 400),
         FIX(WG__B_ANALYSES, "{\"wave\":\"w\",\"interval\":\"1s\",\"count\":1e300}", 400),
         FIX(WG__B_SILENCES, "{\"matchers\":[],\"endsAt\":\"9999-99-99T99:99:99Z\"}", 400),
+        /* oom-fb9bfed3d0b775462862989109cd6c161704bcde: "lat++++...+.*" made glibc's regcomp
+         * take gigabytes; stacked quantifiers are refused before regcomp */
+        FIX(WG__B_SILENCES, "{\"matchers\":[{\"name\":\"wave\",\"value\":\"staging\",\"isRex\":false,\"isEqual\":true},{\"name\":\"rule\",\"value\":\"lat+++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++.*\",\"isRegex\":true}],\"startsAt\":\"0803-00-01T00:00:00Z\",\"7\xff""777777777777777777777777777777777777777endsAt\":\"2026-01-02T00:00:00Z\",\"matche1rsent\":\"deploy\"}", 400),
+        FIX(WG__B_SILENCES,
+            "{\"matchers\":[{\"name\":\"wave\",\"value\":\"stag.*|prod-(a|b)+\","
+            "\"isRegex\":true}],\"endsAt\":\"2030-01-02T00:00:00Z\",\"comment\":\"x\","
+            "\"createdBy\":\"y\"}",
+            0),
+        FIX(WG__B_SILENCES,
+            "{\"matchers\":[{\"name\":\"wave\",\"value\":\"a{2,9999}\",\"isRegex\":true}],"
+            "\"endsAt\":\"2030-01-02T00:00:00Z\",\"comment\":\"x\",\"createdBy\":\"y\"}",
+            400),
+        FIX(WG__B_SILENCES,
+            "{\"matchers\":[{\"name\":\"rule\",\"value\":\"lat++++.*\",\"isRegex\":true}],"
+            "\"endsAt\":\"2030-01-02T00:00:00Z\",\"comment\":\"x\",\"createdBy\":\"y\"}",
+            400),
         FIX(WG__B_GATE, "", 400),
         FIX(WG__B_FLAGGER, "[]", 400),
     };
