@@ -594,15 +594,18 @@ unsigned wg__analyses_create(struct wg_server *s, struct wg__cfgref *gen, const 
         st = 503;
         goto out;
     }
+    /* The answer and the log line are made before the runner sees the analysis: once it is on
+     * the list the runner may finish and free it at any moment (valgrind saw the read after
+     * free in test_gate_events' bake event). */
+    *out_json = wg_asprintf("{\"id\":\"%s\",\"status\":\"running\",\"url\":\"/v1/analyses/%s\"}",
+                            a->id, a->id);
+    wg_log(WG_LOG_INFO, "analysis %s: started for wave %s, %d measurements every %llds", a->id,
+           a->p.wave, a->lim.count, (long long)(a->interval_ns / WG_NS_PER_SEC));
     a->next = A->running;
     A->running = a;
     A->nrunning++;
     pthread_cond_broadcast(&A->cv);
     pthread_mutex_unlock(&A->mu);
-    *out_json = wg_asprintf("{\"id\":\"%s\",\"status\":\"running\",\"url\":\"/v1/analyses/%s\"}",
-                            a->id, a->id);
-    wg_log(WG_LOG_INFO, "analysis %s: started for wave %s, %d measurements every %llds", a->id,
-           a->p.wave, a->lim.count, (long long)(a->interval_ns / WG_NS_PER_SEC));
     return 201;
 out:
     an_free(a);
