@@ -467,7 +467,11 @@ enum wg_err wg__analyses_open(struct wg_server *s, const char *state_dir, char *
     snprintf(A->dir, sizeof(A->dir), "%s", dir);
     snprintf(A->path, sizeof(A->path), "%s/serve.db", dir);
     unsigned char rnd[6] = {0};
-    (void)getrandom(rnd, sizeof(rnd), 0);
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        /* the owner tag only has to differ between replicas: the monotonic clock will do */
+        uint64_t t = (uint64_t)wg_mono_ns();
+        memcpy(rnd, &t, sizeof(rnd));
+    }
     snprintf(A->owner, sizeof(A->owner), "%d-%02x%02x%02x%02x%02x%02x", (int)getpid(), rnd[0],
              rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
     const struct wg_config *cfg = s->gen->cfg;

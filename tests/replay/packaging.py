@@ -74,9 +74,15 @@ def notify_checks(tap):
 
         try:
             msg = recv()
-            text = open(os.path.join(tmp, "serve.log")).read()
             tap.check("sd_notify: READY=1 when it listens", "READY=1" in msg.split("\n"), msg)
-            m = re.search(r"listening on port (\d+)", text)
+            # READY=1 may arrive before the "listening on port" line reaches the log file:
+            # poll the log (against a deadline) for the port, then ask /readyz once.
+            text, m, deadline = "", None, time.time() + 10
+            while m is None and time.time() < deadline:
+                text = open(os.path.join(tmp, "serve.log")).read()
+                m = re.search(r"listening on port (\d+)", text)
+                if m is None:
+                    time.sleep(0.05)
             port = int(m.group(1)) if m else 0
             ok = False
             if port:
