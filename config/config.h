@@ -256,8 +256,12 @@ struct wg_wave {
 struct wg_server_cfg {
     int present;                   /* 1 when the section was given */
     char *listen;                  /* "ADDR:PORT"; default "127.0.0.1:8080" */
-    char *bearer_token_env;        /* name of the env var holding the token */
-    char *bearer_token_file;       /* file holding the token (trailing newline dropped) */
+    char *bearer_token_env;        /* deprecated: one token, both roles (= admin_token_env) */
+    char *bearer_token_file;       /* deprecated: one token, both roles (= admin_tokens_file) */
+    /* `auth:` (gate_server_auth.c): tokens per role, several each (rotation overlap); files
+     * re-read when they change. Read: gate answers, pages; admin: also silences, events. */
+    char *read_tokens_file, *admin_tokens_file;
+    char *read_token_env, *admin_token_env;
     char *tls_cert, *tls_key;      /* PEM files; both or neither */
     size_t max_body;               /* request body cap; default 64 KiB */
     char *external_url;            /* how pipelines reach us; used in links, optional */

@@ -1,6 +1,7 @@
-/* config_server.c — decodes and validates the `server:` section (listen address, bearer token
- * source, TLS files, body cap, cache and connection limits) for `wavegate serve`,
- * with config_load.c's table-driven field decoders; a row of wg__config_sections.
+/* config_server.c — decodes and validates the `server:` section (listen address, the read and
+ * admin token sources of `auth:`, TLS files, body cap, cache and connection limits) for
+ * `wavegate serve`, with config_load.c's table-driven field decoders; a row of
+ * wg__config_sections. The old single `bearer_token_*` keys still work (both roles, warned).
  */
 #include "config/config_server_int.h"
 
@@ -61,6 +62,13 @@ static const struct wg__config_field server_fields[] = {
     {"drain_timeout", wg__config_dec_duration, OFF(drain_timeout_ns), &r_timeout, 0, 0},
 };
 
+static const struct wg__config_field auth_fields[] = {
+    {"read_tokens_file", wg__config_dec_str, OFF(read_tokens_file), NULL, 0, 0},
+    {"admin_tokens_file", wg__config_dec_str, OFF(admin_tokens_file), NULL, 0, 0},
+    {"read_token_env", wg__config_dec_str, OFF(read_token_env), NULL, 0, 0},
+    {"admin_token_env", wg__config_dec_str, OFF(admin_token_env), NULL, 0, 0},
+};
+
 static const struct wg__config_field tls_fields[] = {
     {"cert", wg__config_dec_str, OFF(tls_cert), NULL, 0, 1},
     {"key", wg__config_dec_str, OFF(tls_key), NULL, 0, 1},
@@ -79,6 +87,44 @@ void wg__config_server_defaults(struct wg_server_cfg *s)
     s->drain_timeout_ns = 30 * WG_NS_PER_SEC;
 }
 
+/* `auth:` and the deprecated single-token keys (one or the other). */
+static void decode_auth(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                        struct wg_server_cfg *s)
+{
+    const struct wg__cfg_node *auth = wg__config_get(n, "auth");
+    const struct wg__cfg_node *old = wg__config_get(n, "bearer_token_file");
+    const char *oldkey = "bearer_token_file";
+    if (!old) {
+        old = wg__config_get(n, "bearer_token_env");
+        oldkey = "bearer_token_env";
+    }
+    char apath[WG__CONFIG_PATH_MAX], opath[WG__CONFIG_PATH_MAX];
+    wg__config_path_key(apath, sizeof(apath), path, "auth");
+    wg__config_path_key(opath, sizeof(opath), path, oldkey);
+    if (s->bearer_token_env && s->bearer_token_file) {
+        wg__config_err(c, n, path,
+                       "bearer_token_env and bearer_token_file are exclusive; "
+                       "give one");
+    }
+    if (auth && !wg__config_is_null(auth)) {
+        struct wg__config_fieldset aset = {auth_fields,
+                                           sizeof(auth_fields) / sizeof(auth_fields[0]), s, NULL};
+        (void)wg__config_fields(c, auth, apath, &aset, 1, NULL);
+        if (old) {
+            wg__config_err(c, old, opath,
+                           "replaced by %s.admin_tokens_file / admin_token_env (and "
+                           "read_tokens_file / read_token_env); give only %s",
+                           apath, apath);
+        }
+    } else if (old) {
+        wg__config_warn(c, old, opath,
+                        "deprecated: this one token is both the read and the admin token; "
+                        "use %s.read_tokens_file (pipelines) and %s.admin_tokens_file "
+                        "(operators)",
+                        apath, apath);
+    }
+}
+
 void wg__config_decode_server(struct wg__config_ctx *c, const struct wg__cfg_node *n,
                               const char *path)
 {
@@ -89,7 +135,7 @@ void wg__config_decode_server(struct wg__config_ctx *c, const struct wg__cfg_nod
     }
     s->present = 1;
     s->pos = n->pos;
-    static const char *const extra[] = {"tls", NULL};
+    static const char *const extra[] = {"tls", "auth", NULL};
     struct wg__config_fieldset set = {server_fields,
                                       sizeof(server_fields) / sizeof(server_fields[0]), s, NULL};
     if (wg__config_fields(c, n, path, &set, 1, extra) < 0) {
@@ -102,11 +148,7 @@ void wg__config_decode_server(struct wg__config_ctx *c, const struct wg__cfg_nod
         struct wg__config_fieldset tset = {tls_fields, 2, s, NULL};
         (void)wg__config_fields(c, tls, tpath, &tset, 1, NULL);
     }
-    if (s->bearer_token_env && s->bearer_token_file) {
-        wg__config_err(c, n, path,
-                       "bearer_token_env and bearer_token_file are exclusive; "
-                       "give one");
-    }
+    decode_auth(c, n, path, s);
 }
 
 void wg__config_free_server(struct wg_config *cfg)
@@ -115,6 +157,10 @@ void wg__config_free_server(struct wg_config *cfg)
     free(s->listen);
     free(s->bearer_token_env);
     free(s->bearer_token_file);
+    free(s->read_tokens_file);
+    free(s->admin_tokens_file);
+    free(s->read_token_env);
+    free(s->admin_token_env);
     free(s->tls_cert);
     free(s->tls_key);
     free(s->external_url);

@@ -1,5 +1,5 @@
 /* gate_server.c — `wavegate serve`: the libmicrohttpd daemon (epoll thread pool, connection,
- * per-IP and time limits), the access handler (routing, bearer auth before the body, capped
+ * per-IP and time limits), the access handler (routing, token roles before the body, capped
  * bodies), config generations with atomic SIGHUP reload, and graceful drain.
  * Answers are built in gate_server_routes.c; evaluations shared in gate_server_eval.c.
  */
@@ -8,8 +8,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,81 +15,29 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_TOKEN 4096
-
 /* ---- config generations ------------------------------------------------------------------- */
-
-static char *read_token_file(const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "server.bearer_token_file: %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = calloc(1, MAX_TOKEN + 1);
-    size_t n = buf ? fread(buf, 1, MAX_TOKEN + 1, f) : 0;
-    fclose(f);
-    if (!buf || n > MAX_TOKEN) {
-        snprintf(err, errlen, "server.bearer_token_file: %s: %s", path,
-                 buf ? "larger than 4096 bytes" : "out of memory");
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) {
-        buf[--n] = '\0';
-    }
-    return buf;
-}
 
 enum wg_err wg__server_gen_new(struct wg_config *cfg, struct wg__cfgref **out, char *err,
                                size_t errlen)
 {
     enum wg_err rc = WG_OK;
-    char *tok = NULL;
     struct wg__cfgref *g = calloc(1, sizeof(*g));
     *out = NULL;
     if (!g) {
         rc = WG_ENOMEM;
         goto out;
     }
-    const struct wg_server_cfg *sc = &cfg->server;
-    if (sc->bearer_token_env) {
-        const char *v = getenv(sc->bearer_token_env);
-        if (!v || !*v) {
-            snprintf(err, errlen, "server.bearer_token_env: $%s is not set or empty",
-                     sc->bearer_token_env);
-            rc = WG_ECONFIG;
-            goto out;
-        }
-        tok = wg_strdup(v);
-    } else if (sc->bearer_token_file) {
-        tok = read_token_file(sc->bearer_token_file, err, errlen);
-        if (!tok) {
-            rc = WG_ECONFIG;
-            goto out;
-        }
-        if (!*tok) {
-            snprintf(err, errlen, "server.bearer_token_file: %s is empty", sc->bearer_token_file);
-            rc = WG_ECONFIG;
-            goto out;
-        }
+    rc = wg__auth_new(&cfg->server, &g->auth, err, errlen); /* gate_server_auth.c */
+    if (rc != WG_OK) {
+        goto out;
     }
-    if (tok) {
-        wg_log_add_secret(tok);
-        SHA256((const unsigned char *)tok, strlen(tok), g->token_sha256);
-        g->has_token = 1;
-    }
+    g->has_token = wg__auth_configured(g->auth);
     g->cfg = cfg;
     g->loaded_ns = wg_now_ns();
     atomic_init(&g->refs, 1);
     *out = g;
     g = NULL;
 out:
-    if (tok) {
-        OPENSSL_cleanse(tok, strlen(tok));
-        free(tok);
-    }
     free(g);
     return rc;
 }
@@ -109,19 +55,9 @@ void wg__server_gen_put(struct wg__cfgref *g)
 {
     if (g && atomic_fetch_sub(&g->refs, 1) == 1) {
         wg_config_free(g->cfg);
+        wg__auth_free(g->auth);
         free(g);
     }
-}
-
-int wg__server_token_ok(const struct wg__cfgref *g, const char *tok, size_t len)
-{
-    unsigned char h[32];
-    if (!tok) {
-        return 0;
-    }
-    /* Hash first so the compare is over equal lengths and takes the same time. */
-    SHA256((const unsigned char *)tok, len, h);
-    return CRYPTO_memcmp(h, g->token_sha256, sizeof(h)) == 0;
 }
 
 /* ---- routing ------------------------------------------------------------------------------ */
@@ -231,40 +167,6 @@ static unsigned route(struct wg__server_req *r, const char *url, const char *met
     return 404;
 }
 
-/* 1 when the Authorization header carries the right bearer token. */
-static int header_auth(struct wg__server_req *r, struct MHD_Connection *c)
-{
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncasecmp(h, "Bearer ", 7)) {
-        return 0;
-    }
-    h += 7;
-    while (*h == ' ') {
-        h++;
-    }
-    size_t n = strnlen(h, MAX_TOKEN + 1);
-    return n > 0 && n <= MAX_TOKEN && wg__server_token_ok(r->gen, h, n);
-}
-
-static enum MHD_Result unauthorized(struct wg_server *s, struct MHD_Connection *c, int had)
-{
-    static const char body[] = "{\"verdict\":\"error\",\"error\":\"unauthorized\"}";
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
-    if (!resp) {
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                            had ? "Bearer realm=\"wavegate\", error=\"invalid_token\""
-                                : "Bearer realm=\"wavegate\"");
-    atomic_fetch_add(&s->m.errors[WG__E_UNAUTHORIZED], 1);
-    wg__metrics_response(&s->m, 401);
-    enum MHD_Result ret = MHD_queue_response(c, 401, resp);
-    MHD_destroy_response(resp);
-    return ret;
-}
-
 /* The first call for a request: route, pin the config, check auth and Content-Length before
  * any body byte is read. Returns MHD_YES with *done = 0 to go on reading. */
 static enum MHD_Result first_call(struct wg_server *s, struct MHD_Connection *c,
@@ -278,21 +180,12 @@ static enum MHD_Result first_call(struct wg_server *s, struct MHD_Connection *c,
             s, c, st, st == 405 ? "method %s not allowed on %s" : "no route %s %s", method, url);
     }
     r->gen = wg__server_gen_get(s);
-    int v1 = r->route == WG__R_GATE || r->route == WG__R_FLAGGER || r->route == WG__R_ANALYSES ||
-             r->route == WG__R_ANALYSIS || r->route == WG__R_SILENCES ||
-             r->route == WG__R_SILENCE || r->route == WG__R_UI_HOME || r->route == WG__R_UI_EVAL ||
-             r->route == WG__R_UI_ANALYSIS || r->route == WG__R_UI_REPORT || /* the read token */
-             r->route == WG__R_EVENTS || r->route == WG__R_EVENTS_ADAPTER;
-    if (v1 && r->gen->has_token) {
-        r->header_authed = header_auth(r, c);
-        /* Flagger cannot send headers: its token is in the body (metadata.token). */
-        if (!r->header_authed && r->route != WG__R_FLAGGER &&
-            !(r->route == WG__R_EVENTS_ADAPTER && wg__events_adapter_signed((int)r->hook))) {
-            return unauthorized(s, c,
-                                MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                            MHD_HTTP_HEADER_AUTHORIZATION) != NULL);
-        }
+    /* Bearer (Basic on the pages) against the route's role, before any body byte is read. */
+    enum MHD_Result ret = wg__auth_request(s, c, r, done);
+    if (*done) {
+        return ret;
     }
+    *done = 1;
     const char *cl =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     size_t max = r->gen->cfg->server.max_body ? r->gen->cfg->server.max_body : 65536;
@@ -565,7 +458,8 @@ enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *
     }
     wg__server_sd_notify("READY=1\nSTATUS=listening");
     wg_log(WG_LOG_INFO, "serve: listening on port %d (%s)", s->port,
-           s->gen->has_token ? "bearer token required on /v1" : "no bearer token configured");
+           s->gen->has_token ? "read/admin tokens required on /v1 and the pages"
+                             : "no token configured: every route is open");
     *out = s;
     s = NULL;
 out:

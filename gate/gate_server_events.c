@@ -294,14 +294,15 @@ out:
     return rc;
 }
 
-/* 1 when a Flagger body carries the server's token in metadata.token (Flagger sends no
- * headers). */
+/* 1 when a Flagger body carries an admin token in metadata.token (Flagger sends no headers;
+ * events need the admin role, gate_server_routes.c's table). */
 static int flagger_token_ok(const struct wg__cfgref *g, const char *body, size_t len)
 {
     cJSON *o = cJSON_ParseWithLength(body, len);
     const cJSON *t =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "token");
-    int ok = cJSON_IsString(t) && wg__server_token_ok(g, t->valuestring, strlen(t->valuestring));
+    int ok = cJSON_IsString(t) &&
+             wg__server_token_ok(g, t->valuestring, strlen(t->valuestring)) == WG__ROLE_ADMIN;
     cJSON_Delete(o);
     return ok;
 }

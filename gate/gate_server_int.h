@@ -17,11 +17,12 @@
 
 /* One loaded config plus what serving derives from it; refcounted so a reload never frees a
  * config a request is still reading. */
+struct wg__auth; /* gate_server_auth.c */
 struct wg__cfgref {
     struct wg_config *cfg;
     atomic_int refs;
-    int has_token;
-    unsigned char token_sha256[32]; /* the bearer token, hashed (compared in constant time) */
+    int has_token;          /* any token configured: the routes of wg__route_role need one */
+    struct wg__auth *auth;  /* the read and admin tokens (files re-read when they change) */
     int64_t loaded_ns;
 };
 
@@ -110,7 +111,7 @@ struct wg__server_req {
     int method_post;
     struct wg_buf body;
     int too_big;
-    int header_authed;      /* Authorization header matched */
+    int header_authed;      /* the Authorization header's role (WG__ROLE_*; 0: none) */
     struct wg__cfgref *gen; /* config generation pinned for this request */
     struct wg__params p;
     struct wg__verdict *v; /* set once the evaluation finished */
@@ -268,7 +269,8 @@ enum MHD_Result wg__reply(struct wg_server *s, struct MHD_Connection *c, unsigne
                           const char *ctype, const char *body, size_t len);
 enum MHD_Result wg__reply_error(struct wg_server *s, struct MHD_Connection *c, unsigned status,
                                 const char *fmt, ...) WG_PRINTF(4, 5);
-/* Constant-time bearer check of a raw token (NULL → no). */
+/* Constant-time check of a raw token (NULL → no): its role, WG__ROLE_NONE (0), WG__ROLE_READ
+ * or WG__ROLE_ADMIN (gate_server_auth.c). */
 int wg__server_token_ok(const struct wg__cfgref *g, const char *tok, size_t len);
 
 /* Analyses (gate_server_analysis.c). */
@@ -443,5 +445,26 @@ void wg__events_marker(struct wg_server *s, const struct wg__cfgref *gen, const 
 void wg__events_verdict(struct wg_server *s, const struct wg_check_report *rep, int64_t now_ns);
 /* The POST /v1/events body check alone: 0, 400 with err set, 500. */
 unsigned wg__events_body_check(const uint8_t *data, size_t size, char *err, size_t errlen);
+
+/* ---- serve: tokens and roles (gate_server_auth.c) ----------------------------------------- */
+
+/* Roles, ordered: admin answers every read route too. */
+enum { WG__ROLE_NONE = 0, WG__ROLE_READ = 1, WG__ROLE_ADMIN = 2 };
+/* The tokens of sc (server.auth.*, or the deprecated bearer_token_* as admin): WG_ECONFIG with
+ * err naming the key when a source is unset, unreadable or empty. Thread-safe after. */
+enum wg_err wg__auth_new(const struct wg_server_cfg *sc, struct wg__auth **out, char *err,
+                         size_t errlen) WG_NODISCARD;
+void wg__auth_free(struct wg__auth *a);
+int wg__auth_configured(const struct wg__auth *a);
+/* The role of tok (constant time over the stored tokens); first re-reads a token file whose
+ * (dev, inode, mtime, size) changed, at most once a second. */
+int wg__auth_role(struct wg__auth *a, const char *tok, size_t len);
+/* The first call of a request, after routing: *done = 1 when it answered 401/403. */
+enum MHD_Result wg__auth_request(struct wg_server *s, struct MHD_Connection *c,
+                                 struct wg__server_req *r, int *done);
+/* The role route r needs (gate_server_routes.c, one table): *body_token = 1 when the token may
+ * come in the body or a signature instead (Flagger, signed senders), *pages = 1 for browser
+ * pages (Basic auth accepted, a Basic challenge answered). */
+int wg__route_role(const struct wg__server_req *r, int *body_token, int *pages);
 
 #endif

@@ -152,7 +152,9 @@ static enum MHD_Result gate_route(struct wg_server *s, struct MHD_Connection *c,
         rc = wg__params_from_query(&r->p, c, err, sizeof(err)); /* the URL wins */
     }
     if (flagger && r->gen->has_token && !r->header_authed) {
-        if (!r->p.token || !wg__server_token_ok(r->gen, r->p.token, strlen(r->p.token))) {
+        /* metadata.token: the read token is enough (admin works too) */
+        if (!r->p.token ||
+            wg__server_token_ok(r->gen, r->p.token, strlen(r->p.token)) < WG__ROLE_READ) {
             static const char body[] = "{\"verdict\":\"error\",\"error\":\"unauthorized: "
                                        "metadata.token missing or wrong\"}";
             atomic_fetch_add(&s->m.errors[WG__E_UNAUTHORIZED], 1);
@@ -267,6 +269,54 @@ int wg__server_ready(struct wg_server *s, char *why, size_t whylen)
     snprintf(why, whylen, "%s", msg);
     pthread_mutex_unlock(&s->ready_mu);
     return ok;
+}
+
+/* ---- who may ask what ------------------------------------------------------------------------ */
+
+/* The role each route needs (docs/openapi.yaml `security`, docs/pipelines.md "Tokens"). Read:
+ * what a pipeline or a person looking needs (gate answers, Flagger hooks, bake analyses, lists,
+ * pages). Admin: what changes what others see or starts actions (silences, events: an event
+ * can start a bake analysis whose kill switches flip flags). One row per route; a route not
+ * listed needs admin (fail closed). */
+static const struct {
+    enum wg__route route;
+    int get, post;   /* role for GET/HEAD, for POST/DELETE */
+    int body_token;  /* metadata.token / a sender's signature may stand in for the header */
+    int pages;       /* a browser page: Basic accepted */
+} route_roles[] = {
+    {WG__R_GATE, WG__ROLE_READ, WG__ROLE_READ, 0, 0},
+    {WG__R_FLAGGER, WG__ROLE_READ, WG__ROLE_READ, 1, 0},
+    {WG__R_ANALYSES, WG__ROLE_READ, WG__ROLE_READ, 0, 0}, /* evaluates only, acts on nothing */
+    {WG__R_ANALYSIS, WG__ROLE_READ, WG__ROLE_READ, 0, 0},
+    {WG__R_SILENCES, WG__ROLE_READ, WG__ROLE_ADMIN, 0, 0},
+    {WG__R_SILENCE, WG__ROLE_ADMIN, WG__ROLE_ADMIN, 0, 0},
+    {WG__R_EVENTS, WG__ROLE_READ, WG__ROLE_ADMIN, 0, 0},
+    {WG__R_EVENTS_ADAPTER, WG__ROLE_READ, WG__ROLE_ADMIN, 1, 0},
+    {WG__R_UI_HOME, WG__ROLE_READ, WG__ROLE_READ, 0, 1},
+    {WG__R_UI_EVAL, WG__ROLE_READ, WG__ROLE_READ, 0, 1},
+    {WG__R_UI_ANALYSIS, WG__ROLE_READ, WG__ROLE_READ, 0, 1},
+    {WG__R_UI_REPORT, WG__ROLE_READ, WG__ROLE_READ, 0, 1}, /* the alerts' link: a browser */
+    {WG__R_HEALTHZ, WG__ROLE_NONE, WG__ROLE_NONE, 0, 0},
+    {WG__R_READYZ, WG__ROLE_NONE, WG__ROLE_NONE, 0, 0},
+    {WG__R_METRICS, WG__ROLE_NONE, WG__ROLE_NONE, 0, 0},
+};
+
+int wg__route_role(const struct wg__server_req *r, int *body_token, int *pages)
+{
+    *body_token = *pages = 0;
+    for (size_t i = 0; i < sizeof(route_roles) / sizeof(route_roles[0]); i++) {
+        if (route_roles[i].route == r->route) {
+            /* of the event adapters, only the signed ones (and Flagger's metadata.token) */
+            *body_token = route_roles[i].body_token &&
+                          (r->route != WG__R_EVENTS_ADAPTER ||
+                           wg__events_adapter_signed((int)r->hook));
+            *pages = route_roles[i].pages;
+            /* route() set method_post for POST only; DELETE and POST are the writes */
+            return r->method_post || r->route == WG__R_SILENCE ? route_roles[i].post
+                                                                : route_roles[i].get;
+        }
+    }
+    return WG__ROLE_ADMIN;
 }
 
 /* ---- dispatch ------------------------------------------------------------------------------- */
