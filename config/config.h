@@ -254,10 +254,10 @@ struct wg_wave {
 
 /* The `server:` section (wavegate serve). Decoded by config/config_server.c. */
 struct wg_server_cfg {
-    int present;                   /* 1 when the section was given */
-    char *listen;                  /* "ADDR:PORT"; default "127.0.0.1:8080" */
-    char *bearer_token_env;        /* deprecated: one token, both roles (= admin_token_env) */
-    char *bearer_token_file;       /* deprecated: one token, both roles (= admin_tokens_file) */
+    int present;             /* 1 when the section was given */
+    char *listen;            /* "ADDR:PORT"; default "127.0.0.1:8080" */
+    char *bearer_token_env;  /* deprecated: one token, both roles (= admin_token_env) */
+    char *bearer_token_file; /* deprecated: one token, both roles (= admin_tokens_file) */
     /* `auth:` (gate_server_auth.c): tokens per role, several each (rotation overlap); files
      * re-read when they change. Read: gate answers, pages; admin: also silences, events. */
     char *read_tokens_file, *admin_tokens_file;

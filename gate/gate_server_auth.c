@@ -18,8 +18,8 @@
 #include <sys/stat.h>
 
 #define MAX_TOKEN 4096
-#define MAX_TOKENS 32                     /* per source */
-#define MAX_FILE (64 * 1024)              /* a token file */
+#define MAX_TOKENS 32                      /* per source */
+#define MAX_FILE (64 * 1024)               /* a token file */
 #define CHECK_EVERY_NS (1 * WG_NS_PER_SEC) /* the files' stat, at most this often */
 
 struct tokset {
@@ -218,20 +218,20 @@ enum wg_err wg__auth_new(const struct wg_server_cfg *sc, struct wg__auth **out, 
     /* The deprecated single token is an admin token (admin also answers every read route). */
     rc = add_env(a, "server.auth.read_token_env", sc->read_token_env, WG__ROLE_READ, err, errlen);
     if (rc == WG_OK) {
-        rc = add_env(a, sc->admin_token_env ? "server.auth.admin_token_env" : "server.bearer_token_env",
-                     sc->admin_token_env ? sc->admin_token_env : sc->bearer_token_env,
-                     WG__ROLE_ADMIN, err, errlen);
+        rc = add_env(
+            a, sc->admin_token_env ? "server.auth.admin_token_env" : "server.bearer_token_env",
+            sc->admin_token_env ? sc->admin_token_env : sc->bearer_token_env, WG__ROLE_ADMIN, err,
+            errlen);
     }
     if (rc == WG_OK) {
         rc = add_file(a, "server.auth.read_tokens_file", sc->read_tokens_file, WG__ROLE_READ, err,
                       errlen);
     }
     if (rc == WG_OK) {
-        rc = add_file(a,
-                      sc->admin_tokens_file ? "server.auth.admin_tokens_file"
-                                            : "server.bearer_token_file",
-                      sc->admin_tokens_file ? sc->admin_tokens_file : sc->bearer_token_file,
-                      WG__ROLE_ADMIN, err, errlen);
+        rc = add_file(
+            a, sc->admin_tokens_file ? "server.auth.admin_tokens_file" : "server.bearer_token_file",
+            sc->admin_tokens_file ? sc->admin_tokens_file : sc->bearer_token_file, WG__ROLE_ADMIN,
+            err, errlen);
     }
     if (rc != WG_OK) {
         goto out;

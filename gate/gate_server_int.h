@@ -21,8 +21,8 @@ struct wg__auth; /* gate_server_auth.c */
 struct wg__cfgref {
     struct wg_config *cfg;
     atomic_int refs;
-    int has_token;          /* any token configured: the routes of wg__route_role need one */
-    struct wg__auth *auth;  /* the read and admin tokens (files re-read when they change) */
+    int has_token;         /* any token configured: the routes of wg__route_role need one */
+    struct wg__auth *auth; /* the read and admin tokens (files re-read when they change) */
     int64_t loaded_ns;
 };
 

@@ -280,9 +280,9 @@ int wg__server_ready(struct wg_server *s, char *why, size_t whylen)
  * listed needs admin (fail closed). */
 static const struct {
     enum wg__route route;
-    int get, post;   /* role for GET/HEAD, for POST/DELETE */
-    int body_token;  /* metadata.token / a sender's signature may stand in for the header */
-    int pages;       /* a browser page: Basic accepted */
+    int get, post;  /* role for GET/HEAD, for POST/DELETE */
+    int body_token; /* metadata.token / a sender's signature may stand in for the header */
+    int pages;      /* a browser page: Basic accepted */
 } route_roles[] = {
     {WG__R_GATE, WG__ROLE_READ, WG__ROLE_READ, 0, 0},
     {WG__R_FLAGGER, WG__ROLE_READ, WG__ROLE_READ, 1, 0},
@@ -307,13 +307,12 @@ int wg__route_role(const struct wg__server_req *r, int *body_token, int *pages)
     for (size_t i = 0; i < sizeof(route_roles) / sizeof(route_roles[0]); i++) {
         if (route_roles[i].route == r->route) {
             /* of the event adapters, only the signed ones (and Flagger's metadata.token) */
-            *body_token = route_roles[i].body_token &&
-                          (r->route != WG__R_EVENTS_ADAPTER ||
-                           wg__events_adapter_signed((int)r->hook));
+            *body_token = route_roles[i].body_token && (r->route != WG__R_EVENTS_ADAPTER ||
+                                                        wg__events_adapter_signed((int)r->hook));
             *pages = route_roles[i].pages;
             /* route() set method_post for POST only; DELETE and POST are the writes */
             return r->method_post || r->route == WG__R_SILENCE ? route_roles[i].post
-                                                                : route_roles[i].get;
+                                                               : route_roles[i].get;
         }
     }
     return WG__ROLE_ADMIN;

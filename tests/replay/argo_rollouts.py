@@ -304,7 +304,8 @@ def main():
     a = ap.parse_args()
     path = a.template if os.path.isabs(a.template) else os.path.join(rl.SRC, a.template)
     with open(path) as f:
-        template = [d for d in rl.yaml.safe_load_all(f) if d and d.get("kind") == "AnalysisTemplate"][0]
+        tdocs = [d for d in rl.yaml.safe_load_all(f) if d]
+    template = [d for d in tdocs if d.get("kind") == "AnalysisTemplate"][0]
     rpath = a.rollout if os.path.isabs(a.rollout) else os.path.join(rl.SRC, a.rollout)
     rollout = None
     if os.path.exists(rpath):
@@ -317,7 +318,9 @@ def main():
         cfg, token = stack.start()
         base = int(time.time()) // 3600 * 3600 - 48 * 3600
         wg = stack.start_wavegate(base)
-        ctx = {"influx": influx, "wg": wg, "secrets": {"wavegate": {"token": token, "bearer": "Bearer " + token}}, "rollout": rollout}
+        # the Secret shipped with the template (the Rollout's namespace), holding the read token
+        secrets = {name: data for (_ns, name), data in rl.shipped_secrets(tdocs, token).items()}
+        ctx = {"influx": influx, "wg": wg, "secrets": secrets, "rollout": rollout}
         env = [w for w in cfg["waves"] if w["name"] == "prod-internal"][0]["env"]
 
         def healthy(t):

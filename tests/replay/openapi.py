@@ -2,8 +2,13 @@
 """openapi.py — docs/openapi.yaml against a running `wavegate serve` (real InfluxDB 1.x, the
 shipped config plus an alerting section): every documented (path, method, status) is
 produced for real and its body matches the documented schema (type, required, property
-types, enum; $ref resolved), and no answer seen is undocumented.
+types, enum; $ref resolved), and no answer seen is undocumented. Security as documented:
+every operation with a security requirement answers 401 without a token, with the documented
+WWW-Authenticate challenge (Basic where the basic scheme is offered, so a browser prompts);
+every [admin] operation answers 403 to the read token and works with the admin token (the
+server's read and admin tokens differ); [read] ones work with the read token.
 """
+import base64
 
 import json
 import os
@@ -63,6 +68,7 @@ def main():
         wg = stack.start_wavegate(now)
         os.unlink(wg.now_file)  # the real clock from here on (no WG_TEST_NOW_FILE content)
         auth = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+        admin = {"Authorization": "Bearer " + stack.admin_token, "Content-Type": "application/json"}
 
         def ask(tpl, method, path, body=None, headers=auth, want=None):
             st, hdrs, text = rl.http_request(method, wg.base + path, headers, json.dumps(body) if isinstance(body, (dict, list)) else body)
@@ -75,6 +81,12 @@ def main():
             if resp is None:
                 tap.check("%s %s %d is documented" % (method, tpl, st), False, text[:300])
                 return st, text
+            want_hdr = resolve(spec, resp).get("headers") or {}
+            if "WWW-Authenticate" in want_hdr:
+                schemes = [k for req in op.get("security", spec.get("security", [])) for k in req]
+                got = hdrs.get("www-authenticate", "")
+                want_scheme = "Basic" if "basic" in schemes else "Bearer"
+                tap.check("%s %s %d: WWW-Authenticate %s realm=\"wavegate\"" % (method, tpl, st, want_scheme), got.startswith(want_scheme + ' realm="wavegate"'), "got %r" % got)
             schema = (resolve(spec, resp).get("content") or {}).get("application/json", {}).get("schema")
             try:
                 data = json.loads(text)
@@ -121,11 +133,35 @@ def main():
         ask("/v1/analyses/{id}", "GET", "/v1/analyses/0123456789abcdef", want=404)
         S = "/v1/silences"
         ask(S, "GET", S, want=200)
-        st, text = ask(S, "POST", S, {"matchers": [{"name": "wave", "value": "staging", "isRegex": False}], "endsAt": rl.fmt_time(now + 3600), "createdBy": "test", "comment": "openapi"}, want=200)
+        sil = {"matchers": [{"name": "wave", "value": "staging", "isRegex": False}], "endsAt": rl.fmt_time(now + 3600), "createdBy": "test", "comment": "openapi"}
+        st, text = ask(S, "POST", S, sil, headers=admin, want=200)
         sid = json.loads(text).get("silenceID", "x") if st == 200 else "x"
-        ask(S, "POST", S, {"matchers": "nope"}, want=400)
-        ask("/v1/silences/{id}", "DELETE", "/v1/silences/" + sid, want=200)
-        ask("/v1/silences/{id}", "DELETE", "/v1/silences/0123456789abcdef", want=404)
+        ask(S, "POST", S, {"matchers": "nope"}, headers=admin, want=400)
+        ask("/v1/silences/{id}", "DELETE", "/v1/silences/" + sid, auth, want=403)
+        ask("/v1/silences/{id}", "DELETE", "/v1/silences/" + sid, headers=admin, want=200)
+        ask("/v1/silences/{id}", "DELETE", "/v1/silences/0123456789abcdef", headers=admin, want=404)
+        basic = {"Authorization": "Basic " + base64.b64encode(("browser:" + token).encode()).decode()}
+        ask("/", "GET", "/", headers=basic, want=200)
+        ask("/", "GET", "/", headers=auth, want=200)
+        # every operation with a security requirement, as documented: 401 without a token
+        # (the challenge checked in ask), 403 for the read token where it needs [admin]
+        for tpl, ops in spec["paths"].items():
+            for m, op in ops.items():
+                sec = op.get("security", spec.get("security", []))
+                roles = {r for req in sec for rs in req.values() for r in rs}
+                path = tpl.replace("{id}", "0123456789abcdef")
+                body = sil if m in ("post", "put") else None
+                if not sec:
+                    continue
+                tap.check("%s %s documents 401" % (m.upper(), tpl), "401" in op["responses"])
+                ask(tpl, m.upper(), path + ("?wave=staging" if "gate" in tpl else ""), body, {"Content-Type": "application/json"}, want=401)
+                if roles == {"admin"}:
+                    tap.check("%s %s ([admin]) documents 403" % (m.upper(), tpl), "403" in op["responses"])
+                    ask(tpl, m.upper(), path, body, auth, want=403)
+                else:
+                    tap.check("%s %s is [read]: no 403 documented" % (m.upper(), tpl), roles == {"read"} and "403" not in op["responses"], roles)
+        schemes = spec["components"]["securitySchemes"]
+        tap.check("securitySchemes: bearer and basic (http)", schemes.get("bearer", {}).get("scheme") == "bearer" and schemes.get("basic", {}).get("scheme") == "basic", schemes)
         influx.stop()
         ask(G, "GET", G + "?wave=staging&feature=checkout&mode=status&deploy_time=" + rl.fmt_time(T - 60), want=503)
         missing = sorted(documented - seen)

@@ -8,6 +8,12 @@
   allowPrivilegeEscalation false, capabilities drop ALL, seccompProfile RuntimeDefault or
   Localhost); wavegate's state on a PersistentVolumeClaim with one replica.
 - Docker: .dockerignore keeps build trees and CMakeCache.txt out of the context.
+- Tokens: wavegate's config reads server.auth.read_tokens_file / admin_tokens_file from its
+  Secret volume mounted without subPath (so a rotation reaches the files); every consumer
+  (AnalysisTemplate, Job, WorkflowTemplate, Canary) carries the read token only, from a Secret
+  shipped in its own file; the event senders (notifications) carry the admin token. The
+  replays then run each consumer with the read token against a server whose admin token is
+  another one, so a consumer that needed more would get 403.
 """
 
 import fnmatch
@@ -150,6 +156,68 @@ def manifest_checks(tap):
     tap.check("readiness on /readyz (wavegate itself)", probe == "/readyz")
 
 
+READ = "REPLACE-with-the-read-token"
+
+
+def walk(node, fn):
+    """fn(dict) on every mapping under node."""
+    if isinstance(node, dict):
+        fn(node)
+        for v in node.values():
+            walk(v, fn)
+    elif isinstance(node, list):
+        for v in node:
+            walk(v, fn)
+
+
+def server_token_checks(tap, rel):
+    docs = rl.load_manifests(rel)
+    cm = [d for d in docs if d.get("kind") == "ConfigMap"][0]
+    cfg = rl.yaml.safe_load(list(cm["data"].values())[0])
+    srv = cfg.get("server") or {}
+    auth = srv.get("auth") or {}
+    tap.check("%s: server.auth read and admin token files, no deprecated bearer_token_*" % rel, auth.get("read_tokens_file") and auth.get("admin_tokens_file") and not any(k.startswith("bearer_token") for k in srv), srv)
+    dep = [d for d in docs if d.get("kind") == "Deployment"][0]
+    ps = dep["spec"]["template"]["spec"]
+    vols = {v["name"]: v for v in ps.get("volumes", [])}
+    for key in ("read_tokens_file", "admin_tokens_file"):
+        path = auth.get(key) or ""
+        mounts = [m for m in ps["containers"][0].get("volumeMounts", []) if path.startswith(m["mountPath"].rstrip("/") + "/") and "secret" in vols.get(m["name"], {})]
+        m = mounts[0] if mounts else {}
+        sec = vols.get(m.get("name"), {}).get("secret", {})
+        name = path[len(m.get("mountPath", "")) :].lstrip("/")
+        items = {i["path"]: i["key"] for i in sec.get("items", [])} or None
+        tap.check("%s: %s is in a Secret volume" % (rel, key), bool(m), path)
+        tap.check("%s: %s mounted without subPath (rotation reaches it)" % (rel, key), m and "subPath" not in m, m)
+        tap.check("%s: %s is a key of the Secret volume" % (rel, key), items is None or name in items, items)
+
+
+def token_checks(tap):
+    for rel in ("deploy/kubernetes/wavegate.yaml", "deploy/kubernetes/wavegate-replicas.yaml"):
+        server_token_checks(tap, rel)
+    sdocs = rl.load_manifests("deploy/kubernetes/wavegate.yaml")
+    sec = [d for d in sdocs if d.get("kind") == "Secret"][0]["stringData"]
+    tap.check("wavegate's Secret has read-tokens and admin-tokens, no single token", {"read-tokens", "admin-tokens"} <= set(sec) and "token" not in sec, list(sec))
+    consumers = ("AnalysisTemplate", "Job", "WorkflowTemplate", "Canary")
+    for path in sorted(glob.glob(os.path.join(rl.SRC, "deploy", "argo", "*.yaml")) + glob.glob(os.path.join(rl.SRC, "deploy", "flagger", "*.yaml"))):
+        rel = os.path.relpath(path, rl.SRC)
+        docs = [d for d in rl.yaml.safe_load_all(open(path)) if d]
+        secrets = {d["metadata"]["name"]: d.get("stringData") or {} for d in docs if d.get("kind") == "Secret"}
+        for doc in docs:
+            if doc.get("kind") not in consumers:
+                continue
+            refs, toks = [], []
+            walk(doc, lambda m: refs.append(m["secretKeyRef"]) if "secretKeyRef" in m else None)
+            walk(doc, lambda m: toks.append(m["token"]) if isinstance(m.get("token"), str) else None)
+            bad = [r for r in refs if READ not in str(secrets.get(r["name"], {}).get(r["key"], ""))]
+            bad += [t for t in toks if t != READ]
+            tap.check("%s %s: the read token only (shipped Secret / metadata.token)" % (rel, doc["kind"]), (refs or toks) and not bad, "not the read token: %s" % bad)
+            tap.check("%s %s: no admin token" % (rel, doc["kind"]), "admin" not in rl.yaml.safe_dump(doc).lower())
+        text = open(path).read()
+        if "/v1/events" in text:
+            tap.check("%s: posting events carries the admin token" % rel, "$wavegate-admin-token" in text)
+
+
 def dockerignore_checks(tap):
     path = os.path.join(rl.SRC, ".dockerignore")
     pats = [ln.strip() for ln in open(path) if ln.strip() and not ln.startswith("#")] if os.path.exists(path) else []
@@ -168,6 +236,7 @@ def main():
     unit_checks(tap)
     notify_checks(tap)
     manifest_checks(tap)
+    token_checks(tap)
     dockerignore_checks(tap)
     return tap.done()
 

@@ -218,7 +218,9 @@ class Wavegate:
 
 def shipped_config(influx_url, tmp):
     """The wavegate.yaml of deploy/kubernetes/wavegate.yaml's ConfigMap, pointed at the test
-    InfluxDB, state and token under tmp, with the verdict cache off (every look asks)."""
+    InfluxDB, state and token files under tmp, with the verdict cache off (every look asks).
+    Returns (cfg, the read token); the admin token (another one) is in tmp/admin-tokens, so a
+    consumer that needs more than the read token gets 403 and its replay fails."""
     docs = load_manifests("deploy/kubernetes/wavegate.yaml")
     cm = [d for d in docs if d.get("kind") == "ConfigMap"][0]
     cfg = yaml.safe_load(cm["data"]["wavegate.yaml"])
@@ -232,12 +234,23 @@ def shipped_config(influx_url, tmp):
     for k in list(srv):
         if k.startswith("bearer_token"):
             del srv[k]
-    token = "t0k3n-" + os.urandom(8).hex()
-    tokfile = os.path.join(tmp, "token")
-    with open(tokfile, "w") as f:
-        f.write(token + "\n")
-    srv["bearer_token_file"] = tokfile
+    auth = srv.setdefault("auth", {})
+    for k in list(auth):
+        if k.endswith("_env"):
+            del auth[k]
+    token = "t0k3n-read-" + os.urandom(8).hex()
+    for role, tok in (("read", token), ("admin", "t0k3n-admin-" + os.urandom(8).hex())):
+        path = os.path.join(tmp, role + "-tokens")
+        with open(path, "w") as f:
+            f.write(tok + "\n")
+        auth[role + "_tokens_file"] = path
     return cfg, token
+
+
+def admin_token(tmp):
+    """The admin token shipped_config wrote under tmp."""
+    with open(os.path.join(tmp, "admin-tokens")) as f:
+        return f.read().strip()
 
 
 def load_manifests(rel):
@@ -433,12 +446,13 @@ class Stack:
         self.tmp = tmpdir()
         self.influx = Influx(self.tmp)
         self.wg = None
-        self.cfg = self.token = None
+        self.cfg = self.token = self.admin_token = None
 
     def start(self):
         self.influx.start()
         self.influx.query('CREATE DATABASE "telemetry"')
         self.cfg, self.token = shipped_config(self.influx.url, self.tmp)
+        self.admin_token = admin_token(self.tmp)
         return self.cfg, self.token
 
     def start_wavegate(self, now):
