@@ -254,14 +254,10 @@ struct wg_wave {
 
 /* The `server:` section (wavegate serve). Decoded by config/config_server.c. */
 struct wg_server_cfg {
-    int present;             /* 1 when the section was given */
-    char *listen;            /* "ADDR:PORT"; default "127.0.0.1:8080" */
-    char *bearer_token_env;  /* deprecated: one token, both roles (= admin_token_env) */
-    char *bearer_token_file; /* deprecated: one token, both roles (= admin_tokens_file) */
-    /* `auth:` (gate_server_auth.c): tokens per role, several each (rotation overlap); files
-     * re-read when they change. Read: gate answers, pages; admin: also silences, events. */
-    char *read_tokens_file, *admin_tokens_file;
-    char *read_token_env, *admin_token_env;
+    int present;                   /* 1 when the section was given */
+    char *listen;                  /* "ADDR:PORT"; default "127.0.0.1:8080" */
+    char *bearer_token_env;        /* deprecated: both roles; = auth.admin_token_env */
+    char *bearer_token_file;       /* deprecated: both roles; = auth.admin_tokens_file */
     char *tls_cert, *tls_key;      /* PEM files; both or neither */
     size_t max_body;               /* request body cap; default 64 KiB */
     char *external_url;            /* how pipelines reach us; used in links, optional */
@@ -272,6 +268,10 @@ struct wg_server_cfg {
     int64_t request_timeout_ns;    /* whole request head + body deadline; default 10s */
     unsigned threads;              /* polling threads; default 2 */
     int64_t drain_timeout_ns;      /* SIGTERM drain budget; default 30s */
+    /* `auth:` (gate_server_auth.c): tokens per role, several each (rotation overlap); files
+     * re-read when they change. Read: gate answers, pages; admin: also silences, events. */
+    char *read_tokens_file, *admin_tokens_file;
+    char *read_token_env, *admin_token_env;
     struct wg_pos pos;
 };
 

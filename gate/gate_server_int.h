@@ -15,9 +15,10 @@
 
 /* ---- serve: config generations ------------------------------------------------------------ */
 
+struct wg__auth; /* gate_server_auth.c */
+
 /* One loaded config plus what serving derives from it; refcounted so a reload never frees a
  * config a request is still reading. */
-struct wg__auth; /* gate_server_auth.c */
 struct wg__cfgref {
     struct wg_config *cfg;
     atomic_int refs;
