@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# test_secrets.sh — no configured secret in anything wavegate writes or answers: a bearer
-# token, a source token and a source password (real InfluxDB; another source down), a
+# test_secrets.sh — no configured secret in anything wavegate writes or answers: the admin and
+# read tokens (a read token refused with 403 on an admin route, Basic auth on a page), a
+# source token and a source password (real InfluxDB; another source down), a
 # webhook signing secret, a Slack URL and a PagerDuty routing key (receivers answering 500),
 # driven through `serve` and `check` on success and failure paths (bad auth, source down,
 # receiver 500). Every log line, error, /metrics body and verdict JSON is searched for each
@@ -13,14 +14,15 @@ PEERS=${WG_PEERS:-$SRC/tests/peers}
 
 influx_deploy_scenario || exit 1
 
-export WG_S_BEARER="wgsec-bearer-Zq81xK3vT0aB5cD7eF9gH2"
+export WG_S_BEARER="wgsec-bearer-Zq81xK3vT0aB5cD7eF9gH2"   # the admin token
+export WG_S_READ="wgsec-read-Rr4Ee6Aa8Dd0Tt2Oo4Kk6"
 export WG_S_SRC_TOKEN="wgsec-srctoken-Hh2Jj4Kk6Ll8Mm0Nn"
 export WG_S_SRC_PASS="wgsec-srcpass-Pp1Qq3Rr5Ss7Tt9Uu"
 export WG_S_WEBHOOK="whsec_d2dzZWMtd2ViaG9vay1rZXktMDEyMzQ1Njc4OWFiY2RlZg=="
 export WG_S_PD="wgsec-pdkey-0123456789abcdefABCDEF"
 SLACK_PATH="/slack/T0WGSEC/B0WGSEC/wgsecslackXyZ1234567890"
 # every form a secret may show up in
-secrets=("$WG_S_BEARER" "$WG_S_SRC_TOKEN" "$WG_S_SRC_PASS" "$WG_S_WEBHOOK" "$WG_S_PD"
+secrets=("$WG_S_BEARER" "$WG_S_READ" "$(printf 'x:%s' "$WG_S_READ" | base64 -w0)" "$WG_S_SRC_TOKEN" "$WG_S_SRC_PASS" "$WG_S_WEBHOOK" "$WG_S_PD"
          "wgsecslackXyZ1234567890"
          "${WG_S_WEBHOOK#whsec_}" "$(printf 'wg:%s' "$WG_S_SRC_PASS" | base64 -w0)"
          "$(printf '%s' "${WG_S_WEBHOOK#whsec_}" | base64 -d)")
@@ -51,7 +53,7 @@ YAML
 state_dir: $WG_TMP/state
 server:
   listen: 127.0.0.1:0
-  bearer_token_env: WG_S_BEARER
+  auth: {read_token_env: WG_S_READ, admin_token_env: WG_S_BEARER}
   drain_timeout: 2s
 alerting:
   receivers:
@@ -123,6 +125,13 @@ expect_match "gate broken source (body mode): verdict error" '"verdict": *"error
     "$(cat "$WG_TMP/out.serve-down")"
 expect_eq "gate broken source (status mode): 503" 503 \
     "$(hit down-status -H "$A" "$BASE/v1/gate?wave=broken&mode=status&$q")"
+expect_eq "gate with the read token" 200 \
+    "$(hit read -H "Authorization: Bearer $WG_S_READ" "$BASE/v1/gate?wave=staging&$q")"
+expect_eq "read token deleting a silence: 403" 403 \
+    "$(hit read-del -XDELETE -H "Authorization: Bearer $WG_S_READ" "$BASE/v1/silences/0123456789abcdef")"
+expect_eq "page with the read token as a Basic password" 200 \
+    "$(hit read-page -u "x:$WG_S_READ" "$BASE/")"
+expect_eq "page with a wrong Basic password: 401" 401 "$(hit read-page-bad -u "x:${WG_S_READ}x" "$BASE/")"
 expect_eq "no token: 401" 401 "$(hit none "$BASE/v1/gate?wave=staging&$q")"
 expect_eq "wrong token: 401" 401 \
     "$(hit wrong -H "Authorization: Bearer ${WG_S_BEARER}x" "$BASE/v1/gate?wave=staging&$q")"
