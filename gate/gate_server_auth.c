@@ -307,9 +307,7 @@ int wg__server_token_ok(const struct wg__cfgref *g, const char *tok, size_t len)
 
 /* ---- the request ------------------------------------------------------------------------ */
 
-/* The role of the Authorization header: Bearer <token> anywhere, Basic (any user, the token as
- * password) where basic is set. */
-static int header_role(struct wg__cfgref *g, const char *h, int basic)
+int wg__auth_header_role(struct wg__auth *a, const char *h, int basic)
 {
     if (!h) {
         return WG__ROLE_NONE;
@@ -320,7 +318,7 @@ static int header_role(struct wg__cfgref *g, const char *h, int basic)
             h++;
         }
         size_t n = strnlen(h, MAX_TOKEN + 1);
-        return wg__auth_role(g->auth, h, n);
+        return wg__auth_role(a, h, n);
     }
     if (!basic || strncasecmp(h, "Basic ", 6)) {
         return WG__ROLE_NONE;
@@ -344,7 +342,7 @@ static int header_role(struct wg__cfgref *g, const char *h, int basic)
         unsigned char *colon = memchr(dec, ':', (size_t)dn);
         if (colon) {
             size_t pl = (size_t)(dn - (colon + 1 - dec));
-            role = wg__auth_role(g->auth, (const char *)colon + 1, pl);
+            role = wg__auth_role(a, (const char *)colon + 1, pl);
         }
     }
     if (dec) {
@@ -385,7 +383,7 @@ enum MHD_Result wg__auth_request(struct wg_server *s, struct MHD_Connection *c,
         return MHD_YES;
     }
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    int role = header_role(r->gen, h, pages);
+    int role = wg__auth_header_role(r->gen->auth, h, pages);
     if (role >= need) {
         r->header_authed = role;
         return MHD_YES;

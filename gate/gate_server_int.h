@@ -460,6 +460,10 @@ int wg__auth_configured(const struct wg__auth *a);
 /* The role of tok (constant time over the stored tokens); first re-reads a token file whose
  * (dev, inode, mtime, size) changed, at most once a second. */
 int wg__auth_role(struct wg__auth *a, const char *tok, size_t len);
+/* The role of an Authorization header value h (NUL-terminated, NULL: none): "Bearer <token>"
+ * anywhere, "Basic base64(user:token)" (any user) where basic is set. The fuzz target
+ * tests/fuzz/fuzz_auth.c drives it. */
+int wg__auth_header_role(struct wg__auth *a, const char *h, int basic);
 /* The first call of a request, after routing: *done = 1 when it answered 401/403. */
 enum MHD_Result wg__auth_request(struct wg_server *s, struct MHD_Connection *c,
                                  struct wg__server_req *r, int *done);

@@ -9,7 +9,7 @@ shift || true
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=(fluxcsv jsonl influxql split config)
 # the request bodies of serve (fuzz_body.c)
-[ "$#" -eq 0 ] && names+=(body_gate body_flagger body_analyses body_silences)
+[ "$#" -eq 0 ] && names+=(body_gate body_flagger body_analyses body_silences gate_auth)
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${WG_FUZZ_BUILD:-$src/build-fuzz}
 work=${WG_FUZZ_WORK:-$build/work}

@@ -201,6 +201,58 @@ static void test_rotation(void **state)
     wg__auth_free(a);
 }
 
+/* Hostile and odd Authorization headers (under ASan in CI): only the exact token passes. */
+static void test_header_forms(void **state)
+{
+    (void)state;
+    setenv("WG_TEST_AUTH_HDR", "hdr-token", 1);
+    struct wg_server_cfg sc;
+    memset(&sc, 0, sizeof(sc));
+    sc.read_token_env = "WG_TEST_AUTH_HDR";
+    struct wg__auth *a = NULL;
+    char err[256] = "";
+    assert_int_equal(wg__auth_new(&sc, &a, err, sizeof(err)), WG_OK);
+    static char big[3 * 4096];
+    memset(big, 'A', sizeof(big) - 1);
+    memcpy(big, "Basic ", 6);
+    static const struct {
+        const char *h;
+        int basic, want;
+    } cases[] = {
+        {"Bearer hdr-token", 0, WG__ROLE_READ},
+        {"bearer   hdr-token", 0, WG__ROLE_READ},
+        {"Bearer hdr-token ", 0, WG__ROLE_NONE},
+        {"Bearer hdr-toke", 0, WG__ROLE_NONE},
+        {"Bearer ", 0, WG__ROLE_NONE},
+        {"Bearer", 0, WG__ROLE_NONE},
+        {"hdr-token", 0, WG__ROLE_NONE},
+        {"Basic dTpoZHItdG9rZW4=", 1, WG__ROLE_READ},   /* u:hdr-token */
+        {"Basic Omhkci10b2tlbg==", 1, WG__ROLE_READ},   /* :hdr-token */
+        {"basic dTpoZHItdG9rZW4=  ", 1, WG__ROLE_READ}, /* trailing blanks */
+        {"Basic dTpoZHItdG9rZW4=", 0, WG__ROLE_NONE},   /* not on this route */
+        {"Basic aGRyLXRva2Vu", 1, WG__ROLE_NONE},       /* hdr-token: no colon */
+        {"Basic dTpoZHItdG9rZW4", 1, WG__ROLE_NONE},    /* not a multiple of 4 */
+        {"Basic dTpo!HItdG9rZW4=", 1, WG__ROLE_NONE},   /* not base64 */
+        {"Basic ====", 1, WG__ROLE_NONE},
+        {"Basic =", 1, WG__ROLE_NONE},
+        {"Basic ", 1, WG__ROLE_NONE},
+        {"Basic dTpoZHItdG9rZW4A", 1, WG__ROLE_NONE}, /* u:hdr-token + a NUL byte */
+        {"Basic OmhkciOmhkci10b2tlbg==", 1, WG__ROLE_NONE},
+        {big, 1, WG__ROLE_NONE},
+        {NULL, 1, WG__ROLE_NONE},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int got = wg__auth_header_role(a, cases[i].h, cases[i].basic);
+        if (got != cases[i].want) {
+            print_error("case %zu '%.40s' basic %d: want %d, got %d\n", i,
+                        cases[i].h ? cases[i].h : "(null)", cases[i].basic, cases[i].want, got);
+        }
+        assert_int_equal(got, cases[i].want);
+    }
+    wg__auth_free(a);
+    unsetenv("WG_TEST_AUTH_HDR");
+}
+
 static void test_route_roles(void **state)
 {
     (void)state;
@@ -250,9 +302,8 @@ static void test_route_roles(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sources_and_roles),
-        cmocka_unit_test(test_deprecated_and_errors),
-        cmocka_unit_test(test_rotation),
+        cmocka_unit_test(test_sources_and_roles), cmocka_unit_test(test_deprecated_and_errors),
+        cmocka_unit_test(test_rotation),          cmocka_unit_test(test_header_forms),
         cmocka_unit_test(test_route_roles),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
