@@ -4,7 +4,11 @@
 # (each gate its own 20-minute period, `check --deploy-time` anchored on it) fail at most the
 # budget's share, while judging each host at 1% would fail ~18% of them; one host 50% slower
 # fails the gate naming that host; judge: rate (errors over requests) passes an unchanged
-# period and fails the host whose error rate tripled.
+# period and fails the host whose error rate tripled. Then the same budget through `serve`:
+# /v1/gate asked repeatedly about one deploy (deploy_id, max_looks = Argo's count) is look k
+# of that deploy, and its family budget per look is the share the alpha-spending function
+# gives look k (half at the first judged look, the rest spread; the looks sum to the budget);
+# 100 no-change deploys asked 3 looks each fail (any look failing) at most the budget's share.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 WG=${WG_BIN:?WG_BIN must point at the wavegate binary}
@@ -138,6 +142,90 @@ mid=$(date -u -d "@$(( BASE_T + 1200 * 3 + 600 + 300 ))" +%Y-%m-%dT%H:%M:%SZ)
 out=$("$WG" check --config "$cfg" --wave prod --feature latency --deploy-time "$(at 3)" --now "$mid" --format json 2>"$WG_TMP/stderr")
 expect_eq "a look at half the window is inconclusive" 2 "$?"
 expect_eq "and reports the test that ran as tested" True "$(jq_get "$out" "d['rules'][0].get('tested')")"
+
+# --- through serve: looks of one deploy spend the budget once (simulated clock)
+cat >> "$cfg" <<YAML
+server:
+  listen: 127.0.0.1:0
+  cache_ttl: 0s
+YAML
+export WG_TEST_NOW_FILE="$WG_TMP/now"
+echo "$(( BASE_T + 1200 * 5 ))" > "$WG_TMP/now"
+serve_start "$cfg" || exit 1
+wg_on_exit serve_stop
+looks=$(python3 - "$BASE" "$BASE_T" "$WG_TMP/now" <<'PY'
+import json, os, sys, urllib.request
+base, t0, nowf = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def ask(deploy, dep_id, now, k_max):
+    with open(nowf + ".new", "w") as f:
+        f.write("%d\n" % now)
+    os.replace(nowf + ".new", nowf)
+    body = json.dumps({"wave": "prod", "feature": "latency", "deploy_id": dep_id,
+                       "deploy_time": deploy, "max_looks": k_max, "mode": "body"}).encode()
+    req = urllib.request.Request(base + "/v1/gate", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.load(r)
+out = {}
+# one healthy deploy (period 5), five looks as Argo's count: 5 would take them, the first
+# 30 s after the deploy (the window not complete: inconclusive, but judged on the data there
+# is), then four on the complete window
+T = t0 + 1200 * 5 + 600
+seq = []
+for now in (T + 30, T + 600, T + 660, T + 720, T + 780):
+    d = ask(T, "healthy-5", now, 5)
+    g = d["rules"][0]["groups"]
+    seq.append({"k": d["look"]["k"], "of": d["look"]["of"], "share": d["look"]["share"],
+                "verdict": d["verdict"], "budget": sorted({x.get("budget") for x in g if "budget" in x}),
+                "min_p": min(x.get("p_value", 1) for x in g)})
+out["one"] = seq
+# a question without a deploy identity: look 0, not counted
+with open(nowf, "w") as f:
+    f.write("%d\n" % (T + 600))
+req = urllib.request.Request(base + "/v1/gate?wave=prod&feature=latency&deploy_time=%d" % T)
+with urllib.request.urlopen(req, timeout=30) as r:
+    out["none"] = json.load(r)["look"]
+# 100 no-change deploys (periods 0..99), three looks each (Argo count 3): 50 s apart
+# at the end of the window; a deploy fails when any of its looks fails (failureLimit 0)
+fails = looks_fail = full = 0
+for p in range(100):
+    T = t0 + 1200 * p + 600
+    failed = fullfail = False
+    for j, now in enumerate((T + 500, T + 550, T + 600)):
+        d = ask(T, "nochange-%d" % p, now, 3)
+        assert d["look"]["k"] == j + 1, d["look"]
+        failed |= d["verdict"] == "fail"
+        looks_fail += d["verdict"] == "fail"
+        ps = [x["p_value"] for x in d["rules"][0]["groups"] if "p_value" in x]
+        fullfail |= bool(ps) and min(ps) * len(ps) < 0.01  # Bonferroni at the full budget
+    fails += failed
+    full += fullfail
+out["many"] = [fails, looks_fail, full]
+print(json.dumps(out))
+PY
+)
+expect_eq "serve: the looks of one deploy ran" 0 "$?"
+echo "# one deploy, 5 looks: $(jq_get "$looks" "[(x['k'], x['share'], x['budget'], x['verdict']) for x in d['one']]")"
+expect_eq "each ask of the deploy is the next look k of 5" "[1, 2, 3, 4, 5] [5]" \
+    "$(jq_get "$looks" "str([x['k'] for x in d['one']]) + ' ' + str(sorted({x['of'] for x in d['one']}))")"
+# F(k) = a (1/2 + (k-1)/(2(K-1))): half the budget at the first look, then a/8 each
+expect_eq "the family budget per look: 0.01 x (F(1), F(2)-F(1), ...) = 0.005, then 0.00125 x 4" \
+    "[[0.005], [0.00125], [0.00125], [0.00125], [0.00125]]" \
+    "$(jq_get "$looks" "[[round(b, 8) for b in x['budget']] for x in d['one']]")"
+expect_eq "the answer's look share is the budget's fraction" "[0.5, 0.125, 0.125, 0.125, 0.125]" \
+    "$(jq_get "$looks" "[round(x['share'], 6) for x in d['one']]")"
+expect_eq "the looks' budgets sum to the gate's 1% (never 1% per look)" "0.01" \
+    "$(jq_get "$looks" "round(sum(x['budget'][0] for x in d['one']), 8)")"
+expect_eq "the healthy deploy: inconclusive until its window is complete, then pass" \
+    "['inconclusive', 'pass', 'pass', 'pass', 'pass']" "$(jq_get "$looks" "[x['verdict'] for x in d['one']]")"
+expect_eq "a question without a deploy identity says look 0, not counted" \
+    "{'k': 0, 'of': 1, 'counted': False}" "$(jq_get "$looks" "d['none']")"
+read -r dfails lfails full <<< "$(jq_get "$looks" "' '.join(map(str, d['many']))")"
+echo "# 100 no-change deploys x 3 looks: $dfails deploys failed ($lfails looks); $full would fail at 1% per look"
+# 1% of 100 is 1 expected; P(>= 5 | 1%) = 0.003
+expect_eq "no-change deploys over 3 looks each: at most 4 of 100 fail (budget 1% for all looks)" True \
+    "$([ "$dfails" -le 4 ] && echo True || echo False)"
+serve_stop
+unset WG_TEST_NOW_FILE
 
 # --- judge: rate
 out=$("$WG" check --config "$cfg" --wave prod --feature errors --deploy-time "$(at $(( GATES + 1 )))" --format json 2>"$WG_TMP/stderr")
