@@ -161,7 +161,8 @@ static enum wg_err sighting(struct wg__deploys *d, const char *key, int64_t now,
 {
     static const char sql[] =
         "INSERT INTO deploys (key, first_seen_ns, last_seen_ns, looks, failed, look_ns, tested)"
-        " VALUES (?1, ?2, ?2, ?3, ?4, ?2 * ?3, 0) ON CONFLICT (key) DO UPDATE SET"
+        " VALUES (?1, ?2, ?2, ?3, ?4, CASE WHEN CAST(?3 AS BIGINT) > 0 THEN CAST(?2 AS BIGINT)"
+        " ELSE 0 END, 0) ON CONFLICT (key) DO UPDATE SET"
         " last_seen_ns = ?2,"
         " looks = deploys.looks + CASE WHEN ?3 > 0 AND ?2 - deploys.look_ns >= ?5 THEN 1 ELSE 0"
         " END,"
