@@ -153,9 +153,9 @@ export WG_TEST_NOW_FILE="$WG_TMP/now"
 echo "$(( BASE_T + 1200 * 5 ))" > "$WG_TMP/now"
 serve_start "$cfg" || exit 1
 wg_on_exit serve_stop
-looks=$(python3 - "$BASE" "$BASE_T" "$WG_TMP/now" <<'PY'
-import json, os, sys, urllib.request
-base, t0, nowf = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+looks=$(python3 - "$BASE" "$BASE_T" "$WG_TMP/now" "$INFLUX_URL" <<'PY'
+import json, math, os, random, sys, urllib.request
+base, t0, nowf, influx = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 def ask(deploy, dep_id, now, k_max):
     with open(nowf + ".new", "w") as f:
         f.write("%d\n" % now)
@@ -178,6 +178,25 @@ for now in (T + 30, T + 600, T + 660, T + 720, T + 780):
                 "verdict": d["verdict"], "budget": sorted({x.get("budget") for x in g if "budget" in x}),
                 "min_p": min(x.get("p_value", 1) for x in g)})
 out["one"] = seq
+# a look that judges nothing carries its share: period 203 has no data yet; its baseline is
+# written, look 1 finds no current data (inconclusive, nothing judged), then the deploy's
+# data arrives and look 2 spends F(2) = 0.625 of the budget, look 1's share included
+T = t0 + 1200 * 203 + 600
+rnd = random.Random(203)
+def write(a, b):
+    lines = ["http,host=h%02d latency_ms=%.3f %d" % (h, 100 * math.exp(0.5 * rnd.gauss(0, 1)), t)
+             for h in range(20) for t in range(a, b, 10)]
+    urllib.request.urlopen(urllib.request.Request(influx + "/write?db=telemetry&precision=s",
+                                                  "\n".join(lines).encode()), timeout=30).read()
+write(T - 600, T)
+carry = []
+for now in (T + 660, T + 720):
+    d = ask(T, "carry-203", now, 5)
+    g = d["rules"][0]["groups"]
+    carry.append([d["look"]["k"], d["verdict"], d["look"]["last_judged"], round(d["look"]["share"], 6),
+                  sorted({round(x["budget"], 8) for x in g if "budget" in x})])
+    write(T, T + 600)
+out["carry"] = carry
 # a question without a deploy identity: look 0, not counted
 with open(nowf, "w") as f:
     f.write("%d\n" % (T + 600))
@@ -217,6 +236,8 @@ expect_eq "the looks' budgets sum to the gate's 1% (never 1% per look)" "0.01" \
     "$(jq_get "$looks" "round(sum(x['budget'][0] for x in d['one']), 8)")"
 expect_eq "the healthy deploy: inconclusive until its window is complete, then pass" \
     "['inconclusive', 'pass', 'pass', 'pass', 'pass']" "$(jq_get "$looks" "[x['verdict'] for x in d['one']]")"
+expect_eq "a look that judged nothing carries its share to the next (F(2) = 0.625 x 1%)" \
+    "[[1, 'inconclusive', 0, 0.5, []], [2, 'pass', 0, 0.625, [0.00625]]]" "$(jq_get "$looks" "d['carry']")"
 expect_eq "a question without a deploy identity says look 0, not counted" \
     "{'k': 0, 'of': 1, 'counted': False}" "$(jq_get "$looks" "d['none']")"
 read -r dfails lfails full <<< "$(jq_get "$looks" "' '.join(map(str, d['many']))")"
