@@ -245,6 +245,27 @@ echo "# 100 no-change deploys x 3 looks: $dfails deploys failed ($lfails looks);
 # 1% of 100 is 1 expected; P(>= 5 | 1%) = 0.003
 expect_eq "no-change deploys over 3 looks each: at most 4 of 100 fail (budget 1% for all looks)" True \
     "$([ "$dfails" -le 4 ] && echo True || echo False)"
+
+# --- an analysis resumed after kill -9 spends its share, not the whole budget again: three
+# looks (F = 0.5, 0.75, 1 of 1%), killed after look 1; look 2 on the restarted server was
+# judged at F(2) = 0.0075 before (no notes of the rules after a restart), now 0.0025
+T5=$(( BASE_T + 1200 * 6 + 600 ))
+echo "$(( T5 + 700 ))" > "$WG_TMP/now"
+an=$(curl -s -X POST "$BASE/v1/analyses" -H 'Content-Type: application/json' \
+    -d "{\"wave\":\"prod\",\"feature\":\"latency\",\"deploy_time\":$T5,\"interval\":\"4s\",\"count\":3}")
+aid=$(jq_get "$an" "d['id']")
+nmeas() { curl -s "$BASE/v1/analyses/$aid" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["measurements"]))'; }
+has_look() { [ "$(nmeas)" -ge 1 ]; }
+decided() { ! curl -s "$BASE/v1/analyses/$aid" | grep -q '"status":"running"'; }
+wait_for 30 has_look
+expect_eq "the analysis took look 1" 1 "$(nmeas)"
+kill -9 "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null; SERVE_PID=
+serve_start "$cfg" || exit 1
+wait_for 60 decided
+got=$(curl -s "$BASE/v1/analyses/$aid")
+expect_eq "resumed after kill -9: looks 1-3 at 0.005, 0.0025, 0.0025 (1% in all)" \
+    "[[0.005], [0.0025], [0.0025]]" \
+    "$(jq_get "$got" "[sorted({round(g['budget'], 8) for g in m['report']['rules'][0]['groups'] if 'budget' in g}) for m in d['measurements']]")"
 serve_stop
 unset WG_TEST_NOW_FILE
 
