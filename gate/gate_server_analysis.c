@@ -52,28 +52,28 @@ struct wg__analyses {
 
 /* Version 1 is the schema that stores had before versions were counted (idempotent). */
 static const char *const MIGRATIONS[] = {
-    "CREATE TABLE IF NOT EXISTS analyses ("
-    " id TEXT PRIMARY KEY, spec TEXT NOT NULL, status TEXT NOT NULL,"
-    " verdict TEXT, reason TEXT, created_ns INTEGER NOT NULL, next_ns INTEGER NOT NULL,"
-    " updated_ns INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS measurements ("
-    " id TEXT NOT NULL, seq INTEGER NOT NULL, at_ns INTEGER NOT NULL, verdict TEXT NOT NULL,"
-    " report TEXT, PRIMARY KEY (id, seq));",
+    ("CREATE TABLE IF NOT EXISTS analyses ("
+     " id TEXT PRIMARY KEY, spec TEXT NOT NULL, status TEXT NOT NULL,"
+     " verdict TEXT, reason TEXT, created_ns INTEGER NOT NULL, next_ns INTEGER NOT NULL,"
+     " updated_ns INTEGER NOT NULL);"
+     "CREATE TABLE IF NOT EXISTS measurements ("
+     " id TEXT NOT NULL, seq INTEGER NOT NULL, at_ns INTEGER NOT NULL, verdict TEXT NOT NULL,"
+     " report TEXT, PRIMARY KEY (id, seq));"),
     /* 2: the replica running it and until when (a shared store: another takes it over) */
-    "ALTER TABLE analyses ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE analyses ADD COLUMN lease_ns INTEGER NOT NULL DEFAULT 0;",
+    ("ALTER TABLE analyses ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE analyses ADD COLUMN lease_ns INTEGER NOT NULL DEFAULT 0;"),
     /* 3: the deploy it judges (wave \x1f deploy_id), for /v1/gate naming that deploy */
     "ALTER TABLE analyses ADD COLUMN deploy_key TEXT;",
 };
 static const char *const PG_MIGRATIONS[] = {
-    "CREATE TABLE IF NOT EXISTS analyses ("
-    " id TEXT PRIMARY KEY, spec TEXT NOT NULL, status TEXT NOT NULL,"
-    " verdict TEXT, reason TEXT, created_ns BIGINT NOT NULL, next_ns BIGINT NOT NULL,"
-    " updated_ns BIGINT NOT NULL, owner TEXT NOT NULL DEFAULT '',"
-    " lease_ns BIGINT NOT NULL DEFAULT 0);"
-    "CREATE TABLE IF NOT EXISTS measurements ("
-    " id TEXT NOT NULL, seq INTEGER NOT NULL, at_ns BIGINT NOT NULL, verdict TEXT NOT NULL,"
-    " report TEXT, PRIMARY KEY (id, seq));",
+    ("CREATE TABLE IF NOT EXISTS analyses ("
+     " id TEXT PRIMARY KEY, spec TEXT NOT NULL, status TEXT NOT NULL,"
+     " verdict TEXT, reason TEXT, created_ns BIGINT NOT NULL, next_ns BIGINT NOT NULL,"
+     " updated_ns BIGINT NOT NULL, owner TEXT NOT NULL DEFAULT '',"
+     " lease_ns BIGINT NOT NULL DEFAULT 0);"
+     "CREATE TABLE IF NOT EXISTS measurements ("
+     " id TEXT NOT NULL, seq INTEGER NOT NULL, at_ns BIGINT NOT NULL, verdict TEXT NOT NULL,"
+     " report TEXT, PRIMARY KEY (id, seq));"),
     "ALTER TABLE analyses ADD COLUMN IF NOT EXISTS deploy_key TEXT;",
 };
 

@@ -29,22 +29,22 @@ struct wg__deploys {
 
 /* Version 1 is the schema stores had before looks were counted (idempotent). */
 static const char *const MIGRATIONS[] = {
-    "CREATE TABLE IF NOT EXISTS deploys ("
-    " key TEXT PRIMARY KEY, first_seen_ns INTEGER NOT NULL, last_seen_ns INTEGER NOT NULL,"
-    " looks INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at_ns INTEGER NOT NULL);",
+    ("CREATE TABLE IF NOT EXISTS deploys ("
+     " key TEXT PRIMARY KEY, first_seen_ns INTEGER NOT NULL, last_seen_ns INTEGER NOT NULL,"
+     " looks INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0);"
+     "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at_ns INTEGER NOT NULL);"),
     /* 2: when the current look began (asks within WG__SAME_LOOK_NS of it are that look), the
      * last look at which a statistical rule judged, and the verdict of the last planned look */
-    "ALTER TABLE deploys ADD COLUMN look_ns INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE deploys ADD COLUMN tested INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE deploys ADD COLUMN final TEXT;",
+    ("ALTER TABLE deploys ADD COLUMN look_ns INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE deploys ADD COLUMN tested INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE deploys ADD COLUMN final TEXT;"),
 };
 static const char *const PG_MIGRATIONS[] = {
-    "CREATE TABLE IF NOT EXISTS deploys ("
-    " key TEXT PRIMARY KEY, first_seen_ns BIGINT NOT NULL, last_seen_ns BIGINT NOT NULL,"
-    " looks BIGINT NOT NULL DEFAULT 0, failed BIGINT NOT NULL DEFAULT 0,"
-    " look_ns BIGINT NOT NULL DEFAULT 0, tested BIGINT NOT NULL DEFAULT 0, final TEXT);"
-    "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at_ns BIGINT NOT NULL);",
+    ("CREATE TABLE IF NOT EXISTS deploys ("
+     " key TEXT PRIMARY KEY, first_seen_ns BIGINT NOT NULL, last_seen_ns BIGINT NOT NULL,"
+     " looks BIGINT NOT NULL DEFAULT 0, failed BIGINT NOT NULL DEFAULT 0,"
+     " look_ns BIGINT NOT NULL DEFAULT 0, tested BIGINT NOT NULL DEFAULT 0, final TEXT);"
+     "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at_ns BIGINT NOT NULL);"),
 };
 
 /* ---- the clock -------------------------------------------------------------------------- */
