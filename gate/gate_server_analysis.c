@@ -5,6 +5,7 @@
  * through the store seam (SQLite under state_dir, or the shared PostgreSQL) so a restart
  * resumes running analyses; on PostgreSQL any replica answers for any analysis, each running
  * one is owned by one replica under a lease, and another takes it over when the lease lapses.
+ * A /v1/gate naming the deploy an analysis judges (deploy_id) reads it instead of starting over.
  */
 #include "gate/gate_server_int.h"
 
@@ -63,7 +64,8 @@ static const char *const MIGRATIONS[] = {
     ("ALTER TABLE analyses ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
      "ALTER TABLE analyses ADD COLUMN lease_ns INTEGER NOT NULL DEFAULT 0;"),
     /* 3: the deploy it judges (wave \x1f deploy_id), for /v1/gate naming that deploy */
-    "ALTER TABLE analyses ADD COLUMN deploy_key TEXT;",
+    ("ALTER TABLE analyses ADD COLUMN deploy_key TEXT;"
+     "CREATE INDEX IF NOT EXISTS analyses_deploy ON analyses (deploy_key);"),
 };
 static const char *const PG_MIGRATIONS[] = {
     ("CREATE TABLE IF NOT EXISTS analyses ("
@@ -74,7 +76,8 @@ static const char *const PG_MIGRATIONS[] = {
      "CREATE TABLE IF NOT EXISTS measurements ("
      " id TEXT NOT NULL, seq INTEGER NOT NULL, at_ns BIGINT NOT NULL, verdict TEXT NOT NULL,"
      " report TEXT, PRIMARY KEY (id, seq));"),
-    "ALTER TABLE analyses ADD COLUMN IF NOT EXISTS deploy_key TEXT;",
+    ("ALTER TABLE analyses ADD COLUMN IF NOT EXISTS deploy_key TEXT;"
+     "CREATE INDEX IF NOT EXISTS analyses_deploy ON analyses (deploy_key);"),
 };
 
 static void an_free(struct an *a)

@@ -1,9 +1,9 @@
 /* gate_server_deploys.c — what `serve` remembers per deploy: the first sighting of a deploy
  * identity (Argo's pod-template hash or a CI deploy_id, Flagger's namespace/name + checksum)
- * anchors that deploy's windows, and Flagger's failing checks are counted per canary +
- * checksum so a rollback hook says "roll back" only after the Canary's threshold. Kept in
- * deploys.db under state_dir. Also /readyz about wavegate itself, systemd's readiness
- * notification and the test-only clock.
+ * anchors its windows, every ask naming it is look k of its analysis (statistical rules spend
+ * the false-fail budget across the looks), and Flagger's failing checks are counted so a
+ * rollback hook says "roll back" only after the Canary's threshold. Through the store seam
+ * (deploys.db under state_dir, or the shared PostgreSQL). Also /readyz, sd_notify, test clock.
  */
 #include "common/store.h"
 #include "gate/gate_server_int.h"

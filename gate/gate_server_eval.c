@@ -1,7 +1,8 @@
 /* gate_server_eval.c — how `serve` turns a gate question into a verdict without stampeding the
  * data sources: a short TTL cache of finished verdicts and a single flight per question
- * (wave + features + deploy time), run on its own thread while the asking connections are
- * suspended; plus the default evaluator over wg_gate_check and the request parameters.
+ * (wave + features + deploy time, and for a deploy's counted look its identity and look k),
+ * run on its own thread while the asking connections are suspended; plus the default
+ * evaluator over wg_gate_check, the request parameters and the answer's "look".
  */
 #include "gate/gate_server_int.h"
 
