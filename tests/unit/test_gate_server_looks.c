@@ -28,8 +28,9 @@ static int g_port;
 
 static pthread_mutex_t ev_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ev_cv = PTHREAD_COND_INITIALIZER;
-static int ev_calls, ev_hold, ev_last_look, ev_last_max;
-static enum wg_verdict ev_verdict = WG_PASS;
+/* atomics: the evaluator runs on the server's threads, the cases read them between asks */
+static atomic_int ev_calls, ev_last_look, ev_last_max, ev_verdict = WG_PASS;
+static int ev_hold; /* under ev_mu */
 
 static enum wg_err fake_eval(void *ud, const struct wg_config *cfg, const struct wg_check_req *req,
                              enum wg_verdict *verdict, char **json, char *err, size_t errlen)
@@ -47,7 +48,7 @@ static enum wg_err fake_eval(void *ud, const struct wg_config *cfg, const struct
         ev_last_look = req->look;
         ev_last_max = req->max_looks;
     }
-    *verdict = ev_verdict;
+    *verdict = (enum wg_verdict)atomic_load(&ev_verdict);
     pthread_mutex_unlock(&ev_mu);
     *json = wg_asprintf("{\"verdict\":\"%s\"}", wg_verdict_name(*verdict));
     return WG_OK;
