@@ -800,7 +800,8 @@ static enum wg_verdict verdict_of(const char *status)
 }
 
 /* Under A->mu, A->db open: the answer document of analysis id, NULL when there is none. */
-static cJSON *gate_doc(struct wg__analyses *A, const char *id, enum wg_verdict *v, int *err)
+static cJSON *gate_doc(struct wg__analyses *A, const char *id, const char *wave, enum wg_verdict *v,
+                       int *err)
 {
     struct wg_sql_q *q =
         wg_sql_query(A->db, "SELECT spec, status, reason FROM analyses WHERE id=?");
@@ -819,9 +820,13 @@ static cJSON *gate_doc(struct wg__analyses *A, const char *id, enum wg_verdict *
     int running = !status || !strcmp(status, "running");
     struct an *a = calloc(1, sizeof(*a));
     char perr[256];
-    int count =
-        a && spec && spec_parse(a, spec, strlen(spec), perr, sizeof(perr)) == 0 ? a->lim.count : 0;
+    int parsed = a && spec && spec_parse(a, spec, strlen(spec), perr, sizeof(perr)) == 0;
+    int count = parsed ? a->lim.count : 0;
+    int other = parsed && wave && strcmp(a->p.wave, wave) != 0; /* not this wave's question */
     an_free(a);
+    if (other) {
+        goto out;
+    }
     int seq = 0;
     const char *last = "none";
     if (wg_sql_step(m) == 1) {
@@ -885,7 +890,7 @@ struct wg__verdict *wg__analyses_gate_answer(struct wg_server *s, const struct w
         if (!A->db && wg_sql_default_backend() == WG_STORE_POSTGRES) {
             dberr = db_open(A, err, sizeof(err)) != WG_OK;
         }
-        o = A->db ? gate_doc(A, p->analysis, &v, &dberr) : NULL;
+        o = A->db ? gate_doc(A, p->analysis, p->wave, &v, &dberr) : NULL;
         pthread_mutex_unlock(&A->mu);
     }
     char *json = o ? cJSON_PrintUnformatted(o) : NULL;

@@ -339,6 +339,9 @@ static void test_gate_reads_bake(void **state)
         strstr(r.body, "\"look\":{\"k\":1,\"of\":2,\"counted\":true,\"by\":\"deploy\""));
     http("GET", "/v1/gate?wave=external&analysis=0000", NULL, &r);
     assert_int_equal(r.status, 404);
+    snprintf(path, sizeof(path), "/v1/gate?wave=internal&analysis=%s", id);
+    http("GET", path, NULL, &r); /* an analysis of another wave does not answer for this one */
+    assert_int_equal(r.status, 404);
 }
 
 int main(void)
