@@ -37,7 +37,8 @@ struct wg_check_req {
     const char *state_dir; /* NULL: cfg->state_dir; used by baseline: previous */
     /* Repeated looks of a bake-time analysis (0 = a single look): look is 1-based; Mann-Whitney
      * rules then spend their false-fail budget across max_looks (rules.h alpha spending).
-     * last_tested[i] is the last look at which rule i (report order) was judged, 0 = never. */
+     * last_tested[i] is the last look at which rule i (report order) was judged, 0 = never;
+     * last_tested NULL: every rule taken as judged at look - 1 (spends less, never more). */
     int look, max_looks;
     const int *last_tested;
     size_t nlast_tested;

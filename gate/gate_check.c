@@ -253,7 +253,9 @@ static double family_level(const struct wg_check_req *req, const struct wg_wave 
                            const struct plan *plans, size_t nplans)
 {
     double level = 0;
-    int last = 0, any = 0;
+    /* no notes at a later look (an analysis resumed after a restart): every rule taken as
+     * judged at the look before, which only spends less (never F(look) at once again) */
+    int last = req->last_tested || req->look < 1 ? 0 : req->look - 1, any = 0;
     for (size_t i = 0; i < nplans; i++) {
         const struct wg_rule_report *rr = plans[i].rr;
         if (!wg_rules_is_statistical(rr->rule) || rr->p.dry_run) {
@@ -322,7 +324,9 @@ static enum wg_err evaluate(const struct wg_config *cfg, const struct wg_check_r
             in.baseline = &prev;
         }
         if (req->max_looks > 0 && wg_rules_is_statistical(rr->rule)) {
-            int last = i < req->nlast_tested && req->last_tested ? req->last_tested[i] : 0;
+            int last = i < req->nlast_tested && req->last_tested ? req->last_tested[i]
+                       : req->last_tested || req->look < 1       ? 0
+                                                                 : req->look - 1;
             in.sequential = 1;
             /* A dry-run rule keeps its own budget; the others are re-judged by the family. */
             in.look_alpha = rr->p.dry_run ? wg_rules_alpha_spend_since(wg__gate_alpha(&rr->p), last,

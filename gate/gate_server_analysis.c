@@ -5,6 +5,7 @@
  * through the store seam (SQLite under state_dir, or the shared PostgreSQL) so a restart
  * resumes running analyses; on PostgreSQL any replica answers for any analysis, each running
  * one is owned by one replica under a lease, and another takes it over when the lease lapses.
+ * A /v1/gate naming the deploy an analysis judges (deploy_id) reads it instead of starting over.
  */
 #include "gate/gate_server_int.h"
 
@@ -52,26 +53,31 @@ struct wg__analyses {
 
 /* Version 1 is the schema that stores had before versions were counted (idempotent). */
 static const char *const MIGRATIONS[] = {
-    "CREATE TABLE IF NOT EXISTS analyses ("
-    " id TEXT PRIMARY KEY, spec TEXT NOT NULL, status TEXT NOT NULL,"
-    " verdict TEXT, reason TEXT, created_ns INTEGER NOT NULL, next_ns INTEGER NOT NULL,"
-    " updated_ns INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS measurements ("
-    " id TEXT NOT NULL, seq INTEGER NOT NULL, at_ns INTEGER NOT NULL, verdict TEXT NOT NULL,"
-    " report TEXT, PRIMARY KEY (id, seq));",
+    ("CREATE TABLE IF NOT EXISTS analyses ("
+     " id TEXT PRIMARY KEY, spec TEXT NOT NULL, status TEXT NOT NULL,"
+     " verdict TEXT, reason TEXT, created_ns INTEGER NOT NULL, next_ns INTEGER NOT NULL,"
+     " updated_ns INTEGER NOT NULL);"
+     "CREATE TABLE IF NOT EXISTS measurements ("
+     " id TEXT NOT NULL, seq INTEGER NOT NULL, at_ns INTEGER NOT NULL, verdict TEXT NOT NULL,"
+     " report TEXT, PRIMARY KEY (id, seq));"),
     /* 2: the replica running it and until when (a shared store: another takes it over) */
-    "ALTER TABLE analyses ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE analyses ADD COLUMN lease_ns INTEGER NOT NULL DEFAULT 0;",
+    ("ALTER TABLE analyses ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE analyses ADD COLUMN lease_ns INTEGER NOT NULL DEFAULT 0;"),
+    /* 3: the deploy it judges (wave \x1f deploy_id), for /v1/gate naming that deploy */
+    ("ALTER TABLE analyses ADD COLUMN deploy_key TEXT;"
+     "CREATE INDEX IF NOT EXISTS analyses_deploy ON analyses (deploy_key);"),
 };
 static const char *const PG_MIGRATIONS[] = {
-    "CREATE TABLE IF NOT EXISTS analyses ("
-    " id TEXT PRIMARY KEY, spec TEXT NOT NULL, status TEXT NOT NULL,"
-    " verdict TEXT, reason TEXT, created_ns BIGINT NOT NULL, next_ns BIGINT NOT NULL,"
-    " updated_ns BIGINT NOT NULL, owner TEXT NOT NULL DEFAULT '',"
-    " lease_ns BIGINT NOT NULL DEFAULT 0);"
-    "CREATE TABLE IF NOT EXISTS measurements ("
-    " id TEXT NOT NULL, seq INTEGER NOT NULL, at_ns BIGINT NOT NULL, verdict TEXT NOT NULL,"
-    " report TEXT, PRIMARY KEY (id, seq));",
+    ("CREATE TABLE IF NOT EXISTS analyses ("
+     " id TEXT PRIMARY KEY, spec TEXT NOT NULL, status TEXT NOT NULL,"
+     " verdict TEXT, reason TEXT, created_ns BIGINT NOT NULL, next_ns BIGINT NOT NULL,"
+     " updated_ns BIGINT NOT NULL, owner TEXT NOT NULL DEFAULT '',"
+     " lease_ns BIGINT NOT NULL DEFAULT 0);"
+     "CREATE TABLE IF NOT EXISTS measurements ("
+     " id TEXT NOT NULL, seq INTEGER NOT NULL, at_ns BIGINT NOT NULL, verdict TEXT NOT NULL,"
+     " report TEXT, PRIMARY KEY (id, seq));"),
+    ("ALTER TABLE analyses ADD COLUMN IF NOT EXISTS deploy_key TEXT;"
+     "CREATE INDEX IF NOT EXISTS analyses_deploy ON analyses (deploy_key);"),
 };
 
 static void an_free(struct an *a)
@@ -577,8 +583,9 @@ unsigned wg__analyses_create(struct wg_server *s, struct wg__cfgref *gen, const 
     }
     struct wg_sql_q *q =
         wg_sql_query(A->db, "INSERT INTO analyses(id, spec, status, verdict, reason, created_ns,"
-                            " next_ns, updated_ns, owner, lease_ns)"
-                            " VALUES (?,?,'running',NULL,'',?,?,?,?,?)");
+                            " next_ns, updated_ns, owner, lease_ns, deploy_key)"
+                            " VALUES (?,?,'running',NULL,'',?,?,?,?,?,?)");
+    char *dkey = a->p.deploy_id ? wg_asprintf("%s\x1f%s", a->p.wave, a->p.deploy_id) : NULL;
     char qerr[400] = "out of memory";
     int ok = q != NULL;
     if (ok) {
@@ -589,9 +596,11 @@ unsigned wg__analyses_create(struct wg_server *s, struct wg__cfgref *gen, const 
         wg_sql_bind_int64(q, 5, now);
         wg_sql_bind_text(q, 6, A->owner);
         wg_sql_bind_int64(q, 7, lease_of(A, a));
-        ok = wg_sql_run(q, qerr, sizeof(qerr)) == WG_OK;
+        wg_sql_bind_text(q, 8, dkey);
+        ok = (!a->p.deploy_id || dkey) && wg_sql_run(q, qerr, sizeof(qerr)) == WG_OK;
     }
     wg_sql_end(q);
+    free(dkey);
     if (!ok) {
         snprintf(err, sizeof(err), "state store: %s", qerr);
         pthread_mutex_unlock(&A->mu);
@@ -725,4 +734,178 @@ unsigned wg__analyses_spec_check(const char *body, size_t len, char *err, size_t
     unsigned st = spec_parse(a, body, len, err, errlen);
     an_free(a);
     return st;
+}
+
+/* ---- /v1/gate reads an analysis of its deploy ------------------------------------------- */
+
+/* 1 when the analysis' spec judges every feature the gate question names. */
+static int covers(const char *spec, const struct wg__params *p)
+{
+    struct wg__params sp = {0};
+    char err[256];
+    int ok = spec && wg__params_from_json(&sp, spec, strlen(spec), 0, err, sizeof(err)) == WG_OK;
+    if (ok && sp.nfeatures > 0) { /* an analysis of every feature covers any question */
+        ok = p->nfeatures > 0;
+        for (size_t i = 0; ok && i < p->nfeatures; i++) {
+            int found = 0;
+            for (size_t j = 0; j < sp.nfeatures; j++) {
+                found |= !strcmp(p->features[i], sp.features[j]);
+            }
+            ok = found;
+        }
+    }
+    wg__params_clear(&sp);
+    return ok;
+}
+
+enum wg_err wg__analyses_for_gate(struct wg_server *s, struct wg__params *p)
+{
+    struct wg__analyses *A = s->an;
+    if (p->analysis || !p->deploy_id || !p->wave || !A) {
+        return WG_OK;
+    }
+    char err[512];
+    enum wg_err rc = WG_OK;
+    char *key = wg_asprintf("%s\x1f%s", p->wave, p->deploy_id);
+    struct wg_sql_q *q = NULL;
+    pthread_mutex_lock(&A->mu);
+    if (!A->db && wg_sql_default_backend() == WG_STORE_POSTGRES &&
+        db_open(A, err, sizeof(err)) != WG_OK) {
+        wg_log(WG_LOG_WARN, "analyses: %s", err); /* judged as a gate look instead */
+    }
+    if (!key) {
+        rc = WG_ENOMEM;
+    } else if (A->db) { /* SQLite without a store file: no analysis was ever started */
+        q = wg_sql_query(A->db, "SELECT id, spec FROM analyses WHERE deploy_key=?"
+                                " ORDER BY created_ns DESC LIMIT 1");
+        wg_sql_bind_text(q, 1, key);
+        if (q && wg_sql_step(q) == 1 && wg_sql_col_text(q, 0) && covers(wg_sql_col_text(q, 1), p)) {
+            rc = (p->analysis = wg_strdup(wg_sql_col_text(q, 0))) ? WG_OK : WG_ENOMEM;
+        }
+    }
+    wg_sql_end(q);
+    pthread_mutex_unlock(&A->mu);
+    free(key);
+    return rc;
+}
+
+static enum wg_verdict verdict_of(const char *status)
+{
+    for (int i = 0; status && i <= WG_FAIL; i++) {
+        if (!strcmp(status, wg_verdict_name((enum wg_verdict)i))) {
+            return (enum wg_verdict)i;
+        }
+    }
+    return WG_INCONCLUSIVE; /* running, or anything unknown: not decided */
+}
+
+/* Under A->mu, A->db open: the answer document of analysis id, NULL when there is none. */
+static cJSON *gate_doc(struct wg__analyses *A, const char *id, const char *wave, enum wg_verdict *v,
+                       int *err)
+{
+    struct wg_sql_q *q =
+        wg_sql_query(A->db, "SELECT spec, status, reason FROM analyses WHERE id=?");
+    struct wg_sql_q *m = wg_sql_query(A->db, "SELECT seq, verdict, report FROM measurements"
+                                             " WHERE id=? ORDER BY seq DESC LIMIT 1");
+    cJSON *o = NULL;
+    wg_sql_bind_text(q, 1, id);
+    wg_sql_bind_text(m, 1, id);
+    int st = q && m ? wg_sql_step(q) : -1;
+    *err = st < 0;
+    if (st != 1) {
+        goto out;
+    }
+    const char *spec = wg_sql_col_text(q, 0), *status = wg_sql_col_text(q, 1);
+    const char *why = wg_sql_col_text(q, 2);
+    int running = !status || !strcmp(status, "running");
+    struct an *a = calloc(1, sizeof(*a));
+    char perr[256];
+    int parsed = a && spec && spec_parse(a, spec, strlen(spec), perr, sizeof(perr)) == 0;
+    int count = parsed ? a->lim.count : 0;
+    int other = parsed && wave && strcmp(a->p.wave, wave) != 0; /* not this wave's question */
+    an_free(a);
+    if (other) {
+        goto out;
+    }
+    int seq = 0;
+    const char *last = "none";
+    if (wg_sql_step(m) == 1) {
+        seq = (int)wg_sql_col_int64(m, 0);
+        last = wg_sql_col_text(m, 1) ? wg_sql_col_text(m, 1) : "none";
+        o = wg_sql_col_null(m, 2) ? NULL : cJSON_Parse(wg_sql_col_text(m, 2));
+    }
+    o = cJSON_IsObject(o) ? o : (cJSON_Delete(o), cJSON_CreateObject());
+    *v = running ? WG_INCONCLUSIVE : verdict_of(status);
+    char reason[600];
+    if (running) {
+        snprintf(reason, sizeof(reason),
+                 "analysis %s of this deploy is running (look %d of %d, latest: %s): the gate "
+                 "answers its decision once it ends",
+                 id, seq, count, last);
+    } else {
+        snprintf(reason, sizeof(reason), "analysis %s of this deploy decided %s: %s", id,
+                 status ? status : "-", why ? why : "");
+    }
+    cJSON *look = cJSON_CreateObject();
+    cJSON *an = cJSON_CreateObject();
+    if (!o || !look || !an) {
+        cJSON_Delete(look);
+        cJSON_Delete(an);
+        cJSON_Delete(o);
+        o = NULL;
+        *err = 1;
+        goto out;
+    }
+    cJSON_AddNumberToObject(look, "k", seq);
+    cJSON_AddNumberToObject(look, "of", count);
+    cJSON_AddTrueToObject(look, "counted");
+    cJSON_AddStringToObject(look, "by", "analysis");
+    cJSON_AddStringToObject(an, "id", id);
+    cJSON_AddStringToObject(an, "status", status ? status : "running");
+    char url[80];
+    snprintf(url, sizeof(url), "/v1/analyses/%s", id);
+    cJSON_AddStringToObject(an, "url", url);
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "look");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "verdict");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "reason");
+    cJSON_AddItemToObject(o, "look", look);
+    cJSON_AddStringToObject(o, "verdict", wg_verdict_name(*v));
+    cJSON_AddStringToObject(o, "reason", reason);
+    cJSON_AddItemToObject(o, "analysis", an);
+out:
+    wg_sql_end(q);
+    wg_sql_end(m);
+    return o;
+}
+
+struct wg__verdict *wg__analyses_gate_answer(struct wg_server *s, const struct wg__params *p)
+{
+    struct wg__analyses *A = s->an;
+    char err[512] = "";
+    enum wg_verdict v = WG_NOEVAL;
+    int dberr = 0;
+    cJSON *o = NULL;
+    if (A) {
+        pthread_mutex_lock(&A->mu);
+        if (!A->db && wg_sql_default_backend() == WG_STORE_POSTGRES) {
+            dberr = db_open(A, err, sizeof(err)) != WG_OK;
+        }
+        o = A->db ? gate_doc(A, p->analysis, p->wave, &v, &dberr) : NULL;
+        pthread_mutex_unlock(&A->mu);
+    }
+    char *json = o ? cJSON_PrintUnformatted(o) : NULL;
+    enum wg_err rc = json ? WG_OK : dberr ? WG_EIO : o ? WG_ENOMEM : WG_ENOTFOUND;
+    cJSON_Delete(o);
+    if (rc == WG_OK) {
+        return wg__verdict_new(WG_OK, v, json);
+    }
+    /* the store down: "could not evaluate" (held), never a verdict */
+    cJSON *e = cJSON_CreateObject();
+    if (e && cJSON_AddStringToObject(e, "verdict", "error") &&
+        cJSON_AddStringToObject(e, "error",
+                                rc == WG_ENOTFOUND ? "no such analysis" : "analysis store error")) {
+        json = cJSON_PrintUnformatted(e);
+    }
+    cJSON_Delete(e);
+    return wg__verdict_new(rc, WG_NOEVAL, json);
 }

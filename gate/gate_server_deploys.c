@@ -1,9 +1,9 @@
 /* gate_server_deploys.c — what `serve` remembers per deploy: the first sighting of a deploy
  * identity (Argo's pod-template hash or a CI deploy_id, Flagger's namespace/name + checksum)
- * anchors that deploy's windows, and Flagger's failing checks are counted per canary +
- * checksum so a rollback hook says "roll back" only after the Canary's threshold. Kept in
- * deploys.db under state_dir. Also /readyz about wavegate itself, systemd's readiness
- * notification and the test-only clock.
+ * anchors its windows, every ask naming it is look k of its analysis (statistical rules spend
+ * the false-fail budget across the looks), and Flagger's failing checks are counted so a
+ * rollback hook says "roll back" only after the Canary's threshold. Through the store seam
+ * (deploys.db under state_dir, or the shared PostgreSQL). Also /readyz, sd_notify, test clock.
  */
 #include "common/store.h"
 #include "gate/gate_server_int.h"
@@ -20,18 +20,31 @@
 
 struct wg__deploys {
     pthread_mutex_t mu; /* guards db */
-    sqlite3 *db;
-    int persistent; /* 0: in memory (no state_dir) */
+    struct wg_sql *db;  /* through the store seam: SQLite deploys.db, or the shared PostgreSQL */
+    char dir[1024];
     int64_t ready_at;
     int ready_ok;
     char ready_why[256];
 };
 
+/* Version 1 is the schema stores had before looks were counted (idempotent). */
 static const char *const MIGRATIONS[] = {
-    "CREATE TABLE IF NOT EXISTS deploys ("
-    " key TEXT PRIMARY KEY, first_seen_ns INTEGER NOT NULL, last_seen_ns INTEGER NOT NULL,"
-    " looks INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at_ns INTEGER NOT NULL);",
+    ("CREATE TABLE IF NOT EXISTS deploys ("
+     " key TEXT PRIMARY KEY, first_seen_ns INTEGER NOT NULL, last_seen_ns INTEGER NOT NULL,"
+     " looks INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0);"
+     "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at_ns INTEGER NOT NULL);"),
+    /* 2: when the current look began (asks within WG__SAME_LOOK_NS of it are that look), the
+     * last look at which a statistical rule judged, and the verdict of the last planned look */
+    ("ALTER TABLE deploys ADD COLUMN look_ns INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE deploys ADD COLUMN tested INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE deploys ADD COLUMN final TEXT;"),
+};
+static const char *const PG_MIGRATIONS[] = {
+    ("CREATE TABLE IF NOT EXISTS deploys ("
+     " key TEXT PRIMARY KEY, first_seen_ns BIGINT NOT NULL, last_seen_ns BIGINT NOT NULL,"
+     " looks BIGINT NOT NULL DEFAULT 0, failed BIGINT NOT NULL DEFAULT 0,"
+     " look_ns BIGINT NOT NULL DEFAULT 0, tested BIGINT NOT NULL DEFAULT 0, final TEXT);"
+     "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at_ns BIGINT NOT NULL);"),
 };
 
 /* ---- the clock -------------------------------------------------------------------------- */
@@ -68,32 +81,47 @@ int64_t wg__server_now(void)
 
 /* ---- the store -------------------------------------------------------------------------- */
 
+/* Under d->mu: open (and migrate) the store when it is not open yet. PostgreSQL down at start
+ * is not fatal (an answer without an identity needs no store): retried at the next use. */
+static enum wg_err db_open(struct wg__deploys *d, char *err, size_t errlen)
+{
+    if (d->db) {
+        return WG_OK;
+    }
+    struct wg_sql_opts o = {
+        .backend = WG_STORE_DEFAULT,
+        .sqlite = {.dir = d->dir,
+                   .file = "deploys.db",
+                   .create = 1,
+                   .synchronous = 1,
+                   .migrations = MIGRATIONS,
+                   .nmigrations = (int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))},
+        .name = "deploys",
+        .pg_migrations = PG_MIGRATIONS,
+        .npg_migrations = (int)(sizeof(PG_MIGRATIONS) / sizeof(PG_MIGRATIONS[0])),
+    };
+    return wg_sql_open(&o, &d->db, err, errlen);
+}
+
 enum wg_err wg__deploys_open(struct wg_server *s, const char *state_dir, char *err, size_t errlen)
 {
+    if (!state_dir || !*state_dir) {
+        snprintf(err, errlen, "deploy store: no state_dir configured");
+        return WG_EINVAL;
+    }
     struct wg__deploys *d = calloc(1, sizeof(*d));
     if (!d) {
         return WG_ENOMEM;
     }
     pthread_mutex_init(&d->mu, NULL);
-    enum wg_err rc = WG_OK;
-    if (state_dir) {
-        struct wg_store_opts o = {
-            .dir = state_dir,
-            .file = "deploys.db",
-            .create = 1,
-            .synchronous = 1,
-            .migrations = MIGRATIONS,
-            .nmigrations = 1,
-        };
-        rc = wg_store_open(&o, &d->db, err, errlen);
-        d->persistent = 1;
-    } else if (sqlite3_open(":memory:", &d->db) != SQLITE_OK ||
-               wg_store_exec(d->db, MIGRATIONS[0], err, errlen) != WG_OK) {
-        snprintf(err, errlen, "deploy store in memory: %s", d->db ? sqlite3_errmsg(d->db) : "");
-        rc = WG_EIO;
+    snprintf(d->dir, sizeof(d->dir), "%s", state_dir);
+    enum wg_err rc = db_open(d, err, errlen);
+    if (rc != WG_OK && wg_sql_default_backend() == WG_STORE_POSTGRES) {
+        wg_log(WG_LOG_WARN, "deploy store: %s (retried at the first request)", err);
+        err[0] = '\0';
+        rc = WG_OK;
     }
     if (rc != WG_OK) {
-        wg_store_close(d->db);
         pthread_mutex_destroy(&d->mu);
         free(d);
         return rc;
@@ -108,53 +136,106 @@ void wg__deploys_close(struct wg_server *s)
     if (!d) {
         return;
     }
-    wg_store_close(d->db);
+    wg_sql_close(d->db);
     pthread_mutex_destroy(&d->mu);
     free(d);
     s->dep = NULL;
 }
 
-/* Record a sighting of key at now; *first is the first sighting, *looks the looks so far
- * (this one included), *failed the failing checks counted so far (+ add_failed). */
+/* What one sighting of a deploy identity returns. */
+struct sight {
+    int64_t first;   /* the first sighting: the deploy's anchor */
+    long looks;      /* looks counted so far, this one included */
+    long failed;     /* failing Flagger checks counted so far */
+    long tested;     /* the last look at which a statistical rule judged */
+    int64_t look_ns; /* when the current look began */
+    char final[16];  /* the verdict of the last planned look, "" before it */
+};
+
+/* Record a sighting of key at now in one statement (atomic on either backend, so two replicas
+ * asked at once never count one look twice or lose one): add_look counts a new look unless
+ * the current one began less than WG__SAME_LOOK_NS ago (then it is that same look); add_failed
+ * counts a failing Flagger check. */
 static enum wg_err sighting(struct wg__deploys *d, const char *key, int64_t now, int add_look,
-                            int add_failed, int64_t *first, long *looks, long *failed)
+                            int add_failed, struct sight *out)
 {
+    static const char sql[] =
+        "INSERT INTO deploys (key, first_seen_ns, last_seen_ns, looks, failed, look_ns, tested)"
+        " VALUES (?1, ?2, ?2, ?3, ?4, CASE WHEN CAST(?3 AS BIGINT) > 0 THEN CAST(?2 AS BIGINT)"
+        " ELSE 0 END, 0) ON CONFLICT (key) DO UPDATE SET"
+        " last_seen_ns = ?2,"
+        " looks = deploys.looks + CASE WHEN ?3 > 0 AND ?2 - deploys.look_ns >= ?5 THEN 1 ELSE 0"
+        " END,"
+        " look_ns = CASE WHEN ?3 > 0 AND ?2 - deploys.look_ns >= ?5 THEN ?2 ELSE deploys.look_ns"
+        " END,"
+        " failed = deploys.failed + ?4"
+        " RETURNING first_seen_ns, looks, failed, tested, look_ns, final";
+    char err[512] = "";
     enum wg_err rc = WG_EIO;
+    memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&d->mu);
-    sqlite3_stmt *ins =
-        wg_store_stmt(d->db, "INSERT INTO deploys (key, first_seen_ns, last_seen_ns, looks, failed)"
-                             " VALUES (?1, ?2, ?2, ?3, ?4) ON CONFLICT(key) DO UPDATE SET"
-                             " last_seen_ns = ?2, looks = looks + ?3, failed = failed + ?4");
-    sqlite3_stmt *sel =
-        wg_store_stmt(d->db, "SELECT first_seen_ns, looks, failed FROM deploys WHERE key = ?1");
-    if (!ins || !sel) {
+    struct wg_sql_q *q = NULL;
+    if (db_open(d, err, sizeof(err)) != WG_OK) {
         goto out;
     }
-    sqlite3_bind_text(ins, 1, key, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(ins, 2, now);
-    sqlite3_bind_int(ins, 3, add_look);
-    sqlite3_bind_int(ins, 4, add_failed);
-    if (sqlite3_step(ins) != SQLITE_DONE) {
+    if (!(q = wg_sql_query(d->db, sql))) {
+        snprintf(err, sizeof(err), "out of memory");
         goto out;
     }
-    sqlite3_bind_text(sel, 1, key, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(sel) != SQLITE_ROW) {
+    wg_sql_bind_text(q, 1, key);
+    wg_sql_bind_int64(q, 2, now);
+    wg_sql_bind_int64(q, 3, add_look ? 1 : 0);
+    wg_sql_bind_int64(q, 4, add_failed ? 1 : 0);
+    wg_sql_bind_int64(q, 5, WG__SAME_LOOK_NS);
+    if (wg_sql_step(q) != 1) {
+        snprintf(err, sizeof(err), "%s", wg_sql_qerror(q));
         goto out;
     }
-    *first = sqlite3_column_int64(sel, 0);
-    *looks = (long)sqlite3_column_int64(sel, 1);
-    *failed = (long)sqlite3_column_int64(sel, 2);
+    out->first = wg_sql_col_int64(q, 0);
+    out->looks = (long)wg_sql_col_int64(q, 1);
+    out->failed = (long)wg_sql_col_int64(q, 2);
+    out->tested = (long)wg_sql_col_int64(q, 3);
+    out->look_ns = wg_sql_col_int64(q, 4);
+    const char *fin = wg_sql_col_null(q, 5) ? NULL : wg_sql_col_text(q, 5);
+    snprintf(out->final, sizeof(out->final), "%s", fin ? fin : "");
+    while (wg_sql_step(q) == 1) {
+    }
     rc = WG_OK;
 out:
     if (rc != WG_OK) {
-        wg_log(WG_LOG_WARN, "deploy store: %s", d->db ? sqlite3_errmsg(d->db) : "not open");
+        wg_log(WG_LOG_WARN, "deploy store: %s", err[0] ? err : "not open");
     }
-    if (ins) {
-        sqlite3_reset(ins);
+    wg_sql_end(q);
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+enum wg_err wg__deploys_look_done(struct wg_server *s, const struct wg__params *p, int tested,
+                                  const char *final)
+{
+    struct wg__deploys *d = s ? s->dep : NULL;
+    if (!d || !p->ident || !p->counted || (!tested && !final)) {
+        return WG_OK;
     }
-    if (sel) {
-        sqlite3_reset(sel);
+    /* tested only grows (a look that judged never goes back); final: the last planned look's */
+    static const char sql[] =
+        "UPDATE deploys SET tested = CASE WHEN tested < ?2 THEN ?2 ELSE tested END,"
+        " final = COALESCE(?3, final) WHERE key = ?1";
+    char err[512] = "";
+    enum wg_err rc = WG_EIO;
+    pthread_mutex_lock(&d->mu);
+    struct wg_sql_q *q = NULL;
+    if (db_open(d, err, sizeof(err)) == WG_OK && (q = wg_sql_query(d->db, sql)) != NULL) {
+        wg_sql_bind_text(q, 1, p->ident);
+        wg_sql_bind_int64(q, 2, tested ? p->look : 0);
+        wg_sql_bind_text(q, 3, final);
+        rc = wg_sql_run(q, err, sizeof(err));
     }
+    if (rc != WG_OK) {
+        wg_log(WG_LOG_WARN, "deploy store: look %d not noted: %s", p->look,
+               err[0] ? err : "out of memory");
+    }
+    wg_sql_end(q);
     pthread_mutex_unlock(&d->mu);
     return rc;
 }
@@ -242,29 +323,58 @@ enum wg_err wg__deploys_flagger_payload(struct wg__params *p, const char *body, 
     return rc;
 }
 
+/* The looks planned for this deploy's analysis: the request's max_looks (Argo: the metric's
+ * count; Flagger: metadata.max_looks), else the wave's bake (duration / interval), else
+ * WG__DEFAULT_LOOKS. */
+static int planned_looks(const struct wg_config *cfg, const struct wg__params *p)
+{
+    if (p->looks_planned > 0) {
+        return p->looks_planned;
+    }
+    const struct wg_wave *w = p->wave ? wg_config_wave(cfg, p->wave) : NULL;
+    if (w && w->bake.present && w->bake.interval_ns > 0) {
+        int64_t n = w->bake.duration_ns / w->bake.interval_ns;
+        return n < 1 ? 1 : n > WG__MAX_LOOKS ? WG__MAX_LOOKS : (int)n;
+    }
+    return WG__DEFAULT_LOOKS;
+}
+
 enum wg_err wg__deploys_resolve(struct wg_server *s, struct wg__server_req *r, char *err,
                                 size_t errlen)
 {
     struct wg__params *p = &r->p;
-    if (p->deploy_ns || !s->dep) {
-        return WG_OK; /* an explicit deploy_time wins */
+    if (!s->dep) {
+        return WG_OK;
     }
     if (r->route == WG__R_FLAGGER && !phase_has_traffic(p->phase)) {
-        return WG_OK; /* the checksum is anchored when the canary gets traffic */
+        return WG_OK; /* the checksum is anchored (and its looks counted) once it gets traffic */
+    }
+    if (r->route == WG__R_GATE && wg__analyses_for_gate(s, p) == WG_OK && p->analysis) {
+        return WG_OK; /* an analysis of this deploy answers (wg__server_lookup): its own looks */
     }
     char *key = identity_key(r);
     if (!key) {
         return WG_OK;
     }
-    int64_t first = 0;
-    long looks = 0, failed = 0;
-    enum wg_err rc = sighting(s->dep, key, wg__server_now(), 1, 0, &first, &looks, &failed);
-    free(key);
+    struct sight st;
+    enum wg_err rc = sighting(s->dep, key, wg__server_now(), 1, 0, &st);
     if (rc != WG_OK) {
-        snprintf(err, errlen, "cannot record the deploy's first sighting (state store)");
+        free(key);
+        snprintf(err, errlen, "cannot count the deploy's look (state store)");
         return rc;
     }
-    p->deploy_ns = first;
+    if (!p->deploy_ns) {
+        p->deploy_ns = st.first; /* an explicit deploy_time wins; else the first sighting */
+    }
+    free(p->ident);
+    p->ident = key;
+    p->counted = 1;
+    p->look = st.looks < 1 ? 1 : st.looks > WG__MAX_LOOKS + 1 ? WG__MAX_LOOKS + 1 : (int)st.looks;
+    p->max_looks = planned_looks(r->gen->cfg, p);
+    /* the looks between the last judged one and this one spent nothing: their share carries
+     * forward (never this look's own: a second ask of the same look spends it once more) */
+    p->tested_look = st.tested < p->look ? (int)st.tested : p->look - 1;
+    snprintf(p->final, sizeof(p->final), "%s", st.final);
     return WG_OK;
 }
 
@@ -336,16 +446,14 @@ unsigned wg__flagger_status(struct wg_server *s, struct wg__server_req *r,
             break;
         }
         char *key = identity_key(r);
-        int64_t first = 0;
-        long looks = 0, failed = 0;
+        struct sight sg = {0};
         int threshold = r->p.threshold > 0 ? r->p.threshold : 5;
-        if (key && s->dep &&
-            sighting(s->dep, key, wg__server_now(), 0, 1, &first, &looks, &failed) == WG_OK &&
-            failed >= threshold) {
+        if (key && s->dep && sighting(s->dep, key, wg__server_now(), 0, 1, &sg) == WG_OK &&
+            sg.failed >= threshold) {
             st = 200;
         }
-        wg_log(WG_LOG_INFO, "flagger rollback %s: failing check %ld of threshold %d",
-               r->p.canary ? r->p.canary : "-", failed, threshold);
+        wg_log(WG_LOG_INFO, "flagger rollback %s: failing check %ld of threshold %d (look %d)",
+               r->p.canary ? r->p.canary : "-", sg.failed, threshold, r->p.look);
         free(key);
         break;
     }
@@ -393,13 +501,15 @@ int wg__server_ready_self(struct wg_server *s, char *why, size_t whylen)
         d->ready_ok = 0;
         if (!g || !g->cfg) {
             snprintf(d->ready_why, sizeof(d->ready_why), "no config loaded");
-        } else if (wg_store_exec(d->db, "INSERT OR REPLACE INTO probe (id, at_ns) VALUES (1, 0)",
-                                 err, sizeof(err)) != WG_OK) {
+        } else if (db_open(d, err, sizeof(err)) != WG_OK ||
+                   wg_sql_exec(d->db,
+                               "INSERT INTO probe (id, at_ns) VALUES (1, 0)"
+                               " ON CONFLICT (id) DO UPDATE SET at_ns = 0",
+                               err, sizeof(err)) != WG_OK) {
             snprintf(d->ready_why, sizeof(d->ready_why), "state store not writable: %s", err);
         } else {
             d->ready_ok = 1;
-            snprintf(d->ready_why, sizeof(d->ready_why), "config loaded; state store writable%s",
-                     d->persistent ? "" : " (in memory: no state_dir)");
+            snprintf(d->ready_why, sizeof(d->ready_why), "config loaded; state store writable");
         }
         if (g) {
             wg__server_gen_put(g);

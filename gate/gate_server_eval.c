@@ -1,7 +1,8 @@
 /* gate_server_eval.c — how `serve` turns a gate question into a verdict without stampeding the
  * data sources: a short TTL cache of finished verdicts and a single flight per question
- * (wave + features + deploy time), run on its own thread while the asking connections are
- * suspended; plus the default evaluator over wg_gate_check and the request parameters.
+ * (wave + features + deploy time, and for a deploy's counted look its identity and look k),
+ * run on its own thread while the asking connections are suspended; plus the default
+ * evaluator over wg_gate_check, the request parameters and the answer's "look".
  */
 #include "gate/gate_server_int.h"
 
@@ -73,6 +74,8 @@ void wg__params_clear(struct wg__params *p)
     free(p->canary);
     free(p->checksum);
     free(p->phase);
+    free(p->ident);
+    free(p->analysis);
     wg__gate_fleet_params_clear(p);
     memset(p, 0, sizeof(*p));
 }
@@ -205,6 +208,24 @@ static enum wg_err set_param(struct wg__params *p, const char *k, const char *v,
         free(p->deploy_id);
         return (p->deploy_id = wg_strdup(v)) ? WG_OK : WG_ENOMEM;
     }
+    if (!strcmp(k, "max_looks")) { /* the looks the consumer plans (Argo: count) */
+        char *end = NULL;
+        long n = strtol(v, &end, 10);
+        if (!*v || !end || *end || n < 1 || n > WG__MAX_LOOKS) {
+            snprintf(err, errlen, "max_looks: want an integer 1-%d", WG__MAX_LOOKS);
+            return WG_EINVAL;
+        }
+        p->looks_planned = (int)n;
+        return WG_OK;
+    }
+    if (!strcmp(k, "analysis")) { /* answer from that analysis (gate_server_analysis.c) */
+        if (!valid_name(v, strlen(v)) || strlen(v) >= 40) {
+            snprintf(err, errlen, "analysis: want an analysis id");
+            return WG_EINVAL;
+        }
+        free(p->analysis);
+        return (p->analysis = wg_strdup(v)) ? WG_OK : WG_ENOMEM;
+    }
     if (!strcmp(k, "target")) {
         if (!valid_name(v, strlen(v))) {
             snprintf(err, errlen, "target: want a name of 1-255 printable bytes");
@@ -265,7 +286,8 @@ static enum wg_err json_member(struct wg__params *p, const cJSON *it, int flagge
     }
     int known = !strcmp(k, "wave") || !strcmp(k, "stage") || !strcmp(k, "feature") ||
                 !strcmp(k, "features") || !strcmp(k, "deploy_time") || !strcmp(k, "mode") ||
-                !strcmp(k, "inconclusive") || !strcmp(k, "deploy_id") || !strcmp(k, "target");
+                !strcmp(k, "inconclusive") || !strcmp(k, "deploy_id") || !strcmp(k, "target") ||
+                !strcmp(k, "max_looks") || !strcmp(k, "analysis");
     if (!strcmp(k, "deploy_times")) {
         return wg__gate_fleet_deploy_times(p, it, err, errlen);
     }
@@ -285,6 +307,12 @@ static enum wg_err json_member(struct wg__params *p, const cJSON *it, int flagge
             return WG_EINVAL;
         }
         return check_deploy(p, (int64_t)(d * 1e9), err, errlen);
+    }
+    if (!strcmp(k, "max_looks") && cJSON_IsNumber(it)) {
+        char num[32];
+        double d = it->valuedouble;
+        snprintf(num, sizeof(num), "%.0f", d >= 0 && d < 1e9 && d == (double)(long)d ? d : -1.0);
+        return set_param(p, k, num, err, errlen);
     }
     if ((!strcmp(k, "feature") || !strcmp(k, "features")) && cJSON_IsArray(it)) {
         const cJSON *e;
@@ -353,9 +381,9 @@ out:
 /* wg_gate_check + wg_gate_report_json, the metrics and the alert event; *rep (when asked)
  * keeps the report for the caller (it borrows cfg). */
 static enum wg_err eval_default(struct wg_server *s, const struct wg_config *cfg,
-                                const struct wg_check_req *req, enum wg_verdict *verdict,
-                                char **json, struct wg_check_report **keep, char *err,
-                                size_t errlen)
+                                const struct wg_check_req *req, int analysis,
+                                enum wg_verdict *verdict, char **json,
+                                struct wg_check_report **keep, char *err, size_t errlen)
 {
     struct wg_check_report *rep = NULL;
     enum wg_err rc = wg_gate_check(cfg, req, &rep, err, errlen);
@@ -364,8 +392,8 @@ static enum wg_err eval_default(struct wg_server *s, const struct wg_config *cfg
     }
     *verdict = rep->verdict;
     char id[40] = "";
-    *json = wg__ui_record(s, cfg, req->look ? "analysis" : "gate", rep, id, sizeof(id));
-    if (s && req->look == 0) {
+    *json = wg__ui_record(s, cfg, analysis ? "analysis" : "gate", rep, id, sizeof(id));
+    if (s && !analysis) {
         wg__monitor_gate_event(s, rep); /* /v1/gate and Flagger answers, not analysis looks */
     }
     wg__events_verdict(s, rep, wg_now_ns()); /* markers: every verdict and rule result */
@@ -395,7 +423,7 @@ enum wg_err wg__server_eval_default(void *ud, const struct wg_config *cfg,
                                     const struct wg_check_req *req, enum wg_verdict *verdict,
                                     char **json, char *err, size_t errlen)
 {
-    return eval_default(ud, cfg, req, verdict, json, NULL, err, errlen);
+    return eval_default(ud, cfg, req, req->look != 0, verdict, json, NULL, err, errlen);
 }
 
 static char *error_json(const char *msg)
@@ -407,6 +435,42 @@ static char *error_json(const char *msg)
         out = cJSON_PrintUnformatted(o);
     }
     cJSON_Delete(o);
+    return out;
+}
+
+/* The look this answer is, first in the body: {"k":0,"of":1,"counted":false} for a question
+ * without a deploy identity; a counted look of a deploy (or an analysis' look) with the share
+ * of the false-fail budget it spends (rules.h alpha spending: F(k) - F(last judged look)). */
+static char *with_look(char *json_take, const struct wg__params *p)
+{
+    if (!json_take || json_take[0] != '{') {
+        return json_take;
+    }
+    struct wg_buf b;
+    wg_buf_init(&b, 0);
+    if (p->max_looks <= 0) {
+        wg_buf_adds(&b, "{\"look\":{\"k\":0,\"of\":1,\"counted\":false}");
+    } else {
+        int last = p->counted ? p->tested_look : p->look - 1;
+        for (size_t i = 0; !p->counted && p->last_tested && i < p->nlast_tested; i++) {
+            last = i == 0 || p->last_tested[i] > last ? p->last_tested[i] : last;
+        }
+        last = last < p->look ? last : p->look - 1;
+        double share = wg_rules_alpha_spend_since(1.0, last, p->look, p->max_looks);
+        wg_buf_addf(&b,
+                    "{\"look\":{\"k\":%d,\"of\":%d,\"counted\":true,\"by\":\"%s\","
+                    "\"last_judged\":%d,\"share\":%.6g}",
+                    p->look, p->max_looks, p->counted ? "deploy" : "analysis", last, share);
+    }
+    if (json_take[1] != '}') {
+        wg_buf_adds(&b, ",");
+    }
+    wg_buf_adds(&b, json_take + 1);
+    char *out = NULL;
+    if (wg_buf_finish(&b, &out) != WG_OK || !out) {
+        return json_take; /* out of memory: the answer without its look */
+    }
+    free(json_take);
     return out;
 }
 
@@ -433,7 +497,7 @@ struct wg__verdict *wg__server_eval_report(struct wg_server *s, struct wg__cfgre
         .last_tested = p->last_tested,
         .nlast_tested = p->nlast_tested,
         /* a deploy-anchored gate answer is history; analysis looks record their final one */
-        .record_history = (p->deploy_ns != 0 || p->ndeploy_times) && p->look == 0,
+        .record_history = (p->deploy_ns != 0 || p->ndeploy_times) && (p->look == 0 || p->counted),
         .target = p->target,
         .deploy_times = p->deploy_times,
         .ndeploy_times = p->ndeploy_times,
@@ -445,7 +509,8 @@ struct wg__verdict *wg__server_eval_report(struct wg_server *s, struct wg__cfgre
         *rep = NULL;
     }
     if (s->eval.fn == wg__server_eval_default) {
-        rc = eval_default(s, gen->cfg, &req, &verdict, &json, rep, err, sizeof(err));
+        rc = eval_default(s, gen->cfg, &req, !p->counted && p->look != 0, &verdict, &json, rep, err,
+                          sizeof(err));
     } else {
         rc = s->eval.fn(s->eval.ud, gen->cfg, &req, &verdict, &json, err, sizeof(err));
     }
@@ -462,7 +527,7 @@ struct wg__verdict *wg__server_eval_report(struct wg_server *s, struct wg__cfgre
             wg_log(WG_LOG_WARN, "gate: wave %s: %s", p->wave, err);
         }
     }
-    return wg__verdict_new(rc, verdict, json);
+    return wg__verdict_new(rc, verdict, with_look(json, p));
 }
 
 /* ---- cache + single flight ------------------------------------------------------------------ */
@@ -472,7 +537,10 @@ static int cmpstr(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* wave \x1f sorted features \x1f deploy time: the identity of a question. */
+/* wave \x1f sorted features \x1f deploy time [\x1f deploy identity \x1f look k of K]: the
+ * identity of a question. A counted look is part of it: every ask of look k (within
+ * WG__SAME_LOOK_NS of its start, deploys.c) shares that look's one evaluation, and look k + 1
+ * is another question, never answered with look k's budget. */
 static char *make_key(struct wg__params *p)
 {
     struct wg_buf b;
@@ -485,6 +553,8 @@ static char *make_key(struct wg__params *p)
         wg_buf_adds(&b, "\x1e");
     }
     if (wg_buf_addf(&b, "\x1f%lld", (long long)p->deploy_ns) != WG_OK ||
+        (p->counted &&
+         wg_buf_addf(&b, "\x1f%s\x1f%d\x1f%d", p->ident, p->look, p->max_looks) != WG_OK) ||
         wg__gate_fleet_params_key(&b, p) != WG_OK) {
         wg_buf_free(&b);
         return NULL;
@@ -584,12 +654,70 @@ static void flight_free(struct wg__flight *f)
     free(f);
 }
 
+/* A counted look: every rule's last judged look is the deploy's (one for the whole family;
+ * a dry-run rule taken as judged then too, which only spends less). Rules of every feature
+ * times the targets bound the report's rules. NULL when out of memory: spend as judged at
+ * the look before. */
+static int *last_judged(const struct wg_config *cfg, const struct wg__params *p, size_t *n)
+{
+    const struct wg_wave *w = p->wave ? wg_config_wave(cfg, p->wave) : NULL;
+    size_t nr = 0;
+    for (size_t i = 0; i < cfg->nfeatures; i++) {
+        nr += cfg->features[i].nrules;
+    }
+    nr *= w && w->ntargets > 0 ? w->ntargets : 1;
+    int *t = calloc(nr ? nr : 1, sizeof(*t));
+    for (size_t i = 0; t && i < nr; i++) {
+        t[i] = p->tested_look;
+    }
+    *n = t ? nr : 0;
+    return t;
+}
+
+/* After a counted look: did a statistical rule judge (spend budget) at it? */
+static int look_tested(const struct wg_check_report *rep)
+{
+    for (size_t i = 0; rep && i < rep->nrules; i++) {
+        const struct wg_rule_report *rr = &rep->rules[i];
+        enum wg_verdict v = rr->res.verdict;
+        if (wg_rules_is_statistical(rr->rule) && !rr->p.dry_run &&
+            ((v != WG_INCONCLUSIVE && v != WG_NOEVAL) || rr->res.tested)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void *flight_run(void *arg)
 {
     struct wg__flight *f = arg;
     struct wg_server *s = f->s;
-    struct wg__verdict *v = wg__server_eval_now(s, f->gen, &f->p);
+    struct wg_check_report *rep = NULL;
+    int *last = NULL;
+    if (f->p.counted) {
+        last = last_judged(f->gen->cfg, &f->p, &f->p.nlast_tested);
+        f->p.last_tested = last;
+        if (!last) {
+            f->p.tested_look = f->p.look - 1;
+        }
+    }
+    struct wg__verdict *v = wg__server_eval_report(s, f->gen, &f->p, f->p.counted ? &rep : NULL);
+    if (f->p.counted && v) {
+        /* the last planned look's verdict is what later looks answer (wg__server_lookup) */
+        const char *fin =
+            f->p.look == f->p.max_looks && v->err == WG_OK ? wg_verdict_name(v->verdict) : NULL;
+        if (wg__deploys_look_done(s, &f->p, look_tested(rep), fin) != WG_OK) {
+            /* logged; the next look takes this one as judged (spends less) */
+        }
+    }
+    wg_check_report_free(rep); /* borrows f->gen's config */
+    f->p.last_tested = NULL;
+    f->p.nlast_tested = 0;
+    free(last);
     int64_t ttl = f->gen->cfg->server.cache_ttl_ns;
+    if (f->p.counted && ttl < WG__SAME_LOOK_NS) {
+        ttl = WG__SAME_LOOK_NS; /* the look's one answer, whatever the cache's TTL */
+    }
     pthread_mutex_lock(&s->mu);
     for (struct wg__flight **pf = &s->flights; *pf; pf = &(*pf)->next) {
         if (*pf == f) {
@@ -630,6 +758,13 @@ static enum wg_err flight_start(struct wg_server *s, struct wg__server_req *r, c
     atomic_fetch_add(&r->gen->refs, 1);
     f->p.wave = wg_strdup(r->p.wave);
     f->p.deploy_ns = r->p.deploy_ns;
+    if (r->p.counted) {
+        f->p.ident = wg_strdup(r->p.ident);
+        f->p.counted = f->p.ident != NULL;
+        f->p.look = r->p.look;
+        f->p.max_looks = r->p.max_looks;
+        f->p.tested_look = r->p.tested_look;
+    }
     for (size_t i = 0; i < r->p.nfeatures; i++) {
         f->p.features[f->p.nfeatures++] = wg_strdup(r->p.features[i]);
     }
@@ -655,11 +790,47 @@ static enum wg_err flight_start(struct wg_server *s, struct wg__server_req *r, c
     return WG_OK;
 }
 
+/* A look beyond the planned ones spends nothing more: it answers the last planned look's
+ * verdict when that one decided (pass, warn, fail), else inconclusive; never a fresh
+ * evaluation at a new share of the budget. */
+static struct wg__verdict *beyond_answer(const struct wg__params *p)
+{
+    enum wg_verdict v = WG_INCONCLUSIVE;
+    for (int i = 0; i <= WG_FAIL; i++) {
+        if (!strcmp(p->final, wg_verdict_name((enum wg_verdict)i)) &&
+            (i == WG_PASS || i == WG_WARN || i == WG_FAIL)) {
+            v = (enum wg_verdict)i;
+        }
+    }
+    char reason[300];
+    snprintf(reason, sizeof(reason),
+             "look %d of %d planned for this deploy: its false-fail budget is spent, so this is "
+             "the last planned look's verdict (%s), not a new evaluation",
+             p->look, p->max_looks, p->final[0] ? p->final : "none recorded");
+    cJSON *o = cJSON_CreateObject();
+    char *json = NULL;
+    if (o && cJSON_AddStringToObject(o, "verdict", wg_verdict_name(v)) &&
+        cJSON_AddStringToObject(o, "wave", p->wave ? p->wave : "") &&
+        cJSON_AddStringToObject(o, "reason", reason) && cJSON_AddTrueToObject(o, "beyond_looks")) {
+        json = cJSON_PrintUnformatted(o);
+    }
+    cJSON_Delete(o);
+    return json ? wg__verdict_new(WG_OK, v, with_look(json, p)) : NULL;
+}
+
 enum wg_err wg__server_lookup(struct wg_server *s, struct MHD_Connection *c,
                               struct wg__server_req *r, struct wg__verdict **out)
 {
     enum wg_err rc = WG_OK;
     *out = NULL;
+    if (r->p.analysis) { /* an analysis of this deploy answers (gate_server_analysis.c) */
+        *out = wg__analyses_gate_answer(s, &r->p);
+        return *out ? WG_OK : WG_ENOMEM;
+    }
+    if (r->p.counted && r->p.look > r->p.max_looks) {
+        *out = beyond_answer(&r->p);
+        return *out ? WG_OK : WG_ENOMEM;
+    }
     char *key = make_key(&r->p);
     if (!key) {
         return WG_ENOMEM;

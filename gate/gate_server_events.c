@@ -753,6 +753,9 @@ static void bake_event(struct wg_server *s, struct wg__cfgref *gen, const struct
     cJSON *o = cJSON_CreateObject();
     cJSON *lim = cJSON_AddObjectToObject(o, "limits");
     cJSON_AddStringToObject(o, "wave", w->name);
+    if (ev->version && ev->version[0] && strlen(ev->version) < 256) {
+        cJSON_AddStringToObject(o, "deploy_id", ev->version); /* /v1/gate of it reads this */
+    }
     cJSON_AddStringToObject(o, "deploy_time",
                             wg_time_format(ev->time_ns ? ev->time_ns : now, t, sizeof(t)));
     cJSON_AddStringToObject(o, "interval", wg_duration_format(w->bake.interval_ns, iv, sizeof(iv)));

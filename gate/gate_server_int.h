@@ -64,6 +64,15 @@ struct wg__params {
     char *target;
     struct wg_deploy_time *deploy_times;
     size_t ndeploy_times;
+    /* looks counted per deploy (gate_server_deploys.c): max_looks= of the request, the
+     * identity's key, whether this ask is a counted look (look/max_looks then set), the last
+     * look that judged, the last planned look's verdict; analysis: the analysis that answers */
+    int looks_planned;
+    char *ident;
+    int counted;
+    int tested_look;
+    char final[16];
+    char *analysis;
 };
 
 enum wg__route {
@@ -471,5 +480,26 @@ enum MHD_Result wg__auth_request(struct wg_server *s, struct MHD_Connection *c,
  * come in the body or a signature instead (Flagger, signed senders), *pages = 1 for browser
  * pages (Basic auth accepted, a Basic challenge answered). */
 int wg__route_role(const struct wg__server_req *r, int *body_token, int *pages);
+
+/* ---- serve: looks counted per deploy (gate_server_deploys.c, gate_server_analysis.c) ------ */
+
+#define WG__DEFAULT_LOOKS 30 /* looks planned when neither the request nor the wave says */
+#define WG__MAX_LOOKS 10000
+/* Asks of one deploy question within this long of the current look's start are that look
+ * (Flagger asks its rollback and confirm-* hooks one after the other in one tick). */
+#define WG__SAME_LOOK_NS (20 * WG_NS_PER_SEC)
+
+/* After a counted look was evaluated: tested (a statistical rule judged at it) moves the
+ * deploy's last judged look forward; final (NULL: none) is the verdict of the last planned
+ * look, what later looks answer. */
+enum wg_err wg__deploys_look_done(struct wg_server *s, const struct wg__params *p, int tested,
+                                  const char *final) WG_NODISCARD;
+/* /v1/gate naming an analysis (analysis=ID) or a deploy (deploy_id + wave) that an analysis
+ * judges (a bake analysis of a deploy event, or POST /v1/analyses with deploy_id): sets
+ * p->analysis to its id (WG_OK, NULL when none). */
+enum wg_err wg__analyses_for_gate(struct wg_server *s, struct wg__params *p) WG_NODISCARD;
+/* The gate answer read from analysis p->analysis: its decision when finished, else
+ * inconclusive ("running"), with its latest look's report and {"look": {k, of, ...}}. */
+struct wg__verdict *wg__analyses_gate_answer(struct wg_server *s, const struct wg__params *p);
 
 #endif

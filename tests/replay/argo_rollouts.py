@@ -149,8 +149,8 @@ class Metric:
         gap = ERROR_RETRY if last["phase"] == "Error" or not self.interval else self.interval
         return last["at"] + gap
 
-    def record(self, at, phase, value, msg):
-        self.measurements.append({"at": at, "phase": phase, "value": value, "message": msg})
+    def record(self, at, phase, value, msg, look=None):
+        self.measurements.append({"at": at, "phase": phase, "value": value, "message": msg, "look": look})
         self.counts[phase] += 1
         if phase == "Error":
             self.consecutive_error += 1
@@ -180,7 +180,11 @@ class Metric:
         return "Running"
 
 
+LAST_LOOK = [None]  # the "look" object of the last answer wavegate gave
+
+
 def measure(metric, wg_base):
+    LAST_LOOK[0] = None
     web = metric.m["provider"]["web"]
     url = urllib.parse.urlsplit(web["url"])
     target = wg_base + url.path + ("?" + url.query if url.query else "")
@@ -206,6 +210,8 @@ def measure(metric, wg_base):
         data = json.loads(text)
     except ValueError:
         data = text
+    if isinstance(data, dict):
+        LAST_LOOK[0] = data.get("look")
     if isinstance(data, str):
         value = data
     else:
@@ -274,7 +280,7 @@ def replay(ctx, template, scenario):
         tele.advance(now, lambda ts: scenario["error_pct"](ts - T))
         wg.set_now(now)
         ph, value, msg = measure(m, wg.base)
-        m.record(now, ph, value, msg)
+        m.record(now, ph, value, msg, LAST_LOOK[0])
         m.measurements[-1]["down"] = down
         phase = run_phase(metrics)
         if phase in COMPLETED:
@@ -283,13 +289,14 @@ def replay(ctx, template, scenario):
         influx.start()
     rollout = {"Successful": "Promoted", "Inconclusive": "Paused", "Error": "Aborted", "Failed": "Aborted"}.get(phase, "Running")
     ms = [x for m in metrics for x in m.measurements]
-    return {"run": phase, "rollout": rollout, "at": now - T, "measurements": ms}
+    return {"run": phase, "rollout": rollout, "at": now - T, "measurements": ms, "metrics": metrics}
 
 
 def show(res):
     lines = ["run %s -> rollout %s at T+%ds" % (res["run"], res["rollout"], res["at"])]
     for x in res["measurements"]:
-        lines.append("  T+%4ds %-12s %-14s %s%s" % (x["at"] - SC_T[0], x["phase"], json.dumps(x["value"]), x["message"][:60], " (InfluxDB down)" if x.get("down") else ""))
+        lk = x.get("look") or {}
+        lines.append("  T+%4ds %-12s %-14s look %s/%s %s%s" % (x["at"] - SC_T[0], x["phase"], json.dumps(x["value"]), lk.get("k"), lk.get("of"), x["message"][:60], " (InfluxDB down)" if x.get("down") else ""))
     return "\n".join(lines)
 
 
@@ -346,6 +353,15 @@ def main():
             detail = "run %s -> rollout %s at T+%ds" % (res["run"], res["rollout"], res["at"])
             print("# %s\n# %s" % (name, show(res).replace("\n", "\n# ")))
             ms = res["measurements"]
+            # every measurement Argo takes is look k of this deploy's analysis, k counted by
+            # wavegate in its state store; `of` is the metric's count (jsonBody max_looks)
+            m0 = template["spec"]["metrics"][0]
+            count = int(m0.get("count") or 1)
+            looks = [x.get("look") or {} for x in ms if x["phase"] != "Error"]
+            want = [{"k": k + 1, "of": count, "counted": True} for k in range(len(looks))]
+            got = [{"k": lk.get("k"), "of": lk.get("of"), "counted": lk.get("counted")} for lk in looks]
+            tap.check("%s: each measurement is the next look k of %d of this deploy (1, 2, ...)" % (name, count), looks and got == want, "want %s\ngot  %s" % (want, got))
+            tap.check("%s: the template tells wavegate its count (jsonBody max_looks)" % name, str(m0["provider"]["web"]["jsonBody"].get("max_looks")) == str(count), m0["provider"]["web"]["jsonBody"])
             if name == "healthy":
                 tap.check("healthy: the rollout is promoted", res["rollout"] == "Promoted", detail)
                 tap.check("healthy: promoted within 20 minutes of the deploy", res["rollout"] == "Promoted" and res["at"] <= 1200, detail)
@@ -364,6 +380,13 @@ def main():
             elif name == "outage-long":
                 tap.check("outage longer than the look budget: paused", res["rollout"] == "Paused", detail)
                 tap.check("outage longer than the look budget: never aborted or promoted", res["rollout"] not in ("Aborted", "Promoted"), detail)
+                # `kubectl argo rollouts retry`: a new AnalysisRun of the same pod hash asks
+                # again, InfluxDB back and healthy: look count + 1 spends no fresh budget, it
+                # answers the last planned look's verdict (error there: inconclusive, held)
+                wg.set_now(T + res["at"] + 60)
+                ph, value, msg = measure(res["metrics"][0], wg.base)
+                lk = LAST_LOOK[0] or {}
+                tap.check("a look beyond count (a retried run) is look %d and spends nothing: inconclusive" % (count + 1), lk.get("k") == count + 1 and lk.get("share") == 0 and value == "inconclusive" and ph == "Inconclusive", (ph, value, lk))
     finally:
         stack.close()
     return tap.done()

@@ -43,8 +43,12 @@ def call_hook(hook, canary, phase, checksum, wg_base):
     try:
         st, _, body = rl.http_request("POST", target, {"Content-Type": "application/json"}, json.dumps(payload), timeout=timeout)
     except rl.TransportError as e:
-        return False, "transport: %s" % e
-    return st <= 202, "%d %s" % (st, body[:80])
+        return False, "transport: %s" % e, None
+    try:
+        look = json.loads(body).get("look")
+    except (ValueError, AttributeError):
+        look = None
+    return st <= 202, "%d %s" % (st, body[:80]), look
 
 
 class Sim:
@@ -72,8 +76,8 @@ class Sim:
     def run_hooks(self, typ, phase, now, checksum, stop_on="fail"):
         """True when every hook of typ succeeded (rollback: True when one succeeded)."""
         for h in self.hooks_of(typ):
-            ok, why = call_hook(h, self.c, phase, checksum, self.wg.base)
-            self.log.append((now, self.phase, self.weight, typ, ok, why))
+            ok, why, look = call_hook(h, self.c, phase, checksum, self.wg.base)
+            self.log.append((now, self.phase, self.weight, typ, ok, why, look))
             if typ == "rollback" and ok:
                 return True
             if typ != "rollback" and not ok:
@@ -86,7 +90,7 @@ class Sim:
             if not approved:
                 self.ticks_waiting += 1
                 self.phase = "Waiting"
-                self.log.append((now, self.phase, 0, "manual-approval", False, "waiting"))
+                self.log.append((now, self.phase, 0, "manual-approval", False, "waiting", None))
                 return
             self.phase = "Progressing"
             return
@@ -125,7 +129,7 @@ class Sim:
             self.phase = "Promoting"
 
     def rollback(self, now, checksum, why):
-        self.log.append((now, self.phase, self.weight, "ROLLBACK", True, why))
+        self.log.append((now, self.phase, self.weight, "ROLLBACK", True, why, None))
         self.phase = "Failed"
         self.weight = 0
         self.run_hooks("post-rollout", "Failed", now, checksum)
@@ -162,8 +166,9 @@ def replay(ctx, canary, sc):
 
 def show(res):
     out = ["phase %s at T+%ds" % (res["phase"], res["at"])]
-    for (t, ph, w, typ, ok, why) in res["log"]:
-        out.append("  T+%4ds %-16s w=%-3d %-24s %-5s %s" % (t - res["T"], ph, w, typ, "ok" if ok else "no", why))
+    for (t, ph, w, typ, ok, why, look) in res["log"]:
+        lk = "look %s/%s" % (look.get("k"), look.get("of")) if look else ""
+        out.append("  T+%4ds %-16s w=%-3d %-24s %-5s %-10s %s" % (t - res["T"], ph, w, typ, "ok" if ok else "no", lk, why))
     return "\n".join(out)
 
 
@@ -190,6 +195,10 @@ def main():
         ctx = {"influx": influx, "wg": wg}
         env = [w for w in cfg["waves"] if w["name"] == "prod-internal"][0]["env"]
         threshold = int(canary["spec"]["analysis"].get("threshold", 0))
+        judged = [h for h in canary["spec"]["analysis"].get("webhooks", []) if h.get("type") in ("rollback", "confirm-traffic-increase", "confirm-promotion")]
+        planned = {(h.get("metadata") or {}).get("max_looks") for h in judged}
+        tap.check("the Canary's judged hooks all name the same max_looks", len(planned) == 1 and None not in planned, planned)
+        max_looks = int(planned.pop() or 30) if len(planned) == 1 else 30
         zero = lambda t: 0.0  # noqa: E731
         scenarios = [
             ("healthy", dict(primary_pct=zero, canary_pct=zero)),
@@ -210,6 +219,15 @@ def main():
             detail = "phase %s at T+%ds" % (res["phase"], res["at"])
             log = res["log"]
             rollbacks = [x for x in log if x[3] == "ROLLBACK"]
+            # looks: every tick with traffic is the next look k of this canary + checksum, and
+            # its hooks (rollback, then confirm-*) are that same look; before traffic, none
+            asked = [x for x in log if x[6] is not None]
+            ticks = sorted({x[0] for x in asked if x[6].get("counted")})
+            want = {t: i + 1 for i, t in enumerate(ticks)}
+            bad = [(x[0] - T, x[3], x[6]) for x in asked if x[6].get("counted") and (x[6].get("k") != want[x[0]] or x[6].get("of") != max_looks)]
+            tap.check("%s: each tick with traffic is the next look (1, 2, ...) of %d, all its hooks the same look" % (name, max_looks), ticks and not bad, bad)
+            early = [(x[0] - T, x[3], x[6]) for x in asked if x[1] == "Waiting" and x[6].get("counted")]
+            tap.check("%s: no look counted before the canary gets traffic" % name, not early, early)
             if name == "healthy":
                 tap.check("healthy: promoted (Succeeded)", res["phase"] == "Succeeded", detail)
                 prog = min([x[0] for x in log if x[1] == "Progressing"] or [T])  # the anchor
