@@ -4,11 +4,11 @@
  * quoted `?`, transactions, versioned migrations refused when newer, reconnect after the
  * server dropped the session.
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
