@@ -135,5 +135,11 @@ struct wg_sql_stats {
     uint64_t queries, errors, ns;
 };
 void wg_sql_stats(struct wg_sql_stats *out);
+/* The same queries' latency for a histogram: out[i] counts those that took at most
+ * wg_sql_bounds_us[i] microseconds and more than the bound before (not cumulative);
+ * out[WG_SQL_NBOUNDS] those above every bound. Lock-free; any thread. */
+#define WG_SQL_NBOUNDS 10
+extern const unsigned wg_sql_bounds_us[WG_SQL_NBOUNDS];
+void wg_sql_latency(uint64_t out[WG_SQL_NBOUNDS + 1]);
 
 #endif
