@@ -10,6 +10,8 @@
 #     hits (must be 0) and non-2xx answers (must be 0). Target: 3 PG >= 0.9x SQLite, p99 <= 20 ms.
 #  2. failover: tests/integration/test_replicas_pg.sh with KILLS kill -9 of the leader, its
 #     median and max time to a new leader (KILLS=0 skips it).
+# PostgreSQL runs with fsync on (PG_FSYNC=off to compare), as SQLite's synchronous=FULL fsyncs.
+# "others" is the CPU the rest of the machine used meanwhile (other jobs on the 2 cores).
 # usage: WG_BIN=build-rel/wavegate bench/bench_replicas.sh [SECONDS] ; needs wrk.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +26,7 @@ CONN=${CONN:-9}
 PHASES=${PHASES:-sqlite pg1 pg3}
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install -y wrk)" >&2; exit 1; }
 
+export PG_FSYNC=${PG_FSYNC:-on}
 influx_deploy_scenario || exit 1
 pg_start || exit 1
 export WG_PG="$PG_DSN"
@@ -54,8 +57,9 @@ start() { # CONFIG LOG -> PORT
     wait_for 20 grep -q 'listening on port [0-9]' "$2" || { cat "$2"; exit 1; }
     PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$2" | head -1)
 }
-# Each request a different deploy_time (a second within the last 10 hours, a seed per
-# thread): never the cache, and single-flight sharing stays rare. Thread i talks to PORTS[i].
+# Each request a deploy_time drawn from 1,200 seconds whose 10-minute window is full of data
+# (10 to 30 min before the scenario's deploy; a seed per thread): the cache is off, and two
+# identical requests in flight at once (shared, counted) stay rare. Thread i talks to PORTS[i].
 cat >"$WG_TMP/vary.lua" <<LUA
 local ports = {}
 for p in string.gmatch(os.getenv("BENCH_PORTS"), "%d+") do ports[#ports + 1] = p end
@@ -69,12 +73,13 @@ function init(args)
   math.randomseed(42 + id)
 end
 request = function()
-  local t = $deploy - math.random(0, 36000)
+  local t = $deploy - math.random(600, 1799)
   return wrk.format("GET", "/v1/gate?wave=staging&feature=prev&deploy_time=" .. os.date("!%Y-%m-%dT%H:%M:%SZ", t))
 end
 LUA
 # CPU ticks (utime + stime) of the processes given, and of the PostgreSQL cluster.
 ticks() { local p s=0; for p in "$@"; do s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $s; }
+busy() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 pg_pids() { local pm; pm=$(head -1 "$PG_DATA/postmaster.pid"); echo "$pm" $(ps -o pid= --ppid "$pm"); }
 metric_sum() { # NAME PORTS... : the metric summed over replicas
     local name=$1 p; shift
@@ -89,19 +94,23 @@ lat() { # FILE PCT -> ms
 phase() { # NAME PORTS...
     local name=$1; shift
     local hz; hz=$(getconf CLK_TCK)
-    local m0 q0 s0 h0 w0 p0 i0
+    local q0 s0 h0 sh0 w0 p0 i0
     q0=$(metric_sum wavegate_state_queries_total "$@")
     s0=$(metric_sum wavegate_state_query_seconds_total "$@")
     h0=$(metric_sum wavegate_gate_cache_hits_total "$@")
-    w0=$(ticks "${PIDS[@]}"); p0=$(ticks $(pg_pids)); i0=$(ticks "$INFLUX_PID")
+    sh0=$(metric_sum wavegate_gate_shared_evaluations_total "$@")
+    local b0 b1
+    w0=$(ticks "${PIDS[@]}"); p0=$(ticks $(pg_pids)); i0=$(ticks "$INFLUX_PID"); b0=$(busy)
     BENCH_PORTS="$*" /usr/bin/time -f '%U %S' -o "$WG_TMP/time-$name.txt" \
         wrk -t"$THREADS" -c"$CONN" -d"${DUR}s" --latency -s "$WG_TMP/vary.lua" \
         "http://127.0.0.1:$1" >"$WG_TMP/wrk-$name.txt" 2>&1
-    local w1 p1 i1; w1=$(ticks "${PIDS[@]}"); p1=$(ticks $(pg_pids)); i1=$(ticks "$INFLUX_PID")
-    local q1 s1 h1
+    local w1 p1 i1; w1=$(ticks "${PIDS[@]}"); p1=$(ticks $(pg_pids)); i1=$(ticks "$INFLUX_PID"); b1=$(busy)
+    local backends; backends=$(($(pg_pids | wc -w) - 1))
+    local q1 s1 h1 sh1
     q1=$(metric_sum wavegate_state_queries_total "$@")
     s1=$(metric_sum wavegate_state_query_seconds_total "$@")
     h1=$(metric_sum wavegate_gate_cache_hits_total "$@")
+    sh1=$(metric_sum wavegate_gate_shared_evaluations_total "$@")
     local rps n non2xx
     rps=$(awk '/^Requests\/sec/ {print $2}' "$WG_TMP/wrk-$name.txt")
     n=$(awk '/requests in/ {print $1}' "$WG_TMP/wrk-$name.txt")
@@ -110,7 +119,8 @@ phase() { # NAME PORTS...
     P99[$name]=$(lat "$WG_TMP/wrk-$name.txt" 99%)
     python3 - "$name" "$rps" "$n" "${non2xx:-0}" "$(lat "$WG_TMP/wrk-$name.txt" 50%)" \
         "${P99[$name]}" "$hz" $((w1 - w0)) $((p1 - p0)) $((i1 - i0)) \
-        "$(cat "$WG_TMP/time-$name.txt")" "$q0" "$q1" "$s0" "$s1" "$h0" "$h1" <<'PY'
+        "$(cat "$WG_TMP/time-$name.txt")" "$q0" "$q1" "$s0" "$s1" "$h0" "$h1" $((b1 - b0)) "$DUR" \
+        "$backends" "$sh0" "$sh1" <<'PY'
 import sys
 a = sys.argv[1:]
 name, rps, n, bad, p50, p99, hz = a[0], float(a[1]), max(int(a[2]), 1), a[3], a[4], a[5], int(a[6])
@@ -118,12 +128,13 @@ wg, pg, ifx = (int(x) * 1000.0 / hz / n for x in a[7:10])
 wrk = sum(float(x) for x in a[10].split()) * 1000.0 / n
 q0, q1, s0, s1, h0, h1 = (float(x) for x in a[11:17])
 dq = q1 - q0
+others = (int(a[17]) * 1000.0 / hz - (wg + pg + ifx + wrk) * n) / (float(a[18]) * 1000.0)
 print(f"{name:7s} {rps:8.1f} req/s  p50 {p50:>6s} ms  p99 {p99:>6s} ms  non-2xx {bad}  "
-      f"cache hits {int(h1 - h0)}")
+      f"cache hits {int(h1 - h0)}  shared {float(a[21]) - float(a[20]):.0f}")
 print(f"        CPU ms/request: wavegate {wg:.2f}  postgres {pg:.2f}  influxd {ifx:.2f}  "
-      f"wrk {wrk:.2f}  (sum {wg + pg + ifx + wrk:.2f})")
+      f"wrk {wrk:.2f}  (sum {wg + pg + ifx + wrk:.2f}); others {max(others, 0) * 100:.0f}% of a core")
 print(f"        store: {dq / n:.2f} queries/request, {(s1 - s0) * 1000 / max(dq, 1):.3f} ms each, "
-      f"{(s1 - s0) * 1000 / n:.2f} ms/request")
+      f"{(s1 - s0) * 1000 / n:.2f} ms/request; postgres processes {a[19]}")
 PY
 }
 declare -A RPS P99
