@@ -108,7 +108,9 @@ int wg_sql_version(struct wg_sql *c);
 
 /* A query: `?` or `?N` placeholders (1-based, as SQLite; turned into $N for PostgreSQL; a `?`
  * inside '...' is left alone). NULL only when out of memory; binds, run and end take NULL.
- * Bind before the first step. */
+ * Bind before the first step. PostgreSQL prepares each text once per connection (the first
+ * run costs one more round trip; 64 texts per connection, the rest run unprepared): bind
+ * values, never build them into the text. */
 struct wg_sql_q *wg_sql_query(struct wg_sql *c, const char *sql);
 void wg_sql_bind_text(struct wg_sql_q *q, int i, const char *v); /* v NULL: SQL NULL; copied */
 void wg_sql_bind_textn(struct wg_sql_q *q, int i, const char *v, size_t n);
