@@ -330,10 +330,27 @@ void wg_sql_stats(struct wg_sql_stats *out)
     out->ns = atomic_load(&n_ns);
 }
 
+const unsigned wg_sql_bounds_us[WG_SQL_NBOUNDS] = {100,  250,   500,   1000,   2500,
+                                                   5000, 10000, 25000, 100000, 1000000};
+static _Atomic uint64_t n_lat[WG_SQL_NBOUNDS + 1];
+
+void wg_sql_latency(uint64_t out[WG_SQL_NBOUNDS + 1])
+{
+    for (int i = 0; i <= WG_SQL_NBOUNDS; i++) {
+        out[i] = atomic_load(&n_lat[i]);
+    }
+}
+
 static void count(int64_t t0, int failed)
 {
+    int64_t ns = wg_now_ns() - t0;
+    int b = 0;
+    while (b < WG_SQL_NBOUNDS && ns > (int64_t)wg_sql_bounds_us[b] * 1000) {
+        b++;
+    }
+    atomic_fetch_add(&n_lat[b], 1);
     atomic_fetch_add(&n_queries, 1);
-    atomic_fetch_add(&n_ns, (uint64_t)(wg_now_ns() - t0));
+    atomic_fetch_add(&n_ns, (uint64_t)(ns > 0 ? ns : 0));
     if (failed) {
         atomic_fetch_add(&n_errors, 1);
     }

@@ -1,6 +1,7 @@
 /* common_store_pg.c — the PostgreSQL backend of the store seam (libpq): connect (reconnecting
  * once when the server went away between calls), migrations counted per store in a wg_schema
- * table under an advisory lock, and text-parameter queries whose results the seam iterates.
+ * table under an advisory lock, and text-parameter queries whose results the seam iterates,
+ * each prepared once per connection (PQprepare) and then only bound and run.
  * The DSN may hold a password: it is never logged, only libpq's message is.
  */
 #include "common/common_store_int.h"
@@ -11,9 +12,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Statements prepared on this connection, looked up by their text. A store runs a handful of
+ * distinct statements; past PREP_MAX the rest run unprepared (PQexecParams). */
+#define PREP_MAX 64
+
+struct prep {
+    char *sql;
+    char name[24];
+};
+
 struct wg__common_pg {
     PGconn *conn;
     pthread_mutex_t mu; /* libpq connections are not for two threads at once */
+    struct prep prep[PREP_MAX];
+    int nprep;
+    unsigned long serial; /* statement names are never reused within a session */
+    int no_prepare;       /* the server lost our statements once (a pooler): run unprepared */
 };
 
 /* libpq messages end with a newline; keep one line. */
@@ -32,6 +46,16 @@ static void quiet(void *arg, const char *msg)
     (void)msg; /* NOTICEs ("relation already exists, skipping") are not ours to log */
 }
 
+/* Forget the prepared statements (a new session has none; after an error, ones the server
+ * may no longer have). */
+static void prep_forget(struct wg__common_pg *p)
+{
+    for (int i = 0; i < p->nprep; i++) {
+        free(p->prep[i].sql);
+    }
+    p->nprep = 0;
+}
+
 /* A connection that broke (server restarted, network cut) is reset once, outside any
  * transaction: inside one, the transaction is gone and the caller must see the error. */
 static int ensure(struct wg__common_pg *p)
@@ -39,14 +63,61 @@ static int ensure(struct wg__common_pg *p)
     if (PQstatus(p->conn) == CONNECTION_OK) {
         return 0;
     }
+    prep_forget(p);
     PQreset(p->conn);
     return PQstatus(p->conn) == CONNECTION_OK ? 0 : -1;
+}
+
+/* The statement's name on this connection, preparing it first (one round trip, once per
+ * session); NULL: run it unprepared (*fail set when preparing failed: the caller reports r). */
+static const char *prepared(struct wg__common_pg *p, const char *sql, int n, PGresult **fail)
+{
+    *fail = NULL;
+    for (int i = 0; i < p->nprep; i++) {
+        if (strcmp(p->prep[i].sql, sql) == 0) {
+            return p->prep[i].name;
+        }
+    }
+    if (p->no_prepare || p->nprep == PREP_MAX) {
+        return NULL;
+    }
+    struct prep *e = &p->prep[p->nprep];
+    if (!(e->sql = wg_strdup(sql))) {
+        return NULL;
+    }
+    snprintf(e->name, sizeof(e->name), "wg_%lu", ++p->serial);
+    PGresult *r = PQprepare(p->conn, e->name, sql, n, NULL);
+    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        free(e->sql);
+        *fail = r ? r : PQmakeEmptyPGresult(p->conn, PGRES_FATAL_ERROR);
+        return NULL;
+    }
+    PQclear(r);
+    return p->prep[p->nprep++].name;
 }
 
 static PGresult *send(struct wg__common_pg *p, const char *sql, int n, const char *const *vals,
                       int params)
 {
-    return params ? PQexecParams(p->conn, sql, n, NULL, vals, NULL, NULL, 0) : PQexec(p->conn, sql);
+    if (!params) {
+        return PQexec(p->conn, sql);
+    }
+    PGresult *fail = NULL;
+    const char *name = prepared(p, sql, n, &fail);
+    if (fail) {
+        return fail;
+    }
+    return name ? PQexecPrepared(p->conn, name, n, vals, NULL, NULL, 0)
+                : PQexecParams(p->conn, sql, n, NULL, vals, NULL, NULL, 0);
+}
+
+/* The server no longer has a statement we prepared (26000: a pooler such as PgBouncer in
+ * transaction mode moved us to another session; DEALLOCATE ALL), or a migration changed a
+ * table under one (0A000 "cached plan must not change result type"). */
+static int stale_statement(const PGresult *r)
+{
+    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    return st && (strcmp(st, "26000") == 0 || strcmp(st, "0A000") == 0);
 }
 
 static enum wg_err run(struct wg__common_pg *p, const char *sql, int n, const char *const *vals,
@@ -64,6 +135,16 @@ static enum wg_err run(struct wg__common_pg *p, const char *sql, int n, const ch
         /* the server went away since the last call (restart): once more on a new connection;
          * inside a transaction the caller sees the error, the transaction being gone */
         PQclear(r);
+        r = send(p, sql, n, vals, params);
+        st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    } else if (st == PGRES_FATAL_ERROR && idle && params && stale_statement(r)) {
+        /* outside a transaction nothing was done: once more, prepared afresh; statements
+         * lost without our doing mean a pooler, so from now on run them unprepared */
+        const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        p->no_prepare |= code && strcmp(code, "26000") == 0;
+        PQclear(r);
+        prep_forget(p);
+        PQclear(PQexec(p->conn, "DEALLOCATE ALL"));
         r = send(p, sql, n, vals, params);
         st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     }
@@ -238,6 +319,7 @@ void wg__common_pg_close(struct wg__common_pg *p)
     if (!p) {
         return;
     }
+    prep_forget(p);
     PQfinish(p->conn);
     pthread_mutex_destroy(&p->mu);
     free(p);

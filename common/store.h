@@ -108,7 +108,9 @@ int wg_sql_version(struct wg_sql *c);
 
 /* A query: `?` or `?N` placeholders (1-based, as SQLite; turned into $N for PostgreSQL; a `?`
  * inside '...' is left alone). NULL only when out of memory; binds, run and end take NULL.
- * Bind before the first step. */
+ * Bind before the first step. PostgreSQL prepares each text once per connection (the first
+ * run costs one more round trip; 64 texts per connection, the rest run unprepared): bind
+ * values, never build them into the text. */
 struct wg_sql_q *wg_sql_query(struct wg_sql *c, const char *sql);
 void wg_sql_bind_text(struct wg_sql_q *q, int i, const char *v); /* v NULL: SQL NULL; copied */
 void wg_sql_bind_textn(struct wg_sql_q *q, int i, const char *v, size_t n);
@@ -135,5 +137,11 @@ struct wg_sql_stats {
     uint64_t queries, errors, ns;
 };
 void wg_sql_stats(struct wg_sql_stats *out);
+/* The same queries' latency for a histogram: out[i] counts those that took at most
+ * wg_sql_bounds_us[i] microseconds and more than the bound before (not cumulative);
+ * out[WG_SQL_NBOUNDS] those above every bound. Lock-free; any thread. */
+#define WG_SQL_NBOUNDS 10
+extern const unsigned wg_sql_bounds_us[WG_SQL_NBOUNDS];
+void wg_sql_latency(uint64_t out[WG_SQL_NBOUNDS + 1]);
 
 #endif

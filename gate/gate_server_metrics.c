@@ -4,6 +4,8 @@
  */
 #include "gate/gate_server_int.h"
 
+#include "common/store.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,6 +105,33 @@ static void counter_head(struct wg_buf *b, const char *name, const char *help)
     wg_buf_addf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
 }
 
+/* The store's query latency (both backends; with PostgreSQL, one round trip each): beside
+ * wavegate_state_query{,_errors}_total and _seconds_total (gate_server_leader.c). */
+static void state_latency(struct wg_buf *b)
+{
+    uint64_t n[WG_SQL_NBOUNDS + 1];
+    wg_sql_latency(n);
+    wg_buf_adds(b, "# HELP wavegate_state_query_duration_seconds Store query latency (on "
+                   "PostgreSQL one round trip each).\n"
+                   "# TYPE wavegate_state_query_duration_seconds histogram\n");
+    unsigned long long cum = 0;
+    double sum = 0;
+    for (int i = 0; i < WG_SQL_NBOUNDS; i++) {
+        cum += n[i];
+        wg_buf_addf(b, "wavegate_state_query_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                    wg_sql_bounds_us[i] / 1e6, cum);
+    }
+    cum += n[WG_SQL_NBOUNDS];
+    struct wg_sql_stats st;
+    wg_sql_stats(&st);
+    sum = (double)st.ns / 1e9;
+    wg_buf_addf(b,
+                "wavegate_state_query_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+                "wavegate_state_query_duration_seconds_sum %.6f\n"
+                "wavegate_state_query_duration_seconds_count %llu\n",
+                cum, sum, cum);
+}
+
 char *wg__metrics_render(struct wg_server *s)
 {
     struct wg__metrics *m = &s->m;
@@ -189,5 +218,6 @@ char *wg__metrics_render(struct wg_server *s)
                 atomic_load(&s->guard.shed_capacity));
     wg__monitor_metrics(s, &b);
     wg__leader_metrics(&b);
+    state_latency(&b);
     return wg_buf_take(&b);
 }

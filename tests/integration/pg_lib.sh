@@ -1,6 +1,7 @@
 # pg_lib.sh — a throwaway PostgreSQL cluster for the tests: initdb into $WG_TMP, pg_ctl start
 # on 127.0.0.1 with a free port (as the postgres user when running as root), stopped on exit.
 # Source after lib.sh; pg_start sets PG_DSN, PG_PORT; pg_restart and pg_stop for fault tests.
+# fsync is off (tests) unless PG_FSYNC=on (benchmarks that compare with SQLite's fsyncs).
 
 pg_bin() {
     local d
@@ -37,7 +38,7 @@ pg_start() {
 
 pg_up() {
     _pg_as "$PG_BIN/pg_ctl" -D "$PG_DATA" -w -t 30 -l "$PG_HOME/pg.log" \
-        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_HOME -c fsync=off -c max_connections=200" \
+        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_HOME -c fsync=${PG_FSYNC:-off} -c max_connections=200" \
         start >/dev/null
 }
 

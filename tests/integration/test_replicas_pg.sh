@@ -230,4 +230,77 @@ expect_eq "postgres back: one leader again" 1 "$n"
 code=$(curl -s -o /dev/null -w '%{http_code}' "${RBASE[2]}/v1/analyses/$id")
 expect_eq "postgres back: the analysis answers again (reconnected)" 200 "$code"
 
+# --- (pgperf) PostgreSQL down and back, in detail: nothing accepted is lost, no replica
+# passes what it could not judge, every replica's pooled sessions reconnect; the store's
+# cost of one gate evaluation; /metrics shows the store's latency and errors.
+# a distinct deploy time whose 10-minute window holds data (never the verdict cache)
+at() { date -u -d "@$(( deploy - 600 - $1 ))" +%Y-%m-%dT%H:%M:%SZ; }
+K=100
+gate_verdict() { # REPLICA FEATURE: each call its own deploy time (K counts in this shell)
+    K=$((K + 1))
+    curl -s -m 10 -o "$WG_TMP/gate.json" \
+        "${RBASE[$1]}/v1/gate?wave=staging&feature=$2&deploy_time=$(at "$K")"
+    jq_get "$(cat "$WG_TMP/gate.json")" 'd.get("verdict")'
+}
+metric() { curl -s -m 10 "${RBASE[$1]}/metrics" | awk -v n="$2" '$1 == n {print $2}'; }
+pgperf_down_and_back() {
+    local r verdicts="" hist0 hist1 e0 e1 code
+    for r in "${!RPID[@]}"; do gate_verdict "$r" prev >"$WG_TMP/v"; verdicts+="$(cat "$WG_TMP/v") "; done
+    expect_match "before the outage: every replica judges baseline previous" \
+        '^((pass|fail|inconclusive) )+$' "$verdicts"
+    hist0=$("$WG" history list --config "$WG_TMP/r2.yaml" | grep -c ' mean-vs-previous ')
+    e0=$(metric 2 wavegate_state_query_errors_total)
+    pg_stop
+    verdicts=""
+    for r in "${!RPID[@]}"; do gate_verdict "$r" prev >"$WG_TMP/v"; verdicts+="$(cat "$WG_TMP/v") "; done
+    expect_match "postgres down: every replica answers error for baseline previous, none pass" \
+        '^(error )+$' "$verdicts"
+    verdicts=""
+    for r in "${!RPID[@]}"; do gate_verdict "$r" plain >"$WG_TMP/v"; verdicts+="$(cat "$WG_TMP/v") "; done
+    expect_match "postgres down: every replica still judges a rule needing no store" \
+        '^(pass )+$' "$verdicts"
+    code=$(curl -s -o "$WG_TMP/down-an.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+        --data-binary "{\"wave\":\"staging\",\"deploy_time\":\"$T\",\"interval\":\"1s\",\"count\":2}" \
+        "${RBASE[2]}/v1/analyses")
+    expect_eq "postgres down: a new analysis is refused (503), not accepted and lost" 503 "$code"
+    e1=$(metric 2 wavegate_state_query_errors_total)
+    expect_eq "postgres down: /metrics counts the store errors" 1 "$(( e1 > e0 ))"
+    pg_up
+    verdicts=""
+    for r in "${!RPID[@]}"; do gate_verdict "$r" prev >"$WG_TMP/v"; verdicts+="$(cat "$WG_TMP/v") "; done
+    expect_match "postgres back: every replica judges baseline previous again (reconnected)" \
+        '^((pass|fail|inconclusive) )+$' "$verdicts"
+    hist1=$("$WG" history list --config "$WG_TMP/r2.yaml" | grep -c ' mean-vs-previous ')
+    expect_eq "postgres back: the history from before is all there, and one row per replica more" \
+        "$(( hist0 + ${#RPID[@]} ))" "$hist1"
+}
+pgperf_down_and_back
+
+# One uncached gate evaluation with one `baseline: previous` rule costs the store two round
+# trips (read the history, one INSERT; was four: BEGIN and COMMIT around it). A replica with
+# rare background ticks (leader_takeover: 300s) and no monitor, so only the calls count; a
+# /metrics read costs its own query, subtracted.
+pgperf_round_trips() {
+    sed -e 's/leader_takeover: 2s/leader_takeover: 300s/' -e '/^monitor:/d' "$WG_TMP/r1.yaml" \
+        >"$WG_TMP/r4.yaml"
+    replica_start 4 || return 1
+    # a background tick (at start, or every 75 s) can only add queries: up to 3 tries
+    local m0 m1 m2 i try got=""
+    for try in 1 2 3; do
+        m0=$(metric 4 wavegate_state_queries_total)
+        m1=$(metric 4 wavegate_state_queries_total)
+        for i in 1 2 3 4 5; do gate_verdict 4 prev >/dev/null; done
+        m2=$(metric 4 wavegate_state_queries_total)
+        got+="$(( (m2 - m1) - (m1 - m0) )) "
+        [ "$(( (m2 - m1) - (m1 - m0) ))" = 10 ] && break
+    done
+    expect_match "5 uncached gate evaluations cost 10 store queries (2 each; tries: $got)" \
+        '(^| )10 $' "$got"
+    expect_match "/metrics: a store latency histogram" \
+        'wavegate_state_query_duration_seconds_bucket\{le="0.001"\} [0-9]+' \
+        "$(curl -s "${RBASE[4]}/metrics")"
+    kill -9 "${RPID[4]}"; wait "${RPID[4]}" 2>/dev/null; unset 'RPID[4]'
+}
+pgperf_round_trips
+
 finish

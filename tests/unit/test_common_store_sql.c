@@ -276,6 +276,60 @@ static void pooled(void **state)
     wg_sql_close(c);
 }
 
+static int64_t count_of(struct wg_sql *c, const char *sql, const char *arg)
+{
+    struct wg_sql_q *q = wg_sql_query(c, sql);
+    wg_sql_bind_text(q, 1, arg);
+    assert_int_equal(wg_sql_step(q), 1);
+    int64_t n = wg_sql_col_int64(q, 0);
+    wg_sql_end(q);
+    return n;
+}
+
+/* A statement is prepared once per session and then only bound and run (one round trip, no
+ * parse or plan); a statement the server lost (DEALLOCATE ALL, as a pooler's session switch)
+ * or whose table a migration changed is prepared again, the caller sees no error. */
+static void prepared_once(void **state)
+{
+    struct fx *f = *state;
+    struct wg_sql *c = NULL;
+    char err[512];
+    assert_int_equal(open_v(f, 1, &c, err, sizeof(err)), WG_OK);
+    const char *seen = "SELECT count(*) FROM pg_prepared_statements WHERE statement = ?";
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(count_of(c, "SELECT count(*) FROM t WHERE v = ?", "x"), 0);
+    }
+    assert_int_equal(count_of(c, seen, "SELECT count(*) FROM t WHERE v = $1"), 1);
+    /* prepared inside a transaction that rolls back: still there (not transactional) */
+    assert_int_equal(wg_sql_begin(c, 1, err, sizeof(err)), WG_OK);
+    assert_int_equal(count_of(c, "SELECT count(*) FROM t WHERE v <> ?", "x"), 0);
+    wg_sql_rollback(c);
+    assert_int_equal(count_of(c, "SELECT count(*) FROM t WHERE v <> ?", "x"), 0);
+    assert_int_equal(count_of(c, seen, "SELECT count(*) FROM t WHERE v <> $1"), 1);
+    /* a migration changes the table under `SELECT *`: run again, with the new column */
+    struct wg_sql_q *q = wg_sql_query(c, "SELECT * FROM t WHERE v = ? OR v IS NULL");
+    wg_sql_bind_text(q, 1, "x");
+    assert_int_equal(wg_sql_run(q, err, sizeof(err)), WG_OK);
+    wg_sql_end(q);
+    assert_int_equal(wg_sql_exec(c,
+                                 "INSERT INTO t(v) VALUES ('x');"
+                                 "ALTER TABLE t ADD COLUMN extra INTEGER DEFAULT 3",
+                                 err, sizeof(err)),
+                     WG_OK);
+    q = wg_sql_query(c, "SELECT * FROM t WHERE v = ? OR v IS NULL");
+    wg_sql_bind_text(q, 1, "x");
+    assert_int_equal(wg_sql_step(q), 1);
+    assert_int_equal(wg_sql_col_int64(q, 4), 3);
+    wg_sql_end(q);
+    assert_int_equal(count_of(c, seen, "SELECT * FROM t WHERE v = $1 OR v IS NULL"), 1);
+    /* the server forgets them: the next run runs it again (unprepared from
+     * then on: a pooler moved us) */
+    assert_int_equal(wg_sql_exec(c, "DEALLOCATE ALL", err, sizeof(err)), WG_OK);
+    assert_int_equal(count_of(c, "SELECT count(*) FROM t WHERE v = ?", "x"), 1);
+    assert_int_equal(count_of(c, seen, "SELECT count(*) FROM t WHERE v = $1"), 0);
+    wg_sql_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest sq[] = {
@@ -289,6 +343,7 @@ int main(void)
         cmocka_unit_test_setup(migrations, setup_pg),
         cmocka_unit_test_setup(reconnects, setup_pg),
         cmocka_unit_test_setup(pooled, setup_pg),
+        cmocka_unit_test_setup(prepared_once, setup_pg),
     };
     int rc = cmocka_run_group_tests_name("sqlite", sq, NULL, NULL);
     const char *dsn = getenv("WG_TEST_PG_DSN");
