@@ -108,7 +108,7 @@ int main(int argc, char **argv)
     struct wg_check_report rep = {.rules = rr, .nrules = NR};
     struct wg_buf blob;
     wg_buf_init(&blob, 0);
-    if (!mkdtemp(dir) || wg__evals_open(dir, 10, &e, err, sizeof(err)) != WG_OK ||
+    if (!mkdtemp(dir) || wg__evals_open(dir, 10, 0, &e, err, sizeof(err)) != WG_OK ||
         wg__evals_series_encode(&rep, &blob) != WG_OK ||
         wg__evals_put(e, "gate", "prod", "fail", NULL, json, blob.p, blob.len, id, sizeof(id)) !=
             WG_OK) {

@@ -268,6 +268,11 @@ struct wg_server_cfg {
     int64_t request_timeout_ns;    /* whole request head + body deadline; default 10s */
     unsigned threads;              /* polling threads; default 2 */
     int64_t drain_timeout_ns;      /* SIGTERM drain budget; default 30s */
+    /* `evaluations: {keep, max_age}`: the evidence pages' retention; default 1000 and 7d */
+    struct {
+        size_t keep;
+        int64_t max_age_ns;
+    } evals;
     struct wg_pos pos;
 };
 

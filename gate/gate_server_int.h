@@ -312,7 +312,8 @@ void wg__monitor_reload(struct wg_server *s);
 void wg__monitor_drain(struct wg_server *s, int64_t deadline_mono);
 void wg__monitor_free(struct wg_server *s);
 /* A verdict answered to /v1/gate or Flagger, as an alert event. Thread-safe. */
-void wg__monitor_gate_event(struct wg_server *s, const struct wg_check_report *rep);
+void wg__monitor_gate_event(struct wg_server *s, const struct wg_check_report *rep,
+                            const char *eval_id);
 /* Appends the alerting metrics (nothing without alerting). Thread-safe. */
 void wg__monitor_metrics(struct wg_server *s, struct wg_buf *b);
 /* 1 while alerting delivery is degraded (its state store refuses writes); *errors gets the
@@ -399,9 +400,13 @@ enum wg_err wg__gate_fleet_params_key(struct wg_buf *b, const struct wg__params 
 
 /* ---- evidence pages: the server side (gate_server_ui.c) -------------------------------- */
 
-/* A monitor tick: kept as an evaluation ("monitor") when the wave's verdict changed. */
-void wg__ui_monitor_tick(struct wg_server *s, const struct wg_config *cfg,
-                         const struct wg_check_report *rep);
+/* Keep a monitor tick as an evaluation ("monitor") under id, the id its alerts' links
+ * already name (gate_server_monitor.c). WG_OK, or the store's error (not kept). */
+enum wg_err wg__ui_monitor_record(struct wg_server *s, const struct wg_config *cfg,
+                                  const struct wg_check_report *rep, const char *id) WG_NODISCARD;
+/* The page link of evaluation id: server.external_url (else monitor.external_url) +
+ * /ui/evaluations/{id} into out. 0 when neither is set (no link) or it does not fit. */
+int wg__ui_link(const struct wg_config *cfg, const char *id, char *out, size_t outlen);
 
 /* The pages (gate_server_ui.c): /, /ui/evaluations/{id}, /ui/analyses/{id}. */
 #define WG__R_UI_HOME ((enum wg__route)(WG__R_METRICS + 3))
@@ -411,7 +416,8 @@ void wg__ui_monitor_tick(struct wg_server *s, const struct wg_config *cfg,
 #define WG__R_UI_REPORT ((enum wg__route)(WG__R_METRICS + 6))
 enum MHD_Result wg__ui_dispatch(struct wg_server *s, struct MHD_Connection *c,
                                 struct wg__server_req *r);
-/* Store a server evaluation and fill id (>= 33 bytes; "" when not stored): the report as
+/* Store a server evaluation and fill id (>= 33 bytes; "" when not stored; a non-empty id on
+ * entry is used as it is): the report as
  * the gate answers it (with its links) into *json. Without a store: plain JSON, id "". */
 char *wg__ui_record(struct wg_server *s, const struct wg_config *cfg, const char *kind,
                     const struct wg_check_report *rep, char *id, size_t idlen);

@@ -5,6 +5,7 @@
  * behind the gate's read token (gate_server.c checks it). Also records each evaluation.
  */
 #include "common/http.h"
+#include "config/config_alerting.h"
 #include "gate/gate_server_int.h"
 
 #include <math.h>
@@ -49,14 +50,31 @@ static enum MHD_Result not_found(struct wg_server *s, struct MHD_Connection *c, 
     return ret;
 }
 
-/* [{feature, verdict}] of a report for the overview; "[]" when it does not fit. */
+/* Where links point: server.external_url, else the alerting monitor's (one of them is how
+ * people reach this server); NULL: neither (relative links on the pages, none in alerts). */
+static const char *link_base(const struct wg_config *cfg)
+{
+    if (cfg->server.external_url && cfg->server.external_url[0]) {
+        return cfg->server.external_url;
+    }
+    return cfg->alerting && cfg->alerting->monitor.external_url
+               ? cfg->alerting->monitor.external_url
+               : NULL;
+}
+
+/* [{feature, verdict[, target]}] of a report for the overview (a fleet wave's features per
+ * target); "[]" when it does not fit. */
 static void features_json(const struct wg_check_report *rep, char *out, size_t len)
 {
     cJSON *a = cJSON_CreateArray();
     for (size_t f = 0; a && f < rep->nfeatures; f++) {
+        const struct wg_feature_report *fr = &rep->features[f];
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "feature", rep->features[f].feature->name);
-        cJSON_AddStringToObject(o, "verdict", wg_verdict_name(rep->features[f].verdict));
+        cJSON_AddStringToObject(o, "feature", fr->feature->name);
+        cJSON_AddStringToObject(o, "verdict", wg_verdict_name(fr->verdict));
+        if (rep->fleet && fr->target < rep->ntargets && rep->targets[fr->target].name) {
+            cJSON_AddStringToObject(o, "target", rep->targets[fr->target].name);
+        }
         cJSON_AddItemToArray(a, o);
     }
     if (!a || !cJSON_PrintPreallocated(a, out, (int)len, 0)) {
@@ -68,13 +86,12 @@ static void features_json(const struct wg_check_report *rep, char *out, size_t l
 char *wg__ui_record(struct wg_server *s, const struct wg_config *cfg, const char *kind,
                     const struct wg_check_report *rep, char *id, size_t idlen)
 {
-    id[0] = '\0';
-    if (!s || !s->evals || wg__evals_new_id(id, idlen) != WG_OK) {
+    if (!s || !s->evals || (!id[0] && wg__evals_new_id(id, idlen) != WG_OK)) {
         id[0] = '\0';
         return wg_gate_report_json(rep);
     }
-    char *json = wg__gate_report_json_linked(rep, id, cfg->server.external_url);
-    char feats[4096];
+    char *json = wg__gate_report_json_linked(rep, id, link_base(cfg));
+    char feats[8192];
     features_json(rep, feats, sizeof(feats));
     struct wg_buf blob;
     wg_buf_init(&blob, 0);
@@ -90,14 +107,27 @@ char *wg__ui_record(struct wg_server *s, const struct wg_config *cfg, const char
     return json;
 }
 
-void wg__ui_monitor_tick(struct wg_server *s, const struct wg_config *cfg,
-                         const struct wg_check_report *rep)
+enum wg_err wg__ui_monitor_record(struct wg_server *s, const struct wg_config *cfg,
+                                  const struct wg_check_report *rep, const char *id)
 {
-    char id[40];
-    if (!s || !s->evals || !wg__evals_changed(s->evals, rep->wave, (int)rep->verdict)) {
-        return;
+    char kept[40];
+    snprintf(kept, sizeof(kept), "%s", id);
+    free(wg__ui_record(s, cfg, "monitor", rep, kept, sizeof(kept)));
+    return kept[0] ? WG_OK : WG_EIO;
+}
+
+int wg__ui_link(const struct wg_config *cfg, const char *id, char *out, size_t outlen)
+{
+    const char *base = link_base(cfg);
+    size_t n = base ? strlen(base) : 0;
+    while (n > 0 && base[n - 1] == '/') {
+        n--; /* "https://wg.example/" joins without a double slash */
     }
-    free(wg__ui_record(s, cfg, "monitor", rep, id, sizeof(id)));
+    if (!n || !id || !id[0]) {
+        return 0;
+    }
+    int w = snprintf(out, outlen, "%.*s/ui/evaluations/%s", (int)n, base, id);
+    return w > 0 && (size_t)w < outlen;
 }
 
 /* ---- / ----------------------------------------------------------------------------------- */
