@@ -416,6 +416,13 @@ int wg__ui_link(const struct wg_config *cfg, const char *id, char *out, size_t o
 #define WG__R_UI_REPORT ((enum wg__route)(WG__R_METRICS + 6))
 enum MHD_Result wg__ui_dispatch(struct wg_server *s, struct MHD_Connection *c,
                                 struct wg__server_req *r);
+/* The report_url of a gate answer's JSON (malloc'd), NULL when it has none. */
+char *wg__ui_report_url(const char *json);
+/* A failed flip analysis' evidence (the page of the look that decided), kept in the events
+ * store for its kill-switch records and alerts: set it (link NULL: nothing), get it
+ * (malloc'd, NULL when none). */
+void wg__ui_flip_link_set(struct wg_server *s, const char *flip_id, const char *link);
+char *wg__ui_flip_link_get(struct wg_server *s, const char *flip_id);
 /* Store a server evaluation and fill id (>= 33 bytes; "" when not stored; a non-empty id on
  * entry is used as it is): the report as
  * the gate answers it (with its links) into *json. Without a store: plain JSON, id "". */

@@ -130,6 +130,34 @@ int wg__ui_link(const struct wg_config *cfg, const char *id, char *out, size_t o
     return w > 0 && (size_t)w < outlen;
 }
 
+char *wg__ui_report_url(const char *json)
+{
+    cJSON *o = json ? cJSON_Parse(json) : NULL;
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "report_url");
+    char *url = cJSON_IsString(u) && u->valuestring[0] ? wg_strdup(u->valuestring) : NULL;
+    cJSON_Delete(o);
+    return url;
+}
+
+void wg__ui_flip_link_set(struct wg_server *s, const char *flip_id, const char *link)
+{
+    char key[80];
+    snprintf(key, sizeof(key), "report:%s", flip_id);
+    if (s && s->events && link && wg_events_kv_set(s->events, key, link) != WG_OK) {
+        wg_log(WG_LOG_WARN, "flip %s: its evidence link is not kept", flip_id);
+    }
+}
+
+char *wg__ui_flip_link_get(struct wg_server *s, const char *flip_id)
+{
+    char key[80], *v = NULL;
+    snprintf(key, sizeof(key), "report:%s", flip_id);
+    if (!s || !s->events || wg_events_kv_get(s->events, key, &v) != WG_OK) {
+        return NULL;
+    }
+    return v;
+}
+
 /* ---- / ----------------------------------------------------------------------------------- */
 
 static const char *latest(cJSON *recent, const char *wave, const char *feature, const char **id)
