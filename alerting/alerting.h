@@ -82,6 +82,12 @@ uint64_t wg_alerting_store_errors(const struct wg_alerting *a);
  * failed): notifications made meanwhile are held and re-made, not sent. Thread-safe. */
 int wg_alerting_degraded(const struct wg_alerting *a);
 
+/* The alerts now pending or firing, as a malloc'd JSON array (the overview page, read-only):
+ * [{state: pending|firing, labels, annotations, startsAt (firing) / activeSince (pending),
+ * fingerprint, muted (silenced or inhibited now)}], firing first. NULL out of memory. Same
+ * threading rule as wg_alerting_eval. */
+char *wg_alerting_alerts_json(const struct wg_alerting *a, int64_t now_ns);
+
 /* ---- silences (persisted in the same database; the CLI works on it without a daemon) ----- */
 
 struct wg_silence {

@@ -281,6 +281,9 @@ unsigned wg__analyses_create(struct wg_server *s, struct wg__cfgref *gen, const 
 /* 200 + the analysis, or 404. */
 unsigned wg__analyses_get(struct wg_server *s, const char *id, char **out_json);
 void wg__analyses_count(struct wg_server *s, unsigned long long counts[WG_FAIL + 2]);
+/* The running analyses (newest first, at most n) as a cJSON array of {id, created, spec}
+ * (the overview page); empty when the store was never opened. Caller deletes. */
+cJSON *wg__analyses_running(struct wg_server *s, int n);
 
 /* Readiness. */
 int wg__server_ready(struct wg_server *s, char *why, size_t whylen);
@@ -439,6 +442,10 @@ int wg__events_adapter(const char *name);
 /* Run fn on the server's alerting under the monitor's lock, then kick its tick (nothing
  * without alerting). gate_server_monitor.c. */
 void wg__monitor_with(struct wg_server *s, void (*fn)(struct wg_alerting *a, void *arg), void *arg);
+/* The overview page's alerting part: the pending and firing alerts and the silences, two
+ * malloc'd JSON arrays (wg_alerting_alerts_json, wg_silence_list_json). WG_ENOTFOUND without
+ * alerting, WG_EIO while it restarts; both NULL then. */
+enum wg_err wg__monitor_overview(struct wg_server *s, char **alerts, char **silences) WG_NODISCARD;
 /* 1 when the adapter authenticates with its own signature header (no bearer token). */
 int wg__events_adapter_signed(int i);
 /* 1 when sig (hex or "sha256=" hex) is HMAC-SHA256(secret, body); constant time. */

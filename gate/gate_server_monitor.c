@@ -501,3 +501,26 @@ void wg__monitor_with(struct wg_server *s, void (*fn)(struct wg_alerting *a, voi
     }
     pthread_mutex_unlock(&m->mu);
 }
+
+enum wg_err wg__monitor_overview(struct wg_server *s, char **alerts, char **silences)
+{
+    struct wg__monitor *m = s->mon;
+    *alerts = *silences = NULL;
+    if (!m) {
+        return WG_ENOTFOUND;
+    }
+    pthread_mutex_lock(&m->mu);
+    if (m->a && m->sil) {
+        int64_t now = wg_now_ns();
+        *alerts = wg_alerting_alerts_json(m->a, now);
+        *silences = wg_silence_list_json(m->sil, now);
+    }
+    pthread_mutex_unlock(&m->mu);
+    if (!*alerts || !*silences) {
+        free(*alerts);
+        free(*silences);
+        *alerts = *silences = NULL;
+        return WG_EIO; /* restarting, or out of memory: the page says so */
+    }
+    return WG_OK;
+}
