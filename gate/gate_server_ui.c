@@ -95,6 +95,12 @@ static void features_json(const struct wg_check_report *rep, char *out, size_t l
         }
         cJSON_AddItemToArray(a, o);
     }
+    for (size_t t = 0; a && rep->fleet && t < rep->ntargets; t++) {
+        cJSON *o = cJSON_CreateObject(); /* the target's own verdict: no feature */
+        cJSON_AddStringToObject(o, "target", rep->targets[t].name ? rep->targets[t].name : "");
+        cJSON_AddStringToObject(o, "verdict", wg_verdict_name(rep->targets[t].verdict));
+        cJSON_AddItemToArray(a, o);
+    }
     if (!a || !cJSON_PrintPreallocated(a, out, (int)len, 0)) {
         snprintf(out, len, "[]");
     }
@@ -213,6 +219,32 @@ static const char *latest(cJSON *recent, const char *wave, const char *target, c
     return NULL;
 }
 
+/* A stored time to the second ("2026-12-01T13:19:49Z"): the pages need no nanoseconds. */
+static void put_time(struct wg_buf *b, const char *t)
+{
+    if (t && strlen(t) > 19 && t[10] == 'T') {
+        wg__html_add(b, t, 19);
+        wg__html_adds(b, "Z");
+    } else {
+        wg__html_esc(b, t);
+    }
+}
+
+/* The wave's latest gate answer or monitor tick (an analysis look may judge a part of its
+ * features: the analyses column shows those), or NULL. */
+static const cJSON *latest_of_wave(cJSON *recent, const char *wave)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, recent)
+    {
+        if (same(js(e, "wave"), wave) && js(e, "id") && js(e, "verdict") &&
+            !same(js(e, "kind"), "analysis")) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
 static void link_eval(struct wg_buf *b, const char *id, const char *verdict)
 {
     wg__html_adds(b, "<a href=\"/ui/evaluations/");
@@ -247,6 +279,7 @@ static void wave_analyses(struct wg_buf *b, const cJSON *running, const char *wa
 static void matrix_row(struct wg_buf *b, const struct wg_config *cfg, cJSON *recent,
                        const cJSON *running, const struct wg_wave *w, const char *target)
 {
+    const cJSON *e;
     wg__html_adds(b, "<tr class=\"");
     wg__html_adds(b, target ? "target" : "wave");
     wg__html_adds(b, "\" data-wave=\"");
@@ -260,6 +293,19 @@ static void matrix_row(struct wg_buf *b, const struct wg_config *cfg, cJSON *rec
     if (target) {
         wg__html_adds(b, " / ");
         wg__html_esc(b, target);
+    }
+    wg__html_adds(b, "</td><td>");
+    const char *vid = NULL, *vv = NULL;
+    if (target) {
+        vv = latest(recent, w->name, target, NULL, &vid);
+    } else if ((e = latest_of_wave(recent, w->name))) {
+        vid = js(e, "id");
+        vv = js(e, "verdict");
+    }
+    if (vv) {
+        link_eval(b, vid, !strcmp(vv, "warn") ? "pass" : vv);
+    } else {
+        wg__html_adds(b, "<span class=\"mut\">-</span>");
     }
     wg__html_adds(b, "</td>");
     for (size_t f = 0; f < cfg->nfeatures; f++) {
@@ -285,7 +331,7 @@ static void home_matrix(struct wg_buf *b, const struct wg_config *cfg, cJSON *re
                         const cJSON *running)
 {
     wg__html_adds(b, "<section id=\"matrix\"><h2>waves × features</h2><div class=\"tw\"><table>"
-                     "<tr><th>wave</th>");
+                     "<tr><th>wave</th><th>latest</th>");
     for (size_t f = 0; f < cfg->nfeatures; f++) {
         wg__html_adds(b, "<th>");
         wg__html_esc(b, cfg->features[f].name);
@@ -316,7 +362,7 @@ static void home_recent(struct wg_buf *b, cJSON *recent)
         wg__html_adds(b, "<tr><td><a href=\"/ui/evaluations/");
         wg__html_esc(b, js(e, "id"));
         wg__html_adds(b, "\">");
-        wg__html_esc(b, js(e, "created"));
+        put_time(b, js(e, "created"));
         wg__html_adds(b, "</a></td><td>");
         wg__html_esc(b, js(e, "kind"));
         wg__html_adds(b, "</td><td>");
@@ -359,7 +405,7 @@ static void home_analyses(struct wg_buf *b, struct wg_server *s, const cJSON *ru
             wg__html_esc(b, cJSON_IsString(f) ? f->valuestring : "");
         }
         wg__html_adds(b, "</td><td>");
-        wg__html_esc(b, js(a, "created"));
+        put_time(b, js(a, "created"));
         wg__html_adds(b, "</td></tr>\n");
     }
     /* flag flips being watched (the events store) */
@@ -407,11 +453,13 @@ static void home_events(struct wg_buf *b, struct wg_server *s)
     cJSON_ArrayForEach(e, evs)
     {
         wg__html_adds(b, "<tr class=\"event\"><td>");
-        wg__html_esc(b, js(e, "time"));
+        put_time(b, js(e, "time"));
         wg__html_adds(b, "</td><td>");
         wg__html_esc(b, js(e, "type"));
         wg__html_adds(b, js(e, "state") ? " " : "");
         wg__html_esc(b, js(e, "state"));
+        wg__html_adds(b, js(e, "version") ? " " : "");
+        wg__html_esc(b, js(e, "version"));
         wg__html_adds(b, "</td><td>");
         wg__html_esc(b, js(e, "wave"));
         wg__html_adds(b, js(e, "wave") && js(e, "env") ? " / " : "");
@@ -480,7 +528,7 @@ static void home_alerts(struct wg_buf *b, struct wg_server *s)
         wg__html_adds(b, "</td><td>");
         wg__html_esc(b, js(ann, "summary"));
         wg__html_adds(b, "</td><td>");
-        wg__html_esc(b, js(a, "startsAt") ? js(a, "startsAt") : js(a, "activeSince"));
+        put_time(b, js(a, "startsAt") ? js(a, "startsAt") : js(a, "activeSince"));
         wg__html_adds(b, "</td><td>");
         put_link(b, js(ann, "report_url"), "evaluation");
         wg__html_adds(b, "</td></tr>\n");
@@ -510,7 +558,7 @@ static void home_alerts(struct wg_buf *b, struct wg_server *s)
             wg__html_esc(b, js(m, "value"));
         }
         wg__html_adds(b, "</td><td>");
-        wg__html_esc(b, js(a, "endsAt"));
+        put_time(b, js(a, "endsAt"));
         wg__html_adds(b, "</td><td>");
         wg__html_esc(b, js(a, "createdBy"));
         wg__html_adds(b, "</td><td>");
