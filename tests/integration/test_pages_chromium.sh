@@ -200,7 +200,7 @@ shot "file://$ART/check.html" "$ART/check-light.png" ""
 SRC=${WG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 PEERS=${WG_PEERS:-$SRC/tests/peers}
 cat > "$WG_TMP/scenario.json" <<'EOF'
-{"/hook": [{"status": 204}], "/slack": [{"status": 200, "body": "ok"}]}
+{"/hook": [{"status": 204}], "/slack": [{"status": 200, "body": "ok"}], "/kill": [{"status": 200}]}
 EOF
 sink_start
 cat > "$WG_TMP/q.py" <<'EOF'
@@ -221,7 +221,7 @@ def slack():
 print(eval(sys.argv[2]))
 EOF
 cfg2="$WG_TMP/wavegate2.yaml"
-python3 - "$cfg" "$cfg2" <<'PY'
+python3 - "$cfg" "$cfg2" "$SP" <<'PY'
 import sys
 s = open(sys.argv[1]).read()
 s = s.replace("  external_url: https://wg.example\n",
@@ -234,6 +234,14 @@ s = s.replace("waves:\n", """waves:
       - {name: east, env: prod}
       - {name: "<script>alert(3)</script>", env: prod}
 """, 1)
+# checkout is behind a flag whose flip is analysed, with a kill switch (a webhook to the sink)
+s = s.replace("  checkout:\n    rules:\n", """  checkout:
+    flag: checkout_v2
+    flip: {interval: 1s, count: 3, failure_limit: 0}
+    on_fail:
+      - {action: webhook, url: "http://127.0.0.1:@SP@/kill", method: POST, body: '{"flag":"{{ flag }}"}'}
+    rules:
+""", 1).replace("@SP@", sys.argv[3])
 open(sys.argv[2], "w").write(s)
 PY
 cat >> "$cfg2" <<YAML
@@ -391,6 +399,28 @@ want(len(mon) == 1, "one monitor evaluation kept (ticks that change no alert are
 sys.exit(0 if ok else 1)
 PY
 [ $? -eq 0 ] && ok "overview checks (Chromium)" || not_ok "overview checks (Chromium)"
+
+# a flag flip: its failed analysis, its kill switch and their records link the evaluation of
+# the look that decided (anchored at the flip)
+code=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" -XPOST -H 'Content-Type: application/json' \
+    --data-binary '{"type":"flag","flag":"checkout_v2","wave":"prod","env":"prod","state":"on","time":"'"$T"'"}' \
+    "$BASE/v1/events")
+expect_eq "flag-on event accepted" 202 "$code"
+if poll_until 20 'len(hook("WavegateFlipFailed")) > 0 and len(hook("WavegateActionDone")) > 0'; then
+    ok "the flip's failed analysis and its kill switch are alerted"
+else not_ok "the flip's failed analysis and its kill switch are alerted" "$(grep -i 'flip\|action' "$WG_TMP/serve.log" | tail -5)"; fi
+flip_link=$(sink 'hook("WavegateFlipFailed")[0]["annotations"].get("report_url")')
+expect_match "the flip alert links an evaluation page" \
+    '^https://wg\.example/ui/evaluations/[0-9a-f]{32}$' "$flip_link"
+expect_eq "the kill switch's alert links the same evaluation" "$flip_link" \
+    "$(sink 'hook("WavegateActionDone")[0]["annotations"].get("report_url")')"
+acts=$(curl -s "${auth[@]}" "$BASE/v1/events/actions")
+expect_eq "the flip and kill-switch records carry it" "$flip_link $flip_link" \
+    "$(jq_get "$acts" 'd["flips"][0].get("report_url", "") + " " + d["actions"][0].get("report_url", "")')"
+curl -s -o "$WG_TMP/flip.json" "${auth[@]}" -H 'Accept: application/json' \
+    "$BASE/ui/evaluations/${flip_link##*/}"
+expect_eq "that evaluation: checkout failing, anchored at the flip" "fail checkout $T" \
+    "$(jq_get "$(cat "$WG_TMP/flip.json")" 'd["verdict"] + " " + ",".join(f["feature"] for f in d["features"]) + " " + d.get("deploy_time", "")')"
 
 # retention (evaluations: {keep: 8}): eight more gate calls push the older ones out; their
 # page is a 404 saying so, and a JSON ask gets {"error": ...}
