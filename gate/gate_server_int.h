@@ -419,6 +419,12 @@ int wg__ui_link(const struct wg_config *cfg, const char *id, char *out, size_t o
 #define WG__R_UI_REPORT ((enum wg__route)(WG__R_METRICS + 6))
 enum MHD_Result wg__ui_dispatch(struct wg_server *s, struct MHD_Connection *c,
                                 struct wg__server_req *r);
+/* A page answer: text/html with the strict CSP and no caching (gate_server_ui.c). */
+enum MHD_Result wg__ui_reply_html(struct wg_server *s, struct MHD_Connection *c, unsigned status,
+                                  const char *html);
+/* GET / (gate_server_home.c). */
+enum MHD_Result wg__ui_home(struct wg_server *s, struct MHD_Connection *c,
+                            struct wg__server_req *r);
 /* The report_url of a gate answer's JSON (malloc'd), NULL when it has none. */
 char *wg__ui_report_url(const char *json);
 /* A failed flip analysis' evidence (the page of the look that decided), kept in the events
