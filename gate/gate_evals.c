@@ -540,3 +540,20 @@ int64_t wg__evals_max_age(const struct wg__evals *e)
 {
     return e ? e->max_age_ns : 0;
 }
+
+int wg__evals_has(struct wg__evals *e, const char *id)
+{
+    int has = 1; /* a store error is not "gone": no re-recording storm on a sick disk */
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT 1 FROM evaluations WHERE id=?"
+                                            " AND created_ns >= ?");
+    if (st) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, wg_now_ns() - e->max_age_ns);
+        int r = sqlite3_step(st);
+        has = r == SQLITE_ROW || (r != SQLITE_DONE);
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return has;
+}

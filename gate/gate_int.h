@@ -133,6 +133,8 @@ cJSON *wg__evals_recent(struct wg__evals *e, int n);
 char *wg__gate_report_json_linked(const struct wg_check_report *r, const char *id,
                                   const char *external_url);
 
+/* 0 when id is no longer kept (retention), 1 when it is (or the store cannot say). */
+int wg__evals_has(struct wg__evals *e, const char *id);
 /* The id of the wave's latest stored evaluation: WG_ENOTFOUND when none. */
 enum wg_err wg__evals_latest(struct wg__evals *e, const char *wave, char *id,
                              size_t idlen) WG_NODISCARD;

@@ -106,8 +106,17 @@ static enum wg_err observe(struct wg__monitor *m, const struct wg_config *cfg,
     if (wg__evals_new_id(t.id, sizeof(t.id)) != WG_OK) {
         return wg_gate_observe(m->a, rep, now);
     }
+    /* An evidence that retention dropped (many evaluations since it fired) is made again:
+     * this tick's becomes the link of the instances that named it. */
     for (size_t i = 0; i < m->nlinks; i++) {
-        m->links[i].seen = m->links[i].wave != t.wave;
+        struct link *l = &m->links[i];
+        l->seen = l->wave != t.wave;
+        if (!l->seen && l->cond >= 0 && !wg__evals_has(m->srv->evals, l->id)) {
+            for (size_t k = i + 1; k < m->nlinks; k++) {
+                m->links[k].cond = !strcmp(m->links[k].id, l->id) ? -1 : m->links[k].cond;
+            }
+            l->cond = -1;
+        }
     }
     struct wg_gate_links gl = {link_url, &t};
     enum wg_err rc = wg_gate_observe_linked(m->a, rep, now, &gl);

@@ -442,6 +442,21 @@ for e in "$first" "$newest"; do
     code=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" "$BASE/ui/evaluations/$e")
     expect_eq "the 8 newest are kept ($e)" 200 "$code"
 done
+# the still-firing alert's evidence was dropped: the next tick keeps a new one and links it
+t0=$(turns); deadline=$(( $(date +%s) + 20 ))
+until [ "$(turns)" -ge $(( ${t0:-0} + 2 )) ] || [ "$(date +%s)" -ge "$deadline" ]; do sleep 0.1; done
+curl -s -o "$WG_TMP/home3.html" "${auth[@]}" "$BASE/"
+relink=$(python3 - "$WG_TMP/home3.html" <<'PY'
+import re, sys
+rows = re.findall(r'<tr class="alert firing">(.*?)</tr>', open(sys.argv[1]).read(), re.S)
+ids = [re.search(r'href="/ui/evaluations/([0-9a-f]{32})"', r) for r in rows if "host=c" in r]
+print(ids[0].group(1) if ids and ids[0] else "")
+PY
+)
+expect_match "the firing alert links a new evaluation" '^[0-9a-f]{32}$' "$relink"
+[ "$relink" != "$aid_eval" ] && ok "not the dropped one" || not_ok "not the dropped one"
+code=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" "$BASE/ui/evaluations/$relink")
+expect_eq "which is kept" 200 "$code"
 serve_stop
 
 finish
