@@ -595,6 +595,36 @@ void wg_alerting_metrics(const struct wg_alerting *a, struct wg_buf *out)
                 (unsigned long long)wg_alerting_store_errors(a), wg_alerting_degraded(a));
 }
 
+char *wg_alerting_alerts_json(const struct wg_alerting *a, int64_t now_ns)
+{
+    struct wg_buf b;
+    wg_buf_init(&b, 0);
+    wg_buf_adds(&b, "[");
+    int n = 0;
+    for (int pass = 0; a && pass < 2; pass++) { /* firing first, then pending */
+        for (size_t i = 0; i < a->store.n; i++) {
+            const struct wg__alert *al = a->store.v[i];
+            enum wg__astate want = pass ? WG__PENDING : WG__FIRING;
+            if (al->state != want || al->resolved) {
+                continue;
+            }
+            char t[48];
+            wg_time_format(pass ? al->active_since : al->starts_at, t, sizeof(t));
+            wg_buf_addf(&b, "%s{\"state\":\"%s\",\"labels\":", n++ ? "," : "",
+                        pass ? "pending" : "firing");
+            wg__labels_json(&b, &al->labels);
+            wg_buf_adds(&b, ",\"annotations\":");
+            wg__labels_json(&b, &al->ann);
+            wg_buf_addf(&b, ",\"%s\":\"%s\",\"fingerprint\":\"%s\",\"muted\":%s}",
+                        pass ? "activeSince" : "startsAt", t, al->fps,
+                        wg__dispatch_muted(&a->disp, &a->store, al, now_ns) ? "true" : "false");
+        }
+    }
+    wg_buf_adds(&b, "]");
+    char *out = NULL;
+    return wg_buf_finish(&b, &out) == WG_OK ? out : NULL;
+}
+
 struct wg_silence_store *wg_alerting_silences(struct wg_alerting *a)
 {
     return a ? a->sil : NULL;

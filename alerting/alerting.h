@@ -82,6 +82,12 @@ uint64_t wg_alerting_store_errors(const struct wg_alerting *a);
  * failed): notifications made meanwhile are held and re-made, not sent. Thread-safe. */
 int wg_alerting_degraded(const struct wg_alerting *a);
 
+/* The alerts now pending or firing, as a malloc'd JSON array (the overview page, read-only):
+ * [{state: pending|firing, labels, annotations, startsAt (firing) / activeSince (pending),
+ * fingerprint, muted (silenced or inhibited now)}], firing first. NULL out of memory. Same
+ * threading rule as wg_alerting_eval. */
+char *wg_alerting_alerts_json(const struct wg_alerting *a, int64_t now_ns);
+
 /* ---- silences (persisted in the same database; the CLI works on it without a daemon) ----- */
 
 struct wg_silence {
@@ -149,6 +155,7 @@ struct wg_action; /* config/config.h */
 struct wg_action_ctx {
     const char *event_id, *feature, *flag, *env, *wave, *verdict;
     int index; /* the action's index in on_fail (the Standard-Webhooks id is event_id-index) */
+    const char *report_url; /* the evaluation that decided (its page); NULL: see flip_event */
 };
 /* Run one attempt of action a (config.h struct wg_action): unleash posts
  * <url>/api/admin/projects/<project>/features/<flag>/environments/<env>/off with the admin
@@ -162,7 +169,8 @@ enum wg_err wg_alerting_action_run(struct wg_http *h, const struct wg_action *a,
                                    size_t answerlen) WG_NODISCARD;
 /* A flip's analysis result or an action's outcome as an event alert routed like every alert
  * (labels alertname, severity, origin="flip", feature, flag, env, wave, event_id;
- * annotations summary and report_url = <monitor.external_url>/v1/events/actions). scope
+ * annotations summary and report_url = x->report_url, the evidence page of the look that
+ * decided, else <monitor.external_url>/v1/events/actions). scope
  * names the instance family ("flip:<id>", "action:<id>#<i>"): its next event replaces it.
  * Same threading rule as wg_alerting_eval. */
 enum wg_err wg_alerting_flip_event(struct wg_alerting *a, const char *scope, const char *alertname,

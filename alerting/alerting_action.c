@@ -176,7 +176,11 @@ enum wg_err wg_alerting_flip_event(struct wg_alerting *a, const char *scope, con
     struct wg_alert_labels ls = {0}, an = {0};
     enum wg_err rc = WG_ENOMEM;
     const char *ext = cfg->monitor.external_url;
-    char *url = ext ? wg_asprintf("%s/v1/events/actions", ext) : NULL;
+    int own = x->report_url && x->report_url[0]; /* the evaluation page of the decision */
+    char *url = own   ? wg_strdup(x->report_url)
+                : ext ? wg_asprintf("%s/v1/events/actions", ext)
+                      : NULL;
+    int linked = own || ext; /* a link is due: its allocation must not fail */
     if (wg_alert_labels_set(&ls, "alertname", alertname) ||
         wg_alert_labels_set(&ls, "severity", severity) ||
         wg_alert_labels_set(&ls, "origin", "flip") ||
@@ -186,7 +190,7 @@ enum wg_err wg_alerting_flip_event(struct wg_alerting *a, const char *scope, con
         (x->wave && wg_alert_labels_set(&ls, "wave", x->wave)) ||
         (x->event_id && wg_alert_labels_set(&ls, "event_id", x->event_id)) ||
         wg_alert_labels_set(&an, "summary", summary) ||
-        (ext && (!url || wg_alert_labels_set(&an, "report_url", url)))) {
+        (linked && (!url || wg_alert_labels_set(&an, "report_url", url)))) {
         goto out;
     }
     struct wg_alert_eval ev = {WG_ALERTING_EVENT_KEY, ls.v, ls.n, an.v, an.n, WG_COND_BREACH};

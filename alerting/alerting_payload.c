@@ -212,7 +212,10 @@ static void generator_url(struct wg_buf *b, const struct wg_alert_config *cfg,
                           const struct wg__alert *al)
 {
     const char *w = wg__labels_get(&al->labels, "wave");
-    if (cfg->monitor.external_url && w) {
+    const char *ru = wg__labels_get(&al->ann, "report_url");
+    if (ru && *ru) {
+        wg_buf_adds(b, ru); /* the evidence of this alert (the gate's evaluation page) */
+    } else if (cfg->monitor.external_url && w) {
         /* a route the server answers (there is no /v1/report): the wave's current verdict */
         if (wg_buf_addf(b, "%s/v1/gate?wave=", cfg->monitor.external_url) != WG_OK ||
             wg_http_urlencode(b, w) != WG_OK) {
@@ -310,14 +313,12 @@ static void slack_body(struct wg_buf *b, const char *title, const char *text, co
     wg__json_str(b, t && *t ? t : "-");
     wg_buf_adds(b, "}}");
     if (link && *link) {
-        char *ctx = wg_asprintf("<%s|Open report>", link);
-        if (!ctx) {
-            wg_buf_fail(b, WG_ENOMEM);
-        }
-        wg_buf_adds(b, ",{\"type\":\"context\",\"elements\":[{\"type\":\"mrkdwn\",\"text\":");
-        wg__json_str(b, ctx ? ctx : "");
+        /* Block Kit: an actions block with a link button (url up to 3000 characters) */
+        wg_buf_adds(b, ",{\"type\":\"actions\",\"elements\":[{\"type\":\"button\","
+                       "\"text\":{\"type\":\"plain_text\",\"text\":\"Open report\"},"
+                       "\"action_id\":\"wavegate_report\",\"url\":");
+        wg__json_str(b, link);
         wg_buf_adds(b, "}]}");
-        free(ctx);
     }
     wg_buf_adds(b, "]}");
     free(h);
@@ -325,7 +326,7 @@ static void slack_body(struct wg_buf *b, const char *title, const char *text, co
 }
 
 static void teams_body(struct wg_buf *b, const struct wg__notif *nt, const char *title,
-                       const char *text)
+                       const char *text, const char *link)
 {
     wg_buf_adds(b, "{\"type\":\"message\",\"attachments\":[{\"contentType\":"
                    "\"application/vnd.microsoft.card.adaptive\",\"contentUrl\":null,"
@@ -339,7 +340,14 @@ static void teams_body(struct wg_buf *b, const struct wg__notif *nt, const char 
                 "\"color\":\"%s\"},{\"type\":\"TextBlock\",\"wrap\":true,\"text\":",
                 nt->nfiring ? "Attention" : "Good");
     wg__json_str(b, text);
-    wg_buf_adds(b, "}]}}]}");
+    wg_buf_adds(b, "}]");
+    if (link && *link) {
+        wg_buf_adds(b, ",\"actions\":[{\"type\":\"Action.OpenUrl\",\"title\":\"Open report\","
+                       "\"url\":");
+        wg__json_str(b, link);
+        wg_buf_adds(b, "}]");
+    }
+    wg_buf_adds(b, "}}]}");
 }
 
 static const char *pd_severity(const char *s)
@@ -410,6 +418,28 @@ static enum wg_err pagerduty_body(struct wg_buf *b, const struct wg_alert_config
             wg_buf_adds(b, ",\"client_url\":");
             wg__json_str(b, cfg->monitor.external_url);
         }
+        /* links[]: each firing alert's evidence page, once (Events v2 shows them) */
+        int nl = 0;
+        for (size_t i = 0; i < nt->nfiring && nl < 10; i++) {
+            const char *ru = wg__labels_get(&nt->alerts[i]->ann, "report_url");
+            int dup = 0;
+            for (size_t k = 0; ru && k < i && !dup; k++) {
+                const char *o = wg__labels_get(&nt->alerts[k]->ann, "report_url");
+                dup = o && !strcmp(o, ru);
+            }
+            if (!ru || !*ru || dup) {
+                continue;
+            }
+            const char *an = wg__labels_get(&nt->alerts[i]->labels, "alertname");
+            wg_buf_adds(b, nl++ ? ",{\"href\":" : ",\"links\":[{\"href\":");
+            wg__json_str(b, ru);
+            wg_buf_adds(b, ",\"text\":");
+            wg__json_str(b, an ? an : "evaluation");
+            wg_buf_adds(b, "}");
+        }
+        if (nl) {
+            wg_buf_adds(b, "]");
+        }
     }
     wg_buf_adds(b, "}");
     return WG_OK;
@@ -460,10 +490,18 @@ enum wg_err wg__payload_render(const struct wg_alert_config *cfg, const struct w
         out->url = wg_strdup(r->url);
         break;
     }
-    case WG_RCV_TEAMS:
-        teams_body(&b, nt, title, text);
+    case WG_RCV_TEAMS: {
+        struct wg_buf gu;
+        wg_buf_init(&gu, 0);
+        if (nt->n) {
+            generator_url(&gu, cfg, nt->alerts[0]);
+        }
+        wg_buf_fail(&b, wg_buf_err(&gu));
+        teams_body(&b, nt, title, text, gu.p);
+        wg_buf_free(&gu);
         out->url = wg_strdup(r->url);
         break;
+    }
     case WG_RCV_PAGERDUTY:
         rc = pagerduty_body(&b, cfg, nt, dedup, title, text);
         out->url = wg_strdup(r->url);

@@ -108,7 +108,7 @@ int main(int argc, char **argv)
     struct wg_check_report rep = {.rules = rr, .nrules = NR};
     struct wg_buf blob;
     wg_buf_init(&blob, 0);
-    if (!mkdtemp(dir) || wg__evals_open(dir, 10, &e, err, sizeof(err)) != WG_OK ||
+    if (!mkdtemp(dir) || wg__evals_open(dir, 10, 0, &e, err, sizeof(err)) != WG_OK ||
         wg__evals_series_encode(&rep, &blob) != WG_OK ||
         wg__evals_put(e, "gate", "prod", "fail", NULL, json, blob.p, blob.len, id, sizeof(id)) !=
             WG_OK) {
@@ -144,8 +144,40 @@ int main(int argc, char **argv)
     report("keep one evaluation (encode + insert)", ns, iters, 0);
     printf("stored blob: %zu bytes for %d rules x %d groups x 2 windows\n", blob.len, NR, NG);
     wg__evals_close(e);
+    /* the overview (/) reads the last 200 evaluations and their per-(target, feature)
+     * verdicts: 200 stored with 20 features x 3 targets each */
+    char dir2[] = "/tmp/wg-bench-pages-XXXXXX";
+    struct wg_buf fb;
+    wg_buf_init(&fb, 0);
+    (void)wg_buf_adds(&fb, "[");
+    for (int f = 0; f < NR * 3; f++) {
+        (void)wg_buf_addf(&fb,
+                          "%s{\"feature\":\"feature-%02d\",\"verdict\":\"pass\","
+                          "\"target\":\"t%d\"}",
+                          f ? "," : "", f % NR, f / NR);
+    }
+    (void)wg_buf_adds(&fb, "]");
+    if (!mkdtemp(dir2) || wg__evals_open(dir2, 1000, 0, &e, err, sizeof(err)) != WG_OK) {
+        return 1;
+    }
+    for (int i = 0; i < 200; i++) {
+        char nid[40] = "";
+        if (wg__evals_put(e, "gate", "prod", "pass", fb.p, "{}", "", 0, nid, sizeof(nid)) !=
+            WG_OK) {
+            return 1;
+        }
+    }
+    for (int i = 0; i < iters; i++) {
+        int64_t a = wg_mono_ns();
+        cJSON *recent = wg__evals_recent(e, 200);
+        ns[i] = wg_mono_ns() - a;
+        cJSON_Delete(recent);
+    }
+    report("overview: the 200 recent evaluations (60 cells each)", ns, iters, 0);
+    wg__evals_close(e);
+    wg_buf_free(&fb);
     char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir2, dir);
     if (system(cmd) != 0) {
         return 1;
     }

@@ -272,6 +272,11 @@ struct wg_server_cfg {
      * re-read when they change. Read: gate answers, pages; admin: also silences, events. */
     char *read_tokens_file, *admin_tokens_file;
     char *read_token_env, *admin_token_env;
+    /* `evaluations: {keep, max_age}`: the evidence pages' retention; default 1000 and 7d */
+    struct {
+        size_t keep;
+        int64_t max_age_ns;
+    } evals;
     struct wg_pos pos;
 };
 

@@ -45,6 +45,24 @@ static int dec_uint(struct wg__config_ctx *c, const struct wg__cfg_node *n, cons
     return 0;
 }
 
+/* `evaluations: {keep: N, max_age: 7d}` (the evidence pages' store, gate_evals.c). */
+static const struct wg__config_range r_keep = {1, 1000000, 0, 0};
+static const struct wg__config_range r_age = {60, 366 * 86400, 0, 0}; /* seconds */
+static const struct wg__config_field evals_fields[] = {
+    {"keep", wg__config_dec_count, offsetof(struct wg_server_cfg, evals.keep), &r_keep, 0, 0},
+    {"max_age", wg__config_dec_duration, offsetof(struct wg_server_cfg, evals.max_age_ns), &r_age,
+     0, 0},
+};
+
+static int dec_evals(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                     void *dst, const void *arg)
+{
+    (void)arg;
+    struct wg__config_fieldset set = {evals_fields, 2, dst, NULL};
+    int e = wg__config_is_null(n) ? 0 : wg__config_fields(c, n, path, &set, 1, NULL);
+    return e == 0 ? 0 : -1;
+}
+
 static const struct wg__config_field server_fields[] = {
     {"listen", dec_listen, OFF(listen), NULL, 0, 0},
     {"bearer_token_env", wg__config_dec_str, OFF(bearer_token_env), NULL, 0, 0},
@@ -60,6 +78,7 @@ static const struct wg__config_field server_fields[] = {
     {"request_timeout", wg__config_dec_duration, OFF(request_timeout_ns), &r_timeout, 0, 0},
     {"threads", dec_uint, OFF(threads), &r_threads, 0, 0},
     {"drain_timeout", wg__config_dec_duration, OFF(drain_timeout_ns), &r_timeout, 0, 0},
+    {"evaluations", dec_evals, 0, NULL, 0, 0},
 };
 
 static const struct wg__config_field auth_fields[] = {
@@ -85,6 +104,8 @@ void wg__config_server_defaults(struct wg_server_cfg *s)
     s->request_timeout_ns = 10 * WG_NS_PER_SEC;
     s->threads = 2;
     s->drain_timeout_ns = 30 * WG_NS_PER_SEC;
+    s->evals.keep = 1000;
+    s->evals.max_age_ns = 7 * 86400 * WG_NS_PER_SEC;
 }
 
 /* `auth:` and the deprecated single-token keys (one or the other). */

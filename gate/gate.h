@@ -286,6 +286,20 @@ enum wg_err wg_gate_observe(struct wg_alerting *a, const struct wg_check_report 
  * wave's next verdict resolves the previous event. Same threading rule as wg_alerting_eval. */
 enum wg_err wg_gate_alert_event(struct wg_alerting *a, const struct wg_check_report *r,
                                 int64_t now_ns) WG_NODISCARD;
+/* Links to the evidence of each alert instance (the server's evaluation pages). url is asked
+ * once per instance of the report, after its labels (its identity) and condition are known
+ * and before wg_alerting_eval: its answer (copied; NULL: no link) is the instance's
+ * report_url annotation, which the receivers show (Slack button, PagerDuty links,
+ * generatorURL). Without links report_url is <monitor.external_url>/v1/gate?wave=<wave>. */
+struct wg_gate_links {
+    const char *(*url)(void *ud, const struct wg_label *labels, size_t nlabels, int cond);
+    void *ud;
+};
+enum wg_err wg_gate_observe_linked(struct wg_alerting *a, const struct wg_check_report *r,
+                                   int64_t now_ns, const struct wg_gate_links *links) WG_NODISCARD;
+/* wg_gate_alert_event with report_url (NULL: the default link above) on the event. */
+enum wg_err wg_gate_alert_event_linked(struct wg_alerting *a, const struct wg_check_report *r,
+                                       int64_t now_ns, const char *report_url) WG_NODISCARD;
 
 /* ---- events: deploys and flag flips (gate_events.c) -------------------------------------- */
 

@@ -1,8 +1,9 @@
 /* gate_evals.c — evaluation records for the evidence pages: the judged series downsampled
  * for a chart (wg__gate_downsample, called by gate_check.c); each evaluation the server
  * makes (gate calls, analysis looks, monitor ticks that change a verdict) gets an id and is
- * kept in state_dir/evaluations.db with its report JSON and series (a compact blob), the
- * last `keep` of them (older ones go in the insert's own transaction). gate_server_ui.c reads.
+ * kept in state_dir/evaluations.db with its report JSON and series (a compact blob): the
+ * last `keep` of them, none older than `max_age` (older ones go in the insert's own
+ * transaction, and reads never answer one past max_age). gate_server_ui.c reads.
  */
 #include "common/store.h"
 #include "gate/gate_int.h"
@@ -14,13 +15,9 @@
 
 struct wg__evals {
     sqlite3 *db;
-    long keep;
+    long keep;          /* the newest `keep` are kept (server.evaluations.keep) */
+    int64_t max_age_ns; /* and none older than this (server.evaluations.max_age) */
     pthread_mutex_t mu; /* one writer at a time; the handle is FULLMUTEX for readers too */
-    struct {
-        char wave[256]; /* a wave name (config names are at most 255 bytes) */
-        int verdict;
-    } last[64]; /* the monitor's last verdict per wave (wg__evals_changed) */
-    size_t nlast;
 };
 
 static const char *const MIGRATIONS[] = {
@@ -277,8 +274,8 @@ void wg__evals_series_free(struct wg_seriesset *sets, size_t nrules)
 
 /* ---- the store --------------------------------------------------------------------------- */
 
-enum wg_err wg__evals_open(const char *state_dir, long keep, struct wg__evals **out, char *err,
-                           size_t errlen)
+enum wg_err wg__evals_open(const char *state_dir, long keep, int64_t max_age_ns,
+                           struct wg__evals **out, char *err, size_t errlen)
 {
     *out = NULL;
     struct wg__evals *e = calloc(1, sizeof(*e));
@@ -299,6 +296,7 @@ enum wg_err wg__evals_open(const char *state_dir, long keep, struct wg__evals **
         return rc;
     }
     e->keep = keep > 0 ? keep : WG__EVALS_KEEP;
+    e->max_age_ns = max_age_ns > 0 ? max_age_ns : WG__EVALS_MAX_AGE_NS;
     pthread_mutex_init(&e->mu, NULL);
     *out = e;
     return WG_OK;
@@ -343,12 +341,14 @@ enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wav
         wg_store_stmt(e->db, "INSERT INTO evaluations(id, created_ns, kind, wave,"
                              " verdict, report, series, features) VALUES(?,?,?,?,?,?,?,?)");
     sqlite3_stmt *del = wg_store_stmt(e->db, "DELETE FROM evaluations WHERE seq <= "
-                                             "(SELECT MAX(seq) FROM evaluations) - ?");
+                                             "(SELECT MAX(seq) FROM evaluations) - ?"
+                                             " OR created_ns < ?");
+    int64_t now = wg_now_ns();
     if (!st || !del) {
         rc = WG_EIO;
     } else {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, wg_now_ns());
+        sqlite3_bind_int64(st, 2, now);
         sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, wave ? wave : "", -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 5, verdict ? verdict : "error", -1, SQLITE_STATIC);
@@ -356,6 +356,7 @@ enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wav
         sqlite3_bind_blob(st, 7, blob, (int)bloblen, SQLITE_STATIC);
         sqlite3_bind_text(st, 8, features ? features : "[]", -1, SQLITE_STATIC);
         sqlite3_bind_int64(del, 1, e->keep);
+        sqlite3_bind_int64(del, 2, now - e->max_age_ns);
         if (sqlite3_step(st) != SQLITE_DONE || sqlite3_step(del) != SQLITE_DONE) {
             snprintf(err, sizeof(err), "%s", sqlite3_errmsg(e->db));
             rc = WG_EIO;
@@ -389,12 +390,14 @@ enum wg_err wg__evals_get(struct wg__evals *e, const char *id, char **json, void
     *bloblen = 0;
     enum wg_err rc = WG_ENOTFOUND;
     pthread_mutex_lock(&e->mu);
-    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT report, series FROM evaluations WHERE id=?");
+    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT report, series FROM evaluations"
+                                            " WHERE id=? AND created_ns >= ?");
     if (!st) {
         pthread_mutex_unlock(&e->mu);
         return WG_EIO;
     }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, wg_now_ns() - e->max_age_ns);
     if (sqlite3_step(st) == SQLITE_ROW) {
         int n = sqlite3_column_bytes(st, 1);
         const void *b = sqlite3_column_blob(st, 1);
@@ -431,12 +434,14 @@ enum wg_err wg__evals_page(struct wg__evals *e, const char *id, char **html)
     *html = NULL;
     /* Parsed and decoded straight from the row (no copy of a blob of megabytes). */
     pthread_mutex_lock(&e->mu);
-    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT report, series FROM evaluations WHERE id=?");
+    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT report, series FROM evaluations"
+                                            " WHERE id=? AND created_ns >= ?");
     if (!st) {
         pthread_mutex_unlock(&e->mu);
         return WG_EIO;
     }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, wg_now_ns() - e->max_age_ns);
     if (sqlite3_step(st) == SQLITE_ROW) {
         o = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
         const void *blob = sqlite3_column_blob(st, 1);
@@ -469,36 +474,17 @@ out:
     return rc;
 }
 
-int wg__evals_changed(struct wg__evals *e, const char *wave, int verdict)
-{
-    int changed = 1;
-    pthread_mutex_lock(&e->mu);
-    size_t i = 0;
-    while (i < e->nlast && strcmp(e->last[i].wave, wave) != 0) {
-        i++;
-    }
-    if (i < e->nlast) {
-        changed = e->last[i].verdict != verdict;
-        e->last[i].verdict = verdict;
-    } else if (e->nlast < sizeof(e->last) / sizeof(e->last[0])) {
-        snprintf(e->last[i].wave, sizeof(e->last[i].wave), "%s", wave);
-        e->last[i].verdict = verdict;
-        e->nlast++;
-    }
-    pthread_mutex_unlock(&e->mu);
-    return changed;
-}
-
 enum wg_err wg__evals_latest(struct wg__evals *e, const char *wave, char *id, size_t idlen)
 {
     enum wg_err rc = WG_ENOTFOUND;
     pthread_mutex_lock(&e->mu);
     sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT id FROM evaluations WHERE wave=? "
-                                            "ORDER BY seq DESC LIMIT 1");
+                                            "AND created_ns >= ? ORDER BY seq DESC LIMIT 1");
     if (!st) {
         rc = WG_EIO;
     } else {
         sqlite3_bind_text(st, 1, wave, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, wg_now_ns() - e->max_age_ns);
         if (sqlite3_step(st) == SQLITE_ROW) {
             snprintf(id, idlen, "%s", (const char *)sqlite3_column_text(st, 0));
             rc = WG_OK;
@@ -517,9 +503,11 @@ cJSON *wg__evals_recent(struct wg__evals *e, int n)
     }
     pthread_mutex_lock(&e->mu);
     sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT id, created_ns, kind, wave, verdict, features "
-                                            "FROM evaluations ORDER BY seq DESC LIMIT ?");
+                                            "FROM evaluations WHERE created_ns >= ?"
+                                            " ORDER BY seq DESC LIMIT ?");
     if (st) {
-        sqlite3_bind_int(st, 1, n);
+        sqlite3_bind_int64(st, 1, wg_now_ns() - e->max_age_ns);
+        sqlite3_bind_int(st, 2, n);
         while (sqlite3_step(st) == SQLITE_ROW) {
             cJSON *o = cJSON_CreateObject();
             char tb[48];
@@ -541,4 +529,31 @@ cJSON *wg__evals_recent(struct wg__evals *e, int n)
     }
     pthread_mutex_unlock(&e->mu);
     return arr;
+}
+
+long wg__evals_keep(const struct wg__evals *e)
+{
+    return e ? e->keep : 0;
+}
+
+int64_t wg__evals_max_age(const struct wg__evals *e)
+{
+    return e ? e->max_age_ns : 0;
+}
+
+int wg__evals_has(struct wg__evals *e, const char *id)
+{
+    int has = 1; /* a store error is not "gone": no re-recording storm on a sick disk */
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT 1 FROM evaluations WHERE id=?"
+                                            " AND created_ns >= ?");
+    if (st) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, wg_now_ns() - e->max_age_ns);
+        int r = sqlite3_step(st);
+        has = r == SQLITE_ROW || (r != SQLITE_DONE);
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return has;
 }

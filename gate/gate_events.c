@@ -713,12 +713,14 @@ enum wg_err wg_events_actions_json(struct wg_events *e, char **out)
     enum wg_err rc = WG_ENOMEM;
     pthread_mutex_lock(&e->mu);
     sqlite3_stmt *f = wg_store_stmt(e->db, "SELECT id, feature, env, status, looks, failures,"
-                                           " errors FROM flips ORDER BY id");
+                                           " errors, (SELECT v FROM events_kv WHERE"
+                                           " k='report:'||flips.id) FROM flips ORDER BY id");
     sqlite3_stmt *a = wg_store_stmt(
         e->db, "SELECT a.id, a.idx, a.status, a.attempts, (SELECT http_status FROM"
                " action_attempts t WHERE t.id=a.id AND t.idx=a.idx ORDER BY at_ns DESC LIMIT 1),"
                " (SELECT answer FROM action_attempts t WHERE t.id=a.id AND t.idx=a.idx"
-               " ORDER BY at_ns DESC LIMIT 1) FROM actions a ORDER BY a.id, a.idx");
+               " ORDER BY at_ns DESC LIMIT 1), (SELECT v FROM events_kv WHERE"
+               " k='report:'||a.id) FROM actions a ORDER BY a.id, a.idx");
     if (!f || !a || !flips || !acts) {
         rc = f && a ? WG_ENOMEM : WG_EIO;
         goto out;
@@ -733,6 +735,7 @@ enum wg_err wg_events_actions_json(struct wg_events *e, char **out)
         cJSON_AddNumberToObject(o, "looks", (double)sqlite3_column_int64(f, 4));
         cJSON_AddNumberToObject(o, "failures", (double)sqlite3_column_int64(f, 5));
         cJSON_AddNumberToObject(o, "errors", (double)sqlite3_column_int64(f, 6));
+        add_col(o, "report_url", f, 7); /* the failing look's evidence page (gate_server_ui.c) */
     }
     while (sqlite3_step(a) == SQLITE_ROW) {
         cJSON *o = cJSON_CreateObject();
@@ -743,6 +746,7 @@ enum wg_err wg_events_actions_json(struct wg_events *e, char **out)
         cJSON_AddNumberToObject(o, "attempts", (double)sqlite3_column_int64(a, 3));
         cJSON_AddNumberToObject(o, "http_status", (double)sqlite3_column_int64(a, 4));
         add_col(o, "answer", a, 5);
+        add_col(o, "report_url", a, 6);
     }
     *out = cJSON_PrintUnformatted(root);
     rc = *out ? WG_OK : WG_ENOMEM;

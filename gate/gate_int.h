@@ -97,17 +97,23 @@ enum wg_err wg__evals_series_decode(const void *blob, size_t len, struct wg_seri
                                     size_t *nrules) WG_NODISCARD;
 void wg__evals_series_free(struct wg_seriesset *sets, size_t nrules);
 
-/* The evaluation store (gate_evals.c): the last WG__EVALS_KEEP evaluations in
- * state_dir/evaluations.db, each its report JSON and series blob. Thread-safe. */
+/* The evaluation store (gate_evals.c): the last `keep` evaluations (server.evaluations.keep,
+ * default WG__EVALS_KEEP), none older than max_age (default WG__EVALS_MAX_AGE_NS), in
+ * state_dir/evaluations.db, each its report JSON and series blob. Thread-safe. keep <= 0 and
+ * max_age_ns <= 0 take the defaults. */
 #define WG__EVALS_KEEP 1000
+#define WG__EVALS_MAX_AGE_NS (7 * 24 * 3600 * WG_NS_PER_SEC)
 struct wg__evals;
-enum wg_err wg__evals_open(const char *state_dir, long keep, struct wg__evals **out, char *err,
-                           size_t errlen) WG_NODISCARD;
+enum wg_err wg__evals_open(const char *state_dir, long keep, int64_t max_age_ns,
+                           struct wg__evals **out, char *err, size_t errlen) WG_NODISCARD;
+/* The retention in force (for the pages' "unknown or expired" answers). */
+long wg__evals_keep(const struct wg__evals *e);
+int64_t wg__evals_max_age(const struct wg__evals *e);
 void wg__evals_close(struct wg__evals *e);
 /* A new evaluation id: 32 hex digits (id >= 33 bytes). */
 enum wg_err wg__evals_new_id(char *id, size_t idlen) WG_NODISCARD;
 /* Store one evaluation (kind: "gate", "analysis", "monitor", "flag"; features: the JSON array
- * [{feature, verdict}] the overview reads, NULL "[]") under id, or a new id
+ * [{feature, verdict[, target]}] the overview reads, NULL "[]") under id, or a new id
  * written into id when id is "" (id >= 33 bytes); on failure id is "". Deletes what falls out of
  * retention in the same transaction. */
 enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wave,
@@ -127,8 +133,8 @@ cJSON *wg__evals_recent(struct wg__evals *e, int n);
 char *wg__gate_report_json_linked(const struct wg_check_report *r, const char *id,
                                   const char *external_url);
 
-/* 1 when verdict differs from the last one noted for wave (or none was), noting it. */
-int wg__evals_changed(struct wg__evals *e, const char *wave, int verdict);
+/* 0 when id is no longer kept (retention), 1 when it is (or the store cannot say). */
+int wg__evals_has(struct wg__evals *e, const char *id);
 /* The id of the wave's latest stored evaluation: WG_ENOTFOUND when none. */
 enum wg_err wg__evals_latest(struct wg__evals *e, const char *wave, char *id,
                              size_t idlen) WG_NODISCARD;

@@ -165,7 +165,7 @@ static void summary(enum wg_err *err, struct wg_alert_labels *an, const struct w
     lset(err, an, "summary", buf);
 }
 
-static int build(struct evlist *l, const struct wg_alert_config *cfg,
+static int build(struct evlist *l, const struct wg_alert_config *cfg, const char *link_base,
                  const struct wg_check_report *r)
 {
     const struct wg_monitor *m = &cfg->monitor;
@@ -206,7 +206,7 @@ static int build(struct evlist *l, const struct wg_alert_config *cfg,
             }
             summary(err, an, rr, gr ? gr->has_value : rr->res.has_value,
                     gr ? gr->value : rr->res.value, gr ? gr->reason : rr->res.reason);
-            report_url(err, an, m->external_url, r->wave);
+            report_url(err, an, link_base, r->wave);
             /* Separate no-data / error alerts (the instance keeps its last state). */
             const struct wg_monitor_rule *mr = wg_alerting_monitor_rule(m, key);
             enum wg_state_map mp =
@@ -266,13 +266,33 @@ static int build(struct evlist *l, const struct wg_alert_config *cfg,
 
 enum wg_err wg_gate_observe(struct wg_alerting *a, const struct wg_check_report *r, int64_t now_ns)
 {
+    return wg_gate_observe_linked(a, r, now_ns, NULL);
+}
+
+/* Every instance's report_url from the links (its labels and condition are final here). */
+static int link_all(struct evlist *l, const struct wg_gate_links *links)
+{
+    enum wg_err e = WG_OK;
+    for (size_t i = 0; i < l->n; i++) {
+        const char *u = links->url(links->ud, l->ls[i].v, l->ls[i].n, (int)l->v[i].cond);
+        if (u) {
+            lset(&e, &l->an[i], "report_url", u);
+        }
+    }
+    return e == WG_OK ? 0 : -1;
+}
+
+enum wg_err wg_gate_observe_linked(struct wg_alerting *a, const struct wg_check_report *r,
+                                   int64_t now_ns, const struct wg_gate_links *links)
+{
     struct evlist l = {0};
     enum wg_err rc = WG_ENOMEM;
     const struct wg_alert_config *cfg = wg_alerting_config(a);
     if (!r || !listed(cfg->monitor.waves, cfg->monitor.nwaves, r->wave)) {
         return WG_OK;
     }
-    if (build(&l, cfg, r) == 0) {
+    if (build(&l, cfg, links ? NULL : cfg->monitor.external_url, r) == 0 &&
+        (!links || link_all(&l, links) == 0)) {
         for (size_t i = 0; i < l.n; i++) {
             l.v[i].rule_key = l.keys[i];
             l.v[i].labels = l.ls[i].v;
@@ -288,6 +308,12 @@ enum wg_err wg_gate_observe(struct wg_alerting *a, const struct wg_check_report 
 
 enum wg_err wg_gate_alert_event(struct wg_alerting *a, const struct wg_check_report *r,
                                 int64_t now_ns)
+{
+    return wg_gate_alert_event_linked(a, r, now_ns, NULL);
+}
+
+enum wg_err wg_gate_alert_event_linked(struct wg_alerting *a, const struct wg_check_report *r,
+                                       int64_t now_ns, const char *link)
 {
     const struct wg_alert_config *cfg = wg_alerting_config(a);
     struct wg_alert_labels ls = {0}, an = {0};
@@ -308,7 +334,11 @@ enum wg_err wg_gate_alert_event(struct wg_alerting *a, const struct wg_check_rep
         lset(&e, &ls, "origin", "request");
         lset(&e, &an, "summary", s ? s : "gate");
         base_labels(&e, &ls, r, NULL);
-        report_url(&e, &an, cfg->monitor.external_url, r->wave);
+        if (link) {
+            lset(&e, &an, "report_url", link); /* the evidence of this very answer */
+        } else {
+            report_url(&e, &an, cfg->monitor.external_url, r->wave);
+        }
         free(s);
         if (!s || e != WG_OK) {
             goto out;

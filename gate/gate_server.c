@@ -436,7 +436,8 @@ enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *
     if (rc != WG_OK) {
         goto out;
     }
-    if (wg__evals_open(s->gen->cfg->state_dir, WG__EVALS_KEEP, &s->evals, err, errlen) != WG_OK) {
+    if (wg__evals_open(s->gen->cfg->state_dir, (long)sc->evals.keep, sc->evals.max_age_ns,
+                       &s->evals, err, errlen) != WG_OK) {
         wg_log(WG_LOG_WARN, "serve: no evidence pages: %s", err); /* the gate still answers */
         err[0] = '\0';
     }

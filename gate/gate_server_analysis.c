@@ -725,6 +725,36 @@ void wg__analyses_count(struct wg_server *s, unsigned long long counts[WG_FAIL +
     pthread_mutex_unlock(&A->mu);
 }
 
+cJSON *wg__analyses_running(struct wg_server *s, int n)
+{
+    struct wg__analyses *A = s->an;
+    cJSON *arr = cJSON_CreateArray();
+    if (!A || !arr) {
+        return arr;
+    }
+    char tb[48];
+    pthread_mutex_lock(&A->mu);
+    struct wg_sql_q *q = A->db ? wg_sql_query(A->db, "SELECT id, spec, created_ns FROM analyses"
+                                                     " WHERE status='running'"
+                                                     " ORDER BY created_ns DESC LIMIT ?")
+                               : NULL;
+    if (q) {
+        wg_sql_bind_int64(q, 1, n);
+    }
+    while (q && wg_sql_step(q) == 1) {
+        cJSON *o = cJSON_CreateObject();
+        const char *spec = wg_sql_col_text(q, 1);
+        cJSON_AddStringToObject(o, "id", wg_sql_col_text(q, 0));
+        cJSON_AddStringToObject(o, "created",
+                                wg_time_format(wg_sql_col_int64(q, 2), tb, sizeof(tb)));
+        cJSON_AddItemToObject(o, "spec", cJSON_Parse(spec ? spec : ""));
+        cJSON_AddItemToArray(arr, o);
+    }
+    wg_sql_end(q);
+    pthread_mutex_unlock(&A->mu);
+    return arr;
+}
+
 unsigned wg__analyses_spec_check(const char *body, size_t len, char *err, size_t errlen)
 {
     struct an *a = calloc(1, sizeof(*a));

@@ -394,7 +394,7 @@ static enum wg_err eval_default(struct wg_server *s, const struct wg_config *cfg
     char id[40] = "";
     *json = wg__ui_record(s, cfg, analysis ? "analysis" : "gate", rep, id, sizeof(id));
     if (s && !analysis) {
-        wg__monitor_gate_event(s, rep); /* /v1/gate and Flagger answers, not analysis looks */
+        wg__monitor_gate_event(s, rep, id); /* /v1/gate, Flagger answers; not analysis looks */
     }
     wg__events_verdict(s, rep, wg_now_ns()); /* markers: every verdict and rule result */
     if (s) {

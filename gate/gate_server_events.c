@@ -428,6 +428,7 @@ static void flip_look(struct wg_server *s, struct wg_flip *f)
     p.deploy_ns = f->anchor_ns;
     struct wg__verdict *v = p.wave && p.features[0] ? wg__server_eval_now(s, g, &p) : NULL;
     enum wg_verdict mv = v && v->err == WG_OK ? v->verdict : WG_NOEVAL;
+    char *link = wg__ui_report_url(v ? v->json : NULL); /* this look's page (gate_server_ui.c) */
     wg__verdict_put(v);
     wg__params_clear(&p);
     size_t nact = feat ? feat->non_fail : 0;
@@ -440,7 +441,8 @@ static void flip_look(struct wg_server *s, struct wg_flip *f)
                  "flag %s of feature %s failed its analysis in %s (%ld of %ld looks failed); "
                  "%zu kill-switch action(s) queued",
                  f->flag, f->feature, f->env, f->failures, f->looks, nact);
-        struct wg_action_ctx x = {f->id, f->feature, f->flag, f->env, f->wave, "fail", 0};
+        struct wg_action_ctx x = {f->id, f->feature, f->flag, f->env, f->wave, "fail", 0, link};
+        wg__ui_flip_link_set(s, f->id, link); /* its kill switches link the same evidence */
         flip_alert(s, scope, "WavegateFlipFailed", "critical", &x, summary);
         wg_log(WG_LOG_WARN,
                "flip %s: flag %s of feature %s in %s failed its analysis (%ld of "
@@ -450,6 +452,7 @@ static void flip_look(struct wg_server *s, struct wg_flip *f)
         wg_log(WG_LOG_INFO, "flip %s: look %ld: %s -> %s", f->id, f->looks, wg_verdict_name(mv),
                f->status);
     }
+    free(link);
     wg__server_gen_put(g);
 }
 
@@ -465,7 +468,8 @@ static void run_action(struct wg_server *s, struct wg_http *h, struct wg_action_
     const char *st = "failed";
     int64_t next = now;
     if (act) {
-        struct wg_action_ctx x = {a->id, a->feature, a->flag, a->env, a->wave, "fail", a->idx};
+        struct wg_action_ctx x = {a->id,   a->feature, a->flag, a->env,
+                                  a->wave, "fail",     a->idx,  NULL};
         enum wg_err rc = wg_alerting_action_run(h, act, &x, &status, answer, sizeof(answer));
         int final =
             rc == WG_ECONFIG ||
@@ -485,10 +489,13 @@ static void run_action(struct wg_server *s, struct wg_http *h, struct wg_action_
         snprintf(summary, sizeof(summary), "kill switch %s for flag %s in %s: %s (HTTP %ld) %s",
                  act ? (act->kind == WG_ACTION_UNLEASH ? "unleash" : "webhook") : "-", a->flag,
                  a->env, st, status, answer);
-        struct wg_action_ctx x = {a->id, a->feature, a->flag, a->env, a->wave, "fail", a->idx};
+        char *link = wg__ui_flip_link_get(s, a->id);
+        struct wg_action_ctx x = {a->id,   a->feature, a->flag, a->env,
+                                  a->wave, "fail",     a->idx,  link};
         int failed = !strcmp(st, "failed");
         flip_alert(s, scope, failed ? "WavegateActionFailed" : "WavegateActionDone",
                    failed ? "critical" : "info", &x, summary);
+        free(link);
     }
     wg_log(!strcmp(st, "failed")   ? WG_LOG_ERROR
            : strcmp(st, "pending") ? WG_LOG_INFO

@@ -293,6 +293,9 @@ unsigned wg__analyses_create(struct wg_server *s, struct wg__cfgref *gen, const 
 /* 200 + the analysis, or 404. */
 unsigned wg__analyses_get(struct wg_server *s, const char *id, char **out_json);
 void wg__analyses_count(struct wg_server *s, unsigned long long counts[WG_FAIL + 2]);
+/* The running analyses (newest first, at most n) as a cJSON array of {id, created, spec}
+ * (the overview page); empty when the store was never opened. Caller deletes. */
+cJSON *wg__analyses_running(struct wg_server *s, int n);
 
 /* Readiness. */
 int wg__server_ready(struct wg_server *s, char *why, size_t whylen);
@@ -324,7 +327,8 @@ void wg__monitor_reload(struct wg_server *s);
 void wg__monitor_drain(struct wg_server *s, int64_t deadline_mono);
 void wg__monitor_free(struct wg_server *s);
 /* A verdict answered to /v1/gate or Flagger, as an alert event. Thread-safe. */
-void wg__monitor_gate_event(struct wg_server *s, const struct wg_check_report *rep);
+void wg__monitor_gate_event(struct wg_server *s, const struct wg_check_report *rep,
+                            const char *eval_id);
 /* Appends the alerting metrics (nothing without alerting). Thread-safe. */
 void wg__monitor_metrics(struct wg_server *s, struct wg_buf *b);
 /* 1 while alerting delivery is degraded (its state store refuses writes); *errors gets the
@@ -411,9 +415,13 @@ enum wg_err wg__gate_fleet_params_key(struct wg_buf *b, const struct wg__params 
 
 /* ---- evidence pages: the server side (gate_server_ui.c) -------------------------------- */
 
-/* A monitor tick: kept as an evaluation ("monitor") when the wave's verdict changed. */
-void wg__ui_monitor_tick(struct wg_server *s, const struct wg_config *cfg,
-                         const struct wg_check_report *rep);
+/* Keep a monitor tick as an evaluation ("monitor") under id, the id its alerts' links
+ * already name (gate_server_monitor.c). WG_OK, or the store's error (not kept). */
+enum wg_err wg__ui_monitor_record(struct wg_server *s, const struct wg_config *cfg,
+                                  const struct wg_check_report *rep, const char *id) WG_NODISCARD;
+/* The page link of evaluation id: server.external_url (else monitor.external_url) +
+ * /ui/evaluations/{id} into out. 0 when neither is set (no link) or it does not fit. */
+int wg__ui_link(const struct wg_config *cfg, const char *id, char *out, size_t outlen);
 
 /* The pages (gate_server_ui.c): /, /ui/evaluations/{id}, /ui/analyses/{id}. */
 #define WG__R_UI_HOME ((enum wg__route)(WG__R_METRICS + 3))
@@ -423,7 +431,21 @@ void wg__ui_monitor_tick(struct wg_server *s, const struct wg_config *cfg,
 #define WG__R_UI_REPORT ((enum wg__route)(WG__R_METRICS + 6))
 enum MHD_Result wg__ui_dispatch(struct wg_server *s, struct MHD_Connection *c,
                                 struct wg__server_req *r);
-/* Store a server evaluation and fill id (>= 33 bytes; "" when not stored): the report as
+/* A page answer: text/html with the strict CSP and no caching (gate_server_ui.c). */
+enum MHD_Result wg__ui_reply_html(struct wg_server *s, struct MHD_Connection *c, unsigned status,
+                                  const char *html);
+/* GET / (gate_server_home.c). */
+enum MHD_Result wg__ui_home(struct wg_server *s, struct MHD_Connection *c,
+                            struct wg__server_req *r);
+/* The report_url of a gate answer's JSON (malloc'd), NULL when it has none. */
+char *wg__ui_report_url(const char *json);
+/* A failed flip analysis' evidence (the page of the look that decided), kept in the events
+ * store for its kill-switch records and alerts: set it (link NULL: nothing), get it
+ * (malloc'd, NULL when none). */
+void wg__ui_flip_link_set(struct wg_server *s, const char *flip_id, const char *link);
+char *wg__ui_flip_link_get(struct wg_server *s, const char *flip_id);
+/* Store a server evaluation and fill id (>= 33 bytes; "" when not stored; a non-empty id on
+ * entry is used as it is): the report as
  * the gate answers it (with its links) into *json. Without a store: plain JSON, id "". */
 char *wg__ui_record(struct wg_server *s, const struct wg_config *cfg, const char *kind,
                     const struct wg_check_report *rep, char *id, size_t idlen);
@@ -438,6 +460,10 @@ int wg__events_adapter(const char *name);
 /* Run fn on the server's alerting under the monitor's lock, then kick its tick (nothing
  * without alerting). gate_server_monitor.c. */
 void wg__monitor_with(struct wg_server *s, void (*fn)(struct wg_alerting *a, void *arg), void *arg);
+/* The overview page's alerting part: the pending and firing alerts and the silences, two
+ * malloc'd JSON arrays (wg_alerting_alerts_json, wg_silence_list_json). WG_ENOTFOUND without
+ * alerting, WG_EIO while it restarts; both NULL then. */
+enum wg_err wg__monitor_overview(struct wg_server *s, char **alerts, char **silences) WG_NODISCARD;
 /* 1 when the adapter authenticates with its own signature header (no bearer token). */
 int wg__events_adapter_signed(int i);
 /* 1 when sig (hex or "sha256=" hex) is HMAC-SHA256(secret, body); constant time. */

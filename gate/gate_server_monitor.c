@@ -7,6 +7,7 @@
 #include "gate/gate_server_int.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +28,120 @@ struct wg__monitor {
     int running;
     int stop;
     int kick;
-    struct wg_server *srv; /* its evidence pages: a tick that changes a verdict is kept */
+    struct wg_server *srv; /* its evidence pages: a tick that changes an alert is kept */
+    /* Each alert instance's evidence: the evaluation of the tick that last changed its
+     * condition (its report_url). An instance of a wave not in that wave's latest tick is
+     * dropped. Monitor thread only (evaluate). */
+    struct link {
+        uint64_t fp, wave;
+        int cond, seen;
+        char id[40];
+    } * links;
+    size_t nlinks, caplinks;
 };
+
+#define MAX_LINKS 65536 /* alert instances with a link; past it new ones get none (logged) */
+
+/* The wg_gate_links callback of one tick of one wave (see observe). */
+struct tick_links {
+    struct wg__monitor *m;
+    const struct wg_config *cfg;
+    uint64_t wave;
+    char id[40]; /* this tick's id: kept when an instance changed */
+    int changed, full;
+    char url[1400];
+};
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; s && *s; s++) {
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    }
+    return h;
+}
+
+static const char *link_url(void *ud, const struct wg_label *labels, size_t n, int cond)
+{
+    struct tick_links *t = ud;
+    struct wg__monitor *m = t->m;
+    uint64_t fp = wg_alerting_fingerprint(labels, n);
+    struct link *l = NULL;
+    for (size_t i = 0; i < m->nlinks && !l; i++) {
+        l = m->links[i].fp == fp ? &m->links[i] : NULL;
+    }
+    if (!l) {
+        if (m->nlinks == m->caplinks) {
+            size_t nc = m->caplinks ? m->caplinks * 2 : 64;
+            struct link *v = nc <= MAX_LINKS ? realloc(m->links, nc * sizeof(*v)) : NULL;
+            if (!v) {
+                t->full = 1;
+                return NULL;
+            }
+            m->links = v;
+            m->caplinks = nc;
+        }
+        l = &m->links[m->nlinks++];
+        *l = (struct link){.fp = fp, .wave = t->wave, .cond = -1};
+    }
+    l->seen = 1;
+    if (l->cond != cond) {
+        /* a new instance, or its condition changed: this tick is its evidence */
+        l->cond = cond;
+        snprintf(l->id, sizeof(l->id), "%s", t->id);
+        t->changed = 1;
+    }
+    return wg__ui_link(t->cfg, l->id, t->url, sizeof(t->url)) ? t->url : NULL;
+}
+
+/* Feed one report to alerting with links to the evaluation pages: the tick is kept as an
+ * evaluation (under the id its links name) when it changed an instance's condition. */
+static enum wg_err observe(struct wg__monitor *m, const struct wg_config *cfg,
+                           const struct wg_check_report *rep, int64_t now)
+{
+    if (!m->srv || !m->srv->evals) {
+        return wg_gate_observe(m->a, rep, now); /* no pages: the wave's verdict link */
+    }
+    struct tick_links t = {.m = m, .cfg = cfg, .wave = hash_str(rep->wave)};
+    if (wg__evals_new_id(t.id, sizeof(t.id)) != WG_OK) {
+        return wg_gate_observe(m->a, rep, now);
+    }
+    /* An evidence that retention dropped (many evaluations since it fired) is made again:
+     * this tick's becomes the link of the instances that named it. */
+    for (size_t i = 0; i < m->nlinks; i++) {
+        struct link *l = &m->links[i];
+        l->seen = l->wave != t.wave;
+        if (!l->seen && l->cond >= 0 && !wg__evals_has(m->srv->evals, l->id)) {
+            for (size_t k = i + 1; k < m->nlinks; k++) {
+                m->links[k].cond = !strcmp(m->links[k].id, l->id) ? -1 : m->links[k].cond;
+            }
+            l->cond = -1;
+        }
+    }
+    struct wg_gate_links gl = {link_url, &t};
+    enum wg_err rc = wg_gate_observe_linked(m->a, rep, now, &gl);
+    size_t k = 0;
+    for (size_t i = 0; i < m->nlinks; i++) {
+        if (m->links[i].seen) {
+            m->links[k++] = m->links[i];
+        }
+    }
+    m->nlinks = k;
+    if (t.full) {
+        wg_log(WG_LOG_WARN, "monitor: over %d alert instances: new ones carry no report_url",
+               MAX_LINKS);
+    }
+    if (t.changed && wg__ui_monitor_record(m->srv, cfg, rep, t.id) != WG_OK) {
+        /* The links name an evaluation that is not kept (its page says so): forget them, so
+         * the next tick records its own and the alerts point at it. */
+        for (size_t i = 0; i < m->nlinks; i++) {
+            if (!strcmp(m->links[i].id, t.id)) {
+                m->links[i].cond = -1;
+            }
+        }
+    }
+    return rc;
+}
 
 static const char *state_dir_of(const struct wg_config *cfg)
 {
@@ -65,10 +178,7 @@ static void evaluate(struct wg__monitor *m, int64_t now)
     }
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < nw; i++) {
-        enum wg_err orc = reps[i] && !m->stop ? wg_gate_observe(m->a, reps[i], now) : WG_OK;
-        if (reps[i]) {
-            wg__ui_monitor_tick(m->srv, cfg, reps[i]); /* the evidence of a changed verdict */
-        }
+        enum wg_err orc = reps[i] && !m->stop ? observe(m, cfg, reps[i], now) : WG_OK;
         if (orc != WG_OK) {
             wg_log(WG_LOG_ERROR, "monitor: wave %s: %s", reps[i]->wave, wg_strerror(orc));
         }
@@ -275,21 +385,29 @@ void wg__monitor_free(struct wg_server *s)
         return;
     }
     close_down(m, 0);
+    free(m->links);
     pthread_mutex_destroy(&m->mu);
     pthread_cond_destroy(&m->cv);
     free(m);
     s->mon = NULL;
 }
 
-void wg__monitor_gate_event(struct wg_server *s, const struct wg_check_report *rep)
+void wg__monitor_gate_event(struct wg_server *s, const struct wg_check_report *rep,
+                            const char *eval_id)
 {
     struct wg__monitor *m = s->mon;
+    char url[1400];
     if (!m) {
         return;
     }
     pthread_mutex_lock(&m->mu);
     if (m->a && m->running) {
-        enum wg_err rc = wg_gate_alert_event(m->a, rep, wg_now_ns());
+        /* the link of the answer's own evaluation (NULL: not kept, the wave's verdict) */
+        const char *link =
+            eval_id && eval_id[0] && m->gen && wg__ui_link(m->gen->cfg, eval_id, url, sizeof(url))
+                ? url
+                : NULL;
+        enum wg_err rc = wg_gate_alert_event_linked(m->a, rep, wg_now_ns(), link);
         if (rc != WG_OK) {
             wg_log(WG_LOG_ERROR, "alerting: gate event for wave %s: %s", rep->wave,
                    wg_strerror(rc));
@@ -391,4 +509,27 @@ void wg__monitor_with(struct wg_server *s, void (*fn)(struct wg_alerting *a, voi
         pthread_cond_broadcast(&m->cv);
     }
     pthread_mutex_unlock(&m->mu);
+}
+
+enum wg_err wg__monitor_overview(struct wg_server *s, char **alerts, char **silences)
+{
+    struct wg__monitor *m = s->mon;
+    *alerts = *silences = NULL;
+    if (!m) {
+        return WG_ENOTFOUND;
+    }
+    pthread_mutex_lock(&m->mu);
+    if (m->a && m->sil) {
+        int64_t now = wg_now_ns();
+        *alerts = wg_alerting_alerts_json(m->a, now);
+        *silences = wg_silence_list_json(m->sil, now);
+    }
+    pthread_mutex_unlock(&m->mu);
+    if (!*alerts || !*silences) {
+        free(*alerts);
+        free(*silences);
+        *alerts = *silences = NULL;
+        return WG_EIO; /* restarting, or out of memory: the page says so */
+    }
+    return WG_OK;
 }

@@ -1,10 +1,11 @@
-/* gate_server_ui.c — the evidence pages of `serve`: `/` (waves × features with their latest
- * verdicts, running analyses, recent evaluations, firing alerts and silences as the server
- * knows them), `/ui/evaluations/{id}` (one stored evaluation, gate_html.c) and
- * `/ui/analyses/{id}` (every look of an analysis on one time axis). HTML with a strict CSP,
- * behind the gate's read token (gate_server.c checks it). Also records each evaluation.
+/* gate_server_ui.c — the evidence pages of `serve`: `/ui/evaluations/{id}` (one stored
+ * evaluation, gate_html.c; its JSON with Accept: application/json), `/ui/analyses/{id}`
+ * (every look of an analysis on one time axis) and `/` (gate_server_home.c). HTML with a strict
+ * CSP, behind the gate's read token (gate_server.c checks it). Also records each evaluation and
+ * builds the links to it (alerts, flips, kill switches).
  */
 #include "common/http.h"
+#include "config/config_alerting.h"
 #include "gate/gate_server_int.h"
 
 #include <math.h>
@@ -13,7 +14,7 @@
 
 static const char CSP[] = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
-static enum MHD_Result reply_html(struct wg_server *s, struct MHD_Connection *c, unsigned status,
+enum MHD_Result wg__ui_reply_html(struct wg_server *s, struct MHD_Connection *c, unsigned status,
                                   const char *html)
 {
     struct MHD_Response *resp =
@@ -44,41 +45,61 @@ static enum MHD_Result not_found(struct wg_server *s, struct MHD_Connection *c, 
     wg__html_tail(&b);
     char *html = wg__html_take(&b);
     enum MHD_Result ret =
-        html ? reply_html(s, c, 404, html) : wg__reply_error(s, c, 500, "out of memory");
+        html ? wg__ui_reply_html(s, c, 404, html) : wg__reply_error(s, c, 500, "out of memory");
     free(html);
     return ret;
 }
 
-/* [{feature, verdict}] of a report for the overview; "[]" when it does not fit. */
-static void features_json(const struct wg_check_report *rep, char *out, size_t len)
+/* Where links point: server.external_url, else the alerting monitor's (one of them is how
+ * people reach this server); NULL: neither (relative links on the pages, none in alerts). */
+static const char *link_base(const struct wg_config *cfg)
+{
+    if (cfg->server.external_url && cfg->server.external_url[0]) {
+        return cfg->server.external_url;
+    }
+    return cfg->alerting && cfg->alerting->monitor.external_url
+               ? cfg->alerting->monitor.external_url
+               : NULL;
+}
+
+/* [{feature, verdict[, target]}] of a report for the overview (a fleet wave's features per
+ * target, and each target's own verdict as {target, verdict}), malloc'd; NULL out of memory. */
+static char *features_json(const struct wg_check_report *rep)
 {
     cJSON *a = cJSON_CreateArray();
     for (size_t f = 0; a && f < rep->nfeatures; f++) {
+        const struct wg_feature_report *fr = &rep->features[f];
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "feature", rep->features[f].feature->name);
-        cJSON_AddStringToObject(o, "verdict", wg_verdict_name(rep->features[f].verdict));
+        cJSON_AddStringToObject(o, "feature", fr->feature->name);
+        cJSON_AddStringToObject(o, "verdict", wg_verdict_name(fr->verdict));
+        if (rep->fleet && fr->target < rep->ntargets && rep->targets[fr->target].name) {
+            cJSON_AddStringToObject(o, "target", rep->targets[fr->target].name);
+        }
         cJSON_AddItemToArray(a, o);
     }
-    if (!a || !cJSON_PrintPreallocated(a, out, (int)len, 0)) {
-        snprintf(out, len, "[]");
+    for (size_t t = 0; a && rep->fleet && t < rep->ntargets; t++) {
+        cJSON *o = cJSON_CreateObject(); /* the target's own verdict: no feature */
+        cJSON_AddStringToObject(o, "target", rep->targets[t].name ? rep->targets[t].name : "");
+        cJSON_AddStringToObject(o, "verdict", wg_verdict_name(rep->targets[t].verdict));
+        cJSON_AddItemToArray(a, o);
     }
+    char *out = a ? cJSON_PrintUnformatted(a) : NULL;
     cJSON_Delete(a);
+    return out;
 }
 
 char *wg__ui_record(struct wg_server *s, const struct wg_config *cfg, const char *kind,
                     const struct wg_check_report *rep, char *id, size_t idlen)
 {
-    id[0] = '\0';
-    if (!s || !s->evals || wg__evals_new_id(id, idlen) != WG_OK) {
+    if (!s || !s->evals || (!id[0] && wg__evals_new_id(id, idlen) != WG_OK)) {
         id[0] = '\0';
         return wg_gate_report_json(rep);
     }
-    char *json = wg__gate_report_json_linked(rep, id, cfg->server.external_url);
-    char feats[4096];
-    features_json(rep, feats, sizeof(feats));
+    char *json = wg__gate_report_json_linked(rep, id, link_base(cfg));
+    char *feats = features_json(rep);
     struct wg_buf blob;
     wg_buf_init(&blob, 0);
-    if (!json || wg__evals_series_encode(rep, &blob) != WG_OK ||
+    if (!json || !feats || wg__evals_series_encode(rep, &blob) != WG_OK ||
         wg__evals_put(s->evals, kind, rep->wave, wg_verdict_name(rep->verdict), feats, json, blob.p,
                       blob.len, id, idlen) != WG_OK) {
         /* Not kept: answer without a link rather than with one that leads nowhere. */
@@ -87,144 +108,62 @@ char *wg__ui_record(struct wg_server *s, const struct wg_config *cfg, const char
         json = wg_gate_report_json(rep);
     }
     wg_buf_free(&blob);
+    free(feats);
     return json;
 }
 
-void wg__ui_monitor_tick(struct wg_server *s, const struct wg_config *cfg,
-                         const struct wg_check_report *rep)
+enum wg_err wg__ui_monitor_record(struct wg_server *s, const struct wg_config *cfg,
+                                  const struct wg_check_report *rep, const char *id)
 {
-    char id[40];
-    if (!s || !s->evals || !wg__evals_changed(s->evals, rep->wave, (int)rep->verdict)) {
-        return;
+    char kept[40];
+    snprintf(kept, sizeof(kept), "%s", id);
+    free(wg__ui_record(s, cfg, "monitor", rep, kept, sizeof(kept)));
+    return kept[0] ? WG_OK : WG_EIO;
+}
+
+int wg__ui_link(const struct wg_config *cfg, const char *id, char *out, size_t outlen)
+{
+    const char *base = link_base(cfg);
+    size_t n = base ? strlen(base) : 0;
+    while (n > 0 && base[n - 1] == '/') {
+        n--; /* "https://wg.example/" joins without a double slash */
     }
-    free(wg__ui_record(s, cfg, "monitor", rep, id, sizeof(id)));
+    if (!n || !id || !id[0]) {
+        return 0;
+    }
+    int w = snprintf(out, outlen, "%.*s/ui/evaluations/%s", (int)n, base, id);
+    return w > 0 && (size_t)w < outlen;
+}
+
+char *wg__ui_report_url(const char *json)
+{
+    cJSON *o = json ? cJSON_Parse(json) : NULL;
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "report_url");
+    char *url = cJSON_IsString(u) && u->valuestring[0] ? wg_strdup(u->valuestring) : NULL;
+    cJSON_Delete(o);
+    return url;
+}
+
+void wg__ui_flip_link_set(struct wg_server *s, const char *flip_id, const char *link)
+{
+    char key[80];
+    snprintf(key, sizeof(key), "report:%s", flip_id);
+    if (s && s->events && link && wg_events_kv_set(s->events, key, link) != WG_OK) {
+        wg_log(WG_LOG_WARN, "flip %s: its evidence link is not kept", flip_id);
+    }
+}
+
+char *wg__ui_flip_link_get(struct wg_server *s, const char *flip_id)
+{
+    char key[80], *v = NULL;
+    snprintf(key, sizeof(key), "report:%s", flip_id);
+    if (!s || !s->events || wg_events_kv_get(s->events, key, &v) != WG_OK) {
+        return NULL;
+    }
+    return v;
 }
 
 /* ---- / ----------------------------------------------------------------------------------- */
-
-static const char *latest(cJSON *recent, const char *wave, const char *feature, const char **id)
-{
-    const cJSON *e;
-    cJSON_ArrayForEach(e, recent)
-    {
-        const cJSON *w = cJSON_GetObjectItemCaseSensitive(e, "wave");
-        if (!cJSON_IsString(w) || strcmp(w->valuestring, wave)) {
-            continue;
-        }
-        const cJSON *f;
-        cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(e, "features"))
-        {
-            const cJSON *fn = cJSON_GetObjectItemCaseSensitive(f, "feature");
-            const cJSON *fv = cJSON_GetObjectItemCaseSensitive(f, "verdict");
-            if (cJSON_IsString(fn) && cJSON_IsString(fv) && !strcmp(fn->valuestring, feature)) {
-                *id = cJSON_GetObjectItemCaseSensitive(e, "id")->valuestring;
-                return fv->valuestring;
-            }
-        }
-    }
-    return NULL;
-}
-
-static void home_matrix(struct wg_buf *b, const struct wg_config *cfg, cJSON *recent)
-{
-    wg__html_adds(b, "<section><h2>waves × features</h2><table><tr><th>wave</th>");
-    for (size_t f = 0; f < cfg->nfeatures; f++) {
-        wg__html_adds(b, "<th>");
-        wg__html_esc(b, cfg->features[f].name);
-        wg__html_adds(b, "</th>");
-    }
-    wg__html_adds(b, "</tr>\n");
-    for (size_t w = 0; w < cfg->nwaves; w++) {
-        wg__html_adds(b, "<tr><td>");
-        wg__html_esc(b, cfg->waves[w].name);
-        wg__html_adds(b, "</td>");
-        for (size_t f = 0; f < cfg->nfeatures; f++) {
-            const char *id = NULL;
-            const char *v = latest(recent, cfg->waves[w].name, cfg->features[f].name, &id);
-            wg__html_adds(b, "<td>");
-            if (v) {
-                wg__html_adds(b, "<a href=\"/ui/evaluations/");
-                wg__html_esc(b, id);
-                wg__html_adds(b, "\">");
-                wg__html_badge(b, !strcmp(v, "warn") ? "pass" : v);
-                wg__html_adds(b, "</a>");
-            } else {
-                wg__html_adds(b, "<span class=\"mut\">-</span>");
-            }
-            wg__html_adds(b, "</td>");
-        }
-        wg__html_adds(b, "</tr>\n");
-    }
-    wg__html_adds(b, "</table></section>\n");
-}
-
-static void home_recent(struct wg_buf *b, cJSON *recent)
-{
-    wg__html_adds(b, "<section><h2>recent evaluations</h2><table><tr><th>at</th><th>kind</th>"
-                     "<th>wave</th><th>verdict</th></tr>\n");
-    int n = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, recent)
-    {
-        if (n++ >= 30) {
-            break;
-        }
-        const char *id = cJSON_GetObjectItemCaseSensitive(e, "id")->valuestring;
-        const char *v = cJSON_GetObjectItemCaseSensitive(e, "verdict")->valuestring;
-        wg__html_adds(b, "<tr><td><a href=\"/ui/evaluations/");
-        wg__html_esc(b, id);
-        wg__html_adds(b, "\">");
-        wg__html_esc(b, cJSON_GetObjectItemCaseSensitive(e, "created")->valuestring);
-        wg__html_adds(b, "</a></td><td>");
-        wg__html_esc(b, cJSON_GetObjectItemCaseSensitive(e, "kind")->valuestring);
-        wg__html_adds(b, "</td><td>");
-        wg__html_esc(b, cJSON_GetObjectItemCaseSensitive(e, "wave")->valuestring);
-        wg__html_adds(b, "</td><td>");
-        wg__html_badge(b, v);
-        wg__html_adds(b, "</td></tr>\n");
-    }
-    wg__html_adds(b, "</table></section>\n");
-}
-
-/* The running analyses and the firing alerts / silences live in their own stores and
- * answer JSON; the page links them (their pages are /ui/analyses/{id} and /v1/silences). */
-static void home_others(struct wg_buf *b, struct wg_server *s)
-{
-    unsigned long long counts[WG_FAIL + 2] = {0};
-    wg__analyses_count(s, counts);
-    wg__html_addf(b,
-                  "<section><h2>analyses</h2><p>running: %llu; decided: pass %llu, warn %llu, "
-                  "inconclusive %llu, error %llu, fail %llu</p></section>\n",
-                  counts[WG_FAIL + 1], counts[WG_PASS], counts[WG_WARN], counts[WG_INCONCLUSIVE],
-                  counts[WG_NOEVAL], counts[WG_FAIL]);
-    wg__html_addf(b,
-                  "<section><h2>alerts and silences</h2><p>%s <a href=\"/v1/silences\">"
-                  "silences (JSON)</a></p></section>\n",
-                  s->mon ? "alerting is on." : "alerting is off.");
-}
-
-static enum MHD_Result page_home(struct wg_server *s, struct MHD_Connection *c,
-                                 struct wg__server_req *r)
-{
-    struct wg_buf b;
-    wg_buf_init(&b, 0);
-    cJSON *recent = s->evals ? wg__evals_recent(s->evals, 200) : cJSON_CreateArray();
-    wg__html_head(&b, "wavegate");
-    wg__html_adds(&b, "<h1>wavegate</h1>");
-    if (!s->evals) {
-        wg__html_adds(&b, "<p class=\"mut\">no evaluation store: pages are off</p>");
-    }
-    home_matrix(&b, r->gen->cfg, recent);
-    home_others(&b, s);
-    home_recent(&b, recent);
-    wg__html_tail(&b);
-    cJSON_Delete(recent);
-    char *html = wg__html_take(&b);
-    enum MHD_Result ret =
-        html ? reply_html(s, c, 200, html) : wg__reply_error(s, c, 500, "out of memory");
-    free(html);
-    return ret;
-}
 
 /* ---- /ui/analyses/{id}: every look on one time axis ------------------------------------- */
 
@@ -351,7 +290,7 @@ static enum MHD_Result page_analysis(struct wg_server *s, struct MHD_Connection 
     cJSON_Delete(o);
     char *html = wg__html_take(&b);
     enum MHD_Result ret =
-        html ? reply_html(s, c, 200, html) : wg__reply_error(s, c, 500, "out of memory");
+        html ? wg__ui_reply_html(s, c, 200, html) : wg__reply_error(s, c, 500, "out of memory");
     free(html);
     return ret;
 }
@@ -363,7 +302,7 @@ static enum MHD_Result report_redirect(struct wg_server *s, struct MHD_Connectio
 {
     char id[40], loc[80];
     if (wg__evals_latest(s->evals, r->id, id, sizeof(id)) != WG_OK) {
-        return not_found(s, c, "no evaluation of this wave kept");
+        return wg__reply_error(s, c, 404, "no evaluation of wave %s is kept", r->id);
     }
     snprintf(loc, sizeof(loc), "/ui/evaluations/%s", id);
     static const char body[] = "see the latest evaluation\n";
@@ -388,7 +327,7 @@ enum MHD_Result wg__ui_dispatch(struct wg_server *s, struct MHD_Connection *c,
 {
     atomic_fetch_add(&s->m.requests[WG__C_OTHER][WG_FAIL + 1], 1);
     if (r->route == WG__R_UI_HOME) {
-        return page_home(s, c, r);
+        return wg__ui_home(s, c, r);
     }
     if (r->route == WG__R_UI_ANALYSIS) {
         return page_analysis(s, c, r);
@@ -399,15 +338,36 @@ enum MHD_Result wg__ui_dispatch(struct wg_server *s, struct MHD_Connection *c,
     if (r->route == WG__R_UI_REPORT) {
         return report_redirect(s, c, r);
     }
+    const char *acc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    int json = acc && strstr(acc, "application/json") && !strstr(acc, "text/html");
+    char gone[256];
+    long days = (long)(wg__evals_max_age(s->evals) / (86400 * WG_NS_PER_SEC));
+    snprintf(gone, sizeof(gone),
+             "evaluation %.40s is unknown or expired (kept: the last %ld, for at most %ld%s)",
+             r->id, wg__evals_keep(s->evals),
+             days ? days : (long)(wg__evals_max_age(s->evals) / WG_NS_PER_SEC), days ? "d" : "s");
+    if (json) { /* the report as the gate answered it (scripts, the alert's link) */
+        char *doc = NULL;
+        void *blob = NULL;
+        size_t bl = 0;
+        enum wg_err rc = wg__evals_get(s->evals, r->id, &doc, &blob, &bl);
+        free(blob);
+        enum MHD_Result ret =
+            rc == WG_OK          ? wg__reply(s, c, 200, "application/json", doc, strlen(doc))
+            : rc == WG_ENOTFOUND ? wg__reply_error(s, c, 404, "%s", gone)
+                                 : wg__reply_error(s, c, 500, "evaluation: %s", wg_strerror(rc));
+        free(doc);
+        return ret;
+    }
     char *html = NULL;
     enum wg_err rc = wg__evals_page(s->evals, r->id, &html);
     if (rc == WG_ENOTFOUND) {
-        return not_found(s, c, "no such evaluation (or past retention)");
+        return not_found(s, c, gone);
     }
     if (rc != WG_OK) {
         return wg__reply_error(s, c, 500, "evaluation page: %s", wg_strerror(rc));
     }
-    enum MHD_Result ret = reply_html(s, c, 200, html);
+    enum MHD_Result ret = wg__ui_reply_html(s, c, 200, html);
     free(html);
     return ret;
 }

@@ -239,6 +239,46 @@ static void test_opsgenie_teams_am(void **st)
     unsetenv("WG_TEST_OG_KEY");
 }
 
+/* The alert's report_url (the evidence page of its evaluation) is where each receiver shows
+ * a link: webhook and Alertmanager generatorURL, a Slack button, PagerDuty links[], a Teams
+ * Action.OpenUrl. Before: generatorURL was the wave's /v1/gate and Slack had a context line. */
+static void test_report_links(void **st)
+{
+    (void)st;
+    static const char URL[] = "https://wg.example/ui/evaluations/0123456789abcdef0123456789abcdef";
+    struct fixture f;
+    struct wg__deliver_req req;
+    setenv("WG_TEST_PD_KEY", "e93facc04764012d7bfb002500d5d1a6", 1);
+    fixture_init(&f, "s");
+    assert_int_equal(wg__labels_set(&f.al.ann, "report_url", URL), WG_OK);
+    struct {
+        const char *rcv, *path;
+    } cases[] = {
+        {"hook", "alerts.0.generatorURL"},
+        {"chat", "blocks.2.elements.0.url"},
+        {"pd", "links.0.href"},
+        {"ms", "attachments.0.content.actions.0.url"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *j = render(&f, cases[i].rcv, 1, &req);
+        const char *got = jstr(j, cases[i].path);
+        printf("%s %s: want %s got %s\n", cases[i].rcv, cases[i].path, URL, got ? got : "(null)");
+        assert_non_null(got);
+        assert_string_equal(got, URL);
+        if (!strcmp(cases[i].rcv, "chat")) {
+            assert_string_equal(jstr(j, "blocks.2.elements.0.type"), "button");
+        }
+        cJSON_Delete(j);
+        wg__req_clear(&req);
+    }
+    cJSON *j = render(&f, "am", 1, &req);
+    assert_string_equal(jstr(j, "0.generatorURL"), URL);
+    cJSON_Delete(j);
+    wg__req_clear(&req);
+    unsetenv("WG_TEST_PD_KEY");
+    fixture_free(&f);
+}
+
 /* The decoder's errors read like every config error: file:line:col: key.path: message
  * (the whole table, with the shared config loader, is tests/unit/test_config_alerting.c). */
 static void test_config_errors(void **st)
@@ -378,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_sign_vector),       cmocka_unit_test(test_webhook),
         cmocka_unit_test(test_slack_and_fallback), cmocka_unit_test(test_pagerduty),
         cmocka_unit_test(test_opsgenie_teams_am), cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_report_links),
         cmocka_unit_test(test_config_inheritance), cmocka_unit_test(test_payload_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

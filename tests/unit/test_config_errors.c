@@ -473,6 +473,24 @@ static const struct ecase cases[] = {
      {"t.yaml:2:3: server.lisen: unknown key 'lisen' (allowed: listen, bearer_token_env, "
       "bearer_token_file, max_body, external_url, cache_ttl,"},
      1},
+    /* server.evaluations: the evidence pages' retention */
+    {"server.evaluations unknown key",
+     "server:\n  evaluations: {keep: 10, max_ages: 7d}\n",
+     {"t.yaml:2:27: server.evaluations.max_ages: unknown key 'max_ages' (allowed: keep, "
+      "max_age)"},
+     1},
+    {"server.evaluations.keep out of range",
+     "server:\n  evaluations:\n    keep: 0\n",
+     {"t.yaml:3:11: server.evaluations.keep:"},
+     1},
+    {"server.evaluations.max_age below a minute",
+     "server:\n  evaluations:\n    max_age: 10s\n",
+     {"t.yaml:3:14: server.evaluations.max_age: duration 10s is out of range (must be >= 60s)"},
+     1},
+    {"server.evaluations not a mapping",
+     "server:\n  evaluations: 100\n",
+     {"t.yaml:2:16: server.evaluations:"},
+     1},
     /* YAML itself */
     {"yaml syntax error",
      "sources:\n  db: [1, 2\nwaves: []\n",

@@ -412,6 +412,94 @@ static void test_gate_event(void **st)
     world_free(&w);
 }
 
+/* wg_gate_observe_linked: each instance's report_url is what the links callback answers for its
+ * final labels and condition (every instance asked, the passing ones too); generatorURL
+ * follows. wg_gate_alert_event_linked: the answer's own link. */
+struct asked {
+    int n, breach;
+    char url[128];
+};
+
+static const char *link_of(void *ud, const struct wg_label *labels, size_t n, int cond)
+{
+    struct asked *k = ud;
+    const char *host = "-";
+    int has_wave = 0;
+    for (size_t i = 0; i < n; i++) {
+        host = !strcmp(labels[i].key, "host") ? labels[i].value : host;
+        has_wave |= !strcmp(labels[i].key, "wave") && !strcmp(labels[i].value, "prod-internal");
+    }
+    k->n++;
+    k->breach += cond == WG_COND_BREACH;
+    snprintf(k->url, sizeof(k->url), "https://wg.example/ui/evaluations/e-%s-%d%s", host, cond,
+             has_wave ? "" : "-nowave");
+    return k->url;
+}
+
+static void test_linked(void **st)
+{
+    (void)st;
+    struct world w;
+    struct fixture f;
+    struct asked k = {0};
+    world_init(&w, "");
+    fixture_init(&f, WG_FAIL, WG_PASS);
+    struct wg_gate_links links = {link_of, &k};
+    assert_int_equal(wg_gate_observe_linked(w.a, &f.rep, T0, &links), WG_OK);
+    assert_int_equal(wg_alerting_tick(w.a, T0), WG_OK);
+    w.last_id = 0;
+    /* step() observes again without links: read this tick's outbox first */
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(w.db, "SELECT body FROM outbox ORDER BY id", -1, &q, NULL),
+                     SQLITE_OK);
+    cJSON *all = cJSON_CreateArray();
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        cJSON *body = cJSON_Parse((const char *)sqlite3_column_text(q, 0));
+        cJSON *al;
+        cJSON_ArrayForEach(al, cJSON_GetObjectItem(body, "alerts"))
+        {
+            cJSON_AddItemToArray(all, cJSON_Duplicate(al, 1));
+        }
+        cJSON_Delete(body);
+    }
+    sqlite3_finalize(q);
+    const cJSON *a = find(all, "p95-latency", "a");
+    assert_non_null(a);
+    printf("asked %d instances (%d breaching)\n", k.n, k.breach);
+    assert_true(k.n >= 5); /* p95 a and b, error-rate, p99, queue-depth, gate failed */
+    const char *want = "https://wg.example/ui/evaluations/e-a-1";
+    printf("report_url: want %s got %s\n", want, lab(a, "annotations", "report_url"));
+    assert_string_equal(lab(a, "annotations", "report_url"), want);
+    assert_string_equal(cJSON_GetObjectItem(a, "generatorURL")->valuestring, want);
+    const cJSON *g = find(all, "WavegateGateFailed", NULL);
+    assert_non_null(g);
+    assert_string_equal(lab(g, "annotations", "report_url"),
+                        "https://wg.example/ui/evaluations/e---1");
+    cJSON_Delete(all);
+    /* a gate answer's event: its own link */
+    assert_int_equal(wg_gate_alert_event_linked(w.a, &f.rep, T0 + S(1),
+                                                "https://wg.example/ui/evaluations/answer"),
+                     WG_OK);
+    assert_int_equal(wg_alerting_tick(w.a, T0 + S(1)), WG_OK);
+    assert_int_equal(sqlite3_prepare_v2(w.db, "SELECT body FROM outbox ORDER BY id", -1, &q, NULL),
+                     SQLITE_OK);
+    const char *got = NULL;
+    cJSON *body = NULL;
+    while (!got && sqlite3_step(q) == SQLITE_ROW) {
+        cJSON_Delete(body);
+        body = cJSON_Parse((const char *)sqlite3_column_text(q, 0));
+        const cJSON *ev = cJSON_GetArrayItem(cJSON_GetObjectItem(body, "alerts"), 0);
+        const char *origin = lab(ev, "labels", "origin");
+        got = origin && !strcmp(origin, "request") ? lab(ev, "annotations", "report_url") : NULL;
+    }
+    sqlite3_finalize(q);
+    printf("gate event report_url: want .../answer got %s\n", got ? got : "(none)");
+    assert_non_null(got);
+    assert_string_equal(got, "https://wg.example/ui/evaluations/answer");
+    cJSON_Delete(body);
+    world_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_nodata_error_mapping),
         cmocka_unit_test(test_source_unreachable_inhibits),
         cmocka_unit_test(test_gate_event),
+        cmocka_unit_test(test_linked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
