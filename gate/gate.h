@@ -269,6 +269,17 @@ enum wg_err wg_gate_render(const struct wg_source *src, const struct wg_wave *w,
 /* The rule's source, or the wave's; NULL when neither names a known source. */
 const struct wg_source *wg_gate_rule_source(const struct wg_config *cfg, const struct wg_wave *w,
                                             const struct wg_rule *r);
+/* As check renders r for target t of fleet wave w (gate_fleet.c): its source (the rule's, else
+ * the target's, else the wave's; NULL when none is known) and its query with the target's
+ * placeholders ({{ target }}, its labels, its env). t NULL: the wave itself, as above. */
+const struct wg_source *wg_gate_target_source(const struct wg_config *cfg, const struct wg_wave *w,
+                                              const struct wg_target *t, const struct wg_rule *r);
+enum wg_err wg_gate_target_render(const struct wg_source *src, const struct wg_wave *w,
+                                  const struct wg_target *t, const struct wg_feature *f,
+                                  const struct wg_rule *r, int64_t start, int64_t end, char **out,
+                                  char *err, size_t errlen) WG_NODISCARD;
+/* "a, b, c" (the wave's target names, cut to len) or "the wave has no targets". */
+void wg_gate_target_names(const struct wg_wave *w, char *out, size_t len);
 
 /* ---- alerting on the gate's reports (gate_observe.c) ------------------------------------ */
 

@@ -182,6 +182,23 @@ expect_eq "its window starts at its own deploy" "$TL" \
 run check --config "$cfg" --wave prod --feature late --deploy-time "nowhere=$TL"
 expect_eq "a deploy time for an unknown target is refused" 64 "$rc"
 
+# --- wavegate query: one target's source, placeholders and deploy time
+run query --config "$cfg" --wave prod --feature slow --rule p95 --deploy-time "$T" --target aws-eu-west-1 --format table
+expect_eq "query --target: exit 0" 0 "$rc"
+expect_match "query --target: that target's source" 'source: influx-aws-eu-west-1' "$out"
+expect_match "query --target: its region placeholder" "region = 'eu-west-1'" "$out"
+expect_match "query --target: its regressed data" $'\t400' "$out"
+run query --config "$cfg" --wave prod --feature late --rule p95 --deploy-time "$T" \
+    --deploy-time "gcp-europe-west1=$TL" --target gcp-europe-west1 --format json
+expect_eq "query --target TARGET=T: the window starts at its own deploy" "gcp-europe-west1 $TL" \
+    "$(jq_get "$out" 'd["target"] + " " + __import__("re").search(r"time >= \x27([^\x27]+)\x27", d["query"]).group(1)')"
+run query --config "$cfg" --wave prod --feature slow --rule p95 --deploy-time "$T"
+expect_eq "query of a fleet wave without --target: usage error" 64 "$rc"
+expect_match "query without --target lists the targets" 'pass --target NAME \(one of: aws-us-east-1, aws-eu-west-1, gcp-europe-west1\)' "$err"
+run query --config "$cfg" --wave prod --feature slow --rule p95 --deploy-time "$T" --target nowhere
+expect_eq "query --target unknown: usage error" 64 "$rc"
+expect_match "query --target unknown names the known" 'known: aws-us-east-1' "$err"
+
 # --- the HTTP gate: target= and deploy_times
 SERVE_PID=
 wg_on_exit serve_stop
