@@ -310,11 +310,16 @@ struct wg_event {
     enum wg_event_state state;
     char *wave, *env, *feature, *flag, *version, *source;
     int64_t time_ns; /* when it happened (the analysis anchor); 0: when received */
+    /* A fleet wave's deploy: `target` (one target deployed at time) or `deploy_times`
+     * ({target: time}: each target at its own, names owned); deploy events only. */
+    char *target;
+    struct wg_deploy_time *deploy_times;
+    size_t ndeploy_times;
 };
 void wg_event_clear(struct wg_event *ev);
-/* Parse {type, wave, env, feature, flag, state, version, time, source}. Unknown keys and
- * wrong types are WG_EINVAL with the reason in err (a 400); WG_ENOMEM. On error ev is
- * cleared. type deploy needs wave or env; type flag needs feature or flag and state on|off. */
+/* Parse {type, wave, env, feature, flag, state, version, time, source, target, deploy_times}.
+ * Unknown keys and wrong types are WG_EINVAL with the reason in err (a 400); WG_ENOMEM. On error ev
+ * is cleared. type deploy needs wave or env; type flag needs feature or flag and state on|off. */
 enum wg_err wg_event_from_json(const char *body, size_t len, struct wg_event *ev, char *err,
                                size_t errlen) WG_NODISCARD;
 /* Fill the gaps from the config: feature from features[].flag, flag from the feature, wave

@@ -247,6 +247,42 @@ expect_eq "analysis of one target: that target fails" "fail aws-eu-west-1" \
     "$(jq_get "$body" 'd["status"] + " " + d["measurements"][0]["report"]["targets"][0]["target"]')"
 serve_stop
 
+# --- deploy events: per-target deploy times (and one target's deploy) anchor the bake analysis
+cfg2="$WG_TMP/bake.yaml"
+python3 - "$cfg" > "$cfg2" <<'PY2'
+import re, sys
+s = open(sys.argv[1]).read()
+head = s[:s.index("waves:")]
+targets = re.search(r"  - name: prod\n    targets:\n((?:      - .*\n)+)", s).group(1)
+late = re.search(r"(  late:\n    rules:\n(?:      .*\n|        .*\n)+?)(?=  \w)", s).group(1)
+print(head.replace("state_dir: ", "state_dir: ", 1).rstrip("\n").replace("/state", "/state2"))
+print("waves:\n  - name: prod-bake\n    bake: {interval: 100ms, duration: 300ms}\n    targets:")
+print(targets + "features:\n" + late, end="")
+PY2
+run validate --config "$cfg2"
+expect_eq "bake config is valid" 0 "$rc"
+serve_start "$cfg2" || exit 1
+event_analysis() { # BODY -> the finished analysis its deploy event started, in $body
+    get -H 'Content-Type: application/json' --data-binary "$1" "$BASE/v1/events"
+    [ "$code" = 202 ] || { echo "event: $code $body"; return 1; }
+    poll_analysis "$(jq_get "$body" 'd["analysis"]')" 20
+}
+event_analysis "{\"type\":\"deploy\",\"wave\":\"prod-bake\",\"time\":\"$T\",\"deploy_times\":{\"gcp-europe-west1\":\"$TL\"}}"
+expect_eq "deploy event with deploy_times: the bake analysis passes, the late region at its own" \
+    "pass $TL" "$(jq_get "$body" 'd["status"] + " " + d["measurements"][0]["report"]["targets"][2]["deploy_time"]')"
+event_analysis "{\"type\":\"deploy\",\"wave\":\"prod-bake\",\"time\":\"$T\"}"
+expect_eq "deploy event without them: the late region fails the bake" "fail gcp-europe-west1" \
+    "$(jq_get "$body" 'd["status"] + " " + ",".join(t["target"] for t in d["measurements"][-1]["report"]["targets"] if t["verdict"]=="fail")')"
+event_analysis "{\"type\":\"deploy\",\"wave\":\"prod-bake\",\"target\":\"gcp-europe-west1\",\"time\":\"$TL\"}"
+expect_eq "deploy event of one target: its bake judges it alone, from its own deploy" \
+    "pass gcp-europe-west1 $TL" \
+    "$(jq_get "$body" 'd["status"] + " " + " ".join(t["target"] + " " + t["deploy_time"] for t in d["measurements"][0]["report"]["targets"])')"
+get -H 'Content-Type: application/json' --data-binary \
+    "{\"type\":\"deploy\",\"wave\":\"prod-bake\",\"time\":\"$T\",\"deploy_times\":{\"nowhere\":\"$TL\"}}" "$BASE/v1/events"
+expect_eq "deploy event for an unknown target: 400" 400 "$code"
+expect_match "deploy event for an unknown target names the known" 'known: aws-us-east-1' "$body"
+serve_stop
+
 # --- one InfluxDB stopped: could not evaluate, never a pass
 kill "${PID[1]}"; wait "${PID[1]}" 2>/dev/null; PID[1]=
 run check --config "$cfg" --wave prod --feature healthy --deploy-time "$T" --format json
