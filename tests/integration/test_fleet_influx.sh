@@ -139,6 +139,11 @@ expect_match "one regressed: the reason names it" 'failed: aws-eu-west-1' "$(jq_
 run check --config "$cfg" --wave prod --feature slow --deploy-time "$T"
 expect_match "text table groups by target" 'target aws-eu-west-1 .*: FAIL' "$out"
 
+run check --config "$cfg" --wave prod --feature slow --deploy-time "$T" --format junit
+expect_eq "junit: one testcase per rule and target, classed by target" \
+    "prod.aws-us-east-1.slow prod.aws-eu-west-1.slow prod.gcp-europe-west1.slow" \
+    "$(printf '%s' "$out" | python3 -c 'import sys, xml.etree.ElementTree as E; print(" ".join(t.get("classname") for t in E.fromstring(sys.stdin.read()).iter("testcase")))')"
+
 # --- max_failed: 1 (list and matrix)
 run check --config "$cfg" --wave prod-matrix --feature slow --deploy-time "$T" --format json
 expect_eq "max_failed 1: exit 0" 0 "$rc"
