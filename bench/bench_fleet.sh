@@ -24,9 +24,10 @@ influx_write telemetry "$WG_TMP/real.lp" || exit 1
 
 # 49 stand-ins (one port each): InfluxDB 1.x's /query answer, as /work/shared/fixtures' real
 # answers have it, after LAT_MS. Served by PROCS processes, each an asyncio loop of bare
-# Protocols with call_later: the first version (StreamReader tasks + asyncio.sleep) spent
-# 51 ms of CPU per 1,000-query fleet check on this 2-core box, as much as wavegate itself,
-# and that CPU was measured as wavegate's wall time (this one: 33 ms).
+# Protocols with call_later. The first version (StreamReader tasks + asyncio.sleep) spent
+# 55-60 ms of CPU per 49-target check on this 2-core box, about as much as wavegate itself,
+# and the box's CPU is what bounds the fleet's wall time; this one 39-46 ms (both measured
+# side by side, 3 x 10 checks).
 cat > "$WG_TMP/standin.py" <<'PY'
 import asyncio, json, os, signal, socket, sys, time
 n, lat = int(sys.argv[1]), float(sys.argv[2]) / 1000
