@@ -286,6 +286,11 @@ get -H 'Content-Type: application/json' --data-binary \
     "{\"type\":\"deploy\",\"wave\":\"prod-bake\",\"time\":\"$T\",\"deploy_times\":{\"nowhere\":\"$TL\"}}" "$BASE/v1/events"
 expect_eq "deploy event for an unknown target: 400" 400 "$code"
 expect_match "deploy event for an unknown target names the known" 'known: aws-us-east-1' "$body"
+run event deploy --url "$BASE" --wave prod-bake --target gcp-europe-west1 --time "$TL"
+expect_eq "event deploy --target: recorded" 0 "$rc"
+run event deploy --url "$BASE" --wave prod-bake --target nowhere --time "$TL"
+expect_eq "event deploy --target unknown: usage error" 64 "$rc"
+expect_match "event deploy --target unknown names the known" 'known: aws-us-east-1' "$err"
 serve_stop
 
 # --- one InfluxDB stopped: could not evaluate, never a pass
