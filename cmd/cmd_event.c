@@ -13,12 +13,13 @@
 #include <string.h>
 
 static const char EVENT_USAGE[] =
-    "usage: wavegate event deploy --wave W [--env E] [--version V] [options]\n"
+    "usage: wavegate event deploy --wave W [--env E] [--version V] [--target T] [options]\n"
     "       wavegate event flag (--feature F | --flag KEY) --state on|off [--env E] [options]\n"
     "       wavegate event list --config FILE\n"
     "Record a deploy or a flag flip. Options: --time T (RFC3339, unix seconds or now; default\n"
     "now), --source S, and either --config FILE (record in its state_dir) or --url URL (POST\n"
     "to a running `wavegate serve`, bearer token from $WAVEGATE_TOKEN). Prints the event id.\n"
+    "--target T: one target of a fleet wave was deployed (at --time).\n"
     "Exit 0 when recorded, 64 on a usage error, 3 when it could not be recorded.\n";
 
 static int post(const char *url, const char *json)
@@ -126,12 +127,19 @@ static int list(const char *config)
 int wg_cmd_event(int argc, char **argv)
 {
     static const struct option longs[] = {
-        {"config", required_argument, NULL, 'c'},  {"url", required_argument, NULL, 'u'},
-        {"wave", required_argument, NULL, 'w'},    {"env", required_argument, NULL, 'e'},
-        {"feature", required_argument, NULL, 'f'}, {"flag", required_argument, NULL, 'k'},
-        {"state", required_argument, NULL, 's'},   {"version", required_argument, NULL, 'v'},
-        {"time", required_argument, NULL, 't'},    {"source", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"url", required_argument, NULL, 'u'},
+        {"wave", required_argument, NULL, 'w'},
+        {"env", required_argument, NULL, 'e'},
+        {"feature", required_argument, NULL, 'f'},
+        {"flag", required_argument, NULL, 'k'},
+        {"state", required_argument, NULL, 's'},
+        {"version", required_argument, NULL, 'v'},
+        {"time", required_argument, NULL, 't'},
+        {"source", required_argument, NULL, 'S'},
+        {"target", required_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         return wg__cmd_usage(EVENT_USAGE, argc < 2 ? WG_EXIT_USAGE : 0);
@@ -151,7 +159,7 @@ int wg_cmd_event(int argc, char **argv)
     int c, code = WG_EXIT_USAGE;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc - 1, argv + 1, ":c:u:w:e:f:k:s:v:t:S:h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc - 1, argv + 1, ":c:u:w:e:f:k:s:v:t:S:T:h", longs, NULL)) != -1) {
         const char *key = NULL;
         switch (c) {
         case 'c':
@@ -192,6 +200,9 @@ int wg_cmd_event(int argc, char **argv)
             break;
         case 'S':
             key = "source";
+            break;
+        case 'T':
+            key = "target";
             break;
         default:
             fprintf(stderr, "wavegate: event: bad option %s\n", argv[optind]);

@@ -25,9 +25,18 @@ int wg__cmd_usage(const char *text, int code);
 enum wg_err wg__cmd_parse_time(const char *s, int64_t *out) WG_NODISCARD;
 /* Loads and validates; prints every diagnostic to stderr. NULL with *exit_code = 78 on error. */
 struct wg_config *wg__cmd_load_config(const char *path, int *exit_code);
-/* `wavegate query`: returns the exit code. */
-int wg__cmd_query_run(const struct wg_config *cfg, const char *wave, const char *feature,
-                      const char *rule, int64_t deploy_ns, int64_t now_ns, int baseline, int json);
+/* `wavegate query`: what to render and run (borrowed). */
+struct wg__cmd_query {
+    const char *wave, *feature, *rule;
+    const char *target; /* a fleet wave's target; required when the wave has targets */
+    int64_t deploy_ns, now_ns;
+    const struct wg_deploy_time *deploy_times; /* --deploy-time TARGET=T */
+    size_t ndeploy_times;
+    int baseline, json;
+};
+/* Returns the exit code: 0, 3 (the query failed), 64 (unknown name; a fleet wave without
+ * --target: the targets are listed), 78. */
+int wg__cmd_query_run(const struct wg_config *cfg, const struct wg__cmd_query *a);
 
 /* `wavegate check --wait`: the options as given (0 / unset = default). */
 struct wg__cmd_wait {

@@ -1,5 +1,6 @@
-/* cmd_query.c — `wavegate query`: render one rule's query exactly as `check` would, run it,
- * and print the parsed tables (JSON or a plain table), or the server's error with exit 3.
+/* cmd_query.c — `wavegate query`: render one rule's query exactly as `check` would (for a
+ * fleet wave: for one --target, its source and placeholders), run it, and print the parsed
+ * tables (JSON or a plain table), or the server's error with exit 3.
  * The tool for writing a rule: see what the query returns before trusting a verdict on it.
  */
 #include "cmd/cmd_int.h"
@@ -66,9 +67,12 @@ static void value_text(const struct wg_value *v, char *b, size_t n)
     }
 }
 
-static void print_json(const struct wg_query *q, int failed)
+static void print_json(const struct wg_query *q, const char *target, int failed)
 {
     cJSON *o = cJSON_CreateObject();
+    if (target) {
+        cJSON_AddStringToObject(o, "target", target);
+    }
     cJSON_AddStringToObject(o, "source", q->src->name);
     cJSON_AddStringToObject(o, "query", q->query);
     cJSON *tables = cJSON_AddArrayToObject(o, "tables");
@@ -123,8 +127,11 @@ static void print_json(const struct wg_query *q, int failed)
     cJSON_Delete(o);
 }
 
-static void print_table(const struct wg_query *q)
+static void print_table(const struct wg_query *q, const char *target)
 {
+    if (target) {
+        printf("target: %s\n", target);
+    }
     printf("source: %s\nquery:  %s\n", q->src->name, q->query);
     for (size_t i = 0; i < q->tables.n; i++) {
         const struct wg_table *t = &q->tables.t[i];
@@ -157,49 +164,99 @@ static void print_table(const struct wg_query *q)
     }
 }
 
-int wg__cmd_query_run(const struct wg_config *cfg, const char *wave, const char *feature,
-                      const char *rule, int64_t deploy_ns, int64_t now_ns, int baseline, int json)
+/* The target a query runs for (NULL: a wave without targets) and its deploy time; an exit
+ * code when the names do not fit the wave. A fleet wave without --target is a usage error
+ * listing its targets: each target has its own source and placeholders, and one region is
+ * what a user debugging a rule looks at. */
+static int pick_target(const struct wg_wave *w, const struct wg__cmd_query *a,
+                       const struct wg_target **t, int64_t *deploy_ns)
 {
-    const struct wg_wave *w = wg_config_wave(cfg, wave);
-    const struct wg_feature *f = wg_config_feature(cfg, feature);
+    char known[1024];
+    *t = NULL;
+    *deploy_ns = a->deploy_ns;
+    if (a->target && !w->ntargets) {
+        fprintf(stderr, "wavegate: wave %s has no targets (--target %s)\n", w->name, a->target);
+        return WG_EXIT_USAGE;
+    }
+    if (w->ntargets && !a->target) {
+        wg_gate_target_names(w, known, sizeof(known));
+        fprintf(stderr,
+                "wavegate: wave %s is a fleet of %zu targets, each with its own source: pass "
+                "--target NAME (one of: %s)\n",
+                w->name, w->ntargets, known);
+        return WG_EXIT_USAGE;
+    }
+    if (a->target && !(*t = wg_config_target(w, a->target))) {
+        wg_gate_target_names(w, known, sizeof(known));
+        fprintf(stderr, "wavegate: unknown target \"%s\" of wave %s (known: %s)\n", a->target,
+                w->name, known);
+        return WG_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < a->ndeploy_times; i++) {
+        const char *name = a->deploy_times[i].target;
+        if (!*t || !wg_config_target(w, name)) {
+            wg_gate_target_names(w, known, sizeof(known));
+            fprintf(stderr,
+                    "wavegate: deploy time for unknown target \"%s\" of wave %s (known: %s)\n",
+                    name, w->name, known);
+            return WG_EXIT_USAGE;
+        }
+        if (strcmp(name, (*t)->name) == 0) {
+            *deploy_ns = a->deploy_times[i].ns;
+        }
+    }
+    return 0;
+}
+
+int wg__cmd_query_run(const struct wg_config *cfg, const struct wg__cmd_query *a)
+{
+    const struct wg_wave *w = wg_config_wave(cfg, a->wave);
+    const struct wg_feature *f = wg_config_feature(cfg, a->feature);
     const struct wg_rule *r = NULL;
+    const struct wg_target *t = NULL;
+    int64_t deploy_ns = 0;
     if (!w || !f) {
         fprintf(stderr, "wavegate: unknown %s \"%s\"\n", w ? "feature" : "wave",
-                w ? feature : wave);
+                w ? a->feature : a->wave);
         return WG_EXIT_USAGE;
     }
     for (size_t i = 0; i < f->nrules; i++) {
-        if (strcmp(f->rules[i].name, rule) == 0) {
+        if (strcmp(f->rules[i].name, a->rule) == 0) {
             r = &f->rules[i];
         }
     }
     if (!r) {
-        fprintf(stderr, "wavegate: feature %s has no rule \"%s\"\n", feature, rule);
+        fprintf(stderr, "wavegate: feature %s has no rule \"%s\"\n", a->feature, a->rule);
         return WG_EXIT_USAGE;
     }
-    const struct wg_source *src = wg_gate_rule_source(cfg, w, r);
+    int code = pick_target(w, a, &t, &deploy_ns);
+    if (code) {
+        return code;
+    }
+    const struct wg_source *src = wg_gate_target_source(cfg, w, t, r);
     if (!src) {
-        fprintf(stderr, "wavegate: no source for rule %s in wave %s\n", rule, wave);
+        fprintf(stderr, "wavegate: no source for rule %s in wave %s%s%s\n", a->rule, a->wave,
+                t ? " target " : "", t ? t->name : "");
         return WG_EXIT_CONFIG;
     }
     struct wg_rule_params p;
     struct wg_gate_windows win;
     wg_config_effective(r, w, &p);
-    if (wg_gate_windows(r, &p, deploy_ns, now_ns ? now_ns : wg_now_ns(), &win) != WG_OK) {
+    if (wg_gate_windows(r, &p, deploy_ns, a->now_ns ? a->now_ns : wg_now_ns(), &win) != WG_OK) {
         fprintf(stderr, "wavegate: rule %s: window out of range (deploy time + delay + window)\n",
-                rule);
+                a->rule);
         return WG_EXIT_USAGE;
     }
-    if (baseline && !win.has_baseline) {
-        fprintf(stderr, "wavegate: rule %s has no baseline window\n", rule);
+    if (a->baseline && !win.has_baseline) {
+        fprintf(stderr, "wavegate: rule %s has no baseline window\n", a->rule);
         return WG_EXIT_USAGE;
     }
     struct wg_query q;
     memset(&q, 0, sizeof(q));
     char err[256];
-    int64_t s = baseline ? win.baseline_start_ns : win.start_ns;
-    int64_t e = baseline ? win.baseline_end_ns : win.end_ns;
-    if (wg_gate_render(src, w, f, r, s, e, &q.query, err, sizeof(err)) != WG_OK) {
+    int64_t s = a->baseline ? win.baseline_start_ns : win.start_ns;
+    int64_t e = a->baseline ? win.baseline_end_ns : win.end_ns;
+    if (wg_gate_target_render(src, w, t, f, r, s, e, &q.query, err, sizeof(err)) != WG_OK) {
         fprintf(stderr, "wavegate: %s\n", err);
         return WG_EXIT_CONFIG;
     }
@@ -211,13 +268,15 @@ int wg__cmd_query_run(const struct wg_config *cfg, const char *wave, const char 
     if (rc != WG_OK && q.err == WG_OK) {
         q.err = rc;
     }
-    if (json) {
-        print_json(&q, failed);
+    const char *tname = t ? t->name : NULL;
+    if (a->json) {
+        print_json(&q, tname, failed);
     } else if (!failed) {
-        print_table(&q);
+        print_table(&q, tname);
     }
     if (failed) {
-        fprintf(stderr, "wavegate: query failed: %s: %s\n", wg_strerror(q.err), q.errmsg);
+        fprintf(stderr, "wavegate: query failed%s%s: %s: %s\n", tname ? " for target " : "",
+                tname ? tname : "", wg_strerror(q.err), q.errmsg);
     }
     wg_query_clear(&q);
     return failed ? WG_EXIT_ERROR : 0;

@@ -58,9 +58,12 @@ static const char VALIDATE_USAGE[] =
 
 static const char QUERY_USAGE[] =
     "usage: wavegate query --config FILE --wave WAVE --feature NAME --rule NAME\n"
-    "                      [--deploy-time RFC3339] [--baseline] [--format json|table]\n"
+    "                      [--target NAME] [--deploy-time [TARGET=]RFC3339]...\n"
+    "                      [--baseline] [--format json|table]\n"
     "\n"
     "Renders the rule's query for the wave and window, runs it, and prints the parsed tables.\n"
+    "A fleet wave needs --target: the query runs against that target's source with its\n"
+    "placeholders ({{ target }}, its labels) and deploy time (TARGET=T, else --deploy-time).\n"
     "--baseline runs the baseline window's query instead.\n"
     "Exit 0, or 3 with the server's message when the query failed.\n";
 
@@ -208,8 +211,8 @@ static const char *const CHECK_OPTS[] = {"config",
                                          "target",
                                          NULL};
 static const char *const VALIDATE_OPTS[] = {"config", NULL};
-static const char *const QUERY_OPTS[] = {"config", "wave",     "feature", "rule", "deploy-time",
-                                         "now",    "baseline", "format",  NULL};
+static const char *const QUERY_OPTS[] = {"config", "wave",     "feature", "rule",   "deploy-time",
+                                         "now",    "baseline", "format",  "target", NULL};
 static const char *const HISTORY_LIST_OPTS[] = {"config", "feature",   "rule",
                                                 "wave",   "state-dir", NULL};
 static const char *const HISTORY_INVALIDATE_OPTS[] = {"config", "id",        "feature", "rule",
@@ -601,11 +604,26 @@ static int cmd_query(int argc, char **argv)
     if (!cfg) {
         goto out;
     }
-    code = wg__cmd_query_run(cfg, o.wave, o.features[0], o.rule, o.deploy_ns, o.now_ns, o.baseline,
-                             strcmp(fmt, "json") == 0);
+    struct wg__cmd_query qa = {
+        .wave = o.wave,
+        .feature = o.features[0],
+        .rule = o.rule,
+        .target = o.target,
+        .deploy_ns = o.deploy_ns,
+        .now_ns = o.now_ns,
+        .deploy_times = o.dts,
+        .ndeploy_times = o.ndts,
+        .baseline = o.baseline,
+        .json = strcmp(fmt, "json") == 0,
+    };
+    code = wg__cmd_query_run(cfg, &qa);
 out:
     wg_config_free(cfg);
     free(o.features);
+    for (size_t i = 0; i < o.ndts; i++) {
+        free((char *)o.dts[i].target);
+    }
+    free(o.dts);
     return code;
 }
 

@@ -270,6 +270,17 @@ enum wg_err wg_gate_render(const struct wg_source *src, const struct wg_wave *w,
 /* The rule's source, or the wave's; NULL when neither names a known source. */
 const struct wg_source *wg_gate_rule_source(const struct wg_config *cfg, const struct wg_wave *w,
                                             const struct wg_rule *r);
+/* As check renders r for target t of fleet wave w (gate_fleet.c): its source (the rule's, else
+ * the target's, else the wave's; NULL when none is known) and its query with the target's
+ * placeholders ({{ target }}, its labels, its env). t NULL: the wave itself, as above. */
+const struct wg_source *wg_gate_target_source(const struct wg_config *cfg, const struct wg_wave *w,
+                                              const struct wg_target *t, const struct wg_rule *r);
+enum wg_err wg_gate_target_render(const struct wg_source *src, const struct wg_wave *w,
+                                  const struct wg_target *t, const struct wg_feature *f,
+                                  const struct wg_rule *r, int64_t start, int64_t end, char **out,
+                                  char *err, size_t errlen) WG_NODISCARD;
+/* "a, b, c" (the wave's target names, cut to len) or "the wave has no targets". */
+void wg_gate_target_names(const struct wg_wave *w, char *out, size_t len);
 
 /* ---- alerting on the gate's reports (gate_observe.c) ------------------------------------ */
 
@@ -314,11 +325,16 @@ struct wg_event {
     enum wg_event_state state;
     char *wave, *env, *feature, *flag, *version, *source;
     int64_t time_ns; /* when it happened (the analysis anchor); 0: when received */
+    /* A fleet wave's deploy: `target` (one target deployed at time) or `deploy_times`
+     * ({target: time}: each target at its own, names owned); deploy events only. */
+    char *target;
+    struct wg_deploy_time *deploy_times;
+    size_t ndeploy_times;
 };
 void wg_event_clear(struct wg_event *ev);
-/* Parse {type, wave, env, feature, flag, state, version, time, source}. Unknown keys and
- * wrong types are WG_EINVAL with the reason in err (a 400); WG_ENOMEM. On error ev is
- * cleared. type deploy needs wave or env; type flag needs feature or flag and state on|off. */
+/* Parse {type, wave, env, feature, flag, state, version, time, source, target, deploy_times}.
+ * Unknown keys and wrong types are WG_EINVAL with the reason in err (a 400); WG_ENOMEM. On error ev
+ * is cleared. type deploy needs wave or env; type flag needs feature or flag and state on|off. */
 enum wg_err wg_event_from_json(const char *body, size_t len, struct wg_event *ev, char *err,
                                size_t errlen) WG_NODISCARD;
 /* Fill the gaps from the config: feature from features[].flag, flag from the feature, wave

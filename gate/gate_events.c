@@ -74,6 +74,11 @@ void wg_event_clear(struct wg_event *ev)
     free(ev->flag);
     free(ev->version);
     free(ev->source);
+    free(ev->target);
+    for (size_t i = 0; i < ev->ndeploy_times; i++) {
+        free((char *)ev->deploy_times[i].target);
+    }
+    free(ev->deploy_times);
     memset(ev, 0, sizeof(*ev));
 }
 
@@ -115,10 +120,60 @@ static enum wg_err parse_time(const cJSON *v, int64_t *out, char *err, size_t er
     return WG_EINVAL;
 }
 
+#define MAX_DEPLOY_TIMES 1000 /* the config's cap on a wave's targets */
+
+/* deploy_times: {target: RFC3339 | unix seconds}, each target once. */
+static enum wg_err deploy_times(const cJSON *v, struct wg_event *ev, char *err, size_t errlen)
+{
+    if (!v || cJSON_IsNull(v)) {
+        return WG_OK;
+    }
+    if (!cJSON_IsObject(v) || !v->child) {
+        snprintf(err, errlen, "deploy_times: want an object of target: time");
+        return WG_EINVAL;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    if (n > MAX_DEPLOY_TIMES) {
+        snprintf(err, errlen, "deploy_times: at most %d targets", MAX_DEPLOY_TIMES);
+        return WG_EINVAL;
+    }
+    if (!(ev->deploy_times = calloc(n, sizeof(*ev->deploy_times)))) {
+        return WG_ENOMEM;
+    }
+    for (const cJSON *it = v->child; it; it = it->next) {
+        struct wg_deploy_time *d = &ev->deploy_times[ev->ndeploy_times];
+        if (!it->string[0] || strlen(it->string) > 255) {
+            snprintf(err, errlen, "deploy_times: want target names of 1-255 bytes");
+            return WG_EINVAL;
+        }
+        for (size_t k = 0; k < ev->ndeploy_times; k++) {
+            if (!strcmp(ev->deploy_times[k].target, it->string)) {
+                snprintf(err, errlen, "deploy_times: %.64s: given twice", it->string);
+                return WG_EINVAL;
+            }
+        }
+        if (!cJSON_IsString(it) && !cJSON_IsNumber(it)) {
+            snprintf(err, errlen, "deploy_times: %.64s: want RFC3339 or unix seconds", it->string);
+            return WG_EINVAL;
+        }
+        enum wg_err rc = parse_time(it, &d->ns, err, errlen);
+        if (rc != WG_OK) {
+            snprintf(err, errlen, "deploy_times: %.64s: want RFC3339 or unix seconds", it->string);
+            return rc;
+        }
+        if (!(d->target = wg_strdup(it->string))) {
+            return WG_ENOMEM;
+        }
+        ev->ndeploy_times++;
+    }
+    return WG_OK;
+}
+
 static enum wg_err from_obj(const cJSON *o, struct wg_event *ev, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"type",  "wave",    "env",  "feature", "flag",
-                                       "state", "version", "time", "source"};
+    static const char *const keys[] = {"type",   "wave",   "env",         "feature",
+                                       "flag",   "state",  "version",     "time",
+                                       "source", "target", "deploy_times"};
     for (const cJSON *it = o->child; it; it = it->next) {
         size_t k = 0;
         while (k < sizeof(keys) / sizeof(keys[0]) && strcmp(it->string, keys[k])) {
@@ -127,7 +182,7 @@ static enum wg_err from_obj(const cJSON *o, struct wg_event *ev, char *err, size
         if (k == sizeof(keys) / sizeof(keys[0])) {
             snprintf(err, errlen,
                      "%s: unknown key (allowed: type, wave, env, feature, flag, state, version, "
-                     "time, source)",
+                     "time, source, target, deploy_times)",
                      it->string);
             return WG_EINVAL;
         }
@@ -154,6 +209,9 @@ static enum wg_err from_obj(const cJSON *o, struct wg_event *ev, char *err, size
         (rc = str_member(o, "version", &ev->version, err, errlen)) != WG_OK ||
         (rc = str_member(o, "source", &ev->source, err, errlen)) != WG_OK ||
         (rc = str_member(o, "state", &state, err, errlen)) != WG_OK ||
+        (rc = str_member(o, "target", &ev->target, err, errlen)) != WG_OK ||
+        (rc = deploy_times(cJSON_GetObjectItemCaseSensitive(o, "deploy_times"), ev, err, errlen)) !=
+            WG_OK ||
         (rc = parse_time(cJSON_GetObjectItemCaseSensitive(o, "time"), &ev->time_ns, err, errlen)) !=
             WG_OK) {
         goto out;
@@ -173,6 +231,15 @@ static enum wg_err from_obj(const cJSON *o, struct wg_event *ev, char *err, size
     }
     if (ev->type == WG_EVENT_DEPLOY && ev->state) {
         snprintf(err, errlen, "state: only flag events have a state");
+        goto out;
+    }
+    if (ev->type != WG_EVENT_DEPLOY && (ev->target || ev->ndeploy_times)) {
+        snprintf(err, errlen, "%s: only deploy events have one",
+                 ev->target ? "target" : "deploy_times");
+        goto out;
+    }
+    if (ev->target && ev->ndeploy_times) {
+        snprintf(err, errlen, "target: one target's deploy, or deploy_times for several: not both");
         goto out;
     }
     if (ev->type == WG_EVENT_FLAG && !ev->feature && !ev->flag) {

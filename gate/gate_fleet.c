@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void known_targets(const struct wg_wave *w, char *out, size_t len)
+void wg_gate_target_names(const struct wg_wave *w, char *out, size_t len)
 {
     size_t at = 0;
     out[0] = '\0';
@@ -47,14 +47,14 @@ enum wg_err wg__gate_fleet_targets(const struct wg_wave *w, const struct wg_chec
     const struct wg_target *one = NULL;
     for (size_t i = 0; i < req->ndeploy_times; i++) {
         if (!wg_config_target(w, req->deploy_times[i].target)) {
-            known_targets(w, known, sizeof(known));
+            wg_gate_target_names(w, known, sizeof(known));
             snprintf(err, errlen, "deploy time for unknown target \"%s\" of wave %s (known: %s)",
                      req->deploy_times[i].target, w->name, known);
             return WG_ENOTFOUND;
         }
     }
     if (req->target && !(one = wg_config_target(w, req->target))) {
-        known_targets(w, known, sizeof(known));
+        wg_gate_target_names(w, known, sizeof(known));
         snprintf(err, errlen, "unknown target \"%s\" of wave %s (known: %s)", req->target, w->name,
                  known);
         return WG_ENOTFOUND;
@@ -100,6 +100,32 @@ enum wg_err wg__gate_fleet_render(const struct wg_source *src, const struct wg_w
         v.nlabels = t->target->nlabels;
     }
     return wg_collector_render(src->kind, r->query, &v, out, err, errlen);
+}
+
+static void target_view(struct wg_target_report *t, const struct wg_wave *w,
+                        const struct wg_target *tg)
+{
+    static const struct wg_check_req none;
+    memset(t, 0, sizeof(*t));
+    fill_target(t, w, tg, &none);
+}
+
+const struct wg_source *wg_gate_target_source(const struct wg_config *cfg, const struct wg_wave *w,
+                                              const struct wg_target *t, const struct wg_rule *r)
+{
+    struct wg_target_report tr;
+    target_view(&tr, w, t);
+    return wg__gate_fleet_source(cfg, w, &tr, r);
+}
+
+enum wg_err wg_gate_target_render(const struct wg_source *src, const struct wg_wave *w,
+                                  const struct wg_target *t, const struct wg_feature *f,
+                                  const struct wg_rule *r, int64_t start, int64_t end, char **out,
+                                  char *err, size_t errlen)
+{
+    struct wg_target_report tr;
+    target_view(&tr, w, t);
+    return wg__gate_fleet_render(src, w, &tr, f, r, start, end, out, err, errlen);
 }
 
 /* ---- judge: peers ------------------------------------------------------------------------ */

@@ -607,6 +607,10 @@ static void rule_section(struct wg_buf *b, const cJSON *rule, size_t i,
     wg__html_addf(b, "<section id=\"%s\" class=\"rule v-", id);
     wg__html_esc(b, v ? v : "error");
     wg__html_adds(b, "\"><h2>");
+    if (jstr(rule, "target")) { /* a fleet wave: the same rule once per target */
+        wg__html_esc(b, jstr(rule, "target"));
+        wg__html_adds(b, " / ");
+    }
     wg__html_esc(b, jstr(rule, "feature"));
     wg__html_adds(b, " / ");
     wg__html_esc(b, jstr(rule, "rule"));
@@ -698,6 +702,27 @@ static void rule_section(struct wg_buf *b, const cJSON *rule, size_t i,
     wg__html_adds(b, "</section>\n");
 }
 
+/* A fleet wave: each target's verdict, deploy time and reason. */
+static void target_table(struct wg_buf *b, const cJSON *targets)
+{
+    wg__html_adds(b, "</dl><table id=\"targets\"><tr><th>target</th><th>verdict</th>"
+                     "<th>deploy</th><th>reason</th></tr>");
+    const cJSON *t;
+    cJSON_ArrayForEach(t, targets)
+    {
+        wg__html_adds(b, "<tr><td>");
+        wg__html_esc(b, jstr(t, "target"));
+        wg__html_adds(b, "</td><td>");
+        wg__html_badge(b, jstr(t, "verdict") ? jstr(t, "verdict") : "error");
+        wg__html_adds(b, "</td><td>");
+        wg__html_esc(b, jstr(t, "deploy_time") ? jstr(t, "deploy_time") : "");
+        wg__html_adds(b, "</td><td>");
+        wg__html_esc(b, jstr(t, "reason") ? jstr(t, "reason") : "");
+        wg__html_adds(b, "</td></tr>");
+    }
+    wg__html_adds(b, "</table><dl>");
+}
+
 char *wg__html_evaluation(const cJSON *rep, const struct wg__html_series *series, size_t nseries)
 {
     struct wg_buf b;
@@ -746,11 +771,19 @@ char *wg__html_evaluation(const cJSON *rep, const struct wg__html_series *series
     if (jstr(rep, "evaluation_id")) {
         dd_text(&b, "evaluation", jstr(rep, "evaluation_id"));
     }
+    const cJSON *targets = cJSON_GetObjectItemCaseSensitive(rep, "targets");
+    if (cJSON_GetArraySize(targets) > 0) {
+        target_table(&b, targets);
+    }
     wg__html_adds(&b, "</dl><table><tr><th>feature</th><th>verdict</th><th>score</th></tr>");
     const cJSON *f;
     cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(rep, "features"))
     {
         wg__html_adds(&b, "<tr><td>");
+        if (jstr(f, "target")) {
+            wg__html_esc(&b, jstr(f, "target"));
+            wg__html_adds(&b, " / ");
+        }
         wg__html_esc(&b, jstr(f, "feature"));
         wg__html_adds(&b, "</td><td>");
         wg__html_badge(&b, jstr(f, "verdict") ? jstr(f, "verdict") : "error");
@@ -764,7 +797,17 @@ char *wg__html_evaluation(const cJSON *rep, const struct wg__html_series *series
     size_t i = 0;
     cJSON_ArrayForEach(rule, cJSON_GetObjectItemCaseSensitive(rep, "rules"))
     {
-        rule_section(&b, rule, i, i < nseries ? &series[i] : NULL, deploy_ns);
+        /* a fleet target's deploy marker at its own deploy time */
+        int64_t at = deploy_ns;
+        const cJSON *t;
+        cJSON_ArrayForEach(t, targets)
+        {
+            const char *tn = jstr(t, "target"), *rn = jstr(rule, "target");
+            if (tn && rn && !strcmp(tn, rn) && jtime(t, NULL, "deploy_time")) {
+                at = jtime(t, NULL, "deploy_time");
+            }
+        }
+        rule_section(&b, rule, i, i < nseries ? &series[i] : NULL, at);
         i++;
     }
     wg__html_tail(&b);

@@ -1,7 +1,8 @@
 /* gate_report_junit.c — `check --format junit`: the report as a JUnit XML document, one
  * testcase per rule, so CI test-report viewers (GitHub, GitLab, Jenkins) show each rule.
  * fail -> <failure>, could not evaluate -> <error>, inconclusive -> <skipped>; warn and dry-run
- * results pass with the reason in <system-out>. The exit code stays the verdict's.
+ * results pass with the reason in <system-out>. The exit code stays the verdict's. A fleet
+ * wave's testcases are classed wave.target.feature: one per rule and target.
  */
 #include "gate/gate.h"
 
@@ -98,6 +99,10 @@ void wg_gate_report_junit(const struct wg_check_report *r, FILE *f)
         fputs("    <testcase classname=\"", f);
         xml_esc(f, r->wave);
         fputc('.', f);
+        if (r->fleet && rr->target < r->ntargets) { /* a fleet's rule once per target */
+            xml_esc(f, r->targets[rr->target].name);
+            fputc('.', f);
+        }
         xml_esc(f, rr->feature->name);
         fputs("\" name=\"", f);
         xml_esc(f, rr->rule->name);

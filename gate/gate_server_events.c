@@ -765,6 +765,14 @@ static void bake_event(struct wg_server *s, struct wg__cfgref *gen, const struct
     }
     cJSON_AddStringToObject(o, "deploy_time",
                             wg_time_format(ev->time_ns ? ev->time_ns : now, t, sizeof(t)));
+    if (ev->target) { /* one target of a fleet deployed: its analysis judges it alone */
+        cJSON_AddStringToObject(o, "target", ev->target);
+    }
+    cJSON *dts = ev->ndeploy_times ? cJSON_AddObjectToObject(o, "deploy_times") : NULL;
+    for (size_t i = 0; dts && i < ev->ndeploy_times; i++) {
+        cJSON_AddStringToObject(dts, ev->deploy_times[i].target,
+                                wg_time_format(ev->deploy_times[i].ns, t, sizeof(t)));
+    }
     cJSON_AddStringToObject(o, "interval", wg_duration_format(w->bake.interval_ns, iv, sizeof(iv)));
     cJSON_AddStringToObject(o, "duration", wg_duration_format(w->bake.duration_ns, du, sizeof(du)));
     add_limit(lim, "failure_limit", w->bake.failure_limit);
@@ -793,12 +801,42 @@ static void bake_event(struct wg_server *s, struct wg__cfgref *gen, const struct
     free(spec);
 }
 
+/* A deploy naming targets names targets of its wave (known: the list), never recorded
+ * otherwise: a bake analysis of an unknown target would only fail later, in a log. */
+static enum wg_err fleet_check(const struct wg_config *cfg, const struct wg_event *ev, char *err,
+                               size_t errlen)
+{
+    if (!ev->target && !ev->ndeploy_times) {
+        return WG_OK;
+    }
+    const struct wg_wave *w = ev->wave ? wg_config_wave(cfg, ev->wave) : NULL;
+    char known[512];
+    if (!w || !w->ntargets) {
+        snprintf(err, errlen, "%s: wave %s has no targets", ev->target ? "target" : "deploy_times",
+                 ev->wave ? ev->wave : "(none)");
+        return WG_EINVAL;
+    }
+    for (size_t i = 0; i <= ev->ndeploy_times; i++) {
+        const char *name = i < ev->ndeploy_times ? ev->deploy_times[i].target : ev->target;
+        if (name && !wg_config_target(w, name)) {
+            wg_gate_target_names(w, known, sizeof(known));
+            snprintf(err, errlen, "%s: unknown target \"%.64s\" of wave %s (known: %s)",
+                     ev->target ? "target" : "deploy_times", name, w->name, known);
+            return WG_EINVAL;
+        }
+    }
+    return WG_OK;
+}
+
 /* Resolve, record, mark and act on one event: the webhook routes and the reconcile poll. */
 static enum wg_err ingest(struct wg_server *s, struct wg__cfgref *gen, struct wg_event *ev,
                           char id[48], char *err, size_t errlen)
 {
     wg_event_resolve(gen->cfg, ev);
     int64_t now = wg_now_ns();
+    if (fleet_check(gen->cfg, ev, err, errlen) != WG_OK) {
+        return WG_EINVAL;
+    }
     if (!s->events) {
         snprintf(err, errlen, "no event store");
         return WG_EIO;
@@ -823,7 +861,11 @@ static enum MHD_Result accept_event(struct wg_server *s, struct MHD_Connection *
                                     struct wg__server_req *r, struct wg_event *ev)
 {
     char id[48], err[512] = "";
-    if (ingest(s, r->gen, ev, id, err, sizeof(err)) != WG_OK) {
+    enum wg_err rc = ingest(s, r->gen, ev, id, err, sizeof(err));
+    if (rc == WG_EINVAL) {
+        return wg__reply_error(s, c, 400, "%s", err);
+    }
+    if (rc != WG_OK) {
         return wg__reply_error(s, c, 503, "event not recorded: %s", err);
     }
     char body[200], key[80], *an = NULL;

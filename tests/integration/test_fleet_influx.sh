@@ -139,6 +139,11 @@ expect_match "one regressed: the reason names it" 'failed: aws-eu-west-1' "$(jq_
 run check --config "$cfg" --wave prod --feature slow --deploy-time "$T"
 expect_match "text table groups by target" 'target aws-eu-west-1 .*: FAIL' "$out"
 
+run check --config "$cfg" --wave prod --feature slow --deploy-time "$T" --format junit
+expect_eq "junit: one testcase per rule and target, classed by target" \
+    "prod.aws-us-east-1.slow prod.aws-eu-west-1.slow prod.gcp-europe-west1.slow" \
+    "$(printf '%s' "$out" | python3 -c 'import sys, xml.etree.ElementTree as E; print(" ".join(t.get("classname") for t in E.fromstring(sys.stdin.read()).iter("testcase")))')"
+
 # --- max_failed: 1 (list and matrix)
 run check --config "$cfg" --wave prod-matrix --feature slow --deploy-time "$T" --format json
 expect_eq "max_failed 1: exit 0" 0 "$rc"
@@ -181,6 +186,23 @@ expect_eq "its window starts at its own deploy" "$TL" \
     "$(jq_get "$out" '[r for r in d["rules"] if r["target"]=="gcp-europe-west1"][0]["window"]["start"]')"
 run check --config "$cfg" --wave prod --feature late --deploy-time "nowhere=$TL"
 expect_eq "a deploy time for an unknown target is refused" 64 "$rc"
+
+# --- wavegate query: one target's source, placeholders and deploy time
+run query --config "$cfg" --wave prod --feature slow --rule p95 --deploy-time "$T" --target aws-eu-west-1 --format table
+expect_eq "query --target: exit 0" 0 "$rc"
+expect_match "query --target: that target's source" 'source: influx-aws-eu-west-1' "$out"
+expect_match "query --target: its region placeholder" "region = 'eu-west-1'" "$out"
+expect_match "query --target: its regressed data" $'\t400' "$out"
+run query --config "$cfg" --wave prod --feature late --rule p95 --deploy-time "$T" \
+    --deploy-time "gcp-europe-west1=$TL" --target gcp-europe-west1 --format json
+expect_eq "query --target TARGET=T: the window starts at its own deploy" "gcp-europe-west1 $TL" \
+    "$(jq_get "$out" 'd["target"] + " " + __import__("re").search(r"time >= \x27([^\x27]+)\x27", d["query"]).group(1)')"
+run query --config "$cfg" --wave prod --feature slow --rule p95 --deploy-time "$T"
+expect_eq "query of a fleet wave without --target: usage error" 64 "$rc"
+expect_match "query without --target lists the targets" 'pass --target NAME \(one of: aws-us-east-1, aws-eu-west-1, gcp-europe-west1\)' "$err"
+run query --config "$cfg" --wave prod --feature slow --rule p95 --deploy-time "$T" --target nowhere
+expect_eq "query --target unknown: usage error" 64 "$rc"
+expect_match "query --target unknown names the known" 'known: aws-us-east-1' "$err"
 
 # --- the HTTP gate: target= and deploy_times
 SERVE_PID=
@@ -228,6 +250,47 @@ id=$(jq_get "$body" 'd["id"]')
 poll_analysis "$id" 20
 expect_eq "analysis of one target: that target fails" "fail aws-eu-west-1" \
     "$(jq_get "$body" 'd["status"] + " " + d["measurements"][0]["report"]["targets"][0]["target"]')"
+serve_stop
+
+# --- deploy events: per-target deploy times (and one target's deploy) anchor the bake analysis
+cfg2="$WG_TMP/bake.yaml"
+python3 - "$cfg" > "$cfg2" <<'PY2'
+import re, sys
+s = open(sys.argv[1]).read()
+head = s[:s.index("waves:")]
+targets = re.search(r"  - name: prod\n    targets:\n((?:      - .*\n)+)", s).group(1)
+late = re.search(r"(  late:\n    rules:\n(?:      .*\n|        .*\n)+?)(?=  \w)", s).group(1)
+print(head.replace("state_dir: ", "state_dir: ", 1).rstrip("\n").replace("/state", "/state2"))
+print("waves:\n  - name: prod-bake\n    bake: {interval: 100ms, duration: 300ms}\n    targets:")
+print(targets + "features:\n" + late, end="")
+PY2
+run validate --config "$cfg2"
+expect_eq "bake config is valid" 0 "$rc"
+serve_start "$cfg2" || exit 1
+event_analysis() { # BODY -> the finished analysis its deploy event started, in $body
+    get -H 'Content-Type: application/json' --data-binary "$1" "$BASE/v1/events"
+    [ "$code" = 202 ] || { echo "event: $code $body"; return 1; }
+    poll_analysis "$(jq_get "$body" 'd["analysis"]')" 20
+}
+event_analysis "{\"type\":\"deploy\",\"wave\":\"prod-bake\",\"time\":\"$T\",\"deploy_times\":{\"gcp-europe-west1\":\"$TL\"}}"
+expect_eq "deploy event with deploy_times: the bake analysis passes, the late region at its own" \
+    "pass $TL" "$(jq_get "$body" 'd["status"] + " " + d["measurements"][0]["report"]["targets"][2]["deploy_time"]')"
+event_analysis "{\"type\":\"deploy\",\"wave\":\"prod-bake\",\"time\":\"$T\"}"
+expect_eq "deploy event without them: the late region fails the bake" "fail gcp-europe-west1" \
+    "$(jq_get "$body" 'd["status"] + " " + ",".join(t["target"] for t in d["measurements"][-1]["report"]["targets"] if t["verdict"]=="fail")')"
+event_analysis "{\"type\":\"deploy\",\"wave\":\"prod-bake\",\"target\":\"gcp-europe-west1\",\"time\":\"$TL\"}"
+expect_eq "deploy event of one target: its bake judges it alone, from its own deploy" \
+    "pass gcp-europe-west1 $TL" \
+    "$(jq_get "$body" 'd["status"] + " " + " ".join(t["target"] + " " + t["deploy_time"] for t in d["measurements"][0]["report"]["targets"])')"
+get -H 'Content-Type: application/json' --data-binary \
+    "{\"type\":\"deploy\",\"wave\":\"prod-bake\",\"time\":\"$T\",\"deploy_times\":{\"nowhere\":\"$TL\"}}" "$BASE/v1/events"
+expect_eq "deploy event for an unknown target: 400" 400 "$code"
+expect_match "deploy event for an unknown target names the known" 'known: aws-us-east-1' "$body"
+run event deploy --url "$BASE" --wave prod-bake --target gcp-europe-west1 --time "$TL"
+expect_eq "event deploy --target: recorded" 0 "$rc"
+run event deploy --url "$BASE" --wave prod-bake --target nowhere --time "$TL"
+expect_eq "event deploy --target unknown: usage error" 64 "$rc"
+expect_match "event deploy --target unknown names the known" 'known: aws-us-east-1' "$err"
 serve_stop
 
 # --- one InfluxDB stopped: could not evaluate, never a pass

@@ -28,6 +28,59 @@ struct pcase {
     const char *want; /* ok: "type state wave env feature flag"; else a substring of err */
 };
 
+/* A fleet wave's deploy: one target, or deploy_times per target (deploy events only). */
+static int fleet_cases(void)
+{
+    static const struct pcase cases[] = {
+        {"{\"type\":\"deploy\",\"wave\":\"p\",\"target\":\"aws-use1\"}", 1, "aws-use1 0"},
+        {"{\"type\":\"deploy\",\"wave\":\"p\",\"deploy_times\":{\"a\":\"2026-12-01T08:00:00Z\","
+         "\"b\":1796112060}}",
+         1, "- 2 a=1796112000 b=1796112060"},
+        {"{\"type\":\"flag\",\"feature\":\"f\",\"state\":\"on\",\"target\":\"a\"}", 0,
+         "target: only deploy events"},
+        {"{\"type\":\"flag\",\"feature\":\"f\",\"state\":\"on\",\"deploy_times\":{\"a\":1}}", 0,
+         "deploy_times: only deploy events"},
+        {"{\"type\":\"deploy\",\"wave\":\"p\",\"target\":\"a\",\"deploy_times\":{\"a\":1}}", 0,
+         "not both"},
+        {"{\"type\":\"deploy\",\"wave\":\"p\",\"deploy_times\":[1]}", 0, "want an object"},
+        {"{\"type\":\"deploy\",\"wave\":\"p\",\"deploy_times\":{}}", 0, "want an object"},
+        {"{\"type\":\"deploy\",\"wave\":\"p\",\"deploy_times\":{\"a\":\"soon\"}}", 0,
+         "deploy_times: a: want RFC3339"},
+        {"{\"type\":\"deploy\",\"wave\":\"p\",\"deploy_times\":{\"a\":true}}", 0,
+         "deploy_times: a: want RFC3339"},
+        {"{\"type\":\"deploy\",\"wave\":\"p\",\"deploy_times\":{\"a\":1,\"a\":2}}", 0,
+         "given twice"},
+        {"{\"type\":\"deploy\",\"wave\":\"p\",\"target\":\"\"}", 0, "target: want a non-empty"},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct pcase *c = &cases[i];
+        struct wg_event ev;
+        char err[256] = "", got[512] = "";
+        enum wg_err rc = wg_event_from_json(c->body, strlen(c->body), &ev, err, sizeof(err));
+        if (rc == WG_OK) {
+            size_t at = (size_t)snprintf(got, sizeof(got), "%s %zu", ev.target ? ev.target : "-",
+                                         ev.ndeploy_times);
+            for (size_t k = 0; k < ev.ndeploy_times && at < sizeof(got); k++) {
+                at += (size_t)snprintf(got + at, sizeof(got) - at, " %s=%lld",
+                                       ev.deploy_times[k].target,
+                                       (long long)(ev.deploy_times[k].ns / WG_NS_PER_SEC));
+            }
+        } else {
+            snprintf(got, sizeof(got), "error: %s", err);
+        }
+        int pass = c->ok ? rc == WG_OK && !strcmp(got, c->want)
+                         : rc == WG_EINVAL && strstr(err, c->want) != NULL;
+        if (!pass) {
+            print_error("fleet case %zu %s: want %s%s, got %s\n", i, c->body,
+                        c->ok ? "" : "error: ", c->want, got);
+            bad++;
+        }
+        wg_event_clear(&ev);
+    }
+    return bad;
+}
+
 static void test_parse(void **state)
 {
     (void)state;
@@ -77,6 +130,7 @@ static void test_parse(void **state)
         }
         wg_event_clear(&ev);
     }
+    bad += fleet_cases();
     struct wg_event ev;
     char err[64];
     assert_int_equal(wg_event_from_json("{\"type\":\"deploy\",\"wave\":\"p\",\"time\":"

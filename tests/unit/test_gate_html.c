@@ -87,6 +87,49 @@ static void test_escaping(void **state)
     free(html);
 }
 
+/* A fleet wave: the targets' table, each rule section named by its target, and each
+ * target's deploy marker at its own deploy time (b deployed at 00:20, the wave at 00:30). */
+#define WIN "\"window\":{\"start\":\"2026-01-01T00:00:00Z\",\"end\":\"2026-01-01T00:40:00Z\"}"
+static const char FLEET[] =
+    "{\"verdict\":\"fail\",\"wave\":\"prod\",\"deploy_time\":\"2026-01-01T00:30:00Z\","
+    "\"targets\":[{\"target\":\"aws-a\",\"verdict\":\"pass\","
+    "\"deploy_time\":\"2026-01-01T00:30:00Z\",\"reason\":\"fine\"},"
+    "{\"target\":\"gcp-<b>\",\"verdict\":\"fail\",\"deploy_time\":\"2026-01-01T00:20:00Z\","
+    "\"reason\":\"p95 over\"}],"
+    "\"features\":[{\"target\":\"aws-a\",\"feature\":\"f\",\"verdict\":\"pass\"},"
+    "{\"target\":\"gcp-<b>\",\"feature\":\"f\",\"verdict\":\"fail\"}],"
+    "\"rules\":[{\"target\":\"aws-a\",\"feature\":\"f\",\"rule\":\"r\",\"verdict\":\"pass\"," WIN
+    "},"
+    "{\"target\":\"gcp-<b>\",\"feature\":\"f\",\"rule\":\"r\",\"verdict\":\"fail\"," WIN "}]}";
+
+static void test_fleet(void **state)
+{
+    (void)state;
+    struct wg_seriesset c0 = {0}, c1 = {0};
+    fill(&c0, "a", T0, 240, 100); /* 00:00 .. 00:40 */
+    fill(&c1, "a", T0, 240, 100);
+    cJSON *o = cJSON_Parse(FLEET);
+    assert_non_null(o);
+    struct wg__html_series s[2] = {{&c0, NULL}, {&c1, NULL}};
+    char *html = wg__html_evaluation(o, s, 2);
+    cJSON_Delete(o);
+    assert_non_null(html);
+    assert_non_null(strstr(html, "<table id=\"targets\">"));
+    assert_non_null(strstr(html, "<td>gcp-&lt;b&gt;</td>"));
+    assert_non_null(strstr(html, "p95 over"));
+    assert_non_null(strstr(html, "<h2>aws-a / f / r"));
+    assert_non_null(strstr(html, "<h2>gcp-&lt;b&gt; / f / r"));
+    assert_non_null(strstr(html, "<td>gcp-&lt;b&gt; / f</td>"));
+    double x0 = attr(html, "r0-deploy", "data-t"), x1 = attr(html, "r1-deploy", "data-t");
+    printf("deploy markers: want %lld %lld got %.0f %.0f\n", (long long)(T0 + 1800 * SEC),
+           (long long)(T0 + 1200 * SEC), x0, x1);
+    assert_true(x0 == (double)(T0 + 1800 * SEC));
+    assert_true(x1 == (double)(T0 + 1200 * SEC));
+    free(html);
+    wg_seriesset_free(&c0);
+    wg_seriesset_free(&c1);
+}
+
 static void test_chart_positions(void **state)
 {
     (void)state;
@@ -308,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_blob_round_trip), cmocka_unit_test(test_store_retention),
         cmocka_unit_test(test_store_max_age),
         cmocka_unit_test(test_report_url),
+        cmocka_unit_test(test_fleet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
