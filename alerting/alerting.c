@@ -2,8 +2,12 @@
  * (wg_alerting_tick) out through the dispatcher into the outbox, committed in one transaction
  * per tick before the worker may send (a tick whose commit fails is undone in memory and made
  * again); restore after a restart; wall-clock jumps; store health, metrics and silences.
+ * On PostgreSQL the state is the replicas' own: only the leader evaluates and ticks, and a
+ * replica that becomes leader reads the alert states, logs and silences the last one left.
  */
 #include "alerting/alerting_int.h"
+
+#include "common/store.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,7 +16,10 @@
 
 struct wg_alerting {
     const struct wg_alert_config *cfg;
-    sqlite3 *db;
+    struct wg_sql *db;
+    int shared;          /* PostgreSQL: state shared with the other replicas */
+    int leading;         /* shared: this replica led at its last tick (its memory is current) */
+    int64_t silences_at; /* shared: the silences were last checked then (mono) */
     struct wg__store store;
     struct wg__dispatch disp;
     struct wg__deliver *dv;
@@ -40,16 +47,43 @@ struct wg_alerting {
 #define RETRY_MAX_NS (8 * WG_NS_PER_SEC) /* doubling up to this */
 #define JUMP_NS (300 * WG_NS_PER_SEC)    /* wall vs monotonic differences beyond this are jumps */
 
-static int64_t data_version(sqlite3 *db)
+#define SHARED_SILENCES_NS (250 * INT64_C(1000000)) /* re-read shared silences this often */
+#define FOLLOWER_POLL_NS (250 * INT64_C(1000000))   /* a follower looks at leadership */
+
+static int (*leader_fn)(void);
+
+void wg_alerting_set_leader(int (*fn)(void))
 {
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-    if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW) {
-        v = sqlite3_column_int64(st, 0);
+    leader_fn = fn;
+}
+
+int wg__alerting_leader(void)
+{
+    return leader_fn ? leader_fn() : 1;
+}
+
+static int64_t data_version(struct wg_sql *db)
+{
+    return wg__db_silence_version(db);
+}
+
+/* Read the alert states, notification logs and silences (at start, and on PostgreSQL when
+ * this replica becomes leader: the memory of a follower is stale). */
+static enum wg_err load_state(struct wg_alerting *a)
+{
+    wg__dispatch_clear(&a->disp);
+    wg__store_clear(&a->store);
+    if (wg__db_load_alerts(a->db, &a->store) != WG_OK ||
+        wg__db_load_logs(a->db, &a->disp.orphans, &a->disp.norphans) != WG_OK ||
+        wg__db_load_silences(a->db, &a->disp.silences) != WG_OK) {
+        return WG_EIO;
     }
-    sqlite3_finalize(st);
-    return v;
+    for (size_t i = 0; i < a->store.n; i++) {
+        a->store.v[i]->stored = 1;
+    }
+    a->restored = a->store.n > 0;
+    a->data_version = data_version(a->db);
+    return WG_OK;
 }
 
 enum wg_err wg_alerting_new(const struct wg_alert_config *acfg, const char *state_dir,
@@ -83,19 +117,18 @@ enum wg_err wg_alerting_new(const struct wg_alert_config *acfg, const char *stat
     if (lost) {
         atomic_fetch_add(&a->store_errors, 1); /* an emptied store is an error, said and counted */
     }
+    a->shared = wg__db_shared(a->db);
+    if (a->shared) {
+        free(a->db_path);
+        a->db_path = wg_strdup("the alerting store (postgres)");
+    }
     a->sil = wg__silence_store_wrap(a->db);
-    if (!a->sil || wg__db_load_alerts(a->db, &a->store) != WG_OK ||
-        wg__db_load_logs(a->db, &a->disp.orphans, &a->disp.norphans) != WG_OK ||
-        wg__db_load_silences(a->db, &a->disp.silences) != WG_OK) {
-        snprintf(err, errlen, "cannot restore alerting state: %s", sqlite3_errmsg(a->db));
+    if (!a->sil || !a->db_path || load_state(a) != WG_OK) {
+        snprintf(err, errlen, "cannot restore alerting state: %s", wg__db_errmsg(a->db));
         wg_alerting_free(a);
         return WG_EIO;
     }
-    for (size_t i = 0; i < a->store.n; i++) {
-        a->store.v[i]->stored = 1;
-    }
-    a->restored = a->store.n > 0;
-    a->data_version = data_version(a->db);
+    a->leading = 1; /* what was just read is current */
     if (wg__deliver_new(acfg, state_dir, sync, !(opts && opts->no_worker), &a->dv, err, errlen) !=
         WG_OK) {
         wg_alerting_free(a);
@@ -199,7 +232,7 @@ static void store_failed(struct wg_alerting *a, int64_t now, const char *what)
         a->backoff = RETRY_MAX_NS;
     }
     a->retry_at = now + a->backoff;
-    snprintf(a->last_err, sizeof(a->last_err), "%s: %s", what, sqlite3_errmsg(a->db));
+    snprintf(a->last_err, sizeof(a->last_err), "%s: %s", what, wg__db_errmsg(a->db));
     if (!atomic_exchange(&a->degraded, 1)) { /* said once per change, not per retry */
         wg_log(WG_LOG_ERROR,
                "alerting: %s: %s; notifications are not accepted and are made again when the "
@@ -267,6 +300,9 @@ enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
 {
     const struct wg_monitor *m = &a->cfg->monitor;
     const char *sc = scope ? scope : "";
+    if (a->shared && !wg__alerting_leader()) {
+        return WG_OK; /* the leader evaluates: a follower's memory is read again if it leads */
+    }
     clock_sync(a, now_ns);
     for (size_t i = 0; i < a->store.n; i++) {
         a->store.v[i]->seen = 0;
@@ -400,10 +436,14 @@ static void emit(void *ctx, const struct wg__notif *nt)
     struct wg_label l = {(char *)"k", (char *)gk};
     snprintf(j->req.okey, sizeof(j->req.okey), "%016llx",
              (unsigned long long)wg_alerting_fingerprint(&l, 1));
-    j->id = wg__outbox_insert(a->db, nt->rcv->name, &j->req, nt->now);
+    j->id = wg__outbox_insert(a->db, a->dv, nt->rcv->name, j, nt->now);
     if (j->id < 0) {
         wg__job_free(j);
         a->tick_bad = 1; /* disk full or I/O: commit() counts it and undoes the tick */
+        return;
+    }
+    if (j->id == 0) {
+        wg__job_free(j); /* the same notification is pending already (PostgreSQL) */
         return;
     }
     *a->jobs_tail = j;
@@ -497,6 +537,24 @@ static enum wg_err commit(struct wg_alerting *a, int64_t now)
 
 enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns)
 {
+    if (a->shared) {
+        if (!wg__alerting_leader()) {
+            a->leading = 0; /* another replica ticks; read its state when this one leads */
+            return WG_OK;
+        }
+        if (!a->leading) {
+            if (load_state(a) != WG_OK) {
+                store_failed(a, now_ns, "cannot read the shared alerting state");
+                return WG_EIO;
+            }
+            wg_log(WG_LOG_INFO,
+                   "alerting: leading: %zu alert(s) and their logs read from the "
+                   "shared store",
+                   a->store.n);
+            a->leading = 1;
+            a->last_mono = a->last_wall = 0;
+        }
+    }
     if (a->restored) {
         for (size_t i = 0; i < a->store.n; i++) {
             struct wg__alert *al = a->store.v[i];
@@ -508,13 +566,17 @@ enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns)
         a->restored = 0;
     }
     clock_sync(a, now_ns);
-    int64_t dv = data_version(a->db);
-    if (dv != a->data_version) { /* another process (the CLI) changed silences */
+    int64_t dv = a->data_version;
+    if (!a->shared || wg_mono_ns() - a->silences_at >= SHARED_SILENCES_NS) {
+        dv = data_version(a->db);
+        a->silences_at = wg_mono_ns();
+    }
+    if (dv != a->data_version) { /* another process (the CLI, a replica) changed silences */
         if (wg__db_load_silences(a->db, &a->disp.silences) == WG_OK) {
             a->data_version = dv;
         } else { /* data_version kept: read again next tick */
             wg_log(WG_LOG_ERROR, "alerting: cannot read the silences from %s: %s", a->db_path,
-                   sqlite3_errmsg(a->db));
+                   wg__db_errmsg(a->db));
         }
     }
     if (wg__db_begin(a->db) != SQLITE_OK) {
@@ -531,10 +593,16 @@ enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns)
 
 int64_t wg_alerting_next_tick(const struct wg_alerting *a)
 {
+    if (a->shared && (!a->leading || !wg__alerting_leader())) {
+        return wg_now_ns() + FOLLOWER_POLL_NS; /* not leading: look again soon */
+    }
     if (a->restored) {
         return INT64_MIN;
     }
     int64_t t = wg__dispatch_next(&a->disp);
+    if (a->shared && t > wg_now_ns() + SHARED_SILENCES_NS) {
+        t = wg_now_ns() + SHARED_SILENCES_NS; /* silences added on another replica */
+    }
     return a->retry_at > t ? a->retry_at : t; /* a failed tick: not before its backoff */
 }
 
