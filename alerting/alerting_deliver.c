@@ -38,8 +38,8 @@
 #define LEASE_MARGIN_NS (3 * WG_NS_PER_SEC)
 #define RENEW_NS WG_NS_PER_SEC
 #define START_GUARD_NS (500 * INT64_C(1000000))
-#define CLAIM_BATCH 128
-#define CLAIM_LOW 64
+#define CLAIM_BATCH 32
+#define CLAIM_LOW 16
 #define CLAIM_IDLE_NS (200 * INT64_C(1000000))
 #define SHARED_POLL_MS 100
 
@@ -776,7 +776,7 @@ static void claim(struct wg__deliver *dv, int64_t now)
     wg_sql_bind_text(q, 1, dv->owner);
     wg_sql_bind_int64(q, 2, dv->lease_ns / 1000000);
     wg_sql_bind_int64(q, 3, CLAIM_BATCH);
-    int r, n = 0;
+    int r, n = 0, again = 0;
     while ((r = wg_sql_step(q)) == 1) {
         n++;
         struct wg__job *mine = find_job(dv, wg_sql_col_int64(q, 0));
@@ -810,10 +810,7 @@ static void claim(struct wg__deliver *dv, int64_t now)
         }
         if (wg_sql_col_int64(q, 8)) { /* held by a replica (or an earlier leadership here) */
             atomic_fetch_add(&dv->reclaimed, 1);
-            wg_log(WG_LOG_WARN,
-                   "alerting: outbox row %lld: its lease ran out (a replica stopped while "
-                   "holding it); claimed here and sent again with the same key",
-                   (long long)j->id);
+            again++;
         }
         pthread_mutex_lock(&dv->mu);
         dv->pending++;
@@ -822,6 +819,12 @@ static void claim(struct wg__deliver *dv, int64_t now)
     }
     if (r < 0) {
         wg_log(WG_LOG_WARN, "alerting: cannot claim outbox rows: %s", wg_sql_qerror(q));
+    }
+    if (again) {
+        wg_log(WG_LOG_WARN,
+               "alerting: %d outbox row(s) claimed after their lease ran out (a replica "
+               "stopped while holding them): sent again with the same keys",
+               again);
     }
     wg_sql_end(q);
     dv->claim_at = r < 0 || n < CLAIM_BATCH ? now + CLAIM_IDLE_NS : 0;
