@@ -27,6 +27,11 @@ check() { # name, command...
 }
 
 check store_seam env WG_TEST_PG_DSN="$PG_DSN" "$tests/test_common_store_sql"
+# two alerting handles that both think they lead, one outbox: every row sent once, never two
+# at once; a live lease elsewhere is left alone, an expired one is claimed and counted
+pg_psql postgres -c "CREATE DATABASE claims" >/dev/null || exit 1
+check outbox_claims env WG_TEST_PG_DSN="${PG_DSN/dbname=postgres/dbname=claims}" "$tests/test_alerting_claims"
+grep -h '^claims:' "$WG_TMP/outbox_claims.log"
 
 
 # --- the Kubernetes manifest's config is valid and on postgres; readiness on /readyz (about
