@@ -128,8 +128,9 @@ YAML
         sleep "$(printf '0.%03d' $((300 + RANDOM % 700)))"
         [ $((RANDOM % 3)) = 0 ] && sleep 0.5
         local t0 t0s
-        t0=$(date +%s%N); t0s=$(python3 -c "print($t0/1e9)")
-        kill -9 "${KPID[$klead]}"; wait "${KPID[$klead]}" 2>/dev/null; unset "KPID[$klead]"
+        # t0 once the process is gone: what the sink gets later is the new leader's
+        kill -9 "${KPID[$klead]}"; t0=$(date +%s%N); t0s="${t0:0:10}.${t0:10}"
+        wait "${KPID[$klead]}" 2>/dev/null; unset "KPID[$klead]"
         if wait_for "$bound" _k_new_leader "$klead"; then
             KILL_TAKEOVER_MS+=($(( ($(date +%s%N) - t0) / 1000000 )))
         else
