@@ -9,6 +9,7 @@
 
 #include "common/store.h"
 
+#include <cjson/cJSON.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -295,13 +296,120 @@ static int map_cond(enum wg_alert_cond c, const struct wg_monitor *m,
     return mp == WG_MAP_ALERTING ? 1 : mp == WG_MAP_OK ? 0 : -1;
 }
 
+/* ---- evaluations a follower accepted (PostgreSQL): the leader applies them ------------ */
+
+static void labels_obj(struct wg_buf *b, const struct wg_label *v, size_t n)
+{
+    wg_buf_adds(b, "{");
+    for (size_t i = 0; i < n; i++) {
+        wg_buf_adds(b, i ? "," : "");
+        wg__json_str(b, v[i].key);
+        wg_buf_adds(b, ":");
+        wg__json_str(b, v[i].value);
+    }
+    wg_buf_adds(b, "}");
+}
+
+/* A follower's evaluation (a gate event of a /v1/gate call it answered) goes to the inbox
+ * table, durable once the insert returns; the leader's next tick applies it. */
+static enum wg_err inbox_put(struct wg_alerting *a, const char *scope,
+                             const struct wg_alert_eval *evs, size_t n, int64_t now_ns)
+{
+    struct wg_buf b;
+    char err[256];
+    wg_buf_init(&b, 0);
+    wg_buf_addf(&b, "{\"now\":\"%lld\",\"scope\":", (long long)now_ns);
+    wg__json_str(&b, scope);
+    wg_buf_adds(&b, ",\"evs\":[");
+    for (size_t i = 0; i < n; i++) {
+        wg_buf_adds(&b, i ? ",{\"k\":" : "{\"k\":");
+        if (evs[i].rule_key) {
+            wg__json_str(&b, evs[i].rule_key);
+        } else {
+            wg_buf_adds(&b, "null");
+        }
+        wg_buf_addf(&b, ",\"c\":%d,\"l\":", (int)evs[i].cond);
+        labels_obj(&b, evs[i].labels, evs[i].nlabels);
+        wg_buf_adds(&b, ",\"a\":");
+        labels_obj(&b, evs[i].annotations, evs[i].nannotations);
+        wg_buf_adds(&b, "}");
+    }
+    wg_buf_adds(&b, "]}");
+    struct wg_sql_q *q = wg_sql_query(a->db, "INSERT INTO alert_inbox(body) VALUES(?)");
+    wg_sql_bind_text(q, 1, b.p ? b.p : "");
+    enum wg_err rc = b.p ? wg_sql_run(q, err, sizeof(err)) : WG_ENOMEM;
+    wg_sql_end(q);
+    wg_buf_free(&b);
+    if (rc == WG_EIO) {
+        atomic_fetch_add(&a->store_errors, 1);
+        wg_log(WG_LOG_ERROR, "alerting: cannot hand an evaluation to the leader: %s", err);
+    }
+    return rc;
+}
+
+static struct wg_label *labels_from(const cJSON *o, size_t *n)
+{
+    size_t cnt = (size_t)cJSON_GetArraySize(o), k = 0;
+    struct wg_label *v = calloc(cnt ? cnt : 1, sizeof(*v));
+    for (const cJSON *it = o ? o->child : NULL; v && it && k < cnt; it = it->next) {
+        if (cJSON_IsString(it)) {
+            v[k++] = (struct wg_label){it->string, it->valuestring};
+        }
+    }
+    *n = k;
+    return v;
+}
+
+static enum wg_err apply_one(struct wg_alerting *a, const char *body);
+
+/* On the leader, before a tick: apply what followers accepted, oldest first. The rows go in
+ * the tick's transaction (inbox_done); a tick that fails applies them again (idempotent: the
+ * same condition at the same time is no new transition). */
+static void inbox_take(struct wg_alerting *a, struct wg_buf *ids)
+{
+    struct wg_sql_q *q =
+        wg_sql_query(a->db, "SELECT id, body FROM alert_inbox ORDER BY id LIMIT 1000");
+    int r;
+    wg_buf_adds(ids, "{");
+    while ((r = wg_sql_step(q)) == 1) {
+        const char *body = wg_sql_col_text(q, 1);
+        if (body && apply_one(a, body) == WG_ENOMEM) {
+            break; /* left in the inbox: applied at the next tick */
+        }
+        wg_buf_addf(ids, "%s%lld", ids->len > 1 ? "," : "", (long long)wg_sql_col_int64(q, 0));
+    }
+    if (r < 0) {
+        wg_log(WG_LOG_WARN, "alerting: cannot read the followers' evaluations: %s",
+               wg_sql_qerror(q));
+    }
+    wg_sql_end(q);
+    wg_buf_adds(ids, "}");
+}
+
+static enum wg_err inbox_done(struct wg_alerting *a, const struct wg_buf *ids)
+{
+    if (!ids->p || ids->len <= 2) {
+        return WG_OK;
+    }
+    char err[256];
+    struct wg_sql_q *q =
+        wg_sql_query(a->db, "DELETE FROM alert_inbox WHERE id = ANY(CAST(? AS BIGINT[]))");
+    wg_sql_bind_text(q, 1, ids->p);
+    enum wg_err rc = wg_sql_run(q, err, sizeof(err));
+    wg_sql_end(q);
+    if (rc != WG_OK) {
+        wg__db_set_error(err);
+    }
+    return rc;
+}
+
 enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
                              const struct wg_alert_eval *evs, size_t n, int64_t now_ns)
 {
     const struct wg_monitor *m = &a->cfg->monitor;
     const char *sc = scope ? scope : "";
     if (a->shared && !wg__alerting_leader()) {
-        return WG_OK; /* the leader evaluates: a follower's memory is read again if it leads */
+        return inbox_put(a, sc, evs, n, now_ns); /* the leader applies it */
     }
     clock_sync(a, now_ns);
     for (size_t i = 0; i < a->store.n; i++) {
@@ -344,6 +452,47 @@ enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
         }
     }
     return WG_OK;
+}
+
+static enum wg_err apply_one(struct wg_alerting *a, const char *body)
+{
+    cJSON *j = cJSON_Parse(body);
+    const cJSON *sc = cJSON_GetObjectItemCaseSensitive(j, "scope");
+    const cJSON *now = cJSON_GetObjectItemCaseSensitive(j, "now");
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "evs");
+    size_t n = (size_t)cJSON_GetArraySize(arr), k = 0;
+    enum wg_err rc = WG_OK;
+    if (!cJSON_IsString(sc) || !cJSON_IsString(now) || !cJSON_IsArray(arr)) {
+        wg_log(WG_LOG_ERROR, "alerting: a follower's evaluation is malformed: dropped");
+        cJSON_Delete(j);
+        return WG_EINVAL;
+    }
+    struct wg_alert_eval *evs = calloc(n ? n : 1, sizeof(*evs));
+    for (const cJSON *it = arr->child; evs && it && k < n; it = it->next, k++) {
+        const cJSON *key = cJSON_GetObjectItemCaseSensitive(it, "k");
+        evs[k].rule_key = cJSON_IsString(key) ? key->valuestring : NULL;
+        const cJSON *cond = cJSON_GetObjectItemCaseSensitive(it, "c");
+        evs[k].cond = (enum wg_alert_cond)(cJSON_IsNumber(cond) ? cond->valueint : WG_COND_ERROR);
+        evs[k].labels = labels_from(cJSON_GetObjectItemCaseSensitive(it, "l"), &evs[k].nlabels);
+        evs[k].annotations =
+            labels_from(cJSON_GetObjectItemCaseSensitive(it, "a"), &evs[k].nannotations);
+        if (!evs[k].labels || !evs[k].annotations) {
+            rc = WG_ENOMEM;
+        }
+    }
+    if (!evs) {
+        rc = WG_ENOMEM;
+    }
+    if (rc == WG_OK) {
+        rc = wg_alerting_eval(a, sc->valuestring, evs, k, strtoll(now->valuestring, NULL, 10));
+    }
+    for (size_t i = 0; evs && i < k; i++) {
+        free((void *)evs[i].labels);
+        free((void *)evs[i].annotations);
+    }
+    free(evs);
+    cJSON_Delete(j);
+    return rc;
 }
 
 static int rcv_index(const struct wg_alerting *a, const struct wg_receiver *r)
@@ -579,13 +728,20 @@ enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns)
                    wg__db_errmsg(a->db));
         }
     }
+    struct wg_buf inbox;
+    wg_buf_init(&inbox, 0);
+    if (a->shared) {
+        inbox_take(a, &inbox); /* followers' gate events, applied before the timers run */
+    }
     if (wg__db_begin(a->db) != SQLITE_OK) {
+        wg_buf_free(&inbox);
         store_failed(a, now_ns, "cannot begin a transaction");
         return WG_EIO;
     }
     a->chunk = 0;
     a->chunked = 0;
-    a->tick_bad = 0;
+    a->tick_bad = inbox_done(a, &inbox) != WG_OK;
+    wg_buf_free(&inbox);
     a->chunk_max = WG__OUTBOX_CHUNK;
     wg__dispatch_tick(&a->disp, &a->store, now_ns, emit, a);
     return commit(a, now_ns);

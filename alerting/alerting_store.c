@@ -50,6 +50,8 @@ static const char *const PG_MIGRATIONS[] = {
     " ts BIGINT);"
     "CREATE TABLE IF NOT EXISTS silences(id TEXT PRIMARY KEY, matchers TEXT, starts_at BIGINT,"
     " ends_at BIGINT, updated_at BIGINT, created_by TEXT, comment TEXT);",
+    /* 2: evaluations (gate events) accepted by a follower, for the leader to apply */
+    "CREATE TABLE IF NOT EXISTS alert_inbox(id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL);",
 };
 
 /* The last PostgreSQL error of this thread (SQLite keeps its own per connection). */

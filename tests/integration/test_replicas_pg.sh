@@ -279,14 +279,14 @@ done
 # PRAGMA user_version refusal is pinned by test_common_store)
 "$WG" silence list --config "$WG_TMP/a1.yaml" >/dev/null 2>&1
 expect_eq "the alerting store migrates on postgres (silence list)" 0 "$?"
-expect_eq "alerting schema recorded as version 1" 1 \
+expect_eq "alerting schema recorded as version 2" 2 \
     "$(pg_psql alerts -c "SELECT version FROM wg_schema WHERE name='alerting'")"
-pg_psql alerts -c "UPDATE wg_schema SET version=2 WHERE name='alerting'"
+pg_psql alerts -c "UPDATE wg_schema SET version=3 WHERE name='alerting'"
 err=$("$WG" silence list --config "$WG_TMP/a1.yaml" 2>&1)
 code=$?
 expect_eq "a newer alerting schema: refused (not 0)" 1 "$((code != 0))"
-expect_match "the refusal says why" 'schema version 2 of alerting is newer than this wavegate knows \(1\)' "$err"
-pg_psql alerts -c "UPDATE wg_schema SET version=1 WHERE name='alerting'"
+expect_match "the refusal says why" 'schema version 3 of alerting is newer than this wavegate knows \(2\)' "$err"
+pg_psql alerts -c "UPDATE wg_schema SET version=2 WHERE name='alerting'"
 
 # a silence added through the CLI before the replicas start (it lands in postgres)
 "$WG" silence add --config "$WG_TMP/a1.yaml" --duration 1h alertname=muted-latency >"$WG_TMP/sil.out" 2>&1
@@ -329,6 +329,11 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -XDELETE "${RBASE[$fol]}/v1/silenc
 expect_eq "DELETE /v1/silences/{id} on a follower" 200 "$code"
 poll_until 15 'n("muted-latency") >= 1'
 expect_eq "the leader notifies the un-muted rule once" 1 "$(sink 'n("muted-latency")')"
+# a gate call answered by a follower: its gate event goes to the leader (alert_inbox), sent once
+code=$(curl -s -o /dev/null -w '%{http_code}' "${RBASE[$fol]}/v1/gate?wave=staging&feature=hot&deploy_time=$T")
+expect_eq "a follower answers the gate call" 200 "$code"
+poll_until 15 'n("WavegateGateFailed") >= 1'
+expect_eq "its gate event is notified by the leader, once" 1 "$(sink 'n("WavegateGateFailed")')"
 replicas_stop
 RPID=()
 

@@ -5,13 +5,13 @@
  * whose lease ran out is claimed, sent and counted. Needs WG_TEST_PG_DSN (a database of its
  * own, set by tests/integration/test_replicas_pg.sh); skipped without it.
  */
-#include <cjson/cJSON.h>
-#include <cmocka.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "alert_helper.h"
 #include "alerting/alerting.h"
+#include "alert_helper.h"
 #include "common/store.h"
 
 #define NROWS 200
