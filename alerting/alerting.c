@@ -506,8 +506,18 @@ static void discard_jobs(struct wg_alerting *a);
  * overlaps writing the rest of a big tick. Alert states and notification logs are committed
  * at the end of the tick (commit()); a crash in between re-notifies after the restart, which
  * is at-least-once, never a loss. */
+/* PostgreSQL: the jobs made since the last flush go into the outbox in one statement. */
+static void flush_jobs(struct wg_alerting *a)
+{
+    if (a->shared && !a->tick_bad && a->jobs &&
+        wg__outbox_insert_many(a->db, a->dv, &a->jobs, &a->jobs_tail) != WG_OK) {
+        a->tick_bad = 1; /* commit() counts it and undoes the tick */
+    }
+}
+
 static void chunk_commit(struct wg_alerting *a)
 {
+    flush_jobs(a);
     a->chunk = 0;
     a->chunked = 1;
     if (a->chunk_max < WG__OUTBOX_CHUNK_MAX) {
@@ -585,17 +595,14 @@ static void emit(void *ctx, const struct wg__notif *nt)
     struct wg_label l = {(char *)"k", (char *)gk};
     snprintf(j->req.okey, sizeof(j->req.okey), "%016llx",
              (unsigned long long)wg_alerting_fingerprint(&l, 1));
-    j->id = wg__outbox_insert(a->db, a->dv, nt->rcv->name, j, nt->now);
+    j->created = nt->now;
+    j->id = a->shared ? 0 : wg__outbox_insert(a->db, a->dv, nt->rcv->name, j, nt->now);
     if (j->id < 0) {
         wg__job_free(j);
         a->tick_bad = 1; /* disk full or I/O: commit() counts it and undoes the tick */
         return;
     }
-    if (j->id == 0) {
-        wg__job_free(j); /* the same notification is pending already (PostgreSQL) */
-        return;
-    }
-    *a->jobs_tail = j;
+    *a->jobs_tail = j; /* PostgreSQL: id 0, inserted with the rest of the chunk (flush_jobs) */
     a->jobs_tail = &j->next;
     if (++a->chunk >= a->chunk_max) {
         chunk_commit(a);
@@ -667,6 +674,7 @@ static enum wg_err commit(struct wg_alerting *a, int64_t now)
         /* A big tick: the last outbox rows go out before the (many) states are written. */
         chunk_commit(a);
     }
+    flush_jobs(a);
     if (a->tick_bad || write_state(a) != WG_OK || wg__db_commit(a->db) != SQLITE_OK) {
         wg__db_rollback(a->db);
         discard_jobs(a);

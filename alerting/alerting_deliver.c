@@ -161,6 +161,90 @@ int64_t wg__outbox_insert(struct wg_sql *c, struct wg__deliver *dv, const char *
     return id;
 }
 
+enum wg_err wg__outbox_insert_many(struct wg_sql *c, struct wg__deliver *dv, struct wg__job **head,
+                                   struct wg__job ***tail)
+{
+    struct wg_buf b;
+    char owner[96], err[256];
+    if (!*head) {
+        return WG_OK;
+    }
+    pthread_mutex_lock(&dv->mu);
+    snprintf(owner, sizeof(owner), "%s", dv->owner);
+    pthread_mutex_unlock(&dv->mu);
+    wg_buf_init(&b, 0);
+    wg_buf_adds(&b, "[");
+    for (struct wg__job *j = *head; j; j = j->next) {
+        wg_buf_adds(&b, j == *head ? "{\"r\":" : ",{\"r\":");
+        wg__json_str(&b, dv->cfg->receivers[j->rcv].name);
+        wg_buf_adds(&b, ",\"i\":");
+        wg__json_str(&b, j->req.idem);
+        wg_buf_adds(&b, ",\"o\":");
+        wg__json_str(&b, j->req.okey);
+        wg_buf_adds(&b, ",\"u\":");
+        wg__json_str(&b, j->req.url);
+        wg_buf_adds(&b, ",\"h\":");
+        wg__json_str(&b, j->req.headers);
+        wg_buf_adds(&b, ",\"b\":");
+        wg__json_str(&b, j->req.body);
+        wg_buf_addf(&b, ",\"c\":%lld}", (long long)j->created);
+    }
+    wg_buf_adds(&b, "]");
+    if (!b.p) {
+        return WG_ENOMEM;
+    }
+    int64_t t0 = wg_mono_ns(); /* the lease counts from before the statement: see insert */
+    struct wg_sql_q *q = wg_sql_query(
+        c, "INSERT INTO outbox(receiver,idem,okey,url,headers,body,created,claimed_by,"
+           "lease_until) SELECT x.r, x.i, x.o, x.u, x.h, x.b, x.c, ?2, clock_timestamp() +"
+           " CAST(?3 AS BIGINT) * interval '1 millisecond' FROM json_to_recordset(CAST(?1 AS"
+           " json)) AS x(r text, i text, o text, u text, h text, b text, c bigint)"
+           " ON CONFLICT DO NOTHING RETURNING id, idem");
+    wg_sql_bind_text(q, 1, b.p);
+    wg_sql_bind_text(q, 2, owner);
+    wg_sql_bind_int64(q, 3, dv->lease_ns / 1000000);
+    int r;
+    struct wg__job *from = *head; /* rows come back in the order sent, as a rule */
+    while ((r = wg_sql_step(q)) == 1) {
+        const char *idem = wg_sql_col_text(q, 1);
+        struct wg__job *j = from;
+        while (j && (j->id != 0 || strcmp(j->req.idem, idem ? idem : "") != 0)) {
+            j = j->next;
+        }
+        for (j = j ? j : *head; j && (j->id != 0 || strcmp(j->req.idem, idem ? idem : ""));) {
+            j = j->next; /* not in order: from the start */
+        }
+        if (j) {
+            j->id = wg_sql_col_int64(q, 0);
+            j->lease_mono = t0 + dv->lease_ns;
+            from = j->next;
+        }
+    }
+    if (r < 0) {
+        snprintf(err, sizeof(err), "%s", wg_sql_qerror(q));
+    }
+    wg_sql_end(q);
+    wg_buf_free(&b);
+    if (r < 0) {
+        wg__db_set_error(err);
+        return WG_EIO;
+    }
+    /* jobs left with id 0: the same notification is pending already (made elsewhere) */
+    struct wg__job **pp = head;
+    *tail = head;
+    while (*pp) {
+        struct wg__job *j = *pp;
+        if (j->id == 0) {
+            *pp = j->next;
+            wg__job_free(j);
+            continue;
+        }
+        *tail = &j->next;
+        pp = &j->next;
+    }
+    return WG_OK;
+}
+
 static void q_push(struct rcvq *q, struct wg__job *j)
 {
     j->next = NULL;

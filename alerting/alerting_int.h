@@ -229,6 +229,7 @@ struct wg__job {
     int64_t first_mono;
     int inflight;
     int64_t lease_mono; /* PostgreSQL: the claim on the row holds until then (monotonic) */
+    int64_t created;    /* PostgreSQL: not inserted yet (id 0): the row's created time */
     struct wg__job *next;
 };
 
@@ -248,6 +249,11 @@ enum wg_err wg__deliver_new(const struct wg_alert_config *cfg, const char *state
  * hand over), or -1. On PostgreSQL the row is claimed for dv at once (j->lease_mono set). */
 int64_t wg__outbox_insert(struct wg_sql *c, struct wg__deliver *dv, const char *receiver,
                           struct wg__job *j, int64_t now);
+/* PostgreSQL: insert every job of the list (id 0, made in the caller's open transaction) in
+ * one statement, claimed for dv; jobs whose idempotency key is pending already are dropped
+ * from the list (*tail fixed). WG_EIO on error (nothing inserted). */
+enum wg_err wg__outbox_insert_many(struct wg_sql *c, struct wg__deliver *dv, struct wg__job **head,
+                                   struct wg__job ***tail) WG_NODISCARD;
 /* Count a notification that could not even be rendered (missing key env) as dead. */
 void wg__deliver_count_dead(struct wg__deliver *dv, int rcv);
 /* Wait for the worker's progress signal (or the deadline). */
