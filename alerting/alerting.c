@@ -2,9 +2,14 @@
  * (wg_alerting_tick) out through the dispatcher into the outbox, committed in one transaction
  * per tick before the worker may send (a tick whose commit fails is undone in memory and made
  * again); restore after a restart; wall-clock jumps; store health, metrics and silences.
+ * On PostgreSQL the state is the replicas' own: only the leader evaluates and ticks, and a
+ * replica that becomes leader reads the alert states, logs and silences the last one left.
  */
 #include "alerting/alerting_int.h"
 
+#include "common/store.h"
+
+#include <cjson/cJSON.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +17,10 @@
 
 struct wg_alerting {
     const struct wg_alert_config *cfg;
-    sqlite3 *db;
+    struct wg_sql *db;
+    int shared;          /* PostgreSQL: state shared with the other replicas */
+    int leading;         /* shared: this replica led at its last tick (its memory is current) */
+    int64_t silences_at; /* shared: the silences were last checked then (mono) */
     struct wg__store store;
     struct wg__dispatch disp;
     struct wg__deliver *dv;
@@ -40,16 +48,43 @@ struct wg_alerting {
 #define RETRY_MAX_NS (8 * WG_NS_PER_SEC) /* doubling up to this */
 #define JUMP_NS (300 * WG_NS_PER_SEC)    /* wall vs monotonic differences beyond this are jumps */
 
-static int64_t data_version(sqlite3 *db)
+#define SHARED_SILENCES_NS (250 * INT64_C(1000000)) /* re-read shared silences this often */
+#define FOLLOWER_POLL_NS (250 * INT64_C(1000000))   /* a follower looks at leadership */
+
+static int (*leader_fn)(void);
+
+void wg_alerting_set_leader(int (*fn)(void))
 {
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-    if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW) {
-        v = sqlite3_column_int64(st, 0);
+    leader_fn = fn;
+}
+
+int wg__alerting_leader(void)
+{
+    return leader_fn ? leader_fn() : 1;
+}
+
+static int64_t data_version(struct wg_sql *db)
+{
+    return wg__db_silence_version(db);
+}
+
+/* Read the alert states, notification logs and silences (at start, and on PostgreSQL when
+ * this replica becomes leader: the memory of a follower is stale). */
+static enum wg_err load_state(struct wg_alerting *a)
+{
+    wg__dispatch_clear(&a->disp);
+    wg__store_clear(&a->store);
+    if (wg__db_load_alerts(a->db, &a->store) != WG_OK ||
+        wg__db_load_logs(a->db, &a->disp.orphans, &a->disp.norphans) != WG_OK ||
+        wg__db_load_silences(a->db, &a->disp.silences) != WG_OK) {
+        return WG_EIO;
     }
-    sqlite3_finalize(st);
-    return v;
+    for (size_t i = 0; i < a->store.n; i++) {
+        a->store.v[i]->stored = 1;
+    }
+    a->restored = a->store.n > 0;
+    a->data_version = data_version(a->db);
+    return WG_OK;
 }
 
 enum wg_err wg_alerting_new(const struct wg_alert_config *acfg, const char *state_dir,
@@ -83,19 +118,18 @@ enum wg_err wg_alerting_new(const struct wg_alert_config *acfg, const char *stat
     if (lost) {
         atomic_fetch_add(&a->store_errors, 1); /* an emptied store is an error, said and counted */
     }
+    a->shared = wg__db_shared(a->db);
+    if (a->shared) {
+        free(a->db_path);
+        a->db_path = wg_strdup("the alerting store (postgres)");
+    }
     a->sil = wg__silence_store_wrap(a->db);
-    if (!a->sil || wg__db_load_alerts(a->db, &a->store) != WG_OK ||
-        wg__db_load_logs(a->db, &a->disp.orphans, &a->disp.norphans) != WG_OK ||
-        wg__db_load_silences(a->db, &a->disp.silences) != WG_OK) {
-        snprintf(err, errlen, "cannot restore alerting state: %s", sqlite3_errmsg(a->db));
+    if (!a->sil || !a->db_path || load_state(a) != WG_OK) {
+        snprintf(err, errlen, "cannot restore alerting state: %s", wg__db_errmsg(a->db));
         wg_alerting_free(a);
         return WG_EIO;
     }
-    for (size_t i = 0; i < a->store.n; i++) {
-        a->store.v[i]->stored = 1;
-    }
-    a->restored = a->store.n > 0;
-    a->data_version = data_version(a->db);
+    a->leading = 1; /* what was just read is current */
     if (wg__deliver_new(acfg, state_dir, sync, !(opts && opts->no_worker), &a->dv, err, errlen) !=
         WG_OK) {
         wg_alerting_free(a);
@@ -199,7 +233,7 @@ static void store_failed(struct wg_alerting *a, int64_t now, const char *what)
         a->backoff = RETRY_MAX_NS;
     }
     a->retry_at = now + a->backoff;
-    snprintf(a->last_err, sizeof(a->last_err), "%s: %s", what, sqlite3_errmsg(a->db));
+    snprintf(a->last_err, sizeof(a->last_err), "%s: %s", what, wg__db_errmsg(a->db));
     if (!atomic_exchange(&a->degraded, 1)) { /* said once per change, not per retry */
         wg_log(WG_LOG_ERROR,
                "alerting: %s: %s; notifications are not accepted and are made again when the "
@@ -262,11 +296,121 @@ static int map_cond(enum wg_alert_cond c, const struct wg_monitor *m,
     return mp == WG_MAP_ALERTING ? 1 : mp == WG_MAP_OK ? 0 : -1;
 }
 
+/* ---- evaluations a follower accepted (PostgreSQL): the leader applies them ------------ */
+
+static void labels_obj(struct wg_buf *b, const struct wg_label *v, size_t n)
+{
+    wg_buf_adds(b, "{");
+    for (size_t i = 0; i < n; i++) {
+        wg_buf_adds(b, i ? "," : "");
+        wg__json_str(b, v[i].key);
+        wg_buf_adds(b, ":");
+        wg__json_str(b, v[i].value);
+    }
+    wg_buf_adds(b, "}");
+}
+
+/* A follower's evaluation (a gate event of a /v1/gate call it answered) goes to the inbox
+ * table, durable once the insert returns; the leader's next tick applies it. */
+static enum wg_err inbox_put(struct wg_alerting *a, const char *scope,
+                             const struct wg_alert_eval *evs, size_t n, int64_t now_ns)
+{
+    struct wg_buf b;
+    char err[256];
+    wg_buf_init(&b, 0);
+    wg_buf_addf(&b, "{\"now\":\"%lld\",\"scope\":", (long long)now_ns);
+    wg__json_str(&b, scope);
+    wg_buf_adds(&b, ",\"evs\":[");
+    for (size_t i = 0; i < n; i++) {
+        wg_buf_adds(&b, i ? ",{\"k\":" : "{\"k\":");
+        if (evs[i].rule_key) {
+            wg__json_str(&b, evs[i].rule_key);
+        } else {
+            wg_buf_adds(&b, "null");
+        }
+        wg_buf_addf(&b, ",\"c\":%d,\"l\":", (int)evs[i].cond);
+        labels_obj(&b, evs[i].labels, evs[i].nlabels);
+        wg_buf_adds(&b, ",\"a\":");
+        labels_obj(&b, evs[i].annotations, evs[i].nannotations);
+        wg_buf_adds(&b, "}");
+    }
+    wg_buf_adds(&b, "]}");
+    struct wg_sql_q *q = wg_sql_query(a->db, "INSERT INTO alert_inbox(body) VALUES(?)");
+    wg_sql_bind_text(q, 1, b.p ? b.p : "");
+    enum wg_err rc = b.p ? wg_sql_run(q, err, sizeof(err)) : WG_ENOMEM;
+    wg_sql_end(q);
+    wg_buf_free(&b);
+    if (rc == WG_EIO) {
+        atomic_fetch_add(&a->store_errors, 1);
+        wg_log(WG_LOG_ERROR, "alerting: cannot hand an evaluation to the leader: %s", err);
+    }
+    return rc;
+}
+
+static struct wg_label *labels_from(const cJSON *o, size_t *n)
+{
+    size_t cnt = (size_t)cJSON_GetArraySize(o), k = 0;
+    struct wg_label *v = calloc(cnt ? cnt : 1, sizeof(*v));
+    for (const cJSON *it = o ? o->child : NULL; v && it && k < cnt; it = it->next) {
+        if (cJSON_IsString(it)) {
+            v[k++] = (struct wg_label){it->string, it->valuestring};
+        }
+    }
+    *n = k;
+    return v;
+}
+
+static enum wg_err apply_one(struct wg_alerting *a, const char *body);
+
+/* On the leader, before a tick: apply what followers accepted, oldest first. The rows go in
+ * the tick's transaction (inbox_done); a tick that fails applies them again (idempotent: the
+ * same condition at the same time is no new transition). */
+static void inbox_take(struct wg_alerting *a, struct wg_buf *ids)
+{
+    struct wg_sql_q *q =
+        wg_sql_query(a->db, "SELECT id, body FROM alert_inbox ORDER BY id LIMIT 1000");
+    int r;
+    wg_buf_adds(ids, "{");
+    while ((r = wg_sql_step(q)) == 1) {
+        const char *body = wg_sql_col_text(q, 1);
+        if (body && apply_one(a, body) == WG_ENOMEM) {
+            break; /* left in the inbox: applied at the next tick */
+        }
+        wg_buf_addf(ids, "%s%lld", ids->len > 1 ? "," : "", (long long)wg_sql_col_int64(q, 0));
+    }
+    if (r < 0) {
+        wg_log(WG_LOG_WARN, "alerting: cannot read the followers' evaluations: %s",
+               wg_sql_qerror(q));
+    }
+    wg_sql_end(q);
+    wg_buf_adds(ids, "}");
+}
+
+static enum wg_err inbox_done(struct wg_alerting *a, const struct wg_buf *ids)
+{
+    if (!ids->p || ids->len <= 2) {
+        return WG_OK;
+    }
+    char err[256];
+    struct wg_sql_q *q =
+        wg_sql_query(a->db, "DELETE FROM alert_inbox WHERE id = ANY(CAST(? AS BIGINT[]))");
+    wg_sql_bind_text(q, 1, ids->p);
+    enum wg_err rc = wg_sql_run(q, err, sizeof(err));
+    wg_sql_end(q);
+    if (rc != WG_OK) {
+        wg__db_set_error(err);
+    }
+    return rc;
+}
+
 enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
                              const struct wg_alert_eval *evs, size_t n, int64_t now_ns)
 {
     const struct wg_monitor *m = &a->cfg->monitor;
     const char *sc = scope ? scope : "";
+    if (a->shared && !wg__alerting_leader()) {
+        return inbox_put(a, sc, evs, n, now_ns); /* the leader applies it */
+    }
     clock_sync(a, now_ns);
     for (size_t i = 0; i < a->store.n; i++) {
         a->store.v[i]->seen = 0;
@@ -310,6 +454,47 @@ enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
     return WG_OK;
 }
 
+static enum wg_err apply_one(struct wg_alerting *a, const char *body)
+{
+    cJSON *j = cJSON_Parse(body);
+    const cJSON *sc = cJSON_GetObjectItemCaseSensitive(j, "scope");
+    const cJSON *now = cJSON_GetObjectItemCaseSensitive(j, "now");
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "evs");
+    size_t n = (size_t)cJSON_GetArraySize(arr), k = 0;
+    enum wg_err rc = WG_OK;
+    if (!cJSON_IsString(sc) || !cJSON_IsString(now) || !cJSON_IsArray(arr)) {
+        wg_log(WG_LOG_ERROR, "alerting: a follower's evaluation is malformed: dropped");
+        cJSON_Delete(j);
+        return WG_EINVAL;
+    }
+    struct wg_alert_eval *evs = calloc(n ? n : 1, sizeof(*evs));
+    for (const cJSON *it = arr->child; evs && it && k < n; it = it->next, k++) {
+        const cJSON *key = cJSON_GetObjectItemCaseSensitive(it, "k");
+        evs[k].rule_key = cJSON_IsString(key) ? key->valuestring : NULL;
+        const cJSON *cond = cJSON_GetObjectItemCaseSensitive(it, "c");
+        evs[k].cond = (enum wg_alert_cond)(cJSON_IsNumber(cond) ? cond->valueint : WG_COND_ERROR);
+        evs[k].labels = labels_from(cJSON_GetObjectItemCaseSensitive(it, "l"), &evs[k].nlabels);
+        evs[k].annotations =
+            labels_from(cJSON_GetObjectItemCaseSensitive(it, "a"), &evs[k].nannotations);
+        if (!evs[k].labels || !evs[k].annotations) {
+            rc = WG_ENOMEM;
+        }
+    }
+    if (!evs) {
+        rc = WG_ENOMEM;
+    }
+    if (rc == WG_OK) {
+        rc = wg_alerting_eval(a, sc->valuestring, evs, k, strtoll(now->valuestring, NULL, 10));
+    }
+    for (size_t i = 0; evs && i < k; i++) {
+        free((void *)evs[i].labels);
+        free((void *)evs[i].annotations);
+    }
+    free(evs);
+    cJSON_Delete(j);
+    return rc;
+}
+
 static int rcv_index(const struct wg_alerting *a, const struct wg_receiver *r)
 {
     return (int)(r - a->cfg->receivers);
@@ -321,8 +506,18 @@ static void discard_jobs(struct wg_alerting *a);
  * overlaps writing the rest of a big tick. Alert states and notification logs are committed
  * at the end of the tick (commit()); a crash in between re-notifies after the restart, which
  * is at-least-once, never a loss. */
+/* PostgreSQL: the jobs made since the last flush go into the outbox in one statement. */
+static void flush_jobs(struct wg_alerting *a)
+{
+    if (a->shared && !a->tick_bad && a->jobs &&
+        wg__outbox_insert_many(a->db, a->dv, &a->jobs, &a->jobs_tail) != WG_OK) {
+        a->tick_bad = 1; /* commit() counts it and undoes the tick */
+    }
+}
+
 static void chunk_commit(struct wg_alerting *a)
 {
+    flush_jobs(a);
     a->chunk = 0;
     a->chunked = 1;
     if (a->chunk_max < WG__OUTBOX_CHUNK_MAX) {
@@ -400,13 +595,14 @@ static void emit(void *ctx, const struct wg__notif *nt)
     struct wg_label l = {(char *)"k", (char *)gk};
     snprintf(j->req.okey, sizeof(j->req.okey), "%016llx",
              (unsigned long long)wg_alerting_fingerprint(&l, 1));
-    j->id = wg__outbox_insert(a->db, nt->rcv->name, &j->req, nt->now);
+    j->created = nt->now;
+    j->id = a->shared ? 0 : wg__outbox_insert(a->db, a->dv, nt->rcv->name, j, nt->now);
     if (j->id < 0) {
         wg__job_free(j);
         a->tick_bad = 1; /* disk full or I/O: commit() counts it and undoes the tick */
         return;
     }
-    *a->jobs_tail = j;
+    *a->jobs_tail = j; /* PostgreSQL: id 0, inserted with the rest of the chunk (flush_jobs) */
     a->jobs_tail = &j->next;
     if (++a->chunk >= a->chunk_max) {
         chunk_commit(a);
@@ -478,6 +674,7 @@ static enum wg_err commit(struct wg_alerting *a, int64_t now)
         /* A big tick: the last outbox rows go out before the (many) states are written. */
         chunk_commit(a);
     }
+    flush_jobs(a);
     if (a->tick_bad || write_state(a) != WG_OK || wg__db_commit(a->db) != SQLITE_OK) {
         wg__db_rollback(a->db);
         discard_jobs(a);
@@ -497,6 +694,24 @@ static enum wg_err commit(struct wg_alerting *a, int64_t now)
 
 enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns)
 {
+    if (a->shared) {
+        if (!wg__alerting_leader()) {
+            a->leading = 0; /* another replica ticks; read its state when this one leads */
+            return WG_OK;
+        }
+        if (!a->leading) {
+            if (load_state(a) != WG_OK) {
+                store_failed(a, now_ns, "cannot read the shared alerting state");
+                return WG_EIO;
+            }
+            wg_log(WG_LOG_INFO,
+                   "alerting: leading: %zu alert(s) and their logs read from the "
+                   "shared store",
+                   a->store.n);
+            a->leading = 1;
+            a->last_mono = a->last_wall = 0;
+        }
+    }
     if (a->restored) {
         for (size_t i = 0; i < a->store.n; i++) {
             struct wg__alert *al = a->store.v[i];
@@ -508,22 +723,33 @@ enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns)
         a->restored = 0;
     }
     clock_sync(a, now_ns);
-    int64_t dv = data_version(a->db);
-    if (dv != a->data_version) { /* another process (the CLI) changed silences */
+    int64_t dv = a->data_version;
+    if (!a->shared || wg_mono_ns() - a->silences_at >= SHARED_SILENCES_NS) {
+        dv = data_version(a->db);
+        a->silences_at = wg_mono_ns();
+    }
+    if (dv != a->data_version) { /* another process (the CLI, a replica) changed silences */
         if (wg__db_load_silences(a->db, &a->disp.silences) == WG_OK) {
             a->data_version = dv;
         } else { /* data_version kept: read again next tick */
             wg_log(WG_LOG_ERROR, "alerting: cannot read the silences from %s: %s", a->db_path,
-                   sqlite3_errmsg(a->db));
+                   wg__db_errmsg(a->db));
         }
     }
+    struct wg_buf inbox;
+    wg_buf_init(&inbox, 0);
+    if (a->shared) {
+        inbox_take(a, &inbox); /* followers' gate events, applied before the timers run */
+    }
     if (wg__db_begin(a->db) != SQLITE_OK) {
+        wg_buf_free(&inbox);
         store_failed(a, now_ns, "cannot begin a transaction");
         return WG_EIO;
     }
     a->chunk = 0;
     a->chunked = 0;
-    a->tick_bad = 0;
+    a->tick_bad = inbox_done(a, &inbox) != WG_OK;
+    wg_buf_free(&inbox);
     a->chunk_max = WG__OUTBOX_CHUNK;
     wg__dispatch_tick(&a->disp, &a->store, now_ns, emit, a);
     return commit(a, now_ns);
@@ -531,10 +757,16 @@ enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns)
 
 int64_t wg_alerting_next_tick(const struct wg_alerting *a)
 {
+    if (a->shared && (!a->leading || !wg__alerting_leader())) {
+        return wg_now_ns() + FOLLOWER_POLL_NS; /* not leading: look again soon */
+    }
     if (a->restored) {
         return INT64_MIN;
     }
     int64_t t = wg__dispatch_next(&a->disp);
+    if (a->shared && t > wg_now_ns() + SHARED_SILENCES_NS) {
+        t = wg_now_ns() + SHARED_SILENCES_NS; /* silences added on another replica */
+    }
     return a->retry_at > t ? a->retry_at : t; /* a failed tick: not before its backoff */
 }
 

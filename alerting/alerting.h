@@ -48,6 +48,9 @@ enum wg_err wg_alerting_new(const struct wg_alert_config *acfg, const char *stat
 void wg_alerting_set_clock(struct wg_alerting *a, int64_t (*mono_ns)(void));
 /* Stop the worker (in-flight requests are abandoned; they stay in the outbox) and free. */
 void wg_alerting_free(struct wg_alerting *a);
+/* With `state: {backend: postgres}` only the leader evaluates, ticks and delivers; fn says
+ * whether this process leads (serve's election, gate_server_leader.c). Unset: always. */
+void wg_alerting_set_leader(int (*fn)(void));
 
 /* Feed one evaluation round for `scope` (e.g. a wave name): every instance of that scope not in
  * evs counts as OK. Changes take effect at the next wg_alerting_tick. Not thread-safe against

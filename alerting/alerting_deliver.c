@@ -3,10 +3,15 @@
  * token-bucket rate limits, 429 Retry-After holds). Outcomes are group-committed to the outbox:
  * delivered rows are deleted, retries rescheduled with backoff + jitter, permanent failures
  * kept as dead letters. Jobs of one group are sent in order (resolve never overtakes trigger).
+ * On PostgreSQL (one outbox for every replica) only the leader sends, and only rows it claimed
+ * in a transaction (FOR UPDATE SKIP LOCKED) with a lease it renews: an attempt starts only
+ * while the lease has the receiver's timeout and a margin left, so a row is never in flight
+ * from two replicas at once; an expired lease (a replica died) is claimed again and counted.
  */
 #include "alerting/alerting_int.h"
 
 #include "common/http.h"
+#include "common/store.h"
 
 #include <openssl/rand.h>
 #include <stdatomic.h>
@@ -14,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RESP_MAX (64 * 1024)
 #define BACKOFF_INITIAL_NS (500 * INT64_C(1000000))
@@ -25,6 +31,17 @@
 #define OPS_EVERY_NS (20 * INT64_C(1000000)) /* else at most this often while sending */
 #define OPS_RETRY_MS 5                       /* poll again this soon when a commit was refused */
 #define CKPT_IDLE_MS 50                      /* checkpoint after this long with nothing to send */
+/* PostgreSQL claims: the lease is the longest receiver timeout plus LEASE_MARGIN_NS, renewed
+ * every RENEW_NS; an attempt starts only with its timeout + START_GUARD_NS of lease left.
+ * Rows are claimed CLAIM_BATCH at a time when fewer than CLAIM_LOW are held (so a replica
+ * that dies strands few), polled every CLAIM_IDLE_NS when there was nothing to claim. */
+#define LEASE_MARGIN_NS (3 * WG_NS_PER_SEC)
+#define RENEW_NS WG_NS_PER_SEC
+#define START_GUARD_NS (500 * INT64_C(1000000))
+#define CLAIM_BATCH 32
+#define CLAIM_LOW 16
+#define CLAIM_IDLE_NS (200 * INT64_C(1000000))
+#define SHARED_POLL_MS 100
 
 struct rcvq {
     struct wg__job *head, *tail;
@@ -55,7 +72,14 @@ struct dbop {
 
 struct wg__deliver {
     const struct wg_alert_config *cfg;
-    sqlite3 *db;
+    struct wg_sql *db;
+    int shared;     /* PostgreSQL: claims, leases, leader only */
+    int leading;    /* the worker's view of the leadership (shared only) */
+    char owner[96]; /* claimed_by of this process (host:pid:random), guarded by mu */
+    int64_t lease_ns;
+    int64_t renew_at, claim_at; /* mono */
+    atomic_ullong reclaimed;    /* rows taken over from an expired lease (a possible resend) */
+    atomic_ullong claims_lost;  /* rows whose claim another replica took (dropped here) */
     struct wg_http_pump *pump;
     pthread_t thr;
     int started;
@@ -88,26 +112,137 @@ void wg__job_free(struct wg__job *j)
     }
 }
 
-int64_t wg__outbox_insert(sqlite3 *db, const char *receiver, const struct wg__deliver_req *req,
-                          int64_t now)
+int64_t wg__outbox_insert(struct wg_sql *c, struct wg__deliver *dv, const char *receiver,
+                          struct wg__job *j, int64_t now)
 {
+    const struct wg__deliver_req *req = &j->req;
     int64_t id = -1;
-    sqlite3_stmt *st = wg__db_stmt(db, "INSERT INTO outbox(receiver,idem,okey,url,headers,body,"
-                                       "created) VALUES(?,?,?,?,?,?,?)");
-    if (st) {
-        sqlite3_bind_text(st, 1, receiver, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, req->idem, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, req->okey, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, req->url, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, req->headers, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 6, req->body, (int)strlen(req->body), SQLITE_STATIC);
-        sqlite3_bind_int64(st, 7, now);
-        if (sqlite3_step(st) == SQLITE_DONE) {
-            id = sqlite3_last_insert_rowid(db);
+    int shared = wg__db_shared(c);
+    char owner[96];
+    if (shared) {
+        pthread_mutex_lock(&dv->mu);
+        snprintf(owner, sizeof(owner), "%s", dv->owner);
+        pthread_mutex_unlock(&dv->mu);
+    }
+    /* Claimed at once by this replica: the lease is counted from before the statement is
+     * sent, so it never ends here later than on the server (clock_timestamp()). */
+    int64_t t0 = wg_mono_ns();
+    struct wg_sql_q *q = wg_sql_query(
+        c, shared ? "INSERT INTO outbox(receiver,idem,okey,url,headers,body,created,claimed_by,"
+                    "lease_until) VALUES(?,?,?,?,?,?,?,?,clock_timestamp() +"
+                    " CAST(? AS BIGINT) * interval '1 millisecond')"
+                    " ON CONFLICT DO NOTHING RETURNING id"
+                  : "INSERT INTO outbox(receiver,idem,okey,url,headers,body,created)"
+                    " VALUES(?,?,?,?,?,?,?)");
+    wg_sql_bind_text(q, 1, receiver);
+    wg_sql_bind_text(q, 2, req->idem);
+    wg_sql_bind_text(q, 3, req->okey);
+    wg_sql_bind_text(q, 4, req->url);
+    wg_sql_bind_text(q, 5, req->headers);
+    wg_sql_bind_text(q, 6, req->body);
+    wg_sql_bind_int64(q, 7, now);
+    if (shared) {
+        wg_sql_bind_text(q, 8, owner);
+        wg_sql_bind_int64(q, 9, dv->lease_ns / 1000000);
+    }
+    int r = wg_sql_step(q);
+    if (shared && r == 1) {
+        id = wg_sql_col_int64(q, 0);
+        j->lease_mono = t0 + dv->lease_ns;
+    } else if (shared && r == 0) {
+        id = 0; /* pending already (another replica made it): that row is the one sent */
+    } else if (!shared && r == 0) {
+        id = sqlite3_last_insert_rowid(wg__db_sqlite(c));
+    }
+    if (r < 0) {
+        wg__db_set_error(wg_sql_qerror(q));
+    }
+    wg_sql_end(q);
+    return id;
+}
+
+enum wg_err wg__outbox_insert_many(struct wg_sql *c, struct wg__deliver *dv, struct wg__job **head,
+                                   struct wg__job ***tail)
+{
+    struct wg_buf b;
+    char owner[96], err[256];
+    if (!*head) {
+        return WG_OK;
+    }
+    pthread_mutex_lock(&dv->mu);
+    snprintf(owner, sizeof(owner), "%s", dv->owner);
+    pthread_mutex_unlock(&dv->mu);
+    wg_buf_init(&b, 0);
+    wg_buf_adds(&b, "[");
+    for (struct wg__job *j = *head; j; j = j->next) {
+        wg_buf_adds(&b, j == *head ? "{\"r\":" : ",{\"r\":");
+        wg__json_str(&b, dv->cfg->receivers[j->rcv].name);
+        wg_buf_adds(&b, ",\"i\":");
+        wg__json_str(&b, j->req.idem);
+        wg_buf_adds(&b, ",\"o\":");
+        wg__json_str(&b, j->req.okey);
+        wg_buf_adds(&b, ",\"u\":");
+        wg__json_str(&b, j->req.url);
+        wg_buf_adds(&b, ",\"h\":");
+        wg__json_str(&b, j->req.headers);
+        wg_buf_adds(&b, ",\"b\":");
+        wg__json_str(&b, j->req.body);
+        wg_buf_addf(&b, ",\"c\":%lld}", (long long)j->created);
+    }
+    wg_buf_adds(&b, "]");
+    if (!b.p) {
+        return WG_ENOMEM;
+    }
+    int64_t t0 = wg_mono_ns(); /* the lease counts from before the statement: see insert */
+    struct wg_sql_q *q = wg_sql_query(
+        c, "INSERT INTO outbox(receiver,idem,okey,url,headers,body,created,claimed_by,"
+           "lease_until) SELECT x.r, x.i, x.o, x.u, x.h, x.b, x.c, ?2, clock_timestamp() +"
+           " CAST(?3 AS BIGINT) * interval '1 millisecond' FROM json_to_recordset(CAST(?1 AS"
+           " json)) AS x(r text, i text, o text, u text, h text, b text, c bigint)"
+           " ON CONFLICT DO NOTHING RETURNING id, idem");
+    wg_sql_bind_text(q, 1, b.p);
+    wg_sql_bind_text(q, 2, owner);
+    wg_sql_bind_int64(q, 3, dv->lease_ns / 1000000);
+    int r;
+    struct wg__job *from = *head; /* rows come back in the order sent, as a rule */
+    while ((r = wg_sql_step(q)) == 1) {
+        const char *idem = wg_sql_col_text(q, 1);
+        struct wg__job *j = from;
+        while (j && (j->id != 0 || strcmp(j->req.idem, idem ? idem : "") != 0)) {
+            j = j->next;
+        }
+        for (j = j ? j : *head; j && (j->id != 0 || strcmp(j->req.idem, idem ? idem : ""));) {
+            j = j->next; /* not in order: from the start */
+        }
+        if (j) {
+            j->id = wg_sql_col_int64(q, 0);
+            j->lease_mono = t0 + dv->lease_ns;
+            from = j->next;
         }
     }
-    sqlite3_reset(st);
-    return id;
+    if (r < 0) {
+        snprintf(err, sizeof(err), "%s", wg_sql_qerror(q));
+    }
+    wg_sql_end(q);
+    wg_buf_free(&b);
+    if (r < 0) {
+        wg__db_set_error(err);
+        return WG_EIO;
+    }
+    /* jobs left with id 0: the same notification is pending already (made elsewhere) */
+    struct wg__job **pp = head;
+    *tail = head;
+    while (*pp) {
+        struct wg__job *j = *pp;
+        if (j->id == 0) {
+            *pp = j->next;
+            wg__job_free(j);
+            continue;
+        }
+        *tail = &j->next;
+        pp = &j->next;
+    }
+    return WG_OK;
 }
 
 static void q_push(struct rcvq *q, struct wg__job *j)
@@ -267,7 +402,7 @@ static void ops_failed(struct wg__deliver *dv, int rc, const char *what)
 {
     if (rc != dv->ops_err) {
         wg_log(WG_LOG_ERROR, "alerting: cannot record delivery outcomes (%s): %s; kept for later",
-               what, sqlite3_errmsg(dv->db));
+               what, wg__db_errmsg(dv->db));
     }
     dv->ops_err = rc;
     atomic_fetch_add(&dv->store_errors, 1);
@@ -277,6 +412,63 @@ static void ops_failed(struct wg__deliver *dv, int rc, const char *what)
         dv->ops_backoff = 2 * WG_NS_PER_SEC;
     }
     dv->ops_retry = wg_mono_ns() + dv->ops_backoff;
+}
+
+/* The outcomes in the open transaction. PostgreSQL: deliveries in one statement (an array
+ * of ids), only rows still claimed by this replica (a lost claim is another's to send). */
+static int ops_write(struct wg__deliver *dv)
+{
+    struct wg_buf ids;
+    char owner[96];
+    int rc = SQLITE_OK;
+    wg_buf_init(&ids, 0);
+    wg_buf_adds(&ids, "{");
+    pthread_mutex_lock(&dv->mu);
+    snprintf(owner, sizeof(owner), "%s", dv->owner);
+    pthread_mutex_unlock(&dv->mu);
+    for (size_t i = 0; i < dv->nops && rc == SQLITE_OK; i++) {
+        struct dbop *o = &dv->ops[i];
+        struct wg_sql_q *q;
+        if (o->kind == 0 && dv->shared) {
+            wg_buf_addf(&ids, "%s%lld", ids.len > 1 ? "," : "", (long long)o->id);
+            continue;
+        }
+        if (o->kind == 0) {
+            q = wg_sql_query(dv->db, "DELETE FROM outbox WHERE id=?");
+            wg_sql_bind_int64(q, 1, o->id);
+        } else {
+            q = wg_sql_query(dv->db,
+                             dv->shared && o->kind == 2
+                                 ? "UPDATE outbox SET attempts=?,state=?,last_error=?,"
+                                   "claimed_by=NULL,lease_until=NULL WHERE id=?"
+                                 : "UPDATE outbox SET attempts=?,state=?,last_error=? WHERE id=?");
+            wg_sql_bind_int64(q, 1, o->attempts);
+            wg_sql_bind_int64(q, 2, o->kind == 2 ? 1 : 0);
+            wg_sql_bind_text(q, 3, o->err ? o->err : "");
+            wg_sql_bind_int64(q, 4, o->id);
+        }
+        char err[256];
+        if (wg_sql_run(q, err, sizeof(err)) != WG_OK) {
+            wg__db_set_error(err);
+            rc = SQLITE_ERROR;
+        }
+        wg_sql_end(q);
+    }
+    if (rc == SQLITE_OK && ids.len > 1) {
+        wg_buf_adds(&ids, "}");
+        struct wg_sql_q *q = wg_sql_query(dv->db, "DELETE FROM outbox WHERE claimed_by=? AND"
+                                                  " id = ANY(CAST(? AS BIGINT[]))");
+        wg_sql_bind_text(q, 1, owner);
+        wg_sql_bind_text(q, 2, ids.p);
+        char err[256];
+        if (wg_sql_run(q, err, sizeof(err)) != WG_OK) {
+            wg__db_set_error(err);
+            rc = SQLITE_ERROR;
+        }
+        wg_sql_end(q);
+    }
+    wg_buf_free(&ids);
+    return rc;
 }
 
 static void ops_commit(struct wg__deliver *dv, int wait)
@@ -298,31 +490,7 @@ static void ops_commit(struct wg__deliver *dv, int wait)
         return;
     }
     dv->ops_at = wg_mono_ns();
-    sqlite3_stmt *del = wg__db_stmt(dv->db, "DELETE FROM outbox WHERE id=?");
-    sqlite3_stmt *upd =
-        wg__db_stmt(dv->db, "UPDATE outbox SET attempts=?,state=?,last_error=? WHERE id=?");
-    for (size_t i = 0; i < dv->nops && del && upd; i++) {
-        struct dbop *o = &dv->ops[i];
-        sqlite3_stmt *st = o->kind == 0 ? del : upd;
-        if (o->kind == 0) {
-            sqlite3_bind_int64(del, 1, o->id);
-        } else {
-            sqlite3_bind_int(upd, 1, o->attempts);
-            sqlite3_bind_int(upd, 2, o->kind == 2 ? 1 : 0);
-            sqlite3_bind_text(upd, 3, o->err ? o->err : "", -1, SQLITE_STATIC);
-            sqlite3_bind_int64(upd, 4, o->id);
-        }
-        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(dv->db);
-        sqlite3_reset(st);
-        if (rc != SQLITE_OK) {
-            break;
-        }
-    }
-    sqlite3_reset(del);
-    sqlite3_reset(upd);
-    if (!del || !upd) {
-        rc = sqlite3_errcode(dv->db);
-    }
+    rc = ops_write(dv);
     if (rc != SQLITE_OK || (rc = wg__db_commit(dv->db)) != SQLITE_OK) {
         wg__db_rollback(dv->db);
         ops_failed(dv, rc ? rc : SQLITE_ERROR, "commit");
@@ -499,6 +667,9 @@ static int64_t schedule(struct wg__deliver *dv, int64_t now)
                 next = j->next_mono < next ? j->next_mono : next;
                 continue;
             }
+            if (dv->shared && j->lease_mono - now < r->timeout_ns + START_GUARD_NS) {
+                continue; /* not enough lease left for a whole attempt: after the renewal */
+            }
             if (r->rate_per_sec > 0 && q->tokens < 1) {
                 int64_t w = (int64_t)((1 - q->tokens) / r->rate_per_sec * 1e9);
                 next = now + w < next ? now + w : next;
@@ -548,6 +719,9 @@ static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
 
 static void idle_checkpoint(struct wg__deliver *dv, int64_t now)
 {
+    if (!wg__db_sqlite(dv->db)) {
+        return;
+    }
     if (dv->active) {
         dv->idle_since = 0;
         return;
@@ -558,9 +732,251 @@ static void idle_checkpoint(struct wg__deliver *dv, int64_t now)
     /* Not in a pause between two chunks of a tick: only when it stays quiet. */
     if (dv->wal_pages >= 1000 && !dv->nops &&
         now - dv->idle_since >= CKPT_IDLE_MS * INT64_C(1000000)) {
-        sqlite3_wal_checkpoint_v2(dv->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        sqlite3_wal_checkpoint_v2(wg__db_sqlite(dv->db), NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                  NULL);
         dv->wal_pages = 0;
     }
+}
+
+/* ---- PostgreSQL: claims, leases, leadership ----------------------------------------------- */
+
+static int rcv_index(const struct wg_alert_config *cfg, const char *name);
+
+static size_t held(const struct wg__deliver *dv)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < dv->nq; i++) {
+        n += dv->q[i].depth;
+    }
+    return n;
+}
+
+static struct wg__job *find_job(struct wg__deliver *dv, int64_t id)
+{
+    for (size_t i = 0; i < dv->nq; i++) {
+        for (struct wg__job *j = dv->q[i].head; j; j = j->next) {
+            if (j->id == id) {
+                return j;
+            }
+        }
+    }
+    return NULL;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Drop a queued job from this replica (its claim is gone or given back). */
+static void drop_job(struct wg__deliver *dv, struct rcvq *q, struct wg__job *j)
+{
+    q_unlink(q, j);
+    pthread_mutex_lock(&dv->mu);
+    dv->pending--;
+    pthread_mutex_unlock(&dv->mu);
+    wg__job_free(j);
+}
+
+/* Extend the lease of every row held here; a row the server no longer shows as ours (its lease
+ * ran out and another replica claimed it) is dropped unless in flight. */
+static void renew(struct wg__deliver *dv, int64_t now)
+{
+    dv->renew_at = now + RENEW_NS;
+    size_t n = held(dv);
+    if (!n) {
+        return;
+    }
+    struct wg_buf ids;
+    wg_buf_init(&ids, 0);
+    wg_buf_adds(&ids, "{");
+    for (size_t i = 0; i < dv->nq; i++) {
+        for (struct wg__job *j = dv->q[i].head; j; j = j->next) {
+            wg_buf_addf(&ids, "%s%lld", ids.len > 1 ? "," : "", (long long)j->id);
+        }
+    }
+    wg_buf_adds(&ids, "}");
+    int64_t *got = calloc(n, sizeof(*got));
+    size_t ngot = 0;
+    int64_t t0 = wg_mono_ns();
+    struct wg_sql_q *q = wg_sql_query(
+        dv->db, "UPDATE outbox SET lease_until = clock_timestamp() + CAST(?2 AS BIGINT) *"
+                " interval '1 millisecond' WHERE claimed_by = ?1 AND state = 0 AND"
+                " id = ANY(CAST(?3 AS BIGINT[])) RETURNING id");
+    wg_sql_bind_text(q, 1, dv->owner);
+    wg_sql_bind_int64(q, 2, dv->lease_ns / 1000000);
+    wg_sql_bind_text(q, 3, ids.p ? ids.p : "{}");
+    int r;
+    while (got && (r = wg_sql_step(q)) == 1) {
+        if (ngot < n) {
+            got[ngot++] = wg_sql_col_int64(q, 0);
+        }
+    }
+    if (!got || r < 0) { /* leases keep running down: attempts stop before they end */
+        wg_log(WG_LOG_WARN, "alerting: cannot renew the outbox claims: %s", wg_sql_qerror(q));
+        wg_sql_end(q);
+        wg_buf_free(&ids);
+        free(got);
+        return;
+    }
+    wg_sql_end(q);
+    wg_buf_free(&ids);
+    qsort(got, ngot, sizeof(*got), cmp_id);
+    for (size_t i = 0; i < dv->nq; i++) {
+        struct rcvq *rq = &dv->q[i];
+        for (struct wg__job *j = rq->head, *nx; j; j = nx) {
+            nx = j->next;
+            if (bsearch(&j->id, got, ngot, sizeof(*got), cmp_id)) {
+                j->lease_mono = t0 + dv->lease_ns;
+            } else if (!j->inflight) {
+                atomic_fetch_add(&dv->claims_lost, 1);
+                wg_log(WG_LOG_WARN, "alerting: outbox row %lld: claimed by another replica",
+                       (long long)j->id);
+                drop_job(dv, rq, j);
+            }
+        }
+    }
+    free(got);
+}
+
+/* Claim rows nobody holds (or whose lease ran out: a replica died with them) when few are
+ * held here. FOR UPDATE SKIP LOCKED: two replicas claiming at once take different rows. */
+static void claim(struct wg__deliver *dv, int64_t now)
+{
+    if (now < dv->claim_at || held(dv) >= CLAIM_LOW) {
+        return;
+    }
+    int64_t t0 = wg_mono_ns();
+    struct wg_sql_q *q = wg_sql_query(
+        dv->db, "UPDATE outbox o SET claimed_by = ?1,"
+                " lease_until = clock_timestamp() + CAST(?2 AS BIGINT) * interval '1 millisecond',"
+                " resends = o.resends + CASE WHEN s.prev IS NULL THEN 0 ELSE 1 END"
+                " FROM (SELECT id, claimed_by AS prev FROM outbox WHERE state = 0 AND"
+                " (claimed_by IS NULL OR lease_until < clock_timestamp())"
+                " ORDER BY id LIMIT CAST(?3 AS INTEGER) FOR UPDATE SKIP LOCKED) s WHERE o.id = s.id"
+                " RETURNING o.id, o.receiver, o.idem, o.okey, o.url, o.headers, o.body, o.attempts,"
+                " s.prev IS NOT NULL");
+    wg_sql_bind_text(q, 1, dv->owner);
+    wg_sql_bind_int64(q, 2, dv->lease_ns / 1000000);
+    wg_sql_bind_int64(q, 3, CLAIM_BATCH);
+    int r, n = 0, again = 0;
+    while ((r = wg_sql_step(q)) == 1) {
+        n++;
+        struct wg__job *mine = find_job(dv, wg_sql_col_int64(q, 0));
+        if (mine) { /* held here already, its renewal failed: the claim is ours again */
+            mine->lease_mono = t0 + dv->lease_ns;
+            continue;
+        }
+        int ri = rcv_index(dv->cfg, wg_sql_col_text(q, 1));
+        if (ri < 0) {
+            wg_log(WG_LOG_ERROR, "alerting: outbox row %lld: receiver '%s' no longer configured",
+                   (long long)wg_sql_col_int64(q, 0), wg_sql_col_text(q, 1));
+            continue; /* its lease runs out: a replica that knows the receiver takes it */
+        }
+        struct wg__job *j = calloc(1, sizeof(*j));
+        if (!j) {
+            continue; /* the same: claimed again after its lease */
+        }
+        j->id = wg_sql_col_int64(q, 0);
+        j->rcv = ri;
+        const char *idem = wg_sql_col_text(q, 2), *okey = wg_sql_col_text(q, 3);
+        snprintf(j->req.idem, sizeof(j->req.idem), "%s", idem ? idem : "");
+        snprintf(j->req.okey, sizeof(j->req.okey), "%s", okey ? okey : "");
+        j->req.url = wg_strdup(wg_sql_col_text(q, 4));
+        j->req.headers = wg_strdup(wg_sql_col_text(q, 5));
+        j->req.body = wg_strdup(wg_sql_col_text(q, 6));
+        j->attempts = (int)wg_sql_col_int64(q, 7);
+        j->lease_mono = t0 + dv->lease_ns;
+        if (!j->req.url || !j->req.headers || !j->req.body) {
+            wg__job_free(j);
+            continue;
+        }
+        if (wg_sql_col_int64(q, 8)) { /* held by a replica (or an earlier leadership here) */
+            atomic_fetch_add(&dv->reclaimed, 1);
+            again++;
+        }
+        pthread_mutex_lock(&dv->mu);
+        dv->pending++;
+        pthread_mutex_unlock(&dv->mu);
+        q_push(&dv->q[ri], j);
+    }
+    if (r < 0) {
+        wg_log(WG_LOG_WARN, "alerting: cannot claim outbox rows: %s", wg_sql_qerror(q));
+    }
+    if (again) {
+        wg_log(WG_LOG_WARN,
+               "alerting: %d outbox row(s) claimed after their lease ran out (a replica "
+               "stopped while holding them): sent again with the same keys",
+               again);
+    }
+    wg_sql_end(q);
+    dv->claim_at = r < 0 || n < CLAIM_BATCH ? now + CLAIM_IDLE_NS : 0;
+}
+
+/* Give back the rows held here (not leading, or shutting down): another replica claims them
+ * at once, without waiting for the leases. Only with no attempt in flight. */
+static void release(struct wg__deliver *dv)
+{
+    if (held(dv) == 0) {
+        return;
+    }
+    char err[256];
+    struct wg_sql_q *q = wg_sql_query(dv->db, "UPDATE outbox SET claimed_by = NULL,"
+                                              " lease_until = NULL WHERE claimed_by = ?");
+    wg_sql_bind_text(q, 1, dv->owner);
+    if (wg_sql_run(q, err, sizeof(err)) != WG_OK) {
+        wg_log(WG_LOG_WARN,
+               "alerting: cannot give back the outbox claims (%s): their leases "
+               "run out instead",
+               err);
+    }
+    wg_sql_end(q);
+    for (size_t i = 0; i < dv->nq; i++) {
+        while (dv->q[i].head) {
+            drop_job(dv, &dv->q[i], dv->q[i].head);
+        }
+    }
+}
+
+static void new_owner(struct wg__deliver *dv)
+{
+    char host[64] = "";
+    unsigned r = 0;
+    if (gethostname(host, sizeof(host) - 1) != 0) {
+        snprintf(host, sizeof(host), "host");
+    }
+    RAND_bytes((unsigned char *)&r, sizeof(r));
+    pthread_mutex_lock(&dv->mu);
+    snprintf(dv->owner, sizeof(dv->owner), "%s:%ld:%08x", host, (long)getpid(), r);
+    pthread_mutex_unlock(&dv->mu);
+}
+
+/* One turn of the shared outbox: returns 1 when this replica may send. */
+static int shared_turn(struct wg__deliver *dv, int64_t now)
+{
+    int lead = wg__alerting_leader();
+    if (lead && !dv->leading) {
+        dv->leading = 1;
+        dv->claim_at = 0;
+        dv->renew_at = now + RENEW_NS;
+    } else if (!lead && dv->leading) {
+        dv->leading = 0;
+    }
+    if (!lead) {
+        if (!dv->active) {
+            ops_commit(dv, 1); /* outcomes first: a delivered row given back goes out twice */
+            if (!dv->nops) {
+                release(dv);
+            }
+        }
+        return 0;
+    }
+    if (now >= dv->renew_at) {
+        renew(dv, now);
+    }
+    claim(dv, now);
+    return 1;
 }
 
 static void *worker(void *arg)
@@ -575,7 +991,10 @@ static void *worker(void *arg)
         }
         take_submitted(dv);
         int64_t now = wg_mono_ns();
-        int64_t next = schedule(dv, now);
+        int64_t next = now + WG_NS_PER_SEC;
+        if (!dv->shared || shared_turn(dv, now)) {
+            next = schedule(dv, now);
+        }
         int64_t wait_ms = (next - wg_mono_ns()) / 1000000;
         if (wait_ms < 0) {
             wait_ms = 0;
@@ -589,6 +1008,9 @@ static void *worker(void *arg)
         if (dv->wal_pages >= 1000 && wait_ms > CKPT_IDLE_MS) {
             wait_ms = CKPT_IDLE_MS;
         }
+        if (dv->shared && wait_ms > SHARED_POLL_MS) {
+            wait_ms = SHARED_POLL_MS; /* leadership, renewals, rows to claim */
+        }
         /* Returns at once when attempts finished: slots were freed, schedule again. */
         wg_http_pump_poll(dv->pump, (int)wait_ms, finish, dv);
         if (dv->nops >= OPS_BATCH || !dv->active || wg_mono_ns() - dv->ops_at >= OPS_EVERY_NS) {
@@ -601,6 +1023,15 @@ static void *worker(void *arg)
     }
     ops_commit(dv, 1);
     return NULL;
+}
+
+static int64_t longest_timeout(const struct wg_alert_config *cfg)
+{
+    int64_t t = 0;
+    for (size_t i = 0; i < cfg->nreceivers; i++) {
+        t = cfg->receivers[i].timeout_ns > t ? cfg->receivers[i].timeout_ns : t;
+    }
+    return t > 0 ? t : 10 * WG_NS_PER_SEC;
 }
 
 enum wg_err wg__deliver_new(const struct wg_alert_config *cfg, const char *state_dir,
@@ -631,7 +1062,12 @@ enum wg_err wg__deliver_new(const struct wg_alert_config *cfg, const char *state
         wg__deliver_free(dv);
         return rc;
     }
-    sqlite3_wal_hook(dv->db, wal_hook, dv);
+    dv->shared = wg__db_shared(dv->db);
+    dv->lease_ns = longest_timeout(cfg) + LEASE_MARGIN_NS;
+    new_owner(dv);
+    if (wg__db_sqlite(dv->db)) {
+        sqlite3_wal_hook(wg__db_sqlite(dv->db), wal_hook, dv);
+    }
     int64_t now = wg_mono_ns();
     for (size_t i = 0; i < dv->nq; i++) {
         dv->q[i].tokens = cfg->receivers[i].burst;
@@ -661,38 +1097,44 @@ static int rcv_index(const struct wg_alert_config *cfg, const char *name)
 
 enum wg_err wg__deliver_load(struct wg__deliver *dv)
 {
-    sqlite3_stmt *st = NULL;
+    if (dv->shared) {
+        return WG_OK; /* rows are claimed by the leader's worker, a few at a time */
+    }
     struct wg__job *head = NULL, **tail = &head;
-    int rc = sqlite3_prepare_v2(dv->db,
-                                "SELECT id,receiver,idem,okey,url,headers,body,attempts"
-                                " FROM outbox WHERE state=0 ORDER BY id",
-                                -1, &st, NULL);
-    while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-        int ri = rcv_index(dv->cfg, (const char *)sqlite3_column_text(st, 1));
+    enum wg_err rc = WG_OK;
+    int r;
+    struct wg_sql_q *q = wg_sql_query(dv->db, "SELECT id,receiver,idem,okey,url,headers,body,"
+                                              "attempts FROM outbox WHERE state=0 ORDER BY id");
+    while ((r = wg_sql_step(q)) == 1) {
+        int ri = rcv_index(dv->cfg, wg_sql_col_text(q, 1));
         if (ri < 0) {
             wg_log(WG_LOG_ERROR, "alerting: outbox row %lld: receiver '%s' no longer configured",
-                   (long long)sqlite3_column_int64(st, 0), sqlite3_column_text(st, 1));
+                   (long long)wg_sql_col_int64(q, 0), wg_sql_col_text(q, 1));
             continue;
         }
         struct wg__job *j = calloc(1, sizeof(*j));
         if (!j) {
-            rc = SQLITE_NOMEM;
+            rc = WG_ENOMEM;
             break;
         }
-        j->id = sqlite3_column_int64(st, 0);
+        j->id = wg_sql_col_int64(q, 0);
         j->rcv = ri;
-        snprintf(j->req.idem, sizeof(j->req.idem), "%s", sqlite3_column_text(st, 2));
-        snprintf(j->req.okey, sizeof(j->req.okey), "%s", sqlite3_column_text(st, 3));
-        j->req.url = wg_strdup((const char *)sqlite3_column_text(st, 4));
-        j->req.headers = wg_strdup((const char *)sqlite3_column_text(st, 5));
-        j->req.body = wg_strndup(sqlite3_column_blob(st, 6), (size_t)sqlite3_column_bytes(st, 6));
-        j->attempts = sqlite3_column_int(st, 7);
+        const char *idem = wg_sql_col_text(q, 2), *okey = wg_sql_col_text(q, 3);
+        snprintf(j->req.idem, sizeof(j->req.idem), "%s", idem ? idem : "");
+        snprintf(j->req.okey, sizeof(j->req.okey), "%s", okey ? okey : "");
+        j->req.url = wg_strdup(wg_sql_col_text(q, 4));
+        j->req.headers = wg_strdup(wg_sql_col_text(q, 5));
+        j->req.body = wg_strdup(wg_sql_col_text(q, 6));
+        j->attempts = (int)wg_sql_col_int64(q, 7);
         *tail = j;
         tail = &j->next;
     }
-    sqlite3_finalize(st);
+    if (r < 0) {
+        rc = WG_EIO;
+    }
+    wg_sql_end(q);
     wg__deliver_submit(dv, head);
-    return rc == SQLITE_OK ? WG_OK : WG_EIO;
+    return rc;
 }
 
 void wg__deliver_submit(struct wg__deliver *dv, struct wg__job *jobs)
@@ -779,8 +1221,17 @@ void wg__deliver_metrics(struct wg__deliver *dv, struct wg_buf *out)
     }
     wg_buf_addf(out,
                 "# TYPE wavegate_alert_outbox_pending gauge\n"
-                "wavegate_alert_outbox_pending %zu\n",
-                wg__deliver_pending(dv));
+                "wavegate_alert_outbox_pending %zu\n"
+                "# HELP wavegate_alert_outbox_reclaimed_total Outbox rows claimed after the lease "
+                "of another replica ran out (it stopped while holding them: sent again, same "
+                "key).\n# TYPE wavegate_alert_outbox_reclaimed_total counter\n"
+                "wavegate_alert_outbox_reclaimed_total %llu\n"
+                "# HELP wavegate_alert_outbox_claims_lost_total Rows held here whose claim "
+                "another replica took after the lease ran out.\n"
+                "# TYPE wavegate_alert_outbox_claims_lost_total counter\n"
+                "wavegate_alert_outbox_claims_lost_total %llu\n",
+                wg__deliver_pending(dv), (unsigned long long)atomic_load(&dv->reclaimed),
+                (unsigned long long)atomic_load(&dv->claims_lost));
 }
 
 void wg__deliver_free(struct wg__deliver *dv)
@@ -796,6 +1247,9 @@ void wg__deliver_free(struct wg__deliver *dv)
         pthread_join(dv->thr, NULL);
     }
     take_submitted(dv);
+    if (dv->shared && dv->db && !dv->active) {
+        release(dv); /* the next leader claims them at once */
+    }
     for (size_t i = 0; dv->q && i < dv->nq; i++) {
         struct wg__job *j = dv->q[i].head;
         while (j) {

@@ -172,37 +172,51 @@ enum wg_err wg__message_render(const char *tmpl, const struct wg__notif *nt,
 
 /* ---- persistence (alerting_store.c) ------------------------------------------------------ */
 
-enum wg_err wg__db_open(const char *state_dir, int synchronous, sqlite3 **out, char *err,
+struct wg_sql;
+/* The alerting store: <state_dir>/alerting.db (SQLite, the default) or, with
+ * `state: {backend: postgres}`, the shared PostgreSQL database (every replica's alert states,
+ * notification logs, silences and the one outbox), each with its versioned migrations. */
+enum wg_err wg__db_open(const char *state_dir, int synchronous, struct wg_sql **out, char *err,
                         size_t errlen) WG_NODISCARD;
 /* wg__db_open, with check: PRAGMA quick_check first (a corrupt store is refused: an error code and
  * an error naming the file). Every open reports (logs) a store that turned up empty or missing
  * where the marker file says one was in use; *lost (may be NULL) is then 1. */
-enum wg_err wg__db_open_checked(const char *state_dir, int synchronous, int check, sqlite3 **out,
-                                int *lost, char *err, size_t errlen) WG_NODISCARD;
-enum wg_err wg__db_exec(sqlite3 *db, const char *sql) WG_NODISCARD;
+enum wg_err wg__db_open_checked(const char *state_dir, int synchronous, int check,
+                                struct wg_sql **out, int *lost, char *err,
+                                size_t errlen) WG_NODISCARD;
+/* 1 on PostgreSQL (state shared by replicas, claims on the outbox). */
+int wg__db_shared(const struct wg_sql *c);
+/* The SQLite handle (NULL on PostgreSQL): WAL hooks and checkpoints. */
+sqlite3 *wg__db_sqlite(struct wg_sql *c);
+/* The last error on c (SQLite) or of this thread's last PostgreSQL query. */
+const char *wg__db_errmsg(struct wg_sql *c);
+void wg__db_set_error(const char *msg);
 /* Transactions without logging (callers count failures and say them once): BEGIN IMMEDIATE
- * and COMMIT return the SQLite code; a failed COMMIT is rolled back. wg__db_rollback rolls back
- * only a transaction that is still open (a failed COMMIT or statement may have ended it). */
-int wg__db_begin(sqlite3 *db);
-int wg__db_commit(sqlite3 *db);
-void wg__db_rollback(sqlite3 *db);
-/* A prepared statement for sql, reused across calls (cached on the connection): reset it after
- * use, never finalize it; NULL on error. wg__db_close finalizes them all and closes. */
-sqlite3_stmt *wg__db_stmt(sqlite3 *db, const char *sql);
-void wg__db_close(sqlite3 *db);
+ * and COMMIT return the SQLite code (PostgreSQL: SQLITE_OK or SQLITE_ERROR); a failed COMMIT
+ * is rolled back. wg__db_rollback rolls back only a transaction that is still open. */
+int wg__db_begin(struct wg_sql *c);
+int wg__db_commit(struct wg_sql *c);
+void wg__db_rollback(struct wg_sql *c);
+void wg__db_close(struct wg_sql *c);
 /* wait: on a locked database retry for up to about 5 s (the default after wg__db_open);
- * 0: fail at once with SQLITE_BUSY. */
-void wg__db_busy_wait(sqlite3 *db, int wait);
-enum wg_err wg__db_save_alert(sqlite3 *db, const struct wg__alert *al) WG_NODISCARD;
-enum wg_err wg__db_delete_alert(sqlite3 *db, uint64_t fp) WG_NODISCARD;
-enum wg_err wg__db_save_group(sqlite3 *db, const struct wg__group *g) WG_NODISCARD;
-enum wg_err wg__db_delete_group(sqlite3 *db, const char *key) WG_NODISCARD;
-enum wg_err wg__db_load_alerts(sqlite3 *db, struct wg__store *st) WG_NODISCARD;
+ * 0: fail at once with SQLITE_BUSY. SQLite only. */
+void wg__db_busy_wait(struct wg_sql *c, int wait);
+/* Changes when silences may have changed (SQLite: PRAGMA data_version; PostgreSQL: count and
+ * latest updated_at); -1 on error. */
+int64_t wg__db_silence_version(struct wg_sql *c);
+enum wg_err wg__db_save_alert(struct wg_sql *c, const struct wg__alert *al) WG_NODISCARD;
+enum wg_err wg__db_delete_alert(struct wg_sql *c, uint64_t fp) WG_NODISCARD;
+enum wg_err wg__db_save_group(struct wg_sql *c, const struct wg__group *g) WG_NODISCARD;
+enum wg_err wg__db_delete_group(struct wg_sql *c, const char *key) WG_NODISCARD;
+enum wg_err wg__db_load_alerts(struct wg_sql *c, struct wg__store *st) WG_NODISCARD;
 /* Loads the notification logs into a caller-freed list of groups (route/rcv unset). */
-enum wg_err wg__db_load_logs(sqlite3 *db, struct wg__group ***out, size_t *n) WG_NODISCARD;
-enum wg_err wg__db_load_silences(sqlite3 *db, struct wg__silence_set *ss) WG_NODISCARD;
-struct wg_silence_store *wg__silence_store_wrap(sqlite3 *db);
+enum wg_err wg__db_load_logs(struct wg_sql *c, struct wg__group ***out, size_t *n) WG_NODISCARD;
+enum wg_err wg__db_load_silences(struct wg_sql *c, struct wg__silence_set *ss) WG_NODISCARD;
+struct wg_silence_store *wg__silence_store_wrap(struct wg_sql *c);
 void wg__silence_set_clear(struct wg__silence_set *ss);
+
+/* 1 while this process leads (gate_server_leader.c registers it; always 1 without). */
+int wg__alerting_leader(void);
 
 /* ---- outbox and delivery (alerting_deliver.c) -------------------------------------------- */
 
@@ -214,6 +228,8 @@ struct wg__job {
     int64_t next_mono; /* earliest next attempt, monotonic ns */
     int64_t first_mono;
     int inflight;
+    int64_t lease_mono; /* PostgreSQL: the claim on the row holds until then (monotonic) */
+    int64_t created;    /* PostgreSQL: not inserted yet (id 0): the row's created time */
     struct wg__job *next;
 };
 
@@ -228,9 +244,16 @@ struct wg__deliver;
 enum wg_err wg__deliver_new(const struct wg_alert_config *cfg, const char *state_dir,
                             int synchronous, int start_thread, struct wg__deliver **out, char *err,
                             size_t errlen) WG_NODISCARD;
-/* Insert (in the caller's open transaction) a job row; returns its id, or -1. */
-int64_t wg__outbox_insert(sqlite3 *db, const char *receiver, const struct wg__deliver_req *req,
-                          int64_t now);
+/* Insert (in the caller's open transaction) a job row; returns its id, 0 when a row with the
+ * same idempotency key is pending already (PostgreSQL: made by another replica; nothing to
+ * hand over), or -1. On PostgreSQL the row is claimed for dv at once (j->lease_mono set). */
+int64_t wg__outbox_insert(struct wg_sql *c, struct wg__deliver *dv, const char *receiver,
+                          struct wg__job *j, int64_t now);
+/* PostgreSQL: insert every job of the list (id 0, made in the caller's open transaction) in
+ * one statement, claimed for dv; jobs whose idempotency key is pending already are dropped
+ * from the list (*tail fixed). WG_EIO on error (nothing inserted). */
+enum wg_err wg__outbox_insert_many(struct wg_sql *c, struct wg__deliver *dv, struct wg__job **head,
+                                   struct wg__job ***tail) WG_NODISCARD;
 /* Count a notification that could not even be rendered (missing key env) as dead. */
 void wg__deliver_count_dead(struct wg__deliver *dv, int rcv);
 /* Wait for the worker's progress signal (or the deadline). */

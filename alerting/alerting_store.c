@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Version 1 is the schema that stores had before versions were counted (idempotent). */
+/* SQLite: version 1 is the schema that stores had before versions were counted (idempotent). */
 static const char *const MIGRATIONS[] = {
     "CREATE TABLE IF NOT EXISTS outbox(id INTEGER PRIMARY KEY, receiver TEXT NOT NULL,"
     " idem TEXT NOT NULL, okey TEXT NOT NULL, url TEXT NOT NULL, headers TEXT NOT NULL,"
@@ -32,49 +32,137 @@ static const char *const MIGRATIONS[] = {
     " ends_at INTEGER, updated_at INTEGER, created_by TEXT, comment TEXT);",
 };
 
-enum wg_err wg__db_exec(sqlite3 *db, const char *sql)
+/* PostgreSQL (state: {backend: postgres}): the same tables shared by every replica, the outbox
+ * with its claims (claimed_by, lease_until: alerting_deliver.c) and one pending row per
+ * idempotency key (two replicas that both think they lead make the same row once). */
+static const char *const PG_MIGRATIONS[] = {
+    "CREATE TABLE IF NOT EXISTS outbox(id BIGSERIAL PRIMARY KEY, receiver TEXT NOT NULL,"
+    " idem TEXT NOT NULL, okey TEXT NOT NULL, url TEXT NOT NULL, headers TEXT NOT NULL,"
+    " body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    " state INTEGER NOT NULL DEFAULT 0, created BIGINT NOT NULL, last_error TEXT,"
+    " claimed_by TEXT, lease_until TIMESTAMPTZ, resends INTEGER NOT NULL DEFAULT 0);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS outbox_pending_idem ON outbox(idem) WHERE state = 0;"
+    "CREATE INDEX IF NOT EXISTS outbox_claims ON outbox(state, lease_until);"
+    "CREATE TABLE IF NOT EXISTS alerts(fp TEXT PRIMARY KEY, scope TEXT, labels TEXT, ann TEXT,"
+    " state INTEGER, resolved INTEGER, active_since BIGINT, starts_at BIGINT,"
+    " ends_at BIGINT, last_breach BIGINT, for_ns BIGINT, keep_ns BIGINT);"
+    "CREATE TABLE IF NOT EXISTS nflog(gkey TEXT PRIMARY KEY, firing TEXT, resolved TEXT,"
+    " ts BIGINT);"
+    "CREATE TABLE IF NOT EXISTS silences(id TEXT PRIMARY KEY, matchers TEXT, starts_at BIGINT,"
+    " ends_at BIGINT, updated_at BIGINT, created_by TEXT, comment TEXT);",
+    /* 2: evaluations (gate events) accepted by a follower, for the leader to apply */
+    "CREATE TABLE IF NOT EXISTS alert_inbox(id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL);",
+};
+
+/* The last PostgreSQL error of this thread (SQLite keeps its own per connection). */
+static _Thread_local char pg_err[256];
+
+void wg__db_set_error(const char *msg)
 {
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK) {
-        wg_log(WG_LOG_ERROR, "alerting: sqlite: %s", msg ? msg : sqlite3_errstr(rc));
+    snprintf(pg_err, sizeof(pg_err), "%s", msg && *msg ? msg : "unknown error");
+}
+
+const char *wg__db_errmsg(struct wg_sql *c)
+{
+    sqlite3 *db = c ? wg_sql_sqlite(c) : NULL;
+    return db ? sqlite3_errmsg(db) : pg_err[0] ? pg_err : "postgres: unknown error";
+}
+
+int wg__db_shared(const struct wg_sql *c)
+{
+    return c && wg_sql_backend(c) == WG_STORE_POSTGRES;
+}
+
+sqlite3 *wg__db_sqlite(struct wg_sql *c)
+{
+    return c ? wg_sql_sqlite(c) : NULL;
+}
+
+int wg__db_begin(struct wg_sql *c)
+{
+    sqlite3 *db = wg_sql_sqlite(c);
+    if (db) {
+        return sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     }
-    sqlite3_free(msg);
-    return rc == SQLITE_OK ? WG_OK : WG_EIO;
-}
-
-int wg__db_begin(sqlite3 *db)
-{
-    return sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-}
-
-void wg__db_rollback(sqlite3 *db)
-{
-    wg_store_rollback(db);
-}
-
-int wg__db_commit(sqlite3 *db)
-{
-    int rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        wg__db_rollback(db);
+    char err[256];
+    if (wg_sql_begin(c, 1, err, sizeof(err)) != WG_OK) {
+        wg__db_set_error(err);
+        return SQLITE_ERROR;
     }
+    return SQLITE_OK;
+}
+
+void wg__db_rollback(struct wg_sql *c)
+{
+    wg_sql_rollback(c);
+}
+
+int wg__db_commit(struct wg_sql *c)
+{
+    sqlite3 *db = wg_sql_sqlite(c);
+    if (db) {
+        int rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            wg__db_rollback(c);
+        }
+        return rc;
+    }
+    char err[256];
+    if (wg_sql_commit(c, err, sizeof(err)) != WG_OK) { /* rolled back by the seam */
+        wg__db_set_error(err);
+        return SQLITE_ERROR;
+    }
+    return SQLITE_OK;
+}
+
+void wg__db_busy_wait(struct wg_sql *c, int wait)
+{
+    sqlite3 *db = c ? wg_sql_sqlite(c) : NULL;
+    if (db) {
+        wg_store_busy_wait(db, wait);
+    }
+}
+
+void wg__db_close(struct wg_sql *c)
+{
+    wg_sql_close(c);
+}
+
+/* Run a statement that returns no rows, bound by the caller; logs nothing (callers count). */
+static enum wg_err q_run(struct wg_sql_q *q)
+{
+    char err[256];
+    enum wg_err rc = wg_sql_run(q, err, sizeof(err));
+    if (rc != WG_OK) {
+        wg__db_set_error(err);
+    }
+    wg_sql_end(q);
     return rc;
 }
 
-sqlite3_stmt *wg__db_stmt(sqlite3 *db, const char *sql)
+int64_t wg__db_silence_version(struct wg_sql *c)
 {
-    return wg_store_stmt(db, sql);
-}
-
-void wg__db_busy_wait(sqlite3 *db, int wait)
-{
-    wg_store_busy_wait(db, wait);
-}
-
-void wg__db_close(sqlite3 *db)
-{
-    wg_store_close(db);
+    sqlite3 *db = wg_sql_sqlite(c);
+    int64_t v = -1;
+    if (db) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW) {
+            v = sqlite3_column_int64(st, 0);
+        }
+        sqlite3_finalize(st);
+        return v;
+    }
+    /* PostgreSQL: every change of a silence moves its updated_at (and a new one the count) */
+    struct wg_sql_q *q =
+        wg_sql_query(c, "SELECT count(*), coalesce(max(updated_at), 0) FROM silences");
+    if (wg_sql_step(q) == 1) {
+        v = (int64_t)((uint64_t)wg_sql_col_int64(q, 1) * 31u + (uint64_t)wg_sql_col_int64(q, 0));
+    } else {
+        wg__db_set_error(wg_sql_qerror(q));
+    }
+    wg_sql_end(q);
+    return v;
 }
 
 /* The marker next to the database: written once a store exists, so a store that later turns
@@ -97,14 +185,33 @@ static void marker_write(const char *mpath, int64_t now)
     }
 }
 
-enum wg_err wg__db_open_checked(const char *state_dir, int synchronous, int check, sqlite3 **out,
-                                int *lost, char *err, size_t errlen)
+static enum wg_err open_pg(struct wg_sql **out, char *err, size_t errlen)
+{
+    struct wg_sql_opts o = {
+        .backend = WG_STORE_POSTGRES,
+        .name = "alerting",
+        .pg_migrations = PG_MIGRATIONS,
+        .npg_migrations = (int)(sizeof(PG_MIGRATIONS) / sizeof(PG_MIGRATIONS[0])),
+    };
+    char e[384];
+    enum wg_err rc = wg_sql_open(&o, out, e, sizeof(e));
+    if (rc != WG_OK) {
+        snprintf(err, errlen, "alerting store (postgres): %s", e);
+    }
+    return rc;
+}
+
+enum wg_err wg__db_open_checked(const char *state_dir, int synchronous, int check,
+                                struct wg_sql **out, int *lost, char *err, size_t errlen)
 {
     struct stat sb;
     int fresh = 0;
     *out = NULL;
     if (lost) {
         *lost = 0;
+    }
+    if (wg_sql_default_backend() == WG_STORE_POSTGRES) {
+        return open_pg(out, err, errlen);
     }
     char *path = wg_asprintf("%s/alerting.db", state_dir);
     char *mpath = wg_asprintf("%s/" MARKER, state_dir);
@@ -117,17 +224,21 @@ enum wg_err wg__db_open_checked(const char *state_dir, int synchronous, int chec
     int existed = stat(path, &sb) == 0;
     long long size = existed ? (long long)sb.st_size : -1;
     int marked = access(mpath, F_OK) == 0;
-    struct wg_store_opts o = {
-        .dir = state_dir,
-        .file = "alerting.db",
-        .create = 1,
-        .synchronous = synchronous,
-        .quick_check = check,
-        .migrations = MIGRATIONS,
-        .nmigrations = (int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])),
-        .fresh = &fresh,
+    struct wg_sql_opts o = {
+        .backend = WG_STORE_SQLITE,
+        .sqlite =
+            {
+                .dir = state_dir,
+                .file = "alerting.db",
+                .create = 1,
+                .synchronous = synchronous,
+                .quick_check = check,
+                .migrations = MIGRATIONS,
+                .nmigrations = (int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])),
+                .fresh = &fresh,
+            },
     };
-    enum wg_err rc = wg_store_open(&o, out, err, errlen);
+    enum wg_err rc = wg_sql_open(&o, out, err, errlen);
     if (rc == WG_OK && fresh && marked) {
         wg_log(WG_LOG_ERROR,
                "alerting: %s %s, but %s says a store was in use here: the alert states, "
@@ -150,7 +261,7 @@ enum wg_err wg__db_open_checked(const char *state_dir, int synchronous, int chec
     return rc;
 }
 
-enum wg_err wg__db_open(const char *state_dir, int synchronous, sqlite3 **out, char *err,
+enum wg_err wg__db_open(const char *state_dir, int synchronous, struct wg_sql **out, char *err,
                         size_t errlen)
 {
     return wg__db_open_checked(state_dir, synchronous, 0, out, NULL, err, errlen);
@@ -177,79 +288,81 @@ static enum wg_err labels_parse(const char *s, struct wg__labels *ls)
     return rc;
 }
 
-enum wg_err wg__db_save_alert(sqlite3 *db, const struct wg__alert *al)
+enum wg_err wg__db_save_alert(struct wg_sql *c, const struct wg__alert *al)
 {
     char *l = labels_text(&al->labels), *a = labels_text(&al->ann);
-    sqlite3_stmt *st =
-        wg__db_stmt(db, "INSERT OR REPLACE INTO alerts VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
-    int rc = st ? SQLITE_OK : SQLITE_ERROR;
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, al->fps, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, al->scope ? al->scope : "", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, l ? l : "{}", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, a ? a : "{}", -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 5, (int)al->state);
-        sqlite3_bind_int(st, 6, al->resolved);
-        sqlite3_bind_int64(st, 7, al->active_since);
-        sqlite3_bind_int64(st, 8, al->starts_at);
-        sqlite3_bind_int64(st, 9, al->ends_at);
-        sqlite3_bind_int64(st, 10, al->last_breach);
-        sqlite3_bind_int64(st, 11, al->for_ns);
-        sqlite3_bind_int64(st, 12, al->keep_ns);
-        rc = sqlite3_step(st);
-    }
-    sqlite3_reset(st);
+    struct wg_sql_q *q = wg_sql_query(
+        c, "INSERT INTO alerts(fp,scope,labels,ann,state,resolved,active_since,starts_at,"
+           "ends_at,last_breach,for_ns,keep_ns) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"
+           " ON CONFLICT(fp) DO UPDATE SET scope=excluded.scope, labels=excluded.labels,"
+           " ann=excluded.ann, state=excluded.state, resolved=excluded.resolved,"
+           " active_since=excluded.active_since, starts_at=excluded.starts_at,"
+           " ends_at=excluded.ends_at, last_breach=excluded.last_breach,"
+           " for_ns=excluded.for_ns, keep_ns=excluded.keep_ns");
+    wg_sql_bind_text(q, 1, al->fps);
+    wg_sql_bind_text(q, 2, al->scope ? al->scope : "");
+    wg_sql_bind_text(q, 3, l ? l : "{}");
+    wg_sql_bind_text(q, 4, a ? a : "{}");
+    wg_sql_bind_int64(q, 5, (int)al->state);
+    wg_sql_bind_int64(q, 6, al->resolved);
+    wg_sql_bind_int64(q, 7, al->active_since);
+    wg_sql_bind_int64(q, 8, al->starts_at);
+    wg_sql_bind_int64(q, 9, al->ends_at);
+    wg_sql_bind_int64(q, 10, al->last_breach);
+    wg_sql_bind_int64(q, 11, al->for_ns);
+    wg_sql_bind_int64(q, 12, al->keep_ns);
+    enum wg_err rc = q_run(q);
     free(l);
     free(a);
-    return rc == SQLITE_DONE ? WG_OK : WG_EIO;
+    return rc;
 }
 
-enum wg_err wg__db_delete_alert(sqlite3 *db, uint64_t fp)
+enum wg_err wg__db_delete_alert(struct wg_sql *c, uint64_t fp)
 {
     char fps[17];
     snprintf(fps, sizeof(fps), "%016llx", (unsigned long long)fp);
-    sqlite3_stmt *st = wg__db_stmt(db, "DELETE FROM alerts WHERE fp=?");
-    int rc = st ? SQLITE_OK : SQLITE_ERROR;
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, fps, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? WG_OK : WG_EIO;
+    struct wg_sql_q *q = wg_sql_query(c, "DELETE FROM alerts WHERE fp=?");
+    wg_sql_bind_text(q, 1, fps);
+    return q_run(q);
 }
 
-enum wg_err wg__db_load_alerts(sqlite3 *db, struct wg__store *s)
+enum wg_err wg__db_load_alerts(struct wg_sql *c, struct wg__store *s)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT fp,scope,labels,ann,state,resolved,active_since,"
-                                "starts_at,ends_at,last_breach,for_ns,keep_ns FROM alerts",
-                                -1, &st, NULL);
-    while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-        const char *fps = (const char *)sqlite3_column_text(st, 0);
+    enum wg_err rc = WG_OK;
+    int r;
+    struct wg_sql_q *q =
+        wg_sql_query(c, "SELECT fp,scope,labels,ann,state,resolved,active_since,"
+                        "starts_at,ends_at,last_breach,for_ns,keep_ns FROM alerts");
+    while ((r = wg_sql_step(q)) == 1) {
+        const char *fps = wg_sql_col_text(q, 0);
         uint64_t fp = strtoull(fps ? fps : "0", NULL, 16);
         struct wg__alert *al = wg__store_add(s, fp);
         if (!al) {
-            rc = SQLITE_NOMEM;
+            rc = WG_ENOMEM;
             break;
         }
-        al->scope = wg_strdup((const char *)sqlite3_column_text(st, 1));
-        if (labels_parse((const char *)sqlite3_column_text(st, 2), &al->labels) != WG_OK ||
-            labels_parse((const char *)sqlite3_column_text(st, 3), &al->ann) != WG_OK) {
-            rc = SQLITE_NOMEM;
+        free(al->scope);
+        al->scope = wg_strdup(wg_sql_col_text(q, 1));
+        if (labels_parse(wg_sql_col_text(q, 2), &al->labels) != WG_OK ||
+            labels_parse(wg_sql_col_text(q, 3), &al->ann) != WG_OK) {
+            rc = WG_ENOMEM;
             break;
         }
-        al->state = (enum wg__astate)sqlite3_column_int(st, 4);
-        al->resolved = sqlite3_column_int(st, 5);
-        al->active_since = sqlite3_column_int64(st, 6);
-        al->starts_at = sqlite3_column_int64(st, 7);
-        al->ends_at = sqlite3_column_int64(st, 8);
-        al->last_breach = sqlite3_column_int64(st, 9);
-        al->for_ns = sqlite3_column_int64(st, 10);
-        al->keep_ns = sqlite3_column_int64(st, 11);
+        al->state = (enum wg__astate)wg_sql_col_int64(q, 4);
+        al->resolved = (int)wg_sql_col_int64(q, 5);
+        al->active_since = wg_sql_col_int64(q, 6);
+        al->starts_at = wg_sql_col_int64(q, 7);
+        al->ends_at = wg_sql_col_int64(q, 8);
+        al->last_breach = wg_sql_col_int64(q, 9);
+        al->for_ns = wg_sql_col_int64(q, 10);
+        al->keep_ns = wg_sql_col_int64(q, 11);
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_OK ? WG_OK : WG_EIO;
+    if (r < 0) {
+        wg__db_set_error(wg_sql_qerror(q));
+        rc = WG_EIO;
+    }
+    wg_sql_end(q);
+    return rc;
 }
 
 static char *fps_text(const uint64_t *v, size_t n)
@@ -279,75 +392,74 @@ static uint64_t *fps_parse(const char *s, size_t *n)
     return v;
 }
 
-enum wg_err wg__db_save_group(sqlite3 *db, const struct wg__group *g)
+enum wg_err wg__db_save_group(struct wg_sql *c, const struct wg__group *g)
 {
     char *f = fps_text(g->log_firing, g->nlog_firing);
     char *r = fps_text(g->log_resolved, g->nlog_resolved);
-    sqlite3_stmt *st = wg__db_stmt(db, "INSERT OR REPLACE INTO nflog VALUES(?,?,?,?)");
-    int rc = st ? SQLITE_OK : SQLITE_ERROR;
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, g->key, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, f ? f : "", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, r ? r : "", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, g->log_ts);
-        rc = sqlite3_step(st);
-    }
-    sqlite3_reset(st);
+    struct wg_sql_q *q =
+        wg_sql_query(c, "INSERT INTO nflog(gkey,firing,resolved,ts) VALUES(?,?,?,?)"
+                        " ON CONFLICT(gkey) DO UPDATE SET firing=excluded.firing,"
+                        " resolved=excluded.resolved, ts=excluded.ts");
+    wg_sql_bind_text(q, 1, g->key);
+    wg_sql_bind_text(q, 2, f ? f : "");
+    wg_sql_bind_text(q, 3, r ? r : "");
+    wg_sql_bind_int64(q, 4, g->log_ts);
+    enum wg_err rc = q_run(q);
     free(f);
     free(r);
-    return rc == SQLITE_DONE ? WG_OK : WG_EIO;
+    return rc;
 }
 
-enum wg_err wg__db_delete_group(sqlite3 *db, const char *key)
+enum wg_err wg__db_delete_group(struct wg_sql *c, const char *key)
 {
-    sqlite3_stmt *st = wg__db_stmt(db, "DELETE FROM nflog WHERE gkey=?");
-    int rc = st ? SQLITE_OK : SQLITE_ERROR;
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? WG_OK : WG_EIO;
+    struct wg_sql_q *q = wg_sql_query(c, "DELETE FROM nflog WHERE gkey=?");
+    wg_sql_bind_text(q, 1, key);
+    return q_run(q);
 }
 
-enum wg_err wg__db_load_logs(sqlite3 *db, struct wg__group ***out, size_t *n)
+enum wg_err wg__db_load_logs(struct wg_sql *c, struct wg__group ***out, size_t *n)
 {
-    sqlite3_stmt *st = NULL;
     size_t cap = 0;
+    enum wg_err rc = WG_OK;
+    int r;
     *out = NULL;
     *n = 0;
-    int rc = sqlite3_prepare_v2(db, "SELECT gkey,firing,resolved,ts FROM nflog", -1, &st, NULL);
-    while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+    struct wg_sql_q *q = wg_sql_query(c, "SELECT gkey,firing,resolved,ts FROM nflog");
+    while ((r = wg_sql_step(q)) == 1) {
         struct wg__group *g = calloc(1, sizeof(*g));
         if (*n == cap) {
             cap = cap ? cap * 2 : 16;
             struct wg__group **nv = realloc(*out, cap * sizeof(*nv));
             if (!nv) {
                 free(g);
-                rc = SQLITE_NOMEM;
+                rc = WG_ENOMEM;
                 break;
             }
             *out = nv;
         }
         if (!g) {
-            rc = SQLITE_NOMEM;
+            rc = WG_ENOMEM;
             break;
         }
-        g->key = wg_strdup((const char *)sqlite3_column_text(st, 0));
-        g->log_firing = fps_parse((const char *)sqlite3_column_text(st, 1), &g->nlog_firing);
-        g->log_resolved = fps_parse((const char *)sqlite3_column_text(st, 2), &g->nlog_resolved);
-        g->log_ts = sqlite3_column_int64(st, 3);
+        g->key = wg_strdup(wg_sql_col_text(q, 0));
+        g->log_firing = fps_parse(wg_sql_col_text(q, 1), &g->nlog_firing);
+        g->log_resolved = fps_parse(wg_sql_col_text(q, 2), &g->nlog_resolved);
+        g->log_ts = wg_sql_col_int64(q, 3);
         g->has_log = 1;
         (*out)[(*n)++] = g;
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_OK ? WG_OK : WG_EIO;
+    if (r < 0) {
+        wg__db_set_error(wg_sql_qerror(q));
+        rc = WG_EIO;
+    }
+    wg_sql_end(q);
+    return rc;
 }
 
 /* ---- silences ---------------------------------------------------------------------------- */
 
 struct wg_silence_store {
-    sqlite3 *db;
+    struct wg_sql *db;
     int own;
 };
 
@@ -477,7 +589,7 @@ enum wg_err wg_silence_store_open(const char *state_dir, struct wg_silence_store
     return WG_OK;
 }
 
-struct wg_silence_store *wg__silence_store_wrap(sqlite3 *db)
+struct wg_silence_store *wg__silence_store_wrap(struct wg_sql *db)
 {
     struct wg_silence_store *s = calloc(1, sizeof(*s));
     if (s) {
@@ -490,7 +602,7 @@ void wg_silence_store_close(struct wg_silence_store *s)
 {
     if (s) {
         if (s->own) {
-            sqlite3_close(s->db);
+            wg__db_close(s->db);
         }
         free(s);
     }
@@ -498,7 +610,6 @@ void wg_silence_store_close(struct wg_silence_store *s)
 
 enum wg_err wg_silence_add(struct wg_silence_store *stq, struct wg_silence *s, int64_t now_ns)
 {
-    sqlite3_stmt *st = NULL;
     if (!s->id[0]) {
         unsigned char r[16];
         if (RAND_bytes(r, sizeof(r)) != 1) {
@@ -513,75 +624,87 @@ enum wg_err wg_silence_add(struct wg_silence_store *stq, struct wg_silence *s, i
     }
     s->updated_ns = now_ns;
     char *mj = matchers_json(&s->matchers);
-    int rc = sqlite3_prepare_v2(stq->db, "INSERT OR REPLACE INTO silences VALUES(?,?,?,?,?,?,?)",
-                                -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, s->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, mj ? mj : "[]", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, s->starts_ns);
-        sqlite3_bind_int64(st, 4, s->ends_ns);
-        sqlite3_bind_int64(st, 5, s->updated_ns);
-        sqlite3_bind_text(st, 6, s->created_by ? s->created_by : "", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 7, s->comment ? s->comment : "", -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-    }
-    sqlite3_finalize(st);
+    struct wg_sql_q *q = wg_sql_query(
+        stq->db, "INSERT INTO silences(id,matchers,starts_at,ends_at,updated_at,created_by,"
+                 "comment) VALUES(?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
+                 " matchers=excluded.matchers, starts_at=excluded.starts_at,"
+                 " ends_at=excluded.ends_at, updated_at=excluded.updated_at,"
+                 " created_by=excluded.created_by, comment=excluded.comment");
+    wg_sql_bind_text(q, 1, s->id);
+    wg_sql_bind_text(q, 2, mj ? mj : "[]");
+    wg_sql_bind_int64(q, 3, s->starts_ns);
+    wg_sql_bind_int64(q, 4, s->ends_ns);
+    wg_sql_bind_int64(q, 5, s->updated_ns);
+    wg_sql_bind_text(q, 6, s->created_by ? s->created_by : "");
+    wg_sql_bind_text(q, 7, s->comment ? s->comment : "");
+    enum wg_err rc = q_run(q);
     free(mj);
-    return rc == SQLITE_DONE ? WG_OK : WG_EIO;
+    if (rc != WG_OK) {
+        wg_log(WG_LOG_ERROR, "alerting: cannot store silence %s: %s", s->id,
+               wg__db_errmsg(stq->db));
+    }
+    return rc;
 }
 
 enum wg_err wg_silence_expire(struct wg_silence_store *stq, const char *id, int64_t now_ns)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(stq->db,
-                                "UPDATE silences SET ends_at=MIN(ends_at,?1), updated_at=?1,"
-                                " starts_at=MIN(starts_at,?1) WHERE id=?2",
-                                -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, now_ns);
-        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
+    char err[256];
+    struct wg_sql_q *q =
+        wg_sql_query(stq->db, "UPDATE silences SET"
+                              " ends_at=CASE WHEN ends_at < CAST(?1 AS BIGINT) THEN ends_at"
+                              " ELSE CAST(?1 AS BIGINT) END, updated_at=CAST(?1 AS BIGINT),"
+                              " starts_at=CASE WHEN starts_at < CAST(?1 AS BIGINT) THEN starts_at"
+                              " ELSE CAST(?1 AS BIGINT) END WHERE id=?2");
+    wg_sql_bind_int64(q, 1, now_ns);
+    wg_sql_bind_text(q, 2, id);
+    enum wg_err rc = wg_sql_run(q, err, sizeof(err));
+    int64_t changed = wg_sql_changes(q);
+    wg_sql_end(q);
+    if (rc != WG_OK) {
+        wg_log(WG_LOG_ERROR, "alerting: cannot expire silence %s: %s", id, err);
         return WG_EIO;
     }
-    return sqlite3_changes(stq->db) > 0 ? WG_OK : WG_ENOTFOUND;
+    return changed > 0 ? WG_OK : WG_ENOTFOUND;
 }
 
-enum wg_err wg__db_load_silences(sqlite3 *db, struct wg__silence_set *ss)
+enum wg_err wg__db_load_silences(struct wg_sql *c, struct wg__silence_set *ss)
 {
-    sqlite3_stmt *st = NULL;
     char err[128];
+    enum wg_err rc = WG_OK;
+    int r;
     wg__silence_set_clear(ss);
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT id,matchers,starts_at,ends_at,updated_at,"
-                                "created_by,comment FROM silences ORDER BY starts_at",
-                                -1, &st, NULL);
-    while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+    struct wg_sql_q *q = wg_sql_query(c, "SELECT id,matchers,starts_at,ends_at,updated_at,"
+                                         "created_by,comment FROM silences ORDER BY starts_at");
+    while ((r = wg_sql_step(q)) == 1) {
         struct wg_silence *nv = realloc(ss->v, (ss->n + 1) * sizeof(*nv));
         if (!nv) {
-            rc = SQLITE_NOMEM;
+            rc = WG_ENOMEM;
             break;
         }
         ss->v = nv;
         struct wg_silence *s = &ss->v[ss->n];
         memset(s, 0, sizeof(*s));
-        snprintf(s->id, sizeof(s->id), "%s", (const char *)sqlite3_column_text(st, 0));
-        cJSON *mj = cJSON_Parse((const char *)sqlite3_column_text(st, 1));
+        const char *id = wg_sql_col_text(q, 0);
+        snprintf(s->id, sizeof(s->id), "%s", id ? id : "");
+        const char *mt = wg_sql_col_text(q, 1);
+        cJSON *mj = mt ? cJSON_Parse(mt) : NULL;
         if (matchers_from_json(mj, &s->matchers, err, sizeof(err)) != 0) {
             wg_matchers_clear(&s->matchers);
         }
         cJSON_Delete(mj);
-        s->starts_ns = sqlite3_column_int64(st, 2);
-        s->ends_ns = sqlite3_column_int64(st, 3);
-        s->updated_ns = sqlite3_column_int64(st, 4);
-        s->created_by = wg_strdup((const char *)sqlite3_column_text(st, 5));
-        s->comment = wg_strdup((const char *)sqlite3_column_text(st, 6));
+        s->starts_ns = wg_sql_col_int64(q, 2);
+        s->ends_ns = wg_sql_col_int64(q, 3);
+        s->updated_ns = wg_sql_col_int64(q, 4);
+        s->created_by = wg_strdup(wg_sql_col_text(q, 5));
+        s->comment = wg_strdup(wg_sql_col_text(q, 6));
         ss->n++;
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_OK ? WG_OK : WG_EIO;
+    if (r < 0) {
+        wg__db_set_error(wg_sql_qerror(q));
+        rc = WG_EIO;
+    }
+    wg_sql_end(q);
+    return rc;
 }
 
 char *wg_silence_list_json(struct wg_silence_store *stq, int64_t now_ns)

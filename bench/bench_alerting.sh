@@ -3,7 +3,9 @@
 # wavegate (durable SQLite outbox, synchronous=FULL) and by Alertmanager in the same run.
 # Runs RUNS (default 3) rounds side by side; prints a table and the medians (Alertmanager
 # varies a lot between runs). Needs nginx and prometheus-alertmanager.
-# usage: WG_BIN=/path/to/wavegate [RUNS=3] bench/bench_alerting.sh [N]
+# PG=1: wavegate's outbox (and alert states, logs) on a throwaway PostgreSQL instead
+# (tests/integration/pg_lib.sh; a fresh database each round): `alert bench --pg-dsn-env`.
+# usage: WG_BIN=/path/to/wavegate [RUNS=3] [PG=1] bench/bench_alerting.sh [N]
 #        (or WG_ALERT_CMD="/path/to/cli" where "$WG_ALERT_CMD bench ..." runs `alert bench`)
 set -euo pipefail
 N=${1:-2000}
@@ -12,8 +14,22 @@ AM=${AM_BIN:-/usr/bin/prometheus-alertmanager}
 NGINX=${NGINX_BIN:-/usr/sbin/nginx}
 T=$(mktemp -d /tmp/wg-bench-alert.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$T"; }
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    [ -n "${PG:-}" ] && { pg_stop; true; }
+    rm -rf "$T"
+}
 trap cleanup EXIT
+if [ -n "${PG:-}" ]; then
+    SRC=$(cd "$(dirname "$0")/.." && pwd)
+    set +u
+    WG_TMP=$T
+    wg_on_exit() { :; } # cleanup above stops the cluster
+    free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+    . "$SRC/tests/integration/pg_lib.sh"
+    pg_start >/dev/null || { echo "cannot start postgresql" >&2; exit 1; }
+    set -u
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { # url
@@ -92,8 +108,14 @@ YML
     # wavegate: N alerts → N groups → outbox (chunked commits) → worker → nginx. Timed like
     # Alertmanager, from starting the command (process start, database open, restore) to the
     # N-th request logged by nginx.
+    local pgopt=""
+    if [ -n "${PG:-}" ]; then
+        pg_psql postgres -c "CREATE DATABASE bench$r" >/dev/null
+        export WG_BENCH_PG="host=127.0.0.1 port=$PG_PORT user=wg dbname=bench$r"
+        pgopt="--pg-dsn-env WG_BENCH_PG"
+    fi
     t0=$(date +%s.%N)
-    out=$($CMD bench --url "http://127.0.0.1:$NP/wg-r$r/" --n "$N" --state-dir "$T/wg-state$r")
+    out=$($CMD bench --url "http://127.0.0.1:$NP/wg-r$r/" --n "$N" --state-dir "$T/wg-state$r" $pgopt)
     wait_count "/wg-r$r/" "$N"
     t1=$(date +%s.%N)
     wg_secs[r]=$(echo "$t1 - $t0" | bc -l)
@@ -118,8 +140,8 @@ am_rate=$(median $(for r in $(seq 1 "$RUNS"); do echo "$N / ${am_secs[r]}" | bc 
 wg_rate=$(median $(for r in $(seq 1 "$RUNS"); do echo "$N / ${wg_secs[r]}" | bc -l; done))
 am_rss_m=$(median "${am_rss[@]}")
 wg_rss_m=$(median "${wg_rss[@]}")
-printf 'median: alertmanager %.0f/s, RSS %d KiB; wavegate %.0f/s, RSS %d KiB\n' \
-    "$am_rate" "$am_rss_m" "$wg_rate" "$wg_rss_m"
+printf 'median: alertmanager %.0f/s, RSS %d KiB; wavegate (%s outbox) %.0f/s, RSS %d KiB\n' \
+    "$am_rate" "$am_rss_m" "$([ -n "${PG:-}" ] && echo postgres || echo sqlite)" "$wg_rate" "$wg_rss_m"
 ratio=$(echo "$wg_rate / $am_rate" | bc -l)
 rss_ratio=$(echo "$wg_rss_m / $am_rss_m" | bc -l)
 printf 'throughput ratio %.2fx (want >= 2), RSS ratio %.2f (want <= 0.33)\n' "$ratio" "$rss_ratio"

@@ -10,11 +10,13 @@
 #include <string.h>
 
 #include "alerting/alerting.h"
+#include "common/store.h"
 #include "gate/gate.h"
 
 static const char ALERT_USAGE[] =
     "usage: wavegate alert test --config FILE --receiver NAME [--state-dir DIR]\n"
     "       wavegate alert bench --url URL [--n N] [--state-dir DIR] [--sync full|normal]\n"
+    "                            [--pg-dsn-env VAR]  (the outbox on PostgreSQL, DSN in $VAR)\n"
     "\n"
     "test: send one test notification to the receiver through the outbox and wait up to 30s\n"
     "for its delivery. Exit 0 when delivered, 1 when it failed, 78 for config errors.\n";
@@ -190,6 +192,7 @@ static int alert_bench(int argc, char **argv)
 {
     const char *url = opt(argc, argv, "--url"), *ns = opt(argc, argv, "--n");
     const char *sync = opt(argc, argv, "--sync");
+    const char *pg = opt(argc, argv, "--pg-dsn-env");
     long n = ns ? strtol(ns, NULL, 10) : 2000;
     char yaml[1024], err[256];
     struct wg_alert_config *ac = NULL;
@@ -209,6 +212,9 @@ static int alert_bench(int argc, char **argv)
         wg_diags_print(&d, stderr);
         wg_diags_free(&d);
         return WG_EXIT_CONFIG;
+    }
+    if (pg) {
+        wg_sql_use(WG_STORE_POSTGRES, pg); /* the state: {backend: postgres} outbox */
     }
     char *sd = state_dir_of(argc, argv);
     if (!sd || wg_alerting_new(ac, sd, &o, &a, err, sizeof(err)) != WG_OK) {
@@ -256,7 +262,8 @@ static int alert_bench(int argc, char **argv)
 int wg_cmd_alert(int argc, char **argv)
 {
     static const char *const test_opts[] = {"--config", "--receiver", "--state-dir", NULL};
-    static const char *const bench_opts[] = {"--url", "--n", "--state-dir", "--sync", NULL};
+    static const char *const bench_opts[] = {"--url",  "--n",          "--state-dir",
+                                             "--sync", "--pg-dsn-env", NULL};
     int pos, code;
     if (argc >= 2 && strcmp(argv[1], "test") == 0) {
         code = check_args(argc - 1, argv + 1, "alert test", test_opts, 0, ALERT_USAGE, &pos);

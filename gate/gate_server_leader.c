@@ -2,10 +2,13 @@
  * session-level advisory lock held on a connection of its own, taken or checked every tick
  * (leader_takeover / 4), so when the leader dies (its session ends) or is cut off (its check
  * fails: it steps down at once) another replica leads within leader_takeover. The leader runs
- * the monitor; on SQLite (one process per state_dir) this replica always leads.
+ * the monitor, the alerting ticks and the delivery workers (wg_alerting_set_leader: outbox rows
+ * are claimed with a lease besides, so two replicas that both think they lead for a moment
+ * never send one row at once); on SQLite (one process per state_dir) this replica leads.
  */
 #include "gate/gate_server_int.h"
 
+#include "alerting/alerting.h"
 #include "common/store.h"
 
 #include <errno.h>
@@ -131,6 +134,7 @@ enum wg_err wg__leader_start(struct wg_server *s, char *err, size_t errlen)
     }
     atomic_store(&L.shared, 1);
     atomic_store(&L.leader, 0);
+    wg_alerting_set_leader(wg__leader_active);
     int64_t bound =
         cfg->state.leader_takeover_ns > 0 ? cfg->state.leader_takeover_ns : 10 * WG_NS_PER_SEC;
     L.tick_ns = bound / 4;

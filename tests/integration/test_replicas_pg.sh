@@ -27,6 +27,11 @@ check() { # name, command...
 }
 
 check store_seam env WG_TEST_PG_DSN="$PG_DSN" "$tests/test_common_store_sql"
+# two alerting handles that both think they lead, one outbox: every row sent once, never two
+# at once; a live lease elsewhere is left alone, an expired one is claimed and counted
+pg_psql postgres -c "CREATE DATABASE claims" >/dev/null || exit 1
+check outbox_claims env WG_TEST_PG_DSN="${PG_DSN/dbname=postgres/dbname=claims}" "$tests/test_alerting_claims"
+grep -h '^claims:' "$WG_TMP/outbox_claims.log"
 
 
 # --- the Kubernetes manifest's config is valid and on postgres; readiness on /readyz (about
@@ -302,5 +307,123 @@ pgperf_round_trips() {
     kill -9 "${RPID[4]}"; wait "${RPID[4]}" 2>/dev/null; unset 'RPID[4]'
 }
 pgperf_round_trips
+
+# --- alerting on the shared store: alert states, notification logs, silences, one outbox ----
+replicas_stop
+RPID=()
+PEERS=${WG_PEERS:-$SRC/tests/peers}
+cat >"$WG_TMP/scenario.json" <<'J'
+{"/alert": [{"status": 200, "body": "ok"}], "/kill": [{"status": 200, "body": "ok", "delay": 0.05}]}
+J
+sink_start
+cat >"$WG_TMP/q.py" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def at(p): return [r for r in rows if r["path"] == p]
+def n(name): return sum(1 for r in at("/alert") if '"%s"' % name in r["body"])
+print(eval(sys.argv[2]))
+PY
+pg_psql postgres -c "CREATE DATABASE alerts" || exit 1
+export WG_ALERT_PG="host=127.0.0.1 port=$PG_PORT user=wg dbname=alerts connect_timeout=3"
+for r in 1 2 3; do
+    cat >"$WG_TMP/a$r.yaml" <<YAML
+state_dir: $WG_TMP/astate$r
+state: {backend: postgres, dsn_env: WG_ALERT_PG, leader_takeover: 2s}
+sources:
+  local: {kind: influxql, url: $INFLUX_URL, database: telemetry}
+waves: [{name: staging, env: staging, source: local}]
+features:
+  hot:
+    rules:
+      - name: hot-latency
+        query: SELECT mean("latency_ms") FROM "http" WHERE "env" = {{ env }} AND time >= {{ start }} AND time < {{ end }}
+        threshold: {max: 1}
+      - name: muted-latency
+        query: SELECT max("latency_ms") FROM "http" WHERE "env" = {{ env }} AND time >= {{ start }} AND time < {{ end }}
+        threshold: {max: 1}
+alerting:
+  receivers:
+    - {name: sink, kind: webhook, url: 'http://127.0.0.1:$SP/alert'}
+  route: {receiver: sink, group_by: [alertname], group_wait: 0s, group_interval: 1s, repeat_interval: 1h}
+monitor: {interval: 300ms, waves: [staging], features: [hot]}
+YAML
+done
+# a newer schema than this binary is refused with a clear error (PostgreSQL side; SQLite's
+# PRAGMA user_version refusal is pinned by test_common_store)
+"$WG" silence list --config "$WG_TMP/a1.yaml" >/dev/null 2>&1
+expect_eq "the alerting store migrates on postgres (silence list)" 0 "$?"
+expect_eq "alerting schema recorded as version 2" 2 \
+    "$(pg_psql alerts -c "SELECT version FROM wg_schema WHERE name='alerting'")"
+pg_psql alerts -c "UPDATE wg_schema SET version=3 WHERE name='alerting'"
+err=$("$WG" silence list --config "$WG_TMP/a1.yaml" 2>&1)
+code=$?
+expect_eq "a newer alerting schema: refused (not 0)" 1 "$((code != 0))"
+expect_match "the refusal says why" 'schema version 3 of alerting is newer than this wavegate knows \(2\)' "$err"
+pg_psql alerts -c "UPDATE wg_schema SET version=2 WHERE name='alerting'"
+
+# a silence added through the CLI before the replicas start (it lands in postgres)
+"$WG" silence add --config "$WG_TMP/a1.yaml" --duration 1h alertname=muted-latency >"$WG_TMP/sil.out" 2>&1
+SIL_ID=$("$WG" silence list --config "$WG_TMP/a2.yaml" 2>/dev/null | grep -o '[0-9a-f]\{8\}-[0-9a-f-]\{27\}' | head -1)
+expect_match "a silence added with replica 1's config is listed with replica 2's" '^[0-9a-f-]{36}$' "$SIL_ID"
+astart() { # N
+    : >"$WG_TMP/aserve$1.log"
+    "$WG" serve --config "$WG_TMP/a$1.yaml" --listen 127.0.0.1:0 2>>"$WG_TMP/aserve$1.log" &
+    RPID[$1]=$!
+    wait_for 20 grep -q 'listening on port [0-9]' "$WG_TMP/aserve$1.log" ||
+        { echo "replica $1 did not start:" >&2; cat "$WG_TMP/aserve$1.log" >&2; return 1; }
+    RBASE[$1]="http://127.0.0.1:$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$WG_TMP/aserve$1.log" | head -1)"
+}
+for r in 1 2 3; do astart $r || exit 1; done
+seen=""
+for r in 1 2 3; do
+    seen+=$(jq_get "$(curl -s "${RBASE[$r]}/v1/silences")" "[s['status']['state'] for s in d if s['id'] == '$SIL_ID'][0]")" "
+done
+expect_eq "every replica lists the silence as active" "active active active " "$seen"
+lead=""; wait_for 10 pick_leader
+poll_until 20 'n("hot-latency") >= 1'
+base=$(turns "$lead" leader)
+turned() { [ "$(turns "$1" leader)" -ge $(( $2 + $3 )) ]; }
+wait_for 20 turned "$lead" "$base" 6
+expect_eq "one firing notification for hot-latency from three replicas (only the leader sends)" 1 "$(sink 'n("hot-latency")')"
+expect_eq "the silenced rule is not notified (silence from the shared store)" 0 "$(sink 'n("muted-latency")')"
+# the leader dies: the next one reads the alert states and logs, so no re-notification
+kill -9 "${RPID[$lead]}"; wait "${RPID[$lead]}" 2>/dev/null; unset "RPID[$lead]"
+old=$lead; lead=""
+wait_for 10 pick_leader
+[ -n "$lead" ] && [ "$lead" != "$old" ]
+expect_eq "a surviving replica leads after kill -9 of the leader" 0 "$?"
+base=$(turns "$lead" leader)
+wait_for 20 turned "$lead" "$base" 6
+expect_eq "the new leader does not notify hot-latency again (state and log shared)" 1 "$(sink 'n("hot-latency")')"
+expect_eq "the new leader honours the silence too" 0 "$(sink 'n("muted-latency")')"
+# expired through a follower: the leader notices and notifies the rule it muted, once
+fol=""; for r in "${!RPID[@]}"; do [ "$r" != "$lead" ] && fol=$r; done
+code=$(curl -s -o /dev/null -w '%{http_code}' -XDELETE "${RBASE[$fol]}/v1/silences/$SIL_ID")
+expect_eq "DELETE /v1/silences/{id} on a follower" 200 "$code"
+poll_until 15 'n("muted-latency") >= 1'
+expect_eq "the leader notifies the un-muted rule once" 1 "$(sink 'n("muted-latency")')"
+# a gate call answered by a follower: its gate event goes to the leader (alert_inbox), sent once
+code=$(curl -s -o /dev/null -w '%{http_code}' "${RBASE[$fol]}/v1/gate?wave=staging&feature=hot&deploy_time=$T")
+expect_eq "a follower answers the gate call" 200 "$code"
+poll_until 15 'n("WavegateGateFailed") >= 1'
+expect_eq "its gate event is notified by the leader, once" 1 "$(sink 'n("WavegateGateFailed")')"
+replicas_stop
+RPID=()
+
+# --- kill -9 of the leader during delivery (short: the 20-kill loop is bench/bench_kill.sh)
+: >"$SINK_LOG"
+KILLS=${WG_DELIVERY_KILLS:-3} NOTIF=${WG_DELIVERY_N:-100}
+KILL_RATE=20 pg_kill_run "$KILLS" "$NOTIF" 42
+expect_eq "kill -9 x$KILLS during delivery: all $NOTIF notifications arrive" "$NOTIF" "$KILL_DISTINCT"
+expect_eq "no notification in flight from two replicas at once (sink: overlapping keys)" 0 "$KILL_OVERLAPS"
+expect_eq "a new leader within 2s after each kill (takeover ms: ${KILL_TAKEOVER_MS[*]})" 0 "$KILL_OVER_BOUND"
+echo "delivery kills: $((KILL_REQUESTS - KILL_DISTINCT)) resend(s) after crashes (same key, allowed), reclaimed rows counted by survivors: $KILL_RECLAIMED; failover to the first delivery: $(median_max "${KILL_FAILOVER_MS[@]}")"
+
+# --- PostgreSQL restarted mid-delivery: replicas reconnect, nothing lost
+: >"$SINK_LOG"
+KILL_PG_RESTART=1 KILL_RATE=40 pg_kill_run 0 200 7
+expect_eq "postgres restarted mid-delivery: all 200 arrive" 200 "$KILL_DISTINCT"
+expect_eq "postgres restarted mid-delivery: none in flight twice at once" 0 "$KILL_OVERLAPS"
+echo "postgres restart: $((KILL_REQUESTS - KILL_DISTINCT)) resend(s)"
 
 finish

@@ -8,7 +8,10 @@ SCENARIO: {"/path": [{"status": 500}, {"status": 429, "headers": {"Retry-After":
                      {"status": 200, "body": "ok", "delay": 0.0}], ...,
            "secret": "whsec_..." (optional: verify Standard Webhooks signatures)}
 Responses are used in order; the last repeats. Unknown paths answer 404.
-Each log line: {"t": epoch, "path", "headers": {lower-case}, "body", "status", "sig_ok"}.
+Each log line: {"t": epoch, "path", "headers": {lower-case}, "body", "status", "sig_ok",
+"overlap"}: overlap is true when another request with the same idempotency key (the
+Idempotency-Key or webhook-id header) was still being answered when this one arrived (two
+senders at once; a resend after the first was answered is not an overlap).
 """
 import base64
 import hashlib
@@ -23,6 +26,7 @@ scenario = json.load(open(sys.argv[1]))
 log = open(sys.argv[2], "a", buffering=1)
 lock = threading.Lock()
 counters = {}
+inflight = {}  # idempotency key -> requests with it being answered now
 
 
 def verify(secret, headers, body):
@@ -56,10 +60,22 @@ class H(BaseHTTPRequestHandler):
         if scenario.get("secret"):
             sig_ok = verify(scenario["secret"], hdrs, body)
         status = resp.get("status", 200)
+        key = hdrs.get("idempotency-key") or hdrs.get("webhook-id")
         with lock:
+            overlap = bool(key) and inflight.get(key, 0) > 0
+            if key:
+                inflight[key] = inflight.get(key, 0) + 1
             log.write(json.dumps({"t": time.time(), "path": self.path, "headers": hdrs,
                                   "body": body.decode("utf-8", "replace"), "status": status,
-                                  "sig_ok": sig_ok}) + "\n")
+                                  "sig_ok": sig_ok, "overlap": overlap}) + "\n")
+        try:
+            self._answer(resp, status)
+        finally:
+            if key:
+                with lock:
+                    inflight[key] -= 1
+
+    def _answer(self, resp, status):
         if resp.get("delay"):
             time.sleep(resp["delay"])
         out = resp.get("body", "").encode()
@@ -76,7 +92,12 @@ class H(BaseHTTPRequestHandler):
     do_PUT = do_POST
 
 
-srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a client killed mid-request (kill -9 tests): not the sink's error
+
+
+srv = Server(("127.0.0.1", 0), H)
 srv.daemon_threads = True
 print("PORT", srv.server_address[1], flush=True)
 srv.serve_forever()
