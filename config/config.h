@@ -283,6 +283,7 @@ struct wg_events_cfg {
     /* `signing: {launchdarkly: ENV, flagsmith: ENV, growthbook: ENV}`: env vars holding each
      * service's webhook secret; a service without one is refused (401) */
     char *secret_env[3];
+    int64_t sig_tolerance_ns; /* `signing.tolerance`: signed timestamps this far off; default 5m */
     struct wg_pos pos;
 };
 

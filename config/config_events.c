@@ -11,7 +11,8 @@
 
 static const struct wg__config_range r_flush = {0.001, 60, 0, 0}; /* seconds */
 
-static const struct wg__config_range r_poll = {0.1, 3600, 0, 0}; /* seconds */
+static const struct wg__config_range r_poll = {0.1, 3600, 0, 0};     /* seconds */
+static const struct wg__config_range r_tolerance = {1, 86400, 0, 0}; /* seconds */
 static const struct wg__config_field unleash_fields[] = {
     {"url", wg__config_dec_str, OFF(unleash_url), NULL, 0, 1},
     {"token_env", wg__config_dec_str, OFF(unleash_token_env), NULL, 0, 1},
@@ -21,6 +22,7 @@ static const struct wg__config_field signing_fields[] = {
     {"launchdarkly", wg__config_dec_str, OFF(secret_env[0]), NULL, 0, 0},
     {"flagsmith", wg__config_dec_str, OFF(secret_env[1]), NULL, 0, 0},
     {"growthbook", wg__config_dec_str, OFF(secret_env[2]), NULL, 0, 0},
+    {"tolerance", wg__config_dec_duration, OFF(sig_tolerance_ns), &r_tolerance, 0, 0},
 };
 static const struct wg__config_field events_fields[] = {
     {"write_to", wg__config_dec_str, OFF(write_to), NULL, 0, 0},
@@ -34,6 +36,7 @@ void wg__config_decode_events(struct wg__config_ctx *c, const struct wg__cfg_nod
     memset(e, 0, sizeof(*e));
     e->flush_ns = WG_NS_PER_SEC / 5;
     e->unleash_poll_ns = 10 * WG_NS_PER_SEC;
+    e->sig_tolerance_ns = 300 * WG_NS_PER_SEC; /* Standard Webhooks' suggested 5 minutes */
     if (!n || wg__config_is_null(n)) {
         return;
     }
@@ -56,7 +59,7 @@ void wg__config_decode_events(struct wg__config_ctx *c, const struct wg__cfg_nod
     if (sg && !wg__config_is_null(sg)) {
         char sp[WG__CONFIG_PATH_MAX];
         wg__config_path_key(sp, sizeof(sp), path, "signing");
-        struct wg__config_fieldset ss = {signing_fields, 3, e, NULL};
+        struct wg__config_fieldset ss = {signing_fields, 4, e, NULL};
         (void)wg__config_fields(c, sg, sp, &ss, 1, NULL);
     }
     if (!e->write_to) {

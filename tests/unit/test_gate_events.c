@@ -476,7 +476,8 @@ static void test_signed(void **state)
                                    "\"source\":\"launchdarkly\""));
     assert_non_null(strstr(r.body, "\"type\":\"flag\",\"state\":\"off\",\"wave\":\"internal\","
                                    "\"env\":\"staging\",\"feature\":\"search\","
-                                   "\"flag\":\"search\",\"source\":\"flagsmith\""));
+                                   "\"flag\":\"search\",\"version\":\"2026-12-01T08:00:00Z\","
+                                   "\"source\":\"flagsmith\""));
     assert_int_equal(bad, 0);
 }
 
