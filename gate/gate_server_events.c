@@ -501,6 +501,41 @@ static void flip_look(struct wg_server *s, struct wg_flip *f)
     wg__server_gen_put(g);
 }
 
+/* 1 when the action is over its rate limit (act->rate_limit): held, never dropped — recorded
+ * with why, alerted (WavegateActionHeld) and logged, due again when the window has room. */
+static int rate_held(struct wg_server *s, struct wg_action_row *a, const struct wg_action *act,
+                     int64_t now)
+{
+    long used = 0;
+    int64_t oldest = 0;
+    if (act->rate_max <= 0) {
+        return 0;
+    }
+    if (wg_events_action_window(s->events, a, now - act->rate_per_ns, &used, &oldest) != WG_OK) {
+        used = act->rate_max; /* the store cannot say: fail closed, hold */
+        oldest = now;
+    }
+    if (used < act->rate_max) {
+        return 0;
+    }
+    char per[64], why[512], scope[80];
+    int64_t next = (oldest ? oldest : now) + act->rate_per_ns;
+    snprintf(why, sizeof(why),
+             "held by rate_limit: %ld flip(s) of feature %s acted on in the last %s (max %ld); "
+             "due again in %llds",
+             used, a->feature, wg_duration_format(act->rate_per_ns, per, sizeof(per)),
+             act->rate_max, (long long)((next - now + WG_NS_PER_SEC - 1) / WG_NS_PER_SEC));
+    if (wg_events_action_hold(s->events, a, why, now, next > now ? next : now + WG_NS_PER_SEC) !=
+        WG_OK) {
+        wg_log(WG_LOG_ERROR, "action %s#%d: the hold was not recorded", a->id, a->idx);
+    }
+    snprintf(scope, sizeof(scope), "action:%s#%d", a->id, a->idx);
+    struct wg_action_ctx x = {a->id, a->feature, a->flag, a->env, a->wave, "fail", a->idx};
+    flip_alert(s, scope, "WavegateActionHeld", "warning", &x, why);
+    wg_log(WG_LOG_WARN, "action %s#%d (flag %s in %s): %s", a->id, a->idx, a->flag, a->env, why);
+    return 1;
+}
+
 static void run_action(struct wg_server *s, struct wg_http *h, struct wg_action_row *a)
 {
     struct wg__cfgref *g = wg__server_gen_get(s);
@@ -512,6 +547,10 @@ static void run_action(struct wg_server *s, struct wg_http *h, struct wg_action_
     int64_t now = wg_now_ns();
     const char *st = "failed";
     int64_t next = now;
+    if (act && rate_held(s, a, act, now)) {
+        wg__server_gen_put(g);
+        return;
+    }
     if (act) {
         struct wg_action_ctx x = {a->id, a->feature, a->flag, a->env, a->wave, "fail", a->idx};
         enum wg_err rc = wg_alerting_action_run(h, act, &x, &status, answer, sizeof(answer));
@@ -633,28 +672,24 @@ static void evrun_stop(struct wg_server *s)
     s->evrun = NULL;
 }
 
-/* A flag turned on starts its feature's analysis in the event's wave; off ends it. */
-static void flip_event(struct wg_server *s, const struct wg_config *cfg, const struct wg_event *ev,
-                       const char *id, int64_t now)
+/* A flag turned on starts its feature's analysis in the event's wave; off ends it: planned
+ * here, done in the event's own transaction (wg_events_record_flip). */
+static void flip_plan(const struct wg_config *cfg, const struct wg_event *ev,
+                      struct wg_flip_rec *fr)
 {
     const struct wg_feature *f = ev->feature ? find_feature(cfg, ev->feature) : NULL;
+    memset(fr, 0, sizeof(*fr));
     if (ev->type != WG_EVENT_FLAG || !f) {
         return;
     }
     if (ev->state == WG_EVSTATE_OFF) {
-        int n = 0;
-        if (wg_events_flip_cancel(s->events, ev->feature, ev->env, &n) == WG_OK && n) {
-            wg_log(WG_LOG_INFO, "flag %s off in %s: %d analysis(es) ended", ev->flag,
-                   ev->env ? ev->env : "-", n);
-        }
-        return;
-    }
-    if (ev->state != WG_EVSTATE_ON || !ev->wave) {
-        return;
-    }
-    if (wg_events_flip_start(s->events, id, ev, ev->time_ns ? ev->time_ns : now,
-                             f->flip.interval_ns, f->flip.count, f->flip.failure_limit) != WG_OK) {
-        wg_log(WG_LOG_ERROR, "flip %s: the analysis could not be stored", id);
+        fr->op = WG_FLIP_CANCEL;
+    } else if (ev->state == WG_EVSTATE_ON && ev->wave) {
+        fr->op = WG_FLIP_START;
+        fr->anchor_ns = ev->time_ns; /* 0: the time it is recorded */
+        fr->interval_ns = f->flip.interval_ns;
+        fr->count = f->flip.count;
+        fr->failure_limit = f->flip.failure_limit;
     }
 }
 
@@ -841,7 +876,9 @@ static enum wg_err ingest(struct wg_server *s, struct wg__cfgref *gen, struct wg
         snprintf(err, errlen, "no event store");
         return WG_EIO;
     }
-    enum wg_err rc = wg_events_record(s->events, ev, now, id, err, errlen);
+    struct wg_flip_rec fr;
+    flip_plan(gen->cfg, ev, &fr);
+    enum wg_err rc = wg_events_record_flip(s->events, ev, now, &fr, id, err, errlen);
     if (rc != WG_OK) {
         wg_log(WG_LOG_ERROR, "events: not recorded: %s", err);
         return rc;
@@ -851,7 +888,10 @@ static enum wg_err ingest(struct wg_server *s, struct wg__cfgref *gen, struct wg
            ev->wave ? ev->wave : "-", ev->env ? ev->env : "-", ev->feature ? ev->feature : "-",
            ev->source ? ev->source : "-");
     wg__events_marker(s, gen, ev, id, now);
-    flip_event(s, gen->cfg, ev, id, now);
+    if (fr.op == WG_FLIP_CANCEL && fr.cancelled) {
+        wg_log(WG_LOG_INFO, "flag %s off in %s: %d analysis(es) ended", ev->flag,
+               ev->env ? ev->env : "-", fr.cancelled);
+    }
     bake_event(s, gen, ev, id, now);
     return WG_OK;
 }
