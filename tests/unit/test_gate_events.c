@@ -182,6 +182,48 @@ static void test_store(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A flag event and its flip analysis in one transaction: START names the analysis by the
+ * event's id (anchored at the event's time), CANCEL ends the running ones of (feature, env)
+ * and says how many; both due and visible as soon as the record returns. */
+static void test_record_flip(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/wg-test-evfl-XXXXXX", err[256] = "", id1[48], id2[48], id3[48];
+    assert_non_null(mkdtemp(dir));
+    struct wg_events *e = NULL;
+    assert_int_equal(wg_events_open(dir, &e, err, sizeof(err)), WG_OK);
+    struct wg_event ev = {.type = WG_EVENT_FLAG, .state = WG_EVSTATE_ON};
+    ev.feature = "checkout";
+    ev.flag = "checkout_v2";
+    ev.wave = "prod";
+    ev.env = "production";
+    ev.time_ns = 1796112000000000000LL;
+    struct wg_flip_rec fr = {WG_FLIP_START, 0, 5 * WG_NS_PER_SEC, 3, 1, 0};
+    assert_int_equal(wg_events_record_flip(e, &ev, 7, &fr, id1, err, sizeof(err)), WG_OK);
+    ev.time_ns += WG_NS_PER_SEC;
+    assert_int_equal(wg_events_record_flip(e, &ev, 7, &fr, id2, err, sizeof(err)), WG_OK);
+    struct wg_flip f[4];
+    size_t n = 0;
+    assert_int_equal(wg_events_flip_due(e, ev.time_ns + 10 * WG_NS_PER_SEC, f, 4, &n), WG_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(f[0].id, id1);
+    assert_int_equal(f[0].anchor_ns, 1796112000000000000LL);
+    assert_int_equal(f[0].next_ns, 1796112005000000000LL);
+    assert_int_equal(f[0].count, 3);
+    assert_int_equal(f[0].failure_limit, 1);
+    assert_string_equal(f[0].status, "running");
+    ev.state = WG_EVSTATE_OFF;
+    struct wg_flip_rec off = {WG_FLIP_CANCEL, 0, 0, 0, 0, 0};
+    assert_int_equal(wg_events_record_flip(e, &ev, 7, &off, id3, err, sizeof(err)), WG_OK);
+    assert_int_equal(off.cancelled, 2);
+    assert_int_equal(wg_events_flip_due(e, ev.time_ns + 10 * WG_NS_PER_SEC, f, 4, &n), WG_OK);
+    assert_int_equal(n, 0);
+    wg_events_close(e);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* Group commit: recorders on many threads at once, every event stored once with its own id. */
 struct rec_arg {
     struct wg_events *e;
@@ -687,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_store),
         cmocka_unit_test(test_group_commit),
+        cmocka_unit_test(test_record_flip),
         cmocka_unit_test(test_body_check),
         cmocka_unit_test(test_verify),
         cmocka_unit_test_setup_teardown(test_routes, setup_server, teardown_server),
