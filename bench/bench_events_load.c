@@ -133,8 +133,8 @@ int main(int argc, char **argv)
         }
         /* sleep until the next due time or an answer (ns precision: no spinning, the server
          * shares the machine's two cores with this client) */
-        int64_t wait = sent < total ? t0 + (int64_t)((double)sent * 1e9 / rate) - mono()
-                                    : 1000000000LL;
+        int64_t wait =
+            sent < total ? t0 + (int64_t)((double)sent * 1e9 / rate) - mono() : 1000000000LL;
         struct timespec to = {0, 0};
         int idle = 0;
         for (int i = 0; i < nc; i++) {
