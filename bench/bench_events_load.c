@@ -94,12 +94,14 @@ int main(int argc, char **argv)
     for (int i = 0; i < nc; i++) {
         cs[i].fd = dial(port);
     }
-    long sent = 0, done = 0, codes[6] = {0};
+    long sent = 0, done = 0, codes[6] = {0}, reconnects = 0;
+    int rr = 0;
     int64_t t0 = mono() + 50000000LL;
     while (done < total) {
         int64_t now = mono();
         /* send every due event on an idle connection (a due event with none idle waits) */
-        for (int i = 0; i < nc && sent < total; i++) {
+        for (int j = 0; j < nc && sent < total; j++) {
+            int i = (rr + j) % nc; /* round robin: every connection stays in use */
             int64_t due = t0 + (int64_t)((double)sent * 1e9 / rate);
             if (due > now) {
                 break;
@@ -107,6 +109,7 @@ int main(int argc, char **argv)
             if (cs[i].busy) {
                 continue;
             }
+            rr = i + 1;
             char body[256], req[768];
             int bl = snprintf(body, sizeof(body),
                               "{\"type\":\"flag\",\"feature\":\"checkout\",\"state\":\"%s\","
@@ -157,8 +160,15 @@ int main(int argc, char **argv)
             }
             struct conn *c = &cs[i];
             ssize_t k = read(c->fd, c->in + c->inlen, sizeof(c->in) - 1 - c->inlen);
+            if (k <= 0 && !c->busy) { /* an idle keep-alive closed by the server: redial */
+                close(c->fd);
+                c->fd = dial(port);
+                c->inlen = 0;
+                reconnects++;
+                continue;
+            }
             if (k <= 0) {
-                fprintf(stderr, "connection %d closed by the server\n", i);
+                fprintf(stderr, "connection %d closed by the server before its answer\n", i);
                 return 1;
             }
             c->inlen += (size_t)k;
@@ -172,8 +182,8 @@ int main(int argc, char **argv)
     }
     double el = (double)(mono() - t0) / 1e9;
     qsort(lat, (size_t)done, sizeof(*lat), cmp);
-    printf("sent %ld in %.1fs over %d connections; 2xx %ld, 4xx %ld, 5xx %ld\n", done, el, nc,
-           codes[2], codes[4], codes[5]);
+    printf("sent %ld in %.1fs over %d connections (%ld redialled); 2xx %ld, 4xx %ld, 5xx %ld\n",
+           done, el, nc, reconnects, codes[2], codes[4], codes[5]);
     printf("latency ms: p50 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", lat[done / 2] / 1e6,
            lat[(long)(done * 0.99)] / 1e6, lat[(long)(done * 0.999)] / 1e6, lat[done - 1] / 1e6);
     free(lat);
