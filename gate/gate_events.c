@@ -695,16 +695,18 @@ enum wg_err wg_events_action_due(struct wg_events *e, int64_t now_ns, struct wg_
     return rc;
 }
 
-enum wg_err wg_events_action_attempt(struct wg_events *e, const struct wg_action_row *a,
-                                     const char *status, long http_status, const char *answer,
-                                     int64_t now_ns, int64_t next_ns)
+/* An attempt row and the action's new state in one transaction; counted: 1 for an attempt
+ * made, 0 for a hold. */
+static enum wg_err attempt_row(struct wg_events *e, const struct wg_action_row *a,
+                               const char *status, long http_status, const char *answer,
+                               int64_t now_ns, int64_t next_ns, int counted)
 {
     char err[256];
     pthread_mutex_lock(&e->mu);
     enum wg_err rc = wg_store_begin(e->db, 1, err, sizeof(err));
     sqlite3_stmt *at = wg_store_stmt(e->db, "INSERT INTO action_attempts(id, idx, at_ns, status,"
                                             " http_status, answer) VALUES (?1,?2,?3,?4,?5,?6)");
-    sqlite3_stmt *up = wg_store_stmt(e->db, "UPDATE actions SET status=?3, attempts=attempts+1,"
+    sqlite3_stmt *up = wg_store_stmt(e->db, "UPDATE actions SET status=?3, attempts=attempts+?5,"
                                             " next_ns=?4 WHERE id=?1 AND idx=?2");
     if (rc == WG_OK && (!at || !up)) {
         rc = WG_EIO;
@@ -720,6 +722,7 @@ enum wg_err wg_events_action_attempt(struct wg_events *e, const struct wg_action
         sqlite3_bind_int(up, 2, a->idx);
         sqlite3_bind_text(up, 3, status, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(up, 4, next_ns);
+        sqlite3_bind_int(up, 5, counted);
         rc = sqlite3_step(at) == SQLITE_DONE && sqlite3_step(up) == SQLITE_DONE ? WG_OK : WG_EIO;
     }
     if (at) {
@@ -735,6 +738,19 @@ enum wg_err wg_events_action_attempt(struct wg_events *e, const struct wg_action
     }
     pthread_mutex_unlock(&e->mu);
     return rc;
+}
+
+enum wg_err wg_events_action_attempt(struct wg_events *e, const struct wg_action_row *a,
+                                     const char *status, long http_status, const char *answer,
+                                     int64_t now_ns, int64_t next_ns)
+{
+    return attempt_row(e, a, status, http_status, answer, now_ns, next_ns, 1);
+}
+
+enum wg_err wg_events_action_hold(struct wg_events *e, const struct wg_action_row *a,
+                                  const char *why, int64_t now_ns, int64_t next_ns)
+{
+    return attempt_row(e, a, "held", 0, why, now_ns, next_ns, 0);
 }
 
 enum wg_err wg_events_action_window(struct wg_events *e, const struct wg_action_row *a,
@@ -759,44 +775,6 @@ enum wg_err wg_events_action_window(struct wg_events *e, const struct wg_action_
             rc = WG_OK;
         }
         sqlite3_reset(st);
-    }
-    pthread_mutex_unlock(&e->mu);
-    return rc;
-}
-
-enum wg_err wg_events_action_hold(struct wg_events *e, const struct wg_action_row *a,
-                                  const char *why, int64_t now_ns, int64_t next_ns)
-{
-    char err[256];
-    pthread_mutex_lock(&e->mu);
-    enum wg_err rc = wg_store_begin(e->db, 1, err, sizeof(err));
-    sqlite3_stmt *at = wg_store_stmt(e->db, "INSERT INTO action_attempts(id, idx, at_ns, status,"
-                                            " http_status, answer) VALUES (?1,?2,?3,'held',0,?4)");
-    sqlite3_stmt *up = wg_store_stmt(e->db, "UPDATE actions SET status='held', next_ns=?3"
-                                            " WHERE id=?1 AND idx=?2");
-    if (rc == WG_OK && (!at || !up)) {
-        rc = WG_EIO;
-    }
-    if (rc == WG_OK) {
-        sqlite3_bind_text(at, 1, a->id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(at, 2, a->idx);
-        sqlite3_bind_int64(at, 3, now_ns);
-        sqlite3_bind_text(at, 4, why, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(up, 1, a->id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(up, 2, a->idx);
-        sqlite3_bind_int64(up, 3, next_ns);
-        rc = sqlite3_step(at) == SQLITE_DONE && sqlite3_step(up) == SQLITE_DONE ? WG_OK : WG_EIO;
-    }
-    if (at) {
-        sqlite3_reset(at);
-    }
-    if (up) {
-        sqlite3_reset(up);
-    }
-    if (rc == WG_OK) {
-        rc = wg_store_commit(e->db, err, sizeof(err));
-    } else {
-        wg_store_rollback(e->db);
     }
     pthread_mutex_unlock(&e->mu);
     return rc;
