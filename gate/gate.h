@@ -329,9 +329,12 @@ struct wg_flip_rec {
     long count, failure_limit;      /* START */
     int cancelled;                  /* out, CANCEL: how many running analyses ended */
 };
-/* wg_events_record, and flip (may be NULL) applied in the same transaction. */
+/* wg_events_record, and flip (may be NULL) applied in the same transaction. dup non-NULL:
+ * an event of the same source and version already stored is not recorded again (nor its flip):
+ * *dup = 1 and id gets the stored one's id — checked inside the transaction, so two deliveries
+ * at once (a webhook and the reconcile poll) record one. */
 enum wg_err wg_events_record_flip(struct wg_events *e, const struct wg_event *ev, int64_t now_ns,
-                                  struct wg_flip_rec *flip, char id[48], char *err,
+                                  struct wg_flip_rec *flip, int *dup, char id[48], char *err,
                                   size_t errlen) WG_NODISCARD;
 /* The stored events as a JSON array (newest first, at most limit), malloc'd in *out. */
 enum wg_err wg_events_list_json(struct wg_events *e, size_t limit, char **out, char *err,

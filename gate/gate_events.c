@@ -46,6 +46,7 @@ static const char *const MIGRATIONS[] = {
 struct pend {
     const struct wg_event *ev;
     struct wg_flip_rec *flip;
+    int *dup;
     int64_t now_ns;
     char *id;
     char *err;
@@ -282,6 +283,8 @@ static void bind_opt(sqlite3_stmt *st, int i, const char *s)
     }
 }
 
+static void col_copy(char *dst, size_t n, sqlite3_stmt *st, int col);
+
 /* e->mu held (inside the recorder's transaction, or alone). */
 static enum wg_err flip_start_locked(struct wg_events *e, const char *id, const struct wg_event *ev,
                                      int64_t anchor_ns, int64_t interval_ns, long count,
@@ -332,6 +335,27 @@ static enum wg_err insert_one(struct wg_events *e, struct pend *p)
     const struct wg_event *ev = p->ev;
     enum wg_err rc = WG_EIO;
     int64_t t = ev->time_ns ? ev->time_ns : p->now_ns;
+    if (p->dup && ev->source && ev->version) {
+        sqlite3_stmt *q = wg_store_stmt(e->db, "SELECT id FROM events WHERE source=?1 AND"
+                                               " version=?2 LIMIT 1");
+        int r = SQLITE_ERROR;
+        if (q) {
+            sqlite3_bind_text(q, 1, ev->source, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(q, 2, ev->version, -1, SQLITE_TRANSIENT);
+            if ((r = sqlite3_step(q)) == SQLITE_ROW) {
+                col_copy(p->id, 48, q, 0);
+                *p->dup = 1;
+            }
+            sqlite3_reset(q);
+        }
+        if (r == SQLITE_ROW) {
+            return WG_OK;
+        }
+        if (r != SQLITE_DONE) {
+            snprintf(p->err, p->errlen, "events store: %s", sqlite3_errmsg(e->db));
+            return WG_EIO;
+        }
+    }
     /* The id names the time and the row: unique, sortable, and known before the insert. */
     sqlite3_stmt *seq = wg_store_stmt(e->db, "SELECT COALESCE(MAX(seq), 0) + 1 FROM events");
     sqlite3_stmt *st = wg_store_stmt(
@@ -409,13 +433,17 @@ static void commit_batch(struct wg_events *e, struct pend *batch)
 enum wg_err wg_events_record(struct wg_events *e, const struct wg_event *ev, int64_t now_ns,
                              char id[48], char *err, size_t errlen)
 {
-    return wg_events_record_flip(e, ev, now_ns, NULL, id, err, errlen);
+    return wg_events_record_flip(e, ev, now_ns, NULL, NULL, id, err, errlen);
 }
 
 enum wg_err wg_events_record_flip(struct wg_events *e, const struct wg_event *ev, int64_t now_ns,
-                                  struct wg_flip_rec *flip, char id[48], char *err, size_t errlen)
+                                  struct wg_flip_rec *flip, int *dup, char id[48], char *err,
+                                  size_t errlen)
 {
-    struct pend me = {ev, flip, now_ns, id, err, errlen, WG_EIO, 0, NULL};
+    if (dup) {
+        *dup = 0;
+    }
+    struct pend me = {ev, flip, dup, now_ns, id, err, errlen, WG_EIO, 0, NULL};
     pthread_mutex_lock(&e->qmu);
     *e->qtail = &me;
     e->qtail = &me.next;

@@ -866,9 +866,10 @@ static void bake_event(struct wg_server *s, struct wg__cfgref *gen, const struct
     free(spec);
 }
 
-/* Resolve, record, mark and act on one event: the webhook routes and the reconcile poll. */
+/* Resolve, record, mark and act on one event: the webhook routes and the reconcile poll. An
+ * event of a source and version already stored: *dup = 1, id the stored one, nothing done. */
 static enum wg_err ingest(struct wg_server *s, struct wg__cfgref *gen, struct wg_event *ev,
-                          char id[48], char *err, size_t errlen)
+                          int *dup, char id[48], char *err, size_t errlen)
 {
     wg_event_resolve(gen->cfg, ev);
     int64_t now = wg_now_ns();
@@ -878,10 +879,13 @@ static enum wg_err ingest(struct wg_server *s, struct wg__cfgref *gen, struct wg
     }
     struct wg_flip_rec fr;
     flip_plan(gen->cfg, ev, &fr);
-    enum wg_err rc = wg_events_record_flip(s->events, ev, now, &fr, id, err, errlen);
+    enum wg_err rc = wg_events_record_flip(s->events, ev, now, &fr, dup, id, err, errlen);
     if (rc != WG_OK) {
         wg_log(WG_LOG_ERROR, "events: not recorded: %s", err);
         return rc;
+    }
+    if (*dup) {
+        return WG_OK; /* a sender's retry, or the reconcile poll and the webhook both */
     }
     wg_log(WG_LOG_INFO, "event %s: %s %s wave %s env %s feature %s (%s)", id,
            wg_event_type_names[ev->type], ev->state ? wg_event_state_names[ev->state] : "-",
@@ -901,12 +905,19 @@ static enum MHD_Result accept_event(struct wg_server *s, struct MHD_Connection *
                                     struct wg__server_req *r, struct wg_event *ev)
 {
     char id[48], err[512] = "";
-    if (ingest(s, r->gen, ev, id, err, sizeof(err)) != WG_OK) {
+    int dup = 0;
+    if (ingest(s, r->gen, ev, &dup, id, err, sizeof(err)) != WG_OK) {
         return wg__reply_error(s, c, 503, "event not recorded: %s", err);
+    }
+    if (dup) {
+        char d[120];
+        int dl = snprintf(d, sizeof(d), "{\"duplicate\":true,\"id\":\"%s\"}", id);
+        return wg__reply(s, c, 200, "application/json", d, (size_t)dl);
     }
     char body[200], key[80], *an = NULL;
     snprintf(key, sizeof(key), "bake:%s", id);
-    int n = wg_events_kv_get(s->events, key, &an) == WG_OK
+    /* only a deploy can start a bake analysis: a flag event does not wait on the store again */
+    int n = ev->type == WG_EVENT_DEPLOY && wg_events_kv_get(s->events, key, &an) == WG_OK
                 ? snprintf(body, sizeof(body), "{\"id\":\"%s\",\"analysis\":\"%.64s\"}", id, an)
                 : snprintf(body, sizeof(body), "{\"id\":\"%s\"}", id);
     free(an);
@@ -984,7 +995,8 @@ static void unleash_poll(struct wg_server *s, struct wg_http *h)
                 ev.source = wg_strdup("unleash");
                 wg_log(WG_LOG_INFO, "reconcile: Unleash event %s (%s) came without its webhook",
                        ev.version, ev.flag);
-                (void)ingest(s, g, &ev, id, why, sizeof(why));
+                int dup = 0;
+                (void)ingest(s, g, &ev, &dup, id, why, sizeof(why));
             }
             wg_event_clear(&ev);
         }
@@ -1096,12 +1108,6 @@ enum MHD_Result wg__events_route(struct wg_server *s, struct MHD_Connection *c,
                                    : wg__reply_error(s, c, 500, "out of memory");
         free(json);
         return ret;
-    }
-    if (ev.source && ev.version && s->events && wg_events_seen(s->events, ev.source, ev.version)) {
-        /* the reconcile poll brought it first */
-        static const char dup[] = "{\"duplicate\":true}";
-        wg_event_clear(&ev);
-        return wg__reply(s, c, 200, "application/json", dup, sizeof(dup) - 1);
     }
     enum MHD_Result ret = accept_event(s, c, r, &ev);
     wg_event_clear(&ev);

@@ -9,17 +9,17 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <unistd.h>
 
-#include "gate/gate.h"
 #include "alerting/alerting.h"
+#include "gate/gate.h"
 #include "gate/gate_server_int.h"
 
 #define TOKEN "events-token-0123456789abcdef"
@@ -199,9 +199,9 @@ static void test_record_flip(void **state)
     ev.env = "production";
     ev.time_ns = 1796112000000000000LL;
     struct wg_flip_rec fr = {WG_FLIP_START, 0, 5 * WG_NS_PER_SEC, 3, 1, 0};
-    assert_int_equal(wg_events_record_flip(e, &ev, 7, &fr, id1, err, sizeof(err)), WG_OK);
+    assert_int_equal(wg_events_record_flip(e, &ev, 7, &fr, NULL, id1, err, sizeof(err)), WG_OK);
     ev.time_ns += WG_NS_PER_SEC;
-    assert_int_equal(wg_events_record_flip(e, &ev, 7, &fr, id2, err, sizeof(err)), WG_OK);
+    assert_int_equal(wg_events_record_flip(e, &ev, 7, &fr, NULL, id2, err, sizeof(err)), WG_OK);
     struct wg_flip f[4];
     size_t n = 0;
     assert_int_equal(wg_events_flip_due(e, ev.time_ns + 10 * WG_NS_PER_SEC, f, 4, &n), WG_OK);
@@ -214,10 +214,67 @@ static void test_record_flip(void **state)
     assert_string_equal(f[0].status, "running");
     ev.state = WG_EVSTATE_OFF;
     struct wg_flip_rec off = {WG_FLIP_CANCEL, 0, 0, 0, 0, 0};
-    assert_int_equal(wg_events_record_flip(e, &ev, 7, &off, id3, err, sizeof(err)), WG_OK);
+    assert_int_equal(wg_events_record_flip(e, &ev, 7, &off, NULL, id3, err, sizeof(err)), WG_OK);
     assert_int_equal(off.cancelled, 2);
     assert_int_equal(wg_events_flip_due(e, ev.time_ns + 10 * WG_NS_PER_SEC, f, 4, &n), WG_OK);
     assert_int_equal(n, 0);
+    wg_events_close(e);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* One delivery recorded, however many arrive at once: 8 threads record the same sender event
+ * (source, version) together; one is recorded, the others are told dup with its id. Before the
+ * check moved into the transaction, two could pass a separate "seen?" read at once. */
+struct dup_arg {
+    struct wg_events *e;
+    int dup;
+    char id[48];
+    enum wg_err rc;
+};
+
+static void *dup_recorder(void *arg)
+{
+    struct dup_arg *a = arg;
+    struct wg_event ev = {.type = WG_EVENT_FLAG, .state = WG_EVSTATE_ON};
+    char err[256];
+    ev.flag = "checkout_v2";
+    ev.source = "unleash";
+    ev.version = "17";
+    struct wg_flip_rec fr = {WG_FLIP_NONE, 0, 0, 0, 0, 0};
+    a->rc = wg_events_record_flip(a->e, &ev, 1000, &fr, &a->dup, a->id, err, sizeof(err));
+    return NULL;
+}
+
+static void test_dedupe(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/wg-test-evdup-XXXXXX", err[256];
+    assert_non_null(mkdtemp(dir));
+    struct wg_events *e = NULL;
+    assert_int_equal(wg_events_open(dir, &e, err, sizeof(err)), WG_OK);
+    pthread_t th[8];
+    struct dup_arg args[8];
+    for (int k = 0; k < 8; k++) {
+        memset(&args[k], 0, sizeof(args[k]));
+        args[k].e = e;
+        assert_int_equal(pthread_create(&th[k], NULL, dup_recorder, &args[k]), 0);
+    }
+    int dups = 0;
+    for (int k = 0; k < 8; k++) {
+        pthread_join(th[k], NULL);
+        assert_int_equal(args[k].rc, WG_OK);
+        dups += args[k].dup;
+        assert_string_equal(args[k].id, args[0].id);
+    }
+    assert_int_equal(dups, 7);
+    char *json = NULL;
+    assert_int_equal(wg_events_list_json(e, 100, &json, err, sizeof(err)), WG_OK);
+    const char *p = strstr(json, "\"version\":\"17\"");
+    assert_non_null(p);
+    assert_null(strstr(p + 1, "\"version\":\"17\""));
+    free(json);
     wg_events_close(e);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
@@ -550,8 +607,7 @@ static void test_signed(void **state)
         {"/v1/events/flagsmith", "X-Flagsmith-Signature", "fs-secret", fs, 0, 202, "{\"id\":"},
         {"/v1/events/flagsmith", "X-Flagsmith-Signature", "ld-secret", fs, 0, 401, NULL},
         {"/v1/events/growthbook", "X-GrowthBook-Signature", GB_SECRET, gb, 0, 202, "{\"id\":"},
-        {"/v1/events/growthbook", "X-GrowthBook-Signature", "wrong", gb, 0, 401,
-         "does not match"},
+        {"/v1/events/growthbook", "X-GrowthBook-Signature", "wrong", gb, 0, 401, "does not match"},
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -675,8 +731,8 @@ static void test_verify(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const struct vcase *c = &cases[i];
         struct wg__sig_in in = {c->secret, c->sig, c->wh_id, c->wh_ts, c->wh_sig, now, 300};
-        const char *got = wg__events_verify(wg__events_adapter(c->adapter), &in, c->body,
-                                            strlen(c->body));
+        const char *got =
+            wg__events_verify(wg__events_adapter(c->adapter), &in, c->body, strlen(c->body));
         if (c->want ? !got || !strstr(got, c->want) : got != NULL) {
             print_error("case %zu %s: want %s, got %s\n", i, c->adapter,
                         c->want ? c->want : "accepted", got ? got : "accepted");
@@ -730,6 +786,7 @@ int main(void)
         cmocka_unit_test(test_store),
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_record_flip),
+        cmocka_unit_test(test_dedupe),
         cmocka_unit_test(test_body_check),
         cmocka_unit_test(test_verify),
         cmocka_unit_test_setup_teardown(test_routes, setup_server, teardown_server),
