@@ -39,7 +39,7 @@ server:
   listen: 127.0.0.1:0
   bearer_token_env: WG_BENCH_TOKEN
   max_connections: 512
-  threads: 8
+  threads: ${THREADS:-8}
 YAML
 SERVE_PID=
 wg_on_exit serve_stop
