@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench_events.sh — the events figures of the events issue, in one run on this machine:
 #  1. POST /v1/events at RATE events/s (default 1,000) for SECONDS (default 60), open loop on
-#     keep-alive connections: p50/p99/max latency (target p99 <= 5 ms), every event answered
-#     202 and found in the store afterwards (nothing lost), RSS sampled every 5 s (flat);
+#     keep-alive connections (bench_events_load.c, latency from each event's due time):
+#     p50/p99/max (target p99 <= 5 ms), every event answered 202 and found in the store and
+#     as a marker in InfluxDB afterwards (nothing lost), RSS sampled every 5 s (flat);
 #  2. markers: N (default 10,000) verdict rows through the batching writer into a real
 #     InfluxDB 1.x, against curl posting the same line protocol in one request
 #     (target: <= 1.2x curl's time).
@@ -38,52 +39,56 @@ server:
   listen: 127.0.0.1:0
   bearer_token_env: WG_BENCH_TOKEN
   max_connections: 512
-  threads: 8
+  threads: ${THREADS:-8}
 YAML
 SERVE_PID=
 wg_on_exit serve_stop
 serve_start || exit 1
 
 echo "== 1. POST /v1/events at $RATE/s for ${DUR}s"
-python3 - "$PORT" "$DUR" "$RATE" "$WG_BENCH_TOKEN" "$SERVE_PID" <<'PY'
-import http.client, json, sys, threading, time
-port, dur, rate, tok, pid = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
-NT = 8  # connections; each sends every NT-th event on its schedule (open loop)
-lat, codes, lock = [], {}, threading.Lock()
-def rss():
-    for l in open(f"/proc/{pid}/status"):
-        if l.startswith("VmRSS:"): return int(l.split()[1])
-def worker(k, t0):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    h = {"Authorization": "Bearer " + tok, "Content-Type": "application/json"}
-    i, mine = k, []
-    while True:
-        due = t0 + i / rate
-        if due - t0 >= dur: break
-        now = time.monotonic()
-        if due > now: time.sleep(due - now)
-        body = json.dumps({"type": "flag", "feature": "checkout", "state": "on" if i % 2 else "off",
-                           "env": "production", "version": str(i), "source": "bench"})
-        s = time.monotonic()
-        c.request("POST", "/v1/events", body, h); r = c.getresponse(); r.read()
-        mine.append((time.monotonic() - max(s, due)) * 1000)  # from when it was due
-        with lock: codes[r.status] = codes.get(r.status, 0) + 1
-        i += NT
-    with lock: lat.extend(mine)
-t0 = time.monotonic(); samples = [rss()]
-ths = [threading.Thread(target=worker, args=(k, t0)) for k in range(NT)]
-for t in ths: t.start()
-while any(t.is_alive() for t in ths):
-    time.sleep(5); samples.append(rss())
-lat.sort(); n = len(lat)
-print(f"sent {n} in {time.monotonic()-t0:.1f}s; statuses {codes}")
-print(f"latency ms: p50 {lat[n//2]:.2f}  p99 {lat[int(n*0.99)]:.2f}  max {lat[-1]:.2f}")
-print("RSS KiB every 5 s:", samples)
-open("/dev/shm/wg-bench-events-sent", "w").write(str(codes.get(202, 0)))
+LOAD=${WG_BENCH_LOAD:-$(dirname "$WG")/bench/bench_events_load}
+[ -x "$LOAD" ] || { echo "build bench_events_load: cmake --build build --target bench_events_load"; exit 1; }
+rss() { awk '/^VmRSS:/ {print $2}' "/proc/$SERVE_PID/status"; }
+scrape() { curl -sf -H "Authorization: Bearer $WG_BENCH_TOKEN" "http://127.0.0.1:$PORT/metrics" |
+    grep '^wavegate_http_request_duration_seconds' > "$1"; }
+scrape "$WG_TMP/m0"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores, shared)"
+samples=("$(rss)")
+"$LOAD" "$PORT" "$WG_BENCH_TOKEN" "$DUR" "$RATE" "${CONNS:-32}" > "$WG_TMP/load.out" &
+load_pid=$!
+while kill -0 "$load_pid" 2>/dev/null; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$load_pid" 2>/dev/null && sleep 0.5; done
+    samples+=("$(rss)")
+done
+wait "$load_pid"; load_rc=$?
+cat "$WG_TMP/load.out"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+scrape "$WG_TMP/m1"
+# the server's own time per request (headers in to answer out), from its histogram
+python3 - "$WG_TMP/m0" "$WG_TMP/m1" <<'PY'
+import re, sys
+def read(p):
+    d = {}
+    for l in open(p):
+        m = re.match(r'wavegate_http_request_duration_seconds_(bucket\{le="([^"]+)"\}|sum|count) (\S+)', l)
+        if m: d[m.group(2) or m.group(1)] = float(m.group(3))
+    return d
+a, b = read(sys.argv[1]), read(sys.argv[2])
+n = b["count"] - a.get("count", 0)
+les = sorted((float(k), k) for k in b if k not in ("sum", "count", "+Inf"))
+within = ", ".join("%g ms %.2f%%" % (f * 1000, 100 * (b[k] - a.get(k, 0)) / n) for f, k in les if f <= 0.05)
+print("server side: %d requests, mean %.3f ms; within %s" % (n, 1000 * (b["sum"] - a.get("sum", 0)) / n, within))
 PY
-sent=$(cat /dev/shm/wg-bench-events-sent); rm -f /dev/shm/wg-bench-events-sent
+read -r ut st < <(awk '{print $14, $15}' "/proc/$SERVE_PID/stat")
+echo "server CPU: $(( (ut + st) * 1000 / $(getconf CLK_TCK) )) ms (user $ut, system $st ticks)"
+echo "RSS KiB every 5 s: ${samples[*]} (start ${samples[0]}, end ${samples[-1]})"
+sent=$(awk '/^sent/ {for (i = 1; i <= NF; i++) if ($i == "2xx") print $(i + 1)}' "$WG_TMP/load.out" | tr -d ,)
+serve_stop   # the writer flushes what is queued on the way out
 stored=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from events where source=\"bench\"").fetchone()[0])' "$WG_TMP/state/events.db")
-echo "accepted $sent, stored $stored (nothing lost: $([ "$sent" = "$stored" ] && echo yes || echo NO))"
+marked=$(curl -sf -G "$INFLUX_URL/query" --data-urlencode db=marks \
+    --data-urlencode "q=SELECT count(\"id\") FROM wavegate_events WHERE \"source\"='bench'" |
+    python3 -c 'import json,sys; r=json.load(sys.stdin)["results"][0]; print(r["series"][0]["values"][0][1] if "series" in r else 0)')
+echo "accepted ${sent:-0}, stored $stored, markers in InfluxDB $marked; lost: $(( ${sent:-0} - stored )) in the store, $(( ${sent:-0} - marked )) markers (load exit $load_rc)"
 
 echo "== 2. $ROWS verdict rows: the batching writer vs one curl POST"
 influx_query "" 'DROP DATABASE "marks"'; influx_query "" 'CREATE DATABASE "marks"'
@@ -92,10 +97,26 @@ import sys
 for i in range(int(sys.argv[1])):
     print(f'wavegate_rules,wave=prod,env=production,feature=f{i%50},rule=r{i%7},verdict=pass value={i*0.5},threshold=250,samples={i}i,reason="ok" {1796112000000000000 + i}')
 PY
-t0=$(date +%s%N)
-curl -sf -XPOST "$INFLUX_URL/write?db=marks&precision=ns" --data-binary @"$WG_TMP/rows.lp" || echo "curl write failed"
-t1=$(date +%s%N)
-echo "curl, one request: $(( (t1 - t0) / 1000000 )) ms"
-influx_query "" 'DROP DATABASE "marks"'; influx_query "" 'CREATE DATABASE "marks"'
-"${WG_BENCH_WRITE:-$(dirname "$WG")/bench/bench_events_write}" "$INFLUX_URL" "$WG_TMP/rows.lp" 2>/dev/null ||
-    echo "(build bench_events_write for the writer's figure: cmake --build build --target bench_events_write)"
+# three runs each, the median kept: curl's own time_total (no process start-up counted)
+fresh() { influx_query "" 'DROP DATABASE "marks"'; influx_query "" 'CREATE DATABASE "marks"'; }
+WRITE=${WG_BENCH_WRITE:-$(dirname "$WG")/bench/bench_events_write}
+[ -x "$WRITE" ] || { echo "build bench_events_write: cmake --build build --target bench_events_write"; exit 1; }
+median() { sort -n | sed -n 2p; }
+curl_ms=$(for _ in 1 2 3; do
+    fresh
+    curl -sf -o /dev/null -w '%{time_total}\n' -XPOST "$INFLUX_URL/write?db=marks&precision=ns" \
+        --data-binary @"$WG_TMP/rows.lp" | awk '{printf "%.1f\n", $1 * 1000}'
+done | median)
+echo "curl, one request of $ROWS rows: $curl_ms ms (median of 3)"
+for fl in ${FLUSH_MS:-200 20}; do
+    w_ms=$(for _ in 1 2 3; do
+        fresh
+        "$WRITE" "$INFLUX_URL" "$WG_TMP/rows.lp" "$fl" | tee -a "$WG_TMP/writer.out" | sed -n 's/.*ms=//p'
+    done | median)
+    rows_in=$(curl -sf -G "$INFLUX_URL/query" --data-urlencode db=marks \
+        --data-urlencode 'q=SELECT count("samples") FROM wavegate_rules' |
+        python3 -c 'import json,sys; r=json.load(sys.stdin)["results"][0]; print(r["series"][0]["values"][0][1] if "series" in r else 0)')
+    tail -1 "$WG_TMP/writer.out"
+    python3 -c 'import sys; w, c = float(sys.argv[1]), float(sys.argv[2]); print("writer, flush_interval %sms: %.1f ms (median of 3), %s rows in InfluxDB; %.2fx curl: %s" % (sys.argv[3], w, sys.argv[4], w / c, "met (<= 1.2x)" if w <= 1.2 * c else "MISSED (> 1.2x)"))' \
+        "$w_ms" "$curl_ms" "$fl" "$rows_in"
+done

@@ -201,8 +201,9 @@ enum wg_err wg_lp_end(struct wg_lp *lp, int64_t t_ns) WG_NODISCARD;
 enum wg_err wg_lp_write(struct wg_http *h, const struct wg_source *src, const char *body,
                         size_t len, int retries, char *err, size_t errlen) WG_NODISCARD;
 
-/* A writer thread posting queued lines to src in batches (every flush_ns, or at once past
- * 1 MiB). src is borrowed and must outlive the writer. add never blocks on the network: past
+/* A writer thread posting queued lines to src in batches: no line waits past flush_ns; at
+ * once past 1 MiB, or past 64 KiB right after a write (a burst goes out back to back, a
+ * trickle is still batched). src is borrowed and must outlive the writer. add never blocks on the network: past
  * max_queue bytes the lines are dropped, counted and WG_ETOOBIG returned. free flushes what is
  * queued (one attempt with retries) and joins. Thread-safe. */
 struct wg_lp_writer;

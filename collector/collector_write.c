@@ -197,8 +197,10 @@ struct wg_lp_writer {
     pthread_t th;
     int stop;
     struct wg_buf queue; /* lines waiting */
-    size_t max_batch;
-    int64_t flush_ns;
+    int64_t first_ns;    /* mono time the oldest waiting line came (0: none waiting) */
+    size_t max_batch;    /* sent at once when this much waits */
+    size_t backlog;      /* ... or this much after a write: a burst is not held back */
+    int64_t flush_ns;    /* no line waits longer than this */
     atomic_ullong written, dropped, failed, batches;
 };
 
@@ -206,18 +208,27 @@ static void *writer_main(void *arg)
 {
     struct wg_lp_writer *w = arg;
     struct wg_http *h = wg_http_new();
+    int wrote = 0; /* the last turn posted a batch */
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!w->stop && w->queue.len < w->max_batch) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t t = (int64_t)ts.tv_sec * WG_NS_PER_SEC + ts.tv_nsec + w->flush_ns;
-            ts.tv_sec = (time_t)(t / WG_NS_PER_SEC);
-            ts.tv_nsec = (long)(t % WG_NS_PER_SEC);
-            if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) != 0) {
+        /* Wait while what is queued is small and young: until max_batch bytes wait, the oldest
+         * line is flush_ns old, or (right after a write, lines having come meanwhile) a backlog
+         * worth a batch waits: a burst goes out back to back, a trickle is still batched. */
+        while (!w->stop && w->queue.len < w->max_batch && !(wrote && w->queue.len >= w->backlog)) {
+            int64_t due = w->queue.len ? w->first_ns + w->flush_ns : wg_mono_ns() + w->flush_ns;
+            int64_t left = due - wg_mono_ns();
+            if (left <= 0) {
                 break;
             }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t t = (int64_t)ts.tv_sec * WG_NS_PER_SEC + ts.tv_nsec + left;
+            ts.tv_sec = (time_t)(t / WG_NS_PER_SEC);
+            ts.tv_nsec = (long)(t % WG_NS_PER_SEC);
+            (void)pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+            wrote = 0;
         }
+        wrote = 0;
         if (!w->queue.len) {
             if (w->stop) {
                 break;
@@ -226,6 +237,7 @@ static void *writer_main(void *arg)
         }
         struct wg_buf batch = w->queue;
         wg_buf_init(&w->queue, batch.max);
+        w->first_ns = 0;
         pthread_mutex_unlock(&w->mu);
         char err[1024] = "";
         unsigned long long lines = 0;
@@ -242,6 +254,7 @@ static void *writer_main(void *arg)
         }
         wg_buf_free(&batch);
         pthread_mutex_lock(&w->mu);
+        wrote = 1;
     }
     pthread_mutex_unlock(&w->mu);
     wg_http_free(h);
@@ -259,6 +272,7 @@ enum wg_err wg_lp_writer_new(const struct wg_source *src, size_t max_queue, int6
     w->src = src;
     w->flush_ns = flush_ns > 0 ? flush_ns : WG_NS_PER_SEC / 5;
     w->max_batch = 1 << 20; /* 1 MiB of lines per POST (InfluxDB's default cap is 25 MB) */
+    w->backlog = 64 * 1024; /* some 400 rule rows */
     wg_buf_init(&w->queue, max_queue ? max_queue : 64u << 20);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
@@ -281,6 +295,9 @@ enum wg_err wg_lp_writer_add(struct wg_lp_writer *w, const char *lines, size_t l
     pthread_mutex_lock(&w->mu);
     size_t before = w->queue.len;
     enum wg_err rc = wg_buf_add(&w->queue, lines, len);
+    if (rc == WG_OK && !before) {
+        w->first_ns = wg_mono_ns();
+    }
     if (rc != WG_OK) {
         /* Full: these lines are dropped (counted), the queue stays whole and usable. */
         w->queue.len = before;

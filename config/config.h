@@ -183,6 +183,10 @@ struct wg_action {
     char *body;        /* webhook body template ({{ feature }}, {{ flag }}, {{ env }}, ...) */
     int dry_run;       /* rehearse: record what would be sent, send nothing */
     char *secret_env;  /* webhook: env var with a whsec_ secret: Standard-Webhooks signed */
+    /* `rate_limit: {per, max}`: at most max flips of this feature acted on by this action per
+     * window; over it the action is held (pending, alerted), never dropped. max 0: no limit */
+    int64_t rate_per_ns;
+    long rate_max;
     struct wg_pos pos;
 };
 /* How a flag flip is analysed (`flip:`): a look every interval, count looks, failing when more
@@ -292,6 +296,7 @@ struct wg_events_cfg {
     /* `signing: {launchdarkly: ENV, flagsmith: ENV, growthbook: ENV}`: env vars holding each
      * service's webhook secret; a service without one is refused (401) */
     char *secret_env[3];
+    int64_t sig_tolerance_ns; /* `signing.tolerance`: signed timestamps this far off; default 5m */
     struct wg_pos pos;
 };
 

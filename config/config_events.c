@@ -11,7 +11,8 @@
 
 static const struct wg__config_range r_flush = {0.001, 60, 0, 0}; /* seconds */
 
-static const struct wg__config_range r_poll = {0.1, 3600, 0, 0}; /* seconds */
+static const struct wg__config_range r_poll = {0.1, 3600, 0, 0};     /* seconds */
+static const struct wg__config_range r_tolerance = {1, 86400, 0, 0}; /* seconds */
 static const struct wg__config_field unleash_fields[] = {
     {"url", wg__config_dec_str, OFF(unleash_url), NULL, 0, 1},
     {"token_env", wg__config_dec_str, OFF(unleash_token_env), NULL, 0, 1},
@@ -21,6 +22,7 @@ static const struct wg__config_field signing_fields[] = {
     {"launchdarkly", wg__config_dec_str, OFF(secret_env[0]), NULL, 0, 0},
     {"flagsmith", wg__config_dec_str, OFF(secret_env[1]), NULL, 0, 0},
     {"growthbook", wg__config_dec_str, OFF(secret_env[2]), NULL, 0, 0},
+    {"tolerance", wg__config_dec_duration, OFF(sig_tolerance_ns), &r_tolerance, 0, 0},
 };
 static const struct wg__config_field events_fields[] = {
     {"write_to", wg__config_dec_str, OFF(write_to), NULL, 0, 0},
@@ -34,6 +36,7 @@ void wg__config_decode_events(struct wg__config_ctx *c, const struct wg__cfg_nod
     memset(e, 0, sizeof(*e));
     e->flush_ns = WG_NS_PER_SEC / 5;
     e->unleash_poll_ns = 10 * WG_NS_PER_SEC;
+    e->sig_tolerance_ns = 300 * WG_NS_PER_SEC; /* Standard Webhooks' suggested 5 minutes */
     if (!n || wg__config_is_null(n)) {
         return;
     }
@@ -56,7 +59,7 @@ void wg__config_decode_events(struct wg__config_ctx *c, const struct wg__cfg_nod
     if (sg && !wg__config_is_null(sg)) {
         char sp[WG__CONFIG_PATH_MAX];
         wg__config_path_key(sp, sizeof(sp), path, "signing");
-        struct wg__config_fieldset ss = {signing_fields, 3, e, NULL};
+        struct wg__config_fieldset ss = {signing_fields, 4, e, NULL};
         (void)wg__config_fields(c, sg, sp, &ss, 1, NULL);
     }
     if (!e->write_to) {
@@ -103,6 +106,12 @@ static const struct wg__config_field action_fields[] = {
     {"secret_env", wg__config_dec_str, AOFF(secret_env), NULL, 0, 0},
 };
 static const struct wg__config_range r_interval = {0.1, 86400, 0, 0};
+static const struct wg__config_range r_per = {1, 7 * 86400, 0, 0};
+static const struct wg__config_range r_max = {1, 100000, 0, 0};
+static const struct wg__config_field rate_fields[] = {
+    {"per", wg__config_dec_duration, AOFF(rate_per_ns), &r_per, 0, 1},
+    {"max", wg__config_dec_long, AOFF(rate_max), &r_max, 0, 1},
+};
 static const struct wg__config_range r_count = {1, 10000, 0, 0};
 static const struct wg__config_range r_limit = {0, 10000, 0, 0};
 static const struct wg__config_field flip_fields[] = {
@@ -144,8 +153,16 @@ void wg__config_decode_feature_events(struct wg__config_ctx *c, const struct wg_
         wg__config_path_index(q, sizeof(q), p, i);
         struct wg__config_fieldset set = {
             action_fields, sizeof(action_fields) / sizeof(action_fields[0]), a, NULL};
-        if (wg__config_fields(c, of->vals[i], q, &set, 1, NULL) != 0) {
+        static const char *const extra[] = {"rate_limit", NULL};
+        if (wg__config_fields(c, of->vals[i], q, &set, 1, extra) != 0) {
             continue;
+        }
+        const struct wg__cfg_node *rl = wg__config_get(of->vals[i], "rate_limit");
+        if (rl && !wg__config_is_null(rl)) {
+            char rp[WG__CONFIG_PATH_MAX];
+            wg__config_path_key(rp, sizeof(rp), q, "rate_limit");
+            struct wg__config_fieldset rs = {rate_fields, 2, a, NULL};
+            (void)wg__config_fields(c, rl, rp, &rs, 1, NULL);
         }
         if (a->url && strncmp(a->url, "http://", 7) && strncmp(a->url, "https://", 8)) {
             wg__config_err(c, of->vals[i], q, "url: want http:// or https://");

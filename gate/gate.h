@@ -350,6 +350,23 @@ void wg_events_close(struct wg_events *e);
  * id gets its id ("ev-" + 16 hex of the time + "-" + 8 hex of the row). WG_EIO with err. */
 enum wg_err wg_events_record(struct wg_events *e, const struct wg_event *ev, int64_t now_ns,
                              char id[48], char *err, size_t errlen) WG_NODISCARD;
+/* What recording a flag event does to its flip analyses, in the event's own transaction (one
+ * fsync for both; a crash keeps both or neither): start the analysis of a flag turned on
+ * (named by the event's id), or end the running ones of (feature, env) when it is turned off. */
+enum wg_flip_op { WG_FLIP_NONE = 0, WG_FLIP_START, WG_FLIP_CANCEL };
+struct wg_flip_rec {
+    enum wg_flip_op op;
+    int64_t anchor_ns, interval_ns; /* START */
+    long count, failure_limit;      /* START */
+    int cancelled;                  /* out, CANCEL: how many running analyses ended */
+};
+/* wg_events_record, and flip (may be NULL) applied in the same transaction. dup non-NULL:
+ * an event of the same source and version already stored is not recorded again (nor its flip):
+ * *dup = 1 and id gets the stored one's id — checked inside the transaction, so two deliveries
+ * at once (a webhook and the reconcile poll) record one. */
+enum wg_err wg_events_record_flip(struct wg_events *e, const struct wg_event *ev, int64_t now_ns,
+                                  struct wg_flip_rec *flip, int *dup, char id[48], char *err,
+                                  size_t errlen) WG_NODISCARD;
 /* The stored events as a JSON array (newest first, at most limit), malloc'd in *out. */
 enum wg_err wg_events_list_json(struct wg_events *e, size_t limit, char **out, char *err,
                                 size_t errlen) WG_NODISCARD;
@@ -396,6 +413,15 @@ enum wg_err wg_events_action_due(struct wg_events *e, int64_t now_ns, struct wg_
 enum wg_err wg_events_action_attempt(struct wg_events *e, const struct wg_action_row *a,
                                      const char *status, long http_status, const char *answer,
                                      int64_t now_ns, int64_t next_ns) WG_NODISCARD;
+/* The rate limit of a feature's action (on_fail[a->idx].rate_limit): how many other flips of
+ * a->feature this action was attempted for (sent, or rehearsed by dry_run) since since_ns, and
+ * the earliest of those attempts (0 when none). */
+enum wg_err wg_events_action_window(struct wg_events *e, const struct wg_action_row *a,
+                                    int64_t since_ns, long *used, int64_t *oldest_ns) WG_NODISCARD;
+/* Hold the action over its rate limit: an attempt row "held" with why (attempts unchanged),
+ * status "held", due again at next_ns (when the window has room). */
+enum wg_err wg_events_action_hold(struct wg_events *e, const struct wg_action_row *a,
+                                  const char *why, int64_t now_ns, int64_t next_ns) WG_NODISCARD;
 /* 1 when an event of source with that version (the sender's own event id) is stored. */
 int wg_events_seen(struct wg_events *e, const char *source, const char *version);
 /* The actions and their attempts as JSON (GET /v1/events/actions, tests). */

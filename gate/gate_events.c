@@ -45,6 +45,8 @@ static const char *const MIGRATIONS[] = {
  * everything queued in one transaction, so one fsync covers a whole batch. */
 struct pend {
     const struct wg_event *ev;
+    struct wg_flip_rec *flip;
+    int *dup;
     int64_t now_ns;
     char *id;
     char *err;
@@ -348,12 +350,79 @@ static void bind_opt(sqlite3_stmt *st, int i, const char *s)
     }
 }
 
+static void col_copy(char *dst, size_t n, sqlite3_stmt *st, int col);
+
+/* e->mu held (inside the recorder's transaction, or alone). */
+static enum wg_err flip_start_locked(struct wg_events *e, const char *id, const struct wg_event *ev,
+                                     int64_t anchor_ns, int64_t interval_ns, long count,
+                                     long failure_limit)
+{
+    enum wg_err rc = WG_EIO;
+    sqlite3_stmt *st = wg_store_stmt(
+        e->db, "INSERT OR IGNORE INTO flips(id, feature, wave, env, flag, anchor_ns, interval_ns,"
+               " next_ns, count, failure_limit, status) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
+               "'running')");
+    if (st) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, ev->feature ? ev->feature : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, ev->wave ? ev->wave : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, ev->env ? ev->env : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, ev->flag ? ev->flag : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 6, anchor_ns);
+        sqlite3_bind_int64(st, 7, interval_ns);
+        sqlite3_bind_int64(st, 8, anchor_ns + interval_ns);
+        sqlite3_bind_int64(st, 9, count);
+        sqlite3_bind_int64(st, 10, failure_limit);
+        rc = sqlite3_step(st) == SQLITE_DONE ? WG_OK : WG_EIO;
+        sqlite3_reset(st);
+    }
+    return rc;
+}
+
+static enum wg_err flip_cancel_locked(struct wg_events *e, const char *feature, const char *env,
+                                      int *n)
+{
+    enum wg_err rc = WG_EIO;
+    *n = 0;
+    sqlite3_stmt *st = wg_store_stmt(e->db, "UPDATE flips SET status='cancelled' WHERE"
+                                            " feature=?1 AND env=?2 AND status='running'");
+    if (st) {
+        sqlite3_bind_text(st, 1, feature ? feature : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, env ? env : "", -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(st) == SQLITE_DONE ? WG_OK : WG_EIO;
+        *n = sqlite3_changes(e->db);
+        sqlite3_reset(st);
+    }
+    return rc;
+}
+
 /* One row, inside the leader's transaction (e->mu held). */
 static enum wg_err insert_one(struct wg_events *e, struct pend *p)
 {
     const struct wg_event *ev = p->ev;
     enum wg_err rc = WG_EIO;
     int64_t t = ev->time_ns ? ev->time_ns : p->now_ns;
+    if (p->dup && ev->source && ev->version) {
+        sqlite3_stmt *q = wg_store_stmt(e->db, "SELECT id FROM events WHERE source=?1 AND"
+                                               " version=?2 LIMIT 1");
+        int r = SQLITE_ERROR;
+        if (q) {
+            sqlite3_bind_text(q, 1, ev->source, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(q, 2, ev->version, -1, SQLITE_TRANSIENT);
+            if ((r = sqlite3_step(q)) == SQLITE_ROW) {
+                col_copy(p->id, 48, q, 0);
+                *p->dup = 1;
+            }
+            sqlite3_reset(q);
+        }
+        if (r == SQLITE_ROW) {
+            return WG_OK;
+        }
+        if (r != SQLITE_DONE) {
+            snprintf(p->err, p->errlen, "events store: %s", sqlite3_errmsg(e->db));
+            return WG_EIO;
+        }
+    }
     /* The id names the time and the row: unique, sortable, and known before the insert. */
     sqlite3_stmt *seq = wg_store_stmt(e->db, "SELECT COALESCE(MAX(seq), 0) + 1 FROM events");
     sqlite3_stmt *st = wg_store_stmt(
@@ -382,6 +451,15 @@ static enum wg_err insert_one(struct wg_events *e, struct pend *p)
         goto out;
     }
     rc = WG_OK;
+    if (p->flip && p->flip->op == WG_FLIP_START) {
+        rc = flip_start_locked(e, p->id, ev, p->flip->anchor_ns ? p->flip->anchor_ns : t,
+                               p->flip->interval_ns, p->flip->count, p->flip->failure_limit);
+    } else if (p->flip && p->flip->op == WG_FLIP_CANCEL) {
+        rc = flip_cancel_locked(e, ev->feature, ev->env, &p->flip->cancelled);
+    }
+    if (rc != WG_OK) {
+        snprintf(p->err, p->errlen, "events store: flip analysis: %s", sqlite3_errmsg(e->db));
+    }
 out:
     if (seq) {
         sqlite3_reset(seq);
@@ -422,7 +500,17 @@ static void commit_batch(struct wg_events *e, struct pend *batch)
 enum wg_err wg_events_record(struct wg_events *e, const struct wg_event *ev, int64_t now_ns,
                              char id[48], char *err, size_t errlen)
 {
-    struct pend me = {ev, now_ns, id, err, errlen, WG_EIO, 0, NULL};
+    return wg_events_record_flip(e, ev, now_ns, NULL, NULL, id, err, errlen);
+}
+
+enum wg_err wg_events_record_flip(struct wg_events *e, const struct wg_event *ev, int64_t now_ns,
+                                  struct wg_flip_rec *flip, int *dup, char id[48], char *err,
+                                  size_t errlen)
+{
+    if (dup) {
+        *dup = 0;
+    }
+    struct pend me = {ev, flip, dup, now_ns, id, err, errlen, WG_EIO, 0, NULL};
     pthread_mutex_lock(&e->qmu);
     *e->qtail = &me;
     e->qtail = &me.next;
@@ -553,44 +641,16 @@ enum wg_err wg_events_flip_start(struct wg_events *e, const char *id, const stru
                                  int64_t anchor_ns, int64_t interval_ns, long count,
                                  long failure_limit)
 {
-    enum wg_err rc = WG_EIO;
     pthread_mutex_lock(&e->mu);
-    sqlite3_stmt *st = wg_store_stmt(
-        e->db, "INSERT OR IGNORE INTO flips(id, feature, wave, env, flag, anchor_ns, interval_ns,"
-               " next_ns, count, failure_limit, status) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
-               "'running')");
-    if (st) {
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, ev->feature ? ev->feature : "", -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, ev->wave ? ev->wave : "", -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 4, ev->env ? ev->env : "", -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 5, ev->flag ? ev->flag : "", -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 6, anchor_ns);
-        sqlite3_bind_int64(st, 7, interval_ns);
-        sqlite3_bind_int64(st, 8, anchor_ns + interval_ns);
-        sqlite3_bind_int64(st, 9, count);
-        sqlite3_bind_int64(st, 10, failure_limit);
-        rc = sqlite3_step(st) == SQLITE_DONE ? WG_OK : WG_EIO;
-        sqlite3_reset(st);
-    }
+    enum wg_err rc = flip_start_locked(e, id, ev, anchor_ns, interval_ns, count, failure_limit);
     pthread_mutex_unlock(&e->mu);
     return rc;
 }
 
 enum wg_err wg_events_flip_cancel(struct wg_events *e, const char *feature, const char *env, int *n)
 {
-    enum wg_err rc = WG_EIO;
-    *n = 0;
     pthread_mutex_lock(&e->mu);
-    sqlite3_stmt *st = wg_store_stmt(e->db, "UPDATE flips SET status='cancelled' WHERE"
-                                            " feature=?1 AND env=?2 AND status='running'");
-    if (st) {
-        sqlite3_bind_text(st, 1, feature, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, env ? env : "", -1, SQLITE_TRANSIENT);
-        rc = sqlite3_step(st) == SQLITE_DONE ? WG_OK : WG_EIO;
-        *n = sqlite3_changes(e->db);
-        sqlite3_reset(st);
-    }
+    enum wg_err rc = flip_cancel_locked(e, feature, env, n);
     pthread_mutex_unlock(&e->mu);
     return rc;
 }
@@ -706,7 +766,8 @@ enum wg_err wg_events_action_due(struct wg_events *e, int64_t now_ns, struct wg_
     pthread_mutex_lock(&e->mu);
     sqlite3_stmt *st = wg_store_stmt(
         e->db, "SELECT id, idx, feature, wave, env, flag, attempts, status FROM actions"
-               " WHERE status='pending' AND next_ns <= ?1 ORDER BY next_ns LIMIT ?2");
+               " WHERE status IN ('pending', 'held') AND next_ns <= ?1 ORDER BY next_ns"
+               " LIMIT ?2");
     if (st) {
         sqlite3_bind_int64(st, 1, now_ns);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
@@ -729,16 +790,18 @@ enum wg_err wg_events_action_due(struct wg_events *e, int64_t now_ns, struct wg_
     return rc;
 }
 
-enum wg_err wg_events_action_attempt(struct wg_events *e, const struct wg_action_row *a,
-                                     const char *status, long http_status, const char *answer,
-                                     int64_t now_ns, int64_t next_ns)
+/* An attempt row and the action's new state in one transaction; counted: 1 for an attempt
+ * made, 0 for a hold. */
+static enum wg_err attempt_row(struct wg_events *e, const struct wg_action_row *a,
+                               const char *status, long http_status, const char *answer,
+                               int64_t now_ns, int64_t next_ns, int counted)
 {
     char err[256];
     pthread_mutex_lock(&e->mu);
     enum wg_err rc = wg_store_begin(e->db, 1, err, sizeof(err));
     sqlite3_stmt *at = wg_store_stmt(e->db, "INSERT INTO action_attempts(id, idx, at_ns, status,"
                                             " http_status, answer) VALUES (?1,?2,?3,?4,?5,?6)");
-    sqlite3_stmt *up = wg_store_stmt(e->db, "UPDATE actions SET status=?3, attempts=attempts+1,"
+    sqlite3_stmt *up = wg_store_stmt(e->db, "UPDATE actions SET status=?3, attempts=attempts+?5,"
                                             " next_ns=?4 WHERE id=?1 AND idx=?2");
     if (rc == WG_OK && (!at || !up)) {
         rc = WG_EIO;
@@ -754,6 +817,7 @@ enum wg_err wg_events_action_attempt(struct wg_events *e, const struct wg_action
         sqlite3_bind_int(up, 2, a->idx);
         sqlite3_bind_text(up, 3, status, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(up, 4, next_ns);
+        sqlite3_bind_int(up, 5, counted);
         rc = sqlite3_step(at) == SQLITE_DONE && sqlite3_step(up) == SQLITE_DONE ? WG_OK : WG_EIO;
     }
     if (at) {
@@ -766,6 +830,46 @@ enum wg_err wg_events_action_attempt(struct wg_events *e, const struct wg_action
         rc = wg_store_commit(e->db, err, sizeof(err));
     } else {
         wg_store_rollback(e->db);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+enum wg_err wg_events_action_attempt(struct wg_events *e, const struct wg_action_row *a,
+                                     const char *status, long http_status, const char *answer,
+                                     int64_t now_ns, int64_t next_ns)
+{
+    return attempt_row(e, a, status, http_status, answer, now_ns, next_ns, 1);
+}
+
+enum wg_err wg_events_action_hold(struct wg_events *e, const struct wg_action_row *a,
+                                  const char *why, int64_t now_ns, int64_t next_ns)
+{
+    return attempt_row(e, a, "held", 0, why, now_ns, next_ns, 0);
+}
+
+enum wg_err wg_events_action_window(struct wg_events *e, const struct wg_action_row *a,
+                                    int64_t since_ns, long *used, int64_t *oldest_ns)
+{
+    enum wg_err rc = WG_EIO;
+    *used = 0;
+    *oldest_ns = 0;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(
+        e->db, "SELECT COUNT(DISTINCT t.id), COALESCE(MIN(t.at_ns), 0) FROM action_attempts t"
+               " JOIN actions a ON a.id = t.id AND a.idx = t.idx WHERE a.feature = ?1"
+               " AND t.idx = ?2 AND t.at_ns >= ?3 AND t.status <> 'held' AND t.id <> ?4");
+    if (st) {
+        sqlite3_bind_text(st, 1, a->feature, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 2, a->idx);
+        sqlite3_bind_int64(st, 3, since_ns);
+        sqlite3_bind_text(st, 4, a->id, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            *used = (long)sqlite3_column_int64(st, 0);
+            *oldest_ns = sqlite3_column_int64(st, 1);
+            rc = WG_OK;
+        }
+        sqlite3_reset(st);
     }
     pthread_mutex_unlock(&e->mu);
     return rc;

@@ -1,6 +1,6 @@
 /* gate_server_events.c — events in over HTTP: POST /v1/events (wavegate's own shape), GET
  * /v1/events (the newest stored), and the senders' own formats as adapters, one table of
- * operations (POST /v1/events/<adapter>): today the Unleash webhook addon's default body.
+ * operations (POST /v1/events/<adapter>: name, how it is signed, how its body decodes).
  * Each accepted event is recorded durably (gate_events.c) before the 202 with its id; a
  * marker goes out to events.write_to without blocking the answer (collector_write.c).
  */
@@ -20,33 +20,32 @@
 #include <strings.h>
 #include <time.h>
 
-/* An adapter turns a sender's body into events: *n of them (0: nothing to record, answered
- * 200 with why), WG_EINVAL with err for a 400. */
+/* An adapter: a sender's webhook. verify checks the signature over the raw bytes before any
+ * parsing (NULL: the sender signs nothing); decode turns the parsed body into *n events (0:
+ * nothing to record, answered 200 with why; WG_EINVAL with why for a 400). */
 struct wg__event_adapter {
     const char *name;
-    enum wg_err (*parse)(const char *body, size_t len, struct wg_event *ev, int *n, char *why,
-                         size_t whylen);
-    const char *sig_header; /* hex HMAC-SHA256 of the raw body; NULL: not signed */
-    int secret;             /* events.secret_env index */
+    const char *shape;      /* "want <shape>" when the body is not a JSON object */
+    const char *sig_header; /* the header verify reads (NULL: none of its own) */
+    int secret;             /* events.secret_env index, -1: none */
+    int body_token;         /* Flagger: the server's token in metadata.token (no headers) */
+    const char *(*verify)(const struct wg__sig_in *in, const char *body, size_t len);
+    enum wg_err (*decode)(const cJSON *o, struct wg_event *ev, int *n, char *why, size_t whylen);
 };
 
 /* Unleash webhook addon, default body (JSON.stringify(event)): feature-environment-enabled /
  * -disabled flip the flag in `environment`; feature-strategy-update changes its rollout. */
-static enum wg_err unleash_parse(const char *body, size_t len, struct wg_event *ev, int *n,
-                                 char *why, size_t whylen)
+static enum wg_err unleash_decode(const cJSON *o, struct wg_event *ev, int *n, char *why,
+                                  size_t whylen)
 {
-    *n = 0;
-    memset(ev, 0, sizeof(*ev));
-    cJSON *o = cJSON_ParseWithLength(body, len);
-    enum wg_err rc = WG_EINVAL;
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "featureName");
     const cJSON *envn = cJSON_GetObjectItemCaseSensitive(o, "environment");
     const cJSON *at = cJSON_GetObjectItemCaseSensitive(o, "createdAt");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
-    if (!cJSON_IsObject(o) || !cJSON_IsString(type)) {
+    if (!cJSON_IsString(type)) {
         snprintf(why, whylen, "want an Unleash event object with a type");
-        goto out;
+        return WG_EINVAL;
     }
     const char *t = type->valuestring;
     if (!strcmp(t, "feature-environment-enabled")) {
@@ -58,12 +57,11 @@ static enum wg_err unleash_parse(const char *body, size_t len, struct wg_event *
         ev->state = WG_EVSTATE_CHANGED;
     } else {
         snprintf(why, whylen, "Unleash event type %.64s is not a flag flip", t);
-        rc = WG_OK;
-        goto out;
+        return WG_OK;
     }
     if (!cJSON_IsString(name) || !name->valuestring[0]) {
         snprintf(why, whylen, "featureName: want a string");
-        goto out;
+        return WG_EINVAL;
     }
     ev->type = WG_EVENT_FLAG;
     ev->flag = wg_strdup(name->valuestring);
@@ -77,15 +75,11 @@ static enum wg_err unleash_parse(const char *body, size_t len, struct wg_event *
     if (cJSON_IsString(at) &&
         wg_time_parse(at->valuestring, strlen(at->valuestring), &ev->time_ns) != WG_OK) {
         snprintf(why, whylen, "createdAt: want RFC3339");
-        goto out;
+        return WG_EINVAL;
     }
-    rc = !ev->flag || !ev->source || (cJSON_IsString(envn) && !ev->env) ? WG_ENOMEM : WG_OK;
+    enum wg_err rc =
+        !ev->flag || !ev->source || (cJSON_IsString(envn) && !ev->env) ? WG_ENOMEM : WG_OK;
     *n = rc == WG_OK;
-out:
-    cJSON_Delete(o);
-    if (rc != WG_OK || !*n) {
-        wg_event_clear(ev);
-    }
     return rc;
 }
 
@@ -102,21 +96,11 @@ static int ld_resource(const char *r, char *env, size_t envlen, char *key, size_
 }
 
 /* LaunchDarkly: an audit-log entry; a flip is kind "flag" with an accesses[] updateOn. */
-static enum wg_err ld_parse(const char *body, size_t len, struct wg_event *ev, int *n, char *why,
-                            size_t whylen)
+static enum wg_err ld_decode(const cJSON *o, struct wg_event *ev, int *n, char *why, size_t whylen)
 {
-    *n = 0;
-    memset(ev, 0, sizeof(*ev));
-    cJSON *o = cJSON_ParseWithLength(body, len);
-    enum wg_err rc = WG_EINVAL;
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(o, "kind");
     const cJSON *acc = cJSON_GetObjectItemCaseSensitive(o, "accesses");
     char env[256] = "", key[256] = "";
-    if (!cJSON_IsObject(o)) {
-        snprintf(why, whylen, "want a LaunchDarkly audit-log entry");
-        goto out;
-    }
-    rc = WG_OK;
     const cJSON *a;
     const cJSON *accs = cJSON_IsArray(acc) ? acc : NULL;
     cJSON_ArrayForEach(a, accs)
@@ -130,7 +114,7 @@ static enum wg_err ld_parse(const char *body, size_t len, struct wg_event *ev, i
     }
     if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "flag") || !key[0]) {
         snprintf(why, whylen, "LaunchDarkly entry is not a flag turned on or off");
-        goto out;
+        return WG_OK;
     }
     const cJSON *cur = cJSON_GetObjectItemCaseSensitive(o, "currentVersion");
     const cJSON *envs = cJSON_GetObjectItemCaseSensitive(cur, "environments");
@@ -143,28 +127,20 @@ static enum wg_err ld_parse(const char *body, size_t len, struct wg_event *ev, i
     ev->env = wg_strdup(env);
     ev->source = wg_strdup("launchdarkly");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "_id");
-    ev->version = cJSON_IsString(id) ? wg_strdup(id->valuestring) : NULL;
-    const cJSON *date = cJSON_GetObjectItemCaseSensitive(o, "date"); /* epoch ms */
+    ev->version = cJSON_IsString(id) ? wg_strdup(id->valuestring) : NULL; /* dedupes replays */
+    const cJSON *date = cJSON_GetObjectItemCaseSensitive(o, "date");      /* epoch ms */
     ev->time_ns =
         cJSON_IsNumber(date) && date->valuedouble > 0 ? (int64_t)date->valuedouble * 1000000 : 0;
-    rc = ev->flag && ev->env && ev->source ? WG_OK : WG_ENOMEM;
+    enum wg_err rc = ev->flag && ev->env && ev->source ? WG_OK : WG_ENOMEM;
     *n = rc == WG_OK;
-out:
-    cJSON_Delete(o);
-    if (rc != WG_OK || !*n) {
-        wg_event_clear(ev);
-    }
     return rc;
 }
 
-/* Flagsmith: FLAG_UPDATED with data.new_state {enabled, environment.name, feature.name}. */
-static enum wg_err flagsmith_parse(const char *body, size_t len, struct wg_event *ev, int *n,
-                                   char *why, size_t whylen)
+/* Flagsmith: FLAG_UPDATED with data.new_state {enabled, environment.name, feature.name}. The
+ * signed data.timestamp is the version: a replayed delivery is the same event (deduped). */
+static enum wg_err flagsmith_decode(const cJSON *o, struct wg_event *ev, int *n, char *why,
+                                    size_t whylen)
 {
-    *n = 0;
-    memset(ev, 0, sizeof(*ev));
-    cJSON *o = cJSON_ParseWithLength(body, len);
-    enum wg_err rc = WG_EINVAL;
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "event_type");
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "data");
     const cJSON *ns = cJSON_GetObjectItemCaseSensitive(d, "new_state");
@@ -173,18 +149,17 @@ static enum wg_err flagsmith_parse(const char *body, size_t len, struct wg_event
         cJSON_GetObjectItemCaseSensitive(ns, "environment"), "name");
     const cJSON *fn =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ns, "feature"), "name");
-    if (!cJSON_IsObject(o) || !cJSON_IsString(t)) {
+    if (!cJSON_IsString(t)) {
         snprintf(why, whylen, "want a Flagsmith webhook with event_type");
-        goto out;
+        return WG_EINVAL;
     }
     if (strcmp(t->valuestring, "FLAG_UPDATED")) {
         snprintf(why, whylen, "Flagsmith event %.64s is not a flag update", t->valuestring);
-        rc = WG_OK;
-        goto out;
+        return WG_OK;
     }
     if (!cJSON_IsBool(en) || !cJSON_IsString(fn)) {
         snprintf(why, whylen, "data.new_state: want enabled and feature.name");
-        goto out;
+        return WG_EINVAL;
     }
     ev->type = WG_EVENT_FLAG;
     ev->state = cJSON_IsTrue(en) ? WG_EVSTATE_ON : WG_EVSTATE_OFF;
@@ -195,45 +170,37 @@ static enum wg_err flagsmith_parse(const char *body, size_t len, struct wg_event
     if (!cJSON_IsString(ts) ||
         wg_time_parse(ts->valuestring, strlen(ts->valuestring), &ev->time_ns) != WG_OK) {
         ev->time_ns = 0;
+    } else {
+        ev->version = wg_strdup(ts->valuestring);
     }
-    rc = ev->flag && ev->source ? WG_OK : WG_ENOMEM;
+    enum wg_err rc = ev->flag && ev->source && (!ev->time_ns || ev->version) ? WG_OK : WG_ENOMEM;
     *n = rc == WG_OK;
-out:
-    cJSON_Delete(o);
-    if (rc != WG_OK || !*n) {
-        wg_event_clear(ev);
-    }
     return rc;
 }
 
 /* GrowthBook event webhooks: feature.updated; the key from data.object.id or data.current.id,
  * the environments listed at the top; the state itself is not in the payload for sure: the
  * flip is "changed" (its analysis starts when a flag event with a state follows). */
-static enum wg_err growthbook_parse(const char *body, size_t len, struct wg_event *ev, int *n,
-                                    char *why, size_t whylen)
+static enum wg_err growthbook_decode(const cJSON *o, struct wg_event *ev, int *n, char *why,
+                                     size_t whylen)
 {
-    *n = 0;
-    memset(ev, 0, sizeof(*ev));
-    cJSON *o = cJSON_ParseWithLength(body, len);
-    enum wg_err rc = WG_EINVAL;
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "event");
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "data");
     const cJSON *obj = cJSON_GetObjectItemCaseSensitive(d, "object");
     const cJSON *cur = cJSON_GetObjectItemCaseSensitive(d, "current");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj ? obj : cur, "id");
     const cJSON *envs = cJSON_GetObjectItemCaseSensitive(o, "environments");
-    if (!cJSON_IsObject(o) || !cJSON_IsString(e)) {
+    if (!cJSON_IsString(e)) {
         snprintf(why, whylen, "want a GrowthBook event webhook with event");
-        goto out;
+        return WG_EINVAL;
     }
     if (strcmp(e->valuestring, "feature.updated")) {
         snprintf(why, whylen, "GrowthBook event %.64s is not a feature update", e->valuestring);
-        rc = WG_OK;
-        goto out;
+        return WG_OK;
     }
     if (!cJSON_IsString(id)) {
         snprintf(why, whylen, "data.object.id: want the feature key");
-        goto out;
+        return WG_EINVAL;
     }
     const cJSON *env0 = cJSON_IsArray(envs) ? cJSON_GetArrayItem(envs, 0) : NULL;
     ev->type = WG_EVENT_FLAG;
@@ -241,39 +208,29 @@ static enum wg_err growthbook_parse(const char *body, size_t len, struct wg_even
     ev->flag = wg_strdup(id->valuestring);
     ev->env = cJSON_IsString(env0) ? wg_strdup(env0->valuestring) : NULL;
     ev->source = wg_strdup("growthbook");
-    rc = ev->flag && ev->source ? WG_OK : WG_ENOMEM;
+    enum wg_err rc = ev->flag && ev->source ? WG_OK : WG_ENOMEM;
     *n = rc == WG_OK;
-out:
-    cJSON_Delete(o);
-    if (rc != WG_OK || !*n) {
-        wg_event_clear(ev);
-    }
     return rc;
 }
 
 /* Flagger event webhooks: every canary event; phase Succeeded is a finished deploy of the wave
  * named by metadata.wave (default: the canary's name); checksum → version. */
-static enum wg_err flagger_parse(const char *body, size_t len, struct wg_event *ev, int *n,
-                                 char *why, size_t whylen)
+static enum wg_err flagger_decode(const cJSON *o, struct wg_event *ev, int *n, char *why,
+                                  size_t whylen)
 {
-    *n = 0;
-    memset(ev, 0, sizeof(*ev));
-    cJSON *o = cJSON_ParseWithLength(body, len);
-    enum wg_err rc = WG_EINVAL;
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
     const cJSON *phase = cJSON_GetObjectItemCaseSensitive(o, "phase");
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "metadata");
     const cJSON *wave = cJSON_GetObjectItemCaseSensitive(md, "wave");
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(md, "timestamp");
     const cJSON *sum = cJSON_GetObjectItemCaseSensitive(o, "checksum");
-    if (!cJSON_IsObject(o) || !cJSON_IsString(name) || !cJSON_IsString(phase)) {
+    if (!cJSON_IsString(name) || !cJSON_IsString(phase)) {
         snprintf(why, whylen, "want Flagger's event payload (name, phase)");
-        goto out;
+        return WG_EINVAL;
     }
-    rc = WG_OK;
     if (strcmp(phase->valuestring, "Succeeded")) {
         snprintf(why, whylen, "Flagger phase %.64s is not a finished rollout", phase->valuestring);
-        goto out;
+        return WG_OK;
     }
     ev->type = WG_EVENT_DEPLOY;
     ev->wave = wg_strdup(cJSON_IsString(wave) ? wave->valuestring : name->valuestring);
@@ -284,13 +241,8 @@ static enum wg_err flagger_parse(const char *body, size_t len, struct wg_event *
         long long ms = strtoll(ts->valuestring, &end, 10);
         ev->time_ns = end && !*end && ms > 0 && ms < 9000000000000LL ? ms * 1000000 : 0;
     }
-    rc = ev->wave && ev->source ? WG_OK : WG_ENOMEM;
+    enum wg_err rc = ev->wave && ev->source ? WG_OK : WG_ENOMEM;
     *n = rc == WG_OK;
-out:
-    cJSON_Delete(o);
-    if (rc != WG_OK || !*n) {
-        wg_event_clear(ev);
-    }
     return rc;
 }
 
@@ -307,20 +259,117 @@ static int flagger_token_ok(const struct wg__cfgref *g, const char *body, size_t
     return ok;
 }
 
-/* secret: index into events.secret_env, -1 for a sender that signs nothing (Unleash: the
- * bearer token is its authorization header). */
+/* ---- signatures: checked over the raw bytes, in constant time, before any parsing ---------- */
+
+/* LaunchDarkly, Flagsmith, GrowthBook's legacy header: hex HMAC-SHA256 of the body. No time is
+ * signed: a replay is the same event, deduped on the sender's id (LD _id, Flagsmith's time). */
+static const char *hmac_hex_verify(const struct wg__sig_in *in, const char *body, size_t len)
+{
+    if (!in->secret || !*in->secret) {
+        return "no secret configured";
+    }
+    if (!in->sig) {
+        return "missing";
+    }
+    return wg__events_sig_ok(in->secret, body, len, in->sig) ? NULL : "does not match the body";
+}
+
+/* Standard Webhooks (GrowthBook SDK webhooks): "v1,<base64>" entries, space-separated, of
+ * HMAC-SHA256("<webhook-id>.<webhook-timestamp>.<body>") keyed by the whsec_ secret; the
+ * timestamp must be within the tolerance of our clock (a replay later is refused). */
+static const char *stdwh_verify(const struct wg__sig_in *in, const char *body, size_t len)
+{
+    if (!in->secret || !*in->secret) {
+        return "no secret configured";
+    }
+    if (!in->wh_id || !in->wh_ts || !in->wh_sig) {
+        return "missing";
+    }
+    char *end = NULL;
+    long long ts = strtoll(in->wh_ts, &end, 10);
+    if (!*in->wh_ts || !end || *end) {
+        return "webhook-timestamp: not a unix time";
+    }
+    long long d = ts - (long long)in->now_s;
+    if (d > in->tolerance_s || -d > in->tolerance_s) {
+        return "webhook-timestamp outside the tolerance (replay or clock skew)";
+    }
+    char want[128];
+    if (wg_alerting_sign(in->secret, in->wh_id, ts, body, len, want, sizeof(want)) != WG_OK) {
+        return "the secret is not a whsec_ base64 key";
+    }
+    size_t wl = strlen(want);
+    int ok = 0;
+    for (const char *p = in->wh_sig; *p;) {
+        while (*p == ' ') {
+            p++;
+        }
+        size_t k = strcspn(p, " ");
+        ok |= k == wl && CRYPTO_memcmp(p, want, wl) == 0;
+        p += k;
+    }
+    return ok ? NULL : "does not match the body";
+}
+
+/* GrowthBook: Standard Webhooks when its headers are there (SDK webhooks), else the event
+ * webhooks' X-GrowthBook-Signature. */
+static const char *growthbook_verify(const struct wg__sig_in *in, const char *body, size_t len)
+{
+    return in->wh_sig || in->wh_id || in->wh_ts ? stdwh_verify(in, body, len)
+                                                : hmac_hex_verify(in, body, len);
+}
+
 static const struct wg__event_adapter adapters[] = {
-    {"unleash", unleash_parse, NULL, -1},
-    {"launchdarkly", ld_parse, "X-LD-Signature", 0},
-    {"flagsmith", flagsmith_parse, "X-Flagsmith-Signature", 1},
-    {"growthbook", growthbook_parse, "X-GrowthBook-Signature", 2},
-    {"flagger", flagger_parse, NULL, -2}, /* -2: the bearer token in metadata.token */
+    /* Unleash signs nothing: the bearer token is its addon's authorization header */
+    {"unleash", "an Unleash event object", NULL, -1, 0, NULL, unleash_decode},
+    {"launchdarkly", "a LaunchDarkly audit-log entry", "X-LD-Signature", 0, 0, hmac_hex_verify,
+     ld_decode},
+    {"flagsmith", "a Flagsmith webhook with event_type", "X-Flagsmith-Signature", 1, 0,
+     hmac_hex_verify, flagsmith_decode},
+    {"growthbook", "a GrowthBook event webhook with event", "X-GrowthBook-Signature", 2, 0,
+     growthbook_verify, growthbook_decode},
+    {"flagger", "Flagger's event payload (name, phase)", NULL, -1, 1, NULL, flagger_decode},
 };
+#define NADAPTERS (sizeof(adapters) / sizeof(adapters[0]))
 
 int wg__events_adapter_signed(int i)
 {
-    return i >= 0 && (size_t)i < sizeof(adapters) / sizeof(adapters[0]) &&
-           (adapters[i].sig_header != NULL || adapters[i].secret == -2);
+    return i >= 0 && (size_t)i < NADAPTERS && (adapters[i].verify || adapters[i].body_token);
+}
+
+const char *wg__events_verify(int i, const struct wg__sig_in *in, const char *body, size_t len)
+{
+    if (i < 0 || (size_t)i >= NADAPTERS || !adapters[i].verify) {
+        return "not a signed sender";
+    }
+    return adapters[i].verify(in, body, len);
+}
+
+/* One decoded body (o: any JSON); ev cleared unless an event came out. */
+static enum wg_err decode_obj(const struct wg__event_adapter *ad, const cJSON *o,
+                              struct wg_event *ev, int *n, char *why, size_t whylen)
+{
+    *n = 0;
+    memset(ev, 0, sizeof(*ev));
+    enum wg_err rc = WG_EINVAL;
+    if (!cJSON_IsObject(o)) {
+        snprintf(why, whylen, "want %s", ad->shape);
+    } else {
+        rc = ad->decode(o, ev, n, why, whylen);
+    }
+    if (rc != WG_OK || !*n) {
+        wg_event_clear(ev);
+    }
+    return rc;
+}
+
+enum wg_err wg__events_decode(int i, const char *body, size_t len, struct wg_event *ev, int *n,
+                              char *why, size_t whylen)
+{
+    cJSON *o = cJSON_ParseWithLength(body, len);
+    enum wg_err rc = decode_obj(&adapters[i], o, ev, n, why, whylen);
+    cJSON_Delete(o);
+    return rc;
 }
 
 /* 1 when sig (hex, optionally "sha256=") is the HMAC-SHA256 of body under secret; constant
@@ -363,7 +412,7 @@ int wg__events_sig_ok(const char *secret, const char *body, size_t len, const ch
 
 int wg__events_adapter(const char *name)
 {
-    for (size_t i = 0; i < sizeof(adapters) / sizeof(adapters[0]); i++) {
+    for (size_t i = 0; i < NADAPTERS; i++) {
         if (!strcmp(name, adapters[i].name)) {
             return (int)i;
         }
@@ -456,6 +505,41 @@ static void flip_look(struct wg_server *s, struct wg_flip *f)
     wg__server_gen_put(g);
 }
 
+/* 1 when the action is over its rate limit (act->rate_limit): held, never dropped — recorded
+ * with why, alerted (WavegateActionHeld) and logged, due again when the window has room. */
+static int rate_held(struct wg_server *s, struct wg_action_row *a, const struct wg_action *act,
+                     int64_t now)
+{
+    long used = 0;
+    int64_t oldest = 0;
+    if (act->rate_max <= 0) {
+        return 0;
+    }
+    if (wg_events_action_window(s->events, a, now - act->rate_per_ns, &used, &oldest) != WG_OK) {
+        used = act->rate_max; /* the store cannot say: fail closed, hold */
+        oldest = now;
+    }
+    if (used < act->rate_max) {
+        return 0;
+    }
+    char per[64], why[512], scope[80];
+    int64_t next = (oldest ? oldest : now) + act->rate_per_ns;
+    snprintf(why, sizeof(why),
+             "held by rate_limit: %ld flip(s) of feature %s acted on in the last %s (max %ld); "
+             "due again in %llds",
+             used, a->feature, wg_duration_format(act->rate_per_ns, per, sizeof(per)),
+             act->rate_max, (long long)((next - now + WG_NS_PER_SEC - 1) / WG_NS_PER_SEC));
+    if (wg_events_action_hold(s->events, a, why, now, next > now ? next : now + WG_NS_PER_SEC) !=
+        WG_OK) {
+        wg_log(WG_LOG_ERROR, "action %s#%d: the hold was not recorded", a->id, a->idx);
+    }
+    snprintf(scope, sizeof(scope), "action:%s#%d", a->id, a->idx);
+    struct wg_action_ctx x = {a->id, a->feature, a->flag, a->env, a->wave, "fail", a->idx};
+    flip_alert(s, scope, "WavegateActionHeld", "warning", &x, why);
+    wg_log(WG_LOG_WARN, "action %s#%d (flag %s in %s): %s", a->id, a->idx, a->flag, a->env, why);
+    return 1;
+}
+
 static void run_action(struct wg_server *s, struct wg_http *h, struct wg_action_row *a)
 {
     struct wg__cfgref *g = wg__server_gen_get(s);
@@ -467,6 +551,10 @@ static void run_action(struct wg_server *s, struct wg_http *h, struct wg_action_
     int64_t now = wg_now_ns();
     const char *st = "failed";
     int64_t next = now;
+    if (act && rate_held(s, a, act, now)) {
+        wg__server_gen_put(g);
+        return;
+    }
     if (act) {
         struct wg_action_ctx x = {a->id,   a->feature, a->flag, a->env,
                                   a->wave, "fail",     a->idx,  NULL};
@@ -592,28 +680,24 @@ static void evrun_stop(struct wg_server *s)
     s->evrun = NULL;
 }
 
-/* A flag turned on starts its feature's analysis in the event's wave; off ends it. */
-static void flip_event(struct wg_server *s, const struct wg_config *cfg, const struct wg_event *ev,
-                       const char *id, int64_t now)
+/* A flag turned on starts its feature's analysis in the event's wave; off ends it: planned
+ * here, done in the event's own transaction (wg_events_record_flip). */
+static void flip_plan(const struct wg_config *cfg, const struct wg_event *ev,
+                      struct wg_flip_rec *fr)
 {
     const struct wg_feature *f = ev->feature ? find_feature(cfg, ev->feature) : NULL;
+    memset(fr, 0, sizeof(*fr));
     if (ev->type != WG_EVENT_FLAG || !f) {
         return;
     }
     if (ev->state == WG_EVSTATE_OFF) {
-        int n = 0;
-        if (wg_events_flip_cancel(s->events, ev->feature, ev->env, &n) == WG_OK && n) {
-            wg_log(WG_LOG_INFO, "flag %s off in %s: %d analysis(es) ended", ev->flag,
-                   ev->env ? ev->env : "-", n);
-        }
-        return;
-    }
-    if (ev->state != WG_EVSTATE_ON || !ev->wave) {
-        return;
-    }
-    if (wg_events_flip_start(s->events, id, ev, ev->time_ns ? ev->time_ns : now,
-                             f->flip.interval_ns, f->flip.count, f->flip.failure_limit) != WG_OK) {
-        wg_log(WG_LOG_ERROR, "flip %s: the analysis could not be stored", id);
+        fr->op = WG_FLIP_CANCEL;
+    } else if (ev->state == WG_EVSTATE_ON && ev->wave) {
+        fr->op = WG_FLIP_START;
+        fr->anchor_ns = ev->time_ns; /* 0: the time it is recorded */
+        fr->interval_ns = f->flip.interval_ns;
+        fr->count = f->flip.count;
+        fr->failure_limit = f->flip.failure_limit;
     }
 }
 
@@ -828,9 +912,10 @@ static enum wg_err fleet_check(const struct wg_config *cfg, const struct wg_even
     return WG_OK;
 }
 
-/* Resolve, record, mark and act on one event: the webhook routes and the reconcile poll. */
+/* Resolve, record, mark and act on one event: the webhook routes and the reconcile poll. An
+ * event of a source and version already stored: *dup = 1, id the stored one, nothing done. */
 static enum wg_err ingest(struct wg_server *s, struct wg__cfgref *gen, struct wg_event *ev,
-                          char id[48], char *err, size_t errlen)
+                          int *dup, char id[48], char *err, size_t errlen)
 {
     wg_event_resolve(gen->cfg, ev);
     int64_t now = wg_now_ns();
@@ -841,17 +926,25 @@ static enum wg_err ingest(struct wg_server *s, struct wg__cfgref *gen, struct wg
         snprintf(err, errlen, "no event store");
         return WG_EIO;
     }
-    enum wg_err rc = wg_events_record(s->events, ev, now, id, err, errlen);
+    struct wg_flip_rec fr;
+    flip_plan(gen->cfg, ev, &fr);
+    enum wg_err rc = wg_events_record_flip(s->events, ev, now, &fr, dup, id, err, errlen);
     if (rc != WG_OK) {
         wg_log(WG_LOG_ERROR, "events: not recorded: %s", err);
         return rc;
+    }
+    if (*dup) {
+        return WG_OK; /* a sender's retry, or the reconcile poll and the webhook both */
     }
     wg_log(WG_LOG_INFO, "event %s: %s %s wave %s env %s feature %s (%s)", id,
            wg_event_type_names[ev->type], ev->state ? wg_event_state_names[ev->state] : "-",
            ev->wave ? ev->wave : "-", ev->env ? ev->env : "-", ev->feature ? ev->feature : "-",
            ev->source ? ev->source : "-");
     wg__events_marker(s, gen, ev, id, now);
-    flip_event(s, gen->cfg, ev, id, now);
+    if (fr.op == WG_FLIP_CANCEL && fr.cancelled) {
+        wg_log(WG_LOG_INFO, "flag %s off in %s: %d analysis(es) ended", ev->flag,
+               ev->env ? ev->env : "-", fr.cancelled);
+    }
     bake_event(s, gen, ev, id, now);
     return WG_OK;
 }
@@ -861,16 +954,23 @@ static enum MHD_Result accept_event(struct wg_server *s, struct MHD_Connection *
                                     struct wg__server_req *r, struct wg_event *ev)
 {
     char id[48], err[512] = "";
-    enum wg_err rc = ingest(s, r->gen, ev, id, err, sizeof(err));
+    int dup = 0;
+    enum wg_err rc = ingest(s, r->gen, ev, &dup, id, err, sizeof(err));
     if (rc == WG_EINVAL) {
         return wg__reply_error(s, c, 400, "%s", err);
     }
     if (rc != WG_OK) {
         return wg__reply_error(s, c, 503, "event not recorded: %s", err);
     }
+    if (dup) {
+        char d[120];
+        int dl = snprintf(d, sizeof(d), "{\"duplicate\":true,\"id\":\"%s\"}", id);
+        return wg__reply(s, c, 200, "application/json", d, (size_t)dl);
+    }
     char body[200], key[80], *an = NULL;
     snprintf(key, sizeof(key), "bake:%s", id);
-    int n = wg_events_kv_get(s->events, key, &an) == WG_OK
+    /* only a deploy can start a bake analysis: a flag event does not wait on the store again */
+    int n = ev->type == WG_EVENT_DEPLOY && wg_events_kv_get(s->events, key, &an) == WG_OK
                 ? snprintf(body, sizeof(body), "{\"id\":\"%s\",\"analysis\":\"%.64s\"}", id, an)
                 : snprintf(body, sizeof(body), "{\"id\":\"%s\"}", id);
     free(an);
@@ -938,22 +1038,21 @@ static void unleash_poll(struct wg_server *s, struct wg_http *h)
             continue;
         }
         maxid = uid > maxid ? uid : maxid;
-        char *one = cJSON_PrintUnformatted(it);
         struct wg_event ev;
         int n = 0;
         char why[256] = "", id[48];
-        if (one && unleash_parse(one, strlen(one), &ev, &n, why, sizeof(why)) == WG_OK && n) {
+        if (decode_obj(&adapters[0], it, &ev, &n, why, sizeof(why)) == WG_OK && n) {
             if (!wg_events_seen(s->events, "unleash", ev.version) &&
                 (cursor > 0 || ev.time_ns >= since)) {
                 free(ev.source);
                 ev.source = wg_strdup("unleash");
                 wg_log(WG_LOG_INFO, "reconcile: Unleash event %s (%s) came without its webhook",
                        ev.version, ev.flag);
-                (void)ingest(s, g, &ev, id, why, sizeof(why));
+                int dup = 0;
+                (void)ingest(s, g, &ev, &dup, id, why, sizeof(why));
             }
             wg_event_clear(&ev);
         }
-        free(one);
     }
     if (maxid > cursor) {
         char v[32];
@@ -969,6 +1068,38 @@ out:
     free(auth);
     free(url);
     wg__server_gen_put(g);
+}
+
+/* 1 when a signed sender's request is refused (401 in *ret, logged without the secret). */
+static int verify_refused(struct wg_server *s, struct MHD_Connection *c, struct wg__server_req *r,
+                          const struct wg__event_adapter *ad, const char *body,
+                          enum MHD_Result *ret)
+{
+    const struct wg_events_cfg *ec = &r->gen->cfg->events;
+    const char *env = ad->secret >= 0 ? ec->secret_env[ad->secret] : NULL;
+    struct wg__sig_in in = {
+        .secret = env ? getenv(env) : NULL,
+        .sig =
+            ad->sig_header ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, ad->sig_header) : NULL,
+        .wh_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-id"),
+        .wh_ts = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-timestamp"),
+        .wh_sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-signature"),
+        .now_s = wg_now_ns() / WG_NS_PER_SEC,
+        .tolerance_s = ec->sig_tolerance_ns > 0 ? ec->sig_tolerance_ns / WG_NS_PER_SEC : 300,
+    };
+    if (in.secret && *in.secret) {
+        wg_log_add_secret(in.secret);
+    }
+    const char *why = ad->verify(&in, body, r->body.len);
+    if (!why) {
+        return 0;
+    }
+    wg_log(WG_LOG_WARN, "events: %s webhook refused (signature): %s", ad->name, why);
+    atomic_fetch_add(&s->m.errors[WG__E_UNAUTHORIZED], 1);
+    *ret =
+        wg__reply_error(s, c, 401, "%s: %s",
+                        in.wh_sig || !ad->sig_header ? "webhook-signature" : ad->sig_header, why);
+    return 1;
 }
 
 enum MHD_Result wg__events_route(struct wg_server *s, struct MHD_Connection *c,
@@ -1001,34 +1132,18 @@ enum MHD_Result wg__events_route(struct wg_server *s, struct MHD_Connection *c,
         rc = wg_event_from_json(body, r->body.len, &ev, err, sizeof(err));
     } else {
         const struct wg__event_adapter *ad = &adapters[r->hook];
-        if (ad->secret == -2 && r->gen->has_token && !r->header_authed &&
+        if (ad->body_token && r->gen->has_token && !r->header_authed &&
             !flagger_token_ok(r->gen, body, r->body.len)) {
             wg_log(WG_LOG_WARN, "events: %s webhook refused: metadata.token missing or wrong",
                    ad->name);
             atomic_fetch_add(&s->m.errors[WG__E_UNAUTHORIZED], 1);
             return wg__reply_error(s, c, 401, "unauthorized: metadata.token missing or wrong");
         }
-        if (ad->sig_header) {
-            /* signed senders: the signature over the raw bytes, before any parsing */
-            const char *env = r->gen->cfg->events.secret_env[ad->secret];
-            const char *secret = env ? getenv(env) : NULL;
-            const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, ad->sig_header);
-            if (secret && *secret) {
-                wg_log_add_secret(secret);
-            }
-            if (!wg__events_sig_ok(secret, body, r->body.len, sig)) {
-                wg_log(WG_LOG_WARN, "events: %s webhook refused: %s", ad->name,
-                       !secret || !*secret ? "no signing secret configured (events.signing)"
-                       : !sig              ? "unsigned"
-                                           : "bad signature");
-                atomic_fetch_add(&s->m.errors[WG__E_UNAUTHORIZED], 1);
-                return wg__reply_error(s, c, 401, "%s: %s", ad->sig_header,
-                                       !secret || !*secret ? "no secret configured"
-                                       : !sig              ? "missing"
-                                                           : "does not match the body");
-            }
+        enum MHD_Result refused;
+        if (ad->verify && verify_refused(s, c, r, ad, body, &refused)) {
+            return refused;
         }
-        rc = ad->parse(body, r->body.len, &ev, &n, err, sizeof(err));
+        rc = wg__events_decode((int)r->hook, body, r->body.len, &ev, &n, err, sizeof(err));
     }
     if (rc == WG_ENOMEM) {
         return wg__reply_error(s, c, 500, "out of memory");
@@ -1046,12 +1161,6 @@ enum MHD_Result wg__events_route(struct wg_server *s, struct MHD_Connection *c,
                                    : wg__reply_error(s, c, 500, "out of memory");
         free(json);
         return ret;
-    }
-    if (ev.source && ev.version && s->events && wg_events_seen(s->events, ev.source, ev.version)) {
-        /* the reconcile poll brought it first */
-        static const char dup[] = "{\"duplicate\":true}";
-        wg_event_clear(&ev);
-        return wg__reply(s, c, 200, "application/json", dup, sizeof(dup) - 1);
     }
     enum MHD_Result ret = accept_event(s, c, r, &ev);
     wg_event_clear(&ev);

@@ -468,6 +468,20 @@ enum wg_err wg__monitor_overview(struct wg_server *s, char **alerts, char **sile
 int wg__events_adapter_signed(int i);
 /* 1 when sig (hex or "sha256=" hex) is HMAC-SHA256(secret, body); constant time. */
 int wg__events_sig_ok(const char *secret, const char *body, size_t len, const char *sig);
+/* What a signed sender's request brings: its secret and the signature headers as received
+ * (NULL: absent), our clock and the replay tolerance (events.signing.tolerance). */
+struct wg__sig_in {
+    const char *secret;
+    const char *sig;                   /* the adapter's own header (X-LD-Signature, ...) */
+    const char *wh_id, *wh_ts, *wh_sig; /* Standard Webhooks' webhook-id/-timestamp/-signature */
+    int64_t now_s, tolerance_s;
+};
+/* Adapter i's signature check over the raw body: NULL when it holds, else why it does not
+ * (for the 401 and the log; never the secret). */
+const char *wg__events_verify(int i, const struct wg__sig_in *in, const char *body, size_t len);
+/* Adapter i's body decode: *n events (0 or 1) into ev (cleared unless *n); WG_EINVAL with why. */
+enum wg_err wg__events_decode(int i, const char *body, size_t len, struct wg_event *ev, int *n,
+                              char *why, size_t whylen) WG_NODISCARD;
 /* Open events.db and start the marker writer (events.write_to). */
 enum wg_err wg__events_open(struct wg_server *s, char *err, size_t errlen) WG_NODISCARD;
 void wg__events_close(struct wg_server *s);

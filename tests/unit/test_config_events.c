@@ -54,10 +54,11 @@ static void test_decoded(void **state)
         load("    flip: {interval: 5s, count: 3, failure_limit: 1}\n"
              "    on_fail:\n"
              "      - {action: unleash, url: http://u:4242, token_env: T, project: p}\n"
-             "      - {action: webhook, url: 'http://h/{{ flag }}', body: '{}', dry_run: true}\n",
+             "      - {action: webhook, url: 'http://h/{{ flag }}', body: '{}', dry_run: true,\n"
+             "         rate_limit: {per: 10m, max: 2}}\n",
              "events:\n  write_to: s\n  flush_interval: 1s\n"
              "  unleash: {url: http://u:4242, token_env: T, poll_interval: 2s}\n"
-             "  signing: {launchdarkly: LD}\n",
+             "  signing: {launchdarkly: LD, tolerance: 90s}\n",
              diag, sizeof(diag));
     if (!cfg) {
         print_error("%s", diag);
@@ -72,6 +73,10 @@ static void test_decoded(void **state)
     assert_string_equal(f->on_fail[0].project, "p");
     assert_int_equal(f->on_fail[1].kind, WG_ACTION_WEBHOOK);
     assert_true(f->on_fail[1].dry_run);
+    assert_true(f->on_fail[1].rate_per_ns == 600 * WG_NS_PER_SEC);
+    assert_int_equal(f->on_fail[1].rate_max, 2);
+    assert_int_equal(f->on_fail[0].rate_max, 0); /* no limit */
+    assert_true(cfg->events.sig_tolerance_ns == 90 * WG_NS_PER_SEC);
     assert_string_equal(cfg->events.write_to, "s");
     assert_true(cfg->events.flush_ns == WG_NS_PER_SEC);
     assert_string_equal(cfg->events.unleash_url, "http://u:4242");
@@ -86,6 +91,7 @@ static void test_decoded(void **state)
     assert_int_equal(cfg->features[0].flip.count, 10);
     assert_int_equal(cfg->features[0].non_fail, 0);
     assert_null(cfg->events.write_to);
+    assert_true(cfg->events.sig_tolerance_ns == 300 * WG_NS_PER_SEC);
     wg_config_free(cfg);
 }
 
@@ -112,6 +118,14 @@ static void test_errors(void **state)
         {"    flip: {count: 0}\n", "", "features.f.flip.count"},
         {"", "events:\n  unleash: {url: http://u}\n", "missing required key 'token_env'"},
         {"", "events:\n  signing: {unleash: X}\n", "events.signing.unleash: unknown key"},
+        {"", "events:\n  signing: {tolerance: 0s}\n", "events.signing.tolerance"},
+        {"    on_fail:\n      - {action: webhook, url: http://x, rate_limit: {max: 1}}\n", "",
+         "t.yaml:9:54: features.f.on_fail[0].rate_limit.per: missing required key 'per'"},
+        {"    on_fail:\n      - {action: webhook, url: http://x, rate_limit: {per: 1m, max: 0}}\n",
+         "", "features.f.on_fail[0].rate_limit.max"},
+        {"    on_fail:\n      - {action: webhook, url: http://x, rate_limit: {per: 1m, max: 1, n: "
+         "2}}\n",
+         "", "features.f.on_fail[0].rate_limit.n: unknown key"},
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
