@@ -534,8 +534,10 @@ static int rate_held(struct wg_server *s, struct wg_action_row *a, const struct 
         wg_log(WG_LOG_ERROR, "action %s#%d: the hold was not recorded", a->id, a->idx);
     }
     snprintf(scope, sizeof(scope), "action:%s#%d", a->id, a->idx);
-    struct wg_action_ctx x = {a->id, a->feature, a->flag, a->env, a->wave, "fail", a->idx};
+    char *link = wg__ui_flip_link_get(s, a->id); /* the look that decided (its page) */
+    struct wg_action_ctx x = {a->id, a->feature, a->flag, a->env, a->wave, "fail", a->idx, link};
     flip_alert(s, scope, "WavegateActionHeld", "warning", &x, why);
+    free(link);
     wg_log(WG_LOG_WARN, "action %s#%d (flag %s in %s): %s", a->id, a->idx, a->flag, a->env, why);
     return 1;
 }
