@@ -472,7 +472,7 @@ int wg__events_sig_ok(const char *secret, const char *body, size_t len, const ch
  * (NULL: absent), our clock and the replay tolerance (events.signing.tolerance). */
 struct wg__sig_in {
     const char *secret;
-    const char *sig;                   /* the adapter's own header (X-LD-Signature, ...) */
+    const char *sig;                    /* the adapter's own header (X-LD-Signature, ...) */
     const char *wh_id, *wh_ts, *wh_sig; /* Standard Webhooks' webhook-id/-timestamp/-signature */
     int64_t now_s, tolerance_s;
 };
