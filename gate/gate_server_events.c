@@ -1014,7 +1014,8 @@ enum MHD_Result wg__events_route(struct wg_server *s, struct MHD_Connection *c,
                        ? wg__reply_error(s, c, 403,
                                          "forbidden: events need the admin token in "
                                          "metadata.token (the read token may not change state)")
-                       : wg__reply_error(s, c, 401, "unauthorized: metadata.token missing or wrong");
+                       : wg__reply_error(s, c, 401,
+                                         "unauthorized: metadata.token missing or wrong");
         }
         if (ad->sig_header) {
             /* signed senders: the signature over the raw bytes, before any parsing */
