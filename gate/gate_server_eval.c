@@ -792,8 +792,10 @@ static enum wg_err flight_start(struct wg_server *s, struct wg__server_req *r, c
 
 /* A look beyond the planned ones spends nothing more: it answers the last planned look's
  * verdict when that one decided (pass, warn, fail), else inconclusive; never a fresh
- * evaluation at a new share of the budget. */
-static struct wg__verdict *beyond_answer(const struct wg__params *p)
+ * evaluation at a new share of the budget. A complete Report (docs/openapi.yaml): the wave's
+ * env, the deploy's window so far, the features asked with that verdict, and no rules (none
+ * was run); tests/replay/openapi.py validates it. */
+static struct wg__verdict *beyond_answer(const struct wg_config *cfg, const struct wg__params *p)
 {
     enum wg_verdict v = WG_INCONCLUSIVE;
     for (int i = 0; i <= WG_FAIL; i++) {
@@ -807,13 +809,39 @@ static struct wg__verdict *beyond_answer(const struct wg__params *p)
              "look %d of %d planned for this deploy: its false-fail budget is spent, so this is "
              "the last planned look's verdict (%s), not a new evaluation",
              p->look, p->max_looks, p->final[0] ? p->final : "none recorded");
+    const struct wg_wave *w = p->wave ? wg_config_wave(cfg, p->wave) : NULL;
+    int64_t win = w && w->defaults.window_ns > 0 ? w->defaults.window_ns : 600 * WG_NS_PER_SEC;
+    int64_t now = wg__server_now();
+    int64_t start = p->deploy_ns ? p->deploy_ns : now - win;
+    int64_t end = start + win < now ? start + win : now;
+    char ts[48], te[48], td[48];
     cJSON *o = cJSON_CreateObject();
-    char *json = NULL;
-    if (o && cJSON_AddStringToObject(o, "verdict", wg_verdict_name(v)) &&
-        cJSON_AddStringToObject(o, "wave", p->wave ? p->wave : "") &&
-        cJSON_AddStringToObject(o, "reason", reason) && cJSON_AddTrueToObject(o, "beyond_looks")) {
-        json = cJSON_PrintUnformatted(o);
+    cJSON *wo = cJSON_CreateObject(), *fs = cJSON_CreateArray();
+    int ok = o && wo && fs && cJSON_AddItemToObject(o, "window", wo);
+    ok = ok && cJSON_AddItemToObject(o, "features", fs);
+    if (!ok) {
+        cJSON_Delete(wo);
+        cJSON_Delete(fs);
     }
+    /* warn reads pass at the top, as gate_report.c's top_verdict; warnings counts it */
+    const char *top = v == WG_WARN ? "pass" : wg_verdict_name(v);
+    ok = ok && cJSON_AddStringToObject(o, "verdict", top) &&
+         cJSON_AddStringToObject(o, "wave", p->wave ? p->wave : "") &&
+         cJSON_AddStringToObject(o, "env", w && w->env ? w->env : "") &&
+         (!p->deploy_ns || cJSON_AddStringToObject(o, "deploy_time",
+                                                   wg_time_format(p->deploy_ns, td, sizeof(td)))) &&
+         cJSON_AddStringToObject(wo, "start", wg_time_format(start, ts, sizeof(ts))) &&
+         cJSON_AddStringToObject(wo, "end", wg_time_format(end, te, sizeof(te))) &&
+         cJSON_AddStringToObject(o, "reason", reason) &&
+         cJSON_AddNumberToObject(o, "warnings", v == WG_WARN) &&
+         cJSON_AddArrayToObject(o, "rules") && cJSON_AddTrueToObject(o, "beyond_looks");
+    for (size_t i = 0; ok && i < p->nfeatures; i++) {
+        cJSON *f = cJSON_CreateObject();
+        ok = f && cJSON_AddItemToArray(fs, f) &&
+             cJSON_AddStringToObject(f, "feature", p->features[i]) &&
+             cJSON_AddStringToObject(f, "verdict", top);
+    }
+    char *json = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     return json ? wg__verdict_new(WG_OK, v, with_look(json, p)) : NULL;
 }
@@ -828,7 +856,7 @@ enum wg_err wg__server_lookup(struct wg_server *s, struct MHD_Connection *c,
         return *out ? WG_OK : WG_ENOMEM;
     }
     if (r->p.counted && r->p.look > r->p.max_looks) {
-        *out = beyond_answer(&r->p);
+        *out = beyond_answer(r->gen->cfg, &r->p);
         return *out ? WG_OK : WG_ENOMEM;
     }
     char *key = make_key(&r->p);
