@@ -84,11 +84,38 @@ int wg__looks_tested(const struct wg_check_report *rep)
     return 0;
 }
 
+/* The span of the current windows of the rules the question covers (the features asked, else
+ * all), as a report's window is (gate_report.c); [anchor, anchor] when none has one. */
+static void span_of(const struct wg_config *cfg, const struct wg_wave *w,
+                    const struct wg__params *p, int64_t now, int64_t *start, int64_t *end)
+{
+    int any = 0;
+    *start = *end = p->deploy_ns ? p->deploy_ns : now;
+    for (size_t f = 0; w && f < cfg->nfeatures; f++) {
+        const struct wg_feature *ft = &cfg->features[f];
+        int asked = p->nfeatures == 0;
+        for (size_t i = 0; i < p->nfeatures; i++) {
+            asked |= !strcmp(p->features[i], ft->name);
+        }
+        for (size_t r = 0; asked && r < ft->nrules; r++) {
+            struct wg_rule_params ep;
+            struct wg_gate_windows win;
+            wg_config_effective(&ft->rules[r], w, &ep);
+            if (wg_gate_windows(&ft->rules[r], &ep, p->deploy_ns, now, &win) != WG_OK) {
+                continue;
+            }
+            *start = any && *start < win.start_ns ? *start : win.start_ns;
+            *end = any && *end > win.end_ns ? *end : win.end_ns;
+            any = 1;
+        }
+    }
+}
+
 /* A look beyond the planned ones spends nothing more: it answers the last planned look's
  * verdict when that one decided (pass, warn, fail), else inconclusive; never a fresh
  * evaluation at a new share of the budget. A complete Report (docs/openapi.yaml): the wave's
- * env, the deploy's window so far, the features asked with that verdict, and no rules (none
- * was run); tests/replay/openapi.py validates it. */
+ * env, the window its rules judge for this deploy, the features asked with that verdict, and
+ * no rules (none was run); tests/replay/openapi.py validates it. */
 struct wg__verdict *wg__looks_beyond_answer(const struct wg_config *cfg, const struct wg__params *p)
 {
     enum wg_verdict v = WG_INCONCLUSIVE;
@@ -104,10 +131,8 @@ struct wg__verdict *wg__looks_beyond_answer(const struct wg_config *cfg, const s
              "the last planned look's verdict (%s), not a new evaluation",
              p->look, p->max_looks, p->final[0] ? p->final : "none recorded");
     const struct wg_wave *w = p->wave ? wg_config_wave(cfg, p->wave) : NULL;
-    int64_t win = w && w->defaults.window_ns > 0 ? w->defaults.window_ns : 600 * WG_NS_PER_SEC;
-    int64_t now = wg__server_now();
-    int64_t start = p->deploy_ns ? p->deploy_ns : now - win;
-    int64_t end = start + win < now ? start + win : now;
+    int64_t start, end;
+    span_of(cfg, w, p, wg__server_now(), &start, &end);
     char ts[48], te[48], td[48];
     cJSON *o = cJSON_CreateObject();
     cJSON *wo = cJSON_CreateObject(), *fs = cJSON_CreateArray();

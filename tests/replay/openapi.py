@@ -118,6 +118,7 @@ def main():
         except ValueError:
             bj = {}
         tap.check("look 2 of 1 is the beyond-looks answer (validated above as a Report)", bj.get("beyond_looks") is True and bj.get("look", {}).get("k") == 2, text[:300])
+        tap.check("the beyond-looks answer's window is its rule's (10m from the deploy time)", bj.get("window") == {"start": t, "end": rl.fmt_time(T + 600)} and bj.get("rules") == [], text[:300])
         ask(G, "GET", G + "?wave=nope", want=404)
         ask(G, "GET", G + "?wave=staging&token=x", want=400)
         ask(G, "GET", G + "?wave=staging", headers={}, want=401)
