@@ -5,7 +5,7 @@
  * through the store seam (SQLite under state_dir, or the shared PostgreSQL) so a restart
  * resumes running analyses; on PostgreSQL any replica answers for any analysis, each running
  * one is owned by one replica under a lease, and another takes it over when the lease lapses.
- * A /v1/gate naming the deploy an analysis judges (deploy_id) reads it instead of starting over.
+ * A /v1/gate naming the deploy an analysis judges (deploy_id) reads it (gate_server_looks.c).
  */
 #include "gate/gate_server_int.h"
 
@@ -766,176 +766,35 @@ unsigned wg__analyses_spec_check(const char *body, size_t len, char *err, size_t
     return st;
 }
 
-/* ---- /v1/gate reads an analysis of its deploy ------------------------------------------- */
-
-/* 1 when the analysis' spec judges every feature the gate question names. */
-static int covers(const char *spec, const struct wg__params *p)
-{
-    struct wg__params sp = {0};
-    char err[256];
-    int ok = spec && wg__params_from_json(&sp, spec, strlen(spec), 0, err, sizeof(err)) == WG_OK;
-    if (ok && sp.nfeatures > 0) { /* an analysis of every feature covers any question */
-        ok = p->nfeatures > 0;
-        for (size_t i = 0; ok && i < p->nfeatures; i++) {
-            int found = 0;
-            for (size_t j = 0; j < sp.nfeatures; j++) {
-                found |= !strcmp(p->features[i], sp.features[j]);
-            }
-            ok = found;
-        }
-    }
-    wg__params_clear(&sp);
-    return ok;
-}
-
-enum wg_err wg__analyses_for_gate(struct wg_server *s, struct wg__params *p)
+/* The store for /v1/gate reading an analysis of its deploy (gate_server_looks.c). */
+struct wg_sql *wg__analyses_lock(struct wg_server *s, int *dberr, char *err, size_t errlen)
 {
     struct wg__analyses *A = s->an;
-    if (p->analysis || !p->deploy_id || !p->wave || !A) {
-        return WG_OK;
+    *dberr = 0;
+    if (!A) {
+        return NULL;
     }
-    char err[512];
-    enum wg_err rc = WG_OK;
-    char *key = wg_asprintf("%s\x1f%s", p->wave, p->deploy_id);
-    struct wg_sql_q *q = NULL;
     pthread_mutex_lock(&A->mu);
-    if (!A->db && wg_sql_default_backend() == WG_STORE_POSTGRES &&
-        db_open(A, err, sizeof(err)) != WG_OK) {
-        wg_log(WG_LOG_WARN, "analyses: %s", err); /* judged as a gate look instead */
+    if (!A->db && wg_sql_default_backend() == WG_STORE_POSTGRES) {
+        *dberr = db_open(A, err, errlen) != WG_OK;
     }
-    if (!key) {
-        rc = WG_ENOMEM;
-    } else if (A->db) { /* SQLite without a store file: no analysis was ever started */
-        q = wg_sql_query(A->db, "SELECT id, spec FROM analyses WHERE deploy_key=?"
-                                " ORDER BY created_ns DESC LIMIT 1");
-        wg_sql_bind_text(q, 1, key);
-        if (q && wg_sql_step(q) == 1 && wg_sql_col_text(q, 0) && covers(wg_sql_col_text(q, 1), p)) {
-            rc = (p->analysis = wg_strdup(wg_sql_col_text(q, 0))) ? WG_OK : WG_ENOMEM;
-        }
-    }
-    wg_sql_end(q);
-    pthread_mutex_unlock(&A->mu);
-    free(key);
-    return rc;
+    return A->db;
 }
 
-static enum wg_verdict verdict_of(const char *status)
+void wg__analyses_unlock(struct wg_server *s)
 {
-    for (int i = 0; status && i <= WG_FAIL; i++) {
-        if (!strcmp(status, wg_verdict_name((enum wg_verdict)i))) {
-            return (enum wg_verdict)i;
-        }
+    if (s->an) {
+        pthread_mutex_unlock(&s->an->mu);
     }
-    return WG_INCONCLUSIVE; /* running, or anything unknown: not decided */
 }
 
-/* Under A->mu, A->db open: the answer document of analysis id, NULL when there is none. */
-static cJSON *gate_doc(struct wg__analyses *A, const char *id, const char *wave, enum wg_verdict *v,
-                       int *err)
+int wg__analyses_spec_count(const char *spec, const char *wave, int *count)
 {
-    struct wg_sql_q *q =
-        wg_sql_query(A->db, "SELECT spec, status, reason FROM analyses WHERE id=?");
-    struct wg_sql_q *m = wg_sql_query(A->db, "SELECT seq, verdict, report FROM measurements"
-                                             " WHERE id=? ORDER BY seq DESC LIMIT 1");
-    cJSON *o = NULL;
-    wg_sql_bind_text(q, 1, id);
-    wg_sql_bind_text(m, 1, id);
-    int st = q && m ? wg_sql_step(q) : -1;
-    *err = st < 0;
-    if (st != 1) {
-        goto out;
-    }
-    const char *spec = wg_sql_col_text(q, 0), *status = wg_sql_col_text(q, 1);
-    const char *why = wg_sql_col_text(q, 2);
-    int running = !status || !strcmp(status, "running");
     struct an *a = calloc(1, sizeof(*a));
     char perr[256];
     int parsed = a && spec && spec_parse(a, spec, strlen(spec), perr, sizeof(perr)) == 0;
-    int count = parsed ? a->lim.count : 0;
+    *count = parsed ? a->lim.count : 0;
     int other = parsed && wave && strcmp(a->p.wave, wave) != 0; /* not this wave's question */
     an_free(a);
-    if (other) {
-        goto out;
-    }
-    int seq = 0;
-    const char *last = "none";
-    if (wg_sql_step(m) == 1) {
-        seq = (int)wg_sql_col_int64(m, 0);
-        last = wg_sql_col_text(m, 1) ? wg_sql_col_text(m, 1) : "none";
-        o = wg_sql_col_null(m, 2) ? NULL : cJSON_Parse(wg_sql_col_text(m, 2));
-    }
-    o = cJSON_IsObject(o) ? o : (cJSON_Delete(o), cJSON_CreateObject());
-    *v = running ? WG_INCONCLUSIVE : verdict_of(status);
-    char reason[600];
-    if (running) {
-        snprintf(reason, sizeof(reason),
-                 "analysis %s of this deploy is running (look %d of %d, latest: %s): the gate "
-                 "answers its decision once it ends",
-                 id, seq, count, last);
-    } else {
-        snprintf(reason, sizeof(reason), "analysis %s of this deploy decided %s: %s", id,
-                 status ? status : "-", why ? why : "");
-    }
-    cJSON *look = cJSON_CreateObject();
-    cJSON *an = cJSON_CreateObject();
-    if (!o || !look || !an) {
-        cJSON_Delete(look);
-        cJSON_Delete(an);
-        cJSON_Delete(o);
-        o = NULL;
-        *err = 1;
-        goto out;
-    }
-    cJSON_AddNumberToObject(look, "k", seq);
-    cJSON_AddNumberToObject(look, "of", count);
-    cJSON_AddTrueToObject(look, "counted");
-    cJSON_AddStringToObject(look, "by", "analysis");
-    cJSON_AddStringToObject(an, "id", id);
-    cJSON_AddStringToObject(an, "status", status ? status : "running");
-    char url[80];
-    snprintf(url, sizeof(url), "/v1/analyses/%s", id);
-    cJSON_AddStringToObject(an, "url", url);
-    cJSON_DeleteItemFromObjectCaseSensitive(o, "look");
-    cJSON_DeleteItemFromObjectCaseSensitive(o, "verdict");
-    cJSON_DeleteItemFromObjectCaseSensitive(o, "reason");
-    cJSON_AddItemToObject(o, "look", look);
-    cJSON_AddStringToObject(o, "verdict", wg_verdict_name(*v));
-    cJSON_AddStringToObject(o, "reason", reason);
-    cJSON_AddItemToObject(o, "analysis", an);
-out:
-    wg_sql_end(q);
-    wg_sql_end(m);
-    return o;
-}
-
-struct wg__verdict *wg__analyses_gate_answer(struct wg_server *s, const struct wg__params *p)
-{
-    struct wg__analyses *A = s->an;
-    char err[512] = "";
-    enum wg_verdict v = WG_NOEVAL;
-    int dberr = 0;
-    cJSON *o = NULL;
-    if (A) {
-        pthread_mutex_lock(&A->mu);
-        if (!A->db && wg_sql_default_backend() == WG_STORE_POSTGRES) {
-            dberr = db_open(A, err, sizeof(err)) != WG_OK;
-        }
-        o = A->db ? gate_doc(A, p->analysis, p->wave, &v, &dberr) : NULL;
-        pthread_mutex_unlock(&A->mu);
-    }
-    char *json = o ? cJSON_PrintUnformatted(o) : NULL;
-    enum wg_err rc = json ? WG_OK : dberr ? WG_EIO : o ? WG_ENOMEM : WG_ENOTFOUND;
-    cJSON_Delete(o);
-    if (rc == WG_OK) {
-        return wg__verdict_new(WG_OK, v, json);
-    }
-    /* the store down: "could not evaluate" (held), never a verdict */
-    cJSON *e = cJSON_CreateObject();
-    if (e && cJSON_AddStringToObject(e, "verdict", "error") &&
-        cJSON_AddStringToObject(e, "error",
-                                rc == WG_ENOTFOUND ? "no such analysis" : "analysis store error")) {
-        json = cJSON_PrintUnformatted(e);
-    }
-    cJSON_Delete(e);
-    return wg__verdict_new(rc, WG_NOEVAL, json);
+    return other;
 }

@@ -2,7 +2,8 @@
  * data sources: a short TTL cache of finished verdicts and a single flight per question
  * (wave + features + deploy time, and for a deploy's counted look its identity and look k),
  * run on its own thread while the asking connections are suspended; plus the default
- * evaluator over wg_gate_check, the request parameters and the answer's "look".
+ * evaluator over wg_gate_check and the request parameters (the answer's "look":
+ * gate_server_looks.c).
  */
 #include "gate/gate_server_int.h"
 
@@ -438,42 +439,6 @@ static char *error_json(const char *msg)
     return out;
 }
 
-/* The look this answer is, first in the body: {"k":0,"of":1,"counted":false} for a question
- * without a deploy identity; a counted look of a deploy (or an analysis' look) with the share
- * of the false-fail budget it spends (rules.h alpha spending: F(k) - F(last judged look)). */
-static char *with_look(char *json_take, const struct wg__params *p)
-{
-    if (!json_take || json_take[0] != '{') {
-        return json_take;
-    }
-    struct wg_buf b;
-    wg_buf_init(&b, 0);
-    if (p->max_looks <= 0) {
-        wg_buf_adds(&b, "{\"look\":{\"k\":0,\"of\":1,\"counted\":false}");
-    } else {
-        int last = p->counted ? p->tested_look : p->look - 1;
-        for (size_t i = 0; !p->counted && p->last_tested && i < p->nlast_tested; i++) {
-            last = i == 0 || p->last_tested[i] > last ? p->last_tested[i] : last;
-        }
-        last = last < p->look ? last : p->look - 1;
-        double share = wg_rules_alpha_spend_since(1.0, last, p->look, p->max_looks);
-        wg_buf_addf(&b,
-                    "{\"look\":{\"k\":%d,\"of\":%d,\"counted\":true,\"by\":\"%s\","
-                    "\"last_judged\":%d,\"share\":%.6g}",
-                    p->look, p->max_looks, p->counted ? "deploy" : "analysis", last, share);
-    }
-    if (json_take[1] != '}') {
-        wg_buf_adds(&b, ",");
-    }
-    wg_buf_adds(&b, json_take + 1);
-    char *out = NULL;
-    if (wg_buf_finish(&b, &out) != WG_OK || !out) {
-        return json_take; /* out of memory: the answer without its look */
-    }
-    free(json_take);
-    return out;
-}
-
 struct wg__verdict *wg__server_eval_now(struct wg_server *s, struct wg__cfgref *gen,
                                         const struct wg__params *p)
 {
@@ -527,7 +492,7 @@ struct wg__verdict *wg__server_eval_report(struct wg_server *s, struct wg__cfgre
             wg_log(WG_LOG_WARN, "gate: wave %s: %s", p->wave, err);
         }
     }
-    return wg__verdict_new(rc, verdict, with_look(json, p));
+    return wg__verdict_new(rc, verdict, wg__looks_annotate(json, p));
 }
 
 /* ---- cache + single flight ------------------------------------------------------------------ */
@@ -654,40 +619,6 @@ static void flight_free(struct wg__flight *f)
     free(f);
 }
 
-/* A counted look: every rule's last judged look is the deploy's (one for the whole family;
- * a dry-run rule taken as judged then too, which only spends less). Rules of every feature
- * times the targets bound the report's rules. NULL when out of memory: spend as judged at
- * the look before. */
-static int *last_judged(const struct wg_config *cfg, const struct wg__params *p, size_t *n)
-{
-    const struct wg_wave *w = p->wave ? wg_config_wave(cfg, p->wave) : NULL;
-    size_t nr = 0;
-    for (size_t i = 0; i < cfg->nfeatures; i++) {
-        nr += cfg->features[i].nrules;
-    }
-    nr *= w && w->ntargets > 0 ? w->ntargets : 1;
-    int *t = calloc(nr ? nr : 1, sizeof(*t));
-    for (size_t i = 0; t && i < nr; i++) {
-        t[i] = p->tested_look;
-    }
-    *n = t ? nr : 0;
-    return t;
-}
-
-/* After a counted look: did a statistical rule judge (spend budget) at it? */
-static int look_tested(const struct wg_check_report *rep)
-{
-    for (size_t i = 0; rep && i < rep->nrules; i++) {
-        const struct wg_rule_report *rr = &rep->rules[i];
-        enum wg_verdict v = rr->res.verdict;
-        if (wg_rules_is_statistical(rr->rule) && !rr->p.dry_run &&
-            ((v != WG_INCONCLUSIVE && v != WG_NOEVAL) || rr->res.tested)) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 static void *flight_run(void *arg)
 {
     struct wg__flight *f = arg;
@@ -695,7 +626,7 @@ static void *flight_run(void *arg)
     struct wg_check_report *rep = NULL;
     int *last = NULL;
     if (f->p.counted) {
-        last = last_judged(f->gen->cfg, &f->p, &f->p.nlast_tested);
+        last = wg__looks_last_judged(f->gen->cfg, &f->p, &f->p.nlast_tested);
         f->p.last_tested = last;
         if (!last) {
             f->p.tested_look = f->p.look - 1;
@@ -706,7 +637,7 @@ static void *flight_run(void *arg)
         /* the last planned look's verdict is what later looks answer (wg__server_lookup) */
         const char *fin =
             f->p.look == f->p.max_looks && v->err == WG_OK ? wg_verdict_name(v->verdict) : NULL;
-        if (wg__deploys_look_done(s, &f->p, look_tested(rep), fin) != WG_OK) {
+        if (wg__deploys_look_done(s, &f->p, wg__looks_tested(rep), fin) != WG_OK) {
             /* logged; the next look takes this one as judged (spends less) */
         }
     }
@@ -790,34 +721,6 @@ static enum wg_err flight_start(struct wg_server *s, struct wg__server_req *r, c
     return WG_OK;
 }
 
-/* A look beyond the planned ones spends nothing more: it answers the last planned look's
- * verdict when that one decided (pass, warn, fail), else inconclusive; never a fresh
- * evaluation at a new share of the budget. */
-static struct wg__verdict *beyond_answer(const struct wg__params *p)
-{
-    enum wg_verdict v = WG_INCONCLUSIVE;
-    for (int i = 0; i <= WG_FAIL; i++) {
-        if (!strcmp(p->final, wg_verdict_name((enum wg_verdict)i)) &&
-            (i == WG_PASS || i == WG_WARN || i == WG_FAIL)) {
-            v = (enum wg_verdict)i;
-        }
-    }
-    char reason[300];
-    snprintf(reason, sizeof(reason),
-             "look %d of %d planned for this deploy: its false-fail budget is spent, so this is "
-             "the last planned look's verdict (%s), not a new evaluation",
-             p->look, p->max_looks, p->final[0] ? p->final : "none recorded");
-    cJSON *o = cJSON_CreateObject();
-    char *json = NULL;
-    if (o && cJSON_AddStringToObject(o, "verdict", wg_verdict_name(v)) &&
-        cJSON_AddStringToObject(o, "wave", p->wave ? p->wave : "") &&
-        cJSON_AddStringToObject(o, "reason", reason) && cJSON_AddTrueToObject(o, "beyond_looks")) {
-        json = cJSON_PrintUnformatted(o);
-    }
-    cJSON_Delete(o);
-    return json ? wg__verdict_new(WG_OK, v, with_look(json, p)) : NULL;
-}
-
 enum wg_err wg__server_lookup(struct wg_server *s, struct MHD_Connection *c,
                               struct wg__server_req *r, struct wg__verdict **out)
 {
@@ -828,7 +731,7 @@ enum wg_err wg__server_lookup(struct wg_server *s, struct MHD_Connection *c,
         return *out ? WG_OK : WG_ENOMEM;
     }
     if (r->p.counted && r->p.look > r->p.max_looks) {
-        *out = beyond_answer(&r->p);
+        *out = wg__looks_beyond_answer(r->gen->cfg, &r->p);
         return *out ? WG_OK : WG_ENOMEM;
     }
     char *key = make_key(&r->p);

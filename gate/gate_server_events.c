@@ -246,17 +246,17 @@ static enum wg_err flagger_decode(const cJSON *o, struct wg_event *ev, int *n, c
     return rc;
 }
 
-/* 1 when a Flagger body carries an admin token in metadata.token (Flagger sends no headers;
- * events need the admin role, gate_server_routes.c's table). */
-static int flagger_token_ok(const struct wg__cfgref *g, const char *body, size_t len)
+/* The role of the token a Flagger body carries in metadata.token (Flagger sends no headers;
+ * events need the admin role, gate_server_routes.c's table): WG__ROLE_NONE when none. */
+static int flagger_token_role(const struct wg__cfgref *g, const char *body, size_t len)
 {
     cJSON *o = cJSON_ParseWithLength(body, len);
     const cJSON *t =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "token");
-    int ok = cJSON_IsString(t) &&
-             wg__server_token_ok(g, t->valuestring, strlen(t->valuestring)) == WG__ROLE_ADMIN;
+    int role = cJSON_IsString(t) ? wg__server_token_ok(g, t->valuestring, strlen(t->valuestring))
+                                 : WG__ROLE_NONE;
     cJSON_Delete(o);
-    return ok;
+    return role;
 }
 
 /* ---- signatures: checked over the raw bytes, in constant time, before any parsing ---------- */
@@ -1134,12 +1134,21 @@ enum MHD_Result wg__events_route(struct wg_server *s, struct MHD_Connection *c,
         rc = wg_event_from_json(body, r->body.len, &ev, err, sizeof(err));
     } else {
         const struct wg__event_adapter *ad = &adapters[r->hook];
-        if (ad->body_token && r->gen->has_token && !r->header_authed &&
-            !flagger_token_ok(r->gen, body, r->body.len)) {
-            wg_log(WG_LOG_WARN, "events: %s webhook refused: metadata.token missing or wrong",
-                   ad->name);
+        int role = ad->body_token && r->gen->has_token && !r->header_authed
+                       ? flagger_token_role(r->gen, body, r->body.len)
+                       : WG__ROLE_ADMIN;
+        if (role != WG__ROLE_ADMIN) {
+            /* a known read token is 403 (wrong role), as a header token is (gate_server_auth.c);
+             * tests/integration/test_tokens.sh */
+            wg_log(WG_LOG_WARN, "events: %s webhook refused: metadata.token %s", ad->name,
+                   role == WG__ROLE_READ ? "is a read token" : "missing or wrong");
             atomic_fetch_add(&s->m.errors[WG__E_UNAUTHORIZED], 1);
-            return wg__reply_error(s, c, 401, "unauthorized: metadata.token missing or wrong");
+            return role == WG__ROLE_READ
+                       ? wg__reply_error(s, c, 403,
+                                         "forbidden: events need the admin token in "
+                                         "metadata.token (the read token may not change state)")
+                       : wg__reply_error(s, c, 401,
+                                         "unauthorized: metadata.token missing or wrong");
         }
         enum MHD_Result refused;
         if (ad->verify && verify_refused(s, c, r, ad, body, &refused)) {

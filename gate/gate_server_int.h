@@ -541,5 +541,25 @@ enum wg_err wg__analyses_for_gate(struct wg_server *s, struct wg__params *p) WG_
 /* The gate answer read from analysis p->analysis: its decision when finished, else
  * inconclusive ("running"), with its latest look's report and {"look": {k, of, ...}}. */
 struct wg__verdict *wg__analyses_gate_answer(struct wg_server *s, const struct wg__params *p);
+/* gate_server_analysis.c for gate_server_looks.c: the analyses' store locked (unlock with
+ * wg__analyses_unlock, also when NULL is returned, unless s has no analyses), PostgreSQL
+ * opened on demand (*dberr = 1 and err set when that failed); NULL: no store (SQLite: no
+ * analysis was ever started). spec_count: the looks (count) of an analysis' spec; 1 when the
+ * spec is another wave's than wave. */
+struct wg_sql;
+struct wg_sql *wg__analyses_lock(struct wg_server *s, int *dberr, char *err, size_t errlen);
+void wg__analyses_unlock(struct wg_server *s);
+int wg__analyses_spec_count(const char *spec, const char *wave, int *count);
+/* gate_server_looks.c. annotate: the answer json_take (owned) with {"look": {k, of, counted,
+ * by, last_judged, share}} first (returned as is when not an object or out of memory).
+ * last_judged: a counted look's last judged look per rule (malloc'd, *n of them; NULL when
+ * out of memory). tested: 1 when a statistical rule judged (spent budget) in rep. beyond: the
+ * answer to a look after max_looks (the last planned look's verdict, a complete Report, no
+ * evaluation); NULL when out of memory. */
+char *wg__looks_annotate(char *json_take, const struct wg__params *p);
+int *wg__looks_last_judged(const struct wg_config *cfg, const struct wg__params *p, size_t *n);
+int wg__looks_tested(const struct wg_check_report *rep);
+struct wg__verdict *wg__looks_beyond_answer(const struct wg_config *cfg,
+                                            const struct wg__params *p);
 
 #endif

@@ -117,6 +117,14 @@ expect_eq "read token cannot post an event: 403" 403 \
     "$(hit "$R1" POST /v1/events '{"kind":"deploy","wave":"staging"}')"
 expect_eq "read token cannot post an Unleash event: 403" 403 \
     "$(hit "$R1" POST /v1/events/unleash '{}')"
+fe="{\"name\":\"checkout\",\"namespace\":\"shop\",\"phase\":\"Succeeded\",\"checksum\":\"c1\",\"metadata\":{\"token\":\"$R1\",\"wave\":\"staging\"}}"
+expect_eq "read token in a Flagger event's metadata.token: 403 (known token, wrong role)" 403 \
+    "$(hit '' POST /v1/events/flagger "$fe")"
+expect_match "the Flagger 403 body names the admin token" '"error": *"forbidden.*admin' "$(body)"
+expect_eq "wrong token in a Flagger event's metadata.token: 401" 401 \
+    "$(hit '' POST /v1/events/flagger "${fe//$R1/${R1}x}")"
+expect_match "admin token in a Flagger event's metadata.token is accepted (not 401/403)" \
+    '^(2[0-9][0-9]|40[0245-9]|4[1-9][0-9]|5[0-9][0-9])$' "$(hit '' POST /v1/events/flagger "${fe//$R1/$A1}")"
 
 # ---- pages: Basic auth for browsers ---------------------------------------------------------------
 expect_eq "page without credentials: 401" 401 "$(hit '' GET /)"

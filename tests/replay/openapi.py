@@ -104,6 +104,21 @@ def main():
         ask(G, "GET", G + "?wave=staging&feature=checkout&deploy_time=" + t, want=200)
         ask(G, "GET", G + "?wave=prod-internal&feature=checkout&mode=status&deploy_time=" + t, want=412)
         ask(G, "GET", G + "?wave=staging&feature=checkout&mode=status&deploy_id=fresh-" + os.urandom(3).hex(), want=409)
+        # a look beyond max_looks (no fresh evaluation): still a complete Report
+        bid = "beyond-" + os.urandom(3).hex()
+        BQ = G + "?wave=staging&feature=checkout&max_looks=1&deploy_time=" + t + "&deploy_id=" + bid
+        # (looks are counted by wavegate's clock: two asks 30 s apart are two looks)
+        wg.set_now(now)
+        ask(G, "GET", BQ, want=200)
+        wg.set_now(now + 30)
+        st, text = ask(G, "GET", BQ, want=200)
+        os.unlink(wg.now_file)
+        try:
+            bj = json.loads(text)
+        except ValueError:
+            bj = {}
+        tap.check("look 2 of 1 is the beyond-looks answer (validated above as a Report)", bj.get("beyond_looks") is True and bj.get("look", {}).get("k") == 2, text[:300])
+        tap.check("the beyond-looks answer's window is its rule's (10m from the deploy time)", bj.get("window") == {"start": t, "end": rl.fmt_time(T + 600)} and bj.get("rules") == [], text[:300])
         ask(G, "GET", G + "?wave=nope", want=404)
         ask(G, "GET", G + "?wave=staging&token=x", want=400)
         ask(G, "GET", G + "?wave=staging", headers={}, want=401)

@@ -11,7 +11,7 @@ if ! python3 -c 'import yaml' 2>/dev/null; then
 fi
 rc=0
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(argo_rollouts flagger argo_workflows argocd_job packaging ci_junit openapi)
+[ ${#names[@]} -gt 0 ] || names=(argo_rollouts flagger argo_workflows argocd_job packaging ci_junit openapi false_fail)
 for n in "${names[@]}"; do
     [ -f "$here/$n.py" ] || continue
     echo "== $n"

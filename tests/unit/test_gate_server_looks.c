@@ -239,6 +239,15 @@ static void test_looks_counted(void **state)
     assert_non_null(strstr(r.body, "\"share\":0"));
     assert_non_null(strstr(r.body, "\"verdict\":\"fail\""));
     assert_int_equal(ev_calls, 3); /* not evaluated: no fresh budget */
+    /* ...and still a complete Report (docs/openapi.yaml: env, window, features, rules) */
+    static const char *const parts[] = {"\"env\":\"staging\"", "\"window\":{\"start\":\"",
+                                        "\"end\":\"", "\"rules\":[]", "\"features\":["};
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        if (!strstr(r.body, parts[i])) {
+            print_error("beyond look: want %s in %s\n", parts[i], r.body);
+        }
+        assert_non_null(strstr(r.body, parts[i]));
+    }
     /* another deploy starts over at look 1; a question without an identity is look 0 */
     http("POST", "/v1/gate", "{\"wave\":\"internal\",\"deploy_id\":\"def456\"}", &r);
     look_of(r.body, lk, sizeof(lk));
