@@ -12,6 +12,7 @@ import base64
 
 import json
 import os
+import re
 import sys
 import time
 
@@ -30,6 +31,10 @@ def resolve(spec, node):
 
 def validate(spec, schema, v, where="$"):
     schema = resolve(spec, schema)
+    if "oneOf" in schema:  # exactly one alternative matches
+        ok = [validate(spec, alt, v, where) for alt in schema["oneOf"]]
+        n = sum(1 for e in ok if not e)
+        return [] if n == 1 else ["%s: %d of %d oneOf alternatives match: %s" % (where, n, len(ok), ok)]
     errs = []
     t = schema.get("type")
     types = {"object": dict, "array": list, "string": str, "number": (int, float), "boolean": bool}
@@ -87,7 +92,11 @@ def main():
                 got = hdrs.get("www-authenticate", "")
                 want_scheme = "Basic" if "basic" in schemes else "Bearer"
                 tap.check("%s %s %d: WWW-Authenticate %s realm=\"wavegate\"" % (method, tpl, st, want_scheme), got.startswith(want_scheme + ' realm="wavegate"'), "got %r" % got)
-            schema = (resolve(spec, resp).get("content") or {}).get("application/json", {}).get("schema")
+            content = resolve(spec, resp).get("content") or {}
+            if hdrs.get("content-type", "").startswith("text/html"):
+                tap.check("%s %s %d: text/html is documented" % (method, tpl, st), "text/html" in content, sorted(content))
+                return st, text
+            schema = content.get("application/json", {}).get("schema")
             try:
                 data = json.loads(text)
             except ValueError:
@@ -155,6 +164,34 @@ def main():
         ask("/v1/silences/{id}", "DELETE", "/v1/silences/" + sid, auth, want=403)
         ask("/v1/silences/{id}", "DELETE", "/v1/silences/" + sid, headers=admin, want=200)
         ask("/v1/silences/{id}", "DELETE", "/v1/silences/0123456789abcdef", headers=admin, want=404)
+        E = "/v1/events"
+        ev = {"type": "deploy", "wave": "staging", "version": "v-" + os.urandom(3).hex(), "time": t, "source": "openapi"}
+        ask(E, "POST", E, ev, headers=admin, want=202)
+        ask(E, "POST", E, ev, headers=admin, want=200)  # the same source and version again
+        ask(E, "POST", E, {"type": "nope"}, headers=admin, want=400)
+        st, text = ask(E, "GET", E, want=200)
+        tap.check("GET /v1/events lists the deploy event", ev["version"] in text, text[:300])
+        ask("/v1/events/actions", "GET", "/v1/events/actions", want=200)
+        EA = "/v1/events/{adapter}"
+        ask(EA, "POST", "/v1/events/argocd", {"app": "shop", "revision": "r-" + os.urandom(3).hex(), "wave": "staging", "time": t}, headers=admin)
+        ask(EA, "POST", "/v1/events/unleash", {"type": "feature-environment-enabled", "featureName": "unknown_flag", "environment": "nowhere", "createdAt": t}, headers=admin, want=202)
+        ask(EA, "POST", "/v1/events/unleash", {"type": "feature-created", "featureName": "unknown_flag", "createdAt": t}, headers=admin, want=200)
+        ask(EA, "POST", "/v1/events/nope", {}, headers=admin, want=404)
+        ask(EA, "POST", "/v1/events/unleash", "{", headers=admin, want=400)
+        ask(EA, "POST", "/v1/events/launchdarkly", {"kind": "flag"}, headers={"Content-Type": "application/json", "X-LD-Signature": "00"}, want=401)
+        st, text = ask(G, "GET", G + "?wave=staging&feature=checkout&deploy_time=" + t, want=200)
+        try:
+            eid = json.loads(text).get("evaluation_id", "x")
+        except ValueError:
+            eid = "x"
+        jsonacc = dict(auth, Accept="application/json")
+        ask("/ui/evaluations/{id}", "GET", "/ui/evaluations/" + eid, want=200)
+        ask("/ui/evaluations/{id}", "GET", "/ui/evaluations/" + eid, headers=jsonacc, want=200)
+        ask("/ui/evaluations/{id}", "GET", "/ui/evaluations/0123456789abcdef", want=404)
+        ask("/ui/analyses/{id}", "GET", "/ui/analyses/" + aid, want=200)
+        ask("/ui/analyses/{id}", "GET", "/ui/analyses/0123456789abcdef", want=404)
+        st, text = ask("/v1/report/{wave}", "GET", "/v1/report/staging", want=303)
+        ask("/v1/report/{wave}", "GET", "/v1/report/nope", want=404)
         basic = {"Authorization": "Basic " + base64.b64encode(("browser:" + token).encode()).decode()}
         ask("/", "GET", "/", headers=basic, want=200)
         ask("/", "GET", "/", headers=auth, want=200)
@@ -164,7 +201,7 @@ def main():
             for m, op in ops.items():
                 sec = op.get("security", spec.get("security", []))
                 roles = {r for req in sec for rs in req.values() for r in rs}
-                path = tpl.replace("{id}", "0123456789abcdef")
+                path = re.sub(r"\{[a-z]+\}", "0123456789abcdef", tpl)
                 body = sil if m in ("post", "put") else None
                 if not sec:
                     continue
