@@ -1,0 +1,80 @@
+/* http_helper.h — the loopback HTTP client of the server's unit tests: one libcurl request to
+ * 127.0.0.1:<port> with a JSON content type and the caller's extra headers, keeping the status,
+ * the body and the response headers (each capped); a curl failure is printed, the status then 0.
+ * Header-only (static) so any unit test can include it.
+ */
+#ifndef WG_TEST_HTTP_HELPER_H
+#define WG_TEST_HTTP_HELPER_H
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+
+struct http_resp {
+    long status;
+    char body[8192];
+    size_t len;
+    char hdrs[4096];
+    size_t hlen;
+};
+
+static size_t http_keep(char *dst, size_t cap, size_t *len, const char *p, size_t k)
+{
+    size_t room = cap - 1 - *len, take = k < room ? k : room;
+    memcpy(dst + *len, p, take);
+    *len += take;
+    dst[*len] = '\0';
+    return k;
+}
+
+static size_t http_on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    struct http_resp *r = ud;
+    return http_keep(r->body, sizeof(r->body), &r->len, p, sz * n);
+}
+
+static size_t http_on_hdr(char *p, size_t sz, size_t n, void *ud)
+{
+    struct http_resp *r = ud;
+    return http_keep(r->hdrs, sizeof(r->hdrs), &r->hlen, p, sz * n);
+}
+
+/* method "GET"/"POST"/...; hdrs: extra request headers, one a line ('\n'), or NULL; body NULL =
+ * none. The answer lands in *out (cleared first). */
+static void http_request(int port, const char *method, const char *path, const char *hdrs,
+                         const char *body, struct http_resp *out)
+{
+    char url[2048];
+    memset(out, 0, sizeof(*out));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    CURL *h = curl_easy_init();
+    struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
+    for (const char *h0 = hdrs; h0 && *h0;) {
+        char one[512];
+        size_t k = strcspn(h0, "\n");
+        snprintf(one, sizeof(one), "%.*s", (int)k, h0);
+        hl = curl_slist_append(hl, one);
+        h0 += k + (h0[k] == '\n');
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, http_on_hdr);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, out);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    }
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    CURLcode rc = curl_easy_perform(h);
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "curl %s %s: %s\n", method, path, curl_easy_strerror(rc));
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(h);
+}
+
+#endif
