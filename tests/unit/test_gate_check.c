@@ -117,20 +117,33 @@ static void test_windows_overflow(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* Wave w of one feature f, its source a closed loopback port (9, discard): every look at it is
+ * "could not evaluate"; the rules follow. */
+#define DEAD_WAVE                                                                                  \
+    "sources:\n  db: {url: 'http://127.0.0.1:9', database: d, retries: 0, timeout: 2s}\n"          \
+    "waves: [{name: w, source: db}]\n"                                                             \
+    "features:\n  f:\n    rules:\n"
+
+static struct wg_config *load(const char *yaml)
+{
+    struct wg_config *cfg = NULL;
+    struct wg_diags d = {0};
+    enum wg_err rc = wg_config_load_mem("t.yaml", yaml, strlen(yaml), &cfg, &d);
+    if (rc != WG_OK) {
+        wg_diags_print(&d, stderr);
+    }
+    wg_diags_free(&d);
+    assert_int_equal(rc, WG_OK);
+    return cfg;
+}
+
 /* The false pass end to end: a deploy time whose window end wrapped, no_data: pass. Whatever
  * the entry points let through, the gate says "could not evaluate", not pass. */
 static void test_check_overflow_never_passes(void **state)
 {
     (void)state;
-    static const char yaml[] = "sources:\n  db: {url: 'http://127.0.0.1:9', database: d, "
-                               "retries: 0, timeout: 2s}\n"
-                               "waves: [{name: w, source: db}]\n"
-                               "features:\n  f:\n    rules:\n"
-                               "      - {name: r, query: 'SELECT 1', no_data: pass, "
-                               "threshold: {max: 1}}\n";
-    struct wg_config *cfg = NULL;
-    struct wg_diags d = {0};
-    assert_int_equal(wg_config_load_mem("o.yaml", yaml, strlen(yaml), &cfg, &d), WG_OK);
+    struct wg_config *cfg = load(DEAD_WAVE "      - {name: r, query: 'SELECT 1', no_data: pass, "
+                                           "threshold: {max: 1}}\n");
     struct wg_check_req req = {.wave = "w",
                                .deploy_ns = INT64_C(9223371600) * WG_NS_PER_SEC,
                                .now_ns = T0,
@@ -147,7 +160,6 @@ static void test_check_overflow_never_passes(void **state)
     assert_non_null(strstr(rep->rules[0].res.reason, "window out of range"));
     wg_check_report_free(rep);
     wg_config_free(cfg);
-    wg_diags_free(&d);
 }
 
 static void test_exit_codes(void **state)
@@ -284,14 +296,8 @@ static void test_wait_outage_is_error(void **state)
 {
     (void)state;
     /* port 9 (discard) on loopback: nothing listens, every look is "could not evaluate" */
-    static const char yaml[] = "sources:\n  db: {url: 'http://127.0.0.1:9', database: d, "
-                               "retries: 0, timeout: 2s}\n"
-                               "waves: [{name: w, source: db}]\n"
-                               "features:\n  f:\n    rules:\n"
-                               "      - {name: r, query: 'SELECT 1', threshold: {max: 1}}\n";
-    struct wg_config *cfg = NULL;
-    struct wg_diags d = {0};
-    assert_int_equal(wg_config_load_mem("w.yaml", yaml, strlen(yaml), &cfg, &d), WG_OK);
+    struct wg_config *cfg =
+        load(DEAD_WAVE "      - {name: r, query: 'SELECT 1', threshold: {max: 1}}\n");
     struct clock c = {.now = T0};
     struct wg_wait_opts o;
     memset(&o, 0, sizeof(o));
@@ -333,7 +339,6 @@ static void test_wait_outage_is_error(void **state)
     assert_non_null(strstr(err, "unknown wave \"nope\""));
     assert_int_equal(c.nsleeps, 0);
     wg_config_free(cfg);
-    wg_diags_free(&d);
 }
 
 /* ---- the wave over its features ---------------------------------------------------------- */
@@ -368,19 +373,6 @@ static void test_combine_features_pairs(void **state)
     printf("features: none  want inconclusive got %s\n", wg_verdict_name(got));
     bad += got != WG_INCONCLUSIVE;
     assert_int_equal(bad, 0);
-}
-
-static struct wg_config *load(const char *yaml)
-{
-    struct wg_config *cfg = NULL;
-    struct wg_diags d = {0};
-    enum wg_err rc = wg_config_load_mem("t.yaml", yaml, strlen(yaml), &cfg, &d);
-    if (rc != WG_OK) {
-        wg_diags_print(&d, stderr);
-    }
-    wg_diags_free(&d);
-    assert_int_equal(rc, WG_OK);
-    return cfg;
 }
 
 /* Zero rules judged is inconclusive with a reason in text and JSON, and no 1970 window. */
@@ -450,10 +442,7 @@ static int history_rows(const char *dir)
 }
 
 static const char PREVIOUS_YAML[] =
-    "sources:\n  db: {url: 'http://127.0.0.1:9', database: d, retries: 0, timeout: 2s}\n"
-    "waves: [{name: w, source: db}]\n"
-    "features:\n  f:\n    rules:\n"
-    "      - {name: r, query: 'SELECT 1', baseline: previous, max_increase: 20%}\n";
+    DEAD_WAVE "      - {name: r, query: 'SELECT 1', baseline: previous, max_increase: 20%}\n";
 
 /* No store yet is its own answer (WG_ENOTFOUND, said on f), neither an error nor rows. */
 static void test_history_no_store(void **state)
