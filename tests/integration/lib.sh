@@ -108,6 +108,23 @@ influx_deploy_scenario() {
     T=$(date -u -d "@$deploy" +%Y-%m-%dT%H:%M:%SZ)
 }
 
+# dead_source_yaml — the head of a config whose one source is a closed loopback port (9): wave
+# staging, feature f with one rule r (max 1). The test appends its own keys after it.
+dead_source_yaml() {
+    cat <<'YAML'
+sources:
+  local: {kind: influxql, url: "http://127.0.0.1:9", database: x}
+waves:
+  - {name: staging, env: staging, source: local}
+features:
+  f:
+    rules:
+      - name: r
+        query: SELECT 1 FROM m WHERE time >= {{ start }} AND time < {{ end }}
+        threshold: {max: 1}
+YAML
+}
+
 # serve_start [CONFIG] — `$WG serve` (CONFIG, default $cfg) on a free loopback port; sets
 # SERVE_PID, PORT and BASE; its log is $WG_TMP/serve.log. serve_stop sends SIGTERM and waits,
 # leaving the exit status in SERVE_RC.
