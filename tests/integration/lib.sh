@@ -125,6 +125,24 @@ features:
 YAML
 }
 
+# previous_yaml MAX_INCREASE — sources, waves and features of a config on the real InfluxDB
+# ($INFLUX_URL, influx_deploy_scenario's telemetry): wave staging, feature prev with one rule
+# mean-vs-previous (baseline: previous, max_increase MAX_INCREASE). The caller adds the rest.
+previous_yaml() {
+    cat <<YAML
+sources:
+  local: {kind: influxql, url: $INFLUX_URL, database: telemetry}
+waves: [{name: staging, env: staging, source: local}]
+features:
+  prev:
+    rules:
+      - name: mean-vs-previous
+        query: SELECT mean("latency_ms") FROM "http" WHERE "env" = {{ env }} AND time >= {{ start }} AND time < {{ end }}
+        baseline: previous
+        max_increase: $1
+YAML
+}
+
 # serve_start [CONFIG] — `$WG serve` (CONFIG, default $cfg) on a free loopback port; sets
 # SERVE_PID, PORT and BASE; its log is $WG_TMP/serve.log. serve_stop sends SIGTERM and waits,
 # leaving the exit status in SERVE_RC.
