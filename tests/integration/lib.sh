@@ -143,18 +143,31 @@ features:
 YAML
 }
 
-# serve_start [CONFIG] — `$WG serve` (CONFIG, default $cfg) on a free loopback port; sets
-# SERVE_PID, PORT and BASE; its log is $WG_TMP/serve.log. serve_stop sends SIGTERM and waits,
+# serve_bg CONFIG LOG [ARG...] — `$WG serve --config CONFIG ARG...` on a free loopback port in
+# the background, its stderr in LOG (emptied first); sets BG_PID, BG_PORT and BG_BASE. Returns
+# 1 with the log on stderr if it is not listening within 20 s (BG_PID is set all the same).
+serve_bg() {
+    local conf=$1 log=$2
+    shift 2
+    : > "$log"
+    BG_PORT= BG_BASE=
+    "$WG" serve --config "$conf" --listen 127.0.0.1:0 "$@" 2>>"$log" &
+    BG_PID=$!
+    if ! wait_for 20 grep -q 'listening on port [0-9]' "$log"; then
+        echo "serve ($conf) did not start:" >&2; cat "$log" >&2; return 1
+    fi
+    BG_PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$log" | head -1)
+    BG_BASE="http://127.0.0.1:$BG_PORT"
+}
+
+# serve_start [CONFIG [ARG...]] — serve_bg of CONFIG (default $cfg) with ARG..., logging to
+# $WG_TMP/serve.log; sets SERVE_PID, PORT and BASE. serve_stop sends SIGTERM and waits,
 # leaving the exit status in SERVE_RC.
 serve_start() {
-    : > "$WG_TMP/serve.log"
-    "$WG" serve --config "${1:-$cfg}" --listen 127.0.0.1:0 2>>"$WG_TMP/serve.log" &
-    SERVE_PID=$!
-    if ! wait_for 20 grep -q 'listening on port [0-9]' "$WG_TMP/serve.log"; then
-        echo "serve did not start:" >&2; cat "$WG_TMP/serve.log" >&2; return 1
-    fi
-    PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$WG_TMP/serve.log" | head -1)
-    BASE="http://127.0.0.1:$PORT"
+    local rc=0
+    serve_bg "${1:-$cfg}" "$WG_TMP/serve.log" "${@:2}" || rc=1
+    SERVE_PID=$BG_PID PORT=$BG_PORT BASE=$BG_BASE
+    return $rc
 }
 serve_stop() {
     if [ -n "${SERVE_PID:-}" ] && kill -0 "$SERVE_PID" 2>/dev/null; then
