@@ -1,14 +1,39 @@
-/* http_helper.h — the loopback HTTP client of the server's unit tests: one libcurl request to
- * 127.0.0.1:<port> with a JSON content type and the caller's extra headers, keeping the status,
- * the body and the response headers (each capped); a curl failure is printed, the status then 0.
- * Header-only (static) so any unit test can include it.
+/* http_helper.h — loopback HTTP for the server's unit tests: the server started on 127.0.0.1:0
+ * (and its scratch dir removed after), and one libcurl request to it with a JSON content type
+ * and the caller's extra headers, keeping the status, the body and the response headers (each
+ * capped); a curl failure is printed, the status then 0. Header-only (static).
  */
 #ifndef WG_TEST_HTTP_HELPER_H
 #define WG_TEST_HTTP_HELPER_H
 
 #include <curl/curl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "gate/gate.h"
+
+/* wg_server_start of cfg (taken) with eval on 127.0.0.1:0: the bound port, or -1 (said why). */
+static int http_server_start(struct wg_config *cfg, struct wg_server_eval eval,
+                             struct wg_server **srv)
+{
+    struct wg_server_opts o = {NULL, "127.0.0.1:0", eval};
+    char err[256] = "";
+    if (wg_server_start(cfg, &o, srv, err, sizeof(err)) != WG_OK) {
+        fprintf(stderr, "start: %s\n", err);
+        return -1;
+    }
+    int port = wg_server_port(*srv);
+    return port > 0 ? port : -1;
+}
+
+/* rm -rf dir (a test's mkdtemp); 0 or -1. */
+static int http_rm_dir(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
 
 struct http_resp {
     long status;

@@ -210,9 +210,7 @@ static struct wg_events *open_store(char *dir)
 static void close_store(struct wg_events *e, const char *dir)
 {
     wg_events_close(e);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(http_rm_dir(dir), 0);
 }
 
 /* what stands in text exactly once */
@@ -413,7 +411,8 @@ static void http_h(const char *method, const char *path, int auth, const char *b
     http_request(g_port, method, path, hl, body, out);
 }
 
-static void http(const char *method, const char *path, int auth, const char *body, struct http_resp *out)
+static void http(const char *method, const char *path, int auth, const char *body,
+                 struct http_resp *out)
 {
     http_h(method, path, auth, body, NULL, out);
 }
@@ -441,13 +440,7 @@ static int setup_server(void **state)
     cfg->server.connection_timeout_ns = 5 * WG_NS_PER_SEC;
     cfg->server.request_timeout_ns = 5 * WG_NS_PER_SEC;
     cfg->server.threads = 2;
-    struct wg_server_opts o = {NULL, "127.0.0.1:0", {NULL, NULL}};
-    char err[256] = "";
-    if (wg_server_start(cfg, &o, &g_srv, err, sizeof(err)) != WG_OK) {
-        fprintf(stderr, "start: %s\n", err);
-        return -1;
-    }
-    g_port = wg_server_port(g_srv);
+    g_port = http_server_start(cfg, (struct wg_server_eval){NULL, NULL}, &g_srv);
     return g_port > 0 ? 0 : -1;
 }
 
@@ -455,9 +448,7 @@ static int teardown_server(void **state)
 {
     (void)state;
     wg_server_free(g_srv);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return http_rm_dir(g_dir);
 }
 
 struct hcase {

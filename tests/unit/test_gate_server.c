@@ -110,13 +110,7 @@ static int setup(void **state)
     cfg->server.connection_timeout_ns = 5 * WG_NS_PER_SEC;
     cfg->server.request_timeout_ns = WG_NS_PER_SEC;
     cfg->server.threads = 2;
-    struct wg_server_opts o = {NULL, "127.0.0.1:0", {fake_eval, NULL}};
-    char err[256] = "";
-    if (wg_server_start(cfg, &o, &g_srv, err, sizeof(err)) != WG_OK) {
-        fprintf(stderr, "start: %s\n", err);
-        return -1;
-    }
-    g_port = wg_server_port(g_srv);
+    g_port = http_server_start(cfg, (struct wg_server_eval){fake_eval, NULL}, &g_srv);
     return g_port > 0 ? 0 : -1;
 }
 
@@ -124,9 +118,7 @@ static int teardown(void **state)
 {
     (void)state;
     wg_server_free(g_srv);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_state);
-    return system(cmd) == 0 ? 0 : -1;
+    return http_rm_dir(g_state);
 }
 
 struct tcase {

@@ -112,13 +112,8 @@ static struct wg_config *mini_config(const char *state_dir)
 
 static int start_server(void)
 {
-    struct wg_server_opts o = {NULL, "127.0.0.1:0", {fake_eval, NULL}};
-    char err[256] = "";
-    if (wg_server_start(mini_config(g_dir), &o, &g_srv, err, sizeof(err)) != WG_OK) {
-        fprintf(stderr, "start: %s\n", err);
-        return -1;
-    }
-    g_port = wg_server_port(g_srv);
+    struct wg_server_eval ev = {fake_eval, NULL};
+    g_port = http_server_start(mini_config(g_dir), ev, &g_srv);
     return g_port > 0 ? 0 : -1;
 }
 
@@ -144,9 +139,7 @@ static int teardown_server(void **state)
     wg_server_free(g_srv);
     g_srv = NULL;
     unsetenv("WG_TEST_NOW_FILE");
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return http_rm_dir(g_dir);
 }
 
 /* ---- cases -------------------------------------------------------------------------------- */
