@@ -21,52 +21,67 @@
 #define MIN (60 * WG_NS_PER_SEC)
 #define T0 (INT64_C(1714564800) * WG_NS_PER_SEC) /* 2024-05-01T12:00:00Z */
 
+/* One rule's windows asked of wg_gate_windows. */
+struct win_in {
+    const char *name;
+    enum wg_baseline_kind bk;
+    int64_t deploy, delay, window, bwindow, now;
+};
+
+/* wg_gate_windows for in (pinned: with a pinned baseline a week before T0, one hour long). */
+static enum wg_err windows_of(const struct win_in *in, int pinned, struct wg_gate_windows *w)
+{
+    struct wg_rule r;
+    struct wg_rule_params p;
+    memset(&r, 0, sizeof(r));
+    memset(&p, 0, sizeof(p));
+    r.baseline.kind = in->bk;
+    r.baseline.window_ns = in->bwindow;
+    if (pinned) {
+        r.baseline.start_ns = T0 - 7 * 1440 * MIN;
+        r.baseline.end_ns = T0 - 7 * 1440 * MIN + 60 * MIN;
+    }
+    p.delay_ns = in->delay;
+    p.window_ns = in->window;
+    return wg_gate_windows(&r, &p, in->deploy, in->now, w);
+}
+
 static void test_windows(void **state)
 {
     (void)state;
     static const struct {
-        const char *name;
-        enum wg_baseline_kind bk;
-        int64_t deploy, delay, window, bwindow, now;
+        struct win_in in;
         int64_t want_start, want_end;
         int want_base;
         int64_t want_bstart, want_bend;
     } cases[] = {
-        {"deploy anchored", WG_BASELINE_NONE, T0, 0, 10 * MIN, 0, T0 + 60 * MIN, T0,
-         T0 + 10 * MIN, 0, 0, 0},
-        {"delay shifts the window", WG_BASELINE_NONE, T0, 2 * MIN, 10 * MIN, 0, T0 + 60 * MIN,
+        {{"deploy anchored", WG_BASELINE_NONE, T0, 0, 10 * MIN, 0, T0 + 60 * MIN},
+         T0, T0 + 10 * MIN, 0, 0, 0},
+        {{"delay shifts the window", WG_BASELINE_NONE, T0, 2 * MIN, 10 * MIN, 0, T0 + 60 * MIN},
          T0 + 2 * MIN, T0 + 12 * MIN, 0, 0, 0},
-        {"no deploy: the last window", WG_BASELINE_NONE, 0, 2 * MIN, 10 * MIN, 0, T0, T0 - 10 * MIN,
-         T0, 0, 0, 0},
+        {{"no deploy: the last window", WG_BASELINE_NONE, 0, 2 * MIN, 10 * MIN, 0, T0},
+         T0 - 10 * MIN, T0, 0, 0, 0},
         /* the baseline ends at the deploy itself: the warm-up delay is in neither */
-        {"baseline before the deploy", WG_BASELINE_WINDOW, T0, 2 * MIN, 10 * MIN, 30 * MIN,
-         T0 + 60 * MIN, T0 + 2 * MIN, T0 + 12 * MIN, 1, T0 - 30 * MIN, T0},
-        {"baseline without deploy precedes the window", WG_BASELINE_WINDOW, 0, 0, 10 * MIN,
-         30 * MIN, T0, T0 - 10 * MIN, T0, 1, T0 - 40 * MIN, T0 - 10 * MIN},
-        {"pinned baseline", WG_BASELINE_PINNED, T0, 0, 10 * MIN, 0, T0 + 60 * MIN, T0,
-         T0 + 10 * MIN, 1, T0 - 7 * 1440 * MIN, T0 - 7 * 1440 * MIN + 60 * MIN},
+        {{"baseline before the deploy", WG_BASELINE_WINDOW, T0, 2 * MIN, 10 * MIN, 30 * MIN,
+          T0 + 60 * MIN},
+         T0 + 2 * MIN, T0 + 12 * MIN, 1, T0 - 30 * MIN, T0},
+        {{"baseline without deploy precedes the window", WG_BASELINE_WINDOW, 0, 0, 10 * MIN,
+          30 * MIN, T0},
+         T0 - 10 * MIN, T0, 1, T0 - 40 * MIN, T0 - 10 * MIN},
+        {{"pinned baseline", WG_BASELINE_PINNED, T0, 0, 10 * MIN, 0, T0 + 60 * MIN},
+         T0, T0 + 10 * MIN, 1, T0 - 7 * 1440 * MIN, T0 - 7 * 1440 * MIN + 60 * MIN},
     };
     int failed = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct wg_rule r;
-        struct wg_rule_params p;
-        memset(&r, 0, sizeof(r));
-        memset(&p, 0, sizeof(p));
-        r.baseline.kind = cases[i].bk;
-        r.baseline.window_ns = cases[i].bwindow;
-        r.baseline.start_ns = T0 - 7 * 1440 * MIN;
-        r.baseline.end_ns = T0 - 7 * 1440 * MIN + 60 * MIN;
-        p.delay_ns = cases[i].delay;
-        p.window_ns = cases[i].window;
         struct wg_gate_windows w;
-        enum wg_err rc = wg_gate_windows(&r, &p, cases[i].deploy, cases[i].now, &w);
+        enum wg_err rc = windows_of(&cases[i].in, 1, &w);
         if (rc != WG_OK || w.start_ns != cases[i].want_start || w.end_ns != cases[i].want_end ||
             w.has_baseline != cases[i].want_base ||
             (w.has_baseline && (w.baseline_start_ns != cases[i].want_bstart ||
                                 w.baseline_end_ns != cases[i].want_bend))) {
             print_error("%s: want [%lld,%lld) base %d [%lld,%lld), got [%lld,%lld) base %d "
                         "[%lld,%lld)\n",
-                        cases[i].name, (long long)cases[i].want_start,
+                        cases[i].in.name, (long long)cases[i].want_start,
                         (long long)cases[i].want_end, cases[i].want_base,
                         (long long)cases[i].want_bstart, (long long)cases[i].want_bend,
                         (long long)w.start_ns, (long long)w.end_ns, w.has_baseline,
@@ -84,11 +99,7 @@ static void test_windows_overflow(void **state)
     (void)state;
     const int64_t late = INT64_C(9223371600) * WG_NS_PER_SEC; /* 2262-04-11T23:40:00Z */
     static const int64_t early = INT64_MIN + MIN;
-    struct {
-        const char *name;
-        enum wg_baseline_kind bk;
-        int64_t deploy, delay, window, bwindow, now;
-    } cases[] = {
+    struct win_in cases[] = {
         {"deploy + window", WG_BASELINE_NONE, late, 0, 10 * MIN, 0, T0},
         {"deploy + delay", WG_BASELINE_NONE, INT64_MAX - MIN, 2 * MIN, MIN, 0, T0},
         {"now - window", WG_BASELINE_NONE, 0, 0, 10 * MIN, 0, early},
@@ -96,16 +107,8 @@ static void test_windows_overflow(void **state)
     };
     int failed = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct wg_rule r;
-        struct wg_rule_params p;
-        memset(&r, 0, sizeof(r));
-        memset(&p, 0, sizeof(p));
-        r.baseline.kind = cases[i].bk;
-        r.baseline.window_ns = cases[i].bwindow;
-        p.delay_ns = cases[i].delay;
-        p.window_ns = cases[i].window;
         struct wg_gate_windows w;
-        enum wg_err rc = wg_gate_windows(&r, &p, cases[i].deploy, cases[i].now, &w);
+        enum wg_err rc = windows_of(&cases[i], 0, &w);
         if (rc != WG_EINVAL || w.start_ns != INT64_MAX || w.end_ns != INT64_MAX ||
             w.has_baseline) {
             print_error("%s: want EINVAL [max,max) no baseline, got %s [%lld,%lld) base %d\n",
