@@ -1,7 +1,7 @@
 /* http_helper.h — loopback HTTP for the server's unit tests: the server started on 127.0.0.1:0
  * (and its scratch dir removed after), and one libcurl request to it with a JSON content type
  * and the caller's extra headers, keeping the status, the body and the response headers (each
- * capped); a curl failure is printed, the status then 0. Header-only (static).
+ * capped); a curl failure is printed, the status then 0. Header-only (static inline).
  */
 #ifndef WG_TEST_HTTP_HELPER_H
 #define WG_TEST_HTTP_HELPER_H
@@ -13,9 +13,26 @@
 
 #include "gate/gate.h"
 
+/* A config (calloc'd, for wg_server_start to take) of two waves: internal (env staging) and
+ * external (env production, whose deploy event starts a bake of 2 looks 1 s apart), state in
+ * state_dir. The caller adds features and server settings. */
+static inline struct wg_config *http_two_wave_config(const char *state_dir)
+{
+    struct wg_config *cfg = calloc(1, sizeof(*cfg));
+    cfg->state_dir = strdup(state_dir);
+    cfg->nwaves = 2;
+    cfg->waves = calloc(2, sizeof(*cfg->waves));
+    cfg->waves[0].name = strdup("internal");
+    cfg->waves[0].env = strdup("staging");
+    cfg->waves[1].name = strdup("external");
+    cfg->waves[1].env = strdup("production");
+    cfg->waves[1].bake = (struct wg_bake_cfg){1, WG_NS_PER_SEC, 2 * WG_NS_PER_SEC, 0, -1, -1, -1};
+    return cfg;
+}
+
 /* wg_server_start of cfg (taken) with eval on 127.0.0.1:0: the bound port, or -1 (said why). */
-static int http_server_start(struct wg_config *cfg, struct wg_server_eval eval,
-                             struct wg_server **srv)
+static inline int http_server_start(struct wg_config *cfg, struct wg_server_eval eval,
+                                    struct wg_server **srv)
 {
     struct wg_server_opts o = {NULL, "127.0.0.1:0", eval};
     char err[256] = "";
@@ -28,7 +45,7 @@ static int http_server_start(struct wg_config *cfg, struct wg_server_eval eval,
 }
 
 /* rm -rf dir (a test's mkdtemp); 0 or -1. */
-static int http_rm_dir(const char *dir)
+static inline int http_rm_dir(const char *dir)
 {
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
@@ -43,7 +60,7 @@ struct http_resp {
     size_t hlen;
 };
 
-static size_t http_keep(char *dst, size_t cap, size_t *len, const char *p, size_t k)
+static inline size_t http_keep(char *dst, size_t cap, size_t *len, const char *p, size_t k)
 {
     size_t room = cap - 1 - *len, take = k < room ? k : room;
     memcpy(dst + *len, p, take);
@@ -52,13 +69,13 @@ static size_t http_keep(char *dst, size_t cap, size_t *len, const char *p, size_
     return k;
 }
 
-static size_t http_on_body(char *p, size_t sz, size_t n, void *ud)
+static inline size_t http_on_body(char *p, size_t sz, size_t n, void *ud)
 {
     struct http_resp *r = ud;
     return http_keep(r->body, sizeof(r->body), &r->len, p, sz * n);
 }
 
-static size_t http_on_hdr(char *p, size_t sz, size_t n, void *ud)
+static inline size_t http_on_hdr(char *p, size_t sz, size_t n, void *ud)
 {
     struct http_resp *r = ud;
     return http_keep(r->hdrs, sizeof(r->hdrs), &r->hlen, p, sz * n);
@@ -66,8 +83,8 @@ static size_t http_on_hdr(char *p, size_t sz, size_t n, void *ud)
 
 /* method "GET"/"POST"/...; hdrs: extra request headers, one a line ('\n'), or NULL; body NULL =
  * none. The answer lands in *out (cleared first). */
-static void http_request(int port, const char *method, const char *path, const char *hdrs,
-                         const char *body, struct http_resp *out)
+static inline void http_request(int port, const char *method, const char *path, const char *hdrs,
+                                const char *body, struct http_resp *out)
 {
     char url[2048];
     memset(out, 0, sizeof(*out));

@@ -150,15 +150,7 @@ static void test_parse(void **state)
 
 static struct wg_config *mini_config(const char *state_dir)
 {
-    struct wg_config *cfg = calloc(1, sizeof(*cfg));
-    cfg->state_dir = strdup(state_dir);
-    cfg->nwaves = 2;
-    cfg->waves = calloc(2, sizeof(*cfg->waves));
-    cfg->waves[0].name = strdup("internal");
-    cfg->waves[0].env = strdup("staging");
-    cfg->waves[1].name = strdup("external");
-    cfg->waves[1].env = strdup("production");
-    cfg->waves[1].bake = (struct wg_bake_cfg){1, WG_NS_PER_SEC, 2 * WG_NS_PER_SEC, 0, -1, -1, -1};
+    struct wg_config *cfg = http_two_wave_config(state_dir);
     cfg->nfeatures = 2;
     cfg->features = calloc(2, sizeof(*cfg->features));
     cfg->features[0].name = strdup("checkout");
