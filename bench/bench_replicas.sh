@@ -34,21 +34,11 @@ pg_start || exit 1
 export WG_PG="$PG_DSN"
 
 mkcfg() { # FILE STATE_DIR BACKEND
-    cat >"$1" <<YAML
-state_dir: $2
-state: {backend: $3, dsn_env: WG_PG}
-sources:
-  local: {kind: influxql, url: $INFLUX_URL, database: telemetry}
-waves: [{name: staging, env: staging, source: local}]
-features:
-  prev:
-    rules:
-      - name: mean-vs-previous
-        query: SELECT mean("latency_ms") FROM "http" WHERE "env" = {{ env }} AND time >= {{ start }} AND time < {{ end }}
-        baseline: previous
-        max_increase: 1000%
-server: {cache_ttl: 0s, max_connections: 1024, per_ip_connections: 1024}
-YAML
+    {
+        printf 'state_dir: %s\nstate: {backend: %s, dsn_env: WG_PG}\n' "$2" "$3"
+        previous_yaml 1000%
+        echo 'server: {cache_ttl: 0s, max_connections: 1024, per_ip_connections: 1024}'
+    } >"$1"
 }
 declare -a PIDS=()
 stop_all() { local p; for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; PIDS=(); }

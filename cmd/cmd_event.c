@@ -180,33 +180,14 @@ int wg_cmd_event(int argc, char **argv)
             cJSON_AddNumberToObject(o, "time", (double)(t / 1000) / 1e6);
             continue;
         }
-        case 'w':
-            key = "wave";
-            break;
-        case 'e':
-            key = "env";
-            break;
-        case 'f':
-            key = "feature";
-            break;
-        case 'k':
-            key = "flag";
-            break;
-        case 's':
-            key = "state";
-            break;
-        case 'v':
-            key = "version";
-            break;
-        case 'S':
-            key = "source";
-            break;
-        case 'T':
-            key = "target";
-            break;
-        default:
-            fprintf(stderr, "wavegate: event: bad option %s\n", argv[optind]);
-            goto out;
+        default: /* every other option sets the event's JSON field of its long name */
+            for (size_t i = 0; longs[i].name && !key; i++) {
+                key = longs[i].val == c ? longs[i].name : NULL;
+            }
+            if (!key) {
+                fprintf(stderr, "wavegate: event: bad option %s\n", argv[optind]);
+                goto out;
+            }
         }
         cJSON_DeleteItemFromObjectCaseSensitive(o, key);
         cJSON_AddStringToObject(o, key, optarg);

@@ -262,21 +262,19 @@ static int reject_option(const struct cmd_spec *cs, const char *arg)
     return WG_EXIT_USAGE;
 }
 
-/* Option parsing for the config-based commands, with cs's own options; returns 0, -1 after
- * --help, or an exit code. */
-static int parse_opts(int argc, char **argv, const struct cmd_spec *cs, struct opts *o)
+/* cs's getopt tables: longs (NALL_OPTS + 1 entries, zero-terminated) and shorts (":" first). */
+static void cmd_getopt(const struct cmd_spec *cs, struct option *longs, char *shorts,
+                       size_t shorts_len)
 {
-    struct option longs[NALL_OPTS + 1];
-    char shorts[32] = ":";
     size_t n = 0, ns = 1;
-    const char *usage = cs->usage;
+    shorts[0] = ':';
     for (size_t i = 0; i < NALL_OPTS; i++) {
         if (!takes(cs, ALL_OPTS[i].name)) {
             continue;
         }
         longs[n++] = ALL_OPTS[i];
         int v = ALL_OPTS[i].val;
-        if (v < 128 && ns + 3 < sizeof(shorts)) {
+        if (v < 128 && ns + 3 < shorts_len) {
             shorts[ns++] = (char)v;
             if (ALL_OPTS[i].has_arg == required_argument) {
                 shorts[ns++] = ':';
@@ -285,8 +283,117 @@ static int parse_opts(int argc, char **argv, const struct cmd_spec *cs, struct o
     }
     memset(&longs[n], 0, sizeof(longs[n]));
     shorts[ns] = '\0';
+}
+
+/* --deploy-time TARGET=T: one fleet target's own deploy time, added to o->dts; 0 or an exit
+ * code. */
+static int add_target_deploy(struct opts *o, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    struct wg_deploy_time *nd = realloc(o->dts, (o->ndts + 1) * sizeof(*nd));
+    if (!nd) {
+        return WG_EXIT_ERROR;
+    }
+    o->dts = nd;
+    nd[o->ndts].target = NULL;
+    if (eq == arg || wg__cmd_parse_time(eq + 1, &nd[o->ndts].ns) != WG_OK) {
+        fprintf(stderr, "wavegate: --deploy-time: want RFC3339 or TARGET=RFC3339: %s\n", arg);
+        return WG_EXIT_USAGE;
+    }
+    if (!(nd[o->ndts].target = wg_strndup(arg, (size_t)(eq - arg)))) {
+        return WG_EXIT_ERROR;
+    }
+    o->ndts++;
+    return 0;
+}
+
+/* The --wait options (--interval, --duration, --count and the limits) into o->w; 0 or the
+ * usage exit code. */
+static int wait_opt_set(struct opts *o, int c, const char *arg)
+{
+    if (c == OPT_INTERVAL || c == OPT_DURATION) {
+        int64_t *dst = c == OPT_INTERVAL ? &o->w.interval_ns : &o->w.duration_ns;
+        if (wg_duration_parse(arg, dst) != WG_OK || *dst <= 0 || *dst > WG_DURATION_MAX_NS) {
+            fprintf(stderr, "wavegate: --%s: not a positive duration up to 366d (like 30s): %s\n",
+                    c == OPT_INTERVAL ? "interval" : "duration", arg);
+            return WG_EXIT_USAGE;
+        }
+        return 0;
+    }
+    if (c == OPT_COUNT) {
+        return parse_long("count", arg, 1, &o->w.count) ? WG_EXIT_USAGE : 0;
+    }
+    static const char *const names[] = {"failure-limit", "consecutive-failures",
+                                        "inconclusive-limit", "error-limit"};
+    int k = c - OPT_FAILURE_LIMIT;
+    long v;
+    if (parse_long(names[k], arg, -1, &v)) {
+        return WG_EXIT_USAGE;
+    }
+    int *dst[] = {&o->w.limits.failure_limit, &o->w.limits.consecutive_failures,
+                  &o->w.limits.inconclusive_limit, &o->w.limits.error_limit};
+    *dst[k] = (int)v;
+    o->w.limits_set[k] = 1;
+    return 0;
+}
+
+/* What can be checked only once every option is read: --wait's companions without it,
+ * --count with --duration, stray arguments, the times' ranges, --config; 0 or an exit code. */
+static int opts_check(const struct cmd_spec *cs, const struct opts *o, int wait_opt, int given_now,
+                      int given_deploy, int argc, char **argv)
+{
+    if (wait_opt && !o->wait) {
+        const char *name = "";
+        for (size_t i = 0; i < NALL_OPTS; i++) {
+            name = ALL_OPTS[i].val == wait_opt ? ALL_OPTS[i].name : name;
+        }
+        fprintf(stderr, "wavegate %s: --%s only applies with --wait\n", cs->name, name);
+        return WG_EXIT_USAGE;
+    }
+    if (o->w.count && o->w.duration_ns) {
+        fprintf(stderr, "wavegate %s: --count and --duration: give one of them\n", cs->name);
+        return WG_EXIT_USAGE;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "wavegate %s: unexpected argument %s\n%s", cs->name, argv[optind],
+                cs->usage);
+        return WG_EXIT_USAGE;
+    }
+    /* Range checks once both are known (--now may follow --deploy-time): 1970 < t < 2200,
+     * a deploy at most 24h after now (common.h says why). */
+    char terr[256];
+    int64_t now = given_now ? o->now_ns : wg_now_ns();
+    if (given_now && wg_time_check_deploy(o->now_ns, o->now_ns, terr, sizeof(terr)) != WG_OK) {
+        fprintf(stderr, "wavegate: --now: %s\n", terr);
+        return WG_EXIT_USAGE;
+    }
+    if (given_deploy && wg_time_check_deploy(o->deploy_ns, now, terr, sizeof(terr)) != WG_OK) {
+        fprintf(stderr, "wavegate: --deploy-time: %s\n", terr);
+        return WG_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < o->ndts; i++) {
+        if (wg_time_check_deploy(o->dts[i].ns, now, terr, sizeof(terr)) != WG_OK) {
+            fprintf(stderr, "wavegate: --deploy-time %s=: %s\n", o->dts[i].target, terr);
+            return WG_EXIT_USAGE;
+        }
+    }
+    if (!o->config) {
+        fprintf(stderr, "wavegate %s: --config is required\n%s", cs->name, cs->usage);
+        return WG_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Option parsing for the config-based commands, with cs's own options; returns 0, -1 after
+ * --help, or an exit code. Either way opts_clear(o) frees what it took. */
+static int parse_opts(int argc, char **argv, const struct cmd_spec *cs, struct opts *o)
+{
+    struct option longs[NALL_OPTS + 1];
+    char shorts[32];
+    const char *usage = cs->usage;
+    cmd_getopt(cs, longs, shorts, sizeof(shorts));
     int wait_opt = 0; /* first --interval/--count/... seen, to reject without --wait */
-    int c, given_deploy = 0, given_now = 0;
+    int c, code, given_deploy = 0, given_now = 0;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
@@ -316,23 +423,10 @@ static int parse_opts(int argc, char **argv, const struct cmd_spec *cs, struct o
             o->target = optarg;
             break;
         case OPT_DEPLOY:
-            if (strchr(optarg, '=')) { /* TARGET=T: one fleet target's own deploy time */
-                const char *eq = strchr(optarg, '=');
-                struct wg_deploy_time *nd = realloc(o->dts, (o->ndts + 1) * sizeof(*nd));
-                if (!nd) {
-                    return WG_EXIT_ERROR;
+            if (strchr(optarg, '=')) { /* TARGET=T */
+                if ((code = add_target_deploy(o, optarg)) != 0) {
+                    return code;
                 }
-                o->dts = nd;
-                nd[o->ndts].target = NULL;
-                if (eq == optarg || wg__cmd_parse_time(eq + 1, &nd[o->ndts].ns) != WG_OK) {
-                    fprintf(stderr, "wavegate: --deploy-time: want RFC3339 or TARGET=RFC3339: %s\n",
-                            optarg);
-                    return WG_EXIT_USAGE;
-                }
-                if (!(nd[o->ndts].target = wg_strndup(optarg, (size_t)(eq - optarg)))) {
-                    return WG_EXIT_ERROR;
-                }
-                o->ndts++;
                 break;
             }
             /* fall through */
@@ -364,41 +458,17 @@ static int parse_opts(int argc, char **argv, const struct cmd_spec *cs, struct o
             o->wait = 1;
             break;
         case OPT_INTERVAL:
-        case OPT_DURATION: {
-            wait_opt = wait_opt ? wait_opt : c;
-            int64_t *dst = c == OPT_INTERVAL ? &o->w.interval_ns : &o->w.duration_ns;
-            if (wg_duration_parse(optarg, dst) != WG_OK || *dst <= 0 || *dst > WG_DURATION_MAX_NS) {
-                fprintf(stderr,
-                        "wavegate: --%s: not a positive duration up to 366d (like 30s): %s\n",
-                        c == OPT_INTERVAL ? "interval" : "duration", optarg);
-                return WG_EXIT_USAGE;
-            }
-            break;
-        }
+        case OPT_DURATION:
         case OPT_COUNT:
-            wait_opt = wait_opt ? wait_opt : c;
-            if (parse_long("count", optarg, 1, &o->w.count)) {
-                return WG_EXIT_USAGE;
-            }
-            break;
         case OPT_FAILURE_LIMIT:
         case OPT_CONSECUTIVE:
         case OPT_INCONCLUSIVE_LIMIT:
-        case OPT_ERROR_LIMIT: {
-            static const char *const names[] = {"failure-limit", "consecutive-failures",
-                                                "inconclusive-limit", "error-limit"};
-            int k = c - OPT_FAILURE_LIMIT;
-            long v;
+        case OPT_ERROR_LIMIT:
             wait_opt = wait_opt ? wait_opt : c;
-            if (parse_long(names[k], optarg, -1, &v)) {
-                return WG_EXIT_USAGE;
+            if ((code = wait_opt_set(o, c, optarg)) != 0) {
+                return code;
             }
-            int *dst[] = {&o->w.limits.failure_limit, &o->w.limits.consecutive_failures,
-                          &o->w.limits.inconclusive_limit, &o->w.limits.error_limit};
-            *dst[k] = (int)v;
-            o->w.limits_set[k] = 1;
             break;
-        }
         case 'h':
             fputs(usage, stdout);
             return -1;
@@ -410,45 +480,17 @@ static int parse_opts(int argc, char **argv, const struct cmd_spec *cs, struct o
             return reject_option(cs, argv[optind - 1]);
         }
     }
-    if (wait_opt && !o->wait) {
-        const char *name = "";
-        for (size_t i = 0; i < NALL_OPTS; i++) {
-            name = ALL_OPTS[i].val == wait_opt ? ALL_OPTS[i].name : name;
-        }
-        fprintf(stderr, "wavegate %s: --%s only applies with --wait\n", cs->name, name);
-        return WG_EXIT_USAGE;
-    }
-    if (o->w.count && o->w.duration_ns) {
-        fprintf(stderr, "wavegate %s: --count and --duration: give one of them\n", cs->name);
-        return WG_EXIT_USAGE;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "wavegate %s: unexpected argument %s\n%s", cs->name, argv[optind], usage);
-        return WG_EXIT_USAGE;
-    }
-    /* Range checks once both are known (--now may follow --deploy-time): 1970 < t < 2200,
-     * a deploy at most 24h after now (common.h says why). */
-    char terr[256];
-    int64_t now = given_now ? o->now_ns : wg_now_ns();
-    if (given_now && wg_time_check_deploy(o->now_ns, o->now_ns, terr, sizeof(terr)) != WG_OK) {
-        fprintf(stderr, "wavegate: --now: %s\n", terr);
-        return WG_EXIT_USAGE;
-    }
-    if (given_deploy && wg_time_check_deploy(o->deploy_ns, now, terr, sizeof(terr)) != WG_OK) {
-        fprintf(stderr, "wavegate: --deploy-time: %s\n", terr);
-        return WG_EXIT_USAGE;
-    }
+    return opts_check(cs, o, wait_opt, given_now, given_deploy, argc, argv);
+}
+
+/* Frees what parse_opts took into o (the --feature list, the TARGET= deploy times). */
+static void opts_clear(struct opts *o)
+{
+    free(o->features);
     for (size_t i = 0; i < o->ndts; i++) {
-        if (wg_time_check_deploy(o->dts[i].ns, now, terr, sizeof(terr)) != WG_OK) {
-            fprintf(stderr, "wavegate: --deploy-time %s=: %s\n", o->dts[i].target, terr);
-            return WG_EXIT_USAGE;
-        }
+        free((char *)o->dts[i].target);
     }
-    if (!o->config) {
-        fprintf(stderr, "wavegate %s: --config is required\n%s", cs->name, usage);
-        return WG_EXIT_USAGE;
-    }
-    return 0;
+    free(o->dts);
 }
 
 /* --format: one of two names, the first the default; 0 or the usage exit code. */
@@ -549,11 +591,7 @@ static int cmd_check(int argc, char **argv)
 out:
     wg_check_report_free(rep);
     wg_config_free(cfg);
-    free(o.features);
-    for (size_t i = 0; i < o.ndts; i++) {
-        free((char *)o.dts[i].target);
-    }
-    free(o.dts);
+    opts_clear(&o);
     return code;
 }
 
@@ -563,7 +601,7 @@ static int cmd_validate(int argc, char **argv)
     static const struct cmd_spec cs = {"validate", VALIDATE_USAGE, VALIDATE_OPTS};
     int code = parse_opts(argc, argv, &cs, &o);
     if (code) {
-        free(o.features);
+        opts_clear(&o);
         return code < 0 ? 0 : code;
     }
     struct wg_config *cfg = wg__cmd_load_config(o.config, &code);
@@ -577,7 +615,7 @@ static int cmd_validate(int argc, char **argv)
         code = 0;
     }
     wg_config_free(cfg);
-    free(o.features);
+    opts_clear(&o);
     return code;
 }
 
@@ -619,11 +657,7 @@ static int cmd_query(int argc, char **argv)
     code = wg__cmd_query_run(cfg, &qa);
 out:
     wg_config_free(cfg);
-    free(o.features);
-    for (size_t i = 0; i < o.ndts; i++) {
-        free((char *)o.dts[i].target);
-    }
-    free(o.dts);
+    opts_clear(&o);
     return code;
 }
 
@@ -673,7 +707,7 @@ static int cmd_history(int argc, char **argv)
     code = 0;
 out:
     wg_config_free(cfg);
-    free(o.features);
+    opts_clear(&o);
     return code;
 }
 

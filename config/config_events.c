@@ -48,20 +48,8 @@ void wg__config_decode_events(struct wg__config_ctx *c, const struct wg__cfg_nod
     if (wg__config_fields(c, n, path, &set, 1, extra) != 0) {
         return;
     }
-    const struct wg__cfg_node *un = wg__config_get(n, "unleash");
-    if (un && !wg__config_is_null(un)) {
-        char up[WG__CONFIG_PATH_MAX];
-        wg__config_path_key(up, sizeof(up), path, "unleash");
-        struct wg__config_fieldset us = {unleash_fields, 3, e, NULL};
-        (void)wg__config_fields(c, un, up, &us, 1, NULL);
-    }
-    const struct wg__cfg_node *sg = wg__config_get(n, "signing");
-    if (sg && !wg__config_is_null(sg)) {
-        char sp[WG__CONFIG_PATH_MAX];
-        wg__config_path_key(sp, sizeof(sp), path, "signing");
-        struct wg__config_fieldset ss = {signing_fields, 4, e, NULL};
-        (void)wg__config_fields(c, sg, sp, &ss, 1, NULL);
-    }
+    (void)wg__config_sub_fields(c, n, path, "unleash", unleash_fields, 3, e);
+    (void)wg__config_sub_fields(c, n, path, "signing", signing_fields, 4, e);
     if (!e->write_to) {
         return;
     }
@@ -127,12 +115,7 @@ void wg__config_decode_feature_events(struct wg__config_ctx *c, const struct wg_
     f->flip.interval_ns = 60 * WG_NS_PER_SEC;
     f->flip.count = 10;
     f->flip.failure_limit = 0;
-    const struct wg__cfg_node *flip = wg__config_get(n, "flip");
-    if (flip && !wg__config_is_null(flip)) {
-        wg__config_path_key(p, sizeof(p), path, "flip");
-        struct wg__config_fieldset set = {flip_fields, 3, &f->flip, NULL};
-        (void)wg__config_fields(c, flip, p, &set, 1, NULL);
-    }
+    (void)wg__config_sub_fields(c, n, path, "flip", flip_fields, 3, &f->flip);
     const struct wg__cfg_node *of = wg__config_get(n, "on_fail");
     if (!of || wg__config_is_null(of)) {
         return;
@@ -157,13 +140,7 @@ void wg__config_decode_feature_events(struct wg__config_ctx *c, const struct wg_
         if (wg__config_fields(c, of->vals[i], q, &set, 1, extra) != 0) {
             continue;
         }
-        const struct wg__cfg_node *rl = wg__config_get(of->vals[i], "rate_limit");
-        if (rl && !wg__config_is_null(rl)) {
-            char rp[WG__CONFIG_PATH_MAX];
-            wg__config_path_key(rp, sizeof(rp), q, "rate_limit");
-            struct wg__config_fieldset rs = {rate_fields, 2, a, NULL};
-            (void)wg__config_fields(c, rl, rp, &rs, 1, NULL);
-        }
+        (void)wg__config_sub_fields(c, of->vals[i], q, "rate_limit", rate_fields, 2, a);
         if (a->url && strncmp(a->url, "http://", 7) && strncmp(a->url, "https://", 8)) {
             wg__config_err(c, of->vals[i], q, "url: want http:// or https://");
         }
@@ -220,14 +197,8 @@ int wg__config_dec_bake(struct wg__config_ctx *c, const struct wg__cfg_node *n, 
     if (wg__config_fields(c, n, path, &set, 1, extra) != 0) {
         return -1;
     }
-    const struct wg__cfg_node *l = wg__config_get(n, "limits");
-    if (l && !wg__config_is_null(l)) {
-        char p[WG__CONFIG_PATH_MAX];
-        wg__config_path_key(p, sizeof(p), path, "limits");
-        struct wg__config_fieldset ls = {limit_fields, 4, b, NULL};
-        if (wg__config_fields(c, l, p, &ls, 1, NULL) != 0) {
-            return -1;
-        }
+    if (wg__config_sub_fields(c, n, path, "limits", limit_fields, 4, b) != 0) {
+        return -1;
     }
     if (b->duration_ns < b->interval_ns) {
         wg__config_err(c, n, path, "duration: shorter than interval");

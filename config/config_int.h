@@ -133,6 +133,12 @@ int wg__config_fields(struct wg__config_ctx *c, const struct wg__cfg_node *n, co
                       const struct wg__config_fieldset *sets, size_t nsets,
                       const char *const *extra);
 
+/* The optional mapping under `key` of n (one of n's `extra` keys) decoded with fields[nfields]
+ * into base, at path.key: wg__config_fields' answer, or 0 when it is absent or null. */
+int wg__config_sub_fields(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                          const char *key, const struct wg__config_field *fields, size_t nfields,
+                          void *base);
+
 struct wg__config_enum {
     const char *name; /* NULL ends the table */
     int value;

@@ -626,6 +626,20 @@ int wg__config_fields(struct wg__config_ctx *c, const struct wg__cfg_node *n, co
     return (int)(c->diags->nerrors - before);
 }
 
+int wg__config_sub_fields(struct wg__config_ctx *c, const struct wg__cfg_node *n, const char *path,
+                          const char *key, const struct wg__config_field *fields, size_t nfields,
+                          void *base)
+{
+    const struct wg__cfg_node *v = wg__config_get(n, key);
+    if (!v || wg__config_is_null(v)) {
+        return 0;
+    }
+    char sub[WG__CONFIG_PATH_MAX];
+    wg__config_path_key(sub, sizeof(sub), path, key);
+    struct wg__config_fieldset set = {fields, nfields, base, NULL};
+    return wg__config_fields(c, v, sub, &set, 1, NULL);
+}
+
 /* ---- entry points ------------------------------------------------------------------------ */
 
 static void decode_root(struct wg__config_ctx *c, const struct wg__cfg_node *root)

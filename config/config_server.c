@@ -162,13 +162,7 @@ void wg__config_decode_server(struct wg__config_ctx *c, const struct wg__cfg_nod
     if (wg__config_fields(c, n, path, &set, 1, extra) < 0) {
         return; /* not a mapping: reported */
     }
-    const struct wg__cfg_node *tls = wg__config_get(n, "tls");
-    if (tls && !wg__config_is_null(tls)) {
-        char tpath[WG__CONFIG_PATH_MAX];
-        wg__config_path_key(tpath, sizeof(tpath), path, "tls");
-        struct wg__config_fieldset tset = {tls_fields, 2, s, NULL};
-        (void)wg__config_fields(c, tls, tpath, &tset, 1, NULL);
-    }
+    (void)wg__config_sub_fields(c, n, path, "tls", tls_fields, 2, s);
     decode_auth(c, n, path, s);
 }
 

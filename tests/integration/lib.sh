@@ -108,18 +108,66 @@ influx_deploy_scenario() {
     T=$(date -u -d "@$deploy" +%Y-%m-%dT%H:%M:%SZ)
 }
 
-# serve_start [CONFIG] — `$WG serve` (CONFIG, default $cfg) on a free loopback port; sets
-# SERVE_PID, PORT and BASE; its log is $WG_TMP/serve.log. serve_stop sends SIGTERM and waits,
+# dead_source_yaml — the head of a config whose one source is a closed loopback port (9): wave
+# staging, feature f with one rule r (max 1). The test appends its own keys after it.
+dead_source_yaml() {
+    cat <<'YAML'
+sources:
+  local: {kind: influxql, url: "http://127.0.0.1:9", database: x}
+waves:
+  - {name: staging, env: staging, source: local}
+features:
+  f:
+    rules:
+      - name: r
+        query: SELECT 1 FROM m WHERE time >= {{ start }} AND time < {{ end }}
+        threshold: {max: 1}
+YAML
+}
+
+# previous_yaml MAX_INCREASE — sources, waves and features of a config on the real InfluxDB
+# ($INFLUX_URL, influx_deploy_scenario's telemetry): wave staging, feature prev with one rule
+# mean-vs-previous (baseline: previous, max_increase MAX_INCREASE). The caller adds the rest.
+previous_yaml() {
+    cat <<YAML
+sources:
+  local: {kind: influxql, url: $INFLUX_URL, database: telemetry}
+waves: [{name: staging, env: staging, source: local}]
+features:
+  prev:
+    rules:
+      - name: mean-vs-previous
+        query: SELECT mean("latency_ms") FROM "http" WHERE "env" = {{ env }} AND time >= {{ start }} AND time < {{ end }}
+        baseline: previous
+        max_increase: $1
+YAML
+}
+
+# serve_bg CONFIG LOG [ARG...] — `$WG serve --config CONFIG ARG...` on a free loopback port in
+# the background, its stderr in LOG (emptied first); sets BG_PID, BG_PORT and BG_BASE. Returns
+# 1 with the log on stderr if it is not listening within 20 s (BG_PID is set all the same).
+serve_bg() {
+    local conf=$1 log=$2
+    shift 2
+    : > "$log"
+    BG_PORT= BG_BASE=
+    "$WG" serve --config "$conf" --listen 127.0.0.1:0 "$@" 2>>"$log" &
+    BG_PID=$!
+    if ! wait_for 20 grep -q 'listening on port [0-9]' "$log"; then
+        echo "serve ($conf) did not start:" >&2; cat "$log" >&2; return 1
+    fi
+    BG_PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$log" | head -1)
+    BG_BASE="http://127.0.0.1:$BG_PORT"
+}
+
+# serve_start [CONFIG [ARG...]] — serve_bg of CONFIG (default $cfg) with ARG..., logging to
+# $WG_TMP/serve.log; sets SERVE_PID, PORT and BASE. serve_stop sends SIGTERM and waits,
 # leaving the exit status in SERVE_RC.
 serve_start() {
-    : > "$WG_TMP/serve.log"
-    "$WG" serve --config "${1:-$cfg}" --listen 127.0.0.1:0 2>>"$WG_TMP/serve.log" &
-    SERVE_PID=$!
-    if ! wait_for 20 grep -q 'listening on port [0-9]' "$WG_TMP/serve.log"; then
-        echo "serve did not start:" >&2; cat "$WG_TMP/serve.log" >&2; return 1
-    fi
-    PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$WG_TMP/serve.log" | head -1)
-    BASE="http://127.0.0.1:$PORT"
+    local rc=0
+    serve_bg "${1:-$cfg}" "$WG_TMP/serve.log" "${@:2}" || rc=1
+    SERVE_PID=$BG_PID PORT=$BG_PORT BASE=$BG_BASE
+    return $rc
 }
 serve_stop() {
     if [ -n "${SERVE_PID:-}" ] && kill -0 "$SERVE_PID" 2>/dev/null; then

@@ -96,12 +96,10 @@ alerting:
 YAML
     done
     _k_start() {
-        : >"$WG_TMP/kserve$1.log"
-        "$WG" serve --config "$WG_TMP/k$1.yaml" --listen 127.0.0.1:0 2>>"$WG_TMP/kserve$1.log" &
-        KPID[$1]=$!
-        wait_for 20 grep -q 'listening on port [0-9]' "$WG_TMP/kserve$1.log" ||
-            { echo "replica $1 did not start:" >&2; cat "$WG_TMP/kserve$1.log" >&2; return 1; }
-        KBASE[$1]="http://127.0.0.1:$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$WG_TMP/kserve$1.log" | head -1)"
+        local rc=0
+        serve_bg "$WG_TMP/k$1.yaml" "$WG_TMP/kserve$1.log" || rc=1
+        KPID[$1]=$BG_PID KBASE[$1]=$BG_BASE
+        return $rc
     }
     _k_stop_all() { local r; for r in "${!KPID[@]}"; do kill -9 "${KPID[$r]}" 2>/dev/null; done; return 0; }
     wg_on_exit _k_stop_all

@@ -140,19 +140,7 @@ serve_stop
 # --- history for baseline: previous is what the caller decides: deploys and finished analyses,
 # not every check without a deploy (a monitor tick, a look). (Before: every check recorded.)
 pcfg="$WG_TMP/previous.yaml"
-cat > "$pcfg" <<YAML
-state_dir: $WG_TMP/pstate
-sources:
-  local: {kind: influxql, url: $INFLUX_URL, database: telemetry}
-waves: [{name: staging, env: staging, source: local}]
-features:
-  prev:
-    rules:
-      - name: mean-vs-previous
-        query: SELECT mean("latency_ms") FROM "http" WHERE "env" = {{ env }} AND time >= {{ start }} AND time < {{ end }}
-        baseline: previous
-        max_increase: 20%
-YAML
+{ echo "state_dir: $WG_TMP/pstate"; previous_yaml 20%; } > "$pcfg"
 rows() { "$WG" history list --config "$pcfg" | grep -c ' mean-vs-previous '; }
 run check --config "$pcfg" --wave staging
 run check --config "$pcfg" --wave staging

@@ -39,12 +39,8 @@ features:
         threshold: {max: 1}
 server: {cache_ttl: 0s}
 YAML
-    : >"$WG_TMP/serve$r.log"
-    "$WG" serve --config "$WG_TMP/r$r.yaml" --listen 127.0.0.1:0 2>>"$WG_TMP/serve$r.log" &
-    RPID[$r]=$!
-    wait_for 20 grep -q 'listening on port [0-9]' "$WG_TMP/serve$r.log" ||
-        { echo "replica $r did not start:" >&2; cat "$WG_TMP/serve$r.log" >&2; exit 1; }
-    RBASE[$r]="http://127.0.0.1:$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$WG_TMP/serve$r.log" | head -1)"
+    serve_bg "$WG_TMP/r$r.yaml" "$WG_TMP/serve$r.log" || exit 1
+    RPID[$r]=$BG_PID RBASE[$r]=$BG_BASE
 done
 replicas_stop() {
     local r

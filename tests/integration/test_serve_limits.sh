@@ -11,17 +11,7 @@ WG=${WG_BIN:?WG_BIN must point at the wavegate binary}
 PEERS=${WG_PEERS:-$(cd "$(dirname "$0")/../peers" && pwd)}
 
 cfg="$WG_TMP/wavegate.yaml"
-cat > "$cfg" <<YAML
-sources:
-  local: {kind: influxql, url: "http://127.0.0.1:9", database: x}
-waves:
-  - {name: staging, env: staging, source: local}
-features:
-  f:
-    rules:
-      - name: r
-        query: SELECT 1 FROM m WHERE time >= {{ start }} AND time < {{ end }}
-        threshold: {max: 1}
+{ dead_source_yaml; cat <<YAML
 state_dir: $WG_TMP/state
 server:
   listen: 127.0.0.1:0
@@ -30,6 +20,7 @@ server:
   request_timeout: 3s
   max_connections: 64
 YAML
+} > "$cfg"
 "$WG" serve --config "$cfg" 2>"$WG_TMP/serve.log" &
 pid=$!
 stop() { kill -TERM "$pid" 2>/dev/null && wait "$pid"; }

@@ -8,17 +8,7 @@ source "$(dirname "$0")/lib.sh"
 WG=${WG_BIN:?WG_BIN must point at the wavegate binary}
 
 cfg="$WG_TMP/wavegate.yaml"
-cat > "$cfg" <<YAML
-sources:
-  local: {kind: influxql, url: "http://127.0.0.1:9", database: x}
-waves:
-  - {name: staging, env: staging, source: local}
-features:
-  f:
-    rules:
-      - name: r
-        query: SELECT 1 FROM m WHERE time >= {{ start }} AND time < {{ end }}
-        threshold: {max: 1}
+{ dead_source_yaml; cat <<YAML
 state_dir: $WG_TMP/one
 alerting:
   receivers: [{name: hook, kind: webhook, url: 'http://127.0.0.1:9/hook'}]
@@ -26,6 +16,7 @@ alerting:
 server:
   listen: 127.0.0.1:0
 YAML
+} > "$cfg"
 mkdir -p "$WG_TMP/cwd"
 cd "$WG_TMP/cwd" || exit 1
 

@@ -61,11 +61,7 @@ expect_eq "validate accepts server.auth" 0 "$?"
 
 SERVE_PID=
 wg_on_exit serve_stop
-"$WG" serve --config "$cfg" --log-level debug 2>"$WG_TMP/serve.log" &
-SERVE_PID=$!
-wait_for 20 grep -q 'listening on port [0-9]' "$WG_TMP/serve.log" || { cat "$WG_TMP/serve.log"; exit 1; }
-PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$WG_TMP/serve.log" | head -1)
-BASE="http://127.0.0.1:$PORT"
+serve_start "$cfg" --log-level debug || exit 1
 
 # hit TOKEN METHOD PATH [BODY] — the status; body in $WG_TMP/last, headers in last.hdr (both
 # also appended to out.answers, searched for tokens at the end)
@@ -218,11 +214,7 @@ expect_eq "deprecated bearer_token_env still validates" 0 "$?"
 expect_match "deprecated bearer_token_env: warned at file:line:col naming the new keys" \
     "old.yaml:[0-9]+:[0-9]+: warning: server.bearer_token_env: .*deprecated.*server.auth.read_tokens_file.*server.auth.admin_tokens_file" \
     "$(cat "$WG_TMP/out.validate-old")"
-"$WG" serve --config "$old" 2>"$WG_TMP/serve.log" &
-SERVE_PID=$!
-wait_for 20 grep -q 'listening on port [0-9]' "$WG_TMP/serve.log" || { cat "$WG_TMP/serve.log"; exit 1; }
-PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$WG_TMP/serve.log" | head -1)
-BASE="http://127.0.0.1:$PORT"
+serve_start "$old" || exit 1
 expect_eq "deprecated token: reads" 200 "$(hit "$WG_TK_OLD" GET "$G")"
 expect_eq "deprecated token: is admin (creates a silence)" 200 "$(hit "$WG_TK_OLD" POST /v1/silences "$SIL")"
 expect_eq "deprecated token: others refused" 401 "$(hit "${WG_TK_OLD}x" GET "$G")"

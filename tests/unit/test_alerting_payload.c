@@ -110,6 +110,31 @@ static const char *jstr(const cJSON *j, const char *path)
     return cJSON_IsString(cur) ? cur->valuestring : NULL;
 }
 
+struct jcase {
+    const char *path, *want;
+};
+
+/* Each path of j (jstr's) holds its wanted string; says each that does not. */
+static void want_paths(const cJSON *j, const struct jcase *c, size_t n)
+{
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *got = jstr(j, c[i].path);
+        if (!got || strcmp(got, c[i].want) != 0) {
+            fprintf(stderr, "%s: want %s got %s\n", c[i].path, c[i].want, got ? got : "(null)");
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
+/* WANT(j, {path, want}, ...) */
+#define WANT(j, ...)                                                                               \
+    do {                                                                                           \
+        const struct jcase want_[] = {__VA_ARGS__};                                                \
+        want_paths(j, want_, sizeof(want_) / sizeof(want_[0]));                                    \
+    } while (0)
+
 static void test_webhook(void **st)
 {
     (void)st;
@@ -117,9 +142,7 @@ static void test_webhook(void **st)
     struct wg__deliver_req req;
     fixture_init(&f, "error rate 4.2% > 2%");
     cJSON *j = render(&f, "hook", 1, &req);
-    struct {
-        const char *path, *want;
-    } cases[] = {
+    const struct jcase cases[] = {
         {"version", "4"},
         {"status", "firing"},
         {"receiver", "hook"},
@@ -131,14 +154,7 @@ static void test_webhook(void **st)
         {"alerts.0.startsAt", "1970-01-01T00:16:40Z"},
         {"alerts.0.endsAt", "0001-01-01T00:00:00Z"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const char *got = jstr(j, cases[i].path);
-        if (!got || strcmp(got, cases[i].want) != 0) {
-            fprintf(stderr, "%s: want %s got %s\n", cases[i].path, cases[i].want,
-                    got ? got : "(null)");
-            fail();
-        }
-    }
+    want_paths(j, cases, sizeof(cases) / sizeof(cases[0]));
     assert_non_null(strstr(req.headers, "webhook-id: msg_abc\n"));
     cJSON_Delete(j);
     wg__req_clear(&req);
@@ -153,9 +169,8 @@ static void test_slack_and_fallback(void **st)
     fixture_init(&f, "s");
     /* the global title template references a missing label: plain fallback is sent */
     cJSON *j = render(&f, "chat", 1, &req);
-    assert_string_equal(jstr(j, "text"), "[FIRING:1] ErrorRate");
-    assert_string_equal(jstr(j, "blocks.0.type"), "header");
-    assert_string_equal(jstr(j, "blocks.1.text.text"), "FIRING ErrorRate: s");
+    WANT(j, {"text", "[FIRING:1] ErrorRate"}, {"blocks.0.type", "header"},
+         {"blocks.1.text.text", "FIRING ErrorRate: s"});
     cJSON_Delete(j);
     wg__req_clear(&req);
     fixture_free(&f);
@@ -176,19 +191,15 @@ static void test_pagerduty(void **st)
     f.cfg->title_tmpl = wg_strdup("{{ annotations.summary }}");
     cJSON *j = render(&f, "pd", 1, &req);
     wg__sha256_hex(f.g.key, strlen(f.g.key), dedup);
-    assert_string_equal(jstr(j, "routing_key"), "e93facc04764012d7bfb002500d5d1a6");
-    assert_string_equal(jstr(j, "event_action"), "trigger");
-    assert_string_equal(jstr(j, "dedup_key"), dedup);
-    assert_string_equal(jstr(j, "payload.severity"), "warning");
-    assert_string_equal(jstr(j, "payload.source"), "wavegate");
+    WANT(j, {"routing_key", "e93facc04764012d7bfb002500d5d1a6"}, {"event_action", "trigger"},
+         {"dedup_key", dedup}, {"payload.severity", "warning"}, {"payload.source", "wavegate"});
     assert_true(strlen(jstr(j, "payload.summary")) <= 1024);
     assert_true(strlen(jstr(j, "payload.summary")) > 1000);
     assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "payload"), "custom_details"));
     cJSON_Delete(j);
     wg__req_clear(&req);
     j = render(&f, "pd", 0, &req);
-    assert_string_equal(jstr(j, "event_action"), "resolve");
-    assert_string_equal(jstr(j, "dedup_key"), dedup);
+    WANT(j, {"event_action", "resolve"}, {"dedup_key", dedup});
     assert_null(cJSON_GetObjectItem(j, "payload"));
     cJSON_Delete(j);
     wg__req_clear(&req);
@@ -209,8 +220,7 @@ static void test_opsgenie_teams_am(void **st)
     fixture_init(&f, "s");
     wg__sha256_hex(f.g.key, strlen(f.g.key), dedup);
     cJSON *j = render(&f, "og", 1, &req);
-    assert_string_equal(jstr(j, "alias"), dedup);
-    assert_string_equal(jstr(j, "priority"), "P3");
+    WANT(j, {"alias", dedup}, {"priority", "P3"});
     assert_true(strlen(jstr(j, "message")) <= 130);
     assert_non_null(strstr(req.headers, "Authorization: GenieKey og-key\n"));
     cJSON_Delete(j);
@@ -223,16 +233,14 @@ static void test_opsgenie_teams_am(void **st)
     wg__req_clear(&req);
     f.al.resolved = 0;
     j = render(&f, "ms", 1, &req);
-    assert_string_equal(jstr(j, "type"), "message");
-    assert_string_equal(jstr(j, "attachments.0.content.type"), "AdaptiveCard");
-    assert_string_equal(jstr(j, "attachments.0.content.body.0.color"), "Attention");
+    WANT(j, {"type", "message"}, {"attachments.0.content.type", "AdaptiveCard"},
+         {"attachments.0.content.body.0.color", "Attention"});
     cJSON_Delete(j);
     wg__req_clear(&req);
     j = render(&f, "am", 0, &req);
     assert_string_equal(req.url, "http://h:9093/api/v2/alerts");
     assert_true(cJSON_IsArray(j));
-    assert_string_equal(jstr(j, "0.labels.alertname"), "ErrorRate");
-    assert_string_equal(jstr(j, "0.endsAt"), "1970-01-01T00:33:20Z");
+    WANT(j, {"0.labels.alertname", "ErrorRate"}, {"0.endsAt", "1970-01-01T00:33:20Z"});
     cJSON_Delete(j);
     wg__req_clear(&req);
     fixture_free(&f);

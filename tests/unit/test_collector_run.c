@@ -63,16 +63,33 @@ static void run_one(struct wg_query *q)
     assert_int_equal(wg_collector_run(q, 1, NULL), WG_OK);
 }
 
+/* Starts p on one route answering `first` (RESPONSE objects' JSON, each followed by a comma; or
+ * "") and then 200 with OK_BODY, that answer carrying `extra` too ("" or `"key":value,`). */
+static void start_ok_peer(struct peer *p, const char *first, const char *extra)
+{
+    char *body = json_str(OK_BODY);
+    char *sc = wg_asprintf("{\"routes\":[{\"responses\":[%s{\"status\":200,%s\"body\":%s}]}]}",
+                           first, extra, body);
+    assert_int_equal(peer_start(p, sc), 0);
+    free(sc);
+    free(body);
+}
+
+/* One query `text` to url with `retries`, src and q set up fresh. */
+static void ask(struct wg_query *q, struct wg_source *src, const char *url, int retries,
+                const char *text)
+{
+    source_init(src, url);
+    src->retries = retries;
+    query_init(q, src, text);
+    run_one(q);
+}
+
 static void test_v1_request_shape(void **state)
 {
     (void)state;
     struct peer p;
-    char *body = json_str(OK_BODY);
-    char *resp = wg_asprintf("{\"status\":200,\"headers\":{\"Content-Type\":\"application/json\"},"
-                             "\"body\":%s,\"gzip\":true}",
-                             body);
-    char *sc = one_route(resp);
-    assert_int_equal(peer_start(&p, sc), 0);
+    start_ok_peer(&p, "", "\"headers\":{\"Content-Type\":\"application/json\"},\"gzip\":true,");
     setenv("WG_TEST_TOKEN", "s3cr3t-token-value", 1);
     struct wg_source src;
     source_init(&src, p.url);
@@ -109,9 +126,6 @@ static void test_v1_request_shape(void **state)
     cJSON_Delete(reqs);
     wg_query_clear(&q);
     peer_stop(&p);
-    free(sc);
-    free(resp);
-    free(body);
 }
 
 /* compression: auto asks for gzip except on loopback; none never; gzip always. */
@@ -124,10 +138,7 @@ static void test_compression_choice(void **state)
     } cases[] = {{WG_COMPRESS_AUTO, 0}, {WG_COMPRESS_NONE, 0}, {WG_COMPRESS_GZIP, 1}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct peer p;
-        char *body = json_str(OK_BODY);
-        char *resp = wg_asprintf("{\"status\":200,\"body\":%s}", body);
-        char *sc = one_route(resp);
-        assert_int_equal(peer_start(&p, sc), 0);
+        start_ok_peer(&p, "", "");
         struct wg_source src;
         source_init(&src, p.url); /* http://127.0.0.1:port: loopback */
         src.compression = cases[i].c;
@@ -146,9 +157,6 @@ static void test_compression_choice(void **state)
         cJSON_Delete(reqs);
         wg_query_clear(&q);
         peer_stop(&p);
-        free(sc);
-        free(resp);
-        free(body);
     }
 }
 
@@ -307,10 +315,7 @@ static void test_statement_count(void **state)
         {"SELECT p95 FROM m; SELECT p95 FROM n", WG_EPARSE, "no result for statement 1 of 2"},
     };
     struct peer p;
-    char *body = json_str(OK_BODY);
-    char *resp = wg_asprintf("{\"status\":200,\"body\":%s}", body);
-    char *sc = one_route(resp);
-    assert_int_equal(peer_start(&p, sc), 0);
+    start_ok_peer(&p, "", "");
     int failures = 0;
     for (size_t i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
         struct wg_source src;
@@ -327,9 +332,6 @@ static void test_statement_count(void **state)
         wg_query_clear(&q);
     }
     peer_stop(&p);
-    free(sc);
-    free(resp);
-    free(body);
     assert_int_equal(failures, 0);
 }
 
@@ -337,17 +339,10 @@ static void test_retry_503_then_ok(void **state)
 {
     (void)state;
     struct peer p;
-    char *body = json_str(OK_BODY);
-    char *sc = wg_asprintf("{\"routes\":[{\"responses\":[{\"status\":503,\"body\":\"busy\","
-                           "\"repeat\":2},{\"status\":200,\"body\":%s}]}]}",
-                           body);
-    assert_int_equal(peer_start(&p, sc), 0);
+    start_ok_peer(&p, "{\"status\":503,\"body\":\"busy\",\"repeat\":2},", "");
     struct wg_source src;
-    source_init(&src, p.url);
-    src.retries = 2;
     struct wg_query q;
-    query_init(&q, &src, "SELECT p95 FROM http");
-    run_one(&q);
+    ask(&q, &src, p.url, 2, "SELECT p95 FROM http");
     assert_int_equal(q.err, WG_OK);
     assert_int_equal(q.attempts, 3);
     assert_int_equal(q.series.s[0].n, 2);
@@ -373,25 +368,16 @@ static void test_retry_503_then_ok(void **state)
     peer_stop(&p2);
     peer_stop(&p);
     free(sc2);
-    free(sc);
-    free(body);
 }
 
 static void test_retry_429_retry_after(void **state)
 {
     (void)state;
     struct peer p;
-    char *body = json_str(OK_BODY);
-    char *sc = wg_asprintf("{\"routes\":[{\"responses\":[{\"status\":429,\"headers\":{"
-                           "\"Retry-After\":\"1\"}},{\"status\":200,\"body\":%s}]}]}",
-                           body);
-    assert_int_equal(peer_start(&p, sc), 0);
+    start_ok_peer(&p, "{\"status\":429,\"headers\":{\"Retry-After\":\"1\"}},", "");
     struct wg_source src;
-    source_init(&src, p.url);
-    src.retries = 1;
     struct wg_query q;
-    query_init(&q, &src, "SELECT p95 FROM http");
-    run_one(&q);
+    ask(&q, &src, p.url, 1, "SELECT p95 FROM http");
     assert_int_equal(q.err, WG_OK);
     assert_int_equal(q.attempts, 2);
     assert_true(q.elapsed_ns >= 950 * MS); /* honoured Retry-After: 1 */
@@ -412,8 +398,6 @@ static void test_retry_429_retry_after(void **state)
     wg_query_clear(&q);
     peer_stop(&p);
     free(sc2);
-    free(sc);
-    free(body);
 }
 
 static void test_timeout(void **state)
@@ -458,11 +442,8 @@ static void test_connection_refused(void **state)
     snprintf(want, sizeof(want), "could not connect to http://127.0.0.1:%d: Connection refused",
              port);
     struct wg_source src;
-    source_init(&src, url);
-    src.retries = 1;
     struct wg_query q;
-    query_init(&q, &src, "SELECT 1");
-    run_one(&q);
+    ask(&q, &src, url, 1, "SELECT 1");
     assert_int_equal(q.err, WG_ECONNECT);
     assert_int_equal(q.attempts, 2);
     assert_string_equal(q.errmsg, want);
@@ -506,10 +487,7 @@ static void test_concurrency_limit(void **state)
 {
     (void)state;
     struct peer p;
-    char *body = json_str(OK_BODY);
-    char *resp = wg_asprintf("{\"status\":200,\"delay_ms\":150,\"body\":%s}", body);
-    char *sc = one_route(resp);
-    assert_int_equal(peer_start(&p, sc), 0);
+    start_ok_peer(&p, "", "\"delay_ms\":150,");
     struct wg_source src;
     source_init(&src, p.url);
     src.max_concurrency = 2;
@@ -527,9 +505,6 @@ static void test_concurrency_limit(void **state)
     }
     assert_true(took >= 440 * MS);
     peer_stop(&p);
-    free(sc);
-    free(resp);
-    free(body);
 }
 
 static void test_v3_and_flux_request_shape(void **state)

@@ -156,13 +156,19 @@ static void binds_and_columns(void **state)
     wg_sql_close(c);
 }
 
-static int64_t rows(struct wg_sql *c)
+/* The first column of the one row sql (no parameters) answers. */
+static int64_t one_int(struct wg_sql *c, const char *sql)
 {
-    struct wg_sql_q *q = wg_sql_query(c, "SELECT count(*) FROM t");
+    struct wg_sql_q *q = wg_sql_query(c, sql);
     assert_int_equal(wg_sql_step(q), 1);
     int64_t n = wg_sql_col_int64(q, 0);
     wg_sql_end(q);
     return n;
+}
+
+static int64_t rows(struct wg_sql *c)
+{
+    return one_int(c, "SELECT count(*) FROM t");
 }
 
 static void transactions(void **state)
@@ -221,12 +227,9 @@ static void reconnects(void **state)
     struct wg_sql *c = NULL;
     char err[512];
     assert_int_equal(open_v(f, 1, &c, err, sizeof(err)), WG_OK);
-    struct wg_sql_q *q = wg_sql_query(c, "SELECT pg_backend_pid()");
-    assert_int_equal(wg_sql_step(q), 1);
-    int64_t pid = wg_sql_col_int64(q, 0);
-    wg_sql_end(q);
+    int64_t pid = one_int(c, "SELECT pg_backend_pid()");
     struct wg_sql *admin = must_exec_admin(f->dsn);
-    q = wg_sql_query(admin, "SELECT pg_terminate_backend(?)");
+    struct wg_sql_q *q = wg_sql_query(admin, "SELECT pg_terminate_backend(?)");
     wg_sql_bind_int64(q, 1, pid);
     assert_int_equal(wg_sql_step(q), 1);
     wg_sql_end(q);
@@ -257,10 +260,7 @@ static void pooled(void **state)
     int64_t pid[2] = {0, 0};
     for (int i = 0; i < 2; i++) {
         assert_int_equal(wg_sql_open(&o, &c, err, sizeof(err)), WG_OK);
-        struct wg_sql_q *q = wg_sql_query(c, "SELECT pg_backend_pid()");
-        assert_int_equal(wg_sql_step(q), 1);
-        pid[i] = wg_sql_col_int64(q, 0);
-        wg_sql_end(q);
+        pid[i] = one_int(c, "SELECT pg_backend_pid()");
         wg_sql_close(c);
     }
     assert_true(pid[0] == pid[1]);
@@ -269,10 +269,7 @@ static void pooled(void **state)
     assert_int_equal(wg_sql_begin(c, 0, err, sizeof(err)), WG_OK);
     wg_sql_close(c);
     assert_int_equal(wg_sql_open(&o, &c, err, sizeof(err)), WG_OK);
-    struct wg_sql_q *q = wg_sql_query(c, "SELECT pg_backend_pid()");
-    assert_int_equal(wg_sql_step(q), 1);
-    assert_true(wg_sql_col_int64(q, 0) != pid[0]);
-    wg_sql_end(q);
+    assert_true(one_int(c, "SELECT pg_backend_pid()") != pid[0]);
     wg_sql_close(c);
 }
 

@@ -21,52 +21,67 @@
 #define MIN (60 * WG_NS_PER_SEC)
 #define T0 (INT64_C(1714564800) * WG_NS_PER_SEC) /* 2024-05-01T12:00:00Z */
 
+/* One rule's windows asked of wg_gate_windows. */
+struct win_in {
+    const char *name;
+    enum wg_baseline_kind bk;
+    int64_t deploy, delay, window, bwindow, now;
+};
+
+/* wg_gate_windows for in (pinned: with a pinned baseline a week before T0, one hour long). */
+static enum wg_err windows_of(const struct win_in *in, int pinned, struct wg_gate_windows *w)
+{
+    struct wg_rule r;
+    struct wg_rule_params p;
+    memset(&r, 0, sizeof(r));
+    memset(&p, 0, sizeof(p));
+    r.baseline.kind = in->bk;
+    r.baseline.window_ns = in->bwindow;
+    if (pinned) {
+        r.baseline.start_ns = T0 - 7 * 1440 * MIN;
+        r.baseline.end_ns = T0 - 7 * 1440 * MIN + 60 * MIN;
+    }
+    p.delay_ns = in->delay;
+    p.window_ns = in->window;
+    return wg_gate_windows(&r, &p, in->deploy, in->now, w);
+}
+
 static void test_windows(void **state)
 {
     (void)state;
     static const struct {
-        const char *name;
-        enum wg_baseline_kind bk;
-        int64_t deploy, delay, window, bwindow, now;
+        struct win_in in;
         int64_t want_start, want_end;
         int want_base;
         int64_t want_bstart, want_bend;
     } cases[] = {
-        {"deploy anchored", WG_BASELINE_NONE, T0, 0, 10 * MIN, 0, T0 + 60 * MIN, T0,
-         T0 + 10 * MIN, 0, 0, 0},
-        {"delay shifts the window", WG_BASELINE_NONE, T0, 2 * MIN, 10 * MIN, 0, T0 + 60 * MIN,
+        {{"deploy anchored", WG_BASELINE_NONE, T0, 0, 10 * MIN, 0, T0 + 60 * MIN},
+         T0, T0 + 10 * MIN, 0, 0, 0},
+        {{"delay shifts the window", WG_BASELINE_NONE, T0, 2 * MIN, 10 * MIN, 0, T0 + 60 * MIN},
          T0 + 2 * MIN, T0 + 12 * MIN, 0, 0, 0},
-        {"no deploy: the last window", WG_BASELINE_NONE, 0, 2 * MIN, 10 * MIN, 0, T0, T0 - 10 * MIN,
-         T0, 0, 0, 0},
+        {{"no deploy: the last window", WG_BASELINE_NONE, 0, 2 * MIN, 10 * MIN, 0, T0},
+         T0 - 10 * MIN, T0, 0, 0, 0},
         /* the baseline ends at the deploy itself: the warm-up delay is in neither */
-        {"baseline before the deploy", WG_BASELINE_WINDOW, T0, 2 * MIN, 10 * MIN, 30 * MIN,
-         T0 + 60 * MIN, T0 + 2 * MIN, T0 + 12 * MIN, 1, T0 - 30 * MIN, T0},
-        {"baseline without deploy precedes the window", WG_BASELINE_WINDOW, 0, 0, 10 * MIN,
-         30 * MIN, T0, T0 - 10 * MIN, T0, 1, T0 - 40 * MIN, T0 - 10 * MIN},
-        {"pinned baseline", WG_BASELINE_PINNED, T0, 0, 10 * MIN, 0, T0 + 60 * MIN, T0,
-         T0 + 10 * MIN, 1, T0 - 7 * 1440 * MIN, T0 - 7 * 1440 * MIN + 60 * MIN},
+        {{"baseline before the deploy", WG_BASELINE_WINDOW, T0, 2 * MIN, 10 * MIN, 30 * MIN,
+          T0 + 60 * MIN},
+         T0 + 2 * MIN, T0 + 12 * MIN, 1, T0 - 30 * MIN, T0},
+        {{"baseline without deploy precedes the window", WG_BASELINE_WINDOW, 0, 0, 10 * MIN,
+          30 * MIN, T0},
+         T0 - 10 * MIN, T0, 1, T0 - 40 * MIN, T0 - 10 * MIN},
+        {{"pinned baseline", WG_BASELINE_PINNED, T0, 0, 10 * MIN, 0, T0 + 60 * MIN},
+         T0, T0 + 10 * MIN, 1, T0 - 7 * 1440 * MIN, T0 - 7 * 1440 * MIN + 60 * MIN},
     };
     int failed = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct wg_rule r;
-        struct wg_rule_params p;
-        memset(&r, 0, sizeof(r));
-        memset(&p, 0, sizeof(p));
-        r.baseline.kind = cases[i].bk;
-        r.baseline.window_ns = cases[i].bwindow;
-        r.baseline.start_ns = T0 - 7 * 1440 * MIN;
-        r.baseline.end_ns = T0 - 7 * 1440 * MIN + 60 * MIN;
-        p.delay_ns = cases[i].delay;
-        p.window_ns = cases[i].window;
         struct wg_gate_windows w;
-        enum wg_err rc = wg_gate_windows(&r, &p, cases[i].deploy, cases[i].now, &w);
+        enum wg_err rc = windows_of(&cases[i].in, 1, &w);
         if (rc != WG_OK || w.start_ns != cases[i].want_start || w.end_ns != cases[i].want_end ||
             w.has_baseline != cases[i].want_base ||
             (w.has_baseline && (w.baseline_start_ns != cases[i].want_bstart ||
                                 w.baseline_end_ns != cases[i].want_bend))) {
             print_error("%s: want [%lld,%lld) base %d [%lld,%lld), got [%lld,%lld) base %d "
                         "[%lld,%lld)\n",
-                        cases[i].name, (long long)cases[i].want_start,
+                        cases[i].in.name, (long long)cases[i].want_start,
                         (long long)cases[i].want_end, cases[i].want_base,
                         (long long)cases[i].want_bstart, (long long)cases[i].want_bend,
                         (long long)w.start_ns, (long long)w.end_ns, w.has_baseline,
@@ -84,11 +99,7 @@ static void test_windows_overflow(void **state)
     (void)state;
     const int64_t late = INT64_C(9223371600) * WG_NS_PER_SEC; /* 2262-04-11T23:40:00Z */
     static const int64_t early = INT64_MIN + MIN;
-    struct {
-        const char *name;
-        enum wg_baseline_kind bk;
-        int64_t deploy, delay, window, bwindow, now;
-    } cases[] = {
+    struct win_in cases[] = {
         {"deploy + window", WG_BASELINE_NONE, late, 0, 10 * MIN, 0, T0},
         {"deploy + delay", WG_BASELINE_NONE, INT64_MAX - MIN, 2 * MIN, MIN, 0, T0},
         {"now - window", WG_BASELINE_NONE, 0, 0, 10 * MIN, 0, early},
@@ -96,16 +107,8 @@ static void test_windows_overflow(void **state)
     };
     int failed = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct wg_rule r;
-        struct wg_rule_params p;
-        memset(&r, 0, sizeof(r));
-        memset(&p, 0, sizeof(p));
-        r.baseline.kind = cases[i].bk;
-        r.baseline.window_ns = cases[i].bwindow;
-        p.delay_ns = cases[i].delay;
-        p.window_ns = cases[i].window;
         struct wg_gate_windows w;
-        enum wg_err rc = wg_gate_windows(&r, &p, cases[i].deploy, cases[i].now, &w);
+        enum wg_err rc = windows_of(&cases[i], 0, &w);
         if (rc != WG_EINVAL || w.start_ns != INT64_MAX || w.end_ns != INT64_MAX ||
             w.has_baseline) {
             print_error("%s: want EINVAL [max,max) no baseline, got %s [%lld,%lld) base %d\n",
@@ -117,20 +120,33 @@ static void test_windows_overflow(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* Wave w of one feature f, its source a closed loopback port (9, discard): every look at it is
+ * "could not evaluate"; the rules follow. */
+#define DEAD_WAVE                                                                                  \
+    "sources:\n  db: {url: 'http://127.0.0.1:9', database: d, retries: 0, timeout: 2s}\n"          \
+    "waves: [{name: w, source: db}]\n"                                                             \
+    "features:\n  f:\n    rules:\n"
+
+static struct wg_config *load(const char *yaml)
+{
+    struct wg_config *cfg = NULL;
+    struct wg_diags d = {0};
+    enum wg_err rc = wg_config_load_mem("t.yaml", yaml, strlen(yaml), &cfg, &d);
+    if (rc != WG_OK) {
+        wg_diags_print(&d, stderr);
+    }
+    wg_diags_free(&d);
+    assert_int_equal(rc, WG_OK);
+    return cfg;
+}
+
 /* The false pass end to end: a deploy time whose window end wrapped, no_data: pass. Whatever
  * the entry points let through, the gate says "could not evaluate", not pass. */
 static void test_check_overflow_never_passes(void **state)
 {
     (void)state;
-    static const char yaml[] = "sources:\n  db: {url: 'http://127.0.0.1:9', database: d, "
-                               "retries: 0, timeout: 2s}\n"
-                               "waves: [{name: w, source: db}]\n"
-                               "features:\n  f:\n    rules:\n"
-                               "      - {name: r, query: 'SELECT 1', no_data: pass, "
-                               "threshold: {max: 1}}\n";
-    struct wg_config *cfg = NULL;
-    struct wg_diags d = {0};
-    assert_int_equal(wg_config_load_mem("o.yaml", yaml, strlen(yaml), &cfg, &d), WG_OK);
+    struct wg_config *cfg = load(DEAD_WAVE "      - {name: r, query: 'SELECT 1', no_data: pass, "
+                                           "threshold: {max: 1}}\n");
     struct wg_check_req req = {.wave = "w",
                                .deploy_ns = INT64_C(9223371600) * WG_NS_PER_SEC,
                                .now_ns = T0,
@@ -147,7 +163,6 @@ static void test_check_overflow_never_passes(void **state)
     assert_non_null(strstr(rep->rules[0].res.reason, "window out of range"));
     wg_check_report_free(rep);
     wg_config_free(cfg);
-    wg_diags_free(&d);
 }
 
 static void test_exit_codes(void **state)
@@ -284,14 +299,8 @@ static void test_wait_outage_is_error(void **state)
 {
     (void)state;
     /* port 9 (discard) on loopback: nothing listens, every look is "could not evaluate" */
-    static const char yaml[] = "sources:\n  db: {url: 'http://127.0.0.1:9', database: d, "
-                               "retries: 0, timeout: 2s}\n"
-                               "waves: [{name: w, source: db}]\n"
-                               "features:\n  f:\n    rules:\n"
-                               "      - {name: r, query: 'SELECT 1', threshold: {max: 1}}\n";
-    struct wg_config *cfg = NULL;
-    struct wg_diags d = {0};
-    assert_int_equal(wg_config_load_mem("w.yaml", yaml, strlen(yaml), &cfg, &d), WG_OK);
+    struct wg_config *cfg =
+        load(DEAD_WAVE "      - {name: r, query: 'SELECT 1', threshold: {max: 1}}\n");
     struct clock c = {.now = T0};
     struct wg_wait_opts o;
     memset(&o, 0, sizeof(o));
@@ -333,7 +342,6 @@ static void test_wait_outage_is_error(void **state)
     assert_non_null(strstr(err, "unknown wave \"nope\""));
     assert_int_equal(c.nsleeps, 0);
     wg_config_free(cfg);
-    wg_diags_free(&d);
 }
 
 /* ---- the wave over its features ---------------------------------------------------------- */
@@ -368,19 +376,6 @@ static void test_combine_features_pairs(void **state)
     printf("features: none  want inconclusive got %s\n", wg_verdict_name(got));
     bad += got != WG_INCONCLUSIVE;
     assert_int_equal(bad, 0);
-}
-
-static struct wg_config *load(const char *yaml)
-{
-    struct wg_config *cfg = NULL;
-    struct wg_diags d = {0};
-    enum wg_err rc = wg_config_load_mem("t.yaml", yaml, strlen(yaml), &cfg, &d);
-    if (rc != WG_OK) {
-        wg_diags_print(&d, stderr);
-    }
-    wg_diags_free(&d);
-    assert_int_equal(rc, WG_OK);
-    return cfg;
 }
 
 /* Zero rules judged is inconclusive with a reason in text and JSON, and no 1970 window. */
@@ -450,10 +445,7 @@ static int history_rows(const char *dir)
 }
 
 static const char PREVIOUS_YAML[] =
-    "sources:\n  db: {url: 'http://127.0.0.1:9', database: d, retries: 0, timeout: 2s}\n"
-    "waves: [{name: w, source: db}]\n"
-    "features:\n  f:\n    rules:\n"
-    "      - {name: r, query: 'SELECT 1', baseline: previous, max_increase: 20%}\n";
+    DEAD_WAVE "      - {name: r, query: 'SELECT 1', baseline: previous, max_increase: 20%}\n";
 
 /* No store yet is its own answer (WG_ENOTFOUND, said on f), neither an error nor rows. */
 static void test_history_no_store(void **state)

@@ -21,6 +21,7 @@
 #include "alerting/alerting.h"
 #include "gate/gate.h"
 #include "gate/gate_server_int.h"
+#include "http_helper.h"
 
 #define TOKEN "events-token-0123456789abcdef"
 #define GB_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -30,6 +31,20 @@ struct pcase {
     int ok;
     const char *want; /* ok: "type state wave env feature flag"; else a substring of err */
 };
+
+/* 1 (and says want and got) when case i's answer is not what it wants: ok cases their "got"
+ * text, the others WG_EINVAL with the wanted words in err. */
+static int case_failed(const char *what, size_t i, const struct pcase *c, enum wg_err rc,
+                       const char *got, const char *err)
+{
+    int pass = c->ok ? rc == WG_OK && !strcmp(got, c->want)
+                     : rc == WG_EINVAL && strstr(err, c->want) != NULL;
+    if (!pass) {
+        print_error("%s %zu %s: want %s%s, got %s\n", what, i, c->body, c->ok ? "" : "error: ",
+                    c->want, got);
+    }
+    return !pass;
+}
 
 /* A fleet wave's deploy: one target, or deploy_times per target (deploy events only). */
 static int fleet_cases(void)
@@ -72,13 +87,7 @@ static int fleet_cases(void)
         } else {
             snprintf(got, sizeof(got), "error: %s", err);
         }
-        int pass = c->ok ? rc == WG_OK && !strcmp(got, c->want)
-                         : rc == WG_EINVAL && strstr(err, c->want) != NULL;
-        if (!pass) {
-            print_error("fleet case %zu %s: want %s%s, got %s\n", i, c->body,
-                        c->ok ? "" : "error: ", c->want, got);
-            bad++;
-        }
+        bad += case_failed("fleet case", i, c, rc, got, err);
         wg_event_clear(&ev);
     }
     return bad;
@@ -124,13 +133,7 @@ static void test_parse(void **state)
         } else {
             snprintf(got, sizeof(got), "error: %s", err);
         }
-        int pass = c->ok ? rc == WG_OK && !strcmp(got, c->want)
-                         : rc == WG_EINVAL && strstr(err, c->want) != NULL;
-        if (!pass) {
-            print_error("case %zu %s: want %s%s, got %s\n", i, c->body,
-                        c->ok ? "" : "error: ", c->want, got);
-            bad++;
-        }
+        bad += case_failed("case", i, c, rc, got, err);
         wg_event_clear(&ev);
     }
     bad += fleet_cases();
@@ -147,15 +150,7 @@ static void test_parse(void **state)
 
 static struct wg_config *mini_config(const char *state_dir)
 {
-    struct wg_config *cfg = calloc(1, sizeof(*cfg));
-    cfg->state_dir = strdup(state_dir);
-    cfg->nwaves = 2;
-    cfg->waves = calloc(2, sizeof(*cfg->waves));
-    cfg->waves[0].name = strdup("internal");
-    cfg->waves[0].env = strdup("staging");
-    cfg->waves[1].name = strdup("external");
-    cfg->waves[1].env = strdup("production");
-    cfg->waves[1].bake = (struct wg_bake_cfg){1, WG_NS_PER_SEC, 2 * WG_NS_PER_SEC, 0, -1, -1, -1};
+    struct wg_config *cfg = http_two_wave_config(state_dir);
     cfg->nfeatures = 2;
     cfg->features = calloc(2, sizeof(*cfg->features));
     cfg->features[0].name = strdup("checkout");
@@ -194,13 +189,35 @@ static void test_resolve(void **state)
 
 static char g_dir[64];
 
+/* A fresh store in a new dir (dir: a mkdtemp template, filled in); close_store removes both. */
+static struct wg_events *open_store(char *dir)
+{
+    char err[256] = "";
+    struct wg_events *e = NULL;
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(wg_events_open(dir, &e, err, sizeof(err)), WG_OK);
+    return e;
+}
+
+static void close_store(struct wg_events *e, const char *dir)
+{
+    wg_events_close(e);
+    assert_int_equal(http_rm_dir(dir), 0);
+}
+
+/* what stands in text exactly once */
+static void assert_once(const char *text, const char *what)
+{
+    const char *p = strstr(text, what);
+    assert_non_null(p);
+    assert_null(strstr(p + 1, what));
+}
+
 static void test_store(void **state)
 {
     (void)state;
     char dir[64] = "/tmp/wg-test-events-XXXXXX", err[256] = "", id1[48], id2[48];
-    assert_non_null(mkdtemp(dir));
-    struct wg_events *e = NULL;
-    assert_int_equal(wg_events_open(dir, &e, err, sizeof(err)), WG_OK);
+    struct wg_events *e = open_store(dir);
     struct wg_event ev = {.type = WG_EVENT_FLAG, .state = WG_EVSTATE_ON};
     ev.feature = strdup("a b,c=d\"e");
     ev.time_ns = 1796112000000000000LL;
@@ -230,10 +247,7 @@ static void test_store(void **state)
     assert_string_equal(v, "18");
     free(v);
     assert_int_equal(wg_events_kv_get(e, "nothing", &v), WG_ENOTFOUND);
-    wg_events_close(e);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    close_store(e, dir);
 }
 
 /* A flag event and its flip analysis in one transaction: START names the analysis by the
@@ -243,9 +257,7 @@ static void test_record_flip(void **state)
 {
     (void)state;
     char dir[64] = "/tmp/wg-test-evfl-XXXXXX", err[256] = "", id1[48], id2[48], id3[48];
-    assert_non_null(mkdtemp(dir));
-    struct wg_events *e = NULL;
-    assert_int_equal(wg_events_open(dir, &e, err, sizeof(err)), WG_OK);
+    struct wg_events *e = open_store(dir);
     struct wg_event ev = {.type = WG_EVENT_FLAG, .state = WG_EVSTATE_ON};
     ev.feature = "checkout";
     ev.flag = "checkout_v2";
@@ -272,10 +284,7 @@ static void test_record_flip(void **state)
     assert_int_equal(off.cancelled, 2);
     assert_int_equal(wg_events_flip_due(e, ev.time_ns + 10 * WG_NS_PER_SEC, f, 4, &n), WG_OK);
     assert_int_equal(n, 0);
-    wg_events_close(e);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    close_store(e, dir);
 }
 
 /* One delivery recorded, however many arrive at once: 8 threads record the same sender event
@@ -305,9 +314,7 @@ static void test_dedupe(void **state)
 {
     (void)state;
     char dir[64] = "/tmp/wg-test-evdup-XXXXXX", err[256];
-    assert_non_null(mkdtemp(dir));
-    struct wg_events *e = NULL;
-    assert_int_equal(wg_events_open(dir, &e, err, sizeof(err)), WG_OK);
+    struct wg_events *e = open_store(dir);
     pthread_t th[8];
     struct dup_arg args[8];
     for (int k = 0; k < 8; k++) {
@@ -325,14 +332,9 @@ static void test_dedupe(void **state)
     assert_int_equal(dups, 7);
     char *json = NULL;
     assert_int_equal(wg_events_list_json(e, 100, &json, err, sizeof(err)), WG_OK);
-    const char *p = strstr(json, "\"version\":\"17\"");
-    assert_non_null(p);
-    assert_null(strstr(p + 1, "\"version\":\"17\""));
+    assert_once(json, "\"version\":\"17\"");
     free(json);
-    wg_events_close(e);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    close_store(e, dir);
 }
 
 /* Group commit: recorders on many threads at once, every event stored once with its own id. */
@@ -359,9 +361,7 @@ static void test_group_commit(void **state)
 {
     (void)state;
     char dir[64] = "/tmp/wg-test-evgc-XXXXXX", err[256];
-    assert_non_null(mkdtemp(dir));
-    struct wg_events *e = NULL;
-    assert_int_equal(wg_events_open(dir, &e, err, sizeof(err)), WG_OK);
+    struct wg_events *e = open_store(dir);
     pthread_t th[8];
     struct rec_arg args[8];
     for (int k = 0; k < 8; k++) {
@@ -382,15 +382,10 @@ static void test_group_commit(void **state)
     for (int k = 0; k < 8; k++) { /* each event exactly once */
         char v[40];
         snprintf(v, sizeof(v), "\"version\":\"%d-199\"", k);
-        const char *p = strstr(json, v);
-        assert_non_null(p);
-        assert_null(strstr(p + 1, v));
+        assert_once(json, v);
     }
     free(json);
-    wg_events_close(e);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    close_store(e, dir);
 }
 
 /* ---- over HTTP ------------------------------------------------------------------------------ */
@@ -398,60 +393,18 @@ static void test_group_commit(void **state)
 static struct wg_server *g_srv;
 static int g_port;
 
-struct resp {
-    long status;
-    char body[8192];
-    size_t len;
-};
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    struct resp *r = ud;
-    size_t k = sz * n, room = sizeof(r->body) - 1 - r->len;
-    memcpy(r->body + r->len, p, k < room ? k : room);
-    r->len += k < room ? k : room;
-    r->body[r->len] = '\0';
-    return k;
-}
-
+/* auth: send the bearer token; hdr: more header lines ('\n'), or NULL. */
 static void http_h(const char *method, const char *path, int auth, const char *body,
-                   const char *hdr, struct resp *out)
+                   const char *hdr, struct http_resp *out)
 {
-    char url[512];
-    memset(out, 0, sizeof(*out));
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", g_port, path);
-    CURL *h = curl_easy_init();
-    struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
-    if (auth) {
-        hl = curl_slist_append(hl, "Authorization: Bearer " TOKEN);
-    }
-    for (const char *h0 = hdr; h0 && *h0;) { /* one header per line */
-        char one[512];
-        size_t k = strcspn(h0, "\n");
-        snprintf(one, sizeof(one), "%.*s", (int)k, h0);
-        hl = curl_slist_append(hl, one);
-        h0 += k + (h0[k] == '\n');
-    }
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    if (body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    }
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    CURLcode rc = curl_easy_perform(h);
-    if (rc != CURLE_OK) {
-        print_error("curl %s %s: %s\n", method, path, curl_easy_strerror(rc));
-    }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(h);
+    char hl[2048];
+    snprintf(hl, sizeof(hl), "%s%s%s", auth ? "Authorization: Bearer " TOKEN : "",
+             auth && hdr ? "\n" : "", hdr ? hdr : "");
+    http_request(g_port, method, path, hl, body, out);
 }
 
-static void http(const char *method, const char *path, int auth, const char *body, struct resp *out)
+static void http(const char *method, const char *path, int auth, const char *body,
+                 struct http_resp *out)
 {
     http_h(method, path, auth, body, NULL, out);
 }
@@ -479,13 +432,7 @@ static int setup_server(void **state)
     cfg->server.connection_timeout_ns = 5 * WG_NS_PER_SEC;
     cfg->server.request_timeout_ns = 5 * WG_NS_PER_SEC;
     cfg->server.threads = 2;
-    struct wg_server_opts o = {NULL, "127.0.0.1:0", {NULL, NULL}};
-    char err[256] = "";
-    if (wg_server_start(cfg, &o, &g_srv, err, sizeof(err)) != WG_OK) {
-        fprintf(stderr, "start: %s\n", err);
-        return -1;
-    }
-    g_port = wg_server_port(g_srv);
+    g_port = http_server_start(cfg, (struct wg_server_eval){NULL, NULL}, &g_srv);
     return g_port > 0 ? 0 : -1;
 }
 
@@ -493,9 +440,7 @@ static int teardown_server(void **state)
 {
     (void)state;
     wg_server_free(g_srv);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return http_rm_dir(g_dir);
 }
 
 struct hcase {
@@ -545,7 +490,7 @@ static void test_routes(void **state)
     int bad = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const struct hcase *c = &cases[i];
-        struct resp r;
+        struct http_resp r;
         http(c->method, c->path, c->auth, c->body, &r);
         if (r.status != c->want || (c->want_body && !strstr(r.body, c->want_body))) {
             print_error("case %zu %s %s: want %ld %s, got %ld %s\n", i, c->method, c->path, c->want,
@@ -554,7 +499,7 @@ static void test_routes(void **state)
         }
     }
     /* the Unleash flip was resolved to the feature and the wave, anchored at createdAt */
-    struct resp r;
+    struct http_resp r;
     http("GET", "/v1/events", 1, NULL, &r);
     assert_non_null(strstr(r.body, "\"type\":\"flag\",\"state\":\"on\",\"wave\":\"external\","
                                    "\"env\":\"production\",\"feature\":\"checkout\","
@@ -620,7 +565,7 @@ static int stdwh_cases(const char *gb)
         snprintf(hdr, sizeof(hdr), "webhook-id: %s\nwebhook-timestamp: %lld%s%s%s%s", id, ts,
                  c->sig && !*c->sig ? "" : "\nwebhook-signature: ",
                  c->tamper == 2 ? "v1,bm90IGl0 " : "", c->sig ? c->sig : sig, "");
-        struct resp r;
+        struct http_resp r;
         http_h("POST", "/v1/events/growthbook", 0, body, hdr, &r);
         if (r.status != c->want || !strstr(r.body, c->want_body)) {
             print_error("stdwh case %zu: want %ld %s, got %ld %s\n", i, c->want, c->want_body,
@@ -676,7 +621,7 @@ static void test_signed(void **state)
         if (c->tamper) {
             body[strlen(body) - 3] = 'X'; /* signed before, sent after the change */
         }
-        struct resp r;
+        struct http_resp r;
         http_h("POST", c->path, 0, body, hdr[0] ? hdr : NULL, &r);
         if (r.status != c->want || (c->want_body && !strstr(r.body, c->want_body))) {
             print_error("case %zu %s: want %ld %s, got %ld %s\n", i, c->path, c->want,
@@ -702,7 +647,7 @@ static void test_signed(void **state)
         print_error("the server's log:\n%s\n", log);
         bad++;
     }
-    struct resp r;
+    struct http_resp r;
     http("GET", "/v1/events", 1, NULL, &r);
     assert_non_null(strstr(r.body, "\"type\":\"flag\",\"state\":\"on\",\"wave\":\"external\","
                                    "\"env\":\"production\",\"feature\":\"checkout\","
@@ -801,7 +746,7 @@ static void test_verify(void **state)
 static void test_bake(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     http("POST", "/v1/events", 1, "{\"type\":\"deploy\",\"wave\":\"external\",\"version\":\"v2\"}",
          &r);
     assert_int_equal(r.status, 202);

@@ -23,6 +23,7 @@
 
 #include "gate/gate.h"
 #include "gate/gate_server_int.h"
+#include "http_helper.h"
 
 #define TOKEN "s3cret-token-for-tests-0123456789abcdef"
 
@@ -80,70 +81,15 @@ static enum wg_err fake_eval(void *ud, const struct wg_config *cfg,
     return WG_ENOTFOUND;
 }
 
-struct resp {
-    long status;
-    char body[8192];
-    size_t len;
-    char hdrs[4096];
-    size_t hlen;
-};
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    struct resp *r = ud;
-    size_t k = sz * n;
-    size_t room = sizeof(r->body) - 1 - r->len;
-    memcpy(r->body + r->len, p, k < room ? k : room);
-    r->len += k < room ? k : room;
-    r->body[r->len] = '\0';
-    return k;
-}
-
-static size_t on_hdr(char *p, size_t sz, size_t n, void *ud)
-{
-    struct resp *r = ud;
-    size_t k = sz * n;
-    size_t room = sizeof(r->hdrs) - 1 - r->hlen;
-    memcpy(r->hdrs + r->hlen, p, k < room ? k : room);
-    r->hlen += k < room ? k : room;
-    r->hdrs[r->hlen] = '\0';
-    return k;
-}
-
 /* method "GET"/"POST"; auth NULL = no header; body NULL = none. */
 static void http(const char *method, const char *path, const char *auth, const char *body,
-                 struct resp *out)
+                 struct http_resp *out)
 {
-    char url[2048];
-    memset(out, 0, sizeof(*out));
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", g_port, path);
-    CURL *h = curl_easy_init();
-    struct curl_slist *hl = NULL;
-    char ah[256];
+    char ah[256] = "";
     if (auth) {
         snprintf(ah, sizeof(ah), "Authorization: %s", auth);
-        hl = curl_slist_append(hl, ah);
     }
-    hl = curl_slist_append(hl, "Content-Type: application/json");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_hdr);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, out);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    if (body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    }
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    CURLcode rc = curl_easy_perform(h);
-    if (rc != CURLE_OK) {
-        print_error("curl %s %s: %s\n", method, path, curl_easy_strerror(rc));
-    }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(h);
+    http_request(g_port, method, path, auth ? ah : NULL, body, out);
 }
 
 static int setup(void **state)
@@ -164,13 +110,7 @@ static int setup(void **state)
     cfg->server.connection_timeout_ns = 5 * WG_NS_PER_SEC;
     cfg->server.request_timeout_ns = WG_NS_PER_SEC;
     cfg->server.threads = 2;
-    struct wg_server_opts o = {NULL, "127.0.0.1:0", {fake_eval, NULL}};
-    char err[256] = "";
-    if (wg_server_start(cfg, &o, &g_srv, err, sizeof(err)) != WG_OK) {
-        fprintf(stderr, "start: %s\n", err);
-        return -1;
-    }
-    g_port = wg_server_port(g_srv);
+    g_port = http_server_start(cfg, (struct wg_server_eval){fake_eval, NULL}, &g_srv);
     return g_port > 0 ? 0 : -1;
 }
 
@@ -178,9 +118,7 @@ static int teardown(void **state)
 {
     (void)state;
     wg_server_free(g_srv);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_state);
-    return system(cmd) == 0 ? 0 : -1;
+    return http_rm_dir(g_state);
 }
 
 struct tcase {
@@ -195,7 +133,7 @@ static void run_cases(const struct tcase *t, size_t n)
 {
     int bad = 0;
     for (size_t i = 0; i < n; i++) {
-        struct resp r;
+        struct http_resp r;
         const char *auth = t[i].auth == 1 ? "Bearer " TOKEN : t[i].auth == 2 ? "Bearer nope"
                                                                             : NULL;
         http(t[i].method, t[i].path, auth, t[i].body, &r);
@@ -267,7 +205,7 @@ static void test_flagger(void **state)
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         for (int v = 0; v < 5; v++) {
             char path[128], body[512];
-            struct resp r;
+            struct http_resp r;
             snprintf(path, sizeof(path), "/v1/flagger/%s?feature=checkout", t[i].hook);
             snprintf(body, sizeof(body),
                      "{\"name\":\"podinfo\",\"namespace\":\"test\",\"phase\":\"Progressing\","
@@ -367,14 +305,14 @@ static void test_auth_and_bad_input(void **state)
 
 static void *slow_get(void *arg)
 {
-    struct resp *r = arg;
+    struct http_resp *r = arg;
     http("GET", "/v1/gate?wave=slow&feature=x", "Bearer " TOKEN, NULL, r);
     return NULL;
 }
 
 static unsigned long long shared_waits(void)
 {
-    static struct resp r;
+    static struct http_resp r;
     http("GET", "/metrics", NULL, NULL, &r);
     const char *p = strstr(r.body, "\nwavegate_gate_shared_evaluations_total ");
     assert_non_null(p);
@@ -386,7 +324,7 @@ static void test_single_flight_and_cache(void **state)
     (void)state;
     enum { N = 8 };
     pthread_t th[N];
-    static struct resp rs[N];
+    static struct http_resp rs[N];
     int before = (int)atomic_load(&g_evals);
     unsigned long long waits0 = shared_waits(), waits = waits0;
     slow_gate(0);
@@ -416,7 +354,7 @@ static void test_single_flight_and_cache(void **state)
     }
     assert_int_equal(evals, 1);
     /* within the TTL (2s here) the verdict is cached */
-    struct resp r;
+    struct http_resp r;
     http("GET", "/v1/gate?feature=x&wave=slow", "Bearer " TOKEN, NULL, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal((int)atomic_load(&g_evals) - before, 1);
@@ -432,7 +370,7 @@ static void test_single_flight_and_cache(void **state)
 static void test_analysis_lifecycle(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     http("POST", "/v1/analyses", "Bearer " TOKEN,
          "{\"wave\":\"pass\",\"interval\":\"100ms\",\"count\":3}", &r);
     /* wg_config_wave on an empty config: the wave is unknown here -> 404 naming it */
@@ -480,7 +418,7 @@ static void test_request_deadline(void **state)
     }
     assert_true(closed >= 0.8 && closed <= 3);
     /* and the server still answers */
-    struct resp r;
+    struct http_resp r;
     http("GET", "/healthz", NULL, NULL, &r);
     assert_int_equal(r.status, 200);
 }

@@ -19,6 +19,7 @@
 
 #include "gate/gate.h"
 #include "gate/gate_server_int.h"
+#include "http_helper.h"
 
 static char g_dir[64], g_now[128];
 static struct wg_server *g_srv;
@@ -56,46 +57,9 @@ static enum wg_err fake_eval(void *ud, const struct wg_config *cfg, const struct
 
 /* ---- HTTP ---------------------------------------------------------------------------------- */
 
-struct resp {
-    long status;
-    char body[8192];
-    size_t len;
-};
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+static void http(const char *method, const char *path, const char *body, struct http_resp *out)
 {
-    struct resp *r = ud;
-    size_t k = sz * n, room = sizeof(r->body) - 1 - r->len;
-    memcpy(r->body + r->len, p, k < room ? k : room);
-    r->len += k < room ? k : room;
-    r->body[r->len] = '\0';
-    return k;
-}
-
-static void http(const char *method, const char *path, const char *body, struct resp *out)
-{
-    char url[512];
-    memset(out, 0, sizeof(*out));
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", g_port, path);
-    CURL *h = curl_easy_init();
-    struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    if (body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    }
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    CURLcode rc = curl_easy_perform(h);
-    if (rc != CURLE_OK) {
-        print_error("curl %s %s: %s\n", method, path, curl_easy_strerror(rc));
-    }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(h);
+    http_request(g_port, method, path, NULL, body, out);
 }
 
 static void set_now(long long secs)
@@ -123,16 +87,7 @@ static void look_of(const char *body, char *out, size_t n)
 
 static struct wg_config *mini_config(const char *state_dir)
 {
-    struct wg_config *cfg = calloc(1, sizeof(*cfg));
-    cfg->state_dir = strdup(state_dir);
-    cfg->nwaves = 2;
-    cfg->waves = calloc(2, sizeof(*cfg->waves));
-    cfg->waves[0].name = strdup("internal");
-    cfg->waves[0].env = strdup("staging");
-    cfg->waves[1].name = strdup("external");
-    cfg->waves[1].env = strdup("production");
-    /* a deploy event of external starts a bake analysis: 2 looks, 1 s apart */
-    cfg->waves[1].bake = (struct wg_bake_cfg){1, WG_NS_PER_SEC, 2 * WG_NS_PER_SEC, 0, -1, -1, -1};
+    struct wg_config *cfg = http_two_wave_config(state_dir);
     cfg->nfeatures = 1;
     cfg->features = calloc(1, sizeof(*cfg->features));
     cfg->features[0].name = strdup("checkout");
@@ -148,13 +103,8 @@ static struct wg_config *mini_config(const char *state_dir)
 
 static int start_server(void)
 {
-    struct wg_server_opts o = {NULL, "127.0.0.1:0", {fake_eval, NULL}};
-    char err[256] = "";
-    if (wg_server_start(mini_config(g_dir), &o, &g_srv, err, sizeof(err)) != WG_OK) {
-        fprintf(stderr, "start: %s\n", err);
-        return -1;
-    }
-    g_port = wg_server_port(g_srv);
+    struct wg_server_eval ev = {fake_eval, NULL};
+    g_port = http_server_start(mini_config(g_dir), ev, &g_srv);
     return g_port > 0 ? 0 : -1;
 }
 
@@ -180,9 +130,7 @@ static int teardown_server(void **state)
     wg_server_free(g_srv);
     g_srv = NULL;
     unsetenv("WG_TEST_NOW_FILE");
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return http_rm_dir(g_dir);
 }
 
 /* ---- cases -------------------------------------------------------------------------------- */
@@ -195,7 +143,7 @@ static int teardown_server(void **state)
 static void test_looks_counted(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     char lk[64];
     long long t = 1796112000;
     static const char *const want[] = {"1/3/counted", "2/3/counted"};
@@ -259,7 +207,7 @@ static void test_looks_counted(void **state)
 
 struct asker {
     pthread_t th;
-    struct resp r;
+    struct http_resp r;
 };
 
 static void *ask_thread(void *arg)
@@ -307,7 +255,7 @@ static void test_concurrent_same_look(void **state)
 static void test_gate_reads_bake(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     http("POST", "/v1/events", "{\"type\":\"deploy\",\"wave\":\"external\",\"version\":\"v2\"}",
          &r);
     assert_int_equal(r.status, 202);

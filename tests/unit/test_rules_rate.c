@@ -126,6 +126,16 @@ static void fix_init(struct rate_fix *f)
     f->p.direction = WG_DIR_INCREASE;
 }
 
+/* One host's four sides, pts points each: current errors/requests, baseline errors/requests. */
+static void put_sides(struct rate_fix *f, const char *host, size_t pts, double cn, double cd,
+                      double bn, double bd)
+{
+    put(&f->cn, host, pts, cn);
+    put(&f->cd, host, pts, cd);
+    put(&f->bn, host, pts, bn);
+    put(&f->bd, host, pts, bd);
+}
+
 static void fix_free(struct rate_fix *f)
 {
     wg_seriesset_free(&f->cn);
@@ -153,10 +163,7 @@ static void test_rate_judge(void **state)
     /* 10 minutes a side, 1000 requests a minute: 60 vs 30 errors (0.6% vs 0.3%) fails;
      * p = P(Binomial(90, 0.5) >= 60) = 0.00103 < 0.01. */
     fix_init(&f);
-    put(&f.cn, "a", 10, 6);
-    put(&f.cd, "a", 10, 1000);
-    put(&f.bn, "a", 10, 3);
-    put(&f.bd, "a", 10, 1000);
+    put_sides(&f, "a", 10, 6, 1000, 3, 1000);
     run(&f, &res);
     assert_int_equal(res.verdict, WG_FAIL);
     assert_true(res.groups[0].test.tested);
@@ -194,10 +201,7 @@ static void test_rate_power_guard(void **state)
     struct rate_fix f;
     /* 4 events in all < min_events 5: inconclusive, never a pass */
     fix_init(&f);
-    put(&f.cn, "a", 2, 2);
-    put(&f.cd, "a", 2, 500);
-    put(&f.bn, "a", 2, 0);
-    put(&f.bd, "a", 2, 500);
+    put_sides(&f, "a", 2, 2, 500, 0, 500);
     run(&f, &res);
     assert_int_equal(res.verdict, WG_INCONCLUSIVE);
     assert_non_null(strstr(res.reason, "4 events (4 current + 0 baseline) < min_events 5"));
@@ -209,10 +213,7 @@ static void test_rate_power_guard(void **state)
     fix_free(&f);
     fix_init(&f);
     f.p.min_events = 0;
-    put(&f.cn, "a", 2, 3);
-    put(&f.cd, "a", 2, 500);
-    put(&f.bn, "a", 2, 0);
-    put(&f.bd, "a", 2, 500);
+    put_sides(&f, "a", 2, 3, 500, 0, 500);
     run(&f, &res);
     assert_int_equal(res.verdict, WG_INCONCLUSIVE);
     assert_non_null(strstr(res.reason, "too little data to judge"));
@@ -220,10 +221,7 @@ static void test_rate_power_guard(void **state)
     fix_free(&f);
     /* no exposure in the window: the no-data policy; no baseline: inconclusive */
     fix_init(&f);
-    put(&f.cn, "a", 1, 0);
-    put(&f.cd, "a", 1, 0);
-    put(&f.bn, "a", 1, 1);
-    put(&f.bd, "a", 1, 100);
+    put_sides(&f, "a", 1, 0, 0, 1, 100);
     run(&f, &res);
     assert_int_equal(res.verdict, WG_INCONCLUSIVE);
     assert_non_null(strstr(res.reason, "no data"));
@@ -257,10 +255,7 @@ static void test_rate_groups_family(void **state)
     fix_init(&f);
     const char *hosts[] = {"h0", "h1", "h2", "h3", "h4"};
     for (size_t h = 0; h < 5; h++) {
-        put(&f.cn, hosts[h], 10, h == 3 ? 12 : 5);
-        put(&f.cd, hosts[h], 10, 1000);
-        put(&f.bn, hosts[h], 10, 5);
-        put(&f.bd, hosts[h], 10, 1000);
+        put_sides(&f, hosts[h], 10, h == 3 ? 12 : 5, 1000, 5, 1000);
     }
     run(&f, &res);
     struct wg_rule_result *rs[] = {&res};
