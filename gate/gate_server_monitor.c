@@ -34,7 +34,7 @@ struct wg__monitor {
      * dropped. Monitor thread only (evaluate). */
     struct link {
         uint64_t fp, wave;
-        int cond, seen;
+        int cond, seen, dirty; /* dirty: changed this tick, to be written to the store */
         char id[40];
     } * links;
     size_t nlinks, caplinks;
@@ -83,15 +83,41 @@ static const char *link_url(void *ud, const struct wg_label *labels, size_t n, i
         }
         l = &m->links[m->nlinks++];
         *l = (struct link){.fp = fp, .wave = t->wave, .cond = -1};
+        /* After a restart, a reload or a failover: the evidence the store keeps for it */
+        if (wg_alerting_link_get(m->a, fp, l->id, sizeof(l->id), &l->cond) != 1 ||
+            !wg__evals_has(m->srv->evals, l->id)) {
+            l->cond = -1; /* none, unreadable, or dropped by retention: this tick's */
+        }
     }
     l->seen = 1;
     if (l->cond != cond) {
         /* a new instance, or its condition changed: this tick is its evidence */
         l->cond = cond;
+        l->dirty = 1;
         snprintf(l->id, sizeof(l->id), "%s", t->id);
         t->changed = 1;
     }
     return wg__ui_link(t->cfg, l->id, t->url, sizeof(t->url)) ? t->url : NULL;
+}
+
+/* Write the links this tick changed to the alerting store (alert_links): a restart, a reload
+ * or the next leader finds them there (link_url), so an alert keeps naming the evaluation that
+ * changed it. A link that failed to write is kept in memory and written at its next change. */
+static void links_save(struct wg__monitor *m)
+{
+    for (size_t i = 0; i < m->nlinks; i++) {
+        struct link *l = &m->links[i];
+        if (!l->dirty) {
+            continue;
+        }
+        l->dirty = 0;
+        enum wg_err rc = l->cond >= 0 ? wg_alerting_link_put(m->a, l->fp, l->id, l->cond)
+                                      : wg_alerting_link_drop(m->a, l->fp);
+        if (rc != WG_OK) {
+            wg_log(WG_LOG_WARN, "monitor: cannot keep an alert's evidence link: %s",
+                   wg_strerror(rc));
+        }
+    }
 }
 
 /* Feed one report to alerting with links to the evaluation pages: the tick is kept as an
@@ -124,6 +150,8 @@ static enum wg_err observe(struct wg__monitor *m, const struct wg_config *cfg,
     for (size_t i = 0; i < m->nlinks; i++) {
         if (m->links[i].seen) {
             m->links[k++] = m->links[i];
+        } else if (wg_alerting_link_drop(m->a, m->links[i].fp) != WG_OK) {
+            wg_log(WG_LOG_WARN, "monitor: cannot forget an alert's evidence link");
         }
     }
     m->nlinks = k;
@@ -140,6 +168,7 @@ static enum wg_err observe(struct wg__monitor *m, const struct wg_config *cfg,
             }
         }
     }
+    links_save(m);
     return rc;
 }
 
@@ -215,6 +244,8 @@ static void *run(void *arg)
         if (mo->enabled && now >= next_eval) {
             if (wg__leader_monitor_turn()) { /* one replica evaluates (gate_server_leader.c) */
                 evaluate(m, now);
+            } else {
+                m->nlinks = 0; /* the leader changes them: read again when this one leads */
             }
             next_eval += mo->interval_ns;
             if (next_eval <= now) {

@@ -32,6 +32,10 @@ check store_seam env WG_TEST_PG_DSN="$PG_DSN" "$tests/test_common_store_sql"
 pg_psql postgres -c "CREATE DATABASE claims" >/dev/null || exit 1
 check outbox_claims env WG_TEST_PG_DSN="${PG_DSN/dbname=postgres/dbname=claims}" "$tests/test_alerting_claims"
 grep -h '^claims:' "$WG_TMP/outbox_claims.log"
+# leadership handed over: an evaluation accepted just after gaining the lead (state not read
+# yet) or just before stepping down (tick not committed) reaches the next leader; links shared
+pg_psql postgres -c "CREATE DATABASE handover" >/dev/null || exit 1
+check alerting_handover env WG_TEST_PG_DSN="${PG_DSN/dbname=postgres/dbname=handover}" "$tests/test_alerting_handover"
 
 
 # --- the Kubernetes manifest's config is valid and on postgres; readiness on /readyz (about
@@ -353,14 +357,14 @@ done
 # PRAGMA user_version refusal is pinned by test_common_store)
 "$WG" silence list --config "$WG_TMP/a1.yaml" >/dev/null 2>&1
 expect_eq "the alerting store migrates on postgres (silence list)" 0 "$?"
-expect_eq "alerting schema recorded as version 2" 2 \
+expect_eq "alerting schema recorded as version 3" 3 \
     "$(pg_psql alerts -c "SELECT version FROM wg_schema WHERE name='alerting'")"
-pg_psql alerts -c "UPDATE wg_schema SET version=3 WHERE name='alerting'"
+pg_psql alerts -c "UPDATE wg_schema SET version=4 WHERE name='alerting'"
 err=$("$WG" silence list --config "$WG_TMP/a1.yaml" 2>&1)
 code=$?
 expect_eq "a newer alerting schema: refused (not 0)" 1 "$((code != 0))"
-expect_match "the refusal says why" 'schema version 3 of alerting is newer than this wavegate knows \(2\)' "$err"
-pg_psql alerts -c "UPDATE wg_schema SET version=2 WHERE name='alerting'"
+expect_match "the refusal says why" 'schema version 4 of alerting is newer than this wavegate knows \(3\)' "$err"
+pg_psql alerts -c "UPDATE wg_schema SET version=3 WHERE name='alerting'"
 
 # a silence added through the CLI before the replicas start (it lands in postgres)
 "$WG" silence add --config "$WG_TMP/a1.yaml" --duration 1h alertname=muted-latency >"$WG_TMP/sil.out" 2>&1
