@@ -106,6 +106,9 @@ void wg__evals_series_free(struct wg_seriesset *sets, size_t nrules);
 struct wg__evals;
 enum wg_err wg__evals_open(const char *state_dir, long keep, int64_t max_age_ns,
                            struct wg__evals **out, char *err, size_t errlen) WG_NODISCARD;
+/* A reload's retention (same defaults as open): in force for the next insert, and what it
+ * no longer keeps is deleted at once. Said in the log when it changed. */
+enum wg_err wg__evals_retention(struct wg__evals *e, long keep, int64_t max_age_ns);
 /* The retention in force (for the pages' "unknown or expired" answers). */
 long wg__evals_keep(const struct wg__evals *e);
 int64_t wg__evals_max_age(const struct wg__evals *e);
