@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "alerting/alerting.h"
+#include "common/store.h"
 
 #define RELOAD_SETTLE_NS (2 * WG_NS_PER_SEC) /* outbox drain before a rebuild */
 #define MAX_IDLE_NS WG_NS_PER_SEC            /* re-check silences written by the CLI */
@@ -35,6 +36,7 @@ struct wg__monitor {
     struct link {
         uint64_t fp, wave;
         int cond, seen, dirty; /* dirty: changed this tick, to be written to the store */
+        int foreign; /* read from the shared store: another replica may keep the evaluation */
         char id[40];
     } * links;
     size_t nlinks, caplinks;
@@ -83,17 +85,22 @@ static const char *link_url(void *ud, const struct wg_label *labels, size_t n, i
         }
         l = &m->links[m->nlinks++];
         *l = (struct link){.fp = fp, .wave = t->wave, .cond = -1};
-        /* After a restart, a reload or a failover: the evidence the store keeps for it */
+        /* After a restart, a reload or a failover: the evidence the store keeps for it. On
+         * PostgreSQL it may be another replica's (each keeps its own evaluations.db): kept
+         * as it is, since this replica cannot tell whether that one's retention dropped it. */
+        int shared = wg_sql_default_backend() == WG_STORE_POSTGRES;
         if (wg_alerting_link_get(m->a, fp, l->id, sizeof(l->id), &l->cond) != 1 ||
-            !wg__evals_has(m->srv->evals, l->id)) {
+            (!shared && !wg__evals_has(m->srv->evals, l->id))) {
             l->cond = -1; /* none, unreadable, or dropped by retention: this tick's */
         }
+        l->foreign = shared && l->cond >= 0;
     }
     l->seen = 1;
     if (l->cond != cond) {
         /* a new instance, or its condition changed: this tick is its evidence */
         l->cond = cond;
         l->dirty = 1;
+        l->foreign = 0;
         snprintf(l->id, sizeof(l->id), "%s", t->id);
         t->changed = 1;
     }
@@ -137,7 +144,7 @@ static enum wg_err observe(struct wg__monitor *m, const struct wg_config *cfg,
     for (size_t i = 0; i < m->nlinks; i++) {
         struct link *l = &m->links[i];
         l->seen = l->wave != t.wave;
-        if (!l->seen && l->cond >= 0 && !wg__evals_has(m->srv->evals, l->id)) {
+        if (!l->seen && l->cond >= 0 && !l->foreign && !wg__evals_has(m->srv->evals, l->id)) {
             for (size_t k = i + 1; k < m->nlinks; k++) {
                 m->links[k].cond = !strcmp(m->links[k].id, l->id) ? -1 : m->links[k].cond;
             }
