@@ -72,8 +72,14 @@ void wg__html_esc(struct wg_buf *b, const char *s);
 /* The page head (doctype, CSP meta, viewport, the light/dark stylesheet) and the tail. */
 void wg__html_head(struct wg_buf *b, const char *title);
 void wg__html_tail(struct wg_buf *b);
-/* A verdict name as a coloured badge: <span class="badge v-fail">fail</span>. */
+/* A verdict name as a coloured badge: <span class="badge v-fail">fail</span>; NULL: error. */
 void wg__html_badge(struct wg_buf *b, const char *verdict);
+/* <a href="href">text</a>, both escaped. */
+void wg__html_a(struct wg_buf *b, const char *href, const char *text);
+/* The next table cell: </td><td> then text escaped (NULL: empty). */
+void wg__html_cell(struct wg_buf *b, const char *text);
+/* o's string member k, NULL when absent or not a string. */
+const char *wg__html_jstr(const cJSON *o, const char *k);
 
 /* The series judged by one rule, in report order (either may be NULL). */
 struct wg__html_series {
