@@ -26,24 +26,6 @@ static int leads_fn(void)
     return leads;
 }
 
-static void sql(struct wg_sql *c, const char *q)
-{
-    char err[256];
-    enum wg_err rc = wg_sql_exec(c, q, err, sizeof(err));
-    if (rc != WG_OK) {
-        fprintf(stderr, "%s: %s\n", q, err);
-    }
-    assert_int_equal(rc, WG_OK);
-}
-
-static int64_t count(struct wg_sql *c, const char *q)
-{
-    struct wg_sql_q *s = wg_sql_query(c, q);
-    int64_t n = wg_sql_step(s) == 1 ? wg_sql_col_int64(s, 0) : -1;
-    wg_sql_end(s);
-    return n;
-}
-
 static void breach(struct wg_alerting *a, const char *name, int64_t now)
 {
     struct wg_label l[] = {{(char *)"alertname", (char *)name}};
@@ -78,7 +60,7 @@ static void test_no_evaluation_lost_across_a_handover(void **st)
     struct wg_sql_opts o = {.backend = WG_STORE_POSTGRES, .name = "handover-test"};
     struct wg_sql *c = NULL;
     assert_int_equal(wg_sql_open(&o, &c, err, sizeof(err)), WG_OK);
-    sql(c, "DROP TABLE IF EXISTS outbox, alerts, nflog, silences, alert_inbox, alert_links;"
+    pg_sql(c, "DROP TABLE IF EXISTS outbox, alerts, nflog, silences, alert_inbox, alert_links;"
            " DELETE FROM wg_schema WHERE name='alerting'");
 
     wg_alerting_set_leader(leads_fn);
@@ -110,8 +92,8 @@ static void test_no_evaluation_lost_across_a_handover(void **st)
     assert_int_equal(wg_alerting_tick(h, now + 4), WG_OK);
     assert_true(firing(h, "just-gained", now + 4));
     assert_true(firing(h, "before-step-down", now + 4));
-    assert_int_equal(count(c, "SELECT count(*) FROM alert_inbox"), 0); /* applied, removed */
-    assert_int_equal(count(c, "SELECT count(*) FROM alerts"), 2);
+    assert_int_equal(pg_count(c, "SELECT count(*) FROM alert_inbox"), 0); /* applied, removed */
+    assert_int_equal(pg_count(c, "SELECT count(*) FROM alerts"), 2);
 
     /* an alert's evidence link, put by one leader, is the next one's */
     char id[64];
@@ -130,7 +112,7 @@ static void test_no_evaluation_lost_across_a_handover(void **st)
     wg_alerting_free(h);
     wg_alerting_free(g);
     wg_alerting_set_leader(NULL);
-    sql(c, "DROP TABLE IF EXISTS outbox, alerts, nflog, silences, alert_inbox, alert_links;"
+    pg_sql(c, "DROP TABLE IF EXISTS outbox, alerts, nflog, silences, alert_inbox, alert_links;"
            " DELETE FROM wg_schema WHERE name='alerting'");
     wg_sql_close(c);
     wg_alert_config_free(cfg);
