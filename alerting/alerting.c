@@ -803,6 +803,27 @@ enum wg_err wg_alerting_link_drop(struct wg_alerting *a, uint64_t fp)
     return rc;
 }
 
+enum wg_err wg_alerting_links_save(struct wg_alerting *a, const struct wg_alerting_link *v,
+                                   size_t n)
+{
+    if (n == 0) {
+        return WG_OK;
+    }
+    enum wg_err rc = wg__db_begin(a->db) == SQLITE_OK ? WG_OK : WG_EIO;
+    for (size_t i = 0; i < n && rc == WG_OK; i++) {
+        rc = v[i].cond >= 0 ? wg__db_link_put(a->db, v[i].fp, v[i].id, v[i].cond)
+                            : wg__db_link_drop(a->db, v[i].fp);
+    }
+    if (rc == WG_OK && wg__db_commit(a->db) != SQLITE_OK) {
+        rc = WG_EIO;
+    }
+    if (rc != WG_OK) {
+        wg__db_rollback(a->db);
+        atomic_fetch_add(&a->store_errors, 1);
+    }
+    return rc;
+}
+
 int wg_alerting_link_get(struct wg_alerting *a, uint64_t fp, char *id, size_t idlen, int *cond)
 {
     int r = wg__db_link_get(a->db, fp, id, idlen, cond);

@@ -79,6 +79,14 @@ enum wg_err wg_alerting_link_put(struct wg_alerting *a, uint64_t fp, const char 
                                  int cond) WG_NODISCARD;
 enum wg_err wg_alerting_link_drop(struct wg_alerting *a, uint64_t fp) WG_NODISCARD;
 int wg_alerting_link_get(struct wg_alerting *a, uint64_t fp, char *id, size_t idlen, int *cond);
+/* Several in one transaction (one fsync on SQLite): each put, or dropped when cond < 0. */
+struct wg_alerting_link {
+    uint64_t fp;
+    const char *id;
+    int cond;
+};
+enum wg_err wg_alerting_links_save(struct wg_alerting *a, const struct wg_alerting_link *v,
+                                   size_t n) WG_NODISCARD;
 
 /* Enqueue a test notification for receiver `name` (wavegate alert test). */
 enum wg_err wg_alerting_test(struct wg_alerting *a, const char *receiver,

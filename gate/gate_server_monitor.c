@@ -110,20 +110,36 @@ static const char *link_url(void *ud, const struct wg_label *labels, size_t n, i
 /* Write the links this tick changed to the alerting store (alert_links): a restart, a reload
  * or the next leader finds them there (link_url), so an alert keeps naming the evaluation that
  * changed it. A link that failed to write is kept in memory and written at its next change. */
-static void links_save(struct wg__monitor *m)
+static void links_save(struct wg__monitor *m, struct wg_alerting_link *gone, size_t ngone)
 {
+    size_t n = ngone;
     for (size_t i = 0; i < m->nlinks; i++) {
-        struct link *l = &m->links[i];
-        if (!l->dirty) {
-            continue;
+        n += m->links[i].dirty;
+    }
+    struct wg_alerting_link *v = n > ngone ? calloc(n, sizeof(*v)) : gone;
+    if (!v) {
+        v = gone; /* out of memory: the changes wait for their next change */
+        n = ngone;
+    } else if (v != gone) {
+        if (ngone) {
+            memcpy(v, gone, ngone * sizeof(*v));
         }
-        l->dirty = 0;
-        enum wg_err rc = l->cond >= 0 ? wg_alerting_link_put(m->a, l->fp, l->id, l->cond)
-                                      : wg_alerting_link_drop(m->a, l->fp);
-        if (rc != WG_OK) {
-            wg_log(WG_LOG_WARN, "monitor: cannot keep an alert's evidence link: %s",
-                   wg_strerror(rc));
+        n = ngone;
+        for (size_t i = 0; i < m->nlinks; i++) {
+            struct link *l = &m->links[i];
+            if (l->dirty) {
+                l->dirty = 0;
+                v[n++] = (struct wg_alerting_link){l->fp, l->id, l->cond};
+            }
         }
+    }
+    enum wg_err rc = wg_alerting_links_save(m->a, v, n);
+    if (rc != WG_OK) {
+        wg_log(WG_LOG_WARN, "monitor: cannot keep %zu alert evidence link(s): %s", n,
+               wg_strerror(rc));
+    }
+    if (v != gone) {
+        free(v);
     }
 }
 
@@ -153,12 +169,13 @@ static enum wg_err observe(struct wg__monitor *m, const struct wg_config *cfg,
     }
     struct wg_gate_links gl = {link_url, &t};
     enum wg_err rc = wg_gate_observe_linked(m->a, rep, now, &gl);
-    size_t k = 0;
+    size_t k = 0, ngone = 0;
+    struct wg_alerting_link *gone = calloc(m->nlinks ? m->nlinks : 1, sizeof(*gone));
     for (size_t i = 0; i < m->nlinks; i++) {
         if (m->links[i].seen) {
             m->links[k++] = m->links[i];
-        } else if (wg_alerting_link_drop(m->a, m->links[i].fp) != WG_OK) {
-            wg_log(WG_LOG_WARN, "monitor: cannot forget an alert's evidence link");
+        } else if (gone) { /* (out of memory: its row stays, overwritten when it is back) */
+            gone[ngone++] = (struct wg_alerting_link){m->links[i].fp, NULL, -1};
         }
     }
     m->nlinks = k;
@@ -175,7 +192,8 @@ static enum wg_err observe(struct wg__monitor *m, const struct wg_config *cfg,
             }
         }
     }
-    links_save(m);
+    links_save(m, gone, ngone);
+    free(gone);
     return rc;
 }
 

@@ -108,6 +108,13 @@ static void test_no_evaluation_lost_across_a_handover(void **st)
     assert_int_equal(cond, 0);
     assert_int_equal(wg_alerting_link_drop(h, 42), WG_OK);
     assert_int_equal(wg_alerting_link_get(g, 42, id, sizeof(id), &cond), 0);
+    /* several in one transaction: puts and a drop */
+    struct wg_alerting_link v[] = {{7, "ev-7", 1}, {8, "ev-8", 2}, {7, NULL, -1}};
+    assert_int_equal(wg_alerting_links_save(g, v, 3), WG_OK);
+    assert_int_equal(wg_alerting_link_get(h, 7, id, sizeof(id), &cond), 0);
+    assert_int_equal(wg_alerting_link_get(h, 8, id, sizeof(id), &cond), 1);
+    assert_string_equal(id, "ev-8");
+    assert_int_equal(cond, 2);
 
     wg_alerting_free(h);
     wg_alerting_free(g);
