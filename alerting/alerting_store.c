@@ -16,6 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Each alert instance's evidence link (both backends' next migration). */
+#define LINKS_SQL                                                                                  \
+    "CREATE TABLE IF NOT EXISTS alert_links(fp TEXT PRIMARY KEY, eval_id TEXT NOT NULL,"           \
+    " cond INTEGER NOT NULL);"
+
 /* SQLite: version 1 is the schema that stores had before versions were counted (idempotent). */
 static const char *const MIGRATIONS[] = {
     "CREATE TABLE IF NOT EXISTS outbox(id INTEGER PRIMARY KEY, receiver TEXT NOT NULL,"
@@ -31,8 +36,7 @@ static const char *const MIGRATIONS[] = {
     "CREATE TABLE IF NOT EXISTS silences(id TEXT PRIMARY KEY, matchers TEXT, starts_at INTEGER,"
     " ends_at INTEGER, updated_at INTEGER, created_by TEXT, comment TEXT);",
     /* 2: each alert instance's evidence (the evaluation that last changed its condition) */
-    "CREATE TABLE IF NOT EXISTS alert_links(fp TEXT PRIMARY KEY, eval_id TEXT NOT NULL,"
-    " cond INTEGER NOT NULL);",
+    LINKS_SQL,
 };
 
 /* PostgreSQL (state: {backend: postgres}): the same tables shared by every replica, the outbox
@@ -56,8 +60,7 @@ static const char *const PG_MIGRATIONS[] = {
     /* 2: evaluations (gate events) accepted by a follower, for the leader to apply */
     "CREATE TABLE IF NOT EXISTS alert_inbox(id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL);",
     /* 3: each alert instance's evidence (the evaluation that last changed its condition) */
-    "CREATE TABLE IF NOT EXISTS alert_links(fp TEXT PRIMARY KEY, eval_id TEXT NOT NULL,"
-    " cond INTEGER NOT NULL);",
+    LINKS_SQL,
 };
 
 /* The last PostgreSQL error of this thread (SQLite keeps its own per connection). */
