@@ -2,8 +2,9 @@
  * (wg_alerting_tick) out through the dispatcher into the outbox, committed in one transaction
  * per tick before the worker may send (a tick whose commit fails is undone in memory and made
  * again); restore after a restart; wall-clock jumps; store health, metrics and silences.
- * On PostgreSQL the state is the replicas' own: only the leader evaluates and ticks, and a
- * replica that becomes leader reads the alert states, logs and silences the last one left.
+ * On PostgreSQL the state is the replicas' own: every replica's evaluations go to the shared
+ * inbox, only the leader applies them and ticks, and a replica that becomes leader reads the
+ * alert states, logs and silences the last one left.
  */
 #include "alerting/alerting_int.h"
 
