@@ -2,8 +2,9 @@
  * (wg_alerting_tick) out through the dispatcher into the outbox, committed in one transaction
  * per tick before the worker may send (a tick whose commit fails is undone in memory and made
  * again); restore after a restart; wall-clock jumps; store health, metrics and silences.
- * On PostgreSQL the state is the replicas' own: only the leader evaluates and ticks, and a
- * replica that becomes leader reads the alert states, logs and silences the last one left.
+ * On PostgreSQL the state is the replicas' own: every replica's evaluations go to the shared
+ * inbox, only the leader applies them and ticks, and a replica that becomes leader reads the
+ * alert states, logs and silences the last one left.
  */
 #include "alerting/alerting_int.h"
 
@@ -30,6 +31,7 @@ struct wg_alerting {
     int chunked;                       /* this tick committed a chunk already */
     size_t chunk_max;                  /* rows in this chunk: grows through a big tick */
     int restored;                      /* restored alerts still to be routed */
+    int inbox_pending;                 /* shared: this handle put evaluations in the inbox */
     int tick_bad;                      /* a write of this tick failed: it is not accepted */
     int64_t data_version;
     uint64_t seq;
@@ -403,14 +405,11 @@ static enum wg_err inbox_done(struct wg_alerting *a, const struct wg_buf *ids)
     return rc;
 }
 
-enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
-                             const struct wg_alert_eval *evs, size_t n, int64_t now_ns)
+/* Apply evaluations to the memory of this handle (committed by the next tick). */
+static enum wg_err eval_apply(struct wg_alerting *a, const char *sc,
+                              const struct wg_alert_eval *evs, size_t n, int64_t now_ns)
 {
     const struct wg_monitor *m = &a->cfg->monitor;
-    const char *sc = scope ? scope : "";
-    if (a->shared && !wg__alerting_leader()) {
-        return inbox_put(a, sc, evs, n, now_ns); /* the leader applies it */
-    }
     clock_sync(a, now_ns);
     for (size_t i = 0; i < a->store.n; i++) {
         a->store.v[i]->seen = 0;
@@ -454,6 +453,22 @@ enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
     return WG_OK;
 }
 
+/* On PostgreSQL every evaluation goes through the inbox, the leader's own too: it is durable
+ * once the insert returns and leaves the inbox in the transaction of the tick that applied
+ * it. Applied in memory instead, it would be lost when this replica steps down before that
+ * tick commits, or (just after gaining the lead) replaced by the state the next tick reads. */
+enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
+                             const struct wg_alert_eval *evs, size_t n, int64_t now_ns)
+{
+    const char *sc = scope ? scope : "";
+    if (a->shared) {
+        enum wg_err rc = inbox_put(a, sc, evs, n, now_ns);
+        a->inbox_pending |= rc == WG_OK; /* this leader ticks at once (next_tick) */
+        return rc;
+    }
+    return eval_apply(a, sc, evs, n, now_ns);
+}
+
 static enum wg_err apply_one(struct wg_alerting *a, const char *body)
 {
     cJSON *j = cJSON_Parse(body);
@@ -484,7 +499,7 @@ static enum wg_err apply_one(struct wg_alerting *a, const char *body)
         rc = WG_ENOMEM;
     }
     if (rc == WG_OK) {
-        rc = wg_alerting_eval(a, sc->valuestring, evs, k, strtoll(now->valuestring, NULL, 10));
+        rc = eval_apply(a, sc->valuestring, evs, k, strtoll(now->valuestring, NULL, 10));
     }
     for (size_t i = 0; evs && i < k; i++) {
         free((void *)evs[i].labels);
@@ -739,7 +754,8 @@ enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns)
     struct wg_buf inbox;
     wg_buf_init(&inbox, 0);
     if (a->shared) {
-        inbox_take(a, &inbox); /* followers' gate events, applied before the timers run */
+        a->inbox_pending = 0;
+        inbox_take(a, &inbox); /* the replicas' evaluations, applied before the timers run */
     }
     if (wg__db_begin(a->db) != SQLITE_OK) {
         wg_buf_free(&inbox);
@@ -760,7 +776,7 @@ int64_t wg_alerting_next_tick(const struct wg_alerting *a)
     if (a->shared && (!a->leading || !wg__alerting_leader())) {
         return wg_now_ns() + FOLLOWER_POLL_NS; /* not leading: look again soon */
     }
-    if (a->restored) {
+    if (a->restored || (a->shared && a->inbox_pending && !a->retry_at)) {
         return INT64_MIN;
     }
     int64_t t = wg__dispatch_next(&a->disp);
@@ -768,6 +784,54 @@ int64_t wg_alerting_next_tick(const struct wg_alerting *a)
         t = wg_now_ns() + SHARED_SILENCES_NS; /* silences added on another replica */
     }
     return a->retry_at > t ? a->retry_at : t; /* a failed tick: not before its backoff */
+}
+
+enum wg_err wg_alerting_link_put(struct wg_alerting *a, uint64_t fp, const char *id, int cond)
+{
+    enum wg_err rc = wg__db_link_put(a->db, fp, id, cond);
+    if (rc == WG_EIO) {
+        atomic_fetch_add(&a->store_errors, 1);
+    }
+    return rc;
+}
+
+enum wg_err wg_alerting_link_drop(struct wg_alerting *a, uint64_t fp)
+{
+    enum wg_err rc = wg__db_link_drop(a->db, fp);
+    if (rc == WG_EIO) {
+        atomic_fetch_add(&a->store_errors, 1);
+    }
+    return rc;
+}
+
+enum wg_err wg_alerting_links_save(struct wg_alerting *a, const struct wg_alerting_link *v,
+                                   size_t n)
+{
+    if (n == 0) {
+        return WG_OK;
+    }
+    enum wg_err rc = wg__db_begin(a->db) == SQLITE_OK ? WG_OK : WG_EIO;
+    for (size_t i = 0; i < n && rc == WG_OK; i++) {
+        rc = v[i].cond >= 0 ? wg__db_link_put(a->db, v[i].fp, v[i].id, v[i].cond)
+                            : wg__db_link_drop(a->db, v[i].fp);
+    }
+    if (rc == WG_OK && wg__db_commit(a->db) != SQLITE_OK) {
+        rc = WG_EIO;
+    }
+    if (rc != WG_OK) {
+        wg__db_rollback(a->db);
+        atomic_fetch_add(&a->store_errors, 1);
+    }
+    return rc;
+}
+
+int wg_alerting_link_get(struct wg_alerting *a, uint64_t fp, char *id, size_t idlen, int *cond)
+{
+    int r = wg__db_link_get(a->db, fp, id, idlen, cond);
+    if (r < 0) {
+        atomic_fetch_add(&a->store_errors, 1);
+    }
+    return r;
 }
 
 enum wg_err wg_alerting_test(struct wg_alerting *a, const char *receiver, int64_t now_ns)

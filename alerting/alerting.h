@@ -54,7 +54,9 @@ void wg_alerting_set_leader(int (*fn)(void));
 
 /* Feed one evaluation round for `scope` (e.g. a wave name): every instance of that scope not in
  * evs counts as OK. Changes take effect at the next wg_alerting_tick. Not thread-safe against
- * tick; call both from the monitor loop. */
+ * tick; call both from the monitor loop. On PostgreSQL the round is written to the shared
+ * inbox (durable when this returns WG_OK) and the leader's next tick applies it, whichever
+ * replica accepted it and whoever leads by then. */
 enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
                              const struct wg_alert_eval *evs, size_t n,
                              int64_t now_ns) WG_NODISCARD;
@@ -67,6 +69,24 @@ enum wg_err wg_alerting_eval(struct wg_alerting *a, const char *scope,
 enum wg_err wg_alerting_tick(struct wg_alerting *a, int64_t now_ns) WG_NODISCARD;
 /* Earliest time a tick has work to do (INT64_MAX: none). */
 int64_t wg_alerting_next_tick(const struct wg_alerting *a);
+
+/* The evidence of alert instance fp (the monitor's report_url: the id of the evaluation that
+ * last changed its condition, and that condition), kept in the alerting store so that after a
+ * restart or on another leader the instance still names the evaluation that changed it.
+ * get: 1 found (id and *cond filled), 0 none, -1 the store could not answer. Same threading
+ * rule as wg_alerting_eval. */
+enum wg_err wg_alerting_link_put(struct wg_alerting *a, uint64_t fp, const char *id,
+                                 int cond) WG_NODISCARD;
+enum wg_err wg_alerting_link_drop(struct wg_alerting *a, uint64_t fp) WG_NODISCARD;
+int wg_alerting_link_get(struct wg_alerting *a, uint64_t fp, char *id, size_t idlen, int *cond);
+/* Several in one transaction (one fsync on SQLite): each put, or dropped when cond < 0. */
+struct wg_alerting_link {
+    uint64_t fp;
+    const char *id;
+    int cond;
+};
+enum wg_err wg_alerting_links_save(struct wg_alerting *a, const struct wg_alerting_link *v,
+                                   size_t n) WG_NODISCARD;
 
 /* Enqueue a test notification for receiver `name` (wavegate alert test). */
 enum wg_err wg_alerting_test(struct wg_alerting *a, const char *receiver,

@@ -842,6 +842,30 @@ static void renew(struct wg__deliver *dv, int64_t now)
 
 /* Claim rows nobody holds (or whose lease ran out: a replica died with them) when few are
  * held here. FOR UPDATE SKIP LOCKED: two replicas claiming at once take different rows. */
+/* A job from an outbox row selected as id, receiver, idem, okey, url, headers, body, attempts
+ * (the claim's and the restore's queries), for receiver index ri; NULL out of memory. */
+static struct wg__job *job_from_row(struct wg_sql_q *q, int ri)
+{
+    struct wg__job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        return NULL;
+    }
+    j->id = wg_sql_col_int64(q, 0);
+    j->rcv = ri;
+    const char *idem = wg_sql_col_text(q, 2), *okey = wg_sql_col_text(q, 3);
+    snprintf(j->req.idem, sizeof(j->req.idem), "%s", idem ? idem : "");
+    snprintf(j->req.okey, sizeof(j->req.okey), "%s", okey ? okey : "");
+    j->req.url = wg_strdup(wg_sql_col_text(q, 4));
+    j->req.headers = wg_strdup(wg_sql_col_text(q, 5));
+    j->req.body = wg_strdup(wg_sql_col_text(q, 6));
+    j->attempts = (int)wg_sql_col_int64(q, 7);
+    if (!j->req.url || !j->req.headers || !j->req.body) {
+        wg__job_free(j);
+        return NULL;
+    }
+    return j;
+}
+
 static void claim(struct wg__deliver *dv, int64_t now)
 {
     if (now < dv->claim_at || held(dv) >= CLAIM_LOW) {
@@ -874,24 +898,11 @@ static void claim(struct wg__deliver *dv, int64_t now)
                    (long long)wg_sql_col_int64(q, 0), wg_sql_col_text(q, 1));
             continue; /* its lease runs out: a replica that knows the receiver takes it */
         }
-        struct wg__job *j = calloc(1, sizeof(*j));
+        struct wg__job *j = job_from_row(q, ri);
         if (!j) {
             continue; /* the same: claimed again after its lease */
         }
-        j->id = wg_sql_col_int64(q, 0);
-        j->rcv = ri;
-        const char *idem = wg_sql_col_text(q, 2), *okey = wg_sql_col_text(q, 3);
-        snprintf(j->req.idem, sizeof(j->req.idem), "%s", idem ? idem : "");
-        snprintf(j->req.okey, sizeof(j->req.okey), "%s", okey ? okey : "");
-        j->req.url = wg_strdup(wg_sql_col_text(q, 4));
-        j->req.headers = wg_strdup(wg_sql_col_text(q, 5));
-        j->req.body = wg_strdup(wg_sql_col_text(q, 6));
-        j->attempts = (int)wg_sql_col_int64(q, 7);
         j->lease_mono = t0 + dv->lease_ns;
-        if (!j->req.url || !j->req.headers || !j->req.body) {
-            wg__job_free(j);
-            continue;
-        }
         if (wg_sql_col_int64(q, 8)) { /* held by a replica (or an earlier leadership here) */
             atomic_fetch_add(&dv->reclaimed, 1);
             again++;
@@ -1112,20 +1123,11 @@ enum wg_err wg__deliver_load(struct wg__deliver *dv)
                    (long long)wg_sql_col_int64(q, 0), wg_sql_col_text(q, 1));
             continue;
         }
-        struct wg__job *j = calloc(1, sizeof(*j));
+        struct wg__job *j = job_from_row(q, ri);
         if (!j) {
             rc = WG_ENOMEM;
             break;
         }
-        j->id = wg_sql_col_int64(q, 0);
-        j->rcv = ri;
-        const char *idem = wg_sql_col_text(q, 2), *okey = wg_sql_col_text(q, 3);
-        snprintf(j->req.idem, sizeof(j->req.idem), "%s", idem ? idem : "");
-        snprintf(j->req.okey, sizeof(j->req.okey), "%s", okey ? okey : "");
-        j->req.url = wg_strdup(wg_sql_col_text(q, 4));
-        j->req.headers = wg_strdup(wg_sql_col_text(q, 5));
-        j->req.body = wg_strdup(wg_sql_col_text(q, 6));
-        j->attempts = (int)wg_sql_col_int64(q, 7);
         *tail = j;
         tail = &j->next;
     }

@@ -206,6 +206,10 @@ void wg__db_busy_wait(struct wg_sql *c, int wait);
 int64_t wg__db_silence_version(struct wg_sql *c);
 enum wg_err wg__db_save_alert(struct wg_sql *c, const struct wg__alert *al) WG_NODISCARD;
 enum wg_err wg__db_delete_alert(struct wg_sql *c, uint64_t fp) WG_NODISCARD;
+/* alert_links: an instance's evidence (wg_alerting_link_*); get: 1 found, 0 none, -1 error. */
+enum wg_err wg__db_link_put(struct wg_sql *c, uint64_t fp, const char *id, int cond) WG_NODISCARD;
+enum wg_err wg__db_link_drop(struct wg_sql *c, uint64_t fp) WG_NODISCARD;
+int wg__db_link_get(struct wg_sql *c, uint64_t fp, char *id, size_t idlen, int *cond);
 enum wg_err wg__db_save_group(struct wg_sql *c, const struct wg__group *g) WG_NODISCARD;
 enum wg_err wg__db_delete_group(struct wg_sql *c, const char *key) WG_NODISCARD;
 enum wg_err wg__db_load_alerts(struct wg_sql *c, struct wg__store *st) WG_NODISCARD;

@@ -16,6 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Each alert instance's evidence link (both backends' next migration). */
+#define LINKS_SQL                                                                                  \
+    "CREATE TABLE IF NOT EXISTS alert_links(fp TEXT PRIMARY KEY, eval_id TEXT NOT NULL,"           \
+    " cond INTEGER NOT NULL);"
+
 /* SQLite: version 1 is the schema that stores had before versions were counted (idempotent). */
 static const char *const MIGRATIONS[] = {
     "CREATE TABLE IF NOT EXISTS outbox(id INTEGER PRIMARY KEY, receiver TEXT NOT NULL,"
@@ -30,6 +35,8 @@ static const char *const MIGRATIONS[] = {
     " ts INTEGER);"
     "CREATE TABLE IF NOT EXISTS silences(id TEXT PRIMARY KEY, matchers TEXT, starts_at INTEGER,"
     " ends_at INTEGER, updated_at INTEGER, created_by TEXT, comment TEXT);",
+    /* 2: each alert instance's evidence (the evaluation that last changed its condition) */
+    LINKS_SQL,
 };
 
 /* PostgreSQL (state: {backend: postgres}): the same tables shared by every replica, the outbox
@@ -52,6 +59,8 @@ static const char *const PG_MIGRATIONS[] = {
     " ends_at BIGINT, updated_at BIGINT, created_by TEXT, comment TEXT);",
     /* 2: evaluations (gate events) accepted by a follower, for the leader to apply */
     "CREATE TABLE IF NOT EXISTS alert_inbox(id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL);",
+    /* 3: each alert instance's evidence (the evaluation that last changed its condition) */
+    LINKS_SQL,
 };
 
 /* The last PostgreSQL error of this thread (SQLite keeps its own per connection). */
@@ -324,6 +333,46 @@ enum wg_err wg__db_delete_alert(struct wg_sql *c, uint64_t fp)
     struct wg_sql_q *q = wg_sql_query(c, "DELETE FROM alerts WHERE fp=?");
     wg_sql_bind_text(q, 1, fps);
     return q_run(q);
+}
+
+enum wg_err wg__db_link_put(struct wg_sql *c, uint64_t fp, const char *id, int cond)
+{
+    char fps[17];
+    snprintf(fps, sizeof(fps), "%016llx", (unsigned long long)fp);
+    struct wg_sql_q *q = wg_sql_query(
+        c, "INSERT INTO alert_links(fp,eval_id,cond) VALUES(?,?,?) ON CONFLICT(fp) DO UPDATE"
+           " SET eval_id=excluded.eval_id, cond=excluded.cond");
+    wg_sql_bind_text(q, 1, fps);
+    wg_sql_bind_text(q, 2, id);
+    wg_sql_bind_int64(q, 3, cond);
+    return q_run(q);
+}
+
+enum wg_err wg__db_link_drop(struct wg_sql *c, uint64_t fp)
+{
+    char fps[17];
+    snprintf(fps, sizeof(fps), "%016llx", (unsigned long long)fp);
+    struct wg_sql_q *q = wg_sql_query(c, "DELETE FROM alert_links WHERE fp=?");
+    wg_sql_bind_text(q, 1, fps);
+    return q_run(q);
+}
+
+int wg__db_link_get(struct wg_sql *c, uint64_t fp, char *id, size_t idlen, int *cond)
+{
+    char fps[17];
+    snprintf(fps, sizeof(fps), "%016llx", (unsigned long long)fp);
+    struct wg_sql_q *q = wg_sql_query(c, "SELECT eval_id, cond FROM alert_links WHERE fp=?");
+    wg_sql_bind_text(q, 1, fps);
+    int r = wg_sql_step(q);
+    if (r == 1) {
+        const char *v = wg_sql_col_text(q, 0);
+        snprintf(id, idlen, "%s", v ? v : "");
+        *cond = (int)wg_sql_col_int64(q, 1);
+    } else if (r < 0) {
+        wg__db_set_error(wg_sql_qerror(q));
+    }
+    wg_sql_end(q);
+    return r;
 }
 
 enum wg_err wg__db_load_alerts(struct wg_sql *c, struct wg__store *s)

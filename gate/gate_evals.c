@@ -9,15 +9,16 @@
 #include "gate/gate_int.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
 struct wg__evals {
     sqlite3 *db;
-    long keep;          /* the newest `keep` are kept (server.evaluations.keep) */
-    int64_t max_age_ns; /* and none older than this (server.evaluations.max_age) */
-    pthread_mutex_t mu; /* one writer at a time; the handle is FULLMUTEX for readers too */
+    atomic_long keep;        /* the newest `keep` are kept (server.evaluations.keep) */
+    atomic_llong max_age_ns; /* and none older than this (server.evaluations.max_age) */
+    pthread_mutex_t mu;      /* one writer at a time; the handle is FULLMUTEX for readers too */
 };
 
 static const char *const MIGRATIONS[] = {
@@ -274,6 +275,11 @@ void wg__evals_series_free(struct wg_seriesset *sets, size_t nrules)
 
 /* ---- the store --------------------------------------------------------------------------- */
 
+/* What retention no longer keeps: ?1 keep, ?2 the oldest created_ns kept. */
+#define PRUNE_SQL                                                                                  \
+    "DELETE FROM evaluations WHERE seq <= (SELECT MAX(seq) FROM evaluations) - ?"                  \
+    " OR created_ns < ?"
+
 enum wg_err wg__evals_open(const char *state_dir, long keep, int64_t max_age_ns,
                            struct wg__evals **out, char *err, size_t errlen)
 {
@@ -295,8 +301,8 @@ enum wg_err wg__evals_open(const char *state_dir, long keep, int64_t max_age_ns,
         free(e);
         return rc;
     }
-    e->keep = keep > 0 ? keep : WG__EVALS_KEEP;
-    e->max_age_ns = max_age_ns > 0 ? max_age_ns : WG__EVALS_MAX_AGE_NS;
+    atomic_init(&e->keep, keep > 0 ? keep : WG__EVALS_KEEP);
+    atomic_init(&e->max_age_ns, max_age_ns > 0 ? max_age_ns : WG__EVALS_MAX_AGE_NS);
     pthread_mutex_init(&e->mu, NULL);
     *out = e;
     return WG_OK;
@@ -324,6 +330,46 @@ enum wg_err wg__evals_new_id(char *id, size_t idlen)
     return WG_OK;
 }
 
+enum wg_err wg__evals_retention(struct wg__evals *e, long keep, int64_t max_age_ns)
+{
+    if (!e) {
+        return WG_OK;
+    }
+    keep = keep > 0 ? keep : WG__EVALS_KEEP;
+    max_age_ns = max_age_ns > 0 ? max_age_ns : WG__EVALS_MAX_AGE_NS;
+    pthread_mutex_lock(&e->mu);
+    long ok = atomic_exchange(&e->keep, keep);
+    int64_t oa = atomic_exchange(&e->max_age_ns, max_age_ns);
+    enum wg_err rc = WG_OK;
+    char err[256] = "";
+    if (ok != keep || oa != max_age_ns) {
+        sqlite3_stmt *del = wg_store_stmt(e->db, PRUNE_SQL);
+        if (!del) {
+            snprintf(err, sizeof(err), "%s", sqlite3_errmsg(e->db));
+            rc = WG_EIO;
+        } else {
+            sqlite3_bind_int64(del, 1, keep);
+            sqlite3_bind_int64(del, 2, wg_now_ns() - max_age_ns);
+            if (sqlite3_step(del) != SQLITE_DONE) {
+                snprintf(err, sizeof(err), "%s", sqlite3_errmsg(e->db));
+                rc = WG_EIO;
+            }
+            sqlite3_reset(del);
+        }
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (ok != keep || oa != max_age_ns) {
+        wg_log(rc == WG_OK ? WG_LOG_INFO : WG_LOG_WARN,
+               "evaluations: retention now the last %ld, for at most %llds (was %ld, %llds)%s%s",
+               keep, (long long)(max_age_ns / WG_NS_PER_SEC), ok, (long long)(oa / WG_NS_PER_SEC),
+               rc == WG_OK ? ""
+                           : "; the older ones stay until"
+                             " the next evaluation: ",
+               err);
+    }
+    return rc;
+}
+
 enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wave,
                           const char *verdict, const char *features, const char *json,
                           const void *blob, size_t bloblen, char *id, size_t idlen)
@@ -340,9 +386,7 @@ enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wav
     sqlite3_stmt *st =
         wg_store_stmt(e->db, "INSERT INTO evaluations(id, created_ns, kind, wave,"
                              " verdict, report, series, features) VALUES(?,?,?,?,?,?,?,?)");
-    sqlite3_stmt *del = wg_store_stmt(e->db, "DELETE FROM evaluations WHERE seq <= "
-                                             "(SELECT MAX(seq) FROM evaluations) - ?"
-                                             " OR created_ns < ?");
+    sqlite3_stmt *del = wg_store_stmt(e->db, PRUNE_SQL);
     int64_t now = wg_now_ns();
     if (!st || !del) {
         rc = WG_EIO;
@@ -355,8 +399,8 @@ enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wav
         sqlite3_bind_text(st, 6, json, -1, SQLITE_STATIC);
         sqlite3_bind_blob(st, 7, blob, (int)bloblen, SQLITE_STATIC);
         sqlite3_bind_text(st, 8, features ? features : "[]", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(del, 1, e->keep);
-        sqlite3_bind_int64(del, 2, now - e->max_age_ns);
+        sqlite3_bind_int64(del, 1, atomic_load(&e->keep));
+        sqlite3_bind_int64(del, 2, now - atomic_load(&e->max_age_ns));
         if (sqlite3_step(st) != SQLITE_DONE || sqlite3_step(del) != SQLITE_DONE) {
             snprintf(err, sizeof(err), "%s", sqlite3_errmsg(e->db));
             rc = WG_EIO;
@@ -533,12 +577,12 @@ cJSON *wg__evals_recent(struct wg__evals *e, int n)
 
 long wg__evals_keep(const struct wg__evals *e)
 {
-    return e ? e->keep : 0;
+    return e ? atomic_load(&((struct wg__evals *)e)->keep) : 0;
 }
 
 int64_t wg__evals_max_age(const struct wg__evals *e)
 {
-    return e ? e->max_age_ns : 0;
+    return e ? atomic_load(&((struct wg__evals *)e)->max_age_ns) : 0;
 }
 
 int wg__evals_has(struct wg__evals *e, const char *id)

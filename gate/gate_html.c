@@ -149,6 +149,7 @@ void wg__html_tail(struct wg_buf *b)
 
 void wg__html_badge(struct wg_buf *b, const char *verdict)
 {
+    verdict = verdict ? verdict : "error"; /* no verdict is never shown as a pass */
     wg__html_adds(b, "<span class=\"badge v-");
     wg__html_esc(b, verdict);
     wg__html_adds(b, "\">");
@@ -156,9 +157,24 @@ void wg__html_badge(struct wg_buf *b, const char *verdict)
     wg__html_adds(b, "</span>");
 }
 
+void wg__html_a(struct wg_buf *b, const char *href, const char *text)
+{
+    wg__html_adds(b, "<a href=\"");
+    wg__html_esc(b, href);
+    wg__html_adds(b, "\">");
+    wg__html_esc(b, text);
+    wg__html_adds(b, "</a>");
+}
+
+void wg__html_cell(struct wg_buf *b, const char *text)
+{
+    wg__html_adds(b, "</td><td>");
+    wg__html_esc(b, text);
+}
+
 /* ---- small JSON readers ------------------------------------------------------------------ */
 
-static const char *jstr(const cJSON *o, const char *k)
+const char *wg__html_jstr(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsString(v) ? v->valuestring : NULL;
@@ -177,7 +193,7 @@ static int jnum(const cJSON *o, const char *k, double *out)
 static int64_t jtime(const cJSON *o, const char *obj, const char *k)
 {
     const cJSON *w = obj ? cJSON_GetObjectItemCaseSensitive(o, obj) : o;
-    const char *s = jstr(w, k);
+    const char *s = wg__html_jstr(w, k);
     int64_t ns = 0;
     if (!s || wg_time_parse(s, strlen(s), &ns) != WG_OK) {
         return 0;
@@ -351,7 +367,7 @@ static void series_lines(struct wg_buf *b, const struct scale *k, const struct w
     for (size_t i = 0; ss && i < ss->n; i++) {
         const struct wg_series *s = &ss->s[i];
         int gi = group_of(groups, s);
-        const char *gv = gi >= 0 ? jstr(cJSON_GetArrayItem(groups, gi), "verdict") : NULL;
+        const char *gv = gi >= 0 ? wg__html_jstr(cJSON_GetArrayItem(groups, gi), "verdict") : NULL;
         int fail = gv && !strcmp(gv, "fail");
         wg__html_addf(b, "<polyline class=\"%s%s\" data-group=\"%d\" points=\"", cls,
                       fail ? " fail" : "", gi);
@@ -601,26 +617,26 @@ static void dd_num(struct wg_buf *b, const char *dt, const cJSON *o, const char 
 static void rule_section(struct wg_buf *b, const cJSON *rule, size_t i,
                          const struct wg__html_series *s, int64_t deploy_ns)
 {
-    const char *v = jstr(rule, "verdict");
+    const char *v = wg__html_jstr(rule, "verdict");
     char id[32];
     snprintf(id, sizeof(id), "r%zu", i);
     wg__html_addf(b, "<section id=\"%s\" class=\"rule v-", id);
     wg__html_esc(b, v ? v : "error");
     wg__html_adds(b, "\"><h2>");
-    if (jstr(rule, "target")) { /* a fleet wave: the same rule once per target */
-        wg__html_esc(b, jstr(rule, "target"));
+    if (wg__html_jstr(rule, "target")) { /* a fleet wave: the same rule once per target */
+        wg__html_esc(b, wg__html_jstr(rule, "target"));
         wg__html_adds(b, " / ");
     }
-    wg__html_esc(b, jstr(rule, "feature"));
+    wg__html_esc(b, wg__html_jstr(rule, "feature"));
     wg__html_adds(b, " / ");
-    wg__html_esc(b, jstr(rule, "rule"));
+    wg__html_esc(b, wg__html_jstr(rule, "rule"));
     wg__html_adds(b, " ");
     wg__html_badge(b, v ? v : "error");
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rule, "dry_run"))) {
         wg__html_adds(b, " <span class=\"mut\">dry-run</span>");
     }
     wg__html_adds(b, "</h2><dl>");
-    dd_text(b, "reason", jstr(rule, "reason"));
+    dd_text(b, "reason", wg__html_jstr(rule, "reason"));
     dd_num(b, "value", rule, "value");
     wg__html_adds(b, "<dt>threshold</dt><dd>");
     put_threshold(b, cJSON_GetObjectItemCaseSensitive(rule, "threshold"));
@@ -629,7 +645,7 @@ static void rule_section(struct wg_buf *b, const cJSON *rule, size_t i,
         dd_num(b, "baseline", rule, "baseline");
     }
     dd_num(b, "samples", rule, "samples");
-    dd_text(b, "severity", jstr(rule, "severity"));
+    dd_text(b, "severity", wg__html_jstr(rule, "severity"));
     const cJSON *mw = cJSON_GetObjectItemCaseSensitive(rule, "mann_whitney");
     if (mw) {
         wg__html_adds(b, "<dt>Mann-Whitney</dt><dd>p = ");
@@ -652,19 +668,19 @@ static void rule_section(struct wg_buf *b, const cJSON *rule, size_t i,
     }
     const cJSON *win = cJSON_GetObjectItemCaseSensitive(rule, "window");
     wg__html_adds(b, "<dt>window</dt><dd>");
-    wg__html_esc(b, jstr(win, "start"));
+    wg__html_esc(b, wg__html_jstr(win, "start"));
     wg__html_adds(b, " .. ");
-    wg__html_esc(b, jstr(win, "end"));
+    wg__html_esc(b, wg__html_jstr(win, "end"));
     wg__html_adds(b, "</dd>");
     const cJSON *bw = cJSON_GetObjectItemCaseSensitive(rule, "baseline_window");
     if (bw) {
         wg__html_adds(b, "<dt>baseline window</dt><dd>");
-        wg__html_esc(b, jstr(bw, "start"));
+        wg__html_esc(b, wg__html_jstr(bw, "start"));
         wg__html_adds(b, " .. ");
-        wg__html_esc(b, jstr(bw, "end"));
+        wg__html_esc(b, wg__html_jstr(bw, "end"));
         wg__html_adds(b, "</dd>");
     }
-    dd_text(b, "source", jstr(rule, "source"));
+    dd_text(b, "source", wg__html_jstr(rule, "source"));
     wg__html_adds(b, "</dl>\n");
     wg__html_chart(b, rule, s, deploy_ns, id);
     const cJSON *groups = cJSON_GetObjectItemCaseSensitive(rule, "groups");
@@ -676,7 +692,7 @@ static void rule_section(struct wg_buf *b, const cJSON *rule, size_t i,
     int gi = 0;
     cJSON_ArrayForEach(g, groups)
     {
-        const char *gv = jstr(g, "verdict");
+        const char *gv = wg__html_jstr(g, "verdict");
         int fail = gv && !strcmp(gv, "fail");
         wg__html_addf(b, "<tr id=\"%s-g%d\"%s><td>", id, gi++, fail ? " class=\"fail\"" : "");
         put_labels(b, cJSON_GetObjectItemCaseSensitive(g, "labels"));
@@ -688,12 +704,11 @@ static void rule_section(struct wg_buf *b, const cJSON *rule, size_t i,
         put_num(b, g, "baseline");
         wg__html_adds(b, "</td><td>");
         put_num(b, g, "samples");
-        wg__html_adds(b, "</td><td>");
-        wg__html_esc(b, jstr(g, "reason"));
+        wg__html_cell(b, wg__html_jstr(g, "reason"));
         wg__html_adds(b, "</td></tr>\n");
     }
     wg__html_adds(b, "</table></div>");
-    const char *q = jstr(rule, "query");
+    const char *q = wg__html_jstr(rule, "query");
     if (q) {
         wg__html_adds(b, "<details><summary>query</summary><pre>");
         put_query(b, q);
@@ -711,13 +726,11 @@ static void target_table(struct wg_buf *b, const cJSON *targets)
     cJSON_ArrayForEach(t, targets)
     {
         wg__html_adds(b, "<tr><td>");
-        wg__html_esc(b, jstr(t, "target"));
+        wg__html_esc(b, wg__html_jstr(t, "target"));
         wg__html_adds(b, "</td><td>");
-        wg__html_badge(b, jstr(t, "verdict") ? jstr(t, "verdict") : "error");
-        wg__html_adds(b, "</td><td>");
-        wg__html_esc(b, jstr(t, "deploy_time") ? jstr(t, "deploy_time") : "");
-        wg__html_adds(b, "</td><td>");
-        wg__html_esc(b, jstr(t, "reason") ? jstr(t, "reason") : "");
+        wg__html_badge(b, wg__html_jstr(t, "verdict"));
+        wg__html_cell(b, wg__html_jstr(t, "deploy_time"));
+        wg__html_cell(b, wg__html_jstr(t, "reason"));
         wg__html_adds(b, "</td></tr>");
     }
     wg__html_adds(b, "</table><dl>");
@@ -740,8 +753,8 @@ char *wg__html_evaluation(const cJSON *rep, const struct wg__html_series *series
         return NULL;
     }
     b.p[0] = '\0';
-    const char *verdict = jstr(rep, "verdict");
-    const char *wave = jstr(rep, "wave");
+    const char *verdict = wg__html_jstr(rep, "verdict");
+    const char *wave = wg__html_jstr(rep, "wave");
     verdict = verdict ? verdict : "error";
     char *title = wg_asprintf("%s: %s — wavegate", wave ? wave : "?", verdict);
     wg__html_head(&b, title ? title : "wavegate");
@@ -753,23 +766,23 @@ char *wg__html_evaluation(const cJSON *rep, const struct wg__html_series *series
     wg__html_adds(&b, " wave ");
     wg__html_esc(&b, wave);
     wg__html_adds(&b, "</h1><dl>");
-    dd_text(&b, "env", jstr(rep, "env"));
-    if (jstr(rep, "deploy_time")) {
-        dd_text(&b, "deploy", jstr(rep, "deploy_time"));
+    dd_text(&b, "env", wg__html_jstr(rep, "env"));
+    if (wg__html_jstr(rep, "deploy_time")) {
+        dd_text(&b, "deploy", wg__html_jstr(rep, "deploy_time"));
     }
     const cJSON *win = cJSON_GetObjectItemCaseSensitive(rep, "window");
     if (cJSON_IsObject(win)) {
         wg__html_adds(&b, "<dt>window</dt><dd>");
-        wg__html_esc(&b, jstr(win, "start"));
+        wg__html_esc(&b, wg__html_jstr(win, "start"));
         wg__html_adds(&b, " .. ");
-        wg__html_esc(&b, jstr(win, "end"));
+        wg__html_esc(&b, wg__html_jstr(win, "end"));
         wg__html_adds(&b, "</dd>");
     }
-    if (jstr(rep, "reason")) {
-        dd_text(&b, "reason", jstr(rep, "reason"));
+    if (wg__html_jstr(rep, "reason")) {
+        dd_text(&b, "reason", wg__html_jstr(rep, "reason"));
     }
-    if (jstr(rep, "evaluation_id")) {
-        dd_text(&b, "evaluation", jstr(rep, "evaluation_id"));
+    if (wg__html_jstr(rep, "evaluation_id")) {
+        dd_text(&b, "evaluation", wg__html_jstr(rep, "evaluation_id"));
     }
     const cJSON *targets = cJSON_GetObjectItemCaseSensitive(rep, "targets");
     if (cJSON_GetArraySize(targets) > 0) {
@@ -780,13 +793,13 @@ char *wg__html_evaluation(const cJSON *rep, const struct wg__html_series *series
     cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(rep, "features"))
     {
         wg__html_adds(&b, "<tr><td>");
-        if (jstr(f, "target")) {
-            wg__html_esc(&b, jstr(f, "target"));
+        if (wg__html_jstr(f, "target")) {
+            wg__html_esc(&b, wg__html_jstr(f, "target"));
             wg__html_adds(&b, " / ");
         }
-        wg__html_esc(&b, jstr(f, "feature"));
+        wg__html_esc(&b, wg__html_jstr(f, "feature"));
         wg__html_adds(&b, "</td><td>");
-        wg__html_badge(&b, jstr(f, "verdict") ? jstr(f, "verdict") : "error");
+        wg__html_badge(&b, wg__html_jstr(f, "verdict"));
         wg__html_adds(&b, "</td><td>");
         put_num(&b, f, "score");
         wg__html_adds(&b, "</td></tr>");
@@ -802,7 +815,7 @@ char *wg__html_evaluation(const cJSON *rep, const struct wg__html_series *series
         const cJSON *t;
         cJSON_ArrayForEach(t, targets)
         {
-            const char *tn = jstr(t, "target"), *rn = jstr(rule, "target");
+            const char *tn = wg__html_jstr(t, "target"), *rn = wg__html_jstr(rule, "target");
             if (tn && rn && !strcmp(tn, rn) && jtime(t, NULL, "deploy_time")) {
                 at = jtime(t, NULL, "deploy_time");
             }

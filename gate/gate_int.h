@@ -72,8 +72,14 @@ void wg__html_esc(struct wg_buf *b, const char *s);
 /* The page head (doctype, CSP meta, viewport, the light/dark stylesheet) and the tail. */
 void wg__html_head(struct wg_buf *b, const char *title);
 void wg__html_tail(struct wg_buf *b);
-/* A verdict name as a coloured badge: <span class="badge v-fail">fail</span>. */
+/* A verdict name as a coloured badge: <span class="badge v-fail">fail</span>; NULL: error. */
 void wg__html_badge(struct wg_buf *b, const char *verdict);
+/* <a href="href">text</a>, both escaped. */
+void wg__html_a(struct wg_buf *b, const char *href, const char *text);
+/* The next table cell: </td><td> then text escaped (NULL: empty). */
+void wg__html_cell(struct wg_buf *b, const char *text);
+/* o's string member k, NULL when absent or not a string. */
+const char *wg__html_jstr(const cJSON *o, const char *k);
 
 /* The series judged by one rule, in report order (either may be NULL). */
 struct wg__html_series {
@@ -106,6 +112,9 @@ void wg__evals_series_free(struct wg_seriesset *sets, size_t nrules);
 struct wg__evals;
 enum wg_err wg__evals_open(const char *state_dir, long keep, int64_t max_age_ns,
                            struct wg__evals **out, char *err, size_t errlen) WG_NODISCARD;
+/* A reload's retention (same defaults as open): in force for the next insert, and what it
+ * no longer keeps is deleted at once. Said in the log when it changed. */
+enum wg_err wg__evals_retention(struct wg__evals *e, long keep, int64_t max_age_ns);
 /* The retention in force (for the pages' "unknown or expired" answers). */
 long wg__evals_keep(const struct wg__evals *e);
 int64_t wg__evals_max_age(const struct wg__evals *e);

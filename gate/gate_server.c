@@ -509,6 +509,7 @@ enum wg_err wg_server_reload(struct wg_server *s, struct wg_diags *diags)
     wg__guard_set_deadline(&s->guard, b->request_timeout_ns);
     wg__server_cache_clear(s);
     wg__server_gen_put(old);
+    (void)wg__evals_retention(s->evals, (long)b->evals.keep, b->evals.max_age_ns);
     wg__monitor_reload(s); /* alerting follows the new generation */
     atomic_fetch_add(&s->m.reloads_ok, 1);
     return WG_OK;

@@ -20,17 +20,7 @@ static void put_link(struct wg_buf *b, const char *url, const char *text)
         wg__html_adds(b, "<span class=\"mut\">-</span>");
         return;
     }
-    wg__html_adds(b, "<a href=\"");
-    wg__html_esc(b, p ? p : url);
-    wg__html_adds(b, "\">");
-    wg__html_esc(b, text);
-    wg__html_adds(b, "</a>");
-}
-
-static const char *js(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
+    wg__html_a(b, p ? p : url, text);
 }
 
 static int same(const char *a, const char *b)
@@ -46,16 +36,17 @@ static const char *latest(cJSON *recent, const char *wave, const char *target, c
     const cJSON *e;
     cJSON_ArrayForEach(e, recent)
     {
-        if (!same(js(e, "wave"), wave)) {
+        if (!same(wg__html_jstr(e, "wave"), wave)) {
             continue;
         }
         const cJSON *f;
         cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(e, "features"))
         {
-            if (same(js(f, "feature"), feature) && same(js(f, "target"), target) &&
-                js(f, "verdict") && js(e, "id")) {
-                *id = js(e, "id");
-                return js(f, "verdict");
+            if (same(wg__html_jstr(f, "feature"), feature) &&
+                same(wg__html_jstr(f, "target"), target) && wg__html_jstr(f, "verdict") &&
+                wg__html_jstr(e, "id")) {
+                *id = wg__html_jstr(e, "id");
+                return wg__html_jstr(f, "verdict");
             }
         }
     }
@@ -80,8 +71,8 @@ static const cJSON *latest_of_wave(cJSON *recent, const char *wave)
     const cJSON *e;
     cJSON_ArrayForEach(e, recent)
     {
-        if (same(js(e, "wave"), wave) && js(e, "id") && js(e, "verdict") &&
-            !same(js(e, "kind"), "analysis")) {
+        if (same(wg__html_jstr(e, "wave"), wave) && wg__html_jstr(e, "id") &&
+            wg__html_jstr(e, "verdict") && !same(wg__html_jstr(e, "kind"), "analysis")) {
             return e;
         }
     }
@@ -104,12 +95,12 @@ static void wave_analyses(struct wg_buf *b, const cJSON *running, const char *wa
     int n = 0;
     cJSON_ArrayForEach(a, running)
     {
-        if (!same(js(cJSON_GetObjectItemCaseSensitive(a, "spec"), "wave"), wave)) {
+        if (!same(wg__html_jstr(cJSON_GetObjectItemCaseSensitive(a, "spec"), "wave"), wave)) {
             continue;
         }
         wg__html_adds(b, n++ ? " " : "");
         wg__html_adds(b, "<a class=\"running\" href=\"/ui/analyses/");
-        wg__html_esc(b, js(a, "id"));
+        wg__html_esc(b, wg__html_jstr(a, "id"));
         wg__html_adds(b, "\">");
         wg__html_badge(b, "running");
         wg__html_adds(b, "</a>");
@@ -142,8 +133,8 @@ static void matrix_row(struct wg_buf *b, const struct wg_config *cfg, cJSON *rec
     if (target) {
         vv = latest(recent, w->name, target, NULL, &vid);
     } else if ((e = latest_of_wave(recent, w->name))) {
-        vid = js(e, "id");
-        vv = js(e, "verdict");
+        vid = wg__html_jstr(e, "id");
+        vv = wg__html_jstr(e, "verdict");
     }
     if (vv) {
         link_eval(b, vid, !strcmp(vv, "warn") ? "pass" : vv);
@@ -203,15 +194,14 @@ static void home_recent(struct wg_buf *b, cJSON *recent)
             break;
         }
         wg__html_adds(b, "<tr><td><a href=\"/ui/evaluations/");
-        wg__html_esc(b, js(e, "id"));
+        wg__html_esc(b, wg__html_jstr(e, "id"));
         wg__html_adds(b, "\">");
-        put_time(b, js(e, "created"));
+        put_time(b, wg__html_jstr(e, "created"));
         wg__html_adds(b, "</a></td><td>");
-        wg__html_esc(b, js(e, "kind"));
+        wg__html_esc(b, wg__html_jstr(e, "kind"));
+        wg__html_cell(b, wg__html_jstr(e, "wave"));
         wg__html_adds(b, "</td><td>");
-        wg__html_esc(b, js(e, "wave"));
-        wg__html_adds(b, "</td><td>");
-        wg__html_badge(b, js(e, "verdict") ? js(e, "verdict") : "error");
+        wg__html_badge(b, wg__html_jstr(e, "verdict"));
         wg__html_adds(b, "</td></tr>\n");
     }
     wg__html_adds(b, "</table></div></section>\n");
@@ -234,11 +224,11 @@ static void home_analyses(struct wg_buf *b, struct wg_server *s, const cJSON *ru
     {
         const cJSON *spec = cJSON_GetObjectItemCaseSensitive(a, "spec");
         wg__html_adds(b, "<tr class=\"running\"><td><a href=\"/ui/analyses/");
-        wg__html_esc(b, js(a, "id"));
+        wg__html_esc(b, wg__html_jstr(a, "id"));
         wg__html_adds(b, "\">");
-        wg__html_esc(b, js(a, "id"));
+        wg__html_esc(b, wg__html_jstr(a, "id"));
         wg__html_adds(b, "</a></td><td>");
-        wg__html_esc(b, js(spec, "wave"));
+        wg__html_esc(b, wg__html_jstr(spec, "wave"));
         wg__html_adds(b, "</td><td>");
         const cJSON *f;
         int n = 0;
@@ -248,7 +238,7 @@ static void home_analyses(struct wg_buf *b, struct wg_server *s, const cJSON *ru
             wg__html_esc(b, cJSON_IsString(f) ? f->valuestring : "");
         }
         wg__html_adds(b, "</td><td>");
-        put_time(b, js(a, "created"));
+        put_time(b, wg__html_jstr(a, "created"));
         wg__html_adds(b, "</td></tr>\n");
     }
     /* flag flips being watched (the events store) */
@@ -258,19 +248,17 @@ static void home_analyses(struct wg_buf *b, struct wg_server *s, const cJSON *ru
     free(fj);
     cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(fo, "flips"))
     {
-        if (!same(js(a, "status"), "running") && !js(a, "report_url")) {
+        if (!same(wg__html_jstr(a, "status"), "running") && !wg__html_jstr(a, "report_url")) {
             continue;
         }
         wg__html_adds(b, "<tr class=\"flip\"><td>flip ");
-        wg__html_esc(b, js(a, "id"));
+        wg__html_esc(b, wg__html_jstr(a, "id"));
         wg__html_adds(b, " ");
-        wg__html_badge(b, js(a, "status") ? js(a, "status") : "error");
+        wg__html_badge(b, wg__html_jstr(a, "status"));
+        wg__html_cell(b, wg__html_jstr(a, "env"));
+        wg__html_cell(b, wg__html_jstr(a, "feature"));
         wg__html_adds(b, "</td><td>");
-        wg__html_esc(b, js(a, "env"));
-        wg__html_adds(b, "</td><td>");
-        wg__html_esc(b, js(a, "feature"));
-        wg__html_adds(b, "</td><td>");
-        put_link(b, js(a, "report_url"), "evidence");
+        put_link(b, wg__html_jstr(a, "report_url"), "evidence");
         wg__html_adds(b, "</td></tr>\n");
     }
     cJSON_Delete(fo);
@@ -296,23 +284,19 @@ static void home_events(struct wg_buf *b, struct wg_server *s)
     cJSON_ArrayForEach(e, evs)
     {
         wg__html_adds(b, "<tr class=\"event\"><td>");
-        put_time(b, js(e, "time"));
-        wg__html_adds(b, "</td><td>");
-        wg__html_esc(b, js(e, "type"));
-        wg__html_adds(b, js(e, "state") ? " " : "");
-        wg__html_esc(b, js(e, "state"));
-        wg__html_adds(b, js(e, "version") ? " " : "");
-        wg__html_esc(b, js(e, "version"));
-        wg__html_adds(b, "</td><td>");
-        wg__html_esc(b, js(e, "wave"));
-        wg__html_adds(b, js(e, "wave") && js(e, "env") ? " / " : "");
-        wg__html_esc(b, js(e, "env"));
-        wg__html_adds(b, "</td><td>");
-        wg__html_esc(b, js(e, "feature"));
-        wg__html_adds(b, js(e, "feature") && js(e, "flag") ? " / " : "");
-        wg__html_esc(b, js(e, "flag"));
-        wg__html_adds(b, "</td><td>");
-        wg__html_esc(b, js(e, "source"));
+        put_time(b, wg__html_jstr(e, "time"));
+        wg__html_cell(b, wg__html_jstr(e, "type"));
+        wg__html_adds(b, wg__html_jstr(e, "state") ? " " : "");
+        wg__html_esc(b, wg__html_jstr(e, "state"));
+        wg__html_adds(b, wg__html_jstr(e, "version") ? " " : "");
+        wg__html_esc(b, wg__html_jstr(e, "version"));
+        wg__html_cell(b, wg__html_jstr(e, "wave"));
+        wg__html_adds(b, wg__html_jstr(e, "wave") && wg__html_jstr(e, "env") ? " / " : "");
+        wg__html_esc(b, wg__html_jstr(e, "env"));
+        wg__html_cell(b, wg__html_jstr(e, "feature"));
+        wg__html_adds(b, wg__html_jstr(e, "feature") && wg__html_jstr(e, "flag") ? " / " : "");
+        wg__html_esc(b, wg__html_jstr(e, "flag"));
+        wg__html_cell(b, wg__html_jstr(e, "source"));
         wg__html_adds(b, "</td></tr>\n");
     }
     cJSON_Delete(evs);
@@ -358,34 +342,33 @@ static void home_alerts(struct wg_buf *b, struct wg_server *s)
         const cJSON *ann = cJSON_GetObjectItemCaseSensitive(a, "annotations");
         int muted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "muted"));
         wg__html_adds(b, "<tr class=\"alert ");
-        wg__html_esc(b, js(a, "state"));
+        wg__html_esc(b, wg__html_jstr(a, "state"));
         wg__html_adds(b, "\"><td>");
-        wg__html_badge(b, same(js(a, "state"), "firing") ? "fail" : "inconclusive");
+        wg__html_badge(b, same(wg__html_jstr(a, "state"), "firing") ? "fail" : "inconclusive");
         wg__html_adds(b, " ");
-        wg__html_esc(b, js(a, "state"));
+        wg__html_esc(b, wg__html_jstr(a, "state"));
         wg__html_adds(b, muted ? " <span class=\"mut\">(silenced)</span>" : "");
-        wg__html_adds(b, "</td><td>");
-        wg__html_esc(b, js(lab, "alertname"));
+        wg__html_cell(b, wg__html_jstr(lab, "alertname"));
         wg__html_adds(b, "</td><td>");
         put_kv(b, lab, "alertname");
+        wg__html_cell(b, wg__html_jstr(ann, "summary"));
         wg__html_adds(b, "</td><td>");
-        wg__html_esc(b, js(ann, "summary"));
+        put_time(b, wg__html_jstr(a, "startsAt") ? wg__html_jstr(a, "startsAt")
+                                                 : wg__html_jstr(a, "activeSince"));
         wg__html_adds(b, "</td><td>");
-        put_time(b, js(a, "startsAt") ? js(a, "startsAt") : js(a, "activeSince"));
-        wg__html_adds(b, "</td><td>");
-        put_link(b, js(ann, "report_url"), "evaluation");
+        put_link(b, wg__html_jstr(ann, "report_url"), "evaluation");
         wg__html_adds(b, "</td></tr>\n");
     }
     wg__html_adds(b, "</table></div><h2>silences</h2><div class=\"tw\"><table><tr><th>silence"
                      "</th><th>matchers</th><th>until</th><th>by</th><th>comment</th></tr>\n");
     cJSON_ArrayForEach(a, sl)
     {
-        const char *st = js(cJSON_GetObjectItemCaseSensitive(a, "status"), "state");
+        const char *st = wg__html_jstr(cJSON_GetObjectItemCaseSensitive(a, "status"), "state");
         if (same(st, "expired")) {
             continue;
         }
         wg__html_adds(b, "<tr class=\"silence\"><td>");
-        wg__html_esc(b, js(a, "id"));
+        wg__html_esc(b, wg__html_jstr(a, "id"));
         wg__html_adds(b, " ");
         wg__html_esc(b, st);
         wg__html_adds(b, "</td><td>");
@@ -396,16 +379,14 @@ static void home_alerts(struct wg_buf *b, struct wg_server *s)
             int re = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "isRegex"));
             int eq = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "isEqual"));
             wg__html_adds(b, n++ ? ", " : "");
-            wg__html_esc(b, js(m, "name"));
+            wg__html_esc(b, wg__html_jstr(m, "name"));
             wg__html_adds(b, eq ? (re ? "=~" : "=") : (re ? "!~" : "!="));
-            wg__html_esc(b, js(m, "value"));
+            wg__html_esc(b, wg__html_jstr(m, "value"));
         }
         wg__html_adds(b, "</td><td>");
-        put_time(b, js(a, "endsAt"));
-        wg__html_adds(b, "</td><td>");
-        wg__html_esc(b, js(a, "createdBy"));
-        wg__html_adds(b, "</td><td>");
-        wg__html_esc(b, js(a, "comment"));
+        put_time(b, wg__html_jstr(a, "endsAt"));
+        wg__html_cell(b, wg__html_jstr(a, "createdBy"));
+        wg__html_cell(b, wg__html_jstr(a, "comment"));
         wg__html_adds(b, "</td></tr>\n");
     }
     wg__html_adds(b, "</table></div></section>\n");
@@ -432,9 +413,5 @@ enum MHD_Result wg__ui_home(struct wg_server *s, struct MHD_Connection *c, struc
     wg__html_tail(&b);
     cJSON_Delete(recent);
     cJSON_Delete(running);
-    char *html = wg__html_take(&b);
-    enum MHD_Result ret =
-        html ? wg__ui_reply_html(s, c, 200, html) : wg__reply_error(s, c, 500, "out of memory");
-    free(html);
-    return ret;
+    return wg__ui_reply_page(s, c, 200, &b);
 }

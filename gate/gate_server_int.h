@@ -434,6 +434,9 @@ enum MHD_Result wg__ui_dispatch(struct wg_server *s, struct MHD_Connection *c,
 /* A page answer: text/html with the strict CSP and no caching (gate_server_ui.c). */
 enum MHD_Result wg__ui_reply_html(struct wg_server *s, struct MHD_Connection *c, unsigned status,
                                   const char *html);
+/* The same for a page built in b (freed): 500 when an append failed. */
+enum MHD_Result wg__ui_reply_page(struct wg_server *s, struct MHD_Connection *c, unsigned status,
+                                  struct wg_buf *b);
 /* GET / (gate_server_home.c). */
 enum MHD_Result wg__ui_home(struct wg_server *s, struct MHD_Connection *c,
                             struct wg__server_req *r);

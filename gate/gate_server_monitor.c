@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "alerting/alerting.h"
+#include "common/store.h"
 
 #define RELOAD_SETTLE_NS (2 * WG_NS_PER_SEC) /* outbox drain before a rebuild */
 #define MAX_IDLE_NS WG_NS_PER_SEC            /* re-check silences written by the CLI */
@@ -34,7 +35,8 @@ struct wg__monitor {
      * dropped. Monitor thread only (evaluate). */
     struct link {
         uint64_t fp, wave;
-        int cond, seen;
+        int cond, seen, dirty; /* dirty: changed this tick, to be written to the store */
+        int foreign; /* read from the shared store: another replica may keep the evaluation */
         char id[40];
     } * links;
     size_t nlinks, caplinks;
@@ -83,15 +85,62 @@ static const char *link_url(void *ud, const struct wg_label *labels, size_t n, i
         }
         l = &m->links[m->nlinks++];
         *l = (struct link){.fp = fp, .wave = t->wave, .cond = -1};
+        /* After a restart, a reload or a failover: the evidence the store keeps for it. On
+         * PostgreSQL it may be another replica's (each keeps its own evaluations.db): kept
+         * as it is, since this replica cannot tell whether that one's retention dropped it. */
+        int shared = wg_sql_default_backend() == WG_STORE_POSTGRES;
+        if (wg_alerting_link_get(m->a, fp, l->id, sizeof(l->id), &l->cond) != 1 ||
+            (!shared && !wg__evals_has(m->srv->evals, l->id))) {
+            l->cond = -1; /* none, unreadable, or dropped by retention: this tick's */
+        }
+        l->foreign = shared && l->cond >= 0;
     }
     l->seen = 1;
     if (l->cond != cond) {
         /* a new instance, or its condition changed: this tick is its evidence */
         l->cond = cond;
+        l->dirty = 1;
+        l->foreign = 0;
         snprintf(l->id, sizeof(l->id), "%s", t->id);
         t->changed = 1;
     }
     return wg__ui_link(t->cfg, l->id, t->url, sizeof(t->url)) ? t->url : NULL;
+}
+
+/* Write the links this tick changed to the alerting store (alert_links): a restart, a reload
+ * or the next leader finds them there (link_url), so an alert keeps naming the evaluation that
+ * changed it. A link that failed to write is kept in memory and written at its next change. */
+static void links_save(struct wg__monitor *m, struct wg_alerting_link *gone, size_t ngone)
+{
+    size_t n = ngone;
+    for (size_t i = 0; i < m->nlinks; i++) {
+        n += m->links[i].dirty;
+    }
+    struct wg_alerting_link *v = n > ngone ? calloc(n, sizeof(*v)) : gone;
+    if (!v) {
+        v = gone; /* out of memory: the changes wait for their next change */
+        n = ngone;
+    } else if (v != gone) {
+        if (ngone) {
+            memcpy(v, gone, ngone * sizeof(*v));
+        }
+        n = ngone;
+        for (size_t i = 0; i < m->nlinks; i++) {
+            struct link *l = &m->links[i];
+            if (l->dirty) {
+                l->dirty = 0;
+                v[n++] = (struct wg_alerting_link){l->fp, l->id, l->cond};
+            }
+        }
+    }
+    enum wg_err rc = wg_alerting_links_save(m->a, v, n);
+    if (rc != WG_OK) {
+        wg_log(WG_LOG_WARN, "monitor: cannot keep %zu alert evidence link(s): %s", n,
+               wg_strerror(rc));
+    }
+    if (v != gone) {
+        free(v);
+    }
 }
 
 /* Feed one report to alerting with links to the evaluation pages: the tick is kept as an
@@ -111,7 +160,7 @@ static enum wg_err observe(struct wg__monitor *m, const struct wg_config *cfg,
     for (size_t i = 0; i < m->nlinks; i++) {
         struct link *l = &m->links[i];
         l->seen = l->wave != t.wave;
-        if (!l->seen && l->cond >= 0 && !wg__evals_has(m->srv->evals, l->id)) {
+        if (!l->seen && l->cond >= 0 && !l->foreign && !wg__evals_has(m->srv->evals, l->id)) {
             for (size_t k = i + 1; k < m->nlinks; k++) {
                 m->links[k].cond = !strcmp(m->links[k].id, l->id) ? -1 : m->links[k].cond;
             }
@@ -120,10 +169,13 @@ static enum wg_err observe(struct wg__monitor *m, const struct wg_config *cfg,
     }
     struct wg_gate_links gl = {link_url, &t};
     enum wg_err rc = wg_gate_observe_linked(m->a, rep, now, &gl);
-    size_t k = 0;
+    size_t k = 0, ngone = 0;
+    struct wg_alerting_link *gone = calloc(m->nlinks ? m->nlinks : 1, sizeof(*gone));
     for (size_t i = 0; i < m->nlinks; i++) {
         if (m->links[i].seen) {
             m->links[k++] = m->links[i];
+        } else if (gone) { /* (out of memory: its row stays, overwritten when it is back) */
+            gone[ngone++] = (struct wg_alerting_link){m->links[i].fp, NULL, -1};
         }
     }
     m->nlinks = k;
@@ -140,6 +192,8 @@ static enum wg_err observe(struct wg__monitor *m, const struct wg_config *cfg,
             }
         }
     }
+    links_save(m, gone, ngone);
+    free(gone);
     return rc;
 }
 
@@ -215,6 +269,8 @@ static void *run(void *arg)
         if (mo->enabled && now >= next_eval) {
             if (wg__leader_monitor_turn()) { /* one replica evaluates (gate_server_leader.c) */
                 evaluate(m, now);
+            } else {
+                m->nlinks = 0; /* the leader changes them: read again when this one leads */
             }
             next_eval += mo->interval_ns;
             if (next_eval <= now) {

@@ -34,6 +34,16 @@ enum MHD_Result wg__ui_reply_html(struct wg_server *s, struct MHD_Connection *c,
     return ret;
 }
 
+enum MHD_Result wg__ui_reply_page(struct wg_server *s, struct MHD_Connection *c, unsigned status,
+                                  struct wg_buf *b)
+{
+    char *html = wg__html_take(b);
+    enum MHD_Result ret =
+        html ? wg__ui_reply_html(s, c, status, html) : wg__reply_error(s, c, 500, "out of memory");
+    free(html);
+    return ret;
+}
+
 static enum MHD_Result not_found(struct wg_server *s, struct MHD_Connection *c, const char *what)
 {
     struct wg_buf b;
@@ -43,11 +53,7 @@ static enum MHD_Result not_found(struct wg_server *s, struct MHD_Connection *c, 
     wg__html_esc(&b, what);
     wg__html_adds(&b, "</p><p><a href=\"/\">overview</a></p>");
     wg__html_tail(&b);
-    char *html = wg__html_take(&b);
-    enum MHD_Result ret =
-        html ? wg__ui_reply_html(s, c, 404, html) : wg__reply_error(s, c, 500, "out of memory");
-    free(html);
-    return ret;
+    return wg__ui_reply_page(s, c, 404, &b);
 }
 
 /* Where links point: server.external_url, else the alerting monitor's (one of them is how
@@ -288,11 +294,7 @@ static enum MHD_Result page_analysis(struct wg_server *s, struct MHD_Connection 
     wg__html_adds(&b, "</table></section>");
     wg__html_tail(&b);
     cJSON_Delete(o);
-    char *html = wg__html_take(&b);
-    enum MHD_Result ret =
-        html ? wg__ui_reply_html(s, c, 200, html) : wg__reply_error(s, c, 500, "out of memory");
-    free(html);
-    return ret;
+    return wg__ui_reply_page(s, c, 200, &b);
 }
 
 /* ---- /v1/report/{wave}: the alerts' link, to the wave's latest evaluation -------------- */

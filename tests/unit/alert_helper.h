@@ -1,7 +1,8 @@
 /* alert_helper.h — shared by the alerting unit tests: load an alerting config from memory (its
  * diagnostics printed on failure), and start tests/peers/sink_peer.py in two steps (spawn, then
- * read its port) so a test can register the child for its teardown in between. Include after
- * cmocka.h. Header-only (static inline) so a test may use any part of it.
+ * read its port) so a test can register the child for its teardown in between; small SQL
+ * helpers for the PostgreSQL cases. Include after cmocka.h. Header-only (static inline) so a
+ * test may use any part of it.
  */
 #ifndef WG_TEST_ALERT_HELPER_H
 #define WG_TEST_ALERT_HELPER_H
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "alerting/alerting.h"
+#include "common/store.h"
 
 /* The config in yaml, asserted to load (WG_OK). */
 static inline struct wg_alert_config *alert_cfg_load(const char *yaml)
@@ -66,6 +68,26 @@ static inline int sink_port(int fd)
     close(fd);
     assert_int_equal(sscanf(line, "PORT %d", &port), 1);
     return port;
+}
+
+/* PostgreSQL tests (WG_TEST_PG_DSN): run q on c (asserted), or the first column of its first
+ * row (-1: none). */
+static inline void pg_sql(struct wg_sql *c, const char *q)
+{
+    char err[256];
+    enum wg_err rc = wg_sql_exec(c, q, err, sizeof(err));
+    if (rc != WG_OK) {
+        fprintf(stderr, "%s: %s\n", q, err);
+    }
+    assert_int_equal(rc, WG_OK);
+}
+
+static inline int64_t pg_count(struct wg_sql *c, const char *q)
+{
+    struct wg_sql_q *s = wg_sql_query(c, q);
+    int64_t n = wg_sql_step(s) == 1 ? wg_sql_col_int64(s, 0) : -1;
+    wg_sql_end(s);
+    return n;
 }
 
 #endif

@@ -37,24 +37,6 @@ static int teardown(void **st)
     return 0;
 }
 
-static void sql(struct wg_sql *c, const char *q)
-{
-    char err[256];
-    enum wg_err rc = wg_sql_exec(c, q, err, sizeof(err));
-    if (rc != WG_OK) {
-        fprintf(stderr, "%s: %s\n", q, err);
-    }
-    assert_int_equal(rc, WG_OK);
-}
-
-static int64_t count(struct wg_sql *c, const char *q)
-{
-    struct wg_sql_q *s = wg_sql_query(c, q);
-    int64_t n = wg_sql_step(s) == 1 ? wg_sql_col_int64(s, 0) : -1;
-    wg_sql_end(s);
-    return n;
-}
-
 static double metric(const char *text, const char *name)
 {
     const char *p = strstr(text, name);
@@ -124,7 +106,7 @@ static void test_two_leaders_never_send_one_row_twice(void **st)
     struct wg_sql_opts o = {.backend = WG_STORE_POSTGRES, .name = "claims-test"};
     struct wg_sql *c = NULL;
     assert_int_equal(wg_sql_open(&o, &c, err, sizeof(err)), WG_OK);
-    sql(c, "DROP TABLE IF EXISTS outbox, alerts, nflog, silences;"
+    pg_sql(c, "DROP TABLE IF EXISTS outbox, alerts, nflog, silences;"
            " DELETE FROM wg_schema WHERE name='alerting'");
 
     struct wg_alerting *a1 = NULL, *a2 = NULL;
@@ -139,20 +121,20 @@ static void test_two_leaders_never_send_one_row_twice(void **st)
              " ('sink','dead','d','http://127.0.0.1:%d/c',E'Idempotency-Key: dead\\n','{}',0,"
              "'ghost', now() - interval '1 second')",
              port, port);
-    sql(c, q);
+    pg_sql(c, q);
     snprintf(q, sizeof(q),
              "INSERT INTO outbox(receiver,idem,okey,url,headers,body,created)"
              " SELECT 'sink', 'c-' || i, lpad(to_hex(i), 16, '0'), 'http://127.0.0.1:%d/c',"
              " E'Content-Type: application/json\\nIdempotency-Key: c-' || i || E'\\n',"
              " '{\"n\":' || i || '}', 0 FROM generate_series(1, %d) i",
              port, NROWS);
-    sql(c, q);
+    pg_sql(c, q);
     int64_t dl = wg_mono_ns() + 60 * WG_NS_PER_SEC;
-    while (count(c, "SELECT count(*) FROM outbox") != 1) {
+    while (pg_count(c, "SELECT count(*) FROM outbox") != 1) {
         assert_true(wg_mono_ns() < dl);
         usleep(20000);
     }
-    assert_int_equal(count(c, "SELECT count(*) FROM outbox WHERE idem='held'"), 1);
+    assert_int_equal(pg_count(c, "SELECT count(*) FROM outbox WHERE idem='held'"), 1);
 
     struct wg_buf m1, m2;
     wg_buf_init(&m1, 0);
@@ -178,7 +160,7 @@ static void test_two_leaders_never_send_one_row_twice(void **st)
     assert_int_equal(distinct, NROWS + 1);
     assert_int_equal(req, NROWS + 1); /* none sent twice: no crash here, so no resend */
     assert_int_equal(overlaps, 0);
-    sql(c, "DROP TABLE IF EXISTS outbox, alerts, nflog, silences;"
+    pg_sql(c, "DROP TABLE IF EXISTS outbox, alerts, nflog, silences;"
            " DELETE FROM wg_schema WHERE name='alerting'");
     wg_sql_close(c);
     wg_alert_config_free(cfg);

@@ -1,0 +1,143 @@
+/* test_alerting_handover.c — leadership changes on PostgreSQL lose no accepted evaluation: two
+ * alerting handles on one database, the election played by a flag. An evaluation accepted by a
+ * replica that just gained the lead (its state not read yet), or by the leader a moment before
+ * it steps down (its tick not committed), reaches the next leader. The link of an alert
+ * instance to the evaluation that changed it is shared the same way. Needs WG_TEST_PG_DSN (a
+ * database of its own, set by tests/integration/test_replicas_pg.sh); skipped without it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alert_helper.h"
+#include "alerting/alerting.h"
+#include "common/store.h"
+
+static int leads;
+
+static int leads_fn(void)
+{
+    return leads;
+}
+
+static void breach(struct wg_alerting *a, const char *name, int64_t now)
+{
+    struct wg_label l[] = {{(char *)"alertname", (char *)name}};
+    struct wg_alert_eval ev = {.labels = l, .nlabels = 1, .cond = WG_COND_BREACH};
+    assert_int_equal(wg_alerting_eval(a, name, &ev, 1, now), WG_OK);
+}
+
+static int firing(struct wg_alerting *a, const char *name, int64_t now)
+{
+    char *j = wg_alerting_alerts_json(a, now);
+    assert_non_null(j);
+    char want[128];
+    snprintf(want, sizeof(want), "\"alertname\":\"%s\"", name);
+    int on = strstr(j, want) != NULL;
+    free(j);
+    return on;
+}
+
+static void test_no_evaluation_lost_across_a_handover(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/wg-handover-XXXXXX", d1[64], d2[64], err[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(d1, sizeof(d1), "%s/r1", dir);
+    snprintf(d2, sizeof(d2), "%s/r2", dir);
+    struct wg_alert_config *cfg =
+        alert_cfg_load("alerting:\n"
+                       "  receivers:\n"
+                       "    - {name: sink, kind: webhook, url: 'http://127.0.0.1:9/c'}\n"
+                       "  route: {receiver: sink, group_wait: 1h}\n");
+    wg_sql_use(WG_STORE_POSTGRES, "WG_TEST_PG_DSN");
+    struct wg_sql_opts o = {.backend = WG_STORE_POSTGRES, .name = "handover-test"};
+    struct wg_sql *c = NULL;
+    assert_int_equal(wg_sql_open(&o, &c, err, sizeof(err)), WG_OK);
+    pg_sql(c, "DROP TABLE IF EXISTS outbox, alerts, nflog, silences, alert_inbox, alert_links;"
+           " DELETE FROM wg_schema WHERE name='alerting'");
+
+    wg_alerting_set_leader(leads_fn);
+    struct wg_alerting_opts op = {.no_worker = 1};
+    struct wg_alerting *h = NULL, *g = NULL;
+    leads = 1;
+    assert_int_equal(wg_alerting_new(cfg, d1, &op, &h, err, sizeof(err)), WG_OK);
+    assert_int_equal(wg_alerting_new(cfg, d2, &op, &g, err, sizeof(err)), WG_OK);
+    int64_t now = wg_now_ns();
+    leads = 0; /* both follow: their memory is stale from now on */
+    assert_int_equal(wg_alerting_tick(h, now), WG_OK);
+    assert_int_equal(wg_alerting_tick(g, now), WG_OK);
+
+    /* h gains the lead and accepts a gate event before its first tick (the one that reads the
+     * shared state), then steps down before it ticks: g leads next */
+    leads = 1;
+    breach(h, "just-gained", now);
+    leads = 0;
+    assert_int_equal(wg_alerting_tick(h, now), WG_OK);
+    leads = 1;
+    assert_int_equal(wg_alerting_tick(g, now + 1), WG_OK);
+    assert_true(firing(g, "just-gained", now + 1));
+
+    /* g leads (its state is read) and accepts one, then steps down before its next tick */
+    breach(g, "before-step-down", now + 2);
+    leads = 0;
+    assert_int_equal(wg_alerting_tick(g, now + 3), WG_OK);
+    leads = 1;
+    assert_int_equal(wg_alerting_tick(h, now + 4), WG_OK);
+    assert_true(firing(h, "just-gained", now + 4));
+    assert_true(firing(h, "before-step-down", now + 4));
+    assert_int_equal(pg_count(c, "SELECT count(*) FROM alert_inbox"), 0); /* applied, removed */
+    assert_int_equal(pg_count(c, "SELECT count(*) FROM alerts"), 2);
+
+    /* an alert's evidence link, put by one leader, is the next one's */
+    char id[64];
+    int cond = -1;
+    assert_int_equal(wg_alerting_link_put(h, 42, "ev-one", 1), WG_OK);
+    assert_int_equal(wg_alerting_link_get(g, 42, id, sizeof(id), &cond), 1);
+    assert_string_equal(id, "ev-one");
+    assert_int_equal(cond, 1);
+    assert_int_equal(wg_alerting_link_put(g, 42, "ev-two", 0), WG_OK);
+    assert_int_equal(wg_alerting_link_get(h, 42, id, sizeof(id), &cond), 1);
+    assert_string_equal(id, "ev-two");
+    assert_int_equal(cond, 0);
+    assert_int_equal(wg_alerting_link_drop(h, 42), WG_OK);
+    assert_int_equal(wg_alerting_link_get(g, 42, id, sizeof(id), &cond), 0);
+    /* several in one transaction: puts and a drop */
+    struct wg_alerting_link v[] = {{7, "ev-7", 1}, {8, "ev-8", 2}, {7, NULL, -1}};
+    assert_int_equal(wg_alerting_links_save(g, v, 3), WG_OK);
+    assert_int_equal(wg_alerting_link_get(h, 7, id, sizeof(id), &cond), 0);
+    assert_int_equal(wg_alerting_link_get(h, 8, id, sizeof(id), &cond), 1);
+    assert_string_equal(id, "ev-8");
+    assert_int_equal(cond, 2);
+
+    wg_alerting_free(h);
+    wg_alerting_free(g);
+    wg_alerting_set_leader(NULL);
+    pg_sql(c, "DROP TABLE IF EXISTS outbox, alerts, nflog, silences, alert_inbox, alert_links;"
+           " DELETE FROM wg_schema WHERE name='alerting'");
+    wg_sql_close(c);
+    wg_alert_config_free(cfg);
+    char rm[128];
+    snprintf(rm, sizeof(rm), "rm -rf %s", dir);
+    assert_int_equal(system(rm), 0);
+}
+
+int main(void)
+{
+    const char *dsn = getenv("WG_TEST_PG_DSN");
+    if (!dsn || !*dsn) {
+        fprintf(stderr, "skipped: WG_TEST_PG_DSN not set (tests/integration/test_replicas_pg.sh "
+                        "runs it on a throwaway PostgreSQL)\n");
+        return 0;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_evaluation_lost_across_a_handover),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
