@@ -117,6 +117,9 @@ void wg_sql_bind_textn(struct wg_sql_q *q, int i, const char *v, size_t n);
 void wg_sql_bind_int64(struct wg_sql_q *q, int i, int64_t v);
 void wg_sql_bind_double(struct wg_sql_q *q, int i, double v);
 void wg_sql_bind_null(struct wg_sql_q *q, int i);
+/* Bytes (copied; v NULL: SQL NULL; n 0: an empty blob). The column is BLOB on SQLite, bytea
+ * on PostgreSQL (sent as a binary parameter: no escaping, no doubling). */
+void wg_sql_bind_blob(struct wg_sql_q *q, int i, const void *v, size_t n);
 /* 1: a row is there to read; 0: done; -1: error (wg_sql_qerror). The statement runs at the
  * first step. */
 int wg_sql_step(struct wg_sql_q *q);
@@ -125,6 +128,10 @@ int wg_sql_col_null(struct wg_sql_q *q, int i);
 const char *wg_sql_col_text(struct wg_sql_q *q, int i);
 int64_t wg_sql_col_int64(struct wg_sql_q *q, int i);
 double wg_sql_col_double(struct wg_sql_q *q, int i);
+/* A blob column: its bytes and *n their count, valid until the next step or end; NULL for
+ * SQL NULL (an empty blob is non-NULL with *n 0). PostgreSQL: decoded from bytea's text form
+ * once per row and column (NULL also when that fails: out of memory, not a bytea). */
+const void *wg_sql_col_blob(struct wg_sql_q *q, int i, size_t *n);
 /* Rows changed by the last INSERT/UPDATE/DELETE stepped to its end. */
 int64_t wg_sql_changes(struct wg_sql_q *q);
 const char *wg_sql_qerror(const struct wg_sql_q *q); /* "" when none */
