@@ -307,6 +307,7 @@ struct wg_sql_q {
     char *vals[MAX_PARAMS];
     int lens[MAX_PARAMS], fmts[MAX_PARAMS]; /* PostgreSQL: fmts 1 for a binary (blob) value */
     int binary;                             /* some value is binary: pass lens and fmts */
+    int binres;                             /* results in binary format (wg_sql_query_raw) */
     struct blobcol *blobs;
     int nparams;
     void *res;
@@ -571,6 +572,15 @@ struct wg_sql_q *wg_sql_query(struct wg_sql *c, const char *sql)
     return q;
 }
 
+struct wg_sql_q *wg_sql_query_raw(struct wg_sql *c, const char *sql)
+{
+    struct wg_sql_q *q = wg_sql_query(c, sql);
+    if (q) {
+        q->binres = 1;
+    }
+    return q;
+}
+
 static void set_val(struct wg_sql_q *q, int i, char *v)
 {
     if (i < 1 || i > MAX_PARAMS) {
@@ -713,10 +723,10 @@ int wg_sql_step(struct wg_sql_q *q)
     if (!q->started) {
         q->started = 1;
         int64_t t0 = wg_now_ns();
-        enum wg_err rc =
-            wg__common_pg_query_bin(q->c->pg, q->pgsql, q->nparams, (const char *const *)q->vals,
-                                    q->binary ? q->lens : NULL, q->binary ? q->fmts : NULL, &q->res,
-                                    &q->nrows, &q->changes, q->err, sizeof(q->err));
+        enum wg_err rc = wg__common_pg_query_bin(
+            q->c->pg, q->pgsql, q->nparams, (const char *const *)q->vals,
+            q->binary ? q->lens : NULL, q->binary ? q->fmts : NULL, q->binres, &q->res, &q->nrows,
+            &q->changes, q->err, sizeof(q->err));
         count(t0, rc != WG_OK);
         if (rc != WG_OK) {
             return -1;
@@ -787,6 +797,10 @@ const void *wg_sql_col_blob(struct wg_sql_q *q, int i, size_t *n)
     const char *v = wg__common_pg_value(q->res, q->row, i);
     if (!v) {
         return NULL;
+    }
+    if (wg__common_pg_binary(q->res, i)) { /* the bytes as they are (wg_sql_query_raw) */
+        *n = wg__common_pg_length(q->res, q->row, i);
+        return v;
     }
     struct blobcol *b = calloc(1, sizeof(*b));
     if (!b || !(b->p = wg__common_pg_bytea(v, &b->n))) {

@@ -103,6 +103,7 @@ struct params {
     int n;
     const char *const *vals;
     const int *lens, *fmts;
+    int resfmt; /* 1: results in binary format */
 };
 
 static PGresult *send(struct wg__common_pg *p, const char *sql, const struct params *a, int params)
@@ -115,8 +116,8 @@ static PGresult *send(struct wg__common_pg *p, const char *sql, const struct par
     if (fail) {
         return fail;
     }
-    return name ? PQexecPrepared(p->conn, name, a->n, a->vals, a->lens, a->fmts, 0)
-                : PQexecParams(p->conn, sql, a->n, NULL, a->vals, a->lens, a->fmts, 0);
+    return name ? PQexecPrepared(p->conn, name, a->n, a->vals, a->lens, a->fmts, a->resfmt)
+                : PQexecParams(p->conn, sql, a->n, NULL, a->vals, a->lens, a->fmts, a->resfmt);
 }
 
 /* The server no longer has a statement we prepared (26000: a pooler such as PgBouncer in
@@ -169,7 +170,7 @@ static enum wg_err run(struct wg__common_pg *p, const char *sql, const struct pa
 enum wg_err wg__common_pg_exec(struct wg__common_pg *p, const char *sql, char *err, size_t errlen)
 {
     PGresult *r = NULL;
-    struct params none = {0, NULL, NULL, NULL};
+    struct params none = {0, NULL, NULL, NULL, 0};
     pthread_mutex_lock(&p->mu);
     enum wg_err rc = run(p, sql, &none, 0, &r, err, errlen);
     pthread_mutex_unlock(&p->mu);
@@ -181,16 +182,17 @@ enum wg_err wg__common_pg_query(struct wg__common_pg *p, const char *sql, int n,
                                 const char *const *vals, void **res, int *nrows, int64_t *changes,
                                 char *err, size_t errlen)
 {
-    return wg__common_pg_query_bin(p, sql, n, vals, NULL, NULL, res, nrows, changes, err, errlen);
+    return wg__common_pg_query_bin(p, sql, n, vals, NULL, NULL, 0, res, nrows, changes, err,
+                                   errlen);
 }
 
 enum wg_err wg__common_pg_query_bin(struct wg__common_pg *p, const char *sql, int n,
                                     const char *const *vals, const int *lens, const int *fmts,
-                                    void **res, int *nrows, int64_t *changes, char *err,
+                                    int resfmt, void **res, int *nrows, int64_t *changes, char *err,
                                     size_t errlen)
 {
     PGresult *r = NULL;
-    struct params a = {n, vals, lens, fmts};
+    struct params a = {n, vals, lens, fmts, resfmt};
     pthread_mutex_lock(&p->mu);
     /* Always PQexecParams (even without parameters): a query is exactly one statement. */
     enum wg_err rc = run(p, sql, &a, 1, &r, err, errlen);
@@ -212,6 +214,20 @@ const char *wg__common_pg_value(void *res, int row, int col)
         return NULL;
     }
     return PQgetvalue(r, row, col);
+}
+
+size_t wg__common_pg_length(void *res, int row, int col)
+{
+    PGresult *r = res;
+    if (!r || row >= PQntuples(r) || col >= PQnfields(r) || PQgetisnull(r, row, col)) {
+        return 0;
+    }
+    return (size_t)PQgetlength(r, row, col);
+}
+
+int wg__common_pg_binary(void *res, int col)
+{
+    return res && col < PQnfields(res) && PQfformat(res, col) == 1;
 }
 
 void wg__common_pg_free(void *res)

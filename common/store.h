@@ -112,6 +112,10 @@ int wg_sql_version(struct wg_sql *c);
  * run costs one more round trip; 64 texts per connection, the rest run unprepared): bind
  * values, never build them into the text. */
 struct wg_sql_q *wg_sql_query(struct wg_sql *c, const char *sql);
+/* The same for a query whose columns are all text or blob: PostgreSQL sends them in binary
+ * format (a bytea as its bytes, not as hex text twice their size), so wg_sql_col_int64 and
+ * wg_sql_col_double must not be used on it. SQLite: as wg_sql_query. */
+struct wg_sql_q *wg_sql_query_raw(struct wg_sql *c, const char *sql);
 void wg_sql_bind_text(struct wg_sql_q *q, int i, const char *v); /* v NULL: SQL NULL; copied */
 void wg_sql_bind_textn(struct wg_sql_q *q, int i, const char *v, size_t n);
 void wg_sql_bind_int64(struct wg_sql_q *q, int i, int64_t v);
