@@ -196,33 +196,33 @@ static void blobs(void **state)
     }
     /* read as text results (PostgreSQL: bytea in hex), then raw (binary results) */
     for (int raw = 0; raw < 2; raw++) {
-    struct wg_sql_q *q = raw ? wg_sql_query_raw(c, "SELECT x, x, v, x FROM b ORDER BY id")
-                             : wg_sql_query(c, "SELECT id, x, v, x FROM b ORDER BY id");
-    for (int i = 0; i < 4; i++) {
-        assert_int_equal(wg_sql_step(q), 1);
-        size_t n = 99, n2 = 99;
-        const void *got = wg_sql_col_blob(q, 1, &n);
-        const void *again = wg_sql_col_blob(q, 3, &n2);
-        printf("blob %d%s: want %zu bytes%s, got %zu%s\n", i, raw ? " (raw)" : "", want[i].n,
-               want[i].p ? "" : " (NULL)", n, got ? "" : " (NULL)");
-        if (!raw) {
-            assert_int_equal(wg_sql_col_int64(q, 0), i);
+        struct wg_sql_q *q = raw ? wg_sql_query_raw(c, "SELECT x, x, v, x FROM b ORDER BY id")
+                                 : wg_sql_query(c, "SELECT id, x, v, x FROM b ORDER BY id");
+        for (int i = 0; i < 4; i++) {
+            assert_int_equal(wg_sql_step(q), 1);
+            size_t n = 99, n2 = 99;
+            const void *got = wg_sql_col_blob(q, 1, &n);
+            const void *again = wg_sql_col_blob(q, 3, &n2);
+            printf("blob %d%s: want %zu bytes%s, got %zu%s\n", i, raw ? " (raw)" : "", want[i].n,
+                   want[i].p ? "" : " (NULL)", n, got ? "" : " (NULL)");
+            if (!raw) {
+                assert_int_equal(wg_sql_col_int64(q, 0), i);
+            }
+            assert_int_equal(n, want[i].n);
+            assert_int_equal(n2, want[i].n);
+            if (!want[i].p) {
+                assert_null(got);
+                assert_true(wg_sql_col_null(q, 1));
+            } else {
+                assert_non_null(got);
+                assert_false(wg_sql_col_null(q, 1)); /* empty is not NULL */
+                assert_true(n == 0 || memcmp(got, want[i].p, n) == 0);
+                assert_true(n == 0 || memcmp(again, want[i].p, n) == 0);
+            }
+            assert_string_equal(wg_sql_col_text(q, 2), "it's text");
         }
-        assert_int_equal(n, want[i].n);
-        assert_int_equal(n2, want[i].n);
-        if (!want[i].p) {
-            assert_null(got);
-            assert_true(wg_sql_col_null(q, 1));
-        } else {
-            assert_non_null(got);
-            assert_false(wg_sql_col_null(q, 1)); /* empty is not NULL */
-            assert_true(n == 0 || memcmp(got, want[i].p, n) == 0);
-            assert_true(n == 0 || memcmp(again, want[i].p, n) == 0);
-        }
-        assert_string_equal(wg_sql_col_text(q, 2), "it's text");
-    }
-    assert_int_equal(wg_sql_step(q), 0);
-    wg_sql_end(q);
+        assert_int_equal(wg_sql_step(q), 0);
+        wg_sql_end(q);
     }
     free(mb);
     assert_int_equal(wg_sql_exec(c, "DROP TABLE b", err, sizeof(err)), WG_OK);
