@@ -2,8 +2,9 @@
  * rules × 20 groups × 600 points (current and baseline windows), downsampled as gate_check.c
  * keeps them, rendered (a) from the report JSON and the kept series, (b) as /ui/evaluations/{id}
  * does: read from the evaluation store, parse, decode, render. `make bench`, then
- * bench/bench_pages [iterations].
+ * bench/bench_pages [iterations]; WG_BENCH_PG_DSN=<libpq DSN> puts the store on PostgreSQL.
  */
+#include "common/store.h"
 #include "gate/gate_int.h"
 
 #include <stdio.h>
@@ -81,6 +82,11 @@ int main(int argc, char **argv)
 {
     int iters = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 100;
     iters = iters > 0 ? iters : 100;
+    const char *pg = getenv("WG_BENCH_PG_DSN");
+    if (pg && *pg) {
+        wg_sql_use(WG_STORE_POSTGRES, "WG_BENCH_PG_DSN"); /* the `evidence` table there */
+        printf("store: PostgreSQL\n");
+    }
     int64_t t0 = 1767225600LL * SEC;
     unsigned seed = 42;
     struct wg_rule_report *rr = calloc(NR, sizeof(*rr));

@@ -292,11 +292,23 @@ static struct wg_sql *pool_take(const char *dsn, const char *name)
 
 #define MAX_PARAMS 32
 
+/* A blob column decoded from PostgreSQL's bytea text, kept until the next step or end. */
+struct blobcol {
+    struct blobcol *next;
+    int col;
+    size_t n;
+    unsigned char *p;
+};
+
 struct wg_sql_q {
     struct wg_sql *c;
     sqlite3_stmt *st; /* SQLite: the cached statement */
     char *pgsql;      /* PostgreSQL: the text with $N */
     char *vals[MAX_PARAMS];
+    int lens[MAX_PARAMS], fmts[MAX_PARAMS]; /* PostgreSQL: fmts 1 for a binary (blob) value */
+    int binary;                             /* some value is binary: pass lens and fmts */
+    int binres;                             /* results in binary format (wg_sql_query_raw) */
+    struct blobcol *blobs;
     int nparams;
     void *res;
     int nrows, row;
@@ -560,6 +572,15 @@ struct wg_sql_q *wg_sql_query(struct wg_sql *c, const char *sql)
     return q;
 }
 
+struct wg_sql_q *wg_sql_query_raw(struct wg_sql *c, const char *sql)
+{
+    struct wg_sql_q *q = wg_sql_query(c, sql);
+    if (q) {
+        q->binres = 1;
+    }
+    return q;
+}
+
 static void set_val(struct wg_sql_q *q, int i, char *v)
 {
     if (i < 1 || i > MAX_PARAMS) {
@@ -568,6 +589,18 @@ static void set_val(struct wg_sql_q *q, int i, char *v)
     }
     free(q->vals[i - 1]);
     q->vals[i - 1] = v;
+    q->fmts[i - 1] = 0;
+    q->lens[i - 1] = 0;
+}
+
+static void blobs_free(struct wg_sql_q *q)
+{
+    while (q->blobs) {
+        struct blobcol *b = q->blobs;
+        q->blobs = b->next;
+        free(b->p);
+        free(b);
+    }
 }
 
 void wg_sql_bind_textn(struct wg_sql_q *q, int i, const char *v, size_t n)
@@ -629,6 +662,33 @@ void wg_sql_bind_double(struct wg_sql_q *q, int i, double v)
     }
 }
 
+void wg_sql_bind_blob(struct wg_sql_q *q, int i, const void *v, size_t n)
+{
+    if (!q) {
+        return;
+    }
+    if (!v) {
+        wg_sql_bind_null(q, i);
+    } else if (n > INT32_MAX) {
+        snprintf(q->err, sizeof(q->err), "blob of %zu bytes is too large", n);
+    } else if (q->st) {
+        sqlite3_bind_blob(q->st, i, v, (int)n, SQLITE_TRANSIENT);
+    } else if (q->pgsql) {
+        char *d = malloc(n ? n : 1);
+        if (!d) {
+            snprintf(q->err, sizeof(q->err), "out of memory");
+        } else {
+            memcpy(d, v, n);
+        }
+        set_val(q, i, d);
+        if (d && i >= 1 && i <= MAX_PARAMS) {
+            q->lens[i - 1] = (int)n;
+            q->fmts[i - 1] = 1; /* bytes as they are, no escaping (bytea) */
+            q->binary = 1;
+        }
+    }
+}
+
 void wg_sql_bind_null(struct wg_sql_q *q, int i)
 {
     if (!q) {
@@ -663,15 +723,17 @@ int wg_sql_step(struct wg_sql_q *q)
     if (!q->started) {
         q->started = 1;
         int64_t t0 = wg_now_ns();
-        enum wg_err rc =
-            wg__common_pg_query(q->c->pg, q->pgsql, q->nparams, (const char *const *)q->vals,
-                                &q->res, &q->nrows, &q->changes, q->err, sizeof(q->err));
+        enum wg_err rc = wg__common_pg_query_bin(
+            q->c->pg, q->pgsql, q->nparams, (const char *const *)q->vals,
+            q->binary ? q->lens : NULL, q->binary ? q->fmts : NULL, q->binres, &q->res, &q->nrows,
+            &q->changes, q->err, sizeof(q->err));
         count(t0, rc != WG_OK);
         if (rc != WG_OK) {
             return -1;
         }
         q->row = -1;
     }
+    blobs_free(q);
     q->row++;
     return q->row < q->nrows ? 1 : 0;
 }
@@ -713,6 +775,45 @@ double wg_sql_col_double(struct wg_sql_q *q, int i)
     return v ? strtod(v, NULL) : 0.0;
 }
 
+const void *wg_sql_col_blob(struct wg_sql_q *q, int i, size_t *n)
+{
+    static const unsigned char empty[1];
+    *n = 0;
+    if (q->st) {
+        if (sqlite3_column_type(q->st, i) == SQLITE_NULL) {
+            return NULL;
+        }
+        const void *p = sqlite3_column_blob(q->st, i);
+        int len = sqlite3_column_bytes(q->st, i);
+        *n = len > 0 && p ? (size_t)len : 0;
+        return *n ? p : empty;
+    }
+    for (struct blobcol *b = q->blobs; b; b = b->next) {
+        if (b->col == i) {
+            *n = b->n;
+            return b->p;
+        }
+    }
+    const char *v = wg__common_pg_value(q->res, q->row, i);
+    if (!v) {
+        return NULL;
+    }
+    if (wg__common_pg_binary(q->res, i)) { /* the bytes as they are (wg_sql_query_raw) */
+        *n = wg__common_pg_length(q->res, q->row, i);
+        return v;
+    }
+    struct blobcol *b = calloc(1, sizeof(*b));
+    if (!b || !(b->p = wg__common_pg_bytea(v, &b->n))) {
+        free(b);
+        return NULL; /* out of memory, or not a bytea column */
+    }
+    b->col = i;
+    b->next = q->blobs;
+    q->blobs = b;
+    *n = b->n;
+    return b->p;
+}
+
 int64_t wg_sql_changes(struct wg_sql_q *q)
 {
     return q ? q->changes : 0;
@@ -751,6 +852,7 @@ void wg_sql_end(struct wg_sql_q *q)
     for (int i = 0; i < MAX_PARAMS; i++) {
         free(q->vals[i]);
     }
+    blobs_free(q);
     wg__common_pg_free(q->res);
     free(q->pgsql);
     free(q);

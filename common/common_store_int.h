@@ -22,7 +22,20 @@ int wg__common_pg_in_tx(struct wg__common_pg *p);
 enum wg_err wg__common_pg_query(struct wg__common_pg *p, const char *sql, int n,
                                 const char *const *vals, void **res, int *nrows, int64_t *changes,
                                 char *err, size_t errlen) WG_NODISCARD;
+/* The same with binary parameters: lens[i] and fmts[i] (1: binary) for each, as libpq's
+ * PQexecParams takes them (both NULL: all text); resfmt 1: results in binary format. */
+enum wg_err wg__common_pg_query_bin(struct wg__common_pg *p, const char *sql, int n,
+                                    const char *const *vals, const int *lens, const int *fmts,
+                                    int resfmt, void **res, int *nrows, int64_t *changes, char *err,
+                                    size_t errlen) WG_NODISCARD;
+/* A value's length in bytes (binary results), 0 for SQL NULL; 1 when column col came in
+ * binary format. */
+size_t wg__common_pg_length(void *res, int row, int col);
+int wg__common_pg_binary(void *res, int col);
 const char *wg__common_pg_value(void *res, int row, int col); /* NULL for SQL NULL */
+/* A bytea value's bytes from its text form (hex, or the old escape format): malloc'd, *n its
+ * length; NULL when out of memory or not bytea text. */
+unsigned char *wg__common_pg_bytea(const char *text, size_t *n);
 void wg__common_pg_free(void *res);
 
 #endif

@@ -1,7 +1,8 @@
 /* common_store_pg.c — the PostgreSQL backend of the store seam (libpq): connect (reconnecting
  * once when the server went away between calls), migrations counted per store in a wg_schema
  * table under an advisory lock, and text-parameter queries whose results the seam iterates,
- * each prepared once per connection (PQprepare) and then only bound and run.
+ * each prepared once per connection (PQprepare) and then only bound and run; binary
+ * parameters (bytea) are sent in binary format, bytea results decoded from their hex text.
  * The DSN may hold a password: it is never logged, only libpq's message is.
  */
 #include "common/common_store_int.h"
@@ -96,19 +97,27 @@ static const char *prepared(struct wg__common_pg *p, const char *sql, int n, PGr
     return p->prep[p->nprep++].name;
 }
 
-static PGresult *send(struct wg__common_pg *p, const char *sql, int n, const char *const *vals,
-                      int params)
+/* The parameters of one query: text values, and for binary ones (lens, fmts: NULL when all
+ * are text) their lengths and format 1. */
+struct params {
+    int n;
+    const char *const *vals;
+    const int *lens, *fmts;
+    int resfmt; /* 1: results in binary format */
+};
+
+static PGresult *send(struct wg__common_pg *p, const char *sql, const struct params *a, int params)
 {
     if (!params) {
         return PQexec(p->conn, sql);
     }
     PGresult *fail = NULL;
-    const char *name = prepared(p, sql, n, &fail);
+    const char *name = prepared(p, sql, a->n, &fail);
     if (fail) {
         return fail;
     }
-    return name ? PQexecPrepared(p->conn, name, n, vals, NULL, NULL, 0)
-                : PQexecParams(p->conn, sql, n, NULL, vals, NULL, NULL, 0);
+    return name ? PQexecPrepared(p->conn, name, a->n, a->vals, a->lens, a->fmts, a->resfmt)
+                : PQexecParams(p->conn, sql, a->n, NULL, a->vals, a->lens, a->fmts, a->resfmt);
 }
 
 /* The server no longer has a statement we prepared (26000: a pooler such as PgBouncer in
@@ -120,8 +129,8 @@ static int stale_statement(const PGresult *r)
     return st && (strcmp(st, "26000") == 0 || strcmp(st, "0A000") == 0);
 }
 
-static enum wg_err run(struct wg__common_pg *p, const char *sql, int n, const char *const *vals,
-                       int params, PGresult **out, char *err, size_t errlen)
+static enum wg_err run(struct wg__common_pg *p, const char *sql, const struct params *a, int params,
+                       PGresult **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (ensure(p) != 0) {
@@ -129,13 +138,13 @@ static enum wg_err run(struct wg__common_pg *p, const char *sql, int n, const ch
         return WG_EIO;
     }
     int idle = PQtransactionStatus(p->conn) == PQTRANS_IDLE;
-    PGresult *r = send(p, sql, n, vals, params);
+    PGresult *r = send(p, sql, a, params);
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_FATAL_ERROR && idle && PQstatus(p->conn) != CONNECTION_OK && ensure(p) == 0) {
         /* the server went away since the last call (restart): once more on a new connection;
          * inside a transaction the caller sees the error, the transaction being gone */
         PQclear(r);
-        r = send(p, sql, n, vals, params);
+        r = send(p, sql, a, params);
         st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     } else if (st == PGRES_FATAL_ERROR && idle && params && stale_statement(r)) {
         /* outside a transaction nothing was done: once more, prepared afresh; statements
@@ -145,7 +154,7 @@ static enum wg_err run(struct wg__common_pg *p, const char *sql, int n, const ch
         PQclear(r);
         prep_forget(p);
         PQclear(PQexec(p->conn, "DEALLOCATE ALL"));
-        r = send(p, sql, n, vals, params);
+        r = send(p, sql, a, params);
         st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     }
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -161,8 +170,9 @@ static enum wg_err run(struct wg__common_pg *p, const char *sql, int n, const ch
 enum wg_err wg__common_pg_exec(struct wg__common_pg *p, const char *sql, char *err, size_t errlen)
 {
     PGresult *r = NULL;
+    struct params none = {0, NULL, NULL, NULL, 0};
     pthread_mutex_lock(&p->mu);
-    enum wg_err rc = run(p, sql, 0, NULL, 0, &r, err, errlen);
+    enum wg_err rc = run(p, sql, &none, 0, &r, err, errlen);
     pthread_mutex_unlock(&p->mu);
     PQclear(r);
     return rc;
@@ -172,10 +182,20 @@ enum wg_err wg__common_pg_query(struct wg__common_pg *p, const char *sql, int n,
                                 const char *const *vals, void **res, int *nrows, int64_t *changes,
                                 char *err, size_t errlen)
 {
+    return wg__common_pg_query_bin(p, sql, n, vals, NULL, NULL, 0, res, nrows, changes, err,
+                                   errlen);
+}
+
+enum wg_err wg__common_pg_query_bin(struct wg__common_pg *p, const char *sql, int n,
+                                    const char *const *vals, const int *lens, const int *fmts,
+                                    int resfmt, void **res, int *nrows, int64_t *changes, char *err,
+                                    size_t errlen)
+{
     PGresult *r = NULL;
+    struct params a = {n, vals, lens, fmts, resfmt};
     pthread_mutex_lock(&p->mu);
     /* Always PQexecParams (even without parameters): a query is exactly one statement. */
-    enum wg_err rc = run(p, sql, n, vals, 1, &r, err, errlen);
+    enum wg_err rc = run(p, sql, &a, 1, &r, err, errlen);
     pthread_mutex_unlock(&p->mu);
     if (rc != WG_OK) {
         return rc;
@@ -196,9 +216,61 @@ const char *wg__common_pg_value(void *res, int row, int col)
     return PQgetvalue(r, row, col);
 }
 
+size_t wg__common_pg_length(void *res, int row, int col)
+{
+    PGresult *r = res;
+    if (!r || row >= PQntuples(r) || col >= PQnfields(r) || PQgetisnull(r, row, col)) {
+        return 0;
+    }
+    return (size_t)PQgetlength(r, row, col);
+}
+
+int wg__common_pg_binary(void *res, int col)
+{
+    return res && col < PQnfields(res) && PQfformat(res, col) == 1;
+}
+
 void wg__common_pg_free(void *res)
 {
     PQclear(res);
+}
+
+static int hexval(unsigned char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+unsigned char *wg__common_pg_bytea(const char *text, size_t *n)
+{
+    *n = 0;
+    size_t len = strlen(text);
+    if (len >= 2 && text[0] == '\\' && text[1] == 'x') { /* bytea_output = hex (the default) */
+        size_t m = (len - 2) / 2;
+        unsigned char *out = malloc(m ? m : 1);
+        const unsigned char *h = (const unsigned char *)text + 2;
+        for (size_t i = 0; out && i < m; i++) {
+            int hi = hexval(h[2 * i]), lo = hexval(h[2 * i + 1]);
+            if (hi < 0 || lo < 0) {
+                free(out);
+                return NULL;
+            }
+            out[i] = (unsigned char)(hi << 4 | lo);
+        }
+        *n = out ? m : 0;
+        return out;
+    }
+    size_t m = 0; /* bytea_output = escape: libpq's own decoder */
+    unsigned char *u = PQunescapeBytea((const unsigned char *)text, &m);
+    unsigned char *out = u ? malloc(m ? m : 1) : NULL;
+    if (out) {
+        memcpy(out, u, m);
+        *n = m;
+    }
+    PQfreemem(u);
+    return out;
 }
 
 int wg__common_pg_in_tx(struct wg__common_pg *p)

@@ -112,11 +112,18 @@ int wg_sql_version(struct wg_sql *c);
  * run costs one more round trip; 64 texts per connection, the rest run unprepared): bind
  * values, never build them into the text. */
 struct wg_sql_q *wg_sql_query(struct wg_sql *c, const char *sql);
+/* The same for a query whose columns are all text or blob: PostgreSQL sends them in binary
+ * format (a bytea as its bytes, not as hex text twice their size), so wg_sql_col_int64 and
+ * wg_sql_col_double must not be used on it. SQLite: as wg_sql_query. */
+struct wg_sql_q *wg_sql_query_raw(struct wg_sql *c, const char *sql);
 void wg_sql_bind_text(struct wg_sql_q *q, int i, const char *v); /* v NULL: SQL NULL; copied */
 void wg_sql_bind_textn(struct wg_sql_q *q, int i, const char *v, size_t n);
 void wg_sql_bind_int64(struct wg_sql_q *q, int i, int64_t v);
 void wg_sql_bind_double(struct wg_sql_q *q, int i, double v);
 void wg_sql_bind_null(struct wg_sql_q *q, int i);
+/* Bytes (copied; v NULL: SQL NULL; n 0: an empty blob). The column is BLOB on SQLite, bytea
+ * on PostgreSQL (sent as a binary parameter: no escaping, no doubling). */
+void wg_sql_bind_blob(struct wg_sql_q *q, int i, const void *v, size_t n);
 /* 1: a row is there to read; 0: done; -1: error (wg_sql_qerror). The statement runs at the
  * first step. */
 int wg_sql_step(struct wg_sql_q *q);
@@ -125,6 +132,10 @@ int wg_sql_col_null(struct wg_sql_q *q, int i);
 const char *wg_sql_col_text(struct wg_sql_q *q, int i);
 int64_t wg_sql_col_int64(struct wg_sql_q *q, int i);
 double wg_sql_col_double(struct wg_sql_q *q, int i);
+/* A blob column: its bytes and *n their count, valid until the next step or end; NULL for
+ * SQL NULL (an empty blob is non-NULL with *n 0). PostgreSQL: decoded from bytea's text form
+ * once per row and column (NULL also when that fails: out of memory, not a bytea). */
+const void *wg_sql_col_blob(struct wg_sql_q *q, int i, size_t *n);
 /* Rows changed by the last INSERT/UPDATE/DELETE stepped to its end. */
 int64_t wg_sql_changes(struct wg_sql_q *q);
 const char *wg_sql_qerror(const struct wg_sql_q *q); /* "" when none */

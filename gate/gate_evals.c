@@ -1,9 +1,10 @@
 /* gate_evals.c — evaluation records for the evidence pages: the judged series downsampled
  * for a chart (wg__gate_downsample, called by gate_check.c); each evaluation the server
  * makes (gate calls, analysis looks, monitor ticks that change a verdict) gets an id and is
- * kept in state_dir/evaluations.db with its report JSON and series (a compact blob): the
- * last `keep` of them, none older than `max_age` (older ones go in the insert's own
- * transaction, and reads never answer one past max_age). gate_server_ui.c reads.
+ * kept with its report JSON and series (a compact blob) through the store seam: SQLite
+ * state_dir/evaluations.db, or the `evidence` table of the shared PostgreSQL, so every replica
+ * serves every page. The last `keep`, none older than `max_age` (pruned by rank and age with
+ * each insert; reads never answer one past max_age). gate_server_ui.c reads.
  */
 #include "common/store.h"
 #include "gate/gate_int.h"
@@ -15,17 +16,29 @@
 #include <sys/random.h>
 
 struct wg__evals {
-    sqlite3 *db;
-    atomic_long keep;        /* the newest `keep` are kept (server.evaluations.keep) */
+    struct wg_sql *db;       /* SQLite: the one handle, used under mu; PostgreSQL: NULL */
+    int pg;                  /* PostgreSQL: each call takes a pooled connection of its own */
+    atomic_long keep;        /* the newest `keep` are kept (server.evaluations.keep; reload) */
     atomic_llong max_age_ns; /* and none older than this (server.evaluations.max_age) */
-    pthread_mutex_t mu;      /* one writer at a time; the handle is FULLMUTEX for readers too */
+    pthread_mutex_t mu;      /* SQLite: one caller of the handle at a time */
 };
 
+/* SQLite: the file and schema of before the seam (its data stays readable). PostgreSQL:
+ * `evidence`, as the verdict history already is `evaluations` there (gate_state.c). */
 static const char *const MIGRATIONS[] = {
     "CREATE TABLE IF NOT EXISTS evaluations("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, created_ns INTEGER NOT NULL,"
     " kind TEXT NOT NULL, wave TEXT NOT NULL, verdict TEXT NOT NULL, report TEXT NOT NULL,"
     " series BLOB, features TEXT NOT NULL DEFAULT '[]');"};
+static const char *const PG_MIGRATIONS[] = {
+    "CREATE TABLE IF NOT EXISTS evidence("
+    " seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, created_ns BIGINT NOT NULL,"
+    " kind TEXT NOT NULL, wave TEXT NOT NULL, verdict TEXT NOT NULL, report TEXT NOT NULL,"
+    " series BYTEA, features TEXT NOT NULL DEFAULT '[]');"
+    /* out of line, uncompressed: pglz on a 2 MB blob cost more than the page (bench_pages) */
+    "ALTER TABLE evidence ALTER COLUMN series SET STORAGE EXTERNAL;"
+    "CREATE INDEX IF NOT EXISTS evidence_created ON evidence(created_ns);"
+    "CREATE INDEX IF NOT EXISTS evidence_wave ON evidence(wave, seq);"};
 
 /* ---- downsampling ------------------------------------------------------------------------ */
 
@@ -80,7 +93,9 @@ enum wg_err wg__gate_downsample(const struct wg_seriesset *src, struct wg_series
  * u32 nseries, per series u32 nlabels, (u32 len, bytes) key and value, u32 n, u8 mode,
  * int64 t0, then n times (mode 0: u32 milliseconds after t0; mode 1: int64 ns) and n float
  * values: a chart needs no more, and half the bytes halve what serve pays to keep a large
- * evaluation (bench_pages.c). Host byte order: the store stays on the machine that wrote it. */
+ * evaluation (bench_pages.c). Host byte order: replicas sharing a PostgreSQL store share it
+ * (little-endian everywhere wavegate is built); a blob that does not decode is a page
+ * without charts. */
 
 static void put_u32(struct wg_buf *b, size_t v)
 {
@@ -275,10 +290,68 @@ void wg__evals_series_free(struct wg_seriesset *sets, size_t nrules)
 
 /* ---- the store --------------------------------------------------------------------------- */
 
-/* What retention no longer keeps: ?1 keep, ?2 the oldest created_ns kept. */
-#define PRUNE_SQL                                                                                  \
-    "DELETE FROM evaluations WHERE seq <= (SELECT MAX(seq) FROM evaluations) - ?"                  \
+/* One query text per backend: the table's name differs (see MIGRATIONS). */
+#define SQL(e, Q) ((e)->pg ? Q("evidence") : Q("evaluations"))
+#define Q_INSERT(T)                                                                                \
+    "INSERT INTO " T "(id, created_ns, kind, wave, verdict, report, series, features)"             \
+    " VALUES(?,?,?,?,?,?,?,?)"
+/* Retention by rank, not by seq arithmetic: seqs have gaps (rolled back inserts, several
+ * replicas drawing from one sequence), the (keep+1)-th newest row and all older go. */
+#define Q_PRUNE(T)                                                                                 \
+    "DELETE FROM " T " WHERE seq <= (SELECT seq FROM " T " ORDER BY seq DESC LIMIT 1 OFFSET ?)"    \
     " OR created_ns < ?"
+/* PostgreSQL: insert and prune in one statement, one round trip, no transaction held
+ * open between them: the DELETE sees the table as it was before this insert (one snapshot),
+ * hence keep - 1 older rows beside the new one. Replicas inserting at once may each leave one
+ * row too many (both delete the same oldest row); the next insert's prune takes it. */
+#define Q_PUT_PG "WITH ins AS (" Q_INSERT("evidence") " RETURNING seq) " Q_PRUNE("evidence")
+#define Q_GET(T) "SELECT report, series FROM " T " WHERE id=? AND created_ns >= ?"
+#define Q_LATEST(T)                                                                                \
+    "SELECT id FROM " T " WHERE wave=? AND created_ns >= ? ORDER BY seq DESC LIMIT 1"
+#define Q_RECENT(T)                                                                                \
+    "SELECT id, created_ns, kind, wave, verdict, features FROM " T " WHERE created_ns >= ?"        \
+    " ORDER BY seq DESC LIMIT ?"
+#define Q_HAS(T) "SELECT 1 FROM " T " WHERE id=? AND created_ns >= ?"
+
+static struct wg_sql_opts store_opts(const char *state_dir)
+{
+    struct wg_sql_opts o = {
+        .backend = WG_STORE_DEFAULT,
+        .sqlite = {.dir = state_dir,
+                   .file = "evaluations.db",
+                   .create = 1,
+                   .synchronous = 1, /* evidence, not decisions: NORMAL is enough */
+                   .migrations = MIGRATIONS,
+                   .nmigrations = 1},
+        .name = "evidence",
+        .pg_migrations = PG_MIGRATIONS,
+        .npg_migrations = 1,
+    };
+    return o;
+}
+
+/* The connection for one call: SQLite's handle with mu held, or a PostgreSQL connection
+ * from the pool (NULL with err when the database cannot be reached). Give it back. */
+static struct wg_sql *take(struct wg__evals *e, char *err, size_t errlen)
+{
+    if (!e->pg) {
+        pthread_mutex_lock(&e->mu);
+        return e->db;
+    }
+    struct wg_sql_opts o = store_opts(NULL);
+    o.backend = WG_STORE_POSTGRES;
+    struct wg_sql *c = NULL;
+    return wg_sql_open(&o, &c, err, errlen) == WG_OK ? c : NULL;
+}
+
+static void give(struct wg__evals *e, struct wg_sql *c)
+{
+    if (!e->pg) {
+        pthread_mutex_unlock(&e->mu);
+        return;
+    }
+    wg_sql_close(c);
+}
 
 enum wg_err wg__evals_open(const char *state_dir, long keep, int64_t max_age_ns,
                            struct wg__evals **out, char *err, size_t errlen)
@@ -288,18 +361,18 @@ enum wg_err wg__evals_open(const char *state_dir, long keep, int64_t max_age_ns,
     if (!e) {
         return WG_ENOMEM;
     }
-    struct wg_store_opts o = {
-        .dir = state_dir,
-        .file = "evaluations.db",
-        .create = 1,
-        .synchronous = 1, /* evidence, not decisions: NORMAL is enough */
-        .migrations = MIGRATIONS,
-        .nmigrations = 1,
-    };
-    enum wg_err rc = wg_store_open(&o, &e->db, err, errlen);
+    struct wg_sql_opts o = store_opts(state_dir);
+    struct wg_sql *c = NULL;
+    enum wg_err rc = wg_sql_open(&o, &c, err, errlen); /* PostgreSQL: migrates the table */
     if (rc != WG_OK) {
         free(e);
         return rc;
+    }
+    e->pg = wg_sql_backend(c) == WG_STORE_POSTGRES;
+    if (e->pg) {
+        wg_sql_close(c); /* into the pool, for the first call */
+    } else {
+        e->db = c;
     }
     atomic_init(&e->keep, keep > 0 ? keep : WG__EVALS_KEEP);
     atomic_init(&e->max_age_ns, max_age_ns > 0 ? max_age_ns : WG__EVALS_MAX_AGE_NS);
@@ -313,9 +386,41 @@ void wg__evals_close(struct wg__evals *e)
     if (!e) {
         return;
     }
-    wg_store_close(e->db);
+    wg_sql_close(e->db);
     pthread_mutex_destroy(&e->mu);
     free(e);
+}
+
+/* A reload's retention (gate_server.c): applied at once, what it no longer keeps deleted now
+ * (one statement on either backend), and said in the log. */
+enum wg_err wg__evals_retention(struct wg__evals *e, long keep, int64_t max_age_ns)
+{
+    if (!e) {
+        return WG_OK;
+    }
+    keep = keep > 0 ? keep : WG__EVALS_KEEP;
+    max_age_ns = max_age_ns > 0 ? max_age_ns : WG__EVALS_MAX_AGE_NS;
+    long ok = atomic_exchange(&e->keep, keep);
+    int64_t oa = atomic_exchange(&e->max_age_ns, max_age_ns);
+    if (ok == keep && oa == max_age_ns) {
+        return WG_OK;
+    }
+    char err[256] = "";
+    enum wg_err rc = WG_EIO;
+    struct wg_sql *c = take(e, err, sizeof(err));
+    if (c) {
+        struct wg_sql_q *del = wg_sql_query(c, SQL(e, Q_PRUNE));
+        wg_sql_bind_int64(del, 1, keep);
+        wg_sql_bind_int64(del, 2, wg_now_ns() - max_age_ns);
+        rc = wg_sql_run(del, err, sizeof(err));
+        wg_sql_end(del);
+        give(e, c);
+    }
+    wg_log(rc == WG_OK ? WG_LOG_INFO : WG_LOG_WARN,
+           "evaluations: retention now the last %ld, for at most %llds (was %ld, %llds)%s%s", keep,
+           (long long)(max_age_ns / WG_NS_PER_SEC), ok, (long long)(oa / WG_NS_PER_SEC),
+           rc == WG_OK ? "" : "; the older ones stay until the next evaluation: ", err);
+    return rc;
 }
 
 enum wg_err wg__evals_new_id(char *id, size_t idlen)
@@ -330,100 +435,90 @@ enum wg_err wg__evals_new_id(char *id, size_t idlen)
     return WG_OK;
 }
 
-enum wg_err wg__evals_retention(struct wg__evals *e, long keep, int64_t max_age_ns)
+static void bind_row(struct wg_sql_q *q, const char *id, int64_t now, const char *kind,
+                     const char *wave, const char *verdict, const char *features, const char *json,
+                     const void *blob, size_t bloblen)
 {
-    if (!e) {
-        return WG_OK;
-    }
-    keep = keep > 0 ? keep : WG__EVALS_KEEP;
-    max_age_ns = max_age_ns > 0 ? max_age_ns : WG__EVALS_MAX_AGE_NS;
-    pthread_mutex_lock(&e->mu);
-    long ok = atomic_exchange(&e->keep, keep);
-    int64_t oa = atomic_exchange(&e->max_age_ns, max_age_ns);
-    enum wg_err rc = WG_OK;
-    char err[256] = "";
-    if (ok != keep || oa != max_age_ns) {
-        sqlite3_stmt *del = wg_store_stmt(e->db, PRUNE_SQL);
-        if (!del) {
-            snprintf(err, sizeof(err), "%s", sqlite3_errmsg(e->db));
-            rc = WG_EIO;
-        } else {
-            sqlite3_bind_int64(del, 1, keep);
-            sqlite3_bind_int64(del, 2, wg_now_ns() - max_age_ns);
-            if (sqlite3_step(del) != SQLITE_DONE) {
-                snprintf(err, sizeof(err), "%s", sqlite3_errmsg(e->db));
-                rc = WG_EIO;
-            }
-            sqlite3_reset(del);
-        }
-    }
-    pthread_mutex_unlock(&e->mu);
-    if (ok != keep || oa != max_age_ns) {
-        wg_log(rc == WG_OK ? WG_LOG_INFO : WG_LOG_WARN,
-               "evaluations: retention now the last %ld, for at most %llds (was %ld, %llds)%s%s",
-               keep, (long long)(max_age_ns / WG_NS_PER_SEC), ok, (long long)(oa / WG_NS_PER_SEC),
-               rc == WG_OK ? ""
-                           : "; the older ones stay until"
-                             " the next evaluation: ",
-               err);
-    }
-    return rc;
+    wg_sql_bind_text(q, 1, id);
+    wg_sql_bind_int64(q, 2, now);
+    wg_sql_bind_text(q, 3, kind);
+    wg_sql_bind_text(q, 4, wave ? wave : "");
+    wg_sql_bind_text(q, 5, verdict ? verdict : "error");
+    wg_sql_bind_text(q, 6, json);
+    wg_sql_bind_blob(q, 7, blob, bloblen); /* NULL: no series (a page without charts) */
+    wg_sql_bind_text(q, 8, features ? features : "[]");
 }
 
 enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wave,
                           const char *verdict, const char *features, const char *json,
                           const void *blob, size_t bloblen, char *id, size_t idlen)
 {
-    char err[256] = "";
+    char err[512] = "";
     if (!id[0] && wg__evals_new_id(id, idlen) != WG_OK) {
         return WG_EIO;
     }
-    pthread_mutex_lock(&e->mu);
-    enum wg_err rc = wg_store_begin(e->db, 1, err, sizeof(err));
+    int64_t now = wg_now_ns();
+    enum wg_err rc = WG_EIO;
+    struct wg_sql_q *st = NULL, *del = NULL;
+    struct wg_sql *c = take(e, err, sizeof(err));
+    if (!c) {
+        goto out;
+    }
+    if (e->pg) {
+        st = wg_sql_query(c, Q_PUT_PG);
+        bind_row(st, id, now, kind, wave, verdict, features, json, blob, bloblen);
+        wg_sql_bind_int64(st, 9, atomic_load(&e->keep) - 1);
+        wg_sql_bind_int64(st, 10, now - atomic_load(&e->max_age_ns));
+        rc = wg_sql_run(st, err, sizeof(err));
+        goto out;
+    }
+    /* SQLite: the insert and the prune in one transaction (one writer: mu and the file lock) */
+    rc = wg_sql_begin(c, 1, err, sizeof(err));
     if (rc != WG_OK) {
         goto out;
     }
-    sqlite3_stmt *st =
-        wg_store_stmt(e->db, "INSERT INTO evaluations(id, created_ns, kind, wave,"
-                             " verdict, report, series, features) VALUES(?,?,?,?,?,?,?,?)");
-    sqlite3_stmt *del = wg_store_stmt(e->db, PRUNE_SQL);
-    int64_t now = wg_now_ns();
-    if (!st || !del) {
-        rc = WG_EIO;
-    } else {
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, wave ? wave : "", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, verdict ? verdict : "error", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, json, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 7, blob, (int)bloblen, SQLITE_STATIC);
-        sqlite3_bind_text(st, 8, features ? features : "[]", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(del, 1, atomic_load(&e->keep));
-        sqlite3_bind_int64(del, 2, now - atomic_load(&e->max_age_ns));
-        if (sqlite3_step(st) != SQLITE_DONE || sqlite3_step(del) != SQLITE_DONE) {
-            snprintf(err, sizeof(err), "%s", sqlite3_errmsg(e->db));
-            rc = WG_EIO;
-        }
-    }
-    if (st) {
-        sqlite3_reset(st);
-    }
-    if (del) {
-        sqlite3_reset(del);
-    }
+    st = wg_sql_query(c, Q_INSERT("evaluations"));
+    del = wg_sql_query(c, Q_PRUNE("evaluations"));
+    bind_row(st, id, now, kind, wave, verdict, features, json, blob, bloblen);
+    wg_sql_bind_int64(del, 1, atomic_load(&e->keep));
+    wg_sql_bind_int64(del, 2, now - atomic_load(&e->max_age_ns));
+    rc = wg_sql_run(st, err, sizeof(err));
     if (rc == WG_OK) {
-        rc = wg_store_commit(e->db, err, sizeof(err));
+        rc = wg_sql_run(del, err, sizeof(err));
+    }
+    wg_sql_end(st);
+    wg_sql_end(del);
+    st = del = NULL;
+    if (rc == WG_OK) {
+        rc = wg_sql_commit(c, err, sizeof(err));
     } else {
-        wg_store_rollback(e->db);
+        wg_sql_rollback(c);
     }
 out:
-    pthread_mutex_unlock(&e->mu);
+    wg_sql_end(st);
+    if (c) {
+        give(e, c);
+    }
     if (rc != WG_OK) {
         wg_log(WG_LOG_WARN, "evaluations: cannot store %s: %s", id, err);
         id[0] = '\0';
     }
     return rc;
+}
+
+/* The row of id not past max_age, stepped to: 1 there, 0 not, -1 error (logged). */
+static int get_row(struct wg__evals *e, struct wg_sql *c, const char *id, struct wg_sql_q **out)
+{
+    /* text and blob only: PostgreSQL sends the blob as its bytes, not as hex text */
+    struct wg_sql_q *q = wg_sql_query_raw(c, SQL(e, Q_GET));
+    wg_sql_bind_text(q, 1, id);
+    wg_sql_bind_int64(q, 2, wg_now_ns() - atomic_load(&e->max_age_ns));
+    int r = wg_sql_step(q);
+    if (r < 0) {
+        wg_log(WG_LOG_WARN, "evaluations: cannot read %.40s: %s", id, wg_sql_qerror(q));
+    }
+    *out = q;
+    return r;
 }
 
 enum wg_err wg__evals_get(struct wg__evals *e, const char *id, char **json, void **blob,
@@ -432,33 +527,33 @@ enum wg_err wg__evals_get(struct wg__evals *e, const char *id, char **json, void
     *json = NULL;
     *blob = NULL;
     *bloblen = 0;
-    enum wg_err rc = WG_ENOTFOUND;
-    pthread_mutex_lock(&e->mu);
-    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT report, series FROM evaluations"
-                                            " WHERE id=? AND created_ns >= ?");
-    if (!st) {
-        pthread_mutex_unlock(&e->mu);
+    char err[256];
+    struct wg_sql *c = take(e, err, sizeof(err));
+    if (!c) {
+        wg_log(WG_LOG_WARN, "evaluations: cannot read %.40s: %s", id, err);
         return WG_EIO;
     }
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, wg_now_ns() - e->max_age_ns);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        int n = sqlite3_column_bytes(st, 1);
-        const void *b = sqlite3_column_blob(st, 1);
-        *json = wg_strdup((const char *)sqlite3_column_text(st, 0));
-        *blob = n > 0 ? malloc((size_t)n) : NULL;
+    struct wg_sql_q *q = NULL;
+    int r = get_row(e, c, id, &q);
+    enum wg_err rc = r < 0 ? WG_EIO : WG_ENOTFOUND;
+    if (r == 1) {
+        size_t n = 0;
+        const void *b = wg_sql_col_blob(q, 1, &n);
+        const char *doc = wg_sql_col_text(q, 0);
+        *json = doc ? wg_strdup(doc) : NULL;
+        *blob = n > 0 ? malloc(n) : NULL;
         if (!*json || (n > 0 && !*blob)) {
-            rc = WG_ENOMEM;
+            rc = doc ? WG_ENOMEM : WG_EIO;
         } else {
             if (n > 0) {
-                memcpy(*blob, b, (size_t)n);
+                memcpy(*blob, b, n);
             }
-            *bloblen = (size_t)n;
+            *bloblen = n;
             rc = WG_OK;
         }
     }
-    sqlite3_reset(st);
-    pthread_mutex_unlock(&e->mu);
+    wg_sql_end(q);
+    give(e, c);
     if (rc != WG_OK) {
         free(*json);
         free(*blob);
@@ -474,29 +569,29 @@ enum wg_err wg__evals_page(struct wg__evals *e, const char *id, char **html)
     struct wg_seriesset *sets = NULL;
     struct wg__html_series *ss = NULL;
     cJSON *o = NULL;
-    enum wg_err rc = WG_ENOTFOUND;
+    char err[256];
     *html = NULL;
     /* Parsed and decoded straight from the row (no copy of a blob of megabytes). */
-    pthread_mutex_lock(&e->mu);
-    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT report, series FROM evaluations"
-                                            " WHERE id=? AND created_ns >= ?");
-    if (!st) {
-        pthread_mutex_unlock(&e->mu);
+    struct wg_sql *c = take(e, err, sizeof(err));
+    if (!c) {
+        wg_log(WG_LOG_WARN, "evaluations: cannot read %.40s: %s", id, err);
         return WG_EIO;
     }
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, wg_now_ns() - e->max_age_ns);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        o = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
-        const void *blob = sqlite3_column_blob(st, 1);
-        int n = sqlite3_column_bytes(st, 1);
+    struct wg_sql_q *q = NULL;
+    int r = get_row(e, c, id, &q);
+    enum wg_err rc = r < 0 ? WG_EIO : WG_ENOTFOUND;
+    if (r == 1) {
+        const char *doc = wg_sql_col_text(q, 0);
+        o = doc ? cJSON_Parse(doc) : NULL;
+        size_t n = 0;
+        const void *blob = wg_sql_col_blob(q, 1, &n);
         rc = o ? WG_OK : WG_EIO;
-        if (o && n > 0 && wg__evals_series_decode(blob, (size_t)n, &sets, &nrules) != WG_OK) {
+        if (o && n > 0 && wg__evals_series_decode(blob, n, &sets, &nrules) != WG_OK) {
             nrules = 0; /* a damaged blob: the page without charts, not no page */
         }
     }
-    sqlite3_reset(st);
-    pthread_mutex_unlock(&e->mu);
+    wg_sql_end(q);
+    give(e, c);
     if (rc != WG_OK) {
         goto out;
     }
@@ -520,58 +615,62 @@ out:
 
 enum wg_err wg__evals_latest(struct wg__evals *e, const char *wave, char *id, size_t idlen)
 {
-    enum wg_err rc = WG_ENOTFOUND;
-    pthread_mutex_lock(&e->mu);
-    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT id FROM evaluations WHERE wave=? "
-                                            "AND created_ns >= ? ORDER BY seq DESC LIMIT 1");
-    if (!st) {
-        rc = WG_EIO;
-    } else {
-        sqlite3_bind_text(st, 1, wave, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, wg_now_ns() - e->max_age_ns);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            snprintf(id, idlen, "%s", (const char *)sqlite3_column_text(st, 0));
-            rc = WG_OK;
-        }
-        sqlite3_reset(st);
+    char err[256];
+    struct wg_sql *c = take(e, err, sizeof(err));
+    if (!c) {
+        wg_log(WG_LOG_WARN, "evaluations: cannot read: %s", err);
+        return WG_EIO;
     }
-    pthread_mutex_unlock(&e->mu);
+    struct wg_sql_q *q = wg_sql_query(c, SQL(e, Q_LATEST));
+    wg_sql_bind_text(q, 1, wave);
+    wg_sql_bind_int64(q, 2, wg_now_ns() - atomic_load(&e->max_age_ns));
+    int r = wg_sql_step(q);
+    enum wg_err rc = r < 0 ? WG_EIO : WG_ENOTFOUND;
+    if (r == 1 && wg_sql_col_text(q, 0)) {
+        snprintf(id, idlen, "%s", wg_sql_col_text(q, 0));
+        rc = WG_OK;
+    }
+    wg_sql_end(q);
+    give(e, c);
     return rc;
+}
+
+static const char *col(struct wg_sql_q *q, int i)
+{
+    const char *v = wg_sql_col_text(q, i);
+    return v ? v : "";
 }
 
 cJSON *wg__evals_recent(struct wg__evals *e, int n)
 {
     cJSON *arr = cJSON_CreateArray();
-    if (!arr) {
-        return NULL;
+    char err[256];
+    struct wg_sql *c = arr ? take(e, err, sizeof(err)) : NULL;
+    if (!c) {
+        return arr; /* nothing to list (the home page says so by its empty table) */
     }
-    pthread_mutex_lock(&e->mu);
-    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT id, created_ns, kind, wave, verdict, features "
-                                            "FROM evaluations WHERE created_ns >= ?"
-                                            " ORDER BY seq DESC LIMIT ?");
-    if (st) {
-        sqlite3_bind_int64(st, 1, wg_now_ns() - e->max_age_ns);
-        sqlite3_bind_int(st, 2, n);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            cJSON *o = cJSON_CreateObject();
-            char tb[48];
-            cJSON_AddStringToObject(o, "id", (const char *)sqlite3_column_text(st, 0));
-            cJSON_AddStringToObject(o, "created",
-                                    wg_time_format(sqlite3_column_int64(st, 1), tb, sizeof(tb)));
-            cJSON_AddStringToObject(o, "kind", (const char *)sqlite3_column_text(st, 2));
-            cJSON_AddStringToObject(o, "wave", (const char *)sqlite3_column_text(st, 3));
-            cJSON_AddStringToObject(o, "verdict", (const char *)sqlite3_column_text(st, 4));
-            cJSON *f = cJSON_Parse((const char *)sqlite3_column_text(st, 5));
-            if (!cJSON_IsArray(f)) {
-                cJSON_Delete(f);
-                f = cJSON_CreateArray();
-            }
-            cJSON_AddItemToObject(o, "features", f);
-            cJSON_AddItemToArray(arr, o);
+    struct wg_sql_q *q = wg_sql_query(c, SQL(e, Q_RECENT));
+    wg_sql_bind_int64(q, 1, wg_now_ns() - atomic_load(&e->max_age_ns));
+    wg_sql_bind_int64(q, 2, n);
+    while (wg_sql_step(q) == 1) {
+        cJSON *o = cJSON_CreateObject();
+        char tb[48];
+        cJSON_AddStringToObject(o, "id", col(q, 0));
+        cJSON_AddStringToObject(o, "created",
+                                wg_time_format(wg_sql_col_int64(q, 1), tb, sizeof(tb)));
+        cJSON_AddStringToObject(o, "kind", col(q, 2));
+        cJSON_AddStringToObject(o, "wave", col(q, 3));
+        cJSON_AddStringToObject(o, "verdict", col(q, 4));
+        cJSON *f = cJSON_Parse(col(q, 5));
+        if (!cJSON_IsArray(f)) {
+            cJSON_Delete(f);
+            f = cJSON_CreateArray();
         }
-        sqlite3_reset(st);
+        cJSON_AddItemToObject(o, "features", f);
+        cJSON_AddItemToArray(arr, o);
     }
-    pthread_mutex_unlock(&e->mu);
+    wg_sql_end(q);
+    give(e, c);
     return arr;
 }
 
@@ -588,16 +687,17 @@ int64_t wg__evals_max_age(const struct wg__evals *e)
 int wg__evals_has(struct wg__evals *e, const char *id)
 {
     int has = 1; /* a store error is not "gone": no re-recording storm on a sick disk */
-    pthread_mutex_lock(&e->mu);
-    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT 1 FROM evaluations WHERE id=?"
-                                            " AND created_ns >= ?");
-    if (st) {
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, wg_now_ns() - e->max_age_ns);
-        int r = sqlite3_step(st);
-        has = r == SQLITE_ROW || (r != SQLITE_DONE);
-        sqlite3_reset(st);
+    char err[256];
+    struct wg_sql *c = take(e, err, sizeof(err));
+    if (!c) {
+        return has;
     }
-    pthread_mutex_unlock(&e->mu);
+    struct wg_sql_q *q = wg_sql_query(c, SQL(e, Q_HAS));
+    wg_sql_bind_text(q, 1, id);
+    wg_sql_bind_int64(q, 2, wg_now_ns() - atomic_load(&e->max_age_ns));
+    int r = wg_sql_step(q);
+    has = r != 0;
+    wg_sql_end(q);
+    give(e, c);
     return has;
 }

@@ -626,7 +626,11 @@ static void *evrun_main(void *arg)
             }
         }
         struct wg__cfgref *g = wg__server_gen_get(s);
-        int poll = g->cfg->events.unleash_url && wg_mono_ns() >= next_poll;
+        /* On a shared store (backend postgres) only the leader reconciles: each replica's
+         * events store is its own, so every poller would ingest, analyse and act on each
+         * missed flip once more (test_replicas_pg.sh, evshared). wg__leader_active is 1 on
+         * SQLite; a new leader polls at once. */
+        int poll = g->cfg->events.unleash_url && wg_mono_ns() >= next_poll && wg__leader_active();
         if (poll) {
             next_poll = wg_mono_ns() + g->cfg->events.unleash_poll_ns;
         }

@@ -156,6 +156,79 @@ static void binds_and_columns(void **state)
     wg_sql_close(c);
 }
 
+/* Blobs: every byte value, NUL included, a megabyte, an empty blob apart from NULL, a text
+ * bound beside them, each row read back exactly (PostgreSQL: bytea, binary parameters). */
+static void blobs(void **state)
+{
+    struct fx *f = *state;
+    struct wg_sql *c = NULL;
+    char err[512];
+    assert_int_equal(open_v(f, 1, &c, err, sizeof(err)), WG_OK);
+    assert_int_equal(wg_sql_exec(c,
+                                 f->be == WG_STORE_POSTGRES
+                                     ? "DROP TABLE IF EXISTS b; CREATE TABLE b(id INTEGER, x BYTEA,"
+                                       " v TEXT)"
+                                     : "DROP TABLE IF EXISTS b; CREATE TABLE b(id INTEGER, x BLOB,"
+                                       " v TEXT)",
+                                 err, sizeof(err)),
+                     WG_OK);
+    size_t big = 1u << 20;
+    unsigned char *mb = malloc(big);
+    assert_non_null(mb);
+    for (size_t i = 0; i < big; i++) {
+        mb[i] = (unsigned char)((i * 2654435761u) >> 13);
+    }
+    unsigned char all[256];
+    for (int i = 0; i < 256; i++) {
+        all[i] = (unsigned char)(255 - i);
+    }
+    const struct {
+        const void *p;
+        size_t n;
+    } want[] = {{all, sizeof(all)}, {mb, big}, {"", 0}, {NULL, 0}};
+    for (int i = 0; i < 4; i++) {
+        struct wg_sql_q *q = wg_sql_query(c, "INSERT INTO b(id, x, v) VALUES (?, ?, ?)");
+        wg_sql_bind_int64(q, 1, i);
+        wg_sql_bind_blob(q, 2, want[i].p, want[i].n);
+        wg_sql_bind_text(q, 3, "it's text");
+        assert_int_equal(wg_sql_run(q, err, sizeof(err)), WG_OK);
+        wg_sql_end(q);
+    }
+    /* read as text results (PostgreSQL: bytea in hex), then raw (binary results) */
+    for (int raw = 0; raw < 2; raw++) {
+        struct wg_sql_q *q = raw ? wg_sql_query_raw(c, "SELECT x, x, v, x FROM b ORDER BY id")
+                                 : wg_sql_query(c, "SELECT id, x, v, x FROM b ORDER BY id");
+        for (int i = 0; i < 4; i++) {
+            assert_int_equal(wg_sql_step(q), 1);
+            size_t n = 99, n2 = 99;
+            const void *got = wg_sql_col_blob(q, 1, &n);
+            const void *again = wg_sql_col_blob(q, 3, &n2);
+            printf("blob %d%s: want %zu bytes%s, got %zu%s\n", i, raw ? " (raw)" : "", want[i].n,
+                   want[i].p ? "" : " (NULL)", n, got ? "" : " (NULL)");
+            if (!raw) {
+                assert_int_equal(wg_sql_col_int64(q, 0), i);
+            }
+            assert_int_equal(n, want[i].n);
+            assert_int_equal(n2, want[i].n);
+            if (!want[i].p) {
+                assert_null(got);
+                assert_true(wg_sql_col_null(q, 1));
+            } else {
+                assert_non_null(got);
+                assert_false(wg_sql_col_null(q, 1)); /* empty is not NULL */
+                assert_true(n == 0 || memcmp(got, want[i].p, n) == 0);
+                assert_true(n == 0 || memcmp(again, want[i].p, n) == 0);
+            }
+            assert_string_equal(wg_sql_col_text(q, 2), "it's text");
+        }
+        assert_int_equal(wg_sql_step(q), 0);
+        wg_sql_end(q);
+    }
+    free(mb);
+    assert_int_equal(wg_sql_exec(c, "DROP TABLE b", err, sizeof(err)), WG_OK);
+    wg_sql_close(c);
+}
+
 /* The first column of the one row sql (no parameters) answers. */
 static int64_t one_int(struct wg_sql *c, const char *sql)
 {
@@ -331,11 +404,13 @@ int main(void)
 {
     const struct CMUnitTest sq[] = {
         cmocka_unit_test_setup_teardown(binds_and_columns, setup_sqlite, teardown_sqlite),
+        cmocka_unit_test_setup_teardown(blobs, setup_sqlite, teardown_sqlite),
         cmocka_unit_test_setup_teardown(transactions, setup_sqlite, teardown_sqlite),
         cmocka_unit_test_setup_teardown(migrations, setup_sqlite, teardown_sqlite),
     };
     const struct CMUnitTest pg[] = {
         cmocka_unit_test_setup(binds_and_columns, setup_pg),
+        cmocka_unit_test_setup(blobs, setup_pg),
         cmocka_unit_test_setup(transactions, setup_pg),
         cmocka_unit_test_setup(migrations, setup_pg),
         cmocka_unit_test_setup(reconnects, setup_pg),
