@@ -4,6 +4,8 @@
 # real InfluxDB 1.x. Reports (medians of $RUNS runs) the fleet's wall time against the slowest
 # single target's own 20 queries (`check --target`), and the wall time at 1, 10 and 50 targets.
 # usage: bench/bench_fleet.sh [BUILD_DIR]   (a Release build: cmake -B build-rel -DCMAKE_BUILD_TYPE=Release)
+# A/B: WG_B=/path/to/other/wavegate [AB_WAVE=fleet1|fleet10|fleet50] compares BUILD_DIR's
+# binary with it instead, interleaved ABBA on the same stand-ins (wall and CPU per check).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")

@@ -144,13 +144,12 @@ static void test_retry_after_long(void **state)
         if (j.err != WG_EHTTP || j.attempts != 1 || nreq != 1 || ms > 2000 ||
             ra != WG_HTTP_RETRY_AFTER_MAX_S * WG_NS_PER_SEC ||
             !strstr(j.errmsg, "retry after 3600s exceeds the time budget")) {
-            printf(
-                "case %zu: %d + Retry-After: %s\n"
-                "  want: err %s, 1 attempt, 1 request, < 2000 ms, retry-after 3600 s, message "
-                "\"... retry after 3600s exceeds the time budget ...\"\n"
-                "  got:  err %s, %d attempts, %d requests, %lld ms, retry-after %lld ms, \"%s\"\n",
-                i, cs[i].status, cs[i].value, wg_strerror(WG_EHTTP), wg_strerror(j.err), j.attempts,
-                nreq, (long long)ms, (long long)(ra < 0 ? -1 : ra / MS), j.errmsg);
+            printf("case %zu: %d + Retry-After: %s\n"
+                   "  want: err %s, 1 attempt, 1 request, < 2000 ms, retry-after 3600 s, message "
+                   "\"... retry after 3600s exceeds the time budget ...\"\n"
+                   "  got:  err %s, %d attempts, %d requests, %lld ms, retry-after %lld ms, \"%s\"\n",
+                   i, cs[i].status, cs[i].value, wg_strerror(WG_EHTTP), wg_strerror(j.err),
+                   j.attempts, nreq, (long long)ms, (long long)(ra < 0 ? -1 : ra / MS), j.errmsg);
             failed++;
         }
         wg_http_job_clear(&j);
@@ -242,8 +241,8 @@ static void test_budget_covers_the_consumer(void **state)
     (void)state;
     static char body[256 * 1024 + 1];
     memset(body, 'x', sizeof(body) - 1);
-    char *sc =
-        wg_asprintf("{\"routes\":[{\"responses\":[{\"status\":200,\"body\":\"%s\"}]}]}", body);
+    char *sc = wg_asprintf("{\"routes\":[{\"responses\":[{\"status\":200,\"body\":\"%s\"}]}]}",
+                           body);
     struct peer p;
     assert_int_equal(peer_start(&p, sc), 0);
     struct wg_http *h = wg_http_new();
