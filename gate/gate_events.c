@@ -39,9 +39,9 @@ static const char *const MIGRATIONS[] = {
     " at_ns INTEGER NOT NULL, status TEXT NOT NULL, http_status INTEGER, answer TEXT);",
     /* 2 → 3: the reconcile poll asks "seen this sender's event?" */
     "CREATE INDEX events_source ON events(source, version);",
-    /* 3 → 4: a fleet deploy's target, or its per-target deploy times ({"T": ns}, JSON) */
-    "ALTER TABLE events ADD COLUMN target TEXT;"
-    "ALTER TABLE events ADD COLUMN deploy_times TEXT;",
+    /* 3 → 4: a fleet deploy's target, or its per-target deploy times ({"T": "ns"}, JSON) */
+    ("ALTER TABLE events ADD COLUMN target TEXT;"
+     "ALTER TABLE events ADD COLUMN deploy_times TEXT;"),
 };
 
 /* Group commit: concurrent recorders queue their event; one of them (the leader) writes
