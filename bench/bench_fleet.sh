@@ -4,6 +4,8 @@
 # real InfluxDB 1.x. Reports (medians of $RUNS runs) the fleet's wall time against the slowest
 # single target's own 20 queries (`check --target`), and the wall time at 1, 10 and 50 targets.
 # usage: bench/bench_fleet.sh [BUILD_DIR]   (a Release build: cmake -B build-rel -DCMAKE_BUILD_TYPE=Release)
+# A/B: WG_B=/path/to/other/wavegate [AB_WAVE=fleet1|fleet10|fleet50] compares BUILD_DIR's
+# binary with it instead, interleaved ABBA on the same stand-ins (wall and CPU per check).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -137,6 +139,33 @@ for r in d["rules"]:
 PY
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# A/B mode (WG_B=other/wavegate): the two binaries' 50-target (AB_WAVE) checks interleaved, RUNS rounds
+# of 10 checks each, at the same moment on the same stand-ins: median wall per check and
+# wavegate's own CPU per check (user + sys of the child, from /proc ticks of this shell).
+if [ -n "${WG_B:-}" ]; then
+    hz=$(getconf CLK_TCK)
+    ab_round() { # BIN -> "wall_ms cpu_ms" per check over 10 checks
+        local s e c0 c1 i
+        c0=$(awk '{print $16+$17}' /proc/$$/stat); s=$(date +%s%N)
+        for i in $(seq 10); do "$1" check --config "$cfg" --deploy-time "$T" --wave "${AB_WAVE:-fleet50}" >/dev/null || true; done
+        e=$(date +%s%N); c1=$(awk '{print $16+$17}' /proc/$$/stat)
+        echo "$(( (e - s) / 10000000 )) $(( (c1 - c0) * 1000 / hz / 10 ))"
+    }
+    : > "$WG_TMP/a"; : > "$WG_TMP/b"
+    # ABBA: the order alternates (an A/A run of one binary against its copy showed the first
+    # of each pair 2 ms of CPU and 25 ms of wall "faster": position, not code)
+    for i in $(seq "$RUNS"); do
+        if [ $(( i % 2 )) = 1 ]; then ab_round "$WG" >> "$WG_TMP/a"; ab_round "$WG_B" >> "$WG_TMP/b"
+        else ab_round "$WG_B" >> "$WG_TMP/b"; ab_round "$WG" >> "$WG_TMP/a"; fi
+    done
+    for x in a b; do
+        printf '%s: wall per check %s ms (runs: %s), wavegate CPU per check %s ms\n' \
+            "$([ $x = a ] && echo "$WG" || echo "$WG_B")" "$(cut -d' ' -f1 "$WG_TMP/$x" | median)" \
+            "$(cut -d' ' -f1 "$WG_TMP/$x" | tr '\n' ' ')" "$(cut -d' ' -f2 "$WG_TMP/$x" | median)"
+    done
+    exit 0
+fi
 timed() { local s e; s=$(date +%s.%N); "$WG" check --config "$cfg" --deploy-time "$T" "$@" >/dev/null; e=$(date +%s.%N); echo "$e - $s" | bc; }
 med_of() { local i; for i in $(seq "$RUNS"); do timed "$@"; done | median; }
 

@@ -652,6 +652,18 @@ static enum wg_err prepare(struct run *r)
         if (e != WG_OK) {
             return e;
         }
+        r->grun[s->group]++; /* counted here, zeroed below */
+    }
+    /* A group's jobs go out in ceil(jobs / max) rounds at its limit; as many rounds need only
+     * ceil(jobs / rounds) connections (20 jobs at 8: 3 rounds, and 7 connections do them in
+     * 3): the limit is lowered to that, one connect (and close) fewer each on both sides. */
+    for (size_t g = 0; g < r->ngroups; g++) {
+        int jobs = r->grun[g], max = r->gmax[g];
+        if (max > 0 && jobs > max) {
+            int rounds = (jobs + max - 1) / max;
+            r->gmax[g] = (jobs + rounds - 1) / rounds;
+        }
+        r->grun[g] = 0;
     }
     return WG_OK;
 }

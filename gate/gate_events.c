@@ -39,6 +39,9 @@ static const char *const MIGRATIONS[] = {
     " at_ns INTEGER NOT NULL, status TEXT NOT NULL, http_status INTEGER, answer TEXT);",
     /* 2 → 3: the reconcile poll asks "seen this sender's event?" */
     "CREATE INDEX events_source ON events(source, version);",
+    /* 3 → 4: a fleet deploy's target, or its per-target deploy times ({"T": "ns"}, JSON) */
+    ("ALTER TABLE events ADD COLUMN target TEXT;"
+     "ALTER TABLE events ADD COLUMN deploy_times TEXT;"),
 };
 
 /* Group commit: concurrent recorders queue their event; one of them (the leader) writes
@@ -396,6 +399,27 @@ static enum wg_err flip_cancel_locked(struct wg_events *e, const char *feature, 
     return rc;
 }
 
+/* ev's deploy_times as stored: {"T": "ns", ...} (exact: a JSON number is a double); NULL when none
+ * (or no memory: the caller tells them apart by ev->ndeploy_times). */
+static char *deploy_times_json(const struct wg_event *ev)
+{
+    if (!ev->ndeploy_times) {
+        return NULL;
+    }
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; o && i < ev->ndeploy_times; i++) {
+        char num[32];
+        snprintf(num, sizeof(num), "%lld", (long long)ev->deploy_times[i].ns);
+        if (!cJSON_AddStringToObject(o, ev->deploy_times[i].target, num)) {
+            cJSON_Delete(o);
+            o = NULL;
+        }
+    }
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    return s;
+}
+
 /* One row, inside the leader's transaction (e->mu held). */
 static enum wg_err insert_one(struct wg_events *e, struct pend *p)
 {
@@ -427,7 +451,9 @@ static enum wg_err insert_one(struct wg_events *e, struct pend *p)
     sqlite3_stmt *seq = wg_store_stmt(e->db, "SELECT COALESCE(MAX(seq), 0) + 1 FROM events");
     sqlite3_stmt *st = wg_store_stmt(
         e->db, "INSERT INTO events(seq, id, type, state, wave, env, feature, flag, version,"
-               " source, time_ns, received_ns) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
+               " source, time_ns, received_ns, target, deploy_times)"
+               " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)");
+    char *dts = deploy_times_json(ev);
     if (!seq || !st || sqlite3_step(seq) != SQLITE_ROW) {
         snprintf(p->err, p->errlen, "events store: %s", sqlite3_errmsg(e->db));
         goto out;
@@ -446,6 +472,13 @@ static enum wg_err insert_one(struct wg_events *e, struct pend *p)
     bind_opt(st, 10, ev->source);
     sqlite3_bind_int64(st, 11, t);
     sqlite3_bind_int64(st, 12, p->now_ns);
+    bind_opt(st, 13, ev->target);
+    bind_opt(st, 14, dts);
+    if (ev->ndeploy_times && !dts) {
+        snprintf(p->err, p->errlen, "events store: out of memory");
+        rc = WG_ENOMEM;
+        goto out;
+    }
     if (sqlite3_step(st) != SQLITE_DONE) {
         snprintf(p->err, p->errlen, "events store: %s", sqlite3_errmsg(e->db));
         goto out;
@@ -467,6 +500,7 @@ out:
     if (st) {
         sqlite3_reset(st);
     }
+    free(dts);
     return rc;
 }
 
@@ -545,6 +579,25 @@ static void add_col(cJSON *o, const char *key, sqlite3_stmt *st, int col)
     }
 }
 
+/* The stored {"T": "ns"} as "deploy_times": {"T": RFC3339} (an entry that does not parse is
+ * left out, never guessed). */
+static void add_deploy_times(cJSON *o, sqlite3_stmt *st, int col)
+{
+    const unsigned char *v = sqlite3_column_text(st, col);
+    cJSON *in = v ? cJSON_Parse((const char *)v) : NULL;
+    cJSON *out = cJSON_IsObject(in) ? cJSON_AddObjectToObject(o, "deploy_times") : NULL;
+    const cJSON *it, *from = out ? in : NULL;
+    cJSON_ArrayForEach(it, from)
+    {
+        char ts[64], *end = NULL;
+        long long ns = cJSON_IsString(it) ? strtoll(it->valuestring, &end, 10) : 0;
+        if (it->string && end && end != it->valuestring && !*end) {
+            cJSON_AddStringToObject(out, it->string, wg_time_format(ns, ts, sizeof(ts)));
+        }
+    }
+    cJSON_Delete(in);
+}
+
 enum wg_err wg_events_list_json(struct wg_events *e, size_t limit, char **out, char *err,
                                 size_t errlen)
 {
@@ -553,7 +606,8 @@ enum wg_err wg_events_list_json(struct wg_events *e, size_t limit, char **out, c
     cJSON *arr = cJSON_CreateArray();
     pthread_mutex_lock(&e->mu);
     sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT id, type, state, wave, env, feature, flag,"
-                                            " version, source, time_ns FROM events"
+                                            " version, source, time_ns, target, deploy_times"
+                                            " FROM events"
                                             " ORDER BY seq DESC LIMIT ?1");
     if (!st) {
         snprintf(err, errlen, "events store: %s", sqlite3_errmsg(e->db));
@@ -578,6 +632,8 @@ enum wg_err wg_events_list_json(struct wg_events *e, size_t limit, char **out, c
         snprintf(num, sizeof(num), "%lld", (long long)t);
         cJSON_AddRawToObject(o, "time_ns", num); /* exact: a double would round it */
         cJSON_AddStringToObject(o, "time", wg_time_format(t, ts, sizeof(ts)));
+        add_col(o, "target", st, 10);
+        add_deploy_times(o, st, 11);
     }
     if (arr) {
         *out = cJSON_PrintUnformatted(arr);

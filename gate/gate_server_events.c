@@ -744,35 +744,74 @@ void wg__events_close(struct wg_server *s)
     s->events = NULL;
 }
 
-void wg__events_marker(struct wg_server *s, const struct wg__cfgref *gen, const struct wg_event *ev,
-                       const char *id, int64_t now_ns)
+/* A fleet target's tags: target and its labels (cloud, region, ...), a label named like one
+ * of the markers' own tags left out (it would shadow it). */
+static void target_tags(struct wg_lp *lp, const char *name, const struct wg_target *t)
 {
-    (void)gen;
-    if (!s->markers) {
-        return;
+    static const char *const own[] = {"type",   "wave", "env",     "feature", "state",
+                                      "source", "rule", "verdict", "target"};
+    wg_lp_tag(lp, "target", name);
+    for (size_t i = 0; t && i < t->nlabels; i++) {
+        int clash = 0;
+        for (size_t k = 0; k < sizeof(own) / sizeof(own[0]); k++) {
+            clash |= !strcmp(own[k], t->labels[i].key);
+        }
+        if (!clash) {
+            wg_lp_tag(lp, t->labels[i].key, t->labels[i].value);
+        }
     }
-    struct wg_buf b;
+}
+
+/* One wavegate_events point: the event's, or (target set) one target's deploy at t_ns. */
+static enum wg_err marker_point(struct wg_buf *b, const struct wg_event *ev, const char *id,
+                                const char *target, const struct wg_target *t, int64_t t_ns)
+{
     struct wg_lp lp;
-    wg_buf_init(&b, 64 * 1024);
-    wg_lp_begin(&lp, &b, "wavegate_events");
+    wg_lp_begin(&lp, b, "wavegate_events");
     wg_lp_tag(&lp, "type", wg_event_type_names[ev->type]);
     wg_lp_tag(&lp, "wave", ev->wave);
-    wg_lp_tag(&lp, "env", ev->env);
+    wg_lp_tag(&lp, "env", t && t->env ? t->env : ev->env);
     wg_lp_tag(&lp, "feature", ev->feature);
     wg_lp_tag(&lp, "state", ev->state ? wg_event_state_names[ev->state] : NULL);
     wg_lp_tag(&lp, "source", ev->source);
-    char *title =
-        wg_asprintf("%s %s%s%s", wg_event_type_names[ev->type],
-                    ev->feature ? ev->feature
-                    : ev->wave  ? ev->wave
-                                : "",
-                    ev->state ? " " : "", ev->state ? wg_event_state_names[ev->state] : "");
+    if (target) {
+        target_tags(&lp, target, t);
+    }
+    char *title = wg_asprintf("%s %s%s%s%s%s", wg_event_type_names[ev->type],
+                              ev->feature ? ev->feature
+                              : ev->wave  ? ev->wave
+                                          : "",
+                              target ? " " : "", target ? target : "", ev->state ? " " : "",
+                              ev->state ? wg_event_state_names[ev->state] : "");
     wg_lp_str(&lp, "title", title ? title : "");
     wg_lp_str(&lp, "id", id);
     wg_lp_str(&lp, "flag", ev->flag);
     wg_lp_str(&lp, "version", ev->version);
     free(title);
-    if (wg_lp_end(&lp, ev->time_ns ? ev->time_ns : now_ns) == WG_OK) {
+    return wg_lp_end(&lp, t_ns);
+}
+
+/* The event's marker; a fleet deploy's carries its target (tag target, the target's labels);
+ * per-target deploy times add one marker per named target at its own time. */
+void wg__events_marker(struct wg_server *s, const struct wg__cfgref *gen, const struct wg_event *ev,
+                       const char *id, int64_t now_ns)
+{
+    if (!s->markers) {
+        return;
+    }
+    const struct wg_wave *w =
+        gen && gen->cfg && ev->wave ? wg_config_wave(gen->cfg, ev->wave) : NULL;
+    struct wg_buf b;
+    wg_buf_init(&b, 64 * 1024 + 2048 * ev->ndeploy_times);
+    int64_t t0 = ev->time_ns ? ev->time_ns : now_ns;
+    enum wg_err rc = marker_point(&b, ev, id, ev->target,
+                                  w && ev->target ? wg_config_target(w, ev->target) : NULL, t0);
+    for (size_t i = 0; rc == WG_OK && i < ev->ndeploy_times; i++) {
+        const char *name = ev->deploy_times[i].target;
+        rc = marker_point(&b, ev, id, name, w ? wg_config_target(w, name) : NULL,
+                          ev->deploy_times[i].ns);
+    }
+    if (rc == WG_OK) {
         enum wg_err arc = wg_lp_writer_add(s->markers, b.p, b.len);
         (void)arc; /* a full queue is counted (and logged) by the writer */
     }
@@ -795,12 +834,31 @@ void wg__events_verdict(struct wg_server *s, const struct wg_check_report *rep, 
     wg_lp_int(&lp, "judged", (long long)rep->njudged);
     wg_lp_str(&lp, "reason", rep->reason);
     enum wg_err rc = wg_lp_end(&lp, now_ns);
+    /* a fleet answer: one more verdict point per target, and each rule point tagged with its
+     * target (else the targets' points of a rule, one series and one time, would be one) */
+    for (size_t i = 0; rc == WG_OK && rep->fleet && i < rep->ntargets; i++) {
+        const struct wg_target_report *tr = &rep->targets[i];
+        wg_lp_begin(&lp, &b, "wavegate_verdicts");
+        wg_lp_tag(&lp, "wave", rep->wave);
+        wg_lp_tag(&lp, "env", tr->env ? tr->env : rep->env);
+        target_tags(&lp, tr->name, tr->target);
+        wg_lp_tag(&lp, "verdict", wg_verdict_name(tr->verdict));
+        wg_lp_int(&lp, "rules", (long long)tr->nrules);
+        wg_lp_int(&lp, "judged", (long long)tr->njudged);
+        wg_lp_str(&lp, "reason", tr->reason);
+        rc = wg_lp_end(&lp, now_ns);
+    }
     for (size_t i = 0; rc == WG_OK && i < rep->nrules; i++) {
         const struct wg_rule_report *rr = &rep->rules[i];
         const struct wg_threshold *t = &rr->p.threshold;
+        const struct wg_target_report *tr =
+            rep->fleet && rr->target < rep->ntargets ? &rep->targets[rr->target] : NULL;
         wg_lp_begin(&lp, &b, "wavegate_rules");
         wg_lp_tag(&lp, "wave", rep->wave);
-        wg_lp_tag(&lp, "env", rep->env);
+        wg_lp_tag(&lp, "env", tr && tr->env ? tr->env : rep->env);
+        if (tr) {
+            target_tags(&lp, tr->name, tr->target);
+        }
         wg_lp_tag(&lp, "feature", rr->feature ? rr->feature->name : NULL);
         wg_lp_tag(&lp, "rule", rr->rule ? rr->rule->name : NULL);
         wg_lp_tag(&lp, "verdict", wg_verdict_name(rr->res.verdict));

@@ -261,9 +261,13 @@ head = s[:s.index("waves:")]
 targets = re.search(r"  - name: prod\n    targets:\n((?:      - .*\n)+)", s).group(1)
 late = re.search(r"(  late:\n    rules:\n(?:      .*\n|        .*\n)+?)(?=  \w)", s).group(1)
 print(head.replace("state_dir: ", "state_dir: ", 1).rstrip("\n").replace("/state", "/state2"))
+print("events: {write_to: marks, flush_interval: 50ms}")
 print("waves:\n  - name: prod-bake\n    bake: {interval: 100ms, duration: 300ms}\n    targets:")
 print(targets + "features:\n" + late, end="")
 PY2
+# markers go to database "marks" of region 0's InfluxDB
+sed -i "s|^sources:$|sources:\n  marks: {kind: influxql, url: \"${URL[0]}\", database: marks}|" "$cfg2"
+INFLUX_URL=${URL[0]} influx_query "" 'CREATE DATABASE "marks"' || exit 1
 run validate --config "$cfg2"
 expect_eq "bake config is valid" 0 "$rc"
 serve_start "$cfg2" || exit 1
@@ -275,6 +279,21 @@ event_analysis() { # BODY -> the finished analysis its deploy event started, in 
 event_analysis "{\"type\":\"deploy\",\"wave\":\"prod-bake\",\"time\":\"$T\",\"deploy_times\":{\"gcp-europe-west1\":\"$TL\"}}"
 expect_eq "deploy event with deploy_times: the bake analysis passes, the late region at its own" \
     "pass $TL" "$(jq_get "$body" 'd["status"] + " " + d["measurements"][0]["report"]["targets"][2]["deploy_time"]')"
+# iq QUERY — InfluxQL against database marks; rows: the number of rows it returns
+iq() { curl -s -G "${URL[0]}/query" --data-urlencode db=marks --data-urlencode "q=$1"; }
+rows() { iq "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin)
+s=d["results"][0].get("series") or []; print(sum(len(x["values"]) for x in s))'; }
+wait_rows() { # N QUERY — poll until the query returns N rows (10 s)
+    local deadline=$(( $(date +%s) + 10 ))
+    while [ "$(rows "$2")" != "$1" ]; do [ "$(date +%s)" -lt "$deadline" ] || return 1; sleep 0.1; done; }
+# the deploy_times event's markers: the wave's at the event's time, the late target's at its own
+q="SELECT \"title\",\"target\",\"cloud\",\"region\" FROM wavegate_events WHERE \"target\" = 'gcp-europe-west1'"
+wait_rows 1 "$q" || not_ok "the deploy marker of gcp-europe-west1" "$(iq 'SELECT * FROM wavegate_events')"
+expect_eq "per-target deploy marker: tags target, cloud, region, at the target's own deploy time" \
+    "[['$TL', 'deploy prod-bake gcp-europe-west1', 'gcp-europe-west1', 'gcp', 'europe-west1']]" \
+    "$(jq_get "$(iq "$q")" 'd["results"][0]["series"][0]["values"]')"
+expect_eq "the event's own marker (no target) at the event's time" "[['$T', 'deploy prod-bake']]" \
+    "$(jq_get "$(iq "SELECT \"title\" FROM wavegate_events WHERE \"target\" = ''")" 'd["results"][0]["series"][0]["values"]')"
 event_analysis "{\"type\":\"deploy\",\"wave\":\"prod-bake\",\"time\":\"$T\"}"
 expect_eq "deploy event without them: the late region fails the bake" "fail gcp-europe-west1" \
     "$(jq_get "$body" 'd["status"] + " " + ",".join(t["target"] for t in d["measurements"][-1]["report"]["targets"] if t["verdict"]=="fail")')"
@@ -282,6 +301,25 @@ event_analysis "{\"type\":\"deploy\",\"wave\":\"prod-bake\",\"target\":\"gcp-eur
 expect_eq "deploy event of one target: its bake judges it alone, from its own deploy" \
     "pass gcp-europe-west1 $TL" \
     "$(jq_get "$body" 'd["status"] + " " + " ".join(t["target"] + " " + t["deploy_time"] for t in d["measurements"][0]["report"]["targets"])')"
+
+# --- the events store and the markers know targets
+get "$BASE/v1/events"
+expect_eq "GET /v1/events: each deploy's target and per-target deploy times" \
+    "gcp-europe-west1 - | - - | - {'gcp-europe-west1': '$TL'}" \
+    "$(jq_get "$body" '" | ".join(e.get("target", "-") + " " + str(e.get("deploy_times", "-")) for e in d)')"
+t0=$(date +%s%N)
+get "$BASE/v1/gate?wave=prod-bake&deploy_time=$T"
+expect_eq "fleet gate answer (the late region fails)" fail "$(jq_get "$body" 'd["verdict"]')"
+q="SELECT \"samples\",\"target\",\"cloud\",\"region\",\"verdict\" FROM wavegate_rules WHERE time >= $t0"
+wait_rows 3 "$q" || not_ok "three rule rows" "$(iq "$q")"
+expect_eq "wavegate_rules: one row per target and rule, tagged target, cloud, region" \
+    "aws-eu-west-1 aws eu-west-1 pass|aws-us-east-1 aws us-east-1 pass|gcp-europe-west1 gcp europe-west1 fail" \
+    "$(jq_get "$(iq "$q")" '"|".join(sorted(" ".join(v[2:]) for v in d["results"][0]["series"][0]["values"]))')"
+q="SELECT \"judged\",\"target\",\"verdict\" FROM wavegate_verdicts WHERE time >= $t0"
+wait_rows 4 "$q" || not_ok "four verdict rows" "$(iq "$q")"
+expect_eq "wavegate_verdicts: the wave's row and one per target" \
+    "-:fail|aws-eu-west-1:pass|aws-us-east-1:pass|gcp-europe-west1:fail" \
+    "$(jq_get "$(iq "$q")" '"|".join(sorted((v[2] or "-") + ":" + v[3] for v in d["results"][0]["series"][0]["values"]))')"
 get -H 'Content-Type: application/json' --data-binary \
     "{\"type\":\"deploy\",\"wave\":\"prod-bake\",\"time\":\"$T\",\"deploy_times\":{\"nowhere\":\"$TL\"}}" "$BASE/v1/events"
 expect_eq "deploy event for an unknown target: 400" 400 "$code"

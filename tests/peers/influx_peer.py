@@ -167,7 +167,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             st.n += 1
             entry = {"n": st.n, "method": self.command, "path": url.path, "raw_query": url.query,
                      "query": query, "headers": {k.lower(): v for k, v in self.headers.items()},
-                     "body": body, "route": ri, "response": resp_i}
+                     "body": body, "route": ri, "response": resp_i,
+                     "client_port": self.client_address[1]}
             if isinstance(self.connection, ssl.SSLSocket):
                 cert = self.connection.getpeercert() or {}
                 cn = [v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"]

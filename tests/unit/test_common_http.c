@@ -160,6 +160,67 @@ static void test_retry_after_long(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* A group's jobs at its limit take ceil(jobs / max) rounds; as many rounds need only
+ * ceil(jobs / rounds) connections, and no more are opened (20 jobs at 8: 7 connections, not 8;
+ * 16 at 8: 8; 9 at 8: 5; 3 at 8: 3). Connections counted at the peer by client port. */
+static void test_group_connections(void **state)
+{
+    (void)state;
+    static const struct {
+        int jobs, max, want;
+    } cs[] = {{20, 8, 7}, {16, 8, 8}, {9, 8, 5}, {3, 8, 3}};
+    int failed = 0;
+    for (size_t i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
+        struct peer p;
+        assert_int_equal(peer_start(&p, "{\"routes\":[{\"responses\":[{\"status\":200,"
+                                        "\"delay_ms\":50,\"body\":\"ok\"}]}]}"),
+                         0);
+        char url[96];
+        snprintf(url, sizeof(url), "%s/query", p.url);
+        struct wg_http_job js[20];
+        memset(js, 0, sizeof(js));
+        static const int key = 0;
+        for (int k = 0; k < cs[i].jobs; k++) {
+            js[k].url = url;
+            js[k].timeout_ns = 5000 * MS;
+            js[k].group = &key;
+            js[k].group_max = cs[i].max;
+        }
+        struct wg_http *h = wg_http_new();
+        assert_non_null(h);
+        assert_int_equal(wg_http_run(h, js, (size_t)cs[i].jobs, NULL), WG_OK);
+        int ok = 0;
+        for (int k = 0; k < cs[i].jobs; k++) {
+            ok += js[k].err == WG_OK && js[k].status == 200;
+            wg_http_job_clear(&js[k]);
+        }
+        wg_http_free(h);
+        cJSON *reqs = peer_requests(&p);
+        int ports[20], nports = 0;
+        const cJSON *r;
+        cJSON_ArrayForEach(r, reqs)
+        {
+            int port = cJSON_GetObjectItemCaseSensitive(r, "client_port")->valueint, seen = 0;
+            for (int k = 0; k < nports; k++) {
+                seen |= ports[k] == port;
+            }
+            if (!seen && nports < 20) {
+                ports[nports++] = port;
+            }
+        }
+        int nreq = cJSON_GetArraySize(reqs);
+        cJSON_Delete(reqs);
+        peer_stop(&p);
+        if (ok != cs[i].jobs || nreq != cs[i].jobs || nports != cs[i].want) {
+            printf("case %zu: %d jobs at most %d at once\n  want: all ok, %d requests, %d "
+                   "connections\n  got:  %d ok, %d requests, %d connections\n",
+                   i, cs[i].jobs, cs[i].max, cs[i].jobs, cs[i].want, ok, nreq, nports);
+            failed++;
+        }
+    }
+    assert_int_equal(failed, 0);
+}
+
 /* A consumer that works 60 ms on every piece (a slow parse, as 100k series were): libcurl's
  * timeout does not count that time, the job's budget does. The body (256 KiB) is on the
  * socket at once; without the check the job ran to its end, well past its 300 ms budget. */
@@ -398,6 +459,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry_after_http_date),
         cmocka_unit_test(test_retry_after_long),
+        cmocka_unit_test(test_group_connections),
         cmocka_unit_test(test_budget_covers_the_consumer),
         cmocka_unit_test(test_pump),
         cmocka_unit_test(test_pump_wakeup_and_abandon),

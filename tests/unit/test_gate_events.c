@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +249,72 @@ static void test_store(void **state)
     free(v);
     assert_int_equal(wg_events_kv_get(e, "nothing", &v), WG_ENOTFOUND);
     close_store(e, dir);
+}
+
+/* A store of schema 3 (before targets) opens, keeps its rows, and records and lists a fleet
+ * deploy's target and per-target deploy times (exact to the nanosecond as stored). */
+static void test_store_targets(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/wg-test-events-XXXXXX", path[128], err[256] = "", id[48];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/events.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                     " id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, state TEXT, wave TEXT,"
+                     " env TEXT, feature TEXT, flag TEXT, version TEXT, source TEXT,"
+                     " time_ns INTEGER NOT NULL, received_ns INTEGER NOT NULL);"
+                     "CREATE TABLE events_kv (k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+                     "CREATE TABLE flips (id TEXT PRIMARY KEY, feature TEXT NOT NULL,"
+                     " wave TEXT NOT NULL, env TEXT NOT NULL, flag TEXT NOT NULL,"
+                     " anchor_ns INTEGER NOT NULL, interval_ns INTEGER NOT NULL,"
+                     " next_ns INTEGER NOT NULL, count INTEGER NOT NULL,"
+                     " failure_limit INTEGER NOT NULL, looks INTEGER NOT NULL DEFAULT 0,"
+                     " failures INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,"
+                     " status TEXT NOT NULL);"
+                     "CREATE TABLE actions (id TEXT NOT NULL, idx INTEGER NOT NULL,"
+                     " feature TEXT NOT NULL, wave TEXT NOT NULL, env TEXT NOT NULL,"
+                     " flag TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL"
+                     " DEFAULT 0, next_ns INTEGER NOT NULL, PRIMARY KEY (id, idx));"
+                     "CREATE TABLE action_attempts (id TEXT NOT NULL, idx INTEGER NOT NULL,"
+                     " at_ns INTEGER NOT NULL, status TEXT NOT NULL, http_status INTEGER,"
+                     " answer TEXT);"
+                     "INSERT INTO events VALUES (1, 'ev-old', 'deploy', NULL, 'prod', NULL,"
+                     " NULL, NULL, 'v1', NULL, 1796112000000000000, 1796112000000000000);"
+                     "PRAGMA user_version=3;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    struct wg_events *e = NULL;
+    assert_int_equal(wg_events_open(dir, &e, err, sizeof(err)), WG_OK);
+    struct wg_deploy_time *dts = calloc(2, sizeof(*dts));
+    assert_non_null(dts);
+    dts[0] =
+        (struct wg_deploy_time){.target = strdup("gcp-europe-west1"), .ns = 1796112180123456789LL};
+    dts[1] = (struct wg_deploy_time){.target = strdup("a b,c=d\"e"), .ns = 1796112000000000000LL};
+    struct wg_event ev = {.type = WG_EVENT_DEPLOY, .deploy_times = dts, .ndeploy_times = 2};
+    ev.wave = strdup("prod");
+    assert_int_equal(wg_events_record(e, &ev, 1796112001000000000LL, id, err, sizeof(err)), WG_OK);
+    wg_event_clear(&ev);
+    ev = (struct wg_event){.type = WG_EVENT_DEPLOY};
+    ev.wave = strdup("prod");
+    ev.target = strdup("aws-us-east-1");
+    assert_int_equal(wg_events_record(e, &ev, 1796112002000000000LL, id, err, sizeof(err)), WG_OK);
+    wg_event_clear(&ev);
+    char *json = NULL;
+    assert_int_equal(wg_events_list_json(e, 10, &json, err, sizeof(err)), WG_OK);
+    assert_non_null(strstr(json, "\"version\":\"v1\""));
+    assert_non_null(strstr(json, "\"target\":\"aws-us-east-1\""));
+    assert_non_null(strstr(json, "\"deploy_times\":{\"gcp-europe-west1\":\"2026-12-01T08:03:00."
+                                 "123456789Z\",\"a b,c=d\\\"e\":\"2026-12-01T08:00:00Z\"}"));
+    free(json);
+    wg_events_close(e);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 /* A flag event and its flip analysis in one transaction: START names the analysis by the
@@ -783,6 +850,7 @@ int main(void)
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_store),
+        cmocka_unit_test(test_store_targets),
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_record_flip),
         cmocka_unit_test(test_dedupe),
