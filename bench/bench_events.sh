@@ -43,6 +43,13 @@ server:
 YAML
 SERVE_PID=
 wg_on_exit serve_stop
+# LOG_TMPFS=1: the server's stderr (a line per event) in /dev/shm, not on the store's disk
+if [ "${LOG_TMPFS:-0}" = 1 ] && [ -d /dev/shm ]; then
+    SHM_LOG=$(mktemp /dev/shm/wavegate-bench-log.XXXXXX)
+    ln -sf "$SHM_LOG" "$WG_TMP/serve.log"
+    shm_log_rm() { rm -f "$SHM_LOG"; }
+    wg_on_exit shm_log_rm
+fi
 serve_start || exit 1
 
 echo "== 1. POST /v1/events at $RATE/s for ${DUR}s"
