@@ -3,7 +3,13 @@
 #  1. POST /v1/events at RATE events/s (default 1,000) for SECONDS (default 60), open loop on
 #     keep-alive connections (bench_events_load.c, latency from each event's due time):
 #     p50/p99/max (target p99 <= 5 ms), every event answered 202 and found in the store and
-#     as a marker in InfluxDB afterwards (nothing lost), RSS sampled every 5 s (flat);
+#     as a marker in InfluxDB afterwards (nothing lost), RSS sampled every 5 s (flat); beside
+#     it, at the same time and rate, the control GET /healthz (CTRL=PATH, "only:PATH" for the
+#     control alone, "-" for none), so a noisy machine shows in both; the client's own
+#     lateness; every fsync/fdatasync of the server with its duration (perf trace, when
+#     installed; FSYNC_TRACE=0 to leave it out, TRACE_ARGS to trace other syscalls); which
+#     slow events had a slow control within 20 ms. THREADS, CONNS, LOG_TMPFS=1 (the server's
+#     log in /dev/shm);
 #  2. markers: N (default 10,000) verdict rows through the batching writer into a real
 #     InfluxDB 1.x, against curl posting the same line protocol in one request
 #     (target: <= 1.2x curl's time).
