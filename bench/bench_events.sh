@@ -72,7 +72,9 @@ samples=("$(rss)")
 TRACE=
 if [ "${FSYNC_TRACE:-1}" = 1 ] && command -v perf >/dev/null &&
     perf trace -e fdatasync -- true >/dev/null 2>&1; then
-    perf trace -p "$SERVE_PID" ${TRACE_ARGS:--e fsync,fdatasync} -o "$WG_TMP/fsync.trace" 2>/dev/null &
+    # shellcheck disable=SC2086 # TRACE_ARGS: several words
+    perf trace -p "$SERVE_PID" ${TRACE_ARGS:--e fsync,fdatasync} -o "$WG_TMP/fsync.trace" \
+        2>/dev/null &
     TRACE=$!
     sleep 1
 fi
@@ -103,7 +105,8 @@ a, b = read(sys.argv[1]), read(sys.argv[2])
 n = b["count"] - a.get("count", 0)
 les = sorted((float(k), k) for k in b if k not in ("sum", "count", "+Inf"))
 within = ", ".join("%g ms %.2f%%" % (f * 1000, 100 * (b[k] - a.get(k, 0)) / n) for f, k in les if f <= 0.05)
-print("server side (events and control): %d requests, mean %.3f ms; within %s" % (n, 1000 * (b["sum"] - a.get("sum", 0)) / n, within))
+print("server side (events and control): %d requests, mean %.3f ms; within %s"
+      % (n, 1000 * (b["sum"] - a.get("sum", 0)) / n, within))
 PY
 # where the slow ones (> 5 ms end to end) are: with a slow control request at the same moment
 # (within 20 ms: the machine), or with a slow fsync (the disk), or alone (events' own)
