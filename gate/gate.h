@@ -367,6 +367,18 @@ struct wg_flip_rec {
 enum wg_err wg_events_record_flip(struct wg_events *e, const struct wg_event *ev, int64_t now_ns,
                                   struct wg_flip_rec *flip, int *dup, char id[48], char *err,
                                   size_t errlen) WG_NODISCARD;
+/* wg_events_record_flip without waiting: queued to the store's committer thread, which calls
+ * done(arg, rc) once the transaction holding it is committed (rc WG_OK: durable) or failed; ev,
+ * flip, dup, id and err must stay valid until then. WG_ENOMEM: not queued, done not called. */
+enum wg_err wg_events_submit(struct wg_events *e, const struct wg_event *ev, int64_t now_ns,
+                             struct wg_flip_rec *flip, int *dup, char id[48], char *err,
+                             size_t errlen, void (*done)(void *arg, enum wg_err rc),
+                             void *arg) WG_NODISCARD;
+/* Wait until everything submitted is committed and its done has returned. */
+void wg_events_quiesce(struct wg_events *e);
+/* Tests: hold (1) the committer off the queue (recorders queue up) or let it go (0); returns
+ * how many transactions it committed so far. */
+long wg_events_hold(struct wg_events *e, int hold);
 /* The stored events as a JSON array (newest first, at most limit), malloc'd in *out. */
 enum wg_err wg_events_list_json(struct wg_events *e, size_t limit, char **out, char *err,
                                 size_t errlen) WG_NODISCARD;

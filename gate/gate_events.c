@@ -44,8 +44,11 @@ static const char *const MIGRATIONS[] = {
      "ALTER TABLE events ADD COLUMN deploy_times TEXT;"),
 };
 
-/* Group commit: concurrent recorders queue their event; one of them (the leader) writes
- * everything queued in one transaction, so one fsync covers a whole batch. */
+/* Group commit: recorders queue their event; the committer thread writes everything queued
+ * in one transaction, so one fsync covers a whole batch. A recorder that waits (blocking) does
+ * not hold the batch size down to the number of threads that can wait: an HTTP request submits
+ * and its connection is suspended (done is called), so every event that arrives while an fsync
+ * is slow goes into the next batch. */
 struct pend {
     const struct wg_event *ev;
     struct wg_flip_rec *flip;
@@ -56,6 +59,8 @@ struct pend {
     size_t errlen;
     enum wg_err rc;
     int done;
+    void (*done_fn)(void *arg, enum wg_err rc); /* NULL: a blocking recorder waits on done */
+    void *arg;
     struct pend *next;
 };
 
@@ -63,9 +68,13 @@ struct wg_events {
     pthread_mutex_t mu; /* the connection */
     sqlite3 *db;
     pthread_mutex_t qmu; /* the queue */
-    pthread_cond_t qcv;
+    pthread_cond_t qcv;  /* to the committer: work (or stop, or hold off) */
+    pthread_cond_t dcv;  /* to the recorders: a batch is done */
     struct pend *qhead, **qtail;
-    int leader;
+    int busy; /* the committer has a batch (until its done calls returned) */
+    int stop, hold;
+    long commits;
+    pthread_t committer;
 };
 
 void wg_event_clear(struct wg_event *ev)
@@ -302,6 +311,8 @@ void wg_event_resolve(const struct wg_config *cfg, struct wg_event *ev)
     }
 }
 
+static void *committer_main(void *arg);
+
 enum wg_err wg_events_open(const char *state_dir, struct wg_events **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -327,7 +338,18 @@ enum wg_err wg_events_open(const char *state_dir, struct wg_events **out, char *
     pthread_mutex_init(&e->mu, NULL);
     pthread_mutex_init(&e->qmu, NULL);
     pthread_cond_init(&e->qcv, NULL);
+    pthread_cond_init(&e->dcv, NULL);
     e->qtail = &e->qhead;
+    if (pthread_create(&e->committer, NULL, committer_main, e) != 0) {
+        snprintf(err, errlen, "events store: cannot start the committer thread");
+        wg_store_close(e->db);
+        pthread_mutex_destroy(&e->mu);
+        pthread_mutex_destroy(&e->qmu);
+        pthread_cond_destroy(&e->qcv);
+        pthread_cond_destroy(&e->dcv);
+        free(e);
+        return WG_EIO;
+    }
     *out = e;
     return WG_OK;
 }
@@ -337,10 +359,17 @@ void wg_events_close(struct wg_events *e)
     if (!e) {
         return;
     }
+    pthread_mutex_lock(&e->qmu);
+    e->stop = 1; /* what is queued is committed first */
+    e->hold = 0;
+    pthread_cond_signal(&e->qcv);
+    pthread_mutex_unlock(&e->qmu);
+    pthread_join(e->committer, NULL);
     wg_store_close(e->db);
     pthread_mutex_destroy(&e->mu);
     pthread_mutex_destroy(&e->qmu);
     pthread_cond_destroy(&e->qcv);
+    pthread_cond_destroy(&e->dcv);
     free(e);
 }
 
@@ -420,7 +449,7 @@ static char *deploy_times_json(const struct wg_event *ev)
     return s;
 }
 
-/* One row, inside the leader's transaction (e->mu held). */
+/* One row, inside the committer's transaction (e->mu held). */
 static enum wg_err insert_one(struct wg_events *e, struct pend *p)
 {
     const struct wg_event *ev = p->ev;
@@ -504,7 +533,7 @@ out:
     return rc;
 }
 
-/* The leader: the batch in one transaction; a failed commit fails every row of it. */
+/* The committer: the batch in one transaction; a failed commit fails every row of it. */
 static void commit_batch(struct wg_events *e, struct pend *batch)
 {
     char err[256] = "";
@@ -537,6 +566,13 @@ enum wg_err wg_events_record(struct wg_events *e, const struct wg_event *ev, int
     return wg_events_record_flip(e, ev, now_ns, NULL, NULL, id, err, errlen);
 }
 
+static void enqueue_locked(struct wg_events *e, struct pend *p)
+{
+    *e->qtail = p;
+    e->qtail = &p->next;
+    pthread_cond_signal(&e->qcv);
+}
+
 enum wg_err wg_events_record_flip(struct wg_events *e, const struct wg_event *ev, int64_t now_ns,
                                   struct wg_flip_rec *flip, int *dup, char id[48], char *err,
                                   size_t errlen)
@@ -544,31 +580,99 @@ enum wg_err wg_events_record_flip(struct wg_events *e, const struct wg_event *ev
     if (dup) {
         *dup = 0;
     }
-    struct pend me = {ev, flip, dup, now_ns, id, err, errlen, WG_EIO, 0, NULL};
+    struct pend me = {ev, flip, dup, now_ns, id, err, errlen, WG_EIO, 0, NULL, NULL, NULL};
     pthread_mutex_lock(&e->qmu);
-    *e->qtail = &me;
-    e->qtail = &me.next;
+    enqueue_locked(e, &me);
     while (!me.done) {
-        if (e->leader) {
-            pthread_cond_wait(&e->qcv, &e->qmu);
-            continue;
-        }
-        e->leader = 1;
-        struct pend *batch = e->qhead;
-        e->qhead = NULL;
-        e->qtail = &e->qhead;
-        pthread_mutex_unlock(&e->qmu);
-        commit_batch(e, batch);
-        pthread_mutex_lock(&e->qmu);
-        for (struct pend *p = batch, *nx; p; p = nx) {
-            nx = p->next; /* p may return (and go) as soon as done is seen */
-            p->done = 1;
-        }
-        e->leader = 0;
-        pthread_cond_broadcast(&e->qcv);
+        pthread_cond_wait(&e->dcv, &e->qmu);
     }
     pthread_mutex_unlock(&e->qmu);
     return me.rc;
+}
+
+enum wg_err wg_events_submit(struct wg_events *e, const struct wg_event *ev, int64_t now_ns,
+                             struct wg_flip_rec *flip, int *dup, char id[48], char *err,
+                             size_t errlen, void (*done)(void *arg, enum wg_err rc), void *arg)
+{
+    struct pend *p = calloc(1, sizeof(*p));
+    if (!p) {
+        return WG_ENOMEM;
+    }
+    if (dup) {
+        *dup = 0;
+    }
+    *p = (struct pend){ev, flip, dup, now_ns, id, err, errlen, WG_EIO, 0, done, arg, NULL};
+    pthread_mutex_lock(&e->qmu);
+    enqueue_locked(e, p);
+    pthread_mutex_unlock(&e->qmu);
+    return WG_OK;
+}
+
+/* The committer: everything queued, one transaction, then the recorders told (a blocking one
+ * may return, and its pend go, as soon as its done is seen: nothing of it is read after). */
+static void *committer_main(void *arg)
+{
+    struct wg_events *e = arg;
+    pthread_mutex_lock(&e->qmu);
+    for (;;) {
+        while (!e->stop && (!e->qhead || e->hold)) {
+            pthread_cond_wait(&e->qcv, &e->qmu);
+        }
+        if (!e->qhead) {
+            break; /* stopping, nothing left */
+        }
+        struct pend *batch = e->qhead, *async = NULL;
+        e->qhead = NULL;
+        e->qtail = &e->qhead;
+        e->busy = 1;
+        pthread_mutex_unlock(&e->qmu);
+        commit_batch(e, batch);
+        pthread_mutex_lock(&e->qmu);
+        e->commits++;
+        for (struct pend *p = batch, *nx; p; p = nx) {
+            nx = p->next;
+            if (p->done_fn) {
+                p->next = async;
+                async = p;
+            } else {
+                p->done = 1;
+            }
+        }
+        pthread_cond_broadcast(&e->dcv);
+        pthread_mutex_unlock(&e->qmu);
+        for (struct pend *p = async, *nx; p; p = nx) {
+            nx = p->next;
+            p->done_fn(p->arg, p->rc);
+            free(p);
+        }
+        pthread_mutex_lock(&e->qmu);
+        e->busy = 0;
+        pthread_cond_broadcast(&e->dcv);
+    }
+    pthread_mutex_unlock(&e->qmu);
+    return NULL;
+}
+
+void wg_events_quiesce(struct wg_events *e)
+{
+    if (!e) {
+        return;
+    }
+    pthread_mutex_lock(&e->qmu);
+    while (e->qhead || e->busy) {
+        pthread_cond_wait(&e->dcv, &e->qmu);
+    }
+    pthread_mutex_unlock(&e->qmu);
+}
+
+long wg_events_hold(struct wg_events *e, int hold)
+{
+    pthread_mutex_lock(&e->qmu);
+    e->hold = hold;
+    long n = e->commits;
+    pthread_cond_signal(&e->qcv);
+    pthread_mutex_unlock(&e->qmu);
+    return n;
 }
 
 static void add_col(cJSON *o, const char *key, sqlite3_stmt *st, int col)

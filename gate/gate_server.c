@@ -253,6 +253,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
         return;
     }
     wg__hist_observe(&s->m.request_seconds, wg_mono_ns() - r->t0);
+    wg__events_job_free(r->evjob); /* the connection went while its event was committed */
     wg_buf_free(&r->body);
     wg__params_clear(&r->p);
     wg__verdict_put(r->v);
@@ -548,6 +549,7 @@ void wg_server_free(struct wg_server *s)
     wg_server_drain(s, 0);
     /* Evaluation threads resume suspended connections: let them finish before MHD goes. */
     wg__server_flights_wait(s);
+    wg_events_quiesce(s->events); /* so do the events' commits */
     if (s->d) {
         MHD_stop_daemon(s->d);
     }

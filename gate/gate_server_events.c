@@ -976,13 +976,11 @@ static enum wg_err fleet_check(const struct wg_config *cfg, const struct wg_even
     return WG_OK;
 }
 
-/* Resolve, record, mark and act on one event: the webhook routes and the reconcile poll. An
- * event of a source and version already stored: *dup = 1, id the stored one, nothing done. */
-static enum wg_err ingest(struct wg_server *s, struct wg__cfgref *gen, struct wg_event *ev,
-                          int *dup, char id[48], char *err, size_t errlen)
+/* Before the store: resolve, check against the fleet, plan the flip (WG_EINVAL: refused). */
+static enum wg_err ingest_pre(struct wg_server *s, struct wg__cfgref *gen, struct wg_event *ev,
+                              struct wg_flip_rec *fr, char *err, size_t errlen)
 {
     wg_event_resolve(gen->cfg, ev);
-    int64_t now = wg_now_ns();
     if (fleet_check(gen->cfg, ev, err, errlen) != WG_OK) {
         return WG_EINVAL;
     }
@@ -990,56 +988,139 @@ static enum wg_err ingest(struct wg_server *s, struct wg__cfgref *gen, struct wg
         snprintf(err, errlen, "no event store");
         return WG_EIO;
     }
-    struct wg_flip_rec fr;
-    flip_plan(gen->cfg, ev, &fr);
-    enum wg_err rc = wg_events_record_flip(s->events, ev, now, &fr, dup, id, err, errlen);
-    if (rc != WG_OK) {
-        wg_log(WG_LOG_ERROR, "events: not recorded: %s", err);
-        return rc;
-    }
-    if (*dup) {
-        return WG_OK; /* a sender's retry, or the reconcile poll and the webhook both */
-    }
+    flip_plan(gen->cfg, ev, fr);
+    return WG_OK;
+}
+
+/* After the store committed it (not a duplicate): log, mark and act. */
+static void ingest_post(struct wg_server *s, struct wg__cfgref *gen, const struct wg_event *ev,
+                        const struct wg_flip_rec *fr, const char *id, int64_t now)
+{
     wg_log(WG_LOG_INFO, "event %s: %s %s wave %s env %s feature %s (%s)", id,
            wg_event_type_names[ev->type], ev->state ? wg_event_state_names[ev->state] : "-",
            ev->wave ? ev->wave : "-", ev->env ? ev->env : "-", ev->feature ? ev->feature : "-",
            ev->source ? ev->source : "-");
     wg__events_marker(s, gen, ev, id, now);
-    if (fr.op == WG_FLIP_CANCEL && fr.cancelled) {
+    if (fr->op == WG_FLIP_CANCEL && fr->cancelled) {
         wg_log(WG_LOG_INFO, "flag %s off in %s: %d analysis(es) ended", ev->flag,
-               ev->env ? ev->env : "-", fr.cancelled);
+               ev->env ? ev->env : "-", fr->cancelled);
     }
     bake_event(s, gen, ev, id, now);
+}
+
+/* Resolve, record, mark and act on one event, waiting for the store: the reconcile poll. An
+ * event of a source and version already stored: *dup = 1, id the stored one, nothing done. */
+static enum wg_err ingest(struct wg_server *s, struct wg__cfgref *gen, struct wg_event *ev,
+                          int *dup, char id[48], char *err, size_t errlen)
+{
+    struct wg_flip_rec fr;
+    enum wg_err rc = ingest_pre(s, gen, ev, &fr, err, errlen);
+    if (rc != WG_OK) {
+        return rc;
+    }
+    int64_t now = wg_now_ns();
+    rc = wg_events_record_flip(s->events, ev, now, &fr, dup, id, err, errlen);
+    if (rc != WG_OK) {
+        wg_log(WG_LOG_ERROR, "events: not recorded: %s", err);
+        return rc;
+    }
+    if (!*dup) {
+        ingest_post(s, gen, ev, &fr, id, now);
+    }
     return WG_OK;
 }
 
-/* Record ev and answer 202 {"id":...}. */
+/* An HTTP event on its way through the store's committer: its connection is suspended until
+ * the transaction holding it is committed, so the MHD thread serves other connections (and
+ * other events join the batch) meanwhile; the resumed call answers (accept_done). */
+struct wg__evjob {
+    struct MHD_Connection *c;
+    struct wg_event ev;
+    struct wg_flip_rec fr;
+    int dup;
+    int64_t now;
+    enum wg_err rc;
+    char id[48];
+    char err[512];
+};
+
+void wg__events_job_free(struct wg__evjob *j)
+{
+    if (j) {
+        wg_event_clear(&j->ev);
+        free(j);
+    }
+}
+
+static void evjob_done(void *arg, enum wg_err rc)
+{
+    struct wg__evjob *j = arg;
+    j->rc = rc;
+    MHD_resume_connection(j->c); /* j belongs to the connection's handler from here */
+}
+
+/* The resumed call: answer 202 {"id":...} (a duplicate 200, a failed commit 503). */
+static enum MHD_Result accept_done(struct wg_server *s, struct MHD_Connection *c,
+                                   struct wg__server_req *r)
+{
+    struct wg__evjob *j = r->evjob;
+    r->evjob = NULL;
+    enum MHD_Result ret;
+    if (j->rc != WG_OK) {
+        wg_log(WG_LOG_ERROR, "events: not recorded: %s", j->err);
+        ret = wg__reply_error(s, c, 503, "event not recorded: %s", j->err);
+        goto out;
+    }
+    if (j->dup) {
+        char d[120];
+        int dl = snprintf(d, sizeof(d), "{\"duplicate\":true,\"id\":\"%s\"}", j->id);
+        ret = wg__reply(s, c, 200, "application/json", d, (size_t)dl);
+        goto out;
+    }
+    ingest_post(s, r->gen, &j->ev, &j->fr, j->id, j->now);
+    char body[200], key[80], *an = NULL;
+    snprintf(key, sizeof(key), "bake:%s", j->id);
+    /* only a deploy can start a bake analysis: a flag event does not wait on the store again */
+    int n = j->ev.type == WG_EVENT_DEPLOY && wg_events_kv_get(s->events, key, &an) == WG_OK
+                ? snprintf(body, sizeof(body), "{\"id\":\"%s\",\"analysis\":\"%.64s\"}", j->id, an)
+                : snprintf(body, sizeof(body), "{\"id\":\"%s\"}", j->id);
+    free(an);
+    atomic_fetch_add(&s->m.requests[WG__C_OTHER][WG_FAIL + 1], 1);
+    ret = wg__reply(s, c, 202, "application/json", body, (size_t)n);
+out:
+    wg__events_job_free(j);
+    return ret;
+}
+
+/* Check ev, then hand it to the committer with the connection suspended (ev is taken). */
 static enum MHD_Result accept_event(struct wg_server *s, struct MHD_Connection *c,
                                     struct wg__server_req *r, struct wg_event *ev)
 {
-    char id[48], err[512] = "";
-    int dup = 0;
-    enum wg_err rc = ingest(s, r->gen, ev, &dup, id, err, sizeof(err));
-    if (rc == WG_EINVAL) {
-        return wg__reply_error(s, c, 400, "%s", err);
+    struct wg__evjob *j = calloc(1, sizeof(*j));
+    if (!j) {
+        return wg__reply_error(s, c, 500, "out of memory");
     }
+    j->c = c;
+    j->ev = *ev;
+    memset(ev, 0, sizeof(*ev));
+    enum wg_err rc = ingest_pre(s, r->gen, &j->ev, &j->fr, j->err, sizeof(j->err));
     if (rc != WG_OK) {
-        return wg__reply_error(s, c, 503, "event not recorded: %s", err);
+        enum MHD_Result ret = rc == WG_EINVAL
+                                  ? wg__reply_error(s, c, 400, "%s", j->err)
+                                  : wg__reply_error(s, c, 503, "event not recorded: %s", j->err);
+        wg__events_job_free(j);
+        return ret;
     }
-    if (dup) {
-        char d[120];
-        int dl = snprintf(d, sizeof(d), "{\"duplicate\":true,\"id\":\"%s\"}", id);
-        return wg__reply(s, c, 200, "application/json", d, (size_t)dl);
+    j->now = wg_now_ns();
+    r->evjob = j;
+    MHD_suspend_connection(c); /* before the committer can resume it */
+    rc = wg_events_submit(s->events, &j->ev, j->now, &j->fr, &j->dup, j->id, j->err, sizeof(j->err),
+                          evjob_done, j);
+    if (rc != WG_OK) {
+        snprintf(j->err, sizeof(j->err), "%s", wg_strerror(rc));
+        evjob_done(j, rc);
     }
-    char body[200], key[80], *an = NULL;
-    snprintf(key, sizeof(key), "bake:%s", id);
-    /* only a deploy can start a bake analysis: a flag event does not wait on the store again */
-    int n = ev->type == WG_EVENT_DEPLOY && wg_events_kv_get(s->events, key, &an) == WG_OK
-                ? snprintf(body, sizeof(body), "{\"id\":\"%s\",\"analysis\":\"%.64s\"}", id, an)
-                : snprintf(body, sizeof(body), "{\"id\":\"%s\"}", id);
-    free(an);
-    atomic_fetch_add(&s->m.requests[WG__C_OTHER][WG_FAIL + 1], 1);
-    return wg__reply(s, c, 202, "application/json", body, (size_t)n);
+    return MHD_YES;
 }
 
 /* ---- reconcile: poll Unleash's event search (webhooks are at most once) ---------------------- */
@@ -1171,6 +1252,9 @@ enum MHD_Result wg__events_route(struct wg_server *s, struct MHD_Connection *c,
 {
     char err[512] = "";
     const char *body = r->body.p ? r->body.p : "";
+    if (r->evjob) { /* resumed: the store has committed (or failed) it */
+        return accept_done(s, c, r);
+    }
     if (r->route == WG__R_EVENTS_ADAPTER && !r->method_post) { /* GET /v1/events/actions */
         char *json = NULL;
         if (!s->events || wg_events_actions_json(s->events, &json) != WG_OK) {

@@ -111,6 +111,9 @@ enum wg__consumer {
 };
 
 struct wg__flight;
+struct wg__evjob;
+/* Frees an event job left by a request that ended while suspended (NULL: nothing). */
+void wg__events_job_free(struct wg__evjob *j);
 
 /* Per-connection request state (MHD's con_cls). */
 struct wg__server_req {
@@ -127,6 +130,7 @@ struct wg__server_req {
     struct wg__verdict *v; /* set once the evaluation finished */
     int suspended;
     int64_t t0;
+    struct wg__evjob *evjob; /* an event in the store's committer (gate_server_events.c) */
 };
 
 /* ---- serve: metrics ------------------------------------------------------------------------ */

@@ -455,6 +455,83 @@ static void test_group_commit(void **state)
     close_store(e, dir);
 }
 
+/* The committer: events submitted while it is busy (held here, as a slow fsync would) all go
+ * into its next transaction, however few threads submitted them (one here: before, a batch held
+ * at most one event per waiting thread, the server's thread count); each is told once, after
+ * its commit; events still queued at close are committed, not dropped. */
+struct sub_arg {
+    int calls;
+    enum wg_err rc;
+};
+
+static void sub_done(void *arg, enum wg_err rc)
+{
+    struct sub_arg *a = arg;
+    a->calls++;
+    a->rc = rc;
+}
+
+static void test_submit_batches(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/wg-test-evsub-XXXXXX", err[64][256], ids[64][48], v[64][16];
+    assert_non_null(mkdtemp(dir));
+    struct wg_events *e = NULL;
+    assert_int_equal(wg_events_open(dir, &e, err[0], sizeof(err[0])), WG_OK);
+    struct wg_event evs[64];
+    struct sub_arg args[64];
+    int dups[64];
+    for (int round = 0; round < 2; round++) {
+        long c0 = wg_events_hold(e, 1);
+        for (int i = 0; i < 32; i++) {
+            int k = round * 32 + i;
+            snprintf(v[k], sizeof(v[k]), "%d", k);
+            evs[k] = (struct wg_event){.type = WG_EVENT_FLAG, .state = WG_EVSTATE_ON};
+            evs[k].flag = "checkout_v2";
+            evs[k].source = "bench";
+            evs[k].version = v[k];
+            args[k] = (struct sub_arg){0, WG_EIO};
+            assert_int_equal(wg_events_submit(e, &evs[k], 1000 + k, NULL, &dups[k], ids[k], err[k],
+                                              sizeof(err[k]), sub_done, &args[k]),
+                             WG_OK);
+        }
+        for (int i = 0; i < 32; i++) {
+            assert_int_equal(args[round * 32 + i].calls, 0); /* held: nothing committed yet */
+        }
+        if (round == 1) {
+            wg_events_close(e); /* queued and held: committed on the way out */
+            assert_int_equal(wg_events_open(dir, &e, err[0], sizeof(err[0])), WG_OK);
+            c0 = wg_events_hold(e, 0);
+        } else {
+            wg_events_hold(e, 0);
+            wg_events_quiesce(e);
+            assert_int_equal(wg_events_hold(e, 0) - c0, 1); /* one transaction for the 32 */
+        }
+        for (int i = 0; i < 32; i++) {
+            int k = round * 32 + i;
+            assert_int_equal(args[k].calls, 1);
+            assert_int_equal(args[k].rc, WG_OK);
+            assert_int_equal(dups[k], 0);
+            assert_non_null(strstr(ids[k], "ev-"));
+            for (int j = 0; j < k; j++) {
+                assert_string_not_equal(ids[j], ids[k]);
+            }
+        }
+    }
+    char *json = NULL;
+    assert_int_equal(wg_events_list_json(e, 1000, &json, err[0], sizeof(err[0])), WG_OK);
+    size_t n = 0;
+    for (const char *p = json; (p = strstr(p, "\"id\":\"ev-")); p++) {
+        n++;
+    }
+    assert_int_equal(n, 64);
+    free(json);
+    wg_events_close(e);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* ---- over HTTP ------------------------------------------------------------------------------ */
 
 static struct wg_server *g_srv;
@@ -852,6 +929,7 @@ int main(void)
         cmocka_unit_test(test_store),
         cmocka_unit_test(test_store_targets),
         cmocka_unit_test(test_group_commit),
+        cmocka_unit_test(test_submit_batches),
         cmocka_unit_test(test_record_flip),
         cmocka_unit_test(test_dedupe),
         cmocka_unit_test(test_body_check),
