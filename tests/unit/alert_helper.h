@@ -90,4 +90,23 @@ static inline int64_t pg_count(struct wg_sql *c, const char *q)
     return n;
 }
 
+/* Every alerting table and its schema row, so the next PostgreSQL test starts from nothing. */
+static inline void pg_alerting_drop(struct wg_sql *c)
+{
+    pg_sql(c, "DROP TABLE IF EXISTS outbox, alerts, nflog, silences, alert_inbox, alert_links;"
+              " DELETE FROM wg_schema WHERE name='alerting'");
+}
+
+/* main() of a PostgreSQL-only test: 0 (a skip, said on stderr) without WG_TEST_PG_DSN. */
+static inline int pg_run_or_skip(const struct CMUnitTest *tests, size_t n)
+{
+    const char *dsn = getenv("WG_TEST_PG_DSN");
+    if (!dsn || !*dsn) {
+        fprintf(stderr, "skipped: WG_TEST_PG_DSN not set (tests/integration/test_replicas_pg.sh "
+                        "runs it on a throwaway PostgreSQL)\n");
+        return 0;
+    }
+    return _cmocka_run_group_tests("tests", tests, n, NULL, NULL);
+}
+
 #endif

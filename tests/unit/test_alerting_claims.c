@@ -106,8 +106,7 @@ static void test_two_leaders_never_send_one_row_twice(void **st)
     struct wg_sql_opts o = {.backend = WG_STORE_POSTGRES, .name = "claims-test"};
     struct wg_sql *c = NULL;
     assert_int_equal(wg_sql_open(&o, &c, err, sizeof(err)), WG_OK);
-    pg_sql(c, "DROP TABLE IF EXISTS outbox, alerts, nflog, silences;"
-           " DELETE FROM wg_schema WHERE name='alerting'");
+    pg_alerting_drop(c);
 
     struct wg_alerting *a1 = NULL, *a2 = NULL;
     assert_int_equal(wg_alerting_new(cfg, d1, NULL, &a1, err, sizeof(err)), WG_OK);
@@ -160,8 +159,7 @@ static void test_two_leaders_never_send_one_row_twice(void **st)
     assert_int_equal(distinct, NROWS + 1);
     assert_int_equal(req, NROWS + 1); /* none sent twice: no crash here, so no resend */
     assert_int_equal(overlaps, 0);
-    pg_sql(c, "DROP TABLE IF EXISTS outbox, alerts, nflog, silences;"
-           " DELETE FROM wg_schema WHERE name='alerting'");
+    pg_alerting_drop(c);
     wg_sql_close(c);
     wg_alert_config_free(cfg);
     char rm[128];
@@ -171,14 +169,8 @@ static void test_two_leaders_never_send_one_row_twice(void **st)
 
 int main(void)
 {
-    const char *dsn = getenv("WG_TEST_PG_DSN");
-    if (!dsn || !*dsn) {
-        fprintf(stderr, "skipped: WG_TEST_PG_DSN not set (tests/integration/test_replicas_pg.sh "
-                        "runs it on a throwaway PostgreSQL)\n");
-        return 0;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_two_leaders_never_send_one_row_twice, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return pg_run_or_skip(tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -60,8 +60,7 @@ static void test_no_evaluation_lost_across_a_handover(void **st)
     struct wg_sql_opts o = {.backend = WG_STORE_POSTGRES, .name = "handover-test"};
     struct wg_sql *c = NULL;
     assert_int_equal(wg_sql_open(&o, &c, err, sizeof(err)), WG_OK);
-    pg_sql(c, "DROP TABLE IF EXISTS outbox, alerts, nflog, silences, alert_inbox, alert_links;"
-           " DELETE FROM wg_schema WHERE name='alerting'");
+    pg_alerting_drop(c);
 
     wg_alerting_set_leader(leads_fn);
     struct wg_alerting_opts op = {.no_worker = 1};
@@ -119,8 +118,7 @@ static void test_no_evaluation_lost_across_a_handover(void **st)
     wg_alerting_free(h);
     wg_alerting_free(g);
     wg_alerting_set_leader(NULL);
-    pg_sql(c, "DROP TABLE IF EXISTS outbox, alerts, nflog, silences, alert_inbox, alert_links;"
-           " DELETE FROM wg_schema WHERE name='alerting'");
+    pg_alerting_drop(c);
     wg_sql_close(c);
     wg_alert_config_free(cfg);
     char rm[128];
@@ -130,14 +128,8 @@ static void test_no_evaluation_lost_across_a_handover(void **st)
 
 int main(void)
 {
-    const char *dsn = getenv("WG_TEST_PG_DSN");
-    if (!dsn || !*dsn) {
-        fprintf(stderr, "skipped: WG_TEST_PG_DSN not set (tests/integration/test_replicas_pg.sh "
-                        "runs it on a throwaway PostgreSQL)\n");
-        return 0;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_evaluation_lost_across_a_handover),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return pg_run_or_skip(tests, sizeof(tests) / sizeof(tests[0]));
 }
