@@ -529,6 +529,11 @@ static void *durable_main(void *arg)
             pthread_mutex_lock(&w->mu);
             continue;
         }
+        if (atomic_load(&w->stored) > w->max_backlog) {
+            pthread_mutex_unlock(&w->mu);
+            trim(w); /* lines stored by add_stored */
+            pthread_mutex_lock(&w->mu);
+        }
         int64_t now = wg_mono_ns();
         unsigned long long bl = atomic_load(&w->stored);
         if (!bl) {

@@ -2,7 +2,8 @@
 # test_events_markers_outage.sh — the markers' outbox against a real InfluxDB 1.x: InfluxDB
 # stopped while events and gate answers arrive, wavegate kill -9'd during the outage, both
 # restarted → every marker reaches InfluxDB exactly once; a line InfluxDB refuses (400 partial
-# write, a field type conflict) is counted failed and does not hold back the others.
+# write, a field type conflict) is counted failed and does not hold back the others; over
+# events.write_backlog the oldest lines are dropped, counted and logged.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 WG=${WG_BIN:?WG_BIN must point at the wavegate binary}
@@ -133,4 +134,23 @@ expect_eq "each deploy marker once (10 distinct versions)" 10 \
 expect_eq "each rule result once" 9 "$(count 'SELECT count("samples") FROM wavegate_rules')"
 serve_stop
 expect_eq "SIGTERM: exit 0" 0 "${SERVE_RC:-}"
+
+# --- events.write_backlog: over it the oldest lines are dropped, counted and logged
+influx_stop
+sed 's/^  flush_interval: 50ms$/  flush_interval: 50ms\n  write_backlog: 3/' "$cfg" > "$WG_TMP/small.yaml"
+serve_start "$WG_TMP/small.yaml" || exit 1
+for i in 11 12 13 14 15; do deploy "$i"; done
+wait_eq 2 10 metric 'wavegate_markers_total{outcome="dropped"}' ||
+    not_ok "2 lines over write_backlog 3 dropped" "$(metric 'wavegate_markers_total{outcome="dropped"}')"
+expect_eq "the backlog held at write_backlog" 3 "$(metric wavegate_markers_backlog)"
+grep -q 'backlog over events.write_backlog' "$WG_TMP/serve.log" && ok "the drop is logged" ||
+    not_ok "the drop is logged" "$(tail -5 "$WG_TMP/serve.log")"
+"$INFLUXD" -config "$WG_TMP/influxdb/influxdb.conf" >> "$WG_TMP/influxdb/influxd.log" 2>&1 &
+INFLUX_PID=$!
+wait_for 30 curl -sf "$INFLUX_URL/ping" || { not_ok "influxd restarted"; finish; exit 1; }
+wait_eq 13 40 count "$DEPLOYS" || not_ok "the 3 newest of the 5 sent" "$(iq "$DEPLOYS")"
+expect_eq "the oldest two were the ones dropped" "[]" \
+    "$(jq_get "$(iq 'SELECT "version" FROM wavegate_events WHERE "version" = '"'v11'"' OR "version" = '"'v12'")" \
+        'd["results"][0].get("series", [])')"
+serve_stop
 finish
