@@ -1010,11 +1010,15 @@ int wg_events_seen(struct wg_events *e, const char *source, const char *version)
 
 /* ---- the markers' outbox (the durable writer's store, collector.h wg_lp_store) ---------- */
 
+/* A marker row's commit is not fsync'd (synchronous=NORMAL for it, WAL): it survives a kill
+ * of the process at once, a power loss from the next event's commit on (that fsync covers the
+ * WAL before it); the events' own commits stay FULL. */
 enum wg_err wg_events_marker_put(struct wg_events *e, const char *lines, size_t len,
                                  unsigned long long n)
 {
     enum wg_err rc = WG_EIO;
     pthread_mutex_lock(&e->mu);
+    (void)sqlite3_exec(e->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     sqlite3_stmt *st = wg_store_stmt(e->db, "INSERT INTO markers(n, lines) VALUES(?1, ?2)");
     if (st) {
         sqlite3_bind_int64(st, 1, (sqlite3_int64)n);
@@ -1023,6 +1027,7 @@ enum wg_err wg_events_marker_put(struct wg_events *e, const char *lines, size_t 
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
     }
+    (void)sqlite3_exec(e->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
     pthread_mutex_unlock(&e->mu);
     return rc;
 }
