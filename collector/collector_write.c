@@ -412,15 +412,25 @@ void wg_lp_writer_free_stats(struct wg_lp_writer *w, unsigned long long *written
  * dropped past max_backlog. */
 static void persist(struct wg_lp_writer *w, struct wg_buf *lines)
 {
-    unsigned long long n = count_lines(lines->p, lines->len);
-    enum wg_err rc = w->st.put(w->st.ctx, lines->p, lines->len, n);
-    if (rc != WG_OK) {
-        atomic_fetch_add(&w->dropped, n);
-        wg_log(WG_LOG_ERROR, "markers: %llu lines not stored: %s", n, wg_strerror(rc));
-        return;
+    /* rows of at most max_batch bytes (cut at a line's end): one row is one batch at most */
+    for (size_t at = 0; at < lines->len;) {
+        size_t len = lines->len - at;
+        if (len > w->max_batch) {
+            const char *nl = memrchr(lines->p + at, '\n', w->max_batch);
+            len = nl ? (size_t)(nl - (lines->p + at)) + 1 : len;
+        }
+        const char *p = lines->p + at;
+        at += len;
+        unsigned long long n = count_lines(p, len);
+        enum wg_err rc = w->st.put(w->st.ctx, p, len, n);
+        if (rc != WG_OK) {
+            atomic_fetch_add(&w->dropped, n);
+            wg_log(WG_LOG_ERROR, "markers: %llu lines not stored: %s", n, wg_strerror(rc));
+            continue;
+        }
+        atomic_fetch_add(&w->stored, n);
+        atomic_fetch_add(&w->sbytes, len);
     }
-    atomic_fetch_add(&w->stored, n);
-    atomic_fetch_add(&w->sbytes, lines->len);
 }
 
 static void trim(struct wg_lp_writer *w)
@@ -516,8 +526,15 @@ static void *durable_main(void *arg)
     struct wg_http *h = wg_http_new();
     int64_t retry_at = 0, backoff = 0;
     int wrote = 0;
+    /* what comes is stored within this (a burst in a few rows, not a row per line) */
+    int64_t hold_ns = w->flush_ns < 2000000 ? w->flush_ns : 2000000;
     pthread_mutex_lock(&w->mu);
     for (;;) {
+        if (w->queue.len && !w->stop && w->queue.len < w->max_batch &&
+            wg_mono_ns() < w->first_ns + hold_ns) {
+            wait_until(w, w->first_ns + hold_ns);
+            continue;
+        }
         if (w->queue.len) {
             struct wg_buf lines = w->queue;
             wg_buf_init(&w->queue, lines.max);
