@@ -481,6 +481,11 @@ static int send_one(struct wg_lp_writer *w, struct wg_http *h, int64_t *wait_ns)
     if (rc == WG_OK || refused) {
         if (w->st.del(w->st.ctx, last) != WG_OK) {
             wg_log(WG_LOG_ERROR, "markers: store delete failed (the batch may be sent again)");
+            unsigned long long kl = 0, kb = 0;
+            if (w->st.count(w->st.ctx, &kl, &kb) == WG_OK) {
+                atomic_store(&w->stored, kl + n); /* n taken off below */
+                atomic_store(&w->sbytes, kb + batch.len);
+            }
         }
         unsigned long long bad = refused ? (nbad && nbad < n ? nbad : n) : 0;
         if (refused) {
