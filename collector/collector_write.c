@@ -535,12 +535,16 @@ static void *durable_main(void *arg)
     int64_t hold_ns = w->flush_ns < 2000000 ? w->flush_ns : 2000000;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        if (w->queue.len && !w->stop && w->queue.len < w->max_batch &&
-            wg_mono_ns() < w->first_ns + hold_ns) {
+        /* a batch's worth stored (rows are cut at a line's end, just under max_batch) */
+        int full = atomic_load(&w->sbytes) >= w->max_batch - w->max_batch / 16;
+        int young = w->queue.len && !w->stop && w->queue.len < w->max_batch &&
+                    wg_mono_ns() < w->first_ns + hold_ns;
+        int send_first = full && wg_mono_ns() >= retry_at; /* a batch out, then store more */
+        if (young && !send_first) {
             wait_until(w, w->first_ns + hold_ns);
             continue;
         }
-        if (w->queue.len) {
+        if (w->queue.len && !young) {
             struct wg_buf lines = w->queue;
             wg_buf_init(&w->queue, lines.max);
             w->first_ns = 0;
@@ -564,10 +568,9 @@ static void *durable_main(void *arg)
             w->sfirst_ns = now;
         }
         unsigned long long sb = atomic_load(&w->sbytes);
-        int64_t due = !bl ? INT64_MAX
-                      : w->stop || sb >= w->max_batch || (wrote && sb >= w->backlog)
-                          ? now
-                          : w->sfirst_ns + w->flush_ns;
+        int64_t due = !bl                                              ? INT64_MAX
+                      : w->stop || full || (wrote && sb >= w->backlog) ? now
+                                                                       : w->sfirst_ns + w->flush_ns;
         if (due < retry_at) {
             due = retry_at;
         }
