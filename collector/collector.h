@@ -202,10 +202,11 @@ enum wg_err wg_lp_write(struct wg_http *h, const struct wg_source *src, const ch
                         size_t len, int retries, char *err, size_t errlen) WG_NODISCARD;
 
 /* A writer thread posting queued lines to src in batches: no line waits past flush_ns; at
- * once past 1 MiB, or past 64 KiB right after a write (a burst goes out back to back, a
- * trickle is still batched). src is borrowed and must outlive the writer. add never blocks on the
- * network: past max_queue bytes the lines are dropped, counted and WG_ETOOBIG returned. free
- * flushes what is queued (one attempt with retries) and joins. Thread-safe. */
+ * once past 1 MiB, or right after a write when lines came meanwhile (a burst goes out back to
+ * back, one POST at a time; a trickle is still batched). src is borrowed and must outlive the
+ * writer. add never blocks on the network: past max_queue bytes the lines are dropped, counted and
+ * WG_ETOOBIG returned. free flushes what is queued (one attempt with retries) and joins.
+ * Thread-safe. */
 struct wg_lp_writer;
 enum wg_err wg_lp_writer_new(const struct wg_source *src, size_t max_queue, int64_t flush_ns,
                              struct wg_lp_writer **out) WG_NODISCARD;

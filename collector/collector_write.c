@@ -246,6 +246,7 @@ struct wg_lp_writer {
     int64_t first_ns;    /* mono time the oldest waiting line came (0: none waiting) */
     size_t max_batch;    /* sent at once when this much waits */
     size_t backlog;      /* ... or this much after a write: a burst is not held back */
+    int64_t last_ns;     /* mono time of the newest line (a burst's tail: none came since) */
     int64_t flush_ns;    /* no line waits longer than this */
     atomic_ullong written, dropped, failed, batches;
     /* durable (wg_lp_writer_new_store): the lines go through st, sent from there */
@@ -258,6 +259,8 @@ struct wg_lp_writer {
     int64_t sfirst_ns;              /* mono time the store stopped being empty (0: empty) */
 };
 
+#define TAIL_NS (WG_NS_PER_SEC / 500) /* 2 ms without a line: a burst is over */
+
 static void *writer_main(void *arg)
 {
     struct wg_lp_writer *w = arg;
@@ -267,9 +270,15 @@ static void *writer_main(void *arg)
     for (;;) {
         /* Wait while what is queued is small and young: until max_batch bytes wait, the oldest
          * line is flush_ns old, or (right after a write, lines having come meanwhile) a backlog
-         * worth a batch waits: a burst goes out back to back, a trickle is still batched. */
-        while (!w->stop && w->queue.len < w->max_batch && !(wrote && w->queue.len >= w->backlog)) {
+         * worth a batch waits or no line came for 2 ms (the burst's tail): a burst goes out
+         * back to back, a trickle is still batched. */
+        while (!w->stop && w->queue.len < w->max_batch &&
+               !(wrote && w->queue.len &&
+                 (w->queue.len >= w->backlog || wg_mono_ns() >= w->last_ns + TAIL_NS))) {
             int64_t due = w->queue.len ? w->first_ns + w->flush_ns : wg_mono_ns() + w->flush_ns;
+            if (wrote && w->queue.len && w->last_ns + TAIL_NS < due) {
+                due = w->last_ns + TAIL_NS;
+            }
             int64_t left = due - wg_mono_ns();
             if (left <= 0) {
                 break;
@@ -280,7 +289,7 @@ static void *writer_main(void *arg)
             ts.tv_sec = (time_t)(t / WG_NS_PER_SEC);
             ts.tv_nsec = (long)(t % WG_NS_PER_SEC);
             (void)pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-            wrote = 0;
+            wrote = wrote && w->queue.len; /* still the tail of what came during the write */
         }
         wrote = 0;
         if (!w->queue.len) {
@@ -358,8 +367,9 @@ enum wg_err wg_lp_writer_add(struct wg_lp_writer *w, const char *lines, size_t l
     pthread_mutex_lock(&w->mu);
     size_t before = w->queue.len;
     enum wg_err rc = wg_buf_add(&w->queue, lines, len);
-    if (rc == WG_OK && !before) {
-        w->first_ns = wg_mono_ns();
+    if (rc == WG_OK) {
+        w->last_ns = wg_mono_ns();
+        w->first_ns = before ? w->first_ns : w->last_ns;
     }
     if (rc != WG_OK) {
         /* Full: these lines are dropped (counted), the queue stays whole and usable. */
@@ -567,10 +577,7 @@ static void *durable_main(void *arg)
         } else if (!w->sfirst_ns) {
             w->sfirst_ns = now;
         }
-        unsigned long long sb = atomic_load(&w->sbytes);
-        int64_t due = !bl                                              ? INT64_MAX
-                      : w->stop || full || (wrote && sb >= w->backlog) ? now
-                                                                       : w->sfirst_ns + w->flush_ns;
+        int64_t due = !bl ? INT64_MAX : w->stop || full || wrote ? now : w->sfirst_ns + w->flush_ns;
         if (due < retry_at) {
             due = retry_at;
         }
@@ -626,7 +633,6 @@ enum wg_err wg_lp_writer_new_store(const struct wg_source *src, const struct wg_
     atomic_store(&w->sbytes, bytes);
     w->flush_ns = flush_ns > 0 ? flush_ns : WG_NS_PER_SEC / 5;
     w->max_batch = 1 << 20;
-    w->backlog = 64 * 1024;
     if (lines) {
         w->sfirst_ns = wg_mono_ns() - w->flush_ns; /* left from before: sent at once */
         wg_log(WG_LOG_INFO, "markers: %llu lines stored from before, sending", lines);
