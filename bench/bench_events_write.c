@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "collector/collector.h"
 #include "gate/gate.h"
@@ -100,6 +101,15 @@ int main(int argc, char **argv)
         left = ~0ull;
     }
     wg_events_close(ev);
+    if (argc != 5) { /* our own temp dir: removed */
+        static const char *const files[] = {"events.db", "events.db-wal", "events.db-shm"};
+        for (size_t i = 0; i < 3; i++) {
+            char p[sizeof(tmpl) + 32];
+            snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
+            (void)unlink(p);
+        }
+        (void)rmdir(dir);
+    }
     printf("writer (durable): %zu rows queued one by one, %llu written in %llu batches, %llu "
            "failed, %llu dropped, %llu left stored: ms=%.1f\n",
            n, c.written, c.batches, c.failed, c.dropped, left, (double)(t1 - t0) / 1e6);
