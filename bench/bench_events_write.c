@@ -1,25 +1,63 @@
 /* bench_events_write.c — the marker writer's figure for bench/bench_events.sh: the rows of a
- * line-protocol file queued one by one into wg_lp_writer (batched, its own thread) and flushed
- * into a real InfluxDB 1.x; prints the wall time from the first row to InfluxDB's answer for
- * the last one, the writer running as in serve. usage: bench_events_write INFLUX_URL FILE
- * [FLUSH_MS]
+ * line-protocol file queued one by one into the durable wg_lp_writer (as in serve: kept in
+ * events.db's outbox by its own thread, sent from there in batches) and written into a real
+ * InfluxDB 1.x; prints the wall time from the first row to InfluxDB's answer for the last one.
+ * usage: bench_events_write INFLUX_URL FILE [FLUSH_MS [STATE_DIR]] (default a fresh temp dir)
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "collector/collector.h"
+#include "gate/gate.h"
+
+static enum wg_err put(void *ctx, const char *lines, size_t len, unsigned long long n)
+{
+    return wg_events_marker_put(ctx, lines, len, n);
+}
+
+static enum wg_err peek(void *ctx, size_t max, struct wg_buf *out, long long *last,
+                        unsigned long long *n)
+{
+    return wg_events_marker_peek(ctx, max, out, last, n);
+}
+
+static enum wg_err del(void *ctx, long long last)
+{
+    return wg_events_marker_del(ctx, last);
+}
+
+static enum wg_err trim(void *ctx, unsigned long long max, unsigned long long *lines,
+                        unsigned long long *bytes)
+{
+    return wg_events_marker_trim(ctx, max, lines, bytes);
+}
+
+static enum wg_err count(void *ctx, unsigned long long *lines, unsigned long long *bytes)
+{
+    return wg_events_marker_count(ctx, lines, bytes);
+}
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 && argc != 4) {
-        fprintf(stderr, "usage: bench_events_write INFLUX_URL FILE [FLUSH_MS]\n");
+    if (argc < 3 || argc > 5) {
+        fprintf(stderr, "usage: bench_events_write INFLUX_URL FILE [FLUSH_MS [STATE_DIR]]\n");
         return 64;
+    }
+    char tmpl[] = "/tmp/bench_events_write.XXXXXX";
+    const char *dir = argc == 5 ? argv[4] : mkdtemp(tmpl);
+    char err[512] = "";
+    struct wg_events *ev = NULL;
+    if (!dir || wg_events_open(dir, &ev, err, sizeof(err)) != WG_OK) {
+        fprintf(stderr, "events store: %s\n", err);
+        return 1;
     }
     FILE *f = fopen(argv[2], "r");
     if (!f) {
         perror(argv[2]);
+        wg_events_close(ev);
         return 1;
     }
     struct wg_source src;
@@ -28,12 +66,14 @@ int main(int argc, char **argv)
     src.url = argv[1];
     src.database = "marks";
     src.timeout_ns = 30 * WG_NS_PER_SEC;
+    struct wg_lp_store st = {ev, put, peek, del, trim, count};
     struct wg_lp_writer *w = NULL;
     char line[4096];
     int64_t t0 = wg_mono_ns();
-    int64_t flush = argc == 4 ? strtoll(argv[3], NULL, 10) * 1000000 : WG_NS_PER_SEC / 5;
-    if (wg_lp_writer_new(&src, 0, flush, &w) != WG_OK) {
+    int64_t flush = argc >= 4 ? strtoll(argv[3], NULL, 10) * 1000000 : WG_NS_PER_SEC / 5;
+    if (wg_lp_writer_new_store(&src, &st, 0, flush, &w) != WG_OK) {
         fclose(f);
+        wg_events_close(ev);
         return 1;
     }
     size_t n = 0;
@@ -46,17 +86,32 @@ int main(int argc, char **argv)
     fclose(f);
     /* the writer keeps running: the time until InfluxDB has answered for every row (the last
      * partial batch waits for the flush interval or the 1 MiB batch size) */
-    unsigned long long ok = 0, failed = 0, dropped = 0;
+    struct wg_lp_writer_counts c;
+    memset(&c, 0, sizeof(c));
     int64_t deadline = wg_mono_ns() + 60 * WG_NS_PER_SEC;
-    while (ok + failed + dropped < n && wg_mono_ns() < deadline) {
+    while (c.written + c.failed + c.dropped < n && wg_mono_ns() < deadline) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
-        wg_lp_writer_stats(w, &ok, &failed, &dropped);
+        wg_lp_writer_counts(w, &c);
     }
     int64_t t1 = wg_mono_ns();
-    wg_lp_writer_free_stats(w, &ok, &failed, &dropped);
-    printf("writer: %zu rows queued one by one, %llu written, %llu failed, %llu dropped: "
-           "ms=%.1f\n",
-           n, ok, failed, dropped, (double)(t1 - t0) / 1e6);
-    return failed || dropped || ok != n;
+    wg_lp_writer_free(w);
+    unsigned long long left = 0, bytes = 0;
+    if (wg_events_marker_count(ev, &left, &bytes) != WG_OK) {
+        left = ~0ull;
+    }
+    wg_events_close(ev);
+    if (argc != 5) { /* our own temp dir: removed */
+        static const char *const files[] = {"events.db", "events.db-wal", "events.db-shm"};
+        for (size_t i = 0; i < 3; i++) {
+            char p[sizeof(tmpl) + 32];
+            snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
+            (void)unlink(p);
+        }
+        (void)rmdir(dir);
+    }
+    printf("writer (durable): %zu rows queued one by one, %llu written in %llu batches, %llu "
+           "failed, %llu dropped, %llu left stored: ms=%.1f\n",
+           n, c.written, c.batches, c.failed, c.dropped, left, (double)(t1 - t0) / 1e6);
+    return c.failed || c.dropped || c.written != n || left;
 }

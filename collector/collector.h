@@ -202,10 +202,11 @@ enum wg_err wg_lp_write(struct wg_http *h, const struct wg_source *src, const ch
                         size_t len, int retries, char *err, size_t errlen) WG_NODISCARD;
 
 /* A writer thread posting queued lines to src in batches: no line waits past flush_ns; at
- * once past 1 MiB, or past 64 KiB right after a write (a burst goes out back to back, a
- * trickle is still batched). src is borrowed and must outlive the writer. add never blocks on the
- * network: past max_queue bytes the lines are dropped, counted and WG_ETOOBIG returned. free
- * flushes what is queued (one attempt with retries) and joins. Thread-safe. */
+ * once past 1 MiB, or right after a write when lines came meanwhile (a burst goes out back to
+ * back, one POST at a time; a trickle is still batched). src is borrowed and must outlive the
+ * writer. add never blocks on the network: past max_queue bytes the lines are dropped, counted and
+ * WG_ETOOBIG returned. free flushes what is queued (one attempt with retries) and joins.
+ * Thread-safe. */
 struct wg_lp_writer;
 enum wg_err wg_lp_writer_new(const struct wg_source *src, size_t max_queue, int64_t flush_ns,
                              struct wg_lp_writer **out) WG_NODISCARD;
@@ -216,5 +217,39 @@ void wg_lp_writer_free(struct wg_lp_writer *w);
 /* free, then the final counts (rows written, failed, dropped) in the out-parameters. */
 void wg_lp_writer_free_stats(struct wg_lp_writer *w, unsigned long long *written,
                              unsigned long long *failed, unsigned long long *dropped);
+
+/* Where a durable writer keeps its lines until InfluxDB took them (the events store:
+ * gate_events.c). put: one row of n lines; peek: the oldest rows, whole, up to about max_bytes
+ * (at least one), appended to out, *last_id the newest of them, *n their lines; del: the rows
+ * up to last_id; trim: the oldest rows dropped until at most max_lines are kept (*lines,
+ * *bytes what went); count: what is kept. Each returns WG_OK or the store's error. */
+struct wg_lp_store {
+    void *ctx;
+    enum wg_err (*put)(void *ctx, const char *lines, size_t len, unsigned long long n);
+    enum wg_err (*peek)(void *ctx, size_t max_bytes, struct wg_buf *out, long long *last_id,
+                        unsigned long long *n);
+    enum wg_err (*del)(void *ctx, long long last_id);
+    enum wg_err (*trim)(void *ctx, unsigned long long max_lines, unsigned long long *lines,
+                        unsigned long long *bytes);
+    enum wg_err (*count)(void *ctx, unsigned long long *lines, unsigned long long *bytes);
+};
+/* A durable writer (an outbox): lines added are persisted by the writer thread at once (add:
+ * never waits on the store or the network) or by the caller (add_stored: stored when it
+ * returns), then sent from the store in batches as the writer above; a 2xx deletes them, a 5xx,
+ * 429, 401/403/404 or a transport error keeps them and retries with backoff (250 ms doubling
+ * to 30 s, or Retry-After); another 4xx (400 partial write) is given up (the refused lines
+ * counted failed, logged). Over max_backlog lines (0: 1,000,000) the oldest rows are dropped,
+ * counted and logged. free stops after one last try: what is left stays stored and is sent
+ * after the next start. st is copied, st->ctx borrowed. */
+enum wg_err wg_lp_writer_new_store(const struct wg_source *src, const struct wg_lp_store *st,
+                                   unsigned long long max_backlog, int64_t flush_ns,
+                                   struct wg_lp_writer **out) WG_NODISCARD;
+enum wg_err wg_lp_writer_add_stored(struct wg_lp_writer *w, const char *lines,
+                                    size_t len) WG_NODISCARD;
+struct wg_lp_writer_counts {
+    unsigned long long written, failed, dropped, batches, retries;
+    unsigned long long backlog; /* lines waiting: stored, and queued to be stored */
+};
+void wg_lp_writer_counts(struct wg_lp_writer *w, struct wg_lp_writer_counts *c);
 
 #endif

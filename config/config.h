@@ -298,6 +298,7 @@ struct wg_events_cfg {
     char *secret_env[3];
     int64_t sig_tolerance_ns; /* `signing.tolerance`: signed timestamps this far off; default 5m */
     struct wg_pos pos;
+    long write_backlog; /* marker lines kept for write_to at most; default 1,000,000 */
 };
 
 struct wg_alert_config; /* config/config_alerting.h */

@@ -10,6 +10,7 @@
 #define OFF(m) offsetof(struct wg_events_cfg, m)
 
 static const struct wg__config_range r_flush = {0.001, 60, 0, 0}; /* seconds */
+static const struct wg__config_range r_backlog = {1, 1e9, 0, 0};  /* lines */
 
 static const struct wg__config_range r_poll = {0.1, 3600, 0, 0};     /* seconds */
 static const struct wg__config_range r_tolerance = {1, 86400, 0, 0}; /* seconds */
@@ -27,6 +28,7 @@ static const struct wg__config_field signing_fields[] = {
 static const struct wg__config_field events_fields[] = {
     {"write_to", wg__config_dec_str, OFF(write_to), NULL, 0, 0},
     {"flush_interval", wg__config_dec_duration, OFF(flush_ns), &r_flush, 0, 0},
+    {"write_backlog", wg__config_dec_long, OFF(write_backlog), &r_backlog, 0, 0},
 };
 
 void wg__config_decode_events(struct wg__config_ctx *c, const struct wg__cfg_node *n,
@@ -35,6 +37,7 @@ void wg__config_decode_events(struct wg__config_ctx *c, const struct wg__cfg_nod
     struct wg_events_cfg *e = &c->cfg->events;
     memset(e, 0, sizeof(*e));
     e->flush_ns = WG_NS_PER_SEC / 5;
+    e->write_backlog = 1000000;
     e->unleash_poll_ns = 10 * WG_NS_PER_SEC;
     e->sig_tolerance_ns = 300 * WG_NS_PER_SEC; /* Standard Webhooks' suggested 5 minutes */
     if (!n || wg__config_is_null(n)) {

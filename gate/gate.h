@@ -438,6 +438,20 @@ enum wg_err wg_events_action_hold(struct wg_events *e, const struct wg_action_ro
 int wg_events_seen(struct wg_events *e, const char *source, const char *version);
 /* The actions and their attempts as JSON (GET /v1/events/actions, tests). */
 enum wg_err wg_events_actions_json(struct wg_events *e, char **out) WG_NODISCARD;
+/* The markers' outbox in events.db (the durable writer's store, collector.h wg_lp_store):
+ * put one row of n lines; peek the oldest rows (whole, at least one, up to about max_bytes)
+ * appended to out, *last_id the newest; del the rows up to last_id; trim the oldest rows until
+ * at most max_lines are kept (*lines, *bytes what went); count what is kept. */
+enum wg_err wg_events_marker_put(struct wg_events *e, const char *lines, size_t len,
+                                 unsigned long long n) WG_NODISCARD;
+enum wg_err wg_events_marker_peek(struct wg_events *e, size_t max_bytes, struct wg_buf *out,
+                                  long long *last_id, unsigned long long *n) WG_NODISCARD;
+enum wg_err wg_events_marker_del(struct wg_events *e, long long last_id) WG_NODISCARD;
+enum wg_err wg_events_marker_trim(struct wg_events *e, unsigned long long max_lines,
+                                  unsigned long long *lines,
+                                  unsigned long long *bytes) WG_NODISCARD;
+enum wg_err wg_events_marker_count(struct wg_events *e, unsigned long long *lines,
+                                   unsigned long long *bytes) WG_NODISCARD;
 extern const char *const wg_event_type_names[2];
 extern const char *const wg_event_state_names[4];
 

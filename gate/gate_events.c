@@ -42,6 +42,9 @@ static const char *const MIGRATIONS[] = {
     /* 3 → 4: a fleet deploy's target, or its per-target deploy times ({"T": "ns"}, JSON) */
     ("ALTER TABLE events ADD COLUMN target TEXT;"
      "ALTER TABLE events ADD COLUMN deploy_times TEXT;"),
+    /* 4 → 5: the markers' outbox (events.write_to): line protocol kept until InfluxDB took it */
+    "CREATE TABLE markers (id INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER NOT NULL,"
+    " lines BLOB NOT NULL);",
 };
 
 /* Group commit: recorders queue their event; the committer thread writes everything queued
@@ -1107,4 +1110,122 @@ int wg_events_seen(struct wg_events *e, const char *source, const char *version)
     }
     pthread_mutex_unlock(&e->mu);
     return seen;
+}
+
+/* ---- the markers' outbox (the durable writer's store, collector.h wg_lp_store) ---------- */
+
+/* A marker row's commit is not fsync'd (synchronous=NORMAL for it, WAL): it survives a kill
+ * of the process at once, a power loss from the next event's commit on (that fsync covers the
+ * WAL before it); the events' own commits stay FULL. */
+enum wg_err wg_events_marker_put(struct wg_events *e, const char *lines, size_t len,
+                                 unsigned long long n)
+{
+    enum wg_err rc = WG_EIO;
+    pthread_mutex_lock(&e->mu);
+    (void)sqlite3_exec(e->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    sqlite3_stmt *st = wg_store_stmt(e->db, "INSERT INTO markers(n, lines) VALUES(?1, ?2)");
+    if (st) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)n);
+        sqlite3_bind_blob(st, 2, lines, (int)len, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? WG_OK : WG_EIO;
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+    (void)sqlite3_exec(e->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+enum wg_err wg_events_marker_peek(struct wg_events *e, size_t max_bytes, struct wg_buf *out,
+                                  long long *last_id, unsigned long long *n)
+{
+    enum wg_err rc = WG_EIO;
+    *last_id = 0;
+    *n = 0;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(e->db, "SELECT id, n, lines FROM markers ORDER BY id");
+    if (st) {
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            size_t len = (size_t)sqlite3_column_bytes(st, 2);
+            if (out->len && out->len + len > max_bytes) {
+                break;
+            }
+            wg_buf_add(out, sqlite3_column_blob(st, 2), len);
+            *last_id = sqlite3_column_int64(st, 0);
+            *n += (unsigned long long)sqlite3_column_int64(st, 1);
+        }
+        rc = r == SQLITE_ROW || r == SQLITE_DONE ? wg_buf_err(out) : WG_EIO;
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+enum wg_err wg_events_marker_del(struct wg_events *e, long long last_id)
+{
+    enum wg_err rc = WG_EIO;
+    pthread_mutex_lock(&e->mu);
+    sqlite3_stmt *st = wg_store_stmt(e->db, "DELETE FROM markers WHERE id <= ?1");
+    if (st) {
+        sqlite3_bind_int64(st, 1, last_id);
+        rc = sqlite3_step(st) == SQLITE_DONE ? WG_OK : WG_EIO;
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+static enum wg_err marker_sums_locked(struct wg_events *e, unsigned long long *lines,
+                                      unsigned long long *bytes)
+{
+    enum wg_err rc = WG_EIO;
+    *lines = *bytes = 0;
+    sqlite3_stmt *st = wg_store_stmt(
+        e->db, "SELECT coalesce(sum(n), 0), coalesce(sum(length(lines)), 0) FROM markers");
+    if (st) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            *lines = (unsigned long long)sqlite3_column_int64(st, 0);
+            *bytes = (unsigned long long)sqlite3_column_int64(st, 1);
+            rc = WG_OK;
+        }
+        sqlite3_reset(st);
+    }
+    return rc;
+}
+
+enum wg_err wg_events_marker_count(struct wg_events *e, unsigned long long *lines,
+                                   unsigned long long *bytes)
+{
+    pthread_mutex_lock(&e->mu);
+    enum wg_err rc = marker_sums_locked(e, lines, bytes);
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+enum wg_err wg_events_marker_trim(struct wg_events *e, unsigned long long max_lines,
+                                  unsigned long long *lines, unsigned long long *bytes)
+{
+    *lines = *bytes = 0;
+    unsigned long long kept = 0, kb = 0;
+    pthread_mutex_lock(&e->mu);
+    enum wg_err rc = marker_sums_locked(e, &kept, &kb);
+    long long upto = 0;
+    sqlite3_stmt *st = rc == WG_OK && kept > max_lines
+                           ? wg_store_stmt(e->db, "SELECT id, n, length(lines) FROM markers "
+                                                  "ORDER BY id")
+                           : NULL;
+    if (st) {
+        while (kept - *lines > max_lines && sqlite3_step(st) == SQLITE_ROW) {
+            upto = sqlite3_column_int64(st, 0);
+            *lines += (unsigned long long)sqlite3_column_int64(st, 1);
+            *bytes += (unsigned long long)sqlite3_column_int64(st, 2);
+        }
+        sqlite3_reset(st);
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (upto && (rc = wg_events_marker_del(e, upto)) != WG_OK) {
+        *lines = *bytes = 0;
+    }
+    return rc;
 }

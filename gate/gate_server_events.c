@@ -707,6 +707,34 @@ static void flip_plan(const struct wg_config *cfg, const struct wg_event *ev,
     }
 }
 
+/* The markers' outbox: the durable writer's store is events.db (gate_events.c). */
+static enum wg_err store_put(void *ctx, const char *lines, size_t len, unsigned long long n)
+{
+    return wg_events_marker_put(ctx, lines, len, n);
+}
+
+static enum wg_err store_peek(void *ctx, size_t max_bytes, struct wg_buf *out, long long *last,
+                              unsigned long long *n)
+{
+    return wg_events_marker_peek(ctx, max_bytes, out, last, n);
+}
+
+static enum wg_err store_del(void *ctx, long long last)
+{
+    return wg_events_marker_del(ctx, last);
+}
+
+static enum wg_err store_trim(void *ctx, unsigned long long max, unsigned long long *lines,
+                              unsigned long long *bytes)
+{
+    return wg_events_marker_trim(ctx, max, lines, bytes);
+}
+
+static enum wg_err store_count(void *ctx, unsigned long long *lines, unsigned long long *bytes)
+{
+    return wg_events_marker_count(ctx, lines, bytes);
+}
+
 enum wg_err wg__events_open(struct wg_server *s, char *err, size_t errlen)
 {
     const struct wg_config *cfg = s->gen->cfg;
@@ -720,7 +748,13 @@ enum wg_err wg__events_open(struct wg_server *s, char *err, size_t errlen)
     for (size_t i = 0; i < cfg->nsources; i++) {
         if (!strcmp(cfg->sources[i].name, cfg->events.write_to)) {
             s->markers_gen = wg__server_gen_get(s);
-            rc = wg_lp_writer_new(&cfg->sources[i], 0, cfg->events.flush_ns, &s->markers);
+            static const struct wg_lp_store ops = {NULL,      store_put,  store_peek,
+                                                   store_del, store_trim, store_count};
+            struct wg_lp_store st = ops;
+            st.ctx = s->events;
+            rc = wg_lp_writer_new_store(&cfg->sources[i], &st,
+                                        (unsigned long long)cfg->events.write_backlog,
+                                        cfg->events.flush_ns, &s->markers);
             if (rc != WG_OK) {
                 snprintf(err, errlen, "events.write_to: cannot start the writer: %s",
                          wg_strerror(rc));
@@ -812,8 +846,11 @@ void wg__events_marker(struct wg_server *s, const struct wg__cfgref *gen, const 
                           ev->deploy_times[i].ns);
     }
     if (rc == WG_OK) {
-        enum wg_err arc = wg_lp_writer_add(s->markers, b.p, b.len);
-        (void)arc; /* a full queue is counted (and logged) by the writer */
+        /* stored before the answer (the event itself is): a kill loses neither */
+        enum wg_err arc = wg_lp_writer_add_stored(s->markers, b.p, b.len);
+        if (arc != WG_OK) {
+            wg_log(WG_LOG_ERROR, "markers: event %s's marker not stored: %s", id, wg_strerror(arc));
+        }
     }
     wg_buf_free(&b);
 }
@@ -1330,4 +1367,31 @@ unsigned wg__events_body_check(const uint8_t *data, size_t size, char *err, size
     enum wg_err rc = wg_event_from_json((const char *)data, size, &ev, err, errlen);
     wg_event_clear(&ev);
     return rc == WG_OK ? 0 : rc == WG_ENOMEM ? 500 : 400;
+}
+
+void wg__events_metrics(struct wg_server *s, struct wg_buf *b)
+{
+    if (!s->markers) {
+        return;
+    }
+    struct wg_lp_writer_counts c;
+    wg_lp_writer_counts(s->markers, &c);
+    wg_buf_addf(b,
+                "# HELP wavegate_markers_backlog Marker lines (events, verdicts, rules) kept "
+                "for events.write_to, not yet written.\n# TYPE wavegate_markers_backlog gauge\n"
+                "wavegate_markers_backlog %llu\n",
+                c.backlog);
+    wg_buf_addf(b,
+                "# HELP wavegate_markers_total Marker lines by outcome: sent (taken by "
+                "InfluxDB), failed (refused by it, not retried), dropped (over "
+                "events.write_backlog, or not storable).\n# TYPE wavegate_markers_total counter\n"
+                "wavegate_markers_total{outcome=\"sent\"} %llu\n"
+                "wavegate_markers_total{outcome=\"failed\"} %llu\n"
+                "wavegate_markers_total{outcome=\"dropped\"} %llu\n",
+                c.written, c.failed, c.dropped);
+    wg_buf_addf(b,
+                "# HELP wavegate_markers_retries_total Marker batches that failed and were kept "
+                "to be retried (InfluxDB down, 5xx, 429).\n# TYPE wavegate_markers_retries_total "
+                "counter\nwavegate_markers_retries_total %llu\n",
+                c.retries);
 }

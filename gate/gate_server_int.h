@@ -500,6 +500,8 @@ void wg__events_marker(struct wg_server *s, const struct wg__cfgref *gen, const 
 /* Queue the verdict (wavegate_verdicts) and each rule result (wavegate_rules) for
  * events.write_to; never blocks; nothing without write_to. */
 void wg__events_verdict(struct wg_server *s, const struct wg_check_report *rep, int64_t now_ns);
+/* The markers' /metrics lines: backlog depth, sent, failed, dropped, retries. */
+void wg__events_metrics(struct wg_server *s, struct wg_buf *b);
 /* The POST /v1/events body check alone: 0, 400 with err set, 500. */
 unsigned wg__events_body_check(const uint8_t *data, size_t size, char *err, size_t errlen);
 

@@ -217,6 +217,7 @@ char *wg__metrics_render(struct wg_server *s)
     wg_buf_addf(&b, "wavegate_http_connections_shed_total{reason=\"capacity\"} %llu\n",
                 atomic_load(&s->guard.shed_capacity));
     wg__monitor_metrics(s, &b);
+    wg__events_metrics(s, &b);
     wg__leader_metrics(&b);
     state_latency(&b);
     return wg_buf_take(&b);

@@ -1,7 +1,9 @@
 /* test_collector_write.c — the batching line-protocol writer against a real loopback HTTP
  * peer (a thread answering 204 like InfluxDB's /write, counting requests and lines): a burst
  * goes out back to back, not held for the flush interval; a trickle is still one batch; a
- * line never waits much past flush_interval.
+ * line never waits much past flush_interval. The durable writer (a store kept here in memory):
+ * a 429 keeps the lines and waits its Retry-After, a 5xx keeps them, a 400 partial write counts
+ * the lines named refused and blocks nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +24,8 @@
 
 static int g_lfd, g_port;
 static atomic_int g_requests, g_lines;
+static const char *g_script[4]; /* answers of requests g_script_from.. (NULL: 204) */
+static int g_script_from;
 
 /* One keep-alive connection: requests with a Content-Length body, each answered 204. */
 static void *serve_conn(void *arg)
@@ -54,10 +58,14 @@ static void *serve_conn(void *arg)
         for (size_t i = (size_t)(eoh + 4 - buf); i < total; i++) {
             n += buf[i] == '\n';
         }
-        atomic_fetch_add(&g_lines, n);
-        atomic_fetch_add(&g_requests, 1);
-        static const char ans[] = "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n";
-        if (write(fd, ans, sizeof(ans) - 1) != (ssize_t)sizeof(ans) - 1) {
+        int r = atomic_fetch_add(&g_requests, 1);
+        /* the scripted answers first (durable tests), then 204 */
+        const char *ans =
+            r - g_script_from >= 0 && r - g_script_from < 4 && g_script[r - g_script_from]
+                ? g_script[r - g_script_from]
+                : "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n";
+        atomic_fetch_add(&g_lines, strstr(ans, " 204 ") ? n : 0);
+        if (write(fd, ans, strlen(ans)) != (ssize_t)strlen(ans)) {
             goto out;
         }
         memmove(buf, buf + total, len - total);
@@ -181,11 +189,174 @@ static void test_trickle(void **state)
     wg_lp_writer_free(w);
 }
 
+/* ---- the durable writer, its store kept in memory ---- */
+
+struct mrow {
+    long long id;
+    unsigned long long n;
+    char *lines;
+    size_t len;
+};
+static struct mrow g_rows[64];
+static size_t g_nrows;
+static long long g_next_id = 1;
+static pthread_mutex_t g_rmu = PTHREAD_MUTEX_INITIALIZER;
+
+static enum wg_err m_put(void *ctx, const char *lines, size_t len, unsigned long long n)
+{
+    (void)ctx;
+    pthread_mutex_lock(&g_rmu);
+    enum wg_err rc = g_nrows < 64 ? WG_OK : WG_ETOOBIG;
+    if (rc == WG_OK) {
+        g_rows[g_nrows].id = g_next_id++;
+        g_rows[g_nrows].n = n;
+        g_rows[g_nrows].lines = malloc(len);
+        memcpy(g_rows[g_nrows].lines, lines, len);
+        g_rows[g_nrows++].len = len;
+    }
+    pthread_mutex_unlock(&g_rmu);
+    return rc;
+}
+
+static enum wg_err m_peek(void *ctx, size_t max, struct wg_buf *out, long long *last,
+                          unsigned long long *n)
+{
+    (void)ctx;
+    *last = 0;
+    *n = 0;
+    pthread_mutex_lock(&g_rmu);
+    for (size_t i = 0; i < g_nrows && (!out->len || out->len + g_rows[i].len <= max); i++) {
+        wg_buf_add(out, g_rows[i].lines, g_rows[i].len);
+        *last = g_rows[i].id;
+        *n += g_rows[i].n;
+    }
+    pthread_mutex_unlock(&g_rmu);
+    return WG_OK;
+}
+
+static enum wg_err m_del(void *ctx, long long last)
+{
+    (void)ctx;
+    pthread_mutex_lock(&g_rmu);
+    size_t k = 0;
+    for (size_t i = 0; i < g_nrows; i++) {
+        if (g_rows[i].id <= last) {
+            free(g_rows[i].lines);
+        } else {
+            g_rows[k++] = g_rows[i];
+        }
+    }
+    g_nrows = k;
+    pthread_mutex_unlock(&g_rmu);
+    return WG_OK;
+}
+
+static enum wg_err m_trim(void *ctx, unsigned long long max, unsigned long long *lines,
+                          unsigned long long *bytes)
+{
+    (void)ctx;
+    (void)max;
+    *lines = *bytes = 0;
+    return WG_OK;
+}
+
+static enum wg_err m_count(void *ctx, unsigned long long *lines, unsigned long long *bytes)
+{
+    (void)ctx;
+    *lines = *bytes = 0;
+    pthread_mutex_lock(&g_rmu);
+    for (size_t i = 0; i < g_nrows; i++) {
+        *lines += g_rows[i].n;
+        *bytes += g_rows[i].len;
+    }
+    pthread_mutex_unlock(&g_rmu);
+    return WG_OK;
+}
+
+static const struct wg_lp_store g_mstore = {NULL, m_put, m_peek, m_del, m_trim, m_count};
+
+/* Polls (1 ms) until written + failed reaches want (10 s); returns the counts. */
+static struct wg_lp_writer_counts until_done(struct wg_lp_writer *w, unsigned long long want)
+{
+    struct wg_lp_writer_counts c;
+    int64_t t0 = wg_mono_ns();
+    do {
+        usleep(1000);
+        wg_lp_writer_counts(w, &c);
+    } while (c.written + c.failed < want && wg_mono_ns() - t0 < 10 * WG_NS_PER_SEC);
+    return c;
+}
+
+static void script(const char *a, const char *b)
+{
+    g_script_from = atomic_load(&g_requests);
+    g_script[0] = a;
+    g_script[1] = b;
+}
+
+/* 429 with Retry-After: 1 then a 503: the lines kept through both, the second try not before
+ * the second the server asked for, written on the third; nothing left stored. */
+static void test_durable_retry(void **state)
+{
+    (void)state;
+    char url[64];
+    struct wg_source src;
+    source(&src, url, sizeof(url));
+    script("HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
+           "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+    struct wg_lp_writer *w = NULL;
+    assert_int_equal(wg_lp_writer_new_store(&src, &g_mstore, 0, WG_NS_PER_SEC / 50, &w), WG_OK);
+    int64_t t0 = wg_mono_ns();
+    assert_int_equal(wg_lp_writer_add(w, "m v=1i 1\nm v=2i 2\n", 18), WG_OK);
+    assert_int_equal(wg_lp_writer_add_stored(w, "m v=3i 3\n", 9), WG_OK);
+    struct wg_lp_writer_counts c = until_done(w, 3);
+    int64_t took = wg_mono_ns() - t0;
+    assert_int_equal(c.written, 3);
+    assert_int_equal(c.failed, 0);
+    assert_int_equal(c.retries, 2);
+    assert_int_equal(c.backlog, 0);
+    assert_true(took >= WG_NS_PER_SEC * 9 / 10); /* Retry-After: 1, not the 250 ms backoff */
+    assert_int_equal(atomic_load(&g_requests) - g_script_from, 3);
+    unsigned long long lines, bytes;
+    assert_int_equal(m_count(NULL, &lines, &bytes), WG_OK);
+    assert_int_equal(lines, 0);
+    wg_lp_writer_free(w);
+}
+
+/* A 400 partial write naming one bad line: that line counted failed, the other two written
+ * (InfluxDB kept them), not retried; the next line goes as usual. */
+static void test_durable_partial(void **state)
+{
+    (void)state;
+    char url[64];
+    struct wg_source src;
+    source(&src, url, sizeof(url));
+    static const char bad[] =
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 82\r\n\r\n"
+        "{\"error\":\"partial write: unable to parse 'bad v=': missing field value dropped=0\"}";
+    script(bad, NULL);
+    struct wg_lp_writer *w = NULL;
+    assert_int_equal(wg_lp_writer_new_store(&src, &g_mstore, 0, WG_NS_PER_SEC / 50, &w), WG_OK);
+    assert_int_equal(wg_lp_writer_add(w, "m v=1i 1\nbad v= 2\nm v=3i 3\n", 27), WG_OK);
+    struct wg_lp_writer_counts c = until_done(w, 3);
+    assert_int_equal(c.failed, 1);
+    assert_int_equal(c.written, 2);
+    assert_int_equal(c.retries, 0);
+    assert_int_equal(wg_lp_writer_add(w, "m v=4i 4\n", 9), WG_OK);
+    c = until_done(w, 4);
+    assert_int_equal(c.written, 3);
+    assert_int_equal(c.backlog, 0);
+    assert_int_equal(atomic_load(&g_requests) - g_script_from, 2);
+    wg_lp_writer_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_burst),
         cmocka_unit_test(test_trickle),
+        cmocka_unit_test(test_durable_retry),
+        cmocka_unit_test(test_durable_partial),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
