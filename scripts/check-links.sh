@@ -3,7 +3,7 @@
 # (common <- config <- {collector, rules, alerting} <- gate_eval <- gate_server) and only the
 # system libraries their module may use: every undefined symbol of libwg_<m>.a must be defined
 # in the module itself, a module library it may use, or one of its system libraries (libc and
-# libm always). So rules/ reaching libcurl, or alerting/ calling into the gate, fails here.
+# libm, libgcc_s and the dynamic loader always). So rules/ reaching libcurl, or alerting/ calling into the gate, fails here.
 # Usage: check-links.sh BUILD_DIR
 set -euo pipefail
 build=${1:?usage: check-links.sh <build dir>}
@@ -28,8 +28,12 @@ sysdefs() { # the dynamic symbols of a shared library named like -l<name>
     [ -e "$f" ] || f=$($cc -print-file-name="lib$1.so")
     nm -D --defined-only "$(readlink -f "$f")" | awk '{print $NF}' | sed 's/@.*//'
 }
+# libc, libm, libgcc_s and the dynamic loader (__tls_get_addr: a _Thread_local in PIC code)
+ldso=$(ldd /bin/sh | grep -o '/[^ ]*ld-linux[^ ]*' | head -1)
 { sysdefs c; sysdefs m; nm -D --defined-only "$(readlink -f "$($cc -print-file-name=libgcc_s.so.1)")" |
-    awk '{print $NF}' | sed 's/@.*//'; } | sort -u >"$tmp/base"
+    awk '{print $NF}' | sed 's/@.*//'
+  [ -n "$ldso" ] && nm -D --defined-only "$(readlink -f "$ldso")" | awk '{print $NF}' | sed 's/@.*//'
+} | sort -u >"$tmp/base"
 status=0
 for m in common config collector rules alerting gate_eval gate_server; do
     a="$build/libwg_$m.a"
