@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -412,6 +413,7 @@ enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *
     if (!s) {
         goto out;
     }
+    s->quiesced_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->flights_cv, NULL);
     pthread_mutex_init(&s->ready_mu, NULL);
@@ -523,9 +525,14 @@ void wg_server_drain(struct wg_server *s, int64_t drain_ns)
     }
     wg__server_sd_notify("STOPPING=1");
     if (s->d) {
-        MHD_socket fd = MHD_quiesce_daemon(s->d); /* stop accepting; the socket is ours now */
+        /* Stop accepting; the socket is ours now. MHD's workers may still take it out of their
+         * epoll sets, so it is not closed before MHD_stop_daemon (a closed, or worse reused,
+         * descriptor there is MHD_PANIC). shutdown() stops the listening at once: new connects
+         * are refused while the requests in flight finish. */
+        MHD_socket fd = MHD_quiesce_daemon(s->d);
         if (fd != MHD_INVALID_SOCKET) {
-            close(fd);
+            (void)shutdown(fd, SHUT_RDWR);
+            s->quiesced_fd = fd;
         }
     }
     int64_t deadline = wg_mono_ns() + drain_ns;
@@ -552,6 +559,9 @@ void wg_server_free(struct wg_server *s)
     wg_events_quiesce(s->events); /* so do the events' commits */
     if (s->d) {
         MHD_stop_daemon(s->d);
+    }
+    if (s->quiesced_fd >= 0) {
+        close(s->quiesced_fd);
     }
     wg__guard_free(&s->guard);
     wg__events_close(s); /* its runner uses the monitor and the analyses: it stops first */

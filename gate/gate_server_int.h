@@ -219,6 +219,7 @@ struct wg_server {
     size_t nflights;
     atomic_int inflight; /* requests between first callback and completion */
     atomic_int draining;
+    int quiesced_fd; /* the listening socket after drain: closed only once MHD is stopped */
     struct wg__metrics m;
     struct wg__analyses *an;
     struct wg__monitor *mon; /* alerting (gate_server_monitor.c); NULL without alerting: */
