@@ -43,14 +43,16 @@
 #define CLAIM_IDLE_NS (200 * INT64_C(1000000))
 #define SHARED_POLL_MS 100
 
+/* The counters are written by the delivery worker and read by /metrics' thread
+ * (wg__deliver_metrics): atomics, so a read is never a data race (it may be a moment stale). */
 struct rcvq {
     struct wg__job *head, *tail;
-    size_t depth;
-    int inflight;
+    _Atomic size_t depth;
+    _Atomic int inflight;
     double tokens;
     int64_t refill_mono;
     int64_t hold_until; /* 429: nothing to this receiver before then */
-    uint64_t delivered, failures, dead, retries;
+    _Atomic uint64_t delivered, failures, dead, retries;
 };
 
 /* One attempt in the pump: the request as a wg_http_job, with the storage it borrows. */
@@ -1209,8 +1211,7 @@ void wg__deliver_metrics(struct wg__deliver *dv, struct wg_buf *out)
         wg_buf_addf(out, "# TYPE wavegate_alert_%s %s\n", names[k], types[k]);
         for (size_t i = 0; i < dv->nq; i++) {
             const struct rcvq *q = &dv->q[i];
-            /* Counters are written by the worker only; torn reads of a u64 are not an issue
-             * on the platforms we build for, and a slightly stale value is fine here. */
+            /* written by the worker only: atomic loads, maybe a moment stale */
             uint64_t v = k == 0   ? q->depth
                          : k == 1 ? (uint64_t)q->inflight
                          : k == 2 ? q->delivered
