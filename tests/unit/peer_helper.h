@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "tmp_helper.h"
 
 struct peer {
     pid_t pid;
@@ -30,8 +31,7 @@ static int peer_start(struct peer *p, const char *scenario)
     memset(p, 0, sizeof(*p));
     p->pid = -1;
     p->in_fd = -1;
-    snprintf(p->dir, sizeof(p->dir), "/tmp/wg-peer-XXXXXX");
-    if (!mkdtemp(p->dir)) {
+    if (!wg_tmp_dir(p->dir, sizeof(p->dir), "wg-peer")) {
         return -1;
     }
     snprintf(p->scen, sizeof(p->scen), "%s/scenario.json", p->dir);

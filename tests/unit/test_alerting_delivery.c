@@ -22,6 +22,7 @@
 
 #include "alerting/alerting.h"
 #include "alert_helper.h"
+#include "tmp_helper.h"
 
 #define S(x) ((int64_t)(x) * WG_NS_PER_SEC)
 
@@ -57,8 +58,7 @@ struct peer {
 
 static void mktmp(char *dir, size_t n)
 {
-    snprintf(dir, n, "/tmp/wg-alert-XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    assert_non_null(wg_tmp_dir(dir, n, "wg-alert"));
 }
 
 static void peer_start(struct peer *p, const char *scenario)

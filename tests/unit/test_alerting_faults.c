@@ -23,20 +23,18 @@
 
 #include "alerting/alerting.h"
 #include "alert_helper.h"
+#include "tmp_helper.h"
 
 #define S(x) ((int64_t)(x)*WG_NS_PER_SEC)
 
 static void mktmp(char *dir, size_t n)
 {
-    snprintf(dir, n, "/tmp/wg-faults-XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    assert_non_null(wg_tmp_dir(dir, n, "wg-faults"));
 }
 
 static void rmtree(const char *dir)
 {
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    wg_tmp_rmtree(dir);
 }
 
 static struct wg_alert_config *load_cfg(const char *fmt, int port)

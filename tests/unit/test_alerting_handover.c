@@ -18,6 +18,7 @@
 #include "alert_helper.h"
 #include "alerting/alerting.h"
 #include "common/store.h"
+#include "tmp_helper.h"
 
 static int leads;
 
@@ -47,8 +48,8 @@ static int firing(struct wg_alerting *a, const char *name, int64_t now)
 static void test_no_evaluation_lost_across_a_handover(void **st)
 {
     (void)st;
-    char dir[] = "/tmp/wg-handover-XXXXXX", d1[64], d2[64], err[512];
-    assert_non_null(mkdtemp(dir));
+    char dir[64], d1[64], d2[64], err[512];
+    assert_non_null(wg_tmp_dir(dir, sizeof(dir), "wg-handover"));
     snprintf(d1, sizeof(d1), "%s/r1", dir);
     snprintf(d2, sizeof(d2), "%s/r2", dir);
     struct wg_alert_config *cfg =

@@ -21,6 +21,7 @@
 
 #include "alerting/alerting.h"
 #include "alert_helper.h"
+#include "tmp_helper.h"
 
 #define S(x) ((int64_t)(x)*WG_NS_PER_SEC)
 
@@ -70,8 +71,7 @@ static void test_sends_while_the_outbox_is_locked(void **st)
 {
     (void)st;
     char dir[64], yaml[512], err[256], dbpath[128];
-    snprintf(dir, sizeof(dir), "/tmp/wg-outcomes-XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    assert_non_null(wg_tmp_dir(dir, sizeof(dir), "wg-outcomes"));
     /* The trigger is answered slowly, so the resolve of the same group queues behind it. */
     int port =
         peer_start(dir, "{\"/hook\": [{\"status\": 200, \"delay\": 0.5}, {\"status\": 200}]}");

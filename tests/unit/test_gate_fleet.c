@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "gate/gate_int.h"
+#include "tmp_helper.h"
 
 static const char *const VNAMES = "PWIEF"; /* pass warn inconclusive error fail */
 
@@ -286,8 +287,8 @@ static void test_check_targets(void **state)
 static void test_history_per_target(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/wg-fleet-hist-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[64];
+    assert_non_null(wg_tmp_dir(dir, sizeof(dir), "wg-fleet-hist"));
     struct wg_rule rule = {0};
     rule.name = "p95";
     rule.baseline.kind = WG_BASELINE_PREVIOUS;
