@@ -648,22 +648,21 @@ static void rule_section(struct wg_buf *b, const cJSON *rule, size_t i,
     dd_text(b, "severity", wg__html_jstr(rule, "severity"));
     const cJSON *mw = cJSON_GetObjectItemCaseSensitive(rule, "mann_whitney");
     if (mw) {
-        wg__html_adds(b, "<dt>Mann-Whitney</dt><dd>p = ");
-        put_num(b, mw, "p_value");
-        wg__html_adds(b, ", U = ");
-        put_num(b, mw, "u");
-        wg__html_adds(b, ", z = ");
-        put_num(b, mw, "z");
-        wg__html_adds(b, ", shift ");
-        put_num(b, mw, "shift");
-        wg__html_adds(b, " [");
-        put_num(b, mw, "shift_low");
-        wg__html_adds(b, ", ");
-        put_num(b, mw, "shift_high");
-        wg__html_adds(b, "], n ");
-        put_num(b, mw, "n_current");
-        wg__html_adds(b, " vs ");
-        put_num(b, mw, "n_baseline");
+        /* "p = P, U = U, z = Z, shift S [LO, HI], n NC vs NB": each member after its text */
+        static const char *const parts[][2] = {
+            {"<dt>Mann-Whitney</dt><dd>p = ", "p_value"},
+            {", U = ", "u"},
+            {", z = ", "z"},
+            {", shift ", "shift"},
+            {" [", "shift_low"},
+            {", ", "shift_high"},
+            {"], n ", "n_current"},
+            {" vs ", "n_baseline"},
+        };
+        for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++) {
+            wg__html_adds(b, parts[k][0]);
+            put_num(b, mw, parts[k][1]);
+        }
         wg__html_adds(b, "</dd>");
     }
     const cJSON *win = cJSON_GetObjectItemCaseSensitive(rule, "window");

@@ -112,6 +112,18 @@ static void test_escaping(void **state)
     free(html);
 }
 
+/* The Mann-Whitney test's figures in their order; a member the report lacks is "-". */
+static void test_mann_whitney_line(void **state)
+{
+    (void)state;
+    char *html = render(NULL, NULL);
+    static const char *const in[] = {
+        "<dt>Mann-Whitney</dt><dd>p = 0.0012, U = 3, z = -3.1, shift - [-, -], n - vs -</dd>",
+        NULL};
+    want_text(html, in, NULL);
+    free(html);
+}
+
 /* A fleet wave: the targets' table, each rule section named by its target, and each
  * target's deploy marker at its own deploy time (b deployed at 00:20, the wave at 00:30). */
 #define WIN "\"window\":{\"start\":\"2026-01-01T00:00:00Z\",\"end\":\"2026-01-01T00:40:00Z\"}"
@@ -366,7 +378,9 @@ static void test_report_url(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_escaping),        cmocka_unit_test(test_chart_positions),
+        cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_mann_whitney_line),
+        cmocka_unit_test(test_chart_positions),
         cmocka_unit_test(test_query_redacted),  cmocka_unit_test(test_downsample),
         cmocka_unit_test(test_blob_round_trip), cmocka_unit_test(test_store_retention),
         cmocka_unit_test(test_store_max_age),
