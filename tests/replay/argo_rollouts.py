@@ -272,11 +272,7 @@ def replay(ctx, template, scenario):
         if t > T + scenario["horizon"]:
             break
         now = max(now, t)
-        down = bool(outage and T + outage[0] <= now < T + outage[1])
-        if down and influx.up:
-            influx.stop()
-        if not down and not influx.up:
-            influx.start()
+        down = influx.follow_outage(now, T, outage)
         tele.advance(now, lambda ts: scenario["error_pct"](ts - T))
         wg.set_now(now)
         ph, value, msg = measure(m, wg.base)

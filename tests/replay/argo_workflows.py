@@ -151,11 +151,8 @@ def main():
             def down(now, T=T, outage=outage):
                 return bool(outage and T + outage[0] <= now < T + outage[1])
 
-            def tick(now, T=T, teles=teles, pct=pct, down=down):
-                if down(now) and influx.up:
-                    influx.stop()
-                if not down(now) and not influx.up:
-                    influx.start()
+            def tick(now, T=T, teles=teles, pct=pct, outage=outage):
+                influx.follow_outage(now, T, outage)
                 for tl in teles:
                     tl.advance(now, lambda ts: pct(ts - T))
                 wg.set_now(now)

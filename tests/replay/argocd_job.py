@@ -156,15 +156,11 @@ def main():
             tele = rl.Telemetry(influx, env, T - 1800)
 
             def tick(now, T=T, tele=tele, pct=pct, outage=outage):
-                down = bool(outage and T + outage[0] <= now < T + outage[1])
-                if down and influx.up:
-                    influx.stop()
-                if not down and not influx.up:
-                    influx.start()
+                influx.follow_outage(now, T, outage)
                 tele.advance(now, lambda ts: pct(ts - T))
                 wg.set_now(now)
 
-            n0 = gate_requests(wg) if influx.up or True else 0
+            n0 = gate_requests(wg)
             res, end, log = run_job(job, secrets, wg, T, tick, tmp)
             if not influx.up:
                 influx.start()

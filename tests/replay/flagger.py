@@ -144,11 +144,7 @@ def replay(ctx, canary, sc):
     progressing_at = None
     ticks = 0
     while now <= T + sc["horizon"] and sim.phase not in ("Succeeded", "Failed"):
-        down = bool(outage and T + outage[0] <= now < T + outage[1])
-        if down and influx.up:
-            influx.stop()
-        if not down and not influx.up:
-            influx.start()
+        influx.follow_outage(now, T, outage)
         w = sim.weight / 100.0
         tele.advance(now, lambda ts: sc["primary_pct"](ts - T) * (1 - w) + sc["canary_pct"](ts - T) * w)
         ctx["wg"].set_now(now)

@@ -132,6 +132,16 @@ bind-address = "127.0.0.1:{rpc}"
     def up(self):
         return self.proc is not None
 
+    def follow_outage(self, now, T, outage):
+        """An outage (a, b) of a scenario deployed at T: stopped during [T + a, T + b), running
+        otherwise (None: always running). Returns whether it is down at now."""
+        down = bool(outage and T + outage[0] <= now < T + outage[1])
+        if down and self.up:
+            self.stop()
+        if not down and not self.up:
+            self.start()
+        return down
+
     def query(self, q, db=""):
         body = urllib.parse.urlencode({"q": q, "db": db})
         st, _, text = http_request("POST", self.url + "/query", {"Content-Type": "application/x-www-form-urlencoded"}, body)
