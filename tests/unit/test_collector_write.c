@@ -169,7 +169,9 @@ static void test_burst(void **state)
                     atomic_load(&g_lines), reqs, (long long)(took / 1000000));
     }
     assert_true(took >= 0);
-    assert_true(reqs >= 2 && reqs <= 4);
+    /* one POST when the writer thread first ran after the last add (valgrind runs one thread
+     * at a time): nothing held back either */
+    assert_true(reqs >= 1 && reqs <= 4);
     wg_lp_writer_free(w);
 }
 
