@@ -240,7 +240,7 @@ struct wg_lp_store {
  * (a burst's first POST goes out while the rest is stored), right after a write while more is
  * stored, else flush_ns after the first row. A 2xx counts the lines written as soon as it
  * comes, then deletes them; while more is stored the delete is folded into the next batches'
- * (at most 4 batches and 2 MiB per delete): a crash before it sends at most those again after
+ * (at most 4 batches, 3 MiB, per delete): a crash before it sends at most those again after
  * the restart (harmless: explicit timestamps, the same points). A 5xx, 429, 401/403/404 or a
  * transport error keeps them and retries with backoff (250 ms doubling to 30 s, or
  * Retry-After); another 4xx (400 partial write) is given up (the refused lines counted failed,
