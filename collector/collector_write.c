@@ -253,9 +253,9 @@ struct wg_lp_writer {
     struct wg_lp_store st;
     int durable;
     unsigned long long max_backlog; /* lines kept at most; over it the oldest are dropped */
-    atomic_ullong stored;           /* lines in the store */
+    atomic_ullong stored;           /* lines in the store, not answered yet */
     atomic_ullong retries;          /* failed attempts retried later */
-    atomic_ullong sbytes;           /* bytes in the store (a send is due past max_batch) */
+    atomic_ullong sbytes;           /* their bytes (a send is due past burst) */
     int64_t sfirst_ns;              /* mono time the store stopped being empty (0: empty) */
     size_t burst;                   /* this much stored or queued: a burst, sent at once */
     /* Two threads: th persists the queue into the store (never waits on the network), sth
