@@ -12,7 +12,7 @@
 #     log in /dev/shm);
 #  2. markers: N (default 10,000) verdict rows through the batching writer into a real
 #     InfluxDB 1.x, against curl posting the same line protocol in one request
-#     (target: <= 1.2x curl's time).
+#     (target: <= 1.2x curl's time; RUNS2 runs, default 5, interleaved, medians).
 # usage: WG_BIN=build/wavegate bench/bench_events.sh [SECONDS] [RATE] [ROWS]
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -150,26 +150,53 @@ import sys
 for i in range(int(sys.argv[1])):
     print(f'wavegate_rules,wave=prod,env=production,feature=f{i%50},rule=r{i%7},verdict=pass value={i*0.5},threshold=250,samples={i}i,reason="ok" {1796112000000000000 + i}')
 PY
-# three runs each, the median kept: curl's own time_total (no process start-up counted)
+# RUNS2 runs (default 5, at least 3), each into a fresh database: curl's own time_total (no
+# process start-up counted) and the writer at each flush interval, interleaved run by run so
+# the shared machine's noise falls on both alike; the medians compared, the spread and the
+# per-run ratios shown, the load average beside them
 fresh() { influx_query "" 'DROP DATABASE "marks"'; influx_query "" 'CREATE DATABASE "marks"'; }
 WRITE=${WG_BENCH_WRITE:-$(dirname "$WG")/bench/bench_events_write}
 [ -x "$WRITE" ] || { echo "build bench_events_write: cmake --build build --target bench_events_write"; exit 1; }
-median() { sort -n | sed -n 2p; }
-curl_ms=$(for _ in 1 2 3; do
+RUNS2=${RUNS2:-5}
+[ "$RUNS2" -ge 3 ] || RUNS2=3
+FLUSHES=${FLUSH_MS:-200 20}
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores, shared)"
+: > "$WG_TMP/runs2.txt"
+for _ in $(seq "$RUNS2"); do
     fresh
-    curl -sf -o /dev/null -w '%{time_total}\n' -XPOST "$INFLUX_URL/write?db=marks&precision=ns" \
-        --data-binary @"$WG_TMP/rows.lp" | awk '{printf "%.1f\n", $1 * 1000}'
-done | median)
-echo "curl, one request of $ROWS rows: $curl_ms ms (median of 3)"
-for fl in ${FLUSH_MS:-200 20}; do
-    w_ms=$(for _ in 1 2 3; do
+    c=$(curl -sf -o /dev/null -w '%{time_total}\n' -XPOST "$INFLUX_URL/write?db=marks&precision=ns" \
+        --data-binary @"$WG_TMP/rows.lp" | awk '{printf "%.1f", $1 * 1000}')
+    line="curl ${c:-nan}"
+    for fl in $FLUSHES; do
         fresh
-        "$WRITE" "$INFLUX_URL" "$WG_TMP/rows.lp" "$fl" | tee -a "$WG_TMP/writer.out" | sed -n 's/.*ms=//p'
-    done | median)
-    rows_in=$(curl -sf -G "$INFLUX_URL/query" --data-urlencode db=marks \
-        --data-urlencode 'q=SELECT count("samples") FROM wavegate_rules' |
-        python3 -c 'import json,sys; r=json.load(sys.stdin)["results"][0]; print(r["series"][0]["values"][0][1] if "series" in r else 0)')
-    tail -1 "$WG_TMP/writer.out"
-    python3 -c 'import sys; w, c = float(sys.argv[1]), float(sys.argv[2]); print("writer, flush_interval %sms: %.1f ms (median of 3), %s rows in InfluxDB; %.2fx curl: %s" % (sys.argv[3], w, sys.argv[4], w / c, "met (<= 1.2x)" if w <= 1.2 * c else "MISSED (> 1.2x)"))' \
-        "$w_ms" "$curl_ms" "$fl" "$rows_in"
+        m=$("$WRITE" "$INFLUX_URL" "$WG_TMP/rows.lp" "$fl" | tee -a "$WG_TMP/writer.out" |
+            sed -n 's/.*ms=//p')
+        rows_in=$(curl -sf -G "$INFLUX_URL/query" --data-urlencode db=marks \
+            --data-urlencode 'q=SELECT count("samples") FROM wavegate_rules' |
+            python3 -c 'import json,sys; r=json.load(sys.stdin)["results"][0]; print(r["series"][0]["values"][0][1] if "series" in r else 0)')
+        line="$line $fl ${m:-nan} ${rows_in:-0}"
+    done
+    echo "$line" >> "$WG_TMP/runs2.txt"
 done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+tail -1 "$WG_TMP/writer.out"
+python3 - "$WG_TMP/runs2.txt" "$ROWS" <<'PY'
+import statistics as st, sys
+runs = [l.split() for l in open(sys.argv[1])]
+rows = int(sys.argv[2])
+curl = [float(r[1]) for r in runs]
+c = st.median(curl)
+print("curl, one request of %d rows: %.1f ms (median of %d; min %.1f, max %.1f)"
+      % (rows, c, len(curl), min(curl), max(curl)))
+for k in range(2, len(runs[0]), 3):
+    fl = runs[0][k]
+    ms = [float(r[k + 1]) for r in runs]
+    rows_in = [int(r[k + 2]) for r in runs]
+    w = st.median(ms)
+    ratios = sorted(m / x for m, x in zip(ms, curl))
+    print("writer, flush_interval %sms: %.1f ms (median of %d; min %.1f, max %.1f), %s rows in "
+          "InfluxDB; %.2fx curl (per run: median %.2f, %.2f-%.2f): %s"
+          % (fl, w, len(ms), min(ms), max(ms), "all" if min(rows_in) == rows else min(rows_in),
+             w / c, st.median(ratios), ratios[0], ratios[-1],
+             "met (<= 1.2x)" if w <= 1.2 * c else "MISSED (> 1.2x)"))
+PY

@@ -1,7 +1,9 @@
 /* bench_events_write.c — the marker writer's figure for bench/bench_events.sh: the rows of a
  * line-protocol file queued one by one into the durable wg_lp_writer (as in serve: kept in
  * events.db's outbox by its own thread, sent from there in batches) and written into a real
- * InfluxDB 1.x; prints the wall time from the first row to InfluxDB's answer for the last one.
+ * InfluxDB 1.x; prints the wall time from the writer's start to InfluxDB's answer for the last
+ * row (the writer counts a batch written at the answer; the store's delete after it is not
+ * timed, as curl's figure has none).
  * usage: bench_events_write INFLUX_URL FILE [FLUSH_MS [STATE_DIR]] (default a fresh temp dir)
  */
 #include <stdio.h>

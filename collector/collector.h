@@ -233,14 +233,22 @@ struct wg_lp_store {
                         unsigned long long *bytes);
     enum wg_err (*count)(void *ctx, unsigned long long *lines, unsigned long long *bytes);
 };
-/* A durable writer (an outbox): lines added are persisted by the writer thread at once (add:
- * never waits on the store or the network) or by the caller (add_stored: stored when it
- * returns), then sent from the store in batches as the writer above; a 2xx deletes them, a 5xx,
- * 429, 401/403/404 or a transport error keeps them and retries with backoff (250 ms doubling
- * to 30 s, or Retry-After); another 4xx (400 partial write) is given up (the refused lines
- * counted failed, logged). Over max_backlog lines (0: 1,000,000) the oldest rows are dropped,
- * counted and logged. free stops after one last try: what is left stays stored and is sent
- * after the next start. st is copied, st->ctx borrowed. */
+/* A durable writer (an outbox): lines added are persisted by one writer thread within 2 ms,
+ * at once past 240 KiB (add: never waits on the store or the network; nor does persisting wait
+ * on a POST) or by the caller (add_stored: stored when it returns), in rows of at most 256 KiB;
+ * a second thread sends from the store in batches of up to 1 MiB: at once from 240 KiB stored
+ * (a burst's first POST goes out while the rest is stored), right after a write while more is
+ * stored, else flush_ns after the first row. A 2xx counts the lines written as soon as it
+ * comes, then deletes them; while more is stored the delete is folded into the next batches'
+ * (at most 4 batches, 3 MiB, per delete): a crash before it sends at most those again after
+ * the restart (harmless: explicit timestamps, the same points). A 5xx, 429, 401/403/404 or a
+ * transport error keeps them and retries with backoff (250 ms doubling to 30 s, or
+ * Retry-After); another 4xx (400 partial write) is given up (the refused lines counted failed,
+ * logged). Over max_backlog lines (0: 1,000,000) the oldest rows are dropped, counted and
+ * logged (never the batch being sent). free stops after one last try: what is left stays
+ * stored and is sent after the next start. st is copied, st->ctx borrowed; its operations
+ * are called from both writer threads and add_stored's callers: they must be thread-safe
+ * (gate_events.c's lock the events store). */
 enum wg_err wg_lp_writer_new_store(const struct wg_source *src, const struct wg_lp_store *st,
                                    unsigned long long max_backlog, int64_t flush_ns,
                                    struct wg_lp_writer **out) WG_NODISCARD;

@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <cmocka.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,6 +27,8 @@ static int g_lfd, g_port;
 static atomic_int g_requests, g_lines;
 static const char *g_script[4]; /* answers of requests g_script_from.. (NULL: 204) */
 static int g_script_from;
+static atomic_int g_hold;           /* set: the peer holds its answers until cleared */
+static atomic_llong g_req_ns[4096]; /* when request r came (mono), its headers and body read */
 
 /* One keep-alive connection: requests with a Content-Length body, each answered 204. */
 static void *serve_conn(void *arg)
@@ -59,6 +62,10 @@ static void *serve_conn(void *arg)
             n += buf[i] == '\n';
         }
         int r = atomic_fetch_add(&g_requests, 1);
+        atomic_store(&g_req_ns[r & 4095], wg_mono_ns());
+        while (atomic_load(&g_hold)) {
+            usleep(1000); /* a slow InfluxDB: the answer held while the test looks */
+        }
         /* the scripted answers first (durable tests), then 204 */
         const char *ans =
             r - g_script_from >= 0 && r - g_script_from < 4 && g_script[r - g_script_from]
@@ -162,7 +169,9 @@ static void test_burst(void **state)
                     atomic_load(&g_lines), reqs, (long long)(took / 1000000));
     }
     assert_true(took >= 0);
-    assert_true(reqs >= 2 && reqs <= 4);
+    /* one POST when the writer thread first ran after the last add (valgrind runs one thread
+     * at a time): nothing held back either */
+    assert_true(reqs >= 1 && reqs <= 4);
     wg_lp_writer_free(w);
 }
 
@@ -202,9 +211,19 @@ static size_t g_nrows;
 static long long g_next_id = 1;
 static pthread_mutex_t g_rmu = PTHREAD_MUTEX_INITIALIZER;
 
+static atomic_int g_put_us;       /* each put takes this long (a slow disk) */
+static atomic_llong g_put_ns;     /* when the last put was done (mono) */
+static atomic_int g_del_fail;     /* set: a delete fails (as if the process died before it) */
+static atomic_int g_del_hold;     /* set: a delete waits until cleared */
+static atomic_int g_dels;         /* deletes that removed rows */
+static atomic_int g_del_rows_max; /* most rows one delete removed */
+
 static enum wg_err m_put(void *ctx, const char *lines, size_t len, unsigned long long n)
 {
     (void)ctx;
+    if (atomic_load(&g_put_us)) {
+        usleep((useconds_t)atomic_load(&g_put_us));
+    }
     pthread_mutex_lock(&g_rmu);
     enum wg_err rc = g_nrows < 64 ? WG_OK : WG_ETOOBIG;
     if (rc == WG_OK) {
@@ -215,6 +234,7 @@ static enum wg_err m_put(void *ctx, const char *lines, size_t len, unsigned long
         g_rows[g_nrows++].len = len;
     }
     pthread_mutex_unlock(&g_rmu);
+    atomic_store(&g_put_ns, wg_mono_ns());
     return rc;
 }
 
@@ -237,6 +257,12 @@ static enum wg_err m_peek(void *ctx, size_t max, struct wg_buf *out, long long *
 static enum wg_err m_del(void *ctx, long long last)
 {
     (void)ctx;
+    while (atomic_load(&g_del_hold)) {
+        usleep(1000); /* a slow disk: the delete's fsync held while the test looks */
+    }
+    if (atomic_load(&g_del_fail)) {
+        return WG_EIO;
+    }
     pthread_mutex_lock(&g_rmu);
     size_t k = 0;
     for (size_t i = 0; i < g_nrows; i++) {
@@ -246,8 +272,15 @@ static enum wg_err m_del(void *ctx, long long last)
             g_rows[k++] = g_rows[i];
         }
     }
+    int gone = (int)(g_nrows - k);
     g_nrows = k;
     pthread_mutex_unlock(&g_rmu);
+    if (gone) {
+        atomic_fetch_add(&g_dels, 1);
+        if (gone > atomic_load(&g_del_rows_max)) {
+            atomic_store(&g_del_rows_max, gone);
+        }
+    }
     return WG_OK;
 }
 
@@ -275,16 +308,37 @@ static enum wg_err m_count(void *ctx, unsigned long long *lines, unsigned long l
 
 static const struct wg_lp_store g_mstore = {NULL, m_put, m_peek, m_del, m_trim, m_count};
 
-/* Polls (1 ms) until written + failed reaches want (10 s); returns the counts. */
-static struct wg_lp_writer_counts until_done(struct wg_lp_writer *w, unsigned long long want)
+/* Polls (1 ms) until written + failed reaches want (limit_ns); returns the counts. */
+static struct wg_lp_writer_counts until_done_in(struct wg_lp_writer *w, unsigned long long want,
+                                                int64_t limit_ns)
 {
     struct wg_lp_writer_counts c;
     int64_t t0 = wg_mono_ns();
     do {
         usleep(1000);
         wg_lp_writer_counts(w, &c);
-    } while (c.written + c.failed < want && wg_mono_ns() - t0 < 10 * WG_NS_PER_SEC);
+    } while (c.written + c.failed < want && wg_mono_ns() - t0 < limit_ns);
     return c;
+}
+
+static struct wg_lp_writer_counts until_done(struct wg_lp_writer *w, unsigned long long want)
+{
+    return until_done_in(w, want, 10 * WG_NS_PER_SEC);
+}
+
+/* Polls (1 ms, 5 s) until the store holds at most (or, at_least: at least) want lines; returns
+ * what it holds. */
+static unsigned long long until_stored(int at_least, unsigned long long want)
+{
+    unsigned long long lines = 0, bytes = 0;
+    int64_t t0 = wg_mono_ns();
+    for (;;) {
+        assert_int_equal(m_count(NULL, &lines, &bytes), WG_OK);
+        if ((at_least ? lines >= want : lines <= want) || wg_mono_ns() - t0 > 5 * WG_NS_PER_SEC) {
+            return lines;
+        }
+        usleep(1000);
+    }
 }
 
 static void script(const char *a, const char *b)
@@ -317,9 +371,7 @@ static void test_durable_retry(void **state)
     assert_int_equal(c.backlog, 0);
     assert_true(took >= WG_NS_PER_SEC * 9 / 10); /* Retry-After: 1, not the 250 ms backoff */
     assert_int_equal(atomic_load(&g_requests) - g_script_from, 3);
-    unsigned long long lines, bytes;
-    assert_int_equal(m_count(NULL, &lines, &bytes), WG_OK);
-    assert_int_equal(lines, 0);
+    assert_int_equal(until_stored(0, 0), 0); /* deleted (after the count: bookkeeping) */
     wg_lp_writer_free(w);
 }
 
@@ -350,6 +402,195 @@ static void test_durable_partial(void **state)
     wg_lp_writer_free(w);
 }
 
+/* Each test below starts from an empty store and a peer that answers at once; its writer is
+ * freed before the checks, so a failing one leaves nothing running under the next. */
+static void fresh(void)
+{
+    atomic_store(&g_hold, 0);
+    atomic_store(&g_put_us, 0);
+    atomic_store(&g_del_fail, 0);
+    atomic_store(&g_del_hold, 0);
+    (void)m_del(NULL, LLONG_MAX);
+    atomic_store(&g_dels, 0);
+    atomic_store(&g_del_rows_max, 0);
+    atomic_store(&g_lines, 0);
+    script(NULL, NULL);
+}
+
+/* The lines are counted written as soon as InfluxDB answered, while their delete (a commit
+ * with an fsync in events.db) is still under way: the rows are still stored then, deleted
+ * after. Seen failing on the old code (counted after the delete: 0 written while it was held). */
+static void test_durable_counted_first(void **state)
+{
+    (void)state;
+    char url[64];
+    struct wg_source src;
+    source(&src, url, sizeof(url));
+    fresh();
+    atomic_store(&g_del_hold, 1);
+    struct wg_lp_writer *w = NULL;
+    assert_int_equal(wg_lp_writer_new_store(&src, &g_mstore, 0, WG_NS_PER_SEC / 50, &w), WG_OK);
+    assert_int_equal(wg_lp_writer_add(w, "m v=1i 1\nm v=2i 2\nm v=3i 3\n", 27), WG_OK);
+    struct wg_lp_writer_counts c = until_done_in(w, 3, 2 * WG_NS_PER_SEC);
+    unsigned long long held = until_stored(1, 3);
+    atomic_store(&g_del_hold, 0);
+    unsigned long long left = until_stored(0, 0);
+    wg_lp_writer_free(w);
+    if (c.written != 3) {
+        print_error("want 3 written while the delete is held; got %llu\n", c.written);
+    }
+    assert_int_equal(c.written, 3);
+    assert_int_equal(c.backlog, 0);
+    assert_int_equal(held, 3);
+    assert_int_equal(left, 0);
+}
+
+/* A crash after InfluxDB answered but before the delete (here the delete fails, as when the
+ * process dies in it; free stands for the kill): the next start sends those lines once more,
+ * and only them, a batch deleted before is not sent again; the counts stay right. */
+static void test_durable_crash_resend(void **state)
+{
+    (void)state;
+    char url[64];
+    struct wg_source src;
+    source(&src, url, sizeof(url));
+    fresh();
+    struct wg_lp_writer *w = NULL;
+    assert_int_equal(wg_lp_writer_new_store(&src, &g_mstore, 0, WG_NS_PER_SEC / 50, &w), WG_OK);
+    assert_int_equal(wg_lp_writer_add(w, "m v=1i 1\n", 9), WG_OK);
+    unsigned long long w1 = until_done(w, 1).written, left1 = until_stored(0, 0);
+    atomic_store(&g_del_fail, 1);
+    assert_int_equal(wg_lp_writer_add(w, "m v=2i 2\nm v=3i 3\n", 18), WG_OK);
+    struct wg_lp_writer_counts c = until_done(w, 3);
+    wg_lp_writer_free(w); /* its last delete fails too */
+    unsigned long long left2 = until_stored(1, 2);
+    atomic_store(&g_del_fail, 0);
+    assert_int_equal(w1, 1);
+    assert_int_equal(left1, 0);
+    assert_int_equal(c.written, 3);
+    assert_int_equal(c.backlog, 0);
+    assert_int_equal(left2, 2);
+    /* the restart */
+    assert_int_equal(wg_lp_writer_new_store(&src, &g_mstore, 0, WG_NS_PER_SEC / 50, &w), WG_OK);
+    c = until_done(w, 2);
+    unsigned long long left3 = until_stored(0, 0);
+    wg_lp_writer_free(w);
+    assert_int_equal(c.written, 2);
+    assert_int_equal(c.failed + c.dropped, 0);
+    assert_int_equal(left3, 0);
+    assert_int_equal(atomic_load(&g_requests) - g_script_from, 3);
+    assert_int_equal(atomic_load(&g_lines), 1 + 2 + 2); /* lines 2 and 3 twice, 1 once */
+}
+
+/* A backlog of 10 rows of 600 KB (one batch each) drains in 10 POSTs with their deletes folded
+ * (one delete for several answered batches) but bounded: at most 4 batches per delete, so a
+ * crash sends at most that much again. Seen failing on the old code (10 deletes of 1 row). */
+static void test_durable_fold_bounded(void **state)
+{
+    (void)state;
+    char url[64];
+    struct wg_source src;
+    source(&src, url, sizeof(url));
+    fresh();
+    struct wg_buf row;
+    wg_buf_init(&row, 0);
+    unsigned long long per = 0;
+    while (row.len < 600000) {
+        wg_buf_addf(&row, "m v=%llui %llu\n", per, per + 1);
+        per++;
+    }
+    assert_int_equal(wg_buf_err(&row), WG_OK);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(m_put(NULL, row.p, row.len, per), WG_OK);
+    }
+    wg_buf_free(&row);
+    struct wg_lp_writer *w = NULL;
+    assert_int_equal(wg_lp_writer_new_store(&src, &g_mstore, 0, 10 * WG_NS_PER_SEC, &w), WG_OK);
+    struct wg_lp_writer_counts c = until_done(w, 10 * per);
+    unsigned long long left = until_stored(0, 0);
+    wg_lp_writer_free(w);
+    int dels = atomic_load(&g_dels), most = atomic_load(&g_del_rows_max);
+    int reqs = atomic_load(&g_requests) - g_script_from;
+    if (dels > 4 || most > 4 || reqs != 10) {
+        print_error("want 10 POSTs, <= 4 deletes of <= 4 batches; got %d POSTs, %d deletes, "
+                    "at most %d batches in one\n",
+                    reqs, dels, most);
+    }
+    assert_int_equal(c.written, 10 * per);
+    assert_int_equal(left, 0);
+    assert_int_equal(reqs, 10);
+    assert_true(dels >= 2 && dels <= 4);
+    assert_true(most <= 4);
+    assert_int_equal(atomic_load(&g_lines), 10 * per);
+}
+
+/* Persisting does not wait on a POST: while InfluxDB holds its answer to the first line, a
+ * line added meanwhile is stored. Seen failing on the old code (one thread: the line waited in
+ * memory until the answer). */
+static void test_durable_persist_while_posting(void **state)
+{
+    (void)state;
+    char url[64];
+    struct wg_source src;
+    source(&src, url, sizeof(url));
+    fresh();
+    atomic_store(&g_hold, 1);
+    struct wg_lp_writer *w = NULL;
+    assert_int_equal(wg_lp_writer_new_store(&src, &g_mstore, 0, WG_NS_PER_SEC / 50, &w), WG_OK);
+    assert_int_equal(wg_lp_writer_add(w, "m v=1i 1\n", 9), WG_OK);
+    int64_t t0 = wg_mono_ns();
+    while (atomic_load(&g_requests) - g_script_from < 1 && wg_mono_ns() - t0 < WG_NS_PER_SEC) {
+        usleep(1000);
+    }
+    int posted = atomic_load(&g_requests) - g_script_from;
+    assert_int_equal(wg_lp_writer_add(w, "m v=2i 2\n", 9), WG_OK);
+    unsigned long long stored = until_stored(1, 2);
+    atomic_store(&g_hold, 0);
+    struct wg_lp_writer_counts c = until_done(w, 2);
+    unsigned long long left = until_stored(0, 0);
+    wg_lp_writer_free(w);
+    assert_int_equal(posted, 1);
+    assert_int_equal(stored, 2); /* the line being posted and the new one */
+    assert_int_equal(c.written, 2);
+    assert_int_equal(left, 0);
+}
+
+/* A burst goes out while it is being stored: with a slow store (20 ms a row), the first POST
+ * reaches InfluxDB before the last row of the burst is stored (rows of 256 KiB, the first sent
+ * at once). Seen failing on the old code (rows of 1 MiB, all stored before the first POST). */
+static void test_durable_burst_early(void **state)
+{
+    (void)state;
+    char url[64], line[256];
+    struct wg_source src;
+    source(&src, url, sizeof(url));
+    fresh();
+    int r0 = atomic_load(&g_requests);
+    struct wg_lp_writer *w = NULL;
+    assert_int_equal(wg_lp_writer_new_store(&src, &g_mstore, 0, 10 * WG_NS_PER_SEC, &w), WG_OK);
+    atomic_store(&g_put_us, 20000);
+    for (int i = 0; i < 10000; i++) {
+        int n = snprintf(line, sizeof(line),
+                         "wavegate_rules,wave=prod,env=production,feature=f%d,rule=r%d,verdict=pass"
+                         " value=%d.5,threshold=250,samples=%di,reason=\"ok ok ok ok ok ok ok\" "
+                         "%lld\n",
+                         i % 50, i % 7, i, i, 1796112000000000000LL + i);
+        assert_int_equal(wg_lp_writer_add(w, line, (size_t)n), WG_OK);
+    }
+    struct wg_lp_writer_counts c = until_done(w, 10000);
+    atomic_store(&g_put_us, 0);
+    unsigned long long left = until_stored(0, 0);
+    wg_lp_writer_free(w);
+    int64_t first = atomic_load(&g_req_ns[r0 & 4095]), stored = atomic_load(&g_put_ns);
+    if (first >= stored) {
+        print_error("want the first POST before the last row is stored; got it %.1f ms after\n",
+                    (double)(first - stored) / 1e6);
+    }
+    assert_int_equal(c.written, 10000);
+    assert_true(first < stored);
+    assert_int_equal(left, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +598,11 @@ int main(void)
         cmocka_unit_test(test_trickle),
         cmocka_unit_test(test_durable_retry),
         cmocka_unit_test(test_durable_partial),
+        cmocka_unit_test(test_durable_counted_first),
+        cmocka_unit_test(test_durable_crash_resend),
+        cmocka_unit_test(test_durable_fold_bounded),
+        cmocka_unit_test(test_durable_persist_while_posting),
+        cmocka_unit_test(test_durable_burst_early),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
