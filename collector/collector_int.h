@@ -68,4 +68,11 @@ struct wg__time_cache {
 enum wg_err wg__json_fast_time(struct wg__time_cache *c, const char *s, size_t n,
                                int64_t *out) WG_NODISCARD;
 
+/* One POST of line protocol to src's write API (collector_lp.c): *status the last HTTP status
+ * (0: none), *retry_ns the Retry-After wait, *nbad the lines a 400/422 answer names as refused. */
+struct wg_http;
+enum wg_err wg__collector_lp_post(struct wg_http *h, const struct wg_source *src, const char *body,
+                                  size_t len, int retries, long *status, int64_t *retry_ns,
+                                  unsigned long long *nbad, char *err, size_t errlen) WG_NODISCARD;
+
 #endif
