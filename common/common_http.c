@@ -315,7 +315,12 @@ static int set_opts(struct slot *s, int64_t per_ns)
     }
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     if (j->consumer.data) {
-        SET(CURLOPT_BUFFERSIZE, 128L * 1024); /* streamed bodies; kept heads use the default */
+        /* Streamed bodies read in 64 KiB (kept heads use the default 16 KiB). Not 128 KiB:
+         * libcurl allocates this buffer for every transfer, and 128 KiB + 1 is above glibc's
+         * mmap threshold, so each of a fleet check's ~350 concurrent transfers cost an mmap,
+         * a munmap and fresh zeroed pages (measured: 6 ms of the 71 ms CPU of a 1,000-query
+         * check; a 91 MB InfluxQL answer reads as fast at 64 KiB). */
+        SET(CURLOPT_BUFFERSIZE, 64L * 1024);
     }
     SET(CURLOPT_CONNECTTIMEOUT_MS, (long)((cto + NS_PER_MS - 1) / NS_PER_MS));
     SET(CURLOPT_TIMEOUT_MS, (long)((per_ns + NS_PER_MS - 1) / NS_PER_MS));
