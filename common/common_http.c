@@ -537,7 +537,10 @@ int wg__http_attempt_end(struct slot *s, struct wg__http_multi *m, CURLcode rc, 
     s->easy = NULL;
     j->attempts++;
     j->status = s->status;
-    wg_http_url_base(j->url, base, sizeof(base));
+    base[0] = '\0';
+    if (s->abort_err != WG_OK || rc != CURLE_OK || s->status < 200 || s->status >= 300) {
+        wg_http_url_base(j->url, base, sizeof(base)); /* for the messages below */
+    }
 
     int retry = 0;
     if (s->abort_err != WG_OK) {
