@@ -6,6 +6,7 @@
 # usage: bench/bench_fleet.sh [BUILD_DIR]   (a Release build: cmake -B build-rel -DCMAKE_BUILD_TYPE=Release)
 # A/B: WG_B=/path/to/other/wavegate [AB_WAVE=fleet1|fleet10|fleet50] compares BUILD_DIR's
 # binary with it instead, interleaved ABBA on the same stand-ins (wall and CPU per check).
+# PERF=out.data: a `perf record -g` of 10 such checks instead; HOLD=env.sh: keep the servers up.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -137,6 +138,25 @@ for r in d["rules"]:
     q = urllib.parse.urlencode({"db": "telemetry", "epoch": "ns", "q": r["query"]})
     print(f'url = "{urls[r["source"]]}/query?{q}"\noutput = "/dev/null"')
 PY
+
+# PERF=out.data: record PERF_CHECKS (10) 50-target checks with `perf record -g` (call graphs by
+# PERF_CG, default dwarf: a Release build has no frame pointers) into out.data and stop there;
+# read it with `perf report -i out.data --no-children`.
+if [ -n "${PERF:-}" ]; then
+    perf record -q -g --call-graph "${PERF_CG:-dwarf}" -F "${PERF_FREQ:-2000}" -o "$PERF" -- \
+        bash -c 'for i in $(seq "$1"); do "$2" check --config "$3" --deploy-time "$4" \
+            --wave "$5" >/dev/null || true; done' _ "${PERF_CHECKS:-10}" "$WG" "$cfg" "$T" \
+        "${AB_WAVE:-fleet50}"
+    exit 0
+fi
+
+# HOLD=env.sh: write CFG=, T= and WG= there for other tools (strace, perf stat, a debugger) and
+# keep InfluxDB and the stand-ins up until that file is removed.
+if [ -n "${HOLD:-}" ]; then
+    printf 'CFG=%q\nT=%q\nWG=%q\n' "$cfg" "$T" "$WG" > "$HOLD"
+    while [ -e "$HOLD" ]; do sleep 1; done
+    exit 0
+fi
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 

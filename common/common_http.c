@@ -1,9 +1,10 @@
 /* common_http.c — the libcurl wrapper behind http.h: runs a batch of jobs over one multi
  * handle with per-group and overall concurrency limits, retries (backoff + jitter, Retry-After)
  * inside each job's time budget, body size caps and streaming consumers; and the pump, single
- * attempts over a long-lived multi handle. Both set up easy handles and read results through
- * the same wg__http_attempt_start/wg__http_attempt_end: the one place where CURLcode becomes
- * wg_err.
+ * attempts over a long-lived multi handle. The runner waits through curl's socket interface
+ * and epoll (the poll loop when epoll is not there). Both set up easy handles and read results
+ * through the same wg__http_attempt_start/wg__http_attempt_end: the one place where CURLcode
+ * becomes wg_err.
  */
 #include "common/http.h"
 
@@ -14,13 +15,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/common_http_int.h"
 
+/* The batch runner waits on its sockets through epoll and curl's socket interface: a wake-up
+ * costs the transfers whose sockets are ready, not every one in flight (curl_multi_perform
+ * walks all of them and polls each one's socket: ~24,000 poll() calls in a 1,000-query fleet
+ * check over ~350 connections, against ~1,700 here). ep is the handle's own epoll set (curl
+ * says which sockets to watch, for as long as the multi lives); -1: epoll could not be set
+ * up, and the poll loop is used. */
 struct wg_http {
     struct wg__http_multi m;
     uint64_t rng;
+    int ep;
+    int64_t timer_at; /* curl's timeout (monotonic ns), -1: none */
 };
 
 struct run {
@@ -70,6 +81,38 @@ static void easy_put(struct wg__http_multi *m, CURL *e)
     }
 }
 
+/* curl's socket callback: watch fd for what it asks. A socket curl has not seen yet
+ * (sockp NULL) is added and marked; an fd closed and reused meanwhile may still be in the set
+ * (ADD fails: MOD), or gone from it (MOD fails: ADD). */
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *sockp)
+{
+    (void)e;
+    struct wg_http *h = userp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(h->ep, EPOLL_CTL_DEL, fd, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {.data.fd = fd};
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+    int op = sockp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(h->ep, op, fd, &ev) != 0 &&
+        epoll_ctl(h->ep, op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0) {
+        return -1;
+    }
+    if (!sockp) {
+        curl_multi_assign(h->m.multi, fd, (void *)h);
+    }
+    return 0;
+}
+
+static int on_timer(CURLM *m, long ms, void *userp)
+{
+    (void)m;
+    struct wg_http *h = userp;
+    h->timer_at = ms < 0 ? -1 : wg_mono_ns() + (int64_t)ms * NS_PER_MS;
+    return 0;
+}
+
 struct wg_http *wg_http_new(void)
 {
     struct wg_http *h = calloc(1, sizeof(*h));
@@ -81,6 +124,18 @@ struct wg_http *wg_http_new(void)
         return NULL;
     }
     h->rng = (uint64_t)wg_mono_ns() ^ ((uint64_t)(uintptr_t)h << 17) ^ 0x9e3779b97f4a7c15u;
+    h->timer_at = -1;
+    h->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (h->ep >= 0 &&
+        (curl_multi_setopt(h->m.multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+         curl_multi_setopt(h->m.multi, CURLMOPT_SOCKETDATA, (void *)h) != CURLM_OK ||
+         curl_multi_setopt(h->m.multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
+         curl_multi_setopt(h->m.multi, CURLMOPT_TIMERDATA, (void *)h) != CURLM_OK)) {
+        curl_multi_setopt(h->m.multi, CURLMOPT_SOCKETFUNCTION, NULL);
+        curl_multi_setopt(h->m.multi, CURLMOPT_TIMERFUNCTION, NULL);
+        close(h->ep);
+        h->ep = -1;
+    }
     return h;
 }
 
@@ -89,7 +144,10 @@ void wg_http_free(struct wg_http *h)
     if (!h) {
         return;
     }
-    wg__http_multi_cleanup(&h->m);
+    wg__http_multi_cleanup(&h->m); /* may still call on_socket: ep is closed after */
+    if (h->ep >= 0) {
+        close(h->ep);
+    }
     free(h);
 }
 
@@ -315,7 +373,12 @@ static int set_opts(struct slot *s, int64_t per_ns)
     }
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     if (j->consumer.data) {
-        SET(CURLOPT_BUFFERSIZE, 128L * 1024); /* streamed bodies; kept heads use the default */
+        /* Streamed bodies read in 64 KiB (kept heads use the default 16 KiB). Not 128 KiB:
+         * libcurl allocates this buffer for every transfer, and 128 KiB + 1 is above glibc's
+         * mmap threshold, so each of a fleet check's ~350 concurrent transfers cost an mmap,
+         * a munmap and fresh zeroed pages (measured: 6 ms of the 71 ms CPU of a 1,000-query
+         * check; a 91 MB InfluxQL answer reads as fast at 64 KiB). */
+        SET(CURLOPT_BUFFERSIZE, 64L * 1024);
     }
     SET(CURLOPT_CONNECTTIMEOUT_MS, (long)((cto + NS_PER_MS - 1) / NS_PER_MS));
     SET(CURLOPT_TIMEOUT_MS, (long)((per_ns + NS_PER_MS - 1) / NS_PER_MS));
@@ -474,7 +537,10 @@ int wg__http_attempt_end(struct slot *s, struct wg__http_multi *m, CURLcode rc, 
     s->easy = NULL;
     j->attempts++;
     j->status = s->status;
-    wg_http_url_base(j->url, base, sizeof(base));
+    base[0] = '\0';
+    if (s->abort_err != WG_OK || rc != CURLE_OK || s->status < 200 || s->status >= 300) {
+        wg_http_url_base(j->url, base, sizeof(base)); /* for the messages below */
+    }
 
     int retry = 0;
     if (s->abort_err != WG_OK) {
@@ -714,6 +780,51 @@ static int start_ready(struct run *r, size_t *lo, int64_t now, int64_t *wake)
     return changed;
 }
 
+/* The batch loop over curl's socket interface: start what may start, let curl act on its
+ * timer and on the sockets epoll says are ready, conclude what finished. */
+static void run_events(struct run *r, size_t *lo)
+{
+    struct wg_http *h = r->h;
+    struct epoll_event evs[64];
+    while (r->ndone < r->n) {
+        int64_t now = wg_mono_ns();
+        int64_t wake = now + WG_NS_PER_SEC;
+        int changed = start_ready(r, lo, now, &wake);
+        int still = 0;
+        /* the attempts just added set curl's timer to "now": kick them in this turn */
+        if (h->timer_at >= 0 && h->timer_at <= wg_mono_ns()) {
+            h->timer_at = -1;
+            curl_multi_socket_action(h->m.multi, CURL_SOCKET_TIMEOUT, 0, &still);
+        }
+        struct slot *s;
+        CURLcode rc;
+        while ((s = wg__http_next_done(&h->m, &rc)) != NULL) {
+            finish_attempt(r, s, rc);
+            changed = 1;
+        }
+        if (r->ndone == r->n) {
+            break;
+        }
+        if (changed) {
+            continue;
+        }
+        if (h->timer_at >= 0 && h->timer_at < wake) {
+            wake = h->timer_at;
+        }
+        int64_t wait = (wake - wg_mono_ns() + NS_PER_MS - 1) / NS_PER_MS; /* never spin early */
+        int k = epoll_wait(h->ep, evs, (int)(sizeof(evs) / sizeof(evs[0])),
+                           wait < 0      ? 0
+                           : wait > 1000 ? 1000
+                                         : (int)wait);
+        for (int i = 0; i < k; i++) {
+            int mask = (evs[i].events & (EPOLLIN | EPOLLHUP) ? CURL_CSELECT_IN : 0) |
+                       (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                       (evs[i].events & EPOLLERR ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(h->m.multi, evs[i].data.fd, mask, &still);
+        }
+    }
+}
+
 enum wg_err wg_http_run(struct wg_http *h, struct wg_http_job *jobs, size_t n,
                         const struct wg_http_opts *o)
 {
@@ -739,6 +850,10 @@ enum wg_err wg_http_run(struct wg_http *h, struct wg_http_job *jobs, size_t n,
         goto out;
     }
     size_t lo = 0;
+    if (h->ep >= 0) {
+        run_events(&r, &lo);
+        goto out;
+    }
     while (r.ndone < n) {
         int64_t now = wg_mono_ns();
         int64_t wake = now + WG_NS_PER_SEC;

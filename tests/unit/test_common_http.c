@@ -3,6 +3,7 @@
  * and 503 is honoured — waited for when it is within the budget, the end of the job when it is
  * beyond, at once when it is in the past. Delta-seconds are pinned in test_collector_run.c.
  * The pump: jobs run concurrently, one attempt each (200, 429 + Retry-After, timeout, caps).
+ * The runner: a group's connections, a consumer's time counted, one handle over several runs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -217,6 +218,62 @@ static void test_group_connections(void **state)
                    i, cs[i].jobs, cs[i].max, cs[i].jobs, cs[i].want, ok, nreq, nports);
             failed++;
         }
+    }
+    assert_int_equal(failed, 0);
+}
+
+/* One handle over several runs (the markers' outbox, the writer): between runs libcurl keeps
+ * the connection but takes its socket off the runner's epoll set; a later run must watch it
+ * again (reused: the same client port), and a connection the server closed is replaced by a
+ * new socket, which may get the old descriptor number. Every run ends OK within its timeout
+ * (a socket left unwatched would hang the run until then: a timeout, not a 200). */
+static void test_handle_across_runs(void **state)
+{
+    (void)state;
+    struct peer p;
+    assert_int_equal(peer_start(&p, "{\"routes\":[{\"responses\":[{\"status\":200,\"body\":\"a\","
+                                    "\"close\":true},{\"status\":200,\"body\":\"b\"}]}]}"),
+                     0);
+    char url[96];
+    snprintf(url, sizeof(url), "%s/query", p.url);
+    struct wg_http *h = wg_http_new();
+    assert_non_null(h);
+    static const char *const want[] = {"a", "b", "b", "b"};
+    int failed = 0;
+    for (size_t run = 0; run < 4; run++) {
+        struct wg_http_job j;
+        memset(&j, 0, sizeof(j));
+        j.url = url;
+        j.timeout_ns = 3000 * MS;
+        int64_t t0 = wg_mono_ns();
+        assert_int_equal(wg_http_run(h, &j, 1, NULL), WG_OK);
+        int64_t ms = (wg_mono_ns() - t0) / MS;
+        if (j.err != WG_OK || j.status != 200 || j.errbody.len != 1 ||
+            j.errbody.p[0] != want[run][0] || ms > 2000) {
+            printf("run %zu: want 200 '%s' at once, got err %d status %ld '%.*s' after %lld ms: "
+                   "%s\n",
+                   run, want[run], (int)j.err, j.status, (int)j.errbody.len,
+                   j.errbody.p ? j.errbody.p : "", (long long)ms, j.errmsg);
+            failed++;
+        }
+        wg_http_job_clear(&j);
+    }
+    wg_http_free(h);
+    cJSON *reqs = peer_requests(&p);
+    int ports[4] = {0};
+    for (int k = 0; k < 4 && k < cJSON_GetArraySize(reqs); k++) {
+        ports[k] = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(reqs, k), "client_port")
+                       ->valueint;
+    }
+    int nreq = cJSON_GetArraySize(reqs);
+    cJSON_Delete(reqs);
+    peer_stop(&p);
+    /* run 1's connection was closed by the server; runs 2-4 share one */
+    if (nreq != 4 || ports[1] == ports[0] || ports[2] != ports[1] || ports[3] != ports[1]) {
+        printf("want 4 requests, a new connection after the close and then one reused; got %d "
+               "requests on client ports %d %d %d %d\n",
+               nreq, ports[0], ports[1], ports[2], ports[3]);
+        failed++;
     }
     assert_int_equal(failed, 0);
 }
@@ -460,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_retry_after_http_date),
         cmocka_unit_test(test_retry_after_long),
         cmocka_unit_test(test_group_connections),
+        cmocka_unit_test(test_handle_across_runs),
         cmocka_unit_test(test_budget_covers_the_consumer),
         cmocka_unit_test(test_pump),
         cmocka_unit_test(test_pump_wakeup_and_abandon),
