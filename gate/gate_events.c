@@ -109,14 +109,14 @@ struct pend {
 };
 
 struct wg_events {
-    pthread_mutex_t mu;  /* SQLite: one caller of the handle at a time */
-    struct wg_sql *db;   /* SQLite: the one handle; PostgreSQL: NULL (pooled, one per call) */
-    int pg;              /* PostgreSQL: the tables are shared by every replica */
-    char owner[80];      /* PostgreSQL: this handle's name in claimed_by (host:pid:random) */
+    pthread_mutex_t mu; /* SQLite: one caller of the handle at a time */
+    struct wg_sql *db;  /* SQLite: the one handle; PostgreSQL: NULL (pooled, one per call) */
+    int pg;             /* PostgreSQL: the tables are shared by every replica */
+    char owner[80];     /* PostgreSQL: this handle's name in claimed_by (host:pid:random) */
     atomic_llong lease_ns, skew_ns; /* a claim's lease; the markers' clock offset (tests) */
-    pthread_mutex_t qmu; /* the queue */
-    pthread_cond_t qcv;  /* to the committer: work (or stop, or hold off) */
-    pthread_cond_t dcv;  /* to the recorders: a batch is done */
+    pthread_mutex_t qmu;            /* the queue */
+    pthread_cond_t qcv;             /* to the committer: work (or stop, or hold off) */
+    pthread_cond_t dcv;             /* to the recorders: a batch is done */
     struct pend *qhead, **qtail;
     int busy; /* the committer has a batch (until its done calls returned) */
     int stop, hold;
@@ -985,8 +985,8 @@ enum wg_err wg_events_flip_start(struct wg_events *e, const char *id, const stru
     if (!c) {
         return WG_EIO;
     }
-    enum wg_err rc = flip_start_on(e, c, id, ev, anchor_ns, interval_ns, count, failure_limit, err,
-                                   sizeof(err));
+    enum wg_err rc =
+        flip_start_on(e, c, id, ev, anchor_ns, interval_ns, count, failure_limit, err, sizeof(err));
     give(e, c);
     return rc;
 }
@@ -1005,7 +1005,7 @@ enum wg_err wg_events_flip_cancel(struct wg_events *e, const char *feature, cons
 }
 
 #define FLIP_COLS                                                                                  \
-    "id, feature, wave, env, flag, anchor_ns, interval_ns, next_ns, count, failure_limit, looks," \
+    "id, feature, wave, env, flag, anchor_ns, interval_ns, next_ns, count, failure_limit, looks,"  \
     " failures, errors, status"
 
 /* SQLite: one process, one runner: the due rows as they are. PostgreSQL: claimed — this
@@ -1547,8 +1547,8 @@ static enum wg_err marker_sums(struct wg_sql *c, unsigned long long *lines,
 {
     enum wg_err rc = WG_EIO;
     *lines = *bytes = 0;
-    struct wg_sql_q *q = wg_sql_query(
-        c, "SELECT coalesce(sum(n), 0), coalesce(sum(length(lines)), 0) FROM markers");
+    struct wg_sql_q *q =
+        wg_sql_query(c, "SELECT coalesce(sum(n), 0), coalesce(sum(length(lines)), 0) FROM markers");
     if (wg_sql_step(q) == 1) {
         *lines = (unsigned long long)wg_sql_col_int64(q, 0);
         *bytes = (unsigned long long)wg_sql_col_int64(q, 1);
