@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -430,6 +431,7 @@ struct wg__evrun {
     pthread_cond_t cv;
     int stop;
     struct wg_http *h;
+    atomic_ullong polls; /* store queries asking for due flips and actions (/metrics) */
 };
 
 static const struct wg_feature *find_feature(const struct wg_config *cfg, const char *name)
@@ -620,16 +622,18 @@ static void *evrun_main(void *arg)
         struct wg_flip flips[8];
         struct wg_action_row acts[8];
         size_t n = 0;
+        /* any replica: on a shared store due flips and actions are claimed, one replica each */
+        atomic_fetch_add(&r->polls, 1);
         if (wg_events_flip_due(s->events, wg_now_ns(), flips, 8, &n) == WG_OK) {
             for (size_t i = 0; i < n; i++) {
                 flip_look(s, &flips[i]);
             }
         }
         struct wg__cfgref *g = wg__server_gen_get(s);
-        /* On a shared store (backend postgres) only the leader reconciles: each replica's
-         * events store is its own, so every poller would ingest, analyse and act on each
-         * missed flip once more (test_replicas_pg.sh, evshared). wg__leader_active is 1 on
-         * SQLite; a new leader polls at once. */
+        /* On a shared store (backend postgres) only the leader reconciles: one poller is
+         * enough (the events, their dedupe and the cursor are shared), and fewer requests to
+         * Unleash (test_replicas_pg.sh, evshared). wg__leader_active is 1 on SQLite; a new
+         * leader polls at once, from the shared cursor. */
         int poll = g->cfg->events.unleash_url && wg_mono_ns() >= next_poll && wg__leader_active();
         if (poll) {
             next_poll = wg_mono_ns() + g->cfg->events.unleash_poll_ns;
@@ -638,6 +642,7 @@ static void *evrun_main(void *arg)
         if (poll) {
             unleash_poll(s, r->h);
         }
+        atomic_fetch_add(&r->polls, 1);
         if (wg_events_action_due(s->events, wg_now_ns(), acts, 8, &n) == WG_OK) {
             for (size_t i = 0; i < n; i++) {
                 run_action(s, r->h, &acts[i]);
@@ -1371,6 +1376,14 @@ unsigned wg__events_body_check(const uint8_t *data, size_t size, char *err, size
 
 void wg__events_metrics(struct wg_server *s, struct wg_buf *b)
 {
+    if (s->evrun) {
+        wg_buf_addf(b,
+                    "# HELP wavegate_events_polls_total Store queries of the events runner "
+                    "asking for due flip looks and kill-switch actions (two every 100 ms).\n"
+                    "# TYPE wavegate_events_polls_total counter\nwavegate_events_polls_total "
+                    "%llu\n",
+                    (unsigned long long)atomic_load(&s->evrun->polls));
+    }
     if (!s->markers) {
         return;
     }
