@@ -392,7 +392,12 @@ static struct wg_sql *take(struct wg_events *e, char *err, size_t errlen)
     char e2[256];
     if (wg_sql_open(&o, &c, e2, sizeof(e2)) != WG_OK) {
         snprintf(err, errlen, "events store (postgres): %s", e2);
-        wg_log(WG_LOG_WARN, "events store (postgres): %s", e2);
+        /* the runner asks 20 times a second: said once per 10 s while it lasts */
+        static _Atomic int64_t said;
+        int64_t now = wg_mono_ns(), last = atomic_load(&said);
+        if (now - last >= 10 * WG_NS_PER_SEC && atomic_compare_exchange_strong(&said, &last, now)) {
+            wg_log(WG_LOG_WARN, "events store (postgres): %s", e2);
+        }
         return NULL;
     }
     return c;

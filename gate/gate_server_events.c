@@ -483,7 +483,13 @@ static void flip_look(struct wg_server *s, struct wg_flip *f)
     wg__verdict_put(v);
     wg__params_clear(&p);
     size_t nact = feat ? feat->non_fail : 0;
-    if (wg_events_flip_look(s->events, f, mv, wg_now_ns(), nact) != WG_OK) {
+    enum wg_err lrc = wg_events_flip_look(s->events, f, mv, wg_now_ns(), nact);
+    if (lrc == WG_ENOTFOUND) { /* shared store: the claim ran out (another replica has it) */
+        wg_log(WG_LOG_WARN,
+               "flip %s: look not recorded: the flip ended or another replica took it"
+               " over",
+               f->id);
+    } else if (lrc != WG_OK) {
         wg_log(WG_LOG_ERROR, "flip %s: look not recorded (the store refuses writes)", f->id);
     } else if (!strcmp(f->status, "fail")) {
         char scope[80], summary[1024];
