@@ -696,6 +696,16 @@ print(len(k), sum(1 for r in k if r.get("overlap")))' "$SINK_LOG" "$id")"
     local who
     who=$(cat "$WG_TMP"/eserve*.log | grep -c "flip $id: flag checkout_v2 of feature checkout in production failed")
     expect_eq "one replica recorded the failing look" 1 "$who"
+    # PostgreSQL down: an event is refused (503: not accepted, so nothing accepted is lost) and
+    # the list is 503, never an empty 200; back: recorded again on the reconnected pool
+    pg_stop
+    local codes=""
+    codes+=$(curl -s -o /dev/null -w '%{http_code} ' -H 'Content-Type: application/json'         --data-binary '{"type":"deploy","wave":"prod","version":"down-1"}' "${RBASE[${fol[0]}]}/v1/events")
+    codes+=$(curl -s -o /dev/null -w '%{http_code}' "${RBASE[${fol[0]}]}/v1/events")
+    expect_eq "postgres down: POST /v1/events and GET /v1/events are 503" "503 503" "$codes"
+    pg_up
+    codes=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json'         --data-binary '{"type":"deploy","wave":"prod","version":"up-1"}' "${RBASE[${fol[0]}]}/v1/events")
+    expect_eq "postgres back: an event is recorded again (202), and listed by the leader" "202 1"         "$codes $(jq_get "$(curl -s "${RBASE[$lead]}/v1/events")" "sum(1 for e in d if e.get('version') == 'up-1')")"
     replicas_stop
     RPID=()
 }
