@@ -383,6 +383,19 @@ enum wg_err wg_events_submit(struct wg_events *e, const struct wg_event *ev, int
                              struct wg_flip_rec *flip, int *dup, char id[48], char *err,
                              size_t errlen, void (*done)(void *arg, enum wg_err rc),
                              void *arg) WG_NODISCARD;
+/* Markers written with their events (events.write_to): build(arg, ev, id, now_ns, out) appends
+ * a recorded event's marker lines to out (never for a duplicate); the committer stores them in
+ * the markers table inside the event's own transaction (both durable, or neither) and calls
+ * stored(arg, lines, len) before the commit (the writer's counts). Called on the committer
+ * thread; a build error is logged and the event recorded without its marker. NULL hook: none (the
+ * default). Returns once no batch uses the hook it replaced. */
+struct wg_events_marker_hook {
+    enum wg_err (*build)(void *arg, const struct wg_event *ev, const char *id, int64_t now_ns,
+                         struct wg_buf *out);
+    void (*stored)(void *arg, const char *lines, size_t len);
+    void *arg;
+};
+void wg_events_marker_hook(struct wg_events *e, const struct wg_events_marker_hook *hook);
 /* Wait until everything submitted is committed and its done has returned. */
 void wg_events_quiesce(struct wg_events *e);
 /* Tests: hold (1) the committer off the queue (recorders queue up) or let it go (0); returns

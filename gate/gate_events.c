@@ -113,10 +113,11 @@ struct wg_events {
     struct wg_sql *db;  /* SQLite: the one handle; PostgreSQL: NULL (pooled, one per call) */
     int pg;             /* PostgreSQL: the tables are shared by every replica */
     char owner[80];     /* PostgreSQL: this handle's name in claimed_by (host:pid:random) */
-    atomic_llong lease_ns, skew_ns; /* a claim's lease; the markers' clock offset (tests) */
-    pthread_mutex_t qmu;            /* the queue */
-    pthread_cond_t qcv;             /* to the committer: work (or stop, or hold off) */
-    pthread_cond_t dcv;             /* to the recorders: a batch is done */
+    atomic_llong lease_ns, skew_ns;    /* a claim's lease; the markers' clock offset (tests) */
+    struct wg_events_marker_hook hook; /* guarded by qmu; copied per batch */
+    pthread_mutex_t qmu;               /* the queue */
+    pthread_cond_t qcv;                /* to the committer: work (or stop, or hold off) */
+    pthread_cond_t dcv;                /* to the recorders: a batch is done */
     struct pend *qhead, **qtail;
     int busy; /* the committer has a batch (until its done calls returned) */
     int stop, hold;
@@ -596,8 +597,45 @@ static long long next_seq(struct wg_events *e, struct wg_sql *c, struct pend *p)
     return row;
 }
 
+/* The event's marker rows in its own transaction (so an accepted event and its marker are
+ * durable together), told to the writer before the commit (its count goes up before the row
+ * can be sent; a failed commit leaves it high until its next read finds less). A marker that
+ * cannot be built is logged and left out: the event is recorded all the same. */
+static enum wg_err marker_in_tx(struct wg_sql *c, const struct wg_events_marker_hook *hook,
+                                struct pend *p, char *err, size_t errlen)
+{
+    struct wg_buf b;
+    wg_buf_init(&b, 0);
+    enum wg_err rc = hook->build(hook->arg, p->ev, p->id, p->now_ns, &b);
+    if (rc == WG_OK) {
+        rc = wg_buf_err(&b);
+    }
+    if (rc != WG_OK) {
+        wg_log(WG_LOG_ERROR, "markers: event %s's marker not built: %s", p->id, wg_strerror(rc));
+        rc = WG_OK;
+    } else if (b.len) {
+        unsigned long long n = 0; /* lines, counted as the writer counts them */
+        for (size_t i = 0; i < b.len; i++) {
+            n += b.p[i] == '\n';
+        }
+        struct wg_sql_q *q = wg_sql_query(c, "INSERT INTO markers(n, lines) VALUES(?1, ?2)");
+        wg_sql_bind_int64(q, 1, (int64_t)n);
+        wg_sql_bind_blob(q, 2, b.p, b.len);
+        rc = wg_sql_run(q, err, errlen);
+        wg_sql_end(q);
+        if (rc != WG_OK) {
+            snprintf(p->err, p->errlen, "events store: marker: %s", err);
+        } else if (hook->stored) {
+            hook->stored(hook->arg, b.p, b.len);
+        }
+    }
+    wg_buf_free(&b);
+    return rc;
+}
+
 /* One row, inside the committer's transaction. */
-static enum wg_err insert_one(struct wg_events *e, struct wg_sql *c, struct pend *p)
+static enum wg_err insert_one(struct wg_events *e, struct wg_sql *c, struct pend *p,
+                              const struct wg_events_marker_hook *hook)
 {
     const struct wg_event *ev = p->ev;
     int64_t t = ev->time_ns ? ev->time_ns : p->now_ns;
@@ -653,8 +691,9 @@ static enum wg_err insert_one(struct wg_events *e, struct wg_sql *c, struct pend
     }
     if (rc != WG_OK) {
         snprintf(p->err, p->errlen, "events store: flip analysis: %s", err);
+        return rc;
     }
-    return rc;
+    return hook && hook->build ? marker_in_tx(c, hook, p, err, sizeof(err)) : WG_OK;
 }
 
 static uint32_t key_hash(const char *a, const char *b)
@@ -718,7 +757,8 @@ static enum wg_err lock_keys(struct wg_sql *c, struct pend *batch, char *err, si
 }
 
 /* The committer: the batch in one transaction; a failed commit fails every row of it. */
-static void commit_batch(struct wg_events *e, struct pend *batch)
+static void commit_batch(struct wg_events *e, struct pend *batch,
+                         const struct wg_events_marker_hook *hook)
 {
     char err[256] = "";
     struct wg_sql *c = take(e, err, sizeof(err));
@@ -727,7 +767,7 @@ static void commit_batch(struct wg_events *e, struct pend *batch)
         rc = lock_keys(c, batch, err, sizeof(err));
     }
     for (struct pend *p = batch; rc == WG_OK && p; p = p->next) {
-        p->rc = insert_one(e, c, p);
+        p->rc = insert_one(e, c, p, hook);
         if (p->rc != WG_OK) {
             rc = p->rc;
             snprintf(err, sizeof(err), "%s", p->err);
@@ -809,11 +849,12 @@ static void *committer_main(void *arg)
             break; /* stopping, nothing left */
         }
         struct pend *batch = e->qhead, *async = NULL;
+        struct wg_events_marker_hook hook = e->hook;
         e->qhead = NULL;
         e->qtail = &e->qhead;
         e->busy = 1;
         pthread_mutex_unlock(&e->qmu);
-        commit_batch(e, batch);
+        commit_batch(e, batch, &hook);
         pthread_mutex_lock(&e->qmu);
         e->commits++;
         for (struct pend *p = batch, *nx; p; p = nx) {
@@ -847,6 +888,20 @@ void wg_events_quiesce(struct wg_events *e)
     }
     pthread_mutex_lock(&e->qmu);
     while (e->qhead || e->busy) {
+        pthread_cond_wait(&e->dcv, &e->qmu);
+    }
+    pthread_mutex_unlock(&e->qmu);
+}
+
+void wg_events_marker_hook(struct wg_events *e, const struct wg_events_marker_hook *hook)
+{
+    pthread_mutex_lock(&e->qmu);
+    if (hook) {
+        e->hook = *hook;
+    } else {
+        memset(&e->hook, 0, sizeof(e->hook));
+    }
+    while (e->busy) { /* a batch in flight may use the old hook: it is done when this returns */
         pthread_cond_wait(&e->dcv, &e->qmu);
     }
     pthread_mutex_unlock(&e->qmu);

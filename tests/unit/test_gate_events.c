@@ -256,6 +256,79 @@ static void test_store(void **state)
     close_store(e, dir);
 }
 
+/* Markers with their events (wg_events_marker_hook): when a record returns, its marker row is
+ * stored (it was inside the event's transaction: before, the server stored it in a separate
+ * transaction after the commit, and a kill between the two lost it) and the writer was told
+ * once; a duplicate stores none; a marker that cannot be built leaves the event recorded. */
+struct hook_seen {
+    int stored, fail;
+    size_t bytes;
+};
+
+static enum wg_err hook_build(void *arg, const struct wg_event *ev, const char *id, int64_t now,
+                              struct wg_buf *out)
+{
+    struct hook_seen *h = arg;
+    (void)ev;
+    wg_buf_addf(out, "wavegate_events,id=%s v=1 %lld\n", id, (long long)now);
+    return h->fail ? WG_EINVAL : WG_OK;
+}
+
+static void hook_stored(void *arg, const char *lines, size_t len)
+{
+    struct hook_seen *h = arg;
+    (void)lines;
+    h->stored++;
+    h->bytes += len;
+}
+
+static void marker_hook_case(struct wg_events *e)
+{
+    struct hook_seen h = {0, 0, 0};
+    struct wg_events_marker_hook hook = {hook_build, hook_stored, &h};
+    wg_events_marker_hook(e, &hook);
+    struct wg_event ev = {.type = WG_EVENT_DEPLOY};
+    ev.wave = "prod";
+    ev.source = "ci";
+    ev.version = "hook-1";
+    char id[48], id2[48], err[256];
+    unsigned long long lines = 0, bytes = 0;
+    int dup = 0;
+    assert_int_equal(wg_events_record_flip(e, &ev, 5, NULL, &dup, id, err, sizeof(err)), WG_OK);
+    assert_int_equal(wg_events_marker_count(e, &lines, &bytes), WG_OK);
+    printf("record returned: want 1 marker line stored and told once, got %llu (told %d)\n", lines,
+           h.stored);
+    assert_int_equal(lines, 1);
+    assert_int_equal(h.stored, 1);
+    assert_int_equal(bytes, h.bytes);
+    assert_int_equal(wg_events_record_flip(e, &ev, 6, NULL, &dup, id2, err, sizeof(err)), WG_OK);
+    assert_int_equal(dup, 1);
+    assert_int_equal(wg_events_marker_count(e, &lines, &bytes), WG_OK);
+    assert_int_equal(lines, 1); /* a duplicate: no second marker */
+    h.fail = 1;
+    ev.version = "hook-2";
+    assert_int_equal(wg_events_record_flip(e, &ev, 7, NULL, &dup, id2, err, sizeof(err)), WG_OK);
+    assert_int_equal(dup, 0);
+    assert_int_equal(wg_events_marker_count(e, &lines, &bytes), WG_OK);
+    assert_int_equal(lines, 1); /* not built: the event recorded, no marker */
+    assert_int_equal(wg_events_seen(e, "ci", "hook-2"), 1);
+    wg_events_marker_hook(e, NULL);
+    ev.version = "hook-3";
+    assert_int_equal(wg_events_record_flip(e, &ev, 8, NULL, &dup, id2, err, sizeof(err)), WG_OK);
+    assert_int_equal(h.stored, 1); /* unhooked: none */
+    assert_int_equal(wg_events_marker_count(e, &lines, &bytes), WG_OK);
+    assert_int_equal(lines, 1);
+}
+
+static void test_marker_hook(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/wg-test-evmk-XXXXXX";
+    struct wg_events *e = open_store(dir);
+    marker_hook_case(e);
+    close_store(e, dir);
+}
+
 /* A store of schema 3 (before targets) opens, keeps its rows, and records and lists a fleet
  * deploy's target and per-target deploy times (exact to the nanosecond as stored). */
 static void test_store_targets(void **state)
@@ -1211,6 +1284,14 @@ static void pg_markers(void **state)
     wg_events_close(r2);
 }
 
+static void pg_marker_hook(void **state)
+{
+    (void)state;
+    struct wg_events *e = pg_open();
+    marker_hook_case(e);
+    wg_events_close(e);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1219,6 +1300,7 @@ int main(void)
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_store),
         cmocka_unit_test(test_store_targets),
+        cmocka_unit_test(test_marker_hook),
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_submit_batches),
         cmocka_unit_test(test_record_flip),
@@ -1234,6 +1316,7 @@ int main(void)
         cmocka_unit_test_setup(pg_dedupe_race, setup_pg),
         cmocka_unit_test_setup(pg_claims, setup_pg),
         cmocka_unit_test_setup(pg_markers, setup_pg),
+        cmocka_unit_test_setup(pg_marker_hook, setup_pg),
     };
     int rc = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
     const char *dsn = getenv("WG_TEST_PG_DSN");
