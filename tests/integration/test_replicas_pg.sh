@@ -646,6 +646,7 @@ features:
         window: 2s
         min_samples: 1
         threshold: {max: 1}
+events: {write_to: local}
 YAML
     done
     "$WG" event list --config "$WG_TMP/e1.yaml" >/dev/null 2>&1
@@ -696,6 +697,16 @@ print(len(k), sum(1 for r in k if r.get("overlap")))' "$SINK_LOG" "$id")"
     local who
     who=$(cat "$WG_TMP"/eserve*.log | grep -c "flip $id: flag checkout_v2 of feature checkout in production failed")
     expect_eq "one replica recorded the failing look" 1 "$who"
+    # the markers' outbox is the shared table: the events' markers reach InfluxDB and the
+    # table drains (each row claimed and deleted by the replica that sent it)
+    marked() {
+        [ "$(curl -s -G "$INFLUX_URL/query" --data-urlencode db=telemetry --data-urlencode \
+            'q=SELECT * FROM wavegate_events' | python3 -c 'import json,sys; d=json.load(sys.stdin)
+print(sum(len(x["values"]) for x in d["results"][0].get("series") or []))')" -ge 2 ] &&
+            [ "$(pg_psql evpg -c "SELECT count(*) FROM markers")" = 0 ]
+    }
+    wait_for 15 marked
+    expect_eq "both events' markers are in InfluxDB and the shared outbox is empty" 0 "$?"
     # PostgreSQL down: an event is refused (503: not accepted, so nothing accepted is lost) and
     # the list is 503, never an empty 200; back: recorded again on the reconnected pool
     pg_stop
