@@ -628,11 +628,20 @@ static void *evrun_main(void *arg)
         struct wg_flip flips[8];
         struct wg_action_row acts[8];
         size_t n = 0;
-        /* any replica: on a shared store due flips and actions are claimed, one replica each */
-        atomic_fetch_add(&r->polls, 1);
-        if (wg_events_flip_due(s->events, wg_now_ns(), flips, 8, &n) == WG_OK) {
+        /* Any replica: on a shared store due flips and actions are claimed, one replica each,
+         * and one at a time, just before its look or its call: a claim's lease (30 s) covers
+         * one look (or one action's 10 s call), not eight in a row. SQLite: eight at once. */
+        size_t per = wg_events_shared(s->events) ? 1 : 8;
+        for (size_t k = 0; k < 8; k += per) {
+            atomic_fetch_add(&r->polls, 1);
+            if (wg_events_flip_due(s->events, wg_now_ns(), flips, per, &n) != WG_OK) {
+                break;
+            }
             for (size_t i = 0; i < n; i++) {
                 flip_look(s, &flips[i]);
+            }
+            if (n < per) {
+                break;
             }
         }
         struct wg__cfgref *g = wg__server_gen_get(s);
@@ -648,10 +657,16 @@ static void *evrun_main(void *arg)
         if (poll) {
             unleash_poll(s, r->h);
         }
-        atomic_fetch_add(&r->polls, 1);
-        if (wg_events_action_due(s->events, wg_now_ns(), acts, 8, &n) == WG_OK) {
+        for (size_t k = 0; k < 8; k += per) {
+            atomic_fetch_add(&r->polls, 1);
+            if (wg_events_action_due(s->events, wg_now_ns(), acts, per, &n) != WG_OK) {
+                break;
+            }
             for (size_t i = 0; i < n; i++) {
                 run_action(s, r->h, &acts[i]);
+            }
+            if (n < per) {
+                break;
             }
         }
         pthread_mutex_lock(&r->mu);
@@ -1431,7 +1446,8 @@ void wg__events_metrics(struct wg_server *s, struct wg_buf *b)
     if (s->evrun) {
         wg_buf_addf(b,
                     "# HELP wavegate_events_polls_total Store queries of the events runner "
-                    "asking for due flip looks and kill-switch actions (two every 100 ms).\n"
+                    "asking for due flip looks and kill-switch actions (two every 100 ms when none "
+                    "is due).\n"
                     "# TYPE wavegate_events_polls_total counter\nwavegate_events_polls_total "
                     "%llu\n",
                     (unsigned long long)atomic_load(&s->evrun->polls));
