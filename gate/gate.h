@@ -341,11 +341,20 @@ enum wg_err wg_event_from_json(const char *body, size_t len, struct wg_event *ev
  * from a wave whose env matches, env from the wave. Never fails (unknown names stay). */
 void wg_event_resolve(const struct wg_config *cfg, struct wg_event *ev);
 
-/* The durable event store (events.db under state_dir). Thread-safe. */
+/* The durable event store: events.db under state_dir, or (state: {backend: postgres}, the
+ * seam's default backend when opened) tables of the shared PostgreSQL (store "events" in
+ * wg_schema) that every replica reads and writes: the dedupe by source and version, flips,
+ * actions, the markers' outbox and the key/values are the same for all. Thread-safe. */
 struct wg_events;
 enum wg_err wg_events_open(const char *state_dir, struct wg_events **out, char *err,
                            size_t errlen) WG_NODISCARD;
 void wg_events_close(struct wg_events *e);
+/* 1 when the store is the shared PostgreSQL one. */
+int wg_events_shared(const struct wg_events *e);
+/* PostgreSQL: how long this handle's claims of due flips, actions and marker rows hold
+ * (lease_ns <= 0: the default, 30 s) and an offset added to the clock its marker claims read
+ * (tests: a handle that looks "later"). SQLite: no effect (one process, no claims). */
+void wg_events_claims(struct wg_events *e, int64_t lease_ns, int64_t skew_ns);
 /* Record ev (time 0 becomes now_ns) durably (synchronous=FULL: committed before return);
  * id gets its id ("ev-" + 16 hex of the time + "-" + 8 hex of the row). WG_EIO with err. */
 enum wg_err wg_events_record(struct wg_events *e, const struct wg_event *ev, int64_t now_ns,
@@ -374,6 +383,19 @@ enum wg_err wg_events_submit(struct wg_events *e, const struct wg_event *ev, int
                              struct wg_flip_rec *flip, int *dup, char id[48], char *err,
                              size_t errlen, void (*done)(void *arg, enum wg_err rc),
                              void *arg) WG_NODISCARD;
+/* Markers written with their events (events.write_to): build(arg, ev, id, now_ns, out) appends
+ * a recorded event's marker lines to out (never for a duplicate); the committer stores them in
+ * the markers table inside the event's own transaction (both durable, or neither) and calls
+ * stored(arg, lines, len) before the commit (the writer's counts). Called on the committer
+ * thread; a build error is logged and the event recorded without its marker. NULL hook: none (the
+ * default). Returns once no batch uses the hook it replaced. */
+struct wg_events_marker_hook {
+    enum wg_err (*build)(void *arg, const struct wg_event *ev, const char *id, int64_t now_ns,
+                         struct wg_buf *out);
+    void (*stored)(void *arg, const char *lines, size_t len);
+    void *arg;
+};
+void wg_events_marker_hook(struct wg_events *e, const struct wg_events_marker_hook *hook);
 /* Wait until everything submitted is committed and its done has returned. */
 void wg_events_quiesce(struct wg_events *e);
 /* Tests: hold (1) the committer off the queue (recorders queue up) or let it go (0); returns
@@ -409,19 +431,24 @@ enum wg_err wg_events_flip_start(struct wg_events *e, const char *id, const stru
 /* A flag turned off ends the running analyses of (feature, env): *n gets how many. */
 enum wg_err wg_events_flip_cancel(struct wg_events *e, const char *feature, const char *env,
                                   int *n) WG_NODISCARD;
-/* Running analyses with next_ns <= now, at most max; *n gets how many. */
+/* Running analyses with next_ns <= now, at most max; *n gets how many. PostgreSQL: claimed
+ * for this handle until now + the lease (FOR UPDATE SKIP LOCKED): a flip another replica
+ * holds is not answered until its lease ran out; the look's record lets the claim go. */
 enum wg_err wg_events_flip_due(struct wg_events *e, int64_t now_ns, struct wg_flip *out, size_t max,
                                size_t *n) WG_NODISCARD;
 /* Record one look's verdict: more than failure_limit fails → "fail" and naction pending
  * actions (INSERT OR IGNORE: once per (event, action)) in the same transaction; count looks →
- * "pass", or "error" when no look could evaluate. f->status gets the new status. */
+ * "pass", or "error" when no look could evaluate. f->status gets the new status. PostgreSQL:
+ * WG_ENOTFOUND (nothing recorded) when this handle's claim ran out or the flip ended. */
 enum wg_err wg_events_flip_look(struct wg_events *e, struct wg_flip *f, enum wg_verdict v,
                                 int64_t now_ns, size_t naction) WG_NODISCARD;
-/* Pending actions with next_ns <= now. */
+/* Pending actions with next_ns <= now. PostgreSQL: claimed as wg_events_flip_due claims
+ * flips (never run by two replicas at once; a dead replica's after its lease). */
 enum wg_err wg_events_action_due(struct wg_events *e, int64_t now_ns, struct wg_action_row *out,
                                  size_t max, size_t *n) WG_NODISCARD;
 /* Record an attempt (its status and answer) and the action's new state: status "done",
- * "dry_run", "failed" (given up) or "pending" again at next_ns. */
+ * "dry_run", "failed" (given up) or "pending" again at next_ns. PostgreSQL: by the claim's
+ * holder only (WG_ENOTFOUND when it ran out), letting the claim go. */
 enum wg_err wg_events_action_attempt(struct wg_events *e, const struct wg_action_row *a,
                                      const char *status, long http_status, const char *answer,
                                      int64_t now_ns, int64_t next_ns) WG_NODISCARD;
@@ -438,10 +465,13 @@ enum wg_err wg_events_action_hold(struct wg_events *e, const struct wg_action_ro
 int wg_events_seen(struct wg_events *e, const char *source, const char *version);
 /* The actions and their attempts as JSON (GET /v1/events/actions, tests). */
 enum wg_err wg_events_actions_json(struct wg_events *e, char **out) WG_NODISCARD;
-/* The markers' outbox in events.db (the durable writer's store, collector.h wg_lp_store):
- * put one row of n lines; peek the oldest rows (whole, at least one, up to about max_bytes)
- * appended to out, *last_id the newest; del the rows up to last_id; trim the oldest rows until
- * at most max_lines are kept (*lines, *bytes what went); count what is kept. */
+/* The markers' outbox in the events store (the durable writer's store, collector.h
+ * wg_lp_store): put one row of n lines; peek the oldest rows (whole, at least one, up to about
+ * max_bytes) appended to out, *last_id the newest; del the rows up to last_id; trim the oldest
+ * rows until at most max_lines are kept (*lines, *bytes what went); count what is kept.
+ * PostgreSQL: peek claims the rows it returns with a lease (rows another replica holds are
+ * skipped), del deletes only this handle's claimed rows; count and trim are over the shared
+ * table. */
 enum wg_err wg_events_marker_put(struct wg_events *e, const char *lines, size_t len,
                                  unsigned long long n) WG_NODISCARD;
 enum wg_err wg_events_marker_peek(struct wg_events *e, size_t max_bytes, struct wg_buf *out,

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -430,6 +431,7 @@ struct wg__evrun {
     pthread_cond_t cv;
     int stop;
     struct wg_http *h;
+    atomic_ullong polls; /* store queries asking for due flips and actions (/metrics) */
 };
 
 static const struct wg_feature *find_feature(const struct wg_config *cfg, const char *name)
@@ -481,7 +483,13 @@ static void flip_look(struct wg_server *s, struct wg_flip *f)
     wg__verdict_put(v);
     wg__params_clear(&p);
     size_t nact = feat ? feat->non_fail : 0;
-    if (wg_events_flip_look(s->events, f, mv, wg_now_ns(), nact) != WG_OK) {
+    enum wg_err lrc = wg_events_flip_look(s->events, f, mv, wg_now_ns(), nact);
+    if (lrc == WG_ENOTFOUND) { /* shared store: the claim ran out (another replica has it) */
+        wg_log(WG_LOG_WARN,
+               "flip %s: look not recorded: the flip ended or another replica took it"
+               " over",
+               f->id);
+    } else if (lrc != WG_OK) {
         wg_log(WG_LOG_ERROR, "flip %s: look not recorded (the store refuses writes)", f->id);
     } else if (!strcmp(f->status, "fail")) {
         char scope[80], summary[1024];
@@ -620,16 +628,27 @@ static void *evrun_main(void *arg)
         struct wg_flip flips[8];
         struct wg_action_row acts[8];
         size_t n = 0;
-        if (wg_events_flip_due(s->events, wg_now_ns(), flips, 8, &n) == WG_OK) {
+        /* Any replica: on a shared store due flips and actions are claimed, one replica each,
+         * and one at a time, just before its look or its call: a claim's lease (30 s) covers
+         * one look (or one action's 10 s call), not eight in a row. SQLite: eight at once. */
+        size_t per = wg_events_shared(s->events) ? 1 : 8;
+        for (size_t k = 0; k < 8; k += per) {
+            atomic_fetch_add(&r->polls, 1);
+            if (wg_events_flip_due(s->events, wg_now_ns(), flips, per, &n) != WG_OK) {
+                break;
+            }
             for (size_t i = 0; i < n; i++) {
                 flip_look(s, &flips[i]);
             }
+            if (n < per) {
+                break;
+            }
         }
         struct wg__cfgref *g = wg__server_gen_get(s);
-        /* On a shared store (backend postgres) only the leader reconciles: each replica's
-         * events store is its own, so every poller would ingest, analyse and act on each
-         * missed flip once more (test_replicas_pg.sh, evshared). wg__leader_active is 1 on
-         * SQLite; a new leader polls at once. */
+        /* On a shared store (backend postgres) only the leader reconciles: one poller is
+         * enough (the events, their dedupe and the cursor are shared), and fewer requests to
+         * Unleash (test_replicas_pg.sh, evshared). wg__leader_active is 1 on SQLite; a new
+         * leader polls at once, from the shared cursor. */
         int poll = g->cfg->events.unleash_url && wg_mono_ns() >= next_poll && wg__leader_active();
         if (poll) {
             next_poll = wg_mono_ns() + g->cfg->events.unleash_poll_ns;
@@ -638,9 +657,16 @@ static void *evrun_main(void *arg)
         if (poll) {
             unleash_poll(s, r->h);
         }
-        if (wg_events_action_due(s->events, wg_now_ns(), acts, 8, &n) == WG_OK) {
+        for (size_t k = 0; k < 8; k += per) {
+            atomic_fetch_add(&r->polls, 1);
+            if (wg_events_action_due(s->events, wg_now_ns(), acts, per, &n) != WG_OK) {
+                break;
+            }
             for (size_t i = 0; i < n; i++) {
                 run_action(s, r->h, &acts[i]);
+            }
+            if (n < per) {
+                break;
             }
         }
         pthread_mutex_lock(&r->mu);
@@ -707,10 +733,14 @@ static void flip_plan(const struct wg_config *cfg, const struct wg_event *ev,
     }
 }
 
-/* The markers' outbox: the durable writer's store is events.db (gate_events.c). */
+/* The markers' outbox: the durable writer's store is the events store (gate_events.c). An
+ * event's marker is stored by the store's committer in the event's own transaction; the
+ * writer is told of it (wg_lp_writer_add_stored) with this thread's puts already done. */
+static _Thread_local int put_done;
+
 static enum wg_err store_put(void *ctx, const char *lines, size_t len, unsigned long long n)
 {
-    return wg_events_marker_put(ctx, lines, len, n);
+    return put_done ? WG_OK : wg_events_marker_put(ctx, lines, len, n);
 }
 
 static enum wg_err store_peek(void *ctx, size_t max_bytes, struct wg_buf *out, long long *last,
@@ -735,6 +765,10 @@ static enum wg_err store_count(void *ctx, unsigned long long *lines, unsigned lo
     return wg_events_marker_count(ctx, lines, bytes);
 }
 
+static enum wg_err hook_build(void *arg, const struct wg_event *ev, const char *id, int64_t now_ns,
+                              struct wg_buf *out);
+static void hook_stored(void *arg, const char *lines, size_t len);
+
 enum wg_err wg__events_open(struct wg_server *s, char *err, size_t errlen)
 {
     const struct wg_config *cfg = s->gen->cfg;
@@ -755,7 +789,10 @@ enum wg_err wg__events_open(struct wg_server *s, char *err, size_t errlen)
             rc = wg_lp_writer_new_store(&cfg->sources[i], &st,
                                         (unsigned long long)cfg->events.write_backlog,
                                         cfg->events.flush_ns, &s->markers);
-            if (rc != WG_OK) {
+            if (rc == WG_OK) {
+                struct wg_events_marker_hook hook = {hook_build, hook_stored, s};
+                wg_events_marker_hook(s->events, &hook);
+            } else {
                 snprintf(err, errlen, "events.write_to: cannot start the writer: %s",
                          wg_strerror(rc));
             }
@@ -768,6 +805,9 @@ enum wg_err wg__events_open(struct wg_server *s, char *err, size_t errlen)
 void wg__events_close(struct wg_server *s)
 {
     evrun_stop(s);
+    if (s->events) {
+        wg_events_marker_hook(s->events, NULL); /* no batch uses the writer after this */
+    }
     wg_lp_writer_free(s->markers); /* flushes what is queued */
     s->markers = NULL;
     if (s->markers_gen) {
@@ -827,24 +867,56 @@ static enum wg_err marker_point(struct wg_buf *b, const struct wg_event *ev, con
 
 /* The event's marker; a fleet deploy's carries its target (tag target, the target's labels);
  * per-target deploy times add one marker per named target at its own time. */
+static enum wg_err marker_lines(const struct wg__cfgref *gen, const struct wg_event *ev,
+                                const char *id, int64_t now_ns, struct wg_buf *b)
+{
+    const struct wg_wave *w =
+        gen && gen->cfg && ev->wave ? wg_config_wave(gen->cfg, ev->wave) : NULL;
+    int64_t t0 = ev->time_ns ? ev->time_ns : now_ns;
+    enum wg_err rc = marker_point(b, ev, id, ev->target,
+                                  w && ev->target ? wg_config_target(w, ev->target) : NULL, t0);
+    for (size_t i = 0; rc == WG_OK && i < ev->ndeploy_times; i++) {
+        const char *name = ev->deploy_times[i].target;
+        rc = marker_point(b, ev, id, name, w ? wg_config_target(w, name) : NULL,
+                          ev->deploy_times[i].ns);
+    }
+    return rc;
+}
+
+/* The store's committer builds an event's marker inside the event's transaction (the config
+ * of now: a fleet target's labels) and tells the writer before the commit. */
+static enum wg_err hook_build(void *arg, const struct wg_event *ev, const char *id, int64_t now_ns,
+                              struct wg_buf *out)
+{
+    struct wg_server *s = arg;
+    struct wg__cfgref *gen = wg__server_gen_get(s);
+    wg_buf_init(out, 64 * 1024 + 2048 * ev->ndeploy_times);
+    enum wg_err rc = marker_lines(gen, ev, id, now_ns, out);
+    wg__server_gen_put(gen);
+    return rc;
+}
+
+static void hook_stored(void *arg, const char *lines, size_t len)
+{
+    struct wg_server *s = arg;
+    put_done = 1;
+    enum wg_err rc = wg_lp_writer_add_stored(s->markers, lines, len);
+    put_done = 0;
+    if (rc != WG_OK) {
+        wg_log(WG_LOG_ERROR, "markers: the writer was not told of a stored marker: %s",
+               wg_strerror(rc));
+    }
+}
+
 void wg__events_marker(struct wg_server *s, const struct wg__cfgref *gen, const struct wg_event *ev,
                        const char *id, int64_t now_ns)
 {
     if (!s->markers) {
         return;
     }
-    const struct wg_wave *w =
-        gen && gen->cfg && ev->wave ? wg_config_wave(gen->cfg, ev->wave) : NULL;
     struct wg_buf b;
     wg_buf_init(&b, 64 * 1024 + 2048 * ev->ndeploy_times);
-    int64_t t0 = ev->time_ns ? ev->time_ns : now_ns;
-    enum wg_err rc = marker_point(&b, ev, id, ev->target,
-                                  w && ev->target ? wg_config_target(w, ev->target) : NULL, t0);
-    for (size_t i = 0; rc == WG_OK && i < ev->ndeploy_times; i++) {
-        const char *name = ev->deploy_times[i].target;
-        rc = marker_point(&b, ev, id, name, w ? wg_config_target(w, name) : NULL,
-                          ev->deploy_times[i].ns);
-    }
+    enum wg_err rc = marker_lines(gen, ev, id, now_ns, &b);
     if (rc == WG_OK) {
         /* stored before the answer (the event itself is): a kill loses neither */
         enum wg_err arc = wg_lp_writer_add_stored(s->markers, b.p, b.len);
@@ -1037,7 +1109,7 @@ static void ingest_post(struct wg_server *s, struct wg__cfgref *gen, const struc
            wg_event_type_names[ev->type], ev->state ? wg_event_state_names[ev->state] : "-",
            ev->wave ? ev->wave : "-", ev->env ? ev->env : "-", ev->feature ? ev->feature : "-",
            ev->source ? ev->source : "-");
-    wg__events_marker(s, gen, ev, id, now);
+    /* its marker was stored with it, in its transaction (wg_events_marker_hook) */
     if (fr->op == WG_FLIP_CANCEL && fr->cancelled) {
         wg_log(WG_LOG_INFO, "flag %s off in %s: %d analysis(es) ended", ev->flag,
                ev->env ? ev->env : "-", fr->cancelled);
@@ -1371,6 +1443,15 @@ unsigned wg__events_body_check(const uint8_t *data, size_t size, char *err, size
 
 void wg__events_metrics(struct wg_server *s, struct wg_buf *b)
 {
+    if (s->evrun) {
+        wg_buf_addf(b,
+                    "# HELP wavegate_events_polls_total Store queries of the events runner "
+                    "asking for due flip looks and kill-switch actions (two every 100 ms when none "
+                    "is due).\n"
+                    "# TYPE wavegate_events_polls_total counter\nwavegate_events_polls_total "
+                    "%llu\n",
+                    (unsigned long long)atomic_load(&s->evrun->polls));
+    }
     if (!s->markers) {
         return;
     }
