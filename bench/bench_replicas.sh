@@ -64,8 +64,11 @@ end
 function init(args)
   math.randomseed(42 + id)
 end
+-- ms before each request (the pg3-rate phase): wrk waits whole milliseconds, so a fractional
+-- think time is the floor or the ceiling at random, the mean being the think time asked
 local think = tonumber(os.getenv("BENCH_DELAY") or "0")
-function delay() return think end -- ms before each request (the pg3-rate phase)
+local whole, frac = math.floor(think), think - math.floor(think)
+function delay() return whole + (math.random() < frac and 1 or 0) end
 request = function()
   local t = $deploy - math.random(600, 1799)
   return wrk.format("GET", "/v1/gate?wave=staging&feature=prev&deploy_time=" .. os.date("!%Y-%m-%dT%H:%M:%SZ", t))
@@ -156,7 +159,7 @@ for ph in $PHASES; do
         else
             # the same load paced to about 0.9x the SQLite replica's req/s (each connection
             # waits between its requests): p99 at that throughput rather than at saturation
-            BENCH_DELAY=$(python3 -c "print(max(0, round($CONN * 1000 / (0.9 * ${RPS[sqlite]:-1000}) - ${P50[pg3]:-5})))") \
+            BENCH_DELAY=$(python3 -c "print(round(max(0, $CONN * 1000 / (0.9 * ${RPS[sqlite]:-1000}) - ${P50[pg3]:-5}), 2))") \
                 phase pg3-rate "${ports[@]}"
         fi ;;
     esac
