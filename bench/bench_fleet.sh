@@ -26,7 +26,8 @@ LAT_MS=${LAT_MS:-20}
 STANDIN=${STANDIN:-c}
 STANDIN_C=${STANDIN_C:-$build/bench/fleet_standin}
 source "$root/tests/integration/lib.sh"
-[ -x "$STANDIN_C" ] || { echo "build fleet_standin: cmake --build $build --target fleet_standin"; exit 1; }
+[ -x "$STANDIN_C" ] ||
+    { echo "build fleet_standin: cmake --build $build --target fleet_standin"; exit 1; }
 
 influx_start || exit 1
 influx_query "" 'CREATE DATABASE "telemetry"' || exit 1
@@ -113,7 +114,7 @@ wg_on_exit standin_stop_all
 standin_start() {
     local out=$WG_TMP/standin.$1.$2 i
     case $1 in
-        c) "$STANDIN_C" "$2" "$LAT_MS" "$t0" > "$out" & ;;
+        c) FLEET_STANDIN_STATS=$out.late "$STANDIN_C" "$2" "$LAT_MS" "$t0" > "$out" & ;;
         py) python3 "$WG_TMP/standin.py" "$2" "$LAT_MS" "${3:-${PROCS:-4}}" "$t0" > "$out" & ;;
         *) echo "STANDIN: c or py, not '$1'"; exit 1 ;;
     esac
@@ -272,7 +273,7 @@ s1=$(ticks $standin_pids); c1=$(awk '{print $14+$15+$16+$17}' /proc/$$/stat)
 printf '  CPU per 50-target check:           wavegate %d ms, stand-ins %d ms (%d cores)\n' \
     $(( (c1 - c0) * 1000 / hz / 10 )) $(( (s1 - s0) * 1000 / hz / 10 )) "$(nproc)"
 printf '  load average during the run:       %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
-# the stand-in's own answer latency (first byte after the request went out): 200 requests one
+# the stand-in's answer latency seen by curl (first byte after the request went out): 200 requests one
 # after another on one keep-alive connection, then the 1,000 queries through curl --parallel
 u="http://127.0.0.1:${ports[0]}/query?db=telemetry&q=SELECT+1"
 lat_alone=$(for i in $(seq 200); do echo "url = \"$u&i=$i\""; echo 'output = "/dev/null"'; done |
@@ -284,5 +285,9 @@ printf '  stand-in latency, one at a time:   %s\n' "$lat_alone"
 printf '  stand-in latency, 980 in parallel: %s\n' "$lat_load"
 printf '  load average:                      %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 standin_stop
+# the C stand-in's own account, over the whole bench: its send time minus the due time
+if [ "$kind" = c ]; then
+    printf '  stand-in sends after due (own):    %s\n' "$(cat "$WG_TMP/standin.c.49.late")"
+fi
 }
 for kind in $STANDIN; do bench_kind "$kind"; done
