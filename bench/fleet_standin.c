@@ -32,10 +32,10 @@
 
 struct conn {
     int open;
-    uint32_t gen;     /* bumped at each close: a queued answer for an older connection is dropped */
-    int pending;      /* answers queued, not yet written */
-    int continued;    /* a 100 Continue was sent for the request being read */
-    int want_out;     /* EPOLLOUT registered */
+    uint32_t gen;  /* bumped at each close: a queued answer for an older connection is dropped */
+    int pending;   /* answers queued, not yet written */
+    int continued; /* a 100 Continue was sent for the request being read */
+    int want_out;  /* EPOLLOUT registered */
     char *in, *out;
     size_t in_len, in_cap, out_off, out_len, out_cap;
 };
