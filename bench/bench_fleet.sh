@@ -3,10 +3,19 @@
 # loopback that answer /query in InfluxDB 1.x's exact JSON format after a fixed 20 ms, plus one
 # real InfluxDB 1.x. Reports (medians of $RUNS runs) the fleet's wall time against the slowest
 # single target's own 20 queries (`check --target`), and the wall time at 1, 10 and 50 targets.
-# usage: bench/bench_fleet.sh [BUILD_DIR]   (a Release build: cmake -B build-rel -DCMAKE_BUILD_TYPE=Release)
+# usage: bench/bench_fleet.sh [BUILD_DIR]   (a Release build: cmake -B build-rel -DCMAKE_BUILD_TYPE=Release
+# and `cmake --build build-rel --target wavegate fleet_standin`)
+# STANDIN=c (default): the stand-ins are bench/fleet_standin.c, one epoll process; STANDIN=py: the
+# Python asyncio one below; STANDIN="c py": the whole bench once with each, one after the other.
+# Why C: the stand-ins play 49 remote InfluxDB servers, whose CPU is theirs, not the gate's; on
+# this 2-core box every millisecond they spend is taken from wavegate and inflates the fleet's
+# wall time, so they must cost as little of it as possible while answering the same bytes after
+# the same LAT_MS (both checked below: the two kinds' answers compared byte for byte, and the
+# stand-in's answer latency, p50 / p99, alone and under the 1,000-query load).
 # A/B: WG_B=/path/to/other/wavegate [AB_WAVE=fleet1|fleet10|fleet50] compares BUILD_DIR's
 # binary with it instead, interleaved ABBA on the same stand-ins (wall and CPU per check).
 # PERF=out.data: a `perf record -g` of 10 such checks instead; HOLD=env.sh: keep the servers up.
+# (A/B, PERF and HOLD use the first kind of STANDIN.)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -14,7 +23,17 @@ build=${1:-$root/build}
 WG=$build/wavegate
 RUNS=${RUNS:-7}
 LAT_MS=${LAT_MS:-20}
+STANDIN=${STANDIN:-c}
+STANDIN_C=${STANDIN_C:-$build/bench/fleet_standin}
+# STANDIN_RT=1 (needs chrt's privilege): the stand-ins (either kind) run SCHED_FIFO, so the box's
+# other work does not delay their answers past LAT_MS (the C one's own p99 lateness went from
+# ~3.4 ms to 70 us), but they then cost more CPU (37 ms per check, not 22: each answer its own
+# wake-up, preempting wavegate) and the fleet's wall time did not improve; default 0
+STANDIN_RT=${STANDIN_RT:-0}
+rt=(); [ "$STANDIN_RT" = 1 ] && rt=(chrt -f 1)
 source "$root/tests/integration/lib.sh"
+[ -x "$STANDIN_C" ] ||
+    { echo "build fleet_standin: cmake --build $build --target fleet_standin"; exit 1; }
 
 influx_start || exit 1
 influx_query "" 'CREATE DATABASE "telemetry"' || exit 1
@@ -25,16 +44,17 @@ T=$(date -u -d "@$deploy" +%Y-%m-%dT%H:%M:%SZ)
 for t in $(seq "$deploy" 10 $(( deploy + 600 ))); do echo "http,region=r49 p95=100 $t" >> "$WG_TMP/real.lp"; done
 influx_write telemetry "$WG_TMP/real.lp" || exit 1
 
-# 49 stand-ins (one port each): InfluxDB 1.x's /query answer, as /work/shared/fixtures' real
-# answers have it, after LAT_MS. Served by PROCS processes, each an asyncio loop of bare
-# Protocols with call_later. The first version (StreamReader tasks + asyncio.sleep) spent
-# 55-60 ms of CPU per 49-target check on this 2-core box, about as much as wavegate itself,
-# and the box's CPU is what bounds the fleet's wall time; this one 39-46 ms (both measured
-# side by side, 3 x 10 checks).
+# STANDIN=py: 49 stand-ins (one port each): InfluxDB 1.x's /query answer, as
+# /work/shared/fixtures' real answers have it, after LAT_MS. Served by PROCS processes, each an
+# asyncio loop of bare Protocols with call_later. The first version (StreamReader tasks +
+# asyncio.sleep) spent 55-60 ms of CPU per 49-target check on this 2-core box, about as much as
+# wavegate itself, and the box's CPU is what bounds the fleet's wall time; this one 39-46 ms
+# (both measured side by side, 3 x 10 checks). bench/fleet_standin.c answers the same bytes.
+# usage: standin.py N LAT_MS [PROCS] [T0: the answers' epoch seconds, default now]
 cat > "$WG_TMP/standin.py" <<'PY'
 import asyncio, json, os, signal, socket, sys, time
 n, lat = int(sys.argv[1]), float(sys.argv[2]) / 1000
-t = int(time.time()) * 10**9
+t = (int(sys.argv[4]) if len(sys.argv) > 4 else int(time.time())) * 10**9
 body = json.dumps({"results": [{"statement_id": 0, "series": [{"name": "http",
        "columns": ["time", "max"], "values": [[t - 60 * 10**9, 100], [t, 101]]}]}]},
        separators=(",", ":")).encode() + b"\n"
@@ -91,12 +111,57 @@ def stop(*_):
 signal.signal(signal.SIGTERM, stop)
 asyncio.run(serve(socks[procs - 1::procs]))
 PY
-coproc STANDIN { exec python3 "$WG_TMP/standin.py" 49 "$LAT_MS" "${PROCS:-4}"; }
-standin_stop() { kill "$STANDIN_PID" 2>/dev/null || true; }
-wg_on_exit standin_stop
-read -r -u "${STANDIN[0]}" ports_line
-read -r -a ports <<< "$ports_line"
-read -r -u "${STANDIN[0]}" standin_pids
+
+# standin_start KIND N: N stand-in ports of KIND (c | py) -> ports=(...), si_pid, si_pids
+t0=$(date +%s) # the answers' timestamps, the same for both kinds
+all_si=()
+standin_stop_all() { local p; for p in "${all_si[@]}"; do kill "$p" 2>/dev/null || true; done; }
+wg_on_exit standin_stop_all
+standin_start() {
+    local out=$WG_TMP/standin.$1.$2 i
+    case $1 in
+        c) FLEET_STANDIN_STATS=$out.late "${rt[@]}" "$STANDIN_C" "$2" "$LAT_MS" "$t0" > "$out" & ;;
+        py) "${rt[@]}" python3 "$WG_TMP/standin.py" "$2" "$LAT_MS" "${3:-${PROCS:-4}}" "$t0" > "$out" & ;;
+        *) echo "STANDIN: c or py, not '$1'"; exit 1 ;;
+    esac
+    si_pid=$!; all_si+=("$si_pid")
+    for i in $(seq 200); do [ -f "$out" ] && [ "$(wc -l < "$out")" -ge 2 ] && break; sleep 0.05; done
+    [ -f "$out" ] && [ "$(wc -l < "$out")" -ge 2 ] || { echo "stand-in $1 did not start"; exit 1; }
+    read -r -a ports < <(sed -n 1p "$out")
+    si_pids=$(sed -n 2p "$out")
+}
+standin_stop() { kill "$si_pid" 2>/dev/null || true; wait "$si_pid" 2>/dev/null || true; }
+
+# the two kinds answer the same bytes: one port each, a GET, a POST form and two keep-alive
+# GETs on one connection (curl -i: status line, headers and body), compared byte for byte
+standin_start c 1; c_port=${ports[0]}; c_pid=$si_pid
+standin_start py 1 1; py_port=${ports[0]}; py_pid=$si_pid
+for k in c py; do
+    p=$([ $k = c ] && echo "$c_port" || echo "$py_port"); u="http://127.0.0.1:$p/query"
+    q='db=telemetry&epoch=ns&q=SELECT+max%28p95%29+FROM+http'
+    curl -s -i "$u?$q" > "$WG_TMP/same.$k.get"
+    curl -s -i -d "$q" "$u" > "$WG_TMP/same.$k.post"
+    curl -s -i "$u?$q" "$u?$q&x=2" > "$WG_TMP/same.$k.two"
+done
+for x in get post two; do
+    cmp "$WG_TMP/same.c.$x" "$WG_TMP/same.py.$x" || { echo "stand-ins differ ($x)"; exit 1; }
+done
+python3 -c 'import json,sys; b=open(sys.argv[1],"rb").read().split(b"\r\n\r\n",1)[1]; json.loads(b)["results"][0]["series"][0]["values"][1][1]==101 or sys.exit(1)' "$WG_TMP/same.c.get"
+echo "stand-ins c and py: the same $(wc -c < "$WG_TMP/same.c.get")-byte answer (GET, POST form, keep-alive), byte for byte"
+si_pid=$c_pid; standin_stop; si_pid=$py_pid; standin_stop
+
+# pNN of a list of seconds, in ms
+pct() { python3 -c 'import sys; v=sorted(float(x) for x in sys.stdin.read().split()); print(" ".join("p%s %.2f" % (p, 1000*v[min(len(v)-1, int(len(v)*p/100))]) for p in (50, 99)) + " max %.2f ms (%d)" % (1000*v[-1], len(v)))'; }
+
+# the bench with one kind of stand-ins (the body is not indented, to keep its history readable)
+bench_kind() {
+local kind=$1
+case $kind in
+    c) echo "== stand-ins: bench/fleet_standin.c (one epoll process), STANDIN_RT=$STANDIN_RT ==" ;;
+    py) echo "== stand-ins: Python asyncio (${PROCS:-4} processes), STANDIN_RT=$STANDIN_RT ==" ;;
+esac
+standin_start "$kind" 49
+standin_pids=$si_pids
 
 cfg=$WG_TMP/fleet.yaml
 python3 - "$INFLUX_URL" "${ports[@]}" > "$cfg" <<'PY'
@@ -214,3 +279,21 @@ s1=$(ticks $standin_pids); c1=$(awk '{print $14+$15+$16+$17}' /proc/$$/stat)
 printf '  CPU per 50-target check:           wavegate %d ms, stand-ins %d ms (%d cores)\n' \
     $(( (c1 - c0) * 1000 / hz / 10 )) $(( (s1 - s0) * 1000 / hz / 10 )) "$(nproc)"
 printf '  load average during the run:       %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+# the stand-in's answer latency seen by curl (first byte after the request went out): 200 requests one
+# after another on one keep-alive connection, then the 1,000 queries through curl --parallel
+u="http://127.0.0.1:${ports[0]}/query?db=telemetry&q=SELECT+1"
+lat_alone=$(for i in $(seq 200); do echo "url = \"$u&i=$i\""; echo 'output = "/dev/null"'; done |
+    curl -s -K - -w '%{time_pretransfer} %{time_starttransfer}\n' | awk '{print $2 - $1}' | pct)
+lat_load=$(curl -s --no-progress-meter --parallel --parallel-max 400 -K "$WG_TMP/curl.cfg" \
+    -w '%{url_effective} %{time_pretransfer} %{time_starttransfer}\n' |
+    grep -v "^$INFLUX_URL" | awk '{print $3 - $2}' | pct) # the stand-ins' 980, not InfluxDB's 20
+printf '  stand-in latency, one at a time:   %s\n' "$lat_alone"
+printf '  stand-in latency, 980 in parallel: %s\n' "$lat_load"
+printf '  load average:                      %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+standin_stop
+# the C stand-in's own account, over the whole bench: its send time minus the due time
+if [ "$kind" = c ]; then
+    printf '  stand-in sends after due (own):    %s\n' "$(cat "$WG_TMP/standin.c.49.late")"
+fi
+}
+for kind in $STANDIN; do bench_kind "$kind"; done
