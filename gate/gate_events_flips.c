@@ -80,6 +80,44 @@ enum wg_err wg_events_flip_cancel(struct wg_events *e, const char *feature, cons
     return rc;
 }
 
+/* The due rows of one table, up to max of them, each read into out by spec->row: SQLite's
+ * as they are (one process, one runner); PostgreSQL's claimed by spec->pg (this handle's name
+ * in ?3 and its lease's end in ?4). ?1 is now, ?2 max. */
+struct due_rows {
+    const char *sqlite, *pg; /* the two queries, columns as row reads them */
+    const char *what;        /* "flips", "actions": for the log */
+    void (*row)(void *out, size_t i, struct wg_sql_q *q);
+};
+
+static enum wg_err claim_due(struct wg_events *e, const struct due_rows *spec, int64_t now_ns,
+                             void *out, size_t max, size_t *n)
+{
+    char err[256];
+    *n = 0;
+    struct wg_sql *c = wg__events_take(e, err, sizeof(err));
+    if (!c) {
+        return WG_EIO;
+    }
+    struct wg_sql_q *q = wg_sql_query(c, e->pg ? spec->pg : spec->sqlite);
+    wg_sql_bind_int64(q, 1, now_ns);
+    wg_sql_bind_int64(q, 2, (int64_t)max);
+    if (e->pg) {
+        wg_sql_bind_text(q, 3, e->owner);
+        wg_sql_bind_int64(q, 4, now_ns + atomic_load(&e->lease_ns));
+    }
+    int r;
+    while ((r = wg_sql_step(q)) == 1 && *n < max) {
+        spec->row(out, (*n)++, q);
+    }
+    enum wg_err rc = r >= 0 ? WG_OK : WG_EIO;
+    if (rc != WG_OK) {
+        wg_log(WG_LOG_WARN, "events store: due %s: %s", spec->what, wg_sql_qerror(q));
+    }
+    wg_sql_end(q);
+    wg__events_give(e, c);
+    return rc;
+}
+
 #define FLIP_COLS                                                                                  \
     "id, feature, wave, env, flag, anchor_ns, interval_ns, next_ns, count, failure_limit, looks,"  \
     " failures, errors, status"
@@ -94,47 +132,31 @@ static const char FLIP_DUE_PG[] =
     " WHERE status='running' AND next_ns <= ?1 AND (lease_until_ns < ?1 OR claimed_by=?3)"
     " ORDER BY next_ns LIMIT ?2 FOR UPDATE SKIP LOCKED) RETURNING " FLIP_COLS;
 
+/* One due flip row (FLIP_COLS) into out[i]. */
+static void flip_row(void *out, size_t i, struct wg_sql_q *q)
+{
+    struct wg_flip *f = (struct wg_flip *)out + i;
+    wg__events_col_copy(f->id, sizeof(f->id), q, 0);
+    wg__events_col_copy(f->feature, sizeof(f->feature), q, 1);
+    wg__events_col_copy(f->wave, sizeof(f->wave), q, 2);
+    wg__events_col_copy(f->env, sizeof(f->env), q, 3);
+    wg__events_col_copy(f->flag, sizeof(f->flag), q, 4);
+    f->anchor_ns = wg_sql_col_int64(q, 5);
+    f->interval_ns = wg_sql_col_int64(q, 6);
+    f->next_ns = wg_sql_col_int64(q, 7);
+    f->count = (long)wg_sql_col_int64(q, 8);
+    f->failure_limit = (long)wg_sql_col_int64(q, 9);
+    f->looks = (long)wg_sql_col_int64(q, 10);
+    f->failures = (long)wg_sql_col_int64(q, 11);
+    f->errors = (long)wg_sql_col_int64(q, 12);
+    wg__events_col_copy(f->status, sizeof(f->status), q, 13);
+}
+
 enum wg_err wg_events_flip_due(struct wg_events *e, int64_t now_ns, struct wg_flip *out, size_t max,
                                size_t *n)
 {
-    char err[256];
-    *n = 0;
-    struct wg_sql *c = wg__events_take(e, err, sizeof(err));
-    if (!c) {
-        return WG_EIO;
-    }
-    struct wg_sql_q *q = wg_sql_query(c, e->pg ? FLIP_DUE_PG : FLIP_DUE_SQ);
-    wg_sql_bind_int64(q, 1, now_ns);
-    wg_sql_bind_int64(q, 2, (int64_t)max);
-    if (e->pg) {
-        wg_sql_bind_text(q, 3, e->owner);
-        wg_sql_bind_int64(q, 4, now_ns + atomic_load(&e->lease_ns));
-    }
-    int r;
-    while ((r = wg_sql_step(q)) == 1 && *n < max) {
-        struct wg_flip *f = &out[(*n)++];
-        wg__events_col_copy(f->id, sizeof(f->id), q, 0);
-        wg__events_col_copy(f->feature, sizeof(f->feature), q, 1);
-        wg__events_col_copy(f->wave, sizeof(f->wave), q, 2);
-        wg__events_col_copy(f->env, sizeof(f->env), q, 3);
-        wg__events_col_copy(f->flag, sizeof(f->flag), q, 4);
-        f->anchor_ns = wg_sql_col_int64(q, 5);
-        f->interval_ns = wg_sql_col_int64(q, 6);
-        f->next_ns = wg_sql_col_int64(q, 7);
-        f->count = (long)wg_sql_col_int64(q, 8);
-        f->failure_limit = (long)wg_sql_col_int64(q, 9);
-        f->looks = (long)wg_sql_col_int64(q, 10);
-        f->failures = (long)wg_sql_col_int64(q, 11);
-        f->errors = (long)wg_sql_col_int64(q, 12);
-        wg__events_col_copy(f->status, sizeof(f->status), q, 13);
-    }
-    enum wg_err rc = r >= 0 ? WG_OK : WG_EIO;
-    if (rc != WG_OK) {
-        wg_log(WG_LOG_WARN, "events store: due flips: %s", wg_sql_qerror(q));
-    }
-    wg_sql_end(q);
-    wg__events_give(e, c);
-    return rc;
+    static const struct due_rows flips = {FLIP_DUE_SQ, FLIP_DUE_PG, "flips", flip_row};
+    return claim_due(e, &flips, now_ns, out, max, n);
 }
 
 /* PostgreSQL: the look is recorded only by the claim's holder, and only while the flip still
@@ -226,41 +248,25 @@ static const char ACTION_DUE_PG[] =
     " (lease_until_ns < ?1 OR claimed_by=?3) ORDER BY next_ns LIMIT ?2 FOR UPDATE SKIP LOCKED)"
     " RETURNING " ACTION_COLS;
 
+/* One due action row (ACTION_COLS) into out[i]. */
+static void action_row(void *out, size_t i, struct wg_sql_q *q)
+{
+    struct wg_action_row *a = (struct wg_action_row *)out + i;
+    wg__events_col_copy(a->id, sizeof(a->id), q, 0);
+    a->idx = (int)wg_sql_col_int64(q, 1);
+    wg__events_col_copy(a->feature, sizeof(a->feature), q, 2);
+    wg__events_col_copy(a->wave, sizeof(a->wave), q, 3);
+    wg__events_col_copy(a->env, sizeof(a->env), q, 4);
+    wg__events_col_copy(a->flag, sizeof(a->flag), q, 5);
+    a->attempts = (long)wg_sql_col_int64(q, 6);
+    wg__events_col_copy(a->status, sizeof(a->status), q, 7);
+}
+
 enum wg_err wg_events_action_due(struct wg_events *e, int64_t now_ns, struct wg_action_row *out,
                                  size_t max, size_t *n)
 {
-    char err[256];
-    *n = 0;
-    struct wg_sql *c = wg__events_take(e, err, sizeof(err));
-    if (!c) {
-        return WG_EIO;
-    }
-    struct wg_sql_q *q = wg_sql_query(c, e->pg ? ACTION_DUE_PG : ACTION_DUE_SQ);
-    wg_sql_bind_int64(q, 1, now_ns);
-    wg_sql_bind_int64(q, 2, (int64_t)max);
-    if (e->pg) {
-        wg_sql_bind_text(q, 3, e->owner);
-        wg_sql_bind_int64(q, 4, now_ns + atomic_load(&e->lease_ns));
-    }
-    int r;
-    while ((r = wg_sql_step(q)) == 1 && *n < max) {
-        struct wg_action_row *a = &out[(*n)++];
-        wg__events_col_copy(a->id, sizeof(a->id), q, 0);
-        a->idx = (int)wg_sql_col_int64(q, 1);
-        wg__events_col_copy(a->feature, sizeof(a->feature), q, 2);
-        wg__events_col_copy(a->wave, sizeof(a->wave), q, 3);
-        wg__events_col_copy(a->env, sizeof(a->env), q, 4);
-        wg__events_col_copy(a->flag, sizeof(a->flag), q, 5);
-        a->attempts = (long)wg_sql_col_int64(q, 6);
-        wg__events_col_copy(a->status, sizeof(a->status), q, 7);
-    }
-    enum wg_err rc = r >= 0 ? WG_OK : WG_EIO;
-    if (rc != WG_OK) {
-        wg_log(WG_LOG_WARN, "events store: due actions: %s", wg_sql_qerror(q));
-    }
-    wg_sql_end(q);
-    wg__events_give(e, c);
-    return rc;
+    static const struct due_rows actions = {ACTION_DUE_SQ, ACTION_DUE_PG, "actions", action_row};
+    return claim_due(e, &actions, now_ns, out, max, n);
 }
 
 /* An attempt row and the action's new state in one transaction; counted: 1 for an attempt
