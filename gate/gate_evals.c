@@ -9,18 +9,15 @@
 #include "common/store.h"
 #include "gate/gate_int.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
 struct wg__evals {
-    struct wg_sql *db;       /* SQLite: the one handle, used under mu; PostgreSQL: NULL */
-    int pg;                  /* PostgreSQL: each call takes a pooled connection of its own */
-    atomic_long keep;        /* the newest `keep` are kept (server.evaluations.keep; reload) */
-    atomic_llong max_age_ns; /* and none older than this (server.evaluations.max_age) */
-    pthread_mutex_t mu;      /* SQLite: one caller of the handle at a time */
+    struct wg__gate_db store; /* SQLite's one handle, or PostgreSQL's pool (gate_db.c) */
+    atomic_long keep;         /* the newest `keep` are kept (server.evaluations.keep; reload) */
+    atomic_llong max_age_ns;  /* and none older than this (server.evaluations.max_age) */
 };
 
 /* SQLite: the file and schema of before the seam (its data stays readable). PostgreSQL:
@@ -291,7 +288,7 @@ void wg__evals_series_free(struct wg_seriesset *sets, size_t nrules)
 /* ---- the store --------------------------------------------------------------------------- */
 
 /* One query text per backend: the table's name differs (see MIGRATIONS). */
-#define SQL(e, Q) ((e)->pg ? Q("evidence") : Q("evaluations"))
+#define SQL(e, Q) ((e)->store.pg ? Q("evidence") : Q("evaluations"))
 #define Q_INSERT(T)                                                                                \
     "INSERT INTO " T "(id, created_ns, kind, wave, verdict, report, series, features)"             \
     " VALUES(?,?,?,?,?,?,?,?)"
@@ -338,27 +335,15 @@ static struct wg_sql_opts store_opts(const char *state_dir)
     return o;
 }
 
-/* The connection for one call: SQLite's handle with mu held, or a PostgreSQL connection
- * from the pool (NULL with err when the database cannot be reached). Give it back. */
+/* The connection for one call (gate_db.c). Give it back. */
 static struct wg_sql *take(struct wg__evals *e, char *err, size_t errlen)
 {
-    if (!e->pg) {
-        pthread_mutex_lock(&e->mu);
-        return e->db;
-    }
-    struct wg_sql_opts o = store_opts(NULL);
-    o.backend = WG_STORE_POSTGRES;
-    struct wg_sql *c = NULL;
-    return wg_sql_open(&o, &c, err, errlen) == WG_OK ? c : NULL;
+    return wg__gate_db_take(&e->store, err, errlen);
 }
 
 static void give(struct wg__evals *e, struct wg_sql *c)
 {
-    if (!e->pg) {
-        pthread_mutex_unlock(&e->mu);
-        return;
-    }
-    wg_sql_close(c);
+    wg__gate_db_give(&e->store, c);
 }
 
 enum wg_err wg__evals_open(const char *state_dir, long keep, int64_t max_age_ns,
@@ -370,21 +355,13 @@ enum wg_err wg__evals_open(const char *state_dir, long keep, int64_t max_age_ns,
         return WG_ENOMEM;
     }
     struct wg_sql_opts o = store_opts(state_dir);
-    struct wg_sql *c = NULL;
-    enum wg_err rc = wg_sql_open(&o, &c, err, errlen); /* PostgreSQL: migrates the table */
+    enum wg_err rc = wg__gate_db_open(&e->store, &o, err, errlen);
     if (rc != WG_OK) {
         free(e);
         return rc;
     }
-    e->pg = wg_sql_backend(c) == WG_STORE_POSTGRES;
-    if (e->pg) {
-        wg_sql_close(c); /* into the pool, for the first call */
-    } else {
-        e->db = c;
-    }
     atomic_init(&e->keep, keep > 0 ? keep : WG__EVALS_KEEP);
     atomic_init(&e->max_age_ns, max_age_ns > 0 ? max_age_ns : WG__EVALS_MAX_AGE_NS);
-    pthread_mutex_init(&e->mu, NULL);
     *out = e;
     return WG_OK;
 }
@@ -394,8 +371,7 @@ void wg__evals_close(struct wg__evals *e)
     if (!e) {
         return;
     }
-    wg_sql_close(e->db);
-    pthread_mutex_destroy(&e->mu);
+    wg__gate_db_close(&e->store);
     free(e);
 }
 
@@ -472,7 +448,7 @@ enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wav
     if (!c) {
         goto out;
     }
-    if (e->pg) {
+    if (e->store.pg) {
         st = wg_sql_query(c, Q_PUT_PG);
         bind_row(st, id, now, kind, wave, verdict, features, json, blob, bloblen);
         wg_sql_bind_int64(st, 9, atomic_load(&e->keep) - 1);

@@ -18,12 +18,13 @@ enum wg_err wg__events_flip_start_on(struct wg_events *e, struct wg_sql *c, cons
                                      size_t errlen)
 {
     struct wg_sql_q *q = wg_sql_query(
-        c, e->pg ? "INSERT INTO flips(id, feature, wave, env, flag, anchor_ns, interval_ns,"
-                   " next_ns, count, failure_limit, status) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,"
-                   "?10,'running') ON CONFLICT DO NOTHING"
-                 : "INSERT OR IGNORE INTO flips(id, feature, wave, env, flag, anchor_ns,"
-                   " interval_ns, next_ns, count, failure_limit, status) VALUES (?1,?2,?3,?4,"
-                   "?5,?6,?7,?8,?9,?10,'running')");
+        c, e->store.pg
+               ? "INSERT INTO flips(id, feature, wave, env, flag, anchor_ns, interval_ns,"
+                 " next_ns, count, failure_limit, status) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,"
+                 "?10,'running') ON CONFLICT DO NOTHING"
+               : "INSERT OR IGNORE INTO flips(id, feature, wave, env, flag, anchor_ns,"
+                 " interval_ns, next_ns, count, failure_limit, status) VALUES (?1,?2,?3,?4,"
+                 "?5,?6,?7,?8,?9,?10,'running')");
     wg_sql_bind_text(q, 1, id);
     wg_sql_bind_text(q, 2, ev->feature ? ev->feature : "");
     wg_sql_bind_text(q, 3, ev->wave ? ev->wave : "");
@@ -98,10 +99,10 @@ static enum wg_err claim_due(struct wg_events *e, const struct due_rows *spec, i
     if (!c) {
         return WG_EIO;
     }
-    struct wg_sql_q *q = wg_sql_query(c, e->pg ? spec->pg : spec->sqlite);
+    struct wg_sql_q *q = wg_sql_query(c, e->store.pg ? spec->pg : spec->sqlite);
     wg_sql_bind_int64(q, 1, now_ns);
     wg_sql_bind_int64(q, 2, (int64_t)max);
-    if (e->pg) {
+    if (e->store.pg) {
         wg_sql_bind_text(q, 3, e->owner);
         wg_sql_bind_int64(q, 4, now_ns + atomic_load(&e->lease_ns));
     }
@@ -193,29 +194,30 @@ enum wg_err wg_events_flip_look(struct wg_events *e, struct wg_flip *f, enum wg_
         return WG_EIO;
     }
     enum wg_err rc = wg_sql_begin(c, 1, err, sizeof(err));
-    struct wg_sql_q *up = wg_sql_query(c, e->pg ? FLIP_LOOK_PG : FLIP_LOOK_SQ);
+    struct wg_sql_q *up = wg_sql_query(c, e->store.pg ? FLIP_LOOK_PG : FLIP_LOOK_SQ);
     wg_sql_bind_text(up, 1, f->id);
     wg_sql_bind_int64(up, 2, f->looks);
     wg_sql_bind_int64(up, 3, f->failures);
     wg_sql_bind_int64(up, 4, f->errors);
     wg_sql_bind_int64(up, 5, f->next_ns);
     wg_sql_bind_text(up, 6, status);
-    if (e->pg) {
+    if (e->store.pg) {
         wg_sql_bind_text(up, 7, e->owner);
     }
     if (rc == WG_OK) {
         rc = wg_sql_run(up, err, sizeof(err));
     }
-    if (rc == WG_OK && e->pg && wg_sql_changes(up) == 0) {
+    if (rc == WG_OK && e->store.pg && wg_sql_changes(up) == 0) {
         rc = WG_ENOTFOUND; /* the claim ran out (another replica has it) or it was cancelled */
     }
     wg_sql_end(up);
     for (size_t i = 0; rc == WG_OK && !strcmp(status, "fail") && i < naction; i++) {
         struct wg_sql_q *ins = wg_sql_query(
-            c, e->pg ? "INSERT INTO actions(id, idx, feature, wave, env, flag, status, next_ns)"
-                       " VALUES (?1,?2,?3,?4,?5,?6,'pending',?7) ON CONFLICT DO NOTHING"
-                     : "INSERT OR IGNORE INTO actions(id, idx, feature, wave, env, flag, status,"
-                       " next_ns) VALUES (?1,?2,?3,?4,?5,?6,'pending',?7)");
+            c, e->store.pg
+                   ? "INSERT INTO actions(id, idx, feature, wave, env, flag, status, next_ns)"
+                     " VALUES (?1,?2,?3,?4,?5,?6,'pending',?7) ON CONFLICT DO NOTHING"
+                   : "INSERT OR IGNORE INTO actions(id, idx, feature, wave, env, flag, status,"
+                     " next_ns) VALUES (?1,?2,?3,?4,?5,?6,'pending',?7)");
         wg_sql_bind_text(ins, 1, f->id);
         wg_sql_bind_int64(ins, 2, (int64_t)i);
         wg_sql_bind_text(ins, 3, f->feature);
@@ -282,16 +284,17 @@ static enum wg_err attempt_row(struct wg_events *e, const struct wg_action_row *
     }
     enum wg_err rc = wg_sql_begin(c, 1, err, sizeof(err));
     struct wg_sql_q *up = wg_sql_query(
-        c, e->pg ? "UPDATE actions SET status=?3, attempts=attempts+?5, next_ns=?4,"
-                   " claimed_by=NULL, lease_until_ns=0 WHERE id=?1 AND idx=?2 AND claimed_by=?6"
-                 : "UPDATE actions SET status=?3, attempts=attempts+?5, next_ns=?4 WHERE id=?1"
-                   " AND idx=?2");
+        c, e->store.pg
+               ? "UPDATE actions SET status=?3, attempts=attempts+?5, next_ns=?4,"
+                 " claimed_by=NULL, lease_until_ns=0 WHERE id=?1 AND idx=?2 AND claimed_by=?6"
+               : "UPDATE actions SET status=?3, attempts=attempts+?5, next_ns=?4 WHERE id=?1"
+                 " AND idx=?2");
     wg_sql_bind_text(up, 1, a->id);
     wg_sql_bind_int64(up, 2, a->idx);
     wg_sql_bind_text(up, 3, status);
     wg_sql_bind_int64(up, 4, next_ns);
     wg_sql_bind_int64(up, 5, counted);
-    if (e->pg) {
+    if (e->store.pg) {
         wg_sql_bind_text(up, 6, e->owner);
     }
     struct wg_sql_q *at = wg_sql_query(c, "INSERT INTO action_attempts(id, idx, at_ns, status,"
@@ -305,7 +308,7 @@ static enum wg_err attempt_row(struct wg_events *e, const struct wg_action_row *
     if (rc == WG_OK) {
         rc = wg_sql_run(up, err, sizeof(err));
     }
-    if (rc == WG_OK && e->pg && wg_sql_changes(up) == 0) {
+    if (rc == WG_OK && e->store.pg && wg_sql_changes(up) == 0) {
         rc = WG_ENOTFOUND; /* the claim ran out: another replica has the action now */
     }
     if (rc == WG_OK) {

@@ -17,10 +17,8 @@
 struct wg__events_pend; /* one queued recording (gate_events_store.c) */
 
 struct wg_events {
-    pthread_mutex_t mu; /* SQLite: one caller of the handle at a time */
-    struct wg_sql *db;  /* SQLite: the one handle; PostgreSQL: NULL (pooled, one per call) */
-    int pg;             /* PostgreSQL: the tables are shared by every replica */
-    char owner[80];     /* PostgreSQL: this handle's name in claimed_by (host:pid:random) */
+    struct wg__gate_db store; /* SQLite's one handle, or PostgreSQL's pool (gate_db.c) */
+    char owner[80];           /* PostgreSQL: this handle's name in claimed_by (host:pid:random) */
     atomic_llong lease_ns, skew_ns;    /* a claim's lease; the markers' clock offset (tests) */
     struct wg_events_marker_hook hook; /* guarded by qmu; copied per batch */
     pthread_mutex_t qmu;               /* the queue */
@@ -33,9 +31,9 @@ struct wg_events {
     pthread_t committer;
 };
 
-/* The connection for one call (gate_events_store.c): SQLite's one handle with mu held, or a
- * PostgreSQL connection from the pool (NULL with err when the database cannot be reached,
- * said in the log once per 10 s). Give it back with wg__events_give. */
+/* The connection for one call (gate_events_store.c): wg__gate_db_take's, its failure said in err
+ * as "events store (postgres): ..." and in the log once per 10 s. Give it back with
+ * wg__events_give. */
 struct wg_sql *wg__events_take(struct wg_events *e, char *err, size_t errlen);
 void wg__events_give(struct wg_events *e, struct wg_sql *c);
 

@@ -19,7 +19,7 @@ enum wg_err wg_events_marker_put(struct wg_events *e, const char *lines, size_t 
     if (!c) {
         return WG_EIO;
     }
-    if (!e->pg) {
+    if (!e->store.pg) {
         if (wg_sql_exec(c, "PRAGMA synchronous=NORMAL", err, sizeof(err)) != WG_OK) {
             err[0] = '\0'; /* only the fsync is lost: the insert still goes */
         }
@@ -29,7 +29,7 @@ enum wg_err wg_events_marker_put(struct wg_events *e, const char *lines, size_t 
     wg_sql_bind_blob(q, 2, lines, len);
     enum wg_err rc = wg_sql_run(q, err, sizeof(err));
     wg_sql_end(q);
-    if (!e->pg) {
+    if (!e->store.pg) {
         if (wg_sql_exec(c, "PRAGMA synchronous=FULL", err, sizeof(err)) != WG_OK) {
             wg_log(WG_LOG_WARN, "events store: synchronous=FULL not restored: %s", err);
         }
@@ -145,8 +145,8 @@ enum wg_err wg_events_marker_peek(struct wg_events *e, size_t max_bytes, struct 
     if (!c) {
         return WG_EIO;
     }
-    enum wg_err rc = e->pg ? peek_pg(e, c, max_bytes, out, last_id, n)
-                           : peek_sqlite(c, max_bytes, out, last_id, n);
+    enum wg_err rc = e->store.pg ? peek_pg(e, c, max_bytes, out, last_id, n)
+                                 : peek_sqlite(c, max_bytes, out, last_id, n);
     if (rc != WG_OK) {
         *last_id = 0;
         *n = 0;
@@ -165,10 +165,10 @@ static enum wg_err marker_del(struct wg_events *e, long long last_id, int mine)
         return WG_EIO;
     }
     struct wg_sql_q *q =
-        wg_sql_query(c, mine && e->pg ? "DELETE FROM markers WHERE id <= ?1 AND claimed_by=?2"
-                                      : "DELETE FROM markers WHERE id <= ?1");
+        wg_sql_query(c, mine && e->store.pg ? "DELETE FROM markers WHERE id <= ?1 AND claimed_by=?2"
+                                            : "DELETE FROM markers WHERE id <= ?1");
     wg_sql_bind_int64(q, 1, last_id);
-    if (mine && e->pg) {
+    if (mine && e->store.pg) {
         wg_sql_bind_text(q, 2, e->owner);
     }
     enum wg_err rc = wg_sql_run(q, err, sizeof(err));

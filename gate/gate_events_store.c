@@ -122,18 +122,12 @@ static struct wg_sql_opts store_opts(const char *state_dir)
     return o;
 }
 
-/* SQLite's handle under mu, or a pooled PostgreSQL connection (gate_events_int.h). */
+/* The seam's connection (gate_db.c), its failure said once per 10 s (gate_events_int.h). */
 struct wg_sql *wg__events_take(struct wg_events *e, char *err, size_t errlen)
 {
-    if (!e->pg) {
-        pthread_mutex_lock(&e->mu);
-        return e->db;
-    }
-    struct wg_sql_opts o = store_opts(NULL);
-    o.backend = WG_STORE_POSTGRES;
-    struct wg_sql *c = NULL;
     char e2[256];
-    if (wg_sql_open(&o, &c, e2, sizeof(e2)) != WG_OK) {
+    struct wg_sql *c = wg__gate_db_take(&e->store, e2, sizeof(e2));
+    if (!c) {
         snprintf(err, errlen, "events store (postgres): %s", e2);
         /* the runner asks 20 times a second: said once per 10 s while it lasts */
         static _Atomic int64_t said;
@@ -141,19 +135,13 @@ struct wg_sql *wg__events_take(struct wg_events *e, char *err, size_t errlen)
         if (now - last >= 10 * WG_NS_PER_SEC && atomic_compare_exchange_strong(&said, &last, now)) {
             wg_log(WG_LOG_WARN, "events store (postgres): %s", e2);
         }
-        return NULL;
     }
     return c;
 }
 
 void wg__events_give(struct wg_events *e, struct wg_sql *c)
 {
-    if (!e->pg) {
-        pthread_mutex_unlock(&e->mu);
-        return;
-    }
-    wg_sql_rollback(c); /* only when a failed call left one open: never pooled inside one */
-    wg_sql_close(c);
+    wg__gate_db_give(&e->store, c);
 }
 
 enum wg_err wg_events_open(const char *state_dir, struct wg_events **out, char *err, size_t errlen)
@@ -164,15 +152,12 @@ enum wg_err wg_events_open(const char *state_dir, struct wg_events **out, char *
         return WG_ENOMEM;
     }
     struct wg_sql_opts o = store_opts(state_dir);
-    struct wg_sql *c = NULL;
-    enum wg_err rc = wg_sql_open(&o, &c, err, errlen); /* PostgreSQL: migrates the tables */
+    enum wg_err rc = wg__gate_db_open(&e->store, &o, err, errlen);
     if (rc != WG_OK) {
         free(e);
         return rc;
     }
-    e->pg = wg_sql_backend(c) == WG_STORE_POSTGRES;
-    if (e->pg) {
-        wg_sql_close(c); /* into the pool, for the first call */
+    if (e->store.pg) {
         unsigned char r[6] = {0};
         char host[40] = "";
         if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r) || gethostname(host, 32) != 0) {
@@ -182,20 +167,17 @@ enum wg_err wg_events_open(const char *state_dir, struct wg_events **out, char *
         snprintf(e->owner, sizeof(e->owner), "%s:%ld:%02x%02x%02x%02x%02x%02x", host,
                  (long)getpid(), r[0], r[1], r[2], r[3], r[4], r[5]);
     } else {
-        e->db = c;
-        wg_store_busy_wait(wg_sql_sqlite(c), 1);
+        wg_store_busy_wait(wg_sql_sqlite(e->store.db), 1);
     }
     atomic_init(&e->lease_ns, LEASE_NS);
     atomic_init(&e->skew_ns, 0);
-    pthread_mutex_init(&e->mu, NULL);
     pthread_mutex_init(&e->qmu, NULL);
     pthread_cond_init(&e->qcv, NULL);
     pthread_cond_init(&e->dcv, NULL);
     e->qtail = &e->qhead;
     if (pthread_create(&e->committer, NULL, committer_main, e) != 0) {
         snprintf(err, errlen, "events store: cannot start the committer thread");
-        wg_sql_close(e->db);
-        pthread_mutex_destroy(&e->mu);
+        wg__gate_db_close(&e->store);
         pthread_mutex_destroy(&e->qmu);
         pthread_cond_destroy(&e->qcv);
         pthread_cond_destroy(&e->dcv);
@@ -217,8 +199,7 @@ void wg_events_close(struct wg_events *e)
     pthread_cond_signal(&e->qcv);
     pthread_mutex_unlock(&e->qmu);
     pthread_join(e->committer, NULL);
-    wg_sql_close(e->db);
-    pthread_mutex_destroy(&e->mu);
+    wg__gate_db_close(&e->store);
     pthread_mutex_destroy(&e->qmu);
     pthread_cond_destroy(&e->qcv);
     pthread_cond_destroy(&e->dcv);
@@ -227,7 +208,7 @@ void wg_events_close(struct wg_events *e)
 
 int wg_events_shared(const struct wg_events *e)
 {
-    return e && e->pg;
+    return e && e->store.pg;
 }
 
 void wg_events_claims(struct wg_events *e, int64_t lease_ns, int64_t skew_ns)
@@ -286,8 +267,9 @@ static int find_dup(struct wg_sql *c, struct wg__events_pend *p)
  * replicas draw from one sequence. -1 with p->err. */
 static long long next_seq(struct wg_events *e, struct wg_sql *c, struct wg__events_pend *p)
 {
-    struct wg_sql_q *q = wg_sql_query(c, e->pg ? "SELECT nextval('events_seq')"
-                                               : "SELECT COALESCE(MAX(seq), 0) + 1 FROM events");
+    struct wg_sql_q *q =
+        wg_sql_query(c, e->store.pg ? "SELECT nextval('events_seq')"
+                                    : "SELECT COALESCE(MAX(seq), 0) + 1 FROM events");
     long long row = -1;
     if (wg_sql_step(q) == 1) {
         row = (long long)wg_sql_col_int64(q, 0);
@@ -466,7 +448,7 @@ static void commit_batch(struct wg_events *e, struct wg__events_pend *batch,
     char err[256] = "";
     struct wg_sql *c = wg__events_take(e, err, sizeof(err));
     enum wg_err rc = c ? wg_sql_begin(c, 1, err, sizeof(err)) : WG_EIO;
-    if (rc == WG_OK && e->pg) {
+    if (rc == WG_OK && e->store.pg) {
         rc = lock_keys(c, batch, err, sizeof(err));
     }
     for (struct wg__events_pend *p = batch; rc == WG_OK && p; p = p->next) {
