@@ -335,17 +335,6 @@ static struct wg_sql_opts store_opts(const char *state_dir)
     return o;
 }
 
-/* The connection for one call (gate_db.c). Give it back. */
-static struct wg_sql *take(struct wg__evals *e, char *err, size_t errlen)
-{
-    return wg__gate_db_take(&e->store, err, errlen);
-}
-
-static void give(struct wg__evals *e, struct wg_sql *c)
-{
-    wg__gate_db_give(&e->store, c);
-}
-
 enum wg_err wg__evals_open(const char *state_dir, long keep, int64_t max_age_ns,
                            struct wg__evals **out, char *err, size_t errlen)
 {
@@ -391,14 +380,14 @@ enum wg_err wg__evals_retention(struct wg__evals *e, long keep, int64_t max_age_
     }
     char err[256] = "";
     enum wg_err rc = WG_EIO;
-    struct wg_sql *c = take(e, err, sizeof(err));
+    struct wg_sql *c = wg__gate_db_take(&e->store, err, sizeof(err));
     if (c) {
         struct wg_sql_q *del = wg_sql_query(c, SQL(e, Q_PRUNE));
         wg_sql_bind_int64(del, 1, keep);
         wg_sql_bind_int64(del, 2, wg_now_ns() - max_age_ns);
         rc = wg_sql_run(del, err, sizeof(err));
         wg_sql_end(del);
-        give(e, c);
+        wg__gate_db_give(&e->store, c);
     }
     wg_log(rc == WG_OK ? WG_LOG_INFO : WG_LOG_WARN,
            "evaluations: retention now the last %ld, for at most %llds (was %ld, %llds)%s%s", keep,
@@ -444,7 +433,7 @@ enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wav
     int64_t now = wg_now_ns();
     enum wg_err rc = WG_EIO;
     struct wg_sql_q *st = NULL, *del = NULL;
-    struct wg_sql *c = take(e, err, sizeof(err));
+    struct wg_sql *c = wg__gate_db_take(&e->store, err, sizeof(err));
     if (!c) {
         goto out;
     }
@@ -481,7 +470,7 @@ enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wav
 out:
     wg_sql_end(st);
     if (c) {
-        give(e, c);
+        wg__gate_db_give(&e->store, c);
     }
     if (rc != WG_OK) {
         wg_log(WG_LOG_WARN, "evaluations: cannot store %s: %s", id, err);
@@ -512,7 +501,7 @@ enum wg_err wg__evals_get(struct wg__evals *e, const char *id, char **json, void
     *blob = NULL;
     *bloblen = 0;
     char err[256];
-    struct wg_sql *c = take(e, err, sizeof(err));
+    struct wg_sql *c = wg__gate_db_take(&e->store, err, sizeof(err));
     if (!c) {
         wg_log(WG_LOG_WARN, "evaluations: cannot read %.40s: %s", id, err);
         return WG_EIO;
@@ -537,7 +526,7 @@ enum wg_err wg__evals_get(struct wg__evals *e, const char *id, char **json, void
         }
     }
     wg_sql_end(q);
-    give(e, c);
+    wg__gate_db_give(&e->store, c);
     if (rc != WG_OK) {
         free(*json);
         free(*blob);
@@ -556,7 +545,7 @@ enum wg_err wg__evals_page(struct wg__evals *e, const char *id, char **html)
     char err[256];
     *html = NULL;
     /* Parsed and decoded straight from the row (no copy of a blob of megabytes). */
-    struct wg_sql *c = take(e, err, sizeof(err));
+    struct wg_sql *c = wg__gate_db_take(&e->store, err, sizeof(err));
     if (!c) {
         wg_log(WG_LOG_WARN, "evaluations: cannot read %.40s: %s", id, err);
         return WG_EIO;
@@ -575,7 +564,7 @@ enum wg_err wg__evals_page(struct wg__evals *e, const char *id, char **html)
         }
     }
     wg_sql_end(q);
-    give(e, c);
+    wg__gate_db_give(&e->store, c);
     if (rc != WG_OK) {
         goto out;
     }
@@ -600,7 +589,7 @@ out:
 enum wg_err wg__evals_latest(struct wg__evals *e, const char *wave, char *id, size_t idlen)
 {
     char err[256];
-    struct wg_sql *c = take(e, err, sizeof(err));
+    struct wg_sql *c = wg__gate_db_take(&e->store, err, sizeof(err));
     if (!c) {
         wg_log(WG_LOG_WARN, "evaluations: cannot read: %s", err);
         return WG_EIO;
@@ -615,7 +604,7 @@ enum wg_err wg__evals_latest(struct wg__evals *e, const char *wave, char *id, si
         rc = WG_OK;
     }
     wg_sql_end(q);
-    give(e, c);
+    wg__gate_db_give(&e->store, c);
     return rc;
 }
 
@@ -629,7 +618,7 @@ cJSON *wg__evals_recent(struct wg__evals *e, int n)
 {
     cJSON *arr = cJSON_CreateArray();
     char err[256];
-    struct wg_sql *c = arr ? take(e, err, sizeof(err)) : NULL;
+    struct wg_sql *c = arr ? wg__gate_db_take(&e->store, err, sizeof(err)) : NULL;
     if (!c) {
         return arr; /* nothing to list (the home page says so by its empty table) */
     }
@@ -654,7 +643,7 @@ cJSON *wg__evals_recent(struct wg__evals *e, int n)
         cJSON_AddItemToArray(arr, o);
     }
     wg_sql_end(q);
-    give(e, c);
+    wg__gate_db_give(&e->store, c);
     return arr;
 }
 
@@ -672,7 +661,7 @@ int wg__evals_has(struct wg__evals *e, const char *id)
 {
     int has = 1; /* a store error is not "gone": no re-recording storm on a sick disk */
     char err[256];
-    struct wg_sql *c = take(e, err, sizeof(err));
+    struct wg_sql *c = wg__gate_db_take(&e->store, err, sizeof(err));
     if (!c) {
         return has;
     }
@@ -682,6 +671,6 @@ int wg__evals_has(struct wg__evals *e, const char *id)
     int r = wg_sql_step(q);
     has = r != 0;
     wg_sql_end(q);
-    give(e, c);
+    wg__gate_db_give(&e->store, c);
     return has;
 }
