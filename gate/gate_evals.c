@@ -9,18 +9,15 @@
 #include "common/store.h"
 #include "gate/gate_int.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
 struct wg__evals {
-    struct wg_sql *db;       /* SQLite: the one handle, used under mu; PostgreSQL: NULL */
-    int pg;                  /* PostgreSQL: each call takes a pooled connection of its own */
-    atomic_long keep;        /* the newest `keep` are kept (server.evaluations.keep; reload) */
-    atomic_llong max_age_ns; /* and none older than this (server.evaluations.max_age) */
-    pthread_mutex_t mu;      /* SQLite: one caller of the handle at a time */
+    struct wg__gate_db store; /* SQLite's one handle, or PostgreSQL's pool (gate_db.c) */
+    atomic_long keep;         /* the newest `keep` are kept (server.evaluations.keep; reload) */
+    atomic_llong max_age_ns;  /* and none older than this (server.evaluations.max_age) */
 };
 
 /* SQLite: the file and schema of before the seam (its data stays readable). PostgreSQL:
@@ -291,7 +288,7 @@ void wg__evals_series_free(struct wg_seriesset *sets, size_t nrules)
 /* ---- the store --------------------------------------------------------------------------- */
 
 /* One query text per backend: the table's name differs (see MIGRATIONS). */
-#define SQL(e, Q) ((e)->pg ? Q("evidence") : Q("evaluations"))
+#define SQL(e, Q) ((e)->store.pg ? Q("evidence") : Q("evaluations"))
 #define Q_INSERT(T)                                                                                \
     "INSERT INTO " T "(id, created_ns, kind, wave, verdict, report, series, features)"             \
     " VALUES(?,?,?,?,?,?,?,?)"
@@ -338,29 +335,6 @@ static struct wg_sql_opts store_opts(const char *state_dir)
     return o;
 }
 
-/* The connection for one call: SQLite's handle with mu held, or a PostgreSQL connection
- * from the pool (NULL with err when the database cannot be reached). Give it back. */
-static struct wg_sql *take(struct wg__evals *e, char *err, size_t errlen)
-{
-    if (!e->pg) {
-        pthread_mutex_lock(&e->mu);
-        return e->db;
-    }
-    struct wg_sql_opts o = store_opts(NULL);
-    o.backend = WG_STORE_POSTGRES;
-    struct wg_sql *c = NULL;
-    return wg_sql_open(&o, &c, err, errlen) == WG_OK ? c : NULL;
-}
-
-static void give(struct wg__evals *e, struct wg_sql *c)
-{
-    if (!e->pg) {
-        pthread_mutex_unlock(&e->mu);
-        return;
-    }
-    wg_sql_close(c);
-}
-
 enum wg_err wg__evals_open(const char *state_dir, long keep, int64_t max_age_ns,
                            struct wg__evals **out, char *err, size_t errlen)
 {
@@ -370,21 +344,13 @@ enum wg_err wg__evals_open(const char *state_dir, long keep, int64_t max_age_ns,
         return WG_ENOMEM;
     }
     struct wg_sql_opts o = store_opts(state_dir);
-    struct wg_sql *c = NULL;
-    enum wg_err rc = wg_sql_open(&o, &c, err, errlen); /* PostgreSQL: migrates the table */
+    enum wg_err rc = wg__gate_db_open(&e->store, &o, err, errlen);
     if (rc != WG_OK) {
         free(e);
         return rc;
     }
-    e->pg = wg_sql_backend(c) == WG_STORE_POSTGRES;
-    if (e->pg) {
-        wg_sql_close(c); /* into the pool, for the first call */
-    } else {
-        e->db = c;
-    }
     atomic_init(&e->keep, keep > 0 ? keep : WG__EVALS_KEEP);
     atomic_init(&e->max_age_ns, max_age_ns > 0 ? max_age_ns : WG__EVALS_MAX_AGE_NS);
-    pthread_mutex_init(&e->mu, NULL);
     *out = e;
     return WG_OK;
 }
@@ -394,8 +360,7 @@ void wg__evals_close(struct wg__evals *e)
     if (!e) {
         return;
     }
-    wg_sql_close(e->db);
-    pthread_mutex_destroy(&e->mu);
+    wg__gate_db_close(&e->store);
     free(e);
 }
 
@@ -415,14 +380,14 @@ enum wg_err wg__evals_retention(struct wg__evals *e, long keep, int64_t max_age_
     }
     char err[256] = "";
     enum wg_err rc = WG_EIO;
-    struct wg_sql *c = take(e, err, sizeof(err));
+    struct wg_sql *c = wg__gate_db_take(&e->store, err, sizeof(err));
     if (c) {
         struct wg_sql_q *del = wg_sql_query(c, SQL(e, Q_PRUNE));
         wg_sql_bind_int64(del, 1, keep);
         wg_sql_bind_int64(del, 2, wg_now_ns() - max_age_ns);
         rc = wg_sql_run(del, err, sizeof(err));
         wg_sql_end(del);
-        give(e, c);
+        wg__gate_db_give(&e->store, c);
     }
     wg_log(rc == WG_OK ? WG_LOG_INFO : WG_LOG_WARN,
            "evaluations: retention now the last %ld, for at most %llds (was %ld, %llds)%s%s", keep,
@@ -468,11 +433,11 @@ enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wav
     int64_t now = wg_now_ns();
     enum wg_err rc = WG_EIO;
     struct wg_sql_q *st = NULL, *del = NULL;
-    struct wg_sql *c = take(e, err, sizeof(err));
+    struct wg_sql *c = wg__gate_db_take(&e->store, err, sizeof(err));
     if (!c) {
         goto out;
     }
-    if (e->pg) {
+    if (e->store.pg) {
         st = wg_sql_query(c, Q_PUT_PG);
         bind_row(st, id, now, kind, wave, verdict, features, json, blob, bloblen);
         wg_sql_bind_int64(st, 9, atomic_load(&e->keep) - 1);
@@ -505,7 +470,7 @@ enum wg_err wg__evals_put(struct wg__evals *e, const char *kind, const char *wav
 out:
     wg_sql_end(st);
     if (c) {
-        give(e, c);
+        wg__gate_db_give(&e->store, c);
     }
     if (rc != WG_OK) {
         wg_log(WG_LOG_WARN, "evaluations: cannot store %s: %s", id, err);
@@ -536,7 +501,7 @@ enum wg_err wg__evals_get(struct wg__evals *e, const char *id, char **json, void
     *blob = NULL;
     *bloblen = 0;
     char err[256];
-    struct wg_sql *c = take(e, err, sizeof(err));
+    struct wg_sql *c = wg__gate_db_take(&e->store, err, sizeof(err));
     if (!c) {
         wg_log(WG_LOG_WARN, "evaluations: cannot read %.40s: %s", id, err);
         return WG_EIO;
@@ -561,7 +526,7 @@ enum wg_err wg__evals_get(struct wg__evals *e, const char *id, char **json, void
         }
     }
     wg_sql_end(q);
-    give(e, c);
+    wg__gate_db_give(&e->store, c);
     if (rc != WG_OK) {
         free(*json);
         free(*blob);
@@ -580,7 +545,7 @@ enum wg_err wg__evals_page(struct wg__evals *e, const char *id, char **html)
     char err[256];
     *html = NULL;
     /* Parsed and decoded straight from the row (no copy of a blob of megabytes). */
-    struct wg_sql *c = take(e, err, sizeof(err));
+    struct wg_sql *c = wg__gate_db_take(&e->store, err, sizeof(err));
     if (!c) {
         wg_log(WG_LOG_WARN, "evaluations: cannot read %.40s: %s", id, err);
         return WG_EIO;
@@ -599,7 +564,7 @@ enum wg_err wg__evals_page(struct wg__evals *e, const char *id, char **html)
         }
     }
     wg_sql_end(q);
-    give(e, c);
+    wg__gate_db_give(&e->store, c);
     if (rc != WG_OK) {
         goto out;
     }
@@ -624,7 +589,7 @@ out:
 enum wg_err wg__evals_latest(struct wg__evals *e, const char *wave, char *id, size_t idlen)
 {
     char err[256];
-    struct wg_sql *c = take(e, err, sizeof(err));
+    struct wg_sql *c = wg__gate_db_take(&e->store, err, sizeof(err));
     if (!c) {
         wg_log(WG_LOG_WARN, "evaluations: cannot read: %s", err);
         return WG_EIO;
@@ -639,7 +604,7 @@ enum wg_err wg__evals_latest(struct wg__evals *e, const char *wave, char *id, si
         rc = WG_OK;
     }
     wg_sql_end(q);
-    give(e, c);
+    wg__gate_db_give(&e->store, c);
     return rc;
 }
 
@@ -653,7 +618,7 @@ cJSON *wg__evals_recent(struct wg__evals *e, int n)
 {
     cJSON *arr = cJSON_CreateArray();
     char err[256];
-    struct wg_sql *c = arr ? take(e, err, sizeof(err)) : NULL;
+    struct wg_sql *c = arr ? wg__gate_db_take(&e->store, err, sizeof(err)) : NULL;
     if (!c) {
         return arr; /* nothing to list (the home page says so by its empty table) */
     }
@@ -678,7 +643,7 @@ cJSON *wg__evals_recent(struct wg__evals *e, int n)
         cJSON_AddItemToArray(arr, o);
     }
     wg_sql_end(q);
-    give(e, c);
+    wg__gate_db_give(&e->store, c);
     return arr;
 }
 
@@ -696,7 +661,7 @@ int wg__evals_has(struct wg__evals *e, const char *id)
 {
     int has = 1; /* a store error is not "gone": no re-recording storm on a sick disk */
     char err[256];
-    struct wg_sql *c = take(e, err, sizeof(err));
+    struct wg_sql *c = wg__gate_db_take(&e->store, err, sizeof(err));
     if (!c) {
         return has;
     }
@@ -706,6 +671,6 @@ int wg__evals_has(struct wg__evals *e, const char *id)
     int r = wg_sql_step(q);
     has = r != 0;
     wg_sql_end(q);
-    give(e, c);
+    wg__gate_db_give(&e->store, c);
     return has;
 }

@@ -148,4 +148,30 @@ int wg__evals_has(struct wg__evals *e, const char *id);
 enum wg_err wg__evals_latest(struct wg__evals *e, const char *wave, char *id,
                              size_t idlen) WG_NODISCARD;
 
+/* ---- a store's connection (gate_db.c): the evidence store and the event store ------------- */
+
+#include "common/store.h"
+
+#include <pthread.h>
+
+/* SQLite's one handle, used under mu by one caller at a time, or (state: {backend: postgres})
+ * a pooled PostgreSQL connection of its own per call, opened with opts. */
+struct wg__gate_db {
+    struct wg_sql *db;       /* SQLite: the one handle; PostgreSQL: NULL */
+    int pg;                  /* PostgreSQL: the tables are shared by every replica */
+    pthread_mutex_t mu;      /* SQLite: one caller of the handle at a time */
+    struct wg_sql_opts opts; /* PostgreSQL: each call's open (the store's name, migrations) */
+};
+/* Open (and migrate) the store o names (its strings and migrations must outlive d; the state
+ * dir need not). Errors as wg_sql_open; on failure nothing is left to close. */
+enum wg_err wg__gate_db_open(struct wg__gate_db *d, const struct wg_sql_opts *o, char *err,
+                             size_t errlen) WG_NODISCARD;
+/* The connection for one call: SQLite's handle with mu held, or a PostgreSQL connection from
+ * the pool (NULL with err from wg_sql_open when the database cannot be reached). Give it back:
+ * give unlocks, or rolls back a transaction a failed call left open and closes (into the pool). */
+struct wg_sql *wg__gate_db_take(struct wg__gate_db *d, char *err, size_t errlen);
+void wg__gate_db_give(struct wg__gate_db *d, struct wg_sql *c);
+/* SQLite's handle closed and mu destroyed (after the last give). */
+void wg__gate_db_close(struct wg__gate_db *d);
+
 #endif

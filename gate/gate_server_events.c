@@ -34,32 +34,67 @@ struct wg__event_adapter {
     enum wg_err (*decode)(const cJSON *o, struct wg_event *ev, int *n, char *why, size_t whylen);
 };
 
+/* An event kind of a sender that is worth recording, and the flip's state it means
+ * (WG_EVSTATE_NONE: the body says, as Flagsmith's enabled). */
+struct flip_kind {
+    const char *name;
+    enum wg_event_state state;
+};
+
+/* The sender's kind, o's string member key: not a string is WG_EINVAL with why no_kind; not
+ * one of kinds (ended by a NULL name) is WG_OK with *k NULL and why "<pre> <kind> <post>"
+ * (nothing to record); else WG_OK with *k its entry. */
+static enum wg_err kind_of(const cJSON *o, const char *key, const struct flip_kind *kinds,
+                           const char *no_kind, const char *pre, const char *post,
+                           const struct flip_kind **k, char *why, size_t whylen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    *k = NULL;
+    if (!cJSON_IsString(v)) {
+        snprintf(why, whylen, "%s", no_kind);
+        return WG_EINVAL;
+    }
+    for (const struct flip_kind *it = kinds; it->name && !*k; it++) {
+        *k = strcmp(v->valuestring, it->name) ? NULL : it;
+    }
+    if (!*k) {
+        snprintf(why, whylen, "%s %.64s %s", pre, v->valuestring, post);
+    }
+    return WG_OK;
+}
+
+/* A decode's end: ok is 0 when a copy of the event's strings failed (out of memory). */
+static enum wg_err decoded(int ok, int *n)
+{
+    enum wg_err rc = ok ? WG_OK : WG_ENOMEM;
+    *n = rc == WG_OK;
+    return rc;
+}
+
 /* Unleash webhook addon, default body (JSON.stringify(event)): feature-environment-enabled /
  * -disabled flip the flag in `environment`; feature-strategy-update changes its rollout. */
 static enum wg_err unleash_decode(const cJSON *o, struct wg_event *ev, int *n, char *why,
                                   size_t whylen)
 {
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
+    static const struct flip_kind kinds[] = {
+        {"feature-environment-enabled", WG_EVSTATE_ON},
+        {"feature-environment-disabled", WG_EVSTATE_OFF},
+        {"feature-strategy-update", WG_EVSTATE_CHANGED},
+        {"feature-strategy-add", WG_EVSTATE_CHANGED},
+        {"feature-strategy-remove", WG_EVSTATE_CHANGED},
+        {NULL, WG_EVSTATE_NONE},
+    };
+    const struct flip_kind *k = NULL;
+    enum wg_err rc = kind_of(o, "type", kinds, "want an Unleash event object with a type",
+                             "Unleash event type", "is not a flag flip", &k, why, whylen);
+    if (rc != WG_OK || !k) {
+        return rc;
+    }
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "featureName");
     const cJSON *envn = cJSON_GetObjectItemCaseSensitive(o, "environment");
     const cJSON *at = cJSON_GetObjectItemCaseSensitive(o, "createdAt");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
-    if (!cJSON_IsString(type)) {
-        snprintf(why, whylen, "want an Unleash event object with a type");
-        return WG_EINVAL;
-    }
-    const char *t = type->valuestring;
-    if (!strcmp(t, "feature-environment-enabled")) {
-        ev->state = WG_EVSTATE_ON;
-    } else if (!strcmp(t, "feature-environment-disabled")) {
-        ev->state = WG_EVSTATE_OFF;
-    } else if (!strcmp(t, "feature-strategy-update") || !strcmp(t, "feature-strategy-add") ||
-               !strcmp(t, "feature-strategy-remove")) {
-        ev->state = WG_EVSTATE_CHANGED;
-    } else {
-        snprintf(why, whylen, "Unleash event type %.64s is not a flag flip", t);
-        return WG_OK;
-    }
+    ev->state = k->state;
     if (!cJSON_IsString(name) || !name->valuestring[0]) {
         snprintf(why, whylen, "featureName: want a string");
         return WG_EINVAL;
@@ -78,10 +113,7 @@ static enum wg_err unleash_decode(const cJSON *o, struct wg_event *ev, int *n, c
         snprintf(why, whylen, "createdAt: want RFC3339");
         return WG_EINVAL;
     }
-    enum wg_err rc =
-        !ev->flag || !ev->source || (cJSON_IsString(envn) && !ev->env) ? WG_ENOMEM : WG_OK;
-    *n = rc == WG_OK;
-    return rc;
+    return decoded(ev->flag && ev->source && (!cJSON_IsString(envn) || ev->env), n);
 }
 
 /* The flag key and environment from an LD resource "proj/<p>:env/<e>:flag/<key>". */
@@ -132,9 +164,7 @@ static enum wg_err ld_decode(const cJSON *o, struct wg_event *ev, int *n, char *
     const cJSON *date = cJSON_GetObjectItemCaseSensitive(o, "date");      /* epoch ms */
     ev->time_ns =
         cJSON_IsNumber(date) && date->valuedouble > 0 ? (int64_t)date->valuedouble * 1000000 : 0;
-    enum wg_err rc = ev->flag && ev->env && ev->source ? WG_OK : WG_ENOMEM;
-    *n = rc == WG_OK;
-    return rc;
+    return decoded(ev->flag && ev->env && ev->source, n);
 }
 
 /* Flagsmith: FLAG_UPDATED with data.new_state {enabled, environment.name, feature.name}. The
@@ -142,7 +172,14 @@ static enum wg_err ld_decode(const cJSON *o, struct wg_event *ev, int *n, char *
 static enum wg_err flagsmith_decode(const cJSON *o, struct wg_event *ev, int *n, char *why,
                                     size_t whylen)
 {
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "event_type");
+    static const struct flip_kind kinds[] = {{"FLAG_UPDATED", WG_EVSTATE_NONE},
+                                             {NULL, WG_EVSTATE_NONE}};
+    const struct flip_kind *k = NULL;
+    enum wg_err rc = kind_of(o, "event_type", kinds, "want a Flagsmith webhook with event_type",
+                             "Flagsmith event", "is not a flag update", &k, why, whylen);
+    if (rc != WG_OK || !k) {
+        return rc;
+    }
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "data");
     const cJSON *ns = cJSON_GetObjectItemCaseSensitive(d, "new_state");
     const cJSON *en = cJSON_GetObjectItemCaseSensitive(ns, "enabled");
@@ -150,14 +187,6 @@ static enum wg_err flagsmith_decode(const cJSON *o, struct wg_event *ev, int *n,
         cJSON_GetObjectItemCaseSensitive(ns, "environment"), "name");
     const cJSON *fn =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ns, "feature"), "name");
-    if (!cJSON_IsString(t)) {
-        snprintf(why, whylen, "want a Flagsmith webhook with event_type");
-        return WG_EINVAL;
-    }
-    if (strcmp(t->valuestring, "FLAG_UPDATED")) {
-        snprintf(why, whylen, "Flagsmith event %.64s is not a flag update", t->valuestring);
-        return WG_OK;
-    }
     if (!cJSON_IsBool(en) || !cJSON_IsString(fn)) {
         snprintf(why, whylen, "data.new_state: want enabled and feature.name");
         return WG_EINVAL;
@@ -174,9 +203,7 @@ static enum wg_err flagsmith_decode(const cJSON *o, struct wg_event *ev, int *n,
     } else {
         ev->version = wg_strdup(ts->valuestring);
     }
-    enum wg_err rc = ev->flag && ev->source && (!ev->time_ns || ev->version) ? WG_OK : WG_ENOMEM;
-    *n = rc == WG_OK;
-    return rc;
+    return decoded(ev->flag && ev->source && (!ev->time_ns || ev->version), n);
 }
 
 /* GrowthBook event webhooks: feature.updated; the key from data.object.id or data.current.id,
@@ -185,33 +212,30 @@ static enum wg_err flagsmith_decode(const cJSON *o, struct wg_event *ev, int *n,
 static enum wg_err growthbook_decode(const cJSON *o, struct wg_event *ev, int *n, char *why,
                                      size_t whylen)
 {
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "event");
+    static const struct flip_kind kinds[] = {{"feature.updated", WG_EVSTATE_CHANGED},
+                                             {NULL, WG_EVSTATE_NONE}};
+    const struct flip_kind *k = NULL;
+    enum wg_err rc = kind_of(o, "event", kinds, "want a GrowthBook event webhook with event",
+                             "GrowthBook event", "is not a feature update", &k, why, whylen);
+    if (rc != WG_OK || !k) {
+        return rc;
+    }
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "data");
     const cJSON *obj = cJSON_GetObjectItemCaseSensitive(d, "object");
     const cJSON *cur = cJSON_GetObjectItemCaseSensitive(d, "current");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj ? obj : cur, "id");
     const cJSON *envs = cJSON_GetObjectItemCaseSensitive(o, "environments");
-    if (!cJSON_IsString(e)) {
-        snprintf(why, whylen, "want a GrowthBook event webhook with event");
-        return WG_EINVAL;
-    }
-    if (strcmp(e->valuestring, "feature.updated")) {
-        snprintf(why, whylen, "GrowthBook event %.64s is not a feature update", e->valuestring);
-        return WG_OK;
-    }
     if (!cJSON_IsString(id)) {
         snprintf(why, whylen, "data.object.id: want the feature key");
         return WG_EINVAL;
     }
     const cJSON *env0 = cJSON_IsArray(envs) ? cJSON_GetArrayItem(envs, 0) : NULL;
     ev->type = WG_EVENT_FLAG;
-    ev->state = WG_EVSTATE_CHANGED;
+    ev->state = k->state;
     ev->flag = wg_strdup(id->valuestring);
     ev->env = cJSON_IsString(env0) ? wg_strdup(env0->valuestring) : NULL;
     ev->source = wg_strdup("growthbook");
-    enum wg_err rc = ev->flag && ev->source ? WG_OK : WG_ENOMEM;
-    *n = rc == WG_OK;
-    return rc;
+    return decoded(ev->flag && ev->source, n);
 }
 
 /* Flagger event webhooks: every canary event; phase Succeeded is a finished deploy of the wave
@@ -219,20 +243,23 @@ static enum wg_err growthbook_decode(const cJSON *o, struct wg_event *ev, int *n
 static enum wg_err flagger_decode(const cJSON *o, struct wg_event *ev, int *n, char *why,
                                   size_t whylen)
 {
+    static const struct flip_kind kinds[] = {{"Succeeded", WG_EVSTATE_NONE},
+                                             {NULL, WG_EVSTATE_NONE}};
+    const struct flip_kind *k = NULL;
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
-    const cJSON *phase = cJSON_GetObjectItemCaseSensitive(o, "phase");
+    if (!cJSON_IsString(name)) {
+        snprintf(why, whylen, "want Flagger's event payload (name, phase)");
+        return WG_EINVAL;
+    }
+    enum wg_err rc = kind_of(o, "phase", kinds, "want Flagger's event payload (name, phase)",
+                             "Flagger phase", "is not a finished rollout", &k, why, whylen);
+    if (rc != WG_OK || !k) {
+        return rc;
+    }
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "metadata");
     const cJSON *wave = cJSON_GetObjectItemCaseSensitive(md, "wave");
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(md, "timestamp");
     const cJSON *sum = cJSON_GetObjectItemCaseSensitive(o, "checksum");
-    if (!cJSON_IsString(name) || !cJSON_IsString(phase)) {
-        snprintf(why, whylen, "want Flagger's event payload (name, phase)");
-        return WG_EINVAL;
-    }
-    if (strcmp(phase->valuestring, "Succeeded")) {
-        snprintf(why, whylen, "Flagger phase %.64s is not a finished rollout", phase->valuestring);
-        return WG_OK;
-    }
     ev->type = WG_EVENT_DEPLOY;
     ev->wave = wg_strdup(cJSON_IsString(wave) ? wave->valuestring : name->valuestring);
     ev->version = cJSON_IsString(sum) ? wg_strdup(sum->valuestring) : NULL;
@@ -242,9 +269,7 @@ static enum wg_err flagger_decode(const cJSON *o, struct wg_event *ev, int *n, c
         long long ms = strtoll(ts->valuestring, &end, 10);
         ev->time_ns = end && !*end && ms > 0 && ms < 9000000000000LL ? ms * 1000000 : 0;
     }
-    enum wg_err rc = ev->wave && ev->source ? WG_OK : WG_ENOMEM;
-    *n = rc == WG_OK;
-    return rc;
+    return decoded(ev->wave && ev->source, n);
 }
 
 /* The role of the token a Flagger body carries in metadata.token (Flagger sends no headers;

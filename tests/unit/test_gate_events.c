@@ -1292,6 +1292,83 @@ static void pg_marker_hook(void **state)
     wg_events_close(e);
 }
 
+/* Each sender's decode of its kinds (the kind tables of gate_server_events.c): a flip, another
+ * kind (nothing recorded, said why), a body without a kind or without the key (400), each with
+ * its exact why; the kind in why cut at 64 bytes. */
+static void test_decode_kinds(void **state)
+{
+    (void)state;
+    char longer[200];
+    snprintf(longer, sizeof(longer), "{\"type\":\"%0100d\"}", 0);
+    struct dcase {
+        const char *adapter, *body;
+        enum wg_err rc;
+        int n;
+        const char *why; /* NULL: not looked at (an event came out) */
+        enum wg_event_state st;
+    } cases[] = {
+        {"unleash", "{}", WG_EINVAL, 0, "want an Unleash event object with a type", 0},
+        {"unleash", "{\"type\":\"feature-created\"}", WG_OK, 0,
+         "Unleash event type feature-created is not a flag flip", 0},
+        {"unleash", longer, WG_OK, 0,
+         "Unleash event type 0000000000000000000000000000000000000000000000000000000000000000 is "
+         "not a flag flip",
+         0},
+        {"unleash", "{\"type\":\"feature-environment-enabled\"}", WG_EINVAL, 0,
+         "featureName: want a string", 0},
+        {"unleash", "{\"type\":\"feature-environment-enabled\",\"featureName\":\"f\"}", WG_OK, 1,
+         NULL, WG_EVSTATE_ON},
+        {"unleash", "{\"type\":\"feature-environment-disabled\",\"featureName\":\"f\"}", WG_OK, 1,
+         NULL, WG_EVSTATE_OFF},
+        {"unleash", "{\"type\":\"feature-strategy-remove\",\"featureName\":\"f\"}", WG_OK, 1, NULL,
+         WG_EVSTATE_CHANGED},
+        {"flagsmith", "{\"event_type\":3}", WG_EINVAL, 0,
+         "want a Flagsmith webhook with event_type", 0},
+        {"flagsmith", "{\"event_type\":\"FLAG_DELETED\"}", WG_OK, 0,
+         "Flagsmith event FLAG_DELETED is not a flag update", 0},
+        {"flagsmith", "{\"event_type\":\"FLAG_UPDATED\"}", WG_EINVAL, 0,
+         "data.new_state: want enabled and feature.name", 0},
+        {"flagsmith",
+         "{\"event_type\":\"FLAG_UPDATED\",\"data\":{\"new_state\":{\"enabled\":false,"
+         "\"feature\":{\"name\":\"f\"}}}}",
+         WG_OK, 1, NULL, WG_EVSTATE_OFF},
+        {"growthbook", "{}", WG_EINVAL, 0, "want a GrowthBook event webhook with event", 0},
+        {"growthbook", "{\"event\":\"experiment.created\"}", WG_OK, 0,
+         "GrowthBook event experiment.created is not a feature update", 0},
+        {"growthbook", "{\"event\":\"feature.updated\"}", WG_EINVAL, 0,
+         "data.object.id: want the feature key", 0},
+        {"growthbook", "{\"event\":\"feature.updated\",\"data\":{\"current\":{\"id\":\"f\"}}}",
+         WG_OK, 1, NULL, WG_EVSTATE_CHANGED},
+        {"flagger", "{\"phase\":\"Succeeded\"}", WG_EINVAL, 0,
+         "want Flagger's event payload (name, phase)", 0},
+        {"flagger", "{\"name\":\"c\"}", WG_EINVAL, 0, "want Flagger's event payload (name, phase)",
+         0},
+        {"flagger", "{\"name\":\"c\",\"phase\":\"Progressing\"}", WG_OK, 0,
+         "Flagger phase Progressing is not a finished rollout", 0},
+        {"flagger", "{\"name\":\"c\",\"phase\":\"Succeeded\"}", WG_OK, 1, NULL, 0},
+        {"launchdarkly", "{}", WG_OK, 0, "LaunchDarkly entry is not a flag turned on or off", 0},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct dcase *c = &cases[i];
+        struct wg_event ev;
+        char why[256] = "";
+        int n = -1;
+        enum wg_err rc = wg__events_decode(wg__events_adapter(c->adapter), c->body, strlen(c->body),
+                                           &ev, &n, why, sizeof(why));
+        if (rc != c->rc || n != c->n || (c->why && strcmp(why, c->why)) ||
+            (n == 1 && ev.state != c->st)) {
+            print_error("case %zu %s %s: want rc %d n %d why \"%s\" state %d, got rc %d n %d why "
+                        "\"%s\" state %d\n",
+                        i, c->adapter, c->body, c->rc, c->n, c->why ? c->why : "", c->st, rc, n,
+                        why, n == 1 ? ev.state : 0);
+            bad++;
+        }
+        wg_event_clear(&ev);
+    }
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1307,6 +1384,7 @@ int main(void)
         cmocka_unit_test(test_dedupe),
         cmocka_unit_test(test_body_check),
         cmocka_unit_test(test_verify),
+        cmocka_unit_test(test_decode_kinds),
         cmocka_unit_test_setup_teardown(test_routes, setup_server, teardown_server),
         cmocka_unit_test_setup_teardown(test_signed, setup_server, teardown_server),
         cmocka_unit_test_setup_teardown(test_bake, setup_server, teardown_server),
