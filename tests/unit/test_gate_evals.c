@@ -18,6 +18,7 @@
 
 #include "common/store.h"
 #include "gate/gate_int.h"
+#include "pg_helper.h"
 
 /* deploy 2026-01-01T00:30:00Z; baseline 00:00..00:30, window 00:30..00:40 (make_blob's) */
 static const char REPORT[] =
@@ -53,32 +54,18 @@ static int teardown_sqlite(void **state)
     return 0;
 }
 
-/* A fresh `evidence` table on the test cluster: the first case drops it (the store migrates
- * it again at open); later ones empty it (pooled connections know it is migrated). */
+/* A fresh `evidence` table on the test cluster (pg_helper.h). */
 static int setup_pg(void **state)
 {
     static struct fx f;
     static int dropped;
     memset(&f, 0, sizeof(f));
     f.pg = 1;
-    const char *dsn = getenv("WG_TEST_PG_DSN");
-    if (!dsn || !*dsn) {
+    if (pg_reset(&dropped,
+                 "DROP TABLE IF EXISTS evidence; DELETE FROM wg_schema WHERE name='evidence'",
+                 "DELETE FROM evidence") != 0) {
         return -1;
     }
-    wg_sql_use(WG_STORE_POSTGRES, "WG_TEST_PG_DSN");
-    struct wg_sql_opts o = {
-        .backend = WG_STORE_POSTGRES, .dsn = dsn, .name = "admin", .own_session = 1};
-    struct wg_sql *c = NULL;
-    char err[256];
-    assert_int_equal(wg_sql_open(&o, &c, err, sizeof(err)), WG_OK);
-    assert_int_equal(wg_sql_exec(c,
-                                 dropped ? "DELETE FROM evidence"
-                                         : "DROP TABLE IF EXISTS evidence;"
-                                           " DELETE FROM wg_schema WHERE name='evidence'",
-                                 err, sizeof(err)),
-                     WG_OK);
-    dropped = 1;
-    wg_sql_close(c);
     snprintf(f.dir, sizeof(f.dir), "/nonexistent/never-written");
     *state = &f;
     return 0;

@@ -28,6 +28,7 @@
 #include "gate/gate.h"
 #include "gate/gate_server_int.h"
 #include "http_helper.h"
+#include "pg_helper.h"
 
 #define TOKEN "events-token-0123456789abcdef"
 #define GB_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -1000,37 +1001,20 @@ static void test_body_check(void **state)
 
 /* ---- PostgreSQL: two handles on one database stand for two replicas ---------------------- */
 
-/* Fresh tables on the test cluster: the first case drops them (the store migrates them again
- * at open); later ones empty them (pooled connections know they are migrated). */
+/* Fresh tables on the test cluster (pg_helper.h). */
 static int setup_pg(void **state)
 {
     static int dropped;
     (void)state;
-    const char *dsn = getenv("WG_TEST_PG_DSN");
-    if (!dsn || !*dsn) {
-        return -1;
-    }
-    wg_sql_use(WG_STORE_POSTGRES, "WG_TEST_PG_DSN");
-    struct wg_sql_opts o = {
-        .backend = WG_STORE_POSTGRES, .dsn = dsn, .name = "admin", .own_session = 1};
-    struct wg_sql *c = NULL;
-    char err[256];
-    assert_int_equal(wg_sql_open(&o, &c, err, sizeof(err)), WG_OK);
-    assert_int_equal(
-        wg_sql_exec(c,
-                    dropped ? "DELETE FROM events; DELETE FROM events_kv; DELETE FROM flips;"
-                              " DELETE FROM actions; DELETE FROM action_attempts;"
-                              " DELETE FROM markers"
-                            : "DROP TABLE IF EXISTS events, events_kv, flips, actions,"
-                              " action_attempts, markers; DROP SEQUENCE IF EXISTS events_seq;"
-                              " CREATE TABLE IF NOT EXISTS wg_schema(name TEXT PRIMARY KEY,"
-                              " version INTEGER NOT NULL);"
-                              " DELETE FROM wg_schema WHERE name='events'",
-                    err, sizeof(err)),
-        WG_OK);
-    dropped = 1;
-    wg_sql_close(c);
-    return 0;
+    return pg_reset(&dropped,
+                    "DROP TABLE IF EXISTS events, events_kv, flips, actions,"
+                    " action_attempts, markers; DROP SEQUENCE IF EXISTS events_seq;"
+                    " CREATE TABLE IF NOT EXISTS wg_schema(name TEXT PRIMARY KEY,"
+                    " version INTEGER NOT NULL);"
+                    " DELETE FROM wg_schema WHERE name='events'",
+                    "DELETE FROM events; DELETE FROM events_kv; DELETE FROM flips;"
+                    " DELETE FROM actions; DELETE FROM action_attempts;"
+                    " DELETE FROM markers");
 }
 
 static struct wg_events *pg_open(void)
