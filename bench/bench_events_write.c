@@ -15,33 +15,6 @@
 #include "collector/collector.h"
 #include "gate/gate.h"
 
-static enum wg_err put(void *ctx, const char *lines, size_t len, unsigned long long n)
-{
-    return wg_events_marker_put(ctx, lines, len, n);
-}
-
-static enum wg_err peek(void *ctx, size_t max, struct wg_buf *out, long long *last,
-                        unsigned long long *n)
-{
-    return wg_events_marker_peek(ctx, max, out, last, n);
-}
-
-static enum wg_err del(void *ctx, long long last)
-{
-    return wg_events_marker_del(ctx, last);
-}
-
-static enum wg_err trim(void *ctx, unsigned long long max, unsigned long long *lines,
-                        unsigned long long *bytes)
-{
-    return wg_events_marker_trim(ctx, max, lines, bytes);
-}
-
-static enum wg_err count(void *ctx, unsigned long long *lines, unsigned long long *bytes)
-{
-    return wg_events_marker_count(ctx, lines, bytes);
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 3 || argc > 5) {
@@ -68,7 +41,8 @@ int main(int argc, char **argv)
     src.url = argv[1];
     src.database = "marks";
     src.timeout_ns = 30 * WG_NS_PER_SEC;
-    struct wg_lp_store st = {ev, put, peek, del, trim, count};
+    struct wg_lp_store st;
+    wg_events_marker_store(ev, &st);
     struct wg_lp_writer *w = NULL;
     char line[4096];
     int64_t t0 = wg_mono_ns();

@@ -482,6 +482,8 @@ enum wg_err wg_events_marker_trim(struct wg_events *e, unsigned long long max_li
                                   unsigned long long *bytes) WG_NODISCARD;
 enum wg_err wg_events_marker_count(struct wg_events *e, unsigned long long *lines,
                                    unsigned long long *bytes) WG_NODISCARD;
+/* The five above as the durable writer's store (collector.h), ctx e. */
+void wg_events_marker_store(struct wg_events *e, struct wg_lp_store *st);
 extern const char *const wg_event_type_names[2];
 extern const char *const wg_event_state_names[4];
 

@@ -241,3 +241,37 @@ enum wg_err wg_events_marker_trim(struct wg_events *e, unsigned long long max_li
     }
     return rc;
 }
+
+static enum wg_err st_put(void *ctx, const char *lines, size_t len, unsigned long long n)
+{
+    return wg_events_marker_put(ctx, lines, len, n);
+}
+
+static enum wg_err st_peek(void *ctx, size_t max_bytes, struct wg_buf *out, long long *last,
+                           unsigned long long *n)
+{
+    return wg_events_marker_peek(ctx, max_bytes, out, last, n);
+}
+
+static enum wg_err st_del(void *ctx, long long last)
+{
+    return wg_events_marker_del(ctx, last);
+}
+
+static enum wg_err st_trim(void *ctx, unsigned long long max, unsigned long long *lines,
+                           unsigned long long *bytes)
+{
+    return wg_events_marker_trim(ctx, max, lines, bytes);
+}
+
+static enum wg_err st_count(void *ctx, unsigned long long *lines, unsigned long long *bytes)
+{
+    return wg_events_marker_count(ctx, lines, bytes);
+}
+
+void wg_events_marker_store(struct wg_events *e, struct wg_lp_store *st)
+{
+    static const struct wg_lp_store ops = {NULL, st_put, st_peek, st_del, st_trim, st_count};
+    *st = ops;
+    st->ctx = e;
+}

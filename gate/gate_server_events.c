@@ -768,28 +768,6 @@ static enum wg_err store_put(void *ctx, const char *lines, size_t len, unsigned 
     return put_done ? WG_OK : wg_events_marker_put(ctx, lines, len, n);
 }
 
-static enum wg_err store_peek(void *ctx, size_t max_bytes, struct wg_buf *out, long long *last,
-                              unsigned long long *n)
-{
-    return wg_events_marker_peek(ctx, max_bytes, out, last, n);
-}
-
-static enum wg_err store_del(void *ctx, long long last)
-{
-    return wg_events_marker_del(ctx, last);
-}
-
-static enum wg_err store_trim(void *ctx, unsigned long long max, unsigned long long *lines,
-                              unsigned long long *bytes)
-{
-    return wg_events_marker_trim(ctx, max, lines, bytes);
-}
-
-static enum wg_err store_count(void *ctx, unsigned long long *lines, unsigned long long *bytes)
-{
-    return wg_events_marker_count(ctx, lines, bytes);
-}
-
 static enum wg_err hook_build(void *arg, const struct wg_event *ev, const char *id, int64_t now_ns,
                               struct wg_buf *out);
 static void hook_stored(void *arg, const char *lines, size_t len);
@@ -807,10 +785,9 @@ enum wg_err wg__events_open(struct wg_server *s, char *err, size_t errlen)
     for (size_t i = 0; i < cfg->nsources; i++) {
         if (!strcmp(cfg->sources[i].name, cfg->events.write_to)) {
             s->markers_gen = wg__server_gen_get(s);
-            static const struct wg_lp_store ops = {NULL,      store_put,  store_peek,
-                                                   store_del, store_trim, store_count};
-            struct wg_lp_store st = ops;
-            st.ctx = s->events;
+            struct wg_lp_store st;
+            wg_events_marker_store(s->events, &st);
+            st.put = store_put; /* an event's marker: stored already, in its transaction */
             rc = wg_lp_writer_new_store(&cfg->sources[i], &st,
                                         (unsigned long long)cfg->events.write_backlog,
                                         cfg->events.flush_ns, &s->markers);
