@@ -262,6 +262,43 @@ static void writers_keep_newest(void **state)
     wg__evals_close(e);
 }
 
+/* A smaller `keep` (a reload, or another replica's config) is reached: at once on SQLite (by
+ * rank), on PostgreSQL over a few inserts (each prunes at most 64 of the oldest: a statement
+ * of bounded cost whatever the backlog), and the rows left are the newest. */
+static void smaller_keep_converges(void **state)
+{
+    struct fx *f = *state;
+    struct wg__evals *e = must_open(f, 300, 0);
+    char id[40];
+    for (int i = 0; i < 200; i++) {
+        id[0] = '\0'; /* empty: the store names it */
+        assert_int_equal(wg__evals_put(e, "gate", "prod", "pass", NULL, REPORT, NULL, 0, id, 40),
+                         WG_OK);
+    }
+    assert_int_equal(count_rows(f), 200);
+    wg__evals_close(e);
+    e = must_open(f, 10, 0);
+    int puts = 0;
+    int64_t n = count_rows(f);
+    while (n > 10 && puts < 10) {
+        id[0] = '\0'; /* empty: the store names it */
+        assert_int_equal(wg__evals_put(e, "gate", "prod", "pass", NULL, REPORT, NULL, 0, id, 40),
+                         WG_OK);
+        puts++;
+        n = count_rows(f);
+    }
+    printf("keep 300 -> 10 with 200 rows: %lld rows after %d puts (want 10 within 4)\n",
+           (long long)n, puts);
+    assert_int_equal(n, 10);
+    assert_true(puts <= 4);
+    cJSON *recent = wg__evals_recent(e, 100);
+    assert_int_equal(cJSON_GetArraySize(recent), 10);
+    assert_string_equal(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(recent, 0), "id")->valuestring, id);
+    cJSON_Delete(recent);
+    wg__evals_close(e);
+}
+
 /* PostgreSQL: stored through one handle (replica 1), everything read through another
  * (replica 2): the JSON, the exact blob, the page with its chart, latest, recent, has; past
  * max_age it is gone for both, and the next insert deletes it. */
@@ -316,10 +353,12 @@ int main(void)
     const struct CMUnitTest sq[] = {
         cmocka_unit_test_setup_teardown(old_file_reads, setup_sqlite, teardown_sqlite),
         cmocka_unit_test_setup_teardown(writers_keep_newest, setup_sqlite, teardown_sqlite),
+        cmocka_unit_test_setup_teardown(smaller_keep_converges, setup_sqlite, teardown_sqlite),
     };
     const struct CMUnitTest pg[] = {
         cmocka_unit_test_setup(shared_between_handles, setup_pg),
         cmocka_unit_test_setup(writers_keep_newest, setup_pg),
+        cmocka_unit_test_setup(smaller_keep_converges, setup_pg),
     };
     int rc = cmocka_run_group_tests_name("sqlite", sq, NULL, NULL);
     const char *dsn = getenv("WG_TEST_PG_DSN");
