@@ -109,8 +109,12 @@ struct wg_query {
     struct wg_tableset tables;
 };
 
+struct wg_http; /* common/http.h */
 struct wg_collector_opts {
     int max_total; /* overall parallel requests; 0 = 64 */
+    /* Borrowed: run on this handle, whose kept-alive connections the next run reuses (serve
+     * keeps a few between gate calls); NULL: a handle of the run's own, closed at its end. */
+    struct wg_http *http;
 };
 
 /* Run every query concurrently (bounded per source by src->max_concurrency). Each query's own

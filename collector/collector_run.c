@@ -470,7 +470,7 @@ enum wg_err wg_collector_run(struct wg_query *qs, size_t n, const struct wg_coll
     struct qctx *cs = calloc(n ? n : 1, sizeof(*cs));
     struct wg_http_job *jobs = calloc(n ? n : 1, sizeof(*jobs));
     size_t *map = calloc(n ? n : 1, sizeof(*map));
-    struct wg_http *h = wg_http_new();
+    struct wg_http *h = o && o->http ? o->http : wg_http_new();
     size_t nj = 0;
     if (!cs || !jobs || !map) {
         err = WG_ENOMEM;
@@ -569,7 +569,9 @@ out:
     free(cs);
     free(jobs);
     free(map);
-    wg_http_free(h);
+    if (!o || h != o->http) {
+        wg_http_free(h);
+    }
     return err;
 }
 

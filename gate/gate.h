@@ -53,6 +53,9 @@ struct wg_check_req {
     const char *target;
     const struct wg_deploy_time *deploy_times;
     size_t ndeploy_times;
+    /* Borrowed HTTP handle for the queries (its connections kept for the next check: serve's
+     * pool, gate_server_eval.c); NULL: one of the check's own. */
+    struct wg_http *http;
     /* Keep downsampled copies of the judged series in the report (wg_rule_report.kept*) for
      * the evidence page (gate_html.c). 0 for `check --format json|text`: nothing copied. */
     int keep_series;

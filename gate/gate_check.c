@@ -549,7 +549,8 @@ enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req
         }
     }
     if (nq) {
-        struct wg_collector_opts co = {wg__gate_fleet_max_total(qs, nq)}; /* per source bound */
+        struct wg_collector_opts co = {.max_total = wg__gate_fleet_max_total(qs, nq),
+                                       .http = req->http}; /* per source bound */
         rc = wg_collector_run(qs, nq, &co);
         if (rc != WG_OK) {
             /* the run's own cause when it gave one (not the bare code) */

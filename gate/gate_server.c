@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -404,6 +405,25 @@ static enum wg_err start_daemon(struct wg_server *s, const struct wg_server_cfg 
     return WG_OK;
 }
 
+/* The open files' soft limit up to the hard one (at most 65536), as Go's runtime does: the
+ * kept HTTP handles hold up to every source's max_concurrency connections each (a 50-source
+ * fleet: 400), beside the clients' connections, and 1024 (a systemd service's default) is
+ * near. Nothing else changes when the hard limit is that low; select() is not used. */
+static void raise_nofile(void)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur >= r.rlim_max) {
+        return;
+    }
+    rlim_t want = r.rlim_max > 65536 ? 65536 : r.rlim_max;
+    if (want > r.rlim_cur) {
+        r.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &r) != 0) {
+            wg_log(WG_LOG_DEBUG, "open files limit stays at its soft value");
+        }
+    }
+}
+
 enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *o,
                             struct wg_server **out, char *err, size_t errlen)
 {
@@ -414,9 +434,11 @@ enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *
         goto out;
     }
     s->quiesced_fd = -1;
+    raise_nofile();
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->flights_cv, NULL);
     pthread_mutex_init(&s->ready_mu, NULL);
+    pthread_mutex_init(&s->http_mu, NULL);
     wg__metrics_init(&s->m);
     s->config_path = wg_strdup(o ? o->config_path : NULL);
     s->listen = wg_strdup(o ? o->listen : NULL);
@@ -511,6 +533,7 @@ enum wg_err wg_server_reload(struct wg_server *s, struct wg_diags *diags)
     pthread_mutex_unlock(&s->mu);
     wg__guard_set_deadline(&s->guard, b->request_timeout_ns);
     wg__server_cache_clear(s);
+    wg__server_http_flush(s); /* connections of the old sources (URL, TLS files) */
     wg__server_gen_put(old);
     (void)wg__evals_retention(s->evals, (long)b->evals.keep, b->evals.max_age_ns);
     wg__monitor_reload(s); /* alerting follows the new generation */
@@ -576,6 +599,8 @@ void wg_server_free(struct wg_server *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->flights_cv);
     pthread_mutex_destroy(&s->ready_mu);
+    wg__server_http_flush(s);
+    pthread_mutex_destroy(&s->http_mu);
     free(s->config_path);
     free(s->listen);
     free(s);

@@ -381,13 +381,56 @@ out:
 
 /* wg_gate_check + wg_gate_report_json, the metrics and the alert event; *rep (when asked)
  * keeps the report for the caller (it borrows cfg). */
+struct wg_http *wg__server_http_take(struct wg_server *s)
+{
+    struct wg_http *h = NULL;
+    pthread_mutex_lock(&s->http_mu);
+    if (s->nhttp_kept > 0) {
+        h = s->http_kept[--s->nhttp_kept];
+    }
+    pthread_mutex_unlock(&s->http_mu);
+    return h ? h : wg_http_new();
+}
+
+void wg__server_http_give(struct wg_server *s, struct wg_http *h)
+{
+    if (!h) {
+        return;
+    }
+    pthread_mutex_lock(&s->http_mu);
+    if (s->nhttp_kept < WG__HTTP_KEEP) {
+        s->http_kept[s->nhttp_kept++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&s->http_mu);
+    wg_http_free(h);
+}
+
+void wg__server_http_flush(struct wg_server *s)
+{
+    pthread_mutex_lock(&s->http_mu);
+    size_t n = s->nhttp_kept;
+    struct wg_http *kept[WG__HTTP_KEEP];
+    memcpy(kept, s->http_kept, n * sizeof(kept[0]));
+    s->nhttp_kept = 0;
+    pthread_mutex_unlock(&s->http_mu);
+    for (size_t i = 0; i < n; i++) {
+        wg_http_free(kept[i]);
+    }
+}
+
 static enum wg_err eval_default(struct wg_server *s, const struct wg_config *cfg,
                                 const struct wg_check_req *req, int analysis,
                                 enum wg_verdict *verdict, char **json,
                                 struct wg_check_report **keep, char *err, size_t errlen)
 {
     struct wg_check_report *rep = NULL;
-    enum wg_err rc = wg_gate_check(cfg, req, &rep, err, errlen);
+    struct wg_check_req r = *req;
+    r.http = s ? wg__server_http_take(s) : NULL;
+    enum wg_err rc = wg_gate_check(cfg, &r, &rep, err, errlen);
+    if (s) {
+        wg__server_http_give(s, r.http);
+    }
     if (rc != WG_OK) {
         return rc;
     }

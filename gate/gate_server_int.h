@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "common/http.h"
 #include "gate/gate_int.h"
 
 /* ---- serve: config generations ------------------------------------------------------------ */
@@ -204,6 +205,10 @@ struct wg__guard {
     atomic_ullong shed_deadline, shed_capacity;
 };
 
+/* Handles kept: two evaluations at once reuse their connections; more at once (a burst of
+ * pipelines) make their own. Each may keep up to every source's max_concurrency open. */
+#define WG__HTTP_KEEP 2
+
 struct wg_server {
     struct MHD_Daemon *d;
     int port;
@@ -235,7 +240,19 @@ struct wg_server {
     struct wg_lp_writer *markers;   /* events.write_to; NULL: none */
     struct wg__cfgref *markers_gen; /* pinned: the writer borrows its source */
     struct wg__evrun *evrun;        /* flip analyses and kill switches (gate_server_events.c) */
+    /* HTTP handles between evaluations, their connections to the sources kept alive (no TCP
+     * and TLS handshakes per gate call): at most WG__HTTP_KEEP, the rest freed after use. */
+    pthread_mutex_t http_mu;
+    struct wg_http *http_kept[WG__HTTP_KEEP];
+    size_t nhttp_kept;
 };
+
+/* A handle for one evaluation: a kept one or a new one (NULL: none, the check makes its own);
+ * give it back after the evaluation (NULL-safe). Thread-safe. */
+struct wg_http *wg__server_http_take(struct wg_server *s);
+void wg__server_http_give(struct wg_server *s, struct wg_http *h);
+/* Close the kept handles (a reload: sources and their TLS files may have changed). */
+void wg__server_http_flush(struct wg_server *s);
 
 /* Config generations. */
 enum wg_err wg__server_gen_new(struct wg_config *cfg, struct wg__cfgref **out, char *err,

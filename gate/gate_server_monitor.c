@@ -215,6 +215,8 @@ static void evaluate(struct wg__monitor *m, int64_t now)
         return;
     }
     pthread_mutex_unlock(&m->mu);
+    /* one handle for the tick: its connections reused from the last tick's and the gate's */
+    struct wg_http *http = m->srv ? wg__server_http_take(m->srv) : NULL;
     for (size_t i = 0; i < nw; i++) {
         char err[512] = "";
         struct wg_check_req req = {
@@ -224,11 +226,15 @@ static void evaluate(struct wg__monitor *m, int64_t now)
             .now_ns = now,
             .record_history = 0, /* a tick is not a deploy: never `baseline: previous` history */
             .keep_series = m->srv && m->srv->evals, /* gate_server_ui.c */
+            .http = http,
         };
         if (wg_gate_check(cfg, &req, &reps[i], err, sizeof(err)) != WG_OK) {
             wg_log(WG_LOG_ERROR, "monitor: wave %s: %s", req.wave, err);
             reps[i] = NULL;
         }
+    }
+    if (m->srv) {
+        wg__server_http_give(m->srv, http);
     }
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < nw; i++) {
