@@ -177,12 +177,14 @@ for n in (1, 10, 50):
     # fleet1: one stand-in target; fleet10 and fleet50 add stand-ins and the real InfluxDB
     for i in ([0] if n == 1 else list(range(n - 1)) + [49]):
         print(f"      - {{name: r{i}, source: s{i}, labels: {{region: r{i}}}}}")
+print("server: {cache_ttl: 0s}")  # the serve half: every call evaluated
 print("features:\n  f:\n    rules:")
 for r in range(20):
     print(f"      - name: q{r}\n        query: SELECT max(p95) FROM http WHERE region = {{{{ region }}}} "
           f"AND time >= {{{{ start }}}} AND time < {{{{ end }}}} AND p95 > {r - 100}\n"
           f"        reduce: max\n        window: 10m\n        threshold: {{max: 1000}}")
 PY
+echo "state_dir: $WG_TMP/state" >> "$cfg"
 "$WG" validate --config "$cfg" >/dev/null
 "$WG" check --config "$cfg" --wave fleet50 --deploy-time "$T" --format json > "$WG_TMP/out.json" || true
 python3 - "$WG_TMP/out.json" <<'PY'
@@ -251,28 +253,62 @@ if [ -n "${WG_B:-}" ]; then
     done
     exit 0
 fi
+ticks() { local t=0 p a; for p in "$@"; do read -r -a a < "/proc/$p/stat"; t=$(( t + a[13] + a[14] )); done; echo "$t"; }
+hz=$(getconf CLK_TCK)
 timed() { local s e; s=$(date +%s.%N); "$WG" check --config "$cfg" --deploy-time "$T" "$@" >/dev/null; e=$(date +%s.%N); echo "$e - $s" | bc; }
 med_of() { local i; for i in $(seq "$RUNS"); do timed "$@"; done | median; }
 
 t_curl=$(for i in $(seq "$RUNS"); do s=$(date +%s.%N); curl -s --no-progress-meter --parallel --parallel-max 400 -K "$WG_TMP/curl.cfg"; e=$(date +%s.%N); echo "$e - $s" | bc; done | median)
 t1=$(med_of --wave fleet1); t10=$(med_of --wave fleet10); t50=$(med_of --wave fleet50)
 # the slowest single target's own 20 queries: each target of fleet50 alone
-slow=0; slow_t=
+slow=0; slow_t=; sum=0
 for i in $(seq 0 48) 49; do
     t=$(RUNS=3 med_of --wave fleet50 --target "r$i")
+    sum=$(echo "$sum + $t" | bc)
     if [ "$(echo "$t > $slow" | bc)" = 1 ]; then slow=$t; slow_t=r$i; fi
 done
 printf 'fleet of 50 targets x 20 rules (1000 queries, 50 sources, %d ms stand-ins + 1 real InfluxDB)\n' "$LAT_MS"
 printf '  wall time, 50 targets:             %.3f s\n' "$t50"
 printf '  slowest single target (%s) alone:  %.3f s\n' "$slow_t" "$slow"
 printf '  ratio fleet / slowest target:      %.2f (target <= 1.2)\n' "$(echo "$t50 / $slow" | bc -l)"
+printf '  the 50 targets one after another:  %.3f s (the sum of each alone; %.0fx the fleet)\n' \
+    "$sum" "$(echo "$sum / $t50" | bc -l)"
 printf '  curl --parallel, same 1000 queries: %.3f s\n' "$t_curl"
 printf '  wall time at 1 / 10 / 50 targets:  %.3f / %.3f / %.3f s\n' "$t1" "$t10" "$t50"
 printf '  growth 1 -> 50 targets:            %.2fx (target <= 1.5)\n' "$(echo "$t50 / $t1" | bc -l)"
+# The same through `wavegate serve` (/v1/gate, cache off), as a pipeline calls it: its HTTP
+# handles and their connections to the 50 sources stay alive between calls, so a call pays
+# no process start, config parse or TCP handshake (the CLI pays all three every time).
+"$WG" serve --config "$cfg" --listen 127.0.0.1:0 2> "$WG_TMP/serve.log" &
+serve_pid=$!
+wait_for 20 grep -q 'listening on port [0-9]' "$WG_TMP/serve.log" || { cat "$WG_TMP/serve.log"; exit 1; }
+sport=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$WG_TMP/serve.log" | head -1)
+gate_t() { curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$sport/v1/gate?deploy_time=$T&$1"; }
+smed() { local i; for i in $(seq "${2:-$RUNS}"); do gate_t "$1"; done | median; }
+for i in 1 2 3; do gate_t wave=fleet50 > /dev/null; done # the connections, opened once
+s1=$(smed wave=fleet1); s10=$(smed wave=fleet10); s50=$(smed wave=fleet50)
+sslow=0; sslow_t=; ssum=0
+for i in $(seq 0 48) 49; do
+    t=$(smed "wave=fleet50&target=r$i" 3)
+    ssum=$(echo "$ssum + $t" | bc)
+    if [ "$(echo "$t > $sslow" | bc)" = 1 ]; then sslow=$t; sslow_t=r$i; fi
+done
+c0=$(awk '{print $14+$15}' "/proc/$serve_pid/stat"); si0=$(ticks $standin_pids)
+for i in $(seq 10); do gate_t wave=fleet50 > /dev/null; done
+c1=$(awk '{print $14+$15}' "/proc/$serve_pid/stat"); si1=$(ticks $standin_pids)
+kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+printf 'through serve (/v1/gate, connections kept between calls)\n'
+printf '  wall time, 50 targets:             %.3f s\n' "$s50"
+printf '  slowest single target (%s) alone:  %.3f s\n' "$sslow_t" "$sslow"
+printf '  ratio fleet / slowest target:      %.2f (target <= 1.2)\n' "$(echo "$s50 / $sslow" | bc -l)"
+printf '  the 50 targets one after another:  %.3f s (the sum of each alone; %.0fx the fleet)\n' \
+    "$ssum" "$(echo "$ssum / $s50" | bc -l)"
+printf '  wall time at 1 / 10 / 50 targets:  %.3f / %.3f / %.3f s\n' "$s1" "$s10" "$s50"
+printf '  growth 1 -> 50 targets:            %.2fx (target <= 1.5)\n' "$(echo "$s50 / $s1" | bc -l)"
+printf '  CPU per 50-target call:            wavegate %d ms, stand-ins %d ms\n' \
+    $(( (c1 - c0) * 1000 / hz / 10 )) $(( (si1 - si0) * 1000 / hz / 10 ))
 # where the time goes: the CPU of wavegate and of the stand-ins per 50-target check (10 checks;
 # /proc ticks), against the box's 2 cores: both share them with whatever else runs
-ticks() { local t=0 p a; for p in "$@"; do read -r -a a < "/proc/$p/stat"; t=$(( t + a[13] + a[14] )); done; echo "$t"; }
-hz=$(getconf CLK_TCK)
 s0=$(ticks $standin_pids); c0=$(awk '{print $14+$15+$16+$17}' /proc/$$/stat)
 for i in $(seq 10); do "$WG" check --config "$cfg" --deploy-time "$T" --wave fleet50 >/dev/null || true; done
 s1=$(ticks $standin_pids); c1=$(awk '{print $14+$15+$16+$17}' /proc/$$/stat)
