@@ -113,6 +113,9 @@ static int on_timer(CURLM *m, long ms, void *userp)
     return 0;
 }
 
+/* Idle connections a handle keeps (every source's max_concurrency of a large fleet wave). */
+#define KEPT_CONNECTIONS 512
+
 struct wg_http *wg_http_new(void)
 {
     struct wg_http *h = calloc(1, sizeof(*h));
@@ -125,6 +128,10 @@ struct wg_http *wg_http_new(void)
     }
     h->rng = (uint64_t)wg_mono_ns() ^ ((uint64_t)(uintptr_t)h << 17) ^ 0x9e3779b97f4a7c15u;
     h->timer_at = -1;
+    /* libcurl's default cache holds 4 connections per transfer still added: as a fleet's last
+     * transfers finish, it closed the connections returned after them (47 of 350 per 50-source
+     * gate call in bench_fleet.sh), and the next call on this handle connected again. */
+    (void)curl_multi_setopt(h->m.multi, CURLMOPT_MAXCONNECTS, (long)KEPT_CONNECTIONS);
     h->ep = epoll_create1(EPOLL_CLOEXEC);
     if (h->ep >= 0 &&
         (curl_multi_setopt(h->m.multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
