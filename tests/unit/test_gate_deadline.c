@@ -7,13 +7,13 @@
  * real PostgreSQL (WG_TEST_PG_DSN, set by test_replicas_pg.sh) another handle never claims the
  * flip while the first replica's look runs.
  */
-#include <cjson/cJSON.h>
-#include <cmocka.h>
-#include <curl/curl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +54,9 @@ static struct wg_config *load_config(void)
         "    rules:\n"
         "      - {name: r1, query: 'SELECT mean(v) FROM m', threshold: {max: 1}}\n"
         "      - {name: r2, query: 'SELECT max(v) FROM m', threshold: {max: 1}}\n",
-        g_dir, g_pg ? "state: {backend: postgres, dsn_env: WG_TEST_PG_DSN}\n" : "", g_peer.url);
+        g_dir,
+        g_pg ? "state: {backend: postgres, dsn_env: WG_TEST_PG_DSN, leader_takeover: 2s}\n" : "",
+        g_peer.url);
     assert_non_null(y);
     struct wg_config *cfg = NULL;
     struct wg_diags d = {0};
@@ -175,6 +177,8 @@ static void test_gate_timeout(void **state)
          "deadline of the evaluation reached", 1},
         {"JSON body timeout", "POST", "/v1/gate", "{\"wave\":\"w\",\"timeout\":\"1s\"}", 0,
          "deadline of the evaluation reached", 1},
+        {"mode=status, timeout=1s", "GET", "/v1/gate?wave=w&timeout=1s&mode=status", NULL, 503,
+         "deadline of the evaluation reached", 1},
         {"fleet wave, timeout=1s", "GET", "/v1/gate?wave=fleet&timeout=1s", NULL, 0,
          "deadline of the evaluation reached", 1},
         {"bad timeout", "GET", "/v1/gate?wave=w&timeout=bogus", NULL, 400, "timeout: want", 0},
@@ -277,18 +281,22 @@ static void test_flip_look_in_lease(void **state)
 
 /* ---- PostgreSQL: the server is replica 1, a second handle replica 2 -------------------------- */
 
+/* Fresh events and analyses tables on the test cluster (pg_helper.h); the analyses' are
+ * emptied only if they exist already. */
 static int setup_pg(void **state)
 {
     static int dropped;
     if (pg_reset(&dropped,
                  "DROP TABLE IF EXISTS events, events_kv, flips, actions,"
-                 " action_attempts, markers; DROP SEQUENCE IF EXISTS events_seq;"
+                 " action_attempts, markers, analyses, measurements;"
+                 " DROP SEQUENCE IF EXISTS events_seq;"
                  " CREATE TABLE IF NOT EXISTS wg_schema(name TEXT PRIMARY KEY,"
                  " version INTEGER NOT NULL);"
-                 " DELETE FROM wg_schema WHERE name='events'",
+                 " DELETE FROM wg_schema WHERE name IN ('events', 'analyses')",
                  "DELETE FROM events; DELETE FROM events_kv; DELETE FROM flips;"
                  " DELETE FROM actions; DELETE FROM action_attempts;"
-                 " DELETE FROM markers") != 0) {
+                 " DELETE FROM markers; DO $$ BEGIN IF to_regclass('analyses') IS NOT NULL"
+                 " THEN DELETE FROM analyses; DELETE FROM measurements; END IF; END $$") != 0) {
         return -1;
     }
     g_pg = 1;
@@ -348,6 +356,46 @@ static void pg_no_second_claim(void **state)
     wg_events_close(r2);
 }
 
+/* An analysis on the shared store (takeover bound 2 s: its lease runs until its next look is
+ * due + 2 s): its first look, at once, against the hung source ends at half the bound and is
+ * recorded by this replica as an error measurement, within the bound. The old look waited
+ * for the source's 10 s timeout: any replica could take the analysis over meanwhile. */
+static void pg_analysis_look_in_lease(void **state)
+{
+    (void)state;
+    struct http_resp r;
+    int64_t t0 = wg_mono_ns();
+    http_request(g_port, "POST", "/v1/analyses", NULL,
+                 "{\"wave\":\"w\",\"interval\":\"1m\",\"count\":3}", &r);
+    assert_int_equal(r.status, 201);
+    cJSON *a = cJSON_Parse(r.body);
+    char path[128];
+    snprintf(path, sizeof(path), "%s", cJSON_GetObjectItem(a, "url")->valuestring);
+    cJSON_Delete(a);
+    int n = 0;
+    char verdict[16] = "";
+    while (wg_mono_ns() - t0 < 4 * LEASE && n == 0) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        http_request(g_port, "GET", path, NULL, NULL, &r);
+        cJSON *o = cJSON_Parse(r.body);
+        const cJSON *m = cJSON_GetObjectItem(o, "measurements");
+        n = cJSON_GetArraySize(m);
+        if (n > 0) {
+            snprintf(verdict, sizeof(verdict), "%s",
+                     cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0), "verdict")->valuestring);
+        }
+        cJSON_Delete(o);
+    }
+    int64_t took = wg_mono_ns() - t0;
+    printf("an analysis look against a hung source, takeover bound 2s: want 1 error measurement "
+           "within it, got %d (%s) after %lld ms\n",
+           n, verdict, (long long)(took / 1000000));
+    assert_int_equal(n, 1);
+    assert_string_equal(verdict, "error");
+    assert_true(took < LEASE);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -359,6 +407,7 @@ int main(void)
     };
     const struct CMUnitTest pg[] = {
         cmocka_unit_test_setup_teardown(pg_no_second_claim, setup_pg, teardown_server),
+        cmocka_unit_test_setup_teardown(pg_analysis_look_in_lease, setup_pg, teardown_server),
     };
     int rc = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
     const char *dsn = getenv("WG_TEST_PG_DSN");
