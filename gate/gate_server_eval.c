@@ -523,10 +523,11 @@ static int cmpstr(const void *a, const void *b)
 }
 
 /* wave \x1f sorted features \x1f deploy time [\x1f deploy identity \x1f look k of K]
- * [\x1f t timeout]: the identity of a question (an ask with timeout= never shares a flight or
- * an answer cut by it with an ask without one, or with another timeout). A counted look is part of
- * it: every ask of look k (within WG__SAME_LOOK_NS of its start, deploys.c) shares that look's one
- * evaluation, and look k + 1 is another question, never answered with look k's budget. */
+ * [\x1f t timeout]: the identity of a question. A counted look is part of it: every ask of
+ * look k (within WG__SAME_LOOK_NS of its start, deploys.c) shares that look's one evaluation
+ * (under the first ask's timeout=, if any), and look k + 1 is another question, never answered
+ * with look k's budget. Otherwise timeout= is: an ask never shares a flight or an answer cut by
+ * a deadline with an ask without one, or with another timeout. */
 static char *make_key(struct wg__params *p)
 {
     struct wg_buf b;
@@ -541,7 +542,8 @@ static char *make_key(struct wg__params *p)
     if (wg_buf_addf(&b, "\x1f%lld", (long long)p->deploy_ns) != WG_OK ||
         (p->counted &&
          wg_buf_addf(&b, "\x1f%s\x1f%d\x1f%d", p->ident, p->look, p->max_looks) != WG_OK) ||
-        (p->timeout_ns && wg_buf_addf(&b, "\x1ft%lld", (long long)p->timeout_ns) != WG_OK) ||
+        (!p->counted && p->timeout_ns &&
+         wg_buf_addf(&b, "\x1ft%lld", (long long)p->timeout_ns) != WG_OK) ||
         wg__gate_fleet_params_key(&b, p) != WG_OK) {
         wg_buf_free(&b);
         return NULL;
