@@ -179,6 +179,10 @@ static void test_gate_timeout(void **state)
          "deadline of the evaluation reached", 1},
         {"mode=status, timeout=1s", "GET", "/v1/gate?wave=w&timeout=1s&mode=status", NULL, 503,
          "deadline of the evaluation reached", 1},
+        {"Flagger metadata.timeout", "POST", "/v1/flagger/confirm-rollout",
+         "{\"name\":\"app\",\"namespace\":\"ns\",\"phase\":\"Progressing\","
+         "\"checksum\":\"c1\",\"metadata\":{\"wave\":\"w\",\"timeout\":\"1s\"}}",
+         503, "deadline of the evaluation reached", 1},
         {"fleet wave, timeout=1s", "GET", "/v1/gate?wave=fleet&timeout=1s", NULL, 0,
          "deadline of the evaluation reached", 1},
         {"bad timeout", "GET", "/v1/gate?wave=w&timeout=bogus", NULL, 400, "timeout: want", 0},
