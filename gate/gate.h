@@ -59,6 +59,12 @@ struct wg_check_req {
     /* Keep downsampled copies of the judged series in the report (wg_rule_report.kept*) for
      * the evidence page (gate_html.c). 0 for `check --format json|text`: nothing copied. */
     int keep_series;
+    /* An absolute wg_mono_ns() deadline for the whole evaluation (0: none): every query the
+     * check plans (all targets' of a fleet wave, one batch) is cut at it, queued and retried
+     * ones too, and a query cut so is an error "deadline of the evaluation reached": its rule
+     * could not evaluate, never a pass. Flip and analysis looks end inside their lease with
+     * it; /v1/gate's timeout= answers before the consumer's own call times out. */
+    int64_t deadline_mono_ns;
 };
 
 /* At most this many points per kept series: min and max of each of half as many buckets. */
@@ -358,6 +364,9 @@ int wg_events_shared(const struct wg_events *e);
  * (lease_ns <= 0: the default, 30 s) and an offset added to the clock its marker claims read
  * (tests: a handle that looks "later"). SQLite: no effect (one process, no claims). */
 void wg_events_claims(struct wg_events *e, int64_t lease_ns, int64_t skew_ns);
+/* How long this handle's claims hold (the default or wg_events_claims'): a flip's look ends
+ * well inside it (gate_server_events.c). 0 for NULL. Thread-safe. */
+int64_t wg_events_lease_ns(const struct wg_events *e);
 /* Record ev (time 0 becomes now_ns) durably (synchronous=FULL: committed before return);
  * id gets its id ("ev-" + 16 hex of the time + "-" + 8 hex of the row). WG_EIO with err. */
 enum wg_err wg_events_record(struct wg_events *e, const struct wg_event *ev, int64_t now_ns,

@@ -217,6 +217,38 @@ static enum wg_err plan_rule(const struct wg_config *cfg, const struct wg_wave *
     return WG_OK;
 }
 
+/* The evaluation's deadline (wg_check_req.deadline_mono_ns) on every query; 0: none. */
+static void set_deadline(struct wg_query *qs, size_t nq, int64_t deadline)
+{
+    for (size_t i = 0; i < nq; i++) {
+        qs[i].deadline_ns = deadline;
+    }
+}
+
+/* After the run: a query the deadline cut (a timeout at the deadline, before the source's own
+ * budget ran out; one never sent for lack of time) says so, so that "could not evaluate" names
+ * the cause. budget_ns: the whole evaluation's, for the message. */
+static void name_deadline(struct wg_query *qs, size_t nq, int64_t deadline, int64_t budget_ns)
+{
+    if (!deadline || wg_mono_ns() < deadline - WG_NS_PER_SEC / 100) {
+        return; /* the batch ended before it: nothing was cut by it */
+    }
+    char b[48];
+    int64_t ms = budget_ns > 0 ? (budget_ns + WG_NS_PER_SEC / 2000) / (WG_NS_PER_SEC / 1000) : 0;
+    wg_duration_format(ms * (WG_NS_PER_SEC / 1000), b, sizeof(b)); /* to the millisecond */
+    for (size_t i = 0; i < nq; i++) {
+        struct wg_query *q = &qs[i];
+        int64_t own = q->src && q->src->timeout_ns > 0 ? q->src->timeout_ns : 10 * WG_NS_PER_SEC;
+        if (q->err != WG_ETIMEOUT || q->elapsed_ns >= own - WG_NS_PER_SEC / 100) {
+            continue; /* not a timeout, or the source's own timeout came first */
+        }
+        char was[sizeof(q->errmsg)];
+        snprintf(was, sizeof(was), "%s", q->errmsg);
+        snprintf(q->errmsg, sizeof(q->errmsg), "deadline of the evaluation reached (%s): %s", b,
+                 was[0] ? was : "cut");
+    }
+}
+
 static const char *query_error(const struct wg_query *q, char *buf, size_t len)
 {
     if (q->err == WG_OK) {
@@ -468,6 +500,7 @@ enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req
     struct wg_query *qs = NULL;
     struct wg_check_report *rep = NULL;
     int64_t now = req->now_ns ? req->now_ns : wg_now_ns();
+    int64_t t0 = wg_mono_ns(); /* the deadline's budget, for its message */
 
     *out = NULL;
     err[0] = '\0';
@@ -551,7 +584,9 @@ enum wg_err wg_gate_check(const struct wg_config *cfg, const struct wg_check_req
     if (nq) {
         struct wg_collector_opts co = {.max_total = wg__gate_fleet_max_total(qs, nq),
                                        .http = req->http}; /* per source bound */
+        set_deadline(qs, nq, req->deadline_mono_ns);
         rc = wg_collector_run(qs, nq, &co);
+        name_deadline(qs, nq, req->deadline_mono_ns, req->deadline_mono_ns - t0);
         if (rc != WG_OK) {
             /* the run's own cause when it gave one (not the bare code) */
             snprintf(err, errlen, "collector: %s%s%s", wg_strerror(rc), qs[0].errmsg[0] ? ": " : "",

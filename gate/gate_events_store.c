@@ -217,6 +217,11 @@ void wg_events_claims(struct wg_events *e, int64_t lease_ns, int64_t skew_ns)
     atomic_store(&e->skew_ns, skew_ns);
 }
 
+int64_t wg_events_lease_ns(const struct wg_events *e)
+{
+    return e ? (int64_t)atomic_load(&((struct wg_events *)e)->lease_ns) : 0;
+}
+
 void wg__events_col_copy(char *dst, size_t n, struct wg_sql_q *q, int col)
 {
     const char *v = wg_sql_col_text(q, col);

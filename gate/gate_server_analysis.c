@@ -338,7 +338,15 @@ static void measure(struct wg__analyses *A, struct an *a)
     a->p.max_looks = req.max_looks;
     a->p.last_tested = req.last_tested;
     a->p.nlast_tested = req.nlast_tested;
+    /* Shared store: the look ends inside its lease. At a look's start the lease has at least
+     * 3/4 of the takeover bound left (renewed by db_resume every quarter of it, and the runner
+     * renews before it looks), so a look cut at half of it is recorded by this replica before
+     * another may take the analysis over, however the sources hang. SQLite: no other replica,
+     * no cut (tests/unit/test_gate_deadline.c). */
+    a->p.deadline_mono_ns =
+        A->db && wg_sql_backend(A->db) == WG_STORE_POSTGRES ? wg_mono_ns() + A->takeover_ns / 2 : 0;
     struct wg__verdict *v = wg__server_eval_report(s, g, &a->p, &rep);
+    a->p.deadline_mono_ns = 0;
     enum wg_verdict mv = v ? v->verdict : WG_NOEVAL;
     /* The final look is the analysis' decision: its history is recorded (deploys, not looks). */
     a->an.record_dir = g->cfg->state_dir;

@@ -182,9 +182,28 @@ static enum wg_err set_mode(struct wg__params *p, const char *v, char *err, size
     return WG_OK;
 }
 
+/* timeout=: a duration (the config's syntax, e.g. 8s, 1500ms), above 0 and at most
+ * WG__MAX_TIMEOUT_NS; the answer comes before it ("could not evaluate" when the sources had no
+ * time to answer), so a consumer whose own call times out gets the reason, not a dropped
+ * connection. */
+static enum wg_err set_timeout(struct wg__params *p, const char *v, char *err, size_t errlen)
+{
+    int64_t ns = 0;
+    if (wg_duration_parse(v, &ns) != WG_OK || ns <= 0 || ns > WG__MAX_TIMEOUT_NS) {
+        snprintf(err, errlen,
+                 "timeout: want a duration above 0 and at most 5m (e.g. 8s), got \"%.32s\"", v);
+        return WG_EINVAL;
+    }
+    p->timeout_ns = ns;
+    return WG_OK;
+}
+
 static enum wg_err set_param(struct wg__params *p, const char *k, const char *v, char *err,
                              size_t errlen)
 {
+    if (!strcmp(k, "timeout")) {
+        return set_timeout(p, v, err, errlen);
+    }
     if (!strcmp(k, "wave") || !strcmp(k, "stage")) {
         return set_wave(p, v, err, errlen);
     }
@@ -288,7 +307,7 @@ static enum wg_err json_member(struct wg__params *p, const cJSON *it, int flagge
     int known = !strcmp(k, "wave") || !strcmp(k, "stage") || !strcmp(k, "feature") ||
                 !strcmp(k, "features") || !strcmp(k, "deploy_time") || !strcmp(k, "mode") ||
                 !strcmp(k, "inconclusive") || !strcmp(k, "deploy_id") || !strcmp(k, "target") ||
-                !strcmp(k, "max_looks") || !strcmp(k, "analysis");
+                !strcmp(k, "max_looks") || !strcmp(k, "analysis") || !strcmp(k, "timeout");
     if (!strcmp(k, "deploy_times")) {
         return wg__gate_fleet_deploy_times(p, it, err, errlen);
     }
@@ -510,6 +529,7 @@ struct wg__verdict *wg__server_eval_report(struct wg_server *s, struct wg__cfgre
         .deploy_times = p->deploy_times,
         .ndeploy_times = p->ndeploy_times,
         .keep_series = s->evals != NULL, /* the evidence page's charts (gate_server_ui.c) */
+        .deadline_mono_ns = p->deadline_mono_ns,
     };
     int64_t t0 = wg_mono_ns();
     enum wg_err rc;
@@ -545,10 +565,12 @@ static int cmpstr(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* wave \x1f sorted features \x1f deploy time [\x1f deploy identity \x1f look k of K]: the
- * identity of a question. A counted look is part of it: every ask of look k (within
- * WG__SAME_LOOK_NS of its start, deploys.c) shares that look's one evaluation, and look k + 1
- * is another question, never answered with look k's budget. */
+/* wave \x1f sorted features \x1f deploy time [\x1f deploy identity \x1f look k of K]
+ * [\x1f t timeout]: the identity of a question. A counted look is part of it: every ask of
+ * look k (within WG__SAME_LOOK_NS of its start, deploys.c) shares that look's one evaluation
+ * (under the first ask's timeout=, if any), and look k + 1 is another question, never answered
+ * with look k's budget. Otherwise timeout= is: an ask never shares a flight or an answer cut by
+ * a deadline with an ask without one, or with another timeout. */
 static char *make_key(struct wg__params *p)
 {
     struct wg_buf b;
@@ -563,6 +585,8 @@ static char *make_key(struct wg__params *p)
     if (wg_buf_addf(&b, "\x1f%lld", (long long)p->deploy_ns) != WG_OK ||
         (p->counted &&
          wg_buf_addf(&b, "\x1f%s\x1f%d\x1f%d", p->ident, p->look, p->max_looks) != WG_OK) ||
+        (!p->counted && p->timeout_ns &&
+         wg_buf_addf(&b, "\x1ft%lld", (long long)p->timeout_ns) != WG_OK) ||
         wg__gate_fleet_params_key(&b, p) != WG_OK) {
         wg_buf_free(&b);
         return NULL;
@@ -700,7 +724,11 @@ static void *flight_run(void *arg)
         }
     }
     s->nflights--;
-    if (v && v->err == WG_OK && ttl > 0 && f->gen == s->gen) {
+    /* an answer the deadline may have cut is not cached (the next ask tries again), unless it
+     * is a counted look's one answer */
+    int cut = !f->p.counted && f->p.deadline_mono_ns &&
+              wg_mono_ns() >= f->p.deadline_mono_ns - WG_NS_PER_SEC / 100;
+    if (v && v->err == WG_OK && ttl > 0 && f->gen == s->gen && !cut) {
         v->expires_mono = wg_mono_ns() + ttl;
         cache_put(s, f->key, v);
     }
@@ -732,6 +760,10 @@ static enum wg_err flight_start(struct wg_server *s, struct wg__server_req *r, c
     atomic_fetch_add(&r->gen->refs, 1);
     f->p.wave = wg_strdup(r->p.wave);
     f->p.deploy_ns = r->p.deploy_ns;
+    f->p.timeout_ns = r->p.timeout_ns;
+    /* the ask's timeout counts from now (its arrival): who joins the flight later, with the
+     * same timeout, is answered before its own */
+    f->p.deadline_mono_ns = r->p.timeout_ns ? wg_mono_ns() + r->p.timeout_ns : 0;
     if (r->p.counted) {
         f->p.ident = wg_strdup(r->p.ident);
         f->p.counted = f->p.ident != NULL;

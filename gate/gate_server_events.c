@@ -491,8 +491,12 @@ static void flip_alert(struct wg_server *s, const char *scope, const char *alert
 }
 
 /* One look of a due flip analysis: the feature's rules in the flip's wave, the window after
- * the flip (anchored at it, like a deploy) against the rules' baselines before it. */
-static void flip_look(struct wg_server *s, struct wg_flip *f)
+ * the flip (anchored at it, like a deploy) against the rules' baselines before it. The look
+ * ends by deadline (wg_mono_ns(); half the claim's lease after the claim): its holder records
+ * it before the lease runs out and another replica may claim the flip, however the sources
+ * hang (tests/unit/test_gate_deadline.c). A look the deadline cut could not evaluate: it
+ * counts as today's error looks do. */
+static void flip_look(struct wg_server *s, struct wg_flip *f, int64_t deadline)
 {
     struct wg__cfgref *g = wg__server_gen_get(s);
     const struct wg_feature *feat = find_feature(g->cfg, f->feature);
@@ -502,6 +506,7 @@ static void flip_look(struct wg_server *s, struct wg_flip *f)
     p.features[0] = wg_strdup(f->feature);
     p.nfeatures = 1;
     p.deploy_ns = f->anchor_ns;
+    p.deadline_mono_ns = deadline;
     struct wg__verdict *v = p.wave && p.features[0] ? wg__server_eval_now(s, g, &p) : NULL;
     enum wg_verdict mv = v && v->err == WG_OK ? v->verdict : WG_NOEVAL;
     char *link = wg__ui_report_url(v ? v->json : NULL); /* this look's page (gate_server_ui.c) */
@@ -659,11 +664,16 @@ static void *evrun_main(void *arg)
         size_t per = wg_events_shared(s->events) ? 1 : 8;
         for (size_t k = 0; k < 8; k += per) {
             atomic_fetch_add(&r->polls, 1);
+            /* taken before the claim: the lease counts from no earlier than this */
+            int64_t claimed = wg_mono_ns();
             if (wg_events_flip_due(s->events, wg_now_ns(), flips, per, &n) != WG_OK) {
                 break;
             }
             for (size_t i = 0; i < n; i++) {
-                flip_look(s, &flips[i]);
+                /* shared: one claim, one look, inside its lease; SQLite (no claims, eight in a
+                 * row): each look as long, so one hung source holds the runner no longer */
+                int64_t from = per == 1 ? claimed : wg_mono_ns();
+                flip_look(s, &flips[i], from + wg_events_lease_ns(s->events) / 2);
             }
             if (n < per) {
                 break;

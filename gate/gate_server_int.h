@@ -74,6 +74,11 @@ struct wg__params {
     int tested_look;
     char final[16];
     char *analysis;
+    /* timeout= of the request (0: none; part of the single-flight key) and the deadline of the
+     * evaluation it leads to (wg_check_req.deadline_mono_ns: set by the flight, a flip's or an
+     * analysis' look) */
+    int64_t timeout_ns;
+    int64_t deadline_mono_ns;
 };
 
 enum wg__route {
@@ -552,6 +557,8 @@ int wg__route_role(const struct wg__server_req *r, int *body_token, int *pages);
 
 #define WG__DEFAULT_LOOKS 30 /* looks planned when neither the request nor the wave says */
 #define WG__MAX_LOOKS 10000
+/* /v1/gate timeout= at most this (gate_server_eval.c) */
+#define WG__MAX_TIMEOUT_NS (300 * WG_NS_PER_SEC)
 /* Asks of one deploy question within this long of the current look's start are that look
  * (Flagger asks its rollback and confirm-* hooks one after the other in one tick). */
 #define WG__SAME_LOOK_NS (20 * WG_NS_PER_SEC)

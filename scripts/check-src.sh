@@ -29,7 +29,8 @@ NARROW = {
     "gate/gate_server_int.h": lambda f: re.match(r"gate/gate_server[^/]*\.[ch]$", f) or
         f in ("tests/unit/test_gate_server.c", "tests/unit/test_gate_events.c",
               "tests/fuzz/fuzz_body.c", "tests/unit/test_gate_server_auth.c",
-              "tests/unit/test_gate_server_looks.c", "tests/fuzz/fuzz_gate_auth.c"),
+              "tests/unit/test_gate_server_looks.c", "tests/fuzz/fuzz_gate_auth.c",
+              "tests/unit/test_gate_deadline.c"),
 }
 # Third-party headers: the modules (or files) that link the library.
 SYSTEM = [

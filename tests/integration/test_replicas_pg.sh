@@ -38,6 +38,11 @@ grep -h '^claims:' "$WG_TMP/outbox_claims.log"
 # yet) or just before stepping down (tick not committed) reaches the next leader; links shared
 pg_psql postgres -c "CREATE DATABASE handover" >/dev/null || exit 1
 check alerting_handover env WG_TEST_PG_DSN="${PG_DSN/dbname=postgres/dbname=handover}" "$tests/test_alerting_handover"
+# a flip's look against a source that never answers ends inside its lease (half of it) and
+# is recorded by its holder: the other replica never claims the flip while the look runs
+pg_psql postgres -c "CREATE DATABASE deadline" >/dev/null || exit 1
+check look_deadline env WG_TEST_PG_DSN="${PG_DSN/dbname=postgres/dbname=deadline}" "$tests/test_gate_deadline"
+grep -h '^replica 2 asked' "$WG_TMP/look_deadline.log"
 
 
 # --- the Kubernetes manifest's config is valid and on postgres; readiness on /readyz (about
