@@ -635,21 +635,48 @@ static void discard_jobs(struct wg_alerting *a)
 }
 
 /* Write what changed (alerts, logs, removed groups) in the open transaction; 0 or -1. */
+/* On PostgreSQL the changed alerts and logs go BATCH rows a statement (one round trip each),
+ * on SQLite one statement a row (no round trips inside the process). */
+#define BATCH 500
+
 static enum wg_err write_state(struct wg_alerting *a)
 {
     enum wg_err rc = WG_OK;
+    int many = a->shared;
+    struct wg__alert *av[BATCH];
+    struct wg__group *gv[BATCH];
+    size_t na = 0, ng = 0;
     for (size_t i = 0; i < a->store.n && rc == WG_OK; i++) {
         struct wg__alert *al = a->store.v[i];
         if (al->state == WG__INACTIVE && al->refs == 0) {
             rc = al->stored ? wg__db_delete_alert(a->db, al->fp) : WG_OK;
+        } else if (al->dirty && many) {
+            av[na++] = al;
+            if (na == BATCH) {
+                rc = wg__db_save_alerts(a->db, av, na);
+                na = 0;
+            }
         } else if (al->dirty) {
             rc = wg__db_save_alert(a->db, al);
         }
     }
+    if (rc == WG_OK) {
+        rc = wg__db_save_alerts(a->db, av, na);
+    }
     for (size_t i = 0; i < a->disp.ngroups && rc == WG_OK; i++) {
-        if (a->disp.groups[i]->log_dirty) {
-            rc = wg__db_save_group(a->db, a->disp.groups[i]);
+        struct wg__group *g = a->disp.groups[i];
+        if (g->log_dirty && many) {
+            gv[ng++] = g;
+            if (ng == BATCH) {
+                rc = wg__db_save_groups(a->db, gv, ng);
+                ng = 0;
+            }
+        } else if (g->log_dirty) {
+            rc = wg__db_save_group(a->db, g);
         }
+    }
+    if (rc == WG_OK) {
+        rc = wg__db_save_groups(a->db, gv, ng);
     }
     for (size_t i = 0; i < a->disp.ndead && rc == WG_OK; i++) {
         rc = wg__db_delete_group(a->db, a->disp.dead[i]->key);

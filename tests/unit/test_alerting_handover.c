@@ -45,6 +45,12 @@ static int firing(struct wg_alerting *a, const char *name, int64_t now)
     return on;
 }
 
+static void clear_rows(struct wg_sql *c)
+{
+    pg_sql(c, "DELETE FROM outbox; DELETE FROM alerts; DELETE FROM nflog; DELETE FROM silences;"
+              " DELETE FROM alert_inbox; DELETE FROM alert_links");
+}
+
 static void test_no_evaluation_lost_across_a_handover(void **st)
 {
     (void)st;
@@ -119,6 +125,95 @@ static void test_no_evaluation_lost_across_a_handover(void **st)
     wg_alerting_free(h);
     wg_alerting_free(g);
     wg_alerting_set_leader(NULL);
+    clear_rows(c); /* the tables stay: the next test's pooled sessions know them */
+    wg_sql_close(c);
+    wg_alert_config_free(cfg);
+    char rm[128];
+    snprintf(rm, sizeof(rm), "rm -rf %s", dir);
+    assert_int_equal(system(rm), 0);
+}
+
+/* A tick that changes more states than one statement carries (on PostgreSQL the alerts and
+ * the notification logs go 500 rows a statement): every alert, with labels and annotations
+ * that need escaping, and every group's log reach the next leader, which then fires them all
+ * as they were and notifies none of them again. */
+#define MANY 1201
+
+static void test_many_states_in_one_tick(void **st)
+{
+    (void)st;
+    char dir[64], d1[64], d2[64], err[512];
+    assert_non_null(wg_tmp_dir(dir, sizeof(dir), "wg-handover"));
+    snprintf(d1, sizeof(d1), "%s/r1", dir);
+    snprintf(d2, sizeof(d2), "%s/r2", dir);
+    struct wg_alert_config *cfg =
+        alert_cfg_load("alerting:\n"
+                       "  receivers:\n"
+                       "    - {name: sink, kind: webhook, url: 'http://127.0.0.1:9/c'}\n"
+                       "  route: {receiver: sink, group_by: [alertname], group_wait: 0s}\n");
+    wg_sql_use(WG_STORE_POSTGRES, "WG_TEST_PG_DSN");
+    struct wg_sql_opts o = {.backend = WG_STORE_POSTGRES, .name = "handover-test"};
+    struct wg_sql *c = NULL;
+    assert_int_equal(wg_sql_open(&o, &c, err, sizeof(err)), WG_OK);
+    clear_rows(c); /* the previous test made the tables (its sessions are pooled) */
+    wg_alerting_set_leader(leads_fn);
+    struct wg_alerting_opts op = {.no_worker = 1};
+    struct wg_alerting *h = NULL, *g = NULL;
+    leads = 1;
+    enum wg_err nrc = wg_alerting_new(cfg, d1, &op, &h, err, sizeof(err));
+    if (nrc != WG_OK) {
+        fprintf(stderr, "alerting_new: %s\n", err);
+    }
+    assert_int_equal(nrc, WG_OK);
+    int64_t now = wg_now_ns();
+    assert_int_equal(wg_alerting_tick(h, now), WG_OK);
+    /* one gate event of MANY evaluations (one inbox row: a tick applies 1,000 rows at most) */
+    static char names[MANY][64], notes[MANY][64];
+    static struct wg_label ls[MANY][2], as[MANY][1];
+    static struct wg_alert_eval evs[MANY];
+    for (int i = 0; i < MANY; i++) {
+        snprintf(names[i], sizeof(names[i]), "many-%04d \"q\" \\ \u00e9", i);
+        snprintf(notes[i], sizeof(notes[i]), "line\nbreak %d", i);
+        ls[i][0] = (struct wg_label){(char *)"alertname", names[i]};
+        ls[i][1] = (struct wg_label){(char *)"region", (char *)"eu"};
+        as[i][0] = (struct wg_label){(char *)"summary", notes[i]};
+        evs[i] = (struct wg_alert_eval){.labels = ls[i],
+                                        .nlabels = 2,
+                                        .annotations = as[i],
+                                        .nannotations = 1,
+                                        .cond = WG_COND_BREACH};
+    }
+    assert_int_equal(wg_alerting_eval(h, "many", evs, MANY, now), WG_OK);
+    assert_int_equal(wg_alerting_tick(h, now + 1), WG_OK);
+    printf("one tick of %d alerts: %lld alert rows, %lld logs, %lld outbox rows\n", MANY,
+           (long long)pg_count(c, "SELECT count(*) FROM alerts"),
+           (long long)pg_count(c, "SELECT count(*) FROM nflog"),
+           (long long)pg_count(c, "SELECT count(*) FROM outbox"));
+    assert_int_equal(pg_count(c, "SELECT count(*) FROM alerts"), MANY);
+    assert_int_equal(pg_count(c, "SELECT count(*) FROM nflog"), MANY);
+    assert_int_equal(pg_count(c, "SELECT count(*) FROM outbox"), MANY);
+    assert_int_equal(pg_count(c, "SELECT count(*) FROM alerts WHERE labels LIKE '%many-1200%'"), 1);
+    leads = 0;
+    assert_int_equal(wg_alerting_tick(h, now + 2), WG_OK);
+    leads = 1; /* g leads: it reads what h wrote */
+    assert_int_equal(wg_alerting_new(cfg, d2, &op, &g, err, sizeof(err)), WG_OK);
+    assert_int_equal(wg_alerting_tick(g, now + 3), WG_OK);
+    char *j = wg_alerting_alerts_json(g, now + 3);
+    assert_non_null(j);
+    int seen = 0;
+    for (const char *p = j; (p = strstr(p, "\"state\":\"firing\"")); p++) {
+        seen++;
+    }
+    assert_non_null(strstr(j, "many-0000 \\\"q\\\" \\\\ \u00e9"));
+    assert_non_null(strstr(j, "line\\nbreak 1200"));
+    free(j);
+    printf("the next leader: %d firing, %lld outbox rows\n", seen,
+           (long long)pg_count(c, "SELECT count(*) FROM outbox"));
+    assert_int_equal(seen, MANY);
+    assert_int_equal(pg_count(c, "SELECT count(*) FROM outbox"), MANY); /* none notified again */
+    wg_alerting_free(h);
+    wg_alerting_free(g);
+    wg_alerting_set_leader(NULL);
     pg_alerting_drop(c);
     wg_sql_close(c);
     wg_alert_config_free(cfg);
@@ -131,6 +226,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_evaluation_lost_across_a_handover),
+        cmocka_unit_test(test_many_states_in_one_tick),
     };
     return pg_run_or_skip(tests, sizeof(tests) / sizeof(tests[0]));
 }
