@@ -43,7 +43,8 @@ struct wg__cmd_wait {
     int64_t interval_ns, duration_ns;
     long count;
     struct wg_limits limits;
-    int limits_set[4]; /* failure, consecutive, inconclusive, error */
+    int limits_set[4];  /* failure, consecutive, inconclusive, error */
+    int64_t timeout_ns; /* --timeout: each evaluation's deadline; 0: none */
 };
 int wg__cmd_check_wait(const struct wg_config *cfg, const struct wg_check_req *req,
                        const struct wg__cmd_wait *w, int json);

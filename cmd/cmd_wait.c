@@ -60,6 +60,7 @@ int wg__cmd_check_wait(const struct wg_config *cfg, const struct wg_check_req *r
     struct wg_wait_opts o;
     memset(&o, 0, sizeof(o));
     o.interval_ns = w->interval_ns ? w->interval_ns : 60 * WG_NS_PER_SEC;
+    o.look_timeout_ns = w->timeout_ns;
     int count = (int)w->count;
     if (!count && w->duration_ns) {
         count = (int)(w->duration_ns / o.interval_ns) + 1;

@@ -31,7 +31,7 @@ static const char CHECK_USAGE[] =
     "usage: wavegate check --config FILE --wave WAVE [--feature NAME]...\n"
     "                      [--deploy-time RFC3339] [--format text|json|junit|html] [--now "
     "RFC3339]\n"
-    "                      [--target NAME] [--deploy-time TARGET=RFC3339]...\n"
+    "                      [--target NAME] [--deploy-time TARGET=RFC3339]... [--timeout D]\n"
     "                      [--wait [--interval D] [--count N | --duration D]\n"
     "                       [--failure-limit N] [--consecutive-failures N]\n"
     "                       [--inconclusive-limit N] [--error-limit N]]\n"
@@ -39,6 +39,10 @@ static const char CHECK_USAGE[] =
     "Evaluates every rule of the named features (all features when none is named) for the\n"
     "wave. With --deploy-time T each rule looks at [T+delay, T+delay+window); without it at\n"
     "[now-window, now).\n"
+    "\n"
+    "--timeout D bounds each evaluation (each look with --wait): queries still out after D are\n"
+    "cut, their rules could not be evaluated, and the verdict is an error (exit 3), never a\n"
+    "pass.\n"
     "\n"
     "--wait runs a bake-time analysis in the foreground: the check is repeated every\n"
     "--interval (default 1m), --count times (default: until every window has ended, or 10),\n"
@@ -130,7 +134,8 @@ enum {
     OPT_CONSECUTIVE,
     OPT_INCONCLUSIVE_LIMIT,
     OPT_ERROR_LIMIT,
-    OPT_TARGET
+    OPT_TARGET,
+    OPT_TIMEOUT
 };
 
 struct opts {
@@ -180,6 +185,7 @@ static const struct option ALL_OPTS[] = {
     {"inconclusive-limit", required_argument, NULL, OPT_INCONCLUSIVE_LIMIT},
     {"error-limit", required_argument, NULL, OPT_ERROR_LIMIT},
     {"target", required_argument, NULL, OPT_TARGET},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"help", no_argument, NULL, 'h'},
 };
 #define NALL_OPTS (sizeof(ALL_OPTS) / sizeof(ALL_OPTS[0]))
@@ -209,6 +215,7 @@ static const char *const CHECK_OPTS[] = {"config",
                                          "inconclusive-limit",
                                          "error-limit",
                                          "target",
+                                         "timeout",
                                          NULL};
 static const char *const VALIDATE_OPTS[] = {"config", NULL};
 static const char *const QUERY_OPTS[] = {"config", "wave",     "feature", "rule",   "deploy-time",
@@ -422,6 +429,16 @@ static int parse_opts(int argc, char **argv, const struct cmd_spec *cs, struct o
         case OPT_TARGET:
             o->target = optarg;
             break;
+        case OPT_TIMEOUT:
+            /* as /v1/gate's timeout: above 0, at most 5 min */
+            if (wg_duration_parse(optarg, &o->w.timeout_ns) != WG_OK || o->w.timeout_ns <= 0 ||
+                o->w.timeout_ns > 300 * WG_NS_PER_SEC) {
+                fprintf(stderr,
+                        "wavegate: --timeout: not a duration above 0 up to 5m (like 8s): %s\n",
+                        optarg);
+                return WG_EXIT_USAGE;
+            }
+            break;
         case OPT_DEPLOY:
             if (strchr(optarg, '=')) { /* TARGET=T */
                 if ((code = add_target_deploy(o, optarg)) != 0) {
@@ -549,6 +566,8 @@ static int cmd_check(int argc, char **argv)
         .deploy_times = o.dts,
         .ndeploy_times = o.ndts,
         .keep_series = strcmp(fmt, "html") == 0,
+        /* --timeout: queries still out then are cut, their rules "could not evaluate" */
+        .deadline_mono_ns = o.w.timeout_ns > 0 && !o.wait ? wg_mono_ns() + o.w.timeout_ns : 0,
     };
     if (o.wait) {
         code = wg__cmd_check_wait(cfg, &req, &o.w, strcmp(fmt, "json") == 0);

@@ -170,6 +170,7 @@ struct wg_wait_opts {
     int64_t interval_ns;     /* between looks; > 0 */
     int count;               /* looks at most; > 0 */
     struct wg_limits limits; /* rules.h: failure/inconclusive/error limits */
+    int64_t look_timeout_ns; /* each look's own deadline (wg_check_req.deadline_mono_ns); 0: none */
     /* Called after every look with its report (valid during the call) and the limits state. */
     void (*on_look)(void *ud, int look, const struct wg_check_report *rep,
                     const struct wg_limits_state *st);

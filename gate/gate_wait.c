@@ -128,6 +128,9 @@ enum wg_err wg_gate_wait(const struct wg_config *cfg, const struct wg_check_req 
         }
         struct wg_check_req r = *req;
         r.now_ns = now(o->ud);
+        if (o->look_timeout_ns > 0) {
+            r.deadline_mono_ns = wg_mono_ns() + o->look_timeout_ns;
+        }
         wg_gate_analysis_req(&an, &r);
         struct wg_check_report *rep = NULL;
         rc = wg_gate_check(cfg, &r, &rep, err, errlen);
