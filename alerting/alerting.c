@@ -660,7 +660,7 @@ static enum wg_err write_state(struct wg_alerting *a)
             rc = wg__db_save_alert(a->db, al);
         }
     }
-    if (rc == WG_OK) {
+    if (rc == WG_OK && na) {
         rc = wg__db_save_alerts(a->db, av, na);
     }
     for (size_t i = 0; i < a->disp.ngroups && rc == WG_OK; i++) {
@@ -675,7 +675,7 @@ static enum wg_err write_state(struct wg_alerting *a)
             rc = wg__db_save_group(a->db, g);
         }
     }
-    if (rc == WG_OK) {
+    if (rc == WG_OK && ng) {
         rc = wg__db_save_groups(a->db, gv, ng);
     }
     for (size_t i = 0; i < a->disp.ndead && rc == WG_OK; i++) {

@@ -211,7 +211,7 @@ enum wg_err wg__db_link_put(struct wg_sql *c, uint64_t fp, const char *id, int c
 enum wg_err wg__db_link_drop(struct wg_sql *c, uint64_t fp) WG_NODISCARD;
 int wg__db_link_get(struct wg_sql *c, uint64_t fp, char *id, size_t idlen, int *cond);
 enum wg_err wg__db_save_group(struct wg_sql *c, const struct wg__group *g) WG_NODISCARD;
-/* PostgreSQL: n alerts / notification logs in one statement each (one round trip). */
+/* PostgreSQL: n (> 0) alerts / notification logs in one statement each (one round trip). */
 enum wg_err wg__db_save_alerts(struct wg_sql *c, struct wg__alert *const *v, size_t n) WG_NODISCARD;
 enum wg_err wg__db_save_groups(struct wg_sql *c, struct wg__group *const *v, size_t n) WG_NODISCARD;
 enum wg_err wg__db_delete_group(struct wg_sql *c, const char *key) WG_NODISCARD;

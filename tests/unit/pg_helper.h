@@ -8,6 +8,7 @@
 
 #include "common/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* -1 (skip) without WG_TEST_PG_DSN; else stores opened by default go to it, and drop_sql (the
@@ -28,6 +29,22 @@ static int pg_reset(int *dropped, const char *drop_sql, const char *empty_sql)
     *dropped = 1;
     wg_sql_close(c);
     return 0;
+}
+
+/* The end of main() in a test with a PostgreSQL half: the SQLite group, then the PostgreSQL
+ * one when WG_TEST_PG_DSN is set (the skip said on stderr); nonzero when any case failed. */
+#define pg_run_halves(sq, pg)                                                                      \
+    pg_run_halves_n(sq, sizeof(sq) / sizeof((sq)[0]), pg, sizeof(pg) / sizeof((pg)[0]))
+static inline int pg_run_halves_n(const struct CMUnitTest *sq, size_t nsq,
+                                  const struct CMUnitTest *pg, size_t npg)
+{
+    int rc = _cmocka_run_group_tests("sqlite", sq, nsq, NULL, NULL);
+    const char *dsn = getenv("WG_TEST_PG_DSN");
+    if (!dsn || !*dsn) {
+        fprintf(stderr, "postgres half skipped: WG_TEST_PG_DSN not set\n");
+        return rc;
+    }
+    return rc | _cmocka_run_group_tests("postgres", pg, npg, NULL, NULL);
 }
 
 #endif

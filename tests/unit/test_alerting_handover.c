@@ -51,30 +51,70 @@ static void clear_rows(struct wg_sql *c)
               " DELETE FROM alert_inbox; DELETE FROM alert_links");
 }
 
+/* Two replicas' state dirs, the config with this route, a session of the test's own on the
+ * database; fresh: the alerting tables dropped first (made again by the first handle: only in
+ * a process whose pooled sessions have not seen them yet), else only their rows deleted. */
+struct fx {
+    char dir[64], d1[64], d2[64], err[512];
+    struct wg_alert_config *cfg;
+    struct wg_sql *c;
+    struct wg_alerting_opts op; /* no delivery worker: the outbox rows are counted */
+};
+
+static void fx_open(struct fx *f, const char *route, int fresh)
+{
+    char yaml[512];
+    assert_non_null(wg_tmp_dir(f->dir, sizeof(f->dir), "wg-handover"));
+    snprintf(f->d1, sizeof(f->d1), "%s/r1", f->dir);
+    snprintf(f->d2, sizeof(f->d2), "%s/r2", f->dir);
+    snprintf(yaml, sizeof(yaml),
+             "alerting:\n"
+             "  receivers:\n"
+             "    - {name: sink, kind: webhook, url: 'http://127.0.0.1:9/c'}\n"
+             "  route: %s\n",
+             route);
+    f->cfg = alert_cfg_load(yaml);
+    wg_sql_use(WG_STORE_POSTGRES, "WG_TEST_PG_DSN");
+    struct wg_sql_opts o = {.backend = WG_STORE_POSTGRES, .name = "handover-test"};
+    f->c = NULL;
+    assert_int_equal(wg_sql_open(&o, &f->c, f->err, sizeof(f->err)), WG_OK);
+    if (fresh) {
+        pg_alerting_drop(f->c);
+    } else {
+        clear_rows(f->c);
+    }
+    f->op = (struct wg_alerting_opts){.no_worker = 1};
+    wg_alerting_set_leader(leads_fn); /* the election is the flag `leads` */
+}
+
+/* drop: the tables too (the last test), else their rows only */
+static void fx_close(struct fx *f, int drop)
+{
+    wg_alerting_set_leader(NULL);
+    if (drop) {
+        pg_alerting_drop(f->c);
+    } else {
+        clear_rows(f->c);
+    }
+    wg_sql_close(f->c);
+    wg_alert_config_free(f->cfg);
+    char rm[128];
+    snprintf(rm, sizeof(rm), "rm -rf %s", f->dir);
+    assert_int_equal(system(rm), 0);
+}
+
 static void test_no_evaluation_lost_across_a_handover(void **st)
 {
     (void)st;
-    char dir[64], d1[64], d2[64], err[512];
-    assert_non_null(wg_tmp_dir(dir, sizeof(dir), "wg-handover"));
-    snprintf(d1, sizeof(d1), "%s/r1", dir);
-    snprintf(d2, sizeof(d2), "%s/r2", dir);
-    struct wg_alert_config *cfg =
-        alert_cfg_load("alerting:\n"
-                       "  receivers:\n"
-                       "    - {name: sink, kind: webhook, url: 'http://127.0.0.1:9/c'}\n"
-                       "  route: {receiver: sink, group_wait: 1h}\n");
-    wg_sql_use(WG_STORE_POSTGRES, "WG_TEST_PG_DSN");
-    struct wg_sql_opts o = {.backend = WG_STORE_POSTGRES, .name = "handover-test"};
-    struct wg_sql *c = NULL;
-    assert_int_equal(wg_sql_open(&o, &c, err, sizeof(err)), WG_OK);
-    pg_alerting_drop(c);
-
-    wg_alerting_set_leader(leads_fn);
-    struct wg_alerting_opts op = {.no_worker = 1};
+    struct fx f;
+    fx_open(&f, "{receiver: sink, group_wait: 1h}", 1);
+    char *d1 = f.d1, *d2 = f.d2, *err = f.err;
+    struct wg_alert_config *cfg = f.cfg;
+    struct wg_sql *c = f.c;
     struct wg_alerting *h = NULL, *g = NULL;
     leads = 1;
-    assert_int_equal(wg_alerting_new(cfg, d1, &op, &h, err, sizeof(err)), WG_OK);
-    assert_int_equal(wg_alerting_new(cfg, d2, &op, &g, err, sizeof(err)), WG_OK);
+    assert_int_equal(wg_alerting_new(cfg, d1, &f.op, &h, err, sizeof(f.err)), WG_OK);
+    assert_int_equal(wg_alerting_new(cfg, d2, &f.op, &g, err, sizeof(f.err)), WG_OK);
     int64_t now = wg_now_ns();
     leads = 0; /* both follow: their memory is stale from now on */
     assert_int_equal(wg_alerting_tick(h, now), WG_OK);
@@ -124,13 +164,7 @@ static void test_no_evaluation_lost_across_a_handover(void **st)
 
     wg_alerting_free(h);
     wg_alerting_free(g);
-    wg_alerting_set_leader(NULL);
-    clear_rows(c); /* the tables stay: the next test's pooled sessions know them */
-    wg_sql_close(c);
-    wg_alert_config_free(cfg);
-    char rm[128];
-    snprintf(rm, sizeof(rm), "rm -rf %s", dir);
-    assert_int_equal(system(rm), 0);
+    fx_close(&f, 0); /* the tables stay: the next test's pooled sessions know them */
 }
 
 /* A tick that changes more states than one statement carries (on PostgreSQL the alerts and
@@ -142,29 +176,14 @@ static void test_no_evaluation_lost_across_a_handover(void **st)
 static void test_many_states_in_one_tick(void **st)
 {
     (void)st;
-    char dir[64], d1[64], d2[64], err[512];
-    assert_non_null(wg_tmp_dir(dir, sizeof(dir), "wg-handover"));
-    snprintf(d1, sizeof(d1), "%s/r1", dir);
-    snprintf(d2, sizeof(d2), "%s/r2", dir);
-    struct wg_alert_config *cfg =
-        alert_cfg_load("alerting:\n"
-                       "  receivers:\n"
-                       "    - {name: sink, kind: webhook, url: 'http://127.0.0.1:9/c'}\n"
-                       "  route: {receiver: sink, group_by: [alertname], group_wait: 0s}\n");
-    wg_sql_use(WG_STORE_POSTGRES, "WG_TEST_PG_DSN");
-    struct wg_sql_opts o = {.backend = WG_STORE_POSTGRES, .name = "handover-test"};
-    struct wg_sql *c = NULL;
-    assert_int_equal(wg_sql_open(&o, &c, err, sizeof(err)), WG_OK);
-    clear_rows(c); /* the previous test made the tables (its sessions are pooled) */
-    wg_alerting_set_leader(leads_fn);
-    struct wg_alerting_opts op = {.no_worker = 1};
+    struct fx f;
+    fx_open(&f, "{receiver: sink, group_by: [alertname], group_wait: 0s}", 0);
+    char *d1 = f.d1, *d2 = f.d2, *err = f.err;
+    struct wg_alert_config *cfg = f.cfg;
+    struct wg_sql *c = f.c;
     struct wg_alerting *h = NULL, *g = NULL;
     leads = 1;
-    enum wg_err nrc = wg_alerting_new(cfg, d1, &op, &h, err, sizeof(err));
-    if (nrc != WG_OK) {
-        fprintf(stderr, "alerting_new: %s\n", err);
-    }
-    assert_int_equal(nrc, WG_OK);
+    assert_int_equal(wg_alerting_new(cfg, d1, &f.op, &h, err, sizeof(f.err)), WG_OK);
     int64_t now = wg_now_ns();
     assert_int_equal(wg_alerting_tick(h, now), WG_OK);
     /* one gate event of MANY evaluations (one inbox row: a tick applies 1,000 rows at most) */
@@ -196,7 +215,7 @@ static void test_many_states_in_one_tick(void **st)
     leads = 0;
     assert_int_equal(wg_alerting_tick(h, now + 2), WG_OK);
     leads = 1; /* g leads: it reads what h wrote */
-    assert_int_equal(wg_alerting_new(cfg, d2, &op, &g, err, sizeof(err)), WG_OK);
+    assert_int_equal(wg_alerting_new(cfg, d2, &f.op, &g, err, sizeof(f.err)), WG_OK);
     assert_int_equal(wg_alerting_tick(g, now + 3), WG_OK);
     char *j = wg_alerting_alerts_json(g, now + 3);
     assert_non_null(j);
@@ -213,13 +232,7 @@ static void test_many_states_in_one_tick(void **st)
     assert_int_equal(pg_count(c, "SELECT count(*) FROM outbox"), MANY); /* none notified again */
     wg_alerting_free(h);
     wg_alerting_free(g);
-    wg_alerting_set_leader(NULL);
-    pg_alerting_drop(c);
-    wg_sql_close(c);
-    wg_alert_config_free(cfg);
-    char rm[128];
-    snprintf(rm, sizeof(rm), "rm -rf %s", dir);
-    assert_int_equal(system(rm), 0);
+    fx_close(&f, 1);
 }
 
 int main(void)

@@ -413,13 +413,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(pg_no_second_claim, setup_pg, teardown_server),
         cmocka_unit_test_setup_teardown(pg_analysis_look_in_lease, setup_pg, teardown_server),
     };
-    int rc = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
-    const char *dsn = getenv("WG_TEST_PG_DSN");
-    if (!dsn || !*dsn) {
-        fprintf(stderr, "postgres half skipped: WG_TEST_PG_DSN not set\n");
-    } else {
-        rc |= cmocka_run_group_tests_name("postgres", pg, NULL, NULL);
-    }
+    int rc = pg_run_halves(tests, pg);
     curl_global_cleanup();
     return rc;
 }

@@ -360,11 +360,5 @@ int main(void)
         cmocka_unit_test_setup(writers_keep_newest, setup_pg),
         cmocka_unit_test_setup(smaller_keep_converges, setup_pg),
     };
-    int rc = cmocka_run_group_tests_name("sqlite", sq, NULL, NULL);
-    const char *dsn = getenv("WG_TEST_PG_DSN");
-    if (!dsn || !*dsn) {
-        fprintf(stderr, "postgres half skipped: WG_TEST_PG_DSN not set\n");
-        return rc;
-    }
-    return rc | cmocka_run_group_tests_name("postgres", pg, NULL, NULL);
+    return pg_run_halves(sq, pg);
 }

@@ -1380,13 +1380,7 @@ int main(void)
         cmocka_unit_test_setup(pg_markers, setup_pg),
         cmocka_unit_test_setup(pg_marker_hook, setup_pg),
     };
-    int rc = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
-    const char *dsn = getenv("WG_TEST_PG_DSN");
-    if (!dsn || !*dsn) {
-        fprintf(stderr, "postgres half skipped: WG_TEST_PG_DSN not set\n");
-    } else {
-        rc |= cmocka_run_group_tests_name("postgres", pg, NULL, NULL);
-    }
+    int rc = pg_run_halves(tests, pg);
     curl_global_cleanup();
     return rc;
 }
