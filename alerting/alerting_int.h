@@ -1,12 +1,14 @@
 /* alerting_int.h — internals shared by the alerting files: the alert store and state machine
  * (alerting_state.c), routing/grouping/dedup (alerting_dispatch.c), payloads and signing
- * (alerting_payload.c), SQLite persistence (alerting_store.c), delivery (alerting_deliver.c).
+ * (alerting_payload.c), SQLite persistence (alerting_store.c), delivery (alerting_deliver.c)
+ * and its outbox (alerting_outbox.c).
  */
 #ifndef WG_ALERTING_INT_H
 #define WG_ALERTING_INT_H
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 
 #include "alerting/alerting.h"
 
@@ -225,7 +227,7 @@ void wg__silence_set_clear(struct wg__silence_set *ss);
 /* 1 while this process leads (gate_server_leader.c registers it; always 1 without). */
 int wg__alerting_leader(void);
 
-/* ---- outbox and delivery (alerting_deliver.c) -------------------------------------------- */
+/* ---- outbox and delivery (alerting_deliver.c, alerting_outbox.c) ------------------------- */
 
 struct wg__job {
     int64_t id;
@@ -245,6 +247,63 @@ struct wg__job {
  * syncs while the worker has enough queued). */
 #define WG__OUTBOX_CHUNK 32
 #define WG__OUTBOX_CHUNK_MAX 512
+
+/* The delivery worker (alerting_deliver.c) and its outbox's store side (alerting_outbox.c):
+ * per-receiver queues, outcomes waiting for their commit, the worker's state. */
+struct wg__xfer; /* one attempt in the pump (alerting_deliver.c) */
+
+/* The counters are written by the delivery worker and read by /metrics' thread
+ * (wg__deliver_metrics): atomics, so a read is never a data race (it may be a moment stale). */
+struct wg__rcvq {
+    struct wg__job *head, *tail;
+    _Atomic size_t depth;
+    _Atomic int inflight;
+    double tokens;
+    int64_t refill_mono;
+    int64_t hold_until; /* 429: nothing to this receiver before then */
+    _Atomic uint64_t delivered, failures, dead, retries;
+};
+
+struct wg__dbop {
+    int64_t id;
+    int kind; /* 0 delete, 1 retry, 2 dead */
+    int attempts;
+    char *err; /* retry and dead letter only */
+};
+
+struct wg__deliver {
+    const struct wg_alert_config *cfg;
+    struct wg_sql *db;
+    int shared;     /* PostgreSQL: claims, leases, leader only */
+    int leading;    /* the worker's view of the leadership (shared only) */
+    char owner[96]; /* claimed_by of this process (host:pid:random), guarded by mu */
+    int64_t lease_ns;
+    int64_t renew_at, claim_at; /* mono */
+    atomic_ullong reclaimed;    /* rows taken over from an expired lease (a possible resend) */
+    atomic_ullong claims_lost;  /* rows whose claim another replica took (dropped here) */
+    struct wg_http_pump *pump;
+    pthread_t thr;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    struct wg__job *sub_head, *sub_tail; /* submitted, not yet taken by the worker */
+    size_t nsub;
+    struct wg__rcvq *q;
+    size_t nq;
+    size_t pending; /* jobs not yet delivered nor dead, guarded by mu */
+    struct wg__dbop *ops;
+    size_t nops, capops;
+    int64_t ops_at;    /* mono: last outcome commit */
+    int ops_err;       /* the last failure to begin or commit one, said once */
+    int64_t ops_retry; /* mono: not before, after a failed one (doubling backoff) */
+    int64_t ops_backoff;
+    atomic_ullong store_errors; /* failed outcome commits (not busy: that is normal) */
+    atomic_int degraded;
+    int wal_pages;      /* WAL size after this connection's last commit */
+    int64_t idle_since; /* mono: nothing in flight since then; 0 while sending */
+    struct wg__xfer *active;
+};
 
 struct wg__deliver;
 /* Opens its own connection to the database (WAL: the worker writes while ticks write). */
@@ -276,6 +335,19 @@ int wg__deliver_degraded(const struct wg__deliver *dv);
 void wg__deliver_metrics(struct wg__deliver *dv, struct wg_buf *out);
 void wg__deliver_free(struct wg__deliver *dv);
 void wg__job_free(struct wg__job *j);
+/* The worker's thread only. alerting_deliver.c: a receiver's queue, append and unlink.
+ * alerting_outbox.c: an outcome kept for the next commit (kind 0 delete, 1 retry, 2 dead),
+ * their commit (wait: for the write lock) and their drop, one turn of the shared outbox (1:
+ * this replica may send), the rows held here given back, this process' claimed_by. */
+void wg__alerting_q_push(struct wg__rcvq *q, struct wg__job *j);
+void wg__alerting_q_unlink(struct wg__rcvq *q, struct wg__job *j);
+void wg__alerting_op_add(struct wg__deliver *dv, int64_t id, int kind, int attempts,
+                         const char *err);
+void wg__alerting_ops_commit(struct wg__deliver *dv, int wait);
+void wg__alerting_ops_clear(struct wg__deliver *dv);
+int wg__alerting_shared_turn(struct wg__deliver *dv, int64_t now);
+void wg__alerting_release(struct wg__deliver *dv);
+void wg__alerting_new_owner(struct wg__deliver *dv);
 
 /* rule_key of gate events: fire at once (no for:, no keep_firing_for). */
 #define WG__EVENT_KEY WG_ALERTING_EVENT_KEY

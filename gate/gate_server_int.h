@@ -136,7 +136,7 @@ struct wg__server_req {
     struct wg__verdict *v; /* set once the evaluation finished */
     int suspended;
     int64_t t0;
-    struct wg__evjob *evjob; /* an event in the store's committer (gate_server_events.c) */
+    struct wg__evjob *evjob; /* an event in the store's committer (gate_server_events_ingest.c) */
 };
 
 /* ---- serve: metrics ------------------------------------------------------------------------ */
@@ -193,7 +193,7 @@ struct wg__cache_entry {
 #define WG__MAX_FLIGHTS 64
 
 struct wg__analyses; /* gate_server_analysis.c */
-struct wg__evrun;    /* gate_server_events.c */
+struct wg__evrun;    /* gate_server_events_runner.c */
 struct wg__conn;     /* gate_server_guard.c */
 
 /* The connection guard (gate_server_guard.c): connections waiting for a request head/body,
@@ -241,10 +241,10 @@ struct wg_server {
     char ready_why[256];
     struct wg__guard guard;
     struct wg__deploys *dep;        /* gate_server_deploys.c */
-    struct wg_events *events;       /* events.db (gate_server_events.c) */
+    struct wg_events *events;       /* events.db (gate_server_events_markers.c) */
     struct wg_lp_writer *markers;   /* events.write_to; NULL: none */
     struct wg__cfgref *markers_gen; /* pinned: the writer borrows its source */
-    struct wg__evrun *evrun;        /* flip analyses and kill switches (gate_server_events.c) */
+    struct wg__evrun *evrun;        /* flip looks, kill switches (gate_server_events_runner.c) */
     /* HTTP handles between evaluations, their connections to the sources kept alive (no TCP
      * and TLS handshakes per gate call): at most WG__HTTP_KEEP, the rest freed after use. */
     pthread_mutex_t http_mu;
@@ -480,7 +480,7 @@ char *wg__ui_flip_link_get(struct wg_server *s, const char *flip_id);
 char *wg__ui_record(struct wg_server *s, const struct wg_config *cfg, const char *kind,
                     const struct wg_check_report *rep, char *id, size_t idlen);
 
-/* ---- serve: events in (gate_server_events.c) ------------------------------------------------ */
+/* ---- serve: events in (gate_server_events*.c) ----------------------------------------------- */
 
 /* POST /v1/events, GET /v1/events, POST /v1/events/{adapter} (r->hook: the adapter index). */
 #define WG__R_EVENTS ((enum wg__route)(WG__R_METRICS + 7))
@@ -595,5 +595,25 @@ int *wg__looks_last_judged(const struct wg_config *cfg, const struct wg__params 
 int wg__looks_tested(const struct wg_check_report *rep);
 struct wg__verdict *wg__looks_beyond_answer(const struct wg_config *cfg,
                                             const struct wg__params *p);
+
+/* ---- serve: events, shared by gate_server_events*.c ---------------------------------------- */
+
+/* gate_server_events_ingest.c: record one event waiting for the store (the reconcile poll);
+ * the POST's event handed to the store's committer with its connection suspended (ev taken),
+ * and the resumed call's answer (r->evjob set). */
+enum wg_err wg__gate_events_ingest(struct wg_server *s, struct wg__cfgref *gen, struct wg_event *ev,
+                                   int *dup, char id[48], char *err, size_t errlen);
+enum MHD_Result wg__gate_events_accept(struct wg_server *s, struct MHD_Connection *c,
+                                       struct wg__server_req *r, struct wg_event *ev);
+enum MHD_Result wg__gate_events_accept_done(struct wg_server *s, struct MHD_Connection *c,
+                                            struct wg__server_req *r);
+/* gate_server_events.c: one reconcile poll of Unleash's event search (the runner's thread). */
+void wg__gate_events_unleash_poll(struct wg_server *s, struct wg_http *h);
+/* gate_server_events_runner.c: the flip a flag event plans (fr cleared: none); the runner
+ * thread started (s->evrun; WG_ENOMEM) and stopped (joined, NULL-safe). */
+void wg__gate_events_flip_plan(const struct wg_config *cfg, const struct wg_event *ev,
+                               struct wg_flip_rec *fr);
+enum wg_err wg__gate_evrun_start(struct wg_server *s) WG_NODISCARD;
+void wg__gate_evrun_stop(struct wg_server *s);
 
 #endif
