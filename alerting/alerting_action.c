@@ -1,7 +1,7 @@
 /* alerting_action.c — kill switches: one attempt of a feature's `on_fail:` action (turn the
  * flag off through Unleash's Admin API, or any templated webhook), with its answer kept for
  * the attempt record. Retries, idempotency and the durable queue are the caller's
- * (gate/gate_server_events.c keeps them in the event store).
+ * (gate/gate_server_events_runner.c keeps them in the event store).
  */
 #include "alerting/alerting.h"
 #include "common/http.h"

@@ -40,7 +40,7 @@ static const char *const MIGRATIONS[] = {
 };
 
 /* PostgreSQL (state: {backend: postgres}): the same tables shared by every replica, the outbox
- * with its claims (claimed_by, lease_until: alerting_deliver.c) and one pending row per
+ * with its claims (claimed_by, lease_until: alerting_outbox.c) and one pending row per
  * idempotency key (two replicas that both think they lead make the same row once). */
 static const char *const PG_MIGRATIONS[] = {
     "CREATE TABLE IF NOT EXISTS outbox(id BIGSERIAL PRIMARY KEY, receiver TEXT NOT NULL,"

@@ -366,7 +366,7 @@ int wg_events_shared(const struct wg_events *e);
  * (tests: a handle that looks "later"). SQLite: no effect (one process, no claims). */
 void wg_events_claims(struct wg_events *e, int64_t lease_ns, int64_t skew_ns);
 /* How long this handle's claims hold (the default or wg_events_claims'): a flip's look ends
- * well inside it (gate_server_events.c). 0 for NULL. Thread-safe. */
+ * well inside it (gate_server_events_runner.c). 0 for NULL. Thread-safe. */
 int64_t wg_events_lease_ns(const struct wg_events *e);
 /* Record ev (time 0 becomes now_ns) durably (synchronous=FULL: committed before return);
  * id gets its id ("ev-" + 16 hex of the time + "-" + 8 hex of the row). WG_EIO with err. */
