@@ -23,7 +23,10 @@ metricproviders/webmetric/webmetric.go, rollout/analysis.go at 9f8d111):
 Scenarios (each a test): a healthy deploy promotes; a regressed one aborts within the
 configured looks; a 10-minute InfluxDB outage never aborts and never promotes while
 InfluxDB is down, and the rollout goes on once it is back; an outage longer than the look
-budget pauses (never aborts). Usage: argo_rollouts.py [--template PATH] [scenario...]
+budget pauses (never aborts); an InfluxDB that hangs 10 minutes (SIGSTOP: connections
+accepted, nothing answered) holds the step like an outage, with no Error measurement, because
+the template's jsonBody `timeout` has wavegate answer before Argo's timeoutSeconds.
+Usage: argo_rollouts.py [--template PATH] [scenario...]
 """
 
 import argparse
@@ -273,6 +276,7 @@ def replay(ctx, template, scenario):
             break
         now = max(now, t)
         down = influx.follow_outage(now, T, outage)
+        down = influx.follow_hang(now, T, scenario.get("hang")) or down
         tele.advance(now, lambda ts: scenario["error_pct"](ts - T))
         wg.set_now(now)
         ph, value, msg = measure(m, wg.base)
@@ -281,6 +285,7 @@ def replay(ctx, template, scenario):
         phase = run_phase(metrics)
         if phase in COMPLETED:
             break
+    influx.follow_hang(now, T, None)
     if not influx.up:
         influx.start()
     rollout = {"Successful": "Promoted", "Inconclusive": "Paused", "Error": "Aborted", "Failed": "Aborted"}.get(phase, "Running")
@@ -337,7 +342,21 @@ def main():
             ("regressed", regressed, None, 3600),
             ("outage-10m", healthy, (180, 780), 3600),
             ("outage-long", healthy, (180, 180 + 3 * 3600), 3 * 3600),
+            ("hang-10m", healthy, None, 3600),
         ]
+        # hang-10m: InfluxDB stopped (SIGSTOP) for 10 minutes, accepting connections and
+        # answering nothing. Each call then lasts until a timeout in real time, so this one
+        # replays the template with its two timeouts scaled down 12.5x and 10x (3 s for Argo's
+        # timeoutSeconds, 2 s for wavegate's), in the shipped order: wavegate's below Argo's.
+        web = template["spec"]["metrics"][0]["provider"]["web"]
+        tsec = float(web.get("timeoutSeconds", 10))
+        wtmo = web.get("jsonBody", {}).get("timeout")
+        tap.check("the template's jsonBody timeout (%s) is below its timeoutSeconds (%gs)" % (wtmo, tsec), wtmo is not None and rl.parse_duration(wtmo) < tsec, web)
+        hang_template = json.loads(json.dumps(template))
+        hweb = hang_template["spec"]["metrics"][0]["provider"]["web"]
+        hweb["timeoutSeconds"] = 3
+        if wtmo is not None:
+            hweb["jsonBody"]["timeout"] = "2s"
         for i, (name, pct, outage, horizon) in enumerate(scenarios):
             if a.scenarios and name not in a.scenarios:
                 continue
@@ -345,7 +364,9 @@ def main():
             SC_T[0] = T
             ctx["telemetry"] = rl.Telemetry(influx, env, T - 1800)
             sc = {"deploy": T, "hash": "h%d%s" % (i, os.urandom(3).hex()), "wave": "prod-internal", "error_pct": pct, "outage": outage, "horizon": horizon}
-            res = replay(ctx, template, sc)
+            if name == "hang-10m":
+                sc["hang"] = (180, 780)
+            res = replay(ctx, hang_template if name == "hang-10m" else template, sc)
             detail = "run %s -> rollout %s at T+%ds" % (res["run"], res["rollout"], res["at"])
             print("# %s\n# %s" % (name, show(res).replace("\n", "\n# ")))
             ms = res["measurements"]
@@ -373,6 +394,13 @@ def main():
                 tap.check("outage 10m: no Error/Failed measurement", not [x for x in ms if x["phase"] in ("Error", "Failed")], detail)
                 tap.check("outage 10m: not promoted while InfluxDB is down", not (res["rollout"] == "Promoted" and res["at"] + T < end), detail)
                 tap.check("outage 10m: the rollout goes on once InfluxDB is back (promoted)", res["rollout"] == "Promoted", detail)
+            elif name == "hang-10m":
+                end = T + sc["hang"][1]
+                tap.check("hang 10m: never aborted", res["rollout"] != "Aborted", detail)
+                tap.check("hang 10m: no Error measurement (wavegate answered before Argo gave up)", not [x for x in ms if x["phase"] == "Error"], detail)
+                tap.check("hang 10m: the looks during the hang are inconclusive (held)", [x["phase"] for x in ms if x.get("down")] and all(x["phase"] == "Inconclusive" for x in ms if x.get("down")), detail)
+                tap.check("hang 10m: not promoted while InfluxDB hangs", not (res["rollout"] == "Promoted" and res["at"] + T < end), detail)
+                tap.check("hang 10m: the rollout goes on once InfluxDB answers again (promoted)", res["rollout"] == "Promoted", detail)
             elif name == "outage-long":
                 tap.check("outage longer than the look budget: paused", res["rollout"] == "Paused", detail)
                 tap.check("outage longer than the look budget: never aborted or promoted", res["rollout"] not in ("Aborted", "Promoted"), detail)

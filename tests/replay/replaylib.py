@@ -106,6 +106,7 @@ bind-address = "127.0.0.1:{rpc}"
 """)
         self.proc = None
         self.pending = []  # lines written while down (a Telegraf buffer)
+        self.frozen = False  # SIGSTOP: connections accepted by the kernel, never answered
 
     def start(self):
         influxd = os.environ.get("INFLUXD") or shutil.which("influxd") or "/usr/bin/influxd"
@@ -124,6 +125,9 @@ bind-address = "127.0.0.1:{rpc}"
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
+            if self.frozen:
+                self.proc.send_signal(signal.SIGCONT)
+                self.frozen = False
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(30)
         self.proc = None
@@ -142,6 +146,18 @@ bind-address = "127.0.0.1:{rpc}"
             self.start()
         return down
 
+    def follow_hang(self, now, T, hang):
+        """A hang (a, b) of a scenario deployed at T: the process stopped (SIGSTOP) during
+        [T + a, T + b): it accepts connections (the kernel's backlog) and answers nothing, as
+        an InfluxDB in a long GC pause or swapped out. Returns whether it hangs at now."""
+        frozen = bool(hang and T + hang[0] <= now < T + hang[1])
+        if frozen != self.frozen and self.proc:
+            self.proc.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
+            self.frozen = frozen
+            if not frozen:
+                self.flush()
+        return frozen
+
     def query(self, q, db=""):
         body = urllib.parse.urlencode({"q": q, "db": db})
         st, _, text = http_request("POST", self.url + "/query", {"Content-Type": "application/x-www-form-urlencoded"}, body)
@@ -150,7 +166,7 @@ bind-address = "127.0.0.1:{rpc}"
 
     def write(self, db, lines):
         self.pending.extend(lines)
-        if self.up:
+        if self.up and not self.frozen:
             self.flush(db)
 
     def flush(self, db="telemetry"):
