@@ -87,6 +87,12 @@ static void fx_open(struct fx *f, const char *route, int fresh)
     wg_alerting_set_leader(leads_fn); /* the election is the flag `leads` */
 }
 
+/* A replica's alerting handle on the fixture's config, its state under dir. */
+static void fx_new(struct fx *f, const char *dir, struct wg_alerting **out)
+{
+    assert_int_equal(wg_alerting_new(f->cfg, dir, &f->op, out, f->err, sizeof(f->err)), WG_OK);
+}
+
 /* drop: the tables too (the last test), else their rows only */
 static void fx_close(struct fx *f, int drop)
 {
@@ -108,13 +114,11 @@ static void test_no_evaluation_lost_across_a_handover(void **st)
     (void)st;
     struct fx f;
     fx_open(&f, "{receiver: sink, group_wait: 1h}", 1);
-    char *d1 = f.d1, *d2 = f.d2, *err = f.err;
-    struct wg_alert_config *cfg = f.cfg;
     struct wg_sql *c = f.c;
     struct wg_alerting *h = NULL, *g = NULL;
     leads = 1;
-    assert_int_equal(wg_alerting_new(cfg, d1, &f.op, &h, err, sizeof(f.err)), WG_OK);
-    assert_int_equal(wg_alerting_new(cfg, d2, &f.op, &g, err, sizeof(f.err)), WG_OK);
+    fx_new(&f, f.d1, &h);
+    fx_new(&f, f.d2, &g);
     int64_t now = wg_now_ns();
     leads = 0; /* both follow: their memory is stale from now on */
     assert_int_equal(wg_alerting_tick(h, now), WG_OK);
@@ -178,12 +182,10 @@ static void test_many_states_in_one_tick(void **st)
     (void)st;
     struct fx f;
     fx_open(&f, "{receiver: sink, group_by: [alertname], group_wait: 0s}", 0);
-    char *d1 = f.d1, *d2 = f.d2, *err = f.err;
-    struct wg_alert_config *cfg = f.cfg;
     struct wg_sql *c = f.c;
     struct wg_alerting *h = NULL, *g = NULL;
     leads = 1;
-    assert_int_equal(wg_alerting_new(cfg, d1, &f.op, &h, err, sizeof(f.err)), WG_OK);
+    fx_new(&f, f.d1, &h);
     int64_t now = wg_now_ns();
     assert_int_equal(wg_alerting_tick(h, now), WG_OK);
     /* one gate event of MANY evaluations (one inbox row: a tick applies 1,000 rows at most) */
@@ -215,7 +217,7 @@ static void test_many_states_in_one_tick(void **st)
     leads = 0;
     assert_int_equal(wg_alerting_tick(h, now + 2), WG_OK);
     leads = 1; /* g leads: it reads what h wrote */
-    assert_int_equal(wg_alerting_new(cfg, d2, &f.op, &g, err, sizeof(f.err)), WG_OK);
+    fx_new(&f, f.d2, &g);
     assert_int_equal(wg_alerting_tick(g, now + 3), WG_OK);
     char *j = wg_alerting_alerts_json(g, now + 3);
     assert_non_null(j);
