@@ -417,6 +417,18 @@ static void fresh(void)
     script(NULL, NULL);
 }
 
+/* A durable writer of the test store on a fresh start (nothing stored, nothing held, no
+ * script), flushing every period_ns, to the test InfluxDB at src (url its buffer). */
+static struct wg_lp_writer *durable_writer(struct wg_source *src, char *url, size_t urllen,
+                                           int64_t period_ns)
+{
+    source(src, url, urllen);
+    fresh();
+    struct wg_lp_writer *w = NULL;
+    assert_int_equal(wg_lp_writer_new_store(src, &g_mstore, 0, period_ns, &w), WG_OK);
+    return w;
+}
+
 /* The lines are counted written as soon as InfluxDB answered, while their delete (a commit
  * with an fsync in events.db) is still under way: the rows are still stored then, deleted
  * after. Seen failing on the old code (counted after the delete: 0 written while it was held). */
@@ -425,11 +437,8 @@ static void test_durable_counted_first(void **state)
     (void)state;
     char url[64];
     struct wg_source src;
-    source(&src, url, sizeof(url));
-    fresh();
+    struct wg_lp_writer *w = durable_writer(&src, url, sizeof(url), WG_NS_PER_SEC / 50);
     atomic_store(&g_del_hold, 1);
-    struct wg_lp_writer *w = NULL;
-    assert_int_equal(wg_lp_writer_new_store(&src, &g_mstore, 0, WG_NS_PER_SEC / 50, &w), WG_OK);
     assert_int_equal(wg_lp_writer_add(w, "m v=1i 1\nm v=2i 2\nm v=3i 3\n", 27), WG_OK);
     struct wg_lp_writer_counts c = until_done_in(w, 3, 2 * WG_NS_PER_SEC);
     unsigned long long held = until_stored(1, 3);
@@ -453,10 +462,7 @@ static void test_durable_crash_resend(void **state)
     (void)state;
     char url[64];
     struct wg_source src;
-    source(&src, url, sizeof(url));
-    fresh();
-    struct wg_lp_writer *w = NULL;
-    assert_int_equal(wg_lp_writer_new_store(&src, &g_mstore, 0, WG_NS_PER_SEC / 50, &w), WG_OK);
+    struct wg_lp_writer *w = durable_writer(&src, url, sizeof(url), WG_NS_PER_SEC / 50);
     assert_int_equal(wg_lp_writer_add(w, "m v=1i 1\n", 9), WG_OK);
     unsigned long long w1 = until_done(w, 1).written, left1 = until_stored(0, 0);
     atomic_store(&g_del_fail, 1);
@@ -532,11 +538,8 @@ static void test_durable_persist_while_posting(void **state)
     (void)state;
     char url[64];
     struct wg_source src;
-    source(&src, url, sizeof(url));
-    fresh();
+    struct wg_lp_writer *w = durable_writer(&src, url, sizeof(url), WG_NS_PER_SEC / 50);
     atomic_store(&g_hold, 1);
-    struct wg_lp_writer *w = NULL;
-    assert_int_equal(wg_lp_writer_new_store(&src, &g_mstore, 0, WG_NS_PER_SEC / 50, &w), WG_OK);
     assert_int_equal(wg_lp_writer_add(w, "m v=1i 1\n", 9), WG_OK);
     int64_t t0 = wg_mono_ns();
     while (atomic_load(&g_requests) - g_script_from < 1 && wg_mono_ns() - t0 < WG_NS_PER_SEC) {
@@ -563,11 +566,8 @@ static void test_durable_burst_early(void **state)
     (void)state;
     char url[64], line[256];
     struct wg_source src;
-    source(&src, url, sizeof(url));
-    fresh();
-    int r0 = atomic_load(&g_requests);
-    struct wg_lp_writer *w = NULL;
-    assert_int_equal(wg_lp_writer_new_store(&src, &g_mstore, 0, 10 * WG_NS_PER_SEC, &w), WG_OK);
+    struct wg_lp_writer *w = durable_writer(&src, url, sizeof(url), 10 * WG_NS_PER_SEC);
+    int r0 = atomic_load(&g_requests); /* none yet: nothing stored, nothing added */
     atomic_store(&g_put_us, 20000);
     for (int i = 0; i < 10000; i++) {
         int n = snprintf(line, sizeof(line),
