@@ -230,7 +230,7 @@ static void set_deadline(struct wg_query *qs, size_t nq, int64_t deadline)
  * the cause. budget_ns: the whole evaluation's, for the message. */
 static void name_deadline(struct wg_query *qs, size_t nq, int64_t deadline, int64_t budget_ns)
 {
-    if (!deadline || wg_mono_ns() < deadline - WG_NS_PER_SEC / 100) {
+    if (!wg__gate_deadline_reached(deadline)) {
         return; /* the batch ended before it: nothing was cut by it */
     }
     char b[48];

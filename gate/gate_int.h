@@ -174,4 +174,12 @@ void wg__gate_db_give(struct wg__gate_db *d, struct wg_sql *c);
 /* SQLite's handle closed and mu destroyed (after the last give). */
 void wg__gate_db_close(struct wg__gate_db *d);
 
+/* An evaluation's deadline (wg_check_req.deadline_mono_ns) reached, or within 10 ms of it:
+ * what ended then may have been cut by it (gate_check.c names those queries; serve does not
+ * cache such an answer). 0: no deadline. */
+static inline int wg__gate_deadline_reached(int64_t deadline_mono_ns)
+{
+    return deadline_mono_ns && wg_mono_ns() >= deadline_mono_ns - WG_NS_PER_SEC / 100;
+}
+
 #endif

@@ -398,8 +398,6 @@ out:
 
 /* ---- the default evaluator ------------------------------------------------------------------ */
 
-/* wg_gate_check + wg_gate_report_json, the metrics and the alert event; *rep (when asked)
- * keeps the report for the caller (it borrows cfg). */
 struct wg_http *wg__server_http_take(struct wg_server *s)
 {
     struct wg_http *h = NULL;
@@ -438,6 +436,8 @@ void wg__server_http_flush(struct wg_server *s)
     }
 }
 
+/* wg_gate_check + wg_gate_report_json, the metrics and the alert event; *rep (when asked)
+ * keeps the report for the caller (it borrows cfg). */
 static enum wg_err eval_default(struct wg_server *s, const struct wg_config *cfg,
                                 const struct wg_check_req *req, int analysis,
                                 enum wg_verdict *verdict, char **json,
@@ -726,8 +726,7 @@ static void *flight_run(void *arg)
     s->nflights--;
     /* an answer the deadline may have cut is not cached (the next ask tries again), unless it
      * is a counted look's one answer */
-    int cut = !f->p.counted && f->p.deadline_mono_ns &&
-              wg_mono_ns() >= f->p.deadline_mono_ns - WG_NS_PER_SEC / 100;
+    int cut = !f->p.counted && wg__gate_deadline_reached(f->p.deadline_mono_ns);
     if (v && v->err == WG_OK && ttl > 0 && f->gen == s->gen && !cut) {
         v->expires_mono = wg_mono_ns() + ttl;
         cache_put(s, f->key, v);
