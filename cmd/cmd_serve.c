@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "common/common.h"
 #include "config/config.h"
@@ -35,6 +36,26 @@ static int parse_level(const char *s, enum wg_log_level *out)
         }
     }
     return -1;
+}
+
+/* The open files' soft limit up to the hard one (at most 65536), as Go's runtime does: the
+ * kept HTTP handles hold up to every source's max_concurrency connections each (a 50-source
+ * fleet: 400), beside the clients' connections, and 1024 (a systemd service's default) is
+ * near. Nothing else changes when the hard limit is that low; select() is not used. The
+ * command does it, not wg_server_start: a process limit is the program's to set. */
+static void raise_nofile(void)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur >= r.rlim_max) {
+        return;
+    }
+    rlim_t want = r.rlim_max > 65536 ? 65536 : r.rlim_max;
+    if (want > r.rlim_cur) {
+        r.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &r) != 0) {
+            wg_log(WG_LOG_DEBUG, "open files limit stays at its soft value");
+        }
+    }
 }
 
 int wg_cmd_serve(int argc, char **argv)
@@ -111,6 +132,7 @@ int wg_cmd_serve(int argc, char **argv)
     struct wg_server_opts o = {config, listen, {NULL, NULL}};
     struct wg_server *srv = NULL;
     char err[512] = "";
+    raise_nofile();
     rc = wg_server_start(cfg, &o, &srv, err, sizeof(err));
     if (rc != WG_OK) {
         fprintf(stderr, "wavegate: serve: %s\n", err[0] ? err : wg_strerror(rc));

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -405,25 +404,6 @@ static enum wg_err start_daemon(struct wg_server *s, const struct wg_server_cfg 
     return WG_OK;
 }
 
-/* The open files' soft limit up to the hard one (at most 65536), as Go's runtime does: the
- * kept HTTP handles hold up to every source's max_concurrency connections each (a 50-source
- * fleet: 400), beside the clients' connections, and 1024 (a systemd service's default) is
- * near. Nothing else changes when the hard limit is that low; select() is not used. */
-static void raise_nofile(void)
-{
-    struct rlimit r;
-    if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur >= r.rlim_max) {
-        return;
-    }
-    rlim_t want = r.rlim_max > 65536 ? 65536 : r.rlim_max;
-    if (want > r.rlim_cur) {
-        r.rlim_cur = want;
-        if (setrlimit(RLIMIT_NOFILE, &r) != 0) {
-            wg_log(WG_LOG_DEBUG, "open files limit stays at its soft value");
-        }
-    }
-}
-
 enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *o,
                             struct wg_server **out, char *err, size_t errlen)
 {
@@ -434,7 +414,6 @@ enum wg_err wg_server_start(struct wg_config *cfg, const struct wg_server_opts *
         goto out;
     }
     s->quiesced_fd = -1;
-    raise_nofile();
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->flights_cv, NULL);
     pthread_mutex_init(&s->ready_mu, NULL);
