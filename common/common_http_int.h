@@ -38,8 +38,12 @@ struct slot {
 };
 
 /* A multi handle and the easy handles it keeps between attempts (reset, not destroyed), so
- * that an attempt neither builds nor tears down a handle (one per notification in alerting). */
-#define WG__HTTP_IDLE_MAX 32
+ * that an attempt neither builds nor tears down a handle (one per notification in alerting).
+ * As many as a handle keeps connections (common_http.c KEPT_CONNECTIONS): a 50-source fleet
+ * call runs ~350 transfers at once, and with 32 kept it built ~320 handles at its start and
+ * destroyed them at its end, every call. An idle handle is a few KB (its download buffer is
+ * allocated per transfer), and a handle keeps only as many as it once ran at once. */
+#define WG__HTTP_IDLE_MAX 512
 struct wg__http_multi {
     CURLM *multi;
     CURL *idle[WG__HTTP_IDLE_MAX];

@@ -262,6 +262,153 @@ static void test_report_json(void **state)
     free(js);
 }
 
+/* The report's JSON is written directly (gate_report.c), not through a cJSON tree: it must be
+ * the bytes cJSON_PrintUnformatted gives for the same members, so what cJSON reads back and
+ * prints again is the same string, over every kind of member (a fleet target, a baseline
+ * window, Mann-Whitney, the family's budget, percent limits, dry-run) and over strings and
+ * numbers that are awkward to print. */
+static void test_report_json_as_cjson_prints_it(void **state)
+{
+    (void)state;
+    static const char *const strs[] = {"plain", "q\"uote", "back\\slash", "ctl\x01\x1f.",
+                                       "\b\f\n\r\t", "utf-8 \xc3\xa9 /slash", ""};
+    static const double nums[] = {0.1,     1.0 / 3,        1e300,    -2.5e-7,   2147483647.0,
+                                  2147483648.0, -2147483648.0, -2147483649.5, -0.0, 1e15 + 0.3,
+                                  123456789012345678.0, 5e-324, 100,    -7,        0.5};
+    size_t ns = sizeof(strs) / sizeof(strs[0]), nn = sizeof(nums) / sizeof(nums[0]);
+    struct wg_feature f;
+    struct wg_rule r;
+    memset(&f, 0, sizeof(f));
+    memset(&r, 0, sizeof(r));
+    f.name = "feat\"ure";
+    r.name = "r\\ule";
+    r.feature = f.name;
+    r.baseline.kind = WG_BASELINE_PREVIOUS;
+    f.rules = &r;
+    f.nrules = 1;
+    struct wg_label labs[2] = {{"k\"ey", "v\nal"}, {"region", "eu\x02"}};
+    struct wg_target tg = {.name = "t\x7f", .labels = labs, .nlabels = 2};
+    struct wg_group_result groups[8];
+    struct wg_rule_report rrs[8];
+    memset(groups, 0, sizeof(groups));
+    memset(rrs, 0, sizeof(rrs));
+    for (size_t i = 0; i < 8; i++) {
+        struct wg_group_result *g = &groups[i];
+        g->labels = labs;
+        g->nlabels = i % 3;
+        g->verdict = (enum wg_verdict)(i % 5);
+        g->has_value = i != 3;
+        g->value = nums[i % nn];
+        g->has_baseline = i % 2;
+        g->baseline = nums[(i + 5) % nn];
+        g->samples = i * 1000;
+        g->test.tested = i % 2 == 0;
+        g->test.p = nums[(i + 7) % nn];
+        g->test.family = i > 4;
+        g->test.p_adj = nums[(i + 2) % nn];
+        g->test.level = 0.05 / (double)(i + 1);
+        g->test.family_n = i;
+        snprintf(g->reason, sizeof(g->reason), "%s", strs[i % ns]);
+        struct wg_rule_report *rr = &rrs[i];
+        rr->feature = &f;
+        rr->rule = &r;
+        rr->p.threshold.has_max = 1;
+        rr->p.threshold.max = nums[(i + 1) % nn];
+        rr->p.threshold.has_min = i % 2;
+        rr->p.threshold.min = i == 5 ? INFINITY : nums[(i + 3) % nn];
+        rr->p.threshold.has_warn_max = i % 3 == 0;
+        rr->p.threshold.warn_max = nums[(i + 4) % nn];
+        rr->p.max_increase = (struct wg_limit){1, (int)(i % 2), nums[(i + 6) % nn]};
+        rr->p.allowed_decrease = (struct wg_limit){i % 2 == 0, 1, 12.5};
+        rr->p.severity = i % 2 ? NULL : "warning";
+        rr->p.dry_run = i == 2;
+        rr->query = i == 4 ? NULL : (char *)strs[i % ns];
+        rr->source = (char *)"src";
+        rr->start_ns = T0;
+        rr->end_ns = T0 + (int64_t)i * MIN;
+        rr->has_baseline_window = i % 2;
+        rr->baseline_start_ns = T0 - 60 * MIN;
+        rr->baseline_end_ns = T0 - 50 * MIN;
+        rr->res.verdict = (enum wg_verdict)((i + 1) % 5);
+        rr->res.has_value = i != 5;
+        rr->res.value = i == 7 ? NAN : nums[(i + 8) % nn];
+        rr->res.has_baseline = i % 3 == 1;
+        rr->res.baseline = nums[(i + 9) % nn];
+        rr->res.samples = i * 7;
+        rr->res.tested = i == 1;
+        rr->res.dry_run = i == 3;
+        rr->res.has_mw = i % 4 == 0;
+        rr->res.mw = (struct wg_mw_result){.u = nums[i % nn], .z = -1.5, .p_value = 1e-9,
+                                           .shift = nums[(i + 10) % nn], .shift_lo = -INFINITY,
+                                           .ratio = 1.25, .n_current = 30, .n_baseline = 31};
+        snprintf(rr->res.reason, sizeof(rr->res.reason), "why %s", strs[(i + 3) % ns]);
+        rr->res.groups = groups;
+        rr->res.ngroups = i;
+        rr->target = 0;
+    }
+    struct wg_feature_report fr[2] = {{&f, WG_WARN, 12.5, 0}, {&f, WG_FAIL, -1, 0}};
+    struct wg_target_report tr = {.target = &tg, .name = "t\x7f", .env = "prod\"x",
+                                  .source = NULL, .deploy_ns = T0, .verdict = WG_FAIL,
+                                  .rule0 = 0, .nrules = 8};
+    snprintf(tr.reason, sizeof(tr.reason), "%s", strs[3]);
+    struct wg_check_report rep;
+    memset(&rep, 0, sizeof(rep));
+    rep.verdict = WG_WARN;
+    rep.wave = "w\tave";
+    rep.env = "e";
+    rep.deploy_ns = T0;
+    rep.start_ns = T0;
+    rep.end_ns = T0 + 10 * MIN;
+    rep.rules = rrs;
+    rep.nrules = 8;
+    rep.features = fr;
+    rep.nfeatures = 2;
+    rep.fleet = 1;
+    rep.targets = &tr;
+    rep.ntargets = 1;
+    snprintf(rep.reason, sizeof(rep.reason), "%s", strs[1]);
+
+    char *docs[3] = {wg_gate_report_json(&rep),
+                     wg__gate_report_json_linked(&rep, "ab12", "https://wg.example/"), NULL};
+    rep.nrules = 0; /* nothing planned: a null window */
+    rep.fleet = 0;
+    docs[2] = wg_gate_report_json(&rep);
+    for (size_t i = 0; i < 3; i++) {
+        assert_non_null(docs[i]);
+        cJSON *d = cJSON_Parse(docs[i]);
+        assert_non_null(d);
+        char *again = cJSON_PrintUnformatted(d);
+        if (strcmp(again, docs[i]) != 0) {
+            size_t k = 0;
+            while (again[k] && again[k] == docs[i][k]) {
+                k++;
+            }
+            print_error("doc %zu differs from cJSON's at byte %zu:\n ours:  %.80s\n cJSON: %.80s\n",
+                        i, k, docs[i] + (k > 20 ? k - 20 : 0), again + (k > 20 ? k - 20 : 0));
+        }
+        assert_string_equal(again, docs[i]);
+        free(again);
+        cJSON_Delete(d);
+    }
+    /* and what the members say, written out (the round trip alone would pass a writer that
+     * dropped members) */
+    assert_non_null(strstr(docs[0], "\"rule\":\"r\\\\ule\",\"verdict\":\"fail\""));
+    assert_non_null(strstr(docs[0], "\"region\":\"eu\\u0002\""));
+    assert_non_null(strstr(docs[0], "\"reason\":\"ctl\\u0001\\u001f.\""));
+    assert_non_null(strstr(docs[0], "\"max\":0.33333333333333331,"));
+    assert_non_null(strstr(docs[0], "\"value\":null,\"threshold\""));
+    assert_non_null(strstr(docs[0], "\"max_increase\":\"-7%\""));
+    assert_non_null(strstr(docs[0], "\"min\":null")); /* an infinite bound */
+    assert_non_null(strstr(docs[0], "\"targets\":[{\"target\":\"t\x7f\",\"env\":\"prod\\\"x\","
+                                    "\"labels\":{\"k\\\"ey\":\"v\\nal\""));
+    assert_non_null(strstr(docs[1], "\"evaluation_id\":\"ab12\","
+                                    "\"report_url\":\"https://wg.example/ui/evaluations/ab12\"}"));
+    assert_non_null(strstr(docs[2], "\"window\":null"));
+    for (size_t i = 0; i < 3; i++) {
+        free(docs[i]);
+    }
+}
+
 /* ---- check --wait with an injected clock ---------------------------------------------- */
 
 struct clock {
@@ -579,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_check_overflow_never_passes),
         cmocka_unit_test(test_exit_codes),
         cmocka_unit_test(test_report_json),
+        cmocka_unit_test(test_report_json_as_cjson_prints_it),
         cmocka_unit_test(test_wait_outage_is_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
