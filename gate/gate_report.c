@@ -25,6 +25,10 @@ struct jw {
     struct wg_buf *b;
     unsigned depth;
     unsigned char more[JW_DEPTH]; /* per level: a member written (a comma before the next) */
+    /* the last times formatted: a fleet's 1,000 rules share a window, each with its 2 times */
+    int64_t time_ns[2];
+    char time_s[2][48];
+    unsigned time_next;
 };
 
 /* a JSON string as cJSON prints it: " \ and the C escapes \b \f \n \r \t, any other control
@@ -136,14 +140,23 @@ static void jw_num(struct jw *w, const char *k, double d)
     }
     int vi = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
     if (d == (double)vi) {
-        snprintf(nb, sizeof(nb), "%d", vi);
-    } else {
-        snprintf(nb, sizeof(nb), "%1.15g", d);
-        double back = strtod(nb, NULL);
-        double m = fabs(back) > fabs(d) ? fabs(back) : fabs(d);
-        if (!(fabs(back - d) <= m * DBL_EPSILON)) {
-            snprintf(nb, sizeof(nb), "%1.17g", d);
+        char *e = nb + sizeof(nb), *q = e; /* "%d", without printf's machinery */
+        unsigned u = vi < 0 ? 0u - (unsigned)vi : (unsigned)vi;
+        do {
+            *--q = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (vi < 0) {
+            *--q = '-';
         }
+        wg_buf_add(w->b, q, (size_t)(e - q));
+        return;
+    }
+    snprintf(nb, sizeof(nb), "%1.15g", d);
+    double back = strtod(nb, NULL);
+    double m = fabs(back) > fabs(d) ? fabs(back) : fabs(d);
+    if (!(fabs(back - d) <= m * DBL_EPSILON)) {
+        snprintf(nb, sizeof(nb), "%1.17g", d);
     }
     wg_buf_adds(w->b, nb);
 }
@@ -159,8 +172,15 @@ static void add_num(struct jw *w, const char *k, int has, double v)
 
 static void add_time(struct jw *w, const char *k, int64_t ns)
 {
-    char b[48];
-    jw_str(w, k, wg_time_format(ns, b, sizeof(b)));
+    for (unsigned i = 0; i < 2; i++) {
+        if (w->time_s[i][0] && w->time_ns[i] == ns) {
+            jw_str(w, k, w->time_s[i]);
+            return;
+        }
+    }
+    unsigned i = w->time_next++ & 1u;
+    w->time_ns[i] = ns;
+    jw_str(w, k, wg_time_format(ns, w->time_s[i], sizeof(w->time_s[i])));
 }
 
 static void labels_json(struct jw *w, const char *k, const struct wg_label *l, size_t n)

@@ -404,6 +404,12 @@ static void test_report_json_as_cjson_prints_it(void **state)
     assert_non_null(strstr(docs[1], "\"evaluation_id\":\"ab12\","
                                     "\"report_url\":\"https://wg.example/ui/evaluations/ab12\"}"));
     assert_non_null(strstr(docs[2], "\"window\":null"));
+    /* times as each rule has them (the writer keeps the last two it formatted) */
+    assert_non_null(strstr(docs[0], "\"window\":{\"start\":\"2024-05-01T12:00:00Z\","
+                                    "\"end\":\"2024-05-01T12:03:00Z\"},\"baseline_window\":"
+                                    "{\"start\":\"2024-05-01T11:00:00Z\","
+                                    "\"end\":\"2024-05-01T11:10:00Z\"}"));
+    assert_non_null(strstr(docs[0], "\"end\":\"2024-05-01T12:07:00Z\"}"));
     for (size_t i = 0; i < 3; i++) {
         free(docs[i]);
     }
