@@ -4,7 +4,7 @@
 # real InfluxDB 1.x. Reports (medians of $RUNS runs) the fleet's wall time against the slowest
 # single target's own 20 queries (`check --target`), and the wall time at 1, 10 and 50 targets.
 # usage: bench/bench_fleet.sh [BUILD_DIR]   (a Release build: cmake -B build-rel -DCMAKE_BUILD_TYPE=Release
-# and `cmake --build build-rel --target wavegate fleet_standin`)
+# and `cmake --build build-rel --target wavegate fleet_standin fleet_floor`)
 # STANDIN=c (default): the stand-ins are bench/fleet_standin.c, one epoll process; STANDIN=py: the
 # Python asyncio one below; STANDIN="c py": the whole bench once with each, one after the other.
 # Why C: the stand-ins play 49 remote InfluxDB servers, whose CPU is theirs, not the gate's; on
@@ -25,6 +25,7 @@ RUNS=${RUNS:-7}
 LAT_MS=${LAT_MS:-20}
 STANDIN=${STANDIN:-c}
 STANDIN_C=${STANDIN_C:-$build/bench/fleet_standin}
+FLOOR=${FLOOR:-$build/bench/fleet_floor}
 # STANDIN_RT=1 (needs chrt's privilege): the stand-ins (either kind) run SCHED_FIFO, so the box's
 # other work does not delay their answers past LAT_MS (the C one's own p99 lateness went from
 # ~3.4 ms to 70 us), but they then cost more CPU (37 ms per check, not 22: each answer its own
@@ -32,8 +33,8 @@ STANDIN_C=${STANDIN_C:-$build/bench/fleet_standin}
 STANDIN_RT=${STANDIN_RT:-0}
 rt=(); [ "$STANDIN_RT" = 1 ] && rt=(chrt -f 1)
 source "$root/tests/integration/lib.sh"
-[ -x "$STANDIN_C" ] ||
-    { echo "build fleet_standin: cmake --build $build --target fleet_standin"; exit 1; }
+[ -x "$STANDIN_C" ] && [ -x "$FLOOR" ] ||
+    { echo "build them: cmake --build $build --target fleet_standin fleet_floor"; exit 1; }
 
 influx_start || exit 1
 influx_query "" 'CREATE DATABASE "telemetry"' || exit 1
@@ -206,6 +207,22 @@ for r in d["rules"]:
     print(f'url = "{urls[r["source"]]}/query?{q}"\noutput = "/dev/null"')
 PY
 
+# The floor: the same queries by bench/fleet_floor.c, the least a client can do (prebuilt GETs on
+# warm keep-alive connections, one epoll loop, nothing parsed), over the connections wavegate
+# opens. Its fleet / lone ratio is the best any client reaches on this box with these
+# stand-ins; what wavegate takes beyond it is its own (libcurl, parsing, judging, the report).
+python3 - "$WG_TMP/out.json" "$cfg" "$WG_TMP/floor" <<'PY'
+import json, re, sys, urllib.parse
+d = json.load(open(sys.argv[1]))
+urls = dict(re.findall(r"^  (s\d+): \{kind: influxql, url: '([^']+)'", open(sys.argv[2]).read(), re.M))
+lines = {}
+for r in d["rules"]:
+    q = urllib.parse.urlencode({"db": "telemetry", "epoch": "ns", "q": r["query"]})
+    lines.setdefault(r["target"], []).append(f'{urls[r["source"]].rsplit(":", 1)[1]} /query?{q}\n')
+open(sys.argv[3] + ".fleet", "w").writelines(sum(lines.values(), []))
+open(sys.argv[3] + ".lone", "w").writelines(lines["r0"])  # a stand-in target's own 20
+PY
+
 # PERF=out.data: record PERF_CHECKS (10) 50-target checks with `perf record -g` (call graphs by
 # PERF_CG, default dwarf: a Release build has no frame pointers) into out.data and stop there;
 # read it with `perf report -i out.data --no-children`.
@@ -258,6 +275,8 @@ hz=$(getconf CLK_TCK)
 timed() { local s e; s=$(date +%s.%N); "$WG" check --config "$cfg" --deploy-time "$T" "$@" >/dev/null; e=$(date +%s.%N); echo "$e - $s" | bc; }
 med_of() { local i; for i in $(seq "$RUNS"); do timed "$@"; done | median; }
 
+floor_ms() { "$FLOOR" "$1" 8 "$(( RUNS * 3 ))" | sed -n 's/.*median \([0-9.]*\) ms.*/\1/p'; }
+f_lone=$(floor_ms "$WG_TMP/floor.lone"); f_fleet=$(floor_ms "$WG_TMP/floor.fleet")
 t_curl=$(for i in $(seq "$RUNS"); do s=$(date +%s.%N); curl -s --no-progress-meter --parallel --parallel-max 400 -K "$WG_TMP/curl.cfg"; e=$(date +%s.%N); echo "$e - $s" | bc; done | median)
 t1=$(med_of --wave fleet1); t10=$(med_of --wave fleet10); t50=$(med_of --wave fleet50)
 # the slowest single target's own 20 queries: each target of fleet50 alone
@@ -274,6 +293,8 @@ printf '  ratio fleet / slowest target:      %.2f (target <= 1.2)\n' "$(echo "$t
 printf '  the 50 targets one after another:  %.3f s (the sum of each alone; %.0fx the fleet)\n' \
     "$sum" "$(echo "$sum / $t50" | bc -l)"
 printf '  curl --parallel, same 1000 queries: %.3f s\n' "$t_curl"
+printf '  floor (fleet_floor.c, warm):       lone target %.1f ms, fleet %.1f ms: %.2fx\n' \
+    "$f_lone" "$f_fleet" "$(echo "$f_fleet / $f_lone" | bc -l)"
 printf '  wall time at 1 / 10 / 50 targets:  %.3f / %.3f / %.3f s\n' "$t1" "$t10" "$t50"
 printf '  growth 1 -> 50 targets:            %.2fx (target <= 1.5)\n' "$(echo "$t50 / $t1" | bc -l)"
 # The same through `wavegate serve` (/v1/gate, cache off), as a pipeline calls it: its HTTP
@@ -305,6 +326,8 @@ printf '  the 50 targets one after another:  %.3f s (the sum of each alone; %.0f
     "$ssum" "$(echo "$ssum / $s50" | bc -l)"
 printf '  wall time at 1 / 10 / 50 targets:  %.3f / %.3f / %.3f s\n' "$s1" "$s10" "$s50"
 printf '  growth 1 -> 50 targets:            %.2fx (target <= 1.5)\n' "$(echo "$s50 / $s1" | bc -l)"
+printf '  beyond the floor:                  fleet +%.1f ms, lone target +%.1f ms\n' \
+    "$(echo "$s50 * 1000 - $f_fleet" | bc -l)" "$(echo "$sslow * 1000 - $f_lone" | bc -l)"
 printf '  CPU per 50-target call:            wavegate %d ms, stand-ins %d ms\n' \
     $(( (c1 - c0) * 1000 / hz / 10 )) $(( (si1 - si0) * 1000 / hz / 10 ))
 # where the time goes: the CPU of wavegate and of the stand-ins per 50-target check (10 checks;
