@@ -155,7 +155,7 @@ int main(int argc, char **argv)
         return 64;
     }
     FILE *f = fopen(argv[1], "r");
-    int max = atoi(argv[2]), runs = atoi(argv[3]);
+    int max = (int)strtol(argv[2], NULL, 10), runs = (int)strtol(argv[3], NULL, 10);
     if (!f || max < 1 || runs < 1) {
         fprintf(stderr, "fleet_floor: bad arguments\n");
         return 64;
@@ -220,7 +220,7 @@ int main(int argc, char **argv)
         }
     }
     struct loop lp[16];
-    int nthreads = argc > 4 ? atoi(argv[4]) : 1;
+    int nthreads = argc > 4 ? (int)strtol(argv[4], NULL, 10) : 1;
     if (nthreads < 1 || nthreads > 16) {
         fprintf(stderr, "fleet_floor: THREADS 1..16\n");
         return 64;
