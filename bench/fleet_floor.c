@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_tool.h"
+
 struct port {
     int port;
     size_t *jobs, njobs, next;
@@ -40,19 +42,6 @@ struct conn {
 
 static char **reqs;
 static size_t nreqs;
-
-static void die(const char *what)
-{
-    perror(what);
-    exit(1);
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* 1 when buf holds one whole response (Content-Length, or a chunked body's last chunk) */
 static int complete(const char *buf, size_t len)

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_tool.h"
+
 #define LISTENER (1ULL << 32)
 #define MAX_HEAD (1 << 20)
 #define LATE_BUCKETS 10001 /* 10 us each, the last one for 100 ms and more */
@@ -57,19 +59,6 @@ static size_t answer_len;
 static volatile sig_atomic_t stopping;
 static uint64_t late_hist[LATE_BUCKETS], answered;
 static int64_t late_max;
-
-static void die(const char *what)
-{
-    perror(what);
-    exit(1);
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void *grow(void *p, size_t *cap, size_t need, size_t elem)
 {

@@ -183,18 +183,25 @@ static void test_exit_codes(void **state)
 }
 
 /* A one-rule report built by hand, as gate_check would fill it. */
+/* f holding the one rule r, both named */
+static void one_rule_feature(struct wg_feature *f, struct wg_rule *r, char *fname,
+                             char *rname)
+{
+    memset(f, 0, sizeof(*f));
+    memset(r, 0, sizeof(*r));
+    f->name = fname;
+    r->name = rname;
+    r->feature = f->name;
+    f->rules = r;
+    f->nrules = 1;
+}
+
 static void test_report_json(void **state)
 {
     (void)state;
     struct wg_feature f;
     struct wg_rule r;
-    memset(&f, 0, sizeof(f));
-    memset(&r, 0, sizeof(r));
-    f.name = "checkout";
-    r.name = "p95";
-    r.feature = f.name;
-    f.rules = &r;
-    f.nrules = 1;
+    one_rule_feature(&f, &r, "checkout", "p95");
     struct wg_group_result groups[2];
     memset(groups, 0, sizeof(groups));
     struct wg_label la = {"host", "a"}, lb = {"host", "b"};
@@ -278,14 +285,8 @@ static void test_report_json_as_cjson_prints_it(void **state)
     size_t ns = sizeof(strs) / sizeof(strs[0]), nn = sizeof(nums) / sizeof(nums[0]);
     struct wg_feature f;
     struct wg_rule r;
-    memset(&f, 0, sizeof(f));
-    memset(&r, 0, sizeof(r));
-    f.name = "feat\"ure";
-    r.name = "r\\ule";
-    r.feature = f.name;
+    one_rule_feature(&f, &r, "feat\"ure", "r\\ule");
     r.baseline.kind = WG_BASELINE_PREVIOUS;
-    f.rules = &r;
-    f.nrules = 1;
     struct wg_label labs[2] = {{"k\"ey", "v\nal"}, {"region", "eu\x02"}};
     struct wg_target tg = {.name = "t\x7f", .labels = labs, .nlabels = 2};
     struct wg_group_result groups[8];
@@ -351,21 +352,10 @@ static void test_report_json_as_cjson_prints_it(void **state)
                                   .source = NULL, .deploy_ns = T0, .verdict = WG_FAIL,
                                   .rule0 = 0, .nrules = 8};
     snprintf(tr.reason, sizeof(tr.reason), "%s", strs[3]);
-    struct wg_check_report rep;
-    memset(&rep, 0, sizeof(rep));
-    rep.verdict = WG_WARN;
-    rep.wave = "w\tave";
-    rep.env = "e";
-    rep.deploy_ns = T0;
-    rep.start_ns = T0;
-    rep.end_ns = T0 + 10 * MIN;
-    rep.rules = rrs;
-    rep.nrules = 8;
-    rep.features = fr;
-    rep.nfeatures = 2;
-    rep.fleet = 1;
-    rep.targets = &tr;
-    rep.ntargets = 1;
+    struct wg_check_report rep = {.verdict = WG_WARN, .wave = "w\tave", .env = "e",
+                                  .deploy_ns = T0, .start_ns = T0, .end_ns = T0 + 10 * MIN,
+                                  .rules = rrs, .nrules = 8, .features = fr, .nfeatures = 2,
+                                  .fleet = 1, .targets = &tr, .ntargets = 1};
     snprintf(rep.reason, sizeof(rep.reason), "%s", strs[1]);
 
     char *docs[3] = {wg_gate_report_json(&rep),
