@@ -286,6 +286,9 @@ for i in $(seq 0 48) 49; do
     sum=$(echo "$sum + $t" | bc)
     if [ "$(echo "$t > $slow" | bc)" = 1 ]; then slow=$t; slow_t=r$i; fi
 done
+# the largest of 50 medians of 3 is as much the noise's largest as the slowest target's (the 49
+# stand-in targets are alike): the one found is timed again, over 3 x RUNS checks
+slow=$(RUNS=$(( RUNS * 3 )) med_of --wave fleet50 --target "$slow_t")
 printf 'fleet of 50 targets x 20 rules (1000 queries, 50 sources, %d ms stand-ins + 1 real InfluxDB)\n' "$LAT_MS"
 printf '  wall time, 50 targets:             %.3f s\n' "$t50"
 printf '  slowest single target (%s) alone:  %.3f s\n' "$slow_t" "$slow"
@@ -314,6 +317,7 @@ for i in $(seq 0 48) 49; do
     ssum=$(echo "$ssum + $t" | bc)
     if [ "$(echo "$t > $sslow" | bc)" = 1 ]; then sslow=$t; sslow_t=r$i; fi
 done
+sslow=$(smed "wave=fleet50&target=$sslow_t" $(( RUNS * 3 ))) # timed again, as above
 c0=$(awk '{print $14+$15}' "/proc/$serve_pid/stat"); si0=$(ticks $standin_pids)
 for i in $(seq 10); do gate_t wave=fleet50 > /dev/null; done
 c1=$(awk '{print $14+$15}' "/proc/$serve_pid/stat"); si1=$(ticks $standin_pids)
