@@ -129,7 +129,8 @@ static void jw_lit(struct jw *w, const char *k, const char *lit)
 
 /* a number as cJSON prints it: null when not finite; "%d" when it equals its int (cJSON's
  * valueint, clamped to int's range); else 15 significant digits when they read back as the
- * same double, 17 when not */
+ * same double, 17 when not. printf's decimal point is the C locale's: wavegate never calls
+ * setlocale (cJSON swaps in '.' for whatever the locale has). */
 static void jw_num(struct jw *w, const char *k, double d)
 {
     char nb[32];
