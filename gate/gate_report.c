@@ -188,7 +188,9 @@ static void labels_json(struct jw *w, const char *k, const struct wg_label *l, s
 {
     jw_open(w, k, '{');
     for (size_t i = 0; i < n; i++) {
-        jw_str(w, l[i].key, l[i].value);
+        if (l[i].key) { /* a NULL key would read as an array element; cJSON drops it too */
+            jw_str(w, l[i].key, l[i].value);
+        }
     }
     jw_close(w, '}');
 }
