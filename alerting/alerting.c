@@ -305,9 +305,9 @@ static void labels_obj(struct wg_buf *b, const struct wg_label *v, size_t n)
     wg_buf_adds(b, "{");
     for (size_t i = 0; i < n; i++) {
         wg_buf_adds(b, i ? "," : "");
-        wg__json_str(b, v[i].key);
+        wg_buf_add_json(b, v[i].key);
         wg_buf_adds(b, ":");
-        wg__json_str(b, v[i].value);
+        wg_buf_add_json(b, v[i].value);
     }
     wg_buf_adds(b, "}");
 }
@@ -321,12 +321,12 @@ static enum wg_err inbox_put(struct wg_alerting *a, const char *scope,
     char err[256];
     wg_buf_init(&b, 0);
     wg_buf_addf(&b, "{\"now\":\"%lld\",\"scope\":", (long long)now_ns);
-    wg__json_str(&b, scope);
+    wg_buf_add_json(&b, scope);
     wg_buf_adds(&b, ",\"evs\":[");
     for (size_t i = 0; i < n; i++) {
         wg_buf_adds(&b, i ? ",{\"k\":" : "{\"k\":");
         if (evs[i].rule_key) {
-            wg__json_str(&b, evs[i].rule_key);
+            wg_buf_add_json(&b, evs[i].rule_key);
         } else {
             wg_buf_adds(&b, "null");
         }

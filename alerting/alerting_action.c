@@ -11,20 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void json_esc(struct wg_buf *b, const char *s)
-{
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            wg_buf_addf(b, "\\%c", ch);
-        } else if (ch < 0x20) {
-            wg_buf_addf(b, "\\u%04x", ch);
-        } else {
-            wg_buf_add(b, s, 1);
-        }
-    }
-}
-
 /* {{ name }} (spaces optional) → the context's value; unknown names are left as written. */
 static void render(struct wg_buf *b, const char *t, const struct wg_action_ctx *x, int url)
 {
@@ -55,7 +41,7 @@ static void render(struct wg_buf *b, const char *t, const struct wg_action_ctx *
         } else if (url) {
             wg_http_urlencode(b, vals[i] ? vals[i] : "");
         } else {
-            json_esc(b, vals[i]);
+            wg_buf_add_json_chars(b, vals[i]);
         }
         t = e + 2;
     }

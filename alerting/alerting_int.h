@@ -28,8 +28,6 @@ void wg__labels_clear(struct wg__labels *ls);
 int wg__matchers_match(const struct wg_matchers *ms, const struct wg__labels *ls);
 /* JSON object text of a label set; appends to b. */
 void wg__labels_json(struct wg_buf *b, const struct wg__labels *ls);
-/* JSON string escape of s (with quotes). */
-void wg__json_str(struct wg_buf *b, const char *s);
 void wg__sha256_hex(const void *p, size_t n, char *out /* 65 */);
 
 /* ---- alerts and their state machine ------------------------------------------------------ */

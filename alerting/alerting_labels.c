@@ -132,32 +132,6 @@ uint64_t wg_alerting_fingerprint(const struct wg_label *labels, size_t n)
     return h;
 }
 
-void wg__json_str(struct wg_buf *b, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)(s ? s : ""), *run = p;
-    wg_buf_add(b, "\"", 1);
-    /* Copy runs of plain bytes at once: this renders every label of every notification. */
-    for (; *p; p++) {
-        if (*p != '"' && *p != '\\' && *p >= 0x20) {
-            continue;
-        }
-        wg_buf_add(b, run, (size_t)(p - run));
-        run = p + 1;
-        if (*p == '"' || *p == '\\') {
-            char e[2] = {'\\', (char)*p};
-            wg_buf_add(b, e, 2);
-        } else if (*p == '\n') {
-            wg_buf_add(b, "\\n", 2);
-        } else {
-            char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
-            wg_buf_add(b, e, 6);
-        }
-    }
-    wg_buf_add(b, run, (size_t)(p - run));
-    wg_buf_add(b, "\"", 1);
-}
-
 void wg__labels_json(struct wg_buf *b, const struct wg__labels *ls)
 {
     wg_buf_add(b, "{", 1);
@@ -165,9 +139,9 @@ void wg__labels_json(struct wg_buf *b, const struct wg__labels *ls)
         if (i) {
             wg_buf_add(b, ",", 1);
         }
-        wg__json_str(b, ls->v[i].key);
+        wg_buf_add_json(b, ls->v[i].key);
         wg_buf_add(b, ":", 1);
-        wg__json_str(b, ls->v[i].value);
+        wg_buf_add_json(b, ls->v[i].value);
     }
     wg_buf_add(b, "}", 1);
 }

@@ -89,17 +89,17 @@ enum wg_err wg__outbox_insert_many(struct wg_sql *c, struct wg__deliver *dv, str
     wg_buf_adds(&b, "[");
     for (struct wg__job *j = *head; j; j = j->next) {
         wg_buf_adds(&b, j == *head ? "{\"r\":" : ",{\"r\":");
-        wg__json_str(&b, dv->cfg->receivers[j->rcv].name);
+        wg_buf_add_json(&b, dv->cfg->receivers[j->rcv].name);
         wg_buf_adds(&b, ",\"i\":");
-        wg__json_str(&b, j->req.idem);
+        wg_buf_add_json(&b, j->req.idem);
         wg_buf_adds(&b, ",\"o\":");
-        wg__json_str(&b, j->req.okey);
+        wg_buf_add_json(&b, j->req.okey);
         wg_buf_adds(&b, ",\"u\":");
-        wg__json_str(&b, j->req.url);
+        wg_buf_add_json(&b, j->req.url);
         wg_buf_adds(&b, ",\"h\":");
-        wg__json_str(&b, j->req.headers);
+        wg_buf_add_json(&b, j->req.headers);
         wg_buf_adds(&b, ",\"b\":");
-        wg__json_str(&b, j->req.body);
+        wg_buf_add_json(&b, j->req.body);
         wg_buf_addf(&b, ",\"c\":%lld}", (long long)j->created);
     }
     wg_buf_adds(&b, "]");

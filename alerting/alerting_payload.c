@@ -241,7 +241,7 @@ static void alert_json(struct wg_buf *b, const struct wg_alert_config *cfg,
     wg_buf_adds(b, ",\"endsAt\":");
     time_json(b, firing ? 0 : al->ends_at);
     wg_buf_adds(b, ",\"generatorURL\":");
-    wg__json_str(b, gu.p ? gu.p : "");
+    wg_buf_add_json(b, gu.p ? gu.p : "");
     wg_buf_fail(b, wg_buf_err(&gu));
     wg_buf_addf(b, ",\"fingerprint\":\"%s\"}", al->fps);
     wg_buf_free(&gu);
@@ -259,12 +259,12 @@ static void webhook_body(struct wg_buf *b, const struct wg_alert_config *cfg,
         wg_buf_fail(b, WG_ENOMEM);
     }
     wg_buf_adds(b, "{\"version\":\"4\",\"groupKey\":");
-    wg__json_str(b, nt->g ? nt->g->key : "test");
+    wg_buf_add_json(b, nt->g ? nt->g->key : "test");
     wg_buf_addf(b, ",\"truncatedAlerts\":%zu,\"status\":\"%s\",\"receiver\":", nt->n - n,
                 status_of(nt));
-    wg__json_str(b, nt->rcv->name);
+    wg_buf_add_json(b, nt->rcv->name);
     wg_buf_adds(b, ",\"notification_reason\":");
-    wg__json_str(b, nt->reason);
+    wg_buf_add_json(b, nt->reason);
     wg_buf_adds(b, ",\"groupLabels\":");
     if (nt->g) {
         wg__labels_json(b, &nt->g->glabels);
@@ -276,11 +276,11 @@ static void webhook_body(struct wg_buf *b, const struct wg_alert_config *cfg,
     wg_buf_adds(b, ",\"commonAnnotations\":");
     wg__labels_json(b, &ca);
     wg_buf_adds(b, ",\"externalURL\":");
-    wg__json_str(b, cfg->monitor.external_url ? cfg->monitor.external_url : "");
+    wg_buf_add_json(b, cfg->monitor.external_url ? cfg->monitor.external_url : "");
     wg_buf_adds(b, ",\"title\":");
-    wg__json_str(b, title);
+    wg_buf_add_json(b, title);
     wg_buf_adds(b, ",\"message\":");
-    wg__json_str(b, text);
+    wg_buf_add_json(b, text);
     wg_buf_adds(b, ",\"alerts\":[");
     for (size_t i = 0; i < n; i++) {
         if (i) {
@@ -306,18 +306,18 @@ static void slack_body(struct wg_buf *b, const char *title, const char *text, co
         truncate_utf8(t, SLACK_SECTION_MAX);
     }
     wg_buf_adds(b, "{\"text\":");
-    wg__json_str(b, title);
+    wg_buf_add_json(b, title);
     wg_buf_adds(b, ",\"blocks\":[{\"type\":\"header\",\"text\":{\"type\":\"plain_text\",\"text\":");
-    wg__json_str(b, h ? h : "");
+    wg_buf_add_json(b, h ? h : "");
     wg_buf_adds(b, "}},{\"type\":\"section\",\"text\":{\"type\":\"mrkdwn\",\"text\":");
-    wg__json_str(b, t && *t ? t : "-");
+    wg_buf_add_json(b, t && *t ? t : "-");
     wg_buf_adds(b, "}}");
     if (link && *link) {
         /* Block Kit: an actions block with a link button (url up to 3000 characters) */
         wg_buf_adds(b, ",{\"type\":\"actions\",\"elements\":[{\"type\":\"button\","
                        "\"text\":{\"type\":\"plain_text\",\"text\":\"Open report\"},"
                        "\"action_id\":\"wavegate_report\",\"url\":");
-        wg__json_str(b, link);
+        wg_buf_add_json(b, link);
         wg_buf_adds(b, "}]}");
     }
     wg_buf_adds(b, "]}");
@@ -334,17 +334,17 @@ static void teams_body(struct wg_buf *b, const struct wg__notif *nt, const char 
                    "\"http://adaptivecards.io/schemas/adaptive-card.json\","
                    "\"type\":\"AdaptiveCard\",\"version\":\"1.2\",\"msteams\":{\"width\":\"full\"},"
                    "\"body\":[{\"type\":\"TextBlock\",\"text\":");
-    wg__json_str(b, title);
+    wg_buf_add_json(b, title);
     wg_buf_addf(b,
                 ",\"weight\":\"Bolder\",\"size\":\"Medium\",\"wrap\":true,\"style\":\"heading\","
                 "\"color\":\"%s\"},{\"type\":\"TextBlock\",\"wrap\":true,\"text\":",
                 nt->nfiring ? "Attention" : "Good");
-    wg__json_str(b, text);
+    wg_buf_add_json(b, text);
     wg_buf_adds(b, "}]");
     if (link && *link) {
         wg_buf_adds(b, ",\"actions\":[{\"type\":\"Action.OpenUrl\",\"title\":\"Open report\","
                        "\"url\":");
-        wg__json_str(b, link);
+        wg_buf_add_json(b, link);
         wg_buf_adds(b, "}]");
     }
     wg_buf_adds(b, "}}]}");
@@ -373,7 +373,7 @@ static enum wg_err pagerduty_body(struct wg_buf *b, const struct wg_alert_config
     }
     wg_log_add_secret(key);
     wg_buf_adds(b, "{\"routing_key\":");
-    wg__json_str(b, key);
+    wg_buf_add_json(b, key);
     wg_buf_addf(b, ",\"event_action\":\"%s\",\"dedup_key\":\"%s\"",
                 nt->nfiring ? "trigger" : "resolve", dedup);
     if (nt->nfiring) {
@@ -387,24 +387,24 @@ static enum wg_err pagerduty_body(struct wg_buf *b, const struct wg_alert_config
         }
         wg_time_format(nt->now, ts, sizeof(ts));
         wg_buf_adds(b, ",\"payload\":{\"summary\":");
-        wg__json_str(b, sum ? sum : "");
+        wg_buf_add_json(b, sum ? sum : "");
         wg_buf_adds(b, ",\"source\":");
-        wg__json_str(b, nt->rcv->source ? nt->rcv->source : "wavegate");
+        wg_buf_add_json(b, nt->rcv->source ? nt->rcv->source : "wavegate");
         wg_buf_addf(b, ",\"severity\":\"%s\",\"timestamp\":\"%s\",\"class\":\"deploy-gate\"",
                     pd_severity(common_label(nt, "severity")), ts);
         const char *comp = common_label(nt, "feature");
         const char *grp = common_label(nt, "wave");
         if (comp) {
             wg_buf_adds(b, ",\"component\":");
-            wg__json_str(b, comp);
+            wg_buf_add_json(b, comp);
         }
         if (grp) {
             wg_buf_adds(b, ",\"group\":");
-            wg__json_str(b, grp);
+            wg_buf_add_json(b, grp);
         }
         wg_buf_addf(b, ",\"custom_details\":{\"num_firing\":%zu,\"num_resolved\":%zu,\"firing\":",
                     nt->nfiring, nt->n - nt->nfiring);
-        wg__json_str(b, text);
+        wg_buf_add_json(b, text);
         wg_buf_adds(b, ",\"groupLabels\":");
         if (nt->g) {
             wg__labels_json(b, &nt->g->glabels);
@@ -416,7 +416,7 @@ static enum wg_err pagerduty_body(struct wg_buf *b, const struct wg_alert_config
         wg_buf_adds(b, ",\"client\":\"wavegate\"");
         if (cfg->monitor.external_url) {
             wg_buf_adds(b, ",\"client_url\":");
-            wg__json_str(b, cfg->monitor.external_url);
+            wg_buf_add_json(b, cfg->monitor.external_url);
         }
         /* links[]: each firing alert's evidence page, once (Events v2 shows them) */
         int nl = 0;
@@ -432,9 +432,9 @@ static enum wg_err pagerduty_body(struct wg_buf *b, const struct wg_alert_config
             }
             const char *an = wg__labels_get(&nt->alerts[i]->labels, "alertname");
             wg_buf_adds(b, nl++ ? ",{\"href\":" : ",\"links\":[{\"href\":");
-            wg__json_str(b, ru);
+            wg_buf_add_json(b, ru);
             wg_buf_adds(b, ",\"text\":");
-            wg__json_str(b, an ? an : "evaluation");
+            wg_buf_add_json(b, an ? an : "evaluation");
             wg_buf_adds(b, "}");
         }
         if (nl) {
@@ -525,9 +525,9 @@ enum wg_err wg__payload_render(const struct wg_alert_config *cfg, const struct w
                 truncate_utf8(msg, OG_MESSAGE_MAX);
             }
             wg_buf_adds(&b, "{\"message\":");
-            wg__json_str(&b, msg ? msg : "");
+            wg_buf_add_json(&b, msg ? msg : "");
             wg_buf_addf(&b, ",\"alias\":\"%s\",\"description\":", dedup);
-            wg__json_str(&b, text);
+            wg_buf_add_json(&b, text);
             wg_buf_adds(&b, ",\"details\":");
             if (nt->g) {
                 wg__labels_json(&b, &nt->g->glabels);
@@ -567,7 +567,7 @@ enum wg_err wg__payload_render(const struct wg_alert_config *cfg, const struct w
             /* Firing: expire on its own unless re-sent (4 resend intervals, like Prometheus). */
             time_json(&b, i < nt->nfiring ? nt->now + 4 * resend : al->ends_at);
             wg_buf_adds(&b, ",\"generatorURL\":");
-            wg__json_str(&b, gu.p ? gu.p : "");
+            wg_buf_add_json(&b, gu.p ? gu.p : "");
             wg_buf_fail(&b, wg_buf_err(&gu));
             wg_buf_adds(&b, "}");
             wg_buf_free(&gu);

@@ -355,13 +355,13 @@ enum wg_err wg__db_save_alerts(struct wg_sql *c, struct wg__alert *const *v, siz
         char *l = labels_text(&al->labels), *a = labels_text(&al->ann);
         oom |= !l || !a;
         wg_buf_adds(&b, i ? ",{\"f\":" : "[{\"f\":");
-        wg__json_str(&b, al->fps);
+        wg_buf_add_json(&b, al->fps);
         wg_buf_adds(&b, ",\"s\":");
-        wg__json_str(&b, al->scope ? al->scope : "");
+        wg_buf_add_json(&b, al->scope ? al->scope : "");
         wg_buf_adds(&b, ",\"l\":");
-        wg__json_str(&b, l ? l : "{}");
+        wg_buf_add_json(&b, l ? l : "{}");
         wg_buf_adds(&b, ",\"a\":");
-        wg__json_str(&b, a ? a : "{}");
+        wg_buf_add_json(&b, a ? a : "{}");
         free(l);
         free(a);
         wg_buf_addf(&b,
@@ -528,11 +528,11 @@ enum wg_err wg__db_save_groups(struct wg_sql *c, struct wg__group *const *v, siz
         char *f = fps_text(v[i]->log_firing, v[i]->nlog_firing);
         char *r = fps_text(v[i]->log_resolved, v[i]->nlog_resolved);
         wg_buf_adds(&b, i ? ",{\"k\":" : "[{\"k\":");
-        wg__json_str(&b, v[i]->key);
+        wg_buf_add_json(&b, v[i]->key);
         wg_buf_adds(&b, ",\"f\":");
-        wg__json_str(&b, f ? f : "");
+        wg_buf_add_json(&b, f ? f : "");
         wg_buf_adds(&b, ",\"r\":");
-        wg__json_str(&b, r ? r : "");
+        wg_buf_add_json(&b, r ? r : "");
         wg_buf_addf(&b, ",\"t\":%lld}", (long long)v[i]->log_ts);
         oom |= !f || !r;
         free(f);
@@ -626,9 +626,9 @@ static char *matchers_json(const struct wg_matchers *ms)
     for (size_t i = 0; i < ms->n; i++) {
         const struct wg_matcher *m = &ms->v[i];
         wg_buf_adds(&b, i ? ",{\"name\":" : "{\"name\":");
-        wg__json_str(&b, m->name);
+        wg_buf_add_json(&b, m->name);
         wg_buf_adds(&b, ",\"value\":");
-        wg__json_str(&b, m->value);
+        wg_buf_add_json(&b, m->value);
         wg_buf_addf(&b, ",\"isRegex\":%s,\"isEqual\":%s}",
                     m->op == WG_MATCH_RE || m->op == WG_MATCH_NRE ? "true" : "false",
                     m->op == WG_MATCH_EQ || m->op == WG_MATCH_RE ? "true" : "false");
@@ -865,9 +865,9 @@ char *wg_silence_list_json(struct wg_silence_store *stq, int64_t now_ns)
                     wg_time_format(s->starts_ns, t1, sizeof(t1)),
                     wg_time_format(s->ends_ns, t2, sizeof(t2)),
                     wg_time_format(s->updated_ns, t3, sizeof(t3)));
-        wg__json_str(&b, s->created_by);
+        wg_buf_add_json(&b, s->created_by);
         wg_buf_adds(&b, ",\"comment\":");
-        wg__json_str(&b, s->comment);
+        wg_buf_add_json(&b, s->comment);
         wg_buf_adds(&b, "}");
         free(mj);
     }

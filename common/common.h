@@ -98,6 +98,11 @@ char *wg_buf_take(struct wg_buf *b);
 /* The end of a builder: on a sticky error frees b, sets *out = NULL and returns the error;
  * else hands the contents over as wg_buf_take (NULL only when that allocation fails: ENOMEM). */
 WG_NODISCARD enum wg_err wg_buf_finish(struct wg_buf *b, char **out);
+/* s as a JSON string, quoted (NULL: ""), escaped as cJSON prints it: \" \\ \b \f \n \r \t,
+ * any other control byte as \u00xx (lower-case hex), every other byte (UTF-8 too) as it is. */
+void wg_buf_add_json(struct wg_buf *b, const char *s);
+/* The same without the quotes: into a string already open (a template's "{{ name }}"). */
+void wg_buf_add_json_chars(struct wg_buf *b, const char *s);
 /* Test hook: the n-th buffer allocation from now fails as out of memory (0: off). Returns the
  * count left before the call (> 0: the armed failure has not happened). Process-wide; tests. */
 long wg_buf_test_fail_alloc(long n);

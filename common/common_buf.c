@@ -179,3 +179,54 @@ enum wg_err wg_buf_finish(struct wg_buf *b, char **out)
     *out = wg_buf_take(b);
     return *out ? WG_OK : WG_ENOMEM;
 }
+
+void wg_buf_add_json_chars(struct wg_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    /* runs of plain bytes go in at once: this renders every label of every notification and
+     * every rule of a fleet's report */
+    const unsigned char *p = (const unsigned char *)(s ? s : ""), *run = p;
+    for (; *p; p++) {
+        if (*p >= 0x20 && *p != '"' && *p != '\\') {
+            continue;
+        }
+        wg_buf_add(b, run, (size_t)(p - run));
+        run = p + 1;
+        char e[6] = {'\\', (char)*p, '0', '0', 0, 0};
+        switch (*p) {
+        case '"':
+        case '\\':
+            break;
+        case '\b':
+            e[1] = 'b';
+            break;
+        case '\f':
+            e[1] = 'f';
+            break;
+        case '\n':
+            e[1] = 'n';
+            break;
+        case '\r':
+            e[1] = 'r';
+            break;
+        case '\t':
+            e[1] = 't';
+            break;
+        default: /* \u00xx */
+            e[1] = 'u';
+            e[4] = hex[*p >> 4];
+            e[5] = hex[*p & 15];
+            wg_buf_add(b, e, 6);
+            continue;
+        }
+        wg_buf_add(b, e, 2);
+    }
+    wg_buf_add(b, run, (size_t)(p - run));
+}
+
+void wg_buf_add_json(struct wg_buf *b, const char *s)
+{
+    wg_buf_add(b, "\"", 1);
+    wg_buf_add_json_chars(b, s);
+    wg_buf_add(b, "\"", 1);
+}

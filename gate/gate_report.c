@@ -31,55 +31,6 @@ struct jw {
     unsigned time_next;
 };
 
-/* a JSON string as cJSON prints it: " \ and the C escapes \b \f \n \r \t, any other control
- * character as \u00XX (lower-case hex), everything else (UTF-8 included) as it is */
-static void jw_esc(struct wg_buf *b, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    wg_buf_add(b, "\"", 1);
-    const char *run = s;
-    for (;; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 32 && c != '"' && c != '\\') {
-            continue;
-        }
-        wg_buf_add(b, run, (size_t)(s - run));
-        if (c == '\0') {
-            break;
-        }
-        char e[6] = {'\\', (char)c, 0, 0, 0, 0};
-        size_t n = 2;
-        switch (c) {
-        case '"':
-        case '\\':
-            break;
-        case '\b':
-            e[1] = 'b';
-            break;
-        case '\f':
-            e[1] = 'f';
-            break;
-        case '\n':
-            e[1] = 'n';
-            break;
-        case '\r':
-            e[1] = 'r';
-            break;
-        case '\t':
-            e[1] = 't';
-            break;
-        default:
-            memcpy(e + 1, "u00", 3);
-            e[4] = hex[c >> 4];
-            e[5] = hex[c & 15];
-            n = 6;
-        }
-        wg_buf_add(b, e, n);
-        run = s + 1;
-    }
-    wg_buf_add(b, "\"", 1);
-}
-
 /* the comma and "key": of the next member (k NULL: an array element) */
 static void jw_key(struct jw *w, const char *k)
 {
@@ -88,7 +39,7 @@ static void jw_key(struct jw *w, const char *k)
     }
     w->more[w->depth] = 1;
     if (k) {
-        jw_esc(w->b, k);
+        wg_buf_add_json(w->b, k);
         wg_buf_add(w->b, ":", 1);
     }
 }
@@ -117,7 +68,7 @@ static void jw_str(struct jw *w, const char *k, const char *v)
 {
     if (v) {
         jw_key(w, k);
-        jw_esc(w->b, v);
+        wg_buf_add_json(w->b, v);
     }
 }
 

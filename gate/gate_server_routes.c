@@ -29,20 +29,6 @@ enum MHD_Result wg__reply(struct wg_server *s, struct MHD_Connection *c, unsigne
     return ret;
 }
 
-static void json_escape(struct wg_buf *b, const char *s)
-{
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            wg_buf_addf(b, "\\%c", ch);
-        } else if (ch < 0x20) {
-            wg_buf_addf(b, "\\u%04x", ch);
-        } else {
-            wg_buf_add(b, s, 1);
-        }
-    }
-}
-
 enum MHD_Result wg__reply_error(struct wg_server *s, struct MHD_Connection *c, unsigned status,
                                 const char *fmt, ...)
 {
@@ -54,7 +40,7 @@ enum MHD_Result wg__reply_error(struct wg_server *s, struct MHD_Connection *c, u
     struct wg_buf b;
     wg_buf_init(&b, 4096);
     wg_buf_adds(&b, "{\"verdict\":\"error\",\"error\":\"");
-    json_escape(&b, msg);
+    wg_buf_add_json_chars(&b, msg);
     wg_buf_adds(&b, "\"}");
     if (status == 400) {
         atomic_fetch_add(&s->m.errors[WG__E_BAD_REQUEST], 1);

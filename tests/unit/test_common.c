@@ -294,6 +294,40 @@ static void test_buf_cap(void **state)
 
 /* An allocation that fails in the middle of a builder (the test hook stands for malloc
  * returning NULL) leaves a sticky WG_ENOMEM, and nothing built after it is handed out. */
+/* The one JSON string writer (reports, alert payloads, error answers, action bodies): cJSON's
+ * escapes, and every other byte as it is. */
+static void test_buf_json(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {NULL, "\"\""},
+        {"", "\"\""},
+        {"plain /slash", "\"plain /slash\""},
+        {"q\"b\\", "\"q\\\"b\\\\\""},
+        {"\b\f\n\r\t", "\"\\b\\f\\n\\r\\t\""},
+        {"\x01x\x1f\x7f", "\"\\u0001x\\u001f\x7f\""},
+        {"caf\xc3\xa9", "\"caf\xc3\xa9\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct wg_buf b;
+        wg_buf_init(&b, 0);
+        wg_buf_add_json(&b, cases[i].in);
+        assert_int_equal(wg_buf_err(&b), WG_OK);
+        if (strcmp(b.p, cases[i].want) != 0) {
+            print_error("case %zu: want %s, got %s\n", i, cases[i].want, b.p);
+        }
+        assert_string_equal(b.p, cases[i].want);
+        wg_buf_reset(&b);
+        wg_buf_add_json_chars(&b, cases[i].in); /* the same, unquoted */
+        size_t wl = strlen(cases[i].want);
+        assert_int_equal(b.len, wl - 2);
+        assert_memory_equal(b.p, cases[i].want + 1, wl - 2);
+        wg_buf_free(&b);
+    }
+}
+
 static void test_buf_alloc_failure(void **state)
 {
     (void)state;
@@ -378,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_time_parse),    cmocka_unit_test(test_time_format_roundtrip),
         cmocka_unit_test(test_duration),      cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_buf_alloc_failure),
+        cmocka_unit_test(test_buf_json),
         cmocka_unit_test(test_seriesset),     cmocka_unit_test(test_verdict_order),
         cmocka_unit_test(test_redact_and_diags), cmocka_unit_test(test_duration_too_big),
         cmocka_unit_test(test_time_checked),      cmocka_unit_test(test_time_check_deploy),
