@@ -403,6 +403,25 @@ static void test_report_json_as_cjson_prints_it(void **state)
     for (size_t i = 0; i < 3; i++) {
         free(docs[i]);
     }
+    /* a buffer that cannot grow mid-report: no report at all (the answer is then an error),
+     * never a cut-off document that still says "pass" */
+    rep.nrules = 8;
+    rep.fleet = 1;
+    int cuts = 0;
+    for (long k = 1; k <= 12; k++) {
+        wg_buf_test_fail_alloc(k);
+        char *cut = wg_gate_report_json(&rep);
+        long left = wg_buf_test_fail_alloc(0);
+        if (left > 0) {
+            /* fewer allocations than k: the whole report was written */
+            assert_non_null(cut);
+        } else {
+            assert_null(cut);
+            cuts++;
+        }
+        free(cut);
+    }
+    assert_true(cuts > 0);
 }
 
 /* ---- check --wait with an injected clock ---------------------------------------------- */
