@@ -121,7 +121,8 @@ wg_on_exit standin_stop_all
 standin_start() {
     local out=$WG_TMP/standin.$1.$2 i
     case $1 in
-        c) FLEET_STANDIN_STATS=$out.late "${rt[@]}" "$STANDIN_C" "$2" "$LAT_MS" "$t0" > "$out" & ;;
+        c) FLEET_STANDIN_STATS=$out.late FLEET_STANDIN_TRACE=$out.trace "${rt[@]}" "$STANDIN_C" \
+               "$2" "$LAT_MS" "$t0" > "$out" & ;;
         py) "${rt[@]}" python3 "$WG_TMP/standin.py" "$2" "$LAT_MS" "${3:-${PROCS:-4}}" "$t0" > "$out" & ;;
         *) echo "STANDIN: c or py, not '$1'"; exit 1 ;;
     esac
@@ -321,6 +322,71 @@ sslow=$(smed "wave=fleet50&target=$sslow_t" $(( RUNS * 3 ))) # timed again, as a
 c0=$(awk '{print $14+$15}' "/proc/$serve_pid/stat"); si0=$(ticks $standin_pids)
 for i in $(seq 10); do gate_t wave=fleet50 > /dev/null; done
 c1=$(awk '{print $14+$15}' "/proc/$serve_pid/stat"); si1=$(ticks $standin_pids)
+# Where a call's time goes, seen from the servers' side (the C stand-ins' notes: every request
+# read and answer sent, by connection): RUNS fleet and lone calls through serve, timed from
+# the client, and the floor's own runs. The lone target is the slowest one found above, or r0
+# when that one is the real InfluxDB's (not a stand-in: nothing noted).
+if [ "$kind" = c ]; then
+    lone_t=$sslow_t; [ "$lone_t" = r49 ] && lone_t=r0
+    kill -USR1 "$si_pid"; wait_for 10 test -s "$WG_TMP/standin.c.49.trace" # the notes so far: dropped
+    python3 - "$sport" "$T" "$lone_t" "$RUNS" > "$WG_TMP/marks" <<'PY'
+import sys, time, urllib.request
+port, t, lone, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+for label, q in [("serve fleet", "wave=fleet50"), ("serve lone", f"wave=fleet50&target={lone}")]:
+    for _ in range(runs):
+        a = time.monotonic_ns()
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/gate?deploy_time={t}&{q}").read()
+        print(label.replace(" ", "_"), a, time.monotonic_ns())
+PY
+    for w in fleet lone; do
+        rm -f "$WG_TMP/fm"
+        FLEET_FLOOR_MARKS=$WG_TMP/fm "$FLOOR" "$WG_TMP/floor.$w" 8 "$RUNS" > /dev/null
+        sed "s/^/floor_$w /" "$WG_TMP/fm" >> "$WG_TMP/marks"
+    done
+    rm -f "$WG_TMP/standin.c.49.trace"; kill -USR1 "$si_pid"
+    wait_for 10 test -s "$WG_TMP/standin.c.49.trace"
+    python3 - "$WG_TMP/standin.c.49.trace" "$WG_TMP/marks" "$lone_t" > "$WG_TMP/where" <<'PY'
+import bisect, sys
+notes = [l.split() for l in open(sys.argv[1])]
+at = [int(n[0]) for n in notes]
+med = lambda xs: sorted(xs)[len(xs) // 2] / 1e6
+rows = {}
+for line in open(sys.argv[2]):
+    label, a, z = line.split(); a, z = int(a), int(z)
+    seg = notes[bisect.bisect_left(at, a):bisect.bisect_left(at, z)]
+    reqs = [(int(n[0]), n[1]) for n in seg if n[2] == "R"]
+    answers = [int(n[0]) for n in seg if n[2] == "A"]
+    if not reqs or not answers:
+        continue
+    first = {}
+    for t, fd in reqs:
+        first.setdefault(fd, t)
+    sent, turns = {}, []  # an answer sent on a connection -> its next request read
+    for n in seg:
+        t, fd = int(n[0]), n[1]
+        if n[2] == "A":
+            sent[fd] = t
+        elif fd in sent:
+            turns.append(t - sent.pop(fd))
+    turns.sort()
+    r = rows.setdefault(label, [[] for _ in range(6)])
+    for k, v in enumerate([reqs[0][0] - a, max(first.values()) - min(first.values()),
+                           answers[-1] - reqs[0][0], z - answers[-1],
+                           turns[len(turns) // 2] if turns else 0,
+                           turns[len(turns) * 9 // 10] if turns else 0]):
+        r[k].append(v)
+print("  seen at the stand-ins (ms, medians of the calls; lone = %s; the floor's own runs):" % sys.argv[3])
+print("    %-12s %10s %12s %9s %11s %18s" % ("", "before 1st", "1st round out", "queries",
+                                            "after last", "turnaround p50/p90"))
+for label in ["serve_fleet", "serve_lone", "floor_fleet", "floor_lone"]:
+    if label in rows:
+        r = rows[label]
+        print("    %-12s %10.1f %12.1f %9.1f %11.1f %11.2f / %.2f" % (
+            label.replace("_", " "), med(r[0]), med(r[1]), med(r[2]), med(r[3]), med(r[4]),
+            med(r[5])))
+PY
+fi
+: >> "$WG_TMP/where"
 kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
 printf 'through serve (/v1/gate, connections kept between calls)\n'
 printf '  wall time, 50 targets:             %.3f s\n' "$s50"
@@ -334,6 +400,7 @@ printf '  beyond the floor:                  fleet +%.1f ms, lone target +%.1f m
     "$(echo "$s50 * 1000 - $f_fleet" | bc -l)" "$(echo "$sslow * 1000 - $f_lone" | bc -l)"
 printf '  CPU per 50-target call:            wavegate %d ms, stand-ins %d ms\n' \
     $(( (c1 - c0) * 1000 / hz / 10 )) $(( (si1 - si0) * 1000 / hz / 10 ))
+cat "$WG_TMP/where"
 # where the time goes: the CPU of wavegate and of the stand-ins per 50-target check (10 checks;
 # /proc ticks), against the box's 2 cores: both share them with whatever else runs
 s0=$(ticks $standin_pids); c0=$(awk '{print $14+$15+$16+$17}' /proc/$$/stat)

@@ -7,7 +7,8 @@
  * usage: fleet_floor FILE MAX RUNS [THREADS]   FILE: one "port path" per line (e.g.
  * "8086 /query?q=..."); THREADS (default 1) loops, each with its share of the ports, started
  * together at each run (a run ends with the last answer of any). Prints "floor (...): median M
- * ms (runs: ...)" over RUNS runs.
+ * ms (runs: ...)" over RUNS runs; with $FLEET_FLOOR_MARKS=PATH it also appends each run's
+ * "BEGIN_NS END_NS" (CLOCK_MONOTONIC) to PATH, for bench_fleet.sh's trace of the stand-ins.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -246,6 +247,11 @@ int main(int argc, char **argv)
         pthread_join(th[t], NULL);
     }
     int64_t *ms = calloc((size_t)runs, sizeof(*ms));
+    const char *marks_path = getenv("FLEET_FLOOR_MARKS");
+    FILE *marks = marks_path ? fopen(marks_path, "a") : NULL;
+    if (marks_path && !marks) {
+        die(marks_path);
+    }
     for (int run = 0; run < runs; run++) {
         int64_t b = lp[0].begin[run], e = lp[0].end[run];
         for (int t = 1; t < nthreads; t++) {
@@ -253,6 +259,12 @@ int main(int argc, char **argv)
             e = lp[t].end[run] > e ? lp[t].end[run] : e;
         }
         ms[run] = (e - b) / 1000;
+        if (marks) {
+            fprintf(marks, "%lld %lld\n", (long long)b, (long long)e);
+        }
+    }
+    if (marks && fclose(marks) != 0) {
+        die(marks_path);
     }
     printf("floor (%zu requests, %zu ports, %zu connections, %d thread%s): ", nreqs, nports, nconns,
            nthreads, nthreads > 1 ? "s" : "");

@@ -6,6 +6,10 @@
  * usage: fleet_standin N LAT_MS [T0]   (T0: the answers' epoch seconds, default now) prints the
  * ports on one line, then its pid on the next; SIGTERM exits, first writing to
  * $FLEET_STANDIN_STATS (if set) how late the answers went out after their due time.
+ * $FLEET_STANDIN_TRACE=PATH: every request read and every answer sent is noted ("NS FD R" and
+ * "NS FD A", CLOCK_MONOTONIC nanoseconds) in memory; each SIGUSR1 writes the notes so far to
+ * PATH (whole: written beside it, then renamed) and starts afresh. bench_fleet.sh reads them
+ * to show where a gate call's time goes, seen from the servers' side.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -60,6 +64,16 @@ static volatile sig_atomic_t stopping;
 static uint64_t late_hist[LATE_BUCKETS], answered;
 static int64_t late_max;
 
+struct note {
+    int64_t at;
+    int fd;
+    char kind; /* 'R' a request read whole, 'A' its answer sent */
+};
+static const char *trace_path;
+static struct note *notes;
+static size_t nnotes, notes_cap;
+static volatile sig_atomic_t dump_asked;
+
 static void *grow(void *p, size_t *cap, size_t need, size_t elem)
 {
     size_t c = *cap ? *cap : 16;
@@ -75,6 +89,31 @@ static void *grow(void *p, size_t *cap, size_t need, size_t elem)
     }
     *cap = c;
     return p;
+}
+
+static void note(int64_t at, int fd, char kind)
+{
+    if (trace_path) {
+        notes = grow(notes, &notes_cap, nnotes + 1, sizeof(*notes));
+        notes[nnotes++] = (struct note){at, fd, kind};
+    }
+}
+
+static void trace_dump(void)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.part", trace_path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        die("trace");
+    }
+    for (size_t i = 0; i < nnotes; i++) {
+        fprintf(f, "%lld %d %c\n", (long long)notes[i].at, notes[i].fd, notes[i].kind);
+    }
+    if (fclose(f) != 0 || rename(tmp, trace_path) != 0) {
+        die("trace");
+    }
+    nnotes = 0;
 }
 
 static void q_push(int64_t at, int fd, uint32_t gen)
@@ -204,6 +243,7 @@ static int conn_parse(int fd, int64_t now)
         off = body + need;
         c->continued = 0;
         c->pending++;
+        note(now, fd, 'R');
         q_push(now + lat_ns, fd, c->gen);
     }
     if (off > 0) {
@@ -305,14 +345,18 @@ static void send_due(void)
             late_max = late > late_max ? late : late_max;
             answered++;
             now = late + d.at;
+            note(now, d.fd, 'A');
         }
     }
 }
 
-static void on_term(int sig)
+static void on_signal(int sig)
 {
-    (void)sig;
-    stopping = 1;
+    if (sig == SIGUSR1) {
+        dump_asked = 1;
+    } else {
+        stopping = 1;
+    }
 }
 
 /* "answers N late_us p50 A p99 B max C": the send time minus the due time, 10 us resolution */
@@ -359,16 +403,21 @@ int main(int argc, char **argv)
     int n = (int)arg_num(argv[1], 1, 10000);
     lat_ns = arg_num(argv[2], 0, 3600000) * 1000000;
     build_answer(argc > 3 ? arg_num(argv[3], 0, 1LL << 40) : (long long)time(NULL));
-    /* SIGTERM is let in only while waiting in epoll (no lost wake-up between check and wait) */
-    sigset_t term, waitmask;
-    sigemptyset(&term);
-    sigaddset(&term, SIGTERM);
-    struct sigaction sa = {.sa_handler = on_term};
+    trace_path = getenv("FLEET_STANDIN_TRACE");
+    /* SIGTERM and SIGUSR1 are let in only while waiting in epoll (no lost wake-up between
+     * check and wait) */
+    sigset_t sigs, waitmask;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGUSR1);
+    struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
-    if (sigprocmask(SIG_BLOCK, &term, &waitmask) < 0 || sigaction(SIGTERM, &sa, NULL) < 0) {
+    if (sigprocmask(SIG_BLOCK, &sigs, &waitmask) < 0 || sigaction(SIGTERM, &sa, NULL) < 0 ||
+        sigaction(SIGUSR1, &sa, NULL) < 0) {
         die("signals");
     }
     sigdelset(&waitmask, SIGTERM);
+    sigdelset(&waitmask, SIGUSR1);
     /* the timeout's slack: max(0.1% of it, this) instead of max(0.1%, 50 us) */
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     ep = epoll_create1(EPOLL_CLOEXEC);
@@ -410,6 +459,12 @@ int main(int argc, char **argv)
         int ms = tp ? (int)((ts.tv_sec * 1000000000 + ts.tv_nsec + 999999) / 1000000) : -1;
         int k = epoll_pwait(ep, evs, 256, ms, &waitmask);
 #endif
+        if (dump_asked) {
+            dump_asked = 0;
+            if (trace_path) {
+                trace_dump();
+            }
+        }
         if (k < 0) {
             if (errno == EINTR) {
                 continue;
