@@ -325,7 +325,9 @@ c1=$(awk '{print $14+$15}' "/proc/$serve_pid/stat"); si1=$(ticks $standin_pids)
 # Where a call's time goes, seen from the servers' side (the C stand-ins' notes: every request
 # read and answer sent, by connection): RUNS fleet and lone calls through serve, timed from
 # the client, and the floor's own runs. The lone target is the slowest one found above, or r0
-# when that one is the real InfluxDB's (not a stand-in: nothing noted).
+# when that one is the real InfluxDB's (not a stand-in: nothing noted). The py kind notes
+# nothing: its table stays empty (not the c kind's, with STANDIN="c py").
+: > "$WG_TMP/where"
 if [ "$kind" = c ]; then
     lone_t=$sslow_t; [ "$lone_t" = r49 ] && lone_t=r0
     kill -USR1 "$si_pid"; wait_for 10 test -s "$WG_TMP/standin.c.49.trace" # the notes so far: dropped
@@ -386,7 +388,6 @@ for label in ["serve_fleet", "serve_lone", "floor_fleet", "floor_lone"]:
             med(r[5])))
 PY
 fi
-: >> "$WG_TMP/where"
 kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
 printf 'through serve (/v1/gate, connections kept between calls)\n'
 printf '  wall time, 50 targets:             %.3f s\n' "$s50"
