@@ -241,7 +241,12 @@ static int eq_labels(const struct wg__alert *a, const struct wg__alert *b, char 
     return 1;
 }
 
-/* The built-in rule: one "source unreachable" alert mutes the per-rule error alerts. */
+/* The built-in rule: one "source unreachable" alert mutes the per-rule error alerts of its
+ * source and wave, pending as well as firing. A round that ran while the source went down
+ * sees some of its rules answered and some not: their error alerts start pending a round
+ * before "source unreachable" can, and with the same for: they would fire a round before it
+ * and be sent. Pending, it mutes them until it fires; if it clears instead (the source
+ * answers again), the next flush of their group sends whatever still errors. */
 static int builtin_inhibit(const struct wg__store *st, const struct wg__alert *al)
 {
     static char *eq[] = {"source", "wave"};
@@ -252,7 +257,7 @@ static int builtin_inhibit(const struct wg__store *st, const struct wg__alert *a
     for (size_t i = 0; i < st->n; i++) {
         const struct wg__alert *s = st->v[i];
         const char *sn = wg__labels_get(&s->labels, "alertname");
-        if (s->state == WG__FIRING && sn && strcmp(sn, "WavegateSourceUnreachable") == 0 &&
+        if (s->state != WG__INACTIVE && sn && strcmp(sn, "WavegateSourceUnreachable") == 0 &&
             eq_labels(s, al, eq, 2)) {
             return 1;
         }

@@ -386,6 +386,64 @@ static void test_source_unreachable_inhibits(void **st)
     world_free(&w);
 }
 
+/* How many of arr's alerts are name and firing. */
+static int count_firing(const cJSON *arr, const char *name)
+{
+    int n = 0;
+    const cJSON *al;
+    cJSON_ArrayForEach(al, arr)
+    {
+        const cJSON *s = cJSON_GetObjectItem(al, "status");
+        n += !strcmp(lab(al, "labels", "alertname"), name) && cJSON_IsString(s) &&
+             !strcmp(s->valuestring, "firing");
+    }
+    return n;
+}
+
+/* The source went down during a round (for: 2s, a round a second): that round saw one of its
+ * two rules answer, so its other rule's WavegateRuleError starts pending a round before
+ * WavegateSourceUnreachable and reaches for: first. It stays muted while "unreachable" is
+ * pending and once it fires; when the source answers again but the rule still errors, the
+ * rule's own error alert is sent (muted, never lost). */
+static void test_unreachable_pending_inhibits(void **st)
+{
+    (void)st;
+    struct world w;
+    struct fixture f;
+    world_init(&w, "  for: 2s\n");
+    fixture_init(&f, WG_FAIL, WG_NOEVAL);
+    f.rr[2].source = "queue"; /* queue: p99-latency and queue-depth */
+    f.rr[2].res.verdict = WG_PASS;
+    static const struct {
+        enum wg_verdict p99; /* queue-depth errors in every round */
+        int unreachable, rule_error; /* firing ones sent at this round */
+    } rounds[] = {
+        {WG_PASS, 0, 0},   /* T0: going down mid-round, queue-depth's error pending */
+        {WG_NOEVAL, 0, 0}, /* T0+1: all of queue errored, "unreachable" pending */
+        {WG_NOEVAL, 0, 0}, /* T0+2: queue-depth's error fires: muted by the pending one */
+        {WG_NOEVAL, 1, 0}, /* T0+3: "unreachable" fires, the errors stay muted */
+        {WG_NOEVAL, 0, 0},
+        {WG_PASS, 0, 1}, /* T0+5: queue answers p99 again: queue-depth's own error is sent */
+    };
+    for (size_t i = 0; i < sizeof(rounds) / sizeof(rounds[0]); i++) {
+        f.rr[2].res.verdict = rounds[i].p99;
+        snprintf(f.rr[2].res.reason, sizeof(f.rr[2].res.reason), "%s",
+                 rounds[i].p99 == WG_NOEVAL ? "connection refused" : "");
+        cJSON *got = step(&w, &f.rep, T0 + S(i));
+        int nu = count_firing(got, "WavegateSourceUnreachable");
+        int ne = count_firing(got, "WavegateRuleError");
+        const cJSON *e = find(got, "WavegateRuleError", NULL);
+        if (nu != rounds[i].unreachable || ne != rounds[i].rule_error ||
+            (e && strcmp(lab(e, "labels", "rule"), "queue-depth"))) {
+            fail_msg("round %zu: want %d unreachable and %d rule error, got %d and %d (%s)", i,
+                     rounds[i].unreachable, rounds[i].rule_error, nu, ne,
+                     e ? lab(e, "labels", "rule") : "-");
+        }
+        cJSON_Delete(got);
+    }
+    world_free(&w);
+}
+
 /* Gate verdicts answered to pipelines: fail fires at once (no for:), pass resolves it. */
 static void test_gate_event(void **st)
 {
@@ -507,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_fleet_target_labels),
         cmocka_unit_test(test_nodata_error_mapping),
         cmocka_unit_test(test_source_unreachable_inhibits),
+        cmocka_unit_test(test_unreachable_pending_inhibits),
         cmocka_unit_test(test_gate_event),
         cmocka_unit_test(test_linked),
     };
