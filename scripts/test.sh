@@ -58,10 +58,20 @@ asan_build() {
     cmake -S . -B "$asan" -DCMAKE_BUILD_TYPE=Debug -DWG_WERROR=ON -DWG_SANITIZE=ON >/dev/null &&
         cmake --build "$asan" -j"$jobs"
 }
+# A test that fails once and passes on its re-run does not fail the step, but it is named in
+# the summary: a flaky test is a defect (test or code) to be found, never one to be hidden.
+retried=()
 asan_suite() {
+    local log=$asan/ctest.log rc
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
         UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-        ctest --test-dir "$asan" --output-on-failure -j2 --timeout 900 --repeat until-pass:2
+        ctest --test-dir "$asan" --output-on-failure -j2 --timeout 900 --repeat until-pass:2 \
+        2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    mapfile -t retried < <(comm -12 \
+        <(sed -nE 's/.*Test +#[0-9]+: ([^ ]+) .*\*\*\*.*/\1/p' "$log" | sort -u) \
+        <(sed -nE 's/.*Test +#[0-9]+: ([^ ]+) .* Passed .*/\1/p' "$log" | sort -u))
+    return "$rc"
 }
 
 tsan=build-ci-tsan
@@ -109,6 +119,7 @@ echo
 echo "=== step durations"
 printf '  %s\n' "${summary[@]}"
 echo "  total: $(($(date +%s) - t_start))s"
+[ ${#retried[@]} -eq 0 ] || echo "FLAKY (failed, then passed on the re-run): ${retried[*]}"
 [ ${#failed[@]} -eq 0 ] || echo "FAILED: ${failed[*]}"
 echo "steps: $((${#summary[@]} - ${#failed[@]})) passed, ${#failed[@]} failed"
 exit $status
