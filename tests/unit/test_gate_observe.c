@@ -358,6 +358,20 @@ static void test_nodata_error_mapping(void **st)
     }
 }
 
+/* How many of arr's alerts are name and firing. */
+static int count_firing(const cJSON *arr, const char *name)
+{
+    int n = 0;
+    const cJSON *al;
+    cJSON_ArrayForEach(al, arr)
+    {
+        const cJSON *s = cJSON_GetObjectItem(al, "status");
+        n += !strcmp(lab(al, "labels", "alertname"), name) && cJSON_IsString(s) &&
+             !strcmp(s->valuestring, "firing");
+    }
+    return n;
+}
+
 /* Every rule of a source errored: one WavegateSourceUnreachable, its WavegateRuleError muted. */
 static void test_source_unreachable_inhibits(void **st)
 {
@@ -375,29 +389,9 @@ static void test_source_unreachable_inhibits(void **st)
     if (find(got, "WavegateRuleError", NULL)) {
         fail_msg("want WavegateRuleError inhibited by WavegateSourceUnreachable, got it sent");
     }
-    int nu = 0;
-    const cJSON *al;
-    cJSON_ArrayForEach(al, got)
-    {
-        nu += !strcmp(lab(al, "labels", "alertname"), "WavegateSourceUnreachable");
-    }
-    assert_int_equal(nu, 1);
+    assert_int_equal(count_firing(got, "WavegateSourceUnreachable"), 1);
     cJSON_Delete(got);
     world_free(&w);
-}
-
-/* How many of arr's alerts are name and firing. */
-static int count_firing(const cJSON *arr, const char *name)
-{
-    int n = 0;
-    const cJSON *al;
-    cJSON_ArrayForEach(al, arr)
-    {
-        const cJSON *s = cJSON_GetObjectItem(al, "status");
-        n += !strcmp(lab(al, "labels", "alertname"), name) && cJSON_IsString(s) &&
-             !strcmp(s->valuestring, "firing");
-    }
-    return n;
 }
 
 /* The source went down during a round (for: 2s, a round a second): that round saw one of its
